@@ -1,0 +1,66 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "brokerd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "brokerd", targets: ["brokerd"]),
+        .executable(name: "journal-bench", targets: ["journal-bench"]),
+        .library(name: "Journal", targets: ["Journal"]),
+        .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "Publishers", targets: ["Publishers"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "Journal",
+            dependencies: [
+                "CSQLite3",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Broker",
+            dependencies: [
+                "Journal",
+                .product(name: "Collections", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Publishers",
+            dependencies: [
+                "Broker",
+                "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "brokerd",
+            dependencies: [
+                "Publishers",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "journal-bench",
+            dependencies: [
+                "Broker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "CSQLite3"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker"]),
+        .testTarget(name: "PublishersTests", dependencies: ["Publishers"]),
+    ]
+)

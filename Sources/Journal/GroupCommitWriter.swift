@@ -1,0 +1,215 @@
+import Foundation
+import Synchronization
+
+/// The journal's single writer: a dedicated thread that takes every append queued while it was
+/// busy, writes them in one transaction and acknowledges each only after the commit returned.
+///
+/// Batching needs nothing from callers: while one commit runs, new appends queue up and form the
+/// next batch, so batches grow with load and a lone append is committed at once. A batch holds at
+/// most `maxBatchSize` events, which bounds both its size and the latency it adds.
+final class GroupCommitWriter: Sendable {
+    /// The last committed row, readable from any thread.
+    struct Head: Sendable {
+        var seq: UInt64
+        var timestamp: Int64
+    }
+
+    /// What a batch appended: consecutive seqs from `firstSeq`, all with one timestamp.
+    struct Appended: Sendable {
+        var firstSeq: UInt64
+        var count: Int
+        var timestamp: Int64
+    }
+
+    /// Work that must run on the writer connection, between batches (snapshots, pruning).
+    typealias Job = @Sendable (SQLiteConnection) throws -> Void
+
+    private enum Request {
+        case append([NewRecord], UnsafeContinuation<Appended, any Error>)
+        case job(Job, UnsafeContinuation<Void, any Error>)
+
+        var eventCount: Int {
+            if case .append(let records, _) = self { return records.count }
+            return 0
+        }
+    }
+
+    private struct Queue {
+        var pending: [Request] = []
+        var writerIdle = true
+        var stopping = false
+        var stopped: JournalError?
+    }
+
+    private let queue = Mutex(Queue())
+    private let committedHead: Mutex<Head>
+    private let wakeup = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
+    private let maxBatchSize: Int
+
+    /// Takes ownership of `state` and its connection: from here on only the writer thread touches them.
+    init(state: sending WriterState, maxBatchSize: Int) {
+        self.maxBatchSize = max(1, maxBatchSize)
+        self.committedHead = Mutex(Head(seq: state.lastSeq, timestamp: state.lastTimestamp))
+        // The state (with its connection) moves into the thread and is never touched elsewhere,
+        // which is what makes capturing it in the @Sendable thread body safe.
+        nonisolated(unsafe) let owner = StateOwner(state)
+        let thread = Thread { [self] in
+            run(owner)
+        }
+        thread.name = "journal-writer"
+        thread.start()
+    }
+
+    var head: Head { committedHead.withLock { $0 } }
+
+    func append(_ records: [NewRecord]) async throws -> Appended {
+        try await withUnsafeThrowingContinuation { continuation in
+            enqueue(.append(records, continuation))
+        }
+    }
+
+    func perform(_ job: @escaping Job) async throws {
+        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+            enqueue(.job(job, continuation))
+        }
+    }
+
+    /// Commits what is queued, stops the thread and closes the connection; later appends throw `closed`.
+    func close() {
+        let wake = queue.withLock { q -> Bool in
+            guard !q.stopping else { return false }
+            q.stopping = true
+            if q.writerIdle {
+                q.writerIdle = false
+                return true
+            }
+            return false
+        }
+        if wake { wakeup.signal() }
+        finished.wait()
+        finished.signal()  // later close() calls return at once
+    }
+
+    private func enqueue(_ request: Request) {
+        let outcome = queue.withLock { q -> (wake: Bool, refused: JournalError?) in
+            if let stopped = q.stopped { return (false, stopped) }
+            if q.stopping { return (false, .closed) }
+            q.pending.append(request)
+            if q.writerIdle {
+                q.writerIdle = false
+                return (true, nil)
+            }
+            return (false, nil)
+        }
+        if let refused = outcome.refused {
+            Self.fail(request, with: refused)
+        } else if outcome.wake {
+            wakeup.signal()
+        }
+    }
+
+    private func run(_ owner: StateOwner) {
+        if let state = owner.state {
+            serve(state)
+        }
+        // Release the statements and the connection before close() returns, so the file is
+        // closed (and its WAL checkpointed) by then.
+        owner.state = nil
+        finished.signal()
+    }
+
+    private func serve(_ state: WriterState) {
+        while true {
+            wakeup.wait()
+            while true {
+                let (batch, stop) = takeBatch()
+                if batch.isEmpty {
+                    if stop { return }
+                    break
+                }
+                process(batch, state: state)
+            }
+        }
+    }
+
+    /// Whole requests, oldest first, up to maxBatchSize events (always at least one request).
+    private func takeBatch() -> ([Request], Bool) {
+        queue.withLock { q -> ([Request], Bool) in
+            guard !q.pending.isEmpty else {
+                q.writerIdle = !q.stopping
+                return ([], q.stopping)
+            }
+            var events = 0
+            var taken = 0
+            for request in q.pending {
+                events += request.eventCount
+                taken += 1
+                if events >= maxBatchSize { break }
+            }
+            if taken == q.pending.count {
+                defer { q.pending = [] }
+                return (q.pending, false)
+            }
+            let batch = Array(q.pending.prefix(taken))
+            q.pending.removeFirst(taken)
+            return (batch, false)
+        }
+    }
+
+    private func process(_ batch: [Request], state: WriterState) {
+        var appends: [([NewRecord], UnsafeContinuation<Appended, any Error>)] = []
+        appends.reserveCapacity(batch.count)
+        for request in batch {
+            switch request {
+            case .append(let records, let continuation):
+                appends.append((records, continuation))
+            case .job(let job, let continuation):
+                // Jobs run in order with the appends around them.
+                flush(&appends, state: state)
+                do {
+                    try job(state.connection)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+        flush(&appends, state: state)
+    }
+
+    private func flush(
+        _ appends: inout [([NewRecord], UnsafeContinuation<Appended, any Error>)],
+        state: WriterState
+    ) {
+        guard !appends.isEmpty else { return }
+        defer { appends.removeAll(keepingCapacity: true) }
+        do {
+            let results = try state.commit(appends.map(\.0))
+            committedHead.withLock { $0 = Head(seq: state.lastSeq, timestamp: state.lastTimestamp) }
+            for (index, appended) in results.enumerated() {
+                appends[index].1.resume(returning: appended)
+            }
+        } catch {
+            if case .writerStopped = error {
+                queue.withLock { $0.stopped = error }
+            }
+            for (_, continuation) in appends {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+
+    /// Holds the writer state so the thread can drop it when it stops.
+    private final class StateOwner {
+        var state: WriterState?
+        init(_ state: WriterState) { self.state = state }
+    }
+
+    private static func fail(_ request: Request, with error: JournalError) {
+        switch request {
+        case .append(_, let continuation): continuation.resume(throwing: error)
+        case .job(_, let continuation): continuation.resume(throwing: error)
+        }
+    }
+}

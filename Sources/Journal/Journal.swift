@@ -1,0 +1,140 @@
+import Crypto
+
+/// The append-only event log of one SQLite file: group-committed appends, hash-chained rows,
+/// snapshots. Reads go through `JournalReader`, on connections of their own.
+public final class Journal: Sendable {
+    /// The file this journal lives in.
+    public let path: String
+    public let options: JournalOptions
+    private let writer: GroupCommitWriter
+
+    private init(path: String, options: JournalOptions, writer: GroupCommitWriter) {
+        self.path = path
+        self.options = options
+        self.writer = writer
+    }
+
+    /// Opens (creating when missing) the journal at `path` for appending.
+    public static func open(path: String, options: JournalOptions = JournalOptions()) throws(JournalError) -> Journal {
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: path, readOnly: false)
+        } catch {
+            throw .cannotOpen(path: path, error)
+        }
+        try JournalSchema.prepare(db, path: path, readOnly: false)
+        let state: WriterState
+        do {
+            try JournalSchema.configure(db, readOnly: false)
+            try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
+            if let maxSizeBytes = options.maxSizeBytes {
+                let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
+                try db.execute("PRAGMA max_page_count = \(max(1, maxSizeBytes / pageSize))")
+            }
+            let head = try ChainHead.read(db)
+            try head.checkAnchor(db, path: path)
+            state = try WriterState(connection: db, lastSeq: head.seq, lastTimestamp: head.timestamp, lastHash: head.hash)
+        } catch let error as JournalError {
+            throw error
+        } catch let error as SQLiteError {
+            throw error.isNotADatabase ? .notAJournal(path: path, reason: error.message) : .cannotOpen(path: path, error)
+        } catch {
+            throw .cannotOpen(path: path, SQLiteError(code: -1, message: "\(error)"))
+        }
+        let writer = GroupCommitWriter(state: state, maxBatchSize: options.maxBatchSize)
+        return Journal(path: path, options: options, writer: writer)
+    }
+
+    /// The last committed seq (0 for an empty journal).
+    public var lastSeq: UInt64 { writer.head.seq }
+
+    /// The timestamp of the last committed event, UTC microseconds (0 for an empty journal).
+    public var lastTimestamp: Int64 { writer.head.timestamp }
+
+    /// Appends one event; returns once it is committed under the configured durability.
+    /// - Throws: `JournalError` (`diskFull`, `writeFailed`, `closed`…); then nothing was written.
+    public func append(_ record: NewRecord) async throws -> JournalPosition {
+        let appended = try await writer.append([record])
+        return JournalPosition(seq: appended.firstSeq, timestamp: appended.timestamp)
+    }
+
+    /// Appends events that belong together: consecutive seqs, one commit, all or none.
+    public func append(contentsOf records: [NewRecord]) async throws -> [JournalPosition] {
+        guard !records.isEmpty else { return [] }
+        let appended = try await writer.append(records)
+        return (0..<appended.count).map {
+            JournalPosition(seq: appended.firstSeq + UInt64($0), timestamp: appended.timestamp)
+        }
+    }
+
+    /// Stores a serialized projection taken at `seq` and prunes the oldest beyond `retainedSnapshots`.
+    public func writeSnapshot(seq: UInt64, format: Int64, data: [UInt8]) async throws {
+        let retained = options.retainedSnapshots
+        let timestamp = WallClock.microsecondsNow()
+        try await writer.perform { db in
+            try SnapshotStore.write(db, seq: seq, timestamp: timestamp, format: format, data: data, retained: retained)
+        }
+    }
+
+    /// Opens a reader on its own read-only connection.
+    public func reader() throws(JournalError) -> JournalReader {
+        try JournalReader(path: path)
+    }
+
+    /// Commits what is queued and closes the file; appends after this throw `closed`.
+    public func close() {
+        writer.close()
+    }
+}
+
+/// The last row of the chain, or the base this file chains to when it has no rows.
+struct ChainHead {
+    var seq: UInt64
+    var timestamp: Int64
+    var hash: [UInt8]
+
+    static func read(_ db: SQLiteConnection) throws -> ChainHead {
+        let last = try db.prepare("SELECT seq, ts, hash FROM events ORDER BY seq DESC LIMIT 1", persistent: false)
+        if try last.step() {
+            return ChainHead(seq: UInt64(last.int64(0)), timestamp: last.int64(1), hash: last.bytes(2))
+        }
+        let base = try ChainBase.read(db)
+        return ChainHead(seq: base.seq, timestamp: 0, hash: base.hash)
+    }
+
+    /// Refuses a file whose last row is not the one the last commit recorded: rows were cut off or
+    /// added behind the journal's back, and appending would bury the evidence.
+    func checkAnchor(_ db: SQLiteConnection, path: String) throws {
+        let anchor = try db.prepare("SELECT value FROM meta WHERE key = ?1", persistent: false)
+        try anchor.bind(1, JournalSchema.MetaKey.headSeq)
+        guard try anchor.step() else { return }
+        let anchoredSeq = UInt64(anchor.int64(0))
+        guard anchoredSeq == seq else {
+            throw JournalError.tampered(
+                path: path,
+                reason: "its last row is seq \(seq) but the last commit recorded seq \(anchoredSeq); "
+                    + "run `brokerd journal verify` to find the first bad seq")
+        }
+    }
+}
+
+/// The seq and hash the first row of this file chains to: zero unless compaction archived older rows.
+struct ChainBase {
+    var seq: UInt64
+    var hash: [UInt8]
+
+    static func read(_ db: SQLiteConnection) throws -> ChainBase {
+        let query = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
+        try query.bind(1, JournalSchema.MetaKey.baseSeq)
+        try query.bind(2, JournalSchema.MetaKey.baseHash)
+        var base = ChainBase(seq: 0, hash: JournalSchema.genesisHash)
+        while try query.step() {
+            if query.string(0) == JournalSchema.MetaKey.baseSeq {
+                base.seq = UInt64(query.int64(1))
+            } else {
+                base.hash = query.bytes(1)
+            }
+        }
+        return base
+    }
+}

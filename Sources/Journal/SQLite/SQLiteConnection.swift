@@ -1,0 +1,78 @@
+import CSQLite3
+
+/// A failure reported by SQLite: the result code and SQLite's own message.
+public struct SQLiteError: Error, Sendable, CustomStringConvertible {
+    /// The primary or extended SQLite result code.
+    public let code: Int32
+    /// SQLite's message for the failure.
+    public let message: String
+
+    /// True when the failure means the disk (or the configured size limit) is full.
+    public var isDiskFull: Bool { code & 0xff == SQLITE_FULL }
+    /// True when the file is not an SQLite database.
+    public var isNotADatabase: Bool { code & 0xff == SQLITE_NOTADB }
+
+    public var description: String { "SQLite error \(code): \(message)" }
+}
+
+/// One SQLite connection, used by one thread at a time (opened with NOMUTEX).
+///
+/// Not `Sendable`: the journal confines each connection to the thread that owns it.
+final class SQLiteConnection {
+    let handle: OpaquePointer
+
+    init(path: String, readOnly: Bool) throws(SQLiteError) {
+        var db: OpaquePointer?
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
+            if let db { sqlite3_close_v2(db) }
+            throw SQLiteError(code: rc, message: message)
+        }
+        sqlite3_extended_result_codes(db, 1)
+        // A reader may meet a checkpoint or the writer's lock briefly; wait instead of failing.
+        sqlite3_busy_timeout(db, 5_000)
+        handle = db
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    /// Runs one or more statements that return no rows.
+    func execute(_ sql: String) throws(SQLiteError) {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if rc != SQLITE_OK {
+            let message = errorMessage.map { String(cString: $0) } ?? lastErrorMessage
+            sqlite3_free(errorMessage)
+            throw SQLiteError(code: rc, message: message)
+        }
+    }
+
+    /// Prepares a statement meant to be kept and reused.
+    func prepare(_ sql: String, persistent: Bool = true) throws(SQLiteError) -> SQLiteStatement {
+        var statement: OpaquePointer?
+        let flags = persistent ? UInt32(SQLITE_PREPARE_PERSISTENT) : 0
+        let rc = sqlite3_prepare_v3(handle, sql, -1, flags, &statement, nil)
+        guard rc == SQLITE_OK, let statement else {
+            throw SQLiteError(code: rc, message: lastErrorMessage)
+        }
+        return SQLiteStatement(statement, connection: self)
+    }
+
+    /// Returns the single integer a query yields, or nil when it yields no row or NULL.
+    func scalarInt(_ sql: String) throws(SQLiteError) -> Int64? {
+        let statement = try prepare(sql, persistent: false)
+        guard try statement.step() else { return nil }
+        return statement.isNull(0) ? nil : statement.int64(0)
+    }
+
+    /// False once SQLite has ended the transaction by itself, which it does on some errors (SQLITE_FULL among them).
+    var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
+
+    var lastErrorMessage: String { String(cString: sqlite3_errmsg(handle)) }
+
+    func error(_ code: Int32) -> SQLiteError { SQLiteError(code: code, message: lastErrorMessage) }
+}

@@ -1,0 +1,71 @@
+import Crypto
+
+/// A stored snapshot's metadata.
+public struct SnapshotInfo: Sendable, Hashable {
+    /// The seq of the last event the snapshot includes.
+    public var seq: UInt64
+    /// When it was written, UTC microseconds.
+    public var timestamp: Int64
+    /// The serialization format of `data`, owned by the layer that wrote it.
+    public var format: Int64
+    /// Size of the serialized data in bytes.
+    public var size: Int
+}
+
+/// Reads and writes the snapshots table; a snapshot's bytes are guarded by their SHA-256.
+enum SnapshotStore {
+    static func write(
+        _ db: SQLiteConnection, seq: UInt64, timestamp: Int64, format: Int64, data: [UInt8], retained: Int
+    ) throws {
+        try db.execute("BEGIN IMMEDIATE")
+        do {
+            let insert = try db.prepare(
+                "INSERT OR REPLACE INTO snapshots(seq, ts, format, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+                persistent: false)
+            try insert.bind(1, Int64(seq))
+            try insert.bind(2, timestamp)
+            try insert.bind(3, format)
+            try insert.bind(4, bytes: Array(SHA256.hash(data: data)))
+            try insert.bind(5, bytes: data)
+            try insert.run()
+            let prune = try db.prepare(
+                "DELETE FROM snapshots WHERE seq NOT IN (SELECT seq FROM snapshots ORDER BY seq DESC LIMIT ?1)",
+                persistent: false)
+            try prune.bind(1, Int64(max(1, retained)))
+            try prune.run()
+            try db.execute("COMMIT")
+        } catch {
+            try? db.execute("ROLLBACK")
+            throw JournalError.classifyWrite(error)
+        }
+    }
+
+    static func list(_ db: SQLiteConnection) throws(SQLiteError) -> [SnapshotInfo] {
+        let query = try db.prepare(
+            "SELECT seq, ts, format, length(data) FROM snapshots ORDER BY seq DESC", persistent: false)
+        var snapshots: [SnapshotInfo] = []
+        while try query.step() {
+            snapshots.append(SnapshotInfo(
+                seq: UInt64(query.int64(0)), timestamp: query.int64(1), format: query.int64(2), size: Int(query.int64(3))))
+        }
+        return snapshots
+    }
+
+    static func read(_ db: SQLiteConnection, seq: UInt64) throws(JournalError) -> [UInt8] {
+        let data: [UInt8]
+        let checksum: [UInt8]
+        do {
+            let query = try db.prepare("SELECT checksum, data FROM snapshots WHERE seq = ?1", persistent: false)
+            try query.bind(1, Int64(seq))
+            guard try query.step() else { throw JournalError.noSuchSnapshot(seq: seq) }
+            checksum = query.bytes(0)
+            data = query.bytes(1)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
+        }
+        guard Array(SHA256.hash(data: data)) == checksum else { throw .corruptSnapshot(seq: seq) }
+        return data
+    }
+}

@@ -1,0 +1,72 @@
+import CSQLite3
+import Foundation
+import Journal
+
+/// A fresh directory under the system temp dir, removed when the value goes away.
+final class TemporaryDirectory {
+    let url: URL
+
+    init() throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("brokerd-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: url)
+    }
+
+    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+}
+
+/// A record with a recognisable payload, for tests that do not care about event meaning.
+func record(_ n: Int, kind: UInt16 = 1, key: String? = nil) -> NewRecord {
+    NewRecord(kind: kind, key: key ?? "client_\(n % 7)", payload: Array("event-\(n)".utf8))
+}
+
+/// Appends `count` records one by one and returns their seqs.
+@discardableResult
+func appendRecords(_ journal: Journal, count: Int, kind: UInt16 = 1) async throws -> [UInt64] {
+    var seqs: [UInt64] = []
+    for n in 0..<count {
+        seqs.append(try await journal.append(record(n, kind: kind)).seq)
+    }
+    return seqs
+}
+
+/// Reads every record a query yields.
+func readAll(_ path: String, _ query: JournalQuery = JournalQuery()) throws -> [JournalRecord] {
+    let cursor = try JournalReader(path: path).records(query)
+    var records: [JournalRecord] = []
+    while let next = try cursor.next() { records.append(next) }
+    return records
+}
+
+/// Raw SQL against a journal file, the way someone tampering with it would edit it.
+func rawSQL(_ path: String, _ sql: String) throws {
+    var db: OpaquePointer?
+    guard sqlite3_open(path, &db) == SQLITE_OK else { throw RawSQLError(message: "cannot open \(path)") }
+    defer { sqlite3_close(db) }
+    var message: UnsafeMutablePointer<CChar>?
+    if sqlite3_exec(db, sql, nil, nil, &message) != SQLITE_OK {
+        let text = message.map { String(cString: $0) } ?? "?"
+        sqlite3_free(message)
+        throw RawSQLError(message: text)
+    }
+}
+
+struct RawSQLError: Error {
+    let message: String
+}
+
+/// The built products directory (where `journal-bench` lives), found next to the test bundle.
+func productsDirectory() -> URL {
+    if let override = ProcessInfo.processInfo.environment["BROKERD_BIN_DIR"] {
+        return URL(fileURLWithPath: override)
+    }
+    var url = Bundle.main.bundleURL
+    while url.path != "/" {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("journal-bench").path) { return url }
+        url.deleteLastPathComponent()
+    }
+    return Bundle.main.bundleURL
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Journal
+import Testing
+
+@Suite struct JournalAppendTests {
+    @Test func appendsGetConsecutiveSeqsAndReadBackUnchanged() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        let seqs = try await appendRecords(journal, count: 100)
+        journal.close()
+
+        #expect(seqs == Array(1...100))
+        let records = try readAll(dir.path("j.sqlite"))
+        #expect(records.map(\.seq) == Array(1...100))
+        #expect(records.map { String(decoding: $0.payload, as: UTF8.self) } == (0..<100).map { "event-\($0)" })
+        #expect(records.allSatisfy { $0.hash.count == 32 })
+    }
+
+    @Test func sixtyFourConcurrentAppendersGetUniqueGapFreeSeqs() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        let seqs = try await withThrowingTaskGroup(of: [UInt64].self) { group in
+            for appender in 0..<64 {
+                group.addTask {
+                    var mine: [UInt64] = []
+                    for n in 0..<50 { mine.append(try await journal.append(record(appender * 1000 + n)).seq) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: [UInt64]()) { $0 += $1 }
+        }
+        journal.close()
+
+        #expect(seqs.count == 64 * 50)
+        #expect(Set(seqs).count == seqs.count)
+        #expect(seqs.sorted() == Array(1...UInt64(64 * 50)))
+        #expect(try JournalReader(path: dir.path("j.sqlite")).verify().isValid)
+    }
+
+    @Test func batchAppendIsOneContiguousRange() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        try await appendRecords(journal, count: 3)
+        let positions = try await journal.append(contentsOf: (0..<200).map { record($0) })
+        journal.close()
+
+        #expect(positions.map(\.seq) == Array(4...203))
+        #expect(Set(positions.map(\.timestamp)).count == 1)
+    }
+
+    @Test func timestampsNeverDecreaseAndSeqContinuesAfterReopen() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let first = try Journal.open(path: path)
+        try await appendRecords(first, count: 10)
+        first.close()
+        let second = try Journal.open(path: path)
+        #expect(second.lastSeq == 10)
+        let next = try await second.append(record(99))
+        second.close()
+
+        #expect(next.seq == 11)
+        let timestamps = try readAll(path).map(\.timestamp)
+        #expect(timestamps == timestamps.sorted())
+        #expect(try JournalReader(path: path).verify().isValid)
+    }
+
+    @Test func appendAfterCloseThrowsClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        journal.close()
+        await #expect(throws: JournalError.self) { try await journal.append(record(1)) }
+    }
+
+    @Test func fullDurabilityCommitsTheSameWay() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"), options: JournalOptions(durability: .full))
+        let seqs = try await appendRecords(journal, count: 20)
+        journal.close()
+        #expect(seqs == Array(1...20))
+    }
+
+    @Test func diskFullRefusesTheAppendAndKeepsTheJournalConsistent() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path, options: JournalOptions(maxSizeBytes: 256 * 1024))
+        var acknowledged: [UInt64] = []
+        var failure: (any Error)?
+        let big = [UInt8](repeating: 7, count: 4_000)
+        for n in 0..<1_000 {
+            do {
+                acknowledged.append(try await journal.append(NewRecord(kind: 1, key: "k\(n)", payload: big)).seq)
+            } catch {
+                failure = error
+                break
+            }
+        }
+        let lastBeforeFailure = journal.lastSeq
+        journal.close()
+
+        guard case .diskFull = failure as? JournalError else {
+            Issue.record("expected diskFull, got \(String(describing: failure))")
+            return
+        }
+        #expect(lastBeforeFailure == acknowledged.last)
+        let records = try readAll(path)
+        #expect(records.map(\.seq) == acknowledged)
+        #expect(try JournalReader(path: path).verify().isValid)
+
+        // With room again, the journal continues exactly where it stopped.
+        let reopened = try Journal.open(path: path)
+        let next = try await reopened.append(record(1))
+        reopened.close()
+        #expect(next.seq == (acknowledged.last ?? 0) + 1)
+        #expect(try JournalReader(path: path).verify().isValid)
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import Journal
+import Testing
+
+@Suite struct JournalBadInputTests {
+    @Test func aFileThatIsNotSQLiteIsRefusedClearly() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("not-a-journal.sqlite")
+        try Data(repeating: 0x41, count: 8_192).write(to: URL(fileURLWithPath: path))
+
+        #expect {
+            try Journal.open(path: path)
+        } throws: { error in
+            guard case .notAJournal = error as? JournalError else { return false }
+            return "\(error)".contains("not an SQLite database")
+        }
+        #expect(throws: JournalError.self) { try JournalReader(path: path) }
+        // Refusing must not have changed the file.
+        #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x41, count: 8_192))
+    }
+
+    @Test func anSQLiteFileOfAnotherApplicationIsRefused() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("other.sqlite")
+        try rawSQL(path, "CREATE TABLE accounts(id INTEGER PRIMARY KEY, name TEXT)")
+        #expect {
+            try Journal.open(path: path)
+        } throws: { error in
+            if case .notAJournal = error as? JournalError { return true }
+            return false
+        }
+    }
+
+    @Test func aJournalOfANewerFormatIsRefusedWithBothVersions() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        try await appendRecords(journal, count: 3)
+        journal.close()
+        try rawSQL(path, "PRAGMA user_version = 99")
+
+        #expect {
+            try Journal.open(path: path)
+        } throws: { error in
+            guard case .newerFormat(_, found: 99, supported: 1) = error as? JournalError else { return false }
+            return true
+        }
+    }
+}
