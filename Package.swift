@@ -59,8 +59,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "JournalTests", dependencies: ["Journal", "CSQLite3"]),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker"]),
+        .target(name: "TestSupport", dependencies: ["CSQLite3"], path: "Tests/TestSupport"),
+        .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
         .testTarget(name: "PublishersTests", dependencies: ["Publishers"]),
     ]
 )

@@ -14,6 +14,13 @@ final class GroupCommitWriter: Sendable {
         var timestamp: Int64
     }
 
+    /// Counters of the work done so far, for metrics and benchmarks.
+    struct Statistics: Sendable {
+        var commits: UInt64 = 0
+        var events: UInt64 = 0
+        var failedCommits: UInt64 = 0
+    }
+
     /// What a batch appended: consecutive seqs from `firstSeq`, all with one timestamp.
     struct Appended: Sendable {
         var firstSeq: UInt64
@@ -43,6 +50,7 @@ final class GroupCommitWriter: Sendable {
 
     private let queue = Mutex(Queue())
     private let committedHead: Mutex<Head>
+    private let counters = Mutex(Statistics())
     private let wakeup = DispatchSemaphore(value: 0)
     private let finished = DispatchSemaphore(value: 0)
     private let maxBatchSize: Int
@@ -62,6 +70,8 @@ final class GroupCommitWriter: Sendable {
     }
 
     var head: Head { committedHead.withLock { $0 } }
+
+    var statistics: Statistics { counters.withLock { $0 } }
 
     func append(_ records: [NewRecord]) async throws -> Appended {
         try await withUnsafeThrowingContinuation { continuation in
@@ -187,10 +197,16 @@ final class GroupCommitWriter: Sendable {
         do {
             let results = try state.commit(appends.map(\.0))
             committedHead.withLock { $0 = Head(seq: state.lastSeq, timestamp: state.lastTimestamp) }
+            let events = results.reduce(0) { $0 + UInt64($1.count) }
+            counters.withLock {
+                $0.commits += 1
+                $0.events += events
+            }
             for (index, appended) in results.enumerated() {
                 appends[index].1.resume(returning: appended)
             }
         } catch {
+            counters.withLock { $0.failedCommits += 1 }
             if case .writerStopped = error {
                 queue.withLock { $0.stopped = error }
             }

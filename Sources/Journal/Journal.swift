@@ -51,6 +51,12 @@ public final class Journal: Sendable {
     /// The timestamp of the last committed event, UTC microseconds (0 for an empty journal).
     public var lastTimestamp: Int64 { writer.head.timestamp }
 
+    /// Commits, events and failed commits since the journal was opened.
+    public var statistics: JournalStatistics {
+        let s = writer.statistics
+        return JournalStatistics(commits: s.commits, events: s.events, failedCommits: s.failedCommits)
+    }
+
     /// Appends one event; returns once it is committed under the configured durability.
     /// - Throws: `JournalError` (`diskFull`, `writeFailed`, `closed`…); then nothing was written.
     public func append(_ record: NewRecord) async throws -> JournalPosition {
@@ -85,6 +91,16 @@ public final class Journal: Sendable {
     public func close() {
         writer.close()
     }
+}
+
+/// Counters of a journal's writer since it was opened.
+public struct JournalStatistics: Sendable, Hashable {
+    public var commits: UInt64
+    public var events: UInt64
+    public var failedCommits: UInt64
+
+    /// Mean events per group commit.
+    public var meanBatchSize: Double { commits == 0 ? 0 : Double(events) / Double(commits) }
 }
 
 /// The last row of the chain, or the base this file chains to when it has no rows.

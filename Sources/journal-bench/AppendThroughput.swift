@@ -22,11 +22,12 @@ struct AppendThroughput: AsyncParsableCommand {
     func run() async throws {
         defer { scratch.removeScratch() }
         let payload = [UInt8]((0..<payloadBytes).map { UInt8(truncatingIfNeeded: $0 &* 31) })
-        print("durability  appenders  events/s (median of \(runs))  runs  bytes/event")
+        print("durability  appenders  events/s (median of \(runs))  runs  bytes/event  mean batch")
         for level in durability {
             for count in appenders {
                 var rates: [Double] = []
                 var bytesPerEvent = 0.0
+                var meanBatch = 0.0
                 for run in 0..<runs {
                     let path = try scratch.scratchPath("append-\(level)-\(count)-\(run).sqlite")
                     let journal = try Journal.open(path: path, options: JournalOptions(durability: level))
@@ -44,13 +45,14 @@ struct AppendThroughput: AsyncParsableCommand {
                         try await group.waitForAll()
                     }
                     let elapsed = seconds(since: start)
+                    meanBatch = journal.statistics.meanBatchSize
                     journal.close()
                     rates.append(Double(perAppender * count) / elapsed)
                     bytesPerEvent = Double(fileSize(path) + fileSize(path + "-wal")) / Double(perAppender * count)
                     try? FileManager.default.removeItem(atPath: path)
                 }
                 let rendered = rates.map { String(format: "%.0f", $0) }.joined(separator: " ")
-                print(String(format: "%-10@  %9d  %24.0f  [%@]  %.1f", level.rawValue, count, median(rates), rendered, bytesPerEvent))
+                print(String(format: "%-10@  %9d  %24.0f  [%@]  %.1f  %.1f", level.rawValue, count, median(rates), rendered, bytesPerEvent, meanBatch))
             }
         }
     }

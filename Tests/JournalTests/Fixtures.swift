@@ -1,22 +1,6 @@
-import CSQLite3
 import Foundation
 import Journal
-
-/// A fresh directory under the system temp dir, removed when the value goes away.
-final class TemporaryDirectory {
-    let url: URL
-
-    init() throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("brokerd-tests-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    }
-
-    deinit {
-        try? FileManager.default.removeItem(at: url)
-    }
-
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
-}
+@_exported import TestSupport
 
 /// A record with a recognisable payload, for tests that do not care about event meaning.
 func record(_ n: Int, kind: UInt16 = 1, key: String? = nil) -> NewRecord {
@@ -39,23 +23,6 @@ func readAll(_ path: String, _ query: JournalQuery = JournalQuery()) throws -> [
     var records: [JournalRecord] = []
     while let next = try cursor.next() { records.append(next) }
     return records
-}
-
-/// Raw SQL against a journal file, the way someone tampering with it would edit it.
-func rawSQL(_ path: String, _ sql: String) throws {
-    var db: OpaquePointer?
-    guard sqlite3_open(path, &db) == SQLITE_OK else { throw RawSQLError(message: "cannot open \(path)") }
-    defer { sqlite3_close(db) }
-    var message: UnsafeMutablePointer<CChar>?
-    if sqlite3_exec(db, sql, nil, nil, &message) != SQLITE_OK {
-        let text = message.map { String(cString: $0) } ?? "?"
-        sqlite3_free(message)
-        throw RawSQLError(message: text)
-    }
-}
-
-struct RawSQLError: Error {
-    let message: String
 }
 
 /// The built products directory (where `journal-bench` lives), found next to the test bundle.
