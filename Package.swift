@@ -57,6 +57,7 @@ let package = Package(
             dependencies: [
                 "Broker",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(name: "TestSupport", dependencies: ["CSQLite3"], path: "Tests/TestSupport"),

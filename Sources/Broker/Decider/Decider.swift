@@ -1,0 +1,238 @@
+/// Turns commands into events: validates each against the current state and limits.
+///
+/// Pure: the same command, state and limits always give the same events or the same error, and a
+/// refused command yields no events. An empty result is success with nothing to record (for
+/// example subscribing to something already subscribed).
+public enum Decider {
+    /// The events that carry out `command`, or why it is refused.
+    public static func decide(_ command: Command, state: Projection, limits: Limits) throws(BrokerError) -> [Event] {
+        switch command {
+        case .connect(let clientID, let user, let remoteAddress, let node):
+            return try connect(clientID: clientID, user: user, remoteAddress: remoteAddress, node: node, state, limits)
+        case .disconnect(let clientID, let reason, let resumeDeadline):
+            _ = try connectedClient(clientID, in: state)
+            return [.clientDisconnected(ClientDisconnected(clientID: clientID, reason: reason, resumeDeadline: resumeDeadline))]
+        case .expireSession(let clientID):
+            guard let client = state.client(clientID) else { throw .unknownClient(clientID: clientID) }
+            guard !client.isConnected else { throw .clientStillConnected(clientID: clientID) }
+            return [.sessionExpired(SessionExpired(clientID: clientID))]
+        case .subscribe(let clientID, let subscription):
+            return try subscribe(clientID: clientID, subscription, state, limits)
+        case .unsubscribe(let clientID, let subscription):
+            return try unsubscribe(clientID: clientID, subscription, state, limits)
+        case .ingestTicks(let ticks):
+            return try ingest(ticks, limits)
+        case .ingestBar(let bar):
+            try validate(bar)
+            return [.klineUpdated(bar)]
+        case .publishNews(let item):
+            return try publish(item, state, limits)
+        case .setAlertRule(let rule):
+            return try setAlertRule(rule, state, limits)
+        case .removeAlertRule(let ruleID, let user):
+            guard state.alerts.rule(id: ruleID)?.user == user else { throw .unknownAlertRule(ruleID: ruleID) }
+            return [.alertRuleRemoved(AlertRuleRemoved(ruleID: ruleID, user: user))]
+        case .triggerAlert(let ruleID, let price):
+            guard let rule = state.alerts.rule(id: ruleID) else { throw .unknownAlertRule(ruleID: ruleID) }
+            guard !state.alerts.isTriggered(ruleID) else { throw .alertAlreadyTriggered(ruleID: ruleID) }
+            guard price.isFinite, price > 0 else {
+                throw .invalidRequest(field: "price", reason: "must be a finite number greater than 0, got \(price)")
+            }
+            return [.alertTriggered(AlertTriggered(ruleID: ruleID, user: rule.user, code: rule.code, price: price))]
+        case .replaceSignals(let strategy, let signals):
+            return try replaceSignals(strategy: strategy, signals, state, limits)
+        }
+    }
+
+    // MARK: Sessions
+
+    private static func connect(
+        clientID: String, user: String?, remoteAddress: String?, node: String, _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        if let reason = FieldRules.identifierProblem(clientID, maxLength: limits.maxTargetLength) {
+            throw .invalidClientID(clientID: clientID, reason: reason)
+        }
+        if let user, let reason = FieldRules.identifierProblem(user, maxLength: limits.maxTargetLength) {
+            throw .invalidRequest(field: "user", reason: reason)
+        }
+        if let reason = FieldRules.identifierProblem(node, maxLength: limits.maxTargetLength) {
+            throw .invalidRequest(field: "node", reason: reason)
+        }
+        // A gone session with this id is resumed; the caller has already checked its resume window.
+        if let existing = state.client(clientID), existing.isConnected {
+            throw .clientAlreadyConnected(clientID: clientID)
+        }
+        return [.clientConnected(ClientConnected(clientID: clientID, user: user, remoteAddress: remoteAddress, node: node))]
+    }
+
+    private static func connectedClient(_ clientID: String, in state: Projection) throws(BrokerError) -> ClientRecord {
+        guard let client = state.client(clientID) else { throw .unknownClient(clientID: clientID) }
+        guard client.isConnected else { throw .clientNotConnected(clientID: clientID) }
+        return client
+    }
+
+    // MARK: Subscriptions
+
+    private static func subscribe(
+        clientID: String, _ requested: Subscription, _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        let client = try connectedClient(clientID, in: state)
+        let subscription = try normalized(requested, for: client, limits)
+        if state.subscriptions.contains(clientID: clientID, subscription: subscription) { return [] }
+        guard state.subscriptions.subscriptions(of: clientID).count < limits.maxSubscriptionsPerClient else {
+            throw .tooManySubscriptions(limit: limits.maxSubscriptionsPerClient)
+        }
+        return [.subscribed(SubscriptionChange(clientID: clientID, subscription: subscription))]
+    }
+
+    private static func unsubscribe(
+        clientID: String, _ requested: Subscription, _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        let client = try connectedClient(clientID, in: state)
+        let subscription = try normalized(requested, for: client, limits)
+        guard state.subscriptions.contains(clientID: clientID, subscription: subscription) else {
+            throw .notSubscribed(requested)
+        }
+        return [.unsubscribed(SubscriptionChange(clientID: clientID, subscription: subscription))]
+    }
+
+    /// Validates the target for its type and resolves `alerts`/`me` to the client's alert owner, so
+    /// alert fan-out can find subscribers by user through the reverse index.
+    private static func normalized(
+        _ subscription: Subscription, for client: ClientRecord, _ limits: Limits
+    ) throws(BrokerError) -> Subscription {
+        let type = subscription.type
+        let target = subscription.target
+        if let reason = FieldRules.identifierProblem(target, maxLength: limits.maxTargetLength) {
+            throw .invalidTarget(type: type, target: target, reason: reason)
+        }
+        switch type {
+        case .strategy, .news:
+            return subscription
+        case .stock:
+            guard FieldRules.isValidCode(target) else {
+                throw .invalidTarget(
+                    type: type, target: target, reason: "is not a stock code; use 1-16 letters, digits or dots, e.g. 600000")
+            }
+            return subscription
+        case .market:
+            guard Board(rawValue: target) != nil else {
+                throw .invalidTarget(type: type, target: target, reason: "is not a board; use sh, sz or bj")
+            }
+            return subscription
+        case .alerts:
+            let owner = client.alertOwner
+            guard target == "me" || target == owner else {
+                throw .invalidTarget(type: type, target: target, reason: "is not you; use me to receive your own alerts")
+            }
+            return Subscription(type: .alerts, target: owner)
+        }
+    }
+
+    // MARK: Market data
+
+    private static func ingest(_ ticks: [PriceTick], _ limits: Limits) throws(BrokerError) -> [Event] {
+        guard ticks.count <= limits.maxTicksPerBatch else {
+            throw .tooManyTicks(count: ticks.count, limit: limits.maxTicksPerBatch)
+        }
+        for (index, tick) in ticks.enumerated() {
+            if let reason = problem(with: tick, limits) {
+                throw .invalidTick(index: index, code: tick.code, reason: reason)
+            }
+        }
+        return ticks.map { .priceTicked($0) }
+    }
+
+    private static func problem(with tick: PriceTick, _ limits: Limits) -> String? {
+        if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
+        if tick.name.count > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
+        if !(tick.price.isFinite && tick.price > 0) { return "has price \(tick.price); it must be finite and greater than 0" }
+        if !(tick.prevClose.isFinite && tick.prevClose >= 0) {
+            return "has prev_close \(tick.prevClose); it must be finite and at least 0 (0 = unknown)"
+        }
+        if tick.volume < 0 { return "has negative volume \(tick.volume)" }
+        return nil
+    }
+
+    private static func validate(_ bar: KlineBar) throws(BrokerError) {
+        func fail(_ reason: String) -> BrokerError { .invalidBar(code: bar.code, reason: reason) }
+        guard FieldRules.isValidCode(bar.code) else { throw fail("has an invalid code; use 1-16 letters, digits or dots") }
+        guard FieldRules.barPeriods.contains(bar.period) else {
+            throw fail("has unknown period \(FieldRules.quoted(bar.period)); use one of \(FieldRules.barPeriods.sorted().joined(separator: ", "))")
+        }
+        for (name, value) in [("open", bar.open), ("high", bar.high), ("low", bar.low), ("close", bar.close)] {
+            guard value.isFinite, value > 0 else { throw fail("has \(name) \(value); prices must be finite and greater than 0") }
+        }
+        guard bar.high >= max(bar.open, bar.close) else { throw fail("has high \(bar.high) below its open or close") }
+        guard bar.low <= min(bar.open, bar.close) else { throw fail("has low \(bar.low) above its open or close") }
+        guard bar.volume >= 0 else { throw fail("has negative volume \(bar.volume)") }
+    }
+
+    private static func publish(_ item: NewsItem, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
+        func fail(_ reason: String) -> BrokerError { .invalidNews(id: item.id, reason: reason) }
+        if let reason = FieldRules.identifierProblem(item.id, maxLength: limits.maxTargetLength) {
+            throw fail("id \(reason)")
+        }
+        guard !item.title.allSatisfy(\.isWhitespace) else { throw fail("has an empty title") }
+        for (name, value) in [("title", item.title), ("summary", item.summary), ("url", item.url)]
+        where value.utf8.count > limits.maxNewsFieldBytes {
+            throw fail("has a \(name) over \(limits.maxNewsFieldBytes) bytes")
+        }
+        // The category is what `news` subscriptions name, so it must be a usable target.
+        if !item.category.isEmpty, let reason = FieldRules.identifierProblem(item.category, maxLength: limits.maxTargetLength) {
+            throw fail("category \(reason)")
+        }
+        if let bad = item.codes.first(where: { !FieldRules.isValidCode($0) }) {
+            throw fail("lists invalid code \(FieldRules.quoted(bad))")
+        }
+        guard !state.containsNews(id: item.id) else { throw .duplicateNews(id: item.id) }
+        return [.newsPublished(item)]
+    }
+
+    // MARK: Alerts and signals
+
+    private static func setAlertRule(_ rule: AlertRule, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
+        func fail(_ reason: String) -> BrokerError { .invalidAlertRule(ruleID: rule.id, reason: reason) }
+        if let reason = FieldRules.identifierProblem(rule.id, maxLength: limits.maxTargetLength) { throw fail("id \(reason)") }
+        if let reason = FieldRules.identifierProblem(rule.user, maxLength: limits.maxTargetLength) { throw fail("user \(reason)") }
+        guard FieldRules.isValidCode(rule.code) else { throw fail("has an invalid code; use 1-16 letters, digits or dots") }
+        guard rule.threshold.isFinite else { throw fail("has threshold \(rule.threshold); it must be a finite number") }
+        guard rule.condition != .changePercent || rule.threshold >= 0 else {
+            throw fail("has a negative change_pct threshold; it compares against the absolute change")
+        }
+        if let existing = state.alerts.rule(id: rule.id) {
+            guard existing.user == rule.user else { throw .alertRuleIDTaken(ruleID: rule.id) }
+            // Setting an identical armed rule changes nothing; setting it again after it fired re-arms it.
+            if existing == rule && !state.alerts.isTriggered(rule.id) { return [] }
+        } else if state.alerts.ruleCount(ofUser: rule.user) >= limits.maxAlertRulesPerUser {
+            throw .tooManyAlertRules(user: rule.user, limit: limits.maxAlertRulesPerUser)
+        }
+        return [.alertRuleSet(rule)]
+    }
+
+    private static func replaceSignals(
+        strategy: String, _ signals: [Signal], _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        func fail(_ reason: String) -> BrokerError { .invalidSignals(strategy: strategy, reason: reason) }
+        if let reason = FieldRules.identifierProblem(strategy, maxLength: limits.maxTargetLength) {
+            throw fail("strategy name \(reason)")
+        }
+        guard signals.count <= limits.maxSignalsPerStrategy else {
+            throw fail("has \(signals.count) signals, the limit is \(limits.maxSignalsPerStrategy)")
+        }
+        var seen = Set<String>()
+        for (index, signal) in signals.enumerated() {
+            guard FieldRules.isValidCode(signal.code) else {
+                throw fail("signal \(index) has invalid code \(FieldRules.quoted(signal.code))")
+            }
+            guard signal.name.count <= limits.maxNameLength else {
+                throw fail("signal \(index) has a name longer than \(limits.maxNameLength) characters")
+            }
+            guard seen.insert(signal.code).inserted else {
+                throw fail("list code \(signal.code) more than once; keep one signal per code")
+            }
+        }
+        if state.strategies.signals(of: strategy) == signals { return [] }
+        return [.signalsReplaced(SignalsReplaced(strategy: strategy, signals: signals))]
+    }
+}

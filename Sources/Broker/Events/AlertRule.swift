@@ -1,0 +1,31 @@
+/// Payload of `alert_rule_set`: a user's price alert on one code.
+public struct AlertRule: Sendable, Hashable, Codable {
+    /// Rule id, unique across users.
+    public var id: String
+    /// Owner.
+    public var user: String
+    /// Stock code watched.
+    public var code: String
+    /// Condition compared against each tick.
+    public var condition: AlertCondition
+    /// Price, or percent for `change_pct`.
+    public var threshold: Double
+
+    /// Creates a rule.
+    public init(id: String, user: String, code: String, condition: AlertCondition, threshold: Double) {
+        self.id = id
+        self.user = user
+        self.code = code
+        self.condition = condition
+        self.threshold = threshold
+    }
+
+    /// Whether the tick satisfies the condition (the tick's code is not checked).
+    public func isMet(by tick: PriceTick) -> Bool {
+        switch condition {
+        case .above: tick.price >= threshold
+        case .below: tick.price <= threshold
+        case .changePercent: abs(tick.changePercent) >= threshold
+        }
+    }
+}

@@ -1,0 +1,15 @@
+/// Why a client's connection ended.
+public enum DisconnectReason: String, Sendable, Hashable, Codable, CaseIterable {
+    /// The client closed the connection.
+    case closed
+    /// Nothing was received for the heartbeat timeout.
+    case heartbeatTimeout = "heartbeat_timeout"
+    /// The outbound queue overflowed even after coalescing.
+    case slowConsumer = "slow_consumer"
+    /// An operator or policy removed the client.
+    case kicked
+    /// The broker shut down cleanly.
+    case shutdown
+    /// The client was connected when the process died; found at start-up.
+    case brokerRestart = "broker_restart"
+}

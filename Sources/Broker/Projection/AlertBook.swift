@@ -1,0 +1,87 @@
+/// Alert rules indexed by id, code and user, with each rule's armed/triggered state.
+///
+/// Indexed by code so evaluating a tick touches only that code's rules. Invariant: no index keeps
+/// an empty set, and `triggered` holds only ids of existing rules.
+public struct AlertBook: Sendable, Equatable {
+    private var rulesByID: [String: AlertRule] = [:]
+    private var ruleIDsByCode: [String: Set<String>] = [:]
+    private var ruleIDsByUser: [String: Set<String>] = [:]
+    private var triggered: Set<String> = []
+
+    /// Creates an empty book.
+    public init() {}
+
+    /// Number of rules.
+    public var count: Int { rulesByID.count }
+
+    /// All rules by id.
+    public var rules: [String: AlertRule] { rulesByID }
+
+    /// The rule with `id`.
+    public func rule(id: String) -> AlertRule? {
+        rulesByID[id]
+    }
+
+    /// Whether the rule fired and has not been re-armed since.
+    public func isTriggered(_ id: String) -> Bool {
+        triggered.contains(id)
+    }
+
+    /// The rules of `user`, sorted by id.
+    public func rules(ofUser user: String) -> [AlertRule] {
+        (ruleIDsByUser[user] ?? []).sorted().compactMap { rulesByID[$0] }
+    }
+
+    /// Number of rules owned by `user`.
+    public func ruleCount(ofUser user: String) -> Int {
+        ruleIDsByUser[user]?.count ?? 0
+    }
+
+    /// The rules watching `code`, sorted by id.
+    public func rules(ofCode code: String) -> [AlertRule] {
+        (ruleIDsByCode[code] ?? []).sorted().compactMap { rulesByID[$0] }
+    }
+
+    /// Armed rules of the tick's code whose condition the tick meets, sorted by id.
+    public func rulesToTrigger(for tick: PriceTick) -> [AlertRule] {
+        guard let ids = ruleIDsByCode[tick.code] else { return [] }
+        var due: [AlertRule] = []
+        for id in ids where !triggered.contains(id) {
+            if let rule = rulesByID[id], rule.isMet(by: tick) { due.append(rule) }
+        }
+        return due.sorted { $0.id < $1.id }
+    }
+
+    /// Adds or replaces a rule; it starts armed.
+    public mutating func set(_ rule: AlertRule) {
+        if rulesByID[rule.id] != nil { remove(id: rule.id) }
+        rulesByID[rule.id] = rule
+        ruleIDsByCode[rule.code, default: []].insert(rule.id)
+        ruleIDsByUser[rule.user, default: []].insert(rule.id)
+    }
+
+    /// Removes a rule; returns false when there was none with that id.
+    @discardableResult
+    public mutating func remove(id: String) -> Bool {
+        guard let rule = rulesByID.removeValue(forKey: id) else { return false }
+        ruleIDsByCode[rule.code]?.remove(id)
+        if ruleIDsByCode[rule.code]?.isEmpty == true { ruleIDsByCode[rule.code] = nil }
+        ruleIDsByUser[rule.user]?.remove(id)
+        if ruleIDsByUser[rule.user]?.isEmpty == true { ruleIDsByUser[rule.user] = nil }
+        triggered.remove(id)
+        return true
+    }
+
+    /// Marks a rule fired so it stays quiet until re-armed; unknown ids are ignored.
+    public mutating func markTriggered(_ id: String) {
+        if rulesByID[id] != nil { triggered.insert(id) }
+    }
+
+    /// Re-arms the triggered rules of the tick's code whose condition no longer holds.
+    public mutating func rearm(for tick: PriceTick) {
+        guard !triggered.isEmpty, let ids = ruleIDsByCode[tick.code] else { return }
+        for id in ids where triggered.contains(id) {
+            if let rule = rulesByID[id], !rule.isMet(by: tick) { triggered.remove(id) }
+        }
+    }
+}

@@ -1,0 +1,76 @@
+/// Read-only questions the server asks the projection during fan-out, subscribe and resume.
+extension Projection {
+    /// The session with `id`.
+    public func client(_ id: String) -> ClientRecord? {
+        clients[id]
+    }
+
+    /// Subscriptions with at least one subscriber that a tick or bar of `code` reaches:
+    /// `(stock, code)`, `(market, board)` and `(strategy, s)` for each strategy containing the code.
+    ///
+    /// Uses only the reverse indexes, so the cost is independent of the number of clients.
+    /// Order: stock, market, then strategies sorted by name.
+    public func subscriptionsAffected(byCode code: String) -> [Subscription] {
+        var affected: [Subscription] = []
+        let stock = Subscription(type: .stock, target: code)
+        if subscriptions.hasSubscribers(stock) { affected.append(stock) }
+        if let board = Board.of(code: code) {
+            let market = Subscription(type: .market, target: board.rawValue)
+            if subscriptions.hasSubscribers(market) { affected.append(market) }
+        }
+        let containing = strategies.strategies(containing: code)
+        if !containing.isEmpty {
+            for strategy in containing.sorted() {
+                let subscription = Subscription(type: .strategy, target: strategy)
+                if subscriptions.hasSubscribers(subscription) { affected.append(subscription) }
+            }
+        }
+        return affected
+    }
+
+    /// Subscriptions with at least one subscriber that a news item reaches: `(news, all)` and
+    /// `(news, category)`.
+    public func subscriptionsAffected(byNews item: NewsItem) -> [Subscription] {
+        var affected: [Subscription] = []
+        let all = Subscription(type: .news, target: "all")
+        if subscriptions.hasSubscribers(all) { affected.append(all) }
+        if !item.category.isEmpty && item.category != "all" {
+            let category = Subscription(type: .news, target: item.category)
+            if subscriptions.hasSubscribers(category) { affected.append(category) }
+        }
+        return affected
+    }
+
+    /// Codes whose prices a subscription covers now, sorted and unique; empty for news and alerts.
+    ///
+    /// For `market` this lists the codes with a known price on that board, so it scans `lastPrices`:
+    /// meant for the snapshot sent on subscribe, not for per-tick fan-out.
+    public func codes(for subscription: Subscription) -> [String] {
+        switch subscription.type {
+        case .stock:
+            return [subscription.target]
+        case .strategy:
+            return Set(strategies.signals(of: subscription.target).map(\.code)).sorted()
+        case .market:
+            guard let board = Board(rawValue: subscription.target) else { return [] }
+            return lastPrices.keys.filter { Board.of(code: $0) == board }.sorted()
+        case .news, .alerts:
+            return []
+        }
+    }
+
+    /// The latest known tick of every code the subscription covers, sorted by code.
+    public func knownPrices(for subscription: Subscription) -> [PriceTick] {
+        codes(for: subscription).compactMap { lastPrices[$0] }
+    }
+
+    /// Whether the news ring still holds an item with `id`.
+    public func containsNews(id: String) -> Bool {
+        news.contains { $0.item.id == id }
+    }
+
+    /// News entries published after `seq`, oldest first.
+    public func news(after seq: UInt64) -> [NewsEntry] {
+        news.filter { $0.seq > seq }
+    }
+}

@@ -1,0 +1,40 @@
+/// Strategy signal lists, with the reverse map from code to the strategies that contain it.
+///
+/// Invariant: the reverse map holds no empty sets and strategies with an empty list are absent, so
+/// equal contents compare equal regardless of history.
+public struct StrategyIndex: Sendable, Equatable {
+    private var signalsByStrategy: [String: [Signal]] = [:]
+    private var strategiesByCode: [String: Set<String>] = [:]
+
+    /// Creates an empty index.
+    public init() {}
+
+    /// The current signal list of `strategy` (empty when unknown).
+    public func signals(of strategy: String) -> [Signal] {
+        signalsByStrategy[strategy] ?? []
+    }
+
+    /// Strategies whose list contains `code`.
+    public func strategies(containing code: String) -> Set<String> {
+        strategiesByCode[code] ?? []
+    }
+
+    /// Names of strategies with a non-empty list.
+    public var strategyNames: Dictionary<String, [Signal]>.Keys {
+        signalsByStrategy.keys
+    }
+
+    /// Replaces the list of `strategy`; an empty list removes the strategy.
+    public mutating func replace(strategy: String, with signals: [Signal]) {
+        if let old = signalsByStrategy[strategy] {
+            for signal in old {
+                strategiesByCode[signal.code]?.remove(strategy)
+                if strategiesByCode[signal.code]?.isEmpty == true { strategiesByCode[signal.code] = nil }
+            }
+        }
+        signalsByStrategy[strategy] = signals.isEmpty ? nil : signals
+        for signal in signals {
+            strategiesByCode[signal.code, default: []].insert(strategy)
+        }
+    }
+}

@@ -1,0 +1,87 @@
+/// Who subscribes to what, indexed both ways so fan-out never scans all clients.
+///
+/// Invariant: the forward and reverse maps hold exactly the same (client, subscription) pairs, and
+/// neither keeps an empty set, so equal contents compare equal regardless of history.
+public struct SubscriptionIndex: Sendable, Equatable {
+    private var byClient: [String: Set<Subscription>] = [:]
+    private var bySubscription: [Subscription: Set<String>] = [:]
+    private var pairsByType: [SubscriptionType: Int] = [:]
+
+    /// Creates an empty index.
+    public init() {}
+
+    /// Number of (client, subscription) pairs.
+    public private(set) var count: Int = 0
+
+    /// Clients subscribed to `subscription`.
+    public func subscribers(of subscription: Subscription) -> Set<String> {
+        bySubscription[subscription] ?? []
+    }
+
+    /// Whether at least one client subscribes to `subscription`.
+    public func hasSubscribers(_ subscription: Subscription) -> Bool {
+        bySubscription[subscription] != nil
+    }
+
+    /// What `clientID` subscribes to.
+    public func subscriptions(of clientID: String) -> Set<Subscription> {
+        byClient[clientID] ?? []
+    }
+
+    /// Whether `clientID` subscribes to `subscription`.
+    public func contains(clientID: String, subscription: Subscription) -> Bool {
+        byClient[clientID]?.contains(subscription) ?? false
+    }
+
+    /// Number of (client, subscription) pairs of the given type.
+    public func count(of type: SubscriptionType) -> Int {
+        pairsByType[type] ?? 0
+    }
+
+    /// Distinct subscriptions that have at least one subscriber.
+    public var activeSubscriptions: Dictionary<Subscription, Set<String>>.Keys {
+        bySubscription.keys
+    }
+
+    /// Client ids that hold at least one subscription.
+    public var clientIDs: Dictionary<String, Set<Subscription>>.Keys {
+        byClient.keys
+    }
+
+    /// Adds the pair; returns false when it was already present.
+    @discardableResult
+    public mutating func insert(clientID: String, subscription: Subscription) -> Bool {
+        guard byClient[clientID, default: []].insert(subscription).inserted else { return false }
+        bySubscription[subscription, default: []].insert(clientID)
+        pairsByType[subscription.type, default: 0] += 1
+        count += 1
+        return true
+    }
+
+    /// Removes the pair; returns false when it was not present.
+    @discardableResult
+    public mutating func remove(clientID: String, subscription: Subscription) -> Bool {
+        guard byClient[clientID]?.remove(subscription) != nil else { return false }
+        if byClient[clientID]?.isEmpty == true { byClient[clientID] = nil }
+        bySubscription[subscription]?.remove(clientID)
+        if bySubscription[subscription]?.isEmpty == true { bySubscription[subscription] = nil }
+        decrement(subscription.type)
+        return true
+    }
+
+    /// Removes every subscription of `clientID`.
+    public mutating func removeAll(of clientID: String) {
+        guard let subscriptions = byClient.removeValue(forKey: clientID) else { return }
+        for subscription in subscriptions {
+            bySubscription[subscription]?.remove(clientID)
+            if bySubscription[subscription]?.isEmpty == true { bySubscription[subscription] = nil }
+            decrement(subscription.type)
+        }
+    }
+
+    private mutating func decrement(_ type: SubscriptionType) {
+        count -= 1
+        let left = (pairsByType[type] ?? 0) - 1
+        pairsByType[type] = left > 0 ? left : nil
+    }
+}

@@ -1,0 +1,111 @@
+import Journal
+import Logging
+
+/// The broker's source of truth: decides commands against the projection, appends the resulting
+/// events to the journal and applies them, in seq order, only once they are committed.
+///
+/// Many commands may be in flight at once, which is what lets the journal batch their commits.
+/// Their commits can resume in any order, so applied events pass through a reorder buffer: the
+/// projection always advances seq by seq, exactly as a replay of the journal would.
+public actor EventStore {
+    /// The journal this store appends to.
+    public nonisolated let journal: Journal
+    /// The state after every committed event up to `projection.lastSeq`.
+    public private(set) var projection: Projection
+    private let limits: Limits
+    private let snapshotInterval: UInt64
+    private let logger: Logger
+    private var committedButNotApplied: [UInt64: RecordedEvent] = [:]
+    private var waitingForSeq: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
+    private var lastSnapshotSeq: UInt64
+    private var snapshotInProgress = false
+
+    /// Opens a store over `journal`: loads the newest valid snapshot and replays the tail.
+    public init(
+        journal: Journal, limits: Limits = Limits(), snapshotInterval: UInt64 = 100_000,
+        logger: Logger = Logger(label: "brokerd.store")
+    ) throws {
+        let recovered = try ProjectionLoader(logger: logger).load(from: journal.reader())
+        self.journal = journal
+        self.projection = recovered.projection
+        self.limits = limits
+        self.snapshotInterval = snapshotInterval
+        self.logger = logger
+        self.lastSnapshotSeq = recovered.snapshotSeq ?? 0
+        self.recovery = recovered
+    }
+
+    /// How the projection was rebuilt at open.
+    public nonisolated let recovery: RecoveredProjection
+
+    /// Decides `command`; when it yields events, appends them and returns them once applied.
+    /// - Throws: `BrokerError` when the command is refused (nothing is written), or a
+    ///   `JournalError` when the append fails (nothing is written, the projection is unchanged).
+    @discardableResult
+    public func execute(_ command: Command) async throws -> [RecordedEvent] {
+        let events = try Decider.decide(command, state: projection, limits: limits)
+        return try await append(events)
+    }
+
+    /// Appends already-decided events (used by components that decide for themselves, such as
+    /// start-up marking clients of a dead process as gone).
+    @discardableResult
+    public func append(_ events: [Event]) async throws -> [RecordedEvent] {
+        guard !events.isEmpty else { return [] }
+        let records = events.map { NewRecord(kind: $0.kind.rawValue, key: $0.key, payload: EventCodec.encode($0)) }
+        let positions = try await journal.append(contentsOf: records)
+        let recorded = zip(positions, events).map { RecordedEvent(seq: $0.seq, timestamp: $0.timestamp, event: $1) }
+        for event in recorded {
+            committedButNotApplied[event.seq] = event
+        }
+        applyCommittedInOrder()
+        if let last = recorded.last, projection.lastSeq < last.seq {
+            await withCheckedContinuation { waitingForSeq[last.seq, default: []].append($0) }
+        }
+        snapshotIfDue()
+        return recorded
+    }
+
+    /// Writes a snapshot of the projection now (also done every `snapshotInterval` events).
+    public func snapshot() async throws {
+        let seq = projection.lastSeq
+        guard seq > 0 else { return }
+        try await journal.writeSnapshot(seq: seq, format: Int64(Projection.formatVersion), data: projection.serialized())
+        lastSnapshotSeq = max(lastSnapshotSeq, seq)
+    }
+
+    private func applyCommittedInOrder() {
+        while let next = committedButNotApplied.removeValue(forKey: projection.lastSeq + 1) {
+            projection.apply(next)
+            if let waiters = waitingForSeq.removeValue(forKey: next.seq) {
+                for waiter in waiters { waiter.resume() }
+            }
+        }
+    }
+
+    private func snapshotIfDue() {
+        guard !snapshotInProgress, projection.lastSeq - lastSnapshotSeq >= snapshotInterval else { return }
+        snapshotInProgress = true
+        let seq = projection.lastSeq
+        let data = projection.serialized()
+        Task {
+            do {
+                try await journal.writeSnapshot(seq: seq, format: Int64(Projection.formatVersion), data: data)
+                snapshotWritten(seq: seq, error: nil)
+            } catch {
+                snapshotWritten(seq: seq, error: error)
+            }
+        }
+    }
+
+    private func snapshotWritten(seq: UInt64, error: (any Error)?) {
+        snapshotInProgress = false
+        if let error {
+            logger.warning("snapshot at seq \(seq) failed; will retry at the next interval", metadata: ["error": "\(error)"])
+            lastSnapshotSeq = seq
+        } else {
+            lastSnapshotSeq = seq
+            logger.debug("snapshot written", metadata: ["seq": "\(seq)"])
+        }
+    }
+}

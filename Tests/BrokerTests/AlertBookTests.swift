@@ -1,0 +1,66 @@
+import Testing
+@testable import Broker
+
+@Suite("Alerts")
+struct AlertBookTests {
+    @Test("conditions: above and below are inclusive, change_pct compares the absolute change", arguments: [
+        (AlertCondition.above, 11.0, 11.0, true), (.above, 11.0, 10.99, false),
+        (.below, 9.0, 9.0, true), (.below, 9.0, 9.01, false),
+        (.changePercent, 5.0, 9.5, true), (.changePercent, 5.0, 10.5, true), (.changePercent, 5.0, 10.49, false),
+    ])
+    func conditions(condition: AlertCondition, threshold: Double, price: Double, met: Bool) {
+        let rule = Fixtures.rule("r", condition, threshold)
+        #expect(rule.isMet(by: Fixtures.tick("600000", price: price, prevClose: 10)) == met)
+    }
+
+    @Test("armed rules of the tick's code whose condition is met are due, sorted by id")
+    func rulesToTriggerSortedAndScopedByCode() {
+        let p = projection([
+            .alertRuleSet(Fixtures.rule("r2", .above, 11)), .alertRuleSet(Fixtures.rule("r1", .above, 10)),
+            .alertRuleSet(Fixtures.rule("r3", .below, 5)), .alertRuleSet(Fixtures.rule("x", code: "000001", .above, 1)),
+        ])
+        #expect(p.alerts.rulesToTrigger(for: Fixtures.tick("600000", price: 12)).map(\.id) == ["r1", "r2"])
+    }
+
+    @Test("a triggered rule stays quiet until a tick no longer meets it, then re-arms")
+    func triggerAndRearm() {
+        var b = ProjectionBuilder([.alertRuleSet(Fixtures.rule("r1", .above, 11))])
+        let high = Fixtures.tick("600000", price: 12)
+        b.apply([.priceTicked(high), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12))])
+        #expect(b.projection.alerts.isTriggered("r1"))
+        b.apply(.priceTicked(Fixtures.tick("600000", price: 11.5)))
+        #expect(b.projection.alerts.rulesToTrigger(for: high).isEmpty)
+
+        b.apply(.priceTicked(Fixtures.tick("600000", price: 10)))
+        #expect(!b.projection.alerts.isTriggered("r1"))
+        #expect(b.projection.alerts.rulesToTrigger(for: high).map(\.id) == ["r1"])
+    }
+
+    @Test("setting a rule again replaces it, re-arms it and moves its code index")
+    func setReplaces() {
+        let p = projection([
+            .alertRuleSet(Fixtures.rule("r1", code: "600000")),
+            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .alertRuleSet(Fixtures.rule("r1", code: "000001")),
+        ])
+        #expect(!p.alerts.isTriggered("r1"))
+        #expect(p.alerts.rules(ofCode: "600000").isEmpty)
+        #expect(p.alerts.rules(ofCode: "000001").map(\.id) == ["r1"])
+        #expect(p.alerts.rules(ofUser: "alice").count == 1)
+    }
+
+    @Test("removing a rule clears every index; a removal naming another owner is ignored")
+    func removeClearsIndexes() {
+        var b = ProjectionBuilder([.alertRuleSet(Fixtures.rule("r1"))])
+        b.apply(.alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "mallory")))
+        #expect(b.projection.alerts.count == 1)
+        b.apply(.alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "alice")))
+        #expect(b.projection.alerts == AlertBook())
+    }
+
+    @Test("triggering an unknown rule is ignored")
+    func unknownTriggerIgnored() {
+        let p = projection([.alertTriggered(AlertTriggered(ruleID: "nope", user: "a", code: "1", price: 1))])
+        #expect(p.alerts == AlertBook())
+    }
+}

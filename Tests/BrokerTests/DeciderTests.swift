@@ -1,0 +1,273 @@
+import Testing
+@testable import Broker
+
+@Suite("Decider")
+struct DeciderTests {
+    static let limits = Limits(maxSubscriptionsPerClient: 3)
+
+    /// alice (user) and anon (no user) connected; gone disconnected; one rule; one news item.
+    static let state = projection([
+        Fixtures.connected("c1", user: "alice"), Fixtures.connected("anon"), Fixtures.connected("gone"), Fixtures.disconnected("gone"),
+        Fixtures.subscribed("c1", .stock, "600000"),
+        .alertRuleSet(Fixtures.rule("r1")), .alertRuleSet(Fixtures.rule("r2")),
+        .alertTriggered(AlertTriggered(ruleID: "r2", user: "alice", code: "600000", price: 12)),
+        .newsPublished(Fixtures.news("n1")), Fixtures.signals("vw", ["600000"]),
+    ])
+
+    func decide(_ command: Command, state: Projection = DeciderTests.state) throws(BrokerError) -> [Event] {
+        try Decider.decide(command, state: state, limits: Self.limits)
+    }
+
+    func expectRefused(_ command: Command, _ expected: BrokerError, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(throws: expected, sourceLocation: sourceLocation) { try decide(command) }
+    }
+
+    // MARK: Sessions
+
+    @Test("connect of a new id yields client_connected")
+    func connectNew() throws {
+        #expect(try decide(.connect(clientID: "new", user: nil, remoteAddress: "1.1.1.1", node: "n")) == [
+            .clientConnected(ClientConnected(clientID: "new", user: nil, remoteAddress: "1.1.1.1", node: "n")),
+        ])
+    }
+
+    @Test("connect of a gone id resumes it; of a connected id is refused")
+    func connectExisting() throws {
+        #expect(try decide(.connect(clientID: "gone", user: nil, remoteAddress: nil, node: "n")).count == 1)
+        expectRefused(.connect(clientID: "c1", user: nil, remoteAddress: nil, node: "n"), .clientAlreadyConnected(clientID: "c1"))
+    }
+
+    @Test("connect with an empty client id is refused")
+    func connectInvalidID() {
+        expectRefused(.connect(clientID: "", user: nil, remoteAddress: nil, node: "n"), .invalidClientID(clientID: "", reason: "is empty"))
+    }
+
+    @Test("disconnect needs a connected client")
+    func disconnectNeedsConnected() {
+        expectRefused(.disconnect(clientID: "nope", reason: .closed, resumeDeadline: 0), .unknownClient(clientID: "nope"))
+        expectRefused(.disconnect(clientID: "gone", reason: .closed, resumeDeadline: 0), .clientNotConnected(clientID: "gone"))
+    }
+
+    @Test("expiry needs a gone client")
+    func expiryNeedsGone() throws {
+        #expect(try decide(.expireSession(clientID: "gone")) == [.sessionExpired(SessionExpired(clientID: "gone"))])
+        expectRefused(.expireSession(clientID: "c1"), .clientStillConnected(clientID: "c1"))
+        expectRefused(.expireSession(clientID: "nope"), .unknownClient(clientID: "nope"))
+    }
+
+    // MARK: Subscriptions
+
+    @Test("subscribe yields subscribed; subscribing again is idempotent with no events")
+    func subscribeIdempotent() throws {
+        #expect(try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.market, "sh"))) == [Fixtures.subscribed("c1", .market, "sh")])
+        #expect(try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "600000"))).isEmpty)
+    }
+
+    @Test("subscribe needs a known, connected client")
+    func subscribeNeedsConnectedClient() {
+        expectRefused(.subscribe(clientID: "nope", subscription: Fixtures.sub(.stock, "1")), .unknownClient(clientID: "nope"))
+        expectRefused(.subscribe(clientID: "gone", subscription: Fixtures.sub(.stock, "1")), .clientNotConnected(clientID: "gone"))
+    }
+
+    @Test("bad targets are refused with invalid_target", arguments: [
+        Subscription(type: .strategy, target: ""),
+        Subscription(type: .strategy, target: String(repeating: "x", count: 65)),
+        Subscription(type: .news, target: "bad\u{0007}"),
+        Subscription(type: .stock, target: "60 0000"),
+        Subscription(type: .stock, target: "12345678901234567"),
+        Subscription(type: .market, target: "nyse"),
+        Subscription(type: .alerts, target: "bob"),
+    ])
+    func badTargets(subscription: Subscription) {
+        #expect {
+            try decide(.subscribe(clientID: "c1", subscription: subscription))
+        } throws: { error in
+            (error as? BrokerError)?.error == "invalid_target"
+        }
+    }
+
+    @Test("alerts target me resolves to the user, or to the client id when anonymous")
+    func alertsMeResolvesOwner() throws {
+        #expect(try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.alerts, "me"))) == [Fixtures.subscribed("c1", .alerts, "alice")])
+        #expect(try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.alerts, "alice"))) == [Fixtures.subscribed("c1", .alerts, "alice")])
+        #expect(try decide(.subscribe(clientID: "anon", subscription: Fixtures.sub(.alerts, "me"))) == [Fixtures.subscribed("anon", .alerts, "anon")])
+    }
+
+    @Test("subscribing beyond the per-client limit is refused")
+    func tooManySubscriptions() {
+        let full = projection([
+            Fixtures.connected("c1"), Fixtures.subscribed("c1", .stock, "1"), Fixtures.subscribed("c1", .stock, "2"),
+            Fixtures.subscribed("c1", .stock, "3"),
+        ])
+        #expect(throws: BrokerError.tooManySubscriptions(limit: 3)) {
+            try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "4")), state: full)
+        }
+        #expect(throws: Never.self) { try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "3")), state: full) }
+    }
+
+    @Test("unsubscribe of something not subscribed is refused with not_subscribed")
+    func unsubscribeNotSubscribed() throws {
+        expectRefused(.unsubscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "000001")), .notSubscribed(Fixtures.sub(.stock, "000001")))
+        #expect(try decide(.unsubscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "600000"))) == [Fixtures.unsubscribed("c1", .stock, "600000")])
+    }
+
+    // MARK: Market data
+
+    @Test("a valid tick batch yields one price_ticked per tick in order")
+    func ticksAccepted() throws {
+        let ticks = [Fixtures.tick("600000", price: 1), Fixtures.tick("000001", price: 2, prevClose: 0)]
+        #expect(try decide(.ingestTicks(ticks)) == ticks.map { .priceTicked($0) })
+    }
+
+    @Test("one bad tick rejects the whole batch and names its index", arguments: [
+        PriceTick(code: "bad code", name: "", price: 1, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: String(repeating: "n", count: 65), price: 1, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: 0, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: .nan, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: .infinity, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: -1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: 1, volume: -1, prevClose: 1, timestamp: 0),
+    ])
+    func badTickRejectsBatch(bad: PriceTick) {
+        #expect {
+            try decide(.ingestTicks([Fixtures.tick("600000", price: 1), bad]))
+        } throws: { error in
+            guard case .invalidTick(let index, _, _) = error as? BrokerError else { return false }
+            return index == 1
+        }
+    }
+
+    @Test("a batch over the limit is refused")
+    func tooManyTicks() {
+        let ticks = Array(repeating: Fixtures.tick("600000", price: 1), count: 3)
+        #expect(throws: BrokerError.tooManyTicks(count: 3, limit: 2)) {
+            try Decider.decide(.ingestTicks(ticks), state: Self.state, limits: Limits(maxTicksPerBatch: 2))
+        }
+    }
+
+    static let goodBar = KlineBar(code: "600000", period: "5m", open: 10, high: 11, low: 9, close: 10.5, volume: 1, start: 0, closed: false)
+
+    @Test("a valid bar yields kline_updated")
+    func barAccepted() throws {
+        #expect(try decide(.ingestBar(Self.goodBar)) == [.klineUpdated(Self.goodBar)])
+    }
+
+    static func bar(_ change: (inout KlineBar) -> Void) -> KlineBar {
+        var bar = goodBar
+        change(&bar)
+        return bar
+    }
+
+    @Test("inconsistent or unknown bars are refused with invalid_bar", arguments: [
+        bar { $0.period = "7m" },
+        bar { $0.high = 10.2 },  // below close
+        bar { $0.low = 10.2 },  // above open
+        bar { $0.open = .nan },
+        bar { $0.close = 0 },
+        bar { $0.volume = -1 },
+        bar { $0.code = "" },
+    ])
+    func badBars(bar: KlineBar) {
+        #expect {
+            try decide(.ingestBar(bar))
+        } throws: { error in
+            (error as? BrokerError)?.error == "invalid_bar"
+        }
+    }
+
+    @Test("news needs an id and a title, and the id must be new")
+    func newsValidation() throws {
+        #expect(try decide(.publishNews(Fixtures.news("n2"))) == [.newsPublished(Fixtures.news("n2"))])
+        expectRefused(.publishNews(Fixtures.news("n1")), .duplicateNews(id: "n1"))
+        #expect(throws: BrokerError.invalidNews(id: "", reason: "id is empty")) { try decide(.publishNews(Fixtures.news(""))) }
+        var untitled = Fixtures.news("n3")
+        untitled.title = " "
+        expectRefused(.publishNews(untitled), .invalidNews(id: "n3", reason: "has an empty title"))
+    }
+
+    // MARK: Alerts
+
+    @Test("a valid rule yields alert_rule_set; re-setting an identical armed rule yields nothing")
+    func ruleAccepted() throws {
+        #expect(try decide(.setAlertRule(Fixtures.rule("r9"))) == [.alertRuleSet(Fixtures.rule("r9"))])
+        #expect(try decide(.setAlertRule(Fixtures.rule("r1"))).isEmpty)
+        #expect(try decide(.setAlertRule(Fixtures.rule("r2"))) == [.alertRuleSet(Fixtures.rule("r2"))])
+    }
+
+    @Test("invalid rules are refused", arguments: [
+        Fixtures.rule("r9", .above, .infinity), Fixtures.rule("r9", code: "bad code"), Fixtures.rule("r9", user: ""),
+        Fixtures.rule("", user: "alice"), Fixtures.rule("r9", .changePercent, -1),
+    ])
+    func badRules(rule: AlertRule) {
+        #expect {
+            try decide(.setAlertRule(rule))
+        } throws: { error in
+            (error as? BrokerError)?.error == "invalid_alert_rule"
+        }
+    }
+
+    @Test("a rule id owned by another user cannot be set")
+    func ruleIDTaken() {
+        expectRefused(.setAlertRule(Fixtures.rule("r1", user: "bob")), .alertRuleIDTaken(ruleID: "r1"))
+    }
+
+    @Test("removing a missing rule or another user's rule is refused")
+    func removeValidation() throws {
+        #expect(try decide(.removeAlertRule(ruleID: "r1", user: "alice")) == [.alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "alice"))])
+        expectRefused(.removeAlertRule(ruleID: "r1", user: "bob"), .unknownAlertRule(ruleID: "r1"))
+        expectRefused(.removeAlertRule(ruleID: "nope", user: "alice"), .unknownAlertRule(ruleID: "nope"))
+    }
+
+    @Test("triggering needs an armed rule")
+    func triggerValidation() throws {
+        #expect(try decide(.triggerAlert(ruleID: "r1", price: 12)) == [
+            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+        ])
+        expectRefused(.triggerAlert(ruleID: "r2", price: 12), .alertAlreadyTriggered(ruleID: "r2"))
+        expectRefused(.triggerAlert(ruleID: "nope", price: 12), .unknownAlertRule(ruleID: "nope"))
+    }
+
+    @Test("a user at the rule limit cannot add another rule")
+    func tooManyRules() {
+        #expect(throws: BrokerError.tooManyAlertRules(user: "alice", limit: 2)) {
+            try Decider.decide(.setAlertRule(Fixtures.rule("r9")), state: Self.state, limits: Limits(maxAlertRulesPerUser: 2))
+        }
+    }
+
+    // MARK: Signals
+
+    @Test("replacing signals yields signals_replaced; an unchanged list yields nothing")
+    func signalsAccepted() throws {
+        let list = [Signal(code: "000001", name: "x")]
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [.signalsReplaced(SignalsReplaced(strategy: "vw", signals: list))])
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "600000")])).isEmpty)
+    }
+
+    @Test("bad strategy names, bad codes and duplicate codes are refused", arguments: [
+        ("", [Signal(code: "1", name: "")]),
+        ("vw", [Signal(code: "bad code", name: "")]),
+        ("vw", [Signal(code: "1", name: ""), Signal(code: "1", name: "again")]),
+    ])
+    func badSignals(strategy: String, signals: [Signal]) {
+        #expect {
+            try decide(.replaceSignals(strategy: strategy, signals: signals))
+        } throws: { error in
+            (error as? BrokerError)?.error == "invalid_signals"
+        }
+    }
+
+    // MARK: Errors
+
+    @Test("every error has a snake_case code and a non-empty details hint")
+    func errorsAreDescribed() {
+        let errors: [BrokerError] = [
+            .unknownClient(clientID: "c"), .tooManySubscriptions(limit: 1), .notSubscribed(Fixtures.sub(.stock, "1")),
+            .invalidTarget(type: .stock, target: String(repeating: "y", count: 500), reason: "is bad"),
+        ]
+        for error in errors {
+            #expect(error.error.allSatisfy { $0.isLowercase || $0 == "_" })
+            #expect(!error.details.isEmpty)
+            #expect(error.details.count < 300)
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import Testing
+@testable import Broker
+
+@Suite("Projection: routing and market data")
+struct ProjectionRoutingTests {
+    @Test("boards follow the code prefix of six-digit codes", arguments: [
+        ("600000", Board.sh), ("688981", .sh), ("000001", .sz), ("300750", .sz), ("430047", .bj), ("830799", .bj),
+    ])
+    func boardOfCode(code: String, board: Board) {
+        #expect(Board.of(code: code) == board)
+    }
+
+    @Test("codes that are not six digits with a known prefix have no board", arguments: ["", "60000", "6000000", "900901", "60000A", "AAPL"])
+    func noBoard(code: String) {
+        #expect(Board.of(code: code) == nil)
+    }
+
+    @Test("signals_replaced updates the code-to-strategy reverse index")
+    func signalsUpdateReverseIndex() {
+        var b = ProjectionBuilder([Fixtures.signals("vw", ["600000", "000001"]), Fixtures.signals("mom", ["600000"])])
+        #expect(b.projection.strategies.strategies(containing: "600000") == ["vw", "mom"])
+        #expect(b.projection.strategies.strategies(containing: "000001") == ["vw"])
+
+        b.apply(Fixtures.signals("vw", ["300750"]))
+        #expect(b.projection.strategies.strategies(containing: "600000") == ["mom"])
+        #expect(b.projection.strategies.strategies(containing: "000001").isEmpty)
+        #expect(b.projection.strategies.strategies(containing: "300750") == ["vw"])
+        #expect(b.projection.strategies.signals(of: "vw").map(\.code) == ["300750"])
+    }
+
+    @Test("replacing a strategy with an empty list forgets it")
+    func emptySignalListRemovesStrategy() {
+        let p = projection([Fixtures.signals("vw", ["600000"]), Fixtures.signals("vw", [])])
+        #expect(p.strategies == StrategyIndex())
+    }
+
+    @Test("subscriptionsAffected returns stock, market and strategy subscriptions that have subscribers")
+    func affectedSubscriptions() {
+        let p = projection([
+            Fixtures.signals("vw", ["600000"]), Fixtures.signals("mom", ["600000"]), Fixtures.signals("other", ["000001"]),
+            Fixtures.connected("c1"), Fixtures.connected("c2"),
+            Fixtures.subscribed("c1", .stock, "600000"), Fixtures.subscribed("c2", .market, "sh"),
+            Fixtures.subscribed("c1", .strategy, "vw"), Fixtures.subscribed("c2", .strategy, "mom"),
+            Fixtures.subscribed("c2", .strategy, "other"), Fixtures.subscribed("c2", .market, "sz"),
+            Fixtures.subscribed("c1", .stock, "000001"),
+        ])
+        #expect(p.subscriptionsAffected(byCode: "600000") == [
+            Fixtures.sub(.stock, "600000"), Fixtures.sub(.market, "sh"),
+            Fixtures.sub(.strategy, "mom"), Fixtures.sub(.strategy, "vw"),
+        ])
+    }
+
+    @Test("subscriptionsAffected ignores subscriptions without subscribers")
+    func affectedIgnoresUnsubscribed() {
+        let p = projection([
+            Fixtures.signals("vw", ["600000"]), Fixtures.connected("c1"),
+            Fixtures.subscribed("c1", .strategy, "vw"), Fixtures.unsubscribed("c1", .strategy, "vw"),
+            Fixtures.subscribed("c1", .market, "sz"),
+        ])
+        #expect(p.subscriptionsAffected(byCode: "600000").isEmpty)
+        #expect(p.subscriptionsAffected(byCode: "000001") == [Fixtures.sub(.market, "sz")])
+    }
+
+    @Test("news reaches subscribers of all and of its category")
+    func newsRouting() {
+        let p = projection([
+            Fixtures.connected("c1"), Fixtures.subscribed("c1", .news, "all"), Fixtures.subscribed("c1", .news, "macro"),
+        ])
+        #expect(p.subscriptionsAffected(byNews: Fixtures.news("n", category: "macro")) == [Fixtures.sub(.news, "all"), Fixtures.sub(.news, "macro")])
+        #expect(p.subscriptionsAffected(byNews: Fixtures.news("n", category: "tech")) == [Fixtures.sub(.news, "all")])
+    }
+
+    @Test("last price per code and last bar per code and period are kept")
+    func lastPricesAndBars() {
+        let bar1 = KlineBar(code: "600000", period: "1m", open: 1, high: 2, low: 1, close: 2, volume: 1, start: 0, closed: false)
+        var bar2 = bar1
+        bar2.closed = true
+        var bar5 = bar1
+        bar5.period = "5m"
+        let p = projection([
+            .priceTicked(Fixtures.tick("600000", price: 1)), .priceTicked(Fixtures.tick("600000", price: 2)),
+            .klineUpdated(bar1), .klineUpdated(bar2), .klineUpdated(bar5),
+        ])
+        #expect(p.lastPrices["600000"]?.price == 2)
+        #expect(p.lastBars[BarKey(code: "600000", period: "1m")] == bar2)
+        #expect(p.lastBars.count == 2)
+    }
+
+    @Test("the snapshot price set of a subscription lists its known prices by code")
+    func knownPrices() {
+        let p = projection([
+            Fixtures.signals("vw", ["600000", "000001", "300750"]),
+            .priceTicked(Fixtures.tick("600000", price: 1)), .priceTicked(Fixtures.tick("000001", price: 2)),
+            .priceTicked(Fixtures.tick("688981", price: 3)),
+        ])
+        #expect(p.knownPrices(for: Fixtures.sub(.strategy, "vw")).map(\.code) == ["000001", "600000"])
+        #expect(p.knownPrices(for: Fixtures.sub(.market, "sh")).map(\.code) == ["600000", "688981"])
+        #expect(p.knownPrices(for: Fixtures.sub(.stock, "300750")).isEmpty)
+    }
+
+    @Test("the news ring keeps the newest items and drops the oldest beyond capacity")
+    func newsRingDropsOldest() {
+        let total = Projection.newsCapacity + 7
+        let p = projection((0..<total).map { .newsPublished(Fixtures.news("n\($0)")) })
+        #expect(p.news.count == Projection.newsCapacity)
+        #expect(p.news.first?.item.id == "n7")
+        #expect(p.news.first?.seq == 8)
+        #expect(p.news.last?.item.id == "n\(total - 1)")
+        #expect(!p.containsNews(id: "n6") && p.containsNews(id: "n7"))
+        #expect(p.news(after: UInt64(total - 2)).map(\.item.id) == ["n\(total - 2)", "n\(total - 1)"])
+    }
+}
