@@ -130,10 +130,13 @@ final class GroupCommitWriter: Sendable {
     }
 
     private func serve(_ state: WriterState) {
+        var previousRequests = 0
         while true {
             wakeup.wait()
             while true {
+                lingerForStragglers(expecting: previousRequests)
                 let (batch, stop) = takeBatch()
+                previousRequests = batch.count
                 if batch.isEmpty {
                     if stop { return }
                     break
@@ -142,6 +145,20 @@ final class GroupCommitWriter: Sendable {
             }
         }
     }
+
+    /// When far fewer appends are queued than the last batch held, the rest of those appenders are
+    /// most likely being resumed right now and about to append again: waiting a few microseconds
+    /// for them makes one commit instead of two. Bounded by `maxLinger`, so a lone appender never
+    /// waits longer than that.
+    private func lingerForStragglers(expecting previous: Int) {
+        guard previous > 1 else { return }
+        let deadline = ContinuousClock.now + Self.maxLinger
+        while queue.withLock({ $0.pending.count < previous / 2 && !$0.stopping }), ContinuousClock.now < deadline {
+            sched_yield()
+        }
+    }
+
+    static let maxLinger = Duration.microseconds(50)
 
     /// Whole requests, oldest first, up to maxBatchSize events (always at least one request).
     private func takeBatch() -> ([Request], Bool) {

@@ -1,0 +1,59 @@
+import Foundation
+
+extension Configuration {
+    /// The config file read when neither `--config` nor `BROKERD_CONFIG` names one, if it exists.
+    public static let defaultFilePath = "Config/brokerd.toml"
+
+    /// The environment variable naming the config file.
+    public static let fileEnvironmentName = "BROKERD_CONFIG"
+
+    /// Resolves the configuration of this process: its flags, its environment and the config file they name.
+    public static func load(
+        flags: ServeOptions,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> Configuration {
+        let path = try filePath(
+            flags: flags, environment: environment, fileExists: { FileManager.default.fileExists(atPath: $0) })
+        var contents: String?
+        if let path {
+            do {
+                contents = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw .unreadableFile(path: path, reason: "\(error.localizedDescription)")
+            }
+        }
+        return try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
+    }
+
+    /// `BROKERD_*` variables that name no setting (a typo such as `BROKERD_PROT`), sorted; worth a warning
+    /// at start-up. They are not errors, so scripts may set variables of their own under the prefix.
+    public static func unrecognizedEnvironmentNames(in environment: [String: String]) -> [String] {
+        let known = Set(Setting.allCases.map(\.environmentName) + [fileEnvironmentName])
+        return environment.keys.filter { $0.hasPrefix("BROKERD_") && !known.contains($0) }.sorted()
+    }
+
+    /// Which config file to read: `--config`, else `BROKERD_CONFIG`, else the default when it exists; nil for none.
+    ///
+    /// A file named explicitly must exist; only the default may be silently absent.
+    static func filePath(
+        flags: ServeOptions,
+        environment: [String: String],
+        fileExists: (String) -> Bool
+    ) throws(ConfigurationError) -> String? {
+        let named: (path: String, source: ConfigurationSource)? =
+            if let path = flags.config {
+                (path, .flag("--config"))
+            } else if let path = environment[fileEnvironmentName] {
+                (path, .environment(fileEnvironmentName))
+            } else {
+                nil
+            }
+        if let named {
+            guard !named.path.isEmpty, fileExists(named.path) else {
+                throw .missingFile(path: named.path, source: named.source)
+            }
+            return named.path
+        }
+        return fileExists(defaultFilePath) ? defaultFilePath : nil
+    }
+}

@@ -1,0 +1,101 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Journal
+import Logging
+
+extension Configuration {
+    /// Resolves the configuration from flags, environment and file contents; flags > env > file > defaults.
+    ///
+    /// Pure: reads nothing but its arguments (and the host name for the default node id). Every value
+    /// given is validated, including ones a higher-precedence source overrides, so a stale bad value
+    /// is found rather than lurking; the first one found is thrown.
+    /// - Parameters:
+    ///   - flags: the parsed `brokerd serve` flags; `flags.config` is not read here.
+    ///   - environment: the process environment; only `BROKERD_*` names matter.
+    ///   - fileContents: the TOML config file's text, nil when there is no file.
+    ///   - filePath: the file's path, for error messages.
+    public static func resolve(
+        flags: ServeOptions,
+        environment: [String: String],
+        fileContents: String?,
+        filePath: String?
+    ) throws(ConfigurationError) -> Configuration {
+        var configuration = Configuration()
+        if let fileContents {
+            let entries = try ConfigurationFile.entries(in: fileContents, path: filePath ?? defaultFilePath)
+            for entry in entries { try configuration.apply(entry) }
+        }
+        for setting in Setting.allCases {
+            guard let text = environment[setting.environmentName] else { continue }
+            try configuration.apply(
+                SettingEntry(setting: setting, value: .text(text), source: .environment(setting.environmentName)))
+        }
+        for entry in flags.entries { try configuration.apply(entry) }
+        return configuration
+    }
+
+    /// Sets one value, or throws the one-line error naming its setting and source.
+    mutating func apply(_ entry: SettingEntry) throws(ConfigurationError) {
+        do {
+            try set(entry.setting, to: entry.value)
+        } catch {
+            throw .invalidValue(
+                setting: entry.displayName,
+                value: entry.value.display(secret: entry.setting.isSecret),
+                source: entry.source,
+                reason: error.reason)
+        }
+    }
+
+    private mutating func set(_ setting: Setting, to value: SettingValue) throws(SettingRejection) {
+        switch setting {
+        case .host: host = try value.word()
+        case .port: port = try value.integer(in: 0...65_535)
+        case .journal: journalPath = try value.string()
+        case .durability: durability = try value.choice(of: Durability.self)
+        case .snapshotInterval: snapshotInterval = try value.integer(in: 1...Int.max)
+        case .heartbeatTimeout: heartbeatTimeout = try value.seconds(allowZero: false)
+        case .resumeWindow: resumeWindow = try value.seconds(allowZero: true)
+        case .nodeID: nodeID = try value.word()
+        case .logLevel: logLevel = try value.choice(of: Logger.Level.self)
+        case .maxFrameBytes: limits.maxFrameBytes = try value.integer(in: 1...16_777_216)
+        case .maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient = try value.integer(in: 1...Int.max)
+        case .messagesPerSecond: limits.messagesPerSecond = try value.number(above: 0, maximum: 1_000_000)
+        case .burst: limits.burst = try value.integer(in: 1...Int.max)
+        case .maxClients: limits.maxClients = try value.integer(in: 1...Int.max)
+        case .outboundQueue: limits.outboundQueueCapacity = try value.integer(in: 1...Int.max)
+        case .simulator: simulator.isEnabled = try value.boolean()
+        case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
+        case .redisURL: redis.url = try Self.redisURL(value.word())
+        case .redisChannel: redis.channel = try value.word()
+        case .redisStream: redis.stream = try value.word()
+        case .adminToken: auth.adminToken = try value.word()
+        case .jwtSecret: auth.jwtSecret = try value.string()
+        case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
+        }
+    }
+
+    private static func redisURL(_ url: String) throws(SettingRejection) -> String {
+        for scheme in ["redis://", "unix://"] where url.hasPrefix(scheme) && url.count > scheme.count {
+            return url
+        }
+        throw SettingRejection("must be redis://host[:port][/db] or unix:///path")
+    }
+
+    private static func ipAddresses(_ addresses: [String]) throws(SettingRejection) -> [String] {
+        for address in addresses where !isIPAddress(address) {
+            throw SettingRejection("\(address) is not an IP address (IPv4 or IPv6, no host names or ranges)")
+        }
+        return addresses
+    }
+
+    private static func isIPAddress(_ text: String) -> Bool {
+        var buffer = (UInt64(0), UInt64(0))
+        return withUnsafeMutableBytes(of: &buffer) { bytes in
+            inet_pton(AF_INET, text, bytes.baseAddress) == 1 || inet_pton(AF_INET6, text, bytes.baseAddress) == 1
+        }
+    }
+}

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Journal
+import Logging
+
+/// Every setting of a running broker, with the shipped defaults; resolved once at start-up.
+///
+/// Values come from `Config/brokerd.toml`, `BROKERD_*` environment variables and `brokerd serve`
+/// flags (see `Configuration.resolve`); `Setting` lists each one with its names in all three.
+public struct Configuration: Sendable, Equatable {
+    /// Address to listen on. Loopback by default so a fresh install is not reachable from outside;
+    /// set `0.0.0.0` (or `::`) behind nginx on another host.
+    public var host = "127.0.0.1"
+    /// TCP port to listen on; 0 lets the system pick a free one.
+    public var port = 8000
+    /// Path of the SQLite journal file.
+    public var journalPath = "./data/journal.sqlite"
+    /// How hard a journal commit waits for the disk.
+    public var durability = Durability.normal
+    /// Events between two snapshots.
+    public var snapshotInterval = 100_000
+    /// Silence from a client after which its connection is closed (reason heartbeat_timeout).
+    public var heartbeatTimeout = Duration.seconds(90)
+    /// How long a disconnected session stays resumable; zero disables resume.
+    public var resumeWindow = Duration.seconds(300)
+    /// Name of this node in stats and in messages shared with other nodes.
+    public var nodeID = Configuration.defaultNodeID
+    /// Lowest level that is logged.
+    public var logLevel = Logger.Level.info
+    /// Per-client and per-process bounds.
+    public var limits = Limits()
+    /// The built-in tick simulator.
+    public var simulator = Simulator()
+    /// The Redis pub/sub source shared by several nodes.
+    public var redis = Redis()
+    /// Tokens, secrets and trusted proxies.
+    public var auth = Auth()
+
+    /// Creates a configuration holding the defaults.
+    public init() {}
+
+    /// The default node id: this host's name (`gethostname`, no DNS lookup), or `brokerd` without one.
+    public static var defaultNodeID: String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "brokerd" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty || name.contains(where: \.isWhitespace) ? "brokerd" : name
+    }
+}
+
+extension Configuration {
+    /// Bounds on what one client, and all clients together, may cost the broker.
+    public struct Limits: Sendable, Equatable {
+        /// Largest WebSocket frame a client may send, in bytes.
+        public var maxFrameBytes = 65_536
+        /// Subscriptions one client may hold.
+        public var maxSubscriptionsPerClient = 100
+        /// Token-bucket refill rate: messages per second a client may send on average.
+        public var messagesPerSecond = 20.0
+        /// Token-bucket capacity: messages a client may send at once after being quiet.
+        public var burst = 40
+        /// Connected clients at most; further upgrades are refused.
+        public var maxClients = 10_000
+        /// Messages queued per connection before a slow consumer is coalesced, then disconnected.
+        public var outboundQueueCapacity = 1_024
+
+        /// Creates limits holding the defaults.
+        public init() {}
+    }
+
+    /// The built-in random-walk tick source.
+    public struct Simulator: Sendable, Equatable {
+        /// Whether the simulator publishes ticks.
+        public var isEnabled = true
+        /// Ticks per second it publishes.
+        public var ticksPerSecond = 20.0
+
+        /// Creates simulator settings holding the defaults.
+        public init() {}
+    }
+
+    /// Redis pub/sub, through which several nodes share ticks, news and alerts.
+    public struct Redis: Sendable, Equatable {
+        /// `redis://host[:port][/db]` or `unix:///path`; nil runs without Redis.
+        public var url: String?
+        /// Pub/sub channel carrying ticks.
+        public var channel = "ticks"
+        /// Optional Redis stream to read ticks from as well; nil reads none.
+        public var stream: String?
+
+        /// Creates Redis settings holding the defaults.
+        public init() {}
+    }
+
+    /// Who may do what.
+    public struct Auth: Sendable, Equatable {
+        /// Bearer token the ingest and admin routes require; nil leaves them open.
+        public var adminToken: String?
+        /// HS256 secret for client JWTs; nil lets clients connect anonymously.
+        public var jwtSecret: String?
+        /// Proxy addresses whose `X-Forwarded-For` is believed.
+        public var trustedProxies: [String] = []
+
+        /// Creates auth settings holding the defaults.
+        public init() {}
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+
+/// The `brokerd serve` flags: one per setting, each nil unless given, so env and file values show through.
+///
+/// Resolve them with `Configuration.load(flags:)` (or the pure `Configuration.resolve`); flags win over
+/// `BROKERD_*` environment variables, which win over the config file, which wins over the defaults.
+public struct ServeOptions: ParsableArguments {
+    @Option(
+        name: .customLong("config"),
+        help: ArgumentHelp(
+            "TOML config file; a named file must exist (default: \(Configuration.defaultFilePath) if it exists; env: BROKERD_CONFIG).",
+            valueName: "file"))
+    public var config: String?
+
+    @Option(name: .customLong(Setting.host.flagName), help: Setting.host.argumentHelp)
+    public var host: String?
+
+    @Option(name: .customLong(Setting.port.flagName), help: Setting.port.argumentHelp)
+    public var port: Int?
+
+    @Option(name: .customLong(Setting.journal.flagName), help: Setting.journal.argumentHelp)
+    public var journal: String?
+
+    @Option(name: .customLong(Setting.durability.flagName), help: Setting.durability.argumentHelp)
+    public var durability: String?
+
+    @Option(name: .customLong(Setting.snapshotInterval.flagName), help: Setting.snapshotInterval.argumentHelp)
+    public var snapshotInterval: Int?
+
+    @Option(name: .customLong(Setting.heartbeatTimeout.flagName), help: Setting.heartbeatTimeout.argumentHelp)
+    public var heartbeatTimeout: Double?
+
+    @Option(name: .customLong(Setting.resumeWindow.flagName), help: Setting.resumeWindow.argumentHelp)
+    public var resumeWindow: Double?
+
+    @Option(name: .customLong(Setting.nodeID.flagName), help: Setting.nodeID.argumentHelp)
+    public var nodeID: String?
+
+    @Option(name: .customLong(Setting.logLevel.flagName), help: Setting.logLevel.argumentHelp)
+    public var logLevel: String?
+
+    @Option(name: .customLong(Setting.maxFrameBytes.flagName), help: Setting.maxFrameBytes.argumentHelp)
+    public var maxFrameBytes: Int?
+
+    @Option(
+        name: .customLong(Setting.maxSubscriptionsPerClient.flagName),
+        help: Setting.maxSubscriptionsPerClient.argumentHelp)
+    public var maxSubscriptionsPerClient: Int?
+
+    @Option(name: .customLong(Setting.messagesPerSecond.flagName), help: Setting.messagesPerSecond.argumentHelp)
+    public var messagesPerSecond: Double?
+
+    @Option(name: .customLong(Setting.burst.flagName), help: Setting.burst.argumentHelp)
+    public var burst: Int?
+
+    @Option(name: .customLong(Setting.maxClients.flagName), help: Setting.maxClients.argumentHelp)
+    public var maxClients: Int?
+
+    @Option(name: .customLong(Setting.outboundQueue.flagName), help: Setting.outboundQueue.argumentHelp)
+    public var outboundQueue: Int?
+
+    @Option(name: .customLong(Setting.simulator.flagName), help: Setting.simulator.argumentHelp)
+    public var simulator: String?
+
+    @Option(name: .customLong(Setting.simulatorRate.flagName), help: Setting.simulatorRate.argumentHelp)
+    public var simulatorRate: Double?
+
+    @Option(name: .customLong(Setting.redisURL.flagName), help: Setting.redisURL.argumentHelp)
+    public var redisURL: String?
+
+    @Option(name: .customLong(Setting.redisChannel.flagName), help: Setting.redisChannel.argumentHelp)
+    public var redisChannel: String?
+
+    @Option(name: .customLong(Setting.redisStream.flagName), help: Setting.redisStream.argumentHelp)
+    public var redisStream: String?
+
+    @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
+    public var adminToken: String?
+
+    @Option(name: .customLong(Setting.jwtSecret.flagName), help: Setting.jwtSecret.argumentHelp)
+    public var jwtSecret: String?
+
+    @Option(name: .customLong(Setting.trustedProxies.flagName), help: Setting.trustedProxies.argumentHelp)
+    public var trustedProxies: String?
+
+    /// Required by ArgumentParser; its properties are unset until parsed, so use `ServeOptions.parse([])`
+    /// for a value with no flags given.
+    public init() {}
+
+    /// The flags that were given, as setting entries.
+    var entries: [SettingEntry] {
+        let given: [(Setting, SettingValue?)] = [
+            (.host, host.map(SettingValue.text)),
+            (.port, port.map(SettingValue.integer)),
+            (.journal, journal.map(SettingValue.text)),
+            (.durability, durability.map(SettingValue.text)),
+            (.snapshotInterval, snapshotInterval.map(SettingValue.integer)),
+            (.heartbeatTimeout, heartbeatTimeout.map(SettingValue.float)),
+            (.resumeWindow, resumeWindow.map(SettingValue.float)),
+            (.nodeID, nodeID.map(SettingValue.text)),
+            (.logLevel, logLevel.map(SettingValue.text)),
+            (.maxFrameBytes, maxFrameBytes.map(SettingValue.integer)),
+            (.maxSubscriptionsPerClient, maxSubscriptionsPerClient.map(SettingValue.integer)),
+            (.messagesPerSecond, messagesPerSecond.map(SettingValue.float)),
+            (.burst, burst.map(SettingValue.integer)),
+            (.maxClients, maxClients.map(SettingValue.integer)),
+            (.outboundQueue, outboundQueue.map(SettingValue.integer)),
+            (.simulator, simulator.map(SettingValue.text)),
+            (.simulatorRate, simulatorRate.map(SettingValue.float)),
+            (.redisURL, redisURL.map(SettingValue.text)),
+            (.redisChannel, redisChannel.map(SettingValue.text)),
+            (.redisStream, redisStream.map(SettingValue.text)),
+            (.adminToken, adminToken.map(SettingValue.text)),
+            (.jwtSecret, jwtSecret.map(SettingValue.text)),
+            (.trustedProxies, trustedProxies.map(SettingValue.text)),
+        ]
+        return given.compactMap { setting, value in
+            value.map { SettingEntry(setting: setting, value: $0, source: .flag("--" + setting.flagName)) }
+        }
+    }
+}
+
+extension Setting {
+    /// The `--help` text and value placeholder of the setting's flag.
+    fileprivate var argumentHelp: ArgumentHelp { ArgumentHelp(help, valueName: valueName) }
+}

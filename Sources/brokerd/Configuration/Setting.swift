@@ -1,0 +1,157 @@
+/// One configuration setting and its names in the config file, the environment and the flags.
+///
+/// The raw value is the snake_case name; `BROKERD_<NAME>` and `--<name-with-dashes>` derive from it.
+/// In the TOML file a setting lives under `table`, as `fileKey`.
+public enum Setting: String, CaseIterable, Sendable {
+    case host
+    case port
+    case journal
+    case durability
+    case snapshotInterval = "snapshot_interval"
+    case heartbeatTimeout = "heartbeat_timeout"
+    case resumeWindow = "resume_window"
+    case nodeID = "node_id"
+    case logLevel = "log_level"
+    case maxFrameBytes = "max_frame_bytes"
+    case maxSubscriptionsPerClient = "max_subscriptions_per_client"
+    case messagesPerSecond = "messages_per_second"
+    case burst
+    case maxClients = "max_clients"
+    case outboundQueue = "outbound_queue"
+    case simulator
+    case simulatorRate = "simulator_rate"
+    case redisURL = "redis_url"
+    case redisChannel = "redis_channel"
+    case redisStream = "redis_stream"
+    case adminToken = "admin_token"
+    case jwtSecret = "jwt_secret"
+    case trustedProxies = "trusted_proxies"
+
+    /// The snake_case name used in error messages for env and flag values.
+    public var name: String { rawValue }
+
+    /// The environment variable, e.g. `BROKERD_MAX_FRAME_BYTES`.
+    public var environmentName: String { "BROKERD_" + rawValue.uppercased() }
+
+    /// The long flag without its dashes, e.g. `max-frame-bytes`.
+    public var flagName: String { rawValue.replacing("_", with: "-") }
+
+    /// The TOML table holding the setting; nil for a top-level key.
+    public var table: String? {
+        switch self {
+        case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
+            .logLevel:
+            nil
+        case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue:
+            "limits"
+        case .simulator, .simulatorRate: "simulator"
+        case .redisURL, .redisChannel, .redisStream: "redis"
+        case .adminToken, .jwtSecret, .trustedProxies: "auth"
+        }
+    }
+
+    /// The key inside `table`.
+    public var fileKey: String {
+        switch self {
+        case .simulator: "enabled"
+        case .simulatorRate: "rate"
+        case .redisURL: "url"
+        case .redisChannel: "channel"
+        case .redisStream: "stream"
+        default: rawValue
+        }
+    }
+
+    /// The dotted path in the file, e.g. `limits.max_frame_bytes`.
+    public var filePath: String { table.map { "\($0).\(fileKey)" } ?? fileKey }
+
+    /// The tables the config file may contain.
+    static let tables = ["limits", "simulator", "redis", "auth"]
+
+    /// Values never echoed into error messages or logs.
+    var isSecret: Bool { self == .adminToken || self == .jwtSecret }
+
+    /// What the setting does, for `--help`.
+    var summary: String {
+        switch self {
+        case .host: "Address to listen on; 0.0.0.0 for all interfaces."
+        case .port: "TCP port to listen on; 0 picks a free port."
+        case .journal: "SQLite journal file."
+        case .durability: "Journal commit durability: normal survives a crash, full also a power loss."
+        case .snapshotInterval: "Events between two snapshots."
+        case .heartbeatTimeout: "Seconds of client silence before the connection is closed."
+        case .resumeWindow: "Seconds a disconnected session stays resumable; 0 disables resume."
+        case .nodeID: "Name of this node in stats and across nodes."
+        case .logLevel: "Lowest log level: trace, debug, info, notice, warning, error or critical."
+        case .maxFrameBytes: "Largest WebSocket frame a client may send, in bytes."
+        case .maxSubscriptionsPerClient: "Subscriptions one client may hold."
+        case .messagesPerSecond: "Messages per second a client may send on average (token bucket rate)."
+        case .burst: "Messages a client may send at once (token bucket capacity)."
+        case .maxClients: "Connected clients at most."
+        case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
+        case .simulator: "Built-in tick simulator: on or off."
+        case .simulatorRate: "Simulated ticks per second."
+        case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db] or unix:///path."
+        case .redisChannel: "Redis pub/sub channel for ticks."
+        case .redisStream: "Redis stream to read ticks from as well."
+        case .adminToken: "Bearer token the ingest and admin routes require."
+        case .jwtSecret: "HS256 secret for client JWTs; without it clients are anonymous."
+        case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
+        }
+    }
+
+    /// The placeholder shown after the flag in `--help`.
+    var valueName: String {
+        switch self {
+        case .host: "address"
+        case .port: "port"
+        case .journal: "file"
+        case .durability: "normal|full"
+        case .heartbeatTimeout, .resumeWindow: "seconds"
+        case .nodeID: "id"
+        case .logLevel: "level"
+        case .maxFrameBytes: "bytes"
+        case .messagesPerSecond, .simulatorRate: "rate"
+        case .simulator: "on|off"
+        case .redisURL: "url"
+        case .redisChannel: "channel"
+        case .redisStream: "stream"
+        case .adminToken, .jwtSecret: "secret"
+        case .trustedProxies: "ips"
+        case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .outboundQueue: "count"
+        }
+    }
+
+    /// The default as shown in `--help`, read off `Configuration()` so it cannot drift.
+    var defaultDescription: String {
+        let defaults = Configuration()
+        switch self {
+        case .host: return defaults.host
+        case .port: return "\(defaults.port)"
+        case .journal: return defaults.journalPath
+        case .durability: return defaults.durability.rawValue
+        case .snapshotInterval: return "\(defaults.snapshotInterval)"
+        case .heartbeatTimeout: return "\(defaults.heartbeatTimeout.components.seconds)"
+        case .resumeWindow: return "\(defaults.resumeWindow.components.seconds)"
+        case .nodeID: return "this host's name"
+        case .logLevel: return defaults.logLevel.rawValue
+        case .maxFrameBytes: return "\(defaults.limits.maxFrameBytes)"
+        case .maxSubscriptionsPerClient: return "\(defaults.limits.maxSubscriptionsPerClient)"
+        case .messagesPerSecond: return "\(Int(defaults.limits.messagesPerSecond))"
+        case .burst: return "\(defaults.limits.burst)"
+        case .maxClients: return "\(defaults.limits.maxClients)"
+        case .outboundQueue: return "\(defaults.limits.outboundQueueCapacity)"
+        case .simulator: return defaults.simulator.isEnabled ? "on" : "off"
+        case .simulatorRate: return "\(Int(defaults.simulator.ticksPerSecond))"
+        case .redisURL: return "none, no Redis"
+        case .redisChannel: return defaults.redis.channel
+        case .redisStream: return "none"
+        case .adminToken: return "none, routes open"
+        case .jwtSecret: return "none"
+        case .trustedProxies: return "none"
+        }
+    }
+
+    /// The `--help` line: what it does, its default and its environment variable.
+    var help: String { "\(summary) (default: \(defaultDescription); env: \(environmentName))" }
+}

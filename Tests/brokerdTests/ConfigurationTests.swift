@@ -1,0 +1,376 @@
+import Foundation
+import Testing
+
+@testable import brokerd
+
+@Suite("Configuration")
+struct ConfigurationTests {
+    // MARK: Precedence
+
+    @Test("defaults apply when no flag, env variable or file is given")
+    func defaultsWhenNothingGiven() throws {
+        let configuration = try resolve()
+        #expect(configuration == Configuration())
+        #expect(configuration.host == "127.0.0.1")
+        #expect(configuration.port == 8000)
+        #expect(configuration.journalPath == "./data/journal.sqlite")
+        #expect(configuration.heartbeatTimeout == .seconds(90))
+        #expect(configuration.resumeWindow == .seconds(300))
+        #expect(configuration.limits.messagesPerSecond == 20 && configuration.limits.burst == 40)
+        #expect(configuration.auth.adminToken == nil)
+        #expect(configuration.nodeID == Configuration.defaultNodeID)
+    }
+
+    @Test("the file overrides the defaults, top-level keys and tables alike")
+    func fileOverridesDefaults() throws {
+        let configuration = try resolve(file: """
+            port = 9000
+            [limits]
+            max_frame_bytes = 1024
+            [simulator]
+            enabled = false
+            [redis]
+            url = "redis://cache:6379"
+            [auth]
+            trusted_proxies = ["10.0.0.1", "::1"]
+            """)
+        var expected = Configuration()
+        expected.port = 9000
+        expected.limits.maxFrameBytes = 1024
+        expected.simulator.isEnabled = false
+        expected.redis.url = "redis://cache:6379"
+        expected.auth.trustedProxies = ["10.0.0.1", "::1"]
+        #expect(configuration == expected)
+    }
+
+    @Test("an environment variable overrides the file")
+    func environmentOverridesFile() throws {
+        let configuration = try resolve(
+            environment: ["BROKERD_PORT": "9100", "BROKERD_MAX_FRAME_BYTES": "2048"],
+            file: "port = 9000\n[limits]\nmax_frame_bytes = 1024\nburst = 7\n")
+        #expect(configuration.port == 9100)
+        #expect(configuration.limits.maxFrameBytes == 2048)
+        #expect(configuration.limits.burst == 7)
+    }
+
+    @Test("a flag overrides the environment")
+    func flagsOverrideEnvironment() throws {
+        let configuration = try resolve(
+            flags: ["--port", "9200", "--admin-token", "from-flag"],
+            environment: ["BROKERD_PORT": "9100", "BROKERD_ADMIN_TOKEN": "from-env", "BROKERD_JOURNAL": "/var/j.sqlite"],
+            file: "port = 9000\n")
+        #expect(configuration.port == 9200)
+        #expect(configuration.auth.adminToken == "from-flag")
+        #expect(configuration.journalPath == "/var/j.sqlite")
+    }
+
+    @Test("every setting can be given as an environment variable")
+    func everySettingFromEnvironment() throws {
+        let environment = Dictionary(uniqueKeysWithValues: Self.nonDefaultTexts.map { ($0.environmentName, $1) })
+        #expect(Set(Self.nonDefaultTexts.keys) == Set(Setting.allCases))
+        #expect(try resolve(environment: environment) == Self.nonDefaultConfiguration)
+    }
+
+    @Test("every setting can be given as a flag")
+    func everySettingFromFlags() throws {
+        let flags = Self.nonDefaultTexts.flatMap { ["--\($0.flagName)", $1] }
+        #expect(try resolve(flags: flags) == Self.nonDefaultConfiguration)
+    }
+
+    @Test("env and flag text: on/off switches, comma-separated lists, case-insensitive choices")
+    func textForms() throws {
+        let configuration = try resolve(
+            flags: ["--simulator", "off"],
+            environment: ["BROKERD_TRUSTED_PROXIES": " 10.0.0.1, ::1 ,", "BROKERD_DURABILITY": "FULL"])
+        #expect(configuration.simulator.isEnabled == false)
+        #expect(configuration.auth.trustedProxies == ["10.0.0.1", "::1"])
+        #expect(configuration.durability == .full)
+    }
+
+    @Test("fractional seconds are accepted for timeouts")
+    func fractionalSeconds() throws {
+        let configuration = try resolve(flags: ["--heartbeat-timeout", "0.5"], file: "resume_window = 1.5\n")
+        #expect(configuration.heartbeatTimeout == .milliseconds(500))
+        #expect(configuration.resumeWindow == .milliseconds(1500))
+    }
+
+    @Test("BROKERD_ variables that name no setting are reported for a warning, not rejected")
+    func unrecognizedEnvironmentNamesReported() throws {
+        let environment = ["BROKERD_PROT": "9000", "BROKERD_PORT": "9000", "BROKERD_CONFIG": "x", "HOME": "/root"]
+        #expect(Configuration.unrecognizedEnvironmentNames(in: environment) == ["BROKERD_PROT"])
+        #expect(try resolve(environment: ["BROKERD_PROT": "9000"]) == Configuration())
+    }
+
+    // MARK: The shipped file
+
+    @Test("the shipped Config/brokerd.toml parses and holds exactly the defaults")
+    func shippedFileEqualsDefaults() throws {
+        let configuration = try resolve(file: try Self.shippedFile(), path: "Config/brokerd.toml")
+        #expect(configuration == Configuration())
+    }
+
+    @Test("the shipped file documents every setting with its env variable and flag")
+    func shippedFileDocumentsEverySetting() throws {
+        let text = try Self.shippedFile()
+        for setting in Setting.allCases {
+            #expect(text.contains("\(setting.fileKey) ="), "\(setting.filePath) missing")
+            #expect(text.contains("(\(setting.environmentName), --\(setting.flagName))"), "\(setting) undocumented")
+        }
+    }
+
+    @Test("serve --help shows every setting's flag, its env variable and its default")
+    func helpShowsEverySetting() {
+        let help = ServeOptions.helpMessage(columns: 1000)
+        for setting in Setting.allCases {
+            #expect(help.contains("--\(setting.flagName) <"), "\(setting) has no flag")
+            #expect(help.contains("env: \(setting.environmentName))"), "\(setting) help lacks its env name")
+        }
+        #expect(help.contains("--config <file>") && help.contains("BROKERD_CONFIG"))
+        #expect(help.contains("(default: 8000; env: BROKERD_PORT)"))
+    }
+
+    // MARK: Validation
+
+    @Test(
+        "an invalid value stops start-up with one line naming the setting, its source and why",
+        arguments: [
+            Rejection(
+                environment: ["BROKERD_PORT": "70000"],
+                message: "invalid setting port=70000 (from BROKERD_PORT): must be 0…65535"),
+            Rejection(
+                environment: ["BROKERD_PORT": "80a"],
+                message: "invalid setting port=80a (from BROKERD_PORT): must be a whole number"),
+            Rejection(
+                flags: ["--heartbeat-timeout=-5"],
+                message: "invalid setting heartbeat_timeout=-5.0 (from --heartbeat-timeout): must be greater than 0"),
+            Rejection(
+                environment: ["BROKERD_RESUME_WINDOW": "-1"],
+                message: "invalid setting resume_window=-1 (from BROKERD_RESUME_WINDOW): must be at least 0"),
+            Rejection(
+                file: "port = 8000\ndurability = \"fast\"\n",
+                message: "invalid setting durability=\"fast\" (from test.toml:2): must be one of normal, full"),
+            Rejection(
+                file: "port = \"8000\"\n",
+                message: "invalid setting port=\"8000\" (from test.toml:1): must be an integer, not a string"),
+            Rejection(
+                file: "[auth]\ntrusted_proxies = \"10.0.0.1\"\n",
+                message:
+                    "invalid setting auth.trusted_proxies=\"10.0.0.1\" (from test.toml:2): must be an array of strings, not a string"),
+            Rejection(
+                environment: ["BROKERD_ADMIN_TOKEN": ""],
+                message:
+                    "invalid setting admin_token=\"\" (from BROKERD_ADMIN_TOKEN): must not be empty (leave the setting out instead)"
+            ),
+            Rejection(
+                flags: ["--admin-token", "two words"],
+                message:
+                    "invalid setting admin_token=<redacted> (from --admin-token): must not contain spaces or control characters"
+            ),
+            Rejection(
+                file: "[limits]\n\nmessages_per_second = 0\n",
+                message: "invalid setting limits.messages_per_second=0 (from test.toml:3): must be greater than 0"),
+            Rejection(
+                flags: ["--simulator-rate", "0"],
+                message: "invalid setting simulator_rate=0.0 (from --simulator-rate): must be greater than 0"),
+            Rejection(
+                environment: ["BROKERD_SIMULATOR": "maybe"],
+                message: "invalid setting simulator=maybe (from BROKERD_SIMULATOR): must be on or off"),
+            Rejection(
+                environment: ["BROKERD_MAX_FRAME_BYTES": "0"],
+                message: "invalid setting max_frame_bytes=0 (from BROKERD_MAX_FRAME_BYTES): must be 1…16777216"),
+            Rejection(
+                environment: ["BROKERD_LOG_LEVEL": "verbose"],
+                message:
+                    "invalid setting log_level=verbose (from BROKERD_LOG_LEVEL): must be one of trace, debug, info, notice, warning, error, critical"
+            ),
+            Rejection(
+                environment: ["BROKERD_TRUSTED_PROXIES": "10.0.0.1,proxy.local"],
+                message:
+                    "invalid setting trusted_proxies=10.0.0.1,proxy.local (from BROKERD_TRUSTED_PROXIES): proxy.local is not an IP address (IPv4 or IPv6, no host names or ranges)"
+            ),
+            Rejection(
+                file: "[redis]\nurl = \"cache:6379\"\n",
+                message:
+                    "invalid setting redis.url=\"cache:6379\" (from test.toml:2): must be redis://host[:port][/db] or unix:///path"
+            ),
+            Rejection(
+                file: "[auth]\ntrusted_proxies = [1, 2]\n",
+                message:
+                    "invalid setting auth.trusted_proxies=<array of non-strings> (from test.toml:2): must be an array of strings, not an array of non-strings"
+            ),
+            Rejection(
+                file: "limits = 5\n",
+                message:
+                    "invalid setting limits=5 (from test.toml:1): must be a table: put [limits] on a line of its own, then its keys"
+            ),
+        ])
+    func invalidValueIsRejected(rejection: Rejection) throws {
+        let error = try #require(try rejected(rejection.flags, rejection.environment, rejection.file))
+        #expect(error.description == rejection.message)
+    }
+
+    @Test("an invalid env value is rejected even when a flag overrides it")
+    func overriddenInvalidValueStillRejected() throws {
+        let error = try #require(try rejected(["--port", "9000"], ["BROKERD_PORT": "abc"], nil))
+        #expect(error.setting == "port" && error.source == .environment("BROKERD_PORT"))
+    }
+
+    @Test("an unknown key in the file is rejected with its line and what the table takes")
+    func unknownFileKeyRejected() throws {
+        let error = try #require(try rejected([], [:], "port = 8000\n[limits]\nmax_frame_byte = 10\n"))
+        #expect(error.setting == "limits.max_frame_byte")
+        #expect(error.source == .file(path: "test.toml", line: 3))
+        #expect(error.description.hasPrefix("unknown setting limits.max_frame_byte (from test.toml:3): "))
+        #expect(error.description.contains("[limits] takes max_frame_bytes"))
+    }
+
+    @Test("a setting written in the wrong table is rejected with a pointer to the right one")
+    func misplacedKeyRejected() throws {
+        let error = try #require(try rejected([], [:], "admin_token = \"secret\"\n"))
+        #expect(
+            error.description
+                == "unknown setting admin_token (from test.toml:1): not a brokerd setting here; did you mean auth.admin_token?")
+    }
+
+    @Test("an unknown table is rejected")
+    func unknownTableRejected() throws {
+        let error = try #require(try rejected([], [:], "[server]\nport = 1\n"))
+        #expect(error.setting == "server")
+        #expect(error.source == .file(path: "test.toml", line: 1))
+    }
+
+    @Test("a file that is not TOML is rejected with its line")
+    func malformedFileRejected() throws {
+        let error = try #require(try rejected([], [:], "port = 8000\nhost = \n"))
+        guard case .malformedFile(let path, let line, _, _) = error else {
+            Issue.record("expected malformedFile, got \(error)")
+            return
+        }
+        #expect(path == "test.toml" && line == 2)
+        #expect(error.description.hasPrefix("invalid config file test.toml:2:"))
+    }
+
+    // MARK: Finding the file
+
+    @Test("an explicitly named config file that is missing is rejected, by flag or by env")
+    func missingNamedFileRejected() throws {
+        let byFlag = try ServeOptions.parse(["--config", "/nonexistent/brokerd.toml"])
+        #expect(throws: ConfigurationError.missingFile(path: "/nonexistent/brokerd.toml", source: .flag("--config"))) {
+            try Configuration.filePath(flags: byFlag, environment: [:], fileExists: { _ in false })
+        }
+        #expect(
+            throws: ConfigurationError.missingFile(path: "/x.toml", source: .environment("BROKERD_CONFIG"))
+        ) {
+            try Configuration.filePath(
+                flags: ServeOptions.parse([]), environment: ["BROKERD_CONFIG": "/x.toml"], fileExists: { _ in false })
+        }
+        #expect(
+            ConfigurationError.missingFile(path: "/x.toml", source: .flag("--config")).description
+                == "invalid setting config=/x.toml (from --config): no such file")
+    }
+
+    @Test("the default config file is read when present and silently skipped when absent")
+    func defaultFileOptional() throws {
+        #expect(try Configuration.filePath(flags: ServeOptions.parse([]), environment: [:], fileExists: { _ in false }) == nil)
+        #expect(
+            try Configuration.filePath(flags: ServeOptions.parse([]), environment: [:], fileExists: { _ in true })
+                == "Config/brokerd.toml")
+    }
+
+    @Test("--config wins over BROKERD_CONFIG")
+    func configFlagWinsOverEnvironment() throws {
+        let flags = try ServeOptions.parse(["--config", "a.toml"])
+        let path = try Configuration.filePath(
+            flags: flags, environment: ["BROKERD_CONFIG": "b.toml"], fileExists: { _ in true })
+        #expect(path == "a.toml")
+    }
+
+    @Test("load reads the named file from disk")
+    func loadReadsNamedFile() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("brokerd-\(UUID().uuidString).toml")
+        try "port = 9300\n".write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let configuration = try Configuration.load(flags: ServeOptions.parse(["--config", url.path]), environment: [:])
+        #expect(configuration.port == 9300)
+    }
+}
+
+// MARK: - Fixtures
+
+/// One invalid input and the exact line it must produce.
+struct Rejection: Sendable, CustomTestStringConvertible {
+    var flags: [String] = []
+    var environment: [String: String] = [:]
+    var file: String?
+    var message: String
+
+    var testDescription: String { message }
+}
+
+extension ConfigurationTests {
+    /// A valid, non-default text for every setting, as env or flag would carry it.
+    static let nonDefaultTexts: [Setting: String] = [
+        .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
+        .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
+        .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
+        .burst: "3", .maxClients: "10", .outboundQueue: "64", .simulator: "off", .simulatorRate: "100",
+        .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
+        .adminToken: "s3cret", .jwtSecret: "jwt secret", .trustedProxies: "127.0.0.1,::1",
+    ]
+
+    /// What `nonDefaultTexts` resolves to.
+    static var nonDefaultConfiguration: Configuration {
+        var c = Configuration()
+        c.host = "0.0.0.0"
+        c.port = 9001
+        c.journalPath = "/tmp/j.sqlite"
+        c.durability = .full
+        c.snapshotInterval = 500
+        c.heartbeatTimeout = .seconds(30)
+        c.resumeWindow = .zero
+        c.nodeID = "node-a"
+        c.logLevel = .debug
+        c.limits.maxFrameBytes = 4096
+        c.limits.maxSubscriptionsPerClient = 5
+        c.limits.messagesPerSecond = 2.5
+        c.limits.burst = 3
+        c.limits.maxClients = 10
+        c.limits.outboundQueueCapacity = 64
+        c.simulator.isEnabled = false
+        c.simulator.ticksPerSecond = 100
+        c.redis.url = "redis://127.0.0.1:6379"
+        c.redis.channel = "prices"
+        c.redis.stream = "tick-stream"
+        c.auth.adminToken = "s3cret"
+        c.auth.jwtSecret = "jwt secret"
+        c.auth.trustedProxies = ["127.0.0.1", "::1"]
+        return c
+    }
+
+    /// The repository's `Config/brokerd.toml`, found relative to this file.
+    static func shippedFile() throws -> String {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return try String(contentsOf: root.appendingPathComponent("Config/brokerd.toml"), encoding: .utf8)
+    }
+
+    func resolve(
+        flags: [String] = [], environment: [String: String] = [:], file: String? = nil, path: String = "test.toml"
+    ) throws -> Configuration {
+        try Configuration.resolve(
+            flags: ServeOptions.parse(flags), environment: environment, fileContents: file, filePath: path)
+    }
+
+    /// The error resolving these inputs throws, or nil (recorded as an issue) when they resolve.
+    func rejected(_ flags: [String], _ environment: [String: String], _ file: String?) throws -> ConfigurationError? {
+        let options = try ServeOptions.parse(flags)
+        do {
+            _ = try Configuration.resolve(
+                flags: options, environment: environment, fileContents: file, filePath: "test.toml")
+            Issue.record("resolved without error")
+            return nil
+        } catch {
+            return error
+        }
+    }
+}
