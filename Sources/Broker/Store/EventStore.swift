@@ -1,6 +1,14 @@
 import Journal
 import Logging
 
+/// Hears every event the store applies, in seq order, on the store's executor.
+///
+/// Called synchronously while the store is busy: keep it to lookups and queueing.
+public protocol EventObserver: Sendable {
+    /// `events` were just applied; `projection` is the state after the last of them.
+    func applied(_ events: [RecordedEvent], projection: Projection)
+}
+
 /// The broker's source of truth: decides commands against the projection, appends the resulting
 /// events to the journal and applies them, in seq order, only once they are committed.
 ///
@@ -17,6 +25,7 @@ public actor EventStore {
     private let logger: Logger
     private var committedButNotApplied: [UInt64: RecordedEvent] = [:]
     private var waitingForSeq: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
+    private var observer: (any EventObserver)?
     private var lastSnapshotSeq: UInt64
     private var snapshotInProgress = false
 
@@ -74,10 +83,29 @@ public actor EventStore {
         lastSnapshotSeq = max(lastSnapshotSeq, seq)
     }
 
+    /// Runs `body` against the projection on the store's executor: no event is applied (and no
+    /// observer called) while it runs, so what it sees and does is atomic with the fan-out.
+    public func read<T: Sendable>(_ body: @Sendable (Projection) throws -> T) rethrows -> T {
+        try body(projection)
+    }
+
+    /// Sets who hears of applied events (the fan-out); nil for nobody.
+    public func setObserver(_ observer: (any EventObserver)?) {
+        self.observer = observer
+    }
+
     private func applyCommittedInOrder() {
+        var applied: [RecordedEvent] = []
         while let next = committedButNotApplied.removeValue(forKey: projection.lastSeq + 1) {
             projection.apply(next)
-            if let waiters = waitingForSeq.removeValue(forKey: next.seq) {
+            applied.append(next)
+        }
+        guard !applied.isEmpty else { return }
+        // Observers see each event once, in seq order, with the state right after it — before
+        // the commands' callers are answered, so a reply never overtakes the push it caused.
+        observer?.applied(applied, projection: projection)
+        for event in applied {
+            if let waiters = waitingForSeq.removeValue(forKey: event.seq) {
                 for waiter in waiters { waiter.resume() }
             }
         }

@@ -1,0 +1,83 @@
+import Broker
+import Foundation
+
+/// A message a WebSocket client sent, parsed and checked for shape (not yet against broker state).
+enum ClientRequest: Equatable {
+    case subscribe(Subscription)
+    case unsubscribe(Subscription)
+    case ping
+
+    /// Why a client message could not be understood; sent back as an `error` message.
+    struct Rejection: Error, Equatable {
+        let error: String
+        let details: String
+    }
+
+    static let knownTypes = ["subscribe", "unsubscribe", "ping"]
+
+    /// Parses one text frame.
+    static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> ClientRequest {
+        let object: [String: Any]
+        do {
+            let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
+            guard let dictionary = value as? [String: Any] else {
+                throw Rejection(
+                    error: "invalid_message", details: "expected a JSON object such as {\"type\":\"ping\"}, got \(kind(of: value))")
+            }
+            object = dictionary
+        } catch let rejection as Rejection {
+            throw rejection
+        } catch {
+            throw Rejection(error: "invalid_json", details: "the message is not valid JSON; send one JSON object per text frame")
+        }
+        guard let type = object["type"] as? String else {
+            throw Rejection(error: "missing_type", details: "every message needs a string field \"type\": one of \(knownTypes.joined(separator: ", "))")
+        }
+        switch type {
+        case "ping":
+            return .ping
+        case "subscribe", "unsubscribe":
+            let subscription = try subscription(in: object, maxTargetLength: maxTargetLength)
+            return type == "subscribe" ? .subscribe(subscription) : .unsubscribe(subscription)
+        default:
+            throw Rejection(
+                error: "unknown_type",
+                details: "unknown message type \"\(type.prefix(40))\"; expected one of \(knownTypes.joined(separator: ", "))")
+        }
+    }
+
+    private static func subscription(in object: [String: Any], maxTargetLength: Int) throws(Rejection) -> Subscription {
+        let typeName: String
+        switch object["subscription_type"] {
+        case nil, is NSNull: typeName = SubscriptionType.strategy.rawValue
+        case let name as String: typeName = name
+        default:
+            throw Rejection(error: "invalid_subscription_type", details: "subscription_type must be a string")
+        }
+        guard let type = SubscriptionType(rawValue: typeName) else {
+            let known = SubscriptionType.allCases.map(\.rawValue).joined(separator: ", ")
+            throw Rejection(
+                error: "invalid_subscription_type", details: "unknown subscription_type \"\(typeName.prefix(40))\"; expected one of \(known)")
+        }
+        guard let target = object["target"] as? String else {
+            throw Rejection(error: "missing_target", details: "subscribe and unsubscribe need a string field \"target\"")
+        }
+        guard !target.isEmpty else {
+            throw Rejection(error: "invalid_target", details: "target must not be empty")
+        }
+        guard target.count <= maxTargetLength else {
+            throw Rejection(error: "invalid_target", details: "target is longer than \(maxTargetLength) characters")
+        }
+        return Subscription(type: type, target: target)
+    }
+
+    private static func kind(of value: Any) -> String {
+        switch value {
+        case is [Any]: "an array"
+        case is String: "a string"
+        case is NSNumber: "a number"
+        case is NSNull: "null"
+        default: "something else"
+        }
+    }
+}

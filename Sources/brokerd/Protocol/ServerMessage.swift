@@ -1,0 +1,112 @@
+import Broker
+import Foundation
+import NIOCore
+
+/// Messages the broker sends to WebSocket clients (SPEC §4), encoded once as JSON text.
+enum ServerMessage {
+    struct Connected: Encodable {
+        let type = "connected"
+        let clientID: String
+        let message: String
+        let timestamp: String
+        let seq: UInt64
+        let resumed: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case type, message, timestamp, seq, resumed
+            case clientID = "client_id"
+        }
+    }
+
+    struct SubscriptionReply: Encodable {
+        let type: String
+        let subscriptionType: String
+        let target: String
+        let message: String
+        let timestamp: String
+
+        enum CodingKeys: String, CodingKey {
+            case type, target, message, timestamp
+            case subscriptionType = "subscription_type"
+        }
+    }
+
+    struct Pong: Encodable {
+        let type = "pong"
+        let timestamp: String
+    }
+
+    struct Failure: Encodable {
+        let type = "error"
+        let error: String
+        let details: String
+        let timestamp: String
+    }
+
+    /// One code's entry in a `price_update`.
+    struct PriceEntry: Encodable, Sendable {
+        let code: String
+        let name: String
+        let price: Double
+        let change: Double
+        let changePercent: Double
+        let volume: Int64
+        let timestamp: String
+
+        init(_ tick: PriceTick) {
+            code = tick.code
+            name = tick.name
+            price = tick.price
+            change = (tick.change * 1_000).rounded() / 1_000
+            changePercent = (tick.changePercent * 100).rounded() / 100
+            volume = tick.volume
+            timestamp = WireTime.format(microseconds: tick.timestamp)
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, price, change, volume, timestamp
+            case changePercent = "change_percent"
+        }
+    }
+
+    struct PriceUpdate: Encodable {
+        let type = "price_update"
+        let data: [PriceEntry]
+        let count: Int
+        let timestamp: String
+        let seq: UInt64
+        let subscriptionType: String
+        let target: String
+
+        init(entries: [PriceEntry], seq: UInt64, subscription: Subscription) {
+            data = entries
+            count = entries.count
+            timestamp = WireTime.now()
+            self.seq = seq
+            subscriptionType = subscription.type.rawValue
+            target = subscription.target
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case type, data, count, timestamp, seq, target
+            case subscriptionType = "subscription_type"
+        }
+    }
+
+    static func encode(_ message: some Encodable) -> ByteBuffer {
+        let encoder = JSONEncoder()
+        // Sorted keys: the same message always has the same bytes.
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        // Every message type here encodes plain strings and finite numbers, so encoding cannot fail.
+        let data = (try? encoder.encode(message)) ?? Data(#"{"type":"error","error":"internal","details":"encoding failed"}"#.utf8)
+        return ByteBuffer(bytes: data)
+    }
+
+    static func error(_ error: String, _ details: String) -> ByteBuffer {
+        encode(Failure(error: error, details: details, timestamp: WireTime.now()))
+    }
+
+    static func error(_ brokerError: BrokerError) -> ByteBuffer {
+        error(brokerError.error, brokerError.details)
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `brokerd serve`: the WebSocket broker and HTTP API.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the broker: replay the journal, then serve WebSocket clients and the HTTP API.",
+        discussion: "Every setting comes from a flag, else BROKERD_<NAME>, else the TOML file, else its default.")
+
+    @OptionGroup var options: ServeOptions
+
+    func run() async throws {
+        let configuration: Configuration
+        do {
+            configuration = try Configuration.load(flags: options)
+        } catch {
+            FileHandle.standardError.write(Data("brokerd: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = configuration.logLevel
+            return handler
+        }
+        var logger = Logger(label: "brokerd")
+        logger.logLevel = configuration.logLevel
+        for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
+            logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
+        }
+        let runtime = BrokerRuntime(configuration: configuration, logger: logger)
+        let listeningLogger = logger
+        let application = BrokerServer.makeApplication(runtime: runtime) { port in
+            listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+        }
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [application, BrokerService(runtime: runtime)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}

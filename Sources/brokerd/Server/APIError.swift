@@ -1,0 +1,94 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// An HTTP API failure, answered as `{"error","details"}` with a fitting status.
+struct APIError: Error {
+    let status: HTTPResponse.Status
+    let error: String
+    let details: String
+
+    static let notReady = APIError(
+        status: .serviceUnavailable, error: "not_ready", details: "the broker is still replaying its journal; retry shortly")
+
+    static func badRequest(_ error: String, _ details: String) -> APIError {
+        APIError(status: .badRequest, error: error, details: details)
+    }
+
+    var response: Response {
+        JSONResponse.make(status: status, ["error": error, "details": details])
+    }
+}
+
+/// Builds JSON responses.
+enum JSONResponse {
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"internal","details":"response encoding failed"}"#.utf8)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Turns every error a route throws into the API's JSON error shape.
+struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return error.response
+        } catch let error as HTTPError {
+            let name = switch error.status {
+            case .notFound: "not_found"
+            case .badRequest: "invalid_body"
+            case .contentTooLarge: "body_too_large"
+            default: "http_\(error.status.code)"
+            }
+            let details = error.body ?? (error.status == .notFound ? "no route \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            return APIError(status: error.status, error: name, details: details).response
+        } catch let error as DecodingError {
+            return APIError.badRequest("invalid_body", Self.describe(error)).response
+        } catch {
+            return APIError(status: .internalServerError, error: "internal", details: "\(error)").response
+        }
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        func path(_ context: DecodingError.Context) -> String {
+            let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return path.isEmpty ? "the body" : String(path.drop { $0 == "." })
+        }
+        switch error {
+        case .dataCorrupted(let context): return "\(path(context)): \(context.debugDescription)"
+        case .keyNotFound(let key, let context): return "\(path(context)): missing field \"\(key.stringValue)\""
+        case .typeMismatch(let type, let context): return "\(path(context)): expected \(type)"
+        case .valueNotFound(let type, let context): return "\(path(context)): expected \(type), got null"
+        @unknown default: return "\(error)"
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer <admin token>` on the routes it guards, when a token is configured.
+struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+            throw APIError(status: .unauthorized, error: "unauthorized", details: "send Authorization: Bearer <admin token>")
+        }
+        guard constantTimeEqual(String(header.dropFirst("Bearer ".count)), token) else {
+            throw APIError(status: .forbidden, error: "forbidden", details: "the admin token is wrong")
+        }
+        return try await next(request, context)
+    }
+
+    private func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for index in 0..<min(x.count, y.count) { difference |= x[index] ^ y[index] }
+        return difference == 0
+    }
+}

@@ -1,0 +1,278 @@
+import Broker
+import Foundation
+import Hummingbird
+import Journal
+
+/// The HTTP API of SPEC §5.
+struct APIRoutes {
+    let runtime: BrokerRuntime
+
+    func register(on router: Router<BrokerRequestContext>) {
+        router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
+        router.get("readyz") { _, _ in
+            runtime.store == nil
+                ? APIError.notReady.response
+                : JSONResponse.make(["status": "ready"])
+        }
+        let api = router.group("api")
+        api.get("websocket/stats") { _, _ in try await stats() }
+        api.get("websocket/clients") { _, _ in try await clients() }
+        api.get("signals/buy") { request, _ in try await signals(request) }
+
+        let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
+        admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
+        admin.put("signals/:strategy") { request, context in try await replaceSignals(request, context) }
+        admin.post("ticks") { request, context in try await ingestTicks(request, context) }
+    }
+
+    private func readyStore() throws -> EventStore {
+        guard let store = runtime.store else { throw APIError.notReady }
+        return store
+    }
+
+    /// Runs a command; refusals become 400/404/409 with the decider's own error and details.
+    private func execute(_ command: Command) async throws -> [RecordedEvent] {
+        do {
+            return try await readyStore().execute(command)
+        } catch let error as BrokerError {
+            throw APIError.badRequest(error.error, error.details)
+        } catch let error as JournalError {
+            throw APIError(status: .serviceUnavailable, error: "journal_unavailable", details: "\(error)")
+        }
+    }
+
+    // MARK: Reads
+
+    private func stats() async throws -> Response {
+        let store = try readyStore()
+        let summary = await store.read { projection in
+            (
+                lastSeq: projection.lastSeq,
+                byType: Dictionary(uniqueKeysWithValues: SubscriptionType.allCases.map {
+                    ($0.rawValue, projection.subscriptions.count(of: $0))
+                }),
+                sessions: projection.clients.count
+            )
+        }
+        let connections = runtime.registry.all
+        let fan = runtime.fanOut.statistics
+        let uptime = Double(WallClock.microsecondsNow() - runtime.startedAt) / 1_000_000
+        let size = (try? store.journal.reader().fileSize()) ?? 0
+        return JSONResponse.make(StatsBody(
+            node: runtime.configuration.nodeID,
+            connections: .init(active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions),
+            subscriptions: summary.byType,
+            messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: fan.messages),
+            ticks: .init(total: fan.ticks, perSecond: runtime.tickRate.perSecond),
+            journal: .init(lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path),
+            uptimeSeconds: uptime.rounded()))
+    }
+
+    private func clients() async throws -> Response {
+        let store = try readyStore()
+        let connections = runtime.registry.all.sorted { $0.connectedAt < $1.connectedAt }
+        let subscriptions = await store.read { projection in
+            Dictionary(uniqueKeysWithValues: connections.map { connection in
+                (connection.clientID, projection.subscriptions.subscriptions(of: connection.clientID).sorted())
+            })
+        }
+        let rows = connections.map { connection in
+            ClientRow(
+                clientID: connection.clientID, user: connection.user,
+                connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
+                subscriptions: (subscriptions[connection.clientID] ?? []).map { .init(type: $0.type.rawValue, target: $0.target) },
+                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.outbox.depth)
+        }
+        return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
+    }
+
+    private func signals(_ request: Request) async throws -> Response {
+        let store = try readyStore()
+        guard let strategy = request.uri.queryParameters.get("strategy"), !strategy.isEmpty else {
+            throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
+        }
+        let signals = await store.read { $0.strategies.signals(of: strategy) }
+        return JSONResponse.make(SignalsBody(strategy: strategy, count: signals.count, signals: signals.map(SignalsBody.Row.init)))
+    }
+
+    // MARK: Writes
+
+    private func pushPrices(_ request: Request) async throws -> Response {
+        let store = try readyStore()
+        guard let strategy = request.uri.queryParameters.get("strategy"), !strategy.isEmpty else {
+            throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
+        }
+        let subscription = Subscription(type: .strategy, target: strategy)
+        let fanOut = runtime.fanOut
+        let delivered = await store.read { projection in
+            let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
+            return (fanOut.push(entries: entries, seq: projection.lastSeq, to: subscription, projection: projection), entries.count)
+        }
+        return JSONResponse.make(PushBody(strategy: strategy, clients: delivered.0, prices: delivered.1))
+    }
+
+    private func replaceSignals(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let strategy = try context.parameters.require("strategy")
+        let body = try await request.decode(as: SignalsInput.self, context: context)
+        let signals = body.signals.map {
+            Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason)
+        }
+        let recorded = try await execute(.replaceSignals(strategy: strategy, signals: signals))
+        return JSONResponse.make(WriteBody(accepted: signals.count, seq: recorded.last?.seq))
+    }
+
+    private func ingestTicks(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let body = try await request.decode(as: TicksInput.self, context: context)
+        guard !body.ticks.isEmpty else { throw APIError.badRequest("no_ticks", "send {\"ticks\":[{\"code\",\"name\",\"price\",\"volume\",\"prev_close\"}]}") }
+        let now = WallClock.microsecondsNow()
+        let ticks = body.ticks.map {
+            PriceTick(code: $0.code, name: $0.name ?? $0.code, price: $0.price, volume: $0.volume ?? 0, prevClose: $0.prevClose ?? 0, timestamp: now)
+        }
+        let recorded = try await execute(.ingestTicks(ticks))
+        runtime.tickRate.record(ticks.count, at: now)
+        return JSONResponse.make(WriteBody(accepted: ticks.count, seq: recorded.last?.seq))
+    }
+}
+
+// MARK: Bodies
+
+struct TicksInput: Decodable {
+    struct Tick: Decodable {
+        let code: String
+        let name: String?
+        let price: Double
+        let volume: Int64?
+        let prevClose: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, price, volume
+            case prevClose = "prev_close"
+        }
+    }
+    let ticks: [Tick]
+}
+
+struct SignalsInput: Decodable {
+    struct Row: Decodable {
+        let code: String
+        let name: String?
+        let signalDate: String?
+        let reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, reason
+            case signalDate = "signal_date"
+        }
+    }
+    let signals: [Row]
+}
+
+struct WriteBody: Encodable {
+    let accepted: Int
+    let seq: UInt64?
+}
+
+struct PushBody: Encodable {
+    let strategy: String
+    let clients: UInt64
+    let prices: Int
+}
+
+struct SignalsBody: Encodable {
+    struct Row: Encodable {
+        let code: String
+        let name: String
+        let signalDate: String?
+        let reason: String?
+
+        init(_ signal: Signal) {
+            code = signal.code
+            name = signal.name
+            signalDate = signal.signalDate
+            reason = signal.reason
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case code, name, reason
+            case signalDate = "signal_date"
+        }
+    }
+    let strategy: String
+    let count: Int
+    let signals: [Row]
+}
+
+struct StatsBody: Encodable {
+    struct Connections: Encodable {
+        let active: Int
+        let totalSinceStart: UInt64
+        let sessions: Int
+        enum CodingKeys: String, CodingKey {
+            case active, sessions
+            case totalSinceStart = "total_since_start"
+        }
+    }
+    struct Messages: Encodable {
+        let `in`: UInt64
+        let out: UInt64
+    }
+    struct Ticks: Encodable {
+        let total: UInt64
+        let perSecond: Double
+        enum CodingKeys: String, CodingKey {
+            case total
+            case perSecond = "per_second"
+        }
+    }
+    struct JournalInfo: Encodable {
+        let lastSeq: UInt64
+        let sizeBytes: Int64
+        let path: String
+        enum CodingKeys: String, CodingKey {
+            case path
+            case lastSeq = "last_seq"
+            case sizeBytes = "size_bytes"
+        }
+    }
+    let node: String
+    let connections: Connections
+    let subscriptions: [String: Int]
+    let messages: Messages
+    let ticks: Ticks
+    let journal: JournalInfo
+    let uptimeSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case node, connections, subscriptions, messages, ticks, journal
+        case uptimeSeconds = "uptime_seconds"
+    }
+}
+
+struct ClientsBody: Encodable {
+    let count: Int
+    let clients: [ClientRow]
+}
+
+struct ClientRow: Encodable {
+    struct SubscriptionRow: Encodable {
+        let type: String
+        let target: String
+    }
+    let clientID: String
+    let user: String?
+    let connectedAt: String
+    let remote: String?
+    let subscriptions: [SubscriptionRow]
+    let messagesIn: UInt64
+    let messagesOut: UInt64
+    let queueDepth: Int
+
+    enum CodingKeys: String, CodingKey {
+        case user, remote, subscriptions
+        case clientID = "client_id"
+        case connectedAt = "connected_at"
+        case messagesIn = "messages_in"
+        case messagesOut = "messages_out"
+        case queueDepth = "queue_depth"
+    }
+}

@@ -1,0 +1,43 @@
+import Broker
+import Journal
+import Logging
+import Synchronization
+
+/// Everything the server's routes and sessions share: settings, the store once replay is done,
+/// the live connections and the fan-out.
+final class BrokerRuntime: Sendable {
+    let configuration: Configuration
+    let registry = ConnectionRegistry()
+    let fanOut: FanOut
+    let tickRate = TickRate()
+    let logger: Logger
+    let startedAt = WallClock.microsecondsNow()
+    private let readyStore = Mutex<EventStore?>(nil)
+    private let shuttingDown = Atomic<Bool>(false)
+
+    init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        self.fanOut = FanOut(registry: registry, logger: logger)
+    }
+
+    /// The store, once the journal is open and replayed; nil before (routes answer 503 then).
+    var store: EventStore? { readyStore.withLock { $0 } }
+
+    func becomeReady(with store: EventStore) {
+        readyStore.withLock { $0 = store }
+    }
+
+    var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
+
+    func beginShutdown() {
+        shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    /// The limits the decider enforces, from the configuration.
+    var brokerLimits: Broker.Limits {
+        var limits = Broker.Limits()
+        limits.maxSubscriptionsPerClient = configuration.limits.maxSubscriptionsPerClient
+        return limits
+    }
+}

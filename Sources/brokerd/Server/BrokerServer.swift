@@ -1,0 +1,51 @@
+import Broker
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import ServiceLifecycle
+
+/// Builds the Hummingbird application: the HTTP API and the WebSocket endpoint on one router.
+enum BrokerServer {
+    /// A cap far above `max_frame_bytes`: frames between the two get an `error` reply, larger ones
+    /// are cut off by NIO itself (close code 1009) before they are buffered.
+    static func hardFrameCap(_ configuration: Configuration) -> Int {
+        min(16 * 1024 * 1024, max(configuration.limits.maxFrameBytes * 4, 1 << 16))
+    }
+
+    static func makeApplication(
+        runtime: BrokerRuntime, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let configuration = runtime.configuration
+        let router = Router(context: BrokerRequestContext.self)
+        router.add(middleware: APIErrorMiddleware())
+        APIRoutes(runtime: runtime).register(on: router)
+        router.ws("ws/stock/prices") { _, _ in
+            guard runtime.store != nil, !runtime.isShuttingDown else { throw APIError.notReady }
+            guard runtime.registry.count < configuration.limits.maxClients else {
+                throw APIError(
+                    status: .serviceUnavailable, error: "too_many_clients",
+                    details: "the broker serves at most \(configuration.limits.maxClients) connections; retry later")
+            }
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let store = runtime.store else { return }
+            let query = context.request.uri.queryParameters
+            let resume = query.get("resume").flatMap { id -> ClientSession.ResumeRequest? in
+                id.isEmpty ? nil : ClientSession.ResumeRequest(clientID: id, since: query.get("since").flatMap { UInt64($0) })
+            }
+            let session = ClientSession(
+                runtime: runtime, store: store, remoteAddress: context.requestContext.remoteAddress?.hostAddress,
+                resumeRequest: resume)
+            await session.run(inbound: inbound, outbound: outbound)
+        }
+        return Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: router,
+                configuration: .init(ws: .init(maxFrameSize: hardFrameCap(configuration), autoPing: .disabled))),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "brokerd"),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
+            logger: runtime.logger)
+    }
+}

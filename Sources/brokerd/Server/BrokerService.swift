@@ -1,0 +1,115 @@
+import Broker
+import Foundation
+import Journal
+import Logging
+import ServiceLifecycle
+
+/// The broker's own lifecycle around the HTTP server: opens and replays the journal (the server
+/// answers 503 meanwhile), sweeps heartbeats and expired sessions, and on SIGTERM closes every
+/// client, journals the disconnects, snapshots and closes the journal.
+struct BrokerService: Service {
+    let runtime: BrokerRuntime
+
+    private var configuration: Configuration { runtime.configuration }
+    private var logger: Logger { runtime.logger }
+
+    func run() async throws {
+        let (journal, store) = try await startUp()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await sweep(store) }
+            try? await gracefulShutdown()
+            group.cancelAll()
+        }
+        await shutDown(journal: journal, store: store)
+    }
+
+    private func startUp() async throws -> (Journal, EventStore) {
+        let started = ContinuousClock.now
+        let path = configuration.journalPath
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let journal = try Journal.open(path: path, options: JournalOptions(durability: configuration.durability))
+        let store = try EventStore(
+            journal: journal, limits: runtime.brokerLimits, snapshotInterval: UInt64(configuration.snapshotInterval), logger: logger)
+        await store.setObserver(runtime.fanOut)
+        let recovery = store.recovery
+        // Clients connected when the last process died are gone now; they may resume within the window.
+        let now = WallClock.microsecondsNow()
+        let deadline = now + resumeWindowMicroseconds
+        let stranded = await store.read { projection in
+            projection.clients.values.filter(\.isConnected).map(\.id).sorted()
+        }
+        if !stranded.isEmpty {
+            try await store.append(stranded.map {
+                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline))
+            })
+        }
+        runtime.becomeReady(with: store)
+        let elapsed = ContinuousClock.now - started
+        let readySeq = await store.projection.lastSeq
+        logger.info(
+            "journal replayed, ready",
+            metadata: [
+                "journal": "\(path)", "seq": "\(readySeq)",
+                "snapshot": "\(recovery.snapshotSeq.map(String.init) ?? "none")",
+                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
+                "elapsed": "\(elapsed)",
+            ])
+        return (journal, store)
+    }
+
+    private var resumeWindowMicroseconds: Int64 {
+        let parts = configuration.resumeWindow.components
+        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
+    }
+
+    /// Closes idle connections and forgets sessions whose resume window has passed.
+    private func sweep(_ store: EventStore) async {
+        let heartbeat = configuration.heartbeatTimeout.components
+        let heartbeatMicroseconds = heartbeat.seconds * 1_000_000 + heartbeat.attoseconds / 1_000_000_000_000
+        var tick = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            let now = WallClock.microsecondsNow()
+            for connection in runtime.registry.all where now - connection.idleSince > heartbeatMicroseconds {
+                logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
+                connection.requestClose(.heartbeatTimeout)
+            }
+            tick += 1
+            guard tick % 20 == 0 else { continue }
+            let expired = await store.read { projection in
+                projection.clients.values.filter { !$0.isConnected && !$0.isResumable(at: now) }.map(\.id).sorted()
+            }
+            for clientID in expired {
+                _ = try? await store.execute(.expireSession(clientID: clientID))
+            }
+        }
+    }
+
+    private func shutDown(journal: Journal, store: EventStore) async {
+        runtime.beginShutdown()
+        let connections = runtime.registry.all
+        logger.info("shutting down", metadata: ["clients": "\(connections.count)"])
+        for connection in connections { connection.requestClose(.shutdown) }
+        // Each session journals its own disconnect as it ends; wait for them, but not forever.
+        let deadline = ContinuousClock.now + .seconds(5)
+        while runtime.registry.count > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        // Sessions that did not end in time are journaled here, so every client has its disconnect.
+        let now = WallClock.microsecondsNow()
+        let remaining = await store.read { projection in projection.clients.values.filter(\.isConnected).map(\.id).sorted() }
+        if !remaining.isEmpty {
+            _ = try? await store.append(remaining.map {
+                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: now + resumeWindowMicroseconds))
+            })
+        }
+        do {
+            try await store.snapshot()
+        } catch {
+            logger.error("final snapshot failed", metadata: ["error": "\(error)"])
+        }
+        journal.close()
+        logger.info("journal closed", metadata: ["seq": "\(journal.lastSeq)"])
+    }
+}

@@ -1,0 +1,260 @@
+import Broker
+import Foundation
+import HummingbirdWebSocket
+import Journal
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Serves one WebSocket connection: opens (or resumes) the session in the journal, answers the
+/// client's messages, writes what the fan-out queues, and journals the disconnect.
+struct ClientSession {
+    let runtime: BrokerRuntime
+    let store: EventStore
+    let remoteAddress: String?
+    let resumeRequest: ResumeRequest?
+
+    struct ResumeRequest {
+        let clientID: String
+        let since: UInt64?
+    }
+
+    /// Strikes before an abusive client (sustained over-rate, oversized frames) is closed.
+    static let strikesBeforeKick = 20
+
+    private var configuration: Configuration { runtime.configuration }
+    private var logger: Logger { runtime.logger }
+
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+        let opened: (LiveConnection, resumeFailure: String?)
+        do {
+            opened = try await open()
+        } catch {
+            logger.error("could not open a session", metadata: ["error": "\(error)"])
+            let failure = ServerMessage.error("unavailable", "the broker could not record the connection: \(error)")
+            try? await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: failure)))
+            try? await outbound.close(.unexpectedServerError, reason: "journal unavailable")
+            return
+        }
+        let connection = opened.0
+        if let failure = opened.resumeFailure {
+            connection.outbox.push(ServerMessage.error("resume_failed", failure))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await write(connection, to: outbound) }
+            await read(inbound, connection: connection)
+            // The client is gone (or we closed it): let the writer finish.
+            connection.outbox.close()
+            await group.waitForAll()
+        }
+        runtime.registry.remove(connection)
+        let reason = connection.requestedClose ?? .closed
+        let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
+        do {
+            try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
+            logger.info("client disconnected", metadata: ["client": "\(connection.clientID)", "reason": "\(reason.rawValue)"])
+        } catch {
+            logger.error("could not journal a disconnect", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+        }
+    }
+
+    // MARK: Opening
+
+    private func open() async throws -> (LiveConnection, resumeFailure: String?) {
+        var clientID: String?
+        var resumeFailure: String?
+        if let resumeRequest {
+            let now = WallClock.microsecondsNow()
+            let verdict = await store.read { projection -> String? in
+                guard let client = projection.client(resumeRequest.clientID) else {
+                    return "session \(resumeRequest.clientID) is unknown or has expired; started a new session"
+                }
+                if client.isConnected { return "session \(resumeRequest.clientID) is still connected elsewhere; started a new session" }
+                if !client.isResumable(at: now) {
+                    return "session \(resumeRequest.clientID) is past its resume window; started a new session"
+                }
+                return nil
+            }
+            if let verdict { resumeFailure = verdict } else { clientID = resumeRequest.clientID }
+        }
+        let resumed = clientID != nil
+        let id = clientID ?? Self.newClientID()
+        let recorded = try await store.execute(
+            .connect(clientID: id, user: nil, remoteAddress: remoteAddress, node: configuration.nodeID))
+        let connection = LiveConnection(
+            clientID: id, user: nil, remoteAddress: remoteAddress, outboxCapacity: configuration.limits.outboundQueueCapacity)
+        let seq = recorded.last?.seq ?? 0
+        connection.outbox.push(ServerMessage.encode(ServerMessage.Connected(
+            clientID: id,
+            message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
+            timestamp: WireTime.now(), seq: seq, resumed: resumed)))
+        // Register and catch up in one step on the store, so no push slips between the two.
+        let registry = runtime.registry
+        let fanOut = runtime.fanOut
+        await store.read { projection in
+            if resumed {
+                for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
+                    let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
+                    guard !entries.isEmpty else { continue }
+                    connection.outbox.pushPrices(
+                        ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)),
+                        entries: entries, seq: projection.lastSeq, for: subscription)
+                }
+            }
+            registry.add(connection)
+            _ = fanOut
+        }
+        logger.info(
+            resumed ? "client resumed" : "client connected",
+            metadata: ["client": "\(id)", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
+        return (connection, resumeFailure)
+    }
+
+    static func newClientID() -> String {
+        let value = UInt32.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return "client_" + String(repeating: "0", count: 8 - hex.count) + hex
+    }
+
+    // MARK: Writing
+
+    private func write(_ connection: LiveConnection, to outbound: WebSocketOutboundWriter) async {
+        while let frame = await connection.outbox.next() {
+            do {
+                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
+            } catch {
+                return
+            }
+        }
+        if let reason = connection.requestedClose {
+            let code: WebSocketErrorCode = switch reason {
+            case .slowConsumer, .kicked: .policyViolation
+            default: .goingAway
+            }
+            try? await outbound.close(code, reason: reason.rawValue)
+        }
+    }
+
+    // MARK: Reading
+
+    private func read(_ inbound: WebSocketInboundStream, connection: LiveConnection) async {
+        var bucket = TokenBucket(
+            rate: configuration.limits.messagesPerSecond, burst: configuration.limits.burst, now: WallClock.microsecondsNow())
+        var strikes = 0
+        var fragments = ByteBuffer()
+        var skippingOversized = false
+        var fragmentedOpcode: WebSocketDataFrame.Opcode?
+        do {
+            for try await frame in inbound {
+                connection.noteReceived()
+                // Reassemble fragmented messages, refusing any above the frame limit.
+                var message: ByteBuffer
+                var opcode = frame.opcode
+                switch frame.opcode {
+                case .continuation:
+                    guard let started = fragmentedOpcode else { continue }
+                    opcode = started
+                    if !skippingOversized {
+                        var data = frame.data
+                        fragments.writeBuffer(&data)
+                    }
+                default:
+                    fragments.clear()
+                    skippingOversized = false
+                    var data = frame.data
+                    fragments.writeBuffer(&data)
+                }
+                if fragments.readableBytes > configuration.limits.maxFrameBytes && !skippingOversized {
+                    skippingOversized = true
+                    strikes += 5
+                    connection.outbox.push(ServerMessage.error(
+                        "frame_too_large",
+                        "messages may be at most \(configuration.limits.maxFrameBytes) bytes; this one was dropped"))
+                    fragments.clear()
+                }
+                guard frame.fin else {
+                    fragmentedOpcode = opcode
+                    continue
+                }
+                fragmentedOpcode = nil
+                if skippingOversized {
+                    skippingOversized = false
+                } else {
+                    message = fragments
+                    fragments.clear()
+                    await handle(message, opcode: opcode, connection: connection, bucket: &bucket, strikes: &strikes)
+                }
+                if strikes >= Self.strikesBeforeKick {
+                    logger.warning("closing an abusive client", metadata: ["client": "\(connection.clientID)"])
+                    connection.requestClose(.kicked)
+                }
+                if connection.requestedClose != nil { break }
+            }
+        } catch {
+            logger.debug("connection ended", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+        }
+    }
+
+    private func handle(
+        _ message: ByteBuffer, opcode: WebSocketDataFrame.Opcode, connection: LiveConnection, bucket: inout TokenBucket, strikes: inout Int
+    ) async {
+        let outbox = connection.outbox
+        guard bucket.take(now: WallClock.microsecondsNow()) else {
+            strikes += 1
+            outbox.push(ServerMessage.error(
+                "rate_limited",
+                "more than \(configuration.limits.messagesPerSecond) messages per second (burst \(configuration.limits.burst)); slow down"))
+            return
+        }
+        guard opcode == .text else {
+            strikes += 1
+            outbox.push(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
+            return
+        }
+        let request: ClientRequest
+        do {
+            request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
+        } catch {
+            outbox.push(ServerMessage.error(error.error, error.details))
+            return
+        }
+        strikes = max(0, strikes - 1)
+        switch request {
+        case .ping:
+            outbox.push(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
+        case .subscribe(let subscription):
+            await change(subscription, subscribe: true, connection: connection)
+        case .unsubscribe(let subscription):
+            await change(subscription, subscribe: false, connection: connection)
+        }
+    }
+
+    private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
+        let id = connection.clientID
+        do {
+            try await store.execute(subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription))
+        } catch let error as BrokerError {
+            connection.outbox.push(ServerMessage.error(error))
+            return
+        } catch {
+            connection.outbox.push(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
+            return
+        }
+        let reply = ServerMessage.SubscriptionReply(
+            type: subscribe ? "subscribed" : "unsubscribed",
+            subscriptionType: subscription.type.rawValue, target: subscription.target,
+            message: subscribe ? "订阅成功" : "取消订阅成功", timestamp: WireTime.now())
+        guard subscribe else {
+            connection.outbox.push(ServerMessage.encode(reply))
+            return
+        }
+        // The reply and the snapshot are queued on the store, so no live push can overtake them.
+        await store.read { projection in
+            connection.outbox.push(ServerMessage.encode(reply))
+            let stored = projection.subscriptions.subscriptions(of: id).first { $0.type == subscription.type && ($0.target == subscription.target || subscription.type == .alerts) } ?? subscription
+            let entries = projection.knownPrices(for: stored).map(ServerMessage.PriceEntry.init)
+            connection.outbox.push(ServerMessage.encode(
+                ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
+        }
+    }
+}
