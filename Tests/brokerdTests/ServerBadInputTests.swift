@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// Everything a client or feeder can get wrong gets a clear error, changes nothing, and leaves the
+/// connection usable (until the client turns abusive).
+@Suite(.serialized) struct ServerBadInputTests {
+    private func expectError(_ socket: TestWebSocket, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let message = try await socket.receive()
+        #expect(message?["type"] as? String == "error", sourceLocation: sourceLocation)
+        #expect(message?["error"] as? String == code, "\(String(describing: message))", sourceLocation: sourceLocation)
+        let details = message?["details"] as? String
+        #expect(details?.isEmpty == false, sourceLocation: sourceLocation)
+    }
+
+    private func expectStillUsable(_ socket: TestWebSocket) async throws {
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+    }
+
+    @Test func malformedMessagesGetErrorsAndTheConnectionStaysUsable() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-subscriptions-per-client", "2"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        let seqBefore = try await lastSeq(broker)
+
+        socket.sendRaw("{not json")
+        try await expectError(socket, "invalid_json")
+        socket.sendRaw("[1,2,3]")
+        try await expectError(socket, "invalid_message")
+        try socket.send(["type": "dance"])
+        try await expectError(socket, "unknown_type")
+        try socket.send(["target": "x"])
+        try await expectError(socket, "missing_type")
+        try socket.send(["type": "subscribe", "subscription_type": "strategy"])
+        try await expectError(socket, "missing_target")
+        try socket.send(["type": "subscribe", "target": ""])
+        try await expectError(socket, "invalid_target")
+        try socket.send(["type": "subscribe", "target": String(repeating: "x", count: 65)])
+        try await expectError(socket, "invalid_target")
+        try socket.send(["type": "subscribe", "subscription_type": "weekly", "target": "x"])
+        try await expectError(socket, "invalid_subscription_type")
+        try socket.send(["type": "subscribe", "subscription_type": "market", "target": "nyse"])
+        try await expectError(socket, "invalid_target")
+        try socket.send(["type": "unsubscribe", "subscription_type": "stock", "target": "600519"])
+        try await expectError(socket, "not_subscribed")
+        socket.sendBinary([1, 2, 3])
+        try await expectError(socket, "binary_not_supported")
+        socket.sendRaw(#"{"type":"ping","pad":""# + String(repeating: "x", count: 70_000) + #""}"#)
+        try await expectError(socket, "frame_too_large")
+        #expect(try await lastSeq(broker) == seqBefore, "refused messages must not write to the journal")
+
+        for code in ["600519", "600000"] {
+            try socket.send(["type": "subscribe", "subscription_type": "stock", "target": code])
+            _ = try await socket.receive(type: "price_update")
+        }
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        try await expectError(socket, "too_many_subscriptions")
+        try await expectStillUsable(socket)
+        await socket.close()
+        await broker.terminate()
+    }
+
+    @Test func overRateMessagesAreRefusedAndSustainedAbuseIsClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--messages-per-second", "1", "--burst", "3"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        for _ in 0..<3 { try socket.send(["type": "ping"]) }
+        for _ in 0..<3 { #expect(try await socket.receive()?["type"] as? String == "pong") }
+        try socket.send(["type": "ping"])
+        try await expectError(socket, "rate_limited")
+
+        // Keep hammering: the broker closes the connection with a policy-violation code.
+        for _ in 0..<40 { try socket.send(["type": "ping"]) }
+        while try await socket.receive() != nil {}
+        let close = try await socket.closeFrame()
+        #expect(close?.closeCode == .policyViolation)
+        await broker.terminate()
+    }
+
+    @Test func httpIngestRejectsBadBodiesWithJSONErrors() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let cases: [(String, String, String, Int, String)] = [
+            ("POST", "/api/ticks", "{broken", 400, "invalid_body"),
+            ("POST", "/api/ticks", #"{"ticks":[]}"#, 400, "no_ticks"),
+            ("POST", "/api/ticks", #"{"ticks":[{"code":"600519","price":-1}]}"#, 400, "invalid_tick"),
+            ("POST", "/api/ticks", #"{"ticks":[{"code":"600519","price":1},{"code":"bad code","price":2}]}"#, 400, "invalid_tick"),
+            ("PUT", "/api/signals/volume_wave", #"{"signals":[{"code":"600519"},{"code":"600519"}]}"#, 400, "invalid_signals"),
+            ("GET", "/api/signals/buy", "", 400, "missing_strategy"),
+            ("GET", "/api/nothing", "", 404, "not_found"),
+        ]
+        for (method, path, body, status, error) in cases {
+            let (got, json) = try await HTTP.request(method, broker.baseURL + path, body: body.isEmpty ? nil : body)
+            #expect(got == status, "\(method) \(path)")
+            #expect(json["error"] as? String == error, "\(method) \(path): \(json)")
+            #expect(json["details"] is String)
+        }
+        #expect(try await lastSeq(broker) == 0, "nothing refused may reach the journal")
+        await broker.terminate()
+    }
+
+    @Test func adminRoutesRequireTheTokenWhenOneIsConfigured() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--admin-token", "s3cret"])
+        let body = #"{"ticks":[{"code":"600519","price":10}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body).0 == 401)
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body, token: "wrong").0 == 403)
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body, token: "s3cret").0 == 200)
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").0 == 200)
+        await broker.terminate()
+    }
+
+    private func lastSeq(_ broker: BrokerProcess) async throws -> Int {
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        return (stats["journal"] as? [String: Any])?["last_seq"] as? Int ?? -1
+    }
+}

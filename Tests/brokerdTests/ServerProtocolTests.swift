@@ -1,0 +1,144 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The seed's WebSocket protocol against a real `brokerd serve` over real sockets.
+@Suite(.serialized) struct ServerProtocolTests {
+    private func startBroker(_ arguments: [String] = []) async throws -> (TemporaryDirectory, BrokerProcess) {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: arguments)
+        return (dir, broker)
+    }
+
+    private func putSignals(_ broker: BrokerProcess, _ strategy: String, _ codes: [String], token: String? = nil) async throws {
+        let signals = codes.map { #"{"code":"\#($0)","name":"Stock \#($0)"}"# }.joined(separator: ",")
+        let (status, body) = try await HTTP.request("PUT", broker.baseURL + "/api/signals/\(strategy)", body: #"{"signals":[\#(signals)]}"#, token: token)
+        #expect(status == 200, "PUT signals: \(body)")
+    }
+
+    private func postTicks(_ broker: BrokerProcess, _ ticks: [(String, Double)], token: String? = nil) async throws {
+        let rows = ticks.map { #"{"code":"\#($0.0)","name":"Stock \#($0.0)","price":\#($0.1),"volume":1000,"prev_close":10.0}"# }
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[\#(rows.joined(separator: ","))]}"#, token: token)
+        #expect(status == 200, "POST ticks: \(body)")
+    }
+
+    private func connect(_ broker: BrokerProcess, query: String = "") async throws -> (TestWebSocket, [String: Any]) {
+        let socket = TestWebSocket(url: broker.webSocketURL + query)
+        let connected = try #require(try await socket.receive())
+        #expect(connected["type"] as? String == "connected")
+        return (socket, connected)
+    }
+
+    private func codes(_ update: [String: Any]?) -> [String] {
+        ((update?["data"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
+    }
+
+    @Test func theSeedFlowWorksUnchanged() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519", "000001"])
+        try await postTicks(broker, [("600519", 12.5)])
+
+        let (socket, connected) = try await connect(broker)
+        let clientID = try #require(connected["client_id"] as? String)
+        #expect(clientID.wholeMatch(of: /client_[0-9a-f]{8}/) != nil)
+        #expect(connected["resumed"] as? Bool == false)
+        #expect(connected["seq"] is Int)
+
+        try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+        let subscribed = try await socket.receive()
+        #expect(subscribed?["type"] as? String == "subscribed")
+        #expect(subscribed?["target"] as? String == "volume_wave")
+        let snapshot = try await socket.receive()
+        #expect(snapshot?["type"] as? String == "price_update")
+        #expect(codes(snapshot) == ["600519"])
+
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+
+        try await postTicks(broker, [("000001", 11.0), ("600519", 13.0), ("600000", 9.0)])
+        let update = try await socket.receive(type: "price_update")
+        #expect(Set(codes(update)) == ["000001", "600519"])
+        let entry = try #require((update?["data"] as? [[String: Any]])?.first { $0["code"] as? String == "600519" })
+        #expect(entry["price"] as? Double == 13.0)
+        #expect(entry["change"] as? Double == 3.0)
+        #expect(entry["change_percent"] as? Double == 30.0)
+        #expect(update?["seq"] is Int)
+
+        // Subscribing without subscription_type means strategy.
+        try socket.send(["type": "unsubscribe", "target": "volume_wave"])
+        #expect(try await socket.receive(type: "unsubscribed")?["target"] as? String == "volume_wave")
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+        _ = dir
+    }
+
+    @Test func stockAndMarketSubscriptionsRouteByCodeAndBoard() async throws {
+        let (dir, broker) = try await startBroker()
+        let (stock, _) = try await connect(broker)
+        try stock.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        _ = try await stock.receive(type: "subscribed")
+        _ = try await stock.receive(type: "price_update")
+        let (market, _) = try await connect(broker)
+        try market.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
+        _ = try await market.receive(type: "subscribed")
+        _ = try await market.receive(type: "price_update")
+
+        try await postTicks(broker, [("600519", 20), ("000001", 11), ("300750", 30)])
+        #expect(codes(try await stock.receive(type: "price_update")) == ["000001"])
+        #expect(codes(try await market.receive(type: "price_update")) == ["600519"])
+
+        // Strategy membership follows the latest signal list.
+        let (strategy, _) = try await connect(broker)
+        try await putSignals(broker, "breakout", ["300750"])
+        try strategy.send(["type": "subscribe", "target": "breakout"])
+        _ = try await strategy.receive(type: "subscribed")
+        #expect(codes(try await strategy.receive(type: "price_update")) == ["300750"])
+        try await putSignals(broker, "breakout", ["600519"])
+        try await postTicks(broker, [("300750", 31), ("600519", 21)])
+        #expect(codes(try await strategy.receive(type: "price_update")) == ["600519"])
+
+        for socket in [stock, market, strategy] { await socket.close() }
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func statsAndClientsShowConnectionsAndSubscriptions() async throws {
+        let (dir, broker) = try await startBroker()
+        let (socket, connected) = try await connect(broker)
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+
+        let (statsStatus, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        #expect(statsStatus == 200)
+        #expect((stats["connections"] as? [String: Any])?["active"] as? Int == 1)
+        #expect((stats["subscriptions"] as? [String: Any])?["stock"] as? Int == 1)
+        #expect(((stats["journal"] as? [String: Any])?["last_seq"] as? Int ?? 0) >= 2)
+
+        let (clientsStatus, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        #expect(clientsStatus == 200)
+        let row = try #require((clients["clients"] as? [[String: Any]])?.first)
+        #expect(row["client_id"] as? String == connected["client_id"] as? String)
+        #expect((row["subscriptions"] as? [[String: Any]])?.first?["target"] as? String == "600519")
+        #expect(row["remote"] as? String == "127.0.0.1")
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func pushPricesSendsAStrategysCurrentPricesNow() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519"])
+        try await postTicks(broker, [("600519", 15)])
+        let (socket, _) = try await connect(broker)
+        try socket.send(["type": "subscribe", "target": "volume_wave"])
+        _ = try await socket.receive(type: "price_update")
+
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/websocket/push/prices?strategy=volume_wave")
+        #expect(status == 200)
+        #expect(body["clients"] as? Int == 1)
+        #expect(codes(try await socket.receive(type: "price_update")) == ["600519"])
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+}

@@ -1,0 +1,115 @@
+import Broker
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+/// Sessions live in the journal: they survive a kill -9, time out, and end cleanly on SIGTERM.
+@Suite(.serialized) struct ServerSessionTests {
+    private func events(_ journal: String, kind: EventKind) throws -> [Event] {
+        let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [kind.rawValue]))
+        var events: [Event] = []
+        while let record = try cursor.next() { events.append(try EventCodec.decode(kind: record.kind, payload: record.payload)) }
+        return events
+    }
+
+    private func disconnectReasons(_ journal: String) throws -> [DisconnectReason] {
+        try events(journal, kind: .clientDisconnected).compactMap {
+            if case .clientDisconnected(let payload) = $0 { return payload.reason }
+            return nil
+        }
+    }
+
+    @Test func resumeAfterKillNineAndRestartDeliversMissedPrices() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await first.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        let snapshot = try #require(try await first.receive(type: "price_update"))
+        let seenSeq = try #require(snapshot["seq"] as? Int)
+
+        await broker.kill9()
+        broker = try await BrokerProcess(journal: journal)
+        // Prices move while the client is away.
+        let (status, _) = try await HTTP.request(
+            "POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1901.5,"volume":5,"prev_close":1850}]}"#)
+        #expect(status == 200)
+
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seenSeq)")
+        let resumed = try #require(try await second.receive())
+        #expect(resumed["type"] as? String == "connected")
+        #expect(resumed["client_id"] as? String == clientID)
+        #expect(resumed["resumed"] as? Bool == true)
+        let missed = try #require(try await second.receive(type: "price_update"))
+        let entry = try #require((missed["data"] as? [[String: Any]])?.first)
+        #expect(entry["code"] as? String == "600519")
+        #expect(entry["price"] as? Double == 1901.5)
+        // The subscription came back with the session: live prices keep flowing.
+        _ = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"600519","price":1902}]}"#)
+        #expect(((try await second.receive(type: "price_update"))?["data"] as? [[String: Any]])?.first?["price"] as? Double == 1902)
+
+        await second.close()
+        #expect(await broker.terminate() == 0)
+        #expect(try disconnectReasons(journal).contains(.brokerRestart))
+        #expect(try JournalReader(path: journal).verify().isValid)
+    }
+
+    @Test func resumeOutsideTheWindowStartsAFreshSessionWithAnError() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--resume-window", "0"])
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        await first.close()
+        try await Task.sleep(for: .milliseconds(200))
+
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1")
+        let connected = try #require(try await second.receive())
+        #expect(connected["resumed"] as? Bool == false)
+        #expect(connected["client_id"] as? String != clientID)
+        let error = try await second.receive()
+        #expect(error?["type"] as? String == "error")
+        #expect(error?["error"] as? String == "resume_failed")
+        await second.close()
+        await broker.terminate()
+    }
+
+    @Test func anIdleClientIsClosedForHeartbeatTimeoutAndItIsJournaled() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--heartbeat-timeout", "1"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        while try await socket.receive(timeout: .seconds(10)) != nil {}
+        let close = try await socket.closeFrame()
+        #expect(close?.closeCode == .goingAway)
+        #expect(close?.reason == "heartbeat_timeout")
+        await broker.terminate()
+        #expect(try disconnectReasons(journal).first == .heartbeatTimeout)
+    }
+
+    @Test func sigtermClosesClientsJournalsShutdownSnapshotsAndExitsZero() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal)
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+
+        let started = ContinuousClock.now
+        let status = await broker.terminate()
+        #expect(status == 0)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        while try await socket.receive() != nil {}
+        #expect(try await socket.closeFrame()?.closeCode == .goingAway)
+
+        #expect(try disconnectReasons(journal) == [.shutdown])
+        let reader = try JournalReader(path: journal)
+        #expect(try reader.verify().isValid)
+        let last = try #require(try reader.last())
+        #expect(try reader.snapshots().first?.seq == last.seq)
+    }
+}

@@ -1,0 +1,144 @@
+import Foundation
+import Synchronization
+import TestSupport
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A real `brokerd serve` child process on a free loopback port, with its own journal.
+final class BrokerProcess: @unchecked Sendable {
+    // @unchecked: `process` and `port` are set in init and only read afterwards; the log buffer is
+    // a Sendable class of its own.
+    let journalPath: String
+    let port: Int
+    let process: Process
+    private let log: LogBuffer
+
+    /// Starts the broker and waits until `/readyz` says ready.
+    init(journal: String, arguments: [String] = [], environment: [String: String] = [:]) async throws {
+        journalPath = journal
+        let binary = productsDirectory().appendingPathComponent("brokerd")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["serve", "--port", "0", "--journal", journal, "--simulator", "off", "--config", emptyConfigPath()] + arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BROKERD_") }.merging(environment) { $1 }
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        let log = LogBuffer()
+        let listening = AsyncStream<Int>.makeStream()
+        errors.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                listening.continuation.finish()
+                return
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            let all = log.append(text)
+            if let range = all.range(of: #"port=(\d+) \[brokerd\] listening"#, options: .regularExpression) {
+                let digits = all[range].dropFirst("port=".count).prefix { $0.isNumber }
+                if let port = Int(digits) { listening.continuation.yield(port) }
+            }
+        }
+        try process.run()
+        self.process = process
+        self.log = log
+        var found: Int?
+        for await port in listening.stream {
+            found = port
+            break
+        }
+        guard let found else { throw BrokerProcessError.exited(log.text) }
+        port = found
+        try await waitUntilReady()
+    }
+
+    var logText: String { log.text }
+    var baseURL: String { "http://127.0.0.1:\(port)" }
+    var webSocketURL: String { "ws://127.0.0.1:\(port)/ws/stock/prices" }
+
+    private func waitUntilReady() async throws {
+        for _ in 0..<200 {
+            if let (status, _) = try? await HTTP.request("GET", baseURL + "/readyz"), status == 200 { return }
+            guard process.isRunning else { throw BrokerProcessError.exited(logText) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw BrokerProcessError.notReady(logText)
+    }
+
+    /// SIGTERM, then waits for the exit; returns the exit status.
+    @discardableResult
+    func terminate() async -> Int32 {
+        process.terminate()
+        return await waitForExit()
+    }
+
+    /// SIGKILL: the process dies without any chance to clean up.
+    func kill9() async {
+        kill(process.processIdentifier, SIGKILL)
+        _ = await waitForExit()
+    }
+
+    func waitForExit() async -> Int32 {
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(20)) }
+        return process.terminationStatus
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+}
+
+/// The child's stderr so far.
+final class LogBuffer: Sendable {
+    private let buffer = Mutex("")
+    var text: String { buffer.withLock { $0 } }
+    func append(_ text: String) -> String { buffer.withLock { $0 += text; return $0 } }
+}
+
+enum BrokerProcessError: Error {
+    case exited(String)
+    case notReady(String)
+}
+
+/// An empty TOML file, so the repo's Config/brokerd.toml never leaks into a test's settings.
+private func emptyConfigPath() -> String {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("brokerd-test-empty.toml").path
+    if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: Data()) }
+    return path
+}
+
+/// The built products directory (where `brokerd` lives).
+func productsDirectory() -> URL {
+    if let override = ProcessInfo.processInfo.environment["BROKERD_BIN_DIR"] {
+        return URL(fileURLWithPath: override)
+    }
+    var url = Bundle.main.bundleURL
+    while url.path != "/" {
+        if FileManager.default.fileExists(atPath: url.appendingPathComponent("brokerd").path) { return url }
+        url.deleteLastPathComponent()
+    }
+    return Bundle.main.bundleURL
+}
+
+/// Minimal HTTP client for the API tests.
+enum HTTP {
+    static func request(
+        _ method: String, _ url: String, body: String? = nil, token: String? = nil
+    ) async throws -> (Int, [String: Any]) {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        request.timeoutInterval = 10
+        if let body {
+            request.httpBody = Data(body.utf8)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        return (status, json)
+    }
+}
