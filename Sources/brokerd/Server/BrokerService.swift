@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import Journal
 import Logging
+import Publishers
 import ServiceLifecycle
 
 /// The broker's own lifecycle around the HTTP server: opens and replays the journal (the server
@@ -15,8 +16,12 @@ struct BrokerService: Service {
 
     func run() async throws {
         let (journal, store) = try await startUp()
+        let sources = await tickSources(store)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
+            for source in sources {
+                group.addTask { await feed(store, from: source) }
+            }
             try? await gracefulShutdown()
             group.cancelAll()
         }
@@ -56,6 +61,53 @@ struct BrokerService: Service {
                 "elapsed": "\(elapsed)",
             ])
         return (journal, store)
+    }
+
+    /// The strategies and stocks the built-in simulator trades.
+    static let simulatorMarketPath = "Config/signals.json"
+
+    /// The tick sources to run: the simulator unless it is off or Redis feeds the broker.
+    private func tickSources(_ store: EventStore) async -> [any TickSource] {
+        guard configuration.simulator.isEnabled, configuration.redis.url == nil else { return [] }
+        let market: SimulatedMarket
+        do {
+            market = try SimulatedMarket.load(path: Self.simulatorMarketPath)
+        } catch {
+            logger.warning("simulator off: no usable signals file", metadata: ["error": "\(error)"])
+            return []
+        }
+        // Seed the simulated strategies once; later runs keep whatever signals were journaled since.
+        for (strategy, signals) in market.signalLists where await store.read({ $0.strategies.signals(of: strategy).isEmpty }) {
+            do {
+                try await store.execute(.replaceSignals(strategy: strategy, signals: signals))
+            } catch {
+                logger.warning("could not seed simulated strategy", metadata: ["strategy": "\(strategy)", "error": "\(error)"])
+            }
+        }
+        logger.info(
+            "simulator on",
+            metadata: ["ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)"])
+        return [SimulatorSource(market: market, ticksPerSecond: configuration.simulator.ticksPerSecond)]
+    }
+
+    /// Runs a source until shutdown, journaling each batch it delivers.
+    private func feed(_ store: EventStore, from source: any TickSource) async {
+        let tickRate = runtime.tickRate
+        let logger = logger
+        do {
+            try await source.run { ticks in
+                do {
+                    try await store.execute(.ingestTicks(ticks))
+                    tickRate.record(ticks.count, at: WallClock.microsecondsNow())
+                } catch {
+                    // A refused or unjournaled batch is lost for this source only; the next one may pass.
+                    logger.warning("tick batch not ingested", metadata: ["source": "\(source.name)", "error": "\(error)"])
+                }
+            }
+        } catch is CancellationError {
+        } catch {
+            logger.error("tick source stopped", metadata: ["source": "\(source.name)", "error": "\(error)"])
+        }
     }
 
     private var resumeWindowMicroseconds: Int64 {

@@ -1,0 +1,100 @@
+import Broker
+import Journal
+
+/// A random-walk tick stream over the configured strategies' stocks, so a fresh `brokerd serve`
+/// shows live prices with no feed attached. Prices move a few basis points per tick around their
+/// previous close (bounded to the exchanges' ±10 % daily limit), volume only grows.
+public struct SimulatorSource: TickSource {
+    public let name = "simulator"
+    public let market: SimulatedMarket
+    /// Ticks per second across all stocks.
+    public let ticksPerSecond: Double
+    /// Seed of the random walk; the same seed gives the same walk.
+    public let seed: UInt64
+
+    public init(market: SimulatedMarket, ticksPerSecond: Double, seed: UInt64 = UInt64.random(in: .min ... .max)) {
+        self.market = market
+        self.ticksPerSecond = ticksPerSecond
+        self.seed = seed
+    }
+
+    public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
+        var walk = RandomWalk(stocks: market.stocks, seed: seed)
+        guard !market.stocks.isEmpty else { return }
+        // Rounds of 50 ms at most: smooth at low rates, few rounds at high ones.
+        let roundsPerSecond = min(20.0, max(1.0, ticksPerSecond))
+        let interval = Duration.microseconds(Int64(1_000_000 / roundsPerSecond))
+        var owed = 0.0
+        var next = ContinuousClock.now
+        while !Task.isCancelled {
+            owed += ticksPerSecond / roundsPerSecond
+            let count = Int(owed)
+            owed -= Double(count)
+            if count > 0 {
+                do {
+                    try await deliver(walk.next(count, at: WallClock.microsecondsNow()))
+                } catch is CancellationError {
+                    return
+                }
+            }
+            next += interval
+            try await Task.sleep(until: next, clock: .continuous)
+        }
+    }
+}
+
+/// The simulator's state: one price and volume per stock, moved by a seeded generator.
+struct RandomWalk {
+    private var stocks: [SimulatedMarket.Stock]
+    private var prices: [Double]
+    private var volumes: [Int64]
+    private var random: SplitMix64
+    private var cursor = 0
+
+    init(stocks: [SimulatedMarket.Stock], seed: UInt64) {
+        self.stocks = stocks
+        self.random = SplitMix64(seed: seed)
+        self.prices = stocks.map(\.prevClose)
+        self.volumes = stocks.map { _ in 0 }
+        for index in stocks.indices {
+            // Start the day somewhere within ±2 % of the previous close.
+            prices[index] = Self.round(stocks[index].prevClose * (1 + (random.unit() - 0.5) * 0.04))
+            volumes[index] = Int64(random.next() % 500_000)
+        }
+    }
+
+    /// The next `count` ticks, visiting the stocks in turn from a random start.
+    mutating func next(_ count: Int, at timestamp: Int64) -> [PriceTick] {
+        (0..<count).map { _ in
+            cursor = (cursor + 1 + Int(random.next() % 3)) % stocks.count
+            let stock = stocks[cursor]
+            let step = (random.unit() - 0.5) * 0.004
+            let limit = stock.prevClose * 0.1
+            prices[cursor] = Self.round(min(stock.prevClose + limit, max(stock.prevClose - limit, prices[cursor] * (1 + step))))
+            volumes[cursor] += Int64(100 * (1 + random.next() % 50))
+            return PriceTick(
+                code: stock.code, name: stock.name, price: prices[cursor], volume: volumes[cursor],
+                prevClose: stock.prevClose, timestamp: timestamp)
+        }
+    }
+
+    /// A-share prices tick in cents.
+    private static func round(_ price: Double) -> Double { (price * 100).rounded() / 100 }
+}
+
+/// SplitMix64: small, fast and reproducible.
+struct SplitMix64 {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+}

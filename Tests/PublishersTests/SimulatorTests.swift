@@ -1,0 +1,68 @@
+import Broker
+import Foundation
+import Testing
+
+@testable import Publishers
+
+@Suite struct SimulatorTests {
+    private var shippedMarket: SimulatedMarket {
+        get throws {
+            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            return try SimulatedMarket.load(path: root.appendingPathComponent("Config/signals.json").path)
+        }
+    }
+
+    @Test func theShippedSignalsFileDescribesValidStrategies() throws {
+        let market = try shippedMarket
+        #expect(market.strategies.map(\.name).contains("volume_wave"))
+        for (strategy, signals) in market.signalLists {
+            #expect(throws: Never.self) {
+                try Decider.decide(.replaceSignals(strategy: strategy, signals: signals), state: Projection(), limits: Limits())
+            }
+        }
+    }
+
+    @Test func theRandomWalkStaysWithinTheDailyLimitAndIsValidInput() throws {
+        let stocks = try shippedMarket.stocks
+        var walk = RandomWalk(stocks: stocks, seed: 9)
+        let limits = Dictionary(uniqueKeysWithValues: stocks.map { ($0.code, $0.prevClose) })
+        for round in 0..<500 {
+            let ticks = walk.next(20, at: Int64(round))
+            #expect(throws: Never.self) { try Decider.decide(.ingestTicks(ticks), state: Projection(), limits: Limits()) }
+            for tick in ticks {
+                let prevClose = try #require(limits[tick.code])
+                #expect(abs(tick.price - prevClose) <= prevClose * 0.1 + 0.01)
+            }
+        }
+    }
+
+    @Test func theSameSeedGivesTheSameWalk() throws {
+        let stocks = try shippedMarket.stocks
+        var a = RandomWalk(stocks: stocks, seed: 42)
+        var b = RandomWalk(stocks: stocks, seed: 42)
+        #expect(a.next(100, at: 1) == b.next(100, at: 1))
+    }
+
+    @Test func theSourceDeliversAboutItsRateUntilCancelled() async throws {
+        let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 200, seed: 1)
+        let delivered = TickCounter()
+        let task = Task { try await source.run { ticks in await delivered.add(ticks.count) } }
+        while await delivered.count < 20 { try await Task.sleep(for: .milliseconds(10)) }
+        task.cancel()
+        _ = try? await task.value
+        #expect(await delivered.count >= 20)
+    }
+
+    @Test func aMissingOrBrokenSignalsFileIsAClearError() throws {
+        #expect {
+            try SimulatedMarket.load(path: "/nonexistent/signals.json")
+        } throws: { error in
+            "\(error)".contains("/nonexistent/signals.json")
+        }
+    }
+}
+
+actor TickCounter {
+    private(set) var count = 0
+    func add(_ n: Int) { count += n }
+}
