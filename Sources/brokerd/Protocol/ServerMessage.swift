@@ -93,6 +93,31 @@ enum ServerMessage {
         }
     }
 
+    /// A publisher's message: `{"type", "data", "seq", "timestamp"}` plus the subscription it answers.
+    struct Envelope: Encodable {
+        let type: String
+        let data: any Encodable & Sendable
+        let seq: UInt64
+        let subscription: Subscription?
+
+        enum CodingKeys: String, CodingKey {
+            case type, data, seq, timestamp, target
+            case subscriptionType = "subscription_type"
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(type, forKey: .type)
+            try data.encode(to: container.superEncoder(forKey: .data))
+            try container.encode(seq, forKey: .seq)
+            try container.encode(WireTime.now(), forKey: .timestamp)
+            if let subscription {
+                try container.encode(subscription.type.rawValue, forKey: .subscriptionType)
+                try container.encode(subscription.target, forKey: .target)
+            }
+        }
+    }
+
     static func encode(_ message: some Encodable) -> ByteBuffer {
         let encoder = JSONEncoder()
         // Sorted keys: the same message always has the same bytes.

@@ -55,15 +55,15 @@ struct APIRoutes {
             )
         }
         let connections = runtime.registry.all
-        let fan = runtime.fanOut.statistics
+        let sent = runtime.sink.statistics
         let uptime = Double(WallClock.microsecondsNow() - runtime.startedAt) / 1_000_000
         let size = (try? store.journal.reader().fileSize()) ?? 0
         return JSONResponse.make(StatsBody(
             node: runtime.configuration.nodeID,
             connections: .init(active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions),
             subscriptions: summary.byType,
-            messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: fan.messages),
-            ticks: .init(total: fan.ticks, perSecond: runtime.tickRate.perSecond),
+            messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: sent.messages, outByType: sent.byType),
+            ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path),
             uptimeSeconds: uptime.rounded()))
     }
@@ -103,10 +103,10 @@ struct APIRoutes {
             throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
         }
         let subscription = Subscription(type: .strategy, target: strategy)
-        let fanOut = runtime.fanOut
+        let sink = runtime.sink
         let delivered = await store.read { projection in
-            let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
-            return (fanOut.push(entries: entries, seq: projection.lastSeq, to: subscription, projection: projection), entries.count)
+            let prices = projection.knownPrices(for: subscription)
+            return (UInt64(sink.send(.prices(prices), seq: projection.lastSeq, to: subscription, projection: projection)), prices.count)
         }
         return JSONResponse.make(PushBody(strategy: strategy, clients: delivered.0, prices: delivered.1))
     }
@@ -215,6 +215,11 @@ struct StatsBody: Encodable {
     struct Messages: Encodable {
         let `in`: UInt64
         let out: UInt64
+        let outByType: [String: UInt64]
+        enum CodingKeys: String, CodingKey {
+            case `in`, out
+            case outByType = "out_by_type"
+        }
     }
     struct Ticks: Encodable {
         let total: UInt64

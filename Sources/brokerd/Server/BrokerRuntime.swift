@@ -1,6 +1,7 @@
 import Broker
 import Journal
 import Logging
+import Publishers
 import Synchronization
 
 /// Everything the server's routes and sessions share: settings, the store once replay is done,
@@ -8,7 +9,8 @@ import Synchronization
 final class BrokerRuntime: Sendable {
     let configuration: Configuration
     let registry = ConnectionRegistry()
-    let fanOut: FanOut
+    let sink: OutboxSink
+    let publishers: PublisherHost
     let tickRate = TickRate()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
@@ -18,7 +20,9 @@ final class BrokerRuntime: Sendable {
     init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
-        self.fanOut = FanOut(registry: registry, logger: logger)
+        let sink = OutboxSink(registry: registry, logger: logger)
+        self.sink = sink
+        self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)
     }
 
     /// The store, once the journal is open and replayed; nil before (routes answer 503 then).
@@ -32,6 +36,17 @@ final class BrokerRuntime: Sendable {
 
     func beginShutdown() {
         shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    /// The publishers this broker runs. Add yours here: one line.
+    static func publishers() -> [any Publisher] {
+        [
+            PricePublisher(),
+            KlinePublisher(),
+            NewsPublisher(),
+            AlertPublisher(),
+            VolumeSpikePublisher(),
+        ]
     }
 
     /// The limits the decider enforces, from the configuration.

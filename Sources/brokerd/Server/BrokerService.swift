@@ -19,6 +19,7 @@ struct BrokerService: Service {
         let sources = await tickSources(store)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
+            group.addTask { await runtime.publishers.run(PublisherContext(store: store)) }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -36,7 +37,7 @@ struct BrokerService: Service {
         let journal = try Journal.open(path: path, options: JournalOptions(durability: configuration.durability))
         let store = try EventStore(
             journal: journal, limits: runtime.brokerLimits, snapshotInterval: UInt64(configuration.snapshotInterval), logger: logger)
-        await store.setObserver(runtime.fanOut)
+        await store.setObserver(runtime.publishers)
         let recovery = store.recovery
         // Clients connected when the last process died are gone now; they may resume within the window.
         let now = WallClock.microsecondsNow()

@@ -5,8 +5,13 @@ import Synchronization
 final class TickRate: Sendable {
     private static let window = 5
     private let buckets = Mutex<[(second: Int64, count: Int)]>([])
+    private let ingested = Atomic<UInt64>(0)
+
+    /// Ticks ingested since start.
+    var total: UInt64 { ingested.load(ordering: .relaxed) }
 
     func record(_ count: Int, at microseconds: Int64) {
+        ingested.add(UInt64(count), ordering: .relaxed)
         let second = microseconds / 1_000_000
         buckets.withLock { buckets in
             if let last = buckets.last, last.second == second {

@@ -90,7 +90,6 @@ struct ClientSession {
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
-        let fanOut = runtime.fanOut
         await store.read { projection in
             if resumed {
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
@@ -102,7 +101,6 @@ struct ClientSession {
                 }
             }
             registry.add(connection)
-            _ = fanOut
         }
         logger.info(
             resumed ? "client resumed" : "client connected",

@@ -70,6 +70,11 @@ final class ConnectionRegistry: Sendable {
 
     subscript(clientID: String) -> LiveConnection? { connections.withLock { $0[clientID] } }
 
+    /// The live connections of `user` (its authenticated user, else its client id).
+    func connections(ofUser user: String) -> [LiveConnection] {
+        connections.withLock { map in map.values.filter { ($0.user ?? $0.clientID) == user } }
+    }
+
     /// The live connections among `clientIDs`, looked up under one lock.
     func connections(for clientIDs: some Sequence<String>) -> [LiveConnection] {
         connections.withLock { map in clientIDs.compactMap { map[$0] } }
