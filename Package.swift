@@ -76,7 +76,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["CSQLite3"], path: "Tests/TestSupport"),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
-        .testTarget(name: "PublishersTests", dependencies: ["Publishers"]),
+        .testTarget(name: "PublishersTests", dependencies: ["Publishers", "TestSupport"]),
         .testTarget(
             name: "brokerdTests",
             dependencies: [

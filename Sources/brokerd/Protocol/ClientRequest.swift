@@ -6,6 +6,9 @@ enum ClientRequest: Equatable {
     case subscribe(Subscription)
     case unsubscribe(Subscription)
     case ping
+    case setAlert(code: String, condition: AlertCondition, threshold: Double)
+    case removeAlert(ruleID: String)
+    case listAlerts
 
     /// Why a client message could not be understood; sent back as an `error` message.
     struct Rejection: Error, Equatable {
@@ -13,7 +16,7 @@ enum ClientRequest: Equatable {
         let details: String
     }
 
-    static let knownTypes = ["subscribe", "unsubscribe", "ping"]
+    static let knownTypes = ["subscribe", "unsubscribe", "ping", "set_alert", "remove_alert", "list_alerts"]
 
     /// Parses one text frame.
     static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> ClientRequest {
@@ -36,6 +39,25 @@ enum ClientRequest: Equatable {
         switch type {
         case "ping":
             return .ping
+        case "list_alerts":
+            return .listAlerts
+        case "remove_alert":
+            guard let ruleID = object["rule_id"] as? String, !ruleID.isEmpty else {
+                throw Rejection(error: "missing_rule_id", details: "remove_alert needs a string field \"rule_id\" (from alert_set or list_alerts)")
+            }
+            return .removeAlert(ruleID: ruleID)
+        case "set_alert":
+            guard let code = object["code"] as? String, !code.isEmpty else {
+                throw Rejection(error: "missing_code", details: "set_alert needs a string field \"code\", e.g. \"600519\"")
+            }
+            let conditions = AlertCondition.allCases.map(\.rawValue).joined(separator: ", ")
+            guard let name = object["condition"] as? String, let condition = AlertCondition(rawValue: name) else {
+                throw Rejection(error: "invalid_condition", details: "set_alert needs \"condition\": one of \(conditions)")
+            }
+            guard let threshold = (object["threshold"] as? NSNumber)?.doubleValue, !(object["threshold"] is Bool) else {
+                throw Rejection(error: "invalid_threshold", details: "set_alert needs a number field \"threshold\"")
+            }
+            return .setAlert(code: code, condition: condition, threshold: threshold)
         case "subscribe", "unsubscribe":
             let subscription = try subscription(in: object, maxTargetLength: maxTargetLength)
             return type == "subscribe" ? .subscribe(subscription) : .unsubscribe(subscription)

@@ -23,15 +23,20 @@ struct APIRoutes {
         admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
         admin.put("signals/:strategy") { request, context in try await replaceSignals(request, context) }
         admin.post("ticks") { request, context in try await ingestTicks(request, context) }
+        admin.post("klines") { request, context in try await ingestKlines(request, context) }
+        admin.post("news") { request, context in try await publishNews(request, context) }
+        admin.post("alerts/rules") { request, context in try await setAlertRule(request, context) }
+        admin.delete("alerts/rules/:id") { _, context in try await removeAlertRule(context) }
     }
 
-    private func readyStore() throws -> EventStore {
+    func readyStore() throws -> EventStore {
         guard let store = runtime.store else { throw APIError.notReady }
         return store
     }
 
     /// Runs a command; refusals become 400/404/409 with the decider's own error and details.
-    private func execute(_ command: Command) async throws -> [RecordedEvent] {
+    @discardableResult
+    func execute(_ command: Command) async throws -> [RecordedEvent] {
         do {
             return try await readyStore().execute(command)
         } catch let error as BrokerError {
@@ -134,7 +139,95 @@ struct APIRoutes {
     }
 }
 
+extension APIRoutes {
+    private func ingestKlines(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let body = try await request.decode(as: KlinesInput.self, context: context)
+        guard !body.klines.isEmpty else { throw APIError.badRequest("no_klines", "send {\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}") }
+        let now = WallClock.microsecondsNow()
+        let bars = body.klines.map {
+            KlineBar(
+                code: $0.code, period: $0.period, open: $0.open, high: $0.high, low: $0.low, close: $0.close,
+                volume: $0.volume ?? 0, start: $0.start ?? now, closed: $0.closed ?? false)
+        }
+        // Validate every bar before journaling any, so a bad one leaves nothing behind.
+        for (index, bar) in bars.enumerated() {
+            do {
+                _ = try Decider.decide(.ingestBar(bar), state: Projection(), limits: runtime.brokerLimits)
+            } catch {
+                throw APIError.badRequest(error.error, "klines[\(index)]: \(error.details)")
+            }
+        }
+        var lastSeq: UInt64?
+        for bar in bars { lastSeq = try await execute(.ingestBar(bar)).last?.seq ?? lastSeq }
+        return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
+    }
+
+    private func publishNews(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let body = try await request.decode(as: NewsInput.self, context: context)
+        let hex = String(UInt64.random(in: .min ... .max), radix: 16)
+        let item = NewsItem(
+            id: body.id ?? "news_\(hex)", title: body.title, summary: body.summary ?? "", url: body.url ?? "",
+            codes: body.codes ?? [], category: body.category ?? "general", publishedAt: WallClock.microsecondsNow())
+        let recorded = try await execute(.publishNews(item))
+        return JSONResponse.make(["id": item.id, "seq": recorded.last.map { String($0.seq) } ?? ""])
+    }
+
+    private func setAlertRule(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let body = try await request.decode(as: AlertRuleInput.self, context: context)
+        guard let condition = AlertCondition(rawValue: body.condition) else {
+            throw APIError.badRequest(
+                "invalid_condition", "condition must be one of \(AlertCondition.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let rule = AlertRule(
+            id: body.id ?? AlertRules.newRuleID(), user: body.user, code: body.code, condition: condition, threshold: body.threshold)
+        try await execute(.setAlertRule(rule))
+        return JSONResponse.make(status: .created, AlertRules.Reply(type: "alert_set", rule: rule))
+    }
+
+    private func removeAlertRule(_ context: BrokerRequestContext) async throws -> Response {
+        let id = try context.parameters.require("id")
+        guard let owner = try await readyStore().read({ $0.alerts.rule(id: id)?.user }) else {
+            throw APIError(status: .notFound, error: "unknown_alert_rule", details: "no alert rule \(id)")
+        }
+        try await execute(.removeAlertRule(ruleID: id, user: owner))
+        return JSONResponse.make(["removed": id])
+    }
+}
+
 // MARK: Bodies
+
+struct KlinesInput: Decodable {
+    struct Bar: Decodable {
+        let code: String
+        let period: String
+        let open: Double
+        let high: Double
+        let low: Double
+        let close: Double
+        let volume: Int64?
+        /// Start of the bar, UTC microseconds; now when absent.
+        let start: Int64?
+        let closed: Bool?
+    }
+    let klines: [Bar]
+}
+
+struct NewsInput: Decodable {
+    let id: String?
+    let title: String
+    let summary: String?
+    let url: String?
+    let codes: [String]?
+    let category: String?
+}
+
+struct AlertRuleInput: Decodable {
+    let id: String?
+    let user: String
+    let code: String
+    let condition: String
+    let threshold: Double
+}
 
 struct TicksInput: Decodable {
     struct Tick: Decodable {

@@ -224,20 +224,45 @@ struct ClientSession {
             await change(subscription, subscribe: true, connection: connection)
         case .unsubscribe(let subscription):
             await change(subscription, subscribe: false, connection: connection)
+        case .setAlert(let code, let condition, let threshold):
+            let rule = AlertRule(
+                id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
+                threshold: threshold)
+            if await run(.setAlertRule(rule), for: connection) {
+                connection.outbox.push(ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule)))
+            }
+        case .removeAlert(let ruleID):
+            if await run(.removeAlertRule(ruleID: ruleID, user: connection.user ?? connection.clientID), for: connection) {
+                connection.outbox.push(ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now())))
+            }
+        case .listAlerts:
+            let owner = connection.user ?? connection.clientID
+            let rules = await store.read { projection in
+                projection.alerts.rules(ofUser: owner).sorted { $0.id < $1.id }.map {
+                    AlertRules.Listed(rule: $0, triggered: projection.alerts.isTriggered($0.id))
+                }
+            }
+            connection.outbox.push(ServerMessage.encode(AlertRules.List(rules: rules, timestamp: WireTime.now())))
         }
+    }
+
+    /// Executes a command for a client; on refusal the client gets the error and false comes back.
+    private func run(_ command: Command, for connection: LiveConnection) async -> Bool {
+        do {
+            try await store.execute(command)
+            return true
+        } catch let error as BrokerError {
+            connection.outbox.push(ServerMessage.error(error))
+        } catch {
+            connection.outbox.push(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
+        }
+        return false
     }
 
     private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
         let id = connection.clientID
-        do {
-            try await store.execute(subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription))
-        } catch let error as BrokerError {
-            connection.outbox.push(ServerMessage.error(error))
-            return
-        } catch {
-            connection.outbox.push(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
-            return
-        }
+        let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
+        guard await run(command, for: connection) else { return }
         let reply = ServerMessage.SubscriptionReply(
             type: subscribe ? "subscribed" : "unsubscribed",
             subscriptionType: subscription.type.rawValue, target: subscription.target,

@@ -1,0 +1,188 @@
+import Broker
+import Foundation
+import Journal
+import Logging
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Publishers
+
+/// Records what publishers send, instead of a server's outboxes.
+final class RecordingSink: PushSink {
+    struct Sent: Sendable {
+        let type: String
+        let seq: UInt64
+        let subscription: Subscription?
+        let user: String?
+        let codes: [String]
+    }
+
+    private let sent = Mutex<[Sent]>([])
+    var all: [Sent] { sent.withLock { $0 } }
+
+    func send(_ push: Push, seq: UInt64, to subscription: Subscription, projection: Projection) -> Int {
+        record(push, seq: seq, subscription: subscription, user: nil)
+        return projection.subscriptions.subscribers(of: subscription).count
+    }
+
+    func send(_ push: Push, seq: UInt64, toUser user: String) -> Int {
+        record(push, seq: seq, subscription: nil, user: user)
+        return 1
+    }
+
+    private func record(_ push: Push, seq: UInt64, subscription: Subscription?, user: String?) {
+        let entry: Sent = switch push {
+        case .prices(let ticks): Sent(type: "price_update", seq: seq, subscription: subscription, user: user, codes: ticks.map(\.code))
+        case .message(let type, let data):
+            Sent(type: type, seq: seq, subscription: subscription, user: user, codes: (data as? KlineBar).map { [$0.code] } ?? [])
+        }
+        sent.withLock { $0.append(entry) }
+    }
+}
+
+struct FailingPublisher: Publisher {
+    struct Failure: Error {}
+    let name = "failing"
+    let kinds: Set<EventKind> = [.priceTicked]
+    func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws { throw Failure() }
+}
+
+/// A store on a real journal with a connected client subscribed to `subscriptions`.
+func storeWithSubscriber(_ dir: TemporaryDirectory, _ subscriptions: [Subscription], user: String? = nil) async throws -> (Journal, EventStore) {
+    let journal = try Journal.open(path: dir.path("j.sqlite"))
+    let store = try EventStore(journal: journal)
+    try await store.execute(.connect(clientID: "client_00000001", user: user, remoteAddress: nil, node: "test"))
+    for subscription in subscriptions {
+        try await store.execute(.subscribe(clientID: "client_00000001", subscription: subscription))
+    }
+    return (journal, store)
+}
+
+func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.microsecondsNow(), volume: Int64 = 1_000) -> PriceTick {
+    PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+}
+
+@Suite struct PublisherTests {
+    @Test func aThrowingPublisherDoesNotStopTheOthers() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
+        let sink = RecordingSink()
+        let host = PublisherHost(publishers: [FailingPublisher(), PricePublisher()], sink: sink, logger: Logger(label: "test"))
+        await store.setObserver(host)
+        try await store.execute(.ingestTicks([tick("600519", 11)]))
+        try await store.execute(.ingestTicks([tick("600519", 12)]))
+        journal.close()
+
+        #expect(sink.all.filter { $0.type == "price_update" }.count == 2)
+        #expect(host.statistics["failing"]?.failures == 2)
+        #expect(host.statistics["price"]?.failures == 0)
+    }
+
+    @Test func priceUpdatesGoOncePerAffectedSubscriptionWithTheLatestTickPerCode() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(
+            dir, [Subscription(type: .stock, target: "600519"), Subscription(type: .market, target: "sz")])
+        let sink = RecordingSink()
+        await store.setObserver(PublisherHost(publishers: [PricePublisher()], sink: sink, logger: Logger(label: "test")))
+        try await store.execute(.ingestTicks([tick("600519", 11), tick("000001", 5), tick("600519", 12), tick("300750", 9)]))
+        journal.close()
+
+        let byTarget = Dictionary(uniqueKeysWithValues: sink.all.map { ($0.subscription?.target ?? "", $0.codes) })
+        #expect(byTarget == ["600519": ["600519"], "sz": ["000001", "300750"]])
+    }
+
+    @Test func newsReachesAllCategoryAndTaggedStockSubscribers() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [
+            Subscription(type: .news, target: "all"), Subscription(type: .news, target: "macro"),
+            Subscription(type: .news, target: "company"), Subscription(type: .stock, target: "600519"),
+        ])
+        let sink = RecordingSink()
+        await store.setObserver(PublisherHost(publishers: [NewsPublisher()], sink: sink, logger: Logger(label: "test")))
+        try await store.execute(.publishNews(NewsItem(
+            id: "n1", title: "Rates", summary: "", url: "", codes: ["600519"], category: "macro", publishedAt: 0)))
+        journal.close()
+
+        #expect(Set(sink.all.compactMap { $0.subscription.map { "\($0.type.rawValue):\($0.target)" } })
+            == ["news:all", "news:macro", "stock:600519"])
+    }
+
+    @Test func barsAreBuiltFromTicksAndClosedIntoTheJournalAtThePeriodBoundary() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
+        let sink = RecordingSink()
+        let kline = KlinePublisher(periods: [("1m", 60_000_000)])
+        await store.setObserver(PublisherHost(publishers: [kline], sink: sink, logger: Logger(label: "test")))
+        let loop = Task { try await kline.run(PublisherContext(store: store)) }
+        let minute: Int64 = 29_000_000 * 60_000_000
+        try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
+        try await store.execute(.ingestTicks([tick("600519", 12, at: minute + 20_000_000, volume: 150)]))
+        try await store.execute(.ingestTicks([tick("600519", 9, at: minute + 40_000_000, volume: 180)]))
+        try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 61_000_000, volume: 200)]))
+        // The close of the first minute is journaled by the publisher's loop.
+        var closed: KlineBar?
+        for _ in 0..<200 where closed == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            closed = await store.read { $0.lastBars[BarKey(code: "600519", period: "1m")] }
+        }
+        loop.cancel()
+        journal.close()
+
+        let bar = try #require(closed)
+        #expect(bar.closed)
+        #expect(bar.start == minute)
+        #expect([bar.open, bar.high, bar.low, bar.close] == [10, 12, 9, 9])
+        #expect(bar.volume == 80)
+        #expect(sink.all.filter { $0.type == "kline_update" }.count == 5, "four live updates and the close")
+    }
+
+    @Test func anAlertFiresOnceIsJournaledAndReArmsWhenTheConditionClears() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [], user: "alice")
+        let sink = RecordingSink()
+        let alerts = AlertPublisher()
+        await store.setObserver(PublisherHost(publishers: [alerts], sink: sink, logger: Logger(label: "test")))
+        let loop = Task { try await alerts.run(PublisherContext(store: store)) }
+        try await store.execute(.setAlertRule(AlertRule(id: "r1", user: "alice", code: "600519", condition: .above, threshold: 1900)))
+
+        func alertCount() -> Int { sink.all.filter { $0.type == "alert" && $0.user == "alice" }.count }
+        func waitForAlerts(_ n: Int) async throws {
+            for _ in 0..<300 where alertCount() < n { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        try await store.execute(.ingestTicks([tick("600519", 1950), tick("600519", 1960)]))
+        try await waitForAlerts(1)
+        try await store.execute(.ingestTicks([tick("600519", 1970)]))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(alertCount() == 1, "a fired rule stays quiet while the condition holds")
+        try await store.execute(.ingestTicks([tick("600519", 1800)]))
+        #expect(await store.read { !$0.alerts.isTriggered("r1") }, "re-armed once the price fell back")
+        try await store.execute(.ingestTicks([tick("600519", 1901)]))
+        try await waitForAlerts(2)
+        loop.cancel()
+        journal.close()
+
+        #expect(alertCount() == 2)
+        let reader = try JournalReader(path: dir.path("j.sqlite"))
+        let cursor = try reader.records(JournalQuery(kinds: [EventKind.alertTriggered.rawValue]))
+        var triggered = 0
+        while try cursor.next() != nil { triggered += 1 }
+        #expect(triggered == 2)
+    }
+
+    @Test func aVolumeSpikeIsSentWhenOneTicksVolumeDwarfsTheAverage() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
+        let sink = RecordingSink()
+        await store.setObserver(PublisherHost(publishers: [VolumeSpikePublisher(factor: 5)], sink: sink, logger: Logger(label: "test")))
+        var volume: Int64 = 1_000
+        for _ in 0..<10 {
+            volume += 100
+            try await store.execute(.ingestTicks([tick("600519", 10, volume: volume)]))
+        }
+        #expect(sink.all.isEmpty)
+        try await store.execute(.ingestTicks([tick("600519", 10, volume: volume + 2_000)]))
+        journal.close()
+        #expect(sink.all.map(\.type) == ["volume_spike"])
+    }
+}
