@@ -1,0 +1,155 @@
+import CHiredis
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One blocking hiredis connection, used by exactly one thread at a time and never shared.
+///
+/// Not `Sendable` on purpose: the hiredis context has no internal locking. The only thing other
+/// threads may touch is the file descriptor, and only through `ReaderThreadControl`, which makes
+/// sure the descriptor is not closed while they do.
+final class RedisConnection {
+    private var context: UnsafeMutablePointer<redisContext>?
+
+    /// Connects to `url` (TCP connect bounded by `timeout`), then authenticates and selects the database.
+    init(url: RedisURL, timeout: Duration) throws(RedisError) {
+        guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.cTimeval(timeout)) else {
+            throw .connectionFailed(endpoint: url.endpoint, reason: "hiredis could not allocate a context")
+        }
+        self.context = context
+        if context.pointee.err != 0 {
+            let reason = Self.errorText(context)
+            close()
+            throw .connectionFailed(endpoint: url.endpoint, reason: reason)
+        }
+        do {
+            if let password = url.password {
+                try expectOK(try command(url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]), "AUTH")
+            }
+            if url.database != 0 {
+                try expectOK(try command(["SELECT", String(url.database)]), "SELECT")
+            }
+        } catch {
+            close()
+            throw .connectionFailed(endpoint: url.endpoint, reason: error.description)
+        }
+    }
+
+    deinit { close() }
+
+    /// The socket, for `shutdown(2)` from another thread; -1 once closed.
+    var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
+
+    /// Frees the context and closes the socket; later calls fail with `connectionLost`.
+    func close() {
+        if let context { redisFree(context) }
+        context = nil
+    }
+
+    /// Bounds every later read and write, so a silently dead peer cannot block forever; nil blocks forever.
+    func setReadTimeout(_ timeout: Duration?) {
+        guard let context else { return }
+        _ = redisSetTimeout(context, Self.cTimeval(timeout ?? .zero))
+    }
+
+    /// Turns on TCP keep-alive, so a vanished peer is noticed even while nothing is published.
+    func enableKeepAlive() {
+        guard let context else { return }
+        _ = redisEnableKeepAlive(context)
+    }
+
+    /// Sends one command and waits for its reply. An error reply is returned, not thrown; I/O failure throws.
+    func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        // hiredis copies the arguments into its output buffer before returning, so buffers that
+        // live for the duration of the call are enough; lengths make it binary-safe.
+        let lengths = arguments.map { $0.utf8.count }
+        let buffers = arguments.map { argument -> UnsafeMutableBufferPointer<CChar> in
+            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(argument.utf8.count, 1))
+            UnsafeMutableRawBufferPointer(buffer).copyBytes(from: argument.utf8)
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0.baseAddress) }
+        let raw = lengths.withUnsafeBufferPointer { lengthsBuffer in
+            argv.withUnsafeMutableBufferPointer { argvBuffer in
+                redisCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengthsBuffer.baseAddress)
+            }
+        }
+        return try take(raw)
+    }
+
+    /// Waits for the next reply pushed by the server (pub/sub messages).
+    func nextReply() throws(RedisError) -> RedisReply {
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReply(context, &raw) == REDIS_OK else {
+            if let raw { freeReplyObject(raw) }
+            throw .connectionLost(reason: Self.errorText(context))
+        }
+        return try take(raw)
+    }
+
+    /// The next reply if one is already buffered from an earlier read, without touching the socket.
+    func bufferedReply() throws(RedisError) -> RedisReply? {
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        var raw: UnsafeMutableRawPointer?
+        guard redisGetReplyFromReader(context, &raw) == REDIS_OK else {
+            if let raw { freeReplyObject(raw) }
+            throw .connectionLost(reason: Self.errorText(context))
+        }
+        guard let raw else { return nil }
+        return try take(raw)
+    }
+
+    private func take(_ raw: UnsafeMutableRawPointer?) throws(RedisError) -> RedisReply {
+        guard let raw else {
+            throw .connectionLost(reason: context.map(Self.errorText) ?? "the connection is closed")
+        }
+        defer { freeReplyObject(raw) }
+        return Self.copy(raw.assumingMemoryBound(to: redisReply.self))
+    }
+
+    private func expectOK(_ reply: RedisReply, _ command: String) throws(RedisError) {
+        switch reply {
+        case .status: return
+        case .error(let message): throw .commandFailed(command: command, message: message)
+        default: throw .unexpectedReply(command: command, reply: reply.description)
+        }
+    }
+
+    private static func copy(_ reply: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let node = reply.pointee
+        func bytes() -> [UInt8] {
+            guard let str = node.str else { return [] }
+            return Array(UnsafeRawBufferPointer(start: str, count: node.len))
+        }
+        switch node.type {
+        case REDIS_REPLY_STRING: return .bulk(bytes())
+        case REDIS_REPLY_STATUS: return .status(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_ERROR: return .error(String(decoding: bytes(), as: UTF8.self))
+        case REDIS_REPLY_INTEGER: return .integer(Int64(node.integer))
+        case REDIS_REPLY_ARRAY:
+            guard let elements = node.element else { return .array([]) }
+            return .array((0..<node.elements).map { index in elements[index].map(copy) ?? .null })
+        default: return .null
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        // `errstr` is imported as a 128-tuple of CChar; read it as bytes up to the terminator.
+        let text = withUnsafeBytes(of: context.pointee.errstr) { raw in
+            String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+        if !text.isEmpty { return text }
+        return context.pointee.err == REDIS_ERR_EOF ? "server closed the connection" : "error \(context.pointee.err)"
+    }
+
+    private static func cTimeval(_ duration: Duration) -> timeval {
+        let (seconds, attoseconds) = duration.components
+        return timeval(tv_sec: .init(seconds), tv_usec: .init(attoseconds / 1_000_000_000_000))
+    }
+}

@@ -1,0 +1,32 @@
+/// Why talking to Redis failed; `description` is a sentence for logs and `/readyz`.
+public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The URL is not `redis://[[user]:password@]host[:port][/db]`.
+    case invalidURL(String, reason: String)
+    /// A source or cache setting is unusable.
+    case invalidConfiguration(setting: String, reason: String)
+    /// The TCP connection (or the handshake after it) could not be established.
+    case connectionFailed(endpoint: String, reason: String)
+    /// Reading or writing on an established connection failed; the connection is unusable now.
+    case connectionLost(reason: String)
+    /// Redis answered a command with an error reply.
+    case commandFailed(command: String, message: String)
+    /// Redis answered with a reply of a shape the command cannot produce.
+    case unexpectedReply(command: String, reply: String)
+
+    public var description: String {
+        switch self {
+        case .invalidURL(let url, let reason):
+            "invalid Redis URL '\(url)': \(reason); use redis://host[:port][/db]"
+        case .invalidConfiguration(let setting, let reason):
+            "invalid Redis setting \(setting): \(reason)"
+        case .connectionFailed(let endpoint, let reason):
+            "cannot connect to Redis at \(endpoint): \(reason)"
+        case .connectionLost(let reason):
+            "Redis connection lost: \(reason)"
+        case .commandFailed(let command, let message):
+            "Redis refused \(command): \(message)"
+        case .unexpectedReply(let command, let reply):
+            "Redis answered \(command) with an unexpected reply: \(reply)"
+        }
+    }
+}

@@ -1,0 +1,138 @@
+import Broker
+import Dispatch
+import Foundation
+import Logging
+import Synchronization
+
+/// Reads the latest K-line bar of a code from the seed's Redis cache, on demand.
+///
+/// Assumed shape (the seed's cache is not documented beyond `redis.get(code)`): the key
+/// `kline:<code>:<period>` (configurable with `{code}` and `{period}` placeholders, e.g. `{code}`
+/// for the seed's bare keys) holds a JSON object `{"open","high","low","close","volume","start"}`,
+/// or a JSON array of such objects ordered oldest first, of which the last is taken. Prices are
+/// numbers or numeric strings; `volume` defaults to 0; `start` is Unix time in seconds,
+/// milliseconds or microseconds (told apart by magnitude) and defaults to 0. The bar is returned
+/// open (`closed: false`), since a cache holds the bar in progress.
+public final class RedisKlineCache: Sendable {
+    /// The server and database holding the cache.
+    public let url: RedisURL
+    /// Key template with `{code}` and `{period}` placeholders.
+    public let keyPattern: String
+    private let timeout: Duration
+    private let logger: Logger
+    /// Every lookup runs here: a serial queue of its own, so the blocking GET occupies neither
+    /// Swift's cooperative pool nor an event loop, and the one connection is used by one lookup at a time.
+    private let queue = DispatchQueue(label: "brokerd.redis.kline-cache")
+    /// The connection, opened on first use and dropped after any failure; only touched on `queue`.
+    private let connection = Mutex<RedisConnection?>(nil)
+
+    /// Creates a cache reader; nothing connects until the first lookup.
+    public init(
+        url: RedisURL, keyPattern: String = "kline:{code}:{period}", timeout: Duration = .seconds(1),
+        logger: Logger = Logger(label: "brokerd.redis.kline")
+    ) {
+        self.url = url
+        self.keyPattern = keyPattern
+        self.timeout = timeout
+        self.logger = logger
+    }
+
+    /// The cached bar of `code` and `period`; nil when the key is missing or holds no usable bar.
+    public func latestBar(code: String, period: String) async throws(RedisError) -> KlineBar? {
+        let key = keyPattern.replacingOccurrences(of: "{code}", with: code).replacingOccurrences(of: "{period}", with: period)
+        let result: Result<RedisReply, RedisError> = await withCheckedContinuation { continuation in
+            queue.async { [self] in continuation.resume(returning: get(key)) }
+        }
+        switch try result.get() {
+        case .null:
+            return nil
+        case .bulk(let bytes):
+            guard let bar = Self.decodeBar(bytes, code: code, period: period) else {
+                logger.debug("K-line cache entry is not a bar", metadata: ["key": "\(key)"])
+                return nil
+            }
+            return bar
+        case .error(let message):
+            throw .commandFailed(command: "GET \(key)", message: message)
+        case let other:
+            throw .unexpectedReply(command: "GET \(key)", reply: other.description)
+        }
+    }
+
+    /// Drops the connection; the next lookup opens a new one.
+    public func close() {
+        queue.sync { connection.withLock { $0 = nil } }
+    }
+
+    private func get(_ key: String) -> Result<RedisReply, RedisError> {
+        connection.withLock { connection in
+            do throws(RedisError) {
+                if connection == nil {
+                    let opened = try RedisConnection(url: url, timeout: timeout)
+                    opened.setReadTimeout(timeout)
+                    connection = opened
+                }
+                return .success(try connection!.command(["GET", key]))
+            } catch {
+                // The connection may be half-read after a failure; never reuse it.
+                connection = nil
+                return .failure(error)
+            }
+        }
+    }
+
+    /// Decodes an object or an array of objects (taking the last) into a bar.
+    static func decodeBar(_ json: [UInt8], code: String, period: String) -> KlineBar? {
+        let decoder = JSONDecoder()
+        let data = Data(json)
+        let cached: CachedBar
+        if let one = try? decoder.decode(CachedBar.self, from: data) {
+            cached = one
+        } else if let many = try? decoder.decode([CachedBar].self, from: data), let last = many.last {
+            cached = last
+        } else {
+            return nil
+        }
+        return KlineBar(
+            code: code, period: period, open: cached.open.value, high: cached.high.value, low: cached.low.value,
+            close: cached.close.value, volume: Int64(exactly: (cached.volume?.value ?? 0).rounded()) ?? 0,
+            start: microseconds(cached.start?.value ?? 0), closed: false)
+    }
+
+    /// Unix time in seconds, milliseconds or microseconds, as microseconds.
+    private static func microseconds(_ value: Double) -> Int64 {
+        let scaled =
+            switch abs(value) {
+            case ..<1e11: value * 1_000_000  // seconds until the year 5138
+            case ..<1e14: value * 1_000  // milliseconds
+            default: value
+            }
+        return Int64(exactly: scaled.rounded()) ?? 0
+    }
+}
+
+/// One bar as the cache stores it.
+private struct CachedBar: Decodable {
+    var open: CachedNumber
+    var high: CachedNumber
+    var low: CachedNumber
+    var close: CachedNumber
+    var volume: CachedNumber?
+    var start: CachedNumber?
+}
+
+/// A number stored as a JSON number or as a numeric string (Python caches often do the latter).
+private struct CachedNumber: Decodable {
+    var value: Double
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Double.self) {
+            value = number
+        } else if let text = try? container.decode(String.self), let number = Double(text) {
+            value = number
+        } else {
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not a number")
+        }
+    }
+}

@@ -1,0 +1,41 @@
+/// A consistent copy of a tick source's state and counters, for `/readyz` and stats.
+public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
+    /// The source as a whole: the least healthy of its connections.
+    public var state: RedisSourceState
+    /// The pub/sub connection; nil when no channel is configured.
+    public var channelState: RedisSourceState?
+    /// The stream connection; nil when no stream is configured.
+    public var streamState: RedisSourceState?
+    /// Pub/sub messages plus stream entries received.
+    public var messages: Int = 0
+    /// Ticks handed to the broker.
+    public var ticks: Int = 0
+    /// Messages, entries or single ticks that were not a valid tick and were dropped.
+    public var malformed: Int = 0
+    /// Batches the broker's callback threw on (logged and skipped).
+    public var deliveryFailures: Int = 0
+    /// Connections re-established after having been lost.
+    public var reconnects: Int = 0
+    /// The most recent connection or read failure.
+    public var lastError: String?
+    /// The id of the last stream entry handed to the broker.
+    public var lastStreamID: String?
+
+    /// Creates a snapshot of a source that has not started yet.
+    public init(channelConfigured: Bool, streamConfigured: Bool) {
+        state = .stopped
+        channelState = channelConfigured ? .stopped : nil
+        streamState = streamConfigured ? .stopped : nil
+    }
+
+    /// Recomputes `state` from the connections' states.
+    mutating func refreshOverallState() {
+        let states = [channelState, streamState].compactMap { $0 }
+        state =
+            if states.allSatisfy({ $0 == .stopped }) { .stopped }
+            else if states.contains(.backingOff) { .backingOff }
+            else if states.contains(.connecting) { .connecting }
+            else if states.allSatisfy({ $0 == .connected }) { .connected }
+            else { .connecting }
+    }
+}

@@ -1,0 +1,194 @@
+import Broker
+import Journal
+import Logging
+
+/// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to the broker
+/// with the id of the last one, and continues after that id across reconnects.
+final class RedisStreamReader: Sendable {
+    /// One stream entry as XREAD returns it.
+    struct Entry {
+        var id: String
+        var fields: [String: String]
+    }
+
+    private let url: RedisURL
+    private let stream: String
+    private let resumeAfter: String
+    private let block: Duration
+    private let count: Int
+    private let connectTimeout: Duration
+    private let backoff: ReconnectBackoff
+    private let maxTicksPerBatch: Int
+    private let decoder: TickPayloadDecoder
+    private let delivery: TickBatchDelivery
+    private let status: RedisSourceStatus
+    private let logger: Logger
+    private let control = ReaderThreadControl()
+
+    /// `resumeAfter` is the id to read after: `$` for entries added from now on, `0-0` for all.
+    init(
+        configuration: RedisTickSourceConfiguration, stream: String, resumeAfter: String,
+        delivery: TickBatchDelivery, status: RedisSourceStatus, logger: Logger
+    ) {
+        url = configuration.url
+        self.stream = stream
+        self.resumeAfter = resumeAfter
+        block = configuration.streamBlock
+        count = configuration.streamCount
+        connectTimeout = configuration.connectTimeout
+        backoff = configuration.backoff
+        maxTicksPerBatch = configuration.limits.maxTicksPerBatch
+        decoder = TickPayloadDecoder(limits: configuration.limits)
+        self.delivery = delivery
+        self.status = status
+        self.logger = logger
+    }
+
+    /// Starts the reader thread.
+    func start() {
+        status.set(.stream, .connecting)
+        ReaderThreadControl.spawn(name: "redis-xread:\(stream)") { [self] in run() }
+    }
+
+    /// Interrupts a blocked read or a backoff sleep and tells the thread to end.
+    func requestStop() { control.requestStop() }
+
+    /// Returns once the thread has ended.
+    func waitUntilStopped() async { await control.waitUntilFinished() }
+
+    private func run() {
+        var backoff = self.backoff
+        // Owned by this thread alone: the id after which the next XREAD continues.
+        var lastID = resumeAfter
+        var hasConnected = false
+        var failures = 0
+        defer {
+            status.set(.stream, .stopped)
+            control.finish()
+        }
+        while !control.isStopping {
+            status.set(.stream, .connecting)
+            do {
+                try session(lastID: &lastID) { resumingAfter in
+                    status.connected(.stream, afterFailure: hasConnected)
+                    if hasConnected || failures > 0 {
+                        logger.info("Redis stream reading restored", metadata: ["stream": "\(stream)", "after": "\(resumingAfter)"])
+                    }
+                    hasConnected = true
+                    failures = 0
+                    backoff.reset()
+                }
+            } catch {
+                if control.isStopping { break }
+                failures += 1
+                status.update { $0.lastError = error.description }
+                status.set(.stream, .backingOff)
+                let delay = backoff.nextDelay()
+                // The first failure of an outage is news; the retries that follow are not.
+                if failures == 1 {
+                    logger.warning("Redis stream read failed; reconnecting with backoff", metadata: ["stream": "\(stream)", "error": "\(error)"])
+                } else {
+                    logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
+                }
+                if !control.sleep(for: delay) { break }
+            }
+        }
+    }
+
+    /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is shut down.
+    private func session(lastID: inout String, onConnected: (_ resumingAfter: String) -> Void) throws(RedisError) {
+        let connection = try RedisConnection(url: url, timeout: connectTimeout)
+        defer {
+            control.detach()
+            connection.close()
+        }
+        guard control.attach(connection.fileDescriptor) else { return }
+        // XREAD BLOCK answers within `block`; much longer silence means the peer is gone.
+        connection.setReadTimeout(block + .seconds(10))
+        if lastID == "$" {
+            // "$" means "after whatever is there now", which a reconnect would re-evaluate and
+            // so skip entries added during the outage. Pin it to a concrete id once.
+            lastID = try newestID(connection) ?? "0-0"
+        }
+        onConnected(lastID)
+        let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
+        let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]
+        while !control.isStopping {
+            let reply = try connection.command(command + [lastID])
+            let entries = try Self.entries(of: reply, command: "XREAD \(stream)")
+            guard !entries.isEmpty else { continue }
+            handOver(entries)
+            lastID = entries[entries.count - 1].id
+        }
+    }
+
+    /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
+    /// the id of its last entry, so a journaled id always means "everything up to here is in".
+    private func handOver(_ entries: [Entry]) {
+        status.update { $0.messages += entries.count }
+        let timestamp = WallClock.microsecondsNow()
+        var pending: [PriceTick] = []
+        var pendingID: String?
+        for entry in entries {
+            let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
+            delivery.reportMalformed(outcome.problems)
+            if !pending.isEmpty, pending.count + outcome.ticks.count > maxTicksPerBatch {
+                delivery.hand(pending, streamID: pendingID)
+                pending = []
+            }
+            pending += outcome.ticks
+            // An entry too large for one batch on its own is split by `hand`; only its last part carries the id.
+            if pending.count > maxTicksPerBatch {
+                delivery.hand(pending, streamID: entry.id)
+                pending = []
+            }
+            pendingID = entry.id
+        }
+        if !pending.isEmpty { delivery.hand(pending, streamID: pendingID) }
+    }
+
+    private func newestID(_ connection: RedisConnection) throws(RedisError) -> String? {
+        let reply = try connection.command(["XREVRANGE", stream, "+", "-", "COUNT", "1"])
+        if case .error(let message) = reply { throw .commandFailed(command: "XREVRANGE \(stream)", message: message) }
+        guard case .array(let items) = reply else { throw .unexpectedReply(command: "XREVRANGE \(stream)", reply: reply.description) }
+        guard let first = items.first else { return nil }
+        return try Self.entry(first, command: "XREVRANGE \(stream)").id
+    }
+
+    /// The entries of an XREAD reply: nil on timeout, else `[[stream, [[id, [field, value, ...]], ...]]]`.
+    static func entries(of reply: RedisReply, command: String) throws(RedisError) -> [Entry] {
+        switch reply {
+        case .null:
+            return []
+        case .error(let message):
+            throw .commandFailed(command: command, message: message)
+        case .array(let streams):
+            var entries: [Entry] = []
+            for stream in streams {
+                guard case .array(let pair) = stream, pair.count == 2, case .array(let items) = pair[1] else {
+                    throw .unexpectedReply(command: command, reply: stream.description)
+                }
+                for item in items { entries.append(try entry(item, command: command)) }
+            }
+            return entries
+        default:
+            throw .unexpectedReply(command: command, reply: reply.description)
+        }
+    }
+
+    private static func entry(_ reply: RedisReply, command: String) throws(RedisError) -> Entry {
+        guard case .array(let parts) = reply, parts.count == 2, let id = parts[0].text else {
+            throw .unexpectedReply(command: command, reply: reply.description)
+        }
+        var fields: [String: String] = [:]
+        // A trimmed-away entry can come back with nil fields; it then simply has none.
+        if case .array(let flat) = parts[1] {
+            var index = 0
+            while index + 1 < flat.count {
+                if let key = flat[index].text, let value = flat[index + 1].text { fields[key] = value }
+                index += 2
+            }
+        }
+        return Entry(id: id, fields: fields)
+    }
+}

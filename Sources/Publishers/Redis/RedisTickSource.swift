@@ -1,0 +1,88 @@
+import Broker
+import Logging
+import Synchronization
+
+/// Feeds the broker with ticks from Redis: a pub/sub channel, a stream, or both.
+///
+/// Each configured connection runs on a thread of its own with blocking hiredis I/O, hands every
+/// batch to `deliver` and waits for it before reading on, and reconnects with backoff when Redis
+/// goes away. The channel and the stream are read independently, so `deliver` may be called from
+/// both at once; batches from pub/sub carry no stream id. A source runs once: `start()` then `stop()`.
+public final class RedisTickSource: Sendable {
+    /// Receives each batch; the source reads on only after it returns. A throw is logged and the
+    /// batch skipped.
+    public typealias Deliver = @Sendable (TickBatch) async throws -> Void
+
+    private enum Lifecycle { case idle, running, stopped }
+
+    /// The settings the source was created with.
+    public let configuration: RedisTickSourceConfiguration
+    private let status: RedisSourceStatus
+    private let channelReader: RedisChannelReader?
+    private let streamReader: RedisStreamReader?
+    private let lifecycle = Mutex(Lifecycle.idle)
+    private let logger: Logger
+
+    /// Creates a stopped source. `resumeAfter` is the stream id to continue after (the last one
+    /// journaled); nil reads only entries added from now on, `0-0` reads the stream from the start.
+    public init(
+        configuration: RedisTickSourceConfiguration, resumeAfter: String? = nil,
+        logger: Logger = Logger(label: "brokerd.redis"), deliver: @escaping Deliver
+    ) throws(RedisError) {
+        try configuration.validate()
+        if let resumeAfter, !RedisTickSourceConfiguration.isStreamID(resumeAfter) {
+            throw .invalidConfiguration(setting: "resumeAfter", reason: "'\(resumeAfter)' is not a stream id like 1700000000000-0")
+        }
+        self.configuration = configuration
+        self.logger = logger
+        let status = RedisSourceStatus(channelConfigured: configuration.channel != nil, streamConfigured: configuration.stream != nil)
+        self.status = status
+        let delivery = TickBatchDelivery(
+            deliver: deliver, status: status, maxTicksPerBatch: configuration.limits.maxTicksPerBatch, logger: logger)
+        channelReader = configuration.channel.map {
+            RedisChannelReader(configuration: configuration, channel: $0, delivery: delivery, status: status, logger: logger)
+        }
+        streamReader = configuration.stream.map {
+            RedisStreamReader(
+                configuration: configuration, stream: $0, resumeAfter: resumeAfter ?? "$", delivery: delivery,
+                status: status, logger: logger)
+        }
+    }
+
+    /// State and counters, consistent with each other, for `/readyz` and stats.
+    public var snapshot: RedisSourceSnapshot { status.snapshot }
+
+    /// Starts the reader threads; later calls do nothing.
+    public func start() {
+        let shouldStart = lifecycle.withLock { lifecycle in
+            guard lifecycle == .idle else { return false }
+            lifecycle = .running
+            return true
+        }
+        guard shouldStart else { return }
+        logger.info(
+            "reading ticks from Redis",
+            metadata: [
+                "url": "\(configuration.url)", "channel": "\(configuration.channel ?? "-")",
+                "stream": "\(configuration.stream ?? "-")",
+            ])
+        channelReader?.start()
+        streamReader?.start()
+    }
+
+    /// Interrupts the readers and returns once their threads have ended. A batch being delivered
+    /// is finished first, so do not await `stop()` from inside the callback: it would wait for itself.
+    public func stop() async {
+        let wasRunning = lifecycle.withLock { lifecycle in
+            defer { lifecycle = .stopped }
+            return lifecycle == .running
+        }
+        guard wasRunning else { return }
+        // Interrupt both first, then wait: neither waits for the other's delivery to end.
+        channelReader?.requestStop()
+        streamReader?.requestStop()
+        await channelReader?.waitUntilStopped()
+        await streamReader?.waitUntilStopped()
+        logger.info("stopped reading ticks from Redis")
+    }
+}

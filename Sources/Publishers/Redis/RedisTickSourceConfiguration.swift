@@ -1,0 +1,60 @@
+import Broker
+
+/// Where a `RedisTickSource` reads ticks from and how it behaves when Redis goes away.
+public struct RedisTickSourceConfiguration: Sendable, Hashable {
+    /// The Redis server and database.
+    public var url: RedisURL
+    /// Pub/sub channel to SUBSCRIBE to; nil to not subscribe.
+    public var channel: String?
+    /// Stream to XREAD; nil to not read a stream.
+    public var stream: String?
+    /// How long one `XREAD BLOCK` waits for new entries.
+    public var streamBlock: Duration
+    /// Most entries one `XREAD` returns (`COUNT`).
+    public var streamCount: Int
+    /// Bound on opening a TCP connection.
+    public var connectTimeout: Duration
+    /// Delays between reconnection attempts.
+    public var backoff: ReconnectBackoff
+    /// The decider's bounds; ticks that break them are dropped and counted here.
+    public var limits: Limits
+
+    /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
+    public init(
+        url: RedisURL, channel: String? = "ticks", stream: String? = nil, streamBlock: Duration = .seconds(1),
+        streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
+        limits: Limits = .init()
+    ) {
+        self.url = url
+        self.channel = channel
+        self.stream = stream
+        self.streamBlock = streamBlock
+        self.streamCount = streamCount
+        self.connectTimeout = connectTimeout
+        self.backoff = backoff
+        self.limits = limits
+    }
+
+    /// Throws the first unusable setting.
+    func validate() throws(RedisError) {
+        func fail(_ setting: String, _ reason: String) -> RedisError { .invalidConfiguration(setting: setting, reason: reason) }
+        if channel == nil && stream == nil { throw fail("channel/stream", "configure a channel, a stream, or both") }
+        if channel?.isEmpty == true { throw fail("channel", "is empty") }
+        if stream?.isEmpty == true { throw fail("stream", "is empty") }
+        if streamBlock < .milliseconds(1) { throw fail("streamBlock", "must be at least 1 ms (0 would block forever)") }
+        if streamCount < 1 { throw fail("streamCount", "must be at least 1") }
+        if connectTimeout <= .zero { throw fail("connectTimeout", "must be positive") }
+        if backoff.initial <= .zero || backoff.maximum < backoff.initial {
+            throw fail("backoff", "needs 0 < initial <= maximum")
+        }
+        if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
+    }
+
+    /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
+    static func isStreamID(_ id: String) -> Bool {
+        if id == "$" { return true }
+        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else { return false }
+        return parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && UInt64($0) != nil }
+    }
+}

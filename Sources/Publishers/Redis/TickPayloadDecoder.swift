@@ -1,0 +1,136 @@
+import Broker
+import Foundation
+
+/// Turns Redis payloads into `PriceTick`s: the JSON shapes of `POST /api/ticks` and flat stream fields.
+///
+/// Accepted JSON: one tick `{"code","price","name"?,"volume"?,"prev_close"?}`, an array of ticks,
+/// or `{"ticks":[...]}`. Ticks are checked with the decider's rules here, so one bad tick is dropped
+/// (and counted) instead of making the broker refuse the whole batch.
+struct TickPayloadDecoder: Sendable {
+    /// What one payload yielded.
+    struct Outcome: Sendable {
+        /// Ticks that passed the checks.
+        var ticks: [PriceTick] = []
+        /// Why the payload (or single ticks in it) were rejected; empty when all was well.
+        var problems: [String] = []
+    }
+
+    /// The decider's bounds, so the source rejects what the broker would reject.
+    var limits: Limits
+
+    /// Decodes a JSON message; `timestamp` is stamped on every tick.
+    func decode(json: [UInt8], timestamp: Int64) -> Outcome {
+        let wire: [WireTick]
+        do {
+            wire = try JSONDecoder().decode(WirePayload.self, from: Data(json)).ticks
+        } catch {
+            return Outcome(problems: ["not a tick, an array of ticks or {\"ticks\":[...]}: \(Self.reason(error))"])
+        }
+        return validate(wire, timestamp: timestamp)
+    }
+
+    /// Decodes one stream entry: a `tick` field holding JSON, or the tick's fields directly.
+    func decode(streamFields fields: [String: String], timestamp: Int64) -> Outcome {
+        if let json = fields["tick"] {
+            return decode(json: Array(json.utf8), timestamp: timestamp)
+        }
+        guard let code = fields["code"], let priceText = fields["price"] else {
+            return Outcome(problems: ["stream entry has neither a 'tick' field nor 'code' and 'price' fields"])
+        }
+        guard let price = Double(priceText) else { return Outcome(problems: ["price '\(priceText)' is not a number"]) }
+        var volume: Int64?
+        if let text = fields["volume"] {
+            guard let value = Int64(text) ?? Double(text).flatMap({ Int64(exactly: $0) }) else {
+                return Outcome(problems: ["volume '\(text)' is not a whole number"])
+            }
+            volume = value
+        }
+        var prevClose: Double?
+        if let text = fields["prev_close"] {
+            guard let value = Double(text) else { return Outcome(problems: ["prev_close '\(text)' is not a number"]) }
+            prevClose = value
+        }
+        let tick = WireTick(code: code, name: fields["name"], price: price, volume: volume, prevClose: prevClose)
+        return validate([tick], timestamp: timestamp)
+    }
+
+    private func validate(_ wire: [WireTick], timestamp: Int64) -> Outcome {
+        var outcome = Outcome()
+        outcome.ticks.reserveCapacity(wire.count)
+        for item in wire {
+            let tick = PriceTick(
+                code: item.code, name: item.name ?? item.code, price: item.price, volume: item.volume ?? 0,
+                prevClose: item.prevClose ?? 0, timestamp: timestamp)
+            if let problem = problem(with: tick) {
+                outcome.problems.append("tick '\(tick.code.prefix(32))' \(problem)")
+            } else {
+                outcome.ticks.append(tick)
+            }
+        }
+        return outcome
+    }
+
+    /// Mirrors the decider's tick checks (its own are private to Broker).
+    private func problem(with tick: PriceTick) -> String? {
+        if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
+        if tick.name.count > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
+        if !(tick.price.isFinite && tick.price > 0) { return "has price \(tick.price); it must be finite and greater than 0" }
+        if !(tick.prevClose.isFinite && tick.prevClose >= 0) { return "has prev_close \(tick.prevClose); it must be at least 0" }
+        if tick.volume < 0 { return "has negative volume \(tick.volume)" }
+        return nil
+    }
+
+    private static func reason(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted(let context): context.debugDescription
+        case .keyNotFound(let key, _): "missing '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: String(describing: error)
+        }
+    }
+}
+
+/// One tick as it arrives on the wire (the `POST /api/ticks` shape).
+private struct WireTick: Decodable {
+    var code: String
+    var name: String?
+    var price: Double
+    var volume: Int64?
+    var prevClose: Double?
+
+    init(code: String, name: String?, price: Double, volume: Int64?, prevClose: Double?) {
+        self.code = code
+        self.name = name
+        self.price = price
+        self.volume = volume
+        self.prevClose = prevClose
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, price, volume
+        case prevClose = "prev_close"
+    }
+}
+
+/// Any of the three accepted message shapes, flattened to a list.
+private struct WirePayload: Decodable {
+    var ticks: [WireTick]
+
+    private enum Keys: String, CodingKey { case ticks }
+
+    init(from decoder: any Decoder) throws {
+        if var list = try? decoder.unkeyedContainer() {
+            var ticks: [WireTick] = []
+            while !list.isAtEnd { ticks.append(try list.decode(WireTick.self)) }
+            self.ticks = ticks
+            return
+        }
+        let object = try decoder.container(keyedBy: Keys.self)
+        if object.contains(.ticks) {
+            ticks = try object.decode([WireTick].self, forKey: .ticks)
+        } else {
+            ticks = [try WireTick(from: decoder)]
+        }
+    }
+}

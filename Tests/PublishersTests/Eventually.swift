@@ -1,0 +1,35 @@
+import Synchronization
+
+/// Thrown when a condition did not come true before the deadline.
+struct Timeout: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Polls `condition` until it holds; fails after a generous deadline instead of asserting a duration.
+func eventually(
+    _ what: String, within limit: Duration = .seconds(20), _ condition: () throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + limit
+    while ContinuousClock.now < deadline {
+        if try condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    throw Timeout(description: "gave up waiting for: \(what)")
+}
+
+/// Runs `operation`, failing if it has not returned after a generous deadline (a hang, not slowness).
+/// The operation runs in a task of its own, so a hang fails the test instead of hanging the run.
+func finishes(_ what: String, within limit: Duration = .seconds(20), _ operation: @escaping @Sendable () async -> Void) async throws {
+    let flag = DoneFlag()
+    Task {
+        await operation()
+        flag.set()
+    }
+    try await eventually("\(what) to return", within: limit) { flag.isSet }
+}
+
+private final class DoneFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}

@@ -1,0 +1,49 @@
+@testable import Publishers
+
+/// The publishing side for tests: PUBLISH, XADD and SET over one hiredis connection.
+final class RedisCommander {
+    private let connection: RedisConnection
+
+    init(url: RedisURL) throws {
+        connection = try RedisConnection(url: url, timeout: .seconds(2))
+        connection.setReadTimeout(.seconds(5))
+    }
+
+    struct Refused: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    func ping() throws -> Bool {
+        try connection.command(["PING"]) == .status("PONG")
+    }
+
+    /// Publishes `message` and returns how many subscribers got it.
+    @discardableResult
+    func publish(_ message: String, to channel: String = "ticks") throws -> Int64 {
+        guard case .integer(let receivers) = try connection.command(["PUBLISH", channel, message]) else {
+            throw Refused(description: "PUBLISH \(channel) did not return a count")
+        }
+        return receivers
+    }
+
+    /// How many clients subscribe to `channel`.
+    func subscribers(of channel: String = "ticks") throws -> Int64 {
+        guard case .array(let pair) = try connection.command(["PUBSUB", "NUMSUB", channel]), pair.count == 2,
+            case .integer(let count) = pair[1]
+        else { throw Refused(description: "PUBSUB NUMSUB \(channel) gave an unexpected reply") }
+        return count
+    }
+
+    /// Appends an entry with `fields` (in order) and returns its id.
+    @discardableResult
+    func xadd(_ stream: String, _ fields: KeyValuePairs<String, String>) throws -> String {
+        let reply = try connection.command(["XADD", stream, "*"] + fields.flatMap { [$0.key, $0.value] })
+        guard let id = reply.text, case .bulk = reply else { throw Refused(description: "XADD \(stream) answered \(reply)") }
+        return id
+    }
+
+    func set(_ key: String, _ value: String) throws {
+        let reply = try connection.command(["SET", key, value])
+        guard reply == .status("OK") else { throw Refused(description: "SET \(key) answered \(reply)") }
+    }
+}

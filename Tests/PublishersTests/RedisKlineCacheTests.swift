@@ -1,0 +1,45 @@
+import Broker
+import Testing
+
+@testable import Publishers
+
+@Suite(.serialized) struct RedisKlineCacheTests {
+    @Test func aBarStoredWithSetIsReadBack() async throws {
+        let server = try await RedisServer()
+        try server.commander().set(
+            "kline:600519:1m", #"{"open":1850,"high":1856.5,"low":1849,"close":1855,"volume":1200,"start":1700000000}"#)
+        let cache = RedisKlineCache(url: server.url)
+
+        let bar = try #require(try await cache.latestBar(code: "600519", period: "1m"))
+
+        #expect(bar == KlineBar(
+            code: "600519", period: "1m", open: 1850, high: 1856.5, low: 1849, close: 1855, volume: 1200,
+            start: 1_700_000_000_000_000, closed: false))
+    }
+
+    @Test func ofAnArrayOfBarsTheLastIsTaken() async throws {
+        let server = try await RedisServer()
+        try server.commander().set(
+            "kline:600000:5m",
+            #"[{"open":10,"high":11,"low":9,"close":10.5,"start":1700000000000},{"open":"10.5","high":"10.9","low":"10.4","close":"10.8","volume":"300","start":1700000300000}]"#)
+        let cache = RedisKlineCache(url: server.url)
+
+        let bar = try #require(try await cache.latestBar(code: "600000", period: "5m"))
+
+        #expect(bar.close == 10.8 && bar.volume == 300 && bar.start == 1_700_000_300_000_000)
+    }
+
+    @Test func aMissingKeyOrAnUnusableValueGivesNoBar() async throws {
+        let server = try await RedisServer()
+        try server.commander().set("kline:000001:1m", "garbage")
+        let cache = RedisKlineCache(url: server.url)
+
+        #expect(try await cache.latestBar(code: "600519", period: "1d") == nil)
+        #expect(try await cache.latestBar(code: "000001", period: "1m") == nil)
+    }
+
+    @Test func anUnreachableServerIsATypedError() async throws {
+        let cache = RedisKlineCache(url: RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        await #expect(throws: RedisError.self) { try await cache.latestBar(code: "600519", period: "1m") }
+    }
+}

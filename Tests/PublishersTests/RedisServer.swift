@@ -1,0 +1,91 @@
+import Foundation
+import Testing
+
+@testable import Publishers
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A throwaway `redis-server` on a free loopback port, started and stopped by a test.
+final class RedisServer {
+
+    /// Why a test server could not be provided.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static let executable = "/usr/bin/redis-server"
+
+    let port: Int
+    private var process: Process?
+
+    var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
+
+    /// Starts a server on a free port and waits until it answers PING. Fails (never skips) when
+    /// redis-server is not installed, because then the Redis source is simply untested.
+    init() async throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
+            throw Failure(description: "\(Self.executable) is missing: install it with scripts/setup (apt package redis-server)")
+        }
+        port = try Self.freePort()
+        try await start()
+    }
+
+    deinit { kill() }
+
+    /// Starts the server (again) on the same port.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        try await waitUntilAnswering()
+    }
+
+    /// SIGKILLs the server, as a crash would, and waits for it to be gone.
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    /// A command connection to this server.
+    func commander() throws -> RedisCommander { try RedisCommander(url: url) }
+
+    private func waitUntilAnswering() async throws {
+        let deadline = ContinuousClock.now + .seconds(15)
+        while ContinuousClock.now < deadline {
+            if let commander = try? commander(), (try? commander.ping()) == true { return }
+            if process?.isRunning != true {
+                throw Failure(description: "redis-server exited at start (port \(port) taken?)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw Failure(description: "redis-server on port \(port) did not answer PING within 15 s")
+    }
+
+    /// A port nobody listens on right now: bind port 0, read what the kernel picked, close.
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(fd, raw, length) == 0 else { return false }
+                return getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else { throw Failure(description: "binding a probe socket failed: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

@@ -1,0 +1,222 @@
+import Broker
+import Foundation
+import Testing
+
+@testable import Publishers
+
+/// The Redis tick source against a real redis-server per test.
+@Suite(.serialized) struct RedisTickSourceTests {
+    private static let tick = #"{"code":"600519","name":"贵州茅台","price":1850.5,"volume":12345678,"prev_close":1825.2}"#
+
+    /// A started source plus what it received; stopped by `finish()`.
+    private struct Harness {
+        let server: RedisServer
+        let commander: RedisCommander
+        let recorder: BatchRecorder
+        let source: RedisTickSource
+
+        init(
+            server: RedisServer, channel: String? = "ticks", stream: String? = nil, resumeAfter: String? = nil,
+            recorder: BatchRecorder = BatchRecorder()
+        ) throws {
+            self.server = server
+            commander = try server.commander()
+            self.recorder = recorder
+            let configuration = RedisTickSourceConfiguration(
+                url: server.url, channel: channel, stream: stream, streamBlock: .milliseconds(200),
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+            source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, deliver: recorder.deliver)
+        }
+
+        func startAndWaitUntilConnected() async throws {
+            source.start()
+            try await eventually("the source to connect") { source.snapshot.state == .connected }
+        }
+
+        func finish() async throws {
+            try await finishes("stop()") { [source] in await source.stop() }
+        }
+    }
+
+    @Test func aPublishedTickReachesTheCallback() async throws {
+        let harness = try Harness(server: try await RedisServer())
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish(Self.tick)
+
+        // The counter is updated once the callback has returned, so wait for both.
+        try await eventually("one tick") { harness.recorder.ticks.count == 1 && harness.source.snapshot.ticks == 1 }
+        let tick = try #require(harness.recorder.ticks.first)
+        #expect(tick.code == "600519" && tick.name == "贵州茅台" && tick.price == 1850.5)
+        #expect(tick.volume == 12_345_678 && tick.prevClose == 1825.2 && tick.timestamp > 0)
+        #expect(harness.recorder.received.first?.streamID == nil)
+        #expect(harness.source.snapshot.messages == 1)
+        try await harness.finish()
+    }
+
+    @Test func anArrayAndATicksObjectBothArriveInOrder() async throws {
+        let harness = try Harness(server: try await RedisServer())
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish(#"[{"code":"600000","price":10.5},{"code":"000001","price":12.25,"volume":7}]"#)
+        try harness.commander.publish(#"{"ticks":[{"code":"600036","price":35.1,"prev_close":34.9},{"code":"601318","price":48}]}"#)
+
+        try await eventually("four ticks") { harness.recorder.ticks.count == 4 }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "000001", "600036", "601318"])
+        // Optional fields default as in POST /api/ticks: name to the code, volume and prev_close to 0.
+        #expect(harness.recorder.ticks[0].name == "600000" && harness.recorder.ticks[0].volume == 0)
+        #expect(harness.recorder.ticks[2].prevClose == 34.9)
+        try await harness.finish()
+    }
+
+    @Test func malformedMessagesAreCountedAndTheNextGoodOneStillArrives() async throws {
+        let harness = try Harness(server: try await RedisServer())
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish("this is not json")
+        try harness.commander.publish(#"{"code":"600519"}"#)  // no price
+        try harness.commander.publish(#"{"code":"600519","price":-1}"#)  // the decider would refuse it
+        try harness.commander.publish(Self.tick)
+
+        try await eventually("the good tick") { harness.recorder.ticks.count == 1 }
+        let snapshot = harness.source.snapshot
+        #expect(snapshot.malformed == 3)
+        #expect(snapshot.messages == 4)
+        #expect(snapshot.state == .connected)
+        try await harness.finish()
+    }
+
+    @Test func aBatchTheBrokerRefusesIsSkippedAndReadingGoesOn() async throws {
+        let recorder = BatchRecorder(refusing: { $0.ticks.first?.code == "000001" })
+        let harness = try Harness(server: try await RedisServer(), recorder: recorder)
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish(#"{"code":"000001","price":12}"#)
+        try await eventually("the refusal") { harness.source.snapshot.deliveryFailures == 1 }
+        try harness.commander.publish(Self.tick)
+
+        try await eventually("the tick after the refused one") { recorder.ticks.count == 1 }
+        #expect(recorder.ticks.first?.code == "600519")
+        #expect(harness.source.snapshot.deliveryFailures == 1)
+        try await harness.finish()
+    }
+
+    @Test func aBurstOfMessagesArrivesCompleteAndInOrder() async throws {
+        let harness = try Harness(server: try await RedisServer())
+        try await harness.startAndWaitUntilConnected()
+
+        let codes = (0..<2_000).map { String(format: "6%05d", $0) }
+        for code in codes { try harness.commander.publish(#"{"code":"\#(code)","price":10}"#) }
+
+        try await eventually("all ticks of the burst") { harness.recorder.ticks.count == codes.count }
+        #expect(harness.recorder.ticks.map(\.code) == codes)
+        try await harness.finish()
+    }
+
+    @Test func streamEntriesArriveWithTheirIDsAndAResumedSourceGetsOnlyNewerOnes() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        let first = try commander.xadd("ticks-stream", ["tick": Self.tick])
+        let second = try commander.xadd("ticks-stream", ["code": "600000", "name": "浦发银行", "price": "10.5", "volume": "100"])
+        let third = try commander.xadd("ticks-stream", ["tick": #"[{"code":"000001","price":12},{"code":"600036","price":35}]"#])
+
+        let reader = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0")
+        try await reader.startAndWaitUntilConnected()
+        try await eventually("all three entries") { reader.recorder.received.last?.streamID == third }
+        try await reader.finish()
+        #expect(reader.recorder.ticks.map(\.code) == ["600519", "600000", "000001", "600036"])
+        #expect(reader.recorder.ticks[1].name == "浦发银行" && reader.recorder.ticks[1].volume == 100)
+        #expect(reader.source.snapshot.lastStreamID == third)
+        #expect(first < second && second < third)
+
+        // What a broker restart does: journal the last id, start over with it.
+        let fourth = try commander.xadd("ticks-stream", ["code": "601318", "price": "48"])
+        let fifth = try commander.xadd("ticks-stream", ["code": "600887", "price": "30"])
+        let resumed = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: third)
+        try await resumed.startAndWaitUntilConnected()
+        try await eventually("the two newer entries") { resumed.recorder.received.last?.streamID == fifth }
+        try await resumed.finish()
+
+        #expect(resumed.recorder.ticks.map(\.code) == ["601318", "600887"])
+        #expect(resumed.recorder.received.compactMap(\.streamID).allSatisfy { $0 == fourth || $0 == fifth })
+    }
+
+    @Test func withoutAResumeIDOnlyEntriesAddedAfterTheStartArrive() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        try commander.xadd("ticks-stream", ["code": "000001", "price": "12"])
+
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream")
+        try await harness.startAndWaitUntilConnected()
+        let newer = try commander.xadd("ticks-stream", ["code": "600000", "price": "10.5"])
+
+        try await eventually("the newer entry") { harness.recorder.received.last?.streamID == newer }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000"])
+        try await harness.finish()
+    }
+
+    @Test func afterRedisIsKilledAndRestartedTicksFlowAgain() async throws {
+        let server = try await RedisServer()
+        let harness = try Harness(server: server, channel: "ticks", stream: "ticks-stream")
+        try await harness.startAndWaitUntilConnected()
+        try harness.commander.publish(Self.tick)
+        try harness.commander.xadd("ticks-stream", ["code": "600000", "price": "10.5"])
+        try await eventually("ticks before the crash") { harness.recorder.ticks.count == 2 }
+
+        server.kill()
+        try await eventually("the source to back off") {
+            harness.source.snapshot.channelState == .backingOff && harness.source.snapshot.streamState == .backingOff
+        }
+        #expect(harness.source.snapshot.lastError != nil)
+        try await server.start()
+        try await eventually("the source to reconnect") { harness.source.snapshot.state == .connected }
+
+        let commander = try server.commander()
+        try commander.publish(#"{"code":"000001","price":12}"#)
+        try commander.xadd("ticks-stream", ["code": "600036", "price": "35"])
+        try await eventually("ticks after the restart") { harness.recorder.ticks.count == 4 }
+        #expect(Set(harness.recorder.ticks.suffix(2).map(\.code)) == ["000001", "600036"])
+        #expect(harness.source.snapshot.reconnects >= 2)
+        try await harness.finish()
+    }
+
+    @Test func stopEndsTheReadersAndClosesTheirConnections() async throws {
+        let harness = try Harness(server: try await RedisServer(), channel: "ticks", stream: "ticks-stream")
+        try await harness.startAndWaitUntilConnected()
+        #expect(try harness.commander.subscribers() == 1)
+
+        try await harness.finish()
+
+        let snapshot = harness.source.snapshot
+        #expect(snapshot.state == .stopped && snapshot.channelState == .stopped && snapshot.streamState == .stopped)
+        try await eventually("Redis to see the subscriber go") { try harness.commander.subscribers() == 0 }
+        try harness.commander.publish(Self.tick)
+        #expect(harness.recorder.ticks.isEmpty)
+    }
+
+    @Test func stopInterruptsABackoffWhenRedisIsUnreachable() async throws {
+        let url = RedisURL(host: "127.0.0.1", port: try RedisServer.freePort())
+        let configuration = RedisTickSourceConfiguration(
+            url: url, stream: "ticks-stream", backoff: ReconnectBackoff(initial: .seconds(30), maximum: .seconds(30)))
+        let source = try RedisTickSource(configuration: configuration, deliver: { _ in })
+        source.start()
+        try await eventually("the source to back off") { source.snapshot.state == .backingOff }
+
+        try await finishes("stop() during a 30 s backoff", within: .seconds(10)) { await source.stop() }
+        #expect(source.snapshot.state == .stopped)
+        #expect(source.snapshot.lastError?.contains("cannot connect") == true)
+    }
+
+    @Test func aSourceNeedsAChannelOrAStreamAndAValidResumeID() throws {
+        let url = RedisURL(host: "127.0.0.1")
+        #expect(throws: RedisError.self) {
+            try RedisTickSource(configuration: .init(url: url, channel: nil, stream: nil), deliver: { _ in })
+        }
+        #expect(throws: RedisError.self) {
+            try RedisTickSource(configuration: .init(url: url, stream: "s"), resumeAfter: "yesterday", deliver: { _ in })
+        }
+        #expect(throws: Never.self) {
+            try RedisTickSource(configuration: .init(url: url, stream: "s"), resumeAfter: "1700000000000-3", deliver: { _ in })
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Broker
+import Testing
+
+@testable import Publishers
+
+/// The pure pieces of the Redis source: URL parsing, payload decoding, backoff.
+@Suite struct RedisValueTests {
+    @Test(arguments: [
+        ("redis://localhost", RedisURL(host: "localhost")),
+        ("redis://10.0.0.5:6380", RedisURL(host: "10.0.0.5", port: 6380)),
+        ("redis://cache:6380/3", RedisURL(host: "cache", port: 6380, database: 3)),
+        ("redis://:s3cret@cache/1", RedisURL(host: "cache", database: 1, password: "s3cret")),
+        ("redis://[::1]:7000", RedisURL(host: "::1", port: 7000)),
+    ])
+    func aRedisURLParses(text: String, expected: RedisURL) throws {
+        #expect(try RedisURL(parsing: text) == expected)
+    }
+
+    @Test(arguments: ["http://localhost", "redis://", "redis://host:0", "redis://host:port", "redis://host/db", "redis://host/-1"])
+    func aBadRedisURLIsRefusedWithAReason(text: String) {
+        #expect(throws: RedisError.self) { try RedisURL(parsing: text) }
+    }
+
+    @Test func theURLDescriptionHidesThePassword() throws {
+        #expect(try RedisURL(parsing: "redis://:s3cret@cache").description == "redis://:***@cache:6379/0")
+    }
+
+    @Test func streamFieldsAndATickFieldDecodeAlike() {
+        let decoder = TickPayloadDecoder(limits: Limits())
+        let flat = decoder.decode(streamFields: ["code": "600519", "price": "1850.5", "prev_close": "1825.2"], timestamp: 7)
+        let json = decoder.decode(streamFields: ["tick": #"{"code":"600519","price":1850.5,"prev_close":1825.2}"#], timestamp: 7)
+        #expect(flat.ticks == json.ticks && flat.ticks.count == 1 && flat.problems.isEmpty)
+    }
+
+    @Test func oneInvalidTickInAnArrayIsDroppedAndTheOthersKept() {
+        let decoder = TickPayloadDecoder(limits: Limits())
+        let outcome = decoder.decode(json: Array(#"[{"code":"600519","price":1},{"code":"bad code!","price":1}]"#.utf8), timestamp: 1)
+        #expect(outcome.ticks.map(\.code) == ["600519"] && outcome.problems.count == 1)
+    }
+
+    @Test func theBackoffDoublesUpToItsCapWithJitter() {
+        var backoff = ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(5))
+        var generator = SystemRandomNumberGenerator()
+        let delays = (0..<12).map { _ in backoff.nextDelay(using: &generator) }
+        #expect(delays[0] >= .milliseconds(50) && delays[0] <= .milliseconds(100))
+        #expect(delays[3] >= .milliseconds(400) && delays[3] <= .milliseconds(800))
+        #expect(delays.allSatisfy { $0 <= .seconds(5) } && delays[11] >= .milliseconds(2500))
+        backoff.reset()
+        #expect(backoff.nextDelay(using: &generator) <= .milliseconds(100))
+    }
+}
