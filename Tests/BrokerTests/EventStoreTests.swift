@@ -82,6 +82,9 @@ struct CommandGenerator {
                     code: pick(Self.codes), name: "Stock", price: Double(Int.random(in: 500...3_000, using: &random)) / 100,
                     volume: Int64.random(in: 0...1_000_000, using: &random), prevClose: 15, timestamp: now)
             }
+            if chance(0.1) {
+                return .ingestFromSource(ticks, source: "redis-stream:ticks", position: "\(now)-0")
+            }
             return .ingestTicks(ticks)
         }
     }

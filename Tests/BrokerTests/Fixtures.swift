@@ -23,6 +23,7 @@ enum Fixtures {
             Signal(code: "000001", name: "平安银行"),
         ])),
         .signalsReplaced(SignalsReplaced(strategy: "empty", signals: [])),
+        .sourceAdvanced(SourceAdvanced(source: "redis-stream:ticks", position: "1732350000000-0")),
     ]
 
     static func tick(_ code: String, price: Double, prevClose: Double = 10, name: String = "X") -> PriceTick {

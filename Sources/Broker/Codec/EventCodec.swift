@@ -22,6 +22,7 @@ public enum EventCodec {
         case .alertRuleRemoved(let p): writer.write(p)
         case .alertTriggered(let p): writer.write(p)
         case .signalsReplaced(let p): writer.write(p)
+        case .sourceAdvanced(let p): writer.write(p)
         }
         return writer.bytes
     }
@@ -59,6 +60,7 @@ public enum EventCodec {
         case .alertRuleRemoved: event = .alertRuleRemoved(try reader.read())
         case .alertTriggered: event = .alertTriggered(try reader.read())
         case .signalsReplaced: event = .signalsReplaced(try reader.read())
+        case .sourceAdvanced: event = .sourceAdvanced(try reader.read())
         }
         try reader.expectEnd()
         return event

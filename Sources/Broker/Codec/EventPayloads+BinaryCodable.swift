@@ -314,3 +314,17 @@ extension SignalsReplaced: BinaryCodable {
         signals = try reader.readArray()
     }
 }
+
+extension SourceAdvanced: BinaryCodable {
+    /// Writes the fields in format order.
+    public func encode(to writer: inout BinaryWriter) {
+        writer.write(string: source)
+        writer.write(string: position)
+    }
+
+    /// Reads the fields in format order.
+    public init(from reader: inout BinaryReader) throws(CodecError) {
+        source = try reader.readString()
+        position = try reader.readString()
+    }
+}

@@ -12,6 +12,8 @@ public enum Command: Sendable, Hashable {
     case unsubscribe(clientID: String, subscription: Subscription)
     /// Record a batch of ticks, all or nothing.
     case ingestTicks([PriceTick])
+    /// Record ticks a source delivered and how far it has read, in one commit.
+    case ingestFromSource([PriceTick], source: String, position: String)
     /// Record a k-line bar update or close.
     case ingestBar(KlineBar)
     /// Publish a news item.

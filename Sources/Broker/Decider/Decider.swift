@@ -22,6 +22,12 @@ public enum Decider {
             return try unsubscribe(clientID: clientID, subscription, state, limits)
         case .ingestTicks(let ticks):
             return try ingest(ticks, limits)
+        case .ingestFromSource(let ticks, let source, let position):
+            guard !source.isEmpty, !position.isEmpty else {
+                throw .invalidRequest(field: "source", reason: "a source batch needs a source name and a position")
+            }
+            let events = ticks.isEmpty ? [] : try ingest(ticks, limits)
+            return events + [.sourceAdvanced(SourceAdvanced(source: source, position: position))]
         case .ingestBar(let bar):
             try validate(bar)
             return [.klineUpdated(bar)]

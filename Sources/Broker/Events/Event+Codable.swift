@@ -29,6 +29,7 @@ extension Event: Codable {
         case .alertRuleRemoved: self = .alertRuleRemoved(try container.decode(AlertRuleRemoved.self, forKey: .payload))
         case .alertTriggered: self = .alertTriggered(try container.decode(AlertTriggered.self, forKey: .payload))
         case .signalsReplaced: self = .signalsReplaced(try container.decode(SignalsReplaced.self, forKey: .payload))
+        case .sourceAdvanced: self = .sourceAdvanced(try container.decode(SourceAdvanced.self, forKey: .payload))
         }
     }
 
@@ -49,6 +50,7 @@ extension Event: Codable {
         case .alertRuleRemoved(let p): try container.encode(p, forKey: .payload)
         case .alertTriggered(let p): try container.encode(p, forKey: .payload)
         case .signalsReplaced(let p): try container.encode(p, forKey: .payload)
+        case .sourceAdvanced(let p): try container.encode(p, forKey: .payload)
         }
     }
 }

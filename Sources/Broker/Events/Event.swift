@@ -24,6 +24,8 @@ public enum Event: Sendable, Hashable {
     case alertTriggered(AlertTriggered)
     /// A strategy's signal list was replaced.
     case signalsReplaced(SignalsReplaced)
+    /// A tick source's read position moved (journaled with the ticks it delivered).
+    case sourceAdvanced(SourceAdvanced)
 
     /// The event's kind.
     public var kind: EventKind {
@@ -40,6 +42,7 @@ public enum Event: Sendable, Hashable {
         case .alertRuleRemoved: .alertRuleRemoved
         case .alertTriggered: .alertTriggered
         case .signalsReplaced: .signalsReplaced
+        case .sourceAdvanced: .sourceAdvanced
         }
     }
 
@@ -58,6 +61,7 @@ public enum Event: Sendable, Hashable {
         case .alertRuleRemoved(let p): p.user
         case .alertTriggered(let p): p.user
         case .signalsReplaced(let p): p.strategy
+        case .sourceAdvanced(let p): p.source
         }
     }
 }

@@ -12,6 +12,7 @@ public enum EventKind: UInt16, CaseIterable, Sendable {
     case alertRuleRemoved = 10
     case alertTriggered = 11
     case signalsReplaced = 12
+    case sourceAdvanced = 13
 
     /// The snake_case name used in logs, JSON and the CLI (`client_connected`, `price_ticked`, ...).
     public var name: String {
@@ -28,6 +29,7 @@ public enum EventKind: UInt16, CaseIterable, Sendable {
         case .alertRuleRemoved: "alert_rule_removed"
         case .alertTriggered: "alert_triggered"
         case .signalsReplaced: "signals_replaced"
+        case .sourceAdvanced: "source_advanced"
         }
     }
 

@@ -8,7 +8,8 @@ import DequeModule
 /// never have been produced by `apply` is rejected as `corrupt` instead of trusted.
 extension Projection {
     /// The snapshot format this build writes and the newest it reads.
-    public static let formatVersion: UInt8 = 1
+    /// Version 2 added source positions; version 1 snapshots still load (with none).
+    public static let formatVersion: UInt8 = 2
 
     /// Deterministic binary snapshot of the whole state.
     public func serialized() -> [UInt8] {
@@ -58,6 +59,12 @@ extension Projection {
         for id in rules.keys.sorted() {
             w.write(rules[id]!)
             w.write(bool: alerts.isTriggered(id))
+        }
+
+        w.write(count: sourcePositions.count)
+        for source in sourcePositions.keys.sorted() {
+            w.write(string: source)
+            w.write(string: sourcePositions[source]!)
         }
         return w.bytes
     }
@@ -137,6 +144,15 @@ extension Projection {
             try Self.requireAscending(rule.id, after: &previous, what: "alert rule ids")
             alerts.set(rule)
             if try r.readBool() { alerts.markTriggered(rule.id) }
+        }
+
+        if version >= 2 {
+            previous = nil
+            for _ in 0..<(try r.readCount()) {
+                let source = try r.readString()
+                try Self.requireAscending(source, after: &previous, what: "source names")
+                sourcePositions[source] = try r.readString()
+            }
         }
 
         try r.expectEnd()

@@ -27,6 +27,8 @@ public struct Projection: Sendable, Equatable {
     public internal(set) var news: Deque<NewsEntry> = []
     /// Alert rules and their armed state.
     public internal(set) var alerts = AlertBook()
+    /// Read positions of tick sources, by source name.
+    public internal(set) var sourcePositions: [String: String] = [:]
 
     /// Creates the empty state that precedes seq 1.
     public init() {}
@@ -68,6 +70,8 @@ public struct Projection: Sendable, Equatable {
             alerts.markTriggered(p.ruleID)
         case .signalsReplaced(let p):
             strategies.replace(strategy: p.strategy, with: p.signals)
+        case .sourceAdvanced(let p):
+            sourcePositions[p.source] = p.position
         }
     }
 

@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import Hummingbird
 import Journal
+import Publishers
 
 /// The HTTP API of SPEC §5.
 struct APIRoutes {
@@ -10,9 +11,9 @@ struct APIRoutes {
     func register(on router: Router<BrokerRequestContext>) {
         router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("readyz") { _, _ in
-            runtime.store == nil
-                ? APIError.notReady.response
-                : JSONResponse.make(["status": "ready"])
+            guard runtime.store != nil else { return APIError.notReady.response }
+            // Redis being away does not make the broker unready: local ingest and delivery go on.
+            return JSONResponse.make(["status": "ready", "redis": runtime.redis?.snapshot.state.rawValue ?? "off"])
         }
         let api = router.group("api")
         api.get("websocket/stats") { _, _ in try await stats() }
@@ -70,7 +71,9 @@ struct APIRoutes {
             messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: sent.messages, outByType: sent.byType),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path),
-            uptimeSeconds: uptime.rounded()))
+            uptimeSeconds: uptime.rounded(),
+            redis: runtime.redis?.snapshot,
+            publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
     private func clients() async throws -> Response {
@@ -339,9 +342,17 @@ struct StatsBody: Encodable {
     let ticks: Ticks
     let journal: JournalInfo
     let uptimeSeconds: Double
+    let redis: RedisSourceSnapshot?
+    let publishers: [String: PublisherCounts]
+
+    struct PublisherCounts: Encodable {
+        let events: UInt64
+        let failures: UInt64
+        let restarts: UInt64
+    }
 
     enum CodingKeys: String, CodingKey {
-        case node, connections, subscriptions, messages, ticks, journal
+        case node, connections, subscriptions, messages, ticks, journal, redis, publishers
         case uptimeSeconds = "uptime_seconds"
     }
 }

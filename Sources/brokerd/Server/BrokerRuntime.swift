@@ -16,6 +16,7 @@ final class BrokerRuntime: Sendable {
     let startedAt = WallClock.microsecondsNow()
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
+    private let redisSource = Mutex<RedisTickSource?>(nil)
 
     init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -30,6 +31,13 @@ final class BrokerRuntime: Sendable {
 
     func becomeReady(with store: EventStore) {
         readyStore.withLock { $0 = store }
+    }
+
+    /// The Redis source, when one is configured and started.
+    var redis: RedisTickSource? { redisSource.withLock { $0 } }
+
+    func attachRedis(_ source: RedisTickSource) {
+        redisSource.withLock { $0 = source }
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }

@@ -17,6 +17,7 @@ struct BrokerService: Service {
     func run() async throws {
         let (journal, store) = try await startUp()
         let sources = await tickSources(store)
+        let redis = try await startRedis(store)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
             group.addTask { await runtime.publishers.run(PublisherContext(store: store)) }
@@ -26,7 +27,34 @@ struct BrokerService: Service {
             try? await gracefulShutdown()
             group.cancelAll()
         }
+        await redis?.stop()
         await shutDown(journal: journal, store: store)
+    }
+
+    /// Starts the Redis tick source when a URL is configured; stream reading resumes right after
+    /// the last entry journaled by a previous run.
+    private func startRedis(_ store: EventStore) async throws -> RedisTickSource? {
+        guard let url = configuration.redis.url else { return nil }
+        let source = configuration.redis.stream.map { "redis-stream:\($0)" }
+        let resumeAfter: String? = if let source { await store.read { $0.sourcePositions[source] } } else { nil }
+        let tickRate = runtime.tickRate
+        let logger = logger
+        let redis = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: RedisURL(parsing: url), channel: configuration.redis.channel, stream: configuration.redis.stream),
+            resumeAfter: resumeAfter, logger: logger
+        ) { batch in
+            if let position = batch.streamID, let source {
+                try await store.execute(.ingestFromSource(batch.ticks, source: source, position: position))
+            } else if !batch.ticks.isEmpty {
+                try await store.execute(.ingestTicks(batch.ticks))
+            }
+            tickRate.record(batch.ticks.count, at: WallClock.microsecondsNow())
+        }
+        redis.start()
+        runtime.attachRedis(redis)
+        logger.info("redis source started", metadata: ["url": "\(url)", "channel": "\(configuration.redis.channel)", "stream": "\(configuration.redis.stream ?? "-")", "resume_after": "\(resumeAfter ?? "-")"])
+        return redis
     }
 
     private func startUp() async throws -> (Journal, EventStore) {

@@ -1,0 +1,52 @@
+import HummingbirdWSClient
+import Logging
+
+/// Connects the clients, creates the strategy, and measures stretches of feeding at set rates.
+struct LoadBench {
+    let session: BrokerSession
+    let load: LoadOptions
+    let clientCount: Int
+    let strategy: BenchStrategy
+    let sendTimes: SendTimeTable
+
+    init(session: BrokerSession, load: LoadOptions, clients: Int, expectedTicks: Int) {
+        self.session = session
+        self.load = load
+        self.clientCount = clients
+        self.strategy = BenchStrategy(size: load.strategySize)
+        self.sendTimes = SendTimeTable(expectedTicks: expectedTicks)
+    }
+
+    /// Creates the strategy, connects and subscribes the clients, runs `body`, disconnects.
+    ///
+    /// `body` runs on the feed's own event loop thread, so the feed's pacing and POST timings do
+    /// not wait behind the clients' work.
+    func run(_ body: (inout Running) async throws -> BenchReport) async throws -> BenchReport {
+        try await session.withHTTP { http in
+            try await http.expectSuccess(.PUT, "/api/signals/\(strategy.name)", json: strategy.signalsBody())
+        }
+        var logger = Logger(label: "brokerbench.client")
+        logger.logLevel = .critical
+        let client = BenchClient(
+            url: session.webSocketURL, strategy: strategy, sendTimes: sendTimes,
+            configuration: .init(maxFrameSize: load.maxFrameSize), pingInterval: .seconds(load.pingInterval),
+            eventLoopGroup: session.eventLoopGroup, logger: logger)
+        let fleet = ClientFleet(client: client, count: clientCount, connectConcurrency: load.connectConcurrency)
+        progress("connecting \(clientCount) clients to \(session.webSocketURL)…")
+        return try await fleet.run { connected in
+            let ramp = connected.ramp
+            let rampText =
+                "\(ramp.subscribed) of \(clientCount) subscribed in \(Format.decimal(ramp.seconds, places: 2)) s"
+            progress(rampText)
+            return try await withTaskExecutorPreference(EventLoopTaskExecutor(session.feedEventLoop)) {
+                let feeder = TickFeeder(
+                    strategy: strategy, sendTimes: sendTimes,
+                    interval: .microseconds(Int64(load.postInterval * 1000)), maximumBatch: load.maxBatch)
+                var running = Running(bench: self, fleet: connected, feeder: feeder)
+                var report = try await body(&running)
+                report.row("connect ramp", rampText)
+                return report
+            }
+        }
+    }
+}

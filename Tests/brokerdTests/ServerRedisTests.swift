@@ -1,0 +1,112 @@
+import Broker
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+/// A real redis-server on a free loopback port, driven with redis-cli.
+final class RedisProcess {
+    let port: Int
+    private let process = Process()
+
+    init() async throws {
+        port = try freePort()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<100 {
+            if (try? cli("PING")) == "PONG" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisProcessError.notAnswering
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    @discardableResult
+    func cli(_ arguments: String...) throws -> String {
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        cli.arguments = ["-p", "\(port)"] + arguments
+        let output = Pipe()
+        cli.standardOutput = output
+        try cli.run()
+        // Reading to EOF waits for the exit without Process.waitUntilExit's run-loop polling.
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+    }
+}
+
+enum RedisProcessError: Error {
+    case notAnswering
+}
+
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+@Suite(.serialized) struct ServerRedisTests {
+    private func journaledPrices(_ journal: String) throws -> [Double] {
+        let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.priceTicked.rawValue]))
+        var prices: [Double] = []
+        while let record = try cursor.next() {
+            if case .priceTicked(let tick) = try EventCodec.decode(kind: record.kind, payload: record.payload) { prices.append(tick.price) }
+        }
+        return prices
+    }
+
+    @Test func ticksFromRedisReachClientsAndTheStreamResumesAfterARestartWithoutDuplicates() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let arguments = ["--redis-url", redis.url, "--redis-stream", "tick_stream"]
+        var broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+
+        // Pub/sub: the source may still be subscribing; publish until a subscriber received it.
+        var receivers = "0"
+        for _ in 0..<100 where receivers == "0" {
+            receivers = try redis.cli("PUBLISH", "ticks", #"{"code":"600519","name":"贵州茅台","price":12.5}"#)
+            if receivers == "0" { try await Task.sleep(for: .milliseconds(50)) }
+        }
+        let published = try await socket.receive(type: "price_update")
+        #expect((published?["data"] as? [[String: Any]])?.first?["price"] as? Double == 12.5)
+
+        try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":13}"#)
+        let streamed = try await socket.receive(type: "price_update")
+        #expect((streamed?["data"] as? [[String: Any]])?.first?["price"] as? Double == 13)
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+
+        // While the broker is down the stream grows; after the restart it reads on from where it stopped.
+        try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":14}"#)
+        try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":15}"#)
+        broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        var prices: [Double] = []
+        for _ in 0..<200 {
+            prices = try journaledPrices(journal)
+            if prices.contains(15) { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(await broker.terminate() == 0)
+        #expect(prices.filter { $0 != 12.5 } == [13, 14, 15], "each stream entry exactly once, in order")
+        #expect(try JournalReader(path: journal).verify().isValid)
+    }
+}
