@@ -70,6 +70,7 @@ let package = Package(
             name: "journal-bench",
             dependencies: [
                 "Broker",
+                "Publishers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

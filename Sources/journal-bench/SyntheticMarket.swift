@@ -1,9 +1,10 @@
 import Broker
+import Publishers
 
 /// A deterministic stream of realistic events: a few thousand A-share codes ticking, clients
 /// coming and going with subscriptions, bars, news and alert rules in between.
 struct SyntheticMarket {
-    private var random: SplitMix
+    private var random: SplitMix64
     private let codes: [String]
     private var prices: [Double]
     private var clients = 0
@@ -11,7 +12,7 @@ struct SyntheticMarket {
     private var sequence = 0
 
     init(codeCount: Int = 5_000, seed: UInt64 = 1) {
-        random = SplitMix(seed: seed)
+        random = SplitMix64(seed: seed)
         codes = (0..<codeCount).map { n in
             let prefix = ["600", "601", "000", "002", "300", "688"][n % 6]
             return prefix + String(repeating: "0", count: max(0, 3 - String(n / 6).count)) + String(n / 6 % 1000)
@@ -65,18 +66,5 @@ struct SyntheticMarket {
     private func clientID(_ n: Int) -> String {
         let hex = String(n, radix: 16)
         return "client_" + String(repeating: "0", count: max(0, 8 - hex.count)) + hex
-    }
-}
-
-/// SplitMix64: fast, deterministic, good enough for synthetic data.
-struct SplitMix {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -82,12 +82,12 @@ struct RandomWalk {
     private static func round(_ price: Double) -> Double { (price * 100).rounded() / 100 }
 }
 
-/// SplitMix64: small, fast and reproducible.
-struct SplitMix64 {
+/// SplitMix64: small, fast and reproducible (also drives journal-bench's synthetic market).
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -96,5 +96,5 @@ struct SplitMix64 {
     }
 
     /// Uniform in [0, 1).
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    public mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
 }
