@@ -20,7 +20,7 @@ import TestSupport
         }
     }
 
-    @Test func resumeAfterKillNineAndRestartDeliversMissedPrices() async throws {
+    @Test func resumeAfterKillNineAndRestartDeliversMissedPricesBarsAndNews() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
         var broker = try await BrokerProcess(journal: journal)
@@ -37,6 +37,11 @@ import TestSupport
         let (status, _) = try await HTTP.request(
             "POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1901.5,"volume":5,"prev_close":1850}]}"#)
         #expect(status == 200)
+        // A bar close and a news item tagged with the code are published while it is away too.
+        let bar = #"{"klines":[{"code":"600519","period":"1m","open":1890,"high":1905,"low":1880,"close":1901.5,"closed":true}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/klines", body: bar).0 == 200)
+        let news = #"{"title":"茅台公告","category":"company","codes":["600519"]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: news).0 == 200)
 
         let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seenSeq)")
         let resumed = try #require(try await second.receive())
@@ -47,6 +52,13 @@ import TestSupport
         let entry = try #require((missed["data"] as? [[String: Any]])?.first)
         #expect(entry["code"] as? String == "600519")
         #expect(entry["price"] as? Double == 1901.5)
+        // Then what the latest price cannot tell, from the journal, in seq order.
+        let missedBar = try #require(try await second.receive())
+        #expect(missedBar["type"] as? String == "kline_update")
+        #expect((missedBar["data"] as? [String: Any])?["closed"] as? Bool == true)
+        let missedNews = try #require(try await second.receive())
+        #expect(missedNews["type"] as? String == "news_update")
+        #expect((missedNews["seq"] as? Int ?? 0) > (missedBar["seq"] as? Int ?? .max))
         // The subscription came back with the session: live prices keep flowing.
         _ = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"600519","price":1902}]}"#)
         #expect(((try await second.receive(type: "price_update"))?["data"] as? [[String: Any]])?.first?["price"] as? Double == 1902)

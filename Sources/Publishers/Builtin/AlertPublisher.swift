@@ -58,7 +58,8 @@ public struct AlertNotice: Encodable, Sendable {
     public let user: String
     public let triggeredAt: Int64
 
-    init(triggered: AlertTriggered, rule: AlertRule?, at timestamp: Int64) {
+    /// The notice for a firing of `rule` journaled at `timestamp`.
+    public init(triggered: AlertTriggered, rule: AlertRule?, at timestamp: Int64) {
         ruleID = triggered.ruleID
         code = triggered.code
         condition = rule?.condition.rawValue

@@ -5,6 +5,7 @@ import Journal
 import Logging
 import NIOCore
 import NIOWebSocket
+import Publishers
 
 /// Serves one WebSocket connection: opens (or resumes) the session in the journal, answers the
 /// client's messages, writes what the fan-out queues, and journals the disconnect.
@@ -90,6 +91,8 @@ struct ClientSession {
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
+        let journal = store.journal
+        let logger = logger
         await store.read { projection in
             if resumed {
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
@@ -99,6 +102,9 @@ struct ClientSession {
                         ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)),
                         entries: entries, seq: projection.lastSeq, for: subscription)
                 }
+                if let since = resumeRequest?.since {
+                    Self.replayMissed(since: since, to: connection, projection: projection, journal: journal, logger: logger)
+                }
             }
             registry.add(connection)
         }
@@ -106,6 +112,42 @@ struct ClientSession {
             resumed ? "client resumed" : "client connected",
             metadata: ["client": "\(id)", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
         return (connection, resumeFailure)
+    }
+
+    /// Sends a resumed client what it missed after `since` and cannot get from the latest prices:
+    /// bar closes of its stocks, news of its subscriptions, its alerts — from the journal, in seq order.
+    private static func replayMissed(
+        since: UInt64, to connection: LiveConnection, projection: Projection, journal: Journal, logger: Logger
+    ) {
+        guard since < projection.lastSeq else { return }
+        let subscriptions = projection.subscriptions.subscriptions(of: connection.clientID)
+        let owner = connection.user ?? connection.clientID
+        let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
+        do {
+            let cursor = try journal.reader().records(JournalQuery(fromSeq: since + 1, toSeq: projection.lastSeq, kinds: kinds))
+            while let record = try cursor.next() {
+                let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
+                switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
+                case .klineUpdated(let bar) where bar.closed:
+                    let stock = Subscription(type: .stock, target: bar.code)
+                    guard subscriptions.contains(stock) else { continue }
+                    message = ("kline_update", bar, stock)
+                case .newsPublished(let item):
+                    let reaching = projection.subscriptionsAffected(byNews: item) + item.codes.map { Subscription(type: .stock, target: $0) }
+                    guard let subscription = reaching.first(where: subscriptions.contains) else { continue }
+                    message = ("news_update", item, subscription)
+                case .alertTriggered(let triggered) where triggered.user == owner:
+                    message = ("alert", AlertNotice(triggered: triggered, rule: projection.alerts.rule(id: triggered.ruleID), at: record.timestamp), nil)
+                default:
+                    continue
+                }
+                connection.outbox.push(ServerMessage.encode(
+                    ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
+            }
+        } catch {
+            logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+            connection.outbox.push(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
+        }
     }
 
     static func newClientID() -> String {
