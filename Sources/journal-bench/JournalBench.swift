@@ -7,7 +7,7 @@ struct JournalBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "journal-bench",
         abstract: "Measures the journal: append throughput, replay speed, cold start, bytes per event.",
-        subcommands: [AppendThroughput.self, ReplaySpeed.self, ColdStart.self, CrashWriter.self],
+        subcommands: [AppendThroughput.self, ReplaySpeed.self, ColdStart.self, AlertEvaluation.self, CrashWriter.self],
         defaultSubcommand: AppendThroughput.self)
 }
 
