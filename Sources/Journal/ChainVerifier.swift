@@ -2,24 +2,37 @@
 public struct VerificationReport: Sendable, Hashable {
     /// Rows whose hash was checked.
     public var checkedRows: UInt64
+    /// The seq the first checked row chains to: 0, or the last archived seq of a compacted file.
+    public var baseSeq: UInt64
     /// The last seq of the journal (or of its base when it has no rows).
     public var lastSeq: UInt64
     /// The first seq at which the chain breaks; nil when the whole chain holds.
     public var firstBadSeq: UInt64?
     /// What is wrong at `firstBadSeq`.
     public var problem: String?
+    /// The file in which the walk ended: where the chain breaks, or the last file walked.
+    public var path: String
+    /// Hash of the row at `lastSeq`, which the next file of the chain must start from.
+    public var lastHash: [UInt8]
+    /// Timestamp of the row at `lastSeq`, UTC microseconds.
+    public var lastTimestamp: Int64
 
     /// True when no row breaks the chain.
     public var isValid: Bool { firstBadSeq == nil }
 }
 
 /// Recomputes every row's hash from its predecessor and checks seqs, timestamps and the head anchor.
+///
+/// The walk runs in one read transaction, so a broker appending meanwhile cannot make the rows and
+/// the head anchor disagree.
 struct ChainVerifier {
     let db: SQLiteConnection
+    let path: String
 
-    func run() throws(JournalError) -> VerificationReport {
+    /// Walks this file; with `previous`, its base must be exactly where that file's chain ended.
+    func run(continuing previous: VerificationReport? = nil) throws(JournalError) -> VerificationReport {
         do {
-            return try walk()
+            return try db.readConsistently { try walk(continuing: previous) }
         } catch let error as JournalError {
             throw error
         } catch {
@@ -27,20 +40,38 @@ struct ChainVerifier {
         }
     }
 
-    private func walk() throws -> VerificationReport {
+    private func walk(continuing previous: VerificationReport?) throws -> VerificationReport {
         let base = try ChainBase.read(db)
         var hasher = RecordHasher()
         var expectedSeq = base.seq + 1
         var previousHash = base.hash
-        var previousTimestamp = Int64.min
+        var previousTimestamp = base.isCompacted ? base.timestamp : Int64.min
         var checked: UInt64 = 0
-        let rows = try db.prepare("SELECT seq, ts, kind, key, payload, hash FROM events ORDER BY seq", persistent: false)
-        let cursor = JournalCursor(statement: rows, toTime: nil)
 
         func broken(_ seq: UInt64, _ problem: String) -> VerificationReport {
-            VerificationReport(checkedRows: checked, lastSeq: expectedSeq - 1, firstBadSeq: seq, problem: problem)
+            VerificationReport(
+                checkedRows: (previous?.checkedRows ?? 0) + checked, baseSeq: previous?.baseSeq ?? base.seq,
+                lastSeq: expectedSeq - 1, firstBadSeq: seq, problem: problem, path: path, lastHash: previousHash,
+                lastTimestamp: max(0, previousTimestamp))
         }
 
+        if let previous {
+            if previous.lastSeq < base.seq {
+                return broken(previous.lastSeq + 1, "seqs \(previous.lastSeq + 1)...\(base.seq) are in neither file: "
+                    + "\(previous.path) ends at seq \(previous.lastSeq), \(path) starts after seq \(base.seq)")
+            }
+            if previous.lastSeq > base.seq {
+                return broken(base.seq + 1, "seqs \(base.seq + 1)...\(previous.lastSeq) are in both \(previous.path) and \(path): "
+                    + "an interrupted compaction; run `brokerd journal compact` again with the same --before-seq to finish it")
+            }
+            if previous.lastHash != base.hash {
+                return broken(base.seq + 1, "the chain base recorded in \(path) (seq \(base.seq)) does not match "
+                    + "the last row of \(previous.path): the files do not belong together, or one was edited")
+            }
+        }
+
+        let rows = try db.prepare("SELECT seq, ts, kind, key, payload, hash FROM events ORDER BY seq", persistent: false)
+        let cursor = JournalCursor(statement: rows, toTime: nil)
         while let row = try cursor.next() {
             if row.seq != expectedSeq {
                 return broken(expectedSeq, row.seq > expectedSeq
@@ -83,6 +114,8 @@ struct ChainVerifier {
                 return broken(lastSeq, "the last row differs from the one committed")
             }
         }
-        return VerificationReport(checkedRows: checked, lastSeq: lastSeq, firstBadSeq: nil, problem: nil)
+        return VerificationReport(
+            checkedRows: (previous?.checkedRows ?? 0) + checked, baseSeq: previous?.baseSeq ?? base.seq, lastSeq: lastSeq,
+            firstBadSeq: nil, problem: nil, path: path, lastHash: previousHash, lastTimestamp: max(0, previousTimestamp))
     }
 }

@@ -25,6 +25,11 @@ public final class Journal: Sendable {
         try JournalSchema.prepare(db, path: path, readOnly: false)
         let state: WriterState
         do {
+            if try JournalSchema.role(db) == JournalSchema.archiveRole {
+                throw JournalError.notAJournal(
+                    path: path, reason: "it is an archive written by `brokerd journal compact`; serve the live journal "
+                        + "and pass the archive as --archive to `brokerd journal verify`")
+            }
             try JournalSchema.configure(db, readOnly: false)
             try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
             if let maxSizeBytes = options.maxSizeBytes {
@@ -115,7 +120,7 @@ struct ChainHead {
             return ChainHead(seq: UInt64(last.int64(0)), timestamp: last.int64(1), hash: last.bytes(2))
         }
         let base = try ChainBase.read(db)
-        return ChainHead(seq: base.seq, timestamp: 0, hash: base.hash)
+        return ChainHead(seq: base.seq, timestamp: base.timestamp, hash: base.hash)
     }
 
     /// Refuses a file whose last row is not the one the last commit recorded: rows were cut off or
@@ -134,23 +139,51 @@ struct ChainHead {
     }
 }
 
-/// The seq and hash the first row of this file chains to: zero unless compaction archived older rows.
-struct ChainBase {
-    var seq: UInt64
-    var hash: [UInt8]
+/// Where this file's chain starts: the seq, hash and time of the row its first row chains to.
+///
+/// Seq 0 with the genesis hash for a journal that was never compacted; after `JournalCompactor`
+/// moved older rows to an archive, the last archived row, so the file still verifies on its own.
+public struct ChainBase: Sendable, Hashable {
+    /// Seq of the row before this file's first row (0 when nothing was archived).
+    public var seq: UInt64
+    /// Hash of that row (32 zero bytes for the genesis).
+    public var hash: [UInt8]
+    /// Timestamp of that row, UTC microseconds (0 when nothing was archived).
+    public var timestamp: Int64
+
+    /// The base of a journal that starts at seq 1.
+    public static let genesis = ChainBase(seq: 0, hash: JournalSchema.genesisHash, timestamp: 0)
+
+    /// True when older rows were archived, i.e. this file does not start at seq 1.
+    public var isCompacted: Bool { seq > 0 }
 
     static func read(_ db: SQLiteConnection) throws -> ChainBase {
-        let query = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
+        let query = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2, ?3)", persistent: false)
         try query.bind(1, JournalSchema.MetaKey.baseSeq)
         try query.bind(2, JournalSchema.MetaKey.baseHash)
-        var base = ChainBase(seq: 0, hash: JournalSchema.genesisHash)
+        try query.bind(3, JournalSchema.MetaKey.baseTimestamp)
+        var base = ChainBase.genesis
         while try query.step() {
-            if query.string(0) == JournalSchema.MetaKey.baseSeq {
-                base.seq = UInt64(query.int64(1))
-            } else {
-                base.hash = query.bytes(1)
+            switch query.string(0) {
+            case JournalSchema.MetaKey.baseSeq: base.seq = UInt64(query.int64(1))
+            case JournalSchema.MetaKey.baseHash: base.hash = query.bytes(1)
+            default: base.timestamp = query.int64(1)
             }
         }
         return base
+    }
+
+    /// Records this base in the file's meta table (inside the caller's transaction).
+    func write(_ db: SQLiteConnection) throws(SQLiteError) {
+        let upsert = try db.prepare(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2), (?3, ?4), (?5, ?6) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            persistent: false)
+        try upsert.bind(1, JournalSchema.MetaKey.baseSeq)
+        try upsert.bind(2, Int64(seq))
+        try upsert.bind(3, JournalSchema.MetaKey.baseHash)
+        try upsert.bind(4, bytes: hash)
+        try upsert.bind(5, JournalSchema.MetaKey.baseTimestamp)
+        try upsert.bind(6, timestamp)
+        try upsert.run()
     }
 }

@@ -12,10 +12,12 @@ public struct JournalQuery: Sendable, Hashable {
     public var kinds: Set<UInt16>?
     /// Only rows with this key; nil = every row.
     public var key: String?
+    /// Only rows whose key is one of these; nil = every row. Combines with `key` (both must hold).
+    public var keys: Set<String>?
 
     public init(
         fromSeq: UInt64 = 0, toSeq: UInt64? = nil, fromTime: Int64? = nil, toTime: Int64? = nil,
-        kinds: Set<UInt16>? = nil, key: String? = nil
+        kinds: Set<UInt16>? = nil, key: String? = nil, keys: Set<String>? = nil
     ) {
         self.fromSeq = fromSeq
         self.toSeq = toSeq
@@ -23,5 +25,6 @@ public struct JournalQuery: Sendable, Hashable {
         self.toTime = toTime
         self.kinds = kinds
         self.key = key
+        self.keys = keys
     }
 }

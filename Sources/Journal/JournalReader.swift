@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A read-only view of a journal file on its own connection; safe to use while a broker appends.
 ///
 /// One reader is used by one thread at a time.
@@ -55,6 +61,9 @@ public final class JournalReader {
             sql += " AND kind IN (\(kinds.sorted().map(String.init).joined(separator: ",")))"
         }
         if query.key != nil { sql += " AND key = ?1" }
+        if let keys = query.keys {
+            sql += keys.isEmpty ? " AND 0" : " AND key IN (\((2..<(2 + keys.count)).map { "?\($0)" }.joined(separator: ",")))"
+        }
         sql += " ORDER BY seq"
         return try cursor(sql: sql, query: query)
     }
@@ -81,6 +90,14 @@ public final class JournalReader {
         }
     }
 
+    /// The last seq whose timestamp is at or before `timestamp`, or nil when this file has no such
+    /// row (no rows, or all of them later). The state "at" a time is the state after this seq.
+    public func lastSeq(atOrBefore timestamp: Int64) throws(JournalError) -> UInt64? {
+        guard let first = try first(), let last = try last(), first.timestamp <= timestamp else { return nil }
+        guard timestamp < Int64.max, let next = try firstSeq(atOrAfter: timestamp + 1) else { return last.seq }
+        return next - 1
+    }
+
     /// Stored snapshots, newest first.
     public func snapshots() throws(JournalError) -> [SnapshotInfo] {
         try read { () throws(SQLiteError) in try SnapshotStore.list(db) }
@@ -93,8 +110,80 @@ public final class JournalReader {
     }
 
     /// Walks the whole hash chain and reports the first row that breaks it.
+    ///
+    /// A compacted file is walked from its recorded base (the last archived row), so it verifies on
+    /// its own; `verify(after:)` also checks the archived rows.
     public func verify() throws(JournalError) -> VerificationReport {
-        try ChainVerifier(db: db).run()
+        try ChainVerifier(db: db, path: path).run()
+    }
+
+    /// Walks `archives` (oldest first) and then this file as one chain: each file must start
+    /// exactly where the previous one ends, with the hashes linking.
+    public func verify(after archives: [JournalReader]) throws(JournalError) -> VerificationReport {
+        var report: VerificationReport?
+        for file in archives + [self] {
+            let next = try ChainVerifier(db: file.db, path: file.path).run(continuing: report)
+            guard next.isValid else { return next }
+            report = next
+        }
+        // The loop ran at least once (for self), so `report` is set.
+        return report!
+    }
+
+    /// Where this file's chain starts: genesis, or the last row archived by compaction.
+    public func chainBase() throws(JournalError) -> ChainBase {
+        do {
+            return try ChainBase.read(db)
+        } catch {
+            throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
+        }
+    }
+
+    /// True when the file is an archive written by `JournalCompactor` rather than a live journal.
+    public func isArchive() throws(JournalError) -> Bool {
+        try read { () throws(SQLiteError) in try JournalSchema.role(db) == JournalSchema.archiveRole }
+    }
+
+    /// Row counts by kind, first and last row, chain base and snapshots, all from one consistent read.
+    public func statistics() throws(JournalError) -> JournalFileStatistics {
+        do {
+            return try db.readConsistently { () throws -> JournalFileStatistics in
+                var counts: [UInt16: UInt64] = [:]
+                let byKind = try db.prepare("SELECT kind, count(*) FROM events GROUP BY kind", persistent: false)
+                while try byKind.step() {
+                    counts[UInt16(truncatingIfNeeded: byKind.int64(0))] = UInt64(byKind.int64(1))
+                }
+                var snapshots: [JournalFileStatistics.Snapshot] = []
+                for info in try SnapshotStore.list(db) {
+                    let checksumOK: Bool
+                    do {
+                        _ = try SnapshotStore.read(db, seq: info.seq)
+                        checksumOK = true
+                    } catch JournalError.corruptSnapshot {
+                        checksumOK = false
+                    }
+                    snapshots.append(.init(info: info, checksumOK: checksumOK))
+                }
+                return JournalFileStatistics(
+                    countsByKind: counts, first: try first(), last: try last(), base: try ChainBase.read(db),
+                    isArchive: try JournalSchema.role(db) == JournalSchema.archiveRole, snapshots: snapshots)
+            }
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
+        }
+    }
+
+    /// Bytes on disk of the journal file and of its write-ahead log (0 when there is none).
+    public func diskUsage() -> (main: Int64, wal: Int64) {
+        (Self.size(ofFileAt: path), Self.size(ofFileAt: path + "-wal"))
+    }
+
+    private static func size(ofFileAt path: String) -> Int64 {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        return Int64(info.st_size)
     }
 
     /// The journal file's size in bytes, WAL not included.
@@ -110,6 +199,9 @@ public final class JournalReader {
         try read { () throws(SQLiteError) -> JournalCursor in
             let statement = try db.prepare(sql, persistent: false)
             if let key = query.key { try statement.bind(1, key) }
+            for (offset, key) in (query.keys ?? []).sorted().enumerated() {
+                try statement.bind(Int32(2 + offset), key)
+            }
             return JournalCursor(statement: statement, toTime: query.toTime)
         }
     }

@@ -74,6 +74,15 @@ enum JournalSchema {
         try db.execute("PRAGMA temp_store = MEMORY")
     }
 
+    static let archiveRole = "archive"
+
+    /// The file's role from the meta table: nil for a live journal, `archiveRole` for an archive.
+    static func role(_ db: SQLiteConnection) throws(SQLiteError) -> String? {
+        let query = try db.prepare("SELECT value FROM meta WHERE key = ?1", persistent: false)
+        try query.bind(1, MetaKey.role)
+        return try query.step() ? query.string(0) : nil
+    }
+
     // Keys of the meta table.
     enum MetaKey {
         /// seq and hash of the last committed row, written in the same transaction: catches a cut-off tail.
@@ -82,5 +91,8 @@ enum JournalSchema {
         /// seq and hash that the first row of this file chains to (0 and zeros until compaction archives rows).
         static let baseSeq = "base_seq"
         static let baseHash = "base_hash"
+        static let baseTimestamp = "base_ts"
+        /// "archive" in a file written by `JournalCompactor`: it holds archived rows and is never appended to by brokerd.
+        static let role = "role"
     }
 }

@@ -25,7 +25,13 @@ public struct ProjectionLoader: Sendable {
 
     /// The state after every event up to `untilSeq` (or the end of the journal); with
     /// `useSnapshots: false` every event is replayed from the start (audits, tests).
-    public func load(from reader: JournalReader, untilSeq: UInt64? = nil, useSnapshots: Bool = true) throws -> RecoveredProjection {
+    ///
+    /// A compacted journal starts after its chain base: its state is rebuilt from a snapshot at or
+    /// after the base, or, given the `archives` that hold the older rows (oldest first), from them.
+    /// - Throws: `MissingHistory` when the rows the state needs are in neither.
+    public func load(
+        from reader: JournalReader, archives: [JournalReader] = [], untilSeq: UInt64? = nil, useSnapshots: Bool = true
+    ) throws -> RecoveredProjection {
         var skipped: [(seq: UInt64, reason: String)] = []
         var start: (projection: Projection, seq: UInt64)?
         let candidates = useSnapshots ? try reader.snapshots() : []
@@ -48,19 +54,52 @@ public struct ProjectionLoader: Sendable {
         }
         var projection = start?.projection ?? Projection()
         var replayed: UInt64 = 0
-        let cursor = try reader.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: untilSeq))
-        while let record = try cursor.next() {
-            let event: Event
-            do {
-                event = try EventCodec.decode(kind: record.kind, payload: record.payload)
-            } catch {
-                throw UnreadableEvent(seq: record.seq, reason: "\(error)")
+        for file in archives + [reader] {
+            if let untilSeq, projection.lastSeq >= untilSeq { break }
+            let cursor = try file.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: untilSeq))
+            while let record = try cursor.next() {
+                // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
+                guard record.seq == projection.lastSeq + 1 else {
+                    throw MissingHistory(
+                        path: file.path, missing: (projection.lastSeq + 1)...(record.seq - 1), compactedBase: try reader.chainBase().seq)
+                }
+                let event: Event
+                do {
+                    event = try EventCodec.decode(kind: record.kind, payload: record.payload)
+                } catch {
+                    throw UnreadableEvent(seq: record.seq, reason: "\(error)")
+                }
+                projection.apply(RecordedEvent(seq: record.seq, timestamp: record.timestamp, event: event))
+                replayed += 1
             }
-            projection.apply(RecordedEvent(seq: record.seq, timestamp: record.timestamp, event: event))
-            replayed += 1
+        }
+        // Asked for a state before the first row this file (and the archives) still hold.
+        let base = try reader.chainBase().seq
+        if projection.lastSeq < base, projection.lastSeq < (untilSeq ?? .max), archives.isEmpty {
+            throw MissingHistory(path: reader.path, missing: (projection.lastSeq + 1)...base, compactedBase: base)
         }
         return RecoveredProjection(
             projection: projection, snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed)
+    }
+}
+
+/// Rows a state needs are not in the journal: archived by compaction, or deleted.
+public struct MissingHistory: Error, CustomStringConvertible {
+    /// The file where the rows were expected.
+    public let path: String
+    /// The seqs that are missing.
+    public let missing: ClosedRange<UInt64>
+    /// The live journal's chain base: rows up to it were archived by compaction.
+    public let compactedBase: UInt64
+
+    public var description: String {
+        let range = missing.lowerBound == missing.upperBound
+            ? "seq \(missing.lowerBound) is" : "seqs \(missing.lowerBound)...\(missing.upperBound) are"
+        if missing.upperBound <= compactedBase {
+            return "\(range) not in \(path): compaction archived the rows up to seq \(compactedBase), and no usable "
+                + "snapshot in the journal (at or before the seq asked for) stands in for them; pass the archive with --archive"
+        }
+        return "\(range) missing from \(path); run `brokerd journal verify`"
     }
 }
 

@@ -21,9 +21,11 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 final class SQLiteConnection {
     let handle: OpaquePointer
 
-    init(path: String, readOnly: Bool) throws(SQLiteError) {
+    /// Opens `path`; `create: false` refuses a missing file instead of creating an empty one.
+    init(path: String, readOnly: Bool, create: Bool = true, busyTimeoutMilliseconds: Int32 = 5_000) throws(SQLiteError) {
         var db: OpaquePointer?
-        let flags = (readOnly ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) | SQLITE_OPEN_NOMUTEX
+        let writeFlags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)
+        let flags = (readOnly ? SQLITE_OPEN_READONLY : writeFlags) | SQLITE_OPEN_NOMUTEX
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
@@ -32,7 +34,7 @@ final class SQLiteConnection {
         }
         sqlite3_extended_result_codes(db, 1)
         // A reader may meet a checkpoint or the writer's lock briefly; wait instead of failing.
-        sqlite3_busy_timeout(db, 5_000)
+        sqlite3_busy_timeout(db, busyTimeoutMilliseconds)
         handle = db
     }
 
@@ -67,6 +69,16 @@ final class SQLiteConnection {
         let statement = try prepare(sql, persistent: false)
         guard try statement.step() else { return nil }
         return statement.isNull(0) ? nil : statement.int64(0)
+    }
+
+    /// Runs `body` inside one read transaction, so every query in it sees the same committed state
+    /// even while another connection appends (WAL keeps that snapshot until the transaction ends).
+    func readConsistently<T>(_ body: () throws -> T) throws -> T {
+        try execute("BEGIN DEFERRED")
+        defer {
+            if (try? execute("COMMIT")) == nil { try? execute("ROLLBACK") }
+        }
+        return try body()
     }
 
     /// False once SQLite has ended the transaction by itself, which it does on some errors (SQLITE_FULL among them).

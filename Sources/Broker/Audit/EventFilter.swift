@@ -1,0 +1,146 @@
+/// Which journal events an audit trail shows: some kinds, the events about one client, about one code.
+///
+/// All given criteria must hold. What makes an event "about" a client or a code:
+/// - client C: its connects, disconnects, expiry, subscribes and unsubscribes (key C), and the alert
+///   rule sets, removals and triggers of the users C connected as (C itself for an anonymous client,
+///   whose alerts are owned by its session id).
+/// - code X: its ticks and bars (key X), news tagged with X, alert rules on X (set, triggered, and
+///   removed while on X), signal lists containing X, and `stock` subscriptions to X.
+///
+/// Some of that is only known from earlier events (a client's user, a rule's code), so the filter
+/// learns as it goes: feed it, in seq order, what `learningQuery` selects before the range, then
+/// every row of the range.
+public struct EventFilter: Sendable {
+    /// Only these kinds; nil = every kind.
+    public var kinds: Set<EventKind>?
+    /// Only events about this client.
+    public var clientID: String?
+    /// Only events about this code.
+    public var code: String?
+
+    /// Users the client connected as (plus its own id, the owner of an anonymous client's alerts).
+    public private(set) var clientUsers: Set<String> = []
+    /// The code each alert rule watches now, so a removal can be tied to its code.
+    private var ruleCodes: [String: String] = [:]
+
+    static let clientKinds: Set<EventKind> = [.clientConnected, .clientDisconnected, .sessionExpired, .subscribed, .unsubscribed]
+    static let alertKinds: Set<EventKind> = [.alertRuleSet, .alertRuleRemoved, .alertTriggered]
+    static let codeKinds: Set<EventKind> = [
+        .priceTicked, .klineUpdated, .newsPublished, .signalsReplaced, .subscribed, .unsubscribed,
+        .alertRuleSet, .alertRuleRemoved, .alertTriggered,
+    ]
+
+    /// A filter on the given criteria; nil means "any".
+    public init(kinds: Set<EventKind>? = nil, clientID: String? = nil, code: String? = nil) {
+        self.kinds = kinds
+        self.clientID = clientID
+        self.code = code
+        if let clientID { clientUsers = [clientID] }
+    }
+
+    /// What to read before the range so the filter knows what it must (kinds, and key when one
+    /// key suffices), or nil when it needs nothing. For a client this covers the whole journal:
+    /// its user may be learned after an alert of that user.
+    public var learningQuery: (kinds: Set<EventKind>, key: String?, wholeJournal: Bool)? {
+        if let clientID { return ([.clientConnected], clientID, true) }
+        if code != nil { return ([.alertRuleSet, .alertRuleRemoved], nil, false) }
+        return nil
+    }
+
+    /// Learns a client's users and rules' codes from an event outside (before) the range.
+    public mutating func learn(_ event: Event) {
+        switch event {
+        case .clientConnected(let p) where p.clientID == clientID:
+            if let user = p.user { clientUsers.insert(user) }
+        case .alertRuleSet(let rule) where code != nil:
+            ruleCodes[rule.id] = rule.code
+        case .alertRuleRemoved(let p) where code != nil:
+            ruleCodes[p.ruleID] = nil
+        default:
+            break
+        }
+    }
+
+    /// The kinds worth reading in the range: those that can match, plus those the filter learns from.
+    public var scanKinds: Set<EventKind>? {
+        var candidates = kinds ?? Set(EventKind.allCases)
+        if clientID != nil { candidates.formIntersection(Self.clientKinds.union(Self.alertKinds)) }
+        if code != nil {
+            candidates.formIntersection(Self.codeKinds)
+            candidates.formUnion([.alertRuleSet, .alertRuleRemoved])
+        }
+        return candidates.count == EventKind.allCases.count ? nil : candidates
+    }
+
+    /// Keys worth reading in the range, when every event that can match carries one of them: true
+    /// for a client (its own id, or an alert owner), not for a code (news and alerts are not keyed by code).
+    public var scanKeys: Set<String>? {
+        guard clientID != nil, code == nil else { return nil }
+        return clientUsers
+    }
+
+    /// A cheap first look at a row (kind and key, no decoding): false when it cannot match and
+    /// teaches the filter nothing.
+    public func mayMatch(kind rawKind: UInt16, key: String?) -> Bool {
+        guard let kind = EventKind(rawValue: rawKind) else { return kinds == nil && clientID == nil && code == nil }
+        // Rule changes teach the filter which code a rule is on, even when they are not shown.
+        if code != nil, kind == .alertRuleSet || kind == .alertRuleRemoved { return true }
+        if let kinds, !kinds.contains(kind) { return false }
+        if let clientID {
+            if Self.clientKinds.contains(kind) {
+                if key != clientID { return false }
+            } else if Self.alertKinds.contains(kind) {
+                // Alert events are keyed by their owner.
+                guard let key, clientUsers.contains(key) else { return false }
+            } else {
+                return false
+            }
+        }
+        if let code {
+            if kind == .priceTicked || kind == .klineUpdated { return key == code }
+            return Self.codeKinds.contains(kind)
+        }
+        return true
+    }
+
+    /// Whether the event is selected; learns from it too, so call it for every row of the range in seq order.
+    public mutating func matches(_ event: Event) -> Bool {
+        let selected = isSelected(event)
+        learn(event)
+        return selected
+    }
+
+    private func isSelected(_ event: Event) -> Bool {
+        if let kinds, !kinds.contains(event.kind) { return false }
+        if let clientID, !isAbout(client: clientID, event) { return false }
+        if let code, !isAbout(code: code, event) { return false }
+        return true
+    }
+
+    private func isAbout(client: String, _ event: Event) -> Bool {
+        switch event {
+        case .clientConnected(let p): p.clientID == client
+        case .clientDisconnected(let p): p.clientID == client
+        case .sessionExpired(let p): p.clientID == client
+        case .subscribed(let p), .unsubscribed(let p): p.clientID == client
+        case .alertRuleSet(let p): clientUsers.contains(p.user)
+        case .alertRuleRemoved(let p): clientUsers.contains(p.user)
+        case .alertTriggered(let p): clientUsers.contains(p.user)
+        case .priceTicked, .klineUpdated, .newsPublished, .signalsReplaced, .sourceAdvanced: false
+        }
+    }
+
+    private func isAbout(code: String, _ event: Event) -> Bool {
+        switch event {
+        case .priceTicked(let p): p.code == code
+        case .klineUpdated(let p): p.code == code
+        case .newsPublished(let p): p.codes.contains(code)
+        case .alertRuleSet(let p): p.code == code
+        case .alertTriggered(let p): p.code == code
+        case .alertRuleRemoved(let p): ruleCodes[p.ruleID] == code
+        case .signalsReplaced(let p): p.signals.contains { $0.code == code }
+        case .subscribed(let p), .unsubscribed(let p): p.subscription == Subscription(type: .stock, target: code)
+        case .clientConnected, .clientDisconnected, .sessionExpired, .sourceAdvanced: false
+        }
+    }
+}

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `brokerd journal …`: audit and maintain a journal file, also while a broker serves it.
+///
+/// Every subcommand but `snapshot` and `compact` opens the journal read-only. Exit codes: 0 done,
+/// 1 `verify` found a broken chain, 2 refused (bad input, missing file, not a journal, a refused
+/// compaction) with one line on stderr saying why.
+struct JournalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "journal", abstract: "Audit and maintain a journal file.",
+        subcommands: [
+            JournalReplayCommand.self, JournalEventsCommand.self, JournalVerifyCommand.self, JournalStatsCommand.self,
+            JournalSnapshotCommand.self, JournalCompactCommand.self,
+        ])
+}

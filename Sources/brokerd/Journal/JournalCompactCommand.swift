@@ -1,0 +1,67 @@
+import ArgumentParser
+import Broker
+import Journal
+
+/// `brokerd journal compact`: move old rows into an archive file, keeping the hash chain whole.
+struct JournalCompactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compact",
+        abstract: "Move the rows before a seq into an archive file; the hash chain survives.",
+        discussion: """
+            Needs a snapshot at seq (before-seq - 1) or later in the journal, so start-up never needs \
+            the archived rows (take one with `journal snapshot`). The archive is created, or appended \
+            to when it ends exactly where the journal begins; it is written and synced first, then the \
+            rows are deleted from the journal in one transaction. If that is interrupted, run the same \
+            command again: it finds the rows in both files and finishes. Works while a broker serves \
+            the journal, but its appends wait while the rows are deleted: compact large ranges in steps. \
+            The journal file does not shrink (SQLite reuses the freed pages).
+            """)
+
+    @Option(help: "The journal file.")
+    var journal: String = JournalCLI.defaultJournal
+
+    @Option(name: .customLong("before-seq"), help: "Archive every row with a seq below this.")
+    var beforeSeq: String?
+
+    @Option(help: "The archive file (created when missing).")
+    var archive: String?
+
+    func run() throws {
+        let report = try JournalCLI.run { () throws -> CompactionReport in
+            guard let beforeSeq else { throw JournalInputError("--before-seq N is required: rows with seq < N are archived") }
+            guard let archive else { throw JournalInputError("--archive FILE is required: where the archived rows go") }
+            let seq = try JournalCLI.seq(beforeSeq, option: "--before-seq")
+            try JournalCLI.requireFile(journal)
+            let compactor = JournalCompactor(journalPath: journal, archivePath: archive) { info, data in
+                Self.problem(snapshot: info, data: data)
+            }
+            return try compactor.compact(beforeSeq: seq)
+        }
+        if report.alreadyDone {
+            print("nothing to do: \(journal) already starts after seq \(report.base.seq), which \(report.archivePath) ends with")
+            return
+        }
+        let first = report.base.seq - report.removedRows + 1
+        print("archived seqs \(first)...\(report.base.seq) to \(report.archivePath) (\(report.copiedRows) rows copied"
+            + (report.finishedInterruptedRun ? ", the rest were there from an interrupted run" : "") + ")")
+        print("\(journal) now starts after seq \(report.base.seq) (chain base hash \(Self.hex(report.base.hash.prefix(8)))…); "
+            + "start-up recovers from the snapshot at seq \(report.snapshotSeq)")
+    }
+
+    /// Why start-up could not recover from this snapshot, or nil when it can.
+    static func problem(snapshot: SnapshotInfo, data: [UInt8]) -> String? {
+        guard snapshot.format == Int64(Projection.formatVersion) else {
+            return "format \(snapshot.format), this build reads \(Projection.formatVersion)"
+        }
+        do {
+            let projection = try Projection(serialized: data)
+            return projection.lastSeq == snapshot.seq ? nil : "it holds state at seq \(projection.lastSeq), not \(snapshot.seq)"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    private static func hex(_ bytes: some Collection<UInt8>) -> String {
+        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+@testable import Broker
+
+/// A compacted journal recovers to exactly the state of the uncompacted one, from its snapshot;
+/// states before the compaction point come back with the archive, and never silently without it.
+@Suite struct CompactedRecoveryTests {
+    private let loader = ProjectionLoader(logger: .init(label: "test"))
+
+    /// Runs generated commands one by one; refused commands write nothing and are skipped.
+    private func drive(_ store: EventStore, _ generator: inout CommandGenerator, count: Int) async throws {
+        for _ in 0..<count {
+            do {
+                try await store.execute(generator.next(now: WallClock.microsecondsNow()))
+            } catch is BrokerError {}
+        }
+    }
+
+    /// A journal with a store-written snapshot in the middle; returns it with a copy taken before compaction.
+    private func journalWithHistory(
+        seed: UInt64
+    ) async throws -> (dir: TemporaryDirectory, live: String, uncompacted: String, snapshotSeq: UInt64, state: Projection) {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
+        var generator = CommandGenerator(seed: seed)
+        try await drive(store, &generator, count: 600)
+        try await store.snapshot()
+        let snapshotSeq = await store.projection.lastSeq
+        try await drive(store, &generator, count: 400)
+        let state = await store.projection
+        journal.close()
+        let uncompacted = dir.path("uncompacted.sqlite")
+        try FileManager.default.copyItem(atPath: path, toPath: uncompacted)
+        return (dir, path, uncompacted, snapshotSeq, state)
+    }
+
+    private func compact(_ path: String, before seq: UInt64, into archive: String) throws -> CompactionReport {
+        try JournalCompactor(journalPath: path, archivePath: archive).compact(beforeSeq: seq)
+    }
+
+    @Test(arguments: [11, 12] as [UInt64])
+    func aCompactedJournalRecoversTheSameProjectionAsTheUncompactedOne(seed: UInt64) async throws {
+        let history = try await journalWithHistory(seed: seed)
+        let archive = history.dir.path("archive.sqlite")
+        let report = try compact(history.live, before: history.snapshotSeq + 1, into: archive)
+        #expect(report.base.seq == history.snapshotSeq)
+
+        let compacted = try loader.load(from: JournalReader(path: history.live))
+        let uncompacted = try loader.load(from: JournalReader(path: history.uncompacted), useSnapshots: false)
+        #expect(compacted.snapshotSeq == history.snapshotSeq)
+        #expect(compacted.projection == uncompacted.projection)
+        #expect(compacted.projection.serialized() == history.state.serialized())
+
+        // The broker's own start-up (EventStore over Journal.open) on the compacted file, then more work.
+        let journal = try Journal.open(path: history.live)
+        let store = try EventStore(journal: journal)
+        #expect(await store.projection == history.state)
+        var generator = CommandGenerator(seed: seed &+ 100)
+        try await drive(store, &generator, count: 200)
+        let after = await store.projection
+        journal.close()
+        let replayed = try loader.load(
+            from: JournalReader(path: history.live), archives: [JournalReader(path: archive)], useSnapshots: false)
+        #expect(replayed.projection == after)
+        #expect(try JournalReader(path: history.live).verify(after: [JournalReader(path: archive)]).isValid)
+        _ = history.dir
+    }
+
+    @Test func statesBeforeTheCompactionPointNeedTheArchive() async throws {
+        let history = try await journalWithHistory(seed: 21)
+        try #require(history.snapshotSeq > 200)
+        let archive = history.dir.path("archive.sqlite")
+        _ = try compact(history.live, before: history.snapshotSeq - 100, into: archive)
+        let live = try JournalReader(path: history.live)
+        let full = try JournalReader(path: history.uncompacted)
+
+        for seq in [1, history.snapshotSeq / 2, history.snapshotSeq - 101, history.snapshotSeq - 50, history.snapshotSeq + 10] {
+            let expected = try loader.load(from: full, untilSeq: seq, useSnapshots: false).projection
+            let withArchive = try loader.load(from: live, archives: [JournalReader(path: archive)], untilSeq: seq)
+            #expect(withArchive.projection == expected, "state at seq \(seq)")
+        }
+        // Between the base and the snapshot, the live file alone has neither the rows nor a snapshot.
+        #expect(throws: MissingHistory.self) { try loader.load(from: live, untilSeq: history.snapshotSeq - 50) }
+        #expect(throws: MissingHistory.self) { try loader.load(from: live, untilSeq: 5) }
+        #expect(throws: MissingHistory.self) { try loader.load(from: live, useSnapshots: false) }
+        #expect(try loader.load(from: live, untilSeq: history.snapshotSeq + 10).projection.lastSeq == history.snapshotSeq + 10)
+        _ = history.dir
+    }
+
+    @Test func aCompactedJournalWhoseSnapshotIsCorruptRefusesToRecoverInsteadOfGuessing() async throws {
+        let history = try await journalWithHistory(seed: 31)
+        _ = try compact(history.live, before: history.snapshotSeq + 1, into: history.dir.path("archive.sqlite"))
+        try rawSQL(history.live, "UPDATE snapshots SET data = X'00'")
+
+        #expect(throws: MissingHistory.self) { try loader.load(from: JournalReader(path: history.live)) }
+        let journal = try Journal.open(path: history.live)
+        #expect(throws: MissingHistory.self) { try EventStore(journal: journal) }
+        journal.close()
+        _ = history.dir
+    }
+
+    @Test func aHoleInTheJournalIsAnErrorNotASilentlyWrongState() async throws {
+        let history = try await journalWithHistory(seed: 41)
+        try rawSQL(history.uncompacted, "DELETE FROM events WHERE seq = 10")
+        #expect {
+            try loader.load(from: JournalReader(path: history.uncompacted), useSnapshots: false)
+        } throws: { error in
+            (error as? MissingHistory)?.missing == 10...10
+        }
+        _ = history.dir
+    }
+}

@@ -1,0 +1,425 @@
+import Broker
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+/// The audit CLI against a real `brokerd serve`: replays match what the broker showed live at the
+/// same seqs, filters select what they say, and snapshot / compact / verify work while it serves.
+@Suite(.serialized) struct JournalCLITests {
+    // MARK: Running brokerd
+
+    struct CLIResult {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+
+        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
+        }
+        var jsonLines: [[String: Any]] {
+            lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        }
+    }
+
+    /// Runs `brokerd journal <arguments>` to completion.
+    private func journalCLI(_ arguments: [String]) async throws -> CLIResult {
+        let dir = try TemporaryDirectory()
+        let out = dir.path("stdout"), err = dir.path("stderr")
+        _ = FileManager.default.createFile(atPath: out, contents: nil)
+        _ = FileManager.default.createFile(atPath: err, contents: nil)
+        let process = Process()
+        process.executableURL = productsDirectory().appendingPathComponent("brokerd")
+        process.arguments = ["journal"] + arguments
+        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
+        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
+        return CLIResult(
+            status: process.terminationStatus,
+            stdout: try String(contentsOfFile: out, encoding: .utf8),
+            stderr: try String(contentsOfFile: err, encoding: .utf8))
+    }
+
+    // MARK: Driving the broker
+
+    private func connect(_ broker: BrokerProcess) async throws -> (TestWebSocket, String) {
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await socket.receive())
+        return (socket, try #require(connected["client_id"] as? String))
+    }
+
+    private func subscribe(_ socket: TestWebSocket, _ type: String, _ target: String) async throws {
+        try socket.send(["type": "subscribe", "subscription_type": type, "target": target])
+        #expect(try await socket.receive(type: "subscribed")?["target"] as? String == target)
+    }
+
+    private func unsubscribe(_ socket: TestWebSocket, _ type: String, _ target: String) async throws {
+        try socket.send(["type": "unsubscribe", "subscription_type": type, "target": target])
+        #expect(try await socket.receive(type: "unsubscribed")?["target"] as? String == target)
+    }
+
+    private func post(_ broker: BrokerProcess, _ path: String, _ body: String, method: String = "POST") async throws {
+        let (status, reply) = try await HTTP.request(method, broker.baseURL + path, body: body)
+        #expect(status == 200 || status == 201, "\(method) \(path): \(reply)")
+    }
+
+    private func postTicks(_ broker: BrokerProcess, _ ticks: [(String, Double)]) async throws {
+        let rows = ticks.map { #"{"code":"\#($0.0)","name":"Stock \#($0.0)","price":\#($0.1),"volume":100,"prev_close":10}"# }
+        try await post(broker, "/api/ticks", #"{"ticks":[\#(rows.joined(separator: ","))]}"#)
+    }
+
+    /// What the broker shows live: its last seq and its connected clients with their subscriptions.
+    struct LiveState {
+        var seq: Int
+        var clients: [String: (remote: String?, subscriptions: Set<String>)]
+        var strategyCodes: [String]
+    }
+
+    private func liveSeq(_ broker: BrokerProcess) async throws -> Int {
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        return try #require((stats["journal"] as? [String: Any])?["last_seq"] as? Int)
+    }
+
+    /// Reads the live state once nothing moves: the seq is the same before and after the clients list.
+    private func recordLiveState(_ broker: BrokerProcess, expectClients count: Int) async throws -> LiveState {
+        for _ in 0..<100 {
+            let before = try await liveSeq(broker)
+            let (_, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+            let rows = body["clients"] as? [[String: Any]] ?? []
+            let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
+            try await Task.sleep(for: .milliseconds(100))
+            guard rows.count == count, try await liveSeq(broker) == before else { continue }
+            var clients: [String: (String?, Set<String>)] = [:]
+            for row in rows {
+                let subscriptions = (row["subscriptions"] as? [[String: Any]] ?? []).map {
+                    "\($0["type"] as? String ?? ""):\($0["target"] as? String ?? "")"
+                }
+                clients[row["client_id"] as? String ?? ""] = (row["remote"] as? String, Set(subscriptions))
+            }
+            let codes = (signals["signals"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            return LiveState(seq: before, clients: clients, strategyCodes: codes)
+        }
+        throw LiveStateError.neverSettled
+    }
+
+    enum LiveStateError: Error { case neverSettled }
+
+    private func reportedClients(_ report: [String: Any]) -> [[String: Any]] {
+        report["clients"] as? [[String: Any]] ?? []
+    }
+
+    private func subscriptions(_ client: [String: Any]) -> Set<String> {
+        Set((client["subscriptions"] as? [[String: Any]] ?? []).map {
+            "\($0["type"] as? String ?? ""):\($0["target"] as? String ?? "")"
+        })
+    }
+
+    private func price(_ report: [String: Any], _ code: String) -> Double? {
+        (report["prices"] as? [[String: Any]])?.first { $0["code"] as? String == code }?["price"] as? Double
+    }
+
+    // MARK: Tests
+
+    @Test func replayAtSeveralSeqsMatchesTheLiveStateRecordedAtThoseSeqs() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal)
+        try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"},{"code":"000001","name":"PingAn"}]}"#, method: "PUT")
+        try await postTicks(broker, [("600519", 12.5)])
+
+        let (a, aID) = try await connect(broker)
+        try await subscribe(a, "strategy", "volume_wave")
+        try await subscribe(a, "stock", "600519")
+        let first = try await recordLiveState(broker, expectClients: 1)
+
+        let (b, bID) = try await connect(broker)
+        try await subscribe(b, "market", "sh")
+        try await subscribe(b, "news", "all")
+        try await post(broker, "/api/alerts/rules", #"{"id":"r-audit","user":"alice","code":"600519","condition":"above","threshold":13}"#)
+        try await postTicks(broker, [("600519", 13.5), ("000001", 9.5)])
+        try await unsubscribe(a, "stock", "600519")
+        try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"}]}"#, method: "PUT")
+        let second = try await recordLiveState(broker, expectClients: 2)
+
+        await b.close()
+        let third = try await recordLiveState(broker, expectClients: 1)
+        #expect(first.seq < second.seq && second.seq < third.seq)
+
+        // Replayed while the broker is still serving the same file.
+        for (live, expectedPrice) in [(first, 12.5), (second, 13.5), (third, 13.5)] {
+            let replay = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(live.seq)", "--json"])
+            #expect(replay.status == 0, "\(replay.stderr)")
+            let report = replay.json
+            #expect(report["last_seq"] as? Int == live.seq)
+            let connected = reportedClients(report).filter { $0["state"] as? String == "connected" }
+            #expect(Set(connected.compactMap { $0["client_id"] as? String }) == Set(live.clients.keys), "at seq \(live.seq)")
+            for client in connected {
+                let id = client["client_id"] as? String ?? ""
+                #expect(client["remote"] as? String == live.clients[id]?.remote)
+                #expect(subscriptions(client) == live.clients[id]?.subscriptions, "subscriptions of \(id) at seq \(live.seq)")
+            }
+            let strategies = report["signals"] as? [[String: Any]] ?? []
+            let codes = (strategies.first?["signals"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            #expect(codes == live.strategyCodes)
+            #expect(price(report, "600519") == expectedPrice)
+        }
+
+        // What only the journal remembers: the rule fired, and b is gone but resumable.
+        let last = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(third.seq)", "--json"]).json
+        let rule = (last["alert_rules"] as? [[String: Any]])?.first
+        #expect(rule?["id"] as? String == "r-audit" && rule?["triggered"] as? Bool == true)
+        let gone = reportedClients(last).first { $0["client_id"] as? String == bID }
+        #expect(gone?["state"] as? String == "gone" && gone?["reason"] as? String == "closed")
+        #expect(subscriptions(gone ?? [:]) == ["market:sh", "news:all"])
+
+        let text = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(third.seq)"])
+        #expect(text.status == 0)
+        #expect(text.stdout.hasPrefix("State at seq \(third.seq) ("))
+        #expect(text.stdout.contains("Clients: 1 connected, 1 gone"))
+        #expect(text.stdout.contains("\(aID)  connected"))
+        #expect(text.stdout.contains("r-audit  user alice  600519 above 13  triggered"))
+        // The same seq twice gives the same bytes.
+        let again = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(second.seq)", "--json"])
+        let once = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(second.seq)", "--json"])
+        #expect(again.stdout == once.stdout && !once.stdout.isEmpty)
+
+        await a.close()
+        #expect(await broker.terminate() == 0)
+        _ = dir
+    }
+
+    @Test func replayUntilATimeIsTheStateAfterTheLastEventAtOrBeforeIt() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal)
+        for price in [10.0, 11, 12, 13, 14, 15] {
+            try await postTicks(broker, [("600519", price), ("000001", price)])
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        let events = try await journalCLI(["events", "--journal", journal]).jsonLines
+        let times = try events.map { try #require(ISOTimestamp.parse($0["ts"] as? String ?? "")) }
+        let seqs = events.compactMap { $0["seq"] as? Int }
+        #expect(seqs == Array(1...12))
+
+        for index in [0, 5, 6, 11] {
+            let time = times[index]
+            let atOrBefore = zip(seqs, times).filter { $0.1 <= time }.map(\.0).max()
+            let before = zip(seqs, times).filter { $0.1 < time }.map(\.0).max() ?? 0
+            let iso = try await journalCLI(["replay", "--journal", journal, "--until", events[index]["ts"] as! String, "--json"])
+            #expect(iso.json["last_seq"] as? Int == atOrBefore, "\(iso.stderr)")
+            let micros = try await journalCLI(["replay", "--journal", journal, "--until", "\(time - 1)", "--json"])
+            #expect(micros.json["last_seq"] as? Int == before)
+        }
+        // With an offset: the same instant written as +08:00 wall time.
+        let instant = times[7]
+        let plusEight = String(ISOTimestamp.format(microseconds: instant + 8 * 3_600_000_000).dropLast()) + "+08:00"
+        #expect(ISOTimestamp.parse(plusEight) == instant)
+        let zoned = try await journalCLI(["replay", "--journal", journal, "--until", plusEight, "--json"])
+        #expect(zoned.json["last_seq"] as? Int == zip(seqs, times).filter { $0.1 <= instant }.map(\.0).max())
+        let beforeEverything = try await journalCLI(["replay", "--journal", journal, "--until", "2000-01-01T00:00:00Z", "--json"])
+        #expect(beforeEverything.json["last_seq"] as? Int == 0 && (beforeEverything.json["prices"] as? [Any])?.isEmpty == true)
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func eventsAreFilteredByClientKindCodeTimeAndSeq() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal)
+        let (a, aID) = try await connect(broker)
+        try await subscribe(a, "stock", "600519")
+        let (b, bID) = try await connect(broker)
+        try await subscribe(b, "stock", "000001")
+        try await postTicks(broker, [("600519", 12), ("000001", 9)])
+        try await postTicks(broker, [("600519", 12.5)])
+        try await post(broker, "/api/news", #"{"title":"Maotai news","category":"company","codes":["600519"]}"#)
+        try await post(broker, "/api/news", #"{"title":"Macro","category":"macro"}"#)
+        try await post(broker, "/api/alerts/rules", #"{"id":"r1","user":"alice","code":"600519","condition":"above","threshold":100}"#)
+        await b.close()
+        _ = try await recordLiveState(broker, expectClients: 1)
+
+        let all = try await journalCLI(["events", "--journal", journal])
+        #expect(all.status == 0)
+        let lines = all.jsonLines
+        #expect(lines.count == all.lines.count && !lines.isEmpty)
+        #expect(lines.compactMap { $0["seq"] as? Int } == Array(1...lines.count))
+        #expect(lines.allSatisfy { Set($0.keys).isSuperset(of: ["seq", "ts", "kind", "key", "payload"]) })
+        #expect(lines.allSatisfy { ($0["ts"] as? String)?.wholeMatch(of: /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z/) != nil })
+
+        let ofA = try await journalCLI(["events", "--journal", journal, "--client", aID]).jsonLines
+        #expect(ofA.map { $0["kind"] as? String } == ["client_connected", "subscribed"])
+        #expect(ofA.allSatisfy { $0["key"] as? String == aID })
+        let ofB = try await journalCLI(["events", "--journal", journal, "--client", bID]).jsonLines
+        #expect(ofB.map { $0["kind"] as? String } == ["client_connected", "subscribed", "client_disconnected"])
+
+        let ticks = try await journalCLI(["events", "--journal", journal, "--kind", "price_ticked", "--code", "600519"])
+        #expect(ticks.jsonLines.compactMap { ($0["payload"] as? [String: Any])?["price"] as? Double } == [12, 12.5])
+        let byNumber = try await journalCLI(["events", "--journal", journal, "--kind", "6", "--code", "600519"])
+        #expect(byNumber.stdout == ticks.stdout)
+
+        let aboutCode = try await journalCLI(["events", "--journal", journal, "--code", "600519"]).jsonLines
+        #expect(aboutCode.compactMap { $0["kind"] as? String }
+            == ["subscribed", "price_ticked", "price_ticked", "news_published", "alert_rule_set"])
+
+        let kinds = try await journalCLI(["events", "--journal", journal, "--kind", "news_published", "--kind", "alert_rule_set"])
+        #expect(kinds.jsonLines.compactMap { $0["kind"] as? String } == ["news_published", "news_published", "alert_rule_set"])
+
+        let page = try await journalCLI(["events", "--journal", journal, "--from-seq", "3", "--limit", "2"])
+        #expect(page.jsonLines.compactMap { $0["seq"] as? Int } == [3, 4])
+
+        let from = try #require(lines[4]["ts"] as? String), to = try #require(lines[6]["ts"] as? String)
+        let window = try await journalCLI(["events", "--journal", journal, "--from", from, "--to", to]).jsonLines
+        let fromTime = try #require(ISOTimestamp.parse(from)), toTime = try #require(ISOTimestamp.parse(to))
+        let expected = lines.filter { (ISOTimestamp.parse($0["ts"] as? String ?? "") ?? 0) >= fromTime && (ISOTimestamp.parse($0["ts"] as? String ?? "") ?? 0) <= toTime }
+        #expect(window.compactMap { $0["seq"] as? Int } == expected.compactMap { $0["seq"] as? Int })
+        #expect(window.count >= 3)
+
+        await a.close()
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func statsAndASnapshotTakenWhileServingWhichTheNextStartUpUses() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"}]}"#, method: "PUT")
+        for price in [10.0, 11, 12] { try await postTicks(broker, [("600519", price)]) }
+        let seq = try await liveSeq(broker)
+
+        let stats = try await journalCLI(["stats", "--journal", journal, "--json"])
+        #expect(stats.status == 0, "\(stats.stderr)")
+        #expect(stats.json["rows"] as? Int == seq && stats.json["last_seq"] as? Int == seq && stats.json["first_seq"] as? Int == 1)
+        #expect(stats.json["events_by_kind"] as? [String: Int] == ["signals_replaced": 1, "price_ticked": 3])
+        let size = try #require(stats.json["size"] as? [String: Int])
+        #expect(size["main"]! > 0 && size["total"] == size["main"]! + size["wal"]!)
+        #expect((stats.json["snapshots"] as? [Any])?.isEmpty == true)
+
+        let snapshot = try await journalCLI(["snapshot", "--journal", journal])
+        #expect(snapshot.status == 0, "\(snapshot.stderr)")
+        #expect(snapshot.stdout.contains("snapshot at seq \(seq) ") && snapshot.stdout.contains("snapshots table of \(journal)"))
+        // The broker keeps appending after the snapshot was written beside it.
+        try await postTicks(broker, [("600519", 13)])
+        let listed = try await journalCLI(["stats", "--journal", journal, "--json"]).json["snapshots"] as? [[String: Any]]
+        #expect(listed?.count == 1 && listed?.first?["seq"] as? Int == seq && listed?.first?["checksum_ok"] as? Bool == true)
+        let text = try await journalCLI(["stats", "--journal", journal])
+        #expect(text.stdout.contains("price_ticked") && text.stdout.contains("seq \(seq)") && text.stdout.contains("checksum ok"))
+
+        // No snapshot of its own on SIGKILL: the restart must start from ours and replay the tick after it.
+        await broker.kill9()
+        broker = try await BrokerProcess(journal: journal)
+        #expect(broker.logText.contains("snapshot=\(seq) "), "\(broker.logText)")
+        #expect(broker.logText.contains("replayed=1 "))
+        let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
+        #expect(signals["count"] as? Int == 1)
+        await broker.terminate()
+        #expect(try await journalCLI(["verify", "--journal", journal]).status == 0)
+        _ = dir
+    }
+
+    @Test func compactWhileServingThenVerifyAloneAndWithTheArchiveThenRestartRecovers() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"}]}"#, method: "PUT")
+        let (socket, clientID) = try await connect(broker)
+        try await subscribe(socket, "strategy", "volume_wave")
+        for price in [10.0, 11, 12, 13, 14] { try await postTicks(broker, [("600519", price)]) }
+        let earlyState = try await journalCLI(["replay", "--journal", journal, "--until-seq", "3", "--json"])
+
+        // Refused without a snapshot that covers the archived rows.
+        let refused = try await journalCLI(["compact", "--journal", journal, "--before-seq", "5", "--archive", archive])
+        #expect(refused.status == 2 && refused.stderr.contains("no usable snapshot"))
+        #expect(!FileManager.default.fileExists(atPath: archive))
+
+        #expect(try await journalCLI(["snapshot", "--journal", journal]).status == 0)
+        let snapshotSeq = try await liveSeq(broker)
+        let compact = try await journalCLI(["compact", "--journal", journal, "--before-seq", "\(snapshotSeq - 1)", "--archive", archive])
+        #expect(compact.status == 0, "\(compact.stderr)")
+        #expect(compact.stdout.contains("archived seqs 1...\(snapshotSeq - 2) to \(archive)"))
+
+        // The broker never noticed: it keeps serving and appending.
+        try await postTicks(broker, [("600519", 15)])
+        let alone = try await journalCLI(["verify", "--journal", journal])
+        #expect(alone.status == 0 && alone.stdout.contains("chain starts after seq \(snapshotSeq - 2)"), "\(alone.stdout)\(alone.stderr)")
+        let whole = try await journalCLI(["verify", "--journal", journal, "--archive", archive])
+        #expect(whole.status == 0 && whole.stdout.hasPrefix("OK: \(snapshotSeq + 1) rows verified across 2 files"), "\(whole.stdout)")
+
+        // Old states now need the archive, and come back unchanged with it.
+        let without = try await journalCLI(["replay", "--journal", journal, "--until-seq", "3", "--json"])
+        #expect(without.status == 2 && without.stderr.contains("--archive"))
+        let withArchive = try await journalCLI(["replay", "--journal", journal, "--archive", archive, "--until-seq", "3", "--json"])
+        #expect(withArchive.stdout == earlyState.stdout)
+        let events = try await journalCLI(["events", "--journal", journal]).jsonLines
+        #expect(events.first?["seq"] as? Int == snapshotSeq - 1)
+        let allEvents = try await journalCLI(["events", "--journal", journal, "--archive", archive]).jsonLines
+        #expect(allEvents.compactMap { $0["seq"] as? Int } == Array(1...(snapshotSeq + 1)))
+        let stats = try await journalCLI(["stats", "--journal", journal, "--json"]).json
+        #expect(stats["base_seq"] as? Int == snapshotSeq - 2 && stats["first_seq"] as? Int == snapshotSeq - 1)
+
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+        #expect(try await journalCLI(["verify", "--journal", journal, "--archive", archive]).status == 0)
+
+        // Start-up on the compacted journal: from the snapshot, then the tail.
+        broker = try await BrokerProcess(journal: journal)
+        let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
+        #expect(signals["count"] as? Int == 1)
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(snapshotSeq)")
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        await resumed.close()
+        #expect(await broker.terminate() == 0)
+        let head = try await journalCLI(["replay", "--journal", journal, "--json"]).json
+        #expect(price(head, "600519") == 15)
+        #expect(try await journalCLI(["verify", "--journal", journal, "--archive", archive]).status == 0)
+        _ = dir
+    }
+
+    @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let opened = try Journal.open(path: journal)
+        let store = try EventStore(journal: opened)
+        try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
+        try await store.execute(.ingestTicks([PriceTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 0)]))
+        opened.close()
+        let text = dir.path("notes.txt")
+        try "not a journal".write(toFile: text, atomically: true, encoding: .utf8)
+
+        let cases: [([String], String)] = [
+            (["replay", "--journal", dir.path("missing.sqlite")], "no journal at"),
+            (["events", "--journal", text], "is not a brokerd journal"),
+            (["stats", "--journal", dir.url.path], "is a directory"),
+            (["replay", "--journal", journal, "--until", "yesterday"], "is not a time"),
+            (["replay", "--journal", journal, "--until", "2026-11-23T14:00:00"], "is not a time"),
+            (["events", "--journal", journal, "--from", "2026-13-01T00:00:00Z"], "is not a time"),
+            (["events", "--journal", journal, "--kind", "price_tick"], "unknown event kind 'price_tick'"),
+            (["events", "--journal", journal, "--kind", "99"], "unknown event kind"),
+            (["events", "--journal", journal, "--limit", "ten"], "--limit ten is not a seq"),
+            (["replay", "--journal", journal, "--until-seq", "1", "--until", "2026-11-23T14:00:00Z"], "not both"),
+            (["replay", "--journal", journal, "--until-seq", "99"], "after the journal's last seq 2"),
+            (["compact", "--journal", journal, "--before-seq", "2", "--archive", dir.path("a.sqlite")], "no usable snapshot"),
+            (["compact", "--journal", journal, "--before-seq", "0", "--archive", dir.path("a.sqlite")], "out of range"),
+            (["compact", "--journal", journal, "--archive", dir.path("a.sqlite")], "--before-seq N is required"),
+            (["compact", "--journal", journal, "--before-seq", "2"], "--archive FILE is required"),
+            (["snapshot", "--journal", text], "is not a brokerd journal"),
+        ]
+        for (arguments, message) in cases {
+            let result = try await journalCLI(arguments)
+            #expect(result.status == 2, "\(arguments)")
+            #expect(result.stdout.isEmpty, "\(arguments)")
+            #expect(result.stderr.hasPrefix("brokerd: ") && result.stderr.contains(message), "\(arguments): \(result.stderr)")
+            #expect(result.stderr.filter { $0 == "\n" }.count == 1, "\(arguments): \(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.path("a.sqlite")))
+        #expect(try await journalCLI(["verify", "--journal", journal]).status == 0)
+
+        try rawSQL(journal, "UPDATE events SET payload = X'00' WHERE seq = 2")
+        let tampered = try await journalCLI(["verify", "--journal", journal])
+        #expect(tampered.status == 1 && tampered.stdout.hasPrefix("FAIL: first bad seq 2"))
+        _ = dir
+    }
+}
