@@ -144,6 +144,10 @@ struct ConfigurationTests {
                 flags: ["--heartbeat-timeout=-5"],
                 message: "invalid setting heartbeat_timeout=-5.0 (from --heartbeat-timeout): must be greater than 0"),
             Rejection(
+                flags: ["--redis-kline-key", "kline:latest"],
+                message:
+                    "invalid setting redis_kline_key=kline:latest (from --redis-kline-key): must contain {code} (and may contain {period}), e.g. kline:{code}:{period}"),
+            Rejection(
                 environment: ["BROKERD_RESUME_WINDOW": "-1"],
                 message: "invalid setting resume_window=-1 (from BROKERD_RESUME_WINDOW): must be at least 0"),
             Rejection(
@@ -315,7 +319,7 @@ extension ConfigurationTests {
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .outboundQueue: "64", .simulator: "off", .simulatorRate: "100",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .adminToken: "s3cret", .jwtSecret: "jwt secret", .trustedProxies: "127.0.0.1,::1",
+        .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "jwt secret", .trustedProxies: "127.0.0.1,::1",
     ]
 
     /// What `nonDefaultTexts` resolves to.
@@ -341,6 +345,7 @@ extension ConfigurationTests {
         c.redis.url = "redis://127.0.0.1:6379"
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"
+        c.redis.klineKey = "kline:{code}:{period}"
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "jwt secret"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]

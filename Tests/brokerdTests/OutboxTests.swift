@@ -5,7 +5,7 @@ import Testing
 
 @testable import brokerd
 
-@Suite struct OutboxTests {
+@Suite struct OutboxQueueTests {
     private func entry(_ code: String, _ price: Double) -> ServerMessage.PriceEntry {
         ServerMessage.PriceEntry(PriceTick(code: code, name: code, price: price, volume: 1, prevClose: 10, timestamp: 0))
     }
@@ -17,61 +17,56 @@ import Testing
         return try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
     }
 
-    @Test func aClientThatKeepsUpGetsTheSharedBufferAsIs() async throws {
-        let outbox = Outbox(capacity: 64)
+    @Test func aClientThatKeepsUpGetsTheSharedBufferAsIs() {
+        var queue = OutboxQueue(capacity: 64)
         let shared = ByteBuffer(string: #"{"type":"price_update"}"#)
-        #expect(outbox.pushPrices(shared, entries: [entry("600519", 11)], seq: 5, for: stock) == .queued)
-        #expect(await outbox.next() == shared)
+        #expect(queue.pushPrices(shared, entries: [entry("600519", 11)], seq: 5, for: stock) == .queued)
+        #expect(queue.next() == shared)
+        #expect(queue.next() == nil)
     }
 
-    @Test func aClientThatFallsBehindGetsPricesCoalescedPerCodeLatestWins() async throws {
-        let outbox = Outbox(capacity: 16)  // coalesces beyond 2 queued messages
-        outbox.push(ByteBuffer(string: #"{"type":"a"}"#))
-        outbox.push(ByteBuffer(string: #"{"type":"b"}"#))
+    @Test func aClientThatFallsBehindGetsPricesCoalescedPerCodeLatestWins() throws {
+        var queue = OutboxQueue(capacity: 16)  // coalesces beyond 2 queued messages
+        _ = queue.push(ByteBuffer(string: #"{"type":"a"}"#))
+        _ = queue.push(ByteBuffer(string: #"{"type":"b"}"#))
         for (n, price) in [11.0, 12.0, 13.0].enumerated() {
-            outbox.pushPrices(ByteBuffer(string: "unused"), entries: [entry("600519", price)], seq: UInt64(10 + n), for: stock)
+            _ = queue.pushPrices(ByteBuffer(string: "unused"), entries: [entry("600519", price)], seq: UInt64(10 + n), for: stock)
         }
-        outbox.pushPrices(ByteBuffer(string: "unused"), entries: [entry("000001", 7)], seq: 20, for: stock)
-        #expect(outbox.depth == 3, "two replies and one merged price update")
+        _ = queue.pushPrices(ByteBuffer(string: "unused"), entries: [entry("000001", 7)], seq: 20, for: stock)
+        #expect(queue.depth == 3, "two replies and one merged price update")
 
-        _ = await outbox.next()
-        _ = await outbox.next()
-        let merged = try decode(await outbox.next())
+        _ = queue.next()
+        _ = queue.next()
+        let merged = try decode(queue.next())
         #expect(merged["seq"] as? Int == 20)
         let data = try #require(merged["data"] as? [[String: Any]])
         #expect(data.map { $0["code"] as? String } == ["000001", "600519"])
         #expect(data.last?["price"] as? Double == 13)
+        #expect(queue.isEmpty)
     }
 
     @Test func messagesThatMustArriveOverflowTheQueueInsteadOfBeingDropped() {
-        let outbox = Outbox(capacity: 4)
-        var results: [Outbox.Pushed] = []
-        for n in 0..<6 { results.append(outbox.push(ByteBuffer(string: "\(n)"))) }
+        var queue = OutboxQueue(capacity: 4)
+        var results: [OutboxQueue.Pushed] = []
+        for n in 0..<6 { results.append(queue.push(ByteBuffer(string: "\(n)"))) }
         #expect(results.prefix(4).allSatisfy { $0 == .queued })
         #expect(results.last == .overflow)
-        #expect(outbox.depth == 6)
+        #expect(queue.depth == 6)
     }
 
-    @Test func closingEndsTheWriterAfterTheQueueOrAtOnceWhenDiscarding() async {
-        let draining = Outbox(capacity: 8)
-        draining.push(ByteBuffer(string: "last words"))
-        draining.close()
-        #expect(await draining.next() == ByteBuffer(string: "last words"))
-        #expect(await draining.next() == nil)
+    @Test func closingKeepsTheQueueForTheLastWritesOrDropsItWhenDiscarding() {
+        var draining = OutboxQueue(capacity: 8)
+        _ = draining.push(ByteBuffer(string: "last words"))
+        draining.close(discardQueued: false)
         #expect(draining.push(ByteBuffer(string: "late")) == .closed)
+        #expect(draining.next() == ByteBuffer(string: "last words"))
+        #expect(draining.next() == nil)
 
-        let discarding = Outbox(capacity: 8)
-        discarding.push(ByteBuffer(string: "never sent"))
+        var discarding = OutboxQueue(capacity: 8)
+        _ = discarding.push(ByteBuffer(string: "never sent"))
         discarding.close(discardQueued: true)
-        #expect(await discarding.next() == nil)
-    }
-
-    @Test func aWaitingWriterIsWokenByThePush() async {
-        let outbox = Outbox(capacity: 8)
-        async let next = outbox.next()
-        try? await Task.sleep(for: .milliseconds(20))
-        outbox.push(ByteBuffer(string: "hello"))
-        #expect(await next == ByteBuffer(string: "hello"))
+        #expect(discarding.next() == nil)
+        #expect(discarding.pushPrices(ByteBuffer(), entries: [entry("600519", 1)], seq: 1, for: stock) == .closed)
     }
 }
 

@@ -109,4 +109,39 @@ func freePort() throws -> Int {
         #expect(prices.filter { $0 != 12.5 } == [13, 14, 15], "each stream entry exactly once, in order")
         #expect(try JournalReader(path: journal).verify().isValid)
     }
+
+    @Test func aNewStockSubscriberGetsTheLatestBarsFromTheJournalAndTheSeedsKlineCache() async throws {
+        let redis = try await RedisProcess()
+        // The seed's cache shape: bare code keys, the Python feeder's numeric strings, daily bars.
+        try redis.cli("SET", "600519", #"[{"open":"1700","high":"1720","low":"1690","close":"1710","volume":"5","start":1700000000},"#
+            + #"{"open":"1710","high":"1760","low":"1700","close":"1755","volume":"8","start":1700086400}]"#)
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--redis-url", redis.url, "--redis-kline-key", "{code}"])
+        let minuteBar = #"{"klines":[{"code":"600519","period":"1m","open":1750,"high":1758,"low":1749,"close":1756,"volume":3,"closed":true}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/klines", body: minuteBar).0 == 200)
+
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        var bars: [String: [String: Any]] = [:]
+        for _ in 0..<2 {
+            let message = try #require(try await socket.receive(type: "kline_update"))
+            let bar = try #require(message["data"] as? [String: Any])
+            bars[try #require(bar["period"] as? String)] = bar
+        }
+        #expect(bars["1m"]?["close"] as? Double == 1756, "journaled bar")
+        #expect(bars["1d"]?["close"] as? Double == 1755, "the cache's latest daily bar")
+        #expect(bars["1d"]?["closed"] as? Bool == false)
+
+        // A code the cache does not hold gets no cached bar, and the subscription still works.
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+        #expect(try await socket.receive()?["type"] as? String == "price_update")
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong", "no bar for a code neither journal nor cache knows")
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
 }

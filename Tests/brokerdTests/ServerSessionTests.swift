@@ -124,4 +124,45 @@ import TestSupport
         let last = try #require(try reader.last())
         #expect(try reader.snapshots().first?.seq == last.seq)
     }
+
+    @Test func aClientThatStopsReadingIsDisconnectedAsASlowConsumerWhileOthersGetEverything() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--outbound-queue", "16"])
+        let reader = TestWebSocket(url: broker.webSocketURL)
+        _ = try await reader.receive()
+        try reader.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+        #expect(try await reader.receive(type: "subscribed") != nil)
+        let stalled = try StalledWebSocket(port: broker.port)
+        try stalled.send(#"{"type":"subscribe","subscription_type":"news","target":"all"}"#)
+        for _ in 0..<100 {
+            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+            if (stats["subscriptions"] as? [String: Any])?["news"] as? Int == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        // News must arrive, so it is never coalesced: the stalled client's queue overflows.
+        let summary = String(repeating: "新闻", count: 2_000)
+        var posted = 0
+        var slowConsumers = 0
+        while posted < 3_000 && slowConsumers == 0 {
+            let body = #"{"title":"n\#(posted)","summary":"\#(summary)","category":"macro"}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+            posted += 1
+            if posted % 25 == 0 {
+                let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+                slowConsumers = (stats["connections"] as? [String: Any])?["slow_consumer_disconnects"] as? Int ?? 0
+            }
+        }
+        #expect(slowConsumers == 1)
+
+        for n in 0..<posted {
+            let news = try #require(try await reader.receive(type: "news_update"))
+            #expect((news["data"] as? [String: Any])?["title"] as? String == "n\(n)")
+        }
+        await reader.close()
+        await broker.terminate()
+        #expect(try disconnectReasons(journal).contains(.slowConsumer))
+        withExtendedLifetime(stalled) {}
+    }
 }

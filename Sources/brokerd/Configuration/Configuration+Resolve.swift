@@ -72,6 +72,7 @@ extension Configuration {
         case .redisURL: redis.url = try Self.redisURL(value.word())
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()
+        case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try value.string()
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
@@ -83,6 +84,13 @@ extension Configuration {
             return url
         }
         throw SettingRejection("must be redis://host[:port][/db] or unix:///path")
+    }
+
+    private static func klineKeyPattern(_ pattern: String) throws(SettingRejection) -> String {
+        guard pattern.contains("{code}") else {
+            throw SettingRejection("must contain {code} (and may contain {period}), e.g. kline:{code}:{period}")
+        }
+        return pattern
     }
 
     private static func ipAddresses(_ addresses: [String]) throws(SettingRejection) -> [String] {

@@ -90,6 +90,9 @@ extension Configuration {
         public var channel = "ticks"
         /// Optional Redis stream to read ticks from as well; nil reads none.
         public var stream: String?
+        /// Key pattern of the seed's K-line cache, with `{code}` and `{period}` placeholders (e.g.
+        /// `kline:{code}:{period}`); nil never reads the cache.
+        public var klineKey: String?
 
         /// Creates Redis settings holding the defaults.
         public init() {}

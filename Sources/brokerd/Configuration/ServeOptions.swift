@@ -74,6 +74,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.redisStream.flagName), help: Setting.redisStream.argumentHelp)
     public var redisStream: String?
 
+    @Option(name: .customLong(Setting.redisKlineKey.flagName), help: Setting.redisKlineKey.argumentHelp)
+    public var redisKlineKey: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -110,6 +113,7 @@ public struct ServeOptions: ParsableArguments {
             (.redisURL, redisURL.map(SettingValue.text)),
             (.redisChannel, redisChannel.map(SettingValue.text)),
             (.redisStream, redisStream.map(SettingValue.text)),
+            (.redisKlineKey, redisKlineKey.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),

@@ -23,6 +23,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisURL = "redis_url"
     case redisChannel = "redis_channel"
     case redisStream = "redis_stream"
+    case redisKlineKey = "redis_kline_key"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case trustedProxies = "trusted_proxies"
@@ -45,7 +46,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue:
             "limits"
         case .simulator, .simulatorRate: "simulator"
-        case .redisURL, .redisChannel, .redisStream: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey: "redis"
         case .adminToken, .jwtSecret, .trustedProxies: "auth"
         }
     }
@@ -58,6 +59,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisURL: "url"
         case .redisChannel: "channel"
         case .redisStream: "stream"
+        case .redisKlineKey: "kline_key"
         default: rawValue
         }
     }
@@ -94,6 +96,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db] or unix:///path."
         case .redisChannel: "Redis pub/sub channel for ticks."
         case .redisStream: "Redis stream to read ticks from as well."
+        case .redisKlineKey:
+            "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret for client JWTs; without it clients are anonymous."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
@@ -116,6 +120,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisURL: "url"
         case .redisChannel: "channel"
         case .redisStream: "stream"
+        case .redisKlineKey: "pattern"
         case .adminToken, .jwtSecret: "secret"
         case .trustedProxies: "ips"
         case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .outboundQueue: "count"
@@ -146,6 +151,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisURL: return "none, no Redis"
         case .redisChannel: return defaults.redis.channel
         case .redisStream: return "none"
+        case .redisKlineKey: return "none, no cache lookups"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .trustedProxies: return "none"

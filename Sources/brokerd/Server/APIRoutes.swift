@@ -66,7 +66,9 @@ struct APIRoutes {
         let size = (try? store.journal.reader().fileSize()) ?? 0
         return JSONResponse.make(StatsBody(
             node: runtime.configuration.nodeID,
-            connections: .init(active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions),
+            connections: .init(
+                active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions,
+                slowConsumerDisconnects: sent.slowConsumers),
             subscriptions: summary.byType,
             messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: sent.messages, outByType: sent.byType),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
@@ -89,7 +91,7 @@ struct APIRoutes {
                 clientID: connection.clientID, user: connection.user,
                 connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
                 subscriptions: (subscriptions[connection.clientID] ?? []).map { .init(type: $0.type.rawValue, target: $0.target) },
-                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.outbox.depth)
+                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth)
         }
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
     }
@@ -303,9 +305,11 @@ struct StatsBody: Encodable {
         let active: Int
         let totalSinceStart: UInt64
         let sessions: Int
+        let slowConsumerDisconnects: UInt64
         enum CodingKeys: String, CodingKey {
             case active, sessions
             case totalSinceStart = "total_since_start"
+            case slowConsumerDisconnects = "slow_consumer_disconnects"
         }
     }
     struct Messages: Encodable {

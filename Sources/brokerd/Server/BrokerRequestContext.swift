@@ -8,11 +8,14 @@ struct BrokerRequestContext: RequestContext, WebSocketRequestContext {
     let webSocket: WebSocketHandlerReference<Self>
     /// The TCP peer (nginx, when behind it).
     let remoteAddress: SocketAddress?
+    /// The connection's channel: a WebSocket session writes its messages on it directly.
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         webSocket = .init()
         remoteAddress = source.channel.remoteAddress
+        channel = source.channel
     }
 
     /// Request bodies above this are refused (413): the largest legitimate one is a tick batch.

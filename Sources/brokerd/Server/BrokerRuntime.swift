@@ -14,6 +14,8 @@ final class BrokerRuntime: Sendable {
     let tickRate = TickRate()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
+    /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
+    let klineCache: RedisKlineCache?
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
@@ -24,6 +26,14 @@ final class BrokerRuntime: Sendable {
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
         self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)
+        if let pattern = configuration.redis.klineKey, let url = configuration.redis.url.flatMap({ try? RedisURL(parsing: $0) }) {
+            klineCache = RedisKlineCache(url: url, keyPattern: pattern, logger: logger)
+        } else {
+            if configuration.redis.klineKey != nil {
+                logger.warning("redis_kline_key is set but redis_url is not (or is invalid): the K-line cache is not read")
+            }
+            klineCache = nil
+        }
     }
 
     /// The store, once the journal is open and replayed; nil before (routes answer 503 then).

@@ -37,7 +37,7 @@ enum BrokerServer {
             let session = ClientSession(
                 runtime: runtime, store: store, remoteAddress: context.requestContext.remoteAddress?.hostAddress,
                 resumeRequest: resume)
-            await session.run(inbound: inbound, outbound: outbound)
+            await session.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
         }
         return Application(
             router: router,

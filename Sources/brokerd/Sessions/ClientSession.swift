@@ -26,10 +26,11 @@ struct ClientSession {
     private var configuration: Configuration { runtime.configuration }
     private var logger: Logger { runtime.logger }
 
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async {
+    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel) async {
         let opened: (LiveConnection, resumeFailure: String?)
         do {
-            opened = try await open()
+            opened = try await open(writer: ConnectionWriter(
+                channel: channel, outbound: outbound, capacity: configuration.limits.outboundQueueCapacity))
         } catch {
             logger.error("could not open a session", metadata: ["error": "\(error)"])
             let failure = ServerMessage.error("unavailable", "the broker could not record the connection: \(error)")
@@ -39,15 +40,15 @@ struct ClientSession {
         }
         let connection = opened.0
         if let failure = opened.resumeFailure {
-            connection.outbox.push(ServerMessage.error("resume_failed", failure))
+            connection.send(ServerMessage.error("resume_failed", failure))
         }
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await write(connection, to: outbound) }
-            await read(inbound, connection: connection)
-            // The client is gone (or we closed it): let the writer finish.
-            connection.outbox.close()
-            await group.waitForAll()
+        await read(inbound, connection: connection)
+        if let reason = connection.requestedClose {
+            // Closed by us: the close frame goes out before this handler returns (after the queued
+            // messages, which the writer was told to send first), or Hummingbird would close normally.
+            try? await outbound.close(reason.closeCode, reason: reason.rawValue)
         }
+        connection.finish()
         runtime.registry.remove(connection)
         let reason = connection.requestedClose ?? .closed
         let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
@@ -61,7 +62,7 @@ struct ClientSession {
 
     // MARK: Opening
 
-    private func open() async throws -> (LiveConnection, resumeFailure: String?) {
+    private func open(writer: ConnectionWriter) async throws -> (LiveConnection, resumeFailure: String?) {
         var clientID: String?
         var resumeFailure: String?
         if let resumeRequest {
@@ -82,10 +83,12 @@ struct ClientSession {
         let id = clientID ?? Self.newClientID()
         let recorded = try await store.execute(
             .connect(clientID: id, user: nil, remoteAddress: remoteAddress, node: configuration.nodeID))
+        let sink = runtime.sink
         let connection = LiveConnection(
-            clientID: id, user: nil, remoteAddress: remoteAddress, outboxCapacity: configuration.limits.outboundQueueCapacity)
+            clientID: id, user: nil, remoteAddress: remoteAddress, writer: writer,
+            onSlowConsumer: { sink.noteSlowConsumer($0) })
         let seq = recorded.last?.seq ?? 0
-        connection.outbox.push(ServerMessage.encode(ServerMessage.Connected(
+        connection.send(ServerMessage.encode(ServerMessage.Connected(
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
@@ -98,9 +101,8 @@ struct ClientSession {
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
                     let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
                     guard !entries.isEmpty else { continue }
-                    connection.outbox.pushPrices(
-                        ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)),
-                        entries: entries, seq: projection.lastSeq, for: subscription)
+                    connection.send(
+                        ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
                 }
                 if let since = resumeRequest?.since {
                     Self.replayMissed(since: since, to: connection, projection: projection, journal: journal, logger: logger)
@@ -141,12 +143,12 @@ struct ClientSession {
                 default:
                     continue
                 }
-                connection.outbox.push(ServerMessage.encode(
+                connection.send(ServerMessage.encode(
                     ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
             }
         } catch {
             logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
-            connection.outbox.push(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
+            connection.send(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
         }
     }
 
@@ -154,25 +156,6 @@ struct ClientSession {
         let value = UInt32.random(in: .min ... .max)
         let hex = String(value, radix: 16)
         return "client_" + String(repeating: "0", count: 8 - hex.count) + hex
-    }
-
-    // MARK: Writing
-
-    private func write(_ connection: LiveConnection, to outbound: WebSocketOutboundWriter) async {
-        while let frame = await connection.outbox.next() {
-            do {
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: frame)))
-            } catch {
-                return
-            }
-        }
-        if let reason = connection.requestedClose {
-            let code: WebSocketErrorCode = switch reason {
-            case .slowConsumer, .kicked: .policyViolation
-            default: .goingAway
-            }
-            try? await outbound.close(code, reason: reason.rawValue)
-        }
     }
 
     // MARK: Reading
@@ -207,7 +190,7 @@ struct ClientSession {
                 if fragments.readableBytes > configuration.limits.maxFrameBytes && !skippingOversized {
                     skippingOversized = true
                     strikes += 5
-                    connection.outbox.push(ServerMessage.error(
+                    connection.send(ServerMessage.error(
                         "frame_too_large",
                         "messages may be at most \(configuration.limits.maxFrameBytes) bytes; this one was dropped"))
                     fragments.clear()
@@ -238,30 +221,29 @@ struct ClientSession {
     private func handle(
         _ message: ByteBuffer, opcode: WebSocketDataFrame.Opcode, connection: LiveConnection, bucket: inout TokenBucket, strikes: inout Int
     ) async {
-        let outbox = connection.outbox
         guard bucket.take(now: WallClock.microsecondsNow()) else {
             strikes += 1
-            outbox.push(ServerMessage.error(
+            connection.send(ServerMessage.error(
                 "rate_limited",
                 "more than \(configuration.limits.messagesPerSecond) messages per second (burst \(configuration.limits.burst)); slow down"))
             return
         }
         guard opcode == .text else {
             strikes += 1
-            outbox.push(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
+            connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
             return
         }
         let request: ClientRequest
         do {
             request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
-            outbox.push(ServerMessage.error(error.error, error.details))
+            connection.send(ServerMessage.error(error.error, error.details))
             return
         }
         strikes = max(0, strikes - 1)
         switch request {
         case .ping:
-            outbox.push(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
+            connection.send(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
         case .subscribe(let subscription):
             await change(subscription, subscribe: true, connection: connection)
         case .unsubscribe(let subscription):
@@ -271,11 +253,11 @@ struct ClientSession {
                 id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
                 threshold: threshold)
             if await run(.setAlertRule(rule), for: connection) {
-                connection.outbox.push(ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule)))
+                connection.send(ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule)))
             }
         case .removeAlert(let ruleID):
             if await run(.removeAlertRule(ruleID: ruleID, user: connection.user ?? connection.clientID), for: connection) {
-                connection.outbox.push(ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now())))
+                connection.send(ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now())))
             }
         case .listAlerts:
             let owner = connection.user ?? connection.clientID
@@ -284,7 +266,7 @@ struct ClientSession {
                     AlertRules.Listed(rule: $0, triggered: projection.alerts.isTriggered($0.id))
                 }
             }
-            connection.outbox.push(ServerMessage.encode(AlertRules.List(rules: rules, timestamp: WireTime.now())))
+            connection.send(ServerMessage.encode(AlertRules.List(rules: rules, timestamp: WireTime.now())))
         }
     }
 
@@ -294,9 +276,9 @@ struct ClientSession {
             try await store.execute(command)
             return true
         } catch let error as BrokerError {
-            connection.outbox.push(ServerMessage.error(error))
+            connection.send(ServerMessage.error(error))
         } catch {
-            connection.outbox.push(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
+            connection.send(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
         }
         return false
     }
@@ -310,16 +292,57 @@ struct ClientSession {
             subscriptionType: subscription.type.rawValue, target: subscription.target,
             message: subscribe ? "订阅成功" : "取消订阅成功", timestamp: WireTime.now())
         guard subscribe else {
-            connection.outbox.push(ServerMessage.encode(reply))
+            connection.send(ServerMessage.encode(reply))
             return
         }
         // The reply and the snapshot are queued on the store, so no live push can overtake them.
         await store.read { projection in
-            connection.outbox.push(ServerMessage.encode(reply))
+            connection.send(ServerMessage.encode(reply))
             let stored = projection.subscriptions.subscriptions(of: id).first { $0.type == subscription.type && ($0.target == subscription.target || subscription.type == .alerts) } ?? subscription
             let entries = projection.knownPrices(for: stored).map(ServerMessage.PriceEntry.init)
-            connection.outbox.push(ServerMessage.encode(
+            connection.send(ServerMessage.encode(
                 ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
+        }
+        if subscription.type == .stock { await sendLatestBars(of: subscription, to: connection) }
+    }
+
+    /// Periods whose latest bar a new stock subscriber gets: the tick-built ones and daily bars.
+    static let snapshotBarPeriods = KlinePublisher().periods.map(\.name) + ["1d"]
+
+    /// Sends a new stock subscriber the latest bar of each snapshot period that the journal knows,
+    /// and, when the seed's K-line cache is configured, the cached bar of each period it does not.
+    private func sendLatestBars(of stock: Subscription, to connection: LiveConnection) async {
+        let code = stock.target
+        let periods = Self.snapshotBarPeriods
+        let missing = await store.read { projection -> [String] in
+            periods.filter { period in
+                guard let bar = projection.lastBars[BarKey(code: code, period: period)] else { return true }
+                connection.send(ServerMessage.encode(
+                    ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: stock)))
+                return false
+            }
+        }
+        guard let cache = runtime.klineCache, !missing.isEmpty else { return }
+        // A pattern without {period} (the seed's bare `{code}` keys) holds one bar: its daily one.
+        let lookups = cache.keyPattern.contains("{period}") ? missing : missing.filter { $0 == "1d" }
+        var cached: [KlineBar] = []
+        for period in lookups {
+            do {
+                if let bar = try await cache.latestBar(code: code, period: period) { cached.append(bar) }
+            } catch {
+                logger.warning("K-line cache lookup failed", metadata: ["code": "\(code)", "period": "\(period)", "error": "\(error)"])
+                break
+            }
+        }
+        guard !cached.isEmpty else { return }
+        let found = cached
+        // Queued on the store, and only where the journal still has no bar, so a live bar that
+        // arrived during the lookup is never followed by an older cached one.
+        await store.read { projection in
+            for bar in found where projection.lastBars[BarKey(code: code, period: bar.period)] == nil {
+                connection.send(ServerMessage.encode(
+                    ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: stock)))
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 import Broker
 import Journal
+import NIOCore
+import NIOWebSocket
 import Synchronization
 
 /// A WebSocket connection the broker is serving right now: what the fan-out writes to and what
@@ -9,22 +11,28 @@ final class LiveConnection: Sendable {
     let user: String?
     let remoteAddress: String?
     let connectedAt: Int64
-    let outbox: Outbox
+    let writer: ConnectionWriter
     private let lastActivity: Atomic<Int64>
     private let received = Atomic<UInt64>(0)
     private let closeReason = Mutex<DisconnectReason?>(nil)
+    private let onSlowConsumer: @Sendable (LiveConnection) -> Void
 
-    init(clientID: String, user: String?, remoteAddress: String?, outboxCapacity: Int) {
+    init(
+        clientID: String, user: String?, remoteAddress: String?, writer: ConnectionWriter,
+        onSlowConsumer: @escaping @Sendable (LiveConnection) -> Void = { _ in }
+    ) {
         self.clientID = clientID
         self.user = user
         self.remoteAddress = remoteAddress
         self.connectedAt = WallClock.microsecondsNow()
-        self.outbox = Outbox(capacity: outboxCapacity)
+        self.writer = writer
+        self.onSlowConsumer = onSlowConsumer
         self.lastActivity = Atomic(connectedAt)
     }
 
     var messagesIn: UInt64 { received.load(ordering: .relaxed) }
-    var messagesOut: UInt64 { outbox.sentCount }
+    var messagesOut: UInt64 { writer.sentCount }
+    var queueDepth: Int { writer.depth }
     var idleSince: Int64 { lastActivity.load(ordering: .relaxed) }
 
     /// Records a message from the client (any frame counts for the heartbeat).
@@ -33,18 +41,52 @@ final class LiveConnection: Sendable {
         lastActivity.store(WallClock.microsecondsNow(), ordering: .relaxed)
     }
 
+    /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
+    /// sent to this connection before it.
+    func send(_ frame: ByteBuffer) {
+        writer.eventLoop.execute { [self] in
+            accept(writer.enqueue(frame))
+            writer.flush()
+        }
+    }
+
+    /// Handles the outcome of queueing a message; call on the writer's event loop.
+    func accept(_ pushed: OutboxQueue.Pushed) {
+        guard pushed == .overflow else { return }
+        if requestClose(.slowConsumer) { onSlowConsumer(self) }
+    }
+
     /// Why the broker closes this connection, once it decided to; nil while it serves it.
     var requestedClose: DisconnectReason? { closeReason.withLock { $0 } }
 
-    /// Asks the connection to close for `reason`; the first reason wins. The writer sends the close
-    /// frame and the session journals the disconnect with this reason.
-    func requestClose(_ reason: DisconnectReason) {
+    /// Asks the connection to close for `reason`; the first reason wins (returns whether this one
+    /// did). The writer sends what is queued (nothing for a slow consumer) and the close frame; the
+    /// session journals the disconnect with this reason.
+    @discardableResult
+    func requestClose(_ reason: DisconnectReason) -> Bool {
         let first = closeReason.withLock { current -> Bool in
             guard current == nil else { return false }
             current = reason
             return true
         }
-        if first { outbox.close(discardQueued: reason == .slowConsumer) }
+        guard first else { return false }
+        writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: reason == .slowConsumer)
+        return true
+    }
+
+    /// The session is over (the client left or was closed): write what is left, take nothing more.
+    func finish() {
+        writer.close(nil, reason: "", discardQueued: false)
+    }
+}
+
+extension DisconnectReason {
+    /// The WebSocket close code the client sees when the broker closes for this reason.
+    var closeCode: WebSocketErrorCode {
+        switch self {
+        case .slowConsumer, .kicked: .policyViolation
+        default: .goingAway
+        }
     }
 }
 

@@ -4,8 +4,9 @@ import NIOCore
 import Publishers
 import Synchronization
 
-/// Where the publishers' pushes go: each push is encoded once and the same buffer is queued to
-/// every recipient's outbox, whose coalescing and slow-consumer rules take it from there.
+/// Where the publishers' pushes go: each push is encoded once, and the same buffer is queued to
+/// every recipient with one task per event loop, which queues it to each of its connections'
+/// writers and flushes them; their coalescing and slow-consumer rules take it from there.
 ///
 /// Recipients of a subscription come from the projection's reverse index; the connections are
 /// looked up under one lock per push, never per client.
@@ -13,6 +14,7 @@ final class OutboxSink: PushSink {
     private let registry: ConnectionRegistry
     private let logger: Logger
     private let counters = Mutex(Counters())
+    private let slowConsumers = Atomic<UInt64>(0)
 
     struct Counters {
         var messages: UInt64 = 0
@@ -25,7 +27,17 @@ final class OutboxSink: PushSink {
         self.logger = logger
     }
 
-    var statistics: Counters { counters.withLock { $0 } }
+    var statistics: Counters {
+        var statistics = counters.withLock { $0 }
+        statistics.slowConsumers = slowConsumers.load(ordering: .relaxed)
+        return statistics
+    }
+
+    /// Counts and logs a connection closed for falling too far behind.
+    func noteSlowConsumer(_ connection: LiveConnection) {
+        slowConsumers.add(1, ordering: .relaxed)
+        logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
+    }
 
     @discardableResult
     func send(_ push: Push, seq: UInt64, to subscription: Subscription, projection: Projection) -> Int {
@@ -42,36 +54,45 @@ final class OutboxSink: PushSink {
     private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to connections: [LiveConnection]) -> Int {
         guard !connections.isEmpty else { return 0 }
         let type: String
-        let outcomes: [(LiveConnection, Outbox.Pushed)]
+        let enqueue: @Sendable (LiveConnection) -> OutboxQueue.Pushed
         switch push {
         case .prices(let ticks):
             guard let subscription, !ticks.isEmpty else { return 0 }
             type = "price_update"
             let entries = ticks.map(ServerMessage.PriceEntry.init)
             let frame = ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: seq, subscription: subscription))
-            outcomes = connections.map { ($0, $0.outbox.pushPrices(frame, entries: entries, seq: seq, for: subscription)) }
+            enqueue = { $0.writer.enqueuePrices(frame, entries: entries, seq: seq, for: subscription) }
         case .message(let name, let data):
             type = name
             let frame = ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription))
-            outcomes = connections.map { ($0, $0.outbox.push(frame)) }
+            enqueue = { $0.writer.enqueue(frame) }
         }
-        var delivered = 0
-        for (connection, outcome) in outcomes {
-            switch outcome {
-            case .queued:
-                delivered += 1
-            case .overflow:
-                counters.withLock { $0.slowConsumers += 1 }
-                logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.outbox.depth)"])
-                connection.requestClose(.slowConsumer)
-            case .closed:
-                break
+        for group in Self.byEventLoop(connections) {
+            group[0].writer.eventLoop.execute {
+                for connection in group { connection.accept(enqueue(connection)) }
+                for connection in group { connection.writer.flush() }
             }
         }
         counters.withLock {
-            $0.messages += UInt64(delivered)
-            $0.byType[type, default: 0] += UInt64(delivered)
+            $0.messages += UInt64(connections.count)
+            $0.byType[type, default: 0] += UInt64(connections.count)
         }
-        return delivered
+        return connections.count
+    }
+
+    /// The connections split by the event loop that writes them, in their original order.
+    private static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
+        var groups: [[LiveConnection]] = []
+        var indexOfLoop: [ObjectIdentifier: Int] = [:]
+        for connection in connections {
+            let loop = ObjectIdentifier(connection.writer.eventLoop)
+            if let index = indexOfLoop[loop] {
+                groups[index].append(connection)
+            } else {
+                indexOfLoop[loop] = groups.count
+                groups.append([connection])
+            }
+        }
+        return groups
     }
 }

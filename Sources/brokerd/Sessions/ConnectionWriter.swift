@@ -1,0 +1,114 @@
+import Broker
+import HummingbirdWebSocket
+import NIOCore
+import NIOWebSocket
+import Synchronization
+
+/// Writes one connection's messages on its channel's event loop.
+///
+/// Everything for the client — fan-out rounds, replies, the close — reaches the writer as a task on
+/// that event loop, in the order it was produced, so the queue has a single owner and no lock.
+/// A fan-out round is one task per event loop for all its connections (see `OutboxSink`); each
+/// connection writes everything its socket takes and flushes once, instead of one awaited write per
+/// message. When the socket stops taking data, messages wait in the `OutboxQueue` (coalesced,
+/// bounded) and the writer retries shortly.
+final class ConnectionWriter: Sendable {
+    let eventLoop: any EventLoop
+    private let channel: any Channel
+    private let outbound: WebSocketOutboundWriter
+    /// The queue and the retry flag, only ever touched on `eventLoop` (the box checks it in debug builds).
+    private let state: NIOLoopBoundBox<State>
+    private let sent = Atomic<UInt64>(0)
+    private let queued = Atomic<Int>(0)
+
+    private struct State {
+        var queue: OutboxQueue
+        var retryScheduled = false
+    }
+
+    /// How soon a writer whose socket stopped taking data tries again.
+    static let retryInterval: TimeAmount = .milliseconds(2)
+    /// How long a client gets to answer our close frame before the socket is closed anyway.
+    static let closeGrace: TimeAmount = .seconds(5)
+
+    init(channel: any Channel, outbound: WebSocketOutboundWriter, capacity: Int) {
+        eventLoop = channel.eventLoop
+        self.channel = channel
+        self.outbound = outbound
+        state = .makeBoxSendingValue(State(queue: OutboxQueue(capacity: capacity)), eventLoop: channel.eventLoop)
+    }
+
+    /// Messages waiting for the socket, as of the last write.
+    var depth: Int { queued.load(ordering: .relaxed) }
+    /// Messages handed to the socket.
+    var sentCount: UInt64 { sent.load(ordering: .relaxed) }
+
+    // MARK: On the event loop
+
+    /// Queues a message that must arrive; call on `eventLoop`, then `flush()`.
+    func enqueue(_ frame: ByteBuffer) -> OutboxQueue.Pushed {
+        state.value.queue.push(frame)
+    }
+
+    /// Queues a price update (shared while the client keeps up, merged when behind); call on `eventLoop`.
+    func enqueuePrices(
+        _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
+    ) -> OutboxQueue.Pushed {
+        state.value.queue.pushPrices(frame, entries: entries, seq: seq, for: subscription)
+    }
+
+    /// Writes what is queued while the socket takes it, flushes once, and retries later for the rest.
+    func flush() {
+        var written: UInt64 = 0
+        while channel.isWritable, let frame = state.value.queue.next() {
+            write(frame)
+            written += 1
+        }
+        if written > 0 {
+            channel.flush()
+            sent.add(written, ordering: .relaxed)
+        }
+        queued.store(state.value.queue.depth, ordering: .relaxed)
+        guard !state.value.queue.isEmpty, !state.value.retryScheduled else { return }
+        guard channel.isActive else {
+            state.value.queue.close(discardQueued: true)
+            queued.store(0, ordering: .relaxed)
+            return
+        }
+        state.value.retryScheduled = true
+        eventLoop.scheduleTask(in: Self.retryInterval) { [self] in
+            state.value.retryScheduled = false
+            flush()
+        }
+    }
+
+    // MARK: From anywhere
+
+    /// Ends the writer: what is queued is written (or dropped when `discardQueued`), then, when a
+    /// `code` is given, the close frame; a client that does not answer it is cut off after `closeGrace`.
+    func close(_ code: WebSocketErrorCode?, reason: String, discardQueued: Bool) {
+        eventLoop.execute { [self] in
+            guard !state.value.queue.isClosed else { return }
+            state.value.queue.close(discardQueued: discardQueued)
+            // The last messages go to NIO's buffer whether or not the socket takes them now: they
+            // are bounded by the queue's capacity, and the close frame must come after them.
+            var written: UInt64 = 0
+            while let frame = state.value.queue.next() {
+                write(frame)
+                written += 1
+            }
+            channel.flush()
+            sent.add(written, ordering: .relaxed)
+            queued.store(0, ordering: .relaxed)
+            guard let code else { return }
+            let outbound = outbound
+            Task { try? await outbound.close(code, reason: reason) }
+            let channel = channel
+            eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        }
+    }
+
+    private func write(_ frame: ByteBuffer) {
+        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+    }
+}

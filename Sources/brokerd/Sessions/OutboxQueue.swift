@@ -1,0 +1,95 @@
+import Broker
+import Collections
+import NIOCore
+
+/// One connection's bounded outbound queue: what the fan-out and the session queued and the
+/// socket has not taken yet. A value with no I/O and no lock; `ConnectionWriter` owns it on the
+/// connection's event loop.
+///
+/// While the client keeps up, a price update goes out as the shared buffer that was encoded once
+/// for all subscribers of its target. When the queue is longer than `coalesceAfter`, price updates
+/// for the same subscription are merged per code (latest wins) and encoded for this client only
+/// when the socket takes them. Anything else (replies, errors, news, alerts) is never dropped; if the
+/// queue still grows past `capacity`, the client is a slow consumer.
+struct OutboxQueue {
+    enum Pushed: Equatable {
+        case queued
+        case overflow
+        case closed
+    }
+
+    private enum Item {
+        case frame(ByteBuffer)
+        case prices(Subscription)
+    }
+
+    private struct PendingPrices {
+        var entries: [String: ServerMessage.PriceEntry] = [:]
+        var seq: UInt64 = 0
+    }
+
+    private var queue: Deque<Item> = []
+    private var pending: [Subscription: PendingPrices] = [:]
+    private(set) var isClosed = false
+    let capacity: Int
+    let coalesceAfter: Int
+
+    init(capacity: Int) {
+        self.capacity = max(2, capacity)
+        self.coalesceAfter = max(1, capacity / 8)
+    }
+
+    var depth: Int { queue.count }
+    var isEmpty: Bool { queue.isEmpty }
+
+    /// Queues a message that must arrive (replies, errors, news, alerts).
+    mutating func push(_ frame: ByteBuffer) -> Pushed {
+        guard !isClosed else { return .closed }
+        queue.append(.frame(frame))
+        return queue.count > capacity ? .overflow : .queued
+    }
+
+    /// Queues a price update: the shared buffer while the client keeps up, merged per code when behind.
+    mutating func pushPrices(
+        _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
+    ) -> Pushed {
+        guard !isClosed else { return .closed }
+        if queue.count < coalesceAfter && pending[subscription] == nil {
+            queue.append(.frame(frame))
+            return .queued
+        }
+        let alreadyQueued = pending[subscription] != nil
+        var merged = pending[subscription] ?? PendingPrices()
+        for entry in entries { merged.entries[entry.code] = entry }
+        merged.seq = seq
+        pending[subscription] = merged
+        guard !alreadyQueued else { return .queued }
+        queue.append(.prices(subscription))
+        return queue.count > capacity ? .overflow : .queued
+    }
+
+    /// The next message for the socket, nil when nothing is queued.
+    mutating func next() -> ByteBuffer? {
+        while let item = queue.popFirst() {
+            switch item {
+            case .frame(let frame):
+                return frame
+            case .prices(let subscription):
+                guard let merged = pending.removeValue(forKey: subscription), !merged.entries.isEmpty else { continue }
+                let entries = merged.entries.values.sorted { $0.code < $1.code }
+                return ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription))
+            }
+        }
+        return nil
+    }
+
+    /// Refuses further pushes; drops what is queued when `discardQueued` (a slow consumer would
+    /// never take it), else keeps it for the last writes.
+    mutating func close(discardQueued: Bool) {
+        isClosed = true
+        if discardQueued {
+            queue.removeAll()
+            pending.removeAll()
+        }
+    }
+}
