@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Synchronization
 
 /// The journal's single writer: a dedicated thread that takes every append queued while it was
@@ -212,9 +213,12 @@ final class GroupCommitWriter: Sendable {
         guard !appends.isEmpty else { return }
         defer { appends.removeAll(keepingCapacity: true) }
         do {
+            let started = ContinuousClock.now
             let results = try state.commit(appends.map(\.0))
+            Self.commitDuration.record(duration: ContinuousClock.now - started)
             committedHead.withLock { $0 = Head(seq: state.lastSeq, timestamp: state.lastTimestamp) }
             let events = results.reduce(0) { $0 + UInt64($1.count) }
+            Self.batchSize.record(events)
             counters.withLock {
                 $0.commits += 1
                 $0.events += events
@@ -232,6 +236,11 @@ final class GroupCommitWriter: Sendable {
             }
         }
     }
+
+    /// How long one group commit (insert, hash, COMMIT) takes, for `/metrics`.
+    private static let commitDuration = Metrics.Timer(label: "brokerd_journal_commit_seconds")
+    /// Events per group commit, for `/metrics`.
+    private static let batchSize = Recorder(label: "brokerd_journal_batch_events")
 
     /// Holds the writer state so the thread can drop it when it stops.
     private final class StateOwner {

@@ -1,5 +1,6 @@
 import Broker
 import Logging
+import Metrics
 import Synchronization
 
 /// Runs the registered publishers: hands each the applied events of its kinds, keeps one
@@ -40,6 +41,7 @@ public final class PublisherHost: EventObserver {
                     $0[publisher.name, default: .init()].failures += 1
                     $0[publisher.name, default: .init()].lastError = "\(error)"
                 }
+                Counter(label: "brokerd_publisher_failures_total", dimensions: [("publisher", publisher.name)]).increment()
                 logger.error("publisher failed; the others go on", metadata: ["publisher": "\(publisher.name)", "error": "\(error)"])
             }
         }
@@ -68,6 +70,7 @@ public final class PublisherHost: EventObserver {
                     $0[publisher.name, default: .init()].restarts += 1
                     $0[publisher.name, default: .init()].lastError = "\(error)"
                 }
+                Counter(label: "brokerd_publisher_restarts_total", dimensions: [("publisher", publisher.name)]).increment()
                 logger.error("publisher loop failed; restarting", metadata: ["publisher": "\(publisher.name)", "error": "\(error)", "in": "\(pause)"])
                 try? await Task.sleep(for: pause)
                 pause = min(pause * 2, .seconds(30))

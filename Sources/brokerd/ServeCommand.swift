@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
             logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
         }
-        let runtime = BrokerRuntime(configuration: configuration, logger: logger)
+        let runtime = BrokerRuntime(configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap())
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
             listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

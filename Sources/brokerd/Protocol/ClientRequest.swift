@@ -10,6 +10,18 @@ enum ClientRequest: Equatable {
     case removeAlert(ruleID: String)
     case listAlerts
 
+    /// The `type` the client sent.
+    var type: String {
+        switch self {
+        case .subscribe: "subscribe"
+        case .unsubscribe: "unsubscribe"
+        case .ping: "ping"
+        case .setAlert: "set_alert"
+        case .removeAlert: "remove_alert"
+        case .listAlerts: "list_alerts"
+        }
+    }
+
     /// Why a client message could not be understood; sent back as an `error` message.
     struct Rejection: Error, Equatable {
         let error: String

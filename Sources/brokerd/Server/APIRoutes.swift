@@ -15,6 +15,12 @@ struct APIRoutes {
             // Redis being away does not make the broker unready: local ingest and delivery go on.
             return JSONResponse.make(["status": "ready", "redis": runtime.redis?.snapshot.state.rawValue ?? "off"])
         }
+        router.get("metrics") { _, _ in
+            guard let metrics = runtime.metrics else { throw APIError(status: .notFound, error: "no_metrics", details: "metrics are off") }
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: await metrics.exposition(runtime: runtime))))
+        }
         let api = router.group("api")
         api.get("websocket/stats") { _, _ in try await stats() }
         api.get("websocket/clients") { _, _ in try await clients() }

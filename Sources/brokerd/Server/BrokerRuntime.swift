@@ -14,15 +14,18 @@ final class BrokerRuntime: Sendable {
     let tickRate = TickRate()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
+    /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.
+    let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
     let klineCache: RedisKlineCache?
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
 
-    init(configuration: Configuration, logger: Logger) {
+    init(configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = metrics
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
         self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)

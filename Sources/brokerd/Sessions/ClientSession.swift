@@ -54,6 +54,7 @@ struct ClientSession {
         let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
         do {
             try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
+            LabeledCounters.disconnects.increment(reason.rawValue)
             logger.info("client disconnected", metadata: ["client": "\(connection.clientID)", "reason": "\(reason.rawValue)"])
         } catch {
             logger.error("could not journal a disconnect", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
@@ -223,6 +224,7 @@ struct ClientSession {
     ) async {
         guard bucket.take(now: WallClock.microsecondsNow()) else {
             strikes += 1
+            LabeledCounters.messagesIn.increment("rate_limited")
             connection.send(ServerMessage.error(
                 "rate_limited",
                 "more than \(configuration.limits.messagesPerSecond) messages per second (burst \(configuration.limits.burst)); slow down"))
@@ -230,6 +232,7 @@ struct ClientSession {
         }
         guard opcode == .text else {
             strikes += 1
+            LabeledCounters.messagesIn.increment("binary")
             connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
             return
         }
@@ -237,9 +240,11 @@ struct ClientSession {
         do {
             request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
+            LabeledCounters.messagesIn.increment("invalid")
             connection.send(ServerMessage.error(error.error, error.details))
             return
         }
+        LabeledCounters.messagesIn.increment(request.type)
         strikes = max(0, strikes - 1)
         switch request {
         case .ping:

@@ -1,6 +1,7 @@
 import Broker
 import Journal
 import NIOCore
+import Metrics
 import NIOWebSocket
 import Synchronization
 
@@ -44,6 +45,7 @@ final class LiveConnection: Sendable {
     /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
     /// sent to this connection before it.
     func send(_ frame: ByteBuffer) {
+        LabeledCounters.messagesOut.increment("reply")
         writer.eventLoop.execute { [self] in
             accept(writer.enqueue(frame))
             writer.flush()
@@ -94,6 +96,7 @@ extension DisconnectReason {
 final class ConnectionRegistry: Sendable {
     private let connections = Mutex<[String: LiveConnection]>([:])
     private let opened = Atomic<UInt64>(0)
+    private let openedCounter = Counter(label: "brokerd_connections_opened_total")
 
     var count: Int { connections.withLock { $0.count } }
     var totalOpened: UInt64 { opened.load(ordering: .relaxed) }
@@ -102,6 +105,7 @@ final class ConnectionRegistry: Sendable {
     func add(_ connection: LiveConnection) {
         connections.withLock { $0[connection.clientID] = connection }
         opened.add(1, ordering: .relaxed)
+        openedCounter.increment()
     }
 
     func remove(_ connection: LiveConnection) {

@@ -1,5 +1,6 @@
 import Broker
 import Logging
+import Metrics
 import NIOCore
 import Publishers
 import Synchronization
@@ -15,6 +16,8 @@ final class OutboxSink: PushSink {
     private let logger: Logger
     private let counters = Mutex(Counters())
     private let slowConsumers = Atomic<UInt64>(0)
+    private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
+    private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
 
     struct Counters {
         var messages: UInt64 = 0
@@ -36,6 +39,7 @@ final class OutboxSink: PushSink {
     /// Counts and logs a connection closed for falling too far behind.
     func noteSlowConsumer(_ connection: LiveConnection) {
         slowConsumers.add(1, ordering: .relaxed)
+        slowConsumerCounter.increment()
         logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
     }
 
@@ -67,12 +71,17 @@ final class OutboxSink: PushSink {
             let frame = ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription))
             enqueue = { $0.writer.enqueue(frame) }
         }
+        let queuedAt = ContinuousClock.now
+        let dispatch = dispatch
         for group in Self.byEventLoop(connections) {
             group[0].writer.eventLoop.execute {
                 for connection in group { connection.accept(enqueue(connection)) }
                 for connection in group { connection.writer.flush() }
+                // From the push to its last socket write on this loop: the fan-out's own latency.
+                dispatch.record(duration: ContinuousClock.now - queuedAt)
             }
         }
+        LabeledCounters.messagesOut.increment(type, by: connections.count)
         counters.withLock {
             $0.messages += UInt64(connections.count)
             $0.byType[type, default: 0] += UInt64(connections.count)

@@ -1,0 +1,130 @@
+import Broker
+import Metrics
+import Prometheus
+import Publishers
+import Synchronization
+
+/// The broker's Prometheus metrics, served at `GET /metrics`.
+///
+/// Counts and latencies are swift-metrics instruments updated where things happen (connections,
+/// messages in and out, ticks, journal commits, fan-out). Levels — connections, subscriptions,
+/// queue depths, the journal's head, the Redis source — are sampled into gauges when scraped.
+final class BrokerMetrics: Sendable {
+    let registry: PrometheusCollectorRegistry
+
+    /// Latency buckets for the broker's fast paths (the factory's default starts at 5 ms).
+    static let fastBuckets: [Duration] = [
+        .microseconds(50), .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1),
+        .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
+        .milliseconds(100), .milliseconds(250), .seconds(1),
+    ]
+
+    /// Creates the registry and makes it the process's metrics backend; call once, at start-up.
+    static func bootstrap() -> BrokerMetrics {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        for label in ["brokerd_journal_commit_seconds", "brokerd_fanout_dispatch_seconds"] {
+            factory.durationHistogramBuckets[label] = fastBuckets
+        }
+        factory.valueHistogramBuckets["brokerd_journal_batch_events"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+        MetricsSystem.bootstrap(factory)
+        return BrokerMetrics(registry: registry)
+    }
+
+    private init(registry: PrometheusCollectorRegistry) {
+        self.registry = registry
+    }
+
+    /// The Prometheus text exposition, with the levels sampled now.
+    func exposition(runtime: BrokerRuntime) async -> String {
+        await sample(runtime)
+        return registry.emitToString()
+    }
+
+    private func sample(_ runtime: BrokerRuntime) async {
+        let connections = runtime.registry.all
+        gauge("brokerd_connections").set(connections.count)
+        let depths = connections.map(\.queueDepth)
+        gauge("brokerd_outbound_queue_depth", ["stat": "sum"]).set(depths.reduce(0, +))
+        gauge("brokerd_outbound_queue_depth", ["stat": "max"]).set(depths.max() ?? 0)
+        gauge("brokerd_ticks_per_second").set(runtime.tickRate.perSecond)
+        if let store = runtime.store {
+            let (lastSeq, sessions, byType) = await store.read { projection in
+                (projection.lastSeq, projection.clients.count,
+                 SubscriptionType.allCases.map { ($0.rawValue, projection.subscriptions.count(of: $0)) })
+            }
+            gauge("brokerd_ready").set(1)
+            gauge("brokerd_journal_last_seq").set(Double(lastSeq))
+            gauge("brokerd_sessions").set(sessions)
+            for (type, count) in byType { gauge("brokerd_subscriptions", ["type": type]).set(count) }
+            if let size = try? store.journal.reader().fileSize() { gauge("brokerd_journal_size_bytes").set(Double(size)) }
+        } else {
+            gauge("brokerd_ready").set(0)
+        }
+        if let redis = runtime.redis?.snapshot {
+            for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState)] {
+                guard let state else { continue }
+                gauge("brokerd_redis_source_up", ["reader": reader]).set(state == .connected ? 1 : 0)
+            }
+            gauge("brokerd_redis_messages_received").set(redis.messages)
+            gauge("brokerd_redis_malformed_messages").set(redis.malformed)
+            gauge("brokerd_redis_reconnects").set(redis.reconnects)
+        }
+    }
+
+    private func gauge(_ name: String, _ labels: [String: String] = [:]) -> Prometheus.Gauge {
+        registry.makeGauge(
+            descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: Self.gaugeHelp[name] ?? ""),
+            labels: labels.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+    }
+
+    /// What each sampled gauge shows, for the exposition's `# HELP` lines.
+    private static let gaugeHelp: [String: String] = [
+        "brokerd_connections": "WebSocket connections open now.",
+        "brokerd_outbound_queue_depth": "Messages waiting in connections' outbound queues (sum and max).",
+        "brokerd_ticks_per_second": "Ticks ingested per second over the last seconds.",
+        "brokerd_ready": "1 once the journal is replayed and the broker serves.",
+        "brokerd_journal_last_seq": "Seq of the last journaled event.",
+        "brokerd_journal_size_bytes": "Journal file size, main file and WAL.",
+        "brokerd_sessions": "Sessions in the projection, connected or resumable.",
+        "brokerd_subscriptions": "Subscriptions held, by type.",
+        "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
+        "brokerd_redis_messages_received": "Messages the Redis tick source received since start.",
+        "brokerd_redis_malformed_messages": "Redis messages that held no valid tick, since start.",
+        "brokerd_redis_reconnects": "Times the Redis tick source reconnected, since start.",
+    ]
+}
+
+extension Prometheus.Gauge {
+    fileprivate func set(_ value: Int) { set(Double(value)) }
+}
+
+/// A counter with one dimension whose values are few but not known up front (message types,
+/// disconnect reasons): each value's counter is made once and reused.
+final class LabeledCounters: Sendable {
+    private let label: String
+    private let dimension: String
+    private let counters = Mutex<[String: Metrics.Counter]>([:])
+
+    init(label: String, dimension: String) {
+        self.label = label
+        self.dimension = dimension
+    }
+
+    func increment(_ value: String, by amount: Int = 1) {
+        let counter = counters.withLock { counters in
+            if let counter = counters[value] { return counter }
+            let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)])
+            counters[value] = counter
+            return counter
+        }
+        counter.increment(by: amount)
+    }
+
+    /// Messages received from clients, by type (`invalid`, `rate_limited`, `binary` for refused ones).
+    static let messagesIn = LabeledCounters(label: "brokerd_messages_in_total", dimension: "type")
+    /// Messages queued to clients, by type (`reply` for answers to a client's own requests).
+    static let messagesOut = LabeledCounters(label: "brokerd_messages_out_total", dimension: "type")
+    /// Closed connections, by journaled reason.
+    static let disconnects = LabeledCounters(label: "brokerd_disconnects_total", dimension: "reason")
+}

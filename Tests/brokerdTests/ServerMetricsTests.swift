@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+import TestSupport
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// One sample of a Prometheus text exposition: `name{label="value",…} number`.
+struct PrometheusSample: Equatable {
+    var name: String
+    var labels: [String: String]
+    var value: Double
+
+    /// Parses the text exposition format (version 0.0.4); comment lines are skipped, and a line
+    /// that is not a sample fails the parse.
+    static func parse(_ text: String) throws -> [PrometheusSample] {
+        try text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { line in
+            guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else {
+                throw ParseError(line: String(line))
+            }
+            let series = line[..<space]
+            guard let brace = series.firstIndex(of: "{") else { return PrometheusSample(name: String(series), labels: [:], value: value) }
+            guard series.hasSuffix("}") else { throw ParseError(line: String(line)) }
+            var labels: [String: String] = [:]
+            for pair in series[series.index(after: brace)..<series.index(before: series.endIndex)].split(separator: ",") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, parts[1].hasPrefix("\""), parts[1].hasSuffix("\"") else { throw ParseError(line: String(line)) }
+                labels[String(parts[0])] = String(parts[1].dropFirst().dropLast())
+            }
+            return PrometheusSample(name: String(series[..<brace]), labels: labels, value: value)
+        }
+    }
+
+    struct ParseError: Error {
+        let line: String
+    }
+}
+
+extension [PrometheusSample] {
+    func value(_ name: String, _ labels: [String: String] = [:]) -> Double? {
+        first { sample in sample.name == name && labels.allSatisfy { sample.labels[$0.key] == $0.value } }?.value
+    }
+}
+
+@Suite(.serialized) struct ServerMetricsTests {
+    private func scrape(_ broker: BrokerProcess) async throws -> (String, [PrometheusSample]) {
+        let (data, response) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain") == true)
+        let text = String(decoding: data, as: UTF8.self)
+        return (text, try PrometheusSample.parse(text))
+    }
+
+    @Test func metricsShowConnectionsSubscriptionsTrafficJournalAndFanOut() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        socket.sendRaw("not json")
+        _ = try await socket.receive(type: "error")
+        let ticks = #"{"ticks":[{"code":"600519","price":1800},{"code":"000001","price":12}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: ticks).0 == 200)
+        _ = try await socket.receive(type: "price_update")
+
+        let (text, samples) = try await scrape(broker)
+        #expect(samples.value("brokerd_connections") == 1)
+        #expect(samples.value("brokerd_ready") == 1)
+        #expect(samples.value("brokerd_subscriptions", ["type": "stock"]) == 1)
+        #expect(samples.value("brokerd_subscriptions", ["type": "strategy"]) == 0)
+        #expect(samples.value("brokerd_ticks_ingested_total") == 2)
+        #expect(samples.value("brokerd_messages_in_total", ["type": "subscribe"]) == 1)
+        #expect(samples.value("brokerd_messages_in_total", ["type": "invalid"]) == 1)
+        #expect(samples.value("brokerd_messages_out_total", ["type": "price_update"]) == 1)
+        #expect((samples.value("brokerd_journal_last_seq") ?? 0) >= 3, "connect, subscribe, two ticks")
+        #expect((samples.value("brokerd_journal_commit_seconds_count") ?? 0) >= 3)
+        #expect((samples.value("brokerd_journal_batch_events_sum") ?? 0) >= 4)
+        #expect((samples.value("brokerd_fanout_dispatch_seconds_count") ?? 0) >= 2, "the price update and the tick-built bar")
+        #expect(samples.value("brokerd_messages_out_total", ["type": "kline_update"]) == 2, "the 1m and 5m bars")
+        #expect(samples.value("brokerd_connections_opened_total") == 1)
+        #expect(text.contains("# TYPE brokerd_fanout_dispatch_seconds histogram"))
+
+        await socket.close()
+        for _ in 0..<100 {
+            if try await scrape(broker).1.value("brokerd_disconnects_total", ["reason": "closed"]) == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let after = try await scrape(broker).1
+        #expect(after.value("brokerd_disconnects_total", ["reason": "closed"]) == 1)
+        #expect(after.value("brokerd_connections") == 0)
+        await broker.terminate()
+    }
+
+    @Test func theParserReadsLabelsAndRejectsGarbage() throws {
+        let samples = try PrometheusSample.parse("# HELP x y\nup 1\nreq_total{type=\"a\",code=\"2\"} 3.5\n")
+        #expect(samples == [
+            PrometheusSample(name: "up", labels: [:], value: 1),
+            PrometheusSample(name: "req_total", labels: ["type": "a", "code": "2"], value: 3.5),
+        ])
+        #expect(throws: PrometheusSample.ParseError.self) { try PrometheusSample.parse("up one") }
+    }
+}
