@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import HummingbirdWSClient
 import NIOCore
 import Testing
 
@@ -12,9 +13,12 @@ import Testing
 
     private let stock = Subscription(type: .strategy, target: "volume_wave")
 
-    private func decode(_ buffer: ByteBuffer?) throws -> [String: Any] {
-        let buffer = try #require(buffer)
-        return try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
+    /// The JSON object a queued text frame carries.
+    private func decode(_ frame: ByteBuffer?) throws -> [String: Any] {
+        let bytes = Array(try #require(frame).readableBytesView)
+        #expect(bytes.first == 0x81)
+        let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
+        return try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
     }
 
     @Test func aClientThatKeepsUpGetsTheSharedBufferAsIs() {
@@ -96,5 +100,52 @@ import Testing
         #expect(WireTime.format(microseconds: 0) == "1970-01-01T00:00:00.000000Z")
         #expect(WireTime.format(microseconds: 1_795_426_200_123_456) == "2026-11-23T09:30:00.123456Z")
         #expect(WireTime.format(microseconds: 951_782_400_000_001) == "2000-02-29T00:00:00.000001Z")
+    }
+}
+
+@Suite struct WebSocketWireTests {
+    /// The header length and the length field for a payload of `count` bytes.
+    private func header(for count: Int) -> [UInt8] {
+        let frame = WebSocketWire.textFrame(ByteBuffer(repeating: 0x61, count: count))
+        #expect(frame.readableBytes > count)
+        let bytes = Array(frame.readableBytesView)
+        #expect(bytes.suffix(count).allSatisfy { $0 == 0x61 }, "the payload follows the header unmasked")
+        return Array(bytes.prefix(frame.readableBytes - count))
+    }
+
+    @Test func textFramesCarryFinOpcodeAndTheShortestLengthField() {
+        #expect(header(for: 0) == [0x81, 0])
+        #expect(header(for: 125) == [0x81, 125])
+        #expect(header(for: 126) == [0x81, 126, 0, 126])
+        #expect(header(for: 65_535) == [0x81, 126, 0xFF, 0xFF])
+        #expect(header(for: 65_536) == [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0])
+    }
+}
+
+@Suite struct MessageAssemblerTests {
+    private func text(_ string: String) -> ByteBuffer { ByteBuffer(string: string) }
+
+    @Test func fragmentsBecomeOneMessageWithTheFirstFramesOpcode() {
+        var assembler = MessageAssembler(maxBytes: 100)
+        #expect(assembler.take(.text, text("{\"type\":"), fin: false) == .incomplete)
+        #expect(assembler.take(.continuation, text("\"ping\""), fin: false) == .incomplete)
+        #expect(assembler.take(.continuation, text("}"), fin: true) == .message(text(#"{"type":"ping"}"#), .text))
+        #expect(assembler.take(.binary, text("x"), fin: true) == .message(text("x"), .binary))
+    }
+
+    @Test func anOversizedMessageIsRefusedOnceAndItsRestDropped() {
+        var assembler = MessageAssembler(maxBytes: 8)
+        #expect(assembler.take(.text, text("12345"), fin: false) == .incomplete)
+        #expect(assembler.take(.continuation, text("67890"), fin: false) == .tooLarge)
+        #expect(assembler.take(.continuation, text("more"), fin: false) == .incomplete)
+        #expect(assembler.take(.continuation, text("end"), fin: true) == .incomplete)
+        #expect(assembler.take(.text, text("ok"), fin: true) == .message(text("ok"), .text), "the next message is fine")
+        #expect(assembler.take(.text, text("123456789"), fin: true) == .tooLarge)
+    }
+
+    @Test func aContinuationWithoutAStartIsIgnored() {
+        var assembler = MessageAssembler(maxBytes: 100)
+        #expect(assembler.take(.continuation, text("stray"), fin: true) == .incomplete)
+        #expect(assembler.take(.text, text("ok"), fin: true) == .message(text("ok"), .text))
     }
 }

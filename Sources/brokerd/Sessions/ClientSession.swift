@@ -26,23 +26,38 @@ struct ClientSession {
     private var configuration: Configuration { runtime.configuration }
     private var logger: Logger { runtime.logger }
 
+    /// Serves the connection until it ends.
+    ///
+    /// The work is split into functions that are never inlined (`start`, `handle`, `end`, …): an
+    /// async function's frame lives on the task's allocator for as long as it runs, and this one
+    /// runs as long as the connection. Only what reading needs stays allocated while a client idles.
     func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel) async {
+        guard let connection = await start(outbound: outbound, channel: channel) else { return }
+        await read(inbound, connection: connection)
+        await end(connection, outbound: outbound)
+    }
+
+    @inline(never)
+    private func start(outbound: WebSocketOutboundWriter, channel: any Channel) async -> LiveConnection? {
         let opened: (LiveConnection, resumeFailure: String?)
         do {
-            opened = try await open(writer: ConnectionWriter(
-                channel: channel, outbound: outbound, capacity: configuration.limits.outboundQueueCapacity))
+            opened = try await open(writer: ConnectionWriter.install(
+                on: channel, outbound: outbound, capacity: configuration.limits.outboundQueueCapacity))
         } catch {
             logger.error("could not open a session", metadata: ["error": "\(error)"])
             let failure = ServerMessage.error("unavailable", "the broker could not record the connection: \(error)")
             try? await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: failure)))
             try? await outbound.close(.unexpectedServerError, reason: "journal unavailable")
-            return
+            return nil
         }
-        let connection = opened.0
         if let failure = opened.resumeFailure {
-            connection.send(ServerMessage.error("resume_failed", failure))
+            opened.0.send(ServerMessage.error("resume_failed", failure))
         }
-        await read(inbound, connection: connection)
+        return opened.0
+    }
+
+    @inline(never)
+    private func end(_ connection: LiveConnection, outbound: WebSocketOutboundWriter) async {
         if let reason = connection.requestedClose {
             // Closed by us: the close frame goes out before this handler returns (after the queued
             // messages, which the writer was told to send first), or Hummingbird would close normally.
@@ -63,6 +78,7 @@ struct ClientSession {
 
     // MARK: Opening
 
+    @inline(never)
     private func open(writer: ConnectionWriter) async throws -> (LiveConnection, resumeFailure: String?) {
         var clientID: String?
         var resumeFailure: String?
@@ -161,57 +177,25 @@ struct ClientSession {
 
     // MARK: Reading
 
+    @inline(never)
     private func read(_ inbound: WebSocketInboundStream, connection: LiveConnection) async {
         var bucket = TokenBucket(
             rate: configuration.limits.messagesPerSecond, burst: configuration.limits.burst, now: WallClock.microsecondsNow())
         var strikes = 0
-        var fragments = ByteBuffer()
-        var skippingOversized = false
-        var fragmentedOpcode: WebSocketDataFrame.Opcode?
+        var assembler = MessageAssembler(maxBytes: configuration.limits.maxFrameBytes)
         do {
             for try await frame in inbound {
                 connection.noteReceived()
-                // Reassemble fragmented messages, refusing any above the frame limit.
-                var message: ByteBuffer
-                var opcode = frame.opcode
-                switch frame.opcode {
-                case .continuation:
-                    guard let started = fragmentedOpcode else { continue }
-                    opcode = started
-                    if !skippingOversized {
-                        var data = frame.data
-                        fragments.writeBuffer(&data)
-                    }
-                default:
-                    fragments.clear()
-                    skippingOversized = false
-                    var data = frame.data
-                    fragments.writeBuffer(&data)
-                }
-                if fragments.readableBytes > configuration.limits.maxFrameBytes && !skippingOversized {
-                    skippingOversized = true
-                    strikes += 5
-                    connection.send(ServerMessage.error(
-                        "frame_too_large",
-                        "messages may be at most \(configuration.limits.maxFrameBytes) bytes; this one was dropped"))
-                    fragments.clear()
-                }
-                guard frame.fin else {
-                    fragmentedOpcode = opcode
-                    continue
-                }
-                fragmentedOpcode = nil
-                if skippingOversized {
-                    skippingOversized = false
-                } else {
-                    message = fragments
-                    fragments.clear()
+                switch assembler.take(frame.opcode, frame.data, fin: frame.fin) {
+                case .message(let message, let opcode):
                     await handle(message, opcode: opcode, connection: connection, bucket: &bucket, strikes: &strikes)
+                case .tooLarge:
+                    strikes += 5
+                    refuseOversized(connection)
+                case .incomplete:
+                    break
                 }
-                if strikes >= Self.strikesBeforeKick {
-                    logger.warning("closing an abusive client", metadata: ["client": "\(connection.clientID)"])
-                    connection.requestClose(.kicked)
-                }
+                if strikes >= Self.strikesBeforeKick { kick(connection) }
                 if connection.requestedClose != nil { break }
             }
         } catch {
@@ -219,6 +203,19 @@ struct ClientSession {
         }
     }
 
+    @inline(never)
+    private func refuseOversized(_ connection: LiveConnection) {
+        connection.send(ServerMessage.error(
+            "frame_too_large", "messages may be at most \(configuration.limits.maxFrameBytes) bytes; this one was dropped"))
+    }
+
+    @inline(never)
+    private func kick(_ connection: LiveConnection) {
+        logger.warning("closing an abusive client", metadata: ["client": "\(connection.clientID)"])
+        connection.requestClose(.kicked)
+    }
+
+    @inline(never)
     private func handle(
         _ message: ByteBuffer, opcode: WebSocketDataFrame.Opcode, connection: LiveConnection, bucket: inout TokenBucket, strikes: inout Int
     ) async {
@@ -276,6 +273,7 @@ struct ClientSession {
     }
 
     /// Executes a command for a client; on refusal the client gets the error and false comes back.
+    @inline(never)
     private func run(_ command: Command, for connection: LiveConnection) async -> Bool {
         do {
             try await store.execute(command)
@@ -288,6 +286,7 @@ struct ClientSession {
         return false
     }
 
+    @inline(never)
     private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
         let id = connection.clientID
         let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
@@ -316,6 +315,7 @@ struct ClientSession {
 
     /// Sends a new stock subscriber the latest bar of each snapshot period that the journal knows,
     /// and, when the seed's K-line cache is configured, the cached bar of each period it does not.
+    @inline(never)
     private func sendLatestBars(of stock: Subscription, to connection: LiveConnection) async {
         let code = stock.target
         let periods = Self.snapshotBarPeriods

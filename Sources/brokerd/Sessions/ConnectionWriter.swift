@@ -6,6 +6,11 @@ import Synchronization
 
 /// Writes one connection's messages on its channel's event loop.
 ///
+/// Messages arrive as finished WebSocket frames (`WebSocketWire`) and enter the pipeline just below
+/// NIO's frame encoder, through `EncodedFrameOutlet`: a fan-out's one buffer goes to every client
+/// without being framed again per client. Frames Hummingbird writes itself (pong, close) still take
+/// the encoder; both reach the socket in the order they were written on the event loop.
+///
 /// Everything for the client — fan-out rounds, replies, the close — reaches the writer as a task on
 /// that event loop, in the order it was produced, so the queue has a single owner and no lock.
 /// A fan-out round is one task per event loop for all its connections (see `OutboxSink`); each
@@ -16,7 +21,8 @@ final class ConnectionWriter: Sendable {
     let eventLoop: any EventLoop
     private let channel: any Channel
     private let outbound: WebSocketOutboundWriter
-    /// The queue and the retry flag, only ever touched on `eventLoop` (the box checks it in debug builds).
+    /// The queue, the retry flag and the outlet's context, only ever touched on `eventLoop` (the
+    /// box checks it in debug builds).
     private let state: NIOLoopBoundBox<State>
     private let sent = Atomic<UInt64>(0)
     private let queued = Atomic<Int>(0)
@@ -24,6 +30,7 @@ final class ConnectionWriter: Sendable {
     private struct State {
         var queue: OutboxQueue
         var retryScheduled = false
+        let outlet: ChannelHandlerContext
     }
 
     /// How soon a writer whose socket stopped taking data tries again.
@@ -31,11 +38,24 @@ final class ConnectionWriter: Sendable {
     /// How long a client gets to answer our close frame before the socket is closed anyway.
     static let closeGrace: TimeAmount = .seconds(5)
 
-    init(channel: any Channel, outbound: WebSocketOutboundWriter, capacity: Int) {
+    /// Installs the outlet below the channel's WebSocket frame encoder and makes the writer.
+    static func install(on channel: any Channel, outbound: WebSocketOutboundWriter, capacity: Int) async throws -> ConnectionWriter {
+        try await channel.eventLoop.submit {
+            let pipeline = channel.pipeline.syncOperations
+            let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
+            let outlet = EncodedFrameOutlet()
+            try pipeline.addHandler(outlet, position: .before(encoder))
+            let context = try pipeline.context(handler: outlet)
+            return ConnectionWriter(channel: channel, outbound: outbound, outlet: context, capacity: capacity)
+        }.get()
+    }
+
+    /// Call on `channel.eventLoop`.
+    private init(channel: any Channel, outbound: WebSocketOutboundWriter, outlet: ChannelHandlerContext, capacity: Int) {
         eventLoop = channel.eventLoop
         self.channel = channel
         self.outbound = outbound
-        state = .makeBoxSendingValue(State(queue: OutboxQueue(capacity: capacity)), eventLoop: channel.eventLoop)
+        state = NIOLoopBoundBox(State(queue: OutboxQueue(capacity: capacity), outlet: outlet), eventLoop: channel.eventLoop)
     }
 
     /// Messages waiting for the socket, as of the last write.
@@ -60,12 +80,15 @@ final class ConnectionWriter: Sendable {
     /// Writes what is queued while the socket takes it, flushes once, and retries later for the rest.
     func flush() {
         var written: UInt64 = 0
-        while channel.isWritable, let frame = state.value.queue.next() {
-            write(frame)
-            written += 1
+        // Writability is checked once per flush: what one round adds is bounded, and NIO buffers it.
+        if channel.isWritable {
+            while let frame = state.value.queue.next() {
+                write(frame)
+                written += 1
+            }
         }
         if written > 0 {
-            channel.flush()
+            state.value.outlet.flush()
             sent.add(written, ordering: .relaxed)
         }
         queued.store(state.value.queue.depth, ordering: .relaxed)
@@ -97,7 +120,7 @@ final class ConnectionWriter: Sendable {
                 write(frame)
                 written += 1
             }
-            channel.flush()
+            state.value.outlet.flush()
             sent.add(written, ordering: .relaxed)
             queued.store(0, ordering: .relaxed)
             guard let code else { return }
@@ -109,6 +132,13 @@ final class ConnectionWriter: Sendable {
     }
 
     private func write(_ frame: ByteBuffer) {
-        channel.write(WebSocketFrame(fin: true, opcode: .text, data: frame), promise: nil)
+        state.value.outlet.write(NIOAny(frame), promise: nil)
     }
+}
+
+/// Where finished WebSocket frames enter a connection's pipeline: just below the frame encoder, so
+/// they reach the socket (through anything below, such as TLS) without being framed again.
+final class EncodedFrameOutlet: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
 }

@@ -44,8 +44,9 @@ final class LiveConnection: Sendable {
 
     /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
     /// sent to this connection before it.
-    func send(_ frame: ByteBuffer) {
+    func send(_ message: ByteBuffer) {
         LabeledCounters.messagesOut.increment("reply")
+        let frame = WebSocketWire.textFrame(message)
         writer.eventLoop.execute { [self] in
             accept(writer.enqueue(frame))
             writer.flush()

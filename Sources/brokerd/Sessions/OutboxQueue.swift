@@ -3,7 +3,7 @@ import Collections
 import NIOCore
 
 /// One connection's bounded outbound queue: what the fan-out and the session queued and the
-/// socket has not taken yet. A value with no I/O and no lock; `ConnectionWriter` owns it on the
+/// socket has not taken yet, as WebSocket frames ready for the wire (`WebSocketWire`). A value with no I/O and no lock; `ConnectionWriter` owns it on the
 /// connection's event loop.
 ///
 /// While the client keeps up, a price update goes out as the shared buffer that was encoded once
@@ -54,7 +54,8 @@ struct OutboxQueue {
         _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
     ) -> Pushed {
         guard !isClosed else { return .closed }
-        if queue.count < coalesceAfter && pending[subscription] == nil {
+        // `pending.isEmpty` first: the common case (a client that keeps up) skips hashing the subscription.
+        if queue.count < coalesceAfter && (pending.isEmpty || pending[subscription] == nil) {
             queue.append(.frame(frame))
             return .queued
         }
@@ -77,7 +78,8 @@ struct OutboxQueue {
             case .prices(let subscription):
                 guard let merged = pending.removeValue(forKey: subscription), !merged.entries.isEmpty else { continue }
                 let entries = merged.entries.values.sorted { $0.code < $1.code }
-                return ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription))
+                return WebSocketWire.textFrame(
+                    ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription)))
             }
         }
         return nil

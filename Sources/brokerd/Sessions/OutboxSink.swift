@@ -64,11 +64,13 @@ final class OutboxSink: PushSink {
             guard let subscription, !ticks.isEmpty else { return 0 }
             type = "price_update"
             let entries = ticks.map(ServerMessage.PriceEntry.init)
-            let frame = ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: seq, subscription: subscription))
+            let frame = WebSocketWire.textFrame(
+                ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: seq, subscription: subscription)))
             enqueue = { $0.writer.enqueuePrices(frame, entries: entries, seq: seq, for: subscription) }
         case .message(let name, let data):
             type = name
-            let frame = ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription))
+            let frame = WebSocketWire.textFrame(
+                ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
             enqueue = { $0.writer.enqueue(frame) }
         }
         let queuedAt = ContinuousClock.now

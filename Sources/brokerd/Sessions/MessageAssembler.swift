@@ -1,0 +1,62 @@
+import HummingbirdWebSocket
+import NIOCore
+
+/// Reassembles a client's fragmented WebSocket messages and refuses any above the size limit.
+///
+/// Pure: frames in, complete messages (or a refusal) out. An oversized message is refused once,
+/// when it crosses the limit; its remaining fragments are dropped without another refusal.
+struct MessageAssembler {
+    enum Outcome: Equatable {
+        /// A complete message with the opcode of its first frame.
+        case message(ByteBuffer, WebSocketDataFrame.Opcode)
+        /// More fragments are needed (or an oversized message's fragments are being dropped).
+        case incomplete
+        /// The message grew past `maxBytes`: it is dropped.
+        case tooLarge
+    }
+
+    let maxBytes: Int
+    private var fragments = ByteBuffer()
+    private var fragmentedOpcode: WebSocketDataFrame.Opcode?
+    private var skippingOversized = false
+
+    init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    /// Takes one data frame's opcode, payload and FIN bit.
+    mutating func take(_ opcode: WebSocketDataFrame.Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
+        let frameOpcode = opcode
+        var opcode = opcode
+        var data = payload
+        switch frameOpcode {
+        case .continuation:
+            // A continuation without a started message is ignored.
+            guard let started = fragmentedOpcode else { return .incomplete }
+            opcode = started
+            if !skippingOversized { fragments.writeBuffer(&data) }
+        default:
+            fragments.clear()
+            skippingOversized = false
+            fragments.writeBuffer(&data)
+        }
+        var outcome = Outcome.incomplete
+        if fragments.readableBytes > maxBytes && !skippingOversized {
+            skippingOversized = true
+            fragments.clear()
+            outcome = .tooLarge
+        }
+        guard fin else {
+            fragmentedOpcode = opcode
+            return outcome
+        }
+        fragmentedOpcode = nil
+        if skippingOversized {
+            skippingOversized = false
+            return outcome
+        }
+        let message = fragments
+        fragments.clear()
+        return .message(message, opcode)
+    }
+}
