@@ -368,8 +368,13 @@ import TestSupport
         broker = try await BrokerProcess(journal: journal)
         let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
         #expect(signals["count"] as? Int == 1)
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(snapshotSeq)")
+        // Resuming from before the compaction point: the session comes back, and the client is told
+        // that what was archived is not replayed.
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=2")
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        let incomplete = try await resumed.receive(type: "error")
+        #expect(incomplete?["error"] as? String == "resume_incomplete")
+        #expect((incomplete?["details"] as? String)?.contains("events 3…\(snapshotSeq - 2) were compacted") == true)
         await resumed.close()
         #expect(await broker.terminate() == 0)
         let head = try await journalCLI(["replay", "--journal", journal, "--json"]).json

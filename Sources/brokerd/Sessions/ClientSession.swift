@@ -143,7 +143,14 @@ struct ClientSession {
         let owner = connection.user ?? connection.clientID
         let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
         do {
-            let cursor = try journal.reader().records(JournalQuery(fromSeq: since + 1, toSeq: projection.lastSeq, kinds: kinds))
+            let reader = try journal.reader()
+            // After `brokerd journal compact`, the oldest events live in an archive the broker does not read.
+            if let first = try reader.first(), first.seq > since + 1 {
+                connection.send(ServerMessage.error(
+                    "resume_incomplete",
+                    "events \(since + 1)…\(first.seq - 1) were compacted into an archive; bars, news and alerts among them are not replayed"))
+            }
+            let cursor = try reader.records(JournalQuery(fromSeq: since + 1, toSeq: projection.lastSeq, kinds: kinds))
             while let record = try cursor.next() {
                 let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
                 switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
