@@ -16,6 +16,8 @@ final class BrokerRuntime: Sendable {
     let startedAt = WallClock.microsecondsNow()
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
     let klineCache: RedisKlineCache?
+    /// Finds a WebSocket client's address behind the configured trusted proxies.
+    let clientAddresses: ClientAddressResolver
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
@@ -23,6 +25,7 @@ final class BrokerRuntime: Sendable {
     init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
         self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)
