@@ -21,6 +21,7 @@ final class BrokerRuntime: Sendable {
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
+    private let redisBroadcaster = Mutex<RedisBroadcaster?>(nil)
 
     init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -51,6 +52,20 @@ final class BrokerRuntime: Sendable {
 
     func attachRedis(_ source: RedisTickSource) {
         redisSource.withLock { $0 = source }
+    }
+
+    /// The publisher sharing this node's ingest with the other nodes, when Redis is configured.
+    var broadcaster: RedisBroadcaster? { redisBroadcaster.withLock { $0 } }
+
+    func attachBroadcaster(_ broadcaster: RedisBroadcaster) {
+        redisBroadcaster.withLock { $0 = broadcaster }
+    }
+
+    /// Hands what this node just journaled to the other nodes (through Redis, when configured).
+    /// Call only after the command succeeded: nothing is shared that is not in this node's journal.
+    /// Never waits: the update is queued, or dropped and counted when Redis is away.
+    func share(_ update: SharedUpdate) {
+        broadcaster?.offer(update)
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
