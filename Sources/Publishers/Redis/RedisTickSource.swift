@@ -2,7 +2,8 @@ import Broker
 import Logging
 import Synchronization
 
-/// Feeds the broker with ticks from Redis: a pub/sub channel, a stream, or both.
+/// Feeds the broker with ticks from Redis: a pub/sub channel, a stream, or both; and with the news
+/// and alert rules other nodes share, when their channels are configured.
 ///
 /// Each configured connection runs on a thread of its own with blocking hiredis I/O, hands every
 /// batch to `deliver` and waits for it before reading on, and reconnects with backoff when Redis
