@@ -2,11 +2,12 @@ import Broker
 import Publishers
 import Synchronization
 
-/// Collects what a source delivers; optionally refuses chosen batches like a broker would.
+/// Collects what a source delivers; optionally refuses chosen tick batches like a broker would.
 final class BatchRecorder: Sendable {
     struct Refusal: Error {}
 
     private let batches = Mutex<[TickBatch]>([])
+    private let updates = Mutex<[SharedUpdate]>([])
     private let refuse: @Sendable (TickBatch) -> Bool
 
     init(refusing refuse: @escaping @Sendable (TickBatch) -> Bool = { _ in false }) {
@@ -21,6 +22,12 @@ final class BatchRecorder: Sendable {
         }
     }
 
+    /// The callback for news and alert rules shared by other nodes.
+    var deliverShared: RedisTickSource.DeliverShared {
+        { [self] update in updates.withLock { $0.append(update) } }
+    }
+
     var received: [TickBatch] { batches.withLock { $0 } }
+    var shared: [SharedUpdate] { updates.withLock { $0 } }
     var ticks: [PriceTick] { received.flatMap(\.ticks) }
 }

@@ -4,61 +4,6 @@ import Journal
 import Testing
 import TestSupport
 
-/// A real redis-server on a free loopback port, driven with redis-cli.
-final class RedisProcess {
-    let port: Int
-    private let process = Process()
-
-    init() async throws {
-        port = try freePort()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        for _ in 0..<100 {
-            if (try? cli("PING")) == "PONG" { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw RedisProcessError.notAnswering
-    }
-
-    var url: String { "redis://127.0.0.1:\(port)" }
-
-    @discardableResult
-    func cli(_ arguments: String...) throws -> String {
-        let cli = Process()
-        cli.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        cli.arguments = ["-p", "\(port)"] + arguments
-        let output = Pipe()
-        cli.standardOutput = output
-        try cli.run()
-        // Reading to EOF waits for the exit without Process.waitUntilExit's run-loop polling.
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    deinit {
-        kill(process.processIdentifier, SIGKILL)
-    }
-}
-
-enum RedisProcessError: Error {
-    case notAnswering
-}
-
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
-
 @Suite(.serialized) struct ServerRedisTests {
     private func journaledPrices(_ journal: String) throws -> [Double] {
         let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.priceTicked.rawValue]))

@@ -2,11 +2,15 @@ import Broker
 import Journal
 import Logging
 
-/// SUBSCRIBEs to one pub/sub channel on a thread of its own and hands every message to the broker,
-/// reconnecting with backoff until stopped.
+/// SUBSCRIBEs to the tick channel (and the shared news and alerts channels, when configured) on a
+/// thread of its own and hands every message to the broker, reconnecting with backoff until stopped.
 final class RedisChannelReader: Sendable {
+    /// What a channel carries.
+    private enum Content: Sendable { case ticks, news, alerts }
+
     private let url: RedisURL
-    private let channel: String
+    private let channels: [(name: String, content: Content)]
+    private let node: NodeOrigin?
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
     private let maxTicksPerBatch: Int
@@ -16,12 +20,13 @@ final class RedisChannelReader: Sendable {
     private let logger: Logger
     private let control = ReaderThreadControl()
 
-    init(
-        configuration: RedisTickSourceConfiguration, channel: String, delivery: TickBatchDelivery,
-        status: RedisSourceStatus, logger: Logger
-    ) {
+    init(configuration: RedisTickSourceConfiguration, delivery: TickBatchDelivery, status: RedisSourceStatus, logger: Logger) {
         url = configuration.url
-        self.channel = channel
+        let configured: [(String?, Content)] = [
+            (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
+        ]
+        channels = configured.compactMap { name, content in name.map { ($0, content) } }
+        node = configuration.node
         connectTimeout = configuration.connectTimeout
         backoff = configuration.backoff
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
@@ -31,10 +36,12 @@ final class RedisChannelReader: Sendable {
         self.logger = logger
     }
 
+    private var channelList: String { channels.map(\.name).joined(separator: ",") }
+
     /// Starts the reader thread.
     func start() {
         status.set(.channel, .connecting)
-        ReaderThreadControl.spawn(name: "redis-sub:\(channel)") { [self] in run() }
+        ReaderThreadControl.spawn(name: "redis-sub:\(channels.first?.name ?? "")") { [self] in run() }
     }
 
     /// Interrupts a blocked read or a backoff sleep and tells the thread to end.
@@ -56,7 +63,7 @@ final class RedisChannelReader: Sendable {
             do {
                 try session {
                     status.connected(.channel, afterFailure: hasConnected)
-                    if hasConnected || failures > 0 { logger.info("Redis subscription restored", metadata: ["channel": "\(channel)"]) }
+                    if hasConnected || failures > 0 { logger.info("Redis subscription restored", metadata: ["channels": "\(channelList)"]) }
                     hasConnected = true
                     failures = 0
                     backoff.reset()
@@ -69,7 +76,9 @@ final class RedisChannelReader: Sendable {
                 let delay = backoff.nextDelay()
                 // The first failure of an outage is news; the retries that follow are not.
                 if failures == 1 {
-                    logger.warning("Redis subscription failed; reconnecting with backoff", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                    logger.warning(
+                        "Redis subscription failed; reconnecting with backoff",
+                        metadata: ["channels": "\(channelList)", "error": "\(error)"])
                 } else {
                     logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
                 }
@@ -87,19 +96,36 @@ final class RedisChannelReader: Sendable {
         }
         guard control.attach(connection.fileDescriptor) else { return }
         connection.enableKeepAlive()
-        let reply = try connection.command(["SUBSCRIBE", channel])
-        guard case .array(let items) = reply, items.first?.text == "subscribe" else {
-            if case .error(let message) = reply { throw .commandFailed(command: "SUBSCRIBE \(channel)", message: message) }
-            throw .unexpectedReply(command: "SUBSCRIBE \(channel)", reply: reply.description)
+        // One SUBSCRIBE for all channels: Redis confirms each in turn before any message follows.
+        let command = "SUBSCRIBE \(channels.map(\.name).joined(separator: " "))"
+        var reply = try connection.command(["SUBSCRIBE"] + channels.map(\.name))
+        for index in channels.indices {
+            if index > 0 { reply = try connection.nextReply() }
+            guard case .array(let items) = reply, items.first?.text == "subscribe" else {
+                if case .error(let message) = reply { throw .commandFailed(command: command, message: message) }
+                throw .unexpectedReply(command: command, reply: reply.description)
+            }
         }
         onSubscribed()
         while true {
             // Block for one message, then take whatever else the same read already buffered, so a
             // burst becomes one batch (one hand-over to the broker) instead of one per message.
+            // News and alert rules are handed over as they come, after the ticks before them.
             var ticks: [PriceTick] = []
             var next: RedisReply? = try connection.nextReply()
             while let push = next {
-                ticks += decode(push)
+                if let (content, payload) = message(in: push) {
+                    switch content {
+                    case .ticks:
+                        ticks += decodeTicks(payload)
+                    case .news, .alerts:
+                        if let update = decodeShared(payload, content: content) {
+                            if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
+                            ticks = []
+                            delivery.hand(update)
+                        }
+                    }
+                }
                 if ticks.count >= maxTicksPerBatch { break }
                 next = try connection.bufferedReply()
             }
@@ -108,13 +134,52 @@ final class RedisChannelReader: Sendable {
         }
     }
 
-    /// The ticks of one pushed message; anything but `["message", channel, payload]` has none.
-    private func decode(_ push: RedisReply) -> [PriceTick] {
-        guard case .array(let parts) = push, parts.count == 3, parts[0].text == "message", case .bulk(let payload) = parts[2]
-        else { return [] }
+    /// The channel's content and the payload of a pushed `["message", channel, payload]`; nil for anything else.
+    private func message(in push: RedisReply) -> (Content, [UInt8])? {
+        guard case .array(let parts) = push, parts.count == 3, parts[0].text == "message", case .bulk(let payload) = parts[2],
+            let name = parts[1].text, let content = channels.first(where: { $0.name == name })?.content
+        else { return nil }
         status.update { $0.messages += 1 }
+        return (content, payload)
+    }
+
+    /// The ticks of one message on the tick channel; none when it is malformed or our own.
+    private func decodeTicks(_ payload: [UInt8]) -> [PriceTick] {
         let outcome = decoder.decode(json: payload, timestamp: WallClock.microsecondsNow())
+        if isOwn(outcome.origin) { return [] }
         delivery.reportMalformed(outcome.problems)
         return outcome.ticks
+    }
+
+    /// The update in one message on the news or alerts channel; nil when it is malformed or our own.
+    private func decodeShared(_ payload: [UInt8], content: Content) -> SharedUpdate? {
+        let channel = channels.first { $0.content == content }?.name ?? ""
+        let decoded: SharedMessageCodec.Message
+        do {
+            decoded = content == .news
+                ? try SharedMessageCodec.decodeNews(payload, channel: channel, now: WallClock.microsecondsNow())
+                : try SharedMessageCodec.decodeAlerts(payload, channel: channel)
+        } catch {
+            delivery.reportMalformed([error.description])
+            return nil
+        }
+        return isOwn(decoded.origin) ? nil : decoded.update
+    }
+
+    /// Whether a message was published by this node: it journaled that itself before publishing,
+    /// so ingesting the echo would journal and deliver it twice.
+    private func isOwn(_ origin: NodeOrigin?) -> Bool {
+        guard let node, let origin, origin.node == node.node else { return false }
+        status.update { $0.ownSkipped += 1 }
+        if origin.instance != node.instance {
+            status.update { $0.nodeIDConflicts += 1 }
+            let (log, suppressed) = status.shouldLog(.nodeIDConflict)
+            if log {
+                logger.error(
+                    "another brokerd process publishes with this node's id; its messages are skipped. Give every node its own node_id",
+                    metadata: ["node": "\(node.node)", "other_instance": "\(origin.instance)", "suppressed": "\(suppressed)"])
+            }
+        }
+        return true
     }
 }

@@ -64,22 +64,50 @@ final class RedisConnection {
     /// Sends one command and waits for its reply. An error reply is returned, not thrown; I/O failure throws.
     func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
         guard let context else { throw .connectionLost(reason: "the connection is closed") }
-        // hiredis copies the arguments into its output buffer before returning, so buffers that
-        // live for the duration of the call are enough; lengths make it binary-safe.
-        let lengths = arguments.map { $0.utf8.count }
+        let raw = Self.withArgv(arguments.map { Array($0.utf8) }) { argc, argv, lengths in
+            redisCommandArgv(context, argc, argv, lengths)
+        }
+        return try take(raw)
+    }
+
+    /// Sends `commands` in one go and reads their replies in order (pipelining: one round trip for
+    /// all of them). Arguments are bytes, so payloads are binary-safe. Error replies are returned;
+    /// an I/O failure throws, and then it is unknown which of the commands Redis executed.
+    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        for arguments in commands {
+            // Appending only fills hiredis' output buffer; the first reply read writes it all out.
+            let status = Self.withArgv(arguments) { argc, argv, lengths in
+                redisAppendCommandArgv(context, argc, argv, lengths)
+            }
+            guard status == REDIS_OK else { throw .connectionLost(reason: Self.errorText(context)) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands { replies.append(try nextReply()) }
+        return replies
+    }
+
+    /// Calls `body` with C argument vectors over copies of `arguments`. hiredis copies the
+    /// arguments into its output buffer before returning, so buffers that live for the duration
+    /// of the call are enough; the lengths make it binary-safe.
+    private static func withArgv<Result>(
+        _ arguments: [[UInt8]],
+        _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int>?) -> Result
+    ) -> Result {
+        let lengths = arguments.map(\.count)
         let buffers = arguments.map { argument -> UnsafeMutableBufferPointer<CChar> in
-            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(argument.utf8.count, 1))
-            UnsafeMutableRawBufferPointer(buffer).copyBytes(from: argument.utf8)
+            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(argument.count, 1))
+            UnsafeMutableRawBufferPointer(buffer).copyBytes(from: argument)
             return buffer
         }
         defer { buffers.forEach { $0.deallocate() } }
         var argv: [UnsafePointer<CChar>?] = buffers.map { UnsafePointer($0.baseAddress) }
-        let raw = lengths.withUnsafeBufferPointer { lengthsBuffer in
+        return lengths.withUnsafeBufferPointer { lengthsBuffer in
             argv.withUnsafeMutableBufferPointer { argvBuffer in
-                redisCommandArgv(context, Int32(arguments.count), argvBuffer.baseAddress, lengthsBuffer.baseAddress)
+                body(Int32(arguments.count), argvBuffer.baseAddress, lengthsBuffer.baseAddress)
             }
         }
-        return try take(raw)
     }
 
     /// Waits for the next reply pushed by the server (pub/sub messages).

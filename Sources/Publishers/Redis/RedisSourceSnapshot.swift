@@ -10,6 +10,13 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var messages: Int = 0
     /// Ticks handed to the broker.
     public var ticks: Int = 0
+    /// News items and alert-rule changes from other nodes handed to the broker.
+    public var shared: Int = 0
+    /// Messages this node published itself (tagged with its node id), recognised and skipped.
+    public var ownSkipped: Int = 0
+    /// Of those, messages from another process using this node's id: a misconfiguration, since
+    /// the two nodes then ignore each other's messages. Give every node its own `node_id`.
+    public var nodeIDConflicts: Int = 0
     /// Messages, entries or single ticks that were not a valid tick and were dropped.
     public var malformed: Int = 0
     /// Batches the broker's callback threw on (logged and skipped).

@@ -9,7 +9,7 @@ final class RedisSourceStatus: Sendable {
     enum Connection: Sendable { case channel, stream }
 
     /// What gets logged at most once per interval.
-    enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure }
+    enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure, nodeIDConflict }
 
     private struct Throttle {
         var lastLogged: ContinuousClock.Instant?

@@ -2,7 +2,8 @@ import Broker
 import Logging
 import Synchronization
 
-/// Feeds the broker with ticks from Redis: a pub/sub channel, a stream, or both.
+/// Feeds the broker with ticks from Redis: a pub/sub channel, a stream, or both; and with the news
+/// and alert rules other nodes share, when their channels are configured.
 ///
 /// Each configured connection runs on a thread of its own with blocking hiredis I/O, hands every
 /// batch to `deliver` and waits for it before reading on, and reconnects with backoff when Redis
@@ -12,6 +13,8 @@ public final class RedisTickSource: Sendable {
     /// Receives each batch; the source reads on only after it returns. A throw is logged and the
     /// batch skipped.
     public typealias Deliver = @Sendable (TickBatch) async throws -> Void
+    /// Receives each news item or alert-rule change shared by another node, like `Deliver`.
+    public typealias DeliverShared = @Sendable (SharedUpdate) async throws -> Void
 
     private enum Lifecycle { case idle, running, stopped }
 
@@ -25,9 +28,11 @@ public final class RedisTickSource: Sendable {
 
     /// Creates a stopped source. `resumeAfter` is the stream id to continue after (the last one
     /// journaled); nil reads only entries added from now on, `0-0` reads the stream from the start.
+    /// `deliverShared` gets what arrives on the news and alerts channels (none are read unless configured).
     public init(
         configuration: RedisTickSourceConfiguration, resumeAfter: String? = nil,
-        logger: Logger = Logger(label: "brokerd.redis"), deliver: @escaping Deliver
+        logger: Logger = Logger(label: "brokerd.redis"), deliverShared: @escaping DeliverShared = { _ in },
+        deliver: @escaping Deliver
     ) throws(RedisError) {
         try configuration.validate()
         if let resumeAfter, !RedisTickSourceConfiguration.isStreamID(resumeAfter) {
@@ -35,13 +40,14 @@ public final class RedisTickSource: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        let status = RedisSourceStatus(channelConfigured: configuration.channel != nil, streamConfigured: configuration.stream != nil)
+        let subscribes = !configuration.subscribedChannels.isEmpty
+        let status = RedisSourceStatus(channelConfigured: subscribes, streamConfigured: configuration.stream != nil)
         self.status = status
         let delivery = TickBatchDelivery(
-            deliver: deliver, status: status, maxTicksPerBatch: configuration.limits.maxTicksPerBatch, logger: logger)
-        channelReader = configuration.channel.map {
-            RedisChannelReader(configuration: configuration, channel: $0, delivery: delivery, status: status, logger: logger)
-        }
+            deliver: deliver, deliverShared: deliverShared, status: status,
+            maxTicksPerBatch: configuration.limits.maxTicksPerBatch, logger: logger)
+        channelReader = subscribes
+            ? RedisChannelReader(configuration: configuration, delivery: delivery, status: status, logger: logger) : nil
         streamReader = configuration.stream.map {
             RedisStreamReader(
                 configuration: configuration, stream: $0, resumeAfter: resumeAfter ?? "$", delivery: delivery,
@@ -63,7 +69,7 @@ public final class RedisTickSource: Sendable {
         logger.info(
             "reading ticks from Redis",
             metadata: [
-                "url": "\(configuration.url)", "channel": "\(configuration.channel ?? "-")",
+                "url": "\(configuration.url)", "channels": "\(configuration.subscribedChannels.joined(separator: ","))",
                 "stream": "\(configuration.stream ?? "-")",
             ])
         channelReader?.start()

@@ -8,6 +8,13 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var channel: String?
     /// Stream to XREAD; nil to not read a stream.
     public var stream: String?
+    /// Pub/sub channel of news shared by other nodes (`<channel>:news`); nil to not subscribe.
+    public var newsChannel: String?
+    /// Pub/sub channel of alert-rule changes shared by other nodes (`<channel>:alerts`); nil to not subscribe.
+    public var alertsChannel: String?
+    /// The node this source runs in: messages it published itself are skipped, because it has
+    /// journaled them already. Nil ingests every message.
+    public var node: NodeOrigin?
     /// How long one `XREAD BLOCK` waits for new entries.
     public var streamBlock: Duration
     /// Most entries one `XREAD` returns (`COUNT`).
@@ -21,13 +28,17 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
 
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
-        url: RedisURL, channel: String? = "ticks", stream: String? = nil, streamBlock: Duration = .seconds(1),
+        url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
+        alertsChannel: String? = nil, node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         limits: Limits = .init()
     ) {
         self.url = url
         self.channel = channel
         self.stream = stream
+        self.newsChannel = newsChannel
+        self.alertsChannel = alertsChannel
+        self.node = node
         self.streamBlock = streamBlock
         self.streamCount = streamCount
         self.connectTimeout = connectTimeout
@@ -38,8 +49,13 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// Throws the first unusable setting.
     func validate() throws(RedisError) {
         func fail(_ setting: String, _ reason: String) -> RedisError { .invalidConfiguration(setting: setting, reason: reason) }
-        if channel == nil && stream == nil { throw fail("channel/stream", "configure a channel, a stream, or both") }
+        if subscribedChannels.isEmpty && stream == nil { throw fail("channel/stream", "configure a channel, a stream, or both") }
         if channel?.isEmpty == true { throw fail("channel", "is empty") }
+        if newsChannel?.isEmpty == true { throw fail("newsChannel", "is empty") }
+        if alertsChannel?.isEmpty == true { throw fail("alertsChannel", "is empty") }
+        if Set(subscribedChannels).count < subscribedChannels.count {
+            throw fail("channels", "the tick, news and alerts channels must differ")
+        }
         if stream?.isEmpty == true { throw fail("stream", "is empty") }
         if streamBlock < .milliseconds(1) { throw fail("streamBlock", "must be at least 1 ms (0 would block forever)") }
         if streamCount < 1 { throw fail("streamCount", "must be at least 1") }
@@ -49,6 +65,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         }
         if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
     }
+
+    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, as configured.
+    var subscribedChannels: [String] { [channel, newsChannel, alertsChannel].compactMap { $0 } }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
     static func isStreamID(_ id: String) -> Bool {

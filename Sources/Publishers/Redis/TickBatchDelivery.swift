@@ -3,13 +3,15 @@ import Dispatch
 import Logging
 import Synchronization
 
-/// Hands batches from a reader thread to the broker's async callback and waits for it to finish.
+/// Hands batches from a reader thread to the broker's async callbacks and waits for them to finish.
 ///
 /// Waiting is the backpressure: the reader does not read the next message until the broker has
 /// taken the previous batch. The wait blocks the reader's own thread, never a pool thread.
 struct TickBatchDelivery: Sendable {
-    /// The broker's callback.
+    /// The broker's callback for ticks.
     let deliver: @Sendable (TickBatch) async throws -> Void
+    /// The broker's callback for news and alert rules shared by other nodes.
+    let deliverShared: @Sendable (SharedUpdate) async throws -> Void
     /// Where counters go.
     let status: RedisSourceStatus
     /// Largest batch handed over at once (the decider's `maxTicksPerBatch`).
@@ -27,31 +29,51 @@ struct TickBatchDelivery: Sendable {
         }
     }
 
-    private func handOne(_ batch: TickBatch) {
-        let done = DispatchSemaphore(value: 0)
-        let failure = FailureSlot()
-        let deliver = self.deliver
-        Task {
-            do { try await deliver(batch) } catch { failure.set(String(describing: error)) }
-            done.signal()
+    /// Delivers one news item or alert-rule change from another node.
+    func hand(_ update: SharedUpdate) {
+        let deliverShared = self.deliverShared
+        if let reason = waitFor({ try await deliverShared(update) }) {
+            status.update { $0.deliveryFailures += 1 }
+            logRefusal(what: "\(update.kind) from another node", reason: reason)
+        } else {
+            status.update { $0.shared += 1 }
         }
-        done.wait()
-        if let reason = failure.value {
+    }
+
+    private func handOne(_ batch: TickBatch) {
+        let deliver = self.deliver
+        if let reason = waitFor({ try await deliver(batch) }) {
             status.update {
                 $0.deliveryFailures += 1
                 if let id = batch.streamID { $0.lastStreamID = id }
             }
-            let (log, suppressed) = status.shouldLog(.deliveryFailure)
-            if log {
-                logger.warning(
-                    "broker refused a batch from Redis; skipped",
-                    metadata: ["ticks": "\(batch.ticks.count)", "error": "\(reason)", "suppressed": "\(suppressed)"])
-            }
+            logRefusal(what: "a batch of \(batch.ticks.count) ticks", reason: reason)
         } else {
             status.update {
                 $0.ticks += batch.ticks.count
                 if let id = batch.streamID { $0.lastStreamID = id }
             }
+        }
+    }
+
+    /// Runs `body` as a task and blocks this (reader) thread until it is done; the error text if it threw.
+    private func waitFor(_ body: @escaping @Sendable () async throws -> Void) -> String? {
+        let done = DispatchSemaphore(value: 0)
+        let failure = FailureSlot()
+        Task {
+            do { try await body() } catch { failure.set(String(describing: error)) }
+            done.signal()
+        }
+        done.wait()
+        return failure.value
+    }
+
+    private func logRefusal(what: String, reason: String) {
+        let (log, suppressed) = status.shouldLog(.deliveryFailure)
+        if log {
+            logger.warning(
+                "broker refused \(what) from Redis; skipped",
+                metadata: ["error": "\(reason)", "suppressed": "\(suppressed)"])
         }
     }
 
@@ -65,6 +87,18 @@ struct TickBatchDelivery: Sendable {
             logger.warning(
                 "dropped malformed Redis payload",
                 metadata: ["reason": "\(problems[0])", "suppressed": "\(suppressed)"])
+        }
+    }
+}
+
+extension SharedUpdate {
+    /// What the update is, for log lines.
+    var kind: String {
+        switch self {
+        case .ticks: "ticks"
+        case .news: "a news item"
+        case .alertRuleSet: "an alert rule"
+        case .alertRuleRemoved: "an alert rule removal"
         }
     }
 }

@@ -6,6 +6,10 @@ import Foundation
 /// Accepted JSON: one tick `{"code","price","name"?,"volume"?,"prev_close"?}`, an array of ticks,
 /// or `{"ticks":[...]}`. Ticks are checked with the decider's rules here, so one bad tick is dropped
 /// (and counted) instead of making the broker refuse the whole batch.
+///
+/// `{"ticks":[...]}` may carry `"node"` and `"instance"`: then it was published by a brokerd node
+/// (`SharedMessageCodec`), and each tick's `"timestamp"` (UTC µs) is the origin's and is kept.
+/// A feeder's `timestamp` field is ignored as before: its unit is not ours to guess.
 struct TickPayloadDecoder: Sendable {
     /// What one payload yielded.
     struct Outcome: Sendable {
@@ -13,6 +17,8 @@ struct TickPayloadDecoder: Sendable {
         var ticks: [PriceTick] = []
         /// Why the payload (or single ticks in it) were rejected; empty when all was well.
         var problems: [String] = []
+        /// The brokerd node that published the payload; nil for an external feeder.
+        var origin: NodeOrigin?
     }
 
     /// The decider's bounds, so the source rejects what the broker would reject.
@@ -20,13 +26,16 @@ struct TickPayloadDecoder: Sendable {
 
     /// Decodes a JSON message; `timestamp` is stamped on every tick.
     func decode(json: [UInt8], timestamp: Int64) -> Outcome {
-        let wire: [WireTick]
+        let payload: WirePayload
         do {
-            wire = try JSONDecoder().decode(WirePayload.self, from: Data(json)).ticks
+            payload = try JSONDecoder().decode(WirePayload.self, from: Data(json))
         } catch {
             return Outcome(problems: ["not a tick, an array of ticks or {\"ticks\":[...]}: \(Self.reason(error))"])
         }
-        return validate(wire, timestamp: timestamp)
+        let origin = SharedMessageCodec.origin(payload.node, payload.instance)
+        var outcome = validate(payload.ticks, timestamp: timestamp, keepTimestamps: origin != nil)
+        outcome.origin = origin
+        return outcome
     }
 
     /// Decodes one stream entry: a `tick` field holding JSON, or the tick's fields directly.
@@ -54,13 +63,13 @@ struct TickPayloadDecoder: Sendable {
         return validate([tick], timestamp: timestamp)
     }
 
-    private func validate(_ wire: [WireTick], timestamp: Int64) -> Outcome {
+    private func validate(_ wire: [WireTick], timestamp: Int64, keepTimestamps: Bool = false) -> Outcome {
         var outcome = Outcome()
         outcome.ticks.reserveCapacity(wire.count)
         for item in wire {
             let tick = PriceTick(
                 code: item.code, name: item.name ?? item.code, price: item.price, volume: item.volume ?? 0,
-                prevClose: item.prevClose ?? 0, timestamp: timestamp)
+                prevClose: item.prevClose ?? 0, timestamp: keepTimestamps ? item.timestamp ?? timestamp : timestamp)
             if let problem = problem(with: tick) {
                 outcome.problems.append("tick '\(tick.code.prefix(32))' \(problem)")
             } else {
@@ -98,6 +107,8 @@ private struct WireTick: Decodable {
     var price: Double
     var volume: Int64?
     var prevClose: Double?
+    /// The origin's time, honoured only in a message from a brokerd node.
+    var timestamp: Int64?
 
     init(code: String, name: String?, price: Double, volume: Int64?, prevClose: Double?) {
         self.code = code
@@ -107,17 +118,30 @@ private struct WireTick: Decodable {
         self.prevClose = prevClose
     }
 
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        code = try container.decode(String.self, forKey: .code)
+        name = try container.decodeIfPresent(String.self, forKey: .name)
+        price = try container.decode(Double.self, forKey: .price)
+        volume = try container.decodeIfPresent(Int64.self, forKey: .volume)
+        prevClose = try container.decodeIfPresent(Double.self, forKey: .prevClose)
+        // Leniently: feeders send timestamps of every shape, and theirs was never read.
+        timestamp = try? container.decodeIfPresent(Int64.self, forKey: .timestamp)
+    }
+
     enum CodingKeys: String, CodingKey {
-        case code, name, price, volume
+        case code, name, price, volume, timestamp
         case prevClose = "prev_close"
     }
 }
 
-/// Any of the three accepted message shapes, flattened to a list.
+/// Any of the three accepted message shapes, flattened to a list, with a node's tags if present.
 private struct WirePayload: Decodable {
     var ticks: [WireTick]
+    var node: String?
+    var instance: String?
 
-    private enum Keys: String, CodingKey { case ticks }
+    private enum Keys: String, CodingKey { case ticks, node, instance }
 
     init(from decoder: any Decoder) throws {
         if var list = try? decoder.unkeyedContainer() {
@@ -129,6 +153,8 @@ private struct WirePayload: Decodable {
         let object = try decoder.container(keyedBy: Keys.self)
         if object.contains(.ticks) {
             ticks = try object.decode([WireTick].self, forKey: .ticks)
+            node = try object.decodeIfPresent(String.self, forKey: .node)
+            instance = try object.decodeIfPresent(String.self, forKey: .instance)
         } else {
             ticks = [try WireTick(from: decoder)]
         }

@@ -86,7 +86,8 @@ extension Configuration {
     public struct Redis: Sendable, Equatable {
         /// `redis://host[:port][/db]` or `unix:///path`; nil runs without Redis.
         public var url: String?
-        /// Pub/sub channel carrying ticks.
+        /// Pub/sub channel carrying ticks; news and alert rules shared between nodes use
+        /// `<channel>:news` and `<channel>:alerts`.
         public var channel = "ticks"
         /// Optional Redis stream to read ticks from as well; nil reads none.
         public var stream: String?

@@ -94,7 +94,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
         case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db] or unix:///path."
-        case .redisChannel: "Redis pub/sub channel for ticks."
+        case .redisChannel: "Redis pub/sub channel for ticks; nodes share news and alert rules on <channel>:news and <channel>:alerts."
         case .redisStream: "Redis stream to read ticks from as well."
         case .redisKlineKey:
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."

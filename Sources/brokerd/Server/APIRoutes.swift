@@ -81,6 +81,7 @@ struct APIRoutes {
             journal: .init(lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path),
             uptimeSeconds: uptime.rounded(),
             redis: runtime.redis?.snapshot,
+            redisOutbound: runtime.broadcaster?.snapshot,
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
@@ -145,6 +146,7 @@ struct APIRoutes {
             PriceTick(code: $0.code, name: $0.name ?? $0.code, price: $0.price, volume: $0.volume ?? 0, prevClose: $0.prevClose ?? 0, timestamp: now)
         }
         let recorded = try await execute(.ingestTicks(ticks))
+        runtime.share(.ticks(ticks))
         runtime.tickRate.record(ticks.count, at: now)
         return JSONResponse.make(WriteBody(accepted: ticks.count, seq: recorded.last?.seq))
     }
@@ -180,6 +182,7 @@ extension APIRoutes {
             id: body.id ?? "news_\(hex)", title: body.title, summary: body.summary ?? "", url: body.url ?? "",
             codes: body.codes ?? [], category: body.category ?? "general", publishedAt: WallClock.microsecondsNow())
         let recorded = try await execute(.publishNews(item))
+        runtime.share(.news(item))
         return JSONResponse.make(["id": item.id, "seq": recorded.last.map { String($0.seq) } ?? ""])
     }
 
@@ -191,7 +194,8 @@ extension APIRoutes {
         }
         let rule = AlertRule(
             id: body.id ?? AlertRules.newRuleID(), user: body.user, code: body.code, condition: condition, threshold: body.threshold)
-        try await execute(.setAlertRule(rule))
+        // An identical armed rule records nothing: then there is nothing new to share either.
+        if try await !execute(.setAlertRule(rule)).isEmpty { runtime.share(.alertRuleSet(rule)) }
         return JSONResponse.make(status: .created, AlertRules.Reply(type: "alert_set", rule: rule))
     }
 
@@ -201,6 +205,7 @@ extension APIRoutes {
             throw APIError(status: .notFound, error: "unknown_alert_rule", details: "no alert rule \(id)")
         }
         try await execute(.removeAlertRule(ruleID: id, user: owner))
+        runtime.share(.alertRuleRemoved(ruleID: id, user: owner))
         return JSONResponse.make(["removed": id])
     }
 }
@@ -353,6 +358,8 @@ struct StatsBody: Encodable {
     let journal: JournalInfo
     let uptimeSeconds: Double
     let redis: RedisSourceSnapshot?
+    /// What this node shares with the other nodes through Redis; nil without Redis.
+    let redisOutbound: RedisBroadcasterSnapshot?
     let publishers: [String: PublisherCounts]
 
     struct PublisherCounts: Encodable {
@@ -364,6 +371,7 @@ struct StatsBody: Encodable {
     enum CodingKeys: String, CodingKey {
         case node, connections, subscriptions, messages, ticks, journal, redis, publishers
         case uptimeSeconds = "uptime_seconds"
+        case redisOutbound = "redis_outbound"
     }
 }
 

@@ -18,14 +18,18 @@ final class BrokerRuntime: Sendable {
     let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
     let klineCache: RedisKlineCache?
+    /// Finds a WebSocket client's address behind the configured trusted proxies.
+    let clientAddresses: ClientAddressResolver
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
+    private let redisBroadcaster = Mutex<RedisBroadcaster?>(nil)
 
     init(configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
         self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)
@@ -51,6 +55,20 @@ final class BrokerRuntime: Sendable {
 
     func attachRedis(_ source: RedisTickSource) {
         redisSource.withLock { $0 = source }
+    }
+
+    /// The publisher sharing this node's ingest with the other nodes, when Redis is configured.
+    var broadcaster: RedisBroadcaster? { redisBroadcaster.withLock { $0 } }
+
+    func attachBroadcaster(_ broadcaster: RedisBroadcaster) {
+        redisBroadcaster.withLock { $0 = broadcaster }
+    }
+
+    /// Hands what this node just journaled to the other nodes (through Redis, when configured).
+    /// Call only after the command succeeded: nothing is shared that is not in this node's journal.
+    /// Never waits: the update is queued, or dropped and counted when Redis is away.
+    func share(_ update: SharedUpdate) {
+        broadcaster?.offer(update)
     }
 
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }

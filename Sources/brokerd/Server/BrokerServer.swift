@@ -1,4 +1,5 @@
 import Broker
+import HTTPTypes
 import Hummingbird
 import HummingbirdWebSocket
 import Logging
@@ -34,9 +35,11 @@ enum BrokerServer {
             let resume = query.get("resume").flatMap { id -> ClientSession.ResumeRequest? in
                 id.isEmpty ? nil : ClientSession.ResumeRequest(clientID: id, since: query.get("since").flatMap { UInt64($0) })
             }
-            let session = ClientSession(
-                runtime: runtime, store: store, remoteAddress: context.requestContext.remoteAddress?.hostAddress,
-                resumeRequest: resume)
+            // The real client behind trusted proxies (nginx), else the TCP peer.
+            let remoteAddress = runtime.clientAddresses.resolve(
+                peer: context.requestContext.remoteAddress?.hostAddress,
+                forwardedFor: context.request.headers[values: .xForwardedFor])
+            let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume)
             await session.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
         }
         return Application(
@@ -48,4 +51,9 @@ enum BrokerServer {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
             logger: runtime.logger)
     }
+}
+
+extension HTTPField.Name {
+    /// The client address chain proxies append to (`client, proxy1, proxy2`).
+    static let xForwardedFor = HTTPField.Name("X-Forwarded-For")!
 }

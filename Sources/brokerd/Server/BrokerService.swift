@@ -15,9 +15,11 @@ struct BrokerService: Service {
     private var logger: Logger { runtime.logger }
 
     func run() async throws {
+        // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
+        let broadcaster = try startBroadcaster()
         let (journal, store) = try await startUp()
         let sources = await tickSources(store)
-        let redis = try await startRedis(store)
+        let redis = try await startRedis(store, origin: broadcaster?.origin)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
             group.addTask { await runtime.publishers.run(PublisherContext(store: store)) }
@@ -29,20 +31,47 @@ struct BrokerService: Service {
         }
         await redis?.stop()
         await shutDown(journal: journal, store: store)
+        // Last, so what the final sessions' commands shared still goes out.
+        await broadcaster?.stop()
+    }
+
+    /// Starts the outbound publisher when a Redis URL is configured: ticks, news and alert rules
+    /// ingested on this node go to the other nodes, tagged with this node's id.
+    private func startBroadcaster() throws -> RedisBroadcaster? {
+        guard let url = configuration.redis.url else { return nil }
+        let broadcaster = RedisBroadcaster(
+            url: try RedisURL(parsing: url), channels: SharedChannels(tickChannel: configuration.redis.channel),
+            origin: NodeOrigin(node: configuration.nodeID), logger: logger)
+        broadcaster.start()
+        runtime.attachBroadcaster(broadcaster)
+        logger.info(
+            "sharing with other nodes through Redis",
+            metadata: [
+                "node": "\(configuration.nodeID)", "instance": "\(broadcaster.origin.instance)",
+                "channels": "\(broadcaster.channels.ticks),\(broadcaster.channels.news),\(broadcaster.channels.alerts)",
+            ])
+        return broadcaster
     }
 
     /// Starts the Redis tick source when a URL is configured; stream reading resumes right after
-    /// the last entry journaled by a previous run.
-    private func startRedis(_ store: EventStore) async throws -> RedisTickSource? {
+    /// the last entry journaled by a previous run. It also ingests the news and alert rules other
+    /// nodes share, and skips what `origin` (this node) published itself.
+    private func startRedis(_ store: EventStore, origin: NodeOrigin?) async throws -> RedisTickSource? {
         guard let url = configuration.redis.url else { return nil }
         let source = configuration.redis.stream.map { "redis-stream:\($0)" }
         let resumeAfter: String? = if let source { await store.read { $0.sourcePositions[source] } } else { nil }
         let tickRate = runtime.tickRate
         let logger = logger
+        let channels = SharedChannels(tickChannel: configuration.redis.channel)
         let redis = try RedisTickSource(
             configuration: RedisTickSourceConfiguration(
-                url: RedisURL(parsing: url), channel: configuration.redis.channel, stream: configuration.redis.stream),
-            resumeAfter: resumeAfter, logger: logger
+                url: RedisURL(parsing: url), channel: channels.ticks, stream: configuration.redis.stream,
+                newsChannel: channels.news, alertsChannel: channels.alerts, node: origin),
+            resumeAfter: resumeAfter, logger: logger,
+            deliverShared: { update in
+                // Journaled here as if ingested here, but not shared again: it came from a node.
+                try await store.execute(update.command)
+            }
         ) { batch in
             if let position = batch.streamID, let source {
                 try await store.execute(.ingestFromSource(batch.ticks, source: source, position: position))

@@ -262,10 +262,13 @@ struct ClientSession {
                 id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
                 threshold: threshold)
             if await run(.setAlertRule(rule), for: connection) {
+                runtime.share(.alertRuleSet(rule))
                 connection.send(ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule)))
             }
         case .removeAlert(let ruleID):
-            if await run(.removeAlertRule(ruleID: ruleID, user: connection.user ?? connection.clientID), for: connection) {
+            let owner = connection.user ?? connection.clientID
+            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection) {
+                runtime.share(.alertRuleRemoved(ruleID: ruleID, user: owner))
                 connection.send(ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now())))
             }
         case .listAlerts:

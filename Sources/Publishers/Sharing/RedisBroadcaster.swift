@@ -1,0 +1,288 @@
+import Broker
+import Dispatch
+import Logging
+import Synchronization
+
+/// Publishes what this node ingested (`SharedUpdate`s) to the other nodes over Redis pub/sub,
+/// without ever making the caller wait.
+///
+/// `offer` only appends to a bounded queue, so it is safe on an event loop or inside the store.
+/// One thread of its own, with its own hiredis connection, empties the queue with pipelined
+/// PUBLISHes. While Redis is down, offers are dropped and counted at once: the local journal and
+/// clients are not affected, the outage is logged once, and publishing resumes when the connection
+/// is back. Dropped updates are never sent later, because the other nodes would then get stale
+/// prices after newer ones. Runs once: `start()` then `stop()`.
+public final class RedisBroadcaster: Sendable {
+    private enum Lifecycle { case idle, running, stopped }
+
+    private struct State {
+        var lifecycle = Lifecycle.idle
+        var queue: [SharedUpdate] = []
+        /// False during an outage: offers are dropped instead of queued.
+        var accepting = true
+        var inOutage = false
+        var droppedBeforeOutage = 0
+        /// A full queue is logged once per episode (until it drains).
+        var full = false
+        var refusalLogged = false
+        var snapshot: RedisBroadcasterSnapshot
+    }
+
+    /// The channels the updates go to.
+    public let channels: SharedChannels
+    /// The tags every message carries.
+    public let origin: NodeOrigin
+    private let url: RedisURL
+    private let capacity: Int
+    private let connectTimeout: Duration
+    private let ioTimeout: Duration
+    private let healthCheckInterval: Duration
+    private let backoff: ReconnectBackoff
+    private let state: Mutex<State>
+    /// Signalled when the queue goes from empty to non-empty, and on stop.
+    private let pending = DispatchSemaphore(value: 0)
+    private let control = ReaderThreadControl()
+    private let logger: Logger
+
+    /// Most PUBLISHes sent in one pipeline, bounding the buffers of one round trip.
+    static let maxPipeline = 1_000
+
+    /// Creates a stopped publisher. `ioTimeout` bounds every write and reply, so a Redis that
+    /// vanished without closing the connection cannot hold the thread; when nothing was published
+    /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
+    public init(
+        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, capacity: Int = 10_000,
+        connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
+        healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
+        logger: Logger = Logger(label: "brokerd.redis")
+    ) {
+        self.url = url
+        self.channels = channels
+        self.origin = origin
+        self.capacity = max(1, capacity)
+        self.connectTimeout = connectTimeout
+        self.ioTimeout = ioTimeout
+        self.healthCheckInterval = healthCheckInterval
+        self.backoff = backoff
+        self.logger = logger
+        state = Mutex(State(snapshot: RedisBroadcasterSnapshot(node: origin.node, capacity: max(1, capacity))))
+    }
+
+    /// State and counters, consistent with each other.
+    public var snapshot: RedisBroadcasterSnapshot {
+        state.withLock { state in
+            var snapshot = state.snapshot
+            snapshot.queued = state.queue.count
+            return snapshot
+        }
+    }
+
+    /// Queues `update` for the other nodes; never blocks. False when it was dropped (not started
+    /// or stopped, Redis down, or the queue full) — it is counted then, and the caller goes on.
+    @discardableResult
+    public func offer(_ update: SharedUpdate) -> Bool {
+        enum Outcome { case queued(wake: Bool), dropped, droppedQueueFull }
+        let outcome = state.withLock { state -> Outcome in
+            guard state.lifecycle == .running, state.accepting else {
+                state.snapshot.dropped += 1
+                return .dropped
+            }
+            guard state.queue.count < capacity else {
+                state.snapshot.dropped += 1
+                defer { state.full = true }
+                return state.full ? .dropped : .droppedQueueFull
+            }
+            state.queue.append(update)
+            return .queued(wake: state.queue.count == 1)
+        }
+        switch outcome {
+        case .queued(let wake):
+            if wake { pending.signal() }
+            return true
+        case .droppedQueueFull:
+            logger.warning(
+                "Redis publish queue full; updates for other nodes are dropped until it drains",
+                metadata: ["capacity": "\(capacity)"])
+            return false
+        case .dropped:
+            return false
+        }
+    }
+
+    /// Connects and starts the publisher thread; later calls do nothing.
+    public func start() {
+        let shouldStart = state.withLock { state in
+            guard state.lifecycle == .idle else { return false }
+            state.lifecycle = .running
+            state.snapshot.state = .connecting
+            return true
+        }
+        guard shouldStart else { return }
+        ReaderThreadControl.spawn(name: "redis-pub:\(channels.ticks)") { [self] in run() }
+    }
+
+    /// Refuses further offers, publishes what is queued if Redis is there (each write bounded by
+    /// `ioTimeout`), and returns once the thread has ended.
+    public func stop() async {
+        let wasRunning = state.withLock { state in
+            defer { state.lifecycle = .stopped }
+            return state.lifecycle == .running
+        }
+        guard wasRunning else { return }
+        control.requestStop()
+        pending.signal()
+        await control.waitUntilFinished()
+    }
+
+    // MARK: The publisher thread
+
+    private func run() {
+        var backoff = self.backoff
+        defer {
+            state.withLock { state in
+                state.snapshot.dropped += state.queue.count
+                state.queue = []
+                state.snapshot.state = .stopped
+            }
+            control.finish()
+        }
+        while !control.isStopping {
+            setState(.connecting)
+            let connection: RedisConnection
+            do {
+                connection = try RedisConnection(url: url, timeout: connectTimeout)
+            } catch {
+                noteOutage(error)
+                if !control.sleep(for: backoff.nextDelay()) { return }
+                continue
+            }
+            connection.setReadTimeout(ioTimeout)
+            connection.enableKeepAlive()
+            noteConnected()
+            backoff.reset()
+            do {
+                try publishUntilStopped(on: connection)
+                connection.close()
+                return
+            } catch {
+                connection.close()
+                noteOutage(error)
+                if !control.sleep(for: backoff.nextDelay()) { return }
+            }
+        }
+    }
+
+    /// Publishes whatever is queued as it comes; returns after the last batch once stopping.
+    private func publishUntilStopped(on connection: RedisConnection) throws(RedisError) {
+        while true {
+            let woken = pending.wait(timeout: .now() + .nanoseconds(Self.nanoseconds(healthCheckInterval))) == .success
+            let stopping = control.isStopping
+            let batch = takeQueued()
+            if batch.isEmpty {
+                if stopping { return }
+                if !woken { try healthCheck(connection) }
+                continue
+            }
+            var start = 0
+            while start < batch.count {
+                let end = min(start + Self.maxPipeline, batch.count)
+                try publish(batch[start..<end], on: connection)
+                start = end
+            }
+        }
+    }
+
+    private func takeQueued() -> [SharedUpdate] {
+        state.withLock { state in
+            defer {
+                state.queue = []
+                state.full = false
+            }
+            return state.queue
+        }
+    }
+
+    private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(RedisError) {
+        let publish = Array("PUBLISH".utf8)
+        let commands = batch.map { update in
+            [publish, Array(update.channel(in: channels).utf8), SharedMessageCodec.encode(update, origin: origin)]
+        }
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(commands)
+        } catch {
+            // Some of them may have reached Redis; there is no telling which, so all count as dropped.
+            state.withLock { $0.snapshot.dropped += batch.count }
+            throw error
+        }
+        let refusal = replies.lazy.compactMap { reply -> String? in
+            if case .error(let message) = reply { return message } else { return nil }
+        }.first
+        let refused = replies.count { if case .error = $0 { true } else { false } }
+        let logRefusal = state.withLock { state -> Bool in
+            state.snapshot.published += replies.count - refused
+            state.snapshot.dropped += refused
+            guard let refusal else { return false }
+            state.snapshot.lastError = "Redis refused PUBLISH: \(refusal)"
+            defer { state.refusalLogged = true }
+            return !state.refusalLogged
+        }
+        if logRefusal, let refusal {
+            logger.error("Redis refuses PUBLISH; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
+        }
+    }
+
+    /// PING after a quiet spell, so a lost connection is noticed (and shown) before the next update.
+    private func healthCheck(_ connection: RedisConnection) throws(RedisError) {
+        if case .error(let message) = try connection.command(["PING"]) {
+            throw .commandFailed(command: "PING", message: message)
+        }
+    }
+
+    private func setState(_ newState: RedisSourceState) {
+        state.withLock { $0.snapshot.state = newState }
+    }
+
+    /// Redis is unreachable: drop what is queued, refuse offers until reconnected, log once per outage.
+    private func noteOutage(_ error: RedisError) {
+        let (first, dropped) = state.withLock { state -> (Bool, Int) in
+            let first = !state.inOutage
+            if first {
+                state.inOutage = true
+                state.snapshot.outages += 1
+                state.droppedBeforeOutage = state.snapshot.dropped
+            }
+            state.snapshot.dropped += state.queue.count
+            state.queue = []
+            state.accepting = false
+            state.snapshot.state = .backingOff
+            state.snapshot.lastError = error.description
+            return (first, state.snapshot.dropped)
+        }
+        if first {
+            logger.warning(
+                "cannot publish to Redis: updates ingested here are not shared with other nodes until it is back; local clients are not affected",
+                metadata: ["error": "\(error)", "dropped_total": "\(dropped)"])
+        }
+    }
+
+    private func noteConnected() {
+        let droppedInOutage = state.withLock { state -> Int? in
+            state.accepting = true
+            state.snapshot.state = .connected
+            guard state.inOutage else { return nil }
+            state.inOutage = false
+            return state.snapshot.dropped - state.droppedBeforeOutage
+        }
+        if let droppedInOutage {
+            logger.info(
+                "publishing to Redis again: sharing with other nodes resumed",
+                metadata: ["dropped_during_outage": "\(droppedInOutage)"])
+        }
+    }
+
+    private static func nanoseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        return Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
+    }
+}

@@ -1,0 +1,24 @@
+/// A consistent copy of the outbound publisher's state and counters, for stats.
+public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
+    /// `connected`, `connecting`, `backingOff` (Redis is down: offers are dropped) or `stopped`.
+    public var state: RedisSourceState = .stopped
+    /// The node id the messages are tagged with.
+    public var node: String
+    /// Updates waiting for the publisher thread.
+    public var queued: Int = 0
+    /// Most updates that may wait; more are dropped.
+    public var capacity: Int
+    /// Messages Redis accepted (PUBLISH answered).
+    public var published: Int = 0
+    /// Updates not published: Redis down or refusing, the queue full, or offered after stop.
+    public var dropped: Int = 0
+    /// Times the connection was lost or could not be made after working (the first failure of each outage).
+    public var outages: Int = 0
+    /// The most recent failure.
+    public var lastError: String?
+
+    enum CodingKeys: String, CodingKey {
+        case state, node, queued, capacity, published, dropped, outages
+        case lastError = "last_error"
+    }
+}

@@ -1,0 +1,178 @@
+import Broker
+import Foundation
+
+/// The JSON that nodes publish on the shared channels, and its decoding on the receiving side.
+///
+/// Every message names its origin (`node`, `instance`), so the origin can skip its own echo:
+///
+/// - ticks (`<channel>`): `{"node","instance","ticks":[{"code","name","price","volume","prev_close","timestamp"}]}`,
+///   the shape external feeders already use plus the tags (read by `TickPayloadDecoder`);
+/// - news (`<channel>:news`): `{"node","instance","news":{"id","title","summary","url","codes","category","published_at"}}`;
+/// - alert rules (`<channel>:alerts`): `{"node","instance","set":{"id","user","code","condition","threshold"}}`
+///   or `{"node","instance","removed":{"rule_id","user"}}`.
+///
+/// Timestamps are UTC microseconds. Untagged news and alert messages (from an external feeder) are
+/// accepted too; then `published_at` may be left out and becomes the time of receipt.
+public enum SharedMessageCodec {
+    /// A decoded news or alerts message.
+    public struct Message: Sendable, Hashable {
+        /// Who published it; nil for an external feeder.
+        public var origin: NodeOrigin?
+        /// What to ingest.
+        public var update: SharedUpdate
+    }
+
+    /// The message body of `update` published by `origin`.
+    public static func encode(_ update: SharedUpdate, origin: NodeOrigin) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        let data: Data?
+        switch update {
+        case .ticks(let ticks):
+            data = try? encoder.encode(TicksWire(node: origin.node, instance: origin.instance, ticks: ticks.map(TickWire.init)))
+        case .news(let item):
+            data = try? encoder.encode(NewsWire(node: origin.node, instance: origin.instance, news: NewsItemWire(item)))
+        case .alertRuleSet(let rule):
+            data = try? encoder.encode(AlertsWire(node: origin.node, instance: origin.instance, set: rule, removed: nil))
+        case .alertRuleRemoved(let ruleID, let user):
+            data = try? encoder.encode(
+                AlertsWire(node: origin.node, instance: origin.instance, set: nil, removed: RemovedWire(ruleID: ruleID, user: user)))
+        }
+        // These wire types hold only strings, numbers and arrays of them: encoding cannot fail
+        // except on a non-finite Double, which the decider never lets into an event.
+        return data.map(Array.init) ?? Array("{}".utf8)
+    }
+
+    /// Decodes a message from the news channel; `now` stamps an untagged item without `published_at`.
+    public static func decodeNews(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
+        let wire: NewsWire
+        do {
+            wire = try JSONDecoder().decode(NewsWire.self, from: Data(json))
+        } catch {
+            throw SharedMessageError(
+                channel: channel,
+                reason: "expected {\"news\":{\"id\",\"title\",…}}: \(describe(error))")
+        }
+        return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now)))
+    }
+
+    /// Decodes a message from the alerts channel.
+    public static func decodeAlerts(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
+        let wire: AlertsWire
+        do {
+            wire = try JSONDecoder().decode(AlertsWire.self, from: Data(json))
+        } catch {
+            throw SharedMessageError(
+                channel: channel,
+                reason: "expected {\"set\":{\"id\",\"user\",\"code\",\"condition\",\"threshold\"}} or {\"removed\":{\"rule_id\",\"user\"}}: \(describe(error))")
+        }
+        let update: SharedUpdate
+        switch (wire.set, wire.removed) {
+        case (let rule?, nil): update = .alertRuleSet(rule)
+        case (nil, let removed?): update = .alertRuleRemoved(ruleID: removed.ruleID, user: removed.user)
+        default: throw SharedMessageError(channel: channel, reason: "needs exactly one of \"set\" and \"removed\"")
+        }
+        return Message(origin: origin(wire.node, wire.instance), update: update)
+    }
+
+    /// The origin named by a message's tags; nil when it has no `node` (an external feeder).
+    static func origin(_ node: String?, _ instance: String?) -> NodeOrigin? {
+        node.map { NodeOrigin(node: $0, instance: instance ?? "") }
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted(let context): context.debugDescription
+        case .keyNotFound(let key, _): "missing '\(key.stringValue)'"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: String(describing: error)
+        }
+    }
+}
+
+// MARK: Wire shapes
+
+private struct TickWire: Codable {
+    var code: String
+    var name: String
+    var price: Double
+    var volume: Int64
+    var prevClose: Double
+    var timestamp: Int64
+
+    init(_ tick: PriceTick) {
+        code = tick.code
+        name = tick.name
+        price = tick.price
+        volume = tick.volume
+        prevClose = tick.prevClose
+        timestamp = tick.timestamp
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, price, volume, timestamp
+        case prevClose = "prev_close"
+    }
+}
+
+private struct TicksWire: Encodable {
+    var node: String
+    var instance: String
+    var ticks: [TickWire]
+}
+
+private struct NewsItemWire: Codable {
+    var id: String
+    var title: String
+    var summary: String?
+    var url: String?
+    var codes: [String]?
+    var category: String?
+    var publishedAt: Int64?
+
+    init(_ item: NewsItem) {
+        id = item.id
+        title = item.title
+        summary = item.summary
+        url = item.url
+        codes = item.codes
+        category = item.category
+        publishedAt = item.publishedAt
+    }
+
+    /// The item, with the defaults of `POST /api/news` for what an external feeder left out.
+    func item(now: Int64) -> NewsItem {
+        NewsItem(
+            id: id, title: title, summary: summary ?? "", url: url ?? "", codes: codes ?? [],
+            category: category ?? "general", publishedAt: publishedAt ?? now)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, summary, url, codes, category
+        case publishedAt = "published_at"
+    }
+}
+
+private struct NewsWire: Codable {
+    var node: String?
+    var instance: String?
+    var news: NewsItemWire
+}
+
+private struct RemovedWire: Codable {
+    var ruleID: String
+    var user: String
+
+    enum CodingKeys: String, CodingKey {
+        case user
+        case ruleID = "rule_id"
+    }
+}
+
+private struct AlertsWire: Codable {
+    var node: String?
+    var instance: String?
+    var set: AlertRule?
+    var removed: RemovedWire?
+}

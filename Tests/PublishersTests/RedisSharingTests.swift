@@ -1,0 +1,144 @@
+import Broker
+import Foundation
+import Testing
+
+@testable import Publishers
+
+/// Two nodes sharing through a real redis-server: the outbound `RedisBroadcaster` of one and the
+/// `RedisTickSource`s of both, which must skip their own node's messages.
+@Suite(.serialized) struct RedisSharingTests {
+    private static let nodeA = NodeOrigin(node: "node-a")
+    private static let nodeB = NodeOrigin(node: "node-b")
+    private static let fastBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+
+    /// A node's receiving side: its source subscribed to ticks, news and alerts, and what it got.
+    private struct Receiver {
+        let recorder = BatchRecorder()
+        let source: RedisTickSource
+
+        init(server: RedisServer, node: NodeOrigin?) throws {
+            let channels = SharedChannels(tickChannel: "ticks")
+            let configuration = RedisTickSourceConfiguration(
+                url: server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
+                node: node, backoff: fastBackoff)
+            source = try RedisTickSource(configuration: configuration, deliverShared: recorder.deliverShared, deliver: recorder.deliver)
+        }
+
+        func start() async throws {
+            source.start()
+            try await eventually("the source to subscribe") { source.snapshot.state == .connected }
+        }
+    }
+
+    private func broadcaster(_ url: RedisURL, origin: NodeOrigin = nodeA, capacity: Int = 10_000, ioTimeout: Duration = .seconds(2))
+        -> RedisBroadcaster
+    {
+        RedisBroadcaster(
+            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, capacity: capacity, ioTimeout: ioTimeout,
+            healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
+    }
+
+    private static let tick = PriceTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 7, prevClose: 1825.2, timestamp: 1_700_000_000_000_000)
+    private static let news = NewsItem(id: "n-1", title: "Q3", summary: "", url: "", codes: ["600519"], category: "company", publishedAt: 1)
+    private static let rule = AlertRule(id: "rule_1", user: "alice", code: "600519", condition: .above, threshold: 1900)
+
+    @Test func whatOneNodeOffersReachesTheOtherNodeOnceAndIsSkippedByItself() async throws {
+        let server = try await RedisServer()
+        let a = try Receiver(server: server, node: Self.nodeA)
+        let b = try Receiver(server: server, node: Self.nodeB)
+        try await a.start()
+        try await b.start()
+        let publisher = broadcaster(server.url)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        #expect(publisher.offer(.ticks([Self.tick])))
+        #expect(publisher.offer(.news(Self.news)))
+        #expect(publisher.offer(.alertRuleSet(Self.rule)))
+        #expect(publisher.offer(.alertRuleRemoved(ruleID: "rule_1", user: "alice")))
+        // An external feeder's untagged tick, after the node's messages: every node ingests it.
+        try await eventually("four messages published") { publisher.snapshot.published == 4 }
+        try server.commander().publish(#"{"code":"000001","price":11}"#)
+
+        try await eventually("node B to get everything") { b.recorder.ticks.count == 2 && b.recorder.shared.count == 3 }
+        try await eventually("node A to have seen the feeder's tick") { a.recorder.ticks.count == 1 }
+        #expect(b.recorder.ticks.first == Self.tick, "A's tick, with A's timestamp")
+        #expect(b.recorder.ticks.map(\.code) == ["600519", "000001"], "then the feeder's")
+        #expect(b.recorder.shared == [.news(Self.news), .alertRuleSet(Self.rule), .alertRuleRemoved(ruleID: "rule_1", user: "alice")])
+        #expect(a.recorder.ticks.map(\.code) == ["000001"], "A skips its own tick")
+        #expect(a.recorder.shared.isEmpty, "A skips its own news and alert rules")
+        #expect(a.source.snapshot.ownSkipped == 4 && a.source.snapshot.nodeIDConflicts == 0)
+        #expect(b.source.snapshot.ownSkipped == 0 && b.source.snapshot.shared == 3)
+        #expect(publisher.snapshot.dropped == 0)
+
+        await publisher.stop()
+        await a.source.stop()
+        await b.source.stop()
+        #expect(publisher.snapshot.state == .stopped)
+        #expect(!publisher.offer(.ticks([Self.tick])), "nothing is taken after stop")
+    }
+
+    @Test func anotherProcessWithTheSameNodeIDIsSkippedAndReported() async throws {
+        let server = try await RedisServer()
+        let receiver = try Receiver(server: server, node: Self.nodeA)
+        try await receiver.start()
+        let impostor = broadcaster(server.url, origin: NodeOrigin(node: Self.nodeA.node))
+        impostor.start()
+        try await eventually("the publisher to connect") { impostor.snapshot.state == .connected }
+
+        impostor.offer(.ticks([Self.tick]))
+
+        try await eventually("the conflict to be counted") { receiver.source.snapshot.nodeIDConflicts == 1 }
+        #expect(receiver.recorder.ticks.isEmpty)
+        #expect(receiver.source.snapshot.ownSkipped == 1)
+        await impostor.stop()
+        await receiver.source.stop()
+    }
+
+    @Test func whileRedisIsDownOffersAreDroppedAndCountedAndSharingResumesAfterItsRestart() async throws {
+        let server = try await RedisServer()
+        let b = try Receiver(server: server, node: Self.nodeB)
+        try await b.start()
+        let publisher = broadcaster(server.url)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        server.kill()
+        // Idle, the publisher notices through its health check; offers are then dropped at once.
+        try await eventually("the publisher to see the outage") { publisher.snapshot.state == .backingOff }
+        #expect(!publisher.offer(.ticks([Self.tick])))
+        #expect(!publisher.offer(.news(Self.news)))
+        let down = publisher.snapshot
+        #expect(down.dropped == 2 && down.outages == 1 && down.published == 0)
+        #expect(down.lastError != nil)
+
+        try await server.start()
+        try await eventually("both sides to reconnect") { publisher.snapshot.state == .connected && b.source.snapshot.state == .connected }
+        #expect(publisher.offer(.ticks([Self.tick])))
+        try await eventually("the tick after the outage") { b.recorder.ticks.count == 1 }
+        #expect(b.recorder.shared.isEmpty, "what was dropped is not sent later")
+        #expect(publisher.snapshot.outages == 1, "one outage, however many reconnect attempts")
+
+        await publisher.stop()
+        await b.source.stop()
+    }
+
+    @Test func aHangingRedisFillsTheQueueAndFurtherOffersAreDroppedWithoutWaiting() async throws {
+        let hanging = try BlackholeListener()
+        let publisher = broadcaster(RedisURL(host: "127.0.0.1", port: hanging.port), capacity: 2, ioTimeout: .seconds(1))
+        #expect(!publisher.offer(.ticks([Self.tick])), "dropped before start")
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        // The thread takes the first update and waits for a reply that never comes; the queue
+        // holds two more; the rest are dropped, and no offer waits for Redis.
+        let results = (0..<11).map { _ in publisher.offer(.ticks([Self.tick])) }
+        #expect(results.filter { !$0 }.count >= 8)
+        #expect(publisher.snapshot.queued <= 2)
+
+        try await finishes("stop() with Redis hanging", within: .seconds(10)) { await publisher.stop() }
+        let stopped = publisher.snapshot
+        #expect(stopped.state == .stopped && stopped.published == 0)
+        #expect(stopped.dropped == 12, "every offer is accounted for")
+    }
+}

@@ -1,0 +1,88 @@
+import Broker
+import Foundation
+import Testing
+
+@testable import Publishers
+
+/// The JSON nodes exchange on the shared channels: tags, round trips, and what external feeders may send.
+struct SharedMessageCodecTests {
+    private let origin = NodeOrigin(node: "node-a", instance: "00000000000000aa")
+    private let decoder = TickPayloadDecoder(limits: Limits())
+
+    private func object(_ bytes: [UInt8]) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any])
+    }
+
+    @Test func sharedTicksAreTaggedAndKeepTheOriginsTimestamps() throws {
+        let ticks = [
+            PriceTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 12, prevClose: 1825.2, timestamp: 1_700_000_000_000_001),
+            PriceTick(code: "000001", name: "平安银行", price: 11, volume: 0, prevClose: 0, timestamp: 1_700_000_000_000_002),
+        ]
+        let message = SharedMessageCodec.encode(.ticks(ticks), origin: origin)
+
+        let json = try object(message)
+        #expect(json["node"] as? String == "node-a" && json["instance"] as? String == "00000000000000aa")
+        let outcome = decoder.decode(json: message, timestamp: 42)
+        #expect(outcome.origin == origin)
+        #expect(outcome.problems.isEmpty)
+        #expect(outcome.ticks == ticks, "every field, the origin's timestamps included")
+    }
+
+    @Test func aFeedersTicksStayUntaggedAndTheirTimestampFieldIsIgnoredWhateverItsShape() {
+        let outcome = decoder.decode(
+            json: Array(#"{"ticks":[{"code":"600519","price":12.5,"timestamp":"2026-11-23 09:30"},{"code":"000001","price":11,"timestamp":1700000000}]}"#.utf8),
+            timestamp: 42)
+        #expect(outcome.origin == nil)
+        #expect(outcome.problems.isEmpty)
+        #expect(outcome.ticks.map(\.timestamp) == [42, 42], "stamped on receipt, as before")
+    }
+
+    @Test func newsRoundTripsWithItsTags() throws {
+        let item = NewsItem(
+            id: "n-42", title: "贵州茅台 Q3", summary: "up", url: "https://example.com/n/42", codes: ["600519"],
+            category: "company", publishedAt: 1_700_000_000_000_000)
+        let message = SharedMessageCodec.encode(.news(item), origin: origin)
+
+        let decoded = try SharedMessageCodec.decodeNews(message, channel: "ticks:news", now: 42)
+        #expect(decoded.origin == origin)
+        #expect(decoded.update == .news(item))
+        #expect(String(decoding: message, as: UTF8.self).contains("https://example.com/n/42"), "slashes unescaped")
+    }
+
+    @Test func anExternalNewsItemGetsTheDefaultsOfTheHTTPRoute() throws {
+        let decoded = try SharedMessageCodec.decodeNews(
+            Array(#"{"news":{"id":"n-7","title":"Rates unchanged"}}"#.utf8), channel: "ticks:news", now: 42)
+        #expect(decoded.origin == nil)
+        #expect(decoded.update == .news(NewsItem(id: "n-7", title: "Rates unchanged", summary: "", url: "", codes: [], category: "general", publishedAt: 42)))
+    }
+
+    @Test func alertRuleChangesRoundTrip() throws {
+        let rule = AlertRule(id: "rule_1", user: "alice", code: "600519", condition: .changePercent, threshold: 2.5)
+        for update in [SharedUpdate.alertRuleSet(rule), .alertRuleRemoved(ruleID: "rule_1", user: "alice")] {
+            let decoded = try SharedMessageCodec.decodeAlerts(SharedMessageCodec.encode(update, origin: origin), channel: "ticks:alerts")
+            #expect(decoded.origin == origin)
+            #expect(decoded.update == update)
+        }
+    }
+
+    @Test(arguments: [
+        "not json",
+        #"{"node":"a"}"#,
+        #"{"set":{"id":"r","user":"u","code":"600519","condition":"above","threshold":1},"removed":{"rule_id":"r","user":"u"}}"#,
+        #"{"set":{"id":"r","user":"u","code":"600519","condition":"sideways","threshold":1}}"#,
+    ])
+    func aMalformedAlertsMessageIsRefusedWithTheReason(_ text: String) {
+        #expect(throws: SharedMessageError.self) {
+            try SharedMessageCodec.decodeAlerts(Array(text.utf8), channel: "ticks:alerts")
+        }
+    }
+
+    @Test func eachUpdateTravelsOnItsOwnChannel() {
+        let channels = SharedChannels(tickChannel: "md")
+        let rule = AlertRule(id: "r", user: "u", code: "600519", condition: .above, threshold: 1)
+        #expect(SharedUpdate.ticks([]).channel(in: channels) == "md")
+        #expect(SharedUpdate.news(NewsItem(id: "n", title: "t", summary: "", url: "", codes: [], category: "", publishedAt: 0)).channel(in: channels) == "md:news")
+        #expect(SharedUpdate.alertRuleSet(rule).channel(in: channels) == "md:alerts")
+        #expect(SharedUpdate.alertRuleRemoved(ruleID: "r", user: "u").channel(in: channels) == "md:alerts")
+    }
+}

@@ -1,0 +1,262 @@
+import Broker
+import Foundation
+import Testing
+import TestSupport
+
+/// Two brokerd nodes with their own journals sharing ticks, news and alert rules through a real
+/// redis-server, behind a real nginx: whatever is ingested on one node reaches every node's
+/// clients exactly once and is journaled exactly once on each node.
+@Suite(.serialized) struct MultiNodeTests {
+    private struct Node {
+        let id: String
+        let broker: BrokerProcess
+    }
+
+    private func startNode(_ id: String, redis: RedisProcess, in dir: TemporaryDirectory) async throws -> Node {
+        let broker = try await BrokerProcess(
+            journal: dir.path("\(id).sqlite"),
+            arguments: ["--node-id", id, "--redis-url", redis.url, "--trusted-proxies", "127.0.0.1"])
+        return Node(id: id, broker: broker)
+    }
+
+    private func stats(_ node: Node) async throws -> [String: Any] {
+        let (status, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/websocket/stats")
+        #expect(status == 200)
+        return body
+    }
+
+    /// Polls until `condition` holds for the node's stats; fails after a generous deadline.
+    private func waitForStats(_ node: Node, _ what: String, _ condition: ([String: Any]) -> Bool) async throws {
+        for _ in 0..<400 {
+            if condition(try await stats(node)) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("gave up waiting for \(node.id): \(what); stats: \(try await stats(node))")
+        throw MultiNodeTestError.timeout(what)
+    }
+
+    /// Both directions of Redis are up on the node: its subscription and its outbound publisher.
+    private func waitUntilSharing(_ node: Node) async throws {
+        try await waitForStats(node, "Redis subscribed and publishing") { stats in
+            (stats["redis"] as? [String: Any])?["state"] as? String == "connected"
+                && (stats["redis_outbound"] as? [String: Any])?["state"] as? String == "connected"
+        }
+    }
+
+    private func post(_ url: String, _ path: String, _ body: String) async throws {
+        let (status, reply) = try await HTTP.request("POST", url + path, body: body)
+        #expect(status == 200 || status == 201, "POST \(path): \(reply)")
+    }
+
+    private func tick(_ code: String, _ price: Double) -> String {
+        #"{"ticks":[{"code":"\#(code)","name":"Stock \#(code)","price":\#(price),"volume":100,"prev_close":10}]}"#
+    }
+
+    private func connect(_ url: String, subscribing subscriptions: [(String, String)]) async throws -> (TestWebSocket, String) {
+        let socket = TestWebSocket(url: url)
+        let connected = try #require(try await socket.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        for (type, target) in subscriptions {
+            try socket.send(["type": "subscribe", "subscription_type": type, "target": target])
+            #expect(try await socket.receive(type: "subscribed") != nil)
+        }
+        // A ping answered means every snapshot of the subscriptions is in.
+        try socket.send(["type": "ping"])
+        _ = try await socket.receive(type: "pong")
+        return (socket, clientID)
+    }
+
+    /// One pushed item as a client saw it: the message's seq and its price or news id.
+    private struct Seen: Hashable {
+        let type: String
+        let seq: Int
+        let key: String
+    }
+
+    /// Receives until `done` is seen, then pings and receives up to the pong, so everything the
+    /// node sent before the pong is counted too; returns every price and news item seen.
+    private func collect(_ socket: TestWebSocket, until done: Seen) async throws -> [Seen] {
+        var seen: [Seen] = []
+        func take(_ message: [String: Any]) {
+            let seq = message["seq"] as? Int ?? -1
+            switch message["type"] as? String {
+            case "price_update":
+                for entry in (message["data"] as? [[String: Any]]) ?? [] {
+                    let price = (entry["price"] as? Double).map { String($0) } ?? "?"
+                    seen.append(Seen(type: "price", seq: seq, key: "\(entry["code"] as? String ?? "?")@\(price)"))
+                }
+            case "news_update":
+                seen.append(Seen(type: "news", seq: seq, key: ((message["data"] as? [String: Any])?["id"] as? String) ?? ""))
+            default:
+                break
+            }
+        }
+        while !seen.contains(where: { $0.type == done.type && $0.key == done.key }) {
+            take(try #require(try await socket.receive()))
+        }
+        try socket.send(["type": "ping"])
+        while let message = try await socket.receive(), message["type"] as? String != "pong" { take(message) }
+        return seen
+    }
+
+    private func waitFor(_ socket: TestWebSocket, _ type: String, key: String) async throws {
+        _ = try await collect(socket, until: Seen(type: type, seq: 0, key: key))
+    }
+
+    /// What each client saw so far, by name.
+    private final class History {
+        var seen: [String: [Seen]] = [:]
+    }
+
+    /// Waits until every client got `key` and records what each saw meanwhile.
+    private func expectEverywhere(
+        _ type: String, _ key: String, clients: [(String, TestWebSocket)], history: History
+    ) async throws {
+        for (name, socket) in clients {
+            history.seen[name, default: []] += try await collect(socket, until: Seen(type: type, seq: 0, key: key))
+        }
+    }
+
+    private func prices(in journal: String) throws -> [Double] {
+        try journaledEvents(journal, kinds: [.priceTicked]).compactMap { if case .priceTicked(let tick) = $0 { tick.price } else { nil } }
+    }
+
+    private func newsIDs(in journal: String) throws -> [String] {
+        try journaledEvents(journal, kinds: [.newsPublished]).compactMap { if case .newsPublished(let item) = $0 { item.id } else { nil } }
+    }
+
+    private func alertRuleChanges(in journal: String) throws -> [String] {
+        try journaledEvents(journal, kinds: [.alertRuleSet, .alertRuleRemoved]).compactMap {
+            switch $0 {
+            case .alertRuleSet(let rule): "set \(rule.id) \(rule.user)"
+            case .alertRuleRemoved(let removed): "removed \(removed.ruleID) \(removed.user)"
+            default: nil
+            }
+        }
+    }
+
+    @Test func whatOneNodeIngestsReachesTheOtherNodesClientsOnceAndEveryJournalOnce() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir)
+        let nginx = try await NginxProcess(upstreamPorts: [first.broker.port, second.broker.port])
+        try await waitUntilSharing(first)
+        try await waitUntilSharing(second)
+
+        // nginx pins the client to one node ("home"); the other node ingests.
+        let subscriptions = [("stock", "600519"), ("stock", "000001"), ("news", "all")]
+        let (viaNginx, viaNginxID) = try await connect(nginx.webSocketURL, subscribing: subscriptions)
+        let onFirst = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients").1
+        let landedOnFirst = ((onFirst["clients"] as? [[String: Any]]) ?? []).contains { $0["client_id"] as? String == viaNginxID }
+        let (home, ingesting) = landedOnFirst ? (first, second) : (second, first)
+        let (local, _) = try await connect(ingesting.broker.webSocketURL, subscribing: subscriptions)
+
+        let clients = [("home client (via nginx)", viaNginx), ("ingesting node's client", local)]
+        let history = History()
+
+        // Each item waits until both clients have it, so none can overtake another on its way
+        // through Redis; a duplicate would show up in the window of the item after it.
+        try await post(ingesting.broker.baseURL, "/api/ticks", tick("600519", 101))
+        try await expectEverywhere("price", "600519@101.0", clients: clients, history: history)
+        try await post(ingesting.broker.baseURL, "/api/ticks", tick("000001", 102))
+        try await expectEverywhere("price", "000001@102.0", clients: clients, history: history)
+        // Through nginx: lands on the home node and must reach the other one.
+        try await post(nginx.baseURL, "/api/ticks", tick("600519", 103))
+        try await expectEverywhere("price", "600519@103.0", clients: clients, history: history)
+        // News the same way, from either node.
+        try await post(ingesting.broker.baseURL, "/api/news", #"{"id":"n-1","title":"Q3 results","category":"company"}"#)
+        try await expectEverywhere("news", "n-1", clients: clients, history: history)
+        try await post(home.broker.baseURL, "/api/news", #"{"id":"n-2","title":"Rates unchanged","category":"macro"}"#)
+        try await expectEverywhere("news", "n-2", clients: clients, history: history)
+        // A last tick closes the window in which a late duplicate of any of the above would show.
+        try await post(ingesting.broker.baseURL, "/api/ticks", tick("000001", 104))
+        try await expectEverywhere("price", "000001@104.0", clients: clients, history: history)
+
+        for (name, _) in clients {
+            let seen = history.seen[name] ?? []
+            for key in ["600519@101.0", "000001@102.0", "600519@103.0", "n-1", "n-2", "000001@104.0"] {
+                #expect(seen.filter { $0.key == key }.count == 1, "\(name): \(key) exactly once; saw \(seen)")
+            }
+            #expect(Set(seen).count == seen.count, "\(name): no message twice")
+        }
+        for node in [first, second] {
+            #expect(try prices(in: node.broker.journalPath).sorted() == [101, 102, 103, 104], "\(node.id): each tick journaled once")
+            #expect(try newsIDs(in: node.broker.journalPath).sorted() == ["n-1", "n-2"], "\(node.id): each news item journaled once")
+        }
+
+        // Alert rules: set and removed over HTTP on one node, set by a client on the other.
+        let rule = #"{"id":"rule_http","user":"alice","code":"600519","condition":"above","threshold":1900}"#
+        #expect(try await HTTP.request("POST", ingesting.broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        #expect(try await HTTP.request("DELETE", ingesting.broker.baseURL + "/api/alerts/rules/rule_http").0 == 200)
+        try viaNginx.send(["type": "set_alert", "code": "000001", "condition": "below", "threshold": 5])
+        let ruleID = try #require(try await viaNginx.receive(type: "alert_set")?["rule_id"] as? String)
+        let expected = ["set rule_http alice", "removed rule_http alice", "set \(ruleID) \(viaNginxID)"]
+        for node in [first, second] {
+            var changes: [String] = []
+            for _ in 0..<200 {
+                changes = try alertRuleChanges(in: node.broker.journalPath)
+                if changes.count >= expected.count { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(Set(changes) == Set(expected) && changes.count == expected.count, "\(node.id): \(changes)")
+        }
+
+        // Each node shared what it ingested and recognised every echo of its own.
+        for node in [first, second] {
+            try await waitForStats(node, "every own message recognised") { stats in
+                let published = (stats["redis_outbound"] as? [String: Any])?["published"] as? Int
+                return published != nil && (stats["redis"] as? [String: Any])?["ownSkipped"] as? Int == published
+            }
+            let stats = try await stats(node)
+            #expect(stats["node"] as? String == node.id)
+            let outbound = try #require(stats["redis_outbound"] as? [String: Any])
+            #expect((outbound["published"] as? Int ?? 0) >= 2 && outbound["dropped"] as? Int == 0, "\(node.id): \(outbound)")
+            #expect((stats["redis"] as? [String: Any])?["nodeIDConflicts"] as? Int == 0)
+        }
+
+        await viaNginx.close()
+        await local.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+        nginx.stop()
+    }
+
+    @Test func withRedisDownANodeStillServesItsOwnClientsAndSharingResumesWhenRedisIsBack() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(first)
+        try await waitUntilSharing(second)
+        let (onFirst, _) = try await connect(first.broker.webSocketURL, subscribing: [("stock", "600519")])
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+
+        redis.kill()
+        try await post(first.broker.baseURL, "/api/ticks", tick("600519", 201))
+        try await waitFor(onFirst, "price", key: "600519@201.0")
+        try await waitForStats(first, "the tick counted as not shared") { stats in
+            ((stats["redis_outbound"] as? [String: Any])?["dropped"] as? Int ?? 0) >= 1
+        }
+
+        try await redis.start()
+        try await waitUntilSharing(first)
+        try await waitUntilSharing(second)
+        try await post(first.broker.baseURL, "/api/ticks", tick("600519", 202))
+        let seen = try await collect(onSecond, until: Seen(type: "price", seq: 0, key: "600519@202.0"))
+        #expect(!seen.contains { $0.key == "600519@201.0" }, "what could not be shared is not sent late")
+        #expect(try prices(in: first.broker.journalPath) == [201, 202])
+        #expect(try prices(in: second.broker.journalPath) == [202])
+        let outbound = try #require(try await stats(first)["redis_outbound"] as? [String: Any])
+        #expect(outbound["outages"] as? Int == 1)
+
+        await onFirst.close()
+        await onSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+}
+
+enum MultiNodeTestError: Error {
+    case timeout(String)
+}

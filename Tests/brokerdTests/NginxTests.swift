@@ -1,0 +1,91 @@
+import Broker
+import Foundation
+import Testing
+import TestSupport
+
+/// The shipped `Config/nginx.conf` run by a real nginx in front of real brokerd processes.
+@Suite(.serialized) struct NginxTests {
+    private func remoteAddress(of clientID: String, on broker: BrokerProcess) async throws -> String? {
+        let (status, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        #expect(status == 200)
+        let clients = (body["clients"] as? [[String: Any]]) ?? []
+        return clients.first { $0["client_id"] as? String == clientID }?["remote"] as? String
+    }
+
+    private func connectedAddresses(in journal: String) throws -> [String: String] {
+        var addresses: [String: String] = [:]
+        for case .clientConnected(let connected) in try journaledEvents(journal, kinds: [.clientConnected]) {
+            addresses[connected.clientID] = connected.remoteAddress
+        }
+        return addresses
+    }
+
+    @Test func aClientThroughNginxSubscribesAndGetsTheTicksPostedThroughNginx() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: ["--node-id", "edge-1"])
+        let nginx = try await NginxProcess(upstreamPorts: [broker.port])
+
+        #expect(try await HTTP.request("GET", nginx.baseURL + "/readyz").0 == 200)
+        let socket = TestWebSocket(url: nginx.webSocketURL)
+        #expect(try await socket.receive()?["type"] as? String == "connected")
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+        #expect(try await socket.receive(type: "price_update") != nil, "the subscription's snapshot")
+
+        let ticks = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":100,"prev_close":1825.2}]}"#
+        let (status, body) = try await HTTP.request("POST", nginx.baseURL + "/api/ticks", body: ticks)
+        #expect(status == 200, "POST through nginx: \(body)")
+        let update = try await socket.receive(type: "price_update")
+        #expect((update?["data"] as? [[String: Any]])?.first?["price"] as? Double == 1850.5)
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive(type: "pong") != nil)
+
+        let (statsStatus, stats) = try await HTTP.request("GET", nginx.baseURL + "/api/websocket/stats")
+        #expect(statsStatus == 200 && stats["node"] as? String == "edge-1")
+        // nginx refuses what the broker would refuse anyway, before it reaches the broker.
+        let oversized = String(repeating: " ", count: 4 * 1024 * 1024 + 1)
+        #expect(try await HTTP.request("POST", nginx.baseURL + "/api/ticks", body: oversized).0 == 413)
+
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+        nginx.stop()
+    }
+
+    @Test func theBrokerBelievesXForwardedForOnlyFromATrustedProxy() async throws {
+        let dir = try TemporaryDirectory()
+        let trusting = try await BrokerProcess(journal: dir.path("trusting.sqlite"), arguments: ["--trusted-proxies", "127.0.0.1"])
+        let distrusting = try await BrokerProcess(journal: dir.path("distrusting.sqlite"))
+        let nginx = try await NginxProcess(upstreamPorts: [trusting.port])
+        let nginxToDistrusting = try await NginxProcess(upstreamPorts: [distrusting.port])
+        // Clients connect from 127.0.0.2; nginx connects to the brokers from 127.0.0.1.
+        let forged = ("X-Forwarded-For", "203.0.113.7")
+
+        // Through the trusted nginx: the client nginx saw, not what the client wrote in the header.
+        let proxied = try BoundWebSocket(port: nginx.port, from: "127.0.0.2", headers: [forged])
+        let proxiedID = try #require(try proxied.receive()["client_id"] as? String)
+        #expect(try await remoteAddress(of: proxiedID, on: trusting) == "127.0.0.2")
+
+        // Straight to the broker with a forged header: the peer is no trusted proxy, so the header is ignored.
+        let direct = try BoundWebSocket(port: trusting.port, from: "127.0.0.2", headers: [forged])
+        let directID = try #require(try direct.receive()["client_id"] as? String)
+        #expect(try await remoteAddress(of: directID, on: trusting) == "127.0.0.2")
+
+        // A broker that trusts no proxy sees nginx.
+        let untrusted = try BoundWebSocket(port: nginxToDistrusting.port, from: "127.0.0.2", headers: [forged])
+        let untrustedID = try #require(try untrusted.receive()["client_id"] as? String)
+        #expect(try await remoteAddress(of: untrustedID, on: distrusting) == "127.0.0.1")
+
+        // The journal's connect events and the log lines say the same.
+        let trustingAddresses = try connectedAddresses(in: trusting.journalPath)
+        #expect(trustingAddresses[proxiedID] == "127.0.0.2" && trustingAddresses[directID] == "127.0.0.2")
+        #expect(try connectedAddresses(in: distrusting.journalPath)[untrustedID] == "127.0.0.1")
+        #expect(trusting.logText.contains("client=\(proxiedID) remote=127.0.0.2"))
+        #expect(!trusting.logText.contains("203.0.113.7") && !distrusting.logText.contains("203.0.113.7"), "the forged address is believed nowhere")
+
+        for socket in [proxied, direct, untrusted] { socket.close() }
+        #expect(await trusting.terminate() == 0)
+        #expect(await distrusting.terminate() == 0)
+        nginx.stop()
+        nginxToDistrusting.stop()
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real redis-server on a free loopback port, driven with redis-cli; it can be killed and
+/// started again on the same port, as an outage would.
+final class RedisProcess {
+    let port: Int
+    private var process: Process?
+
+    init() async throws {
+        port = try freePort()
+        try await start()
+    }
+
+    var url: String { "redis://127.0.0.1:\(port)" }
+
+    /// Starts the server (again) and waits until it answers PING.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
+        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<100 {
+            if (try? cli("PING")) == "PONG" { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw RedisProcessError.notAnswering
+    }
+
+    /// SIGKILL, as a crash would; returns once the process is gone.
+    func kill() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    @discardableResult
+    func cli(_ arguments: String...) throws -> String {
+        let cli = Process()
+        cli.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        cli.arguments = ["-p", "\(port)"] + arguments
+        let output = Pipe()
+        cli.standardOutput = output
+        cli.standardError = FileHandle.nullDevice
+        try cli.run()
+        // Reading to EOF waits for the exit without Process.waitUntilExit's run-loop polling.
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit {
+        kill()
+    }
+}
+
+enum RedisProcessError: Error {
+    case notAnswering
+}
+
+/// A loopback port nobody listens on right now: bind port 0, read what the kernel picked, close.
+func freePort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
