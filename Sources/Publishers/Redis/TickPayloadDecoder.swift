@@ -30,7 +30,7 @@ struct TickPayloadDecoder: Sendable {
         do {
             payload = try JSONDecoder().decode(WirePayload.self, from: Data(json))
         } catch {
-            return Outcome(problems: ["not a tick, an array of ticks or {\"ticks\":[...]}: \(Self.reason(error))"])
+            return Outcome(problems: ["not a tick, an array of ticks or {\"ticks\":[...]}: \(DecodingFailure.describe(error))"])
         }
         let origin = SharedMessageCodec.origin(payload.node, payload.instance)
         var outcome = validate(payload.ticks, timestamp: timestamp, keepTimestamps: origin != nil)
@@ -87,16 +87,6 @@ struct TickPayloadDecoder: Sendable {
         if !(tick.prevClose.isFinite && tick.prevClose >= 0) { return "has prev_close \(tick.prevClose); it must be at least 0" }
         if tick.volume < 0 { return "has negative volume \(tick.volume)" }
         return nil
-    }
-
-    private static func reason(_ error: any Error) -> String {
-        switch error as? DecodingError {
-        case .dataCorrupted(let context): context.debugDescription
-        case .keyNotFound(let key, _): "missing '\(key.stringValue)'"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        default: String(describing: error)
-        }
     }
 }
 

@@ -51,7 +51,7 @@ public enum SharedMessageCodec {
         } catch {
             throw SharedMessageError(
                 channel: channel,
-                reason: "expected {\"news\":{\"id\",\"title\",…}}: \(describe(error))")
+                reason: "expected {\"news\":{\"id\",\"title\",…}}: \(DecodingFailure.describe(error))")
         }
         return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now)))
     }
@@ -64,7 +64,7 @@ public enum SharedMessageCodec {
         } catch {
             throw SharedMessageError(
                 channel: channel,
-                reason: "expected {\"set\":{\"id\",\"user\",\"code\",\"condition\",\"threshold\"}} or {\"removed\":{\"rule_id\",\"user\"}}: \(describe(error))")
+                reason: "expected {\"set\":{\"id\",\"user\",\"code\",\"condition\",\"threshold\"}} or {\"removed\":{\"rule_id\",\"user\"}}: \(DecodingFailure.describe(error))")
         }
         let update: SharedUpdate
         switch (wire.set, wire.removed) {
@@ -78,16 +78,6 @@ public enum SharedMessageCodec {
     /// The origin named by a message's tags; nil when it has no `node` (an external feeder).
     static func origin(_ node: String?, _ instance: String?) -> NodeOrigin? {
         node.map { NodeOrigin(node: $0, instance: instance ?? "") }
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        switch error as? DecodingError {
-        case .dataCorrupted(let context): context.debugDescription
-        case .keyNotFound(let key, _): "missing '\(key.stringValue)'"
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
-        default: String(describing: error)
-        }
     }
 }
 
