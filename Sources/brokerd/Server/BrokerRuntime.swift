@@ -16,13 +16,16 @@ final class BrokerRuntime: Sendable {
     let startedAt = WallClock.microsecondsNow()
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
     let klineCache: RedisKlineCache?
+    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
+    let tokenVerifier: ClientTokenVerifier?
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
 
-    init(configuration: Configuration, logger: Logger) {
+    init(configuration: Configuration, logger: Logger, tokenVerifier: ClientTokenVerifier? = nil) {
         self.configuration = configuration
         self.logger = logger
+        self.tokenVerifier = tokenVerifier
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
         self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)

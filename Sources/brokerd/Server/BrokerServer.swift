@@ -13,6 +13,13 @@ enum BrokerServer {
         min(16 * 1024 * 1024, max(configuration.limits.maxFrameBytes * 4, 1 << 16))
     }
 
+    /// The identity a WebSocket upgrade proves with its token; nil when auth is off.
+    static func authenticate(_ request: Request, runtime: BrokerRuntime) async throws(ClientAuthError) -> ClientIdentity? {
+        guard let verifier = runtime.tokenVerifier else { return nil }
+        guard let token = request.clientToken else { throw .missingToken }
+        return try await verifier.verify(token)
+    }
+
     static func makeApplication(
         runtime: BrokerRuntime, onListening: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -30,13 +37,24 @@ enum BrokerServer {
             return .upgrade([:])
         } onUpgrade: { inbound, outbound, context in
             guard let store = runtime.store else { return }
+            let remoteAddress = context.requestContext.remoteAddress?.hostAddress
+            let identity: ClientIdentity?
+            do throws(ClientAuthError) {
+                identity = try await authenticate(context.request, runtime: runtime)
+            } catch {
+                // Upgraded first so the client can read why: a refused upgrade is an opaque
+                // failure in browsers. No session is opened, so nothing is journaled.
+                runtime.logger.warning(
+                    "client refused", metadata: ["remote": "\(remoteAddress ?? "-")", "reason": "\(error.details)"])
+                try? await outbound.close(.policyViolation, reason: error.closeReason)
+                return
+            }
             let query = context.request.uri.queryParameters
             let resume = query.get("resume").flatMap { id -> ClientSession.ResumeRequest? in
                 id.isEmpty ? nil : ClientSession.ResumeRequest(clientID: id, since: query.get("since").flatMap { UInt64($0) })
             }
             let session = ClientSession(
-                runtime: runtime, store: store, remoteAddress: context.requestContext.remoteAddress?.hostAddress,
-                resumeRequest: resume)
+                runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
             await session.run(inbound: inbound, outbound: outbound, channel: context.requestContext.channel)
         }
         return Application(
