@@ -39,10 +39,12 @@ struct ClientTokenVerifier: Sendable {
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .badSignature
         } catch let error as JWTError where error.errorType == .malformedToken {
-            // Reached only with a valid signature: the issuer signed claims of the wrong types.
+            // jwt-kit checks the signature before it decodes the claims, so this is nearly always
+            // an issuer that signed claims of the wrong types (else a header kid that is no string).
             throw .malformedToken(
-                reason: "the claims do not decode (sub must be a string, exp and nbf numbers, allow an object of string arrays)")
+                reason: "the header or claims do not decode (kid and sub must be strings, exp and nbf numbers, allow an object of string arrays)")
         } catch {
+            // What is left is the signature part failing to decode from base64url.
             throw .malformedToken(reason: "the signature is not base64url")
         }
         return try Self.identity(from: claims, now: now)
