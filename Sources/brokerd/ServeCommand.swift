@@ -31,7 +31,13 @@ struct ServeCommand: AsyncParsableCommand {
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
             logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
         }
-        let runtime = BrokerRuntime(configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap())
+        var tokenVerifier: ClientTokenVerifier?
+        if let secret = configuration.auth.jwtSecret {
+            tokenVerifier = await ClientTokenVerifier(secret: secret)
+            logger.info("client authentication on: WebSocket clients need an HS256 JWT")
+        }
+        let runtime = BrokerRuntime(
+            configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier)
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
             listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

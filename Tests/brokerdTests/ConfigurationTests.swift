@@ -171,6 +171,11 @@ struct ConfigurationTests {
                     "invalid setting admin_token=<redacted> (from --admin-token): must not contain spaces or control characters"
             ),
             Rejection(
+                environment: ["BROKERD_JWT_SECRET": "short"],
+                message:
+                    "invalid setting jwt_secret=<redacted> (from BROKERD_JWT_SECRET): must be at least 32 bytes (an HS256 key is at least 256 bits); e.g. openssl rand -base64 48"
+            ),
+            Rejection(
                 file: "[limits]\n\nmessages_per_second = 0\n",
                 message: "invalid setting limits.messages_per_second=0 (from test.toml:3): must be greater than 0"),
             Rejection(
@@ -319,7 +324,7 @@ extension ConfigurationTests {
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .outboundQueue: "64", .simulator: "off", .simulatorRate: "100",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "jwt secret", .trustedProxies: "127.0.0.1,::1",
+        .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
     ]
 
     /// What `nonDefaultTexts` resolves to.
@@ -347,7 +352,7 @@ extension ConfigurationTests {
         c.redis.stream = "tick-stream"
         c.redis.klineKey = "kline:{code}:{period}"
         c.auth.adminToken = "s3cret"
-        c.auth.jwtSecret = "jwt secret"
+        c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
         return c
     }

@@ -74,9 +74,20 @@ extension Configuration {
         case .redisStream: redis.stream = try value.word()
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
         case .adminToken: auth.adminToken = try value.word()
-        case .jwtSecret: auth.jwtSecret = try value.string()
+        case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
         }
+    }
+
+    /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.
+    static let minimumJWTSecretBytes = 32
+
+    private static func jwtSecret(_ secret: String) throws(SettingRejection) -> String {
+        guard secret.utf8.count >= minimumJWTSecretBytes else {
+            throw SettingRejection(
+                "must be at least \(minimumJWTSecretBytes) bytes (an HS256 key is at least 256 bits); e.g. openssl rand -base64 48")
+        }
+        return secret
     }
 
     private static func redisURL(_ url: String) throws(SettingRejection) -> String {

@@ -99,7 +99,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey:
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .adminToken: "Bearer token the ingest and admin routes require."
-        case .jwtSecret: "HS256 secret for client JWTs; without it clients are anonymous."
+        case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it clients are anonymous."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
         }
     }

@@ -20,15 +20,20 @@ final class BrokerRuntime: Sendable {
     let klineCache: RedisKlineCache?
     /// Finds a WebSocket client's address behind the configured trusted proxies.
     let clientAddresses: ClientAddressResolver
+    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
+    let tokenVerifier: ClientTokenVerifier?
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
     private let redisBroadcaster = Mutex<RedisBroadcaster?>(nil)
 
-    init(configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil) {
+    init(
+        configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.metrics = metrics
+        self.tokenVerifier = tokenVerifier
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink

@@ -14,6 +14,8 @@ struct ClientSession {
     let store: EventStore
     let remoteAddress: String?
     let resumeRequest: ResumeRequest?
+    /// Who the client's token says it is; nil when auth is off (an anonymous client).
+    let identity: ClientIdentity?
 
     struct ResumeRequest {
         let clientID: String
@@ -85,7 +87,9 @@ struct ClientSession {
         if let resumeRequest {
             let now = WallClock.microsecondsNow()
             let verdict = await store.read { projection -> String? in
-                guard let client = projection.client(resumeRequest.clientID) else {
+                // Another user's session reads exactly like an unknown one and is checked before
+                // anything else, so a client learns nothing about it (not even that it exists).
+                guard let client = projection.client(resumeRequest.clientID), client.user == identity?.user else {
                     return "session \(resumeRequest.clientID) is unknown or has expired; started a new session"
                 }
                 if client.isConnected { return "session \(resumeRequest.clientID) is still connected elsewhere; started a new session" }
@@ -99,16 +103,17 @@ struct ClientSession {
         let resumed = clientID != nil
         let id = clientID ?? Self.newClientID()
         let recorded = try await store.execute(
-            .connect(clientID: id, user: nil, remoteAddress: remoteAddress, node: configuration.nodeID))
+            .connect(clientID: id, user: identity?.user, remoteAddress: remoteAddress, node: configuration.nodeID))
         let sink = runtime.sink
         let connection = LiveConnection(
-            clientID: id, user: nil, remoteAddress: remoteAddress, writer: writer,
+            clientID: id, user: identity?.user, remoteAddress: remoteAddress, writer: writer,
             onSlowConsumer: { sink.noteSlowConsumer($0) })
         let seq = recorded.last?.seq ?? 0
         connection.send(ServerMessage.encode(ServerMessage.Connected(
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
+        if resumed { await dropUnauthorizedSubscriptions(of: connection) }
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
@@ -129,8 +134,30 @@ struct ClientSession {
         }
         logger.info(
             resumed ? "client resumed" : "client connected",
-            metadata: ["client": "\(id)", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
+            metadata: ["client": "\(id)", "user": "\(identity?.user ?? "-")", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
         return (connection, resumeFailure)
+    }
+
+    /// Unsubscribes a resumed session from what the new token no longer allows (a token with a
+    /// narrower allow-list than the one the session started with), telling the client each time.
+    /// Runs before the session is registered, so nothing outside the allow-list is pushed meanwhile.
+    private func dropUnauthorizedSubscriptions(of connection: LiveConnection) async {
+        guard let identity, let allowList = identity.allowList else { return }
+        let id = connection.clientID
+        let restored = await store.read { $0.subscriptions.subscriptions(of: id).sorted() }
+        for subscription in restored {
+            guard let refusal = allowList.refusal(of: subscription) else { continue }
+            do {
+                try await store.execute(.unsubscribe(clientID: id, subscription: subscription))
+                connection.send(ServerMessage.error("not_authorized", "dropped the resumed subscription: \(refusal)"))
+            } catch {
+                // The subscription could not be removed, so it cannot be left to deliver either.
+                logger.error("could not drop an unauthorized subscription", metadata: ["client": "\(id)", "error": "\(error)"])
+                connection.send(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
+                connection.requestClose(.kicked)
+                return
+            }
+        }
     }
 
     /// Sends a resumed client what it missed after `since` and cannot get from the latest prices:
@@ -299,6 +326,11 @@ struct ClientSession {
     @inline(never)
     private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
         let id = connection.clientID
+        // Only subscribing is checked: unsubscribing never widens what a client receives.
+        if subscribe, let refusal = identity?.allowList?.refusal(of: subscription) {
+            connection.send(ServerMessage.error("not_authorized", refusal))
+            return
+        }
         let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
         guard await run(command, for: connection) else { return }
         let reply = ServerMessage.SubscriptionReply(

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import HummingbirdWSClient
 import Logging
 import NIOCore
@@ -28,7 +29,8 @@ final class TestWebSocket: Sendable {
         init(_ iterator: AsyncStream<Incoming>.AsyncIterator) { self.iterator = iterator }
     }
 
-    init(url: String, maxFrameSize: Int = 1 << 20) {
+    /// Connects to `url`; `headers` go on the upgrade request (e.g. `Authorization`).
+    init(url: String, maxFrameSize: Int = 1 << 20, headers: [String: String] = [:]) {
         let (incoming, incomingContinuation) = AsyncStream<Incoming>.makeStream()
         let (outgoing, outgoingContinuation) = AsyncStream<Outgoing>.makeStream()
         self.incoming = incoming
@@ -37,6 +39,10 @@ final class TestWebSocket: Sendable {
         var configuration = WebSocketClientConfiguration()
         configuration.maxFrameSize = maxFrameSize
         configuration.autoPing = .disabled
+        for (name, value) in headers {
+            guard let field = HTTPField.Name(name) else { continue }
+            configuration.additionalHeaders[field] = value
+        }
         task = Task {
             defer { incomingContinuation.yield(.closed); incomingContinuation.finish() }
             return try await WebSocketClient.connect(url: url, configuration: configuration, logger: Logger(label: "test-ws")) {

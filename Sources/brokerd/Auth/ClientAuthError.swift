@@ -1,0 +1,84 @@
+import Foundation
+
+/// Why a WebSocket client's token was refused. The connection is closed with 1008 and `closeReason`;
+/// `details` goes to the log. Neither ever contains the token.
+enum ClientAuthError: Error, Equatable, Sendable {
+    /// Auth is on and the upgrade request carried no token.
+    case missingToken
+    /// Not a compact JWS (three base64url parts with a JSON header and claims).
+    case malformedToken(reason: String)
+    /// The header names an algorithm other than HS256 (`none`, HS384, RS256, ...).
+    case unsupportedAlgorithm(String?)
+    /// The HS256 signature does not match the configured secret.
+    case badSignature
+    /// The token has no `exp` claim; brokerd accepts no tokens that never expire.
+    case missingExpiration
+    /// `exp` is at or before the time of the connect (UTC seconds).
+    case expired(at: Date)
+    /// `nbf` is after the time of the connect.
+    case notYetValid(until: Date)
+    /// The token has no `sub` claim, so there is no user to own alerts and sessions.
+    case missingSubject
+    /// `sub` is not usable as a user id (empty, too long, control characters).
+    case invalidSubject(reason: String)
+    /// The `allow` claim is not a valid allow-list.
+    case invalidAllowList(reason: String)
+
+    /// The WebSocket close reason: short (a close frame allows 123 bytes) and free of token content.
+    var closeReason: String {
+        switch self {
+        case .missingToken: "token required"
+        case .malformedToken: "malformed token"
+        case .unsupportedAlgorithm: "token algorithm not accepted (HS256 only)"
+        case .badSignature: "invalid token signature"
+        case .missingExpiration: "token has no exp"
+        case .expired: "token expired"
+        case .notYetValid: "token not yet valid"
+        case .missingSubject: "token has no sub"
+        case .invalidSubject: "token sub is not a valid user id"
+        case .invalidAllowList: "token allow claim is invalid"
+        }
+    }
+
+    /// What was wrong, for the log line of the refusal.
+    var details: String {
+        switch self {
+        case .missingToken:
+            "no token in ?token= or Authorization: Bearer"
+        case .malformedToken(let reason):
+            "malformed token: \(reason)"
+        case .unsupportedAlgorithm(let algorithm):
+            // The header is attacker-controlled: show at most a short prefix of what it named.
+            "header alg \(algorithm.map { "'\($0.prefix(16))'" } ?? "missing"); only HS256 is accepted"
+        case .badSignature:
+            "the HS256 signature does not match jwt_secret"
+        case .missingExpiration:
+            "the token has no exp claim; tokens must expire"
+        case .expired(let at):
+            "the token expired at \(Self.format(at))"
+        case .notYetValid(let until):
+            "the token is not valid before \(Self.format(until))"
+        case .missingSubject:
+            "the token has no sub claim (the user id)"
+        case .invalidSubject(let reason):
+            "the sub claim \(reason)"
+        case .invalidAllowList(let reason):
+            "the allow claim \(reason)"
+        }
+    }
+
+    /// The claim's time as the wire shows times; the claim is client input, so a value beyond the
+    /// years 0...9999 (which would not fit the formatter's Int64 microseconds) is shown as a number.
+    private static func format(_ date: Date) -> String {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.isFinite, (-62_167_219_200...253_402_300_799).contains(seconds) else {
+            return "\(seconds) seconds since 1970"
+        }
+        return WireTime.format(microseconds: Int64((seconds * 1_000_000).rounded()))
+    }
+}
+
+extension ClientAuthError: CustomStringConvertible {
+    /// `close reason: details`, for logs.
+    var description: String { "\(closeReason): \(details)" }
+}

@@ -1,0 +1,271 @@
+import Broker
+import Foundation
+import Journal
+import Testing
+import TestSupport
+
+@testable import brokerd
+
+/// Client auth against a real brokerd: JWTs in the query or the header, users owning alerts and
+/// sessions, allow-lists, refusals with close code 1008, and anonymous mode when no secret is set.
+@Suite(.serialized) struct ServerAuthTests {
+    private func authBroker(_ dir: TemporaryDirectory, _ arguments: [String] = []) async throws -> BrokerProcess {
+        // The secret goes by environment, as an operator should pass it (flags show in `ps`).
+        try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--log-level", "debug"] + arguments,
+            environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+    }
+
+    private func clients(_ broker: BrokerProcess) async throws -> [[String: Any]] {
+        let (status, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        #expect(status == 200)
+        return body["clients"] as? [[String: Any]] ?? []
+    }
+
+    /// Waits until the broker serves `count` clients (a closed client's disconnect is journaled
+    /// asynchronously; resuming before that would find the session still connected).
+    private func waitForClients(_ broker: BrokerProcess, count: Int) async throws {
+        for _ in 0..<200 {
+            if try await clients(broker).count == count { return }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        Issue.record("the broker never had \(count) clients")
+    }
+
+    /// Waits until the broker's log holds `count` lines containing `text`, then returns them.
+    private func logLines(_ broker: BrokerProcess, containing text: String, count: Int) async throws -> [Substring] {
+        var lines: [Substring] = []
+        for _ in 0..<200 {
+            lines = broker.logText.split(separator: "\n").filter { $0.contains(text) }
+            if lines.count >= count { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return lines
+    }
+
+    private func connectedUsers(_ journal: String) throws -> [String?] {
+        let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.clientConnected.rawValue]))
+        var users: [String?] = []
+        while let record = try cursor.next() {
+            if case .clientConnected(let payload) = try EventCodec.decode(kind: record.kind, payload: record.payload) {
+                users.append(payload.user)
+            }
+        }
+        return users
+    }
+
+    // MARK: Accepted tokens
+
+    @Test func aTokenInTheQueryOrTheHeaderMakesTheClientItsUser() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let token = try await TestTokens.valid(user: "alice")
+        let byQuery = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        #expect(try await byQuery.receive()?["type"] as? String == "connected")
+        let byHeader = TestWebSocket(url: broker.webSocketURL, headers: ["Authorization": "Bearer \(token)"])
+        #expect(try await byHeader.receive()?["type"] as? String == "connected")
+
+        let listed = try await clients(broker)
+        #expect(listed.count == 2)
+        #expect(listed.allSatisfy { $0["user"] as? String == "alice" })
+
+        await byQuery.close()
+        await byHeader.close()
+        #expect(await broker.terminate() == 0)
+        #expect(try connectedUsers(dir.path("j.sqlite")) == ["alice", "alice"])
+        #expect(!broker.logText.contains(token), "the token must never be logged")
+    }
+
+    @Test func anAlertSetOnOneConnectionBelongsToTheUserAndReachesItsOtherConnection() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let token = try await TestTokens.valid(user: "alice")
+        let first = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        _ = try await first.receive()
+        let second = TestWebSocket(url: broker.webSocketURL, headers: ["Authorization": "Bearer \(token)"])
+        _ = try await second.receive()
+
+        try first.send(["type": "set_alert", "code": "600519", "condition": "above", "threshold": 1900])
+        let set = try #require(try await first.receive(type: "alert_set"))
+        #expect(set["user"] as? String == "alice")
+        let ruleID = try #require(set["rule_id"] as? String)
+        try second.send(["type": "list_alerts"])
+        let listed = try #require(try await second.receive(type: "alerts"))
+        #expect((listed["rules"] as? [[String: Any]])?.map { $0["rule_id"] as? String } == [ruleID])
+
+        let tick = #"{"ticks":[{"code":"600519","price":1950}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: tick).0 == 200)
+        for socket in [first, second] {
+            let alert = try #require(try await socket.receive(type: "alert"))
+            #expect((alert["data"] as? [String: Any])?["rule_id"] as? String == ruleID)
+            #expect((alert["data"] as? [String: Any])?["user"] as? String == "alice")
+        }
+        await first.close()
+        await second.close()
+        await broker.terminate()
+    }
+
+    // MARK: Refused tokens
+
+    @Test func missingExpiredAndForgedTokensAreClosedWith1008AndAReasonAndLoggedOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let expired = try await TestTokens.sign(ClientClaims(subject: "alice", expiration: Date().addingTimeInterval(-60)))
+        let forged = try await TestTokens.sign(
+            ClientClaims(subject: "alice", expiration: Date().addingTimeInterval(3_600)),
+            secret: "not-the-broker-secret-but-32-bytes-long")
+        let unsigned = try await TestTokens.unsecured(ClientClaims(subject: "alice", expiration: Date().addingTimeInterval(3_600)))
+        let cases: [(query: String, headers: [String: String], reason: String)] = [
+            ("", [:], "token required"),
+            ("?token=\(expired)", [:], "token expired"),
+            ("", ["Authorization": "Bearer \(forged)"], "invalid token signature"),
+            ("?token=\(unsigned)", [:], "token algorithm not accepted (HS256 only)"),
+            ("?token=not.a-jwt", [:], "malformed token"),
+        ]
+        for refused in cases {
+            let frame = try RawWebSocketUpgrade.firstFrame(
+                port: broker.port, path: "/ws/stock/prices" + refused.query, headers: refused.headers)
+            #expect(frame.opcode == 0x8, "\(refused.reason): the first frame is the close, no message before it")
+            #expect(frame.closeCode == 1008, "\(refused.reason)")
+            #expect(frame.closeReason == refused.reason)
+        }
+        #expect(try await logLines(broker, containing: "client refused", count: cases.count).count == cases.count)
+        #expect(try await clients(broker).isEmpty)
+        #expect(await broker.terminate() == 0)
+        // No session was opened for a refused client, and no token reached the log.
+        #expect(try connectedUsers(dir.path("j.sqlite")).isEmpty)
+        for token in [expired, forged, unsigned] {
+            #expect(!broker.logText.contains(token))
+            #expect(!broker.logText.contains(token.split(separator: ".")[1]))
+        }
+        #expect(broker.logText.split(separator: "\n").filter { $0.contains("client refused") }.count == cases.count)
+    }
+
+    // MARK: Allow-lists
+
+    @Test func aSubscriptionOutsideTheAllowListIsRefusedAndChangesNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let token = try await TestTokens.valid(user: "carol", allow: ["strategy": ["volume_wave"], "news": ["all"]])
+        let socket = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        _ = try await socket.receive()
+
+        try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "breakout"])
+        let refusedStrategy = try #require(try await socket.receive())
+        #expect(refusedStrategy["type"] as? String == "error")
+        #expect(refusedStrategy["error"] as? String == "not_authorized")
+        #expect((refusedStrategy["details"] as? String)?.contains("strategy 'breakout'") == true)
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await socket.receive()?["error"] as? String == "not_authorized")
+
+        try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+        #expect(try await socket.receive()?["type"] as? String == "subscribed")
+        try socket.send(["type": "subscribe", "subscription_type": "alerts", "target": "me"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+
+        let subscriptions = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
+        #expect(subscriptions.map { "\($0["type"] ?? ""):\($0["target"] ?? "")" } == ["strategy:volume_wave", "alerts:carol"])
+        await socket.close()
+        await broker.terminate()
+    }
+
+    // MARK: Resume
+
+    @Test func onlyTheSameUserMayResumeASession() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let alice = try await TestTokens.valid(user: "alice")
+        let first = TestWebSocket(url: broker.webSocketURL + "?token=\(alice)")
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await first.receive(type: "price_update")
+        await first.close()
+        try await waitForClients(broker, count: 0)
+
+        let bob = try await TestTokens.valid(user: "bob")
+        let intruder = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&token=\(bob)")
+        let fresh = try #require(try await intruder.receive())
+        #expect(fresh["resumed"] as? Bool == false)
+        #expect(fresh["client_id"] as? String != clientID)
+        let failure = try #require(try await intruder.receive())
+        #expect(failure["error"] as? String == "resume_failed")
+        #expect((failure["details"] as? String)?.contains("unknown or has expired") == true)
+        await intruder.close()
+        try await waitForClients(broker, count: 0)
+
+        let owner = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&token=\(alice)")
+        let resumed = try #require(try await owner.receive())
+        #expect(resumed["resumed"] as? Bool == true)
+        #expect(resumed["client_id"] as? String == clientID)
+        let restored = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
+        #expect(restored.map { $0["target"] as? String } == ["600519"])
+        await owner.close()
+        await broker.terminate()
+    }
+
+    @Test func aResumeWithANarrowerAllowListDropsWhatTheNewTokenDoesNotAllow() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let wide = try await TestTokens.valid(user: "dave", allow: ["strategy": ["*"]])
+        let first = TestWebSocket(url: broker.webSocketURL + "?token=\(wide)")
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        for target in ["breakout", "volume_wave"] {
+            try first.send(["type": "subscribe", "subscription_type": "strategy", "target": target])
+            #expect(try await first.receive(type: "subscribed") != nil)
+        }
+        await first.close()
+        try await waitForClients(broker, count: 0)
+
+        let narrow = try await TestTokens.valid(user: "dave", allow: ["strategy": ["volume_wave"]])
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&token=\(narrow)")
+        #expect(try await second.receive()?["resumed"] as? Bool == true)
+        let dropped = try #require(try await second.receive())
+        #expect(dropped["error"] as? String == "not_authorized")
+        #expect((dropped["details"] as? String)?.contains("'breakout'") == true)
+        let kept = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
+        #expect(kept.map { $0["target"] as? String } == ["volume_wave"])
+        await second.close()
+        await broker.terminate()
+    }
+
+    // MARK: Anonymous mode
+
+    @Test func withoutASecretClientsAreAnonymousAndOwnAlertsByClientID() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        // A token is ignored when auth is off: the client is still anonymous.
+        let token = try await TestTokens.valid(user: "alice")
+        let socket = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        let clientID = try #require(try await socket.receive()?["client_id"] as? String)
+        try socket.send(["type": "set_alert", "code": "600519", "condition": "above", "threshold": 1900])
+        #expect(try await socket.receive(type: "alert_set")?["user"] as? String == clientID)
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+
+        let listed = try #require(try await clients(broker).first)
+        #expect(listed["client_id"] as? String == clientID)
+        #expect(listed["user"] == nil)
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+        #expect(try connectedUsers(dir.path("j.sqlite")) == [nil])
+    }
+
+    // MARK: Settings
+
+    @Test func serveHelpListsTheAuthRateAndFrameSettings() throws {
+        let process = Process()
+        process.executableURL = productsDirectory().appendingPathComponent("brokerd")
+        process.arguments = ["serve", "--help"]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let help = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        for setting in [Setting.adminToken, .jwtSecret, .messagesPerSecond, .burst, .maxFrameBytes, .maxSubscriptionsPerClient, .maxClients] {
+            #expect(help.contains("--\(setting.flagName)"), "\(setting) missing from serve --help")
+            #expect(help.contains(setting.environmentName), "\(setting) env name missing from serve --help")
+        }
+    }
+}
