@@ -88,6 +88,8 @@ let package = Package(
         .executableTarget(
             name: "brokerbench",
             dependencies: [
+                "CHiredis",
+                "Journal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

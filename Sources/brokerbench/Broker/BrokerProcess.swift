@@ -11,6 +11,7 @@ struct BrokerProcess: Sendable {
     let port: Int
     let directory: String
     var logPath: String { directory + "/brokerd.log" }
+    var journalPath: String { directory + "/journal.sqlite" }
 
     /// Starts `path serve` on a free port with a fresh journal and limits fit for the benchmark.
     static func launch(path: String, host: String, adminToken: String?, extraArguments: [String]) throws

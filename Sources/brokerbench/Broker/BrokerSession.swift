@@ -10,6 +10,8 @@ struct BrokerSession: Sendable {
     let eventLoopGroup: any EventLoopGroup
     /// The HTTP feed's own thread, so pacing and POST timing do not wait behind client work.
     let feedEventLoop: any EventLoop
+    /// The broker's journal file, when brokerbench started the broker and so knows it.
+    var journalPath: String? = nil
 
     var webSocketURL: String { "ws://\(host):\(port)/ws/stock/prices" }
 

@@ -37,8 +37,11 @@ struct BrokerOptions: ParsableArguments {
         }
     }
 
-    /// Runs `body` against the broker, starting and stopping it when --spawn is given.
-    func withBroker(_ body: (BrokerSession) async throws -> BenchReport) async throws -> BenchReport {
+    /// Runs `body` against the broker, starting and stopping it when --spawn is given; a spawned
+    /// broker gets `spawnArguments` before the --broker-arg ones.
+    func withBroker(
+        spawnArguments: [String] = [], _ body: (BrokerSession) async throws -> BenchReport
+    ) async throws -> BenchReport {
         let limits = ProcessStats.raiseOpenFileLimit()
         progress("open files: soft limit \(limits.soft), hard \(limits.hard)")
         let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
@@ -63,11 +66,11 @@ struct BrokerOptions: ParsableArguments {
         }
 
         let process = try BrokerProcess.launch(
-            path: spawn, host: host, adminToken: adminToken, extraArguments: brokerArg)
+            path: spawn, host: host, adminToken: adminToken, extraArguments: spawnArguments + brokerArg)
         progress("started \(spawn) (pid \(process.pid)) on port \(process.port); log \(process.logPath)")
         let session = BrokerSession(
             host: host, port: process.port, adminToken: adminToken, pid: process.pid, eventLoopGroup: eventLoopGroup,
-            feedEventLoop: feedEventLoop)
+            feedEventLoop: feedEventLoop, journalPath: process.journalPath)
         var report: BenchReport
         do {
             guard try await session.waitUntilReady(timeout: .seconds(60), exited: process.exitStatus) else {

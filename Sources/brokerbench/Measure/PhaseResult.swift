@@ -44,6 +44,11 @@ struct PhaseResult: Sendable {
                 + " (target \(Format.rate(targetRate))), \(Format.count(feed.posts)) POSTs,"
                 + " POST p50 \(Format.micros(feed.postMicros.totalCount == 0 ? 0 : feed.postMicros.valueAtPercentile(50)))"
                 + " p99 \(Format.micros(feed.postMicros.totalCount == 0 ? 0 : feed.postMicros.valueAtPercentile(99)))")
+        describeDeliveries(into: &report)
+    }
+
+    /// Table rows about what reached the clients and what it cost, without the feed's row.
+    func describeDeliveries(into report: inout BenchReport) {
         report.row("deliveries", "\(Format.rate(deliveriesPerSecond)) price entries to clients")
         report.row("price messages", Format.rate(messagesPerSecond))
         report.row(
@@ -98,6 +103,12 @@ struct PhaseResult: Sendable {
             ("rate_achieved", .double(feed.ticksPerSecond)),
             ("ticks", .int(feed.ticks)),
             ("seconds", .double(feed.seconds)),
+        ] + deliveryJSONMembers
+    }
+
+    /// JSON members about what reached the clients and what it cost, without the feed's.
+    var deliveryJSONMembers: [(String, JSONValue)] {
+        [
             ("clients", .int(clients)),
             ("deliveries_per_s", .double(deliveriesPerSecond)),
             ("messages_per_s", .double(messagesPerSecond)),
