@@ -44,7 +44,8 @@ struct ClientSession {
         let opened: (LiveConnection, resumeFailure: String?)
         do {
             opened = try await open(writer: ConnectionWriter.install(
-                on: channel, outbound: outbound, capacity: configuration.limits.outboundQueueCapacity))
+                on: channel, outbound: outbound, fanOut: runtime.sink.fanOut(for: channel.eventLoop),
+                capacity: configuration.limits.outboundQueueCapacity))
         } catch {
             logger.error("could not open a session", metadata: ["error": "\(error)"])
             let failure = ServerMessage.error("unavailable", "the broker could not record the connection: \(error)")

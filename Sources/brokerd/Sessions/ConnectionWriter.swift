@@ -19,6 +19,8 @@ import Synchronization
 /// bounded) and the writer retries shortly.
 final class ConnectionWriter: Sendable {
     let eventLoop: any EventLoop
+    /// Price rounds of every connection on `eventLoop`.
+    let fanOut: LoopFanOut
     private let channel: any Channel
     private let outbound: WebSocketOutboundWriter
     /// The queue, the retry flag and the outlet's context, only ever touched on `eventLoop` (the
@@ -39,20 +41,25 @@ final class ConnectionWriter: Sendable {
     static let closeGrace: TimeAmount = .seconds(5)
 
     /// Installs the outlet below the channel's WebSocket frame encoder and makes the writer.
-    static func install(on channel: any Channel, outbound: WebSocketOutboundWriter, capacity: Int) async throws -> ConnectionWriter {
+    static func install(
+        on channel: any Channel, outbound: WebSocketOutboundWriter, fanOut: LoopFanOut, capacity: Int
+    ) async throws -> ConnectionWriter {
         try await channel.eventLoop.submit {
             let pipeline = channel.pipeline.syncOperations
             let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
             let outlet = EncodedFrameOutlet()
             try pipeline.addHandler(outlet, position: .before(encoder))
             let context = try pipeline.context(handler: outlet)
-            return ConnectionWriter(channel: channel, outbound: outbound, outlet: context, capacity: capacity)
+            return ConnectionWriter(channel: channel, outbound: outbound, fanOut: fanOut, outlet: context, capacity: capacity)
         }.get()
     }
 
     /// Call on `channel.eventLoop`.
-    private init(channel: any Channel, outbound: WebSocketOutboundWriter, outlet: ChannelHandlerContext, capacity: Int) {
+    private init(
+        channel: any Channel, outbound: WebSocketOutboundWriter, fanOut: LoopFanOut, outlet: ChannelHandlerContext, capacity: Int
+    ) {
         eventLoop = channel.eventLoop
+        self.fanOut = fanOut
         self.channel = channel
         self.outbound = outbound
         state = NIOLoopBoundBox(State(queue: OutboxQueue(capacity: capacity), outlet: outlet), eventLoop: channel.eventLoop)

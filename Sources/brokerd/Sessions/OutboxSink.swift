@@ -16,6 +16,7 @@ final class OutboxSink: PushSink {
     private let logger: Logger
     private let counters = Mutex(Counters())
     private let slowConsumers = Atomic<UInt64>(0)
+    private let loops = Mutex<[ObjectIdentifier: LoopFanOut]>([:])
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
     private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
 
@@ -43,6 +44,16 @@ final class OutboxSink: PushSink {
         logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
     }
 
+    /// The fan-out state of `eventLoop`, made on first use; one per loop for the life of the process.
+    func fanOut(for eventLoop: any EventLoop) -> LoopFanOut {
+        loops.withLock { loops in
+            if let loop = loops[ObjectIdentifier(eventLoop)] { return loop }
+            let loop = LoopFanOut(eventLoop: eventLoop)
+            loops[ObjectIdentifier(eventLoop)] = loop
+            return loop
+        }
+    }
+
     @discardableResult
     func send(_ push: Push, seq: UInt64, to subscription: Subscription, projection: Projection) -> Int {
         let subscribers = projection.subscriptions.subscribers(of: subscription)
@@ -58,32 +69,31 @@ final class OutboxSink: PushSink {
     private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to connections: [LiveConnection]) -> Int {
         guard !connections.isEmpty else { return 0 }
         let type: String
-        let enqueue: @Sendable (LiveConnection) -> OutboxQueue.Pushed
         switch push {
         case .prices(let ticks):
             guard let subscription, !ticks.isEmpty else { return 0 }
             type = "price_update"
             let entries = ticks.map(ServerMessage.PriceEntry.init)
-            let frame = WebSocketWire.textFrame(
-                ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: seq, subscription: subscription)))
-            enqueue = { $0.writer.enqueuePrices(frame, entries: entries, seq: seq, for: subscription) }
+            // Merged per event loop while the loop is busy, then encoded once per loop (see LoopFanOut).
+            for group in Self.byEventLoop(connections) {
+                group[0].writer.fanOut.push(entries, seq: seq, for: subscription, to: group)
+            }
         case .message(let name, let data):
             type = name
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
-            enqueue = { $0.writer.enqueue(frame) }
-        }
-        let queuedAt = ContinuousClock.now
-        let dispatch = dispatch
-        for group in Self.byEventLoop(connections) {
-            group[0].writer.eventLoop.execute {
-                for connection in group { connection.accept(enqueue(connection)) }
-                for connection in group { connection.writer.flush() }
-                // From the push to its last socket write on this loop: the fan-out's own latency.
-                dispatch.record(duration: ContinuousClock.now - queuedAt)
+            let queuedAt = ContinuousClock.now
+            let dispatch = dispatch
+            for group in Self.byEventLoop(connections) {
+                group[0].writer.eventLoop.execute {
+                    for connection in group { connection.accept(connection.writer.enqueue(frame)) }
+                    for connection in group { connection.writer.flush() }
+                    // From the push to its last socket write on this loop: the fan-out's own latency.
+                    dispatch.record(duration: ContinuousClock.now - queuedAt)
+                }
             }
+            LabeledCounters.messagesOut.increment(name, by: connections.count)
         }
-        LabeledCounters.messagesOut.increment(type, by: connections.count)
         counters.withLock {
             $0.messages += UInt64(connections.count)
             $0.byType[type, default: 0] += UInt64(connections.count)
