@@ -108,8 +108,9 @@ final class RedisChannelReader: Sendable {
         }
         onSubscribed()
         while true {
-            // Block for one message, then take whatever else the same read already buffered, so a
-            // burst becomes one batch (one hand-over to the broker) instead of one per message.
+            // Block for one message, then take everything else already waiting (buffered or on the
+            // socket), so what piled up while the broker took the last batch becomes one batch: one
+            // journal commit and one fan-out round instead of one per message.
             // News and alert rules are handed over as they come, after the ticks before them.
             var ticks: [PriceTick] = []
             var next: RedisReply? = try connection.nextReply()
@@ -127,7 +128,7 @@ final class RedisChannelReader: Sendable {
                     }
                 }
                 if ticks.count >= maxTicksPerBatch { break }
-                next = try connection.bufferedReply()
+                next = try connection.availableReply()
             }
             if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
             if control.isStopping { return }

@@ -133,6 +133,17 @@ final class RedisConnection {
         return try take(raw)
     }
 
+    /// The next reply already buffered or already waiting on the socket, without blocking: reads
+    /// the socket once more when it has data and nothing complete is buffered. Nil when none is there.
+    func availableReply() throws(RedisError) -> RedisReply? {
+        if let reply = try bufferedReply() { return reply }
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        var ready = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&ready, 1, 0) > 0, ready.revents & Int16(POLLIN) != 0 else { return nil }
+        guard redisBufferRead(context) == REDIS_OK else { throw .connectionLost(reason: Self.errorText(context)) }
+        return try bufferedReply()
+    }
+
     private func take(_ raw: UnsafeMutableRawPointer?) throws(RedisError) -> RedisReply {
         guard let raw else {
             throw .connectionLost(reason: context.map(Self.errorText) ?? "the connection is closed")
