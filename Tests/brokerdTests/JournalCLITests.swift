@@ -201,7 +201,9 @@ import TestSupport
         let events = try await journalCLI(["events", "--journal", journal]).jsonLines
         let times = try events.map { try #require(ISOTimestamp.parse($0["ts"] as? String ?? "")) }
         let seqs = events.compactMap { $0["seq"] as? Int }
-        #expect(seqs == Array(1...12))
+        // Twelve ticks; the k-line publisher may add bar closes if the run crosses a minute boundary.
+        #expect(events.filter { $0["kind"] as? String == "price_ticked" }.count == 12)
+        #expect(seqs == Array(1...max(seqs.count, 1)))
 
         for index in [0, 5, 6, 11] {
             let time = times[index]
@@ -260,7 +262,8 @@ import TestSupport
         #expect(byNumber.stdout == ticks.stdout)
 
         let aboutCode = try await journalCLI(["events", "--journal", journal, "--code", "600519"]).jsonLines
-        #expect(aboutCode.compactMap { $0["kind"] as? String }
+        // Bar closes of 600519 belong here too, but appear only if the run crosses a minute boundary.
+        #expect(aboutCode.compactMap { $0["kind"] as? String }.filter { $0 != "kline_updated" }
             == ["subscribed", "price_ticked", "price_ticked", "news_published", "alert_rule_set"])
 
         let kinds = try await journalCLI(["events", "--journal", journal, "--kind", "news_published", "--kind", "alert_rule_set"])
@@ -292,7 +295,8 @@ import TestSupport
         let stats = try await journalCLI(["stats", "--journal", journal, "--json"])
         #expect(stats.status == 0, "\(stats.stderr)")
         #expect(stats.json["rows"] as? Int == seq && stats.json["last_seq"] as? Int == seq && stats.json["first_seq"] as? Int == 1)
-        #expect(stats.json["events_by_kind"] as? [String: Int] == ["signals_replaced": 1, "price_ticked": 3])
+        // Bar closes (kline_updated) appear too if the run crosses a minute boundary.
+        #expect((stats.json["events_by_kind"] as? [String: Int])?.filter { $0.key != "kline_updated" } == ["signals_replaced": 1, "price_ticked": 3])
         let size = try #require(stats.json["size"] as? [String: Int])
         #expect(size["main"]! > 0 && size["total"] == size["main"]! + size["wal"]!)
         #expect((stats.json["snapshots"] as? [Any])?.isEmpty == true)

@@ -78,7 +78,8 @@ extension [PrometheusSample] {
         #expect((samples.value("brokerd_journal_commit_seconds_count") ?? 0) >= 3)
         #expect((samples.value("brokerd_journal_batch_events_sum") ?? 0) >= 4)
         #expect((samples.value("brokerd_fanout_dispatch_seconds_count") ?? 0) >= 2, "the price update and the tick-built bar")
-        #expect(samples.value("brokerd_messages_out_total", ["type": "kline_update"]) == 2, "the 1m and 5m bars")
+        // The 1m and 5m bars; more if the run crosses a minute boundary and the bars close.
+        #expect((samples.value("brokerd_messages_out_total", ["type": "kline_update"]) ?? 0) >= 2)
         #expect(samples.value("brokerd_connections_opened_total") == 1)
         #expect(text.contains("# TYPE brokerd_fanout_dispatch_seconds histogram"))
 
