@@ -51,39 +51,11 @@ final class RedisChannelReader: Sendable {
     func waitUntilStopped() async { await control.waitUntilFinished() }
 
     private func run() {
-        var backoff = self.backoff
-        var hasConnected = false
-        var failures = 0
-        defer {
-            status.set(.channel, .stopped)
-            control.finish()
-        }
-        while !control.isStopping {
-            status.set(.channel, .connecting)
-            do {
-                try session {
-                    status.connected(.channel, afterFailure: hasConnected)
-                    if hasConnected || failures > 0 { logger.info("Redis subscription restored", metadata: ["channels": "\(channelList)"]) }
-                    hasConnected = true
-                    failures = 0
-                    backoff.reset()
-                }
-            } catch {
-                if control.isStopping { break }
-                failures += 1
-                status.update { $0.lastError = error.description }
-                status.set(.channel, .backingOff)
-                let delay = backoff.nextDelay()
-                // The first failure of an outage is news; the retries that follow are not.
-                if failures == 1 {
-                    logger.warning(
-                        "Redis subscription failed; reconnecting with backoff",
-                        metadata: ["channels": "\(channelList)", "error": "\(error)"])
-                } else {
-                    logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
-                }
-                if !control.sleep(for: delay) { break }
-            }
+        ReconnectingSession(
+            connection: .channel, activity: "Redis subscription", metadata: ["channels": "\(channelList)"], status: status,
+            control: control, logger: logger
+        ).run(backoff: backoff) { connected throws(RedisError) in
+            try session { connected([:]) }
         }
     }
 

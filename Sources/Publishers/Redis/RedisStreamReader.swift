@@ -57,41 +57,13 @@ final class RedisStreamReader: Sendable {
     func waitUntilStopped() async { await control.waitUntilFinished() }
 
     private func run() {
-        var backoff = self.backoff
         // Owned by this thread alone: the id after which the next XREAD continues.
         var lastID = resumeAfter
-        var hasConnected = false
-        var failures = 0
-        defer {
-            status.set(.stream, .stopped)
-            control.finish()
-        }
-        while !control.isStopping {
-            status.set(.stream, .connecting)
-            do {
-                try session(lastID: &lastID) { resumingAfter in
-                    status.connected(.stream, afterFailure: hasConnected)
-                    if hasConnected || failures > 0 {
-                        logger.info("Redis stream reading restored", metadata: ["stream": "\(stream)", "after": "\(resumingAfter)"])
-                    }
-                    hasConnected = true
-                    failures = 0
-                    backoff.reset()
-                }
-            } catch {
-                if control.isStopping { break }
-                failures += 1
-                status.update { $0.lastError = error.description }
-                status.set(.stream, .backingOff)
-                let delay = backoff.nextDelay()
-                // The first failure of an outage is news; the retries that follow are not.
-                if failures == 1 {
-                    logger.warning("Redis stream read failed; reconnecting with backoff", metadata: ["stream": "\(stream)", "error": "\(error)"])
-                } else {
-                    logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
-                }
-                if !control.sleep(for: delay) { break }
-            }
+        ReconnectingSession(
+            connection: .stream, activity: "Redis stream reading", metadata: ["stream": "\(stream)"], status: status,
+            control: control, logger: logger
+        ).run(backoff: backoff) { connected throws(RedisError) in
+            try session(lastID: &lastID) { resumingAfter in connected(["after": "\(resumingAfter)"]) }
         }
     }
 

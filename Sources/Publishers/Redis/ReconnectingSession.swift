@@ -1,0 +1,58 @@
+import Logging
+
+/// The life of one Redis reader thread: open a session, and when it fails, back off and open
+/// another, until the reader is stopped. What a session does (SUBSCRIBE, XREAD) is the caller's.
+struct ReconnectingSession {
+    /// Which of the source's connections this is, for its state.
+    let connection: RedisSourceStatus.Connection
+    /// What the reader does, for the logs: "Redis subscription", "Redis stream reading".
+    let activity: String
+    /// Identifies the reader in every log line.
+    let metadata: Logger.Metadata
+    let status: RedisSourceStatus
+    let control: ReaderThreadControl
+    let logger: Logger
+
+    /// Runs sessions until stopped. `session` gets a callback to call once it is connected (with
+    /// metadata for the "restored" line) and returns or throws when its connection ends.
+    func run(
+        backoff: ReconnectBackoff,
+        _ session: (_ connected: (_ extra: Logger.Metadata) -> Void) throws(RedisError) -> Void
+    ) {
+        var backoff = backoff
+        var hasConnected = false
+        var failures = 0
+        defer {
+            status.set(connection, .stopped)
+            control.finish()
+        }
+        while !control.isStopping {
+            status.set(connection, .connecting)
+            do {
+                try session { extra in
+                    status.connected(connection, afterFailure: hasConnected)
+                    if hasConnected || failures > 0 {
+                        logger.info("\(activity) restored", metadata: metadata.merging(extra) { $1 })
+                    }
+                    hasConnected = true
+                    failures = 0
+                    backoff.reset()
+                }
+            } catch {
+                if control.isStopping { break }
+                failures += 1
+                status.update { $0.lastError = error.description }
+                status.set(connection, .backingOff)
+                let delay = backoff.nextDelay()
+                // The first failure of an outage is news; the retries that follow are not.
+                if failures == 1 {
+                    logger.warning(
+                        "\(activity) failed; reconnecting with backoff", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                } else {
+                    logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
+                }
+                if !control.sleep(for: delay) { break }
+            }
+        }
+    }
+}
