@@ -9,37 +9,9 @@ import TestSupport
 @Suite(.serialized) struct JournalCLITests {
     // MARK: Running brokerd
 
-    struct CLIResult {
-        let status: Int32
-        let stdout: String
-        let stderr: String
-
-        var lines: [String] { stdout.split(separator: "\n").map(String.init) }
-        var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(stdout.utf8))) as? [String: Any] ?? [:]
-        }
-        var jsonLines: [[String: Any]] {
-            lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
-        }
-    }
-
     /// Runs `brokerd journal <arguments>` to completion.
-    private func journalCLI(_ arguments: [String]) async throws -> CLIResult {
-        let dir = try TemporaryDirectory()
-        let out = dir.path("stdout"), err = dir.path("stderr")
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        let process = Process()
-        process.executableURL = productsDirectory().appendingPathComponent("brokerd")
-        process.arguments = ["journal"] + arguments
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
-        try process.run()
-        while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
-        return CLIResult(
-            status: process.terminationStatus,
-            stdout: try String(contentsOfFile: out, encoding: .utf8),
-            stderr: try String(contentsOfFile: err, encoding: .utf8))
+    private func journalCLI(_ arguments: [String]) async throws -> CommandResult {
+        try await runCommand(productsDirectory().appendingPathComponent("brokerd"), ["journal"] + arguments)
     }
 
     // MARK: Driving the broker
