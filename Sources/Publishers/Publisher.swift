@@ -25,9 +25,14 @@ extension Publisher {
 public struct PublisherContext: Sendable {
     /// The store, to read the projection and to execute commands.
     public let store: EventStore
+    /// The last seq this process replayed at start-up rather than published: state a publisher
+    /// keeps in memory (such as bars being built) can be rebuilt from the journal up to here.
+    /// 0 when there was nothing before.
+    public let replayedThrough: UInt64
 
-    public init(store: EventStore) {
+    public init(store: EventStore, replayedThrough: UInt64 = 0) {
         self.store = store
+        self.replayedThrough = replayedThrough
     }
 }
 

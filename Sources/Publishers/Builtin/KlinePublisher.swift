@@ -12,18 +12,15 @@ public final class KlinePublisher: Publisher {
     /// Periods built from ticks, with their length in microseconds.
     public let periods: [(name: String, length: Int64)]
 
-    /// A bar being built, with the cumulative volume it opened at (tick volume is the day's total).
-    private struct OpenBar {
-        var bar: KlineBar
-        var openingVolume: Int64
-    }
-
-    private let openBars = Mutex<[BarKey: OpenBar]>([:])
+    private let book: Mutex<BarBook>
     private let closes: AsyncStream<KlineBar>.Continuation
     private let closeStream: AsyncStream<KlineBar>
+    /// Whether the bars of the previous process were recovered (once per process, not per restart of `run`).
+    private let recovered = Atomic<Bool>(false)
 
     public init(periods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)]) {
         self.periods = periods
+        book = Mutex(BarBook(periods: periods))
         (closeStream, closes) = AsyncStream.makeStream(of: KlineBar.self)
     }
 
@@ -42,8 +39,13 @@ public final class KlinePublisher: Publisher {
         }
     }
 
-    /// Journals closed bars; a timer also closes bars of codes that stopped ticking.
+    /// Recovers the bars the previous process was building, then journals closed bars; a timer
+    /// also closes bars of codes that stopped ticking.
     public func run(_ context: PublisherContext) async throws {
+        if !recovered.load(ordering: .acquiring) {
+            try await recover(context)
+            recovered.store(true, ordering: .releasing)
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await bar in self.closeStream {
@@ -67,43 +69,47 @@ public final class KlinePublisher: Publisher {
         sink.send(.message(type: "kline_update", data: bar), seq: seq, to: subscription, projection: projection)
     }
 
+    /// The bar being built for `key`, if any.
+    func openBar(_ key: BarKey) -> KlineBar? {
+        book.withLock { $0.open[key]?.bar }
+    }
+
     /// Folds a tick into its bars; returns the updated (open) bars and queues the closes it causes.
     private func update(with tick: PriceTick) -> [KlineBar] {
-        openBars.withLock { bars in
-            periods.map { period in
-                let start = tick.timestamp - tick.timestamp % period.length
-                let key = BarKey(code: tick.code, period: period.name)
-                if var open = bars[key], open.bar.start == start {
-                    open.bar.high = max(open.bar.high, tick.price)
-                    open.bar.low = min(open.bar.low, tick.price)
-                    open.bar.close = tick.price
-                    open.bar.volume = max(0, tick.volume - open.openingVolume)
-                    bars[key] = open
-                    return open.bar
-                }
-                if let finished = bars[key], finished.bar.start < start {
-                    var closed = finished.bar
-                    closed.closed = true
-                    closes.yield(closed)
-                }
-                let bar = KlineBar(
-                    code: tick.code, period: period.name, open: tick.price, high: tick.price, low: tick.price,
-                    close: tick.price, volume: 0, start: start, closed: false)
-                bars[key] = OpenBar(bar: bar, openingVolume: tick.volume)
-                return bar
-            }
-        }
+        let (updated, closed) = book.withLock { $0.fold(tick) }
+        for bar in closed { closes.yield(bar) }
+        return updated
     }
 
     private func closeExpiredBars(now: Int64) {
-        let lengths = Dictionary(uniqueKeysWithValues: periods.map { ($0.name, $0.length) })
-        openBars.withLock { bars in
-            for (key, open) in bars where open.bar.start + (lengths[key.period] ?? .max) <= now {
-                var closed = open.bar
-                closed.closed = true
-                closes.yield(closed)
-                bars[key] = nil
-            }
+        for bar in book.withLock({ $0.expire(now: now) }) { closes.yield(bar) }
+    }
+
+    /// Puts the bars the previous process was building (rebuilt from the ticks it journaled) under
+    /// the bars built since this one started, so a restart does not reopen a bar half-way through
+    /// its period; closes that process owed are journaled now.
+    private func recover(_ context: PublisherContext) async throws {
+        guard context.replayedThrough > 0 else { return }
+        let periods = self.periods
+        let recovery = try await runOnOwnThread {
+            try Self.history(in: context.store.journal, through: context.replayedThrough, periods: periods)
         }
+        let owed = book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses
+        for bar in owed { closes.yield(bar) }
+    }
+
+    /// The bars being built at `seq`: ticks and closes journaled within twice the longest period
+    /// before it, which covers every bar still open then and the one before it.
+    static func history(in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)]) throws -> BarRecovery {
+        var recovery = BarRecovery(periods: periods)
+        let reader = try journal.reader()
+        guard let end = try reader.records(JournalQuery(fromSeq: seq, toSeq: seq)).next() else { return recovery }
+        let kinds: Set<UInt16> = [EventKind.priceTicked.rawValue, EventKind.klineUpdated.rawValue]
+        let cursor = try reader.records(
+            JournalQuery(toSeq: seq, fromTime: end.timestamp - 2 * recovery.book.longestPeriod, kinds: kinds))
+        while let record = try cursor.next() {
+            recovery.apply(try EventCodec.decode(kind: record.kind, payload: record.payload))
+        }
+        return recovery
     }
 }

@@ -17,12 +17,12 @@ struct BrokerService: Service {
     func run() async throws {
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
         let broadcaster = try startBroadcaster()
-        let (journal, store) = try await startUp()
+        let (journal, store, replayedThrough) = try await startUp()
         let sources = await tickSources(store)
         let redis = try await startRedis(store, origin: broadcaster?.origin)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
-            group.addTask { await runtime.publishers.run(PublisherContext(store: store)) }
+            group.addTask { await runtime.publishers.run(PublisherContext(store: store, replayedThrough: replayedThrough)) }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -86,7 +86,8 @@ struct BrokerService: Service {
         return redis
     }
 
-    private func startUp() async throws -> (Journal, EventStore) {
+    /// Opens the journal and replays it; returns the last seq replayed, before anything new came in.
+    private func startUp() async throws -> (Journal, EventStore, replayedThrough: UInt64) {
         let started = ContinuousClock.now
         let path = configuration.journalPath
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -107,9 +108,9 @@ struct BrokerService: Service {
                 .clientDisconnected(ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline))
             })
         }
+        let readySeq = await store.projection.lastSeq
         runtime.becomeReady(with: store)
         let elapsed = ContinuousClock.now - started
-        let readySeq = await store.projection.lastSeq
         logger.info(
             "journal replayed, ready",
             metadata: [
@@ -118,7 +119,7 @@ struct BrokerService: Service {
                 "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
                 "elapsed": "\(elapsed)",
             ])
-        return (journal, store)
+        return (journal, store, readySeq)
     }
 
     /// The strategies and stocks the built-in simulator trades.

@@ -1,0 +1,110 @@
+import Broker
+import Testing
+
+@testable import Publishers
+
+/// Building bars from ticks, closing them, and joining the bars a previous process was building
+/// with the ones built since: pure logic, no journal.
+@Suite struct BarBookTests {
+    private let minute: Int64 = 60_000_000
+    private let start: Int64 = 29_000_000 * 60_000_000
+    private var key: BarKey { BarKey(code: "600519", period: "1m") }
+
+    private func tick(_ price: Double, at offset: Int64, volume: Int64) -> PriceTick {
+        PriceTick(code: "600519", name: "贵州茅台", price: price, volume: volume, prevClose: 10, timestamp: start + offset)
+    }
+
+    private func ohlcv(_ bar: KlineBar?) -> [Double] {
+        guard let bar else { return [] }
+        return [bar.open, bar.high, bar.low, bar.close, Double(bar.volume)]
+    }
+
+    @Test func ticksBuildABarAndTheFirstTickOfTheNextPeriodClosesIt() {
+        var book = BarBook(periods: [("1m", minute)])
+        #expect(book.fold(tick(10, at: 1_000_000, volume: 100)).updated.map(\.open) == [10])
+        _ = book.fold(tick(12, at: 20_000_000, volume: 150))
+        _ = book.fold(tick(9, at: 40_000_000, volume: 180))
+        #expect(ohlcv(book.open[key]?.bar) == [10, 12, 9, 9, 80])
+
+        let (updated, closed) = book.fold(tick(11, at: minute + 1_000_000, volume: 200))
+        #expect(closed.count == 1)
+        #expect(closed.first?.closed == true)
+        #expect(closed.first?.start == start)
+        #expect(ohlcv(closed.first) == [10, 12, 9, 9, 80])
+        #expect(updated.first?.start == start + minute)
+        #expect(ohlcv(book.open[key]?.bar) == [11, 11, 11, 11, 0])
+    }
+
+    @Test func barsExpireOnlyOnceTheirPeriodIsOver() {
+        var book = BarBook(periods: [("1m", minute), ("5m", 5 * minute)])
+        _ = book.fold(tick(10, at: 0, volume: 100))
+        #expect(book.expire(now: start + minute - 1).isEmpty)
+        let closed = book.expire(now: start + minute)
+        #expect(closed.map(\.period) == ["1m"])
+        #expect(closed.allSatisfy { $0.closed })
+        #expect(book.open.keys.map(\.period) == ["5m"])
+    }
+
+    @Test func aBarInBothBooksBecomesOneBarOpenedByTheEarlier() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        _ = earlier.fold(tick(14, at: 2_000_000, volume: 130))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(9, at: 30_000_000, volume: 170))
+        _ = later.fold(tick(11, at: 40_000_000, volume: 200))
+
+        #expect(later.merge(earlier: earlier).isEmpty)
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 11, 100])
+        // Ticks after the merge count from the earlier opening volume.
+        _ = later.fold(tick(12, at: 50_000_000, volume: 250))
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 12, 150])
+    }
+
+    @Test func anEarlierPeriodIsClosedAndTheLaterOneStaysOpen() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(11, at: minute + 1_000_000, volume: 200))
+        let closed = later.merge(earlier: earlier)
+        #expect(closed.map(\.start) == [start])
+        #expect(closed.allSatisfy { $0.closed })
+        #expect(later.open[key]?.bar.start == start + minute)
+
+        // The other way round: what the earlier book holds is the later period.
+        var stale = BarBook(periods: [("1m", minute)])
+        _ = stale.fold(tick(9, at: 1_000_000, volume: 100))
+        var newer = BarBook(periods: [("1m", minute)])
+        _ = newer.fold(tick(12, at: minute + 1_000_000, volume: 200))
+        #expect(stale.merge(earlier: newer).map(\.start) == [start])
+        #expect(stale.open[key]?.bar.start == start + minute)
+    }
+
+    @Test func withoutLiveBarsTheEarlierBarsAreTakenOver() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        #expect(later.merge(earlier: earlier).isEmpty)
+        #expect(later.open == earlier.open)
+    }
+
+    @Test func recoveryForgetsJournaledClosesAndKeepsTheOnesACrashLost() {
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        recovery.apply(.priceTicked(tick(10, at: 1_000_000, volume: 100)))
+        recovery.apply(.priceTicked(tick(12, at: minute + 1_000_000, volume: 120)))
+        // The previous process journaled the first close.
+        var journaled = KlineBar(code: "600519", period: "1m", open: 10, high: 10, low: 10, close: 10, volume: 0, start: start, closed: true)
+        recovery.apply(.klineUpdated(journaled))
+        #expect(recovery.unjournaledCloses.isEmpty)
+        // The second minute's close was implied by a tick but never journaled: the crash lost it.
+        recovery.apply(.priceTicked(tick(13, at: 2 * minute + 1_000_000, volume: 150)))
+        #expect(recovery.unjournaledCloses.map(\.start) == [start + minute])
+        #expect(ohlcv(recovery.unjournaledCloses.first) == [12, 12, 12, 12, 0])
+        // A journaled close of the bar still open means it needs no more building.
+        journaled.start = start + 2 * minute
+        recovery.apply(.klineUpdated(journaled))
+        #expect(recovery.book.open[key] == nil)
+        // Bars that are not closes change nothing.
+        recovery.apply(.klineUpdated(KlineBar(code: "600519", period: "1m", open: 1, high: 1, low: 1, close: 1, volume: 0, start: start, closed: false)))
+        #expect(recovery.unjournaledCloses.count == 1)
+    }
+}

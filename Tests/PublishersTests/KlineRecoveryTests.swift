@@ -1,0 +1,84 @@
+import Broker
+import Journal
+import Logging
+import Testing
+import TestSupport
+
+@testable import Publishers
+
+/// A restart does not lose the bars being built: the new process rebuilds them from the ticks the
+/// old one journaled, joins them with the ticks that came in since, and journals the closes the old
+/// one owed, once. Real journal files; the periods are days in the future, so no real clock
+/// boundary can close a bar during the test.
+@Suite struct KlineRecoveryTests {
+    private let day: Int64 = 86_400_000_000
+    private var dayStart: Int64 { (WallClock.microsecondsNow() / day + 1_000) * day }
+
+    private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> PriceTick {
+        PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+    }
+
+    private func ohlcv(_ bar: KlineBar?) -> [Double] {
+        guard let bar else { return [] }
+        return [bar.open, bar.high, bar.low, bar.close, Double(bar.volume)]
+    }
+
+    @Test func barsBeingBuiltSurviveARestartAndOwedClosesAreJournaledOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("journal.sqlite")
+        let periods = [(name: "1d", length: day)]
+        let first = dayStart, second = dayStart + day
+
+        // The first process builds bars but dies before its loop journals the close that
+        // 600519's second-day tick implies; 000001's close did reach the journal.
+        do {
+            let journal = try Journal.open(path: path)
+            let store = try EventStore(journal: journal)
+            await store.setObserver(PublisherHost(publishers: [KlinePublisher(periods: periods)], sink: RecordingSink(), logger: Logger(label: "test")))
+            try await store.execute(.ingestTicks([tick("000001", 20, at: first + 1, volume: 10), tick("000001", 22, at: first + 2, volume: 15)]))
+            try await store.execute(.ingestBar(KlineBar(
+                code: "000001", period: "1d", open: 20, high: 22, low: 20, close: 22, volume: 5, start: first, closed: true)))
+            try await store.execute(.ingestTicks([tick("000001", 21, at: second + 1, volume: 18)]))
+            try await store.execute(.ingestTicks([tick("600519", 10, at: first + 1, volume: 100), tick("600519", 14, at: first + 2, volume: 130)]))
+            try await store.execute(.ingestTicks([tick("600519", 12, at: second + 1, volume: 150)]))
+            journal.close()
+        }
+
+        let journal = try Journal.open(path: path)
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let replayedThrough = await store.projection.lastSeq
+        let kline = KlinePublisher(periods: periods)
+        await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
+        // A tick arrives before the publisher has recovered.
+        try await store.execute(.ingestTicks([tick("600519", 9, at: second + 2, volume: 170)]))
+        let loop = Task { try await kline.run(PublisherContext(store: store, replayedThrough: replayedThrough)) }
+        defer { loop.cancel() }
+
+        let stock = BarKey(code: "600519", period: "1d")
+        var owed: KlineBar?
+        for _ in 0..<2_000 where owed?.closed != true {
+            try await Task.sleep(for: .milliseconds(10))
+            owed = await store.read { $0.lastBars[stock] }
+        }
+        // The owed close, with the first process's ticks only.
+        #expect(owed?.closed == true)
+        #expect(owed?.start == first)
+        #expect(ohlcv(owed) == [10, 14, 10, 14, 30])
+        // The second day: opened by the first process, continued by this one.
+        #expect(kline.openBar(stock)?.start == second)
+        #expect(ohlcv(kline.openBar(stock)) == [12, 12, 9, 9, 20])
+        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 0])
+
+        // 000001's close was journaled by the first process and not again: had it been owed, it
+        // would have been journaled before 600519's (same loop, journaled in order).
+        let closes = try journal.reader().records(JournalQuery(kinds: [EventKind.klineUpdated.rawValue]))
+        var closed: [String] = []
+        while let record = try closes.next() {
+            if case .klineUpdated(let bar) = try EventCodec.decode(kind: record.kind, payload: record.payload), bar.closed {
+                closed.append("\(bar.code)@\(bar.start == first ? "first" : "second")")
+            }
+        }
+        #expect(closed == ["000001@first", "600519@first"])
+    }
+}
