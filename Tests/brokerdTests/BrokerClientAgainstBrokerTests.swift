@@ -136,4 +136,35 @@ import TestSupport
         try await running.value
         await broker.terminate()
     }
+
+    @Test func aTokenInTheHeaderOrInTheQueryOpensASessionOfItsUserThatGetsTheUsersAlerts() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let token = try await TestTokens.valid(user: "alice")
+        let inHeader = BrokerClient(configuration: BrokerClientConfiguration(url: broker.webSocketURL, token: token, reconnect: quickReconnect))
+        let inQuery = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, token: token, tokenPlacement: .queryParameter, reconnect: quickReconnect))
+        let recorders = [ClientRecorder(inHeader), ClientRecorder(inQuery)]
+        let runs = [Task { try await inHeader.run() }, Task { try await inQuery.run() }]
+        for recorder in recorders {
+            try await recorder.waitUntil("a session") { states, _ in states.contains { $0.isOpen } }
+        }
+
+        try inHeader.setAlert(code: "600519", condition: .above, threshold: 1900)
+        try await recorders[0].waitUntil("the rule set") { _, messages in
+            messages.contains { if case .alertSet(let rule) = $0 { rule.code == "600519" } else { false } }
+        }
+        try await postTick(broker, price: 1901)
+        // Both connections are alice's: both get her alert.
+        for recorder in recorders {
+            try await recorder.waitUntil("alice's alert") { _, messages in
+                messages.contains { if case .alert(let alert) = $0 { alert.data.user == "alice" && alert.data.price == 1901 } else { false } }
+            }
+        }
+
+        inHeader.stop()
+        inQuery.stop()
+        for run in runs { try await run.value }
+        await broker.terminate()
+    }
 }

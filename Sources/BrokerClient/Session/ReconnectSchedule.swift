@@ -48,11 +48,3 @@ public struct ReconnectSchedule: Sendable, Hashable {
         delay(beforeAttempt: attempt, random: Double.random(in: 0...1, using: &generator))
     }
 }
-
-extension Duration {
-    /// The duration in seconds, as a Double.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-}
