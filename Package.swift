@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "Journal", targets: ["Journal"]),
         .library(name: "Broker", targets: ["Broker"]),
         .library(name: "Publishers", targets: ["Publishers"]),
+        .library(name: "BrokerClient", targets: ["BrokerClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -76,6 +77,22 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ]
         ),
+        // The Swift client: the wire protocol only, so an app links no part of the broker.
+        .target(
+            name: "BrokerClient",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The README's client example, built so that it cannot rot.
+        .executableTarget(
+            name: "price-watch",
+            dependencies: ["BrokerClient"],
+            path: "Examples/price-watch"
+        ),
         .executableTarget(
             name: "journal-bench",
             dependencies: [
@@ -103,10 +120,12 @@ let package = Package(
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
         .testTarget(name: "PublishersTests", dependencies: ["Publishers", "TestSupport"]),
+        .testTarget(name: "BrokerClientTests", dependencies: ["BrokerClient"]),
         .testTarget(
             name: "brokerdTests",
             dependencies: [
                 "brokerd",
+                "BrokerClient",
                 "TestSupport",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),

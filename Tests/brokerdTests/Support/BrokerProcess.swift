@@ -15,13 +15,14 @@ final class BrokerProcess: @unchecked Sendable {
     let process: Process
     private let log: LogBuffer
 
-    /// Starts the broker and waits until `/readyz` says ready.
-    init(journal: String, arguments: [String] = [], environment: [String: String] = [:]) async throws {
+    /// Starts the broker and waits until `/readyz` says ready. `port` 0 picks a free port; a
+    /// restart passes the port of the process it replaces, so clients find it where it was.
+    init(journal: String, port: Int = 0, arguments: [String] = [], environment: [String: String] = [:]) async throws {
         journalPath = journal
         let binary = productsDirectory().appendingPathComponent("brokerd")
         let process = Process()
         process.executableURL = binary
-        process.arguments = ["serve", "--port", "0", "--journal", journal, "--simulator", "off", "--config", emptyConfigPath()] + arguments
+        process.arguments = ["serve", "--port", String(port), "--journal", journal, "--simulator", "off", "--config", emptyConfigPath()] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BROKERD_") }.merging(environment) { $1 }
         let errors = Pipe()
         process.standardError = errors
@@ -51,7 +52,7 @@ final class BrokerProcess: @unchecked Sendable {
             break
         }
         guard let found else { throw BrokerProcessError.exited(log.text) }
-        port = found
+        self.port = found
         try await waitUntilReady()
     }
 
@@ -79,6 +80,16 @@ final class BrokerProcess: @unchecked Sendable {
     func kill9() async {
         kill(process.processIdentifier, SIGKILL)
         _ = await waitForExit()
+    }
+
+    /// SIGSTOP: the process stays, its sockets stay open, and it answers nothing until `proceed()`.
+    func suspend() {
+        kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// SIGCONT after `suspend()`.
+    func proceed() {
+        kill(process.processIdentifier, SIGCONT)
     }
 
     func waitForExit() async -> Int32 {

@@ -1,0 +1,306 @@
+import Foundation
+import HTTPTypes
+import HummingbirdWSClient
+import Logging
+import NIOWebSocket
+import Synchronization
+
+/// A client of the broker's WebSocket protocol that stays connected: it subscribes, pings,
+/// notices a dead connection, reconnects with backoff and resumes its session, so a reconnection
+/// loses no bar, news item or alert.
+///
+/// ```swift
+/// let client = BrokerClient(configuration: .init(url: "ws://127.0.0.1:8000/ws/stock/prices",
+///                                                subscriptions: [.strategy("volume_wave")]))
+/// Task { try await client.run() }
+/// for await message in client.messages { … }
+/// ```
+public final class BrokerClient: Sendable {
+    /// The configuration the client was made with.
+    public let configuration: BrokerClientConfiguration
+    /// What the broker sends, decoded, in order, across reconnections; ends when the client stops.
+    /// `connected` is reported as a state and `pong` is kept by the heartbeat. One consumer only.
+    public let messages: AsyncStream<BrokerMessage>
+
+    private let messageSink: AsyncStream<BrokerMessage>.Continuation
+    private let shared: Mutex<Shared>
+    private let logger: Logger
+    /// Waits out a backoff delay; tests replace it to hold a client between attempts.
+    private let pause: @Sendable (Duration) async throws -> Void
+
+    private struct Shared {
+        var machine: SessionMachine
+        var state: ConnectionState = .idle
+        var observers: [UInt64: AsyncStream<ConnectionState>.Continuation] = [:]
+        var nextObserver: UInt64 = 0
+        /// The current attempt; messages from an abandoned one are ignored.
+        var attempt: LiveConnection?
+        var loop: Task<Void, any Error>?
+        var started = false
+        var stopRequested = false
+        var finished = false
+
+        mutating func report(_ newState: ConnectionState) {
+            state = newState
+            for observer in observers.values { observer.yield(newState) }
+        }
+    }
+
+    /// A client; nothing happens until `run()`.
+    public convenience init(configuration: BrokerClientConfiguration, logger: Logger = Logger(label: "BrokerClient")) {
+        self.init(configuration: configuration, logger: logger, pause: { try await Task.sleep(for: $0) })
+    }
+
+    init(
+        configuration: BrokerClientConfiguration, logger: Logger = Logger(label: "BrokerClient"),
+        pause: @escaping @Sendable (Duration) async throws -> Void
+    ) {
+        self.configuration = configuration
+        self.logger = logger
+        self.pause = pause
+        (messages, messageSink) = AsyncStream.makeStream()
+        shared = Mutex(Shared(machine: SessionMachine(subscriptions: configuration.subscriptions, schedule: configuration.reconnect)))
+    }
+
+    // MARK: Observing
+
+    /// The current connection state.
+    public var state: ConnectionState { shared.withLock { $0.state } }
+
+    /// The current state, then every change, until the client stops. Any number of observers.
+    public func stateUpdates() -> AsyncStream<ConnectionState> {
+        let (stream, continuation) = AsyncStream<ConnectionState>.makeStream()
+        let id: UInt64? = shared.withLock { shared in
+            continuation.yield(shared.state)
+            guard !shared.finished else { return nil }
+            let id = shared.nextObserver
+            shared.nextObserver += 1
+            shared.observers[id] = continuation
+            return id
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.shared.withLock { $0.observers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    // MARK: Requests
+
+    /// Subscribes now if a session is open, and on every session opened from now on.
+    public func subscribe(_ subscription: Subscription) {
+        shared.withLock { shared in
+            if let command = shared.machine.subscribe(subscription) { shared.attempt?.send(command) }
+        }
+    }
+
+    /// Unsubscribes now if a session is open, and keeps it out of every session opened from now on.
+    public func unsubscribe(_ subscription: Subscription) {
+        shared.withLock { shared in
+            if let command = shared.machine.unsubscribe(subscription) { shared.attempt?.send(command) }
+        }
+    }
+
+    /// Sets an alert rule for the user; the broker answers with `alertSet` (or an `error`).
+    public func setAlert(code: String, condition: AlertCondition, threshold: Double) throws(BrokerClientError) {
+        try sendNow(.setAlert(code: code, condition: condition, threshold: threshold))
+    }
+
+    /// Removes one of the user's alert rules; the broker answers with `alertRemoved` (or an `error`).
+    public func removeAlert(ruleID: String) throws(BrokerClientError) {
+        try sendNow(.removeAlert(ruleID: ruleID))
+    }
+
+    /// Asks for the user's alert rules; the broker answers with `alertRules`.
+    public func listAlerts() throws(BrokerClientError) {
+        try sendNow(.listAlerts)
+    }
+
+    private func sendNow(_ command: ClientCommand) throws(BrokerClientError) {
+        let sent = shared.withLock { shared -> Bool in
+            guard shared.machine.isOpen, let attempt = shared.attempt else { return false }
+            attempt.send(command)
+            return true
+        }
+        guard sent else { throw .notConnected }
+    }
+
+    // MARK: Running
+
+    /// Connects and keeps the session alive until `stop()`, cancellation, or until the reconnect
+    /// schedule is used up (then it throws `BrokerClientError.gaveUp`). Call it once.
+    public func run() async throws {
+        let loop: Task<Void, any Error> = try shared.withLock { shared throws(BrokerClientError) in
+            guard !shared.started else { throw .alreadyRunning }
+            shared.started = true
+            let loop = Task { try await self.reconnectLoop() }
+            shared.loop = loop
+            if shared.stopRequested { loop.cancel() }
+            return loop
+        }
+        try await withTaskCancellationHandler {
+            try await loop.value
+        } onCancel: {
+            loop.cancel()
+        }
+    }
+
+    /// Closes the connection and ends `run()` and `messages`.
+    public func stop() {
+        let loop = shared.withLock { shared in
+            shared.stopRequested = true
+            return shared.loop
+        }
+        loop?.cancel()
+    }
+
+    private func reconnectLoop() async throws {
+        defer { finish() }
+        var attempt = 0
+        while !Task.isCancelled {
+            let token = configuration.tokenPlacement == .queryParameter ? configuration.token : nil
+            let target = shared.withLock { shared in
+                shared.report(.connecting(attempt: attempt))
+                return shared.machine.connect(queryToken: token)
+            }
+            guard let loss = await connect(to: target.url(base: configuration.url)) else { return }
+            guard !Task.isCancelled else { return }
+            let retry = shared.withLock { $0.machine.connectionLost(random: Double.random(in: 0...1)) }
+            switch retry {
+            case .giveUp:
+                logger.error("giving up reconnecting", metadata: ["after": "\(loss)"])
+                shared.withLock { $0.report(.failed(loss)) }
+                throw BrokerClientError.gaveUp(after: loss)
+            case .reconnect(let next, let delay):
+                logger.info("connection lost; reconnecting", metadata: ["after": "\(loss)", "attempt": "\(next)", "delay": "\(delay)"])
+                shared.withLock { $0.report(.backingOff(attempt: next, delay: delay, after: loss)) }
+                do { try await pause(delay) } catch { return }
+                attempt = next
+            }
+        }
+    }
+
+    private func finish() {
+        let observers = shared.withLock { shared in
+            shared.finished = true
+            if case .failed = shared.state {} else { shared.report(.stopped) }
+            defer { shared.observers = [:] }
+            return Array(shared.observers.values)
+        }
+        // Outside the lock: finishing runs the observers' termination handlers, which take it.
+        for observer in observers { observer.finish() }
+        messageSink.finish()
+    }
+
+    /// Runs one connection until it ends; nil when the client was stopped meanwhile.
+    private func connect(to url: String) async -> ConnectionLoss? {
+        let connection = LiveConnection(pingInterval: configuration.pingInterval, pongTimeout: configuration.pongTimeout)
+        shared.withLock { $0.attempt = connection }
+        var socketConfiguration = WebSocketClientConfiguration(
+            maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
+        if let token = configuration.token, configuration.tokenPlacement == .authorizationHeader {
+            socketConfiguration.additionalHeaders[.authorization] = "Bearer \(token)"
+        }
+        let logger = logger
+        // Unstructured, and not awaited once the attempt is over: an upgrade the broker never
+        // answers cannot be cancelled, so a stalled attempt is abandoned rather than waited for.
+        let socket = Task {
+            do {
+                let close = try await WebSocketClient.connect(url: url, configuration: socketConfiguration, logger: logger) {
+                    inbound, outbound, _ in
+                    try await self.serve(connection, inbound: inbound, outbound: outbound)
+                }
+                if let close {
+                    connection.reportEnded(.closedByBroker(code: Int(UInt16(webSocketErrorCode: close.closeCode)), reason: close.reason))
+                } else {
+                    connection.reportEnded(.dropped("the connection closed without a close frame"))
+                }
+            } catch {
+                connection.reportEnded(connection.isOpened ? .dropped("\(error)") : .connectFailed("\(error)"))
+            }
+        }
+        let timeout = configuration.connectTimeout
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            connection.reportEnded(.connectTimedOut)
+        }
+        defer {
+            socket.cancel()
+            timer.cancel()
+            connection.close()
+            shared.withLock { if $0.attempt === connection { $0.attempt = nil } }
+        }
+        for await event in connection.events {
+            switch event {
+            case .opened: timer.cancel()
+            case .ended(let loss): return loss
+            }
+        }
+        return nil
+    }
+
+    /// Reads, writes and pings on an upgraded connection until one of them ends.
+    private func serve(_ connection: LiveConnection, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+        let maximumMessageSize = configuration.maximumMessageSize
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for try await message in inbound.messages(maxSize: maximumMessageSize) {
+                    guard case .text(let text) = message else { continue }
+                    self.receive(text, on: connection)
+                }
+            }
+            group.addTask {
+                for await command in connection.commands {
+                    try await outbound.write(.text(command.json))
+                }
+            }
+            group.addTask {
+                try await Self.keepAlive(connection)
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private static func keepAlive(_ connection: LiveConnection) async throws {
+        while true {
+            switch connection.heartbeat.withLock({ $0.poll(now: .now) }) {
+            case .ping:
+                connection.send(.ping)
+            case .wait(let deadline):
+                try await Task.sleep(until: deadline, clock: .continuous)
+            case .dead:
+                connection.reportEnded(.heartbeatTimedOut)
+                return
+            }
+        }
+    }
+
+    private func receive(_ text: String, on connection: LiveConnection) {
+        connection.heartbeat.withLock { $0.received() }
+        let message: BrokerMessage
+        do {
+            message = try BrokerMessage.decode(text)
+        } catch {
+            logger.warning("skipped a message", metadata: ["error": "\(error)"])
+            return
+        }
+        let reaction = shared.withLock { shared -> SessionMachine.Reaction? in
+            guard shared.attempt === connection else { return nil }
+            let reaction = shared.machine.received(message)
+            // Sent under the lock, so a concurrent subscribe() is queued before or after them, never between.
+            for command in reaction.commands { connection.send(command) }
+            if let state = reaction.state { shared.report(state) }
+            return reaction
+        }
+        guard let reaction else { return }
+        if case .connected(let connected) = message {
+            logger.info(connected.resumed ? "session resumed" : "session opened", metadata: ["client": "\(connected.clientID)"])
+            connection.reportOpened()
+        }
+        if reaction.forward { messageSink.yield(message) }
+    }
+}

@@ -1,0 +1,57 @@
+/// Where a `BrokerClient` connects, what it subscribes to, and how it keeps the connection alive.
+public struct BrokerClientConfiguration: Sendable {
+    /// How a token travels on the WebSocket upgrade.
+    public enum TokenPlacement: Sendable, Hashable {
+        /// `Authorization: Bearer <token>` (preferred: proxies log URLs).
+        case authorizationHeader
+        /// `?token=<token>` (what browsers must use).
+        case queryParameter
+    }
+
+    /// The broker's WebSocket endpoint, e.g. `ws://127.0.0.1:8000/ws/stock/prices`.
+    public var url: String
+    /// The client's JWT, when the broker requires one.
+    public var token: String?
+    /// How the token is sent.
+    public var tokenPlacement: TokenPlacement
+    /// Subscribed on every fresh session; `subscribe`/`unsubscribe` change the set while running.
+    public var subscriptions: [Subscription]
+    /// How often a ping is sent. The broker closes connections silent for 90 s by default.
+    public var pingInterval: Duration
+    /// How long after a ping the broker has to send anything before the connection counts as dead.
+    public var pongTimeout: Duration
+    /// How long opening a connection may take, up to the broker's `connected` message.
+    public var connectTimeout: Duration
+    /// How long a closing handshake may take before the socket is dropped.
+    public var closeTimeout: Duration
+    /// The waits between reconnection attempts.
+    public var reconnect: ReconnectSchedule
+    /// The largest message accepted from the broker, in bytes.
+    public var maximumMessageSize: Int
+
+    /// A configuration with the seed's behaviour: a ping every 30 s, reconnection after 2 s, 4 s,
+    /// 8 s… up to 30 s, at most 10 attempts in a row.
+    public init(
+        url: String,
+        token: String? = nil,
+        tokenPlacement: TokenPlacement = .authorizationHeader,
+        subscriptions: [Subscription] = [],
+        pingInterval: Duration = .seconds(30),
+        pongTimeout: Duration = .seconds(10),
+        connectTimeout: Duration = .seconds(10),
+        closeTimeout: Duration = .seconds(2),
+        reconnect: ReconnectSchedule = ReconnectSchedule(),
+        maximumMessageSize: Int = 1 << 24
+    ) {
+        self.url = url
+        self.token = token
+        self.tokenPlacement = tokenPlacement
+        self.subscriptions = subscriptions
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
+        self.connectTimeout = connectTimeout
+        self.closeTimeout = closeTimeout
+        self.reconnect = reconnect
+        self.maximumMessageSize = maximumMessageSize
+    }
+}

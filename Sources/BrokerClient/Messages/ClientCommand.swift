@@ -1,0 +1,33 @@
+import Foundation
+
+/// A message the client sends to the broker, encoded as one JSON text frame.
+enum ClientCommand: Sendable, Hashable {
+    case subscribe(Subscription)
+    case unsubscribe(Subscription)
+    case ping
+    case setAlert(code: String, condition: AlertCondition, threshold: Double)
+    case removeAlert(ruleID: String)
+    case listAlerts
+
+    /// The JSON text of the message.
+    var json: String {
+        let object: [String: Any]
+        switch self {
+        case .subscribe(let subscription):
+            object = ["type": "subscribe", "subscription_type": subscription.kind.rawValue, "target": subscription.target]
+        case .unsubscribe(let subscription):
+            object = ["type": "unsubscribe", "subscription_type": subscription.kind.rawValue, "target": subscription.target]
+        case .ping:
+            object = ["type": "ping"]
+        case .setAlert(let code, let condition, let threshold):
+            object = ["type": "set_alert", "code": code, "condition": condition.rawValue, "threshold": threshold]
+        case .removeAlert(let ruleID):
+            object = ["type": "remove_alert", "rule_id": ruleID]
+        case .listAlerts:
+            object = ["type": "list_alerts"]
+        }
+        // Strings and finite numbers only: serialization cannot fail.
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,31 @@
+/// The broker's first message on a connection: the session it opened or resumed.
+public struct Connected: Sendable, Hashable, Decodable {
+    /// The session's id, the one to resume.
+    public let clientID: String
+    /// The journal position at which the connection was recorded.
+    public let seq: UInt64
+    /// True when the requested session was resumed with its subscriptions.
+    public let resumed: Bool
+    public let message: String
+
+    enum CodingKeys: String, CodingKey {
+        case seq, resumed, message
+        case clientID = "client_id"
+    }
+
+    public init(clientID: String, seq: UInt64, resumed: Bool, message: String = "") {
+        self.clientID = clientID
+        self.seq = seq
+        self.resumed = resumed
+        self.message = message
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        clientID = try container.decode(String.self, forKey: .clientID)
+        seq = try container.decodeIfPresent(UInt64.self, forKey: .seq) ?? 0
+        // The seed's broker had no resume: no field means a fresh session.
+        resumed = try container.decodeIfPresent(Bool.self, forKey: .resumed) ?? false
+        message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
+    }
+}

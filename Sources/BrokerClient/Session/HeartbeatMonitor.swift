@@ -1,0 +1,43 @@
+/// When to ping and when a connection is dead, from what was received and when.
+///
+/// A ping goes out every `pingInterval` whatever comes in (the broker times out clients that send
+/// nothing). The connection is dead when nothing at all arrived within `pongTimeout` of a ping.
+struct HeartbeatMonitor {
+    enum Action: Equatable {
+        /// Send a ping now.
+        case ping
+        /// Nothing to do before this instant.
+        case wait(until: ContinuousClock.Instant)
+        /// No answer to a ping in time.
+        case dead
+    }
+
+    let pingInterval: Duration
+    let pongTimeout: Duration
+    private var nextPing: ContinuousClock.Instant
+    /// The oldest ping with nothing received since.
+    private var unansweredSince: ContinuousClock.Instant?
+
+    init(pingInterval: Duration, pongTimeout: Duration, start: ContinuousClock.Instant) {
+        self.pingInterval = pingInterval
+        self.pongTimeout = pongTimeout
+        nextPing = start + pingInterval
+    }
+
+    /// Anything from the broker proves it alive.
+    mutating func received() {
+        unansweredSince = nil
+    }
+
+    /// What to do at `now`.
+    mutating func poll(now: ContinuousClock.Instant) -> Action {
+        if let unansweredSince, now >= unansweredSince + pongTimeout { return .dead }
+        if now >= nextPing {
+            nextPing = now + pingInterval
+            if unansweredSince == nil { unansweredSince = now }
+            return .ping
+        }
+        let deadline = unansweredSince.map { min($0 + pongTimeout, nextPing) } ?? nextPing
+        return .wait(until: deadline)
+    }
+}

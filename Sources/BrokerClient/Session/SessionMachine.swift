@@ -1,0 +1,87 @@
+/// The client's session across connections, without I/O: which session to resume from where,
+/// what to send after a connect reply, which state to report, and how long to wait after a loss.
+///
+/// `BrokerClient` drives it with what happens on the socket and carries out what it returns.
+struct SessionMachine {
+    /// What to do after a message.
+    struct Reaction: Equatable {
+        /// Requests to send, in order.
+        var commands: [ClientCommand] = []
+        /// The state to report, if it changed.
+        var state: ConnectionState?
+        /// Whether the message goes to the user's `messages`.
+        var forward = true
+    }
+
+    /// What to do after a connection ended.
+    enum Retry: Equatable {
+        case reconnect(attempt: Int, after: Duration)
+        case giveUp
+    }
+
+    let schedule: ReconnectSchedule
+    private(set) var ledger: SubscriptionLedger
+    private(set) var position = ResumePosition()
+    /// The session to resume: the last one the broker opened.
+    private(set) var clientID: String?
+    /// The session the current connection asked to resume.
+    private var requestedClientID: String?
+    /// Failed attempts since the last session opened.
+    private(set) var failures = 0
+    /// True between a `connected` reply and the end of its connection.
+    private(set) var isOpen = false
+
+    init(subscriptions: [Subscription], schedule: ReconnectSchedule) {
+        ledger = SubscriptionLedger(wanted: subscriptions)
+        self.schedule = schedule
+    }
+
+    /// Where the next connection goes: resume the last session if there was one.
+    mutating func connect(queryToken: String?) -> ConnectTarget {
+        requestedClientID = clientID
+        isOpen = false
+        return ConnectTarget(resume: clientID.map { ($0, position.since) }, queryToken: queryToken)
+    }
+
+    /// Takes a message from the broker.
+    mutating func received(_ message: BrokerMessage) -> Reaction {
+        position.observe(message)
+        ledger.observe(message)
+        switch message {
+        case .connected(let connected):
+            let commands = ledger.afterConnect(connected, requestedClientID: requestedClientID)
+            let resumed = connected.resumed && connected.clientID == requestedClientID
+            clientID = connected.clientID
+            failures = 0
+            isOpen = true
+            return Reaction(
+                commands: commands,
+                state: resumed ? .resumed(clientID: connected.clientID) : .connected(clientID: connected.clientID),
+                forward: false)
+        case .pong:
+            return Reaction(forward: false)
+        default:
+            return Reaction()
+        }
+    }
+
+    /// The connection ended; `random` in 0...1 jitters the wait.
+    mutating func connectionLost(random: Double) -> Retry {
+        isOpen = false
+        failures += 1
+        guard let delay = schedule.delay(beforeAttempt: failures, random: random) else { return .giveUp }
+        return .reconnect(attempt: failures, after: delay)
+    }
+
+    /// The user wants `subscription`; returns the request to send now, if a session is open.
+    mutating func subscribe(_ subscription: Subscription) -> ClientCommand? {
+        guard ledger.want(subscription), isOpen else { return nil }
+        return .subscribe(subscription)
+    }
+
+    /// The user no longer wants `subscription`; returns the request to send now, if a session is open.
+    mutating func unsubscribe(_ subscription: Subscription) -> ClientCommand? {
+        guard ledger.drop(subscription), isOpen else { return nil }
+        return .unsubscribe(subscription)
+    }
+}

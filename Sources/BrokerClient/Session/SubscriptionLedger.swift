@@ -1,0 +1,46 @@
+/// What the client wants to be subscribed to, and what the broker's session holds.
+///
+/// After a connect reply it says what to send: a fresh session gets every wanted subscription; a
+/// resumed one already holds its old set, so it gets only the changes made while disconnected.
+struct SubscriptionLedger: Equatable {
+    /// What the user asked for, across reconnections.
+    private(set) var wanted: Set<Subscription>
+    /// What the broker confirmed for the current session (`subscribed` minus `unsubscribed`).
+    private(set) var held: Set<Subscription> = []
+
+    init(wanted: [Subscription]) {
+        self.wanted = Set(wanted)
+    }
+
+    /// The requests that make the session hold exactly what is wanted, after `connected` answered
+    /// a connect that asked to resume `requestedClientID` (nil: a fresh connect).
+    mutating func afterConnect(_ connected: Connected, requestedClientID: String?) -> [ClientCommand] {
+        guard connected.resumed, connected.clientID == requestedClientID else {
+            held = []
+            return wanted.sorted().map(ClientCommand.subscribe)
+        }
+        // A subscribe sent just before the connection broke may or may not have been recorded:
+        // sending it again is harmless (the broker answers an existing subscription as new).
+        return wanted.subtracting(held).sorted().map(ClientCommand.subscribe)
+            + held.subtracting(wanted).sorted().map(ClientCommand.unsubscribe)
+    }
+
+    /// Takes the broker's confirmations.
+    mutating func observe(_ message: BrokerMessage) {
+        switch message {
+        case .subscribed(let subscription): held.insert(subscription)
+        case .unsubscribed(let subscription): held.remove(subscription)
+        default: break
+        }
+    }
+
+    /// Adds `subscription` to what is wanted; true if it was not wanted yet.
+    mutating func want(_ subscription: Subscription) -> Bool {
+        wanted.insert(subscription).inserted
+    }
+
+    /// Removes `subscription` from what is wanted; true if it was wanted.
+    mutating func drop(_ subscription: Subscription) -> Bool {
+        wanted.remove(subscription) != nil
+    }
+}

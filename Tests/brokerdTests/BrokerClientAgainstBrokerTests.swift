@@ -1,0 +1,170 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import BrokerClient
+
+/// The Swift client against a real broker: it survives a kill -9 and restart without losing a news
+/// item, subscribes again when its resume is refused, and notices a broker that stops answering.
+@Suite(.serialized) struct BrokerClientAgainstBrokerTests {
+    /// Reconnection in milliseconds, retrying for as long as a test needs.
+    private let quickReconnect = ReconnectSchedule(
+        initialDelay: .milliseconds(50), multiplier: 2, maximumDelay: .milliseconds(400), jitter: 0.2, maximumAttempts: nil)
+
+    private func postNews(_ broker: BrokerProcess, id: String) async throws {
+        let body = #"{"id":"\#(id)","title":"headline \#(id)","category":"company"}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+    }
+
+    private func postTick(_ broker: BrokerProcess, price: Double) async throws {
+        let body = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":\#(price),"volume":100,"prev_close":1850}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body).0 == 200)
+    }
+
+    private func newsIDs(_ messages: [BrokerMessage]) -> [String] {
+        messages.compactMap { $0.news?.data.id }
+    }
+
+    @Test func resumesAfterKillNineAndRestartWithEveryNewsItemOnceInSeqOrder() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let port = broker.port
+        let gate = ReconnectGate()
+        let client = BrokerClient(
+            configuration: BrokerClientConfiguration(
+                url: broker.webSocketURL, subscriptions: [.stock("600519"), .news("all")], reconnect: quickReconnect),
+            pause: gate.pause)
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+
+        try await recorder.waitUntil("both subscriptions confirmed") { _, messages in
+            messages.filter { if case .subscribed = $0 { true } else { false } }.count == 2
+        }
+        try await postTick(broker, price: 1850)
+        try await postNews(broker, id: "n1")
+        try await postNews(broker, id: "n2")
+        try await recorder.waitUntil("live news and price") { _, messages in
+            newsIDs(messages) == ["n1", "n2"] && messages.containsPrice("600519", 1850)
+        }
+        let firstSession = recorder.states.last { $0.isOpen }
+        guard case .connected(let clientID) = try #require(firstSession) else {
+            Issue.record("the first session was not fresh: \(recorder.states)")
+            return
+        }
+
+        await broker.kill9()
+        try await recorder.waitUntil("backing off") { states, _ in
+            states.contains { if case .backingOff = $0 { true } else { false } }
+        }
+        // Restarted on the same port and journal; news and a price come while the client is held back.
+        broker = try await BrokerProcess(journal: journal, port: port)
+        try await postNews(broker, id: "n3")
+        try await postNews(broker, id: "n4")
+        try await postTick(broker, price: 1901.5)
+        gate.open()
+
+        try await recorder.waitUntil("resumed with the missed news and the latest price") { states, messages in
+            states.last == .resumed(clientID: clientID) && newsIDs(messages).count >= 4 && messages.containsPrice("600519", 1901.5)
+        }
+        try await postNews(broker, id: "n5")
+        try await recorder.waitUntil("live news after the resume") { _, messages in newsIDs(messages).count >= 5 }
+
+        let messages = recorder.messages
+        #expect(newsIDs(messages) == ["n1", "n2", "n3", "n4", "n5"])
+        let seqs = messages.compactMap { $0.news?.seq }
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+        // Resumed, not subscribed again: the only confirmations are the first session's.
+        #expect(messages.filter { if case .subscribed = $0 { true } else { false } }.count == 2)
+        client.stop()
+        try await running.value
+        #expect(recorder.states.last == .stopped)
+        await broker.terminate()
+    }
+
+    @Test func aRefusedResumeSubscribesAgainAndPricesFlow() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        // No resume window: every resume is refused.
+        var broker = try await BrokerProcess(journal: journal, arguments: ["--resume-window", "0"])
+        let port = broker.port
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+        let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
+
+        await broker.kill9()
+        broker = try await BrokerProcess(journal: journal, port: port, arguments: ["--resume-window", "0"])
+        try await recorder.waitUntil("a new session subscribed again") { states, messages in
+            states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
+                && messages.filter { $0 == .subscribed(.stock("600519")) }.count == 2
+        }
+        try await postTick(broker, price: 1920)
+        try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1920) }
+
+        let states = recorder.states
+        #expect(!states.contains { if case .resumed = $0 { true } else { false } })
+        #expect(recorder.messages.contains { if case .error(let error) = $0 { error.error == "resume_failed" } else { false } })
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
+    @Test func aBrokerThatStopsAnsweringIsDetectedAndTheClientComesBack() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, subscriptions: [.stock("600519")],
+            pingInterval: .milliseconds(200), pongTimeout: .milliseconds(600), connectTimeout: .seconds(1),
+            closeTimeout: .milliseconds(200), reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+
+        broker.suspend()
+        try await recorder.waitUntil("the silence noticed") { states, _ in
+            states.contains { if case .backingOff(_, _, .heartbeatTimedOut) = $0 { true } else { false } }
+        }
+        broker.proceed()
+        let lossCount = recorder.states.count
+        try await recorder.waitUntil("a session again") { states, _ in states.dropFirst(lossCount).contains(where: \.isOpen) }
+        try await postTick(broker, price: 1930)
+        try await recorder.waitUntil("prices again") { _, messages in messages.containsPrice("600519", 1930) }
+
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
+    @Test func aTokenInTheHeaderOrInTheQueryOpensASessionOfItsUserThatGetsTheUsersAlerts() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let token = try await TestTokens.valid(user: "alice")
+        let inHeader = BrokerClient(configuration: BrokerClientConfiguration(url: broker.webSocketURL, token: token, reconnect: quickReconnect))
+        let inQuery = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, token: token, tokenPlacement: .queryParameter, reconnect: quickReconnect))
+        let recorders = [ClientRecorder(inHeader), ClientRecorder(inQuery)]
+        let runs = [Task { try await inHeader.run() }, Task { try await inQuery.run() }]
+        for recorder in recorders {
+            try await recorder.waitUntil("a session") { states, _ in states.contains { $0.isOpen } }
+        }
+
+        try inHeader.setAlert(code: "600519", condition: .above, threshold: 1900)
+        try await recorders[0].waitUntil("the rule set") { _, messages in
+            messages.contains { if case .alertSet(let rule) = $0 { rule.code == "600519" } else { false } }
+        }
+        try await postTick(broker, price: 1901)
+        // Both connections are alice's: both get her alert.
+        for recorder in recorders {
+            try await recorder.waitUntil("alice's alert") { _, messages in
+                messages.contains { if case .alert(let alert) = $0 { alert.data.user == "alice" && alert.data.price == 1901 } else { false } }
+            }
+        }
+
+        inHeader.stop()
+        inQuery.stop()
+        for run in runs { try await run.value }
+        await broker.terminate()
+    }
+}
