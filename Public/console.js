@@ -232,10 +232,13 @@
         showNews(message.data);
         break;
       case "alert":
-        showAlert("🔔 " + describeRule(message.data) + " fired at " + message.data.price, fromMicros(message.data.triggered_at));
+        showAlert("fired: " + describeRule(message.data) + " at " + message.data.price, fromMicros(message.data.triggered_at));
         break;
       case "alert_set":
         showAlert("set " + describeRule(message.rule || message), new Date());
+        break;
+      case "subscribed":
+        log("subscribed", "subscribed to " + message.subscription_type + " " + message.target);
         break;
       case "error":
         log("error", message.error + ": " + message.details);
@@ -253,7 +256,8 @@
       const byType = Object.entries(stats.subscriptions).filter(([, n]) => n > 0);
       const total = byType.reduce((sum, [, n]) => sum + n, 0);
       $("stat-node").textContent = stats.node;
-      $("stat-clients").textContent = stats.connections.active + " connected · " + stats.connections.sessions + " sessions";
+      const sessions = stats.connections.sessions;
+      $("stat-clients").textContent = stats.connections.active + " connected · " + sessions + (sessions === 1 ? " session" : " sessions");
       $("stat-subscriptions").textContent = total + (byType.length ? " (" + byType.map(([t, n]) => t + " " + n).join(", ") + ")" : "");
       $("stat-ticks").textContent = decimals(stats.ticks.per_second, 1);
       $("stat-seq").textContent = stats.journal.last_seq.toLocaleString("en-US");
