@@ -189,8 +189,10 @@
     if (document.querySelector('#news li[data-id="' + CSS.escape(item.id) + '"]')) return;
     const entry = element("li");
     entry.dataset.id = item.id;
-    const title = item.url ? element("a", null, item.title) : element("strong", null, item.title);
-    if (item.url) { title.href = item.url; title.target = "_blank"; title.rel = "noopener"; }
+    // Only web links: a javascript: URL in a news item must not become clickable script.
+    const link = /^https?:\/\//i.test(item.url || "");
+    const title = link ? element("a", null, item.title) : element("strong", null, item.title);
+    if (link) { title.href = item.url; title.target = "_blank"; title.rel = "noopener noreferrer"; }
     entry.append(element("time", null, clock(fromMicros(item.published_at))), " ", element("span", "tag", item.category), " ", title);
     if (item.codes && item.codes.length) entry.append(element("span", "codes", " " + item.codes.join(", ")));
     prepend($("news"), entry, FEED_LENGTH);
