@@ -325,6 +325,7 @@ extension ConfigurationTests {
         .burst: "3", .maxClients: "10", .outboundQueue: "64", .simulator: "off", .simulatorRate: "100",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
+        .publicDir: "/srv/console",
     ]
 
     /// What `nonDefaultTexts` resolves to.
@@ -354,6 +355,7 @@ extension ConfigurationTests {
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
+        c.publicDirectory = "/srv/console"
         return c
     }
 

@@ -76,6 +76,7 @@ extension Configuration {
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
+        case .publicDir: publicDirectory = try value.string()
         }
     }
 

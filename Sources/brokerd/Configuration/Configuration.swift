@@ -30,6 +30,9 @@ public struct Configuration: Sendable, Equatable {
     public var nodeID = Configuration.defaultNodeID
     /// Lowest level that is logged.
     public var logLevel = Logger.Level.info
+    /// Directory of static files served at `/` (the live console), relative to the working directory
+    /// like the journal; a missing directory turns the console off with a log line.
+    public var publicDirectory = "Public"
     /// Per-client and per-process bounds.
     public var limits = Limits()
     /// The built-in tick simulator.

@@ -86,6 +86,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.trustedProxies.flagName), help: Setting.trustedProxies.argumentHelp)
     public var trustedProxies: String?
 
+    @Option(name: .customLong(Setting.publicDir.flagName), help: Setting.publicDir.argumentHelp)
+    public var publicDir: String?
+
     /// Required by ArgumentParser; its properties are unset until parsed, so use `ServeOptions.parse([])`
     /// for a value with no flags given.
     public init() {}
@@ -117,6 +120,7 @@ public struct ServeOptions: ParsableArguments {
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),
+            (.publicDir, publicDir.map(SettingValue.text)),
         ]
         return given.compactMap { setting, value in
             value.map { SettingEntry(setting: setting, value: $0, source: .flag("--" + setting.flagName)) }

@@ -27,6 +27,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case trustedProxies = "trusted_proxies"
+    case publicDir = "public_dir"
 
     /// The snake_case name used in error messages for env and flag values.
     public var name: String { rawValue }
@@ -41,7 +42,7 @@ public enum Setting: String, CaseIterable, Sendable {
     public var table: String? {
         switch self {
         case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
-            .logLevel:
+            .logLevel, .publicDir:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue:
             "limits"
@@ -101,6 +102,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it clients are anonymous."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
+        case .publicDir: "Directory of static files served at / (the live console)."
         }
     }
 
@@ -123,6 +125,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: "pattern"
         case .adminToken, .jwtSecret: "secret"
         case .trustedProxies: "ips"
+        case .publicDir: "directory"
         case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .outboundQueue: "count"
         }
     }
@@ -155,6 +158,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .trustedProxies: return "none"
+        case .publicDir: return defaults.publicDirectory
         }
     }
 

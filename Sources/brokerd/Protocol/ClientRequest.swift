@@ -66,7 +66,7 @@ enum ClientRequest: Equatable {
             guard let name = object["condition"] as? String, let condition = AlertCondition(rawValue: name) else {
                 throw Rejection(error: "invalid_condition", details: "set_alert needs \"condition\": one of \(conditions)")
             }
-            guard let threshold = (object["threshold"] as? NSNumber)?.doubleValue, !(object["threshold"] is Bool) else {
+            guard let threshold = number(object["threshold"]) else {
                 throw Rejection(error: "invalid_threshold", details: "set_alert needs a number field \"threshold\"")
             }
             return .setAlert(code: code, condition: condition, threshold: threshold)
@@ -103,6 +103,16 @@ enum ClientRequest: Equatable {
             throw Rejection(error: "invalid_target", details: "target is longer than \(maxTargetLength) characters")
         }
         return Subscription(type: type, target: target)
+    }
+
+    /// A JSON number's value; nil for anything else, `true` and `false` included.
+    ///
+    /// `is Bool` cannot tell them apart: on Linux every NSNumber holding 0 or 1 (`1`, `0`, `1.0`)
+    /// bridges to Bool. A JSON boolean is the NSNumber whose C type is `char` ("c"); numbers parse
+    /// as integers or doubles.
+    static func number(_ value: Any?) -> Double? {
+        guard let number = value as? NSNumber, String(cString: number.objCType) != "c" else { return nil }
+        return number.doubleValue
     }
 
     private static func kind(of value: Any) -> String {

@@ -25,6 +25,7 @@ struct APIRoutes {
         api.get("websocket/stats") { _, _ in try await stats() }
         api.get("websocket/clients") { _, _ in try await clients() }
         api.get("signals/buy") { request, _ in try await signals(request) }
+        api.get("strategies") { _, _ in try await strategies() }
 
         let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
         admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
@@ -110,6 +111,17 @@ struct APIRoutes {
         }
         let signals = await store.read { $0.strategies.signals(of: strategy) }
         return JSONResponse.make(SignalsBody(strategy: strategy, count: signals.count, signals: signals.map(SignalsBody.Row.init)))
+    }
+
+    /// The strategies with a signal list, by name: what a client may subscribe to as `strategy`.
+    private func strategies() async throws -> Response {
+        let store = try readyStore()
+        let rows = await store.read { projection in
+            projection.strategies.strategyNames.sorted().map {
+                StrategiesBody.Row(name: $0, signalCount: projection.strategies.signals(of: $0).count)
+            }
+        }
+        return JSONResponse.make(StrategiesBody(count: rows.count, strategies: rows))
     }
 
     // MARK: Writes
@@ -309,6 +321,20 @@ struct SignalsBody: Encodable {
     let strategy: String
     let count: Int
     let signals: [Row]
+}
+
+struct StrategiesBody: Encodable {
+    struct Row: Encodable {
+        let name: String
+        let signalCount: Int
+
+        enum CodingKeys: String, CodingKey {
+            case name
+            case signalCount = "signal_count"
+        }
+    }
+    let count: Int
+    let strategies: [Row]
 }
 
 struct StatsBody: Encodable {

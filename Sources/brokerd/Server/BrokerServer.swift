@@ -56,6 +56,10 @@ enum BrokerServer {
         let configuration = runtime.configuration
         let router = Router(context: BrokerRequestContext.self)
         router.add(middleware: APIErrorMiddleware())
+        // The live console: files only where no route matched, so routes keep precedence.
+        if let files = PublicFilesMiddleware<BrokerRequestContext>(directory: configuration.publicDirectory, logger: runtime.logger) {
+            router.add(middleware: files)
+        }
         APIRoutes(runtime: runtime).register(on: router)
         router.ws("ws/stock/prices") { _, _ in
             guard runtime.store != nil, !runtime.isShuttingDown else { throw APIError.notReady }

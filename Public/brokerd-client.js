@@ -1,0 +1,265 @@
+/**
+ * brokerd-client.js: a browser client for brokerd's WebSocket protocol. No build step, no
+ * dependencies; load it with <script src="/brokerd-client.js"></script> and use window.BrokerClient.
+ *
+ *   const client = new BrokerClient("ws://localhost:8000/ws/stock/prices", {
+ *     token: jwt,                                   // optional, sent as ?token= (browsers cannot set headers)
+ *     onState: (state, detail) => { ... },          // see "States" below
+ *     onMessage: (message) => { ... },              // every server message, parsed
+ *     onError: (message) => { ... },                // server {"type":"error"} messages (also given to onMessage)
+ *   });
+ *   client.subscribe("strategy", "volume_wave");   // kept across reconnects
+ *   client.unsubscribe("strategy", "volume_wave");
+ *   client.send({ type: "set_alert", code: "600519", condition: "above", threshold: 1900 });
+ *   client.close();                                 // for good: no more reconnects
+ *
+ * url may be omitted (or null): then it is /ws/stock/prices on the page's own host, ws: or wss:.
+ *
+ * States (client.state, and onState(state, detail)):
+ *   "connecting"  a socket is opening; detail {attempt, resume, clientId (the session to resume)}
+ *   "connected"   a fresh session; detail {clientId, seq}. Every subscription is (re)sent.
+ *   "resumed"     the broker resumed the previous session; detail {clientId, seq}. It restored the
+ *                 subscriptions itself and sends what was missed, so nothing is re-sent.
+ *   "backing_off" waiting before the next attempt; detail {attempt, delay, reason}
+ *   "failed"      gave up: maxRetries attempts in a row failed, or the broker refused the token;
+ *                 detail {reason}. Call connect() to start again.
+ *   "closed"      close() was called.
+ *
+ * Behaviour (the seed client's): reconnects with jittered exponential backoff (initialDelay,
+ * doubled per failed attempt up to maxDelay, each delay +-jitter, at most maxRetries attempts in a
+ * row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
+ * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
+ * re-subscribes only when the broker answers "resumed": false (resume refused or expired).
+ *
+ * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
+ * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, token, onState, onMessage, onError.
+ */
+(function (global) {
+  "use strict";
+
+  const DEFAULTS = {
+    initialDelay: 2000,
+    maxDelay: 30000,
+    jitter: 0.2,
+    maxRetries: 10,
+    pingInterval: 30000,
+    pongTimeout: 10000,
+    connectTimeout: 10000,
+    token: null,
+    onState: null,
+    onMessage: null,
+    onError: null,
+  };
+
+  /** The broker's endpoint on the page's own host. */
+  function defaultURL() {
+    const scheme = global.location && global.location.protocol === "https:" ? "wss:" : "ws:";
+    return scheme + "//" + global.location.host + "/ws/stock/prices";
+  }
+
+  function key(type, target) {
+    return type + "\u0000" + target;
+  }
+
+  class BrokerClient {
+    /**
+     * Connects at once.
+     * @param {string|null} url the WebSocket endpoint, e.g. ws://localhost:8000/ws/stock/prices
+     * @param {object} options see the file header
+     */
+    constructor(url, options) {
+      this.url = url || defaultURL();
+      this.options = Object.assign({}, DEFAULTS, options || {});
+      /** The current state, one of the names in the file header. */
+      this.state = "closed";
+      /** The session id the broker gave; sent back as ?resume= after a reconnect. */
+      this.clientId = null;
+      /** The highest seq seen in any message; sent back as &since=. */
+      this.lastSeq = null;
+      this._subscriptions = new Map(); // key -> {type, target}: what the caller wants
+      this._offline = new Map(); // key -> {op, type, target}: changes made while not connected
+      this._socket = null;
+      this._attempt = 0; // failed attempts in a row
+      this._timers = { retry: null, ping: null, watchdog: null };
+      this._lastHeard = 0;
+      this._session = false; // a "connected" message arrived on the current socket
+      this.connect();
+    }
+
+    /** The subscriptions the client keeps, as [{type, target}]. */
+    get subscriptions() {
+      return Array.from(this._subscriptions.values());
+    }
+
+    /** Subscribes now if connected, else as soon as a session is open; kept across reconnects. */
+    subscribe(type, target) {
+      const k = key(type, target);
+      this._subscriptions.set(k, { type: type, target: target });
+      this._change(k, "subscribe", type, target);
+    }
+
+    /** Drops a subscription (no-op for one never made). */
+    unsubscribe(type, target) {
+      const k = key(type, target);
+      if (!this._subscriptions.delete(k)) return;
+      this._change(k, "unsubscribe", type, target);
+    }
+
+    /** Sends any protocol message (set_alert, list_alerts, ...); false when there is no session. */
+    send(message) {
+      if (!this._session || !this._socket || this._socket.readyState !== 1) return false;
+      this._socket.send(JSON.stringify(message));
+      return true;
+    }
+
+    /** Opens a connection (again, after "failed" or "closed"). */
+    connect() {
+      this._clearTimers();
+      this._drop(1000, "reconnecting");
+      this._attempt = 0;
+      this._open();
+    }
+
+    /** Closes the connection for good: no reconnect. */
+    close() {
+      this._clearTimers();
+      this._drop(1000, "client closed");
+      this._setState("closed", {});
+    }
+
+    // Internals
+
+    _change(k, op, type, target) {
+      if (this.send({ type: op, subscription_type: type, target: target })) return;
+      // Not connected: remember the change for a resumed session (a fresh one sends everything).
+      const earlier = this._offline.get(k);
+      if (earlier && earlier.op !== op) this._offline.delete(k);
+      else this._offline.set(k, { op: op, type: type, target: target });
+    }
+
+    _open() {
+      const url = new URL(this.url, global.location ? global.location.href : undefined);
+      if (this.options.token) url.searchParams.set("token", this.options.token);
+      const resume = this.clientId !== null;
+      if (resume) {
+        url.searchParams.set("resume", this.clientId);
+        if (this.lastSeq !== null) url.searchParams.set("since", String(this.lastSeq));
+      }
+      this._setState("connecting", { attempt: this._attempt + 1, resume: resume, clientId: this.clientId });
+      let socket;
+      try {
+        socket = new WebSocket(url.toString());
+      } catch (error) {
+        this._lost("cannot open: " + error.message);
+        return;
+      }
+      this._socket = socket;
+      this._session = false;
+      this._lastHeard = Date.now();
+      socket.onmessage = (event) => this._receive(event.data);
+      socket.onclose = (event) => {
+        if (socket !== this._socket) return;
+        const reason = event.reason || (event.code === 1006 ? "connection lost" : "closed (" + event.code + ")");
+        // The broker refuses a bad token with 1008 and a reason naming it: retrying cannot help.
+        if (event.code === 1008 && /token/.test(event.reason)) {
+          this._socket = null;
+          this._clearTimers();
+          this._setState("failed", { reason: event.reason });
+          return;
+        }
+        this._lost(reason);
+      };
+      socket.onerror = () => {}; // a close event always follows
+      // Dead-connection watchdog: also covers a socket that opens but never says "connected".
+      this._timers.watchdog = setInterval(() => this._checkAlive(), 1000);
+    }
+
+    _checkAlive() {
+      const silence = Date.now() - this._lastHeard;
+      const limit = this._session ? this.options.pingInterval + this.options.pongTimeout : this.options.connectTimeout;
+      if (silence > limit) this._lost(this._session ? "no answer for " + Math.round(silence / 1000) + " s" : "connect timed out");
+    }
+
+    _receive(text) {
+      this._lastHeard = Date.now();
+      let message;
+      try {
+        message = JSON.parse(text);
+      } catch (error) {
+        return; // not a protocol message
+      }
+      if (typeof message.seq === "number" && (this.lastSeq === null || message.seq > this.lastSeq)) {
+        this.lastSeq = message.seq;
+      }
+      if (message.type === "connected") this._opened(message);
+      if (message.type === "error" && this.options.onError) this.options.onError(message);
+      if (this.options.onMessage) this.options.onMessage(message);
+    }
+
+    _opened(message) {
+      const resumed = message.resumed === true;
+      this.clientId = message.client_id;
+      this._session = true;
+      this._attempt = 0;
+      const pending = Array.from(this._offline.values());
+      this._offline.clear();
+      if (resumed) {
+        // The broker restored the session's subscriptions; send only what changed meanwhile.
+        for (const change of pending) {
+          this.send({ type: change.op, subscription_type: change.type, target: change.target });
+        }
+      } else {
+        for (const s of this._subscriptions.values()) {
+          this.send({ type: "subscribe", subscription_type: s.type, target: s.target });
+        }
+      }
+      clearInterval(this._timers.ping);
+      this._timers.ping = setInterval(() => this.send({ type: "ping" }), this.options.pingInterval);
+      this._setState(resumed ? "resumed" : "connected", { clientId: this.clientId, seq: message.seq });
+    }
+
+    /** The connection is gone (or given up on): back off, then try again, or fail. */
+    _lost(reason) {
+      this._clearTimers();
+      this._drop(4000, reason);
+      this._attempt += 1;
+      if (this._attempt > this.options.maxRetries) {
+        this._setState("failed", { reason: reason + "; gave up after " + this.options.maxRetries + " attempts" });
+        return;
+      }
+      const o = this.options;
+      const base = Math.min(o.initialDelay * Math.pow(2, this._attempt - 1), o.maxDelay);
+      const delay = Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random()));
+      this._setState("backing_off", { attempt: this._attempt, delay: delay, reason: reason });
+      this._timers.retry = setTimeout(() => this._open(), delay);
+    }
+
+    _drop(code, reason) {
+      const socket = this._socket;
+      this._socket = null;
+      this._session = false;
+      if (!socket) return;
+      socket.onmessage = socket.onclose = socket.onerror = null;
+      try {
+        socket.close(code, reason.slice(0, 120));
+      } catch (error) {
+        // already closing
+      }
+    }
+
+    _clearTimers() {
+      clearTimeout(this._timers.retry);
+      clearInterval(this._timers.ping);
+      clearInterval(this._timers.watchdog);
+      this._timers = { retry: null, ping: null, watchdog: null };
+    }
+
+    _setState(state, detail) {
+      this.state = state;
+      if (this.options.onState) this.options.onState(state, detail);
+    }
+  }
+
+  global.BrokerClient = BrokerClient;
+  if (typeof module === "object" && module.exports) module.exports = BrokerClient;
+})(typeof window !== "undefined" ? window : globalThis);
