@@ -49,6 +49,29 @@ import Testing
         #expect(queue.isEmpty)
     }
 
+    @Test func mergingNeverMovesALaterSeqAheadOfAMessageThatMustArrive() throws {
+        var queue = OutboxQueue(capacity: 16)  // coalesces beyond 2 queued messages
+        _ = queue.push(ByteBuffer(string: #"{"type":"a"}"#))
+        _ = queue.push(ByteBuffer(string: #"{"type":"b"}"#))
+        _ = queue.pushPrices(ByteBuffer(string: "unused"), entries: [entry("600519", 11)], seq: 10, for: stock)
+        _ = queue.push(WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"news_update","seq":11}"#)))
+        _ = queue.pushPrices(ByteBuffer(string: "unused"), entries: [entry("600519", 12)], seq: 12, for: stock)
+        _ = queue.pushPrices(ByteBuffer(string: "unused"), entries: [entry("000001", 7)], seq: 13, for: stock)
+
+        _ = queue.next()
+        _ = queue.next()
+        var delivered: [(type: String, seq: Int, codes: [String])] = []
+        while let frame = queue.next() {
+            let message = try decode(frame)
+            let codes = (message["data"] as? [[String: Any]] ?? []).compactMap { $0["code"] as? String }
+            delivered.append((try #require(message["type"] as? String), try #require(message["seq"] as? Int), codes))
+        }
+        // The update sealed behind the news keeps seq 10; later prices merge into one after it.
+        #expect(delivered.map(\.type) == ["price_update", "news_update", "price_update"])
+        #expect(delivered.map(\.seq) == [10, 11, 13])
+        #expect(delivered.map(\.codes) == [["600519"], [], ["000001", "600519"]])
+    }
+
     @Test func messagesThatMustArriveOverflowTheQueueInsteadOfBeingDropped() {
         var queue = OutboxQueue(capacity: 4)
         var results: [OutboxQueue.Pushed] = []

@@ -11,6 +11,11 @@ import NIOCore
 /// for the same subscription are merged per code (latest wins) and encoded for this client only
 /// when the socket takes them. Anything else (replies, errors, news, alerts) is never dropped; if the
 /// queue still grows past `capacity`, the client is a slow consumer.
+///
+/// Merging never moves a later seq ahead of a message that must arrive: once such a message is
+/// queued behind a merged update, that update is sealed and later prices start a new one behind it.
+/// So a client that has seen seq N has seen every bar, news item and alert up to N, and may resume
+/// with `since` = the highest seq it saw.
 struct OutboxQueue {
     enum Pushed: Equatable {
         case queued
@@ -20,16 +25,20 @@ struct OutboxQueue {
 
     private enum Item {
         case frame(ByteBuffer)
-        case prices(Subscription)
+        /// A merged update: `pending[subscription]` while it is open to more prices, `sealed[batch]` after.
+        case prices(Subscription, batch: UInt64)
     }
 
     private struct PendingPrices {
         var entries: [String: ServerMessage.PriceEntry] = [:]
         var seq: UInt64 = 0
+        var batch: UInt64
     }
 
     private var queue: Deque<Item> = []
     private var pending: [Subscription: PendingPrices] = [:]
+    private var sealed: [UInt64: (subscription: Subscription, prices: PendingPrices)] = [:]
+    private var nextBatch: UInt64 = 0
     private(set) var isClosed = false
     let capacity: Int
     let coalesceAfter: Int
@@ -45,6 +54,10 @@ struct OutboxQueue {
     /// Queues a message that must arrive (replies, errors, news, alerts).
     mutating func push(_ frame: ByteBuffer) -> Pushed {
         guard !isClosed else { return .closed }
+        if !pending.isEmpty {
+            for (subscription, prices) in pending { sealed[prices.batch] = (subscription, prices) }
+            pending.removeAll(keepingCapacity: true)
+        }
         queue.append(.frame(frame))
         return queue.count > capacity ? .overflow : .queued
     }
@@ -60,12 +73,13 @@ struct OutboxQueue {
             return .queued
         }
         let alreadyQueued = pending[subscription] != nil
-        var merged = pending[subscription] ?? PendingPrices()
+        var merged = pending[subscription] ?? PendingPrices(batch: nextBatch)
         for entry in entries { merged.entries[entry.code] = entry }
         merged.seq = seq
         pending[subscription] = merged
         guard !alreadyQueued else { return .queued }
-        queue.append(.prices(subscription))
+        nextBatch &+= 1
+        queue.append(.prices(subscription, batch: merged.batch))
         return queue.count > capacity ? .overflow : .queued
     }
 
@@ -75,8 +89,17 @@ struct OutboxQueue {
             switch item {
             case .frame(let frame):
                 return frame
-            case .prices(let subscription):
-                guard let merged = pending.removeValue(forKey: subscription), !merged.entries.isEmpty else { continue }
+            case .prices(let subscription, let batch):
+                let merged: PendingPrices
+                if let open = pending[subscription], open.batch == batch {
+                    merged = open
+                    pending[subscription] = nil
+                } else if let closed = sealed.removeValue(forKey: batch) {
+                    merged = closed.prices
+                } else {
+                    continue
+                }
+                guard !merged.entries.isEmpty else { continue }
                 let entries = merged.entries.values.sorted { $0.code < $1.code }
                 return WebSocketWire.textFrame(
                     ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription)))
@@ -92,6 +115,7 @@ struct OutboxQueue {
         if discardQueued {
             queue.removeAll()
             pending.removeAll()
+            sealed.removeAll()
         }
     }
 }
