@@ -74,7 +74,11 @@
       this.state = "closed";
       /** The session id the broker gave; sent back as ?resume= after a reconnect. */
       this.clientId = null;
-      /** The highest seq seen in any message; sent back as &since=. */
+      /**
+       * The highest seq seen; sent back as &since=. The broker delivers seqs in order, so every
+       * bar, news item and alert up to it has arrived. A resumed session's "connected" does not
+       * move it: the replay of what was missed, older than that seq, is still to come.
+       */
       this.lastSeq = null;
       this._subscriptions = new Map(); // key -> {type, target}: what the caller wants
       this._offline = new Map(); // key -> {op, type, target}: changes made while not connected
@@ -188,7 +192,8 @@
       } catch (error) {
         return; // not a protocol message
       }
-      if (typeof message.seq === "number" && (this.lastSeq === null || message.seq > this.lastSeq)) {
+      const resumedConnect = message.type === "connected" && message.resumed === true;
+      if (typeof message.seq === "number" && !resumedConnect && (this.lastSeq === null || message.seq > this.lastSeq)) {
         this.lastSeq = message.seq;
       }
       if (message.type === "connected") this._opened(message);
