@@ -81,6 +81,30 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func refusedUpgradesAndPlainGetsOfTheEndpointGetHTTPErrors() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-clients", "1"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        #expect(try await socket.receive()?["type"] as? String == "connected")
+
+        func refusal(_ path: String) -> String {
+            do {
+                let frame = try RawWebSocketUpgrade.firstFrame(port: broker.port, path: path)
+                return "upgraded, first frame opcode \(frame.opcode)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal("/ws/stock/prices").contains("HTTP/1.1 503"), "one client is the most")
+        #expect(refusal("/ws/elsewhere").contains("HTTP/1.1 404"))
+        let (status, body) = try await HTTP.request("GET", broker.baseURL + "/ws/stock/prices")
+        #expect(status == 426)
+        #expect(body["error"] as? String == "upgrade_required")
+        try await expectStillUsable(socket)
+        await socket.close()
+        await broker.terminate()
+    }
+
     @Test func httpIngestRejectsBadBodiesWithJSONErrors() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
