@@ -1,3 +1,4 @@
+import Broker
 import Foundation
 import Testing
 import TestSupport
@@ -79,6 +80,24 @@ import TestSupport
         let close = try await socket.closeFrame()
         #expect(close?.closeCode == .policyViolation)
         await broker.terminate()
+    }
+
+    @Test func aFrameAboveTheHardCapIsCutOffWith1009AndTheDisconnectIsJournaled() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--max-frame-bytes", "1024"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        // 1,024 bytes allowed, so the cap where NIO stops buffering is 64 KiB.
+        socket.sendRaw(String(repeating: "x", count: 70_000))
+        while try await socket.receive() != nil {}
+        #expect(try await socket.closeFrame()?.closeCode == .messageTooLarge)
+        await broker.terminate()
+        let reasons = try journaledEvents(journal, kinds: [.clientDisconnected]).compactMap { event -> DisconnectReason? in
+            if case .clientDisconnected(let payload) = event { return payload.reason }
+            return nil
+        }
+        #expect(reasons == [.closed])
     }
 
     @Test func refusedUpgradesAndPlainGetsOfTheEndpointGetHTTPErrors() async throws {

@@ -72,6 +72,25 @@ import TestSupport
         _ = dir
     }
 
+    @Test func repliesComeInTheOrderOfTheRequestsWhetherOrNotTheyNeedTheJournal() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519"])
+        let (socket, _) = try await connect(broker)
+        // Sent back to back: the pings need no journal, the others do; none may overtake another.
+        try socket.send(["type": "subscribe", "target": "volume_wave"])
+        try socket.send(["type": "ping"])
+        try socket.send(["type": "unsubscribe", "target": "volume_wave"])
+        socket.sendRaw("{not json")
+        try socket.send(["type": "list_alerts"])
+        try socket.send(["type": "ping"])
+        var types: [String] = []
+        for _ in 0..<7 { types.append(try await socket.receive()?["type"] as? String ?? "nothing") }
+        #expect(types == ["subscribed", "price_update", "pong", "unsubscribed", "error", "alerts", "pong"])
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func stockAndMarketSubscriptionsRouteByCodeAndBoard() async throws {
         let (dir, broker) = try await startBroker()
         let (stock, _) = try await connect(broker)
