@@ -80,7 +80,6 @@ struct ClientSession {
     /// disconnect is journaled with the reason the broker closed it for (else `closed`).
     func end(_ connection: LiveConnection) async {
         connection.finish()
-        runtime.registry.remove(connection)
         let reason = connection.requestedClose ?? .closed
         let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
         do {
@@ -90,6 +89,9 @@ struct ClientSession {
         } catch {
             logger.error("could not journal a disconnect", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
         }
+        // Only now: at shutdown the broker waits for the registry to empty, then journals a
+        // disconnect for every client the projection still shows connected.
+        runtime.registry.remove(connection)
     }
 
     // MARK: Opening

@@ -61,6 +61,8 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
         Task { [upgrade, peer, writer, runtime, eventLoop, bound] in
             await WebSocketSession.open(upgrade: upgrade, peer: peer, writer: writer, runtime: runtime, on: eventLoop, bound)
         }
+        // A client gone during the upgrade sends no `channelInactive` to a handler added after it.
+        if !context.channel.isActive { beginEnd(dropQueued: false) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
