@@ -143,6 +143,14 @@ import Testing
         #expect(header(for: 65_535) == [0x81, 126, 0xFF, 0xFF])
         #expect(header(for: 65_536) == [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0])
     }
+
+    @Test func closeFramesCarryTheCodeAndAReasonCutToFitAControlFrame() {
+        #expect(Array(WebSocketWire.closeFrame(.policyViolation, reason: "kicked").readableBytesView)
+            == [0x88, 8, 0x03, 0xF0] + Array("kicked".utf8))
+        let long = WebSocketWire.closeFrame(.goingAway, reason: String(repeating: "x", count: 300))
+        #expect(Array(long.readableBytesView.prefix(4)) == [0x88, 125, 0x03, 0xE9])
+        #expect(long.readableBytes == 127)
+    }
 }
 
 @Suite struct MessageAssemblerTests {

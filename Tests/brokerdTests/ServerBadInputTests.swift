@@ -1,3 +1,4 @@
+import Broker
 import Foundation
 import Testing
 import TestSupport
@@ -78,6 +79,48 @@ import TestSupport
         while try await socket.receive() != nil {}
         let close = try await socket.closeFrame()
         #expect(close?.closeCode == .policyViolation)
+        await broker.terminate()
+    }
+
+    @Test func aFrameAboveTheHardCapIsCutOffWith1009AndTheDisconnectIsJournaled() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--max-frame-bytes", "1024"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        // 1,024 bytes allowed, so the cap where NIO stops buffering is 64 KiB.
+        socket.sendRaw(String(repeating: "x", count: 70_000))
+        while try await socket.receive() != nil {}
+        #expect(try await socket.closeFrame()?.closeCode == .messageTooLarge)
+        await broker.terminate()
+        let reasons = try journaledEvents(journal, kinds: [.clientDisconnected]).compactMap { event -> DisconnectReason? in
+            if case .clientDisconnected(let payload) = event { return payload.reason }
+            return nil
+        }
+        #expect(reasons == [.closed])
+    }
+
+    @Test func refusedUpgradesAndPlainGetsOfTheEndpointGetHTTPErrors() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-clients", "1"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        #expect(try await socket.receive()?["type"] as? String == "connected")
+
+        func refusal(_ path: String) -> String {
+            do {
+                let frame = try RawWebSocketUpgrade.firstFrame(port: broker.port, path: path)
+                return "upgraded, first frame opcode \(frame.opcode)"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal("/ws/stock/prices").contains("HTTP/1.1 503"), "one client is the most")
+        #expect(refusal("/ws/elsewhere").contains("HTTP/1.1 404"))
+        let (status, body) = try await HTTP.request("GET", broker.baseURL + "/ws/stock/prices")
+        #expect(status == 426)
+        #expect(body["error"] as? String == "upgrade_required")
+        try await expectStillUsable(socket)
+        await socket.close()
         await broker.terminate()
     }
 

@@ -72,6 +72,44 @@ import TestSupport
         _ = dir
     }
 
+    @Test func repliesComeInTheOrderOfTheRequestsWhetherOrNotTheyNeedTheJournal() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519"])
+        let (socket, _) = try await connect(broker)
+        // Sent back to back: the pings need no journal, the others do; none may overtake another.
+        try socket.send(["type": "subscribe", "target": "volume_wave"])
+        try socket.send(["type": "ping"])
+        try socket.send(["type": "unsubscribe", "target": "volume_wave"])
+        socket.sendRaw("{not json")
+        try socket.send(["type": "list_alerts"])
+        try socket.send(["type": "ping"])
+        var types: [String] = []
+        for _ in 0..<7 { types.append(try await socket.receive()?["type"] as? String ?? "nothing") }
+        #expect(types == ["subscribed", "price_update", "pong", "unsubscribed", "error", "alerts", "pong"])
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func aBurstOfRequestsLongerThanTheInboxIsReadOnceItDrainsAndAnsweredInOrder() async throws {
+        let (dir, broker) = try await startBroker(["--messages-per-second", "1000", "--burst", "1000"])
+        let (socket, _) = try await connect(broker)
+        // 256 messages that need the journal: four times what a session queues before it stops reading.
+        let pairs = 128
+        for _ in 0..<pairs {
+            try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+            try socket.send(["type": "unsubscribe", "subscription_type": "stock", "target": "600519"])
+        }
+        try socket.send(["type": "ping"])
+        var types: [String] = []
+        for _ in 0..<(3 * pairs + 1) { types.append(try await socket.receive()?["type"] as? String ?? "nothing") }
+        let expected = Array(repeating: ["subscribed", "price_update", "unsubscribed"], count: pairs).flatMap { $0 } + ["pong"]
+        #expect(types == expected)
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func stockAndMarketSubscriptionsRouteByCodeAndBoard() async throws {
         let (dir, broker) = try await startBroker()
         let (stock, _) = try await connect(broker)

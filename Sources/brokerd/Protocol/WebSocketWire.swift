@@ -1,4 +1,5 @@
 import NIOCore
+import NIOWebSocket
 
 /// Server-to-client WebSocket frames as bytes on the wire (RFC 6455 §5.2).
 ///
@@ -8,10 +9,22 @@ import NIOCore
 enum WebSocketWire {
     /// One final text frame carrying `payload`.
     static func textFrame(_ payload: ByteBuffer) -> ByteBuffer {
+        frame(opcode: 0x1, payload)
+    }
+
+    /// A close frame with `code` and `reason` (cut to the 123 bytes a control frame leaves it).
+    static func closeFrame(_ code: WebSocketErrorCode, reason: String) -> ByteBuffer {
+        var payload = ByteBuffer()
+        payload.write(webSocketErrorCode: code)
+        payload.writeBytes(reason.utf8.prefix(123))
+        return frame(opcode: 0x8, payload)
+    }
+
+    private static func frame(opcode: UInt8, _ payload: ByteBuffer) -> ByteBuffer {
         let length = payload.readableBytes
         var frame = ByteBuffer()
         frame.reserveCapacity(length + 10)
-        frame.writeInteger(UInt8(0x81))  // FIN, opcode 1 (text)
+        frame.writeInteger(0x80 | opcode)  // FIN and the opcode
         switch length {
         case ..<126:
             frame.writeInteger(UInt8(length))

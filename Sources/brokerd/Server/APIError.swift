@@ -18,14 +18,23 @@ struct APIError: Error {
     var response: Response {
         JSONResponse.make(status: status, ["error": error, "details": details])
     }
+
+    /// The JSON body of `response`, for writers below the router.
+    var jsonBody: ByteBuffer {
+        ByteBuffer(bytes: JSONResponse.encode(["error": error, "details": details]))
+    }
 }
 
 /// Builds JSON responses.
 enum JSONResponse {
-    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+    static func encode(_ value: some Encodable) -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        let data = (try? encoder.encode(value)) ?? Data(#"{"error":"internal","details":"response encoding failed"}"#.utf8)
+        return (try? encoder.encode(value)) ?? Data(#"{"error":"internal","details":"response encoding failed"}"#.utf8)
+    }
+
+    static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
+        let data = encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))

@@ -1,14 +1,16 @@
 import Broker
 import Foundation
-import HummingbirdWebSocket
+import Hummingbird
 import Journal
 import Logging
 import NIOCore
 import NIOWebSocket
 import Publishers
 
-/// Serves one WebSocket connection: opens (or resumes) the session in the journal, answers the
-/// client's messages, writes what the fan-out queues, and journals the disconnect.
+/// What one WebSocket client's session does that needs the store: open (or resume) it in the
+/// journal, carry out the client's requests that change or read broker state, and journal the
+/// disconnect. Each runs in a short-lived task that `WebSocketSession` starts when there is such
+/// work; what needs no store is answered on the event loop by `FrameIntake`.
 struct ClientSession {
     let runtime: BrokerRuntime
     let store: EventStore
@@ -22,35 +24,50 @@ struct ClientSession {
         let since: UInt64?
     }
 
-    /// Strikes before an abusive client (sustained over-rate, oversized frames) is closed.
-    static let strikesBeforeKick = 20
-
     private var configuration: Configuration { runtime.configuration }
     private var logger: Logger { runtime.logger }
 
-    /// Serves the connection until it ends.
-    ///
-    /// The work is split into functions that are never inlined (`start`, `handle`, `end`, …): an
-    /// async function's frame lives on the task's allocator for as long as it runs, and this one
-    /// runs as long as the connection. Only what reading needs stays allocated while a client idles.
-    func run(inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, channel: any Channel) async {
-        guard let connection = await start(outbound: outbound, channel: channel) else { return }
-        await read(inbound, connection: connection)
-        await end(connection, outbound: outbound)
+    /// Opens the session an upgraded connection asked for: its real address, its identity
+    /// (refused with 1008 when auth is on and the token fails) and what it wants to resume.
+    /// Nil when the connection was refused or the journal could not record it (the client was told).
+    static func open(
+        upgrade request: Request, peer: SocketAddress?, writer: ConnectionWriter, runtime: BrokerRuntime
+    ) async -> (ClientSession, LiveConnection)? {
+        guard let store = runtime.store else {
+            writer.close(.unexpectedServerError, reason: "not ready", discardQueued: false)
+            return nil
+        }
+        // The real client behind trusted proxies (nginx), else the TCP peer.
+        let remoteAddress = runtime.clientAddresses.resolve(
+            peer: peer?.hostAddress, forwardedFor: request.headers[values: .xForwardedFor])
+        let identity: ClientIdentity?
+        do throws(ClientAuthError) {
+            identity = try await BrokerServer.authenticate(request, runtime: runtime)
+        } catch {
+            // Upgraded first so the client can read why: a refused upgrade is an opaque
+            // failure in browsers. No session is opened, so nothing is journaled.
+            runtime.logger.warning("client refused", metadata: ["remote": "\(remoteAddress ?? "-")", "reason": "\(error.details)"])
+            writer.close(.policyViolation, reason: error.closeReason, discardQueued: false)
+            return nil
+        }
+        let query = request.uri.queryParameters
+        let resume = query.get("resume").flatMap { id -> ResumeRequest? in
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: query.get("since").flatMap { UInt64($0) })
+        }
+        let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
+        guard let connection = await session.start(writer: writer) else { return nil }
+        return (session, connection)
     }
 
-    @inline(never)
-    private func start(outbound: WebSocketOutboundWriter, channel: any Channel) async -> LiveConnection? {
+    private func start(writer: ConnectionWriter) async -> LiveConnection? {
         let opened: (LiveConnection, resumeFailure: String?)
         do {
-            opened = try await open(writer: ConnectionWriter.install(
-                on: channel, outbound: outbound, fanOut: runtime.sink.fanOut(for: channel.eventLoop),
-                capacity: configuration.limits.outboundQueueCapacity))
+            opened = try await open(writer: writer)
         } catch {
             logger.error("could not open a session", metadata: ["error": "\(error)"])
             let failure = ServerMessage.error("unavailable", "the broker could not record the connection: \(error)")
-            try? await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: failure)))
-            try? await outbound.close(.unexpectedServerError, reason: "journal unavailable")
+            writer.send(WebSocketWire.textFrame(failure))
+            writer.close(.unexpectedServerError, reason: "journal unavailable", discardQueued: false)
             return nil
         }
         if let failure = opened.resumeFailure {
@@ -59,15 +76,10 @@ struct ClientSession {
         return opened.0
     }
 
-    @inline(never)
-    private func end(_ connection: LiveConnection, outbound: WebSocketOutboundWriter) async {
-        if let reason = connection.requestedClose {
-            // Closed by us: the close frame goes out before this handler returns (after the queued
-            // messages, which the writer was told to send first), or Hummingbird would close normally.
-            try? await outbound.close(reason.closeCode, reason: reason.rawValue)
-        }
+    /// Ends the session: what is queued is written, the connection leaves the registry and its
+    /// disconnect is journaled with the reason the broker closed it for (else `closed`).
+    func end(_ connection: LiveConnection) async {
         connection.finish()
-        runtime.registry.remove(connection)
         let reason = connection.requestedClose ?? .closed
         let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
         do {
@@ -77,11 +89,13 @@ struct ClientSession {
         } catch {
             logger.error("could not journal a disconnect", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
         }
+        // Only now: at shutdown the broker waits for the registry to empty, then journals a
+        // disconnect for every client the projection still shows connected.
+        runtime.registry.remove(connection)
     }
 
     // MARK: Opening
 
-    @inline(never)
     private func open(writer: ConnectionWriter) async throws -> (LiveConnection, resumeFailure: String?) {
         var clientID: String?
         var resumeFailure: String?
@@ -210,74 +224,10 @@ struct ClientSession {
         return "client_" + String(repeating: "0", count: 8 - hex.count) + hex
     }
 
-    // MARK: Reading
+    // MARK: Requests
 
-    @inline(never)
-    private func read(_ inbound: WebSocketInboundStream, connection: LiveConnection) async {
-        var bucket = TokenBucket(
-            rate: configuration.limits.messagesPerSecond, burst: configuration.limits.burst, now: WallClock.microsecondsNow())
-        var strikes = 0
-        var assembler = MessageAssembler(maxBytes: configuration.limits.maxFrameBytes)
-        do {
-            for try await frame in inbound {
-                connection.noteReceived()
-                switch assembler.take(frame.opcode, frame.data, fin: frame.fin) {
-                case .message(let message, let opcode):
-                    await handle(message, opcode: opcode, connection: connection, bucket: &bucket, strikes: &strikes)
-                case .tooLarge:
-                    strikes += 5
-                    refuseOversized(connection)
-                case .incomplete:
-                    break
-                }
-                if strikes >= Self.strikesBeforeKick { kick(connection) }
-                if connection.requestedClose != nil { break }
-            }
-        } catch {
-            logger.debug("connection ended", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
-        }
-    }
-
-    @inline(never)
-    private func refuseOversized(_ connection: LiveConnection) {
-        connection.send(ServerMessage.error(
-            "frame_too_large", "messages may be at most \(configuration.limits.maxFrameBytes) bytes; this one was dropped"))
-    }
-
-    @inline(never)
-    private func kick(_ connection: LiveConnection) {
-        logger.warning("closing an abusive client", metadata: ["client": "\(connection.clientID)"])
-        connection.requestClose(.kicked)
-    }
-
-    @inline(never)
-    private func handle(
-        _ message: ByteBuffer, opcode: WebSocketDataFrame.Opcode, connection: LiveConnection, bucket: inout TokenBucket, strikes: inout Int
-    ) async {
-        guard bucket.take(now: WallClock.microsecondsNow()) else {
-            strikes += 1
-            LabeledCounters.messagesIn.increment("rate_limited")
-            connection.send(ServerMessage.error(
-                "rate_limited",
-                "more than \(configuration.limits.messagesPerSecond) messages per second (burst \(configuration.limits.burst)); slow down"))
-            return
-        }
-        guard opcode == .text else {
-            strikes += 1
-            LabeledCounters.messagesIn.increment("binary")
-            connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
-            return
-        }
-        let request: ClientRequest
-        do {
-            request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
-        } catch {
-            LabeledCounters.messagesIn.increment("invalid")
-            connection.send(ServerMessage.error(error.error, error.details))
-            return
-        }
-        LabeledCounters.messagesIn.increment(request.type)
-        strikes = max(0, strikes - 1)
+    /// Carries out a request that needs the store (`FrameIntake` answers the others).
+    func perform(_ request: ClientRequest, connection: LiveConnection) async {
         switch request {
         case .ping:
             connection.send(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
@@ -311,7 +261,6 @@ struct ClientSession {
     }
 
     /// Executes a command for a client; on refusal the client gets the error and false comes back.
-    @inline(never)
     private func run(_ command: Command, for connection: LiveConnection) async -> Bool {
         do {
             try await store.execute(command)
@@ -324,7 +273,6 @@ struct ClientSession {
         return false
     }
 
-    @inline(never)
     private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
         let id = connection.clientID
         // Only subscribing is checked: unsubscribing never widens what a client receives.
@@ -358,7 +306,6 @@ struct ClientSession {
 
     /// Sends a new stock subscriber the latest bar of each snapshot period that the journal knows,
     /// and, when the seed's K-line cache is configured, the cached bar of each period it does not.
-    @inline(never)
     private func sendLatestBars(of stock: Subscription, to connection: LiveConnection) async {
         let code = stock.target
         let periods = Self.snapshotBarPeriods

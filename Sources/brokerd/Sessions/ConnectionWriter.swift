@@ -1,5 +1,4 @@
 import Broker
-import HummingbirdWebSocket
 import NIOCore
 import NIOWebSocket
 import Synchronization
@@ -8,8 +7,8 @@ import Synchronization
 ///
 /// Messages arrive as finished WebSocket frames (`WebSocketWire`) and enter the pipeline just below
 /// NIO's frame encoder, through `EncodedFrameOutlet`: a fan-out's one buffer goes to every client
-/// without being framed again per client. Frames Hummingbird writes itself (pong, close) still take
-/// the encoder; both reach the socket in the order they were written on the event loop.
+/// without being framed again per client. Frames the session writes itself (pong) still take the
+/// encoder; both reach the socket in the order they were written on the event loop.
 ///
 /// Everything for the client — fan-out rounds, replies, the close — reaches the writer as a task on
 /// that event loop, in the order it was produced, so the queue has a single owner and no lock.
@@ -22,9 +21,8 @@ final class ConnectionWriter: Sendable {
     /// Price rounds of every connection on `eventLoop`.
     let fanOut: LoopFanOut
     private let channel: any Channel
-    private let outbound: WebSocketOutboundWriter
-    /// The queue, the retry flag and the outlet's context, only ever touched on `eventLoop` (the
-    /// box checks it in debug builds).
+    /// The queue, the retry flag, the outlet's context and the close hook, only ever touched on
+    /// `eventLoop` (the box checks it in debug builds).
     private let state: NIOLoopBoundBox<State>
     private let sent = Atomic<UInt64>(0)
     private let queued = Atomic<Int>(0)
@@ -32,7 +30,19 @@ final class ConnectionWriter: Sendable {
     private struct State {
         var queue: OutboxQueue
         var retryScheduled = false
+        /// Whether our close frame went out.
+        var closeSent = false
         let outlet: ChannelHandlerContext
+        /// Told on the event loop when the writer sent its close frame.
+        var onCloseSent: (() -> Void)?
+    }
+
+    /// What happens to the socket after the close frame.
+    enum AfterClose {
+        /// The client answers with its close frame, or is cut off after `closeGrace`.
+        case awaitReply
+        /// The socket is closed once the frame is written (our answer to the client's close).
+        case closeSocket
     }
 
     /// How soon a writer whose socket stopped taking data tries again.
@@ -40,28 +50,22 @@ final class ConnectionWriter: Sendable {
     /// How long a client gets to answer our close frame before the socket is closed anyway.
     static let closeGrace: TimeAmount = .seconds(5)
 
-    /// Installs the outlet below the channel's WebSocket frame encoder and makes the writer.
-    static func install(
-        on channel: any Channel, outbound: WebSocketOutboundWriter, fanOut: LoopFanOut, capacity: Int
-    ) async throws -> ConnectionWriter {
-        try await channel.eventLoop.submit {
-            let pipeline = channel.pipeline.syncOperations
-            let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
-            let outlet = EncodedFrameOutlet()
-            try pipeline.addHandler(outlet, position: .before(encoder))
-            let context = try pipeline.context(handler: outlet)
-            return ConnectionWriter(channel: channel, outbound: outbound, fanOut: fanOut, outlet: context, capacity: capacity)
-        }.get()
+    /// Installs the outlet below the channel's WebSocket frame encoder and makes the writer; call
+    /// on `channel.eventLoop`.
+    static func install(on channel: any Channel, fanOut: LoopFanOut, capacity: Int) throws -> ConnectionWriter {
+        let pipeline = channel.pipeline.syncOperations
+        let encoder = try pipeline.handler(type: WebSocketFrameEncoder.self)
+        let outlet = EncodedFrameOutlet()
+        try pipeline.addHandler(outlet, position: .before(encoder))
+        let context = try pipeline.context(handler: outlet)
+        return ConnectionWriter(channel: channel, fanOut: fanOut, outlet: context, capacity: capacity)
     }
 
     /// Call on `channel.eventLoop`.
-    private init(
-        channel: any Channel, outbound: WebSocketOutboundWriter, fanOut: LoopFanOut, outlet: ChannelHandlerContext, capacity: Int
-    ) {
+    private init(channel: any Channel, fanOut: LoopFanOut, outlet: ChannelHandlerContext, capacity: Int) {
         eventLoop = channel.eventLoop
         self.fanOut = fanOut
         self.channel = channel
-        self.outbound = outbound
         state = NIOLoopBoundBox(State(queue: OutboxQueue(capacity: capacity), outlet: outlet), eventLoop: channel.eventLoop)
     }
 
@@ -82,6 +86,14 @@ final class ConnectionWriter: Sendable {
         _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
     ) -> OutboxQueue.Pushed {
         state.value.queue.pushPrices(frame, entries: entries, seq: seq, for: subscription)
+    }
+
+    /// Whether our close frame went out; call on `eventLoop`.
+    var closeSent: Bool { state.value.closeSent }
+
+    /// Sets what to do when the close frame went out (nil to forget it); call on `eventLoop`.
+    func onCloseSent(_ hook: (() -> Void)?) {
+        state.value.onCloseSent = hook
     }
 
     /// Writes what is queued while the socket takes it, flushes once, and retries later for the rest.
@@ -114,28 +126,47 @@ final class ConnectionWriter: Sendable {
 
     // MARK: From anywhere
 
+    /// Queues a message that must arrive and flushes; callable from anywhere.
+    func send(_ frame: ByteBuffer) {
+        eventLoop.execute { [self] in
+            _ = enqueue(frame)
+            flush()
+        }
+    }
+
     /// Ends the writer: what is queued is written (or dropped when `discardQueued`), then, when a
     /// `code` is given, the close frame; a client that does not answer it is cut off after `closeGrace`.
-    func close(_ code: WebSocketErrorCode?, reason: String, discardQueued: Bool) {
+    func close(_ code: WebSocketErrorCode?, reason: String, discardQueued: Bool, then after: AfterClose = .awaitReply) {
         eventLoop.execute { [self] in
-            guard !state.value.queue.isClosed else { return }
-            state.value.queue.close(discardQueued: discardQueued)
-            // The last messages go to NIO's buffer whether or not the socket takes them now: they
-            // are bounded by the queue's capacity, and the close frame must come after them.
-            var written: UInt64 = 0
-            while let frame = state.value.queue.next() {
-                write(frame)
-                written += 1
-            }
-            state.value.outlet.flush()
-            sent.add(written, ordering: .relaxed)
-            queued.store(0, ordering: .relaxed)
-            guard let code else { return }
-            let outbound = outbound
-            Task { try? await outbound.close(code, reason: reason) }
-            let channel = channel
-            eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+            closeNow(code, reason: reason, discardQueued: discardQueued, then: after)
         }
+    }
+
+    /// `close`, on `eventLoop`.
+    func closeNow(_ code: WebSocketErrorCode?, reason: String, discardQueued: Bool, then after: AfterClose = .awaitReply) {
+        guard !state.value.queue.isClosed else { return }
+        state.value.queue.close(discardQueued: discardQueued)
+        // The last messages go to NIO's buffer whether or not the socket takes them now: they
+        // are bounded by the queue's capacity, and the close frame must come after them.
+        var written: UInt64 = 0
+        while let frame = state.value.queue.next() {
+            write(frame)
+            written += 1
+        }
+        state.value.outlet.flush()
+        sent.add(written, ordering: .relaxed)
+        queued.store(0, ordering: .relaxed)
+        guard let code else { return }
+        state.value.closeSent = true
+        let closeWritten = state.value.outlet.writeAndFlush(NIOAny(WebSocketWire.closeFrame(code, reason: reason)))
+        let channel = channel
+        switch after {
+        case .awaitReply:
+            eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
+        case .closeSocket:
+            closeWritten.whenComplete { _ in channel.close(promise: nil) }
+        }
+        state.value.onCloseSent?()
     }
 
     private func write(_ frame: ByteBuffer) {

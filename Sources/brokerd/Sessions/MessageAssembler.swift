@@ -1,4 +1,3 @@
-import HummingbirdWebSocket
 import NIOCore
 
 /// Reassembles a client's fragmented WebSocket messages and refuses any above the size limit.
@@ -6,9 +5,16 @@ import NIOCore
 /// Pure: frames in, complete messages (or a refusal) out. An oversized message is refused once,
 /// when it crosses the limit; its remaining fragments are dropped without another refusal.
 struct MessageAssembler {
+    /// A data frame's opcode.
+    enum Opcode: Equatable {
+        case text
+        case binary
+        case continuation
+    }
+
     enum Outcome: Equatable {
         /// A complete message with the opcode of its first frame.
-        case message(ByteBuffer, WebSocketDataFrame.Opcode)
+        case message(ByteBuffer, Opcode)
         /// More fragments are needed (or an oversized message's fragments are being dropped).
         case incomplete
         /// The message grew past `maxBytes`: it is dropped.
@@ -17,7 +23,7 @@ struct MessageAssembler {
 
     let maxBytes: Int
     private var fragments = ByteBuffer()
-    private var fragmentedOpcode: WebSocketDataFrame.Opcode?
+    private var fragmentedOpcode: Opcode?
     private var skippingOversized = false
 
     init(maxBytes: Int) {
@@ -25,7 +31,7 @@ struct MessageAssembler {
     }
 
     /// Takes one data frame's opcode, payload and FIN bit.
-    mutating func take(_ opcode: WebSocketDataFrame.Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
+    mutating func take(_ opcode: Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
         let frameOpcode = opcode
         var opcode = opcode
         var data = payload

@@ -1,0 +1,150 @@
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+import NIOWebSocket
+
+/// The server's connections: HTTP/1 for the API, upgraded to a WebSocket session on the endpoint.
+///
+/// Modelled on HummingbirdWebSocket's `HTTP1WebSocketUpgradeChannel`, except for what an upgrade
+/// becomes: a `WebSocketSession` handler in the channel's pipeline instead of an async channel
+/// served by a task for the connection's whole life. So `handle(value:)`, which the server runs as
+/// one task per connection, returns as soon as the upgrade is done, and the channel stays open,
+/// owned by its pipeline.
+struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
+    /// What the connection became once its first request was read.
+    enum UpgradeResult: Sendable {
+        /// A WebSocket session, running in the pipeline.
+        case webSocket
+        /// Plain HTTP.
+        case notUpgraded(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>)
+        /// A WebSocket upgrade that was refused, and why (nil: the upgrade request was malformed).
+        case refused(NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, APIError?)
+    }
+
+    struct Value: ServerChildChannelValue {
+        let upgradeResult: EventLoopFuture<UpgradeResult>
+        let channel: any Channel
+    }
+
+    let responder: HTTPChannelHandler.Responder
+    let endpoint: WebSocketEndpoint
+    let http1 = HTTP1Channel.Configuration()
+
+    init(responder: @escaping HTTPChannelHandler.Responder, endpoint: WebSocketEndpoint) {
+        self.responder = Self.redirectingUpgrades(responder)
+        self.endpoint = endpoint
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // Set when the endpoint saw the upgrade request: `.some(nil)` when it accepted it.
+            let verdict = NIOLoopBoundBox<APIError??>(nil, eventLoop: channel.eventLoop)
+            let endpoint = endpoint
+            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+                maxFrameSize: endpoint.maxFrameSize,
+                shouldUpgrade: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        let refusal = endpoint.refusal(of: try Self.request(head))
+                        verdict.value = .some(refusal)
+                        return refusal == nil ? HTTPHeaders() : nil
+                    }
+                },
+                upgradePipelineHandler: { channel, head in
+                    channel.eventLoop.makeCompletedFuture {
+                        try endpoint.install(on: channel, upgrade: try Self.request(head))
+                        return .webSocket
+                    }
+                }
+            )
+            let http1 = http1
+            let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
+                upgraders: [upgrader],
+                notUpgradingCompletionHandler: { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try pipeline.addHandlers(http1.additionalChannelHandlers())
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
+                        let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
+                            wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                        switch verdict.value {
+                        case .some(let refusal): return .refused(asyncChannel, refusal)
+                        case .none: return .notUpgraded(asyncChannel)
+                        }
+                    }
+                }
+            )
+            var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgradeConfiguration)
+            configuration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
+            configuration.enableErrorHandling = false  // Hummingbird handles these
+            configuration.enableResponseHeaderValidation = false  // Swift HTTP Types validate already
+            configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
+            configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
+            configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
+            let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            return Value(upgradeResult: result, channel: channel)
+        }
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        do {
+            switch try await value.upgradeResult.get() {
+            case .webSocket:
+                // The session runs in the pipeline from here; this task is done.
+                break
+            case .notUpgraded(let http1):
+                await handleHTTP(asyncChannel: http1, logger: logger)
+            case .refused(let http1, let refusal):
+                await refuse(http1, refusal ?? .badRequest("invalid_upgrade", "not a valid WebSocket upgrade request"), logger: logger)
+            }
+        } catch let error as ChannelError where error == .inputClosed {
+            logger.trace("upgrade failed as input was closed")
+        } catch {
+            logger.error("error handling upgrade result", metadata: ["error.type": .string("\(error)")])
+        }
+    }
+
+    /// Answers a refused upgrade with its JSON error and closes the connection.
+    private func refuse(_ http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ refusal: APIError, logger: Logger) async {
+        do {
+            try await http1.executeThenClose { _, outbound in
+                let body = refusal.jsonBody
+                let head = HTTPResponse(
+                    status: refusal.status,
+                    headerFields: [
+                        .connection: "close", .contentType: "application/json; charset=utf-8",
+                        .contentLength: String(body.readableBytes),
+                    ])
+                try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
+            }
+        } catch {
+            logger.trace("could not answer a refused upgrade: \(error)")
+        }
+    }
+
+    private static func request(_ head: HTTPRequestHead) throws -> Request {
+        Request(head: try HTTPRequest(head, secure: false, splitCookie: false), body: .init(buffer: ByteBuffer()))
+    }
+
+    /// Answers a WebSocket upgrade on a reused keep-alive connection with a redirect to the same
+    /// URI and closes it, so the client retries on a new connection, where the upgrade is read
+    /// (NIO's upgrade handler only looks at a connection's first request), as Hummingbird does.
+    private static func redirectingUpgrades(_ responder: @escaping HTTPChannelHandler.Responder) -> HTTPChannelHandler.Responder {
+        struct RedirectCloseError: Error {}
+        return { request, responseWriter, channel in
+            guard request.headers[.upgrade] == "websocket" else {
+                return try await responder(request, responseWriter, channel)
+            }
+            var path = request.uri.path
+            if let query = request.uri.query { path += "?\(query)" }
+            let response = HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: path])
+            try await responseWriter.writeResponse(response)
+            throw RedirectCloseError()
+        }
+    }
+}

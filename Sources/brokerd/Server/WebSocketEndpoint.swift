@@ -1,0 +1,51 @@
+import Hummingbird
+import NIOCore
+import NIOWebSocket
+
+/// Where the server upgrades to a WebSocket session, when it refuses to, and what it installs.
+struct WebSocketEndpoint: Sendable {
+    /// The endpoint's path (the seed's).
+    static let path = "/ws/stock/prices"
+
+    let runtime: BrokerRuntime
+
+    /// A cap far above `max_frame_bytes`: frames between the two get an `error` reply, larger ones
+    /// are cut off by NIO itself (close code 1009) before they are buffered.
+    var maxFrameSize: Int { Self.hardFrameCap(runtime.configuration) }
+
+    static func hardFrameCap(_ configuration: Configuration) -> Int {
+        min(16 * 1024 * 1024, max(configuration.limits.maxFrameBytes * 4, 1 << 16))
+    }
+
+    /// Why an upgrade request is refused (answered as an HTTP error); nil when it may upgrade.
+    func refusal(of request: Request) -> APIError? {
+        guard request.method == .get, Self.isEndpoint(request.uri.path) else {
+            return APIError(
+                status: .notFound, error: "not_found", details: "no WebSocket endpoint at \(request.uri.path); use \(Self.path)")
+        }
+        guard runtime.store != nil, !runtime.isShuttingDown else { return .notReady }
+        let maxClients = runtime.configuration.limits.maxClients
+        guard runtime.registry.count < maxClients else {
+            return APIError(
+                status: .serviceUnavailable, error: "too_many_clients",
+                details: "the broker serves at most \(maxClients) connections; retry later")
+        }
+        return nil
+    }
+
+    /// Installs the session on a channel NIO just upgraded (frame encoder and decoder in place);
+    /// call on the channel's event loop.
+    func install(on channel: any Channel, upgrade request: Request) throws {
+        let writer = try ConnectionWriter.install(
+            on: channel, fanOut: runtime.sink.fanOut(for: channel.eventLoop),
+            capacity: runtime.configuration.limits.outboundQueueCapacity)
+        try channel.pipeline.syncOperations.addHandler(WebSocketSession(upgrade: request, writer: writer, runtime: runtime))
+    }
+
+    /// Whether `path` is the endpoint's, trailing slashes aside (as the router matched it).
+    static func isEndpoint(_ path: String) -> Bool {
+        var path = Substring(path)
+        while path.count > 1 && path.hasSuffix("/") { path = path.dropLast() }
+        return path == Self.path
+    }
+}

@@ -1,0 +1,87 @@
+import Broker
+import Journal
+import Logging
+import NIOCore
+import NIOWebSocket
+
+/// Takes one client's data frames in arrival order on the connection's event loop: counts them for
+/// the heartbeat, reassembles fragments, enforces the size limit, the rate limit and the abuse
+/// strikes, and answers what needs no store (pong, errors). What needs the store comes back as a
+/// request for `ClientSession.perform`.
+struct FrameIntake {
+    /// Strikes before an abusive client (sustained over-rate, oversized frames) is closed.
+    static let strikesBeforeKick = 20
+
+    private let limits: Configuration.Limits
+    private var bucket: TokenBucket
+    private var strikes = 0
+    private var assembler: MessageAssembler
+
+    init(limits: Configuration.Limits, now: Int64) {
+        self.limits = limits
+        bucket = TokenBucket(rate: limits.messagesPerSecond, burst: limits.burst, now: now)
+        assembler = MessageAssembler(maxBytes: limits.maxFrameBytes)
+    }
+
+    /// Takes one data frame (unmasked); returns the request that needs the store, if it completed one.
+    mutating func take(_ frame: WebSocketFrame, connection: LiveConnection, logger: Logger) -> ClientRequest? {
+        connection.noteReceived()
+        var request: ClientRequest?
+        switch assembler.take(Self.opcode(frame.opcode), frame.data, fin: frame.fin) {
+        case .message(let message, let opcode):
+            request = handle(message, isText: opcode == .text, connection: connection)
+        case .tooLarge:
+            strikes += 5
+            connection.send(ServerMessage.error(
+                "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes; this one was dropped"))
+        case .incomplete:
+            break
+        }
+        if strikes >= Self.strikesBeforeKick {
+            logger.warning("closing an abusive client", metadata: ["client": "\(connection.clientID)"])
+            connection.requestClose(.kicked)
+        }
+        return request
+    }
+
+    private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection) -> ClientRequest? {
+        guard bucket.take(now: WallClock.microsecondsNow()) else {
+            strikes += 1
+            LabeledCounters.messagesIn.increment("rate_limited")
+            connection.send(ServerMessage.error(
+                "rate_limited",
+                "more than \(limits.messagesPerSecond) messages per second (burst \(limits.burst)); slow down"))
+            return nil
+        }
+        guard isText else {
+            strikes += 1
+            LabeledCounters.messagesIn.increment("binary")
+            connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
+            return nil
+        }
+        let request: ClientRequest
+        do {
+            request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
+        } catch {
+            LabeledCounters.messagesIn.increment("invalid")
+            connection.send(ServerMessage.error(error.error, error.details))
+            return nil
+        }
+        LabeledCounters.messagesIn.increment(request.type)
+        strikes = max(0, strikes - 1)
+        guard request != .ping else {
+            connection.send(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
+            return nil
+        }
+        return request
+    }
+
+    /// The assembler's opcode for a data frame's (text, binary or continuation).
+    private static func opcode(_ opcode: WebSocketOpcode) -> MessageAssembler.Opcode {
+        switch opcode {
+        case .text: .text
+        case .binary: .binary
+        default: .continuation
+        }
+    }
+}
