@@ -1,7 +1,7 @@
 import Testing
 @testable import BrokerClient
 
-/// The `since` of a resume: the last bar, news item or alert seen, never a price update's seq.
+/// The `since` of a resume: the highest seq of a push seen; a resumed connect does not move it.
 struct ResumePositionTests {
     private func news(seq: UInt64) -> BrokerMessage {
         .newsUpdate(Delivery(
@@ -49,10 +49,17 @@ struct ResumePositionTests {
         #expect(position.since == 8)
     }
 
-    @Test func priceUpdatesDoNotAdvanceIt() {
-        // A merged price update can overtake an older news item; resuming past it would lose the item.
+    @Test func priceUpdatesAdvanceItToo() {
+        // The broker never lets a merged price update overtake an older news item (OutboxQueue).
         var position = ResumePosition(since: 10)
         position.observe(prices(seq: 500))
+        #expect(position.since == 500)
+    }
+
+    @Test func repliesDoNotMoveIt() {
+        var position = ResumePosition(since: 10)
+        position.observe(.error(ServerError(error: "rate_limited", details: "")))
+        position.observe(.pong)
         #expect(position.since == 10)
     }
 

@@ -1,9 +1,11 @@
 /// The journal position a reconnecting client asks the broker to replay from (`since`).
 ///
-/// It advances only with messages the broker delivers in seq order and never coalesces: bars,
-/// news, alerts and custom pushes. Price updates do not move it: a slow client gets them merged,
-/// possibly ahead of an older news item, and a resume resends the latest prices anyway. So every
-/// bar, news item and alert after `since` is one the client has not seen, and nothing is skipped.
+/// It is the highest seq of any push the client received. The broker delivers a connection's seqs
+/// in order, also when it merges a slow client's price updates (a merged update never overtakes a
+/// bar, news item or alert), and a resume replays what was missed before the latest prices. So
+/// every bar, news item and alert after `since` is one the client has not seen, and nothing is
+/// skipped; and the broker's replay reads the journal only from the last push, not from the
+/// connect of a client that gets prices only.
 public struct ResumePosition: Sendable, Hashable {
     /// The position to resume from; nil before the first session was opened.
     public private(set) var since: UInt64?
@@ -20,9 +22,9 @@ public struct ResumePosition: Sendable, Hashable {
             // A fresh session missed nothing before it began; a resumed one keeps its position
             // until the replay of what it missed (older than the connect) has come in.
             if !connected.resumed { since = connected.seq }
-        case .klineUpdate, .newsUpdate, .alert, .other:
+        case .priceUpdate, .klineUpdate, .newsUpdate, .alert, .other:
             if let seq = message.seq { since = max(since ?? 0, seq) }
-        case .priceUpdate, .subscribed, .unsubscribed, .alertSet, .alertRemoved, .alertRules, .pong, .error:
+        case .subscribed, .unsubscribed, .alertSet, .alertRemoved, .alertRules, .pong, .error:
             break
         }
     }

@@ -135,14 +135,16 @@ struct ClientSession {
         let logger = logger
         await store.read { projection in
             if resumed {
+                // What was missed, then the latest prices: seqs in order, so a client cut off
+                // half-way resumes from the last one it saw without skipping anything.
+                if let since = resumeRequest?.since {
+                    Self.replayMissed(since: since, to: connection, projection: projection, journal: journal, logger: logger)
+                }
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
                     let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
                     guard !entries.isEmpty else { continue }
                     connection.send(
                         ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
-                }
-                if let since = resumeRequest?.since {
-                    Self.replayMissed(since: since, to: connection, projection: projection, journal: journal, logger: logger)
                 }
             }
             registry.add(connection)
