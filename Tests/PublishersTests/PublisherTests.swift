@@ -115,7 +115,9 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: sink, logger: Logger(label: "test")))
         let loop = Task { try await kline.run(PublisherContext(store: store)) }
-        let minute: Int64 = 29_000_000 * 60_000_000
+        // A minute in the future: only the tick of the next minute can close it, never the timer
+        // that closes bars of codes that stopped ticking.
+        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
         try await store.execute(.ingestTicks([tick("600519", 12, at: minute + 20_000_000, volume: 150)]))
         try await store.execute(.ingestTicks([tick("600519", 9, at: minute + 40_000_000, volume: 180)]))
