@@ -165,6 +165,21 @@ import TestSupport
 
         let subscriptions = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
         #expect(subscriptions.map { "\($0["type"] ?? ""):\($0["target"] ?? "")" } == ["strategy:volume_wave", "alerts:carol"])
+
+        // An alert would tell the price: allowed only on a code the token may see, here through
+        // its strategy; no rule is journaled for the refused one.
+        let (status, body) = try await HTTP.request(
+            "PUT", broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"000001","name":"平安银行"}]}"#)
+        #expect(status == 200, "PUT signals: \(body)")
+        try socket.send(["type": "set_alert", "code": "600519", "condition": "above", "threshold": 1900])
+        let refusedAlert = try #require(try await socket.receive())
+        #expect(refusedAlert["error"] as? String == "not_authorized")
+        #expect((refusedAlert["details"] as? String)?.contains("'600519'") == true)
+        try socket.send(["type": "set_alert", "code": "000001", "condition": "below", "threshold": 9])
+        #expect(try await socket.receive()?["type"] as? String == "alert_set")
+        try socket.send(["type": "list_alerts"])
+        let rules = try #require(try await socket.receive(type: "alerts")?["rules"] as? [[String: Any]])
+        #expect(rules.compactMap { $0["code"] as? String } == ["000001"])
         await socket.close()
         await broker.terminate()
     }

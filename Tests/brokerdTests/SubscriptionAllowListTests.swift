@@ -20,6 +20,19 @@ import Testing
         #expect(!allow.permits(sub(.strategy, "momentum")))
     }
 
+    @Test func anAlertIsAllowedWhereASubscriptionCouldShowThePrice() throws {
+        #expect(try list(["stock": ["600519"]]).alertRefusal(code: "600519", strategies: []) == nil)
+        #expect(try list(["market": ["sh"]]).alertRefusal(code: "600519", strategies: []) == nil)
+        #expect(try list(["strategy": ["volume_wave"]]).alertRefusal(code: "600519", strategies: ["breakout", "volume_wave"]) == nil)
+
+        let narrow = try list(["stock": ["000001"], "market": ["sz"], "strategy": ["volume_wave"], "news": ["all"]])
+        let refusal = try #require(narrow.alertRefusal(code: "600519", strategies: ["breakout"]))
+        #expect(refusal.contains("'600519'"))
+        #expect(narrow.alertRefusal(code: "000001", strategies: []) == nil)
+        // A code on no board is reachable only as a stock or through a strategy.
+        #expect(try list(["market": ["sh", "sz", "bj"]]).alertRefusal(code: "AAPL", strategies: []) != nil)
+    }
+
     @Test func targetsMatchExactlyAndCaseSensitively() throws {
         let allow = try list(["strategy": ["volume_wave"]])
         #expect(!allow.permits(sub(.strategy, "Volume_Wave")))

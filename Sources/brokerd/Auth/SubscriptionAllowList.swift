@@ -44,6 +44,18 @@ struct SubscriptionAllowList: Sendable, Equatable {
         return allowed.contains(Self.wildcard) || allowed.contains(subscription.target)
     }
 
+    /// Why an alert on `code` is refused (nil when allowed). An alert tells its price, so it is
+    /// allowed where a subscription could show the price: the stock, its board, or one of
+    /// `strategies` (those listing the code).
+    func alertRefusal(code: String, strategies: Set<String>) -> String? {
+        var sources = [Subscription(type: .stock, target: code)]
+        if let board = Board.of(code: code) { sources.append(Subscription(type: .market, target: board.rawValue)) }
+        sources += strategies.sorted().map { Subscription(type: .strategy, target: $0) }
+        guard !sources.contains(where: permits) else { return nil }
+        let shown = code.count <= 64 ? code : String(code.prefix(64)) + "…"
+        return "your token does not allow the prices of '\(shown)' (as a stock, its market or a strategy listing it), so it cannot set alerts on it"
+    }
+
     /// Why `subscription` is refused, for the client's `error` reply (nil when it is allowed).
     func refusal(of subscription: Subscription) -> String? {
         guard !permits(subscription) else { return nil }

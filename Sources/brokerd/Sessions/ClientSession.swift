@@ -238,6 +238,13 @@ struct ClientSession {
         case .unsubscribe(let subscription):
             await change(subscription, subscribe: false, connection: connection)
         case .setAlert(let code, let condition, let threshold):
+            if let allowList = identity?.allowList {
+                let strategies = await store.read { $0.strategies.strategies(containing: code) }
+                if let refusal = allowList.alertRefusal(code: code, strategies: strategies) {
+                    connection.send(ServerMessage.error("not_authorized", refusal))
+                    return
+                }
+            }
             let rule = AlertRule(
                 id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
                 threshold: threshold)
@@ -293,10 +300,11 @@ struct ClientSession {
             return
         }
         // The reply and the snapshot are queued on the store, so no live push can overtake them.
+        // News and alerts carry no prices, so they get no price snapshot.
         await store.read { projection in
             connection.send(ServerMessage.encode(reply))
-            let stored = projection.subscriptions.subscriptions(of: id).first { $0.type == subscription.type && ($0.target == subscription.target || subscription.type == .alerts) } ?? subscription
-            let entries = projection.knownPrices(for: stored).map(ServerMessage.PriceEntry.init)
+            guard subscription.type != .news && subscription.type != .alerts else { return }
+            let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
             connection.send(ServerMessage.encode(
                 ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
         }
