@@ -141,6 +141,47 @@ import TestSupport
         #expect(broker.logText.split(separator: "\n").filter { $0.contains("client refused") }.count == cases.count)
     }
 
+    @Test func aConnectionIsClosedWith1008WhenItsTokenExpiresAndTheReasonIsJournaled() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        // exp has whole seconds: two to three seconds from now.
+        let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down))
+        let shortLived = try await TestTokens.sign(ClientClaims(subject: "dave", expiration: expiry))
+        let lasting = try await TestTokens.valid(user: "erin")
+        let expiring = TestWebSocket(url: broker.webSocketURL + "?token=\(shortLived)")
+        let staying = TestWebSocket(url: broker.webSocketURL + "?token=\(lasting)")
+        #expect(try await expiring.receive()?["type"] as? String == "connected")
+        #expect(try await staying.receive()?["type"] as? String == "connected")
+
+        // The expiring client keeps pinging, so only its token can end it.
+        let pinger = Task {
+            while !Task.isCancelled {
+                try? expiring.send(["type": "ping"])
+                try? await Task.sleep(for: .milliseconds(200))
+            }
+        }
+        defer { pinger.cancel() }
+        var message: [String: Any]? = [:]
+        while message != nil { message = try await expiring.receive(timeout: .seconds(30)) }
+        let close = try await expiring.closeFrame()
+        #expect(close?.closeCode == .policyViolation)
+        #expect(close?.reason == "token_expired")
+        #expect(Date() >= expiry)
+
+        // The other client is served on.
+        try staying.send(["type": "ping"])
+        #expect(try await staying.receive(type: "pong") != nil)
+        await staying.close()
+        #expect(await broker.terminate() == 0)
+        let reasons = try journaledEvents(dir.path("j.sqlite"), kinds: [.clientDisconnected]).compactMap { event -> DisconnectReason? in
+            if case .clientDisconnected(let payload) = event { return payload.reason }
+            return nil
+        }
+        // The other one ended as closed, or as shutdown when SIGTERM came before its close was journaled.
+        #expect(reasons.filter { $0 == .tokenExpired }.count == 1, "\(reasons)")
+        #expect(reasons.count == 2, "\(reasons)")
+    }
+
     // MARK: Allow-lists
 
     @Test func aSubscriptionOutsideTheAllowListIsRefusedAndChangesNothing() async throws {
@@ -212,6 +253,8 @@ import TestSupport
         let resumed = try #require(try await owner.receive())
         #expect(resumed["resumed"] as? Bool == true)
         #expect(resumed["client_id"] as? String == clientID)
+        // `connected` goes out before the session joins the registry the clients list reads.
+        try await waitForClients(broker, count: 1)
         let restored = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
         #expect(restored.map { $0["target"] as? String } == ["600519"])
         await owner.close()
@@ -237,6 +280,7 @@ import TestSupport
         let dropped = try #require(try await second.receive())
         #expect(dropped["error"] as? String == "not_authorized")
         #expect((dropped["details"] as? String)?.contains("'breakout'") == true)
+        try await waitForClients(broker, count: 1)
         let kept = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])
         #expect(kept.map { $0["target"] as? String } == ["volume_wave"])
         await second.close()

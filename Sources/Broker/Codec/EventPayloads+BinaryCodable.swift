@@ -11,6 +11,7 @@ extension DisconnectReason: BinaryCodable {
         case .kicked: 3
         case .shutdown: 4
         case .brokerRestart: 5
+        case .tokenExpired: 6
         }
     }
 
@@ -28,6 +29,7 @@ extension DisconnectReason: BinaryCodable {
         case 3: self = .kicked
         case 4: self = .shutdown
         case 5: self = .brokerRestart
+        case 6: self = .tokenExpired
         case let raw: throw .unknownEnumValue(type: "DisconnectReason", raw: UInt64(raw))
         }
     }

@@ -12,4 +12,6 @@ public enum DisconnectReason: String, Sendable, Hashable, Codable, CaseIterable 
     case shutdown
     /// The client was connected when the process died; found at start-up.
     case brokerRestart = "broker_restart"
+    /// The token the client connected with expired (its `exp` passed) while it was connected.
+    case tokenExpired = "token_expired"
 }

@@ -6,6 +6,8 @@ struct ClientIdentity: Sendable, Equatable {
     let user: String
     /// The subscriptions the token allows; nil when it carries no `allow` claim (all allowed).
     let allowList: SubscriptionAllowList?
+    /// The token's `exp`, UTC microseconds: the connection it opened is closed then.
+    var expiresAt: Int64? = nil
 
     /// Whether the token allows subscribing to `subscription`.
     func permits(_ subscription: Subscription) -> Bool {

@@ -60,8 +60,9 @@ struct ClientTokenVerifier: Sendable {
         if let problem = FieldRules.identifierProblem(user, maxLength: Broker.Limits().maxTargetLength) {
             throw .invalidSubject(reason: problem)
         }
-        guard let allow = claims.allow else { return ClientIdentity(user: user, allowList: nil) }
-        return ClientIdentity(user: user, allowList: try SubscriptionAllowList(claim: allow))
+        let expiresAt = Int64((expiration.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        guard let allow = claims.allow else { return ClientIdentity(user: user, allowList: nil, expiresAt: expiresAt) }
+        return ClientIdentity(user: user, allowList: try SubscriptionAllowList(claim: allow), expiresAt: expiresAt)
     }
 
     /// The JOSE header fields this verifier reads.

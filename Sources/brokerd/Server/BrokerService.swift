@@ -174,7 +174,8 @@ struct BrokerService: Service {
         return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
     }
 
-    /// Closes idle connections and forgets sessions whose resume window has passed.
+    /// Closes idle connections and those whose token expired, and forgets sessions whose resume
+    /// window has passed.
     private func sweep(_ store: EventStore) async {
         let heartbeat = configuration.heartbeatTimeout.components
         let heartbeatMicroseconds = heartbeat.seconds * 1_000_000 + heartbeat.attoseconds / 1_000_000_000_000
@@ -185,6 +186,11 @@ struct BrokerService: Service {
             for connection in runtime.registry.all where now - connection.idleSince > heartbeatMicroseconds {
                 logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
                 connection.requestClose(.heartbeatTimeout)
+            }
+            for connection in runtime.registry.all where connection.tokenExpiresAt.map({ now >= $0 }) ?? false {
+                if connection.requestClose(.tokenExpired) {
+                    logger.info("token expired", metadata: ["client": "\(connection.clientID)", "user": "\(connection.user ?? "-")"])
+                }
             }
             tick += 1
             guard tick % 20 == 0 else { continue }

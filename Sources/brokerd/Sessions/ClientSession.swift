@@ -121,7 +121,7 @@ struct ClientSession {
             .connect(clientID: id, user: identity?.user, remoteAddress: remoteAddress, node: configuration.nodeID))
         let sink = runtime.sink
         let connection = LiveConnection(
-            clientID: id, user: identity?.user, remoteAddress: remoteAddress, writer: writer,
+            clientID: id, user: identity?.user, remoteAddress: remoteAddress, tokenExpiresAt: identity?.expiresAt, writer: writer,
             onSlowConsumer: { sink.noteSlowConsumer($0) })
         let seq = recorded.last?.seq ?? 0
         connection.send(ServerMessage.encode(ServerMessage.Connected(

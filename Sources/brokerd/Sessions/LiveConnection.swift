@@ -12,6 +12,9 @@ final class LiveConnection: Sendable {
     let user: String?
     let remoteAddress: String?
     let connectedAt: Int64
+    /// When the client's token expires (UTC microseconds); the broker closes the connection then.
+    /// Nil without auth.
+    let tokenExpiresAt: Int64?
     let writer: ConnectionWriter
     private let lastActivity: Atomic<Int64>
     private let received = Atomic<UInt64>(0)
@@ -19,11 +22,12 @@ final class LiveConnection: Sendable {
     private let onSlowConsumer: @Sendable (LiveConnection) -> Void
 
     init(
-        clientID: String, user: String?, remoteAddress: String?, writer: ConnectionWriter,
+        clientID: String, user: String?, remoteAddress: String?, tokenExpiresAt: Int64? = nil, writer: ConnectionWriter,
         onSlowConsumer: @escaping @Sendable (LiveConnection) -> Void = { _ in }
     ) {
         self.clientID = clientID
         self.user = user
+        self.tokenExpiresAt = tokenExpiresAt
         self.remoteAddress = remoteAddress
         self.connectedAt = WallClock.microsecondsNow()
         self.writer = writer
@@ -87,7 +91,7 @@ extension DisconnectReason {
     /// The WebSocket close code the client sees when the broker closes for this reason.
     var closeCode: WebSocketErrorCode {
         switch self {
-        case .slowConsumer, .kicked: .policyViolation
+        case .slowConsumer, .kicked, .tokenExpired: .policyViolation
         default: .goingAway
         }
     }
