@@ -28,29 +28,10 @@ final class BrokerProcess: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         let log = LogBuffer()
-        let listening = AsyncStream<Int>.makeStream()
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                listening.continuation.finish()
-                return
-            }
-            let text = String(decoding: data, as: UTF8.self)
-            let all = log.append(text)
-            if let range = all.range(of: #"port=(\d+) \[brokerd\] listening"#, options: .regularExpression) {
-                let digits = all[range].dropFirst("port=".count).prefix { $0.isNumber }
-                if let port = Int(digits) { listening.continuation.yield(port) }
-            }
-        }
         try process.run()
         self.process = process
         self.log = log
-        var found: Int?
-        for await port in listening.stream {
-            found = port
-            break
-        }
+        let found = await log.firstMatch(from: errors, of: #"port=(\d+) \[brokerd\] listening"#).flatMap { Int($0) }
         guard let found else { throw BrokerProcessError.exited(log.text) }
         self.port = found
         try await waitUntilReady()
@@ -107,6 +88,26 @@ final class LogBuffer: Sendable {
     private let buffer = Mutex("")
     var text: String { buffer.withLock { $0 } }
     func append(_ text: String) -> String { buffer.withLock { $0 += text; return $0 } }
+
+    /// Collects what a child writes to `pipe` and waits for the first line matching `pattern`:
+    /// returns the pattern's first capture group, or nil when the child closed the pipe first.
+    func firstMatch(from pipe: Pipe, of pattern: String) async -> String? {
+        let found = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
+            let data = handle.availableData
+            guard !data.isEmpty else {
+                handle.readabilityHandler = nil
+                found.continuation.finish()
+                return
+            }
+            let all = append(String(decoding: data, as: UTF8.self))
+            if let match = try? Regex(pattern).firstMatch(in: all), let capture = match.output[1].substring {
+                found.continuation.yield(String(capture))
+            }
+        }
+        for await value in found.stream { return value }
+        return nil
+    }
 }
 
 enum BrokerProcessError: Error {

@@ -73,28 +73,11 @@ final class HeadlessChromium: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         let log = LogBuffer()
-        let listening = AsyncStream<String>.makeStream()
-        errors.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                listening.continuation.finish()
-                return
-            }
-            let all = log.append(String(decoding: data, as: UTF8.self))
-            if let range = all.range(of: #"DevTools listening on (ws://\S+)"#, options: .regularExpression) {
-                listening.continuation.yield(String(all[range].dropFirst("DevTools listening on ".count)))
-            }
-        }
         try process.run()
         self.process = process
         self.profile = profile
         self.log = log
-        var found: String?
-        for await url in listening.stream {
-            found = url
-            break
-        }
+        let found = await log.firstMatch(from: errors, of: #"DevTools listening on (ws://\S+)"#)
         guard let found else {
             throw Failure.noDevToolsURL(log.text)
         }

@@ -25,26 +25,12 @@ struct RawWebSocketUpgrade {
         var closeReason: String { String(decoding: payload.dropFirst(2), as: UTF8.self) }
     }
 
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
-    }
+    typealias Failure = RawSocketFailure
 
     /// Upgrades `path` on the loopback `port` with `headers`, and returns the first frame.
     static func firstFrame(port: Int, path: String, headers: [String: String] = [:]) throws -> Frame {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket() failed: errno \(errno)") }
+        let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
         defer { close(fd) }
-        // A bound on every read, so a broker that never answers fails the test instead of hanging it.
-        var timeout = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw Failure(description: "connect() failed: errno \(errno)") }
         let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
         let request = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extra)\r\n"
