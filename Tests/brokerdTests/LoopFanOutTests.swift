@@ -1,0 +1,81 @@
+import Broker
+import Foundation
+import NIOCore
+import NIOEmbedded
+import NIOWebSocket
+import Testing
+
+@testable import brokerd
+
+/// Price rounds for one event loop, merged while the loop is busy: on an embedded channel and loop,
+/// so "busy" is exactly "tasks not yet run".
+@Suite struct LoopFanOutTests {
+    private let strategy = Subscription(type: .strategy, target: "volume_wave")
+
+    private func entry(_ code: String, _ price: Double) -> ServerMessage.PriceEntry {
+        ServerMessage.PriceEntry(PriceTick(code: code, name: code, price: price, volume: 1, prevClose: 10, timestamp: 0))
+    }
+
+    /// A live connection whose writer writes to an embedded channel on `loop`.
+    private func connection(_ id: String, on loop: EmbeddedEventLoop, fanOut: LoopFanOut) throws -> (LiveConnection, EmbeddedChannel) {
+        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder(), loop: loop)
+        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        let writer = try ConnectionWriter.install(on: channel, fanOut: fanOut, capacity: 64)
+        return (LiveConnection(clientID: id, user: nil, remoteAddress: nil, writer: writer), channel)
+    }
+
+    /// The price updates written to `channel`, decoded: (seq, code → price).
+    private func written(_ channel: EmbeddedChannel) throws -> [(seq: Int, prices: [String: Double])] {
+        var updates: [(Int, [String: Double])] = []
+        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
+            let bytes = Array(frame.readableBytesView)
+            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
+            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
+            #expect(message["type"] as? String == "price_update")
+            let data = try #require(message["data"] as? [[String: Any]])
+            let prices = Dictionary(uniqueKeysWithValues: data.map { ($0["code"] as? String ?? "", $0["price"] as? Double ?? 0) })
+            updates.append((try #require(message["seq"] as? Int), prices))
+        }
+        return updates
+    }
+
+    @Test func pushesWhileTheLoopIsBusyGoOutAsOneRoundLatestPerCode() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop)
+        let (first, firstChannel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let (second, secondChannel) = try connection("client_00000002", on: loop, fanOut: fanOut)
+
+        fanOut.push([entry("600519", 10), entry("000001", 5)], seq: 1, for: strategy, to: [first])
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [first, second])
+        loop.run()
+
+        // One message each: the latest price per code, the last seq, to the latest recipients.
+        for channel in [firstChannel, secondChannel] {
+            let updates = try written(channel)
+            #expect(updates.count == 1)
+            #expect(updates.first?.seq == 2)
+            #expect(updates.first?.prices == ["600519": 11, "000001": 5])
+        }
+
+        // Once flushed, the next push starts a new round.
+        fanOut.push([entry("000001", 6)], seq: 3, for: strategy, to: [first])
+        loop.run()
+        let next = try written(firstChannel)
+        #expect(next.map(\.seq) == [3])
+        #expect(next.first?.prices == ["000001": 6])
+        #expect(try written(secondChannel).isEmpty)
+    }
+
+    @Test func roundsOfDifferentSubscriptionsStayApart() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop)
+        let (client, channel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let stock = Subscription(type: .stock, target: "600519")
+        fanOut.push([entry("600519", 10), entry("000001", 5)], seq: 1, for: strategy, to: [client])
+        fanOut.push([entry("600519", 11)], seq: 2, for: stock, to: [client])
+        loop.run()
+        let updates = try written(channel)
+        #expect(updates.map(\.seq) == [1, 2], "in the order the subscriptions' first pushes came")
+        #expect(updates.map(\.prices) == [["600519": 10, "000001": 5], ["600519": 11]])
+    }
+}
