@@ -26,7 +26,7 @@ final class RedisServer {
     /// redis-server is not installed, because then the Redis source is simply untested.
     init() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
-            throw Failure(description: "\(Self.executable) is missing: install it with scripts/setup (apt package redis-server)")
+            throw Failure(description: "\(Self.executable) is missing: install it with scripts/setup --tests (apt package redis-server)")
         }
         port = try Self.freePort()
         try await start()

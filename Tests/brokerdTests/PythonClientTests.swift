@@ -10,7 +10,7 @@ import TestSupport
         .deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("e2e/seed_client.py")
 
-    /// A Python that has `websockets`: Debian's (scripts/setup installs python3-websockets), else
+    /// A Python that has `websockets`: Debian's (scripts/setup --tests installs python3-websockets), else
     /// the first `python3` on PATH that has it.
     private static func pythonWithWebSockets() async throws -> URL? {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
@@ -25,7 +25,7 @@ import TestSupport
     @Test func theSeedsPythonClientRunsTheFlowAndResumes() async throws {
         let python = try #require(
             try await Self.pythonWithWebSockets(),
-            "no python3 with the websockets package: run scripts/setup (installs python3-websockets)")
+            "no python3 with the websockets package: run scripts/setup --tests (installs python3-websockets)")
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
         let (status, body) = try await HTTP.request(

@@ -14,7 +14,7 @@ enum RedisBenchError: Error, CustomStringConvertible {
         case .invalidURL(let url, let reason):
             "invalid --redis-url '\(url)': \(reason); use redis://host[:port][/db]"
         case .serverMissing(let executable):
-            "\(executable) was not found (or is not executable): install redis-server (scripts/setup), or pass --redis-url of a running Redis"
+            "\(executable) was not found (or is not executable): install redis-server (scripts/setup --tests), or pass --redis-url of a running Redis"
         case .serverNotAnswering(let port, let log):
             "redis-server on port \(port) did not answer PING; its log ends:\n\(log)"
         case .connectionFailed(let endpoint, let reason):

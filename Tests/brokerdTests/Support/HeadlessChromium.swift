@@ -30,7 +30,7 @@ final class HeadlessChromium: @unchecked Sendable {
             switch self {
             case .notInstalled:
                 "chromium is not installed (looked for chromium, chromium-browser, google-chrome on PATH and $CHROMIUM_BIN): "
-                    + "run scripts/setup, or apt-get install -y chromium"
+                    + "run scripts/setup --tests, or apt-get install -y chromium"
             case .noDevToolsURL(let log): "chromium printed no DevTools URL; its stderr:\n\(log)"
             case .protocolError(let message): "DevTools: \(message)"
             case .timeout(let what): "timed out waiting for \(what)"

@@ -19,7 +19,7 @@ final class NginxProcess {
     /// `/healthz` to one of them.
     init(upstreamPorts: [Int]) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
-            throw NginxProcessError.missing("\(Self.executable) is missing: install it with scripts/setup (apt package nginx)")
+            throw NginxProcessError.missing("\(Self.executable) is missing: install it with scripts/setup --tests (apt package nginx)")
         }
         directory = try TemporaryDirectory()
         port = try freePort()
