@@ -175,6 +175,17 @@ struct DeciderTests {
         }
     }
 
+    @Test("a batch of bars is one kline_updated each, in order, or refused whole")
+    func barBatches() throws {
+        let other = Self.bar { $0.code = "000001" }
+        #expect(try decide(.ingestBars([Self.goodBar, other])) == [.klineUpdated(Self.goodBar), .klineUpdated(other)])
+        #expect {
+            try decide(.ingestBars([Self.goodBar, Self.bar { $0.volume = -1 }]))
+        } throws: { error in
+            (error as? BrokerError)?.error == "invalid_bar"
+        }
+    }
+
     @Test("news needs an id and a title, and the id must be new")
     func newsValidation() throws {
         #expect(try decide(.publishNews(Fixtures.news("n2"))) == [.newsPublished(Fixtures.news("n2"))])

@@ -16,6 +16,8 @@ public enum Command: Sendable, Hashable {
     case ingestFromSource([PriceTick], source: String, position: String)
     /// Record a k-line bar update or close.
     case ingestBar(KlineBar)
+    /// Record k-line bar updates or closes in one commit, all or nothing.
+    case ingestBars([KlineBar])
     /// Publish a news item.
     case publishNews(NewsItem)
     /// Add or replace an alert rule.

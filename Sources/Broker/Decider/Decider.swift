@@ -31,6 +31,9 @@ public enum Decider {
         case .ingestBar(let bar):
             try validate(bar)
             return [.klineUpdated(bar)]
+        case .ingestBars(let bars):
+            for bar in bars { try validate(bar) }
+            return bars.map { .klineUpdated($0) }
         case .publishNews(let item):
             return try publish(item, state, limits)
         case .setAlertRule(let rule):

@@ -13,15 +13,22 @@ public final class KlinePublisher: Publisher {
     public let periods: [(name: String, length: Int64)]
 
     private let book: Mutex<BarBook>
-    private let closes: AsyncStream<KlineBar>.Continuation
-    private let closeStream: AsyncStream<KlineBar>
+    /// Closed bars not journaled yet, oldest first.
+    private let owed = Mutex<[KlineBar]>([])
+    /// Wakes the loop that journals `owed`.
+    private let wakeups: AsyncStream<Void>.Continuation
+    private let wakeupStream: AsyncStream<Void>
+    /// Most closes journaled in one commit. At a period boundary every active code closes a bar at
+    /// once (thousands with a busy feed): one commit per close would queue thousands of commits
+    /// in front of the ticks.
+    static let closesPerCommit = 1_000
     /// Whether the bars of the previous process were recovered (once per process, not per restart of `run`).
     private let recovered = Atomic<Bool>(false)
 
     public init(periods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)]) {
         self.periods = periods
         book = Mutex(BarBook(periods: periods))
-        (closeStream, closes) = AsyncStream.makeStream(of: KlineBar.self)
+        (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
@@ -48,8 +55,8 @@ public final class KlinePublisher: Publisher {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await bar in self.closeStream {
-                    _ = try? await context.store.execute(.ingestBar(bar))
+                for await _ in self.wakeupStream {
+                    await self.journalOwedCloses(context.store)
                 }
             }
             group.addTask {
@@ -77,12 +84,37 @@ public final class KlinePublisher: Publisher {
     /// Folds a tick into its bars; returns the updated (open) bars and queues the closes it causes.
     private func update(with tick: PriceTick) -> [KlineBar] {
         let (updated, closed) = book.withLock { $0.fold(tick) }
-        for bar in closed { closes.yield(bar) }
+        owe(closed)
         return updated
     }
 
     private func closeExpiredBars(now: Int64) {
-        for bar in book.withLock({ $0.expire(now: now) }) { closes.yield(bar) }
+        owe(book.withLock { $0.expire(now: now) })
+    }
+
+    /// Queues closes for the journal.
+    private func owe(_ closed: [KlineBar]) {
+        guard !closed.isEmpty else { return }
+        owed.withLock { $0 += closed }
+        wakeups.yield()
+    }
+
+    /// Journals the owed closes in commits of up to `closesPerCommit`, oldest first. A batch the
+    /// store refuses is retried bar by bar, so one bad bar cannot take the others with it.
+    private func journalOwedCloses(_ store: EventStore) async {
+        while true {
+            let batch = owed.withLock { owed -> [KlineBar] in
+                let batch = Array(owed.prefix(Self.closesPerCommit))
+                owed.removeFirst(batch.count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                try await store.execute(.ingestBars(batch))
+            } catch {
+                for bar in batch { _ = try? await store.execute(.ingestBar(bar)) }
+            }
+        }
     }
 
     /// Puts the bars the previous process was building (rebuilt from the ticks it journaled) under
@@ -94,8 +126,7 @@ public final class KlinePublisher: Publisher {
         let recovery = try await runOnOwnThread {
             try Self.history(in: context.store.journal, through: context.replayedThrough, periods: periods)
         }
-        let owed = book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses
-        for bar in owed { closes.yield(bar) }
+        owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }
 
     /// The bars being built at `seq`: ticks and closes journaled within twice the longest period

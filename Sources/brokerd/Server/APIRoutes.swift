@@ -182,8 +182,8 @@ extension APIRoutes {
                 throw APIError.badRequest(error.error, "klines[\(index)]: \(error.details)")
             }
         }
-        var lastSeq: UInt64?
-        for bar in bars { lastSeq = try await execute(.ingestBar(bar)).last?.seq ?? lastSeq }
+        // One commit: the batch is journaled whole or not at all.
+        let lastSeq = try await execute(.ingestBars(bars)).last?.seq
         return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
     }
 
