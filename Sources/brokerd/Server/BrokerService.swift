@@ -183,12 +183,11 @@ struct BrokerService: Service {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             let now = WallClock.microsecondsNow()
-            for connection in runtime.registry.all where now - connection.idleSince > heartbeatMicroseconds {
-                logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
-                connection.requestClose(.heartbeatTimeout)
-            }
-            for connection in runtime.registry.all where connection.tokenExpiresAt.map({ now >= $0 }) ?? false {
-                if connection.requestClose(.tokenExpired) {
+            for connection in runtime.registry.all {
+                if now - connection.idleSince > heartbeatMicroseconds {
+                    logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
+                    connection.requestClose(.heartbeatTimeout)
+                } else if let expiry = connection.tokenExpiresAt, now >= expiry, connection.requestClose(.tokenExpired) {
                     logger.info("token expired", metadata: ["client": "\(connection.clientID)", "user": "\(connection.user ?? "-")"])
                 }
             }
