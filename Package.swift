@@ -32,6 +32,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(name: "CEpoll"),
         .target(
             name: "Journal",
             dependencies: [
@@ -109,6 +110,7 @@ let package = Package(
         .executableTarget(
             name: "brokerbench",
             dependencies: [
+                "CEpoll",
                 "CHiredis",
                 "Journal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -11,6 +11,6 @@ struct BrokerBench: AsyncParsableCommand {
             brokerbench start one on a free port with --spawn PATH and stop it afterwards.
             Every subcommand prints a small table and, as its last line, one JSON object.
             """,
-        subcommands: [LatencyCommand.self, IdleCommand.self, MaxCommand.self, RedisCommand.self]
+        subcommands: [LatencyCommand.self, IdleCommand.self, MaxCommand.self, RedisCommand.self, FloorCommand.self]
     )
 }
