@@ -35,6 +35,8 @@ final class GroupCommitWriter: Sendable {
     private enum Request {
         case append([NewRecord], UnsafeContinuation<Appended, any Error>)
         case job(Job, UnsafeContinuation<Void, any Error>)
+        /// A job nobody waits for (the checkpointer's).
+        case detachedJob(Job)
 
         var eventCount: Int {
             if case .append(let records, _) = self { return records.count }
@@ -84,6 +86,11 @@ final class GroupCommitWriter: Sendable {
         try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
             enqueue(.job(job, continuation))
         }
+    }
+
+    /// Runs `job` between two batches without waiting for it; dropped when the writer is stopping.
+    func schedule(_ job: @escaping Job) {
+        enqueue(.detachedJob(job))
     }
 
     /// Commits what is queued, stops the thread and closes the connection; later appends throw `closed`.
@@ -201,6 +208,10 @@ final class GroupCommitWriter: Sendable {
                 } catch {
                     continuation.resume(throwing: error)
                 }
+            case .detachedJob(let job):
+                flush(&appends, state: state)
+                // The job reports its own failures.
+                try? job(state.connection)
             }
         }
         flush(&appends, state: state)
@@ -252,6 +263,7 @@ final class GroupCommitWriter: Sendable {
         switch request {
         case .append(_, let continuation): continuation.resume(throwing: error)
         case .job(_, let continuation): continuation.resume(throwing: error)
+        case .detachedJob: break
         }
     }
 }

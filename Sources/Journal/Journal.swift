@@ -7,11 +7,13 @@ public final class Journal: Sendable {
     public let path: String
     public let options: JournalOptions
     private let writer: GroupCommitWriter
+    private let checkpointer: WALCheckpointer
 
-    private init(path: String, options: JournalOptions, writer: GroupCommitWriter) {
+    private init(path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer) {
         self.path = path
         self.options = options
         self.writer = writer
+        self.checkpointer = checkpointer
     }
 
     /// Opens (creating when missing) the journal at `path` for appending.
@@ -32,6 +34,8 @@ public final class Journal: Sendable {
             }
             try JournalSchema.configure(db, readOnly: false)
             try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
+            // Checkpoints run beside the commits (WALCheckpointer), not inside one.
+            try db.execute("PRAGMA wal_autocheckpoint = 0")
             if let maxSizeBytes = options.maxSizeBytes {
                 let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
                 try db.execute("PRAGMA max_page_count = \(max(1, maxSizeBytes / pageSize))")
@@ -47,7 +51,8 @@ public final class Journal: Sendable {
             throw .cannotOpen(path: path, SQLiteError(code: -1, message: "\(error)"))
         }
         let writer = GroupCommitWriter(state: state, maxBatchSize: options.maxBatchSize)
-        return Journal(path: path, options: options, writer: writer)
+        let checkpointer = WALCheckpointer(path: path, writer: writer, settings: options.checkpoints)
+        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer)
     }
 
     /// The last committed seq (0 for an empty journal).
@@ -59,7 +64,11 @@ public final class Journal: Sendable {
     /// Commits, events and failed commits since the journal was opened.
     public var statistics: JournalStatistics {
         let s = writer.statistics
-        return JournalStatistics(commits: s.commits, events: s.events, failedCommits: s.failedCommits)
+        let checkpoints = checkpointer.statistics
+        return JournalStatistics(
+            commits: s.commits, events: s.events, failedCommits: s.failedCommits,
+            backgroundCheckpoints: checkpoints.backgroundCheckpoints, writerCheckpoints: checkpoints.writerCheckpoints,
+            failedCheckpoints: checkpoints.failures)
     }
 
     /// Appends one event; returns once it is committed under the configured durability.
@@ -94,6 +103,8 @@ public final class Journal: Sendable {
 
     /// Commits what is queued and closes the file; appends after this throw `closed`.
     public func close() {
+        // The writer's connection closes last, so SQLite's final checkpoint removes the log.
+        checkpointer.stop()
         writer.close()
     }
 }
@@ -103,6 +114,10 @@ public struct JournalStatistics: Sendable, Hashable {
     public var commits: UInt64
     public var events: UInt64
     public var failedCommits: UInt64
+    /// Checkpoints run beside the writer, and those the writer finished between batches.
+    public var backgroundCheckpoints: UInt64 = 0
+    public var writerCheckpoints: UInt64 = 0
+    public var failedCheckpoints: UInt64 = 0
 
     /// Mean events per group commit.
     public var meanBatchSize: Double { commits == 0 ? 0 : Double(events) / Double(commits) }

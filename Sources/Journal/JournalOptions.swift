@@ -15,6 +15,8 @@ public struct JournalOptions: Sendable {
     public var maxSizeBytes: Int64?
     /// How many snapshots to keep; older ones are pruned when a new one is written.
     public var retainedSnapshots: Int
+    /// How the write-ahead log is copied into the file (see `WALCheckpointer`).
+    public var checkpoints = CheckpointSettings()
 
     public init(
         durability: Durability = .normal,
@@ -26,5 +28,19 @@ public struct JournalOptions: Sendable {
         self.maxBatchSize = maxBatchSize
         self.maxSizeBytes = maxSizeBytes
         self.retainedSnapshots = retainedSnapshots
+    }
+}
+
+/// How an open journal copies its write-ahead log into the file: on a thread of its own, beside
+/// the commits (see `WALCheckpointer`).
+public struct CheckpointSettings: Sendable {
+    /// How often the background checkpoint runs while anything was committed.
+    public var interval: Duration
+    /// Log length (4 KiB pages) at which the writer finishes a checkpoint and the log starts over.
+    public var restartFrames: Int
+
+    public init(interval: Duration = .milliseconds(250), restartFrames: Int = 4_000) {
+        self.interval = interval
+        self.restartFrames = max(1, restartFrames)
     }
 }

@@ -81,6 +81,25 @@ final class SQLiteConnection {
         return try body()
     }
 
+    /// Frames in the write-ahead log and how many of them are copied into the database file.
+    struct CheckpointProgress: Equatable {
+        var walFrames: Int
+        var backfilled: Int
+        var isComplete: Bool { backfilled >= walFrames }
+    }
+
+    /// Copies what it can of the write-ahead log into the database file without waiting for any
+    /// reader or writer (SQLITE_CHECKPOINT_PASSIVE), syncing the log before and the file after as
+    /// the connection's `synchronous` setting asks. Nil when another checkpoint was running.
+    func checkpointPassive() throws(SQLiteError) -> CheckpointProgress? {
+        var frames: Int32 = 0
+        var backfilled: Int32 = 0
+        let rc = sqlite3_wal_checkpoint_v2(handle, nil, SQLITE_CHECKPOINT_PASSIVE, &frames, &backfilled)
+        if rc & 0xff == SQLITE_BUSY { return nil }
+        guard rc == SQLITE_OK else { throw error(rc) }
+        return CheckpointProgress(walFrames: Int(frames), backfilled: Int(backfilled))
+    }
+
     /// False once SQLite has ended the transaction by itself, which it does on some errors (SQLITE_FULL among them).
     var isInTransaction: Bool { sqlite3_get_autocommit(handle) == 0 }
 

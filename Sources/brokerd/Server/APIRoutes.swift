@@ -71,6 +71,7 @@ struct APIRoutes {
         let sent = runtime.sink.statistics
         let uptime = Double(WallClock.microsecondsNow() - runtime.startedAt) / 1_000_000
         let size = (try? store.journal.reader().fileSize()) ?? 0
+        let journalStatistics = store.journal.statistics
         return JSONResponse.make(StatsBody(
             node: runtime.configuration.nodeID,
             connections: .init(
@@ -79,7 +80,11 @@ struct APIRoutes {
             subscriptions: summary.byType,
             messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: sent.messages, outByType: sent.byType),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
-            journal: .init(lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path),
+            journal: .init(
+                lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path,
+                checkpoints: .init(
+                    background: journalStatistics.backgroundCheckpoints, writer: journalStatistics.writerCheckpoints,
+                    failed: journalStatistics.failedCheckpoints)),
             uptimeSeconds: uptime.rounded(),
             redis: runtime.redis?.snapshot,
             redisOutbound: runtime.broadcaster?.snapshot,
@@ -370,11 +375,18 @@ struct StatsBody: Encodable {
         let lastSeq: UInt64
         let sizeBytes: Int64
         let path: String
+        let checkpoints: Checkpoints
         enum CodingKeys: String, CodingKey {
-            case path
+            case path, checkpoints
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
         }
+    }
+    /// Write-ahead log checkpoints: beside the writer, finished by the writer, failed.
+    struct Checkpoints: Encodable {
+        let background: UInt64
+        let writer: UInt64
+        let failed: UInt64
     }
     let node: String
     let connections: Connections
