@@ -151,6 +151,10 @@ import TestSupport
         #expect((stats["connections"] as? [String: Any])?["active"] as? Int == 1)
         #expect((stats["subscriptions"] as? [String: Any])?["stock"] as? Int == 1)
         #expect(((stats["journal"] as? [String: Any])?["last_seq"] as? Int ?? 0) >= 2)
+        // Checkpoints beside the writer: counted, none failed (how many ran depends on timing).
+        let checkpoints = (stats["journal"] as? [String: Any])?["checkpoints"] as? [String: Any]
+        #expect(checkpoints?["failed"] as? Int == 0, "\(stats)")
+        #expect(checkpoints?["background"] is Int && checkpoints?["writer"] is Int, "\(stats)")
 
         let (clientsStatus, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
         #expect(clientsStatus == 200)
