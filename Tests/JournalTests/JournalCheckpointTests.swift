@@ -23,13 +23,18 @@ import Testing
         return condition()
     }
 
+    /// Checkpoints every 10 ms; the writer finishes one once the log holds ~400 KiB.
+    private static let options: JournalOptions = {
+        var options = JournalOptions()
+        options.checkpoints = CheckpointSettings(interval: .milliseconds(10), restartFrames: 100)
+        return options
+    }()
+
     @Test func logIsCopiedBesideTheWriterAndStartsOverWhileCommitsContinue() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
-        var options = JournalOptions()
-        // ~400 KiB of log before the writer finishes a checkpoint; the test writes ~24 MiB.
-        options.checkpoints = CheckpointSettings(interval: .milliseconds(10), restartFrames: 100)
-        let journal = try Journal.open(path: path, options: options)
+        // The test writes ~24 MiB.
+        let journal = try Journal.open(path: path, options: Self.options)
         var largestLog = 0
         for batch in 0..<240 {
             _ = try await journal.append(contentsOf: (0..<100).map { Self.bulky(batch * 100 + $0) })
@@ -56,9 +61,7 @@ import Testing
     @Test func closeLeavesNoLogBehindAndAnIdleJournalIsLeftAlone() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
-        var options = JournalOptions()
-        options.checkpoints = CheckpointSettings(interval: .milliseconds(10), restartFrames: 100)
-        let journal = try Journal.open(path: path, options: options)
+        let journal = try Journal.open(path: path, options: Self.options)
         _ = try await journal.append(contentsOf: (0..<200).map(Self.bulky))
         #expect(try await Self.eventually { journal.statistics.backgroundCheckpoints >= 1 })
         // Everything is copied now; with nothing committed the thread must not run again.
@@ -70,7 +73,7 @@ import Testing
 
         // The writer's connection closed last and took the log with it.
         #expect(!FileManager.default.fileExists(atPath: path + "-wal"))
-        let reopened = try Journal.open(path: path, options: options)
+        let reopened = try Journal.open(path: path, options: Self.options)
         defer { reopened.close() }
         #expect(reopened.lastSeq == 200)
     }

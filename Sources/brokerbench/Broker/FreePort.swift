@@ -14,6 +14,13 @@ enum FreePort {
         #endif
         guard descriptor >= 0 else { throw BrokerLaunchError.noFreePort(errno: errno) }
         defer { close(descriptor) }
+        guard let address = bindLoopback(descriptor) else { throw BrokerLaunchError.noFreePort(errno: errno) }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// Binds `descriptor` to 127.0.0.1 on a port the kernel chooses and returns the bound address;
+    /// nil when binding failed (errno says why).
+    static func bindLoopback(_ descriptor: Int32) -> sockaddr_in? {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = 0
@@ -24,7 +31,6 @@ enum FreePort {
                 bind(descriptor, socketAddress, length) == 0 && getsockname(descriptor, socketAddress, &length) == 0
             }
         }
-        guard bound else { throw BrokerLaunchError.noFreePort(errno: errno) }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound ? address : nil
     }
 }

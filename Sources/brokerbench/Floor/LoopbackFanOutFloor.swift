@@ -205,19 +205,9 @@ final class LoopbackFanOutFloor: Sendable {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard listener >= 0 else { throw FloorError.system("socket", errno) }
         defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) }
-        }
-        guard bound == 0 else { throw FloorError.system("bind", errno) }
+        guard var address = FreePort.bindLoopback(listener) else { throw FloorError.system("bind", errno) }
         guard listen(listener, 4_096) == 0 else { throw FloorError.system("listen", errno) }
-        _ = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-        }
+        let length = socklen_t(MemoryLayout<sockaddr_in>.size)
         var servers: [Int32] = []
         var clients: [Int32] = []
         for _ in 0..<count {
