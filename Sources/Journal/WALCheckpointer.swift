@@ -27,7 +27,6 @@ final class WALCheckpointer: Sendable {
         var backgroundCheckpoints: UInt64 = 0
         var writerCheckpoints: UInt64 = 0
         var failures: UInt64 = 0
-        var lastError: String?
     }
 
     private struct Control {
@@ -139,7 +138,6 @@ final class WALCheckpointer: Sendable {
     private func record(failure error: any Error) {
         let first = control.withLock { control -> Bool in
             control.statistics.failures += 1
-            control.statistics.lastError = "\(error)"
             defer { control.failing = true }
             return !control.failing
         }

@@ -53,7 +53,7 @@ struct FloorCommand: ParsableCommand {
                 interval: .microseconds(Int64(interval * 1_000)), warmup: .seconds(warmup), duration: .seconds(duration)))
         let result = try floor.run()
         let latencies = result.latencies
-        func percentile(_ value: Double) -> UInt64 { latencies.totalCount == 0 ? 0 : latencies.valueAtPercentile(value) }
+        func percentile(_ value: Double) -> UInt64 { latencies.percentileOrZero(value) }
 
         var report = BenchReport(
             title: "brokerbench floor: \(clients) loopback sockets, \(writers) writers, \(readers) readers,"
@@ -62,7 +62,7 @@ struct FloorCommand: ParsableCommand {
         report.row("rounds", "\(Format.count(result.rounds)) per writer, \(Format.count(result.mergedRounds)) merged into later ones")
         report.row(
             "latency", "p50 \(Format.micros(percentile(50))), p99 \(Format.micros(percentile(99))),"
-                + " p99.9 \(Format.micros(percentile(99.9))), max \(Format.micros(latencies.max))")
+                + " p99.9 \(Format.micros(percentile(99.9))), max \(Format.micros(latencies.maxRecorded))")
         report.row("CPU", "\(Format.decimal(result.cpuCores, places: 2)) cores (writers and readers together)")
         if result.wouldBlock > 0 { report.note("\(result.wouldBlock) writes found a full socket buffer and were skipped") }
         report.field("bench", .string("floor"))
@@ -73,12 +73,7 @@ struct FloorCommand: ParsableCommand {
         report.field("interval_ms", .double(interval))
         report.field("messages_per_s", .double(Double(result.messages) / result.seconds))
         report.field("merged_rounds", .int(Int(result.mergedRounds)))
-        report.field(
-            "latency_us",
-            .object([
-                ("p50", .int(Int(percentile(50)))), ("p99", .int(Int(percentile(99)))),
-                ("p99_9", .int(Int(percentile(99.9)))), ("max", .int(Int(latencies.max))),
-            ]))
+        report.field("latency_us", latencies.latencySummaryJSON)
         report.field("cpu_cores", .double(result.cpuCores))
         report.field("would_block", .int(Int(result.wouldBlock)))
         print(report.rendered)

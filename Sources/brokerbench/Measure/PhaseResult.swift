@@ -33,7 +33,7 @@ struct PhaseResult: Sendable {
     var messagesPerSecond: Double { feed.seconds > 0 ? Double(tally.priceMessages) / feed.seconds : 0 }
     var disconnects: Int { endedClients.values.reduce(0, +) }
     func percentile(_ value: Double) -> UInt64 {
-        latency.totalCount == 0 ? 0 : latency.valueAtPercentile(value)
+        latency.percentileOrZero(value)
     }
 
     /// Table rows describing this phase.
@@ -42,8 +42,8 @@ struct PhaseResult: Sendable {
             "ticks fed",
             "\(Format.count(feed.ticks)) in \(Format.decimal(feed.seconds)) s = \(Format.rate(feed.ticksPerSecond))"
                 + " (target \(Format.rate(targetRate))), \(Format.count(feed.posts)) POSTs,"
-                + " POST p50 \(Format.micros(feed.postMicros.totalCount == 0 ? 0 : feed.postMicros.valueAtPercentile(50)))"
-                + " p99 \(Format.micros(feed.postMicros.totalCount == 0 ? 0 : feed.postMicros.valueAtPercentile(99)))")
+                + " POST p50 \(Format.micros(feed.postMicros.percentileOrZero(50)))"
+                + " p99 \(Format.micros(feed.postMicros.percentileOrZero(99)))")
         describeDeliveries(into: &report)
     }
 
@@ -112,15 +112,7 @@ struct PhaseResult: Sendable {
             ("clients", .int(clients)),
             ("deliveries_per_s", .double(deliveriesPerSecond)),
             ("messages_per_s", .double(messagesPerSecond)),
-            (
-                "latency_us",
-                .object([
-                    ("p50", .int(Int(percentile(50)))),
-                    ("p99", .int(Int(percentile(99)))),
-                    ("p99_9", .int(Int(percentile(99.9)))),
-                    ("max", .int(Int(latency.maxRecorded))),
-                ])
-            ),
+            ("latency_us", latency.latencySummaryJSON),
             ("expected", .int(Int(expected))),
             ("received", .int(Int(received))),
             ("coalesced", .int(Int(coalesced))),

@@ -74,7 +74,7 @@ struct RedisPhaseResult: Sendable {
     func describe(into report: inout BenchReport) {
         let pipeline = publish.feed.postMicros
         func percentile(_ value: Double) -> String {
-            Format.micros(pipeline.totalCount == 0 ? 0 : pipeline.valueAtPercentile(value))
+            Format.micros(pipeline.percentileOrZero(value))
         }
         func rate(_ value: Double?) -> String { value.map(Format.rate) ?? "n/a" }
         func count(_ value: UInt64?) -> String { value.map { Format.count($0) } ?? "n/a" }
@@ -142,7 +142,7 @@ struct RedisPhaseResult: Sendable {
             ("ticks_published", .int(Int(publish.ticks))),
             ("messages_published", .int(publish.messages)),
             ("seconds", .double(seconds)),
-            ("pipeline_p99_us", .int(Int(pipeline.totalCount == 0 ? 0 : pipeline.valueAtPercentile(99)))),
+            ("pipeline_p99_us", .int(Int(pipeline.percentileOrZero(99)))),
             ("publisher_cpu_cores", .double(publish.threadCPUSeconds / max(seconds, 1e-9))),
             ("journal_events_per_s", .optional(journalEventsPerSecond)),
             ("ingest_ticks_per_s", .optional(ticksPerSecond)),
