@@ -6,8 +6,8 @@ struct BrokerSession: Sendable {
     let port: Int
     let adminToken: String?
     let pid: Int32?
-    /// Event loops of the WebSocket clients.
-    let eventLoopGroup: any EventLoopGroup
+    /// Threads of the WebSocket clients.
+    let clientThreads: Int
     /// The HTTP feed's own thread, so pacing and POST timing do not wait behind client work.
     let feedEventLoop: any EventLoop
     /// The broker's journal file, when brokerbench started the broker and so knows it.

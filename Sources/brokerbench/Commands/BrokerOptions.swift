@@ -24,7 +24,7 @@ struct BrokerOptions: ParsableArguments {
         help: "Extra argument for a spawned broker, repeatable (e.g. --broker-arg=--log-level=warning).")
     var brokerArg: [String] = []
 
-    @Option(help: "Event loop threads of brokerbench's WebSocket clients (the HTTP feed has one more of its own).")
+    @Option(help: "Threads of brokerbench's WebSocket clients (the HTTP feed has one more of its own).")
     var threads = System.coreCount
 
     @Flag(help: "Keep a spawned broker's scratch directory (journal and log).")
@@ -44,17 +44,13 @@ struct BrokerOptions: ParsableArguments {
     ) async throws -> BenchReport {
         let limits = ProcessStats.raiseOpenFileLimit()
         progress("open files: soft limit \(limits.soft), hard \(limits.hard)")
-        let eventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         let feedEventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer {
-            eventLoopGroup.shutdownGracefully { _ in }
-            feedEventLoopGroup.shutdownGracefully { _ in }
-        }
+        defer { feedEventLoopGroup.shutdownGracefully { _ in } }
         let feedEventLoop = feedEventLoopGroup.next()
 
         guard let spawn else {
             let session = BrokerSession(
-                host: host, port: port, adminToken: adminToken, pid: brokerPid, eventLoopGroup: eventLoopGroup,
+                host: host, port: port, adminToken: adminToken, pid: brokerPid, clientThreads: threads,
                 feedEventLoop: feedEventLoop)
             do {
                 let readiness = try await session.withHTTP { try await $0.send(.GET, "/readyz") }
@@ -69,7 +65,7 @@ struct BrokerOptions: ParsableArguments {
             path: spawn, host: host, adminToken: adminToken, extraArguments: spawnArguments + brokerArg)
         progress("started \(spawn) (pid \(process.pid)) on port \(process.port); log \(process.logPath)")
         let session = BrokerSession(
-            host: host, port: process.port, adminToken: adminToken, pid: process.pid, eventLoopGroup: eventLoopGroup,
+            host: host, port: process.port, adminToken: adminToken, pid: process.pid, clientThreads: threads,
             feedEventLoop: feedEventLoop, journalPath: process.journalPath)
         var report: BenchReport
         do {

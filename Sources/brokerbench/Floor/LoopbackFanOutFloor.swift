@@ -39,15 +39,6 @@ final class LoopbackFanOutFloor: Sendable {
         let cpuCores: Double
     }
 
-    enum FloorError: Error, CustomStringConvertible {
-        case system(String, Int32)
-        var description: String {
-            switch self {
-            case .system(let call, let code): "\(call) failed: \(String(cString: strerror(code)))"
-            }
-        }
-    }
-
     let configuration: Configuration
     /// Monotonic nanoseconds before which reads are warm-up and not recorded; 0 until set.
     private let measureFrom = Atomic<UInt64>(0)
@@ -69,13 +60,13 @@ final class LoopbackFanOutFloor: Sendable {
 
         let readerShares = Self.split(clientSockets, into: configuration.readers)
         let writerShares = Self.split(serverSockets, into: configuration.writers)
-        let readerResults = Mutex<[ReaderTally]>([])
+        let readerResults = Mutex<[Swift.Result<ReaderTally, SocketError>]>([])
         let writerResults = Mutex<[WriterTally]>([])
         let done = DispatchGroup()
         for share in readerShares {
             done.enter()
             Thread.detachNewThread { [self] in
-                let tally = read(share)
+                let tally = Swift.Result { () throws(SocketError) in try read(share) }
                 readerResults.withLock { $0.append(tally) }
                 done.leave()
             }
@@ -96,7 +87,7 @@ final class LoopbackFanOutFloor: Sendable {
         done.wait()
         let cpuAfter = ProcessStats.ownCPUSeconds()
 
-        let readers = readerResults.withLock { $0 }
+        let readers = try readerResults.withLock { $0 }.map { try $0.get() }
         let writers = writerResults.withLock { $0 }
         var histogram = LatencyRecorder.emptyHistogram()
         for reader in readers { histogram.add(reader.latencies) }
@@ -154,28 +145,19 @@ final class LoopbackFanOutFloor: Sendable {
         var messages: UInt64 = 0
     }
 
-    private func read(_ sockets: [Int32]) -> ReaderTally {
+    private func read(_ sockets: [Int32]) throws(SocketError) -> ReaderTally {
         var tally = ReaderTally()
         let size = configuration.messageSize
-        let poll = epoll_create1(0)
-        defer { close(poll) }
+        let poll = try Epoll(capacity: 64)
         // Bytes of a message started in an earlier read, per socket.
         var partial: [Int32: [UInt8]] = [:]
-        for fd in sockets {
-            var event = epoll_event()
-            event.events = EPOLLIN.rawValue
-            event.data.fd = fd
-            epoll_ctl(poll, EPOLL_CTL_ADD, fd, &event)
-        }
-        var events = [epoll_event](repeating: epoll_event(), count: 64)
+        for fd in sockets { try poll.add(fd, interest: Epoll.readable, token: UInt64(fd)) }
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while !stop.load(ordering: .relaxed) {
-            let ready = epoll_wait(poll, &events, Int32(events.count), 100)
-            guard ready > 0 else { continue }
-            for index in 0..<Int(ready) {
-                let fd = events[index].data.fd
+            poll.wait(milliseconds: 100) { token, _ in
+                let fd = Int32(token)
                 let count = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-                guard count > 0 else { continue }
+                guard count > 0 else { return }
                 let readAt = MonotonicClock.nanoseconds()
                 var bytes = partial.removeValue(forKey: fd) ?? []
                 bytes.append(contentsOf: buffer[0..<count])
@@ -203,22 +185,22 @@ final class LoopbackFanOutFloor: Sendable {
     /// `count` connected loopback TCP pairs (server side, client side), non-blocking, no Nagle.
     private static func connectPairs(_ count: Int) throws -> (server: [Int32], client: [Int32]) {
         let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard listener >= 0 else { throw FloorError.system("socket", errno) }
+        guard listener >= 0 else { throw SocketError(call: "socket", code: errno) }
         defer { close(listener) }
-        guard var address = FreePort.bindLoopback(listener) else { throw FloorError.system("bind", errno) }
-        guard listen(listener, 4_096) == 0 else { throw FloorError.system("listen", errno) }
+        guard var address = FreePort.bindLoopback(listener) else { throw SocketError(call: "bind", code: errno) }
+        guard listen(listener, 4_096) == 0 else { throw SocketError(call: "listen", code: errno) }
         let length = socklen_t(MemoryLayout<sockaddr_in>.size)
         var servers: [Int32] = []
         var clients: [Int32] = []
         for _ in 0..<count {
             let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            guard client >= 0 else { throw FloorError.system("socket", errno) }
+            guard client >= 0 else { throw SocketError(call: "socket", code: errno) }
             let connected = withUnsafePointer(to: &address) {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(client, $0, length) }
             }
-            guard connected == 0 else { throw FloorError.system("connect", errno) }
+            guard connected == 0 else { throw SocketError(call: "connect", code: errno) }
             let server = accept(listener, nil, nil)
-            guard server >= 0 else { throw FloorError.system("accept", errno) }
+            guard server >= 0 else { throw SocketError(call: "accept", code: errno) }
             for fd in [client, server] {
                 var one: Int32 = 1
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -1,6 +1,3 @@
-import HummingbirdWSClient
-import Logging
-
 /// Connects the clients, creates the strategy, and measures stretches of feeding at set rates.
 struct LoadBench {
     let session: BrokerSession
@@ -25,13 +22,15 @@ struct LoadBench {
         try await session.withHTTP { http in
             try await http.expectSuccess(.PUT, "/api/signals/\(strategy.name)", json: strategy.signalsBody())
         }
-        var logger = Logger(label: "brokerbench.client")
-        logger.logLevel = .critical
+        guard let target = BenchTarget(url: session.webSocketURL) else {
+            throw BenchTargetError(host: session.host, port: session.port, reason: "not a ws:// URL")
+        }
         let client = BenchClient(
-            url: session.webSocketURL, strategy: strategy, sendTimes: sendTimes,
-            configuration: .init(maxFrameSize: load.maxFrameSize), pingInterval: .seconds(load.pingInterval),
-            eventLoopGroup: session.eventLoopGroup, logger: logger)
-        let fleet = ClientFleet(client: client, count: clientCount, connectConcurrency: load.connectConcurrency)
+            target: target, strategy: strategy, sendTimes: sendTimes, maximumFrameSize: load.maxFrameSize,
+            pingInterval: .seconds(load.pingInterval))
+        let fleet = ClientFleet(
+            client: client, count: clientCount, threads: session.clientThreads,
+            connectConcurrency: load.connectConcurrency)
         progress("connecting \(clientCount) clients to \(session.webSocketURL)…")
         return try await fleet.run { connected in
             let ramp = connected.ramp

@@ -2,10 +2,8 @@ import NIOCore
 
 /// Runs a task's nonisolated code on one NIO event loop thread.
 ///
-/// A client task preferring the event loop its socket lives on reads frames without a thread hop:
-/// the inbound stream resumes the task on the thread that just read the bytes. Left on the global
-/// pool, every message cost two cross-thread wake-ups, and the load tool, not the broker, set
-/// the latency at 1,000 clients.
+/// The tick feed runs on its HTTP connection's own event loop: its pacing and POST timings do not
+/// wait for a thread of the global pool, which the clients' bookkeeping and the broker keep busy.
 final class EventLoopTaskExecutor: TaskExecutor, Sendable {
     let eventLoop: any EventLoop
 
