@@ -78,4 +78,33 @@ import Testing
         #expect(updates.map(\.seq) == [1, 2], "in the order the subscriptions' first pushes came")
         #expect(updates.map(\.prices) == [["600519": 10, "000001": 5], ["600519": 11]])
     }
+
+    /// The type and seq of every message written to `channel`.
+    private func sequence(_ channel: EmbeddedChannel) throws -> [String] {
+        var messages: [String] = []
+        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
+            let bytes = Array(frame.readableBytesView)
+            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
+            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
+            messages.append("\(message["type"] as? String ?? "?") \(message["seq"] as? Int ?? -1)")
+        }
+        return messages
+    }
+
+    @Test func aMessageSealsThePendingRoundAndLaterPricesGoBehindIt() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop)
+        let (client, channel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let news = WebSocketWire.textFrame(
+            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
+
+        // All three arrive while the loop is busy: the message must not overtake seq 1, and seq 3
+        // must not be merged into the round ahead of it.
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
+        fanOut.push(message: news, type: "news_update", to: [client])
+        fanOut.push([entry("600519", 11)], seq: 3, for: strategy, to: [client])
+        loop.run()
+
+        #expect(try sequence(channel) == ["price_update 1", "news_update 2", "price_update 3"])
+    }
 }

@@ -2,16 +2,21 @@ import Broker
 import Metrics
 import NIOCore
 
-/// The price updates bound for one event loop's connections, merged while the loop is busy.
+/// The pushes bound for one event loop's connections: price updates merged while the loop is
+/// busy, and messages kept in order with them.
 ///
 /// A push only records its prices on the loop (latest per code, per subscription) and makes sure
 /// one flush is queued behind whatever the loop is doing. The flush encodes each subscription's
 /// merged update once and queues it to that subscription's current connections. So a loop that
 /// falls behind writes fewer, fresher rounds instead of a growing backlog of stale ones: the rate of
 /// rounds adapts to what the sockets take, and ingest never waits for the fan-out.
+///
+/// Other pushes (bar closes, news, alerts) take the same path, so a connection gets everything in
+/// seq order: a message that arrives while price rounds are pending seals them (they are encoded
+/// and queued ahead of it), and prices that come after it start new rounds behind it.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
-    /// Pending rounds; only touched on `eventLoop`.
+    /// Pending rounds and encoded pushes; only touched on `eventLoop`.
     private let state: NIOLoopBoundBox<State>
     private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
 
@@ -20,6 +25,23 @@ final class LoopFanOut: Sendable {
         /// Subscriptions in the order their first pending push arrived.
         var order: [Subscription] = []
         var flushQueued = false
+        /// Pushes encoded and waiting for the flush, oldest first.
+        var encoded: [Encoded] = []
+    }
+
+    /// A push encoded once for all its connections on this loop.
+    private struct Encoded {
+        enum Kind {
+            /// A price round: merged per connection when that connection is behind (see `OutboxQueue`).
+            case prices(entries: [ServerMessage.PriceEntry], seq: UInt64, subscription: Subscription)
+            /// A message every connection must get.
+            case message(type: String)
+        }
+
+        let kind: Kind
+        let frame: ByteBuffer
+        let connections: [LiveConnection]
+        let since: ContinuousClock.Instant
     }
 
     private struct Round {
@@ -55,28 +77,66 @@ final class LoopFanOut: Sendable {
                     connections: connections, since: now)
                 state.value.order.append(subscription)
             }
-            guard !state.value.flushQueued else { return }
-            state.value.flushQueued = true
-            eventLoop.execute { [self] in flush() }
+            scheduleFlush()
         }
     }
 
+    /// Queues a message (`frame`, of `type`) for `connections` (all on this loop) behind everything
+    /// pending; callable from anywhere.
+    func push(message frame: ByteBuffer, type: String, to connections: [LiveConnection]) {
+        let now = ContinuousClock.now
+        eventLoop.execute { [self] in
+            // Pending rounds go first: their prices are older than this message.
+            encodePendingRounds()
+            state.value.encoded.append(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
+            scheduleFlush()
+        }
+    }
+
+    private func scheduleFlush() {
+        guard !state.value.flushQueued else { return }
+        state.value.flushQueued = true
+        eventLoop.execute { [self] in flush() }
+    }
+
+    /// Writes everything pending: the encoded pushes, then the merged rounds, each encoded once.
     private func flush() {
+        encodePendingRounds()
+        let pushes = state.value.encoded
+        state.value.encoded = []
+        state.value.flushQueued = false
+        for push in pushes {
+            switch push.kind {
+            case .prices(let entries, let seq, let subscription):
+                for connection in push.connections {
+                    connection.accept(connection.writer.enqueuePrices(push.frame, entries: entries, seq: seq, for: subscription))
+                }
+                LabeledCounters.messagesOut.increment("price_update", by: push.connections.count)
+            case .message(let type):
+                for connection in push.connections { connection.accept(connection.writer.enqueue(push.frame)) }
+                LabeledCounters.messagesOut.increment(type, by: push.connections.count)
+            }
+            for connection in push.connections { connection.writer.flush() }
+            // From the push (the oldest merged into a round) to its last socket write on this loop.
+            dispatch.record(duration: ContinuousClock.now - push.since)
+        }
+    }
+
+    /// Turns the merged pending rounds into encoded ones, in the order their first pushes came.
+    private func encodePendingRounds() {
         let rounds = state.value.rounds
         let order = state.value.order
-        state.value = State()
+        state.value.rounds = [:]
+        state.value.order = []
         for subscription in order {
-            guard let round = rounds[subscription] else { continue }
+            guard let round = rounds[subscription], !round.connections.isEmpty else { continue }
             let entries = round.entries.values.sorted { $0.code < $1.code }
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: round.seq, subscription: subscription)))
-            for connection in round.connections {
-                connection.accept(connection.writer.enqueuePrices(frame, entries: entries, seq: round.seq, for: subscription))
-            }
-            for connection in round.connections { connection.writer.flush() }
-            LabeledCounters.messagesOut.increment("price_update", by: round.connections.count)
-            // From the oldest push merged into this round to its last socket write on this loop.
-            dispatch.record(duration: ContinuousClock.now - round.since)
+            state.value.encoded.append(
+                Encoded(
+                    kind: .prices(entries: entries, seq: round.seq, subscription: subscription), frame: frame,
+                    connections: round.connections, since: round.since))
         }
     }
 }

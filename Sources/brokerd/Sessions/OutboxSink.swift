@@ -18,7 +18,6 @@ final class OutboxSink: PushSink {
     private let slowConsumers = Atomic<UInt64>(0)
     private let loops = Mutex<[ObjectIdentifier: LoopFanOut]>([:])
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
-    private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
 
     struct Counters {
         var messages: UInt64 = 0
@@ -82,17 +81,10 @@ final class OutboxSink: PushSink {
             type = name
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
-            let queuedAt = ContinuousClock.now
-            let dispatch = dispatch
+            // Behind the price rounds pending on each loop, so every connection gets seqs in order.
             for group in Self.byEventLoop(connections) {
-                group[0].writer.eventLoop.execute {
-                    for connection in group { connection.accept(connection.writer.enqueue(frame)) }
-                    for connection in group { connection.writer.flush() }
-                    // From the push to its last socket write on this loop: the fan-out's own latency.
-                    dispatch.record(duration: ContinuousClock.now - queuedAt)
-                }
+                group[0].writer.fanOut.push(message: frame, type: name, to: group)
             }
-            LabeledCounters.messagesOut.increment(name, by: connections.count)
         }
         counters.withLock {
             $0.messages += UInt64(connections.count)
