@@ -61,6 +61,16 @@ import Testing
         }
     }
 
+    @Test func bytesThatAreNotUTF8AreNotReadAsText() {
+        let prefix = Array(#"{"code":"600519","name":""#.utf8)
+        let suffix = Array(#"","price":1}"#.utf8)
+        for invalid: [UInt8] in [[0xFF], [0xC3, 0x28], [0xE2, 0x82], [0xED, 0xA0, 0x80], [0x41, 0x80]] {
+            #expect(TickJSONScanner.scan(prefix + invalid + suffix) == nil, "\(invalid)")
+        }
+        // The same shape with valid text is read.
+        #expect(TickJSONScanner.scan(prefix + Array("茅台".utf8) + suffix)?.ticks.first?.name == "茅台")
+    }
+
     @Test func theDecoderGivesTheSameTicksAndErrorsWithTheScannerInFront() {
         let decoder = TickPayloadDecoder(limits: .init())
         let fast = decoder.decode(json: Array(#"[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":100,"prev_close":1800}]"#.utf8), timestamp: 7)

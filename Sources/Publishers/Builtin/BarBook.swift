@@ -27,26 +27,33 @@ struct BarBook: Sendable {
     /// because it is the first tick of a later period.
     mutating func fold(_ tick: PriceTick) -> (updated: [KlineBar], closed: [KlineBar]) {
         var updated: [KlineBar] = []
+        updated.reserveCapacity(periods.count)
         var closed: [KlineBar] = []
         for period in periods {
             let start = tick.timestamp - tick.timestamp % period.length
             let key = BarKey(code: tick.code, period: period.name)
-            if var current = open[key], current.bar.start == start {
-                current.bar.high = max(current.bar.high, tick.price)
-                current.bar.low = min(current.bar.low, tick.price)
-                current.bar.close = tick.price
-                current.bar.volume = max(0, tick.volume - current.openingVolume)
-                open[key] = current
-                updated.append(current.bar)
-                continue
-            }
-            if let finished = open[key], finished.bar.start < start {
-                closed.append(Self.closing(finished.bar))
-            }
             let bar = KlineBar(
                 code: tick.code, period: period.name, open: tick.price, high: tick.price, low: tick.price,
                 close: tick.price, volume: 0, start: start, closed: false)
-            open[key] = OpenBar(bar: bar, openingVolume: tick.volume)
+            // One hash of the key per tick and period: this runs for every tick the broker takes.
+            guard let index = open.index(forKey: key) else {
+                open[key] = OpenBar(bar: bar, openingVolume: tick.volume)
+                updated.append(bar)
+                continue
+            }
+            let current = open.values[index]
+            if current.bar.start == start {
+                open.values[index].bar.high = max(current.bar.high, tick.price)
+                open.values[index].bar.low = min(current.bar.low, tick.price)
+                open.values[index].bar.close = tick.price
+                open.values[index].bar.volume = max(0, tick.volume - current.openingVolume)
+                updated.append(open.values[index].bar)
+                continue
+            }
+            if current.bar.start < start {
+                closed.append(Self.closing(current.bar))
+            }
+            open.values[index] = OpenBar(bar: bar, openingVolume: tick.volume)
             updated.append(bar)
         }
         return (updated, closed)

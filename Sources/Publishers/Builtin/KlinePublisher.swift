@@ -37,8 +37,12 @@ public final class KlinePublisher: Publisher {
             case .klineUpdated(let bar):
                 send(bar, seq: recorded.seq, projection: projection, sink: sink)
             case .priceTicked(let tick):
-                for bar in update(with: tick) {
-                    send(bar, seq: recorded.seq, projection: projection, sink: sink)
+                let bars = update(with: tick)
+                // Every bar of a tick is of its code: one look for subscribers.
+                let subscription = Subscription(type: .stock, target: tick.code)
+                guard !bars.isEmpty, projection.subscriptions.hasSubscribers(subscription) else { continue }
+                for bar in bars {
+                    sink.send(.message(type: "kline_update", data: bar), seq: recorded.seq, to: subscription, projection: projection)
                 }
             default:
                 continue

@@ -116,13 +116,19 @@ enum TickJSONScanner {
             skipSpace()
             guard take(UInt8(ascii: "\"")) else { return nil }
             let start = index
+            var highBits: UInt8 = 0
             while index < bytes.count {
                 let byte = bytes[index]
                 if byte == UInt8(ascii: "\"") {
-                    let text = String(validating: UnsafeBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
+                    let utf8 = UnsafeBufferPointer(rebasing: bytes[start..<index])
+                    // ASCII is valid UTF-8 as it is; `String(validating:)` is unspecialised generic
+                    // code that cost 7 % of the broker's CPU at 50,000 ticks/s, so only text with
+                    // other characters (names) takes it.
+                    let text = highBits < 0x80 ? String(decoding: utf8, as: UTF8.self) : String(validating: utf8, as: UTF8.self)
                     index += 1
                     return text
                 }
+                highBits |= byte
                 if byte == UInt8(ascii: "\\") || byte < 0x20 { return nil }
                 index += 1
             }
