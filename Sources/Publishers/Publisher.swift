@@ -50,6 +50,10 @@ public protocol PushSink: Sendable {
     /// Sends `push` to every live subscriber of `subscription`; returns how many connections got it.
     @discardableResult
     func send(_ push: Push, seq: UInt64, to subscription: Subscription, projection: Projection) -> Int
+    /// Sends `push` once to every live subscriber of any of `subscriptions`, naming the first of
+    /// them that the client subscribes to; returns how many connections got it.
+    @discardableResult
+    func send(_ push: Push, seq: UInt64, toAnyOf subscriptions: [Subscription], projection: Projection) -> Int
     /// Sends `push` to every live connection of `user` (its authenticated user, or its client id).
     @discardableResult
     func send(_ push: Push, seq: UInt64, toUser user: String) -> Int

@@ -26,6 +26,18 @@ final class RecordingSink: PushSink {
         return projection.subscriptions.subscribers(of: subscription).count
     }
 
+    /// Records one send per subscription that reaches clients not reached by an earlier one.
+    func send(_ push: Push, seq: UInt64, toAnyOf subscriptions: [Subscription], projection: Projection) -> Int {
+        var reached: Set<String> = []
+        for subscription in subscriptions {
+            let fresh = projection.subscriptions.subscribers(of: subscription).subtracting(reached)
+            guard !fresh.isEmpty else { continue }
+            reached.formUnion(fresh)
+            record(push, seq: seq, subscription: subscription, user: nil)
+        }
+        return reached.count
+    }
+
     func send(_ push: Push, seq: UInt64, toUser user: String) -> Int {
         record(push, seq: seq, subscription: nil, user: user)
         return 1
@@ -104,8 +116,27 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
             id: "n1", title: "Rates", summary: "", url: "", codes: ["600519"], category: "macro", publishedAt: 0)))
         journal.close()
 
-        #expect(Set(sink.all.compactMap { $0.subscription.map { "\($0.type.rawValue):\($0.target)" } })
-            == ["news:all", "news:macro", "stock:600519"])
+        // One client holding three of the subscriptions the item reaches gets it once.
+        #expect(sink.all.compactMap { $0.subscription.map { "\($0.type.rawValue):\($0.target)" } } == ["news:all"])
+    }
+
+    @Test func newsReachesEachClientOnceByTheFirstSubscriptionItHolds() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [
+            Subscription(type: .news, target: "macro"), Subscription(type: .stock, target: "600519"),
+        ])
+        try await store.execute(.connect(clientID: "client_00000002", user: nil, remoteAddress: nil, node: "test"))
+        try await store.execute(.subscribe(clientID: "client_00000002", subscription: Subscription(type: .stock, target: "000001")))
+        try await store.execute(.connect(clientID: "client_00000003", user: nil, remoteAddress: nil, node: "test"))
+        try await store.execute(.subscribe(clientID: "client_00000003", subscription: Subscription(type: .news, target: "company")))
+        let sink = RecordingSink()
+        await store.setObserver(PublisherHost(publishers: [NewsPublisher()], sink: sink, logger: Logger(label: "test")))
+        try await store.execute(.publishNews(NewsItem(
+            id: "n1", title: "Rates", summary: "", url: "", codes: ["600519", "000001"], category: "macro", publishedAt: 0)))
+        journal.close()
+
+        // Client 1 by news:macro (not again by stock:600519), client 2 by stock:000001, client 3 not at all.
+        #expect(sink.all.compactMap { $0.subscription.map { "\($0.type.rawValue):\($0.target)" } } == ["news:macro", "stock:000001"])
     }
 
     @Test func barsAreBuiltFromTicksAndClosedIntoTheJournalAtThePeriodBoundary() async throws {

@@ -1,7 +1,8 @@
 import Broker
 
 /// `news_update`: to `news` subscribers of `all` or the item's category, and to `stock`
-/// subscribers of every code the item is tagged with.
+/// subscribers of every code the item is tagged with; once per client, however many of those
+/// subscriptions it holds.
 public struct NewsPublisher: Publisher {
     public let name = "news"
     public let kinds: Set<EventKind> = [.newsPublished]
@@ -11,14 +12,15 @@ public struct NewsPublisher: Publisher {
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
         for recorded in events {
             guard case .newsPublished(let item) = recorded.event else { continue }
-            var targets = projection.subscriptionsAffected(byNews: item)
-            for code in Set(item.codes).sorted() {
-                let stock = Subscription(type: .stock, target: code)
-                if projection.subscriptions.hasSubscribers(stock) { targets.append(stock) }
-            }
-            for subscription in targets {
-                sink.send(.message(type: "news_update", data: item), seq: recorded.seq, to: subscription, projection: projection)
-            }
+            let targets = Self.subscriptions(reachedBy: item, projection: projection)
+                .filter(projection.subscriptions.hasSubscribers)
+            sink.send(.message(type: "news_update", data: item), seq: recorded.seq, toAnyOf: targets, projection: projection)
         }
+    }
+
+    /// The subscriptions `item` reaches, in the order that decides which one a client holding
+    /// several is told it came by: `news` of `all`, of the category, then `stock` of each tagged code.
+    public static func subscriptions(reachedBy item: NewsItem, projection: Projection) -> [Subscription] {
+        projection.subscriptionsAffected(byNews: item) + Set(item.codes).sorted().map { Subscription(type: .stock, target: $0) }
     }
 }

@@ -203,7 +203,8 @@ struct ClientSession {
                     guard subscriptions.contains(stock) else { continue }
                     message = ("kline_update", bar, stock)
                 case .newsPublished(let item):
-                    let reaching = projection.subscriptionsAffected(byNews: item) + item.codes.map { Subscription(type: .stock, target: $0) }
+                    // The subscription the live push would have named.
+                    let reaching = NewsPublisher.subscriptions(reachedBy: item, projection: projection)
                     guard let subscription = reaching.first(where: subscriptions.contains) else { continue }
                     message = ("news_update", item, subscription)
                 case .alertTriggered(let triggered) where triggered.user == owner:

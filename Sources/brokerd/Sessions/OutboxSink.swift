@@ -61,6 +61,19 @@ final class OutboxSink: PushSink {
     }
 
     @discardableResult
+    func send(_ push: Push, seq: UInt64, toAnyOf subscriptions: [Subscription], projection: Projection) -> Int {
+        var reached: Set<String> = []
+        var sent = 0
+        for subscription in subscriptions {
+            let subscribers = projection.subscriptions.subscribers(of: subscription).subtracting(reached)
+            guard !subscribers.isEmpty else { continue }
+            reached.formUnion(subscribers)
+            sent += deliver(push, seq: seq, subscription: subscription, to: registry.connections(for: subscribers))
+        }
+        return sent
+    }
+
+    @discardableResult
     func send(_ push: Push, seq: UInt64, toUser user: String) -> Int {
         deliver(push, seq: seq, subscription: nil, to: registry.connections(ofUser: user))
     }
