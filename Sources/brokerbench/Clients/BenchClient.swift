@@ -66,8 +66,7 @@ struct BenchTargetError: Error, CustomStringConvertible {
 }
 
 /// A resolved socket address, copied out of `getaddrinfo`'s list.
-struct SocketAddress: @unchecked Sendable {
-    // sockaddr_storage is plain bytes; @unchecked only because the imported C struct is not marked.
+struct SocketAddress: Sendable {
     private var storage = sockaddr_storage()
     let family: Int32
     let length: socklen_t
