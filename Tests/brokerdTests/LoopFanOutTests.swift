@@ -107,4 +107,33 @@ import Testing
 
         #expect(try sequence(channel) == ["price_update 1", "news_update 2", "price_update 3"])
     }
+
+    @Test func aMessageToOtherClientsLeavesTheRoundOpenAndSealsOnlyWhatItsRecipientsGet() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop)
+        let (first, firstChannel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let (second, secondChannel) = try connection("client_00000002", on: loop, fanOut: fanOut)
+        let stock = Subscription(type: .stock, target: "600519")
+        func bar(_ seq: UInt64) -> ByteBuffer {
+            WebSocketWire.textFrame(
+                ServerMessage.encode(ServerMessage.Envelope(type: "kline_update", data: ["code": "600519"], seq: seq, subscription: stock)))
+        }
+
+        // A message only the second client gets: the first client's round stays open and merges.
+        fanOut.push([entry("000001", 5)], seq: 1, for: strategy, to: [first])
+        fanOut.push(message: bar(2), type: "kline_update", to: [second])
+        fanOut.push([entry("000001", 6)], seq: 3, for: strategy, to: [first])
+        loop.run()
+        #expect(try sequence(firstChannel) == ["price_update 3"])
+        #expect(try sequence(secondChannel) == ["kline_update 2"])
+
+        // A message to the second client seals the round it is in, and the older round before it.
+        fanOut.push([entry("000001", 7)], seq: 4, for: strategy, to: [first])
+        fanOut.push([entry("600519", 8)], seq: 5, for: stock, to: [first, second])
+        fanOut.push(message: bar(6), type: "kline_update", to: [second])
+        fanOut.push([entry("000001", 9)], seq: 7, for: strategy, to: [first])
+        loop.run()
+        #expect(try sequence(firstChannel) == ["price_update 4", "price_update 5", "price_update 7"])
+        #expect(try sequence(secondChannel) == ["price_update 5", "kline_update 6"])
+    }
 }

@@ -11,9 +11,12 @@ import NIOCore
 /// falls behind writes fewer, fresher rounds instead of a growing backlog of stale ones: the rate of
 /// rounds adapts to what the sockets take, and ingest never waits for the fan-out.
 ///
-/// Other pushes (bar closes, news, alerts) take the same path, so a connection gets everything in
-/// seq order: a message that arrives while price rounds are pending seals them (they are encoded
-/// and queued ahead of it), and prices that come after it start new rounds behind it.
+/// Other pushes (bar updates, news, alerts) take the same path, so a connection gets everything in
+/// seq order: a message that arrives while price rounds for any of its recipients are pending seals
+/// them, and the rounds pending before them (they are encoded and queued ahead of it); prices that
+/// come after it start new rounds behind it. Rounds none of its recipients get stay open to merging,
+/// so a stream of bar updates to a few stock subscribers does not stop the rounds of everyone else
+/// from merging while the loop is busy.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
     /// Pending rounds and encoded pushes; only touched on `eventLoop`.
@@ -86,8 +89,12 @@ final class LoopFanOut: Sendable {
     func push(message frame: ByteBuffer, type: String, to connections: [LiveConnection]) {
         let now = ContinuousClock.now
         eventLoop.execute { [self] in
-            // Pending rounds go first: their prices are older than this message.
-            encodePendingRounds()
+            // Pending rounds that reach a recipient go first: their prices are older than this message.
+            let recipients = Set(connections.map(ObjectIdentifier.init))
+            let reaching = state.value.order.lastIndex { subscription in
+                state.value.rounds[subscription]?.connections.contains { recipients.contains(ObjectIdentifier($0)) } ?? false
+            }
+            if let reaching { encodePendingRounds(through: reaching) }
             state.value.encoded.append(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
             scheduleFlush()
         }
@@ -122,14 +129,14 @@ final class LoopFanOut: Sendable {
         }
     }
 
-    /// Turns the merged pending rounds into encoded ones, in the order their first pushes came.
-    private func encodePendingRounds() {
-        let rounds = state.value.rounds
-        let order = state.value.order
-        state.value.rounds = [:]
-        state.value.order = []
-        for subscription in order {
-            guard let round = rounds[subscription], !round.connections.isEmpty else { continue }
+    /// Turns the merged pending rounds, all or those up to `order[last]`, into encoded ones, in
+    /// the order their first pushes came.
+    private func encodePendingRounds(through last: Int? = nil) {
+        let end = min(last.map { $0 + 1 } ?? state.value.order.count, state.value.order.count)
+        let sealed = state.value.order[..<end]
+        state.value.order.removeFirst(end)
+        for subscription in sealed {
+            guard let round = state.value.rounds.removeValue(forKey: subscription), !round.connections.isEmpty else { continue }
             let entries = round.entries.values.sorted { $0.code < $1.code }
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: round.seq, subscription: subscription)))
