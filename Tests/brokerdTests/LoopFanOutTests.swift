@@ -136,4 +136,46 @@ import Testing
         #expect(try sequence(firstChannel) == ["price_update 4", "price_update 5", "price_update 7"])
         #expect(try sequence(secondChannel) == ["price_update 5", "kline_update 6"])
     }
+
+    @Test func pricesArrivingDuringARoundJoinItForTheConnectionsItHasNotReached() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
+        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+
+        // The second push reaches the loop after the round's first slice (two connections) is written.
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
+        loop.execute { fanOut.push([entry("600519", 11), entry("000001", 5)], seq: 2, for: self.strategy, to: connections) }
+        loop.run()
+
+        let updates = try clients.map { try written($0.1) }
+        for reached in updates[..<2] {
+            #expect(reached.map(\.seq) == [1, 2], "already written: the next round brings the new prices")
+            #expect(reached.last?.prices == ["600519": 11, "000001": 5])
+        }
+        for unreached in updates[2...] {
+            #expect(unreached.map(\.seq) == [2], "not reached yet: one message with both pushes")
+            #expect(unreached.first?.prices == ["600519": 11, "000001": 5])
+        }
+    }
+
+    @Test func pricesDoNotJoinARoundAMessageIsQueuedBehind() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
+        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+        let news = WebSocketWire.textFrame(
+            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
+
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
+        loop.execute {
+            fanOut.push(message: news, type: "news_update", to: connections)
+            fanOut.push([entry("600519", 11)], seq: 3, for: self.strategy, to: connections)
+        }
+        loop.run()
+
+        for (_, channel) in clients {
+            #expect(try sequence(channel) == ["price_update 1", "news_update 2", "price_update 3"])
+        }
+    }
 }

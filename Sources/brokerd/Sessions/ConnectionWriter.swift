@@ -12,9 +12,9 @@ import Synchronization
 ///
 /// Everything for the client — fan-out rounds, replies, the close — reaches the writer as a task on
 /// that event loop, in the order it was produced, so the queue has a single owner and no lock.
-/// A fan-out round is one task per event loop for all its connections (see `OutboxSink`); each
-/// connection writes everything its socket takes and flushes once, instead of one awaited write per
-/// message. When the socket stops taking data, messages wait in the `OutboxQueue` (coalesced,
+/// A fan-out round is written by its event loop a slice of connections per task (see `LoopFanOut`);
+/// each connection writes everything its socket takes and flushes once, instead of one awaited write
+/// per message. When the socket stops taking data, messages wait in the `OutboxQueue` (coalesced,
 /// bounded) and the writer retries shortly.
 final class ConnectionWriter: Sendable {
     let eventLoop: any EventLoop
