@@ -8,6 +8,8 @@ struct BrokerSession: Sendable {
     let pid: Int32?
     /// Threads of the WebSocket clients.
     let clientThreads: Int
+    /// Kernel policy of the client threads.
+    let clientScheduling: ClientScheduling
     /// The HTTP feed's own thread, so pacing and POST timing do not wait behind client work.
     let feedEventLoop: any EventLoop
     /// The broker's journal file, when brokerbench started the broker and so knows it.

@@ -8,6 +8,8 @@ struct ClientFleet {
     let count: Int
     /// Client threads; each owns every `threads`-th client.
     let threads: Int
+    /// Kernel policy of those threads.
+    let scheduling: ClientScheduling
     /// Clients connecting at once, over all threads; more would overflow the broker's accept
     /// backlog and make connects wait for SYN retries.
     let connectConcurrency: Int
@@ -46,7 +48,8 @@ struct ClientFleet {
                 client: client, address: address, members: members, recorder: recorders[thread],
                 connectLimit: max(1, connectConcurrency / threadCount), stop: stop)
             finished.enter()
-            Thread.detachNewThread {
+            Thread.detachNewThread { [scheduling] in
+                scheduling.applyOrWarn()
                 loop.run()
                 finished.leave()
             }

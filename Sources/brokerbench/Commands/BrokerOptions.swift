@@ -27,6 +27,9 @@ struct BrokerOptions: ParsableArguments {
     @Option(help: "Threads of brokerbench's WebSocket clients (the HTTP feed has one more of its own).")
     var threads = System.coreCount
 
+    @Option(help: "Kernel policy of the client threads: batch (SCHED_BATCH: a client woken by a broker write does not preempt it) or normal.")
+    var clientScheduling = ClientScheduling.batch
+
     @Flag(help: "Keep a spawned broker's scratch directory (journal and log).")
     var keepScratch = false
 
@@ -51,7 +54,7 @@ struct BrokerOptions: ParsableArguments {
         guard let spawn else {
             let session = BrokerSession(
                 host: host, port: port, adminToken: adminToken, pid: brokerPid, clientThreads: threads,
-                feedEventLoop: feedEventLoop)
+                clientScheduling: clientScheduling, feedEventLoop: feedEventLoop)
             do {
                 let readiness = try await session.withHTTP { try await $0.send(.GET, "/readyz") }
                 if !readiness.isSuccess { progress("warning: GET /readyz answered \(readiness.status)") }
@@ -66,7 +69,7 @@ struct BrokerOptions: ParsableArguments {
         progress("started \(spawn) (pid \(process.pid)) on port \(process.port); log \(process.logPath)")
         let session = BrokerSession(
             host: host, port: process.port, adminToken: adminToken, pid: process.pid, clientThreads: threads,
-            feedEventLoop: feedEventLoop, journalPath: process.journalPath)
+            clientScheduling: clientScheduling, feedEventLoop: feedEventLoop, journalPath: process.journalPath)
         var report: BenchReport
         do {
             guard try await session.waitUntilReady(timeout: .seconds(60), exited: process.exitStatus) else {

@@ -23,6 +23,9 @@ struct FloorCommand: ParsableCommand {
     @Option(help: "Reading threads (the load tool's event loops).")
     var readers = 2
 
+    @Option(help: "Kernel policy of the reading threads: batch or normal (as latency's --client-scheduling).")
+    var readerScheduling = ClientScheduling.batch
+
     @Option(help: "Bytes per message (a price_update frame of a few entries is about 1,000–1,500).")
     var messageSize = 1_200
 
@@ -49,7 +52,7 @@ struct FloorCommand: ParsableCommand {
         _ = ProcessStats.raiseOpenFileLimit()
         let floor = LoopbackFanOutFloor(
             configuration: .init(
-                clients: clients, writers: writers, readers: readers, messageSize: messageSize,
+                clients: clients, writers: writers, readers: readers, readerScheduling: readerScheduling, messageSize: messageSize,
                 interval: .microseconds(Int64(interval * 1_000)), warmup: .seconds(warmup), duration: .seconds(duration)))
         let result = try floor.run()
         let latencies = result.latencies
@@ -69,6 +72,7 @@ struct FloorCommand: ParsableCommand {
         report.field("clients", .int(clients))
         report.field("writers", .int(writers))
         report.field("readers", .int(readers))
+        report.field("reader_scheduling", .string(readerScheduling.rawValue))
         report.field("message_size", .int(messageSize))
         report.field("interval_ms", .double(interval))
         report.field("messages_per_s", .double(Double(result.messages) / result.seconds))

@@ -23,6 +23,8 @@ final class LoopbackFanOutFloor: Sendable {
         var clients = 1_000
         var writers = 2
         var readers = 2
+        /// Kernel policy of the reading threads, as `brokerbench latency --client-scheduling`.
+        var readerScheduling = ClientScheduling.batch
         var messageSize = 1_200
         var interval: Duration = .milliseconds(10)
         var warmup: Duration = .seconds(3)
@@ -66,6 +68,7 @@ final class LoopbackFanOutFloor: Sendable {
         for share in readerShares {
             done.enter()
             Thread.detachNewThread { [self] in
+                configuration.readerScheduling.applyOrWarn()
                 let tally = Swift.Result { () throws(SocketError) in try read(share) }
                 readerResults.withLock { $0.append(tally) }
                 done.leave()

@@ -29,7 +29,7 @@ struct LoadBench {
             target: target, strategy: strategy, sendTimes: sendTimes, maximumFrameSize: load.maxFrameSize,
             pingInterval: .seconds(load.pingInterval))
         let fleet = ClientFleet(
-            client: client, count: clientCount, threads: session.clientThreads,
+            client: client, count: clientCount, threads: session.clientThreads, scheduling: session.clientScheduling,
             connectConcurrency: load.connectConcurrency)
         progress("connecting \(clientCount) clients to \(session.webSocketURL)…")
         return try await fleet.run { connected in
@@ -44,6 +44,8 @@ struct LoadBench {
                 var running = Running(bench: self, fleet: connected, feeder: feeder)
                 var report = try await body(&running)
                 report.row("connect ramp", rampText)
+                report.row("client threads", "\(session.clientThreads), \(session.clientScheduling.rawValue) scheduling")
+                report.field("client_scheduling", .string(session.clientScheduling.rawValue))
                 return report
             }
         }
