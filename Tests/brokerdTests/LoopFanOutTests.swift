@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOEmbedded
 import NIOWebSocket
+import TestSupport
 import Testing
 
 @testable import brokerd
@@ -156,6 +157,102 @@ import Testing
         for unreached in updates[2...] {
             #expect(unreached.map(\.seq) == [2], "not reached yet: one message with both pushes")
             #expect(unreached.first?.prices == ["600519": 11, "000001": 5])
+        }
+    }
+
+    @Test func connectionsThatGotPricesByJoiningDoNotGetThemAgain() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
+        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+
+        // Seq 2 joins the round of seq 1 after its first slice; seq 3 comes after that join.
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
+        loop.execute { fanOut.push([entry("600519", 11)], seq: 2, for: self.strategy, to: connections) }
+        loop.execute {
+            loop.execute {
+                loop.execute { fanOut.push([entry("000001", 6)], seq: 3, for: self.strategy, to: connections) }
+            }
+        }
+        loop.run()
+
+        let updates = try clients.map { try written($0.1) }
+        for reached in updates[..<2] {
+            #expect(reached.map(\.seq) == [1, 3])
+            #expect(reached.last?.prices == ["600519": 11, "000001": 6], "seq 2 is still owed to them")
+        }
+        for joined in updates[2...] {
+            #expect(joined.map(\.seq) == [2, 3])
+            #expect(joined.last?.prices == ["000001": 6], "seq 2's price came with the joined round")
+        }
+        #expect(updates.allSatisfy { $0.last?.seq == 3 })
+    }
+
+    /// Every message written to `channel`: type, seq and, for price updates, code → price.
+    private func messages(_ channel: EmbeddedChannel) throws -> [(type: String, seq: Int, prices: [String: Double])] {
+        var messages: [(String, Int, [String: Double])] = []
+        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
+            let bytes = Array(frame.readableBytesView)
+            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
+            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
+            let data = message["data"] as? [[String: Any]] ?? []
+            let prices = Dictionary(uniqueKeysWithValues: data.map { ($0["code"] as? String ?? "", $0["price"] as? Double ?? 0) })
+            messages.append((message["type"] as? String ?? "?", try #require(message["seq"] as? Int), prices))
+        }
+        return messages
+    }
+
+    /// Pushes and messages reach the loop between random slices: every connection gets each code's
+    /// prices newest-last without repeats, and seqs in order; with the same subscribers throughout
+    /// (seeds up to 8) each ends with the latest price of every code, with subscribers leaving and
+    /// coming back (seeds from 9) with no price older than one it had.
+    @Test(arguments: 1...12 as ClosedRange<UInt64>)
+    func randomInterleavingsNeverRepeatOrReorderPrices(seed: UInt64) throws {
+        let subscribersChange = seed > 8
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
+        let clients = try (1...7).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+        let codes = ["600519", "000001", "300750"]
+        var random = SeededGenerator(seed: seed)
+        final class Counter: @unchecked Sendable { var seq = 0; var latest: [String: Double] = [:] }
+        let counter = Counter()
+
+        func nested(_ depth: Int, _ body: @escaping @Sendable () -> Void) {
+            if depth == 0 { body() } else { loop.execute { nested(depth - 1, body) } }
+        }
+        for _ in 0..<60 {
+            let code = codes.randomElement(using: &random)!
+            let isMessage = Int.random(in: 0..<8, using: &random) == 0
+            var recipients = connections
+            if subscribersChange, Bool.random(using: &random) { recipients.remove(at: Int.random(in: 0..<recipients.count, using: &random)) }
+            let to = recipients
+            nested(Int.random(in: 0...6, using: &random)) {
+                counter.seq += 1
+                if isMessage {
+                    let frame = WebSocketWire.textFrame(
+                        ServerMessage.encode(
+                            ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: UInt64(counter.seq), subscription: nil)))
+                    fanOut.push(message: frame, type: "news_update", to: to)
+                } else {
+                    counter.latest[code] = Double(counter.seq)
+                    fanOut.push([self.entry(code, Double(counter.seq))], seq: UInt64(counter.seq), for: self.strategy, to: to)
+                }
+            }
+        }
+        loop.run()
+
+        for (_, channel) in clients {
+            let received = try messages(channel)
+            #expect(zip(received, received.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seqs in order")
+            var latest: [String: Double] = [:]
+            for message in received {
+                for (code, price) in message.prices {
+                    #expect(price > latest[code] ?? 0, "\(code) at \(price) after \(latest[code] ?? 0)")
+                    latest[code] = price
+                }
+            }
+            if !subscribersChange { #expect(latest == counter.latest) }
         }
     }
 

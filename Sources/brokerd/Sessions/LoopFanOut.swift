@@ -16,6 +16,9 @@ import NIOCore
 /// message is queued behind that round: the connections it has not reached yet get one message with
 /// both (encoded once more for them), and only those it already wrote need a next round. So a tick
 /// waits at most for the rest of the round in progress, not for that round and then a whole next one.
+/// The pending round remembers which of its pushes each joined connection got, so a next round
+/// brings every connection only the prices it has not had: one frame per group of connections that
+/// got the same pushes (usually one or two groups).
 ///
 /// Other pushes (bar updates, news, alerts) take the same path, so a connection gets everything in
 /// seq order: a message that arrives while price rounds for any of its recipients are pending seals
@@ -70,13 +73,54 @@ final class LoopFanOut: Sendable {
     }
 
     private struct Round {
-        var entries: [String: ServerMessage.PriceEntry]
-        var seq: UInt64
-        /// The connections on this loop still to get these prices: the subscription's as of the
-        /// latest push, less those a round in progress gives them to.
-        var connections: [LiveConnection]
+        /// The latest entry per code, with the number of the push that brought it (from 1).
+        var entries: [String: (entry: ServerMessage.PriceEntry, push: Int)] = [:]
+        /// How many pushes merged.
+        var pushes = 0
+        var seq: UInt64 = 0
+        /// The connections on this loop that get these prices: the subscription's as of the latest push.
+        var connections: [LiveConnection] = []
+        /// Connections that joined a round in progress: the pushes up to this number reached them.
+        var joined: [ObjectIdentifier: Int] = [:]
         /// When the oldest merged push arrived.
-        var since: ContinuousClock.Instant
+        let since: ContinuousClock.Instant
+
+        init(since: ContinuousClock.Instant) {
+            self.since = since
+        }
+
+        mutating func merge(_ pushed: [ServerMessage.PriceEntry], seq: UInt64, connections: [LiveConnection]) {
+            pushes += 1
+            for entry in pushed { entries[entry.code] = (entry, pushes) }
+            self.seq = seq
+            // The newest recipients: a client that subscribed meanwhile gets the merged update,
+            // one that left does not.
+            self.connections = connections
+        }
+
+        /// The entries of the pushes after number `push`.
+        func entries(after push: Int) -> [String: ServerMessage.PriceEntry] {
+            var newer: [String: ServerMessage.PriceEntry] = [:]
+            for (code, merged) in entries where merged.push > push { newer[code] = merged.entry }
+            return newer
+        }
+
+        /// The connections with prices still to get, grouped by the last push they got (0: none),
+        /// in their order; the group that got nothing comes first.
+        func pendingGroups() -> [(after: Int, connections: [LiveConnection])] {
+            guard !joined.isEmpty else { return pushes > 0 && !connections.isEmpty ? [(0, connections)] : [] }
+            var groups: [(after: Int, connections: [LiveConnection])] = [(0, [])]
+            for connection in connections {
+                let after = joined[ObjectIdentifier(connection)] ?? 0
+                guard after < pushes else { continue }
+                if let index = groups.firstIndex(where: { $0.after == after }) {
+                    groups[index].connections.append(connection)
+                } else {
+                    groups.append((after, [connection]))
+                }
+            }
+            return groups.filter { !$0.connections.isEmpty }
+        }
     }
 
     init(eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize) {
@@ -91,19 +135,11 @@ final class LoopFanOut: Sendable {
     ) {
         let now = ContinuousClock.now
         eventLoop.execute { [self] in
-            if var round = state.value.rounds[subscription] {
-                for entry in entries { round.entries[entry.code] = entry }
-                round.seq = seq
-                // The newest recipients: a client that subscribed meanwhile gets the merged update,
-                // one that left does not.
-                round.connections = connections
-                state.value.rounds[subscription] = round
-            } else {
-                state.value.rounds[subscription] = Round(
-                    entries: Dictionary(entries.map { ($0.code, $0) }, uniquingKeysWith: { $1 }), seq: seq,
-                    connections: connections, since: now)
+            if state.value.rounds[subscription] == nil {
+                state.value.rounds[subscription] = Round(since: now)
                 state.value.order.append(subscription)
             }
+            state.value.rounds[subscription]!.merge(entries, seq: seq, connections: connections)
             scheduleWrite()
         }
     }
@@ -171,40 +207,57 @@ final class LoopFanOut: Sendable {
     }
 
     /// Lets prices that arrived for the subscription of the round being written join it for the
-    /// connections it has not reached yet; the pending round keeps only the others.
+    /// connections it has not reached yet; the pending round notes which pushes they got.
     private func joinPendingPrices(_ current: inout InProgress) {
         guard case .prices(let entries, _, let subscription) = current.push.kind,
             var pending = state.value.rounds[subscription]
         else { return }
-        let (joining, waiting) = Self.split(pending.connections, unreached: current.push.connections[current.written...])
-        if waiting.isEmpty {
+        let unreached = current.push.connections[current.written...]
+        guard let first = unreached.first else { return }
+        // Everything unreached got the same pushes of the pending round (all joined together or none).
+        let after = pending.joined[ObjectIdentifier(first)] ?? 0
+        guard after < pending.pushes else { return }
+        let subscribed = Self.subscribed(unreached, in: pending.connections)
+        var joining: [LiveConnection] = []
+        var staying: [LiveConnection] = []
+        for connection in unreached {
+            let id = ObjectIdentifier(connection)
+            if subscribed(connection), pending.joined[id] ?? 0 == after {
+                joining.append(connection)
+                pending.joined[id] = pending.pushes
+            } else {
+                staying.append(connection)
+            }
+        }
+        guard !joining.isEmpty else { return }
+        if joining.count == pending.connections.count {
             state.value.rounds[subscription] = nil
             state.value.order.removeAll { $0 == subscription }
         } else {
-            pending.connections = waiting
             state.value.rounds[subscription] = pending
         }
-        guard !joining.isEmpty else { return }
+        // The rest keep the round as it was, right behind (nothing else is queued).
+        if !staying.isEmpty {
+            state.value.encoded.append(
+                Encoded(kind: current.push.kind, frame: current.push.frame, connections: staying, since: current.push.since))
+        }
         var merged = Dictionary(entries.map { ($0.code, $0) }, uniquingKeysWith: { $1 })
-        for (code, entry) in pending.entries { merged[code] = entry }
+        for (code, entry) in pending.entries(after: after) { merged[code] = entry }
         current = InProgress(
             push: Self.encode(merged, seq: pending.seq, subscription: subscription, to: joining, since: current.push.since),
             written: 0)
     }
 
-    /// Splits `latest`, the recipients of pending prices, into those among `unreached` (which get
-    /// them with the round in progress) and the rest (which wait for the next round).
-    private static func split(
-        _ latest: [LiveConnection], unreached: ArraySlice<LiveConnection>
-    ) -> (joining: [LiveConnection], waiting: [LiveConnection]) {
-        // Usually the subscribers did not change: the same connections in the same order.
-        if latest.count >= unreached.endIndex, zip(unreached, latest[unreached.indices]).allSatisfy({ $0 === $1 }) {
-            return (Array(unreached), Array(latest[..<unreached.startIndex] + latest[unreached.endIndex...]))
+    /// Whether a connection of `unreached` is among `latest`, the recipients of pending prices.
+    private static func subscribed(
+        _ unreached: ArraySlice<LiveConnection>, in latest: [LiveConnection]
+    ) -> (LiveConnection) -> Bool {
+        // Usually the subscribers did not change: the round in progress has a tail of the same list.
+        if latest.count >= unreached.count, zip(unreached, latest.suffix(unreached.count)).allSatisfy({ $0 === $1 }) {
+            return { _ in true }
         }
         let current = Set(latest.map(ObjectIdentifier.init))
-        let joining = unreached.filter { current.contains(ObjectIdentifier($0)) }
-        let joined = Set(joining.map(ObjectIdentifier.init))
-        return (joining, latest.filter { !joined.contains(ObjectIdentifier($0)) })
+        return { current.contains(ObjectIdentifier($0)) }
     }
 
     /// A price round encoded once for `connections`.
@@ -226,9 +279,13 @@ final class LoopFanOut: Sendable {
         let sealed = state.value.order[..<end]
         state.value.order.removeFirst(end)
         for subscription in sealed {
-            guard let round = state.value.rounds.removeValue(forKey: subscription), !round.connections.isEmpty else { continue }
-            state.value.encoded.append(
-                Self.encode(round.entries, seq: round.seq, subscription: subscription, to: round.connections, since: round.since))
+            guard let round = state.value.rounds.removeValue(forKey: subscription) else { continue }
+            for group in round.pendingGroups() {
+                state.value.encoded.append(
+                    Self.encode(
+                        round.entries(after: group.after), seq: round.seq, subscription: subscription, to: group.connections,
+                        since: round.since))
+            }
         }
     }
 }
