@@ -111,8 +111,8 @@ let package = Package(
             name: "brokerbench",
             dependencies: [
                 "CEpoll",
-                "CHiredis",
                 "Journal",
+                "Publishers",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),

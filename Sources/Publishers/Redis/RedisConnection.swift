@@ -6,16 +6,17 @@ import Glibc
 import Darwin
 #endif
 
-/// One blocking hiredis connection, used by exactly one thread at a time and never shared.
+/// One blocking hiredis connection, used by exactly one thread at a time and never shared. Package
+/// access: `brokerbench` publishes its load through it.
 ///
 /// Not `Sendable` on purpose: the hiredis context has no internal locking. The only thing other
 /// threads may touch is the file descriptor, and only through `ReaderThreadControl`, which makes
 /// sure the descriptor is not closed while they do.
-final class RedisConnection {
+package final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 
     /// Connects to `url` (TCP connect bounded by `timeout`), then authenticates and selects the database.
-    init(url: RedisURL, timeout: Duration) throws(RedisError) {
+    package init(url: RedisURL, timeout: Duration) throws(RedisError) {
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.cTimeval(timeout)) else {
             throw .connectionFailed(endpoint: url.endpoint, reason: "hiredis could not allocate a context")
         }
@@ -50,7 +51,7 @@ final class RedisConnection {
     }
 
     /// Bounds every later read and write, so a silently dead peer cannot block forever; nil blocks forever.
-    func setReadTimeout(_ timeout: Duration?) {
+    package func setReadTimeout(_ timeout: Duration?) {
         guard let context else { return }
         _ = redisSetTimeout(context, Self.cTimeval(timeout ?? .zero))
     }
@@ -62,7 +63,7 @@ final class RedisConnection {
     }
 
     /// Sends one command and waits for its reply. An error reply is returned, not thrown; I/O failure throws.
-    func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
+    package func command(_ arguments: [String]) throws(RedisError) -> RedisReply {
         guard let context else { throw .connectionLost(reason: "the connection is closed") }
         let raw = Self.withArgv(arguments.map { Array($0.utf8) }) { argc, argv, lengths in
             redisCommandArgv(context, argc, argv, lengths)
@@ -73,7 +74,7 @@ final class RedisConnection {
     /// Sends `commands` in one go and reads their replies in order (pipelining: one round trip for
     /// all of them). Arguments are bytes, so payloads are binary-safe. Error replies are returned;
     /// an I/O failure throws, and then it is unknown which of the commands Redis executed.
-    func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
+    package func pipeline(_ commands: [[[UInt8]]]) throws(RedisError) -> [RedisReply] {
         guard let context else { throw .connectionLost(reason: "the connection is closed") }
         for arguments in commands {
             // Appending only fills hiredis' output buffer; the first reply read writes it all out.

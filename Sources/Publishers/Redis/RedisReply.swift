@@ -1,5 +1,5 @@
 /// One Redis reply, copied out of hiredis' reply tree so it outlives `freeReplyObject`.
-indirect enum RedisReply: Sendable, Hashable, CustomStringConvertible {
+package indirect enum RedisReply: Sendable, Hashable, CustomStringConvertible {
     /// A bulk string (binary-safe).
     case bulk([UInt8])
     /// A simple status such as `OK`.
@@ -14,7 +14,7 @@ indirect enum RedisReply: Sendable, Hashable, CustomStringConvertible {
     case array([RedisReply])
 
     /// The bulk or status text, decoded as UTF-8.
-    var text: String? {
+    package var text: String? {
         switch self {
         case .bulk(let bytes): String(decoding: bytes, as: UTF8.self)
         case .status(let text): text
@@ -23,7 +23,7 @@ indirect enum RedisReply: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// A short rendering for error messages.
-    var description: String {
+    package var description: String {
         switch self {
         case .bulk(let bytes): bytes.count <= 64 ? "\"\(String(decoding: bytes, as: UTF8.self))\"" : "<\(bytes.count) bytes>"
         case .status(let text): "+\(text)"

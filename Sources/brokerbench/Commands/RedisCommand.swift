@@ -1,4 +1,5 @@
 import ArgumentParser
+import Publishers
 
 /// `brokerbench redis`: ticks ingested from Redis end to end — Redis → journal → projection →
 /// fan-out to N WebSocket clients.
@@ -115,7 +116,7 @@ struct RedisCommand: AsyncParsableCommand {
         let server: RedisServerProcess?
         let endpoint: RedisEndpoint
         if let redisURL {
-            endpoint = try RedisEndpoint(parsing: redisURL)
+            endpoint = RedisEndpoint(text: redisURL, url: try RedisURL(parsing: redisURL))
             server = nil
         } else {
             let started = try await RedisServerProcess.launch(executable: redisServer, extraArguments: redisArg)
@@ -145,7 +146,7 @@ struct RedisCommand: AsyncParsableCommand {
     }
 
     private func measure(endpoint: RedisEndpoint, redisPid: Int32?) async throws -> BenchReport {
-        var spawnArguments = ["--redis-url", endpoint.url]
+        var spawnArguments = ["--redis-url", endpoint.text]
         switch via {
         case .channel: spawnArguments += ["--redis-channel", channel]
         case .stream: spawnArguments += ["--redis-stream", stream]
@@ -211,7 +212,7 @@ struct RedisCommand: AsyncParsableCommand {
             title: "brokerbench redis: \(Format.rate(shown.targetRate)) via \(via), \(clients) clients × \(load.strategySize) codes,"
                 + " \(Format.decimal(duration)) s (+\(Format.decimal(warmup)) s warm-up)")
         report.row("mix", "\(mix.summary); \(batch) ticks per message")
-        report.row("redis", "\(endpoint)")
+        report.row("redis", "\(endpoint.url)")
         shown.describe(into: &report)
         report.row(
             "sustained",

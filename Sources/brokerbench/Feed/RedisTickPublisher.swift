@@ -1,4 +1,5 @@
 import Foundation
+import Publishers
 import Synchronization
 
 #if canImport(Glibc)
@@ -31,7 +32,7 @@ final class RedisTickPublisher: Sendable {
 
     /// The connection and the tick generator, used by one publishing thread at a time.
     private struct State {
-        let connection: HiredisConnection
+        let connection: RedisConnection
         var mix: TickMix
     }
 
@@ -49,7 +50,7 @@ final class RedisTickPublisher: Sendable {
         endpoint: RedisEndpoint, destination: Destination, mix: TickMix, batchSize: Int, interval: Duration,
         sendTimes: SendTimeTable
     ) throws(RedisBenchError) {
-        let connection = try HiredisConnection(endpoint)
+        let connection = try endpoint.connect()
         state = Mutex(State(connection: connection, mix: mix))
         self.destination = destination
         self.batchSize = batchSize
@@ -112,8 +113,13 @@ final class RedisTickPublisher: Sendable {
                     if strategyAfter > strategyBefore {
                         sendTimes.record(strategyBefore...(strategyAfter - 1), sentAt: sentAt)
                     }
-                    for payload in payloads { try state.connection.append(arguments(payload)) }
-                    for _ in payloads { try check(state.connection.reply(), into: &report) }
+                    let replies: [RedisReply]
+                    do throws(RedisError) {
+                        replies = try state.connection.pipeline(payloads.map(arguments))
+                    } catch {
+                        throw .redis(error)
+                    }
+                    for reply in replies { try check(reply, into: &report) }
                     _ = report.feed.postMicros.record((MonotonicClock.nanoseconds() - sentAt) / 1_000)
                     report.messages += payloads.count
                     sent += count
@@ -143,11 +149,11 @@ final class RedisTickPublisher: Sendable {
         }
     }
 
-    private func check(_ reply: HiredisReply, into report: inout RedisFeedReport) throws(RedisBenchError) {
+    private func check(_ reply: RedisReply, into report: inout RedisFeedReport) throws(RedisBenchError) {
         switch (destination, reply) {
         case (.channel, .integer(let receivers)):
             if receivers == 0 { report.unheard += 1 }
-        case (.stream, .string):
+        case (.stream, .bulk):
             break
         default:
             throw .commandFailed(command: destination.description, reply: reply.description)

@@ -1,26 +1,23 @@
+import Publishers
+
 /// Why `brokerbench redis` could not set up Redis or read the broker's progress.
 enum RedisBenchError: Error, CustomStringConvertible {
-    case invalidURL(String, reason: String)
     case serverMissing(executable: String)
     case serverNotAnswering(port: Int, log: String)
-    case connectionFailed(endpoint: String, reason: String)
-    case connectionLost(reason: String)
+    /// Connecting or talking to Redis failed.
+    case redis(RedisError)
     case commandFailed(command: String, reply: String)
     case brokerNotConnected(state: String)
     case journalUnreadable(source: String)
 
     var description: String {
         switch self {
-        case .invalidURL(let url, let reason):
-            "invalid --redis-url '\(url)': \(reason); use redis://host[:port][/db]"
         case .serverMissing(let executable):
             "\(executable) was not found (or is not executable): install redis-server (scripts/setup --tests), or pass --redis-url of a running Redis"
         case .serverNotAnswering(let port, let log):
             "redis-server on port \(port) did not answer PING; its log ends:\n\(log)"
-        case .connectionFailed(let endpoint, let reason):
-            "cannot connect to Redis at \(endpoint): \(reason)"
-        case .connectionLost(let reason):
-            "Redis connection lost: \(reason)"
+        case .redis(let error):
+            error.description
         case .commandFailed(let command, let reply):
             "Redis answered \(command) with \(reply)"
         case .brokerNotConnected(let state):

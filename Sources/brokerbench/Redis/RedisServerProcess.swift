@@ -12,7 +12,7 @@ struct RedisServerProcess: Sendable {
     let port: Int
     let directory: String
     var logPath: String { directory + "/redis-server.log" }
-    var endpoint: RedisEndpoint { RedisEndpoint(host: "127.0.0.1", port: port) }
+    var endpoint: RedisEndpoint { RedisEndpoint(localPort: port) }
 
     /// Starts `executable` (looked up on PATH) with `extraArguments` after the benchmark's own,
     /// and waits until it answers PING.
@@ -85,7 +85,7 @@ struct RedisServerProcess: Sendable {
     private func waitUntilAnswering(timeout: Duration) async throws {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if let connection = try? HiredisConnection(endpoint, timeout: .seconds(1)),
+            if let connection = try? endpoint.connect(timeout: .seconds(1)),
                 case .status("PONG") = try? connection.command(["PING"])
             {
                 return
