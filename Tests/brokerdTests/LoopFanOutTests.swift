@@ -27,17 +27,24 @@ import Testing
 
     /// The price updates written to `channel`, decoded: (seq, code → price).
     private func written(_ channel: EmbeddedChannel) throws -> [(seq: Int, prices: [String: Double])] {
-        var updates: [(Int, [String: Double])] = []
+        try messages(channel).map { message in
+            #expect(message.type == "price_update")
+            return (message.seq, message.prices)
+        }
+    }
+
+    /// Every message written to `channel`: type, seq and, for price updates, code → price.
+    private func messages(_ channel: EmbeddedChannel) throws -> [(type: String, seq: Int, prices: [String: Double])] {
+        var messages: [(String, Int, [String: Double])] = []
         while let frame = try channel.readOutbound(as: ByteBuffer.self) {
             let bytes = Array(frame.readableBytesView)
             let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
             let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
-            #expect(message["type"] as? String == "price_update")
-            let data = try #require(message["data"] as? [[String: Any]])
+            let data = message["data"] as? [[String: Any]] ?? []
             let prices = Dictionary(uniqueKeysWithValues: data.map { ($0["code"] as? String ?? "", $0["price"] as? Double ?? 0) })
-            updates.append((try #require(message["seq"] as? Int), prices))
+            messages.append((message["type"] as? String ?? "?", try #require(message["seq"] as? Int), prices))
         }
-        return updates
+        return messages
     }
 
     @Test func pushesWhileTheLoopIsBusyGoOutAsOneRoundLatestPerCode() throws {
@@ -82,14 +89,7 @@ import Testing
 
     /// The type and seq of every message written to `channel`.
     private func sequence(_ channel: EmbeddedChannel) throws -> [String] {
-        var messages: [String] = []
-        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
-            let bytes = Array(frame.readableBytesView)
-            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
-            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
-            messages.append("\(message["type"] as? String ?? "?") \(message["seq"] as? Int ?? -1)")
-        }
-        return messages
+        try messages(channel).map { "\($0.type) \($0.seq)" }
     }
 
     @Test func aMessageSealsThePendingRoundAndLaterPricesGoBehindIt() throws {
@@ -186,20 +186,6 @@ import Testing
             #expect(joined.last?.prices == ["000001": 6], "seq 2's price came with the joined round")
         }
         #expect(updates.allSatisfy { $0.last?.seq == 3 })
-    }
-
-    /// Every message written to `channel`: type, seq and, for price updates, code → price.
-    private func messages(_ channel: EmbeddedChannel) throws -> [(type: String, seq: Int, prices: [String: Double])] {
-        var messages: [(String, Int, [String: Double])] = []
-        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
-            let bytes = Array(frame.readableBytesView)
-            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
-            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
-            let data = message["data"] as? [[String: Any]] ?? []
-            let prices = Dictionary(uniqueKeysWithValues: data.map { ($0["code"] as? String ?? "", $0["price"] as? Double ?? 0) })
-            messages.append((message["type"] as? String ?? "?", try #require(message["seq"] as? Int), prices))
-        }
-        return messages
     }
 
     /// Pushes and messages reach the loop between random slices: every connection gets each code's
