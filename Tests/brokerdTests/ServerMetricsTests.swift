@@ -78,6 +78,8 @@ extension [PrometheusSample] {
         #expect((samples.value("brokerd_journal_commit_seconds_count") ?? 0) >= 3)
         #expect((samples.value("brokerd_journal_batch_events_sum") ?? 0) >= 4)
         #expect((samples.value("brokerd_fanout_dispatch_seconds_count") ?? 0) >= 2, "the price update and the tick-built bar")
+        #expect(samples.value("brokerd_tick_age_at_fanout_seconds_count") == 1, "one price push: the tick of 600519")
+        #expect((samples.value("brokerd_tick_age_at_fanout_seconds_sum") ?? 0) > 0)
         // The 1m and 5m bars; more if the run crosses a minute boundary and the bars close.
         #expect((samples.value("brokerd_messages_out_total", ["type": "kline_update"]) ?? 0) >= 2)
         #expect(samples.value("brokerd_connections_opened_total") == 1)

@@ -1,4 +1,5 @@
 import Broker
+import Journal
 import Logging
 import Metrics
 import NIOCore
@@ -18,6 +19,9 @@ final class OutboxSink: PushSink {
     private let slowConsumers = Atomic<UInt64>(0)
     private let loops = Mutex<[ObjectIdentifier: LoopFanOut]>([:])
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
+    /// From a tick's arrival (its timestamp: this node's, or the origin node's for a shared tick)
+    /// to its price push reaching the event loops: journal, apply and publishers.
+    private let tickAge = Metrics.Timer(label: "brokerd_tick_age_at_fanout_seconds")
 
     struct Counters {
         var messages: UInt64 = 0
@@ -85,6 +89,9 @@ final class OutboxSink: PushSink {
         case .prices(let ticks):
             guard let subscription, !ticks.isEmpty else { return 0 }
             type = "price_update"
+            if let oldest = ticks.lazy.map(\.timestamp).min() {
+                tickAge.recordMicroseconds(max(0, WallClock.microsecondsNow() - oldest))
+            }
             let entries = ticks.map(ServerMessage.PriceEntry.init)
             // Merged per event loop while the loop is busy, then encoded once per loop (see LoopFanOut).
             for group in Self.byEventLoop(connections) {
