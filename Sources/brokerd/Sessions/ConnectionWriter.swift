@@ -15,7 +15,7 @@ import Synchronization
 /// A fan-out round is written by its event loop a slice of connections per task (see `LoopFanOut`);
 /// each connection writes everything its socket takes and flushes once, instead of one awaited write
 /// per message. When the socket stops taking data, messages wait in the `OutboxQueue` (coalesced,
-/// bounded) and the writer retries shortly.
+/// bounded) and the writer retries shortly; while nothing waits, a message goes straight to the socket.
 final class ConnectionWriter: Sendable {
     let eventLoop: any EventLoop
     /// Price rounds of every connection on `eventLoop`.
@@ -77,15 +77,42 @@ final class ConnectionWriter: Sendable {
     // MARK: On the event loop
 
     /// Queues a message that must arrive; call on `eventLoop`, then `flush()`.
-    func enqueue(_ frame: ByteBuffer) -> OutboxQueue.Pushed {
+    private func enqueue(_ frame: ByteBuffer) -> OutboxQueue.Pushed {
         state.value.queue.push(frame)
     }
 
     /// Queues a price update (shared while the client keeps up, merged when behind); call on `eventLoop`.
-    func enqueuePrices(
+    private func enqueuePrices(
         _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
     ) -> OutboxQueue.Pushed {
         state.value.queue.pushPrices(frame, entries: entries, seq: seq, for: subscription)
+    }
+
+    /// Writes a message that must arrive (`enqueue`) and flushes; call on `eventLoop`.
+    func deliver(_ frame: ByteBuffer) -> OutboxQueue.Pushed {
+        if writeDirectly(frame) { return .queued }
+        let pushed = enqueue(frame)
+        flush()
+        return pushed
+    }
+
+    /// Writes a fan-out price update (`enqueuePrices`) and flushes; call on `eventLoop`.
+    func deliverPrices(
+        _ frame: ByteBuffer, entries: [ServerMessage.PriceEntry], seq: UInt64, for subscription: Subscription
+    ) -> OutboxQueue.Pushed {
+        if writeDirectly(frame) { return .queued }
+        let pushed = enqueuePrices(frame, entries: entries, seq: seq, for: subscription)
+        flush()
+        return pushed
+    }
+
+    /// Writes and flushes `frame` when nothing is queued before it and the socket takes data: what
+    /// the queue would do, without passing through it (the common case of a client that keeps up).
+    private func writeDirectly(_ frame: ByteBuffer) -> Bool {
+        guard state.value.queue.isEmpty, !state.value.queue.isClosed, channel.isWritable else { return false }
+        state.value.outlet.writeAndFlush(NIOAny(frame), promise: nil)
+        sent.add(1, ordering: .relaxed)
+        return true
     }
 
     /// Whether our close frame went out; call on `eventLoop`.
@@ -129,8 +156,7 @@ final class ConnectionWriter: Sendable {
     /// Queues a message that must arrive and flushes; callable from anywhere.
     func send(_ frame: ByteBuffer) {
         eventLoop.execute { [self] in
-            _ = enqueue(frame)
-            flush()
+            _ = deliver(frame)
         }
     }
 

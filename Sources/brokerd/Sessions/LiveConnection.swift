@@ -52,8 +52,7 @@ final class LiveConnection: Sendable {
         LabeledCounters.messagesOut.increment("reply")
         let frame = WebSocketWire.textFrame(message)
         writer.eventLoop.execute { [self] in
-            accept(writer.enqueue(frame))
-            writer.flush()
+            accept(writer.deliver(frame))
         }
     }
 

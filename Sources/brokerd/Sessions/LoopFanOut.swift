@@ -180,14 +180,13 @@ final class LoopFanOut: Sendable {
         switch push.kind {
         case .prices(let entries, let seq, let subscription):
             for connection in slice {
-                connection.accept(connection.writer.enqueuePrices(push.frame, entries: entries, seq: seq, for: subscription))
+                connection.accept(connection.writer.deliverPrices(push.frame, entries: entries, seq: seq, for: subscription))
             }
             LabeledCounters.messagesOut.increment("price_update", by: slice.count)
         case .message(let type):
-            for connection in slice { connection.accept(connection.writer.enqueue(push.frame)) }
+            for connection in slice { connection.accept(connection.writer.deliver(push.frame)) }
             LabeledCounters.messagesOut.increment(type, by: slice.count)
         }
-        for connection in slice { connection.writer.flush() }
         current.written = slice.endIndex
         if current.written < push.connections.count {
             state.value.writing = current
