@@ -76,6 +76,9 @@ struct PhaseResult: Sendable {
             report.note("\(brokerErrorMessages) error message(s) from the broker, first: \(firstBrokerError ?? "")")
         }
         if lost > 0 { report.note("\(Format.count(lost)) expected entries were lost") }
+        if tally.duplicates > 0 {
+            report.note("\(Format.count(tally.duplicates)) entries arrived again, or after a newer price of their code: the broker repeated or reordered them")
+        }
         report.row(
             "broker",
             "RSS \(Format.megabytes(kilobytes: brokerKilobytes)), CPU "
