@@ -1,0 +1,262 @@
+// Unit tests of Public/brokerd-client.js, the browser client: its reconnect, resume, re-subscribe
+// and dead-connection rules, on a fake clock and a fake WebSocket (pure logic, no sockets; the
+// console's browser test runs the same file against a real broker). Run: node --test Tests/js
+"use strict";
+
+const test = require("node:test");
+const assert = require("node:assert/strict");
+const path = require("node:path");
+
+/** A clock and timers under the test's control: time moves only in `advance`. */
+class FakeClock {
+  constructor() {
+    this.now = 1_000_000;
+    this.nextId = 1;
+    this.timers = new Map(); // id -> {at, every, fn}
+  }
+
+  install() {
+    const clock = this;
+    const saved = {
+      setTimeout: globalThis.setTimeout,
+      setInterval: globalThis.setInterval,
+      clearTimeout: globalThis.clearTimeout,
+      clearInterval: globalThis.clearInterval,
+      dateNow: Date.now,
+      random: Math.random,
+    };
+    globalThis.setTimeout = (fn, delay) => clock.add(fn, delay, null);
+    globalThis.setInterval = (fn, delay) => clock.add(fn, delay, delay);
+    globalThis.clearTimeout = globalThis.clearInterval = (id) => clock.timers.delete(id);
+    Date.now = () => clock.now;
+    Math.random = () => 0.5; // jitter factor 1: delays are exactly the base
+    return () => {
+      globalThis.setTimeout = saved.setTimeout;
+      globalThis.setInterval = saved.setInterval;
+      globalThis.clearTimeout = saved.clearTimeout;
+      globalThis.clearInterval = saved.clearInterval;
+      Date.now = saved.dateNow;
+      Math.random = saved.random;
+    };
+  }
+
+  add(fn, delay, every) {
+    const id = this.nextId++;
+    this.timers.set(id, { at: this.now + Math.max(0, delay || 0), every: every, fn: fn });
+    return id;
+  }
+
+  /** Runs every timer due within `ms`, in time order, moving the clock to each. */
+  advance(ms) {
+    const end = this.now + ms;
+    for (;;) {
+      let nextId = null;
+      let next = null;
+      for (const [id, timer] of this.timers) {
+        if (timer.at <= end && (next === null || timer.at < next.at)) {
+          nextId = id;
+          next = timer;
+        }
+      }
+      if (next === null) break;
+      this.now = next.at;
+      if (next.every !== null) next.at += Math.max(1, next.every);
+      else this.timers.delete(nextId);
+      next.fn();
+    }
+    this.now = end;
+  }
+}
+
+/** Stands in for the browser's WebSocket: records what the client does, lets the test play the broker. */
+class FakeWebSocket {
+  constructor(url) {
+    this.url = new URL(url);
+    this.readyState = 0;
+    this.sent = [];
+    this.closedWith = null;
+    FakeWebSocket.opened.push(this);
+  }
+
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+
+  close(code, reason) {
+    this.closedWith = { code: code, reason: reason };
+    this.readyState = 3;
+  }
+
+  /** The broker's side: a message arrives. */
+  receive(message) {
+    this.readyState = 1;
+    this.onmessage({ data: JSON.stringify(message) });
+  }
+
+  /** The broker's side: the connection ends. */
+  drop(code, reason) {
+    this.readyState = 3;
+    this.onclose({ code: code, reason: reason || "" });
+  }
+}
+FakeWebSocket.opened = [];
+
+const BrokerClient = require(path.join(__dirname, "..", "..", "Public", "brokerd-client.js"));
+
+/** A client on a fresh fake clock and socket list; `states` collects every onState call. */
+function setUp(t, options) {
+  const clock = new FakeClock();
+  t.after(clock.install());
+  globalThis.WebSocket = FakeWebSocket;
+  FakeWebSocket.opened = [];
+  const states = [];
+  const client = new BrokerClient(
+    "ws://broker.test/ws/stock/prices",
+    Object.assign({ onState: (state, detail) => states.push({ state: state, detail: detail }) }, options || {}),
+  );
+  t.after(() => client.close());
+  const socket = () => FakeWebSocket.opened[FakeWebSocket.opened.length - 1];
+  return { clock: clock, client: client, states: states, socket: socket };
+}
+
+const connected = (id, seq, resumed) => ({ type: "connected", client_id: id, seq: seq, resumed: resumed === true });
+
+test("a fresh session sends every subscription, made before or after it opened", (t) => {
+  const { client, socket } = setUp(t);
+  client.subscribe("strategy", "volume_wave");
+  assert.equal(socket().sent.length, 0, "nothing is sent before the session opens");
+  socket().receive(connected("client_00000001", 1));
+  client.subscribe("stock", "600519");
+  assert.deepEqual(socket().sent, [
+    { type: "subscribe", subscription_type: "strategy", target: "volume_wave" },
+    { type: "subscribe", subscription_type: "stock", target: "600519" },
+  ]);
+  assert.equal(client.state, "connected");
+});
+
+test("after a drop it resumes with the session id and the highest seq seen", (t) => {
+  const { clock, client, states, socket } = setUp(t, { initialDelay: 2000 });
+  client.subscribe("strategy", "volume_wave");
+  socket().receive(connected("client_0000abcd", 5));
+  socket().receive({ type: "price_update", seq: 9, data: [] });
+  socket().receive({ type: "pong", seq: 7 }); // an older seq does not move it back
+  socket().drop(1006);
+
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 1, delay: 2000, reason: "connection lost" },
+  });
+  const before = FakeWebSocket.opened.length;
+  clock.advance(1999);
+  assert.equal(FakeWebSocket.opened.length, before, "no attempt before the delay is over");
+  clock.advance(1);
+  assert.equal(socket().url.searchParams.get("resume"), "client_0000abcd");
+  assert.equal(socket().url.searchParams.get("since"), "9");
+});
+
+test("a resumed session re-sends nothing but the changes made while offline", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("strategy", "volume_wave");
+  client.subscribe("stock", "600519");
+  socket().receive(connected("client_00000001", 1));
+  socket().drop(1006);
+  client.unsubscribe("stock", "600519");
+  client.subscribe("news", "all");
+  clock.advance(2000);
+  // The replay of what was missed comes after "connected"; its seq must not be skipped.
+  socket().receive(connected("client_00000001", 40, true));
+  assert.deepEqual(socket().sent, [
+    { type: "unsubscribe", subscription_type: "stock", target: "600519" },
+    { type: "subscribe", subscription_type: "news", target: "all" },
+  ]);
+  assert.equal(client.state, "resumed");
+  assert.equal(client.lastSeq, 1, "the resumed connected message (seq 40) does not move the resume point");
+});
+
+test("a refused resume starts a fresh session that subscribes to everything again", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("strategy", "volume_wave");
+  socket().receive(connected("client_00000001", 3));
+  socket().drop(1006);
+  clock.advance(2000);
+  socket().receive(connected("client_00000002", 1, false));
+  assert.deepEqual(socket().sent, [{ type: "subscribe", subscription_type: "strategy", target: "volume_wave" }]);
+  assert.equal(client.clientId, "client_00000002");
+});
+
+test("delays double up to maxDelay, and it gives up after maxRetries attempts in a row", (t) => {
+  const { clock, states, socket } = setUp(t, { initialDelay: 1000, maxDelay: 3000, maxRetries: 4 });
+  const delays = [];
+  for (let attempt = 1; attempt <= 5; attempt++) {
+    socket().drop(1006);
+    const last = states[states.length - 1];
+    if (last.state === "backing_off") {
+      delays.push(last.detail.delay);
+      clock.advance(last.detail.delay);
+    }
+  }
+  assert.deepEqual(delays, [1000, 2000, 3000, 3000]);
+  assert.equal(states[states.length - 1].state, "failed");
+  const opened = FakeWebSocket.opened.length;
+  clock.advance(60_000);
+  assert.equal(FakeWebSocket.opened.length, opened, "no attempt after failing");
+});
+
+test("a session resets the attempt count", (t) => {
+  const { clock, states, socket } = setUp(t, { initialDelay: 1000 });
+  socket().drop(1006);
+  clock.advance(1000);
+  socket().drop(1006);
+  assert.equal(states[states.length - 1].detail.delay, 2000);
+  clock.advance(2000);
+  socket().receive(connected("client_00000001", 1));
+  socket().drop(1006);
+  assert.equal(states[states.length - 1].detail.delay, 1000, "back to the first delay");
+});
+
+test("pings every pingInterval; a connection silent past pingInterval + pongTimeout is dropped", (t) => {
+  const { clock, states, socket } = setUp(t, { pingInterval: 30_000, pongTimeout: 10_000 });
+  const first = socket();
+  first.receive(connected("client_00000001", 1));
+  clock.advance(30_000);
+  assert.deepEqual(first.sent, [{ type: "ping" }]);
+  first.receive({ type: "pong" });
+  clock.advance(39_000);
+  assert.equal(first.closedWith, null, "heard from 39 s ago: still alive");
+  clock.advance(2_000);
+  assert.notEqual(first.closedWith, null, "silent for 41 s: dropped");
+  assert.equal(states[states.length - 1].state, "backing_off");
+  assert.match(states[states.length - 1].detail.reason, /^no answer for 4\d s$/);
+});
+
+test("a socket that never says connected times out after connectTimeout", (t) => {
+  const { clock, states, socket } = setUp(t, { connectTimeout: 10_000 });
+  const first = socket();
+  clock.advance(11_000);
+  assert.notEqual(first.closedWith, null);
+  assert.deepEqual(states[states.length - 1].detail.reason, "connect timed out");
+});
+
+test("a refused token fails at once instead of retrying", (t) => {
+  const { clock, states, socket } = setUp(t, { token: "expired.jwt.token" });
+  assert.equal(socket().url.searchParams.get("token"), "expired.jwt.token");
+  socket().drop(1008, "invalid token: expired");
+  assert.deepEqual(states[states.length - 1], { state: "failed", detail: { reason: "invalid token: expired" } });
+  const opened = FakeWebSocket.opened.length;
+  clock.advance(60_000);
+  assert.equal(FakeWebSocket.opened.length, opened);
+});
+
+test("close() stops for good; send() refuses without a session", (t) => {
+  const { clock, client, socket } = setUp(t);
+  assert.equal(client.send({ type: "list_alerts" }), false);
+  const first = socket();
+  first.receive(connected("client_00000001", 1));
+  assert.equal(client.send({ type: "list_alerts" }), true);
+  client.close();
+  assert.equal(client.state, "closed");
+  assert.deepEqual(first.closedWith, { code: 1000, reason: "client closed" });
+  const opened = FakeWebSocket.opened.length;
+  clock.advance(120_000);
+  assert.equal(FakeWebSocket.opened.length, opened);
+});
