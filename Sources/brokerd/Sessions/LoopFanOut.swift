@@ -47,6 +47,8 @@ final class LoopFanOut: Sendable {
         var writeQueued = false
         /// Pushes encoded and waiting for the loop, oldest first.
         var encoded = CircularBuffer<Encoded>()
+        /// How many of `encoded` are messages (not price rounds).
+        var messagesEncoded = 0
         /// The push being written, a slice at a time.
         var writing: InProgress?
     }
@@ -156,6 +158,7 @@ final class LoopFanOut: Sendable {
             }
             if let reaching { encodePendingRounds(through: reaching) }
             state.value.encoded.append(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
+            state.value.messagesEncoded += 1
             scheduleWrite()
         }
     }
@@ -173,8 +176,9 @@ final class LoopFanOut: Sendable {
             state.value.writeQueued = false
             return
         }
-        // A message queued behind the round must stay ahead of prices that came after it.
-        if state.value.encoded.isEmpty { joinPendingPrices(&current) }
+        // A message queued behind the round must stay ahead of prices that came after it. Price
+        // rounds queued behind it (other groups of connections, other subscriptions) do not matter.
+        if state.value.messagesEncoded == 0 { joinPendingPrices(&current) }
         let push = current.push
         let slice = push.connections[current.written..<min(current.written + sliceSize, push.connections.count)]
         switch push.kind {
@@ -202,7 +206,9 @@ final class LoopFanOut: Sendable {
     /// before them is out.
     private func nextPush() -> Encoded? {
         if state.value.encoded.isEmpty { encodePendingRounds() }
-        return state.value.encoded.popFirst()
+        guard let next = state.value.encoded.popFirst() else { return nil }
+        if case .message = next.kind { state.value.messagesEncoded -= 1 }
+        return next
     }
 
     /// Lets prices that arrived for the subscription of the round being written join it for the
@@ -235,9 +241,9 @@ final class LoopFanOut: Sendable {
         } else {
             state.value.rounds[subscription] = pending
         }
-        // The rest keep the round as it was, right behind (nothing else is queued).
+        // The rest keep the round as it was, next in line (no message is queued: see `writeSlice`).
         if !staying.isEmpty {
-            state.value.encoded.append(
+            state.value.encoded.prepend(
                 Encoded(kind: current.push.kind, frame: current.push.frame, connections: staying, since: current.push.since))
         }
         var merged = Dictionary(entries.map { ($0.code, $0) }, uniquingKeysWith: { $1 })
