@@ -25,6 +25,17 @@ import Testing
         return (LiveConnection(clientID: id, user: nil, remoteAddress: nil, writer: writer), channel)
     }
 
+    /// A fan-out writing 2 connections per slice to `count` clients: the loop, the fan-out, each
+    /// client's connection and channel, and the connections alone.
+    private func sliced(
+        _ count: Int
+    ) throws -> (EmbeddedEventLoop, LoopFanOut, [(LiveConnection, EmbeddedChannel)], [LiveConnection]) {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
+        let clients = try (1...count).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        return (loop, fanOut, clients, clients.map(\.0))
+    }
+
     /// The price updates written to `channel`, decoded: (seq, code → price).
     private func written(_ channel: EmbeddedChannel) throws -> [(seq: Int, prices: [String: Double])] {
         try messages(channel).map { message in
@@ -139,10 +150,7 @@ import Testing
     }
 
     @Test func pricesArrivingDuringARoundJoinItForTheConnectionsItHasNotReached() throws {
-        let loop = EmbeddedEventLoop()
-        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
-        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
-        let connections = clients.map(\.0)
+        let (loop, fanOut, clients, connections) = try sliced(5)
 
         // The second push reaches the loop after the round's first slice (two connections) is written.
         fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
@@ -161,10 +169,7 @@ import Testing
     }
 
     @Test func connectionsThatGotPricesByJoiningDoNotGetThemAgain() throws {
-        let loop = EmbeddedEventLoop()
-        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
-        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
-        let connections = clients.map(\.0)
+        let (loop, fanOut, clients, connections) = try sliced(5)
 
         // Seq 2 joins the round of seq 1 after its first slice; seq 3 comes after that join.
         fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
@@ -195,10 +200,7 @@ import Testing
     @Test(arguments: 1...12 as ClosedRange<UInt64>)
     func randomInterleavingsNeverRepeatOrReorderPrices(seed: UInt64) throws {
         let subscribersChange = seed > 8
-        let loop = EmbeddedEventLoop()
-        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
-        let clients = try (1...7).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
-        let connections = clients.map(\.0)
+        let (loop, fanOut, clients, connections) = try sliced(7)
         let codes = ["600519", "000001", "300750"]
         var random = SeededGenerator(seed: seed)
         final class Counter: @unchecked Sendable { var seq = 0; var latest: [String: Double] = [:] }
@@ -243,10 +245,7 @@ import Testing
     }
 
     @Test func pricesDoNotJoinARoundAMessageIsQueuedBehind() throws {
-        let loop = EmbeddedEventLoop()
-        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
-        let clients = try (1...5).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
-        let connections = clients.map(\.0)
+        let (loop, fanOut, clients, connections) = try sliced(5)
         let news = WebSocketWire.textFrame(
             ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
 
