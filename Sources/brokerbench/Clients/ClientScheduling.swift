@@ -18,7 +18,7 @@ enum ClientScheduling: String, ExpressibleByArgument, CaseIterable, Sendable {
     private static let schedBatch: Int32 = 3
 
     /// Puts the calling thread under this policy; returns `errno` when the kernel refuses.
-    func applyToCurrentThread() -> Int32? {
+    private func applyToCurrentThread() -> Int32? {
         guard self == .batch else { return nil }
         var parameters = sched_param()
         parameters.sched_priority = 0
