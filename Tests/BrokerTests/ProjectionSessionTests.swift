@@ -94,3 +94,60 @@ struct ProjectionSessionTests {
         #expect(touched == untouched)
     }
 }
+
+@Suite("SubscriptionIndex: versions of a subscription's subscribers")
+struct SubscriptionIndexVersionTests {
+    private let vw = Fixtures.sub(.strategy, "vw")
+    private let sh = Fixtures.sub(.market, "sh")
+
+    @Test("a subscription without subscribers has version 0; each change of its subscribers a new one")
+    func versionsFollowChanges() {
+        var index = SubscriptionIndex()
+        #expect(index.version(of: vw) == 0)
+
+        index.insert(clientID: "c1", subscription: vw)
+        let first = index.version(of: vw)
+        #expect(first != 0)
+        index.insert(clientID: "c1", subscription: vw)
+        #expect(index.version(of: vw) == first, "a repeated subscribe changes nothing")
+
+        index.insert(clientID: "c2", subscription: vw)
+        let second = index.version(of: vw)
+        #expect(second != first)
+        index.remove(clientID: "c2", subscription: vw)
+        #expect(index.version(of: vw) != second && index.version(of: vw) != first, "same subscribers as before, a new stamp")
+
+        index.removeAll(of: "c1")
+        #expect(index.version(of: vw) == 0)
+    }
+
+    @Test("changes of other subscriptions leave a version alone")
+    func otherSubscriptionsDoNotChangeIt() {
+        var index = SubscriptionIndex()
+        index.insert(clientID: "c1", subscription: vw)
+        let version = index.version(of: vw)
+        index.insert(clientID: "c1", subscription: sh)
+        index.insert(clientID: "c2", subscription: sh)
+        index.remove(clientID: "c1", subscription: sh)
+        #expect(index.version(of: vw) == version)
+        index.removeAll(of: "c2")
+        #expect(index.version(of: vw) == version)
+    }
+
+    @Test("versions are unique across indexes, and indexes with the same pairs are equal whatever their versions")
+    func versionsAreStampsNotContents() {
+        var a = SubscriptionIndex()
+        var b = SubscriptionIndex()
+        a.insert(clientID: "c1", subscription: vw)
+        b.insert(clientID: "c1", subscription: vw)
+        #expect(a.version(of: vw) != b.version(of: vw))
+        #expect(a == b)
+
+        var copy = a
+        #expect(copy.version(of: vw) == a.version(of: vw), "a copy holds the same subscribers")
+        copy.insert(clientID: "c2", subscription: vw)
+        a.insert(clientID: "c3", subscription: vw)
+        #expect(copy.version(of: vw) != a.version(of: vw))
+        #expect(copy != a)
+    }
+}

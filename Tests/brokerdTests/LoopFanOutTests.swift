@@ -17,14 +17,6 @@ import Testing
         ServerMessage.PriceEntry(PriceTick(code: code, name: code, price: price, volume: 1, prevClose: 10, timestamp: 0))
     }
 
-    /// A live connection whose writer writes to an embedded channel on `loop`.
-    private func connection(_ id: String, on loop: EmbeddedEventLoop, fanOut: LoopFanOut) throws -> (LiveConnection, EmbeddedChannel) {
-        let channel = EmbeddedChannel(handler: WebSocketFrameEncoder(), loop: loop)
-        _ = try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        let writer = try ConnectionWriter.install(on: channel, fanOut: fanOut, capacity: 64)
-        return (LiveConnection(clientID: id, user: nil, remoteAddress: nil, writer: writer), channel)
-    }
-
     /// A fan-out writing 2 connections per slice to `count` clients: the loop, the fan-out, each
     /// client's connection and channel, and the connections alone.
     private func sliced(
@@ -32,37 +24,23 @@ import Testing
     ) throws -> (EmbeddedEventLoop, LoopFanOut, [(LiveConnection, EmbeddedChannel)], [LiveConnection]) {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2)
-        let clients = try (1...count).map { try connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let clients = try (1...count).map { try EmbeddedFanOut.connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
         return (loop, fanOut, clients, clients.map(\.0))
     }
 
     /// The price updates written to `channel`, decoded: (seq, code → price).
     private func written(_ channel: EmbeddedChannel) throws -> [(seq: Int, prices: [String: Double])] {
-        try messages(channel).map { message in
+        try EmbeddedFanOut.messages(channel).map { message in
             #expect(message.type == "price_update")
             return (message.seq, message.prices)
         }
     }
 
-    /// Every message written to `channel`: type, seq and, for price updates, code → price.
-    private func messages(_ channel: EmbeddedChannel) throws -> [(type: String, seq: Int, prices: [String: Double])] {
-        var messages: [(String, Int, [String: Double])] = []
-        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
-            let bytes = Array(frame.readableBytesView)
-            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
-            let message = try #require(try JSONSerialization.jsonObject(with: Data(bytes.dropFirst(headerLength))) as? [String: Any])
-            let data = message["data"] as? [[String: Any]] ?? []
-            let prices = Dictionary(uniqueKeysWithValues: data.map { ($0["code"] as? String ?? "", $0["price"] as? Double ?? 0) })
-            messages.append((message["type"] as? String ?? "?", try #require(message["seq"] as? Int), prices))
-        }
-        return messages
-    }
-
     @Test func pushesWhileTheLoopIsBusyGoOutAsOneRoundLatestPerCode() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
-        let (first, firstChannel) = try connection("client_00000001", on: loop, fanOut: fanOut)
-        let (second, secondChannel) = try connection("client_00000002", on: loop, fanOut: fanOut)
+        let (first, firstChannel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
+        let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
 
         fanOut.push([entry("600519", 10), entry("000001", 5)], seq: 1, for: strategy, to: [first])
         fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [first, second])
@@ -88,7 +66,7 @@ import Testing
     @Test func roundsOfDifferentSubscriptionsStayApart() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
-        let (client, channel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let (client, channel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
         let stock = Subscription(type: .stock, target: "600519")
         fanOut.push([entry("600519", 10), entry("000001", 5)], seq: 1, for: strategy, to: [client])
         fanOut.push([entry("600519", 11)], seq: 2, for: stock, to: [client])
@@ -100,13 +78,13 @@ import Testing
 
     /// The type and seq of every message written to `channel`.
     private func sequence(_ channel: EmbeddedChannel) throws -> [String] {
-        try messages(channel).map { "\($0.type) \($0.seq)" }
+        try EmbeddedFanOut.messages(channel).map { "\($0.type) \($0.seq)" }
     }
 
     @Test func aMessageSealsThePendingRoundAndLaterPricesGoBehindIt() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
-        let (client, channel) = try connection("client_00000001", on: loop, fanOut: fanOut)
+        let (client, channel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
         let news = WebSocketWire.textFrame(
             ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
 
@@ -123,8 +101,8 @@ import Testing
     @Test func aMessageToOtherClientsLeavesTheRoundOpenAndSealsOnlyWhatItsRecipientsGet() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
-        let (first, firstChannel) = try connection("client_00000001", on: loop, fanOut: fanOut)
-        let (second, secondChannel) = try connection("client_00000002", on: loop, fanOut: fanOut)
+        let (first, firstChannel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
+        let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
         let stock = Subscription(type: .stock, target: "600519")
         func bar(_ seq: UInt64) -> ByteBuffer {
             WebSocketWire.textFrame(
@@ -231,7 +209,7 @@ import Testing
         loop.run()
 
         for (_, channel) in clients {
-            let received = try messages(channel)
+            let received = try EmbeddedFanOut.messages(channel)
             #expect(zip(received, received.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seqs in order")
             var latest: [String: Double] = [:]
             for message in received {

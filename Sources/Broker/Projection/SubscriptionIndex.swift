@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Who subscribes to what, indexed both ways so fan-out never scans all clients.
 ///
 /// Invariant: the forward and reverse maps hold exactly the same (client, subscription) pairs, and
@@ -6,6 +8,12 @@ public struct SubscriptionIndex: Sendable, Equatable {
     private var byClient: [String: Set<Subscription>] = [:]
     private var bySubscription: [Subscription: Set<String>] = [:]
     private var pairsByType: [SubscriptionType: Int] = [:]
+    /// A stamp per subscription with subscribers, new whenever its set of subscribers changes.
+    private var versions: [Subscription: UInt64] = [:]
+
+    /// Stamps are unique in the process, so a version names one set of subscribers whichever index
+    /// (or copy of one) it came from.
+    private static let lastVersion = Atomic<UInt64>(0)
 
     /// Creates an empty index.
     public init() {}
@@ -16,6 +24,12 @@ public struct SubscriptionIndex: Sendable, Equatable {
     /// Clients subscribed to `subscription`.
     public func subscribers(of subscription: Subscription) -> Set<String> {
         bySubscription[subscription] ?? []
+    }
+
+    /// A stamp of the current subscribers of `subscription`: equal stamps, equal subscribers (0:
+    /// none). Lets a caller keep what it derived from `subscribers(of:)` until they change.
+    public func version(of subscription: Subscription) -> UInt64 {
+        versions[subscription] ?? 0
     }
 
     /// Whether at least one client subscribes to `subscription`.
@@ -53,6 +67,7 @@ public struct SubscriptionIndex: Sendable, Equatable {
     public mutating func insert(clientID: String, subscription: Subscription) -> Bool {
         guard byClient[clientID, default: []].insert(subscription).inserted else { return false }
         bySubscription[subscription, default: []].insert(clientID)
+        stamp(subscription)
         pairsByType[subscription.type, default: 0] += 1
         count += 1
         return true
@@ -65,6 +80,7 @@ public struct SubscriptionIndex: Sendable, Equatable {
         if byClient[clientID]?.isEmpty == true { byClient[clientID] = nil }
         bySubscription[subscription]?.remove(clientID)
         if bySubscription[subscription]?.isEmpty == true { bySubscription[subscription] = nil }
+        stamp(subscription)
         decrement(subscription.type)
         return true
     }
@@ -75,8 +91,20 @@ public struct SubscriptionIndex: Sendable, Equatable {
         for subscription in subscriptions {
             bySubscription[subscription]?.remove(clientID)
             if bySubscription[subscription]?.isEmpty == true { bySubscription[subscription] = nil }
+            stamp(subscription)
             decrement(subscription.type)
         }
+    }
+
+    /// Equal pairs: the versions are stamps of history, not contents.
+    public static func == (lhs: SubscriptionIndex, rhs: SubscriptionIndex) -> Bool {
+        lhs.count == rhs.count && lhs.byClient == rhs.byClient && lhs.bySubscription == rhs.bySubscription
+            && lhs.pairsByType == rhs.pairsByType
+    }
+
+    private mutating func stamp(_ subscription: Subscription) {
+        versions[subscription] =
+            bySubscription[subscription] == nil ? nil : Self.lastVersion.add(1, ordering: .relaxed).newValue
     }
 
     private mutating func decrement(_ type: SubscriptionType) {

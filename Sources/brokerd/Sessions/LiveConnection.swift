@@ -99,22 +99,30 @@ extension DisconnectReason {
 /// The connections of this process by client id.
 final class ConnectionRegistry: Sendable {
     private let connections = Mutex<[String: LiveConnection]>([:])
+    private let changes = Atomic<UInt64>(0)
     private let opened = Atomic<UInt64>(0)
     private let openedCounter = Counter(label: "brokerd_connections_opened_total")
 
     var count: Int { connections.withLock { $0.count } }
     var totalOpened: UInt64 { opened.load(ordering: .relaxed) }
     var all: [LiveConnection] { connections.withLock { Array($0.values) } }
+    /// Counts additions and removals: while it stays the same, so do lookups by client id.
+    var generation: UInt64 { changes.load(ordering: .acquiring) }
 
     func add(_ connection: LiveConnection) {
-        connections.withLock { $0[connection.clientID] = connection }
+        connections.withLock {
+            $0[connection.clientID] = connection
+            changes.add(1, ordering: .releasing)
+        }
         opened.add(1, ordering: .relaxed)
         openedCounter.increment()
     }
 
     func remove(_ connection: LiveConnection) {
         connections.withLock { map in
-            if map[connection.clientID] === connection { map[connection.clientID] = nil }
+            guard map[connection.clientID] === connection else { return }
+            map[connection.clientID] = nil
+            changes.add(1, ordering: .releasing)
         }
     }
 

@@ -11,9 +11,11 @@ import Synchronization
 /// writers and flushes them; their coalescing and slow-consumer rules take it from there.
 ///
 /// Recipients of a subscription come from the projection's reverse index; the connections are
-/// looked up under one lock per push, never per client.
+/// looked up under one lock per push, never per client, and kept, grouped by event loop, until the
+/// subscription's subscribers or the registry's connections change.
 final class OutboxSink: PushSink {
     private let registry: ConnectionRegistry
+    private let recipients = Mutex(RecipientCache())
     private let logger: Logger
     private let counters = Mutex(Counters())
     private let slowConsumers = Atomic<UInt64>(0)
@@ -59,9 +61,15 @@ final class OutboxSink: PushSink {
 
     @discardableResult
     func send(_ push: Push, seq: UInt64, to subscription: Subscription, projection: Projection) -> Int {
-        let subscribers = projection.subscriptions.subscribers(of: subscription)
-        guard !subscribers.isEmpty else { return 0 }
-        return deliver(push, seq: seq, subscription: subscription, to: registry.connections(for: subscribers))
+        let version = projection.subscriptions.version(of: subscription)
+        guard version != 0 else { return 0 }
+        let generation = registry.generation
+        if let groups = recipients.withLock({ $0.groups(of: subscription, version: version, generation: generation) }) {
+            return deliver(push, seq: seq, subscription: subscription, to: groups)
+        }
+        let groups = Self.byEventLoop(registry.connections(for: projection.subscriptions.subscribers(of: subscription)))
+        recipients.withLock { $0.keep(groups, of: subscription, version: version, generation: generation) }
+        return deliver(push, seq: seq, subscription: subscription, to: groups)
     }
 
     @discardableResult
@@ -72,18 +80,20 @@ final class OutboxSink: PushSink {
             let subscribers = projection.subscriptions.subscribers(of: subscription).subtracting(reached)
             guard !subscribers.isEmpty else { continue }
             reached.formUnion(subscribers)
-            sent += deliver(push, seq: seq, subscription: subscription, to: registry.connections(for: subscribers))
+            sent += deliver(push, seq: seq, subscription: subscription, to: Self.byEventLoop(registry.connections(for: subscribers)))
         }
         return sent
     }
 
     @discardableResult
     func send(_ push: Push, seq: UInt64, toUser user: String) -> Int {
-        deliver(push, seq: seq, subscription: nil, to: registry.connections(ofUser: user))
+        deliver(push, seq: seq, subscription: nil, to: Self.byEventLoop(registry.connections(ofUser: user)))
     }
 
-    private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to connections: [LiveConnection]) -> Int {
-        guard !connections.isEmpty else { return 0 }
+    /// Sends `push` to `groups`, the recipients split by event loop (`byEventLoop`).
+    private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to groups: [[LiveConnection]]) -> Int {
+        let count = groups.reduce(0) { $0 + $1.count }
+        guard count > 0 else { return 0 }
         let type: String
         switch push {
         case .prices(let ticks):
@@ -94,7 +104,7 @@ final class OutboxSink: PushSink {
             }
             let entries = ticks.map(ServerMessage.PriceEntry.init)
             // Merged per event loop while the loop is busy, then encoded once per loop (see LoopFanOut).
-            for group in Self.byEventLoop(connections) {
+            for group in groups {
                 group[0].writer.fanOut.push(entries, seq: seq, for: subscription, to: group)
             }
         case .message(let name, let data):
@@ -102,19 +112,20 @@ final class OutboxSink: PushSink {
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
             // Behind the price rounds pending on each loop, so every connection gets seqs in order.
-            for group in Self.byEventLoop(connections) {
+            for group in groups {
                 group[0].writer.fanOut.push(message: frame, type: name, to: group)
             }
         }
         counters.withLock {
-            $0.messages += UInt64(connections.count)
-            $0.byType[type, default: 0] += UInt64(connections.count)
+            $0.messages += UInt64(count)
+            $0.byType[type, default: 0] += UInt64(count)
         }
-        return connections.count
+        return count
     }
 
-    /// The connections split by the event loop that writes them, in their original order.
-    private static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
+    /// The connections split by the event loop that writes them, in their original order; no
+    /// empty group.
+    static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
         var groups: [[LiveConnection]] = []
         var indexOfLoop: [ObjectIdentifier: Int] = [:]
         for connection in connections {
@@ -127,5 +138,30 @@ final class OutboxSink: PushSink {
             }
         }
         return groups
+    }
+}
+
+/// The recipients of each subscription pushed to, grouped by event loop, while they stay valid:
+/// an entry holds for one version of the subscription's subscribers (`SubscriptionIndex.version`)
+/// and one generation of the registry. A new generation drops every entry, so the cache never keeps
+/// a closed connection past the next push.
+struct RecipientCache {
+    private var generation: UInt64 = 0
+    private var entries: [Subscription: (version: UInt64, groups: [[LiveConnection]])] = [:]
+
+    func groups(of subscription: Subscription, version: UInt64, generation: UInt64) -> [[LiveConnection]]? {
+        guard generation == self.generation, let entry = entries[subscription], entry.version == version else { return nil }
+        return entry.groups
+    }
+
+    /// Keeps `groups`, looked up at `generation` (read before the lookup) for `version`.
+    mutating func keep(_ groups: [[LiveConnection]], of subscription: Subscription, version: UInt64, generation: UInt64) {
+        if generation != self.generation {
+            // A lookup that began before a change may finish after a newer one was kept: keep neither.
+            guard generation > self.generation else { return }
+            entries = [:]
+            self.generation = generation
+        }
+        entries[subscription] = (version, groups)
     }
 }
