@@ -1,0 +1,69 @@
+import Broker
+import Foundation
+import NIOCore
+import TestSupport
+import Testing
+
+@testable import brokerd
+
+/// The price update encoder writes what `JSONEncoder` writes, byte for byte.
+@Suite struct PriceUpdateJSONTests {
+    private func update(_ entries: [ServerMessage.PriceEntry], target: String = "volume_wave") -> ServerMessage.PriceUpdate {
+        ServerMessage.PriceUpdate(entries: entries, seq: 4_294_967_297, subscription: Subscription(type: .strategy, target: target))
+    }
+
+    private func entry(code: String = "600519", name: String = "贵州茅台", price: Double, prevClose: Double = 10, volume: Int64 = 1) -> ServerMessage.PriceEntry {
+        ServerMessage.PriceEntry(PriceTick(code: code, name: name, price: price, volume: volume, prevClose: prevClose, timestamp: 1_764_000_000_123_456))
+    }
+
+    private func expectSameBytes(_ update: ServerMessage.PriceUpdate, sourceLocation: SourceLocation = #_sourceLocation) {
+        let fast = String(buffer: ServerMessage.encode(update))
+        let foundation = String(buffer: ServerMessage.encodeWithFoundation(update))
+        #expect(fast == foundation, sourceLocation: sourceLocation)
+    }
+
+    @Test func aTypicalUpdate() throws {
+        let update = update([entry(price: 1850.5, prevClose: 1800), entry(code: "000001", name: "平安银行", price: 12, prevClose: 12.34)])
+        expectSameBytes(update)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(String(buffer: ServerMessage.encode(update)).utf8)) as? [String: Any])
+        #expect(json["type"] as? String == "price_update")
+        #expect(json["count"] as? Int == 2)
+        #expect((json["data"] as? [[String: Any]])?.first?["price"] as? Double == 1850.5)
+    }
+
+    @Test func anEmptyUpdate() {
+        expectSameBytes(update([]))
+    }
+
+    @Test func numbersOfEveryMagnitude() {
+        let prices: [Double] = [
+            0, -0.0, 1, -1, 0.1, 0.01, 0.001, 0.0001, 0.00001, 1e-7, 123_456_789, 1e15, 1e16, 1e17, 1e21, 1.5e300, -2.5e-300,
+            .leastNonzeroMagnitude, .greatestFiniteMagnitude, 1850.123456789, 3.3333333333333335,
+        ]
+        expectSameBytes(update(prices.map { entry(price: $0, prevClose: 3) }))
+        expectSameBytes(update([entry(price: 1, volume: .max), entry(price: 2, volume: .min), entry(price: 3, volume: 0)]))
+    }
+
+    @Test func stringsThatNeedEscapes() {
+        let names = ["a\"b", #"back\slash"#, "slash/es", "tab\there", "new\nline", "cr\r", "\u{08}\u{0C}", "\u{00}\u{01}\u{1F}\u{7F}", "é😀", ""]
+        expectSameBytes(update(names.map { entry(name: $0, price: 1) }, target: "a/\"b\"\\c"))
+    }
+
+    @Test(arguments: 1...20 as ClosedRange<UInt64>) func randomUpdates(seed: UInt64) {
+        var random = SeededGenerator(seed: seed)
+        let entries = (0..<Int.random(in: 1...60, using: &random)).map { _ in
+            let price = Double.random(in: 0.01...5_000, using: &random)
+            let prevClose = Bool.random(using: &random) ? price : Double.random(in: 0.01...5_000, using: &random)
+            let scale = [1.0, 100, 1_000, 1e-3][Int.random(in: 0..<4, using: &random)]
+            return entry(
+                code: String(Int.random(in: 0...999_999, using: &random)), price: (price * scale).rounded() / scale, prevClose: prevClose,
+                volume: Int64.random(in: 0...10_000_000_000, using: &random))
+        }
+        expectSameBytes(update(entries))
+    }
+
+    @Test func nonFiniteNumbersGetWhatJSONEncoderGives() {
+        expectSameBytes(update([entry(price: .nan)]))
+        expectSameBytes(update([entry(price: .infinity)]))
+    }
+}
