@@ -20,9 +20,10 @@ public final class BrokerClient: Sendable {
     public let configuration: BrokerClientConfiguration
     /// What the broker sends, decoded, in order, across reconnections; ends when the client stops.
     /// `connected` is reported as a state and `pong` is kept by the heartbeat. One consumer only.
-    public let messages: AsyncStream<BrokerMessage>
+    /// Holds at most `configuration.messageBufferCapacity` messages: see `Messages`.
+    public let messages: Messages
 
-    private let messageSink: AsyncStream<BrokerMessage>.Continuation
+    private let messageBuffer: MessageBuffer<BrokerMessage>
     private let shared: Mutex<Shared>
     private let logger: Logger
     /// Waits out a backoff delay; tests replace it to hold a client between attempts.
@@ -58,7 +59,8 @@ public final class BrokerClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.pause = pause
-        (messages, messageSink) = AsyncStream.makeStream()
+        messageBuffer = MessageBuffer(capacity: configuration.messageBufferCapacity)
+        messages = Messages(buffer: messageBuffer)
         shared = Mutex(Shared(machine: SessionMachine(subscriptions: configuration.subscriptions, schedule: configuration.reconnect)))
     }
 
@@ -192,7 +194,7 @@ public final class BrokerClient: Sendable {
         }
         // Outside the lock: finishing runs the observers' termination handlers, which take it.
         for observer in observers { observer.finish() }
-        messageSink.finish()
+        messageBuffer.finish()
     }
 
     /// Runs one connection until it ends; nil when the client was stopped meanwhile.
@@ -248,8 +250,12 @@ public final class BrokerClient: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 for try await message in inbound.messages(maxSize: maximumMessageSize) {
-                    guard case .text(let text) = message else { continue }
-                    self.receive(text, on: connection)
+                    guard case .text(let text) = message, let forward = self.receive(text, on: connection) else { continue }
+                    // A full buffer stops the reading (see `Messages`); meanwhile unread pongs
+                    // do not make the connection dead.
+                    connection.heartbeat.withLock { $0.readerWaits() }
+                    await self.messageBuffer.push(forward)
+                    connection.heartbeat.withLock { $0.readerResumed() }
                 }
             }
             group.addTask {
@@ -279,14 +285,15 @@ public final class BrokerClient: Sendable {
         }
     }
 
-    private func receive(_ text: String, on connection: LiveConnection) {
+    /// Handles a message of `connection`; returns it when it is for the user's `messages`.
+    private func receive(_ text: String, on connection: LiveConnection) -> BrokerMessage? {
         connection.heartbeat.withLock { $0.received() }
         let message: BrokerMessage
         do {
             message = try BrokerMessage.decode(text)
         } catch {
             logger.warning("skipped a message", metadata: ["error": "\(error)"])
-            return
+            return nil
         }
         let reaction = shared.withLock { shared -> SessionMachine.Reaction? in
             guard shared.attempt === connection else { return nil }
@@ -296,11 +303,43 @@ public final class BrokerClient: Sendable {
             if let state = reaction.state { shared.report(state) }
             return reaction
         }
-        guard let reaction else { return }
+        guard let reaction else { return nil }
         if case .connected(let connected) = message {
             logger.info(connected.resumed ? "session resumed" : "session opened", metadata: ["client": "\(connected.clientID)"])
             connection.reportOpened()
         }
-        if reaction.forward { messageSink.yield(message) }
+        return reaction.forward ? message : nil
+    }
+}
+
+extension BrokerClient {
+    /// The messages for the user, oldest first; one consumer only.
+    ///
+    /// At most `messageBufferCapacity` messages wait here. When that many are unread, the client
+    /// stops reading its socket until the consumer takes one: the broker then merges the price
+    /// updates it holds for this client (latest per code), and closes the connection as a slow
+    /// consumer if it stays behind; the client resumes the session once the consumer reads again,
+    /// and the broker sends what was missed (latest prices, every bar close, news item and alert).
+    /// The heartbeat does not count the time the client is not reading. No message the client has
+    /// read is dropped.
+    public struct Messages: AsyncSequence, Sendable {
+        public typealias Element = BrokerMessage
+        public typealias Failure = Never
+
+        let buffer: MessageBuffer<BrokerMessage>
+
+        public func makeAsyncIterator() -> AsyncIterator {
+            AsyncIterator(buffer: buffer)
+        }
+
+        public struct AsyncIterator: AsyncIteratorProtocol {
+            let buffer: MessageBuffer<BrokerMessage>
+
+            /// The next message; nil once the client stopped and every message was read, or when
+            /// the waiting task is cancelled.
+            public mutating func next() async -> BrokerMessage? {
+                await buffer.next()
+            }
+        }
     }
 }

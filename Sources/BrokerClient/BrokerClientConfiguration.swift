@@ -28,6 +28,9 @@ public struct BrokerClientConfiguration: Sendable {
     public var reconnect: ReconnectSchedule
     /// The largest message accepted from the broker, in bytes.
     public var maximumMessageSize: Int
+    /// How many messages wait for the consumer of `messages` before the client stops reading its
+    /// socket (see `BrokerClient.Messages`).
+    public var messageBufferCapacity: Int
 
     /// A configuration with the seed's behaviour: a ping every 30 s, reconnection after 2 s, 4 s,
     /// 8 s… up to 30 s, at most 10 attempts in a row.
@@ -41,7 +44,8 @@ public struct BrokerClientConfiguration: Sendable {
         connectTimeout: Duration = .seconds(10),
         closeTimeout: Duration = .seconds(2),
         reconnect: ReconnectSchedule = ReconnectSchedule(),
-        maximumMessageSize: Int = 1 << 24
+        maximumMessageSize: Int = 1 << 24,
+        messageBufferCapacity: Int = 4_096
     ) {
         self.url = url
         self.token = token
@@ -53,5 +57,6 @@ public struct BrokerClientConfiguration: Sendable {
         self.closeTimeout = closeTimeout
         self.reconnect = reconnect
         self.maximumMessageSize = maximumMessageSize
+        self.messageBufferCapacity = messageBufferCapacity
     }
 }

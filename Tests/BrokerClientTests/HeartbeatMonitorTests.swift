@@ -45,4 +45,20 @@ struct HeartbeatMonitorTests {
         var heartbeat = monitor()
         #expect(heartbeat.poll(now: start + .seconds(29)) == .wait(until: start + .seconds(30)))
     }
+
+    @Test func whileTheReaderWaitsForTheConsumerPingsGoOnAndNothingIsDead() {
+        var heartbeat = monitor()
+        heartbeat.readerWaits()
+        #expect(heartbeat.poll(now: start + .seconds(30)) == .ping)
+        #expect(heartbeat.poll(now: start + .seconds(31)) == .wait(until: start + .seconds(60)), "no answer is due")
+        #expect(heartbeat.poll(now: start + .seconds(60)) == .ping)
+        #expect(heartbeat.poll(now: start + .seconds(85)) == .wait(until: start + .seconds(90)))
+
+        // Reading again, the answer is due a pong timeout after the next ping, not the old ones.
+        heartbeat.readerResumed()
+        #expect(heartbeat.poll(now: start + .seconds(86)) == .wait(until: start + .seconds(90)))
+        #expect(heartbeat.poll(now: start + .seconds(90)) == .ping)
+        #expect(heartbeat.poll(now: start + .seconds(99)) == .wait(until: start + .seconds(100)))
+        #expect(heartbeat.poll(now: start + .seconds(100)) == .dead)
+    }
 }

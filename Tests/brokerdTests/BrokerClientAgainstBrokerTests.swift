@@ -167,4 +167,32 @@ import TestSupport
         for run in runs { try await run.value }
         await broker.terminate()
     }
+
+    @Test func aConsumerThatStopsReadingStopsTheClientReadingWithoutLosingTheConnectionOrAMessage() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, subscriptions: [.news("all")], pingInterval: .milliseconds(200),
+            pongTimeout: .milliseconds(500), reconnect: quickReconnect, messageBufferCapacity: 2))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in
+            messages.contains { if case .subscribed = $0 { true } else { false } }
+        }
+
+        // More news than the consumer and the buffer hold: the client stops reading, pongs
+        // included, for several pong timeouts.
+        recorder.hold()
+        let ids = (1...12).map { "n\($0)" }
+        for id in ids { try await postNews(broker, id: id) }
+        try await Task.sleep(for: .seconds(2))
+        recorder.release()
+
+        try await recorder.waitUntil("every news item") { _, messages in newsIDs(messages).count >= ids.count }
+        #expect(newsIDs(recorder.messages) == ids)
+        #expect(recorder.states.filter(\.isOpen).count == 1, "one session, never lost: \(recorder.states)")
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
 }

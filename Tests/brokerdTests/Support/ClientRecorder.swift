@@ -2,15 +2,27 @@ import BrokerClient
 import Synchronization
 
 /// Records every state and message of a `BrokerClient`, and waits until they show something.
-/// It reads until the client stops.
+/// It reads until the client stops, except while held.
 final class ClientRecorder: Sendable {
     private let record = Mutex<(states: [ConnectionState], messages: [BrokerMessage])>(([], []))
+    private let held = Mutex(false)
 
     init(_ client: BrokerClient) {
         let states = client.stateUpdates()
         Task { for await state in states { self.record.withLock { $0.states.append(state) } } }
-        Task { for await message in client.messages { self.record.withLock { $0.messages.append(message) } } }
+        Task {
+            for await message in client.messages {
+                while self.held.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+                self.record.withLock { $0.messages.append(message) }
+            }
+        }
     }
+
+    /// Stops reading `messages` (after the one it may be holding) until `release()`: a consumer
+    /// that fell behind.
+    func hold() { held.withLock { $0 = true } }
+
+    func release() { held.withLock { $0 = false } }
 
     var states: [ConnectionState] { record.withLock { $0.states } }
     var messages: [BrokerMessage] { record.withLock { $0.messages } }
