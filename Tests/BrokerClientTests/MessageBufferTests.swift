@@ -73,6 +73,18 @@ struct MessageBufferTests {
         #expect(read == [1, 2, 3, 4])
     }
 
+    @Test(.timeLimit(.minutes(1))) func aPushIntoAFullBufferFromACancelledTaskAddsAtOnce() async {
+        let buffer = MessageBuffer<Int>(capacity: 1)
+        await buffer.push(1)
+        await Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            await buffer.push(2)
+        }.value
+        #expect(buffer.count == 2)
+        #expect(await buffer.next() == 1)
+        #expect(await buffer.next() == 2)
+    }
+
     @Test func finishingLetsTheConsumerDrainThenEnds() async {
         let buffer = MessageBuffer<Int>(capacity: 1)
         await buffer.push(1)

@@ -83,11 +83,13 @@ final class MessageBuffer<Element: Sendable>: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
                 state.withLock { state in
-                    if state.producers.isEmpty, state.finished || state.count < capacity || Task.isCancelled {
+                    if state.producers.isEmpty, state.finished || state.count < capacity {
                         state.append(element)
                         continuation.resume()
                     } else {
                         state.producers.append((id, element, continuation))
+                        // Cancelled before it waited: `onCancel` found nothing to admit.
+                        if Task.isCancelled { state.admitCancelled(id) }
                     }
                 }
             }
@@ -108,6 +110,7 @@ final class MessageBuffer<Element: Sendable>: Sendable {
                     } else if state.finished || Task.isCancelled {
                         continuation.resume(returning: nil)
                     } else {
+                        precondition(state.consumer == nil, "BrokerClient.messages has one consumer at a time")
                         state.consumer = continuation
                     }
                 }

@@ -125,7 +125,7 @@ final class OutboxSink: PushSink {
 
     /// The connections split by the event loop that writes them, in their original order; no
     /// empty group.
-    static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
+    private static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
         var groups: [[LiveConnection]] = []
         var indexOfLoop: [ObjectIdentifier: Int] = [:]
         for connection in connections {
