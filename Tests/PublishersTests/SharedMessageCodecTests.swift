@@ -84,5 +84,52 @@ struct SharedMessageCodecTests {
         #expect(SharedUpdate.news(NewsItem(id: "n", title: "t", summary: "", url: "", codes: [], category: "", publishedAt: 0)).channel(in: channels) == "md:news")
         #expect(SharedUpdate.alertRuleSet(rule).channel(in: channels) == "md:alerts")
         #expect(SharedUpdate.alertRuleRemoved(ruleID: "r", user: "u").channel(in: channels) == "md:alerts")
+        #expect(SharedUpdate.signalsReplaced(strategy: "vw", signals: []).channel(in: channels) == "md:signals")
+        #expect(SharedUpdate.bars([]).channel(in: channels) == "md:klines")
+    }
+
+    @Test func signalListsRoundTripAndBecomeTheCommandOfTheHTTPRoute() throws {
+        let signals = [
+            Signal(code: "600519", name: "贵州茅台", signalDate: "2026-11-23", reason: "volume wave"),
+            Signal(code: "000001", name: "平安银行"),
+        ]
+        let update = SharedUpdate.signalsReplaced(strategy: "volume_wave", signals: signals)
+        let decoded = try SharedMessageCodec.decodeSignals(SharedMessageCodec.encode(update, origin: origin), channel: "ticks:signals")
+        #expect(decoded.origin == origin)
+        #expect(decoded.update == update)
+        #expect(update.command == .replaceSignals(strategy: "volume_wave", signals: signals))
+
+        let emptied = try SharedMessageCodec.decodeSignals(Array(#"{"strategy":"vw","signals":[]}"#.utf8), channel: "ticks:signals")
+        #expect(emptied.origin == nil, "an external feeder's")
+        #expect(emptied.update == .signalsReplaced(strategy: "vw", signals: []), "an empty list forgets the strategy, as over HTTP")
+    }
+
+    @Test func klineBarsRoundTrip() throws {
+        let bars = [
+            KlineBar(code: "600519", period: "1m", open: 1850, high: 1852.5, low: 1849, close: 1851, volume: 1200, start: 1_700_000_040_000_000, closed: true),
+            KlineBar(code: "600519", period: "5m", open: 1850, high: 1852.5, low: 1848, close: 1851, volume: 5200, start: 1_700_000_000_000_000, closed: false),
+        ]
+        let decoded = try SharedMessageCodec.decodeKlines(SharedMessageCodec.encode(.bars(bars), origin: origin), channel: "ticks:klines")
+        #expect(decoded.origin == origin)
+        #expect(decoded.update == .bars(bars))
+        #expect(SharedUpdate.bars(bars).command == .ingestBars(bars))
+    }
+
+    @Test(arguments: [
+        ("signals", "not json"),
+        ("signals", #"{"signals":[]}"#),
+        ("signals", #"{"strategy":"vw","signals":[{"name":"no code"}]}"#),
+        ("klines", #"{"klines":[]}"#),
+        ("klines", #"{"klines":[{"code":"600519","period":"1m"}]}"#),
+        ("klines", #"{"node":"a","instance":"b"}"#),
+    ])
+    func aMalformedSignalsOrKlinesMessageIsRefusedWithTheReason(_ channel: String, _ text: String) {
+        #expect(throws: SharedMessageError.self) {
+            if channel == "signals" {
+                try SharedMessageCodec.decodeSignals(Array(text.utf8), channel: "ticks:signals")
+            } else {
+                try SharedMessageCodec.decodeKlines(Array(text.utf8), channel: "ticks:klines")
+            }
+        }
     }
 }

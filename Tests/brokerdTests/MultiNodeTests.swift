@@ -3,8 +3,8 @@ import Foundation
 import Testing
 import TestSupport
 
-/// Two brokerd nodes with their own journals sharing ticks, news and alert rules through a real
-/// redis-server, behind a real nginx: whatever is ingested on one node reaches every node's
+/// Two brokerd nodes with their own journals sharing ticks, news, alert rules, signal lists and
+/// k-line bars through a real redis-server, behind a real nginx: whatever is ingested on one node reaches every node's
 /// clients exactly once and is journaled exactly once on each node.
 @Suite(.serialized) struct MultiNodeTests {
     private struct Node {
@@ -220,6 +220,64 @@ import TestSupport
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
         nginx.stop()
+    }
+
+    /// Polls `GET /api/signals/buy?strategy=` on `node` until it lists `codes`.
+    private func waitForSignals(_ node: Node, _ strategy: String, _ codes: [String]) async throws {
+        var listed: [String] = []
+        for _ in 0..<200 {
+            let body = try await HTTP.request("GET", node.broker.baseURL + "/api/signals/buy?strategy=\(strategy)").1
+            listed = ((body["signals"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
+            if listed == codes { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        Issue.record("\(node.id) lists \(listed) for \(strategy), not \(codes)")
+    }
+
+    @Test func signalListsAndKlineBarsIngestedOnOneNodeReachTheOthersOnce() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(first)
+        try await waitUntilSharing(second)
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+
+        // A signal list replaced on the first node is the second node's list too, and so is emptying it.
+        let signals = #"{"signals":[{"code":"600519","name":"贵州茅台"},{"code":"000001","name":"平安银行"}]}"#
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: signals).0 == 200)
+        try await waitForSignals(second, "volume_wave", ["600519", "000001"])
+        #expect(try await HTTP.request("PUT", second.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"300750"}]}"#).0 == 200)
+        try await waitForSignals(first, "volume_wave", ["300750"])
+
+        // A bar ingested on the first node reaches the second node's stock subscriber.
+        let bar = #"{"klines":[{"code":"600519","period":"1d","open":1850,"high":1870,"low":1840,"close":1866.5,"volume":9000,"start":1764000000000000,"closed":true}]}"#
+        try await post(first.broker.baseURL, "/api/klines", bar)
+        let update = try #require(try await onSecond.receive(type: "kline_update"))
+        let data = try #require(update["data"] as? [String: Any])
+        #expect(data["code"] as? String == "600519" && data["period"] as? String == "1d" && data["close"] as? Double == 1866.5)
+
+        // Every node journaled each list and the bar exactly once.
+        for node in [first, second] {
+            var lists: [String] = []
+            var bars: [String] = []
+            for _ in 0..<200 {
+                lists = try journaledEvents(node.broker.journalPath, kinds: [.signalsReplaced]).compactMap {
+                    if case .signalsReplaced(let replaced) = $0 { replaced.signals.map(\.code).joined(separator: ",") } else { nil }
+                }
+                bars = try journaledEvents(node.broker.journalPath, kinds: [.klineUpdated]).compactMap {
+                    if case .klineUpdated(let bar) = $0 { "\(bar.code) \(bar.period) \(bar.close)" } else { nil }
+                }
+                if lists.count >= 2 && !bars.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(lists == ["600519,000001", "300750"], "\(node.id): \(lists)")
+            #expect(bars == ["600519 1d 1866.5"], "\(node.id): \(bars)")
+        }
+
+        await onSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
     }
 
     @Test func withRedisDownANodeStillServesItsOwnClientsAndSharingResumesWhenRedisIsBack() async throws {

@@ -2,11 +2,12 @@ import Broker
 import Journal
 import Logging
 
-/// SUBSCRIBEs to the tick channel (and the shared news and alerts channels, when configured) on a
-/// thread of its own and hands every message to the broker, reconnecting with backoff until stopped.
+/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals and k-lines channels, when
+/// configured) on a thread of its own and hands every message to the broker, reconnecting with
+/// backoff until stopped.
 final class RedisChannelReader: Sendable {
     /// What a channel carries.
-    private enum Content: Sendable { case ticks, news, alerts }
+    private enum Content: Sendable { case ticks, news, alerts, signals, klines }
 
     private let url: RedisURL
     private let channels: [(name: String, content: Content)]
@@ -24,6 +25,7 @@ final class RedisChannelReader: Sendable {
         url = configuration.url
         let configured: [(String?, Content)] = [
             (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
+            (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines),
         ]
         channels = configured.compactMap { name, content in name.map { ($0, content) } }
         node = configuration.node
@@ -91,7 +93,7 @@ final class RedisChannelReader: Sendable {
                     switch content {
                     case .ticks:
                         ticks += decodeTicks(payload)
-                    case .news, .alerts:
+                    case .news, .alerts, .signals, .klines:
                         if let update = decodeShared(payload, content: content) {
                             if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
                             ticks = []
@@ -124,14 +126,17 @@ final class RedisChannelReader: Sendable {
         return outcome.ticks
     }
 
-    /// The update in one message on the news or alerts channel; nil when it is malformed or our own.
+    /// The update in one message on a shared channel other than ticks; nil when it is malformed or our own.
     private func decodeShared(_ payload: [UInt8], content: Content) -> SharedUpdate? {
         let channel = channels.first { $0.content == content }?.name ?? ""
         let decoded: SharedMessageCodec.Message
         do {
-            decoded = content == .news
-                ? try SharedMessageCodec.decodeNews(payload, channel: channel, now: WallClock.microsecondsNow())
-                : try SharedMessageCodec.decodeAlerts(payload, channel: channel)
+            switch content {
+            case .news: decoded = try SharedMessageCodec.decodeNews(payload, channel: channel, now: WallClock.microsecondsNow())
+            case .alerts, .ticks: decoded = try SharedMessageCodec.decodeAlerts(payload, channel: channel)
+            case .signals: decoded = try SharedMessageCodec.decodeSignals(payload, channel: channel)
+            case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel)
+            }
         } catch {
             delivery.reportMalformed([error.description])
             return nil

@@ -12,6 +12,10 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var newsChannel: String?
     /// Pub/sub channel of alert-rule changes shared by other nodes (`<channel>:alerts`); nil to not subscribe.
     public var alertsChannel: String?
+    /// Pub/sub channel of strategy signal lists shared by other nodes (`<channel>:signals`); nil to not subscribe.
+    public var signalsChannel: String?
+    /// Pub/sub channel of k-line bars shared by other nodes (`<channel>:klines`); nil to not subscribe.
+    public var klinesChannel: String?
     /// The node this source runs in: messages it published itself are skipped, because it has
     /// journaled them already. Nil ingests every message.
     public var node: NodeOrigin?
@@ -29,7 +33,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
         url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
-        alertsChannel: String? = nil, node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
+        alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil,
+        node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         limits: Limits = .init()
     ) {
@@ -38,6 +43,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.stream = stream
         self.newsChannel = newsChannel
         self.alertsChannel = alertsChannel
+        self.signalsChannel = signalsChannel
+        self.klinesChannel = klinesChannel
         self.node = node
         self.streamBlock = streamBlock
         self.streamCount = streamCount
@@ -53,8 +60,10 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if channel?.isEmpty == true { throw fail("channel", "is empty") }
         if newsChannel?.isEmpty == true { throw fail("newsChannel", "is empty") }
         if alertsChannel?.isEmpty == true { throw fail("alertsChannel", "is empty") }
+        if signalsChannel?.isEmpty == true { throw fail("signalsChannel", "is empty") }
+        if klinesChannel?.isEmpty == true { throw fail("klinesChannel", "is empty") }
         if Set(subscribedChannels).count < subscribedChannels.count {
-            throw fail("channels", "the tick, news and alerts channels must differ")
+            throw fail("channels", "the tick, news, alerts, signals and klines channels must differ")
         }
         if stream?.isEmpty == true { throw fail("stream", "is empty") }
         if streamBlock < .milliseconds(1) { throw fail("streamBlock", "must be at least 1 ms (0 would block forever)") }
@@ -66,8 +75,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
     }
 
-    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, as configured.
-    var subscribedChannels: [String] { [channel, newsChannel, alertsChannel].compactMap { $0 } }
+    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, as configured.
+    var subscribedChannels: [String] { [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel].compactMap { $0 } }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
     static func isStreamID(_ id: String) -> Bool {

@@ -29,7 +29,7 @@ struct TickBatchDelivery: Sendable {
         }
     }
 
-    /// Delivers one news item or alert-rule change from another node.
+    /// Delivers one update from another node (news, an alert rule, a signal list, k-line bars).
     func hand(_ update: SharedUpdate) {
         let deliverShared = self.deliverShared
         if let reason = waitFor({ try await deliverShared(update) }) {
@@ -99,6 +99,8 @@ extension SharedUpdate {
         case .news: "a news item"
         case .alertRuleSet: "an alert rule"
         case .alertRuleRemoved: "an alert rule removal"
+        case .signalsReplaced: "a signal list"
+        case .bars: "k-line bars"
         }
     }
 }

@@ -1,8 +1,9 @@
 /// The Redis pub/sub channels through which brokerd nodes share what one of them ingested.
 ///
 /// Ticks travel on the tick channel itself, next to external feeders' ticks (a node's messages
-/// are tagged with its id, a feeder's are not), so every node reads one tick channel. News and
-/// alert-rule changes have a channel each, named after the tick channel.
+/// are tagged with its id, a feeder's are not), so every node reads one tick channel. News,
+/// alert-rule changes, strategy signal lists and ingested k-line bars have a channel each, named
+/// after the tick channel.
 public struct SharedChannels: Sendable, Hashable {
     /// Ticks: `<channel>` (default `ticks`).
     public var ticks: String
@@ -10,11 +11,17 @@ public struct SharedChannels: Sendable, Hashable {
     public var news: String
     /// Alert rules set and removed: `<channel>:alerts`.
     public var alerts: String
+    /// Strategies' signal lists replaced: `<channel>:signals`.
+    public var signals: String
+    /// K-line bars ingested over HTTP: `<channel>:klines`.
+    public var klines: String
 
     /// The layout around the tick channel `tickChannel`.
     public init(tickChannel: String) {
         ticks = tickChannel
         news = tickChannel + ":news"
         alerts = tickChannel + ":alerts"
+        signals = tickChannel + ":signals"
+        klines = tickChannel + ":klines"
     }
 }

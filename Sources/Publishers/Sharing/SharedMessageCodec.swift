@@ -9,10 +9,14 @@ import Foundation
 ///   the shape external feeders already use plus the tags (read by `TickPayloadDecoder`);
 /// - news (`<channel>:news`): `{"node","instance","news":{"id","title","summary","url","codes","category","published_at"}}`;
 /// - alert rules (`<channel>:alerts`): `{"node","instance","set":{"id","user","code","condition","threshold"}}`
-///   or `{"node","instance","removed":{"rule_id","user"}}`.
+///   or `{"node","instance","removed":{"rule_id","user"}}`;
+/// - signal lists (`<channel>:signals`): `{"node","instance","strategy","signals":[{"code","name","signal_date","reason"}]}`;
+/// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`.
 ///
-/// Timestamps are UTC microseconds. Untagged news and alert messages (from an external feeder) are
-/// accepted too; then `published_at` may be left out and becomes the time of receipt.
+/// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
+/// external feeder) are accepted too; then `published_at` may be left out and becomes the time of
+/// receipt. A receiving node ingests them as commands, so the decider checks them as it checks
+/// its own requests.
 public enum SharedMessageCodec {
     /// A decoded news or alerts message.
     public struct Message: Sendable, Hashable {
@@ -37,6 +41,10 @@ public enum SharedMessageCodec {
         case .alertRuleRemoved(let ruleID, let user):
             data = try? encoder.encode(
                 AlertsWire(node: origin.node, instance: origin.instance, set: nil, removed: RemovedWire(ruleID: ruleID, user: user)))
+        case .signalsReplaced(let strategy, let signals):
+            data = try? encoder.encode(SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals))
+        case .bars(let bars):
+            data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
         }
         // These wire types hold only strings, numbers and arrays of them: encoding cannot fail
         // except on a non-finite Double, which the decider never lets into an event.
@@ -73,6 +81,32 @@ public enum SharedMessageCodec {
         default: throw SharedMessageError(channel: channel, reason: "needs exactly one of \"set\" and \"removed\"")
         }
         return Message(origin: origin(wire.node, wire.instance), update: update)
+    }
+
+    /// Decodes a message from the signals channel.
+    public static func decodeSignals(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
+        let wire: SignalsWire
+        do {
+            wire = try JSONDecoder().decode(SignalsWire.self, from: Data(json))
+        } catch {
+            throw SharedMessageError(
+                channel: channel, reason: "expected {\"strategy\",\"signals\":[{\"code\",\"name\",…}]}: \(DecodingFailure.describe(error))")
+        }
+        return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: wire.signals))
+    }
+
+    /// Decodes a message from the k-lines channel.
+    public static func decodeKlines(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
+        let wire: KlinesWire
+        do {
+            wire = try JSONDecoder().decode(KlinesWire.self, from: Data(json))
+        } catch {
+            throw SharedMessageError(
+                channel: channel,
+                reason: "expected {\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}: \(DecodingFailure.describe(error))")
+        }
+        guard !wire.klines.isEmpty else { throw SharedMessageError(channel: channel, reason: "\"klines\" is empty") }
+        return Message(origin: origin(wire.node, wire.instance), update: .bars(wire.klines))
     }
 
     /// The origin named by a message's tags; nil when it has no `node` (an external feeder).
@@ -165,4 +199,17 @@ private struct AlertsWire: Codable {
     var instance: String?
     var set: AlertRule?
     var removed: RemovedWire?
+}
+
+private struct SignalsWire: Codable {
+    var node: String?
+    var instance: String?
+    var strategy: String
+    var signals: [Signal]
+}
+
+private struct KlinesWire: Codable {
+    var node: String?
+    var instance: String?
+    var klines: [KlineBar]
 }

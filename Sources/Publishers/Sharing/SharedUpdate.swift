@@ -10,6 +10,10 @@ public enum SharedUpdate: Sendable, Hashable {
     case alertRuleSet(AlertRule)
     /// An alert rule removed on the origin (HTTP or a client's `remove_alert`).
     case alertRuleRemoved(ruleID: String, user: String)
+    /// A strategy's signal list replaced on the origin (`PUT /api/signals/{strategy}`).
+    case signalsReplaced(strategy: String, signals: [Signal])
+    /// K-line bars journaled on the origin (`POST /api/klines`).
+    case bars([KlineBar])
 
     /// The channel of `channels` the update travels on.
     public func channel(in channels: SharedChannels) -> String {
@@ -17,6 +21,8 @@ public enum SharedUpdate: Sendable, Hashable {
         case .ticks: channels.ticks
         case .news: channels.news
         case .alertRuleSet, .alertRuleRemoved: channels.alerts
+        case .signalsReplaced: channels.signals
+        case .bars: channels.klines
         }
     }
 
@@ -27,6 +33,8 @@ public enum SharedUpdate: Sendable, Hashable {
         case .news(let item): .publishNews(item)
         case .alertRuleSet(let rule): .setAlertRule(rule)
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
+        case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
+        case .bars(let bars): .ingestBars(bars)
         }
     }
 }

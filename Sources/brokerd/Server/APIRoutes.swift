@@ -152,6 +152,7 @@ struct APIRoutes {
             Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason)
         }
         let recorded = try await execute(.replaceSignals(strategy: strategy, signals: signals))
+        runtime.share(.signalsReplaced(strategy: strategy, signals: signals))
         return JSONResponse.make(WriteBody(accepted: signals.count, seq: recorded.last?.seq))
     }
 
@@ -189,6 +190,7 @@ extension APIRoutes {
         }
         // One commit: the batch is journaled whole or not at all.
         let lastSeq = try await execute(.ingestBars(bars)).last?.seq
+        runtime.share(.bars(bars))
         return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
     }
 

@@ -48,14 +48,14 @@ struct BrokerService: Service {
             "sharing with other nodes through Redis",
             metadata: [
                 "node": "\(configuration.nodeID)", "instance": "\(broadcaster.origin.instance)",
-                "channels": "\(broadcaster.channels.ticks),\(broadcaster.channels.news),\(broadcaster.channels.alerts)",
+                "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines].joined(separator: ","))",
             ])
         return broadcaster
     }
 
     /// Starts the Redis tick source when a URL is configured; stream reading resumes right after
-    /// the last entry journaled by a previous run. It also ingests the news and alert rules other
-    /// nodes share, and skips what `origin` (this node) published itself.
+    /// the last entry journaled by a previous run. It also ingests the news, alert rules, signal
+    /// lists and k-line bars other nodes share, and skips what `origin` (this node) published itself.
     private func startRedis(_ store: EventStore, origin: NodeOrigin?) async throws -> RedisTickSource? {
         guard let url = configuration.redis.url else { return nil }
         let source = configuration.redis.stream.map { "redis-stream:\($0)" }
@@ -66,7 +66,8 @@ struct BrokerService: Service {
         let redis = try RedisTickSource(
             configuration: RedisTickSourceConfiguration(
                 url: RedisURL(parsing: url), channel: channels.ticks, stream: configuration.redis.stream,
-                newsChannel: channels.news, alertsChannel: channels.alerts, node: origin),
+                newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
+                klinesChannel: channels.klines, node: origin),
             resumeAfter: resumeAfter, logger: logger,
             deliverShared: { update in
                 // Journaled here as if ingested here, but not shared again: it came from a node.
