@@ -19,6 +19,15 @@ import TestSupport
         return Node(id: id, broker: broker)
     }
 
+    /// Nodes `node-a` and `node-b` on `redis`, both subscribed and publishing.
+    private func startSharingPair(redis: RedisProcess, in dir: TemporaryDirectory) async throws -> (Node, Node) {
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(first)
+        try await waitUntilSharing(second)
+        return (first, second)
+    }
+
     private func stats(_ node: Node) async throws -> [String: Any] {
         let (status, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/websocket/stats")
         #expect(status == 200)
@@ -138,11 +147,8 @@ import TestSupport
     @Test func whatOneNodeIngestsReachesTheOtherNodesClientsOnceAndEveryJournalOnce() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let first = try await startNode("node-a", redis: redis, in: dir)
-        let second = try await startNode("node-b", redis: redis, in: dir)
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
         let nginx = try await NginxProcess(upstreamPorts: [first.broker.port, second.broker.port])
-        try await waitUntilSharing(first)
-        try await waitUntilSharing(second)
 
         // nginx pins the client to one node ("home"); the other node ingests.
         let subscriptions = [("stock", "600519"), ("stock", "000001"), ("news", "all")]
@@ -237,13 +243,10 @@ import TestSupport
     @Test func signalListsAndKlineBarsIngestedOnOneNodeReachTheOthersOnce() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let first = try await startNode("node-a", redis: redis, in: dir)
-        let second = try await startNode("node-b", redis: redis, in: dir)
-        try await waitUntilSharing(first)
-        try await waitUntilSharing(second)
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
         let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
 
-        // A signal list replaced on the first node is the second node's list too, and so is emptying it.
+        // A signal list replaced on either node becomes the other node's list.
         let signals = #"{"signals":[{"code":"600519","name":"贵州茅台"},{"code":"000001","name":"平安银行"}]}"#
         #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: signals).0 == 200)
         try await waitForSignals(second, "volume_wave", ["600519", "000001"])
@@ -283,10 +286,7 @@ import TestSupport
     @Test func withRedisDownANodeStillServesItsOwnClientsAndSharingResumesWhenRedisIsBack() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let first = try await startNode("node-a", redis: redis, in: dir)
-        let second = try await startNode("node-b", redis: redis, in: dir)
-        try await waitUntilSharing(first)
-        try await waitUntilSharing(second)
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
         let (onFirst, _) = try await connect(first.broker.webSocketURL, subscribing: [("stock", "600519")])
         let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
 
