@@ -53,27 +53,15 @@ public enum SharedMessageCodec {
 
     /// Decodes a message from the news channel; `now` stamps an untagged item without `published_at`.
     public static func decodeNews(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
-        let wire: NewsWire
-        do {
-            wire = try JSONDecoder().decode(NewsWire.self, from: Data(json))
-        } catch {
-            throw SharedMessageError(
-                channel: channel,
-                reason: "expected {\"news\":{\"id\",\"title\",…}}: \(DecodingFailure.describe(error))")
-        }
+        let wire = try decode(NewsWire.self, from: json, channel: channel, expected: "{\"news\":{\"id\",\"title\",…}}")
         return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now)))
     }
 
     /// Decodes a message from the alerts channel.
     public static func decodeAlerts(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
-        let wire: AlertsWire
-        do {
-            wire = try JSONDecoder().decode(AlertsWire.self, from: Data(json))
-        } catch {
-            throw SharedMessageError(
-                channel: channel,
-                reason: "expected {\"set\":{\"id\",\"user\",\"code\",\"condition\",\"threshold\"}} or {\"removed\":{\"rule_id\",\"user\"}}: \(DecodingFailure.describe(error))")
-        }
+        let wire = try decode(
+            AlertsWire.self, from: json, channel: channel,
+            expected: "{\"set\":{\"id\",\"user\",\"code\",\"condition\",\"threshold\"}} or {\"removed\":{\"rule_id\",\"user\"}}")
         let update: SharedUpdate
         switch (wire.set, wire.removed) {
         case (let rule?, nil): update = .alertRuleSet(rule)
@@ -85,28 +73,28 @@ public enum SharedMessageCodec {
 
     /// Decodes a message from the signals channel.
     public static func decodeSignals(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
-        let wire: SignalsWire
-        do {
-            wire = try JSONDecoder().decode(SignalsWire.self, from: Data(json))
-        } catch {
-            throw SharedMessageError(
-                channel: channel, reason: "expected {\"strategy\",\"signals\":[{\"code\",\"name\",…}]}: \(DecodingFailure.describe(error))")
-        }
+        let wire = try decode(SignalsWire.self, from: json, channel: channel, expected: "{\"strategy\",\"signals\":[{\"code\",\"name\",…}]}")
         return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: wire.signals))
     }
 
     /// Decodes a message from the k-lines channel.
     public static func decodeKlines(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
-        let wire: KlinesWire
-        do {
-            wire = try JSONDecoder().decode(KlinesWire.self, from: Data(json))
-        } catch {
-            throw SharedMessageError(
-                channel: channel,
-                reason: "expected {\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}: \(DecodingFailure.describe(error))")
-        }
+        let wire = try decode(
+            KlinesWire.self, from: json, channel: channel,
+            expected: "{\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}")
         guard !wire.klines.isEmpty else { throw SharedMessageError(channel: channel, reason: "\"klines\" is empty") }
         return Message(origin: origin(wire.node, wire.instance), update: .bars(wire.klines))
+    }
+
+    /// `json` as a `Wire`, or an error that says what the channel expects and what was wrong.
+    private static func decode<Wire: Decodable>(
+        _: Wire.Type, from json: [UInt8], channel: String, expected: String
+    ) throws(SharedMessageError) -> Wire {
+        do {
+            return try JSONDecoder().decode(Wire.self, from: Data(json))
+        } catch {
+            throw SharedMessageError(channel: channel, reason: "expected \(expected): \(DecodingFailure.describe(error))")
+        }
     }
 
     /// The origin named by a message's tags; nil when it has no `node` (an external feeder).
