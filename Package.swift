@@ -125,6 +125,7 @@ let package = Package(
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
         .testTarget(name: "PublishersTests", dependencies: ["Publishers", "TestSupport"]),
         .testTarget(name: "BrokerClientTests", dependencies: ["BrokerClient"]),
+        .testTarget(name: "BrokerbenchTests", dependencies: ["brokerbench"]),
         .testTarget(
             name: "brokerdTests",
             dependencies: [
