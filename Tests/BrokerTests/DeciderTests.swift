@@ -127,6 +127,16 @@ struct DeciderTests {
         PriceTick(code: "600000", name: "", price: .infinity, volume: 0, prevClose: 1, timestamp: 0),
         PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: -1, timestamp: 0),
         PriceTick(code: "600000", name: "", price: 1, volume: -1, prevClose: 1, timestamp: 0),
+        // Finite prices whose change or change percent would not be.
+        PriceTick(code: "600000", name: "", price: 1e306, volume: 0, prevClose: 1, timestamp: 0),
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: .leastNonzeroMagnitude, timestamp: 0),
+        // Timestamps that would overflow the clock arithmetic of fan-out and bar building.
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: .max),
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: .min),
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: -1),
+        PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: FieldRules.timestampRange.upperBound + 1),
+        // One character, 65 scalars: the limit counts scalars, not grapheme clusters.
+        PriceTick(code: "600000", name: "a" + String(repeating: "\u{301}", count: 64), price: 1, volume: 0, prevClose: 1, timestamp: 0),
     ])
     func badTickRejectsBatch(bad: PriceTick) {
         #expect {
@@ -166,6 +176,9 @@ struct DeciderTests {
         bar { $0.close = 0 },
         bar { $0.volume = -1 },
         bar { $0.code = "" },
+        bar { $0.start = .max },
+        bar { $0.high = 1e300 },
+        bar { $0.start = -60_000_000 },
     ])
     func badBars(bar: KlineBar) {
         #expect {
@@ -194,6 +207,30 @@ struct DeciderTests {
         var untitled = Fixtures.news("n3")
         untitled.title = " "
         expectRefused(.publishNews(untitled), .invalidNews(id: "n3", reason: "has an empty title"))
+        var future = Fixtures.news("n4")
+        future.publishedAt = .max
+        #expect { try decide(.publishNews(future)) } throws: { ($0 as? BrokerError)?.error == "invalid_news" }
+    }
+
+    @Test("timestamps from 1970 to 2100 in microseconds are accepted, at both ends")
+    func timestampRangeEnds() throws {
+        for timestamp in [FieldRules.timestampRange.lowerBound, 1_764_000_000_000_000, FieldRules.timestampRange.upperBound] {
+            let tick = PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: timestamp)
+            #expect(try decide(.ingestTicks([tick])) == [.priceTicked(tick)])
+            let bar = Self.bar { $0.start = timestamp }
+            #expect(try decide(.ingestBar(bar)) == [.klineUpdated(bar)])
+        }
+    }
+
+    @Test("length limits count Unicode scalars, so combining marks cannot stretch a short target")
+    func lengthsCountScalars() {
+        // 1 character of 64 scalars, and 64 Han characters of one scalar each.
+        let stretched = "a" + String(repeating: "\u{301}", count: 64)
+        #expect(FieldRules.identifierProblem(stretched, maxLength: 64) == "is 65 characters long, the limit is 64")
+        #expect(FieldRules.identifierProblem(String(repeating: "贵", count: 64), maxLength: 64) == nil)
+        expectRefused(
+            .subscribe(clientID: "c1", subscription: Subscription(type: .strategy, target: stretched)),
+            .invalidTarget(type: .strategy, target: stretched, reason: "is 65 characters long, the limit is 64"))
     }
 
     // MARK: Alerts

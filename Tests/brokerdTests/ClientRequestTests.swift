@@ -1,4 +1,5 @@
 import Testing
+import Broker
 
 @testable import brokerd
 
@@ -21,6 +22,20 @@ import Testing
             _ = try setAlert(threshold: text)
         } catch {
             #expect(error.error == "invalid_threshold")
+        }
+    }
+
+    @Test func aTargetIsMeasuredInUnicodeScalars() throws {
+        func subscribe(_ target: String) throws(ClientRequest.Rejection) -> ClientRequest {
+            try ClientRequest.parse(#"{"type":"subscribe","subscription_type":"news","target":"\#(target)"}"#, maxTargetLength: 8)
+        }
+        #expect(try subscribe("财经新闻财经新闻") == .subscribe(Subscription(type: .news, target: "财经新闻财经新闻")))
+        // One grapheme cluster, nine scalars.
+        do {
+            _ = try subscribe("e" + String(repeating: "\u{301}", count: 8))
+            Issue.record("a nine-scalar target passed a limit of 8")
+        } catch {
+            #expect(error.error == "invalid_target")
         }
     }
 }

@@ -152,12 +152,15 @@ public enum Decider {
         return ticks.map { .priceTicked($0) }
     }
 
-    private static func problem(with tick: PriceTick, _ limits: Limits) -> String? {
+    /// Why the decider refuses `tick`, or nil when it accepts it; for sources that drop bad ticks
+    /// one by one before handing over a batch (the decider refuses a batch as a whole).
+    public static func problem(with tick: PriceTick, _ limits: Limits) -> String? {
         if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
-        if tick.name.count > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
-        if !(tick.price.isFinite && tick.price > 0) { return "has price \(tick.price); it must be finite and greater than 0" }
-        if !(tick.prevClose.isFinite && tick.prevClose >= 0) {
-            return "has prev_close \(tick.prevClose); it must be finite and at least 0 (0 = unknown)"
+        if FieldRules.length(tick.name) > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
+        if let reason = FieldRules.timestampProblem(tick.timestamp) { return "has timestamp that \(reason)" }
+        if let reason = FieldRules.priceProblem(tick.price) { return "has price \(tick.price); it \(reason)" }
+        if tick.prevClose != 0, let reason = FieldRules.priceProblem(tick.prevClose) {
+            return "has prev_close \(tick.prevClose); it \(reason), or 0 (unknown)"
         }
         if tick.volume < 0 { return "has negative volume \(tick.volume)" }
         return nil
@@ -170,11 +173,12 @@ public enum Decider {
             throw fail("has unknown period \(FieldRules.quoted(bar.period)); use one of \(FieldRules.barPeriods.sorted().joined(separator: ", "))")
         }
         for (name, value) in [("open", bar.open), ("high", bar.high), ("low", bar.low), ("close", bar.close)] {
-            guard value.isFinite, value > 0 else { throw fail("has \(name) \(value); prices must be finite and greater than 0") }
+            if let reason = FieldRules.priceProblem(value) { throw fail("has \(name) \(value); it \(reason)") }
         }
         guard bar.high >= max(bar.open, bar.close) else { throw fail("has high \(bar.high) below its open or close") }
         guard bar.low <= min(bar.open, bar.close) else { throw fail("has low \(bar.low) above its open or close") }
         guard bar.volume >= 0 else { throw fail("has negative volume \(bar.volume)") }
+        if let reason = FieldRules.timestampProblem(bar.start) { throw fail("has start that \(reason)") }
     }
 
     private static func publish(_ item: NewsItem, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
@@ -183,6 +187,7 @@ public enum Decider {
             throw fail("id \(reason)")
         }
         guard !item.title.allSatisfy(\.isWhitespace) else { throw fail("has an empty title") }
+        if let reason = FieldRules.timestampProblem(item.publishedAt) { throw fail("has published_at that \(reason)") }
         for (name, value) in [("title", item.title), ("summary", item.summary), ("url", item.url)]
         where value.utf8.count > limits.maxNewsFieldBytes {
             throw fail("has a \(name) over \(limits.maxNewsFieldBytes) bytes")
@@ -234,7 +239,7 @@ public enum Decider {
             guard FieldRules.isValidCode(signal.code) else {
                 throw fail("signal \(index) has invalid code \(FieldRules.quoted(signal.code))")
             }
-            guard signal.name.count <= limits.maxNameLength else {
+            guard FieldRules.length(signal.name) <= limits.maxNameLength else {
                 throw fail("signal \(index) has a name longer than \(limits.maxNameLength) characters")
             }
             guard seen.insert(signal.code).inserted else {

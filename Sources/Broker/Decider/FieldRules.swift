@@ -3,10 +3,36 @@ public enum FieldRules {
     /// Bar periods the broker accepts.
     public static let barPeriods: Set<String> = ["1m", "5m", "15m", "30m", "60m", "1d", "1w"]
 
+    /// Timestamps the broker accepts, in microseconds since 1970-01-01 UTC: from then to
+    /// 2100-01-01. Anything outside is a unit mistake or garbage, and far enough from `Int64`'s
+    /// ends that adding a period or subtracting from the clock cannot overflow.
+    public static let timestampRange: ClosedRange<Int64> = 0...4_102_444_800_000_000
+
+    /// Why `value` is not a usable timestamp, or nil when it is.
+    public static func timestampProblem(_ value: Int64) -> String? {
+        timestampRange.contains(value)
+            ? nil : "is \(value), not microseconds since 1970 before 2100 (0…\(timestampRange.upperBound))"
+    }
+
+    /// Prices the broker accepts (ticks, previous closes other than 0 = unknown, bar prices).
+    /// Wide enough for any listed instrument; narrow enough that change, change percent and their
+    /// rounding for the wire stay finite (a price of 1e306, or a previous close of 1e-320, would
+    /// turn them into infinities that JSON cannot carry).
+    public static let priceRange: ClosedRange<Double> = 1e-9...1e12
+
+    /// Why `value` is not a usable price, or nil when it is.
+    public static func priceProblem(_ value: Double) -> String? {
+        priceRange.contains(value) ? nil : "must be a finite number from \(priceRange.lowerBound) to \(priceRange.upperBound)"
+    }
+
+    /// The length limits count Unicode scalars: a grapheme cluster can hold any number of them,
+    /// so counting `Character`s would let a 64-"character" target carry 64 KB.
+    public static func length(_ value: String) -> Int { value.unicodeScalars.count }
+
     /// Why `value` is not a usable identifier (empty, too long, control characters), or nil when it is.
     public static func identifierProblem(_ value: String, maxLength: Int) -> String? {
         if value.isEmpty { return "is empty" }
-        let length = value.count
+        let length = length(value)
         if length > maxLength { return "is \(length) characters long, the limit is \(maxLength)" }
         if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
             return "contains control characters"
@@ -31,6 +57,7 @@ public enum FieldRules {
 
     /// `value` quoted for an error message, cut short so a huge input does not bloat the reply.
     static func quoted(_ value: String) -> String {
-        value.count <= 64 ? "'\(value)'" : "'\(value.prefix(64))…'"
+        let scalars = value.unicodeScalars
+        return scalars.count <= 64 ? "'\(value)'" : "'\(String(scalars.prefix(64)))…'"
     }
 }

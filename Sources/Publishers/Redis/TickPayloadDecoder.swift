@@ -72,23 +72,13 @@ struct TickPayloadDecoder: Sendable {
             let tick = PriceTick(
                 code: item.code, name: item.name ?? item.code, price: item.price, volume: item.volume ?? 0,
                 prevClose: item.prevClose ?? 0, timestamp: keepTimestamps ? item.timestamp ?? timestamp : timestamp)
-            if let problem = problem(with: tick) {
+            if let problem = Decider.problem(with: tick, limits) {
                 outcome.problems.append("tick '\(tick.code.prefix(32))' \(problem)")
             } else {
                 outcome.ticks.append(tick)
             }
         }
         return outcome
-    }
-
-    /// Mirrors the decider's tick checks (its own are private to Broker).
-    private func problem(with tick: PriceTick) -> String? {
-        if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
-        if tick.name.count > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
-        if !(tick.price.isFinite && tick.price > 0) { return "has price \(tick.price); it must be finite and greater than 0" }
-        if !(tick.prevClose.isFinite && tick.prevClose >= 0) { return "has prev_close \(tick.prevClose); it must be at least 0" }
-        if tick.volume < 0 { return "has negative volume \(tick.volume)" }
-        return nil
     }
 }
 

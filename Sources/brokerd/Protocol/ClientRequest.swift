@@ -99,7 +99,7 @@ enum ClientRequest: Equatable {
         guard !target.isEmpty else {
             throw Rejection(error: "invalid_target", details: "target must not be empty")
         }
-        guard target.count <= maxTargetLength else {
+        guard FieldRules.length(target) <= maxTargetLength else {
             throw Rejection(error: "invalid_target", details: "target is longer than \(maxTargetLength) characters")
         }
         return Subscription(type: type, target: target)
