@@ -37,6 +37,14 @@ import Testing
         #expect(identity == ClientIdentity(user: "alice", allowList: nil, expiresAt: expiresAt))
     }
 
+    @Test(arguments: [9_007_199_254_740_991.0, 9_223_372_036_855.0])
+    func aTokenThatNeverExpiresIsAcceptedWithTheLatestExpiry(seconds: Double) async throws {
+        // JavaScript's Number.MAX_SAFE_INTEGER, a common "never", and the first second past Int64 microseconds.
+        let never = Date(timeIntervalSince1970: seconds)
+        let token = try await TestTokens.sign(ClientClaims(subject: "alice", expiration: never))
+        #expect(try await verify(token).expiresAt == .max)
+    }
+
     @Test func aValidTokenCarriesItsAllowList() async throws {
         let allow = ["strategy": ["volume_wave"], "news": ["all"]]
         let token = try await TestTokens.sign(ClientClaims(subject: "bob", expiration: hourLater, allow: allow))

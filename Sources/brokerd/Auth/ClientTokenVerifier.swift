@@ -60,7 +60,9 @@ struct ClientTokenVerifier: Sendable {
         if let problem = FieldRules.identifierProblem(user, maxLength: Broker.Limits().maxTargetLength) {
             throw .invalidSubject(reason: problem)
         }
-        let expiresAt = Int64((expiration.timeIntervalSince1970 * 1_000_000).rounded(.down))
+        // A "never expires" exp (2^53 - 1 seconds, or a value in microseconds) is past what Int64
+        // microseconds hold: such a token does not expire while the broker runs.
+        let expiresAt = Int64(exactly: (expiration.timeIntervalSince1970 * 1_000_000).rounded(.down)) ?? .max
         guard let allow = claims.allow else { return ClientIdentity(user: user, allowList: nil, expiresAt: expiresAt) }
         return ClientIdentity(user: user, allowList: try SubscriptionAllowList(claim: allow), expiresAt: expiresAt)
     }

@@ -40,9 +40,15 @@ final class LiveConnection: Sendable {
     var queueDepth: Int { writer.depth }
     var idleSince: Int64 { lastActivity.load(ordering: .relaxed) }
 
-    /// Records a message from the client (any frame counts for the heartbeat).
+    /// Records a message from the client, once it is taken in.
     func noteReceived() {
         received.add(1, ordering: .relaxed)
+        noteActivity()
+    }
+
+    /// Records that the client sent a frame, as it is read: any frame, control frames included,
+    /// counts for the heartbeat, and a frame waiting behind a slow store call counts already.
+    func noteActivity() {
         lastActivity.store(WallClock.microsecondsNow(), ordering: .relaxed)
     }
 

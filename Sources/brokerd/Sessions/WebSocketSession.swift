@@ -72,6 +72,7 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
+        connection?.noteActivity()
         switch frame.opcode {
         case .text, .binary, .continuation:
             // No extension is negotiated, so no reserved bit may be set.
@@ -80,7 +81,10 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
         case .ping:
             let payload = frame.unmaskedData
             guard frame.fin, payload.readableBytes < 126 else { return failProtocol() }
-            guard !writer.closeSent else { return }
+            // A client that pings without reading gets no pongs queued up in memory: while the
+            // socket takes nothing, pings go unanswered (RFC 6455 §5.5.3 lets an endpoint answer
+            // only the latest of several pings).
+            guard !writer.closeSent, context.channel.isWritable else { return }
             context.writeAndFlush(wrapOutboundOut(WebSocketFrame(fin: true, opcode: .pong, data: payload)), promise: nil)
         case .pong:
             guard frame.fin else { return failProtocol() }

@@ -31,8 +31,18 @@ final class StalledWebSocket {
 
     /// Sends one masked text frame, as a client must.
     func send(_ text: String) throws {
-        let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
+        try write(Self.frame(opcode: 0x1, payload: Array(text.utf8)))
+    }
+
+    /// Sends `count` masked ping control frames, each with `payloadSize` bytes, in one write.
+    func ping(count: Int = 1, payloadSize: Int = 0) throws {
+        let frame = Self.frame(opcode: 0x9, payload: [UInt8](repeating: 0x2A, count: payloadSize))
+        try write(Array([[UInt8]](repeating: frame, count: count).joined()))
+    }
+
+    /// One final masked frame.
+    private static func frame(opcode: UInt8, payload: [UInt8]) -> [UInt8] {
+        var frame: [UInt8] = [0x80 | opcode]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
         } else {
@@ -41,7 +51,7 @@ final class StalledWebSocket {
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         frame += mask
         frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
-        try write(frame)
+        return frame
     }
 
     private func write(_ bytes: [UInt8]) throws {
