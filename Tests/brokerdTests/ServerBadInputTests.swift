@@ -124,6 +124,44 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aBurstOfUpgradesIsHeldToMaxClients() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-clients", "10"])
+        let request = Array((
+            "GET /ws/stock/prices HTTP/1.1\r\nHost: 127.0.0.1:\(broker.port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8)
+        func sendUpgrade() throws -> Int32 {
+            let fd = try LoopbackSocket.connect(port: broker.port, readTimeout: 10)
+            #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
+            return fd
+        }
+        func statusLine(_ fd: Int32) -> String {
+            var head = [UInt8](repeating: 0, count: 12)
+            let count = read(fd, &head, head.count)
+            return String(decoding: head[0..<max(count, 0)], as: UTF8.self)
+        }
+        // 40 upgrade requests on the wire while the broker is stopped: once it goes on, they are
+        // read before the sessions admitted first have opened.
+        broker.suspend()
+        var sockets = try (0..<40).map { _ in try sendUpgrade() }
+        defer { sockets.forEach { close($0) } }
+        broker.proceed()
+        let statuses = sockets.reduce(into: [String: Int]()) { $0[statusLine($1), default: 0] += 1 }
+        #expect(statuses == ["HTTP/1.1 101": 10, "HTTP/1.1 503": 30], "\(statuses)")
+        // Slots come back as connections close.
+        sockets.forEach { close($0) }
+        sockets = []
+        var status = ""
+        for _ in 0..<100 where status != "HTTP/1.1 101" {
+            let fd = try sendUpgrade()
+            status = statusLine(fd)
+            close(fd)
+            if status != "HTTP/1.1 101" { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(status == "HTTP/1.1 101")
+        await broker.terminate()
+    }
+
     @Test func httpIngestRejectsBadBodiesWithJSONErrors() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

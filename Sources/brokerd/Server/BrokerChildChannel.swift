@@ -49,7 +49,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                 maxFrameSize: endpoint.maxFrameSize,
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let refusal = endpoint.refusal(of: try Self.request(head))
+                        let refusal = endpoint.admission(of: try Self.request(head), on: channel)
                         verdict.value = .some(refusal)
                         return refusal == nil ? HTTPHeaders() : nil
                     }

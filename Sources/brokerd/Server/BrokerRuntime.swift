@@ -9,6 +9,8 @@ import Synchronization
 final class BrokerRuntime: Sendable {
     let configuration: Configuration
     let registry = ConnectionRegistry()
+    /// WebSocket connections admitted against `max_clients`, opening ones included.
+    let admissions: ConnectionAdmissions
     let sink: OutboxSink
     let publishers: PublisherHost
     let tickRate = TickRate()
@@ -34,6 +36,7 @@ final class BrokerRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.tokenVerifier = tokenVerifier
+        admissions = ConnectionAdmissions(limit: configuration.limits.maxClients)
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink

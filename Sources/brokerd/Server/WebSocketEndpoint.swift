@@ -17,19 +17,21 @@ struct WebSocketEndpoint: Sendable {
         min(16 * 1024 * 1024, max(configuration.limits.maxFrameBytes * 4, 1 << 16))
     }
 
-    /// Why an upgrade request is refused (answered as an HTTP error); nil when it may upgrade.
-    func refusal(of request: Request) -> APIError? {
+    /// Why an upgrade request on `channel` is refused (answered as an HTTP error); nil when it may
+    /// upgrade, and then the connection holds one of the `max_clients` slots until `channel` closes.
+    func admission(of request: Request, on channel: any Channel) -> APIError? {
         guard request.method == .get, Self.isEndpoint(request.uri.path) else {
             return APIError(
                 status: .notFound, error: "not_found", details: "no WebSocket endpoint at \(request.uri.path); use \(Self.path)")
         }
         guard runtime.store != nil, !runtime.isShuttingDown else { return .notReady }
-        let maxClients = runtime.configuration.limits.maxClients
-        guard runtime.registry.count < maxClients else {
+        let admissions = runtime.admissions
+        guard admissions.admit() else {
             return APIError(
                 status: .serviceUnavailable, error: "too_many_clients",
-                details: "the broker serves at most \(maxClients) connections; retry later")
+                details: "the broker serves at most \(admissions.limit) connections; retry later")
         }
+        channel.closeFuture.whenComplete { _ in admissions.release() }
         return nil
     }
 
