@@ -106,6 +106,41 @@ import TestSupport
         #expect(try disconnectReasons(journal).first == .heartbeatTimeout)
     }
 
+    @Test func aResumeFromSeqZeroReplaysOnlyWhatTheSessionMissed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        func publish(_ title: String) async throws {
+            let body = #"{"title":"\#(title)","category":"macro"}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+        }
+        // News from before the session began: the client never missed it.
+        try await publish("before")
+        try await Task.sleep(for: .milliseconds(5))
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+        _ = try await first.receive(type: "subscribed")
+        await first.close()
+        try await publish("while gone")
+        let marker = TestWebSocket(url: broker.webSocketURL)
+        _ = try await marker.receive()
+
+        // `since=0` claims to have seen nothing, ever: the replay still starts at the session.
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0")
+        #expect(try await second.receive()?["resumed"] as? Bool == true)
+        try second.send(["type": "ping"])
+        var titles: [String] = []
+        while let message = try await second.receive(), message["type"] as? String != "pong" {
+            if message["type"] as? String == "news_update" {
+                titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
+            }
+        }
+        #expect(titles == ["while gone"])
+        await second.close()
+        await marker.close()
+        await broker.terminate()
+    }
+
     @Test func webSocketPingFramesKeepAConnectionAlive() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--heartbeat-timeout", "1"])

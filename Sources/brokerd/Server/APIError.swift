@@ -11,6 +11,9 @@ struct APIError: Error {
     static let notReady = APIError(
         status: .serviceUnavailable, error: "not_ready", details: "the broker is still replaying its journal; retry shortly")
 
+    static let shuttingDown = APIError(
+        status: .serviceUnavailable, error: "shutting_down", details: "the broker is shutting down; send this to another node or retry after it restarts")
+
     static func badRequest(_ error: String, _ details: String) -> APIError {
         APIError(status: .badRequest, error: error, details: details)
     }

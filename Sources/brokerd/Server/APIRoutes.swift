@@ -10,11 +10,7 @@ struct APIRoutes {
 
     func register(on router: Router<BrokerRequestContext>) {
         router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
-        router.get("readyz") { _, _ in
-            guard runtime.store != nil else { return APIError.notReady.response }
-            // Redis being away does not make the broker unready: local ingest and delivery go on.
-            return JSONResponse.make(["status": "ready", "redis": runtime.redis?.snapshot.state.rawValue ?? "off"])
-        }
+        router.get("readyz") { _, _ in readiness() }
         router.get("metrics") { _, _ in
             guard let metrics = runtime.metrics else { throw APIError(status: .notFound, error: "no_metrics", details: "metrics are off") }
             return Response(
@@ -37,6 +33,15 @@ struct APIRoutes {
         admin.delete("alerts/rules/:id") { _, context in try await removeAlertRule(context) }
     }
 
+    /// `GET /readyz`: ready once the journal is replayed, until a shutdown begins.
+    func readiness() -> Response {
+        guard runtime.store != nil else { return APIError.notReady.response }
+        // Tells a load balancer to send nothing more while the broker closes its clients.
+        guard !runtime.isShuttingDown else { return APIError.shuttingDown.response }
+        // Redis being away does not make the broker unready: local ingest and delivery go on.
+        return JSONResponse.make(["status": "ready", "redis": runtime.redis?.snapshot.state.rawValue ?? "off"])
+    }
+
     func readyStore() throws -> EventStore {
         guard let store = runtime.store else { throw APIError.notReady }
         return store
@@ -45,6 +50,8 @@ struct APIRoutes {
     /// Runs a command; refusals become 400/404/409 with the decider's own error and details.
     @discardableResult
     func execute(_ command: Command) async throws -> [RecordedEvent] {
+        // Nothing is journaled after the final snapshot of a shutdown.
+        guard !runtime.isShuttingDown else { throw APIError.shuttingDown }
         do {
             return try await readyStore().execute(command)
         } catch let error as BrokerError {

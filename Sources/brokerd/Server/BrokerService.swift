@@ -27,6 +27,8 @@ struct BrokerService: Service {
                 group.addTask { await feed(store, from: source) }
             }
             try? await gracefulShutdown()
+            // At once: /readyz turns away new traffic and ingest stops while the rest winds down.
+            runtime.beginShutdown()
             group.cancelAll()
         }
         await redis?.stop()

@@ -99,21 +99,31 @@ struct ClientSession {
     private func open(writer: ConnectionWriter) async throws -> (LiveConnection, resumeFailure: String?) {
         var clientID: String?
         var resumeFailure: String?
+        // When the resumed session's last connection began: it cannot have missed anything older.
+        var sessionConnectedAt: Int64 = 0
         if let resumeRequest {
             let now = WallClock.microsecondsNow()
-            let verdict = await store.read { projection -> String? in
+            let verdict = await store.read { projection -> Result<Int64, ResumeRefusal> in
                 // Another user's session reads exactly like an unknown one and is checked before
                 // anything else, so a client learns nothing about it (not even that it exists).
                 guard let client = projection.client(resumeRequest.clientID), client.user == identity?.user else {
-                    return "session \(resumeRequest.clientID) is unknown or has expired; started a new session"
+                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is unknown or has expired; started a new session"))
                 }
-                if client.isConnected { return "session \(resumeRequest.clientID) is still connected elsewhere; started a new session" }
+                if client.isConnected {
+                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is still connected elsewhere; started a new session"))
+                }
                 if !client.isResumable(at: now) {
-                    return "session \(resumeRequest.clientID) is past its resume window; started a new session"
+                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is past its resume window; started a new session"))
                 }
-                return nil
+                return .success(client.connectedAt)
             }
-            if let verdict { resumeFailure = verdict } else { clientID = resumeRequest.clientID }
+            switch verdict {
+            case .success(let connectedAt):
+                clientID = resumeRequest.clientID
+                sessionConnectedAt = connectedAt
+            case .failure(let refusal):
+                resumeFailure = refusal.reason
+            }
         }
         let resumed = clientID != nil
         let id = clientID ?? Self.newClientID()
@@ -132,13 +142,16 @@ struct ClientSession {
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
+        let connectedAt = sessionConnectedAt
         let logger = logger
         await store.read { projection in
             if resumed {
                 // What was missed, then the latest prices: seqs in order, so a client cut off
                 // half-way resumes from the last one it saw without skipping anything.
                 if let since = resumeRequest?.since {
-                    Self.replayMissed(since: since, to: connection, projection: projection, journal: journal, logger: logger)
+                    Self.replayMissed(
+                        since: since, connectedAt: connectedAt, to: connection, projection: projection, journal: journal,
+                        logger: logger)
                 }
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
                     let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
@@ -149,6 +162,8 @@ struct ClientSession {
             }
             registry.add(connection)
         }
+        // A session that opened while the broker began to stop was not among those it closed.
+        if runtime.isShuttingDown { connection.requestClose(.shutdown) }
         logger.info(
             resumed ? "client resumed" : "client connected",
             metadata: ["client": "\(id)", "user": "\(identity?.user ?? "-")", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
@@ -179,8 +194,12 @@ struct ClientSession {
 
     /// Sends a resumed client what it missed after `since` and cannot get from the latest prices:
     /// bar closes of its stocks, news of its subscriptions, its alerts — from the journal, in seq order.
+    ///
+    /// The session's last connection began at `connectedAt`, and its client saw everything before
+    /// that, so the journal is read from there at the earliest: a `since` of 0 does not make the
+    /// broker scan its whole journal (this runs on the store, and nothing else does meanwhile).
     private static func replayMissed(
-        since: UInt64, to connection: LiveConnection, projection: Projection, journal: Journal, logger: Logger
+        since: UInt64, connectedAt: Int64, to connection: LiveConnection, projection: Projection, journal: Journal, logger: Logger
     ) {
         guard since < projection.lastSeq else { return }
         let subscriptions = projection.subscriptions.subscriptions(of: connection.clientID)
@@ -188,13 +207,19 @@ struct ClientSession {
         let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
         do {
             let reader = try journal.reader()
+            let first = try reader.first()
+            var from = since + 1
+            // (At the first row, the session may have begun before it: compacted, so not a bound.)
+            if let sessionStart = try reader.firstSeq(atOrAfter: connectedAt), sessionStart != first?.seq {
+                from = max(from, sessionStart)
+            }
             // After `brokerd journal compact`, the oldest events live in an archive the broker does not read.
-            if let first = try reader.first(), first.seq > since + 1 {
+            if let first, first.seq > from {
                 connection.send(ServerMessage.error(
                     "resume_incomplete",
-                    "events \(since + 1)…\(first.seq - 1) were compacted into an archive; bars, news and alerts among them are not replayed"))
+                    "events \(from)…\(first.seq - 1) were compacted into an archive; bars, news and alerts among them are not replayed"))
             }
-            let cursor = try reader.records(JournalQuery(fromSeq: since + 1, toSeq: projection.lastSeq, kinds: kinds))
+            let cursor = try reader.records(JournalQuery(fromSeq: from, toSeq: projection.lastSeq, kinds: kinds))
             while let record = try cursor.next() {
                 let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
                 switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
@@ -219,6 +244,12 @@ struct ClientSession {
             logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
             connection.send(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
         }
+    }
+
+    /// Why a resume was not granted, as the client is told.
+    private struct ResumeRefusal: Error {
+        let reason: String
+        init(_ reason: String) { self.reason = reason }
     }
 
     static func newClientID() -> String {

@@ -1,0 +1,35 @@
+import Broker
+import Journal
+import Logging
+import Testing
+import TestSupport
+
+@testable import brokerd
+
+/// Once a shutdown begins, the broker says it is not ready and journals no more ingest: nothing
+/// lands after the final snapshot, and a load balancer sends the traffic elsewhere.
+struct ShutdownRefusalTests {
+    @Test func readinessAndIngestAreRefusedFromTheStartOfAShutdown() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        defer { journal.close() }
+        let runtime = BrokerRuntime(configuration: Configuration(), logger: Logger(label: "test"))
+        let routes = APIRoutes(runtime: runtime)
+        #expect(routes.readiness().status == .serviceUnavailable)  // not replayed yet
+        runtime.becomeReady(with: try EventStore(journal: journal))
+        #expect(routes.readiness().status == .ok)
+        let tick = PriceTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 1)
+        try await routes.execute(.ingestTicks([tick]))
+
+        runtime.beginShutdown()
+        #expect(routes.readiness().status == .serviceUnavailable)
+        do {
+            try await routes.execute(.ingestTicks([tick]))
+            Issue.record("a tick was ingested during the shutdown")
+        } catch let error as APIError {
+            #expect(error.status == .serviceUnavailable)
+            #expect(error.error == "shutting_down")
+        }
+        #expect(journal.lastSeq == 1)
+    }
+}
