@@ -31,10 +31,15 @@ struct DeciderTests {
         ])
     }
 
-    @Test("connect of a gone id resumes it; of a connected id is refused")
+    @Test("a resume connects a gone id; a new session needs a free id; a connected id is refused either way")
     func connectExisting() throws {
-        #expect(try decide(.connect(clientID: "gone", user: nil, remoteAddress: nil, node: "n")).count == 1)
-        expectRefused(.connect(clientID: "c1", user: nil, remoteAddress: nil, node: "n"), .clientAlreadyConnected(clientID: "c1"))
+        #expect(try decide(.connect(clientID: "gone", user: nil, remoteAddress: nil, node: "n", resuming: true)).count == 1)
+        expectRefused(.connect(clientID: "gone", user: nil, remoteAddress: nil, node: "n"), .clientIDTaken(clientID: "gone"))
+        expectRefused(.connect(clientID: "expired", user: nil, remoteAddress: nil, node: "n", resuming: true), .unknownClient(clientID: "expired"))
+        for resuming in [false, true] {
+            expectRefused(
+                .connect(clientID: "c1", user: nil, remoteAddress: nil, node: "n", resuming: resuming), .clientAlreadyConnected(clientID: "c1"))
+        }
     }
 
     @Test("connect with an empty client id is refused")

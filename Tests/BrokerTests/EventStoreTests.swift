@@ -41,7 +41,7 @@ struct CommandGenerator {
             let id = gone.remove(at: Int.random(in: 0..<gone.count, using: &random))
             if chance(0.5) {
                 connected.append(id)
-                return .connect(clientID: id, user: nil, remoteAddress: "127.0.0.2", node: "node-a")
+                return .connect(clientID: id, user: nil, remoteAddress: "127.0.0.2", node: "node-a", resuming: true)
             }
             return .expireSession(clientID: id)
         case 13..<30 where !connected.isEmpty:

@@ -8,6 +8,8 @@ public enum BrokerError: Error, Sendable, Equatable {
     case clientAlreadyConnected(clientID: String)
     /// An expiry named a session that is still connected.
     case clientStillConnected(clientID: String)
+    /// A new session was asked for with the id of an existing one.
+    case clientIDTaken(clientID: String)
     /// The session id is unusable.
     case invalidClientID(clientID: String, reason: String)
     /// Some other field of the command is unusable.
@@ -48,6 +50,7 @@ public enum BrokerError: Error, Sendable, Equatable {
         case .clientNotConnected: "client_not_connected"
         case .clientAlreadyConnected: "client_already_connected"
         case .clientStillConnected: "client_still_connected"
+        case .clientIDTaken: "client_id_taken"
         case .invalidClientID: "invalid_client_id"
         case .invalidRequest: "invalid_request"
         case .invalidTarget: "invalid_target"
@@ -79,6 +82,8 @@ public enum BrokerError: Error, Sendable, Equatable {
             return "session \(q(id)) is already connected; close the other connection or start a new session"
         case .clientStillConnected(let id):
             return "session \(q(id)) is still connected; disconnect it before expiring it"
+        case .clientIDTaken(let id):
+            return "a session \(q(id)) exists; resume it or start a new session under another id"
         case .invalidClientID(let id, let reason):
             return "client id \(q(id)) \(reason); use 1 or more printable characters"
         case .invalidRequest(let field, let reason):

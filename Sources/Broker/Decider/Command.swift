@@ -1,7 +1,8 @@
 /// A request to change broker state; `Decider` turns it into events or refuses it.
 public enum Command: Sendable, Hashable {
-    /// Start a session, or resume a gone one with the same id (the caller checks the resume window).
-    case connect(clientID: String, user: String?, remoteAddress: String?, node: String)
+    /// Start a session under a new id, or (`resuming`) resume the gone session with this id; the
+    /// caller checks the resume window and the user.
+    case connect(clientID: String, user: String?, remoteAddress: String?, node: String, resuming: Bool = false)
     /// End a connected session's connection; it stays resumable until `resumeDeadline` (UTC µs).
     case disconnect(clientID: String, reason: DisconnectReason, resumeDeadline: Int64)
     /// Forget a gone session and its subscriptions.
@@ -28,4 +29,30 @@ public enum Command: Sendable, Hashable {
     case triggerAlert(ruleID: String, price: Double)
     /// Replace a strategy's whole signal list.
     case replaceSignals(strategy: String, signals: [Signal])
+}
+
+extension Command {
+    /// What deciding this command reads besides the command itself, as keys: two commands that
+    /// share a key are decided one after the other, the second against the state the first left,
+    /// so checks such as "the session is gone" or "the rule id is free" hold when the event
+    /// commits. Commands without keys (ticks, bars) are decided at once, however many are in flight.
+    var conflictKeys: [String] {
+        switch self {
+        case .connect(let clientID, _, _, _, _), .disconnect(let clientID, _, _), .expireSession(let clientID),
+            .subscribe(let clientID, _), .unsubscribe(let clientID, _):
+            ["client:" + clientID]
+        case .setAlertRule(let rule):
+            ["rule:" + rule.id, "rules-of:" + rule.user]
+        case .removeAlertRule(let ruleID, let user):
+            ["rule:" + ruleID, "rules-of:" + user]
+        case .triggerAlert(let ruleID, _):
+            ["rule:" + ruleID]
+        case .publishNews(let item):
+            ["news:" + item.id]
+        case .replaceSignals(let strategy, _):
+            ["signals:" + strategy]
+        case .ingestTicks, .ingestFromSource, .ingestBar, .ingestBars:
+            []
+        }
+    }
 }

@@ -7,8 +7,9 @@ public enum Decider {
     /// The events that carry out `command`, or why it is refused.
     public static func decide(_ command: Command, state: Projection, limits: Limits) throws(BrokerError) -> [Event] {
         switch command {
-        case .connect(let clientID, let user, let remoteAddress, let node):
-            return try connect(clientID: clientID, user: user, remoteAddress: remoteAddress, node: node, state, limits)
+        case .connect(let clientID, let user, let remoteAddress, let node, let resuming):
+            return try connect(
+                clientID: clientID, user: user, remoteAddress: remoteAddress, node: node, resuming: resuming, state, limits)
         case .disconnect(let clientID, let reason, let resumeDeadline):
             _ = try connectedClient(clientID, in: state)
             return [.clientDisconnected(ClientDisconnected(clientID: clientID, reason: reason, resumeDeadline: resumeDeadline))]
@@ -56,7 +57,8 @@ public enum Decider {
     // MARK: Sessions
 
     private static func connect(
-        clientID: String, user: String?, remoteAddress: String?, node: String, _ state: Projection, _ limits: Limits
+        clientID: String, user: String?, remoteAddress: String?, node: String, resuming: Bool, _ state: Projection,
+        _ limits: Limits
     ) throws(BrokerError) -> [Event] {
         if let reason = FieldRules.identifierProblem(clientID, maxLength: limits.maxTargetLength) {
             throw .invalidClientID(clientID: clientID, reason: reason)
@@ -67,9 +69,17 @@ public enum Decider {
         if let reason = FieldRules.identifierProblem(node, maxLength: limits.maxTargetLength) {
             throw .invalidRequest(field: "node", reason: reason)
         }
-        // A gone session with this id is resumed; the caller has already checked its resume window.
-        if let existing = state.client(clientID), existing.isConnected {
+        // A resume needs the gone session (its window and user were checked by the caller); a new
+        // session needs an id no session has, so it never takes over another's subscriptions.
+        switch (state.client(clientID), resuming) {
+        case (let existing?, _) where existing.isConnected:
             throw .clientAlreadyConnected(clientID: clientID)
+        case (nil, true):
+            throw .unknownClient(clientID: clientID)
+        case (.some, false):
+            throw .clientIDTaken(clientID: clientID)
+        case (.some, true), (nil, false):
+            break
         }
         return [.clientConnected(ClientConnected(clientID: clientID, user: user, remoteAddress: remoteAddress, node: node))]
     }

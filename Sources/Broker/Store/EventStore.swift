@@ -28,6 +28,9 @@ public actor EventStore {
     private var observer: (any EventObserver)?
     private var lastSnapshotSeq: UInt64
     private var snapshotInProgress = false
+    /// Conflict keys of the commands being decided and committed (see `Command.conflictKeys`).
+    private var busyKeys: Set<String> = []
+    private var waitingForKeys: [CheckedContinuation<Void, Never>] = []
 
     /// Opens a store over `journal`: loads the newest valid snapshot and replays the tail.
     public init(
@@ -50,10 +53,29 @@ public actor EventStore {
     /// Decides `command`; when it yields events, appends them and returns them once applied.
     /// - Throws: `BrokerError` when the command is refused (nothing is written), or a
     ///   `JournalError` when the append fails (nothing is written, the projection is unchanged).
+    ///
+    /// Commands run concurrently so their commits batch, but one that shares a conflict key with a
+    /// command in flight waits for it, and is then decided against the state it left: without
+    /// that, two resumes of one session, or two users taking one rule id, would both pass checks
+    /// made against a projection that did not yet hold the other.
     @discardableResult
     public func execute(_ command: Command) async throws -> [RecordedEvent] {
-        let events = try Decider.decide(command, state: projection, limits: limits)
-        return try await append(events)
+        let keys = command.conflictKeys
+        guard !keys.isEmpty else {
+            return try await append(try Decider.decide(command, state: projection, limits: limits))
+        }
+        while keys.contains(where: busyKeys.contains) {
+            await withCheckedContinuation { waitingForKeys.append($0) }
+        }
+        busyKeys.formUnion(keys)
+        defer {
+            busyKeys.subtract(keys)
+            // Few commands ever wait here; each that does checks its keys again.
+            let waiting = waitingForKeys
+            waitingForKeys = []
+            for waiter in waiting { waiter.resume() }
+        }
+        return try await append(try Decider.decide(command, state: projection, limits: limits))
     }
 
     /// Appends already-decided events (used by components that decide for themselves, such as

@@ -125,10 +125,27 @@ struct ClientSession {
                 resumeFailure = refusal.reason
             }
         }
-        let resumed = clientID != nil
-        let id = clientID ?? Self.newClientID()
-        let recorded = try await store.execute(
-            .connect(clientID: id, user: identity?.user, remoteAddress: remoteAddress, node: configuration.nodeID))
+        var resuming = clientID != nil
+        var candidate = clientID ?? Self.newClientID()
+        var recorded: [RecordedEvent] = []
+        for attempt in 1... {
+            do {
+                recorded = try await store.execute(.connect(
+                    clientID: candidate, user: identity?.user, remoteAddress: remoteAddress, node: configuration.nodeID,
+                    resuming: resuming))
+                break
+            } catch BrokerError.unknownClient where resuming {
+                // The sweep expired the session between the check above and this command.
+                resumeFailure = "session \(candidate) expired while resuming; started a new session"
+                resuming = false
+                candidate = Self.newClientID()
+            } catch BrokerError.clientIDTaken where !resuming && attempt < 5 {
+                // 32 random bits met a session that exists: draw again.
+                candidate = Self.newClientID()
+            }
+        }
+        let resumed = resuming
+        let id = candidate
         let sink = runtime.sink
         let connection = LiveConnection(
             clientID: id, user: identity?.user, remoteAddress: remoteAddress, tokenExpiresAt: identity?.expiresAt, writer: writer,
