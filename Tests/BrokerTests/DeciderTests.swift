@@ -62,6 +62,21 @@ struct DeciderTests {
 
     // MARK: Subscriptions
 
+    @Test("an anonymous session's alert rules are removed with it; a user's rules stay")
+    func expiryRemovesAnonymousRules() throws {
+        let state = projection([
+            Fixtures.connected("anon"), .alertRuleSet(Fixtures.rule("a2", user: "anon")), .alertRuleSet(Fixtures.rule("a1", user: "anon")),
+            Fixtures.disconnected("anon"),
+            Fixtures.connected("c1", user: "alice"), .alertRuleSet(Fixtures.rule("r1")), Fixtures.disconnected("c1"),
+        ])
+        #expect(try decide(.expireSession(clientID: "anon"), state: state) == [
+            .alertRuleRemoved(AlertRuleRemoved(ruleID: "a1", user: "anon")),
+            .alertRuleRemoved(AlertRuleRemoved(ruleID: "a2", user: "anon")),
+            .sessionExpired(SessionExpired(clientID: "anon")),
+        ])
+        #expect(try decide(.expireSession(clientID: "c1"), state: state) == [.sessionExpired(SessionExpired(clientID: "c1"))])
+    }
+
     @Test("subscribe yields subscribed; subscribing again is idempotent with no events")
     func subscribeIdempotent() throws {
         #expect(try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.market, "sh"))) == [Fixtures.subscribed("c1", .market, "sh")])

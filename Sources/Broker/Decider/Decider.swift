@@ -16,7 +16,11 @@ public enum Decider {
         case .expireSession(let clientID):
             guard let client = state.client(clientID) else { throw .unknownClient(clientID: clientID) }
             guard !client.isConnected else { throw .clientStillConnected(clientID: clientID) }
-            return [.sessionExpired(SessionExpired(clientID: clientID))]
+            // An anonymous session owns its alert rules under its id: nobody can list, remove or
+            // receive them once it is gone, so they go with it (an authenticated user's stay).
+            let orphaned = client.user == nil ? state.alerts.rules(ofUser: client.alertOwner).map(\.id).sorted() : []
+            return orphaned.map { .alertRuleRemoved(AlertRuleRemoved(ruleID: $0, user: client.alertOwner)) }
+                + [.sessionExpired(SessionExpired(clientID: clientID))]
         case .subscribe(let clientID, let subscription):
             return try subscribe(clientID: clientID, subscription, state, limits)
         case .unsubscribe(let clientID, let subscription):

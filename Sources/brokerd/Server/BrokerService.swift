@@ -200,7 +200,12 @@ struct BrokerService: Service {
                 projection.clients.values.filter { !$0.isConnected && !$0.isResumable(at: now) }.map(\.id).sorted()
             }
             for clientID in expired {
-                _ = try? await store.execute(.expireSession(clientID: clientID))
+                // An anonymous session's alert rules go with it, here and on the nodes that got them.
+                for recorded in (try? await store.execute(.expireSession(clientID: clientID))) ?? [] {
+                    if case .alertRuleRemoved(let removed) = recorded.event {
+                        runtime.share(.alertRuleRemoved(ruleID: removed.ruleID, user: removed.user))
+                    }
+                }
             }
         }
     }
