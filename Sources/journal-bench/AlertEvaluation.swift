@@ -6,7 +6,7 @@ import Publishers
 /// Cost per tick of finding the alert rules a tick triggers, with many rules loaded.
 struct AlertEvaluation: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "alerts", abstract: "Alert evaluation cost per tick with N rules (rulesToTrigger + apply).")
+        commandName: "alerts", abstract: "Alert evaluation cost per tick with N rules (decide with firings + apply).")
 
     @Option(help: "Alert rules loaded.")
     var rules: Int = 100_000
@@ -30,6 +30,7 @@ struct AlertEvaluation: AsyncParsableCommand {
         }
         var times: [Double] = []
         var fired = 0
+        let limits = Limits()
         for _ in 0..<runs {
             var state = projection
             var random = SplitMix64(seed: 7)
@@ -38,14 +39,16 @@ struct AlertEvaluation: AsyncParsableCommand {
                 let code = codeNames[Int(random.next() % UInt64(codes))]
                 let price = 5 + Double(random.next() % 2_000) / 100
                 let tick = PriceTick(code: code, name: code, price: price, volume: 1, prevClose: 15, timestamp: 0)
-                fired += state.alerts.rulesToTrigger(for: tick).count
-                seq += 1
-                state.apply(RecordedEvent(seq: seq, timestamp: 0, event: .priceTicked(tick)))
+                for event in try Decider.decide(.ingestTicks([tick]), state: state, limits: limits) {
+                    if case .alertTriggered = event { fired += 1 }
+                    seq += 1
+                    state.apply(RecordedEvent(seq: seq, timestamp: 0, event: event))
+                }
             }
             times.append(seconds(since: start) / Double(ticks) * 1e9)
         }
-        print("\(rules) rules over \(codes) codes (\(rules / codes) per code), \(ticks) ticks per run, \(fired / runs) rule matches per run")
-        print(String(format: "per tick (rulesToTrigger + apply with re-arm): %.0f ns (median of %d: %@)", median(times), runs,
+        print("\(rules) rules over \(codes) codes (\(rules / codes) per code), \(ticks) ticks per run, \(fired / runs) firings per run")
+        print(String(format: "per tick (decide a one-tick batch with its firings + apply with re-arm): %.0f ns (median of %d: %@)", median(times), runs,
                      times.map { String(format: "%.0f", $0) }.joined(separator: " ")))
     }
 }

@@ -36,6 +36,47 @@ struct AlertBookTests {
         #expect(b.projection.alerts.rulesToTrigger(for: high).map(\.id) == ["r1"])
     }
 
+    @Test("a batch fires and re-arms tick by tick, not by the state after its last tick")
+    func batchFiresTickByTick() throws {
+        let rule = Fixtures.rule("r1", .above, 100)
+        let fired = projection([
+            .alertRuleSet(rule), .priceTicked(Fixtures.tick("600000", price: 101)),
+            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 101)),
+        ])
+        let ticks = [102.0, 99, 101, 103, 98].map { Fixtures.tick("600000", price: $0) }
+        // 102: still fired, quiet. 99: clears, re-arms. 101: crosses again, fires. 103: quiet. 98: re-arms.
+        let firings = fired.alerts.firings(for: ticks)
+        #expect(firings.map(\.tick) == [2])
+        #expect(firings.map(\.rule) == [rule])
+        // Applying the batch's events one by one ends where the batch's evaluation did: armed.
+        var events: [Event] = []
+        for (index, tick) in ticks.enumerated() {
+            events.append(.priceTicked(tick))
+            if firings.contains(where: { $0.tick == index }) {
+                events.append(.alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: tick.price)))
+            }
+        }
+        var builder = ProjectionBuilder([])
+        builder.projection = fired
+        builder.apply(events)
+        #expect(!builder.projection.alerts.isTriggered("r1"))
+    }
+
+    @Test("a change_pct rule neither fires nor re-arms on a tick without a previous close")
+    func changePercentIgnoresUnknownPreviousClose() {
+        var b = ProjectionBuilder([.alertRuleSet(Fixtures.rule("r1", .changePercent, 5))])
+        let unknown = Fixtures.tick("600000", price: 106, prevClose: 0)
+        #expect(b.projection.alerts.firings(for: [unknown]).isEmpty)
+        let up = Fixtures.tick("600000", price: 106, prevClose: 100)
+        #expect(b.projection.alerts.firings(for: [up, unknown, up]).map(\.tick) == [0])
+        b.apply([.priceTicked(up), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 106))])
+        b.apply(.priceTicked(unknown))
+        #expect(b.projection.alerts.isTriggered("r1"))
+        // A zero-threshold rule is not "met" by an unknown change either.
+        let zero = projection([.alertRuleSet(Fixtures.rule("z", .changePercent, 0))])
+        #expect(zero.alerts.firings(for: [unknown]).isEmpty)
+    }
+
     @Test("setting a rule again replaces it, re-arms it and moves its code index")
     func setReplaces() {
         let p = projection([

@@ -139,6 +139,19 @@ struct DeciderTests {
         #expect(try decide(.ingestTicks(ticks)) == ticks.map { .priceTicked($0) })
     }
 
+    @Test("a tick that meets an armed rule is followed by its alert_triggered, in the same batch")
+    func ticksFireAlerts() throws {
+        // r1 (above 11) is armed, r2 (above 11) fired already.
+        let ticks = [Fixtures.tick("600000", price: 12), Fixtures.tick("600000", price: 10), Fixtures.tick("600000", price: 13)]
+        #expect(try decide(.ingestTicks(ticks)) == [
+            .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .priceTicked(ticks[1]),
+            .priceTicked(ticks[2]),
+            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 13)),
+            .alertTriggered(AlertTriggered(ruleID: "r2", user: "alice", code: "600000", price: 13)),
+        ])
+    }
+
     @Test("one bad tick rejects the whole batch and names its index", arguments: [
         PriceTick(code: "bad code", name: "", price: 1, volume: 0, prevClose: 1, timestamp: 0),
         PriceTick(code: "600000", name: String(repeating: "n", count: 65), price: 1, volume: 0, prevClose: 1, timestamp: 0),

@@ -26,12 +26,12 @@ public enum Decider {
         case .unsubscribe(let clientID, let subscription):
             return try unsubscribe(clientID: clientID, subscription, state, limits)
         case .ingestTicks(let ticks):
-            return try ingest(ticks, limits)
+            return try ingest(ticks, state, limits)
         case .ingestFromSource(let ticks, let source, let position):
             guard !source.isEmpty, !position.isEmpty else {
                 throw .invalidRequest(field: "source", reason: "a source batch needs a source name and a position")
             }
-            let events = ticks.isEmpty ? [] : try ingest(ticks, limits)
+            let events = ticks.isEmpty ? [] : try ingest(ticks, state, limits)
             return events + [.sourceAdvanced(SourceAdvanced(source: source, position: position))]
         case .ingestBar(let bar):
             try validate(bar)
@@ -154,7 +154,10 @@ public enum Decider {
 
     // MARK: Market data
 
-    private static func ingest(_ ticks: [PriceTick], _ limits: Limits) throws(BrokerError) -> [Event] {
+    /// One `price_ticked` per tick, each followed by the `alert_triggered` of every armed rule it
+    /// meets: firings are decided here, in the same order and commit as the ticks, so a rule fires
+    /// at the tick that crossed and re-arms at the tick that cleared, however the ticks are batched.
+    private static func ingest(_ ticks: [PriceTick], _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
         guard ticks.count <= limits.maxTicksPerBatch else {
             throw .tooManyTicks(count: ticks.count, limit: limits.maxTicksPerBatch)
         }
@@ -163,7 +166,20 @@ public enum Decider {
                 throw .invalidTick(index: index, code: tick.code, reason: reason)
             }
         }
-        return ticks.map { .priceTicked($0) }
+        let firings = state.alerts.firings(for: ticks)
+        guard !firings.isEmpty else { return ticks.map { .priceTicked($0) } }
+        var events: [Event] = []
+        events.reserveCapacity(ticks.count + firings.count)
+        var next = firings.startIndex
+        for (index, tick) in ticks.enumerated() {
+            events.append(.priceTicked(tick))
+            while next < firings.endIndex, firings[next].tick == index {
+                let rule = firings[next].rule
+                events.append(.alertTriggered(AlertTriggered(ruleID: rule.id, user: rule.user, code: rule.code, price: tick.price)))
+                next += 1
+            }
+        }
+        return events
     }
 
     /// Why the decider refuses `tick`, or nil when it accepts it; for sources that drop bad ticks

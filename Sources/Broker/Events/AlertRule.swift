@@ -22,10 +22,17 @@ public struct AlertRule: Sendable, Hashable, Codable {
 
     /// Whether the tick satisfies the condition (the tick's code is not checked).
     public func isMet(by tick: PriceTick) -> Bool {
+        verdict(on: tick) == true
+    }
+
+    /// Whether the tick satisfies the condition, or nil when the tick cannot tell: a change
+    /// percent rule learns nothing from a tick without a previous close (0 = unknown), so such a
+    /// tick neither fires it nor re-arms it.
+    public func verdict(on tick: PriceTick) -> Bool? {
         switch condition {
         case .above: tick.price >= threshold
         case .below: tick.price <= threshold
-        case .changePercent: abs(tick.changePercent) >= threshold
+        case .changePercent: tick.prevClose == 0 ? nil : abs(tick.changePercent) >= threshold
         }
     }
 }

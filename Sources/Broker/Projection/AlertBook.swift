@@ -81,7 +81,32 @@ public struct AlertBook: Sendable, Equatable {
     public mutating func rearm(for tick: PriceTick) {
         guard !triggered.isEmpty, let ids = ruleIDsByCode[tick.code] else { return }
         for id in ids where triggered.contains(id) {
-            if let rule = rulesByID[id], !rule.isMet(by: tick) { triggered.remove(id) }
+            if let rule = rulesByID[id], rule.verdict(on: tick) == false { triggered.remove(id) }
         }
+    }
+
+    /// The firings a batch of ticks causes, tick by tick: a rule fires on the first tick that
+    /// meets it while armed, and is armed again by a later tick that does not meet it — within
+    /// the batch too, as applying the batch's events one by one will do. Returns, per tick index,
+    /// the rules it fires, sorted by id. Only the rules of the ticks' codes are looked at.
+    public func firings(for ticks: [PriceTick]) -> [(tick: Int, rule: AlertRule)] {
+        guard !rulesByID.isEmpty else { return [] }
+        var firings: [(tick: Int, rule: AlertRule)] = []
+        // Rules whose state the batch changed so far: true = triggered, false = armed.
+        var changed: [String: Bool] = [:]
+        for (index, tick) in ticks.enumerated() {
+            guard let ids = ruleIDsByCode[tick.code] else { continue }
+            for id in ids.sorted() {
+                guard let rule = rulesByID[id], let met = rule.verdict(on: tick) else { continue }
+                let isTriggered = changed[id] ?? triggered.contains(id)
+                if met && !isTriggered {
+                    firings.append((index, rule))
+                    changed[id] = true
+                } else if !met && isTriggered {
+                    changed[id] = false
+                }
+            }
+        }
+        return firings
     }
 }

@@ -1,49 +1,24 @@
 import Broker
-import Synchronization
 
-/// Evaluates alert rules on every tick against the projection (only the rules of the tick's code),
-/// journals each firing (`alert_triggered`) and sends `alert` to every connection of the rule's
-/// user. A fired rule stays quiet until its condition clears, which re-arms it (in the projection).
+/// Sends `alert` to every connection of a rule's user when the rule fires.
+///
+/// Rules are evaluated on every tick (only the rules of the tick's code) where the tick is
+/// decided: the decider journals `alert_triggered` right after the `price_ticked` that crossed,
+/// in the same commit (`AlertBook.firings(for:)`). A fired rule stays quiet until a tick that
+/// clears its condition re-arms it (in the projection). Deciding firings here, after the batch
+/// was applied, saw the armed state after the last tick of a batch, not after each tick.
 public final class AlertPublisher: Publisher {
     public let name = "alert"
-    public let kinds: Set<EventKind> = [.priceTicked, .alertTriggered]
+    public let kinds: Set<EventKind> = [.alertTriggered]
 
-    private struct Firing: Sendable {
-        let ruleID: String
-        let price: Double
-    }
-
-    /// Rules whose firing is on its way to the journal, so a burst of ticks fires a rule once.
-    private let inFlight = Mutex<Set<String>>([])
-    private let firings: AsyncStream<Firing>.Continuation
-    private let firingStream: AsyncStream<Firing>
-
-    public init() {
-        (firingStream, firings) = AsyncStream.makeStream(of: Firing.self)
-    }
+    public init() {}
 
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
         for recorded in events {
-            switch recorded.event {
-            case .priceTicked(let tick):
-                for rule in projection.alerts.rulesToTrigger(for: tick) where inFlight.withLock({ $0.insert(rule.id).inserted }) {
-                    firings.yield(Firing(ruleID: rule.id, price: tick.price))
-                }
-            case .alertTriggered(let triggered):
-                let rule = projection.alerts.rule(id: triggered.ruleID)
-                let notice = AlertNotice(triggered: triggered, rule: rule, at: recorded.timestamp)
-                sink.send(.message(type: "alert", data: notice), seq: recorded.seq, toUser: triggered.user)
-            default:
-                continue
-            }
-        }
-    }
-
-    public func run(_ context: PublisherContext) async throws {
-        for await firing in firingStream {
-            // Refused when the rule was removed or already fired meanwhile: nothing to do then.
-            _ = try? await context.store.execute(.triggerAlert(ruleID: firing.ruleID, price: firing.price))
-            _ = inFlight.withLock { $0.remove(firing.ruleID) }
+            guard case .alertTriggered(let triggered) = recorded.event else { continue }
+            let rule = projection.alerts.rule(id: triggered.ruleID)
+            let notice = AlertNotice(triggered: triggered, rule: rule, at: recorded.timestamp)
+            sink.send(.message(type: "alert", data: notice), seq: recorded.seq, toUser: triggered.user)
         }
     }
 }
