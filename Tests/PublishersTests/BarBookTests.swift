@@ -45,6 +45,61 @@ import Testing
         #expect(book.open.keys.map(\.period) == ["5m"])
     }
 
+    @Test func aLateTickOfThePreviousPeriodChangesNoBar() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        let boundary = book.fold(tick(11, at: minute + 5_000, volume: 110))
+        #expect(boundary.closed.map(\.start) == [start])
+
+        // Stamped before the boundary, folded after it: its period is closed.
+        let late = book.fold(tick(10.5, at: minute - 10_000, volume: 105))
+        #expect(late.updated.isEmpty)
+        #expect(late.closed.isEmpty)
+        #expect(book.open[key]?.bar.start == start + minute)
+
+        let (_, closed) = book.fold(tick(11.2, at: minute + 500_000, volume: 120))
+        #expect(closed.isEmpty, "the previous minute is not closed a second time")
+        #expect(ohlcv(book.open[key]?.bar).prefix(4) == [11, 11.2, 11, 11.2], "the bar being built keeps its open")
+    }
+
+    @Test func aPeriodClosedByExpiryIsNotReopenedByALateTick() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        _ = book.fold(tick(12, at: minute - 2_000, volume: 120))
+        #expect(book.expire(now: start + minute + 1_000).map(\.start) == [start])
+
+        // Stamped before the timer ran, folded after it.
+        let late = book.fold(tick(12.1, at: minute - 500, volume: 121))
+        #expect(late.updated.isEmpty && late.closed.isEmpty)
+        #expect(book.open[key] == nil)
+        #expect(book.expire(now: start + minute + 1_001_000).isEmpty, "the minute is not closed a second time")
+
+        // The next minute opens as usual.
+        let next = book.fold(tick(13, at: minute + 5_000_000, volume: 130))
+        #expect(next.updated.map(\.start) == [start + minute])
+        #expect(next.closed.isEmpty)
+    }
+
+    @Test func theLastCloseIsRememberedUntilTheRetentionHasPassed() {
+        let retention = 10 * minute
+        var book = BarBook(periods: [("1m", minute)], closedRetention: retention)
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        let closedAt = start + minute
+        #expect(book.expire(now: closedAt).count == 1)
+
+        #expect(book.expire(now: closedAt + retention - 1).isEmpty)
+        #expect(book.tracks[key]?.lastClosed?.start == start)
+        #expect(book.expire(now: closedAt + retention).isEmpty)
+        #expect(book.tracks.isEmpty, "a code that stopped ticking is forgotten")
+    }
+
+    @Test func aBarBeingBuiltIsNeverForgotten() {
+        var book = BarBook(periods: [("1d", 1_440 * minute)], closedRetention: minute)
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        #expect(book.expire(now: start + 100 * minute).isEmpty)
+        #expect(book.open[BarKey(code: "600519", period: "1d")] != nil)
+    }
+
     @Test func aBarInBothBooksBecomesOneBarOpenedByTheEarlier() {
         var earlier = BarBook(periods: [("1m", minute)])
         _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
@@ -77,6 +132,34 @@ import Testing
         _ = newer.fold(tick(12, at: minute + 1_000_000, volume: 200))
         #expect(stale.merge(earlier: newer).map(\.start) == [start])
         #expect(stale.open[key]?.bar.start == start + minute)
+    }
+
+    @Test func aPeriodTheLiveBookClosedIsNeitherReopenedNorClosedAgainByTheMerge() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(11, at: 2_000_000, volume: 110))
+        #expect(later.expire(now: start + minute).count == 1)
+
+        #expect(later.merge(earlier: earlier).isEmpty)
+        #expect(later.open[key] == nil)
+        #expect(later.tracks[key]?.lastClosed?.start == start)
+    }
+
+    @Test func aPeriodThePreviousProcessClosedIsNotReopenedByTheMerge() {
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        recovery.apply(.priceTicked(tick(10, at: 1_000_000, volume: 100)))
+        recovery.apply(.klineUpdated(KlineBar(code: "600519", period: "1m", open: 10, high: 10, low: 10, close: 10, volume: 0, start: start, closed: true)))
+        // A late tick journaled after the close: folded live, it changed nothing; so here.
+        recovery.apply(.priceTicked(tick(10.5, at: 59_000_000, volume: 105)))
+        #expect(recovery.book.open[key] == nil)
+        #expect(recovery.unjournaledCloses.isEmpty)
+
+        // This process folded a late tick of that minute before it recovered.
+        var live = BarBook(periods: [("1m", minute)])
+        _ = live.fold(tick(10.6, at: 59_500_000, volume: 106))
+        #expect(live.merge(earlier: recovery.book).isEmpty)
+        #expect(live.open[key] == nil)
     }
 
     @Test func withoutLiveBarsTheEarlierBarsAreTakenOver() {

@@ -82,7 +82,7 @@ public final class KlinePublisher: Publisher {
 
     /// The bar being built for `key`, if any.
     func openBar(_ key: BarKey) -> KlineBar? {
-        book.withLock { $0.open[key]?.bar }
+        book.withLock { $0.openBar(key)?.bar }
     }
 
     /// Folds a tick into its bars; returns the updated (open) bars and queues the closes it causes.
