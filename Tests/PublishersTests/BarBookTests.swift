@@ -24,15 +24,58 @@ import Testing
         #expect(book.fold(tick(10, at: 1_000_000, volume: 100)).updated.map(\.open) == [10])
         _ = book.fold(tick(12, at: 20_000_000, volume: 150))
         _ = book.fold(tick(9, at: 40_000_000, volume: 180))
-        #expect(ohlcv(book.open[key]?.bar) == [10, 12, 9, 9, 80])
+        // No bar before it: its volume is the day's so far.
+        #expect(ohlcv(book.open[key]?.bar) == [10, 12, 9, 9, 180])
 
         let (updated, closed) = book.fold(tick(11, at: minute + 1_000_000, volume: 200))
         #expect(closed.count == 1)
         #expect(closed.first?.closed == true)
         #expect(closed.first?.start == start)
-        #expect(ohlcv(closed.first) == [10, 12, 9, 9, 80])
+        #expect(ohlcv(closed.first) == [10, 12, 9, 9, 180])
         #expect(updated.first?.start == start + minute)
-        #expect(ohlcv(book.open[key]?.bar) == [11, 11, 11, 11, 0])
+        #expect(ohlcv(book.open[key]?.bar) == [11, 11, 11, 11, 20])
+    }
+
+    @Test func aBarsVolumeCountsFromTheLastTickOfTheBarBeforeIt() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 50_000_000, volume: 90))
+        let first = book.fold(tick(10, at: minute + 1_000_000, volume: 100)).closed
+        _ = book.fold(tick(10, at: minute + 20_000_000, volume: 150))
+        _ = book.fold(tick(10, at: minute + 40_000_000, volume: 180))
+        let second = book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 200)).closed
+
+        // What traded between 10:00:50 and 10:01:01 is the 10:01 bar's, and so on: the bars add
+        // up to the day's volume.
+        #expect(first.map(\.volume) == [90])
+        #expect(second.map(\.volume) == [90])
+        #expect(book.open[key]?.bar.volume == 20)
+    }
+
+    @Test func aBarAfterAnExpiredOneCountsFromItsLastTick() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        #expect(book.expire(now: start + minute).map(\.volume) == [100])
+        _ = book.fold(tick(11, at: 7 * minute, volume: 160))
+        #expect(book.open[key]?.bar.volume == 60)
+    }
+
+    @Test func aSmallerCumulativeVolumeStartsANewDayCountedFromZero() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
+        _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 30))
+        #expect(book.open[key]?.bar.volume == 30)
+        _ = book.fold(tick(10, at: 1_440 * minute + 2_000_000, volume: 50))
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func ticksOfOneBarOutOfOrderCountUpToTheLargestTotal() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 50_000_000, volume: 90))
+        _ = book.fold(tick(10, at: minute + 20_000_000, volume: 150))
+        _ = book.fold(tick(10, at: minute + 10_000_000, volume: 120))
+        #expect(book.open[key]?.bar.volume == 60)
+        _ = book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 170))
+        #expect(book.open[key]?.bar.volume == 20)
     }
 
     @Test func barsExpireOnlyOnceTheirPeriodIsOver() {
@@ -102,6 +145,7 @@ import Testing
 
     @Test func aBarInBothBooksBecomesOneBarOpenedByTheEarlier() {
         var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(9.5, at: -1_000_000, volume: 90))
         _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
         _ = earlier.fold(tick(14, at: 2_000_000, volume: 130))
         var later = BarBook(periods: [("1m", minute)])
@@ -109,10 +153,21 @@ import Testing
         _ = later.fold(tick(11, at: 40_000_000, volume: 200))
 
         #expect(later.merge(earlier: earlier).isEmpty)
-        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 11, 100])
-        // Ticks after the merge count from the earlier opening volume.
+        // Its volume counts from the bar before the earlier's.
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 11, 110])
         _ = later.fold(tick(12, at: 50_000_000, volume: 250))
-        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 12, 150])
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 12, 160])
+    }
+
+    @Test func aLiveBarThatKnewNoBarBeforeItCountsFromTheOneTheEarlierBookClosed() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(11, at: minute + 1_000_000, volume: 130))
+        #expect(later.open[key]?.bar.volume == 130)
+
+        #expect(later.merge(earlier: earlier).map(\.volume) == [100])
+        #expect(later.open[key]?.bar.volume == 30)
     }
 
     @Test func anEarlierPeriodIsClosedAndTheLaterOneStaysOpen() {
@@ -181,7 +236,7 @@ import Testing
         // The second minute's close was implied by a tick but never journaled: the crash lost it.
         recovery.apply(.priceTicked(tick(13, at: 2 * minute + 1_000_000, volume: 150)))
         #expect(recovery.unjournaledCloses.map(\.start) == [start + minute])
-        #expect(ohlcv(recovery.unjournaledCloses.first) == [12, 12, 12, 12, 0])
+        #expect(ohlcv(recovery.unjournaledCloses.first) == [12, 12, 12, 12, 20])
         // A journaled close of the bar still open means it needs no more building.
         journaled.start = start + 2 * minute
         recovery.apply(.klineUpdated(journaled))

@@ -166,7 +166,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         #expect(bar.closed)
         #expect(bar.start == minute)
         #expect([bar.open, bar.high, bar.low, bar.close] == [10, 12, 9, 9])
-        #expect(bar.volume == 80)
+        #expect(bar.volume == 180, "the first bar of the code counts the day's volume from 0")
         #expect(sink.all.filter { $0.type == "kline_update" }.count == 5, "four live updates and the close")
     }
 

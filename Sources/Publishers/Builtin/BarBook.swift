@@ -7,20 +7,46 @@ import Broker
 /// (ticks are stamped on receipt and folded after their commit, from several sources), and
 /// folding it would close that period a second time, or throw away the bar being built.
 struct BarBook: Sendable {
-    /// A bar being built, with the cumulative volume it opened at (a tick's volume is the day's total).
+    /// A bar being built. A tick's volume is the day's cumulative total, so the bar's volume is
+    /// the cumulative volume at its last tick less the one at the last tick of the bar before it:
+    /// what traded between two ticks belongs to the bar of the later one, and the bars of a day
+    /// add up to the day's volume.
     struct OpenBar: Sendable, Equatable {
         var bar: KlineBar
-        var openingVolume: Int64
+        /// The cumulative volume the bar's volume counts from: the last one of the previous bar
+        /// of its code and period, or 0 when that one was larger (a new trading day began). Nil
+        /// when no previous bar is known, which also counts from 0.
+        var baseVolume: Int64?
+        /// The cumulative volume at the bar's first tick.
+        var firstVolume: Int64
+        /// The cumulative volume at the bar's last tick: the largest of its ticks', since ticks
+        /// of one period may arrive out of order and the total only grows within a day.
+        var lastVolume: Int64
 
-        /// The cumulative volume of the last tick folded in.
-        var lastVolume: Int64 { openingVolume + bar.volume }
+        /// A bar opened by `tick`; `previous` is the last cumulative volume of the bar before it.
+        init(opening tick: PriceTick, period: String, start: Int64, after previous: Int64?) {
+            bar = KlineBar(
+                code: tick.code, period: period, open: tick.price, high: tick.price, low: tick.price,
+                close: tick.price, volume: 0, start: start, closed: false)
+            firstVolume = tick.volume
+            lastVolume = tick.volume
+            rebase(after: previous)
+        }
 
         /// Folds in a tick of the bar's period.
         mutating func add(_ tick: PriceTick) {
             bar.high = max(bar.high, tick.price)
             bar.low = min(bar.low, tick.price)
             bar.close = tick.price
-            bar.volume = max(0, tick.volume - openingVolume)
+            lastVolume = max(lastVolume, tick.volume)
+            bar.volume = lastVolume - (baseVolume ?? 0)
+        }
+
+        /// Counts the volume from `previous`, the last cumulative volume of the bar before this
+        /// one (nil: none known).
+        mutating func rebase(after previous: Int64?) {
+            baseVolume = previous.map { $0 <= firstVolume ? $0 : 0 }
+            bar.volume = lastVolume - (baseVolume ?? 0)
         }
     }
 
@@ -28,6 +54,8 @@ struct BarBook: Sendable {
     struct ClosedBar: Sendable, Equatable {
         /// Its period's start: ticks of this period or an earlier one no longer touch bars.
         var start: Int64
+        /// The cumulative volume at its last tick, which the next bar's volume counts from.
+        var lastVolume: Int64
         /// When it was closed, on the clock `expire(now:)` is given; how long it is remembered
         /// with no bar open after it counts from here.
         var closedAt: Int64
@@ -78,13 +106,11 @@ struct BarBook: Sendable {
         for period in periods {
             let start = tick.timestamp - tick.timestamp % period.length
             let key = BarKey(code: tick.code, period: period.name)
-            let bar = KlineBar(
-                code: tick.code, period: period.name, open: tick.price, high: tick.price, low: tick.price,
-                close: tick.price, volume: 0, start: start, closed: false)
             // One hash of the key per tick and period: this runs for every tick the broker takes.
             guard let index = tracks.index(forKey: key) else {
-                tracks[key] = Track(open: OpenBar(bar: bar, openingVolume: tick.volume))
-                updated.append(bar)
+                let opened = OpenBar(opening: tick, period: period.name, start: start, after: nil)
+                tracks[key] = Track(open: opened)
+                updated.append(opened.bar)
                 continue
             }
             let track = tracks.values[index]
@@ -98,10 +124,11 @@ struct BarBook: Sendable {
             var lastClosed = track.lastClosed
             if let current = track.open {
                 closed.append(Self.closing(current.bar))
-                lastClosed = ClosedBar(start: current.bar.start, closedAt: start)
+                lastClosed = ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: start)
             }
-            tracks.values[index] = Track(open: OpenBar(bar: bar, openingVolume: tick.volume), lastClosed: lastClosed)
-            updated.append(bar)
+            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.lastVolume)
+            tracks.values[index] = Track(open: opened, lastClosed: lastClosed)
+            updated.append(opened.bar)
         }
         return (updated, closed)
     }
@@ -117,7 +144,7 @@ struct BarBook: Sendable {
             if let current = track.open {
                 guard current.bar.start <= now - (lengths[key.period] ?? .max) else { continue }
                 closed.append(Self.closing(current.bar))
-                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, closedAt: now))
+                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: now))
             } else if let last = track.lastClosed, last.closedAt <= now - closedRetention {
                 forgotten.append(key)
             }
@@ -131,14 +158,15 @@ struct BarBook: Sendable {
         let key = BarKey(code: bar.code, period: bar.period)
         guard let current = tracks[key]?.open, current.bar.start == bar.start else { return }
         let length = periods.first { $0.name == bar.period }?.length ?? 0
-        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, closedAt: bar.start + length))
+        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, lastVolume: current.lastVolume, closedAt: bar.start + length))
     }
 
     /// Puts the bars of `earlier` (built from ticks journaled before this book's) under this
     /// book's. A bar of the same period in both becomes one bar: opened by the earlier, high and low
-    /// over both, closed by the later, its volume counted from the earlier opening volume. Where
+    /// over both, closed by the later, its volume counted from the bar before the earlier's. Where
     /// the two hold different periods, the later stays open and the earlier is returned, closed.
-    /// A period either book already closed is neither kept open nor closed again.
+    /// A period either book already closed is neither kept open nor closed again. A bar that knew
+    /// no bar before it counts its volume from the one the other book knew.
     mutating func merge(earlier: BarBook) -> [KlineBar] {
         var closed: [KlineBar] = []
         for (key, before) in earlier.tracks {
@@ -157,15 +185,19 @@ struct BarBook: Sendable {
                 first.bar.high = max(first.bar.high, second.bar.high)
                 first.bar.low = min(first.bar.low, second.bar.low)
                 first.bar.close = second.bar.close
-                first.bar.volume = max(0, second.lastVolume - first.openingVolume)
+                first.lastVolume = max(first.lastVolume, second.lastVolume)
+                first.rebase(after: first.baseVolume ?? second.baseVolume)
                 merged.open = first
             case (let first?, let second?):
                 let (older, newer) = first.bar.start < second.bar.start ? (first, second) : (second, first)
                 closed.append(Self.closing(older.bar))
-                merged.lastClosed = ClosedBar(start: older.bar.start, closedAt: newer.bar.start)
+                merged.lastClosed = ClosedBar(start: older.bar.start, lastVolume: older.lastVolume, closedAt: newer.bar.start)
                 merged.open = newer
             default:
                 break
+            }
+            if merged.open?.baseVolume == nil, let previous = merged.lastClosed {
+                merged.open?.rebase(after: previous.lastVolume)
             }
             tracks[key] = merged
         }
