@@ -1,6 +1,8 @@
 import Broker
 import Foundation
+import Journal
 import Testing
+import TestSupport
 
 @testable import Publishers
 
@@ -139,6 +141,62 @@ import Testing
 
         #expect(resumed.recorder.ticks.map(\.code) == ["601318", "600887"])
         #expect(resumed.recorder.received.compactMap(\.streamID).allSatisfy { $0 == fourth || $0 == fifth })
+    }
+
+    @Test func aStreamBatchTheJournalCouldNotTakeIsDeliveredAgainNotSkipped() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        try commander.xadd("ticks-stream", ["code": "600519", "price": "1850"])
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let position = "redis-stream:ticks-stream"
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, channel: nil, stream: "ticks-stream", streamBlock: .milliseconds(200),
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))),
+            resumeAfter: "0-0"
+        ) { batch in
+            // As the broker does: a stream batch's ticks and its position in one commit.
+            if let id = batch.streamID {
+                try await store.execute(.ingestFromSource(batch.ticks, source: position, position: id))
+            } else {
+                try await store.execute(.ingestTicks(batch.ticks))
+            }
+        }
+
+        // As while an offline `journal compact` runs: appends fail once their busy timeout is over.
+        let lock = try JournalWriteLock(path: dir.path("j.sqlite"))
+        source.start()
+        try await eventually("the first entry's commit to fail", within: .seconds(60)) { source.snapshot.deliveryFailures >= 1 }
+        lock.release()
+        let second = try commander.xadd("ticks-stream", ["code": "000001", "price": "12"])
+
+        var journaledPosition: String?
+        for _ in 0..<2_000 where journaledPosition != second {
+            try await Task.sleep(for: .milliseconds(10))
+            journaledPosition = await store.read { $0.sourcePositions[position] }
+        }
+        try await finishes("stop()") { await source.stop() }
+        #expect(journaledPosition == second)
+        let journaled = await store.read { projection in ["600519", "000001"].filter { projection.lastPrices[$0] != nil } }
+        #expect(journaled == ["600519", "000001"], "the entry whose commit failed is journaled too")
+    }
+
+    @Test func aStreamBatchTheBrokerRefusesIsSkippedAndReadingGoesOn() async throws {
+        let server = try await RedisServer()
+        let recorder = BatchRecorder(refusing: { $0.ticks.first?.code == "000001" })
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", recorder: recorder)
+        try harness.commander.xadd("ticks-stream", ["code": "000001", "price": "12"])
+        try await harness.startAndWaitUntilConnected()
+        try await eventually("the refusal") { harness.source.snapshot.deliveryFailures == 1 }
+        let good = try harness.commander.xadd("ticks-stream", ["code": "600519", "price": "1850"])
+
+        try await eventually("the entry after the refused one") { recorder.received.last?.streamID == good }
+        #expect(recorder.ticks.map(\.code) == ["600519"])
+        #expect(harness.source.snapshot.deliveryFailures == 1)
+        try await harness.finish()
     }
 
     @Test func withoutAResumeIDOnlyEntriesAddedAfterTheStartArrive() async throws {

@@ -3,7 +3,8 @@ import Journal
 import Logging
 
 /// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to the broker
-/// with the id of the last one, and continues after that id across reconnects.
+/// with the id of the last one, and continues after that id across reconnects. It never reads
+/// past entries the broker could not journal: it delivers them again until it can.
 final class RedisStreamReader: Sendable {
     /// One stream entry as XREAD returns it.
     struct Entry {
@@ -89,14 +90,15 @@ final class RedisStreamReader: Sendable {
             let reply = try connection.command(command + [lastID])
             let entries = try Self.entries(of: reply, command: "XREAD \(stream)")
             guard !entries.isEmpty else { continue }
-            handOver(entries)
+            guard handOver(entries) else { return }
             lastID = entries[entries.count - 1].id
         }
     }
 
     /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
     /// the id of its last entry, so a journaled id always means "everything up to here is in".
-    private func handOver(_ entries: [Entry]) {
+    /// False when the reader was stopped before all of them were delivered.
+    private func handOver(_ entries: [Entry]) -> Bool {
         status.update { $0.messages += entries.count }
         let timestamp = WallClock.microsecondsNow()
         var pending: [PriceTick] = []
@@ -105,18 +107,18 @@ final class RedisStreamReader: Sendable {
             let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
             delivery.reportMalformed(outcome.problems)
             if !pending.isEmpty, pending.count + outcome.ticks.count > maxTicksPerBatch {
-                delivery.hand(pending, streamID: pendingID)
+                guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
                 pending = []
             }
             pending += outcome.ticks
             // An entry too large for one batch on its own is split by `hand`; only its last part carries the id.
             if pending.count > maxTicksPerBatch {
-                delivery.hand(pending, streamID: entry.id)
+                guard delivery.hand(pending, streamID: entry.id, retrying: control) else { return false }
                 pending = []
             }
             pendingID = entry.id
         }
-        if !pending.isEmpty { delivery.hand(pending, streamID: pendingID) }
+        return pending.isEmpty || delivery.hand(pending, streamID: pendingID, retrying: control)
     }
 
     private func newestID(_ connection: RedisConnection) throws(RedisError) -> String? {
