@@ -238,6 +238,35 @@ import TestSupport
         try await harness.finish()
     }
 
+    @Test func aReadRedisRefusesEveryTimeBacksOffEverLongerAndWarnsOnce() async throws {
+        let server = try await RedisServer()
+        // Connecting works; every XREAD is refused (WRONGTYPE).
+        try server.commander().set("ticks-stream", "not a stream")
+        let logs = LogRecorder()
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, channel: nil, stream: "ticks-stream",
+                backoff: ReconnectBackoff(initial: .milliseconds(10), maximum: .seconds(1))),
+            resumeAfter: "0-0", logger: logs.logger(), deliver: { _ in })
+        source.start()
+
+        func retries() -> [(attempt: String, delay: Double)] {
+            logs.all.filter { $0.message == "Redis reconnect failed" }.map { line in
+                (line.metadata["attempt"] ?? "", Double(line.metadata["retryIn"]?.split(separator: " ").first ?? "") ?? 0)
+            }
+        }
+        try await eventually("four failed sessions") { retries().count >= 3 }
+        try await finishes("stop()") { await source.stop() }
+
+        #expect(source.snapshot.lastError?.contains("WRONGTYPE") == true)
+        #expect(logs.all.filter { $0.level == .warning }.count == 1, "one warning for the whole outage")
+        #expect(!logs.all.contains { $0.message.contains("restored") })
+        #expect(source.snapshot.reconnects == 0)
+        let fourth = try #require(retries().first { $0.attempt == "4" })
+        // Doubling from 10 ms: the fourth wait is 40 to 80 ms, longer than a first one (5 to 10 ms) could be.
+        #expect(fourth.delay >= 0.04)
+    }
+
     @Test func stopEndsTheReadersAndClosesTheirConnections() async throws {
         let harness = try Harness(server: try await RedisServer(), channel: "ticks", stream: "ticks-stream")
         try await harness.startAndWaitUntilConnected()

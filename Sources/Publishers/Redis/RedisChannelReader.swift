@@ -56,8 +56,8 @@ final class RedisChannelReader: Sendable {
         ReconnectingSession(
             connection: .channel, activity: "Redis subscription", metadata: ["channels": "\(channelList)"], status: status,
             control: control, logger: logger
-        ).run(backoff: backoff) { connected throws(RedisError) in
-            try session { connected([:]) }
+        ).run(backoff: backoff) { working throws(RedisError) in
+            try session { working([:]) }
         }
     }
 

@@ -63,13 +63,14 @@ final class RedisStreamReader: Sendable {
         ReconnectingSession(
             connection: .stream, activity: "Redis stream reading", metadata: ["stream": "\(stream)"], status: status,
             control: control, logger: logger
-        ).run(backoff: backoff) { connected throws(RedisError) in
-            try session(lastID: &lastID) { resumingAfter in connected(["after": "\(resumingAfter)"]) }
+        ).run(backoff: backoff) { working throws(RedisError) in
+            try session(lastID: &lastID) { resumingAfter in working(["after": "\(resumingAfter)"]) }
         }
     }
 
-    /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is shut down.
-    private func session(lastID: inout String, onConnected: (_ resumingAfter: String) -> Void) throws(RedisError) {
+    /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is
+    /// shut down. `onReading` is called at the first XREAD answered without an error.
+    private func session(lastID: inout String, onReading: (_ resumingAfter: String) -> Void) throws(RedisError) {
         let connection = try RedisConnection(url: url, timeout: connectTimeout)
         defer {
             control.detach()
@@ -83,12 +84,16 @@ final class RedisStreamReader: Sendable {
             // so skip entries added during the outage. Pin it to a concrete id once.
             lastID = try newestID(connection) ?? "0-0"
         }
-        onConnected(lastID)
         let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
         let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]
+        var reading = false
         while !control.isStopping {
             let reply = try connection.command(command + [lastID])
             let entries = try Self.entries(of: reply, command: "XREAD \(stream)")
+            if !reading {
+                reading = true
+                onReading(lastID)
+            }
             guard !entries.isEmpty else { continue }
             guard handOver(entries) else { return }
             lastID = entries[entries.count - 1].id
