@@ -62,6 +62,22 @@ import Testing
         #expect(await delivered.count >= 20)
     }
 
+    @Test func aRoundLargerThanTheDecidersBatchLimitIsDeliveredInBatchesItTakes() async throws {
+        // 250,000 ticks/s is 12,500 ticks per 50 ms round, more than the decider takes at once.
+        let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 250_000, seed: 1)
+        let batches = BatchLog()
+        let task = Task {
+            try await source.run { ticks in await batches.add(size: ticks.count, refusal: Self.refusal(of: .ingestTicks(ticks))) }
+        }
+        while await batches.sizes.count < 4 { try await Task.sleep(for: .milliseconds(10)) }
+        task.cancel()
+        _ = try? await task.value
+
+        let (sizes, refusals) = (await batches.sizes, await batches.refusals)
+        #expect(refusals.isEmpty, "\(refusals)")
+        #expect(Array(sizes.prefix(2)) == [10_000, 2_500])
+    }
+
     @Test func aMissingOrBrokenSignalsFileIsAClearError() throws {
         #expect {
             try SimulatedMarket.load(path: "/nonexistent/signals.json")
@@ -74,4 +90,13 @@ import Testing
 actor TickCounter {
     private(set) var count = 0
     func add(_ n: Int) { count += n }
+}
+
+actor BatchLog {
+    private(set) var sizes: [Int] = []
+    private(set) var refusals: [BrokerError] = []
+    func add(size: Int, refusal: BrokerError?) {
+        sizes.append(size)
+        if let refusal { refusals.append(refusal) }
+    }
 }

@@ -147,7 +147,9 @@ struct BrokerService: Service {
         logger.info(
             "simulator on",
             metadata: ["ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)"])
-        return [SimulatorSource(market: market, ticksPerSecond: configuration.simulator.ticksPerSecond)]
+        return [SimulatorSource(
+            market: market, ticksPerSecond: configuration.simulator.ticksPerSecond,
+            maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch)]
     }
 
     /// Runs a source until shutdown, journaling each batch it delivers.
