@@ -86,6 +86,12 @@ struct RandomWalk {
         }
     }
 
+    /// The lowest and highest prices the walk gives a stock: ±10 % of its previous close, in cents.
+    static func priceRange(around prevClose: Double) -> (lowest: Double, highest: Double) {
+        let limit = prevClose * 0.1
+        return (round(prevClose - limit), round(prevClose + limit))
+    }
+
     /// A-share prices tick in cents.
     private static func round(_ price: Double) -> Double { (price * 100).rounded() / 100 }
 }

@@ -131,7 +131,7 @@ struct BrokerService: Service {
         guard configuration.simulator.isEnabled, configuration.redis.url == nil else { return [] }
         let market: SimulatedMarket
         do {
-            market = try SimulatedMarket.load(path: Self.simulatorMarketPath)
+            market = try SimulatedMarket.load(path: Self.simulatorMarketPath, limits: runtime.brokerLimits)
         } catch {
             logger.warning("simulator off: no usable signals file", metadata: ["error": "\(error)"])
             return []
