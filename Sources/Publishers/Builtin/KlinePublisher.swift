@@ -108,7 +108,7 @@ public final class KlinePublisher: Publisher {
         book.withLock { $0.openBar(key)?.bar }
     }
 
-    /// Closes waiting for the journal.
+    /// Closes waiting in the queue for the journal (not counting a batch being appended).
     var owedCloses: Int { owed.withLock { $0.count } }
 
     /// Closes dropped since start because too many were waiting for the journal.
