@@ -24,15 +24,58 @@ import Testing
         #expect(book.fold(tick(10, at: 1_000_000, volume: 100)).updated.map(\.open) == [10])
         _ = book.fold(tick(12, at: 20_000_000, volume: 150))
         _ = book.fold(tick(9, at: 40_000_000, volume: 180))
-        #expect(ohlcv(book.open[key]?.bar) == [10, 12, 9, 9, 80])
+        // No bar before it: its volume is the day's so far.
+        #expect(ohlcv(book.open[key]?.bar) == [10, 12, 9, 9, 180])
 
         let (updated, closed) = book.fold(tick(11, at: minute + 1_000_000, volume: 200))
         #expect(closed.count == 1)
         #expect(closed.first?.closed == true)
         #expect(closed.first?.start == start)
-        #expect(ohlcv(closed.first) == [10, 12, 9, 9, 80])
+        #expect(ohlcv(closed.first) == [10, 12, 9, 9, 180])
         #expect(updated.first?.start == start + minute)
-        #expect(ohlcv(book.open[key]?.bar) == [11, 11, 11, 11, 0])
+        #expect(ohlcv(book.open[key]?.bar) == [11, 11, 11, 11, 20])
+    }
+
+    @Test func aBarsVolumeCountsFromTheLastTickOfTheBarBeforeIt() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 50_000_000, volume: 90))
+        let first = book.fold(tick(10, at: minute + 1_000_000, volume: 100)).closed
+        _ = book.fold(tick(10, at: minute + 20_000_000, volume: 150))
+        _ = book.fold(tick(10, at: minute + 40_000_000, volume: 180))
+        let second = book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 200)).closed
+
+        // What traded between 10:00:50 and 10:01:01 is the 10:01 bar's, and so on: the bars add
+        // up to the day's volume.
+        #expect(first.map(\.volume) == [90])
+        #expect(second.map(\.volume) == [90])
+        #expect(book.open[key]?.bar.volume == 20)
+    }
+
+    @Test func aBarAfterAnExpiredOneCountsFromItsLastTick() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        #expect(book.expire(now: start + minute).map(\.volume) == [100])
+        _ = book.fold(tick(11, at: 7 * minute, volume: 160))
+        #expect(book.open[key]?.bar.volume == 60)
+    }
+
+    @Test func aSmallerCumulativeVolumeStartsANewDayCountedFromZero() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
+        _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 30))
+        #expect(book.open[key]?.bar.volume == 30)
+        _ = book.fold(tick(10, at: 1_440 * minute + 2_000_000, volume: 50))
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func ticksOfOneBarOutOfOrderCountUpToTheLargestTotal() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 50_000_000, volume: 90))
+        _ = book.fold(tick(10, at: minute + 20_000_000, volume: 150))
+        _ = book.fold(tick(10, at: minute + 10_000_000, volume: 120))
+        #expect(book.open[key]?.bar.volume == 60)
+        _ = book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 170))
+        #expect(book.open[key]?.bar.volume == 20)
     }
 
     @Test func barsExpireOnlyOnceTheirPeriodIsOver() {
@@ -45,8 +88,64 @@ import Testing
         #expect(book.open.keys.map(\.period) == ["5m"])
     }
 
+    @Test func aLateTickOfThePreviousPeriodChangesNoBar() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        let boundary = book.fold(tick(11, at: minute + 5_000, volume: 110))
+        #expect(boundary.closed.map(\.start) == [start])
+
+        // Stamped before the boundary, folded after it: its period is closed.
+        let late = book.fold(tick(10.5, at: minute - 10_000, volume: 105))
+        #expect(late.updated.isEmpty)
+        #expect(late.closed.isEmpty)
+        #expect(book.open[key]?.bar.start == start + minute)
+
+        let (_, closed) = book.fold(tick(11.2, at: minute + 500_000, volume: 120))
+        #expect(closed.isEmpty, "the previous minute is not closed a second time")
+        #expect(ohlcv(book.open[key]?.bar).prefix(4) == [11, 11.2, 11, 11.2], "the bar being built keeps its open")
+    }
+
+    @Test func aPeriodClosedByExpiryIsNotReopenedByALateTick() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 30_000_000, volume: 100))
+        _ = book.fold(tick(12, at: minute - 2_000, volume: 120))
+        #expect(book.expire(now: start + minute + 1_000).map(\.start) == [start])
+
+        // Stamped before the timer ran, folded after it.
+        let late = book.fold(tick(12.1, at: minute - 500, volume: 121))
+        #expect(late.updated.isEmpty && late.closed.isEmpty)
+        #expect(book.open[key] == nil)
+        #expect(book.expire(now: start + minute + 1_001_000).isEmpty, "the minute is not closed a second time")
+
+        // The next minute opens as usual.
+        let next = book.fold(tick(13, at: minute + 5_000_000, volume: 130))
+        #expect(next.updated.map(\.start) == [start + minute])
+        #expect(next.closed.isEmpty)
+    }
+
+    @Test func theLastCloseIsRememberedUntilTheRetentionHasPassed() {
+        let retention = 10 * minute
+        var book = BarBook(periods: [("1m", minute)], closedRetention: retention)
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        let closedAt = start + minute
+        #expect(book.expire(now: closedAt).count == 1)
+
+        #expect(book.expire(now: closedAt + retention - 1).isEmpty)
+        #expect(book.tracks[key]?.lastClosed?.start == start)
+        #expect(book.expire(now: closedAt + retention).isEmpty)
+        #expect(book.tracks.isEmpty, "a code that stopped ticking is forgotten")
+    }
+
+    @Test func aBarBeingBuiltIsNeverForgotten() {
+        var book = BarBook(periods: [("1d", 1_440 * minute)], closedRetention: minute)
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        #expect(book.expire(now: start + 100 * minute).isEmpty)
+        #expect(book.open[BarKey(code: "600519", period: "1d")] != nil)
+    }
+
     @Test func aBarInBothBooksBecomesOneBarOpenedByTheEarlier() {
         var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(9.5, at: -1_000_000, volume: 90))
         _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
         _ = earlier.fold(tick(14, at: 2_000_000, volume: 130))
         var later = BarBook(periods: [("1m", minute)])
@@ -54,10 +153,21 @@ import Testing
         _ = later.fold(tick(11, at: 40_000_000, volume: 200))
 
         #expect(later.merge(earlier: earlier).isEmpty)
-        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 11, 100])
-        // Ticks after the merge count from the earlier opening volume.
+        // Its volume counts from the bar before the earlier's.
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 11, 110])
         _ = later.fold(tick(12, at: 50_000_000, volume: 250))
-        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 12, 150])
+        #expect(ohlcv(later.open[key]?.bar) == [10, 14, 9, 12, 160])
+    }
+
+    @Test func aLiveBarThatKnewNoBarBeforeItCountsFromTheOneTheEarlierBookClosed() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(11, at: minute + 1_000_000, volume: 130))
+        #expect(later.open[key]?.bar.volume == 130)
+
+        #expect(later.merge(earlier: earlier).map(\.volume) == [100])
+        #expect(later.open[key]?.bar.volume == 30)
     }
 
     @Test func anEarlierPeriodIsClosedAndTheLaterOneStaysOpen() {
@@ -79,6 +189,34 @@ import Testing
         #expect(stale.open[key]?.bar.start == start + minute)
     }
 
+    @Test func aPeriodTheLiveBookClosedIsNeitherReopenedNorClosedAgainByTheMerge() {
+        var earlier = BarBook(periods: [("1m", minute)])
+        _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
+        var later = BarBook(periods: [("1m", minute)])
+        _ = later.fold(tick(11, at: 2_000_000, volume: 110))
+        #expect(later.expire(now: start + minute).count == 1)
+
+        #expect(later.merge(earlier: earlier).isEmpty)
+        #expect(later.open[key] == nil)
+        #expect(later.tracks[key]?.lastClosed?.start == start)
+    }
+
+    @Test func aPeriodThePreviousProcessClosedIsNotReopenedByTheMerge() {
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        recovery.apply(.priceTicked(tick(10, at: 1_000_000, volume: 100)))
+        recovery.apply(.klineUpdated(KlineBar(code: "600519", period: "1m", open: 10, high: 10, low: 10, close: 10, volume: 0, start: start, closed: true)))
+        // A late tick journaled after the close: folded live, it changed nothing; so here.
+        recovery.apply(.priceTicked(tick(10.5, at: 59_000_000, volume: 105)))
+        #expect(recovery.book.open[key] == nil)
+        #expect(recovery.unjournaledCloses.isEmpty)
+
+        // This process folded a late tick of that minute before it recovered.
+        var live = BarBook(periods: [("1m", minute)])
+        _ = live.fold(tick(10.6, at: 59_500_000, volume: 106))
+        #expect(live.merge(earlier: recovery.book).isEmpty)
+        #expect(live.open[key] == nil)
+    }
+
     @Test func withoutLiveBarsTheEarlierBarsAreTakenOver() {
         var earlier = BarBook(periods: [("1m", minute)])
         _ = earlier.fold(tick(10, at: 1_000_000, volume: 100))
@@ -98,7 +236,7 @@ import Testing
         // The second minute's close was implied by a tick but never journaled: the crash lost it.
         recovery.apply(.priceTicked(tick(13, at: 2 * minute + 1_000_000, volume: 150)))
         #expect(recovery.unjournaledCloses.map(\.start) == [start + minute])
-        #expect(ohlcv(recovery.unjournaledCloses.first) == [12, 12, 12, 12, 0])
+        #expect(ohlcv(recovery.unjournaledCloses.first) == [12, 12, 12, 12, 20])
         // A journaled close of the bar still open means it needs no more building.
         journaled.start = start + 2 * minute
         recovery.apply(.klineUpdated(journaled))

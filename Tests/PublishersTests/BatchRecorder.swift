@@ -2,9 +2,9 @@ import Broker
 import Publishers
 import Synchronization
 
-/// Collects what a source delivers; optionally refuses chosen tick batches like a broker would.
+/// Collects what a source delivers; optionally refuses chosen tick batches as invalid, like the
+/// broker's decider would (with a `BrokerError`).
 final class BatchRecorder: Sendable {
-    struct Refusal: Error {}
 
     private let batches = Mutex<[TickBatch]>([])
     private let updates = Mutex<[SharedUpdate]>([])
@@ -17,7 +17,7 @@ final class BatchRecorder: Sendable {
     /// The callback to hand to the source.
     var deliver: RedisTickSource.Deliver {
         { [self] batch in
-            if refuse(batch) { throw Refusal() }
+            if refuse(batch) { throw BrokerError.invalidTick(index: 0, code: batch.ticks.first?.code ?? "", reason: "refused by the test") }
             batches.withLock { $0.append(batch) }
         }
     }

@@ -61,14 +61,16 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(10))
             owed = await store.read { $0.lastBars[stock] }
         }
-        // The owed close, with the first process's ticks only.
+        // The owed close, with the first process's ticks only (no bar before it: the day's volume).
         #expect(owed?.closed == true)
         #expect(owed?.start == first)
-        #expect(ohlcv(owed) == [10, 14, 10, 14, 30])
-        // The second day: opened by the first process, continued by this one.
+        #expect(ohlcv(owed) == [10, 14, 10, 14, 130])
+        // The second day: opened by the first process, continued by this one, its volume counted
+        // from the first day's last tick.
         #expect(kline.openBar(stock)?.start == second)
-        #expect(ohlcv(kline.openBar(stock)) == [12, 12, 9, 9, 20])
-        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 0])
+        #expect(ohlcv(kline.openBar(stock)) == [12, 12, 9, 9, 40])
+        // Counted from the last tick of the bar whose close the first process journaled.
+        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 3])
 
         // 000001's close was journaled by the first process and not again: had it been owed, it
         // would have been journaled before 600519's (same loop, journaled in order).

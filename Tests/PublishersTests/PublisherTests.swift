@@ -166,8 +166,66 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         #expect(bar.closed)
         #expect(bar.start == minute)
         #expect([bar.open, bar.high, bar.low, bar.close] == [10, 12, 9, 9])
-        #expect(bar.volume == 80)
+        #expect(bar.volume == 180, "the first bar of the code counts the day's volume from 0")
         #expect(sink.all.filter { $0.type == "kline_update" }.count == 5, "four live updates and the close")
+    }
+
+    @Test func aCloseTheJournalFailedToTakeIsJournaledOnceTheJournalWorksAgain() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [])
+        let kline = KlinePublisher(periods: [("1m", 60_000_000)])
+        await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
+        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
+        // Closes the first minute; the loop that journals closes does not run yet.
+        try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 61_000_000, volume: 120)]))
+
+        // As while an offline `journal compact` runs: appends fail once their busy timeout is over.
+        let lock = try JournalWriteLock(path: dir.path("j.sqlite"))
+        let failedBefore = journal.statistics.failedCommits
+        let loop = Task { try await kline.run(PublisherContext(store: store)) }
+        // The close's commit, and its retry (which was its last chance).
+        try await eventually("two failed appends", within: .seconds(60)) { journal.statistics.failedCommits >= failedBefore + 2 }
+        lock.release()
+
+        var closed: KlineBar?
+        for _ in 0..<2_000 where closed == nil {
+            try await Task.sleep(for: .milliseconds(10))
+            closed = await store.read { $0.lastBars[BarKey(code: "600519", period: "1m")] }
+        }
+        loop.cancel()
+        journal.close()
+        #expect(closed?.closed == true)
+        #expect(closed?.start == minute)
+        #expect(kline.owedCloses == 0)
+    }
+
+    @Test func pastTheQueuesBoundTheOldestOwedClosesAreDroppedLoggedOnceAndCounted() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [])
+        let logs = LogRecorder()
+        let kline = KlinePublisher(periods: [("1m", 60_000_000)], maxOwedCloses: 2, logger: logs.logger())
+        await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
+        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let codes = ["600000", "600519", "000001", "300750"]
+        try await store.execute(.ingestTicks(codes.map { tick($0, 10, at: minute + 1_000_000) }))
+        // Four closes, while the loop that journals them does not run (as if stuck on the journal).
+        for code in codes {
+            try await store.execute(.ingestTicks([tick(code, 11, at: minute + 61_000_000)]))
+        }
+        #expect(kline.owedCloses == 2)
+        #expect(kline.droppedCloses == 2)
+        #expect(logs.all.filter { $0.level == .error }.count == 1)
+
+        let loop = Task { try await kline.run(PublisherContext(store: store)) }
+        var journaled: [Bool] = []
+        for _ in 0..<2_000 where journaled.filter({ $0 }).count < 2 {
+            try await Task.sleep(for: .milliseconds(10))
+            journaled = await store.read { projection in codes.map { projection.lastBars[BarKey(code: $0, period: "1m")] != nil } }
+        }
+        loop.cancel()
+        journal.close()
+        #expect(journaled == [false, false, true, true], "the newest closes were kept")
     }
 
     @Test func anAlertFiresOnceIsJournaledAndReArmsWhenTheConditionClears() async throws {

@@ -1,6 +1,8 @@
 import Broker
 import Foundation
+import Journal
 import Testing
+import TestSupport
 
 @testable import Publishers
 
@@ -141,6 +143,62 @@ import Testing
         #expect(resumed.recorder.received.compactMap(\.streamID).allSatisfy { $0 == fourth || $0 == fifth })
     }
 
+    @Test func aStreamBatchTheJournalCouldNotTakeIsDeliveredAgainNotSkipped() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        try commander.xadd("ticks-stream", ["code": "600519", "price": "1850"])
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let position = "redis-stream:ticks-stream"
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, channel: nil, stream: "ticks-stream", streamBlock: .milliseconds(200),
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))),
+            resumeAfter: "0-0"
+        ) { batch in
+            // As the broker does: a stream batch's ticks and its position in one commit.
+            if let id = batch.streamID {
+                try await store.execute(.ingestFromSource(batch.ticks, source: position, position: id))
+            } else {
+                try await store.execute(.ingestTicks(batch.ticks))
+            }
+        }
+
+        // As while an offline `journal compact` runs: appends fail once their busy timeout is over.
+        let lock = try JournalWriteLock(path: dir.path("j.sqlite"))
+        source.start()
+        try await eventually("the first entry's commit to fail", within: .seconds(60)) { source.snapshot.deliveryFailures >= 1 }
+        lock.release()
+        let second = try commander.xadd("ticks-stream", ["code": "000001", "price": "12"])
+
+        var journaledPosition: String?
+        for _ in 0..<2_000 where journaledPosition != second {
+            try await Task.sleep(for: .milliseconds(10))
+            journaledPosition = await store.read { $0.sourcePositions[position] }
+        }
+        try await finishes("stop()") { await source.stop() }
+        #expect(journaledPosition == second)
+        let journaled = await store.read { projection in ["600519", "000001"].filter { projection.lastPrices[$0] != nil } }
+        #expect(journaled == ["600519", "000001"], "the entry whose commit failed is journaled too")
+    }
+
+    @Test func aStreamBatchTheBrokerRefusesIsSkippedAndReadingGoesOn() async throws {
+        let server = try await RedisServer()
+        let recorder = BatchRecorder(refusing: { $0.ticks.first?.code == "000001" })
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", recorder: recorder)
+        try harness.commander.xadd("ticks-stream", ["code": "000001", "price": "12"])
+        try await harness.startAndWaitUntilConnected()
+        try await eventually("the refusal") { harness.source.snapshot.deliveryFailures == 1 }
+        let good = try harness.commander.xadd("ticks-stream", ["code": "600519", "price": "1850"])
+
+        try await eventually("the entry after the refused one") { recorder.received.last?.streamID == good }
+        #expect(recorder.ticks.map(\.code) == ["600519"])
+        #expect(harness.source.snapshot.deliveryFailures == 1)
+        try await harness.finish()
+    }
+
     @Test func withoutAResumeIDOnlyEntriesAddedAfterTheStartArrive() async throws {
         let server = try await RedisServer()
         let commander = try server.commander()
@@ -178,6 +236,35 @@ import Testing
         #expect(Set(harness.recorder.ticks.suffix(2).map(\.code)) == ["000001", "600036"])
         #expect(harness.source.snapshot.reconnects >= 2)
         try await harness.finish()
+    }
+
+    @Test func aReadRedisRefusesEveryTimeBacksOffEverLongerAndWarnsOnce() async throws {
+        let server = try await RedisServer()
+        // Connecting works; every XREAD is refused (WRONGTYPE).
+        try server.commander().set("ticks-stream", "not a stream")
+        let logs = LogRecorder()
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, channel: nil, stream: "ticks-stream",
+                backoff: ReconnectBackoff(initial: .milliseconds(10), maximum: .seconds(1))),
+            resumeAfter: "0-0", logger: logs.logger(), deliver: { _ in })
+        source.start()
+
+        func retries() -> [(attempt: String, delay: Double)] {
+            logs.all.filter { $0.message == "Redis reconnect failed" }.map { line in
+                (line.metadata["attempt"] ?? "", Double(line.metadata["retryIn"]?.split(separator: " ").first ?? "") ?? 0)
+            }
+        }
+        try await eventually("four failed sessions") { retries().count >= 3 }
+        try await finishes("stop()") { await source.stop() }
+
+        #expect(source.snapshot.lastError?.contains("WRONGTYPE") == true)
+        #expect(logs.all.filter { $0.level == .warning }.count == 1, "one warning for the whole outage")
+        #expect(!logs.all.contains { $0.message.contains("restored") })
+        #expect(source.snapshot.reconnects == 0)
+        let fourth = try #require(retries().first { $0.attempt == "4" })
+        // Doubling from 10 ms: the fourth wait is 40 to 80 ms, longer than a first one (5 to 10 ms) could be.
+        #expect(fourth.delay >= 0.04)
     }
 
     @Test func stopEndsTheReadersAndClosesTheirConnections() async throws {

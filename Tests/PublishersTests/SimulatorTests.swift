@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Testing
+import TestSupport
 
 @testable import Publishers
 
@@ -62,6 +63,63 @@ import Testing
         #expect(await delivered.count >= 20)
     }
 
+    @Test func aRoundLargerThanTheDecidersBatchLimitIsDeliveredInBatchesItTakes() async throws {
+        // 250,000 ticks/s is 12,500 ticks per 50 ms round, more than the decider takes at once.
+        let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 250_000, seed: 1)
+        let batches = BatchLog()
+        let task = Task {
+            try await source.run { ticks in await batches.add(size: ticks.count, refusal: Self.refusal(of: .ingestTicks(ticks))) }
+        }
+        while await batches.sizes.count < 4 { try await Task.sleep(for: .milliseconds(10)) }
+        task.cancel()
+        _ = try? await task.value
+
+        let (sizes, refusals) = (await batches.sizes, await batches.refusals)
+        #expect(refusals.isEmpty, "\(refusals)")
+        #expect(Array(sizes.prefix(2)) == [10_000, 2_500])
+    }
+
+    /// A signals file whose `breakout` strategy holds a good entry and then `entry`.
+    private func signalsFile(with entry: String, in dir: TemporaryDirectory) throws -> String {
+        let path = dir.path("signals.json")
+        let json = """
+            {"strategies": [{"name": "breakout", "signals": [
+                {"code": "600519", "name": "贵州茅台", "prev_close": 1685.0},
+                \(entry)
+            ]}]}
+            """
+        try Data(json.utf8).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    @Test(arguments: [
+        (#"{"code": "000001", "name": "平安银行", "prev_close": 0}"#, "prev_close 0.0 is not a usable price"),
+        (#"{"code": "000001", "name": "平安银行", "prev_close": -11.2}"#, "prev_close -11.2 is not a usable price"),
+        (#"{"code": "000001", "name": "平安银行", "prev_close": 0.004}"#, "prev_close 0.004 leaves the simulator no usable prices"),
+        (#"{"code": "000001", "name": "平安银行", "prev_close": 1e12}"#, "leaves the simulator no usable prices"),
+        (#"{"code": "00 0001", "name": "平安银行", "prev_close": 11.2}"#, "invalid code"),
+    ])
+    func anEntryTheSimulatorCouldNotTradeIsRefusedAtLoadByName(entry: String, reason: String) throws {
+        let dir = try TemporaryDirectory()
+        let path = try signalsFile(with: entry, in: dir)
+        #expect {
+            try SimulatedMarket.load(path: path)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains(path) && text.contains("strategy 'breakout', signal 2") && text.contains(reason)
+        }
+    }
+
+    @Test func theSmallestPriceTheSimulatorCanTradeIsACent() throws {
+        let dir = try TemporaryDirectory()
+        let path = try signalsFile(with: #"{"code": "000001", "name": "平安银行", "prev_close": 0.01}"#, in: dir)
+        let stocks = try SimulatedMarket.load(path: path).stocks
+        var walk = RandomWalk(stocks: stocks, seed: 3)
+        for round in 0..<100 {
+            #expect(Self.refusal(of: .ingestTicks(walk.next(10, at: Int64(round)))) == nil)
+        }
+    }
+
     @Test func aMissingOrBrokenSignalsFileIsAClearError() throws {
         #expect {
             try SimulatedMarket.load(path: "/nonexistent/signals.json")
@@ -74,4 +132,13 @@ import Testing
 actor TickCounter {
     private(set) var count = 0
     func add(_ n: Int) { count += n }
+}
+
+actor BatchLog {
+    private(set) var sizes: [Int] = []
+    private(set) var refusals: [BrokerError] = []
+    func add(size: Int, refusal: BrokerError?) {
+        sizes.append(size)
+        if let refusal { refusals.append(refusal) }
+    }
 }

@@ -2,29 +2,103 @@ import Broker
 
 /// The k-line bars being built from ticks, one per code and period: pure state, so the live path
 /// and the start-up recovery from the journal fold ticks the same way.
+///
+/// A period, once closed, stays closed: a tick stamped in it or in an earlier one arrives late
+/// (ticks are stamped on receipt and folded after their commit, from several sources), and
+/// folding it would close that period a second time, or throw away the bar being built.
 struct BarBook: Sendable {
-    /// A bar being built, with the cumulative volume it opened at (a tick's volume is the day's total).
+    /// A bar being built. A tick's volume is the day's cumulative total, so the bar's volume is
+    /// the cumulative volume at its last tick less the one at the last tick of the bar before it:
+    /// what traded between two ticks belongs to the bar of the later one, and the bars of a day
+    /// add up to the day's volume.
     struct OpenBar: Sendable, Equatable {
         var bar: KlineBar
-        var openingVolume: Int64
+        /// The cumulative volume the bar's volume counts from: the last one of the previous bar
+        /// of its code and period, or 0 when that one was larger (a new trading day began). Nil
+        /// when no previous bar is known, which also counts from 0.
+        var baseVolume: Int64?
+        /// The cumulative volume at the bar's first tick.
+        var firstVolume: Int64
+        /// The cumulative volume at the bar's last tick: the largest of its ticks', since ticks
+        /// of one period may arrive out of order and the total only grows within a day.
+        var lastVolume: Int64
 
-        /// The cumulative volume of the last tick folded in.
-        var lastVolume: Int64 { openingVolume + bar.volume }
+        /// A bar opened by `tick`; `previous` is the last cumulative volume of the bar before it.
+        init(opening tick: PriceTick, period: String, start: Int64, after previous: Int64?) {
+            bar = KlineBar(
+                code: tick.code, period: period, open: tick.price, high: tick.price, low: tick.price,
+                close: tick.price, volume: 0, start: start, closed: false)
+            firstVolume = tick.volume
+            lastVolume = tick.volume
+            rebase(after: previous)
+        }
+
+        /// Folds in a tick of the bar's period.
+        mutating func add(_ tick: PriceTick) {
+            bar.high = max(bar.high, tick.price)
+            bar.low = min(bar.low, tick.price)
+            bar.close = tick.price
+            lastVolume = max(lastVolume, tick.volume)
+            bar.volume = lastVolume - (baseVolume ?? 0)
+        }
+
+        /// Counts the volume from `previous`, the last cumulative volume of the bar before this
+        /// one (nil: none known).
+        mutating func rebase(after previous: Int64?) {
+            baseVolume = previous.map { $0 <= firstVolume ? $0 : 0 }
+            bar.volume = lastVolume - (baseVolume ?? 0)
+        }
+    }
+
+    /// The last bar closed for a code and period.
+    struct ClosedBar: Sendable, Equatable {
+        /// Its period's start: ticks of this period or an earlier one no longer touch bars.
+        var start: Int64
+        /// The cumulative volume at its last tick, which the next bar's volume counts from.
+        var lastVolume: Int64
+        /// When it was closed, on the clock `expire(now:)` is given; how long it is remembered
+        /// with no bar open after it counts from here.
+        var closedAt: Int64
+    }
+
+    /// What the book holds for one code and period: the bar being built, the last one closed, or both.
+    struct Track: Sendable, Equatable {
+        var open: OpenBar?
+        var lastClosed: ClosedBar?
+
+        /// The start of the latest period seen (open or closed): a tick of an earlier or the same
+        /// closed period is late.
+        var latestStart: Int64? { open?.bar.start ?? lastClosed?.start }
     }
 
     /// Periods built, with their length in microseconds.
     let periods: [(name: String, length: Int64)]
-    private(set) var open: [BarKey: OpenBar] = [:]
+    /// How long a closed bar with nothing open after it is remembered (microseconds). Memory is
+    /// one track per code and period either way; this lets the tracks of codes that stopped
+    /// ticking go, long after any late tick of theirs could still arrive.
+    let closedRetention: Int64
+    private(set) var tracks: [BarKey: Track] = [:]
 
-    init(periods: [(name: String, length: Int64)]) {
+    /// A day: a code that ticks rarely keeps its last close (and so its place in time) all session.
+    static let defaultClosedRetention: Int64 = 86_400_000_000
+
+    init(periods: [(name: String, length: Int64)], closedRetention: Int64 = Self.defaultClosedRetention) {
         self.periods = periods
+        self.closedRetention = closedRetention
     }
 
     /// The longest period, in microseconds (0 without periods).
     var longestPeriod: Int64 { periods.map(\.length).max() ?? 0 }
 
+    /// The bars being built, by code and period.
+    var open: [BarKey: OpenBar] { tracks.compactMapValues(\.open) }
+
+    /// The bar being built for `key`, if any.
+    func openBar(_ key: BarKey) -> OpenBar? { tracks[key]?.open }
+
     /// Folds `tick` into its bars. Returns the bars it updated or opened, and the bars it closed
-    /// because it is the first tick of a later period.
+    /// because it is the first tick of a later period. A tick of a period before the bar being
+    /// built, or of a period already closed, changes nothing.
     mutating func fold(_ tick: PriceTick) -> (updated: [KlineBar], closed: [KlineBar]) {
         var updated: [KlineBar] = []
         updated.reserveCapacity(periods.count)
@@ -32,74 +106,100 @@ struct BarBook: Sendable {
         for period in periods {
             let start = tick.timestamp - tick.timestamp % period.length
             let key = BarKey(code: tick.code, period: period.name)
-            let bar = KlineBar(
-                code: tick.code, period: period.name, open: tick.price, high: tick.price, low: tick.price,
-                close: tick.price, volume: 0, start: start, closed: false)
             // One hash of the key per tick and period: this runs for every tick the broker takes.
-            guard let index = open.index(forKey: key) else {
-                open[key] = OpenBar(bar: bar, openingVolume: tick.volume)
-                updated.append(bar)
+            guard let index = tracks.index(forKey: key) else {
+                let opened = OpenBar(opening: tick, period: period.name, start: start, after: nil)
+                tracks[key] = Track(open: opened)
+                updated.append(opened.bar)
                 continue
             }
-            let current = open.values[index]
-            if current.bar.start == start {
-                open.values[index].bar.high = max(current.bar.high, tick.price)
-                open.values[index].bar.low = min(current.bar.low, tick.price)
-                open.values[index].bar.close = tick.price
-                open.values[index].bar.volume = max(0, tick.volume - current.openingVolume)
-                updated.append(open.values[index].bar)
+            let track = tracks.values[index]
+            if var current = track.open, current.bar.start == start {
+                current.add(tick)
+                tracks.values[index].open = current
+                updated.append(current.bar)
                 continue
             }
-            if current.bar.start < start {
+            if let latest = track.latestStart, start <= latest { continue }
+            var lastClosed = track.lastClosed
+            if let current = track.open {
                 closed.append(Self.closing(current.bar))
+                lastClosed = ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: start)
             }
-            open.values[index] = OpenBar(bar: bar, openingVolume: tick.volume)
-            updated.append(bar)
+            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.lastVolume)
+            tracks.values[index] = Track(open: opened, lastClosed: lastClosed)
+            updated.append(opened.bar)
         }
         return (updated, closed)
     }
 
-    /// Removes and returns, closed, the bars whose period ended at or before `now`.
+    /// Closes and returns the bars whose period ended at or before `now`, remembering each as its
+    /// key's last close; forgets the keys whose last close is older than `closedRetention` with
+    /// nothing opened since.
     mutating func expire(now: Int64) -> [KlineBar] {
         let lengths = Dictionary(uniqueKeysWithValues: periods.map { ($0.name, $0.length) })
         var closed: [KlineBar] = []
-        for (key, current) in open where current.bar.start + (lengths[key.period] ?? .max) <= now {
-            closed.append(Self.closing(current.bar))
-            open[key] = nil
+        var forgotten: [BarKey] = []
+        for (key, track) in tracks {
+            if let current = track.open {
+                guard current.bar.start <= now - (lengths[key.period] ?? .max) else { continue }
+                closed.append(Self.closing(current.bar))
+                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: now))
+            } else if let last = track.lastClosed, last.closedAt <= now - closedRetention {
+                forgotten.append(key)
+            }
         }
+        for key in forgotten { tracks[key] = nil }
         return closed.sorted { ($0.start, BarKey(code: $0.code, period: $0.period)) < ($1.start, BarKey(code: $1.code, period: $1.period)) }
     }
 
-    /// Forgets the open bar that `bar` (a close found in the journal) already closed.
+    /// Closes the open bar that `bar` (a close found in the journal) already closed.
     mutating func forget(closed bar: KlineBar) {
         let key = BarKey(code: bar.code, period: bar.period)
-        if open[key]?.bar.start == bar.start { open[key] = nil }
+        guard let current = tracks[key]?.open, current.bar.start == bar.start else { return }
+        let length = periods.first { $0.name == bar.period }?.length ?? 0
+        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, lastVolume: current.lastVolume, closedAt: bar.start + length))
     }
 
     /// Puts the bars of `earlier` (built from ticks journaled before this book's) under this
     /// book's. A bar of the same period in both becomes one bar: opened by the earlier, high and low
-    /// over both, closed by the later, its volume counted from the earlier opening volume. Where
+    /// over both, closed by the later, its volume counted from the bar before the earlier's. Where
     /// the two hold different periods, the later stays open and the earlier is returned, closed.
+    /// A period either book already closed is neither kept open nor closed again. A bar that knew
+    /// no bar before it counts its volume from the one the other book knew.
     mutating func merge(earlier: BarBook) -> [KlineBar] {
         var closed: [KlineBar] = []
-        for (key, before) in earlier.open {
-            guard var after = open[key] else {
-                open[key] = before
+        for (key, before) in earlier.tracks {
+            guard let after = tracks[key] else {
+                tracks[key] = before
                 continue
             }
-            if before.bar.start == after.bar.start {
-                after.bar.open = before.bar.open
-                after.bar.high = max(before.bar.high, after.bar.high)
-                after.bar.low = min(before.bar.low, after.bar.low)
-                after.bar.volume = max(0, after.lastVolume - before.openingVolume)
-                after.openingVolume = before.openingVolume
-                open[key] = after
-            } else if before.bar.start < after.bar.start {
-                closed.append(Self.closing(before.bar))
-            } else {
-                closed.append(Self.closing(after.bar))
-                open[key] = before
+            var merged = Track(lastClosed: [before.lastClosed, after.lastClosed].compactMap { $0 }.max { $0.start < $1.start })
+            let closedThrough = merged.lastClosed?.start ?? .min
+            let candidates = [before.open, after.open].compactMap { $0 }.filter { $0.bar.start > closedThrough }
+            switch (candidates.first, candidates.dropFirst().first) {
+            case (let only?, nil):
+                merged.open = only
+            case (var first?, let second?) where first.bar.start == second.bar.start:
+                // `first` is the earlier book's.
+                first.bar.high = max(first.bar.high, second.bar.high)
+                first.bar.low = min(first.bar.low, second.bar.low)
+                first.bar.close = second.bar.close
+                first.lastVolume = max(first.lastVolume, second.lastVolume)
+                first.rebase(after: first.baseVolume ?? second.baseVolume)
+                merged.open = first
+            case (let first?, let second?):
+                let (older, newer) = first.bar.start < second.bar.start ? (first, second) : (second, first)
+                closed.append(Self.closing(older.bar))
+                merged.lastClosed = ClosedBar(start: older.bar.start, lastVolume: older.lastVolume, closedAt: newer.bar.start)
+                merged.open = newer
+            default:
+                break
             }
+            if merged.open?.baseVolume == nil, let previous = merged.lastClosed {
+                merged.open?.rebase(after: previous.lastVolume)
+            }
+            tracks[key] = merged
         }
         return closed
     }

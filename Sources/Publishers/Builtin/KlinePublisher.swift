@@ -1,11 +1,14 @@
 import Broker
 import Journal
+import Logging
+import Metrics
 import Synchronization
 
 /// `kline_update` to `stock` subscribers of the code: bars ingested as they are (`POST /api/klines`,
 /// Redis), and bars built here from ticks — updated on every tick, closed at the period boundary.
 /// A close is journaled (`kline_updated` with `closed: true`) and reaches clients from there, so
-/// resuming clients and audits see every closed bar.
+/// resuming clients and audits see every closed bar. A close stays queued until it is journaled:
+/// when the journal fails, it is tried again with backoff.
 public final class KlinePublisher: Publisher {
     public let name = "kline"
     public let kinds: Set<EventKind> = [.klineUpdated, .priceTicked]
@@ -14,7 +17,14 @@ public final class KlinePublisher: Publisher {
 
     private let book: Mutex<BarBook>
     /// Closed bars not journaled yet, oldest first.
-    private let owed = Mutex<[KlineBar]>([])
+    private let owed: Mutex<OwedCloses>
+    /// Whether closes were dropped (queue full) since closes were last journaled: the first drop
+    /// of an outage is logged, all are counted.
+    private let dropping = Atomic<Bool>(false)
+    private let retryBackoff: ReconnectBackoff
+    private let logger: Logger
+    private let droppedCounter = Counter(label: "brokerd_kline_closes_dropped_total")
+    private let failedAppendsCounter = Counter(label: "brokerd_kline_close_append_failures_total")
     /// Wakes the loop that journals `owed`.
     private let wakeups: AsyncStream<Void>.Continuation
     private let wakeupStream: AsyncStream<Void>
@@ -22,12 +32,25 @@ public final class KlinePublisher: Publisher {
     /// once (thousands with a busy feed): one commit per close would queue thousands of commits
     /// in front of the ticks.
     static let closesPerCommit = 1_000
+    /// Most closes waiting for the journal: with 5,000 codes in 1m and 5m bars, a quarter of an
+    /// hour of journal outage.
+    public static let defaultMaxOwedCloses = 100_000
     /// Whether the bars of the previous process were recovered (once per process, not per restart of `run`).
     private let recovered = Atomic<Bool>(false)
 
-    public init(periods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)]) {
+    /// `maxOwedCloses` bounds the closes waiting for the journal (the oldest go first past it);
+    /// `retryBackoff` spaces the attempts to journal them while the journal fails.
+    public init(
+        periods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)],
+        maxOwedCloses: Int = defaultMaxOwedCloses,
+        retryBackoff: ReconnectBackoff = ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(5)),
+        logger: Logger = Logger(label: "brokerd.kline")
+    ) {
         self.periods = periods
         book = Mutex(BarBook(periods: periods))
+        owed = Mutex(OwedCloses(capacity: maxOwedCloses))
+        self.retryBackoff = retryBackoff
+        self.logger = logger
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -82,8 +105,14 @@ public final class KlinePublisher: Publisher {
 
     /// The bar being built for `key`, if any.
     func openBar(_ key: BarKey) -> KlineBar? {
-        book.withLock { $0.open[key]?.bar }
+        book.withLock { $0.openBar(key)?.bar }
     }
+
+    /// Closes waiting in the queue for the journal (not counting a batch being appended).
+    var owedCloses: Int { owed.withLock { $0.count } }
+
+    /// Closes dropped since start because too many were waiting for the journal.
+    var droppedCloses: Int { owed.withLock { $0.dropped } }
 
     /// Folds a tick into its bars; returns the updated (open) bars and queues the closes it causes.
     private func update(with tick: PriceTick) -> [KlineBar] {
@@ -99,26 +128,88 @@ public final class KlinePublisher: Publisher {
     /// Queues closes for the journal.
     private func owe(_ closed: [KlineBar]) {
         guard !closed.isEmpty else { return }
-        owed.withLock { $0 += closed }
+        reportDropped(owed.withLock { $0.append(closed) })
         wakeups.yield()
     }
 
-    /// Journals the owed closes in commits of up to `closesPerCommit`, oldest first. A batch the
-    /// store refuses is retried bar by bar, so one bad bar cannot take the others with it.
+    /// Journals the owed closes in commits of up to `closesPerCommit`, oldest first, until none
+    /// are left. When the journal fails, the closes go back to the queue and are tried again
+    /// after a growing pause; only cancellation (shutdown) ends the attempts, and a restart
+    /// rebuilds what was owed from the journaled ticks.
     private func journalOwedCloses(_ store: EventStore) async {
-        while true {
-            let batch = owed.withLock { owed -> [KlineBar] in
-                let batch = Array(owed.prefix(Self.closesPerCommit))
-                owed.removeFirst(batch.count)
-                return batch
-            }
+        var backoff = retryBackoff
+        var failedAttempts = 0
+        while !Task.isCancelled {
+            let batch = owed.withLock { $0.take(upTo: Self.closesPerCommit) }
             guard !batch.isEmpty else { return }
+            let (unjournaled, failure) = await journal(batch, store)
+            guard let failure else {
+                if failedAttempts > 0 {
+                    logger.info("k-line closes are journaled again", metadata: ["failed_attempts": "\(failedAttempts)"])
+                }
+                failedAttempts = 0
+                backoff.reset()
+                dropping.store(false, ordering: .relaxed)
+                continue
+            }
+            failedAttempts += 1
+            failedAppendsCounter.increment()
+            let (dropped, waiting) = owed.withLock { ($0.putBack(unjournaled), $0.count) }
+            reportDropped(dropped)
+            let delay = backoff.nextDelay()
+            if failedAttempts == 1 {
+                logger.warning(
+                    "journaling k-line closes failed; keeping them and retrying with backoff",
+                    metadata: ["error": "\(failure)", "owed": "\(waiting)"])
+            } else {
+                logger.debug("k-line closes still not journaled", metadata: ["attempt": "\(failedAttempts)", "error": "\(failure)", "retryIn": "\(delay)"])
+            }
             do {
-                try await store.execute(.ingestBars(batch))
+                try await Task.sleep(for: delay)
             } catch {
-                for bar in batch { _ = try? await store.execute(.ingestBar(bar)) }
+                return
             }
         }
+    }
+
+    /// Journals `batch` in one commit. A batch the decider refuses is journaled bar by bar, so one
+    /// bad bar cannot take the others with it; a bar refused on its own is dropped with a log line
+    /// (trying it again cannot help). Returns the bars a journal failure left unjournaled (from
+    /// the first one it stopped), with that failure.
+    private func journal(_ batch: [KlineBar], _ store: EventStore) async -> (unjournaled: ArraySlice<KlineBar>, failure: (any Error)?) {
+        do {
+            try await store.execute(.ingestBars(batch))
+            return ([], nil)
+        } catch is BrokerError {
+            for (index, bar) in batch.enumerated() {
+                do {
+                    try await store.execute(.ingestBar(bar))
+                } catch let refusal as BrokerError {
+                    logger.error(
+                        "k-line close refused by the broker; dropped",
+                        metadata: ["code": "\(bar.code)", "period": "\(bar.period)", "start": "\(bar.start)", "error": "\(refusal)"])
+                } catch {
+                    return (batch[index...], error)
+                }
+            }
+            return ([], nil)
+        } catch {
+            return (batch[...], error)
+        }
+    }
+
+    /// Counts closes dropped because the queue was full; the first drop since closes were last
+    /// journaled is logged.
+    private func reportDropped(_ count: Int) {
+        guard count > 0 else { return }
+        droppedCounter.increment(by: count)
+        guard !dropping.exchange(true, ordering: .relaxed) else { return }
+        logger.error(
+            """
+            k-line closes dropped: more are waiting for the journal than the queue holds, the oldest go first; \
+            further drops until the journal takes closes again are only counted (brokerd_kline_closes_dropped_total)
+            """,
+            metadata: ["dropped": "\(count)", "capacity": "\(owed.withLock { $0.capacity })"])
     }
 
     /// Puts the bars the previous process was building (rebuilt from the ticks it journaled) under

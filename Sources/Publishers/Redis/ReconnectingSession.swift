@@ -13,14 +13,20 @@ struct ReconnectingSession {
     let control: ReaderThreadControl
     let logger: Logger
 
-    /// Runs sessions until stopped. `session` gets a callback to call once it is connected (with
-    /// metadata for the "restored" line) and returns or throws when its connection ends.
+    /// Runs sessions until stopped. `session` gets a callback to call once it works (with metadata
+    /// for the "restored" line) and returns or throws when its connection ends.
+    ///
+    /// A session works once it has done what it connected for — the subscriptions confirmed, a
+    /// read answered — not merely once it is connected: only then is it counted as connected, and
+    /// only then do the backoff and the failure count start over. So a session that connects
+    /// and then fails every time (XREAD refused with WRONGTYPE or NOPERM) backs off ever longer
+    /// and warns once, like one that cannot connect at all.
     func run(
         backoff: ReconnectBackoff,
-        _ session: (_ connected: (_ extra: Logger.Metadata) -> Void) throws(RedisError) -> Void
+        _ session: (_ working: (_ extra: Logger.Metadata) -> Void) throws(RedisError) -> Void
     ) {
         var backoff = backoff
-        var hasConnected = false
+        var hasWorked = false
         var failures = 0
         defer {
             status.set(connection, .stopped)
@@ -30,11 +36,11 @@ struct ReconnectingSession {
             status.set(connection, .connecting)
             do {
                 try session { extra in
-                    status.connected(connection, afterFailure: hasConnected)
-                    if hasConnected || failures > 0 {
+                    status.connected(connection, afterFailure: hasWorked)
+                    if hasWorked || failures > 0 {
                         logger.info("\(activity) restored", metadata: metadata.merging(extra) { $1 })
                     }
-                    hasConnected = true
+                    hasWorked = true
                     failures = 0
                     backoff.reset()
                 }

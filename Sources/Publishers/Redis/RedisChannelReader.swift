@@ -56,12 +56,17 @@ final class RedisChannelReader: Sendable {
         ReconnectingSession(
             connection: .channel, activity: "Redis subscription", metadata: ["channels": "\(channelList)"], status: status,
             control: control, logger: logger
-        ).run(backoff: backoff) { connected throws(RedisError) in
-            try session { connected([:]) }
+        ).run(backoff: backoff) { working throws(RedisError) in
+            try session { working([:]) }
         }
     }
 
     /// One connection's life: connect, subscribe, read until the connection fails or is shut down.
+    ///
+    /// Unlike the stream reader, it hands batches over without retrying: pub/sub keeps nothing to
+    /// read again, and holding one batch back would stall (and, past Redis' output buffer limit,
+    /// disconnect) the subscription. A batch the broker could not journal is logged, counted in
+    /// `deliveryFailures` and lost; feeds that must not lose ticks use the stream.
     private func session(onSubscribed: () -> Void) throws(RedisError) {
         let connection = try RedisConnection(url: url, timeout: connectTimeout)
         defer {

@@ -19,7 +19,8 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var nodeIDConflicts: Int = 0
     /// Messages, entries or single ticks that were not a valid tick and were dropped.
     public var malformed: Int = 0
-    /// Batches the broker's callback threw on (logged and skipped).
+    /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
+    /// deliver a batch it could not journal (a stream batch is then delivered again).
     public var deliveryFailures: Int = 0
     /// Connections re-established after having been lost.
     public var reconnects: Int = 0

@@ -3,7 +3,8 @@ import Journal
 import Logging
 
 /// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to the broker
-/// with the id of the last one, and continues after that id across reconnects.
+/// with the id of the last one, and continues after that id across reconnects. It never reads
+/// past entries the broker could not journal: it delivers them again until it can.
 final class RedisStreamReader: Sendable {
     /// One stream entry as XREAD returns it.
     struct Entry {
@@ -62,13 +63,14 @@ final class RedisStreamReader: Sendable {
         ReconnectingSession(
             connection: .stream, activity: "Redis stream reading", metadata: ["stream": "\(stream)"], status: status,
             control: control, logger: logger
-        ).run(backoff: backoff) { connected throws(RedisError) in
-            try session(lastID: &lastID) { resumingAfter in connected(["after": "\(resumingAfter)"]) }
+        ).run(backoff: backoff) { working throws(RedisError) in
+            try session(lastID: &lastID) { resumingAfter in working(["after": "\(resumingAfter)"]) }
         }
     }
 
-    /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is shut down.
-    private func session(lastID: inout String, onConnected: (_ resumingAfter: String) -> Void) throws(RedisError) {
+    /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is
+    /// shut down. `onReading` is called at the first XREAD answered without an error.
+    private func session(lastID: inout String, onReading: (_ resumingAfter: String) -> Void) throws(RedisError) {
         let connection = try RedisConnection(url: url, timeout: connectTimeout)
         defer {
             control.detach()
@@ -82,21 +84,26 @@ final class RedisStreamReader: Sendable {
             // so skip entries added during the outage. Pin it to a concrete id once.
             lastID = try newestID(connection) ?? "0-0"
         }
-        onConnected(lastID)
         let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
         let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]
+        var reading = false
         while !control.isStopping {
             let reply = try connection.command(command + [lastID])
             let entries = try Self.entries(of: reply, command: "XREAD \(stream)")
+            if !reading {
+                reading = true
+                onReading(lastID)
+            }
             guard !entries.isEmpty else { continue }
-            handOver(entries)
+            guard handOver(entries) else { return }
             lastID = entries[entries.count - 1].id
         }
     }
 
     /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
     /// the id of its last entry, so a journaled id always means "everything up to here is in".
-    private func handOver(_ entries: [Entry]) {
+    /// False when the reader was stopped before all of them were delivered.
+    private func handOver(_ entries: [Entry]) -> Bool {
         status.update { $0.messages += entries.count }
         let timestamp = WallClock.microsecondsNow()
         var pending: [PriceTick] = []
@@ -105,18 +112,18 @@ final class RedisStreamReader: Sendable {
             let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
             delivery.reportMalformed(outcome.problems)
             if !pending.isEmpty, pending.count + outcome.ticks.count > maxTicksPerBatch {
-                delivery.hand(pending, streamID: pendingID)
+                guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
                 pending = []
             }
             pending += outcome.ticks
             // An entry too large for one batch on its own is split by `hand`; only its last part carries the id.
             if pending.count > maxTicksPerBatch {
-                delivery.hand(pending, streamID: entry.id)
+                guard delivery.hand(pending, streamID: entry.id, retrying: control) else { return false }
                 pending = []
             }
             pendingID = entry.id
         }
-        if !pending.isEmpty { delivery.hand(pending, streamID: pendingID) }
+        return pending.isEmpty || delivery.hand(pending, streamID: pendingID, retrying: control)
     }
 
     private func newestID(_ connection: RedisConnection) throws(RedisError) -> String? {

@@ -10,8 +10,10 @@ import Synchronization
 /// goes away. The channel and the stream are read independently, so `deliver` may be called from
 /// both at once; batches from pub/sub carry no stream id. A source runs once: `start()` then `stop()`.
 public final class RedisTickSource: Sendable {
-    /// Receives each batch; the source reads on only after it returns. A throw is logged and the
-    /// batch skipped.
+    /// Receives each batch; the source reads on only after it returns. Throw a `BrokerError` to
+    /// refuse a batch as invalid: it is logged and skipped. Any other error means it could not be
+    /// journaled: the stream reader then delivers the same batch again with backoff and never reads
+    /// past it; a pub/sub batch, which cannot be read again, is logged and skipped.
     public typealias Deliver = @Sendable (TickBatch) async throws -> Void
     /// Receives each news item or alert-rule change shared by another node, like `Deliver`.
     public typealias DeliverShared = @Sendable (SharedUpdate) async throws -> Void
@@ -45,7 +47,7 @@ public final class RedisTickSource: Sendable {
         self.status = status
         let delivery = TickBatchDelivery(
             deliver: deliver, deliverShared: deliverShared, status: status,
-            maxTicksPerBatch: configuration.limits.maxTicksPerBatch, logger: logger)
+            maxTicksPerBatch: configuration.limits.maxTicksPerBatch, retryBackoff: configuration.backoff, logger: logger)
         channelReader = subscribes
             ? RedisChannelReader(configuration: configuration, delivery: delivery, status: status, logger: logger) : nil
         streamReader = configuration.stream.map {

@@ -7,6 +7,12 @@ import Synchronization
 ///
 /// Waiting is the backpressure: the reader does not read the next message until the broker has
 /// taken the previous batch. The wait blocks the reader's own thread, never a pool thread.
+///
+/// A batch can fail two ways. The broker refuses it as invalid (a `BrokerError`): trying again
+/// cannot help, so it is logged and skipped. Or the broker could not journal it (a journal error:
+/// disk full, I/O, the file locked by an offline compaction): a stream reader then delivers the
+/// same batch again with backoff, because reading on would journal a later stream position
+/// over entries that never made it into the journal.
 struct TickBatchDelivery: Sendable {
     /// The broker's callback for ticks.
     let deliver: @Sendable (TickBatch) async throws -> Void
@@ -16,52 +22,81 @@ struct TickBatchDelivery: Sendable {
     let status: RedisSourceStatus
     /// Largest batch handed over at once (the decider's `maxTicksPerBatch`).
     let maxTicksPerBatch: Int
+    /// Pauses between attempts to deliver a stream batch the broker could not journal.
+    let retryBackoff: ReconnectBackoff
     let logger: Logger
 
     /// Delivers `ticks` in batches no larger than the limit; only the last batch carries `streamID`.
-    func hand(_ ticks: [PriceTick], streamID: String?) {
+    ///
+    /// With `retrying`, a batch the broker could not journal is delivered again (with backoff,
+    /// until it is journaled or the reader is stopped); without, it is skipped like a refused one.
+    /// Returns false when the reader was stopped before every batch was delivered or skipped:
+    /// it must then not move past these ticks.
+    @discardableResult
+    func hand(_ ticks: [PriceTick], streamID: String?, retrying control: ReaderThreadControl? = nil) -> Bool {
         var start = 0
         while start < ticks.count {
             let end = min(start + maxTicksPerBatch, ticks.count)
             let batch = TickBatch(ticks: Array(ticks[start..<end]), streamID: end == ticks.count ? streamID : nil)
-            handOne(batch)
+            guard handOne(batch, retrying: control) else { return false }
             start = end
         }
+        return true
     }
 
     /// Delivers one update from another node (news, an alert rule, a signal list, k-line bars).
     func hand(_ update: SharedUpdate) {
         let deliverShared = self.deliverShared
-        if let reason = waitFor({ try await deliverShared(update) }) {
+        if let error = waitFor({ try await deliverShared(update) }) {
             status.update { $0.deliveryFailures += 1 }
-            logRefusal(what: "\(update.kind) from another node", reason: reason)
+            logRefusal(what: "\(update.kind) from another node", reason: "\(error)")
         } else {
             status.update { $0.shared += 1 }
         }
     }
 
-    private func handOne(_ batch: TickBatch) {
+    /// Delivers one batch: true once it was taken or skipped, false when the reader was stopped
+    /// while retrying it.
+    private func handOne(_ batch: TickBatch, retrying control: ReaderThreadControl?) -> Bool {
         let deliver = self.deliver
-        if let reason = waitFor({ try await deliver(batch) }) {
-            status.update {
-                $0.deliveryFailures += 1
-                if let id = batch.streamID { $0.lastStreamID = id }
+        var backoff = retryBackoff
+        var attempts = 0
+        while true {
+            attempts += 1
+            guard let error = waitFor({ try await deliver(batch) }) else {
+                status.update {
+                    $0.ticks += batch.ticks.count
+                    if let id = batch.streamID { $0.lastStreamID = id }
+                }
+                if attempts > 1 {
+                    logger.info("Redis stream batch journaled after retrying", metadata: ["attempts": "\(attempts)"])
+                }
+                return true
             }
-            logRefusal(what: "a batch of \(batch.ticks.count) ticks", reason: reason)
-        } else {
-            status.update {
-                $0.ticks += batch.ticks.count
-                if let id = batch.streamID { $0.lastStreamID = id }
+            status.update { $0.deliveryFailures += 1 }
+            guard let control, !(error is BrokerError) else {
+                status.update { if let id = batch.streamID { $0.lastStreamID = id } }
+                logRefusal(what: "a batch of \(batch.ticks.count) ticks", reason: "\(error)")
+                return true
             }
+            let delay = backoff.nextDelay()
+            if attempts == 1 {
+                logger.warning(
+                    "broker could not journal a batch from the Redis stream; delivering it again with backoff, not reading past it",
+                    metadata: ["ticks": "\(batch.ticks.count)", "error": "\(error)"])
+            } else {
+                logger.debug("Redis stream batch still not journaled", metadata: ["attempt": "\(attempts)", "error": "\(error)", "retryIn": "\(delay)"])
+            }
+            if !control.sleep(for: delay) { return false }
         }
     }
 
-    /// Runs `body` as a task and blocks this (reader) thread until it is done; the error text if it threw.
-    private func waitFor(_ body: @escaping @Sendable () async throws -> Void) -> String? {
+    /// Runs `body` as a task and blocks this (reader) thread until it is done; the error if it threw.
+    private func waitFor(_ body: @escaping @Sendable () async throws -> Void) -> (any Error)? {
         let done = DispatchSemaphore(value: 0)
         let failure = FailureSlot()
         Task {
-            do { try await body() } catch { failure.set(String(describing: error)) }
+            do { try await body() } catch { failure.set(error) }
             done.signal()
         }
         done.wait()
@@ -105,9 +140,9 @@ extension SharedUpdate {
     }
 }
 
-/// The callback's error text, carried from the delivering task back to the waiting thread.
+/// The callback's error, carried from the delivering task back to the waiting thread.
 private final class FailureSlot: Sendable {
-    private let slot = Mutex<String?>(nil)
-    func set(_ reason: String) { slot.withLock { $0 = reason } }
-    var value: String? { slot.withLock { $0 } }
+    private let slot = Mutex<(any Error)?>(nil)
+    func set(_ error: any Error) { slot.withLock { $0 = error } }
+    var value: (any Error)? { slot.withLock { $0 } }
 }

@@ -14,6 +14,26 @@ public struct SimulatedMarket: Sendable, Decodable {
             case code, name, reason
             case prevClose = "prev_close"
         }
+
+        /// Why the simulator cannot trade this stock, or nil: every tick its random walk can make
+        /// must be one the broker takes, or the broker refuses every round the stock is in.
+        func problem(_ limits: Limits) -> String? {
+            if let reason = FieldRules.priceProblem(prevClose) {
+                return "prev_close \(prevClose) is not a usable price; it \(reason)"
+            }
+            let (lowest, highest) = RandomWalk.priceRange(around: prevClose)
+            for price in [lowest, highest] {
+                if let reason = FieldRules.priceProblem(price) {
+                    return """
+                        prev_close \(prevClose) leaves the simulator no usable prices: it moves prices in whole cents \
+                        within ±10 % of prev_close, which here reaches \(price), and a price \(reason)
+                        """
+                }
+            }
+            let probe = PriceTick(code: code, name: name, price: lowest, volume: 0, prevClose: prevClose, timestamp: 0)
+            if let reason = Decider.problem(with: probe, limits) { return "the broker would refuse its ticks: a tick \(reason)" }
+            return nil
+        }
     }
 
     /// A strategy and the stocks it signals.
@@ -30,19 +50,35 @@ public struct SimulatedMarket: Sendable, Decodable {
 
     public let strategies: [Strategy]
 
-    /// Loads the market file; a clear error names the file and what is wrong.
-    public static func load(path: String) throws -> SimulatedMarket {
+    /// Loads the market file; a clear error names the file and what is wrong, down to the entry.
+    public static func load(path: String, limits: Limits = Limits()) throws -> SimulatedMarket {
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))
         } catch {
             throw SimulatedMarketError(path: path, reason: "cannot read it (\(error.localizedDescription))")
         }
+        let market: SimulatedMarket
         do {
-            return try JSONDecoder().decode(SimulatedMarket.self, from: data)
+            market = try JSONDecoder().decode(SimulatedMarket.self, from: data)
         } catch {
             throw SimulatedMarketError(path: path, reason: "not a valid signals file (\(error))")
         }
+        if let problem = market.problem(limits) { throw SimulatedMarketError(path: path, reason: problem) }
+        return market
+    }
+
+    /// Why the simulator cannot trade this market, naming the first entry it cannot trade; nil
+    /// when it can trade them all.
+    func problem(_ limits: Limits) -> String? {
+        for strategy in strategies {
+            for (index, stock) in strategy.signals.enumerated() {
+                if let reason = stock.problem(limits) {
+                    return "strategy '\(strategy.name)', signal \(index + 1) (code '\(stock.code)'): \(reason)"
+                }
+            }
+        }
+        return nil
     }
 
     /// Every stock once, in file order.

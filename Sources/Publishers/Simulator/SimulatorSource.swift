@@ -11,11 +11,18 @@ public struct SimulatorSource: TickSource {
     public let ticksPerSecond: Double
     /// Seed of the random walk; the same seed gives the same walk.
     public let seed: UInt64
+    /// Most ticks delivered at once (the decider's `maxTicksPerBatch`): a round with more is
+    /// delivered in several batches, since the decider refuses a larger one whole.
+    public let maxTicksPerBatch: Int
 
-    public init(market: SimulatedMarket, ticksPerSecond: Double, seed: UInt64 = UInt64.random(in: .min ... .max)) {
+    public init(
+        market: SimulatedMarket, ticksPerSecond: Double, seed: UInt64 = UInt64.random(in: .min ... .max),
+        maxTicksPerBatch: Int = Limits().maxTicksPerBatch
+    ) {
         self.market = market
         self.ticksPerSecond = ticksPerSecond
         self.seed = seed
+        self.maxTicksPerBatch = max(1, maxTicksPerBatch)
     }
 
     public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
@@ -30,9 +37,10 @@ public struct SimulatorSource: TickSource {
             owed += ticksPerSecond / roundsPerSecond
             let count = Int(owed)
             owed -= Double(count)
-            if count > 0 {
+            let timestamp = WallClock.microsecondsNow()
+            for delivered in stride(from: 0, to: count, by: maxTicksPerBatch) {
                 do {
-                    try await deliver(walk.next(count, at: WallClock.microsecondsNow()))
+                    try await deliver(walk.next(min(maxTicksPerBatch, count - delivered), at: timestamp))
                 } catch is CancellationError {
                     return
                 }
@@ -76,6 +84,12 @@ struct RandomWalk {
                 code: stock.code, name: stock.name, price: prices[cursor], volume: volumes[cursor],
                 prevClose: stock.prevClose, timestamp: timestamp)
         }
+    }
+
+    /// The lowest and highest prices the walk gives a stock: ±10 % of its previous close, in cents.
+    static func priceRange(around prevClose: Double) -> (lowest: Double, highest: Double) {
+        let limit = prevClose * 0.1
+        return (round(prevClose - limit), round(prevClose + limit))
     }
 
     /// A-share prices tick in cents.

@@ -133,7 +133,7 @@ struct BrokerService: Service {
         guard configuration.simulator.isEnabled, configuration.redis.url == nil else { return [] }
         let market: SimulatedMarket
         do {
-            market = try SimulatedMarket.load(path: Self.simulatorMarketPath)
+            market = try SimulatedMarket.load(path: Self.simulatorMarketPath, limits: runtime.brokerLimits)
         } catch {
             logger.warning("simulator off: no usable signals file", metadata: ["error": "\(error)"])
             return []
@@ -149,7 +149,9 @@ struct BrokerService: Service {
         logger.info(
             "simulator on",
             metadata: ["ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)"])
-        return [SimulatorSource(market: market, ticksPerSecond: configuration.simulator.ticksPerSecond)]
+        return [SimulatorSource(
+            market: market, ticksPerSecond: configuration.simulator.ticksPerSecond,
+            maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch)]
     }
 
     /// Runs a source until shutdown, journaling each batch it delivers.

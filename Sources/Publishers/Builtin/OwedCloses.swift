@@ -1,0 +1,50 @@
+import Broker
+
+/// Closed bars waiting for the journal, oldest first, at most `capacity` of them.
+///
+/// A close leaves the queue for good only once it is journaled: the batch whose append failed is
+/// put back in front, to be tried again. Past the capacity the oldest closes go first, because
+/// the newest are what charts and resuming clients need most; what went is counted.
+struct OwedCloses: Sendable {
+    /// Most closes held.
+    let capacity: Int
+    private(set) var bars: [KlineBar] = []
+    /// Closes dropped because the queue was full, since it was made.
+    private(set) var dropped = 0
+
+    init(capacity: Int) {
+        self.capacity = max(1, capacity)
+    }
+
+    var count: Int { bars.count }
+
+    /// Queues `closed` behind the others; returns how many of the oldest had to go to make room.
+    @discardableResult
+    mutating func append(_ closed: [KlineBar]) -> Int {
+        bars += closed
+        return trim()
+    }
+
+    /// Takes out up to `limit` of the oldest closes, to journal them.
+    mutating func take(upTo limit: Int) -> [KlineBar] {
+        let batch = Array(bars.prefix(limit))
+        bars.removeFirst(batch.count)
+        return batch
+    }
+
+    /// Puts closes whose append failed back in front of the others; returns how many of the
+    /// oldest had to go to make room.
+    @discardableResult
+    mutating func putBack(_ batch: some Collection<KlineBar>) -> Int {
+        bars.insert(contentsOf: batch, at: 0)
+        return trim()
+    }
+
+    private mutating func trim() -> Int {
+        let excess = bars.count - capacity
+        guard excess > 0 else { return 0 }
+        bars.removeFirst(excess)
+        dropped += excess
+        return excess
+    }
+}

@@ -1,0 +1,36 @@
+import Broker
+import Testing
+
+@testable import Publishers
+
+/// The queue of closes waiting for the journal: pure logic, no journal.
+@Suite struct OwedClosesTests {
+    private func close(_ code: String) -> KlineBar {
+        KlineBar(code: code, period: "1m", open: 10, high: 10, low: 10, close: 10, volume: 0, start: 0, closed: true)
+    }
+
+    @Test func closesWhoseAppendFailedGoBackInFrontInTheirOrder() {
+        var owed = OwedCloses(capacity: 10)
+        owed.append([close("a"), close("b"), close("c")])
+        let batch = owed.take(upTo: 2)
+        #expect(batch.map(\.code) == ["a", "b"])
+        owed.append([close("d")])
+
+        #expect(owed.putBack(batch) == 0)
+        #expect(owed.bars.map(\.code) == ["a", "b", "c", "d"])
+        #expect(owed.dropped == 0)
+    }
+
+    @Test func pastTheCapacityTheOldestGoAndAreCounted() {
+        var owed = OwedCloses(capacity: 3)
+        owed.append([close("a"), close("b")])
+        #expect(owed.append([close("c"), close("d")]) == 1)
+        #expect(owed.bars.map(\.code) == ["b", "c", "d"])
+
+        let batch = owed.take(upTo: 2)
+        owed.append([close("e"), close("f")])
+        #expect(owed.putBack(batch) == 2, "the put-back closes are the oldest")
+        #expect(owed.bars.map(\.code) == ["d", "e", "f"])
+        #expect(owed.dropped == 3)
+    }
+}
