@@ -359,6 +359,57 @@ import TestSupport
         _ = dir
     }
 
+    /// A closed journal with a few events written by the store; returns the state at its last seq.
+    private func journalWithEvents(_ path: String) async throws -> Projection {
+        let opened = try Journal.open(path: path)
+        let store = try EventStore(journal: opened)
+        try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
+        for price in [10.0, 11, 12] {
+            try await store.execute(.ingestTicks([PriceTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 0)]))
+        }
+        let state = await store.projection
+        opened.close()
+        return state
+    }
+
+    /// The snapshot a build before format 2 (f5fc3b0) wrote: format 2 without the source positions at its end.
+    private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
+        try #require(projection.sourcePositions.isEmpty)
+        var bytes = projection.serialized()
+        try #require(bytes.first == 2 && bytes.last == 0)  // the format byte … an empty source list
+        bytes.removeLast()
+        bytes[0] = 1
+        return bytes
+    }
+
+    @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        let seq = state.lastSeq
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(seq)", "--archive", archive]
+
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 3, data: state.serialized())
+        let newer = try await journalCLI(compact)
+        #expect(newer.status == 2)
+        #expect(newer.stderr.contains("snapshot \(seq): format 3 is newer than this build reads formats 1...\(Projection.formatVersion)"), "\(newer.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: archive))
+
+        // Stored again at the same seq, as format 1: it replaces the format-3 one.
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 1, data: formatOneSnapshot(of: state))
+        let compacted = try await journalCLI(compact)
+        #expect(compacted.status == 0, "\(compacted.stderr)")
+        #expect(compacted.stdout.contains("start-up recovers from the snapshot at seq \(seq)"), "\(compacted.stdout)")
+
+        let broker = try await BrokerProcess(journal: journal)
+        #expect(broker.logText.contains("snapshot=\(seq) "), "\(broker.logText)")
+        let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
+        #expect(signals["count"] as? Int == 1)
+        #expect(await broker.terminate() == 0)
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

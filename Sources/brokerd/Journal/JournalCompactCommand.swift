@@ -50,12 +50,9 @@ struct JournalCompactCommand: ParsableCommand {
 
     /// Why start-up could not recover from this snapshot, or nil when it can.
     static func problem(snapshot: SnapshotInfo, data: [UInt8]) -> String? {
-        guard snapshot.format == Int64(Projection.formatVersion) else {
-            return "format \(snapshot.format), this build reads \(Projection.formatVersion)"
-        }
         do {
-            let projection = try Projection(serialized: data)
-            return projection.lastSeq == snapshot.seq ? nil : "it holds state at seq \(projection.lastSeq), not \(snapshot.seq)"
+            _ = try ProjectionLoader.projection(from: snapshot, data: data)
+            return nil
         } catch {
             return "\(error)"
         }
