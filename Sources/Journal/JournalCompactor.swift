@@ -347,13 +347,11 @@ private struct LiveState {
     var snapshots: [SnapshotInfo]
 
     static func read(_ db: SQLiteConnection) throws -> LiveState {
-        func position(_ order: String) throws -> JournalPosition? {
-            let query = try db.prepare("SELECT seq, ts FROM events ORDER BY seq \(order) LIMIT 1", persistent: false)
-            guard try query.step() else { return nil }
-            return JournalPosition(seq: UInt64(query.int64(0)), timestamp: query.int64(1))
-        }
-        return LiveState(
-            base: try ChainBase.read(db), first: try position("ASC"), last: try position("DESC"), snapshots: try SnapshotStore.list(db))
+        LiveState(
+            base: try ChainBase.read(db),
+            first: try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq LIMIT 1"),
+            last: try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1"),
+            snapshots: try SnapshotStore.list(db))
     }
 }
 
@@ -366,7 +364,7 @@ private struct ArchiveTail {
     static func read(_ db: SQLiteConnection, path: String) throws -> ArchiveTail? {
         let last = try db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", persistent: false)
         guard try last.step() else { return nil }
-        let tail = ArchiveTail(seq: UInt64(last.int64(0)), hash: last.bytes(1))
+        let tail = ArchiveTail(seq: try last.seq(0) { "a row with seq \($0)" }, hash: last.bytes(1))
         let head = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
         try head.bind(1, JournalSchema.MetaKey.headSeq)
         try head.bind(2, JournalSchema.MetaKey.headHash)
@@ -374,7 +372,7 @@ private struct ArchiveTail {
         var headHash: [UInt8]?
         while try head.step() {
             if head.string(0) == JournalSchema.MetaKey.headSeq {
-                headSeq = UInt64(head.int64(1))
+                headSeq = try head.seq(1) { "head_seq \($0) in its meta table" }
             } else {
                 headHash = head.bytes(1)
             }

@@ -410,6 +410,65 @@ import TestSupport
         _ = dir
     }
 
+    /// A copy of `journal` changed with raw SQL, as someone editing it behind brokerd's back would.
+    private func editedCopy(of journal: String, in dir: TemporaryDirectory, _ name: String, _ sql: String) throws -> String {
+        let path = dir.path(name)
+        try FileManager.default.copyItem(atPath: journal, toPath: path)
+        try rawSQL(path, sql)
+        return path
+    }
+
+    @Test func valuesBrokerdNeverWritesGiveAClearAnswerNeverACrash() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        _ = try await journalWithEvents(journal)
+
+        let negativeSeq = try editedCopy(of: journal, in: dir, "seq.sqlite", "UPDATE events SET seq = -2 WHERE seq = 2")
+        let verify = try await journalCLI(["verify", "--journal", negativeSeq])
+        #expect(verify.status == 1 && verify.stdout.hasPrefix("FAIL: first bad seq 1 in \(negativeSeq): row seq -2 is out of order"), "\(verify)")
+        let stats = try await journalCLI(["stats", "--journal", negativeSeq])
+        #expect(stats.status == 2 && stats.stderr.hasPrefix("brokerd: the file holds a row with seq -2, which brokerd never writes"), "\(stats)")
+        let replay = try await journalCLI(["replay", "--journal", negativeSeq])
+        #expect(replay.status == 2 && replay.stderr.contains("seq 2 is missing"), "\(replay)")
+
+        let negativeHead = try editedCopy(of: journal, in: dir, "head.sqlite", "UPDATE meta SET value = -1 WHERE key = 'head_seq'")
+        let head = try await journalCLI(["verify", "--journal", negativeHead])
+        #expect(head.status == 1 && head.stdout.contains("head_seq -1 in its meta table, which brokerd never writes"), "\(head)")
+
+        let negativeSnapshot = try editedCopy(
+            of: journal, in: dir, "snapshot.sqlite", "INSERT INTO snapshots VALUES (-1, 0, 2, zeroblob(32), X'00')")
+        let listed = try await journalCLI(["stats", "--journal", negativeSnapshot])
+        #expect(listed.status == 0 && listed.stdout.contains("seq -1  INVALID SEQ"), "\(listed)")
+        #expect(try await journalCLI(["stats", "--journal", negativeSnapshot, "--json"]).json["invalid_snapshot_seqs"] as? [Int] == [-1])
+        let replayed = try await journalCLI(["replay", "--journal", negativeSnapshot, "--json"])
+        #expect(replayed.status == 0 && replayed.stderr.contains("a negative seq, which brokerd never writes"), "\(replayed)")
+
+        let earliest = try editedCopy(of: journal, in: dir, "ts.sqlite", "UPDATE events SET ts = \(Int64.min) WHERE seq = 1")
+        let span = try await journalCLI(["stats", "--journal", earliest])
+        #expect(span.status == 0 && span.stdout.contains("time span   \(Int64.min) ... "), "\(span)")
+        let events = try await journalCLI(["events", "--journal", earliest])
+        #expect(events.status == 0 && events.jsonLines.first?["ts"] as? String == "\(Int64.min)", "\(events)")
+        let timed = try await journalCLI(["verify", "--journal", earliest])
+        #expect(timed.status == 1 && timed.stdout.hasPrefix("FAIL: first bad seq 1 "), "\(timed)")
+        _ = dir
+    }
+
+    @Test func serveRefusesAJournalWhoseLastRowHasATimestampBrokerdNeverWrites() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let state = try await journalWithEvents(journal)
+        try rawSQL(journal, "UPDATE events SET ts = \(Int64.min) WHERE seq = \(state.lastSeq)")
+
+        do {
+            let broker = try await BrokerProcess(journal: journal)
+            Issue.record("the broker started")
+            await broker.terminate()
+        } catch BrokerProcessError.exited(let log) {
+            #expect(log.contains("its last row (seq \(state.lastSeq)) has timestamp \(Int64.min), outside the years 0001–9999"), "\(log)")
+        }
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

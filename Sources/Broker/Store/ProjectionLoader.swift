@@ -36,6 +36,11 @@ public struct ProjectionLoader: Sendable {
         var skipped: [(seq: UInt64, reason: String)] = []
         var start: (projection: Projection, seq: UInt64)?
         let candidates = useSnapshots ? try reader.snapshots() : []
+        if useSnapshots {
+            for seq in try reader.invalidSnapshotSeqs() {
+                logger.warning("skipping snapshot", metadata: ["seq": "\(seq)", "reason": "a negative seq, which brokerd never writes"])
+            }
+        }
         for snapshot in candidates where snapshot.seq <= (untilSeq ?? .max) {
             do {
                 let projection = try Self.projection(from: snapshot, data: reader.snapshotData(seq: snapshot.seq))
