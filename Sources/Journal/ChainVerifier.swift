@@ -25,7 +25,7 @@ public struct VerificationReport: Sendable, Hashable {
 ///
 /// The walk runs in one read transaction, so a broker appending meanwhile cannot make the rows and
 /// the head anchor disagree. Whatever the file holds, the walk ends in a report, not a crash: values
-/// brokerd never writes are named at the first seq they affect.
+/// brokerd never writes and pages SQLite cannot read are named at the first seq they affect.
 struct ChainVerifier {
     let db: SQLiteConnection
     let path: String
@@ -39,6 +39,10 @@ struct ChainVerifier {
                     return try walk.run(db)
                 } catch JournalError.malformed(let reason) {
                     return walk.broken(walk.expectedSeq, "the file holds \(reason), which brokerd never writes")
+                } catch {
+                    // A damaged page: everything before it verified, nothing from it on can be trusted.
+                    guard let damage = Self.unreadable(error) else { throw error }
+                    return walk.broken(walk.expectedSeq, "the file cannot be read from here on (\(damage.message)): it is damaged")
                 }
             }
         } catch let error as JournalError {
@@ -46,6 +50,16 @@ struct ChainVerifier {
         } catch {
             throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
         }
+    }
+
+    /// The SQLite error of a read that failed because the file is damaged, else nil.
+    private static func unreadable(_ error: any Error) -> SQLiteError? {
+        let sqlite: SQLiteError? = switch error {
+        case let error as SQLiteError: error
+        case JournalError.readFailed(let error): error
+        default: nil
+        }
+        return sqlite.flatMap { $0.isUnreadableData ? $0 : nil }
     }
 }
 

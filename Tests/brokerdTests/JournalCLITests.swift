@@ -469,6 +469,38 @@ import TestSupport
         _ = dir
     }
 
+    /// The last seq a reader gets before reading fails, nil when every row can be read.
+    private func lastSeqReadBeforeAnError(_ path: String) -> UInt64? {
+        var last: UInt64 = 0
+        do {
+            let cursor = try JournalReader(path: path).records()
+            while let row = try cursor.next() { last = row.seq }
+            return nil
+        } catch {
+            return last
+        }
+    }
+
+    @Test func verifyNamesTheFirstSeqOnADamagedPageWithExitCode1() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let opened = try Journal.open(path: journal)
+        for batch in 0..<40 {
+            _ = try await opened.append(contentsOf: (0..<100).map {
+                NewRecord(kind: 1, key: "client_\($0 % 7)", payload: Array("event-\(batch * 100 + $0)".utf8))
+            })
+        }
+        opened.close()
+        try damageOnePage(ofDatabaseAt: journal)
+        let lastReadable = try #require(lastSeqReadBeforeAnError(journal))
+
+        let verify = try await journalCLI(["verify", "--journal", journal])
+
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.hasPrefix("FAIL: first bad seq \(lastReadable + 1) in \(journal): the file cannot be read from here on"), "\(verify)")
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
