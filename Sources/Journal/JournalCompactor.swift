@@ -55,12 +55,14 @@ public struct JournalCompactor {
             return try run(beforeSeq: beforeSeq)
         } catch let error as CompactionError {
             throw error
+        } catch JournalError.writeFailed(let error), JournalError.diskFull(let error) {
+            throw .failed(error)
         } catch let error as JournalError {
             throw .journal(error)
         } catch let error as SQLiteError {
-            throw .journal(.writeFailed(error))
+            throw .failed(error)
         } catch {
-            throw .journal(.writeFailed(SQLiteError(code: -1, message: "\(error)")))
+            throw .failed(SQLiteError(code: -1, message: "\(error)"))
         }
     }
 

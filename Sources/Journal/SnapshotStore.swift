@@ -14,10 +14,16 @@ public struct SnapshotInfo: Sendable, Hashable {
 
 /// Reads and writes the snapshots table; a snapshot's bytes are guarded by their SHA-256.
 enum SnapshotStore {
+    /// Stores a snapshot and prunes to the newest `retained`, in one transaction.
+    /// - Throws: `JournalError.snapshotNotStored`; then nothing was changed.
     static func write(
         _ db: SQLiteConnection, seq: UInt64, timestamp: Int64, format: Int64, data: [UInt8], retained: Int
-    ) throws {
-        try db.execute("BEGIN IMMEDIATE")
+    ) throws(JournalError) {
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+        } catch {
+            throw .snapshotNotStored(error)
+        }
         do {
             let insert = try db.prepare(
                 "INSERT OR REPLACE INTO snapshots(seq, ts, format, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -36,7 +42,7 @@ enum SnapshotStore {
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
-            throw JournalError.classifyWrite(error)
+            throw .snapshotNotStored(error)
         }
     }
 

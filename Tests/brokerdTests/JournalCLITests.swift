@@ -501,6 +501,29 @@ import TestSupport
         _ = dir
     }
 
+    @Test func aFailedCompactionOrSnapshotSaysWhatFailedNotThatAnAppendWasRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive]
+
+        try rawSQL(journal, "CREATE TRIGGER interrupt BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the disk went away'); END")
+        let failed = try await journalCLI(compact)
+        #expect(failed.status == 2)
+        #expect(failed.stderr.hasPrefix("brokerd: compaction stopped: the disk went away; no row was lost"), "\(failed.stderr)")
+        #expect(!failed.stderr.contains("append"))
+        try rawSQL(journal, "DROP TRIGGER interrupt")
+        #expect(try await journalCLI(compact).status == 0)
+
+        try rawSQL(journal, "CREATE TRIGGER refuse BEFORE INSERT ON snapshots BEGIN SELECT RAISE(ABORT, 'no room for it'); END")
+        let snapshot = try await journalCLI(["snapshot", "--journal", journal])
+        #expect(snapshot.status == 2)
+        #expect(snapshot.stderr == "brokerd: snapshot not stored: no room for it\n", "\(snapshot.stderr)")
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
