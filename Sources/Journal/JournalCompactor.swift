@@ -22,12 +22,15 @@ public struct CompactionReport: Sendable, Hashable {
 ///
 /// The archive has the journal's schema and the archived rows with their original hashes; the live
 /// file records the last archived row as its chain base, so it verifies on its own, and archive +
-/// live verify as one chain. Order of writes: the archive is committed and synced first, then the
-/// rows are deleted from the live file in one transaction. A crash in between leaves the rows in
-/// both files; running the same compaction again notices that and only does the delete.
+/// live verify as one chain. Order of writes: every row is copied into the archive, committed and
+/// made durable first; then the rows are deleted from the live file in short transactions of
+/// `rowsPerDeleteTransaction` rows, each of which moves the chain base past the rows it deleted.
+/// At every point in between, the archive ends exactly at or after the live base and the rows in
+/// both files are equal, so a crash leaves both files consistent; running the same compaction again
+/// notices the rows in both files and only does the rest of the delete.
 ///
-/// Safe while a broker appends to the journal: SQLite serializes the delete with the broker's
-/// commits (the broker's appends wait while it runs, so compact in steps if the range is huge).
+/// Safe while a broker appends to the journal: SQLite serializes each delete transaction with the
+/// broker's commits, so an append waits for one transaction at most, not for the whole range.
 public struct JournalCompactor {
     /// The live journal.
     public let journalPath: String
@@ -39,6 +42,16 @@ public struct JournalCompactor {
 
     /// How long to wait for a broker's commit to finish before giving up on a write lock.
     public var busyTimeoutMilliseconds: Int32 = 30_000
+
+    /// Rows deleted from the live journal per transaction, which bounds how long a broker's append
+    /// waits for compaction (the broker gives up after 5 s).
+    public var rowsPerDeleteTransaction: UInt64 = 10_000
+
+    /// How long the journal's write lock is left free between two delete transactions. SQLite keeps
+    /// no queue for the lock: an append that found it taken tries again after up to 100 ms (SQLite's
+    /// busy handler), so with a shorter gap the next delete would take the lock first every time and
+    /// the append would wait for the whole range after all.
+    public var pauseBetweenDeleteTransactions: Duration = .milliseconds(150)
 
     /// A compactor of `journalPath` into `archivePath`; `snapshotProblem` vets the snapshot recovery will need.
     public init(
@@ -177,9 +190,31 @@ public struct JournalCompactor {
         throw CompactionError.noUsableSnapshot(neededSeq: seq, skipped: skipped)
     }
 
-    /// Deletes the archived rows (and the snapshots that would need them) and records the new base.
+    /// Deletes the archived rows (and the snapshots that would need them), `rowsPerDeleteTransaction`
+    /// at a time, and returns how many were deleted and the new base.
     private func removeArchived(
         from live: SQLiteConnection, expectedBase: ChainBase, newBaseSeq: UInt64
+    ) throws -> (UInt64, ChainBase) {
+        var base = expectedBase
+        var removed: UInt64 = 0
+        while base.seq < newBaseSeq {
+            if base != expectedBase {
+                let pause = pauseBetweenDeleteTransactions.components
+                Thread.sleep(forTimeInterval: Double(pause.seconds) + Double(pause.attoseconds) / 1e18)
+            }
+            let through = base.seq + min(max(1, rowsPerDeleteTransaction), newBaseSeq - base.seq)
+            let (count, next) = try removeArchived(from: live, expectedBase: base, through: through)
+            removed += count
+            base = next
+        }
+        return (removed, base)
+    }
+
+    /// One delete transaction: the rows after `expectedBase` through seq `through` go, and the row
+    /// at `through` becomes the base. The file is consistent after it: its chain starts at the base,
+    /// and the archive holds every row up to (at least) the base.
+    private func removeArchived(
+        from live: SQLiteConnection, expectedBase: ChainBase, through: UInt64
     ) throws -> (UInt64, ChainBase) {
         try live.execute("BEGIN IMMEDIATE")
         do {
@@ -188,16 +223,16 @@ public struct JournalCompactor {
                     path: archivePath, reason: "the journal was compacted by someone else meanwhile; run again")
             }
             let row = try live.prepare("SELECT ts, hash FROM events WHERE seq = ?1", persistent: false)
-            try row.bind(1, Int64(newBaseSeq))
-            guard try row.step() else { throw JournalError.readFailed(SQLiteError(code: -1, message: "seq \(newBaseSeq) vanished")) }
-            let base = ChainBase(seq: newBaseSeq, hash: row.bytes(1), timestamp: row.int64(0))
+            try row.bind(1, Int64(through))
+            guard try row.step() else { throw JournalError.readFailed(SQLiteError(code: -1, message: "seq \(through) vanished")) }
+            let base = ChainBase(seq: through, hash: row.bytes(1), timestamp: row.int64(0))
             row.reset()
             let delete = try live.prepare("DELETE FROM events WHERE seq <= ?1", persistent: false)
-            try delete.bind(1, Int64(newBaseSeq))
+            try delete.bind(1, Int64(through))
             try delete.run()
             let removed = UInt64(try live.scalarInt("SELECT changes()") ?? 0)
             let stale = try live.prepare("DELETE FROM snapshots WHERE seq < ?1", persistent: false)
-            try stale.bind(1, Int64(newBaseSeq))
+            try stale.bind(1, Int64(through))
             try stale.run()
             try base.write(live)
             try live.execute("COMMIT")
