@@ -148,7 +148,7 @@ public struct JournalCompactor {
         }
 
         let copied = try copy(from: live, to: archive, after: copyAfter, through: newBaseSeq, initialize: isNew ? state.base : nil)
-        if isNew { Self.syncDirectory(of: archivePath) }
+        try Self.syncDirectory(of: archivePath)
         let (removed, newBase) = try removeArchived(from: live, expectedBase: state.base, newBaseSeq: newBaseSeq)
         return CompactionReport(
             archivePath: archivePath, copiedRows: copied, removedRows: removed, base: newBase, snapshotSeq: snapshotSeq,
@@ -365,14 +365,23 @@ public struct JournalCompactor {
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
-    /// Makes a new file's directory entry durable, so a crash cannot lose the archive after the
-    /// live rows are gone.
-    private static func syncDirectory(of path: String) {
+    /// Makes the archive's last commit durable before any live row is deleted. The archive uses a
+    /// rollback journal (DELETE mode), where COMMIT is the unlink of `<archive>-journal`: until the
+    /// directory is synced, a power loss can bring that journal back, and SQLite would then roll the
+    /// copy back although the live rows are gone. SQLite syncs the directory after the unlink only
+    /// under `synchronous = EXTRA`, and skips it without an error when it cannot open the directory,
+    /// so this does it itself, after every copy (new archive or not), and fails when it cannot.
+    /// It also makes a new archive's own directory entry durable.
+    private static func syncDirectory(of path: String) throws(SQLiteError) {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let fd = open(directory, O_RDONLY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        guard fd >= 0 else {
+            throw SQLiteError(code: -1, message: "cannot open \(directory) to sync the archive's commit: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else {
+            throw SQLiteError(code: -1, message: "cannot sync \(directory) after the archive's commit: \(String(cString: strerror(errno)))")
+        }
     }
 }
 

@@ -524,6 +524,49 @@ import TestSupport
         _ = dir
     }
 
+    /// True when `strace` is installed and may trace a child here (containers may forbid ptrace).
+    static let straceWorks: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        process.arguments = ["-o", "/dev/null", "/bin/true"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    @Test(.enabled(if: straceWorks, "needs strace"))
+    func compactingIntoAnExistingArchiveSyncsItsDirectoryBeforeDeletingFromTheJournal() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        #expect(try await journalCLI(["compact", "--journal", journal, "--before-seq", "2", "--archive", archive]).status == 0)
+
+        // The second run appends to the archive it finds; every file system call it makes is traced.
+        let trace = dir.path("trace")
+        let traced = try await runCommand(URL(fileURLWithPath: "/usr/bin/strace"), [
+            "-f", "-y", "-e", "trace=unlink,unlinkat,fsync,fdatasync,pwrite64", "-o", trace,
+            productsDirectory().appendingPathComponent("brokerd").path,
+            "journal", "compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive,
+        ])
+        #expect(traced.status == 0, "\(traced.stderr)")
+
+        // The archive commits by unlinking its rollback journal; a power loss can undo that unlink
+        // until the directory is synced, so the sync must come before the first write of the delete.
+        let calls = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
+        let firstDelete = try #require(calls.firstIndex { $0.contains("pwrite64(") && $0.contains("\(journal)-wal>") }, "\(calls)")
+        let commit = try #require(
+            calls[..<firstDelete].lastIndex { $0.contains("unlink") && $0.contains("\"\(archive)-journal\"") }, "\(calls)")
+        let directorySync = calls[commit..<firstDelete].contains {
+            ($0.contains("fsync(") || $0.contains("fdatasync(")) && $0.contains("<\(dir.url.path)>)")
+        }
+        #expect(directorySync, "no fsync of \(dir.url.path) between the archive's commit and the journal's delete: \(calls[commit..<firstDelete])")
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
