@@ -24,7 +24,8 @@ public struct VerificationReport: Sendable, Hashable {
 /// Recomputes every row's hash from its predecessor and checks seqs, timestamps and the head anchor.
 ///
 /// The walk runs in one read transaction, so a broker appending meanwhile cannot make the rows and
-/// the head anchor disagree.
+/// the head anchor disagree. Whatever the file holds, the walk ends in a report, not a crash: values
+/// brokerd never writes and pages SQLite cannot read are named at the first seq they affect.
 struct ChainVerifier {
     let db: SQLiteConnection
     let path: String
@@ -32,7 +33,18 @@ struct ChainVerifier {
     /// Walks this file; with `previous`, its base must be exactly where that file's chain ended.
     func run(continuing previous: VerificationReport? = nil) throws(JournalError) -> VerificationReport {
         do {
-            return try db.readConsistently { try walk(continuing: previous) }
+            return try db.readConsistently { () throws -> VerificationReport in
+                var walk = ChainWalk(path: path, previous: previous)
+                do {
+                    return try walk.run(db)
+                } catch JournalError.malformed(let reason) {
+                    return walk.broken(walk.expectedSeq, "the file holds \(reason), which brokerd never writes")
+                } catch {
+                    // A damaged page: everything before it verified, nothing from it on can be trusted.
+                    guard let damage = Self.unreadable(error) else { throw error }
+                    return walk.broken(walk.expectedSeq, "the file cannot be read from here on (\(damage.message)): it is damaged")
+                }
+            }
         } catch let error as JournalError {
             throw error
         } catch {
@@ -40,20 +52,50 @@ struct ChainVerifier {
         }
     }
 
-    private func walk(continuing previous: VerificationReport?) throws -> VerificationReport {
-        let base = try ChainBase.read(db)
-        var hasher = RecordHasher()
-        var expectedSeq = base.seq + 1
-        var previousHash = base.hash
-        var previousTimestamp = base.isCompacted ? base.timestamp : Int64.min
-        var checked: UInt64 = 0
-
-        func broken(_ seq: UInt64, _ problem: String) -> VerificationReport {
-            VerificationReport(
-                checkedRows: (previous?.checkedRows ?? 0) + checked, baseSeq: previous?.baseSeq ?? base.seq,
-                lastSeq: expectedSeq - 1, firstBadSeq: seq, problem: problem, path: path, lastHash: previousHash,
-                lastTimestamp: max(0, previousTimestamp))
+    /// The SQLite error of a read that failed because the file is damaged, else nil.
+    private static func unreadable(_ error: any Error) -> SQLiteError? {
+        let sqlite: SQLiteError? = switch error {
+        case let error as SQLiteError: error
+        case JournalError.readFailed(let error): error
+        default: nil
         }
+        return sqlite.flatMap { $0.isUnreadableData ? $0 : nil }
+    }
+}
+
+/// How far one walk got: enough to report where the chain breaks, whenever it does.
+private struct ChainWalk {
+    let path: String
+    let previous: VerificationReport?
+    var hasher = RecordHasher()
+    /// This file's base seq, once read.
+    var baseSeq: UInt64
+    var expectedSeq: UInt64
+    var previousHash: [UInt8]
+    var previousTimestamp = Int64.min
+    var checked: UInt64 = 0
+
+    init(path: String, previous: VerificationReport?) {
+        self.path = path
+        self.previous = previous
+        baseSeq = previous?.lastSeq ?? 0
+        expectedSeq = baseSeq + 1
+        previousHash = previous?.lastHash ?? JournalSchema.genesisHash
+    }
+
+    func broken(_ seq: UInt64, _ problem: String) -> VerificationReport {
+        VerificationReport(
+            checkedRows: (previous?.checkedRows ?? 0) + checked, baseSeq: previous?.baseSeq ?? baseSeq,
+            lastSeq: expectedSeq - 1, firstBadSeq: seq, problem: problem, path: path, lastHash: previousHash,
+            lastTimestamp: max(0, previousTimestamp))
+    }
+
+    mutating func run(_ db: SQLiteConnection) throws -> VerificationReport {
+        let base = try ChainBase.read(db)
+        baseSeq = base.seq
+        expectedSeq = base.seq + 1
+        previousHash = base.hash
+        previousTimestamp = base.isCompacted ? base.timestamp : Int64.min
 
         if let previous {
             if previous.lastSeq < base.seq {
@@ -70,17 +112,27 @@ struct ChainVerifier {
             }
         }
 
-        let rows = try db.prepare("SELECT seq, ts, kind, key, payload, hash FROM events ORDER BY seq", persistent: false)
+        // Rows at or before the base (negative seqs among them) sort first: the chain cannot start there.
+        let stray = try db.prepare("SELECT seq FROM events WHERE seq <= ?1 ORDER BY seq LIMIT 1", persistent: false)
+        try stray.bind(1, Int64(base.seq))
+        if try stray.step() {
+            return broken(expectedSeq, "row seq \(stray.int64(0)) is out of order (this file's chain starts at seq \(expectedSeq))")
+        }
+
+        let rows = try db.prepare(
+            "SELECT seq, ts, kind, key, payload, hash FROM events WHERE seq > ?1 ORDER BY seq", persistent: false)
+        try rows.bind(1, Int64(base.seq))
         let cursor = JournalCursor(statement: rows, toTime: nil)
         while let row = try cursor.next() {
             if row.seq != expectedSeq {
-                return broken(expectedSeq, row.seq > expectedSeq
-                    ? "seq \(expectedSeq) is missing (next row is seq \(row.seq))"
-                    : "row seq \(row.seq) is out of order")
+                return broken(expectedSeq, "seq \(expectedSeq) is missing (next row is seq \(row.seq))")
             }
             let hash = hasher.hash(previous: previousHash, record: row)
             if hash != row.hash {
                 return broken(row.seq, "hash mismatch: the row was edited, replaced or moved")
+            }
+            if !ISOTimestamp.formattableRange.contains(row.timestamp) {
+                return broken(row.seq, "timestamp \(row.timestamp) is outside the years 0001–9999, which brokerd never writes")
             }
             if row.timestamp < previousTimestamp {
                 return broken(row.seq, "timestamp goes backwards")
@@ -98,7 +150,7 @@ struct ChainVerifier {
         var anchoredHash: [UInt8]?
         while try anchor.step() {
             if anchor.string(0) == JournalSchema.MetaKey.headSeq {
-                anchoredSeq = UInt64(anchor.int64(1))
+                anchoredSeq = try anchor.seq(1) { "head_seq \($0) in its meta table" }
             } else {
                 anchoredHash = anchor.bytes(1)
             }

@@ -1,7 +1,10 @@
-/// Why a compaction was refused or failed; in every case the live journal was left as it was.
+/// Why a compaction was refused or failed. A refusal leaves both files as they were; a failure
+/// midway leaves every row in the archive, the journal or both, and the same command finishes it.
 public enum CompactionError: Error, Sendable, CustomStringConvertible {
-    /// Opening, reading or writing one of the files failed.
+    /// Opening or reading one of the files failed, or it is not a file compaction can use.
     case journal(JournalError)
+    /// SQLite failed midway: a broker held the lock too long, the disk is full, an I/O error…
+    case failed(SQLiteError)
     /// The journal and the archive are the same file.
     case sameFile(path: String)
     /// `--before-seq` does not leave at least one archived row and the last row in the live file.
@@ -17,6 +20,9 @@ public enum CompactionError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .journal(let error):
             "\(error)"
+        case .failed(let error):
+            "compaction stopped: \(error.message); no row was lost (each one is in the journal, the archive or both): "
+                + "run the same command again to finish it"
         case .sameFile(let path):
             "the archive \(path) is the journal itself; pass another file as --archive"
         case .beforeSeqOutOfRange(let requested, let first, let last):

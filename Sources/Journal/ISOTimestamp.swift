@@ -3,8 +3,15 @@
 /// Hand-rolled (civil-from-days) rather than through Foundation's formatters: exact to the
 /// microsecond, no locale, and the same result on every platform.
 public enum ISOTimestamp {
-    /// `2026-11-23T09:30:00.123456Z`: always UTC, always six fraction digits.
+    /// The instants `format` writes as a date: 0001-01-01T00:00:00Z through 9999-12-31T23:59:59.999999Z.
+    public static let formattableRange: ClosedRange<Int64> = -62_135_596_800_000_000...253_402_300_799_999_999
+
+    /// `2026-11-23T09:30:00.123456Z`: always UTC, always six fraction digits. Outside
+    /// `formattableRange` (years 0001–9999) the plain number of microseconds, which `parse` reads
+    /// back: brokerd never writes such a time, but a damaged or edited file may hold one and must
+    /// still print.
     public static func format(microseconds: Int64) -> String {
+        guard formattableRange.contains(microseconds) else { return String(microseconds) }
         let seconds = floorDivide(microseconds, 1_000_000)
         let fraction = microseconds - seconds * 1_000_000
         let days = floorDivide(seconds, 86_400)
@@ -76,8 +83,10 @@ public enum ISOTimestamp {
 
     // MARK: Calendar arithmetic (Howard Hinnant's algorithms, proleptic Gregorian)
 
+    /// Rounds towards minus infinity (`divisor` > 0); cannot overflow.
     private static func floorDivide(_ value: Int64, _ divisor: Int64) -> Int64 {
-        value >= 0 ? value / divisor : (value - divisor + 1) / divisor
+        let quotient = value / divisor
+        return value % divisor < 0 ? quotient - 1 : quotient
     }
 
     private static func civil(fromDays daysSinceEpoch: Int64) -> (Int64, Int64, Int64) {

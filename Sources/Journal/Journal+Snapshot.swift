@@ -22,12 +22,16 @@ extension Journal {
                 throw JournalError.notAJournal(path: path, reason: "it is an archive; snapshots belong in the live journal")
             }
             try db.execute("PRAGMA synchronous = FULL")
-            try SnapshotStore.write(db, seq: seq, timestamp: WallClock.microsecondsNow(), format: format, data: data, retained: retained)
-            return try SnapshotStore.list(db)
         } catch let error as JournalError {
             throw error
         } catch {
-            throw .writeFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
+            throw .snapshotNotStored(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
+        }
+        try SnapshotStore.write(db, seq: seq, timestamp: WallClock.microsecondsNow(), format: format, data: data, retained: retained)
+        do {
+            return try SnapshotStore.list(db)
+        } catch {
+            throw .readFailed(error)
         }
     }
 }

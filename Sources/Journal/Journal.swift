@@ -42,7 +42,15 @@ public final class Journal: Sendable {
             }
             let head = try ChainHead.read(db)
             try head.checkAnchor(db, path: path)
+            // Every append is stamped at least this late, and the layers above do arithmetic on it.
+            guard ISOTimestamp.formattableRange.contains(head.timestamp) else {
+                throw JournalError.tampered(
+                    path: path, reason: "its last row (seq \(head.seq)) has timestamp \(head.timestamp), outside the years "
+                        + "0001–9999, which brokerd never writes; run `brokerd journal verify`")
+            }
             state = try WriterState(connection: db, lastSeq: head.seq, lastTimestamp: head.timestamp, lastHash: head.hash)
+        } catch JournalError.malformed(let reason) {
+            throw .tampered(path: path, reason: "it holds \(reason), which brokerd never writes; run `brokerd journal verify`")
         } catch let error as JournalError {
             throw error
         } catch let error as SQLiteError {
@@ -132,7 +140,7 @@ struct ChainHead {
     static func read(_ db: SQLiteConnection) throws -> ChainHead {
         let last = try db.prepare("SELECT seq, ts, hash FROM events ORDER BY seq DESC LIMIT 1", persistent: false)
         if try last.step() {
-            return ChainHead(seq: UInt64(last.int64(0)), timestamp: last.int64(1), hash: last.bytes(2))
+            return ChainHead(seq: try last.seq(0) { "a row with seq \($0)" }, timestamp: last.int64(1), hash: last.bytes(2))
         }
         let base = try ChainBase.read(db)
         return ChainHead(seq: base.seq, timestamp: base.timestamp, hash: base.hash)
@@ -144,7 +152,7 @@ struct ChainHead {
         let anchor = try db.prepare("SELECT value FROM meta WHERE key = ?1", persistent: false)
         try anchor.bind(1, JournalSchema.MetaKey.headSeq)
         guard try anchor.step() else { return }
-        let anchoredSeq = UInt64(anchor.int64(0))
+        let anchoredSeq = try anchor.seq(0) { "head_seq \($0) in its meta table" }
         guard anchoredSeq == seq else {
             throw JournalError.tampered(
                 path: path,
@@ -180,7 +188,7 @@ public struct ChainBase: Sendable, Hashable {
         var base = ChainBase.genesis
         while try query.step() {
             switch query.string(0) {
-            case JournalSchema.MetaKey.baseSeq: base.seq = UInt64(query.int64(1))
+            case JournalSchema.MetaKey.baseSeq: base.seq = try query.seq(1) { "base_seq \($0) in its meta table" }
             case JournalSchema.MetaKey.baseHash: base.hash = query.bytes(1)
             default: base.timestamp = query.int64(1)
             }

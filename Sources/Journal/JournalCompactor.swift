@@ -22,12 +22,15 @@ public struct CompactionReport: Sendable, Hashable {
 ///
 /// The archive has the journal's schema and the archived rows with their original hashes; the live
 /// file records the last archived row as its chain base, so it verifies on its own, and archive +
-/// live verify as one chain. Order of writes: the archive is committed and synced first, then the
-/// rows are deleted from the live file in one transaction. A crash in between leaves the rows in
-/// both files; running the same compaction again notices that and only does the delete.
+/// live verify as one chain. Order of writes: every row is copied into the archive, committed and
+/// made durable first; then the rows are deleted from the live file in short transactions of
+/// `rowsPerDeleteTransaction` rows, each of which moves the chain base past the rows it deleted.
+/// At every point in between, the archive ends exactly at or after the live base and the rows in
+/// both files are equal, so a crash leaves both files consistent; running the same compaction again
+/// notices the rows in both files and only does the rest of the delete.
 ///
-/// Safe while a broker appends to the journal: SQLite serializes the delete with the broker's
-/// commits (the broker's appends wait while it runs, so compact in steps if the range is huge).
+/// Safe while a broker appends to the journal: SQLite serializes each delete transaction with the
+/// broker's commits, so an append waits for one transaction at most, not for the whole range.
 public struct JournalCompactor {
     /// The live journal.
     public let journalPath: String
@@ -39,6 +42,16 @@ public struct JournalCompactor {
 
     /// How long to wait for a broker's commit to finish before giving up on a write lock.
     public var busyTimeoutMilliseconds: Int32 = 30_000
+
+    /// Rows deleted from the live journal per transaction, which bounds how long a broker's append
+    /// waits for compaction (the broker gives up after 5 s).
+    public var rowsPerDeleteTransaction: UInt64 = 10_000
+
+    /// How long the journal's write lock is left free between two delete transactions. SQLite keeps
+    /// no queue for the lock: an append that found it taken tries again after up to 100 ms (SQLite's
+    /// busy handler), so with a shorter gap the next delete would take the lock first every time and
+    /// the append would wait for the whole range after all.
+    public var pauseBetweenDeleteTransactions: Duration = .milliseconds(150)
 
     /// A compactor of `journalPath` into `archivePath`; `snapshotProblem` vets the snapshot recovery will need.
     public init(
@@ -55,12 +68,14 @@ public struct JournalCompactor {
             return try run(beforeSeq: beforeSeq)
         } catch let error as CompactionError {
             throw error
+        } catch JournalError.writeFailed(let error), JournalError.diskFull(let error) {
+            throw .failed(error)
         } catch let error as JournalError {
             throw .journal(error)
         } catch let error as SQLiteError {
-            throw .journal(.writeFailed(error))
+            throw .failed(error)
         } catch {
-            throw .journal(.writeFailed(SQLiteError(code: -1, message: "\(error)")))
+            throw .failed(SQLiteError(code: -1, message: "\(error)"))
         }
     }
 
@@ -133,7 +148,7 @@ public struct JournalCompactor {
         }
 
         let copied = try copy(from: live, to: archive, after: copyAfter, through: newBaseSeq, initialize: isNew ? state.base : nil)
-        if isNew { Self.syncDirectory(of: archivePath) }
+        try Self.syncDirectory(of: archivePath)
         let (removed, newBase) = try removeArchived(from: live, expectedBase: state.base, newBaseSeq: newBaseSeq)
         return CompactionReport(
             archivePath: archivePath, copiedRows: copied, removedRows: removed, base: newBase, snapshotSeq: snapshotSeq,
@@ -175,9 +190,31 @@ public struct JournalCompactor {
         throw CompactionError.noUsableSnapshot(neededSeq: seq, skipped: skipped)
     }
 
-    /// Deletes the archived rows (and the snapshots that would need them) and records the new base.
+    /// Deletes the archived rows (and the snapshots that would need them), `rowsPerDeleteTransaction`
+    /// at a time, and returns how many were deleted and the new base.
     private func removeArchived(
         from live: SQLiteConnection, expectedBase: ChainBase, newBaseSeq: UInt64
+    ) throws -> (UInt64, ChainBase) {
+        var base = expectedBase
+        var removed: UInt64 = 0
+        while base.seq < newBaseSeq {
+            if base != expectedBase {
+                let pause = pauseBetweenDeleteTransactions.components
+                Thread.sleep(forTimeInterval: Double(pause.seconds) + Double(pause.attoseconds) / 1e18)
+            }
+            let through = base.seq + min(max(1, rowsPerDeleteTransaction), newBaseSeq - base.seq)
+            let (count, next) = try removeArchived(from: live, expectedBase: base, through: through)
+            removed += count
+            base = next
+        }
+        return (removed, base)
+    }
+
+    /// One delete transaction: the rows after `expectedBase` through seq `through` go, and the row
+    /// at `through` becomes the base. The file is consistent after it: its chain starts at the base,
+    /// and the archive holds every row up to (at least) the base.
+    private func removeArchived(
+        from live: SQLiteConnection, expectedBase: ChainBase, through: UInt64
     ) throws -> (UInt64, ChainBase) {
         try live.execute("BEGIN IMMEDIATE")
         do {
@@ -186,16 +223,16 @@ public struct JournalCompactor {
                     path: archivePath, reason: "the journal was compacted by someone else meanwhile; run again")
             }
             let row = try live.prepare("SELECT ts, hash FROM events WHERE seq = ?1", persistent: false)
-            try row.bind(1, Int64(newBaseSeq))
-            guard try row.step() else { throw JournalError.readFailed(SQLiteError(code: -1, message: "seq \(newBaseSeq) vanished")) }
-            let base = ChainBase(seq: newBaseSeq, hash: row.bytes(1), timestamp: row.int64(0))
+            try row.bind(1, Int64(through))
+            guard try row.step() else { throw JournalError.readFailed(SQLiteError(code: -1, message: "seq \(through) vanished")) }
+            let base = ChainBase(seq: through, hash: row.bytes(1), timestamp: row.int64(0))
             row.reset()
             let delete = try live.prepare("DELETE FROM events WHERE seq <= ?1", persistent: false)
-            try delete.bind(1, Int64(newBaseSeq))
+            try delete.bind(1, Int64(through))
             try delete.run()
             let removed = UInt64(try live.scalarInt("SELECT changes()") ?? 0)
             let stale = try live.prepare("DELETE FROM snapshots WHERE seq < ?1", persistent: false)
-            try stale.bind(1, Int64(newBaseSeq))
+            try stale.bind(1, Int64(through))
             try stale.run()
             try base.write(live)
             try live.execute("COMMIT")
@@ -328,14 +365,23 @@ public struct JournalCompactor {
         return first.st_dev == second.st_dev && first.st_ino == second.st_ino
     }
 
-    /// Makes a new file's directory entry durable, so a crash cannot lose the archive after the
-    /// live rows are gone.
-    private static func syncDirectory(of path: String) {
+    /// Makes the archive's last commit durable before any live row is deleted. The archive uses a
+    /// rollback journal (DELETE mode), where COMMIT is the unlink of `<archive>-journal`: until the
+    /// directory is synced, a power loss can bring that journal back, and SQLite would then roll the
+    /// copy back although the live rows are gone. SQLite syncs the directory after the unlink only
+    /// under `synchronous = EXTRA`, and skips it without an error when it cannot open the directory,
+    /// so this does it itself, after every copy (new archive or not), and fails when it cannot.
+    /// It also makes a new archive's own directory entry durable.
+    private static func syncDirectory(of path: String) throws(SQLiteError) {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let fd = open(directory, O_RDONLY)
-        guard fd >= 0 else { return }
-        fsync(fd)
-        close(fd)
+        guard fd >= 0 else {
+            throw SQLiteError(code: -1, message: "cannot open \(directory) to sync the archive's commit: \(String(cString: strerror(errno)))")
+        }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else {
+            throw SQLiteError(code: -1, message: "cannot sync \(directory) after the archive's commit: \(String(cString: strerror(errno)))")
+        }
     }
 }
 
@@ -347,13 +393,11 @@ private struct LiveState {
     var snapshots: [SnapshotInfo]
 
     static func read(_ db: SQLiteConnection) throws -> LiveState {
-        func position(_ order: String) throws -> JournalPosition? {
-            let query = try db.prepare("SELECT seq, ts FROM events ORDER BY seq \(order) LIMIT 1", persistent: false)
-            guard try query.step() else { return nil }
-            return JournalPosition(seq: UInt64(query.int64(0)), timestamp: query.int64(1))
-        }
-        return LiveState(
-            base: try ChainBase.read(db), first: try position("ASC"), last: try position("DESC"), snapshots: try SnapshotStore.list(db))
+        LiveState(
+            base: try ChainBase.read(db),
+            first: try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq LIMIT 1"),
+            last: try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1"),
+            snapshots: try SnapshotStore.list(db))
     }
 }
 
@@ -366,7 +410,7 @@ private struct ArchiveTail {
     static func read(_ db: SQLiteConnection, path: String) throws -> ArchiveTail? {
         let last = try db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", persistent: false)
         guard try last.step() else { return nil }
-        let tail = ArchiveTail(seq: UInt64(last.int64(0)), hash: last.bytes(1))
+        let tail = ArchiveTail(seq: try last.seq(0) { "a row with seq \($0)" }, hash: last.bytes(1))
         let head = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
         try head.bind(1, JournalSchema.MetaKey.headSeq)
         try head.bind(2, JournalSchema.MetaKey.headHash)
@@ -374,7 +418,7 @@ private struct ArchiveTail {
         var headHash: [UInt8]?
         while try head.step() {
             if head.string(0) == JournalSchema.MetaKey.headSeq {
-                headSeq = UInt64(head.int64(1))
+                headSeq = try head.seq(1) { "head_seq \($0) in its meta table" }
             } else {
                 headHash = head.bytes(1)
             }

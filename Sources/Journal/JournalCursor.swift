@@ -23,6 +23,7 @@ public final class JournalCursor {
             done = true
             return nil
         }
+        let seq = try statement.seq(0) { "a row with seq \($0)" }
         let timestamp = statement.int64(1)
         // Timestamps never decrease along the journal, so the first one past the end ends the scan.
         if let toTime, timestamp > toTime {
@@ -30,7 +31,7 @@ public final class JournalCursor {
             return nil
         }
         return JournalRecord(
-            seq: UInt64(statement.int64(0)),
+            seq: seq,
             timestamp: timestamp,
             kind: UInt16(truncatingIfNeeded: statement.int64(2)),
             key: statement.string(3),

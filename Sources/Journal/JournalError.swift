@@ -16,6 +16,11 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
     case readFailed(SQLiteError)
     /// The journal has been closed.
     case closed
+    /// The file holds a value brokerd never writes (a negative seq, say): it was changed outside
+    /// brokerd or is damaged. `reason` names the value and where it is.
+    case malformed(reason: String)
+    /// Storing a snapshot failed; no event was affected.
+    case snapshotNotStored(SQLiteError)
     /// A snapshot's stored checksum does not match its bytes.
     case corruptSnapshot(seq: UInt64)
     /// No snapshot is stored at that seq.
@@ -33,6 +38,10 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
         case .diskFull(let error): "journal is full, append refused: \(error.message)"
         case .writeFailed(let error): "journal write failed, append refused: \(error.message)"
         case .readFailed(let error): "journal read failed: \(error.message)"
+        case .malformed(let reason):
+            "the file holds \(reason), which brokerd never writes (it was changed outside brokerd, or is damaged); "
+                + "run `brokerd journal verify`"
+        case .snapshotNotStored(let error): "snapshot not stored: \(error.message)"
         case .closed: "journal is closed"
         case .corruptSnapshot(let seq): "snapshot at seq \(seq) is corrupt (checksum mismatch)"
         case .noSuchSnapshot(let seq): "no snapshot at seq \(seq)"

@@ -20,6 +20,8 @@ public struct JournalFileStatistics: Sendable, Hashable {
     public var isArchive: Bool
     /// Stored snapshots, newest first.
     public var snapshots: [Snapshot]
+    /// Seqs of snapshot rows with a negative seq, left out of `snapshots`: nothing can load them.
+    public var invalidSnapshotSeqs: [Int64] = []
 
     /// Rows in the file.
     public var rowCount: UInt64 { countsByKind.values.reduce(0, +) }

@@ -29,20 +29,12 @@ public final class JournalReader {
 
     /// seq and timestamp of the last row, or nil when the journal has no rows.
     public func last() throws(JournalError) -> JournalPosition? {
-        try read { () throws(SQLiteError) -> JournalPosition? in
-            let query = try db.prepare("SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1", persistent: false)
-            guard try query.step() else { return nil }
-            return JournalPosition(seq: UInt64(query.int64(0)), timestamp: query.int64(1))
-        }
+        try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1")
     }
 
     /// seq and timestamp of the first row, or nil when the journal has no rows.
     public func first() throws(JournalError) -> JournalPosition? {
-        try read { () throws(SQLiteError) -> JournalPosition? in
-            let query = try db.prepare("SELECT seq, ts FROM events ORDER BY seq LIMIT 1", persistent: false)
-            guard try query.step() else { return nil }
-            return JournalPosition(seq: UInt64(query.int64(0)), timestamp: query.int64(1))
-        }
+        try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq LIMIT 1")
     }
 
     /// The rows matching `query`, streamed in seq order.
@@ -103,6 +95,12 @@ public final class JournalReader {
         try read { () throws(SQLiteError) in try SnapshotStore.list(db) }
     }
 
+    /// The seqs of snapshot rows with a negative seq, which `snapshots()` leaves out: brokerd never
+    /// writes one, so the file was changed behind its back. Newest first.
+    public func invalidSnapshotSeqs() throws(JournalError) -> [Int64] {
+        try read { () throws(SQLiteError) in try SnapshotStore.invalidSeqs(db) }
+    }
+
     /// The bytes of the snapshot at `seq`, checked against their stored SHA-256.
     /// - Throws: `JournalError.corruptSnapshot` when they do not match.
     public func snapshotData(seq: UInt64) throws(JournalError) -> [UInt8] {
@@ -134,6 +132,8 @@ public final class JournalReader {
     public func chainBase() throws(JournalError) -> ChainBase {
         do {
             return try ChainBase.read(db)
+        } catch let error as JournalError {
+            throw error
         } catch {
             throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
         }
@@ -166,7 +166,8 @@ public final class JournalReader {
                 }
                 return JournalFileStatistics(
                     countsByKind: counts, first: try first(), last: try last(), base: try ChainBase.read(db),
-                    isArchive: try JournalSchema.role(db) == JournalSchema.archiveRole, snapshots: snapshots)
+                    isArchive: try JournalSchema.role(db) == JournalSchema.archiveRole, snapshots: snapshots,
+                    invalidSnapshotSeqs: try SnapshotStore.invalidSeqs(db))
             }
         } catch let error as JournalError {
             throw error
@@ -211,6 +212,21 @@ public final class JournalReader {
             return try body()
         } catch {
             throw .readFailed(error)
+        }
+    }
+}
+
+extension JournalPosition {
+    /// The seq and ts of the one row `sql` selects, nil when it selects none.
+    static func read(_ db: SQLiteConnection, _ sql: String) throws(JournalError) -> JournalPosition? {
+        do {
+            let query = try db.prepare(sql, persistent: false)
+            guard try query.step() else { return nil }
+            return JournalPosition(seq: try query.seq(0) { "a row with seq \($0)" }, timestamp: query.int64(1))
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
         }
     }
 }

@@ -14,10 +14,16 @@ public struct SnapshotInfo: Sendable, Hashable {
 
 /// Reads and writes the snapshots table; a snapshot's bytes are guarded by their SHA-256.
 enum SnapshotStore {
+    /// Stores a snapshot and prunes to the newest `retained`, in one transaction.
+    /// - Throws: `JournalError.snapshotNotStored`; then nothing was changed.
     static func write(
         _ db: SQLiteConnection, seq: UInt64, timestamp: Int64, format: Int64, data: [UInt8], retained: Int
-    ) throws {
-        try db.execute("BEGIN IMMEDIATE")
+    ) throws(JournalError) {
+        do {
+            try db.execute("BEGIN IMMEDIATE")
+        } catch {
+            throw .snapshotNotStored(error)
+        }
         do {
             let insert = try db.prepare(
                 "INSERT OR REPLACE INTO snapshots(seq, ts, format, checksum, data) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -36,19 +42,30 @@ enum SnapshotStore {
             try db.execute("COMMIT")
         } catch {
             try? db.execute("ROLLBACK")
-            throw JournalError.classifyWrite(error)
+            throw .snapshotNotStored(error)
         }
     }
 
+    /// The snapshots, newest first. Rows with a negative seq are left out: brokerd never writes one,
+    /// and no state is at a negative seq, so it could never be loaded (`invalidSeqs` lists them).
     static func list(_ db: SQLiteConnection) throws(SQLiteError) -> [SnapshotInfo] {
         let query = try db.prepare(
-            "SELECT seq, ts, format, length(data) FROM snapshots ORDER BY seq DESC", persistent: false)
+            "SELECT seq, ts, format, length(data) FROM snapshots WHERE seq >= 0 ORDER BY seq DESC", persistent: false)
         var snapshots: [SnapshotInfo] = []
         while try query.step() {
             snapshots.append(SnapshotInfo(
-                seq: UInt64(query.int64(0)), timestamp: query.int64(1), format: query.int64(2), size: Int(query.int64(3))))
+                // Not negative: the WHERE clause leaves those out.
+                seq: UInt64(bitPattern: query.int64(0)), timestamp: query.int64(1), format: query.int64(2), size: Int(query.int64(3))))
         }
         return snapshots
+    }
+
+    /// The seqs of snapshot rows that `list` leaves out, newest first.
+    static func invalidSeqs(_ db: SQLiteConnection) throws(SQLiteError) -> [Int64] {
+        let query = try db.prepare("SELECT seq FROM snapshots WHERE seq < 0 ORDER BY seq DESC", persistent: false)
+        var seqs: [Int64] = []
+        while try query.step() { seqs.append(query.int64(0)) }
+        return seqs
     }
 
     static func read(_ db: SQLiteConnection, seq: UInt64) throws(JournalError) -> [UInt8] {

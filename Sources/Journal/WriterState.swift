@@ -42,6 +42,12 @@ final class WriterState {
     /// Appends every group in one transaction; all of them or none are kept.
     func commit(_ groups: [[NewRecord]]) throws(JournalError) -> [GroupCommitWriter.Appended] {
         if let stoppedBy { throw .writerStopped(stoppedBy) }
+        // SQLite stores seqs as signed 64-bit integers; only a file edited to end near the limit gets here.
+        let rows = groups.reduce(0) { $0 + $1.count }
+        guard lastSeq <= UInt64(Int64.max) - UInt64(rows) else {
+            throw .writeFailed(SQLiteError(
+                code: SQLITE_FULL, message: "no seqs left: the journal ends at seq \(lastSeq), near the largest SQLite stores"))
+        }
         let timestamp = max(WallClock.microsecondsNow(), lastTimestamp)
         let startSeq = lastSeq
         let startHash = lastHash

@@ -21,13 +21,13 @@ import TestSupport
 
     /// A journal with a store-written snapshot in the middle; returns it with a copy taken before compaction.
     private func journalWithHistory(
-        seed: UInt64
+        seed: UInt64, ingestsFromSources: Bool = true
     ) async throws -> (dir: TemporaryDirectory, live: String, uncompacted: String, snapshotSeq: UInt64, state: Projection) {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
         let journal = try Journal.open(path: path)
         let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
-        var generator = CommandGenerator(seed: seed)
+        var generator = CommandGenerator(seed: seed, ingestsFromSources: ingestsFromSources)
         try await drive(store, &generator, count: 600)
         try await store.snapshot()
         let snapshotSeq = await store.projection.lastSeq
@@ -101,6 +101,56 @@ import TestSupport
         let journal = try Journal.open(path: history.live)
         #expect(throws: MissingHistory.self) { try EventStore(journal: journal) }
         journal.close()
+        _ = history.dir
+    }
+
+    /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`: format 2 ends with the
+    /// source positions, which format 1 did not have; everything before them is the same.
+    private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
+        try #require(projection.sourcePositions.isEmpty)
+        var bytes = projection.serialized()
+        try #require(bytes.first == 2 && bytes.last == 0)  // the format byte … an empty source list
+        bytes.removeLast()
+        bytes[0] = 1
+        return bytes
+    }
+
+    /// Replaces the journal's snapshots with one of `format` holding `data` at `seq`.
+    private func replaceSnapshots(_ path: String, seq: UInt64, format: Int64, data: [UInt8]) throws {
+        try rawSQL(path, "DELETE FROM snapshots")
+        _ = try Journal.writeSnapshot(journalAt: path, seq: seq, format: format, data: data)
+    }
+
+    @Test func aCompactedJournalRecoversFromAFormat1Snapshot() async throws {
+        let history = try await journalWithHistory(seed: 51, ingestsFromSources: false)
+        let atSnapshot = try loader.load(
+            from: JournalReader(path: history.uncompacted), untilSeq: history.snapshotSeq, useSnapshots: false).projection
+        try replaceSnapshots(history.live, seq: history.snapshotSeq, format: 1, data: formatOneSnapshot(of: atSnapshot))
+        _ = try compact(history.live, before: history.snapshotSeq + 1, into: history.dir.path("archive.sqlite"))
+
+        let recovered = try loader.load(from: JournalReader(path: history.live))
+        #expect(recovered.snapshotSeq == history.snapshotSeq)
+        #expect(recovered.skippedSnapshots.isEmpty, "\(recovered.skippedSnapshots)")
+        #expect(recovered.projection == history.state)
+        let journal = try Journal.open(path: history.live)
+        #expect(try await EventStore(journal: journal).projection == history.state)
+        journal.close()
+        _ = history.dir
+    }
+
+    @Test(arguments: [0, 3, -1] as [Int64])
+    func aSnapshotOfAFormatThisBuildDoesNotReadIsSkippedSayingSo(format: Int64) async throws {
+        let history = try await journalWithHistory(seed: 52)
+        let atSnapshot = try loader.load(
+            from: JournalReader(path: history.uncompacted), untilSeq: history.snapshotSeq, useSnapshots: false).projection
+        try replaceSnapshots(history.live, seq: history.snapshotSeq, format: format, data: atSnapshot.serialized())
+
+        let recovered = try loader.load(from: JournalReader(path: history.live))
+        #expect(recovered.snapshotSeq == nil)
+        let reason = try #require(recovered.skippedSnapshots.first?.reason)
+        #expect(reason.contains("format \(format) is \(format > Int64(Projection.formatVersion) ? "newer" : "unknown")"), "\(reason)")
+        #expect(reason.contains("this build reads formats 1...\(Projection.formatVersion)"), "\(reason)")
+        #expect(recovered.projection == history.state)
         _ = history.dir
     }
 

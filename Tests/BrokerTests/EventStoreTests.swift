@@ -16,9 +16,12 @@ struct CommandGenerator {
     private var rules: [(id: String, user: String)] = []
     static let codes = (0..<24).map { n in ["600", "000", "300", "688", "830"][n % 5] + String(format: "%03d", n) }
     static let strategies = ["volume_wave", "breakout", "mean_revert"]
+    /// False for a history as brokerd wrote it before sources existed (snapshot format 1).
+    private let ingestsFromSources: Bool
 
-    init(seed: UInt64) {
+    init(seed: UInt64, ingestsFromSources: Bool = true) {
         random = SeededGenerator(seed: seed)
+        self.ingestsFromSources = ingestsFromSources
     }
 
     private mutating func pick<T>(_ items: [T]) -> T { items[Int.random(in: 0..<items.count, using: &random)] }
@@ -82,7 +85,7 @@ struct CommandGenerator {
                     code: pick(Self.codes), name: "Stock", price: Double(Int.random(in: 500...3_000, using: &random)) / 100,
                     volume: Int64.random(in: 0...1_000_000, using: &random), prevClose: 15, timestamp: now)
             }
-            if chance(0.1) {
+            if chance(0.1), ingestsFromSources {
                 return .ingestFromSource(ticks, source: "redis-stream:ticks", position: "\(now)-0")
             }
             return .ingestTicks(ticks)

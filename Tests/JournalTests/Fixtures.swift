@@ -37,3 +37,25 @@ func productsDirectory() -> URL {
     }
     return Bundle.main.bundleURL
 }
+
+/// The last seq a reader gets before reading fails, nil when every row can be read.
+func lastSeqReadBeforeAnError(_ path: String) -> UInt64? {
+    var last: UInt64 = 0
+    do {
+        let cursor = try JournalReader(path: path).records()
+        while let row = try cursor.next() { last = row.seq }
+        return nil
+    } catch {
+        return last
+    }
+}
+
+/// Writes a closed journal of 4,000 rows to `path`, then damages one page of it.
+func writeDamagedJournal(_ path: String) async throws {
+    let journal = try Journal.open(path: path)
+    for batch in 0..<40 {
+        _ = try await journal.append(contentsOf: (0..<100).map { record(batch * 100 + $0) })
+    }
+    journal.close()
+    try damageOnePage(ofDatabaseAt: path)
+}

@@ -40,6 +40,17 @@ import Testing
         #expect(ISOTimestamp.parse(text) == microseconds)
     }
 
+    @Test(arguments: [Int64.min, Int64.min + 1, -62_135_596_800_000_001, 253_402_300_800_000_000, Int64.max])
+    func timesOutsideTheYears1To9999FormatAsTheirMicrosecondsAndParseBack(microseconds: Int64) {
+        #expect(ISOTimestamp.format(microseconds: microseconds) == String(microseconds))
+        #expect(ISOTimestamp.parse(String(microseconds)) == microseconds)
+    }
+
+    @Test func theFirstAndLastFormattableTimesAreDates() {
+        #expect(ISOTimestamp.format(microseconds: ISOTimestamp.formattableRange.lowerBound) == "0001-01-01T00:00:00.000000Z")
+        #expect(ISOTimestamp.format(microseconds: ISOTimestamp.formattableRange.upperBound) == "9999-12-31T23:59:59.999999Z")
+    }
+
     @Test func formatShowsMicrosecondsInUTC() {
         #expect(ISOTimestamp.format(microseconds: 1_795_442_400_123_456) == "2026-11-23T14:00:00.123456Z")
         #expect(ISOTimestamp.format(microseconds: -1) == "1969-12-31T23:59:59.999999Z")

@@ -161,6 +161,41 @@ import Testing
         _ = dir
     }
 
+    @Test func anInterruptedDeleteLeavesBothFilesConsistentAndTheNextRunFinishesIt() async throws {
+        let (dir, path) = try await journal(snapshots: [30])
+        let original = try readAll(path)
+        let archive = dir.path("archive.sqlite")
+        var compactor = JournalCompactor(journalPath: path, archivePath: archive)
+        compactor.rowsPerDeleteTransaction = 5
+        // The third delete transaction fails midway, as a full disk or an I/O error would fail it.
+        try rawSQL(path, "CREATE TRIGGER interrupt BEFORE DELETE ON events WHEN old.seq = 13 BEGIN SELECT RAISE(ABORT, 'interrupted'); END")
+
+        #expect {
+            try compactor.compact(beforeSeq: 20)
+        } throws: { error in
+            guard case .failed(let sqlite) = error as? CompactionError, sqlite.message == "interrupted" else { return false }
+            return "\(error)".hasPrefix("compaction stopped: interrupted; no row was lost") && !"\(error)".contains("append")
+        }
+
+        // Two transactions went through, each leaving both files consistent.
+        #expect(try JournalReader(path: path).chainBase().seq == 10)
+        #expect(try readAll(path) == Array(original[10...]))
+        #expect(try verify(path).isValid)
+        #expect(try readAll(archive) == Array(original[0..<19]))
+        #expect(try verify(archive).isValid)
+        let both = try verify(path, archives: [archive])
+        #expect(both.firstBadSeq == 11 && both.problem?.contains("interrupted compaction") == true)
+
+        try rawSQL(path, "DROP TRIGGER interrupt")
+        let finished = try compactor.compact(beforeSeq: 20)
+
+        #expect(finished.finishedInterruptedRun && finished.copiedRows == 0 && finished.removedRows == 9)
+        #expect(finished.base.seq == 19)
+        #expect(try readAll(path) == Array(original[19...]))
+        #expect(try verify(path, archives: [archive]).checkedRows == 40)
+        _ = dir
+    }
+
     @Test func aCrashFollowedByALargerCompactionCopiesOnlyTheMissingRows() async throws {
         let (dir, path) = try await journal(snapshots: [25])
         let copy = dir.path("before.sqlite")

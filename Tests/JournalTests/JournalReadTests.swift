@@ -66,6 +66,31 @@ import Testing
         #expect(try reader.snapshotData(seq: 30) == Array("state@30".utf8))
     }
 
+    @Test func aSnapshotThatCannotBeStoredSaysSoNotThatAnAppendWasRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        try await appendRecords(journal, count: 3)
+        try rawSQL(path, "CREATE TRIGGER refuse BEFORE INSERT ON snapshots BEGIN SELECT RAISE(ABORT, 'no room for it'); END")
+
+        // Written by the broker's writer, and by a tool beside it.
+        await #expect {
+            try await journal.writeSnapshot(seq: 3, format: 1, data: [1])
+        } throws: { error in
+            guard case .snapshotNotStored = error as? JournalError else { return false }
+            return "\(error)" == "snapshot not stored: no room for it"
+        }
+        journal.close()
+        #expect {
+            try Journal.writeSnapshot(journalAt: path, seq: 3, format: 1, data: [1])
+        } throws: { error in
+            guard case .snapshotNotStored = error as? JournalError else { return false }
+            return "\(error)" == "snapshot not stored: no room for it"
+        }
+        #expect(try JournalReader(path: path).snapshots().isEmpty)
+        #expect(try readAll(path).count == 3)
+    }
+
     @Test func aCorruptSnapshotIsRefusedWithItsSeq() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")

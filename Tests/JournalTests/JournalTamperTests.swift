@@ -84,6 +84,21 @@ import Testing
         _ = dir
     }
 
+    @Test func aDamagedPageIsNamedAtTheFirstSeqThatCannotBeRead() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        try await writeDamagedJournal(path)
+        let lastReadable = try #require(lastSeqReadBeforeAnError(path))
+        try #require(lastReadable > 0)
+
+        let report = try JournalReader(path: path).verify()
+
+        #expect(report.firstBadSeq == lastReadable + 1)
+        #expect(report.checkedRows == lastReadable)
+        #expect(report.problem?.contains("cannot be read from here on (database disk image is malformed)") == true, "\(report.problem ?? "")")
+        _ = dir
+    }
+
     @Test func aTamperedTailStopsTheWriterFromOpening() async throws {
         let (dir, path) = try await journalWithRows()
         try rawSQL(path, "DELETE FROM events WHERE seq = \(Self.rows)")

@@ -359,6 +359,214 @@ import TestSupport
         _ = dir
     }
 
+    /// A closed journal with a few events written by the store; returns the state at its last seq.
+    private func journalWithEvents(_ path: String) async throws -> Projection {
+        let opened = try Journal.open(path: path)
+        let store = try EventStore(journal: opened)
+        try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
+        for price in [10.0, 11, 12] {
+            try await store.execute(.ingestTicks([PriceTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 0)]))
+        }
+        let state = await store.projection
+        opened.close()
+        return state
+    }
+
+    /// The snapshot a build before format 2 (f5fc3b0) wrote: format 2 without the source positions at its end.
+    private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
+        try #require(projection.sourcePositions.isEmpty)
+        var bytes = projection.serialized()
+        try #require(bytes.first == 2 && bytes.last == 0)  // the format byte … an empty source list
+        bytes.removeLast()
+        bytes[0] = 1
+        return bytes
+    }
+
+    @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        let seq = state.lastSeq
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(seq)", "--archive", archive]
+
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 3, data: state.serialized())
+        let newer = try await journalCLI(compact)
+        #expect(newer.status == 2)
+        #expect(newer.stderr.contains("snapshot \(seq): format 3 is newer than this build reads formats 1...\(Projection.formatVersion)"), "\(newer.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: archive))
+
+        // Stored again at the same seq, as format 1: it replaces the format-3 one.
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 1, data: formatOneSnapshot(of: state))
+        let compacted = try await journalCLI(compact)
+        #expect(compacted.status == 0, "\(compacted.stderr)")
+        #expect(compacted.stdout.contains("start-up recovers from the snapshot at seq \(seq)"), "\(compacted.stdout)")
+
+        let broker = try await BrokerProcess(journal: journal)
+        #expect(broker.logText.contains("snapshot=\(seq) "), "\(broker.logText)")
+        let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=volume_wave")
+        #expect(signals["count"] as? Int == 1)
+        #expect(await broker.terminate() == 0)
+        _ = dir
+    }
+
+    /// A copy of `journal` changed with raw SQL, as someone editing it behind brokerd's back would.
+    private func editedCopy(of journal: String, in dir: TemporaryDirectory, _ name: String, _ sql: String) throws -> String {
+        let path = dir.path(name)
+        try FileManager.default.copyItem(atPath: journal, toPath: path)
+        try rawSQL(path, sql)
+        return path
+    }
+
+    @Test func valuesBrokerdNeverWritesGiveAClearAnswerNeverACrash() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        _ = try await journalWithEvents(journal)
+
+        let negativeSeq = try editedCopy(of: journal, in: dir, "seq.sqlite", "UPDATE events SET seq = -2 WHERE seq = 2")
+        let verify = try await journalCLI(["verify", "--journal", negativeSeq])
+        #expect(verify.status == 1 && verify.stdout.hasPrefix("FAIL: first bad seq 1 in \(negativeSeq): row seq -2 is out of order"), "\(verify)")
+        let stats = try await journalCLI(["stats", "--journal", negativeSeq])
+        #expect(stats.status == 2 && stats.stderr.hasPrefix("brokerd: the file holds a row with seq -2, which brokerd never writes"), "\(stats)")
+        let replay = try await journalCLI(["replay", "--journal", negativeSeq])
+        #expect(replay.status == 2 && replay.stderr.contains("seq 2 is missing"), "\(replay)")
+
+        let negativeHead = try editedCopy(of: journal, in: dir, "head.sqlite", "UPDATE meta SET value = -1 WHERE key = 'head_seq'")
+        let head = try await journalCLI(["verify", "--journal", negativeHead])
+        #expect(head.status == 1 && head.stdout.contains("head_seq -1 in its meta table, which brokerd never writes"), "\(head)")
+
+        let negativeSnapshot = try editedCopy(
+            of: journal, in: dir, "snapshot.sqlite", "INSERT INTO snapshots VALUES (-1, 0, 2, zeroblob(32), X'00')")
+        let listed = try await journalCLI(["stats", "--journal", negativeSnapshot])
+        #expect(listed.status == 0 && listed.stdout.contains("seq -1  INVALID SEQ"), "\(listed)")
+        #expect(try await journalCLI(["stats", "--journal", negativeSnapshot, "--json"]).json["invalid_snapshot_seqs"] as? [Int] == [-1])
+        let replayed = try await journalCLI(["replay", "--journal", negativeSnapshot, "--json"])
+        #expect(replayed.status == 0 && replayed.stderr.contains("a negative seq, which brokerd never writes"), "\(replayed)")
+
+        let earliest = try editedCopy(of: journal, in: dir, "ts.sqlite", "UPDATE events SET ts = \(Int64.min) WHERE seq = 1")
+        let span = try await journalCLI(["stats", "--journal", earliest])
+        #expect(span.status == 0 && span.stdout.contains("time span   \(Int64.min) ... "), "\(span)")
+        let events = try await journalCLI(["events", "--journal", earliest])
+        #expect(events.status == 0 && events.jsonLines.first?["ts"] as? String == "\(Int64.min)", "\(events)")
+        let timed = try await journalCLI(["verify", "--journal", earliest])
+        #expect(timed.status == 1 && timed.stdout.hasPrefix("FAIL: first bad seq 1 "), "\(timed)")
+        _ = dir
+    }
+
+    @Test func serveRefusesAJournalWhoseLastRowHasATimestampBrokerdNeverWrites() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let state = try await journalWithEvents(journal)
+        try rawSQL(journal, "UPDATE events SET ts = \(Int64.min) WHERE seq = \(state.lastSeq)")
+
+        do {
+            let broker = try await BrokerProcess(journal: journal)
+            Issue.record("the broker started")
+            await broker.terminate()
+        } catch BrokerProcessError.exited(let log) {
+            #expect(log.contains("its last row (seq \(state.lastSeq)) has timestamp \(Int64.min), outside the years 0001–9999"), "\(log)")
+        }
+        _ = dir
+    }
+
+    /// The last seq a reader gets before reading fails, nil when every row can be read.
+    private func lastSeqReadBeforeAnError(_ path: String) -> UInt64? {
+        var last: UInt64 = 0
+        do {
+            let cursor = try JournalReader(path: path).records()
+            while let row = try cursor.next() { last = row.seq }
+            return nil
+        } catch {
+            return last
+        }
+    }
+
+    @Test func verifyNamesTheFirstSeqOnADamagedPageWithExitCode1() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let opened = try Journal.open(path: journal)
+        for batch in 0..<40 {
+            _ = try await opened.append(contentsOf: (0..<100).map {
+                NewRecord(kind: 1, key: "client_\($0 % 7)", payload: Array("event-\(batch * 100 + $0)".utf8))
+            })
+        }
+        opened.close()
+        try damageOnePage(ofDatabaseAt: journal)
+        let lastReadable = try #require(lastSeqReadBeforeAnError(journal))
+
+        let verify = try await journalCLI(["verify", "--journal", journal])
+
+        #expect(verify.status == 1, "\(verify)")
+        #expect(verify.stdout.hasPrefix("FAIL: first bad seq \(lastReadable + 1) in \(journal): the file cannot be read from here on"), "\(verify)")
+        _ = dir
+    }
+
+    @Test func aFailedCompactionOrSnapshotSaysWhatFailedNotThatAnAppendWasRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive]
+
+        try rawSQL(journal, "CREATE TRIGGER interrupt BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the disk went away'); END")
+        let failed = try await journalCLI(compact)
+        #expect(failed.status == 2)
+        #expect(failed.stderr.hasPrefix("brokerd: compaction stopped: the disk went away; no row was lost"), "\(failed.stderr)")
+        #expect(!failed.stderr.contains("append"))
+        try rawSQL(journal, "DROP TRIGGER interrupt")
+        #expect(try await journalCLI(compact).status == 0)
+
+        try rawSQL(journal, "CREATE TRIGGER refuse BEFORE INSERT ON snapshots BEGIN SELECT RAISE(ABORT, 'no room for it'); END")
+        let snapshot = try await journalCLI(["snapshot", "--journal", journal])
+        #expect(snapshot.status == 2)
+        #expect(snapshot.stderr == "brokerd: snapshot not stored: no room for it\n", "\(snapshot.stderr)")
+        _ = dir
+    }
+
+    /// True when `strace` is installed and may trace a child here (containers may forbid ptrace).
+    static let straceWorks: Bool = {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/strace")
+        process.arguments = ["-o", "/dev/null", "/bin/true"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        guard (try? process.run()) != nil else { return false }
+        process.waitUntilExit()
+        return process.terminationStatus == 0
+    }()
+
+    @Test(.enabled(if: straceWorks, "needs strace"))
+    func compactingIntoAnExistingArchiveSyncsItsDirectoryBeforeDeletingFromTheJournal() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        #expect(try await journalCLI(["compact", "--journal", journal, "--before-seq", "2", "--archive", archive]).status == 0)
+
+        // The second run appends to the archive it finds; every file system call it makes is traced.
+        let trace = dir.path("trace")
+        let traced = try await runCommand(URL(fileURLWithPath: "/usr/bin/strace"), [
+            "-f", "-y", "-e", "trace=unlink,unlinkat,fsync,fdatasync,pwrite64", "-o", trace,
+            productsDirectory().appendingPathComponent("brokerd").path,
+            "journal", "compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive,
+        ])
+        #expect(traced.status == 0, "\(traced.stderr)")
+
+        // The archive commits by unlinking its rollback journal; a power loss can undo that unlink
+        // until the directory is synced, so the sync must come before the first write of the delete.
+        let calls = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n").map(String.init)
+        let firstDelete = try #require(calls.firstIndex { $0.contains("pwrite64(") && $0.contains("\(journal)-wal>") }, "\(calls)")
+        let commit = try #require(
+            calls[..<firstDelete].lastIndex { $0.contains("unlink") && $0.contains("\"\(archive)-journal\"") }, "\(calls)")
+        let directorySync = calls[commit..<firstDelete].contains {
+            ($0.contains("fsync(") || $0.contains("fdatasync(")) && $0.contains("<\(dir.url.path)>)")
+        }
+        #expect(directorySync, "no fsync of \(dir.url.path) between the archive's commit and the journal's delete: \(calls[commit..<firstDelete])")
+        _ = dir
+    }
+
     @Test func badInputIsOneLineOnStderrAndExitCode2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

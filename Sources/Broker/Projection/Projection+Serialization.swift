@@ -11,6 +11,9 @@ extension Projection {
     /// Version 2 added source positions; version 1 snapshots still load (with none).
     public static let formatVersion: UInt8 = 2
 
+    /// Every snapshot format `init(serialized:)` reads: 1 up to `formatVersion`.
+    public static let readableFormats: ClosedRange<UInt8> = 1...formatVersion
+
     /// Deterministic binary snapshot of the whole state.
     public func serialized() -> [UInt8] {
         var w = BinaryWriter(reservingCapacity: 4096)
@@ -74,7 +77,7 @@ extension Projection {
         self.init()
         var r = BinaryReader(bytes)
         let version = try r.readByte()
-        guard version != 0, version <= Self.formatVersion else {
+        guard Self.readableFormats.contains(version) else {
             throw .unsupportedVersion(found: version, supported: Self.formatVersion)
         }
         lastSeq = try r.readVarint()

@@ -14,8 +14,9 @@ public struct RecoveredProjection: Sendable {
 
 /// Rebuilds the projection from a journal: the newest snapshot that checks out, then the tail.
 ///
-/// A snapshot that is corrupt, undecodable or of another format is skipped with a warning and the
-/// next older one (or a full replay) is used: a snapshot is a cache, the journal is the truth.
+/// A snapshot that is corrupt, undecodable or of a format this build cannot read is skipped with a
+/// warning and the next older one (or a full replay) is used: a snapshot is a cache, the journal is
+/// the truth.
 public struct ProjectionLoader: Sendable {
     public let logger: Logger
 
@@ -35,15 +36,14 @@ public struct ProjectionLoader: Sendable {
         var skipped: [(seq: UInt64, reason: String)] = []
         var start: (projection: Projection, seq: UInt64)?
         let candidates = useSnapshots ? try reader.snapshots() : []
+        if useSnapshots {
+            for seq in try reader.invalidSnapshotSeqs() {
+                logger.warning("skipping snapshot", metadata: ["seq": "\(seq)", "reason": "a negative seq, which brokerd never writes"])
+            }
+        }
         for snapshot in candidates where snapshot.seq <= (untilSeq ?? .max) {
             do {
-                guard snapshot.format == Int64(Projection.formatVersion) else {
-                    throw SnapshotRejected(reason: "format \(snapshot.format), this build reads \(Projection.formatVersion)")
-                }
-                let projection = try Projection(serialized: reader.snapshotData(seq: snapshot.seq))
-                guard projection.lastSeq == snapshot.seq else {
-                    throw SnapshotRejected(reason: "it holds state at seq \(projection.lastSeq), not \(snapshot.seq)")
-                }
+                let projection = try Self.projection(from: snapshot, data: reader.snapshotData(seq: snapshot.seq))
                 start = (projection, snapshot.seq)
                 break
             } catch {
@@ -80,6 +80,25 @@ public struct ProjectionLoader: Sendable {
         }
         return RecoveredProjection(
             projection: projection, snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed)
+    }
+
+    /// The state a stored snapshot holds, if start-up can recover from it: a format this build reads
+    /// (every one in `Projection.readableFormats`), bytes that decode, and state at the snapshot's own seq.
+    /// - Throws: why the snapshot cannot be used.
+    public static func projection(from snapshot: SnapshotInfo, data: [UInt8]) throws -> Projection {
+        let readable = Projection.readableFormats
+        guard let format = UInt8(exactly: snapshot.format), readable.contains(format) else {
+            let formats = "this build reads formats \(readable.lowerBound)...\(readable.upperBound)"
+            throw SnapshotRejected(
+                reason: snapshot.format > Int64(readable.upperBound)
+                    ? "format \(snapshot.format) is newer than \(formats): written by a newer brokerd"
+                    : "format \(snapshot.format) is unknown (\(formats))")
+        }
+        let projection = try Projection(serialized: data)
+        guard projection.lastSeq == snapshot.seq else {
+            throw SnapshotRejected(reason: "it holds state at seq \(projection.lastSeq), not \(snapshot.seq)")
+        }
+        return projection
     }
 }
 

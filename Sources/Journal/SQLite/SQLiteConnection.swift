@@ -11,6 +11,8 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
     public var isDiskFull: Bool { code & 0xff == SQLITE_FULL }
     /// True when the file is not an SQLite database.
     public var isNotADatabase: Bool { code & 0xff == SQLITE_NOTADB }
+    /// True when the bytes on disk could not be read or make no sense: a damaged file, not a busy one.
+    public var isUnreadableData: Bool { [SQLITE_CORRUPT, SQLITE_NOTADB, SQLITE_IOERR].contains(code & 0xff) }
 
     public var description: String { "SQLite error \(code): \(message)" }
 }

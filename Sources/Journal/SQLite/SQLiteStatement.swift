@@ -61,6 +61,8 @@ final class SQLiteStatement {
 
     func isNull(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_NULL }
 
+    func isInteger(_ column: Int32) -> Bool { sqlite3_column_type(statement, column) == SQLITE_INTEGER }
+
     func int64(_ column: Int32) -> Int64 { sqlite3_column_int64(statement, column) }
 
     func string(_ column: Int32) -> String? {

@@ -10,11 +10,12 @@ struct JournalCompactCommand: ParsableCommand {
         discussion: """
             Needs a snapshot at seq (before-seq - 1) or later in the journal, so start-up never needs \
             the archived rows (take one with `journal snapshot`). The archive is created, or appended \
-            to when it ends exactly where the journal begins; it is written and synced first, then the \
-            rows are deleted from the journal in one transaction. If that is interrupted, run the same \
-            command again: it finds the rows in both files and finishes. Works while a broker serves \
-            the journal, but its appends wait while the rows are deleted: compact large ranges in steps. \
-            The journal file does not shrink (SQLite reuses the freed pages).
+            to when it ends exactly where the journal begins; every row is copied into it and synced \
+            first, then the rows are deleted from the journal in transactions of 10,000 rows, each of \
+            which leaves both files consistent. If that is interrupted, run the same command again: it \
+            finds the rows in both files and finishes. Works while a broker serves the journal: the \
+            lock is left free for 150 ms after each transaction, so its appends wait for one of them \
+            at most. The journal file does not shrink (SQLite reuses the freed pages).
             """)
 
     @Option(help: "The journal file.")
@@ -50,12 +51,9 @@ struct JournalCompactCommand: ParsableCommand {
 
     /// Why start-up could not recover from this snapshot, or nil when it can.
     static func problem(snapshot: SnapshotInfo, data: [UInt8]) -> String? {
-        guard snapshot.format == Int64(Projection.formatVersion) else {
-            return "format \(snapshot.format), this build reads \(Projection.formatVersion)"
-        }
         do {
-            let projection = try Projection(serialized: data)
-            return projection.lastSeq == snapshot.seq ? nil : "it holds state at seq \(projection.lastSeq), not \(snapshot.seq)"
+            _ = try ProjectionLoader.projection(from: snapshot, data: data)
+            return nil
         } catch {
             return "\(error)"
         }

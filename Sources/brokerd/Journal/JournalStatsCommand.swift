@@ -62,6 +62,8 @@ struct JournalSummary: Encodable {
     let size: Size
     let eventsByKind: [String: UInt64]
     let snapshots: [Snapshot]
+    /// Snapshot rows with a negative seq: brokerd never writes one, and nothing loads them.
+    let invalidSnapshotSeqs: [Int64]
 
     enum CodingKeys: String, CodingKey {
         case path, role, rows, size, snapshots
@@ -72,6 +74,7 @@ struct JournalSummary: Encodable {
         case spanSeconds = "span_seconds"
         case baseSeq = "base_seq"
         case eventsByKind = "events_by_kind"
+        case invalidSnapshotSeqs = "invalid_snapshot_seqs"
     }
 
     init(path: String, statistics: JournalFileStatistics, disk: (main: Int64, wal: Int64)) {
@@ -83,7 +86,8 @@ struct JournalSummary: Encodable {
         firstTime = statistics.first.map { ISOTimestamp.format(microseconds: $0.timestamp) }
         lastTime = statistics.last.map { ISOTimestamp.format(microseconds: $0.timestamp) }
         if let first = statistics.first, let last = statistics.last {
-            spanSeconds = Double(last.timestamp - first.timestamp) / 1_000_000
+            // In Double: a damaged file's timestamps may be any two Int64s, whose difference overflows.
+            spanSeconds = (Double(last.timestamp) - Double(first.timestamp)) / 1_000_000
         } else {
             spanSeconds = nil
         }
@@ -97,6 +101,7 @@ struct JournalSummary: Encodable {
                 seq: $0.info.seq, time: ISOTimestamp.format(microseconds: $0.info.timestamp), size: $0.info.size,
                 format: $0.info.format, checksumOK: $0.checksumOK)
         }
+        invalidSnapshotSeqs = statistics.invalidSnapshotSeqs
     }
 
     var text: String {
@@ -118,6 +123,9 @@ struct JournalSummary: Encodable {
         for snapshot in snapshots {
             out += "  seq \(snapshot.seq)  \(snapshot.time)  \(snapshot.size) bytes  format \(snapshot.format)  "
                 + (snapshot.checksumOK ? "checksum ok" : "CHECKSUM MISMATCH") + "\n"
+        }
+        for seq in invalidSnapshotSeqs {
+            out += "  seq \(seq)  INVALID SEQ: brokerd never writes one; ignored\n"
         }
         return out
     }

@@ -8,7 +8,9 @@ struct JournalVerifyCommand: ParsableCommand {
         abstract: "Walk the hash chain; exit 0 when it holds, 1 naming the first bad seq.",
         discussion: """
             A compacted journal verifies on its own from the chain base it records (the last archived \
-            row). With --archive, the archived rows are checked too, as one chain with the journal.
+            row). With --archive, the archived rows are checked too, as one chain with the journal. \
+            Rows that cannot be read (a damaged page) break the chain at the first seq not read: exit 1. \
+            Exit 2 when a file cannot be opened as a journal at all.
             """)
 
     @Option(help: "The journal file.")
