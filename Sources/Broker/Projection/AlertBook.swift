@@ -92,20 +92,25 @@ public struct AlertBook: Sendable, Equatable {
     public func firings(for ticks: [PriceTick]) -> [(tick: Int, rule: AlertRule)] {
         guard !rulesByID.isEmpty else { return [] }
         var firings: [(tick: Int, rule: AlertRule)] = []
-        // Rules whose state the batch changed so far: true = triggered, false = armed.
+        // Rules whose state the batch changed so far: true = triggered, false = armed. (A single
+        // tick looks at each rule once, so it needs no record of what it changed.)
         var changed: [String: Bool] = [:]
+        let remembers = ticks.count > 1
         for (index, tick) in ticks.enumerated() {
             guard let ids = ruleIDsByCode[tick.code] else { continue }
-            for id in ids.sorted() {
+            let firstOfTick = firings.count
+            for id in ids {
                 guard let rule = rulesByID[id], let met = rule.verdict(on: tick) else { continue }
-                let isTriggered = changed[id] ?? triggered.contains(id)
+                let isTriggered = (changed.isEmpty ? nil : changed[id]) ?? triggered.contains(id)
                 if met && !isTriggered {
                     firings.append((index, rule))
-                    changed[id] = true
-                } else if !met && isTriggered {
+                    if remembers { changed[id] = true }
+                } else if !met && isTriggered && remembers {
                     changed[id] = false
                 }
             }
+            // A tick's firings in rule id order (sorting the few that fired, not every rule).
+            if firings.count - firstOfTick > 1 { firings[firstOfTick...].sort { $0.rule.id < $1.rule.id } }
         }
         return firings
     }
