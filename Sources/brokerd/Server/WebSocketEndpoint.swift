@@ -24,7 +24,8 @@ struct WebSocketEndpoint: Sendable {
             return APIError(
                 status: .notFound, error: "not_found", details: "no WebSocket endpoint at \(request.uri.path); use \(Self.path)")
         }
-        guard runtime.store != nil, !runtime.isShuttingDown else { return .notReady }
+        guard runtime.store != nil else { return .notReady }
+        guard !runtime.isShuttingDown else { return .shuttingDown }
         let admissions = runtime.admissions
         guard admissions.admit() else {
             return APIError(
