@@ -120,7 +120,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),
-        .target(name: "TestSupport", dependencies: ["CSQLite3"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CSQLite3", "Journal"], path: "Tests/TestSupport"),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
         .testTarget(name: "PublishersTests", dependencies: ["Publishers", "TestSupport"]),

@@ -38,16 +38,14 @@ func productsDirectory() -> URL {
     return Bundle.main.bundleURL
 }
 
-/// The last seq a reader gets before reading fails, nil when every row can be read.
-func lastSeqReadBeforeAnError(_ path: String) -> UInt64? {
-    var last: UInt64 = 0
-    do {
-        let cursor = try JournalReader(path: path).records()
-        while let row = try cursor.next() { last = row.seq }
-        return nil
-    } catch {
-        return last
-    }
+/// A closed journal file in a fresh directory holding `count` records (seqs 1…count).
+func journalWithRows(_ count: Int) async throws -> (TemporaryDirectory, String) {
+    let dir = try TemporaryDirectory()
+    let path = dir.path("j.sqlite")
+    let journal = try Journal.open(path: path)
+    try await appendRecords(journal, count: count)
+    journal.close()
+    return (dir, path)
 }
 
 /// Writes a closed journal of 4,000 rows to `path`, then damages one page of it.

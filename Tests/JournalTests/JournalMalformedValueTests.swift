@@ -10,12 +10,7 @@ import Testing
     static let rows = 40
 
     private func journalWithRows() async throws -> (TemporaryDirectory, String) {
-        let dir = try TemporaryDirectory()
-        let path = dir.path("j.sqlite")
-        let journal = try Journal.open(path: path)
-        try await appendRecords(journal, count: Self.rows)
-        journal.close()
-        return (dir, path)
+        try await JournalTests.journalWithRows(Self.rows)
     }
 
     private func verify(_ path: String) throws -> VerificationReport {

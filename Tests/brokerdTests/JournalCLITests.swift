@@ -469,18 +469,6 @@ import TestSupport
         _ = dir
     }
 
-    /// The last seq a reader gets before reading fails, nil when every row can be read.
-    private func lastSeqReadBeforeAnError(_ path: String) -> UInt64? {
-        var last: UInt64 = 0
-        do {
-            let cursor = try JournalReader(path: path).records()
-            while let row = try cursor.next() { last = row.seq }
-            return nil
-        } catch {
-            return last
-        }
-    }
-
     @Test func verifyNamesTheFirstSeqOnADamagedPageWithExitCode1() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
