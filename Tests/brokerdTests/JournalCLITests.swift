@@ -295,6 +295,12 @@ import TestSupport
         _ = dir
     }
 
+    /// Waits until at least `room` seconds are left in the current minute.
+    private func waitForRoomInTheMinute(_ room: Int = 20) async throws {
+        let second = Int(Date().timeIntervalSince1970) % 60
+        if second > 60 - room { try await Task.sleep(for: .seconds(61 - second)) }
+    }
+
     @Test func compactWhileServingThenVerifyAloneAndWithTheArchiveThenRestartRecovers() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
@@ -303,6 +309,8 @@ import TestSupport
         try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"}]}"#, method: "PUT")
         let (socket, clientID) = try await connect(broker)
         try await subscribe(socket, "strategy", "volume_wave")
+        // The ticks open 1m and 5m bars; their closes at the minute's end would add rows this test counts.
+        try await waitForRoomInTheMinute()
         for price in [10.0, 11, 12, 13, 14] { try await postTicks(broker, [("600519", price)]) }
         let earlyState = try await journalCLI(["replay", "--journal", journal, "--until-seq", "3", "--json"])
 
