@@ -114,9 +114,7 @@ import TestSupport
             broker = try await BrokerProcess(journal: journal, arguments: arguments + restart.arguments + ["--port", "\(port)"])
             #expect(broker.port == port)
             let expected = restart.resumes ? "resumed" : "connected"
-            // A refused resume is followed by the page's own subscribes. Their `subscribed` replies
-            // can come after the first live price update of the new subscription (replies do not
-            // wait for the fan-out's rounds: a known ordering gap), so wait for them too.
+            // A refused resume is followed by the page's own subscribes: wait for their replies too.
             let after = try await poll(page, "the page to be \(expected) after \(restart) and show new prices") {
                 $0.state == expected && $0.logStates(after: before.lastLogIndex).contains(expected)
                     && $0.updates > before.updates && $0.seq > before.seq && $0.priced == signalCount

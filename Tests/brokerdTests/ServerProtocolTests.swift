@@ -91,6 +91,45 @@ import TestSupport
         _ = dir
     }
 
+    @Test func underLiveTicksNoPriceUpdateComesBeforeSubscribedOrAfterUnsubscribed() async throws {
+        // The simulator ticks every Shanghai code of the shipped strategies a few thousand times a
+        // second, so pushes of the board are in flight whenever the client subscribes or leaves it.
+        let (dir, broker) = try await startBroker([
+            "--simulator", "on", "--simulator-rate", "3000", "--messages-per-second", "1000", "--burst", "1000",
+        ])
+        let (socket, _) = try await connect(broker)
+        var live = 0
+        for cycle in 0..<200 {
+            try socket.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
+            // Nothing of the board while the client is not subscribed (cycle > 0: since `unsubscribed`).
+            var next = try #require(try await socket.receive())
+            while next["type"] as? String != "subscribed" {
+                Issue.record("cycle \(cycle): \(next["type"] ?? "?") before subscribed (\(next["details"] ?? ""))")
+                next = try #require(try await socket.receive())
+            }
+            let snapshot = try #require(try await socket.receive())
+            #expect(snapshot["type"] as? String == "price_update", "cycle \(cycle): the snapshot comes right after subscribed")
+            var seq = try #require(snapshot["seq"] as? Int)
+            try socket.send(["type": "unsubscribe", "subscription_type": "market", "target": "sh"])
+            next = try #require(try await socket.receive())
+            while next["type"] as? String == "price_update" {
+                let pushed = try #require(next["seq"] as? Int)
+                #expect(pushed > seq, "cycle \(cycle): a live update newer than what came before it")
+                seq = pushed
+                live += 1
+                next = try #require(try await socket.receive())
+            }
+            #expect(next["type"] as? String == "unsubscribed", "cycle \(cycle)")
+        }
+        // After the last `unsubscribed`, the pong is next.
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+        #expect(live > 0, "live updates reached the client between its subscribes and unsubscribes")
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func aBurstOfRequestsLongerThanTheInboxIsReadOnceItDrainsAndAnsweredInOrder() async throws {
         let (dir, broker) = try await startBroker(["--messages-per-second", "1000", "--burst", "1000"])
         let (socket, _) = try await connect(broker)

@@ -25,6 +25,11 @@ public actor EventStore {
     private let logger: Logger
     private var committedButNotApplied: [UInt64: RecordedEvent] = [:]
     private var waitingForSeq: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
+    /// What runs right after the event of its seq is applied (see `execute(_:whenApplied:)`).
+    private var whenApplied: [UInt64: @Sendable (Projection) -> Void] = [:]
+    /// The first seqs of the commands in `whenApplied`: the observer hears of them apart from the
+    /// events before them.
+    private var observedApartFrom: Set<UInt64> = []
     private var observer: (any EventObserver)?
     private var lastSnapshotSeq: UInt64
     private var snapshotInProgress = false
@@ -60,9 +65,23 @@ public actor EventStore {
     /// made against a projection that did not yet hold the other.
     @discardableResult
     public func execute(_ command: Command) async throws -> [RecordedEvent] {
+        try await execute(command, whenApplied: nil)
+    }
+
+    /// `execute(_:)`, and `body` runs on the store right after the command's events are applied
+    /// (at once when it yields none), with the state they left: after the observer heard of them
+    /// and of every event before them, before it hears of any later one. The observer hears of the
+    /// command's events apart from those before and after them, each with the state it left. So
+    /// what `body` queues for a client (a reply, a snapshot) reaches it behind every push of earlier
+    /// events and ahead of every push of later ones, and those pushes go to whom the state said at
+    /// their own seq. Not run when the command is refused or the append fails.
+    @discardableResult
+    public func execute(
+        _ command: Command, whenApplied body: (@Sendable (Projection) -> Void)?
+    ) async throws -> [RecordedEvent] {
         let keys = command.conflictKeys
         guard !keys.isEmpty else {
-            return try await append(try Decider.decide(command, state: projection, limits: limits))
+            return try await append(try Decider.decide(command, state: projection, limits: limits), whenApplied: body)
         }
         while keys.contains(where: busyKeys.contains) {
             await withCheckedContinuation { waitingForKeys.append($0) }
@@ -75,17 +94,28 @@ public actor EventStore {
             waitingForKeys = []
             for waiter in waiting { waiter.resume() }
         }
-        return try await append(try Decider.decide(command, state: projection, limits: limits))
+        return try await append(try Decider.decide(command, state: projection, limits: limits), whenApplied: body)
     }
 
     /// Appends already-decided events (used by components that decide for themselves, such as
     /// start-up marking clients of a dead process as gone).
     @discardableResult
     public func append(_ events: [Event]) async throws -> [RecordedEvent] {
-        guard !events.isEmpty else { return [] }
+        try await append(events, whenApplied: nil)
+    }
+
+    private func append(_ events: [Event], whenApplied body: (@Sendable (Projection) -> Void)?) async throws -> [RecordedEvent] {
+        guard !events.isEmpty else {
+            body?(projection)
+            return []
+        }
         let records = events.map { NewRecord(kind: $0.kind.rawValue, key: $0.key, payload: EventCodec.encode($0)) }
         let positions = try await journal.append(contentsOf: records)
         let recorded = zip(positions, events).map { RecordedEvent(seq: $0.seq, timestamp: $0.timestamp, event: $1) }
+        if let body, let first = recorded.first, let last = recorded.last {
+            whenApplied[last.seq] = body
+            observedApartFrom.insert(first.seq)
+        }
         for event in recorded {
             committedButNotApplied[event.seq] = event
         }
@@ -119,9 +149,27 @@ public actor EventStore {
     private func applyCommittedInOrder() {
         var applied: [RecordedEvent] = []
         while let next = committedButNotApplied.removeValue(forKey: projection.lastSeq + 1) {
+            if observedApartFrom.remove(next.seq) != nil {
+                // The events before it are pushed with the state before it: a tick just ahead of
+                // a subscribe does not reach the new subscriber ahead of its `subscribed`.
+                observe(applied)
+                applied = []
+            }
             projection.apply(next)
             applied.append(next)
+            if let body = whenApplied.removeValue(forKey: next.seq) {
+                // Between the pushes of the events up to its command's and those of the events after.
+                observe(applied)
+                applied = []
+                body(projection)
+            }
         }
+        observe(applied)
+    }
+
+    /// Tells the observer of `applied` (the events just applied, up to the projection's last) and
+    /// wakes their commands' callers.
+    private func observe(_ applied: [RecordedEvent]) {
         guard !applied.isEmpty else { return }
         // Observers see each event once, in seq order, with the state right after it — before
         // the commands' callers are answered, so a reply never overtakes the push it caused.

@@ -297,15 +297,16 @@ struct ClientSession {
             let rule = AlertRule(
                 id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
                 threshold: threshold)
-            if await run(.setAlertRule(rule), for: connection) {
+            // Answered ahead of any alert the rule fires.
+            let reply = ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule))
+            if await run(.setAlertRule(rule), for: connection, reply: { _ in connection.send(reply) }) {
                 runtime.share(.alertRuleSet(rule))
-                connection.send(ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule)))
             }
         case .removeAlert(let ruleID):
             let owner = connection.user ?? connection.clientID
-            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection) {
+            let reply = ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now()))
+            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection, reply: { _ in connection.send(reply) }) {
                 runtime.share(.alertRuleRemoved(ruleID: ruleID, user: owner))
-                connection.send(ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now())))
             }
         case .listAlerts:
             let owner = connection.user ?? connection.clientID
@@ -318,10 +319,14 @@ struct ClientSession {
         }
     }
 
-    /// Executes a command for a client; on refusal the client gets the error and false comes back.
-    private func run(_ command: Command, for connection: LiveConnection) async -> Bool {
+    /// Executes a command for a client and, once it is applied, queues `reply` (on the store, so
+    /// the client gets it behind the pushes of earlier events and ahead of those of later ones);
+    /// on refusal the client gets the error and false comes back.
+    private func run(
+        _ command: Command, for connection: LiveConnection, reply: @escaping @Sendable (Projection) -> Void
+    ) async -> Bool {
         do {
-            try await store.execute(command)
+            try await store.execute(command, whenApplied: reply)
             return true
         } catch let error as BrokerError {
             connection.send(ServerMessage.error(error))
@@ -339,44 +344,49 @@ struct ClientSession {
             return
         }
         let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
-        guard await run(command, for: connection) else { return }
-        let reply = ServerMessage.SubscriptionReply(
+        let reply = ServerMessage.encode(ServerMessage.SubscriptionReply(
             type: subscribe ? "subscribed" : "unsubscribed",
             subscriptionType: subscription.type.rawValue, target: subscription.target,
-            message: subscribe ? "订阅成功" : "取消订阅成功", timestamp: WireTime.now())
-        guard subscribe else {
-            connection.send(ServerMessage.encode(reply))
-            return
+            message: subscribe ? "订阅成功" : "取消订阅成功", timestamp: WireTime.now()))
+        // The reply and the snapshot are queued where the command's event is applied: no push of
+        // the subscription reaches the client before `subscribed`, none after `unsubscribed`, and
+        // the snapshot is the state as of its seq, ahead of every later push.
+        let changed = await run(command, for: connection) { projection in
+            connection.send(reply)
+            guard subscribe else { return }
+            Self.sendSnapshot(of: subscription, to: connection, projection: projection)
         }
-        // The reply and the snapshot are queued on the store, so no live push can overtake them.
-        // News and alerts carry no prices, so they get no price snapshot.
-        await store.read { projection in
-            connection.send(ServerMessage.encode(reply))
-            guard subscription.type != .news && subscription.type != .alerts else { return }
-            let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
+        if changed, subscribe, subscription.type == .stock { await sendCachedBars(of: subscription, to: connection) }
+    }
+
+    /// What a new subscriber gets after `subscribed`: the known prices of the subscription (news
+    /// and alerts carry none) and, for a stock, the latest bar of each snapshot period the journal has.
+    private static func sendSnapshot(of subscription: Subscription, to connection: LiveConnection, projection: Projection) {
+        guard subscription.type != .news && subscription.type != .alerts else { return }
+        let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
+        connection.send(ServerMessage.encode(
+            ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
+        guard subscription.type == .stock else { return }
+        for period in snapshotBarPeriods {
+            guard let bar = projection.lastBars[BarKey(code: subscription.target, period: period)] else { continue }
             connection.send(ServerMessage.encode(
-                ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
+                ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: subscription)))
         }
-        if subscription.type == .stock { await sendLatestBars(of: subscription, to: connection) }
     }
 
     /// Periods whose latest bar a new stock subscriber gets: the tick-built ones and daily bars.
     static let snapshotBarPeriods = KlinePublisher().periods.map(\.name) + ["1d"]
 
-    /// Sends a new stock subscriber the latest bar of each snapshot period that the journal knows,
-    /// and, when the seed's K-line cache is configured, the cached bar of each period it does not.
-    private func sendLatestBars(of stock: Subscription, to connection: LiveConnection) async {
+    /// Sends a new stock subscriber, when the seed's K-line cache is configured, the cached bar of
+    /// each snapshot period the journal has no bar of (those it has went with the snapshot).
+    private func sendCachedBars(of stock: Subscription, to connection: LiveConnection) async {
+        guard let cache = runtime.klineCache else { return }
         let code = stock.target
         let periods = Self.snapshotBarPeriods
-        let missing = await store.read { projection -> [String] in
-            periods.filter { period in
-                guard let bar = projection.lastBars[BarKey(code: code, period: period)] else { return true }
-                connection.send(ServerMessage.encode(
-                    ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: stock)))
-                return false
-            }
+        let missing = await store.read { projection in
+            periods.filter { projection.lastBars[BarKey(code: code, period: $0)] == nil }
         }
-        guard let cache = runtime.klineCache, !missing.isEmpty else { return }
+        guard !missing.isEmpty else { return }
         // A pattern without {period} (the seed's bare `{code}` keys) holds one bar: its daily one.
         let lookups = cache.keyPattern.contains("{period}") ? missing : missing.filter { $0 == "1d" }
         var cached: [KlineBar] = []

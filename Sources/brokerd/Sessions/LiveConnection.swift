@@ -53,13 +53,9 @@ final class LiveConnection: Sendable {
     }
 
     /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
-    /// sent to this connection before it.
+    /// sent or pushed to this connection before it (it takes the fan-out's path, see `LoopFanOut`).
     func send(_ message: ByteBuffer) {
-        LabeledCounters.messagesOut.increment("reply")
-        let frame = WebSocketWire.textFrame(message)
-        writer.eventLoop.execute { [self] in
-            accept(writer.deliver(frame))
-        }
+        writer.fanOut.push(message: WebSocketWire.textFrame(message), type: "reply", to: [self])
     }
 
     /// Handles the outcome of queueing a message; call on the writer's event loop.
@@ -82,13 +78,19 @@ final class LiveConnection: Sendable {
             return true
         }
         guard first else { return false }
-        writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: reason == .slowConsumer)
+        if reason == .slowConsumer {
+            // At once: what is queued for it is dropped anyway.
+            writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true)
+        } else {
+            // Behind what was sent to it before (an error explaining why, a round of prices).
+            writer.fanOut.close(self, code: reason.closeCode, reason: reason.rawValue)
+        }
         return true
     }
 
     /// The session is over (the client left or was closed): write what is left, take nothing more.
     func finish() {
-        writer.close(nil, reason: "", discardQueued: false)
+        writer.fanOut.close(self, code: nil, reason: "")
     }
 }
 

@@ -1,6 +1,7 @@
 import Broker
 import Metrics
 import NIOCore
+import NIOWebSocket
 
 /// The pushes bound for one event loop's connections: price updates merged while the loop is
 /// busy, and messages kept in order with them.
@@ -20,10 +21,12 @@ import NIOCore
 /// brings every connection only the prices it has not had: one frame per group of connections that
 /// got the same pushes (usually one or two groups).
 ///
-/// Other pushes (bar updates, news, alerts) take the same path, so a connection gets everything in
-/// seq order: a message that arrives while price rounds for any of its recipients are pending seals
-/// them, and the rounds pending before them (they are encoded and queued ahead of it); prices that
-/// come after it start new rounds behind it. Rounds none of its recipients get stay open to merging,
+/// Other pushes (bar updates, news, alerts), a client's replies and the close of its connection
+/// take the same path, so a connection gets everything in seq order: a message that arrives while
+/// price rounds for any of its recipients are pending seals them, and the rounds pending before
+/// them (they are encoded and queued ahead of it); prices that come after it start new rounds
+/// behind it. A reply queued where its command was applied (`EventStore.execute(_:whenApplied:)`)
+/// so lands between the pushes of the events before and after that command. Rounds none of its recipients get stay open to merging,
 /// so a stream of bar updates to a few stock subscribers does not stop the rounds of everyone else
 /// from merging while the loop is busy. Price rounds of different subscriptions are merged apart, so
 /// between themselves they can reach a connection out of seq order.
@@ -47,7 +50,7 @@ final class LoopFanOut: Sendable {
         var writeQueued = false
         /// Pushes encoded and waiting for the loop, oldest first.
         var encoded = CircularBuffer<Encoded>()
-        /// How many of `encoded` are messages (not price rounds).
+        /// How many of `encoded` are messages or closes (not price rounds).
         var messagesEncoded = 0
         /// The push being written, a slice at a time.
         var writing: InProgress?
@@ -60,12 +63,20 @@ final class LoopFanOut: Sendable {
             case prices(entries: [ServerMessage.PriceEntry], seq: UInt64, subscription: Subscription)
             /// A message every connection must get.
             case message(type: String)
+            /// The end of the connections' writers: what they queued goes out, then the close frame
+            /// when there is a `code` (see `ConnectionWriter.close`).
+            case close(code: WebSocketErrorCode?, reason: String)
         }
 
         let kind: Kind
+        /// What is written (empty for a close: the writer makes its own close frame).
         let frame: ByteBuffer
         let connections: [LiveConnection]
         let since: ContinuousClock.Instant
+
+        var isPriceRound: Bool {
+            if case .prices = kind { true } else { false }
+        }
     }
 
     private struct InProgress {
@@ -147,20 +158,42 @@ final class LoopFanOut: Sendable {
     }
 
     /// Queues a message (`frame`, of `type`) for `connections` (all on this loop) behind everything
-    /// pending; callable from anywhere.
+    /// pending for them; callable from anywhere.
     func push(message frame: ByteBuffer, type: String, to connections: [LiveConnection]) {
         let now = ContinuousClock.now
         eventLoop.execute { [self] in
-            // Pending rounds that reach a recipient go first: their prices are older than this message.
-            let recipients = Set(connections.map(ObjectIdentifier.init))
-            let reaching = state.value.order.lastIndex { subscription in
-                state.value.rounds[subscription]?.connections.contains { recipients.contains(ObjectIdentifier($0)) } ?? false
-            }
-            if let reaching { encodePendingRounds(through: reaching) }
-            state.value.encoded.append(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
-            state.value.messagesEncoded += 1
-            scheduleWrite()
+            enqueue(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
         }
+    }
+
+    /// Closes `connection`'s writer (on this loop) behind everything pending for it, with the close
+    /// frame `code` when there is one; callable from anywhere.
+    func close(_ connection: LiveConnection, code: WebSocketErrorCode?, reason: String) {
+        let now = ContinuousClock.now
+        eventLoop.execute { [self] in
+            enqueue(Encoded(kind: .close(code: code, reason: reason), frame: ByteBuffer(), connections: [connection], since: now))
+        }
+    }
+
+    /// Queues a message or a close behind the pending rounds that reach any of its connections:
+    /// their prices are older. Call on the loop.
+    private func enqueue(_ encoded: Encoded) {
+        let isRecipient: (LiveConnection) -> Bool
+        if encoded.connections.count == 1 {
+            // A reply: one connection, compared by identity.
+            let only = encoded.connections[0]
+            isRecipient = { $0 === only }
+        } else {
+            let recipients = Set(encoded.connections.map(ObjectIdentifier.init))
+            isRecipient = { recipients.contains(ObjectIdentifier($0)) }
+        }
+        let reaching = state.value.order.lastIndex { subscription in
+            state.value.rounds[subscription]?.connections.contains(where: isRecipient) ?? false
+        }
+        if let reaching { encodePendingRounds(through: reaching) }
+        state.value.encoded.append(encoded)
+        state.value.messagesEncoded += 1
+        scheduleWrite()
     }
 
     private func scheduleWrite() {
@@ -190,6 +223,8 @@ final class LoopFanOut: Sendable {
         case .message(let type):
             for connection in slice { connection.accept(connection.writer.deliver(push.frame)) }
             LabeledCounters.messagesOut.increment(type, by: slice.count)
+        case .close(let code, let reason):
+            for connection in slice { connection.writer.closeNow(code, reason: reason, discardQueued: false) }
         }
         current.written = slice.endIndex
         if current.written < push.connections.count {
@@ -207,7 +242,7 @@ final class LoopFanOut: Sendable {
     private func nextPush() -> Encoded? {
         if state.value.encoded.isEmpty { encodePendingRounds() }
         guard let next = state.value.encoded.popFirst() else { return nil }
-        if case .message = next.kind { state.value.messagesEncoded -= 1 }
+        if !next.isPriceRound { state.value.messagesEncoded -= 1 }
         return next
     }
 

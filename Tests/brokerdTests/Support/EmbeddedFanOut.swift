@@ -17,6 +17,25 @@ enum EmbeddedFanOut {
         return (LiveConnection(clientID: id, user: nil, remoteAddress: nil, writer: writer), channel)
     }
 
+    /// Every frame written to `channel` in short: "type seq" for a message ("type" when it has no
+    /// seq, as replies), "close CODE" for a close frame.
+    static func outline(_ channel: EmbeddedChannel) throws -> [String] {
+        var outline: [String] = []
+        while let frame = try channel.readOutbound(as: ByteBuffer.self) {
+            let bytes = Array(frame.readableBytesView)
+            let headerLength = switch bytes[1] { case 126: 4; case 127: 10; default: 2 }
+            let payload = bytes.dropFirst(headerLength)
+            if bytes[0] & 0x0F == 0x8 {
+                outline.append("close \(payload.prefix(2).reduce(0) { $0 << 8 | Int($1) })")
+                continue
+            }
+            let message = try #require(try JSONSerialization.jsonObject(with: Data(payload)) as? [String: Any])
+            let type = message["type"] as? String ?? "?"
+            outline.append((message["seq"] as? Int).map { "\(type) \($0)" } ?? type)
+        }
+        return outline
+    }
+
     /// Every message written to `channel`: type, seq and, for price updates, code → price.
     static func messages(_ channel: EmbeddedChannel) throws -> [(type: String, seq: Int, prices: [String: Double])] {
         var messages: [(String, Int, [String: Double])] = []
