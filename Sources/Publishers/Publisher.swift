@@ -29,10 +29,14 @@ public struct PublisherContext: Sendable {
     /// keeps in memory (such as bars being built) can be rebuilt from the journal up to here.
     /// 0 when there was nothing before.
     public let replayedThrough: UInt64
+    /// The latest tick of every code as of `replayedThrough`: where each code's cumulative figures
+    /// (the day's volume) stood when this process took over. Empty when there was nothing before.
+    public let pricesAtStart: [String: PriceTick]
 
-    public init(store: EventStore, replayedThrough: UInt64 = 0) {
+    public init(store: EventStore, replayedThrough: UInt64 = 0, pricesAtStart: [String: PriceTick] = [:]) {
         self.store = store
         self.replayedThrough = replayedThrough
+        self.pricesAtStart = pricesAtStart
     }
 }
 

@@ -245,4 +245,31 @@ import Testing
         recovery.apply(.klineUpdated(KlineBar(code: "600519", period: "1m", open: 1, high: 1, low: 1, close: 1, volume: 0, start: start, closed: false)))
         #expect(recovery.unjournaledCloses.count == 1)
     }
+
+    @Test func aCodeThatDidNotTickInTheRecoveredPastCountsItsNextBarFromItsLastTick() {
+        let other = BarKey(code: "000001", period: "1m")
+        // The rebuilt past holds 000001 only; 600519 last ticked long before it, at volume 1,000.
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        let recent = PriceTick(code: "000001", name: "平安银行", price: 12, volume: 700, prevClose: 12, timestamp: start + 10 * minute)
+        recovery.apply(.priceTicked(recent))
+        recovery.remember(lastTicks: [tick(10, at: 1_000_000, volume: 1_000), recent])
+        // A code the past holds keeps what its ticks built.
+        #expect(recovery.book.open[other]?.bar.volume == 700)
+
+        // Folded live before the recovery finished, then merged under it.
+        var live = BarBook(periods: [("1m", minute)])
+        _ = live.fold(tick(11, at: 20 * minute + 1_000_000, volume: 1_500))
+        #expect(live.merge(earlier: recovery.book).isEmpty)
+        #expect(ohlcv(live.open[key]?.bar) == [11, 11, 11, 11, 500])
+
+        // Folded after it: the same, and a tick of the last tick's own minute still opens a bar.
+        var after = recovery.book
+        _ = after.fold(tick(10.5, at: 2_000_000, volume: 1_040))
+        #expect(ohlcv(after.open[key]?.bar) == [10.5, 10.5, 10.5, 10.5, 40])
+
+        // A new day (the cumulative volume started again) counts from 0.
+        var nextDay = recovery.book
+        _ = nextDay.fold(tick(9, at: 24 * 60 * minute, volume: 300))
+        #expect(ohlcv(nextDay.open[key]?.bar) == [9, 9, 9, 9, 300])
+    }
 }

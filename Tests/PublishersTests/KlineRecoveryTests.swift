@@ -83,4 +83,45 @@ import TestSupport
         }
         #expect(closed == ["000001@first", "600519@first"])
     }
+
+    @Test func aCodeWhoseLastTicksAreOlderThanTheRecoveredPastCountsItsNextBarFromThem() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("journal.sqlite")
+        let periods = [(name: "1d", length: day)]
+        let first = dayStart, later = dayStart + 5 * day
+
+        // 600519 and 000001 traded up to 1,000 and 400 shares, then nothing for days: their rows
+        // are made three days older, out of the two days before the last row that a restart reads.
+        do {
+            let journal = try Journal.open(path: path)
+            let store = try EventStore(journal: journal)
+            try await store.execute(.ingestTicks([tick("600519", 10, at: first + 1, volume: 900), tick("000001", 20, at: first + 1, volume: 400)]))
+            try await store.execute(.ingestTicks([tick("600519", 11, at: first + 2, volume: 1_000)]))
+            let aged = journal.lastSeq
+            try await store.execute(.ingestTicks([tick("300750", 30, at: later + 1, volume: 50)]))
+            journal.close()
+            try rawSQL(path, "UPDATE events SET ts = ts - \(3 * day) WHERE seq <= \(aged)")
+        }
+
+        let journal = try Journal.open(path: path)
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let (replayedThrough, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
+        let kline = KlinePublisher(periods: periods)
+        await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
+        // 600519 ticks before the publisher has recovered, 000001 after.
+        try await store.execute(.ingestTicks([tick("600519", 12, at: later + 2, volume: 1_300)]))
+        let loop = Task { try await kline.run(PublisherContext(store: store, replayedThrough: replayedThrough, pricesAtStart: pricesAtStart)) }
+        defer { loop.cancel() }
+        let recent = BarKey(code: "300750", period: "1d")
+        for _ in 0..<2_000 where kline.openBar(recent)?.volume != 50 || kline.openBar(BarKey(code: "600519", period: "1d"))?.volume != 300 {
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        try await store.execute(.ingestTicks([tick("000001", 21, at: later + 3, volume: 460)]))
+
+        // Counted from their last ticks, not from 0 (which would be the day's 1,300 and 460).
+        #expect(ohlcv(kline.openBar(BarKey(code: "600519", period: "1d"))) == [12, 12, 12, 12, 300])
+        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 60])
+        #expect(ohlcv(kline.openBar(recent)) == [30, 30, 30, 30, 50])
+    }
 }

@@ -161,6 +161,22 @@ struct BarBook: Sendable {
         tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, lastVolume: current.lastVolume, closedAt: bar.start + length))
     }
 
+    /// Remembers where the cumulative volume of each code of `ticks` stood, for the codes this book
+    /// holds nothing of: their last ticks, older than any it folded. The next bar of such a code
+    /// counts its volume from there (or from 0 on a new day), not from 0, which would give it the
+    /// whole day's volume so far. Each is taken as the close of the period before its tick's, so
+    /// a tick of that same period still opens a bar.
+    mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
+        for tick in ticks {
+            for period in periods {
+                let key = BarKey(code: tick.code, period: period.name)
+                guard tracks[key] == nil else { continue }
+                let start = tick.timestamp - tick.timestamp % period.length
+                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, lastVolume: tick.volume, closedAt: tick.timestamp))
+            }
+        }
+    }
+
     /// Puts the bars of `earlier` (built from ticks journaled before this book's) under this
     /// book's. A bar of the same period in both becomes one bar: opened by the earlier, high and low
     /// over both, closed by the later, its volume counted from the bar before the earlier's. Where
@@ -221,6 +237,12 @@ struct BarRecovery: Sendable {
 
     init(periods: [(name: String, length: Int64)]) {
         book = BarBook(periods: periods)
+    }
+
+    /// Remembers the last ticks of codes that did not tick in the past it was rebuilt from
+    /// (`BarBook.remember(lastTicks:)`); call after the last `apply`.
+    mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
+        book.remember(lastTicks: ticks)
     }
 
     mutating func apply(_ event: Event) {

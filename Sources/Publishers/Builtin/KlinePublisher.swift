@@ -219,14 +219,19 @@ public final class KlinePublisher: Publisher {
         guard context.replayedThrough > 0 else { return }
         let periods = self.periods
         let recovery = try await runOnOwnThread {
-            try Self.history(in: context.store.journal, through: context.replayedThrough, periods: periods)
+            try Self.history(
+                in: context.store.journal, through: context.replayedThrough, periods: periods, pricesAtStart: context.pricesAtStart)
         }
         owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }
 
     /// The bars being built at `seq`: ticks and closes journaled within twice the longest period
-    /// before it, which covers every bar still open then and the one before it.
-    static func history(in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)]) throws -> BarRecovery {
+    /// before it, which covers every bar still open then and the one before it. Codes that did not
+    /// tick in that time get their last tick (from `pricesAtStart`, as of `seq`) as the point their
+    /// next bar's volume counts from.
+    static func history(
+        in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)], pricesAtStart: [String: PriceTick] = [:]
+    ) throws -> BarRecovery {
         var recovery = BarRecovery(periods: periods)
         let reader = try journal.reader()
         guard let end = try reader.records(JournalQuery(fromSeq: seq, toSeq: seq)).next() else { return recovery }
@@ -236,6 +241,7 @@ public final class KlinePublisher: Publisher {
         while let record = try cursor.next() {
             recovery.apply(try EventCodec.decode(kind: record.kind, payload: record.payload))
         }
+        recovery.remember(lastTicks: pricesAtStart.values)
         return recovery
     }
 }

@@ -17,12 +17,14 @@ struct BrokerService: Service {
     func run() async throws {
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
         let broadcaster = try startBroadcaster()
-        let (journal, store, replayedThrough) = try await startUp()
+        let (journal, store, replayedThrough, pricesAtStart) = try await startUp()
         let sources = await tickSources(store)
         let redis = try await startRedis(store, origin: broadcaster?.origin)
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
-            group.addTask { await runtime.publishers.run(PublisherContext(store: store, replayedThrough: replayedThrough)) }
+            group.addTask {
+                await runtime.publishers.run(PublisherContext(store: store, replayedThrough: replayedThrough, pricesAtStart: pricesAtStart))
+            }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -89,8 +91,9 @@ struct BrokerService: Service {
         return redis
     }
 
-    /// Opens the journal and replays it; returns the last seq replayed, before anything new came in.
-    private func startUp() async throws -> (Journal, EventStore, replayedThrough: UInt64) {
+    /// Opens the journal and replays it; returns the last seq replayed and the latest tick of every
+    /// code then, before anything new came in.
+    private func startUp() async throws -> (Journal, EventStore, replayedThrough: UInt64, pricesAtStart: [String: PriceTick]) {
         let started = ContinuousClock.now
         let path = configuration.journalPath
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -111,7 +114,8 @@ struct BrokerService: Service {
                 .clientDisconnected(ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline))
             })
         }
-        let readySeq = await store.projection.lastSeq
+        // Nothing is ingested before the store is handed over (ready), so this is the state as of readySeq.
+        let (readySeq, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
         runtime.becomeReady(with: store)
         let elapsed = ContinuousClock.now - started
         logger.info(
@@ -122,7 +126,7 @@ struct BrokerService: Service {
                 "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
                 "elapsed": "\(elapsed)",
             ])
-        return (journal, store, readySeq)
+        return (journal, store, readySeq, pricesAtStart)
     }
 
     /// The strategies and stocks the built-in simulator trades.
