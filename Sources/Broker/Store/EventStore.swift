@@ -49,11 +49,11 @@ public actor EventStore {
         self.snapshotInterval = snapshotInterval
         self.logger = logger
         self.lastSnapshotSeq = recovered.snapshotSeq ?? 0
-        self.recovery = recovered
+        self.recovery = recovered.summary
     }
 
     /// How the projection was rebuilt at open.
-    public nonisolated let recovery: RecoveredProjection
+    public nonisolated let recovery: RecoverySummary
 
     /// Decides `command`; when it yields events, appends them and returns them once applied.
     /// - Throws: `BrokerError` when the command is refused (nothing is written), or a

@@ -1,9 +1,18 @@
 import Journal
 import Logging
 
-/// What start-up found: where the projection came from and how much was replayed.
+/// What start-up found: the projection, where it came from and how much was replayed.
+@dynamicMemberLookup
 public struct RecoveredProjection: Sendable {
     public var projection: Projection
+    public var summary: RecoverySummary
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<RecoverySummary, T>) -> T { summary[keyPath: keyPath] }
+}
+
+/// Where a recovered projection came from and how much was replayed: what a store keeps of its
+/// start-up (a kept copy of the projection would live on beside the store's own, changing, one).
+public struct RecoverySummary: Sendable {
     /// The snapshot the projection started from; nil for a full replay.
     public var snapshotSeq: UInt64?
     /// Snapshots that were newer but could not be used, with the reason.
@@ -79,7 +88,7 @@ public struct ProjectionLoader: Sendable {
             throw MissingHistory(path: reader.path, missing: (projection.lastSeq + 1)...base, compactedBase: base)
         }
         return RecoveredProjection(
-            projection: projection, snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed)
+            projection: projection, summary: RecoverySummary(snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed))
     }
 
     /// The state a stored snapshot holds, if start-up can recover from it: a format this build reads
