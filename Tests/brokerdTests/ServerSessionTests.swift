@@ -141,6 +141,58 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aLongMissedStretchIsReplayedWholeAndInOrderWhileTicksGoOn() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        func postTicks(_ round: Int) async throws {
+            let ticks = (0..<100).map { #"{"code":"600\#(String(format: "%03d", $0))","price":\#(10 + Double(round % 50) / 10),"volume":\#(round)}"# }
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[\#(ticks.joined(separator: ","))]}"#).0 == 200)
+        }
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await first.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let since = try #require(connected["seq"] as? Int)
+        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+        _ = try await first.receive(type: "subscribed")
+        await first.close()
+
+        // Twelve news items among 6,000 ticks: far more than the catch-up reads on the store.
+        var published: [String] = []
+        for round in 0..<60 {
+            try await postTicks(round)
+            if round % 5 == 4 {
+                let title = "item \(round / 5)"
+                #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#).0 == 200)
+                published.append(title)
+            }
+        }
+        // Ticks keep coming while the client resumes, so its catch-up chases a moving end.
+        let feeder = Task {
+            var round = 60
+            while !Task.isCancelled {
+                try await postTicks(round)
+                round += 1
+            }
+        }
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(since)")
+        #expect(try await second.receive()?["resumed"] as? Bool == true)
+        try second.send(["type": "ping"])
+        var titles: [String] = []
+        var seqs: [Int] = []
+        while let message = try await second.receive(), message["type"] as? String != "pong" {
+            if message["type"] as? String == "news_update" {
+                titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
+                seqs.append(message["seq"] as? Int ?? 0)
+            }
+        }
+        feeder.cancel()
+        _ = await feeder.result
+        #expect(titles == published, "every item once, in the order published")
+        #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
+        await second.close()
+        await broker.terminate()
+    }
+
     @Test func webSocketPingFramesKeepAConnectionAlive() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--heartbeat-timeout", "1"])

@@ -31,14 +31,7 @@ extension Projection {
     /// Subscriptions with at least one subscriber that a news item reaches: `(news, all)` and
     /// `(news, category)`.
     public func subscriptionsAffected(byNews item: NewsItem) -> [Subscription] {
-        var affected: [Subscription] = []
-        let all = Subscription(type: .news, target: "all")
-        if subscriptions.hasSubscribers(all) { affected.append(all) }
-        if !item.category.isEmpty && item.category != "all" {
-            let category = Subscription(type: .news, target: item.category)
-            if subscriptions.hasSubscribers(category) { affected.append(category) }
-        }
-        return affected
+        item.newsSubscriptions.filter(subscriptions.hasSubscribers)
     }
 
     /// Codes whose prices a subscription covers now, sorted and unique; empty for news and alerts.
@@ -72,5 +65,14 @@ extension Projection {
     /// News entries published after `seq`, oldest first.
     public func news(after seq: UInt64) -> [NewsEntry] {
         news.filter { $0.seq > seq }
+    }
+}
+
+extension NewsItem {
+    /// The `news` subscriptions the item reaches, subscribed or not: `all`, then its category.
+    public var newsSubscriptions: [Subscription] {
+        let all = Subscription(type: .news, target: "all")
+        guard !category.isEmpty && category != "all" else { return [all] }
+        return [all, Subscription(type: .news, target: category)]
     }
 }

@@ -13,14 +13,20 @@ public struct NewsPublisher: Publisher {
         for recorded in events {
             guard case .newsPublished(let item) = recorded.event else { continue }
             let targets = Self.subscriptions(reachedBy: item, projection: projection)
-                .filter(projection.subscriptions.hasSubscribers)
             sink.send(.message(type: "news_update", data: item), seq: recorded.seq, toAnyOf: targets, projection: projection)
         }
     }
 
-    /// The subscriptions `item` reaches, in the order that decides which one a client holding
-    /// several is told it came by: `news` of `all`, of the category, then `stock` of each tagged code.
+    /// The subscriptions `item` reaches that have subscribers, in the order of
+    /// `subscriptions(reachedBy:)`.
     public static func subscriptions(reachedBy item: NewsItem, projection: Projection) -> [Subscription] {
-        projection.subscriptionsAffected(byNews: item) + Set(item.codes).sorted().map { Subscription(type: .stock, target: $0) }
+        subscriptions(reachedBy: item).filter(projection.subscriptions.hasSubscribers)
+    }
+
+    /// The subscriptions `item` reaches, subscribed or not, in the order that decides which one a
+    /// client holding several is told it came by: `news` of `all`, of the category, then `stock`
+    /// of each tagged code.
+    public static func subscriptions(reachedBy item: NewsItem) -> [Subscription] {
+        item.newsSubscriptions + Set(item.codes).sorted().map { Subscription(type: .stock, target: $0) }
     }
 }

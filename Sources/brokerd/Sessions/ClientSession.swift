@@ -4,6 +4,7 @@ import Hummingbird
 import Journal
 import Logging
 import NIOCore
+import NIOPosix
 import NIOWebSocket
 import Publishers
 
@@ -156,19 +157,25 @@ struct ClientSession {
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
         if resumed { await dropUnauthorizedSubscriptions(of: connection) }
+        // What was missed, read off the store up to a recent seq; the rest comes below.
+        var replay: (MissedEventReplay, readThrough: UInt64)?
+        if resumed, let since = resumeRequest?.since {
+            replay = await replayMissed(since: since, connectedAt: sessionConnectedAt, to: connection)
+        }
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
-        let connectedAt = sessionConnectedAt
         let logger = logger
-        await store.read { projection in
+        await store.read { [replay] projection in
             if resumed {
                 // What was missed, then the latest prices: seqs in order, so a client cut off
                 // half-way resumes from the last one it saw without skipping anything.
-                if let since = resumeRequest?.since {
-                    Self.replayMissed(
-                        since: since, connectedAt: connectedAt, to: connection, projection: projection, journal: journal,
-                        logger: logger)
+                if let (missed, readThrough) = replay, readThrough < projection.lastSeq {
+                    do {
+                        try missed.send(readThrough + 1...projection.lastSeq, from: journal.reader(), to: connection)
+                    } catch {
+                        Self.replayFailed(error, connection: connection, logger: logger)
+                    }
                 }
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
                     let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
@@ -209,58 +216,42 @@ struct ClientSession {
         }
     }
 
-    /// Sends a resumed client what it missed after `since` and cannot get from the latest prices:
-    /// bar closes of its stocks, news of its subscriptions, its alerts — from the journal, in seq order.
-    ///
-    /// The session's last connection began at `connectedAt`, and its client saw everything before
-    /// that, so the journal is read from there at the earliest: a `since` of 0 does not make the
-    /// broker scan its whole journal (this runs on the store, and nothing else does meanwhile).
-    private static func replayMissed(
-        since: UInt64, connectedAt: Int64, to connection: LiveConnection, projection: Projection, journal: Journal, logger: Logger
-    ) {
-        guard since < projection.lastSeq else { return }
-        let subscriptions = projection.subscriptions.subscriptions(of: connection.clientID)
-        let owner = connection.user ?? connection.clientID
-        let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
+    /// Most catch-ups read no more than this many seqs on the store (it pauses the broker meanwhile);
+    /// the rest is read before, off it.
+    static let replayTailOnTheStore: UInt64 = 2_000
+
+    /// Sends a resumed client, off the store, what it missed after `since` that the latest prices do
+    /// not tell (`MissedEventReplay`), in seq order, up to a seq at most `replayTailOnTheStore` behind
+    /// the last one applied. Returns the replay and the seq it read through, for the rest to be
+    /// sent on the store when the connection is registered; nil when reading failed (the client
+    /// was told) or there was nothing to read.
+    private func replayMissed(since: UInt64, connectedAt: Int64, to connection: LiveConnection) async -> (MissedEventReplay, readThrough: UInt64)? {
+        let (missed, lastSeq) = await store.read { (MissedEventReplay(for: connection, projection: $0), $0.lastSeq) }
+        guard since < lastSeq else { return nil }
+        let journal = store.journal
         do {
-            let reader = try journal.reader()
-            let first = try reader.first()
-            var from = since + 1
-            // (At the first row, the session may have begun before it: compacted, so not a bound.)
-            if let sessionStart = try reader.firstSeq(atOrAfter: connectedAt), sessionStart != first?.seq {
-                from = max(from, sessionStart)
+            var readThrough = try await NIOThreadPool.singleton.runIfActive {
+                let reader = try journal.reader()
+                return try MissedEventReplay.firstSeq(since: since, connectedAt: connectedAt, reader: reader, to: connection) - 1
             }
-            // After `brokerd journal compact`, the oldest events live in an archive the broker does not read.
-            if let first, first.seq > from {
-                connection.send(ServerMessage.error(
-                    "resume_incomplete",
-                    "events \(from)…\(first.seq - 1) were compacted into an archive; bars, news and alerts among them are not replayed"))
+            // Again while events keep coming faster than the reads catch up, a few times at most.
+            for _ in 0..<4 {
+                let target = await store.read { $0.lastSeq }
+                guard target > readThrough + Self.replayTailOnTheStore else { break }
+                let seqs = readThrough + 1...target
+                try await NIOThreadPool.singleton.runIfActive { try missed.send(seqs, from: journal.reader(), to: connection) }
+                readThrough = target
             }
-            let cursor = try reader.records(JournalQuery(fromSeq: from, toSeq: projection.lastSeq, kinds: kinds))
-            while let record = try cursor.next() {
-                let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
-                switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
-                case .klineUpdated(let bar) where bar.closed:
-                    let stock = Subscription(type: .stock, target: bar.code)
-                    guard subscriptions.contains(stock) else { continue }
-                    message = ("kline_update", bar, stock)
-                case .newsPublished(let item):
-                    // The subscription the live push would have named.
-                    let reaching = NewsPublisher.subscriptions(reachedBy: item, projection: projection)
-                    guard let subscription = reaching.first(where: subscriptions.contains) else { continue }
-                    message = ("news_update", item, subscription)
-                case .alertTriggered(let triggered) where triggered.user == owner:
-                    message = ("alert", AlertNotice(triggered: triggered, rule: projection.alerts.rule(id: triggered.ruleID), at: record.timestamp), nil)
-                default:
-                    continue
-                }
-                connection.send(ServerMessage.encode(
-                    ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
-            }
+            return (missed, readThrough)
         } catch {
-            logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
-            connection.send(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
+            Self.replayFailed(error, connection: connection, logger: logger)
+            return nil
         }
+    }
+
+    private static func replayFailed(_ error: any Error, connection: LiveConnection, logger: Logger) {
+        logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+        connection.send(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
     }
 
     /// Why a resume was not granted, as the client is told.

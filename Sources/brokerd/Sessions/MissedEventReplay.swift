@@ -1,0 +1,68 @@
+import Broker
+import Journal
+import Publishers
+
+/// What a resumed client missed and cannot get from the latest prices: bar closes of its stocks,
+/// news of its subscriptions, its alerts — read from the journal in seq order and sent to it.
+///
+/// It holds only what it needs of the projection (the session's subscriptions, its owner's rules),
+/// taken once: the long read runs off the store, while events go on being applied. The
+/// subscriptions cannot change meanwhile, since the session's connection is not taking requests yet.
+struct MissedEventReplay: Sendable {
+    let subscriptions: Set<Subscription>
+    /// The user whose alerts the connection gets (its client id when anonymous).
+    let owner: String
+    /// The owner's alert rules by id, for the notices.
+    let rules: [String: AlertRule]
+
+    static let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
+
+    init(for connection: LiveConnection, projection: Projection) {
+        subscriptions = projection.subscriptions.subscriptions(of: connection.clientID)
+        owner = connection.user ?? connection.clientID
+        rules = Dictionary(projection.alerts.rules(ofUser: owner).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
+    }
+
+    /// The first seq to replay for a client that saw everything through `since` and whose session's
+    /// last connection began at `connectedAt` (it cannot have missed anything older: so `since=0`
+    /// is not a scan of the whole journal). Tells the client when compaction archived part of it.
+    static func firstSeq(since: UInt64, connectedAt: Int64, reader: JournalReader, to connection: LiveConnection) throws -> UInt64 {
+        let first = try reader.first()
+        var from = since + 1
+        // (At the first row, the session may have begun before it: compacted, so not a bound.)
+        if let sessionStart = try reader.firstSeq(atOrAfter: connectedAt), sessionStart != first?.seq {
+            from = max(from, sessionStart)
+        }
+        // After `brokerd journal compact`, the oldest events live in an archive the broker does not read.
+        if let first, first.seq > from {
+            connection.send(ServerMessage.error(
+                "resume_incomplete",
+                "events \(from)…\(first.seq - 1) were compacted into an archive; bars, news and alerts among them are not replayed"))
+        }
+        return from
+    }
+
+    /// Sends `connection` what of `seqs` it missed, in seq order.
+    func send(_ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection) throws {
+        let cursor = try reader.records(JournalQuery(fromSeq: seqs.lowerBound, toSeq: seqs.upperBound, kinds: Self.kinds))
+        while let record = try cursor.next() {
+            let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
+            switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
+            case .klineUpdated(let bar) where bar.closed:
+                let stock = Subscription(type: .stock, target: bar.code)
+                guard subscriptions.contains(stock) else { continue }
+                message = ("kline_update", bar, stock)
+            case .newsPublished(let item):
+                // The subscription the live push would have named.
+                guard let subscription = NewsPublisher.subscriptions(reachedBy: item).first(where: subscriptions.contains) else { continue }
+                message = ("news_update", item, subscription)
+            case .alertTriggered(let triggered) where triggered.user == owner:
+                message = ("alert", AlertNotice(triggered: triggered, rule: rules[triggered.ruleID], at: record.timestamp), nil)
+            default:
+                continue
+            }
+            connection.send(ServerMessage.encode(
+                ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
+        }
+    }
+}
