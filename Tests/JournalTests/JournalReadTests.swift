@@ -22,6 +22,19 @@ import Testing
         #expect(!both.isEmpty)
     }
 
+    @Test func aKeyIsStoredWholeAsItIsHashedEvenWithANULInIt() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let keys = ["a\u{0}b", "", "\u{0}", "客户\u{0}端"]
+        for (n, key) in keys.enumerated() { _ = try await journal.append(record(n, key: key)) }
+        journal.close()
+
+        #expect(try readAll(path).map(\.key) == keys)
+        #expect(try JournalReader(path: path).verify().isValid)
+        #expect(try readAll(path, JournalQuery(key: "a\u{0}b")).map(\.seq) == [1])
+    }
+
     @Test func readsFilterByTimeUsingTheMonotonicTimestamps() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")

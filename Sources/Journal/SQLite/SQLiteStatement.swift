@@ -29,7 +29,14 @@ final class SQLiteStatement {
 
     func bind(_ index: Int32, _ value: String?) throws(SQLiteError) {
         guard let value else { return try check(sqlite3_bind_null(statement, index)) }
-        try check(sqlite3_bind_text(statement, index, value, -1, Self.transient))
+        // With its byte length, not -1 (up to the first NUL): a string is stored whole, as it is hashed.
+        var utf8 = value
+        let rc = utf8.withUTF8 { bytes in
+            // An empty string must still be text, not NULL: SQLite needs a non-nil pointer.
+            let base = bytes.baseAddress.map(UnsafeRawPointer.init) ?? UnsafeRawPointer(bitPattern: 1)!
+            return sqlite3_bind_text(statement, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), Self.transient)
+        }
+        try check(rc)
     }
 
     func bind(_ index: Int32, bytes: UnsafeRawBufferPointer) throws(SQLiteError) {
