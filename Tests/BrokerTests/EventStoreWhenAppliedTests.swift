@@ -28,17 +28,23 @@ struct EventStoreWhenAppliedTests {
         }
     }
 
+    /// A store on a new journal (in the directory returned, which lives as long as it is kept), heard by a recorder.
+    private func observedStore() async throws -> (TemporaryDirectory, Journal, EventStore, Recorder) {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        let store = try EventStore(journal: journal)
+        let recorder = Recorder()
+        await store.setObserver(recorder)
+        return (dir, journal, store, recorder)
+    }
+
     private func tick(_ n: Int) -> Command {
         .ingestTicks([PriceTick(code: "600519", name: "M", price: 10 + Double(n % 7), volume: Int64(n), prevClose: 9, timestamp: 1)])
     }
 
     @Test func eachBodyRunsRightAfterItsCommandsEventsAndBeforeAnyLaterOne() async throws {
-        let dir = try TemporaryDirectory()
-        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        let (dir, journal, store, recorder) = try await observedStore()
         defer { journal.close() }
-        let store = try EventStore(journal: journal)
-        let recorder = Recorder()
-        await store.setObserver(recorder)
         let clients = (0..<8).map { "client_0000000\($0)" }
         for id in clients { try await store.execute(.connect(clientID: id, user: nil, remoteAddress: nil, node: "n")) }
 
@@ -68,6 +74,7 @@ struct EventStoreWhenAppliedTests {
         }
         #expect(bodies == 5 * 240)
         #expect(observedSoFar == journal.lastSeq)
+        _ = dir
     }
 
     /// Runs 240 commands at once, each with a body that records itself; returns the seqs of each.
@@ -91,12 +98,8 @@ struct EventStoreWhenAppliedTests {
     }
 
     @Test func aCommandWithoutEventsRunsItsBodyAtOnceAndARefusedOneNever() async throws {
-        let dir = try TemporaryDirectory()
-        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        let (dir, journal, store, recorder) = try await observedStore()
         defer { journal.close() }
-        let store = try EventStore(journal: journal)
-        let recorder = Recorder()
-        await store.setObserver(recorder)
         let stock = Subscription(type: .stock, target: "600519")
         try await store.execute(.connect(clientID: "client_00000001", user: nil, remoteAddress: nil, node: "n"))
         try await store.execute(.subscribe(clientID: "client_00000001", subscription: stock)) { projection in
@@ -115,5 +118,6 @@ struct EventStoreWhenAppliedTests {
         #expect(recorder.entries.withLock { $0 } == [
             .observed(seq: 1, first: true), .observed(seq: 2, first: true), .body(command: 1, seq: 2), .body(command: 2, seq: 2),
         ])
+        _ = dir
     }
 }
