@@ -224,10 +224,11 @@ struct ClientSession {
     /// not tell (`MissedEventReplay`), in seq order, up to a seq at most `replayTailOnTheStore` behind
     /// the last one applied. Returns the replay and the seq it read through, for the rest to be
     /// sent on the store when the connection is registered; nil when reading failed (the client
-    /// was told) or there was nothing to read.
+    /// was told).
     private func replayMissed(since: UInt64, connectedAt: Int64, to connection: LiveConnection) async -> (MissedEventReplay, readThrough: UInt64)? {
         let (missed, lastSeq) = await store.read { (MissedEventReplay(for: connection, projection: $0), $0.lastSeq) }
-        guard since < lastSeq else { return nil }
+        // Claims to have seen it all (only a wrong `since` can): what comes before it is registered still counts.
+        guard since < lastSeq else { return (missed, since) }
         let journal = store.journal
         do {
             var readThrough = try await NIOThreadPool.singleton.runIfActive {
