@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import Synchronization
 import Journal
 import Testing
 import TestSupport
@@ -166,10 +167,13 @@ import TestSupport
                 published.append(title)
             }
         }
-        // Ticks keep coming while the client resumes, so its catch-up chases a moving end.
+        // Ticks keep coming while the client resumes, so its catch-up chases a moving end. The
+        // feeder is stopped between requests, not cancelled: a cancelled URLSession request can
+        // leave its task waiting for good on Linux (a local run hung so).
+        let feeding = Atomic<Bool>(true)
         let feeder = Task {
             var round = 60
-            while !Task.isCancelled {
+            while feeding.load(ordering: .relaxed) {
                 try await postTicks(round)
                 round += 1
             }
@@ -185,7 +189,7 @@ import TestSupport
                 seqs.append(message["seq"] as? Int ?? 0)
             }
         }
-        feeder.cancel()
+        feeding.store(false, ordering: .relaxed)
         _ = await feeder.result
         #expect(titles == published, "every item once, in the order published")
         #expect(seqs == seqs.sorted() && Set(seqs).count == seqs.count)
