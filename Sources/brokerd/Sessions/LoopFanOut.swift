@@ -26,10 +26,11 @@ import NIOWebSocket
 /// price rounds for any of its recipients are pending seals them, and the rounds pending before
 /// them (they are encoded and queued ahead of it); prices that come after it start new rounds
 /// behind it. A reply queued where its command was applied (`EventStore.execute(_:whenApplied:)`)
-/// so lands between the pushes of the events before and after that command. Rounds none of its recipients get stay open to merging,
-/// so a stream of bar updates to a few stock subscribers does not stop the rounds of everyone else
-/// from merging while the loop is busy. Price rounds of different subscriptions are merged apart, so
-/// between themselves they can reach a connection out of seq order.
+/// so lands between the pushes of the events before and after that command. Rounds none of its
+/// recipients get stay open to merging, so a stream of bar updates to a few stock subscribers does
+/// not stop the rounds of everyone else from merging while the loop is busy. Price rounds of
+/// different subscriptions are merged apart, so between themselves they can reach a connection out
+/// of seq order.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
     /// How many connections one loop task writes before the loop takes other work.
