@@ -61,13 +61,11 @@ struct ProjectionRoutingTests {
         #expect(p.subscriptionsAffected(byCode: "000001") == [Fixtures.sub(.market, "sz")])
     }
 
-    @Test("news reaches subscribers of all and of its category")
-    func newsRouting() {
-        let p = projection([
-            Fixtures.connected("c1"), Fixtures.subscribed("c1", .news, "all"), Fixtures.subscribed("c1", .news, "macro"),
-        ])
-        #expect(p.subscriptionsAffected(byNews: Fixtures.news("n", category: "macro")) == [Fixtures.sub(.news, "all"), Fixtures.sub(.news, "macro")])
-        #expect(p.subscriptionsAffected(byNews: Fixtures.news("n", category: "tech")) == [Fixtures.sub(.news, "all")])
+    @Test("a news item reaches all and its category; an empty or `all` category only all")
+    func newsSubscriptions() {
+        #expect(Fixtures.news("n", category: "macro").newsSubscriptions == [Fixtures.sub(.news, "all"), Fixtures.sub(.news, "macro")])
+        #expect(Fixtures.news("n", category: "all").newsSubscriptions == [Fixtures.sub(.news, "all")])
+        #expect(Fixtures.news("n", category: "").newsSubscriptions == [Fixtures.sub(.news, "all")])
     }
 
     @Test("last price per code and last bar per code and period are kept")

@@ -28,12 +28,6 @@ extension Projection {
         return affected
     }
 
-    /// Subscriptions with at least one subscriber that a news item reaches: `(news, all)` and
-    /// `(news, category)`.
-    public func subscriptionsAffected(byNews item: NewsItem) -> [Subscription] {
-        item.newsSubscriptions.filter(subscriptions.hasSubscribers)
-    }
-
     /// Codes whose prices a subscription covers now, sorted and unique; empty for news and alerts.
     ///
     /// For `market` this lists the codes with a known price on that board, so it scans `lastPrices`:
