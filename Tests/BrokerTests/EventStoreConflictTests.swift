@@ -92,4 +92,68 @@ struct EventStoreConflictTests {
         #expect(outcome.succeeded == 20)
         #expect(outcome.projection.lastSeq == 20)
     }
+
+    /// Runs `commands` concurrently against a store prepared with `setUp`; returns the events they
+    /// recorded, in seq order.
+    private func raceForEvents(setUp: [Command], _ commands: [Command]) async throws -> [RecordedEvent] {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        for command in setUp { try await store.execute(command) }
+        let recorded = try await withThrowingTaskGroup(of: [RecordedEvent].self) { group in
+            for command in commands {
+                group.addTask { try await store.execute(command) }
+            }
+            return try await group.reduce(into: [RecordedEvent]()) { $0 += $1 }
+        }
+        return recorded.sorted { $0.seq < $1.seq }
+    }
+
+    private func tick(_ price: Double) -> Command {
+        .ingestTicks([PriceTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 1)])
+    }
+
+    private let rule = AlertRule(id: "r1", user: "alice", code: "600519", condition: .above, threshold: 100)
+
+    private func firings(in events: [RecordedEvent]) -> [UInt64] {
+        events.compactMap { if case .alertTriggered = $0.event { $0.seq } else { nil } }
+    }
+
+    @Test func batchesInFlightTogetherFireARuleTheyAllCrossOnce() async throws {
+        let events = try await raceForEvents(setUp: [.setAlertRule(rule)], (0..<12).map { tick(101 + Double($0)) })
+        #expect(firings(in: events).count == 1)
+        // At the first tick of all: the one that crossed.
+        #expect(firings(in: events).first == events.first.map { $0.seq + 1 })
+    }
+
+    @Test func aRuleReArmedByABatchInFlightFiresAgainOnTheNextCrossing() async throws {
+        // Above twice, then below, …: the first batch above the threshold after one below fires
+        // anew, the second does not.
+        let prices = (0..<12).map { [101.0, 102, 99][$0 % 3] }
+        let events = try await raceForEvents(setUp: [.setAlertRule(rule)], prices.map(tick))
+        var armed = true
+        var expected: [UInt64] = []
+        for event in events {
+            guard case .priceTicked(let tick) = event.event else { continue }
+            if tick.price >= 100, armed {
+                expected.append(event.seq + 1)
+                armed = false
+            } else if tick.price < 100 {
+                armed = true
+            }
+        }
+        #expect(firings(in: events) == expected)
+    }
+
+    @Test func noFiringFollowsTheRulesRemoval() async throws {
+        for _ in 0..<10 {
+            let events = try await raceForEvents(
+                setUp: [.setAlertRule(rule)],
+                [.removeAlertRule(ruleID: "r1", user: "alice")] + (0..<8).map { tick(101 + Double($0)) })
+            let removal = try #require(events.first { if case .alertRuleRemoved = $0.event { true } else { false } })
+            #expect(firings(in: events).allSatisfy { $0 < removal.seq })
+            #expect(firings(in: events).count <= 1)
+        }
+    }
 }

@@ -35,24 +35,44 @@ extension Command {
     /// What deciding this command reads besides the command itself, as keys: two commands that
     /// share a key are decided one after the other, the second against the state the first left,
     /// so checks such as "the session is gone" or "the rule id is free" hold when the event
-    /// commits. Commands without keys (ticks, bars) are decided at once, however many are in flight.
+    /// commits. Commands without keys (ticks, bars) are decided at once, however many are in flight;
+    /// ticks take `alertsKey` as well while there are alert rules (see `decidesAlertFirings`).
     var conflictKeys: [String] {
         switch self {
-        case .connect(let clientID, _, _, _, _), .disconnect(let clientID, _, _), .expireSession(let clientID),
-            .subscribe(let clientID, _), .unsubscribe(let clientID, _):
+        case .connect(let clientID, _, _, _, _), .disconnect(let clientID, _, _), .subscribe(let clientID, _),
+            .unsubscribe(let clientID, _):
             ["client:" + clientID]
+        case .expireSession(let clientID):
+            // An anonymous session's rules go with it.
+            ["client:" + clientID, Self.alertsKey]
         case .setAlertRule(let rule):
-            ["rule:" + rule.id, "rules-of:" + rule.user]
+            ["rule:" + rule.id, "rules-of:" + rule.user, Self.alertsKey]
         case .removeAlertRule(let ruleID, let user):
-            ["rule:" + ruleID, "rules-of:" + user]
+            ["rule:" + ruleID, "rules-of:" + user, Self.alertsKey]
         case .triggerAlert(let ruleID, _):
-            ["rule:" + ruleID]
+            ["rule:" + ruleID, Self.alertsKey]
         case .publishNews(let item):
             ["news:" + item.id]
         case .replaceSignals(let strategy, _):
             ["signals:" + strategy]
         case .ingestTicks, .ingestFromSource, .ingestBar, .ingestBars:
             []
+        }
+    }
+
+    /// The key of the alert rules' state (which rules exist, which are fired): held by every command
+    /// that changes it, and by ticks while any rule exists.
+    static let alertsKey = "alerts"
+
+    /// Whether deciding this command fires alert rules (or re-arms them), from the rules' state.
+    /// A batch in flight may fire or re-arm a rule before it is applied, so such commands are
+    /// decided one after the other while rules exist: two batches decided against the same state
+    /// would both fire a rule their ticks cross, and a batch decided beside a rule's removal could
+    /// fire it after it was removed.
+    var decidesAlertFirings: Bool {
+        switch self {
+        case .ingestTicks, .ingestFromSource: true
+        default: false
         }
     }
 }

@@ -14,6 +14,9 @@ public struct AlertBook: Sendable, Equatable {
     /// Number of rules.
     public var count: Int { rulesByID.count }
 
+    /// Whether there is no rule.
+    public var isEmpty: Bool { rulesByID.isEmpty }
+
     /// All rules by id.
     public var rules: [String: AlertRule] { rulesByID }
 

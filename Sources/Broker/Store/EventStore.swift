@@ -79,7 +79,11 @@ public actor EventStore {
     public func execute(
         _ command: Command, whenApplied body: (@Sendable (Projection) -> Void)?
     ) async throws -> [RecordedEvent] {
-        let keys = command.conflictKeys
+        var keys = command.conflictKeys
+        // While no rule exists (and none is being set) ticks fire nothing, and commit together.
+        if command.decidesAlertFirings, !projection.alerts.isEmpty || busyKeys.contains(Command.alertsKey) {
+            keys.append(Command.alertsKey)
+        }
         guard !keys.isEmpty else {
             return try await append(try Decider.decide(command, state: projection, limits: limits), whenApplied: body)
         }
