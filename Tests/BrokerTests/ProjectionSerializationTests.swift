@@ -9,7 +9,7 @@ struct ProjectionSerializationTests {
             Fixtures.connected("c1", user: "alice"), Fixtures.connected("c2"), Fixtures.connected("c3"),
             Fixtures.subscribed("c1", .stock, "600000"), Fixtures.subscribed("c1", .alerts, "alice"),
             Fixtures.subscribed("c2", .market, "sz"), Fixtures.subscribed("c2", .strategy, "vw"),
-            Fixtures.disconnected("c2", deadline: 5_000),
+            Fixtures.disconnected("c2", deadline: 5_000), Fixtures.disconnected("c3"), Fixtures.connected("c3"),
             Fixtures.signals("vw", ["600000", "000001"]), Fixtures.signals("mom", ["300750"]),
             .priceTicked(Fixtures.tick("600000", price: 12)), .priceTicked(Fixtures.tick("000001", price: 9)),
             .klineUpdated(KlineBar(code: "600000", period: "1m", open: 1, high: 2, low: 1, close: 2, volume: 3, start: 4, closed: true)),
@@ -57,6 +57,34 @@ struct ProjectionSerializationTests {
         b.lastTimestamp = 1
         #expect(a == b)
         #expect(a.serialized() == b.serialized())
+    }
+
+    @Test("a resumed session keeps the start of its first connection through a snapshot")
+    func resumedSessionStart() throws {
+        let client = try #require(Self.rich.client("c3"))
+        #expect(client.startedAt < client.connectedAt)
+        #expect(try Projection(serialized: Self.rich.serialized()).client("c3")?.startedAt == client.startedAt)
+    }
+
+    @Test("a format 2 snapshot loads, each session started at its latest connect")
+    func formatTwoLoads() throws {
+        var state = Self.rich
+        state.clients["c3"]!.startedAt = state.clients["c3"]!.connectedAt
+        // Format 3 ends with the list of resumed sessions' starts, empty here; format 2 had none.
+        var bytes = state.serialized()
+        try #require(bytes.first == 3 && bytes.last == 0)
+        bytes.removeLast()
+        bytes[0] = 2
+        #expect(try Projection(serialized: bytes) == state)
+    }
+
+    @Test("a session start that is not before its latest connect is corrupt")
+    func lateSessionStartIsCorrupt() throws {
+        var state = Self.rich
+        state.clients["c3"]!.startedAt = state.clients["c3"]!.connectedAt + 1
+        #expect(throws: CodecError.corrupt("session start of 'c3' names no session, or is not before its latest connect")) {
+            try Projection(serialized: state.serialized())
+        }
     }
 
     @Test("every truncation of a snapshot throws instead of trapping")

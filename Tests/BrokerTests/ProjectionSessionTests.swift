@@ -38,6 +38,20 @@ struct ProjectionSessionTests {
         #expect(p.subscriptions.subscribers(of: Fixtures.sub(.market, "sh")) == ["c1"])
     }
 
+    @Test("a session keeps the time it started through resumes; one opened after an expiry starts anew")
+    func sessionStartSurvivesResumes() {
+        var p = projection([
+            Fixtures.connected("c1"), Fixtures.disconnected("c1"), Fixtures.connected("c1"), Fixtures.disconnected("c1"),
+            Fixtures.connected("c1"),
+        ])
+        #expect(p.client("c1")?.startedAt == 10)
+        #expect(p.client("c1")?.connectedAt == 50)
+        p.apply(RecordedEvent(seq: 6, timestamp: 60, event: Fixtures.disconnected("c1")))
+        p.apply(RecordedEvent(seq: 7, timestamp: 70, event: .sessionExpired(SessionExpired(clientID: "c1"))))
+        p.apply(RecordedEvent(seq: 8, timestamp: 80, event: Fixtures.connected("c1")))
+        #expect(p.client("c1")?.startedAt == 80)
+    }
+
     @Test("session expiry removes the client and all its subscriptions from both indexes")
     func expiryRemovesEverything() {
         let p = projection([

@@ -380,12 +380,16 @@ import TestSupport
         return state
     }
 
-    /// The snapshot a build before format 2 (f5fc3b0) wrote: format 2 without the source positions at its end.
+    /// The snapshot a build before format 2 (f5fc3b0) wrote: format 3 without the source positions and
+    /// resumed sessions' starts at its end.
     private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
         try #require(projection.sourcePositions.isEmpty)
+        try #require(projection.clients.values.allSatisfy { $0.startedAt == $0.connectedAt })
         var bytes = projection.serialized()
-        try #require(bytes.first == 2 && bytes.last == 0)  // the format byte … an empty source list
-        bytes.removeLast()
+        // The format byte … an empty list of source positions (format 2), an empty list of
+        // resumed sessions' starts (format 3).
+        try #require(bytes.first == 3 && bytes.suffix(2) == [0, 0])
+        bytes.removeLast(2)
         bytes[0] = 1
         return bytes
     }
@@ -398,13 +402,16 @@ import TestSupport
         let seq = state.lastSeq
         let compact = ["compact", "--journal", journal, "--before-seq", "\(seq)", "--archive", archive]
 
-        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 3, data: state.serialized())
+        let newerFormat = Int64(Projection.formatVersion) + 1
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: newerFormat, data: state.serialized())
         let newer = try await journalCLI(compact)
         #expect(newer.status == 2)
-        #expect(newer.stderr.contains("snapshot \(seq): format 3 is newer than this build reads formats 1...\(Projection.formatVersion)"), "\(newer.stderr)")
+        #expect(
+            newer.stderr.contains("snapshot \(seq): format \(newerFormat) is newer than this build reads formats 1...\(Projection.formatVersion)"),
+            "\(newer.stderr)")
         #expect(!FileManager.default.fileExists(atPath: archive))
 
-        // Stored again at the same seq, as format 1: it replaces the format-3 one.
+        // Stored again at the same seq, as format 1: it replaces the newer one.
         _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: 1, data: formatOneSnapshot(of: state))
         let compacted = try await journalCLI(compact)
         #expect(compacted.status == 0, "\(compacted.stderr)")

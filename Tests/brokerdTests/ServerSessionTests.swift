@@ -129,16 +129,102 @@ import TestSupport
         // `since=0` claims to have seen nothing, ever: the replay still starts at the session.
         let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0")
         #expect(try await second.receive()?["resumed"] as? Bool == true)
-        try second.send(["type": "ping"])
+        #expect(try await newsTitlesUntilPong(second) == ["while gone"])
+        await second.close()
+        await marker.close()
+        await broker.terminate()
+    }
+
+    /// Waits until `clientID` has no connection: its disconnect is journaled, so it may be resumed.
+    private func waitUntilGone(_ clientID: String, on broker: BrokerProcess) async throws {
+        for _ in 0..<200 {
+            let (_, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+            let ids = (body["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String }
+            if !ids.contains(clientID) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("\(clientID) is still connected")
+    }
+
+    /// The titles of the news items `socket` receives before the pong to a ping sent now.
+    private func newsTitlesUntilPong(_ socket: TestWebSocket) async throws -> [String] {
+        try socket.send(["type": "ping"])
         var titles: [String] = []
-        while let message = try await second.receive(), message["type"] as? String != "pong" {
+        while let message = try await socket.receive(), message["type"] as? String != "pong" {
             if message["type"] as? String == "news_update" {
                 titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
             }
         }
-        #expect(titles == ["while gone"])
-        await second.close()
-        await marker.close()
+        return titles
+    }
+
+    @Test func aResumeCutOffBeforeItsReplayWasReadCanBeResumedAgainFromTheSameSeq() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await first.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let seen = try #require(connected["seq"] as? Int)
+        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+        _ = try await first.receive(type: "subscribed")
+        await first.close()
+        try await waitUntilGone(clientID, on: broker)
+        for title in ["a", "b"] {
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#).0 == 200)
+        }
+
+        // The connection drops right after `connected`, before the client read what followed it.
+        let cutOff = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seen)")
+        #expect(try await cutOff.receive()?["resumed"] as? Bool == true)
+        await cutOff.close()
+        try await waitUntilGone(clientID, on: broker)
+
+        // So the client resumes from the same seq, and must get the items again.
+        let again = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seen)")
+        #expect(try await again.receive()?["resumed"] as? Bool == true)
+        #expect(try await newsTitlesUntilPong(again) == ["a", "b"])
+        await again.close()
+        await broker.terminate()
+    }
+
+    @Test func twoResumesOfOneSessionAtOnceGiveItToOneAndAFreshSessionToTheOther() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        await first.close()
+        for _ in 0..<5 {
+            try await waitUntilGone(clientID, on: broker)
+            let url = broker.webSocketURL + "?resume=\(clientID)&since=0"
+            let sockets = [TestWebSocket(url: url), TestWebSocket(url: url)]
+            var replies: [[String: Any]] = []
+            for socket in sockets { replies.append(try #require(try await socket.receive())) }
+            #expect(replies.allSatisfy { $0["type"] as? String == "connected" }, "\(replies)")
+            let resumed = replies.indices.filter { replies[$0]["resumed"] as? Bool == true }
+            try #require(resumed.count == 1, "\(replies)")
+            let other = sockets[1 - resumed[0]]
+            #expect(replies[1 - resumed[0]]["client_id"] as? String != clientID)
+            let error = try await other.receive()
+            #expect(error?["error"] as? String == "resume_failed")
+            #expect((error?["details"] as? String)?.contains("still connected elsewhere") == true, "\(error ?? [:])")
+            for socket in sockets { await socket.close() }
+        }
+        await broker.terminate()
+    }
+
+    @Test func aResumeWithASinceThatIsNotASeqIsToldSo() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        await first.close()
+        try await waitUntilGone(clientID, on: broker)
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=-5")
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        let error = try await resumed.receive()
+        #expect(error?["error"] as? String == "invalid_since")
+        #expect((error?["details"] as? String)?.contains("'-5'") == true, "\(error ?? [:])")
+        await resumed.close()
         await broker.terminate()
     }
 

@@ -10,18 +10,24 @@ public struct ClientRecord: Sendable, Hashable {
     public var node: String
     /// Journal time of the latest connect or resume, UTC microseconds.
     public var connectedAt: Int64
+    /// Journal time of the connect that opened the session, UTC microseconds: resumes keep it. A
+    /// resumed client may have missed everything since its first connection dropped, however many
+    /// resumes came after (a resume cut off while catching up leaves the client where it was).
+    public var startedAt: Int64
     /// Connected or gone.
     public var state: ClientState
 
     /// Creates a record.
     public init(
-        id: String, user: String?, remoteAddress: String?, node: String, connectedAt: Int64, state: ClientState
+        id: String, user: String?, remoteAddress: String?, node: String, connectedAt: Int64, startedAt: Int64? = nil,
+        state: ClientState
     ) {
         self.id = id
         self.user = user
         self.remoteAddress = remoteAddress
         self.node = node
         self.connectedAt = connectedAt
+        self.startedAt = startedAt ?? connectedAt
         self.state = state
     }
 

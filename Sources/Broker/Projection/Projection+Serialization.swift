@@ -8,8 +8,10 @@ import DequeModule
 /// never have been produced by `apply` is rejected as `corrupt` instead of trusted.
 extension Projection {
     /// The snapshot format this build writes and the newest it reads.
-    /// Version 2 added source positions; version 1 snapshots still load (with none).
-    public static let formatVersion: UInt8 = 2
+    /// Version 2 added source positions; version 1 snapshots still load (with none). Version 3
+    /// added the start of resumed sessions; older snapshots load with each session started at its
+    /// latest connect.
+    public static let formatVersion: UInt8 = 3
 
     /// Every snapshot format `init(serialized:)` reads: 1 up to `formatVersion`.
     public static let readableFormats: ClosedRange<UInt8> = 1...formatVersion
@@ -68,6 +70,14 @@ extension Projection {
         for source in sourcePositions.keys.sorted() {
             w.write(string: source)
             w.write(string: sourcePositions[source]!)
+        }
+
+        // Only sessions that were resumed started before their latest connect.
+        let resumed = clients.keys.sorted().filter { clients[$0]!.startedAt != clients[$0]!.connectedAt }
+        w.write(count: resumed.count)
+        for id in resumed {
+            w.write(string: id)
+            w.write(signed: clients[id]!.startedAt)
         }
         return w.bytes
     }
@@ -158,6 +168,19 @@ extension Projection {
             }
         }
 
+        if version >= 3 {
+            previous = nil
+            for _ in 0..<(try r.readCount()) {
+                let id = try r.readString()
+                try Self.requireAscending(id, after: &previous, what: "resumed session ids")
+                let startedAt = try r.readSigned()
+                guard let client = clients[id], startedAt < client.connectedAt else {
+                    throw .corrupt("session start of '\(id)' names no session, or is not before its latest connect")
+                }
+                clients[id]!.startedAt = startedAt
+            }
+        }
+
         try r.expectEnd()
     }
 
@@ -195,6 +218,8 @@ extension ClientRecord: BinaryCodable {
         remoteAddress = try reader.readOptionalString()
         node = try reader.readString()
         connectedAt = try reader.readSigned()
+        // Format 3 keeps the starts of resumed sessions apart, at the end of the snapshot.
+        startedAt = connectedAt
         switch try reader.readByte() {
         case 0:
             state = .connected

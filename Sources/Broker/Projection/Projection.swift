@@ -81,9 +81,9 @@ public struct Projection: Sendable, Equatable {
     }
 
     private mutating func applyConnected(_ p: ClientConnected, at timestamp: Int64) {
-        // An existing id is a resume: the record is refreshed and its subscriptions stay.
+        // An existing id is a resume: the record is refreshed, its start and subscriptions stay.
         clients[p.clientID] = ClientRecord(
             id: p.clientID, user: p.user, remoteAddress: p.remoteAddress, node: p.node,
-            connectedAt: timestamp, state: .connected)
+            connectedAt: timestamp, startedAt: clients[p.clientID]?.startedAt, state: .connected)
     }
 }

@@ -22,7 +22,16 @@ struct ClientSession {
 
     struct ResumeRequest {
         let clientID: String
+        /// The seq the client saw last; nil without one (then nothing is replayed).
         let since: UInt64?
+        /// The `since` given when it is not a seq.
+        let invalidSince: String?
+
+        init(clientID: String, since: String?) {
+            self.clientID = clientID
+            self.since = since.flatMap { UInt64($0) }
+            invalidSince = self.since == nil ? since : nil
+        }
     }
 
     private var configuration: Configuration { runtime.configuration }
@@ -53,7 +62,7 @@ struct ClientSession {
         }
         let query = request.uri.queryParameters
         let resume = query.get("resume").flatMap { id -> ResumeRequest? in
-            id.isEmpty ? nil : ResumeRequest(clientID: id, since: query.get("since").flatMap { UInt64($0) })
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: query.get("since"))
         }
         let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
         guard let connection = await session.start(writer: writer) else { return nil }
@@ -100,8 +109,8 @@ struct ClientSession {
     private func open(writer: ConnectionWriter) async throws -> (LiveConnection, resumeFailure: String?) {
         var clientID: String?
         var resumeFailure: String?
-        // When the resumed session's last connection began: it cannot have missed anything older.
-        var sessionConnectedAt: Int64 = 0
+        // When the resumed session began: it cannot have missed anything older.
+        var sessionStartedAt: Int64 = 0
         if let resumeRequest {
             let now = WallClock.microsecondsNow()
             let verdict = await store.read { projection -> Result<Int64, ResumeRefusal> in
@@ -116,12 +125,12 @@ struct ClientSession {
                 if !client.isResumable(at: now) {
                     return .failure(ResumeRefusal("session \(resumeRequest.clientID) is past its resume window; started a new session"))
                 }
-                return .success(client.connectedAt)
+                return .success(client.startedAt)
             }
             switch verdict {
-            case .success(let connectedAt):
+            case .success(let startedAt):
                 clientID = resumeRequest.clientID
-                sessionConnectedAt = connectedAt
+                sessionStartedAt = startedAt
             case .failure(let refusal):
                 resumeFailure = refusal.reason
             }
@@ -135,9 +144,14 @@ struct ClientSession {
                     clientID: candidate, user: identity?.user, remoteAddress: remoteAddress, node: configuration.nodeID,
                     resuming: resuming))
                 break
-            } catch BrokerError.unknownClient where resuming {
-                // The sweep expired the session between the check above and this command.
-                resumeFailure = "session \(candidate) expired while resuming; started a new session"
+            } catch let refusal as BrokerError where resuming {
+                // The session changed between the check above and this command: the sweep expired
+                // it, or another resume of it (a second tab, a retry) connected it first.
+                switch refusal {
+                case .unknownClient: resumeFailure = "session \(candidate) expired while resuming; started a new session"
+                case .clientAlreadyConnected: resumeFailure = "session \(candidate) is still connected elsewhere; started a new session"
+                default: throw refusal
+                }
                 resuming = false
                 candidate = Self.newClientID()
             } catch BrokerError.clientIDTaken where !resuming && attempt < 5 {
@@ -156,11 +170,16 @@ struct ClientSession {
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
             timestamp: WireTime.now(), seq: seq, resumed: resumed)))
+        if resumed, let invalid = resumeRequest?.invalidSince {
+            connection.send(ServerMessage.error(
+                "invalid_since",
+                "since must be the seq of the last message seen, a whole number from 0; got '\(invalid.prefix(40))', so missed bars, news and alerts are not replayed"))
+        }
         if resumed { await dropUnauthorizedSubscriptions(of: connection) }
         // What was missed, read off the store up to a recent seq; the rest comes below.
         var replay: (MissedEventReplay, readThrough: UInt64)?
         if resumed, let since = resumeRequest?.since {
-            replay = await replayMissed(since: since, connectedAt: sessionConnectedAt, to: connection)
+            replay = await replayMissed(since: since, sessionStartedAt: sessionStartedAt, to: connection)
         }
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
@@ -225,7 +244,9 @@ struct ClientSession {
     /// the last one applied. Returns the replay and the seq it read through, for the rest to be
     /// sent on the store when the connection is registered; nil when reading failed (the client
     /// was told).
-    private func replayMissed(since: UInt64, connectedAt: Int64, to connection: LiveConnection) async -> (MissedEventReplay, readThrough: UInt64)? {
+    private func replayMissed(
+        since: UInt64, sessionStartedAt: Int64, to connection: LiveConnection
+    ) async -> (MissedEventReplay, readThrough: UInt64)? {
         let (missed, lastSeq) = await store.read { (MissedEventReplay(for: connection, projection: $0), $0.lastSeq) }
         // Claims to have seen it all (only a wrong `since` can): what comes before it is registered still counts.
         guard since < lastSeq else { return (missed, since) }
@@ -233,10 +254,10 @@ struct ClientSession {
         do {
             var readThrough = try await NIOThreadPool.singleton.runIfActive {
                 let reader = try journal.reader()
-                return try MissedEventReplay.firstSeq(since: since, connectedAt: connectedAt, reader: reader, to: connection) - 1
+                return try MissedEventReplay.firstSeq(since: since, startedAt: sessionStartedAt, reader: reader, to: connection) - 1
             }
             // Again while events keep coming faster than the reads catch up, a few times at most.
-            for _ in 0..<4 {
+            for _ in 0..<4 where connection.writer.isConnected {
                 let target = await store.read { $0.lastSeq }
                 guard target > readThrough + Self.replayTailOnTheStore else { break }
                 let seqs = readThrough + 1...target

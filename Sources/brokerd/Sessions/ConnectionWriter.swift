@@ -71,6 +71,8 @@ final class ConnectionWriter: Sendable {
 
     /// Messages waiting for the socket, as of the last write.
     var depth: Int { queued.load(ordering: .relaxed) }
+    /// Whether the socket is still open; callable from anywhere.
+    var isConnected: Bool { channel.isActive }
     /// Messages handed to the socket.
     var sentCount: UInt64 { sent.load(ordering: .relaxed) }
 

@@ -23,14 +23,15 @@ struct MissedEventReplay: Sendable {
         rules = Dictionary(projection.alerts.rules(ofUser: owner).map { ($0.id, $0) }, uniquingKeysWith: { $1 })
     }
 
-    /// The first seq to replay for a client that saw everything through `since` and whose session's
-    /// last connection began at `connectedAt` (it cannot have missed anything older: so `since=0`
-    /// is not a scan of the whole journal). Tells the client when compaction archived part of it.
-    static func firstSeq(since: UInt64, connectedAt: Int64, reader: JournalReader, to connection: LiveConnection) throws -> UInt64 {
+    /// The first seq to replay for a client that saw everything through `since` and whose session
+    /// began at `startedAt` (it cannot have missed anything older: so `since=0` is not a scan of
+    /// the whole journal). Not the session's latest connect: a resume cut off while it caught up
+    /// leaves the client with what it had. Tells the client when compaction archived part of it.
+    static func firstSeq(since: UInt64, startedAt: Int64, reader: JournalReader, to connection: LiveConnection) throws -> UInt64 {
         let first = try reader.first()
         var from = since + 1
         // (At the first row, the session may have begun before it: compacted, so not a bound.)
-        if let sessionStart = try reader.firstSeq(atOrAfter: connectedAt), sessionStart != first?.seq {
+        if let sessionStart = try reader.firstSeq(atOrAfter: startedAt), sessionStart != first?.seq {
             from = max(from, sessionStart)
         }
         // After `brokerd journal compact`, the oldest events live in an archive the broker does not read.
@@ -42,10 +43,11 @@ struct MissedEventReplay: Sendable {
         return from
     }
 
-    /// Sends `connection` what of `seqs` it missed, in seq order.
+    /// Sends `connection` what of `seqs` it missed, in seq order; stops when its socket closes (its
+    /// next resume starts over from the same `since`).
     func send(_ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection) throws {
         let cursor = try reader.records(JournalQuery(fromSeq: seqs.lowerBound, toSeq: seqs.upperBound, kinds: Self.kinds))
-        while let record = try cursor.next() {
+        while connection.writer.isConnected, let record = try cursor.next() {
             let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
             switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
             case .klineUpdated(let bar) where bar.closed:
