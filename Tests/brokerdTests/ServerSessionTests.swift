@@ -117,11 +117,7 @@ import TestSupport
         // News from before the session began: the client never missed it.
         try await publish("before")
         try await Task.sleep(for: .milliseconds(5))
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let clientID = try #require(try await first.receive()?["client_id"] as? String)
-        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
-        _ = try await first.receive(type: "subscribed")
-        await first.close()
+        let clientID = try await leftSession(on: broker, subscribingToNews: true).clientID
         try await publish("while gone")
         let marker = TestWebSocket(url: broker.webSocketURL)
         _ = try await marker.receive()
@@ -146,6 +142,22 @@ import TestSupport
         Issue.record("\(clientID) is still connected")
     }
 
+    /// A session that connected (and subscribed to all news when `subscribingToNews`) and left: its
+    /// id and the seq its `connected` carried, once it may be resumed.
+    private func leftSession(on broker: BrokerProcess, subscribingToNews: Bool = false) async throws -> (clientID: String, seq: Int) {
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await socket.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let seq = try #require(connected["seq"] as? Int)
+        if subscribingToNews {
+            try socket.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+            _ = try await socket.receive(type: "subscribed")
+        }
+        await socket.close()
+        try await waitUntilGone(clientID, on: broker)
+        return (clientID, seq)
+    }
+
     /// The titles of the news items `socket` receives before the pong to a ping sent now.
     private func newsTitlesUntilPong(_ socket: TestWebSocket) async throws -> [String] {
         try socket.send(["type": "ping"])
@@ -161,14 +173,7 @@ import TestSupport
     @Test func aResumeCutOffBeforeItsReplayWasReadCanBeResumedAgainFromTheSameSeq() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let connected = try #require(try await first.receive())
-        let clientID = try #require(connected["client_id"] as? String)
-        let seen = try #require(connected["seq"] as? Int)
-        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
-        _ = try await first.receive(type: "subscribed")
-        await first.close()
-        try await waitUntilGone(clientID, on: broker)
+        let (clientID, seen) = try await leftSession(on: broker, subscribingToNews: true)
         for title in ["a", "b"] {
             #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#).0 == 200)
         }
@@ -190,11 +195,8 @@ import TestSupport
     @Test func twoResumesOfOneSessionAtOnceGiveItToOneAndAFreshSessionToTheOther() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let clientID = try #require(try await first.receive()?["client_id"] as? String)
-        await first.close()
+        let clientID = try await leftSession(on: broker).clientID
         for _ in 0..<5 {
-            try await waitUntilGone(clientID, on: broker)
             let url = broker.webSocketURL + "?resume=\(clientID)&since=0"
             let sockets = [TestWebSocket(url: url), TestWebSocket(url: url)]
             var replies: [[String: Any]] = []
@@ -208,6 +210,7 @@ import TestSupport
             #expect(error?["error"] as? String == "resume_failed")
             #expect((error?["details"] as? String)?.contains("still connected elsewhere") == true, "\(error ?? [:])")
             for socket in sockets { await socket.close() }
+            try await waitUntilGone(clientID, on: broker)
         }
         await broker.terminate()
     }
@@ -215,10 +218,7 @@ import TestSupport
     @Test func aResumeWithASinceThatIsNotASeqIsToldSo() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let clientID = try #require(try await first.receive()?["client_id"] as? String)
-        await first.close()
-        try await waitUntilGone(clientID, on: broker)
+        let clientID = try await leftSession(on: broker).clientID
         let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=-5")
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         let error = try await resumed.receive()
@@ -235,13 +235,7 @@ import TestSupport
             let ticks = (0..<100).map { #"{"code":"600\#(String(format: "%03d", $0))","price":\#(10 + Double(round % 50) / 10),"volume":\#(round)}"# }
             #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[\#(ticks.joined(separator: ","))]}"#).0 == 200)
         }
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let connected = try #require(try await first.receive())
-        let clientID = try #require(connected["client_id"] as? String)
-        let since = try #require(connected["seq"] as? Int)
-        try first.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
-        _ = try await first.receive(type: "subscribed")
-        await first.close()
+        let (clientID, since) = try await leftSession(on: broker, subscribingToNews: true)
 
         // Twelve news items among 6,000 ticks: far more than the catch-up reads on the store.
         var published: [String] = []
