@@ -58,6 +58,18 @@ import Testing
         #expect(try EmbeddedFanOut.outline(channel) == ["price_update 1", "error", "close 1008"])
     }
 
+    @Test func theClosesFrameGoesOutEvenWhenTheSessionsEndReachedTheLoopFirst() throws {
+        let (loop, fanOut, connection, channel) = try client()
+        fanOut.push(prices(10), seq: 1, for: strategy, to: [connection])
+        // The session ended (`finish`, no frame) ahead of the close its reason asked for: the thread
+        // that asked was held up between recording the reason and queueing the close.
+        fanOut.close(connection, code: nil, reason: "")
+        fanOut.close(connection, code: .policyViolation, reason: "kicked")
+        fanOut.close(connection, code: .goingAway, reason: "shutdown")
+        loop.run()
+        #expect(try EmbeddedFanOut.outline(channel) == ["price_update 1", "close 1008"])
+    }
+
     @Test func aSlowConsumerIsClosedAtOnceWithoutWhatWasPendingForIt() throws {
         let (loop, fanOut, connection, channel) = try client()
         fanOut.push(prices(10), seq: 1, for: strategy, to: [connection])

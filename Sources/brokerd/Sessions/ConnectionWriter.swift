@@ -170,20 +170,25 @@ final class ConnectionWriter: Sendable {
         }
     }
 
-    /// `close`, on `eventLoop`.
+    /// `close`, on `eventLoop`. Once closed, the writer takes only a close frame it has not sent
+    /// yet: a session that ended without one (`LiveConnection.finish`) can be overtaken by the close
+    /// the broker decided on for it, and that close's frame still goes out.
     func closeNow(_ code: WebSocketErrorCode?, reason: String, discardQueued: Bool, then after: AfterClose = .awaitReply) {
-        guard !state.value.queue.isClosed else { return }
-        state.value.queue.close(discardQueued: discardQueued)
-        // The last messages go to NIO's buffer whether or not the socket takes them now: they
-        // are bounded by the queue's capacity, and the close frame must come after them.
-        var written: UInt64 = 0
-        while let frame = state.value.queue.next() {
-            write(frame)
-            written += 1
+        if state.value.queue.isClosed {
+            guard code != nil, !state.value.closeSent, channel.isActive else { return }
+        } else {
+            state.value.queue.close(discardQueued: discardQueued)
+            // The last messages go to NIO's buffer whether or not the socket takes them now: they
+            // are bounded by the queue's capacity, and the close frame must come after them.
+            var written: UInt64 = 0
+            while let frame = state.value.queue.next() {
+                write(frame)
+                written += 1
+            }
+            state.value.outlet.flush()
+            sent.add(written, ordering: .relaxed)
+            queued.store(0, ordering: .relaxed)
         }
-        state.value.outlet.flush()
-        sent.add(written, ordering: .relaxed)
-        queued.store(0, ordering: .relaxed)
         guard let code else { return }
         state.value.closeSent = true
         let closeWritten = state.value.outlet.writeAndFlush(NIOAny(WebSocketWire.closeFrame(code, reason: reason)))
