@@ -228,6 +228,33 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aLongCatchUpWaitsForASlowClientInsteadOfClosingItAsASlowConsumer() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--outbound-queue", "16"])
+        let (clientID, seen) = try await leftSession(on: broker, subscribingToNews: true)
+        // Far more than the socket (its send buffer grows to 4 MB), NIO's buffer and an outbound
+        // queue of 16 hold together: 6.4 MB.
+        let summary = String(repeating: "x", count: 16_000)
+        for n in 0..<400 {
+            let body = #"{"title":"n\#(n)","summary":"\#(summary)","category":"macro"}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+        }
+        let slow = try StalledWebSocket(port: broker.port, path: "/ws/stock/prices?resume=\(clientID)&since=\(seen)", readTimeout: 10)
+        // It reads nothing for a while, then everything.
+        try await Task.sleep(for: .seconds(1))
+        var titles: [String] = []
+        while titles.count < 400 {
+            let frame = try slow.readFrame()
+            try #require(frame.opcode != 0x8, "closed with \(frame.closeCode ?? 0) \(frame.closeReason) after \(titles.count) items")
+            guard frame.opcode == 0x1, let message = try JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any],
+                message["type"] as? String == "news_update"
+            else { continue }
+            titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
+        }
+        #expect(titles == (0..<400).map { "n\($0)" })
+        await broker.terminate()
+    }
+
     @Test func aLongMissedStretchIsReplayedWholeAndInOrderWhileTicksGoOn() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

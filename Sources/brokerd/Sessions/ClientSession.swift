@@ -235,15 +235,16 @@ struct ClientSession {
         }
     }
 
-    /// Most catch-ups read no more than this many seqs on the store (it pauses the broker meanwhile);
-    /// the rest is read before, off it.
+    /// A catch-up reads no more than about this many seqs on the store (it pauses the broker
+    /// meanwhile): what arrived while it read the rest off it.
     static let replayTailOnTheStore: UInt64 = 2_000
 
     /// Sends a resumed client, off the store, what it missed after `since` that the latest prices do
-    /// not tell (`MissedEventReplay`), in seq order, up to a seq at most `replayTailOnTheStore` behind
-    /// the last one applied. Returns the replay and the seq it read through, for the rest to be
+    /// not tell (`MissedEventReplay`), in seq order, up to a recent seq (at most about
+    /// `replayTailOnTheStore` behind the last one applied). Returns the replay and the seq it read through, for the rest to be
     /// sent on the store when the connection is registered; nil when reading failed (the client
-    /// was told).
+    /// was told). Paced by the socket: half an outbound queue at a time, each once the one before
+    /// was handed to it, so a long catch-up to a slow client does not end as `slow_consumer`.
     private func replayMissed(
         since: UInt64, sessionStartedAt: Int64, to connection: LiveConnection
     ) async -> (MissedEventReplay, readThrough: UInt64)? {
@@ -256,18 +257,53 @@ struct ClientSession {
                 let reader = try journal.reader()
                 return try MissedEventReplay.firstSeq(since: since, startedAt: sessionStartedAt, reader: reader, to: connection) - 1
             }
-            // Again while events keep coming faster than the reads catch up, a few times at most.
-            for _ in 0..<4 where connection.writer.isConnected {
+            // What the socket was handed before the catch-up (a message or two more may follow:
+            // `connected`, an error), and how many messages the catch-up sent.
+            let sentBefore = connection.writer.sentCount
+            var pushed = 0
+            // All of it once, then again while events keep coming faster than the reads catch up,
+            // a few times at most.
+            for round in 0..<4 where connection.writer.isConnected {
                 let target = await store.read { $0.lastSeq }
-                guard target > readThrough + Self.replayTailOnTheStore else { break }
-                let seqs = readThrough + 1...target
-                try await NIOThreadPool.singleton.runIfActive { try missed.send(seqs, from: journal.reader(), to: connection) }
+                guard target > readThrough + (round == 0 ? 0 : Self.replayTailOnTheStore) else { break }
+                var from = readThrough + 1
+                while true {
+                    let seqs = from...target
+                    let part = try await NIOThreadPool.singleton.runIfActive {
+                        try missed.send(seqs, from: journal.reader(), to: connection, limit: max(1, connection.writer.capacity / 2))
+                    }
+                    pushed += part.sent
+                    await Self.waitUntilHandedToTheSocket(pushed, since: sentBefore, by: connection)
+                    guard let stoppedAt = part.stoppedAt else { break }
+                    from = stoppedAt + 1
+                }
                 readThrough = target
             }
             return (missed, readThrough)
         } catch {
             Self.replayFailed(error, connection: connection, logger: logger)
             return nil
+        }
+    }
+
+    /// How long a catch-up waits for a socket that takes nothing before it sends on (and the
+    /// outbound queue's limit decides).
+    static let catchUpPatience: Duration = .seconds(10)
+
+    /// Waits while the socket is open until `count` messages since `sentBefore` were handed to it
+    /// (none waits in the outbound queue), or it took nothing for `catchUpPatience`.
+    private static func waitUntilHandedToTheSocket(_ count: Int, since sentBefore: UInt64, by connection: LiveConnection) async {
+        var last = connection.writer.sentCount
+        var lastProgress = ContinuousClock.now
+        while connection.writer.isConnected, last - sentBefore < UInt64(count) {
+            try? await Task.sleep(for: .milliseconds(2))
+            let now = connection.writer.sentCount
+            if now != last {
+                last = now
+                lastProgress = .now
+            } else if ContinuousClock.now - lastProgress > catchUpPatience {
+                return
+            }
         }
     }
 

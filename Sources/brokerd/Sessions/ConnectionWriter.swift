@@ -66,13 +66,17 @@ final class ConnectionWriter: Sendable {
         eventLoop = channel.eventLoop
         self.fanOut = fanOut
         self.channel = channel
-        state = NIOLoopBoundBox(State(queue: OutboxQueue(capacity: capacity), outlet: outlet), eventLoop: channel.eventLoop)
+        let queue = OutboxQueue(capacity: capacity)
+        self.capacity = queue.capacity
+        state = NIOLoopBoundBox(State(queue: queue, outlet: outlet), eventLoop: channel.eventLoop)
     }
 
     /// Messages waiting for the socket, as of the last write.
     var depth: Int { queued.load(ordering: .relaxed) }
     /// Whether the socket is still open; callable from anywhere.
     var isConnected: Bool { channel.isActive }
+    /// How many messages may wait for the socket before the client is a slow consumer.
+    let capacity: Int
     /// Messages handed to the socket.
     var sentCount: UInt64 { sent.load(ordering: .relaxed) }
 

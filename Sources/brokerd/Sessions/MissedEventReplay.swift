@@ -43,11 +43,16 @@ struct MissedEventReplay: Sendable {
         return from
     }
 
-    /// Sends `connection` what of `seqs` it missed, in seq order; stops when its socket closes (its
-    /// next resume starts over from the same `since`).
-    func send(_ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection) throws {
+    /// Sends `connection` what of `seqs` it missed, in seq order, `limit` messages at most; stops
+    /// when its socket closes (its next resume starts over from the same `since`). Returns how many
+    /// it sent, and the seq it stopped at when it stopped at `limit` before the end of `seqs`.
+    @discardableResult
+    func send(
+        _ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection, limit: Int = .max
+    ) throws -> (sent: Int, stoppedAt: UInt64?) {
+        var sent = 0
         let cursor = try reader.records(JournalQuery(fromSeq: seqs.lowerBound, toSeq: seqs.upperBound, kinds: Self.kinds))
-        while connection.writer.isConnected, let record = try cursor.next() {
+        while sent < limit, connection.writer.isConnected, let record = try cursor.next() {
             let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
             switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
             case .klineUpdated(let bar) where bar.closed:
@@ -65,6 +70,9 @@ struct MissedEventReplay: Sendable {
             }
             connection.send(ServerMessage.encode(
                 ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
+            sent += 1
+            if sent == limit, record.seq < seqs.upperBound { return (sent, record.seq) }
         }
+        return (sent, nil)
     }
 }

@@ -5,14 +5,17 @@ import Glibc
 #endif
 
 /// A WebSocket client on a raw socket that completes the handshake, sends what it is told and
-/// never reads again: a slow consumer. Its receive buffer is tiny, so the broker's writes back up.
+/// reads nothing until asked to (`readFrame`): a slow consumer. Its receive buffer is tiny, so the
+/// broker's writes back up.
 final class StalledWebSocket {
     private let fd: Int32
+    /// Bytes read with the 101 response, not yet taken as frames.
+    private var pending: [UInt8] = []
 
     typealias Failure = RawSocketFailure
 
-    init(port: Int, path: String = "/ws/stock/prices") throws {
-        fd = try LoopbackSocket.connect(port: port, receiveBuffer: 2048)
+    init(port: Int, path: String = "/ws/stock/prices", readTimeout: Int? = nil) throws {
+        fd = try LoopbackSocket.connect(port: port, receiveBuffer: 2048, readTimeout: readTimeout)
         try write(Array((
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                 + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
@@ -27,6 +30,32 @@ final class StalledWebSocket {
         guard String(decoding: response, as: UTF8.self).hasPrefix("HTTP/1.1 101") else {
             throw Failure(description: "no upgrade: \(String(decoding: response, as: UTF8.self))")
         }
+        let headEnd = (0...(response.count - 4)).first { response[$0..<($0 + 4)].elementsEqual("\r\n\r\n".utf8) }! + 4
+        pending = Array(response[headEnd...])
+    }
+
+    /// Reads the next server frame (unmasked, as a server sends them); throws when the connection
+    /// ends or a read times out.
+    func readFrame() throws -> RawWebSocketUpgrade.Frame {
+        let head = try readExactly(2)
+        var length = Int(head[1] & 0x7F)
+        if length == 126 {
+            length = try readExactly(2).reduce(0) { $0 << 8 | Int($1) }
+        } else if length == 127 {
+            length = try readExactly(8).reduce(0) { $0 << 8 | Int($1) }
+        }
+        return RawWebSocketUpgrade.Frame(opcode: head[0] & 0x0F, payload: try readExactly(length))
+    }
+
+    private func readExactly(_ count: Int) throws -> [UInt8] {
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while pending.count < count {
+            let read = Glibc.read(fd, &chunk, chunk.count)
+            guard read > 0 else { throw Failure(description: "connection ended or timed out (errno \(errno))") }
+            pending += chunk[0..<read]
+        }
+        defer { pending.removeFirst(count) }
+        return Array(pending[0..<count])
     }
 
     /// Sends one masked text frame, as a client must.
