@@ -175,7 +175,8 @@ import TestSupport
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
         let (clientID, seen) = try await leftSession(on: broker, subscribingToNews: true)
         for title in ["a", "b"] {
-            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#).0 == 200)
+            let body = #"{"title":"\#(title)","category":"macro"}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
         }
 
         // The connection drops right after `connected`, before the client read what followed it.

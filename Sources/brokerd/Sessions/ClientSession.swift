@@ -173,7 +173,8 @@ struct ClientSession {
         if resumed, let invalid = resumeRequest?.invalidSince {
             connection.send(ServerMessage.error(
                 "invalid_since",
-                "since must be the seq of the last message seen, a whole number from 0; got '\(invalid.prefix(40))', so missed bars, news and alerts are not replayed"))
+                "since must be the seq of the last message seen, a whole number from 0; got '\(invalid.prefix(40))',"
+                    + " so missed bars, news and alerts are not replayed"))
         }
         if resumed { await dropUnauthorizedSubscriptions(of: connection) }
         // What was missed, read off the store up to a recent seq; the rest comes below.
@@ -241,10 +242,11 @@ struct ClientSession {
 
     /// Sends a resumed client, off the store, what it missed after `since` that the latest prices do
     /// not tell (`MissedEventReplay`), in seq order, up to a recent seq (at most about
-    /// `replayTailOnTheStore` behind the last one applied). Returns the replay and the seq it read through, for the rest to be
-    /// sent on the store when the connection is registered; nil when reading failed (the client
-    /// was told). Paced by the socket: half an outbound queue at a time, each once the one before
-    /// was handed to it, so a long catch-up to a slow client does not end as `slow_consumer`.
+    /// `replayTailOnTheStore` behind the last one applied). Returns the replay and the seq it read
+    /// through, for the rest to be sent on the store when the connection is registered; nil when
+    /// reading failed (the client was told). Paced by the socket: half an outbound queue at a
+    /// time, each once the one before was handed to it, so a long catch-up to a slow client does
+    /// not end as `slow_consumer`.
     private func replayMissed(
         since: UInt64, sessionStartedAt: Int64, to connection: LiveConnection
     ) async -> (MissedEventReplay, readThrough: UInt64)? {
