@@ -265,7 +265,7 @@ struct ClientSession {
             var pushed = 0
             // All of it once, then again while events keep coming faster than the reads catch up,
             // a few times at most.
-            for round in 0..<4 where connection.writer.isConnected {
+            for round in 0..<4 where connection.isReachable {
                 let target = await store.read { $0.lastSeq }
                 guard target > readThrough + (round == 0 ? 0 : Self.replayTailOnTheStore) else { break }
                 var from = readThrough + 1
@@ -292,12 +292,12 @@ struct ClientSession {
     /// outbound queue's limit decides).
     static let catchUpPatience: Duration = .seconds(10)
 
-    /// Waits while the socket is open until `count` messages since `sentBefore` were handed to it
-    /// (none waits in the outbound queue), or it took nothing for `catchUpPatience`.
+    /// Waits while the client is reachable until `count` messages since `sentBefore` were handed to
+    /// its socket (none waits in the outbound queue), or it took nothing for `catchUpPatience`.
     private static func waitUntilHandedToTheSocket(_ count: Int, since sentBefore: UInt64, by connection: LiveConnection) async {
         var last = connection.writer.sentCount
         var lastProgress = ContinuousClock.now
-        while connection.writer.isConnected, last - sentBefore < UInt64(count) {
+        while connection.isReachable, last - sentBefore < UInt64(count) {
             try? await Task.sleep(for: .milliseconds(2))
             let now = connection.writer.sentCount
             if now != last {

@@ -67,6 +67,10 @@ final class LiveConnection: Sendable {
     /// Why the broker closes this connection, once it decided to; nil while it serves it.
     var requestedClose: DisconnectReason? { closeReason.withLock { $0 } }
 
+    /// Whether what is sent now can still reach the client: its socket is open and the broker has
+    /// not decided to close it (a slow consumer's socket stays open a while for its close frame).
+    var isReachable: Bool { writer.isConnected && requestedClose == nil }
+
     /// Asks the connection to close for `reason`; the first reason wins (returns whether this one
     /// did). The writer sends what is queued (nothing for a slow consumer) and the close frame; the
     /// session journals the disconnect with this reason.

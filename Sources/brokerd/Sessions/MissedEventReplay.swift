@@ -44,7 +44,7 @@ struct MissedEventReplay: Sendable {
     }
 
     /// Sends `connection` what of `seqs` it missed, in seq order, `limit` messages at most; stops
-    /// when its socket closes (its next resume starts over from the same `since`). Returns how many
+    /// when it can no longer reach the client (its next resume starts over from the same `since`). Returns how many
     /// it sent, and the seq it stopped at when it stopped at `limit` before the end of `seqs`.
     @discardableResult
     func send(
@@ -52,7 +52,7 @@ struct MissedEventReplay: Sendable {
     ) throws -> (sent: Int, stoppedAt: UInt64?) {
         var sent = 0
         let cursor = try reader.records(JournalQuery(fromSeq: seqs.lowerBound, toSeq: seqs.upperBound, kinds: Self.kinds))
-        while sent < limit, connection.writer.isConnected, let record = try cursor.next() {
+        while sent < limit, connection.isReachable, let record = try cursor.next() {
             let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
             switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
             case .klineUpdated(let bar) where bar.closed:
