@@ -149,6 +149,8 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         // A minute in the future: only the tick of the next minute can close it, never the timer
         // that closes bars of codes that stopped ticking.
         let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let key = BarKey(code: "600519", period: "1m")
+        #expect(kline.latestBuiltStart(key) == nil && kline.openBar(key) == nil, "no bar before the first tick")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
         try await store.execute(.ingestTicks([tick("600519", 12, at: minute + 20_000_000, volume: 150)]))
         try await store.execute(.ingestTicks([tick("600519", 9, at: minute + 40_000_000, volume: 180)]))
@@ -168,6 +170,10 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         #expect([bar.open, bar.high, bar.low, bar.close] == [10, 12, 9, 9])
         #expect(bar.volume == 180, "the first bar of the code counts the day's volume from 0")
         #expect(sink.all.filter { $0.type == "kline_update" }.count == 5, "four live updates and the close")
+        #expect(kline.openBar(key)?.start == minute + 60_000_000, "the next minute's bar, opened by the last tick")
+        #expect(kline.openBar(key)?.close == 11)
+        #expect(kline.latestBuiltStart(key) == minute + 60_000_000)
+        #expect(kline.latestBuiltStart(BarKey(code: "000001", period: "1m")) == nil)
     }
 
     @Test func aCloseTheJournalFailedToTakeIsJournaledOnceTheJournalWorksAgain() async throws {
@@ -176,6 +182,8 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
         let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let key = BarKey(code: "600519", period: "1m")
+        #expect(kline.latestBuiltStart(key) == nil && kline.openBar(key) == nil, "no bar before the first tick")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
         // Closes the first minute; the loop that journals closes does not run yet.
         try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 61_000_000, volume: 120)]))

@@ -89,4 +89,38 @@ import TestSupport
         await socket.close()
         #expect(await broker.terminate() == 0)
     }
+
+    @Test func aBarBeingBuiltFromTicksGoesWithTheSnapshotAndNoOlderCachedBarFollowsIt() async throws {
+        let redis = try await RedisProcess()
+        let cachedBar = { (period: String, close: Int) in
+            #"{"open":"1700","high":"1720","low":"1690","close":"\#(close)","volume":"5","start":1700000000}"#
+        }
+        try redis.cli("SET", "kline:600519:1m", cachedBar("1m", 1701))
+        try redis.cli("SET", "kline:600519:5m", cachedBar("5m", 1705))
+        try redis.cli("SET", "kline:600519:1d", cachedBar("1d", 1711))
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--redis-url", redis.url, "--redis-kline-key", "kline:{code}:{period}"])
+        // Opens the 1m and 5m bars the broker builds from ticks; nothing is journaled for them yet.
+        let tick = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":100}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: tick).0 == 200)
+
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        try socket.send(["type": "ping"])
+        var bars: [(period: String, close: Double, closed: Bool)] = []
+        while let message = try await socket.receive(), message["type"] as? String != "pong" {
+            guard message["type"] as? String == "kline_update", let bar = message["data"] as? [String: Any] else { continue }
+            bars.append((try #require(bar["period"] as? String), try #require(bar["close"] as? Double), try #require(bar["closed"] as? Bool)))
+        }
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+
+        #expect(bars.filter { $0.period == "1m" }.map(\.close) == [1850.5], "the bar being built, and no cached 1m bar after it")
+        #expect(bars.filter { $0.period == "5m" }.map(\.close) == [1850.5], "the bar being built, and no cached 5m bar after it")
+        #expect(bars.filter { $0.period.hasSuffix("m") }.allSatisfy { !$0.closed })
+        #expect(bars.filter { $0.period == "1d" }.map(\.close) == [1711], "no daily bar is built from ticks: the cache's")
+    }
 }

@@ -103,9 +103,18 @@ public final class KlinePublisher: Publisher {
         sink.send(.message(type: "kline_update", data: bar), seq: seq, to: subscription, projection: projection)
     }
 
-    /// The bar being built for `key`, if any.
-    func openBar(_ key: BarKey) -> KlineBar? {
+    /// The bar being built for `key`, if any: what this publisher last pushed for it.
+    public func openBar(_ key: BarKey) -> KlineBar? {
         book.withLock { $0.openBar(key)?.bar }
+    }
+
+    /// The start of the latest period of `key` this publisher built a bar of from ticks (the open
+    /// one, else the last closed one); nil when it built none (since start, or for a day).
+    ///
+    /// Read on the store's executor, where `publish` folds ticks, it says whether a tick-built bar
+    /// of `key` may already have reached the code's subscribers.
+    public func latestBuiltStart(_ key: BarKey) -> Int64? {
+        book.withLock { $0.tracks[key]?.latestStart }
     }
 
     /// Closes waiting in the queue for the journal (not counting a batch being appended).

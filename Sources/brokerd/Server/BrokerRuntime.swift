@@ -13,6 +13,9 @@ final class BrokerRuntime: Sendable {
     let admissions: ConnectionAdmissions
     let sink: OutboxSink
     let publishers: PublisherHost
+    /// The publisher building k-line bars from ticks: a new stock subscriber's snapshot holds the
+    /// bars it is building.
+    let klines: KlinePublisher
     let tickRate = TickRate()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
@@ -40,7 +43,9 @@ final class BrokerRuntime: Sendable {
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink
-        self.publishers = PublisherHost(publishers: Self.publishers(), sink: sink, logger: logger)
+        let klines = KlinePublisher()
+        self.klines = klines
+        self.publishers = PublisherHost(publishers: Self.publishers(klines: klines), sink: sink, logger: logger)
         if let pattern = configuration.redis.klineKey, let url = configuration.redis.url.flatMap({ try? RedisURL(parsing: $0) }) {
             klineCache = RedisKlineCache(url: url, keyPattern: pattern, logger: logger)
         } else {
@@ -86,10 +91,10 @@ final class BrokerRuntime: Sendable {
     }
 
     /// The publishers this broker runs. Add yours here: one line.
-    static func publishers() -> [any Publisher] {
+    static func publishers(klines: KlinePublisher) -> [any Publisher] {
         [
             PricePublisher(),
-            KlinePublisher(),
+            klines,
             NewsPublisher(),
             AlertPublisher(),
             VolumeSpikePublisher(),

@@ -402,40 +402,59 @@ struct ClientSession {
         // The reply and the snapshot are queued where the command's event is applied: no push of
         // the subscription reaches the client before `subscribed`, none after `unsubscribed`, and
         // the snapshot is the state as of its seq, ahead of every later push.
+        let klines = runtime.klines
         let changed = await run(command, for: connection) { projection in
             connection.send(reply)
             guard subscribe else { return }
-            Self.sendSnapshot(of: subscription, to: connection, projection: projection)
+            Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines)
         }
         if changed, subscribe, subscription.type == .stock { await sendCachedBars(of: subscription, to: connection) }
     }
 
     /// What a new subscriber gets after `subscribed`: the known prices of the subscription (news
-    /// and alerts carry none) and, for a stock, the latest bar of each snapshot period the journal has.
-    private static func sendSnapshot(of subscription: Subscription, to connection: LiveConnection, projection: Projection) {
+    /// and alerts carry none) and, for a stock, the latest bar of each snapshot period: the one
+    /// `klines` is building from ticks, or the journal's latest when that one is not older.
+    private static func sendSnapshot(
+        of subscription: Subscription, to connection: LiveConnection, projection: Projection, klines: KlinePublisher
+    ) {
         guard subscription.type != .news && subscription.type != .alerts else { return }
         let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
         connection.send(ServerMessage.encode(
             ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
         guard subscription.type == .stock else { return }
         for period in snapshotBarPeriods {
-            guard let bar = projection.lastBars[BarKey(code: subscription.target, period: period)] else { continue }
+            let key = BarKey(code: subscription.target, period: period)
+            guard let bar = latestBar(projection.lastBars[key], klines.openBar(key)) else { continue }
             connection.send(ServerMessage.encode(
                 ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: subscription)))
         }
+    }
+
+    /// The later of a journaled bar and a bar being built from ticks; the journaled one when both
+    /// start together (a bar ingested as it is, e.g. from `POST /api/klines`, for the same period).
+    static func latestBar(_ journaled: KlineBar?, _ building: KlineBar?) -> KlineBar? {
+        guard let building else { return journaled }
+        guard let journaled else { return building }
+        return building.start > journaled.start ? building : journaled
     }
 
     /// Periods whose latest bar a new stock subscriber gets: the tick-built ones and daily bars.
     static let snapshotBarPeriods = KlinePublisher().periods.map(\.name) + ["1d"]
 
     /// Sends a new stock subscriber, when the seed's K-line cache is configured, the cached bar of
-    /// each snapshot period the journal has no bar of (those it has went with the snapshot).
+    /// each snapshot period the broker has no bar of: none in the journal, none built from ticks
+    /// (those it has went with the snapshot, or may have reached the client since).
     private func sendCachedBars(of stock: Subscription, to connection: LiveConnection) async {
         guard let cache = runtime.klineCache else { return }
         let code = stock.target
+        let klines = runtime.klines
+        let knowsNoBar: @Sendable (String, Projection) -> Bool = { period, projection in
+            let key = BarKey(code: code, period: period)
+            return projection.lastBars[key] == nil && klines.latestBuiltStart(key) == nil
+        }
         let periods = Self.snapshotBarPeriods
         let missing = await store.read { projection in
-            periods.filter { projection.lastBars[BarKey(code: code, period: $0)] == nil }
+            periods.filter { knowsNoBar($0, projection) }
         }
         guard !missing.isEmpty else { return }
         // A pattern without {period} (the seed's bare `{code}` keys) holds one bar: its daily one.
@@ -451,10 +470,11 @@ struct ClientSession {
         }
         guard !cached.isEmpty else { return }
         let found = cached
-        // Queued on the store, and only where the journal still has no bar, so a live bar that
-        // arrived during the lookup is never followed by an older cached one.
+        // Queued on the store, where ticks are folded into bars and pushed, and only where the
+        // broker still has no bar: a live bar (journaled, or built from a tick) that reached the
+        // client during the lookup is never followed by an older cached one.
         await store.read { projection in
-            for bar in found where projection.lastBars[BarKey(code: code, period: bar.period)] == nil {
+            for bar in found where knowsNoBar(bar.period, projection) {
                 connection.send(ServerMessage.encode(
                     ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: stock)))
             }
