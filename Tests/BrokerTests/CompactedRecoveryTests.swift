@@ -104,18 +104,10 @@ import TestSupport
         _ = history.dir
     }
 
-    /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`: format 3 ends with the
-    /// source positions (format 2) and resumed sessions' starts (format 3), which format 1 did not
-    /// have; everything before them is the same.
+    /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`, whose sessions it
+    /// knew as starting at their latest connects.
     private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
-        try #require(projection.sourcePositions.isEmpty)
-        var bytes = Self.withoutSessionStarts(projection).serialized()
-        // The format byte … an empty list of source positions (format 2), an empty list of
-        // resumed sessions' starts (format 3).
-        try #require(bytes.first == 3 && bytes.suffix(2) == [0, 0])
-        bytes.removeLast(2)
-        bytes[0] = 1
-        return bytes
+        try TestSupport.formatOneSnapshot(fromFormatThree: Self.withoutSessionStarts(projection).serialized())
     }
 
     /// `projection` as formats 1 and 2 knew it: every session started at its latest connect.

@@ -380,18 +380,10 @@ import TestSupport
         return state
     }
 
-    /// The snapshot a build before format 2 (f5fc3b0) wrote: format 3 without the source positions and
-    /// resumed sessions' starts at its end.
+    /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`.
     private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
-        try #require(projection.sourcePositions.isEmpty)
         try #require(projection.clients.values.allSatisfy { $0.startedAt == $0.connectedAt })
-        var bytes = projection.serialized()
-        // The format byte … an empty list of source positions (format 2), an empty list of
-        // resumed sessions' starts (format 3).
-        try #require(bytes.first == 3 && bytes.suffix(2) == [0, 0])
-        bytes.removeLast(2)
-        bytes[0] = 1
-        return bytes
+        return try TestSupport.formatOneSnapshot(fromFormatThree: projection.serialized())
     }
 
     @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
