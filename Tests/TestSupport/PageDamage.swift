@@ -13,9 +13,25 @@ public func damageOnePage(ofDatabaseAt path: String, pageSize: UInt64 = 4_096) t
     try file.write(contentsOf: Data(repeating: 0xFF, count: Int(pageSize)))
 }
 
+/// Overwrites with garbage the page of a closed SQLite file that holds `marker` (the first one
+/// that does): the rows on it, and so the row that holds `marker`, can no longer be read.
+public func damagePage(holding marker: String, ofDatabaseAt path: String, pageSize: Int = 4_096) throws {
+    guard !FileManager.default.fileExists(atPath: path + "-wal") else { throw PageDamageError.logLeftBehind(path) }
+    let url = URL(fileURLWithPath: path)
+    guard let offset = try Data(contentsOf: url).range(of: Data(marker.utf8))?.lowerBound else {
+        throw PageDamageError.markerNotFound(marker)
+    }
+    let file = try FileHandle(forUpdating: url)
+    defer { try? file.close() }
+    try file.seek(toOffset: UInt64(offset / pageSize * pageSize))
+    try file.write(contentsOf: Data(repeating: 0xFF, count: pageSize))
+}
+
 public enum PageDamageError: Error {
     /// The file's write-ahead log is still there: close every connection first.
     case logLeftBehind(String)
+    /// No page holds these bytes.
+    case markerNotFound(String)
 }
 
 /// The last seq a reader gets before reading fails, nil when every row can be read.

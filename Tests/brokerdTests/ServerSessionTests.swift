@@ -131,6 +131,81 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func anEventTheCatchUpCannotDecodeIsNamedInItsPlaceAndTheCatchUpGoesOn() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let (clientID, seq) = try await leftSession(on: broker, subscribingToNews: true)
+        for title in ["first", "damaged", "third"] {
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#).0 == 200)
+        }
+        #expect(await broker.terminate() == 0)
+        // A row this build cannot decode (the shutdown snapshot holds the state past it, so
+        // start-up does not read it): the catch-up is the first to.
+        let news = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.newsPublished.rawValue]))
+        var newsSeqs: [UInt64] = []
+        while let record = try news.next() { newsSeqs.append(record.seq) }
+        try #require(newsSeqs.count == 3)
+        try rawSQL(journal, "UPDATE events SET payload = x'FF' WHERE seq = \(newsSeqs[1])")
+
+        broker = try await BrokerProcess(journal: journal)
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        try resumed.send(["type": "ping"])
+        var titles: [String] = []
+        var incomplete: [String] = []
+        while let message = try await resumed.receive(), message["type"] as? String != "pong" {
+            switch message["type"] as? String {
+            case "news_update": titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
+            case "error" where message["error"] as? String == "resume_incomplete": incomplete.append(message["details"] as? String ?? "?")
+            default: break
+            }
+        }
+        await resumed.close()
+        #expect(await broker.terminate() == 0)
+
+        #expect(titles == ["first", "third"], "what comes after the event it could not decode is still replayed")
+        #expect(incomplete.count == 1)
+        #expect(incomplete.first?.hasPrefix("event \(newsSeqs[1]) could not be decoded") == true, "\(incomplete)")
+    }
+
+    @Test func aJournalPageTheCatchUpCannotReadIsNamedAsTheSeqsNotReplayed() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let (clientID, seq) = try await leftSession(on: broker, subscribingToNews: true)
+        // Enough rows for many pages of news.
+        for index in 0..<300 {
+            let body = #"{"title":"item \#(index) \#(String(repeating: "x", count: 100))","category":"macro"}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+        }
+        #expect(await broker.terminate() == 0)
+        try damagePage(holding: "item 150 ", ofDatabaseAt: journal)
+        let lastReadable = try #require(lastSeqReadBeforeAnError(journal))
+
+        broker = try await BrokerProcess(journal: journal)
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        try resumed.send(["type": "ping"])
+        var newsSeqs: [Int] = []
+        var incomplete: [String] = []
+        while let message = try await resumed.receive(), message["type"] as? String != "pong" {
+            switch message["type"] as? String {
+            case "news_update": newsSeqs.append(message["seq"] as? Int ?? -1)
+            case "error" where message["error"] as? String == "resume_incomplete": incomplete.append(message["details"] as? String ?? "?")
+            default: break
+            }
+        }
+        await resumed.close()
+        await broker.terminate()
+
+        #expect(!newsSeqs.isEmpty && newsSeqs.allSatisfy { $0 <= Int(lastReadable) }, "what could be read before the damage")
+        #expect(incomplete.count == 1)
+        let unreadFrom = (newsSeqs.last ?? seq) + 1
+        #expect(incomplete.first?.hasPrefix("events \(unreadFrom)…") == true, "\(incomplete), read through \(lastReadable)")
+        #expect(incomplete.first?.contains("could not be read from the journal") == true)
+    }
+
     /// Waits until `clientID` has no connection: its disconnect is journaled, so it may be resumed.
     private func waitUntilGone(_ clientID: String, on broker: BrokerProcess) async throws {
         for _ in 0..<200 {

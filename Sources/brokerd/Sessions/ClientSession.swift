@@ -191,10 +191,13 @@ struct ClientSession {
                 // What was missed, then the latest prices: seqs in order, so a client cut off
                 // half-way resumes from the last one it saw without skipping anything.
                 if let (missed, readThrough) = replay, readThrough < projection.lastSeq {
+                    let seqs = readThrough + 1...projection.lastSeq
                     do {
-                        try missed.send(readThrough + 1...projection.lastSeq, from: journal.reader(), to: connection)
+                        try missed.send(seqs, from: journal.reader(), to: connection)
+                    } catch let failure as MissedEventReplay.ReadFailure {
+                        Self.replayFailed(failure.underlying, unread: failure.unreadFrom...seqs.upperBound, connection: connection, logger: logger)
                     } catch {
-                        Self.replayFailed(error, connection: connection, logger: logger)
+                        Self.replayFailed(error, unread: seqs, connection: connection, logger: logger)
                     }
                 }
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
@@ -243,49 +246,61 @@ struct ClientSession {
     /// Sends a resumed client, off the store, what it missed after `since` that the latest prices do
     /// not tell (`MissedEventReplay`), in seq order, up to a recent seq (at most about
     /// `replayTailOnTheStore` behind the last one applied). Returns the replay and the seq it read
-    /// through, for the rest to be sent on the store when the connection is registered; nil when
-    /// reading failed (the client was told). Paced by the socket: half an outbound queue at a
-    /// time, each once the one before was handed to it, so a long catch-up to a slow client does
-    /// not end as `slow_consumer`.
+    /// through, for the rest to be sent on the store when the connection is registered. Paced by
+    /// the socket: half an outbound queue at a time, each once the one before was handed to it, so
+    /// a long catch-up to a slow client does not end as `slow_consumer`.
+    ///
+    /// When the journal cannot be read part-way, the client is told which seqs were not replayed
+    /// (`resume_incomplete`), and the catch-up goes on after them: the rest is read anew.
     private func replayMissed(
         since: UInt64, sessionStartedAt: Int64, to connection: LiveConnection
-    ) async -> (MissedEventReplay, readThrough: UInt64)? {
+    ) async -> (MissedEventReplay, readThrough: UInt64) {
         let (missed, lastSeq) = await store.read { (MissedEventReplay(for: connection, projection: $0), $0.lastSeq) }
         // Claims to have seen it all (only a wrong `since` can): what comes before it is registered still counts.
         guard since < lastSeq else { return (missed, since) }
         let journal = store.journal
+        var readThrough: UInt64
         do {
-            var readThrough = try await NIOThreadPool.singleton.runIfActive {
+            readThrough = try await NIOThreadPool.singleton.runIfActive {
                 let reader = try journal.reader()
                 return try MissedEventReplay.firstSeq(since: since, startedAt: sessionStartedAt, reader: reader, to: connection) - 1
             }
-            // What the socket was handed before the catch-up (a message or two more may follow:
-            // `connected`, an error), and how many messages the catch-up sent.
-            let sentBefore = connection.writer.sentCount
-            var pushed = 0
-            // All of it once, then again while events keep coming faster than the reads catch up,
-            // a few times at most.
-            for round in 0..<4 where connection.isReachable {
-                let target = await store.read { $0.lastSeq }
-                guard target > readThrough + (round == 0 ? 0 : Self.replayTailOnTheStore) else { break }
-                var from = readThrough + 1
-                while true {
-                    let seqs = from...target
-                    let part = try await NIOThreadPool.singleton.runIfActive {
+        } catch {
+            Self.replayFailed(error, unread: since + 1...lastSeq, connection: connection, logger: logger)
+            return (missed, lastSeq)
+        }
+        // What the socket was handed before the catch-up (a message or two more may follow:
+        // `connected`, an error), and how many messages the catch-up sent.
+        let sentBefore = connection.writer.sentCount
+        var pushed = 0
+        // All of it once, then again while events keep coming faster than the reads catch up,
+        // a few times at most.
+        for round in 0..<4 where connection.isReachable {
+            let target = await store.read { $0.lastSeq }
+            guard target > readThrough + (round == 0 ? 0 : Self.replayTailOnTheStore) else { break }
+            var from = readThrough + 1
+            while true {
+                let seqs = from...target
+                let part: (sent: Int, stoppedAt: UInt64?)
+                do {
+                    part = try await NIOThreadPool.singleton.runIfActive {
                         try missed.send(seqs, from: journal.reader(), to: connection, limit: max(1, connection.writer.capacity / 2))
                     }
-                    pushed += part.sent
-                    await Self.waitUntilHandedToTheSocket(pushed, since: sentBefore, by: connection)
-                    guard let stoppedAt = part.stoppedAt else { break }
-                    from = stoppedAt + 1
+                } catch let failure as MissedEventReplay.ReadFailure {
+                    Self.replayFailed(failure.underlying, unread: failure.unreadFrom...target, connection: connection, logger: logger)
+                    break
+                } catch {
+                    Self.replayFailed(error, unread: seqs, connection: connection, logger: logger)
+                    break
                 }
-                readThrough = target
+                pushed += part.sent
+                await Self.waitUntilHandedToTheSocket(pushed, since: sentBefore, by: connection)
+                guard let stoppedAt = part.stoppedAt else { break }
+                from = stoppedAt + 1
             }
-            return (missed, readThrough)
-        } catch {
-            Self.replayFailed(error, connection: connection, logger: logger)
-            return nil
+            readThrough = target
         }
+        return (missed, readThrough)
     }
 
     /// How long a catch-up waits for a socket that takes nothing before it sends on (and the
@@ -309,9 +324,14 @@ struct ClientSession {
         }
     }
 
-    private static func replayFailed(_ error: any Error, connection: LiveConnection, logger: Logger) {
-        logger.error("could not replay missed events", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
-        connection.send(ServerMessage.error("resume_incomplete", "missed bars, news and alerts could not be read: \(error)"))
+    /// Tells the client that the events `unread` could not be read off the journal for its catch-up.
+    private static func replayFailed(_ error: any Error, unread: ClosedRange<UInt64>, connection: LiveConnection, logger: Logger) {
+        logger.error(
+            "could not replay missed events",
+            metadata: ["client": "\(connection.clientID)", "seqs": "\(unread.lowerBound)…\(unread.upperBound)", "error": "\(error)"])
+        connection.send(ServerMessage.error(
+            "resume_incomplete",
+            "events \(unread.lowerBound)…\(unread.upperBound) could not be read from the journal (\(error)); bars, news and alerts among them are not replayed"))
     }
 
     /// Why a resume was not granted, as the client is told.

@@ -1,5 +1,6 @@
 import Broker
 import Journal
+import NIOCore
 import Publishers
 
 /// What a resumed client missed and cannot get from the latest prices: bar closes of its stocks,
@@ -43,36 +44,75 @@ struct MissedEventReplay: Sendable {
         return from
     }
 
+    /// Reading the journal failed part-way through a catch-up: what was sent before `unreadFrom` stays
+    /// sent, the events from there on were not replayed.
+    struct ReadFailure: Error {
+        /// The first seq not read.
+        let unreadFrom: UInt64
+        let underlying: any Error
+    }
+
     /// Sends `connection` what of `seqs` it missed, in seq order, `limit` messages at most; stops
     /// when it can no longer reach the client (its next resume starts over from the same `since`). Returns how many
     /// it sent, and the seq it stopped at when it stopped at `limit` before the end of `seqs`.
+    ///
+    /// An event this build cannot decode is not replayed: the client gets a `resume_incomplete`
+    /// naming its seq in its place, and the catch-up goes on. Throws `ReadFailure` when the journal
+    /// itself cannot be read part-way.
     @discardableResult
     func send(
         _ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection, limit: Int = .max
+    ) throws(ReadFailure) -> (sent: Int, stoppedAt: UInt64?) {
+        var readThrough = seqs.lowerBound - 1
+        do {
+            return try send(seqs, from: reader, to: connection, limit: limit, readThrough: &readThrough)
+        } catch {
+            throw ReadFailure(unreadFrom: readThrough + 1, underlying: error)
+        }
+    }
+
+    private func send(
+        _ seqs: ClosedRange<UInt64>, from reader: JournalReader, to connection: LiveConnection, limit: Int,
+        readThrough: inout UInt64
     ) throws -> (sent: Int, stoppedAt: UInt64?) {
         var sent = 0
         let cursor = try reader.records(JournalQuery(fromSeq: seqs.lowerBound, toSeq: seqs.upperBound, kinds: Self.kinds))
         while sent < limit, connection.isReachable, let record = try cursor.next() {
-            let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
-            switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
-            case .klineUpdated(let bar) where bar.closed:
-                let stock = Subscription(type: .stock, target: bar.code)
-                guard subscriptions.contains(stock) else { continue }
-                message = ("kline_update", bar, stock)
-            case .newsPublished(let item):
-                // The subscription the live push would have named.
-                guard let subscription = NewsPublisher.subscriptions(reachedBy: item).first(where: subscriptions.contains) else { continue }
-                message = ("news_update", item, subscription)
-            case .alertTriggered(let triggered) where triggered.user == owner:
-                message = ("alert", AlertNotice(triggered: triggered, rule: rules[triggered.ruleID], at: record.timestamp), nil)
-            default:
-                continue
-            }
-            connection.send(ServerMessage.encode(
-                ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription)))
+            // Rows of other kinds between the last one read and this one were not asked for.
+            readThrough = record.seq
+            guard let message = try message(for: record) else { continue }
+            connection.send(message)
             sent += 1
             if sent == limit, record.seq < seqs.upperBound { return (sent, record.seq) }
         }
         return (sent, nil)
+    }
+
+    /// What the client gets of `record`: nil when it is not for this client.
+    private func message(for record: JournalRecord) throws -> ByteBuffer? {
+        let event: Event
+        do {
+            event = try EventCodec.decode(kind: record.kind, payload: record.payload)
+        } catch {
+            return ServerMessage.error(
+                "resume_incomplete", "event \(record.seq) could not be decoded (\(error)); it is not replayed")
+        }
+        let message: (type: String, data: any Encodable & Sendable, subscription: Subscription?)
+        switch event {
+        case .klineUpdated(let bar) where bar.closed:
+            let stock = Subscription(type: .stock, target: bar.code)
+            guard subscriptions.contains(stock) else { return nil }
+            message = ("kline_update", bar, stock)
+        case .newsPublished(let item):
+            // The subscription the live push would have named.
+            guard let subscription = NewsPublisher.subscriptions(reachedBy: item).first(where: subscriptions.contains) else { return nil }
+            message = ("news_update", item, subscription)
+        case .alertTriggered(let triggered) where triggered.user == owner:
+            message = ("alert", AlertNotice(triggered: triggered, rule: rules[triggered.ruleID], at: record.timestamp), nil)
+        default:
+            return nil
+        }
+        return ServerMessage.encode(
+            ServerMessage.Envelope(type: message.type, data: message.data, seq: record.seq, subscription: message.subscription))
     }
 }
