@@ -8,16 +8,23 @@ public final class Journal: Sendable {
     public let options: JournalOptions
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
+    /// This journal is the file's one writer while it holds this.
+    private let lock: JournalFileLock
 
-    private init(path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer) {
+    private init(path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer, lock: JournalFileLock) {
         self.path = path
         self.options = options
         self.writer = writer
         self.checkpointer = checkpointer
+        self.lock = lock
     }
 
-    /// Opens (creating when missing) the journal at `path` for appending.
+    /// Opens (creating when missing) the journal at `path` for appending; throws `inUse` while
+    /// another open journal (of this process or another) appends to it.
     public static func open(path: String, options: JournalOptions = JournalOptions()) throws(JournalError) -> Journal {
+        // Before SQLite touches the file: a second writer must not even run its start-up checks
+        // against a file the first one is appending to. Released when this throws (deinit).
+        let lock = try JournalFileLock(journalPath: path)
         let db: SQLiteConnection
         do {
             db = try SQLiteConnection(path: path, readOnly: false)
@@ -60,7 +67,7 @@ public final class Journal: Sendable {
         }
         let writer = GroupCommitWriter(state: state, maxBatchSize: options.maxBatchSize)
         let checkpointer = WALCheckpointer(path: path, writer: writer, settings: options.checkpoints)
-        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer)
+        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock)
     }
 
     /// The last committed seq (0 for an empty journal).
@@ -114,6 +121,7 @@ public final class Journal: Sendable {
         // The writer's connection closes last, so SQLite's final checkpoint removes the log.
         checkpointer.stop()
         writer.close()
+        lock.release()
     }
 }
 

@@ -8,6 +8,11 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
     case newerFormat(path: String, found: Int64, supported: Int64)
     /// SQLite refused to open the file.
     case cannotOpen(path: String, SQLiteError)
+    /// Another open journal holds the file's writer lock: another `brokerd serve` (pid `holder`,
+    /// when known) appends to it.
+    case inUse(path: String, holder: Int32?)
+    /// The writer lock file could not be created or locked.
+    case cannotLock(path: String, reason: String)
     /// The disk or the configured size limit is full; nothing of the failed batch was kept.
     case diskFull(SQLiteError)
     /// A write failed; nothing of the failed batch was kept.
@@ -35,6 +40,10 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
         case .newerFormat(let path, let found, let supported):
             "\(path) has journal format \(found), this brokerd reads up to \(supported): upgrade brokerd"
         case .cannotOpen(let path, let error): "cannot open \(path): \(error.message)"
+        case .inUse(let path, let holder):
+            "\(path) is in use by another brokerd\(holder.map { " (pid \($0))" } ?? ""): one process appends to a journal; "
+                + "stop that one, or give this one a journal of its own"
+        case .cannotLock(let path, let reason): "cannot lock \(path): \(reason)"
         case .diskFull(let error): "journal is full, append refused: \(error.message)"
         case .writeFailed(let error): "journal write failed, append refused: \(error.message)"
         case .readFailed(let error): "journal read failed: \(error.message)"

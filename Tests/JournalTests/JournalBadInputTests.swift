@@ -19,6 +19,30 @@ import Testing
         #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == Data(repeating: 0x41, count: 8_192))
     }
 
+    @Test func aSecondWriterOfAJournalIsRefusedWhileTheFirstIsOpenAndTheFirstGoesOn() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let first = try Journal.open(path: path)
+        try await appendRecords(first, count: 3)
+
+        #expect {
+            try Journal.open(path: path)
+        } throws: { error in
+            guard case .inUse(let refused, let holder) = error as? JournalError else { return false }
+            return refused == path && holder == getpid() && "\(error)".contains("is in use by another brokerd (pid \(getpid()))")
+        }
+        // Refused before it wrote anything: the first still appends where it was.
+        try await appendRecords(first, count: 2)
+        #expect(first.lastSeq == 5)
+        // The read-only tools do not need the lock.
+        #expect(try JournalReader(path: path).verify().isValid)
+        first.close()
+
+        let second = try Journal.open(path: path)
+        #expect(second.lastSeq == 5, "the lock goes with close")
+        second.close()
+    }
+
     @Test func anSQLiteFileOfAnotherApplicationIsRefused() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("other.sqlite")

@@ -460,6 +460,36 @@ import TestSupport
         _ = dir
     }
 
+    @Test func aSecondServeOnAJournalInUseRefusesToStartAndTheFirstGoesOn() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let first = try await BrokerProcess(journal: journal)
+        let socket = TestWebSocket(url: first.webSocketURL)
+        let clientID = try #require(try await socket.receive()?["client_id"] as? String)
+        do {
+            let second = try await BrokerProcess(journal: journal)
+            Issue.record("a second broker started on the same journal")
+            await second.terminate()
+        } catch BrokerProcessError.exited(let log) {
+            #expect(log.contains("\(journal) is in use by another brokerd (pid \(first.process.processIdentifier))"), "\(log)")
+        }
+        // The first one's appends still work, and its client was not declared gone by the second.
+        let tick = #"{"ticks":[{"code":"600519","price":12.5,"volume":1}]}"#
+        #expect(try await HTTP.request("POST", first.baseURL + "/api/ticks", body: tick).0 == 200)
+        let (_, clients) = try await HTTP.request("GET", first.baseURL + "/api/websocket/clients")
+        #expect((clients["clients"] as? [[String: Any]] ?? []).contains { $0["client_id"] as? String == clientID })
+        await socket.close()
+        #expect(await first.terminate() == 0)
+        // Nothing of the second broker's start-up was journaled: it would have ended the first one's
+        // session with `broker_restart`.
+        let disconnects = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.clientDisconnected.rawValue]))
+        while let record = try disconnects.next() {
+            guard case .clientDisconnected(let payload) = try EventCodec.decode(kind: record.kind, payload: record.payload) else { continue }
+            #expect(payload.reason != .brokerRestart)
+        }
+        _ = dir
+    }
+
     @Test func serveRefusesAJournalWhoseLastRowHasATimestampBrokerdNeverWrites() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

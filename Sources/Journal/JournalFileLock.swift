@@ -1,0 +1,56 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// The one writer of a journal file: an exclusive `flock` on `<journal>.lock`, held from
+/// `Journal.open` until `Journal.close`.
+///
+/// SQLite lets two processes append to one file: each writer keeps its head (seq, hash) in memory,
+/// so a second `brokerd serve` would write its own start-up events after the first one's, and from
+/// then on every append of the first would fail on a taken seq while it still served its clients.
+/// The lock is on a file of its own, not the database: a `flock` does not mix with SQLite's POSIX
+/// locks there (closing any descriptor of the database would drop those), and the read-only tools
+/// (`brokerd journal verify`, `replay`, …) and `compact` or `snapshot` beside a live broker never take it.
+/// The kernel lets it go when the process ends, however it ends. The file holds the holder's pid.
+final class JournalFileLock: Sendable {
+    let path: String
+    private let descriptor: Atomic<Int32>
+
+    /// Takes the lock of the journal at `journalPath`, or throws `JournalError.inUse` when another
+    /// open journal (in this or another process) holds it.
+    init(journalPath: String) throws(JournalError) {
+        path = journalPath + ".lock"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw .cannotLock(path: path, reason: String(cString: strerror(errno))) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let code = errno
+            let holder = Self.holder(fd)
+            close(fd)
+            if code == EWOULDBLOCK { throw .inUse(path: journalPath, holder: holder) }
+            throw .cannotLock(path: path, reason: String(cString: strerror(code)))
+        }
+        // Who holds it, for the next one to say; the lock itself is what counts.
+        let pid = Array("\(getpid())\n".utf8)
+        if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
+        descriptor = Atomic(fd)
+    }
+
+    deinit { release() }
+
+    /// Lets the lock go; later calls do nothing.
+    func release() {
+        let fd = descriptor.exchange(-1, ordering: .acquiringAndReleasing)
+        if fd >= 0 { close(fd) }
+    }
+
+    /// The pid written in the lock file, when there is one.
+    private static func holder(_ fd: Int32) -> Int32? {
+        var bytes = [UInt8](repeating: 0, count: 16)
+        let count = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard count > 0 else { return nil }
+        return Int32(String(decoding: bytes[..<count].filter { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }, as: UTF8.self))
+    }
+}
