@@ -93,6 +93,29 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aFractionalResumeWindowCountsOnEveryDisconnect() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--resume-window", "0.9"])
+        let (clientID, _) = try await leftSession(on: broker)
+        let kept = TestWebSocket(url: broker.webSocketURL)
+        let keptID = try #require(try await kept.receive()?["client_id"] as? String)
+        #expect(await broker.terminate() == 0)
+
+        // A client that left, and one the shutdown closed: both deadlines are 0.9 s after the
+        // disconnect (less the moment between the deadline's reckoning and the commit's stamp).
+        let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.clientDisconnected.rawValue]))
+        var windows: [String: Int64] = [:]
+        while let record = try cursor.next() {
+            guard case .clientDisconnected(let payload) = try EventCodec.decode(kind: record.kind, payload: record.payload) else { continue }
+            windows[payload.clientID] = payload.resumeDeadline - record.timestamp
+        }
+        for id in [clientID, keptID] {
+            let window = try #require(windows[id])
+            #expect(window > 0 && window <= 900_000, "\(id): \(window) µs")
+        }
+    }
+
     @Test func anIdleClientIsClosedForHeartbeatTimeoutAndItIsJournaled() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -26,6 +26,13 @@ public struct Configuration: Sendable, Equatable {
     public var heartbeatTimeout = Duration.seconds(90)
     /// How long a disconnected session stays resumable; zero disables resume.
     public var resumeWindow = Duration.seconds(300)
+
+    /// `resumeWindow` in microseconds, fractions of a second included: what a disconnect's resume
+    /// deadline adds to its time.
+    public var resumeWindowMicroseconds: Int64 {
+        let parts = resumeWindow.components
+        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
+    }
     /// Name of this node in stats and in messages shared with other nodes.
     public var nodeID = Configuration.defaultNodeID
     /// Lowest level that is logged.

@@ -105,7 +105,7 @@ struct BrokerService: Service {
         let recovery = store.recovery
         // Clients connected when the last process died are gone now; they may resume within the window.
         let now = WallClock.microsecondsNow()
-        let deadline = now + resumeWindowMicroseconds
+        let deadline = now + configuration.resumeWindowMicroseconds
         let stranded = await store.read { projection in
             projection.clients.values.filter(\.isConnected).map(\.id).sorted()
         }
@@ -178,11 +178,6 @@ struct BrokerService: Service {
         }
     }
 
-    private var resumeWindowMicroseconds: Int64 {
-        let parts = configuration.resumeWindow.components
-        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
-    }
-
     /// Closes idle connections and those whose token expired, and forgets sessions whose resume
     /// window has passed.
     private func sweep(_ store: EventStore) async {
@@ -231,7 +226,7 @@ struct BrokerService: Service {
         let remaining = await store.read { projection in projection.clients.values.filter(\.isConnected).map(\.id).sorted() }
         if !remaining.isEmpty {
             _ = try? await store.append(remaining.map {
-                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: now + resumeWindowMicroseconds))
+                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: now + configuration.resumeWindowMicroseconds))
             })
         }
         do {

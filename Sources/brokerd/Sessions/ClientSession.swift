@@ -91,7 +91,7 @@ struct ClientSession {
     func end(_ connection: LiveConnection) async {
         connection.finish()
         let reason = connection.requestedClose ?? .closed
-        let deadline = WallClock.microsecondsNow() + Int64(configuration.resumeWindow.components.seconds) * 1_000_000
+        let deadline = WallClock.microsecondsNow() + configuration.resumeWindowMicroseconds
         do {
             try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
             LabeledCounters.disconnects.increment(reason.rawValue)
