@@ -192,6 +192,63 @@ import TestSupport
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body, token: "wrong").0 == 403)
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body, token: "s3cret").0 == 200)
         #expect(try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").0 == 200)
+        // Who is connected (client ids are what an anonymous resume needs) is the admin's to see.
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients").0 == 401)
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients", token: "s3cret").0 == 200)
+        // HTTP's auth schemes are case-insensitive.
+        let lowercase = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: body, authorization: "bearer s3cret")
+        #expect(lowercase.0 == 200)
+        await broker.terminate()
+    }
+
+    @Test func httpRefusalsHaveFittingStatuses() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let news = #"{"id":"n-1","title":"公告","category":"macro"}"#
+        let first = try await HTTP.request("POST", broker.baseURL + "/api/news", body: news)
+        #expect(first.0 == 200)
+        #expect(first.1["seq"] is Int, "a number, as every other write route answers: \(first.1)")
+        let again = try await HTTP.request("POST", broker.baseURL + "/api/news", body: news)
+        #expect(again.0 == 409 && again.1["error"] as? String == "duplicate_news", "\(again)")
+
+        let rule = #"{"id":"r-1","user":"alice","code":"600519","condition":"above","threshold":10}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        let taken = #"{"id":"r-1","user":"bob","code":"600519","condition":"above","threshold":10}"#
+        let conflict = try await HTTP.request("POST", broker.baseURL + "/api/alerts/rules", body: taken)
+        #expect(conflict.0 == 409 && conflict.1["error"] as? String == "alert_rule_id_taken", "\(conflict)")
+        #expect(try await HTTP.request("DELETE", broker.baseURL + "/api/alerts/rules/r-2").0 == 404)
+
+        let seqBefore = try await lastSeq(broker)
+        // Past the 4 MiB body limit.
+        let huge = #"{"ticks":[{"code":"600519","price":10,"name":""# + String(repeating: "x", count: 5 << 20) + #""}]}"#
+        let tooLarge = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: huge)
+        #expect(tooLarge.0 == 413 && tooLarge.1["error"] as? String == "body_too_large", "\(tooLarge.0) \(tooLarge.1)")
+        #expect(try await lastSeq(broker) == seqBefore)
+        await broker.terminate()
+    }
+
+    @Test func pathParametersArePercentDecoded() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        // Strategy 量能, as a client would send it.
+        let put = try await HTTP.request(
+            "PUT", broker.baseURL + "/api/signals/%E9%87%8F%E8%83%BD", body: #"{"signals":[{"code":"600519"}]}"#)
+        #expect(put.0 == 200)
+        let (_, strategies) = try await HTTP.request("GET", broker.baseURL + "/api/strategies")
+        #expect((strategies["strategies"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["量能"], "\(strategies)")
+        let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=%E9%87%8F%E8%83%BD")
+        #expect(signals["count"] as? Int == 1, "\(signals)")
+
+        let rule = #"{"id":"规则 1","user":"alice","code":"600519","condition":"above","threshold":10}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        let removed = try await HTTP.request("DELETE", broker.baseURL + "/api/alerts/rules/%E8%A7%84%E5%88%99%201")
+        #expect(removed.0 == 200 && removed.1["removed"] as? String == "规则 1", "\(removed)")
+
+        // An escape that is not UTF-8 is refused, and nothing is journaled.
+        let seqBefore = try await lastSeq(broker)
+        let bad = try await HTTP.request("PUT", broker.baseURL + "/api/signals/%FF", body: #"{"signals":[{"code":"600519"}]}"#)
+        #expect(bad.0 == 400 && bad.1["error"] as? String == "invalid_path", "\(bad)")
+        #expect(try await lastSeq(broker) == seqBefore)
         await broker.terminate()
     }
 

@@ -6,12 +6,17 @@ extension Request {
     /// Both are accepted because browsers cannot set headers on a WebSocket upgrade; the header
     /// is preferred because proxies log URLs (with the query) but not headers.
     var clientToken: String? {
-        if let header = headers[.authorization] {
-            let scheme = header.prefix { $0 != " " }
-            let credentials = header.dropFirst(scheme.count).drop { $0 == " " }
-            if scheme.lowercased() == "bearer", !credentials.isEmpty { return String(credentials) }
-        }
+        if let credentials = bearerCredentials, !credentials.isEmpty { return credentials }
         guard let token = uri.queryParameters.get("token"), !token.isEmpty else { return nil }
         return token
+    }
+
+    /// What `Authorization: Bearer <credentials>` carries (the scheme in any case, as HTTP's
+    /// schemes are); nil without such a header.
+    var bearerCredentials: String? {
+        guard let header = headers[.authorization] else { return nil }
+        let scheme = header.prefix { $0 != " " }
+        guard scheme.lowercased() == "bearer" else { return nil }
+        return String(header.dropFirst(scheme.count).drop { $0 == " " })
     }
 }

@@ -62,6 +62,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(status: error.status, error: name, details: details).response
         } catch let error as DecodingError {
             return APIError.badRequest("invalid_body", Self.describe(error)).response
+        } catch let error as NIOTooManyBytesError {
+            // Collecting the body stopped at the limit (`max_body_bytes`): nothing of it was used.
+            let limit = error.maxBytes.map { " of \($0) bytes" } ?? ""
+            return APIError(status: .contentTooLarge, error: "body_too_large", details: "the body is larger than the limit\(limit)").response
         } catch {
             return APIError(status: .internalServerError, error: "internal", details: "\(error)").response
         }
@@ -88,10 +92,10 @@ struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let token else { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
+        guard let presented = request.bearerCredentials else {
             throw APIError(status: .unauthorized, error: "unauthorized", details: "send Authorization: Bearer <admin token>")
         }
-        guard constantTimeEqual(String(header.dropFirst("Bearer ".count)), token) else {
+        guard constantTimeEqual(presented, token) else {
             throw APIError(status: .forbidden, error: "forbidden", details: "the admin token is wrong")
         }
         return try await next(request, context)

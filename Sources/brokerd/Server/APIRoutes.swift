@@ -19,11 +19,12 @@ struct APIRoutes {
         }
         let api = router.group("api")
         api.get("websocket/stats") { _, _ in try await stats() }
-        api.get("websocket/clients") { _, _ in try await clients() }
         api.get("signals/buy") { request, _ in try await signals(request) }
         api.get("strategies") { _, _ in try await strategies() }
 
         let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
+        // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
+        admin.get("websocket/clients") { _, _ in try await clients() }
         admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
         admin.put("signals/:strategy") { request, context in try await replaceSignals(request, context) }
         admin.post("ticks") { request, context in try await ingestTicks(request, context) }
@@ -55,10 +56,29 @@ struct APIRoutes {
         do {
             return try await readyStore().execute(command)
         } catch let error as BrokerError {
-            throw APIError.badRequest(error.error, error.details)
+            throw APIError(status: Self.status(of: error), error: error.error, details: error.details)
         } catch let error as JournalError {
             throw APIError(status: .serviceUnavailable, error: "journal_unavailable", details: "\(error)")
         }
+    }
+
+    /// The status of a refusal: 404 for what does not exist, 409 for what exists already, else 400.
+    static func status(of refusal: BrokerError) -> HTTPResponse.Status {
+        switch refusal {
+        case .unknownAlertRule, .unknownClient: .notFound
+        case .duplicateNews, .alertRuleIDTaken, .clientIDTaken: .conflict
+        default: .badRequest
+        }
+    }
+
+    /// The path parameter `name`, percent-decoded (`/api/signals/%E9%87%8F%E8%83%BD` is strategy
+    /// `量能`, as `?strategy=` would be).
+    static func pathParameter(_ name: String, _ context: BrokerRequestContext) throws -> String {
+        let raw = try context.parameters.require(name)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("invalid_path", "\(name) \"\(raw)\" is not valid percent-encoded UTF-8")
+        }
+        return decoded
     }
 
     // MARK: Reads
@@ -153,7 +173,7 @@ struct APIRoutes {
     }
 
     private func replaceSignals(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
-        let strategy = try context.parameters.require("strategy")
+        let strategy = try Self.pathParameter("strategy", context)
         let body = try await request.decode(as: SignalsInput.self, context: context)
         let signals = body.signals.map {
             Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason)
@@ -209,7 +229,7 @@ extension APIRoutes {
             codes: body.codes ?? [], category: body.category ?? "general", publishedAt: WallClock.microsecondsNow())
         let recorded = try await execute(.publishNews(item))
         runtime.share(.news(item))
-        return JSONResponse.make(["id": item.id, "seq": recorded.last.map { String($0.seq) } ?? ""])
+        return JSONResponse.make(NewsBody(id: item.id, seq: recorded.last?.seq))
     }
 
     private func setAlertRule(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
@@ -226,7 +246,7 @@ extension APIRoutes {
     }
 
     private func removeAlertRule(_ context: BrokerRequestContext) async throws -> Response {
-        let id = try context.parameters.require("id")
+        let id = try Self.pathParameter("id", context)
         guard let owner = try await readyStore().read({ $0.alerts.rule(id: id)?.user }) else {
             throw APIError(status: .notFound, error: "unknown_alert_rule", details: "no alert rule \(id)")
         }
@@ -304,6 +324,12 @@ struct SignalsInput: Decodable {
 
 struct WriteBody: Encodable {
     let accepted: Int
+    let seq: UInt64?
+}
+
+/// `POST /api/news`: the item's id and the seq it was journaled at.
+struct NewsBody: Encodable {
+    let id: String
     let seq: UInt64?
 }
 

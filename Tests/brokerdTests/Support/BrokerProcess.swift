@@ -138,7 +138,7 @@ func productsDirectory() -> URL {
 /// Minimal HTTP client for the API tests.
 enum HTTP {
     static func request(
-        _ method: String, _ url: String, body: String? = nil, token: String? = nil
+        _ method: String, _ url: String, body: String? = nil, token: String? = nil, authorization: String? = nil
     ) async throws -> (Int, [String: Any]) {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
@@ -147,7 +147,9 @@ enum HTTP {
             request.httpBody = Data(body.utf8)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         }
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        if let authorization = authorization ?? token.map({ "Bearer \($0)" }) {
+            request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        }
         let (data, response) = try await URLSession.shared.data(for: request)
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
