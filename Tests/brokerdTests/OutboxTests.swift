@@ -174,9 +174,18 @@ import Testing
         #expect(assembler.take(.text, text("123456789"), fin: true) == .tooLarge)
     }
 
-    @Test func aContinuationWithoutAStartIsIgnored() {
+    @Test func aContinuationWithoutAStartIsRefusedAndDropped() {
         var assembler = MessageAssembler(maxBytes: 100)
-        #expect(assembler.take(.continuation, text("stray"), fin: true) == .incomplete)
+        #expect(assembler.take(.continuation, text("stray"), fin: true) == .strayContinuation)
+        #expect(!assembler.isAssembling)
         #expect(assembler.take(.text, text("ok"), fin: true) == .message(text("ok"), .text))
+    }
+
+    @Test func aNewMessageBeforeTheLastFragmentDropsTheUnfinishedOne() {
+        var assembler = MessageAssembler(maxBytes: 100)
+        #expect(assembler.take(.text, text("{\"type\":"), fin: false) == .incomplete)
+        #expect(assembler.isAssembling)
+        #expect(assembler.take(.text, text("new"), fin: true) == .message(text("new"), .text), "nothing of the first")
+        #expect(!assembler.isAssembling)
     }
 }

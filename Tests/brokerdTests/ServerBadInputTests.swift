@@ -63,6 +63,34 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func invalidUTF8AndBrokenFragmentsGetErrorsAndChangeNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let socket = try StalledWebSocket(port: broker.port, readTimeout: 10)
+        let connected = try JSONSerialization.jsonObject(with: Data(socket.readFrame().payload)) as? [String: Any]
+        #expect(connected?["type"] as? String == "connected")
+        let seqBefore = try await lastSeq(broker)
+        func nextError() throws -> String? {
+            let frame = try socket.readFrame()
+            return (try JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any])?["error"] as? String
+        }
+
+        // Not repaired into "ab\u{FFFD}\u{FFFD}" and subscribed to.
+        let invalid = Array(#"{"type":"subscribe","subscription_type":"strategy","target":"ab"#.utf8) + [0xFF, 0xFE] + Array(#""}"#.utf8)
+        try socket.sendFrame(opcode: 0x1, payload: invalid)
+        #expect(try nextError() == "invalid_utf8")
+        try socket.sendFrame(opcode: 0x0, payload: Array("stray".utf8))
+        #expect(try nextError() == "unexpected_continuation")
+        // The first fragment of a subscribe, then a ping before its last fragment.
+        try socket.sendFrame(opcode: 0x1, payload: Array(#"{"type":"subscribe","target":"#.utf8), fin: false)
+        try socket.sendFrame(opcode: 0x1, payload: Array(#"{"type":"ping"}"#.utf8))
+        #expect(try nextError() == "incomplete_message")
+        let pong = try JSONSerialization.jsonObject(with: Data(socket.readFrame().payload)) as? [String: Any]
+        #expect(pong?["type"] as? String == "pong", "the message that began anew is taken")
+        #expect(try await lastSeq(broker) == seqBefore, "nothing refused may reach the journal")
+        await broker.terminate()
+    }
+
     @Test func overRateMessagesAreRefusedAndSustainedAbuseIsClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(

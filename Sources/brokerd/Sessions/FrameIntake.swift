@@ -27,13 +27,23 @@ struct FrameIntake {
     mutating func take(_ frame: WebSocketFrame, connection: LiveConnection, logger: Logger) -> ClientRequest? {
         connection.noteReceived()
         var request: ClientRequest?
-        switch assembler.take(Self.opcode(frame.opcode), frame.data, fin: frame.fin) {
+        let opcode = Self.opcode(frame.opcode)
+        if opcode != .continuation, assembler.isAssembling {
+            strikes += 1
+            connection.send(ServerMessage.error(
+                "incomplete_message", "a new message began before the last fragment of the one before; that one was dropped"))
+        }
+        switch assembler.take(opcode, frame.data, fin: frame.fin) {
         case .message(let message, let opcode):
             request = handle(message, isText: opcode == .text, connection: connection)
         case .tooLarge:
             strikes += 5
             connection.send(ServerMessage.error(
                 "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes; this one was dropped"))
+        case .strayContinuation:
+            strikes += 1
+            connection.send(ServerMessage.error(
+                "unexpected_continuation", "a continuation frame came with no fragmented message to continue; it was dropped"))
         case .incomplete:
             break
         }
@@ -59,9 +69,16 @@ struct FrameIntake {
             connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
             return nil
         }
+        // Read as it is, never repaired: a replacement character in a target would be journaled.
+        guard let text = String(validating: message.readableBytesView, as: UTF8.self) else {
+            strikes += 1
+            LabeledCounters.messagesIn.increment("invalid")
+            connection.send(ServerMessage.error("invalid_utf8", "text frames must be UTF-8; this one was dropped"))
+            return nil
+        }
         let request: ClientRequest
         do {
-            request = try ClientRequest.parse(String(buffer: message), maxTargetLength: Broker.Limits().maxTargetLength)
+            request = try ClientRequest.parse(text, maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
             LabeledCounters.messagesIn.increment("invalid")
             connection.send(ServerMessage.error(error.error, error.details))

@@ -3,7 +3,8 @@ import NIOCore
 /// Reassembles a client's fragmented WebSocket messages and refuses any above the size limit.
 ///
 /// Pure: frames in, complete messages (or a refusal) out. An oversized message is refused once,
-/// when it crosses the limit; its remaining fragments are dropped without another refusal.
+/// when it crosses the limit; its remaining fragments are dropped without another refusal. A text
+/// or binary frame while a fragmented message is unfinished drops that message and starts anew.
 struct MessageAssembler {
     /// A data frame's opcode.
     enum Opcode: Equatable {
@@ -19,6 +20,8 @@ struct MessageAssembler {
         case incomplete
         /// The message grew past `maxBytes`: it is dropped.
         case tooLarge
+        /// A continuation frame with no fragmented message to continue: it is dropped.
+        case strayContinuation
     }
 
     let maxBytes: Int
@@ -30,6 +33,10 @@ struct MessageAssembler {
         self.maxBytes = maxBytes
     }
 
+    /// Whether a fragmented message has begun and not ended: a text or binary frame now would
+    /// drop it (the protocol allows no other message between its fragments).
+    var isAssembling: Bool { fragmentedOpcode != nil }
+
     /// Takes one data frame's opcode, payload and FIN bit.
     mutating func take(_ opcode: Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
         let frameOpcode = opcode
@@ -37,8 +44,7 @@ struct MessageAssembler {
         var data = payload
         switch frameOpcode {
         case .continuation:
-            // A continuation without a started message is ignored.
-            guard let started = fragmentedOpcode else { return .incomplete }
+            guard let started = fragmentedOpcode else { return .strayContinuation }
             opcode = started
             if !skippingOversized { fragments.writeBuffer(&data) }
         default:

@@ -63,6 +63,14 @@ final class StalledWebSocket {
         try write(Self.frame(opcode: 0x1, payload: Array(text.utf8)))
     }
 
+    /// Sends one masked data frame as it is: any opcode (0 continuation, 1 text, 2 binary), any
+    /// bytes, FIN or not.
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
+        var frame = Self.frame(opcode: opcode, payload: payload)
+        if !fin { frame[0] &= 0x7F }
+        try write(frame)
+    }
+
     /// Sends `count` masked ping control frames, each with `payloadSize` bytes, in one write.
     func ping(count: Int = 1, payloadSize: Int = 0) throws {
         let frame = Self.frame(opcode: 0x9, payload: [UInt8](repeating: 0x2A, count: payloadSize))
