@@ -91,6 +91,56 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func anUnparsableRequestIsAnswered400AndClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let requests = [
+            "GARBAGE\r\n\r\n",
+            "GET /api/strategies HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n",
+            "POST /api/ticks HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            "GET /api/signals/buy?strategy=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n",
+        ]
+        for request in requests {
+            let fd = try LoopbackSocket.connect(port: broker.port, readTimeout: 10)
+            defer { close(fd) }
+            _ = Array(request.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            // Everything until the broker closes (a read timeout would end it too, with less).
+            var answer: [UInt8] = []
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            var count = 0
+            repeat {
+                count = read(fd, &chunk, chunk.count)
+                if count > 0 { answer += chunk[0..<count] }
+            } while count > 0
+            let text = String(decoding: answer, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400 "), "\(request.prefix(40)): \(text)")
+            #expect(count == 0, "closed by the broker, not left open until the read timed out: \(request.prefix(40))")
+        }
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/strategies").0 == 200)
+        await broker.terminate()
+    }
+
+    @Test func aShutdownDoesNotWaitForConnectionsThatNeverSentARequest() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let silent = try LoopbackSocket.connect(port: broker.port)
+        let halfway = try LoopbackSocket.connect(port: broker.port)
+        defer {
+            close(silent)
+            close(halfway)
+        }
+        _ = Array("GET /api/str".utf8).withUnsafeBytes { write(halfway, $0.baseAddress, $0.count) }
+        try await Task.sleep(for: .milliseconds(200))
+
+        broker.process.terminate()
+        // Not a measure of speed: without the fix it waited as long as the clients kept the
+        // sockets open, here for ever.
+        for _ in 0..<400 where broker.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!broker.process.isRunning, "still running 20 s after SIGTERM")
+        if broker.process.isRunning { await broker.kill9() }
+        #expect(await broker.waitForExit() == 0)
+    }
+
     @Test func overRateMessagesAreRefusedAndSustainedAbuseIsClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(

@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 import NIOWebSocket
+import ServiceLifecycle
 
 /// The server's connections: HTTP/1 for the API, upgraded to a WebSocket session on the endpoint.
 ///
@@ -29,6 +30,8 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
     struct Value: ServerChildChannelValue {
         let upgradeResult: EventLoopFuture<UpgradeResult>
         let channel: any Channel
+        /// Whether `upgradeResult` completed: the first request was read (or reading it failed).
+        let firstRequestDecided: NIOLoopBoundBox<Bool>
     }
 
     let responder: HTTPChannelHandler.Responder
@@ -81,19 +84,46 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             )
             var configuration = NIOUpgradableHTTPServerPipelineConfiguration<UpgradeResult>(upgradeConfiguration: serverUpgradeConfiguration)
             configuration.enablePipelining = false  // HTTP is pipelined by NIOAsyncChannel
-            configuration.enableErrorHandling = false  // Hummingbird handles these
+            // A request NIO cannot parse (no request line, a header without a colon, a request
+            // line past the limits) is answered 400 and closed: Hummingbird's handlers, which
+            // would answer it, come only after the first request was read.
+            configuration.enableErrorHandling = true
             configuration.enableResponseHeaderValidation = false  // Swift HTTP Types validate already
             configuration.decoderConfiguration.maxHeaderFieldSize = http1.httpDecoder.maxHeaderFieldSize
             configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            return Value(upgradeResult: result, channel: channel)
+            try channel.pipeline.syncOperations.addHandler(ClosingOnUnparsableRequests())
+            // A connection that sends no complete first request holds a connection task (and a
+            // shutdown) until it goes: it gets `firstRequestTimeout`.
+            let deadline = channel.eventLoop.scheduleTask(in: Self.firstRequestTimeout) { channel.close(promise: nil) }
+            let decided = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
+            result.whenComplete { _ in
+                decided.value = true
+                deadline.cancel()
+            }
+            return Value(upgradeResult: result, channel: channel, firstRequestDecided: decided)
         }
     }
 
+    /// How long a new connection may take to send its first request (a WebSocket upgrade or an
+    /// API call); then it is closed. nginx's `client_header_timeout` is 60 s.
+    static let firstRequestTimeout = TimeAmount.seconds(30)
+
     func handle(value: Value, logger: Logger) async {
         do {
-            switch try await value.upgradeResult.get() {
+            // A shutdown closes a connection still waiting for its first request: nothing of it
+            // was read, and its task would hold the shutdown until the client gave up.
+            let upgradeResult = try await withGracefulShutdownHandler {
+                try await value.upgradeResult.get()
+            } onGracefulShutdown: {
+                let channel = value.channel
+                let decided = value.firstRequestDecided
+                channel.eventLoop.execute {
+                    if !decided.value { channel.close(promise: nil) }
+                }
+            }
+            switch upgradeResult {
             case .webSocket:
                 // The session runs in the pipeline from here; this task is done.
                 break
@@ -105,7 +135,9 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
         } catch let error as ChannelError where error == .inputClosed {
             logger.trace("upgrade failed as input was closed")
         } catch {
-            logger.error("error handling upgrade result", metadata: ["error.type": .string("\(error)")])
+            // Unparsable requests were answered 400 (NIO's error handler) and are closing.
+            logger.debug("connection ended before its first request was served", metadata: ["error.type": .string("\(error)")])
+            value.channel.close(promise: nil)
         }
     }
 
@@ -146,5 +178,17 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             try await responseWriter.writeResponse(response)
             throw RedirectCloseError()
         }
+    }
+}
+
+/// Closes a connection once its bytes could not be parsed as HTTP: NIO's protocol error handler
+/// answered 400 with `Connection: close`, and nothing after it would close the connection (the
+/// upgrade handler waiting for the first request passes errors on and waits on).
+final class ClosingOnUnparsableRequests: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if error is HTTPParserError { context.close(promise: nil) }
+        context.fireErrorCaught(error)
     }
 }
