@@ -13,6 +13,10 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
     case inUse(path: String, holder: Int32?)
     /// The writer lock file could not be created or locked.
     case cannotLock(path: String, reason: String)
+    /// A write to the file was cut off half-way (its rollback journal is beside it), and a
+    /// read-only connection cannot roll it back: an interrupted `brokerd journal compact` leaves
+    /// its archive so.
+    case unfinishedWrite(path: String)
     /// The disk or the configured size limit is full; nothing of the failed batch was kept.
     case diskFull(SQLiteError)
     /// A write failed; nothing of the failed batch was kept.
@@ -44,6 +48,10 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
             "\(path) is in use by another brokerd\(holder.map { " (pid \($0))" } ?? ""): one process appends to a journal; "
                 + "stop that one, or give this one a journal of its own"
         case .cannotLock(let path, let reason): "cannot lock \(path): \(reason)"
+        case .unfinishedWrite(let path):
+            "\(path) has a write that was cut off half-way (\(path)-journal is beside it), which a read-only tool cannot "
+                + "roll back; if it is an archive of an interrupted `brokerd journal compact`, run the same command again: "
+                + "it finishes the compaction"
         case .diskFull(let error): "journal is full, append refused: \(error.message)"
         case .writeFailed(let error): "journal write failed, append refused: \(error.message)"
         case .readFailed(let error): "journal read failed: \(error.message)"

@@ -1,4 +1,9 @@
 import CSQLite3
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// The on-disk layout of a journal file and the checks that a file has it.
 enum JournalSchema {
@@ -39,6 +44,9 @@ enum JournalSchema {
             tableCount = try db.scalarInt("SELECT count(*) FROM sqlite_master") ?? 0
         } catch {
             if error.isNotADatabase { throw .notAJournal(path: path, reason: "the file is not an SQLite database") }
+            // A read-only connection cannot roll back a write cut off half-way ("attempt to write a
+            // readonly database"): say what it is and what finishes it.
+            if readOnly, access(path + "-journal", F_OK) == 0 { throw .unfinishedWrite(path: path) }
             throw .cannotOpen(path: path, error)
         }
         if version == 0 && application == 0 && tableCount == 0 {

@@ -1,6 +1,7 @@
 import Foundation
 import Journal
 import Testing
+import TestSupport
 
 /// Compaction moves old rows into an archive and the hash chain survives: the live file verifies on
 /// its own from its recorded base, archive + live verify as one chain, and every refusal changes nothing.
@@ -158,6 +159,27 @@ import Testing
         #expect(finished.finishedInterruptedRun && finished.copiedRows == 0 && finished.removedRows == 19)
         #expect(try readAll(path) == Array(original[19...]))
         #expect(try verify(path, archives: [archive]).checkedRows == 40)
+        _ = dir
+    }
+
+    @Test func anArchiveCutOffMidWriteIsNamedAsSuchByTheReadOnlyTools() async throws {
+        let (dir, path) = try await journal()
+        let archive = dir.path("archive.sqlite")
+        _ = try compact(path, before: 20, into: archive)
+        let cut = dir.path("cut.sqlite")
+        try copyCutOffMidWrite(archive, to: cut, running: "CREATE TABLE filler(x); INSERT INTO filler SELECT randomblob(4000) FROM events")
+
+        // Not "attempt to write a readonly database": what happened, and what finishes it.
+        #expect {
+            try JournalReader(path: cut)
+        } throws: { error in
+            guard case .unfinishedWrite(let named) = error as? JournalError, named == cut else { return false }
+            return "\(error)".contains("-journal is beside it") && "\(error)".contains("run the same command again")
+        }
+        // A read-write connection (the next compact run's) rolls the cut-off write back.
+        try rawSQL(cut, "SELECT count(*) FROM events")
+        #expect(try readAll(cut) == readAll(archive))
+        #expect(try verify(cut).isValid)
         _ = dir
     }
 
