@@ -170,6 +170,8 @@ struct DeciderTests {
         PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: FieldRules.timestampRange.upperBound + 1),
         // One character, 65 scalars: the limit counts scalars, not grapheme clusters.
         PriceTick(code: "600000", name: "a" + String(repeating: "\u{301}", count: 64), price: 1, volume: 0, prevClose: 1, timestamp: 0),
+        // A NUL and a terminal escape in a name the journal tools print.
+        PriceTick(code: "600000", name: "a\u{0}\u{1B}[31mb", price: 1, volume: 0, prevClose: 1, timestamp: 0),
     ])
     func badTickRejectsBatch(bad: PriceTick) {
         #expect {
@@ -230,6 +232,32 @@ struct DeciderTests {
         } throws: { error in
             (error as? BrokerError)?.error == "invalid_bar"
         }
+    }
+
+    @Test("a batch of more bars than the limit is refused whole")
+    func tooManyBars() {
+        #expect {
+            try Decider.decide(.ingestBars([Self.goodBar, Self.goodBar, Self.goodBar]), state: Self.state, limits: Limits(maxBarsPerBatch: 2))
+        } throws: { error in
+            guard case .invalidRequest(let field, let reason) = error as? BrokerError else { return false }
+            return field == "klines" && reason.contains("3 bars") && reason.contains("limit is 2")
+        }
+        #expect(throws: Never.self) {
+            try Decider.decide(.ingestBars([Self.goodBar, Self.goodBar]), state: Self.state, limits: Limits(maxBarsPerBatch: 2))
+        }
+    }
+
+    @Test("a news item tagged with more codes than the limit is refused")
+    func tooManyNewsCodes() {
+        var item = Fixtures.news("n9")
+        item.codes = ["600000", "600001", "600002"]
+        #expect {
+            try Decider.decide(.publishNews(item), state: Self.state, limits: Limits(maxCodesPerNews: 2))
+        } throws: { error in
+            guard case .invalidNews(let id, let reason) = error as? BrokerError else { return false }
+            return id == "n9" && reason == "is tagged with 3 codes, the limit is 2"
+        }
+        #expect(throws: Never.self) { try Decider.decide(.publishNews(item), state: Self.state, limits: Limits(maxCodesPerNews: 3)) }
     }
 
     @Test("news needs an id and a title, and the id must be new")
@@ -328,6 +356,10 @@ struct DeciderTests {
         ("", [Signal(code: "1", name: "")]),
         ("vw", [Signal(code: "bad code", name: "")]),
         ("vw", [Signal(code: "1", name: ""), Signal(code: "1", name: "again")]),
+        ("vw", [Signal(code: "1", name: "a\u{1B}[2J")]),
+        ("vw", [Signal(code: "1", name: "", signalDate: "2026-12-03\u{0}")]),
+        ("vw", [Signal(code: "1", name: "", signalDate: String(repeating: "9", count: 65))]),
+        ("vw", [Signal(code: "1", name: "", reason: String(repeating: "r", count: 1_025))]),
     ])
     func badSignals(strategy: String, signals: [Signal]) {
         #expect {

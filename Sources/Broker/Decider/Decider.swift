@@ -37,6 +37,9 @@ public enum Decider {
             try validate(bar)
             return [.klineUpdated(bar)]
         case .ingestBars(let bars):
+            guard bars.count <= limits.maxBarsPerBatch else {
+                throw .invalidRequest(field: "klines", reason: "\(bars.count) bars in one batch, the limit is \(limits.maxBarsPerBatch)")
+            }
             for bar in bars { try validate(bar) }
             return bars.map { .klineUpdated($0) }
         case .publishNews(let item):
@@ -187,6 +190,7 @@ public enum Decider {
     public static func problem(with tick: PriceTick, _ limits: Limits) -> String? {
         if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
         if FieldRules.length(tick.name) > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
+        if FieldRules.hasControlCharacters(tick.name) { return "has control characters in its name" }
         if let reason = FieldRules.timestampProblem(tick.timestamp) { return "has timestamp that \(reason)" }
         if let reason = FieldRules.priceProblem(tick.price) { return "has price \(tick.price); it \(reason)" }
         if tick.prevClose != 0, let reason = FieldRules.priceProblem(tick.prevClose) {
@@ -225,6 +229,9 @@ public enum Decider {
         // The category is what `news` subscriptions name, so it must be a usable target.
         if !item.category.isEmpty, let reason = FieldRules.identifierProblem(item.category, maxLength: limits.maxTargetLength) {
             throw fail("category \(reason)")
+        }
+        guard item.codes.count <= limits.maxCodesPerNews else {
+            throw fail("is tagged with \(item.codes.count) codes, the limit is \(limits.maxCodesPerNews)")
         }
         if let bad = item.codes.first(where: { !FieldRules.isValidCode($0) }) {
             throw fail("lists invalid code \(FieldRules.quoted(bad))")
@@ -271,6 +278,14 @@ public enum Decider {
             }
             guard FieldRules.length(signal.name) <= limits.maxNameLength else {
                 throw fail("signal \(index) has a name longer than \(limits.maxNameLength) characters")
+            }
+            guard !FieldRules.hasControlCharacters(signal.name) else { throw fail("signal \(index) has control characters in its name") }
+            let date = signal.signalDate ?? ""
+            guard FieldRules.length(date) <= limits.maxTargetLength, !FieldRules.hasControlCharacters(date) else {
+                throw fail("signal \(index) has a signal_date over \(limits.maxTargetLength) characters or with control characters")
+            }
+            guard (signal.reason ?? "").utf8.count <= limits.maxSignalReasonBytes else {
+                throw fail("signal \(index) has a reason over \(limits.maxSignalReasonBytes) bytes")
             }
             guard seen.insert(signal.code).inserted else {
                 throw fail("list code \(signal.code) more than once; keep one signal per code")

@@ -34,10 +34,14 @@ public enum FieldRules {
         if value.isEmpty { return "is empty" }
         let length = length(value)
         if length > maxLength { return "is \(length) characters long, the limit is \(maxLength)" }
-        if value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            return "contains control characters"
-        }
+        if hasControlCharacters(value) { return "contains control characters" }
         return nil
+    }
+
+    /// Whether `value` holds control characters (NUL, escape sequences, line breaks…): refused in
+    /// names and dates, which are printed by `brokerd journal` tools and shown by clients as they are.
+    public static func hasControlCharacters(_ value: String) -> Bool {
+        value.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// Whether `code` is a stock code: 1 to 16 ASCII letters, digits or dots.

@@ -14,6 +14,12 @@ public struct Limits: Sendable, Hashable {
     public var maxAlertRulesPerUser: Int
     /// UTF-8 bytes in a news title, summary or url.
     public var maxNewsFieldBytes: Int
+    /// Stock codes one news item is tagged with.
+    public var maxCodesPerNews: Int
+    /// UTF-8 bytes in a signal's reason (its date gets `maxTargetLength` characters).
+    public var maxSignalReasonBytes: Int
+    /// Bars in one `ingestBars` batch.
+    public var maxBarsPerBatch: Int
 
     /// Creates limits; every parameter has the shipped default.
     public init(
@@ -23,7 +29,10 @@ public struct Limits: Sendable, Hashable {
         maxTicksPerBatch: Int = 10_000,
         maxSignalsPerStrategy: Int = 5_000,
         maxAlertRulesPerUser: Int = 100,
-        maxNewsFieldBytes: Int = 16_384
+        maxNewsFieldBytes: Int = 16_384,
+        maxCodesPerNews: Int = 500,
+        maxSignalReasonBytes: Int = 1_024,
+        maxBarsPerBatch: Int = 10_000
     ) {
         self.maxSubscriptionsPerClient = maxSubscriptionsPerClient
         self.maxTargetLength = maxTargetLength
@@ -32,5 +41,8 @@ public struct Limits: Sendable, Hashable {
         self.maxSignalsPerStrategy = maxSignalsPerStrategy
         self.maxAlertRulesPerUser = maxAlertRulesPerUser
         self.maxNewsFieldBytes = maxNewsFieldBytes
+        self.maxCodesPerNews = maxCodesPerNews
+        self.maxSignalReasonBytes = maxSignalReasonBytes
+        self.maxBarsPerBatch = maxBarsPerBatch
     }
 }
