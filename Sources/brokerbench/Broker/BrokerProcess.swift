@@ -13,17 +13,18 @@ struct BrokerProcess: Sendable {
     var logPath: String { directory + "/brokerd.log" }
     var journalPath: String { directory + "/journal.sqlite" }
 
-    /// Starts `path serve` on a free port with a fresh journal and limits fit for the benchmark.
-    static func launch(path: String, host: String, adminToken: String?, extraArguments: [String]) throws
+    /// Starts `path serve` with a fresh journal and limits fit for the benchmark, on a port the
+    /// broker itself binds (`--port 0`) and then names in its log: a port picked here and passed
+    /// on could be taken by another process meanwhile, and the benchmark would measure that one.
+    static func launch(path: String, host: String, adminToken: String?, extraArguments: [String]) async throws
         -> BrokerProcess
     {
-        let port = try FreePort.pick()
-        let directory = FileManager.default.temporaryDirectory.path + "/brokerbench-\(getpid())-\(port)"
+        let directory = FileManager.default.temporaryDirectory.path + "/brokerbench-\(getpid())-\(UInt32.random(in: .min ... .max))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var arguments = [
             path, "serve",
             "--host", host,
-            "--port", String(port),
+            "--port", "0",
             "--journal", directory + "/journal.sqlite",
             "--simulator", "off",
             "--max-clients", "20000",
@@ -52,7 +53,26 @@ struct BrokerProcess: Sendable {
             try? FileManager.default.removeItem(atPath: directory)
             throw BrokerLaunchError.spawnFailed(path: path, errno: result)
         }
+        let port = try await listeningPort(pid: pid, logPath: logPath)
         return BrokerProcess(pid: pid, port: port, directory: directory)
+    }
+
+    /// The port the broker logs once it listens (`port=N [brokerd] listening`), after replay.
+    private static func listeningPort(pid: pid_t, logPath: String, timeout: Duration = .seconds(60)) async throws -> Int {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            if let match = log.firstMatch(of: /port=(\d+) \[brokerd\] listening/), let port = Int(match.1) { return port }
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                throw BrokerLaunchError.exitedEarly(status: describe(status), log: String(log.suffix(2_000)))
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(pid, SIGKILL)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        throw BrokerLaunchError.notListening(seconds: timeout.components.seconds)
     }
 
     /// The exit status if the process has ended, without waiting.

@@ -64,7 +64,7 @@ struct BrokerOptions: ParsableArguments {
             return try await body(session)
         }
 
-        let process = try BrokerProcess.launch(
+        let process = try await BrokerProcess.launch(
             path: spawn, host: host, adminToken: adminToken, extraArguments: spawnArguments + brokerArg)
         progress("started \(spawn) (pid \(process.pid)) on port \(process.port); log \(process.logPath)")
         let session = BrokerSession(
