@@ -250,6 +250,8 @@ import TestSupport
             ("POST", "/api/ticks", #"{"ticks":[{"code":"600519","price":1},{"code":"bad code","price":2}]}"#, 400, "invalid_tick"),
             ("PUT", "/api/signals/volume_wave", #"{"signals":[{"code":"600519"},{"code":"600519"}]}"#, 400, "invalid_signals"),
             ("GET", "/api/signals/buy", "", 400, "missing_strategy"),
+            // Seconds (the seed's K-line cache counts them) where microseconds are due.
+            ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"1d","open":1,"high":1,"low":1,"close":1,"start":1700000000}]}"#, 400, "invalid_bar"),
             ("GET", "/api/nothing", "", 404, "not_found"),
         ]
         for (method, path, body, status, error) in cases {
