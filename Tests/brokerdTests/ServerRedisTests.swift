@@ -55,6 +55,37 @@ import TestSupport
         #expect(try JournalReader(path: journal).verify().isValid)
     }
 
+    @Test func entriesAddedWhileTheBrokerIsDownAreReadEvenIfNoneCameBefore() async throws {
+        let redis = try await RedisProcess()
+        try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let arguments = ["--redis-url", redis.url, "--redis-stream", "tick_stream"]
+        var broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        // The first run starts after what the stream held ("$") and journals where that is,
+        // though no entry came while it ran.
+        var positions = 0
+        for _ in 0..<200 where positions == 0 {
+            let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.sourceAdvanced.rawValue]))
+            while try cursor.next() != nil { positions += 1 }
+            if positions == 0 { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(positions == 1, "the stream position the first run started from")
+        #expect(await broker.terminate() == 0)
+
+        for price in [2, 3, 4] {
+            try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":\#(price)}"#)
+        }
+        broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        var prices: [Double] = []
+        for _ in 0..<200 where prices.count < 3 {
+            prices = try journaledPrices(journal)
+            if prices.count < 3 { try await Task.sleep(for: .milliseconds(25)) }
+        }
+        #expect(await broker.terminate() == 0)
+        #expect(prices == [2, 3, 4], "what was added while the broker was down, once, and nothing from before it started")
+    }
+
     @Test func aNewStockSubscriberGetsTheLatestBarsFromTheJournalAndTheSeedsKlineCache() async throws {
         let redis = try await RedisProcess()
         // The seed's cache shape: bare code keys, the Python feeder's numeric strings, daily bars.

@@ -81,8 +81,12 @@ final class RedisStreamReader: Sendable {
         connection.setReadTimeout(block + .seconds(10))
         if lastID == "$" {
             // "$" means "after whatever is there now", which a reconnect would re-evaluate and
-            // so skip entries added during the outage. Pin it to a concrete id once.
-            lastID = try newestID(connection) ?? "0-0"
+            // so skip entries added during the outage. Pin it to a concrete id once, and journal
+            // it before reading on: else a restart before the first entry came would start from
+            // "$" again and skip what was added while the broker was down.
+            let pinned = try newestID(connection) ?? "0-0"
+            guard delivery.hand(position: pinned, retrying: control) else { return }
+            lastID = pinned
         }
         let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
         let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]

@@ -44,6 +44,12 @@ struct TickBatchDelivery: Sendable {
         return true
     }
 
+    /// Delivers a stream position with no ticks, so the journal holds it before any entry after it
+    /// was read; false when the reader was stopped while retrying it.
+    func hand(position streamID: String, retrying control: ReaderThreadControl) -> Bool {
+        handOne(TickBatch(ticks: [], streamID: streamID), retrying: control)
+    }
+
     /// Delivers one update from another node (news, an alert rule, a signal list, k-line bars).
     func hand(_ update: SharedUpdate) {
         let deliverShared = self.deliverShared
