@@ -19,7 +19,8 @@
  *   "connecting"  a socket is opening; detail {attempt, resume, clientId (the session to resume)}
  *   "connected"   a fresh session; detail {clientId, seq}. Every subscription is (re)sent.
  *   "resumed"     the broker resumed the previous session; detail {clientId, seq}. It restored the
- *                 subscriptions itself and sends what was missed, so nothing is re-sent.
+ *                 subscriptions itself and sends what was missed; only subscribe/unsubscribe
+ *                 changes it has not confirmed (made offline, or lost with the old socket) are sent.
  *   "backing_off" waiting before the next attempt; detail {attempt, delay, reason}
  *   "failed"      gave up: maxRetries attempts in a row failed, or the broker refused the token;
  *                 detail {reason}. Call connect() to start again.
@@ -29,7 +30,7 @@
  * doubled per failed attempt up to maxDelay, each delay +-jitter, at most maxRetries attempts in a
  * row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
- * re-subscribes only when the broker answers "resumed": false (resume refused or expired).
+ * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, token, onState, onMessage, onError.
@@ -75,13 +76,15 @@
       /** The session id the broker gave; sent back as ?resume= after a reconnect. */
       this.clientId = null;
       /**
-       * The highest seq seen; sent back as &since=. The broker delivers seqs in order, so every
-       * bar, news item and alert up to it has arrived. A resumed session's "connected" does not
-       * move it: the replay of what was missed, older than that seq, is still to come.
+       * The highest seq seen in this session; sent back as &since=. The broker delivers seqs in
+       * order, so every bar, news item and alert up to it has arrived. A resumed session's
+       * "connected" does not move it: the replay of what was missed, older than that seq, is
+       * still to come. A fresh session's "connected" sets it, lower or not: seqs of a session
+       * another broker (or journal) gave mean nothing to this one.
        */
       this.lastSeq = null;
       this._subscriptions = new Map(); // key -> {type, target}: what the caller wants
-      this._offline = new Map(); // key -> {op, type, target}: changes made while not connected
+      this._held = new Map(); // key -> {type, target}: what the broker confirmed for this session
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
       this._timers = { retry: null, ping: null, watchdog: null };
@@ -99,14 +102,14 @@
     subscribe(type, target) {
       const k = key(type, target);
       this._subscriptions.set(k, { type: type, target: target });
-      this._change(k, "subscribe", type, target);
+      this._change("subscribe", type, target);
     }
 
     /** Drops a subscription (no-op for one never made). */
     unsubscribe(type, target) {
       const k = key(type, target);
       if (!this._subscriptions.delete(k)) return;
-      this._change(k, "unsubscribe", type, target);
+      this._change("unsubscribe", type, target);
     }
 
     /** Sends any protocol message (set_alert, list_alerts, ...); false when there is no session. */
@@ -133,12 +136,9 @@
 
     // Internals
 
-    _change(k, op, type, target) {
-      if (this.send({ type: op, subscription_type: type, target: target })) return;
-      // Not connected: remember the change for a resumed session (a fresh one sends everything).
-      const earlier = this._offline.get(k);
-      if (earlier && earlier.op !== op) this._offline.delete(k);
-      else this._offline.set(k, { op: op, type: type, target: target });
+    _change(op, type, target) {
+      // Not connected, or lost on the way: the next session sends what it lacks (see _opened).
+      this.send({ type: op, subscription_type: type, target: target });
     }
 
     _open() {
@@ -192,9 +192,15 @@
       } catch (error) {
         return; // not a protocol message
       }
-      const resumedConnect = message.type === "connected" && message.resumed === true;
-      if (typeof message.seq === "number" && !resumedConnect && (this.lastSeq === null || message.seq > this.lastSeq)) {
+      if (message.type === "connected") {
+        if (message.resumed !== true && typeof message.seq === "number") this.lastSeq = message.seq;
+      } else if (typeof message.seq === "number" && (this.lastSeq === null || message.seq > this.lastSeq)) {
         this.lastSeq = message.seq;
+      }
+      if (message.type === "subscribed" || message.type === "unsubscribed") {
+        const k = key(message.subscription_type, message.target);
+        if (message.type === "subscribed") this._held.set(k, { type: message.subscription_type, target: message.target });
+        else this._held.delete(k);
       }
       if (message.type === "connected") this._opened(message);
       if (message.type === "error" && this.options.onError) this.options.onError(message);
@@ -206,17 +212,16 @@
       this.clientId = message.client_id;
       this._session = true;
       this._attempt = 0;
-      const pending = Array.from(this._offline.values());
-      this._offline.clear();
-      if (resumed) {
-        // The broker restored the session's subscriptions; send only what changed meanwhile.
-        for (const change of pending) {
-          this.send({ type: change.op, subscription_type: change.type, target: change.target });
-        }
-      } else {
-        for (const s of this._subscriptions.values()) {
-          this.send({ type: "subscribe", subscription_type: s.type, target: s.target });
-        }
+      // A resumed session kept what the broker confirmed (it restored those subscriptions); a
+      // fresh one holds nothing. Send what is wanted and not held, and drop what is held and no
+      // longer wanted: changes made while offline, and any lost on the way before the drop.
+      // Unsubscribes first: they free room under the broker's subscription limit.
+      if (!resumed) this._held.clear();
+      for (const [k, s] of this._held) {
+        if (!this._subscriptions.has(k)) this.send({ type: "unsubscribe", subscription_type: s.type, target: s.target });
+      }
+      for (const [k, s] of this._subscriptions) {
+        if (!this._held.has(k)) this.send({ type: "subscribe", subscription_type: s.type, target: s.target });
       }
       clearInterval(this._timers.ping);
       this._timers.ping = setInterval(() => this.send({ type: "ping" }), this.options.pingInterval);

@@ -154,11 +154,16 @@ test("after a drop it resumes with the session id and the highest seq seen", (t)
   assert.equal(socket().url.searchParams.get("since"), "9");
 });
 
+/** The broker's reply to a subscribe or unsubscribe. */
+const reply = (type, subscriptionType, target) => ({ type: type, subscription_type: subscriptionType, target: target });
+
 test("a resumed session re-sends nothing but the changes made while offline", (t) => {
   const { clock, client, socket } = setUp(t);
   client.subscribe("strategy", "volume_wave");
   client.subscribe("stock", "600519");
   socket().receive(connected("client_00000001", 1));
+  socket().receive(reply("subscribed", "strategy", "volume_wave"));
+  socket().receive(reply("subscribed", "stock", "600519"));
   socket().drop(1006);
   client.unsubscribe("stock", "600519");
   client.subscribe("news", "all");
@@ -177,11 +182,46 @@ test("a refused resume starts a fresh session that subscribes to everything agai
   const { clock, client, socket } = setUp(t);
   client.subscribe("strategy", "volume_wave");
   socket().receive(connected("client_00000001", 3));
+  socket().receive(reply("subscribed", "strategy", "volume_wave"));
   socket().drop(1006);
   clock.advance(2000);
   socket().receive(connected("client_00000002", 1, false));
   assert.deepEqual(socket().sent, [{ type: "subscribe", subscription_type: "strategy", target: "volume_wave" }]);
   assert.equal(client.clientId, "client_00000002");
+});
+
+test("a refused resume restarts the resume point at the fresh session's seq, even a lower one", (t) => {
+  const { clock, client, socket } = setUp(t);
+  socket().receive(connected("client_00000001", 30));
+  socket().receive({ type: "news_update", seq: 33, data: {} });
+  socket().drop(1006);
+  clock.advance(2000);
+  // Another node (or a new journal): its seqs count from its own start.
+  socket().receive(connected("client_00000002", 1, false));
+  assert.equal(client.lastSeq, 1);
+  socket().receive({ type: "news_update", seq: 3, data: {} });
+  socket().drop(1006);
+  clock.advance(2000);
+  assert.equal(socket().url.searchParams.get("since"), "3", "not 33: the new session would skip seqs 4 to 33");
+});
+
+test("a change sent just before a drop and never confirmed is sent again on resume", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("news", "all");
+  client.subscribe("stock", "000001");
+  socket().receive(connected("client_00000001", 1));
+  socket().receive(reply("subscribed", "news", "all"));
+  socket().receive(reply("subscribed", "stock", "000001"));
+  // Written to the socket, lost with it: the broker never saw them.
+  client.subscribe("stock", "600519");
+  client.unsubscribe("stock", "000001");
+  socket().drop(1006);
+  clock.advance(2000);
+  socket().receive(connected("client_00000001", 5, true));
+  assert.deepEqual(socket().sent, [
+    { type: "unsubscribe", subscription_type: "stock", target: "000001" },
+    { type: "subscribe", subscription_type: "stock", target: "600519" },
+  ]);
 });
 
 test("delays double up to maxDelay, and it gives up after maxRetries attempts in a row", (t) => {
