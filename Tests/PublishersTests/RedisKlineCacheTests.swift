@@ -38,8 +38,30 @@ import Testing
         #expect(try await cache.latestBar(code: "000001", period: "1m") == nil)
     }
 
-    @Test func anUnreachableServerIsATypedError() async throws {
-        let cache = RedisKlineCache(url: RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+    @Test func aBarTheBrokerWouldRefuseGivesNoBar() async throws {
+        let server = try await RedisServer()
+        try server.commander().set("kline:600003:1d", #"{"open":"nan","high":"inf","low":"-5","close":"10.5"}"#)
+        try server.commander().set("kline:600004:1d", #"{"open":20,"high":1,"low":30,"close":-4,"start":1700000000}"#)
+        let cache = RedisKlineCache(url: server.url)
+
+        #expect(try await cache.latestBar(code: "600003", period: "1d") == nil)
+        #expect(try await cache.latestBar(code: "600004", period: "1d") == nil)
+    }
+
+    @Test func anUnreachableServerIsATypedErrorThenLookupsPauseWithoutTryingIt() async throws {
+        let cache = RedisKlineCache(url: RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()), pauseAfterFailure: .seconds(60))
         await #expect(throws: RedisError.self) { try await cache.latestBar(code: "600519", period: "1m") }
+        // Paused: "no bar", without another connect attempt (which would throw again).
+        #expect(try await cache.latestBar(code: "600519", period: "1m") == nil)
+        #expect(try await cache.latestBar(code: "000001", period: "1d") == nil)
+    }
+
+    @Test func lookupsResumeOnceThePauseIsOver() async throws {
+        let server = try await RedisServer()
+        try server.commander().set("kline:600519:1m", #"{"open":10,"high":11,"low":9,"close":10.5,"start":1700000000}"#)
+        let cache = RedisKlineCache(url: RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()), pauseAfterFailure: .zero)
+        await #expect(throws: RedisError.self) { try await cache.latestBar(code: "600519", period: "1m") }
+        await #expect(throws: RedisError.self, "no pause: tried again") { try await cache.latestBar(code: "600519", period: "1m") }
+        _ = server
     }
 }

@@ -141,7 +141,16 @@ import TestSupport
         try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
         _ = try await socket.receive(type: "price_update")
         try socket.send(["type": "ping"])
+        // The cache is read off the client's message order: its bar may come before or after the pong.
         var bars: [(period: String, close: Double, closed: Bool)] = []
+        var ponged = false
+        while !ponged || !bars.contains(where: { $0.period == "1d" }), let message = try await socket.receive() {
+            if message["type"] as? String == "pong" { ponged = true }
+            guard message["type"] as? String == "kline_update", let bar = message["data"] as? [String: Any] else { continue }
+            bars.append((try #require(bar["period"] as? String), try #require(bar["close"] as? Double), try #require(bar["closed"] as? Bool)))
+        }
+        // Every cached bar goes in one step with the 1d one; one more pong makes sure none trails.
+        try socket.send(["type": "ping"])
         while let message = try await socket.receive(), message["type"] as? String != "pong" {
             guard message["type"] as? String == "kline_update", let bar = message["data"] as? [String: Any] else { continue }
             bars.append((try #require(bar["period"] as? String), try #require(bar["close"] as? Double), try #require(bar["closed"] as? Bool)))

@@ -25,24 +25,34 @@ public final class RedisKlineCache: Sendable {
     private let queue = DispatchQueue(label: "brokerd.redis.kline-cache")
     /// The connection, opened on first use and dropped after any failure; only touched on `queue`.
     private let connection = Mutex<RedisConnection?>(nil)
+    /// How long lookups are skipped after one failed: a stalled or unreachable Redis costs one
+    /// lookup its `timeout` per pause, not every new stock subscriber in turn.
+    private let pauseAfterFailure: Duration
+    /// Until when lookups are skipped (answered "no bar").
+    private let pausedUntil = Mutex<ContinuousClock.Instant?>(nil)
 
     /// Creates a cache reader; nothing connects until the first lookup.
     public init(
         url: RedisURL, keyPattern: String = "kline:{code}:{period}", timeout: Duration = .seconds(1),
-        logger: Logger = Logger(label: "brokerd.redis.kline")
+        pauseAfterFailure: Duration = .seconds(5), logger: Logger = Logger(label: "brokerd.redis.kline")
     ) {
         self.url = url
         self.keyPattern = keyPattern
         self.timeout = timeout
+        self.pauseAfterFailure = pauseAfterFailure
         self.logger = logger
     }
 
-    /// The cached bar of `code` and `period`; nil when the key is missing or holds no usable bar.
+    /// The cached bar of `code` and `period`; nil when the key is missing, holds no usable bar
+    /// (not a bar, or one the broker would refuse: a price not finite or not positive, a high
+    /// below its low…), or lookups are paused after a failure. Throws the failure that starts a pause.
     public func latestBar(code: String, period: String) async throws(RedisError) -> KlineBar? {
         let key = keyPattern.replacingOccurrences(of: "{code}", with: code).replacingOccurrences(of: "{period}", with: period)
-        let result: Result<RedisReply, RedisError> = await withCheckedContinuation { continuation in
-            queue.async { [self] in continuation.resume(returning: get(key)) }
+        let result: Result<RedisReply, RedisError>? = await withCheckedContinuation { continuation in
+            queue.async { [self] in continuation.resume(returning: isPaused ? nil : get(key)) }
         }
+        guard let result else { return nil }
+        if case .failure = result { pausedUntil.withLock { $0 = .now + pauseAfterFailure } }
         switch try result.get() {
         case .null:
             return nil
@@ -51,12 +61,22 @@ public final class RedisKlineCache: Sendable {
                 logger.debug("K-line cache entry is not a bar", metadata: ["key": "\(key)"])
                 return nil
             }
+            do {
+                _ = try Decider.decide(.ingestBar(bar), state: Projection(), limits: Limits())
+            } catch {
+                logger.debug("K-line cache entry is not a usable bar", metadata: ["key": "\(key)", "reason": "\(error.details)"])
+                return nil
+            }
             return bar
         case .error(let message):
             throw .commandFailed(command: "GET \(key)", message: message)
         case let other:
             throw .unexpectedReply(command: "GET \(key)", reply: other.description)
         }
+    }
+
+    private var isPaused: Bool {
+        pausedUntil.withLock { until in until.map { ContinuousClock.now < $0 } ?? false }
     }
 
     /// Drops the connection; the next lookup opens a new one.

@@ -428,7 +428,10 @@ struct ClientSession {
             guard subscribe else { return }
             Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines)
         }
-        if changed, subscribe, subscription.type == .stock { await sendCachedBars(of: subscription, to: connection) }
+        // Off the client's message order: a slow cache must not hold up its next requests.
+        if changed, subscribe, subscription.type == .stock, runtime.klineCache != nil {
+            Task { await self.sendCachedBars(of: subscription, to: connection) }
+        }
     }
 
     /// What a new subscriber gets after `subscribed`: the known prices of the subscription (news
@@ -493,7 +496,10 @@ struct ClientSession {
         // Queued on the store, where ticks are folded into bars and pushed, and only where the
         // broker still has no bar: a live bar (journaled, or built from a tick) that reached the
         // client during the lookup is never followed by an older cached one.
+        let clientID = connection.clientID
         await store.read { projection in
+            // Unsubscribed meanwhile: nothing of the stock may follow `unsubscribed`.
+            guard projection.subscriptions.subscriptions(of: clientID).contains(stock) else { return }
             for bar in found where knowsNoBar(bar.period, projection) {
                 connection.send(ServerMessage.encode(
                     ServerMessage.Envelope(type: "kline_update", data: bar, seq: projection.lastSeq, subscription: stock)))
