@@ -200,7 +200,12 @@ struct ConfigurationTests {
             Rejection(
                 file: "[redis]\nurl = \"cache:6379\"\n",
                 message:
-                    "invalid setting redis.url=\"cache:6379\" (from test.toml:2): must be redis://host[:port][/db] or unix:///path"
+                    "invalid setting redis.url=\"cache:6379\" (from test.toml:2): must be redis://host[:port][/db] (TCP; Unix sockets are not supported): the scheme must be redis://"
+            ),
+            Rejection(
+                flags: ["--redis-url", "unix:///run/redis.sock"],
+                message:
+                    "invalid setting redis_url=unix:///run/redis.sock (from --redis-url): must be redis://host[:port][/db] (TCP; Unix sockets are not supported): the scheme must be redis://"
             ),
             Rejection(
                 file: "[auth]\ntrusted_proxies = [1, 2]\n",

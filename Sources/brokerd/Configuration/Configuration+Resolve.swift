@@ -5,6 +5,7 @@ import Darwin
 #endif
 import Journal
 import Logging
+import Publishers
 
 extension Configuration {
     /// Resolves the configuration from flags, environment and file contents; flags > env > file > defaults.
@@ -91,11 +92,16 @@ extension Configuration {
         return secret
     }
 
+    /// Parsed as the Redis connections will parse it, so a URL they cannot use stops the broker
+    /// before it starts, not after it listens.
     private static func redisURL(_ url: String) throws(SettingRejection) -> String {
-        for scheme in ["redis://", "unix://"] where url.hasPrefix(scheme) && url.count > scheme.count {
+        do {
+            _ = try RedisURL(parsing: url)
             return url
+        } catch {
+            guard case .invalidURL(_, let reason) = error else { throw SettingRejection("must be redis://host[:port][/db]") }
+            throw SettingRejection("must be redis://host[:port][/db] (TCP; Unix sockets are not supported): \(reason)")
         }
-        throw SettingRejection("must be redis://host[:port][/db] or unix:///path")
     }
 
     private static func klineKeyPattern(_ pattern: String) throws(SettingRejection) -> String {

@@ -94,7 +94,7 @@ extension Configuration {
 
     /// Redis pub/sub, through which several nodes share ticks, news and alerts.
     public struct Redis: Sendable, Equatable {
-        /// `redis://host[:port][/db]` or `unix:///path`; nil runs without Redis.
+        /// `redis://host[:port][/db]` (TCP); nil runs without Redis.
         public var url: String?
         /// Pub/sub channel carrying ticks; news and alert rules shared between nodes use
         /// `<channel>:news` and `<channel>:alerts`.

@@ -94,7 +94,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
-        case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db] or unix:///path."
+        case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db]."
         case .redisChannel: "Redis pub/sub channel for ticks; nodes share news and alert rules on <channel>:news and <channel>:alerts."
         case .redisStream: "Redis stream to read ticks from as well."
         case .redisKlineKey:
