@@ -56,6 +56,21 @@ struct SharedMessageCodecTests {
         #expect(decoded.update == .news(NewsItem(id: "n-7", title: "Rates unchanged", summary: "", url: "", codes: [], category: "general", publishedAt: 42)))
     }
 
+    @Test func anExternalNewsItemWithoutAnIdGetsOneEveryNodeDerivesAlike() throws {
+        let message = Array(#"{"news":{"title":"no id"}}"#.utf8)
+        let first = try SharedMessageCodec.decodeNews(message, channel: "ticks:news", now: 42)
+        let second = try SharedMessageCodec.decodeNews(message, channel: "ticks:news", now: 99)
+        let other = try SharedMessageCodec.decodeNews(Array(#"{"news":{"title":"another"}}"#.utf8), channel: "ticks:news", now: 42)
+        guard case .news(let item) = first.update, case .news(let again) = second.update, case .news(let another) = other.update else {
+            Issue.record("not news: \(first.update)")
+            return
+        }
+        #expect(item.id.hasPrefix("news_") && item.id.count == "news_".count + 16, "\(item.id)")
+        #expect(again.id == item.id, "the same message: the same id on every node, at any time")
+        #expect(another.id != item.id)
+        #expect(item.title == "no id" && item.category == "general")
+    }
+
     @Test func alertRuleChangesRoundTrip() throws {
         let rule = AlertRule(id: "rule_1", user: "alice", code: "600519", condition: .changePercent, threshold: 2.5)
         for update in [SharedUpdate.alertRuleSet(rule), .alertRuleRemoved(ruleID: "rule_1", user: "alice")] {
@@ -102,6 +117,10 @@ struct SharedMessageCodecTests {
         let emptied = try SharedMessageCodec.decodeSignals(Array(#"{"strategy":"vw","signals":[]}"#.utf8), channel: "ticks:signals")
         #expect(emptied.origin == nil, "an external feeder's")
         #expect(emptied.update == .signalsReplaced(strategy: "vw", signals: []), "an empty list forgets the strategy, as over HTTP")
+
+        // The route's shape: only the code is required, and the name defaults to it.
+        let external = try SharedMessageCodec.decodeSignals(Array(#"{"strategy":"s2","signals":[{"code":"600519"}]}"#.utf8), channel: "ticks:signals")
+        #expect(external.update == .signalsReplaced(strategy: "s2", signals: [Signal(code: "600519", name: "600519")]))
     }
 
     @Test func klineBarsRoundTrip() throws {

@@ -42,7 +42,8 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(
                 AlertsWire(node: origin.node, instance: origin.instance, set: nil, removed: RemovedWire(ruleID: ruleID, user: user)))
         case .signalsReplaced(let strategy, let signals):
-            data = try? encoder.encode(SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals))
+            data = try? encoder.encode(
+                SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals.map(SignalWire.init)))
         case .bars(let bars):
             data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
         }
@@ -53,8 +54,10 @@ public enum SharedMessageCodec {
 
     /// Decodes a message from the news channel; `now` stamps an untagged item without `published_at`.
     public static func decodeNews(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
-        let wire = try decode(NewsWire.self, from: json, channel: channel, expected: "{\"news\":{\"id\",\"title\",…}}")
-        return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now)))
+        let wire = try decode(NewsWire.self, from: json, channel: channel, expected: "{\"news\":{\"title\",…}}")
+        // Without an id, every node derives the same one from the message it received, so the
+        // item is one item everywhere (and published twice, a duplicate).
+        return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now, defaultID: "news_" + fnv1a(json))))
     }
 
     /// Decodes a message from the alerts channel.
@@ -73,8 +76,9 @@ public enum SharedMessageCodec {
 
     /// Decodes a message from the signals channel.
     public static func decodeSignals(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
-        let wire = try decode(SignalsWire.self, from: json, channel: channel, expected: "{\"strategy\",\"signals\":[{\"code\",\"name\",…}]}")
-        return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: wire.signals))
+        let wire = try decode(SignalsWire.self, from: json, channel: channel, expected: "{\"strategy\",\"signals\":[{\"code\",…}]}")
+        let signals = wire.signals.map { Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason) }
+        return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: signals))
     }
 
     /// Decodes a message from the k-lines channel.
@@ -135,7 +139,7 @@ private struct TicksWire: Encodable {
 }
 
 private struct NewsItemWire: Codable {
-    var id: String
+    var id: String?
     var title: String
     var summary: String?
     var url: String?
@@ -154,9 +158,9 @@ private struct NewsItemWire: Codable {
     }
 
     /// The item, with the defaults of `POST /api/news` for what an external feeder left out.
-    func item(now: Int64) -> NewsItem {
+    func item(now: Int64, defaultID: String) -> NewsItem {
         NewsItem(
-            id: id, title: title, summary: summary ?? "", url: url ?? "", codes: codes ?? [],
+            id: id ?? defaultID, title: title, summary: summary ?? "", url: url ?? "", codes: codes ?? [],
             category: category ?? "general", publishedAt: publishedAt ?? now)
     }
 
@@ -193,7 +197,38 @@ private struct SignalsWire: Codable {
     var node: String?
     var instance: String?
     var strategy: String
-    var signals: [Signal]
+    var signals: [SignalWire]
+}
+
+/// A signal as `PUT /api/signals/{strategy}` takes it: only `code` is required.
+private struct SignalWire: Codable {
+    var code: String
+    var name: String?
+    var signalDate: String?
+    var reason: String?
+
+    init(_ signal: Signal) {
+        code = signal.code
+        name = signal.name
+        signalDate = signal.signalDate
+        reason = signal.reason
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case code, name, reason
+        case signalDate = "signal_date"
+    }
+}
+
+/// FNV-1a, 64 bits, as 16 hex digits: the same on every node for the same bytes.
+private func fnv1a(_ bytes: [UInt8]) -> String {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    for byte in bytes {
+        hash ^= UInt64(byte)
+        hash = hash &* 0x0000_0100_0000_01B3
+    }
+    let hex = String(hash, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
 }
 
 private struct KlinesWire: Codable {
