@@ -141,6 +141,8 @@ struct SharedMessageCodecTests {
         ("klines", #"{"klines":[]}"#),
         ("klines", #"{"klines":[{"code":"600519","period":"1m"}]}"#),
         ("klines", #"{"node":"a","instance":"b"}"#),
+        // A start in seconds.
+        ("klines", #"{"klines":[{"code":"600000","period":"1d","open":1,"high":2,"low":1,"close":1.5,"volume":10,"start":1700000000,"closed":true}]}"#),
     ])
     func aMalformedSignalsOrKlinesMessageIsRefusedWithTheReason(_ channel: String, _ text: String) {
         #expect(throws: SharedMessageError.self) {

@@ -198,9 +198,6 @@ struct APIRoutes {
 }
 
 extension APIRoutes {
-    /// 2000-01-01T00:00:00Z in microseconds: no bar of this market is older.
-    static let earliestBarStart: Int64 = 946_684_800_000_000
-
     private func ingestKlines(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let body = try await request.decode(as: KlinesInput.self, context: context)
         guard !body.klines.isEmpty else { throw APIError.badRequest("no_klines", "send {\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}") }
@@ -213,7 +210,7 @@ extension APIRoutes {
         // Validate every bar before journaling any, so a bad one leaves nothing behind.
         for (index, bar) in bars.enumerated() {
             // A start in seconds or milliseconds reads as a moment of January 1970 in microseconds.
-            if bar.start < Self.earliestBarStart {
+            if bar.start < FieldRules.earliestFedBarStart {
                 throw APIError.badRequest(
                     "invalid_bar",
                     "klines[\(index)]: start \(bar.start) is before 2000 in microseconds; send UTC microseconds, not seconds or milliseconds")
