@@ -48,6 +48,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             // Set when the endpoint saw the upgrade request: `.some(nil)` when it accepted it.
             let verdict = NIOLoopBoundBox<APIError??>(nil, eventLoop: channel.eventLoop)
             let endpoint = endpoint
+            let closer = ClosingOnUnparsableRequests()
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: endpoint.maxFrameSize,
                 shouldUpgrade: { channel, head in
@@ -59,6 +60,8 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                 },
                 upgradePipelineHandler: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
+                        // No HTTP is parsed from here on (and an idle connection keeps ~130 bytes less).
+                        channel.pipeline.syncOperations.removeHandler(closer, promise: nil)
                         try endpoint.install(on: channel, upgrade: try Self.request(head))
                         return .webSocket
                     }
@@ -93,7 +96,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
-            try channel.pipeline.syncOperations.addHandler(ClosingOnUnparsableRequests())
+            try channel.pipeline.syncOperations.addHandler(closer)
             // A connection that sends no complete first request holds a connection task (and a
             // shutdown) until it goes: it gets `firstRequestTimeout`.
             let deadline = channel.eventLoop.scheduleTask(in: Self.firstRequestTimeout) { channel.close(promise: nil) }
@@ -184,7 +187,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
 /// Closes a connection once its bytes could not be parsed as HTTP: NIO's protocol error handler
 /// answered 400 with `Connection: close`, and nothing after it would close the connection (the
 /// upgrade handler waiting for the first request passes errors on and waits on).
-final class ClosingOnUnparsableRequests: ChannelInboundHandler, Sendable {
+final class ClosingOnUnparsableRequests: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = NIOAny
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
