@@ -174,16 +174,8 @@ import TestSupport
         broker = try await BrokerProcess(journal: journal)
         let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
-        try resumed.send(["type": "ping"])
-        var titles: [String] = []
-        var incomplete: [String] = []
-        while let message = try await resumed.receive(), message["type"] as? String != "pong" {
-            switch message["type"] as? String {
-            case "news_update": titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
-            case "error" where message["error"] as? String == "resume_incomplete": incomplete.append(message["details"] as? String ?? "?")
-            default: break
-            }
-        }
+        let (replayed, incomplete) = try await catchUpUntilPong(resumed)
+        let titles = replayed.map(\.title)
         await resumed.close()
         #expect(await broker.terminate() == 0)
 
@@ -209,16 +201,8 @@ import TestSupport
         broker = try await BrokerProcess(journal: journal)
         let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
-        try resumed.send(["type": "ping"])
-        var newsSeqs: [Int] = []
-        var incomplete: [String] = []
-        while let message = try await resumed.receive(), message["type"] as? String != "pong" {
-            switch message["type"] as? String {
-            case "news_update": newsSeqs.append(message["seq"] as? Int ?? -1)
-            case "error" where message["error"] as? String == "resume_incomplete": incomplete.append(message["details"] as? String ?? "?")
-            default: break
-            }
-        }
+        let (news, incomplete) = try await catchUpUntilPong(resumed)
+        let newsSeqs = news.map(\.seq)
         await resumed.close()
         await broker.terminate()
 
@@ -261,16 +245,28 @@ import TestSupport
         return (clientID, seq)
     }
 
-    /// The titles of the news items `socket` receives before the pong to a ping sent now.
-    private func newsTitlesUntilPong(_ socket: TestWebSocket) async throws -> [String] {
+    /// The news items (seq, title) and the `resume_incomplete` details `socket` receives before
+    /// the pong to a ping sent now.
+    private func catchUpUntilPong(_ socket: TestWebSocket) async throws -> (news: [(seq: Int, title: String)], incomplete: [String]) {
         try socket.send(["type": "ping"])
-        var titles: [String] = []
+        var news: [(seq: Int, title: String)] = []
+        var incomplete: [String] = []
         while let message = try await socket.receive(), message["type"] as? String != "pong" {
-            if message["type"] as? String == "news_update" {
-                titles.append((message["data"] as? [String: Any])?["title"] as? String ?? "?")
+            switch message["type"] as? String {
+            case "news_update":
+                news.append((message["seq"] as? Int ?? -1, (message["data"] as? [String: Any])?["title"] as? String ?? "?"))
+            case "error" where message["error"] as? String == "resume_incomplete":
+                incomplete.append(message["details"] as? String ?? "?")
+            default:
+                break
             }
         }
-        return titles
+        return (news, incomplete)
+    }
+
+    /// The titles of the news items `socket` receives before the pong to a ping sent now.
+    private func newsTitlesUntilPong(_ socket: TestWebSocket) async throws -> [String] {
+        try await catchUpUntilPong(socket).news.map(\.title)
     }
 
     @Test func aResumeCutOffBeforeItsReplayWasReadCanBeResumedAgainFromTheSameSeq() async throws {

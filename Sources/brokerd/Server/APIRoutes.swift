@@ -142,7 +142,7 @@ struct APIRoutes {
             throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
         }
         let signals = await store.read { $0.strategies.signals(of: strategy) }
-        return JSONResponse.make(SignalsBody(strategy: strategy, count: signals.count, signals: signals.map(SignalsBody.Row.init)))
+        return JSONResponse.make(SignalsBody(strategy: strategy, count: signals.count, signals: signals))
     }
 
     /// The strategies with a signal list, by name: what a client may subscribe to as `strategy`.
@@ -346,27 +346,10 @@ struct PushBody: Encodable {
 }
 
 struct SignalsBody: Encodable {
-    struct Row: Encodable {
-        let code: String
-        let name: String
-        let signalDate: String?
-        let reason: String?
-
-        init(_ signal: Signal) {
-            code = signal.code
-            name = signal.name
-            signalDate = signal.signalDate
-            reason = signal.reason
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case code, name, reason
-            case signalDate = "signal_date"
-        }
-    }
     let strategy: String
     let count: Int
-    let signals: [Row]
+    /// As the journal's events hold them: `code`, `name`, `signal_date`, `reason`.
+    let signals: [Signal]
 }
 
 struct StrategiesBody: Encodable {
