@@ -195,7 +195,7 @@ struct ClientSession {
                     do {
                         try missed.send(seqs, from: journal.reader(), to: connection)
                     } catch let failure as MissedEventReplay.ReadFailure {
-                        Self.replayFailed(failure.underlying, unread: failure.unreadFrom...seqs.upperBound, connection: connection, logger: logger)
+                        Self.replayFailed(failure, upTo: seqs.upperBound, connection: connection, logger: logger)
                     } catch {
                         Self.replayFailed(error, unread: seqs, connection: connection, logger: logger)
                     }
@@ -287,7 +287,7 @@ struct ClientSession {
                         try missed.send(seqs, from: journal.reader(), to: connection, limit: max(1, connection.writer.capacity / 2))
                     }
                 } catch let failure as MissedEventReplay.ReadFailure {
-                    Self.replayFailed(failure.underlying, unread: failure.unreadFrom...target, connection: connection, logger: logger)
+                    Self.replayFailed(failure, upTo: target, connection: connection, logger: logger)
                     break
                 } catch {
                     Self.replayFailed(error, unread: seqs, connection: connection, logger: logger)
@@ -322,6 +322,18 @@ struct ClientSession {
                 return
             }
         }
+    }
+
+    /// Tells the client that the events from `failure.unreadFrom` to `last` could not be read off
+    /// the journal for its catch-up; only logs when the read failed past `last` (on a row after
+    /// the range, which SQLite stepped to), since nothing of the range is missing then.
+    private static func replayFailed(_ failure: MissedEventReplay.ReadFailure, upTo last: UInt64, connection: LiveConnection, logger: Logger) {
+        guard failure.unreadFrom <= last else {
+            logger.warning(
+                "journal read failed past a catch-up's range", metadata: ["client": "\(connection.clientID)", "error": "\(failure.underlying)"])
+            return
+        }
+        replayFailed(failure.underlying, unread: failure.unreadFrom...last, connection: connection, logger: logger)
     }
 
     /// Tells the client that the events `unread` could not be read off the journal for its catch-up.
