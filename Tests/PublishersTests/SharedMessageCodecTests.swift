@@ -28,6 +28,14 @@ struct SharedMessageCodecTests {
         #expect(outcome.ticks == ticks, "every field, the origin's timestamps included")
     }
 
+    @Test func aTaggedTickStampedBefore2000IsRefused() {
+        let outcome = decoder.decode(
+            json: Array(#"{"ticks":[{"code":"600519","price":2,"timestamp":1},{"code":"000001","price":3,"timestamp":1700000000000000}],"node":"Z","instance":"x"}"#.utf8),
+            timestamp: 42)
+        #expect(outcome.ticks.map(\.code) == ["000001"])
+        #expect(outcome.problems == ["tick '600519' has timestamp 1, before 2000 in microseconds"])
+    }
+
     @Test func aFeedersTicksStayUntaggedAndTheirTimestampFieldIsIgnoredWhateverItsShape() {
         let outcome = decoder.decode(
             json: Array(#"{"ticks":[{"code":"600519","price":12.5,"timestamp":"2026-11-23 09:30"},{"code":"000001","price":11,"timestamp":1700000000}]}"#.utf8),

@@ -8,9 +8,10 @@ public enum FieldRules {
     /// ends that adding a period or subtracting from the clock cannot overflow.
     public static let timestampRange: ClosedRange<Int64> = 0...4_102_444_800_000_000
 
-    /// 2000-01-01T00:00:00Z in microseconds: no bar a feeder sends is older. A `start` before it
-    /// is in seconds or milliseconds, read as a moment of January 1970 in microseconds.
-    public static let earliestFedBarStart: Int64 = 946_684_800_000_000
+    /// 2000-01-01T00:00:00Z in microseconds: no bar a feeder sends, and no tick another node
+    /// shares, is older. A time before it is in seconds or milliseconds, read as a moment of
+    /// January 1970 in microseconds.
+    public static let earliestFedTime: Int64 = 946_684_800_000_000
 
     /// Why `value` is not a usable timestamp, or nil when it is.
     public static func timestampProblem(_ value: Int64) -> String? {

@@ -74,6 +74,9 @@ struct TickPayloadDecoder: Sendable {
                 prevClose: item.prevClose ?? 0, timestamp: keepTimestamps ? item.timestamp ?? timestamp : timestamp)
             if let problem = Decider.problem(with: tick, limits) {
                 outcome.problems.append("tick '\(tick.code.prefix(32))' \(problem)")
+            } else if keepTimestamps, tick.timestamp < FieldRules.earliestFedTime {
+                // A node stamps ticks on receipt, in microseconds: this one is not a node's.
+                outcome.problems.append("tick '\(tick.code.prefix(32))' has timestamp \(tick.timestamp), before 2000 in microseconds")
             } else {
                 outcome.ticks.append(tick)
             }

@@ -88,7 +88,7 @@ public enum SharedMessageCodec {
             expected: "{\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}")
         guard !wire.klines.isEmpty else { throw SharedMessageError(channel: channel, reason: "\"klines\" is empty") }
         // As `POST /api/klines` refuses it (nodes share only what they took; this is an external feeder's).
-        if let index = wire.klines.firstIndex(where: { $0.start < FieldRules.earliestFedBarStart }) {
+        if let index = wire.klines.firstIndex(where: { $0.start < FieldRules.earliestFedTime }) {
             throw SharedMessageError(
                 channel: channel,
                 reason: "klines[\(index)]: start \(wire.klines[index].start) is before 2000 in microseconds; send UTC microseconds, not seconds or milliseconds")
