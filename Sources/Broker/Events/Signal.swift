@@ -22,4 +22,14 @@ public struct Signal: Sendable, Hashable, Codable {
         case signalDate = "signal_date"
         case reason
     }
+
+    /// From JSON as feeders send it (`PUT /api/signals/{strategy}`, the shared signals channel):
+    /// only `code` is required, and the name defaults to it.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        code = try container.decode(String.self, forKey: .code)
+        name = try container.decodeIfPresent(String.self, forKey: .name) ?? code
+        signalDate = try container.decodeIfPresent(String.self, forKey: .signalDate)
+        reason = try container.decodeIfPresent(String.self, forKey: .reason)
+    }
 }

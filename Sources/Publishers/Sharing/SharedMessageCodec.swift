@@ -42,8 +42,7 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(
                 AlertsWire(node: origin.node, instance: origin.instance, set: nil, removed: RemovedWire(ruleID: ruleID, user: user)))
         case .signalsReplaced(let strategy, let signals):
-            data = try? encoder.encode(
-                SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals.map(SignalWire.init)))
+            data = try? encoder.encode(SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals))
         case .bars(let bars):
             data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
         }
@@ -77,8 +76,7 @@ public enum SharedMessageCodec {
     /// Decodes a message from the signals channel.
     public static func decodeSignals(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
         let wire = try decode(SignalsWire.self, from: json, channel: channel, expected: "{\"strategy\",\"signals\":[{\"code\",…}]}")
-        let signals = wire.signals.map { Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason) }
-        return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: signals))
+        return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: wire.signals))
     }
 
     /// Decodes a message from the k-lines channel.
@@ -203,27 +201,8 @@ private struct SignalsWire: Codable {
     var node: String?
     var instance: String?
     var strategy: String
-    var signals: [SignalWire]
-}
-
-/// A signal as `PUT /api/signals/{strategy}` takes it: only `code` is required.
-private struct SignalWire: Codable {
-    var code: String
-    var name: String?
-    var signalDate: String?
-    var reason: String?
-
-    init(_ signal: Signal) {
-        code = signal.code
-        name = signal.name
-        signalDate = signal.signalDate
-        reason = signal.reason
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case code, name, reason
-        case signalDate = "signal_date"
-    }
+    /// The route's shape: only `code` is required (see `Signal.init(from:)`).
+    var signals: [Signal]
 }
 
 /// FNV-1a, 64 bits, as 16 hex digits: the same on every node for the same bytes.

@@ -175,9 +175,7 @@ struct APIRoutes {
     private func replaceSignals(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let strategy = try Self.pathParameter("strategy", context)
         let body = try await request.decode(as: SignalsInput.self, context: context)
-        let signals = body.signals.map {
-            Signal(code: $0.code, name: $0.name ?? $0.code, signalDate: $0.signalDate, reason: $0.reason)
-        }
+        let signals = body.signals
         let recorded = try await execute(.replaceSignals(strategy: strategy, signals: signals))
         runtime.share(.signalsReplaced(strategy: strategy, signals: signals))
         return JSONResponse.make(WriteBody(accepted: signals.count, seq: recorded.last?.seq))
@@ -314,18 +312,8 @@ struct TicksInput: Decodable {
 }
 
 struct SignalsInput: Decodable {
-    struct Row: Decodable {
-        let code: String
-        let name: String?
-        let signalDate: String?
-        let reason: String?
-
-        enum CodingKeys: String, CodingKey {
-            case code, name, reason
-            case signalDate = "signal_date"
-        }
-    }
-    let signals: [Row]
+    /// Only `code` is required; the name defaults to it (`Signal.init(from:)`).
+    let signals: [Signal]
 }
 
 struct WriteBody: Encodable {
