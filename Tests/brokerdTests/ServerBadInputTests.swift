@@ -264,6 +264,32 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aKnownPathAskedWithAnotherMethodIs405WithTheMethodsItTakes() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let cases: [(method: String, path: String, allow: String)] = [
+            ("GET", "/api/ticks", "POST"),
+            ("DELETE", "/healthz", "GET"),
+            ("POST", "/api/signals/volume_wave", "PUT"),
+            ("GET", "/api/alerts/rules", "POST"),
+            ("PUT", "/api/alerts/rules/r-1", "DELETE"),
+            ("POST", "/ws/stock/prices", "GET"),
+        ]
+        for (method, path, allow) in cases {
+            let response = try RawHTTP.send(method, port: broker.port, path: path)
+            #expect(response.status == 405, "\(method) \(path): \(response.status) \(response.body)")
+            #expect(response.headers["allow"] == allow, "\(method) \(path): \(response.headers)")
+            #expect(response.body.contains(#""error":"method_not_allowed""#), "\(method) \(path): \(response.body)")
+        }
+        // A path no route has stays 404, whatever the method; and nothing reached the journal.
+        for method in ["GET", "POST"] {
+            let response = try RawHTTP.send(method, port: broker.port, path: "/api/tickz")
+            #expect(response.status == 404 && response.headers["allow"] == nil, "\(method): \(response.status) \(response.headers)")
+        }
+        #expect(try await lastSeq(broker) == 0)
+        await broker.terminate()
+    }
+
     @Test func adminRoutesRequireTheTokenWhenOneIsConfigured() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--admin-token", "s3cret"])

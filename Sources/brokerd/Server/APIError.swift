@@ -46,11 +46,27 @@ enum JSONResponse {
 
 /// Turns every error a route throws into the API's JSON error shape.
 struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The methods of the routes, for 405 where only the method is wrong.
+    let routes: RouteMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch let error as APIError {
             return error.response
+        } catch let error as HTTPError where error.status == .notFound && error.body == nil {
+            // The router's own 404: no route matched the path and method. A path that routes
+            // answer for other methods gets 405 and the methods it takes.
+            let allowed = routes.allowedMethods(at: request.uri.path)
+            guard !allowed.isEmpty else {
+                return APIError(status: .notFound, error: "not_found", details: "no route \(request.method) \(request.uri.path)").response
+            }
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
+            var response = APIError(
+                status: .methodNotAllowed, error: "method_not_allowed",
+                details: "\(request.uri.path) does not take \(request.method); it takes \(list)").response
+            response.headers[.allow] = list
+            return response
         } catch let error as HTTPError {
             let name = switch error.status {
             case .notFound: "not_found"
@@ -58,7 +74,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             case .contentTooLarge: "body_too_large"
             default: "http_\(error.status.code)"
             }
-            let details = error.body ?? (error.status == .notFound ? "no route \(request.method) \(request.uri.path)" : error.status.reasonPhrase)
+            let details = error.body ?? error.status.reasonPhrase
             return APIError(status: error.status, error: name, details: details).response
         } catch let error as DecodingError {
             return APIError.badRequest("invalid_body", Self.describe(error)).response

@@ -8,7 +8,7 @@ import Publishers
 struct APIRoutes {
     let runtime: BrokerRuntime
 
-    func register(on router: Router<BrokerRequestContext>) {
+    func register(on router: some RouterMethods<BrokerRequestContext>) {
         router.get("healthz") { _, _ in JSONResponse.make(["status": "ok"]) }
         router.get("readyz") { _, _ in readiness() }
         router.get("metrics") { _, _ in

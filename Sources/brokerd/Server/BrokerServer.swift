@@ -21,14 +21,16 @@ enum BrokerServer {
     ) -> some ApplicationProtocol {
         let configuration = runtime.configuration
         let router = Router(context: BrokerRequestContext.self)
-        router.add(middleware: APIErrorMiddleware())
+        let routeMethods = RouteMethods()
+        router.add(middleware: APIErrorMiddleware(routes: routeMethods))
         // The live console: files only where no route matched, so routes keep precedence.
         if let files = PublicFilesMiddleware<BrokerRequestContext>(directory: configuration.publicDirectory, logger: runtime.logger) {
             router.add(middleware: files)
         }
-        APIRoutes(runtime: runtime).register(on: router)
+        let routes = RecordingRouter(router: router, methods: routeMethods)
+        APIRoutes(runtime: runtime).register(on: routes)
         // A plain GET of the WebSocket endpoint (upgrades never reach the router).
-        router.get(RouterPath(stringLiteral: String(WebSocketEndpoint.path.dropFirst()))) { _, _ -> Response in
+        routes.get(RouterPath(stringLiteral: String(WebSocketEndpoint.path.dropFirst()))) { _, _ -> Response in
             throw APIError(
                 status: .init(code: 426, reasonPhrase: "Upgrade Required"), error: "upgrade_required",
                 details: "open a WebSocket here: GET with Upgrade: websocket")

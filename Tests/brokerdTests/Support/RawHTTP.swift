@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// One HTTP/1.1 GET on a raw loopback socket, with the path sent byte for byte.
+/// One HTTP/1.1 request without a body on a raw loopback socket, with the path sent byte for byte.
 ///
 /// URLSession normalizes `..` segments away before sending, so path-traversal attempts need this.
 enum RawHTTP {
@@ -18,9 +18,13 @@ enum RawHTTP {
     typealias Failure = RawSocketFailure
 
     static func get(port: Int, path: String) throws -> Response {
+        try send("GET", port: port, path: path)
+    }
+
+    static func send(_ method: String, port: Int, path: String) throws -> Response {
         let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
         defer { close(fd) }
-        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
         guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
             throw Failure(description: "write() failed: errno \(errno)")
         }
