@@ -260,7 +260,7 @@ struct DeciderTests {
         #expect(throws: Never.self) { try Decider.decide(.publishNews(item), state: Self.state, limits: Limits(maxCodesPerNews: 3)) }
     }
 
-    @Test("news needs an id and a title, and the id must be new")
+    @Test("news needs an id, a title and a category, and the id must be new")
     func newsValidation() throws {
         #expect(try decide(.publishNews(Fixtures.news("n2"))) == [.newsPublished(Fixtures.news("n2"))])
         expectRefused(.publishNews(Fixtures.news("n1")), .duplicateNews(id: "n1"))
@@ -271,6 +271,9 @@ struct DeciderTests {
         var future = Fixtures.news("n4")
         future.publishedAt = .max
         #expect { try decide(.publishNews(future)) } throws: { ($0 as? BrokerError)?.error == "invalid_news" }
+        var uncategorized = Fixtures.news("n5")
+        uncategorized.category = ""
+        expectRefused(.publishNews(uncategorized), .invalidNews(id: "n5", reason: "category is empty"))
     }
 
     @Test("timestamps from 1970 to 2100 in microseconds are accepted, at both ends")

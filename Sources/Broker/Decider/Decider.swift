@@ -226,8 +226,9 @@ public enum Decider {
         where value.utf8.count > limits.maxNewsFieldBytes {
             throw fail("has a \(name) over \(limits.maxNewsFieldBytes) bytes")
         }
-        // The category is what `news` subscriptions name, so it must be a usable target.
-        if !item.category.isEmpty, let reason = FieldRules.identifierProblem(item.category, maxLength: limits.maxTargetLength) {
+        // The category is what `news` subscriptions name, so it must be a usable target: an empty
+        // one could only reach `all` (ingest routes default a missing category to `general`).
+        if let reason = FieldRules.identifierProblem(item.category, maxLength: limits.maxTargetLength) {
             throw fail("category \(reason)")
         }
         guard item.codes.count <= limits.maxCodesPerNews else {
