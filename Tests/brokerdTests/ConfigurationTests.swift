@@ -1,4 +1,5 @@
 import Foundation
+import Publishers
 import Testing
 
 @testable import brokerd
@@ -38,7 +39,7 @@ struct ConfigurationTests {
         expected.port = 9000
         expected.limits.maxFrameBytes = 1024
         expected.simulator.isEnabled = false
-        expected.redis.url = "redis://cache:6379"
+        expected.redis.url = RedisURL(host: "cache")
         expected.auth.trustedProxies = ["10.0.0.1", "::1"]
         #expect(configuration == expected)
     }
@@ -142,7 +143,7 @@ struct ConfigurationTests {
                 message: "invalid setting port=80a (from BROKERD_PORT): must be a whole number"),
             Rejection(
                 flags: ["--heartbeat-timeout=-5"],
-                message: "invalid setting heartbeat_timeout=-5.0 (from --heartbeat-timeout): must be greater than 0"),
+                message: "invalid setting heartbeat_timeout=-5 (from --heartbeat-timeout): must be greater than 0"),
             Rejection(
                 flags: ["--redis-kline-key", "kline:latest"],
                 message:
@@ -180,7 +181,32 @@ struct ConfigurationTests {
                 message: "invalid setting limits.messages_per_second=0 (from test.toml:3): must be greater than 0"),
             Rejection(
                 flags: ["--simulator-rate", "0"],
-                message: "invalid setting simulator_rate=0.0 (from --simulator-rate): must be greater than 0"),
+                message: "invalid setting simulator_rate=0 (from --simulator-rate): must be greater than 0"),
+            // Number flags are read by the same parser as env values: the same one line, and a
+            // negative number is a value, not a flag.
+            Rejection(flags: ["--port", "abc"], message: "invalid setting port=abc (from --port): must be a whole number"),
+            Rejection(flags: ["--port", "-1"], message: "invalid setting port=-1 (from --port): must be 0…65535"),
+            Rejection(
+                flags: ["--heartbeat-timeout", "90s"],
+                message: "invalid setting heartbeat_timeout=90s (from --heartbeat-timeout): must be a number"),
+            // Less than a millisecond rounds to nothing where durations are kept in microseconds.
+            Rejection(
+                environment: ["BROKERD_HEARTBEAT_TIMEOUT": "0.0000001"],
+                message:
+                    "invalid setting heartbeat_timeout=0.0000001 (from BROKERD_HEARTBEAT_TIMEOUT): must be at least 0.001 (a millisecond)"),
+            Rejection(
+                flags: ["--resume-window", "0.0001"],
+                message: "invalid setting resume_window=0.0001 (from --resume-window): must be 0 or at least 0.001 (a millisecond)"),
+            // Every connect records the node: one the journal would refuse stops the start instead.
+            Rejection(
+                flags: ["--node-id", String(repeating: "n", count: 65)],
+                message: "invalid setting node_id=\(String(repeating: "n", count: 65)) (from --node-id): is 65 characters long, the limit is 64"),
+            // A Redis password never reaches the error line.
+            Rejection(
+                environment: ["BROKERD_REDIS_URL": "redis://alice:hun@ter2@127.0.0.1:99999"],
+                message:
+                    "invalid setting redis_url=redis://***@127.0.0.1:99999 (from BROKERD_REDIS_URL): must be redis://host[:port][/db] (TCP; Unix sockets are not supported): the port must be a number from 1 to 65535"
+            ),
             Rejection(
                 environment: ["BROKERD_SIMULATOR": "maybe"],
                 message: "invalid setting simulator=maybe (from BROKERD_SIMULATOR): must be on or off"),
@@ -221,6 +247,16 @@ struct ConfigurationTests {
     func invalidValueIsRejected(rejection: Rejection) throws {
         let error = try #require(try rejected(rejection.flags, rejection.environment, rejection.file))
         #expect(error.description == rejection.message)
+    }
+
+    @Test("a Redis URL is parsed once, and shown without its password")
+    func redisURLParsedAndRedacted() throws {
+        let configuration = try resolve(flags: ["--redis-url", "redis://alice:hunter2@cache:6380/2"])
+        let url = try #require(configuration.redis.url)
+        #expect(url == RedisURL(host: "cache", port: 6380, database: 2, user: "alice", password: "hunter2"))
+        #expect("\(url)" == "redis://alice:***@cache:6380/2")
+        #expect(Setting.withoutCredentials("redis://:p/w@host:1") == "redis://***@host:1")
+        #expect(Setting.withoutCredentials("redis://host:1/0") == "redis://host:1/0")
     }
 
     @Test("an invalid env value is rejected even when a flag overrides it")
@@ -353,7 +389,7 @@ extension ConfigurationTests {
         c.limits.outboundQueueCapacity = 64
         c.simulator.isEnabled = false
         c.simulator.ticksPerSecond = 100
-        c.redis.url = "redis://127.0.0.1:6379"
+        c.redis.url = RedisURL(host: "127.0.0.1")
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"
         c.redis.klineKey = "kline:{code}:{period}"

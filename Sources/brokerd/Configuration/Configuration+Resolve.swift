@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Broker
 import Journal
 import Logging
 import Publishers
@@ -45,7 +46,7 @@ extension Configuration {
         } catch {
             throw .invalidValue(
                 setting: entry.displayName,
-                value: entry.value.display(secret: entry.setting.isSecret),
+                value: entry.setting.display(entry.value),
                 source: entry.source,
                 reason: error.reason)
         }
@@ -60,7 +61,7 @@ extension Configuration {
         case .snapshotInterval: snapshotInterval = try value.integer(in: 1...Int.max)
         case .heartbeatTimeout: heartbeatTimeout = try value.seconds(allowZero: false)
         case .resumeWindow: resumeWindow = try value.seconds(allowZero: true)
-        case .nodeID: nodeID = try value.word()
+        case .nodeID: nodeID = try Self.nodeID(value.word())
         case .logLevel: logLevel = try value.choice(of: Logger.Level.self)
         case .maxFrameBytes: limits.maxFrameBytes = try value.integer(in: 1...16_777_216)
         case .maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient = try value.integer(in: 1...Int.max)
@@ -81,6 +82,13 @@ extension Configuration {
         }
     }
 
+    /// Checked as every connect checks the node it is recorded on, so a node id the journal would
+    /// refuse stops the broker before it starts, not each client after it listens.
+    private static func nodeID(_ id: String) throws(SettingRejection) -> String {
+        if let reason = FieldRules.identifierProblem(id, maxLength: Broker.Limits().maxTargetLength) { throw SettingRejection(reason) }
+        return id
+    }
+
     /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.
     static let minimumJWTSecretBytes = 32
 
@@ -94,10 +102,9 @@ extension Configuration {
 
     /// Parsed as the Redis connections will parse it, so a URL they cannot use stops the broker
     /// before it starts, not after it listens.
-    private static func redisURL(_ url: String) throws(SettingRejection) -> String {
+    private static func redisURL(_ url: String) throws(SettingRejection) -> RedisURL {
         do {
-            _ = try RedisURL(parsing: url)
-            return url
+            return try RedisURL(parsing: url)
         } catch {
             guard case .invalidURL(_, let reason) = error else { throw SettingRejection("must be redis://host[:port][/db]") }
             throw SettingRejection("must be redis://host[:port][/db] (TCP; Unix sockets are not supported): \(reason)")

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Journal
+import Publishers
 import Logging
 
 /// Every setting of a running broker, with the shipped defaults; resolved once at start-up.
@@ -94,8 +95,9 @@ extension Configuration {
 
     /// Redis pub/sub, through which several nodes share ticks, news and alerts.
     public struct Redis: Sendable, Equatable {
-        /// `redis://host[:port][/db]` (TCP); nil runs without Redis.
-        public var url: String?
+        /// `redis://host[:port][/db]` (TCP), parsed when the setting is read; nil runs without Redis.
+        /// Its `description` leaves the password out.
+        public var url: RedisURL?
         /// Pub/sub channel carrying ticks; news and alert rules shared between nodes use
         /// `<channel>:news` and `<channel>:alerts`.
         public var channel = "ticks"

@@ -2,6 +2,10 @@ import ArgumentParser
 
 /// The `brokerd serve` flags: one per setting, each nil unless given, so env and file values show through.
 ///
+/// Every flag is taken as text and read by the same parser as environment values, so a bad number
+/// gets the same one-line error from either (`--port abc`, `BROKERD_PORT=abc`); numbers take their
+/// value unconditionally, so `--port -1` is refused as a port rather than read as a flag.
+///
 /// Resolve them with `Configuration.load(flags:)` (or the pure `Configuration.resolve`); flags win over
 /// `BROKERD_*` environment variables, which win over the config file, which wins over the defaults.
 public struct ServeOptions: ParsableArguments {
@@ -15,8 +19,8 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.host.flagName), help: Setting.host.argumentHelp)
     public var host: String?
 
-    @Option(name: .customLong(Setting.port.flagName), help: Setting.port.argumentHelp)
-    public var port: Int?
+    @Option(name: .customLong(Setting.port.flagName), parsing: .unconditional, help: Setting.port.argumentHelp)
+    public var port: String?
 
     @Option(name: .customLong(Setting.journal.flagName), help: Setting.journal.argumentHelp)
     public var journal: String?
@@ -24,14 +28,14 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.durability.flagName), help: Setting.durability.argumentHelp)
     public var durability: String?
 
-    @Option(name: .customLong(Setting.snapshotInterval.flagName), help: Setting.snapshotInterval.argumentHelp)
-    public var snapshotInterval: Int?
+    @Option(name: .customLong(Setting.snapshotInterval.flagName), parsing: .unconditional, help: Setting.snapshotInterval.argumentHelp)
+    public var snapshotInterval: String?
 
-    @Option(name: .customLong(Setting.heartbeatTimeout.flagName), help: Setting.heartbeatTimeout.argumentHelp)
-    public var heartbeatTimeout: Double?
+    @Option(name: .customLong(Setting.heartbeatTimeout.flagName), parsing: .unconditional, help: Setting.heartbeatTimeout.argumentHelp)
+    public var heartbeatTimeout: String?
 
-    @Option(name: .customLong(Setting.resumeWindow.flagName), help: Setting.resumeWindow.argumentHelp)
-    public var resumeWindow: Double?
+    @Option(name: .customLong(Setting.resumeWindow.flagName), parsing: .unconditional, help: Setting.resumeWindow.argumentHelp)
+    public var resumeWindow: String?
 
     @Option(name: .customLong(Setting.nodeID.flagName), help: Setting.nodeID.argumentHelp)
     public var nodeID: String?
@@ -39,31 +43,31 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.logLevel.flagName), help: Setting.logLevel.argumentHelp)
     public var logLevel: String?
 
-    @Option(name: .customLong(Setting.maxFrameBytes.flagName), help: Setting.maxFrameBytes.argumentHelp)
-    public var maxFrameBytes: Int?
+    @Option(name: .customLong(Setting.maxFrameBytes.flagName), parsing: .unconditional, help: Setting.maxFrameBytes.argumentHelp)
+    public var maxFrameBytes: String?
 
     @Option(
         name: .customLong(Setting.maxSubscriptionsPerClient.flagName),
-        help: Setting.maxSubscriptionsPerClient.argumentHelp)
-    public var maxSubscriptionsPerClient: Int?
+        parsing: .unconditional, help: Setting.maxSubscriptionsPerClient.argumentHelp)
+    public var maxSubscriptionsPerClient: String?
 
-    @Option(name: .customLong(Setting.messagesPerSecond.flagName), help: Setting.messagesPerSecond.argumentHelp)
-    public var messagesPerSecond: Double?
+    @Option(name: .customLong(Setting.messagesPerSecond.flagName), parsing: .unconditional, help: Setting.messagesPerSecond.argumentHelp)
+    public var messagesPerSecond: String?
 
-    @Option(name: .customLong(Setting.burst.flagName), help: Setting.burst.argumentHelp)
-    public var burst: Int?
+    @Option(name: .customLong(Setting.burst.flagName), parsing: .unconditional, help: Setting.burst.argumentHelp)
+    public var burst: String?
 
-    @Option(name: .customLong(Setting.maxClients.flagName), help: Setting.maxClients.argumentHelp)
-    public var maxClients: Int?
+    @Option(name: .customLong(Setting.maxClients.flagName), parsing: .unconditional, help: Setting.maxClients.argumentHelp)
+    public var maxClients: String?
 
-    @Option(name: .customLong(Setting.outboundQueue.flagName), help: Setting.outboundQueue.argumentHelp)
-    public var outboundQueue: Int?
+    @Option(name: .customLong(Setting.outboundQueue.flagName), parsing: .unconditional, help: Setting.outboundQueue.argumentHelp)
+    public var outboundQueue: String?
 
     @Option(name: .customLong(Setting.simulator.flagName), help: Setting.simulator.argumentHelp)
     public var simulator: String?
 
-    @Option(name: .customLong(Setting.simulatorRate.flagName), help: Setting.simulatorRate.argumentHelp)
-    public var simulatorRate: Double?
+    @Option(name: .customLong(Setting.simulatorRate.flagName), parsing: .unconditional, help: Setting.simulatorRate.argumentHelp)
+    public var simulatorRate: String?
 
     @Option(name: .customLong(Setting.redisURL.flagName), help: Setting.redisURL.argumentHelp)
     public var redisURL: String?
@@ -97,22 +101,22 @@ public struct ServeOptions: ParsableArguments {
     var entries: [SettingEntry] {
         let given: [(Setting, SettingValue?)] = [
             (.host, host.map(SettingValue.text)),
-            (.port, port.map(SettingValue.integer)),
+            (.port, port.map(SettingValue.text)),
             (.journal, journal.map(SettingValue.text)),
             (.durability, durability.map(SettingValue.text)),
-            (.snapshotInterval, snapshotInterval.map(SettingValue.integer)),
-            (.heartbeatTimeout, heartbeatTimeout.map(SettingValue.float)),
-            (.resumeWindow, resumeWindow.map(SettingValue.float)),
+            (.snapshotInterval, snapshotInterval.map(SettingValue.text)),
+            (.heartbeatTimeout, heartbeatTimeout.map(SettingValue.text)),
+            (.resumeWindow, resumeWindow.map(SettingValue.text)),
             (.nodeID, nodeID.map(SettingValue.text)),
             (.logLevel, logLevel.map(SettingValue.text)),
-            (.maxFrameBytes, maxFrameBytes.map(SettingValue.integer)),
-            (.maxSubscriptionsPerClient, maxSubscriptionsPerClient.map(SettingValue.integer)),
-            (.messagesPerSecond, messagesPerSecond.map(SettingValue.float)),
-            (.burst, burst.map(SettingValue.integer)),
-            (.maxClients, maxClients.map(SettingValue.integer)),
-            (.outboundQueue, outboundQueue.map(SettingValue.integer)),
+            (.maxFrameBytes, maxFrameBytes.map(SettingValue.text)),
+            (.maxSubscriptionsPerClient, maxSubscriptionsPerClient.map(SettingValue.text)),
+            (.messagesPerSecond, messagesPerSecond.map(SettingValue.text)),
+            (.burst, burst.map(SettingValue.text)),
+            (.maxClients, maxClients.map(SettingValue.text)),
+            (.outboundQueue, outboundQueue.map(SettingValue.text)),
             (.simulator, simulator.map(SettingValue.text)),
-            (.simulatorRate, simulatorRate.map(SettingValue.float)),
+            (.simulatorRate, simulatorRate.map(SettingValue.text)),
             (.redisURL, redisURL.map(SettingValue.text)),
             (.redisChannel, redisChannel.map(SettingValue.text)),
             (.redisStream, redisStream.map(SettingValue.text)),

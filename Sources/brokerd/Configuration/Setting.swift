@@ -74,6 +74,19 @@ public enum Setting: String, CaseIterable, Sendable {
     /// Values never echoed into error messages or logs.
     var isSecret: Bool { self == .adminToken || self == .jwtSecret }
 
+    /// `value` for error messages: a secret not at all, a Redis URL without its credentials.
+    func display(_ value: SettingValue) -> String {
+        let shown = value.display(secret: isSecret)
+        return self == .redisURL ? Self.withoutCredentials(shown) : shown
+    }
+
+    /// `url` with everything between `://` and the last `@` (user and password) as `***`; a
+    /// password may hold `/` or `@`, so the last `@` anywhere, not only in the host part.
+    static func withoutCredentials(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
+        return url[..<scheme.upperBound] + "***" + url[at...]
+    }
+
     /// What the setting does, for `--help`.
     var summary: String {
         switch self {

@@ -100,9 +100,14 @@ extension SettingValue {
         return number
     }
 
-    /// A duration in seconds, fractions allowed, at most a year.
+    /// A duration in seconds, fractions allowed, at most a year; one that is not 0 is at least a
+    /// millisecond (less would round to nothing where the broker keeps it in microseconds).
     func seconds(allowZero: Bool) throws(SettingRejection) -> Duration {
-        .seconds(try number(above: 0, inclusive: allowZero, maximum: 31_536_000))
+        let seconds = try number(above: 0, inclusive: allowZero, maximum: 31_536_000)
+        guard seconds == 0 || seconds >= 0.001 else {
+            throw SettingRejection(allowZero ? "must be 0 or at least 0.001 (a millisecond)" : "must be at least 0.001 (a millisecond)")
+        }
+        return .seconds(seconds)
     }
 
     /// `true`/`false` from TOML; on/off, true/false, yes/no or 1/0 as text.

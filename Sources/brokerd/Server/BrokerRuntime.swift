@@ -46,11 +46,11 @@ final class BrokerRuntime: Sendable {
         let klines = KlinePublisher()
         self.klines = klines
         self.publishers = PublisherHost(publishers: Self.publishers(klines: klines), sink: sink, logger: logger)
-        if let pattern = configuration.redis.klineKey, let url = configuration.redis.url.flatMap({ try? RedisURL(parsing: $0) }) {
+        if let pattern = configuration.redis.klineKey, let url = configuration.redis.url {
             klineCache = RedisKlineCache(url: url, keyPattern: pattern, logger: logger)
         } else {
             if configuration.redis.klineKey != nil {
-                logger.warning("redis_kline_key is set but redis_url is not (or is invalid): the K-line cache is not read")
+                logger.warning("redis_kline_key is set but redis_url is not: the K-line cache is not read")
             }
             klineCache = nil
         }

@@ -44,7 +44,7 @@ struct BrokerService: Service {
     private func startBroadcaster() throws -> RedisBroadcaster? {
         guard let url = configuration.redis.url else { return nil }
         let broadcaster = RedisBroadcaster(
-            url: try RedisURL(parsing: url), channels: SharedChannels(tickChannel: configuration.redis.channel),
+            url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
             origin: NodeOrigin(node: configuration.nodeID), logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
@@ -69,7 +69,7 @@ struct BrokerService: Service {
         let channels = SharedChannels(tickChannel: configuration.redis.channel)
         let redis = try RedisTickSource(
             configuration: RedisTickSourceConfiguration(
-                url: RedisURL(parsing: url), channel: channels.ticks, stream: configuration.redis.stream,
+                url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, node: origin),
             resumeAfter: resumeAfter, logger: logger,
