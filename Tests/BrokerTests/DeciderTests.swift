@@ -309,12 +309,30 @@ struct DeciderTests {
     @Test("invalid rules are refused", arguments: [
         Fixtures.rule("r9", .above, .infinity), Fixtures.rule("r9", code: "bad code"), Fixtures.rule("r9", user: ""),
         Fixtures.rule("", user: "alice"), Fixtures.rule("r9", .changePercent, -1),
+        // Thresholds no tick can cross: every price is above -5 and none is above 1e300.
+        Fixtures.rule("r9", .above, -5), Fixtures.rule("r9", .below, -5), Fixtures.rule("r9", .above, 1e300),
+        Fixtures.rule("r9", .below, 0), Fixtures.rule("r9", .changePercent, 0), Fixtures.rule("r9", .changePercent, 1e300),
     ])
     func badRules(rule: AlertRule) {
         #expect {
             try decide(.setAlertRule(rule))
         } throws: { error in
             (error as? BrokerError)?.error == "invalid_alert_rule"
+        }
+    }
+
+    @Test("thresholds at the ends of what ticks can reach are accepted")
+    func thresholdEnds() throws {
+        for rule in [
+            Fixtures.rule("r9", .above, FieldRules.priceRange.lowerBound), Fixtures.rule("r9", .below, FieldRules.priceRange.upperBound),
+            Fixtures.rule("r9", .changePercent, 0.01), Fixtures.rule("r9", .changePercent, FieldRules.maxChangePercentThreshold),
+        ] {
+            #expect(try decide(.setAlertRule(rule)) == [.alertRuleSet(rule)])
+        }
+        #expect {
+            try decide(.setAlertRule(Fixtures.rule("r9", .above, -5)))
+        } throws: { error in
+            (error as? BrokerError)?.details.contains("a price threshold must be a finite number from") == true
         }
     }
 

@@ -249,8 +249,19 @@ public enum Decider {
         if let reason = FieldRules.identifierProblem(rule.user, maxLength: limits.maxTargetLength) { throw fail("user \(reason)") }
         guard FieldRules.isValidCode(rule.code) else { throw fail("has an invalid code; use 1-16 letters, digits or dots") }
         guard rule.threshold.isFinite else { throw fail("has threshold \(rule.threshold); it must be a finite number") }
-        guard rule.condition != .changePercent || rule.threshold >= 0 else {
-            throw fail("has a negative change_pct threshold; it compares against the absolute change")
+        // A threshold no tick can cross either fires on the first tick and never re-arms, or never
+        // fires: both hold one of the user's rules for nothing.
+        switch rule.condition {
+        case .above, .below:
+            if let reason = FieldRules.priceProblem(rule.threshold) {
+                throw fail("has \(rule.condition.rawValue) threshold \(rule.threshold); a price threshold \(reason)")
+            }
+        case .changePercent:
+            guard rule.threshold > 0 && rule.threshold <= FieldRules.maxChangePercentThreshold else {
+                throw fail(
+                    "has change_pct threshold \(rule.threshold); it must be more than 0 and at most "
+                        + "\(Int(FieldRules.maxChangePercentThreshold)) (percent, against the absolute change)")
+            }
         }
         if let existing = state.alerts.rule(id: rule.id) {
             guard existing.user == rule.user else { throw .alertRuleIDTaken(ruleID: rule.id) }

@@ -26,6 +26,10 @@ public enum FieldRules {
     public static let priceRange: ClosedRange<Double> = 1e-9...1e12
 
     /// Why `value` is not a usable price, or nil when it is.
+    /// Largest `change_pct` alert threshold, in percent: a price can fall at most 100 %, and a
+    /// rise beyond ten-fold within one day's reference is not a move an alert is for.
+    public static let maxChangePercentThreshold = 1_000.0
+
     public static func priceProblem(_ value: Double) -> String? {
         priceRange.contains(value) ? nil : "must be a finite number from \(priceRange.lowerBound) to \(priceRange.upperBound)"
     }
