@@ -124,4 +124,24 @@ import TestSupport
         #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 60])
         #expect(ohlcv(kline.openBar(recent)) == [30, 30, 30, 30, 50])
     }
+    @Test func rowsOfTheRecoveredPastThatWereArchivedAreReported() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("journal.sqlite")
+        let periods = [(name: "1d", length: day)]
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal)
+        for price in [10.0, 11, 12] {
+            try await store.execute(.ingestTicks([tick("600519", price, at: dayStart + Int64(price), volume: 100)]))
+        }
+        let lastSeq = journal.lastSeq
+        try await journal.writeSnapshot(seq: lastSeq, format: Int64(Projection.formatVersion), data: await store.projection.serialized())
+        #expect(try KlinePublisher.history(in: journal, through: lastSeq, periods: periods).archivedWithinWindow == nil)
+
+        // The first tick's row goes to an archive: the bar is rebuilt from the other two.
+        let report = try JournalCompactor(journalPath: path, archivePath: dir.path("archive.sqlite")).compact(beforeSeq: 2)
+        let recovery = try KlinePublisher.history(in: journal, through: lastSeq, periods: periods)
+        #expect(recovery.archivedWithinWindow?.seq == 1)
+        #expect(recovery.archivedWithinWindow == report.base)
+        journal.close()
+    }
 }

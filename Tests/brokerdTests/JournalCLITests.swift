@@ -315,13 +315,13 @@ import TestSupport
         let earlyState = try await journalCLI(["replay", "--journal", journal, "--until-seq", "3", "--json"])
 
         // Refused without a snapshot that covers the archived rows.
-        let refused = try await journalCLI(["compact", "--journal", journal, "--before-seq", "5", "--archive", archive])
+        let refused = try await journalCLI(["compact", "--journal", journal, "--before-seq", "5", "--archive", archive, "--allow-recent"])
         #expect(refused.status == 2 && refused.stderr.contains("no usable snapshot"))
         #expect(!FileManager.default.fileExists(atPath: archive))
 
         #expect(try await journalCLI(["snapshot", "--journal", journal]).status == 0)
         let snapshotSeq = try await liveSeq(broker)
-        let compact = try await journalCLI(["compact", "--journal", journal, "--before-seq", "\(snapshotSeq - 1)", "--archive", archive])
+        let compact = try await journalCLI(["compact", "--journal", journal, "--before-seq", "\(snapshotSeq - 1)", "--archive", archive, "--allow-recent"])
         #expect(compact.status == 0, "\(compact.stderr)")
         #expect(compact.stdout.contains("archived seqs 1...\(snapshotSeq - 2) to \(archive)"))
 
@@ -386,13 +386,36 @@ import TestSupport
         return try TestSupport.formatOneSnapshot(fromFormatThree: projection.serialized())
     }
 
+    @Test func compactKeepsTheRowsARestartRebuildsTheBarsBeingBuiltFromUnlessAllowed() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let archive = dir.path("archive.sqlite")
+        let state = try await journalWithEvents(journal)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        // Every row is from the last few seconds: all of them are in the 10 minutes a restart reads.
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive]
+        let refused = try await journalCLI(compact)
+        #expect(refused.status == 2, "\(refused)")
+        #expect(
+            refused.stderr.contains(
+                "--before-seq \(state.lastSeq) would archive rows of the last 10 minutes before the journal's last event (seq 1 on)"),
+            "\(refused.stderr)")
+        #expect(refused.stderr.contains("use --before-seq 1 or lower, or --allow-recent"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: archive), "nothing was archived")
+        #expect(try JournalReader(path: journal).first()?.seq == 1)
+
+        let allowed = try await journalCLI(compact + ["--allow-recent"])
+        #expect(allowed.status == 0, "\(allowed)")
+        #expect(try JournalReader(path: journal).first()?.seq == state.lastSeq)
+    }
+
     @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
         let archive = dir.path("archive.sqlite")
         let state = try await journalWithEvents(journal)
         let seq = state.lastSeq
-        let compact = ["compact", "--journal", journal, "--before-seq", "\(seq)", "--archive", archive]
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(seq)", "--archive", archive, "--allow-recent"]
 
         let newerFormat = Int64(Projection.formatVersion) + 1
         _ = try Journal.writeSnapshot(journalAt: journal, seq: seq, format: newerFormat, data: state.serialized())
@@ -532,7 +555,7 @@ import TestSupport
         let archive = dir.path("archive.sqlite")
         let state = try await journalWithEvents(journal)
         _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
-        let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive]
+        let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive, "--allow-recent"]
 
         try rawSQL(journal, "CREATE TRIGGER interrupt BEFORE DELETE ON events BEGIN SELECT RAISE(ABORT, 'the disk went away'); END")
         let failed = try await journalCLI(compact)
@@ -568,14 +591,14 @@ import TestSupport
         let archive = dir.path("archive.sqlite")
         let state = try await journalWithEvents(journal)
         _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
-        #expect(try await journalCLI(["compact", "--journal", journal, "--before-seq", "2", "--archive", archive]).status == 0)
+        #expect(try await journalCLI(["compact", "--journal", journal, "--before-seq", "2", "--archive", archive, "--allow-recent"]).status == 0)
 
         // The second run appends to the archive it finds; every file system call it makes is traced.
         let trace = dir.path("trace")
         let traced = try await runCommand(URL(fileURLWithPath: "/usr/bin/strace"), [
             "-f", "-y", "-e", "trace=unlink,unlinkat,fsync,fdatasync,pwrite64", "-o", trace,
             productsDirectory().appendingPathComponent("brokerd").path,
-            "journal", "compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive,
+            "journal", "compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive, "--allow-recent",
         ])
         #expect(traced.status == 0, "\(traced.stderr)")
 
@@ -615,7 +638,7 @@ import TestSupport
             (["events", "--journal", journal, "--limit", "ten"], "--limit ten is not a seq"),
             (["replay", "--journal", journal, "--until-seq", "1", "--until", "2026-11-23T14:00:00Z"], "not both"),
             (["replay", "--journal", journal, "--until-seq", "99"], "after the journal's last seq 2"),
-            (["compact", "--journal", journal, "--before-seq", "2", "--archive", dir.path("a.sqlite")], "no usable snapshot"),
+            (["compact", "--journal", journal, "--before-seq", "2", "--archive", dir.path("a.sqlite"), "--allow-recent"], "no usable snapshot"),
             (["compact", "--journal", journal, "--before-seq", "0", "--archive", dir.path("a.sqlite")], "out of range"),
             (["compact", "--journal", journal, "--archive", dir.path("a.sqlite")], "--before-seq N is required"),
             (["compact", "--journal", journal, "--before-seq", "2"], "--archive FILE is required"),

@@ -1,4 +1,5 @@
 import Broker
+import Journal
 
 /// The k-line bars being built from ticks, one per code and period: pure state, so the live path
 /// and the start-up recovery from the journal fold ticks the same way.
@@ -234,6 +235,8 @@ struct BarBook: Sendable {
 struct BarRecovery: Sendable {
     private(set) var book: BarBook
     private(set) var unjournaledCloses: [KlineBar] = []
+    /// Set when rows of the time read were archived: the bars are built from part of their ticks.
+    var archivedWithinWindow: ChainBase?
 
     init(periods: [(name: String, length: Int64)]) {
         book = BarBook(periods: periods)

@@ -54,6 +54,10 @@ public final class KlinePublisher: Publisher {
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
+    /// How far before a restart's last event `history` reads the journal, in microseconds: twice
+    /// the longest period. Compacting rows of this time away would rebuild bars from part of their ticks.
+    public var recoveryWindow: Int64 { 2 * (periods.map(\.length).max() ?? 0) }
+
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
         for recorded in events {
             switch recorded.event {
@@ -231,6 +235,12 @@ public final class KlinePublisher: Publisher {
             try Self.history(
                 in: context.store.journal, through: context.replayedThrough, periods: periods, pricesAtStart: context.pricesAtStart)
         }
+        if let base = recovery.archivedWithinWindow {
+            // `brokerd journal compact` refuses this; an older one, or a clock set back, did not.
+            logger.warning(
+                "the bars being built were rebuilt without ticks compaction archived (up to seq \(base.seq)); their closes lack those ticks",
+                metadata: ["archived_through_seq": "\(base.seq)", "archived_through": "\(ISOTimestamp.format(microseconds: base.timestamp))"])
+        }
         owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }
 
@@ -245,8 +255,10 @@ public final class KlinePublisher: Publisher {
         let reader = try journal.reader()
         guard let end = try reader.records(JournalQuery(fromSeq: seq, toSeq: seq)).next() else { return recovery }
         let kinds: Set<UInt16> = [EventKind.priceTicked.rawValue, EventKind.klineUpdated.rawValue]
-        let cursor = try reader.records(
-            JournalQuery(toSeq: seq, fromTime: end.timestamp - 2 * recovery.book.longestPeriod, kinds: kinds))
+        let windowStart = end.timestamp - 2 * recovery.book.longestPeriod
+        let base = try reader.chainBase()
+        if base.seq > 0 && base.timestamp >= windowStart { recovery.archivedWithinWindow = base }
+        let cursor = try reader.records(JournalQuery(toSeq: seq, fromTime: windowStart, kinds: kinds))
         while let record = try cursor.next() {
             recovery.apply(try EventCodec.decode(kind: record.kind, payload: record.payload))
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Broker
 import Journal
+import Publishers
 
 /// `brokerd journal compact`: move old rows into an archive file, keeping the hash chain whole.
 struct JournalCompactCommand: ParsableCommand {
@@ -9,7 +10,9 @@ struct JournalCompactCommand: ParsableCommand {
         abstract: "Move the rows before a seq into an archive file; the hash chain survives.",
         discussion: """
             Needs a snapshot at seq (before-seq - 1) or later in the journal, so start-up never needs \
-            the archived rows (take one with `journal snapshot`). The archive is created, or appended \
+            the archived rows (take one with `journal snapshot`), and keeps the rows of the last 10 \
+            minutes before the journal's last event, from which a restart rebuilds the K-line bars \
+            being built. The archive is created, or appended \
             to when it ends exactly where the journal begins; every row is copied into it and synced \
             first, then the rows are deleted from the journal in transactions of 10,000 rows, each of \
             which leaves both files consistent. If that is interrupted, run the same command again: it \
@@ -27,12 +30,18 @@ struct JournalCompactCommand: ParsableCommand {
     @Option(help: "The archive file (created when missing).")
     var archive: String?
 
+    @Flag(
+        name: .customLong("allow-recent"),
+        help: "Archive rows of the last 10 minutes too; a restart soon after rebuilds the K-line bars being built from part of their ticks.")
+    var allowRecent = false
+
     func run() throws {
         let report = try JournalCLI.run { () throws -> CompactionReport in
             guard let beforeSeq else { throw JournalInputError("--before-seq N is required: rows with seq < N are archived") }
             guard let archive else { throw JournalInputError("--archive FILE is required: where the archived rows go") }
             let seq = try JournalCLI.seq(beforeSeq, option: "--before-seq")
             try JournalCLI.requireFile(journal)
+            if !allowRecent { try Self.requireBarWindowKept(journal: journal, beforeSeq: seq) }
             let compactor = JournalCompactor(journalPath: journal, archivePath: archive) { info, data in
                 Self.problem(snapshot: info, data: data)
             }
@@ -47,6 +56,19 @@ struct JournalCompactCommand: ParsableCommand {
             + (report.finishedInterruptedRun ? ", the rest were there from an interrupted run" : "") + ")")
         print("\(journal) now starts after seq \(report.base.seq) (chain base hash \(Self.hex(report.base.hash.prefix(8)))…); "
             + "start-up recovers from the snapshot at seq \(report.snapshotSeq)")
+    }
+
+    /// Refuses to archive rows a restart reads to rebuild the K-line bars being built
+    /// (`KlinePublisher.recoveryWindow` before the journal's last row): those bars would be rebuilt
+    /// from part of their ticks, and their closes journaled wrong.
+    static func requireBarWindowKept(journal: String, beforeSeq: UInt64) throws {
+        let reader = try JournalCLI.openReader(journal)
+        let window = KlinePublisher().recoveryWindow
+        guard let last = try reader.last(), let first = try reader.firstSeq(atOrAfter: last.timestamp - window), beforeSeq > first
+        else { return }
+        throw JournalInputError(
+            "--before-seq \(beforeSeq) would archive rows of the last \(window / 60_000_000) minutes before the journal's last "
+                + "event (seq \(first) on), from which a restart rebuilds the K-line bars being built; use --before-seq \(first) or lower, or --allow-recent")
     }
 
     /// Why start-up could not recover from this snapshot, or nil when it can.
