@@ -1,7 +1,9 @@
 import ArgumentParser
+import Broker
 import Foundation
 import Hummingbird
 import Logging
+import Journal
 import ServiceLifecycle
 
 /// `brokerd serve`: the WebSocket broker and HTTP API.
@@ -51,7 +53,23 @@ struct ServeCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
-            throw ExitCode(1)
+            // Like a bad setting, a journal start-up cannot use stays so: a restart would fail again.
+            throw ExitCode(Self.restartCannotFix(error) ? 2 : 1)
+        }
+    }
+
+    /// Whether `error` stopped start-up for a reason that restarting cannot change: history the
+    /// journal lacks, an event this build cannot read, a file that is not (or no longer) a journal
+    /// brokerd wrote. Not a journal in use or a failed read: those may pass.
+    static func restartCannotFix(_ error: any Error) -> Bool {
+        switch error {
+        case is MissingHistory, is UnreadableEvent: return true
+        case let error as JournalError:
+            switch error {
+            case .notAJournal, .tampered, .newerFormat, .unfinishedWrite: return true
+            default: return false
+            }
+        default: return false
         }
     }
 }

@@ -409,6 +409,69 @@ import TestSupport
         #expect(try JournalReader(path: journal).first()?.seq == state.lastSeq)
     }
 
+    /// A journal of 4 events compacted twice: seq 1 in `a1`, seqs 2-3 in `a2`, seq 4 left in the journal.
+    private func journalCompactedTwice(_ dir: TemporaryDirectory) async throws -> (journal: String, a1: String, a2: String) {
+        let journal = dir.path("j.sqlite"), a1 = dir.path("a1.sqlite"), a2 = dir.path("a2.sqlite")
+        let state = try await journalWithEvents(journal)
+        try #require(state.lastSeq == 4)
+        _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
+        for (before, archive) in [(2, a1), (4, a2)] {
+            let compacted = try await journalCLI(["compact", "--journal", journal, "--before-seq", "\(before)", "--archive", archive, "--allow-recent"])
+            try #require(compacted.status == 0, "\(compacted)")
+        }
+        return (journal, a1, a2)
+    }
+
+    @Test func archivesThatDoNotFollowOnOneAnotherAreRefusedNotReadAsAShorterHistory() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, a1, a2) = try await journalCompactedTwice(dir)
+        let other = try TemporaryDirectory()
+        let (_, otherA1, _) = try await journalCompactedTwice(other)
+
+        let cases: [(arguments: [String], error: String)] = [
+            // The archive holding seq 1 is not given: before, the state at seq 0 came out.
+            (["replay", "--journal", journal, "--archive", a2, "--until-seq", "1"], "seq 1 is not in \(a2)"),
+            (["replay", "--journal", journal, "--archive", a2, "--archive", a1], "give the archives oldest first"),
+            (["events", "--journal", journal, "--archive", a2, "--archive", a1], "give the archives oldest first"),
+            (["events", "--journal", journal, "--archive", a1], "seqs 2...3 are in neither \(a1) nor \(journal)"),
+            (["replay", "--journal", journal, "--archive", otherA1, "--archive", a2], "\(a2) does not continue \(otherA1)"),
+            (["snapshot", "--journal", journal, "--archive", otherA1, "--archive", a2], "\(a2) does not continue \(otherA1)"),
+            (["events", "--journal", journal, "--from-seq", "2"], "--from-seq 2 is before the first row of \(journal)"),
+        ]
+        for (arguments, error) in cases {
+            let result = try await journalCLI(arguments)
+            #expect(result.status == 2 && result.stderr.contains(error), "\(arguments): \(result)")
+            #expect(result.stdout.isEmpty, "\(arguments): \(result.stdout)")
+        }
+        let whole = try await journalCLI(["events", "--journal", journal, "--archive", a1, "--archive", a2])
+        #expect(whole.status == 0 && whole.jsonLines.compactMap { $0["seq"] as? Int } == [1, 2, 3, 4], "\(whole)")
+        let early = try await journalCLI(["replay", "--journal", journal, "--archive", a1, "--archive", a2, "--until-seq", "1", "--json"])
+        #expect(early.status == 0 && early.json["last_seq"] as? Int == 1, "\(early)")
+    }
+
+    @Test func aCompactedJournalWithoutAUsableSnapshotGetsOneFromItsArchivesAndServeExits2Until() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, a1, a2) = try await journalCompactedTwice(dir)
+        try rawSQL(journal, "UPDATE snapshots SET data = X'00'")
+
+        let refused = try await journalCLI(["snapshot", "--journal", journal])
+        #expect(refused.status == 2 && refused.stderr.contains("brokerd journal snapshot --journal JOURNAL --archive ARCHIVE"), "\(refused)")
+        // A restart cannot fix this: exit 2, which the systemd unit does not restart (timeout's 124 if it served).
+        let config = dir.path("empty.toml")
+        _ = FileManager.default.createFile(atPath: config, contents: Data())
+        let serve = try await runCommand(URL(fileURLWithPath: "/usr/bin/timeout"), [
+            "20", productsDirectory().appendingPathComponent("brokerd").path,
+            "serve", "--journal", journal, "--config", config, "--port", "0", "--simulator", "off",
+        ])
+        #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
+
+        let rebuilt = try await journalCLI(["snapshot", "--journal", journal, "--archive", a1, "--archive", a2])
+        #expect(rebuilt.status == 0 && rebuilt.stdout.hasPrefix("snapshot at seq 4"), "\(rebuilt)")
+        let broker = try await BrokerProcess(journal: journal)
+        #expect(try await liveSeq(broker) >= 4)
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

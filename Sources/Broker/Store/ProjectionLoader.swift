@@ -38,10 +38,13 @@ public struct ProjectionLoader: Sendable {
     ///
     /// A compacted journal starts after its chain base: its state is rebuilt from a snapshot at or
     /// after the base, or, given the `archives` that hold the older rows (oldest first), from them.
-    /// - Throws: `MissingHistory` when the rows the state needs are in neither.
+    /// - Throws: `UnlinkedFiles` when the archives and the journal are not one chain (one missing
+    ///   between two, out of order, of another journal); `MissingHistory` when the rows the state
+    ///   needs are in none of the files and no snapshot stands in for them.
     public func load(
         from reader: JournalReader, archives: [JournalReader] = [], untilSeq: UInt64? = nil, useSnapshots: Bool = true
     ) throws -> RecoveredProjection {
+        if !archives.isEmpty { try JournalReader.requireLinked(archives + [reader]) }
         var skipped: [(seq: UInt64, reason: String)] = []
         var start: (projection: Projection, seq: UInt64)?
         let candidates = useSnapshots ? try reader.snapshots() : []
@@ -82,10 +85,16 @@ public struct ProjectionLoader: Sendable {
                 replayed += 1
             }
         }
-        // Asked for a state before the first row this file (and the archives) still hold.
+        // Short of the state asked for (or the journal's last row): the rows in between are in no
+        // file given, e.g. asked for a state before the first row the first file holds.
         let base = try reader.chainBase().seq
-        if projection.lastSeq < base, projection.lastSeq < (untilSeq ?? .max), archives.isEmpty {
-            throw MissingHistory(path: reader.path, missing: (projection.lastSeq + 1)...base, compactedBase: base)
+        let last = try reader.last()?.seq ?? base
+        let target = min(untilSeq ?? last, last)
+        if projection.lastSeq < target {
+            // The loop stops at the first hole, so the rows missing are those before the first file's.
+            let first = archives.first ?? reader
+            let upper = max(projection.lastSeq + 1, min(target, try first.chainBase().seq))
+            throw MissingHistory(path: first.path, missing: (projection.lastSeq + 1)...upper, compactedBase: base)
         }
         return RecoveredProjection(
             projection: projection, summary: RecoverySummary(snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed))
@@ -125,7 +134,9 @@ public struct MissingHistory: Error, CustomStringConvertible {
             ? "seq \(missing.lowerBound) is" : "seqs \(missing.lowerBound)...\(missing.upperBound) are"
         if missing.upperBound <= compactedBase {
             return "\(range) not in \(path): compaction archived the rows up to seq \(compactedBase), and no usable "
-                + "snapshot in the journal (at or before the seq asked for) stands in for them; pass the archive with --archive"
+                + "snapshot in the journal (at or before the seq asked for) stands in for them; pass the archives with --archive "
+                + "(journal replay, events, verify), or for start-up store a snapshot rebuilt from them: "
+                + "brokerd journal snapshot --journal JOURNAL --archive ARCHIVE…"
         }
         return "\(range) missing from \(path); run `brokerd journal verify`"
     }

@@ -51,6 +51,14 @@ struct JournalEventsCommand: ParsableCommand {
             let fromSeq = try fromSeq.map { try JournalCLI.seq($0, option: "--from-seq") } ?? 0
             let limit = try limit.map { try JournalCLI.seq($0, option: "--limit") } ?? .max
             let files = try archives.map(JournalCLI.openReader) + [JournalCLI.openReader(journal)]
+            try JournalReader.requireLinked(files)
+            // Rows from a seq the files no longer hold would start later, silently.
+            let firstBase = try files[0].chainBase().seq
+            if fromSeq >= 1, fromSeq <= firstBase {
+                throw JournalInputError(
+                    "--from-seq \(fromSeq) is before the first row of \(files[0].path) (compaction archived the rows up to seq "
+                        + "\(firstBase)): pass the archive holding them with --archive")
+            }
             var filter = EventFilter(kinds: kinds.isEmpty ? nil : kinds, clientID: client, code: code)
             try learn(&filter, files: files, fromSeq: fromSeq, fromTime: fromTime)
 

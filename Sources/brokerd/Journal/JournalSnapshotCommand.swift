@@ -11,17 +11,22 @@ struct JournalSnapshotCommand: ParsableCommand {
             Safe while a broker serves the same file: the state is rebuilt on a read-only connection \
             and the snapshot is one small write that SQLite serializes with the broker's commits \
             (each side waits for the other's lock; this one up to 30 s). The newest 3 snapshots are \
-            kept, as the broker keeps them.
+            kept, as the broker keeps them. A compacted journal whose snapshots are all unusable needs \
+            the rows compaction archived: pass the archives with --archive, oldest first.
             """)
 
     @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
+    @Option(name: .customLong("archive"), help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
+    var archives: [String] = []
+
     func run() throws {
         let (seq, size, stored) = try JournalCLI.run { () throws -> (UInt64, Int, [SnapshotInfo]) in
             let reader = try JournalCLI.openReader(journal)
             guard try !reader.isArchive() else { throw JournalInputError("\(journal) is an archive; snapshot the live journal") }
-            let projection = try ProjectionLoader(logger: JournalCLI.logger).load(from: reader).projection
+            let archiveReaders = try archives.map(JournalCLI.openReader)
+            let projection = try ProjectionLoader(logger: JournalCLI.logger).load(from: reader, archives: archiveReaders).projection
             guard projection.lastSeq > 0 else { throw JournalInputError("\(journal) has no events: nothing to snapshot") }
             let data = projection.serialized()
             let stored = try Journal.writeSnapshot(

@@ -1,0 +1,35 @@
+/// Files given as one history (archives oldest first, then the journal) that do not follow on one
+/// another: one missing between two, given out of order, or an archive of another journal.
+public struct UnlinkedFiles: Error, CustomStringConvertible {
+    public let description: String
+}
+
+extension JournalReader {
+    /// Checks that `files` (oldest first) are one chain: each starts after a row of the file before
+    /// it (its chain base: the last row compaction archived) that is that file's row, hash and all.
+    /// An interrupted compaction leaves rows in both files; they overlap, which is allowed. Reads
+    /// one row and the chain base of each file, not the chain: `verify(after:)` walks that.
+    /// - Throws: `UnlinkedFiles` naming the two files and what is wrong; read failures as they come.
+    public static func requireLinked(_ files: [JournalReader]) throws {
+        for (previous, next) in zip(files, files.dropFirst()) {
+            let previousBase = try previous.chainBase()
+            let base = try next.chainBase()
+            guard base.seq > previousBase.seq else {
+                throw UnlinkedFiles(
+                    description: "\(next.path) starts after seq \(base.seq), not after \(previous.path), which starts after seq "
+                        + "\(previousBase.seq): give the archives oldest first, each once, then the journal")
+            }
+            let previousLast = try previous.last()?.seq ?? previousBase.seq
+            guard base.seq <= previousLast else {
+                let missing = previousLast + 1 == base.seq ? "seq \(base.seq) is" : "seqs \(previousLast + 1)...\(base.seq) are"
+                throw UnlinkedFiles(
+                    description: "\(missing) in neither \(previous.path) nor \(next.path): the archive holding them is missing between the two")
+            }
+            guard let row = try previous.records(JournalQuery(fromSeq: base.seq, toSeq: base.seq)).next(), row.hash == base.hash else {
+                throw UnlinkedFiles(
+                    description: "\(next.path) does not continue \(previous.path): its chain starts after a seq \(base.seq) "
+                        + "that is not the one in \(previous.path) (an archive of another journal?)")
+            }
+        }
+    }
+}
