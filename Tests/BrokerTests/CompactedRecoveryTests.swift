@@ -107,7 +107,8 @@ import TestSupport
     /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`, whose sessions it
     /// knew as starting at their latest connects.
     private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
-        try TestSupport.formatOneSnapshot(fromFormatThree: Self.withoutSessionStarts(projection).serialized())
+        try TestSupport.formatOneSnapshot(
+            fromFormatFour: Self.withoutSessionStarts(projection).serialized(), newsIDs: Array(projection.newsIDs.ids))
     }
 
     /// `projection` as formats 1 and 2 knew it: every session started at its latest connect.

@@ -260,6 +260,18 @@ struct DeciderTests {
         #expect(throws: Never.self) { try Decider.decide(.publishNews(item), state: Self.state, limits: Limits(maxCodesPerNews: 3)) }
     }
 
+    @Test("a news id stays taken after its item left the items kept whole")
+    func newsIDTakenBeyondTheRing() {
+        var state = Projection()
+        for index in 0...Projection.newsCapacity {
+            state.apply(RecordedEvent(seq: UInt64(index + 1), timestamp: 1, event: .newsPublished(Fixtures.news("n\(index)"))))
+        }
+        #expect(!state.news.contains { $0.item.id == "n0" })
+        #expect(throws: BrokerError.duplicateNews(id: "n0")) {
+            try Decider.decide(.publishNews(Fixtures.news("n0")), state: state, limits: Limits())
+        }
+    }
+
     @Test("news needs an id, a title and a category, and the id must be new")
     func newsValidation() throws {
         #expect(try decide(.publishNews(Fixtures.news("n2"))) == [.newsPublished(Fixtures.news("n2"))])

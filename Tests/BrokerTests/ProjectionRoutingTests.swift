@@ -96,6 +96,18 @@ struct ProjectionRoutingTests {
         #expect(p.knownPrices(for: Fixtures.sub(.stock, "300750")).isEmpty)
     }
 
+    @Test("the recent news ids keep the newest ids and drop the oldest beyond capacity")
+    func newsIDWindowDropsOldest() {
+        var window = NewsIDWindow()
+        for index in 0..<(NewsIDWindow.capacity + 3) { window.append("n\(index)") }
+        #expect(window.ids.count == NewsIDWindow.capacity)
+        #expect(!window.contains("n2") && window.contains("n3") && window.ids.first == "n3")
+        // An id published again (journals from before the window could hold one) becomes the newest.
+        let addedAgain = window.append("n5")
+        #expect(!addedAgain)
+        #expect(window.ids.last == "n5" && window.ids.count == NewsIDWindow.capacity)
+    }
+
     @Test("the news ring keeps the newest items and drops the oldest beyond capacity")
     func newsRingDropsOldest() {
         let total = Projection.newsCapacity + 7
@@ -104,7 +116,8 @@ struct ProjectionRoutingTests {
         #expect(p.news.first?.item.id == "n7")
         #expect(p.news.first?.seq == 8)
         #expect(p.news.last?.item.id == "n\(total - 1)")
-        #expect(!p.containsNews(id: "n6") && p.containsNews(id: "n7"))
+        // Their ids stay known (`NewsIDWindow`): a new item may not repeat them.
+        #expect(p.containsNews(id: "n6") && p.containsNews(id: "n7") && !p.containsNews(id: "n\(total)"))
         #expect(p.news(after: UInt64(total - 2)).map(\.item.id) == ["n\(total - 2)", "n\(total - 1)"])
     }
 }

@@ -1,4 +1,5 @@
 import Testing
+import TestSupport
 @testable import Broker
 
 @Suite("Projection serialization")
@@ -66,12 +67,47 @@ struct ProjectionSerializationTests {
         #expect(try Projection(serialized: Self.rich.serialized()).client("c3")?.startedAt == client.startedAt)
     }
 
+    @Test("a format 3 snapshot loads with the ids of its news items as the recent news ids")
+    func formatThreeLoads() throws {
+        let state = Self.rich
+        try #require(!state.news.isEmpty)
+        let bytes = try formatThreeSnapshot(fromFormatFour: state.serialized(), newsIDs: Array(state.newsIDs.ids))
+        let loaded = try Projection(serialized: bytes)
+        #expect(loaded == state)
+        #expect(Array(loaded.newsIDs.ids) == state.news.map(\.item.id))
+    }
+
+    @Test("recent news ids beyond the items kept whole survive a snapshot, in order")
+    func newsIDsRoundTrip() throws {
+        var state = Projection()
+        let total = Projection.newsCapacity + 20
+        for index in 0..<total {
+            state.apply(RecordedEvent(seq: UInt64(index + 1), timestamp: 1, event: .newsPublished(Fixtures.news("n\(index)"))))
+        }
+        let loaded = try Projection(serialized: state.serialized())
+        #expect(loaded == state)
+        #expect(loaded.newsIDs.ids.count == total && loaded.containsNews(id: "n0") && loaded.news.count == Projection.newsCapacity)
+    }
+
+    @Test("news ids that do not end with the news items' ids, or repeat, are corrupt")
+    func newsIDsChecked() throws {
+        var state = Projection()
+        state.apply(RecordedEvent(seq: 1, timestamp: 1, event: .newsPublished(Fixtures.news("n1"))))
+        let good = state.serialized()
+        // The section is the last bytes: count 1, then "n1" (length 2). Swapped for other ids:
+        let base = Array(good.dropLast(4))
+        for section: [UInt8] in [[1, 2, 0x6E, 0x32], [2, 2, 0x6E, 0x31, 2, 0x6E, 0x31]] {
+            #expect(throws: CodecError.self) { try Projection(serialized: base + section) }
+        }
+        #expect(try Projection(serialized: base + [1, 2, 0x6E, 0x31]) == state)
+    }
+
     @Test("a format 2 snapshot loads, each session started at its latest connect")
     func formatTwoLoads() throws {
         var state = Self.rich
         state.clients["c3"]!.startedAt = state.clients["c3"]!.connectedAt
         // Format 3 ends with the list of resumed sessions' starts, empty here; format 2 had none.
-        var bytes = state.serialized()
+        var bytes = try formatThreeSnapshot(fromFormatFour: state.serialized(), newsIDs: Array(state.newsIDs.ids))
         try #require(bytes.first == 3 && bytes.last == 0)
         bytes.removeLast()
         bytes[0] = 2

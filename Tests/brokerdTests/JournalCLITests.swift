@@ -383,7 +383,7 @@ import TestSupport
     /// The snapshot a build before format 2 (f5fc3b0) wrote of `projection`.
     private func formatOneSnapshot(of projection: Projection) throws -> [UInt8] {
         try #require(projection.clients.values.allSatisfy { $0.startedAt == $0.connectedAt })
-        return try TestSupport.formatOneSnapshot(fromFormatThree: projection.serialized())
+        return try TestSupport.formatOneSnapshot(fromFormatFour: projection.serialized(), newsIDs: Array(projection.newsIDs.ids))
     }
 
     @Test func compactKeepsTheRowsARestartRebuildsTheBarsBeingBuiltFromUnlessAllowed() async throws {

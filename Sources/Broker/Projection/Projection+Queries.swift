@@ -53,7 +53,7 @@ extension Projection {
 
     /// Whether the news ring still holds an item with `id`.
     public func containsNews(id: String) -> Bool {
-        news.contains { $0.item.id == id }
+        newsIDs.contains(id)
     }
 
     /// News entries published after `seq`, oldest first.

@@ -10,8 +10,9 @@ extension Projection {
     /// The snapshot format this build writes and the newest it reads.
     /// Version 2 added source positions; version 1 snapshots still load (with none). Version 3
     /// added the start of resumed sessions; older snapshots load with each session started at its
-    /// latest connect.
-    public static let formatVersion: UInt8 = 3
+    /// latest connect. Version 4 added the ids of recent news (`NewsIDWindow`); older snapshots
+    /// load with the ids of the news items they hold.
+    public static let formatVersion: UInt8 = 4
 
     /// Every snapshot format `init(serialized:)` reads: 1 up to `formatVersion`.
     public static let readableFormats: ClosedRange<UInt8> = 1...formatVersion
@@ -79,6 +80,10 @@ extension Projection {
             w.write(string: id)
             w.write(signed: clients[id]!.startedAt)
         }
+
+        // In publish order, which decides which id goes first.
+        w.write(count: newsIDs.ids.count)
+        for id in newsIDs.ids { w.write(string: id) }
         return w.bytes
     }
 
@@ -179,6 +184,23 @@ extension Projection {
                 }
                 clients[id]!.startedAt = startedAt
             }
+        }
+
+        if version >= 4 {
+            let count = try r.readCount()
+            guard count <= NewsIDWindow.capacity else {
+                throw .corrupt("\(count) news ids exceed the capacity \(NewsIDWindow.capacity)")
+            }
+            for _ in 0..<count {
+                let id = try r.readString()
+                guard newsIDs.append(id) else { throw .corrupt("news id '\(id)' twice") }
+            }
+            // The ring's items are the newest news: their ids end the window.
+            guard Array(newsIDs.ids.suffix(news.count)) == news.map(\.item.id) else {
+                throw .corrupt("the news ids do not end with the ids of the news items")
+            }
+        } else {
+            for entry in news { newsIDs.append(entry.item.id) }
         }
 
         try r.expectEnd()

@@ -25,6 +25,8 @@ public struct Projection: Sendable, Equatable {
     public internal(set) var lastBars: [BarKey: KlineBar] = [:]
     /// The newest `newsCapacity` news items, oldest first.
     public internal(set) var news: Deque<NewsEntry> = []
+    /// The ids of the newest `NewsIDWindow.capacity` news items, which a new item must not repeat.
+    public internal(set) var newsIDs = NewsIDWindow()
     /// Alert rules and their armed state.
     public internal(set) var alerts = AlertBook()
     /// Read positions of tick sources, by source name.
@@ -60,6 +62,7 @@ public struct Projection: Sendable, Equatable {
         case .newsPublished(let item):
             news.append(NewsEntry(seq: recorded.seq, item: item))
             while news.count > Self.newsCapacity { news.removeFirst() }
+            newsIDs.append(item.id)
         case .alertRuleSet(let rule):
             alerts.set(rule)
         case .alertRuleRemoved(let p):
