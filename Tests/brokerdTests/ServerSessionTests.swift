@@ -154,6 +154,38 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func theSeqOfASubscribedReplyIsOneToResumeFromWithoutNewsFromBeforeTheSubscription() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        func publish(_ title: String) async throws -> Int {
+            let (status, reply) = try await HTTP.request("POST", broker.baseURL + "/api/news", body: #"{"title":"\#(title)","category":"macro"}"#)
+            #expect(status == 200)
+            return try #require(reply["seq"] as? Int)
+        }
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await socket.receive()?["client_id"] as? String)
+        // Published in the session, before it subscribed to news: not for this client.
+        let before = try await publish("before the subscription")
+        try socket.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
+        let subscribed = try #require(try await socket.receive(type: "subscribed"))
+        let seq = try #require(subscribed["seq"] as? Int)
+        #expect(seq > before, "\(subscribed)")
+        try socket.send(["type": "unsubscribe", "subscription_type": "news", "target": "macro"])
+        #expect(try await socket.receive()?["error"] as? String == "not_subscribed")
+        await socket.close()
+        try await waitUntilGone(clientID, on: broker)
+        _ = try await publish("while gone")
+
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        #expect(try await newsTitlesUntilPong(resumed) == ["while gone"])
+        try resumed.send(["type": "unsubscribe", "subscription_type": "news", "target": "all"])
+        let unsubscribed = try #require(try await resumed.receive(type: "unsubscribed"))
+        #expect((unsubscribed["seq"] as? Int ?? 0) > seq, "\(unsubscribed)")
+        await resumed.close()
+        await broker.terminate()
+    }
+
     @Test func anEventTheCatchUpCannotDecodeIsNamedInItsPlaceAndTheCatchUpGoesOn() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -23,10 +23,12 @@ enum ServerMessage {
         let subscriptionType: String
         let target: String
         let message: String
+        /// The seq the change was applied at: everything before it has reached the client.
+        let seq: UInt64
         let timestamp: String
 
         enum CodingKeys: String, CodingKey {
-            case type, target, message, timestamp
+            case type, target, message, seq, timestamp
             case subscriptionType = "subscription_type"
         }
     }

@@ -427,16 +427,18 @@ struct ClientSession {
             return
         }
         let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
-        let reply = ServerMessage.encode(ServerMessage.SubscriptionReply(
-            type: subscribe ? "subscribed" : "unsubscribed",
-            subscriptionType: subscription.type.rawValue, target: subscription.target,
-            message: subscribe ? "订阅成功" : "取消订阅成功", timestamp: WireTime.now()))
         // The reply and the snapshot are queued where the command's event is applied: no push of
         // the subscription reaches the client before `subscribed`, none after `unsubscribed`, and
-        // the snapshot is the state as of its seq, ahead of every later push.
+        // the snapshot is the state as of its seq, ahead of every later push. So the reply's seq
+        // is one the client has everything up to: a resume from it replays nothing from before
+        // the subscription (a news item published before it, say).
         let klines = runtime.klines
+        let timestamp = WireTime.now()
         let changed = await run(command, for: connection) { projection in
-            connection.send(reply)
+            connection.send(ServerMessage.encode(ServerMessage.SubscriptionReply(
+                type: subscribe ? "subscribed" : "unsubscribed",
+                subscriptionType: subscription.type.rawValue, target: subscription.target,
+                message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp)))
             guard subscribe else { return }
             Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines)
         }
