@@ -25,9 +25,18 @@ final class JournalFileLock: Sendable {
         path = journalPath + ".lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .cannotLock(path: path, reason: String(cString: strerror(errno))) }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        var retriesLeft = Self.ownHolderRetries
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno
             let holder = Self.holder(fd)
+            // This process held it last: a journal closed a moment ago whose lock a child being
+            // spawned on another thread still shares (fork copies descriptors; O_CLOEXEC drops
+            // them only at exec). It lets go within milliseconds; an open journal does not.
+            if code == EWOULDBLOCK, holder == getpid(), retriesLeft > 0 {
+                retriesLeft -= 1
+                usleep(5_000)
+                continue
+            }
             close(fd)
             if code == EWOULDBLOCK { throw .inUse(path: journalPath, holder: holder) }
             throw .cannotLock(path: path, reason: String(cString: strerror(code)))
@@ -37,6 +46,9 @@ final class JournalFileLock: Sendable {
         if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         descriptor = Atomic(fd)
     }
+
+    /// How many 5 ms waits a lock this process held last gets to come free: 500 ms.
+    static let ownHolderRetries = 100
 
     deinit { release() }
 
