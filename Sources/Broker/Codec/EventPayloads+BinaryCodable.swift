@@ -12,6 +12,7 @@ extension DisconnectReason: BinaryCodable {
         case .shutdown: 4
         case .brokerRestart: 5
         case .tokenExpired: 6
+        case .replaced: 7
         }
     }
 
@@ -30,6 +31,7 @@ extension DisconnectReason: BinaryCodable {
         case 4: self = .shutdown
         case 5: self = .brokerRestart
         case 6: self = .tokenExpired
+        case 7: self = .replaced
         case let raw: throw .unknownEnumValue(type: "DisconnectReason", raw: UInt64(raw))
         }
     }

@@ -14,4 +14,7 @@ public enum DisconnectReason: String, Sendable, Hashable, Codable, CaseIterable 
     case brokerRestart = "broker_restart"
     /// The token the client connected with expired (its `exp` passed) while it was connected.
     case tokenExpired = "token_expired"
+    /// A resume of the session took it over while this connection still looked alive (a network
+    /// that dropped without closing it, a client that reconnected before the broker noticed).
+    case replaced
 }

@@ -112,20 +112,11 @@ struct ClientSession {
         // When the resumed session began: it cannot have missed anything older.
         var sessionStartedAt: Int64 = 0
         if let resumeRequest {
-            let now = WallClock.microsecondsNow()
-            let verdict = await store.read { projection -> Result<Int64, ResumeRefusal> in
-                // Another user's session reads exactly like an unknown one and is checked before
-                // anything else, so a client learns nothing about it (not even that it exists).
-                guard let client = projection.client(resumeRequest.clientID), client.user == identity?.user else {
-                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is unknown or has expired; started a new session"))
-                }
-                if client.isConnected {
-                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is still connected elsewhere; started a new session"))
-                }
-                if !client.isResumable(at: now) {
-                    return .failure(ResumeRefusal("session \(resumeRequest.clientID) is past its resume window; started a new session"))
-                }
-                return .success(client.startedAt)
+            var verdict = await resumeVerdict(resumeRequest)
+            // Still connected: the client reconnected before the broker noticed its old connection
+            // was gone (a network that dropped without closing it). The resume takes it over.
+            if case .failure(let refusal) = verdict, refusal.isConnected, await takeOver(resumeRequest.clientID) {
+                verdict = await resumeVerdict(resumeRequest)
             }
             switch verdict {
             case .success(let startedAt):
@@ -138,6 +129,7 @@ struct ClientSession {
         var resuming = clientID != nil
         var candidate = clientID ?? Self.newClientID()
         var recorded: [RecordedEvent] = []
+        var tookOver = false
         for attempt in 1... {
             do {
                 recorded = try await store.execute(.connect(
@@ -149,7 +141,13 @@ struct ClientSession {
                 // it, or another resume of it (a second tab, a retry) connected it first.
                 switch refusal {
                 case .unknownClient: resumeFailure = "session \(candidate) expired while resuming; started a new session"
-                case .clientAlreadyConnected: resumeFailure = "session \(candidate) is still connected elsewhere; started a new session"
+                case .clientAlreadyConnected:
+                    // Taken over once, like a session found connected above; a second race is lost.
+                    if !tookOver, await takeOver(candidate) {
+                        tookOver = true
+                        continue
+                    }
+                    resumeFailure = "session \(candidate) is still connected elsewhere; started a new session"
                 default: throw refusal
                 }
                 resuming = false
@@ -349,7 +347,51 @@ struct ClientSession {
     /// Why a resume was not granted, as the client is told.
     private struct ResumeRefusal: Error {
         let reason: String
-        init(_ reason: String) { self.reason = reason }
+        /// Refused only because a connection holds the session.
+        var isConnected = false
+        init(_ reason: String, isConnected: Bool = false) {
+            self.reason = reason
+            self.isConnected = isConnected
+        }
+    }
+
+    /// Whether the session can be resumed now: the start of the session (it cannot have missed
+    /// anything older), or why not.
+    private func resumeVerdict(_ request: ResumeRequest) async -> Result<Int64, ResumeRefusal> {
+        let now = WallClock.microsecondsNow()
+        let user = identity?.user
+        return await store.read { projection -> Result<Int64, ResumeRefusal> in
+            // Another user's session reads exactly like an unknown one and is checked before
+            // anything else, so a client learns nothing about it (not even that it exists).
+            guard let client = projection.client(request.clientID), client.user == user else {
+                return .failure(ResumeRefusal("session \(request.clientID) is unknown or has expired; started a new session"))
+            }
+            if client.isConnected {
+                return .failure(ResumeRefusal("session \(request.clientID) is still connected elsewhere; started a new session", isConnected: true))
+            }
+            if !client.isResumable(at: now) {
+                return .failure(ResumeRefusal("session \(request.clientID) is past its resume window; started a new session"))
+            }
+            return .success(client.startedAt)
+        }
+    }
+
+    /// How long a resume waits for the connection it takes over to be journaled gone.
+    static let takeOverTimeout: Duration = .seconds(3)
+
+    /// Closes this node's connection of the session (reason `replaced`) and waits until its
+    /// disconnect is journaled; false when no connection here holds it or it did not go in time.
+    private func takeOver(_ clientID: String) async -> Bool {
+        guard let old = runtime.registry[clientID] else { return false }
+        if old.requestClose(.replaced) {
+            logger.info("resume takes over a connected session", metadata: ["client": "\(clientID)"])
+        }
+        let deadline = ContinuousClock.now + Self.takeOverTimeout
+        while ContinuousClock.now < deadline {
+            if await store.read({ $0.client(clientID)?.isConnected != true }) { return true }
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+        return false
     }
 
     static func newClientID() -> String {

@@ -43,6 +43,9 @@ final class ConnectionWriter: Sendable {
         case awaitReply
         /// The socket is closed once the frame is written (our answer to the client's close).
         case closeSocket
+        /// The socket is closed right behind the frame, written or not (a connection replaced by
+        /// another, which may lead nowhere: its socket may never take the frame).
+        case closeSocketNow
     }
 
     /// How soon a writer whose socket stopped taking data tries again.
@@ -202,6 +205,8 @@ final class ConnectionWriter: Sendable {
             eventLoop.scheduleTask(in: Self.closeGrace) { channel.close(promise: nil) }
         case .closeSocket:
             closeWritten.whenComplete { _ in channel.close(promise: nil) }
+        case .closeSocketNow:
+            channel.close(promise: nil)
         }
         state.value.onCloseSent?()
     }

@@ -82,10 +82,15 @@ final class LiveConnection: Sendable {
             return true
         }
         guard first else { return false }
-        if reason == .slowConsumer {
+        switch reason {
+        case .slowConsumer:
             // At once: what is queued for it is dropped anyway.
             writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true)
-        } else {
+        case .replaced:
+            // At once, without waiting for the close to be answered: the client is on a new
+            // connection, and this one may lead nowhere. What is queued goes with the resume.
+            writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true, then: .closeSocketNow)
+        default:
             // Behind what was sent to it before (an error explaining why, a round of prices).
             writer.fanOut.close(self, code: reason.closeCode, reason: reason.rawValue)
         }
