@@ -33,6 +33,28 @@ import TestSupport
         ((update?["data"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
     }
 
+    @Test func statsCountMessagesInSinceStartClosedConnectionsIncluded() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        for _ in 0..<5 {
+            try socket.send(["type": "ping"])
+            _ = try await socket.receive(type: "pong")
+        }
+        await socket.close()
+        var messagesIn = 0
+        for _ in 0..<100 {
+            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+            messagesIn = (stats["messages"] as? [String: Any])?["in"] as? Int ?? -1
+            let active = (stats["connections"] as? [String: Any])?["active"] as? Int ?? -1
+            if active == 0 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(messagesIn == 5, "the pings of a connection that has closed still count")
+        await broker.terminate()
+    }
+
     @Test func theSeedFlowWorksUnchanged() async throws {
         let (dir, broker) = try await startBroker()
         try await putSignals(broker, "volume_wave", ["600519", "000001"])

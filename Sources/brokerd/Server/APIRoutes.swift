@@ -105,7 +105,8 @@ struct APIRoutes {
                 active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions,
                 slowConsumerDisconnects: sent.slowConsumers),
             subscriptions: summary.byType,
-            messages: .init(in: connections.reduce(0) { $0 + $1.messagesIn }, out: sent.messages, outByType: sent.byType),
+            // Since start, as `out` is: a sum over the open connections would drop a closed one's.
+            messages: .init(in: LiveConnection.messagesInSinceStart, out: sent.messages, outByType: sent.byType),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
                 lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path,

@@ -36,6 +36,9 @@ final class LiveConnection: Sendable {
     }
 
     var messagesIn: UInt64 { received.load(ordering: .relaxed) }
+    /// Messages taken in from every connection since the process started, the closed ones too.
+    static var messagesInSinceStart: UInt64 { receivedByAll.load(ordering: .relaxed) }
+    private static let receivedByAll = Atomic<UInt64>(0)
     var messagesOut: UInt64 { writer.sentCount }
     var queueDepth: Int { writer.depth }
     var idleSince: Int64 { lastActivity.load(ordering: .relaxed) }
@@ -43,6 +46,7 @@ final class LiveConnection: Sendable {
     /// Records a message from the client, once it is taken in.
     func noteReceived() {
         received.add(1, ordering: .relaxed)
+        Self.receivedByAll.add(1, ordering: .relaxed)
         noteActivity()
     }
 
