@@ -18,6 +18,8 @@ public final class PublisherHost: EventObserver {
     private let sink: any PushSink
     private let logger: Logger
     private let counters: Mutex<[String: Statistics]>
+    /// Each publisher's run of failed pushes, so one failing on every batch is not logged every time.
+    private let streaks = Mutex<[String: FailureStreak]>([:])
 
     public init(publishers: [any Publisher], sink: any PushSink, logger: Logger) {
         self.publishers = publishers
@@ -36,13 +38,20 @@ public final class PublisherHost: EventObserver {
             do {
                 try publisher.publish(relevant, projection: projection, to: sink)
                 counters.withLock { $0[publisher.name, default: .init()].events += UInt64(relevant.count) }
+                if let failures = streaks.withLock({ $0[publisher.name]?.succeeded() }) {
+                    logger.notice("publisher works again", metadata: ["publisher": "\(publisher.name)", "failures": "\(failures)"])
+                }
             } catch {
                 counters.withLock {
                     $0[publisher.name, default: .init()].failures += 1
                     $0[publisher.name, default: .init()].lastError = "\(error)"
                 }
                 Counter(label: "brokerd_publisher_failures_total", dimensions: [("publisher", publisher.name)]).increment()
-                logger.error("publisher failed; the others go on", metadata: ["publisher": "\(publisher.name)", "error": "\(error)"])
+                if let failures = streaks.withLock({ $0[publisher.name, default: FailureStreak()].failed() }) {
+                    logger.error(
+                        "publisher failed; the others go on (repeats are counted in brokerd_publisher_failures_total, logged once a minute)",
+                        metadata: ["publisher": "\(publisher.name)", "error": "\(error)", "failures": "\(failures)"])
+                }
             }
         }
     }
@@ -57,15 +66,21 @@ public final class PublisherHost: EventObserver {
         }
     }
 
+    /// A loop that ran this long before failing starts the pauses over.
+    static let healthyRun: Duration = .seconds(60)
+
     private func supervise(_ publisher: any Publisher, _ context: PublisherContext) async {
         var pause = Duration.milliseconds(500)
         while !Task.isCancelled {
+            let started = ContinuousClock.now
             do {
                 try await publisher.run(context)
                 return
             } catch is CancellationError {
                 return
             } catch {
+                // A failure after a long healthy run is a new trouble, not the last one going on.
+                if ContinuousClock.now - started >= Self.healthyRun { pause = .milliseconds(500) }
                 counters.withLock {
                     $0[publisher.name, default: .init()].restarts += 1
                     $0[publisher.name, default: .init()].lastError = "\(error)"

@@ -144,4 +144,17 @@ import TestSupport
         #expect(recovery.archivedWithinWindow == report.base)
         journal.close()
     }
+
+    @Test func readingThePastStopsWhenCancelled() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("journal.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        try await store.execute(.ingestTicks((0..<5_000).map { tick("600519", 10 + Double($0 % 7), at: dayStart + Int64($0), volume: Int64($0)) }))
+        let periods = [(name: "1d", length: day)]
+        #expect(throws: CancellationError.self) {
+            try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: periods, isCancelled: { true })
+        }
+        #expect(try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: periods).book.longestPeriod == day)
+    }
 }

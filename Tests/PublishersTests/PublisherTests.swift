@@ -80,15 +80,32 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let dir = try TemporaryDirectory()
         let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
         let sink = RecordingSink()
-        let host = PublisherHost(publishers: [FailingPublisher(), PricePublisher()], sink: sink, logger: Logger(label: "test"))
+        let logs = LogRecorder()
+        let host = PublisherHost(publishers: [FailingPublisher(), PricePublisher()], sink: sink, logger: logs.logger())
         await store.setObserver(host)
-        try await store.execute(.ingestTicks([tick("600519", 11)]))
-        try await store.execute(.ingestTicks([tick("600519", 12)]))
+        for price in 11...30 { try await store.execute(.ingestTicks([tick("600519", Double(price))])) }
         journal.close()
 
-        #expect(sink.all.filter { $0.type == "price_update" }.count == 2)
-        #expect(host.statistics["failing"]?.failures == 2)
+        #expect(sink.all.filter { $0.type == "price_update" }.count == 20)
+        #expect(host.statistics["failing"]?.failures == 20)
         #expect(host.statistics["price"]?.failures == 0)
+        // Failing on every batch is logged when it starts, not on every batch.
+        let failures = logs.all.filter { $0.message.hasPrefix("publisher failed") }
+        #expect(failures.count == 1 && failures.first?.metadata["publisher"] == "failing", "\(failures.map(\.message))")
+    }
+
+    @Test func aFailureStreakIsLoggedAtItsStartOnceAMinuteAndAtItsEnd() {
+        var streak = FailureStreak()
+        let start = ContinuousClock.now
+        #expect(streak.succeeded() == nil)
+        #expect(streak.failed(at: start) == 1)
+        #expect(streak.failed(at: start + .seconds(1)) == nil)
+        #expect(streak.failed(at: start + .seconds(59)) == nil)
+        #expect(streak.failed(at: start + .seconds(61)) == 4)
+        #expect(streak.failed(at: start + .seconds(62)) == nil)
+        #expect(streak.succeeded() == 5)
+        #expect(streak.succeeded() == nil)
+        #expect(streak.failed(at: start + .seconds(63)) == 1, "a new streak is logged at its start")
     }
 
     @Test func priceUpdatesGoOncePerAffectedSubscriptionWithTheLatestTickPerCode() async throws {

@@ -231,9 +231,11 @@ public final class KlinePublisher: Publisher {
     private func recover(_ context: PublisherContext) async throws {
         guard context.replayedThrough > 0 else { return }
         let periods = self.periods
-        let recovery = try await runOnOwnThread {
+        // A day's ticks can take seconds to read: a shutdown meanwhile stops the reading.
+        let recovery = try await runOnOwnThread { isCancelled in
             try Self.history(
-                in: context.store.journal, through: context.replayedThrough, periods: periods, pricesAtStart: context.pricesAtStart)
+                in: context.store.journal, through: context.replayedThrough, periods: periods, pricesAtStart: context.pricesAtStart,
+                isCancelled: isCancelled)
         }
         if let base = recovery.archivedWithinWindow {
             // `brokerd journal compact` refuses this; an older one, or a clock set back, did not.
@@ -248,8 +250,10 @@ public final class KlinePublisher: Publisher {
     /// before it, which covers every bar still open then and the one before it. Codes that did not
     /// tick in that time get their last tick (from `pricesAtStart`, as of `seq`) as the point their
     /// next bar's volume counts from.
+    /// `isCancelled` is asked every 4,096 rows; once it says yes, reading stops with `CancellationError`.
     static func history(
-        in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)], pricesAtStart: [String: PriceTick] = [:]
+        in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)], pricesAtStart: [String: PriceTick] = [:],
+        isCancelled: () -> Bool = { false }
     ) throws -> BarRecovery {
         var recovery = BarRecovery(periods: periods)
         let reader = try journal.reader()
@@ -259,8 +263,11 @@ public final class KlinePublisher: Publisher {
         let base = try reader.chainBase()
         if base.seq > 0 && base.timestamp >= windowStart { recovery.archivedWithinWindow = base }
         let cursor = try reader.records(JournalQuery(toSeq: seq, fromTime: windowStart, kinds: kinds))
+        var read = 0
         while let record = try cursor.next() {
             recovery.apply(try EventCodec.decode(kind: record.kind, payload: record.payload))
+            read += 1
+            if read % 4_096 == 0, isCancelled() { throw CancellationError() }
         }
         recovery.remember(lastTicks: pricesAtStart.values)
         return recovery

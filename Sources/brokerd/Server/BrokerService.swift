@@ -4,6 +4,7 @@ import Journal
 import Logging
 import Publishers
 import ServiceLifecycle
+import Synchronization
 
 /// The broker's own lifecycle around the HTTP server: opens and replays the journal (the server
 /// answers 503 meanwhile), sweeps heartbeats and expired sessions, and on SIGTERM closes every
@@ -20,11 +21,15 @@ struct BrokerService: Service {
         let (journal, store, replayedThrough, pricesAtStart) = try await startUp()
         let sources = await tickSources(store)
         let redis = try await startRedis(store, origin: broadcaster?.origin)
+        // Outside the group below: a publisher slow to stop (one ignoring cancellation, say) must
+        // not keep the broker from closing its clients and snapshotting; it gets a moment, no more.
+        let publishersStopped = OnceFlag()
+        let publishing = Task {
+            await runtime.publishers.run(PublisherContext(store: store, replayedThrough: replayedThrough, pricesAtStart: pricesAtStart))
+            publishersStopped.set()
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
-            group.addTask {
-                await runtime.publishers.run(PublisherContext(store: store, replayedThrough: replayedThrough, pricesAtStart: pricesAtStart))
-            }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -32,6 +37,14 @@ struct BrokerService: Service {
             // At once: /readyz turns away new traffic and ingest stops while the rest winds down.
             runtime.beginShutdown()
             group.cancelAll()
+            publishing.cancel()
+        }
+        let deadline = ContinuousClock.now + Self.publisherStopGrace
+        while !publishersStopped.isSet && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if !publishersStopped.isSet {
+            logger.warning("publishers still running at shutdown; not waiting for them", metadata: ["waited": "\(Self.publisherStopGrace)"])
         }
         await redis?.stop()
         await shutDown(journal: journal, store: store)
@@ -129,6 +142,9 @@ struct BrokerService: Service {
         return (journal, store, readySeq, pricesAtStart)
     }
 
+    /// How long a shutdown waits for the publishers to stop before it goes on without them.
+    static let publisherStopGrace: Duration = .seconds(2)
+
     /// The strategies and stocks the built-in simulator trades.
     static let simulatorMarketPath = "Config/signals.json"
 
@@ -162,14 +178,23 @@ struct BrokerService: Service {
     private func feed(_ store: EventStore, from source: any TickSource) async {
         let tickRate = runtime.tickRate
         let logger = logger
+        // Only this task touches it: the source calls back one batch at a time.
+        let streak = Mutex(FailureStreak())
         do {
             try await source.run { ticks in
                 do {
                     try await store.execute(.ingestTicks(ticks))
                     tickRate.record(ticks.count, at: WallClock.microsecondsNow())
+                    if let failures = streak.withLock({ $0.succeeded() }) {
+                        logger.notice("tick batches ingested again", metadata: ["source": "\(source.name)", "failed_batches": "\(failures)"])
+                    }
                 } catch {
                     // A refused or unjournaled batch is lost for this source only; the next one may pass.
-                    logger.warning("tick batch not ingested", metadata: ["source": "\(source.name)", "error": "\(error)"])
+                    if let failures = streak.withLock({ $0.failed() }) {
+                        logger.warning(
+                            "tick batch not ingested (while this goes on, logged once a minute)",
+                            metadata: ["source": "\(source.name)", "error": "\(error)", "failed_batches": "\(failures)"])
+                    }
                 }
             }
         } catch is CancellationError {
@@ -238,3 +263,4 @@ struct BrokerService: Service {
         logger.info("journal closed", metadata: ["seq": "\(journal.lastSeq)"])
     }
 }
+
