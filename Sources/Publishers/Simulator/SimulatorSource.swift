@@ -14,19 +14,23 @@ public struct SimulatorSource: TickSource {
     /// Most ticks delivered at once (the decider's `maxTicksPerBatch`): a round with more is
     /// delivered in several batches, since the decider refuses a larger one whole.
     public let maxTicksPerBatch: Int
+    /// The last tick of each code journaled before this start: the walk goes on from them, so a
+    /// restart neither jumps prices nor sends volumes (cumulative for the day) backwards.
+    public let lastTicks: [String: PriceTick]
 
     public init(
         market: SimulatedMarket, ticksPerSecond: Double, seed: UInt64 = UInt64.random(in: .min ... .max),
-        maxTicksPerBatch: Int = Limits().maxTicksPerBatch
+        maxTicksPerBatch: Int = Limits().maxTicksPerBatch, lastTicks: [String: PriceTick] = [:]
     ) {
         self.market = market
         self.ticksPerSecond = ticksPerSecond
         self.seed = seed
         self.maxTicksPerBatch = max(1, maxTicksPerBatch)
+        self.lastTicks = lastTicks
     }
 
     public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
-        var walk = RandomWalk(stocks: market.stocks, seed: seed)
+        var walk = RandomWalk(stocks: market.stocks, seed: seed, continuing: lastTicks)
         guard !market.stocks.isEmpty else { return }
         // Rounds of 50 ms at most: smooth at low rates, few rounds at high ones.
         let roundsPerSecond = min(20.0, max(1.0, ticksPerSecond))
@@ -51,7 +55,9 @@ public struct SimulatorSource: TickSource {
     }
 }
 
-/// The simulator's state: one price and volume per stock, moved by a seeded generator.
+/// The simulator's state: one price and volume per stock, moved by a seeded generator. Prices walk
+/// unrounded and are sent in cents: a step is a few basis points, under half a cent for a stock
+/// below ¥2.50, which rounding every step would put back where it was.
 struct RandomWalk {
     private var stocks: [SimulatedMarket.Stock]
     private var prices: [Double]
@@ -59,15 +65,26 @@ struct RandomWalk {
     private var random: SplitMix64
     private var cursor = 0
 
-    init(stocks: [SimulatedMarket.Stock], seed: UInt64) {
+    /// `continuing`: last ticks by code; a stock whose last tick has its previous close (the same
+    /// simulated day) goes on from that price and volume.
+    init(stocks: [SimulatedMarket.Stock], seed: UInt64, continuing lastTicks: [String: PriceTick] = [:]) {
         self.stocks = stocks
         self.random = SplitMix64(seed: seed)
         self.prices = stocks.map(\.prevClose)
         self.volumes = stocks.map { _ in 0 }
         for index in stocks.indices {
-            // Start the day somewhere within ±2 % of the previous close.
-            prices[index] = Self.round(stocks[index].prevClose * (1 + (random.unit() - 0.5) * 0.04))
-            volumes[index] = Int64(random.next() % 500_000)
+            let stock = stocks[index]
+            // Drawn for every stock, so a seed gives the same walk to the stocks that start afresh.
+            let start = stock.prevClose * (1 + (random.unit() - 0.5) * 0.04)
+            let volume = Int64(random.next() % 500_000)
+            if let last = lastTicks[stock.code], last.prevClose == stock.prevClose {
+                prices[index] = last.price
+                volumes[index] = last.volume
+            } else {
+                // Start the day somewhere within ±2 % of the previous close.
+                prices[index] = start
+                volumes[index] = volume
+            }
         }
     }
 
@@ -78,10 +95,10 @@ struct RandomWalk {
             let stock = stocks[cursor]
             let step = (random.unit() - 0.5) * 0.004
             let limit = stock.prevClose * 0.1
-            prices[cursor] = Self.round(min(stock.prevClose + limit, max(stock.prevClose - limit, prices[cursor] * (1 + step))))
+            prices[cursor] = min(stock.prevClose + limit, max(stock.prevClose - limit, prices[cursor] * (1 + step)))
             volumes[cursor] += Int64(100 * (1 + random.next() % 50))
             return PriceTick(
-                code: stock.code, name: stock.name, price: prices[cursor], volume: volumes[cursor],
+                code: stock.code, name: stock.name, price: Self.round(prices[cursor]), volume: volumes[cursor],
                 prevClose: stock.prevClose, timestamp: timestamp)
         }
     }

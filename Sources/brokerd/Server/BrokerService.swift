@@ -19,7 +19,7 @@ struct BrokerService: Service {
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
         let broadcaster = try startBroadcaster()
         let (journal, store, replayedThrough, pricesAtStart) = try await startUp()
-        let sources = await tickSources(store)
+        let sources = await tickSources(store, lastTicks: pricesAtStart)
         let redis = try await startRedis(store, origin: broadcaster?.origin)
         // Outside the group below: a publisher slow to stop (one ignoring cancellation, say) must
         // not keep the broker from closing its clients and snapshotting; it gets a moment, no more.
@@ -149,7 +149,7 @@ struct BrokerService: Service {
     static let simulatorMarketPath = "Config/signals.json"
 
     /// The tick sources to run: the simulator unless it is off or Redis feeds the broker.
-    private func tickSources(_ store: EventStore) async -> [any TickSource] {
+    private func tickSources(_ store: EventStore, lastTicks: [String: PriceTick]) async -> [any TickSource] {
         guard configuration.simulator.isEnabled, configuration.redis.url == nil else { return [] }
         let market: SimulatedMarket
         do {
@@ -171,7 +171,7 @@ struct BrokerService: Service {
             metadata: ["ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)"])
         return [SimulatorSource(
             market: market, ticksPerSecond: configuration.simulator.ticksPerSecond,
-            maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch)]
+            maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch, lastTicks: lastTicks)]
     }
 
     /// Runs a source until shutdown, journaling each batch it delivers.
