@@ -27,8 +27,8 @@
  *   "closed"      close() was called.
  *
  * Behaviour (the seed client's): reconnects with jittered exponential backoff (initialDelay,
- * doubled per failed attempt up to maxDelay, each delay +-jitter, at most maxRetries attempts in a
- * row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
+ * doubled per failed attempt, each delay +-jitter, never above maxDelay, at most maxRetries attempts
+ * in a row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
  * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
  *
@@ -239,7 +239,8 @@
       }
       const o = this.options;
       const base = Math.min(o.initialDelay * Math.pow(2, this._attempt - 1), o.maxDelay);
-      const delay = Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random()));
+      // Clamped after the jitter: maxDelay is the longest wait, not the longest before jitter.
+      const delay = Math.min(Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random())), o.maxDelay);
       this._setState("backing_off", { attempt: this._attempt, delay: delay, reason: reason });
       this._timers.retry = setTimeout(() => this._open(), delay);
     }

@@ -242,6 +242,19 @@ test("delays double up to maxDelay, and it gives up after maxRetries attempts in
   assert.equal(FakeWebSocket.opened.length, opened, "no attempt after failing");
 });
 
+test("no delay exceeds maxDelay, jitter included", (t) => {
+  const { clock, states, socket } = setUp(t, { initialDelay: 1000, maxDelay: 3000, jitter: 0.2 });
+  Math.random = () => 1; // the longest jitter: +20 %
+  const delays = [];
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    socket().drop(1006);
+    const delay = states[states.length - 1].detail.delay;
+    delays.push(delay);
+    clock.advance(delay);
+  }
+  assert.deepEqual(delays, [1200, 2400, 3000, 3000], "not 3600: the cap holds after the jitter");
+});
+
 test("a session resets the attempt count", (t) => {
   const { clock, states, socket } = setUp(t, { initialDelay: 1000 });
   socket().drop(1006);
