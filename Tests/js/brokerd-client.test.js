@@ -259,6 +259,21 @@ test("after rate_limited it waits rateLimitDelay, then sends again what is wante
   assert.equal(subscribesSent(socket()).length, 19, "nothing more once the broker holds them all");
 });
 
+test("subscribed and unsubscribed replies move the resume point to their seq, never back", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("news", "all");
+  socket().receive(connected("client_00000001", 5));
+  // News published before the subscription (up to seq 11) must not be replayed on resume.
+  socket().receive(Object.assign(reply("subscribed", "news", "all"), { seq: 12 }));
+  assert.equal(client.lastSeq, 12);
+  socket().receive(Object.assign(reply("unsubscribed", "stock", "600519"), { seq: 10 }));
+  assert.equal(client.lastSeq, 12, "an older seq does not move it back");
+  socket().receive(Object.assign(reply("unsubscribed", "news", "all"), { seq: 15 }));
+  socket().drop(1006);
+  clock.advance(2000);
+  assert.equal(socket().url.searchParams.get("since"), "15");
+});
+
 test("delays double up to maxDelay, and it gives up after maxRetries attempts in a row", (t) => {
   const { clock, states, socket } = setUp(t, { initialDelay: 1000, maxDelay: 3000, maxRetries: 4 });
   const delays = [];
