@@ -16,7 +16,7 @@ struct SessionMachineTests {
         var session = machine()
         _ = session.connect(queryToken: nil)
         _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
-        for subscription in wanted { _ = session.received(.subscribed(subscription)) }
+        for subscription in wanted { _ = session.received(.subscribed(subscription, seq: 11)) }
         return session
     }
 
@@ -81,7 +81,7 @@ struct SessionMachineTests {
         var session = machine()
         _ = session.connect(queryToken: nil)
         _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
-        _ = session.received(.subscribed(.news("all")))
+        _ = session.received(.subscribed(.news("all"), seq: 11))
         // The strategy subscribe was sent but its confirmation never came.
         _ = session.connectionLost(random: 0.5)
         _ = session.connect(queryToken: nil)
@@ -95,6 +95,16 @@ struct SessionMachineTests {
         #expect(session.subscribe(.stock("600519")) == nil)
         #expect(session.unsubscribe(.stock("600519")) == .unsubscribe(.stock("600519")))
         #expect(session.unsubscribe(.stock("600519")) == nil)
+    }
+
+    @Test func aSubscriptionReplyMovesTheResumePointToItsSeq() {
+        var session = machine()
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        _ = session.received(.subscribed(.news("all"), seq: 14))
+        _ = session.connectionLost(random: 0.5)
+        // Not 10: the resume would replay news published before the subscription.
+        #expect(session.connect(queryToken: nil) == ConnectTarget(resume: ("client_1", 14), queryToken: nil))
     }
 
     @Test func lossesBackOffAndGiveUpAfterTheLastAttempt() {

@@ -91,14 +91,14 @@ import TestSupport
             url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
-        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
         let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
 
         await broker.kill9()
         broker = try await BrokerProcess(journal: journal, port: port, arguments: ["--resume-window", "0"])
         try await recorder.waitUntil("a new session subscribed again") { states, messages in
             states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
-                && messages.filter { $0 == .subscribed(.stock("600519")) }.count == 2
+                && messages.filter { $0.subscribed == .stock("600519") }.count == 2
         }
         try await postTick(broker, price: 1920)
         try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1920) }
@@ -120,7 +120,7 @@ import TestSupport
             closeTimeout: .milliseconds(200), reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
-        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
 
         broker.suspend()
         try await recorder.waitUntil("the silence noticed") { states, _ in

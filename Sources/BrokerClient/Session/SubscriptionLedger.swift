@@ -28,8 +28,8 @@ struct SubscriptionLedger: Equatable {
     /// Takes the broker's confirmations.
     mutating func observe(_ message: BrokerMessage) {
         switch message {
-        case .subscribed(let subscription): held.insert(subscription)
-        case .unsubscribed(let subscription): held.remove(subscription)
+        case .subscribed(let subscription, _): held.insert(subscription)
+        case .unsubscribed(let subscription, _): held.remove(subscription)
         default: break
         }
     }
