@@ -35,7 +35,7 @@
  * Subscribe and unsubscribe requests go out at most subscribeWindow at a time unanswered, the next
  * as replies come back, so re-subscribing many at once stays under the broker's per-client rate
  * limit; after a "rate_limited" refusal it waits rateLimitDelay, then sends again what the broker
- * does not hold as wanted.
+ * does not hold as wanted, with the window halved for the rest of the connection.
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
@@ -104,6 +104,7 @@
       this._queued = []; // subscribe/unsubscribe messages waiting for room in the window
       this._unanswered = 0; // subscribe/unsubscribe messages sent on this socket and not answered yet
       this._refused = false; // a "rate_limited" came: nothing more is sent until the resend timer
+      this._window = this.options.subscribeWindow; // halved by each refusal, until the next socket
       this.connect();
     }
 
@@ -166,7 +167,7 @@
 
     /** Sends queued requests while fewer than subscribeWindow are unanswered, unless refused lately. */
     _sendQueued() {
-      while (!this._refused && this._queued.length > 0 && this._unanswered < this.options.subscribeWindow) {
+      while (!this._refused && this._queued.length > 0 && this._unanswered < this._window) {
         if (!this.send(this._queued.shift())) return;
         this._unanswered += 1;
       }
@@ -189,8 +190,11 @@
       this._unanswered = Math.max(0, this._unanswered - 1);
       if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
         // The broker closes a client that keeps running into its limit: stop, let its bucket
-        // refill, then ask again for whatever it does not hold yet.
+        // refill, then ask again for whatever it does not hold yet. Replies outrun the bucket, so
+        // a round ends with a window of refusals, each a strike, less one per request accepted: a
+        // smaller window keeps the strikes from adding up round after round.
         this._refused = true;
+        this._window = Math.max(1, Math.floor(this._window / 2));
         this._timers.resend = setTimeout(() => {
           this._timers.resend = null;
           this._refused = false;
@@ -310,6 +314,7 @@
       this._queued = [];
       this._unanswered = 0;
       this._refused = false;
+      this._window = this.options.subscribeWindow;
       if (!socket) return;
       socket.onmessage = socket.onclose = socket.onerror = null;
       try {
