@@ -27,13 +27,19 @@
  *   "closed"      close() was called.
  *
  * Behaviour (the seed client's): reconnects with jittered exponential backoff (initialDelay,
- * doubled per failed attempt up to maxDelay, each delay +-jitter, at most maxRetries attempts in a
- * row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
+ * doubled per failed attempt, each delay +-jitter, never above maxDelay, at most maxRetries attempts
+ * in a row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
  * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
  *
+ * Subscribe and unsubscribe requests go out at most subscribeWindow at a time unanswered, the next
+ * as replies come back, so re-subscribing many at once stays under the broker's per-client rate
+ * limit; after a "rate_limited" refusal it waits rateLimitDelay, then sends again what the broker
+ * does not hold as wanted, with the window halved for the rest of the connection.
+ *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
- * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, token, onState, onMessage, onError.
+ * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
+ * rateLimitDelay 1000, token, onState, onMessage, onError.
  */
 (function (global) {
   "use strict";
@@ -46,6 +52,8 @@
     pingInterval: 30000,
     pongTimeout: 10000,
     connectTimeout: 10000,
+    subscribeWindow: 10,
+    rateLimitDelay: 1000,
     token: null,
     onState: null,
     onMessage: null,
@@ -61,6 +69,9 @@
   function key(type, target) {
     return type + "\u0000" + target;
   }
+
+  // Errors the broker sends on its own, not in answer to a request: they free no room in the window.
+  const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since"]);
 
   class BrokerClient {
     /**
@@ -87,9 +98,13 @@
       this._held = new Map(); // key -> {type, target}: what the broker confirmed for this session
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
-      this._timers = { retry: null, ping: null, watchdog: null };
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null };
       this._lastHeard = 0;
       this._session = false; // a "connected" message arrived on the current socket
+      this._queued = []; // subscribe/unsubscribe messages waiting for room in the window
+      this._unanswered = 0; // subscribe/unsubscribe messages sent on this socket and not answered yet
+      this._refused = false; // a "rate_limited" came: nothing more is sent until the resend timer
+      this._window = this.options.subscribeWindow; // halved by each refusal, until the next socket
       this.connect();
     }
 
@@ -138,7 +153,56 @@
 
     _change(op, type, target) {
       // Not connected, or lost on the way: the next session sends what it lacks (see _opened).
-      this.send({ type: op, subscription_type: type, target: target });
+      if (!this._session) return;
+      this._enqueue({ type: op, subscription_type: type, target: target });
+      this._sendQueued();
+    }
+
+    /** Queues a subscription request; one still waiting for the same subscription is replaced. */
+    _enqueue(request) {
+      const k = key(request.subscription_type, request.target);
+      this._queued = this._queued.filter((queued) => key(queued.subscription_type, queued.target) !== k);
+      this._queued.push(request);
+    }
+
+    /** Sends queued requests while fewer than subscribeWindow are unanswered, unless refused lately. */
+    _sendQueued() {
+      while (!this._refused && this._queued.length > 0 && this._unanswered < this._window) {
+        if (!this.send(this._queued.shift())) return;
+        this._unanswered += 1;
+      }
+    }
+
+    /** Queues what makes the session hold what is wanted: unsubscribes first (they free room under
+     * the broker's subscription limit), then the subscriptions not held. */
+    _enqueueMissing() {
+      for (const [k, s] of this._held) {
+        if (!this._subscriptions.has(k)) this._enqueue({ type: "unsubscribe", subscription_type: s.type, target: s.target });
+      }
+      for (const [k, s] of this._subscriptions) {
+        if (!this._held.has(k)) this._enqueue({ type: "subscribe", subscription_type: s.type, target: s.target });
+      }
+    }
+
+    /** A reply to a subscription request (or an error that may be one) frees room in the window. */
+    _answered(message) {
+      if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) return;
+      this._unanswered = Math.max(0, this._unanswered - 1);
+      if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
+        // The broker closes a client that keeps running into its limit: stop, let its bucket
+        // refill, then ask again for whatever it does not hold yet. Replies outrun the bucket, so
+        // a round ends with a window of refusals, each a strike, less one per request accepted: a
+        // smaller window keeps the strikes from adding up round after round.
+        this._refused = true;
+        this._window = Math.max(1, Math.floor(this._window / 2));
+        this._timers.resend = setTimeout(() => {
+          this._timers.resend = null;
+          this._refused = false;
+          this._enqueueMissing();
+          this._sendQueued();
+        }, this.options.rateLimitDelay);
+      }
+      this._sendQueued();
     }
 
     _open() {
@@ -202,6 +266,7 @@
         if (message.type === "subscribed") this._held.set(k, { type: message.subscription_type, target: message.target });
         else this._held.delete(k);
       }
+      if (message.type === "subscribed" || message.type === "unsubscribed" || message.type === "error") this._answered(message);
       if (message.type === "connected") this._opened(message);
       if (message.type === "error" && this.options.onError) this.options.onError(message);
       if (this.options.onMessage) this.options.onMessage(message);
@@ -215,14 +280,10 @@
       // A resumed session kept what the broker confirmed (it restored those subscriptions); a
       // fresh one holds nothing. Send what is wanted and not held, and drop what is held and no
       // longer wanted: changes made while offline, and any lost on the way before the drop.
-      // Unsubscribes first: they free room under the broker's subscription limit.
+      // A window at a time: all at once would run into the broker's rate limit.
       if (!resumed) this._held.clear();
-      for (const [k, s] of this._held) {
-        if (!this._subscriptions.has(k)) this.send({ type: "unsubscribe", subscription_type: s.type, target: s.target });
-      }
-      for (const [k, s] of this._subscriptions) {
-        if (!this._held.has(k)) this.send({ type: "subscribe", subscription_type: s.type, target: s.target });
-      }
+      this._enqueueMissing();
+      this._sendQueued();
       clearInterval(this._timers.ping);
       this._timers.ping = setInterval(() => this.send({ type: "ping" }), this.options.pingInterval);
       this._setState(resumed ? "resumed" : "connected", { clientId: this.clientId, seq: message.seq });
@@ -239,7 +300,8 @@
       }
       const o = this.options;
       const base = Math.min(o.initialDelay * Math.pow(2, this._attempt - 1), o.maxDelay);
-      const delay = Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random()));
+      // Clamped after the jitter: maxDelay is the longest wait, not the longest before jitter.
+      const delay = Math.min(Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random())), o.maxDelay);
       this._setState("backing_off", { attempt: this._attempt, delay: delay, reason: reason });
       this._timers.retry = setTimeout(() => this._open(), delay);
     }
@@ -248,6 +310,11 @@
       const socket = this._socket;
       this._socket = null;
       this._session = false;
+      // What was queued or unanswered is the next session's to reconcile (see _opened).
+      this._queued = [];
+      this._unanswered = 0;
+      this._refused = false;
+      this._window = this.options.subscribeWindow;
       if (!socket) return;
       socket.onmessage = socket.onclose = socket.onerror = null;
       try {
@@ -261,7 +328,8 @@
       clearTimeout(this._timers.retry);
       clearInterval(this._timers.ping);
       clearInterval(this._timers.watchdog);
-      this._timers = { retry: null, ping: null, watchdog: null };
+      clearTimeout(this._timers.resend);
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null };
     }
 
     _setState(state, detail) {

@@ -61,7 +61,9 @@ public final class BrokerClient: Sendable {
         self.pause = pause
         messageBuffer = MessageBuffer(capacity: configuration.messageBufferCapacity)
         messages = Messages(buffer: messageBuffer)
-        shared = Mutex(Shared(machine: SessionMachine(subscriptions: configuration.subscriptions, schedule: configuration.reconnect)))
+        let pacer = SubscriptionPacer(window: configuration.subscriptionWindow, retryDelay: configuration.rateLimitRetryDelay)
+        shared = Mutex(Shared(machine: SessionMachine(
+            subscriptions: configuration.subscriptions, schedule: configuration.reconnect, pacer: pacer)))
     }
 
     // MARK: Observing
@@ -95,14 +97,14 @@ public final class BrokerClient: Sendable {
     /// Subscribes now if a session is open, and on every session opened from now on.
     public func subscribe(_ subscription: Subscription) {
         shared.withLock { shared in
-            if let command = shared.machine.subscribe(subscription) { shared.attempt?.send(command) }
+            for command in shared.machine.subscribe(subscription) { shared.attempt?.send(command) }
         }
     }
 
     /// Unsubscribes now if a session is open, and keeps it out of every session opened from now on.
     public func unsubscribe(_ subscription: Subscription) {
         shared.withLock { shared in
-            if let command = shared.machine.unsubscribe(subscription) { shared.attempt?.send(command) }
+            for command in shared.machine.unsubscribe(subscription) { shared.attempt?.send(command) }
         }
     }
 
@@ -304,11 +306,24 @@ public final class BrokerClient: Sendable {
             return reaction
         }
         guard let reaction else { return nil }
+        if let delay = reaction.retryAfter { retryRefused(after: delay, on: connection) }
         if case .connected(let connected) = message {
             logger.info(connected.resumed ? "session resumed" : "session opened", metadata: ["client": "\(connected.clientID)"])
             connection.reportOpened()
         }
         return reaction.forward ? message : nil
+    }
+
+    /// Asks again for what the broker refused for its rate limit, once `delay` has passed, if
+    /// `connection` is still the current one.
+    private func retryRefused(after delay: Duration, on connection: LiveConnection) {
+        Task {
+            try await Task.sleep(for: delay)
+            shared.withLock { shared in
+                guard shared.attempt === connection else { return }
+                for command in shared.machine.retryRefused() { connection.send(command) }
+            }
+        }
     }
 }
 

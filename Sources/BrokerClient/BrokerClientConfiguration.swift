@@ -31,6 +31,12 @@ public struct BrokerClientConfiguration: Sendable {
     /// How many messages wait for the consumer of `messages` before the client stops reading its
     /// socket (see `BrokerClient.Messages`).
     public var messageBufferCapacity: Int
+    /// How many subscribe and unsubscribe requests may be unanswered at a time; more wait for
+    /// replies, so re-subscribing many stays under the broker's per-client rate limit.
+    public var subscriptionWindow: Int
+    /// How long to wait after the broker refused a request for its rate limit (`rate_limited`)
+    /// before asking again for the subscriptions it does not hold.
+    public var rateLimitRetryDelay: Duration
 
     /// A configuration with the seed's behaviour: a ping every 30 s, reconnection after 2 s, 4 s,
     /// 8 s… up to 30 s, at most 10 attempts in a row.
@@ -45,7 +51,9 @@ public struct BrokerClientConfiguration: Sendable {
         closeTimeout: Duration = .seconds(2),
         reconnect: ReconnectSchedule = ReconnectSchedule(),
         maximumMessageSize: Int = 1 << 24,
-        messageBufferCapacity: Int = 4_096
+        messageBufferCapacity: Int = 4_096,
+        subscriptionWindow: Int = 10,
+        rateLimitRetryDelay: Duration = .seconds(1)
     ) {
         self.url = url
         self.token = token
@@ -58,5 +66,7 @@ public struct BrokerClientConfiguration: Sendable {
         self.reconnect = reconnect
         self.maximumMessageSize = maximumMessageSize
         self.messageBufferCapacity = messageBufferCapacity
+        self.subscriptionWindow = subscriptionWindow
+        self.rateLimitRetryDelay = rateLimitRetryDelay
     }
 }

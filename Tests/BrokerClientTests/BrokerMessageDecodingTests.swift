@@ -57,9 +57,9 @@ struct BrokerMessageDecodingTests {
 
     @Test func repliesAndErrorsDecode() throws {
         #expect(try BrokerMessage.decode(#"{"message":"订阅成功","subscription_type":"market","target":"sh","timestamp":"t","type":"subscribed"}"#)
-            == .subscribed(.market("sh")))
-        #expect(try BrokerMessage.decode(#"{"type":"unsubscribed","subscription_type":"news","target":"all","message":"","timestamp":"t"}"#)
-            == .unsubscribed(.news("all")))
+            == .subscribed(.market("sh"), seq: nil))
+        #expect(try BrokerMessage.decode(#"{"type":"unsubscribed","subscription_type":"news","target":"all","message":"","seq":42,"timestamp":"t"}"#)
+            == .unsubscribed(.news("all"), seq: 42))
         #expect(try BrokerMessage.decode(#"{"timestamp":"t","type":"pong"}"#) == .pong)
         #expect(try BrokerMessage.decode(#"{"details":"session client_1 is past its resume window; started a new session","error":"resume_failed","timestamp":"t","type":"error"}"#)
             == .error(ServerError(error: "resume_failed", details: "session client_1 is past its resume window; started a new session")))

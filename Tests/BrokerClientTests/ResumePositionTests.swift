@@ -1,7 +1,7 @@
 import Testing
 @testable import BrokerClient
 
-/// The `since` of a resume: the highest seq of a push seen; a resumed connect does not move it.
+/// The `since` of a resume: the highest seq of a push or subscription reply seen; a resumed connect does not move it.
 struct ResumePositionTests {
     private func news(seq: UInt64) -> BrokerMessage {
         .newsUpdate(Delivery(
@@ -56,7 +56,25 @@ struct ResumePositionTests {
         #expect(position.since == 500)
     }
 
-    @Test func repliesDoNotMoveIt() {
+    @Test func subscriptionRepliesAdvanceItToTheSeqOfTheirChange() {
+        // Every push before the reply has arrived: a resume from the connect would replay news
+        // published before the news subscription.
+        var position = ResumePosition(since: 10)
+        position.observe(.subscribed(.news("all"), seq: 14))
+        #expect(position.since == 14)
+        position.observe(.unsubscribed(.stock("600519"), seq: 17))
+        #expect(position.since == 17)
+        position.observe(.subscribed(.stock("000001"), seq: 12))
+        #expect(position.since == 17)
+    }
+
+    @Test func aSubscriptionReplyWithoutASeqDoesNotMoveIt() {
+        var position = ResumePosition(since: 10)
+        position.observe(.subscribed(.news("all"), seq: nil))
+        #expect(position.since == 10)
+    }
+
+    @Test func otherRepliesDoNotMoveIt() {
         var position = ResumePosition(since: 10)
         position.observe(.error(ServerError(error: "rate_limited", details: "")))
         position.observe(.pong)

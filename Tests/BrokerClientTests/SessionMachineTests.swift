@@ -16,7 +16,7 @@ struct SessionMachineTests {
         var session = machine()
         _ = session.connect(queryToken: nil)
         _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
-        for subscription in wanted { _ = session.received(.subscribed(subscription)) }
+        for subscription in wanted { _ = session.received(.subscribed(subscription, seq: 11)) }
         return session
     }
 
@@ -70,8 +70,8 @@ struct SessionMachineTests {
     @Test func changesMadeWhileDisconnectedAreSentAfterAResume() {
         var session = machineWithOpenSession()
         _ = session.connectionLost(random: 0.5)
-        #expect(session.subscribe(.stock("600519")) == nil)
-        #expect(session.unsubscribe(.news("all")) == nil)
+        #expect(session.subscribe(.stock("600519")).isEmpty)
+        #expect(session.unsubscribe(.news("all")).isEmpty)
         _ = session.connect(queryToken: nil)
         let reaction = session.received(.connected(Connected(clientID: "client_1", seq: 40, resumed: true)))
         #expect(reaction.commands == [.subscribe(.stock("600519")), .unsubscribe(.news("all"))])
@@ -81,7 +81,7 @@ struct SessionMachineTests {
         var session = machine()
         _ = session.connect(queryToken: nil)
         _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
-        _ = session.received(.subscribed(.news("all")))
+        _ = session.received(.subscribed(.news("all"), seq: 11))
         // The strategy subscribe was sent but its confirmation never came.
         _ = session.connectionLost(random: 0.5)
         _ = session.connect(queryToken: nil)
@@ -91,10 +91,86 @@ struct SessionMachineTests {
 
     @Test func whileOpenSubscriptionChangesGoOutAtOnceAndOnlyOnce() {
         var session = machineWithOpenSession()
-        #expect(session.subscribe(.stock("600519")) == .subscribe(.stock("600519")))
-        #expect(session.subscribe(.stock("600519")) == nil)
-        #expect(session.unsubscribe(.stock("600519")) == .unsubscribe(.stock("600519")))
-        #expect(session.unsubscribe(.stock("600519")) == nil)
+        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+        _ = session.received(.subscribed(.stock("600519"), seq: 12))
+        #expect(session.subscribe(.stock("600519")).isEmpty)
+        #expect(session.unsubscribe(.stock("600519")) == [.unsubscribe(.stock("600519"))])
+        #expect(session.unsubscribe(.stock("600519")).isEmpty)
+    }
+
+    @Test func subscribingAgainToARefusedSubscriptionAsksForItAgain() {
+        var session = machineWithOpenSession()
+        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+        _ = session.received(.error(ServerError(error: "too_many_subscriptions", details: "at most 100")))
+        // Wanted but not held: the user's subscribe sends it again.
+        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+    }
+
+    @Test func aSubscriptionReplyMovesTheResumePointToItsSeq() {
+        var session = machine()
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        _ = session.received(.subscribed(.news("all"), seq: 14))
+        _ = session.connectionLost(random: 0.5)
+        // Not 10: the resume would replay news published before the subscription.
+        #expect(session.connect(queryToken: nil) == ConnectTarget(resume: ("client_1", 14), queryToken: nil))
+    }
+
+    /// A machine wanting `count` stock subscriptions, sending `window` requests at a time.
+    private func machine(wantingStocks count: Int, window: Int) -> (SessionMachine, [Subscription]) {
+        let stocks = (0..<count).map { Subscription.stock(String(600_000 + $0)) }
+        let session = SessionMachine(
+            subscriptions: stocks, schedule: ReconnectSchedule(jitter: 0),
+            pacer: SubscriptionPacer(window: window, retryDelay: .seconds(1)))
+        return (session, stocks)
+    }
+
+    @Test func aFreshSessionSubscribesAWindowAtATimeAndTheRestAsRepliesCome() {
+        var (session, stocks) = machine(wantingStocks: 25, window: 10)
+        _ = session.connect(queryToken: nil)
+        let opened = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        #expect(opened.commands == stocks.prefix(10).map(ClientCommand.subscribe))
+        #expect(session.received(.subscribed(stocks[0], seq: 11)).commands == [.subscribe(stocks[10])])
+        // A refusal answers a request too.
+        #expect(session.received(.error(ServerError(error: "invalid_target", details: ""))).commands == [.subscribe(stocks[11])])
+        // Unprompted errors answer none.
+        #expect(session.received(.error(ServerError(error: "resume_failed", details: ""))).commands.isEmpty)
+        var sent = 12
+        for stock in stocks.dropFirst(2) { sent += session.received(.subscribed(stock, seq: 12)).commands.count }
+        #expect(sent == 25)
+    }
+
+    @Test func afterARateLimitRefusalItWaitsThenAsksAgainForWhatIsNotHeld() {
+        var (session, stocks) = machine(wantingStocks: 12, window: 10)
+        _ = session.connect(queryToken: nil)
+        var sent = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false))).commands
+        for stock in stocks.prefix(5) { sent += session.received(.subscribed(stock, seq: 11)).commands }
+        #expect(sent == stocks.map(ClientCommand.subscribe))
+
+        let refused = ServerError(error: "rate_limited", details: "slow down")
+        let first = session.received(.error(refused))
+        #expect(first.retryAfter == .seconds(1))
+        #expect(first.commands.isEmpty)
+        #expect(first.forward, "the user sees the refusal")
+        for _ in 1..<7 {
+            let next = session.received(.error(refused))
+            #expect(next.commands.isEmpty && next.retryAfter == nil, "one wait for a run of refusals")
+        }
+        // The window is halved: 5 of the 7 refused now, the others as replies come.
+        #expect(session.retryRefused() == stocks[5..<10].map(ClientCommand.subscribe))
+        #expect(session.received(.subscribed(stocks[5], seq: 12)).commands == [.subscribe(stocks[10])])
+    }
+
+    @Test func aNewConnectionIsNotHeldBackByTheLastOnesRefusal() {
+        var (session, stocks) = machine(wantingStocks: 3, window: 10)
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        _ = session.received(.error(ServerError(error: "rate_limited", details: "")))
+        _ = session.connectionLost(random: 0.5)
+        _ = session.connect(queryToken: nil)
+        let reopened = session.received(.connected(Connected(clientID: "client_2", seq: 20, resumed: false)))
+        #expect(reopened.commands == stocks.map(ClientCommand.subscribe))
+        #expect(session.retryRefused().isEmpty, "a wait begun on the old connection sends nothing on this one")
     }
 
     @Test func lossesBackOffAndGiveUpAfterTheLastAttempt() {

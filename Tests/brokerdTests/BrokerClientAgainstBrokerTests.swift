@@ -4,7 +4,8 @@ import TestSupport
 @testable import BrokerClient
 
 /// The Swift client against a real broker: it survives a kill -9 and restart without losing a news
-/// item, subscribes again when its resume is refused, and notices a broker that stops answering.
+/// item, subscribes again when its resume is refused, stays under the broker's rate limit when it
+/// subscribes to many, and notices a broker that stops answering.
 @Suite(.serialized) struct BrokerClientAgainstBrokerTests {
     /// Reconnection in milliseconds, retrying for as long as a test needs.
     private let quickReconnect = ReconnectSchedule(
@@ -91,14 +92,14 @@ import TestSupport
             url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
-        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
         let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
 
         await broker.kill9()
         broker = try await BrokerProcess(journal: journal, port: port, arguments: ["--resume-window", "0"])
         try await recorder.waitUntil("a new session subscribed again") { states, messages in
             states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
-                && messages.filter { $0 == .subscribed(.stock("600519")) }.count == 2
+                && messages.filter { $0.subscribed == .stock("600519") }.count == 2
         }
         try await postTick(broker, price: 1920)
         try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1920) }
@@ -106,6 +107,25 @@ import TestSupport
         let states = recorder.states
         #expect(!states.contains { if case .resumed = $0 { true } else { false } })
         #expect(recorder.messages.contains { if case .error(let error) = $0 { error.error == "resume_failed" } else { false } })
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
+    @Test func manySubscriptionsUnderATightRateLimitAreAllConfirmedWithoutAKick() async throws {
+        let dir = try TemporaryDirectory()
+        // A bucket of 5: a fresh session's 30 subscriptions cannot go out in one burst.
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--burst", "5"])
+        let stocks = (0..<30).map { Subscription.stock(String(600_000 + $0)) }
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, subscriptions: stocks, reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+
+        try await recorder.waitUntil("all 30 confirmed") { _, messages in Set(messages.compactMap(\.subscribed)) == Set(stocks) }
+        let refusals = recorder.messages.filter { if case .error(let error) = $0 { error.error == "rate_limited" } else { false } }
+        #expect(!refusals.isEmpty, "the broker's limit was reached, so the retry was needed")
+        #expect(recorder.states.filter(\.isOpen).count == 1, "one session, never kicked: \(recorder.states)")
         client.stop()
         try await running.value
         await broker.terminate()
@@ -120,7 +140,7 @@ import TestSupport
             closeTimeout: .milliseconds(200), reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
-        try await recorder.waitUntil("subscribed") { _, messages in messages.contains(.subscribed(.stock("600519"))) }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
 
         broker.suspend()
         try await recorder.waitUntil("the silence noticed") { states, _ in

@@ -224,6 +224,57 @@ test("a change sent just before a drop and never confirmed is sent again on resu
   ]);
 });
 
+/** The subscribe messages a socket carried, as "type:target". */
+const subscribesSent = (socket) => socket.sent.filter((m) => m.type === "subscribe").map((m) => m.subscription_type + ":" + m.target);
+
+const rateLimited = { type: "error", error: "rate_limited", details: "more than 20 messages per second (burst 40); slow down" };
+
+test("a fresh session re-subscribes a window of requests at a time, the next as replies come", (t) => {
+  const { client, socket } = setUp(t, { subscribeWindow: 10 });
+  const codes = Array.from({ length: 25 }, (_, i) => String(600000 + i));
+  for (const code of codes) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  assert.equal(subscribesSent(socket()).length, 10, "no more than the window before a reply");
+  socket().receive(reply("subscribed", "stock", codes[0]));
+  socket().receive({ type: "error", error: "invalid_target", details: "no such code" });
+  assert.equal(subscribesSent(socket()).length, 12, "each reply, an error too, makes room for one more");
+  for (const code of codes.slice(1)) socket().receive(reply("subscribed", "stock", code));
+  assert.deepEqual(subscribesSent(socket()), codes.map((code) => "stock:" + code), "each once, in order");
+});
+
+test("after rate_limited it waits rateLimitDelay, then sends again what is wanted and not held", (t) => {
+  const { clock, client, socket } = setUp(t, { subscribeWindow: 10, rateLimitDelay: 1000 });
+  const codes = Array.from({ length: 12 }, (_, i) => String(600000 + i));
+  for (const code of codes) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  for (const code of codes.slice(0, 5)) socket().receive(reply("subscribed", "stock", code));
+  assert.equal(subscribesSent(socket()).length, 12);
+  for (let i = 0; i < 7; i++) socket().receive(rateLimited);
+  clock.advance(999);
+  assert.equal(subscribesSent(socket()).length, 12, "nothing more while the broker's bucket refills");
+  clock.advance(1);
+  assert.deepEqual(subscribesSent(socket()).slice(12), codes.slice(5, 10).map((code) => "stock:" + code), "the refused ones, half a window first");
+  for (const code of codes.slice(5)) socket().receive(reply("subscribed", "stock", code));
+  assert.deepEqual(subscribesSent(socket()).slice(12), codes.slice(5).map((code) => "stock:" + code), "then the rest, once each");
+  clock.advance(5000);
+  assert.equal(subscribesSent(socket()).length, 19, "nothing more once the broker holds them all");
+});
+
+test("subscribed and unsubscribed replies move the resume point to their seq, never back", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("news", "all");
+  socket().receive(connected("client_00000001", 5));
+  // News published before the subscription (up to seq 11) must not be replayed on resume.
+  socket().receive(Object.assign(reply("subscribed", "news", "all"), { seq: 12 }));
+  assert.equal(client.lastSeq, 12);
+  socket().receive(Object.assign(reply("unsubscribed", "stock", "600519"), { seq: 10 }));
+  assert.equal(client.lastSeq, 12, "an older seq does not move it back");
+  socket().receive(Object.assign(reply("unsubscribed", "news", "all"), { seq: 15 }));
+  socket().drop(1006);
+  clock.advance(2000);
+  assert.equal(socket().url.searchParams.get("since"), "15");
+});
+
 test("delays double up to maxDelay, and it gives up after maxRetries attempts in a row", (t) => {
   const { clock, states, socket } = setUp(t, { initialDelay: 1000, maxDelay: 3000, maxRetries: 4 });
   const delays = [];
@@ -240,6 +291,19 @@ test("delays double up to maxDelay, and it gives up after maxRetries attempts in
   const opened = FakeWebSocket.opened.length;
   clock.advance(60_000);
   assert.equal(FakeWebSocket.opened.length, opened, "no attempt after failing");
+});
+
+test("no delay exceeds maxDelay, jitter included", (t) => {
+  const { clock, states, socket } = setUp(t, { initialDelay: 1000, maxDelay: 3000, jitter: 0.2 });
+  Math.random = () => 1; // the longest jitter: +20 %
+  const delays = [];
+  for (let attempt = 1; attempt <= 4; attempt++) {
+    socket().drop(1006);
+    const delay = states[states.length - 1].detail.delay;
+    delays.push(delay);
+    clock.advance(delay);
+  }
+  assert.deepEqual(delays, [1200, 2400, 3000, 3000], "not 3600: the cap holds after the jitter");
 });
 
 test("a session resets the attempt count", (t) => {

@@ -4,10 +4,11 @@ import Foundation
 public enum BrokerMessage: Sendable, Hashable {
     /// The session was opened or resumed (reported as a connection state, not on `messages`).
     case connected(Connected)
-    /// A subscription was recorded; a `priceUpdate` snapshot follows.
-    case subscribed(Subscription)
-    /// A subscription was removed.
-    case unsubscribed(Subscription)
+    /// A subscription was recorded at `seq` (every push before it has arrived); a `priceUpdate`
+    /// snapshot follows. A broker older than the seq on replies sends none.
+    case subscribed(Subscription, seq: UInt64?)
+    /// A subscription was removed at `seq` (every push before it has arrived).
+    case unsubscribed(Subscription, seq: UInt64?)
     /// Latest prices of a subscription's codes.
     case priceUpdate(PriceUpdate)
     /// A bar of a subscribed stock, open or closed.
@@ -37,8 +38,9 @@ public enum BrokerMessage: Sendable, Hashable {
         case .klineUpdate(let delivery): delivery.seq
         case .newsUpdate(let delivery): delivery.seq
         case .alert(let delivery): delivery.seq
+        case .subscribed(_, let seq), .unsubscribed(_, let seq): seq
         case .other(_, let seq, _): seq
-        case .subscribed, .unsubscribed, .alertSet, .alertRemoved, .alertRules, .pong, .error: nil
+        case .alertSet, .alertRemoved, .alertRules, .pong, .error: nil
         }
     }
 
@@ -55,8 +57,8 @@ public enum BrokerMessage: Sendable, Hashable {
         do {
             switch head.type {
             case "connected": return .connected(try decoder.decode(Connected.self, from: data))
-            case "subscribed": return .subscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription)
-            case "unsubscribed": return .unsubscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription)
+            case "subscribed": return .subscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
+            case "unsubscribed": return .unsubscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
             case "price_update": return .priceUpdate(try decoder.decode(PriceUpdate.self, from: data))
             case "kline_update": return .klineUpdate(try decoder.decode(Delivery<KlineBar>.self, from: data))
             case "news_update": return .newsUpdate(try decoder.decode(Delivery<NewsItem>.self, from: data))

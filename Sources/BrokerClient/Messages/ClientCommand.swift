@@ -9,6 +9,14 @@ enum ClientCommand: Sendable, Hashable {
     case removeAlert(ruleID: String)
     case listAlerts
 
+    /// The subscription a subscribe or unsubscribe request is about.
+    var subscription: Subscription? {
+        switch self {
+        case .subscribe(let subscription), .unsubscribe(let subscription): subscription
+        case .ping, .setAlert, .removeAlert, .listAlerts: nil
+        }
+    }
+
     /// The JSON text of the message.
     var json: String {
         let object: [String: Any]

@@ -11,6 +11,8 @@ struct SessionMachine {
         var state: ConnectionState?
         /// Whether the message goes to the user's `messages`.
         var forward = true
+        /// The broker refused a request for its rate limit: call `retryRefused()` after this wait.
+        var retryAfter: Duration?
     }
 
     /// What to do after a connection ended.
@@ -22,6 +24,8 @@ struct SessionMachine {
     let schedule: ReconnectSchedule
     private(set) var ledger: SubscriptionLedger
     private(set) var position = ResumePosition()
+    /// Subscription requests of the current connection, a window at a time.
+    private(set) var pacer: SubscriptionPacer
     /// The session to resume: the last one the broker opened.
     private(set) var clientID: String?
     /// The session the current connection asked to resume.
@@ -31,15 +35,17 @@ struct SessionMachine {
     /// True between a `connected` reply and the end of its connection.
     private(set) var isOpen = false
 
-    init(subscriptions: [Subscription], schedule: ReconnectSchedule) {
+    init(subscriptions: [Subscription], schedule: ReconnectSchedule, pacer: SubscriptionPacer = SubscriptionPacer()) {
         ledger = SubscriptionLedger(wanted: subscriptions)
         self.schedule = schedule
+        self.pacer = pacer
     }
 
     /// Where the next connection goes: resume the last session if there was one.
     mutating func connect(queryToken: String?) -> ConnectTarget {
         requestedClientID = clientID
         isOpen = false
+        pacer.reset()
         return ConnectTarget(resume: clientID.map { ($0, position.since) }, queryToken: queryToken)
     }
 
@@ -47,9 +53,10 @@ struct SessionMachine {
     mutating func received(_ message: BrokerMessage) -> Reaction {
         position.observe(message)
         ledger.observe(message)
+        let paced = pacer.received(message)
         switch message {
         case .connected(let connected):
-            let commands = ledger.afterConnect(connected, requestedClientID: requestedClientID)
+            let commands = pacer.enqueue(ledger.afterConnect(connected, requestedClientID: requestedClientID))
             let resumed = connected.resumed && connected.clientID == requestedClientID
             clientID = connected.clientID
             failures = 0
@@ -61,27 +68,40 @@ struct SessionMachine {
         case .pong:
             return Reaction(forward: false)
         default:
-            return Reaction()
+            return Reaction(commands: paced.send, retryAfter: paced.retryAfter)
         }
+    }
+
+    /// The wait after a `rate_limited` is over: returns the requests for what is wanted and not
+    /// held (refused ones among them), and for what is held and no longer wanted.
+    mutating func retryRefused() -> [ClientCommand] {
+        // A wait begun on an earlier connection: this one has its own requests in flight.
+        guard isOpen, pacer.isHeldBack else { return [] }
+        return pacer.retry(ledger.changes())
     }
 
     /// The connection ended; `random` in 0...1 jitters the wait.
     mutating func connectionLost(random: Double) -> Retry {
         isOpen = false
+        pacer.reset()
         failures += 1
         guard let delay = schedule.delay(beforeAttempt: failures, random: random) else { return .giveUp }
         return .reconnect(attempt: failures, after: delay)
     }
 
-    /// The user wants `subscription`; returns the request to send now, if a session is open.
-    mutating func subscribe(_ subscription: Subscription) -> ClientCommand? {
-        guard ledger.want(subscription), isOpen else { return nil }
-        return .subscribe(subscription)
+    /// The user wants `subscription`; returns the requests to send now, if a session is open and
+    /// the window has room (else it goes out later). One wanted before but not held, refused
+    /// earlier say, is asked for again.
+    mutating func subscribe(_ subscription: Subscription) -> [ClientCommand] {
+        let isNew = ledger.want(subscription)
+        guard isOpen, isNew || !ledger.holds(subscription) else { return [] }
+        return pacer.enqueue([.subscribe(subscription)])
     }
 
-    /// The user no longer wants `subscription`; returns the request to send now, if a session is open.
-    mutating func unsubscribe(_ subscription: Subscription) -> ClientCommand? {
-        guard ledger.drop(subscription), isOpen else { return nil }
-        return .unsubscribe(subscription)
+    /// The user no longer wants `subscription`; returns the requests to send now, if a session is
+    /// open and the window has room (else it goes out later).
+    mutating func unsubscribe(_ subscription: Subscription) -> [ClientCommand] {
+        guard ledger.drop(subscription), isOpen else { return [] }
+        return pacer.enqueue([.unsubscribe(subscription)])
     }
 }

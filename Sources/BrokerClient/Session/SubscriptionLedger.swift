@@ -21,17 +21,28 @@ struct SubscriptionLedger: Equatable {
         }
         // A subscribe sent just before the connection broke may or may not have been recorded:
         // sending it again is harmless (the broker answers an existing subscription as new).
-        return wanted.subtracting(held).sorted().map(ClientCommand.subscribe)
+        return changes()
+    }
+
+    /// The requests that make the session hold what is wanted: subscribes for what it lacks,
+    /// unsubscribes for what is no longer wanted.
+    func changes() -> [ClientCommand] {
+        wanted.subtracting(held).sorted().map(ClientCommand.subscribe)
             + held.subtracting(wanted).sorted().map(ClientCommand.unsubscribe)
     }
 
     /// Takes the broker's confirmations.
     mutating func observe(_ message: BrokerMessage) {
         switch message {
-        case .subscribed(let subscription): held.insert(subscription)
-        case .unsubscribed(let subscription): held.remove(subscription)
+        case .subscribed(let subscription, _): held.insert(subscription)
+        case .unsubscribed(let subscription, _): held.remove(subscription)
         default: break
         }
+    }
+
+    /// Whether the broker confirmed `subscription` for the current session.
+    func holds(_ subscription: Subscription) -> Bool {
+        held.contains(subscription)
     }
 
     /// Adds `subscription` to what is wanted; true if it was not wanted yet.

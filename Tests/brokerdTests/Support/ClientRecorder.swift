@@ -67,6 +67,12 @@ extension BrokerMessage {
         return nil
     }
 
+    /// The subscription a `subscribed` reply confirms, if this is one.
+    var subscribed: Subscription? {
+        if case .subscribed(let subscription, _) = self { return subscription }
+        return nil
+    }
+
     /// The price update, if this is one.
     var prices: PriceUpdate? {
         if case .priceUpdate(let update) = self { return update }
