@@ -25,6 +25,37 @@ import Broker
         }
     }
 
+    @Test(arguments: [
+        (#"{"a":1,"a":2}"#, "a"),
+        (#"{"a":1,"b":{"a":2}}"#, nil),
+        (#"[{"a":1},{"a":2}]"#, nil),
+        (#"{"a":1,"\u0061":2}"#, "a"),
+        (#"{"x":"a","a":1}"#, nil),
+        (#"{"t":"\"","u":"\\","t":2}"#, "t"),
+        (#"{"😀":1,"\ud83d\ude00":2}"#, "😀"),
+        (#"{"a":[1,{"b":1,"c":[],"b":2}]}"#, "b"),
+        (#"{"a":{"b":1},"a":3}"#, "a"),
+        (#"{"type":"ping"}"#, nil),
+        ("not json", nil),
+        (#"{"a":"#, nil),
+    ] as [(String, String?)])
+    func duplicateKeysAreFoundWithinOneObjectOnly(_ json: String, _ duplicate: String?) {
+        #expect(DuplicateJSONKeys.first(in: json.utf8) == duplicate, "\(json)")
+    }
+
+    @Test func aMessageWithAKeyTwiceIsRefusedWhicheverWouldHaveCounted() {
+        #expect {
+            try ClientRequest.parse(#"{"type":"ping","type":"subscribe","target":"volume_wave"}"#, maxTargetLength: 64)
+        } throws: { error in
+            (error as? ClientRequest.Rejection)?.error == "duplicate_key"
+                && (error as? ClientRequest.Rejection)?.details.contains(#"the key "type" appears twice"#) == true
+        }
+        // Broken JSON is still called broken JSON, whatever keys it repeats.
+        #expect { try ClientRequest.parse(#"{"type":"ping","type":"#, maxTargetLength: 64) } throws: { error in
+            (error as? ClientRequest.Rejection)?.error == "invalid_json"
+        }
+    }
+
     @Test func aTargetIsMeasuredInUnicodeScalars() throws {
         func subscribe(_ target: String) throws(ClientRequest.Rejection) -> ClientRequest {
             try ClientRequest.parse(#"{"type":"subscribe","subscription_type":"news","target":"\#(target)"}"#, maxTargetLength: 8)

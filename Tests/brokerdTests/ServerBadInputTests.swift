@@ -253,6 +253,8 @@ import TestSupport
             // Seconds (the seed's K-line cache counts them) where microseconds are due.
             ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"1d","open":1,"high":1,"low":1,"close":1,"start":1700000000}]}"#, 400, "invalid_bar"),
             ("GET", "/api/nothing", "", 404, "not_found"),
+            // Which price would count is the parser's choice: neither does.
+            ("POST", "/api/ticks", #"{"ticks":[{"code":"600519","price":1,"price":2}]}"#, 400, "invalid_body"),
         ]
         for (method, path, body, status, error) in cases {
             let (got, json) = try await HTTP.request(method, broker.baseURL + path, body: body.isEmpty ? nil : body)

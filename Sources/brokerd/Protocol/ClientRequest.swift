@@ -45,6 +45,10 @@ enum ClientRequest: Equatable {
         } catch {
             throw Rejection(error: "invalid_json", details: "the message is not valid JSON; send one JSON object per text frame")
         }
+        if let key = DuplicateJSONKeys.first(in: text.utf8) {
+            throw Rejection(
+                error: "duplicate_key", details: "the key \"\(key.prefix(64))\" appears twice in one object; send each key once")
+        }
         guard let type = object["type"] as? String else {
             throw Rejection(error: "missing_type", details: "every message needs a string field \"type\": one of \(knownTypes.joined(separator: ", "))")
         }
