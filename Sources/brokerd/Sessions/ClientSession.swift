@@ -111,11 +111,13 @@ struct ClientSession {
         var resumeFailure: String?
         // When the resumed session began: it cannot have missed anything older.
         var sessionStartedAt: Int64 = 0
+        var tookOver = false
         if let resumeRequest {
             var verdict = await resumeVerdict(resumeRequest)
             // Still connected: the client reconnected before the broker noticed its old connection
             // was gone (a network that dropped without closing it). The resume takes it over.
             if case .failure(let refusal) = verdict, refusal.isConnected, await takeOver(resumeRequest.clientID) {
+                tookOver = true
                 verdict = await resumeVerdict(resumeRequest)
             }
             switch verdict {
@@ -129,7 +131,6 @@ struct ClientSession {
         var resuming = clientID != nil
         var candidate = clientID ?? Self.newClientID()
         var recorded: [RecordedEvent] = []
-        var tookOver = false
         for attempt in 1... {
             do {
                 recorded = try await store.execute(.connect(
@@ -379,11 +380,20 @@ struct ClientSession {
     /// How long a resume waits for the connection it takes over to be journaled gone.
     static let takeOverTimeout: Duration = .seconds(3)
 
-    /// Closes this node's connection of the session (reason `replaced`) and waits until its
-    /// disconnect is journaled; false when no connection here holds it or it did not go in time.
+    /// How long a connection must have sent nothing for a resume to close it: a network gone
+    /// without a close leaves it silent (a client notices after its ping goes unanswered, 10 s and
+    /// more after it last got one through). A connection heard from lately is not cut off: it may
+    /// be closing already (a quick reconnect; waited for), or be a second client sharing the id,
+    /// which would otherwise take the session back and forth.
+    static let takeOverAfterSilence: Int64 = 5_000_000
+
+    /// Closes this node's connection of the session (reason `replaced`) when it has been silent
+    /// for `takeOverAfterSilence`, and waits until its disconnect is journaled; false when no
+    /// connection here holds it, the session could not be resumed after it (no resume window), or
+    /// it did not go in time.
     private func takeOver(_ clientID: String) async -> Bool {
-        guard let old = runtime.registry[clientID] else { return false }
-        if old.requestClose(.replaced) {
+        guard configuration.resumeWindowMicroseconds > 0, let old = runtime.registry[clientID] else { return false }
+        if WallClock.microsecondsNow() - old.idleSince >= Self.takeOverAfterSilence, old.requestClose(.replaced) {
             logger.info("resume takes over a connected session", metadata: ["client": "\(clientID)"])
         }
         let deadline = ContinuousClock.now + Self.takeOverTimeout
