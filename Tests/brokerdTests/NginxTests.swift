@@ -5,11 +5,16 @@ import TestSupport
 
 /// The shipped `Config/nginx.conf` run by a real nginx in front of real brokerd processes.
 @Suite(.serialized) struct NginxTests {
+    /// `connected` goes out a moment before the connection is listed: asked until it is.
     private func remoteAddress(of clientID: String, on broker: BrokerProcess) async throws -> String? {
-        let (status, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
-        #expect(status == 200)
-        let clients = (body["clients"] as? [[String: Any]]) ?? []
-        return clients.first { $0["client_id"] as? String == clientID }?["remote"] as? String
+        for _ in 0..<200 {
+            let (status, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+            #expect(status == 200)
+            let clients = (body["clients"] as? [[String: Any]]) ?? []
+            if let client = clients.first(where: { $0["client_id"] as? String == clientID }) { return client["remote"] as? String }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return nil
     }
 
     private func connectedAddresses(in journal: String) throws -> [String: String] {
