@@ -71,7 +71,7 @@
   }
 
   // Errors the broker sends on its own, not in answer to a request: they free no room in the window.
-  const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since"]);
+  const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]);
 
   class BrokerClient {
     /**

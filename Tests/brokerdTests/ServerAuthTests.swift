@@ -278,7 +278,7 @@ import TestSupport
         let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&token=\(narrow)")
         #expect(try await second.receive()?["resumed"] as? Bool == true)
         let dropped = try #require(try await second.receive())
-        #expect(dropped["error"] as? String == "not_authorized")
+        #expect(dropped["error"] as? String == "subscription_dropped")
         #expect((dropped["details"] as? String)?.contains("'breakout'") == true)
         try await waitForClients(broker, count: 1)
         let kept = try #require(try await clients(broker).first?["subscriptions"] as? [[String: Any]])

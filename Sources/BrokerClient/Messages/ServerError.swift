@@ -1,5 +1,5 @@
 /// An `error` message: a request refused or a problem the client should know about
-/// (`resume_failed`, `resume_incomplete`, `not_authorized`, `rate_limited`, …).
+/// (`resume_failed`, `resume_incomplete`, `not_authorized`, `subscription_dropped`, `rate_limited`, …).
 public struct ServerError: Sendable, Hashable, Decodable, Error, CustomStringConvertible {
     /// Short machine-readable code.
     public let error: String

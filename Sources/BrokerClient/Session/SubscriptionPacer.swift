@@ -18,7 +18,7 @@
 /// only makes room one request early.
 struct SubscriptionPacer: Equatable {
     /// Errors the broker sends of its own accord, not in answer to a request.
-    private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since"]
+    private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]
 
     /// The most requests unanswered at a time on a new connection.
     let window: Int

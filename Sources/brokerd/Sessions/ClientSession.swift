@@ -227,7 +227,9 @@ struct ClientSession {
             guard let refusal = allowList.refusal(of: subscription) else { continue }
             do {
                 try await store.execute(.unsubscribe(clientID: id, subscription: subscription))
-                connection.send(ServerMessage.error("not_authorized", "dropped the resumed subscription: \(refusal)"))
+                // A code of its own: it answers no request, so clients pacing their requests by
+                // the replies must not count it as one.
+                connection.send(ServerMessage.error("subscription_dropped", "dropped the resumed subscription: \(refusal)"))
             } catch {
                 // The subscription could not be removed, so it cannot be left to deliver either.
                 logger.error("could not drop an unauthorized subscription", metadata: ["client": "\(id)", "error": "\(error)"])
