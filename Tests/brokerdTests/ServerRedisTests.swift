@@ -121,6 +121,29 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func aSlowKlineCacheDoesNotHoldUpTheClientsNextRequests() async throws {
+        let redis = try await RedisProcess()
+        try redis.cli("SET", "kline:600519:1d", #"{"open":"1700","high":"1720","low":"1690","close":"1711","volume":"5","start":1700000000}"#)
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--redis-url", redis.url, "--redis-kline-key", "kline:{code}:{period}"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        // Redis answers no command for 600 ms (under the cache's 1 s timeout): the lookup waits it out.
+        try redis.cli("CLIENT", "PAUSE", "600", "ALL")
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        try socket.send(["type": "ping"])
+        var order: [String] = []
+        while !(order.contains("pong") && order.contains("kline_update")), let message = try await socket.receive() {
+            order.append(message["type"] as? String ?? "?")
+        }
+        let pong = try #require(order.firstIndex(of: "pong"), "\(order)")
+        let bar = try #require(order.firstIndex(of: "kline_update"), "\(order)")
+        #expect(pong < bar, "the ping was answered while the cache was read: \(order)")
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func aBarBeingBuiltFromTicksGoesWithTheSnapshotAndNoOlderCachedBarFollowsIt() async throws {
         let redis = try await RedisProcess()
         let cachedBar = { (period: String, close: Int) in
