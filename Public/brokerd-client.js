@@ -66,8 +66,10 @@
     return scheme + "//" + global.location.host + "/ws/stock/prices";
   }
 
+  // A client has one alerts subscription, its own: the broker confirms alerts/me as
+  // alerts/<its user>, so every alerts target is one key.
   function key(type, target) {
-    return type + "\u0000" + target;
+    return type + "\u0000" + (type === "alerts" ? "me" : target);
   }
 
   // Errors the broker sends on its own, not in answer to a request: they free no room in the window.

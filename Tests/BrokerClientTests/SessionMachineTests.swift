@@ -47,6 +47,19 @@ struct SessionMachineTests {
         #expect(reaction.commands.isEmpty)
     }
 
+    @Test func alertsConfirmedUnderTheUsersNameAreTheAlertsWanted() {
+        var session = SessionMachine(
+            subscriptions: [.alerts], schedule: ReconnectSchedule(initialDelay: .seconds(2), jitter: 0, maximumAttempts: 3))
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        // The broker answers alerts/me as the owner's own alerts.
+        _ = session.received(.subscribed(Subscription(.alerts, "alice"), seq: 11))
+        _ = session.connectionLost(random: 0.5)
+        _ = session.connect(queryToken: nil)
+        let reaction = session.received(.connected(Connected(clientID: "client_1", seq: 40, resumed: true)))
+        #expect(reaction.commands.isEmpty, "held already: nothing to send again, nothing to unsubscribe")
+    }
+
     @Test func aRefusedResumeSubscribesAgainAndResumesTheNewSessionNextTime() {
         var session = machineWithOpenSession()
         _ = session.connectionLost(random: 0.5)

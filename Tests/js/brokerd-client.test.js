@@ -178,6 +178,17 @@ test("a resumed session re-sends nothing but the changes made while offline", (t
   assert.equal(client.lastSeq, 1, "the resumed connected message (seq 40) does not move the resume point");
 });
 
+test("alerts confirmed under the user's name are the alerts wanted", (t) => {
+  const { clock, client, socket } = setUp(t);
+  client.subscribe("alerts", "me");
+  socket().receive(connected("client_00000001", 1));
+  socket().receive(reply("subscribed", "alerts", "alice")); // the broker names the owner
+  socket().drop(1006);
+  clock.advance(2000);
+  socket().receive(connected("client_00000001", 40, true));
+  assert.deepEqual(socket().sent, [], "held already: nothing to send again, nothing to unsubscribe");
+});
+
 test("a refused resume starts a fresh session that subscribes to everything again", (t) => {
   const { clock, client, socket } = setUp(t);
   client.subscribe("strategy", "volume_wave");

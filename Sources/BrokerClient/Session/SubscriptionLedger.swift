@@ -9,7 +9,13 @@ struct SubscriptionLedger: Equatable {
     private(set) var held: Set<Subscription> = []
 
     init(wanted: [Subscription]) {
-        self.wanted = Set(wanted)
+        self.wanted = Set(wanted.map(Self.normalized))
+    }
+
+    /// A client has one alerts subscription, its own: the broker confirms `alerts`/`me` as
+    /// `alerts`/<its user>, so every alerts target is kept as `Subscription.alerts`.
+    static func normalized(_ subscription: Subscription) -> Subscription {
+        subscription.kind == .alerts ? .alerts : subscription
     }
 
     /// The requests that make the session hold exactly what is wanted, after `connected` answered
@@ -34,24 +40,24 @@ struct SubscriptionLedger: Equatable {
     /// Takes the broker's confirmations.
     mutating func observe(_ message: BrokerMessage) {
         switch message {
-        case .subscribed(let subscription, _): held.insert(subscription)
-        case .unsubscribed(let subscription, _): held.remove(subscription)
+        case .subscribed(let subscription, _): held.insert(Self.normalized(subscription))
+        case .unsubscribed(let subscription, _): held.remove(Self.normalized(subscription))
         default: break
         }
     }
 
     /// Whether the broker confirmed `subscription` for the current session.
     func holds(_ subscription: Subscription) -> Bool {
-        held.contains(subscription)
+        held.contains(Self.normalized(subscription))
     }
 
     /// Adds `subscription` to what is wanted; true if it was not wanted yet.
     mutating func want(_ subscription: Subscription) -> Bool {
-        wanted.insert(subscription).inserted
+        wanted.insert(Self.normalized(subscription)).inserted
     }
 
     /// Removes `subscription` from what is wanted; true if it was wanted.
     mutating func drop(_ subscription: Subscription) -> Bool {
-        wanted.remove(subscription) != nil
+        wanted.remove(Self.normalized(subscription)) != nil
     }
 }
