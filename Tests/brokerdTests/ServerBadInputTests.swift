@@ -141,6 +141,27 @@ import TestSupport
         #expect(await broker.waitForExit() == 0)
     }
 
+    @Test func aConnectionThatSendsNoCompleteRequestIsClosedAfterTheFirstRequestTimeout() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        // Reads block for at most 90 s: the broker must close the socket (read returns 0) first.
+        let silent = try LoopbackSocket.connect(port: broker.port, readTimeout: 90)
+        let halfway = try LoopbackSocket.connect(port: broker.port, readTimeout: 90)
+        defer {
+            close(silent)
+            close(halfway)
+        }
+        _ = Array("GET /api/str".utf8).withUnsafeBytes { write(halfway, $0.baseAddress, $0.count) }
+        for fd in [silent, halfway] {
+            var byte: UInt8 = 0
+            let count = read(fd, &byte, 1)
+            #expect(count == 0, "the broker closes a connection without a complete first request (read gave \(count), errno \(errno))")
+        }
+        // The broker itself serves on.
+        #expect(try await HTTP.request("GET", broker.baseURL + "/healthz").0 == 200)
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func overRateMessagesAreRefusedAndSustainedAbuseIsClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(
