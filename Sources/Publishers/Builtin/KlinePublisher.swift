@@ -41,7 +41,7 @@ public final class KlinePublisher: Publisher {
     /// `maxOwedCloses` bounds the closes waiting for the journal (the oldest go first past it);
     /// `retryBackoff` spaces the attempts to journal them while the journal fails.
     public init(
-        periods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)],
+        periods: [(name: String, length: Int64)] = defaultPeriods,
         maxOwedCloses: Int = defaultMaxOwedCloses,
         retryBackoff: ReconnectBackoff = ReconnectBackoff(initial: .milliseconds(100), maximum: .seconds(5)),
         logger: Logger = Logger(label: "brokerd.kline")
@@ -54,9 +54,15 @@ public final class KlinePublisher: Publisher {
         (wakeupStream, wakeups) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// How far before a restart's last event `history` reads the journal, in microseconds: twice
-    /// the longest period. Compacting rows of this time away would rebuild bars from part of their ticks.
-    public var recoveryWindow: Int64 { 2 * (periods.map(\.length).max() ?? 0) }
+    /// The bars built from ticks: 1-minute and 5-minute ones.
+    public static let defaultPeriods: [(name: String, length: Int64)] = [("1m", 60_000_000), ("5m", 300_000_000)]
+
+    /// How far before a restart's last event `history` reads the journal for bars of `periods`, in
+    /// microseconds: twice the longest period, which covers every bar still open then and the one
+    /// before it. Compacting rows of this time away would rebuild bars from part of their ticks.
+    public static func recoveryWindow(periods: [(name: String, length: Int64)]) -> Int64 {
+        2 * (periods.map(\.length).max() ?? 0)
+    }
 
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
         for recorded in events {
@@ -246,10 +252,10 @@ public final class KlinePublisher: Publisher {
         owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }
 
-    /// The bars being built at `seq`: ticks and closes journaled within twice the longest period
-    /// before it, which covers every bar still open then and the one before it. Codes that did not
-    /// tick in that time get their last tick (from `pricesAtStart`, as of `seq`) as the point their
-    /// next bar's volume counts from.
+    /// The bars being built at `seq`: ticks and closes journaled within `recoveryWindow` before it.
+    /// Codes that did not tick in that time get their last tick (from `pricesAtStart`, as of `seq`)
+    /// as the point their next bar's volume counts from.
+    ///
     /// `isCancelled` is asked every 4,096 rows; once it says yes, reading stops with `CancellationError`.
     static func history(
         in journal: Journal, through seq: UInt64, periods: [(name: String, length: Int64)], pricesAtStart: [String: PriceTick] = [:],
@@ -259,7 +265,7 @@ public final class KlinePublisher: Publisher {
         let reader = try journal.reader()
         guard let end = try reader.records(JournalQuery(fromSeq: seq, toSeq: seq)).next() else { return recovery }
         let kinds: Set<UInt16> = [EventKind.priceTicked.rawValue, EventKind.klineUpdated.rawValue]
-        let windowStart = end.timestamp - 2 * recovery.book.longestPeriod
+        let windowStart = end.timestamp - recoveryWindow(periods: periods)
         let base = try reader.chainBase()
         if base.seq > 0 && base.timestamp >= windowStart { recovery.archivedWithinWindow = base }
         let cursor = try reader.records(JournalQuery(toSeq: seq, fromTime: windowStart, kinds: kinds))

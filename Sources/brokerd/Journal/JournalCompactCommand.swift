@@ -59,11 +59,11 @@ struct JournalCompactCommand: ParsableCommand {
     }
 
     /// Refuses to archive rows a restart reads to rebuild the K-line bars being built
-    /// (`KlinePublisher.recoveryWindow` before the journal's last row): those bars would be rebuilt
-    /// from part of their ticks, and their closes journaled wrong.
+    /// (`KlinePublisher.recoveryWindow` of the periods the broker builds, before the journal's last
+    /// row): those bars would be rebuilt from part of their ticks, and their closes journaled wrong.
     static func requireBarWindowKept(journal: String, beforeSeq: UInt64) throws {
         let reader = try JournalCLI.openReader(journal)
-        let window = KlinePublisher().recoveryWindow
+        let window = KlinePublisher.recoveryWindow(periods: KlinePublisher.defaultPeriods)
         guard let last = try reader.last(), let first = try reader.firstSeq(atOrAfter: last.timestamp - window), beforeSeq > first
         else { return }
         throw JournalInputError(
