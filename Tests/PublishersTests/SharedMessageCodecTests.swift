@@ -45,6 +45,25 @@ struct SharedMessageCodecTests {
         #expect(outcome.ticks.map(\.timestamp) == [42, 42], "stamped on receipt, as before")
     }
 
+    /// JSONDecoder would keep one of the two prices without a word; the feeder's mistake is refused
+    /// and reported instead, and nothing of the message is ingested.
+    @Test(arguments: [
+        #"{"code":"600519","price":1850,"price":18.5}"#,
+        #"[{"code":"600519","price":1850},{"code":"000001","price":11,"\u0063ode":"000002"}]"#,
+        #"{"ticks":[{"code":"600519","price":1850}],"ticks":[]}"#,
+    ])
+    func aTickMessageWithARepeatedKeyIsRefusedWhole(_ text: String) {
+        let outcome = decoder.decode(json: Array(text.utf8), timestamp: 42)
+        #expect(outcome.ticks.isEmpty)
+        #expect(outcome.problems.count == 1 && outcome.problems[0].contains("appears twice"), "\(outcome.problems)")
+    }
+
+    @Test func aNewsMessageWithARepeatedKeyIsRefused() {
+        #expect(throws: SharedMessageError.self) {
+            try SharedMessageCodec.decodeNews(Array(#"{"news":{"title":"a","title":"b"}}"#.utf8), channel: "ticks:news", now: 42)
+        }
+    }
+
     @Test func newsRoundTripsWithItsTags() throws {
         let item = NewsItem(
             id: "n-42", title: "贵州茅台 Q3", summary: "up", url: "https://example.com/n/42", codes: ["600519"],

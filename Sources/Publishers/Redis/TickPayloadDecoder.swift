@@ -29,8 +29,15 @@ struct TickPayloadDecoder: Sendable {
         let payload: WirePayload
         do {
             // The common shapes take a hand-written scanner (Foundation's JSONDecoder cost ~3 µs a
-            // tick); anything it is not sure of goes to JSONDecoder, which also words the errors.
-            payload = try TickJSONScanner.scan(json) ?? JSONDecoder().decode(WirePayload.self, from: Data(json))
+            // tick); anything it is not sure of goes to JSONDecoder, which also words the errors. The
+            // scanner gives up on a repeated key, which JSONDecoder would settle by picking one.
+            if let scanned = TickJSONScanner.scan(json) {
+                payload = scanned
+            } else if let key = DuplicateJSONKeys.first(in: json) {
+                return Outcome(problems: ["the key \"\(key.prefix(64))\" appears twice in one object; send each key once"])
+            } else {
+                payload = try JSONDecoder().decode(WirePayload.self, from: Data(json))
+            }
         } catch {
             return Outcome(problems: ["not a tick, an array of ticks or {\"ticks\":[...]}: \(DecodingFailure.describe(error))"])
         }

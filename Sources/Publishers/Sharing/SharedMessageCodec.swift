@@ -98,6 +98,9 @@ public enum SharedMessageCodec {
     private static func decode<Wire: Decodable>(
         _: Wire.Type, from json: [UInt8], channel: String, expected: String
     ) throws(SharedMessageError) -> Wire {
+        if let key = DuplicateJSONKeys.first(in: json) {
+            throw SharedMessageError(channel: channel, reason: "the key \"\(key.prefix(64))\" appears twice in one object")
+        }
         do {
             return try JSONDecoder().decode(Wire.self, from: Data(json))
         } catch {

@@ -4,10 +4,15 @@
 ///
 /// Keys are compared as decoded (`"a"` and `"\u0061"` are the same key). Not a validator: it
 /// returns nil for input that is not JSON, which the parser then refuses with its own error.
-enum DuplicateJSONKeys {
+/// WebSocket messages, HTTP bodies and the Redis tick channel all refuse such input.
+public enum DuplicateJSONKeys {
     /// The first key that repeats within one object, or nil when there is none.
-    static func first(in bytes: some Collection<UInt8>) -> String? {
-        let bytes = Array(bytes)
+    public static func first(in bytes: some Collection<UInt8>) -> String? {
+        // Read in place when the bytes are contiguous (an Array, Data, a native String's UTF-8).
+        bytes.withContiguousStorageIfAvailable(first(inBuffer:)) ?? Array(bytes).withUnsafeBufferPointer(first(inBuffer:))
+    }
+
+    private static func first(inBuffer bytes: UnsafeBufferPointer<UInt8>) -> String? {
         // One entry per open object or array: an object's keys so far, or nil for an array.
         var open: [Set<String>?] = []
         var expectingKey = false
@@ -44,7 +49,7 @@ enum DuplicateJSONKeys {
     }
 
     /// The index of the quote that closes the string opened at `start`.
-    private static func stringEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+    private static func stringEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int? {
         var index = start + 1
         while index < bytes.count {
             switch bytes[index] {
@@ -57,7 +62,7 @@ enum DuplicateJSONKeys {
     }
 
     /// A string's content with its escapes resolved; nil for a malformed escape.
-    private static func decode(_ content: ArraySlice<UInt8>) -> String? {
+    private static func decode(_ content: Slice<UnsafeBufferPointer<UInt8>>) -> String? {
         guard content.contains(UInt8(ascii: "\\")) else { return String(decoding: content, as: UTF8.self) }
         var scalars = String.UnicodeScalarView()
         var utf8: [UInt8] = []
@@ -105,7 +110,7 @@ enum DuplicateJSONKeys {
         return String(scalars)
     }
 
-    private static func hex4(_ content: ArraySlice<UInt8>, at index: Int) -> UInt32? {
+    private static func hex4(_ content: Slice<UnsafeBufferPointer<UInt8>>, at index: Int) -> UInt32? {
         guard index + 4 <= content.endIndex else { return nil }
         return UInt32(String(decoding: content[index..<(index + 4)], as: UTF8.self), radix: 16)
     }
