@@ -1,5 +1,6 @@
 import Testing
 import Broker
+import NIOCore
 
 @testable import brokerd
 
@@ -68,5 +69,67 @@ import Broker
         } catch {
             #expect(error.error == "invalid_target")
         }
+    }
+
+    // MARK: Request ids
+
+    private func identified(_ json: String) throws(ClientRequest.Rejection) -> IdentifiedRequest {
+        try ClientRequest.parseIdentified(json, maxTargetLength: 64)
+    }
+
+    @Test(arguments: [
+        (#""id":0"#, RequestID.number(0)),
+        (#""id":9007199254740991"#, .number(9_007_199_254_740_991)),
+        (#""id":12.0"#, .number(12)),
+        (#""id":"sub-1""#, .text("sub-1")),
+        (#""id":"\#(String(repeating: "界", count: 64))""#, .text(String(repeating: "界", count: 64))),
+    ])
+    func aRequestsIDIsKeptForItsReplies(_ field: String, _ id: RequestID) throws {
+        let parsed = try identified(#"{"type":"subscribe","target":"volume_wave",\#(field)}"#)
+        #expect(parsed == IdentifiedRequest(request: .subscribe(Subscription(type: .strategy, target: "volume_wave")), id: id))
+        #expect(try identified(#"{"type":"ping"}"#).id == nil, "the seed's messages carry none")
+    }
+
+    @Test(arguments: [
+        #""id":-1"#, #""id":9007199254740992"#, #""id":1.5"#, #""id":true"#, #""id":null"#, #""id":"""#,
+        #""id":"\#(String(repeating: "x", count: 65))""#, #""id":[1]"#, #""id":{"n":1}"#,
+    ])
+    func anIDThatCannotBeEchoedExactlyIsRefused(_ field: String) {
+        do {
+            let parsed = try identified(#"{"type":"ping",\#(field)}"#)
+            Issue.record("accepted \(field) as \(String(describing: parsed.id))")
+        } catch {
+            #expect(error.error == "invalid_id")
+            #expect(error.id == nil)
+        }
+    }
+
+    @Test func aRefusedRequestsErrorAnswersItsID() {
+        #expect(throws: ClientRequest.Rejection(error: "invalid_target", details: "target must not be empty", id: .number(3))) {
+            try identified(#"{"type":"subscribe","target":"","id":3}"#)
+        }
+        #expect {
+            try identified(#"{"type":"ping","type":"list_alerts","id":"x"}"#)
+        } throws: { error in
+            (error as? ClientRequest.Rejection)?.error == "duplicate_key" && (error as? ClientRequest.Rejection)?.id == .text("x")
+        }
+        #expect {
+            try identified(#"{"type":"ping","id":1,"id":2}"#)
+        } throws: { error in
+            (error as? ClientRequest.Rejection)?.error == "duplicate_key" && (error as? ClientRequest.Rejection)?.id == nil
+        }
+    }
+
+    @Test func theIDOfAFrameRefusedUnreadIsFoundWhenItHasOne() {
+        #expect(ClientRequest.id(in: Array(#"{"type":"subscribe","id":41}"#.utf8)) == .number(41))
+        #expect(ClientRequest.id(in: Array(#"{"type":"subscribe","id":false}"#.utf8)) == nil)
+        #expect(ClientRequest.id(in: Array("not json".utf8)) == nil)
+    }
+
+    @Test func aReplyCarriesTheIDBesideItsOwnFieldsAndNoneWithout() throws {
+        let pong = ServerMessage.Pong(timestamp: "2026-12-04T00:00:00Z")
+        #expect(String(buffer: ServerMessage.reply(pong, to: .number(7))) == #"{"id":7,"timestamp":"2026-12-04T00:00:00Z","type":"pong"}"#)
+        #expect(String(buffer: ServerMessage.reply(pong, to: .text("a\"b"))) == #"{"id":"a\"b","timestamp":"2026-12-04T00:00:00Z","type":"pong"}"#)
+        #expect(String(buffer: ServerMessage.reply(pong, to: nil)) == #"{"timestamp":"2026-12-04T00:00:00Z","type":"pong"}"#)
     }
 }

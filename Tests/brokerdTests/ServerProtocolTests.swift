@@ -113,6 +113,33 @@ import TestSupport
         _ = dir
     }
 
+    @Test func everyDirectReplyEchoesItsRequestsIDAndPushesCarryNone() async throws {
+        let (dir, broker) = try await startBroker(["--messages-per-second", "1", "--burst", "6"])
+        try await putSignals(broker, "volume_wave", ["600519"])
+        try await postTicks(broker, [("600519", 11.0)])
+        let (socket, _) = try await connect(broker)
+        try socket.send(["type": "subscribe", "target": "volume_wave", "id": 1])
+        try socket.send(["type": "ping", "id": "p-2"])
+        try socket.send(["type": "set_alert", "code": "600519", "condition": "above", "threshold": 12, "id": 3])
+        try socket.send(["type": "list_alerts", "id": 4])
+        try socket.send(["type": "unsubscribe", "target": "nope", "id": 5])
+        try socket.send(["type": "unsubscribe", "target": "volume_wave"])
+        // Past the burst: refused unread, yet answered with its id so a client knows what to resend.
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519", "id": 7])
+        var replies: [String] = []
+        for _ in 0..<8 {
+            let message = try #require(try await socket.receive())
+            replies.append("\(message["type"] as? String ?? "?")/\(message["error"] as? String ?? "")/\(message["id"].map { "\($0)" } ?? "-")")
+        }
+        #expect(replies == [
+            "subscribed//1", "price_update//-", "pong//p-2", "alert_set//3", "alerts//4", "error/not_subscribed/5", "unsubscribed//-",
+            "error/rate_limited/7",
+        ])
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func underLiveTicksNoPriceUpdateComesBeforeSubscribedOrAfterUnsubscribed() async throws {
         // The simulator ticks every Shanghai code of the shipped strategies a few thousand times a
         // second, so pushes of the board are in flight whenever the client subscribes or leaves it.

@@ -26,29 +26,56 @@ enum ClientRequest: Equatable {
     struct Rejection: Error, Equatable {
         let error: String
         let details: String
+        /// The message's `id`, when it had a valid one: the error answers it.
+        var id: RequestID?
     }
 
     static let knownTypes = ["subscribe", "unsubscribe", "ping", "set_alert", "remove_alert", "list_alerts"]
 
     /// Parses one text frame.
     static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> ClientRequest {
-        let object: [String: Any]
+        try parseIdentified(text, maxTargetLength: maxTargetLength).request
+    }
+
+    /// Parses one text frame, with the `id` its replies echo.
+    static func parseIdentified(_ text: String, maxTargetLength: Int) throws(Rejection) -> IdentifiedRequest {
+        let object = try jsonObject(text)
+        let duplicate = DuplicateJSONKeys.first(in: text.utf8)
+        // A repeated "id" has no one value to echo.
+        let id = duplicate == "id" ? nil : try RequestID.from(object["id"])
+        do throws(Rejection) {
+            if let duplicate {
+                throw Rejection(
+                    error: "duplicate_key", details: "the key \"\(duplicate.prefix(64))\" appears twice in one object; send each key once")
+            }
+            return IdentifiedRequest(request: try request(in: object, maxTargetLength: maxTargetLength), id: id)
+        } catch {
+            throw Rejection(error: error.error, details: error.details, id: id)
+        }
+    }
+
+    /// The `id` of a frame refused before it was parsed (over the rate limit), when it has a valid one.
+    static func id(in message: some Collection<UInt8>) -> RequestID? {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(message))) as? [String: Any] else { return nil }
+        return try? RequestID.from(object["id"])
+    }
+
+    private static func jsonObject(_ text: String) throws(Rejection) -> [String: Any] {
         do {
             let value = try JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])
             guard let dictionary = value as? [String: Any] else {
                 throw Rejection(
                     error: "invalid_message", details: "expected a JSON object such as {\"type\":\"ping\"}, got \(kind(of: value))")
             }
-            object = dictionary
+            return dictionary
         } catch let rejection as Rejection {
             throw rejection
         } catch {
             throw Rejection(error: "invalid_json", details: "the message is not valid JSON; send one JSON object per text frame")
         }
-        if let key = DuplicateJSONKeys.first(in: text.utf8) {
-            throw Rejection(
-                error: "duplicate_key", details: "the key \"\(key.prefix(64))\" appears twice in one object; send each key once")
-        }
+    }
+
+    private static func request(in object: [String: Any], maxTargetLength: Int) throws(Rejection) -> ClientRequest {
         guard let type = object["type"] as? String else {
             throw Rejection(error: "missing_type", details: "every message needs a string field \"type\": one of \(knownTypes.joined(separator: ", "))")
         }
@@ -128,4 +155,10 @@ enum ClientRequest: Equatable {
         default: "something else"
         }
     }
+}
+
+/// A request and the `id` its direct replies echo (nil: the client sent none).
+struct IdentifiedRequest: Equatable {
+    let request: ClientRequest
+    let id: RequestID?
 }

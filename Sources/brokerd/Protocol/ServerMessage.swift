@@ -134,11 +134,32 @@ enum ServerMessage {
         return ByteBuffer(bytes: data)
     }
 
-    static func error(_ error: String, _ details: String) -> ByteBuffer {
-        encode(Failure(error: error, details: details, timestamp: WireTime.now()))
+    /// `message` as the reply to a request with `id`: the message's fields plus `"id"` when the
+    /// request had one.
+    static func reply(_ message: some Encodable, to id: RequestID?) -> ByteBuffer {
+        guard let id else { return encode(message) }
+        return encode(Answer(message: message, id: id))
     }
 
-    static func error(_ brokerError: BrokerError) -> ByteBuffer {
-        error(brokerError.error, brokerError.details)
+    static func error(_ error: String, _ details: String, answering id: RequestID? = nil) -> ByteBuffer {
+        reply(Failure(error: error, details: details, timestamp: WireTime.now()), to: id)
+    }
+
+    static func error(_ brokerError: BrokerError, answering id: RequestID? = nil) -> ByteBuffer {
+        error(brokerError.error, brokerError.details, answering: id)
+    }
+
+    /// A reply's own fields and the request's `id`, in one object.
+    private struct Answer<Message: Encodable>: Encodable {
+        let message: Message
+        let id: RequestID
+
+        private enum CodingKeys: String, CodingKey { case id }
+
+        func encode(to encoder: any Encoder) throws {
+            try message.encode(to: encoder)
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(id, forKey: .id)
+        }
     }
 }

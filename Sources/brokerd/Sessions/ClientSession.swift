@@ -414,20 +414,22 @@ struct ClientSession {
 
     // MARK: Requests
 
-    /// Carries out a request that needs the store (`FrameIntake` answers the others).
-    func perform(_ request: ClientRequest, connection: LiveConnection) async {
-        switch request {
+    /// Carries out a request that needs the store (`FrameIntake` answers the others); every direct
+    /// reply echoes the request's id.
+    func perform(_ identified: IdentifiedRequest, connection: LiveConnection) async {
+        let id = identified.id
+        switch identified.request {
         case .ping:
-            connection.send(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
+            connection.send(ServerMessage.reply(ServerMessage.Pong(timestamp: WireTime.now()), to: id))
         case .subscribe(let subscription):
-            await change(subscription, subscribe: true, connection: connection)
+            await change(subscription, subscribe: true, connection: connection, answering: id)
         case .unsubscribe(let subscription):
-            await change(subscription, subscribe: false, connection: connection)
+            await change(subscription, subscribe: false, connection: connection, answering: id)
         case .setAlert(let code, let condition, let threshold):
             if let allowList = identity?.allowList {
                 let strategies = await store.read { $0.strategies.strategies(containing: code) }
                 if let refusal = allowList.alertRefusal(code: code, strategies: strategies) {
-                    connection.send(ServerMessage.error("not_authorized", refusal))
+                    connection.send(ServerMessage.error("not_authorized", refusal, answering: id))
                     return
                 }
             }
@@ -435,14 +437,14 @@ struct ClientSession {
                 id: AlertRules.newRuleID(), user: connection.user ?? connection.clientID, code: code, condition: condition,
                 threshold: threshold)
             // Answered ahead of any alert the rule fires.
-            let reply = ServerMessage.encode(AlertRules.Reply(type: "alert_set", rule: rule))
-            if await run(.setAlertRule(rule), for: connection, reply: { _ in connection.send(reply) }) {
+            let reply = ServerMessage.reply(AlertRules.Reply(type: "alert_set", rule: rule), to: id)
+            if await run(.setAlertRule(rule), for: connection, answering: id, reply: { _ in connection.send(reply) }) {
                 runtime.share(.alertRuleSet(rule))
             }
         case .removeAlert(let ruleID):
             let owner = connection.user ?? connection.clientID
-            let reply = ServerMessage.encode(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now()))
-            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection, reply: { _ in connection.send(reply) }) {
+            let reply = ServerMessage.reply(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now()), to: id)
+            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection, answering: id, reply: { _ in connection.send(reply) }) {
                 runtime.share(.alertRuleRemoved(ruleID: ruleID, user: owner))
             }
         case .listAlerts:
@@ -452,32 +454,33 @@ struct ClientSession {
                     AlertRules.Listed(rule: $0, triggered: projection.alerts.isTriggered($0.id))
                 }
             }
-            connection.send(ServerMessage.encode(AlertRules.List(rules: rules, timestamp: WireTime.now())))
+            connection.send(ServerMessage.reply(AlertRules.List(rules: rules, timestamp: WireTime.now()), to: id))
         }
     }
 
     /// Executes a command for a client and, once it is applied, queues `reply` (on the store, so
     /// the client gets it behind the pushes of earlier events and ahead of those of later ones);
-    /// on refusal the client gets the error and false comes back.
+    /// on refusal the client gets the error (answering `id`) and false comes back.
     private func run(
-        _ command: Command, for connection: LiveConnection, reply: @escaping @Sendable (Projection) -> Void
+        _ command: Command, for connection: LiveConnection, answering id: RequestID?,
+        reply: @escaping @Sendable (Projection) -> Void
     ) async -> Bool {
         do {
             try await store.execute(command, whenApplied: reply)
             return true
         } catch let error as BrokerError {
-            connection.send(ServerMessage.error(error))
+            connection.send(ServerMessage.error(error, answering: id))
         } catch {
-            connection.send(ServerMessage.error("unavailable", "the broker could not record the change: \(error)"))
+            connection.send(ServerMessage.error("unavailable", "the broker could not record the change: \(error)", answering: id))
         }
         return false
     }
 
-    private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection) async {
+    private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection, answering requestID: RequestID?) async {
         let id = connection.clientID
         // Only subscribing is checked: unsubscribing never widens what a client receives.
         if subscribe, let refusal = identity?.allowList?.refusal(of: subscription) {
-            connection.send(ServerMessage.error("not_authorized", refusal))
+            connection.send(ServerMessage.error("not_authorized", refusal, answering: requestID))
             return
         }
         let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
@@ -488,11 +491,11 @@ struct ClientSession {
         // the subscription (a news item published before it, say).
         let klines = runtime.klines
         let timestamp = WireTime.now()
-        let changed = await run(command, for: connection) { projection in
-            connection.send(ServerMessage.encode(ServerMessage.SubscriptionReply(
+        let changed = await run(command, for: connection, answering: requestID) { projection in
+            connection.send(ServerMessage.reply(ServerMessage.SubscriptionReply(
                 type: subscribe ? "subscribed" : "unsubscribed",
                 subscriptionType: subscription.type.rawValue, target: subscription.target,
-                message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp)))
+                message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp), to: requestID))
             guard subscribe else { return }
             Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines)
         }

@@ -24,9 +24,9 @@ struct FrameIntake {
     }
 
     /// Takes one data frame (unmasked); returns the request that needs the store, if it completed one.
-    mutating func take(_ frame: WebSocketFrame, connection: LiveConnection, logger: Logger) -> ClientRequest? {
+    mutating func take(_ frame: WebSocketFrame, connection: LiveConnection, logger: Logger) -> IdentifiedRequest? {
         connection.noteReceived()
-        var request: ClientRequest?
+        var request: IdentifiedRequest?
         let opcode = Self.opcode(frame.opcode)
         if opcode != .continuation, assembler.isAssembling {
             strikes += 1
@@ -54,13 +54,15 @@ struct FrameIntake {
         return request
     }
 
-    private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection) -> ClientRequest? {
+    private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection) -> IdentifiedRequest? {
         guard bucket.take(now: WallClock.microsecondsNow()) else {
             strikes += 1
             LabeledCounters.messagesIn.increment("rate_limited")
+            // Parsed only for its id: a client pacing its requests learns which one to send again.
             connection.send(ServerMessage.error(
                 "rate_limited",
-                "more than \(limits.messagesPerSecond) messages per second (burst \(limits.burst)); slow down"))
+                "more than \(limits.messagesPerSecond) messages per second (burst \(limits.burst)); slow down",
+                answering: isText ? ClientRequest.id(in: message.readableBytesView) : nil))
             return nil
         }
         guard isText else {
@@ -76,21 +78,21 @@ struct FrameIntake {
             connection.send(ServerMessage.error("invalid_utf8", "text frames must be UTF-8; this one was dropped"))
             return nil
         }
-        let request: ClientRequest
+        let parsed: IdentifiedRequest
         do {
-            request = try ClientRequest.parse(text, maxTargetLength: Broker.Limits().maxTargetLength)
+            parsed = try ClientRequest.parseIdentified(text, maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
             LabeledCounters.messagesIn.increment("invalid")
-            connection.send(ServerMessage.error(error.error, error.details))
+            connection.send(ServerMessage.error(error.error, error.details, answering: error.id))
             return nil
         }
-        LabeledCounters.messagesIn.increment(request.type)
+        LabeledCounters.messagesIn.increment(parsed.request.type)
         strikes = max(0, strikes - 1)
-        guard request != .ping else {
-            connection.send(ServerMessage.encode(ServerMessage.Pong(timestamp: WireTime.now())))
+        guard parsed.request != .ping else {
+            connection.send(ServerMessage.reply(ServerMessage.Pong(timestamp: WireTime.now()), to: parsed.id))
             return nil
         }
-        return request
+        return parsed
     }
 
     /// The assembler's opcode for a data frame's (text, binary or continuation).

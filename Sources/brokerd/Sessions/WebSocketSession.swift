@@ -34,7 +34,7 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
 
     /// What the task that owns the inbox does next.
     enum Step: Sendable {
-        case perform(ClientSession, ClientRequest, LiveConnection)
+        case perform(ClientSession, IdentifiedRequest, LiveConnection)
         case end(ClientSession, LiveConnection)
         case done
     }
