@@ -189,12 +189,14 @@ struct EventModelTests {
         #expect(Fixtures.signals("vw", ["600000"]).key == "vw")
     }
 
-    @Test("change and change percent derive from prev close, 0 percent when it is unknown")
+    @Test("change and change percent derive from prev close, both 0 when it is unknown")
     func changePercent() {
         let tick = Fixtures.tick("600000", price: 11, prevClose: 10)
         #expect(tick.change == 1)
         #expect(abs(tick.changePercent - 10) < 1e-9)
-        #expect(Fixtures.tick("600000", price: 11, prevClose: 0).changePercent == 0)
+        let unknown = Fixtures.tick("600000", price: 11, prevClose: 0)
+        #expect(unknown.changePercent == 0)
+        #expect(unknown.change == 0, "not the whole price")
     }
 
     @Test("JSON round-trips with snake_case kind and keys")
