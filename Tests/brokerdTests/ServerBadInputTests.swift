@@ -199,6 +199,29 @@ import TestSupport
         #expect(reasons == [.closed])
     }
 
+    /// RFC 6455 §5.1, §5.2, §5.5.1: an unmasked frame, a reserved bit on any frame (control frames
+    /// included) and a close reason that is not UTF-8 fail the connection; none of them is answered.
+    @Test(arguments: [
+        ("an unmasked text frame", 0x1 as UInt8, Array(#"{"type":"ping"}"#.utf8), 0 as UInt8, false, 1002 as UInt16),
+        ("an unmasked ping", 0x9, [], 0, false, 1002),
+        ("a ping with RSV1", 0x9, [], 0x40, true, 1002),
+        ("a pong with RSV2", 0xA, [], 0x20, true, 1002),
+        ("a close whose reason is not UTF-8", 0x8, [0x03, 0xE8, 0xFF, 0xFE], 0, true, 1007),
+    ] as [(String, UInt8, [UInt8], UInt8, Bool, UInt16)])
+    func aFrameBreakingTheFramingRulesFailsTheConnection(
+        _ what: String, _ opcode: UInt8, _ payload: [UInt8], _ rsv: UInt8, _ masked: Bool, _ code: UInt16
+    ) async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let socket = try StalledWebSocket(port: broker.port, readTimeout: 10)
+        #expect(try socket.readFrame().opcode == 0x1, "connected")
+        try socket.sendFrame(opcode: opcode, payload: payload, rsv: rsv, masked: masked)
+        var frame = try socket.readFrame()
+        while frame.opcode == 0x1 { frame = try socket.readFrame() }
+        #expect(frame.opcode == 0x8 && frame.closeCode == code, "\(what): opcode \(frame.opcode), code \(frame.closeCode.map(String.init) ?? "none")")
+        await broker.terminate()
+    }
+
     @Test func refusedUpgradesAndPlainGetsOfTheEndpointGetHTTPErrors() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-clients", "1"])

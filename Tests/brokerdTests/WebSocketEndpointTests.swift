@@ -23,5 +23,7 @@ import Testing
         #expect(WebSocketSession.answer(toClose: closePayload([0x03])) == .protocolError, "a one-byte code")
         #expect(WebSocketSession.answer(toClose: closePayload([0x03, 0xED])) == .protocolError, "1005 is never sent")
         #expect(WebSocketSession.answer(toClose: closePayload([0x13, 0x88])) == .protocolError, "5000 is out of range")
+        #expect(WebSocketSession.answer(toClose: closePayload([0x03, 0xE8] + Array("再见".utf8))) == .normalClosure, "a UTF-8 reason")
+        #expect(WebSocketSession.answer(toClose: closePayload([0x03, 0xE8, 0xFF, 0xFE])) == .dataInconsistentWithMessage, "1007")
     }
 }

@@ -73,10 +73,11 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         connection?.noteActivity()
+        // Every client frame is masked (RFC 6455 §5.1), and no extension is negotiated, so no
+        // reserved bit may be set (§5.2): either way the connection fails, whatever the opcode.
+        guard frame.maskKey != nil, frame.reservedBits.isEmpty else { return failProtocol() }
         switch frame.opcode {
         case .text, .binary, .continuation:
-            // No extension is negotiated, so no reserved bit may be set.
-            guard frame.reservedBits.isEmpty else { return failProtocol() }
             receive(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData))
         case .ping:
             let payload = frame.unmaskedData
@@ -139,12 +140,12 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
             context?.close(promise: nil)
             return
         }
-        guard frame.reservedBits.isEmpty else { return failProtocol() }
         beginEnd(dropQueued: false)
         writer.closeNow(Self.answer(toClose: frame.unmaskedData), reason: "", discardQueued: false, then: .closeSocket)
     }
 
-    /// The close code that answers a client's close frame with `payload` (RFC 6455 §7.4).
+    /// The close code that answers a client's close frame with `payload` (RFC 6455 §7.4): 1002
+    /// for a code no endpoint may send, 1007 for a reason that is not UTF-8 (§5.5.1, §8.1).
     static func answer(toClose payload: ByteBuffer) -> WebSocketErrorCode {
         switch payload.readableBytes {
         case 0: return .normalClosure
@@ -152,7 +153,9 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
         default:
             let code = payload.getInteger(at: payload.readerIndex, as: UInt16.self) ?? 0
             switch code {
-            case 1000...1003, 1007...1011, 3000...4999: return .normalClosure
+            case 1000...1003, 1007...1011, 3000...4999:
+                let reason = payload.readableBytesView.dropFirst(2)
+                return String(validating: reason, as: UTF8.self) == nil ? .dataInconsistentWithMessage : .normalClosure
             default: return .protocolError
             }
         }

@@ -63,11 +63,18 @@ final class StalledWebSocket {
         try write(Self.frame(opcode: 0x1, payload: Array(text.utf8)))
     }
 
-    /// Sends one masked data frame as it is: any opcode (0 continuation, 1 text, 2 binary), any
-    /// bytes, FIN or not.
-    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) throws {
+    /// Sends one data or control frame as it is: any opcode (0 continuation, 1 text, 2 binary,
+    /// 9 ping…), any bytes, FIN or not, reserved bits (`rsv`, e.g. 0x40 for RSV1), masked unless told.
+    func sendFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true, rsv: UInt8 = 0, masked: Bool = true) throws {
         var frame = Self.frame(opcode: opcode, payload: payload)
         if !fin { frame[0] &= 0x7F }
+        frame[0] |= rsv & 0x70
+        if !masked {
+            // Without the mask bit and the 4 mask bytes, the payload as it is.
+            let headLength = payload.count < 126 ? 2 : 4
+            frame = Array(frame[0..<headLength]) + payload
+            frame[1] &= 0x7F
+        }
         try write(frame)
     }
 
