@@ -246,6 +246,38 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// Handshakes NIO's upgrader fails (it closed them without a byte) are answered with the JSON
+    /// error and the headers RFC 6455 §4.2.2 and RFC 9110 ask for.
+    @Test(arguments: [
+        ("version 8", "GET", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 8"],
+            ["HTTP/1.1 426", "Sec-WebSocket-Version: 13", "unsupported_websocket_version"]),
+        ("no version", "GET", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="], ["HTTP/1.1 400", "Sec-WebSocket-Version: 13", "invalid_upgrade"]),
+        ("two versions", "GET", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13"],
+            ["HTTP/1.1 400", "invalid_upgrade"]),
+        ("no key", "GET", ["Sec-WebSocket-Version: 13"], ["HTTP/1.1 400", "Sec-WebSocket-Key", "invalid_upgrade"]),
+        ("a POST", "POST", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"],
+            ["HTTP/1.1 405", "Allow: GET", "method_not_allowed"]),
+    ] as [(String, String, [String], [String])])
+    func aMalformedHandshakeIsAnsweredWithAnHTTPError(_ what: String, _ method: String, _ headers: [String], _ expected: [String]) async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let request = "\(method) /ws/stock/prices HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + headers.map { $0 + "\r\n" }.joined() + "\r\n"
+        let response = try RawWebSocketUpgrade.exchange(port: broker.port, request: request)
+        for part in expected { #expect(response.contains(part), "\(what): \(response)") }
+        await broker.terminate()
+    }
+
+    @Test func aPlainGetOfTheEndpointIsTold426WithTheUpgradeItNeeds() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let response = try RawWebSocketUpgrade.exchange(
+            port: broker.port, request: "GET /ws/stock/prices HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 426"), "\(response)")
+        #expect(response.contains("Upgrade: websocket"), "RFC 9110 §15.5.22: a 426 names the protocol: \(response)")
+        await broker.terminate()
+    }
+
     @Test func aBurstOfUpgradesIsHeldToMaxClients() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-clients", "10"])

@@ -7,6 +7,8 @@ struct APIError: Error {
     let status: HTTPResponse.Status
     let error: String
     let details: String
+    /// Header fields the status calls for (`Allow` of a 405, `Upgrade` of a 426).
+    var headers: HTTPFields = [:]
 
     static let notReady = APIError(
         status: .serviceUnavailable, error: "not_ready", details: "the broker is still replaying its journal; retry shortly")
@@ -18,8 +20,18 @@ struct APIError: Error {
         APIError(status: .badRequest, error: error, details: details)
     }
 
+    /// 405 for a path that takes other methods, with the `Allow` they make.
+    static func methodNotAllowed(_ method: HTTPRequest.Method, at path: String, allowed: [HTTPRequest.Method]) -> APIError {
+        let list = allowed.map(\.rawValue).joined(separator: ", ")
+        return APIError(
+            status: .methodNotAllowed, error: "method_not_allowed", details: "\(path) does not take \(method); it takes \(list)",
+            headers: [.allow: list])
+    }
+
     var response: Response {
-        JSONResponse.make(status: status, ["error": error, "details": details])
+        var response = JSONResponse.make(status: status, ["error": error, "details": details])
+        response.headers.append(contentsOf: headers)
+        return response
     }
 
     /// The JSON body of `response`, for writers below the router.
@@ -61,12 +73,7 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             guard !allowed.isEmpty else {
                 return APIError(status: .notFound, error: "not_found", details: "no route \(request.method) \(request.uri.path)").response
             }
-            let list = allowed.map(\.rawValue).joined(separator: ", ")
-            var response = APIError(
-                status: .methodNotAllowed, error: "method_not_allowed",
-                details: "\(request.uri.path) does not take \(request.method); it takes \(list)").response
-            response.headers[.allow] = list
-            return response
+            return APIError.methodNotAllowed(request.method, at: request.uri.path, allowed: allowed).response
         } catch let error as HTTPError {
             let name = switch error.status {
             case .notFound: "not_found"

@@ -49,7 +49,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             let verdict = NIOLoopBoundBox<APIError??>(nil, eventLoop: channel.eventLoop)
             let endpoint = endpoint
             let closer = ClosingOnUnparsableRequests()
-            let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
+            let nioUpgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
                 maxFrameSize: endpoint.maxFrameSize,
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
@@ -67,6 +67,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                     }
                 }
             )
+            let upgrader = HandshakeCheckingUpgrader(upgrader: nioUpgrader) { refusal in verdict.value = .some(refusal) }
             let http1 = http1
             let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
@@ -149,12 +150,11 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
         do {
             try await http1.executeThenClose { _, outbound in
                 let body = refusal.jsonBody
-                let head = HTTPResponse(
-                    status: refusal.status,
-                    headerFields: [
-                        .connection: "close", .contentType: "application/json; charset=utf-8",
-                        .contentLength: String(body.readableBytes),
-                    ])
+                var fields: HTTPFields = [
+                    .connection: "close", .contentType: "application/json; charset=utf-8", .contentLength: String(body.readableBytes),
+                ]
+                fields.append(contentsOf: refusal.headers)
+                let head = HTTPResponse(status: refusal.status, headerFields: fields)
                 try await outbound.write(contentsOf: [.head(head), .body(body), .end(nil)])
             }
         } catch {
@@ -193,5 +193,54 @@ final class ClosingOnUnparsableRequests: ChannelInboundHandler, RemovableChannel
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if error is HTTPParserError { context.close(promise: nil) }
         context.fireErrorCaught(error)
+    }
+}
+
+/// NIO's WebSocket upgrader, with its own checks of the handshake's headers made first: NIO fails
+/// an upgrade with a missing, repeated or unsupported `Sec-WebSocket-Version` or `Sec-WebSocket-Key`
+/// and the connection closes without a response. Here such an upgrade is refused (`refused`) and
+/// answered like every other refusal, 426 for a version other than 13 (RFC 6455 §4.2.2).
+struct HandshakeCheckingUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerProtocolUpgrader {
+    let upgrader: NIOTypedWebSocketServerUpgrader<UpgradeResult>
+    let refused: @Sendable (APIError) -> Void
+
+    var supportedProtocol: String { upgrader.supportedProtocol }
+    var requiredUpgradeHeaders: [String] { upgrader.requiredUpgradeHeaders }
+
+    /// Why a WebSocket handshake's headers are refused; nil when NIO's upgrader will take them.
+    static func refusal(of headers: HTTPHeaders) -> APIError? {
+        let supported: HTTPFields = [HTTPField.Name("Sec-WebSocket-Version")!: "13"]
+        let versions = headers["Sec-WebSocket-Version"]
+        guard versions.count == 1 else {
+            return APIError(
+                status: .badRequest, error: "invalid_upgrade",
+                details: "a WebSocket upgrade needs one Sec-WebSocket-Version header (13); it had \(versions.count)", headers: supported)
+        }
+        guard versions[0] == "13" else {
+            return APIError(
+                status: .init(code: 426, reasonPhrase: "Upgrade Required"), error: "unsupported_websocket_version",
+                details: "WebSocket version \(versions[0].prefix(16)) is not supported; use 13", headers: supported)
+        }
+        let keys = headers["Sec-WebSocket-Key"]
+        guard keys.count == 1 else {
+            return APIError(
+                status: .badRequest, error: "invalid_upgrade",
+                details: "a WebSocket upgrade needs one Sec-WebSocket-Key header; it had \(keys.count)", headers: supported)
+        }
+        return nil
+    }
+
+    func buildUpgradeResponse(
+        channel: any Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders
+    ) -> EventLoopFuture<HTTPHeaders> {
+        if let refusal = Self.refusal(of: upgradeRequest.headers) {
+            refused(refusal)
+            return channel.eventLoop.makeFailedFuture(refusal)
+        }
+        return upgrader.buildUpgradeResponse(channel: channel, upgradeRequest: upgradeRequest, initialResponseHeaders: initialResponseHeaders)
+    }
+
+    func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
+        upgrader.upgrade(channel: channel, upgradeRequest: upgradeRequest)
     }
 }

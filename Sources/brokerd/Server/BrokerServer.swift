@@ -33,7 +33,7 @@ enum BrokerServer {
         routes.get(RouterPath(stringLiteral: String(WebSocketEndpoint.path.dropFirst()))) { _, _ -> Response in
             throw APIError(
                 status: .init(code: 426, reasonPhrase: "Upgrade Required"), error: "upgrade_required",
-                details: "open a WebSocket here: GET with Upgrade: websocket")
+                details: "open a WebSocket here: GET with Upgrade: websocket", headers: [.upgrade: "websocket", .connection: "Upgrade"])
         }
         let endpoint = WebSocketEndpoint(runtime: runtime)
         return Application(

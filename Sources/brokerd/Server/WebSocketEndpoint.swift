@@ -20,10 +20,11 @@ struct WebSocketEndpoint: Sendable {
     /// Why an upgrade request on `channel` is refused (answered as an HTTP error); nil when it may
     /// upgrade, and then the connection holds one of the `max_clients` slots until `channel` closes.
     func admission(of request: Request, on channel: any Channel) -> APIError? {
-        guard request.method == .get, Self.isEndpoint(request.uri.path) else {
+        guard Self.isEndpoint(request.uri.path) else {
             return APIError(
                 status: .notFound, error: "not_found", details: "no WebSocket endpoint at \(request.uri.path); use \(Self.path)")
         }
+        guard request.method == .get else { return .methodNotAllowed(request.method, at: request.uri.path, allowed: [.get]) }
         guard runtime.store != nil else { return .notReady }
         guard !runtime.isShuttingDown else { return .shuttingDown }
         let admissions = runtime.admissions

@@ -27,6 +27,25 @@ struct RawWebSocketUpgrade {
 
     typealias Failure = RawSocketFailure
 
+    /// Sends `request` as it is to the loopback `port` and returns all the server sends until it
+    /// closes the connection (or 10 s pass without a byte).
+    static func exchange(port: Int, request: String) throws -> String {
+        let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
+        defer { close(fd) }
+        let bytes = Array(request.utf8)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count else {
+            throw Failure(description: "write() failed: errno \(errno)")
+        }
+        var response: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = read(fd, &chunk, chunk.count)
+            guard count > 0 else { break }
+            response += chunk[0..<count]
+        }
+        return String(decoding: response, as: UTF8.self)
+    }
+
     /// Upgrades `path` on the loopback `port` with `headers`, and returns the first frame.
     static func firstFrame(port: Int, path: String, headers: [String: String] = [:]) throws -> Frame {
         let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
