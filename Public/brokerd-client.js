@@ -191,10 +191,10 @@
       if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) return;
       this._unanswered = Math.max(0, this._unanswered - 1);
       if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
-        // The broker closes a client that keeps running into its limit: stop, let its bucket
-        // refill, then ask again for whatever it does not hold yet. Replies outrun the bucket, so
-        // a round ends with a window of refusals, each a strike, less one per request accepted: a
-        // smaller window keeps the strikes from adding up round after round.
+        // The broker closes a client refused again and again for 2 s without a quiet second:
+        // stop for rateLimitDelay, let its bucket refill, then ask again for whatever it does not
+        // hold yet. Replies outrun the bucket, so a round ends with a window of refusals: a
+        // smaller window wastes fewer requests round after round.
         this._refused = true;
         this._window = Math.max(1, Math.floor(this._window / 2));
         this._timers.resend = setTimeout(() => {

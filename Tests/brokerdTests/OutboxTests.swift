@@ -188,4 +188,39 @@ import Testing
         #expect(assembler.take(.text, text("new"), fin: true) == .message(text("new"), .text), "nothing of the first")
         #expect(!assembler.isAssembling)
     }
+
+    @Test func anOversizedMessageCutShortByANewOneIsNotDroppedTwice() {
+        var assembler = MessageAssembler(maxBytes: 8)
+        #expect(assembler.take(.text, text("123456789"), fin: false) == .tooLarge)
+        #expect(!assembler.isAssembling, "refused already: a new message now loses nothing more")
+        #expect(assembler.take(.text, text("ok"), fin: true) == .message(text("ok"), .text))
+    }
+}
+
+@Suite struct OverRateTests {
+    private let second: Int64 = 1_000_000
+
+    @Test func aBurstRefusedAllAtOnceIsNotSustained() {
+        var run: (since: Int64, last: Int64)?
+        for index in 0..<200 { #expect(!FrameIntake.isSustainedOverRate(&run, now: 5 * second + Int64(index) * 100)) }
+    }
+
+    @Test func refusalsGoingOnForTwoSecondsWithoutAQuietSecondAreSustained() {
+        var run: (since: Int64, last: Int64)?
+        var now: Int64 = 10 * second
+        while now < 10 * second + FrameIntake.sustainedOverRate {
+            #expect(!FrameIntake.isSustainedOverRate(&run, now: now))
+            now += second / 2
+        }
+        #expect(FrameIntake.isSustainedOverRate(&run, now: now))
+    }
+
+    @Test func aClientThatWaitsASecondAfterEachRefusalStartsAnew() {
+        var run: (since: Int64, last: Int64)?
+        // The clients' pacing: after a refusal, nothing for 1 s, then a window of requests.
+        for round in 0..<10 {
+            let start = 20 * second + Int64(round) * (second + second / 10)
+            for index in 0..<5 { #expect(!FrameIntake.isSustainedOverRate(&run, now: start + Int64(index) * 1_000)) }
+        }
+    }
 }

@@ -173,11 +173,46 @@ import TestSupport
         try socket.send(["type": "ping"])
         try await expectError(socket, "rate_limited")
 
-        // Keep hammering: the broker closes the connection with a policy-violation code.
-        for _ in 0..<40 { try socket.send(["type": "ping"]) }
+        // Keep hammering, never quiet for a second: after 2 s of it the broker closes the
+        // connection with a policy-violation code.
+        let start = ContinuousClock.now
+        let hammering = Task {
+            while ContinuousClock.now - start < .seconds(6) {
+                try? socket.send(["type": "ping"])
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
         while try await socket.receive() != nil {}
+        hammering.cancel()
         let close = try await socket.closeFrame()
         #expect(close?.closeCode == .policyViolation)
+        #expect(ContinuousClock.now - start >= .seconds(2), "not before it was sustained")
+        await broker.terminate()
+    }
+
+    /// A client that re-subscribes everything in one burst (the seed's client does after each
+    /// reconnect) gets its refusals, not a close: none of them could reach it before it was done.
+    @Test func oneBurstOverTheRateIsRefusedNotClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--messages-per-second", "20", "--burst", "40"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        for index in 0..<200 {
+            try socket.send(["type": "subscribe", "subscription_type": "stock", "target": String(600_000 + index)])
+        }
+        var subscribed = 0
+        var refused = 0
+        while subscribed + refused < 200, let message = try await socket.receive() {
+            switch message["type"] as? String {
+            case "subscribed": subscribed += 1
+            case "error" where message["error"] as? String == "rate_limited": refused += 1
+            default: break
+            }
+        }
+        #expect(subscribed >= 40 && refused > 0 && subscribed + refused == 200, "\(subscribed) subscribed, \(refused) refused")
+        try await Task.sleep(for: .seconds(1))
+        try await expectStillUsable(socket)
+        await socket.close()
         await broker.terminate()
     }
 

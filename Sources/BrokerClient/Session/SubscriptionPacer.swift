@@ -1,17 +1,15 @@
 /// Sends subscribe and unsubscribe requests a window at a time, under the broker's rate limit.
 ///
 /// The broker refuses a client's messages past its token bucket (by default a burst of 40, then 20
-/// a second) with `rate_limited`, and closes a client that keeps running into it: re-subscribing
-/// 100 subscriptions in one burst got the client kicked, 50 had 9 refused for good. So at most
+/// a second) with `rate_limited`, and closes a client it keeps refusing for 2 s without a quiet
+/// second in between: re-subscribing 100 subscriptions in one burst had 60 refused. So at most
 /// `window` requests are unanswered at a time, the next going out as replies come back. After a
-/// `rate_limited` nothing more goes out until `retryDelay` has passed and the bucket refilled; then
-/// the session machine queues again what the broker does not hold.
+/// `rate_limited` nothing more goes out until `retryDelay` (a quiet second, by default) has passed
+/// and the bucket refilled; then the session machine queues again what the broker does not hold.
 ///
 /// Replies come back faster than the bucket refills, so a round that runs into the limit ends with
-/// a window's worth of refusals, and the broker counts each as a strike, minus one per request it
-/// accepted. A window larger than a round's accepted requests would add strikes every round until
-/// the broker closes the connection, so each refusal halves the window for the rest of the
-/// connection.
+/// a window's worth of refusals, requests sent for nothing; each refusal halves the window for the
+/// rest of the connection, so later rounds waste fewer.
 ///
 /// Replies carry no request id, so the pacer counts them: any `subscribed`, `unsubscribed` or
 /// `error` answers one request. An error in answer to something else (an alert request, a ping)

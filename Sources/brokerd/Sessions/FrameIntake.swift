@@ -9,12 +9,19 @@ import NIOWebSocket
 /// strikes, and answers what needs no store (pong, errors). What needs the store comes back as a
 /// request for `ClientSession.perform`.
 struct FrameIntake {
-    /// Strikes before an abusive client (sustained over-rate, oversized frames) is closed.
+    /// Strikes before an abusive client (oversized frames, binary or broken messages) is closed.
     static let strikesBeforeKick = 20
+    /// A client refused for its rate again and again for this long, never quiet for
+    /// `overRateQuiet` in between, is closed: it keeps sending after it was told.
+    static let sustainedOverRate: Int64 = 2_000_000
+    /// A pause in refusals this long ends a run of them: the client slowed down.
+    static let overRateQuiet: Int64 = 1_000_000
 
     private let limits: Configuration.Limits
     private var bucket: TokenBucket
     private var strikes = 0
+    /// Over the rate: when the current run of refusals began and when its last one was (µs).
+    private var overRate: (since: Int64, last: Int64)?
     private var assembler: MessageAssembler
 
     init(limits: Configuration.Limits, now: Int64) {
@@ -55,8 +62,12 @@ struct FrameIntake {
     }
 
     private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection) -> IdentifiedRequest? {
-        guard bucket.take(now: WallClock.microsecondsNow()) else {
-            strikes += 1
+        let now = WallClock.microsecondsNow()
+        guard bucket.take(now: now) else {
+            // Not a strike each: a client re-subscribing in one burst gets a few dozen refusals
+            // before the first can reach it, and is not abusive for that. One that goes on being
+            // refused is.
+            if Self.isSustainedOverRate(&overRate, now: now) { strikes = Self.strikesBeforeKick }
             LabeledCounters.messagesIn.increment("rate_limited")
             // Parsed only for its id: a client pacing its requests learns which one to send again.
             connection.send(ServerMessage.error(
@@ -93,6 +104,17 @@ struct FrameIntake {
             return nil
         }
         return parsed
+    }
+
+    /// Notes a refusal for the rate at `now` in `run`; true once the refusals have gone on for
+    /// `sustainedOverRate` without a pause of `overRateQuiet`.
+    static func isSustainedOverRate(_ run: inout (since: Int64, last: Int64)?, now: Int64) -> Bool {
+        guard let current = run, now - current.last < overRateQuiet else {
+            run = (since: now, last: now)
+            return false
+        }
+        run = (since: current.since, last: now)
+        return now - current.since >= sustainedOverRate
     }
 
     /// The assembler's opcode for a data frame's (text, binary or continuation).

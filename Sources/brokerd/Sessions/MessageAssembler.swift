@@ -34,8 +34,9 @@ struct MessageAssembler {
     }
 
     /// Whether a fragmented message has begun and not ended: a text or binary frame now would
-    /// drop it (the protocol allows no other message between its fragments).
-    var isAssembling: Bool { fragmentedOpcode != nil }
+    /// drop it (the protocol allows no other message between its fragments). Not an oversized one
+    /// whose fragments are being skipped: that one was refused and dropped already.
+    var isAssembling: Bool { fragmentedOpcode != nil && !skippingOversized }
 
     /// Takes one data frame's opcode, payload and FIN bit.
     mutating func take(_ opcode: Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
