@@ -43,6 +43,31 @@ import TestSupport
         try JournalCompactor(journalPath: path, archivePath: archive).compact(beforeSeq: seq)
     }
 
+    /// `brokerd journal snapshot` beside a busy broker: rows committed while the loader reads must
+    /// not look like a hole in the history (the loader read the journal's end after its rows).
+    @Test func aLoadBesideAWriterStopsAtTheLastRowThereWhenItBegan() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
+        var generator = CommandGenerator(seed: 7)
+        try await drive(store, &generator, count: 2_000)
+        let writing = Task {
+            var more = CommandGenerator(seed: 8)
+            while !Task.isCancelled { try await drive(store, &more, count: 10) }
+        }
+        defer { writing.cancel() }
+        let reader = try JournalReader(path: path)
+        for attempt in 0..<30 {
+            let before = try #require(try reader.last()?.seq)
+            let loaded = try loader.load(from: reader, useSnapshots: false)
+            #expect(loaded.projection.lastSeq >= before, "attempt \(attempt)")
+        }
+        writing.cancel()
+        _ = await writing.result
+        journal.close()
+    }
+
     @Test(arguments: [11, 12] as [UInt64])
     func aCompactedJournalRecoversTheSameProjectionAsTheUncompactedOne(seed: UInt64) async throws {
         let history = try await journalWithHistory(seed: seed)

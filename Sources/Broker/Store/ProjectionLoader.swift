@@ -45,6 +45,10 @@ public struct ProjectionLoader: Sendable {
         from reader: JournalReader, archives: [JournalReader] = [], untilSeq: UInt64? = nil, useSnapshots: Bool = true
     ) throws -> RecoveredProjection {
         if !archives.isEmpty { try JournalReader.requireLinked(archives + [reader]) }
+        // The end is fixed before any row is read: a broker serving the file appends meanwhile, and
+        // rows committed after the last one read would look like a hole in the history.
+        let last = try reader.last()?.seq ?? reader.chainBase().seq
+        let end = min(untilSeq ?? last, last)
         var skipped: [(seq: UInt64, reason: String)] = []
         var start: (projection: Projection, seq: UInt64)?
         let candidates = useSnapshots ? try reader.snapshots() : []
@@ -67,8 +71,8 @@ public struct ProjectionLoader: Sendable {
         var projection = start?.projection ?? Projection()
         var replayed: UInt64 = 0
         for file in archives + [reader] {
-            if let untilSeq, projection.lastSeq >= untilSeq { break }
-            let cursor = try file.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: untilSeq))
+            if projection.lastSeq >= end { break }
+            let cursor = try file.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: end))
             while let record = try cursor.next() {
                 // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
                 guard record.seq == projection.lastSeq + 1 else {
@@ -88,12 +92,10 @@ public struct ProjectionLoader: Sendable {
         // Short of the state asked for (or the journal's last row): the rows in between are in no
         // file given, e.g. asked for a state before the first row the first file holds.
         let base = try reader.chainBase().seq
-        let last = try reader.last()?.seq ?? base
-        let target = min(untilSeq ?? last, last)
-        if projection.lastSeq < target {
+        if projection.lastSeq < end {
             // The loop stops at the first hole, so the rows missing are those before the first file's.
             let first = archives.first ?? reader
-            let upper = max(projection.lastSeq + 1, min(target, try first.chainBase().seq))
+            let upper = max(projection.lastSeq + 1, min(end, try first.chainBase().seq))
             throw MissingHistory(path: first.path, missing: (projection.lastSeq + 1)...upper, compactedBase: base)
         }
         return RecoveredProjection(
