@@ -93,4 +93,36 @@ import TestSupport
         nginx.stop()
         nginxToDistrusting.stop()
     }
+
+    /// With no admin token set, nginx is what keeps ingest, admin routes and metrics to the inside
+    /// of the network; trailing slashes (which brokerd's router accepts) must not get around it.
+    @Test func fromOutsideTheNetworkNginxRefusesIngestAdminAndMetricsButServesReads() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
+        let nginx = try await NginxProcess(upstreamPorts: [broker.port])
+        let tick = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1.0,"volume":1,"prev_close":1825.2}]}"#
+        func lastSeq() async throws -> Int? {
+            (try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["journal"] as? [String: Any])?["last_seq"] as? Int
+        }
+        let seqBefore = try #require(try await lastSeq())
+
+        // 127.0.0.2 is outside the shipped allow list.
+        for (method, path, body) in [
+            ("POST", "/api/ticks", tick), ("POST", "/api/ticks/", tick), ("PUT", "/api/signals/x", #"{"signals":[]}"#),
+            ("DELETE", "/api/alerts/rules/r1", nil), ("GET", "/api/websocket/clients", nil), ("GET", "/api/websocket/clients/", nil),
+            ("GET", "/api/websocket//clients", nil), ("GET", "/metrics", nil), ("GET", "/metrics/", nil), ("GET", "/metrics//", nil),
+        ] as [(String, String, String?)] {
+            let response = try RawHTTP.send(method, port: nginx.port, path: path, body: body, from: "127.0.0.2")
+            #expect(response.status == 403, "\(method) \(path) from outside: \(response.status) \(response.body.prefix(200))")
+        }
+        #expect(try RawHTTP.send("GET", port: nginx.port, path: "/api/websocket/stats", from: "127.0.0.2").status == 200)
+        #expect(try RawHTTP.send("GET", port: nginx.port, path: "/api/signals/buy?strategy=volume_wave", from: "127.0.0.2").status == 200)
+        #expect(try await lastSeq() == seqBefore, "nothing refused reached the journal")
+
+        // From inside (nginx's own host), the same routes work.
+        #expect(try RawHTTP.send("POST", port: nginx.port, path: "/api/ticks", body: tick, from: "127.0.0.1").status == 200)
+        #expect(try RawHTTP.send("GET", port: nginx.port, path: "/metrics", from: "127.0.0.1").status == 200)
+        #expect(await broker.terminate() == 0)
+        nginx.stop()
+    }
 }

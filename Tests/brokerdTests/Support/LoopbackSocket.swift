@@ -13,10 +13,24 @@ struct RawSocketFailure: Error, CustomStringConvertible {
 enum LoopbackSocket {
     /// A connected socket to `port`. `receiveBuffer` shrinks the kernel's receive buffer (set before
     /// connecting, so the window is small from the start); `readTimeout` bounds every read, so a
-    /// broker that never answers fails the test instead of hanging it. The caller closes it.
-    static func connect(port: Int, receiveBuffer: Int32? = nil, readTimeout: Int? = nil) throws -> Int32 {
+    /// broker that never answers fails the test instead of hanging it; `from` binds the socket to
+    /// another loopback address (127.0.0.2: a client outside an allow list). The caller closes it.
+    static func connect(port: Int, receiveBuffer: Int32? = nil, readTimeout: Int? = nil, from local: String? = nil) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw RawSocketFailure(description: "socket() failed: errno \(errno)") }
+        if let local {
+            var source = sockaddr_in()
+            source.sin_family = sa_family_t(AF_INET)
+            source.sin_addr.s_addr = inet_addr(local)
+            let bound = withUnsafePointer(to: &source) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                let code = errno
+                close(fd)
+                throw RawSocketFailure(description: "bind(\(local)) failed: errno \(code)")
+            }
+        }
         if var size = receiveBuffer {
             setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
         }

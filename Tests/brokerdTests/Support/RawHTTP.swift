@@ -4,7 +4,7 @@ import Foundation
 import Glibc
 #endif
 
-/// One HTTP/1.1 request without a body on a raw loopback socket, with the path sent byte for byte.
+/// One HTTP/1.1 request on a raw loopback socket, with the path sent byte for byte.
 ///
 /// URLSession normalizes `..` segments away before sending, so path-traversal attempts need this.
 enum RawHTTP {
@@ -21,10 +21,12 @@ enum RawHTTP {
         try send("GET", port: port, path: path)
     }
 
-    static func send(_ method: String, port: Int, path: String) throws -> Response {
-        let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
+    /// `method` `path` with `body` (as JSON, when there is one), from the loopback address `from`.
+    static func send(_ method: String, port: Int, path: String, body: String? = nil, from local: String? = nil) throws -> Response {
+        let fd = try LoopbackSocket.connect(port: port, readTimeout: 10, from: local)
         defer { close(fd) }
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        let content = body.map { "Content-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" } ?? "\r\n"
+        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\(content)".utf8)
         guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
             throw Failure(description: "write() failed: errno \(errno)")
         }
