@@ -337,10 +337,15 @@ import TestSupport
         #expect(without.status == 2 && without.stderr.contains("--archive"))
         let withArchive = try await journalCLI(["replay", "--journal", journal, "--archive", archive, "--until-seq", "3", "--json"])
         #expect(withArchive.stdout == earlyState.stdout)
-        let events = try await journalCLI(["events", "--journal", journal]).jsonLines
-        #expect(events.first?["seq"] as? Int == snapshotSeq - 1)
-        let allEvents = try await journalCLI(["events", "--journal", journal, "--archive", archive]).jsonLines
-        #expect(allEvents.compactMap { $0["seq"] as? Int } == Array(1...(snapshotSeq + 1)))
+        let events = try await journalCLI(["events", "--journal", journal])
+        #expect(events.jsonLines.first?["seq"] as? Int == snapshotSeq - 1)
+        #expect(events.status == 0 && events.stderr.contains("starts after seq \(snapshotSeq - 2)") && events.stderr.contains("--archive"),
+            "an audit of the whole journal is told what it lacks: \(events.stderr)")
+        let allEvents = try await journalCLI(["events", "--journal", journal, "--archive", archive])
+        #expect(allEvents.jsonLines.compactMap { $0["seq"] as? Int } == Array(1...(snapshotSeq + 1)))
+        #expect(allEvents.stderr.isEmpty, "nothing is lacking with the archive: \(allEvents.stderr)")
+        let later = try await journalCLI(["events", "--journal", journal, "--from-seq", "\(snapshotSeq)"])
+        #expect(later.status == 0 && later.stderr.isEmpty, "a range after the archived rows lacks nothing: \(later.stderr)")
         let stats = try await journalCLI(["stats", "--journal", journal, "--json"]).json
         #expect(stats["base_seq"] as? Int == snapshotSeq - 2 && stats["first_seq"] as? Int == snapshotSeq - 1)
 

@@ -53,11 +53,20 @@ struct JournalEventsCommand: ParsableCommand {
             let files = try archives.map(JournalCLI.openReader) + [JournalCLI.openReader(journal)]
             try JournalReader.requireLinked(files)
             // Rows from a seq the files no longer hold would start later, silently.
-            let firstBase = try files[0].chainBase().seq
-            if fromSeq >= 1, fromSeq <= firstBase {
+            let firstBase = try files[0].chainBase()
+            if fromSeq >= 1, fromSeq <= firstBase.seq {
                 throw JournalInputError(
                     "--from-seq \(fromSeq) is before the first row of \(files[0].path) (compaction archived the rows up to seq "
-                        + "\(firstBase)): pass the archive holding them with --archive")
+                        + "\(firstBase.seq)): pass the archive holding them with --archive")
+            }
+            // A range from the start (or a time before the archived rows end) reaches into rows
+            // these files lack: said on stderr (stdout stays JSON lines), so that no answer is
+            // not taken for "nothing happened".
+            if firstBase.isCompacted, fromSeq == 0, fromTime.map({ $0 <= firstBase.timestamp }) ?? true {
+                FileHandle.standardError.write(Data((
+                    "brokerd: note: \(files[0].path) starts after seq \(firstBase.seq) "
+                        + "(\(ISOTimestamp.format(microseconds: firstBase.timestamp))): compaction archived the rows before; "
+                        + "their events are not shown: pass the archive holding them with --archive\n").utf8))
             }
             var filter = EventFilter(kinds: kinds.isEmpty ? nil : kinds, clientID: client, code: code)
             try learn(&filter, files: files, fromSeq: fromSeq, fromTime: fromTime)
