@@ -3,6 +3,7 @@ import Broker
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import Journal
 import ServiceLifecycle
 
@@ -52,10 +53,22 @@ struct ServeCommand: AsyncParsableCommand {
         do {
             try await group.run()
         } catch {
+            if let problem = Self.listenProblem(error) {
+                logger.critical("cannot listen on \(configuration.host):\(configuration.port): \(problem)")
+                throw ExitCode(1)
+            }
             logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
             // Like a bad setting, a journal start-up cannot use stays so: a restart would fail again.
             throw ExitCode(Self.restartCannotFix(error) ? 2 : 1)
         }
+    }
+
+    /// What kept the server from its address (in use, not this host's, a port below 1024 without
+    /// the right), from NIO's error for a failed `bind`, which names neither host nor port; nil for
+    /// any other error.
+    static func listenProblem(_ error: any Error) -> String? {
+        guard let error = error as? IOError, "\(error)".hasPrefix("bind(") else { return nil }
+        return String(cString: strerror(error.errnoCode))
     }
 
     /// Whether `error` stopped start-up for a reason that restarting cannot change: history the

@@ -120,6 +120,19 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aPortInUseStopsStartUpWithALineNamingTheAddress() async throws {
+        let dir = try TemporaryDirectory()
+        let first = try await BrokerProcess(journal: dir.path("first.sqlite"))
+        do {
+            let second = try await BrokerProcess(journal: dir.path("second.sqlite"), port: first.port)
+            Issue.record("a second broker started on port \(first.port)")
+            await second.terminate()
+        } catch BrokerProcessError.exited(let log) {
+            #expect(log.contains("cannot listen on 127.0.0.1:\(first.port): Address already in use"), "\(log)")
+        }
+        #expect(await first.terminate() == 0)
+    }
+
     @Test func aShutdownDoesNotWaitForConnectionsThatNeverSentARequest() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
