@@ -120,6 +120,33 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func refusedMessagesAreLoggedAtDebugOneLineASecondAtMostPerConnection() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--log-level", "debug"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        let clientID = try #require(try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients").1["clients"]
+            .flatMap { ($0 as? [[String: Any]])?.first?["client_id"] as? String })
+        for _ in 0..<5 { socket.sendRaw("{not json") }
+        for _ in 0..<5 { try await expectError(socket, "invalid_json") }
+        try await Task.sleep(for: .milliseconds(1_100))
+        try socket.send(["type": "nope"])
+        try await expectError(socket, "unknown_type")
+        try await expectStillUsable(socket)
+        // The log is read from the child's stderr as it comes: wait for the second line.
+        var lines: [Substring] = []
+        for _ in 0..<100 {
+            lines = broker.logText.split(separator: "\n").filter { $0.contains("refused a client message") }
+            if lines.count >= 2 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(lines.count == 2, "\(lines)")
+        #expect(lines.first?.contains("client=\(clientID)") == true && lines.first?.contains("error=invalid_json") == true)
+        #expect(lines.last?.contains("error=unknown_type") == true && lines.last?.contains("unlogged_before=4") == true, "\(lines)")
+        await socket.close()
+        await broker.terminate()
+    }
+
     @Test func aPortInUseStopsStartUpWithALineNamingTheAddress() async throws {
         let dir = try TemporaryDirectory()
         let first = try await BrokerProcess(journal: dir.path("first.sqlite"))

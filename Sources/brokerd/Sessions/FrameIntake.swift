@@ -22,6 +22,8 @@ struct FrameIntake {
     private var strikes = 0
     /// Over the rate: when the current run of refusals began and when its last one was (µs).
     private var overRate: (since: Int64, last: Int64)?
+    /// When a refusal was last logged, and how many were not logged since (µs).
+    private var refusalLog: (last: Int64, unlogged: Int) = (0, 0)
     private var assembler: MessageAssembler
 
     init(limits: Configuration.Limits, now: Int64) {
@@ -37,20 +39,23 @@ struct FrameIntake {
         let opcode = Self.opcode(frame.opcode)
         if opcode != .continuation, assembler.isAssembling {
             strikes += 1
-            connection.send(ServerMessage.error(
-                "incomplete_message", "a new message began before the last fragment of the one before; that one was dropped"))
+            refuse(
+                "incomplete_message", "a new message began before the last fragment of the one before; that one was dropped",
+                connection: connection, logger: logger)
         }
         switch assembler.take(opcode, frame.data, fin: frame.fin) {
         case .message(let message, let opcode):
-            request = handle(message, isText: opcode == .text, connection: connection)
+            request = handle(message, isText: opcode == .text, connection: connection, logger: logger)
         case .tooLarge:
             strikes += 5
-            connection.send(ServerMessage.error(
-                "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes; this one was dropped"))
+            refuse(
+                "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes; this one was dropped",
+                connection: connection, logger: logger)
         case .strayContinuation:
             strikes += 1
-            connection.send(ServerMessage.error(
-                "unexpected_continuation", "a continuation frame came with no fragmented message to continue; it was dropped"))
+            refuse(
+                "unexpected_continuation", "a continuation frame came with no fragmented message to continue; it was dropped",
+                connection: connection, logger: logger)
         case .incomplete:
             break
         }
@@ -61,7 +66,7 @@ struct FrameIntake {
         return request
     }
 
-    private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection) -> IdentifiedRequest? {
+    private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection, logger: Logger) -> IdentifiedRequest? {
         let now = WallClock.microsecondsNow()
         guard bucket.take(now: now) else {
             // Not a strike each: a client re-subscribing in one burst gets a few dozen refusals
@@ -70,23 +75,26 @@ struct FrameIntake {
             if Self.isSustainedOverRate(&overRate, now: now) { strikes = Self.strikesBeforeKick }
             LabeledCounters.messagesIn.increment("rate_limited")
             // Parsed only for its id: a client pacing its requests learns which one to send again.
-            connection.send(ServerMessage.error(
+            refuse(
                 "rate_limited",
                 "more than \(limits.messagesPerSecond) messages per second (burst \(limits.burst)); slow down",
-                answering: isText ? ClientRequest.id(in: message.readableBytesView) : nil))
+                answering: isText ? ClientRequest.id(in: message.readableBytesView) : nil,
+                connection: connection, logger: logger)
             return nil
         }
         guard isText else {
             strikes += 1
             LabeledCounters.messagesIn.increment("binary")
-            connection.send(ServerMessage.error("binary_not_supported", "send JSON text frames; binary frames are not part of the protocol"))
+            refuse(
+                "binary_not_supported", "send JSON text frames; binary frames are not part of the protocol",
+                connection: connection, logger: logger)
             return nil
         }
         // Read as it is, never repaired: a replacement character in a target would be journaled.
         guard let text = String(validating: message.readableBytesView, as: UTF8.self) else {
             strikes += 1
             LabeledCounters.messagesIn.increment("invalid")
-            connection.send(ServerMessage.error("invalid_utf8", "text frames must be UTF-8; this one was dropped"))
+            refuse("invalid_utf8", "text frames must be UTF-8; this one was dropped", connection: connection, logger: logger)
             return nil
         }
         let parsed: IdentifiedRequest
@@ -94,7 +102,7 @@ struct FrameIntake {
             parsed = try ClientRequest.parseIdentified(text, maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
             LabeledCounters.messagesIn.increment("invalid")
-            connection.send(ServerMessage.error(error.error, error.details, answering: error.id))
+            refuse(error.error, error.details, answering: error.id, connection: connection, logger: logger)
             return nil
         }
         LabeledCounters.messagesIn.increment(parsed.request.type)
@@ -104,6 +112,27 @@ struct FrameIntake {
             return nil
         }
         return parsed
+    }
+
+    /// Answers a refused message with `error` and logs it at debug: one line a second at most per
+    /// connection, saying how many went unlogged before it, so a flood of bad messages is no
+    /// flood of lines.
+    private mutating func refuse(
+        _ error: String, _ details: String, answering id: RequestID? = nil, connection: LiveConnection, logger: Logger
+    ) {
+        connection.send(ServerMessage.error(error, details, answering: id))
+        let now = WallClock.microsecondsNow()
+        guard now - refusalLog.last >= 1_000_000 else {
+            refusalLog.unlogged += 1
+            return
+        }
+        logger.debug(
+            "refused a client message",
+            metadata: [
+                "client": "\(connection.clientID)", "error": "\(error)", "details": "\(details)",
+                "unlogged_before": "\(refusalLog.unlogged)",
+            ])
+        refusalLog = (now, 0)
     }
 
     /// Notes a refusal for the rate at `now` in `run`; true once the refusals have gone on for
