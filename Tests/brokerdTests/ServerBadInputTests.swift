@@ -147,6 +147,26 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aKeptAliveHTTPConnectionSilentForTheHeartbeatTimeoutIsClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--heartbeat-timeout", "1"])
+        let fd = try LoopbackSocket.connect(port: broker.port, readTimeout: 10)
+        defer { close(fd) }
+        let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
+        #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        var count = 0
+        repeat {
+            count = read(fd, &chunk, chunk.count)
+            if count > 0 { received += chunk[0..<count] }
+        } while count > 0
+        // 0: the broker closed it (a read timeout, -1, would mean it kept the connection open 10 s).
+        #expect(count == 0, "errno \(errno)")
+        #expect(String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "the request was answered and kept alive first")
+        await broker.terminate()
+    }
+
     @Test func aPortInUseStopsStartUpWithALineNamingTheAddress() async throws {
         let dir = try TemporaryDirectory()
         let first = try await BrokerProcess(journal: dir.path("first.sqlite"))

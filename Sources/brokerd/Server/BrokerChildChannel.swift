@@ -36,11 +36,16 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let endpoint: WebSocketEndpoint
-    let http1 = HTTP1Channel.Configuration()
+    let http1: HTTP1Channel.Configuration
 
     init(responder: @escaping HTTPChannelHandler.Responder, endpoint: WebSocketEndpoint) {
         self.responder = Self.redirectingUpgrades(responder)
         self.endpoint = endpoint
+        // An HTTP connection silent between requests as long as a WebSocket client may be is
+        // closed too: a kept-alive connection held a descriptor for good. nginx closes its idle
+        // upstream connections after 60 s, before the default 90.
+        let idle = endpoint.runtime.configuration.heartbeatTimeout
+        http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(idle / .nanoseconds(1))))
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
