@@ -15,6 +15,11 @@ import Synchronization
 /// locks there (closing any descriptor of the database would drop those), and the read-only tools
 /// (`brokerd journal verify`, `replay`, …) and `compact` or `snapshot` beside a live broker never take it.
 /// The kernel lets it go when the process ends, however it ends. The file holds the holder's pid.
+///
+/// The lock belongs to the file, not to the name it was opened by: symlinks (of the file or its
+/// directories) are resolved, so every name of one journal shares one lock; a journal with a
+/// second hard link is refused, since its other names cannot be found to share it (and SQLite
+/// would keep a WAL beside each name, each taking commits the other never sees).
 final class JournalFileLock: Sendable {
     let path: String
     private let descriptor: Atomic<Int32>
@@ -22,7 +27,14 @@ final class JournalFileLock: Sendable {
     /// Takes the lock of the journal at `journalPath`, or throws `JournalError.inUse` when another
     /// open journal (in this or another process) holds it.
     init(journalPath: String) throws(JournalError) {
-        path = journalPath + ".lock"
+        var status = stat()
+        if stat(journalPath, &status) == 0, status.st_nlink > 1 {
+            throw .cannotLock(
+                path: journalPath,
+                reason: "the file has \(status.st_nlink) hard links, so another process could write it under another name "
+                    + "unseen by this lock; remove the other links (a copy is a backup, a link is not)")
+        }
+        path = Self.realPath(journalPath) + ".lock"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw .cannotLock(path: path, reason: String(cString: strerror(errno))) }
         var retriesLeft = Self.ownHolderRetries
@@ -45,6 +57,22 @@ final class JournalFileLock: Sendable {
         let pid = Array("\(getpid())\n".utf8)
         if ftruncate(fd, 0) == 0 { _ = pid.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) } }
         descriptor = Atomic(fd)
+    }
+
+    /// `path` with every symlink resolved; for a file not created yet, its directory's real path
+    /// and its name.
+    static func realPath(_ path: String) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard let resolved = realpath(directory, nil) else { return path }
+        defer { free(resolved) }
+        let real = String(cString: resolved)
+        return (real.hasSuffix("/") ? real : real + "/") + name
     }
 
     /// How many 5 ms waits a lock this process held last gets to come free: 500 ms.

@@ -43,6 +43,42 @@ import Testing
         second.close()
     }
 
+    @Test func aSecondWriterThroughASymlinkIsRefusedAndAJournalWithAHardLinkIsNotServed() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let first = try Journal.open(path: path)
+        try await appendRecords(first, count: 3)
+        // The same file under another name, and under a linked directory.
+        try FileManager.default.createSymbolicLink(atPath: dir.path("link.sqlite"), withDestinationPath: path)
+        try FileManager.default.createSymbolicLink(atPath: dir.path("data"), withDestinationPath: dir.path(""))
+        for name in [dir.path("link.sqlite"), dir.path("data") + "/j.sqlite", dir.path("data") + "/link.sqlite"] {
+            #expect("\(name)") {
+                try Journal.open(path: name)
+            } throws: { error in
+                guard case .inUse(_, let holder) = error as? JournalError else { return false }
+                return holder == getpid()
+            }
+        }
+        try await appendRecords(first, count: 1)
+        first.close()
+
+        // A hard link makes two names no lock can tie together: refused under either, nothing written.
+        try FileManager.default.linkItem(atPath: path, toPath: dir.path("hard.sqlite"))
+        for name in [path, dir.path("hard.sqlite")] {
+            #expect {
+                try Journal.open(path: name)
+            } throws: { error in
+                guard case .cannotLock(_, let reason) = error as? JournalError else { return false }
+                return reason.contains("2 hard links")
+            }
+        }
+        #expect(try JournalReader(path: path).last()?.seq == 4)
+        try FileManager.default.removeItem(atPath: dir.path("hard.sqlite"))
+        let reopened = try Journal.open(path: dir.path("link.sqlite"))
+        #expect(reopened.lastSeq == 4, "one name again: served")
+        reopened.close()
+    }
+
     @Test func anSQLiteFileOfAnotherApplicationIsRefused() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("other.sqlite")
