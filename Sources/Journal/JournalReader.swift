@@ -32,6 +32,13 @@ public final class JournalReader {
         try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq DESC LIMIT 1")
     }
 
+    /// seq and timestamp of the last row at or before `seq` of one of `kinds`, or nil when there is none.
+    public func last(ofKinds kinds: Set<UInt16>, atOrBefore seq: UInt64) throws(JournalError) -> JournalPosition? {
+        // Kinds and seq are integers, so writing them into the SQL cannot inject anything.
+        let kindList = kinds.sorted().map(String.init).joined(separator: ",")
+        return try JournalPosition.read(db, "SELECT seq, ts FROM events WHERE seq <= \(seq) AND kind IN (\(kindList)) ORDER BY seq DESC LIMIT 1")
+    }
+
     /// seq and timestamp of the first row, or nil when the journal has no rows.
     public func first() throws(JournalError) -> JournalPosition? {
         try JournalPosition.read(db, "SELECT seq, ts FROM events ORDER BY seq LIMIT 1")

@@ -145,6 +145,33 @@ import TestSupport
         journal.close()
     }
 
+    /// A crash with clients connected, a restart 11 minutes later: the restart journals their
+    /// disconnects first, and the bars of the ticks before the crash are still rebuilt (the window
+    /// measured from those disconnects held no tick at all).
+    @Test func theWindowEndsAtTheLastTickNotAtRowsJournaledLongAfter() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("journal.sqlite")
+        let fiveMinutes: Int64 = 300_000_000
+        let periods = [(name: "5m", length: fiveMinutes)]
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal)
+        try await store.execute(.connect(clientID: "client_0000000a", user: nil, remoteAddress: nil, node: "n"))
+        for price in [10.0, 12, 11] {
+            try await store.execute(.ingestTicks([tick("600519", price, at: dayStart + Int64(price), volume: 100 * Int64(price))]))
+        }
+        let lastTick = journal.lastSeq
+        try await store.execute(.disconnect(clientID: "client_0000000a", reason: .brokerRestart, resumeDeadline: 0))
+        journal.close()
+        // Everything up to the last tick happened 11 minutes before the disconnect.
+        try rawSQL(path, "UPDATE events SET ts = ts - 660000000 WHERE seq <= \(lastTick)")
+
+        let reopened = try Journal.open(path: path)
+        defer { reopened.close() }
+        let recovery = try KlinePublisher.history(in: reopened, through: reopened.lastSeq, periods: periods)
+        let bar = recovery.book.openBar(BarKey(code: "600519", period: "5m"))?.bar
+        #expect(bar.map { [$0.open, $0.high, $0.low, $0.close] } == [10, 12, 10, 11])
+    }
+
     @Test func readingThePastStopsWhenCancelled() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("journal.sqlite"))

@@ -252,9 +252,13 @@ public final class KlinePublisher: Publisher {
         owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }
 
-    /// The bars being built at `seq`: ticks and closes journaled within `recoveryWindow` before it.
-    /// Codes that did not tick in that time get their last tick (from `pricesAtStart`, as of `seq`)
-    /// as the point their next bar's volume counts from.
+    /// The bars being built at `seq`: ticks and closes journaled within `recoveryWindow` before the
+    /// last of them at or before `seq`. Codes that did not tick in that time get their last tick
+    /// (from `pricesAtStart`, as of `seq`) as the point their next bar's volume counts from.
+    ///
+    /// The window ends at the last tick or bar, not at `seq`: the rows after it say nothing about
+    /// bars, and may come long after (the disconnects of clients a crash stranded are journaled at
+    /// the restart, however much later: measured from them, the window missed every tick).
     ///
     /// `isCancelled` is asked every 4,096 rows; once it says yes, reading stops with `CancellationError`.
     static func history(
@@ -263,8 +267,8 @@ public final class KlinePublisher: Publisher {
     ) throws -> BarRecovery {
         var recovery = BarRecovery(periods: periods)
         let reader = try journal.reader()
-        guard let end = try reader.records(JournalQuery(fromSeq: seq, toSeq: seq)).next() else { return recovery }
         let kinds: Set<UInt16> = [EventKind.priceTicked.rawValue, EventKind.klineUpdated.rawValue]
+        guard let end = try reader.last(ofKinds: kinds, atOrBefore: seq) else { return recovery }
         let windowStart = end.timestamp - recoveryWindow(periods: periods)
         let base = try reader.chainBase()
         if base.seq > 0 && base.timestamp >= windowStart { recovery.archivedWithinWindow = base }
