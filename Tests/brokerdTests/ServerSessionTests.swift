@@ -93,6 +93,40 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// The journal refuses the disconnect once (another process holds its write lock past the
+    /// broker's 5 s wait): the broker tries again, so the session becomes resumable, not a session
+    /// connected in the journal for good that no resume could take and no sweep expire.
+    @Test func aDisconnectTheJournalRefusedOnceIsJournaledLaterAndTheSessionResumes() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal)
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await first.receive()?["client_id"] as? String)
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await first.receive(type: "subscribed") != nil)
+
+        let lock = try HeldWriteLock(journal)
+        await first.close()
+        // Past the broker's busy timeout (5 s): its append of the disconnect fails.
+        for _ in 0..<200 where !broker.logText.contains("could not journal a disconnect") {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(broker.logText.contains("could not journal a disconnect"), "the journal refused it while locked")
+        lock.release()
+
+        var reasons: [DisconnectReason] = []
+        for _ in 0..<200 where reasons.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+            reasons = (try? disconnectReasons(journal)) ?? []
+        }
+        #expect(reasons == [.closed])
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1")
+        let connected = try #require(try await second.receive())
+        #expect(connected["resumed"] as? Bool == true && connected["client_id"] as? String == clientID)
+        await second.close()
+        await broker.terminate()
+    }
+
     @Test func aFractionalResumeWindowCountsOnEveryDisconnect() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -88,16 +88,41 @@ struct ClientSession {
 
     /// Ends the session: what is queued is written, the connection leaves the registry and its
     /// disconnect is journaled with the reason the broker closed it for (else `closed`).
+    ///
+    /// A disconnect the journal does not take (disk full, file locked) is tried again, after 0.1 s,
+    /// doubling to 5 s, until it is taken or the broker shuts down (which journals it then):
+    /// dropped, the session would stay connected in the journal for good, neither resumable nor
+    /// ever expired.
     func end(_ connection: LiveConnection) async {
         connection.finish()
         let reason = connection.requestedClose ?? .closed
-        let deadline = WallClock.microsecondsNow() + configuration.resumeWindowMicroseconds
-        do {
-            try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
-            LabeledCounters.disconnects.increment(reason.rawValue)
-            logger.info("client disconnected", metadata: ["client": "\(connection.clientID)", "reason": "\(reason.rawValue)"])
-        } catch {
-            logger.error("could not journal a disconnect", metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+        var retryDelay = Duration.milliseconds(100)
+        var failures = 0
+        while true {
+            let deadline = WallClock.microsecondsNow() + configuration.resumeWindowMicroseconds
+            do {
+                try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
+                LabeledCounters.disconnects.increment(reason.rawValue)
+                logger.info("client disconnected", metadata: ["client": "\(connection.clientID)", "reason": "\(reason.rawValue)"])
+                if failures > 0 {
+                    logger.notice("journaled a disconnect after failed attempts", metadata: ["client": "\(connection.clientID)", "failed": "\(failures)"])
+                }
+                break
+            } catch let refusal as BrokerError {
+                // Not connected in the journal: nothing to record.
+                logger.error("disconnect refused", metadata: ["client": "\(connection.clientID)", "error": "\(refusal)"])
+                break
+            } catch {
+                if failures == 0 {
+                    logger.error(
+                        "could not journal a disconnect; trying again until it is taken",
+                        metadata: ["client": "\(connection.clientID)", "error": "\(error)"])
+                }
+                failures += 1
+                guard !runtime.isShuttingDown else { break }
+                try? await Task.sleep(for: retryDelay)
+                retryDelay = min(retryDelay * 2, .seconds(5))
+            }
         }
         // Only now: at shutdown the broker waits for the registry to empty, then journals a
         // disconnect for every client the projection still shows connected.
