@@ -220,6 +220,28 @@ struct CommandGenerator {
         #expect(recovered.projection == live)
     }
 
+    /// The journal lost its last rows (cut off, restored from an older copy) but kept a later
+    /// snapshot: the state is rebuilt from the rows there are, not taken from beyond them.
+    @Test func aSnapshotPastTheJournalsLastRowIsSkipped() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
+        var generator = CommandGenerator(seed: 9)
+        try await drive(store, generator: &generator, count: 100, concurrency: 1)
+        let kept = await store.projection
+        try await drive(store, generator: &generator, count: 100, concurrency: 1)
+        try await store.snapshot()
+        let snapshotSeq = await store.projection.lastSeq
+        journal.close()
+        try rawSQL(path, "DELETE FROM events WHERE seq > \(kept.lastSeq)")
+
+        let recovered = try ProjectionLoader(logger: .init(label: "test")).load(from: JournalReader(path: path))
+        #expect(recovered.skippedSnapshots.map(\.seq) == [snapshotSeq])
+        #expect(recovered.skippedSnapshots.first?.reason.contains("past the journal's last row \(kept.lastSeq)") == true)
+        #expect(recovered.projection == kept)
+    }
+
     @Test func aRefusedCommandWritesNothing() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("j.sqlite"))

@@ -59,6 +59,15 @@ public struct ProjectionLoader: Sendable {
         }
         for snapshot in candidates where snapshot.seq <= (untilSeq ?? .max) {
             do {
+                // State the journal never reached (its last rows lost or cut off): served from, it
+                // would have the broker acknowledge appends at seqs its state is already past. A
+                // broker serving the file may have written it since `last` was read: asked again.
+                if snapshot.seq > last {
+                    let current = try reader.last()?.seq ?? 0
+                    if current < snapshot.seq {
+                        throw SnapshotRejected(reason: "it is at seq \(snapshot.seq), past the journal's last row \(current)")
+                    }
+                }
                 let projection = try Self.projection(from: snapshot, data: reader.snapshotData(seq: snapshot.seq))
                 start = (projection, snapshot.seq)
                 break
