@@ -166,6 +166,14 @@ private struct ChainWalk {
                 return broken(lastSeq, "the last row differs from the one committed")
             }
         }
+        // Rows that read back and chain can still sit on a damaged file: a truncated WAL or a
+        // flipped bit in a b-tree page hides rows from the walk above (each row it reached
+        // chained) or breaks the next write. SQLite's own check reads every page.
+        let check = try db.prepare("PRAGMA quick_check(1)", persistent: false)
+        if try check.step(), let verdict = check.string(0), verdict != "ok" {
+            return broken(base.seq + 1, "SQLite's integrity check fails (\(verdict.prefix(200))): the file is damaged, "
+                + "no row of it can be trusted; restore it from a backup")
+        }
         return VerificationReport(
             checkedRows: (previous?.checkedRows ?? 0) + checked, baseSeq: previous?.baseSeq ?? base.seq, lastSeq: lastSeq,
             firstBadSeq: nil, problem: nil, path: path, lastHash: previousHash, lastTimestamp: max(0, previousTimestamp))

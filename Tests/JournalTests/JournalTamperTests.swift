@@ -95,6 +95,23 @@ import Testing
         _ = dir
     }
 
+    /// A damaged page the walk over the rows never reads (here the snapshots'): every row chains,
+    /// yet the file is damaged, and SQLite's own check says so.
+    @Test func damageOutsideTheRowsIsFoundBySQLitesOwnCheck() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        try await appendRecords(journal, count: 50)
+        try await journal.writeSnapshot(seq: 50, format: 1, data: Array(("snapshot-marker-" + String(repeating: "x", count: 200)).utf8))
+        journal.close()
+        try damagePage(holding: "snapshot-marker-", ofDatabaseAt: path)
+
+        let report = try JournalReader(path: path).verify()
+        #expect(!report.isValid)
+        #expect(report.problem?.contains("SQLite's integrity check fails") == true, "\(report.problem ?? "")")
+        _ = dir
+    }
+
     @Test func aTamperedTailStopsTheWriterFromOpening() async throws {
         let (dir, path) = try await journalWithRows()
         try rawSQL(path, "DELETE FROM events WHERE seq = \(Self.rows)")
