@@ -115,6 +115,38 @@ import TestSupport
         try await harness.finish()
     }
 
+    @Test func ticksReadJustBeforeRedisClosesTheConnectionAreStillDelivered() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        let recorder = BatchRecorder()
+        // The first batch is held in the callback, so the messages after it wait unread on the socket.
+        let entered = Flag()
+        let released = Flag()
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+        ) { batch in
+            entered.set()
+            while !released.isSet { try await Task.sleep(for: .milliseconds(5)) }
+            try await recorder.deliver(batch)
+        }
+        source.start()
+        try await eventually("the source to connect") { source.snapshot.state == .connected }
+        try commander.publish(#"{"code":"600519","price":1850}"#)
+        try await eventually("the first batch to be in the callback") { entered.isSet }
+
+        try commander.publish(#"{"code":"000001","price":12}"#)
+        try commander.publish(#"{"code":"600036","price":35}"#)
+        // Redis closes the connection right behind the two messages: the reader reads them, then the end.
+        try commander.killSubscribers()
+        released.set()
+
+        try await eventually("all three ticks") { recorder.ticks.count == 3 }
+        #expect(recorder.ticks.map(\.code) == ["600519", "000001", "600036"])
+        try await eventually("the source to reconnect") { source.snapshot.reconnects == 1 }
+        try await finishes("stop()") { await source.stop() }
+    }
+
     @Test func streamEntriesArriveWithTheirIDsAndAResumedSourceGetsOnlyNewerOnes() async throws {
         let server = try await RedisServer()
         let commander = try server.commander()

@@ -107,7 +107,14 @@ final class RedisChannelReader: Sendable {
                     }
                 }
                 if ticks.count >= maxTicksPerBatch { break }
-                next = try connection.availableReply()
+                do throws(RedisError) {
+                    next = try connection.availableReply()
+                } catch {
+                    // Redis went away behind messages already read: their ticks are as good as
+                    // any, and pub/sub will not send them again.
+                    if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
+                    throw error
+                }
             }
             if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
             if control.isStopping { return }
