@@ -88,6 +88,19 @@ import TestSupport
         try await harness.finish()
     }
 
+    @Test func theGoodTicksOfAStreamEntryArriveAndEachBadOneIsCounted() async throws {
+        let server = try await RedisServer()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0")
+        let entry = try harness.commander.xadd(
+            "ticks-stream", ["tick": #"[{"code":"600000","price":"10.5"},{"code":"000001","price":12},null]"#])
+        try await harness.startAndWaitUntilConnected()
+
+        try await eventually("the entry") { harness.recorder.received.last?.streamID == entry }
+        #expect(harness.recorder.ticks.map(\.code) == ["000001"])
+        #expect(harness.source.snapshot.malformed == 2)
+        try await harness.finish()
+    }
+
     @Test func aBatchTheBrokerRefusesIsSkippedAndReadingGoesOn() async throws {
         let recorder = BatchRecorder(refusing: { $0.ticks.first?.code == "000001" })
         let harness = try Harness(server: try await RedisServer(), recorder: recorder)

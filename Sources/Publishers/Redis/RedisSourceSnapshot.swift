@@ -17,7 +17,9 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     /// Of those, messages from another process using this node's id: a misconfiguration, since
     /// the two nodes then ignore each other's messages. Give every node its own `node_id`.
     public var nodeIDConflicts: Int = 0
-    /// Messages, entries or single ticks that were not a valid tick and were dropped.
+    /// What was dropped as malformed, each once: a tick that did not decode or broke the broker's
+    /// rules (the others of its message are kept), and a message or stream entry dropped whole (no
+    /// tick shape at all, a key twice in one object). A message with two bad ticks counts two.
     public var malformed: Int = 0
     /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
     /// deliver a batch it could not journal (a stream batch is then delivered again).

@@ -90,7 +90,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
         "brokerd_redis_messages_received": "Messages the Redis tick source received since start.",
-        "brokerd_redis_malformed_messages": "Redis messages that held no valid tick, since start.",
+        "brokerd_redis_malformed_messages": "Redis ticks dropped as malformed and messages dropped whole, each once, since start.",
         "brokerd_redis_reconnects": "Times the Redis tick source reconnected, since start.",
     ]
 }
