@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Journal
+import Logging
 import Testing
 import TestSupport
 
@@ -19,7 +20,7 @@ import TestSupport
 
         init(
             server: RedisServer, channel: String? = "ticks", stream: String? = nil, resumeAfter: String? = nil,
-            recorder: BatchRecorder = BatchRecorder()
+            recorder: BatchRecorder = BatchRecorder(), logger: Logger = Logger(label: "brokerd.redis")
         ) throws {
             self.server = server
             commander = try server.commander()
@@ -27,7 +28,7 @@ import TestSupport
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channel, stream: stream, streamBlock: .milliseconds(200),
                 backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
-            source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, deliver: recorder.deliver)
+            source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, logger: logger, deliver: recorder.deliver)
         }
 
         func startAndWaitUntilConnected() async throws {
@@ -186,6 +187,27 @@ import TestSupport
 
         #expect(resumed.recorder.ticks.map(\.code) == ["601318", "600887"])
         #expect(resumed.recorder.received.compactMap(\.streamID).allSatisfy { $0 == fourth || $0 == fifth })
+    }
+
+    @Test func aStreamTrimmedPastTheResumePositionIsLoggedAndCountedAsAGapAndReadingGoesOn() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        let journaled = try commander.xadd("ticks-stream", ["code": "600000", "price": "10"])
+        try commander.xadd("ticks-stream", ["code": "600001", "price": "11"])
+        let kept = try commander.xadd("ticks-stream", ["code": "600002", "price": "12"])
+        try commander.xtrim("ticks-stream", maxLength: 1)
+
+        let logs = LogRecorder()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: journaled, logger: logs.logger())
+        try await harness.startAndWaitUntilConnected()
+
+        try await eventually("the entry after the gap") { harness.recorder.received.last?.streamID == kept }
+        #expect(harness.recorder.ticks.map(\.code) == ["600002"])
+        #expect(harness.source.snapshot.gaps == 1)
+        let errors = logs.all.filter { $0.level == .error }
+        #expect(errors.count == 1)
+        #expect(errors.first?.metadata["after"] == journaled && errors.first?.metadata["first_entry"] == kept)
+        try await harness.finish()
     }
 
     @Test func aStreamBatchTheJournalCouldNotTakeIsDeliveredAgainNotSkipped() async throws {

@@ -25,6 +25,13 @@ import Testing
         #expect(try RedisURL(parsing: "redis://:s3cret@cache").description == "redis://:***@cache:6379/0")
     }
 
+    @Test func streamIDsOrderAsRedisOrdersEntries() throws {
+        let ids = try ["1-10", "2", "1-9", "10-0", "2-1"].map { try #require(StreamID($0)) }
+        #expect(ids.sorted() == [StreamID("1-9"), StreamID("1-10"), StreamID("2-0"), StreamID("2-1"), StreamID("10-0")])
+        #expect(StreamID("2") == StreamID("2-0"))
+        for invalid in ["$", "", "1-", "-1", "1-2-3", "+1-0", "a-1"] { #expect(StreamID(invalid) == nil, "\(invalid)") }
+    }
+
     @Test func streamFieldsAndATickFieldDecodeAlike() {
         let decoder = TickPayloadDecoder(limits: Limits())
         let flat = decoder.decode(streamFields: ["code": "600519", "price": "1850.5", "prev_close": "1825.2"], timestamp: 7)

@@ -26,6 +26,9 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var deliveryFailures: Int = 0
     /// Connections re-established after having been lost.
     public var reconnects: Int = 0
+    /// Times the stream was found trimmed (MAXLEN, XTRIM) past the position reading resumed
+    /// after: the entries between were lost unread. Each is logged as an error with both ids.
+    public var gaps: Int = 0
     /// The most recent connection or read failure.
     public var lastError: String?
     /// The id of the last stream entry handed to the broker.
