@@ -20,14 +20,14 @@ import TestSupport
 
         init(
             server: RedisServer, channel: String? = "ticks", stream: String? = nil, resumeAfter: String? = nil,
-            recorder: BatchRecorder = BatchRecorder(), logger: Logger = Logger(label: "brokerd.redis")
+            recorder: BatchRecorder = BatchRecorder(), limits: Limits = Limits(), logger: Logger = Logger(label: "brokerd.redis")
         ) throws {
             self.server = server
             commander = try server.commander()
             self.recorder = recorder
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channel, stream: stream, streamBlock: .milliseconds(200),
-                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)), limits: limits)
             source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, logger: logger, deliver: recorder.deliver)
         }
 
@@ -207,6 +207,39 @@ import TestSupport
         let errors = logs.all.filter { $0.level == .error }
         #expect(errors.count == 1)
         #expect(errors.first?.metadata["after"] == journaled && errors.first?.metadata["first_entry"] == kept)
+        try await harness.finish()
+    }
+
+    @Test func aStreamEntryWithMoreTicksThanOneBatchTakesIsRefusedWholeAndThePositionMovesPastIt() async throws {
+        let server = try await RedisServer()
+        let logs = LogRecorder()
+        let harness = try Harness(
+            server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", limits: Limits(maxTicksPerBatch: 3),
+            logger: logs.logger())
+        try harness.commander.xadd("ticks-stream", ["tick": #"[{"code":"600000","price":1},{"code":"600001","price":1}]"#])
+        let tooLarge = try harness.commander.xadd(
+            "ticks-stream", ["tick": "[" + (2...5).map { #"{"code":"60000\#($0)","price":1}"# }.joined(separator: ",") + "]"])
+        try await harness.startAndWaitUntilConnected()
+
+        // Split, its first parts would be journaled without its id, and read and journaled again after a restart.
+        try await eventually("the entry before it, with the refused entry's id") { harness.recorder.received.last?.streamID == tooLarge }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "600001"])
+        #expect(harness.source.snapshot.malformed == 1)
+        #expect(logs.all.contains { $0.message.contains("malformed") && $0.metadata["reason"]?.contains("\(tooLarge) holds 4 ticks") == true })
+        let after = try harness.commander.xadd("ticks-stream", ["code": "600009", "price": "1"])
+        try await eventually("the entry after it") { harness.recorder.received.last?.streamID == after }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "600001", "600009"])
+        try await harness.finish()
+    }
+
+    @Test func aPubSubMessageWithMoreTicksThanOneBatchTakesIsSplit() async throws {
+        let harness = try Harness(server: try await RedisServer(), limits: Limits(maxTicksPerBatch: 3))
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish("[" + (0...4).map { #"{"code":"60000\#($0)","price":1}"# }.joined(separator: ",") + "]")
+
+        try await eventually("all five ticks") { harness.recorder.ticks.count == 5 }
+        #expect(harness.recorder.received.map(\.ticks.count) == [3, 2])
         try await harness.finish()
     }
 

@@ -19,7 +19,8 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var nodeIDConflicts: Int = 0
     /// What was dropped as malformed, each once: a tick that did not decode or broke the broker's
     /// rules (the others of its message are kept), and a message or stream entry dropped whole (no
-    /// tick shape at all, a key twice in one object). A message with two bad ticks counts two.
+    /// tick shape at all, a key twice in one object, a stream entry with more ticks than one batch
+    /// takes). A message with two bad ticks counts two.
     public var malformed: Int = 0
     /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
     /// deliver a batch it could not journal (a stream batch is then delivered again).

@@ -121,6 +121,9 @@ final class RedisStreamReader: Sendable {
     /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
     /// the id of its last entry, so a journaled id always means "everything up to here is in".
     /// False when the reader was stopped before all of them were delivered.
+    ///
+    /// An entry is one unit, like one `POST /api/ticks`: one with more ticks than a batch takes is
+    /// refused whole, as that route refuses such a batch, and the position moves past it.
     private func handOver(_ entries: [Entry]) -> Bool {
         status.update { $0.messages += entries.count }
         let timestamp = WallClock.microsecondsNow()
@@ -129,19 +132,21 @@ final class RedisStreamReader: Sendable {
         for entry in entries {
             let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
             delivery.reportMalformed(outcome.problems)
-            if !pending.isEmpty, pending.count + outcome.ticks.count > maxTicksPerBatch {
-                guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
-                pending = []
-            }
-            pending += outcome.ticks
-            // An entry too large for one batch on its own is split by `hand`; only its last part carries the id.
-            if pending.count > maxTicksPerBatch {
-                guard delivery.hand(pending, streamID: entry.id, retrying: control) else { return false }
-                pending = []
+            if outcome.ticks.count > maxTicksPerBatch {
+                delivery.reportMalformed([
+                    "stream entry \(entry.id) holds \(outcome.ticks.count) ticks, more than one batch takes (\(maxTicksPerBatch)); refused whole"
+                ])
+            } else {
+                if let pendingID, pending.count + outcome.ticks.count > maxTicksPerBatch {
+                    guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
+                    pending = []
+                }
+                pending += outcome.ticks
             }
             pendingID = entry.id
         }
-        return pending.isEmpty || delivery.hand(pending, streamID: pendingID, retrying: control)
+        guard let pendingID, !pending.isEmpty else { return true }
+        return delivery.hand(pending, streamID: pendingID, retrying: control)
     }
 
     /// The stream's first entry id when it is newer than `position`: the stream was trimmed
