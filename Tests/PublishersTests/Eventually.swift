@@ -20,7 +20,7 @@ func eventually(
 /// Runs `operation`, failing if it has not returned after a generous deadline (a hang, not slowness).
 /// The operation runs in a task of its own, so a hang fails the test instead of hanging the run.
 func finishes(_ what: String, within limit: Duration = .seconds(20), _ operation: @escaping @Sendable () async -> Void) async throws {
-    let flag = DoneFlag()
+    let flag = Flag()
     Task {
         await operation()
         flag.set()
@@ -28,7 +28,8 @@ func finishes(_ what: String, within limit: Duration = .seconds(20), _ operation
     try await eventually("\(what) to return", within: limit) { flag.isSet }
 }
 
-private final class DoneFlag: Sendable {
+/// A flag that is set once, read from any task or thread.
+final class Flag: Sendable {
     private let value = Atomic<Bool>(false)
     func set() { value.store(true, ordering: .releasing) }
     var isSet: Bool { value.load(ordering: .acquiring) }

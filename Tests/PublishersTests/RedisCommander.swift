@@ -42,6 +42,20 @@ final class RedisCommander {
         return id
     }
 
+    /// Closes every pub/sub client's connection, as a Redis restart or a proxy would.
+    func killSubscribers() throws {
+        guard case .integer = try connection.command(["CLIENT", "KILL", "TYPE", "pubsub"]) else {
+            throw Refused(description: "CLIENT KILL TYPE pubsub did not return a count")
+        }
+    }
+
+    /// Trims `stream` to its newest `length` entries, as `XADD … MAXLEN` does.
+    func xtrim(_ stream: String, maxLength length: Int) throws {
+        guard case .integer = try connection.command(["XTRIM", stream, "MAXLEN", String(length)]) else {
+            throw Refused(description: "XTRIM \(stream) did not return a count")
+        }
+    }
+
     func set(_ key: String, _ value: String) throws {
         let reply = try connection.command(["SET", key, value])
         guard reply == .status("OK") else { throw Refused(description: "SET \(key) answered \(reply)") }

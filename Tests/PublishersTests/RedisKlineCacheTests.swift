@@ -48,6 +48,31 @@ import Testing
         #expect(try await cache.latestBar(code: "600004", period: "1d") == nil)
     }
 
+    @Test(arguments: [
+        #"{"open":10,"high":11,"low":9,"close":10.5}"#,  // no start: 0
+        #"{"open":10,"high":11,"low":9,"close":10.5,"start":0}"#,
+        #"{"open":10,"high":11,"low":9,"close":10.5,"start":900000000}"#,  // seconds, in 1998
+        #"{"open":10,"high":11,"low":9,"close":10.5,"start":900000000000000}"#,  // microseconds, in 1998
+    ])
+    func aBarStartingBefore2000IsRefusedAsPOSTApiKlinesRefusesIt(json: String) throws {
+        let bar = try #require(RedisKlineCache.decodeBar(Array(json.utf8), code: "600519", period: "1d"))
+        #expect(RedisKlineCache.refusal(of: bar)?.contains("before 2000") == true)
+    }
+
+    @Test func aBarStartingIn2000OrLaterIsTaken() throws {
+        let json = #"{"open":10,"high":11,"low":9,"close":10.5,"start":946684800}"#
+        let bar = try #require(RedisKlineCache.decodeBar(Array(json.utf8), code: "600519", period: "1d"))
+        #expect(RedisKlineCache.refusal(of: bar) == nil)
+    }
+
+    @Test func aCachedBarWithoutAStartGivesNoBar() async throws {
+        let server = try await RedisServer()
+        try server.commander().set("kline:600519:1d", #"{"open":10,"high":11,"low":9,"close":10.5}"#)
+        let cache = RedisKlineCache(url: server.url)
+
+        #expect(try await cache.latestBar(code: "600519", period: "1d") == nil)
+    }
+
     @Test func anUnreachableServerIsATypedErrorThenLookupsPauseWithoutTryingIt() async throws {
         let cache = RedisKlineCache(url: RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()), pauseAfterFailure: .seconds(60))
         await #expect(throws: RedisError.self) { try await cache.latestBar(code: "600519", period: "1m") }

@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Journal
+import Logging
 import Testing
 import TestSupport
 
@@ -19,15 +20,15 @@ import TestSupport
 
         init(
             server: RedisServer, channel: String? = "ticks", stream: String? = nil, resumeAfter: String? = nil,
-            recorder: BatchRecorder = BatchRecorder()
+            recorder: BatchRecorder = BatchRecorder(), limits: Limits = Limits(), logger: Logger = Logger(label: "brokerd.redis")
         ) throws {
             self.server = server
             commander = try server.commander()
             self.recorder = recorder
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channel, stream: stream, streamBlock: .milliseconds(200),
-                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
-            source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, deliver: recorder.deliver)
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)), limits: limits)
+            source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, logger: logger, deliver: recorder.deliver)
         }
 
         func startAndWaitUntilConnected() async throws {
@@ -88,6 +89,19 @@ import TestSupport
         try await harness.finish()
     }
 
+    @Test func theGoodTicksOfAStreamEntryArriveAndEachBadOneIsCounted() async throws {
+        let server = try await RedisServer()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0")
+        let entry = try harness.commander.xadd(
+            "ticks-stream", ["tick": #"[{"code":"600000","price":"10.5"},{"code":"000001","price":12},null]"#])
+        try await harness.startAndWaitUntilConnected()
+
+        try await eventually("the entry") { harness.recorder.received.last?.streamID == entry }
+        #expect(harness.recorder.ticks.map(\.code) == ["000001"])
+        #expect(harness.source.snapshot.malformed == 2)
+        try await harness.finish()
+    }
+
     @Test func aBatchTheBrokerRefusesIsSkippedAndReadingGoesOn() async throws {
         let recorder = BatchRecorder(refusing: { $0.ticks.first?.code == "000001" })
         let harness = try Harness(server: try await RedisServer(), recorder: recorder)
@@ -113,6 +127,38 @@ import TestSupport
         try await eventually("all ticks of the burst") { harness.recorder.ticks.count == codes.count }
         #expect(harness.recorder.ticks.map(\.code) == codes)
         try await harness.finish()
+    }
+
+    @Test func ticksReadJustBeforeRedisClosesTheConnectionAreStillDelivered() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        let recorder = BatchRecorder()
+        // The first batch is held in the callback, so the messages after it wait unread on the socket.
+        let entered = Flag()
+        let released = Flag()
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(
+                url: server.url, backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)))
+        ) { batch in
+            entered.set()
+            while !released.isSet { try await Task.sleep(for: .milliseconds(5)) }
+            try await recorder.deliver(batch)
+        }
+        source.start()
+        try await eventually("the source to connect") { source.snapshot.state == .connected }
+        try commander.publish(#"{"code":"600519","price":1850}"#)
+        try await eventually("the first batch to be in the callback") { entered.isSet }
+
+        try commander.publish(#"{"code":"000001","price":12}"#)
+        try commander.publish(#"{"code":"600036","price":35}"#)
+        // Redis closes the connection right behind the two messages: the reader reads them, then the end.
+        try commander.killSubscribers()
+        released.set()
+
+        try await eventually("all three ticks") { recorder.ticks.count == 3 }
+        #expect(recorder.ticks.map(\.code) == ["600519", "000001", "600036"])
+        try await eventually("the source to reconnect") { source.snapshot.reconnects == 1 }
+        try await finishes("stop()") { await source.stop() }
     }
 
     @Test func streamEntriesArriveWithTheirIDsAndAResumedSourceGetsOnlyNewerOnes() async throws {
@@ -141,6 +187,60 @@ import TestSupport
 
         #expect(resumed.recorder.ticks.map(\.code) == ["601318", "600887"])
         #expect(resumed.recorder.received.compactMap(\.streamID).allSatisfy { $0 == fourth || $0 == fifth })
+    }
+
+    @Test func aStreamTrimmedPastTheResumePositionIsLoggedAndCountedAsAGapAndReadingGoesOn() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        let journaled = try commander.xadd("ticks-stream", ["code": "600000", "price": "10"])
+        try commander.xadd("ticks-stream", ["code": "600001", "price": "11"])
+        let kept = try commander.xadd("ticks-stream", ["code": "600002", "price": "12"])
+        try commander.xtrim("ticks-stream", maxLength: 1)
+
+        let logs = LogRecorder()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: journaled, logger: logs.logger())
+        try await harness.startAndWaitUntilConnected()
+
+        try await eventually("the entry after the gap") { harness.recorder.received.last?.streamID == kept }
+        #expect(harness.recorder.ticks.map(\.code) == ["600002"])
+        #expect(harness.source.snapshot.gaps == 1)
+        let errors = logs.all.filter { $0.level == .error }
+        #expect(errors.count == 1)
+        #expect(errors.first?.metadata["after"] == journaled && errors.first?.metadata["first_entry"] == kept)
+        try await harness.finish()
+    }
+
+    @Test func aStreamEntryWithMoreTicksThanOneBatchTakesIsRefusedWholeAndThePositionMovesPastIt() async throws {
+        let server = try await RedisServer()
+        let logs = LogRecorder()
+        let harness = try Harness(
+            server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", limits: Limits(maxTicksPerBatch: 3),
+            logger: logs.logger())
+        try harness.commander.xadd("ticks-stream", ["tick": #"[{"code":"600000","price":1},{"code":"600001","price":1}]"#])
+        let tooLarge = try harness.commander.xadd(
+            "ticks-stream", ["tick": "[" + (2...5).map { #"{"code":"60000\#($0)","price":1}"# }.joined(separator: ",") + "]"])
+        try await harness.startAndWaitUntilConnected()
+
+        // Split, its first parts would be journaled without its id, and read and journaled again after a restart.
+        try await eventually("the entry before it, with the refused entry's id") { harness.recorder.received.last?.streamID == tooLarge }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "600001"])
+        #expect(harness.source.snapshot.malformed == 1)
+        #expect(logs.all.contains { $0.message.contains("malformed") && $0.metadata["reason"]?.contains("\(tooLarge) holds 4 ticks") == true })
+        let after = try harness.commander.xadd("ticks-stream", ["code": "600009", "price": "1"])
+        try await eventually("the entry after it") { harness.recorder.received.last?.streamID == after }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "600001", "600009"])
+        try await harness.finish()
+    }
+
+    @Test func aPubSubMessageWithMoreTicksThanOneBatchTakesIsSplit() async throws {
+        let harness = try Harness(server: try await RedisServer(), limits: Limits(maxTicksPerBatch: 3))
+        try await harness.startAndWaitUntilConnected()
+
+        try harness.commander.publish("[" + (0...4).map { #"{"code":"60000\#($0)","price":1}"# }.joined(separator: ",") + "]")
+
+        try await eventually("all five ticks") { harness.recorder.ticks.count == 5 }
+        #expect(harness.recorder.received.map(\.ticks.count) == [3, 2])
+        try await harness.finish()
     }
 
     @Test func aStreamBatchTheJournalCouldNotTakeIsDeliveredAgainNotSkipped() async throws {

@@ -11,18 +11,46 @@ import Testing
         ("redis://cache:6380/3", RedisURL(host: "cache", port: 6380, database: 3)),
         ("redis://:s3cret@cache/1", RedisURL(host: "cache", database: 1, password: "s3cret")),
         ("redis://[::1]:7000", RedisURL(host: "::1", port: 7000)),
+        // Percent-encoded, as RFC 3986 has it.
+        ("redis://:p%40ss%2Fw%3Frd%23%25@cache/2", RedisURL(host: "cache", database: 2, password: "p@ss/w?rd#%")),
+        ("redis://ali%3Ace:s3cret@cache", RedisURL(host: "cache", user: "ali:ce", password: "s3cret")),
+        ("redis://:%E5%AF%86%E7%A0%81@cache", RedisURL(host: "cache", password: "密码")),
+        // Or as they are: the userinfo runs to the last @.
+        ("redis://:a/b?c#d@e@cache:6380/1", RedisURL(host: "cache", port: 6380, database: 1, password: "a/b?c#d@e")),
     ])
     func aRedisURLParses(text: String, expected: RedisURL) throws {
         #expect(try RedisURL(parsing: text) == expected)
     }
 
-    @Test(arguments: ["http://localhost", "redis://", "redis://host:0", "redis://host:port", "redis://host/db", "redis://host/-1"])
+    @Test(arguments: [
+        "http://localhost", "redis://", "redis://host:0", "redis://host:port", "redis://host/db", "redis://host/-1",
+        "redis://host/0?timeout=1", "redis://host#x",
+    ])
     func aBadRedisURLIsRefusedWithAReason(text: String) {
         #expect(throws: RedisError.self) { try RedisURL(parsing: text) }
     }
 
     @Test func theURLDescriptionHidesThePassword() throws {
         #expect(try RedisURL(parsing: "redis://:s3cret@cache").description == "redis://:***@cache:6379/0")
+        #expect(try RedisURL(parsing: "redis://alice:p%2Fw@cache").description == "redis://alice:***@cache:6379/0")
+    }
+
+    @Test(arguments: ["redis://:50%zz@cache", "redis://:100%@cache", "redis://alice%4:pw@cache", "redis://:%FF%FE@cache"])
+    func aMalformedPercentEscapeIsRefusedWithoutShowingThePassword(text: String) {
+        let userInfo = text.dropFirst("redis://".count).prefix { $0 != "@" }
+        #expect {
+            try RedisURL(parsing: text)
+        } throws: { error in
+            let description = "\(error)"
+            return description.contains("percent escape") && description.contains("redis://***@cache") && !description.contains(userInfo)
+        }
+    }
+
+    @Test func streamIDsOrderAsRedisOrdersEntries() throws {
+        let ids = try ["1-10", "2", "1-9", "10-0", "2-1"].map { try #require(StreamID($0)) }
+        #expect(ids.sorted() == [StreamID("1-9"), StreamID("1-10"), StreamID("2-0"), StreamID("2-1"), StreamID("10-0")])
+        #expect(StreamID("2") == StreamID("2-0"))
+        for invalid in ["$", "", "1-", "-1", "1-2-3", "+1-0", "a-1"] { #expect(StreamID(invalid) == nil, "\(invalid)") }
     }
 
     @Test func streamFieldsAndATickFieldDecodeAlike() {

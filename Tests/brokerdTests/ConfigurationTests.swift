@@ -208,6 +208,11 @@ struct ConfigurationTests {
                     "invalid setting redis_url=redis://***@127.0.0.1:99999 (from BROKERD_REDIS_URL): must be redis://host[:port][/db] (TCP; Unix sockets are not supported): the port must be a number from 1 to 65535"
             ),
             Rejection(
+                flags: ["--redis-url", "redis://alice:50%zz@cache"],
+                message:
+                    "invalid setting redis_url=redis://***@cache (from --redis-url): must be redis://host[:port][/db] (TCP; Unix sockets are not supported): the password has a malformed percent escape (% and two hex digits of UTF-8; % itself is %25)"
+            ),
+            Rejection(
                 environment: ["BROKERD_SIMULATOR": "maybe"],
                 message: "invalid setting simulator=maybe (from BROKERD_SIMULATOR): must be on or off"),
             Rejection(
@@ -255,8 +260,8 @@ struct ConfigurationTests {
         let url = try #require(configuration.redis.url)
         #expect(url == RedisURL(host: "cache", port: 6380, database: 2, user: "alice", password: "hunter2"))
         #expect("\(url)" == "redis://alice:***@cache:6380/2")
-        #expect(Setting.withoutCredentials("redis://:p/w@host:1") == "redis://***@host:1")
-        #expect(Setting.withoutCredentials("redis://host:1/0") == "redis://host:1/0")
+        #expect(RedisURL.withoutCredentials("redis://:p/w@host:1") == "redis://***@host:1")
+        #expect(RedisURL.withoutCredentials("redis://host:1/0") == "redis://host:1/0")
     }
 
     @Test("an invalid env value is rejected even when a flag overrides it")

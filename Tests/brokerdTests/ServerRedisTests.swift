@@ -4,6 +4,10 @@ import Journal
 import Testing
 import TestSupport
 
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
 @Suite(.serialized) struct ServerRedisTests {
     private func journaledPrices(_ journal: String) throws -> [Double] {
         let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.priceTicked.rawValue]))
@@ -84,6 +88,31 @@ import TestSupport
         }
         #expect(await broker.terminate() == 0)
         #expect(prices == [2, 3, 4], "what was added while the broker was down, once, and nothing from before it started")
+    }
+
+    @Test func aStreamTrimmedPastTheJournaledPositionWhileTheBrokerWasDownIsAGapInStatsAndMetrics() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let arguments = ["--redis-url", redis.url, "--redis-stream", "tick_stream"]
+        var broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)
+        for _ in 0..<200 where try journaledPrices(journal).isEmpty { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(await broker.terminate() == 0)
+
+        // While the broker is down, more arrives than the stream keeps.
+        for price in [2, 3, 4] { try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":\#(price)}"#) }
+        try redis.cli("XTRIM", "tick_stream", "MAXLEN", "1")
+        broker = try await BrokerProcess(journal: journal, arguments: arguments)
+        for _ in 0..<200 where try !journaledPrices(journal).contains(4) { try await Task.sleep(for: .milliseconds(25)) }
+
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        let (metrics, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
+        #expect(await broker.terminate() == 0)
+        #expect((stats["redis"] as? [String: Any])?["gaps"] as? Int == 1)
+        #expect(String(decoding: metrics, as: UTF8.self).contains("\nbrokerd_redis_stream_gaps 1"))
+        #expect(broker.logText.contains("trimmed past"))
+        #expect(try journaledPrices(journal) == [1, 4], "the entries trimmed away are lost; reading goes on")
     }
 
     @Test func aNewStockSubscriberGetsTheLatestBarsFromTheJournalAndTheSeedsKlineCache() async throws {

@@ -13,6 +13,12 @@ public enum FieldRules {
     /// January 1970 in microseconds.
     public static let earliestFedTime: Int64 = 946_684_800_000_000
 
+    /// Why `value` cannot be the time of a bar fed from outside (`POST /api/klines`, another
+    /// node, the seed's K-line cache), or nil when it can.
+    public static func fedTimeProblem(_ value: Int64) -> String? {
+        value < earliestFedTime ? "is before 2000 in microseconds; send UTC microseconds, not seconds or milliseconds" : nil
+    }
+
     /// Why `value` is not a usable timestamp, or nil when it is.
     public static func timestampProblem(_ value: Int64) -> String? {
         timestampRange.contains(value)

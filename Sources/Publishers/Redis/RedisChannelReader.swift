@@ -100,16 +100,23 @@ final class RedisChannelReader: Sendable {
                         ticks += decodeTicks(payload)
                     case .news, .alerts, .signals, .klines:
                         if let update = decodeShared(payload, content: content) {
-                            if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
+                            if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
                             delivery.hand(update)
                         }
                     }
                 }
                 if ticks.count >= maxTicksPerBatch { break }
-                next = try connection.availableReply()
+                do throws(RedisError) {
+                    next = try connection.availableReply()
+                } catch {
+                    // Redis went away behind messages already read: their ticks are as good as
+                    // any, and pub/sub will not send them again.
+                    if !ticks.isEmpty { delivery.hand(ticks) }
+                    throw error
+                }
             }
-            if !ticks.isEmpty { delivery.hand(ticks, streamID: nil) }
+            if !ticks.isEmpty { delivery.hand(ticks) }
             if control.isStopping { return }
         }
     }

@@ -1,6 +1,6 @@
 /// Why talking to Redis failed; `description` is a sentence for logs and `/readyz`.
 public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The URL is not `redis://[[user]:password@]host[:port][/db]`.
+    /// The URL (shown without user and password) is not `redis://[[user]:password@]host[:port][/db]`.
     case invalidURL(String, reason: String)
     /// A source or cache setting is unusable.
     case invalidConfiguration(setting: String, reason: String)

@@ -11,8 +11,8 @@ import Synchronization
 /// for the seed's bare keys) holds a JSON object `{"open","high","low","close","volume","start"}`,
 /// or a JSON array of such objects ordered oldest first, of which the last is taken. Prices are
 /// numbers or numeric strings; `volume` defaults to 0; `start` is Unix time in seconds,
-/// milliseconds or microseconds (told apart by magnitude) and defaults to 0. The bar is returned
-/// open (`closed: false`), since a cache holds the bar in progress.
+/// milliseconds or microseconds (told apart by magnitude). The bar is returned open
+/// (`closed: false`), since a cache holds the bar in progress.
 public final class RedisKlineCache: Sendable {
     /// The server and database holding the cache.
     public let url: RedisURL
@@ -44,8 +44,9 @@ public final class RedisKlineCache: Sendable {
     }
 
     /// The cached bar of `code` and `period`; nil when the key is missing, holds no usable bar
-    /// (not a bar, or one the broker would refuse: a price not finite or not positive, a high
-    /// below its low…), or lookups are paused after a failure. Throws the failure that starts a pause.
+    /// (not a bar, or one the broker would refuse: no start or one before 2000, a price not finite
+    /// or not positive, a high below its low…), or lookups are paused after a failure. Throws the
+    /// failure that starts a pause.
     public func latestBar(code: String, period: String) async throws(RedisError) -> KlineBar? {
         let key = keyPattern.replacingOccurrences(of: "{code}", with: code).replacingOccurrences(of: "{period}", with: period)
         let result: Result<RedisReply, RedisError>? = await withCheckedContinuation { continuation in
@@ -61,10 +62,8 @@ public final class RedisKlineCache: Sendable {
                 logger.debug("K-line cache entry is not a bar", metadata: ["key": "\(key)"])
                 return nil
             }
-            do {
-                _ = try Decider.decide(.ingestBar(bar), state: Projection(), limits: Limits())
-            } catch {
-                logger.debug("K-line cache entry is not a usable bar", metadata: ["key": "\(key)", "reason": "\(error.details)"])
+            if let refusal = Self.refusal(of: bar) {
+                logger.debug("K-line cache entry is not a usable bar", metadata: ["key": "\(key)", "reason": "\(refusal)"])
                 return nil
             }
             return bar
@@ -117,6 +116,18 @@ public final class RedisKlineCache: Sendable {
             code: code, period: period, open: cached.open.value, high: cached.high.value, low: cached.low.value,
             close: cached.close.value, volume: Int64(exactly: (cached.volume?.value ?? 0).rounded()) ?? 0,
             start: microseconds(cached.start?.value ?? 0), closed: false)
+    }
+
+    /// Why the broker would refuse `bar` as input, checked as `POST /api/klines` checks it; nil
+    /// when it would take it. A bar without a start has start 0 and is refused with it.
+    static func refusal(of bar: KlineBar) -> String? {
+        if let problem = FieldRules.fedTimeProblem(bar.start) { return "start \(bar.start) \(problem)" }
+        do {
+            _ = try Decider.decide(.ingestBar(bar), state: Projection(), limits: Limits())
+        } catch {
+            return error.details
+        }
+        return nil
     }
 
     /// Unix time in seconds, milliseconds or microseconds, as microseconds.

@@ -17,13 +17,19 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     /// Of those, messages from another process using this node's id: a misconfiguration, since
     /// the two nodes then ignore each other's messages. Give every node its own `node_id`.
     public var nodeIDConflicts: Int = 0
-    /// Messages, entries or single ticks that were not a valid tick and were dropped.
+    /// What was dropped as malformed, each once: a tick that did not decode or broke the broker's
+    /// rules (the others of its message are kept), and a message or stream entry dropped whole (no
+    /// tick shape at all, a key twice in one object, a stream entry with more ticks than one batch
+    /// takes). A message with two bad ticks counts two.
     public var malformed: Int = 0
     /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
     /// deliver a batch it could not journal (a stream batch is then delivered again).
     public var deliveryFailures: Int = 0
     /// Connections re-established after having been lost.
     public var reconnects: Int = 0
+    /// Times the stream was found trimmed (MAXLEN, XTRIM) past the position reading resumed
+    /// after: the entries between were lost unread. Each is logged as an error with both ids.
+    public var gaps: Int = 0
     /// The most recent connection or read failure.
     public var lastError: String?
     /// The id of the last stream entry handed to the broker.

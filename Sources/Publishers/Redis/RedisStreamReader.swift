@@ -4,7 +4,8 @@ import Logging
 
 /// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to the broker
 /// with the id of the last one, and continues after that id across reconnects. It never reads
-/// past entries the broker could not journal: it delivers them again until it can.
+/// past entries the broker could not journal: it delivers them again until it can. Entries
+/// trimmed away before it read them are gone; it reports that gap and reads on.
 final class RedisStreamReader: Sendable {
     /// One stream entry as XREAD returns it.
     struct Entry {
@@ -58,19 +59,25 @@ final class RedisStreamReader: Sendable {
     func waitUntilStopped() async { await control.waitUntilFinished() }
 
     private func run() {
-        // Owned by this thread alone: the id after which the next XREAD continues.
+        // Owned by this thread alone: the id after which the next XREAD continues, and the last one
+        // a gap was reported after, so reconnecting before reading on does not report it again.
         var lastID = resumeAfter
+        var gapReportedAfter: String?
         ReconnectingSession(
             connection: .stream, activity: "Redis stream reading", metadata: ["stream": "\(stream)"], status: status,
             control: control, logger: logger
         ).run(backoff: backoff) { working throws(RedisError) in
-            try session(lastID: &lastID) { resumingAfter in working(["after": "\(resumingAfter)"]) }
+            try session(lastID: &lastID, gapReportedAfter: &gapReportedAfter) { resumingAfter in
+                working(["after": "\(resumingAfter)"])
+            }
         }
     }
 
     /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is
     /// shut down. `onReading` is called at the first XREAD answered without an error.
-    private func session(lastID: inout String, onReading: (_ resumingAfter: String) -> Void) throws(RedisError) {
+    private func session(
+        lastID: inout String, gapReportedAfter: inout String?, onReading: (_ resumingAfter: String) -> Void
+    ) throws(RedisError) {
         let connection = try RedisConnection(url: url, timeout: connectTimeout)
         defer {
             control.detach()
@@ -84,9 +91,16 @@ final class RedisStreamReader: Sendable {
             // so skip entries added during the outage. Pin it to a concrete id once, and journal
             // it before reading on: else a restart before the first entry came would start from
             // "$" again and skip what was added while the broker was down.
-            let pinned = try newestID(connection) ?? "0-0"
+            let pinned = try endID(connection, newest: true) ?? "0-0"
             guard delivery.hand(position: pinned, retrying: control) else { return }
             lastID = pinned
+        }
+        if gapReportedAfter != lastID, let firstID = try trimmedPast(lastID, connection) {
+            gapReportedAfter = lastID
+            status.update { $0.gaps += 1 }
+            logger.error(
+                "Redis stream trimmed past where reading resumes: the entries between are lost unread; reading on from its first entry",
+                metadata: ["stream": "\(stream)", "after": "\(lastID)", "first_entry": "\(firstID)"])
         }
         let blockMilliseconds = max(1, Int(block.components.seconds * 1000 + block.components.attoseconds / 1_000_000_000_000_000))
         let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]
@@ -107,6 +121,9 @@ final class RedisStreamReader: Sendable {
     /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
     /// the id of its last entry, so a journaled id always means "everything up to here is in".
     /// False when the reader was stopped before all of them were delivered.
+    ///
+    /// An entry is one unit, like one `POST /api/ticks`: one with more ticks than a batch takes is
+    /// refused whole, as that route refuses such a batch, and the position moves past it.
     private func handOver(_ entries: [Entry]) -> Bool {
         status.update { $0.messages += entries.count }
         let timestamp = WallClock.microsecondsNow()
@@ -115,27 +132,44 @@ final class RedisStreamReader: Sendable {
         for entry in entries {
             let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
             delivery.reportMalformed(outcome.problems)
-            if !pending.isEmpty, pending.count + outcome.ticks.count > maxTicksPerBatch {
-                guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
-                pending = []
-            }
-            pending += outcome.ticks
-            // An entry too large for one batch on its own is split by `hand`; only its last part carries the id.
-            if pending.count > maxTicksPerBatch {
-                guard delivery.hand(pending, streamID: entry.id, retrying: control) else { return false }
-                pending = []
+            if outcome.ticks.count > maxTicksPerBatch {
+                delivery.reportMalformed([
+                    "stream entry \(entry.id) holds \(outcome.ticks.count) ticks, more than one batch takes (\(maxTicksPerBatch)); refused whole"
+                ])
+            } else {
+                if let pendingID, pending.count + outcome.ticks.count > maxTicksPerBatch {
+                    guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
+                    pending = []
+                }
+                pending += outcome.ticks
             }
             pendingID = entry.id
         }
-        return pending.isEmpty || delivery.hand(pending, streamID: pendingID, retrying: control)
+        guard let pendingID, !pending.isEmpty else { return true }
+        return delivery.hand(pending, streamID: pendingID, retrying: control)
     }
 
-    private func newestID(_ connection: RedisConnection) throws(RedisError) -> String? {
-        let reply = try connection.command(["XREVRANGE", stream, "+", "-", "COUNT", "1"])
-        if case .error(let message) = reply { throw .commandFailed(command: "XREVRANGE \(stream)", message: message) }
-        guard case .array(let items) = reply else { throw .unexpectedReply(command: "XREVRANGE \(stream)", reply: reply.description) }
+    /// The stream's first entry id when it is newer than `position`: the stream was trimmed
+    /// (MAXLEN, XTRIM) past it, and the entries between were removed before they were read. Nil
+    /// when not, or when it cannot be told (`position` is `$`).
+    ///
+    /// Trimming that took the entry at `position` and none after it looks the same, and is reported
+    /// too: Redis keeps no trace of trimmed entries (XINFO's `max-deleted-entry-id` counts XDEL only).
+    private func trimmedPast(_ position: String, _ connection: RedisConnection) throws(RedisError) -> String? {
+        guard let after = StreamID(position), let first = try endID(connection, newest: false), let firstID = StreamID(first),
+            after < firstID
+        else { return nil }
+        return first
+    }
+
+    /// The id of the stream's newest or oldest entry; nil when it has none.
+    private func endID(_ connection: RedisConnection, newest: Bool) throws(RedisError) -> String? {
+        let command = newest ? ["XREVRANGE", stream, "+", "-", "COUNT", "1"] : ["XRANGE", stream, "-", "+", "COUNT", "1"]
+        let reply = try connection.command(command)
+        if case .error(let message) = reply { throw .commandFailed(command: "\(command[0]) \(stream)", message: message) }
+        guard case .array(let items) = reply else { throw .unexpectedReply(command: "\(command[0]) \(stream)", reply: reply.description) }
         guard let first = items.first else { return nil }
-        return try Self.entry(first, command: "XREVRANGE \(stream)").id
+        return try Self.entry(first, command: "\(command[0]) \(stream)").id
     }
 
     /// The entries of an XREAD reply: nil on timeout, else `[[stream, [[id, [field, value, ...]], ...]]]`.

@@ -79,10 +79,5 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     var subscribedChannels: [String] { [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel].compactMap { $0 } }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
-    static func isStreamID(_ id: String) -> Bool {
-        if id == "$" { return true }
-        let parts = id.split(separator: "-", omittingEmptySubsequences: false)
-        guard (1...2).contains(parts.count) else { return false }
-        return parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isASCII) && UInt64($0) != nil }
-    }
+    static func isStreamID(_ id: String) -> Bool { id == "$" || StreamID(id) != nil }
 }

@@ -5,8 +5,7 @@ public struct TickBatch: Sendable, Hashable {
     /// The ticks, in the order Redis delivered them.
     public var ticks: [PriceTick]
     /// For stream batches, the id of the last entry covered: journal it and pass it back as
-    /// `resumeAfter` to continue exactly after this batch. Nil for pub/sub batches (and for
-    /// the leading parts of one stream entry too large for a single batch).
+    /// `resumeAfter` to continue exactly after this batch. Nil for pub/sub batches.
     public var streamID: String?
 
     /// Creates a batch.

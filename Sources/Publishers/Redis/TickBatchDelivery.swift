@@ -26,22 +26,26 @@ struct TickBatchDelivery: Sendable {
     let retryBackoff: ReconnectBackoff
     let logger: Logger
 
-    /// Delivers `ticks` in batches no larger than the limit; only the last batch carries `streamID`.
-    ///
-    /// With `retrying`, a batch the broker could not journal is delivered again (with backoff,
-    /// until it is journaled or the reader is stopped); without, it is skipped like a refused one.
-    /// Returns false when the reader was stopped before every batch was delivered or skipped:
-    /// it must then not move past these ticks.
-    @discardableResult
-    func hand(_ ticks: [PriceTick], streamID: String?, retrying control: ReaderThreadControl? = nil) -> Bool {
+    /// Delivers pub/sub ticks in batches no larger than the limit. They carry no stream position,
+    /// so splitting them costs nothing; a batch the broker refuses or could not journal is skipped.
+    func hand(_ ticks: [PriceTick]) {
         var start = 0
         while start < ticks.count {
             let end = min(start + maxTicksPerBatch, ticks.count)
-            let batch = TickBatch(ticks: Array(ticks[start..<end]), streamID: end == ticks.count ? streamID : nil)
-            guard handOne(batch, retrying: control) else { return false }
+            _ = handOne(TickBatch(ticks: Array(ticks[start..<end])), retrying: nil)
             start = end
         }
-        return true
+    }
+
+    /// Delivers stream ticks, at most `maxTicksPerBatch` of them, as one batch with the id of the
+    /// last entry they come from. Never split: a part journaled without the id would be read and
+    /// journaled again after a restart, so the reader refuses a larger entry whole instead.
+    ///
+    /// A batch the broker could not journal is delivered again (with backoff, until it is journaled
+    /// or the reader is stopped); one it refuses as invalid is skipped. Returns false when the
+    /// reader was stopped first: it must then not move past these ticks.
+    func hand(_ ticks: [PriceTick], streamID: String, retrying control: ReaderThreadControl) -> Bool {
+        handOne(TickBatch(ticks: ticks, streamID: streamID), retrying: control)
     }
 
     /// Delivers a stream position with no ticks, so the journal holds it before any entry after it

@@ -4,8 +4,10 @@ import Foundation
 /// Turns Redis payloads into `PriceTick`s: the JSON shapes of `POST /api/ticks` and flat stream fields.
 ///
 /// Accepted JSON: one tick `{"code","price","name"?,"volume"?,"prev_close"?}`, an array of ticks,
-/// or `{"ticks":[...]}`. Ticks are checked with the decider's rules here, so one bad tick is dropped
-/// (and counted) instead of making the broker refuse the whole batch.
+/// or `{"ticks":[...]}`. Each tick is decoded and checked with the decider's rules on its own, so a
+/// bad one (a field of the wrong type, a price the broker refuses) is dropped and reported instead
+/// of costing the good ticks of its message, or making the broker refuse the whole batch. Only a
+/// payload that is none of these shapes, or has a key twice in one object, is dropped whole.
 ///
 /// `{"ticks":[...]}` may carry `"node"` and `"instance"`: then it was published by a brokerd node
 /// (`SharedMessageCodec`), and each tick's `"timestamp"` (UTC µs) is the origin's and is kept.
@@ -15,7 +17,7 @@ struct TickPayloadDecoder: Sendable {
     struct Outcome: Sendable {
         /// Ticks that passed the checks.
         var ticks: [PriceTick] = []
-        /// Why the payload (or single ticks in it) were rejected; empty when all was well.
+        /// One line per tick dropped, or one for a payload dropped whole; empty when all was well.
         var problems: [String] = []
         /// The brokerd node that published the payload; nil for an external feeder.
         var origin: NodeOrigin?
@@ -43,6 +45,7 @@ struct TickPayloadDecoder: Sendable {
         }
         let origin = SharedMessageCodec.origin(payload.node, payload.instance)
         var outcome = validate(payload.ticks, timestamp: timestamp, keepTimestamps: origin != nil)
+        outcome.problems = payload.rejected + outcome.problems
         outcome.origin = origin
         return outcome
     }
@@ -116,7 +119,13 @@ struct WireTick: Decodable, Equatable {
         code = try container.decode(String.self, forKey: .code)
         name = try container.decodeIfPresent(String.self, forKey: .name)
         price = try container.decode(Double.self, forKey: .price)
-        volume = try container.decodeIfPresent(Int64.self, forKey: .volume)
+        do {
+            volume = try container.decodeIfPresent(Int64.self, forKey: .volume)
+        } catch {
+            // For a fraction JSONDecoder throws an error of its own that names no field.
+            throw DecodingError.typeMismatch(
+                Int64.self, .init(codingPath: container.codingPath + [CodingKeys.volume], debugDescription: "not a whole number"))
+        }
         prevClose = try container.decodeIfPresent(Double.self, forKey: .prevClose)
         // Leniently: feeders send timestamps of every shape, and theirs was never read.
         timestamp = try? container.decodeIfPresent(Int64.self, forKey: .timestamp)
@@ -129,8 +138,13 @@ struct WireTick: Decodable, Equatable {
 }
 
 /// Any of the three accepted message shapes, flattened to a list, with a node's tags if present.
+///
+/// A list is decoded element by element: one that is not a tick is left out and named in
+/// `rejected`, and the list goes on.
 struct WirePayload: Decodable, Equatable {
     var ticks: [WireTick]
+    /// Why list elements were left out, each naming its index; the scanner never leaves one out.
+    var rejected: [String] = []
     var node: String?
     var instance: String?
 
@@ -144,18 +158,49 @@ struct WirePayload: Decodable, Equatable {
 
     init(from decoder: any Decoder) throws {
         if var list = try? decoder.unkeyedContainer() {
-            var ticks: [WireTick] = []
-            while !list.isAtEnd { ticks.append(try list.decode(WireTick.self)) }
-            self.ticks = ticks
+            (ticks, rejected) = try Self.elements(of: &list)
             return
         }
         let object = try decoder.container(keyedBy: Keys.self)
         if object.contains(.ticks) {
-            ticks = try object.decode([WireTick].self, forKey: .ticks)
+            var list = try object.nestedUnkeyedContainer(forKey: .ticks)
+            (ticks, rejected) = try Self.elements(of: &list)
             node = try object.decodeIfPresent(String.self, forKey: .node)
             instance = try object.decodeIfPresent(String.self, forKey: .instance)
         } else {
             ticks = [try WireTick(from: decoder)]
+        }
+    }
+
+    private static func elements(of list: inout any UnkeyedDecodingContainer) throws -> (ticks: [WireTick], rejected: [String]) {
+        var ticks: [WireTick] = []
+        var rejected: [String] = []
+        while !list.isAtEnd {
+            let index = list.currentIndex
+            switch try list.decode(ListElement.self) {
+            case .tick(let tick): ticks.append(tick)
+            case .rejected(let reason): rejected.append("ticks[\(index)]: \(reason)")
+            }
+        }
+        return (ticks, rejected)
+    }
+}
+
+/// One element of a tick list. Decoding it never throws: a list container whose element fails
+/// to decode does not move on to the next, so a throwing element would end the whole list.
+private enum ListElement: Decodable {
+    case tick(WireTick)
+    case rejected(String)
+
+    init(from decoder: any Decoder) {
+        guard (try? decoder.container(keyedBy: WireTick.CodingKeys.self)) != nil else {
+            self = .rejected("not an object")
+            return
+        }
+        do {
+            self = .tick(try WireTick(from: decoder))
+        } catch {
+            self = .rejected(DecodingFailure.describe(error, below: decoder.codingPath))
         }
     }
 }

@@ -86,10 +86,10 @@ public enum SharedMessageCodec {
             expected: "{\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}")
         guard !wire.klines.isEmpty else { throw SharedMessageError(channel: channel, reason: "\"klines\" is empty") }
         // As `POST /api/klines` refuses it (nodes share only what they took; this is an external feeder's).
-        if let index = wire.klines.firstIndex(where: { $0.start < FieldRules.earliestFedTime }) {
-            throw SharedMessageError(
-                channel: channel,
-                reason: "klines[\(index)]: start \(wire.klines[index].start) is before 2000 in microseconds; send UTC microseconds, not seconds or milliseconds")
+        for (index, bar) in wire.klines.enumerated() {
+            if let problem = FieldRules.fedTimeProblem(bar.start) {
+                throw SharedMessageError(channel: channel, reason: "klines[\(index)]: start \(bar.start) \(problem)")
+            }
         }
         return Message(origin: origin(wire.node, wire.instance), update: .bars(wire.klines))
     }

@@ -1,3 +1,5 @@
+import Publishers
+
 /// One configuration setting and its names in the config file, the environment and the flags.
 ///
 /// The raw value is the snake_case name; `BROKERD_<NAME>` and `--<name-with-dashes>` derive from it.
@@ -77,14 +79,7 @@ public enum Setting: String, CaseIterable, Sendable {
     /// `value` for error messages: a secret not at all, a Redis URL without its credentials.
     func display(_ value: SettingValue) -> String {
         let shown = value.display(secret: isSecret)
-        return self == .redisURL ? Self.withoutCredentials(shown) : shown
-    }
-
-    /// `url` with everything between `://` and the last `@` (user and password) as `***`; a
-    /// password may hold `/` or `@`, so the last `@` anywhere, not only in the host part.
-    static func withoutCredentials(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-        return url[..<scheme.upperBound] + "***" + url[at...]
+        return self == .redisURL ? RedisURL.withoutCredentials(shown) : shown
     }
 
     /// What the setting does, for `--help`.
@@ -107,7 +102,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
-        case .redisURL: "Redis to share ticks with other nodes: redis://host[:port][/db]."
+        case .redisURL: "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded."
         case .redisChannel: "Redis pub/sub channel for ticks; nodes share news and alert rules on <channel>:news and <channel>:alerts."
         case .redisStream: "Redis stream to read ticks from as well."
         case .redisKlineKey:

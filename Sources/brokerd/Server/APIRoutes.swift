@@ -209,10 +209,8 @@ extension APIRoutes {
         // Validate every bar before journaling any, so a bad one leaves nothing behind.
         for (index, bar) in bars.enumerated() {
             // A start in seconds or milliseconds reads as a moment of January 1970 in microseconds.
-            if bar.start < FieldRules.earliestFedTime {
-                throw APIError.badRequest(
-                    "invalid_bar",
-                    "klines[\(index)]: start \(bar.start) is before 2000 in microseconds; send UTC microseconds, not seconds or milliseconds")
+            if let problem = FieldRules.fedTimeProblem(bar.start) {
+                throw APIError.badRequest("invalid_bar", "klines[\(index)]: start \(bar.start) \(problem)")
             }
             do {
                 _ = try Decider.decide(.ingestBar(bar), state: Projection(), limits: runtime.brokerLimits)

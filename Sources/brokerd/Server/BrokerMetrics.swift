@@ -69,6 +69,7 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_redis_messages_received").set(redis.messages)
             gauge("brokerd_redis_malformed_messages").set(redis.malformed)
             gauge("brokerd_redis_reconnects").set(redis.reconnects)
+            gauge("brokerd_redis_stream_gaps").set(redis.gaps)
         }
     }
 
@@ -90,8 +91,9 @@ final class BrokerMetrics: Sendable {
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
         "brokerd_redis_messages_received": "Messages the Redis tick source received since start.",
-        "brokerd_redis_malformed_messages": "Redis messages that held no valid tick, since start.",
+        "brokerd_redis_malformed_messages": "Redis ticks dropped as malformed and messages dropped whole, each once, since start.",
         "brokerd_redis_reconnects": "Times the Redis tick source reconnected, since start.",
+        "brokerd_redis_stream_gaps": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread), since start.",
     ]
 }
 

@@ -1,0 +1,19 @@
+/// A Redis stream entry id, `<milliseconds>-<sequence>`, ordered as Redis orders the entries.
+struct StreamID: Comparable {
+    var milliseconds: UInt64
+    var sequence: UInt64
+
+    /// Parses `<ms>-<seq>`, or `<ms>` (sequence 0, as XREAD reads it); nil for anything else, `$` too.
+    init?(_ text: String) {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), parts.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy { (0x30...0x39).contains($0) } }),
+            let milliseconds = UInt64(parts[0]), let sequence = parts.count == 2 ? UInt64(parts[1]) : 0
+        else { return nil }
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
+    static func < (lhs: StreamID, rhs: StreamID) -> Bool {
+        (lhs.milliseconds, lhs.sequence) < (rhs.milliseconds, rhs.sequence)
+    }
+}
