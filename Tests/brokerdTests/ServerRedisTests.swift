@@ -110,7 +110,12 @@ import FoundationNetworking
         let (metrics, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
         #expect(await broker.terminate() == 0)
         #expect((stats["redis"] as? [String: Any])?["gaps"] as? Int == 1)
-        #expect(String(decoding: metrics, as: UTF8.self).contains("\nbrokerd_redis_stream_gaps 1"))
+        let exposition = String(decoding: metrics, as: UTF8.self)
+        #expect(exposition.contains("\nbrokerd_redis_stream_gaps_total 1"))
+        // Counts since start are counters, so that rate() works on them.
+        for name in ["brokerd_redis_stream_gaps_total", "brokerd_redis_messages_received_total", "brokerd_redis_reconnects_total"] {
+            #expect(exposition.contains("# TYPE \(name) counter"), "\(name)")
+        }
         #expect(broker.logText.contains("trimmed past"))
         #expect(try journaledPrices(journal) == [1, 4], "the entries trimmed away are lost; reading goes on")
     }

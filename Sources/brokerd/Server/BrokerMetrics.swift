@@ -11,6 +11,8 @@ import Synchronization
 /// queue depths, the journal's head, the Redis source — are sampled into gauges when scraped.
 final class BrokerMetrics: Sendable {
     let registry: PrometheusCollectorRegistry
+    /// What `advance` last brought each counter to.
+    private let sampledTotals = Mutex<[String: Int]>([:])
 
     /// Latency buckets for the broker's fast paths (the factory's default starts at 5 ms).
     static let fastBuckets: [Duration] = [
@@ -66,11 +68,23 @@ final class BrokerMetrics: Sendable {
                 guard let state else { continue }
                 gauge("brokerd_redis_source_up", ["reader": reader]).set(state == .connected ? 1 : 0)
             }
-            gauge("brokerd_redis_messages_received").set(redis.messages)
-            gauge("brokerd_redis_malformed_messages").set(redis.malformed)
-            gauge("brokerd_redis_reconnects").set(redis.reconnects)
-            gauge("brokerd_redis_stream_gaps").set(redis.gaps)
+            advance("brokerd_redis_messages_received_total", to: redis.messages)
+            advance("brokerd_redis_malformed_total", to: redis.malformed)
+            advance("brokerd_redis_reconnects_total", to: redis.reconnects)
+            advance("brokerd_redis_stream_gaps_total", to: redis.gaps)
         }
+    }
+
+    /// Brings the counter `name` up to `total`, a count since start kept elsewhere (the Redis
+    /// source's): Prometheus' `rate()` needs a counter, which only moves up.
+    private func advance(_ name: String, to total: Int) {
+        let counter = registry.makeCounter(
+            descriptor: MetricNameDescriptor(metricName: name, unitName: "", helpText: Self.counterHelp[name] ?? ""))
+        let delta = sampledTotals.withLock { totals in
+            defer { totals[name] = max(totals[name] ?? 0, total) }
+            return total - (totals[name] ?? 0)
+        }
+        if delta > 0 { counter.increment(by: Int64(delta)) }
     }
 
     private func gauge(_ name: String, _ labels: [String: String] = [:]) -> Prometheus.Gauge {
@@ -90,10 +104,14 @@ final class BrokerMetrics: Sendable {
         "brokerd_sessions": "Sessions in the projection, connected or resumable.",
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
-        "brokerd_redis_messages_received": "Messages the Redis tick source received since start.",
-        "brokerd_redis_malformed_messages": "Redis ticks dropped as malformed and messages dropped whole, each once, since start.",
-        "brokerd_redis_reconnects": "Times the Redis tick source reconnected, since start.",
-        "brokerd_redis_stream_gaps": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread), since start.",
+    ]
+
+    /// What each counter `advance` keeps shows.
+    private static let counterHelp: [String: String] = [
+        "brokerd_redis_messages_received_total": "Messages the Redis tick source received.",
+        "brokerd_redis_malformed_total": "Redis ticks dropped as malformed and messages dropped whole, each once.",
+        "brokerd_redis_reconnects_total": "Times the Redis tick source reconnected.",
+        "brokerd_redis_stream_gaps_total": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread).",
     ]
 }
 
