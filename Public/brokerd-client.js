@@ -35,7 +35,11 @@
  * Subscribe and unsubscribe requests go out at most subscribeWindow at a time unanswered, the next
  * as replies come back, so re-subscribing many at once stays under the broker's per-client rate
  * limit; after a "rate_limited" refusal it waits rateLimitDelay, then sends again what the broker
- * does not hold as wanted, with the window halved for the rest of the connection.
+ * does not hold as wanted and is not asked for already, with the window halved for the rest of the
+ * connection. Each request carries an "id" (1, 2, 3... on each connection) and a reply answers the
+ * request whose id it echoes; a broker older than request ids echoes none and answers in order, so
+ * then a reply answers the oldest request. Every other message send() sends goes out with "id": 0
+ * unless it has one: give yours strings, say, so no reply to them is taken for a request's.
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
@@ -72,6 +76,9 @@
     return type + "\u0000" + (type === "alerts" ? "me" : target);
   }
 
+  // The id of every message but subscription requests (those count from 1 on each socket).
+  const UNTRACKED_ID = 0;
+
   // Errors the broker sends on its own, not in answer to a request: they free no room in the window.
   const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]);
 
@@ -104,7 +111,8 @@
       this._lastHeard = 0;
       this._session = false; // a "connected" message arrived on the current socket
       this._queued = []; // subscribe/unsubscribe messages waiting for room in the window
-      this._unanswered = 0; // subscribe/unsubscribe messages sent on this socket and not answered yet
+      this._inFlight = new Map(); // id -> subscribe/unsubscribe message sent on this socket, not answered yet; oldest first
+      this._nextId = 1; // the id of the next subscribe/unsubscribe message on this socket
       this._refused = false; // a "rate_limited" came: nothing more is sent until the resend timer
       this._window = this.options.subscribeWindow; // halved by each refusal, until the next socket
       this.connect();
@@ -129,10 +137,14 @@
       this._change("unsubscribe", type, target);
     }
 
-    /** Sends any protocol message (set_alert, list_alerts, ...); false when there is no session. */
+    /**
+     * Sends any protocol message (set_alert, list_alerts, ...); false when there is no session.
+     * One without an "id" goes out with "id": 0, which no subscription request has, so an error
+     * answering it is never taken for the answer to one.
+     */
     send(message) {
       if (!this._session || !this._socket || this._socket.readyState !== 1) return false;
-      this._socket.send(JSON.stringify(message));
+      this._socket.send(JSON.stringify(message.id === undefined ? Object.assign({ id: UNTRACKED_ID }, message) : message));
       return true;
     }
 
@@ -167,34 +179,62 @@
       this._queued.push(request);
     }
 
-    /** Sends queued requests while fewer than subscribeWindow are unanswered, unless refused lately. */
+    /** Sends queued requests while fewer than subscribeWindow are unanswered, unless refused
+     * lately; each with an id, which the broker echoes in its reply. */
     _sendQueued() {
-      while (!this._refused && this._queued.length > 0 && this._unanswered < this._window) {
-        if (!this.send(this._queued.shift())) return;
-        this._unanswered += 1;
+      while (!this._refused && this._queued.length > 0 && this._inFlight.size < this._window) {
+        const request = Object.assign({ id: this._nextId }, this._queued.shift());
+        if (!this.send(request)) return;
+        this._inFlight.set(request.id, request);
+        this._nextId += 1;
       }
+    }
+
+    /** Whether a request of this type for this subscription is sent and not answered yet. */
+    _isInFlight(type, subscriptionType, target) {
+      const k = key(subscriptionType, target);
+      for (const request of this._inFlight.values()) {
+        if (request.type === type && key(request.subscription_type, request.target) === k) return true;
+      }
+      return false;
     }
 
     /** Queues what makes the session hold what is wanted: unsubscribes first (they free room under
-     * the broker's subscription limit), then the subscriptions not held. */
+     * the broker's subscription limit), then the subscriptions not held. A request still in flight
+     * is left to its answer: sent again, it would go out twice. */
     _enqueueMissing() {
       for (const [k, s] of this._held) {
-        if (!this._subscriptions.has(k)) this._enqueue({ type: "unsubscribe", subscription_type: s.type, target: s.target });
+        if (!this._subscriptions.has(k) && !this._isInFlight("unsubscribe", s.type, s.target)) {
+          this._enqueue({ type: "unsubscribe", subscription_type: s.type, target: s.target });
+        }
       }
       for (const [k, s] of this._subscriptions) {
-        if (!this._held.has(k)) this._enqueue({ type: "subscribe", subscription_type: s.type, target: s.target });
+        if (!this._held.has(k) && !this._isInFlight("subscribe", s.type, s.target)) {
+          this._enqueue({ type: "subscribe", subscription_type: s.type, target: s.target });
+        }
       }
     }
 
-    /** A reply to a subscription request (or an error that may be one) frees room in the window. */
+    /**
+     * A reply answers the request whose id it echoes, freeing its room in the window; one with
+     * another id (an alert request's, a ping's) frees none. A broker older than request ids echoes
+     * none and answers in request order: then a reply answers the oldest request in flight, unless
+     * it is an error the broker sends unprompted.
+     */
     _answered(message) {
-      if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) return;
-      this._unanswered = Math.max(0, this._unanswered - 1);
+      if (message.id !== undefined) {
+        this._inFlight.delete(message.id);
+      } else if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) {
+        return;
+      } else {
+        const oldest = this._inFlight.keys().next();
+        if (!oldest.done) this._inFlight.delete(oldest.value);
+      }
       if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
         // The broker closes a client refused again and again for 2 s without a quiet second:
         // stop for rateLimitDelay, let its bucket refill, then ask again for whatever it does not
-        // hold yet. Replies outrun the bucket, so a round ends with a window of refusals: a
-        // smaller window wastes fewer requests round after round.
+        // hold yet and is not asked for already. Replies outrun the bucket, so a round ends with a
+        // window of refusals: a smaller window wastes fewer requests round after round.
         this._refused = true;
         this._window = Math.max(1, Math.floor(this._window / 2));
         this._timers.resend = setTimeout(() => {
@@ -314,7 +354,8 @@
       this._session = false;
       // What was queued or unanswered is the next session's to reconcile (see _opened).
       this._queued = [];
-      this._unanswered = 0;
+      this._inFlight = new Map();
+      this._nextId = 1;
       this._refused = false;
       this._window = this.options.subscribeWindow;
       if (!socket) return;

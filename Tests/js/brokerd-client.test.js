@@ -128,8 +128,8 @@ test("a fresh session sends every subscription, made before or after it opened",
   socket().receive(connected("client_00000001", 1));
   client.subscribe("stock", "600519");
   assert.deepEqual(socket().sent, [
-    { type: "subscribe", subscription_type: "strategy", target: "volume_wave" },
-    { type: "subscribe", subscription_type: "stock", target: "600519" },
+    { id: 1, type: "subscribe", subscription_type: "strategy", target: "volume_wave" },
+    { id: 2, type: "subscribe", subscription_type: "stock", target: "600519" },
   ]);
   assert.equal(client.state, "connected");
 });
@@ -171,8 +171,8 @@ test("a resumed session re-sends nothing but the changes made while offline", (t
   // The replay of what was missed comes after "connected"; its seq must not be skipped.
   socket().receive(connected("client_00000001", 40, true));
   assert.deepEqual(socket().sent, [
-    { type: "unsubscribe", subscription_type: "stock", target: "600519" },
-    { type: "subscribe", subscription_type: "news", target: "all" },
+    { id: 1, type: "unsubscribe", subscription_type: "stock", target: "600519" },
+    { id: 2, type: "subscribe", subscription_type: "news", target: "all" },
   ]);
   assert.equal(client.state, "resumed");
   assert.equal(client.lastSeq, 1, "the resumed connected message (seq 40) does not move the resume point");
@@ -197,7 +197,7 @@ test("a refused resume starts a fresh session that subscribes to everything agai
   socket().drop(1006);
   clock.advance(2000);
   socket().receive(connected("client_00000002", 1, false));
-  assert.deepEqual(socket().sent, [{ type: "subscribe", subscription_type: "strategy", target: "volume_wave" }]);
+  assert.deepEqual(socket().sent, [{ id: 1, type: "subscribe", subscription_type: "strategy", target: "volume_wave" }]);
   assert.equal(client.clientId, "client_00000002");
 });
 
@@ -230,8 +230,8 @@ test("a change sent just before a drop and never confirmed is sent again on resu
   clock.advance(2000);
   socket().receive(connected("client_00000001", 5, true));
   assert.deepEqual(socket().sent, [
-    { type: "unsubscribe", subscription_type: "stock", target: "000001" },
-    { type: "subscribe", subscription_type: "stock", target: "600519" },
+    { id: 1, type: "unsubscribe", subscription_type: "stock", target: "000001" },
+    { id: 2, type: "subscribe", subscription_type: "stock", target: "600519" },
   ]);
 });
 
@@ -269,6 +269,72 @@ test("after rate_limited it waits rateLimitDelay, then sends again what is wante
   assert.deepEqual(subscribesSent(socket()).slice(12), codes.slice(5).map((code) => "stock:" + code), "then the rest, once each");
   clock.advance(5000);
   assert.equal(subscribesSent(socket()).length, 19, "nothing more once the broker holds them all");
+});
+
+/** The broker's reply to the request with `id`, as a broker that knows request ids sends it. */
+const answer = (message, id) => Object.assign({ id: id }, message);
+
+test("subscription requests carry ids from 1 on each socket, and a reply answers the one it names", (t) => {
+  const { clock, client, socket } = setUp(t, { subscribeWindow: 2 });
+  for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  assert.deepEqual(socket().sent.map((m) => m.id), [1, 2]);
+  socket().receive(answer(reply("subscribed", "stock", "600001"), 2));
+  assert.deepEqual(socket().sent.map((m) => m.id), [1, 2, 3]);
+  socket().receive(answer(reply("subscribed", "stock", "600001"), 2)); // already answered
+  assert.equal(socket().sent.length, 3, "requests 1 and 3 are still unanswered");
+  socket().drop(1006);
+  clock.advance(2000);
+  socket().receive(connected("client_00000001", 5, true));
+  assert.deepEqual(socket().sent.map((m) => m.id), [1, 2], "a new socket counts from 1 again");
+});
+
+test("an error answering another message, an alert request or a ping, frees no room", (t) => {
+  const { clock, client, socket } = setUp(t, { subscribeWindow: 1, pingInterval: 30_000 });
+  client.subscribe("stock", "600000");
+  client.subscribe("stock", "600001");
+  socket().receive(connected("client_00000001", 1));
+  client.send({ type: "set_alert", code: "600519", condition: "above", threshold: -1 });
+  client.send({ type: "remove_alert", rule_id: "r1", id: "mine" });
+  clock.advance(30_000);
+  assert.deepEqual(socket().sent.slice(1).map((m) => m.type + ":" + m.id), ["set_alert:0", "remove_alert:mine", "ping:0"]);
+  socket().receive(answer({ type: "error", error: "invalid_threshold", details: "must be positive" }, 0));
+  socket().receive(answer({ type: "error", error: "no_such_rule", details: "r1" }, "mine"));
+  socket().receive(answer(rateLimited, 0));
+  clock.advance(1000);
+  assert.deepEqual(subscribesSent(socket()), ["stock:600000"], "the first subscribe is still unanswered");
+  socket().receive(answer(reply("subscribed", "stock", "600000"), 1));
+  assert.deepEqual(subscribesSent(socket()), ["stock:600000", "stock:600001"]);
+});
+
+test("after rate_limited the retry asks only for what is neither held nor in flight", (t) => {
+  const { clock, client, socket } = setUp(t, { subscribeWindow: 8, rateLimitDelay: 1000 });
+  for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  socket().receive(answer(reply("subscribed", "stock", "600000"), 1));
+  socket().receive(answer(rateLimited, 2));
+  clock.advance(1000);
+  // 600002 is not held yet either, but its request is still to be answered.
+  assert.deepEqual(socket().sent.slice(3), [{ id: 4, type: "subscribe", subscription_type: "stock", target: "600001" }]);
+  socket().receive(answer(reply("subscribed", "stock", "600002"), 3));
+  socket().receive(answer(reply("subscribed", "stock", "600001"), 4));
+  clock.advance(5000);
+  assert.deepEqual(subscribesSent(socket()), ["stock:600000", "stock:600001", "stock:600002", "stock:600001"], "each refused one once more");
+});
+
+test("a broker older than request ids answers in order: a reply without an id answers the oldest request", (t) => {
+  const { clock, client, socket } = setUp(t, { subscribeWindow: 8, rateLimitDelay: 1000 });
+  for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  socket().receive(reply("subscribed", "stock", "600000"));
+  socket().receive({ type: "error", error: "resume_failed", details: "unprompted: answers nothing" });
+  socket().receive(rateLimited); // refuses 600001, the oldest unanswered
+  clock.advance(1000);
+  assert.deepEqual(subscribesSent(socket()), ["stock:600000", "stock:600001", "stock:600002", "stock:600001"], "not 600002 again: still in flight");
+  socket().receive(reply("subscribed", "stock", "600002"));
+  socket().receive(reply("subscribed", "stock", "600001"));
+  client.subscribe("stock", "600003");
+  assert.deepEqual(subscribesSent(socket()).slice(4), ["stock:600003"], "the window never stalls");
 });
 
 test("subscribed and unsubscribed replies move the resume point to their seq, never back", (t) => {
@@ -334,7 +400,7 @@ test("pings every pingInterval; a connection silent past pingInterval + pongTime
   const first = socket();
   first.receive(connected("client_00000001", 1));
   clock.advance(30_000);
-  assert.deepEqual(first.sent, [{ type: "ping" }]);
+  assert.deepEqual(first.sent, [{ id: 0, type: "ping" }]);
   first.receive({ type: "pong" });
   clock.advance(39_000);
   assert.equal(first.closedWith, null, "heard from 39 s ago: still alive");
