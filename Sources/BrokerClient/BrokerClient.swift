@@ -126,7 +126,7 @@ public final class BrokerClient: Sendable {
     private func sendNow(_ command: ClientCommand) throws(BrokerClientError) {
         let sent = shared.withLock { shared -> Bool in
             guard shared.machine.isOpen, let attempt = shared.attempt else { return false }
-            attempt.send(command)
+            attempt.send(.untracked(command))
             return true
         }
         guard sent else { throw .notConnected }
@@ -277,7 +277,7 @@ public final class BrokerClient: Sendable {
         while true {
             switch connection.heartbeat.withLock({ $0.poll(now: .now) }) {
             case .ping:
-                connection.send(.ping)
+                connection.send(.untracked(.ping))
             case .wait(let deadline):
                 try await Task.sleep(until: deadline, clock: .continuous)
             case .dead:
@@ -291,15 +291,16 @@ public final class BrokerClient: Sendable {
     private func receive(_ text: String, on connection: LiveConnection) -> BrokerMessage? {
         connection.heartbeat.withLock { $0.received() }
         let message: BrokerMessage
+        let requestID: UInt64?
         do {
-            message = try BrokerMessage.decode(text)
+            (message, requestID) = try BrokerMessage.decodeReply(text)
         } catch {
             logger.warning("skipped a message", metadata: ["error": "\(error)"])
             return nil
         }
         let reaction = shared.withLock { shared -> SessionMachine.Reaction? in
             guard shared.attempt === connection else { return nil }
-            let reaction = shared.machine.received(message)
+            let reaction = shared.machine.received(message, requestID: requestID)
             // Sent under the lock, so a concurrent subscribe() is queued before or after them, never between.
             for command in reaction.commands { connection.send(command) }
             if let state = reaction.state { shared.report(state) }

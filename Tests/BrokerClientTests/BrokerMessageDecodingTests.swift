@@ -81,12 +81,24 @@ struct BrokerMessageDecodingTests {
         #expect(throws: MessageDecodingError.self) { try BrokerMessage.decode(#"{"type":"price_update","data":"oops","seq":1}"#) }
     }
 
-    @Test func commandsEncodeAsTheBrokerExpects() {
-        #expect(ClientCommand.subscribe(.strategy("volume_wave")).json
-            == #"{"subscription_type":"strategy","target":"volume_wave","type":"subscribe"}"#)
-        #expect(ClientCommand.unsubscribe(.alerts).json == #"{"subscription_type":"alerts","target":"me","type":"unsubscribe"}"#)
-        #expect(ClientCommand.ping.json == #"{"type":"ping"}"#)
-        #expect(ClientCommand.setAlert(code: "600519", condition: .changePercent, threshold: 5.5).json
-            == #"{"code":"600519","condition":"change_pct","threshold":5.5,"type":"set_alert"}"#)
+    @Test func commandsEncodeAsTheBrokerExpectsWithTheirID() {
+        #expect(ClientCommand.subscribe(.strategy("volume_wave")).json(id: 7)
+            == #"{"id":7,"subscription_type":"strategy","target":"volume_wave","type":"subscribe"}"#)
+        #expect(ClientCommand.unsubscribe(.alerts).json(id: 8) == #"{"id":8,"subscription_type":"alerts","target":"me","type":"unsubscribe"}"#)
+        #expect(IdentifiedCommand.untracked(.ping).json == #"{"id":0,"type":"ping"}"#)
+        #expect(ClientCommand.setAlert(code: "600519", condition: .changePercent, threshold: 5.5).json(id: 0)
+            == #"{"code":"600519","condition":"change_pct","id":0,"threshold":5.5,"type":"set_alert"}"#)
+    }
+
+    @Test func aReplyCarriesTheIDItEchoesAndAPushOrAnOlderBrokersReplyNone() throws {
+        let refused = #"{"details":"slow down","error":"rate_limited","id":12,"timestamp":"2026-11-23T09:30:00Z","type":"error"}"#
+        #expect(try BrokerMessage.decodeReply(refused).requestID == 12)
+        let subscribed = #"{"message":"订阅成功","seq":5,"subscription_type":"news","target":"all","timestamp":"2026-11-23T09:30:00Z","type":"subscribed"}"#
+        #expect(try BrokerMessage.decodeReply(subscribed).requestID == nil)
+        let push = #"{"data":[],"seq":42,"subscription_type":"stock","target":"600519","timestamp":"2026-11-23T09:30:01Z","type":"price_update"}"#
+        #expect(try BrokerMessage.decodeReply(push).requestID == nil)
+        // An id this client never sends is no reason to drop the message.
+        let foreign = try BrokerMessage.decodeReply(#"{"id":"someone-else","type":"pong"}"#)
+        #expect(foreign.message == .pong && foreign.requestID == nil)
     }
 }

@@ -25,7 +25,7 @@ struct SessionMachineTests {
         #expect(session.connect(queryToken: nil) == ConnectTarget(resume: nil, queryToken: nil))
         let reaction = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
         #expect(reaction.state == .connected(clientID: "client_1"))
-        #expect(reaction.commands == [.subscribe(.news("all")), .subscribe(.strategy("volume_wave"))])
+        #expect(reaction.commands.map(\.command) == [.subscribe(.news("all")), .subscribe(.strategy("volume_wave"))])
         #expect(!reaction.forward)
     }
 
@@ -66,7 +66,7 @@ struct SessionMachineTests {
         _ = session.connect(queryToken: nil)
         let reaction = session.received(.connected(Connected(clientID: "client_2", seq: 90, resumed: false)))
         #expect(reaction.state == .connected(clientID: "client_2"))
-        #expect(reaction.commands == [.subscribe(.news("all")), .subscribe(.strategy("volume_wave"))])
+        #expect(reaction.commands.map(\.command) == [.subscribe(.news("all")), .subscribe(.strategy("volume_wave"))])
         _ = session.connectionLost(random: 0.5)
         #expect(session.connect(queryToken: nil) == ConnectTarget(resume: ("client_2", 90), queryToken: nil))
     }
@@ -87,7 +87,7 @@ struct SessionMachineTests {
         #expect(session.unsubscribe(.news("all")).isEmpty)
         _ = session.connect(queryToken: nil)
         let reaction = session.received(.connected(Connected(clientID: "client_1", seq: 40, resumed: true)))
-        #expect(reaction.commands == [.subscribe(.stock("600519")), .unsubscribe(.news("all"))])
+        #expect(reaction.commands.map(\.command) == [.subscribe(.stock("600519")), .unsubscribe(.news("all"))])
     }
 
     @Test func anUnconfirmedSubscribeIsSentAgainAfterAResume() {
@@ -99,24 +99,24 @@ struct SessionMachineTests {
         _ = session.connectionLost(random: 0.5)
         _ = session.connect(queryToken: nil)
         let reaction = session.received(.connected(Connected(clientID: "client_1", seq: 40, resumed: true)))
-        #expect(reaction.commands == [.subscribe(.strategy("volume_wave"))])
+        #expect(reaction.commands.map(\.command) == [.subscribe(.strategy("volume_wave"))])
     }
 
     @Test func whileOpenSubscriptionChangesGoOutAtOnceAndOnlyOnce() {
         var session = machineWithOpenSession()
-        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+        #expect(session.subscribe(.stock("600519")).map(\.command) == [.subscribe(.stock("600519"))])
         _ = session.received(.subscribed(.stock("600519"), seq: 12))
         #expect(session.subscribe(.stock("600519")).isEmpty)
-        #expect(session.unsubscribe(.stock("600519")) == [.unsubscribe(.stock("600519"))])
+        #expect(session.unsubscribe(.stock("600519")).map(\.command) == [.unsubscribe(.stock("600519"))])
         #expect(session.unsubscribe(.stock("600519")).isEmpty)
     }
 
     @Test func subscribingAgainToARefusedSubscriptionAsksForItAgain() {
         var session = machineWithOpenSession()
-        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+        #expect(session.subscribe(.stock("600519")).map(\.command) == [.subscribe(.stock("600519"))])
         _ = session.received(.error(ServerError(error: "too_many_subscriptions", details: "at most 100")))
         // Wanted but not held: the user's subscribe sends it again.
-        #expect(session.subscribe(.stock("600519")) == [.subscribe(.stock("600519"))])
+        #expect(session.subscribe(.stock("600519")).map(\.command) == [.subscribe(.stock("600519"))])
     }
 
     @Test func aSubscriptionReplyMovesTheResumePointToItsSeq() {
@@ -142,36 +142,78 @@ struct SessionMachineTests {
         var (session, stocks) = machine(wantingStocks: 25, window: 10)
         _ = session.connect(queryToken: nil)
         let opened = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
-        #expect(opened.commands == stocks.prefix(10).map(ClientCommand.subscribe))
-        #expect(session.received(.subscribed(stocks[0], seq: 11)).commands == [.subscribe(stocks[10])])
+        #expect(opened.commands.map(\.command) == stocks.prefix(10).map(ClientCommand.subscribe))
+        #expect(opened.commands.map(\.id) == Array(1...10))
+        #expect(session.received(.subscribed(stocks[0], seq: 11), requestID: 1).commands.map(\.command) == [.subscribe(stocks[10])])
         // A refusal answers a request too.
-        #expect(session.received(.error(ServerError(error: "invalid_target", details: ""))).commands == [.subscribe(stocks[11])])
+        let refusal = ServerError(error: "invalid_target", details: "")
+        #expect(session.received(.error(refusal), requestID: 2).commands.map(\.command) == [.subscribe(stocks[11])])
         // Unprompted errors answer none.
         #expect(session.received(.error(ServerError(error: "resume_failed", details: ""))).commands.isEmpty)
         var sent = 12
-        for stock in stocks.dropFirst(2) { sent += session.received(.subscribed(stock, seq: 12)).commands.count }
+        for (offset, stock) in stocks.enumerated().dropFirst(2) {
+            sent += session.received(.subscribed(stock, seq: 12), requestID: UInt64(offset + 1)).commands.count
+        }
         #expect(sent == 25)
+    }
+
+    @Test func anErrorAnsweringAnAlertRequestMakesNoRoomForASubscription() {
+        var (session, stocks) = machine(wantingStocks: 3, window: 2)
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        let refusedAlert = ServerError(error: "invalid_threshold", details: "threshold must be positive")
+        let reaction = session.received(.error(refusedAlert), requestID: IdentifiedCommand.untrackedID)
+        #expect(reaction.commands.isEmpty, "both subscribes are still unanswered")
+        #expect(reaction.forward)
+        #expect(session.received(.subscribed(stocks[0], seq: 11), requestID: 1).commands.map(\.command) == [.subscribe(stocks[2])])
+    }
+
+    @Test func aBrokerOlderThanRequestIDsIsAnsweredInRequestOrder() {
+        var (session, stocks) = machine(wantingStocks: 4, window: 2)
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        // Its replies echo no id: each answers the oldest request, an error too, unless unprompted.
+        #expect(session.received(.subscribed(stocks[0], seq: 11)).commands.map(\.command) == [.subscribe(stocks[2])])
+        #expect(session.received(.error(ServerError(error: "resume_failed", details: ""))).commands.isEmpty)
+        #expect(session.received(.error(ServerError(error: "invalid_target", details: ""))).commands.map(\.command) == [.subscribe(stocks[3])])
+        #expect(session.pacer.inFlight.map(\.command) == [.subscribe(stocks[2]), .subscribe(stocks[3])])
     }
 
     @Test func afterARateLimitRefusalItWaitsThenAsksAgainForWhatIsNotHeld() {
         var (session, stocks) = machine(wantingStocks: 12, window: 10)
         _ = session.connect(queryToken: nil)
         var sent = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false))).commands
-        for stock in stocks.prefix(5) { sent += session.received(.subscribed(stock, seq: 11)).commands }
-        #expect(sent == stocks.map(ClientCommand.subscribe))
+        for (offset, stock) in stocks.prefix(5).enumerated() {
+            sent += session.received(.subscribed(stock, seq: 11), requestID: UInt64(offset + 1)).commands
+        }
+        #expect(sent.map(\.command) == stocks.map(ClientCommand.subscribe))
 
         let refused = ServerError(error: "rate_limited", details: "slow down")
-        let first = session.received(.error(refused))
+        let first = session.received(.error(refused), requestID: 6)
         #expect(first.retryAfter == .seconds(1))
         #expect(first.commands.isEmpty)
         #expect(first.forward, "the user sees the refusal")
-        for _ in 1..<7 {
-            let next = session.received(.error(refused))
+        for id: UInt64 in 7...12 {
+            let next = session.received(.error(refused), requestID: id)
             #expect(next.commands.isEmpty && next.retryAfter == nil, "one wait for a run of refusals")
         }
         // The window is halved: 5 of the 7 refused now, the others as replies come.
-        #expect(session.retryRefused() == stocks[5..<10].map(ClientCommand.subscribe))
-        #expect(session.received(.subscribed(stocks[5], seq: 12)).commands == [.subscribe(stocks[10])])
+        #expect(session.retryRefused().map(\.command) == stocks[5..<10].map(ClientCommand.subscribe))
+        #expect(session.received(.subscribed(stocks[5], seq: 12), requestID: 13).commands.map(\.command) == [.subscribe(stocks[10])])
+    }
+
+    @Test func theRetryAfterARateLimitRefusalAsksOnlyForWhatIsNotInFlight() {
+        var (session, stocks) = machine(wantingStocks: 3, window: 8)
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        _ = session.received(.subscribed(stocks[0], seq: 11), requestID: 1)
+        #expect(session.received(.error(ServerError(error: "rate_limited", details: "")), requestID: 2).retryAfter == .seconds(1))
+        // stocks[2] is not held yet either, but its request is still to be answered.
+        #expect(session.retryRefused() == [IdentifiedCommand(command: .subscribe(stocks[1]), id: 4)])
+        _ = session.received(.subscribed(stocks[2], seq: 12), requestID: 3)
+        _ = session.received(.subscribed(stocks[1], seq: 13), requestID: 4)
+        #expect(session.ledger.changes().isEmpty)
+        #expect(session.pacer.inFlight.isEmpty)
     }
 
     @Test func aNewConnectionIsNotHeldBackByTheLastOnesRefusal() {
@@ -182,7 +224,7 @@ struct SessionMachineTests {
         _ = session.connectionLost(random: 0.5)
         _ = session.connect(queryToken: nil)
         let reopened = session.received(.connected(Connected(clientID: "client_2", seq: 20, resumed: false)))
-        #expect(reopened.commands == stocks.map(ClientCommand.subscribe))
+        #expect(reopened.commands.map(\.command) == stocks.map(ClientCommand.subscribe))
         #expect(session.retryRefused().isEmpty, "a wait begun on the old connection sends nothing on this one")
     }
 

@@ -125,6 +125,8 @@ import TestSupport
         try await recorder.waitUntil("all 30 confirmed") { _, messages in Set(messages.compactMap(\.subscribed)) == Set(stocks) }
         let refusals = recorder.messages.filter { if case .error(let error) = $0 { error.error == "rate_limited" } else { false } }
         #expect(!refusals.isEmpty, "the broker's limit was reached, so the retry was needed")
+        // The retry asks only for what was refused, not for what was still in flight.
+        #expect(recorder.messages.compactMap(\.subscribed).count == stocks.count, "none asked for twice")
         #expect(recorder.states.filter(\.isOpen).count == 1, "one session, never kicked: \(recorder.states)")
         client.stop()
         try await running.value

@@ -8,8 +8,8 @@ final class LiveConnection: Sendable {
         case ended(ConnectionLoss)
     }
 
-    let commands: AsyncStream<ClientCommand>
-    private let commandSink: AsyncStream<ClientCommand>.Continuation
+    let commands: AsyncStream<IdentifiedCommand>
+    private let commandSink: AsyncStream<IdentifiedCommand>.Continuation
     let events: AsyncStream<Event>
     private let eventSink: AsyncStream<Event>.Continuation
     let heartbeat: Mutex<HeartbeatMonitor>
@@ -25,7 +25,7 @@ final class LiveConnection: Sendable {
     var isOpened: Bool { opened.withLock { $0 } }
 
     /// Queues `command` for the socket.
-    func send(_ command: ClientCommand) {
+    func send(_ command: IdentifiedCommand) {
         commandSink.yield(command)
     }
 

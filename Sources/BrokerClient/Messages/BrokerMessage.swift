@@ -46,6 +46,12 @@ public enum BrokerMessage: Sendable, Hashable {
 
     /// Decodes one text frame.
     public static func decode(_ text: String) throws(MessageDecodingError) -> BrokerMessage {
+        try decodeReply(text).message
+    }
+
+    /// Decodes one text frame with the request id it echoes: nil for a push, and for every reply
+    /// of a broker older than request ids.
+    static func decodeReply(_ text: String) throws(MessageDecodingError) -> (message: BrokerMessage, requestID: UInt64?) {
         let data = Data(text.utf8)
         let decoder = JSONDecoder()
         let head: Head
@@ -54,30 +60,45 @@ public enum BrokerMessage: Sendable, Hashable {
         } catch {
             throw MessageDecodingError(text: text, reason: "not a JSON object with a string \"type\": \(error)")
         }
+        let message: BrokerMessage
         do {
             switch head.type {
-            case "connected": return .connected(try decoder.decode(Connected.self, from: data))
-            case "subscribed": return .subscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
-            case "unsubscribed": return .unsubscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
-            case "price_update": return .priceUpdate(try decoder.decode(PriceUpdate.self, from: data))
-            case "kline_update": return .klineUpdate(try decoder.decode(Delivery<KlineBar>.self, from: data))
-            case "news_update": return .newsUpdate(try decoder.decode(Delivery<NewsItem>.self, from: data))
-            case "alert": return .alert(try decoder.decode(Delivery<AlertNotice>.self, from: data))
-            case "alert_set": return .alertSet(try decoder.decode(AlertRule.self, from: data))
-            case "alert_removed": return .alertRemoved(ruleID: try decoder.decode(AlertRemoved.self, from: data).ruleID)
-            case "alerts": return .alertRules(try decoder.decode(AlertList.self, from: data).rules)
-            case "pong": return .pong
-            case "error": return .error(try decoder.decode(ServerError.self, from: data))
-            default: return .other(type: head.type, seq: head.seq, json: text)
+            case "connected": message = .connected(try decoder.decode(Connected.self, from: data))
+            case "subscribed": message = .subscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
+            case "unsubscribed": message = .unsubscribed(try decoder.decode(SubscriptionReply.self, from: data).subscription, seq: head.seq)
+            case "price_update": message = .priceUpdate(try decoder.decode(PriceUpdate.self, from: data))
+            case "kline_update": message = .klineUpdate(try decoder.decode(Delivery<KlineBar>.self, from: data))
+            case "news_update": message = .newsUpdate(try decoder.decode(Delivery<NewsItem>.self, from: data))
+            case "alert": message = .alert(try decoder.decode(Delivery<AlertNotice>.self, from: data))
+            case "alert_set": message = .alertSet(try decoder.decode(AlertRule.self, from: data))
+            case "alert_removed": message = .alertRemoved(ruleID: try decoder.decode(AlertRemoved.self, from: data).ruleID)
+            case "alerts": message = .alertRules(try decoder.decode(AlertList.self, from: data).rules)
+            case "pong": message = .pong
+            case "error": message = .error(try decoder.decode(ServerError.self, from: data))
+            default: message = .other(type: head.type, seq: head.seq, json: text)
             }
         } catch {
             throw MessageDecodingError(text: text, reason: "a \(head.type) message of an unexpected shape: \(error)")
         }
+        return (message, head.id)
     }
 
     private struct Head: Decodable {
         let type: String
         let seq: UInt64?
+        /// The request id a reply echoes. The broker echoes the ids this client sends, whole
+        /// numbers; an id of another shape cannot come back, and would read as none rather than
+        /// make the message undecodable.
+        let id: UInt64?
+
+        enum CodingKeys: String, CodingKey { case type, seq, id }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            type = try container.decode(String.self, forKey: .type)
+            seq = try container.decodeIfPresent(UInt64.self, forKey: .seq)
+            id = try? container.decodeIfPresent(UInt64.self, forKey: .id)
+        }
     }
 
     private struct SubscriptionReply: Decodable {

@@ -17,9 +17,9 @@ enum ClientCommand: Sendable, Hashable {
         }
     }
 
-    /// The JSON text of the message.
-    var json: String {
-        let object: [String: Any]
+    /// The JSON text of the message, carrying `id` for the broker to echo in its reply.
+    func json(id: UInt64) -> String {
+        var object: [String: Any]
         switch self {
         case .subscribe(let subscription):
             object = ["type": "subscribe", "subscription_type": subscription.kind.rawValue, "target": subscription.target]
@@ -34,6 +34,7 @@ enum ClientCommand: Sendable, Hashable {
         case .listAlerts:
             object = ["type": "list_alerts"]
         }
+        object["id"] = id
         // Strings and finite numbers only: serialization cannot fail.
         let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
         return String(decoding: data, as: UTF8.self)

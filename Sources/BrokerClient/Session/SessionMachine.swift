@@ -6,7 +6,7 @@ struct SessionMachine {
     /// What to do after a message.
     struct Reaction: Equatable {
         /// Requests to send, in order.
-        var commands: [ClientCommand] = []
+        var commands: [IdentifiedCommand] = []
         /// The state to report, if it changed.
         var state: ConnectionState?
         /// Whether the message goes to the user's `messages`.
@@ -49,11 +49,12 @@ struct SessionMachine {
         return ConnectTarget(resume: clientID.map { ($0, position.since) }, queryToken: queryToken)
     }
 
-    /// Takes a message from the broker.
-    mutating func received(_ message: BrokerMessage) -> Reaction {
+    /// Takes a message from the broker and the request id it echoes (nil for a push, and for any
+    /// message of a broker older than request ids).
+    mutating func received(_ message: BrokerMessage, requestID: UInt64? = nil) -> Reaction {
         position.observe(message)
         ledger.observe(message)
-        let paced = pacer.received(message)
+        let paced = pacer.received(message, requestID: requestID)
         switch message {
         case .connected(let connected):
             let commands = pacer.enqueue(ledger.afterConnect(connected, requestedClientID: requestedClientID))
@@ -73,8 +74,9 @@ struct SessionMachine {
     }
 
     /// The wait after a `rate_limited` is over: returns the requests for what is wanted and not
-    /// held (refused ones among them), and for what is held and no longer wanted.
-    mutating func retryRefused() -> [ClientCommand] {
+    /// held (refused ones among them), and for what is held and no longer wanted, unless already
+    /// in flight.
+    mutating func retryRefused() -> [IdentifiedCommand] {
         // A wait begun on an earlier connection: this one has its own requests in flight.
         guard isOpen, pacer.isHeldBack else { return [] }
         return pacer.retry(ledger.changes())
@@ -92,7 +94,7 @@ struct SessionMachine {
     /// The user wants `subscription`; returns the requests to send now, if a session is open and
     /// the window has room (else it goes out later). One wanted before but not held, refused
     /// earlier say, is asked for again.
-    mutating func subscribe(_ subscription: Subscription) -> [ClientCommand] {
+    mutating func subscribe(_ subscription: Subscription) -> [IdentifiedCommand] {
         let isNew = ledger.want(subscription)
         guard isOpen, isNew || !ledger.holds(subscription) else { return [] }
         return pacer.enqueue([.subscribe(subscription)])
@@ -100,7 +102,7 @@ struct SessionMachine {
 
     /// The user no longer wants `subscription`; returns the requests to send now, if a session is
     /// open and the window has room (else it goes out later).
-    mutating func unsubscribe(_ subscription: Subscription) -> [ClientCommand] {
+    mutating func unsubscribe(_ subscription: Subscription) -> [IdentifiedCommand] {
         guard ledger.drop(subscription), isOpen else { return [] }
         return pacer.enqueue([.unsubscribe(subscription)])
     }

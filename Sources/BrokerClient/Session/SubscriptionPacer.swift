@@ -5,15 +5,18 @@
 /// second in between: re-subscribing 100 subscriptions in one burst had 60 refused. So at most
 /// `window` requests are unanswered at a time, the next going out as replies come back. After a
 /// `rate_limited` nothing more goes out until `retryDelay` (a quiet second, by default) has passed
-/// and the bucket refilled; then the session machine queues again what the broker does not hold.
+/// and the bucket refilled; then the session machine queues again what the broker does not hold,
+/// less what is still in flight.
 ///
 /// Replies come back faster than the bucket refills, so a round that runs into the limit ends with
 /// a window's worth of refusals, requests sent for nothing; each refusal halves the window for the
 /// rest of the connection, so later rounds waste fewer.
 ///
-/// Replies carry no request id, so the pacer counts them: any `subscribed`, `unsubscribed` or
-/// `error` answers one request. An error in answer to something else (an alert request, a ping)
-/// only makes room one request early.
+/// Each request carries an id, counted from 1 on each connection, and the broker echoes it in its
+/// reply (`subscribed`, `unsubscribed` or `error`): a reply answers the request it names, and an
+/// error naming another (an alert request's, a ping's) frees no room. A broker older than request
+/// ids echoes none; it answers in request order, so a reply without an id answers the oldest
+/// request in flight, unless it is an error the broker sends unprompted.
 struct SubscriptionPacer: Equatable {
     /// Errors the broker sends of its own accord, not in answer to a request.
     private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]
@@ -26,8 +29,10 @@ struct SubscriptionPacer: Equatable {
     let retryDelay: Duration
     /// Requests waiting for room in the window, oldest first; at most one per subscription.
     private(set) var queued: [ClientCommand] = []
-    /// Requests sent on this connection and not answered yet.
-    private(set) var unanswered = 0
+    /// Requests sent on this connection and not answered yet, oldest first.
+    private(set) var inFlight: [IdentifiedCommand] = []
+    /// The id of the next request sent; `IdentifiedCommand.untrackedID` is below the first.
+    private var nextID: UInt64 = 1
     /// True from a `rate_limited` until `retry`.
     private(set) var isHeldBack = false
 
@@ -38,17 +43,18 @@ struct SubscriptionPacer: Equatable {
         self.retryDelay = retryDelay
     }
 
-    /// A new connection: nothing is queued, unanswered or held back.
+    /// A new connection: nothing is queued, in flight or held back, and ids count from 1 again.
     mutating func reset() {
         queued = []
-        unanswered = 0
+        inFlight = []
+        nextID = 1
         isHeldBack = false
         currentWindow = window
     }
 
     /// Queues `commands`, each replacing a queued request for the same subscription; returns the
     /// requests to send now.
-    mutating func enqueue(_ commands: [ClientCommand]) -> [ClientCommand] {
+    mutating func enqueue(_ commands: [ClientCommand]) -> [IdentifiedCommand] {
         for command in commands {
             guard let subscription = command.subscription else { continue }
             queued.removeAll { $0.subscription == subscription }
@@ -57,15 +63,16 @@ struct SubscriptionPacer: Equatable {
         return takeSendable()
     }
 
-    /// Takes a broker message; returns the requests to send now and, after a refusal for the rate
-    /// limit, the wait after which `retry` must be called.
-    mutating func received(_ message: BrokerMessage) -> (send: [ClientCommand], retryAfter: Duration?) {
+    /// Takes a broker message and the request id it echoes; returns the requests to send now and,
+    /// after a refusal for the rate limit, the wait after which `retry` must be called.
+    mutating func received(_ message: BrokerMessage, requestID: UInt64?) -> (send: [IdentifiedCommand], retryAfter: Duration?) {
         var retryAfter: Duration?
         switch message {
         case .subscribed, .unsubscribed:
-            unanswered = max(0, unanswered - 1)
-        case .error(let error) where !Self.unprompted.contains(error.error):
-            unanswered = max(0, unanswered - 1)
+            answer(requestID)
+        case .error(let error) where requestID != nil || !Self.unprompted.contains(error.error):
+            answer(requestID)
+            // Whichever message it refused, the bucket is empty.
             if error.error == "rate_limited", !isHeldBack {
                 isHeldBack = true
                 currentWindow = max(1, currentWindow / 2)
@@ -77,20 +84,34 @@ struct SubscriptionPacer: Equatable {
         return (takeSendable(), retryAfter)
     }
 
-    /// The wait after a refusal is over: queues `commands` (what the broker still lacks) and
-    /// returns the requests to send now.
-    mutating func retry(_ commands: [ClientCommand]) -> [ClientCommand] {
+    /// The wait after a refusal is over: queues `commands` (what the broker still lacks), less
+    /// those still in flight, which would go out twice, and returns the requests to send now.
+    mutating func retry(_ commands: [ClientCommand]) -> [IdentifiedCommand] {
         isHeldBack = false
-        return enqueue(commands)
+        return enqueue(commands.filter { command in !inFlight.contains { $0.command == command } })
+    }
+
+    /// The request with `id` is answered; without an id (a broker older than request ids) the
+    /// oldest one.
+    private mutating func answer(_ id: UInt64?) {
+        if let id {
+            inFlight.removeAll { $0.id == id }
+        } else if !inFlight.isEmpty {
+            inFlight.removeFirst()
+        }
     }
 
     /// Moves queued requests out while the window has room and no refusal holds them back.
-    private mutating func takeSendable() -> [ClientCommand] {
+    private mutating func takeSendable() -> [IdentifiedCommand] {
         guard !isHeldBack else { return [] }
-        let count = min(max(0, currentWindow - unanswered), queued.count)
-        let sendable = Array(queued.prefix(count))
+        let count = min(max(0, currentWindow - inFlight.count), queued.count)
+        var sendable: [IdentifiedCommand] = []
+        for command in queued.prefix(count) {
+            sendable.append(IdentifiedCommand(command: command, id: nextID))
+            nextID += 1
+        }
         queued.removeFirst(count)
-        unanswered += count
+        inFlight += sendable
         return sendable
     }
 }
