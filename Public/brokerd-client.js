@@ -28,7 +28,7 @@
  *
  * Behaviour (the seed client's): reconnects with jittered exponential backoff (initialDelay,
  * doubled per failed attempt, each delay +-jitter, never above maxDelay, at most maxRetries attempts
- * in a row); sends {"type":"ping"} every pingInterval and treats a connection that has been silent for
+ * in a row); sends a "ping" every pingInterval and treats a connection that has been silent for
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
  * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
  *
