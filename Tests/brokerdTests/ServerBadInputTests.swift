@@ -101,20 +101,9 @@ import TestSupport
             "GET /api/signals/buy?strategy=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n",
         ]
         for request in requests {
-            let fd = try LoopbackSocket.connect(port: broker.port, readTimeout: 10)
-            defer { close(fd) }
-            _ = Array(request.utf8).withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            // Everything until the broker closes (a read timeout would end it too, with less).
-            var answer: [UInt8] = []
-            var chunk = [UInt8](repeating: 0, count: 4096)
-            var count = 0
-            repeat {
-                count = read(fd, &chunk, chunk.count)
-                if count > 0 { answer += chunk[0..<count] }
-            } while count > 0
-            let text = String(decoding: answer, as: UTF8.self)
+            // Throws when the broker leaves the connection open.
+            let text = try RawWebSocketUpgrade.exchange(port: broker.port, request: request)
             #expect(text.hasPrefix("HTTP/1.1 400 "), "\(request.prefix(40)): \(text)")
-            #expect(count == 0, "closed by the broker, not left open until the read timed out: \(request.prefix(40))")
         }
         #expect(try await HTTP.request("GET", broker.baseURL + "/api/strategies").0 == 200)
         await broker.terminate()
@@ -150,20 +139,9 @@ import TestSupport
     @Test func aKeptAliveHTTPConnectionSilentForTheHeartbeatTimeoutIsClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--heartbeat-timeout", "1"])
-        let fd = try LoopbackSocket.connect(port: broker.port, readTimeout: 10)
-        defer { close(fd) }
-        let request = Array("GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)
-        #expect(request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } == request.count)
-        var received: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 4096)
-        var count = 0
-        repeat {
-            count = read(fd, &chunk, chunk.count)
-            if count > 0 { received += chunk[0..<count] }
-        } while count > 0
-        // 0: the broker closed it (a read timeout, -1, would mean it kept the connection open 10 s).
-        #expect(count == 0, "errno \(errno)")
-        #expect(String(decoding: received, as: UTF8.self).hasPrefix("HTTP/1.1 200"), "the request was answered and kept alive first")
+        // Kept alive (no Connection: close), then closed by the broker; it throws if left open 10 s.
+        let response = try RawWebSocketUpgrade.exchange(port: broker.port, request: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200"), "the request was answered first: \(response)")
         await broker.terminate()
     }
 

@@ -28,7 +28,7 @@ struct RawWebSocketUpgrade {
     typealias Failure = RawSocketFailure
 
     /// Sends `request` as it is to the loopback `port` and returns all the server sends until it
-    /// closes the connection (or 10 s pass without a byte).
+    /// closes the connection; throws, with what came, when it keeps it open 10 s without a byte.
     static func exchange(port: Int, request: String) throws -> String {
         let fd = try LoopbackSocket.connect(port: port, readTimeout: 10)
         defer { close(fd) }
@@ -40,10 +40,12 @@ struct RawWebSocketUpgrade {
         var chunk = [UInt8](repeating: 0, count: 4096)
         while true {
             let count = read(fd, &chunk, chunk.count)
-            guard count > 0 else { break }
+            if count == 0 { return String(decoding: response, as: UTF8.self) }
+            guard count > 0 else {
+                throw Failure(description: "not closed by the server (errno \(errno)) after: \(String(decoding: response, as: UTF8.self))")
+            }
             response += chunk[0..<count]
         }
-        return String(decoding: response, as: UTF8.self)
     }
 
     /// Upgrades `path` on the loopback `port` with `headers`, and returns the first frame.
