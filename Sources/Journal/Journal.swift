@@ -10,13 +10,20 @@ public final class Journal: Sendable {
     private let checkpointer: WALCheckpointer
     /// This journal is the file's one writer while it holds this.
     private let lock: JournalFileLock
+    /// Snapshots past the last row that opening removed (newest first): states the journal does
+    /// not hold, left by a file that lost its last rows.
+    public let removedSnapshotSeqs: [UInt64]
 
-    private init(path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer, lock: JournalFileLock) {
+    private init(
+        path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer, lock: JournalFileLock,
+        removedSnapshotSeqs: [UInt64]
+    ) {
         self.path = path
         self.options = options
         self.writer = writer
         self.checkpointer = checkpointer
         self.lock = lock
+        self.removedSnapshotSeqs = removedSnapshotSeqs
     }
 
     /// Opens (creating when missing) the journal at `path` for appending; throws `inUse` while
@@ -33,6 +40,7 @@ public final class Journal: Sendable {
         }
         try JournalSchema.prepare(db, path: path, readOnly: false)
         let state: WriterState
+        var removed: [UInt64] = []
         do {
             if try JournalSchema.role(db) == JournalSchema.archiveRole {
                 throw JournalError.notAJournal(
@@ -55,6 +63,10 @@ public final class Journal: Sendable {
                     path: path, reason: "its last row (seq \(head.seq)) has timestamp \(head.timestamp), outside the years "
                         + "0001–9999, which brokerd never writes; run `brokerd journal verify`")
             }
+            // A snapshot past the last row is of a state this file does not hold (its last rows
+            // were lost); kept, it would stand for the state at its seq once appends reach it.
+            removed = try SnapshotStore.list(db).map(\.seq).filter { $0 > head.seq }
+            if !removed.isEmpty { try db.execute("DELETE FROM snapshots WHERE seq > \(head.seq)") }
             state = try WriterState(connection: db, lastSeq: head.seq, lastTimestamp: head.timestamp, lastHash: head.hash)
         } catch JournalError.malformed(let reason) {
             throw .tampered(path: path, reason: "it holds \(reason), which brokerd never writes; run `brokerd journal verify`")
@@ -67,7 +79,7 @@ public final class Journal: Sendable {
         }
         let writer = GroupCommitWriter(state: state, maxBatchSize: options.maxBatchSize)
         let checkpointer = WALCheckpointer(path: path, writer: writer, settings: options.checkpoints)
-        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock)
+        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock, removedSnapshotSeqs: removed)
     }
 
     /// The last committed seq (0 for an empty journal).

@@ -59,20 +59,38 @@ final class JournalFileLock: Sendable {
         descriptor = Atomic(fd)
     }
 
-    /// `path` with every symlink resolved; for a file not created yet, its directory's real path
-    /// and its name.
+    /// `path` with every symlink resolved. For a file not created yet: its directory's real path
+    /// and its name, after following a symlink that points to it (the first `serve` through such
+    /// a link creates the file; the lock must be the same before and after).
     static func realPath(_ path: String) -> String {
-        if let resolved = realpath(path, nil) {
-            defer { free(resolved) }
-            return String(cString: resolved)
+        var path = path
+        // As many links as the kernel follows (ELOOP beyond).
+        for _ in 0..<40 {
+            if let resolved = realpath(path, nil) {
+                defer { free(resolved) }
+                return String(cString: resolved)
+            }
+            guard let target = linkTarget(path) else { break }
+            path = target.hasPrefix("/") ? target : directory(of: path) + "/" + target
         }
-        let slash = path.lastIndex(of: "/")
-        let directory = slash.map { path[..<$0].isEmpty ? "/" : String(path[..<$0]) } ?? "."
-        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
-        guard let resolved = realpath(directory, nil) else { return path }
+        let name = path.lastIndex(of: "/").map { String(path[path.index(after: $0)...]) } ?? path
+        guard let resolved = realpath(directory(of: path), nil) else { return path }
         defer { free(resolved) }
         let real = String(cString: resolved)
         return (real.hasSuffix("/") ? real : real + "/") + name
+    }
+
+    /// What the symlink at `path` points to; nil when `path` is no symlink.
+    private static func linkTarget(_ path: String) -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink(path, &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return path[..<slash].isEmpty ? "/" : String(path[..<slash])
     }
 
     /// How many 5 ms waits a lock this process held last gets to come free: 500 ms.

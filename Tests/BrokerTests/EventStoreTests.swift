@@ -240,6 +240,23 @@ struct CommandGenerator {
         #expect(recovered.skippedSnapshots.map(\.seq) == [snapshotSeq])
         #expect(recovered.skippedSnapshots.first?.reason.contains("past the journal's last row \(kept.lastSeq)") == true)
         #expect(recovered.projection == kept)
+
+        // Served again (the anchor set to the rows there are, as a restored copy would have it): the
+        // snapshot is removed, so once appends pass its seq it is not taken for the state there.
+        try rawSQL(path, """
+            UPDATE meta SET value = \(kept.lastSeq) WHERE key = 'head_seq';
+            UPDATE meta SET value = (SELECT hash FROM events WHERE seq = \(kept.lastSeq)) WHERE key = 'head_hash';
+            """)
+        let reopened = try Journal.open(path: path)
+        #expect(reopened.removedSnapshotSeqs == [snapshotSeq])
+        let served = try EventStore(journal: reopened, snapshotInterval: 1_000_000)
+        #expect(await served.projection == kept)
+        try await drive(served, generator: &generator, count: 200, concurrency: 1)
+        let later = await served.projection
+        #expect(later.lastSeq > snapshotSeq)
+        reopened.close()
+        #expect(try JournalReader(path: path).snapshots().isEmpty)
+        #expect(try ProjectionLoader(logger: .init(label: "test")).load(from: JournalReader(path: path)).projection == later)
     }
 
     @Test func aRefusedCommandWritesNothing() async throws {

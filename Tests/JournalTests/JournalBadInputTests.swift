@@ -79,6 +79,26 @@ import Testing
         reopened.close()
     }
 
+    /// The first writer through a symlink to a journal not created yet creates it: later writers,
+    /// through the link or the file, must find the same lock.
+    @Test func aSymlinkToAJournalNotCreatedYetSharesTheLockOfTheFileItBecomes() async throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("real"), withIntermediateDirectories: true)
+        let link = dir.path("j.sqlite")
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: "real/journal.sqlite")
+        let first = try Journal.open(path: link)
+        try await appendRecords(first, count: 1)
+        for name in [link, dir.path("real/journal.sqlite")] {
+            #expect("\(name)") {
+                try Journal.open(path: name)
+            } throws: { error in
+                guard case .inUse = error as? JournalError else { return false }
+                return true
+            }
+        }
+        first.close()
+    }
+
     @Test func anSQLiteFileOfAnotherApplicationIsRefused() throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("other.sqlite")

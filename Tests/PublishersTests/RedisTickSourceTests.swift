@@ -210,6 +210,23 @@ import TestSupport
         try await harness.finish()
     }
 
+    /// `0-0` is the position pinned while the stream was empty: reading after it takes every
+    /// entry, so entries added since are no gap.
+    @Test func resumingFromTheStartOfAStreamIsNoGap() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        try commander.xadd("ticks-stream", ["code": "600000", "price": "10"])
+        let second = try commander.xadd("ticks-stream", ["code": "600001", "price": "11"])
+        let logs = LogRecorder()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", logger: logs.logger())
+        try await harness.startAndWaitUntilConnected()
+        try await eventually("both entries") { harness.recorder.received.last?.streamID == second }
+        #expect(harness.recorder.ticks.map(\.code) == ["600000", "600001"])
+        #expect(harness.source.snapshot.gaps == 0)
+        #expect(logs.all.filter { $0.level == .error }.isEmpty)
+        try await harness.finish()
+    }
+
     @Test func aStreamEntryWithMoreTicksThanOneBatchTakesIsRefusedWholeAndThePositionMovesPastIt() async throws {
         let server = try await RedisServer()
         let logs = LogRecorder()

@@ -189,6 +189,20 @@ import Testing
         #expect(!assembler.isAssembling)
     }
 
+    /// Kept between messages, storage would hold each connection's largest message for good.
+    @Test func noStorageIsHeldBetweenMessages() {
+        var assembler = MessageAssembler(maxBytes: 100_000)
+        let large = String(repeating: "x", count: 60_000)
+        #expect(assembler.take(.text, text(large), fin: true) == .message(text(large), .text))
+        #expect(assembler.heldCapacity == 0)
+        #expect(assembler.take(.text, text(large), fin: false) == .incomplete)
+        #expect(assembler.heldCapacity >= 60_000, "gathering")
+        #expect(assembler.take(.continuation, text("y"), fin: true) == .message(text(large + "y"), .text))
+        #expect(assembler.heldCapacity == 0)
+        #expect(assembler.take(.text, text(large + large), fin: false) == .tooLarge)
+        #expect(assembler.heldCapacity == 0, "an oversized message's fragments are dropped, not kept")
+    }
+
     @Test func anOversizedMessageCutShortByANewOneIsNotDroppedTwice() {
         var assembler = MessageAssembler(maxBytes: 8)
         #expect(assembler.take(.text, text("123456789"), fin: false) == .tooLarge)

@@ -328,6 +328,8 @@ import TestSupport
         ("two versions", "GET", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 13"],
             ["HTTP/1.1 400", "invalid_upgrade"]),
         ("no key", "GET", ["Sec-WebSocket-Version: 13"], ["HTTP/1.1 400", "Sec-WebSocket-Key", "invalid_upgrade"]),
+        ("an empty key", "GET", ["Sec-WebSocket-Key:", "Sec-WebSocket-Version: 13"], ["HTTP/1.1 400", "invalid_upgrade"]),
+        ("two keys in one field", "GET", ["Sec-WebSocket-Key: abc,def", "Sec-WebSocket-Version: 13"], ["HTTP/1.1 400", "invalid_upgrade"]),
         ("a POST", "POST", ["Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"],
             ["HTTP/1.1 405", "Allow: GET", "method_not_allowed"]),
     ] as [(String, String, [String], [String])])

@@ -42,6 +42,9 @@ public actor EventStore {
         journal: Journal, limits: Limits = Limits(), snapshotInterval: UInt64 = 100_000,
         logger: Logger = Logger(label: "brokerd.store")
     ) throws {
+        for seq in journal.removedSnapshotSeqs {
+            logger.warning("removed a snapshot past the journal's last row", metadata: ["seq": "\(seq)", "last_seq": "\(journal.lastSeq)"])
+        }
         let recovered = try ProjectionLoader(logger: logger).load(from: journal.reader())
         self.journal = journal
         self.projection = recovered.projection

@@ -151,13 +151,15 @@ final class RedisStreamReader: Sendable {
 
     /// The stream's first entry id when it is newer than `position`: the stream was trimmed
     /// (MAXLEN, XTRIM) past it, and the entries between were removed before they were read. Nil
-    /// when not, or when it cannot be told (`position` is `$`).
+    /// when not, or when it cannot be told: `position` is `$`, or `0-0` (pinned while the stream
+    /// was empty or missing: reading after it takes every entry there is, and whether some were
+    /// trimmed before is not told by any entry).
     ///
     /// Trimming that took the entry at `position` and none after it looks the same, and is reported
     /// too: Redis keeps no trace of trimmed entries (XINFO's `max-deleted-entry-id` counts XDEL only).
     private func trimmedPast(_ position: String, _ connection: RedisConnection) throws(RedisError) -> String? {
-        guard let after = StreamID(position), let first = try endID(connection, newest: false), let firstID = StreamID(first),
-            after < firstID
+        guard let after = StreamID(position), after > StreamID.zero, let first = try endID(connection, newest: false),
+            let firstID = StreamID(first), after < firstID
         else { return nil }
         return first
     }

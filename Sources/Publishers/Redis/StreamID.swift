@@ -3,6 +3,14 @@ struct StreamID: Comparable {
     var milliseconds: UInt64
     var sequence: UInt64
 
+    /// `0-0`, before every entry.
+    static let zero = StreamID(milliseconds: 0, sequence: 0)
+
+    init(milliseconds: UInt64, sequence: UInt64) {
+        self.milliseconds = milliseconds
+        self.sequence = sequence
+    }
+
     /// Parses `<ms>-<seq>`, or `<ms>` (sequence 0, as XREAD reads it); nil for anything else, `$` too.
     init?(_ text: String) {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)

@@ -215,22 +215,23 @@ struct HandshakeCheckingUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerPro
     /// Why a WebSocket handshake's headers are refused; nil when NIO's upgrader will take them.
     static func refusal(of headers: HTTPHeaders) -> APIError? {
         let supported: HTTPFields = [HTTPField.Name("Sec-WebSocket-Version")!: "13"]
-        let versions = headers["Sec-WebSocket-Version"]
+        // Counted as NIO's upgrader counts them: comma-separated values, empty ones left out.
+        let versions = headers[canonicalForm: "Sec-WebSocket-Version"]
         guard versions.count == 1 else {
             return APIError(
                 status: .badRequest, error: "invalid_upgrade",
-                details: "a WebSocket upgrade needs one Sec-WebSocket-Version header (13); it had \(versions.count)", headers: supported)
+                details: "a WebSocket upgrade needs one Sec-WebSocket-Version value (13); it had \(versions.count)", headers: supported)
         }
         guard versions[0] == "13" else {
             return APIError(
                 status: .init(code: 426, reasonPhrase: "Upgrade Required"), error: "unsupported_websocket_version",
                 details: "WebSocket version \(versions[0].prefix(16)) is not supported; use 13", headers: supported)
         }
-        let keys = headers["Sec-WebSocket-Key"]
+        let keys = headers[canonicalForm: "Sec-WebSocket-Key"]
         guard keys.count == 1 else {
             return APIError(
                 status: .badRequest, error: "invalid_upgrade",
-                details: "a WebSocket upgrade needs one Sec-WebSocket-Key header; it had \(keys.count)", headers: supported)
+                details: "a WebSocket upgrade needs one Sec-WebSocket-Key value; it had \(keys.count)", headers: supported)
         }
         return nil
     }

@@ -38,9 +38,23 @@ struct MessageAssembler {
     /// whose fragments are being skipped: that one was refused and dropped already.
     var isAssembling: Bool { fragmentedOpcode != nil && !skippingOversized }
 
+    /// Bytes of storage held for fragments: none between messages.
+    var heldCapacity: Int { fragments.capacity }
+
     /// Takes one data frame's opcode, payload and FIN bit.
+    ///
+    /// A message of one frame is handed on as it came, without a copy; the fragments of a longer
+    /// one are gathered in storage of its own, let go with the message: kept for the next one, it
+    /// would hold every connection's largest message for the connection's life (clearing a buffer
+    /// whose storage the message shares gives it new storage of the same size).
     mutating func take(_ opcode: Opcode, _ payload: ByteBuffer, fin: Bool) -> Outcome {
         let frameOpcode = opcode
+        if frameOpcode != .continuation, fin {
+            fragmentedOpcode = nil
+            skippingOversized = false
+            fragments = ByteBuffer()
+            return payload.readableBytes > maxBytes ? .tooLarge : .message(payload, frameOpcode)
+        }
         var opcode = opcode
         var data = payload
         switch frameOpcode {
@@ -56,7 +70,7 @@ struct MessageAssembler {
         var outcome = Outcome.incomplete
         if fragments.readableBytes > maxBytes && !skippingOversized {
             skippingOversized = true
-            fragments.clear()
+            fragments = ByteBuffer()
             outcome = .tooLarge
         }
         guard fin else {
@@ -69,7 +83,7 @@ struct MessageAssembler {
             return outcome
         }
         let message = fragments
-        fragments.clear()
+        fragments = ByteBuffer()
         return .message(message, opcode)
     }
 }
