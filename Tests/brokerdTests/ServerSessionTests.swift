@@ -99,7 +99,8 @@ import TestSupport
     @Test func aDisconnectTheJournalRefusedOnceIsJournaledLaterAndTheSessionResumes() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
-        let broker = try await BrokerProcess(journal: journal)
+        // A heartbeat shorter than the lock: the connection stays listed, silent, while its end is retried.
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--heartbeat-timeout", "1"])
         let first = TestWebSocket(url: broker.webSocketURL)
         let clientID = try #require(try await first.receive()?["client_id"] as? String)
         try first.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
@@ -125,6 +126,8 @@ import TestSupport
         #expect(connected["resumed"] as? Bool == true && connected["client_id"] as? String == clientID)
         await second.close()
         await broker.terminate()
+        let timeouts = broker.logText.components(separatedBy: "heartbeat timeout").count - 1
+        #expect(timeouts <= 1, "the sweep logs a connection's timeout once, not every 250 ms while its end is retried: \(timeouts)")
     }
 
     @Test func aFractionalResumeWindowCountsOnEveryDisconnect() async throws {

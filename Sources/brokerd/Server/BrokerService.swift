@@ -214,8 +214,10 @@ struct BrokerService: Service {
             let now = WallClock.microsecondsNow()
             for connection in runtime.registry.all {
                 if now - connection.idleSince > heartbeatMicroseconds {
-                    logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
-                    connection.requestClose(.heartbeatTimeout)
+                    // Once: a connection whose end is still being journaled stays listed meanwhile.
+                    if connection.requestClose(.heartbeatTimeout) {
+                        logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
+                    }
                 } else if let expiry = connection.tokenExpiresAt, now >= expiry, connection.requestClose(.tokenExpired) {
                     logger.info("token expired", metadata: ["client": "\(connection.clientID)", "user": "\(connection.user ?? "-")"])
                 }
