@@ -231,7 +231,7 @@
         if (!oldest.done) this._inFlight.delete(oldest.value);
       }
       if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
-        // The broker closes a client refused again and again for 2 s without a quiet second:
+        // The broker closes a client refused again and again for 2 s without a 0.5 s pause:
         // stop for rateLimitDelay, let its bucket refill, then ask again for whatever it does not
         // hold yet and is not asked for already. Replies outrun the bucket, so a round ends with a
         // window of refusals: a smaller window wastes fewer requests round after round.

@@ -211,7 +211,7 @@ import TestSupport
         try socket.send(["type": "ping"])
         try await expectError(socket, "rate_limited")
 
-        // Keep hammering, never quiet for a second: after 2 s of it the broker closes the
+        // Keep hammering, never pausing for 0.5 s: after 2 s of it the broker closes the
         // connection with a policy-violation code.
         let start = ContinuousClock.now
         let hammering = Task {

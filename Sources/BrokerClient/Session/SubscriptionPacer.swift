@@ -1,10 +1,10 @@
 /// Sends subscribe and unsubscribe requests a window at a time, under the broker's rate limit.
 ///
 /// The broker refuses a client's messages past its token bucket (by default a burst of 40, then 20
-/// a second) with `rate_limited`, and closes a client it keeps refusing for 2 s without a quiet
-/// second in between: re-subscribing 100 subscriptions in one burst had 60 refused. So at most
+/// a second) with `rate_limited`, and closes a client it keeps refusing for 2 s without a pause of
+/// 0.5 s in between: re-subscribing 100 subscriptions in one burst had 60 refused. So at most
 /// `window` requests are unanswered at a time, the next going out as replies come back. After a
-/// `rate_limited` nothing more goes out until `retryDelay` (a quiet second, by default) has passed
+/// `rate_limited` nothing more goes out until `retryDelay` (1 s by default) has passed
 /// and the bucket refilled; then the session machine queues again what the broker does not hold,
 /// less what is still in flight.
 ///

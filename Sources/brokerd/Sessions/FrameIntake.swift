@@ -14,8 +14,9 @@ struct FrameIntake {
     /// A client refused for its rate again and again for this long, never quiet for
     /// `overRateQuiet` in between, is closed: it keeps sending after it was told.
     static let sustainedOverRate: Int64 = 2_000_000
-    /// A pause in refusals this long ends a run of them: the client slowed down.
-    static let overRateQuiet: Int64 = 1_000_000
+    /// A pause in refusals this long ends a run of them: the client slowed down. Half the clients'
+    /// wait after a refusal (1 s), so that a client pacing itself starts a new run each time.
+    static let overRateQuiet: Int64 = 500_000
 
     private let limits: Configuration.Limits
     private var bucket: TokenBucket
