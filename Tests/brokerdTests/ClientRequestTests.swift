@@ -8,7 +8,7 @@ import NIOCore
 @Suite struct ClientRequestTests {
     private func setAlert(threshold: String) throws(ClientRequest.Rejection) -> ClientRequest {
         try ClientRequest.parse(
-            #"{"type":"set_alert","code":"600519","condition":"above","threshold":\#(threshold)}"#, maxTargetLength: 64)
+            #"{"type":"set_alert","code":"600519","condition":"above","threshold":\#(threshold)}"#, maxTargetLength: 64).request
     }
 
     @Test(arguments: [("0", 0.0), ("1", 1.0), ("1.0", 1.0), ("2", 2.0), ("1850.5", 1850.5), ("-3", -3.0)])
@@ -59,7 +59,7 @@ import NIOCore
 
     @Test func aTargetIsMeasuredInUnicodeScalars() throws {
         func subscribe(_ target: String) throws(ClientRequest.Rejection) -> ClientRequest {
-            try ClientRequest.parse(#"{"type":"subscribe","subscription_type":"news","target":"\#(target)"}"#, maxTargetLength: 8)
+            try ClientRequest.parse(#"{"type":"subscribe","subscription_type":"news","target":"\#(target)"}"#, maxTargetLength: 8).request
         }
         #expect(try subscribe("财经新闻财经新闻") == .subscribe(Subscription(type: .news, target: "财经新闻财经新闻")))
         // One grapheme cluster, nine scalars.
@@ -74,7 +74,7 @@ import NIOCore
     // MARK: Request ids
 
     private func identified(_ json: String) throws(ClientRequest.Rejection) -> IdentifiedRequest {
-        try ClientRequest.parseIdentified(json, maxTargetLength: 64)
+        try ClientRequest.parse(json, maxTargetLength: 64)
     }
 
     @Test(arguments: [

@@ -99,9 +99,9 @@ import Testing
 
 @Suite struct ProtocolTests {
     @Test func subscriptionTypeDefaultsToStrategy() throws {
-        #expect(try ClientRequest.parse(#"{"type":"subscribe","target":"volume_wave"}"#, maxTargetLength: 64)
+        #expect(try ClientRequest.parse(#"{"type":"subscribe","target":"volume_wave"}"#, maxTargetLength: 64).request
             == .subscribe(Subscription(type: .strategy, target: "volume_wave")))
-        #expect(try ClientRequest.parse(#"{"type":"ping"}"#, maxTargetLength: 64) == .ping)
+        #expect(try ClientRequest.parse(#"{"type":"ping"}"#, maxTargetLength: 64).request == .ping)
     }
 
     @Test(arguments: [

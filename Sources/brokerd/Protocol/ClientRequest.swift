@@ -32,13 +32,8 @@ enum ClientRequest: Equatable {
 
     static let knownTypes = ["subscribe", "unsubscribe", "ping", "set_alert", "remove_alert", "list_alerts"]
 
-    /// Parses one text frame.
-    static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> ClientRequest {
-        try parseIdentified(text, maxTargetLength: maxTargetLength).request
-    }
-
     /// Parses one text frame, with the `id` its replies echo.
-    static func parseIdentified(_ text: String, maxTargetLength: Int) throws(Rejection) -> IdentifiedRequest {
+    static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> IdentifiedRequest {
         let object = try jsonObject(text)
         let duplicate = DuplicateJSONKeys.first(in: text.utf8)
         // A repeated "id" has no one value to echo.

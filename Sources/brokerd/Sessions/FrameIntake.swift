@@ -100,7 +100,7 @@ struct FrameIntake {
         }
         let parsed: IdentifiedRequest
         do {
-            parsed = try ClientRequest.parseIdentified(text, maxTargetLength: Broker.Limits().maxTargetLength)
+            parsed = try ClientRequest.parse(text, maxTargetLength: Broker.Limits().maxTargetLength)
         } catch {
             LabeledCounters.messagesIn.increment("invalid")
             refuse(error.error, error.details, answering: error.id, connection: connection, logger: logger)
