@@ -39,6 +39,15 @@ struct ServeCommand: AsyncParsableCommand {
             tokenVerifier = await ClientTokenVerifier(secret: secret)
             logger.info("client authentication on: WebSocket clients need an HS256 JWT")
         }
+        // Before the server listens: a journal start-up cannot use (in use by another brokerd, not a
+        // journal, of a newer format) stops it with one line, not after clients could connect.
+        let journal: Journal
+        do {
+            journal = try Self.openJournal(configuration)
+        } catch {
+            logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(Self.restartCannotFix(error) ? 2 : 1)
+        }
         let runtime = BrokerRuntime(
             configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier)
         let listeningLogger = logger
@@ -47,12 +56,14 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [application, BrokerService(runtime: runtime)],
+                services: [application, BrokerService(runtime: runtime, journal: journal)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
             try await group.run()
         } catch {
+            // Closed already when the broker got as far as its shutdown; a second close does nothing.
+            journal.close()
             if let problem = Self.listenProblem(error) {
                 logger.critical("cannot listen on \(configuration.host):\(configuration.port): \(problem)")
                 throw ExitCode(1)
@@ -61,6 +72,14 @@ struct ServeCommand: AsyncParsableCommand {
             // Like a bad setting, a journal start-up cannot use stays so: a restart would fail again.
             throw ExitCode(Self.restartCannotFix(error) ? 2 : 1)
         }
+    }
+
+    /// Opens (creating it and its directory if need be) the configured journal and takes its lock.
+    static func openJournal(_ configuration: Configuration) throws -> Journal {
+        let path = configuration.journalPath
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        return try Journal.open(path: path, options: JournalOptions(durability: configuration.durability))
     }
 
     /// What kept the server from its address (in use, not this host's, a port below 1024 without

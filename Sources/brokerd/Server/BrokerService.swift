@@ -6,11 +6,13 @@ import Publishers
 import ServiceLifecycle
 import Synchronization
 
-/// The broker's own lifecycle around the HTTP server: opens and replays the journal (the server
-/// answers 503 meanwhile), sweeps heartbeats and expired sessions, and on SIGTERM closes every
+/// The broker's own lifecycle around the HTTP server: replays the journal, opened before the server
+/// listens (the server answers 503 meanwhile), sweeps heartbeats and expired sessions, and on SIGTERM closes every
 /// client, journals the disconnects, snapshots and closes the journal.
 struct BrokerService: Service {
     let runtime: BrokerRuntime
+    /// Open, its lock held: `brokerd serve` opens it before anything listens.
+    let journal: Journal
 
     private var configuration: Configuration { runtime.configuration }
     private var logger: Logger { runtime.logger }
@@ -18,7 +20,7 @@ struct BrokerService: Service {
     func run() async throws {
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
         let broadcaster = try startBroadcaster()
-        let (journal, store, replayedThrough, pricesAtStart) = try await startUp()
+        let (store, replayedThrough, pricesAtStart) = try await startUp()
         let sources = await tickSources(store, lastTicks: pricesAtStart)
         let redis = try await startRedis(store, origin: broadcaster?.origin)
         // Outside the group below: a publisher slow to stop (one ignoring cancellation, say) must
@@ -104,14 +106,11 @@ struct BrokerService: Service {
         return redis
     }
 
-    /// Opens the journal and replays it; returns the last seq replayed and the latest tick of every
-    /// code then, before anything new came in.
-    private func startUp() async throws -> (Journal, EventStore, replayedThrough: UInt64, pricesAtStart: [String: PriceTick]) {
+    /// Replays the journal; returns the last seq replayed and the latest tick of every code then,
+    /// before anything new came in.
+    private func startUp() async throws -> (EventStore, replayedThrough: UInt64, pricesAtStart: [String: PriceTick]) {
         let started = ContinuousClock.now
         let path = configuration.journalPath
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let journal = try Journal.open(path: path, options: JournalOptions(durability: configuration.durability))
         let store = try EventStore(
             journal: journal, limits: runtime.brokerLimits, snapshotInterval: UInt64(configuration.snapshotInterval), logger: logger)
         await store.setObserver(runtime.publishers)
@@ -139,7 +138,7 @@ struct BrokerService: Service {
                 "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
                 "elapsed": "\(elapsed)",
             ])
-        return (journal, store, readySeq, pricesAtStart)
+        return (store, readySeq, pricesAtStart)
     }
 
     /// How long a shutdown waits for the publishers to stop before it goes on without them.
