@@ -50,6 +50,10 @@ public enum Push: Sendable {
 
 /// Where publishers send pushes: implemented by the server, which encodes each push once and
 /// queues it to every recipient's connection.
+///
+/// The sink `publish` gets holds a batch's pushes until every publisher has run, then sends them
+/// on in seq order (so a connection never gets a lower seq after a higher one); its counts are
+/// 0 then.
 public protocol PushSink: Sendable {
     /// Sends `push` to every live subscriber of `subscription`; returns how many connections got it.
     @discardableResult

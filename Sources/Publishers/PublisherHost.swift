@@ -32,11 +32,14 @@ public final class PublisherHost: EventObserver {
     public var statistics: [String: Statistics] { counters.withLock { $0 } }
 
     public func applied(_ events: [RecordedEvent], projection: Projection) {
+        // Sent once every publisher ran, in seq order across publishers.
+        let pushes = SeqOrderedPushes()
+        defer { pushes.flush(to: sink) }
         for publisher in publishers {
             let relevant = events.filter { publisher.kinds.contains($0.event.kind) }
             guard !relevant.isEmpty else { continue }
             do {
-                try publisher.publish(relevant, projection: projection, to: sink)
+                try publisher.publish(relevant, projection: projection, to: pushes)
                 counters.withLock { $0[publisher.name, default: .init()].events += UInt64(relevant.count) }
                 if let failures = streaks.withLock({ $0[publisher.name]?.succeeded() }) {
                     logger.notice("publisher works again", metadata: ["publisher": "\(publisher.name)", "failures": "\(failures)"])

@@ -286,6 +286,28 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         #expect(triggered == 2)
     }
 
+    @Test func aBatchsPushesGoOutInSeqOrderAcrossPublishers() async throws {
+        // One commit: tick 600100 (fires the rule), alert_triggered, ticks 600200 and 600300. The
+        // price round carries the last tick's seq, above the alert's; sent first (its publisher
+        // runs first), a client resuming from the highest seq it saw would never get the alert.
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(
+            dir, [Subscription(type: .market, target: "sh"), Subscription(type: .stock, target: "600300")], user: "alice")
+        try await store.execute(.setAlertRule(AlertRule(id: "r1", user: "alice", code: "600100", condition: .above, threshold: 50)))
+        let sink = RecordingSink()
+        let kline = KlinePublisher()
+        await store.setObserver(PublisherHost(publishers: [PricePublisher(), kline, AlertPublisher()], sink: sink, logger: Logger(label: "test")))
+        try await store.execute(.ingestTicks([tick("600100", 60), tick("600200", 11), tick("600300", 12)]))
+        journal.close()
+
+        let sent = sink.all
+        #expect(Set(sent.map(\.type)) == ["price_update", "kline_update", "alert"], "\(sent.map(\.type))")
+        #expect(sent.map(\.seq) == sent.map(\.seq).sorted(), "\(sent.map { "\($0.type)@\($0.seq)" })")
+        let alert = try #require(sent.first { $0.type == "alert" })
+        let prices = try #require(sent.first { $0.type == "price_update" })
+        #expect(alert.seq < prices.seq)
+    }
+
     @Test func aVolumeSpikeIsSentWhenOneTicksVolumeDwarfsTheAverage() async throws {
         let dir = try TemporaryDirectory()
         let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
