@@ -11,15 +11,10 @@ extension JournalReader {
     /// one row and the chain base of each file, not the chain: `verify(after:)` walks that.
     /// - Throws: `UnlinkedFiles` naming the two files and what is wrong; read failures as they come.
     public static func requireLinked(_ files: [JournalReader]) throws {
+        try requireOrdered(files)
         for (previous, next) in zip(files, files.dropFirst()) {
-            let previousBase = try previous.chainBase()
             let base = try next.chainBase()
-            guard base.seq > previousBase.seq else {
-                throw UnlinkedFiles(
-                    description: "\(next.path) starts after seq \(base.seq), not after \(previous.path), which starts after seq "
-                        + "\(previousBase.seq): give the archives oldest first, each once, then the journal")
-            }
-            let previousLast = try previous.last()?.seq ?? previousBase.seq
+            let previousLast = try previous.last()?.seq ?? previous.chainBase().seq
             guard base.seq <= previousLast else {
                 let missing = previousLast + 1 == base.seq ? "seq \(base.seq) is" : "seqs \(previousLast + 1)...\(base.seq) are"
                 throw UnlinkedFiles(
@@ -29,6 +24,22 @@ extension JournalReader {
                 throw UnlinkedFiles(
                     description: "\(next.path) does not continue \(previous.path): its chain starts after a seq \(base.seq) "
                         + "that is not the one in \(previous.path) (an archive of another journal?)")
+            }
+        }
+    }
+
+    /// Checks that each of `files` starts after the one before it: archives oldest first, each
+    /// once, then the journal. What `verify(after:)` needs to tell a broken chain from files given
+    /// in the wrong order (which would read as an overlap of rows, an interrupted compaction).
+    /// - Throws: `UnlinkedFiles` naming the two files.
+    public static func requireOrdered(_ files: [JournalReader]) throws {
+        for (previous, next) in zip(files, files.dropFirst()) {
+            let previousBase = try previous.chainBase()
+            let base = try next.chainBase()
+            guard base.seq > previousBase.seq else {
+                throw UnlinkedFiles(
+                    description: "\(next.path) starts after seq \(base.seq), not after \(previous.path), which starts after seq "
+                        + "\(previousBase.seq): give the archives oldest first, each once, then the journal")
             }
         }
     }

@@ -331,6 +331,9 @@ import TestSupport
         #expect(alone.status == 0 && alone.stdout.contains("chain starts after seq \(snapshotSeq - 2)"), "\(alone.stdout)\(alone.stderr)")
         let whole = try await journalCLI(["verify", "--journal", journal, "--archive", archive])
         #expect(whole.status == 0 && whole.stdout.hasPrefix("OK: \(snapshotSeq + 1) rows verified across 2 files"), "\(whole.stdout)")
+        // Files given out of order (here an archive twice) are a usage error, not a broken chain.
+        let twice = try await journalCLI(["verify", "--journal", journal, "--archive", archive, "--archive", archive])
+        #expect(twice.status == 2 && twice.stdout.isEmpty && twice.stderr.contains("give the archives oldest first, each once"), "\(twice)")
 
         // Old states now need the archive, and come back unchanged with it.
         let without = try await journalCLI(["replay", "--journal", journal, "--until-seq", "3", "--json"])

@@ -22,7 +22,10 @@ struct JournalVerifyCommand: ParsableCommand {
     func run() throws {
         let report = try JournalCLI.run { () throws -> VerificationReport in
             let reader = try JournalCLI.openReader(journal)
-            return try reader.verify(after: archives.map(JournalCLI.openReader))
+            let archives = try archives.map(JournalCLI.openReader)
+            // Files out of order are a mistake of the command line (exit 2), not a broken chain.
+            try JournalReader.requireOrdered(archives + [reader])
+            return try reader.verify(after: archives)
         }
         if let bad = report.firstBadSeq {
             print("FAIL: first bad seq \(bad) in \(report.path): \(report.problem ?? "")")
