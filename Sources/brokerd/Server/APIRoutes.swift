@@ -122,16 +122,16 @@ struct APIRoutes {
     private func clients() async throws -> Response {
         let store = try readyStore()
         let connections = runtime.registry.all.sorted { $0.connectedAt < $1.connectedAt }
+        // Only the sets are taken on the store (copies share their storage): sorted there, 1,000
+        // clients × 100 subscriptions held up every push and ingest for a sixth of a second.
         let subscriptions = await store.read { projection in
-            Dictionary(uniqueKeysWithValues: connections.map { connection in
-                (connection.clientID, projection.subscriptions.subscriptions(of: connection.clientID).sorted())
-            })
+            connections.map { projection.subscriptions.subscriptions(of: $0.clientID) }
         }
-        let rows = connections.map { connection in
+        let rows = zip(connections, subscriptions).map { connection, subscriptions in
             ClientRow(
                 clientID: connection.clientID, user: connection.user,
                 connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
-                subscriptions: (subscriptions[connection.clientID] ?? []).map { .init(type: $0.type.rawValue, target: $0.target) },
+                subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
                 messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth)
         }
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
