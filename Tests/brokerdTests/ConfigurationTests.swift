@@ -368,7 +368,7 @@ extension ConfigurationTests {
         .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
-        .burst: "3", .maxClients: "10", .outboundQueue: "64", .simulator: "off", .simulatorRate: "100",
+        .burst: "3", .maxClients: "10", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
         .publicDir: "/srv/console",
@@ -392,6 +392,7 @@ extension ConfigurationTests {
         c.limits.burst = 3
         c.limits.maxClients = 10
         c.limits.outboundQueueCapacity = 64
+        c.limits.slowConsumerTimeout = .milliseconds(2500)
         c.simulator.isEnabled = false
         c.simulator.ticksPerSecond = 100
         c.redis.url = RedisURL(host: "127.0.0.1")

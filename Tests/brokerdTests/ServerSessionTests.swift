@@ -639,4 +639,57 @@ import TestSupport
         #expect(try disconnectReasons(journal).contains(.slowConsumer))
         withExtendedLifetime(stalled) {}
     }
+
+    @Test func aClientWithOnlyPriceSubscriptionsThatStopsReadingIsClosedOnceItsSocketTakesNothing() async throws {
+        // Coalescing keeps its queue short (one merged update per subscription) however long it
+        // reads nothing: the queue never overflows, and the pings it could send would keep the
+        // heartbeat happy. Its socket taking nothing for slow_consumer_timeout ends it.
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--slow-consumer-timeout", "1"])
+        let reader = TestWebSocket(url: broker.webSocketURL)
+        _ = try await reader.receive()
+        try reader.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
+        #expect(try await reader.receive(type: "subscribed") != nil)
+        let stalled = try StalledWebSocket(port: broker.port)
+        try stalled.send(#"{"type":"subscribe","subscription_type":"market","target":"sh"}"#)
+        for _ in 0..<100 {
+            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+            if (stats["subscriptions"] as? [String: Any])?["market"] as? Int == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        // 300 codes a round, ~40 KB a message: the socket's buffers fill after a few hundred rounds.
+        var posted = 0
+        var slowConsumers = 0
+        var maxDepth = 0
+        let started = ContinuousClock.now
+        while slowConsumers == 0 && ContinuousClock.now - started < .seconds(60) {
+            let rows = (0..<300).map { #"{"code":"\#(600_000 + $0)","name":"Stock \#($0)","price":\#(10 + posted % 100),"volume":\#(posted + 1),"prev_close":10}"# }
+            let (status, _) = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[\#(rows.joined(separator: ","))]}"#)
+            #expect(status == 200)
+            posted += 1
+            if posted % 20 == 0 {
+                let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+                slowConsumers = (stats["connections"] as? [String: Any])?["slow_consumer_disconnects"] as? Int ?? 0
+                let (_, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+                let depths = (clients["clients"] as? [[String: Any]] ?? []).compactMap { $0["queue_depth"] as? Int }
+                maxDepth = max(maxDepth, depths.max() ?? 0)
+            }
+        }
+        #expect(slowConsumers == 1, "after \(posted) rounds")
+        #expect(maxDepth < 1_024, "closed for taking nothing, not for a queue past outbound_queue (\(maxDepth))")
+
+        // The reader got every round's latest price.
+        let last = "\(10 + (posted - 1) % 100)"
+        var latest: Double?
+        while latest.map({ "\(Int($0))" }) != last {
+            let update = try #require(try await reader.receive(type: "price_update"))
+            latest = (update["data"] as? [[String: Any]])?.first { $0["code"] as? String == "600299" }?["price"] as? Double ?? latest
+        }
+        await reader.close()
+        await broker.terminate()
+        #expect(try disconnectReasons(journal).contains(.slowConsumer))
+        withExtendedLifetime(stalled) {}
+    }
 }

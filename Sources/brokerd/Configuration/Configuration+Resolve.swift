@@ -69,6 +69,7 @@ extension Configuration {
         case .burst: limits.burst = try value.integer(in: 1...Int.max)
         case .maxClients: limits.maxClients = try value.integer(in: 1...Int.max)
         case .outboundQueue: limits.outboundQueueCapacity = try value.integer(in: 1...Int.max)
+        case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
         case .simulator: simulator.isEnabled = try value.boolean()
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
         case .redisURL: redis.url = try Self.redisURL(value.word())

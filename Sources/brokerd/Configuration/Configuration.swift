@@ -30,10 +30,7 @@ public struct Configuration: Sendable, Equatable {
 
     /// `resumeWindow` in microseconds, fractions of a second included: what a disconnect's resume
     /// deadline adds to its time.
-    public var resumeWindowMicroseconds: Int64 {
-        let parts = resumeWindow.components
-        return parts.seconds * 1_000_000 + parts.attoseconds / 1_000_000_000_000
-    }
+    public var resumeWindowMicroseconds: Int64 { resumeWindow.microseconds }
     /// Name of this node in stats and in messages shared with other nodes.
     public var nodeID = Configuration.defaultNodeID
     /// Lowest level that is logged.
@@ -77,6 +74,10 @@ extension Configuration {
         public var maxClients = 10_000
         /// Messages queued per connection before a slow consumer is coalesced, then disconnected.
         public var outboundQueueCapacity = 1_024
+        /// How long a connection's socket may take nothing while messages wait for it; then it is
+        /// closed as a slow consumer. Coalescing keeps a client with only price subscriptions
+        /// under `outboundQueueCapacity` however long it reads nothing.
+        public var slowConsumerTimeout = Duration.seconds(30)
 
         /// Creates limits holding the defaults.
         public init() {}
@@ -122,5 +123,13 @@ extension Configuration {
 
         /// Creates auth settings holding the defaults.
         public init() {}
+    }
+}
+
+extension Duration {
+    /// The duration in whole microseconds, fractions of a second included: how the broker's
+    /// clocks (`WallClock`) count.
+    var microseconds: Int64 {
+        components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
     }
 }

@@ -63,6 +63,10 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.outboundQueue.flagName), parsing: .unconditional, help: Setting.outboundQueue.argumentHelp)
     public var outboundQueue: String?
 
+    @Option(
+        name: .customLong(Setting.slowConsumerTimeout.flagName), parsing: .unconditional, help: Setting.slowConsumerTimeout.argumentHelp)
+    public var slowConsumerTimeout: String?
+
     @Option(name: .customLong(Setting.simulator.flagName), help: Setting.simulator.argumentHelp)
     public var simulator: String?
 
@@ -115,6 +119,7 @@ public struct ServeOptions: ParsableArguments {
             (.burst, burst.map(SettingValue.text)),
             (.maxClients, maxClients.map(SettingValue.text)),
             (.outboundQueue, outboundQueue.map(SettingValue.text)),
+            (.slowConsumerTimeout, slowConsumerTimeout.map(SettingValue.text)),
             (.simulator, simulator.map(SettingValue.text)),
             (.simulatorRate, simulatorRate.map(SettingValue.text)),
             (.redisURL, redisURL.map(SettingValue.text)),

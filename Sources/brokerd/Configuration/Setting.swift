@@ -20,6 +20,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case burst
     case maxClients = "max_clients"
     case outboundQueue = "outbound_queue"
+    case slowConsumerTimeout = "slow_consumer_timeout"
     case simulator
     case simulatorRate = "simulator_rate"
     case redisURL = "redis_url"
@@ -46,7 +47,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
             .logLevel, .publicDir:
             nil
-        case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue:
+        case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue,
+            .slowConsumerTimeout:
             "limits"
         case .simulator, .simulatorRate: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey: "redis"
@@ -100,6 +102,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .burst: "Messages a client may send at once (token bucket capacity)."
         case .maxClients: "Connected clients at most."
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
+        case .slowConsumerTimeout: "Seconds a client's socket may take nothing while messages wait; then it is a slow consumer."
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
         case .redisURL: "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded."
@@ -121,7 +124,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "port"
         case .journal: "file"
         case .durability: "normal|full"
-        case .heartbeatTimeout, .resumeWindow: "seconds"
+        case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
         case .maxFrameBytes: "bytes"
@@ -157,6 +160,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .burst: return "\(defaults.limits.burst)"
         case .maxClients: return "\(defaults.limits.maxClients)"
         case .outboundQueue: return "\(defaults.limits.outboundQueueCapacity)"
+        case .slowConsumerTimeout: return "\(defaults.limits.slowConsumerTimeout.components.seconds)"
         case .simulator: return defaults.simulator.isEnabled ? "on" : "off"
         case .simulatorRate: return "\(Int(defaults.simulator.ticksPerSecond))"
         case .redisURL: return "none, no Redis"

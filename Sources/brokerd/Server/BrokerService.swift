@@ -202,11 +202,11 @@ struct BrokerService: Service {
         }
     }
 
-    /// Closes idle connections and those whose token expired, and forgets sessions whose resume
-    /// window has passed.
+    /// Closes idle connections, those that stopped reading and those whose token expired, and
+    /// forgets sessions whose resume window has passed.
     private func sweep(_ store: EventStore) async {
-        let heartbeat = configuration.heartbeatTimeout.components
-        let heartbeatMicroseconds = heartbeat.seconds * 1_000_000 + heartbeat.attoseconds / 1_000_000_000_000
+        let heartbeatMicroseconds = configuration.heartbeatTimeout.microseconds
+        let stallMicroseconds = configuration.limits.slowConsumerTimeout.microseconds
         var tick = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
@@ -217,6 +217,8 @@ struct BrokerService: Service {
                     if connection.requestClose(.heartbeatTimeout) {
                         logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
                     }
+                } else if connection.writer.stalledFor(at: now) > stallMicroseconds {
+                    connection.closeAsSlowConsumer()
                 } else if let expiry = connection.tokenExpiresAt, now >= expiry, connection.requestClose(.tokenExpired) {
                     logger.info("token expired", metadata: ["client": "\(connection.clientID)", "user": "\(connection.user ?? "-")"])
                 }

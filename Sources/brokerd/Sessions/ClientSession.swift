@@ -320,7 +320,8 @@ struct ClientSession {
                     break
                 }
                 pushed += part.sent
-                await Self.waitUntilHandedToTheSocket(pushed, since: sentBefore, by: connection)
+                await Self.waitUntilHandedToTheSocket(
+                    pushed, since: sentBefore, by: connection, patience: configuration.limits.slowConsumerTimeout)
                 guard let stoppedAt = part.stoppedAt else { break }
                 from = stoppedAt + 1
             }
@@ -329,13 +330,13 @@ struct ClientSession {
         return (missed, readThrough)
     }
 
-    /// How long a catch-up waits for a socket that takes nothing before it sends on (and the
-    /// outbound queue's limit decides).
-    static let catchUpPatience: Duration = .seconds(10)
-
     /// Waits while the client is reachable until `count` messages since `sentBefore` were handed to
-    /// its socket (none waits in the outbound queue), or it took nothing for `catchUpPatience`.
-    private static func waitUntilHandedToTheSocket(_ count: Int, since sentBefore: UInt64, by connection: LiveConnection) async {
+    /// its socket (none waits in the outbound queue), or it took nothing for `patience` (the slow
+    /// consumer timeout, which closes it meanwhile; then the catch-up sends on, and the outbound
+    /// queue's limit decides).
+    private static func waitUntilHandedToTheSocket(
+        _ count: Int, since sentBefore: UInt64, by connection: LiveConnection, patience: Duration
+    ) async {
         var last = connection.writer.sentCount
         var lastProgress = ContinuousClock.now
         while connection.isReachable, last - sentBefore < UInt64(count) {
@@ -344,7 +345,7 @@ struct ClientSession {
             if now != last {
                 last = now
                 lastProgress = .now
-            } else if ContinuousClock.now - lastProgress > catchUpPatience {
+            } else if ContinuousClock.now - lastProgress > patience {
                 return
             }
         }

@@ -1,4 +1,5 @@
 import Broker
+import Journal
 import NIOCore
 import NIOWebSocket
 import Synchronization
@@ -26,6 +27,9 @@ final class ConnectionWriter: Sendable {
     private let state: NIOLoopBoundBox<State>
     private let sent = Atomic<UInt64>(0)
     private let queued = Atomic<Int>(0)
+    /// Since when (UTC microseconds) the socket has taken nothing while messages waited; 0 while
+    /// it takes what there is.
+    private let stalledSince = Atomic<Int64>(0)
 
     private struct State {
         var queue: OutboxQueue
@@ -82,6 +86,13 @@ final class ConnectionWriter: Sendable {
     let capacity: Int
     /// Messages handed to the socket.
     var sentCount: UInt64 { sent.load(ordering: .relaxed) }
+
+    /// How long (microseconds, as of `now`) the socket has taken nothing while messages waited for
+    /// it; 0 while it takes what there is. Callable from anywhere.
+    func stalledFor(at now: Int64) -> Int64 {
+        let since = stalledSince.load(ordering: .relaxed)
+        return since == 0 ? 0 : max(0, now - since)
+    }
 
     // MARK: On the event loop
 
@@ -147,6 +158,11 @@ final class ConnectionWriter: Sendable {
             sent.add(written, ordering: .relaxed)
         }
         queued.store(state.value.queue.depth, ordering: .relaxed)
+        if written > 0 || state.value.queue.isEmpty {
+            stalledSince.store(0, ordering: .relaxed)
+        } else if stalledSince.load(ordering: .relaxed) == 0 {
+            stalledSince.store(WallClock.microsecondsNow(), ordering: .relaxed)
+        }
         guard !state.value.queue.isEmpty, !state.value.retryScheduled else { return }
         guard channel.isActive else {
             state.value.queue.close(discardQueued: true)

@@ -65,6 +65,12 @@ final class LiveConnection: Sendable {
     /// Handles the outcome of queueing a message; call on the writer's event loop.
     func accept(_ pushed: OutboxQueue.Pushed) {
         guard pushed == .overflow else { return }
+        closeAsSlowConsumer()
+    }
+
+    /// Closes the connection as a slow consumer (its queue overflowed, or its socket took nothing
+    /// for too long), unless it is closing already.
+    func closeAsSlowConsumer() {
         if requestClose(.slowConsumer) { onSlowConsumer(self) }
     }
 
