@@ -33,4 +33,12 @@ import Testing
         #expect(owed.bars.map(\.code) == ["d", "e", "f"])
         #expect(owed.dropped == 3)
     }
+
+    @Test func aMinimumCapacityAboveTheCapacityHoldsMore() {
+        var owed = OwedCloses(capacity: 2)
+        owed.minimumCapacity = 4
+        #expect(owed.append([close("a"), close("b"), close("c"), close("d")]) == 0)
+        #expect(owed.append([close("e")]) == 1)
+        #expect(owed.bars.map(\.code) == ["b", "c", "d", "e"])
+    }
 }

@@ -234,23 +234,35 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
         let codes = ["600000", "600519", "000001", "300750"]
         try await store.execute(.ingestTicks(codes.map { tick($0, 10, at: minute + 1_000_000) }))
-        // Four closes, while the loop that journals them does not run (as if stuck on the journal).
-        for code in codes {
-            try await store.execute(.ingestTicks([tick(code, 11, at: minute + 61_000_000)]))
+        // One boundary closes a bar of every code: 4 closes, past maxOwedCloses, but a boundary's
+        // closes always fit (two per bar tracked), or a feed of many codes would lose some at
+        // every boundary with a healthy journal.
+        try await store.execute(.ingestTicks(codes.map { tick($0, 11, at: minute + 61_000_000) }))
+        #expect(kline.owedCloses == 4 && kline.droppedCloses == 0)
+        // Two more boundaries while the loop that journals them does not run (as if stuck on the
+        // journal): 12 closes, room for 8.
+        for later in [121_000_000, 181_000_000] as [Int64] {
+            try await store.execute(.ingestTicks(codes.map { tick($0, 12, at: minute + later) }))
         }
-        #expect(kline.owedCloses == 2)
-        #expect(kline.droppedCloses == 2)
+        #expect(kline.owedCloses == 8)
+        #expect(kline.droppedCloses == 4)
         #expect(logs.all.filter { $0.level == .error }.count == 1)
 
         let loop = Task { try await kline.run(PublisherContext(store: store)) }
-        var journaled: [Bool] = []
-        for _ in 0..<2_000 where journaled.filter({ $0 }).count < 2 {
+        for _ in 0..<2_000 {
+            // The 8 closes go in one commit: a bar of each code is in once it is.
+            if await store.read({ $0.lastBars.count }) == codes.count { break }
             try await Task.sleep(for: .milliseconds(10))
-            journaled = await store.read { projection in codes.map { projection.lastBars[BarKey(code: $0, period: "1m")] != nil } }
         }
         loop.cancel()
         journal.close()
-        #expect(journaled == [false, false, true, true], "the newest closes were kept")
+        let cursor = try JournalReader(path: dir.path("j.sqlite")).records(JournalQuery(kinds: [EventKind.klineUpdated.rawValue]))
+        var starts: [Int64] = []
+        while let record = try cursor.next() {
+            if case .klineUpdated(let bar) = try EventCodec.decode(kind: record.kind, payload: record.payload) { starts.append(bar.start) }
+        }
+        #expect(starts.sorted() == [Int64](repeating: minute + 60_000_000, count: 4) + [Int64](repeating: minute + 120_000_000, count: 4),
+            "the newest closes were kept: \(starts.map { ($0 - minute) / 60_000_000 })")
     }
 
     @Test func anAlertFiresOnceIsJournaledAndReArmsWhenTheConditionClears() async throws {

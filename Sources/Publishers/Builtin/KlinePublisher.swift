@@ -33,7 +33,8 @@ public final class KlinePublisher: Publisher {
     /// in front of the ticks.
     static let closesPerCommit = 1_000
     /// Most closes waiting for the journal: with 5,000 codes in 1m and 5m bars, a quarter of an
-    /// hour of journal outage.
+    /// hour of journal outage. Never fewer than two closes of every bar tracked (`OwedCloses`):
+    /// with more codes, one boundary's closes would not fit, and a healthy journal would lose some.
     public static let defaultMaxOwedCloses = 100_000
     /// Whether the bars of the previous process were recovered (once per process, not per restart of `run`).
     private let recovered = Atomic<Bool>(false)
@@ -147,7 +148,11 @@ public final class KlinePublisher: Publisher {
     /// Queues closes for the journal.
     private func owe(_ closed: [KlineBar]) {
         guard !closed.isEmpty else { return }
-        reportDropped(owed.withLock { $0.append(closed) })
+        let tracked = book.withLock { $0.tracks.count }
+        reportDropped(owed.withLock { owed in
+            owed.minimumCapacity = 2 * tracked
+            return owed.append(closed)
+        })
         wakeups.yield()
     }
 
@@ -228,7 +233,7 @@ public final class KlinePublisher: Publisher {
             k-line closes dropped: more are waiting for the journal than the queue holds, the oldest go first; \
             further drops until the journal takes closes again are only counted (brokerd_kline_closes_dropped_total)
             """,
-            metadata: ["dropped": "\(count)", "capacity": "\(owed.withLock { $0.capacity })"])
+            metadata: ["dropped": "\(count)", "capacity": "\(owed.withLock { max($0.capacity, $0.minimumCapacity) })"])
     }
 
     /// Puts the bars the previous process was building (rebuilt from the ticks it journaled) under

@@ -1,13 +1,18 @@
 import Broker
 
-/// Closed bars waiting for the journal, oldest first, at most `capacity` of them.
+/// Closed bars waiting for the journal, oldest first, at most `capacity` of them (or
+/// `minimumCapacity`, when larger).
 ///
 /// A close leaves the queue for good only once it is journaled: the batch whose append failed is
 /// put back in front, to be tried again. Past the capacity the oldest closes go first, because
 /// the newest are what charts and resuming clients need most; what went is counted.
 struct OwedCloses: Sendable {
-    /// Most closes held.
+    /// Most closes held, unless `minimumCapacity` is larger.
     let capacity: Int
+    /// Closes held whatever `capacity` says. The k-line publisher sets it to two closes of every
+    /// bar it tracks: a period boundary closes all of them at once, and those closes (and the last
+    /// boundary's, still being journaled) must fit while the journal keeps up.
+    var minimumCapacity = 0
     private(set) var bars: [KlineBar] = []
     /// Closes dropped because the queue was full, since it was made.
     private(set) var dropped = 0
@@ -41,7 +46,7 @@ struct OwedCloses: Sendable {
     }
 
     private mutating func trim() -> Int {
-        let excess = bars.count - capacity
+        let excess = bars.count - max(capacity, minimumCapacity)
         guard excess > 0 else { return 0 }
         bars.removeFirst(excess)
         dropped += excess
