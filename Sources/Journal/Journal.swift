@@ -51,6 +51,8 @@ public final class Journal: Sendable {
             try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
             // Checkpoints run beside the commits (WALCheckpointer), not inside one.
             try db.execute("PRAGMA wal_autocheckpoint = 0")
+            // The writer starts the log over; then it also cuts a log grown past this back.
+            try db.execute("PRAGMA journal_size_limit = \(options.checkpoints.logSizeLimitBytes)")
             if let maxSizeBytes = options.maxSizeBytes {
                 let pageSize = try db.scalarInt("PRAGMA page_size") ?? 4096
                 try db.execute("PRAGMA max_page_count = \(max(1, maxSizeBytes / pageSize))")

@@ -38,9 +38,16 @@ public struct CheckpointSettings: Sendable {
     public var interval: Duration
     /// Log length (4 KiB pages) at which the writer finishes a checkpoint and the log starts over.
     public var restartFrames: Int
+    /// Size the log file is cut back to when it starts over (SQLite's `journal_size_limit`). A
+    /// reader holding one transaction for long (`brokerd journal events` piped into a pager) keeps
+    /// the log from starting over, and it grows meanwhile; without a limit the file kept its
+    /// largest size until the journal was closed.
+    public var logSizeLimitBytes: Int64
 
-    public init(interval: Duration = .milliseconds(250), restartFrames: Int = 4_000) {
+    public init(interval: Duration = .milliseconds(250), restartFrames: Int = 4_000, logSizeLimitBytes: Int64? = nil) {
         self.interval = interval
         self.restartFrames = max(1, restartFrames)
+        // Half as much again as the log's usual length, so the usual log is never cut and regrown.
+        self.logSizeLimitBytes = max(0, logSizeLimitBytes ?? Int64(self.restartFrames) * 4_096 * 3 / 2)
     }
 }

@@ -58,6 +58,34 @@ import Testing
         #expect(records.allSatisfy { $0.payload == Self.bulky(Int($0.seq) - 1).payload })
     }
 
+    @Test func aLogGrownBehindALongReadIsCutBackOnceItStartsOver() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        var options = Self.options
+        options.checkpoints.logSizeLimitBytes = 1 << 20
+        let journal = try Journal.open(path: path, options: options)
+        _ = try await journal.append(contentsOf: (0..<10).map(Self.bulky))
+        // A reader part-way through a scan holds its transaction: the log cannot start over.
+        var cursor: JournalCursor? = try JournalReader(path: path).records(JournalQuery())
+        #expect(try cursor?.next()?.seq == 1)
+        for batch in 1..<80 {
+            _ = try await journal.append(contentsOf: (0..<100).map { Self.bulky(batch * 100 + $0) })
+        }
+        let grown = Self.fileSize(path + "-wal")
+        #expect(grown > 6 << 20, "the log grew to \(grown) bytes behind the reader")
+        cursor = nil
+        // Once the reader is gone the log starts over, and is cut back to the limit.
+        var cut = false
+        for batch in 80..<1_080 where !cut {
+            _ = try await journal.append(contentsOf: (0..<10).map { Self.bulky(batch * 10 + $0) })
+            try await Task.sleep(for: .milliseconds(10))
+            cut = Self.fileSize(path + "-wal") <= 2 << 20
+        }
+        let last = Self.fileSize(path + "-wal")
+        journal.close()
+        #expect(cut, "the log stayed at \(last) bytes")
+    }
+
     @Test func closeLeavesNoLogBehindAndAnIdleJournalIsLeftAlone() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
