@@ -84,6 +84,9 @@ public final class Journal: Sendable {
         return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock, removedSnapshotSeqs: removed)
     }
 
+    /// Bytes on disk of the journal file and of its write-ahead log, read off the file system.
+    public var diskUsage: (main: Int64, wal: Int64) { JournalReader.diskUsage(ofJournalAt: path) }
+
     /// The last committed seq (0 for an empty journal).
     public var lastSeq: UInt64 { writer.head.seq }
 

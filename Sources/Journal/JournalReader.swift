@@ -185,22 +185,18 @@ public final class JournalReader {
 
     /// Bytes on disk of the journal file and of its write-ahead log (0 when there is none).
     public func diskUsage() -> (main: Int64, wal: Int64) {
-        (Self.size(ofFileAt: path), Self.size(ofFileAt: path + "-wal"))
+        Self.diskUsage(ofJournalAt: path)
+    }
+
+    /// Bytes on disk of the journal file at `path` and of its write-ahead log (0 when there is none).
+    static func diskUsage(ofJournalAt path: String) -> (main: Int64, wal: Int64) {
+        (size(ofFileAt: path), size(ofFileAt: path + "-wal"))
     }
 
     private static func size(ofFileAt path: String) -> Int64 {
         var info = stat()
         guard stat(path, &info) == 0 else { return 0 }
         return Int64(info.st_size)
-    }
-
-    /// The journal file's size in bytes, WAL not included.
-    public func fileSize() throws(JournalError) -> Int64 {
-        try read { () throws(SQLiteError) -> Int64 in
-            let pages = try db.scalarInt("PRAGMA page_count") ?? 0
-            let pageSize = try db.scalarInt("PRAGMA page_size") ?? 0
-            return pages * pageSize
-        }
     }
 
     private func cursor(sql: String, query: JournalQuery) throws(JournalError) -> JournalCursor {

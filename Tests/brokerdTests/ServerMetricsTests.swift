@@ -65,7 +65,15 @@ extension [PrometheusSample] {
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: ticks).0 == 200)
         _ = try await socket.receive(type: "price_update")
 
+        // The files only grow here (the log starts over at 16 MB): the size scraped after is at least this.
+        let onDisk = [dir.path("j.sqlite"), dir.path("j.sqlite-wal")].map {
+            ((try? FileManager.default.attributesOfItem(atPath: $0))?[.size] as? Int) ?? 0
+        }
         let (text, samples) = try await scrape(broker)
+        #expect(onDisk[1] > 0)
+        #expect((samples.value("brokerd_journal_size_bytes") ?? 0) >= Double(onDisk.reduce(0, +)), "main + WAL: \(onDisk)")
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        #expect((stats["journal"] as? [String: Any])?["size_bytes"] as? Int ?? 0 >= onDisk.reduce(0, +), "main + WAL: \(onDisk)")
         #expect(samples.value("brokerd_connections") == 1)
         #expect(samples.value("brokerd_ready") == 1)
         #expect(samples.value("brokerd_subscriptions", ["type": "stock"]) == 1)

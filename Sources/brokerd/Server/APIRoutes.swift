@@ -97,7 +97,7 @@ struct APIRoutes {
         let connections = runtime.registry.all
         let sent = runtime.sink.statistics
         let uptime = Double(WallClock.microsecondsNow() - runtime.startedAt) / 1_000_000
-        let size = (try? store.journal.reader().fileSize()) ?? 0
+        let disk = store.journal.diskUsage
         let journalStatistics = store.journal.statistics
         return JSONResponse.make(StatsBody(
             node: runtime.configuration.nodeID,
@@ -109,7 +109,7 @@ struct APIRoutes {
             messages: .init(in: LiveConnection.messagesInSinceStart, out: sent.messages, outByType: sent.byType),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
-                lastSeq: summary.lastSeq, sizeBytes: size, path: store.journal.path,
+                lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, path: store.journal.path,
                 checkpoints: .init(
                     background: journalStatistics.backgroundCheckpoints, writer: journalStatistics.writerCheckpoints,
                     failed: journalStatistics.failedCheckpoints)),

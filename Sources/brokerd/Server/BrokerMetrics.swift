@@ -59,7 +59,8 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_journal_last_seq").set(Double(lastSeq))
             gauge("brokerd_sessions").set(sessions)
             for (type, count) in byType { gauge("brokerd_subscriptions", ["type": type]).set(count) }
-            if let size = try? store.journal.reader().fileSize() { gauge("brokerd_journal_size_bytes").set(Double(size)) }
+            let disk = store.journal.diskUsage
+            gauge("brokerd_journal_size_bytes").set(Double(disk.main + disk.wal))
         } else {
             gauge("brokerd_ready").set(0)
         }
