@@ -136,14 +136,68 @@ struct DeciderTests {
     @Test("a valid tick batch yields one price_ticked per tick in order")
     func ticksAccepted() throws {
         let ticks = [Fixtures.tick("600000", price: 1), Fixtures.tick("000001", price: 2, prevClose: 0)]
-        #expect(try decide(.ingestTicks(ticks)) == ticks.map { .priceTicked($0) })
+        #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == ticks.map { .priceTicked($0) })
+    }
+
+    /// 600000 ticked named, with volume and previous close; 000001 is only in a signal list, by name.
+    static let known = projection([
+        .priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.2, volume: 12_345, prevClose: 10, timestamp: 1)),
+        .signalsReplaced(SignalsReplaced(strategy: "vw", signals: [Signal(code: "000001", name: "平安银行"), Signal(code: "300750", name: "300750")])),
+    ])
+
+    @Test("a tick that leaves out name, volume and prev_close takes them from the code's last tick")
+    func leftOutFieldsComeFromTheLastTick() throws {
+        let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.3, timestamp: 2)]), state: Self.known)
+        #expect(events == [.priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.3, volume: 12_345, prevClose: 10, timestamp: 2))])
+        // A previous close of 0 says "unknown" too.
+        let zero = try decide(.ingestTicks([FedTick(code: "600000", price: 10.3, prevClose: 0, timestamp: 2)]), state: Self.known)
+        #expect(zero == events)
+    }
+
+    @Test("what a tick carries wins over what is known of the code")
+    func carriedFieldsWin() throws {
+        let tick = PriceTick(code: "600000", name: "浦发", price: 10.3, volume: 0, prevClose: 9, timestamp: 2)
+        #expect(try decide(.ingestTicks([FedTick(code: "600000", name: "浦发", price: 10.3, volume: 0, prevClose: 9, timestamp: 2)]), state: Self.known)
+            == [.priceTicked(tick)])
+    }
+
+    @Test("a name no tick gave comes from a signal list, else is the code; an unknown volume or prev_close is 0")
+    func nameFromSignalsElseCode() throws {
+        let events = try decide(
+            .ingestTicks([FedTick(code: "000001", price: 11, timestamp: 2), FedTick(code: "300750", price: 30, timestamp: 2)]), state: Self.known)
+        #expect(events == [
+            .priceTicked(PriceTick(code: "000001", name: "平安银行", price: 11, volume: 0, prevClose: 0, timestamp: 2)),
+            .priceTicked(PriceTick(code: "300750", name: "300750", price: 30, volume: 0, prevClose: 0, timestamp: 2)),
+        ])
+        // A last tick named by its code (nothing was known then) does not hide the signal list's name.
+        var state = Self.known
+        state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .priceTicked(PriceTick(code: "000001", name: "000001", price: 11, volume: 5, prevClose: 0, timestamp: 2))))
+        #expect(try decide(.ingestTicks([FedTick(code: "000001", price: 12, timestamp: 4)]), state: state)
+            == [.priceTicked(PriceTick(code: "000001", name: "平安银行", price: 12, volume: 5, prevClose: 0, timestamp: 4))])
+    }
+
+    @Test("a tick takes what it leaves out from an earlier tick of its own batch")
+    func leftOutFieldsComeFromTheBatch() throws {
+        let events = try decide(.ingestTicks([
+            FedTick(code: "600000", name: "浦发银行B", price: 10.3, volume: 20_000, prevClose: 10.1, timestamp: 2),
+            FedTick(code: "600000", price: 10.4, timestamp: 3),
+        ]), state: Self.known)
+        #expect(events.last == .priceTicked(PriceTick(code: "600000", name: "浦发银行B", price: 10.4, volume: 20_000, prevClose: 10.1, timestamp: 3)))
+    }
+
+    @Test("a change_pct rule sees the previous close a tick left out")
+    func changePercentRuleSeesTheKnownPreviousClose() throws {
+        var state = Self.known
+        state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .alertRuleSet(Fixtures.rule("pct", .changePercent, 5))))
+        let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.6, timestamp: 4)]), state: state)
+        #expect(events.last == .alertTriggered(AlertTriggered(ruleID: "pct", user: "alice", code: "600000", price: 10.6)))
     }
 
     @Test("a tick that meets an armed rule is followed by its alert_triggered, in the same batch")
     func ticksFireAlerts() throws {
         // r1 (above 11) is armed, r2 (above 11) fired already.
         let ticks = [Fixtures.tick("600000", price: 12), Fixtures.tick("600000", price: 10), Fixtures.tick("600000", price: 13)]
-        #expect(try decide(.ingestTicks(ticks)) == [
+        #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == [
             .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
             .priceTicked(ticks[1]),
             .priceTicked(ticks[2]),
@@ -175,7 +229,7 @@ struct DeciderTests {
     ])
     func badTickRejectsBatch(bad: PriceTick) {
         #expect {
-            try decide(.ingestTicks([Fixtures.tick("600000", price: 1), bad]))
+            try decide(.ingestTicks([FedTick(Fixtures.tick("600000", price: 1)), FedTick(bad)]))
         } throws: { error in
             guard case .invalidTick(let index, _, _) = error as? BrokerError else { return false }
             return index == 1
@@ -186,7 +240,7 @@ struct DeciderTests {
     func tooManyTicks() {
         let ticks = Array(repeating: Fixtures.tick("600000", price: 1), count: 3)
         #expect(throws: BrokerError.tooManyTicks(count: 3, limit: 2)) {
-            try Decider.decide(.ingestTicks(ticks), state: Self.state, limits: Limits(maxTicksPerBatch: 2))
+            try Decider.decide(.ingestTicks(ticks.map(FedTick.init)), state: Self.state, limits: Limits(maxTicksPerBatch: 2))
         }
     }
 
@@ -292,7 +346,7 @@ struct DeciderTests {
     func timestampRangeEnds() throws {
         for timestamp in [FieldRules.timestampRange.lowerBound, 1_764_000_000_000_000, FieldRules.timestampRange.upperBound] {
             let tick = PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: timestamp)
-            #expect(try decide(.ingestTicks([tick])) == [.priceTicked(tick)])
+            #expect(try decide(.ingestTicks([FedTick(tick)])) == [.priceTicked(tick)])
             let bar = Self.bar { $0.start = timestamp }
             #expect(try decide(.ingestBar(bar)) == [.klineUpdated(bar)])
         }

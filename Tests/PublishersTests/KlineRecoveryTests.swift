@@ -14,8 +14,8 @@ import TestSupport
     private let day: Int64 = 86_400_000_000
     private var dayStart: Int64 { (WallClock.microsecondsNow() / day + 1_000) * day }
 
-    private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> PriceTick {
-        PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+    private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> FedTick {
+        FedTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
     }
 
     private func ohlcv(_ bar: KlineBar?) -> [Double] {

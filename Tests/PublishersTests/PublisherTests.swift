@@ -71,8 +71,8 @@ func storeWithSubscriber(_ dir: TemporaryDirectory, _ subscriptions: [Subscripti
     return (journal, store)
 }
 
-func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.microsecondsNow(), volume: Int64 = 1_000) -> PriceTick {
-    PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.microsecondsNow(), volume: Int64 = 1_000) -> FedTick {
+    FedTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
 }
 
 @Suite struct PublisherTests {

@@ -25,7 +25,7 @@ struct SharedMessageCodecTests {
         let outcome = decoder.decode(json: message, timestamp: 42)
         #expect(outcome.origin == origin)
         #expect(outcome.problems.isEmpty)
-        #expect(outcome.ticks == ticks, "every field, the origin's timestamps included")
+        #expect(outcome.ticks == ticks.map(FedTick.init), "every field, the origin's timestamps included")
     }
 
     @Test func aTaggedTickStampedBefore2000IsRefused() {

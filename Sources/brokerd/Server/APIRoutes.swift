@@ -186,10 +186,12 @@ struct APIRoutes {
         let body = try await request.decode(as: TicksInput.self, context: context)
         guard !body.ticks.isEmpty else { throw APIError.badRequest("no_ticks", "send {\"ticks\":[{\"code\",\"name\",\"price\",\"volume\",\"prev_close\"}]}") }
         let now = WallClock.microsecondsNow()
-        let ticks = body.ticks.map {
-            PriceTick(code: $0.code, name: $0.name ?? $0.code, price: $0.price, volume: $0.volume ?? 0, prevClose: $0.prevClose ?? 0, timestamp: now)
+        let fed = body.ticks.map {
+            FedTick(code: $0.code, name: $0.name, price: $0.price, volume: $0.volume, prevClose: $0.prevClose, timestamp: now)
         }
-        let recorded = try await execute(.ingestTicks(ticks))
+        let recorded = try await execute(.ingestTicks(fed))
+        // As journaled, with what a tick left out filled in: other nodes take this node's values.
+        let ticks = recorded.compactMap { if case .priceTicked(let tick) = $0.event { tick } else { nil } }
         runtime.share(.ticks(ticks))
         runtime.tickRate.record(ticks.count, at: now)
         return JSONResponse.make(WriteBody(accepted: ticks.count, seq: recorded.last?.seq))
