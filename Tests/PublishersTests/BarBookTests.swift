@@ -59,12 +59,41 @@ import Testing
         #expect(book.open[key]?.bar.volume == 60)
     }
 
-    @Test func aSmallerCumulativeVolumeStartsANewDayCountedFromZero() {
+    @Test func aTickOfALaterTradingDayCountsFromZero() {
         var book = BarBook(periods: [("1m", minute)])
         _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
         _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 30))
         #expect(book.open[key]?.bar.volume == 30)
         _ = book.fold(tick(10, at: 1_440 * minute + 2_000_000, volume: 50))
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func aLaterTradingDayCountsFromZeroEvenWhenItsTotalIsAlreadyHigher() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
+        _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 6_000))
+        #expect(book.open[key]?.bar.volume == 6_000)
+    }
+
+    @Test func aLowerTotalOfTheSameDayAddsNothing() {
+        // A second feed lagging behind: 1,590 arrives after 1,600.
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 1_000))
+        _ = book.fold(tick(10.1, at: 2_000_000, volume: 1_600))
+        let first = book.fold(tick(10.2, at: minute + 2_000_000, volume: 1_590))
+        #expect(first.closed.map(\.volume) == [1_600])
+        #expect(book.open[key]?.bar.volume == 0, "never negative")
+        _ = book.fold(tick(10.3, at: minute + 3_000_000, volume: 1_700))
+        #expect(book.open[key]?.bar.volume == 100, "from the highest total, not the day's")
+        #expect(book.fold(tick(10.3, at: 2 * minute + 1_000_000, volume: 1_750)).closed.map(\.volume) == [100])
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func aBarOfOnlyLowerTotalsLeavesTheNextCountingFromTheHighest() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 1_600))
+        _ = book.fold(tick(10, at: minute + 1_000_000, volume: 1_590))
+        #expect(book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 1_650)).closed.map(\.volume) == [0])
         #expect(book.open[key]?.bar.volume == 50)
     }
 
@@ -267,7 +296,7 @@ import Testing
         _ = after.fold(tick(10.5, at: 2_000_000, volume: 1_040))
         #expect(ohlcv(after.open[key]?.bar) == [10.5, 10.5, 10.5, 10.5, 40])
 
-        // A new day (the cumulative volume started again) counts from 0.
+        // A later trading day counts from 0.
         var nextDay = recovery.book
         _ = nextDay.fold(tick(9, at: 24 * 60 * minute, volume: 300))
         #expect(ohlcv(nextDay.open[key]?.bar) == [9, 9, 9, 9, 300])

@@ -8,31 +8,42 @@ import Journal
 /// (ticks are stamped on receipt and folded after their commit, from several sources), and
 /// folding it would close that period a second time, or throw away the bar being built.
 struct BarBook: Sendable {
+    /// Where a code's cumulative volume stood after a bar: the highest total of its trading day
+    /// seen up to then, and that day (`TradingCalendar.day(of:)`).
+    struct VolumeMark: Sendable, Equatable {
+        var total: Int64
+        var day: Int64
+    }
+
     /// A bar being built. A tick's volume is the day's cumulative total, so the bar's volume is
-    /// the cumulative volume at its last tick less the one at the last tick of the bar before it:
-    /// what traded between two ticks belongs to the bar of the later one, and the bars of a day
-    /// add up to the day's volume.
+    /// the highest total up to its last tick less the highest before it that day: what traded
+    /// between two ticks belongs to the bar of the later one, and the bars of a day add up to the
+    /// day's volume. Within a day the total only grows: a lower one (a second feed lagging behind)
+    /// adds nothing, and the count goes on from the highest.
     struct OpenBar: Sendable, Equatable {
         var bar: KlineBar
-        /// The cumulative volume the bar's volume counts from: the last one of the previous bar
-        /// of its code and period, or 0 when that one was larger (a new trading day began). Nil
-        /// when no previous bar is known, which also counts from 0.
+        /// The cumulative volume the bar's volume counts from: the mark of the bar before it of
+        /// its code and period, or 0 when that one is of an earlier trading day. Nil when no
+        /// previous bar is known, which also counts from 0.
         var baseVolume: Int64?
-        /// The cumulative volume at the bar's first tick.
-        var firstVolume: Int64
-        /// The cumulative volume at the bar's last tick: the largest of its ticks', since ticks
-        /// of one period may arrive out of order and the total only grows within a day.
+        /// The largest cumulative volume of the bar's ticks, since ticks of one period may arrive
+        /// out of order.
         var lastVolume: Int64
 
-        /// A bar opened by `tick`; `previous` is the last cumulative volume of the bar before it.
-        init(opening tick: PriceTick, period: String, start: Int64, after previous: Int64?) {
+        /// A bar opened by `tick`; `previous` is where the volume stood after the bar before it.
+        init(opening tick: PriceTick, period: String, start: Int64, after previous: VolumeMark?) {
             bar = KlineBar(
                 code: tick.code, period: period, open: tick.price, high: tick.price, low: tick.price,
                 close: tick.price, volume: 0, start: start, closed: false)
-            firstVolume = tick.volume
             lastVolume = tick.volume
             rebase(after: previous)
         }
+
+        /// The trading day of the bar.
+        var day: Int64 { TradingCalendar.day(of: bar.start) }
+
+        /// Where the volume stands after this bar: what the next bar counts from.
+        var mark: VolumeMark { VolumeMark(total: max(lastVolume, baseVolume ?? 0), day: day) }
 
         /// Folds in a tick of the bar's period.
         mutating func add(_ tick: PriceTick) {
@@ -40,14 +51,19 @@ struct BarBook: Sendable {
             bar.low = min(bar.low, tick.price)
             bar.close = tick.price
             lastVolume = max(lastVolume, tick.volume)
-            bar.volume = lastVolume - (baseVolume ?? 0)
+            count(from: baseVolume)
         }
 
-        /// Counts the volume from `previous`, the last cumulative volume of the bar before this
-        /// one (nil: none known).
-        mutating func rebase(after previous: Int64?) {
-            baseVolume = previous.map { $0 <= firstVolume ? $0 : 0 }
-            bar.volume = lastVolume - (baseVolume ?? 0)
+        /// Counts the volume from `previous`, the mark of the bar before this one (nil: none
+        /// known): from its total on the same trading day, from 0 on a later one.
+        mutating func rebase(after previous: VolumeMark?) {
+            count(from: previous.map { $0.day < day ? 0 : $0.total })
+        }
+
+        /// Counts the volume from `base`, a cumulative volume of the bar's own trading day.
+        mutating func count(from base: Int64?) {
+            baseVolume = base
+            bar.volume = max(0, lastVolume - (base ?? 0))
         }
     }
 
@@ -55,8 +71,8 @@ struct BarBook: Sendable {
     struct ClosedBar: Sendable, Equatable {
         /// Its period's start: ticks of this period or an earlier one no longer touch bars.
         var start: Int64
-        /// The cumulative volume at its last tick, which the next bar's volume counts from.
-        var lastVolume: Int64
+        /// Where the volume stood after it, which the next bar's volume counts from.
+        var mark: VolumeMark
         /// When it was closed, on the clock `expire(now:)` is given; how long it is remembered
         /// with no bar open after it counts from here.
         var closedAt: Int64
@@ -125,9 +141,9 @@ struct BarBook: Sendable {
             var lastClosed = track.lastClosed
             if let current = track.open {
                 closed.append(Self.closing(current.bar))
-                lastClosed = ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: start)
+                lastClosed = ClosedBar(start: current.bar.start, mark: current.mark, closedAt: start)
             }
-            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.lastVolume)
+            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.mark)
             tracks.values[index] = Track(open: opened, lastClosed: lastClosed)
             updated.append(opened.bar)
         }
@@ -145,7 +161,7 @@ struct BarBook: Sendable {
             if let current = track.open {
                 guard current.bar.start <= now - (lengths[key.period] ?? .max) else { continue }
                 closed.append(Self.closing(current.bar))
-                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: now))
+                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, mark: current.mark, closedAt: now))
             } else if let last = track.lastClosed, last.closedAt <= now - closedRetention {
                 forgotten.append(key)
             }
@@ -159,13 +175,13 @@ struct BarBook: Sendable {
         let key = BarKey(code: bar.code, period: bar.period)
         guard let current = tracks[key]?.open, current.bar.start == bar.start else { return }
         let length = periods.first { $0.name == bar.period }?.length ?? 0
-        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, lastVolume: current.lastVolume, closedAt: bar.start + length))
+        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, mark: current.mark, closedAt: bar.start + length))
     }
 
     /// Remembers where the cumulative volume of each code of `ticks` stood, for the codes this book
     /// holds nothing of: their last ticks, older than any it folded. The next bar of such a code
-    /// counts its volume from there (or from 0 on a new day), not from 0, which would give it the
-    /// whole day's volume so far. Each is taken as the close of the period before its tick's, so
+    /// counts its volume from there (or from 0 on a later trading day), not from 0, which would give
+    /// it the whole day's volume so far. Each is taken as the close of the period before its tick's, so
     /// a tick of that same period still opens a bar.
     mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
         for tick in ticks {
@@ -173,7 +189,8 @@ struct BarBook: Sendable {
                 let key = BarKey(code: tick.code, period: period.name)
                 guard tracks[key] == nil else { continue }
                 let start = tick.timestamp - tick.timestamp % period.length
-                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, lastVolume: tick.volume, closedAt: tick.timestamp))
+                let mark = VolumeMark(total: tick.volume, day: TradingCalendar.day(of: tick.timestamp))
+                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, mark: mark, closedAt: tick.timestamp))
             }
         }
     }
@@ -203,18 +220,18 @@ struct BarBook: Sendable {
                 first.bar.low = min(first.bar.low, second.bar.low)
                 first.bar.close = second.bar.close
                 first.lastVolume = max(first.lastVolume, second.lastVolume)
-                first.rebase(after: first.baseVolume ?? second.baseVolume)
+                first.count(from: first.baseVolume ?? second.baseVolume)
                 merged.open = first
             case (let first?, let second?):
                 let (older, newer) = first.bar.start < second.bar.start ? (first, second) : (second, first)
                 closed.append(Self.closing(older.bar))
-                merged.lastClosed = ClosedBar(start: older.bar.start, lastVolume: older.lastVolume, closedAt: newer.bar.start)
+                merged.lastClosed = ClosedBar(start: older.bar.start, mark: older.mark, closedAt: newer.bar.start)
                 merged.open = newer
             default:
                 break
             }
             if merged.open?.baseVolume == nil, let previous = merged.lastClosed {
-                merged.open?.rebase(after: previous.lastVolume)
+                merged.open?.rebase(after: previous.mark)
             }
             tracks[key] = merged
         }
