@@ -277,6 +277,49 @@ struct DeciderTests {
         }
     }
 
+    @Test("a bar of a grid period must start on its grid", arguments: [("1m", 60_000_000 as Int64), ("5m", 300_000_000), ("15m", 900_000_000), ("30m", 1_800_000_000)])
+    func gridBarsStartOnTheirGrid(period: String, length: Int64) throws {
+        let start: Int64 = 1_764_000_000_000_000
+        let onGrid = Self.bar { $0.period = period; $0.start = start }
+        #expect(try decide(.ingestBar(onGrid)) == [.klineUpdated(onGrid)])
+        let off = Self.bar { $0.period = period; $0.start = start + 1_000_000 }
+        expectRefused(.ingestBar(off), .invalidBar(code: "600000", reason:
+            "has start \(start + 1_000_000), not on the \(period) grid: \(period) bars start at multiples of \(length) µs "
+            + "(this one's period starts at \(start)), or leave start out for the current period"))
+    }
+
+    @Test("60m, day and week bars may start where their vendor labels them", arguments: ["60m", "1d", "1w"])
+    func otherPeriodsStartAnywhere(period: String) throws {
+        // 09:30 Asia/Shanghai, on 2025-11-24.
+        let bar = Self.bar { $0.period = period; $0.start = 1_763_947_800_000_000 }
+        #expect(try decide(.ingestBar(bar)) == [.klineUpdated(bar)])
+    }
+
+    @Test("the current bar's start: the grid, the Asia/Shanghai day and its Monday; none for 60m")
+    func barStartOfAPeriod() {
+        // 2025-11-26 (a Wednesday) 10:47:15 Asia/Shanghai = 02:47:15 UTC.
+        let time: Int64 = 1_764_125_235_000_000
+        #expect(FieldRules.barStart(period: "1m", containing: time) == 1_764_125_220_000_000)
+        #expect(FieldRules.barStart(period: "5m", containing: time) == 1_764_125_100_000_000)
+        #expect(FieldRules.barStart(period: "30m", containing: time) == 1_764_124_200_000_000)
+        // 2025-11-26 00:00 and Monday 2025-11-24 00:00 Asia/Shanghai, 16:00 UTC the day before.
+        #expect(FieldRules.barStart(period: "1d", containing: time) == 1_764_086_400_000_000)
+        #expect(FieldRules.barStart(period: "1w", containing: time) == 1_763_913_600_000_000)
+        // 23:30 UTC on the 25th is already the 26th in Shanghai.
+        #expect(FieldRules.barStart(period: "1d", containing: 1_764_113_400_000_000) == 1_764_086_400_000_000)
+        #expect(FieldRules.barStart(period: "60m", containing: time) == nil)
+        #expect(FieldRules.barStart(period: "7m", containing: time) == nil)
+    }
+
+    @Test("a grid period's bar from outside may not start after the broker's clock (give or take 5 s)")
+    func futureBars() {
+        let now: Int64 = 1_764_124_275_000_000
+        let next = Self.bar { $0.period = "1m"; $0.start = 1_764_124_320_000_000 }
+        #expect(FieldRules.futureBarProblem(next, now: now)?.contains("cannot start in the future") == true)
+        #expect(FieldRules.futureBarProblem(next, now: next.start - FieldRules.barClockTolerance) == nil)
+        #expect(FieldRules.futureBarProblem(Self.bar { $0.period = "1d"; $0.start = next.start }, now: now) == nil)
+    }
+
     @Test("a batch of bars is one kline_updated each, in order, or refused whole")
     func barBatches() throws {
         let other = Self.bar { $0.code = "000001" }

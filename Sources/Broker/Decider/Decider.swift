@@ -245,6 +245,7 @@ public enum Decider {
         guard bar.low <= min(bar.open, bar.close) else { throw fail("has low \(bar.low) above its open or close") }
         guard bar.volume >= 0 else { throw fail("has negative volume \(bar.volume)") }
         if let reason = FieldRules.timestampProblem(bar.start) { throw fail("has start that \(reason)") }
+        if let reason = FieldRules.barStartProblem(bar) { throw fail(reason) }
     }
 
     private static func publish(_ item: NewsItem, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {

@@ -147,7 +147,7 @@ final class RedisChannelReader: Sendable {
             case .news: decoded = try SharedMessageCodec.decodeNews(payload, channel: channel, now: WallClock.microsecondsNow())
             case .alerts, .ticks: decoded = try SharedMessageCodec.decodeAlerts(payload, channel: channel)
             case .signals: decoded = try SharedMessageCodec.decodeSignals(payload, channel: channel)
-            case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel)
+            case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel, now: WallClock.microsecondsNow())
             }
         } catch {
             delivery.reportMalformed([error.description])
