@@ -126,6 +126,33 @@ import TestSupport
         #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "60m"))) == [21, 21, 21, 21, 60])
         #expect(ohlcv(kline.openBar(recent)) == [30, 30, 30, 30, 50])
     }
+    @Test func closesPostedBeforeARestartCloseTheRebuiltBarsAsTheyDidLive() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("journal.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let minute: Int64 = 60_000_000
+        let start = dayStart + 90 * minute
+        func posted(_ code: String, _ start: Int64) -> KlineBar {
+            KlineBar(code: code, period: "1m", open: 10, high: 10.6, low: 9.9, close: 10.1, volume: 250, start: start, closed: true)
+        }
+        // 600519: a close posted for the minute being built. 000001: one posted for the minute
+        // after the one being built, before any tick of it.
+        try await store.execute(.ingestTicks([tick("600519", 10, at: start + 1_000_000, volume: 100), tick("600519", 10.5, at: start + 2_000_000, volume: 300)]))
+        try await store.execute(.ingestTicks([tick("000001", 20, at: start - 30_000_000, volume: 700)]))
+        try await store.execute(.ingestBars([posted("600519", start), posted("000001", start)]))
+        try await store.execute(.ingestTicks([tick("600519", 11, at: start + 40_000_000, volume: 400), tick("000001", 21, at: start + 40_000_000, volume: 800)]))
+
+        var recovery = try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: [(name: "1m", length: minute)])
+        #expect(recovery.book.openBar(BarKey(code: "600519", period: "1m")) == nil, "the posted close ended it; the late tick reopened nothing")
+        #expect(recovery.book.openBar(BarKey(code: "000001", period: "1m")) == nil)
+        // Of the minute before the posted one: over, and owed (live, its close was owed at the same point).
+        #expect(recovery.unjournaledCloses.map { "\($0.code)@\($0.start - start)" } == ["000001@-60000000"])
+        recovery.apply(.priceTicked(PriceTick(code: "600519", name: "600519", price: 11, volume: 450, prevClose: 10, timestamp: start + minute + 1)))
+        #expect(recovery.unjournaledCloses.count == 1, "the posted minute is not closed a second time")
+        #expect(recovery.book.openBar(BarKey(code: "600519", period: "1m"))?.bar.volume == 150)
+    }
+
     @Test func rowsOfTheRecoveredPastThatWereArchivedAreReported() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("journal.sqlite")

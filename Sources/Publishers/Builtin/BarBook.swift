@@ -71,8 +71,9 @@ struct BarBook: Sendable {
     struct ClosedBar: Sendable, Equatable {
         /// Its period's start: ticks of this period or an earlier one no longer touch bars.
         var start: Int64
-        /// Where the volume stood after it, which the next bar's volume counts from.
-        var mark: VolumeMark
+        /// Where the volume stood after it, which the next bar's volume counts from; nil when no
+        /// tick of its code and period was folded before it (a close fed from outside).
+        var mark: VolumeMark?
         /// When it was closed, on the clock `expire(now:)` is given; how long it is remembered
         /// with no bar open after it counts from here.
         var closedAt: Int64
@@ -170,12 +171,23 @@ struct BarBook: Sendable {
         return closed.sorted { ($0.start, BarKey(code: $0.code, period: $0.period)) < ($1.start, BarKey(code: $1.code, period: $1.period)) }
     }
 
-    /// Closes the open bar that `bar` (a close found in the journal) already closed.
-    mutating func forget(closed bar: KlineBar) {
+    /// Takes in `bar`, a close the journal holds: one this book owed, or a bar fed from outside
+    /// (`POST /api/klines`, another node). Its period is closed here too, so a bar is closed once:
+    /// the bar being built for that period is dropped without a close of its own, and ticks of
+    /// that period or an earlier one are late from now on. A bar being built for an earlier period
+    /// is over then: it is closed and returned, to be journaled. A close of a period before the
+    /// latest this book has seen, or of a period it does not build, changes nothing.
+    mutating func close(journaled bar: KlineBar) -> [KlineBar] {
+        guard bar.closed, let length = periods.first(where: { $0.name == bar.period })?.length else { return [] }
         let key = BarKey(code: bar.code, period: bar.period)
-        guard let current = tracks[key]?.open, current.bar.start == bar.start else { return }
-        let length = periods.first { $0.name == bar.period }?.length ?? 0
-        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, mark: current.mark, closedAt: bar.start + length))
+        let track = tracks[key]
+        if let latest = track?.latestStart, bar.start < latest { return [] }
+        if let latest = track?.lastClosed?.start, track?.open == nil, bar.start == latest { return [] }
+        var closed: [KlineBar] = []
+        if let current = track?.open, current.bar.start < bar.start { closed.append(Self.closing(current.bar)) }
+        let mark = track?.open?.mark ?? track?.lastClosed?.mark
+        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, mark: mark, closedAt: bar.start + length))
+        return closed
     }
 
     /// Remembers where the cumulative volume of each code of `ticks` stood, for the codes this book
@@ -208,7 +220,10 @@ struct BarBook: Sendable {
                 tracks[key] = before
                 continue
             }
-            var merged = Track(lastClosed: [before.lastClosed, after.lastClosed].compactMap { $0 }.max { $0.start < $1.start })
+            let closes = [before.lastClosed, after.lastClosed].compactMap { $0 }.sorted { $0.start < $1.start }
+            var merged = Track(lastClosed: closes.last)
+            // A close fed from outside knows no volume; the other book's close may.
+            if merged.lastClosed?.mark == nil { merged.lastClosed?.mark = closes.first?.mark }
             let closedThrough = merged.lastClosed?.start ?? .min
             let candidates = [before.open, after.open].compactMap { $0 }.filter { $0.bar.start > closedThrough }
             switch (candidates.first, candidates.dropFirst().first) {
@@ -230,8 +245,8 @@ struct BarBook: Sendable {
             default:
                 break
             }
-            if merged.open?.baseVolume == nil, let previous = merged.lastClosed {
-                merged.open?.rebase(after: previous.mark)
+            if merged.open?.baseVolume == nil, let previous = merged.lastClosed?.mark {
+                merged.open?.rebase(after: previous)
             }
             tracks[key] = merged
         }
@@ -270,8 +285,10 @@ struct BarRecovery: Sendable {
         case .priceTicked(let tick):
             unjournaledCloses += book.fold(tick).closed
         case .klineUpdated(let bar) where bar.closed:
-            book.forget(closed: bar)
+            // As the live book takes it in (`KlinePublisher.publish`): a close the journal holds is
+            // owed no more, whoever journaled it.
             unjournaledCloses.removeAll { $0.code == bar.code && $0.period == bar.period && $0.start == bar.start }
+            unjournaledCloses += book.close(journaled: bar)
         default:
             break
         }
