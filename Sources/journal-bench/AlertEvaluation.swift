@@ -47,7 +47,7 @@ struct AlertEvaluation: AsyncParsableCommand {
                     state.apply(RecordedEvent(seq: seq, timestamp: 0, event: .priceTicked(tick)))
                     continue
                 }
-                for event in try Decider.decide(.ingestTicks([tick]), state: state, limits: limits) {
+                for event in try Decider.decide(.ingestTicks([FedTick(tick)]), state: state, limits: limits) {
                     if case .alertTriggered = event { fired += 1 }
                     seq += 1
                     state.apply(RecordedEvent(seq: seq, timestamp: 0, event: event))

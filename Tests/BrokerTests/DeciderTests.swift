@@ -136,14 +136,68 @@ struct DeciderTests {
     @Test("a valid tick batch yields one price_ticked per tick in order")
     func ticksAccepted() throws {
         let ticks = [Fixtures.tick("600000", price: 1), Fixtures.tick("000001", price: 2, prevClose: 0)]
-        #expect(try decide(.ingestTicks(ticks)) == ticks.map { .priceTicked($0) })
+        #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == ticks.map { .priceTicked($0) })
+    }
+
+    /// 600000 ticked named, with volume and previous close; 000001 is only in a signal list, by name.
+    static let known = projection([
+        .priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.2, volume: 12_345, prevClose: 10, timestamp: 1)),
+        .signalsReplaced(SignalsReplaced(strategy: "vw", signals: [Signal(code: "000001", name: "平安银行"), Signal(code: "300750", name: "300750")])),
+    ])
+
+    @Test("a tick that leaves out name, volume and prev_close takes them from the code's last tick")
+    func leftOutFieldsComeFromTheLastTick() throws {
+        let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.3, timestamp: 2)]), state: Self.known)
+        #expect(events == [.priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.3, volume: 12_345, prevClose: 10, timestamp: 2))])
+        // A previous close of 0 says "unknown" too.
+        let zero = try decide(.ingestTicks([FedTick(code: "600000", price: 10.3, prevClose: 0, timestamp: 2)]), state: Self.known)
+        #expect(zero == events)
+    }
+
+    @Test("what a tick carries wins over what is known of the code")
+    func carriedFieldsWin() throws {
+        let tick = PriceTick(code: "600000", name: "浦发", price: 10.3, volume: 0, prevClose: 9, timestamp: 2)
+        #expect(try decide(.ingestTicks([FedTick(code: "600000", name: "浦发", price: 10.3, volume: 0, prevClose: 9, timestamp: 2)]), state: Self.known)
+            == [.priceTicked(tick)])
+    }
+
+    @Test("a name no tick gave comes from a signal list, else is the code; an unknown volume or prev_close is 0")
+    func nameFromSignalsElseCode() throws {
+        let events = try decide(
+            .ingestTicks([FedTick(code: "000001", price: 11, timestamp: 2), FedTick(code: "300750", price: 30, timestamp: 2)]), state: Self.known)
+        #expect(events == [
+            .priceTicked(PriceTick(code: "000001", name: "平安银行", price: 11, volume: 0, prevClose: 0, timestamp: 2)),
+            .priceTicked(PriceTick(code: "300750", name: "300750", price: 30, volume: 0, prevClose: 0, timestamp: 2)),
+        ])
+        // A last tick named by its code (nothing was known then) does not hide the signal list's name.
+        var state = Self.known
+        state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .priceTicked(PriceTick(code: "000001", name: "000001", price: 11, volume: 5, prevClose: 0, timestamp: 2))))
+        #expect(try decide(.ingestTicks([FedTick(code: "000001", price: 12, timestamp: 4)]), state: state)
+            == [.priceTicked(PriceTick(code: "000001", name: "平安银行", price: 12, volume: 5, prevClose: 0, timestamp: 4))])
+    }
+
+    @Test("a tick takes what it leaves out from an earlier tick of its own batch")
+    func leftOutFieldsComeFromTheBatch() throws {
+        let events = try decide(.ingestTicks([
+            FedTick(code: "600000", name: "浦发银行B", price: 10.3, volume: 20_000, prevClose: 10.1, timestamp: 2),
+            FedTick(code: "600000", price: 10.4, timestamp: 3),
+        ]), state: Self.known)
+        #expect(events.last == .priceTicked(PriceTick(code: "600000", name: "浦发银行B", price: 10.4, volume: 20_000, prevClose: 10.1, timestamp: 3)))
+    }
+
+    @Test("a change_pct rule sees the previous close a tick left out")
+    func changePercentRuleSeesTheKnownPreviousClose() throws {
+        var state = Self.known
+        state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .alertRuleSet(Fixtures.rule("pct", .changePercent, 5))))
+        let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.6, timestamp: 4)]), state: state)
+        #expect(events.last == .alertTriggered(AlertTriggered(ruleID: "pct", user: "alice", code: "600000", price: 10.6)))
     }
 
     @Test("a tick that meets an armed rule is followed by its alert_triggered, in the same batch")
     func ticksFireAlerts() throws {
         // r1 (above 11) is armed, r2 (above 11) fired already.
         let ticks = [Fixtures.tick("600000", price: 12), Fixtures.tick("600000", price: 10), Fixtures.tick("600000", price: 13)]
-        #expect(try decide(.ingestTicks(ticks)) == [
+        #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == [
             .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
             .priceTicked(ticks[1]),
             .priceTicked(ticks[2]),
@@ -175,7 +229,7 @@ struct DeciderTests {
     ])
     func badTickRejectsBatch(bad: PriceTick) {
         #expect {
-            try decide(.ingestTicks([Fixtures.tick("600000", price: 1), bad]))
+            try decide(.ingestTicks([FedTick(Fixtures.tick("600000", price: 1)), FedTick(bad)]))
         } throws: { error in
             guard case .invalidTick(let index, _, _) = error as? BrokerError else { return false }
             return index == 1
@@ -186,7 +240,7 @@ struct DeciderTests {
     func tooManyTicks() {
         let ticks = Array(repeating: Fixtures.tick("600000", price: 1), count: 3)
         #expect(throws: BrokerError.tooManyTicks(count: 3, limit: 2)) {
-            try Decider.decide(.ingestTicks(ticks), state: Self.state, limits: Limits(maxTicksPerBatch: 2))
+            try Decider.decide(.ingestTicks(ticks.map(FedTick.init)), state: Self.state, limits: Limits(maxTicksPerBatch: 2))
         }
     }
 
@@ -221,6 +275,49 @@ struct DeciderTests {
         } throws: { error in
             (error as? BrokerError)?.error == "invalid_bar"
         }
+    }
+
+    @Test("a bar of a grid period must start on its grid", arguments: [("1m", 60_000_000 as Int64), ("5m", 300_000_000), ("15m", 900_000_000), ("30m", 1_800_000_000)])
+    func gridBarsStartOnTheirGrid(period: String, length: Int64) throws {
+        let start: Int64 = 1_764_000_000_000_000
+        let onGrid = Self.bar { $0.period = period; $0.start = start }
+        #expect(try decide(.ingestBar(onGrid)) == [.klineUpdated(onGrid)])
+        let off = Self.bar { $0.period = period; $0.start = start + 1_000_000 }
+        expectRefused(.ingestBar(off), .invalidBar(code: "600000", reason:
+            "has start \(start + 1_000_000), not on the \(period) grid: \(period) bars start at multiples of \(length) µs "
+            + "(this one's period starts at \(start)), or leave start out for the current period"))
+    }
+
+    @Test("60m, day and week bars may start where their vendor labels them", arguments: ["60m", "1d", "1w"])
+    func otherPeriodsStartAnywhere(period: String) throws {
+        // 09:30 Asia/Shanghai, on 2025-11-24.
+        let bar = Self.bar { $0.period = period; $0.start = 1_763_947_800_000_000 }
+        #expect(try decide(.ingestBar(bar)) == [.klineUpdated(bar)])
+    }
+
+    @Test("the current bar's start: the grid, the Asia/Shanghai day and its Monday; none for 60m")
+    func barStartOfAPeriod() {
+        // 2025-11-26 (a Wednesday) 10:47:15 Asia/Shanghai = 02:47:15 UTC.
+        let time: Int64 = 1_764_125_235_000_000
+        #expect(FieldRules.barStart(period: "1m", containing: time) == 1_764_125_220_000_000)
+        #expect(FieldRules.barStart(period: "5m", containing: time) == 1_764_125_100_000_000)
+        #expect(FieldRules.barStart(period: "30m", containing: time) == 1_764_124_200_000_000)
+        // 2025-11-26 00:00 and Monday 2025-11-24 00:00 Asia/Shanghai, 16:00 UTC the day before.
+        #expect(FieldRules.barStart(period: "1d", containing: time) == 1_764_086_400_000_000)
+        #expect(FieldRules.barStart(period: "1w", containing: time) == 1_763_913_600_000_000)
+        // 23:30 UTC on the 25th is already the 26th in Shanghai.
+        #expect(FieldRules.barStart(period: "1d", containing: 1_764_113_400_000_000) == 1_764_086_400_000_000)
+        #expect(FieldRules.barStart(period: "60m", containing: time) == nil)
+        #expect(FieldRules.barStart(period: "7m", containing: time) == nil)
+    }
+
+    @Test("a grid period's bar from outside may not start after the broker's clock (give or take 5 s)")
+    func futureBars() {
+        let now: Int64 = 1_764_124_275_000_000
+        let next = Self.bar { $0.period = "1m"; $0.start = 1_764_124_320_000_000 }
+        #expect(FieldRules.futureBarProblem(next, now: now)?.contains("cannot start in the future") == true)
+        #expect(FieldRules.futureBarProblem(next, now: next.start - FieldRules.barClockTolerance) == nil)
+        #expect(FieldRules.futureBarProblem(Self.bar { $0.period = "1d"; $0.start = next.start }, now: now) == nil)
     }
 
     @Test("a batch of bars is one kline_updated each, in order, or refused whole")
@@ -292,7 +389,7 @@ struct DeciderTests {
     func timestampRangeEnds() throws {
         for timestamp in [FieldRules.timestampRange.lowerBound, 1_764_000_000_000_000, FieldRules.timestampRange.upperBound] {
             let tick = PriceTick(code: "600000", name: "", price: 1, volume: 0, prevClose: 1, timestamp: timestamp)
-            #expect(try decide(.ingestTicks([tick])) == [.priceTicked(tick)])
+            #expect(try decide(.ingestTicks([FedTick(tick)])) == [.priceTicked(tick)])
             let bar = Self.bar { $0.start = timestamp }
             #expect(try decide(.ingestBar(bar)) == [.klineUpdated(bar)])
         }

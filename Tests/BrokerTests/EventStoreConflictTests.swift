@@ -86,7 +86,7 @@ struct EventStoreConflictTests {
 
     @Test func ticksStillCommitTogether() async throws {
         let ticks = (0..<20).map { n in
-            Command.ingestTicks([PriceTick(code: "600519", name: "M", price: 10 + Double(n), volume: 1, prevClose: 9, timestamp: 1)])
+            Command.ingestTicks([FedTick(code: "600519", name: "M", price: 10 + Double(n), volume: 1, prevClose: 9, timestamp: 1)])
         }
         let outcome = try await race(setUp: [], ticks)
         #expect(outcome.succeeded == 20)
@@ -111,7 +111,7 @@ struct EventStoreConflictTests {
     }
 
     private func tick(_ price: Double) -> Command {
-        .ingestTicks([PriceTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 1)])
+        .ingestTicks([FedTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 1)])
     }
 
     private let rule = AlertRule(id: "r1", user: "alice", code: "600519", condition: .above, threshold: 100)

@@ -80,10 +80,11 @@ struct CommandGenerator {
                 code: code, period: pick(["1m", "5m"]), open: open, high: open + 2, low: open - 1, close: open + 1,
                 volume: 100, start: now / 60_000_000 * 60_000_000, closed: chance(0.3)))
         default:
+            // Some leave out what the decider fills in from earlier ticks: replay must not guess again.
             let ticks = (0..<Int.random(in: 1...8, using: &random)).map { _ in
-                PriceTick(
-                    code: pick(Self.codes), name: "Stock", price: Double(Int.random(in: 500...3_000, using: &random)) / 100,
-                    volume: Int64.random(in: 0...1_000_000, using: &random), prevClose: 15, timestamp: now)
+                FedTick(
+                    code: pick(Self.codes), name: chance(0.2) ? nil : "Stock", price: Double(Int.random(in: 500...3_000, using: &random)) / 100,
+                    volume: chance(0.2) ? nil : Int64.random(in: 0...1_000_000, using: &random), prevClose: chance(0.2) ? nil : 15, timestamp: now)
             }
             if chance(0.1), ingestsFromSources {
                 return .ingestFromSource(ticks, source: "redis-stream:ticks", position: "\(now)-0")

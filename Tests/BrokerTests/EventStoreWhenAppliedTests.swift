@@ -39,7 +39,7 @@ struct EventStoreWhenAppliedTests {
     }
 
     private func tick(_ n: Int) -> Command {
-        .ingestTicks([PriceTick(code: "600519", name: "M", price: 10 + Double(n % 7), volume: Int64(n), prevClose: 9, timestamp: 1)])
+        .ingestTicks([FedTick(code: "600519", name: "M", price: 10 + Double(n % 7), volume: Int64(n), prevClose: 9, timestamp: 1)])
     }
 
     @Test func eachBodyRunsRightAfterItsCommandsEventsAndBeforeAnyLaterOne() async throws {

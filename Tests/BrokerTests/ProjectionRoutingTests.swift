@@ -5,12 +5,13 @@ import Testing
 struct ProjectionRoutingTests {
     @Test("boards follow the code prefix of six-digit codes", arguments: [
         ("600000", Board.sh), ("688981", .sh), ("000001", .sz), ("300750", .sz), ("430047", .bj), ("830799", .bj),
+        ("920002", .bj), ("920118", .bj),
     ])
     func boardOfCode(code: String, board: Board) {
         #expect(Board.of(code: code) == board)
     }
 
-    @Test("codes that are not six digits with a known prefix have no board", arguments: ["", "60000", "6000000", "900901", "60000A", "AAPL"])
+    @Test("codes that are not six digits with a known prefix have no board", arguments: ["", "60000", "6000000", "900901", "200002", "910001", "60000A", "AAPL"])
     func noBoard(code: String) {
         #expect(Board.of(code: code) == nil)
     }

@@ -59,12 +59,41 @@ import Testing
         #expect(book.open[key]?.bar.volume == 60)
     }
 
-    @Test func aSmallerCumulativeVolumeStartsANewDayCountedFromZero() {
+    @Test func aTickOfALaterTradingDayCountsFromZero() {
         var book = BarBook(periods: [("1m", minute)])
         _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
         _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 30))
         #expect(book.open[key]?.bar.volume == 30)
         _ = book.fold(tick(10, at: 1_440 * minute + 2_000_000, volume: 50))
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func aLaterTradingDayCountsFromZeroEvenWhenItsTotalIsAlreadyHigher() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 5_000))
+        _ = book.fold(tick(10, at: 1_440 * minute + 1_000_000, volume: 6_000))
+        #expect(book.open[key]?.bar.volume == 6_000)
+    }
+
+    @Test func aLowerTotalOfTheSameDayAddsNothing() {
+        // A second feed lagging behind: 1,590 arrives after 1,600.
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 1_000))
+        _ = book.fold(tick(10.1, at: 2_000_000, volume: 1_600))
+        let first = book.fold(tick(10.2, at: minute + 2_000_000, volume: 1_590))
+        #expect(first.closed.map(\.volume) == [1_600])
+        #expect(book.open[key]?.bar.volume == 0, "never negative")
+        _ = book.fold(tick(10.3, at: minute + 3_000_000, volume: 1_700))
+        #expect(book.open[key]?.bar.volume == 100, "from the highest total, not the day's")
+        #expect(book.fold(tick(10.3, at: 2 * minute + 1_000_000, volume: 1_750)).closed.map(\.volume) == [100])
+        #expect(book.open[key]?.bar.volume == 50)
+    }
+
+    @Test func aBarOfOnlyLowerTotalsLeavesTheNextCountingFromTheHighest() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 1_600))
+        _ = book.fold(tick(10, at: minute + 1_000_000, volume: 1_590))
+        #expect(book.fold(tick(10, at: 2 * minute + 1_000_000, volume: 1_650)).closed.map(\.volume) == [0])
         #expect(book.open[key]?.bar.volume == 50)
     }
 
@@ -121,6 +150,85 @@ import Testing
         let next = book.fold(tick(13, at: minute + 5_000_000, volume: 130))
         #expect(next.updated.map(\.start) == [start + minute])
         #expect(next.closed.isEmpty)
+    }
+
+    private func fedClose(at offset: Int64, period: String = "1m") -> KlineBar {
+        KlineBar(code: "600519", period: period, open: 10, high: 10.6, low: 9.9, close: 10.1, volume: 250, start: start + offset, closed: true)
+    }
+
+    @Test func aJournaledCloseOfTheBarBeingBuiltClosesItsPeriodWithoutASecondClose() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        _ = book.fold(tick(10.5, at: 20_000_000, volume: 300))
+        #expect(book.close(journaled: fedClose(at: 0)).isEmpty, "the fed close is the bar's only close")
+        #expect(book.open[key] == nil)
+
+        // Later ticks of that minute are late, as for any closed period.
+        let late = book.fold(tick(11, at: 40_000_000, volume: 400))
+        #expect(late.updated.isEmpty && late.closed.isEmpty)
+        #expect(book.expire(now: start + minute).isEmpty, "the timer does not close it again")
+        let next = book.fold(tick(11, at: minute + 1_000_000, volume: 450))
+        #expect(next.closed.isEmpty)
+        #expect(book.open[key]?.bar.volume == 150, "counted from the last tick folded before the close")
+    }
+
+    @Test func aJournaledCloseOfALaterPeriodEndsTheBarBeingBuiltAndMakesItsTicksLate() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        #expect(book.close(journaled: fedClose(at: minute)).map(\.start) == [start], "the earlier minute is over: closed")
+        #expect(book.fold(tick(10.2, at: minute + 5_000_000, volume: 120)).updated.isEmpty)
+        _ = book.fold(tick(10.3, at: 2 * minute + 1_000_000, volume: 130))
+        #expect(book.open[key]?.bar.volume == 30)
+    }
+
+    @Test func aJournaledCloseOfAPeriodWithoutABarYetMakesItsTicksLate() {
+        var book = BarBook(periods: [("1m", minute)])
+        #expect(book.close(journaled: fedClose(at: 0)).isEmpty)
+        #expect(book.fold(tick(10, at: 30_000_000, volume: 100)).updated.isEmpty)
+        _ = book.fold(tick(10, at: minute + 1_000_000, volume: 130))
+        #expect(book.open[key]?.bar.volume == 130, "no tick known before it: counted from 0")
+    }
+
+    @Test func aCloseOfAnEarlierPeriodOrOfAPeriodNotBuiltChangesNothing() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, at: 1_000_000, volume: 100))
+        let own = book.fold(tick(11, at: minute + 1_000_000, volume: 110)).closed
+        let before = book.tracks
+        // This book's own close coming back from the journal, a fed one of the same minute, a day bar.
+        for bar in own + [fedClose(at: 0), fedClose(at: 0, period: "1d")] {
+            #expect(book.close(journaled: bar).isEmpty)
+        }
+        #expect(book.tracks == before)
+        var open = bar(start: start + minute)
+        open.closed = false
+        #expect(book.close(journaled: open).isEmpty, "a bar that is not a close closes nothing")
+        #expect(book.tracks == before)
+    }
+
+    private func bar(start: Int64) -> KlineBar {
+        KlineBar(code: "600519", period: "1m", open: 10, high: 10, low: 10, close: 10, volume: 0, start: start, closed: true)
+    }
+
+    @Test func recoveryTakesInAFedCloseAsTheLiveBookDid() {
+        let events: [Event] = [
+            .priceTicked(tick(10, at: 1_000_000, volume: 100)),
+            .klineUpdated(fedClose(at: 0)),
+            .priceTicked(tick(10.4, at: 40_000_000, volume: 400)),
+            .priceTicked(tick(10.6, at: minute + 1_000_000, volume: 450)),
+        ]
+        var live = BarBook(periods: [("1m", minute)])
+        var liveCloses: [KlineBar] = []
+        for event in events {
+            switch event {
+            case .priceTicked(let tick): liveCloses += live.fold(tick).closed
+            case .klineUpdated(let bar): liveCloses += live.close(journaled: bar)
+            default: break
+            }
+        }
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        for event in events { recovery.apply(event) }
+        #expect(recovery.book.tracks == live.tracks)
+        #expect(liveCloses.isEmpty && recovery.unjournaledCloses.isEmpty, "the fed close was the minute's only one")
     }
 
     @Test func theLastCloseIsRememberedUntilTheRetentionHasPassed() {
@@ -267,7 +375,7 @@ import Testing
         _ = after.fold(tick(10.5, at: 2_000_000, volume: 1_040))
         #expect(ohlcv(after.open[key]?.bar) == [10.5, 10.5, 10.5, 10.5, 40])
 
-        // A new day (the cumulative volume started again) counts from 0.
+        // A later trading day counts from 0.
         var nextDay = recovery.book
         _ = nextDay.fold(tick(9, at: 24 * 60 * minute, volume: 300))
         #expect(ohlcv(nextDay.open[key]?.bar) == [9, 9, 9, 9, 300])

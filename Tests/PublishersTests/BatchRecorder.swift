@@ -29,5 +29,5 @@ final class BatchRecorder: Sendable {
 
     var received: [TickBatch] { batches.withLock { $0 } }
     var shared: [SharedUpdate] { updates.withLock { $0 } }
-    var ticks: [PriceTick] { received.flatMap(\.ticks) }
+    var ticks: [FedTick] { received.flatMap(\.ticks) }
 }

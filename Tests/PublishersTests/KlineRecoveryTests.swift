@@ -8,14 +8,16 @@ import TestSupport
 
 /// A restart does not lose the bars being built: the new process rebuilds them from the ticks the
 /// old one journaled, joins them with the ticks that came in since, and journals the closes the old
-/// one owed, once. Real journal files; the periods are days in the future, so no real clock
-/// boundary can close a bar during the test.
+/// one owed, once. Real journal files; the periods are hours or days in the future, so no real
+/// clock boundary can close a bar during the test. Hourly bars are those of one trading day (a
+/// bar of a later day counts its volume from 0).
 @Suite struct KlineRecoveryTests {
     private let day: Int64 = 86_400_000_000
+    private let hour: Int64 = 3_600_000_000
     private var dayStart: Int64 { (WallClock.microsecondsNow() / day + 1_000) * day }
 
-    private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> PriceTick {
-        PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+    private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> FedTick {
+        FedTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
     }
 
     private func ohlcv(_ bar: KlineBar?) -> [Double] {
@@ -26,18 +28,18 @@ import TestSupport
     @Test func barsBeingBuiltSurviveARestartAndOwedClosesAreJournaledOnce() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("journal.sqlite")
-        let periods = [(name: "1d", length: day)]
-        let first = dayStart, second = dayStart + day
+        let periods = [(name: "60m", length: hour)]
+        let first = dayStart, second = dayStart + hour
 
         // The first process builds bars but dies before its loop journals the close that
-        // 600519's second-day tick implies; 000001's close did reach the journal.
+        // 600519's second-hour tick implies; 000001's close did reach the journal.
         do {
             let journal = try Journal.open(path: path)
             let store = try EventStore(journal: journal)
             await store.setObserver(PublisherHost(publishers: [KlinePublisher(periods: periods)], sink: RecordingSink(), logger: Logger(label: "test")))
             try await store.execute(.ingestTicks([tick("000001", 20, at: first + 1, volume: 10), tick("000001", 22, at: first + 2, volume: 15)]))
             try await store.execute(.ingestBar(KlineBar(
-                code: "000001", period: "1d", open: 20, high: 22, low: 20, close: 22, volume: 5, start: first, closed: true)))
+                code: "000001", period: "60m", open: 20, high: 22, low: 20, close: 22, volume: 5, start: first, closed: true)))
             try await store.execute(.ingestTicks([tick("000001", 21, at: second + 1, volume: 18)]))
             try await store.execute(.ingestTicks([tick("600519", 10, at: first + 1, volume: 100), tick("600519", 14, at: first + 2, volume: 130)]))
             try await store.execute(.ingestTicks([tick("600519", 12, at: second + 1, volume: 150)]))
@@ -55,7 +57,7 @@ import TestSupport
         let loop = Task { try await kline.run(PublisherContext(store: store, replayedThrough: replayedThrough)) }
         defer { loop.cancel() }
 
-        let stock = BarKey(code: "600519", period: "1d")
+        let stock = BarKey(code: "600519", period: "60m")
         var owed: KlineBar?
         for _ in 0..<2_000 where owed?.closed != true {
             try await Task.sleep(for: .milliseconds(10))
@@ -65,12 +67,12 @@ import TestSupport
         #expect(owed?.closed == true)
         #expect(owed?.start == first)
         #expect(ohlcv(owed) == [10, 14, 10, 14, 130])
-        // The second day: opened by the first process, continued by this one, its volume counted
-        // from the first day's last tick.
+        // The second hour: opened by the first process, continued by this one, its volume counted
+        // from the first hour's last tick.
         #expect(kline.openBar(stock)?.start == second)
         #expect(ohlcv(kline.openBar(stock)) == [12, 12, 9, 9, 40])
         // Counted from the last tick of the bar whose close the first process journaled.
-        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 3])
+        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "60m"))) == [21, 21, 21, 21, 3])
 
         // 000001's close was journaled by the first process and not again: had it been owed, it
         // would have been journaled before 600519's (same loop, journaled in order).
@@ -87,11 +89,11 @@ import TestSupport
     @Test func aCodeWhoseLastTicksAreOlderThanTheRecoveredPastCountsItsNextBarFromThem() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("journal.sqlite")
-        let periods = [(name: "1d", length: day)]
-        let first = dayStart, later = dayStart + 5 * day
+        let periods = [(name: "60m", length: hour)]
+        let first = dayStart, later = dayStart + 5 * hour
 
-        // 600519 and 000001 traded up to 1,000 and 400 shares, then nothing for days: their rows
-        // are made three days older, out of the two days before the last row that a restart reads.
+        // 600519 and 000001 traded up to 1,000 and 400 shares, then nothing for hours: their rows
+        // are made three hours older, out of the two hours before the last row that a restart reads.
         do {
             let journal = try Journal.open(path: path)
             let store = try EventStore(journal: journal)
@@ -100,7 +102,7 @@ import TestSupport
             let aged = journal.lastSeq
             try await store.execute(.ingestTicks([tick("300750", 30, at: later + 1, volume: 50)]))
             journal.close()
-            try rawSQL(path, "UPDATE events SET ts = ts - \(3 * day) WHERE seq <= \(aged)")
+            try rawSQL(path, "UPDATE events SET ts = ts - \(3 * hour) WHERE seq <= \(aged)")
         }
 
         let journal = try Journal.open(path: path)
@@ -113,17 +115,44 @@ import TestSupport
         try await store.execute(.ingestTicks([tick("600519", 12, at: later + 2, volume: 1_300)]))
         let loop = Task { try await kline.run(PublisherContext(store: store, replayedThrough: replayedThrough, pricesAtStart: pricesAtStart)) }
         defer { loop.cancel() }
-        let recent = BarKey(code: "300750", period: "1d")
-        for _ in 0..<2_000 where kline.openBar(recent)?.volume != 50 || kline.openBar(BarKey(code: "600519", period: "1d"))?.volume != 300 {
+        let recent = BarKey(code: "300750", period: "60m")
+        for _ in 0..<2_000 where kline.openBar(recent)?.volume != 50 || kline.openBar(BarKey(code: "600519", period: "60m"))?.volume != 300 {
             try await Task.sleep(for: .milliseconds(10))
         }
         try await store.execute(.ingestTicks([tick("000001", 21, at: later + 3, volume: 460)]))
 
         // Counted from their last ticks, not from 0 (which would be the day's 1,300 and 460).
-        #expect(ohlcv(kline.openBar(BarKey(code: "600519", period: "1d"))) == [12, 12, 12, 12, 300])
-        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "1d"))) == [21, 21, 21, 21, 60])
+        #expect(ohlcv(kline.openBar(BarKey(code: "600519", period: "60m"))) == [12, 12, 12, 12, 300])
+        #expect(ohlcv(kline.openBar(BarKey(code: "000001", period: "60m"))) == [21, 21, 21, 21, 60])
         #expect(ohlcv(kline.openBar(recent)) == [30, 30, 30, 30, 50])
     }
+    @Test func closesPostedBeforeARestartCloseTheRebuiltBarsAsTheyDidLive() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("journal.sqlite"))
+        defer { journal.close() }
+        let store = try EventStore(journal: journal)
+        let minute: Int64 = 60_000_000
+        let start = dayStart + 90 * minute
+        func posted(_ code: String, _ start: Int64) -> KlineBar {
+            KlineBar(code: code, period: "1m", open: 10, high: 10.6, low: 9.9, close: 10.1, volume: 250, start: start, closed: true)
+        }
+        // 600519: a close posted for the minute being built. 000001: one posted for the minute
+        // after the one being built, before any tick of it.
+        try await store.execute(.ingestTicks([tick("600519", 10, at: start + 1_000_000, volume: 100), tick("600519", 10.5, at: start + 2_000_000, volume: 300)]))
+        try await store.execute(.ingestTicks([tick("000001", 20, at: start - 30_000_000, volume: 700)]))
+        try await store.execute(.ingestBars([posted("600519", start), posted("000001", start)]))
+        try await store.execute(.ingestTicks([tick("600519", 11, at: start + 40_000_000, volume: 400), tick("000001", 21, at: start + 40_000_000, volume: 800)]))
+
+        var recovery = try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: [(name: "1m", length: minute)])
+        #expect(recovery.book.openBar(BarKey(code: "600519", period: "1m")) == nil, "the posted close ended it; the late tick reopened nothing")
+        #expect(recovery.book.openBar(BarKey(code: "000001", period: "1m")) == nil)
+        // Of the minute before the posted one: over, and owed (live, its close was owed at the same point).
+        #expect(recovery.unjournaledCloses.map { "\($0.code)@\($0.start - start)" } == ["000001@-60000000"])
+        recovery.apply(.priceTicked(PriceTick(code: "600519", name: "600519", price: 11, volume: 450, prevClose: 10, timestamp: start + minute + 1)))
+        #expect(recovery.unjournaledCloses.count == 1, "the posted minute is not closed a second time")
+        #expect(recovery.book.openBar(BarKey(code: "600519", period: "1m"))?.bar.volume == 150)
+    }
+
     @Test func rowsOfTheRecoveredPastThatWereArchivedAreReported() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("journal.sqlite")

@@ -21,6 +21,22 @@ import Testing
         #expect(owed.dropped == 0)
     }
 
+    @Test func aCloseJournaledFromElsewhereIsNoLongerOwed() {
+        var owed = OwedCloses(capacity: 10)
+        owed.append([close("a"), close("b")])
+        owed.remove(closesOf: close("a"))
+        #expect(owed.bars.map(\.code) == ["b"])
+        var later = close("b")
+        later.start = 60_000_000
+        owed.remove(closesOf: later)
+        #expect(owed.bars.map(\.code) == ["b"], "another minute's close stays owed")
+        let batch = owed.take(upTo: 1)
+        owed.remove(closesOf: close("b"))
+        #expect(owed.putBack(batch) == 0)
+        owed.remove(closesOf: close("b"))
+        #expect(owed.count == 0)
+    }
+
     @Test func pastTheCapacityTheOldestGoAndAreCounted() {
         var owed = OwedCloses(capacity: 3)
         owed.append([close("a"), close("b")])

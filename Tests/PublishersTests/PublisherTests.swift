@@ -71,8 +71,8 @@ func storeWithSubscriber(_ dir: TemporaryDirectory, _ subscriptions: [Subscripti
     return (journal, store)
 }
 
-func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.microsecondsNow(), volume: Int64 = 1_000) -> PriceTick {
-    PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
+func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.microsecondsNow(), volume: Int64 = 1_000) -> FedTick {
+    FedTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
 }
 
 @Suite struct PublisherTests {
@@ -191,6 +191,74 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         #expect(kline.openBar(key)?.close == 11)
         #expect(kline.latestBuiltStart(key) == minute + 60_000_000)
         #expect(kline.latestBuiltStart(BarKey(code: "000001", period: "1m")) == nil)
+    }
+
+    /// The closes of `key` in the journal, by start.
+    private func journaledCloses(_ journal: Journal, _ key: BarKey) throws -> [Int64] {
+        let cursor = try journal.reader().records(JournalQuery(kinds: [EventKind.klineUpdated.rawValue]))
+        var starts: [Int64] = []
+        while let record = try cursor.next() {
+            if case .klineUpdated(let bar) = try EventCodec.decode(kind: record.kind, payload: record.payload),
+                bar.closed, BarKey(code: bar.code, period: bar.period) == key {
+                starts.append(bar.start)
+            }
+        }
+        return starts
+    }
+
+    private func postedClose(_ start: Int64) -> KlineBar {
+        KlineBar(code: "600519", period: "1m", open: 10, high: 10.6, low: 9.9, close: 10.1, volume: 250, start: start, closed: true)
+    }
+
+    @Test func aClosePostedForTheMinuteBeingBuiltIsThatBarsOnlyClose() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])
+        let sink = RecordingSink()
+        let kline = KlinePublisher(periods: [("1m", 60_000_000)])
+        await store.setObserver(PublisherHost(publishers: [kline], sink: sink, logger: Logger(label: "test")))
+        let loop = Task { try await kline.run(PublisherContext(store: store)) }
+        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let key = BarKey(code: "600519", period: "1m")
+        try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
+        try await store.execute(.ingestTicks([tick("600519", 10.5, at: minute + 20_000_000, volume: 300)]))
+        // A vendor's closed bar for the minute being built.
+        try await store.execute(.ingestBars([postedClose(minute)]))
+        #expect(kline.openBar(key) == nil)
+        // A tick of that minute after it is late; the next minute's bar counts from the last tick before it.
+        try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 40_000_000, volume: 400)]))
+        try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 61_000_000, volume: 450)]))
+        #expect(kline.openBar(key)?.start == minute + 60_000_000)
+        #expect(kline.openBar(key)?.volume == 150)
+        try await Task.sleep(for: .milliseconds(200))
+        loop.cancel()
+
+        #expect(try journaledCloses(journal, key) == [minute], "one close: the posted one")
+        #expect(await store.read { $0.lastBars[key] } == postedClose(minute))
+        // Two live updates, the posted close, the next minute's first update: nothing of the minute after its close.
+        #expect(sink.all.filter { $0.type == "kline_update" }.count == 4)
+        journal.close()
+    }
+
+    @Test func aBuiltCloseStillWaitingForTheJournalGivesWayToAPostedOne() async throws {
+        let dir = try TemporaryDirectory()
+        let (journal, store) = try await storeWithSubscriber(dir, [])
+        let kline = KlinePublisher(periods: [("1m", 60_000_000)])
+        await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
+        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let key = BarKey(code: "600519", period: "1m")
+        try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
+        // Closes the minute; the loop that journals closes does not run yet.
+        try await store.execute(.ingestTicks([tick("600519", 11, at: minute + 61_000_000, volume: 120)]))
+        #expect(kline.owedCloses == 1)
+        try await store.execute(.ingestBars([postedClose(minute)]))
+        #expect(kline.owedCloses == 0)
+
+        let loop = Task { try await kline.run(PublisherContext(store: store)) }
+        try await Task.sleep(for: .milliseconds(200))
+        loop.cancel()
+        #expect(try journaledCloses(journal, key) == [minute])
+        #expect(await store.read { $0.lastBars[key] } == postedClose(minute), "the built close did not replace the posted one")
+        journal.close()
     }
 
     @Test func aCloseTheJournalFailedToTakeIsJournaledOnceTheJournalWorksAgain() async throws {

@@ -7,26 +7,26 @@ import Testing
     @Test func aBarStoredWithSetIsReadBack() async throws {
         let server = try await RedisServer()
         try server.commander().set(
-            "kline:600519:1m", #"{"open":1850,"high":1856.5,"low":1849,"close":1855,"volume":1200,"start":1700000000}"#)
+            "kline:600519:1m", #"{"open":1850,"high":1856.5,"low":1849,"close":1855,"volume":1200,"start":1699999980}"#)
         let cache = RedisKlineCache(url: server.url)
 
         let bar = try #require(try await cache.latestBar(code: "600519", period: "1m"))
 
         #expect(bar == KlineBar(
             code: "600519", period: "1m", open: 1850, high: 1856.5, low: 1849, close: 1855, volume: 1200,
-            start: 1_700_000_000_000_000, closed: false))
+            start: 1_699_999_980_000_000, closed: false))
     }
 
     @Test func ofAnArrayOfBarsTheLastIsTaken() async throws {
         let server = try await RedisServer()
         try server.commander().set(
             "kline:600000:5m",
-            #"[{"open":10,"high":11,"low":9,"close":10.5,"start":1700000000000},{"open":"10.5","high":"10.9","low":"10.4","close":"10.8","volume":"300","start":1700000300000}]"#)
+            #"[{"open":10,"high":11,"low":9,"close":10.5,"start":1700000100000},{"open":"10.5","high":"10.9","low":"10.4","close":"10.8","volume":"300","start":1700000400000}]"#)
         let cache = RedisKlineCache(url: server.url)
 
         let bar = try #require(try await cache.latestBar(code: "600000", period: "5m"))
 
-        #expect(bar.close == 10.8 && bar.volume == 300 && bar.start == 1_700_000_300_000_000)
+        #expect(bar.close == 10.8 && bar.volume == 300 && bar.start == 1_700_000_400_000_000)
     }
 
     @Test func aMissingKeyOrAnUnusableValueGivesNoBar() async throws {

@@ -62,7 +62,7 @@ import Testing
 
         try await eventually("node B to get everything") { b.recorder.ticks.count == 2 && b.recorder.shared.count == 3 }
         try await eventually("node A to have seen the feeder's tick") { a.recorder.ticks.count == 1 }
-        #expect(b.recorder.ticks.first == Self.tick, "A's tick, with A's timestamp")
+        #expect(b.recorder.ticks.first == FedTick(Self.tick), "A's tick, with A's timestamp")
         #expect(b.recorder.ticks.map(\.code) == ["600519", "000001"], "then the feeder's")
         #expect(b.recorder.shared == [.news(Self.news), .alertRuleSet(Self.rule), .alertRuleRemoved(ruleID: "rule_1", user: "alice")])
         #expect(a.recorder.ticks.map(\.code) == ["000001"], "A skips its own tick")

@@ -66,9 +66,9 @@ import TestSupport
 
         try await eventually("four ticks") { harness.recorder.ticks.count == 4 }
         #expect(harness.recorder.ticks.map(\.code) == ["600000", "000001", "600036", "601318"])
-        // Optional fields default as in POST /api/ticks: name to the code, volume and prev_close to 0.
-        #expect(harness.recorder.ticks[0].name == "600000" && harness.recorder.ticks[0].volume == 0)
-        #expect(harness.recorder.ticks[2].prevClose == 34.9)
+        // Optional fields stay left out, as in POST /api/ticks: the decider fills them in from what it knows.
+        #expect(harness.recorder.ticks[0].name == nil && harness.recorder.ticks[0].volume == nil && harness.recorder.ticks[0].prevClose == nil)
+        #expect(harness.recorder.ticks[1].volume == 7 && harness.recorder.ticks[2].prevClose == 34.9)
         try await harness.finish()
     }
 

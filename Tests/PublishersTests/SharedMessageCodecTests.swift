@@ -25,7 +25,7 @@ struct SharedMessageCodecTests {
         let outcome = decoder.decode(json: message, timestamp: 42)
         #expect(outcome.origin == origin)
         #expect(outcome.problems.isEmpty)
-        #expect(outcome.ticks == ticks, "every field, the origin's timestamps included")
+        #expect(outcome.ticks == ticks.map(FedTick.init), "every field, the origin's timestamps included")
     }
 
     @Test func aTaggedTickStampedBefore2000IsRefused() {
@@ -155,7 +155,8 @@ struct SharedMessageCodecTests {
             KlineBar(code: "600519", period: "1m", open: 1850, high: 1852.5, low: 1849, close: 1851, volume: 1200, start: 1_700_000_040_000_000, closed: true),
             KlineBar(code: "600519", period: "5m", open: 1850, high: 1852.5, low: 1848, close: 1851, volume: 5200, start: 1_700_000_000_000_000, closed: false),
         ]
-        let decoded = try SharedMessageCodec.decodeKlines(SharedMessageCodec.encode(.bars(bars), origin: origin), channel: "ticks:klines")
+        let decoded = try SharedMessageCodec.decodeKlines(
+            SharedMessageCodec.encode(.bars(bars), origin: origin), channel: "ticks:klines", now: 1_700_000_000_000_000)
         #expect(decoded.origin == origin)
         #expect(decoded.update == .bars(bars))
         #expect(SharedUpdate.bars(bars).command == .ingestBars(bars))
@@ -170,13 +171,15 @@ struct SharedMessageCodecTests {
         ("klines", #"{"node":"a","instance":"b"}"#),
         // A start in seconds.
         ("klines", #"{"klines":[{"code":"600000","period":"1d","open":1,"high":2,"low":1,"close":1.5,"volume":10,"start":1700000000,"closed":true}]}"#),
+        // A feeder's 1m bar of the next minute (the clock is 1700000000000000 here).
+        ("klines", #"{"klines":[{"code":"600000","period":"1m","open":1,"high":2,"low":1,"close":1.5,"volume":10,"start":1700000040000000,"closed":true}]}"#),
     ])
     func aMalformedSignalsOrKlinesMessageIsRefusedWithTheReason(_ channel: String, _ text: String) {
         #expect(throws: SharedMessageError.self) {
             if channel == "signals" {
                 try SharedMessageCodec.decodeSignals(Array(text.utf8), channel: "ticks:signals")
             } else {
-                try SharedMessageCodec.decodeKlines(Array(text.utf8), channel: "ticks:klines")
+                try SharedMessageCodec.decodeKlines(Array(text.utf8), channel: "ticks:klines", now: 1_700_000_000_000_000)
             }
         }
     }

@@ -38,7 +38,7 @@ import TestSupport
         let limits = Dictionary(uniqueKeysWithValues: stocks.map { ($0.code, $0.prevClose) })
         for round in 0..<500 {
             let ticks = walk.next(20, at: Int64(round))
-            #expect(Self.refusal(of: .ingestTicks(ticks)) == nil)
+            #expect(Self.refusal(of: .ingestTicks(ticks.map(FedTick.init))) == nil)
             for tick in ticks {
                 let prevClose = try #require(limits[tick.code])
                 #expect(abs(tick.price - prevClose) <= prevClose * 0.1 + 0.01)
@@ -68,7 +68,7 @@ import TestSupport
         let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 250_000, seed: 1)
         let batches = BatchLog()
         let task = Task {
-            try await source.run { ticks in await batches.add(size: ticks.count, refusal: Self.refusal(of: .ingestTicks(ticks))) }
+            try await source.run { ticks in await batches.add(size: ticks.count, refusal: Self.refusal(of: .ingestTicks(ticks.map(FedTick.init)))) }
         }
         while await batches.sizes.count < 4 { try await Task.sleep(for: .milliseconds(10)) }
         task.cancel()
@@ -116,7 +116,7 @@ import TestSupport
         let stocks = try SimulatedMarket.load(path: path).stocks
         var walk = RandomWalk(stocks: stocks, seed: 3)
         for round in 0..<100 {
-            #expect(Self.refusal(of: .ingestTicks(walk.next(10, at: Int64(round)))) == nil)
+            #expect(Self.refusal(of: .ingestTicks(walk.next(10, at: Int64(round)).map(FedTick.init))) == nil)
         }
     }
 

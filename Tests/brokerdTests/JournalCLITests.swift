@@ -381,7 +381,7 @@ import TestSupport
         let store = try EventStore(journal: opened)
         try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
         for price in [10.0, 11, 12] {
-            try await store.execute(.ingestTicks([PriceTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 0)]))
+            try await store.execute(.ingestTicks([FedTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 0)]))
         }
         let state = await store.projection
         opened.close()
@@ -694,7 +694,7 @@ import TestSupport
         let opened = try Journal.open(path: journal)
         let store = try EventStore(journal: opened)
         try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
-        try await store.execute(.ingestTicks([PriceTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 0)]))
+        try await store.execute(.ingestTicks([FedTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 0)]))
         opened.close()
         let text = dir.path("notes.txt")
         try "not a journal".write(toFile: text, atomically: true, encoding: .utf8)

@@ -403,6 +403,11 @@ import TestSupport
             ("GET", "/api/signals/buy", "", 400, "missing_strategy"),
             // Seconds (the seed's K-line cache counts them) where microseconds are due.
             ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"1d","open":1,"high":1,"low":1,"close":1,"start":1700000000}]}"#, 400, "invalid_bar"),
+            // A 1m bar off the minute grid (a good bar before it is not journaled either), one from
+            // the future (2090), and a 60m bar without start, which has no grid to take it from.
+            ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"1d","open":1,"high":1,"low":1,"close":1},{"code":"600519","period":"1m","open":1,"high":1,"low":1,"close":1,"start":1764000030000000}]}"#, 400, "invalid_bar"),
+            ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"5m","open":1,"high":1,"low":1,"close":1,"start":3786825600000000}]}"#, 400, "invalid_bar"),
+            ("POST", "/api/klines", #"{"klines":[{"code":"600519","period":"60m","open":1,"high":1,"low":1,"close":1}]}"#, 400, "invalid_bar"),
             ("GET", "/api/nothing", "", 404, "not_found"),
             // Which price would count is the parser's choice: neither does.
             ("POST", "/api/ticks", #"{"ticks":[{"code":"600519","price":1,"price":2}]}"#, 400, "invalid_body"),

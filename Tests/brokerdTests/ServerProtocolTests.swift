@@ -228,6 +228,41 @@ import TestSupport
         _ = dir
     }
 
+    @Test func aTickThatLeavesOutFieldsKeepsWhatTheBrokerKnewOfTheCodeAlsoAfterARestart() async throws {
+        let dir = try TemporaryDirectory()
+        var broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
+        let signals = #"{"signals":[{"code":"600519","name":"贵州茅台"},{"code":"000002","name":"万科A"}]}"#
+        #expect(try await HTTP.request("PUT", broker.baseURL + "/api/signals/partial", body: signals).0 == 200)
+        let full = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":12345678,"prev_close":1825.2}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: full).0 == 200)
+        let (socket, _) = try await connect(broker)
+        try socket.send(["type": "subscribe", "target": "partial"])
+        _ = try await socket.receive(type: "subscribed")
+        _ = try await socket.receive(type: "price_update")
+
+        let bare = #"{"ticks":[{"code":"600519","price":1851},{"code":"000002","price":7.5}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: bare).0 == 200)
+        func rows(_ update: [String: Any]?) -> [String] {
+            ((update?["data"] as? [[String: Any]]) ?? []).map { entry in
+                ["code", "name", "price", "volume", "change", "change_percent"].map { "\(entry[$0] ?? "-")" }.joined(separator: " ")
+            }.sorted()
+        }
+        // The known name, cumulative volume and previous close; the signal list's name for a code no tick named.
+        let expected = ["000002 万科A 7.5 0 0 0", "600519 贵州茅台 1851 12345678 25.8 1.41"]
+        #expect(rows(try await socket.receive(type: "price_update")) == expected)
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+
+        // The journal holds what was filled in: a replay shows the same.
+        broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
+        let (fresh, _) = try await connect(broker)
+        try fresh.send(["type": "subscribe", "target": "partial"])
+        _ = try await fresh.receive(type: "subscribed")
+        #expect(rows(try await fresh.receive(type: "price_update")) == expected)
+        await fresh.close()
+        await broker.terminate()
+    }
+
     @Test func statsAndClientsShowConnectionsAndSubscriptions() async throws {
         let (dir, broker) = try await startBroker()
         let (socket, connected) = try await connect(broker)

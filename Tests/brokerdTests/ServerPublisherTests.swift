@@ -32,6 +32,16 @@ import TestSupport
         #expect((kline["data"] as? [String: Any])?["close"] as? Double == 1850)
         #expect((kline["data"] as? [String: Any])?["closed"] as? Bool == true)
 
+        // Without start, a bar is the current period's: on the grid, not at the moment it was posted.
+        func now() -> Int { Int(Date().timeIntervalSince1970 * 1_000_000) }
+        let before = now()
+        let minuteBar = #"{"klines":[{"code":"600519","period":"5m","open":1850,"high":1851,"low":1849,"close":1850.5}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/klines", body: minuteBar).0 == 200)
+        let after = now()
+        let fiveMinutes = try #require((try await socket.receive(type: "kline_update"))?["data"] as? [String: Any])
+        let start = try #require(fiveMinutes["start"] as? Int)
+        #expect(start % 300_000_000 == 0 && start > before - 300_000_000 && start <= after, "start \(start), posted between \(before) and \(after)")
+
         let badBar = #"{"klines":[{"code":"600519","period":"1d","open":1800,"high":1700,"low":1790,"close":1850}]}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/klines", body: badBar).0 == 400)
         await socket.close()

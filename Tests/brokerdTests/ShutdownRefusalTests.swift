@@ -18,7 +18,7 @@ struct ShutdownRefusalTests {
         #expect(routes.readiness().status == .serviceUnavailable)  // not replayed yet
         runtime.becomeReady(with: try EventStore(journal: journal))
         #expect(routes.readiness().status == .ok)
-        let tick = PriceTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 1)
+        let tick = FedTick(code: "600519", name: "M", price: 10, volume: 1, prevClose: 9, timestamp: 1)
         try await routes.execute(.ingestTicks([tick]))
 
         runtime.beginShutdown()

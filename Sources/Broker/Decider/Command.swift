@@ -11,10 +11,11 @@ public enum Command: Sendable, Hashable {
     case subscribe(clientID: String, subscription: Subscription)
     /// Remove a subscription from a connected session.
     case unsubscribe(clientID: String, subscription: Subscription)
-    /// Record a batch of ticks, all or nothing.
-    case ingestTicks([PriceTick])
+    /// Record a batch of ticks, all or nothing; what a tick leaves out is filled in from what is
+    /// known of its code.
+    case ingestTicks([FedTick])
     /// Record ticks a source delivered and how far it has read, in one commit.
-    case ingestFromSource([PriceTick], source: String, position: String)
+    case ingestFromSource([FedTick], source: String, position: String)
     /// Record a k-line bar update or close.
     case ingestBar(KlineBar)
     /// Record k-line bar updates or closes in one commit, all or nothing.

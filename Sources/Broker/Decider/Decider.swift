@@ -160,15 +160,16 @@ public enum Decider {
     /// One `price_ticked` per tick, each followed by the `alert_triggered` of every armed rule it
     /// meets: firings are decided here, in the same order and commit as the ticks, so a rule fires
     /// at the tick that crossed and re-arms at the tick that cleared, however the ticks are batched.
-    private static func ingest(_ ticks: [PriceTick], _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
-        guard ticks.count <= limits.maxTicksPerBatch else {
-            throw .tooManyTicks(count: ticks.count, limit: limits.maxTicksPerBatch)
+    private static func ingest(_ fed: [FedTick], _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
+        guard fed.count <= limits.maxTicksPerBatch else {
+            throw .tooManyTicks(count: fed.count, limit: limits.maxTicksPerBatch)
         }
-        for (index, tick) in ticks.enumerated() {
+        for (index, tick) in fed.enumerated() {
             if let reason = problem(with: tick, limits) {
                 throw .invalidTick(index: index, code: tick.code, reason: reason)
             }
         }
+        let ticks = resolve(fed, in: state)
         let firings = state.alerts.firings(for: ticks)
         guard !firings.isEmpty else { return ticks.map { .priceTicked($0) } }
         var events: [Event] = []
@@ -185,18 +186,49 @@ public enum Decider {
         return events
     }
 
+    /// The ticks with what each left out taken from the latest tick of its code (an earlier one of
+    /// the batch, else the projection's): the name, the cumulative volume, the previous close (also
+    /// when sent as 0, unknown). A name no tick gave comes from the strategies' signal lists, else
+    /// is the code; a volume or previous close never known is 0. Decided here rather than applied,
+    /// so `price_ticked` holds the values and a replay reads them instead of guessing again.
+    static func resolve(_ fed: [FedTick], in state: Projection) -> [PriceTick] {
+        if fed.allSatisfy(\.isComplete) {
+            return fed.map {
+                PriceTick(code: $0.code, name: $0.name ?? $0.code, price: $0.price, volume: $0.volume ?? 0, prevClose: $0.prevClose ?? 0, timestamp: $0.timestamp)
+            }
+        }
+        var latest: [String: PriceTick] = [:]
+        return fed.map { tick in
+            let known = latest[tick.code] ?? state.lastPrices[tick.code]
+            // A known name that is the code (or empty) was a fallback: the signal lists may know better.
+            let knownName = known.map(\.name).flatMap { $0.isEmpty || $0 == tick.code ? nil : $0 }
+            let resolved = PriceTick(
+                code: tick.code,
+                name: tick.name ?? knownName ?? state.strategies.signalName(of: tick.code) ?? tick.code,
+                price: tick.price,
+                volume: tick.volume ?? known?.volume ?? 0,
+                prevClose: tick.prevClose.flatMap { $0 == 0 ? nil : $0 } ?? known?.prevClose ?? 0,
+                timestamp: tick.timestamp)
+            latest[tick.code] = resolved
+            return resolved
+        }
+    }
+
     /// Why the decider refuses `tick`, or nil when it accepts it; for sources that drop bad ticks
-    /// one by one before handing over a batch (the decider refuses a batch as a whole).
-    public static func problem(with tick: PriceTick, _ limits: Limits) -> String? {
+    /// one by one before handing over a batch (the decider refuses a batch as a whole). Only what
+    /// the tick carries is checked: what it leaves out is filled in from accepted ticks.
+    public static func problem(with tick: FedTick, _ limits: Limits) -> String? {
         if !FieldRules.isValidCode(tick.code) { return "has an invalid code; use 1-16 letters, digits or dots" }
-        if FieldRules.length(tick.name) > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
-        if FieldRules.hasControlCharacters(tick.name) { return "has control characters in its name" }
+        if let name = tick.name {
+            if FieldRules.length(name) > limits.maxNameLength { return "has a name longer than \(limits.maxNameLength) characters" }
+            if FieldRules.hasControlCharacters(name) { return "has control characters in its name" }
+        }
         if let reason = FieldRules.timestampProblem(tick.timestamp) { return "has timestamp that \(reason)" }
         if let reason = FieldRules.priceProblem(tick.price) { return "has price \(tick.price); it \(reason)" }
-        if tick.prevClose != 0, let reason = FieldRules.priceProblem(tick.prevClose) {
-            return "has prev_close \(tick.prevClose); it \(reason), or 0 (unknown)"
+        if let prevClose = tick.prevClose, prevClose != 0, let reason = FieldRules.priceProblem(prevClose) {
+            return "has prev_close \(prevClose); it \(reason), or 0 (unknown)"
         }
-        if tick.volume < 0 { return "has negative volume \(tick.volume)" }
+        if let volume = tick.volume, volume < 0 { return "has negative volume \(volume)" }
         return nil
     }
 
@@ -213,6 +245,7 @@ public enum Decider {
         guard bar.low <= min(bar.open, bar.close) else { throw fail("has low \(bar.low) above its open or close") }
         guard bar.volume >= 0 else { throw fail("has negative volume \(bar.volume)") }
         if let reason = FieldRules.timestampProblem(bar.start) { throw fail("has start that \(reason)") }
+        if let reason = FieldRules.barStartProblem(bar) { throw fail(reason) }
     }
 
     private static func publish(_ item: NewsItem, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {

@@ -23,8 +23,8 @@ public struct PriceTick: Sendable, Hashable, Codable {
         self.timestamp = timestamp
     }
 
-    /// Price minus previous close; 0 when the previous close is unknown (0: a tick sent without
-    /// `prev_close`), as `changePercent` is, rather than the whole price.
+    /// Price minus previous close; 0 when the previous close is unknown (0: no tick of the code
+    /// gave one), as `changePercent` is, rather than the whole price.
     public var change: Double { prevClose == 0 ? 0 : price - prevClose }
 
     /// Change in percent of the previous close; 0 when the previous close is unknown.

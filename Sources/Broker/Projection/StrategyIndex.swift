@@ -5,6 +5,8 @@
 public struct StrategyIndex: Sendable, Equatable {
     private var signalsByStrategy: [String: [Signal]] = [:]
     private var strategiesByCode: [String: Set<String>] = [:]
+    /// The names the signals of each strategy give their codes, where a name is not empty or just the code.
+    private var namesByStrategy: [String: [String: String]] = [:]
 
     /// Creates an empty index.
     public init() {}
@@ -17,6 +19,13 @@ public struct StrategyIndex: Sendable, Equatable {
     /// Strategies whose list contains `code`.
     public func strategies(containing code: String) -> Set<String> {
         strategiesByCode[code] ?? []
+    }
+
+    /// The name a signal list gives `code` (the first strategy by name that names it, other than by
+    /// its code or an empty name); nil when none does.
+    public func signalName(of code: String) -> String? {
+        guard let containing = strategiesByCode[code] else { return nil }
+        return containing.sorted().lazy.compactMap { namesByStrategy[$0]?[code] }.first
     }
 
     /// Names of strategies with a non-empty list.
@@ -33,8 +42,11 @@ public struct StrategyIndex: Sendable, Equatable {
             }
         }
         signalsByStrategy[strategy] = signals.isEmpty ? nil : signals
+        var names: [String: String] = [:]
         for signal in signals {
             strategiesByCode[signal.code, default: []].insert(strategy)
+            if !signal.name.isEmpty && signal.name != signal.code { names[signal.code] = signal.name }
         }
+        namesByStrategy[strategy] = names.isEmpty ? nil : names
     }
 }

@@ -8,31 +8,42 @@ import Journal
 /// (ticks are stamped on receipt and folded after their commit, from several sources), and
 /// folding it would close that period a second time, or throw away the bar being built.
 struct BarBook: Sendable {
+    /// Where a code's cumulative volume stood after a bar: the highest total of its trading day
+    /// seen up to then, and that day (`TradingCalendar.day(of:)`).
+    struct VolumeMark: Sendable, Equatable {
+        var total: Int64
+        var day: Int64
+    }
+
     /// A bar being built. A tick's volume is the day's cumulative total, so the bar's volume is
-    /// the cumulative volume at its last tick less the one at the last tick of the bar before it:
-    /// what traded between two ticks belongs to the bar of the later one, and the bars of a day
-    /// add up to the day's volume.
+    /// the highest total up to its last tick less the highest before it that day: what traded
+    /// between two ticks belongs to the bar of the later one, and the bars of a day add up to the
+    /// day's volume. Within a day the total only grows: a lower one (a second feed lagging behind)
+    /// adds nothing, and the count goes on from the highest.
     struct OpenBar: Sendable, Equatable {
         var bar: KlineBar
-        /// The cumulative volume the bar's volume counts from: the last one of the previous bar
-        /// of its code and period, or 0 when that one was larger (a new trading day began). Nil
-        /// when no previous bar is known, which also counts from 0.
+        /// The cumulative volume the bar's volume counts from: the mark of the bar before it of
+        /// its code and period, or 0 when that one is of an earlier trading day. Nil when no
+        /// previous bar is known, which also counts from 0.
         var baseVolume: Int64?
-        /// The cumulative volume at the bar's first tick.
-        var firstVolume: Int64
-        /// The cumulative volume at the bar's last tick: the largest of its ticks', since ticks
-        /// of one period may arrive out of order and the total only grows within a day.
+        /// The largest cumulative volume of the bar's ticks, since ticks of one period may arrive
+        /// out of order.
         var lastVolume: Int64
 
-        /// A bar opened by `tick`; `previous` is the last cumulative volume of the bar before it.
-        init(opening tick: PriceTick, period: String, start: Int64, after previous: Int64?) {
+        /// A bar opened by `tick`; `previous` is where the volume stood after the bar before it.
+        init(opening tick: PriceTick, period: String, start: Int64, after previous: VolumeMark?) {
             bar = KlineBar(
                 code: tick.code, period: period, open: tick.price, high: tick.price, low: tick.price,
                 close: tick.price, volume: 0, start: start, closed: false)
-            firstVolume = tick.volume
             lastVolume = tick.volume
             rebase(after: previous)
         }
+
+        /// The trading day of the bar.
+        var day: Int64 { TradingCalendar.day(of: bar.start) }
+
+        /// Where the volume stands after this bar: what the next bar counts from.
+        var mark: VolumeMark { VolumeMark(total: max(lastVolume, baseVolume ?? 0), day: day) }
 
         /// Folds in a tick of the bar's period.
         mutating func add(_ tick: PriceTick) {
@@ -40,14 +51,19 @@ struct BarBook: Sendable {
             bar.low = min(bar.low, tick.price)
             bar.close = tick.price
             lastVolume = max(lastVolume, tick.volume)
-            bar.volume = lastVolume - (baseVolume ?? 0)
+            count(from: baseVolume)
         }
 
-        /// Counts the volume from `previous`, the last cumulative volume of the bar before this
-        /// one (nil: none known).
-        mutating func rebase(after previous: Int64?) {
-            baseVolume = previous.map { $0 <= firstVolume ? $0 : 0 }
-            bar.volume = lastVolume - (baseVolume ?? 0)
+        /// Counts the volume from `previous`, the mark of the bar before this one (nil: none
+        /// known): from its total on the same trading day, from 0 on a later one.
+        mutating func rebase(after previous: VolumeMark?) {
+            count(from: previous.map { $0.day < day ? 0 : $0.total })
+        }
+
+        /// Counts the volume from `base`, a cumulative volume of the bar's own trading day.
+        mutating func count(from base: Int64?) {
+            baseVolume = base
+            bar.volume = max(0, lastVolume - (base ?? 0))
         }
     }
 
@@ -55,8 +71,9 @@ struct BarBook: Sendable {
     struct ClosedBar: Sendable, Equatable {
         /// Its period's start: ticks of this period or an earlier one no longer touch bars.
         var start: Int64
-        /// The cumulative volume at its last tick, which the next bar's volume counts from.
-        var lastVolume: Int64
+        /// Where the volume stood after it, which the next bar's volume counts from; nil when no
+        /// tick of its code and period was folded before it (a close fed from outside).
+        var mark: VolumeMark?
         /// When it was closed, on the clock `expire(now:)` is given; how long it is remembered
         /// with no bar open after it counts from here.
         var closedAt: Int64
@@ -125,9 +142,9 @@ struct BarBook: Sendable {
             var lastClosed = track.lastClosed
             if let current = track.open {
                 closed.append(Self.closing(current.bar))
-                lastClosed = ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: start)
+                lastClosed = ClosedBar(start: current.bar.start, mark: current.mark, closedAt: start)
             }
-            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.lastVolume)
+            let opened = OpenBar(opening: tick, period: period.name, start: start, after: lastClosed?.mark)
             tracks.values[index] = Track(open: opened, lastClosed: lastClosed)
             updated.append(opened.bar)
         }
@@ -145,7 +162,7 @@ struct BarBook: Sendable {
             if let current = track.open {
                 guard current.bar.start <= now - (lengths[key.period] ?? .max) else { continue }
                 closed.append(Self.closing(current.bar))
-                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, lastVolume: current.lastVolume, closedAt: now))
+                tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, mark: current.mark, closedAt: now))
             } else if let last = track.lastClosed, last.closedAt <= now - closedRetention {
                 forgotten.append(key)
             }
@@ -154,18 +171,29 @@ struct BarBook: Sendable {
         return closed.sorted { ($0.start, BarKey(code: $0.code, period: $0.period)) < ($1.start, BarKey(code: $1.code, period: $1.period)) }
     }
 
-    /// Closes the open bar that `bar` (a close found in the journal) already closed.
-    mutating func forget(closed bar: KlineBar) {
+    /// Takes in `bar`, a close the journal holds: one this book owed, or a bar fed from outside
+    /// (`POST /api/klines`, another node). Its period is closed here too, so a bar is closed once:
+    /// the bar being built for that period is dropped without a close of its own, and ticks of
+    /// that period or an earlier one are late from now on. A bar being built for an earlier period
+    /// is over then: it is closed and returned, to be journaled. A close of a period before the
+    /// latest this book has seen, or of a period it does not build, changes nothing.
+    mutating func close(journaled bar: KlineBar) -> [KlineBar] {
+        guard bar.closed, let length = periods.first(where: { $0.name == bar.period })?.length else { return [] }
         let key = BarKey(code: bar.code, period: bar.period)
-        guard let current = tracks[key]?.open, current.bar.start == bar.start else { return }
-        let length = periods.first { $0.name == bar.period }?.length ?? 0
-        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, lastVolume: current.lastVolume, closedAt: bar.start + length))
+        let track = tracks[key]
+        if let latest = track?.latestStart, bar.start < latest { return [] }
+        if let latest = track?.lastClosed?.start, track?.open == nil, bar.start == latest { return [] }
+        var closed: [KlineBar] = []
+        if let current = track?.open, current.bar.start < bar.start { closed.append(Self.closing(current.bar)) }
+        let mark = track?.open?.mark ?? track?.lastClosed?.mark
+        tracks[key] = Track(lastClosed: ClosedBar(start: bar.start, mark: mark, closedAt: bar.start + length))
+        return closed
     }
 
     /// Remembers where the cumulative volume of each code of `ticks` stood, for the codes this book
     /// holds nothing of: their last ticks, older than any it folded. The next bar of such a code
-    /// counts its volume from there (or from 0 on a new day), not from 0, which would give it the
-    /// whole day's volume so far. Each is taken as the close of the period before its tick's, so
+    /// counts its volume from there (or from 0 on a later trading day), not from 0, which would give
+    /// it the whole day's volume so far. Each is taken as the close of the period before its tick's, so
     /// a tick of that same period still opens a bar.
     mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
         for tick in ticks {
@@ -173,7 +201,8 @@ struct BarBook: Sendable {
                 let key = BarKey(code: tick.code, period: period.name)
                 guard tracks[key] == nil else { continue }
                 let start = tick.timestamp - tick.timestamp % period.length
-                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, lastVolume: tick.volume, closedAt: tick.timestamp))
+                let mark = VolumeMark(total: tick.volume, day: TradingCalendar.day(of: tick.timestamp))
+                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, mark: mark, closedAt: tick.timestamp))
             }
         }
     }
@@ -191,7 +220,10 @@ struct BarBook: Sendable {
                 tracks[key] = before
                 continue
             }
-            var merged = Track(lastClosed: [before.lastClosed, after.lastClosed].compactMap { $0 }.max { $0.start < $1.start })
+            let closes = [before.lastClosed, after.lastClosed].compactMap { $0 }.sorted { $0.start < $1.start }
+            var merged = Track(lastClosed: closes.last)
+            // A close fed from outside knows no volume; the other book's close may.
+            if merged.lastClosed?.mark == nil { merged.lastClosed?.mark = closes.first?.mark }
             let closedThrough = merged.lastClosed?.start ?? .min
             let candidates = [before.open, after.open].compactMap { $0 }.filter { $0.bar.start > closedThrough }
             switch (candidates.first, candidates.dropFirst().first) {
@@ -203,18 +235,18 @@ struct BarBook: Sendable {
                 first.bar.low = min(first.bar.low, second.bar.low)
                 first.bar.close = second.bar.close
                 first.lastVolume = max(first.lastVolume, second.lastVolume)
-                first.rebase(after: first.baseVolume ?? second.baseVolume)
+                first.count(from: first.baseVolume ?? second.baseVolume)
                 merged.open = first
             case (let first?, let second?):
                 let (older, newer) = first.bar.start < second.bar.start ? (first, second) : (second, first)
                 closed.append(Self.closing(older.bar))
-                merged.lastClosed = ClosedBar(start: older.bar.start, lastVolume: older.lastVolume, closedAt: newer.bar.start)
+                merged.lastClosed = ClosedBar(start: older.bar.start, mark: older.mark, closedAt: newer.bar.start)
                 merged.open = newer
             default:
                 break
             }
-            if merged.open?.baseVolume == nil, let previous = merged.lastClosed {
-                merged.open?.rebase(after: previous.lastVolume)
+            if merged.open?.baseVolume == nil, let previous = merged.lastClosed?.mark {
+                merged.open?.rebase(after: previous)
             }
             tracks[key] = merged
         }
@@ -253,8 +285,10 @@ struct BarRecovery: Sendable {
         case .priceTicked(let tick):
             unjournaledCloses += book.fold(tick).closed
         case .klineUpdated(let bar) where bar.closed:
-            book.forget(closed: bar)
+            // As the live book takes it in (`KlinePublisher.publish`): a close the journal holds is
+            // owed no more, whoever journaled it.
             unjournaledCloses.removeAll { $0.code == bar.code && $0.period == bar.period && $0.start == bar.start }
+            unjournaledCloses += book.close(journaled: bar)
         default:
             break
         }

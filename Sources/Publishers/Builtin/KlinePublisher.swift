@@ -8,7 +8,8 @@ import Synchronization
 /// Redis), and bars built here from ticks — updated on every tick, closed at the period boundary.
 /// A close is journaled (`kline_updated` with `closed: true`) and reaches clients from there, so
 /// resuming clients and audits see every closed bar. A close stays queued until it is journaled:
-/// when the journal fails, it is tried again with backoff.
+/// when the journal fails, it is tried again with backoff. A close fed from outside closes the
+/// built bar of its period instead, so each bar is closed once.
 public final class KlinePublisher: Publisher {
     public let name = "kline"
     public let kinds: Set<EventKind> = [.klineUpdated, .priceTicked]
@@ -69,6 +70,7 @@ public final class KlinePublisher: Publisher {
         for recorded in events {
             switch recorded.event {
             case .klineUpdated(let bar):
+                if bar.closed { takeIn(closed: bar) }
                 send(bar, seq: recorded.seq, projection: projection, sink: sink)
             case .priceTicked(let tick):
                 let bars = update(with: tick)
@@ -120,7 +122,8 @@ public final class KlinePublisher: Publisher {
     }
 
     /// The start of the latest period of `key` this publisher built a bar of from ticks (the open
-    /// one, else the last closed one); nil when it built none (since start, or for a day).
+    /// one, else the last closed one, also closed by a journaled bar); nil when it built none
+    /// (since start, or for a day).
     ///
     /// Read on the store's executor, where `publish` folds ticks, it says whether a tick-built bar
     /// of `key` may already have reached the code's subscribers.
@@ -139,6 +142,16 @@ public final class KlinePublisher: Publisher {
         let (updated, closed) = book.withLock { $0.fold(tick) }
         owe(closed)
         return updated
+    }
+
+    /// Closes the period of `bar`, a close the journal holds, in the book too: a close this
+    /// publisher owed, or a bar fed from outside, which ends the bar built for that period without
+    /// a second close (one still waiting for the journal is dropped). `BarRecovery` does the same
+    /// with the journal's closes after a restart.
+    private func takeIn(closed bar: KlineBar) {
+        let ended = book.withLock { $0.close(journaled: bar) }
+        owed.withLock { $0.remove(closesOf: bar) }
+        owe(ended)
     }
 
     private func closeExpiredBars(now: Int64) {

@@ -91,7 +91,7 @@ final class RedisChannelReader: Sendable {
             // socket), so what piled up while the broker took the last batch becomes one batch: one
             // journal commit and one fan-out round instead of one per message.
             // News and alert rules are handed over as they come, after the ticks before them.
-            var ticks: [PriceTick] = []
+            var ticks: [FedTick] = []
             var next: RedisReply? = try connection.nextReply()
             while let push = next {
                 if let (content, payload) = message(in: push) {
@@ -131,7 +131,7 @@ final class RedisChannelReader: Sendable {
     }
 
     /// The ticks of one message on the tick channel; none when it is malformed or our own.
-    private func decodeTicks(_ payload: [UInt8]) -> [PriceTick] {
+    private func decodeTicks(_ payload: [UInt8]) -> [FedTick] {
         let outcome = decoder.decode(json: payload, timestamp: WallClock.microsecondsNow())
         if isOwn(outcome.origin) { return [] }
         delivery.reportMalformed(outcome.problems)
@@ -147,7 +147,7 @@ final class RedisChannelReader: Sendable {
             case .news: decoded = try SharedMessageCodec.decodeNews(payload, channel: channel, now: WallClock.microsecondsNow())
             case .alerts, .ticks: decoded = try SharedMessageCodec.decodeAlerts(payload, channel: channel)
             case .signals: decoded = try SharedMessageCodec.decodeSignals(payload, channel: channel)
-            case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel)
+            case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel, now: WallClock.microsecondsNow())
             }
         } catch {
             delivery.reportMalformed([error.description])

@@ -127,7 +127,7 @@ final class RedisStreamReader: Sendable {
     private func handOver(_ entries: [Entry]) -> Bool {
         status.update { $0.messages += entries.count }
         let timestamp = WallClock.microsecondsNow()
-        var pending: [PriceTick] = []
+        var pending: [FedTick] = []
         var pendingID: String?
         for entry in entries {
             let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)

@@ -28,7 +28,7 @@ struct TickBatchDelivery: Sendable {
 
     /// Delivers pub/sub ticks in batches no larger than the limit. They carry no stream position,
     /// so splitting them costs nothing; a batch the broker refuses or could not journal is skipped.
-    func hand(_ ticks: [PriceTick]) {
+    func hand(_ ticks: [FedTick]) {
         var start = 0
         while start < ticks.count {
             let end = min(start + maxTicksPerBatch, ticks.count)
@@ -44,7 +44,7 @@ struct TickBatchDelivery: Sendable {
     /// A batch the broker could not journal is delivered again (with backoff, until it is journaled
     /// or the reader is stopped); one it refuses as invalid is skipped. Returns false when the
     /// reader was stopped first: it must then not move past these ticks.
-    func hand(_ ticks: [PriceTick], streamID: String, retrying control: ReaderThreadControl) -> Bool {
+    func hand(_ ticks: [FedTick], streamID: String, retrying control: ReaderThreadControl) -> Bool {
         handOne(TickBatch(ticks: ticks, streamID: streamID), retrying: control)
     }
 

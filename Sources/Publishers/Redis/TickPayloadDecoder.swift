@@ -1,13 +1,15 @@
 import Broker
 import Foundation
 
-/// Turns Redis payloads into `PriceTick`s: the JSON shapes of `POST /api/ticks` and flat stream fields.
+/// Turns Redis payloads into `FedTick`s: the JSON shapes of `POST /api/ticks` and flat stream fields.
 ///
 /// Accepted JSON: one tick `{"code","price","name"?,"volume"?,"prev_close"?}`, an array of ticks,
 /// or `{"ticks":[...]}`. Each tick is decoded and checked with the decider's rules on its own, so a
 /// bad one (a field of the wrong type, a price the broker refuses) is dropped and reported instead
 /// of costing the good ticks of its message, or making the broker refuse the whole batch. Only a
 /// payload that is none of these shapes, or has a key twice in one object, is dropped whole.
+/// What a tick leaves out (name, volume, previous close) stays left out: the decider fills it in
+/// from what the broker knows of the code.
 ///
 /// `{"ticks":[...]}` may carry `"node"` and `"instance"`: then it was published by a brokerd node
 /// (`SharedMessageCodec`), and each tick's `"timestamp"` (UTC µs) is the origin's and is kept.
@@ -16,7 +18,7 @@ struct TickPayloadDecoder: Sendable {
     /// What one payload yielded.
     struct Outcome: Sendable {
         /// Ticks that passed the checks.
-        var ticks: [PriceTick] = []
+        var ticks: [FedTick] = []
         /// One line per tick dropped, or one for a payload dropped whole; empty when all was well.
         var problems: [String] = []
         /// The brokerd node that published the payload; nil for an external feeder.
@@ -79,9 +81,9 @@ struct TickPayloadDecoder: Sendable {
         var outcome = Outcome()
         outcome.ticks.reserveCapacity(wire.count)
         for item in wire {
-            let tick = PriceTick(
-                code: item.code, name: item.name ?? item.code, price: item.price, volume: item.volume ?? 0,
-                prevClose: item.prevClose ?? 0, timestamp: keepTimestamps ? item.timestamp ?? timestamp : timestamp)
+            let tick = FedTick(
+                code: item.code, name: item.name, price: item.price, volume: item.volume, prevClose: item.prevClose,
+                timestamp: keepTimestamps ? item.timestamp ?? timestamp : timestamp)
             if let problem = Decider.problem(with: tick, limits) {
                 outcome.problems.append("tick '\(tick.code.prefix(32))' \(problem)")
             } else if keepTimestamps, tick.timestamp < FieldRules.earliestFedTime {

@@ -79,19 +79,24 @@ public enum SharedMessageCodec {
         return Message(origin: origin(wire.node, wire.instance), update: .signalsReplaced(strategy: wire.strategy, signals: wire.signals))
     }
 
-    /// Decodes a message from the k-lines channel.
-    public static func decodeKlines(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
+    /// Decodes a message from the k-lines channel; `now` is the clock an external feeder's bars
+    /// may not start after (a node's were checked against its own).
+    public static func decodeKlines(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(
             KlinesWire.self, from: json, channel: channel,
             expected: "{\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}")
         guard !wire.klines.isEmpty else { throw SharedMessageError(channel: channel, reason: "\"klines\" is empty") }
+        let origin = origin(wire.node, wire.instance)
         // As `POST /api/klines` refuses it (nodes share only what they took; this is an external feeder's).
         for (index, bar) in wire.klines.enumerated() {
             if let problem = FieldRules.fedTimeProblem(bar.start) {
                 throw SharedMessageError(channel: channel, reason: "klines[\(index)]: start \(bar.start) \(problem)")
             }
+            if origin == nil, let problem = FieldRules.futureBarProblem(bar, now: now) {
+                throw SharedMessageError(channel: channel, reason: "klines[\(index)]: \(problem)")
+            }
         }
-        return Message(origin: origin(wire.node, wire.instance), update: .bars(wire.klines))
+        return Message(origin: origin, update: .bars(wire.klines))
     }
 
     /// `json` as a `Wire`, or an error that says what the channel expects and what was wrong.

@@ -2,7 +2,7 @@ import Broker
 
 /// Something ingested on one node that every other node ingests too (journals and delivers).
 public enum SharedUpdate: Sendable, Hashable {
-    /// Ticks journaled on the origin (`POST /api/ticks`).
+    /// Ticks journaled on the origin (`POST /api/ticks`), as journaled: nothing left out.
     case ticks([PriceTick])
     /// A news item journaled on the origin (`POST /api/news`).
     case news(NewsItem)
@@ -29,7 +29,7 @@ public enum SharedUpdate: Sendable, Hashable {
     /// The command that ingests the update on a receiving node.
     public var command: Command {
         switch self {
-        case .ticks(let ticks): .ingestTicks(ticks)
+        case .ticks(let ticks): .ingestTicks(ticks.map(FedTick.init))
         case .news(let item): .publishNews(item)
         case .alertRuleSet(let rule): .setAlertRule(rule)
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)

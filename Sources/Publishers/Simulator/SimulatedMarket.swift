@@ -31,7 +31,7 @@ public struct SimulatedMarket: Sendable, Decodable {
                 }
             }
             let probe = PriceTick(code: code, name: name, price: lowest, volume: 0, prevClose: prevClose, timestamp: 0)
-            if let reason = Decider.problem(with: probe, limits) { return "the broker would refuse its ticks: a tick \(reason)" }
+            if let reason = Decider.problem(with: FedTick(probe), limits) { return "the broker would refuse its ticks: a tick \(reason)" }
             return nil
         }
     }

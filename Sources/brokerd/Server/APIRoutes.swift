@@ -186,10 +186,12 @@ struct APIRoutes {
         let body = try await request.decode(as: TicksInput.self, context: context)
         guard !body.ticks.isEmpty else { throw APIError.badRequest("no_ticks", "send {\"ticks\":[{\"code\",\"name\",\"price\",\"volume\",\"prev_close\"}]}") }
         let now = WallClock.microsecondsNow()
-        let ticks = body.ticks.map {
-            PriceTick(code: $0.code, name: $0.name ?? $0.code, price: $0.price, volume: $0.volume ?? 0, prevClose: $0.prevClose ?? 0, timestamp: now)
+        let fed = body.ticks.map {
+            FedTick(code: $0.code, name: $0.name, price: $0.price, volume: $0.volume, prevClose: $0.prevClose, timestamp: now)
         }
-        let recorded = try await execute(.ingestTicks(ticks))
+        let recorded = try await execute(.ingestTicks(fed))
+        // As journaled, with what a tick left out filled in: other nodes take this node's values.
+        let ticks = recorded.compactMap { if case .priceTicked(let tick) = $0.event { tick } else { nil } }
         runtime.share(.ticks(ticks))
         runtime.tickRate.record(ticks.count, at: now)
         return JSONResponse.make(WriteBody(accepted: ticks.count, seq: recorded.last?.seq))
@@ -201,10 +203,10 @@ extension APIRoutes {
         let body = try await request.decode(as: KlinesInput.self, context: context)
         guard !body.klines.isEmpty else { throw APIError.badRequest("no_klines", "send {\"klines\":[{\"code\",\"period\",\"open\",\"high\",\"low\",\"close\",\"volume\",\"start\",\"closed\"}]}") }
         let now = WallClock.microsecondsNow()
-        let bars = body.klines.map {
+        let bars = try body.klines.enumerated().map { index, input in
             KlineBar(
-                code: $0.code, period: $0.period, open: $0.open, high: $0.high, low: $0.low, close: $0.close,
-                volume: $0.volume ?? 0, start: $0.start ?? now, closed: $0.closed ?? false)
+                code: input.code, period: input.period, open: input.open, high: input.high, low: input.low, close: input.close,
+                volume: input.volume ?? 0, start: try Self.start(of: input, index: index, now: now), closed: input.closed ?? false)
         }
         // Validate every bar before journaling any, so a bad one leaves nothing behind.
         for (index, bar) in bars.enumerated() {
@@ -217,11 +219,28 @@ extension APIRoutes {
             } catch {
                 throw APIError.badRequest(error.error, "klines[\(index)]: \(error.details)")
             }
+            if let problem = FieldRules.futureBarProblem(bar, now: now) {
+                throw APIError.badRequest("invalid_bar", "klines[\(index)]: \(problem)")
+            }
         }
         // One commit: the batch is journaled whole or not at all.
         let lastSeq = try await execute(.ingestBars(bars)).last?.seq
         runtime.share(.bars(bars))
         return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
+    }
+
+    /// The start of a posted bar: as sent, else the start of the current period (`FieldRules.barStart`).
+    private static func start(of input: KlinesInput.Bar, index: Int, now: Int64) throws -> Int64 {
+        if let start = input.start { return start }
+        if let start = FieldRules.barStart(period: input.period, containing: now) { return start }
+        // An unknown period: the decider refuses it by name.
+        guard !FieldRules.barPeriods.contains(input.period) else {
+            throw APIError.badRequest(
+                "invalid_bar",
+                "klines[\(index)]: a \(input.period) bar needs its start (UTC microseconds): \(input.period) bars start where "
+                    + "the vendor's hours start (09:30, 10:30, 13:00, 14:00 Asia/Shanghai), which the broker cannot tell")
+        }
+        return now
     }
 
     private func publishNews(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
@@ -270,7 +289,7 @@ struct KlinesInput: Decodable {
         let low: Double
         let close: Double
         let volume: Int64?
-        /// Start of the bar, UTC microseconds; now when absent.
+        /// Start of the bar, UTC microseconds; the current period's when absent.
         let start: Int64?
         let closed: Bool?
     }

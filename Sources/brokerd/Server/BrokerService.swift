@@ -182,7 +182,7 @@ struct BrokerService: Service {
         do {
             try await source.run { ticks in
                 do {
-                    try await store.execute(.ingestTicks(ticks))
+                    try await store.execute(.ingestTicks(ticks.map(FedTick.init)))
                     tickRate.record(ticks.count, at: WallClock.microsecondsNow())
                     if let failures = streak.withLock({ $0.succeeded() }) {
                         logger.notice("tick batches ingested again", metadata: ["source": "\(source.name)", "failed_batches": "\(failures)"])
