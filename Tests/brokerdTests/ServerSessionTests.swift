@@ -599,21 +599,30 @@ import TestSupport
         #expect(try reader.snapshots().first?.seq == last.seq)
     }
 
+    /// A client that reads everything and one that reads nothing after its handshake, both
+    /// subscribed to `type` `target` (waited for until the broker counts both).
+    private func readerAndStalledClient(
+        on broker: BrokerProcess, subscribingTo type: String, _ target: String
+    ) async throws -> (TestWebSocket, StalledWebSocket) {
+        let reader = TestWebSocket(url: broker.webSocketURL)
+        _ = try await reader.receive()
+        try reader.send(["type": "subscribe", "subscription_type": type, "target": target])
+        #expect(try await reader.receive(type: "subscribed") != nil)
+        let stalled = try StalledWebSocket(port: broker.port)
+        try stalled.send(#"{"type":"subscribe","subscription_type":"\#(type)","target":"\#(target)"}"#)
+        for _ in 0..<100 {
+            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+            if (stats["subscriptions"] as? [String: Any])?[type] as? Int == 2 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return (reader, stalled)
+    }
+
     @Test func aClientThatStopsReadingIsDisconnectedAsASlowConsumerWhileOthersGetEverything() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
         let broker = try await BrokerProcess(journal: journal, arguments: ["--outbound-queue", "16"])
-        let reader = TestWebSocket(url: broker.webSocketURL)
-        _ = try await reader.receive()
-        try reader.send(["type": "subscribe", "subscription_type": "news", "target": "all"])
-        #expect(try await reader.receive(type: "subscribed") != nil)
-        let stalled = try StalledWebSocket(port: broker.port)
-        try stalled.send(#"{"type":"subscribe","subscription_type":"news","target":"all"}"#)
-        for _ in 0..<100 {
-            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
-            if (stats["subscriptions"] as? [String: Any])?["news"] as? Int == 2 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let (reader, stalled) = try await readerAndStalledClient(on: broker, subscribingTo: "news", "all")
 
         // News must arrive, so it is never coalesced: the stalled client's queue overflows.
         let summary = String(repeating: "新闻", count: 2_000)
@@ -647,17 +656,7 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
         let broker = try await BrokerProcess(journal: journal, arguments: ["--slow-consumer-timeout", "1"])
-        let reader = TestWebSocket(url: broker.webSocketURL)
-        _ = try await reader.receive()
-        try reader.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
-        #expect(try await reader.receive(type: "subscribed") != nil)
-        let stalled = try StalledWebSocket(port: broker.port)
-        try stalled.send(#"{"type":"subscribe","subscription_type":"market","target":"sh"}"#)
-        for _ in 0..<100 {
-            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
-            if (stats["subscriptions"] as? [String: Any])?["market"] as? Int == 2 { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let (reader, stalled) = try await readerAndStalledClient(on: broker, subscribingTo: "market", "sh")
 
         // 300 codes a round, ~40 KB a message: the socket's buffers fill after a few hundred rounds.
         var posted = 0
