@@ -354,6 +354,20 @@ import Testing
         #expect(recovery.unjournaledCloses.count == 1)
     }
 
+    @Test func aCodeTheRecoveredPastHoldsOnlyClosesOfCountsItsNextBarFromItsLastTick() {
+        // 600519 last ticked just before the recovery window, at volume 1,000,000; the window holds
+        // only the closes of its bars, journaled after that tick.
+        var recovery = BarRecovery(periods: [("1m", minute)])
+        var close = fedClose(at: 0)
+        close.volume = 1_000_000
+        recovery.apply(.klineUpdated(close))
+        recovery.remember(lastTicks: [tick(10, at: 30_000_000, volume: 1_000_000)])
+        var book = recovery.book
+        _ = book.fold(tick(10.2, at: 5 * minute, volume: 1_000_010))
+        #expect(book.open[key]?.bar.volume == 10, "not the day's volume")
+        #expect(book.close(journaled: fedClose(at: 0)).isEmpty, "its period stays closed")
+    }
+
     @Test func aCodeThatDidNotTickInTheRecoveredPastCountsItsNextBarFromItsLastTick() {
         let other = BarKey(code: "000001", period: "1m")
         // The rebuilt past holds 000001 only; 600519 last ticked long before it, at volume 1,000.

@@ -191,18 +191,25 @@ struct BarBook: Sendable {
     }
 
     /// Remembers where the cumulative volume of each code of `ticks` stood, for the codes this book
-    /// holds nothing of: their last ticks, older than any it folded. The next bar of such a code
+    /// folded no tick of: their last ticks, older than any it folded. The next bar of such a code
     /// counts its volume from there (or from 0 on a later trading day), not from 0, which would give
     /// it the whole day's volume so far. Each is taken as the close of the period before its tick's, so
-    /// a tick of that same period still opens a bar.
+    /// a tick of that same period still opens a bar. A code this book knows only from journaled
+    /// closes (its own, journaled after its last tick, or fed ones) keeps them and gets the mark.
     mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
         for tick in ticks {
             for period in periods {
                 let key = BarKey(code: tick.code, period: period.name)
-                guard tracks[key] == nil else { continue }
-                let start = tick.timestamp - tick.timestamp % period.length
                 let mark = VolumeMark(total: tick.volume, day: TradingCalendar.day(of: tick.timestamp))
-                tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, mark: mark, closedAt: tick.timestamp))
+                guard var track = tracks[key] else {
+                    let start = tick.timestamp - tick.timestamp % period.length
+                    tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, mark: mark, closedAt: tick.timestamp))
+                    continue
+                }
+                // Folded ticks set marks: a track without one holds closes only.
+                guard track.open == nil, track.lastClosed != nil, track.lastClosed?.mark == nil else { continue }
+                track.lastClosed?.mark = mark
+                tracks[key] = track
             }
         }
     }
