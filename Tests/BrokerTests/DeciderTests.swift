@@ -154,6 +154,23 @@ struct DeciderTests {
         #expect(zero == events)
     }
 
+    @Test("on a later trading day a left-out volume is 0 and the previous close is the last price known")
+    func leftOutFieldsOfANewDay() throws {
+        // Self.known's tick of 600000 is at t=1 (1970-01-01 08:00 Shanghai); the next Shanghai day
+        // begins 16 hours later.
+        let nextDay = TradingCalendar.start(ofDay: TradingCalendar.day(of: 1) + 1) + 3_600_000_000
+        let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.3, timestamp: nextDay)]), state: Self.known)
+        let known = try #require(Self.known.lastPrices["600000"])
+        #expect(events == [.priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.3, volume: 0, prevClose: known.price, timestamp: nextDay))])
+        // Still that day, a tick with a volume again: later ticks of the day take it.
+        var state = Self.known
+        for (offset, event) in events.enumerated() {
+            state.apply(RecordedEvent(seq: state.lastSeq + 1 + UInt64(offset), timestamp: nextDay, event: event))
+        }
+        let later = try decide(.ingestTicks([FedTick(code: "600000", price: 10.4, timestamp: nextDay + 1)]), state: state)
+        #expect(later == [.priceTicked(PriceTick(code: "600000", name: "浦发银行", price: 10.4, volume: 0, prevClose: known.price, timestamp: nextDay + 1))])
+    }
+
     @Test("what a tick carries wins over what is known of the code")
     func carriedFieldsWin() throws {
         let tick = PriceTick(code: "600000", name: "浦发", price: 10.3, volume: 0, prevClose: 9, timestamp: 2)

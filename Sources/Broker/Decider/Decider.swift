@@ -189,8 +189,11 @@ public enum Decider {
     /// The ticks with what each left out taken from the latest tick of its code (an earlier one of
     /// the batch, else the projection's): the name, the cumulative volume, the previous close (also
     /// when sent as 0, unknown). A name no tick gave comes from the strategies' signal lists, else
-    /// is the code; a volume or previous close never known is 0. Decided here rather than applied,
-    /// so `price_ticked` holds the values and a replay reads them instead of guessing again.
+    /// is the code; a volume or previous close never known is 0. Volume and previous close are the
+    /// day's: from a tick of an earlier trading day (Asia/Shanghai), the volume is 0 (nothing known
+    /// traded yet) and the previous close is that tick's price (the last price of a day before).
+    /// Decided here rather than applied, so `price_ticked` holds the values and a replay reads them
+    /// instead of guessing again.
     static func resolve(_ fed: [FedTick], in state: Projection) -> [PriceTick] {
         if fed.allSatisfy(\.isComplete) {
             return fed.map {
@@ -202,12 +205,19 @@ public enum Decider {
             let known = latest[tick.code] ?? state.lastPrices[tick.code]
             // A known name that is the code (or empty) was a fallback: the signal lists may know better.
             let knownName = known.map(\.name).flatMap { $0.isEmpty || $0 == tick.code ? nil : $0 }
+            let day = TradingCalendar.day(of: tick.timestamp)
+            let knownDay = known.map { TradingCalendar.day(of: $0.timestamp) }
+            let (knownVolume, knownPrevClose): (Int64?, Double?) = switch knownDay {
+            case day?: (known?.volume, known?.prevClose)
+            case let earlier? where earlier < day: (0, known?.price)
+            default: (nil, nil)
+            }
             let resolved = PriceTick(
                 code: tick.code,
                 name: tick.name ?? knownName ?? state.strategies.signalName(of: tick.code) ?? tick.code,
                 price: tick.price,
-                volume: tick.volume ?? known?.volume ?? 0,
-                prevClose: tick.prevClose.flatMap { $0 == 0 ? nil : $0 } ?? known?.prevClose ?? 0,
+                volume: tick.volume ?? knownVolume ?? 0,
+                prevClose: tick.prevClose.flatMap { $0 == 0 ? nil : $0 } ?? knownPrevClose.flatMap { $0 == 0 ? nil : $0 } ?? 0,
                 timestamp: tick.timestamp)
             latest[tick.code] = resolved
             return resolved
