@@ -38,7 +38,7 @@ import Testing
             healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
     }
 
-    private static let tick = PriceTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 7, prevClose: 1825.2, timestamp: 1_700_000_000_000_000)
+    private static let tick = FedTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 7, prevClose: 1825.2, timestamp: 1_700_000_000_000_000)
     private static let news = NewsItem(id: "n-1", title: "Q3", summary: "", url: "", codes: ["600519"], category: "company", publishedAt: 1)
     private static let rule = AlertRule(id: "rule_1", user: "alice", code: "600519", condition: .above, threshold: 1900)
 
@@ -62,7 +62,7 @@ import Testing
 
         try await eventually("node B to get everything") { b.recorder.ticks.count == 2 && b.recorder.shared.count == 3 }
         try await eventually("node A to have seen the feeder's tick") { a.recorder.ticks.count == 1 }
-        #expect(b.recorder.ticks.first == FedTick(Self.tick), "A's tick, with A's timestamp")
+        #expect(b.recorder.ticks.first == Self.tick, "A's tick, with A's timestamp")
         #expect(b.recorder.ticks.map(\.code) == ["600519", "000001"], "then the feeder's")
         #expect(b.recorder.shared == [.news(Self.news), .alertRuleSet(Self.rule), .alertRuleRemoved(ruleID: "rule_1", user: "alice")])
         #expect(a.recorder.ticks.map(\.code) == ["000001"], "A skips its own tick")

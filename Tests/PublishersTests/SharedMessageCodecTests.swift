@@ -15,17 +15,20 @@ struct SharedMessageCodecTests {
 
     @Test func sharedTicksAreTaggedAndKeepTheOriginsTimestamps() throws {
         let ticks = [
-            PriceTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 12, prevClose: 1825.2, timestamp: 1_700_000_000_000_001),
-            PriceTick(code: "000001", name: "平安银行", price: 11, volume: 0, prevClose: 0, timestamp: 1_700_000_000_000_002),
+            FedTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 12, prevClose: 1825.2, timestamp: 1_700_000_000_000_001),
+            FedTick(code: "000001", name: "平安银行", price: 11, volume: 0, prevClose: 0, timestamp: 1_700_000_000_000_002),
+            // What the feeder left out stays out: each node fills it in from what it knows.
+            FedTick(code: "600000", price: 9.5, timestamp: 1_700_000_000_000_003),
         ]
         let message = SharedMessageCodec.encode(.ticks(ticks), origin: origin)
 
         let json = try object(message)
         #expect(json["node"] as? String == "node-a" && json["instance"] as? String == "00000000000000aa")
+        #expect(Set(((json["ticks"] as? [[String: Any]])?.last ?? [:]).keys) == ["code", "price", "timestamp"])
         let outcome = decoder.decode(json: message, timestamp: 42)
         #expect(outcome.origin == origin)
         #expect(outcome.problems.isEmpty)
-        #expect(outcome.ticks == ticks.map(FedTick.init), "every field, the origin's timestamps included")
+        #expect(outcome.ticks == ticks, "every field sent, the origin's timestamps included")
     }
 
     @Test func aTaggedTickStampedBefore2000IsRefused() {

@@ -283,6 +283,32 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    @Test func aTickThatLeavesOutFieldsIsFilledInByEachNodeFromWhatItKnows() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        // The second node knows 600519 before the first one is there to hear of it.
+        let second = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(second)
+        try await post(second.broker.baseURL, "/api/ticks", #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1825,"volume":12345678,"prev_close":1800}]}"#)
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        try await waitUntilSharing(first)
+        // Its snapshot (before the pong `connect` waits for) is passed over.
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+
+        // The first node knows nothing of the code: it journals name = code, volume 0; the second
+        // fills the same tick in from what it knows.
+        try await post(first.broker.baseURL, "/api/ticks", #"{"ticks":[{"code":"600519","price":1851}]}"#)
+        let update = try #require(try await onSecond.receive(type: "price_update"))
+        let entry = try #require((update["data"] as? [[String: Any]])?.first)
+        #expect(entry["price"] as? Double == 1851)
+        #expect(entry["name"] as? String == "贵州茅台" && entry["volume"] as? Int == 12_345_678, "\(entry)")
+        #expect(entry["change"] as? Double == 51, "from the prev_close the second node knew: \(entry)")
+
+        await onSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     @Test func withRedisDownANodeStillServesItsOwnClientsAndSharingResumesWhenRedisIsBack() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

@@ -121,15 +121,16 @@ public enum SharedMessageCodec {
 
 // MARK: Wire shapes
 
+/// A tick as shared: the fields the feeder left out are left out (encoded as absent).
 private struct TickWire: Codable {
     var code: String
-    var name: String
+    var name: String?
     var price: Double
-    var volume: Int64
-    var prevClose: Double
+    var volume: Int64?
+    var prevClose: Double?
     var timestamp: Int64
 
-    init(_ tick: PriceTick) {
+    init(_ tick: FedTick) {
         code = tick.code
         name = tick.name
         price = tick.price

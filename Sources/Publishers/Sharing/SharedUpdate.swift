@@ -2,8 +2,10 @@ import Broker
 
 /// Something ingested on one node that every other node ingests too (journals and delivers).
 public enum SharedUpdate: Sendable, Hashable {
-    /// Ticks journaled on the origin (`POST /api/ticks`), as journaled: nothing left out.
-    case ticks([PriceTick])
+    /// Ticks journaled on the origin (`POST /api/ticks`), as the feeder sent them (stamped with
+    /// the origin's time): what a tick left out, each node fills in from what it knows of the code,
+    /// so an origin that knew less (a new node) does not overwrite what the others know.
+    case ticks([FedTick])
     /// A news item journaled on the origin (`POST /api/news`).
     case news(NewsItem)
     /// An alert rule set on the origin (HTTP or a client's `set_alert`).
@@ -29,7 +31,7 @@ public enum SharedUpdate: Sendable, Hashable {
     /// The command that ingests the update on a receiving node.
     public var command: Command {
         switch self {
-        case .ticks(let ticks): .ingestTicks(ticks.map(FedTick.init))
+        case .ticks(let ticks): .ingestTicks(ticks)
         case .news(let item): .publishNews(item)
         case .alertRuleSet(let rule): .setAlertRule(rule)
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)

@@ -190,11 +190,10 @@ struct APIRoutes {
             FedTick(code: $0.code, name: $0.name, price: $0.price, volume: $0.volume, prevClose: $0.prevClose, timestamp: now)
         }
         let recorded = try await execute(.ingestTicks(fed))
-        // As journaled, with what a tick left out filled in: other nodes take this node's values.
-        let ticks = recorded.compactMap { if case .priceTicked(let tick) = $0.event { tick } else { nil } }
-        runtime.share(.ticks(ticks))
-        runtime.tickRate.record(ticks.count, at: now)
-        return JSONResponse.make(WriteBody(accepted: ticks.count, seq: recorded.last?.seq))
+        // As sent: what a tick left out, each node fills in from what it knows of the code.
+        runtime.share(.ticks(fed))
+        runtime.tickRate.record(fed.count, at: now)
+        return JSONResponse.make(WriteBody(accepted: fed.count, seq: recorded.last?.seq))
     }
 }
 
