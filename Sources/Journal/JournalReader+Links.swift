@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Files given as one history (archives oldest first, then the journal) that do not follow on one
 /// another: one missing between two, given out of order, or an archive of another journal.
 public struct UnlinkedFiles: Error, CustomStringConvertible {
@@ -13,7 +19,13 @@ extension JournalReader {
     public static func requireLinked(_ files: [JournalReader]) throws {
         try requireOrdered(files)
         for (previous, next) in zip(files, files.dropFirst()) {
+            let previousBase = try previous.chainBase()
             let base = try next.chainBase()
+            guard base.seq > previousBase.seq else {
+                throw UnlinkedFiles(
+                    description: "\(next.path) starts after seq \(base.seq), as \(previous.path) does: the rows of one are in the other "
+                        + "(an interrupted compaction: run `brokerd journal compact` again with the same --before-seq to finish it)")
+            }
             let previousLast = try previous.last()?.seq ?? previous.chainBase().seq
             guard base.seq <= previousLast else {
                 let missing = previousLast + 1 == base.seq ? "seq \(base.seq) is" : "seqs \(previousLast + 1)...\(base.seq) are"
@@ -28,19 +40,43 @@ extension JournalReader {
         }
     }
 
-    /// Checks that each of `files` starts after the one before it: archives oldest first, each
-    /// once, then the journal. What `verify(after:)` needs to tell a broken chain from files given
-    /// in the wrong order (which would read as an overlap of rows, an interrupted compaction).
+    /// Checks that `files` are given as archives oldest first, each once, then the journal: no
+    /// file twice, and none starting before the one before it. What `verify(after:)` needs to tell
+    /// a broken chain from files given in the wrong order (which would read as an overlap of rows,
+    /// an interrupted compaction). Two files starting at the same seq pass: an interrupted
+    /// compaction leaves the archive and the journal so, and the walk says so.
     /// - Throws: `UnlinkedFiles` naming the two files.
     public static func requireOrdered(_ files: [JournalReader]) throws {
+        var seen: [FileIdentity: String] = [:]
+        for file in files {
+            guard let identity = FileIdentity(path: file.path) else { continue }
+            if let earlier = seen[identity] {
+                throw UnlinkedFiles(
+                    description: "\(file.path) is given twice (as \(earlier) too): give the archives oldest first, each once, then the journal")
+            }
+            seen[identity] = file.path
+        }
         for (previous, next) in zip(files, files.dropFirst()) {
             let previousBase = try previous.chainBase()
             let base = try next.chainBase()
-            guard base.seq > previousBase.seq else {
+            guard base.seq >= previousBase.seq else {
                 throw UnlinkedFiles(
-                    description: "\(next.path) starts after seq \(base.seq), not after \(previous.path), which starts after seq "
+                    description: "\(next.path) starts after seq \(base.seq), before \(previous.path), which starts after seq "
                         + "\(previousBase.seq): give the archives oldest first, each once, then the journal")
             }
         }
+    }
+}
+
+/// A file as the file system knows it, whatever name it was given by.
+private struct FileIdentity: Hashable {
+    let device: UInt64
+    let inode: UInt64
+
+    init?(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
     }
 }

@@ -25,8 +25,12 @@ import TestSupport
         try JournalCompactor(journalPath: path, archivePath: archive).compact(beforeSeq: seq)
     }
 
+    /// As `brokerd journal verify` does: the files' order checked first, then the chain walked.
     private func verify(_ path: String, archives: [String] = []) throws -> VerificationReport {
-        try JournalReader(path: path).verify(after: archives.map { try JournalReader(path: $0) })
+        let reader = try JournalReader(path: path)
+        let archives = try archives.map { try JournalReader(path: $0) }
+        try JournalReader.requireOrdered(archives + [reader])
+        return try reader.verify(after: archives)
     }
 
     /// Everything a refusal must leave untouched.
@@ -103,8 +107,10 @@ import TestSupport
         #expect(try verify(second).baseSeq == 9)
         let all = try verify(path, archives: [first, second])
         #expect(all.isValid && all.checkedRows == 40)
-        // Out of order, the files do not link.
-        #expect(try verify(path, archives: [second, first]).firstBadSeq != nil)
+        // Out of order or one twice, the files are refused before any walk: not a broken chain.
+        #expect(throws: UnlinkedFiles.self) { try verify(path, archives: [second, first]) }
+        #expect(throws: UnlinkedFiles.self) { try verify(path, archives: [first, first]) }
+        #expect(try JournalReader(path: path).verify(after: [second, first].map { try JournalReader(path: $0) }).firstBadSeq != nil)
         // Skipping the middle archive leaves a hole that is named.
         let hole = try verify(path, archives: [first])
         #expect(hole.firstBadSeq == 10 && hole.problem?.contains("in neither file") == true)
