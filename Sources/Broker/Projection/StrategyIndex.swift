@@ -5,8 +5,6 @@
 public struct StrategyIndex: Sendable, Equatable {
     private var signalsByStrategy: [String: [Signal]] = [:]
     private var strategiesByCode: [String: Set<String>] = [:]
-    /// The names the signals of each strategy give their codes, where a name is not empty or just the code.
-    private var namesByStrategy: [String: [String: String]] = [:]
 
     /// Creates an empty index.
     public init() {}
@@ -22,10 +20,13 @@ public struct StrategyIndex: Sendable, Equatable {
     }
 
     /// The name a signal list gives `code` (the first strategy by name that names it, other than by
-    /// its code or an empty name); nil when none does.
+    /// its code or an empty name; the last such signal of that list); nil when none does. Read only
+    /// for a tick that leaves its name out and whose code no tick named.
     public func signalName(of code: String) -> String? {
         guard let containing = strategiesByCode[code] else { return nil }
-        return containing.sorted().lazy.compactMap { namesByStrategy[$0]?[code] }.first
+        return containing.sorted().lazy.compactMap { strategy in
+            self.signalsByStrategy[strategy]?.last { $0.code == code && !$0.name.isEmpty && $0.name != code }?.name
+        }.first
     }
 
     /// Names of strategies with a non-empty list.
@@ -42,11 +43,8 @@ public struct StrategyIndex: Sendable, Equatable {
             }
         }
         signalsByStrategy[strategy] = signals.isEmpty ? nil : signals
-        var names: [String: String] = [:]
         for signal in signals {
             strategiesByCode[signal.code, default: []].insert(strategy)
-            if !signal.name.isEmpty && signal.name != signal.code { names[signal.code] = signal.name }
         }
-        namesByStrategy[strategy] = names.isEmpty ? nil : names
     }
 }
