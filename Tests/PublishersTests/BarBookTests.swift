@@ -394,4 +394,143 @@ import Testing
         _ = nextDay.fold(tick(9, at: 24 * 60 * minute, volume: 300))
         #expect(ohlcv(nextDay.open[key]?.bar) == [9, 9, 9, 9, 300])
     }
+
+    // MARK: The trading session's edges
+
+    /// 2025-11-26 (a Wednesday) 00:00 Asia/Shanghai, 16:00 UTC the day before.
+    private let sessionMidnight: Int64 = 1_764_086_400_000_000
+
+    /// `hh:mm:ss` Asia/Shanghai on 2025-11-26, in UTC microseconds.
+    private func local(_ hour: Int64, _ minute: Int64, _ second: Int64 = 0) -> Int64 {
+        sessionMidnight + ((hour * 60 + minute) * 60 + second) * 1_000_000
+    }
+
+    private func tick(_ price: Double, _ hour: Int64, _ minute: Int64, _ second: Int64, volume: Int64, code: String = "600519") -> PriceTick {
+        PriceTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: local(hour, minute, second))
+    }
+
+    /// A day of 600519 as a feed stamps it on receipt: the opening auction's print at 09:25 (9.5, a
+    /// day's total of 1,000), a tick in each minute of the sessions 10 shares apart (and at
+    /// 11:29:50, 10.05, and 14:59:58, 10.25), the morning's last print at 11:30:02 (11.11) and the
+    /// closing auction's at 15:00:03 (15.15).
+    private var sessionDay: [PriceTick] {
+        var ticks = [tick(9.5, 9, 25, 0, volume: 1_000)]
+        func add(_ price: Double, _ hour: Int64, _ minute: Int64, _ second: Int64) {
+            ticks.append(tick(price, hour, minute, second, volume: 1_000 + 10 * Int64(ticks.count)))
+        }
+        for minute in Int64(9 * 60 + 30)..<(11 * 60 + 30) { add(10 + Double(minute % 7) / 4, minute / 60, minute % 60, 10) }
+        add(10.05, 11, 29, 50)
+        add(11.11, 11, 30, 2)
+        for minute in Int64(13 * 60)..<(15 * 60) { add(10 + Double(minute % 5) / 4, minute / 60, minute % 60, 5) }
+        add(10.25, 14, 59, 58)
+        add(15.15, 15, 0, 3)
+        return ticks
+    }
+
+    /// The starts of a day's bars of `length` minutes, as vendors count them: 09:30 up to 11:30
+    /// and 13:00 up to 15:00.
+    private func sessionStarts(every length: Int64) -> [Int64] {
+        stride(from: local(9, 30), to: local(11, 30), by: Int(length * minute)).map { $0 }
+            + stride(from: local(13, 0), to: local(15, 0), by: Int(length * minute)).map { $0 }
+    }
+
+    /// `ticks` folded into a book of 1m and 5m bars, then the clock at 15:01: every close, in order.
+    private func closes(of ticks: [PriceTick]) -> [KlineBar] {
+        var book = BarBook(periods: [("1m", minute), ("5m", 5 * minute)])
+        var closed: [KlineBar] = []
+        for tick in ticks { closed += book.fold(tick).closed }
+        closed += book.expire(now: local(15, 1))
+        #expect(book.open.isEmpty)
+        return closed
+    }
+
+    @Test func aDaysTicksGiveTheSessionsBarsWithTheAuctionAsFirstOpenAndTheLastPrintsAsCloses() {
+        let day = sessionDay
+        let closed = closes(of: day)
+        let minutes = closed.filter { $0.period == "1m" }
+        let fives = closed.filter { $0.period == "5m" }
+
+        #expect(minutes.count == 240)
+        #expect(minutes.map(\.start) == sessionStarts(every: 1))
+        #expect(fives.map(\.start) == sessionStarts(every: 5))
+        // The opening auction's print is the day's first bar's open, and its volume is in that bar.
+        #expect(ohlcv(minutes.first) == [9.5, 10.75, 9.5, 10.75, 1_010])
+        #expect(fives.first?.open == 9.5)
+        // The morning's last print closes the 11:29 and 11:25 bars; the 13:00 bar counts from it.
+        let morningLast = minutes.first { $0.start == local(11, 29) }
+        #expect(ohlcv(morningLast) == [10.75, 11.11, 10.05, 11.11, 30])
+        #expect(fives.first { $0.start == local(11, 25) }?.close == 11.11)
+        #expect(minutes.first { $0.start == local(13, 0) }?.volume == 10)
+        // The closing auction's print closes the 14:59 and 14:55 bars.
+        #expect(minutes.last?.start == local(14, 59))
+        #expect(ohlcv(minutes.last) == [11, 15.15, 10.25, 15.15, 30])
+        #expect(fives.last?.close == 15.15)
+        // The bars add up to the day's volume.
+        let total = day.last?.volume ?? 0
+        #expect(minutes.map(\.volume).reduce(0, +) == total)
+        #expect(fives.map(\.volume).reduce(0, +) == total)
+    }
+
+    @Test func theClockClosesTheBarsEndingASessionOnlyAMinuteAfterTheirEnd() {
+        var book = BarBook(periods: [("1m", minute), ("5m", 5 * minute)])
+        _ = book.fold(tick(10, 11, 29, 10, volume: 100))
+        #expect(book.expire(now: local(11, 30)).isEmpty)
+        #expect(book.expire(now: local(11, 30, 30)).isEmpty)
+
+        // The morning's last print, folded after the timer ran at 11:30:30: still the 11:29 bar's.
+        let last = book.fold(tick(10.4, 11, 30, 31, volume: 130))
+        #expect(last.closed.isEmpty)
+        #expect(last.updated.map(\.start) == [local(11, 29), local(11, 25)])
+        #expect(book.expire(now: local(11, 31) - 1).isEmpty)
+
+        let closed = book.expire(now: local(11, 31))
+        #expect(closed.map(\.period) == ["5m", "1m"])
+        #expect(closed.map(\.start) == [local(11, 25), local(11, 29)])
+        #expect(closed.map { ohlcv($0) } == [[10, 10.4, 10, 10.4, 130], [10, 10.4, 10, 10.4, 130]])
+    }
+
+    @Test func aTickAMinuteAfterTheCloseBinsAtItsOwnTimeAndClosesTheSessionsLastBar() {
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(10, 14, 59, 30, volume: 100))
+        _ = book.fold(tick(10.2, 15, 0, 59, volume: 120))
+        let after = book.fold(tick(10.3, 15, 1, 0, volume: 125))
+        #expect(after.closed.map(\.start) == [local(14, 59)])
+        #expect(after.closed.map { ohlcv($0) } == [[10, 10.2, 10, 10.2, 120]])
+        #expect(after.updated.map(\.start) == [local(15, 1)])
+        #expect(book.open[key]?.bar.volume == 5)
+    }
+
+    @Test func ticksOfACodeOfNoBoardAreBinnedAtTheirOwnTime() {
+        let code = "900901"
+        let other = BarKey(code: code, period: "1m")
+        var book = BarBook(periods: [("1m", minute)])
+        _ = book.fold(tick(1, 9, 25, 0, volume: 10, code: code))
+        #expect(book.open[other]?.bar.start == local(9, 25))
+        _ = book.fold(tick(1, 11, 29, 10, volume: 20, code: code))
+        #expect(book.expire(now: local(11, 30)).map(\.start) == [local(11, 29)], "no grace for a B-share")
+        _ = book.fold(tick(1, 11, 30, 2, volume: 30, code: code))
+        #expect(book.open[other]?.bar.start == local(11, 30))
+    }
+
+    @Test func recoveryRebuildsTheSessionsBarsAsTheLiveBookBuiltThem() {
+        let day = sessionDay
+        var live = BarBook(periods: [("1m", minute), ("5m", 5 * minute)])
+        var liveCloses: [KlineBar] = []
+        var recovery = BarRecovery(periods: [("1m", minute), ("5m", 5 * minute)])
+        // Up to the afternoon's close: the last bars are still being built, waiting for the auction's print.
+        for tick in day.dropLast() {
+            liveCloses += live.fold(tick).closed
+            recovery.apply(.priceTicked(tick))
+        }
+        #expect(recovery.book.tracks == live.tracks)
+        #expect(recovery.unjournaledCloses == liveCloses)
+        #expect(liveCloses.filter { $0.period == "1m" }.map(\.start) == Array(sessionStarts(every: 1).dropLast()))
+        #expect(recovery.book.open.values.map(\.bar.start).sorted() == [local(14, 55), local(14, 59)])
+
+        // The restarted book folds the closing auction's print into them.
+        var restarted = recovery.book
+        _ = restarted.fold(day[day.count - 1])
+        #expect(restarted.openBar(BarKey(code: "600519", period: "1m"))?.bar.close == 15.15)
+        #expect(restarted.expire(now: local(15, 1)).map(\.start) == [local(14, 55), local(14, 59)])
+    }
 }

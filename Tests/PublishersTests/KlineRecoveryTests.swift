@@ -14,6 +14,7 @@ import TestSupport
 @Suite struct KlineRecoveryTests {
     private let day: Int64 = 86_400_000_000
     private let hour: Int64 = 3_600_000_000
+    /// 00:00 UTC, 08:00 Asia/Shanghai, of a day about three years ahead.
     private var dayStart: Int64 { (WallClock.microsecondsNow() / day + 1_000) * day }
 
     private func tick(_ code: String, _ price: Double, at timestamp: Int64, volume: Int64) -> FedTick {
@@ -132,7 +133,8 @@ import TestSupport
         defer { journal.close() }
         let store = try EventStore(journal: journal)
         let minute: Int64 = 60_000_000
-        let start = dayStart + 90 * minute
+        // 10:00 Asia/Shanghai: away from the session's edges, where ticks are binned apart from their time.
+        let start = dayStart + 120 * minute
         func posted(_ code: String, _ start: Int64) -> KlineBar {
             KlineBar(code: code, period: "1m", open: 10, high: 10.6, low: 9.9, close: 10.1, volume: 250, start: start, closed: true)
         }
@@ -212,5 +214,49 @@ import TestSupport
             try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: periods, isCancelled: { true })
         }
         #expect(try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: periods).book.longestPeriod == day)
+    }
+
+    /// `ticks` (code 600519, `hh:mm:ss` Asia/Shanghai on `dayStart`'s day, price and the day's
+    /// volume) journaled, each row at its tick's time as a feed's are, and rebuilt by `history` as
+    /// a restart does; and the same ticks folded live into a book of the broker's periods, with
+    /// the closes they caused.
+    private func rebuiltAndLive(_ ticks: [(hour: Int64, minute: Int64, second: Int64, price: Double, volume: Int64)]) async throws
+        -> (recovery: BarRecovery, live: BarBook, liveCloses: [KlineBar])
+    {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("journal.sqlite")
+        let localMidnight = dayStart - 8 * hour
+        let fed = ticks.map { tick("600519", $0.price, at: localMidnight + (($0.hour * 60 + $0.minute) * 60 + $0.second) * 1_000_000, volume: $0.volume) }
+        var live = BarBook(periods: KlinePublisher.defaultPeriods)
+        var liveCloses: [KlineBar] = []
+        var rows: [(seq: UInt64, timestamp: Int64)] = []
+        do {
+            let journal = try Journal.open(path: path)
+            let store = try EventStore(journal: journal)
+            for tick in fed {
+                try await store.execute(.ingestTicks([tick]))
+                rows.append((journal.lastSeq, tick.timestamp))
+                liveCloses += live.fold(PriceTick(code: tick.code, name: tick.code, price: tick.price, volume: tick.volume ?? 0, prevClose: 10, timestamp: tick.timestamp)).closed
+            }
+            journal.close()
+        }
+        // The window a restart reads is measured on the rows' time.
+        for row in rows { try rawSQL(path, "UPDATE events SET ts = \(row.timestamp) WHERE seq = \(row.seq)") }
+        let journal = try Journal.open(path: path)
+        defer { journal.close() }
+        let recovery = try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: KlinePublisher.defaultPeriods)
+        return (recovery, live, liveCloses)
+    }
+
+    @Test func aRestartRebuildsTheMorningsLastBarsWithThePrintAfter1130() async throws {
+        let (recovery, live, liveCloses) = try await rebuiltAndLive([
+            (11, 28, 30, 10, 5_000), (11, 29, 10, 10.1, 5_010), (11, 30, 2, 10.4, 5_030), (11, 30, 40, 10.3, 5_035),
+        ])
+        #expect(recovery.unjournaledCloses == liveCloses)
+        #expect(recovery.book.tracks == live.tracks)
+        let morningLast = recovery.book.openBar(BarKey(code: "600519", period: "1m"))?.bar
+        #expect(morningLast?.start == dayStart + (3 * 60 + 29) * 60_000_000)
+        #expect(ohlcv(morningLast) == [10.1, 10.4, 10.1, 10.3, 35])
+        #expect(recovery.book.openBar(BarKey(code: "600519", period: "5m"))?.bar.close == 10.3)
     }
 }

@@ -75,6 +75,15 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
     FedTick(code: code, name: code, price: price, volume: volume, prevClose: 10, timestamp: timestamp)
 }
 
+/// A minute a week ahead, at 20:00 Asia/Shanghai: in the future, so only a tick of a later minute
+/// closes its bar, never the timer that closes the bars of codes that stopped ticking; and away
+/// from the edges of the trading session, where ticks are binned apart from their own time
+/// (`TradingSession`), whatever the time of day the tests run at.
+func quietFutureMinute() -> Int64 {
+    let day: Int64 = 86_400_000_000
+    return (WallClock.microsecondsNow() / day + 7) * day + 12 * 3_600_000_000
+}
+
 @Suite struct PublisherTests {
     @Test func aThrowingPublisherDoesNotStopTheOthers() async throws {
         let dir = try TemporaryDirectory()
@@ -163,9 +172,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: sink, logger: Logger(label: "test")))
         let loop = Task { try await kline.run(PublisherContext(store: store)) }
-        // A minute in the future: only the tick of the next minute can close it, never the timer
-        // that closes bars of codes that stopped ticking.
-        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let minute = quietFutureMinute()
         let key = BarKey(code: "600519", period: "1m")
         #expect(kline.latestBuiltStart(key) == nil && kline.openBar(key) == nil, "no bar before the first tick")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
@@ -217,7 +224,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: sink, logger: Logger(label: "test")))
         let loop = Task { try await kline.run(PublisherContext(store: store)) }
-        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let minute = quietFutureMinute()
         let key = BarKey(code: "600519", period: "1m")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
         try await store.execute(.ingestTicks([tick("600519", 10.5, at: minute + 20_000_000, volume: 300)]))
@@ -244,7 +251,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let (journal, store) = try await storeWithSubscriber(dir, [])
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
-        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let minute = quietFutureMinute()
         let key = BarKey(code: "600519", period: "1m")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
         // Closes the minute; the loop that journals closes does not run yet.
@@ -266,7 +273,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let (journal, store) = try await storeWithSubscriber(dir, [])
         let kline = KlinePublisher(periods: [("1m", 60_000_000)])
         await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
-        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let minute = quietFutureMinute()
         let key = BarKey(code: "600519", period: "1m")
         #expect(kline.latestBuiltStart(key) == nil && kline.openBar(key) == nil, "no bar before the first tick")
         try await store.execute(.ingestTicks([tick("600519", 10, at: minute + 1_000_000, volume: 100)]))
@@ -299,7 +306,7 @@ func tick(_ code: String, _ price: Double, at timestamp: Int64 = WallClock.micro
         let logs = LogRecorder()
         let kline = KlinePublisher(periods: [("1m", 60_000_000)], maxOwedCloses: 2, logger: logs.logger())
         await store.setObserver(PublisherHost(publishers: [kline], sink: RecordingSink(), logger: Logger(label: "test")))
-        let minute: Int64 = (WallClock.microsecondsNow() / 60_000_000 + 10_000) * 60_000_000
+        let minute = quietFutureMinute()
         let codes = ["600000", "600519", "000001", "300750"]
         try await store.execute(.ingestTicks(codes.map { tick($0, 10, at: minute + 1_000_000) }))
         // One boundary closes a bar of every code: 4 closes, past maxOwedCloses, but a boundary's

@@ -7,6 +7,10 @@ import Journal
 /// A period, once closed, stays closed: a tick stamped in it or in an earlier one arrives late
 /// (ticks are stamped on receipt and folded after their commit, from several sources), and
 /// folding it would close that period a second time, or throw away the bar being built.
+///
+/// An A-share tick is binned at its time in the trading session (`TradingSession.binningTime`):
+/// the opening auction's print opens the 09:30 bar, and the prints just after 11:30 and 15:00 close
+/// the bars ending there, which the clock leaves open until `TradingSession.closingGrace` after.
 struct BarBook: Sendable {
     /// Where a code's cumulative volume stood after a bar: the highest total of its trading day
     /// seen up to then, and that day (`TradingCalendar.day(of:)`).
@@ -121,8 +125,9 @@ struct BarBook: Sendable {
         var updated: [KlineBar] = []
         updated.reserveCapacity(periods.count)
         var closed: [KlineBar] = []
+        let time = TradingSession.binningTime(of: tick.timestamp, code: tick.code)
         for period in periods {
-            let start = tick.timestamp - tick.timestamp % period.length
+            let start = time - time % period.length
             let key = BarKey(code: tick.code, period: period.name)
             // One hash of the key per tick and period: this runs for every tick the broker takes.
             guard let index = tracks.index(forKey: key) else {
@@ -151,16 +156,19 @@ struct BarBook: Sendable {
         return (updated, closed)
     }
 
-    /// Closes and returns the bars whose period ended at or before `now`, remembering each as its
-    /// key's last close; forgets the keys whose last close is older than `closedRetention` with
-    /// nothing opened since.
+    /// Closes and returns the bars whose period ended at or before `now` (a bar ending a trading
+    /// session, `TradingSession.closingGrace` after its end), remembering each as its key's last
+    /// close; forgets the keys whose last close is older than `closedRetention` with nothing
+    /// opened since.
     mutating func expire(now: Int64) -> [KlineBar] {
         let lengths = Dictionary(uniqueKeysWithValues: periods.map { ($0.name, $0.length) })
         var closed: [KlineBar] = []
         var forgotten: [BarKey] = []
         for (key, track) in tracks {
             if let current = track.open {
-                guard current.bar.start <= now - (lengths[key.period] ?? .max) else { continue }
+                guard let length = lengths[key.period],
+                    TradingSession.closingTime(ofBarEnding: current.bar.start + length, code: key.code) <= now
+                else { continue }
                 closed.append(Self.closing(current.bar))
                 tracks[key] = Track(lastClosed: ClosedBar(start: current.bar.start, mark: current.mark, closedAt: now))
             } else if let last = track.lastClosed, last.closedAt <= now - closedRetention {
@@ -198,11 +206,12 @@ struct BarBook: Sendable {
     /// closes (its own, journaled after its last tick, or fed ones) keeps them and gets the mark.
     mutating func remember(lastTicks ticks: some Sequence<PriceTick>) {
         for tick in ticks {
+            let time = TradingSession.binningTime(of: tick.timestamp, code: tick.code)
             for period in periods {
                 let key = BarKey(code: tick.code, period: period.name)
                 let mark = VolumeMark(total: tick.volume, day: TradingCalendar.day(of: tick.timestamp))
                 guard var track = tracks[key] else {
-                    let start = tick.timestamp - tick.timestamp % period.length
+                    let start = time - time % period.length
                     tracks[key] = Track(lastClosed: ClosedBar(start: start - period.length, mark: mark, closedAt: tick.timestamp))
                     continue
                 }
