@@ -248,6 +248,23 @@ import TestSupport
         return (recovery, live, liveCloses)
     }
 
+    /// A restart just after the day's first 5m bar ended, at 09:35:05: the opening auction's print
+    /// that opened it came at 09:25:00, more than twice the longest period before.
+    @Test func aRestartRebuildsTheDaysFirstBarsFromTheOpeningAuctionsPrint() async throws {
+        let (recovery, live, liveCloses) = try await rebuiltAndLive([
+            (9, 25, 0, 9.5, 1_000), (9, 30, 10, 10, 1_010), (9, 31, 10, 10.2, 1_020), (9, 34, 10, 10.1, 1_040), (9, 35, 5, 10.3, 1_050),
+        ])
+        let opening = dayStart + 90 * 60_000_000
+        #expect(recovery.unjournaledCloses == liveCloses)
+        #expect(recovery.book.tracks == live.tracks)
+        let firstFive = recovery.unjournaledCloses.first { $0.period == "5m" }
+        #expect(firstFive?.start == opening)
+        #expect(ohlcv(firstFive) == [9.5, 10.2, 9.5, 10.1, 1_040])
+        let firstMinute = recovery.unjournaledCloses.first { $0.period == "1m" }
+        #expect(firstMinute?.start == opening)
+        #expect(ohlcv(firstMinute) == [9.5, 10, 9.5, 10, 1_010])
+    }
+
     @Test func aRestartRebuildsTheMorningsLastBarsWithThePrintAfter1130() async throws {
         let (recovery, live, liveCloses) = try await rebuiltAndLive([
             (11, 28, 30, 10, 5_000), (11, 29, 10, 10.1, 5_010), (11, 30, 2, 10.4, 5_030), (11, 30, 40, 10.3, 5_035),

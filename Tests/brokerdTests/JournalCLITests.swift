@@ -400,13 +400,13 @@ import TestSupport
         let archive = dir.path("archive.sqlite")
         let state = try await journalWithEvents(journal)
         _ = try Journal.writeSnapshot(journalAt: journal, seq: state.lastSeq, format: 2, data: state.serialized())
-        // Every row is from the last few seconds: all of them are in the 10 minutes a restart reads.
+        // Every row is from the last few seconds: all of them are in the 15 minutes a restart reads.
         let compact = ["compact", "--journal", journal, "--before-seq", "\(state.lastSeq)", "--archive", archive]
         let refused = try await journalCLI(compact)
         #expect(refused.status == 2, "\(refused)")
         #expect(
             refused.stderr.contains(
-                "--before-seq \(state.lastSeq) would archive rows of the last 10 minutes before the journal's last event (seq 1 on)"),
+                "--before-seq \(state.lastSeq) would archive rows of the last 15 minutes before the journal's last event (seq 1 on)"),
             "\(refused.stderr)")
         #expect(refused.stderr.contains("use --before-seq 1 or lower, or --allow-recent"), "\(refused.stderr)")
         #expect(!FileManager.default.fileExists(atPath: archive), "nothing was archived")

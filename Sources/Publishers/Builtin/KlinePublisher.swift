@@ -61,9 +61,11 @@ public final class KlinePublisher: Publisher {
 
     /// How far before a restart's last event `history` reads the journal for bars of `periods`, in
     /// microseconds: twice the longest period, which covers every bar still open then and the one
-    /// before it. Compacting rows of this time away would rebuild bars from part of their ticks.
+    /// before it, and the five minutes by which the opening auction's print comes before the day's
+    /// first bar, which it opens (`TradingSession.openingAuctionLead`). Compacting rows of this
+    /// time away would rebuild bars from part of their ticks.
     public static func recoveryWindow(periods: [(name: String, length: Int64)]) -> Int64 {
-        2 * (periods.map(\.length).max() ?? 0)
+        2 * (periods.map(\.length).max() ?? 0) + TradingSession.openingAuctionLead
     }
 
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {

@@ -10,7 +10,7 @@ struct JournalCompactCommand: ParsableCommand {
         abstract: "Move the rows before a seq into an archive file; the hash chain survives.",
         discussion: """
             Needs a snapshot at seq (before-seq - 1) or later in the journal, so start-up never needs \
-            the archived rows (take one with `journal snapshot`), and keeps the rows of the last 10 \
+            the archived rows (take one with `journal snapshot`), and keeps the rows of the last 15 \
             minutes before the journal's last event, from which a restart rebuilds the K-line bars \
             being built. The archive is created, or appended \
             to when it ends exactly where the journal begins; every row is copied into it and synced \
@@ -32,7 +32,7 @@ struct JournalCompactCommand: ParsableCommand {
 
     @Flag(
         name: .customLong("allow-recent"),
-        help: "Archive rows of the last 10 minutes too; a restart soon after rebuilds the K-line bars being built from part of their ticks.")
+        help: "Archive rows of the last 15 minutes too; a restart soon after rebuilds the K-line bars being built from part of their ticks.")
     var allowRecent = false
 
     func run() throws {
