@@ -337,6 +337,34 @@ struct DeciderTests {
         #expect(FieldRules.futureBarProblem(Self.bar { $0.period = "1d"; $0.start = next.start }, now: now) == nil)
     }
 
+    @Test("a bar sent without start is of the code's current bar: an A-share's at the session's edges as its ticks are binned")
+    func barStartOfACodeAtTheSessionsEdges() {
+        // 2025-11-26 09:27:13 and 11:30:20 Asia/Shanghai.
+        let auction: Int64 = 1_764_120_433_000_000, afterMorning: Int64 = 1_764_127_820_000_000
+        let opening: Int64 = 1_764_120_600_000_000
+        #expect(FieldRules.barStart(period: "1m", code: "600519", sentAt: auction) == opening)
+        #expect(FieldRules.barStart(period: "5m", code: "600519", sentAt: auction) == opening)
+        #expect(FieldRules.barStart(period: "1m", code: "900901", sentAt: auction) == opening - 180_000_000, "a B-share: its own minute")
+        #expect(FieldRules.barStart(period: "1m", code: "600519", sentAt: afterMorning) == opening + 119 * 60_000_000, "11:29")
+        #expect(FieldRules.barStart(period: "5m", code: "600519", sentAt: afterMorning) == opening + 115 * 60_000_000, "11:25")
+        #expect(FieldRules.barStart(period: "1d", code: "600519", sentAt: auction) == 1_764_086_400_000_000)
+        #expect(FieldRules.barStart(period: "60m", code: "600519", sentAt: auction) == nil)
+    }
+
+    @Test("during the opening auction an A-share's 09:30 bar is not in the future; a later one, or a B-share's, is")
+    func theFirstBarDuringTheOpeningAuction() {
+        // 2025-11-26 09:25:00 Asia/Shanghai, and the 09:30 bar.
+        let now: Int64 = 1_764_120_300_000_000
+        let opening = Self.bar { $0.code = "600519"; $0.period = "1m"; $0.start = 1_764_120_600_000_000 }
+        #expect(FieldRules.futureBarProblem(opening, now: now) == nil)
+        #expect(FieldRules.futureBarProblem(Self.bar { $0 = opening; $0.period = "5m" }, now: now) == nil)
+        #expect(FieldRules.futureBarProblem(Self.bar { $0 = opening; $0.start += 60_000_000 }, now: now) != nil)
+        #expect(FieldRules.futureBarProblem(Self.bar { $0 = opening; $0.code = "900901" }, now: now) != nil)
+        // Just after 11:30 the 11:30 bar is no more in the future than before.
+        let afterMorning: Int64 = 1_764_127_820_000_000
+        #expect(FieldRules.futureBarProblem(Self.bar { $0 = opening; $0.start = afterMorning - 20_000_000 }, now: afterMorning) == nil)
+    }
+
     @Test("a batch of bars is one kline_updated each, in order, or refused whole")
     func barBatches() throws {
         let other = Self.bar { $0.code = "000001" }

@@ -1,3 +1,4 @@
+import Broker
 import Foundation
 import Testing
 import TestSupport
@@ -40,7 +41,9 @@ import TestSupport
         let after = now()
         let fiveMinutes = try #require((try await socket.receive(type: "kline_update"))?["data"] as? [String: Any])
         let start = try #require(fiveMinutes["start"] as? Int)
-        #expect(start % 300_000_000 == 0 && start > before - 300_000_000 && start <= after, "start \(start), posted between \(before) and \(after)")
+        // The code's current period: at the session's edges, where its ticks are binned (09:30 during the opening auction).
+        func binned(_ time: Int) -> Int { Int(TradingSession.binningTime(of: Int64(time), code: "600519")) }
+        #expect(start % 300_000_000 == 0 && start > binned(before) - 300_000_000 && start <= binned(after), "start \(start), posted between \(before) and \(after)")
 
         let badBar = #"{"klines":[{"code":"600519","period":"1d","open":1800,"high":1700,"low":1790,"close":1850}]}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/klines", body: badBar).0 == 400)

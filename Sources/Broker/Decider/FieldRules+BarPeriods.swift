@@ -30,6 +30,14 @@ extension FieldRules {
         }
     }
 
+    /// The start of the bar of `period` that a bar of `code` sent at `now` without a start is: the
+    /// one a tick of the code is built into at `now` (`TradingSession.binningTime`), so during the
+    /// opening auction an A-share's is the day's first bar, and just after 11:30 or 15:00 the
+    /// session's last. Nil for `60m` (no grid) and unknown periods.
+    public static func barStart(period: String, code: String, sentAt now: Int64) -> Int64? {
+        barStart(period: period, containing: TradingSession.binningTime(of: now, code: code))
+    }
+
     /// Why `bar` cannot start where it does, or nil when it can: a grid period's bar must start on
     /// its grid, or it would be a second bar beside the one of that period (built from ticks, or
     /// fed), and the one with the later start would hide it.
@@ -41,10 +49,12 @@ extension FieldRules {
 
     /// Why `bar`, fed from outside when the broker's clock says `now`, starts too late, or nil:
     /// a grid period's bar that starts in the future would close or replace the bar the broker
-    /// builds from ticks ahead of its time. Other periods are labelled in vendors' own ways
-    /// (a day bar at 15:00, say), so they are not held to the clock.
+    /// builds from ticks ahead of its time. During the opening auction an A-share's 09:30 bar is
+    /// not in the future: the broker builds it from the auction's print on. Other periods are
+    /// labelled in vendors' own ways (a day bar at 15:00, say), so they are not held to the clock.
     public static func futureBarProblem(_ bar: KlineBar, now: Int64) -> String? {
-        guard gridBarPeriods[bar.period] != nil, bar.start > now + barClockTolerance else { return nil }
+        let current = max(now, TradingSession.binningTime(of: now, code: bar.code))
+        guard gridBarPeriods[bar.period] != nil, bar.start > current + barClockTolerance else { return nil }
         return "has start \(bar.start), after the broker's clock (\(now)): a bar cannot start in the future"
     }
 }

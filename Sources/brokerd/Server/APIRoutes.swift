@@ -228,10 +228,11 @@ extension APIRoutes {
         return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
     }
 
-    /// The start of a posted bar: as sent, else the start of the current period (`FieldRules.barStart`).
+    /// The start of a posted bar: as sent, else the start of the code's current period
+    /// (`FieldRules.barStart(period:code:sentAt:)`).
     private static func start(of input: KlinesInput.Bar, index: Int, now: Int64) throws -> Int64 {
         if let start = input.start { return start }
-        if let start = FieldRules.barStart(period: input.period, containing: now) { return start }
+        if let start = FieldRules.barStart(period: input.period, code: input.code, sentAt: now) { return start }
         // An unknown period: the decider refuses it by name.
         guard !FieldRules.barPeriods.contains(input.period) else {
             throw APIError.badRequest(
