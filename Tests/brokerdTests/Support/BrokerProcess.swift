@@ -31,7 +31,7 @@ final class BrokerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         self.log = log
-        let found = await log.firstMatch(from: errors, of: #"port=(\d+) \[brokerd\] listening"#).flatMap { Int($0) }
+        let found = await log.firstMatch(from: errors, of: #"port=(\d+) \[brokerd\] listening"#, orExitOf: process).flatMap { Int($0) }
         guard let found else { throw BrokerProcessError.exited(log.text) }
         self.port = found
         try await waitUntilReady()
@@ -88,6 +88,23 @@ final class LogBuffer: Sendable {
     private let buffer = Mutex("")
     var text: String { buffer.withLock { $0 } }
     func append(_ text: String) -> String { buffer.withLock { $0 += text; return $0 } }
+
+    /// `firstMatch(from:of:)`, also ending (nil) a second after `process` exited without a match:
+    /// under load, Foundation once never reported the end of an exited child's pipe, and the test
+    /// waiting for it hung the whole run.
+    func firstMatch(from pipe: Pipe, of pattern: String, orExitOf process: Process) async -> String? {
+        await withTaskGroup(of: String?.self) { group in
+            group.addTask { await self.firstMatch(from: pipe, of: pattern) }
+            group.addTask {
+                while process.isRunning, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                try? await Task.sleep(for: .seconds(1))  // what it wrote last is still being read
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
 
     /// Collects what a child writes to `pipe` and waits for the first line matching `pattern`:
     /// returns the pattern's first capture group, or nil when the child closed the pipe first.
