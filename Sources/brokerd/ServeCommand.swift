@@ -91,11 +91,12 @@ struct ServeCommand: AsyncParsableCommand {
     }
 
     /// Whether `error` stopped start-up for a reason that restarting cannot change: history the
-    /// journal lacks, an event this build cannot read, a file that is not (or no longer) a journal
-    /// brokerd wrote. Not a journal in use or a failed read: those may pass.
+    /// journal lacks, an event this build cannot read, a row that does not chain (edited or
+    /// damaged), a file that is not (or no longer) a journal brokerd wrote. Not a journal in use
+    /// or a failed read: those may pass.
     static func restartCannotFix(_ error: any Error) -> Bool {
         switch error {
-        case is MissingHistory, is UnreadableEvent: return true
+        case is MissingHistory, is UnreadableEvent, is BrokenChain: return true
         case let error as JournalError:
             switch error {
             case .notAJournal, .tampered, .newerFormat, .unfinishedWrite: return true

@@ -104,6 +104,7 @@ import TestSupport
             try await store.execute(.ingestTicks([tick("300750", 30, at: later + 1, volume: 50)]))
             journal.close()
             try rawSQL(path, "UPDATE events SET ts = ts - \(3 * hour) WHERE seq <= \(aged)")
+            try rechain(path)
         }
 
         let journal = try Journal.open(path: path)
@@ -195,6 +196,7 @@ import TestSupport
         journal.close()
         // Everything up to the last tick happened 11 minutes before the disconnect.
         try rawSQL(path, "UPDATE events SET ts = ts - 660000000 WHERE seq <= \(lastTick)")
+        try rechain(path)
 
         let reopened = try Journal.open(path: path)
         defer { reopened.close() }
@@ -242,6 +244,7 @@ import TestSupport
         }
         // The window a restart reads is measured on the rows' time.
         for row in rows { try rawSQL(path, "UPDATE events SET ts = \(row.timestamp) WHERE seq = \(row.seq)") }
+        try rechain(path)
         let journal = try Journal.open(path: path)
         defer { journal.close() }
         let recovery = try KlinePublisher.history(in: journal, through: journal.lastSeq, periods: KlinePublisher.defaultPeriods)

@@ -554,6 +554,35 @@ import TestSupport
         _ = dir
     }
 
+    /// A row edited into another valid event (the first tick's payload on the last tick's row)
+    /// decodes and applies; only the hash chain tells. A replay and start-up build the journal's
+    /// state or none, naming the seq `journal verify` names.
+    @Test func replayAndServeRefuseARowEditedIntoAnotherValidEventAtTheSeqVerifyNames() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let state = try await journalWithEvents(journal)
+        let last = state.lastSeq
+        let edited = try editedCopy(
+            of: journal, in: dir, "edited.sqlite", "UPDATE events SET payload = (SELECT payload FROM events WHERE seq = 2) WHERE seq = \(last)")
+
+        let verify = try await journalCLI(["verify", "--journal", edited])
+        #expect(verify.status == 1 && verify.stdout.hasPrefix("FAIL: first bad seq \(last) "), "\(verify)")
+        let replay = try await journalCLI(["replay", "--journal", edited, "--json"])
+        #expect(replay.status == 2 && replay.stderr.hasPrefix("brokerd: row seq \(last) in \(edited) does not chain"), "\(replay)")
+        #expect(replay.stdout.isEmpty, "no state printed: \(replay.stdout)")
+        let before = try await journalCLI(["replay", "--journal", edited, "--until-seq", "\(last - 1)", "--json"])
+        #expect(before.status == 0 && price(before.json, "600519") == 11, "the state before the edited row is the journal's: \(before)")
+        // A restart cannot fix it: exit 2, which the systemd unit does not restart (timeout's 124 if it served).
+        let config = dir.path("empty.toml")
+        _ = FileManager.default.createFile(atPath: config, contents: Data())
+        let serve = try await runCommand(URL(fileURLWithPath: "/usr/bin/timeout"), [
+            "20", productsDirectory().appendingPathComponent("brokerd").path,
+            "serve", "--journal", edited, "--config", config, "--port", "0", "--simulator", "off",
+        ])
+        #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
+        #expect(serve.stderr.contains("row seq \(last) in \(edited) does not chain to the row before it"), "\(serve.stderr.suffix(600))")
+    }
+
     @Test func aSecondServeOnAJournalInUseRefusesToStartAndTheFirstGoesOn() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

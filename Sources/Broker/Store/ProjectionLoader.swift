@@ -40,7 +40,8 @@ public struct ProjectionLoader: Sendable {
     /// after the base, or, given the `archives` that hold the older rows (oldest first), from them.
     /// - Throws: `UnlinkedFiles` when the archives and the journal are not one chain (one missing
     ///   between two, out of order, of another journal); `MissingHistory` when the rows the state
-    ///   needs are in none of the files and no snapshot stands in for them.
+    ///   needs are in none of the files and no snapshot stands in for them; `BrokenChain` when a row
+    ///   replayed does not chain to the one before it (edited or damaged).
     public func load(
         from reader: JournalReader, archives: [JournalReader] = [], untilSeq: UInt64? = nil, useSnapshots: Bool = true
     ) throws -> RecoveredProjection {
@@ -82,12 +83,23 @@ public struct ProjectionLoader: Sendable {
         for file in archives + [reader] {
             if projection.lastSeq >= end { break }
             let cursor = try file.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: end))
+            var links: ChainLinkCheck?
             while let record = try cursor.next() {
                 // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
                 guard record.seq == projection.lastSeq + 1 else {
                     throw MissingHistory(
                         path: file.path, missing: (projection.lastSeq + 1)...(record.seq - 1), compactedBase: try reader.chainBase().seq)
                 }
+                // The state is the journal's only if every row applied is the one journaled; the
+                // snapshot it starts from has its own checksum.
+                if links == nil {
+                    guard let previous = try file.storedHash(atSeq: projection.lastSeq) else {
+                        throw MissingHistory(
+                            path: file.path, missing: projection.lastSeq...projection.lastSeq, compactedBase: try reader.chainBase().seq)
+                    }
+                    links = ChainLinkCheck(after: previous, path: file.path)
+                }
+                try links?.check(record)
                 let event: Event
                 do {
                     event = try EventCodec.decode(kind: record.kind, payload: record.payload)
