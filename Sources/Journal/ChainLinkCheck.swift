@@ -1,10 +1,13 @@
-import Crypto
-
 /// A row read in seq order that does not chain to the row before it: edited, replaced or moved
 /// outside brokerd, or damaged. The state built from it cannot be trusted.
 public struct BrokenChain: Error, CustomStringConvertible {
     public let seq: UInt64
     public let path: String
+
+    public init(seq: UInt64, path: String) {
+        self.seq = seq
+        self.path = path
+    }
 
     public var description: String {
         "row seq \(seq) in \(path) does not chain to the row before it (hash mismatch: the row was edited, "
@@ -12,31 +15,28 @@ public struct BrokenChain: Error, CustomStringConvertible {
     }
 }
 
-/// Checks rows read in seq order against the hash chain as they go by: each row's stored hash
-/// must be the hash of its content and the stored hash of the row before it. What a replay needs
-/// so that the state it builds is the journal's and not an edited one's; `verify` walks a whole
-/// file and more (timestamps, the head anchor, SQLite's page check).
+/// Checks rows read in seq order against the hash chain: each row's stored hash must be the hash
+/// of its content and the stored hash of the row before it. What a replay needs so that the state
+/// it builds is the journal's and not an edited one's; `verify` walks a whole file and more
+/// (timestamps, the head anchor, SQLite's page check).
 ///
-/// It starts from a stored hash (`JournalReader.storedHash(atSeq:)`), so it vouches for the rows it
-/// saw, not for the ones before them.
+/// Each row is checked against the stored hash before it, not a recomputed one, so batches of
+/// rows can be checked apart from one another (beside applying them). Starting from a stored hash
+/// (`JournalReader.storedHash(atSeq:)`), it vouches for the rows it saw, not for the ones before.
 public struct ChainLinkCheck {
     private var hasher = RecordHasher()
-    private var previousHash: [UInt8]
-    private let path: String
 
-    /// Checks rows that follow the row whose stored hash is `previousHash`, read from `path`.
-    public init(after previousHash: [UInt8], path: String) {
-        self.previousHash = previousHash
-        self.path = path
-    }
+    public init() {}
 
-    /// Checks the next row (the one after the last checked).
-    /// - Throws: `BrokenChain` when its stored hash is not the one its content and predecessor give.
-    public mutating func check(_ record: JournalRecord) throws(BrokenChain) {
-        guard hasher.hash(previous: previousHash, record: record) == record.hash else {
-            throw BrokenChain(seq: record.seq, path: path)
+    /// The seq of the first of `records` (consecutive rows, in seq order) that does not chain,
+    /// the first one to the stored hash `previousHash`; nil when all of them do.
+    public mutating func firstBrokenSeq(in records: ArraySlice<JournalRecord>, after previousHash: [UInt8]) -> UInt64? {
+        var previous = previousHash
+        for record in records {
+            guard hasher.matches(previous: previous, record: record) else { return record.seq }
+            previous = record.hash
         }
-        previousHash = record.hash
+        return nil
     }
 }
 

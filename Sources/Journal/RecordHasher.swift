@@ -13,6 +13,18 @@ struct RecordHasher {
     mutating func hash(
         previous: [UInt8], seq: UInt64, timestamp: Int64, kind: UInt16, key: String?, payload: [UInt8]
     ) -> [UInt8] {
+        Array(digest(previous: previous, seq: seq, timestamp: timestamp, kind: kind, key: key, payload: payload))
+    }
+
+    /// Whether `record`'s stored hash is the one its content and `previous` give; allocates nothing.
+    mutating func matches(previous: [UInt8], record r: JournalRecord) -> Bool {
+        let digest = digest(previous: previous, seq: r.seq, timestamp: r.timestamp, kind: r.kind, key: r.key, payload: r.payload)
+        return digest.withUnsafeBytes { $0.elementsEqual(r.hash) }
+    }
+
+    private mutating func digest(
+        previous: [UInt8], seq: UInt64, timestamp: Int64, kind: UInt16, key: String?, payload: [UInt8]
+    ) -> SHA256Digest {
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: previous)
         appendBigEndian(seq)
@@ -29,7 +41,7 @@ struct RecordHasher {
         }
         appendBigEndian(UInt64(payload.count))
         scratch.append(contentsOf: payload)
-        return Array(SHA256.hash(data: scratch))
+        return SHA256.hash(data: scratch)
     }
 
     mutating func hash(previous: [UInt8], record r: JournalRecord) -> [UInt8] {

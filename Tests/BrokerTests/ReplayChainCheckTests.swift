@@ -85,15 +85,32 @@ import TestSupport
         #expect(recovered.projection.lastPrices.keys.sorted() == ["000001", "300750", "600519"])
     }
 
-    @Test func anUneditedJournalReplaysFromASnapshotAndFromTheStart() async throws {
+    /// Rows are replayed in batches (`ProjectionLoader.rowsPerBatch`), each checked apart: the
+    /// first row of a batch chains to the last of the one before.
+    @Test func anEditedRowFirstInItsBatchIsRefusedAsAnyOther() async throws {
         let dir = try TemporaryDirectory()
-        let path = try await journal(in: dir, more: 3, snapshotAt: 2)
+        let first = UInt64(ProjectionLoader.rowsPerBatch) + 1
+        let path = try await journal(in: dir, more: Int(first) + 10)
+        try replacePayload(path, ofSeq: first, withThatOf: first + 1)
+
+        #expect {
+            try loader.load(from: JournalReader(path: path), useSnapshots: false)
+        } throws: { error in
+            (error as? BrokenChain)?.seq == first
+        }
+    }
+
+    @Test func anUneditedJournalOfSeveralBatchesReplaysFromASnapshotAndFromTheStart() async throws {
+        let dir = try TemporaryDirectory()
+        let rows = 2 * ProjectionLoader.rowsPerBatch + 100
+        let path = try await journal(in: dir, more: rows - 3, snapshotAt: 2)
 
         let fromSnapshot = try loader.load(from: JournalReader(path: path))
         let fromStart = try loader.load(from: JournalReader(path: path), useSnapshots: false)
         #expect(fromSnapshot.snapshotSeq == 2)
-        #expect(fromSnapshot.replayedEvents == 4)
+        #expect(fromSnapshot.replayedEvents == UInt64(rows - 2))
         #expect(fromSnapshot.projection == fromStart.projection)
-        #expect(fromStart.projection.lastSeq == 6)
+        #expect(fromStart.projection.lastSeq == UInt64(rows))
+        #expect(fromStart.projection.lastPrices["601318"]?.price == 50 + Double(rows - 4))
     }
 }

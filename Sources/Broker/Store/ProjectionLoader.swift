@@ -1,5 +1,7 @@
+import Dispatch
 import Journal
 import Logging
+import Synchronization
 
 /// What start-up found: the projection, where it came from and how much was replayed.
 @dynamicMemberLookup
@@ -83,31 +85,33 @@ public struct ProjectionLoader: Sendable {
         for file in archives + [reader] {
             if projection.lastSeq >= end { break }
             let cursor = try file.records(JournalQuery(fromSeq: projection.lastSeq + 1, toSeq: end))
-            var links: ChainLinkCheck?
-            while let record = try cursor.next() {
-                // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
-                guard record.seq == projection.lastSeq + 1 else {
-                    throw MissingHistory(
-                        path: file.path, missing: (projection.lastSeq + 1)...(record.seq - 1), compactedBase: try reader.chainBase().seq)
+            var rows: [JournalRecord] = []
+            rows.reserveCapacity(Self.rowsPerBatch)
+            var expected = projection.lastSeq + 1
+            var previousHash: [UInt8]?
+            var readAll = false
+            while !readAll {
+                while rows.count < Self.rowsPerBatch, let row = try cursor.next() {
+                    // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
+                    guard row.seq == expected else {
+                        throw MissingHistory(path: file.path, missing: expected...(row.seq - 1), compactedBase: try reader.chainBase().seq)
+                    }
+                    expected += 1
+                    rows.append(row)
                 }
-                // The state is the journal's only if every row applied is the one journaled; the
-                // snapshot it starts from has its own checksum.
-                if links == nil {
-                    guard let previous = try file.storedHash(atSeq: projection.lastSeq) else {
+                readAll = rows.count < Self.rowsPerBatch
+                guard let last = rows.last else { break }
+                if previousHash == nil {
+                    guard let stored = try file.storedHash(atSeq: projection.lastSeq) else {
                         throw MissingHistory(
                             path: file.path, missing: projection.lastSeq...projection.lastSeq, compactedBase: try reader.chainBase().seq)
                     }
-                    links = ChainLinkCheck(after: previous, path: file.path)
+                    previousHash = stored
                 }
-                try links?.check(record)
-                let event: Event
-                do {
-                    event = try EventCodec.decode(kind: record.kind, payload: record.payload)
-                } catch {
-                    throw UnreadableEvent(seq: record.seq, reason: "\(error)")
-                }
-                projection.apply(RecordedEvent(seq: record.seq, timestamp: record.timestamp, event: event))
-                replayed += 1
+                try Self.apply(rows, of: file, chainingTo: previousHash ?? [], to: &projection)
+                replayed += UInt64(rows.count)
+                previousHash = last.hash
+                rows.removeAll(keepingCapacity: true)
             }
         }
         // Short of the state asked for (or the journal's last row): the rows in between are in no
@@ -121,6 +125,40 @@ public struct ProjectionLoader: Sendable {
         }
         return RecoveredProjection(
             projection: projection, summary: RecoverySummary(snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed))
+    }
+
+    /// Rows replayed at a time: applied on one thread while another checks their hashes.
+    static let rowsPerBatch = 4_096
+
+    /// Applies `rows` (consecutive, the first right after `projection.lastSeq`) to `projection`
+    /// while another thread checks that they chain, the first to `previousHash`. Hashing a row
+    /// costs about as much as decoding and applying it: done one after the other, a full replay
+    /// ran at 0.7 M instead of 1.15 M rows/s. A state is only given if every row chains.
+    /// - Throws: `BrokenChain` or `UnreadableEvent` for the first row that breaks the chain or
+    ///   cannot be decoded (the chain first, for a row that does both: it was edited).
+    private static func apply(
+        _ rows: [JournalRecord], of file: JournalReader, chainingTo previousHash: [UInt8], to projection: inout Projection
+    ) throws {
+        let check = ChainCheckOutcome()
+        let checked = DispatchGroup()
+        DispatchQueue.global().async(group: checked) {
+            var links = ChainLinkCheck()
+            check.brokenSeq = links.firstBrokenSeq(in: rows[...], after: previousHash)
+        }
+        var unreadable: UnreadableEvent?
+        for row in rows {
+            do {
+                let event = try EventCodec.decode(kind: row.kind, payload: row.payload)
+                projection.apply(RecordedEvent(seq: row.seq, timestamp: row.timestamp, event: event))
+            } catch {
+                unreadable = UnreadableEvent(seq: row.seq, reason: "\(error)")
+                break
+            }
+        }
+        checked.wait()
+        let brokenSeq = check.brokenSeq
+        if let brokenSeq, brokenSeq <= unreadable?.seq ?? .max { throw BrokenChain(seq: brokenSeq, path: file.path) }
+        if let unreadable { throw unreadable }
     }
 
     /// The state a stored snapshot holds, if start-up can recover from it: a format this build reads
@@ -170,6 +208,17 @@ public struct UnreadableEvent: Error, CustomStringConvertible {
     public let seq: UInt64
     public let reason: String
     public var description: String { "event at seq \(seq) cannot be decoded (\(reason)); run `brokerd journal verify`" }
+}
+
+/// What the thread checking a batch's hashes found, for the thread applying it.
+private final class ChainCheckOutcome: Sendable {
+    private let state = Mutex<UInt64?>(nil)
+
+    /// The first row of the batch that does not chain; nil when all do (or not checked yet).
+    var brokenSeq: UInt64? {
+        get { state.withLock { $0 } }
+        set { state.withLock { $0 = newValue } }
+    }
 }
 
 struct SnapshotRejected: Error, CustomStringConvertible {
