@@ -14,6 +14,17 @@ import TestSupport
         try await runCommand(productsDirectory().appendingPathComponent("brokerd"), ["journal"] + arguments)
     }
 
+    /// Runs `brokerd serve` on `journal` until it exits by itself, or 20 s (exit status 124, from
+    /// `timeout`: it served).
+    private func serveUntilItStops(_ journal: String, in dir: TemporaryDirectory) async throws -> CommandResult {
+        let config = dir.path("empty.toml")
+        _ = FileManager.default.createFile(atPath: config, contents: Data())
+        return try await runCommand(URL(fileURLWithPath: "/usr/bin/timeout"), [
+            "20", productsDirectory().appendingPathComponent("brokerd").path,
+            "serve", "--journal", journal, "--config", config, "--port", "0", "--simulator", "off",
+        ])
+    }
+
     // MARK: Driving the broker
 
     private func connect(_ broker: BrokerProcess) async throws -> (TestWebSocket, String) {
@@ -464,13 +475,8 @@ import TestSupport
 
         let refused = try await journalCLI(["snapshot", "--journal", journal])
         #expect(refused.status == 2 && refused.stderr.contains("brokerd journal snapshot --journal JOURNAL --archive ARCHIVE"), "\(refused)")
-        // A restart cannot fix this: exit 2, which the systemd unit does not restart (timeout's 124 if it served).
-        let config = dir.path("empty.toml")
-        _ = FileManager.default.createFile(atPath: config, contents: Data())
-        let serve = try await runCommand(URL(fileURLWithPath: "/usr/bin/timeout"), [
-            "20", productsDirectory().appendingPathComponent("brokerd").path,
-            "serve", "--journal", journal, "--config", config, "--port", "0", "--simulator", "off",
-        ])
+        // A restart cannot fix this: exit 2, which the systemd unit does not restart.
+        let serve = try await serveUntilItStops(journal, in: dir)
         #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
 
         let rebuilt = try await journalCLI(["snapshot", "--journal", journal, "--archive", a1, "--archive", a2])
@@ -572,13 +578,8 @@ import TestSupport
         #expect(replay.stdout.isEmpty, "no state printed: \(replay.stdout)")
         let before = try await journalCLI(["replay", "--journal", edited, "--until-seq", "\(last - 1)", "--json"])
         #expect(before.status == 0 && price(before.json, "600519") == 11, "the state before the edited row is the journal's: \(before)")
-        // A restart cannot fix it: exit 2, which the systemd unit does not restart (timeout's 124 if it served).
-        let config = dir.path("empty.toml")
-        _ = FileManager.default.createFile(atPath: config, contents: Data())
-        let serve = try await runCommand(URL(fileURLWithPath: "/usr/bin/timeout"), [
-            "20", productsDirectory().appendingPathComponent("brokerd").path,
-            "serve", "--journal", edited, "--config", config, "--port", "0", "--simulator", "off",
-        ])
+        // A restart cannot fix it: exit 2, which the systemd unit does not restart.
+        let serve = try await serveUntilItStops(edited, in: dir)
         #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
         #expect(serve.stderr.contains("row seq \(last) in \(edited) does not chain to the row before it"), "\(serve.stderr.suffix(600))")
     }
