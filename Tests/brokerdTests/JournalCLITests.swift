@@ -582,6 +582,7 @@ import TestSupport
         let serve = try await serveUntilItStops(edited, in: dir)
         #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
         #expect(serve.stderr.contains("row seq \(last) in \(edited) does not chain to the row before it"), "\(serve.stderr.suffix(600))")
+        #expect(!serve.stderr.contains(" error "), "the reason is the only complaint: \(serve.stderr.suffix(900))")
     }
 
     @Test func aSecondServeOnAJournalInUseRefusesToStartAndTheFirstGoesOn() async throws {
