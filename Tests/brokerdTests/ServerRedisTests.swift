@@ -18,6 +18,31 @@ import FoundationNetworking
         return prices
     }
 
+    /// A Redis that takes the connection and never answers AUTH or SELECT (frozen, stopped, a proxy
+    /// whose backend is gone): the readers and the publisher waited in them for good, and SIGTERM
+    /// with them, until the process was killed without closing its clients or its journal.
+    @Test func aShutdownWhileRedisTakesConnectionsButNeverAnswersClosesTheClientsAndExits() async throws {
+        let redis = try SilentListener()
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--redis-url", "redis://:secret@127.0.0.1:\(redis.port)/1"])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        let clientID = try #require(try await socket.receive()?["client_id"] as? String)
+        try await Task.sleep(for: .seconds(1))  // the Redis threads are in AUTH by now
+
+        broker.process.terminate()
+        // Not a measure of speed: without the fix it waited for ever.
+        for _ in 0..<600 where broker.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!broker.process.isRunning, "still running 30 s after SIGTERM")
+        if broker.process.isRunning { await broker.kill9() }
+        #expect(await broker.waitForExit() == 0)
+        let disconnects = try journaledEvents(journal, kinds: [.clientDisconnected]).compactMap { event -> ClientDisconnected? in
+            if case .clientDisconnected(let payload) = event { payload } else { nil }
+        }
+        #expect(disconnects.map(\.clientID) == [clientID] && disconnects.first?.reason == .shutdown, "\(disconnects)")
+        await socket.close()
+    }
+
     @Test func ticksFromRedisReachClientsAndTheStreamResumesAfterARestartWithoutDuplicates() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

@@ -15,7 +15,8 @@ import Darwin
 package final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 
-    /// Connects to `url` (TCP connect bounded by `timeout`), then authenticates and selects the database.
+    /// Connects to `url`, authenticates and selects the database, each step bounded by `timeout`;
+    /// later reads block until the caller sets a timeout of its own (`setReadTimeout`).
     package init(url: RedisURL, timeout: Duration) throws(RedisError) {
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.cTimeval(timeout)) else {
             throw .connectionFailed(endpoint: url.endpoint, reason: "hiredis could not allocate a context")
@@ -26,6 +27,10 @@ package final class RedisConnection {
             close()
             throw .connectionFailed(endpoint: url.endpoint, reason: reason)
         }
+        // hiredis bounds only the connect: a Redis that accepted and then answered nothing (frozen,
+        // stopped, a proxy whose backend is gone) held AUTH or SELECT for good, and with it
+        // every thread that connects (a shutdown waited for them for ever).
+        _ = redisSetTimeout(context, Self.cTimeval(timeout))
         do {
             if let password = url.password {
                 try expectOK(try command(url.user.map { ["AUTH", $0, password] } ?? ["AUTH", password]), "AUTH")
@@ -37,6 +42,7 @@ package final class RedisConnection {
             close()
             throw .connectionFailed(endpoint: url.endpoint, reason: error.description)
         }
+        setReadTimeout(nil)
     }
 
     deinit { close() }

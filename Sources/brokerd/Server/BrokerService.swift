@@ -41,17 +41,33 @@ struct BrokerService: Service {
             group.cancelAll()
             publishing.cancel()
         }
-        let deadline = ContinuousClock.now + Self.publisherStopGrace
-        while !publishersStopped.isSet && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        if !publishersStopped.isSet {
-            logger.warning("publishers still running at shutdown; not waiting for them", metadata: ["waited": "\(Self.publisherStopGrace)"])
-        }
-        await redis?.stop()
+        await wait(for: publishersStopped, atMost: Self.publisherStopGrace, "publishers")
+        if let redis { await stop("the Redis tick source", atMost: Self.redisStopGrace) { await redis.stop() } }
         await shutDown(journal: journal, store: store)
         // Last, so what the final sessions' commands shared still goes out.
-        await broadcaster?.stop()
+        if let broadcaster { await stop("the Redis publisher", atMost: Self.redisStopGrace) { await broadcaster.stop() } }
+    }
+
+    /// Waits until `stopped` is set, at most `grace`; says so when it goes on without it.
+    private func wait(for stopped: OnceFlag, atMost grace: Duration, _ what: String) async {
+        let deadline = ContinuousClock.now + grace
+        while !stopped.isSet && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        if !stopped.isSet {
+            logger.warning("\(what) still running at shutdown; not waiting for it", metadata: ["waited": "\(grace)"])
+        }
+    }
+
+    /// Stops a part that waits for threads of its own, at most `grace`: a thread blocked where
+    /// nothing can wake it must not keep the broker from closing its clients and its journal.
+    private func stop(_ what: String, atMost grace: Duration, _ stop: @escaping @Sendable () async -> Void) async {
+        let stopped = OnceFlag()
+        Task {
+            await stop()
+            stopped.set()
+        }
+        await wait(for: stopped, atMost: grace, what)
     }
 
     /// Starts the outbound publisher when a Redis URL is configured: ticks, news and alert rules
@@ -143,6 +159,9 @@ struct BrokerService: Service {
 
     /// How long a shutdown waits for the publishers to stop before it goes on without them.
     static let publisherStopGrace: Duration = .seconds(2)
+    /// How long a shutdown waits for a Redis part's threads: longer than their I/O timeouts (a
+    /// connect, AUTH or SELECT, a read), after which each notices the stop by itself.
+    static let redisStopGrace: Duration = .seconds(5)
 
     /// The strategies and stocks the built-in simulator trades.
     static let simulatorMarketPath = "Config/signals.json"
