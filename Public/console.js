@@ -19,6 +19,7 @@
   const query = new URLSearchParams(location.search);
   const rows = new Map(); // code -> <tr>
   let strategy = query.get("strategy");
+  let signalCodes = null; // the chosen strategy's codes, as GET /api/signals/buy last listed them
 
   // Formatting
 
@@ -120,10 +121,12 @@
     choose(names.includes(strategy) ? strategy : names[0]);
   }
 
-  function choose(name) {
+  // `reload`: subscribe again even to the strategy shown, for a fresh snapshot of its prices.
+  function choose(name, reload) {
     $("strategy").value = name;
-    if (name === strategy && client.subscriptions.some((s) => s.type === "strategy" && s.target === name)) return;
+    if (!reload && name === strategy && client.subscriptions.some((s) => s.type === "strategy" && s.target === name)) return;
     if (strategy) client.unsubscribe("strategy", strategy);
+    if (name !== strategy) signalCodes = null;
     strategy = name;
     rows.clear();
     $("prices").tBodies[0].replaceChildren();
@@ -133,6 +136,29 @@
     url.searchParams.set("strategy", name);
     history.replaceState(null, "", url);
     client.subscribe("strategy", name);
+    watchSignals(); // the list as of now, which later checks compare with
+  }
+
+  // A strategy's signal list can be replaced while the page shows it (a daily refresh): the pushes
+  // then carry the new list's codes only, and the rows of codes dropped from it would stay, frozen.
+  async function watchSignals() {
+    const watched = strategy;
+    if (!watched) return;
+    let codes;
+    try {
+      const response = await fetch("/api/signals/buy?strategy=" + encodeURIComponent(watched), { cache: "no-store" });
+      if (!response.ok) return;
+      codes = (await response.json()).signals.map((signal) => signal.code).sort().join(",");
+    } catch (error) {
+      return; // the broker is away; the stats panel says so
+    }
+    if (watched !== strategy) return;
+    const replaced = signalCodes !== null && codes !== signalCodes;
+    signalCodes = codes;
+    if (!replaced) return;
+    log("signals", watched + " has a new signal list; its prices are loaded again");
+    loadStrategies(); // the picker's counts
+    choose(watched, true);
   }
 
   // Prices
@@ -207,7 +233,8 @@
   }
 
   function describeRule(rule) {
-    const condition = rule.condition === "change_pct" ? "change % ≥" : rule.condition;
+    // The broker fires a change_pct rule on a move either way: |change %| at or past the threshold.
+    const condition = rule.condition === "change_pct" ? "|change %| ≥" : rule.condition;
     return rule.code + " " + condition + " " + rule.threshold;
   }
 
@@ -283,6 +310,9 @@
   client.subscribe("news", "all");
   $("strategy").addEventListener("change", (event) => choose(event.target.value));
   refreshStats();
-  setInterval(refreshStats, STATS_INTERVAL);
+  setInterval(() => {
+    refreshStats();
+    watchSignals();
+  }, STATS_INTERVAL);
   window.brokerConsole = { client: client };
 })();

@@ -15,6 +15,7 @@ import TestSupport
             state: document.getElementById("connection").dataset.state,
             strategy: document.getElementById("strategy").value,
             priced: table.querySelectorAll("tbody tr[data-price]").length,
+            codes: Array.from(table.querySelectorAll("tbody tr")).map((row) => row.dataset.code),
             updates: Number(table.dataset.updates),
             seq: Number(table.dataset.seq || 0),
             log: Array.from(document.querySelectorAll("#log li"))
@@ -35,6 +36,8 @@ import TestSupport
         var state: String? { raw["state"] as? String }
         var strategy: String? { raw["strategy"] as? String }
         var priced: Int { raw["priced"] as? Int ?? 0 }
+        /// The codes of the price table's rows, top to bottom.
+        var codes: [String] { raw["codes"] as? [String] ?? [] }
         var updates: Int { raw["updates"] as? Int ?? 0 }
         var seq: Int { raw["seq"] as? Int ?? 0 }
         var statSeq: String { raw["statSeq"] as? String ?? "" }
@@ -126,6 +129,34 @@ import TestSupport
         }
         await page.close()
         _ = dir
+    }
+
+    /// A daily refresh replaces the signal list of the strategy on screen: the pushes then carry the
+    /// new list's codes only, and the rows of the codes dropped stayed on the page, frozen.
+    @Test func aStrategyWhoseSignalListIsReplacedShowsOnlyTheNewListsCodes() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("journal.sqlite"), arguments: ["--simulator", "on", "--public-dir", ConsoleRoutesTests.publicDirectory])
+        let chromium = try await HeadlessChromium()
+        defer { chromium.terminate() }
+        let page = try await chromium.newPage()
+        let strategy = "breakout"
+        try await page.navigate(broker.baseURL + "/?strategy=\(strategy)")
+        let before = try await poll(page, "the price table to fill with \(strategy)'s codes") {
+            $0.state == "connected" && $0.strategy == strategy && $0.priced > 2
+        }
+
+        // Two codes the simulator trades, so both have prices at once.
+        let (status, reply) = try await HTTP.request(
+            "PUT", broker.baseURL + "/api/signals/\(strategy)",
+            body: #"{"signals":[{"code":"600519","name":"贵州茅台"},{"code":"688981","name":"中芯国际"}]}"#)
+        #expect(status == 200, "\(reply)")
+        let after = try await poll(page, "the table to show the new list's two codes only (it had \(before.priced))") {
+            $0.priced == 2 && $0.codes == ["600519", "688981"]
+        }
+        #expect(after.strategy == strategy)
+        await page.close()
+        await broker.terminate()
     }
 
     @discardableResult
