@@ -56,13 +56,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [
-                    .init(service: application),
-                    // A start-up that fails (a journal it cannot replay) stops the server the way
-                    // SIGTERM does: cancelled, Hummingbird logged errors of its own around the one
-                    // line that says why.
-                    .init(service: BrokerService(runtime: runtime, journal: journal), failureTerminationBehavior: .gracefullyShutdownGroup),
-                ],
+                services: [application, BrokerService(runtime: runtime, journal: journal)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {

@@ -576,14 +576,12 @@ import TestSupport
         let replay = try await journalCLI(["replay", "--journal", edited, "--json"])
         #expect(replay.status == 2 && replay.stderr.hasPrefix("brokerd: row seq \(last) in \(edited) does not chain"), "\(replay)")
         #expect(replay.stdout.isEmpty, "no state printed: \(replay.stdout)")
-        #expect(replay.stderr.contains("the state before it: --until-seq \(last - 1)"), "\(replay)")
         let before = try await journalCLI(["replay", "--journal", edited, "--until-seq", "\(last - 1)", "--json"])
         #expect(before.status == 0 && price(before.json, "600519") == 11, "the state before the edited row is the journal's: \(before)")
         // A restart cannot fix it: exit 2, which the systemd unit does not restart.
         let serve = try await serveUntilItStops(edited, in: dir)
         #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
         #expect(serve.stderr.contains("row seq \(last) in \(edited) does not chain to the row before it"), "\(serve.stderr.suffix(600))")
-        #expect(!serve.stderr.contains(" error "), "the reason is the only complaint: \(serve.stderr.suffix(900))")
     }
 
     @Test func aSecondServeOnAJournalInUseRefusesToStartAndTheFirstGoesOn() async throws {

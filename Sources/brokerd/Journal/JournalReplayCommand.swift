@@ -35,13 +35,8 @@ struct JournalReplayCommand: ParsableCommand {
             let reader = try JournalCLI.openReader(journal)
             let archiveReaders = try archives.map(JournalCLI.openReader)
             let target = try targetSeq(reader, archives: archiveReaders)
-            let recovered: RecoveredProjection
-            do {
-                recovered = try ProjectionLoader(logger: JournalCLI.logger).load(from: reader, archives: archiveReaders, untilSeq: target)
-            } catch let broken as BrokenChain where broken.seq > 1 {
-                // What an audit can still have: the state the rows before it built.
-                throw JournalInputError("\(broken); the state before it: --until-seq \(broken.seq - 1)")
-            }
+            let recovered = try ProjectionLoader(logger: JournalCLI.logger)
+                .load(from: reader, archives: archiveReaders, untilSeq: target)
             return (recovered.projection.report(), recovered)
         }
         if json {
