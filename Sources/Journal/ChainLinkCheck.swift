@@ -3,15 +3,23 @@
 public struct BrokenChain: Error, CustomStringConvertible {
     public let seq: UInt64
     public let path: String
+    /// What is wrong with the row.
+    public let problem: String
 
-    public init(seq: UInt64, path: String) {
+    /// A row whose stored hash is not the one its content and the row before it give.
+    public static let mismatch =
+        "does not chain to the row before it (hash mismatch: the row was edited, replaced or moved, or the file is damaged)"
+    /// The last row, whose hash is not the one the last commit recorded (the head anchor).
+    public static let notCommitted = "differs from the last row committed (edited and re-hashed, or the file is damaged)"
+
+    public init(seq: UInt64, path: String, problem: String = Self.mismatch) {
         self.seq = seq
         self.path = path
+        self.problem = problem
     }
 
     public var description: String {
-        "row seq \(seq) in \(path) does not chain to the row before it (hash mismatch: the row was edited, "
-            + "replaced or moved, or the file is damaged); run `brokerd journal verify` and restore the journal from a backup"
+        "row seq \(seq) in \(path) \(problem); run `brokerd journal verify` and restore the journal from a backup"
     }
 }
 

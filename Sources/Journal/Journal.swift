@@ -171,17 +171,33 @@ struct ChainHead {
         return ChainHead(seq: base.seq, timestamp: base.timestamp, hash: base.hash)
     }
 
-    /// Refuses a file whose last row is not the one the last commit recorded: rows were cut off or
-    /// added behind the journal's back, and appending would bury the evidence.
+    /// Refuses a file whose last row is not the one the last commit recorded: rows were cut off,
+    /// added, or the last one edited (and re-hashed) behind the journal's back, and appending
+    /// would bury the evidence.
     func checkAnchor(_ db: SQLiteConnection, path: String) throws {
-        let anchor = try db.prepare("SELECT value FROM meta WHERE key = ?1", persistent: false)
+        let anchor = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
         try anchor.bind(1, JournalSchema.MetaKey.headSeq)
-        guard try anchor.step() else { return }
-        let anchoredSeq = try anchor.seq(0) { "head_seq \($0) in its meta table" }
+        try anchor.bind(2, JournalSchema.MetaKey.headHash)
+        var anchoredSeq: UInt64?
+        var anchoredHash: [UInt8]?
+        while try anchor.step() {
+            if anchor.string(0) == JournalSchema.MetaKey.headSeq {
+                anchoredSeq = try anchor.seq(1) { "head_seq \($0) in its meta table" }
+            } else {
+                anchoredHash = anchor.bytes(1)
+            }
+        }
+        guard let anchoredSeq else { return }
         guard anchoredSeq == seq else {
             throw JournalError.tampered(
                 path: path,
                 reason: "its last row is seq \(seq) but the last commit recorded seq \(anchoredSeq); "
+                    + "run `brokerd journal verify` to find the first bad seq")
+        }
+        if let anchoredHash, anchoredHash != hash {
+            throw JournalError.tampered(
+                path: path,
+                reason: "its last row (seq \(seq)) differs from the one the last commit recorded; "
                     + "run `brokerd journal verify` to find the first bad seq")
         }
     }

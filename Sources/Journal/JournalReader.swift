@@ -135,6 +135,22 @@ public final class JournalReader {
         return report!
     }
 
+    /// The seq and hash the last commit recorded (the head anchor); nil for a file without one.
+    public func headAnchor() throws(JournalError) -> (seq: UInt64, hash: [UInt8])? {
+        try read { () throws(SQLiteError) -> (seq: UInt64, hash: [UInt8])? in
+            let anchor = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
+            try anchor.bind(1, JournalSchema.MetaKey.headSeq)
+            try anchor.bind(2, JournalSchema.MetaKey.headHash)
+            var seq: Int64?
+            var hash: [UInt8]?
+            while try anchor.step() {
+                if anchor.string(0) == JournalSchema.MetaKey.headSeq { seq = anchor.int64(1) } else { hash = anchor.bytes(1) }
+            }
+            guard let seq, seq >= 0, let hash else { return nil }
+            return (UInt64(seq), hash)
+        }
+    }
+
     /// Where this file's chain starts: genesis, or the last row archived by compaction.
     public func chainBase() throws(JournalError) -> ChainBase {
         do {

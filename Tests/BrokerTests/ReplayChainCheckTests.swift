@@ -85,6 +85,44 @@ import TestSupport
         #expect(recovered.projection.lastPrices.keys.sorted() == ["000001", "300750", "600519"])
     }
 
+    /// The last row has no row after it to chain to: the head anchor (the seq and hash the last
+    /// commit recorded) vouches for it. Edited and re-hashed, it chained.
+    @Test func aLastRowEditedAndReHashedIsRefusedByReplayAndByOpening() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try await journal(in: dir, more: 2)
+        try replacePayload(path, ofSeq: 5, withThatOf: 4)
+        try rechain(path, anchor: false)
+
+        #expect {
+            try loader.load(from: JournalReader(path: path), useSnapshots: false)
+        } throws: { error in
+            let broken = error as? BrokenChain
+            return broken?.seq == 5 && broken?.problem == BrokenChain.notCommitted
+        }
+        #expect {
+            try Journal.open(path: path)
+        } throws: { error in
+            guard case JournalError.tampered(_, let reason) = error else { return false }
+            return reason.contains("its last row (seq 5) differs from the one the last commit recorded")
+        }
+        // The state before it is still the journal's.
+        #expect(try loader.load(from: JournalReader(path: path), untilSeq: 4, useSnapshots: false).projection.lastSeq == 4)
+    }
+
+    /// Rows are read a batch ahead of applying them; a hole after an edited row must not hide it.
+    @Test func theFirstProblemInSeqOrderIsReportedWhenAHoleFollowsAnEditedRow() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try await journal(in: dir, more: 10)
+        try replacePayload(path, ofSeq: 5, withThatOf: 6)
+        try rawSQL(path, "DELETE FROM events WHERE seq = 9")
+
+        #expect {
+            try loader.load(from: JournalReader(path: path), useSnapshots: false)
+        } throws: { error in
+            (error as? BrokenChain)?.seq == 5
+        }
+    }
+
     /// Rows are replayed in batches (`ProjectionLoader.rowsPerBatch`), each checked apart: the
     /// first row of a batch chains to the last of the one before.
     @Test func anEditedRowFirstInItsBatchIsRefusedAsAnyOther() async throws {

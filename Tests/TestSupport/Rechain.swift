@@ -2,8 +2,9 @@
 
 /// Recomputes every row's hash and the head anchor of the journal at `path`, after `rawSQL` moved
 /// rows in time: the journal a broker would have written at those times. For tests that need rows
-/// of another time than now; a test of tampering leaves the chain as the edit left it.
-public func rechain(_ path: String) throws {
+/// of another time than now; a test of tampering leaves the chain as the edit left it, or, with
+/// `anchor: false`, re-hashes the rows but not the anchor, as a forger without it would.
+public func rechain(_ path: String, anchor: Bool = true) throws {
     let reader = try JournalReader(path: path)
     var previous = try reader.chainBase().hash
     var hasher = RecordHasher()
@@ -13,7 +14,8 @@ public func rechain(_ path: String) throws {
         previous = hasher.hash(previous: previous, record: row)
         statements.append("UPDATE events SET hash = X'\(hex(previous))' WHERE seq = \(row.seq)")
     }
-    statements += ["UPDATE meta SET value = X'\(hex(previous))' WHERE key = '\(JournalSchema.MetaKey.headHash)'", "COMMIT"]
+    if anchor { statements.append("UPDATE meta SET value = X'\(hex(previous))' WHERE key = '\(JournalSchema.MetaKey.headHash)'") }
+    statements.append("COMMIT")
     try rawSQL(path, statements.joined(separator: ";\n"))
 }
 

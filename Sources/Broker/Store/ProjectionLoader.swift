@@ -89,29 +89,42 @@ public struct ProjectionLoader: Sendable {
             rows.reserveCapacity(Self.rowsPerBatch)
             var expected = projection.lastSeq + 1
             var previousHash: [UInt8]?
+            var hole: MissingHistory?
             var readAll = false
             while !readAll {
                 while rows.count < Self.rowsPerBatch, let row = try cursor.next() {
-                    // Rows must follow on seq by seq: a hole means compacted (archived) or deleted rows.
+                    // Rows must follow on seq by seq: a hole means compacted (archived) or deleted
+                    // rows. The rows before it are replayed first, so the first problem in seq order
+                    // is the one reported.
                     guard row.seq == expected else {
-                        throw MissingHistory(path: file.path, missing: expected...(row.seq - 1), compactedBase: try reader.chainBase().seq)
+                        hole = MissingHistory(path: file.path, missing: expected...(row.seq - 1), compactedBase: try reader.chainBase().seq)
+                        break
                     }
                     expected += 1
                     rows.append(row)
                 }
-                readAll = rows.count < Self.rowsPerBatch
-                guard let last = rows.last else { break }
-                if previousHash == nil {
-                    guard let stored = try file.storedHash(atSeq: projection.lastSeq) else {
-                        throw MissingHistory(
-                            path: file.path, missing: projection.lastSeq...projection.lastSeq, compactedBase: try reader.chainBase().seq)
+                readAll = hole != nil || rows.count < Self.rowsPerBatch
+                if let last = rows.last {
+                    if previousHash == nil {
+                        guard let stored = try file.storedHash(atSeq: projection.lastSeq) else {
+                            throw MissingHistory(
+                                path: file.path, missing: projection.lastSeq...projection.lastSeq, compactedBase: try reader.chainBase().seq)
+                        }
+                        previousHash = stored
                     }
-                    previousHash = stored
+                    try Self.apply(rows, of: file, chainingTo: previousHash ?? [], to: &projection)
+                    replayed += UInt64(rows.count)
+                    previousHash = last.hash
+                    rows.removeAll(keepingCapacity: true)
                 }
-                try Self.apply(rows, of: file, chainingTo: previousHash ?? [], to: &projection)
-                replayed += UInt64(rows.count)
-                previousHash = last.hash
-                rows.removeAll(keepingCapacity: true)
+                if let hole { throw hole }
+            }
+            // The last row committed is vouched for by the head anchor, not by a row after it: one
+            // edited and re-hashed would chain. Only while no broker has appended since.
+            if file === reader, let lastHash = previousHash, let anchor = try reader.headAnchor(), anchor.seq == projection.lastSeq,
+                anchor.hash != lastHash
+            {
+                throw BrokenChain(seq: anchor.seq, path: reader.path, problem: BrokenChain.notCommitted)
             }
         }
         // Short of the state asked for (or the journal's last row): the rows in between are in no
