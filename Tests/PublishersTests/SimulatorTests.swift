@@ -6,12 +6,15 @@ import TestSupport
 @testable import Publishers
 
 @Suite struct SimulatorTests {
-    private var shippedMarket: SimulatedMarket {
-        get throws {
-            let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            return try SimulatedMarket.load(path: root.appendingPathComponent("Config/signals.json").path)
-        }
+    /// The repository's root, found relative to this file.
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    /// The repository's `Config/signals.json`.
+    static var shippedMarket: SimulatedMarket {
+        get throws { try SimulatedMarket.load(path: repositoryRoot.appendingPathComponent("Config/signals.json").path) }
     }
+    private var shippedMarket: SimulatedMarket { get throws { try Self.shippedMarket } }
 
     @Test func theShippedSignalsFileDescribesValidStrategies() throws {
         let market = try shippedMarket
@@ -19,6 +22,49 @@ import TestSupport
         for (strategy, signals) in market.signalLists {
             let refusal = Self.refusal(of: .replaceSignals(strategy: strategy, signals: signals))
             #expect(refusal == nil, "\(strategy): \(refusal.map(String.init(describing:)) ?? "")")
+        }
+    }
+
+    @Test func theBuiltInMarketIsTheShippedSignalsFile() throws {
+        #expect(
+            try SimulatedMarket.builtIn() == shippedMarket,
+            "SimulatedMarket+BuiltIn.swift and Config/signals.json differ: copy the file into builtInSignals")
+    }
+
+    @Test func withoutASignalsFileTheBuiltInMarketIsTraded() throws {
+        let dir = try TemporaryDirectory()
+        let (market, origin) = try SimulatedMarket.locate(path: nil, in: dir.url.path)
+        #expect(origin == .builtIn && "\(origin)" == "built-in")
+        #expect(market == (try SimulatedMarket.builtIn()))
+    }
+
+    @Test func aSignalsFileAtTheDefaultPathWinsOverTheBuiltInMarket() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("Config"), withIntermediateDirectories: true)
+        let path = try signalsFile(with: #"{"code": "000001", "name": "平安银行", "prev_close": 11.2}"#, at: dir.path("Config/signals.json"))
+        let (market, origin) = try SimulatedMarket.locate(path: nil, in: dir.url.path)
+        #expect(origin == .file(path))
+        #expect(market.stocks.map(\.code) == ["600519", "000001"])
+    }
+
+    @Test func aSignalsFileThatCannotBeUsedIsAnErrorNamingItsAbsolutePathNotTheBuiltInMarket() throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("Config"), withIntermediateDirectories: true)
+        try Data("{\"strategies\": [".utf8).write(to: URL(fileURLWithPath: dir.path("Config/signals.json")))
+        #expect {
+            try SimulatedMarket.locate(path: nil, in: dir.url.path)
+        } throws: { error in
+            let error = error as? SimulatedMarketError
+            return error?.path == dir.path("Config/signals.json") && error?.reason.contains("not a valid signals file") == true
+        }
+    }
+
+    @Test func aConfiguredSignalsFileThatDoesNotExistIsAnErrorNotTheBuiltInMarket() throws {
+        let dir = try TemporaryDirectory()
+        #expect {
+            try SimulatedMarket.locate(path: "markets/../signals.json", in: dir.url.path)
+        } throws: { error in
+            (error as? SimulatedMarketError)?.path == dir.path("signals.json")
         }
     }
 
@@ -81,7 +127,11 @@ import TestSupport
 
     /// A signals file whose `breakout` strategy holds a good entry and then `entry`.
     private func signalsFile(with entry: String, in dir: TemporaryDirectory) throws -> String {
-        let path = dir.path("signals.json")
+        try signalsFile(with: entry, at: dir.path("signals.json"))
+    }
+
+    /// `signalsFile(with:in:)` at `path`.
+    private func signalsFile(with entry: String, at path: String) throws -> String {
         let json = """
             {"strategies": [{"name": "breakout", "signals": [
                 {"code": "600519", "name": "贵州茅台", "prev_close": 1685.0},
