@@ -178,23 +178,6 @@ import TestSupport
         #expect(prices.count > 3, "\(prices.sorted())")
     }
 
-    @Test func aRestartGoesOnFromTheLastJournaledTicksOfTheSameDay() throws {
-        let stocks = try shippedMarket.stocks
-        let same = try #require(stocks.first), other = try #require(stocks.last)
-        let lastTicks = [
-            same.code: PriceTick(code: same.code, name: same.name, price: same.prevClose * 1.05, volume: 9_000_000, prevClose: same.prevClose, timestamp: 1),
-            // Another day's tick (another previous close): that stock starts afresh.
-            other.code: PriceTick(code: other.code, name: other.name, price: other.prevClose * 2, volume: 9_000_000, prevClose: other.prevClose * 2, timestamp: 1),
-        ]
-        var walk = RandomWalk(stocks: stocks, seed: 11, continuing: lastTicks)
-        let ticks = (0..<20).flatMap { walk.next(50, at: Int64($0)) }
-        let first = try #require(ticks.first { $0.code == same.code })
-        #expect(first.volume > 9_000_000)
-        #expect(abs(first.price - same.prevClose * 1.05) <= same.prevClose * 1.05 * 0.002 + 0.01, "\(first.price)")
-        let fresh = try #require(ticks.first { $0.code == other.code })
-        #expect(fresh.volume < 9_000_000 && abs(fresh.price - other.prevClose) <= other.prevClose * 0.1 + 0.01)
-    }
-
     @Test func aMissingOrBrokenSignalsFileIsAClearError() throws {
         #expect {
             try SimulatedMarket.load(path: "/nonexistent/signals.json")

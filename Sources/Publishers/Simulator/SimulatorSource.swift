@@ -3,7 +3,9 @@ import Journal
 
 /// A random-walk tick stream over the configured strategies' stocks, so a fresh `brokerd serve`
 /// shows live prices with no feed attached. Prices move a few basis points per tick around their
-/// previous close (bounded to the exchanges' ±10 % daily limit), volume only grows.
+/// previous close (bounded to the exchanges' ±10 % daily limit); at each new Asia/Shanghai trading
+/// day the last price becomes the previous close and the volume (cumulative for the day) restarts
+/// at 0.
 public struct SimulatorSource: TickSource {
     public let name = "simulator"
     public let market: SimulatedMarket
@@ -15,7 +17,8 @@ public struct SimulatorSource: TickSource {
     /// delivered in several batches, since the decider refuses a larger one whole.
     public let maxTicksPerBatch: Int
     /// The last tick of each code journaled before this start: the walk goes on from them, so a
-    /// restart neither jumps prices nor sends volumes (cumulative for the day) backwards.
+    /// restart neither jumps prices nor, on the same trading day, sends volumes (cumulative for the
+    /// day) backwards.
     public let lastTicks: [String: PriceTick]
 
     public init(
@@ -30,8 +33,8 @@ public struct SimulatorSource: TickSource {
     }
 
     public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
-        var walk = RandomWalk(stocks: market.stocks, seed: seed, continuing: lastTicks)
         guard !market.stocks.isEmpty else { return }
+        var walk = RandomWalk(stocks: market.stocks, seed: seed, continuing: lastTicks)
         // Rounds of 50 ms at most: smooth at low rates, few rounds at high ones.
         let roundsPerSecond = min(20.0, max(1.0, ticksPerSecond))
         let interval = Duration.microseconds(Int64(1_000_000 / roundsPerSecond))
@@ -55,51 +58,66 @@ public struct SimulatorSource: TickSource {
     }
 }
 
-/// The simulator's state: one price and volume per stock, moved by a seeded generator. Prices walk
-/// unrounded and are sent in cents: a step is a few basis points, under half a cent for a stock
-/// below ¥2.50, which rounding every step would put back where it was.
+/// The simulator's state: one quote per stock, moved by a seeded generator. Pure: the time of each
+/// round is passed in, so a test crosses midnight without waiting for it.
+///
+/// Prices walk unrounded and are sent in cents: a step is a few basis points, under half a cent for
+/// a stock below ¥2.50, which rounding every step would put back where it was.
 struct RandomWalk {
-    private var stocks: [SimulatedMarket.Stock]
-    private var prices: [Double]
-    private var volumes: [Int64]
+    /// A stock's trading day so far.
+    private struct Quote {
+        var prevClose: Double
+        var price: Double
+        /// Cumulative for the day.
+        var volume: Int64
+        /// The trading day (`TradingCalendar.day(of:)`) of the stock's last tick; nil before its first.
+        var day: Int64?
+    }
+
+    private let stocks: [SimulatedMarket.Stock]
+    private var quotes: [Quote]
     private var random: SplitMix64
     private var cursor = 0
 
-    /// `continuing`: last ticks by code; a stock whose last tick has its previous close (the same
-    /// simulated day) goes on from that price and volume.
+    /// `continuing`: last ticks by code. A stock with one goes on from its price, and on its day
+    /// also from its previous close and volume; a stock without one opens at its previous close
+    /// with nothing traded.
     init(stocks: [SimulatedMarket.Stock], seed: UInt64, continuing lastTicks: [String: PriceTick] = [:]) {
         self.stocks = stocks
         self.random = SplitMix64(seed: seed)
-        self.prices = stocks.map(\.prevClose)
-        self.volumes = stocks.map { _ in 0 }
-        for index in stocks.indices {
-            let stock = stocks[index]
-            // Drawn for every stock, so a seed gives the same walk to the stocks that start afresh.
-            let start = stock.prevClose * (1 + (random.unit() - 0.5) * 0.04)
-            let volume = Int64(random.next() % 500_000)
-            if let last = lastTicks[stock.code], last.prevClose == stock.prevClose {
-                prices[index] = last.price
-                volumes[index] = last.volume
-            } else {
-                // Start the day somewhere within ±2 % of the previous close.
-                prices[index] = start
-                volumes[index] = volume
+        self.quotes = stocks.map { stock in
+            guard let last = lastTicks[stock.code] else {
+                return Quote(prevClose: stock.prevClose, price: stock.prevClose, volume: 0, day: nil)
             }
+            // A tick of another source may not have known the previous close (0).
+            let prevClose = last.prevClose > 0 ? last.prevClose : last.price
+            return Quote(prevClose: prevClose, price: last.price, volume: last.volume, day: TradingCalendar.day(of: last.timestamp))
         }
     }
 
-    /// The next `count` ticks, visiting the stocks in turn from a random start.
+    /// The next `count` ticks at `timestamp`, visiting the stocks in turn from a random start. A
+    /// stock's first tick of a trading day (Asia/Shanghai) after one of an earlier day opens the new
+    /// day: its last price becomes the previous close, its volume restarts at 0.
     mutating func next(_ count: Int, at timestamp: Int64) -> [PriceTick] {
-        (0..<count).map { _ in
+        let day = TradingCalendar.day(of: timestamp)
+        return (0..<count).map { _ in
             cursor = (cursor + 1 + Int(random.next() % 3)) % stocks.count
             let stock = stocks[cursor]
+            var quote = quotes[cursor]
+            if let last = quote.day, last < day {
+                quote.prevClose = Self.round(quote.price)
+                quote.price = quote.prevClose
+                quote.volume = 0
+            }
+            quote.day = max(day, quote.day ?? day)
             let step = (random.unit() - 0.5) * 0.004
-            let limit = stock.prevClose * 0.1
-            prices[cursor] = min(stock.prevClose + limit, max(stock.prevClose - limit, prices[cursor] * (1 + step)))
-            volumes[cursor] += Int64(100 * (1 + random.next() % 50))
+            let limit = quote.prevClose * 0.1
+            quote.price = min(quote.prevClose + limit, max(quote.prevClose - limit, quote.price * (1 + step)))
+            quote.volume += Int64(100 * (1 + random.next() % 50))
+            quotes[cursor] = quote
             return PriceTick(
-                code: stock.code, name: stock.name, price: Self.round(prices[cursor]), volume: volumes[cursor],
-                prevClose: stock.prevClose, timestamp: timestamp)
+                code: stock.code, name: stock.name, price: Self.round(quote.price), volume: quote.volume,
+                prevClose: quote.prevClose, timestamp: timestamp)
         }
     }
 

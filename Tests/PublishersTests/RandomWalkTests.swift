@@ -1,0 +1,100 @@
+import Broker
+import Foundation
+import Testing
+
+@testable import Publishers
+
+/// The simulator's walk across trading days.
+@Suite struct RandomWalkTests {
+    /// 2026-11-20, a Friday, as `TradingCalendar` counts days.
+    static let friday: Int64 = 20_777
+
+    /// `hours` (fractions allowed) after 00:00 Asia/Shanghai on `day`, in UTC microseconds.
+    static func time(_ day: Int64, _ hours: Double) -> Int64 {
+        TradingCalendar.start(ofDay: day) + Int64(hours * 3_600_000_000)
+    }
+
+    /// The first tick of each code among `ticks`.
+    static func firstByCode(_ ticks: [PriceTick]) -> [String: PriceTick] {
+        ticks.reduce(into: [:]) { first, tick in first[tick.code] = first[tick.code] ?? tick }
+    }
+
+    /// The last tick of each code among `ticks`.
+    static func lastByCode(_ ticks: [PriceTick]) -> [String: PriceTick] {
+        ticks.reduce(into: [:]) { last, tick in last[tick.code] = tick }
+    }
+
+    /// The most one tick adds to a stock's volume.
+    static let largestTrade: Int64 = 5_000
+
+    static func stock(_ code: String, _ name: String, _ prevClose: Double) -> SimulatedMarket.Stock {
+        SimulatedMarket.Stock(code: code, name: name, prevClose: prevClose, reason: nil)
+    }
+
+    // MARK: Trading days
+
+    @Test func aFreshStartOpensTheDayAtThePreviousCloseWithNothingTraded() throws {
+        let stocks = try SimulatorTests.shippedMarket.stocks
+        var walk = RandomWalk(stocks: stocks, seed: 7)
+        let first = Self.firstByCode(walk.next(stocks.count * 20, at: Self.time(Self.friday, 10)))
+        #expect(first.count == stocks.count)
+        for stock in stocks {
+            let tick = try #require(first[stock.code])
+            #expect(tick.volume <= Self.largestTrade, "\(stock.code) opened with \(tick.volume) traded")
+            #expect(tick.prevClose == stock.prevClose)
+            #expect(abs(tick.price - stock.prevClose) <= stock.prevClose * 0.002 + 0.01, "\(stock.code): \(tick.price)")
+        }
+    }
+
+    @Test func atShanghaiMidnightTheLastPriceBecomesThePreviousCloseAndTheVolumeRestarts() throws {
+        let stocks = try SimulatorTests.shippedMarket.stocks
+        var walk = RandomWalk(stocks: stocks, seed: 8)
+        let friday = (0..<50).flatMap { _ in walk.next(20, at: Self.time(Self.friday, 23.999)) }
+        let saturday = (0..<50).flatMap { _ in walk.next(20, at: Self.time(Self.friday + 1, 0)) }
+
+        let closes = Self.lastByCode(friday), opens = Self.firstByCode(saturday)
+        for stock in stocks {
+            let close = try #require(closes[stock.code]), open = try #require(opens[stock.code])
+            #expect(open.prevClose == close.price, "\(stock.code)")
+            #expect(open.volume <= Self.largestTrade && open.volume < close.volume, "\(stock.code): \(open.volume)")
+        }
+        for tick in saturday {
+            #expect(tick.prevClose == closes[tick.code]?.price, "\(tick.code): the new previous close holds all day")
+        }
+    }
+
+    @Test func aRestartOnTheSameTradingDayGoesOnFromTheJournaledTicks() throws {
+        let stocks = try SimulatorTests.shippedMarket.stocks
+        let stock = try #require(stocks.first)
+        let last = PriceTick(
+            code: stock.code, name: stock.name, price: stock.prevClose * 1.05, volume: 9_000_000, prevClose: stock.prevClose,
+            timestamp: Self.time(Self.friday, 10))
+        var walk = RandomWalk(stocks: stocks, seed: 11, continuing: [stock.code: last])
+
+        let first = try #require(Self.firstByCode(walk.next(stocks.count * 20, at: Self.time(Self.friday, 14)))[stock.code])
+        #expect(first.volume > 9_000_000)
+        #expect(first.prevClose == stock.prevClose)
+        #expect(abs(first.price - last.price) <= last.price * 0.002 + 0.01, "\(first.price)")
+    }
+
+    @Test func aRestartOnALaterTradingDayRollsTheJournaledTicksOver() throws {
+        let stocks = try SimulatorTests.shippedMarket.stocks
+        let stock = try #require(stocks.first)
+        // The previous close the signals file gives, as every tick of the day before carried it.
+        let last = PriceTick(
+            code: stock.code, name: stock.name, price: stock.prevClose * 1.05, volume: 9_000_000, prevClose: stock.prevClose,
+            timestamp: Self.time(Self.friday, 15))
+        var walk = RandomWalk(stocks: stocks, seed: 11, continuing: [stock.code: last])
+
+        let first = try #require(Self.firstByCode(walk.next(stocks.count * 20, at: Self.time(Self.friday + 3, 9.5)))[stock.code])
+        #expect(first.volume <= Self.largestTrade)
+        #expect(first.prevClose == last.price)
+    }
+
+    @Test func aJournaledTickWithoutAPreviousCloseHasItsPriceTakenAsTheClose() throws {
+        let stock = Self.stock("600519", "贵州茅台", 1685)
+        let last = PriceTick(code: stock.code, name: stock.name, price: 1700, volume: 1_000, prevClose: 0, timestamp: Self.time(Self.friday, 10))
+        var walk = RandomWalk(stocks: [stock], seed: 1, continuing: [stock.code: last])
+        #expect(walk.next(1, at: Self.time(Self.friday, 11)).first?.prevClose == 1700)
+    }
+}
