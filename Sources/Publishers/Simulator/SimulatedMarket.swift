@@ -22,12 +22,13 @@ public struct SimulatedMarket: Sendable, Equatable, Decodable {
             if let reason = FieldRules.priceProblem(prevClose) {
                 return "prev_close \(prevClose) is not a usable price; it \(reason)"
             }
-            let (lowest, highest) = RandomWalk.priceRange(around: prevClose)
+            let limit = DailyLimit.of(code: code, name: name)
+            let (lowest, highest) = limit.prices(around: prevClose)
             for price in [lowest, highest] {
                 if let reason = FieldRules.priceProblem(price) {
                     return """
                         prev_close \(prevClose) leaves the simulator no usable prices: it moves prices in whole cents \
-                        within ±10 % of prev_close, which here reaches \(price), and a price \(reason)
+                        within ±\(limit.percent) % of prev_close, which here reaches \(price), and a price \(reason)
                         """
                 }
             }
