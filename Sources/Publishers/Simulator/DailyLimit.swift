@@ -1,8 +1,8 @@
 import Broker
 
 /// How far an A-share may move in a day from its previous close, as its exchange sets it: ±10 % on
-/// the main boards, ±20 % on ChiNext (30xxxx) and STAR (688xxx), ±30 % in Beijing, ±5 % for a
-/// main-board stock under risk warning (a name starting with ST or *ST).
+/// the main boards, ±20 % on ChiNext (30xxxx) and STAR (688xxx, its depositary receipts 689xxx),
+/// ±30 % in Beijing, ±5 % for a main-board stock under risk warning (a name starting with ST or *ST).
 struct DailyLimit: Sendable, Equatable {
     /// The limit in percent of the previous close.
     let percent: Int64
@@ -11,7 +11,7 @@ struct DailyLimit: Sendable, Equatable {
     static func of(code: String, name: String) -> DailyLimit {
         switch Board.of(code: code) {
         case .bj: return DailyLimit(percent: 30)
-        case .sz where code.hasPrefix("30"), .sh where code.hasPrefix("688"): return DailyLimit(percent: 20)
+        case .sz where code.hasPrefix("30"), .sh where code.hasPrefix("688") || code.hasPrefix("689"): return DailyLimit(percent: 20)
         case .sh, .sz: return DailyLimit(percent: isUnderRiskWarning(name) ? 5 : 10)
         case nil: return DailyLimit(percent: 10)
         }
