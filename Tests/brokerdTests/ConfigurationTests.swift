@@ -369,6 +369,7 @@ extension ConfigurationTests {
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
+        .simulatorSignals: "/etc/brokerd/signals.json",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
         .publicDir: "/srv/console",
@@ -395,6 +396,7 @@ extension ConfigurationTests {
         c.limits.slowConsumerTimeout = .milliseconds(2500)
         c.simulator.isEnabled = false
         c.simulator.ticksPerSecond = 100
+        c.simulator.signalsPath = "/etc/brokerd/signals.json"
         c.redis.url = RedisURL(host: "127.0.0.1")
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"

@@ -2,8 +2,9 @@ import Broker
 import Journal
 
 /// A random-walk tick stream over the configured strategies' stocks, so a fresh `brokerd serve`
-/// shows live prices with no feed attached. Prices move a few basis points per tick around their
-/// previous close (bounded to the exchanges' ±10 % daily limit), volume only grows.
+/// shows live prices with no feed attached. Prices move about 2 % a day in cents within each
+/// board's daily limits; at each new Asia/Shanghai trading day the last price becomes the previous
+/// close and the volume (cumulative for the day) restarts at 0.
 public struct SimulatorSource: TickSource {
     public let name = "simulator"
     public let market: SimulatedMarket
@@ -15,7 +16,8 @@ public struct SimulatorSource: TickSource {
     /// delivered in several batches, since the decider refuses a larger one whole.
     public let maxTicksPerBatch: Int
     /// The last tick of each code journaled before this start: the walk goes on from them, so a
-    /// restart neither jumps prices nor sends volumes (cumulative for the day) backwards.
+    /// restart neither jumps prices nor, on the same trading day, sends volumes (cumulative for the
+    /// day) backwards.
     public let lastTicks: [String: PriceTick]
 
     public init(
@@ -30,8 +32,8 @@ public struct SimulatorSource: TickSource {
     }
 
     public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
-        var walk = RandomWalk(stocks: market.stocks, seed: seed, continuing: lastTicks)
         guard !market.stocks.isEmpty else { return }
+        var walk = RandomWalk(stocks: market.stocks, ticksPerSecond: ticksPerSecond, seed: seed, continuing: lastTicks)
         // Rounds of 50 ms at most: smooth at low rates, few rounds at high ones.
         let roundsPerSecond = min(20.0, max(1.0, ticksPerSecond))
         let interval = Duration.microseconds(Int64(1_000_000 / roundsPerSecond))
@@ -55,62 +57,91 @@ public struct SimulatorSource: TickSource {
     }
 }
 
-/// The simulator's state: one price and volume per stock, moved by a seeded generator. Prices walk
-/// unrounded and are sent in cents: a step is a few basis points, under half a cent for a stock
-/// below ¥2.50, which rounding every step would put back where it was.
+/// The simulator's state: one quote per stock, moved by a seeded generator. Pure: the time of each
+/// round is passed in, so a test crosses midnight without waiting for it.
+///
+/// Prices walk unrounded and are sent in cents, always within the stock's daily limits (whose
+/// prices are on the cent grid): a step is a basis point or two, under half a cent for a stock
+/// below ¥20, which rounding every step would put back where it was.
 struct RandomWalk {
-    private var stocks: [SimulatedMarket.Stock]
-    private var prices: [Double]
-    private var volumes: [Int64]
+    /// A stock's trading day so far.
+    private struct Quote {
+        var prevClose: Double
+        var price: Double
+        /// Cumulative for the day.
+        var volume: Int64
+        /// The trading day (`TradingCalendar.day(of:)`) of the stock's last tick; nil before its first.
+        var day: Int64?
+    }
+
+    private let stocks: [SimulatedMarket.Stock]
+    private let limits: [DailyLimit]
+    private var quotes: [Quote]
+    /// Half the width of a step's uniform distribution, relative to the price.
+    private let stepWidth: Double
     private var random: SplitMix64
     private var cursor = 0
 
-    /// `continuing`: last ticks by code; a stock whose last tick has its previous close (the same
-    /// simulated day) goes on from that price and volume.
-    init(stocks: [SimulatedMarket.Stock], seed: UInt64, continuing lastTicks: [String: PriceTick] = [:]) {
+    /// `continuing`: last ticks by code. A stock with one goes on from its price, and on its day
+    /// also from its previous close and volume; a stock without one opens at its previous close
+    /// with nothing traded.
+    init(
+        stocks: [SimulatedMarket.Stock], ticksPerSecond: Double, seed: UInt64, continuing lastTicks: [String: PriceTick] = [:]
+    ) {
         self.stocks = stocks
+        self.limits = stocks.map { DailyLimit.of(code: $0.code, name: $0.name) }
+        // A uniform step on [-w, w] has the standard deviation w / √3.
+        self.stepWidth = Self.stepDeviation(ticksPerSecond: ticksPerSecond, stocks: stocks.count) * 3.0.squareRoot()
         self.random = SplitMix64(seed: seed)
-        self.prices = stocks.map(\.prevClose)
-        self.volumes = stocks.map { _ in 0 }
-        for index in stocks.indices {
-            let stock = stocks[index]
-            // Drawn for every stock, so a seed gives the same walk to the stocks that start afresh.
-            let start = stock.prevClose * (1 + (random.unit() - 0.5) * 0.04)
-            let volume = Int64(random.next() % 500_000)
-            if let last = lastTicks[stock.code], last.prevClose == stock.prevClose {
-                prices[index] = last.price
-                volumes[index] = last.volume
-            } else {
-                // Start the day somewhere within ±2 % of the previous close.
-                prices[index] = start
-                volumes[index] = volume
+        self.quotes = stocks.map { stock in
+            guard let last = lastTicks[stock.code] else {
+                return Quote(prevClose: stock.prevClose, price: stock.prevClose, volume: 0, day: nil)
             }
+            // A tick of another source may not have known the previous close (0).
+            let prevClose = last.prevClose > 0 ? last.prevClose : last.price
+            return Quote(prevClose: prevClose, price: last.price, volume: last.volume, day: TradingCalendar.day(of: last.timestamp))
         }
     }
 
-    /// The next `count` ticks, visiting the stocks in turn from a random start.
+    /// A stock's day moves about this much (one standard deviation), as a large cap's does.
+    static let dailyDeviation = 0.02
+    /// An A-share trading day: 09:30–11:30 and 13:00–15:00.
+    static let tradingSecondsPerDay = 4.0 * 3_600
+
+    /// The standard deviation of one step, relative to the price. A stock gets `ticksPerSecond /
+    /// stocks` ticks a second, n = that × 4 hours a trading day; n independent steps of σ add up to
+    /// σ√n, so σ = 2 % / √n moves a stock's day by about 2 %. (20 ticks/s over 16 stocks: n = 18,000,
+    /// σ ≈ 1.5 basis points.) Below one tick a day, one step is the day.
+    static func stepDeviation(ticksPerSecond: Double, stocks: Int) -> Double {
+        let ticksPerDay = ticksPerSecond / Double(max(1, stocks)) * tradingSecondsPerDay
+        return dailyDeviation / max(1, ticksPerDay).squareRoot()
+    }
+
+    /// The next `count` ticks at `timestamp`, visiting the stocks in turn from a random start. A
+    /// stock's first tick of a trading day (Asia/Shanghai) after one of an earlier day opens the new
+    /// day: its last price becomes the previous close, its volume restarts at 0.
     mutating func next(_ count: Int, at timestamp: Int64) -> [PriceTick] {
-        (0..<count).map { _ in
+        let day = TradingCalendar.day(of: timestamp)
+        return (0..<count).map { _ in
             cursor = (cursor + 1 + Int(random.next() % 3)) % stocks.count
             let stock = stocks[cursor]
-            let step = (random.unit() - 0.5) * 0.004
-            let limit = stock.prevClose * 0.1
-            prices[cursor] = min(stock.prevClose + limit, max(stock.prevClose - limit, prices[cursor] * (1 + step)))
-            volumes[cursor] += Int64(100 * (1 + random.next() % 50))
+            var quote = quotes[cursor]
+            if let last = quote.day, last < day {
+                quote.prevClose = Cents.rounded(quote.price)
+                quote.price = quote.prevClose
+                quote.volume = 0
+            }
+            quote.day = max(day, quote.day ?? day)
+            let step = (random.unit() * 2 - 1) * stepWidth
+            let (lowest, highest) = limits[cursor].prices(around: quote.prevClose)
+            quote.price = min(highest, max(lowest, quote.price * (1 + step)))
+            quote.volume += Int64(100 * (1 + random.next() % 50))
+            quotes[cursor] = quote
             return PriceTick(
-                code: stock.code, name: stock.name, price: Self.round(prices[cursor]), volume: volumes[cursor],
-                prevClose: stock.prevClose, timestamp: timestamp)
+                code: stock.code, name: stock.name, price: Cents.rounded(quote.price), volume: quote.volume,
+                prevClose: quote.prevClose, timestamp: timestamp)
         }
     }
-
-    /// The lowest and highest prices the walk gives a stock: ±10 % of its previous close, in cents.
-    static func priceRange(around prevClose: Double) -> (lowest: Double, highest: Double) {
-        let limit = prevClose * 0.1
-        return (round(prevClose - limit), round(prevClose + limit))
-    }
-
-    /// A-share prices tick in cents.
-    private static func round(_ price: Double) -> Double { (price * 100).rounded() / 100 }
 }
 
 /// SplitMix64: small, fast and reproducible (also drives journal-bench's synthetic market).

@@ -72,6 +72,7 @@ extension Configuration {
         case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
         case .simulator: simulator.isEnabled = try value.boolean()
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
+        case .simulatorSignals: simulator.signalsPath = try value.string()
         case .redisURL: redis.url = try Self.redisURL(value.word())
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()

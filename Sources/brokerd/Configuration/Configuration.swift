@@ -89,6 +89,9 @@ extension Configuration {
         public var isEnabled = true
         /// Ticks per second it publishes.
         public var ticksPerSecond = 20.0
+        /// Signals file of the strategies and stocks it trades, relative to the working directory;
+        /// nil reads `Config/signals.json` if it exists, else trades the market built into the binary.
+        public var signalsPath: String?
 
         /// Creates simulator settings holding the defaults.
         public init() {}

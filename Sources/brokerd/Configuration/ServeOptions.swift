@@ -73,6 +73,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.simulatorRate.flagName), parsing: .unconditional, help: Setting.simulatorRate.argumentHelp)
     public var simulatorRate: String?
 
+    @Option(name: .customLong(Setting.simulatorSignals.flagName), help: Setting.simulatorSignals.argumentHelp)
+    public var simulatorSignals: String?
+
     @Option(name: .customLong(Setting.redisURL.flagName), help: Setting.redisURL.argumentHelp)
     public var redisURL: String?
 
@@ -122,6 +125,7 @@ public struct ServeOptions: ParsableArguments {
             (.slowConsumerTimeout, slowConsumerTimeout.map(SettingValue.text)),
             (.simulator, simulator.map(SettingValue.text)),
             (.simulatorRate, simulatorRate.map(SettingValue.text)),
+            (.simulatorSignals, simulatorSignals.map(SettingValue.text)),
             (.redisURL, redisURL.map(SettingValue.text)),
             (.redisChannel, redisChannel.map(SettingValue.text)),
             (.redisStream, redisStream.map(SettingValue.text)),

@@ -23,6 +23,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case slowConsumerTimeout = "slow_consumer_timeout"
     case simulator
     case simulatorRate = "simulator_rate"
+    case simulatorSignals = "simulator_signals"
     case redisURL = "redis_url"
     case redisChannel = "redis_channel"
     case redisStream = "redis_stream"
@@ -50,7 +51,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue,
             .slowConsumerTimeout:
             "limits"
-        case .simulator, .simulatorRate: "simulator"
+        case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey: "redis"
         case .adminToken, .jwtSecret, .trustedProxies: "auth"
         }
@@ -61,6 +62,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .simulator: "enabled"
         case .simulatorRate: "rate"
+        case .simulatorSignals: "signals"
         case .redisURL: "url"
         case .redisChannel: "channel"
         case .redisStream: "stream"
@@ -105,6 +107,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .slowConsumerTimeout: "Seconds a client's socket may take nothing while messages wait; then it is a slow consumer."
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
+        case .simulatorSignals: "Signals file of the strategies and stocks the simulator trades; a file given must exist."
         case .redisURL: "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded."
         case .redisChannel: "Redis pub/sub channel for ticks; nodes share news and alert rules on <channel>:news and <channel>:alerts."
         case .redisStream: "Redis stream to read ticks from as well."
@@ -122,7 +125,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .host: "address"
         case .port: "port"
-        case .journal: "file"
+        case .journal, .simulatorSignals: "file"
         case .durability: "normal|full"
         case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout: "seconds"
         case .nodeID: "id"
@@ -163,6 +166,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .slowConsumerTimeout: return "\(defaults.limits.slowConsumerTimeout.components.seconds)"
         case .simulator: return defaults.simulator.isEnabled ? "on" : "off"
         case .simulatorRate: return "\(Int(defaults.simulator.ticksPerSecond))"
+        case .simulatorSignals: return "\(SimulatedMarket.defaultPath) if it exists, else the built-in market"
         case .redisURL: return "none, no Redis"
         case .redisChannel: return defaults.redis.channel
         case .redisStream: return "none"

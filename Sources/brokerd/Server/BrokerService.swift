@@ -163,17 +163,18 @@ struct BrokerService: Service {
     /// connect, AUTH or SELECT, a read), after which each notices the stop by itself.
     static let redisStopGrace: Duration = .seconds(5)
 
-    /// The strategies and stocks the built-in simulator trades.
-    static let simulatorMarketPath = "Config/signals.json"
-
     /// The tick sources to run: the simulator unless it is off or Redis feeds the broker.
     private func tickSources(_ store: EventStore, lastTicks: [String: PriceTick]) async -> [any TickSource] {
         guard configuration.simulator.isEnabled, configuration.redis.url == nil else { return [] }
-        let market: SimulatedMarket
-        do {
-            market = try SimulatedMarket.load(path: Self.simulatorMarketPath, limits: runtime.brokerLimits)
+        let market: SimulatedMarket, origin: SimulatedMarket.Origin
+        do throws(SimulatedMarketError) {
+            (market, origin) = try SimulatedMarket.locate(path: configuration.simulator.signalsPath, limits: runtime.brokerLimits)
         } catch {
-            logger.warning("simulator off: no usable signals file", metadata: ["error": "\(error)"])
+            // Never the built-in market instead: a file that is there was meant to be traded.
+            let hint = configuration.simulator.signalsPath == nil
+                ? "fix the file, or remove it to trade the built-in market"
+                : "fix the file, or leave simulator_signals out to trade \(SimulatedMarket.defaultPath) or the built-in market"
+            logger.warning("simulator off: the signals file cannot be used", metadata: ["signals": "\(error.path)", "reason": "\(error.reason)", "hint": "\(hint)"])
             return []
         }
         // Seed the simulated strategies once; later runs keep whatever signals were journaled since.
@@ -186,7 +187,10 @@ struct BrokerService: Service {
         }
         logger.info(
             "simulator on",
-            metadata: ["ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)"])
+            metadata: [
+                "ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)",
+                "market": "\(origin)",
+            ])
         return [SimulatorSource(
             market: market, ticksPerSecond: configuration.simulator.ticksPerSecond,
             maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch, lastTicks: lastTicks)]

@@ -17,13 +17,18 @@ final class BrokerProcess: @unchecked Sendable {
 
     /// Starts the broker and waits until `/readyz` says ready. `port` 0 picks a free port; a
     /// restart passes the port of the process it replaces, so clients find it where it was.
-    init(journal: String, port: Int = 0, arguments: [String] = [], environment: [String: String] = [:]) async throws {
+    /// `workingDirectory` nil runs it in the test's, the repository's root.
+    init(
+        journal: String, port: Int = 0, arguments: [String] = [], environment: [String: String] = [:],
+        workingDirectory: String? = nil
+    ) async throws {
         journalPath = journal
         let binary = productsDirectory().appendingPathComponent("brokerd")
         let process = Process()
         process.executableURL = binary
         process.arguments = ["serve", "--port", String(port), "--journal", journal, "--simulator", "off", "--config", emptyConfigPath()] + arguments
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BROKERD_") }.merging(environment) { $1 }
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory, isDirectory: true) }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

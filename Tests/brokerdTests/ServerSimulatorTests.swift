@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// `brokerd serve` with the built-in simulator, run outside the repository as an installed broker
+/// is (the systemd unit's working directory is /var/lib/brokerd).
+@Suite(.serialized) struct ServerSimulatorTests {
+    /// A broker with the simulator on, working in `dir`.
+    private func startBroker(in dir: TemporaryDirectory, _ arguments: [String] = []) async throws -> BrokerProcess {
+        try await BrokerProcess(
+            journal: dir.path("journal.sqlite"), arguments: ["--simulator", "on"] + arguments, workingDirectory: dir.url.path)
+    }
+
+    /// Ticks the broker took since it started.
+    private func ticks(_ broker: BrokerProcess) async throws -> Int {
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        return (stats["ticks"] as? [String: Any])?["total"] as? Int ?? 0
+    }
+
+    /// Waits up to 10 s for `condition`.
+    private func waitUntil(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<200 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    @Test func withoutASignalsFileInItsDirectoryTheSimulatorTradesTheBuiltInMarket() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await startBroker(in: dir)
+        try await waitUntil { try await ticks(broker) > 0 }
+
+        #expect(try await ticks(broker) > 0)
+        #expect(broker.logText.contains("market=built-in"), "\(broker.logText)")
+        let (_, body) = try await HTTP.request("GET", broker.baseURL + "/api/strategies")
+        let names = (body["strategies"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names == ["breakout", "volume_wave"])
+        await broker.terminate()
+    }
+
+    @Test func aSignalsFileThatCannotBeUsedTurnsTheSimulatorOffNamingItsAbsolutePath() async throws {
+        let dir = try TemporaryDirectory()
+        try FileManager.default.createDirectory(atPath: dir.path("Config"), withIntermediateDirectories: true)
+        try Data(#"{"strategies": [{"name": "breakout", "signals": [{"code": "600519"}]}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: dir.path("Config/signals.json")))
+        let broker = try await startBroker(in: dir)
+        try await waitUntil { broker.logText.contains("simulator off") }
+
+        let warning = try #require(broker.logText.split(separator: "\n").first { $0.contains("simulator off") })
+        #expect(warning.contains("signals=\(dir.path("Config/signals.json"))"), "\(warning)")
+        #expect(warning.contains("not a valid signals file"), "\(warning)")
+        #expect(!broker.logText.contains("market=built-in"))
+        #expect(try await ticks(broker) == 0)
+        await broker.terminate()
+    }
+
+    @Test func theSignalsFileSettingIsTradedFromAnyDirectory() async throws {
+        let dir = try TemporaryDirectory()
+        let signals = dir.path("markets/signals.json")
+        try FileManager.default.createDirectory(atPath: dir.path("markets"), withIntermediateDirectories: true)
+        try Data(#"{"strategies": [{"name": "solo", "signals": [{"code": "300750", "name": "宁德时代", "prev_close": 255.8}]}]}"#.utf8)
+            .write(to: URL(fileURLWithPath: signals))
+        let broker = try await startBroker(in: dir, ["--simulator-signals", "markets/signals.json"])
+        try await waitUntil { try await ticks(broker) > 0 }
+
+        #expect(broker.logText.contains("market=\(signals) "), "\(broker.logText)")
+        let (_, body) = try await HTTP.request("GET", broker.baseURL + "/api/strategies")
+        #expect((body["strategies"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["solo"])
+        await broker.terminate()
+    }
+}
