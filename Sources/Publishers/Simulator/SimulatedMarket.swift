@@ -22,7 +22,7 @@ public struct SimulatedMarket: Sendable, Equatable, Decodable {
             if let reason = FieldRules.priceProblem(prevClose) {
                 return "prev_close \(prevClose) is not a usable price; it \(reason)"
             }
-            let limit = DailyLimit.of(code: code, name: name)
+            let limit = DailyLimit.of(code: code)
             let (lowest, highest) = limit.prices(around: prevClose)
             for price in [lowest, highest] {
                 if let reason = FieldRules.priceProblem(price) {

@@ -89,7 +89,7 @@ struct RandomWalk {
         stocks: [SimulatedMarket.Stock], ticksPerSecond: Double, seed: UInt64, continuing lastTicks: [String: PriceTick] = [:]
     ) {
         self.stocks = stocks
-        self.limits = stocks.map { DailyLimit.of(code: $0.code, name: $0.name) }
+        self.limits = stocks.map { DailyLimit.of(code: $0.code) }
         // A uniform step on [-w, w] has the standard deviation w / √3.
         self.stepWidth = Self.stepDeviation(ticksPerSecond: ticksPerSecond, stocks: stocks.count) * 3.0.squareRoot()
         self.random = SplitMix64(seed: seed)
