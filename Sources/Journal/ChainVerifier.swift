@@ -143,19 +143,9 @@ private struct ChainWalk {
             checked += 1
         }
         let lastSeq = expectedSeq - 1
-        let anchor = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
-        try anchor.bind(1, JournalSchema.MetaKey.headSeq)
-        try anchor.bind(2, JournalSchema.MetaKey.headHash)
-        var anchoredSeq: UInt64?
-        var anchoredHash: [UInt8]?
-        while try anchor.step() {
-            if anchor.string(0) == JournalSchema.MetaKey.headSeq {
-                anchoredSeq = try anchor.seq(1) { "head_seq \($0) in its meta table" }
-            } else {
-                anchoredHash = anchor.bytes(1)
-            }
-        }
-        if let anchoredSeq {
+        let anchor = try HeadAnchor.read(db)
+        let anchoredHash = anchor.hash
+        if let anchoredSeq = anchor.seq {
             if anchoredSeq > lastSeq {
                 return broken(lastSeq + 1, "rows \(lastSeq + 1)...\(anchoredSeq) were committed but are gone")
             }

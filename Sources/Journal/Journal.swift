@@ -175,31 +175,43 @@ struct ChainHead {
     /// added, or the last one edited (and re-hashed) behind the journal's back, and appending
     /// would bury the evidence.
     func checkAnchor(_ db: SQLiteConnection, path: String) throws {
-        let anchor = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
-        try anchor.bind(1, JournalSchema.MetaKey.headSeq)
-        try anchor.bind(2, JournalSchema.MetaKey.headHash)
-        var anchoredSeq: UInt64?
-        var anchoredHash: [UInt8]?
-        while try anchor.step() {
-            if anchor.string(0) == JournalSchema.MetaKey.headSeq {
-                anchoredSeq = try anchor.seq(1) { "head_seq \($0) in its meta table" }
-            } else {
-                anchoredHash = anchor.bytes(1)
-            }
-        }
-        guard let anchoredSeq else { return }
+        let anchor = try HeadAnchor.read(db)
+        guard let anchoredSeq = anchor.seq else { return }
         guard anchoredSeq == seq else {
             throw JournalError.tampered(
                 path: path,
                 reason: "its last row is seq \(seq) but the last commit recorded seq \(anchoredSeq); "
                     + "run `brokerd journal verify` to find the first bad seq")
         }
-        if let anchoredHash, anchoredHash != hash {
+        if let anchoredHash = anchor.hash, anchoredHash != hash {
             throw JournalError.tampered(
                 path: path,
                 reason: "its last row (seq \(seq)) differs from the one the last commit recorded; "
                     + "run `brokerd journal verify` to find the first bad seq")
         }
+    }
+}
+
+/// The seq and hash of the last row the last commit recorded in the meta table, in the commit's
+/// own transaction: what the last row must be. Either is nil in a file without it.
+struct HeadAnchor {
+    var seq: UInt64?
+    var hash: [UInt8]?
+
+    /// - Throws: `JournalError.malformed` for a head_seq brokerd never writes.
+    static func read(_ db: SQLiteConnection) throws -> HeadAnchor {
+        let query = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
+        try query.bind(1, JournalSchema.MetaKey.headSeq)
+        try query.bind(2, JournalSchema.MetaKey.headHash)
+        var anchor = HeadAnchor()
+        while try query.step() {
+            if query.string(0) == JournalSchema.MetaKey.headSeq {
+                anchor.seq = try query.seq(1) { "head_seq \($0) in its meta table" }
+            } else {
+                anchor.hash = query.bytes(1)
+            }
+        }
+        return anchor
     }
 }
 

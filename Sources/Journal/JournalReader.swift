@@ -137,17 +137,14 @@ public final class JournalReader {
 
     /// The seq and hash the last commit recorded (the head anchor); nil for a file without one.
     public func headAnchor() throws(JournalError) -> (seq: UInt64, hash: [UInt8])? {
-        try read { () throws(SQLiteError) -> (seq: UInt64, hash: [UInt8])? in
-            let anchor = try db.prepare("SELECT key, value FROM meta WHERE key IN (?1, ?2)", persistent: false)
-            try anchor.bind(1, JournalSchema.MetaKey.headSeq)
-            try anchor.bind(2, JournalSchema.MetaKey.headHash)
-            var seq: Int64?
-            var hash: [UInt8]?
-            while try anchor.step() {
-                if anchor.string(0) == JournalSchema.MetaKey.headSeq { seq = anchor.int64(1) } else { hash = anchor.bytes(1) }
-            }
-            guard let seq, seq >= 0, let hash else { return nil }
-            return (UInt64(seq), hash)
+        do {
+            let anchor = try HeadAnchor.read(db)
+            guard let seq = anchor.seq, let hash = anchor.hash else { return nil }
+            return (seq, hash)
+        } catch let error as JournalError {
+            throw error
+        } catch {
+            throw .readFailed(error as? SQLiteError ?? SQLiteError(code: -1, message: "\(error)"))
         }
     }
 
