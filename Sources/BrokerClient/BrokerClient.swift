@@ -229,7 +229,7 @@ public final class BrokerClient: Sendable {
         let timeout = configuration.connectTimeout
         let timer = Task {
             try await Task.sleep(for: timeout)
-            connection.reportEnded(.connectTimedOut)
+            connection.reportConnectTimedOut()
         }
         defer {
             socket.cancel()

@@ -31,8 +31,20 @@ final class LiveConnection: Sendable {
 
     /// The broker opened a session on this connection.
     func reportOpened() {
-        opened.withLock { $0 = true }
-        eventSink.yield(.opened)
+        opened.withLock { opened in
+            opened = true
+            eventSink.yield(.opened)
+        }
+    }
+
+    /// The connect timeout ran out: ends the attempt unless the session opened first. Checked and
+    /// reported under one lock with `reportOpened`: a session that opened just as the timer fired,
+    /// before the reconnect loop had taken `.opened` and stopped the timer, was ended as
+    /// `connectTimedOut` (seen on a loaded machine with a 1 s connect timeout).
+    func reportConnectTimedOut() {
+        opened.withLock { opened in
+            if !opened { eventSink.yield(.ended(.connectTimedOut)) }
+        }
     }
 
     /// The connection is over (or could not be opened) because of `loss`.
