@@ -93,6 +93,23 @@ extension [PrometheusSample] {
         #expect(samples.value("brokerd_connections_opened_total") == 1)
         #expect(text.contains("# TYPE brokerd_fanout_dispatch_seconds histogram"))
 
+        // Stats count the messages sent as the metric does: replies (connected, subscribed, error)
+        // and the subscribe snapshot included.
+        var outByType: [String: Int] = [:]
+        var metricOut: [String: Int] = [:]
+        for _ in 0..<50 {
+            let before = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1
+            let scraped = try await scrape(broker).1.filter { $0.name == "brokerd_messages_out_total" }
+            let after = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1
+            outByType = (after["messages"] as? [String: Any])?["out_by_type"] as? [String: Int] ?? [:]
+            metricOut = Dictionary(uniqueKeysWithValues: scraped.map { ($0.labels["type"] ?? "", Int($0.value)) })
+            // Nothing in flight between the reads (a bar update may still be on its way).
+            if (before["messages"] as? [String: Any])?["out_by_type"] as? [String: Int] == outByType { break }
+        }
+        #expect(outByType == metricOut)
+        #expect(outByType["reply"] ?? 0 >= 4, "connected, subscribed, its snapshot, the error: \(outByType)")
+        #expect(outByType["price_update"] == 1, "the tick's push: \(outByType)")
+
         await socket.close()
         for _ in 0..<100 {
             if try await scrape(broker).1.value("brokerd_disconnects_total", ["reason": "closed"]) == 1 { break }

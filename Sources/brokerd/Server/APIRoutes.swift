@@ -95,7 +95,7 @@ struct APIRoutes {
             )
         }
         let connections = runtime.registry.all
-        let sent = runtime.sink.statistics
+        let sent = LabeledCounters.messagesOut.totals
         let uptime = Double(WallClock.microsecondsNow() - runtime.startedAt) / 1_000_000
         let disk = store.journal.diskUsage
         let journalStatistics = store.journal.statistics
@@ -103,10 +103,12 @@ struct APIRoutes {
             node: runtime.configuration.nodeID,
             connections: .init(
                 active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions,
-                slowConsumerDisconnects: sent.slowConsumers),
+                slowConsumerDisconnects: runtime.sink.slowConsumerDisconnects),
             subscriptions: summary.byType,
-            // Since start, as `out` is: a sum over the open connections would drop a closed one's.
-            messages: .init(in: LiveConnection.messagesInSinceStart, out: sent.messages, outByType: sent.byType),
+            // Since start, counted as `/metrics` counts them (a sum over the open connections would
+            // drop a closed one's): what was queued to each connection, price rounds after merging,
+            // replies and catch-up messages included.
+            messages: .init(in: LiveConnection.messagesInSinceStart, out: sent.values.reduce(0, +), outByType: sent),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
                 lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, path: store.journal.path,

@@ -122,10 +122,11 @@ extension Prometheus.Gauge {
 
 /// A counter with one dimension whose values are few but not known up front (message types,
 /// disconnect reasons): each value's counter is made once and reused.
+/// Keeps the totals too, for `GET /api/websocket/stats`, so it shows the same counts as `/metrics`.
 final class LabeledCounters: Sendable {
     private let label: String
     private let dimension: String
-    private let counters = Mutex<[String: Metrics.Counter]>([:])
+    private let counters = Mutex<[String: (counter: Metrics.Counter, total: UInt64)]>([:])
 
     init(label: String, dimension: String) {
         self.label = label
@@ -134,12 +135,20 @@ final class LabeledCounters: Sendable {
 
     func increment(_ value: String, by amount: Int = 1) {
         let counter = counters.withLock { counters in
-            if let counter = counters[value] { return counter }
+            if let known = counters[value]?.counter {
+                counters[value]!.total += UInt64(amount)
+                return known
+            }
             let counter = Metrics.Counter(label: label, dimensions: [(dimension, value)])
-            counters[value] = counter
+            counters[value] = (counter, UInt64(amount))
             return counter
         }
         counter.increment(by: amount)
+    }
+
+    /// The count of each value since the process started.
+    var totals: [String: UInt64] {
+        counters.withLock { $0.mapValues(\.total) }
     }
 
     /// Messages received from clients, by type (`invalid`, `rate_limited`, `binary` for refused ones).

@@ -17,7 +17,6 @@ final class OutboxSink: PushSink {
     private let registry: ConnectionRegistry
     private let recipients = Mutex(RecipientCache())
     private let logger: Logger
-    private let counters = Mutex(Counters())
     private let slowConsumers = Atomic<UInt64>(0)
     private let loops = Mutex<[ObjectIdentifier: LoopFanOut]>([:])
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
@@ -25,21 +24,14 @@ final class OutboxSink: PushSink {
     /// to its price push reaching the event loops: journal, apply and publishers.
     private let tickAge = Metrics.Timer(label: "brokerd_tick_age_at_fanout_seconds")
 
-    struct Counters {
-        var messages: UInt64 = 0
-        var slowConsumers: UInt64 = 0
-        var byType: [String: UInt64] = [:]
-    }
-
     init(registry: ConnectionRegistry, logger: Logger) {
         self.registry = registry
         self.logger = logger
     }
 
-    var statistics: Counters {
-        var statistics = counters.withLock { $0 }
-        statistics.slowConsumers = slowConsumers.load(ordering: .relaxed)
-        return statistics
+    /// Connections closed as slow consumers since start.
+    var slowConsumerDisconnects: UInt64 {
+        slowConsumers.load(ordering: .relaxed)
     }
 
     /// Counts and logs a connection closed for falling too far behind.
@@ -94,11 +86,9 @@ final class OutboxSink: PushSink {
     private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to groups: [[LiveConnection]]) -> Int {
         let count = groups.reduce(0) { $0 + $1.count }
         guard count > 0 else { return 0 }
-        let type: String
         switch push {
         case .prices(let ticks):
             guard let subscription, !ticks.isEmpty else { return 0 }
-            type = "price_update"
             if let oldest = ticks.lazy.map(\.timestamp).min() {
                 tickAge.recordMicroseconds(max(0, WallClock.microsecondsNow() - oldest))
             }
@@ -108,17 +98,12 @@ final class OutboxSink: PushSink {
                 group[0].writer.fanOut.push(entries, seq: seq, for: subscription, to: group)
             }
         case .message(let name, let data):
-            type = name
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
             // Behind the price rounds pending on each loop, so every connection gets seqs in order.
             for group in groups {
                 group[0].writer.fanOut.push(message: frame, type: name, to: group)
             }
-        }
-        counters.withLock {
-            $0.messages += UInt64(count)
-            $0.byType[type, default: 0] += UInt64(count)
         }
         return count
     }
