@@ -20,6 +20,8 @@ final class GroupCommitWriter: Sendable {
         var commits: UInt64 = 0
         var events: UInt64 = 0
         var failedCommits: UInt64 = 0
+        /// The latest commit's failure; nil once a commit has succeeded since.
+        var lastCommitFailure: CommitFailure?
     }
 
     /// What a batch appended: consecutive seqs from `firstSeq`, all with one timestamp.
@@ -233,12 +235,17 @@ final class GroupCommitWriter: Sendable {
             counters.withLock {
                 $0.commits += 1
                 $0.events += events
+                $0.lastCommitFailure = nil
             }
             for (index, appended) in results.enumerated() {
                 appends[index].1.resume(returning: appended)
             }
         } catch {
-            counters.withLock { $0.failedCommits += 1 }
+            let failure = CommitFailure(timestamp: WallClock.microsecondsNow(), reason: "\(error)")
+            counters.withLock {
+                $0.failedCommits += 1
+                $0.lastCommitFailure = failure
+            }
             if case .writerStopped = error {
                 queue.withLock { $0.stopped = error }
             }

@@ -98,7 +98,7 @@ public final class Journal: Sendable {
         let s = writer.statistics
         let checkpoints = checkpointer.statistics
         return JournalStatistics(
-            commits: s.commits, events: s.events, failedCommits: s.failedCommits,
+            commits: s.commits, events: s.events, failedCommits: s.failedCommits, lastCommitFailure: s.lastCommitFailure,
             backgroundCheckpoints: checkpoints.backgroundCheckpoints, writerCheckpoints: checkpoints.writerCheckpoints,
             failedCheckpoints: checkpoints.failures)
     }
@@ -147,6 +147,8 @@ public struct JournalStatistics: Sendable, Hashable {
     public var commits: UInt64
     public var events: UInt64
     public var failedCommits: UInt64
+    /// The latest commit's failure (appends refused with it); nil once a commit has succeeded since.
+    public var lastCommitFailure: CommitFailure? = nil
     /// Checkpoints run beside the writer, and those the writer finished between batches.
     public var backgroundCheckpoints: UInt64 = 0
     public var writerCheckpoints: UInt64 = 0
@@ -154,6 +156,12 @@ public struct JournalStatistics: Sendable, Hashable {
 
     /// Mean events per group commit.
     public var meanBatchSize: Double { commits == 0 ? 0 : Double(events) / Double(commits) }
+}
+
+/// A commit that failed: when (UTC microseconds) and the error its appends were refused with.
+public struct CommitFailure: Sendable, Hashable {
+    public var timestamp: Int64
+    public var reason: String
 }
 
 /// The last row of the chain, or the base this file chains to when it has no rows.

@@ -114,4 +114,27 @@ import Testing
         #expect(next.seq == (acknowledged.last ?? 0) + 1)
         #expect(try JournalReader(path: path).verify().isValid)
     }
+
+    @Test func theLatestFailedCommitIsReportedUntilACommitSucceeds() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"), options: JournalOptions(maxSizeBytes: 256 * 1024))
+        defer { journal.close() }
+        _ = try await journal.append(record(1))
+        #expect(journal.statistics.lastCommitFailure == nil)
+        #expect(journal.statistics.failedCommits == 0)
+
+        // Too big for the room left; a small event after it still fits.
+        let before = Int64(Date().timeIntervalSince1970 * 1_000_000)
+        await #expect(throws: JournalError.self) {
+            try await journal.append(NewRecord(kind: 1, key: "big", payload: [UInt8](repeating: 7, count: 400_000)))
+        }
+        let failure = try #require(journal.statistics.lastCommitFailure)
+        #expect(failure.timestamp >= before)
+        #expect(failure.reason.contains("full"), "\(failure.reason)")
+        #expect(journal.statistics.failedCommits == 1)
+
+        _ = try await journal.append(record(2))
+        #expect(journal.statistics.lastCommitFailure == nil)
+        #expect(journal.statistics.failedCommits == 1)
+    }
 }

@@ -278,6 +278,8 @@ import TestSupport
         let checkpoints = (stats["journal"] as? [String: Any])?["checkpoints"] as? [String: Any]
         #expect(checkpoints?["failed"] as? Int == 0, "\(stats)")
         #expect(checkpoints?["background"] is Int && checkpoints?["writer"] is Int, "\(stats)")
+        #expect((stats["journal"] as? [String: Any])?["failed_commits"] as? Int == 0, "\(stats)")
+        #expect((stats["journal"] as? [String: Any])?["last_commit_failure"] is NSNull, "\(stats)")
 
         let (clientsStatus, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
         #expect(clientsStatus == 200)

@@ -34,13 +34,33 @@ struct APIRoutes {
         admin.delete("alerts/rules/:id") { _, context in try await removeAlertRule(context) }
     }
 
-    /// `GET /readyz`: ready once the journal is replayed, until a shutdown begins.
-    func readiness() -> Response {
-        guard runtime.store != nil else { return APIError.notReady.response }
-        // Tells a load balancer to send nothing more while the broker closes its clients.
-        guard !runtime.isShuttingDown else { return APIError.shuttingDown.response }
+    /// How long `/readyz` says unready after a journal commit failed, unless one succeeds
+    /// meanwhile: then it says ready again, so traffic comes back and tries the journal again (a
+    /// node nobody sends anything would otherwise never find out that its disk has room again).
+    static let journalFailureHold: Int64 = 10_000_000
+
+    /// `GET /readyz`: ready once the journal is replayed, until a shutdown begins; not while its
+    /// commits fail (for `journalFailureHold` after the latest failure).
+    func readiness(now: Int64 = WallClock.microsecondsNow()) -> Response {
+        if let problem = unreadiness(now: now) { return problem.response }
         // Redis being away does not make the broker unready: local ingest and delivery go on.
         return JSONResponse.make(["status": "ready", "redis": runtime.redis?.snapshot.state.rawValue ?? "off"])
+    }
+
+    /// Why the broker is not ready at `now`, or nil when it is.
+    func unreadiness(now: Int64) -> APIError? {
+        guard let store = runtime.store else { return .notReady }
+        // Tells a load balancer to send nothing more while the broker closes its clients.
+        guard !runtime.isShuttingDown else { return .shuttingDown }
+        // Every state change is refused while the journal cannot commit: the node is of no use.
+        guard let failure = store.journal.statistics.lastCommitFailure, now - failure.timestamp < Self.journalFailureHold else {
+            return nil
+        }
+        let ago = String(format: "%.1f", Double(max(0, now - failure.timestamp)) / 1_000_000)
+        return APIError(
+            status: .serviceUnavailable, error: "journal_failing",
+            details: "the last journal commit failed \(ago) s ago (\(failure.reason)): state changes are refused until one succeeds;"
+                + " send this to another node")
     }
 
     func readyStore() throws -> EventStore {
@@ -112,6 +132,10 @@ struct APIRoutes {
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
                 lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, path: store.journal.path,
+                failedCommits: journalStatistics.failedCommits,
+                lastCommitFailure: journalStatistics.lastCommitFailure.map {
+                    .init(at: ISOTimestamp.format(microseconds: $0.timestamp), reason: $0.reason)
+                },
                 checkpoints: .init(
                     background: journalStatistics.backgroundCheckpoints, writer: journalStatistics.writerCheckpoints,
                     failed: journalStatistics.failedCheckpoints)),
@@ -407,12 +431,33 @@ struct StatsBody: Encodable {
         let lastSeq: UInt64
         let sizeBytes: Int64
         let path: String
+        /// Commits that failed since start (their appends were refused), and the latest one's
+        /// failure while no commit has succeeded since (null otherwise).
+        let failedCommits: UInt64
+        let lastCommitFailure: CommitFailureInfo?
         let checkpoints: Checkpoints
         enum CodingKeys: String, CodingKey {
             case path, checkpoints
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
+            case failedCommits = "failed_commits"
+            case lastCommitFailure = "last_commit_failure"
         }
+
+        // Encoded by hand so that `last_commit_failure` is there as null when there is none.
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(lastSeq, forKey: .lastSeq)
+            try container.encode(sizeBytes, forKey: .sizeBytes)
+            try container.encode(path, forKey: .path)
+            try container.encode(failedCommits, forKey: .failedCommits)
+            try container.encode(lastCommitFailure, forKey: .lastCommitFailure)
+            try container.encode(checkpoints, forKey: .checkpoints)
+        }
+    }
+    struct CommitFailureInfo: Encodable {
+        let at: String
+        let reason: String
     }
     /// Write-ahead log checkpoints: beside the writer, finished by the writer, failed.
     struct Checkpoints: Encodable {

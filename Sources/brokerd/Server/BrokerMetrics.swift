@@ -61,6 +61,9 @@ final class BrokerMetrics: Sendable {
             for (type, count) in byType { gauge("brokerd_subscriptions", ["type": type]).set(count) }
             let disk = store.journal.diskUsage
             gauge("brokerd_journal_size_bytes").set(Double(disk.main + disk.wal))
+            let journal = store.journal.statistics
+            advance("brokerd_journal_commit_failures_total", to: Int(journal.failedCommits))
+            advance("brokerd_journal_checkpoint_failures_total", to: Int(journal.failedCheckpoints))
         } else {
             gauge("brokerd_ready").set(0)
         }
@@ -109,6 +112,8 @@ final class BrokerMetrics: Sendable {
 
     /// What each counter `advance` keeps shows.
     private static let counterHelp: [String: String] = [
+        "brokerd_journal_commit_failures_total": "Journal commits that failed (disk full, I/O error): their appends were refused.",
+        "brokerd_journal_checkpoint_failures_total": "Write-ahead log checkpoints that failed.",
         "brokerd_redis_messages_received_total": "Messages the Redis tick source received.",
         "brokerd_redis_malformed_total": "Redis ticks dropped as malformed and messages dropped whole, each once.",
         "brokerd_redis_reconnects_total": "Times the Redis tick source reconnected.",
