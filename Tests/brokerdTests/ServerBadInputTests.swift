@@ -502,6 +502,10 @@ import TestSupport
         #expect((strategies["strategies"] as? [[String: Any]])?.compactMap { $0["name"] as? String } == ["量能"], "\(strategies)")
         let (_, signals) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=%E9%87%8F%E8%83%BD")
         #expect(signals["count"] as? Int == 1, "\(signals)")
+        // A space in a query value as forms, URLSearchParams and Python's urlencode write it: `+`.
+        #expect(try await HTTP.request("PUT", broker.baseURL + "/api/signals/%E9%87%8F%E8%83%BD%20wave", body: #"{"signals":[{"code":"600000"}]}"#).0 == 200)
+        let (_, spaced) = try await HTTP.request("GET", broker.baseURL + "/api/signals/buy?strategy=%E9%87%8F%E8%83%BD+wave")
+        #expect(spaced["strategy"] as? String == "量能 wave" && spaced["count"] as? Int == 1, "\(spaced)")
 
         let rule = #"{"id":"规则 1","user":"alice","code":"600519","condition":"above","threshold":10}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)

@@ -7,7 +7,7 @@ extension Request {
     /// is preferred because proxies log URLs (with the query) but not headers.
     var clientToken: String? {
         if let credentials = bearerCredentials, !credentials.isEmpty { return credentials }
-        guard let token = uri.queryParameters.get("token"), !token.isEmpty else { return nil }
+        guard let token = uri.formValue("token"), !token.isEmpty else { return nil }
         return token
     }
 

@@ -165,7 +165,7 @@ struct APIRoutes {
 
     private func signals(_ request: Request) async throws -> Response {
         let store = try readyStore()
-        guard let strategy = request.uri.queryParameters.get("strategy"), !strategy.isEmpty else {
+        guard let strategy = request.uri.formValue("strategy"), !strategy.isEmpty else {
             throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
         }
         let signals = await store.read { $0.strategies.signals(of: strategy) }
@@ -187,7 +187,7 @@ struct APIRoutes {
 
     private func pushPrices(_ request: Request) async throws -> Response {
         let store = try readyStore()
-        guard let strategy = request.uri.queryParameters.get("strategy"), !strategy.isEmpty else {
+        guard let strategy = request.uri.formValue("strategy"), !strategy.isEmpty else {
             throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
         }
         let subscription = Subscription(type: .strategy, target: strategy)

@@ -60,9 +60,8 @@ struct ClientSession {
             writer.close(.policyViolation, reason: error.closeReason, discardQueued: false)
             return nil
         }
-        let query = request.uri.queryParameters
-        let resume = query.get("resume").flatMap { id -> ResumeRequest? in
-            id.isEmpty ? nil : ResumeRequest(clientID: id, since: query.get("since"))
+        let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"))
         }
         let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
         guard let connection = await session.start(writer: writer) else { return nil }
