@@ -422,16 +422,49 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func headIsAnsweredLikeGetWithoutTheBody() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        for path in ["/healthz", "/readyz", "/metrics", "/api/signals/buy?strategy=none"] {
+            let get = try RawHTTP.send("GET", port: broker.port, path: path)
+            let head = try RawHTTP.send("HEAD", port: broker.port, path: path)
+            #expect(head.status == get.status, "\(path): \(head.status)")
+            #expect(head.body.isEmpty, "\(path): \(head.body)")
+            #expect(head.headers["content-type"] == get.headers["content-type"], "\(path): \(head.headers)")
+            if path != "/metrics" {  // its body grows as it is scraped
+                #expect(head.headers["content-length"] == String(get.body.utf8.count), "\(path): \(head.headers)")
+            }
+        }
+        // Errors too: the status and headers, no body.
+        let missing = try RawHTTP.send("HEAD", port: broker.port, path: "/api/tickz")
+        #expect(missing.status == 404 && missing.body.isEmpty, "\(missing)")
+        let post = try RawHTTP.send("HEAD", port: broker.port, path: "/api/ticks")
+        #expect(post.status == 405 && post.headers["allow"] == "POST" && post.body.isEmpty, "\(post)")
+        await broker.terminate()
+    }
+
+    @Test func anHTTP10RequestWithoutKeepAliveIsAnsweredAndClosed() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        // Read until the server closes: without the close this waits for the idle timeout (90 s)
+        // and fails at RawHTTP's 10 s read timeout.
+        let response = try RawHTTP.exchange(port: broker.port, request: "GET /healthz HTTP/1.0\r\n\r\n")
+        #expect(response.status == 200 && response.body.contains(#""status":"ok""#), "\(response)")
+        let capitalized = try RawHTTP.exchange(port: broker.port, request: "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n")
+        #expect(capitalized.status == 200, "\(capitalized)")
+        await broker.terminate()
+    }
+
     @Test func aKnownPathAskedWithAnotherMethodIs405WithTheMethodsItTakes() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
         let cases: [(method: String, path: String, allow: String)] = [
             ("GET", "/api/ticks", "POST"),
-            ("DELETE", "/healthz", "GET"),
+            ("DELETE", "/healthz", "GET, HEAD"),
             ("POST", "/api/signals/volume_wave", "PUT"),
             ("GET", "/api/alerts/rules", "POST"),
             ("PUT", "/api/alerts/rules/r-1", "DELETE"),
-            ("POST", "/ws/stock/prices", "GET"),
+            ("POST", "/ws/stock/prices", "GET, HEAD"),
         ]
         for (method, path, allow) in cases {
             let response = try RawHTTP.send(method, port: broker.port, path: path)

@@ -79,6 +79,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                 notUpgradingCompletionHandler: { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
+                        try pipeline.addHandler(ConnectionCloseMarker())
                         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try pipeline.addHandlers(http1.additionalChannelHandlers())
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
@@ -248,5 +249,23 @@ struct HandshakeCheckingUpgrader<UpgradeResult: Sendable>: NIOTypedHTTPServerPro
 
     func upgrade(channel: any Channel, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<UpgradeResult> {
         upgrader.upgrade(channel: channel, upgradeRequest: upgradeRequest)
+    }
+}
+
+/// Marks every request that ends its connection with `Connection: close`, the one form
+/// Hummingbird closes on: an HTTP/1.0 request without `Connection: keep-alive` (HTTP/1.0 clients
+/// read the answer until the server closes; the version is lost in the conversion to HTTP Types,
+/// so such a connection stayed open until the idle timeout) and `Connection: Close` in any case.
+final class ConnectionCloseMarker: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head(var head) = unwrapInboundIn(data), !head.isKeepAlive else {
+            context.fireChannelRead(data)
+            return
+        }
+        head.headers.replaceOrAdd(name: "connection", value: "close")
+        context.fireChannelRead(wrapInboundOut(.head(head)))
     }
 }

@@ -44,11 +44,27 @@ struct RecordingRouter<Context: RequestContext>: RouterMethods {
     ) -> Self where Responder.Context == Context {
         methods.record(path, method)
         router.on(path, method: method, responder: responder)
+        // A server that answers GET answers HEAD (RFC 9110 §9.3.2): uptime checks and load
+        // balancers probe with it.
+        if method == .get {
+            methods.record(path, .head)
+            router.on(path, method: .head, responder: HeadResponder(get: responder))
+        }
         return self
     }
 
     @discardableResult func add(middleware: any MiddlewareProtocol<Request, Response, Context>) -> Self {
         router.add(middleware: middleware)
         return self
+    }
+}
+
+/// Answers HEAD with its GET route; `APIErrorMiddleware` takes the body off (and off the error
+/// answers of every HEAD request), keeping the `Content-Length` it would have had.
+struct HeadResponder<Get: HTTPResponder>: HTTPResponder {
+    let get: Get
+
+    func respond(to request: Request, context: Get.Context) async throws -> Response {
+        try await get.respond(to: request, context: context)
     }
 }

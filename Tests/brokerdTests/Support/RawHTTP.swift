@@ -23,10 +23,15 @@ enum RawHTTP {
 
     /// `method` `path` with `body` (as JSON, when there is one), from the loopback address `from`.
     static func send(_ method: String, port: Int, path: String, body: String? = nil, from local: String? = nil) throws -> Response {
+        let content = body.map { "Content-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" } ?? "\r\n"
+        return try exchange(port: port, request: "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\(content)", from: local)
+    }
+
+    /// Sends `request` as it is and reads until the server closes the connection (at most 10 s).
+    static func exchange(port: Int, request text: String, from local: String? = nil) throws -> Response {
         let fd = try LoopbackSocket.connect(port: port, readTimeout: 10, from: local)
         defer { close(fd) }
-        let content = body.map { "Content-Type: application/json\r\nContent-Length: \($0.utf8.count)\r\n\r\n\($0)" } ?? "\r\n"
-        let request = Array("\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\(content)".utf8)
+        let request = Array(text.utf8)
         guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
             throw Failure(description: "write() failed: errno \(errno)")
         }
