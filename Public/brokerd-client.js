@@ -95,6 +95,8 @@
       this.state = "closed";
       /** The session id the broker gave; sent back as ?resume= after a reconnect. */
       this.clientId = null;
+      /** Its resume token from "connected"; sent back as &resume_token= (a resume needs it). */
+      this.resumeToken = null;
       /**
        * The highest seq seen in this session; sent back as &since=. The broker delivers seqs in
        * order, so every bar, news item and alert up to it has arrived. A resumed session's
@@ -254,6 +256,7 @@
       if (resume) {
         url.searchParams.set("resume", this.clientId);
         if (this.lastSeq !== null) url.searchParams.set("since", String(this.lastSeq));
+        if (this.resumeToken !== null) url.searchParams.set("resume_token", this.resumeToken);
       }
       this._setState("connecting", { attempt: this._attempt + 1, resume: resume, clientId: this.clientId });
       let socket;
@@ -317,6 +320,7 @@
     _opened(message) {
       const resumed = message.resumed === true;
       this.clientId = message.client_id;
+      this.resumeToken = typeof message.resume_token === "string" ? message.resume_token : null;
       this._session = true;
       this._attempt = 0;
       // A resumed session kept what the broker confirmed (it restored those subscriptions); a

@@ -48,8 +48,17 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
             throw ExitCode(Self.restartCannotFix(error) ? 2 : 1)
         }
+        let resumeKey: ResumeKey
+        do {
+            resumeKey = try ResumeKey.loadOrCreate(besideJournal: configuration.journalPath)
+        } catch {
+            journal.close()
+            logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
+            throw ExitCode(2)
+        }
         let runtime = BrokerRuntime(
-            configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier)
+            configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier,
+            resumeKey: resumeKey)
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
             listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])

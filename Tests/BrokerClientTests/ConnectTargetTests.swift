@@ -14,6 +14,11 @@ struct ConnectTargetTests {
             == base + "?resume=client_1a2b3c4d&since=1234")
     }
 
+    @Test func aResumeBringsTheSessionsResumeToken() {
+        #expect(ConnectTarget(resume: ("client_1a2b3c4d", 12), queryToken: nil, resumeToken: "0f1e").url(base: base + "?resume_token=old")
+            == base + "?resume=client_1a2b3c4d&since=12&resume_token=0f1e")
+    }
+
     @Test func aResumeWithoutAPositionOmitsSince() {
         #expect(ConnectTarget(resume: ("client_1", nil), queryToken: nil).url(base: base) == base + "?resume=client_1")
     }

@@ -38,6 +38,18 @@ struct SessionMachineTests {
         #expect(session.connect(queryToken: "jwt") == ConnectTarget(resume: ("client_1", 25), queryToken: "jwt"))
     }
 
+    @Test func aReconnectBringsTheResumeTokenOfTheLastSessionOpened() {
+        var session = machine()
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false, resumeToken: "aa11")))
+        _ = session.connectionLost(random: 0.5)
+        #expect(session.connect(queryToken: nil) == ConnectTarget(resume: ("client_1", 10), queryToken: nil, resumeToken: "aa11"))
+        // Refused: a fresh session with its own token.
+        _ = session.received(.connected(Connected(clientID: "client_2", seq: 20, resumed: false, resumeToken: "bb22")))
+        _ = session.connectionLost(random: 0.5)
+        #expect(session.connect(queryToken: nil) == ConnectTarget(resume: ("client_2", 20), queryToken: nil, resumeToken: "bb22"))
+    }
+
     @Test func anAcceptedResumeSendsNothing() {
         var session = machineWithOpenSession()
         _ = session.connectionLost(random: 0.5)

@@ -373,7 +373,7 @@ import TestSupport
         #expect(signals["count"] as? Int == 1)
         // Resuming from before the compaction point: the session comes back, and the client is told
         // that what was archived is not replayed.
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=2")
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "2"))
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         let incomplete = try await resumed.receive(type: "error")
         #expect(incomplete?["error"] as? String == "resume_incomplete")

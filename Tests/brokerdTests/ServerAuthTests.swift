@@ -239,7 +239,7 @@ import TestSupport
         try await waitForClients(broker, count: 0)
 
         let bob = try await TestTokens.valid(user: "bob")
-        let intruder = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&token=\(bob)")
+        let intruder = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "1") + "&token=\(bob)")
         let fresh = try #require(try await intruder.receive())
         #expect(fresh["resumed"] as? Bool == false)
         #expect(fresh["client_id"] as? String != clientID)
@@ -249,7 +249,7 @@ import TestSupport
         await intruder.close()
         try await waitForClients(broker, count: 0)
 
-        let owner = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&token=\(alice)")
+        let owner = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "1") + "&token=\(alice)")
         let resumed = try #require(try await owner.receive())
         #expect(resumed["resumed"] as? Bool == true)
         #expect(resumed["client_id"] as? String == clientID)
@@ -275,7 +275,7 @@ import TestSupport
         try await waitForClients(broker, count: 0)
 
         let narrow = try await TestTokens.valid(user: "dave", allow: ["strategy": ["volume_wave"]])
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&token=\(narrow)")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID) + "&token=\(narrow)")
         #expect(try await second.receive()?["resumed"] as? Bool == true)
         let dropped = try #require(try await second.receive())
         #expect(dropped["error"] as? String == "subscription_dropped")

@@ -21,6 +21,44 @@ import TestSupport
         }
     }
 
+    @Test func aResumeNeedsTheSessionsResumeTokenAndAGuessedIdTakesNothingOver() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let victim = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await victim.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let token = try #require(connected["resume_token"] as? String)
+        #expect(token.count == 32 && token.allSatisfy(\.isHexDigit), "\(token)")
+        try victim.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await victim.receive(type: "subscribed")
+
+        // Silent for longer than a resume waits before it takes a live connection over.
+        try await Task.sleep(for: .milliseconds(5_500))
+        for query in ["resume=\(clientID)&since=1", "resume=\(clientID)&since=1&resume_token=\(String(repeating: "0", count: 32))"] {
+            let intruder = TestWebSocket(url: broker.webSocketURL + "?" + query)
+            let answer = try #require(try await intruder.receive())
+            #expect(answer["resumed"] as? Bool == false && answer["client_id"] as? String != clientID, "\(answer)")
+            let refusal = try #require(try await intruder.receive(type: "error"))
+            #expect(refusal["error"] as? String == "resume_failed", "\(refusal)")
+            await intruder.close()
+        }
+        // The victim kept its connection and session.
+        try victim.send(["type": "ping"])
+        #expect(try await victim.receive(type: "pong") != nil)
+
+        // The token from `connected` resumes it, after a restart too (the key is kept beside the journal).
+        await victim.close()
+        await broker.kill9()
+        broker = try await BrokerProcess(journal: journal)
+        let owner = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&resume_token=\(token)")
+        let resumed = try #require(try await owner.receive())
+        #expect(resumed["resumed"] as? Bool == true && resumed["client_id"] as? String == clientID, "\(resumed)")
+        #expect(resumed["resume_token"] as? String == token)
+        await owner.close()
+        await broker.terminate()
+    }
+
     @Test func resumeAfterKillNineAndRestartDeliversMissedPricesBarsAndNews() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
@@ -44,7 +82,7 @@ import TestSupport
         let news = #"{"title":"茅台公告","category":"company","codes":["600519"]}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: news).0 == 200)
 
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seenSeq)")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seenSeq)"))
         let resumed = try #require(try await second.receive())
         #expect(resumed["type"] as? String == "connected")
         #expect(resumed["client_id"] as? String == clientID)
@@ -82,7 +120,7 @@ import TestSupport
         await first.close()
         try await Task.sleep(for: .milliseconds(200))
 
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "1"))
         let connected = try #require(try await second.receive())
         #expect(connected["resumed"] as? Bool == false)
         #expect(connected["client_id"] as? String != clientID)
@@ -121,7 +159,7 @@ import TestSupport
             reasons = (try? disconnectReasons(journal)) ?? []
         }
         #expect(reasons == [.closed])
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "1"))
         let connected = try #require(try await second.receive())
         #expect(connected["resumed"] as? Bool == true && connected["client_id"] as? String == clientID)
         await second.close()
@@ -183,7 +221,7 @@ import TestSupport
         _ = try await marker.receive()
 
         // `since=0` claims to have seen nothing, ever: the replay still starts at the session.
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "0"))
         #expect(try await second.receive()?["resumed"] as? Bool == true)
         #expect(try await newsTitlesUntilPong(second) == ["while gone"])
         await second.close()
@@ -213,7 +251,7 @@ import TestSupport
         try await waitUntilGone(clientID, on: broker)
         _ = try await publish("while gone")
 
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seq)"))
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         #expect(try await newsTitlesUntilPong(resumed) == ["while gone"])
         try resumed.send(["type": "unsubscribe", "subscription_type": "news", "target": "all"])
@@ -241,7 +279,7 @@ import TestSupport
         try rawSQL(journal, "UPDATE events SET payload = x'FF' WHERE seq = \(newsSeqs[1])")
 
         broker = try await BrokerProcess(journal: journal)
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seq)"))
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         let (replayed, incomplete) = try await catchUpUntilPong(resumed)
         let titles = replayed.map(\.title)
@@ -268,7 +306,7 @@ import TestSupport
         let lastReadable = try #require(lastSeqReadBeforeAnError(journal))
 
         broker = try await BrokerProcess(journal: journal)
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seq)")
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seq)"))
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         let (news, incomplete) = try await catchUpUntilPong(resumed)
         let newsSeqs = news.map(\.seq)
@@ -348,13 +386,13 @@ import TestSupport
         }
 
         // The connection drops right after `connected`, before the client read what followed it.
-        let cutOff = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seen)")
+        let cutOff = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seen)"))
         #expect(try await cutOff.receive()?["resumed"] as? Bool == true)
         await cutOff.close()
         try await waitUntilGone(clientID, on: broker)
 
         // So the client resumes from the same seq, and must get the items again.
-        let again = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seen)")
+        let again = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seen)"))
         #expect(try await again.receive()?["resumed"] as? Bool == true)
         #expect(try await newsTitlesUntilPong(again) == ["a", "b"])
         await again.close()
@@ -366,7 +404,7 @@ import TestSupport
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
         let clientID = try await leftSession(on: broker).clientID
         for _ in 0..<2 {
-            let url = broker.webSocketURL + "?resume=\(clientID)&since=0"
+            let url = broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "0")
             let sockets = [TestWebSocket(url: url), TestWebSocket(url: url)]
             var replies: [[String: Any]] = []
             for socket in sockets { replies.append(try #require(try await socket.receive())) }
@@ -392,7 +430,7 @@ import TestSupport
         let first = TestWebSocket(url: broker.webSocketURL)
         let clientID = try #require(try await first.receive()?["client_id"] as? String)
         try await Task.sleep(for: .seconds(6))  // silent long enough to be taken over, were it resumable
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "0"))
         #expect(try await second.receive()?["resumed"] as? Bool == false)
         #expect(try await second.receive()?["error"] as? String == "resume_failed")
         try first.send(["type": "ping"])
@@ -417,7 +455,7 @@ import TestSupport
         let body = #"{"title":"while the old connection hung","category":"macro"}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
 
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(seen)")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(seen)"))
         let connected = try #require(try await second.receive())
         #expect(connected["resumed"] as? Bool == true && connected["client_id"] as? String == clientID, "\(connected)")
         #expect(try await newsTitlesUntilPong(second) == ["while the old connection hung"])
@@ -436,7 +474,7 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
         let clientID = try await leftSession(on: broker).clientID
-        let resumed = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=-5")
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "-5"))
         #expect(try await resumed.receive()?["resumed"] as? Bool == true)
         let error = try await resumed.receive()
         #expect(error?["error"] as? String == "invalid_since")
@@ -456,7 +494,7 @@ import TestSupport
             let body = #"{"title":"n\#(n)","summary":"\#(summary)","category":"macro"}"#
             #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
         }
-        let slow = try StalledWebSocket(port: broker.port, path: "/ws/stock/prices?resume=\(clientID)&since=\(seen)", readTimeout: 10)
+        let slow = try StalledWebSocket(port: broker.port, path: "/ws/stock/prices?" + broker.resumeQuery(clientID, since: "\(seen)"), readTimeout: 10)
         // It reads nothing for a while, then everything.
         try await Task.sleep(for: .seconds(1))
         var titles: [String] = []
@@ -502,7 +540,7 @@ import TestSupport
                 round += 1
             }
         }
-        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=\(since)")
+        let second = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(since)"))
         #expect(try await second.receive()?["resumed"] as? Bool == true)
         try second.send(["type": "ping"])
         var titles: [String] = []

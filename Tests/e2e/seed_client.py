@@ -55,6 +55,8 @@ async def run(ws_url, base_url, strategy, code):
     async with websockets.connect(ws_url) as socket:
         connected = await receive(socket, "connected")
         client_id = connected["client_id"]
+        # The seed's broker had no resume; ours hands out the token a resume must bring back.
+        resume_token = connected.get("resume_token", "")
         expect(connected.get("resumed") is False, f"a new connection was resumed: {connected}")
         report("connected", client_id=client_id, seq=connected["seq"])
 
@@ -85,7 +87,7 @@ async def run(ws_url, base_url, strategy, code):
 
     # A tick while the client is away, then a resume from the last seq it saw.
     post_ticks(base_url, [{"code": code, "name": "Stock " + code, "price": 22.75, "volume": 950, "prev_close": 20.0}])
-    async with websockets.connect(f"{ws_url}?resume={client_id}&since={last_seq}") as socket:
+    async with websockets.connect(f"{ws_url}?resume={client_id}&since={last_seq}&resume_token={resume_token}") as socket:
         connected = await receive(socket, "connected")
         expect(connected.get("resumed") is True, f"resume refused: {connected}")
         expect(connected["client_id"] == client_id, f"resumed as another client: {connected}")

@@ -7,14 +7,19 @@ public struct Connected: Sendable, Hashable, Decodable {
     /// True when the requested session was resumed with its subscriptions.
     public let resumed: Bool
     public let message: String
+    /// What a resume of the session must bring back with its id; nil from a broker without
+    /// resume tokens (the seed's, or one older than them).
+    public let resumeToken: String?
 
     enum CodingKeys: String, CodingKey {
         case seq, resumed, message
         case clientID = "client_id"
+        case resumeToken = "resume_token"
     }
 
-    public init(clientID: String, seq: UInt64, resumed: Bool, message: String = "") {
+    public init(clientID: String, seq: UInt64, resumed: Bool, message: String = "", resumeToken: String? = nil) {
         self.clientID = clientID
+        self.resumeToken = resumeToken
         self.seq = seq
         self.resumed = resumed
         self.message = message
@@ -27,5 +32,6 @@ public struct Connected: Sendable, Hashable, Decodable {
         // The seed's broker had no resume: no field means a fresh session.
         resumed = try container.decodeIfPresent(Bool.self, forKey: .resumed) ?? false
         message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
+        resumeToken = try container.decodeIfPresent(String.self, forKey: .resumeToken)
     }
 }

@@ -28,6 +28,8 @@ struct SessionMachine {
     private(set) var pacer: SubscriptionPacer
     /// The session to resume: the last one the broker opened.
     private(set) var clientID: String?
+    /// Its resume token, from its `connected`.
+    private var resumeToken: String?
     /// The session the current connection asked to resume.
     private var requestedClientID: String?
     /// Failed attempts since the last session opened.
@@ -46,7 +48,8 @@ struct SessionMachine {
         requestedClientID = clientID
         isOpen = false
         pacer.reset()
-        return ConnectTarget(resume: clientID.map { ($0, position.since) }, queryToken: queryToken)
+        return ConnectTarget(
+            resume: clientID.map { ($0, position.since) }, queryToken: queryToken, resumeToken: clientID == nil ? nil : resumeToken)
     }
 
     /// Takes a message from the broker and the request id it echoes (nil for a push, and for any
@@ -60,6 +63,7 @@ struct SessionMachine {
             let commands = pacer.enqueue(ledger.afterConnect(connected, requestedClientID: requestedClientID))
             let resumed = connected.resumed && connected.clientID == requestedClientID
             clientID = connected.clientID
+            resumeToken = connected.resumeToken
             failures = 0
             isOpen = true
             return Reaction(

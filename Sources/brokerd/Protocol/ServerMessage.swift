@@ -11,10 +11,13 @@ enum ServerMessage {
         let timestamp: String
         let seq: UInt64
         let resumed: Bool
+        /// What a resume of this session must bring back (`?resume_token=`), with its id.
+        let resumeToken: String
 
         enum CodingKeys: String, CodingKey {
             case type, message, timestamp, seq, resumed
             case clientID = "client_id"
+            case resumeToken = "resume_token"
         }
     }
 

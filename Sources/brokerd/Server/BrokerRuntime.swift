@@ -27,15 +27,19 @@ final class BrokerRuntime: Sendable {
     let clientAddresses: ClientAddressResolver
     /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
     let tokenVerifier: ClientTokenVerifier?
+    /// Makes and checks the sessions' resume tokens.
+    let resumeKey: ResumeKey
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
     private let redisBroadcaster = Mutex<RedisBroadcaster?>(nil)
 
     init(
-        configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil
+        configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil,
+        resumeKey: ResumeKey = .random()
     ) {
         self.configuration = configuration
+        self.resumeKey = resumeKey
         self.logger = logger
         self.metrics = metrics
         self.tokenVerifier = tokenVerifier

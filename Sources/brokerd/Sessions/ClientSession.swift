@@ -26,9 +26,12 @@ struct ClientSession {
         let since: UInt64?
         /// The `since` given when it is not a seq.
         let invalidSince: String?
+        /// The session's resume token, from its `connected`.
+        let token: String?
 
-        init(clientID: String, since: String?) {
+        init(clientID: String, since: String?, token: String?) {
             self.clientID = clientID
+            self.token = token
             self.since = since.flatMap { UInt64($0) }
             invalidSince = self.since == nil ? since : nil
         }
@@ -61,7 +64,7 @@ struct ClientSession {
             return nil
         }
         let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
-            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"))
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
         }
         let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
         guard let connection = await session.start(writer: writer) else { return nil }
@@ -192,7 +195,7 @@ struct ClientSession {
         connection.send(ServerMessage.encode(ServerMessage.Connected(
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
-            timestamp: WireTime.now(), seq: seq, resumed: resumed)))
+            timestamp: WireTime.now(), seq: seq, resumed: resumed, resumeToken: runtime.resumeKey.token(for: id))))
         if resumed, let invalid = resumeRequest?.invalidSince {
             connection.send(ServerMessage.error(
                 "invalid_since",
@@ -388,10 +391,15 @@ struct ClientSession {
     private func resumeVerdict(_ request: ResumeRequest) async -> Result<Int64, ResumeRefusal> {
         let now = WallClock.microsecondsNow()
         let user = identity?.user
+        guard let token = request.token, !token.isEmpty else {
+            return .failure(ResumeRefusal("a resume needs the resume_token that `connected` gave the session (?resume_token=); started a new session"))
+        }
+        // A wrong token reads like an unknown session: a guessed id tells nothing.
+        let known = runtime.resumeKey.accepts(token, for: request.clientID)
         return await store.read { projection -> Result<Int64, ResumeRefusal> in
             // Another user's session reads exactly like an unknown one and is checked before
             // anything else, so a client learns nothing about it (not even that it exists).
-            guard let client = projection.client(request.clientID), client.user == user else {
+            guard known, let client = projection.client(request.clientID), client.user == user else {
                 return .failure(ResumeRefusal("session \(request.clientID) is unknown or has expired; started a new session"))
             }
             if client.isConnected {

@@ -2,6 +2,8 @@ import Foundation
 import Synchronization
 import TestSupport
 
+@testable import brokerd
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -43,6 +45,14 @@ final class BrokerProcess: @unchecked Sendable {
     }
 
     var logText: String { log.text }
+
+    /// The query that resumes `clientID`: `resume`, `since` when given, and the session's
+    /// `resume_token`, made as the broker makes it from the key beside its journal (what the
+    /// session's `connected` carried).
+    func resumeQuery(_ clientID: String, since: String? = nil) -> String {
+        let token = (try? ResumeKey.loadOrCreate(besideJournal: journalPath).token(for: clientID)) ?? "no-resume-key"
+        return "resume=\(clientID)" + (since.map { "&since=\($0)" } ?? "") + "&resume_token=\(token)"
+    }
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var webSocketURL: String { "ws://127.0.0.1:\(port)/ws/stock/prices" }
 

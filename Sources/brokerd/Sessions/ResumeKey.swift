@@ -1,0 +1,91 @@
+import Crypto
+import Foundation
+
+/// The secret that makes a session's resume token: `connected` hands a new session
+/// `resume_token` = HMAC-SHA256(key, client id), cut to 128 bits, and a resume must bring it back.
+///
+/// Client ids have the seed's shape (`client_` + 8 hex digits): 32 bits, which anyone can guess at
+/// a thousand tries a second, and with auth off a guessed id was all it took to take a session
+/// over (its subscriptions and alerts; its live connection closed as `replaced`). The token is
+/// derived, not stored, so sessions in journals and snapshots stay as they were; the key lives in
+/// a file beside the journal (`<journal>.resume-key`, mode 0600), made on the first start, so
+/// tokens stay valid across restarts. Without the file (a journal restored alone), resumes fail
+/// and clients start fresh sessions, as after an expired window.
+struct ResumeKey: Sendable {
+    private let key: SymmetricKey
+
+    init(_ key: SymmetricKey) {
+        self.key = key
+    }
+
+    static func random() -> ResumeKey {
+        ResumeKey(SymmetricKey(size: .bits256))
+    }
+
+    /// The token of session `clientID`: 32 lowercase hex digits.
+    func token(for clientID: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(clientID.utf8), using: key)
+        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Whether `token` is the one of `clientID`, compared in constant time.
+    func accepts(_ token: String, for clientID: String) -> Bool {
+        let expected = Array(self.token(for: clientID).utf8)
+        let given = Array(token.utf8)
+        guard given.count == expected.count else { return false }
+        return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    /// Where the key of the journal at `journalPath` is kept.
+    static func path(besideJournal journalPath: String) -> String {
+        journalPath + ".resume-key"
+    }
+
+    struct LoadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The key beside the journal, made (random, mode 0600) when there is none.
+    static func loadOrCreate(besideJournal journalPath: String) throws(LoadError) -> ResumeKey {
+        let path = path(besideJournal: journalPath)
+        if let key = try load(path) { return key }
+        let key = SymmetricKey(size: .bits256)
+        let hex = key.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            // Another process made it meanwhile: use that one.
+            if errno == EEXIST, let key = try load(path) { return key }
+            throw LoadError(description: "cannot create the resume key \(path): \(String(cString: strerror(errno)))")
+        }
+        let bytes = Array((hex + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd) == 0
+        close(fd)
+        guard written == bytes.count, synced else {
+            unlink(path)
+            throw LoadError(description: "cannot write the resume key \(path)")
+        }
+        return ResumeKey(key)
+    }
+
+    /// The key in `path`; nil when there is no such file.
+    private static func load(_ path: String) throws(LoadError) -> ResumeKey? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw LoadError(description: "cannot read the resume key \(path)")
+        }
+        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        var bytes: [UInt8] = []
+        var index = hex.startIndex
+        while index < hex.endIndex, let next = hex.index(index, offsetBy: 2, limitedBy: hex.endIndex),
+            let byte = UInt8(hex[index..<next], radix: 16)
+        {
+            bytes.append(byte)
+            index = next
+        }
+        guard index == hex.endIndex, bytes.count == 32 else {
+            throw LoadError(description: "the resume key \(path) is not 64 hex digits; remove it to make a new one (resumable sessions then start fresh)")
+        }
+        return ResumeKey(SymmetricKey(data: bytes))
+    }
+}
