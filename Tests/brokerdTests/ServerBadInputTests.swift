@@ -443,6 +443,19 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aRequestRefusedBeforeItsBodyArrivedEndsTheConnection() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--admin-token", "s3cret"])
+        // A 4 MB body announced, a few bytes of it sent, no token: refused at once. The rest is not
+        // waited for (RawHTTP reads until the server closes, at most 10 s; the idle timeout is 90 s).
+        let request = "POST /api/ticks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n{\"ticks\":["
+        let refused = try RawHTTP.exchange(port: broker.port, request: request)
+        #expect(refused.status == 401 && refused.headers["connection"] == "close", "\(refused)")
+        #expect(refused.body.contains("unauthorized") || refused.body.contains("token"), "\(refused.body)")
+        #expect(try await lastSeq(broker) == 0)
+        await broker.terminate()
+    }
+
     @Test func anHTTP10RequestWithoutKeepAliveIsAnsweredAndClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

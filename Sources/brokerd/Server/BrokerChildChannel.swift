@@ -80,6 +80,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         let pipeline = channel.pipeline.syncOperations
                         try pipeline.addHandler(ConnectionCloseMarker())
+                        try pipeline.addHandler(UnreadBodyCloser())
                         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try pipeline.addHandlers(http1.additionalChannelHandlers())
                         try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
@@ -267,5 +268,63 @@ final class ConnectionCloseMarker: ChannelInboundHandler, RemovableChannelHandle
         }
         head.headers.replaceOrAdd(name: "connection", value: "close")
         context.fireChannelRead(wrapInboundOut(.head(head)))
+    }
+}
+
+/// Ends a connection whose request was answered before its body had arrived: a refusal (401, 403,
+/// 413, a bad route) that did not read it. Hummingbird would read the rest of the body before the
+/// next request, however long it is and however slowly it comes (a reviewer sent 15.8 GB in 8 s
+/// after a 401, and kept another connection open for minutes at a byte every 20 s). The answer
+/// gets `Connection: close`; once it is written, nothing more is read, and the connection is closed
+/// a second later (time for the client to read the answer before unread bytes reset it).
+final class UnreadBodyCloser: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias InboundOut = HTTPServerRequestPart
+    typealias OutboundIn = HTTPServerResponsePart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Requests whose end arrived, and responses begun: the response being written answers the
+    /// request at index `responsesBegun` (requests may be pipelined behind it).
+    private var requestsEnded = 0
+    private var responsesBegun = 0
+    private var closing = false
+
+    /// How long the client has to read the answer before the connection is closed.
+    static let linger = TimeAmount.seconds(1)
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if case .end = unwrapInboundIn(data) { requestsEnded += 1 }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        switch unwrapOutboundIn(data) {
+        case .head(var head):
+            if requestsEnded <= responsesBegun {
+                closing = true
+                head.headers.replaceOrAdd(name: "connection", value: "close")
+                responsesBegun += 1
+                context.write(wrapOutboundOut(.head(head)), promise: promise)
+                return
+            }
+            responsesBegun += 1
+        case .end where closing:
+            let written = promise ?? context.eventLoop.makePromise()
+            context.write(data, promise: written)
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in
+                channel.eventLoop.scheduleTask(in: Self.linger) { channel.close(promise: nil) }
+            }
+            return
+        default:
+            break
+        }
+        context.write(data, promise: promise)
+    }
+
+    /// Nothing more is read once the answer that closes the connection began.
+    func read(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        context.read()
     }
 }
