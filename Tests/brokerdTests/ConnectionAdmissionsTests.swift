@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import brokerd
@@ -13,6 +14,22 @@ struct ConnectionAdmissionsTests {
         admissions.release()
         #expect(admissions.admit())
         #expect(!admissions.admit())
+    }
+
+    @Test func aConnectionsSlotIsGivenBackOnceHoweverOftenItIsReleased() {
+        let admissions = ConnectionAdmissions(limit: 2)
+        // Connections stay alive while they hold a slot: identifiers are not reused meanwhile.
+        let connections = [NSObject(), NSObject(), NSObject()]
+        let (first, second, third) = (ObjectIdentifier(connections[0]), ObjectIdentifier(connections[1]), ObjectIdentifier(connections[2]))
+        #expect(admissions.admit(first))
+        #expect(admissions.admit(second))
+        #expect(!admissions.admit(third))
+        // Refused for its token, then closed: one slot back, not two.
+        admissions.release(first)
+        admissions.release(first)
+        #expect(admissions.count == 1)
+        admissions.release(second)
+        #expect(admissions.count == 0)
     }
 
     @Test func concurrentAdmissionsNeverPassTheLimit() async {

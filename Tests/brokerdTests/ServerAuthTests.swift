@@ -54,6 +54,25 @@ import TestSupport
         return users
     }
 
+    @Test func upgradesRefusedForTheirTokenGiveTheirSlotBackAtOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir, ["--max-clients", "2"])
+        // Two clients with no token that never answer the close: each would hold a slot through
+        // the close grace (5 s), and a client with a good token found the broker full.
+        let squatters = try (0..<2).map { _ in try StalledWebSocket(port: broker.port, readTimeout: 10) }
+        for squatter in squatters {
+            let close = try squatter.readFrame()
+            #expect(close.opcode == 0x8, "\(close)")
+        }
+        let token = try await TestTokens.valid(user: "alice")
+        let client = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        let connected = try #require(try await client.receive())
+        #expect(connected["type"] as? String == "connected", "\(connected)")
+        await client.close()
+        _ = squatters
+        await broker.terminate()
+    }
+
     // MARK: Accepted tokens
 
     @Test func aTokenInTheQueryOrTheHeaderMakesTheClientItsUser() async throws {

@@ -9,6 +9,8 @@ import Synchronization
 final class ConnectionAdmissions: Sendable {
     let limit: Int
     private let admitted = Atomic(0)
+    /// The connections holding a slot taken with `admit(_:)`.
+    private let holders = Mutex<Set<ObjectIdentifier>>([])
 
     init(limit: Int) {
         self.limit = limit
@@ -32,5 +34,19 @@ final class ConnectionAdmissions: Sendable {
     /// Gives a slot back; once per successful `admit()`.
     func release() {
         admitted.subtract(1, ordering: .relaxed)
+    }
+
+    /// Takes a slot for the connection `holder`; false when all `limit` are taken.
+    func admit(_ holder: ObjectIdentifier) -> Bool {
+        guard admit() else { return false }
+        holders.withLock { _ = $0.insert(holder) }
+        return true
+    }
+
+    /// Gives back the slot of `holder`, if it still holds one: when its channel closes, or as soon
+    /// as its session is refused (a token refused: the close that follows may take seconds, and
+    /// clients with no token could hold every slot meanwhile).
+    func release(_ holder: ObjectIdentifier) {
+        if holders.withLock({ $0.remove(holder) != nil }) { release() }
     }
 }

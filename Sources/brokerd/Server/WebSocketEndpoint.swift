@@ -25,15 +25,21 @@ struct WebSocketEndpoint: Sendable {
                 status: .notFound, error: "not_found", details: "no WebSocket endpoint at \(request.uri.path); use \(Self.path)")
         }
         guard request.method == .get else { return .methodNotAllowed(request.method, at: request.uri.path, allowed: [.get]) }
+        // An upgrade has no body; NIO would wait for one announced before upgrading (until the
+        // first-request timeout, when it never comes).
+        if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].map { $0 != "0" } ?? false) {
+            return .badRequest("invalid_upgrade", "a WebSocket upgrade request has no body; send it without Content-Length or Transfer-Encoding")
+        }
         guard runtime.store != nil else { return .notReady }
         guard !runtime.isShuttingDown else { return .shuttingDown }
         let admissions = runtime.admissions
-        guard admissions.admit() else {
+        let holder = ObjectIdentifier(channel)
+        guard admissions.admit(holder) else {
             return APIError(
                 status: .serviceUnavailable, error: "too_many_clients",
                 details: "the broker serves at most \(admissions.limit) connections; retry later")
         }
-        channel.closeFuture.whenComplete { _ in admissions.release() }
+        channel.closeFuture.whenComplete { _ in admissions.release(holder) }
         return nil
     }
 

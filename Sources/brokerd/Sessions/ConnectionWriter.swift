@@ -22,6 +22,8 @@ final class ConnectionWriter: Sendable {
     /// Price rounds of every connection on `eventLoop`.
     let fanOut: LoopFanOut
     private let channel: any Channel
+    /// Its channel's identity: what holds the connection's `max_clients` slot.
+    var channelID: ObjectIdentifier { ObjectIdentifier(channel) }
     /// The queue, the retry flag, the outlet's context and the close hook, only ever touched on
     /// `eventLoop` (the box checks it in debug builds).
     private let state: NIOLoopBoundBox<State>
