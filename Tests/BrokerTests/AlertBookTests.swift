@@ -36,6 +36,43 @@ struct AlertBookTests {
         #expect(b.projection.alerts.rulesToTrigger(for: high).map(\.id) == ["r1"])
     }
 
+    /// A tick of `price` against `prevClose` at `hour` (Asia/Shanghai) on trading day `day`.
+    private func tick(day: Int64, hour: Int64, price: Double, prevClose: Double, code: String = "600000") -> PriceTick {
+        PriceTick(
+            code: code, name: "X", price: price, volume: 1, prevClose: prevClose,
+            timestamp: TradingCalendar.start(ofDay: day) + hour * 3_600_000_000)
+    }
+
+    @Test("a change_pct rule fired one day is armed again at its code's first tick of the next day")
+    func changePercentRearmsOnANewTradingDay() {
+        let change = Fixtures.rule("chg", .changePercent, 5)
+        let above = Fixtures.rule("abv", .above, 10.5)
+        var b = ProjectionBuilder([.alertRuleSet(change), .alertRuleSet(above)])
+        let day = Int64(20_424)  // 2025-12-02
+        let first = tick(day: day, hour: 14, price: 10.6, prevClose: 10)
+        #expect(b.projection.alerts.firings(for: [first], after: b.projection.lastPrices).map(\.rule.id) == ["abv", "chg"])
+        b.apply([
+            .priceTicked(first), .alertTriggered(AlertTriggered(ruleID: "abv", user: "alice", code: "600000", price: 10.6)),
+            .alertTriggered(AlertTriggered(ruleID: "chg", user: "alice", code: "600000", price: 10.6)),
+        ])
+        // Later the same day, still beyond: quiet.
+        let later = tick(day: day, hour: 14, price: 10.7, prevClose: 10)
+        #expect(b.projection.alerts.firings(for: [later], after: b.projection.lastPrices).isEmpty)
+        b.apply(.priceTicked(later))
+
+        // The next morning opens 5.6 % above yesterday's close: the change rule fires again; the
+        // price rule, never cleared, stays quiet. Alone and at the end of a batch alike.
+        let opening = tick(day: day + 1, hour: 9, price: 11.3, prevClose: 10.7)
+        #expect(b.projection.alerts.firings(for: [opening], after: b.projection.lastPrices).map(\.rule.id) == ["chg"])
+        #expect(b.projection.alerts.firings(for: [later, opening], after: b.projection.lastPrices).map(\.tick) == [1])
+        b.apply([.priceTicked(opening), .alertTriggered(AlertTriggered(ruleID: "chg", user: "alice", code: "600000", price: 11.3))])
+        #expect(b.projection.alerts.isTriggered("chg") && b.projection.alerts.isTriggered("abv"))
+
+        // A new day's first tick that cannot tell (no previous close) still re-arms the change rule.
+        b.apply(.priceTicked(tick(day: day + 2, hour: 9, price: 11.3, prevClose: 0)))
+        #expect(!b.projection.alerts.isTriggered("chg") && b.projection.alerts.isTriggered("abv"))
+    }
+
     @Test("a batch fires and re-arms tick by tick, not by the state after its last tick")
     func batchFiresTickByTick() throws {
         let rule = Fixtures.rule("r1", .above, 100)

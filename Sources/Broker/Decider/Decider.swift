@@ -170,7 +170,7 @@ public enum Decider {
             }
         }
         let ticks = resolve(fed, in: state)
-        let firings = state.alerts.firings(for: ticks)
+        let firings = state.alerts.firings(for: ticks, after: state.lastPrices)
         guard !firings.isEmpty else { return ticks.map { .priceTicked($0) } }
         var events: [Event] = []
         events.reserveCapacity(ticks.count + firings.count)

@@ -80,20 +80,36 @@ public struct AlertBook: Sendable, Equatable {
         if rulesByID[id] != nil { triggered.insert(id) }
     }
 
-    /// Re-arms the triggered rules of the tick's code whose condition no longer holds.
-    public mutating func rearm(for tick: PriceTick) {
+    /// Re-arms the triggered rules of the tick's code whose condition no longer holds, and its
+    /// change-percent rules at the code's first tick of a trading day (`previous`, the code's tick
+    /// before this one, is of an earlier day in Asia/Shanghai): they measure the change from the
+    /// day's previous close, so yesterday's firing says nothing about today's move.
+    public mutating func rearm(for tick: PriceTick, after previous: PriceTick?) {
         guard !triggered.isEmpty, let ids = ruleIDsByCode[tick.code] else { return }
+        let newDay = Self.startsTradingDay(tick, after: previous?.timestamp)
         for id in ids where triggered.contains(id) {
-            if let rule = rulesByID[id], rule.verdict(on: tick) == false { triggered.remove(id) }
+            guard let rule = rulesByID[id] else { continue }
+            if rule.verdict(on: tick) == false || (newDay && rule.condition == .changePercent) { triggered.remove(id) }
         }
+    }
+
+    /// Whether `tick` is its code's first of a trading day, the code's previous tick being stamped
+    /// `previous` (nil: none known, so nothing to compare).
+    static func startsTradingDay(_ tick: PriceTick, after previous: Int64?) -> Bool {
+        guard let previous else { return false }
+        return TradingCalendar.day(of: tick.timestamp) > TradingCalendar.day(of: previous)
     }
 
     /// The firings a batch of ticks causes, tick by tick: a rule fires on the first tick that
     /// meets it while armed, and is armed again by a later tick that does not meet it — within
     /// the batch too, as applying the batch's events one by one will do. Returns, per tick index,
     /// the rules it fires, sorted by id. Only the rules of the ticks' codes are looked at.
-    public func firings(for ticks: [PriceTick]) -> [(tick: Int, rule: AlertRule)] {
+    /// `previous` holds each code's latest tick before the batch (the projection's), for the
+    /// re-arming of change-percent rules on a new trading day (`rearm(for:after:)`).
+    public func firings(for ticks: [PriceTick], after previous: [String: PriceTick] = [:]) -> [(tick: Int, rule: AlertRule)] {
         guard !rulesByID.isEmpty else { return [] }
+        // When each code with rules last ticked within the batch.
+        var lastSeen: [String: Int64] = [:]
         var firings: [(tick: Int, rule: AlertRule)] = []
         // Rules whose state the batch changed so far: true = triggered, false = armed. (A single
         // tick looks at each rule once, so it needs no record of what it changed.)
@@ -102,9 +118,16 @@ public struct AlertBook: Sendable, Equatable {
         for (index, tick) in ticks.enumerated() {
             guard let ids = ruleIDsByCode[tick.code] else { continue }
             let firstOfTick = firings.count
+            let newDay = Self.startsTradingDay(tick, after: lastSeen[tick.code] ?? previous[tick.code]?.timestamp)
+            if remembers { lastSeen[tick.code] = tick.timestamp }
             for id in ids {
-                guard let rule = rulesByID[id], let met = rule.verdict(on: tick) else { continue }
-                let isTriggered = (changed.isEmpty ? nil : changed[id]) ?? triggered.contains(id)
+                guard let rule = rulesByID[id] else { continue }
+                var isTriggered = (changed.isEmpty ? nil : changed[id]) ?? triggered.contains(id)
+                if isTriggered, newDay, rule.condition == .changePercent {
+                    isTriggered = false
+                    if remembers { changed[id] = false }
+                }
+                guard let met = rule.verdict(on: tick) else { continue }
                 if met && !isTriggered {
                     firings.append((index, rule))
                     if remembers { changed[id] = true }

@@ -55,8 +55,8 @@ public struct Projection: Sendable, Equatable {
         case .unsubscribed(let p):
             subscriptions.remove(clientID: p.clientID, subscription: p.subscription)
         case .priceTicked(let tick):
-            lastPrices[tick.code] = tick
-            alerts.rearm(for: tick)
+            let previous = lastPrices.updateValue(tick, forKey: tick.code)
+            alerts.rearm(for: tick, after: previous)
         case .klineUpdated(let bar):
             lastBars[BarKey(code: bar.code, period: bar.period)] = bar
         case .newsPublished(let item):

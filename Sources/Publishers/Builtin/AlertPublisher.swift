@@ -5,7 +5,8 @@ import Broker
 /// Rules are evaluated on every tick (only the rules of the tick's code) where the tick is
 /// decided: the decider journals `alert_triggered` right after the `price_ticked` that crossed,
 /// in the same commit (`AlertBook.firings(for:)`). A fired rule stays quiet until a tick that
-/// clears its condition re-arms it (in the projection). Deciding firings here, after the batch
+/// clears its condition re-arms it (in the projection), or, for a change-percent rule, its code's
+/// first tick of a new trading day. Deciding firings here, after the batch
 /// was applied, saw the armed state after the last tick of a batch, not after each tick.
 public final class AlertPublisher: Publisher {
     public let name = "alert"
