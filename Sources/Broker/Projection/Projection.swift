@@ -21,7 +21,9 @@ public struct Projection: Sendable, Equatable {
     public internal(set) var strategies = StrategyIndex()
     /// Latest tick per code.
     public internal(set) var lastPrices: [String: PriceTick] = [:]
-    /// Latest bar per code and period.
+    /// Latest bar per code and period: the one with the latest start (a bar of an earlier period
+    /// journaled later, such as yesterday's daily bar re-sent or corrected in the morning, does
+    /// not replace today's), the last journaled among those starting then.
     public internal(set) var lastBars: [BarKey: KlineBar] = [:]
     /// The newest `newsCapacity` news items, oldest first.
     public internal(set) var news: Deque<NewsEntry> = []
@@ -58,7 +60,9 @@ public struct Projection: Sendable, Equatable {
             let previous = lastPrices.updateValue(tick, forKey: tick.code)
             alerts.rearm(for: tick, after: previous)
         case .klineUpdated(let bar):
-            lastBars[BarKey(code: bar.code, period: bar.period)] = bar
+            let key = BarKey(code: bar.code, period: bar.period)
+            if let current = lastBars[key], current.start > bar.start { return }
+            lastBars[key] = bar
         case .newsPublished(let item):
             news.append(NewsEntry(seq: recorded.seq, item: item))
             while news.count > Self.newsCapacity { news.removeFirst() }
