@@ -79,6 +79,19 @@ struct SharedMessageCodecTests {
         #expect(String(decoding: message, as: UTF8.self).contains("https://example.com/n/42"), "slashes unescaped")
     }
 
+    @Test func aNewsItemPublishedAtInSecondsOrMillisecondsIsRefused() throws {
+        for publishedAt in ["1796432912", "1796432912000"] {
+            let message = Array(#"{"news":{"id":"n-1","title":"秒级时间","published_at":\#(publishedAt)}}"#.utf8)
+            #expect {
+                try SharedMessageCodec.decodeNews(message, channel: "ticks:news", now: 42)
+            } throws: { error in
+                "\(error)".contains("before 2000 in microseconds")
+            }
+        }
+        let microseconds = Array(#"{"news":{"id":"n-1","title":"t","published_at":1796432912000000}}"#.utf8)
+        #expect(throws: Never.self) { try SharedMessageCodec.decodeNews(microseconds, channel: "ticks:news", now: 42) }
+    }
+
     @Test func anExternalNewsItemGetsTheDefaultsOfTheHTTPRoute() throws {
         let decoded = try SharedMessageCodec.decodeNews(
             Array(#"{"news":{"id":"n-7","title":"Rates unchanged"}}"#.utf8), channel: "ticks:news", now: 42)

@@ -54,6 +54,10 @@ public enum SharedMessageCodec {
     /// Decodes a message from the news channel; `now` stamps an untagged item without `published_at`.
     public static func decodeNews(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(NewsWire.self, from: json, channel: channel, expected: "{\"news\":{\"title\",…}}")
+        // As bars' starts are: seconds or milliseconds read as microseconds would date it in 1970.
+        if let publishedAt = wire.news.publishedAt, let problem = FieldRules.fedTimeProblem(publishedAt) {
+            throw SharedMessageError(channel: channel, reason: "news: published_at \(publishedAt) \(problem)")
+        }
         // Without an id, every node derives the same one from the message it received, so the
         // item is one item everywhere (and published twice, a duplicate).
         return Message(origin: origin(wire.node, wire.instance), update: .news(wire.news.item(now: now, defaultID: "news_" + fnv1a(json))))
