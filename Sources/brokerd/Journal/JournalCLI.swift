@@ -66,7 +66,22 @@ enum JournalCLI {
                 "\(option) \(text) is not a time: give ISO-8601 with a zone (2026-11-23T14:00:00Z, "
                     + "2026-11-23T22:00:00.5+08:00) or epoch microseconds (1795442400000000)")
         }
+        // Epoch seconds (what `date +%s` prints) or milliseconds read as microseconds would name a
+        // moment in 1970 and select nothing, or everything, without a word.
+        if text.drop(while: { $0 == "-" }).allSatisfy(\.isNumber), let problem = FieldRules.fedTimeProblem(value) {
+            throw JournalInputError("\(option) \(text) \(problem) (e.g. 1795442400000000), or ISO-8601 with a zone")
+        }
         return value
+    }
+
+    /// `--from` and `--to`, refused when the range is empty (the start after the end).
+    static func timeRange(from: String?, to: String?) throws -> (from: Int64?, to: Int64?) {
+        let start = try from.map { try time($0, option: "--from") }
+        let end = try to.map { try time($0, option: "--to") }
+        if let start, let end, start > end {
+            throw JournalInputError("--from \(from ?? "") is after --to \(to ?? ""): no event can be in between")
+        }
+        return (start, end)
     }
 
     /// An event kind by its snake_case name or its number.

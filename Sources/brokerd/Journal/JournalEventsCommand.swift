@@ -46,8 +46,7 @@ struct JournalEventsCommand: ParsableCommand {
     func run() throws {
         try JournalCLI.run {
             let kinds = try Set(self.kinds.map(JournalCLI.kind))
-            let fromTime = try from.map { try JournalCLI.time($0, option: "--from") }
-            let toTime = try to.map { try JournalCLI.time($0, option: "--to") }
+            let (fromTime, toTime) = try JournalCLI.timeRange(from: from, to: to)
             let fromSeq = try fromSeq.map { try JournalCLI.seq($0, option: "--from-seq") } ?? 0
             let limit = try limit.map { try JournalCLI.seq($0, option: "--limit") } ?? .max
             let files = try archives.map(JournalCLI.openReader) + [JournalCLI.openReader(journal)]
