@@ -114,6 +114,15 @@ import Testing
         #expect(await refusal(of: token) == .unsupportedAlgorithm("HS384"))
     }
 
+    @Test func aHeaderAlgWithALineBreakCannotForgeALogLine() async throws {
+        let token = try await TestTokens.sign(
+            ClientClaims(subject: "alice", expiration: hourLater), header: ["alg": "x\n2026 crit FAKE"])
+        let error = try #require(await refusal(of: token))
+        #expect(error == .unsupportedAlgorithm("x\n2026 crit FAKE"))
+        #expect(!error.details.contains("\n"), "\(error.details)")
+        #expect(error.details.contains(#"'x\n2026 crit FAKE'"#), "\(error.details)")
+    }
+
     @Test func anHS256SignatureUnderAnotherAlgorithmsHeaderIsRefused() async throws {
         // jwt-kit alone would accept this: it verifies with the key's algorithm whatever the header says.
         let token = try await TestTokens.sign(

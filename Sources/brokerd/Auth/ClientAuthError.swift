@@ -40,8 +40,16 @@ enum ClientAuthError: Error, Equatable, Sendable {
         }
     }
 
-    /// What was wrong, for the log line of the refusal.
+    /// What was wrong, for the log line of the refusal: parts of it come from the token, so
+    /// control characters are escaped (a header `alg` of `"x\n2026 crit FAKE"` forged a log line).
     var details: String {
+        String(
+            rawDetails.unicodeScalars.map { scalar in
+                scalar.properties.generalCategory == .control ? scalar.escaped(asASCII: true) : String(scalar)
+            }.joined())
+    }
+
+    private var rawDetails: String {
         switch self {
         case .missingToken:
             "no token in ?token= or Authorization: Bearer"
