@@ -533,6 +533,7 @@ import TestSupport
         let huge = #"{"ticks":[{"code":"600519","price":10,"name":""# + String(repeating: "x", count: 5 << 20) + #""}]}"#
         let tooLarge = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: huge)
         #expect(tooLarge.0 == 413 && tooLarge.1["error"] as? String == "body_too_large", "\(tooLarge.0) \(tooLarge.1)")
+        #expect((tooLarge.1["details"] as? String)?.contains("limit of 4194304 bytes") == true, "\(tooLarge.1)")
         #expect(try await lastSeq(broker) == seqBefore)
         await broker.terminate()
     }

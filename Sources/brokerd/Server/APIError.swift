@@ -94,10 +94,12 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             return APIError(status: error.status, error: name, details: details).response
         } catch let error as DecodingError {
             return APIError.badRequest("invalid_body", Self.describe(error)).response
-        } catch let error as NIOTooManyBytesError {
-            // Collecting the body stopped at the limit (`max_body_bytes`): nothing of it was used.
-            let limit = error.maxBytes.map { " of \($0) bytes" } ?? ""
-            return APIError(status: .contentTooLarge, error: "body_too_large", details: "the body is larger than the limit\(limit)").response
+        } catch is NIOTooManyBytesError {
+            // Collecting the body stopped at the limit: nothing of it was used. (The error's own
+            // `maxBytes` is what was left of the limit when a chunk overflowed it, not the limit.)
+            return APIError(
+                status: .contentTooLarge, error: "body_too_large",
+                details: "the body is larger than the limit of \(context.maxUploadSize) bytes").response
         } catch {
             return APIError(status: .internalServerError, error: "internal", details: "\(error)").response
         }
