@@ -56,6 +56,22 @@ import TestSupport
         nginx.stop()
     }
 
+    @Test func newWebSocketConnectionsFromOneAddressAreRateLimited() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
+        let nginx = try await NginxProcess(upstreamPorts: [broker.port])
+        // Plain GETs of the endpoint (426 from the broker) count as the upgrades would: a burst of
+        // 200 passes, and at 20 per second beyond it the rest of 260 quick ones are refused.
+        var statuses: [Int: Int] = [:]
+        for _ in 0..<260 {
+            statuses[try RawHTTP.get(port: nginx.port, path: "/ws/stock/prices").status, default: 0] += 1
+        }
+        #expect((statuses[426] ?? 0) >= 200 && (statuses[429] ?? 0) > 0, "\(statuses)")
+        #expect(try await HTTP.request("GET", nginx.baseURL + "/healthz").0 == 200, "other locations are not limited by it")
+        #expect(await broker.terminate() == 0)
+        nginx.stop()
+    }
+
     @Test func theBrokerBelievesXForwardedForOnlyFromATrustedProxy() async throws {
         let dir = try TemporaryDirectory()
         let trusting = try await BrokerProcess(journal: dir.path("trusting.sqlite"), arguments: ["--trusted-proxies", "127.0.0.1"])
