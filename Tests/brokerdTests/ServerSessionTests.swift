@@ -59,6 +59,27 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aSessionClosedByAShutdownIsResumableForTheWholeWindowAfterTheRestart() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let window = ["--resume-window", "2"]
+        var broker = try await BrokerProcess(journal: journal, arguments: window)
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await first.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let token = try #require(connected["resume_token"] as? String)
+        #expect(await broker.terminate() == 0)
+        // Down for longer than the window: a planned stop's downtime counts no more than a crash's.
+        try await Task.sleep(for: .milliseconds(2_500))
+        broker = try await BrokerProcess(journal: journal, arguments: window)
+        let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0&resume_token=\(token)")
+        let resumed = try #require(try await second.receive())
+        #expect(resumed["resumed"] as? Bool == true, "\(resumed)")
+        await second.close()
+        await broker.terminate()
+        #expect(try disconnectReasons(journal).prefix(2) == [.shutdown, .shutdown], "the stop, then the window reopened at the restart")
+    }
+
     @Test func resumeAfterKillNineAndRestartDeliversMissedPricesBarsAndNews() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -134,13 +134,24 @@ struct BrokerService: Service {
         // Clients connected when the last process died are gone now; they may resume within the window.
         let now = WallClock.microsecondsNow()
         let deadline = now + configuration.resumeWindowMicroseconds
-        let stranded = await store.read { projection in
-            projection.clients.values.filter(\.isConnected).map(\.id).sorted()
+        let (stranded, shutDown) = await store.read { projection in
+            let clients = projection.clients.values.sorted { $0.id < $1.id }
+            return (
+                clients.filter(\.isConnected).map(\.id),
+                // Those the last shutdown closed get their window again from now, as the stranded
+                // do: the downtime of a planned stop (an upgrade) counts no more than a crash's.
+                clients.filter { client in
+                    guard case .gone(_, .shutdown, let until) = client.state else { return false }
+                    return until < deadline
+                }.map(\.id)
+            )
         }
-        if !stranded.isEmpty {
-            try await store.append(stranded.map {
-                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline))
-            })
+        let reopened = stranded.map { ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline) }
+            + (configuration.resumeWindowMicroseconds > 0 ? shutDown : []).map {
+                ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: deadline)
+            }
+        if !reopened.isEmpty {
+            try await store.append(reopened.map { .clientDisconnected($0) })
         }
         // Nothing is ingested before the store is handed over (ready), so this is the state as of readySeq.
         let (readySeq, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
