@@ -25,6 +25,16 @@ struct ProjectionSessionTests {
         #expect(p.client("c1")?.isResumable(at: 1_000) == false)
     }
 
+    @Test("a second disconnect of a gone session moves its deadline; it stays gone since the first")
+    func aSecondDisconnectMovesTheDeadlineOnly() {
+        let p = projection([
+            Fixtures.connected("c1"), Fixtures.disconnected("c1", deadline: 999),
+            .clientDisconnected(ClientDisconnected(clientID: "c1", reason: .shutdown, resumeDeadline: 5_000)),
+        ])
+        #expect(p.client("c1")?.state == .gone(since: 20, reason: .shutdown, resumeDeadline: 5_000))
+        #expect(p.client("c1")?.isResumable(at: 4_000) == true)
+    }
+
     @Test("connect of a gone client resumes it with its subscriptions and updated details")
     func resumeRestoresSubscriptions() {
         let p = projection([

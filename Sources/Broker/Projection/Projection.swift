@@ -45,9 +45,11 @@ public struct Projection: Sendable, Equatable {
         case .clientConnected(let p):
             applyConnected(p, at: recorded.timestamp)
         case .clientDisconnected(let p):
-            guard clients[p.clientID] != nil else { return }
-            clients[p.clientID]?.state = .gone(
-                since: recorded.timestamp, reason: p.reason, resumeDeadline: p.resumeDeadline)
+            guard let client = clients[p.clientID] else { return }
+            // A disconnect of a gone session (a restart moving its deadline on by the downtime)
+            // changes its deadline; it has been gone since the first.
+            let since = if case .gone(let first, _, _) = client.state { first } else { recorded.timestamp }
+            clients[p.clientID]?.state = .gone(since: since, reason: p.reason, resumeDeadline: p.resumeDeadline)
         case .sessionExpired(let p):
             guard clients.removeValue(forKey: p.clientID) != nil else { return }
             subscriptions.removeAll(of: p.clientID)

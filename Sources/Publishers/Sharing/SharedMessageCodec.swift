@@ -55,7 +55,8 @@ public enum SharedMessageCodec {
     public static func decodeNews(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(NewsWire.self, from: json, channel: channel, expected: "{\"news\":{\"title\",…}}")
         // As bars' starts are: seconds or milliseconds read as microseconds would date it in 1970.
-        if let publishedAt = wire.news.publishedAt, let problem = FieldRules.fedTimeProblem(publishedAt) {
+        // (A node's items carry the time it stamped them with, as its HTTP route does.)
+        if wire.node == nil, let publishedAt = wire.news.publishedAt, let problem = FieldRules.fedTimeProblem(publishedAt) {
             throw SharedMessageError(channel: channel, reason: "news: published_at \(publishedAt) \(problem)")
         }
         // Without an id, every node derives the same one from the message it received, so the

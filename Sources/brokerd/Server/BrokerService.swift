@@ -134,22 +134,24 @@ struct BrokerService: Service {
         // Clients connected when the last process died are gone now; they may resume within the window.
         let now = WallClock.microsecondsNow()
         let deadline = now + configuration.resumeWindowMicroseconds
-        let (stranded, shutDown) = await store.read { projection in
-            let clients = projection.clients.values.sorted { $0.id < $1.id }
-            return (
-                clients.filter(\.isConnected).map(\.id),
-                // Those the last shutdown closed get their window again from now, as the stranded
-                // do: the downtime of a planned stop (an upgrade) counts no more than a crash's.
-                clients.filter { client in
-                    guard case .gone(_, .shutdown, let until) = client.state else { return false }
-                    return until < deadline
-                }.map(\.id)
-            )
-        }
-        let reopened = stranded.map { ClientDisconnected(clientID: $0, reason: .brokerRestart, resumeDeadline: deadline) }
-            + (configuration.resumeWindowMicroseconds > 0 ? shutDown : []).map {
-                ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: deadline)
+        // The downtime does not count against a resume window: sessions the broker still held as
+        // resumable when it stopped (closed by its shutdown, or by their clients shortly before)
+        // get their deadline moved on by the time it was down, as the stranded get a whole window.
+        let (reopened, stranded) = await store.read { projection -> ([ClientDisconnected], Int) in
+            let stoppedAt = projection.lastTimestamp
+            let downtime = max(0, now - stoppedAt)
+            let reopened = projection.clients.values.sorted { $0.id < $1.id }.compactMap { client -> ClientDisconnected? in
+                switch client.state {
+                case .connected:
+                    return ClientDisconnected(clientID: client.id, reason: .brokerRestart, resumeDeadline: deadline)
+                case .gone(_, let reason, let until) where until >= stoppedAt && downtime > 0 && configuration.resumeWindowMicroseconds > 0:
+                    return ClientDisconnected(clientID: client.id, reason: reason, resumeDeadline: until + downtime)
+                case .gone:
+                    return nil
+                }
             }
+            return (reopened, projection.clients.values.count(where: \.isConnected))
+        }
         if !reopened.isEmpty {
             try await store.append(reopened.map { .clientDisconnected($0) })
         }
@@ -162,7 +164,7 @@ struct BrokerService: Service {
             metadata: [
                 "journal": "\(path)", "seq": "\(readySeq)",
                 "snapshot": "\(recovery.snapshotSeq.map(String.init) ?? "none")",
-                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
+                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded)",
                 "elapsed": "\(elapsed)",
             ])
         return (store, readySeq, pricesAtStart)
