@@ -456,6 +456,22 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func anUpgradeOnAReusedConnectionIsRedirectedToTheSameServer() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        // After a first request on the connection, an upgrade is answered 307 to its own path (NIO
+        // reads upgrades on a connection's first request only); a path starting `//` must not
+        // send the client to another host.
+        let upgrade = "GET //evil.example/ws?x=1 HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        let response = try RawHTTP.exchange(port: broker.port, request: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + upgrade)
+        #expect(response.status == 200)
+        let second = response.body.lowercased()
+        #expect(second.contains("http/1.1 307"), "\(response.body)")
+        #expect(second.contains("location: /evil.example/ws?x=1\r\n"), "\(response.body)")
+        await broker.terminate()
+    }
+
     @Test func anHTTP10RequestWithoutKeepAliveIsAnsweredAndClosed() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

@@ -182,7 +182,8 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             guard request.headers[.upgrade] == "websocket" else {
                 return try await responder(request, responseWriter, channel)
             }
-            var path = request.uri.path
+            // One leading slash: `//host/x` in a Location is another host (RFC 3986 §4.2).
+            var path = "/" + request.uri.path.drop { $0 == "/" }
             if let query = request.uri.query { path += "?\(query)" }
             let response = HTTPResponse(status: .temporaryRedirect, headerFields: [.connection: "close", .location: path])
             try await responseWriter.writeResponse(response)
