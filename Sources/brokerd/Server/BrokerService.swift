@@ -247,13 +247,15 @@ struct BrokerService: Service {
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
             let now = WallClock.microsecondsNow()
+            // Silence and stalls on the monotonic clock: a wall clock step must not close everyone.
+            let elapsed = ElapsedClock.microsecondsNow()
             for connection in runtime.registry.all {
-                if now - connection.idleSince > heartbeatMicroseconds {
+                if elapsed - connection.idleSince > heartbeatMicroseconds {
                     // Once: a connection whose end is still being journaled stays listed meanwhile.
                     if connection.requestClose(.heartbeatTimeout) {
                         logger.info("heartbeat timeout", metadata: ["client": "\(connection.clientID)"])
                     }
-                } else if connection.writer.stalledFor(at: now) > stallMicroseconds {
+                } else if connection.writer.stalledFor(at: elapsed) > stallMicroseconds {
                     connection.closeAsSlowConsumer()
                 } else if let expiry = connection.tokenExpiresAt, now >= expiry, connection.requestClose(.tokenExpired) {
                     logger.info("token expired", metadata: ["client": "\(connection.clientID)", "user": "\(connection.user ?? "-")"])

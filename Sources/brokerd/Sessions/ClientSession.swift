@@ -429,7 +429,7 @@ struct ClientSession {
     /// it did not go in time.
     private func takeOver(_ clientID: String) async -> Bool {
         guard configuration.resumeWindowMicroseconds > 0, let old = runtime.registry[clientID] else { return false }
-        if WallClock.microsecondsNow() - old.idleSince >= Self.takeOverAfterSilence, old.requestClose(.replaced) {
+        if ElapsedClock.microsecondsNow() - old.idleSince >= Self.takeOverAfterSilence, old.requestClose(.replaced) {
             logger.info("resume takes over a connected session", metadata: ["client": "\(clientID)"])
         }
         let deadline = ContinuousClock.now + Self.takeOverTimeout

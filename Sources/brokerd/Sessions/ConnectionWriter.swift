@@ -89,8 +89,8 @@ final class ConnectionWriter: Sendable {
     /// Messages handed to the socket.
     var sentCount: UInt64 { sent.load(ordering: .relaxed) }
 
-    /// How long (microseconds, as of `now`) the socket has taken nothing while messages waited for
-    /// it; 0 while it takes what there is. Callable from anywhere.
+    /// How long (microseconds, as of `now` on `ElapsedClock`) the socket has taken nothing while
+    /// messages waited for it; 0 while it takes what there is. Callable from anywhere.
     func stalledFor(at now: Int64) -> Int64 {
         let since = stalledSince.load(ordering: .relaxed)
         return since == 0 ? 0 : max(0, now - since)
@@ -163,7 +163,7 @@ final class ConnectionWriter: Sendable {
         if written > 0 || state.value.queue.isEmpty {
             stalledSince.store(0, ordering: .relaxed)
         } else if stalledSince.load(ordering: .relaxed) == 0 {
-            stalledSince.store(WallClock.microsecondsNow(), ordering: .relaxed)
+            stalledSince.store(ElapsedClock.microsecondsNow(), ordering: .relaxed)
         }
         guard !state.value.queue.isEmpty, !state.value.retryScheduled else { return }
         guard channel.isActive else {

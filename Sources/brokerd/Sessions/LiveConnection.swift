@@ -32,7 +32,7 @@ final class LiveConnection: Sendable {
         self.connectedAt = WallClock.microsecondsNow()
         self.writer = writer
         self.onSlowConsumer = onSlowConsumer
-        self.lastActivity = Atomic(connectedAt)
+        self.lastActivity = Atomic(ElapsedClock.microsecondsNow())
     }
 
     var messagesIn: UInt64 { received.load(ordering: .relaxed) }
@@ -41,6 +41,7 @@ final class LiveConnection: Sendable {
     private static let receivedByAll = Atomic<UInt64>(0)
     var messagesOut: UInt64 { writer.sentCount }
     var queueDepth: Int { writer.depth }
+    /// When the client last sent a frame, on `ElapsedClock` (not a wall time).
     var idleSince: Int64 { lastActivity.load(ordering: .relaxed) }
 
     /// Records a message from the client, once it is taken in.
@@ -53,7 +54,7 @@ final class LiveConnection: Sendable {
     /// Records that the client sent a frame, as it is read: any frame, control frames included,
     /// counts for the heartbeat, and a frame waiting behind a slow store call counts already.
     func noteActivity() {
-        lastActivity.store(WallClock.microsecondsNow(), ordering: .relaxed)
+        lastActivity.store(ElapsedClock.microsecondsNow(), ordering: .relaxed)
     }
 
     /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
