@@ -76,6 +76,10 @@ final class GroupCommitWriter: Sendable {
 
     var head: Head { committedHead.withLock { $0 } }
 
+    /// Why the writer stopped taking appends for good (a failed rollback: the file's state is
+    /// unknown until it is opened again), or nil while it takes them.
+    var stoppedBy: JournalError? { queue.withLock { $0.stopped } }
+
     var statistics: Statistics { counters.withLock { $0 } }
 
     func append(_ records: [NewRecord]) async throws -> Appended {

@@ -93,6 +93,9 @@ public final class Journal: Sendable {
     /// The timestamp of the last committed event, UTC microseconds (0 for an empty journal).
     public var lastTimestamp: Int64 { writer.head.timestamp }
 
+    /// Why the journal stopped taking appends until it is opened again, or nil while it takes them.
+    public var stoppedBy: JournalError? { writer.stoppedBy }
+
     /// Commits, events and failed commits since the journal was opened.
     public var statistics: JournalStatistics {
         let s = writer.statistics

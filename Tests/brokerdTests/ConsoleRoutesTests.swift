@@ -22,6 +22,10 @@ import TestSupport
         #expect(response.headers["content-type"] == "text/html; charset=utf-8")
         #expect(response.body.contains("<title>brokerd · live console</title>"))
         #expect(response.body.contains(#"<script src="brokerd-client.js"></script>"#))
+        // HEAD: the same length, no body.
+        let head = try RawHTTP.send("HEAD", port: broker.port, path: "/")
+        #expect(head.status == 200 && head.body.isEmpty, "\(head)")
+        #expect(head.headers["content-length"] == String(response.body.utf8.count), "\(head.headers)")
         _ = dir
     }
 

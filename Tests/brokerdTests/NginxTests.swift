@@ -56,6 +56,21 @@ import TestSupport
         nginx.stop()
     }
 
+    @Test func theAccessLogLeavesOutQueryStringsWhereCredentialsTravel() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
+        let nginx = try await NginxProcess(upstreamPorts: [broker.port])
+        let socket = TestWebSocket(url: nginx.webSocketURL + "?resume=client_00000001&since=0&resume_token=5ec7e75ec7e7")
+        #expect(try await socket.receive()?["type"] as? String == "connected")
+        await socket.close()
+        #expect(try await HTTP.request("GET", nginx.baseURL + "/api/signals/buy?strategy=s3cr3t").0 == 200)
+        nginx.stop()
+        let log = try String(contentsOfFile: nginx.directory.path("access.log"), encoding: .utf8)
+        #expect(log.contains("GET /ws/stock/prices HTTP/1.1") && log.contains("GET /api/signals/buy HTTP/1.1"), "\(log)")
+        #expect(!log.contains("5ec7e75ec7e7") && !log.contains("s3cr3t"), "\(log)")
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func newWebSocketConnectionsFromOneAddressAreRateLimited() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))

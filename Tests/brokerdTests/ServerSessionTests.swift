@@ -80,6 +80,31 @@ import TestSupport
         #expect(try disconnectReasons(journal).prefix(2) == [.shutdown, .shutdown], "the stop, then the window reopened at the restart")
     }
 
+    @Test func aSessionNobodyResumesExpiresAfterAWindowOfUptimeHoweverOftenTheBrokerRestarts() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let window = ["--resume-window", "3"]
+        var broker = try await BrokerProcess(journal: journal, arguments: window)
+        let first = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await first.receive())
+        let clientID = try #require(connected["client_id"] as? String)
+        let token = try #require(connected["resume_token"] as? String)
+        await first.close()
+        // Up 1.2 s at a time, quiet (no event in the journal), three restarts: well over the 3 s
+        // window of uptime. Only the time the broker was down moves the deadline on.
+        for _ in 0..<3 {
+            try await Task.sleep(for: .milliseconds(1_200))
+            #expect(await broker.terminate() == 0)
+            broker = try await BrokerProcess(journal: journal, arguments: window)
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        let late = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0&resume_token=\(token)")
+        let answer = try #require(try await late.receive())
+        #expect(answer["resumed"] as? Bool == false, "\(answer)")
+        await late.close()
+        await broker.terminate()
+    }
+
     @Test func resumeAfterKillNineAndRestartDeliversMissedPricesBarsAndNews() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -65,8 +65,10 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         let response = try await answer(request, context: context, next: next)
         guard request.method == .head else { return response }
         // The answer a GET would get, without its body (RFC 9110 §9.3.2).
+        // The length GET would send: the header the answer has (a HEAD the file middleware
+        // answered has no body but the file's length), else its body's.
         var headers = response.headers
-        if let length = response.body.contentLength { headers[.contentLength] = String(length) }
+        if headers[.contentLength] == nil, let length = response.body.contentLength { headers[.contentLength] = String(length) }
         return Response(status: response.status, headers: headers, body: ResponseBody())
     }
 

@@ -53,6 +53,11 @@ struct APIRoutes {
         // Tells a load balancer to send nothing more while the broker closes its clients.
         guard !runtime.isShuttingDown else { return .shuttingDown }
         // Every state change is refused while the journal cannot commit: the node is of no use.
+        if let stopped = store.journal.stoppedBy {
+            return APIError(
+                status: .serviceUnavailable, error: "journal_failing",
+                details: "the journal stopped taking appends (\(stopped)); restart the broker to open it again")
+        }
         guard let failure = store.journal.statistics.lastCommitFailure, now - failure.timestamp < Self.journalFailureHold else {
             return nil
         }

@@ -294,6 +294,10 @@ final class UnreadBodyCloser: ChannelDuplexHandler, RemovableChannelHandler {
     static let linger = TimeAmount.seconds(1)
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // Once the answer said the connection closes, nothing more is taken in: the rest of the
+        // refused body, or a request pipelined behind it (RFC 9112 §9.6), which the client will
+        // send again on a new connection.
+        guard !closing else { return }
         if case .end = unwrapInboundIn(data) { requestsEnded += 1 }
         context.fireChannelRead(data)
     }

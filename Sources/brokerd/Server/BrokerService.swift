@@ -137,8 +137,10 @@ struct BrokerService: Service {
         // The downtime does not count against a resume window: sessions the broker still held as
         // resumable when it stopped (closed by its shutdown, or by their clients shortly before)
         // get their deadline moved on by the time it was down, as the stranded get a whole window.
+        // When the broker was last alive: its last event, or the snapshot a shutdown writes last.
+        let lastSnapshotAt = (try? journal.reader().snapshots().first?.timestamp) ?? nil
         let (reopened, stranded) = await store.read { projection -> ([ClientDisconnected], Int) in
-            let stoppedAt = projection.lastTimestamp
+            let stoppedAt = max(projection.lastTimestamp, lastSnapshotAt ?? 0)
             let downtime = max(0, now - stoppedAt)
             let reopened = projection.clients.values.sorted { $0.id < $1.id }.compactMap { client -> ClientDisconnected? in
                 switch client.state {

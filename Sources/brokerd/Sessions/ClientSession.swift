@@ -196,7 +196,8 @@ struct ClientSession {
         connection.send(ServerMessage.encode(ServerMessage.Connected(
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
-            timestamp: WireTime.now(), seq: seq, resumed: resumed, resumeToken: runtime.resumeKey.token(for: id))))
+            timestamp: WireTime.now(), seq: seq, resumed: resumed,
+            resumeToken: runtime.resumeKey.token(for: id, startedAt: resumed ? sessionStartedAt : recorded.last?.timestamp ?? 0))))
         if resumed, let invalid = resumeRequest?.invalidSince {
             connection.send(ServerMessage.error(
                 "invalid_since",
@@ -392,15 +393,21 @@ struct ClientSession {
     private func resumeVerdict(_ request: ResumeRequest) async -> Result<Int64, ResumeRefusal> {
         let now = WallClock.microsecondsNow()
         let user = identity?.user
-        guard let token = request.token, !token.isEmpty else {
+        // An anonymous session is its id and token; an authenticated one is also its user's, so
+        // its token may be left out (the seed-era `?resume=<id>&since=<seq>`), never wrong.
+        let token = request.token.flatMap { $0.isEmpty ? nil : $0 }
+        if token == nil, user == nil {
             return .failure(ResumeRefusal("a resume needs the resume_token that `connected` gave the session (?resume_token=); started a new session"))
         }
-        // A wrong token reads like an unknown session: a guessed id tells nothing.
-        let known = runtime.resumeKey.accepts(token, for: request.clientID)
+        let resumeKey = runtime.resumeKey
         return await store.read { projection -> Result<Int64, ResumeRefusal> in
-            // Another user's session reads exactly like an unknown one and is checked before
-            // anything else, so a client learns nothing about it (not even that it exists).
-            guard known, let client = projection.client(request.clientID), client.user == user else {
+            // Another user's session, or a wrong token (bound to the session's start, so one kept
+            // from a session that expired is no use for a later one with the same id), reads
+            // exactly like an unknown session and is checked before anything else, so a client
+            // learns nothing about it (not even that it exists).
+            guard let client = projection.client(request.clientID), client.user == user,
+                token.map({ resumeKey.accepts($0, for: client.id, startedAt: client.startedAt) }) ?? true
+            else {
                 return .failure(ResumeRefusal("session \(request.clientID) is unknown or has expired; started a new session"))
             }
             if client.isConnected {

@@ -1,8 +1,10 @@
 import Crypto
 import Foundation
 
-/// The secret that makes a session's resume token: `connected` hands a new session
-/// `resume_token` = HMAC-SHA256(key, client id), cut to 128 bits, and a resume must bring it back.
+/// The secret that makes a session's resume token: `connected` hands a session `resume_token` =
+/// HMAC-SHA256(key, client id and the journal time the session started), cut to 128 bits, and a
+/// resume of an anonymous session must bring it back. The start is in it because ids are drawn
+/// again once a session expired: a token kept from a throwaway session must not resume a later one.
 ///
 /// Client ids have the seed's shape (`client_` + 8 hex digits): 32 bits, which anyone can guess at
 /// a thousand tries a second, and with auth off a guessed id was all it took to take a session
@@ -22,15 +24,16 @@ struct ResumeKey: Sendable {
         ResumeKey(SymmetricKey(size: .bits256))
     }
 
-    /// The token of session `clientID`: 32 lowercase hex digits.
-    func token(for clientID: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(clientID.utf8), using: key)
+    /// The token of session `clientID` that started at `startedAt` (its first connect's journal
+    /// time, which resumes keep): 32 lowercase hex digits.
+    func token(for clientID: String, startedAt: Int64) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(clientID)@\(startedAt)".utf8), using: key)
         return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
     }
 
-    /// Whether `token` is the one of `clientID`, compared in constant time.
-    func accepts(_ token: String, for clientID: String) -> Bool {
-        let expected = Array(self.token(for: clientID).utf8)
+    /// Whether `token` is the one of session `clientID` started at `startedAt`, compared in constant time.
+    func accepts(_ token: String, for clientID: String, startedAt: Int64) -> Bool {
+        let expected = Array(self.token(for: clientID, startedAt: startedAt).utf8)
         let given = Array(token.utf8)
         guard given.count == expected.count else { return false }
         return zip(given, expected).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
@@ -51,19 +54,26 @@ struct ResumeKey: Sendable {
         if let key = try load(path) { return key }
         let key = SymmetricKey(size: .bits256)
         let hex = key.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        // Written whole to a file of its own, then linked into place: a crash while writing
+        // leaves no empty key behind, and of two processes starting at once one key wins.
+        let temporary = path + ".\(getpid()).tmp"
+        unlink(temporary)
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL, 0o600)
         guard fd >= 0 else {
-            // Another process made it meanwhile: use that one.
-            if errno == EEXIST, let key = try load(path) { return key }
             throw LoadError(description: "cannot create the resume key \(path): \(String(cString: strerror(errno)))")
         }
         let bytes = Array((hex + "\n").utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd) == 0
         close(fd)
+        defer { unlink(temporary) }
         guard written == bytes.count, synced else {
-            unlink(path)
             throw LoadError(description: "cannot write the resume key \(path)")
+        }
+        guard link(temporary, path) == 0 else {
+            // Another process made it meanwhile: use that one.
+            if errno == EEXIST, let key = try load(path) { return key }
+            throw LoadError(description: "cannot create the resume key \(path): \(String(cString: strerror(errno)))")
         }
         return ResumeKey(key)
     }

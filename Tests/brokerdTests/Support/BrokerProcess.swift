@@ -1,4 +1,7 @@
+import Broker
 import Foundation
+import Journal
+import Logging
 import Synchronization
 import TestSupport
 
@@ -50,8 +53,31 @@ final class BrokerProcess: @unchecked Sendable {
     /// `resume_token`, made as the broker makes it from the key beside its journal (what the
     /// session's `connected` carried).
     func resumeQuery(_ clientID: String, since: String? = nil) -> String {
-        let token = (try? ResumeKey.loadOrCreate(besideJournal: journalPath).token(for: clientID)) ?? "no-resume-key"
+        let token = (try? ResumeKey.loadOrCreate(besideJournal: journalPath).token(for: clientID, startedAt: sessionStart(of: clientID)))
+            ?? "no-resume-key"
         return "resume=\(clientID)" + (since.map { "&since=\($0)" } ?? "") + "&resume_token=\(token)"
+    }
+
+    /// When the session `clientID` now has started, as the broker's projection says (from the
+    /// newest snapshot and the tail, so a compacted or partly damaged journal will do); else the
+    /// journal time of its first connect since it last expired (0 when it never connected).
+    private func sessionStart(of clientID: String) throws -> Int64 {
+        if let loaded = try? ProjectionLoader(logger: Logger(label: "test")).load(from: JournalReader(path: journalPath)),
+            let client = loaded.projection.client(clientID)
+        {
+            return client.startedAt
+        }
+        let kinds: Set = [EventKind.clientConnected.rawValue, EventKind.sessionExpired.rawValue]
+        let cursor = try JournalReader(path: journalPath).records(JournalQuery(kinds: kinds))
+        var start: Int64?
+        while let record = try cursor.next() {
+            switch try EventCodec.decode(kind: record.kind, payload: record.payload) {
+            case .clientConnected(let connected) where connected.clientID == clientID: start = start ?? record.timestamp
+            case .sessionExpired(let expired) where expired.clientID == clientID: start = nil
+            default: break
+            }
+        }
+        return start ?? 0
     }
     var baseURL: String { "http://127.0.0.1:\(port)" }
     var webSocketURL: String { "ws://127.0.0.1:\(port)/ws/stock/prices" }

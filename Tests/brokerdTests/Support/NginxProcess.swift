@@ -77,7 +77,9 @@ final class NginxProcess {
                 lines.append("error_log \(directory)/error.log warn;")
                 found.insert("error_log")
             case code.hasPrefix("access_log "):
-                lines.append(indent + "access_log \(directory)/access.log;")
+                // The file moves here; the format named after it stays.
+                let format = code.dropLast(code.hasSuffix(";") ? 1 : 0).split(separator: " ").dropFirst(2).joined(separator: " ")
+                lines.append(indent + "access_log \(directory)/access.log\(format.isEmpty ? "" : " " + format);")
                 found.insert("access_log")
             case code.hasPrefix("worker_processes "):
                 lines.append("worker_processes 1;")

@@ -29,11 +29,19 @@ enum RawHTTP {
 
     /// Sends `request` as it is and reads until the server closes the connection (at most 10 s).
     static func exchange(port: Int, request text: String, from local: String? = nil) throws -> Response {
+        try exchange(port: port, parts: [text], pause: .zero, from: local)
+    }
+
+    /// Sends `parts` with `pause` between them and reads until the server closes the connection.
+    static func exchange(port: Int, parts: [String], pause: Duration, from local: String? = nil) throws -> Response {
         let fd = try LoopbackSocket.connect(port: port, readTimeout: 10, from: local)
         defer { close(fd) }
-        let request = Array(text.utf8)
-        guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
-            throw Failure(description: "write() failed: errno \(errno)")
+        for (index, part) in parts.enumerated() {
+            if index > 0 { Thread.sleep(forTimeInterval: Double(pause.components.attoseconds) / 1e18 + Double(pause.components.seconds)) }
+            let request = Array(part.utf8)
+            guard request.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == request.count else {
+                throw Failure(description: "write() failed: errno \(errno)")
+            }
         }
         var received: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65_536)
