@@ -64,9 +64,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let response = try await answer(request, context: context, next: next)
         guard request.method == .head else { return response }
-        // The answer a GET would get, without its body (RFC 9110 §9.3.2).
-        // The length GET would send: the header the answer has (a HEAD the file middleware
-        // answered has no body but the file's length), else its body's.
+        // The answer a GET would get, without its body (RFC 9110 §9.3.2), with the length GET would
+        // send: the header the answer has (a HEAD the file middleware answered has no body but the
+        // file's length), else its body's.
         var headers = response.headers
         if headers[.contentLength] == nil, let length = response.body.contentLength { headers[.contentLength] = String(length) }
         return Response(status: response.status, headers: headers, body: ResponseBody())
