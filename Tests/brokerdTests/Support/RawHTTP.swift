@@ -47,6 +47,9 @@ enum RawHTTP {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         while true {
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            // A reset after the answer ends it too: a server that closes with bytes of the client's
+            // still unread (a refused body) resets the connection.
+            if count < 0, errno == ECONNRESET, !received.isEmpty { break }
             guard count >= 0 else { throw Failure(description: "read() failed or timed out: errno \(errno)") }
             if count == 0 { break }
             received += buffer[0..<count]
