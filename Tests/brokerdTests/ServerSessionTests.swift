@@ -21,14 +21,18 @@ import TestSupport
         }
     }
 
+    /// A fresh session on `broker`: its socket, id and resume token (from `connected`).
+    private func openSession(on broker: BrokerProcess) async throws -> (TestWebSocket, clientID: String, token: String) {
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        let connected = try #require(try await socket.receive())
+        return (socket, try #require(connected["client_id"] as? String), try #require(connected["resume_token"] as? String))
+    }
+
     @Test func aResumeNeedsTheSessionsResumeTokenAndAGuessedIdTakesNothingOver() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
         var broker = try await BrokerProcess(journal: journal)
-        let victim = TestWebSocket(url: broker.webSocketURL)
-        let connected = try #require(try await victim.receive())
-        let clientID = try #require(connected["client_id"] as? String)
-        let token = try #require(connected["resume_token"] as? String)
+        let (victim, clientID, token) = try await openSession(on: broker)
         #expect(token.count == 32 && token.allSatisfy(\.isHexDigit), "\(token)")
         try victim.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
         _ = try await victim.receive(type: "subscribed")
@@ -64,10 +68,7 @@ import TestSupport
         let journal = dir.path("j.sqlite")
         let window = ["--resume-window", "2"]
         var broker = try await BrokerProcess(journal: journal, arguments: window)
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let connected = try #require(try await first.receive())
-        let clientID = try #require(connected["client_id"] as? String)
-        let token = try #require(connected["resume_token"] as? String)
+        let (first, clientID, token) = try await openSession(on: broker)
         #expect(await broker.terminate() == 0)
         // Down for longer than the window: a planned stop's downtime counts no more than a crash's.
         try await Task.sleep(for: .milliseconds(2_500))
@@ -76,6 +77,7 @@ import TestSupport
         let resumed = try #require(try await second.receive())
         #expect(resumed["resumed"] as? Bool == true, "\(resumed)")
         await second.close()
+        await first.close()  // open until the shutdown closed it (its disconnect is the shutdown's)
         await broker.terminate()
         #expect(try disconnectReasons(journal).prefix(2) == [.shutdown, .shutdown], "the stop, then the window reopened at the restart")
     }
@@ -85,10 +87,7 @@ import TestSupport
         let journal = dir.path("j.sqlite")
         let window = ["--resume-window", "3"]
         var broker = try await BrokerProcess(journal: journal, arguments: window)
-        let first = TestWebSocket(url: broker.webSocketURL)
-        let connected = try #require(try await first.receive())
-        let clientID = try #require(connected["client_id"] as? String)
-        let token = try #require(connected["resume_token"] as? String)
+        let (first, clientID, token) = try await openSession(on: broker)
         await first.close()
         // Up 1.2 s at a time, quiet (no event in the journal), three restarts: well over the 3 s
         // window of uptime. Only the time the broker was down moves the deadline on.

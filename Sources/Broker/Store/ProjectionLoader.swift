@@ -17,6 +17,8 @@ public struct RecoveredProjection: Sendable {
 public struct RecoverySummary: Sendable {
     /// The snapshot the projection started from; nil for a full replay.
     public var snapshotSeq: UInt64?
+    /// When that snapshot was written (UTC microseconds): a shutdown writes one last.
+    public var snapshotTimestamp: Int64?
     /// Snapshots that were newer but could not be used, with the reason.
     public var skippedSnapshots: [(seq: UInt64, reason: String)]
     /// Events applied after the snapshot.
@@ -53,7 +55,7 @@ public struct ProjectionLoader: Sendable {
         let last = try reader.last()?.seq ?? reader.chainBase().seq
         let end = min(untilSeq ?? last, last)
         var skipped: [(seq: UInt64, reason: String)] = []
-        var start: (projection: Projection, seq: UInt64)?
+        var start: (projection: Projection, snapshot: SnapshotInfo)?
         let candidates = useSnapshots ? try reader.snapshots() : []
         if useSnapshots {
             for seq in try reader.invalidSnapshotSeqs() {
@@ -72,7 +74,7 @@ public struct ProjectionLoader: Sendable {
                     }
                 }
                 let projection = try Self.projection(from: snapshot, data: reader.snapshotData(seq: snapshot.seq))
-                start = (projection, snapshot.seq)
+                start = (projection, snapshot)
                 break
             } catch {
                 logger.warning(
@@ -137,7 +139,9 @@ public struct ProjectionLoader: Sendable {
             throw MissingHistory(path: first.path, missing: (projection.lastSeq + 1)...upper, compactedBase: base)
         }
         return RecoveredProjection(
-            projection: projection, summary: RecoverySummary(snapshotSeq: start?.seq, skippedSnapshots: skipped, replayedEvents: replayed))
+            projection: projection, summary: RecoverySummary(
+                snapshotSeq: start?.snapshot.seq, snapshotTimestamp: start?.snapshot.timestamp, skippedSnapshots: skipped,
+                replayedEvents: replayed))
     }
 
     /// Rows replayed at a time: applied on one thread while another checks their hashes.

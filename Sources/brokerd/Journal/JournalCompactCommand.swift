@@ -54,7 +54,7 @@ struct JournalCompactCommand: ParsableCommand {
         let first = report.base.seq - report.removedRows + 1
         print("archived seqs \(first)...\(report.base.seq) to \(report.archivePath) (\(report.copiedRows) rows copied"
             + (report.finishedInterruptedRun ? ", the rest were there from an interrupted run" : "") + ")")
-        print("\(journal) now starts after seq \(report.base.seq) (chain base hash \(Self.hex(report.base.hash.prefix(8)))…); "
+        print("\(journal) now starts after seq \(report.base.seq) (chain base hash \(Hex.string(report.base.hash.prefix(8)))…); "
             + "start-up recovers from the snapshot at seq \(report.snapshotSeq)")
     }
 
@@ -79,9 +79,5 @@ struct JournalCompactCommand: ParsableCommand {
         } catch {
             return "\(error)"
         }
-    }
-
-    private static func hex(_ bytes: some Collection<UInt8>) -> String {
-        bytes.map { $0 < 16 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 }

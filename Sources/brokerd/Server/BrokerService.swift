@@ -138,7 +138,7 @@ struct BrokerService: Service {
         // resumable when it stopped (closed by its shutdown, or by their clients shortly before)
         // get their deadline moved on by the time it was down, as the stranded get a whole window.
         // When the broker was last alive: its last event, or the snapshot a shutdown writes last.
-        let lastSnapshotAt = (try? journal.reader().snapshots().first?.timestamp) ?? nil
+        let lastSnapshotAt = recovery.snapshotTimestamp
         let (reopened, stranded) = await store.read { projection -> ([ClientDisconnected], Int) in
             let stoppedAt = max(projection.lastTimestamp, lastSnapshotAt ?? 0)
             let downtime = max(0, now - stoppedAt)

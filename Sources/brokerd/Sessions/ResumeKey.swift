@@ -28,7 +28,7 @@ struct ResumeKey: Sendable {
     /// time, which resumes keep): 32 lowercase hex digits.
     func token(for clientID: String, startedAt: Int64) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(clientID)@\(startedAt)".utf8), using: key)
-        return mac.prefix(16).map { String(format: "%02x", $0) }.joined()
+        return Hex.string(mac.prefix(16))
     }
 
     /// Whether `token` is the one of session `clientID` started at `startedAt`, compared in constant time.
@@ -53,7 +53,7 @@ struct ResumeKey: Sendable {
         let path = path(besideJournal: journalPath)
         if let key = try load(path) { return key }
         let key = SymmetricKey(size: .bits256)
-        let hex = key.withUnsafeBytes { $0.map { String(format: "%02x", $0) }.joined() }
+        let hex = key.withUnsafeBytes { Hex.string($0) }
         // Written whole to a file of its own, then linked into place: a crash while writing
         // leaves no empty key behind, and of two processes starting at once one key wins.
         let temporary = path + ".\(getpid()).tmp"
