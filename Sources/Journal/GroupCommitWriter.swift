@@ -36,13 +36,17 @@ final class GroupCommitWriter: Sendable {
 
     private enum Request {
         case append([NewRecord], UnsafeContinuation<Appended, any Error>)
+        /// Rows stamped with an earlier time than their commit's, committed on their own.
+        case appendStamped([NewRecord], Int64, UnsafeContinuation<Appended, any Error>)
         case job(Job, UnsafeContinuation<Void, any Error>)
         /// A job nobody waits for (the checkpointer's).
         case detachedJob(Job)
 
         var eventCount: Int {
-            if case .append(let records, _) = self { return records.count }
-            return 0
+            switch self {
+            case .append(let records, _), .appendStamped(let records, _, _): records.count
+            case .job, .detachedJob: 0
+            }
         }
     }
 
@@ -85,6 +89,14 @@ final class GroupCommitWriter: Sendable {
     func append(_ records: [NewRecord]) async throws -> Appended {
         try await withUnsafeThrowingContinuation { continuation in
             enqueue(.append(records, continuation))
+        }
+    }
+
+    /// Appends rows that carry `timestamp` (or the last row's time, if later) instead of their
+    /// commit time, in a transaction of their own.
+    func append(_ records: [NewRecord], stampedAt timestamp: Int64) async throws -> Appended {
+        try await withUnsafeThrowingContinuation { continuation in
+            enqueue(.appendStamped(records, timestamp, continuation))
         }
     }
 
@@ -205,6 +217,10 @@ final class GroupCommitWriter: Sendable {
             switch request {
             case .append(let records, let continuation):
                 appends.append((records, continuation))
+            case .appendStamped(let records, let timestamp, let continuation):
+                flush(&appends, state: state)
+                appends.append((records, continuation))
+                flush(&appends, state: state, stampedAt: timestamp)
             case .job(let job, let continuation):
                 // Jobs run in order with the appends around them.
                 flush(&appends, state: state)
@@ -225,13 +241,13 @@ final class GroupCommitWriter: Sendable {
 
     private func flush(
         _ appends: inout [([NewRecord], UnsafeContinuation<Appended, any Error>)],
-        state: WriterState
+        state: WriterState, stampedAt: Int64? = nil
     ) {
         guard !appends.isEmpty else { return }
         defer { appends.removeAll(keepingCapacity: true) }
         do {
             let started = ContinuousClock.now
-            let results = try state.commit(appends.map(\.0))
+            let results = try state.commit(appends.map(\.0), stampedAt: stampedAt)
             Self.commitDuration.record(duration: ContinuousClock.now - started)
             committedHead.withLock { $0 = Head(seq: state.lastSeq, timestamp: state.lastTimestamp) }
             let events = results.reduce(0) { $0 + UInt64($1.count) }
@@ -272,7 +288,7 @@ final class GroupCommitWriter: Sendable {
 
     private static func fail(_ request: Request, with error: JournalError) {
         switch request {
-        case .append(_, let continuation): continuation.resume(throwing: error)
+        case .append(_, let continuation), .appendStamped(_, _, let continuation): continuation.resume(throwing: error)
         case .job(_, let continuation): continuation.resume(throwing: error)
         case .detachedJob: break
         }

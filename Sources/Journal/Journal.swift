@@ -116,10 +116,19 @@ public final class Journal: Sendable {
     /// Appends events that belong together: consecutive seqs, one commit, all or none.
     public func append(contentsOf records: [NewRecord]) async throws -> [JournalPosition] {
         guard !records.isEmpty else { return [] }
-        let appended = try await writer.append(records)
-        return (0..<appended.count).map {
-            JournalPosition(seq: appended.firstSeq + UInt64($0), timestamp: appended.timestamp)
-        }
+        return Self.positions(of: try await writer.append(records))
+    }
+
+    /// Appends events that record what happened before now (the connections a crash ended,
+    /// journaled at the next start): they carry `timestamp`, or the last row's time if that is
+    /// later, instead of their commit time, so the journal's times still never decrease.
+    public func append(contentsOf records: [NewRecord], stampedAt timestamp: Int64) async throws -> [JournalPosition] {
+        guard !records.isEmpty else { return [] }
+        return Self.positions(of: try await writer.append(records, stampedAt: timestamp))
+    }
+
+    private static func positions(of appended: GroupCommitWriter.Appended) -> [JournalPosition] {
+        (0..<appended.count).map { JournalPosition(seq: appended.firstSeq + UInt64($0), timestamp: appended.timestamp) }
     }
 
     /// Stores a serialized projection taken at `seq` and prunes the oldest beyond `retainedSnapshots`.

@@ -39,8 +39,9 @@ final class WriterState {
         self.inserts = inserts
     }
 
-    /// Appends every group in one transaction; all of them or none are kept.
-    func commit(_ groups: [[NewRecord]]) throws(JournalError) -> [GroupCommitWriter.Appended] {
+    /// Appends every group in one transaction; all of them or none are kept. The rows carry the
+    /// commit time, or `stampedAt` when given (never earlier than the last row's time).
+    func commit(_ groups: [[NewRecord]], stampedAt: Int64? = nil) throws(JournalError) -> [GroupCommitWriter.Appended] {
         if let stoppedBy { throw .writerStopped(stoppedBy) }
         // SQLite stores seqs as signed 64-bit integers; only a file edited to end near the limit gets here.
         let rows = groups.reduce(0) { $0 + $1.count }
@@ -48,7 +49,7 @@ final class WriterState {
             throw .writeFailed(SQLiteError(
                 code: SQLITE_FULL, message: "no seqs left: the journal ends at seq \(lastSeq), near the largest SQLite stores"))
         }
-        let timestamp = max(WallClock.microsecondsNow(), lastTimestamp)
+        let timestamp = max(stampedAt ?? WallClock.microsecondsNow(), lastTimestamp)
         let startSeq = lastSeq
         let startHash = lastHash
         var results: [GroupCommitWriter.Appended] = []

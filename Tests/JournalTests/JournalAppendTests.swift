@@ -65,6 +65,27 @@ import Testing
         #expect(try JournalReader(path: path).verify().isValid)
     }
 
+    /// Rows recording what happened earlier carry that time, never one before the last row's, and
+    /// the rows after them go back to their commit time; the chain holds.
+    @Test func stampedAppendsCarryTheirTimeButNeverGoBack() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let first = try await journal.append(record(1))
+        let stamped = try await journal.append(contentsOf: [record(2), record(3)], stampedAt: first.timestamp + 1)
+        let tooEarly = try await journal.append(contentsOf: [record(4)], stampedAt: first.timestamp - 1_000_000)
+        try await Task.sleep(for: .milliseconds(2))
+        let later = try await journal.append(record(5))
+        journal.close()
+
+        #expect(stamped.map(\.seq) == [2, 3] && stamped.allSatisfy { $0.timestamp == first.timestamp + 1 })
+        #expect(tooEarly.first?.timestamp == first.timestamp + 1)
+        #expect(later.timestamp > first.timestamp + 1)
+        let rows = try readAll(path)
+        #expect(rows.map(\.timestamp) == [first.timestamp, first.timestamp + 1, first.timestamp + 1, first.timestamp + 1, later.timestamp])
+        #expect(try JournalReader(path: path).verify().isValid)
+    }
+
     @Test func appendAfterCloseThrowsClosed() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("j.sqlite"))

@@ -209,6 +209,38 @@ import TestSupport
         _ = dir
     }
 
+    /// A crash's disconnects are journaled at the next start, but with the dead process's last
+    /// sign of life: a replay until a moment of the downtime shows the client gone, not connected.
+    @Test func aReplayUntilAMomentOfACrashsDowntimeShowsItsClientsGone() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let (socket, clientID) = try await connect(broker)
+        try await subscribe(socket, "stock", "600519")
+        await broker.kill9()
+        await socket.close()
+        try await Task.sleep(for: .milliseconds(1_500))
+        broker = try await BrokerProcess(journal: journal)
+        let restartedAt = WallClock.microsecondsNow()
+        #expect(await broker.terminate() == 0)
+
+        let events = try await journalCLI(["events", "--journal", journal]).jsonLines
+        let restart = try #require(events.firstIndex { $0["kind"] as? String == "client_disconnected" })
+        #expect((events[restart]["payload"] as? [String: Any])?["reason"] as? String == "broker_restart", "\(events[restart])")
+        let lastSignOfLife = try #require(ISOTimestamp.parse(events[restart - 1]["ts"] as? String ?? ""))
+        let journaledAt = try #require(ISOTimestamp.parse(events[restart]["ts"] as? String ?? ""))
+        #expect(journaledAt == lastSignOfLife, "stamped with the crashed process's last event, not the restart")
+        #expect(restartedAt - journaledAt > 1_000_000)
+
+        let duringDowntime = try await journalCLI(["replay", "--journal", journal, "--until", "\(lastSignOfLife + 500_000)", "--json"])
+        #expect(duringDowntime.status == 0, "\(duringDowntime.stderr)")
+        let client = try #require(reportedClients(duringDowntime.json).first { $0["client_id"] as? String == clientID })
+        #expect(client["state"] as? String == "gone", "\(client)")
+        #expect(subscriptions(client) == ["stock:600519"], "kept for the resume window")
+        #expect(try JournalReader(path: journal).verify().isValid)
+        _ = dir
+    }
+
     @Test func eventsAreFilteredByClientKindCodeTimeAndSeq() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

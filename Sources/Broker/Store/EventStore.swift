@@ -106,18 +106,26 @@ public actor EventStore {
 
     /// Appends already-decided events (used by components that decide for themselves, such as
     /// start-up marking clients of a dead process as gone).
+    /// `stampedAt` journals them with that time instead of the commit time (see `Journal`): for
+    /// what happened before now, such as the connections a crash ended.
     @discardableResult
-    public func append(_ events: [Event]) async throws -> [RecordedEvent] {
-        try await append(events, whenApplied: nil)
+    public func append(_ events: [Event], stampedAt: Int64? = nil) async throws -> [RecordedEvent] {
+        try await append(events, stampedAt: stampedAt, whenApplied: nil)
     }
 
-    private func append(_ events: [Event], whenApplied body: (@Sendable (Projection) -> Void)?) async throws -> [RecordedEvent] {
+    private func append(
+        _ events: [Event], stampedAt: Int64? = nil, whenApplied body: (@Sendable (Projection) -> Void)?
+    ) async throws -> [RecordedEvent] {
         guard !events.isEmpty else {
             body?(projection)
             return []
         }
         let records = events.map { NewRecord(kind: $0.kind.rawValue, key: $0.key, payload: EventCodec.encode($0)) }
-        let positions = try await journal.append(contentsOf: records)
+        let positions = if let stampedAt {
+            try await journal.append(contentsOf: records, stampedAt: stampedAt)
+        } else {
+            try await journal.append(contentsOf: records)
+        }
         let recorded = zip(positions, events).map { RecordedEvent(seq: $0.seq, timestamp: $0.timestamp, event: $1) }
         if let body, let first = recorded.first, let last = recorded.last {
             whenApplied[last.seq] = body

@@ -139,23 +139,29 @@ struct BrokerService: Service {
         // get their deadline moved on by the time it was down, as the stranded get a whole window.
         // When the broker was last alive: its last event, or the snapshot a shutdown writes last.
         let lastSnapshotAt = recovery.snapshotTimestamp
-        let (reopened, stranded) = await store.read { projection -> ([ClientDisconnected], Int) in
+        let (stoppedAt, stranded, moved) = await store.read { projection -> (Int64, [ClientDisconnected], [ClientDisconnected]) in
             let stoppedAt = max(projection.lastTimestamp, lastSnapshotAt ?? 0)
             let downtime = max(0, now - stoppedAt)
-            let reopened = projection.clients.values.sorted { $0.id < $1.id }.compactMap { client -> ClientDisconnected? in
+            var stranded: [ClientDisconnected] = [], moved: [ClientDisconnected] = []
+            for client in projection.clients.values.sorted(by: { $0.id < $1.id }) {
                 switch client.state {
                 case .connected:
-                    return ClientDisconnected(clientID: client.id, reason: .brokerRestart, resumeDeadline: deadline)
+                    stranded.append(ClientDisconnected(clientID: client.id, reason: .brokerRestart, resumeDeadline: deadline))
                 case .gone(_, let reason, let until) where until >= stoppedAt && downtime > 0 && configuration.resumeWindowMicroseconds > 0:
-                    return ClientDisconnected(clientID: client.id, reason: reason, resumeDeadline: until + downtime)
+                    moved.append(ClientDisconnected(clientID: client.id, reason: reason, resumeDeadline: until + downtime))
                 case .gone:
-                    return nil
+                    break
                 }
             }
-            return (reopened, projection.clients.values.count(where: \.isConnected))
+            return (stoppedAt, stranded, moved)
         }
-        if !reopened.isEmpty {
-            try await store.append(reopened.map { .clientDisconnected($0) })
+        // Their connections ended with the last process, not now: journaled at its last sign of
+        // life, so an audit of a moment of the downtime does not show them connected.
+        if !stranded.isEmpty {
+            try await store.append(stranded.map { .clientDisconnected($0) }, stampedAt: stoppedAt)
+        }
+        if !moved.isEmpty {
+            try await store.append(moved.map { .clientDisconnected($0) })
         }
         // Nothing is ingested before the store is handed over (ready), so this is the state as of readySeq.
         let (readySeq, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
@@ -166,7 +172,7 @@ struct BrokerService: Service {
             metadata: [
                 "journal": "\(path)", "seq": "\(readySeq)",
                 "snapshot": "\(recovery.snapshotSeq.map(String.init) ?? "none")",
-                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded)",
+                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
                 "elapsed": "\(elapsed)",
             ])
         return (store, readySeq, pricesAtStart)
