@@ -74,6 +74,11 @@ extension [PrometheusSample] {
         #expect((samples.value("brokerd_journal_size_bytes") ?? 0) >= Double(onDisk.reduce(0, +)), "main + WAL: \(onDisk)")
         let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
         #expect((stats["journal"] as? [String: Any])?["size_bytes"] as? Int ?? 0 >= onDisk.reduce(0, +), "main + WAL: \(onDisk)")
+        // The file's name, not where it lies: the stats are anyone's to read.
+        #expect((stats["journal"] as? [String: Any])?["file"] as? String == "j.sqlite")
+        let (statsBody, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/api/websocket/stats")!)
+        let statsText = String(decoding: statsBody, as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+        #expect(statsText.contains("j.sqlite") && !statsText.contains(dir.url.path), "\(statsText)")
         #expect(samples.value("brokerd_connections") == 1)
         #expect(samples.value("brokerd_ready") == 1)
         #expect(samples.value("brokerd_subscriptions", ["type": "stock"]) == 1)

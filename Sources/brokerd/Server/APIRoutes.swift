@@ -136,7 +136,8 @@ struct APIRoutes {
             messages: .init(in: LiveConnection.messagesInSinceStart, out: sent.values.reduce(0, +), outByType: sent),
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
-                lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, path: store.journal.path,
+                // The file's name only: the stats are anyone's to read, the directory layout is the operator's.
+                lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, file: URL(fileURLWithPath: store.journal.path).lastPathComponent,
                 failedCommits: journalStatistics.failedCommits,
                 lastCommitFailure: journalStatistics.lastCommitFailure.map {
                     .init(at: ISOTimestamp.format(microseconds: $0.timestamp), reason: $0.reason)
@@ -435,14 +436,14 @@ struct StatsBody: Encodable {
     struct JournalInfo: Encodable {
         let lastSeq: UInt64
         let sizeBytes: Int64
-        let path: String
+        let file: String
         /// Commits that failed since start (their appends were refused), and the latest one's
         /// failure while no commit has succeeded since (null otherwise).
         let failedCommits: UInt64
         let lastCommitFailure: CommitFailureInfo?
         let checkpoints: Checkpoints
         enum CodingKeys: String, CodingKey {
-            case path, checkpoints
+            case file, checkpoints
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
             case failedCommits = "failed_commits"
@@ -454,7 +455,7 @@ struct StatsBody: Encodable {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(lastSeq, forKey: .lastSeq)
             try container.encode(sizeBytes, forKey: .sizeBytes)
-            try container.encode(path, forKey: .path)
+            try container.encode(file, forKey: .file)
             try container.encode(failedCommits, forKey: .failedCommits)
             try container.encode(lastCommitFailure, forKey: .lastCommitFailure)
             try container.encode(checkpoints, forKey: .checkpoints)
