@@ -28,6 +28,10 @@ final class JournalFileLock: Sendable {
     /// open journal (in this or another process) holds it.
     init(journalPath: String) throws(JournalError) {
         var status = stat()
+        // A directory has two links or more: it is no journal, and no restart makes it one.
+        if stat(journalPath, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+            throw .notAJournal(path: journalPath, reason: "it is a directory; name a file in it (e.g. \(journalPath)/journal.sqlite)")
+        }
         if stat(journalPath, &status) == 0, status.st_nlink > 1 {
             throw .cannotLock(
                 path: journalPath,

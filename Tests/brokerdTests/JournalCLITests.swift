@@ -518,6 +518,18 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    /// A directory named as the journal: one line saying so and exit 2 (the systemd unit does not
+    /// restart), not a lock refusal about hard links with exit 1 and a restart every 2 s.
+    @Test func serveNamedADirectoryAsItsJournalSaysSoAndExits2() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("journal.sqlite")
+        try FileManager.default.createDirectory(atPath: journal, withIntermediateDirectories: false)
+        let serve = try await serveUntilItStops(journal, in: dir)
+        #expect(serve.status == 2, "\(serve.status) \(serve.stderr.suffix(600))")
+        #expect(serve.stderr.contains("is not a brokerd journal: it is a directory"), "\(serve.stderr.suffix(600))")
+        #expect(!serve.stderr.contains("hard links"))
+    }
+
     @Test func compactAcceptsAFormat1SnapshotAndRefusesANewerFormatSayingSo() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")
@@ -773,7 +785,13 @@ import TestSupport
             (["events", "--journal", journal, "--from", "2026-12-05T01:05:31Z", "--to", "2026-12-05T01:05:30Z"], "is after --to"),
             (["events", "--journal", journal, "--kind", "price_tick"], "unknown event kind 'price_tick'"),
             (["events", "--journal", journal, "--kind", "99"], "unknown event kind"),
-            (["events", "--journal", journal, "--limit", "ten"], "--limit ten is not a seq"),
+            (["events", "--journal", journal, "--limit", "ten"], "--limit ten is not a count"),
+            // A negative number is the option's value, refused as such (not "missing value", exit 64).
+            (["events", "--journal", journal, "--limit", "-1"], "--limit -1 is not a count"),
+            (["replay", "--journal", journal, "--until-seq", "-1"], "--until-seq -1 is not a seq"),
+            (["events", "--journal", journal, "--from-seq", "-5"], "--from-seq -5 is not a seq"),
+            (["events", "--journal", journal, "--to", "-1"], "--to -1 is before 2000 in microseconds"),
+            (["compact", "--journal", journal, "--before-seq", "-2", "--archive", dir.path("a.sqlite")], "--before-seq -2 is not a seq"),
             (["replay", "--journal", journal, "--until-seq", "1", "--until", "2026-11-23T14:00:00Z"], "not both"),
             (["replay", "--journal", journal, "--until-seq", "99"], "after the journal's last seq 2"),
             (["compact", "--journal", journal, "--before-seq", "2", "--archive", dir.path("a.sqlite"), "--allow-recent"], "no usable snapshot"),

@@ -51,10 +51,10 @@ enum JournalCLI {
         guard !isDirectory.boolValue else { throw JournalInputError("\(path) is a directory, not a journal file") }
     }
 
-    /// A seq option: a non-negative integer.
-    static func seq(_ text: String, option: String) throws -> UInt64 {
+    /// A seq option (or, with `what` "a count", one like `--limit`): a non-negative integer.
+    static func seq(_ text: String, option: String, what: String = "a seq") throws -> UInt64 {
         guard let value = UInt64(text) else {
-            throw JournalInputError("\(option) \(text) is not a seq: give a whole number such as 1234")
+            throw JournalInputError("\(option) \(text) is not \(what): give a whole number of 0 or more, such as 1234")
         }
         return value
     }

@@ -16,31 +16,31 @@ struct JournalEventsCommand: ParsableCommand {
             containing it and stock subscriptions to it. --from/--to are inclusive.
             """)
 
-    @Option(help: "The journal file.")
+    @Option(parsing: .unconditional, help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), help: "Archives to read first (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "Archives to read first (repeatable, oldest first).")
     var archives: [String] = []
 
-    @Option(help: "Only events about this client id.")
+    @Option(parsing: .unconditional, help: "Only events about this client id.")
     var client: String?
 
-    @Option(name: .customLong("kind"), help: "Only this kind: snake_case name (price_ticked) or number (repeatable).")
+    @Option(name: .customLong("kind"), parsing: .unconditionalSingleValue, help: "Only this kind: snake_case name (price_ticked) or number (repeatable).")
     var kinds: [String] = []
 
-    @Option(help: "Only events about this stock code.")
+    @Option(parsing: .unconditional, help: "Only events about this stock code.")
     var code: String?
 
-    @Option(help: "Only events at or after this time: ISO-8601 or epoch microseconds.")
+    @Option(parsing: .unconditional, help: "Only events at or after this time: ISO-8601 or epoch microseconds.")
     var from: String?
 
-    @Option(help: "Only events at or before this time: ISO-8601 or epoch microseconds.")
+    @Option(parsing: .unconditional, help: "Only events at or before this time: ISO-8601 or epoch microseconds.")
     var to: String?
 
-    @Option(name: .customLong("from-seq"), help: "Only events at or after this seq.")
+    @Option(name: .customLong("from-seq"), parsing: .unconditional, help: "Only events at or after this seq.")
     var fromSeq: String?
 
-    @Option(help: "Stop after this many events.")
+    @Option(parsing: .unconditional, help: "Stop after this many events.")
     var limit: String?
 
     func run() throws {
@@ -48,7 +48,7 @@ struct JournalEventsCommand: ParsableCommand {
             let kinds = try Set(self.kinds.map(JournalCLI.kind))
             let (fromTime, toTime) = try JournalCLI.timeRange(from: from, to: to)
             let fromSeq = try fromSeq.map { try JournalCLI.seq($0, option: "--from-seq") } ?? 0
-            let limit = try limit.map { try JournalCLI.seq($0, option: "--limit") } ?? .max
+            let limit = try limit.map { try JournalCLI.seq($0, option: "--limit", what: "a count") } ?? .max
             let files = try archives.map(JournalCLI.openReader) + [JournalCLI.openReader(journal)]
             try JournalReader.requireLinked(files)
             // Rows from a seq the files no longer hold would start later, silently.

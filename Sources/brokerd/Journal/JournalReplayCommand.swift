@@ -14,16 +14,16 @@ struct JournalReplayCommand: ParsableCommand {
             TIME (ISO-8601 with a zone, or epoch microseconds). Without either, the state at the last seq.
             """)
 
-    @Option(help: "The journal file.")
+    @Option(parsing: .unconditional, help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
     var archives: [String] = []
 
-    @Option(name: .customLong("until-seq"), help: "The state right after this seq.")
+    @Option(name: .customLong("until-seq"), parsing: .unconditional, help: "The state right after this seq.")
     var untilSeq: String?
 
-    @Option(name: .customLong("until"), help: "The state at this time: ISO-8601 or epoch microseconds.")
+    @Option(name: .customLong("until"), parsing: .unconditional, help: "The state at this time: ISO-8601 or epoch microseconds.")
     var until: String?
 
     @Flag(help: "Print JSON (sorted keys) instead of text.")
