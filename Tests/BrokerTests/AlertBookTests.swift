@@ -7,6 +7,9 @@ struct AlertBookTests {
         (AlertCondition.above, 11.0, 11.0, true), (.above, 11.0, 10.99, false),
         (.below, 9.0, 9.0, true), (.below, 9.0, 9.01, false),
         (.changePercent, 5.0, 9.5, true), (.changePercent, 5.0, 10.5, true), (.changePercent, 5.0, 10.49, false),
+        // 10 → 10.2 computes to 1.9999999999999929 % and is shown as 2 %: it meets 2 either way.
+        (.changePercent, 2.0, 10.2, true), (.changePercent, 2.0, 9.8, true), (.changePercent, 2.0, 10.19, false),
+        (.changePercent, 2.0, 10.1996, true),
     ])
     func conditions(condition: AlertCondition, threshold: Double, price: Double, met: Bool) {
         let rule = Fixtures.rule("r", condition, threshold)

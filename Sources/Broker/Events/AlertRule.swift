@@ -27,12 +27,13 @@ public struct AlertRule: Sendable, Hashable, Codable {
 
     /// Whether the tick satisfies the condition, or nil when the tick cannot tell: a change
     /// percent rule learns nothing from a tick without a previous close (0 = unknown), so such a
-    /// tick neither fires it nor re-arms it.
+    /// tick neither fires it nor re-arms it. A change percent is met as computed or as clients are
+    /// shown it: 10 → 10.2 computes to 1.9999999999999929 % and shows as 2 %, which meets 2.
     public func verdict(on tick: PriceTick) -> Bool? {
         switch condition {
         case .above: tick.price >= threshold
         case .below: tick.price <= threshold
-        case .changePercent: tick.prevClose == 0 ? nil : abs(tick.changePercent) >= threshold
+        case .changePercent: tick.prevClose == 0 ? nil : max(abs(tick.changePercent), abs(tick.shownChangePercent)) >= threshold
         }
     }
 }

@@ -32,6 +32,9 @@ public struct PriceTick: Sendable, Hashable, Codable {
         prevClose == 0 ? 0 : (price - prevClose) / prevClose * 100
     }
 
+    /// `changePercent` to the two decimals clients are shown (`change_percent`).
+    public var shownChangePercent: Double { (changePercent * 100).rounded() / 100 }
+
     enum CodingKeys: String, CodingKey {
         case code, name, price, volume
         case prevClose = "prev_close"

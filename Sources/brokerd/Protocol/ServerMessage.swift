@@ -63,7 +63,7 @@ enum ServerMessage {
             name = tick.name
             price = tick.price
             change = (tick.change * 1_000).rounded() / 1_000
-            changePercent = (tick.changePercent * 100).rounded() / 100
+            changePercent = tick.shownChangePercent
             volume = tick.volume
             timestamp = WireTime.format(microseconds: tick.timestamp)
         }
