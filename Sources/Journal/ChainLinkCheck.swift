@@ -11,6 +11,10 @@ public struct BrokenChain: Error, CustomStringConvertible {
         "does not chain to the row before it (hash mismatch: the row was edited, replaced or moved, or the file is damaged)"
     /// The last row, whose hash is not the one the last commit recorded (the head anchor).
     public static let notCommitted = "differs from the last row committed (edited and re-hashed, or the file is damaged)"
+    /// Rows the last commit recorded that the file no longer holds, from `seq` on.
+    public static func cutOff(through anchoredSeq: UInt64) -> String {
+        "is gone, with the rows after it up to seq \(anchoredSeq): they were committed but the file was cut off (or they were deleted)"
+    }
 
     public init(seq: UInt64, path: String, problem: String = Self.mismatch) {
         self.seq = seq

@@ -109,6 +109,26 @@ import TestSupport
         #expect(try loader.load(from: JournalReader(path: path), untilSeq: 4, useSnapshots: false).projection.lastSeq == 4)
     }
 
+    /// Rows cut off the end chain as far as they go: the head anchor tells that the last rows
+    /// committed are gone. A replay to the end (`journal replay`, `journal snapshot`) refuses the
+    /// file, with or without a snapshot past its last row; the state at a seq it holds is kept.
+    @Test func aReplayToTheEndRefusesAJournalWhoseLastCommittedRowsAreGone() async throws {
+        let dir = try TemporaryDirectory()
+        let path = try await journal(in: dir, more: 3, snapshotAt: 6)
+        try rawSQL(path, "DELETE FROM events WHERE seq >= 5")
+
+        for useSnapshots in [true, false] {
+            #expect {
+                try loader.load(from: JournalReader(path: path), useSnapshots: useSnapshots)
+            } throws: { error in
+                let broken = error as? BrokenChain
+                return broken?.seq == 5 && broken?.problem == BrokenChain.cutOff(through: 6)
+            }
+        }
+        #expect(try loader.load(from: JournalReader(path: path), untilSeq: 4).projection.lastSeq == 4)
+        #expect(try loader.load(from: JournalReader(path: path), untilSeq: 3).projection.lastSeq == 3)
+    }
+
     /// Rows are read a batch ahead of applying them; a hole after an edited row must not hide it.
     @Test func theFirstProblemInSeqOrderIsReportedWhenAHoleFollowsAnEditedRow() async throws {
         let dir = try TemporaryDirectory()

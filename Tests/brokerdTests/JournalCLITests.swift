@@ -437,6 +437,25 @@ import TestSupport
         return try TestSupport.formatOneSnapshot(fromFormatFour: projection.serialized(), newsIDs: Array(projection.newsIDs.ids))
     }
 
+    /// The last row committed is gone: the state at the end (no target, or a time after the last
+    /// row) is refused in one line, as `serve` and `verify` refuse the file; a seq it holds is not.
+    @Test func replayAndSnapshotRefuseTheEndOfAJournalWhoseLastCommittedRowIsGone() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let state = try await journalWithEvents(journal)
+        try rawSQL(journal, "DELETE FROM events WHERE seq = \(state.lastSeq)")
+        let gone = "row seq \(state.lastSeq) in \(journal) is gone"
+
+        for arguments in [["replay"], ["replay", "--until", "2999-01-01T00:00:00Z"], ["snapshot"]] {
+            let refused = try await journalCLI(arguments + ["--journal", journal])
+            #expect(refused.status == 2 && refused.stderr.contains(gone), "\(arguments): \(refused)")
+            #expect(refused.stdout.isEmpty, "\(arguments)")
+        }
+        let before = try await journalCLI(["replay", "--journal", journal, "--until-seq", "\(state.lastSeq - 1)", "--json"])
+        #expect(before.status == 0 && before.json["last_seq"] as? Int == Int(state.lastSeq - 1), "\(before)")
+        #expect(try JournalReader(path: journal).snapshots().isEmpty, "nothing stored")
+    }
+
     @Test func compactKeepsTheRowsARestartRebuildsTheBarsBeingBuiltFromUnlessAllowed() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -129,6 +129,15 @@ public struct ProjectionLoader: Sendable {
                 throw BrokenChain(seq: anchor.seq, path: reader.path, problem: BrokenChain.notCommitted)
             }
         }
+        // Asked for the end, replayed to the file's last row, which is not the last one committed: rows were cut off
+        // the end, and the state is not the journal's. The anchor is read before the rows are
+        // asked again, so rows a serving broker committed meanwhile are found.
+        if untilSeq.map({ $0 > last }) ?? true, projection.lastSeq == last, let anchor = try reader.headAnchor(), anchor.seq > last {
+            let current = try reader.last()?.seq ?? last
+            if current < anchor.seq {
+                throw BrokenChain(seq: current + 1, path: reader.path, problem: BrokenChain.cutOff(through: anchor.seq))
+            }
+        }
         // Short of the state asked for (or the journal's last row): the rows in between are in no
         // file given, e.g. asked for a state before the first row the first file holds.
         let base = try reader.chainBase().seq

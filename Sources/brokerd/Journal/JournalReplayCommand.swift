@@ -49,8 +49,9 @@ struct JournalReplayCommand: ParsableCommand {
         }
     }
 
-    /// The seq to stop at, fixed before reading so a broker appending meanwhile changes nothing.
-    private func targetSeq(_ reader: JournalReader, archives: [JournalReader]) throws -> UInt64 {
+    /// The seq to stop at, fixed before reading so a broker appending meanwhile changes nothing;
+    /// nil for the journal's end (then the loader also checks that no committed row is missing).
+    private func targetSeq(_ reader: JournalReader, archives: [JournalReader]) throws -> UInt64? {
         let files = [reader] + archives.reversed()  // newest first
         let lastSeq = try reader.last()?.seq ?? reader.chainBase().seq
         if let untilSeq {
@@ -60,10 +61,11 @@ struct JournalReplayCommand: ParsableCommand {
             }
             return seq
         }
-        guard let until else { return lastSeq }
+        guard let until else { return nil }
         let time = try JournalCLI.time(until, option: "--until")
         for file in files {
-            if let seq = try file.lastSeq(atOrBefore: time) { return seq }
+            // At or after the last row's time: the state at the end, all of it.
+            if let seq = try file.lastSeq(atOrBefore: time) { return file === reader && seq == lastSeq ? nil : seq }
             let base = try file.chainBase()
             guard base.isCompacted else { return 0 }  // before the first event: the empty state
             if base.timestamp <= time { return base.seq }
