@@ -103,6 +103,14 @@ private struct ChainWalk {
                     + "\(previous.path) ends at seq \(previous.lastSeq), \(path) starts after seq \(base.seq)")
             }
             if previous.lastSeq > base.seq {
+                // An interrupted compaction leaves the same rows in both; another journal's archive
+                // has rows of its own at those seqs.
+                let overlap = try db.prepare("SELECT hash FROM events WHERE seq = ?1", persistent: false)
+                try overlap.bind(1, Int64(previous.lastSeq))
+                guard try overlap.step(), overlap.bytes(0) == previous.lastHash else {
+                    return broken(base.seq + 1, "\(previous.path) is not an archive of \(path): both hold seqs \(base.seq + 1)..."
+                        + "\(previous.lastSeq), and their rows at seq \(previous.lastSeq) differ (an archive of another journal?)")
+                }
                 return broken(base.seq + 1, "seqs \(base.seq + 1)...\(previous.lastSeq) are in both \(previous.path) and \(path): "
                     + "an interrupted compaction; run `brokerd journal compact` again with the same --before-seq to finish it")
             }

@@ -22,6 +22,14 @@ extension JournalReader {
             let previousBase = try previous.chainBase()
             let base = try next.chainBase()
             guard base.seq > previousBase.seq else {
+                // An interrupted compaction leaves the same rows in both; another journal's archive
+                // has rows of its own at those seqs.
+                let previousLast = try previous.last()?.seq ?? previousBase.seq
+                guard let hash = try next.storedHash(atSeq: previousLast), hash == (try previous.storedHash(atSeq: previousLast)) else {
+                    throw UnlinkedFiles(
+                        description: "\(previous.path) is not an archive of \(next.path): both start after seq \(base.seq) and their rows "
+                            + "differ (an archive of another journal?)")
+                }
                 throw UnlinkedFiles(
                     description: "\(next.path) starts after seq \(base.seq), as \(previous.path) does: the rows of one are in the other "
                         + "(an interrupted compaction: run `brokerd journal compact` again with the same --before-seq to finish it)")

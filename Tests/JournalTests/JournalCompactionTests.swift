@@ -147,6 +147,27 @@ import TestSupport
         _ = dir
     }
 
+    /// Another journal's archive given with a journal holding the same seqs: named as such, not as
+    /// an interrupted compaction (which sent the operator to `compact`, which refused the pair).
+    @Test func anotherJournalsArchiveIsNamedAsSuchNotAsAnInterruptedCompaction() async throws {
+        let (dir, path) = try await journal()
+        let (otherDir, other) = try await journal()
+        let archive = dir.path("archive.sqlite")
+        _ = try compact(path, before: 20, into: archive)
+
+        let report = try verify(other, archives: [archive])
+        #expect(report.firstBadSeq == 1)
+        #expect(report.problem?.contains("\(archive) is not an archive of \(other)") == true, "\(report)")
+        #expect(report.problem?.contains("interrupted") == false)
+        #expect {
+            try JournalReader.requireLinked([JournalReader(path: archive), JournalReader(path: other)])
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("\(archive) is not an archive of \(other)") && !text.contains("interrupted")
+        }
+        _ = otherDir
+    }
+
     @Test func aCrashBetweenArchiveAndDeleteIsFinishedByTheNextRun() async throws {
         let (dir, path) = try await journal()
         let original = try readAll(path)
@@ -159,6 +180,11 @@ import TestSupport
         try FileManager.default.copyItem(atPath: copy, toPath: path)
         let overlap = try verify(path, archives: [archive])
         #expect(overlap.firstBadSeq == 1 && overlap.problem?.contains("interrupted compaction") == true)
+        #expect {
+            try JournalReader.requireLinked([JournalReader(path: archive), JournalReader(path: path)])
+        } throws: { error in
+            "\(error)".contains("an interrupted compaction")
+        }
 
         let finished = try compact(path, before: 20, into: archive)
 
