@@ -13,10 +13,13 @@ public final class Journal: Sendable {
     /// Snapshots past the last row that opening removed (newest first): states the journal does
     /// not hold, left by a file that lost its last rows.
     public let removedSnapshotSeqs: [UInt64]
+    /// When the process that appended to the file before this one was last known alive (see
+    /// `recordAlive()`), UTC microseconds; nil for a file no such process wrote it to.
+    public let lastAliveBeforeOpen: Int64?
 
     private init(
         path: String, options: JournalOptions, writer: GroupCommitWriter, checkpointer: WALCheckpointer, lock: JournalFileLock,
-        removedSnapshotSeqs: [UInt64]
+        removedSnapshotSeqs: [UInt64], lastAliveBeforeOpen: Int64?
     ) {
         self.path = path
         self.options = options
@@ -24,6 +27,7 @@ public final class Journal: Sendable {
         self.checkpointer = checkpointer
         self.lock = lock
         self.removedSnapshotSeqs = removedSnapshotSeqs
+        self.lastAliveBeforeOpen = lastAliveBeforeOpen
     }
 
     /// Opens (creating when missing) the journal at `path` for appending; throws `inUse` while
@@ -41,6 +45,7 @@ public final class Journal: Sendable {
         try JournalSchema.prepare(db, path: path, readOnly: false)
         let state: WriterState
         var removed: [UInt64] = []
+        var lastAlive: Int64?
         do {
             if try JournalSchema.role(db) == JournalSchema.archiveRole {
                 throw JournalError.notAJournal(
@@ -69,6 +74,7 @@ public final class Journal: Sendable {
             // were lost); kept, it would stand for the state at its seq once appends reach it.
             removed = try SnapshotStore.list(db).map(\.seq).filter { $0 > head.seq }
             if !removed.isEmpty { try db.execute("DELETE FROM snapshots WHERE seq > \(head.seq)") }
+            lastAlive = try db.scalarInt("SELECT value FROM meta WHERE key = '\(JournalSchema.MetaKey.aliveAt)' AND typeof(value) = 'integer'")
             state = try WriterState(connection: db, lastSeq: head.seq, lastTimestamp: head.timestamp, lastHash: head.hash)
         } catch JournalError.malformed(let reason) {
             throw .tampered(path: path, reason: "it holds \(reason), which brokerd never writes; run `brokerd journal verify`")
@@ -81,7 +87,9 @@ public final class Journal: Sendable {
         }
         let writer = GroupCommitWriter(state: state, maxBatchSize: options.maxBatchSize)
         let checkpointer = WALCheckpointer(path: path, writer: writer, settings: options.checkpoints)
-        return Journal(path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock, removedSnapshotSeqs: removed)
+        return Journal(
+            path: path, options: options, writer: writer, checkpointer: checkpointer, lock: lock, removedSnapshotSeqs: removed,
+            lastAliveBeforeOpen: lastAlive)
     }
 
     /// Bytes on disk of the journal file and of its write-ahead log, read off the file system.
@@ -129,6 +137,20 @@ public final class Journal: Sendable {
 
     private static func positions(of appended: GroupCommitWriter.Appended) -> [JournalPosition] {
         (0..<appended.count).map { JournalPosition(seq: appended.firstSeq + UInt64($0), timestamp: appended.timestamp) }
+    }
+
+    /// Records in the file that its appender is alive now (a small write of its own, outside the
+    /// rows and their chain). The next process to open the file reads the last such time as
+    /// `lastAliveBeforeOpen`: after a crash, when this one was last known alive.
+    public func recordAlive() async throws {
+        let now = WallClock.microsecondsNow()
+        try await writer.perform { db in
+            let upsert = try db.prepare(
+                "INSERT INTO meta(key, value) VALUES ('\(JournalSchema.MetaKey.aliveAt)', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                persistent: false)
+            try upsert.bind(1, now)
+            try upsert.run()
+        }
     }
 
     /// Stores a serialized projection taken at `seq` and prunes the oldest beyond `retainedSnapshots`.

@@ -102,5 +102,8 @@ enum JournalSchema {
         static let baseTimestamp = "base_ts"
         /// "archive" in a file written by `JournalCompactor`: it holds archived rows and is never appended to by brokerd.
         static let role = "role"
+        /// When the process appending to the file was last known alive, UTC microseconds: written
+        /// every few seconds while it serves and when it closes the journal, never by the tools.
+        static let aliveAt = "alive_at"
     }
 }

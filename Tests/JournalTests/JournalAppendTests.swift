@@ -86,6 +86,28 @@ import Testing
         #expect(try JournalReader(path: path).verify().isValid)
     }
 
+    /// The sign of life an appender records is what the next one to open the file reads, apart
+    /// from the rows: their chain and head are untouched.
+    @Test func theLastSignOfLifeRecordedIsReadByTheNextOpen() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let first = try Journal.open(path: path)
+        #expect(first.lastAliveBeforeOpen == nil)
+        try await appendRecords(first, count: 3)
+        try await first.recordAlive()
+        let before = WallClock.microsecondsNow()
+        try await Task.sleep(for: .milliseconds(2))
+        try await first.recordAlive()
+        first.close()
+
+        let second = try Journal.open(path: path)
+        let alive = try #require(second.lastAliveBeforeOpen)
+        #expect(alive > before && alive <= WallClock.microsecondsNow())
+        #expect(second.lastSeq == 3)
+        second.close()
+        #expect(try JournalReader(path: path).verify().isValid)
+    }
+
     @Test func appendAfterCloseThrowsClosed() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("j.sqlite"))

@@ -227,16 +227,18 @@ import TestSupport
         let events = try await journalCLI(["events", "--journal", journal]).jsonLines
         let restart = try #require(events.firstIndex { $0["kind"] as? String == "client_disconnected" })
         #expect((events[restart]["payload"] as? [String: Any])?["reason"] as? String == "broker_restart", "\(events[restart])")
-        let lastSignOfLife = try #require(ISOTimestamp.parse(events[restart - 1]["ts"] as? String ?? ""))
+        let lastEvent = try #require(ISOTimestamp.parse(events[restart - 1]["ts"] as? String ?? ""))
         let journaledAt = try #require(ISOTimestamp.parse(events[restart]["ts"] as? String ?? ""))
-        #expect(journaledAt == lastSignOfLife, "stamped with the crashed process's last event, not the restart")
-        #expect(restartedAt - journaledAt > 1_000_000)
+        // Its last event, or a sign of life it recorded later (every 5 s): not the restart.
+        #expect(journaledAt >= lastEvent && restartedAt - journaledAt > 1_000_000, "\(journaledAt) \(lastEvent) \(restartedAt)")
 
-        let duringDowntime = try await journalCLI(["replay", "--journal", journal, "--until", "\(lastSignOfLife + 500_000)", "--json"])
+        let duringDowntime = try await journalCLI(["replay", "--journal", journal, "--until", "\(journaledAt + 500_000)", "--json"])
         #expect(duringDowntime.status == 0, "\(duringDowntime.stderr)")
         let client = try #require(reportedClients(duringDowntime.json).first { $0["client_id"] as? String == clientID })
         #expect(client["state"] as? String == "gone", "\(client)")
         #expect(subscriptions(client) == ["stock:600519"], "kept for the resume window")
+        let beforeTheCrash = try await journalCLI(["replay", "--journal", journal, "--until", "\(journaledAt - 1)", "--json"])
+        #expect(reportedClients(beforeTheCrash.json).first { $0["client_id"] as? String == clientID }?["state"] as? String == "connected")
         #expect(try JournalReader(path: journal).verify().isValid)
         _ = dir
     }
@@ -539,6 +541,31 @@ import TestSupport
 
     /// A directory named as the journal: one line saying so and exit 2 (the systemd unit does not
     /// restart), not a lock refusal about hard links with exit 1 and a restart every 2 s.
+    /// A broker that journaled nothing for a while before it crashed: its clients' disconnects
+    /// are dated by the sign of life it records every 5 s, not by its last event.
+    @Test func aQuietBrokersCrashIsDatedByItsLastSignOfLife() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        var broker = try await BrokerProcess(journal: journal)
+        let (socket, _) = try await connect(broker)
+        try await Task.sleep(for: .milliseconds(6_500))
+        let killedAt = WallClock.microsecondsNow()
+        await broker.kill9()
+        await socket.close()
+        broker = try await BrokerProcess(journal: journal)
+        #expect(await broker.terminate() == 0)
+
+        let events = try await journalCLI(["events", "--journal", journal]).jsonLines
+        let connected = try #require(events.first { $0["kind"] as? String == "client_connected" })
+        let disconnected = try #require(events.first { $0["kind"] as? String == "client_disconnected" })
+        #expect((disconnected["payload"] as? [String: Any])?["reason"] as? String == "broker_restart")
+        let connectedAt = try #require(ISOTimestamp.parse(connected["ts"] as? String ?? ""))
+        let disconnectedAt = try #require(ISOTimestamp.parse(disconnected["ts"] as? String ?? ""))
+        // The sign of life recorded 5 s after the start: after the connect, before the kill.
+        #expect(disconnectedAt > connectedAt + 2_000_000 && disconnectedAt < killedAt, "\(connected) \(disconnected) \(killedAt)")
+        _ = dir
+    }
+
     @Test func serveNamedADirectoryAsItsJournalSaysSoAndExits2() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("journal.sqlite")

@@ -71,7 +71,12 @@ import TestSupport
         let (first, clientID, token) = try await openSession(on: broker)
         #expect(await broker.terminate() == 0)
         // Down for longer than the window: a planned stop's downtime counts no more than a crash's.
-        try await Task.sleep(for: .milliseconds(2_500))
+        // Maintenance meanwhile, past the session's first deadline, is no sign of the broker's life
+        // (the snapshot's time once counted as its stop, and the session got no credit at all).
+        try await Task.sleep(for: .milliseconds(2_200))
+        let snapshot = try await runCommand(productsDirectory().appendingPathComponent("brokerd"), ["journal", "snapshot", "--journal", journal])
+        #expect(snapshot.status == 0, "\(snapshot)")
+        try await Task.sleep(for: .milliseconds(300))
         broker = try await BrokerProcess(journal: journal, arguments: window)
         let second = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0&resume_token=\(token)")
         let resumed = try #require(try await second.receive())

@@ -32,6 +32,7 @@ struct BrokerService: Service {
         }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
+            group.addTask { await recordSignsOfLife() }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -137,10 +138,12 @@ struct BrokerService: Service {
         // The downtime does not count against a resume window: sessions the broker still held as
         // resumable when it stopped (closed by its shutdown, or by their clients shortly before)
         // get their deadline moved on by the time it was down, as the stranded get a whole window.
-        // When the broker was last alive: its last event, or the snapshot a shutdown writes last.
-        let lastSnapshotAt = recovery.snapshotTimestamp
+        // When the broker was last alive: its last event, or the sign of life it records every few
+        // seconds and at its shutdown (a journal of an older build: the snapshot its shutdown
+        // wrote last). Never a time still to come: the rows stamped with it would be.
+        let lastSignOfLife = min(journal.lastAliveBeforeOpen ?? recovery.snapshotTimestamp ?? 0, now)
         let (stoppedAt, stranded, moved) = await store.read { projection -> (Int64, [ClientDisconnected], [ClientDisconnected]) in
-            let stoppedAt = max(projection.lastTimestamp, lastSnapshotAt ?? 0)
+            let stoppedAt = max(projection.lastTimestamp, lastSignOfLife)
             let downtime = max(0, now - stoppedAt)
             var stranded: [ClientDisconnected] = [], moved: [ClientDisconnected] = []
             for client in projection.clients.values.sorted(by: { $0.id < $1.id }) {
@@ -285,6 +288,20 @@ struct BrokerService: Service {
         }
     }
 
+    /// How often the broker records in the journal that it is alive.
+    static let signOfLifeInterval: Duration = .seconds(5)
+
+    /// Records the broker's sign of life in the journal every few seconds: how the next start tells
+    /// when this process was last alive if it crashes (its sessions' disconnects are stamped with
+    /// it, and the downtime is counted from it).
+    private func recordSignsOfLife() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: Self.signOfLifeInterval)
+            // Not recorded (disk full, say): the next start counts from an earlier sign, or the last event.
+            try? await journal.recordAlive()
+        }
+    }
+
     private func shutDown(journal: Journal, store: EventStore) async {
         runtime.beginShutdown()
         let connections = runtime.registry.all
@@ -307,6 +324,12 @@ struct BrokerService: Service {
             try await store.snapshot()
         } catch {
             logger.error("final snapshot failed", metadata: ["error": "\(error)"])
+        }
+        // Last: the downtime the next start credits to resumable sessions is counted from here.
+        do {
+            try await journal.recordAlive()
+        } catch {
+            logger.warning("could not record the time of the shutdown", metadata: ["error": "\(error)"])
         }
         journal.close()
         logger.info("journal closed", metadata: ["seq": "\(journal.lastSeq)"])
