@@ -1,3 +1,4 @@
+import CSQLite3
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -15,16 +16,33 @@ public final class JournalReader {
     public init(path: String) throws(JournalError) {
         self.path = path
         do {
-            db = try SQLiteConnection(path: path, readOnly: true)
+            db = try Self.open(path, immutable: false)
         } catch {
-            throw .cannotOpen(path: path, error)
+            // A journal in WAL mode needs its shared memory file, which a reader without write
+            // access to the directory cannot make while no writer has it open. With no write-ahead
+            // log beside it, nothing writes the file: read it as it is (a backup, read-only media,
+            // a stopped broker's journal owned by another user).
+            guard case .cannotOpen(_, let sqlite) = error, [SQLITE_READONLY, SQLITE_CANTOPEN].contains(sqlite.code & 0xff),
+                access(path + "-wal", F_OK) != 0
+            else { throw error }
+            db = try Self.open(path, immutable: true)
         }
-        try JournalSchema.prepare(db, path: path, readOnly: true)
         do {
             try JournalSchema.configure(db, readOnly: true)
         } catch {
             throw .readFailed(error)
         }
+    }
+
+    private static func open(_ path: String, immutable: Bool) throws(JournalError) -> SQLiteConnection {
+        let db: SQLiteConnection
+        do {
+            db = try SQLiteConnection(path: path, readOnly: true, immutable: immutable)
+        } catch {
+            throw .cannotOpen(path: path, error)
+        }
+        try JournalSchema.prepare(db, path: path, readOnly: true)
+        return db
     }
 
     /// seq and timestamp of the last row, or nil when the journal has no rows.

@@ -541,6 +541,43 @@ import TestSupport
 
     /// A directory named as the journal: one line saying so and exit 2 (the systemd unit does not
     /// restart), not a lock refusal about hard links with exit 1 and a restart every 2 s.
+    /// The read-only tools read a stopped broker's journal in a directory they may not write (SQLite
+    /// could not make the shared memory file a WAL journal needs): a backup, read-only media,
+    /// another user's journal. Run as nobody when the tests run as root (root writes anywhere).
+    @Test func theReadOnlyToolsReadAStoppedJournalInADirectoryTheyCannotWrite() async throws {
+        let dir = try TemporaryDirectory()
+        let data = dir.path("data")
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
+        let journal = data + "/journal.sqlite"
+        let state = try await journalWithEvents(journal)
+        try #require(!FileManager.default.fileExists(atPath: journal + "-wal"), "closed: no write-ahead log")
+        let binary = dir.path("brokerd")
+        try FileManager.default.copyItem(atPath: productsDirectory().appendingPathComponent("brokerd").path, toPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.url.path)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: binary)
+        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: journal)
+        try FileManager.default.setAttributes([.posixPermissions: 0o555], ofItemAtPath: data)
+        defer { try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: data) }
+        func readOnly(_ arguments: [String]) async throws -> CommandResult {
+            if getuid() == 0 {
+                return try await runCommand(
+                    URL(fileURLWithPath: "/usr/bin/setpriv"),
+                    ["--reuid=65534", "--regid=65534", "--clear-groups", binary, "journal"] + arguments + ["--journal", journal])
+            }
+            return try await runCommand(URL(fileURLWithPath: binary), ["journal"] + arguments + ["--journal", journal])
+        }
+
+        let verify = try await readOnly(["verify"])
+        #expect(verify.status == 0, "\(verify)")
+        let replay = try await readOnly(["replay", "--json"])
+        #expect(replay.status == 0 && replay.json["last_seq"] as? Int == Int(state.lastSeq), "\(replay)")
+        let events = try await readOnly(["events"])
+        #expect(events.status == 0 && events.jsonLines.count == Int(state.lastSeq), "\(events)")
+        let stats = try await readOnly(["stats"])
+        #expect(stats.status == 0, "\(stats)")
+        #expect(!FileManager.default.fileExists(atPath: journal + "-shm"))
+    }
+
     /// A broker that journaled nothing for a while before it crashed: its clients' disconnects
     /// are dated by the sign of life it records every 5 s, not by its last event.
     @Test func aQuietBrokersCrashIsDatedByItsLastSignOfLife() async throws {

@@ -24,11 +24,20 @@ final class SQLiteConnection {
     let handle: OpaquePointer
 
     /// Opens `path`; `create: false` refuses a missing file instead of creating an empty one.
-    init(path: String, readOnly: Bool, create: Bool = true, busyTimeoutMilliseconds: Int32 = 5_000) throws(SQLiteError) {
+    /// `immutable` (read-only only) reads a file nobody writes without SQLite's locks and shared
+    /// memory file, so without write access to its directory.
+    init(
+        path: String, readOnly: Bool, create: Bool = true, immutable: Bool = false, busyTimeoutMilliseconds: Int32 = 5_000
+    ) throws(SQLiteError) {
         var db: OpaquePointer?
         let writeFlags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0)
-        let flags = (readOnly ? SQLITE_OPEN_READONLY : writeFlags) | SQLITE_OPEN_NOMUTEX
-        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        var flags = (readOnly ? SQLITE_OPEN_READONLY : writeFlags) | SQLITE_OPEN_NOMUTEX
+        var name = path
+        if immutable && readOnly {
+            name = Self.immutableURI(path)
+            flags |= SQLITE_OPEN_URI
+        }
+        let rc = sqlite3_open_v2(name, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"
             if let db { sqlite3_close_v2(db) }
@@ -42,6 +51,23 @@ final class SQLiteConnection {
 
     deinit {
         sqlite3_close_v2(handle)
+    }
+
+    /// `path` as an SQLite URI filename opening it immutable: `%`, `?` and `#` escaped, and leading
+    /// slashes made one (`file://x` would name a host).
+    static func immutableURI(_ path: String) -> String {
+        var bytes = Array("file:".utf8)
+        var rest = Substring(path)
+        if rest.hasPrefix("//") { rest = "/" + rest.drop(while: { $0 == "/" }) }
+        let hex = Array("0123456789ABCDEF".utf8)
+        for byte in rest.utf8 {
+            if "%?#".utf8.contains(byte) {
+                bytes += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes + Array("?immutable=1".utf8), as: UTF8.self)
     }
 
     /// Runs one or more statements that return no rows.
