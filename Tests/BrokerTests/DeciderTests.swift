@@ -333,7 +333,7 @@ struct DeciderTests {
         let now: Int64 = 1_764_124_275_000_000
         let next = Self.bar { $0.period = "1m"; $0.start = 1_764_124_320_000_000 }
         #expect(FieldRules.futureBarProblem(next, now: now)?.contains("cannot start in the future") == true)
-        #expect(FieldRules.futureBarProblem(next, now: next.start - FieldRules.barClockTolerance) == nil)
+        #expect(FieldRules.futureBarProblem(next, now: next.start - FieldRules.clockTolerance) == nil)
         #expect(FieldRules.futureBarProblem(Self.bar { $0.period = "1d"; $0.start = next.start }, now: now) == nil)
     }
 

@@ -25,7 +25,7 @@ struct SharedMessageCodecTests {
         let json = try object(message)
         #expect(json["node"] as? String == "node-a" && json["instance"] as? String == "00000000000000aa")
         #expect(Set(((json["ticks"] as? [[String: Any]])?.last ?? [:]).keys) == ["code", "price", "timestamp"])
-        let outcome = decoder.decode(json: message, timestamp: 42)
+        let outcome = decoder.decode(json: message, timestamp: 1_700_000_000_000_000)
         #expect(outcome.origin == origin)
         #expect(outcome.problems.isEmpty)
         #expect(outcome.ticks == ticks, "every field sent, the origin's timestamps included")
@@ -34,9 +34,23 @@ struct SharedMessageCodecTests {
     @Test func aTaggedTickStampedBefore2000IsRefused() {
         let outcome = decoder.decode(
             json: Array(#"{"ticks":[{"code":"600519","price":2,"timestamp":1},{"code":"000001","price":3,"timestamp":1700000000000000}],"node":"Z","instance":"x"}"#.utf8),
-            timestamp: 42)
+            timestamp: 1_700_000_000_000_000)
         #expect(outcome.ticks.map(\.code) == ["000001"])
         #expect(outcome.problems == ["tick '600519' has timestamp 1, before 2000 in microseconds"])
+    }
+
+    /// A peer whose clock runs ahead: kept, its tick would hold the code's bars back until this
+    /// clock reached it. Within the 5 s clocks may differ, it is kept.
+    @Test func aTaggedTickStampedMoreThan5SecondsAheadOfThisClockIsRefused() {
+        let now: Int64 = 1_700_000_000_000_000
+        let outcome = decoder.decode(
+            json: Array(#"{"ticks":[{"code":"600519","price":2,"timestamp":1700000600000000},{"code":"000001","price":3,"timestamp":1700000005000000},{"code":"600000","price":4,"timestamp":4070908800000000}],"node":"Z","instance":"x"}"#.utf8),
+            timestamp: now)
+        #expect(outcome.ticks.map(\.code) == ["000001"])
+        #expect(outcome.problems == [
+            "tick '600519' has timestamp 1700000600000000, 600 s ahead of this node's clock (more than 5 s): the nodes' clocks differ; keep them in sync (NTP)",
+            "tick '600000' has timestamp 4070908800000000, 2370908800 s ahead of this node's clock (more than 5 s): the nodes' clocks differ; keep them in sync (NTP)",
+        ])
     }
 
     @Test func aFeedersTicksStayUntaggedAndTheirTimestampFieldIsIgnoredWhateverItsShape() {

@@ -9,8 +9,9 @@ extension FieldRules {
         "1m": 60_000_000, "5m": 300_000_000, "15m": 900_000_000, "30m": 1_800_000_000,
     ]
 
-    /// How far ahead of the broker's clock a bar fed from outside may start: clocks differ a little.
-    public static let barClockTolerance: Int64 = 5_000_000
+    /// How far ahead of the broker's clock a time from outside may be (a bar's start, the time a
+    /// peer node stamped a tick with): clocks differ a little.
+    public static let clockTolerance: Int64 = 5_000_000
 
     /// The start of the bar of `period` that holds `time` (UTC microseconds): on the grid for the
     /// grid periods, 00:00 Asia/Shanghai of its day for `1d` and of its Monday for `1w`; nil for
@@ -54,7 +55,7 @@ extension FieldRules {
     /// labelled in vendors' own ways (a day bar at 15:00, say), so they are not held to the clock.
     public static func futureBarProblem(_ bar: KlineBar, now: Int64) -> String? {
         let current = max(now, TradingSession.binningTime(of: now, code: bar.code))
-        guard gridBarPeriods[bar.period] != nil, bar.start > current + barClockTolerance else { return nil }
+        guard gridBarPeriods[bar.period] != nil, bar.start > current + clockTolerance else { return nil }
         return "has start \(bar.start), after the broker's clock (\(now)): a bar cannot start in the future"
     }
 }

@@ -89,6 +89,12 @@ struct TickPayloadDecoder: Sendable {
             } else if keepTimestamps, tick.timestamp < FieldRules.earliestFedTime {
                 // A node stamps ticks on receipt, in microseconds: this one is not a node's.
                 outcome.problems.append("tick '\(tick.code.prefix(32))' has timestamp \(tick.timestamp), before 2000 in microseconds")
+            } else if keepTimestamps, tick.timestamp > timestamp + FieldRules.clockTolerance {
+                // Kept, it would hold the code's bars back until this clock reached it (each tick
+                // after it would be late for its bar) and read as a later trading day.
+                outcome.problems.append(
+                    "tick '\(tick.code.prefix(32))' has timestamp \(tick.timestamp), \((tick.timestamp - timestamp) / 1_000_000) s "
+                        + "ahead of this node's clock (more than \(FieldRules.clockTolerance / 1_000_000) s): the nodes' clocks differ; keep them in sync (NTP)")
             } else {
                 outcome.ticks.append(tick)
             }
