@@ -97,6 +97,18 @@ struct ProjectionRoutingTests {
         #expect(p.knownPrices(for: Fixtures.sub(.stock, "300750")).isEmpty)
     }
 
+    @Test("a known price named by its code takes the name a signal list gave the code since; one a tick named keeps it")
+    func knownPricesTakeASignalsNameForACodeNoTickNamed() {
+        let p = projection([
+            .priceTicked(Fixtures.tick("601888", price: 1, name: "601888")),
+            .priceTicked(Fixtures.tick("600519", price: 2, name: "贵州茅台")),
+            .signalsReplaced(SignalsReplaced(
+                strategy: "vw", signals: [Signal(code: "601888", name: "中国中免"), Signal(code: "600519", name: "Moutai")])),
+        ])
+        #expect(p.knownPrices(for: Fixtures.sub(.strategy, "vw")).map(\.name) == ["贵州茅台", "中国中免"])
+        #expect(p.knownPrices(for: Fixtures.sub(.stock, "601888")).map(\.name) == ["中国中免"])
+    }
+
     @Test("the recent news ids keep the newest ids and drop the oldest beyond capacity")
     func newsIDWindowDropsOldest() {
         var window = NewsIDWindow()

@@ -46,9 +46,15 @@ extension Projection {
         }
     }
 
-    /// The latest known tick of every code the subscription covers, sorted by code.
+    /// The latest known tick of every code the subscription covers, sorted by code. A tick named
+    /// by its code (no tick gave a name) takes the name a signal list gave the code since, as the
+    /// code's next tick will.
     public func knownPrices(for subscription: Subscription) -> [PriceTick] {
-        codes(for: subscription).compactMap { lastPrices[$0] }
+        codes(for: subscription).compactMap { code in
+            guard var tick = lastPrices[code] else { return nil }
+            if tick.name.isEmpty || tick.name == code, let name = strategies.signalName(of: code) { tick.name = name }
+            return tick
+        }
     }
 
     /// Whether the news ring still holds an item with `id`.
