@@ -207,7 +207,7 @@ struct DeciderTests {
         var state = Self.known
         state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .alertRuleSet(Fixtures.rule("pct", .changePercent, 5))))
         let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.6, timestamp: 4)]), state: state)
-        #expect(events.last == .alertTriggered(AlertTriggered(ruleID: "pct", user: "alice", code: "600000", price: 10.6)))
+        #expect(events.last == .alertTriggered(AlertTriggered(firing: Fixtures.rule("pct", .changePercent, 5), at: 10.6)))
     }
 
     @Test("a tick that meets an armed rule is followed by its alert_triggered, in the same batch")
@@ -215,11 +215,11 @@ struct DeciderTests {
         // r1 (above 11) is armed, r2 (above 11) fired already.
         let ticks = [Fixtures.tick("600000", price: 12), Fixtures.tick("600000", price: 10), Fixtures.tick("600000", price: 13)]
         #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == [
-            .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 12)),
             .priceTicked(ticks[1]),
             .priceTicked(ticks[2]),
-            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 13)),
-            .alertTriggered(AlertTriggered(ruleID: "r2", user: "alice", code: "600000", price: 13)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 13)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r2"), at: 13)),
         ])
     }
 
@@ -505,7 +505,7 @@ struct DeciderTests {
     @Test("triggering needs an armed rule")
     func triggerValidation() throws {
         #expect(try decide(.triggerAlert(ruleID: "r1", price: 12)) == [
-            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 12)),
         ])
         expectRefused(.triggerAlert(ruleID: "r2", price: 12), .alertAlreadyTriggered(ruleID: "r2"))
         expectRefused(.triggerAlert(ruleID: "nope", price: 12), .unknownAlertRule(ruleID: "nope"))

@@ -17,6 +17,7 @@ enum Fixtures {
         .newsPublished(NewsItem(id: "n-1", title: "Title", summary: "Summary ✓", url: "https://example.com/n1", codes: ["600000", "000001"], category: "macro", publishedAt: 42)),
         .alertRuleSet(AlertRule(id: "r1", user: "alice", code: "600000", condition: .changePercent, threshold: 5)),
         .alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "alice")),
+        .alertTriggered(AlertTriggered(firing: AlertRule(id: "r1", user: "alice", code: "600000", condition: .changePercent, threshold: 5), at: 11.0)),
         .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 11.0)),
         .signalsReplaced(SignalsReplaced(strategy: "volume_wave", signals: [
             Signal(code: "600000", name: "浦发银行", signalDate: "2024-05-01", reason: "volume spike"),

@@ -373,6 +373,25 @@ func quietFutureMinute() -> Int64 {
         #expect(triggered == 2)
     }
 
+    @Test func anAlertNoticeNamesTheRuleAsItFiredAndTheRuleAsItIsNowOnlyForAFiringJournaledWithoutIt() throws {
+        func json(_ notice: AlertNotice) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(notice)) as? [String: Any])
+        }
+        let fired = AlertRule(id: "r1", user: "alice", code: "000768", condition: .above, threshold: 4.5)
+        let now = AlertRule(id: "r1", user: "alice", code: "000768", condition: .below, threshold: 3)
+
+        let notice = try json(AlertNotice(triggered: AlertTriggered(firing: fired, at: 4.6), ruleNow: now, at: 1))
+        #expect(notice["condition"] as? String == "above")
+        #expect(notice["threshold"] as? Double == 4.5)
+        // A row from before event format 2 holds neither: the rule as it is now is all there is.
+        let old = AlertTriggered(ruleID: "r1", user: "alice", code: "000768", price: 4.6)
+        let oldNotice = try json(AlertNotice(triggered: old, ruleNow: now, at: 1))
+        #expect(oldNotice["condition"] as? String == "below")
+        #expect(oldNotice["threshold"] as? Double == 3)
+        let removed = try json(AlertNotice(triggered: old, ruleNow: nil, at: 1))
+        #expect(removed["condition"] == nil && removed["threshold"] == nil)
+    }
+
     @Test func aBatchsPushesGoOutInSeqOrderAcrossPublishers() async throws {
         // One commit: tick 600100 (fires the rule), alert_triggered, ticks 600200 and 600300. The
         // price round carries the last tick's seq, above the alert's; sent first (its publisher

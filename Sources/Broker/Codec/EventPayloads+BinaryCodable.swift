@@ -1,5 +1,6 @@
 // Binary form of every event payload. Field order is the on-disk format of
-// `EventCodec.formatVersion` 1: append new fields only behind a version bump.
+// `EventCodec.formatVersion`: append new fields only behind a version bump, and read a payload of
+// an older version without them (see `AlertTriggered`, whose fields grew in format 2).
 
 extension DisconnectReason: BinaryCodable {
     /// Stable one-byte code, independent of declaration order.
@@ -276,14 +277,25 @@ extension AlertTriggered: BinaryCodable {
         writer.write(string: user)
         writer.write(string: code)
         writer.write(double: price)
+        writer.write(optional: condition)
+        writer.write(optionalDouble: threshold)
     }
 
-    /// Reads the fields in format order.
+    /// Reads the fields in the format this build writes.
     public init(from reader: inout BinaryReader) throws(CodecError) {
+        try self.init(from: &reader, formatVersion: EventCodec.formatVersion)
+    }
+
+    /// Reads the fields of a payload written in `formatVersion`. Format 1 ends at the price: its
+    /// rows leave the rule's condition and threshold nil.
+    init(from reader: inout BinaryReader, formatVersion: UInt8) throws(CodecError) {
         ruleID = try reader.readString()
         user = try reader.readString()
         code = try reader.readString()
         price = try reader.readDouble()
+        guard formatVersion >= 2 else { return }
+        condition = try reader.readOptional()
+        threshold = try reader.readOptionalDouble()
     }
 }
 
