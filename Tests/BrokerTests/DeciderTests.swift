@@ -523,8 +523,23 @@ struct DeciderTests {
     @Test("replacing signals yields signals_replaced; an unchanged list yields nothing")
     func signalsAccepted() throws {
         let list = [Signal(code: "000001", name: "x")]
-        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [.signalsReplaced(SignalsReplaced(strategy: "vw", signals: list))])
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [.signalsReplaced(SignalsReplaced(strategy: "vw", signals: list, addedCodes: ["000001"]))])
         #expect(try decide(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "600000")])).isEmpty)
+    }
+
+    @Test("signals_replaced names the codes the new list added, in list order")
+    func signalsReplacedNamesTheAddedCodes() throws {
+        // vw holds 600000.
+        let list = [Signal(code: "300750", name: "a"), Signal(code: "600000", name: "b"), Signal(code: "000001", name: "c")]
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [
+            .signalsReplaced(SignalsReplaced(strategy: "vw", signals: list, addedCodes: ["300750", "000001"])),
+        ])
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "renamed")])) == [
+            .signalsReplaced(SignalsReplaced(strategy: "vw", signals: [Signal(code: "600000", name: "renamed")], addedCodes: [])),
+        ])
+        #expect(try decide(.replaceSignals(strategy: "new", signals: list)) == [
+            .signalsReplaced(SignalsReplaced(strategy: "new", signals: list, addedCodes: ["300750", "600000", "000001"])),
+        ])
     }
 
     @Test("bad strategy names, bad codes and duplicate codes are refused", arguments: [

@@ -23,6 +23,9 @@ enum Fixtures {
             Signal(code: "600000", name: "浦发银行", signalDate: "2024-05-01", reason: "volume spike"),
             Signal(code: "000001", name: "平安银行"),
         ])),
+        .signalsReplaced(SignalsReplaced(strategy: "volume_wave", replacing: [Signal(code: "600000", name: "浦发银行")], with: [
+            Signal(code: "600000", name: "浦发银行"), Signal(code: "000001", name: "平安银行"),
+        ])),
         .signalsReplaced(SignalsReplaced(strategy: "empty", signals: [])),
         .sourceAdvanced(SourceAdvanced(source: "redis-stream:ticks", position: "1732350000000-0")),
     ]

@@ -414,6 +414,44 @@ func quietFutureMinute() -> Int64 {
         #expect(alert.seq < prices.seq)
     }
 
+    @Test func aReplacedSignalListsAddedPricesGoToItsSubscribersAtItsSeqInOrderWithTheRound() throws {
+        let strategy = Subscription(type: .strategy, target: "s1")
+        let market = Subscription(type: .market, target: "sh")
+        var projection = Projection()
+        var seq: UInt64 = 0
+        func recorded(_ events: [Event]) -> [RecordedEvent] {
+            events.map { event in
+                seq += 1
+                return RecordedEvent(seq: seq, timestamp: Int64(seq), event: event)
+            }
+        }
+        projection.apply(contentsOf: recorded([
+            .clientConnected(ClientConnected(clientID: "c1", user: nil, remoteAddress: nil, node: "n")),
+            .subscribed(SubscriptionChange(clientID: "c1", subscription: strategy)),
+            .subscribed(SubscriptionChange(clientID: "c1", subscription: market)),
+            .signalsReplaced(SignalsReplaced(strategy: "s1", signals: [Signal(code: "600100", name: "a")])),
+            .priceTicked(PriceTick(code: "600300", name: "c", price: 7, volume: 1, prevClose: 7, timestamp: 1)),
+        ]))
+        // One batch: a tick of the market, then the list gains 600300 (known) and 600500 (never ticked).
+        let batch = recorded([
+            .priceTicked(PriceTick(code: "600100", name: "a", price: 5, volume: 1, prevClose: 5, timestamp: 2)),
+            .signalsReplaced(SignalsReplaced(
+                strategy: "s1", replacing: [Signal(code: "600100", name: "a")],
+                with: [Signal(code: "600100", name: "a"), Signal(code: "600300", name: "c"), Signal(code: "600500", name: "e")])),
+        ])
+        projection.apply(contentsOf: batch)
+        let sink = RecordingSink()
+        try PricePublisher().publish(batch, projection: projection, to: sink)
+
+        let sent = sink.all
+        #expect(sent.map(\.seq) == sent.map(\.seq).sorted(), "\(sent.map { "\($0.subscription?.target ?? "-")@\($0.seq)" })")
+        let added = try #require(sent.last)
+        #expect(added.seq == batch[1].seq)
+        #expect(added.subscription == strategy)
+        #expect(added.codes == ["600300"])
+        #expect(sent.dropLast().allSatisfy { $0.seq == batch[0].seq })
+    }
+
     @Test func aVolumeSpikeIsSentWhenOneTicksVolumeDwarfsTheAverage() async throws {
         let dir = try TemporaryDirectory()
         let (journal, store) = try await storeWithSubscriber(dir, [Subscription(type: .stock, target: "600519")])

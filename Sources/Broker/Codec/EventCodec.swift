@@ -3,8 +3,9 @@
 /// The kind travels separately (the journal's `kind` column), so it is not repeated in the payload.
 public enum EventCodec {
     /// The payload format this build writes and the newest it reads. Version 2 added the rule's
-    /// condition and threshold to `alert_triggered`; version 1 payloads still decode (without them).
-    public static let formatVersion: UInt8 = 2
+    /// condition and threshold to `alert_triggered`, version 3 the codes a list added to
+    /// `signals_replaced`; older payloads still decode (without them).
+    public static let formatVersion: UInt8 = 3
 
     /// The payload bytes of `event`; deterministic for equal events.
     public static func encode(_ event: Event) -> [UInt8] {
@@ -60,7 +61,7 @@ public enum EventCodec {
         case .alertRuleSet: event = .alertRuleSet(try reader.read())
         case .alertRuleRemoved: event = .alertRuleRemoved(try reader.read())
         case .alertTriggered: event = .alertTriggered(try AlertTriggered(from: &reader, formatVersion: version))
-        case .signalsReplaced: event = .signalsReplaced(try reader.read())
+        case .signalsReplaced: event = .signalsReplaced(try SignalsReplaced(from: &reader, formatVersion: version))
         case .sourceAdvanced: event = .sourceAdvanced(try reader.read())
         }
         try reader.expectEnd()

@@ -346,7 +346,8 @@ public enum Decider {
                 throw fail("list code \(signal.code) more than once; keep one signal per code")
             }
         }
-        if state.strategies.signals(of: strategy) == signals { return [] }
-        return [.signalsReplaced(SignalsReplaced(strategy: strategy, signals: signals))]
+        let previous = state.strategies.signals(of: strategy)
+        if previous == signals { return [] }
+        return [.signalsReplaced(SignalsReplaced(strategy: strategy, replacing: previous, with: signals))]
     }
 }
