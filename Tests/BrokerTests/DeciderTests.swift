@@ -207,7 +207,7 @@ struct DeciderTests {
         var state = Self.known
         state.apply(RecordedEvent(seq: 3, timestamp: 3, event: .alertRuleSet(Fixtures.rule("pct", .changePercent, 5))))
         let events = try decide(.ingestTicks([FedTick(code: "600000", price: 10.6, timestamp: 4)]), state: state)
-        #expect(events.last == .alertTriggered(AlertTriggered(ruleID: "pct", user: "alice", code: "600000", price: 10.6)))
+        #expect(events.last == .alertTriggered(AlertTriggered(firing: Fixtures.rule("pct", .changePercent, 5), at: 10.6)))
     }
 
     @Test("a tick that meets an armed rule is followed by its alert_triggered, in the same batch")
@@ -215,11 +215,11 @@ struct DeciderTests {
         // r1 (above 11) is armed, r2 (above 11) fired already.
         let ticks = [Fixtures.tick("600000", price: 12), Fixtures.tick("600000", price: 10), Fixtures.tick("600000", price: 13)]
         #expect(try decide(.ingestTicks(ticks.map(FedTick.init))) == [
-            .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .priceTicked(ticks[0]), .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 12)),
             .priceTicked(ticks[1]),
             .priceTicked(ticks[2]),
-            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 13)),
-            .alertTriggered(AlertTriggered(ruleID: "r2", user: "alice", code: "600000", price: 13)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 13)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r2"), at: 13)),
         ])
     }
 
@@ -505,7 +505,7 @@ struct DeciderTests {
     @Test("triggering needs an armed rule")
     func triggerValidation() throws {
         #expect(try decide(.triggerAlert(ruleID: "r1", price: 12)) == [
-            .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 12)),
+            .alertTriggered(AlertTriggered(firing: Fixtures.rule("r1"), at: 12)),
         ])
         expectRefused(.triggerAlert(ruleID: "r2", price: 12), .alertAlreadyTriggered(ruleID: "r2"))
         expectRefused(.triggerAlert(ruleID: "nope", price: 12), .unknownAlertRule(ruleID: "nope"))
@@ -523,8 +523,23 @@ struct DeciderTests {
     @Test("replacing signals yields signals_replaced; an unchanged list yields nothing")
     func signalsAccepted() throws {
         let list = [Signal(code: "000001", name: "x")]
-        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [.signalsReplaced(SignalsReplaced(strategy: "vw", signals: list))])
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [.signalsReplaced(SignalsReplaced(strategy: "vw", signals: list, addedCodes: ["000001"]))])
         #expect(try decide(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "600000")])).isEmpty)
+    }
+
+    @Test("signals_replaced names the codes the new list added, in list order")
+    func signalsReplacedNamesTheAddedCodes() throws {
+        // vw holds 600000.
+        let list = [Signal(code: "300750", name: "a"), Signal(code: "600000", name: "b"), Signal(code: "000001", name: "c")]
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: list)) == [
+            .signalsReplaced(SignalsReplaced(strategy: "vw", signals: list, addedCodes: ["300750", "000001"])),
+        ])
+        #expect(try decide(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "renamed")])) == [
+            .signalsReplaced(SignalsReplaced(strategy: "vw", signals: [Signal(code: "600000", name: "renamed")], addedCodes: [])),
+        ])
+        #expect(try decide(.replaceSignals(strategy: "new", signals: list)) == [
+            .signalsReplaced(SignalsReplaced(strategy: "new", signals: list, addedCodes: ["300750", "600000", "000001"])),
+        ])
     }
 
     @Test("bad strategy names, bad codes and duplicate codes are refused", arguments: [

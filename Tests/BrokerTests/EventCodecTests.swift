@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Broker
 
 @Suite("Event codec")
@@ -58,6 +59,50 @@ struct EventCodecTests {
         }
         #expect(throws: CodecError.unknownKind(0)) {
             try EventCodec.decode(kind: 0, payload: [EventCodec.formatVersion])
+        }
+    }
+
+    @Test("an alert_triggered carries the rule's condition and threshold as it fired")
+    func alertTriggeredCarriesTheRule() throws {
+        let rule = AlertRule(id: "r1", user: "alice", code: "000768", condition: .above, threshold: 4.5)
+        let event = Event.alertTriggered(AlertTriggered(firing: rule, at: 4.6))
+        let decoded = try EventCodec.decode(kind: event.kind.rawValue, payload: EventCodec.encode(event))
+        guard case .alertTriggered(let triggered) = decoded else {
+            Issue.record("decoded \(decoded)")
+            return
+        }
+        #expect(triggered.condition == .above)
+        #expect(triggered.threshold == 4.5)
+    }
+
+    @Test("an alert_triggered of format 1 (no condition, no threshold) still decodes, without them")
+    func formatOneAlertTriggeredDecodes() throws {
+        let rule = AlertRule(id: "r1", user: "alice", code: "000768", condition: .below, threshold: 3)
+        let event = Event.alertTriggered(AlertTriggered(firing: rule, at: 2.9))
+        let old = try formatOneAlertTriggered(from: EventCodec.encode(event))
+        #expect(try EventCodec.decode(kind: event.kind.rawValue, payload: old)
+            == .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "000768", price: 2.9)))
+    }
+
+    @Test("a signals_replaced of format 2 (no added codes) still decodes, without them")
+    func formatTwoSignalsReplacedDecodes() throws {
+        let list = [Signal(code: "600100", name: "同方股份")]
+        let event = Event.signalsReplaced(SignalsReplaced(strategy: "s1", replacing: list, with: list))
+        let old = try formatTwoSignalsReplaced(from: EventCodec.encode(event))
+        #expect(try EventCodec.decode(kind: event.kind.rawValue, payload: old)
+            == .signalsReplaced(SignalsReplaced(strategy: "s1", signals: list)))
+        var formatOne = old
+        formatOne[0] = 1
+        #expect(try EventCodec.decode(kind: event.kind.rawValue, payload: formatOne)
+            == .signalsReplaced(SignalsReplaced(strategy: "s1", signals: list)))
+    }
+
+    @Test("a format 1 payload of a kind no later format changed decodes as before")
+    func formatOnePayloadsOfOtherKindsDecode() throws {
+        for event in Fixtures.everyKind where event.kind != .alertTriggered && event.kind != .signalsReplaced {
+            var old = EventCodec.encode(event)
+            old[0] = 1
+            #expect(try EventCodec.decode(kind: event.kind.rawValue, payload: old) == event)
         }
     }
 
@@ -208,5 +253,27 @@ struct EventModelTests {
         let json = String(decoding: try JSONEncoder().encode(Event.priceTicked(Fixtures.tick)), as: UTF8.self)
         #expect(json.contains("\"kind\":\"price_ticked\""))
         #expect(json.contains("\"prev_close\""))
+    }
+
+    @Test("an alert_triggered's JSON names the rule's condition and threshold, and leaves them out when unknown")
+    func alertTriggeredJSON() throws {
+        let rule = AlertRule(id: "r1", user: "alice", code: "000768", condition: .changePercent, threshold: 5)
+        let fired = String(decoding: try JSONEncoder().encode(Event.alertTriggered(AlertTriggered(firing: rule, at: 4.6))), as: UTF8.self)
+        #expect(fired.contains("\"condition\":\"change_pct\""))
+        #expect(fired.contains("\"threshold\":5"))
+        let old = String(decoding: try JSONEncoder().encode(
+            Event.alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "000768", price: 4.6))), as: UTF8.self)
+        #expect(!old.contains("condition"))
+        #expect(!old.contains("threshold"))
+    }
+
+    @Test("a signals_replaced's JSON names the added codes, and leaves them out when unknown")
+    func signalsReplacedJSON() throws {
+        let list = [Signal(code: "600300", name: "维科技术")]
+        let replaced = String(decoding: try JSONEncoder().encode(
+            Event.signalsReplaced(SignalsReplaced(strategy: "s1", replacing: [], with: list))), as: UTF8.self)
+        #expect(replaced.contains(#""added_codes":["600300"]"#))
+        let old = String(decoding: try JSONEncoder().encode(Event.signalsReplaced(SignalsReplaced(strategy: "s1", signals: list))), as: UTF8.self)
+        #expect(!old.contains("added_codes"))
     }
 }

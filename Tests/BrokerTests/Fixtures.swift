@@ -17,10 +17,14 @@ enum Fixtures {
         .newsPublished(NewsItem(id: "n-1", title: "Title", summary: "Summary ✓", url: "https://example.com/n1", codes: ["600000", "000001"], category: "macro", publishedAt: 42)),
         .alertRuleSet(AlertRule(id: "r1", user: "alice", code: "600000", condition: .changePercent, threshold: 5)),
         .alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "alice")),
+        .alertTriggered(AlertTriggered(firing: AlertRule(id: "r1", user: "alice", code: "600000", condition: .changePercent, threshold: 5), at: 11.0)),
         .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600000", price: 11.0)),
         .signalsReplaced(SignalsReplaced(strategy: "volume_wave", signals: [
             Signal(code: "600000", name: "浦发银行", signalDate: "2024-05-01", reason: "volume spike"),
             Signal(code: "000001", name: "平安银行"),
+        ])),
+        .signalsReplaced(SignalsReplaced(strategy: "volume_wave", replacing: [Signal(code: "600000", name: "浦发银行")], with: [
+            Signal(code: "600000", name: "浦发银行"), Signal(code: "000001", name: "平安银行"),
         ])),
         .signalsReplaced(SignalsReplaced(strategy: "empty", signals: [])),
         .sourceAdvanced(SourceAdvanced(source: "redis-stream:ticks", position: "1732350000000-0")),

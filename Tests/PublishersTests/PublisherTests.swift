@@ -373,6 +373,25 @@ func quietFutureMinute() -> Int64 {
         #expect(triggered == 2)
     }
 
+    @Test func anAlertNoticeNamesTheRuleAsItFiredAndTheRuleAsItIsNowOnlyForAFiringJournaledWithoutIt() throws {
+        func json(_ notice: AlertNotice) throws -> [String: Any] {
+            try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(notice)) as? [String: Any])
+        }
+        let fired = AlertRule(id: "r1", user: "alice", code: "000768", condition: .above, threshold: 4.5)
+        let now = AlertRule(id: "r1", user: "alice", code: "000768", condition: .below, threshold: 3)
+
+        let notice = try json(AlertNotice(triggered: AlertTriggered(firing: fired, at: 4.6), ruleNow: now, at: 1))
+        #expect(notice["condition"] as? String == "above")
+        #expect(notice["threshold"] as? Double == 4.5)
+        // A row from before event format 2 holds neither: the rule as it is now is all there is.
+        let old = AlertTriggered(ruleID: "r1", user: "alice", code: "000768", price: 4.6)
+        let oldNotice = try json(AlertNotice(triggered: old, ruleNow: now, at: 1))
+        #expect(oldNotice["condition"] as? String == "below")
+        #expect(oldNotice["threshold"] as? Double == 3)
+        let removed = try json(AlertNotice(triggered: old, ruleNow: nil, at: 1))
+        #expect(removed["condition"] == nil && removed["threshold"] == nil)
+    }
+
     @Test func aBatchsPushesGoOutInSeqOrderAcrossPublishers() async throws {
         // One commit: tick 600100 (fires the rule), alert_triggered, ticks 600200 and 600300. The
         // price round carries the last tick's seq, above the alert's; sent first (its publisher
@@ -393,6 +412,44 @@ func quietFutureMinute() -> Int64 {
         let alert = try #require(sent.first { $0.type == "alert" })
         let prices = try #require(sent.first { $0.type == "price_update" })
         #expect(alert.seq < prices.seq)
+    }
+
+    @Test func aReplacedSignalListsAddedPricesGoToItsSubscribersAtItsSeqInOrderWithTheRound() throws {
+        let strategy = Subscription(type: .strategy, target: "s1")
+        let market = Subscription(type: .market, target: "sh")
+        var projection = Projection()
+        var seq: UInt64 = 0
+        func recorded(_ events: [Event]) -> [RecordedEvent] {
+            events.map { event in
+                seq += 1
+                return RecordedEvent(seq: seq, timestamp: Int64(seq), event: event)
+            }
+        }
+        projection.apply(contentsOf: recorded([
+            .clientConnected(ClientConnected(clientID: "c1", user: nil, remoteAddress: nil, node: "n")),
+            .subscribed(SubscriptionChange(clientID: "c1", subscription: strategy)),
+            .subscribed(SubscriptionChange(clientID: "c1", subscription: market)),
+            .signalsReplaced(SignalsReplaced(strategy: "s1", signals: [Signal(code: "600100", name: "a")])),
+            .priceTicked(PriceTick(code: "600300", name: "c", price: 7, volume: 1, prevClose: 7, timestamp: 1)),
+        ]))
+        // One batch: a tick of the market, then the list gains 600300 (known) and 600500 (never ticked).
+        let batch = recorded([
+            .priceTicked(PriceTick(code: "600100", name: "a", price: 5, volume: 1, prevClose: 5, timestamp: 2)),
+            .signalsReplaced(SignalsReplaced(
+                strategy: "s1", replacing: [Signal(code: "600100", name: "a")],
+                with: [Signal(code: "600100", name: "a"), Signal(code: "600300", name: "c"), Signal(code: "600500", name: "e")])),
+        ])
+        projection.apply(contentsOf: batch)
+        let sink = RecordingSink()
+        try PricePublisher().publish(batch, projection: projection, to: sink)
+
+        let sent = sink.all
+        #expect(sent.map(\.seq) == sent.map(\.seq).sorted(), "\(sent.map { "\($0.subscription?.target ?? "-")@\($0.seq)" })")
+        let added = try #require(sent.last)
+        #expect(added.seq == batch[1].seq)
+        #expect(added.subscription == strategy)
+        #expect(added.codes == ["600300"])
+        #expect(sent.dropLast().allSatisfy { $0.seq == batch[0].seq })
     }
 
     @Test func aVolumeSpikeIsSentWhenOneTicksVolumeDwarfsTheAverage() async throws {

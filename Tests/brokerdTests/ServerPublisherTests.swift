@@ -51,6 +51,63 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aStrategySubscriberGetsTheKnownPricesOfTheCodesANewSignalListAdds() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        func putSignals(_ codes: [String]) async throws -> Int {
+            let signals = codes.map { #"{"code":"\#($0)"}"# }.joined(separator: ",")
+            let (status, reply) = try await HTTP.request("PUT", broker.baseURL + "/api/signals/s1", body: #"{"signals":[\#(signals)]}"#)
+            #expect(status == 200)
+            return try #require(reply["seq"] as? Int)
+        }
+        _ = try await putSignals(["600100", "600200"])
+        let ticks = #"{"ticks":[{"code":"600100","price":5,"prev_close":5},{"code":"600300","name":"维科技术","price":7,"prev_close":6.9,"volume":10}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: ticks).0 == 200)
+        let strategy = TestWebSocket(url: broker.webSocketURL)
+        let other = TestWebSocket(url: broker.webSocketURL)
+        _ = try await strategy.receive()
+        _ = try await other.receive()
+        try strategy.send(["type": "subscribe", "subscription_type": "strategy", "target": "s1"])
+        #expect(try await strategy.receive(type: "subscribed") != nil)
+        let snapshot = try #require(try await strategy.receive(type: "price_update"))
+        #expect((snapshot["data"] as? [[String: Any]])?.map { $0["code"] as? String } == ["600100"])
+        func messagesUntilPong(_ socket: TestWebSocket) async throws -> [[String: Any]] {
+            try socket.send(["type": "ping"])
+            var messages: [[String: Any]] = []
+            while let message = try await socket.receive(), message["type"] as? String != "pong" { messages.append(message) }
+            return messages
+        }
+        try await subscribe(other, "stock", "600300")
+        _ = try await messagesUntilPong(other)  // the stock's bars
+
+        // 600200 dropped; 600300 added with a known price, 600500 without one.
+        let replacedAt = try await putSignals(["600100", "600300", "600500"])
+        let pushed = try await messagesUntilPong(strategy)
+        #expect(pushed.count == 1, "\(pushed)")
+        let update = try #require(pushed.first)
+        #expect(update["type"] as? String == "price_update")
+        #expect(update["target"] as? String == "s1")
+        #expect(update["seq"] as? Int == replacedAt)
+        let entries = try #require(update["data"] as? [[String: Any]])
+        #expect(entries.map { $0["code"] as? String } == ["600300"])
+        let entry = try #require(entries.first)
+        #expect(entry["price"] as? Double == 7)
+        #expect(entry["name"] as? String == "维科技术")
+        // The shape of the snapshot a new subscriber of the list gets.
+        let snapshotEntry = try #require((snapshot["data"] as? [[String: Any]])?.first)
+        #expect(Set(entry.keys) == Set(snapshotEntry.keys))
+        #expect(try await messagesUntilPong(other).isEmpty, "a stock subscriber of the added code gets nothing new")
+
+        // Live prices of the new list keep flowing, in seq order after the push.
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"600300","price":7.1}]}"#).0 == 200)
+        let next = try #require(try await strategy.receive(type: "price_update"))
+        #expect((next["seq"] as? Int ?? 0) > replacedAt)
+        #expect((next["data"] as? [[String: Any]])?.first?["price"] as? Double == 7.1)
+        await strategy.close()
+        await other.close()
+        await broker.terminate()
+    }
+
     @Test func aClientSetsAnAlertAndReceivesItOnceWhenThePriceCrosses() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

@@ -311,6 +311,45 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// What becomes of a rule after it fired: replaced by an admin with another condition, or removed.
+    enum RuleAfterFiring: String, CaseIterable, Sendable { case replaced, removed }
+
+    @Test(arguments: RuleAfterFiring.allCases)
+    func aReplayedAlertNamesTheRuleAsItFiredAsTheLiveOneDid(after change: RuleAfterFiring) async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let (socket, clientID, _) = try await openSession(on: broker)
+        try socket.send(["type": "set_alert", "code": "000768", "condition": "above", "threshold": 4.5])
+        let ruleID = try #require(try await socket.receive(type: "alert_set")?["rule_id"] as? String)
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[{"code":"000768","price":4.6}]}"#).0 == 200)
+        let live = try #require(try await socket.receive(type: "alert"))
+        let liveData = try #require(live["data"] as? [String: Any])
+        let alertSeq = try #require(live["seq"] as? Int)
+        #expect(liveData["condition"] as? String == "above")
+        #expect(liveData["threshold"] as? Double == 4.5)
+
+        switch change {
+        case .replaced:
+            let rule = #"{"id":"\#(ruleID)","user":"\#(clientID)","code":"000768","condition":"below","threshold":3}"#
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        case .removed:
+            #expect(try await HTTP.request("DELETE", broker.baseURL + "/api/alerts/rules/\(ruleID)").0 == 200)
+        }
+        await socket.close()
+        try await waitUntilGone(clientID, on: broker)
+
+        let resumed = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(clientID, since: "\(alertSeq - 1)"))
+        #expect(try await resumed.receive()?["resumed"] as? Bool == true)
+        let replayed = try #require(try await resumed.receive(type: "alert"))
+        let replayedData = try #require(replayed["data"] as? [String: Any])
+        #expect(replayed["seq"] as? Int == alertSeq)
+        #expect(replayedData["condition"] as? String == "above", "\(replayedData)")
+        #expect(replayedData["threshold"] as? Double == 4.5, "\(replayedData)")
+        #expect(replayedData["price"] as? Double == 4.6)
+        await resumed.close()
+        await broker.terminate()
+    }
+
     @Test func anEventTheCatchUpCannotDecodeIsNamedInItsPlaceAndTheCatchUpGoesOn() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

@@ -119,6 +119,16 @@ public struct BinaryReader: Sendable {
         try T(from: &self)
     }
 
+    /// Reads a 0/1 presence byte and then the value when present.
+    public mutating func readOptional<T: BinaryCodable>(_ type: T.Type = T.self) throws(CodecError) -> T? {
+        try readBool() ? try T(from: &self) : nil
+    }
+
+    /// Reads a 0/1 presence byte and then the double when present.
+    public mutating func readOptionalDouble() throws(CodecError) -> Double? {
+        try readBool() ? try readDouble() : nil
+    }
+
     /// Reads a count then that many elements.
     public mutating func readArray<T: BinaryCodable>(of type: T.Type = T.self) throws(CodecError) -> [T] {
         let count = try readCount()

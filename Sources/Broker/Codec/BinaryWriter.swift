@@ -75,6 +75,26 @@ public struct BinaryWriter: Sendable {
         value.encode(to: &self)
     }
 
+    /// Appends 0 for nil, or 1 followed by the value.
+    public mutating func write<T: BinaryCodable>(optional value: T?) {
+        if let value {
+            bytes.append(1)
+            value.encode(to: &self)
+        } else {
+            bytes.append(0)
+        }
+    }
+
+    /// Appends 0 for nil, or 1 followed by the bit pattern.
+    public mutating func write(optionalDouble value: Double?) {
+        if let value {
+            bytes.append(1)
+            write(double: value)
+        } else {
+            bytes.append(0)
+        }
+    }
+
     /// Appends the count then each element.
     public mutating func write<T: BinaryCodable>(array values: [T]) {
         write(count: values.count)

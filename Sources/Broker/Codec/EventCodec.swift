@@ -2,8 +2,10 @@
 ///
 /// The kind travels separately (the journal's `kind` column), so it is not repeated in the payload.
 public enum EventCodec {
-    /// The payload format this build writes and the newest it reads.
-    public static let formatVersion: UInt8 = 1
+    /// The payload format this build writes and the newest it reads. Version 2 added the rule's
+    /// condition and threshold to `alert_triggered`, version 3 the codes a list added to
+    /// `signals_replaced`; older payloads still decode (without them).
+    public static let formatVersion: UInt8 = 3
 
     /// The payload bytes of `event`; deterministic for equal events.
     public static func encode(_ event: Event) -> [UInt8] {
@@ -58,8 +60,8 @@ public enum EventCodec {
         case .newsPublished: event = .newsPublished(try reader.read())
         case .alertRuleSet: event = .alertRuleSet(try reader.read())
         case .alertRuleRemoved: event = .alertRuleRemoved(try reader.read())
-        case .alertTriggered: event = .alertTriggered(try reader.read())
-        case .signalsReplaced: event = .signalsReplaced(try reader.read())
+        case .alertTriggered: event = .alertTriggered(try AlertTriggered(from: &reader, formatVersion: version))
+        case .signalsReplaced: event = .signalsReplaced(try SignalsReplaced(from: &reader, formatVersion: version))
         case .sourceAdvanced: event = .sourceAdvanced(try reader.read())
         }
         try reader.expectEnd()

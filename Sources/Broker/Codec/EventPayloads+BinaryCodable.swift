@@ -1,5 +1,7 @@
 // Binary form of every event payload. Field order is the on-disk format of
-// `EventCodec.formatVersion` 1: append new fields only behind a version bump.
+// `EventCodec.formatVersion`: append new fields only behind a version bump, and read a payload of
+// an older version without them (see `AlertTriggered`, whose fields grew in format 2, and
+// `SignalsReplaced`, in format 3).
 
 extension DisconnectReason: BinaryCodable {
     /// Stable one-byte code, independent of declaration order.
@@ -276,14 +278,25 @@ extension AlertTriggered: BinaryCodable {
         writer.write(string: user)
         writer.write(string: code)
         writer.write(double: price)
+        writer.write(optional: condition)
+        writer.write(optionalDouble: threshold)
     }
 
-    /// Reads the fields in format order.
+    /// Reads the fields in the format this build writes.
     public init(from reader: inout BinaryReader) throws(CodecError) {
+        try self.init(from: &reader, formatVersion: EventCodec.formatVersion)
+    }
+
+    /// Reads the fields of a payload written in `formatVersion`. Format 1 ends at the price: its
+    /// rows leave the rule's condition and threshold nil.
+    init(from reader: inout BinaryReader, formatVersion: UInt8) throws(CodecError) {
         ruleID = try reader.readString()
         user = try reader.readString()
         code = try reader.readString()
         price = try reader.readDouble()
+        guard formatVersion >= 2 else { return }
+        condition = try reader.readOptional()
+        threshold = try reader.readOptionalDouble()
     }
 }
 
@@ -310,12 +323,22 @@ extension SignalsReplaced: BinaryCodable {
     public func encode(to writer: inout BinaryWriter) {
         writer.write(string: strategy)
         writer.write(array: signals)
+        writer.write(bool: addedCodes != nil)
+        if let addedCodes { writer.write(strings: addedCodes) }
     }
 
-    /// Reads the fields in format order.
+    /// Reads the fields in the format this build writes.
     public init(from reader: inout BinaryReader) throws(CodecError) {
+        try self.init(from: &reader, formatVersion: EventCodec.formatVersion)
+    }
+
+    /// Reads the fields of a payload written in `formatVersion`. Formats 1 and 2 end at the
+    /// signals: their rows leave the added codes nil.
+    init(from reader: inout BinaryReader, formatVersion: UInt8) throws(CodecError) {
         strategy = try reader.readString()
         signals = try reader.readArray()
+        guard formatVersion >= 3 else { return }
+        addedCodes = try reader.readBool() ? try reader.readStrings() : nil
     }
 }
 

@@ -55,7 +55,7 @@ public enum Decider {
             guard price.isFinite, price > 0 else {
                 throw .invalidRequest(field: "price", reason: "must be a finite number greater than 0, got \(price)")
             }
-            return [.alertTriggered(AlertTriggered(ruleID: ruleID, user: rule.user, code: rule.code, price: price))]
+            return [.alertTriggered(AlertTriggered(firing: rule, at: price))]
         case .replaceSignals(let strategy, let signals):
             return try replaceSignals(strategy: strategy, signals, state, limits)
         }
@@ -179,7 +179,7 @@ public enum Decider {
             events.append(.priceTicked(tick))
             while next < firings.endIndex, firings[next].tick == index {
                 let rule = firings[next].rule
-                events.append(.alertTriggered(AlertTriggered(ruleID: rule.id, user: rule.user, code: rule.code, price: tick.price)))
+                events.append(.alertTriggered(AlertTriggered(firing: rule, at: tick.price)))
                 next += 1
             }
         }
@@ -346,7 +346,8 @@ public enum Decider {
                 throw fail("list code \(signal.code) more than once; keep one signal per code")
             }
         }
-        if state.strategies.signals(of: strategy) == signals { return [] }
-        return [.signalsReplaced(SignalsReplaced(strategy: strategy, signals: signals))]
+        let previous = state.strategies.signals(of: strategy)
+        if previous == signals { return [] }
+        return [.signalsReplaced(SignalsReplaced(strategy: strategy, replacing: previous, with: signals))]
     }
 }

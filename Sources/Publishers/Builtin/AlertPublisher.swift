@@ -17,8 +17,7 @@ public final class AlertPublisher: Publisher {
     public func publish(_ events: [RecordedEvent], projection: Projection, to sink: any PushSink) throws {
         for recorded in events {
             guard case .alertTriggered(let triggered) = recorded.event else { continue }
-            let rule = projection.alerts.rule(id: triggered.ruleID)
-            let notice = AlertNotice(triggered: triggered, rule: rule, at: recorded.timestamp)
+            let notice = AlertNotice(triggered: triggered, ruleNow: projection.alerts.rule(id: triggered.ruleID), at: recorded.timestamp)
             sink.send(.message(type: "alert", data: notice), seq: recorded.seq, toUser: triggered.user)
         }
     }
@@ -34,12 +33,21 @@ public struct AlertNotice: Encodable, Sendable {
     public let user: String
     public let triggeredAt: Int64
 
-    /// The notice for a firing of `rule` journaled at `timestamp`.
-    public init(triggered: AlertTriggered, rule: AlertRule?, at timestamp: Int64) {
+    /// The notice for a firing journaled at `timestamp`, with the rule's condition and threshold as
+    /// it fired, live and on resume alike, whatever became of the rule since.
+    ///
+    /// A firing journaled before event format 2 does not hold them: its notice takes them from
+    /// `ruleNow`, the rule as it is now (none when it was removed), the best a replay of such a row can do.
+    public init(triggered: AlertTriggered, ruleNow: AlertRule?, at timestamp: Int64) {
         ruleID = triggered.ruleID
         code = triggered.code
-        condition = rule?.condition.rawValue
-        threshold = rule?.threshold
+        if let condition = triggered.condition, let threshold = triggered.threshold {
+            self.condition = condition.rawValue
+            self.threshold = threshold
+        } else {
+            condition = ruleNow?.condition.rawValue
+            threshold = ruleNow?.threshold
+        }
         price = triggered.price
         user = triggered.user
         triggeredAt = timestamp

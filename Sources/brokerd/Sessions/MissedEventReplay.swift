@@ -13,7 +13,8 @@ struct MissedEventReplay: Sendable {
     let subscriptions: Set<Subscription>
     /// The user whose alerts the connection gets (its client id when anonymous).
     let owner: String
-    /// The owner's alert rules by id, for the notices.
+    /// The owner's alert rules by id, for the notices of firings journaled before event format 2,
+    /// which do not hold the rule's condition and threshold.
     let rules: [String: AlertRule]
 
     static let kinds: Set<UInt16> = [EventKind.klineUpdated.rawValue, EventKind.newsPublished.rawValue, EventKind.alertTriggered.rawValue]
@@ -108,7 +109,7 @@ struct MissedEventReplay: Sendable {
             guard let subscription = NewsPublisher.subscriptions(reachedBy: item).first(where: subscriptions.contains) else { return nil }
             message = ("news_update", item, subscription)
         case .alertTriggered(let triggered) where triggered.user == owner:
-            message = ("alert", AlertNotice(triggered: triggered, rule: rules[triggered.ruleID], at: record.timestamp), nil)
+            message = ("alert", AlertNotice(triggered: triggered, ruleNow: rules[triggered.ruleID], at: record.timestamp), nil)
         default:
             return nil
         }
