@@ -62,12 +62,7 @@ public struct BinaryWriter: Sendable {
 
     /// Appends 0 for nil, or 1 followed by the string.
     public mutating func write(optionalString value: String?) {
-        if let value {
-            bytes.append(1)
-            write(string: value)
-        } else {
-            bytes.append(0)
-        }
+        write(presenceOf: value) { $0.write(string: $1) }
     }
 
     /// Appends a value that knows its own binary form.
@@ -77,22 +72,22 @@ public struct BinaryWriter: Sendable {
 
     /// Appends 0 for nil, or 1 followed by the value.
     public mutating func write<T: BinaryCodable>(optional value: T?) {
-        if let value {
-            bytes.append(1)
-            value.encode(to: &self)
-        } else {
-            bytes.append(0)
-        }
+        write(presenceOf: value) { $1.encode(to: &$0) }
     }
 
     /// Appends 0 for nil, or 1 followed by the bit pattern.
     public mutating func write(optionalDouble value: Double?) {
-        if let value {
-            bytes.append(1)
-            write(double: value)
-        } else {
+        write(presenceOf: value) { $0.write(double: $1) }
+    }
+
+    /// Appends 0 for nil, or 1 followed by what `body` appends for the value.
+    private mutating func write<V>(presenceOf value: V?, _ body: (inout BinaryWriter, V) -> Void) {
+        guard let value else {
             bytes.append(0)
+            return
         }
+        bytes.append(1)
+        body(&self, value)
     }
 
     /// Appends the count then each element.
