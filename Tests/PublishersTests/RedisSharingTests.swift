@@ -30,12 +30,12 @@ import Testing
         }
     }
 
-    private func broadcaster(_ url: RedisURL, origin: NodeOrigin = nodeA, capacity: Int = 10_000, ioTimeout: Duration = .seconds(2))
-        -> RedisBroadcaster
-    {
+    private func broadcaster(
+        _ url: RedisURL, origin: NodeOrigin = nodeA, capacity: Int = 10_000, capacityBytes: Int = 64 << 20, ioTimeout: Duration = .seconds(2)
+    ) -> RedisBroadcaster {
         RedisBroadcaster(
-            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, capacity: capacity, ioTimeout: ioTimeout,
-            healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
+            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, capacity: capacity, capacityBytes: capacityBytes,
+            ioTimeout: ioTimeout, healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
     }
 
     private static let tick = FedTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 7, prevClose: 1825.2, timestamp: 1_700_000_000_000_000)
@@ -141,5 +141,31 @@ import Testing
         let stopped = publisher.snapshot
         #expect(stopped.state == .stopped && stopped.published == 0)
         #expect(stopped.dropped == 12, "every offer is accounted for")
+    }
+
+    /// The queue is bounded by memory too: large updates (signal lists of thousands of signals)
+    /// fill it long before 10,000 of them wait. One larger than the bound alone is still taken.
+    @Test func theQueueIsBoundedByBytesAsWellAsByCount() async throws {
+        let hanging = try BlackholeListener()
+        let list = SharedUpdate.signalsReplaced(
+            strategy: "s", signals: (0..<100).map { Signal(code: String(600_000 + $0), name: "Name \($0)", reason: String(repeating: "r", count: 100)) })
+        #expect((20_000...40_000).contains(list.approximateBytes), "\(list.approximateBytes)")
+        let publisher = broadcaster(
+            RedisURL(host: "127.0.0.1", port: hanging.port), capacityBytes: 3 * list.approximateBytes, ioTimeout: .seconds(1))
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        // At most 3 queued and what the hanging thread took (at most 3 more): ≥ 14 of 20 dropped.
+        let results = (0..<20).map { _ in publisher.offer(list) }
+        #expect(results.filter { !$0 }.count >= 14, "\(results)")
+        let snapshot = publisher.snapshot
+        #expect(snapshot.queued <= 3 && snapshot.queuedBytes <= snapshot.capacityBytes, "\(snapshot)")
+
+        try await finishes("stop() with Redis hanging", within: .seconds(10)) { await publisher.stop() }
+        let alone = broadcaster(RedisURL(host: "127.0.0.1", port: hanging.port), capacityBytes: 1_000, ioTimeout: .seconds(1))
+        alone.start()
+        try await eventually("the publisher to connect") { alone.snapshot.state == .connected }
+        #expect(alone.offer(list), "larger than the bound, into an empty queue")
+        try await finishes("stop() with Redis hanging", within: .seconds(10)) { await alone.stop() }
     }
 }

@@ -18,6 +18,8 @@ public final class RedisBroadcaster: Sendable {
     private struct State {
         var lifecycle = Lifecycle.idle
         var queue: [SharedUpdate] = []
+        /// `approximateBytes` of what is queued.
+        var queuedBytes = 0
         /// False during an outage: offers are dropped instead of queued.
         var accepting = true
         var inOutage = false
@@ -34,6 +36,7 @@ public final class RedisBroadcaster: Sendable {
     public let origin: NodeOrigin
     private let url: RedisURL
     private let capacity: Int
+    private let capacityBytes: Int
     private let connectTimeout: Duration
     private let ioTimeout: Duration
     private let healthCheckInterval: Duration
@@ -51,7 +54,7 @@ public final class RedisBroadcaster: Sendable {
     /// vanished without closing the connection cannot hold the thread; when nothing was published
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
-        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, capacity: Int = 10_000,
+        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, capacity: Int = 10_000, capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
         logger: Logger = Logger(label: "brokerd.redis")
@@ -60,12 +63,14 @@ public final class RedisBroadcaster: Sendable {
         self.channels = channels
         self.origin = origin
         self.capacity = max(1, capacity)
+        self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout
         self.ioTimeout = ioTimeout
         self.healthCheckInterval = healthCheckInterval
         self.backoff = backoff
         self.logger = logger
-        state = Mutex(State(snapshot: RedisBroadcasterSnapshot(node: origin.node, capacity: max(1, capacity))))
+        state = Mutex(State(snapshot: RedisBroadcasterSnapshot(
+            node: origin.node, capacity: max(1, capacity), capacityBytes: max(1, capacityBytes))))
     }
 
     /// State and counters, consistent with each other.
@@ -73,6 +78,7 @@ public final class RedisBroadcaster: Sendable {
         state.withLock { state in
             var snapshot = state.snapshot
             snapshot.queued = state.queue.count
+            snapshot.queuedBytes = state.queuedBytes
             return snapshot
         }
     }
@@ -87,12 +93,16 @@ public final class RedisBroadcaster: Sendable {
                 state.snapshot.dropped += 1
                 return .dropped
             }
-            guard state.queue.count < capacity else {
+            // Bounded by count and by memory: 10,000 lists of 5,000 signals would hold gigabytes.
+            // One update larger than the whole bound still goes when the queue is empty.
+            let bytes = update.approximateBytes
+            guard state.queue.count < capacity, state.queue.isEmpty || state.queuedBytes + bytes <= capacityBytes else {
                 state.snapshot.dropped += 1
                 defer { state.full = true }
                 return state.full ? .dropped : .droppedQueueFull
             }
             state.queue.append(update)
+            state.queuedBytes += bytes
             return .queued(wake: state.queue.count == 1)
         }
         switch outcome {
@@ -102,7 +112,7 @@ public final class RedisBroadcaster: Sendable {
         case .droppedQueueFull:
             logger.warning(
                 "Redis publish queue full; updates for other nodes are dropped until it drains",
-                metadata: ["capacity": "\(capacity)"])
+                metadata: ["capacity": "\(capacity)", "capacity_bytes": "\(capacityBytes)"])
             return false
         case .dropped:
             return false
@@ -142,6 +152,7 @@ public final class RedisBroadcaster: Sendable {
             state.withLock { state in
                 state.snapshot.dropped += state.queue.count
                 state.queue = []
+                state.queuedBytes = 0
                 state.snapshot.state = .stopped
             }
             control.finish()
@@ -196,6 +207,7 @@ public final class RedisBroadcaster: Sendable {
         state.withLock { state in
             defer {
                 state.queue = []
+                state.queuedBytes = 0
                 state.full = false
             }
             return state.queue
@@ -254,6 +266,7 @@ public final class RedisBroadcaster: Sendable {
             }
             state.snapshot.dropped += state.queue.count
             state.queue = []
+            state.queuedBytes = 0
             state.accepting = false
             state.snapshot.state = .backingOff
             state.snapshot.lastError = error.description

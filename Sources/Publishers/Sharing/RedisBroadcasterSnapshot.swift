@@ -8,6 +8,10 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     public var queued: Int = 0
     /// Most updates that may wait; more are dropped.
     public var capacity: Int
+    /// About how many bytes the waiting updates take (`SharedUpdate.approximateBytes`).
+    public var queuedBytes: Int = 0
+    /// Most bytes that may wait; an update past them is dropped (one alone is always taken).
+    public var capacityBytes: Int = 0
     /// Messages Redis accepted (PUBLISH answered).
     public var published: Int = 0
     /// Updates not published: Redis down or refusing, the queue full, or offered after stop.
@@ -20,5 +24,7 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     enum CodingKeys: String, CodingKey {
         case state, node, queued, capacity, published, dropped, outages
         case lastError = "last_error"
+        case queuedBytes = "queued_bytes"
+        case capacityBytes = "capacity_bytes"
     }
 }

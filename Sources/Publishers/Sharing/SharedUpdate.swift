@@ -28,6 +28,24 @@ public enum SharedUpdate: Sendable, Hashable {
         }
     }
 
+    /// About how many bytes the update's message takes (its strings, plus a fixed share for
+    /// numbers, keys and punctuation per item): what bounds the outbound queue's memory.
+    public var approximateBytes: Int {
+        let perItem = 96
+        func bytes(_ text: String?) -> Int { text?.utf8.count ?? 0 }
+        return switch self {
+        case .ticks(let ticks): ticks.reduce(0) { $0 + perItem + bytes($1.code) + bytes($1.name) }
+        case .news(let item):
+            perItem + bytes(item.id) + bytes(item.title) + bytes(item.summary) + bytes(item.url) + bytes(item.category)
+                + item.codes.reduce(0) { $0 + 4 + bytes($1) }
+        case .alertRuleSet(let rule): perItem + bytes(rule.id) + bytes(rule.user) + bytes(rule.code)
+        case .alertRuleRemoved(let ruleID, let user): perItem + bytes(ruleID) + bytes(user)
+        case .signalsReplaced(let strategy, let signals):
+            signals.reduce(perItem + bytes(strategy)) { $0 + perItem + bytes($1.code) + bytes($1.name) + bytes($1.signalDate) + bytes($1.reason) }
+        case .bars(let bars): bars.reduce(0) { $0 + perItem * 2 + bytes($1.code) + bytes($1.period) }
+        }
+    }
+
     /// The command that ingests the update on a receiving node.
     public var command: Command {
         switch self {
