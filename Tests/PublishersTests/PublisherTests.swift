@@ -16,6 +16,8 @@ final class RecordingSink: PushSink {
         let subscription: Subscription?
         let user: String?
         let codes: [String]
+        /// The names of a price update's entries.
+        var names: [String] = []
     }
 
     private let sent = Mutex<[Sent]>([])
@@ -45,7 +47,8 @@ final class RecordingSink: PushSink {
 
     private func record(_ push: Push, seq: UInt64, subscription: Subscription?, user: String?) {
         let entry: Sent = switch push {
-        case .prices(let ticks): Sent(type: "price_update", seq: seq, subscription: subscription, user: user, codes: ticks.map(\.code))
+        case .prices(let ticks):
+            Sent(type: "price_update", seq: seq, subscription: subscription, user: user, codes: ticks.map(\.code), names: ticks.map(\.name))
         case .message(let type, let data):
             Sent(type: type, seq: seq, subscription: subscription, user: user, codes: (data as? KlineBar).map { [$0.code] } ?? [])
         }
@@ -430,7 +433,8 @@ func quietFutureMinute() -> Int64 {
             .subscribed(SubscriptionChange(clientID: "c1", subscription: strategy)),
             .subscribed(SubscriptionChange(clientID: "c1", subscription: market)),
             .signalsReplaced(SignalsReplaced(strategy: "s1", signals: [Signal(code: "600100", name: "a")])),
-            .priceTicked(PriceTick(code: "600300", name: "c", price: 7, volume: 1, prevClose: 7, timestamp: 1)),
+            // Ticked without a name: the code is its name until a list names it.
+            .priceTicked(PriceTick(code: "600300", name: "600300", price: 7, volume: 1, prevClose: 7, timestamp: 1)),
         ]))
         // One batch: a tick of the market, then the list gains 600300 (known) and 600500 (never ticked).
         let batch = recorded([
@@ -449,6 +453,7 @@ func quietFutureMinute() -> Int64 {
         #expect(added.seq == batch[1].seq)
         #expect(added.subscription == strategy)
         #expect(added.codes == ["600300"])
+        #expect(added.names == ["c"], "as the subscribe snapshot names it")
         #expect(sent.dropLast().allSatisfy { $0.seq == batch[0].seq })
     }
 

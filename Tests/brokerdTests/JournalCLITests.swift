@@ -892,6 +892,11 @@ import TestSupport
         }
         #expect(!FileManager.default.fileExists(atPath: dir.path("a.sqlite")))
         #expect(try await journalCLI(["verify", "--journal", journal]).status == 0)
+        // An option of names is never given the next option as its value.
+        let noClient = try await journalCLI(["events", "--journal", journal, "--client", "--json"])
+        #expect(noClient.status != 0 && noClient.stdout.isEmpty, "\(noClient)")
+        let noArchive = try await journalCLI(["compact", "--journal", journal, "--before-seq", "2", "--archive", "--allow-recent"])
+        #expect(noArchive.status != 0 && !FileManager.default.fileExists(atPath: "--allow-recent"), "\(noArchive)")
 
         try rawSQL(journal, "UPDATE events SET payload = X'00' WHERE seq = 2")
         let tampered = try await journalCLI(["verify", "--journal", journal])

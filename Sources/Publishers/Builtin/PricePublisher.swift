@@ -51,9 +51,10 @@ public struct PricePublisher: Publisher {
         // Only events journaled by this build are published, and they say what was added; a row
         // from before event format 3 would not, and then the whole list is sent.
         let added = replaced.addedCodes ?? replaced.signals.map(\.code)
-        // As of the batch's last event, as the subscribers are: a later list of the batch may have dropped one again.
-        let held = Set(projection.codes(for: subscription))
-        let known = Set(added).intersection(held).sorted().compactMap { projection.lastPrices[$0] }
+        // As of the batch's last event, as the subscribers are: a later list of the batch may have
+        // dropped one again. Entries as the snapshot has them (names from the lists included).
+        let wanted = Set(added)
+        let known = projection.knownPrices(for: subscription).filter { wanted.contains($0.code) }
         return known.isEmpty ? nil : (subscription, known)
     }
 }

@@ -52,6 +52,11 @@ enum JournalCLI {
     }
 
     /// A seq option (or, with `what` "a count", one like `--limit`): a non-negative integer.
+    ///
+    /// Options of numbers and times take the next argument whatever it is (`parsing: .unconditional`):
+    /// `-1` is then refused here with its reason, not taken for an option; a value such as `--json`
+    /// is refused as not a number. Other options keep the default, so `--client --json` is a
+    /// missing value, not a client named `--json`.
     static func seq(_ text: String, option: String, what: String = "a seq") throws -> UInt64 {
         guard let value = UInt64(text) else {
             throw JournalInputError("\(option) \(text) is not \(what): give a whole number of 0 or more, such as 1234")

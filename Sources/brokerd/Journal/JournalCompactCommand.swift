@@ -21,13 +21,13 @@ struct JournalCompactCommand: ParsableCommand {
             at most. The journal file does not shrink (SQLite reuses the freed pages).
             """)
 
-    @Option(parsing: .unconditional, help: "The journal file.")
+    @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
     @Option(name: .customLong("before-seq"), parsing: .unconditional, help: "Archive every row with a seq below this.")
     var beforeSeq: String?
 
-    @Option(parsing: .unconditional, help: "The archive file (created when missing).")
+    @Option(help: "The archive file (created when missing).")
     var archive: String?
 
     @Flag(

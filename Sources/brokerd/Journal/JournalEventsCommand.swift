@@ -16,19 +16,19 @@ struct JournalEventsCommand: ParsableCommand {
             containing it and stock subscriptions to it. --from/--to are inclusive.
             """)
 
-    @Option(parsing: .unconditional, help: "The journal file.")
+    @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "Archives to read first (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), help: "Archives to read first (repeatable, oldest first).")
     var archives: [String] = []
 
-    @Option(parsing: .unconditional, help: "Only events about this client id.")
+    @Option(help: "Only events about this client id.")
     var client: String?
 
-    @Option(name: .customLong("kind"), parsing: .unconditionalSingleValue, help: "Only this kind: snake_case name (price_ticked) or number (repeatable).")
+    @Option(name: .customLong("kind"), help: "Only this kind: snake_case name (price_ticked) or number (repeatable).")
     var kinds: [String] = []
 
-    @Option(parsing: .unconditional, help: "Only events about this stock code.")
+    @Option(help: "Only events about this stock code.")
     var code: String?
 
     @Option(parsing: .unconditional, help: "Only events at or after this time: ISO-8601 or epoch microseconds.")

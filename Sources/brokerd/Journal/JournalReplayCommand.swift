@@ -14,10 +14,10 @@ struct JournalReplayCommand: ParsableCommand {
             TIME (ISO-8601 with a zone, or epoch microseconds). Without either, the state at the last seq.
             """)
 
-    @Option(parsing: .unconditional, help: "The journal file.")
+    @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
     var archives: [String] = []
 
     @Option(name: .customLong("until-seq"), parsing: .unconditional, help: "The state right after this seq.")

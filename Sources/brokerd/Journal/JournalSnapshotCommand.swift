@@ -15,10 +15,10 @@ struct JournalSnapshotCommand: ParsableCommand {
             the rows compaction archived: pass the archives with --archive, oldest first.
             """)
 
-    @Option(parsing: .unconditional, help: "The journal file.")
+    @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), help: "Archives holding rows compacted out of the journal (repeatable, oldest first).")
     var archives: [String] = []
 
     func run() throws {

@@ -9,7 +9,7 @@ struct JournalStatsCommand: ParsableCommand {
         commandName: "stats",
         abstract: "Events by kind, seq range and time span, file size (with WAL), snapshots.")
 
-    @Option(parsing: .unconditional, help: "The journal (or archive) file.")
+    @Option(help: "The journal (or archive) file.")
     var journal: String = JournalCLI.defaultJournal
 
     @Flag(help: "Print JSON (sorted keys) instead of text.")

@@ -13,10 +13,10 @@ struct JournalVerifyCommand: ParsableCommand {
             Exit 2 when a file cannot be opened as a journal at all.
             """)
 
-    @Option(parsing: .unconditional, help: "The journal file.")
+    @Option(help: "The journal file.")
     var journal: String = JournalCLI.defaultJournal
 
-    @Option(name: .customLong("archive"), parsing: .unconditionalSingleValue, help: "An archive written by `journal compact` (repeatable, oldest first).")
+    @Option(name: .customLong("archive"), help: "An archive written by `journal compact` (repeatable, oldest first).")
     var archives: [String] = []
 
     func run() throws {
