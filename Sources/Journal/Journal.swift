@@ -74,7 +74,12 @@ public final class Journal: Sendable {
             // were lost); kept, it would stand for the state at its seq once appends reach it.
             removed = try SnapshotStore.list(db).map(\.seq).filter { $0 > head.seq }
             if !removed.isEmpty { try db.execute("DELETE FROM snapshots WHERE seq > \(head.seq)") }
-            lastAlive = try db.scalarInt("SELECT value FROM meta WHERE key = '\(JournalSchema.MetaKey.aliveAt)' AND typeof(value) = 'integer'")
+            // Only while no row came after it: rows appended by a build that does not record it
+            // (a rollback) were written later, and their writer stopped at a time it does not tell.
+            let aliveSeq = try db.scalarInt("SELECT value FROM meta WHERE key = '\(JournalSchema.MetaKey.aliveSeq)' AND typeof(value) = 'integer'")
+            if aliveSeq == Int64(bitPattern: head.seq) {
+                lastAlive = try db.scalarInt("SELECT value FROM meta WHERE key = '\(JournalSchema.MetaKey.aliveAt)' AND typeof(value) = 'integer'")
+            }
             state = try WriterState(connection: db, lastSeq: head.seq, lastTimestamp: head.timestamp, lastHash: head.hash)
         } catch JournalError.malformed(let reason) {
             throw .tampered(path: path, reason: "it holds \(reason), which brokerd never writes; run `brokerd journal verify`")
@@ -139,16 +144,19 @@ public final class Journal: Sendable {
         (0..<appended.count).map { JournalPosition(seq: appended.firstSeq + UInt64($0), timestamp: appended.timestamp) }
     }
 
-    /// Records in the file that its appender is alive now (a small write of its own, outside the
-    /// rows and their chain). The next process to open the file reads the last such time as
-    /// `lastAliveBeforeOpen`: after a crash, when this one was last known alive.
+    /// Records in the file that its appender is alive now, with the last seq committed (a small
+    /// write of its own, outside the rows and their chain). The next process to open the file reads
+    /// the last such time as `lastAliveBeforeOpen`: after a crash, when this one was last known alive.
     public func recordAlive() async throws {
         let now = WallClock.microsecondsNow()
-        try await writer.perform { db in
+        try await writer.perform { [writer] db in
             let upsert = try db.prepare(
-                "INSERT INTO meta(key, value) VALUES ('\(JournalSchema.MetaKey.aliveAt)', ?1) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta(key, value) VALUES ('\(JournalSchema.MetaKey.aliveAt)', ?1), ('\(JournalSchema.MetaKey.aliveSeq)', ?2) "
+                    + "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 persistent: false)
             try upsert.bind(1, now)
+            // Jobs run between commits on the writer thread: the head is the file's last row.
+            try upsert.bind(2, Int64(bitPattern: writer.head.seq))
             try upsert.run()
         }
     }

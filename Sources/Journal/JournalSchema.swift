@@ -105,5 +105,8 @@ enum JournalSchema {
         /// When the process appending to the file was last known alive, UTC microseconds: written
         /// every few seconds while it serves and when it closes the journal, never by the tools.
         static let aliveAt = "alive_at"
+        /// The last seq committed then: a later row (appended by a build that does not write
+        /// `alive_at`) makes the time stale.
+        static let aliveSeq = "alive_seq"
     }
 }

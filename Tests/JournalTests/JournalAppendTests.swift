@@ -104,7 +104,13 @@ import Testing
         let alive = try #require(second.lastAliveBeforeOpen)
         #expect(alive > before && alive <= WallClock.microsecondsNow())
         #expect(second.lastSeq == 3)
+        // Rows appended without a sign of life after them (as a build that does not record one
+        // appends): the time no longer tells when their writer stopped.
+        _ = try await second.append(record(4))
         second.close()
+        let third = try Journal.open(path: path)
+        #expect(third.lastAliveBeforeOpen == nil)
+        third.close()
         #expect(try JournalReader(path: path).verify().isValid)
     }
 
