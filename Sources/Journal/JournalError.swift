@@ -44,9 +44,12 @@ public enum JournalError: Error, Sendable, CustomStringConvertible {
         case .newerFormat(let path, let found, let supported):
             "\(path) has journal format \(found), this brokerd reads up to \(supported): upgrade brokerd"
         case .cannotOpen(let path, let error): "cannot open \(path): \(error.message)"
-        case .inUse(let path, let holder):
-            "\(path) is in use by another brokerd\(holder.map { " (pid \($0))" } ?? ""): one process appends to a journal; "
+        case .inUse(let path, let holder?):
+            "\(path) is in use by another brokerd (pid \(holder)): one process appends to a journal; "
                 + "stop that one, or give this one a journal of its own"
+        case .inUse(let path, nil):
+            "\(path) is in use by another brokerd, or by a `brokerd journal` command reading it without write access to "
+                + "its directory: one process appends to a journal, and none while such a read lasts"
         case .cannotLock(let path, let reason): "cannot lock \(path): \(reason)"
         case .unfinishedWrite(let path):
             "\(path) has a write that was cut off half-way (\(path)-journal is beside it), which a read-only tool cannot "

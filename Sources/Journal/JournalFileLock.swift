@@ -54,7 +54,9 @@ final class JournalFileLock: Sendable {
                 continue
             }
             close(fd)
-            if code == EWOULDBLOCK { throw .inUse(path: journalPath, holder: holder) }
+            // A pid no process has is a serve's that ended: a journal tool reading the file holds it now.
+            let running = holder.map { kill($0, 0) == 0 || errno != ESRCH } ?? false
+            if code == EWOULDBLOCK { throw .inUse(path: journalPath, holder: running ? holder : nil) }
             throw .cannotLock(path: path, reason: String(cString: strerror(code)))
         }
         // Who holds it, for the next one to say; the lock itself is what counts.

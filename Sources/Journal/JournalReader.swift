@@ -11,21 +11,33 @@ import Darwin
 public final class JournalReader {
     public let path: String
     private let db: SQLiteConnection
+    /// While the file is read immutable: a shared lock on the lock file `serve` takes exclusively,
+    /// so no broker starts writing the file under the reader (-1 otherwise).
+    private let writerLockOut: Int32
 
     /// Opens `path` read-only and checks that it is a journal this build understands.
     public init(path: String) throws(JournalError) {
         self.path = path
         do {
-            db = try Self.open(path, immutable: false)
+            db = try Self.connect(path, immutable: false)
+            writerLockOut = -1
         } catch {
             // A journal in WAL mode needs its shared memory file, which a reader without write
             // access to the directory cannot make while no writer has it open. With no write-ahead
             // log beside it, nothing writes the file: read it as it is (a backup, read-only media,
-            // a stopped broker's journal owned by another user).
+            // a stopped broker's journal owned by another user), keeping a broker from starting on
+            // it meanwhile: SQLite reads an immutable file without locks, and would read rows a
+            // checkpoint rewrote under it.
             guard case .cannotOpen(_, let sqlite) = error, [SQLITE_READONLY, SQLITE_CANTOPEN].contains(sqlite.code & 0xff),
-                access(path + "-wal", F_OK) != 0
+                let lockOut = Self.lockOutWriter(of: path), access(path + "-wal", F_OK) != 0
             else { throw error }
-            db = try Self.open(path, immutable: true)
+            writerLockOut = lockOut
+            do {
+                db = try Self.connect(path, immutable: true)
+            } catch {
+                if lockOut >= 0 { close(lockOut) }
+                throw error
+            }
         }
         do {
             try JournalSchema.configure(db, readOnly: true)
@@ -34,7 +46,25 @@ public final class JournalReader {
         }
     }
 
-    private static func open(_ path: String, immutable: Bool) throws(JournalError) -> SQLiteConnection {
+    deinit {
+        if writerLockOut >= 0 { close(writerLockOut) }
+    }
+
+    /// A shared lock on the journal's lock file, which `serve` locks exclusively: while it is held,
+    /// no broker starts on the file (it exits as the journal being in use). -1 when there is no lock
+    /// file to hold (no broker ever served the file where it is: read-only media, a copy); nil when
+    /// a broker holds it.
+    private static func lockOutWriter(of path: String) -> Int32? {
+        let fd = open(JournalFileLock.realPath(path) + ".lock", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return -1 }
+        guard flock(fd, LOCK_SH | LOCK_NB) == 0 else {
+            close(fd)
+            return nil
+        }
+        return fd
+    }
+
+    private static func connect(_ path: String, immutable: Bool) throws(JournalError) -> SQLiteConnection {
         let db: SQLiteConnection
         do {
             db = try SQLiteConnection(path: path, readOnly: true, immutable: immutable)

@@ -421,11 +421,11 @@ import TestSupport
     }
 
     /// A closed journal with a few events written by the store; returns the state at its last seq.
-    private func journalWithEvents(_ path: String) async throws -> Projection {
+    private func journalWithEvents(_ path: String, ticks: Int = 3) async throws -> Projection {
         let opened = try Journal.open(path: path)
         let store = try EventStore(journal: opened)
         try await store.execute(.replaceSignals(strategy: "volume_wave", signals: [Signal(code: "600519", name: "Maotai")]))
-        for price in [10.0, 11, 12] {
+        for price in (0..<ticks).map({ 10 + Double($0) }) {
             try await store.execute(.ingestTicks([FedTick(code: "600519", name: "M", price: price, volume: 1, prevClose: 9, timestamp: 0)]))
         }
         let state = await store.projection
@@ -549,8 +549,12 @@ import TestSupport
         let data = dir.path("data")
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: false)
         let journal = data + "/journal.sqlite"
-        let state = try await journalWithEvents(journal)
+        let state = try await journalWithEvents(journal, ticks: 1_500)
         try #require(!FileManager.default.fileExists(atPath: journal + "-wal"), "closed: no write-ahead log")
+        // The lock file holds the pid of the last process that appended, one that has ended.
+        let ended = try Process.run(URL(fileURLWithPath: "/bin/true"), arguments: [])
+        ended.waitUntilExit()
+        try Data("\(ended.processIdentifier)\n".utf8).write(to: URL(fileURLWithPath: journal + ".lock"))
         let binary = dir.path("brokerd")
         try FileManager.default.copyItem(atPath: productsDirectory().appendingPathComponent("brokerd").path, toPath: binary)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir.url.path)
@@ -566,6 +570,28 @@ import TestSupport
             }
             return try await runCommand(URL(fileURLWithPath: binary), ["journal"] + arguments + ["--journal", journal])
         }
+
+        // A broker starting meanwhile would rewrite the file under a reader that reads it without
+        // locks: while one reads (here stalled on a full stdout pipe), serve refuses the journal.
+        let stalled = Process()
+        stalled.executableURL = URL(fileURLWithPath: getuid() == 0 ? "/usr/bin/setpriv" : binary)
+        stalled.arguments = (getuid() == 0 ? ["--reuid=65534", "--regid=65534", "--clear-groups", binary] : [])
+            + ["journal", "events", "--journal", journal]
+        let unread = Pipe()
+        stalled.standardOutput = unread
+        try stalled.run()
+        defer { if stalled.isRunning { kill(stalled.processIdentifier, SIGKILL) } }
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(stalled.isRunning, "stalled on its output")
+        do {
+            let broker = try await BrokerProcess(journal: journal)
+            Issue.record("a broker started under the reader")
+            await broker.terminate()
+        } catch BrokerProcessError.exited(let log) {
+            #expect(log.contains("is in use by another brokerd, or by a `brokerd journal` command reading it"), "\(log)")
+        }
+        kill(stalled.processIdentifier, SIGKILL)
+        stalled.waitUntilExit()
 
         let verify = try await readOnly(["verify"])
         #expect(verify.status == 0, "\(verify)")
