@@ -29,15 +29,17 @@ public final class JournalReader {
             // it meanwhile: SQLite reads an immutable file without locks, and would read rows a
             // checkpoint rewrote under it.
             guard case .cannotOpen(_, let sqlite) = error, [SQLITE_READONLY, SQLITE_CANTOPEN].contains(sqlite.code & 0xff),
-                let lockOut = Self.lockOutWriter(of: path), access(path + "-wal", F_OK) != 0
+                let lockOut = Self.lockOutWriter(of: path)
             else { throw error }
-            writerLockOut = lockOut
-            do {
+            do throws(JournalError) {
+                // Looked for once the lock is held: a broker that started before has its log there.
+                guard access(path + "-wal", F_OK) != 0 else { throw error }
                 db = try Self.connect(path, immutable: true)
             } catch {
                 if lockOut >= 0 { close(lockOut) }
                 throw error
             }
+            writerLockOut = lockOut
         }
         do {
             try JournalSchema.configure(db, readOnly: true)
