@@ -129,9 +129,9 @@ public struct ProjectionLoader: Sendable {
                 throw BrokenChain(seq: anchor.seq, path: reader.path, problem: BrokenChain.notCommitted)
             }
         }
-        // Asked for the end, replayed to the file's last row, which is not the last one committed: rows were cut off
-        // the end, and the state is not the journal's. The anchor is read before the rows are
-        // asked again, so rows a serving broker committed meanwhile are found.
+        // Asked for the end and replayed to the file's last row, which is not the last one
+        // committed: rows were cut off the end, and the state is not the journal's. The anchor is
+        // read before the rows are asked again, so rows a serving broker committed meanwhile count.
         if untilSeq.map({ $0 > last }) ?? true, projection.lastSeq == last, let anchor = try reader.headAnchor(), anchor.seq > last {
             let current = try reader.last()?.seq ?? last
             if current < anchor.seq {
