@@ -54,6 +54,19 @@ final class RedisServer {
         self.process = nil
     }
 
+    /// SIGSTOPs the server: it keeps its connections and takes new ones (the kernel completes them)
+    /// but answers nothing until `thaw()`, as a Redis stuck in a slow command.
+    func freeze() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGSTOP)
+    }
+
+    /// SIGCONTs a server `freeze()` stopped.
+    func thaw() {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, SIGCONT)
+    }
+
     /// A command connection to this server.
     func commander() throws -> RedisCommander { try RedisCommander(url: url) }
 

@@ -123,12 +123,28 @@ import Testing
         await b.source.stop()
     }
 
-    @Test func aHangingRedisFillsTheQueueAndFurtherOffersAreDroppedWithoutWaiting() async throws {
+    /// A Redis that takes connections and answers nothing is not connected: the publisher's
+    /// state, /readyz and the stats said `connected` (and the log "sharing resumed") while a Redis
+    /// stuck in a slow command answered nothing.
+    @Test func aRedisThatTakesConnectionsButAnswersNothingIsNotConnected() async throws {
         let hanging = try BlackholeListener()
-        let publisher = broadcaster(RedisURL(host: "127.0.0.1", port: hanging.port), capacity: 2, ioTimeout: .seconds(1))
+        let publisher = broadcaster(RedisURL(host: "127.0.0.1", port: hanging.port), ioTimeout: .milliseconds(300))
+        publisher.start()
+        try await eventually("the outage to show") { publisher.snapshot.outages >= 1 }
+        try await Task.sleep(for: .milliseconds(700))
+        #expect(publisher.snapshot.state != .connected, "\(publisher.snapshot)")
+        #expect(!publisher.offer(.ticks([Self.tick])), "not queued for a Redis that answers nothing")
+        try await finishes("stop() with Redis hanging", within: .seconds(10)) { await publisher.stop() }
+    }
+
+    @Test func aHangingRedisFillsTheQueueAndFurtherOffersAreDroppedWithoutWaiting() async throws {
+        let server = try await RedisServer()
+        defer { server.thaw() }
+        let publisher = broadcaster(server.url, capacity: 2, ioTimeout: .seconds(1))
         #expect(!publisher.offer(.ticks([Self.tick])), "dropped before start")
         publisher.start()
         try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        server.freeze()
 
         // The thread takes what is queued when it wakes (one or both of the first two updates, in
         // one pipeline) and waits for a reply that never comes; the queue holds two more; the rest
@@ -146,14 +162,15 @@ import Testing
     /// The queue is bounded by memory too: large updates (signal lists of thousands of signals)
     /// fill it long before 10,000 of them wait. One larger than the bound alone is still taken.
     @Test func theQueueIsBoundedByBytesAsWellAsByCount() async throws {
-        let hanging = try BlackholeListener()
+        let server = try await RedisServer()
+        defer { server.thaw() }
         let list = SharedUpdate.signalsReplaced(
             strategy: "s", signals: (0..<100).map { Signal(code: String(600_000 + $0), name: "Name \($0)", reason: String(repeating: "r", count: 100)) })
         #expect((20_000...40_000).contains(list.approximateBytes), "\(list.approximateBytes)")
-        let publisher = broadcaster(
-            RedisURL(host: "127.0.0.1", port: hanging.port), capacityBytes: 3 * list.approximateBytes, ioTimeout: .seconds(1))
+        let publisher = broadcaster(server.url, capacityBytes: 3 * list.approximateBytes, ioTimeout: .seconds(1))
         publisher.start()
         try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        server.freeze()
 
         // At most 3 queued and what the hanging thread took (at most 3 more): ≥ 14 of 20 dropped.
         let results = (0..<20).map { _ in publisher.offer(list) }
@@ -162,9 +179,11 @@ import Testing
         #expect(snapshot.queued <= 3 && snapshot.queuedBytes <= snapshot.capacityBytes, "\(snapshot)")
 
         try await finishes("stop() with Redis hanging", within: .seconds(10)) { await publisher.stop() }
-        let alone = broadcaster(RedisURL(host: "127.0.0.1", port: hanging.port), capacityBytes: 1_000, ioTimeout: .seconds(1))
+        server.thaw()
+        let alone = broadcaster(server.url, capacityBytes: 1_000, ioTimeout: .seconds(1))
         alone.start()
         try await eventually("the publisher to connect") { alone.snapshot.state == .connected }
+        server.freeze()
         #expect(alone.offer(list), "larger than the bound, into an empty queue")
         try await finishes("stop() with Redis hanging", within: .seconds(10)) { await alone.stop() }
     }

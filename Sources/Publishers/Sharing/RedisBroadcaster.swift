@@ -169,35 +169,63 @@ public final class RedisBroadcaster: Sendable {
             }
             connection.setReadTimeout(ioTimeout)
             connection.enableKeepAlive()
+            do {
+                // Connected is when Redis answers, not when it took the connection: a frozen
+                // Redis accepts connections and answers nothing.
+                try healthCheck(connection)
+            } catch {
+                connection.close()
+                noteOutage(error)
+                if !control.sleep(for: backoff.nextDelay()) { return }
+                continue
+            }
             noteConnected()
             backoff.reset()
-            do {
+            do throws(PublishInterrupted) {
                 try publishUntilStopped(on: connection)
                 connection.close()
                 return
             } catch {
                 connection.close()
-                noteOutage(error)
+                noteOutage(error.cause, lost: error.lost)
                 if !control.sleep(for: backoff.nextDelay()) { return }
             }
         }
     }
 
+    /// Why publishing stopped, and how many updates taken from the queue it did not publish: the
+    /// part in flight (some of it may have reached Redis, there is no telling which) and the rest
+    /// of its batch.
+    private struct PublishInterrupted: Error {
+        var cause: RedisError
+        var lost: Int
+    }
+
     /// Publishes whatever is queued as it comes; returns after the last batch once stopping.
-    private func publishUntilStopped(on connection: RedisConnection) throws(RedisError) {
+    private func publishUntilStopped(on connection: RedisConnection) throws(PublishInterrupted) {
         while true {
             let woken = pending.wait(timeout: .now() + .nanoseconds(Self.nanoseconds(healthCheckInterval))) == .success
             let stopping = control.isStopping
             let batch = takeQueued()
             if batch.isEmpty {
                 if stopping { return }
-                if !woken { try healthCheck(connection) }
+                if !woken {
+                    do {
+                        try healthCheck(connection)
+                    } catch {
+                        throw PublishInterrupted(cause: error, lost: 0)
+                    }
+                }
                 continue
             }
             var start = 0
             while start < batch.count {
                 let end = min(start + Self.maxPipeline, batch.count)
-                try publish(batch[start..<end], on: connection)
+                do {
+                    try publish(batch[start..<end], on: connection)
+                } catch {
+                    throw PublishInterrupted(cause: error, lost: batch.count - start)
+                }
                 start = end
             }
         }
@@ -219,14 +247,8 @@ public final class RedisBroadcaster: Sendable {
         let commands = batch.map { update in
             [publish, Array(update.channel(in: channels).utf8), SharedMessageCodec.encode(update, origin: origin)]
         }
-        let replies: [RedisReply]
-        do {
-            replies = try connection.pipeline(commands)
-        } catch {
-            // Some of them may have reached Redis; there is no telling which, so all count as dropped.
-            state.withLock { $0.snapshot.dropped += batch.count }
-            throw error
-        }
+        // Failing, some of them may have reached Redis: the caller counts them all as dropped.
+        let replies = try connection.pipeline(commands)
         let refusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
@@ -255,8 +277,9 @@ public final class RedisBroadcaster: Sendable {
         state.withLock { $0.snapshot.state = newState }
     }
 
-    /// Redis is unreachable: drop what is queued, refuse offers until reconnected, log once per outage.
-    private func noteOutage(_ error: RedisError) {
+    /// Redis is unreachable: drop what is queued (and the `lost` updates taken from the queue and
+    /// not published), refuse offers until reconnected, log once per outage.
+    private func noteOutage(_ error: RedisError, lost: Int = 0) {
         let (first, dropped) = state.withLock { state -> (Bool, Int) in
             let first = !state.inOutage
             if first {
@@ -264,7 +287,7 @@ public final class RedisBroadcaster: Sendable {
                 state.snapshot.outages += 1
                 state.droppedBeforeOutage = state.snapshot.dropped
             }
-            state.snapshot.dropped += state.queue.count
+            state.snapshot.dropped += lost + state.queue.count
             state.queue = []
             state.queuedBytes = 0
             state.accepting = false
