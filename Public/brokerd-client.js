@@ -43,7 +43,9 @@
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
- * rateLimitDelay 1000, token, onState, onMessage, onError.
+ * rateLimitDelay 1000, resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
+ * this long after the last frame sent: the broker takes a connected session over only once that
+ * connection was silent for 5 s, and starts a fresh one otherwise), token, onState, onMessage, onError.
  */
 (function (global) {
   "use strict";
@@ -58,6 +60,7 @@
     connectTimeout: 10000,
     subscribeWindow: 10,
     rateLimitDelay: 1000,
+    resumeQuiet: 5500,
     token: null,
     onState: null,
     onMessage: null,
@@ -111,6 +114,7 @@
       this._attempt = 0; // failed attempts in a row
       this._timers = { retry: null, ping: null, watchdog: null, resend: null };
       this._lastHeard = 0;
+      this._lastSent = null; // when a frame last went out, on any socket of the session
       this._session = false; // a "connected" message arrived on the current socket
       this._queued = []; // subscribe/unsubscribe messages waiting for room in the window
       this._inFlight = new Map(); // id -> subscribe/unsubscribe message sent on this socket, not answered yet; oldest first
@@ -147,6 +151,7 @@
     send(message) {
       if (!this._session || !this._socket || this._socket.readyState !== 1) return false;
       this._socket.send(JSON.stringify(message.id === undefined ? Object.assign({ id: UNTRACKED_ID }, message) : message));
+      this._lastSent = Date.now();
       return true;
     }
 
@@ -280,9 +285,17 @@
           this._setState("failed", { reason: event.reason });
           return;
         }
-        this._lost(reason);
+        // A close the broker sent: it knows the connection is gone, no need to wait (see _lost).
+        this._lost(reason, event.code !== 1006);
       };
-      socket.onerror = () => {}; // a close event always follows
+      // Browsers follow an error with a close event (handled above, with its code and reason);
+      // Node 20's WebSocket fires only the error when the handshake fails, which left the attempt
+      // waiting out connectTimeout. A close event that comes within 100 ms still decides.
+      socket.onerror = () => {
+        setTimeout(() => {
+          if (socket === this._socket && socket.readyState === 3) this._lost("connection failed");
+        }, 100);
+      };
       // Dead-connection watchdog: also covers a socket that opens but never says "connected".
       this._timers.watchdog = setInterval(() => this._checkAlive(), 1000);
     }
@@ -335,8 +348,12 @@
       this._setState(resumed ? "resumed" : "connected", { clientId: this.clientId, seq: message.seq });
     }
 
-    /** The connection is gone (or given up on): back off, then try again, or fail. */
-    _lost(reason) {
+    /**
+     * The connection is gone (or given up on): back off, then try again, or fail. After a loss the
+     * broker may not have seen (no close frame from it), a resume waits until `resumeQuiet` after
+     * the last frame sent (see the options).
+     */
+    _lost(reason, closedByBroker) {
       this._clearTimers();
       this._drop(4000, reason);
       this._attempt += 1;
@@ -347,7 +364,10 @@
       const o = this.options;
       const base = Math.min(o.initialDelay * Math.pow(2, this._attempt - 1), o.maxDelay);
       // Clamped after the jitter: maxDelay is the longest wait, not the longest before jitter.
-      const delay = Math.min(Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random())), o.maxDelay);
+      let delay = Math.min(Math.round(base * (1 - o.jitter + 2 * o.jitter * Math.random())), o.maxDelay);
+      if (!closedByBroker && this.clientId !== null && this._lastSent !== null) {
+        delay = Math.max(delay, this._lastSent + o.resumeQuiet - Date.now());
+      }
       this._setState("backing_off", { attempt: this._attempt, delay: delay, reason: reason });
       this._timers.retry = setTimeout(() => this._open(), delay);
     }

@@ -164,13 +164,17 @@ public final class BrokerClient: Sendable {
     private func reconnectLoop() async throws {
         defer { finish() }
         var attempt = 0
+        // When a frame last went out on any connection of the session.
+        var lastSentAt: ContinuousClock.Instant?
         while !Task.isCancelled {
             let token = configuration.tokenPlacement == .queryParameter ? configuration.token : nil
             let target = shared.withLock { shared in
                 shared.report(.connecting(attempt: attempt))
                 return shared.machine.connect(queryToken: token)
             }
-            guard let loss = await connect(to: target.url(base: configuration.url)) else { return }
+            let connection = LiveConnection(pingInterval: configuration.pingInterval, pongTimeout: configuration.pongTimeout)
+            guard let loss = await connect(connection, to: target.url(base: configuration.url)) else { return }
+            if let sent = connection.lastSentAt { lastSentAt = sent }
             guard !Task.isCancelled else { return }
             let retry = shared.withLock { $0.machine.connectionLost(random: Double.random(in: 0...1)) }
             switch retry {
@@ -178,7 +182,9 @@ public final class BrokerClient: Sendable {
                 logger.error("giving up reconnecting", metadata: ["after": "\(loss)"])
                 shared.withLock { $0.report(.failed(loss)) }
                 throw BrokerClientError.gaveUp(after: loss)
-            case .reconnect(let next, let delay):
+            case .reconnect(let next, let planned):
+                let delay = SessionMachine.resumeDelay(
+                    planned: planned, after: loss, sinceLastSent: lastSentAt.map { ContinuousClock.now - $0 })
                 logger.info("connection lost; reconnecting", metadata: ["after": "\(loss)", "attempt": "\(next)", "delay": "\(delay)"])
                 shared.withLock { $0.report(.backingOff(attempt: next, delay: delay, after: loss)) }
                 do { try await pause(delay) } catch { return }
@@ -200,8 +206,7 @@ public final class BrokerClient: Sendable {
     }
 
     /// Runs one connection until it ends; nil when the client was stopped meanwhile.
-    private func connect(to url: String) async -> ConnectionLoss? {
-        let connection = LiveConnection(pingInterval: configuration.pingInterval, pongTimeout: configuration.pongTimeout)
+    private func connect(_ connection: LiveConnection, to url: String) async -> ConnectionLoss? {
         shared.withLock { $0.attempt = connection }
         var socketConfiguration = WebSocketClientConfiguration(
             maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
@@ -263,6 +268,7 @@ public final class BrokerClient: Sendable {
             group.addTask {
                 for await command in connection.commands {
                     try await outbound.write(.text(command.json))
+                    connection.noteSent()
                 }
             }
             group.addTask {

@@ -268,4 +268,17 @@ struct SessionMachineTests {
         #expect(!session.received(.pong).forward)
         #expect(session.received(.error(ServerError(error: "rate_limited", details: "slow down"))).forward)
     }
+
+    /// After a loss the broker may not have seen, a resume comes 5.5 s after the last frame sent:
+    /// sooner, the broker finds the session still connected, heard from lately, and starts a fresh
+    /// one (what the client missed is lost). A close by the broker needs no wait.
+    @Test func aResumeAfterAnUnseenLossWaitsUntilTheBrokerWouldHandTheSessionOver() {
+        let planned = Duration.seconds(2)
+        #expect(SessionMachine.resumeDelay(planned: planned, after: .dropped("reset"), sinceLastSent: .seconds(1)) == .milliseconds(4_500))
+        #expect(SessionMachine.resumeDelay(planned: planned, after: .heartbeatTimedOut, sinceLastSent: .milliseconds(500)) == .seconds(5))
+        #expect(SessionMachine.resumeDelay(planned: planned, after: .dropped("reset"), sinceLastSent: .seconds(30)) == planned)
+        #expect(SessionMachine.resumeDelay(planned: planned, after: .dropped("reset"), sinceLastSent: nil) == planned)
+        #expect(SessionMachine.resumeDelay(planned: planned, after: .closedByBroker(code: 1001, reason: nil), sinceLastSent: .seconds(1)) == planned)
+        #expect(SessionMachine.resumeDelay(planned: .seconds(16), after: .dropped("reset"), sinceLastSent: .seconds(1)) == .seconds(16))
+    }
 }

@@ -98,6 +98,12 @@ class FakeWebSocket {
     this.readyState = 3;
     this.onclose({ code: code, reason: reason || "" });
   }
+
+  /** A failed handshake as Node 20's WebSocket reports it: an error event and no close event. */
+  failWithoutClose() {
+    this.readyState = 3;
+    this.onerror({});
+  }
 }
 FakeWebSocket.opened = [];
 
@@ -112,7 +118,8 @@ function setUp(t, options) {
   const states = [];
   const client = new BrokerClient(
     "ws://broker.test/ws/stock/prices",
-    Object.assign({ onState: (state, detail) => states.push({ state: state, detail: detail }) }, options || {}),
+    // No wait for the broker's take-over unless a test is about it (resumeQuiet).
+    Object.assign({ onState: (state, detail) => states.push({ state: state, detail: detail }), resumeQuiet: 0 }, options || {}),
   );
   t.after(() => client.close());
   const socket = () => FakeWebSocket.opened[FakeWebSocket.opened.length - 1];
@@ -152,6 +159,37 @@ test("after a drop it resumes with the session id and the highest seq seen", (t)
   clock.advance(1);
   assert.equal(socket().url.searchParams.get("resume"), "client_0000abcd");
   assert.equal(socket().url.searchParams.get("since"), "9");
+});
+
+test("after a loss the broker may not have seen, a resume waits until resumeQuiet after the last frame sent", (t) => {
+  const { clock, client, states, socket } = setUp(t, { initialDelay: 2000, resumeQuiet: 5500 });
+  socket().receive(connected("client_0000abcd", 5));
+  clock.advance(1000);
+  client.subscribe("stock", "600519"); // a frame 1 s before the drop
+  clock.advance(1000);
+  socket().drop(1006);
+  assert.equal(states[states.length - 1].detail.delay, 4500, "5.5 s after the subscribe, not the 2 s backoff");
+  const before = FakeWebSocket.opened.length;
+  clock.advance(4499);
+  assert.equal(FakeWebSocket.opened.length, before);
+  clock.advance(1);
+  assert.equal(socket().url.searchParams.get("resume"), "client_0000abcd");
+
+  // A close the broker sent: it knows the session is gone, the backoff alone applies.
+  socket().receive(connected("client_0000abcd", 6, true));
+  client.subscribe("stock", "000001");
+  socket().drop(1001);
+  assert.equal(states[states.length - 1].detail.delay, 2000);
+});
+
+test("a failed handshake reported only as an error backs off at once, not after connectTimeout", (t) => {
+  const { clock, states, socket } = setUp(t, { initialDelay: 2000, connectTimeout: 10000 });
+  socket().failWithoutClose();
+  clock.advance(100);
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 1, delay: 2000, reason: "connection failed" },
+  });
 });
 
 /** The broker's reply to a subscribe or unsubscribe. */

@@ -14,6 +14,8 @@ final class LiveConnection: Sendable {
     private let eventSink: AsyncStream<Event>.Continuation
     let heartbeat: Mutex<HeartbeatMonitor>
     private let opened = Mutex(false)
+    /// When the last frame went out to the broker; nil before the first.
+    private let lastSent = Mutex<ContinuousClock.Instant?>(nil)
 
     init(pingInterval: Duration, pongTimeout: Duration) {
         (commands, commandSink) = AsyncStream.makeStream()
@@ -28,6 +30,14 @@ final class LiveConnection: Sendable {
     func send(_ command: IdentifiedCommand) {
         commandSink.yield(command)
     }
+
+    /// A frame was written to the socket now.
+    func noteSent() {
+        lastSent.withLock { $0 = .now }
+    }
+
+    /// When the last frame was written to the socket; nil when none was.
+    var lastSentAt: ContinuousClock.Instant? { lastSent.withLock { $0 } }
 
     /// The broker opened a session on this connection.
     func reportOpened() {

@@ -87,6 +87,21 @@ struct SessionMachine {
     }
 
     /// The connection ended; `random` in 0...1 jitters the wait.
+    /// How long after the last frame the client sent a resume waits, when the broker may not know
+    /// the connection is gone: it hands a session still connected to a resume only once that
+    /// connection has been silent for 5 s (it may be closing, or another client's), and starts a
+    /// fresh session otherwise, losing what the client missed.
+    static let brokerTakeOverSilence: Duration = .milliseconds(5_500)
+
+    /// `planned`, or longer so that a resume after `loss` comes `brokerTakeOverSilence` after the
+    /// last frame sent (`sinceLastSent` ago). Not when the broker closed the connection itself: it
+    /// knows the session is gone.
+    static func resumeDelay(planned: Duration, after loss: ConnectionLoss, sinceLastSent: Duration?) -> Duration {
+        if case .closedByBroker = loss { return planned }
+        guard let sinceLastSent else { return planned }
+        return max(planned, brokerTakeOverSilence - sinceLastSent)
+    }
+
     mutating func connectionLost(random: Double) -> Retry {
         isOpen = false
         pacer.reset()
