@@ -20,14 +20,16 @@ import TestSupport
 
         init(
             server: RedisServer, channel: String? = "ticks", stream: String? = nil, resumeAfter: String? = nil,
-            recorder: BatchRecorder = BatchRecorder(), limits: Limits = Limits(), logger: Logger = Logger(label: "brokerd.redis")
+            recorder: BatchRecorder = BatchRecorder(), limits: Limits = Limits(), healthCheckInterval: Duration = .seconds(5),
+            logger: Logger = Logger(label: "brokerd.redis")
         ) throws {
             self.server = server
             commander = try server.commander()
             self.recorder = recorder
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channel, stream: stream, streamBlock: .milliseconds(200),
-                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)), limits: limits)
+                backoff: ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200)),
+                healthCheckInterval: healthCheckInterval, limits: limits)
             source = try RedisTickSource(configuration: configuration, resumeAfter: resumeAfter, logger: logger, deliver: recorder.deliver)
         }
 
@@ -327,6 +329,27 @@ import TestSupport
 
         try await eventually("the newer entry") { harness.recorder.received.last?.streamID == newer }
         #expect(harness.recorder.ticks.map(\.code) == ["600000"])
+        try await harness.finish()
+    }
+
+    /// A Redis that stops answering (frozen, stuck in a slow command) keeps the connection: the
+    /// subscription PINGs it after a quiet spell and, with no answer, is no longer `connected`
+    /// (/readyz and the stats said connected for as long as it lasted). Once it answers again,
+    /// ticks flow again.
+    @Test func aSubscriptionToARedisThatStoppedAnsweringIsNotConnected() async throws {
+        let server = try await RedisServer()
+        defer { server.thaw() }
+        let harness = try Harness(server: server, healthCheckInterval: .milliseconds(200))
+        try await harness.startAndWaitUntilConnected()
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(harness.source.snapshot.state == .connected, "a quiet Redis that answers its PINGs stays connected")
+
+        server.freeze()
+        try await eventually("the source to see Redis gone") { harness.source.snapshot.state != .connected }
+        server.thaw()
+        try await eventually("the source to reconnect") { harness.source.snapshot.state == .connected }
+        try harness.commander.publish(Self.tick)
+        try await eventually("a tick after Redis answers again") { harness.recorder.ticks.count == 1 }
         try await harness.finish()
     }
 

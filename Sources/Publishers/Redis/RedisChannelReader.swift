@@ -14,6 +14,7 @@ final class RedisChannelReader: Sendable {
     private let node: NodeOrigin?
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
+    private let healthCheckInterval: Duration
     private let maxTicksPerBatch: Int
     private let decoder: TickPayloadDecoder
     private let delivery: TickBatchDelivery
@@ -31,6 +32,7 @@ final class RedisChannelReader: Sendable {
         node = configuration.node
         connectTimeout = configuration.connectTimeout
         backoff = configuration.backoff
+        healthCheckInterval = configuration.healthCheckInterval
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
         decoder = TickPayloadDecoder(limits: configuration.limits)
         self.delivery = delivery
@@ -86,13 +88,26 @@ final class RedisChannelReader: Sendable {
             }
         }
         onSubscribed()
+        var pingUnanswered = false
         while true {
-            // Block for one message, then take everything else already waiting (buffered or on the
+            // Wait for one message, then take everything else already waiting (buffered or on the
             // socket), so what piled up while the broker took the last batch becomes one batch: one
             // journal commit and one fan-out round instead of one per message.
             // News and alert rules are handed over as they come, after the ticks before them.
+            guard let first = try connection.nextReply(within: healthCheckInterval) else {
+                // Quiet: a PING (answered among the messages) tells a Redis that is there from one
+                // that took the connection and answers nothing (stuck in a slow command, frozen).
+                if pingUnanswered {
+                    throw .connectionLost(reason: "Redis answered no PING within \(healthCheckInterval)")
+                }
+                try connection.send(["PING"])
+                pingUnanswered = true
+                if control.isStopping { return }
+                continue
+            }
+            pingUnanswered = false
             var ticks: [FedTick] = []
-            var next: RedisReply? = try connection.nextReply()
+            var next: RedisReply? = first
             while let push = next {
                 if let (content, payload) = message(in: push) {
                     switch content {

@@ -140,6 +140,42 @@ package final class RedisConnection {
         return try take(raw)
     }
 
+    /// The next reply pushed by the server, waiting at most `timeout` for it; nil when none came.
+    /// Unlike a socket timeout, running out leaves the connection usable.
+    func nextReply(within timeout: Duration) throws(RedisError) -> RedisReply? {
+        if let reply = try bufferedReply() { return reply }
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let left = deadline - ContinuousClock.now
+            guard left > .zero else { return nil }
+            var ready = pollfd(fd: context.pointee.fd, events: Int16(POLLIN), revents: 0)
+            let polled = poll(&ready, 1, Int32(min(max(left / .milliseconds(1), 1), Double(Int32.max))))
+            if polled < 0 {
+                if errno == EINTR { continue }
+                throw .connectionLost(reason: "poll failed: errno \(errno)")
+            }
+            if polled == 0 { return nil }
+            // Readable, or hung up: reading tells which.
+            guard redisBufferRead(context) == REDIS_OK else { throw .connectionLost(reason: Self.errorText(context)) }
+            if let reply = try bufferedReply() { return reply }
+        }
+    }
+
+    /// Sends a command without waiting for its reply: in pub/sub mode the reply comes among the
+    /// pushed messages.
+    func send(_ arguments: [String]) throws(RedisError) {
+        guard let context else { throw .connectionLost(reason: "the connection is closed") }
+        let status = Self.withArgv(arguments.map { Array($0.utf8) }) { argc, argv, lengths in
+            redisAppendCommandArgv(context, argc, argv, lengths)
+        }
+        guard status == REDIS_OK else { throw .connectionLost(reason: Self.errorText(context)) }
+        var done: Int32 = 0
+        while done == 0 {
+            guard redisBufferWrite(context, &done) == REDIS_OK else { throw .connectionLost(reason: Self.errorText(context)) }
+        }
+    }
+
     /// The next reply already buffered or already waiting on the socket, without blocking: reads
     /// the socket once more when it has data and nothing complete is buffered. Nil when none is there.
     func availableReply() throws(RedisError) -> RedisReply? {

@@ -27,6 +27,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var connectTimeout: Duration
     /// Delays between reconnection attempts.
     public var backoff: ReconnectBackoff
+    /// How long the subscription may hear nothing before it PINGs Redis; one more such spell
+    /// without an answer ends the connection (a Redis that stopped answering is not `connected`).
+    public var healthCheckInterval: Duration
     /// The decider's bounds; ticks that break them are dropped and counted here.
     public var limits: Limits
 
@@ -36,7 +39,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
-        limits: Limits = .init()
+        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init()
     ) {
         self.url = url
         self.channel = channel
@@ -50,6 +53,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.streamCount = streamCount
         self.connectTimeout = connectTimeout
         self.backoff = backoff
+        self.healthCheckInterval = healthCheckInterval
         self.limits = limits
     }
 
@@ -72,6 +76,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if backoff.initial <= .zero || backoff.maximum < backoff.initial {
             throw fail("backoff", "needs 0 < initial <= maximum")
         }
+        if healthCheckInterval < .milliseconds(1) { throw fail("healthCheckInterval", "must be at least 1 ms") }
         if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
     }
 
