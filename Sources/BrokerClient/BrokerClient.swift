@@ -167,13 +167,21 @@ public final class BrokerClient: Sendable {
         // When a frame last went out on any connection of the session.
         var lastSentAt: ContinuousClock.Instant?
         while !Task.isCancelled {
-            let token = configuration.tokenPlacement == .queryParameter ? configuration.token : nil
-            let target = shared.withLock { shared in
-                shared.report(.connecting(attempt: attempt))
-                return shared.machine.connect(queryToken: token)
-            }
+            shared.withLock { $0.report(.connecting(attempt: attempt)) }
             let connection = LiveConnection(pingInterval: configuration.pingInterval, pongTimeout: configuration.pongTimeout)
-            guard let loss = await connect(connection, to: target.url(base: configuration.url)) else { return }
+            let loss: ConnectionLoss
+            do {
+                let token = try await configuration.tokenProvider?() ?? configuration.token
+                let queryToken = configuration.tokenPlacement == .queryParameter ? token : nil
+                let target = shared.withLock { $0.machine.connect(queryToken: queryToken) }
+                let headerToken = configuration.tokenPlacement == .authorizationHeader ? token : nil
+                guard let ended = await connect(connection, to: target.url(base: configuration.url), headerToken: headerToken) else { return }
+                loss = ended
+            } catch {
+                guard !Task.isCancelled else { return }
+                // A failed attempt, backed off as any: the provider may work at the next one.
+                loss = .connectFailed("the token provider failed: \(error)")
+            }
             if let sent = connection.lastSentAt { lastSentAt = sent }
             guard !Task.isCancelled else { return }
             let retry = shared.withLock { $0.machine.connectionLost(random: Double.random(in: 0...1)) }
@@ -206,12 +214,12 @@ public final class BrokerClient: Sendable {
     }
 
     /// Runs one connection until it ends; nil when the client was stopped meanwhile.
-    private func connect(_ connection: LiveConnection, to url: String) async -> ConnectionLoss? {
+    private func connect(_ connection: LiveConnection, to url: String, headerToken: String?) async -> ConnectionLoss? {
         shared.withLock { $0.attempt = connection }
         var socketConfiguration = WebSocketClientConfiguration(
             maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
-        if let token = configuration.token, configuration.tokenPlacement == .authorizationHeader {
-            socketConfiguration.additionalHeaders[.authorization] = "Bearer \(token)"
+        if let headerToken {
+            socketConfiguration.additionalHeaders[.authorization] = "Bearer \(headerToken)"
         }
         let logger = logger
         // Unstructured, and not awaited once the attempt is over: an upgrade the broker never

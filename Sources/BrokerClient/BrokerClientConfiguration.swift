@@ -12,6 +12,10 @@ public struct BrokerClientConfiguration: Sendable {
     public var url: String
     /// The client's JWT, when the broker requires one.
     public var token: String?
+    /// Called before every connection attempt for the token to send, when set (instead of
+    /// `token`): a token that expires is renewed there, and the reconnect after the broker closed
+    /// the connection for it (1008 `token_expired`) resumes the session with the fresh one.
+    public var tokenProvider: (@Sendable () async throws -> String)?
     /// How the token is sent.
     public var tokenPlacement: TokenPlacement
     /// Subscribed on every fresh session; `subscribe`/`unsubscribe` change the set while running.
@@ -43,6 +47,7 @@ public struct BrokerClientConfiguration: Sendable {
     public init(
         url: String,
         token: String? = nil,
+        tokenProvider: (@Sendable () async throws -> String)? = nil,
         tokenPlacement: TokenPlacement = .authorizationHeader,
         subscriptions: [Subscription] = [],
         pingInterval: Duration = .seconds(30),
@@ -57,6 +62,7 @@ public struct BrokerClientConfiguration: Sendable {
     ) {
         self.url = url
         self.token = token
+        self.tokenProvider = tokenProvider
         self.tokenPlacement = tokenPlacement
         self.subscriptions = subscriptions
         self.pingInterval = pingInterval

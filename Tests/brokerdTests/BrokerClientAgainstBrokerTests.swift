@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 @testable import BrokerClient
@@ -190,6 +191,37 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// A token that expires: the broker closes the connection (1008 `token_expired`), the client
+    /// asks its token provider for a fresh one and resumes the session, missing nothing. With a
+    /// fixed token it retried the expired one until it gave up.
+    @Test func aTokenProviderRenewsAnExpiredTokenAndTheSessionResumes() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let issued = Counter()
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL,
+            tokenProvider: {
+                // The first expires in 2–3 s (whole seconds); later ones last an hour.
+                let expiry = issued.next() == 0
+                    ? Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down)) : Date().addingTimeInterval(3_600)
+                return try await TestTokens.expiring(user: "frank", at: expiry)
+            },
+            subscriptions: [.news("all")], reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let run = Task { try await client.run() }
+        try await recorder.waitUntil("a session") { states, _ in states.contains { $0.isOpen } }
+        try await recorder.waitUntil("the token to expire and the session to resume") { states, _ in
+            states.contains { if case .resumed = $0 { true } else { false } }
+        }
+        #expect(issued.value >= 2)
+        try await postNews(broker, id: "after-renewal")
+        try await recorder.waitUntil("news after the renewal") { _, messages in newsIDs(messages) == ["after-renewal"] }
+
+        client.stop()
+        try await run.value
+        await broker.terminate()
+    }
+
     @Test func aConsumerThatStopsReadingStopsTheClientReadingWithoutLosingTheConnectionOrAMessage() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
@@ -217,4 +249,19 @@ import TestSupport
         try await running.value
         await broker.terminate()
     }
+}
+
+/// A thread-safe count of calls, for a token provider.
+final class Counter: Sendable {
+    private let count = Mutex(0)
+
+    /// The count before this call.
+    func next() -> Int {
+        count.withLock { count in
+            defer { count += 1 }
+            return count
+        }
+    }
+
+    var value: Int { count.withLock { $0 } }
 }

@@ -34,6 +34,11 @@ enum TestTokens {
         return try await keys.sign(claims)
     }
 
+    /// A token for `user` that expires at `expiry` (whole seconds: the claim has no fraction).
+    static func expiring(user: String, at expiry: Date) async throws -> String {
+        try await sign(ClientClaims(subject: user, expiration: expiry))
+    }
+
     /// A valid token for `user`, expiring an hour after `now`.
     static func valid(
         user: String, now: Date = Date(), allow: [String: [String]]? = nil
