@@ -32,6 +32,10 @@
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
  * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
  *
+ * A subscription the broker refuses for another reason than its rate limit (too_many_subscriptions,
+ * an invalid target...) is not asked for again until subscribe() names it again or a fresh session
+ * opens; the error handed to onError carries "request": {type, subscription_type, target}.
+ *
  * Subscribe and unsubscribe requests go out at most subscribeWindow at a time unanswered, the next
  * as replies come back, so re-subscribing many at once stays under the broker's per-client rate
  * limit; after a "rate_limited" refusal it waits rateLimitDelay, then sends again what the broker
@@ -110,6 +114,9 @@
       this.lastSeq = null;
       this._subscriptions = new Map(); // key -> {type, target}: what the caller wants
       this._held = new Map(); // key -> {type, target}: what the broker confirmed for this session
+      // key -> error: subscriptions the broker refused for good (too_many_subscriptions, an invalid
+      // target...): not asked for again until subscribe() names them again or a fresh session opens.
+      this._declined = new Map();
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
       this._timers = { retry: null, ping: null, watchdog: null, resend: null };
@@ -133,6 +140,7 @@
     subscribe(type, target) {
       const k = key(type, target);
       this._subscriptions.set(k, { type: type, target: target });
+      this._declined.delete(k); // asked again: try again
       this._change("subscribe", type, target);
     }
 
@@ -216,7 +224,7 @@
         }
       }
       for (const [k, s] of this._subscriptions) {
-        if (!this._held.has(k) && !this._isInFlight("subscribe", s.type, s.target)) {
+        if (!this._held.has(k) && !this._declined.has(k) && !this._isInFlight("subscribe", s.type, s.target)) {
           this._enqueue({ type: "subscribe", subscription_type: s.type, target: s.target });
         }
       }
@@ -229,13 +237,25 @@
      * it is an error the broker sends unprompted.
      */
     _answered(message) {
+      let request;
       if (message.id !== undefined) {
+        request = this._inFlight.get(message.id);
         this._inFlight.delete(message.id);
       } else if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) {
         return;
       } else {
         const oldest = this._inFlight.keys().next();
-        if (!oldest.done) this._inFlight.delete(oldest.value);
+        if (!oldest.done) {
+          request = this._inFlight.get(oldest.value);
+          this._inFlight.delete(oldest.value);
+        }
+      }
+      if (message.type === "error" && request) {
+        // The request an error answers, for onError: which subscription it was.
+        message.request = { type: request.type, subscription_type: request.subscription_type, target: request.target };
+        const k = key(request.subscription_type, request.target);
+        if (request.type === "unsubscribe" && message.error === "not_subscribed") this._held.delete(k);
+        if (request.type === "subscribe" && message.error !== "rate_limited") this._declined.set(k, message.error);
       }
       if (message.type === "error" && message.error === "rate_limited" && !this._refused) {
         // The broker closes a client refused again and again for 2 s without a 0.5 s pause:
@@ -340,7 +360,10 @@
       // fresh one holds nothing. Send what is wanted and not held, and drop what is held and no
       // longer wanted: changes made while offline, and any lost on the way before the drop.
       // A window at a time: all at once would run into the broker's rate limit.
-      if (!resumed) this._held.clear();
+      if (!resumed) {
+        this._held.clear();
+        this._declined.clear(); // a fresh session may hold what the last one refused
+      }
       this._enqueueMissing();
       this._sendQueued();
       clearInterval(this._timers.ping);

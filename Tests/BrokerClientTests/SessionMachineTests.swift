@@ -228,6 +228,32 @@ struct SessionMachineTests {
         #expect(session.pacer.inFlight.isEmpty)
     }
 
+    /// One refused for good (too many subscriptions) is not asked for again round after round of
+    /// rate-limit retries (each sent more refusals); the user naming it again, or a fresh session, does.
+    @Test func aSubscriptionRefusedForGoodIsNotAskedForAgainUntilTheUserAsks() {
+        var (session, stocks) = machine(wantingStocks: 3, window: 8)
+        _ = session.connect(queryToken: nil)
+        _ = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        _ = session.received(.subscribed(stocks[0], seq: 11), requestID: 1)
+        _ = session.received(.error(ServerError(error: "too_many_subscriptions", details: "limit 1")), requestID: 2)
+        #expect(session.received(.error(ServerError(error: "rate_limited", details: "")), requestID: 3).retryAfter == .seconds(1))
+        #expect(session.retryRefused() == [IdentifiedCommand(command: .subscribe(stocks[2]), id: 4)])
+        #expect(session.ledger.declined == [stocks[1]])
+        #expect(session.subscribe(stocks[1]).map(\.command) == [.subscribe(stocks[1])], "asked again by the user")
+        #expect(session.ledger.declined.isEmpty)
+    }
+
+    /// An unsubscribe the broker answers `not_subscribed` (it applied it before the reply was
+    /// lost) means the subscription is not held: not sent again on every resume.
+    @Test func anUnsubscribeAnsweredNotSubscribedIsNotHeld() throws {
+        var session = machineWithOpenSession()
+        let commands = session.unsubscribe(wanted[1])
+        let id = try #require(commands.first?.id)
+        _ = session.received(.error(ServerError(error: "not_subscribed", details: "")), requestID: id)
+        #expect(!session.ledger.holds(wanted[1]))
+        #expect(session.ledger.changes().isEmpty)
+    }
+
     @Test func aNewConnectionIsNotHeldBackByTheLastOnesRefusal() {
         var (session, stocks) = machine(wantingStocks: 3, window: 10)
         _ = session.connect(queryToken: nil)

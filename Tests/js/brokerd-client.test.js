@@ -192,6 +192,24 @@ test("a failed handshake reported only as an error backs off at once, not after 
   });
 });
 
+test("a subscription refused for good is not asked for again after a rate_limited, and the error names it", (t) => {
+  const errors = [];
+  const { clock, client, socket } = setUp(t, { rateLimitDelay: 1000, onError: (message) => errors.push(message) });
+  socket().receive(connected("client_00000001", 1));
+  client.subscribe("stock", "600519");
+  client.subscribe("stock", "000001");
+  socket().receive({ type: "error", error: "too_many_subscriptions", details: "limit 1", id: 1 });
+  assert.deepEqual(errors[0].request, { type: "subscribe", subscription_type: "stock", target: "600519" });
+  socket().receive({ type: "error", error: "rate_limited", details: "slow down", id: 2 });
+  const sent = socket().sent.length;
+  clock.advance(1000);
+  assert.deepEqual(socket().sent.slice(sent), [{ id: 3, type: "subscribe", subscription_type: "stock", target: "000001" }],
+    "only the one refused for the rate limit is asked for again");
+  // Named again by the caller: asked for again.
+  client.subscribe("stock", "600519");
+  assert.deepEqual(socket().sent[socket().sent.length - 1], { id: 4, type: "subscribe", subscription_type: "stock", target: "600519" });
+});
+
 /** The broker's reply to a subscribe or unsubscribe. */
 const reply = (type, subscriptionType, target) => ({ type: type, subscription_type: subscriptionType, target: target });
 

@@ -58,6 +58,9 @@ struct SessionMachine {
         position.observe(message)
         ledger.observe(message)
         let paced = pacer.received(message, requestID: requestID)
+        if case .error(let error) = message, error.error != "rate_limited", let refused = paced.refused {
+            ledger.refused(refused, error: error.error)
+        }
         switch message {
         case .connected(let connected):
             let commands = pacer.enqueue(ledger.afterConnect(connected, requestedClientID: requestedClientID))

@@ -7,6 +7,10 @@ struct SubscriptionLedger: Equatable {
     private(set) var wanted: Set<Subscription>
     /// What the broker confirmed for the current session (`subscribed` minus `unsubscribed`).
     private(set) var held: Set<Subscription> = []
+    /// Wanted subscriptions the broker refused for another reason than its rate limit
+    /// (`too_many_subscriptions`, an invalid target…): not asked for again until the user
+    /// subscribes to them again or a fresh session opens.
+    private(set) var declined: Set<Subscription> = []
 
     init(wanted: [Subscription]) {
         self.wanted = Set(wanted.map(Self.normalized))
@@ -23,6 +27,7 @@ struct SubscriptionLedger: Equatable {
     mutating func afterConnect(_ connected: Connected, requestedClientID: String?) -> [ClientCommand] {
         guard connected.resumed, connected.clientID == requestedClientID else {
             held = []
+            declined = []
             return wanted.sorted().map(ClientCommand.subscribe)
         }
         // A subscribe sent just before the connection broke may or may not have been recorded:
@@ -33,7 +38,7 @@ struct SubscriptionLedger: Equatable {
     /// The requests that make the session hold what is wanted: subscribes for what it lacks,
     /// unsubscribes for what is no longer wanted.
     func changes() -> [ClientCommand] {
-        wanted.subtracting(held).sorted().map(ClientCommand.subscribe)
+        wanted.subtracting(held).subtracting(declined).sorted().map(ClientCommand.subscribe)
             + held.subtracting(wanted).sorted().map(ClientCommand.unsubscribe)
     }
 
@@ -51,9 +56,21 @@ struct SubscriptionLedger: Equatable {
         held.contains(Self.normalized(subscription))
     }
 
-    /// Adds `subscription` to what is wanted; true if it was not wanted yet.
+    /// The broker refused `command` with `error` (not its rate limit): a subscribe is not asked for
+    /// again; an unsubscribe of what it does not hold (`not_subscribed`) means it is not held.
+    mutating func refused(_ command: ClientCommand, error: String) {
+        switch command {
+        case .subscribe(let subscription): declined.insert(Self.normalized(subscription))
+        case .unsubscribe(let subscription) where error == "not_subscribed": held.remove(Self.normalized(subscription))
+        default: break
+        }
+    }
+
+    /// Adds `subscription` to what is wanted (asked again, one refused is asked for again); true if
+    /// it was not wanted yet.
     mutating func want(_ subscription: Subscription) -> Bool {
-        wanted.insert(Self.normalized(subscription)).inserted
+        declined.remove(Self.normalized(subscription))
+        return wanted.insert(Self.normalized(subscription)).inserted
     }
 
     /// Removes `subscription` from what is wanted; true if it was wanted.

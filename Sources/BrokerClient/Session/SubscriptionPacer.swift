@@ -65,13 +65,17 @@ struct SubscriptionPacer: Equatable {
 
     /// Takes a broker message and the request id it echoes; returns the requests to send now and,
     /// after a refusal for the rate limit, the wait after which `retry` must be called.
-    mutating func received(_ message: BrokerMessage, requestID: UInt64?) -> (send: [IdentifiedCommand], retryAfter: Duration?) {
+    /// Also returns the request an error answered, when it was one of these.
+    mutating func received(
+        _ message: BrokerMessage, requestID: UInt64?
+    ) -> (send: [IdentifiedCommand], retryAfter: Duration?, refused: ClientCommand?) {
         var retryAfter: Duration?
+        var refused: ClientCommand?
         switch message {
         case .subscribed, .unsubscribed:
             answer(requestID)
         case .error(let error) where requestID != nil || !Self.unprompted.contains(error.error):
-            answer(requestID)
+            refused = answer(requestID)?.command
             // Whichever message it refused, the bucket is empty.
             if error.error == "rate_limited", !isHeldBack {
                 isHeldBack = true
@@ -79,9 +83,9 @@ struct SubscriptionPacer: Equatable {
                 retryAfter = retryDelay
             }
         default:
-            return ([], nil)
+            return ([], nil, nil)
         }
-        return (takeSendable(), retryAfter)
+        return (takeSendable(), retryAfter, refused)
     }
 
     /// The wait after a refusal is over: queues `commands` (what the broker still lacks), less
@@ -93,12 +97,13 @@ struct SubscriptionPacer: Equatable {
 
     /// The request with `id` is answered; without an id (a broker older than request ids) the
     /// oldest one.
-    private mutating func answer(_ id: UInt64?) {
+    @discardableResult
+    private mutating func answer(_ id: UInt64?) -> IdentifiedCommand? {
         if let id {
-            inFlight.removeAll { $0.id == id }
-        } else if !inFlight.isEmpty {
-            inFlight.removeFirst()
+            guard let index = inFlight.firstIndex(where: { $0.id == id }) else { return nil }
+            return inFlight.remove(at: index)
         }
+        return inFlight.isEmpty ? nil : inFlight.removeFirst()
     }
 
     /// Moves queued requests out while the window has room and no refusal holds them back.
