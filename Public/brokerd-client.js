@@ -117,6 +117,9 @@
       // key -> error: subscriptions the broker refused for good (too_many_subscriptions, an invalid
       // target...): not asked for again until subscribe() names them again or a fresh session opens.
       this._declined = new Map();
+      // Keys of requests sent and never answered before the socket went: the broker may or may
+      // not have carried them out, so a resumed session asks again for what is wanted of them.
+      this._uncertain = new Map(); // key -> {type, target}
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
       this._timers = { retry: null, ping: null, watchdog: null, resend: null };
@@ -363,7 +366,16 @@
       if (!resumed) {
         this._held.clear();
         this._declined.clear(); // a fresh session may hold what the last one refused
+      } else {
+        // Asked again whatever "held" says: an unsubscribe the broker carried out before its
+        // reply was lost left a subscription held here that the broker dropped, and the other way round.
+        for (const [k, s] of this._uncertain) {
+          const op = this._subscriptions.has(k) ? "subscribe" : "unsubscribe";
+          if (op === "subscribe" && this._declined.has(k)) continue;
+          this._enqueue({ type: op, subscription_type: s.type, target: s.target });
+        }
       }
+      this._uncertain.clear();
       this._enqueueMissing();
       this._sendQueued();
       clearInterval(this._timers.ping);
@@ -400,6 +412,9 @@
       this._socket = null;
       this._session = false;
       // What was queued or unanswered is the next session's to reconcile (see _opened).
+      for (const request of this._inFlight.values()) {
+        this._uncertain.set(key(request.subscription_type, request.target), { type: request.subscription_type, target: request.target });
+      }
       this._queued = [];
       this._inFlight = new Map();
       this._nextId = 1;

@@ -254,6 +254,24 @@ struct SessionMachineTests {
         #expect(session.ledger.changes().isEmpty)
     }
 
+    /// Requests the broker carried out but whose replies went with the connection: the resumed
+    /// session asks again for what is wanted of them, whatever was confirmed before (it sent
+    /// nothing, and got pushes for the wrong subscriptions).
+    @Test func requestsUnansweredWhenTheConnectionWentAreAskedAgainOnResume() {
+        var session = machineWithOpenSession()
+        let dropped = wanted[0], added = Subscription.stock("000001")
+        _ = session.unsubscribe(dropped)
+        _ = session.subscribe(added)
+        _ = session.connectionLost(random: 0.5)
+        // Offline, the user changes both back.
+        _ = session.subscribe(dropped)
+        _ = session.unsubscribe(added)
+        _ = session.connect(queryToken: nil)
+        let resumed = session.received(.connected(Connected(clientID: "client_1", seq: 20, resumed: true)))
+        #expect(Set(resumed.commands.map(\.command)) == [.subscribe(dropped), .unsubscribe(added)])
+        #expect(session.ledger.uncertain.isEmpty)
+    }
+
     @Test func aNewConnectionIsNotHeldBackByTheLastOnesRefusal() {
         var (session, stocks) = machine(wantingStocks: 3, window: 10)
         _ = session.connect(queryToken: nil)

@@ -210,6 +210,24 @@ test("a subscription refused for good is not asked for again after a rate_limite
   assert.deepEqual(socket().sent[socket().sent.length - 1], { id: 4, type: "subscribe", subscription_type: "stock", target: "600519" });
 });
 
+test("requests unanswered when the socket went are asked again on resume, whatever was confirmed before", (t) => {
+  const { clock, client, socket } = setUp(t, { initialDelay: 2000 });
+  client.subscribe("stock", "600519");
+  socket().receive(connected("client_0000abcd", 5));
+  socket().receive({ type: "subscribed", subscription_type: "stock", target: "600519", id: 1, seq: 6 });
+  // Both reach the broker; their replies are lost with the socket.
+  client.unsubscribe("stock", "600519");
+  client.subscribe("stock", "000001");
+  socket().drop(1006);
+  // Offline, the user changes both back.
+  client.subscribe("stock", "600519");
+  client.unsubscribe("stock", "000001");
+  clock.advance(2000);
+  socket().receive(connected("client_0000abcd", 8, true));
+  const sent = socket().sent.map((m) => m.type + " " + m.target).sort();
+  assert.deepEqual(sent, ["subscribe 600519", "unsubscribe 000001"], "the broker may hold the opposite of what was confirmed");
+});
+
 /** The broker's reply to a subscribe or unsubscribe. */
 const reply = (type, subscriptionType, target) => ({ type: type, subscription_type: subscriptionType, target: target });
 

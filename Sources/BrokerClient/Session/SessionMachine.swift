@@ -107,6 +107,7 @@ struct SessionMachine {
 
     mutating func connectionLost(random: Double) -> Retry {
         isOpen = false
+        ledger.lostAnswers(for: pacer.inFlight.compactMap(\.command.subscription))
         pacer.reset()
         failures += 1
         guard let delay = schedule.delay(beforeAttempt: failures, random: random) else { return .giveUp }

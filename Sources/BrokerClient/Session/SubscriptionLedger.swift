@@ -11,6 +11,10 @@ struct SubscriptionLedger: Equatable {
     /// (`too_many_subscriptions`, an invalid target…): not asked for again until the user
     /// subscribes to them again or a fresh session opens.
     private(set) var declined: Set<Subscription> = []
+    /// Subscriptions with a request sent and never answered before the connection went: the
+    /// broker may or may not have carried it out, so a resumed session asks again for what is
+    /// wanted of them, whatever `held` says.
+    private(set) var uncertain: Set<Subscription> = []
 
     init(wanted: [Subscription]) {
         self.wanted = Set(wanted.map(Self.normalized))
@@ -25,14 +29,22 @@ struct SubscriptionLedger: Equatable {
     /// The requests that make the session hold exactly what is wanted, after `connected` answered
     /// a connect that asked to resume `requestedClientID` (nil: a fresh connect).
     mutating func afterConnect(_ connected: Connected, requestedClientID: String?) -> [ClientCommand] {
+        defer { uncertain = [] }
         guard connected.resumed, connected.clientID == requestedClientID else {
             held = []
             declined = []
             return wanted.sorted().map(ClientCommand.subscribe)
         }
-        // A subscribe sent just before the connection broke may or may not have been recorded:
-        // sending it again is harmless (the broker answers an existing subscription as new).
-        return changes()
+        // A request sent just before the connection broke may or may not have been carried out:
+        // asked again (the broker answers an existing subscription as new, and an unsubscribe of
+        // one it does not hold with `not_subscribed`), after the changes, which it replaces.
+        let again = uncertain.sorted().map { wanted.contains($0) ? ClientCommand.subscribe($0) : .unsubscribe($0) }
+        return changes() + again.filter { if case .subscribe(let s) = $0 { !declined.contains(s) } else { true } }
+    }
+
+    /// The requests for `subscriptions` went unanswered with the connection.
+    mutating func lostAnswers(for subscriptions: [Subscription]) {
+        uncertain.formUnion(subscriptions.map(Self.normalized))
     }
 
     /// The requests that make the session hold what is wanted: subscribes for what it lacks,
