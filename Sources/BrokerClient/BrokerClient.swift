@@ -184,6 +184,12 @@ public final class BrokerClient: Sendable {
             }
             if let sent = connection.lastSentAt { lastSentAt = sent }
             guard !Task.isCancelled else { return }
+            // The broker refused the token (1008 naming it): the same token again cannot help.
+            if configuration.tokenProvider == nil, case .closedByBroker(1008, let reason?) = loss, reason.contains("token") {
+                logger.error("the broker refused the token; not retrying with the same one", metadata: ["after": "\(loss)"])
+                shared.withLock { $0.report(.failed(loss)) }
+                throw BrokerClientError.gaveUp(after: loss)
+            }
             let retry = shared.withLock { $0.machine.connectionLost(random: Double.random(in: 0...1)) }
             switch retry {
             case .giveUp:

@@ -222,6 +222,31 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// A token the broker refuses (1008 naming it) fails the client at once, as the JavaScript
+    /// client does: retrying the same token cannot help (it retried until the schedule ran out,
+    /// here never).
+    @Test func aRefusedFixedTokenFailsAtOnce() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let expired = try await TestTokens.expiring(user: "gina", at: Date().addingTimeInterval(-60))
+        let client = BrokerClient(configuration: BrokerClientConfiguration(url: broker.webSocketURL, token: expired, reconnect: quickReconnect))
+        let run = Task { try await client.run() }
+        let ended = Task {
+            try await Task.sleep(for: .seconds(10))
+            run.cancel()
+        }
+        do {
+            try await run.value
+            Issue.record("run() ended without giving up")
+        } catch BrokerClientError.gaveUp(let loss) {
+            guard case .closedByBroker(1008, let reason?) = loss else { Issue.record("\(loss)"); return }
+            #expect(reason.contains("token"), "\(reason)")
+        }
+        ended.cancel()
+        if case .failed = client.state {} else { Issue.record("state \(client.state)") }
+        await broker.terminate()
+    }
+
     @Test func aConsumerThatStopsReadingStopsTheClientReadingWithoutLosingTheConnectionOrAMessage() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
