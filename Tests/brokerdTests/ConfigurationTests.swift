@@ -180,6 +180,15 @@ struct ConfigurationTests {
                 file: "[limits]\n\nmessages_per_second = 0\n",
                 message: "invalid setting limits.messages_per_second=0 (from test.toml:3): must be greater than 0"),
             Rejection(
+                file: "[limits]\nmax_clients_per_address = -1\n",
+                message: "invalid setting limits.max_clients_per_address=-1 (from test.toml:2): must be at least 0"),
+            Rejection(
+                flags: ["--address-connect-rate", "-0.5"],
+                message: "invalid setting address_connect_rate=-0.5 (from --address-connect-rate): must be at least 0"),
+            Rejection(
+                environment: ["BROKERD_ADDRESS_CONNECT_BURST": "0"],
+                message: "invalid setting address_connect_burst=0 (from BROKERD_ADDRESS_CONNECT_BURST): must be at least 1"),
+            Rejection(
                 flags: ["--simulator-rate", "0"],
                 message: "invalid setting simulator_rate=0 (from --simulator-rate): must be greater than 0"),
             // Number flags are read by the same parser as env values: the same one line, and a
@@ -368,7 +377,7 @@ extension ConfigurationTests {
         .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
-        .burst: "3", .maxClients: "10", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
+        .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: "/etc/brokerd/signals.json",
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
@@ -392,6 +401,7 @@ extension ConfigurationTests {
         c.limits.messagesPerSecond = 2.5
         c.limits.burst = 3
         c.limits.maxClients = 10
+        c.limits.perAddress = .init(maxClients: 4, connectRate: 0.5, connectBurst: 6)
         c.limits.outboundQueueCapacity = 64
         c.limits.slowConsumerTimeout = .milliseconds(2500)
         c.simulator.isEnabled = false

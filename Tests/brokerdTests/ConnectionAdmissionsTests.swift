@@ -3,44 +3,121 @@ import Testing
 
 @testable import brokerd
 
-/// The `max_clients` slots: taken at the upgrade, given back when the connection closes.
+/// The `max_clients` slots, taken at the upgrade and given back when the connection closes, and
+/// the limits per client address.
 struct ConnectionAdmissionsTests {
+    /// Stand-ins for channels: alive while they hold a slot, so their identifiers are not reused.
+    private final class Connections {
+        private var objects: [NSObject] = []
+
+        func next() -> ObjectIdentifier {
+            objects.append(NSObject())
+            return ObjectIdentifier(objects[objects.count - 1])
+        }
+    }
+
+    private static let second: Int64 = 1_000_000
+
     @Test func admitsUpToTheLimitAndAgainAfterARelease() {
         let admissions = ConnectionAdmissions(limit: 2)
-        #expect(admissions.admit())
-        #expect(admissions.admit())
-        #expect(!admissions.admit())
+        let connections = Connections()
+        let (first, second, third) = (connections.next(), connections.next(), connections.next())
+        #expect(admissions.admit(first, address: "10.0.0.1", now: 0) == nil)
+        #expect(admissions.admit(second, address: nil, now: 0) == nil)
+        #expect(admissions.admit(third, address: "10.0.0.2", now: 0) == .full(limit: 2))
         #expect(admissions.count == 2)
-        admissions.release()
-        #expect(admissions.admit())
-        #expect(!admissions.admit())
+        admissions.release(first)
+        #expect(admissions.admit(third, address: "10.0.0.2", now: 0) == nil)
+        #expect(admissions.admit(connections.next(), address: "10.0.0.3", now: 0) == .full(limit: 2))
     }
 
     @Test func aConnectionsSlotIsGivenBackOnceHoweverOftenItIsReleased() {
-        let admissions = ConnectionAdmissions(limit: 2)
-        // Connections stay alive while they hold a slot: identifiers are not reused meanwhile.
-        let connections = [NSObject(), NSObject(), NSObject()]
-        let (first, second, third) = (ObjectIdentifier(connections[0]), ObjectIdentifier(connections[1]), ObjectIdentifier(connections[2]))
-        #expect(admissions.admit(first))
-        #expect(admissions.admit(second))
-        #expect(!admissions.admit(third))
-        // Refused for its token, then closed: one slot back, not two.
+        let admissions = ConnectionAdmissions(limit: 2, perAddress: .init(maxClients: 2, connectRate: 0, connectBurst: 1))
+        let connections = Connections()
+        let (first, second) = (connections.next(), connections.next())
+        #expect(admissions.admit(first, address: "10.0.0.1", now: 0) == nil)
+        #expect(admissions.admit(second, address: "10.0.0.1", now: 0) == nil)
+        // Refused for its token, then closed: one slot back, not two, for the broker and the address.
         admissions.release(first)
         admissions.release(first)
         #expect(admissions.count == 1)
+        #expect(admissions.count(from: "10.0.0.1") == 1)
         admissions.release(second)
         #expect(admissions.count == 0)
+        #expect(admissions.count(from: "10.0.0.1") == 0)
     }
 
     @Test func concurrentAdmissionsNeverPassTheLimit() async {
         let admissions = ConnectionAdmissions(limit: 50)
         let admitted = await withTaskGroup(of: Int.self) { group in
-            for _ in 0..<8 {
-                group.addTask { (0..<1_000).filter { _ in admissions.admit() }.count }
+            for task in 0..<8 {
+                group.addTask {
+                    let connections = Connections()
+                    return (0..<1_000).filter { _ in admissions.admit(connections.next(), address: "10.0.0.\(task)", now: 0) == nil }.count
+                }
             }
             return await group.reduce(0, +)
         }
         #expect(admitted == 50)
         #expect(admissions.count == 50)
+    }
+
+    @Test func oneAddressHoldsAtMostItsLimitWhileOthersStillGetIn() {
+        let admissions = ConnectionAdmissions(limit: 100, perAddress: .init(maxClients: 2, connectRate: 0, connectBurst: 1))
+        let connections = Connections()
+        let held = [connections.next(), connections.next()]
+        for connection in held { #expect(admissions.admit(connection, address: "203.0.113.7", now: 0) == nil) }
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == .addressFull(address: "203.0.113.7", limit: 2))
+        #expect(admissions.admit(connections.next(), address: "203.0.113.8", now: 0) == nil)
+        // The refusal took no slot: one closes, the address gets in again.
+        #expect(admissions.count == 3)
+        admissions.release(held[0])
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == nil)
+    }
+
+    @Test func anAddressOpensItsBurstAtOnceThenNewConnectionsAtItsRate() {
+        let admissions = ConnectionAdmissions(limit: 1_000, perAddress: .init(maxClients: 0, connectRate: 2, connectBurst: 3))
+        let connections = Connections()
+        for _ in 0..<3 { #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: 0) == nil) }
+        #expect(
+            admissions.admit(connections.next(), address: "198.51.100.1", now: 0)
+                == .addressTooFast(address: "198.51.100.1", rate: 2, retryAfter: 1))
+        // Another address has its own bucket.
+        #expect(admissions.admit(connections.next(), address: "198.51.100.2", now: 0) == nil)
+        // Half a second refills one at 2 per second; a refusal spends none.
+        #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: Self.second / 2) == nil)
+        #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: Self.second / 2) != nil)
+        // Closing connections gives no new-connection tokens back: reconnecting in a loop is throttled.
+        #expect(admissions.count(from: "198.51.100.1") == 4)
+    }
+
+    @Test func retryAfterSaysWhenTheNextConnectionIsAllowed() {
+        let admissions = ConnectionAdmissions(limit: 1_000, perAddress: .init(maxClients: 0, connectRate: 0.25, connectBurst: 1))
+        let connections = Connections()
+        #expect(admissions.admit(connections.next(), address: "192.0.2.1", now: 0) == nil)
+        // Half a token after 2 s at a quarter per second: the next one in 2 s more.
+        #expect(
+            admissions.admit(connections.next(), address: "192.0.2.1", now: 2 * Self.second)
+                == .addressTooFast(address: "192.0.2.1", rate: 0.25, retryAfter: 2))
+        #expect(admissions.admit(connections.next(), address: "192.0.2.1", now: 4 * Self.second) == nil)
+    }
+
+    @Test func connectionsOfUnknownAddressAreHeldToTheTotalOnly() {
+        let admissions = ConnectionAdmissions(limit: 10, perAddress: .init(maxClients: 1, connectRate: 1, connectBurst: 1))
+        let connections = Connections()
+        for _ in 0..<3 { #expect(admissions.admit(connections.next(), address: nil, now: 0) == nil) }
+    }
+
+    @Test func bucketsOfAddressesThatWentQuietAreDropped() {
+        let admissions = ConnectionAdmissions(limit: 10_000, perAddress: .init(maxClients: 0, connectRate: 10, connectBurst: 5))
+        let connections = Connections()
+        for index in 0..<2_000 {
+            let admitted = admissions.admit(connections.next(), address: "10.1.\(index / 256).\(index % 256)", now: 0)
+            #expect(admitted == nil)
+        }
+        #expect(admissions.trackedAddresses == 2_000)
+        // A second later every bucket is full again (10 per second, 1 spent): the next admission drops them.
+        #expect(admissions.admit(connections.next(), address: "10.2.0.1", now: Self.second) == nil)
+        #expect(admissions.trackedAddresses == 1)
     }
 }

@@ -72,6 +72,10 @@ extension Configuration {
         public var burst = 40
         /// Connected clients at most; further upgrades are refused.
         public var maxClients = 10_000
+        /// Connections and new connections per second of one client address; off by default
+        /// (offices share one address; behind a proxy set `trusted_proxies`, or every client has
+        /// the proxy's).
+        var perAddress = ConnectionAdmissions.PerAddressLimits()
         /// Messages queued per connection before a slow consumer is coalesced, then disconnected.
         public var outboundQueueCapacity = 1_024
         /// How long a connection's socket may take nothing while messages wait for it; then it is

@@ -60,6 +60,18 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.maxClients.flagName), parsing: .unconditional, help: Setting.maxClients.argumentHelp)
     public var maxClients: String?
 
+    @Option(
+        name: .customLong(Setting.maxClientsPerAddress.flagName), parsing: .unconditional, help: Setting.maxClientsPerAddress.argumentHelp)
+    public var maxClientsPerAddress: String?
+
+    @Option(
+        name: .customLong(Setting.addressConnectRate.flagName), parsing: .unconditional, help: Setting.addressConnectRate.argumentHelp)
+    public var addressConnectRate: String?
+
+    @Option(
+        name: .customLong(Setting.addressConnectBurst.flagName), parsing: .unconditional, help: Setting.addressConnectBurst.argumentHelp)
+    public var addressConnectBurst: String?
+
     @Option(name: .customLong(Setting.outboundQueue.flagName), parsing: .unconditional, help: Setting.outboundQueue.argumentHelp)
     public var outboundQueue: String?
 
@@ -121,6 +133,9 @@ public struct ServeOptions: ParsableArguments {
             (.messagesPerSecond, messagesPerSecond.map(SettingValue.text)),
             (.burst, burst.map(SettingValue.text)),
             (.maxClients, maxClients.map(SettingValue.text)),
+            (.maxClientsPerAddress, maxClientsPerAddress.map(SettingValue.text)),
+            (.addressConnectRate, addressConnectRate.map(SettingValue.text)),
+            (.addressConnectBurst, addressConnectBurst.map(SettingValue.text)),
             (.outboundQueue, outboundQueue.map(SettingValue.text)),
             (.slowConsumerTimeout, slowConsumerTimeout.map(SettingValue.text)),
             (.simulator, simulator.map(SettingValue.text)),

@@ -19,6 +19,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case messagesPerSecond = "messages_per_second"
     case burst
     case maxClients = "max_clients"
+    case maxClientsPerAddress = "max_clients_per_address"
+    case addressConnectRate = "address_connect_rate"
+    case addressConnectBurst = "address_connect_burst"
     case outboundQueue = "outbound_queue"
     case slowConsumerTimeout = "slow_consumer_timeout"
     case simulator
@@ -48,8 +51,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
             .logLevel, .publicDir:
             nil
-        case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .outboundQueue,
-            .slowConsumerTimeout:
+        case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey: "redis"
@@ -103,6 +106,9 @@ public enum Setting: String, CaseIterable, Sendable {
         case .messagesPerSecond: "Messages per second a client may send on average (token bucket rate)."
         case .burst: "Messages a client may send at once (token bucket capacity)."
         case .maxClients: "Connected clients at most."
+        case .maxClientsPerAddress: "Connected clients from one address at most; 0 for no limit."
+        case .addressConnectRate: "New connections per second one address may open on average; 0 for no limit."
+        case .addressConnectBurst: "New connections one address may open at once (with address_connect_rate)."
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
         case .slowConsumerTimeout: "Seconds a client's socket may take nothing while messages wait; then it is a slow consumer."
         case .simulator: "Built-in tick simulator: on or off."
@@ -131,7 +137,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .nodeID: "id"
         case .logLevel: "level"
         case .maxFrameBytes: "bytes"
-        case .messagesPerSecond, .simulatorRate: "rate"
+        case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
         case .simulator: "on|off"
         case .redisURL: "url"
         case .redisChannel: "channel"
@@ -140,7 +146,9 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken, .jwtSecret: "secret"
         case .trustedProxies: "ips"
         case .publicDir: "directory"
-        case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .outboundQueue: "count"
+        case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .maxClientsPerAddress, .addressConnectBurst,
+            .outboundQueue:
+            "count"
         }
     }
 
@@ -162,6 +170,9 @@ public enum Setting: String, CaseIterable, Sendable {
         case .messagesPerSecond: return "\(Int(defaults.limits.messagesPerSecond))"
         case .burst: return "\(defaults.limits.burst)"
         case .maxClients: return "\(defaults.limits.maxClients)"
+        case .maxClientsPerAddress: return "0, no limit"
+        case .addressConnectRate: return "0, no limit"
+        case .addressConnectBurst: return "\(defaults.limits.perAddress.connectBurst)"
         case .outboundQueue: return "\(defaults.limits.outboundQueueCapacity)"
         case .slowConsumerTimeout: return "\(defaults.limits.slowConsumerTimeout.components.seconds)"
         case .simulator: return defaults.simulator.isEnabled ? "on" : "off"

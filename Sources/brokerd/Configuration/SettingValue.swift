@@ -173,7 +173,7 @@ extension String {
 
 extension Double {
     /// `20` rather than `20.0` for whole numbers.
-    fileprivate var plainText: String {
+    var plainText: String {
         rounded() == self && abs(self) < 1e15 ? "\(Int(self))" : "\(self)"
     }
 }

@@ -128,7 +128,7 @@ struct APIRoutes {
             node: runtime.configuration.nodeID,
             connections: .init(
                 active: connections.count, totalSinceStart: runtime.registry.totalOpened, sessions: summary.sessions,
-                slowConsumerDisconnects: runtime.sink.slowConsumerDisconnects),
+                slowConsumerDisconnects: runtime.sink.slowConsumerDisconnects, refusedUpgrades: LabeledCounters.refusedUpgrades.totals),
             subscriptions: summary.byType,
             // Since start, counted as `/metrics` counts them (a sum over the open connections would
             // drop a closed one's): what was queued to each connection, price rounds after merging,
@@ -410,8 +410,11 @@ struct StatsBody: Encodable {
         let totalSinceStart: UInt64
         let sessions: Int
         let slowConsumerDisconnects: UInt64
+        /// WebSocket upgrades refused since start, by error (`too_many_clients`, `connecting_too_fast`…).
+        let refusedUpgrades: [String: UInt64]
         enum CodingKeys: String, CodingKey {
             case active, sessions
+            case refusedUpgrades = "refused_upgrades"
             case totalSinceStart = "total_since_start"
             case slowConsumerDisconnects = "slow_consumer_disconnects"
         }

@@ -154,6 +154,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     /// Answers a refused upgrade with its JSON error and closes the connection.
     private func refuse(_ http1: NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>, _ refusal: APIError, logger: Logger) async {
+        LabeledCounters.refusedUpgrades.increment(refusal.error)
         do {
             try await http1.executeThenClose { _, outbound in
                 let body = refusal.jsonBody

@@ -160,6 +160,9 @@ final class LabeledCounters: Sendable {
     static let messagesIn = LabeledCounters(label: "brokerd_messages_in_total", dimension: "type")
     /// Messages queued to clients, by type (`reply` for answers to a client's own requests).
     static let messagesOut = LabeledCounters(label: "brokerd_messages_out_total", dimension: "type")
+    /// WebSocket upgrades answered with an HTTP error, by its `error` (`too_many_clients`,
+    /// `connecting_too_fast`, `not_ready`…).
+    static let refusedUpgrades = LabeledCounters(label: "brokerd_upgrades_refused_total", dimension: "error")
     /// Closed connections, by journaled reason.
     static let disconnects = LabeledCounters(label: "brokerd_disconnects_total", dimension: "reason")
 }

@@ -43,7 +43,7 @@ final class BrokerRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.tokenVerifier = tokenVerifier
-        admissions = ConnectionAdmissions(limit: configuration.limits.maxClients)
+        admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
         let sink = OutboxSink(registry: registry, logger: logger)
         self.sink = sink

@@ -1,52 +1,130 @@
 import Synchronization
 
-/// WebSocket connections admitted and not yet closed, held to `max_clients`.
+/// WebSocket connections admitted and not yet closed, held to `max_clients` in all and, when set,
+/// to `max_clients_per_address` and a new-connection rate per client address.
 ///
 /// A slot is taken when an upgrade is accepted, before its session opens (token check, journal
 /// commit), and given back when its channel closes. Counting registered sessions instead let a
 /// burst of upgrades — every client reconnecting after a restart — pass the limit while the
 /// earlier ones were still opening.
+///
+/// The per-address limits keep one address from taking every slot or, connecting in a loop, from
+/// growing the journal (every session is journaled and kept for the resume window). The address
+/// is the client's as `ClientAddressResolver` finds it: behind a proxy that is not trusted, every
+/// client has the proxy's.
 final class ConnectionAdmissions: Sendable {
     let limit: Int
-    private let admitted = Atomic(0)
-    /// The connections holding a slot taken with `admit(_:)`.
-    private let holders = Mutex<Set<ObjectIdentifier>>([])
+    let perAddress: PerAddressLimits
+    private let state: Mutex<State>
 
-    init(limit: Int) {
+    /// The limits per client address; 0 turns one off.
+    struct PerAddressLimits: Sendable, Equatable {
+        /// Connections one address may hold at once.
+        var maxClients = 0
+        /// New connections per second one address may open on average (token bucket rate).
+        var connectRate = 0.0
+        /// New connections one address may open at once (token bucket capacity).
+        var connectBurst = 100
+
+        static let none = PerAddressLimits()
+    }
+
+    /// Why an upgrade is refused.
+    enum Refusal: Equatable {
+        /// All `limit` slots are taken.
+        case full(limit: Int)
+        /// The address holds `maxClients` connections.
+        case addressFull(address: String, limit: Int)
+        /// The address opened connections faster than its rate; a slot is free again in `retryAfter` seconds.
+        case addressTooFast(address: String, rate: Double, retryAfter: Int)
+    }
+
+    private struct State {
+        var admitted = 0
+        /// The connections holding a slot taken with `admit(_:address:now:)`, and their address.
+        var holders: [ObjectIdentifier: String?] = [:]
+        /// Connections held per address, for addresses holding any.
+        var perAddress: [String: Int] = [:]
+        var buckets: [String: ConnectBucket] = [:]
+        /// When buckets refilled to capacity were last dropped.
+        var sweptAt: Int64 = 0
+    }
+
+    /// An address's new-connection token bucket.
+    private struct ConnectBucket {
+        var tokens: Double
+        var updatedAt: Int64
+
+        /// The tokens at `now` (µs on a monotonic clock).
+        func tokens(at now: Int64, rate: Double, burst: Double) -> Double {
+            min(burst, tokens + Double(max(0, now - updatedAt)) / 1_000_000 * rate)
+        }
+    }
+
+    init(limit: Int, perAddress: PerAddressLimits = .none) {
         self.limit = limit
+        self.perAddress = perAddress
+        state = Mutex(State())
     }
 
     /// Connections holding a slot.
-    var count: Int { admitted.load(ordering: .relaxed) }
+    var count: Int { state.withLock { $0.admitted } }
 
-    /// Takes a slot; false when all `limit` are taken.
-    func admit() -> Bool {
-        var current = admitted.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = admitted.compareExchange(
-                expected: current, desired: current + 1, ordering: .relaxed)
-            if exchanged { return true }
-            current = original
+    /// Connections holding a slot from `address`.
+    func count(from address: String) -> Int { state.withLock { $0.perAddress[address] ?? 0 } }
+
+    /// Addresses whose new-connection bucket is tracked (not yet full again).
+    var trackedAddresses: Int { state.withLock { $0.buckets.count } }
+
+    /// Takes a slot for the connection `holder` from `address` (nil: unknown, held to the total
+    /// only) at `now` (µs on a monotonic clock); nil when admitted, else why not. A refused
+    /// connection takes nothing, not even a token of its address's rate.
+    func admit(_ holder: ObjectIdentifier, address: String?, now: Int64) -> Refusal? {
+        let limits = perAddress
+        return state.withLock { state -> Refusal? in
+            guard state.admitted < limit else { return .full(limit: limit) }
+            if let address {
+                if limits.maxClients > 0, let held = state.perAddress[address], held >= limits.maxClients {
+                    return .addressFull(address: address, limit: limits.maxClients)
+                }
+                if limits.connectRate > 0 {
+                    let burst = Double(limits.connectBurst)
+                    Self.sweep(&state, now: now, rate: limits.connectRate, burst: burst)
+                    let tokens = state.buckets[address]?.tokens(at: now, rate: limits.connectRate, burst: burst) ?? burst
+                    guard tokens >= 1 else {
+                        let wait = (1 - tokens) / limits.connectRate
+                        return .addressTooFast(address: address, rate: limits.connectRate, retryAfter: max(1, Int(wait.rounded(.up))))
+                    }
+                    state.buckets[address] = ConnectBucket(tokens: tokens - 1, updatedAt: now)
+                }
+                state.perAddress[address, default: 0] += 1
+            }
+            state.admitted += 1
+            state.holders[holder] = .some(address)
+            return nil
         }
-        return false
-    }
-
-    /// Gives a slot back; once per successful `admit()`.
-    func release() {
-        admitted.subtract(1, ordering: .relaxed)
-    }
-
-    /// Takes a slot for the connection `holder`; false when all `limit` are taken.
-    func admit(_ holder: ObjectIdentifier) -> Bool {
-        guard admit() else { return false }
-        holders.withLock { _ = $0.insert(holder) }
-        return true
     }
 
     /// Gives back the slot of `holder`, if it still holds one: when its channel closes, or as soon
     /// as its session is refused (a token refused: the close that follows may take seconds, and
     /// clients with no token could hold every slot meanwhile).
     func release(_ holder: ObjectIdentifier) {
-        if holders.withLock({ $0.remove(holder) != nil }) { release() }
+        state.withLock { state in
+            guard let address = state.holders.removeValue(forKey: holder) else { return }
+            state.admitted -= 1
+            if let address {
+                let held = (state.perAddress[address] ?? 1) - 1
+                state.perAddress[address] = held > 0 ? held : nil
+            }
+        }
+    }
+
+    /// Drops the buckets that have refilled to capacity (the same as having none), at most once a
+    /// second and only once there are many: connections from ever new addresses keep as many
+    /// buckets as refill more slowly than they come.
+    private static func sweep(_ state: inout State, now: Int64, rate: Double, burst: Double) {
+        guard state.buckets.count > 1_024, now - state.sweptAt >= 1_000_000 else { return }
+        state.sweptAt = now
+        state.buckets = state.buckets.filter { $0.value.tokens(at: now, rate: rate, burst: burst) < burst }
     }
 }

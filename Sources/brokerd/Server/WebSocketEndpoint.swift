@@ -34,13 +34,35 @@ struct WebSocketEndpoint: Sendable {
         guard !runtime.isShuttingDown else { return .shuttingDown }
         let admissions = runtime.admissions
         let holder = ObjectIdentifier(channel)
-        guard admissions.admit(holder) else {
-            return APIError(
-                status: .serviceUnavailable, error: "too_many_clients",
-                details: "the broker serves at most \(admissions.limit) connections; retry later")
+        // The real client behind trusted proxies (nginx), else the TCP peer.
+        let address = runtime.clientAddresses.resolve(
+            peer: channel.remoteAddress?.hostAddress, forwardedFor: request.headers[values: .xForwardedFor])
+        let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000)
+        if let refusal = admissions.admit(holder, address: address, now: now) {
+            return Self.apiError(refusal)
         }
         channel.closeFuture.whenComplete { _ in admissions.release(holder) }
         return nil
+    }
+
+    /// How a refused admission is answered: 503 when the broker is full (another node may have
+    /// room), 429 when the address is over its own limits (retrying sooner only fails again).
+    static func apiError(_ refusal: ConnectionAdmissions.Refusal) -> APIError {
+        switch refusal {
+        case .full(let limit):
+            APIError(
+                status: .serviceUnavailable, error: "too_many_clients",
+                details: "the broker serves at most \(limit) connections; retry later")
+        case .addressFull(let address, let limit):
+            APIError(
+                status: .tooManyRequests, error: "too_many_connections_from_address",
+                details: "\(address) holds \(limit) connections, the most one address may (max_clients_per_address); close one first")
+        case .addressTooFast(let address, let rate, let retryAfter):
+            APIError(
+                status: .tooManyRequests, error: "connecting_too_fast",
+                details: "\(address) opened new connections faster than \(rate.plainText) per second (address_connect_rate); retry in \(retryAfter) s",
+                headers: [.retryAfter: String(retryAfter)])
+        }
     }
 
     /// Installs the session on a channel NIO just upgraded (frame encoder and decoder in place);

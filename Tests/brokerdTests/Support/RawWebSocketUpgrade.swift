@@ -73,8 +73,8 @@ struct RawWebSocketUpgrade {
         }
         let opcode = try readByte() & 0x0F
         var length = Int(try readByte() & 0x7F)
-        if length == 126 { length = Int(try readByte()) << 8 | Int(try readByte()) }
         guard length < 127 else { throw Failure(description: "unexpectedly long first frame") }
+        if length == 126 { length = Int(try readByte()) << 8 | Int(try readByte()) }
         var payload: [UInt8] = []
         for _ in 0..<length { payload.append(try readByte()) }
         return Frame(opcode: opcode, payload: payload)

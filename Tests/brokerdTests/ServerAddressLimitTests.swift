@@ -1,0 +1,73 @@
+import Broker
+import Foundation
+import TestSupport
+import Testing
+
+/// `max_clients_per_address` and `address_connect_rate`: one address cannot take every slot or
+/// grow the journal by connecting in a loop, and other addresses are not held back by it.
+@Suite(.serialized)
+struct ServerAddressLimitTests {
+    /// An upgrade with `headers` that the broker refuses (it answers and closes): the response.
+    private static func refusedUpgrade(port: Int, headers: [String: String] = [:]) throws -> String {
+        let extra = headers.map { "\($0.key): \($0.value)\r\n" }.joined()
+        return try RawWebSocketUpgrade.exchange(
+            port: port,
+            request: "GET /ws/stock/prices HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\(extra)\r\n")
+    }
+
+    private static func connected(_ socket: TestWebSocket) async throws -> Bool {
+        try await socket.receive()?["type"] as? String == "connected"
+    }
+
+    @Test func oneAddressHoldsAtMostItsConnectionsBehindATrustedProxy() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--max-clients-per-address", "2", "--trusted-proxies", "127.0.0.1"])
+        let office = ["X-Forwarded-For": "203.0.113.7"]
+        let first = TestWebSocket(url: broker.webSocketURL, headers: office)
+        let second = TestWebSocket(url: broker.webSocketURL, headers: office)
+        #expect(try await Self.connected(first))
+        #expect(try await Self.connected(second))
+
+        let refused = try Self.refusedUpgrade(port: broker.port, headers: office)
+        #expect(refused.hasPrefix("HTTP/1.1 429"), "\(refused)")
+        #expect(refused.contains("too_many_connections_from_address") && refused.contains("203.0.113.7"), "\(refused)")
+        // Another address behind the same proxy is its own.
+        let elsewhere = TestWebSocket(url: broker.webSocketURL, headers: ["X-Forwarded-For": "203.0.113.8"])
+        #expect(try await Self.connected(elsewhere))
+
+        // A closed connection gives its address's slot back (when the broker has seen it close).
+        await first.close()
+        var admittedAgain = false
+        for _ in 0..<50 where !admittedAgain {
+            admittedAgain = (try? RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices", headers: office))?.opcode == 0x1
+            if !admittedAgain { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(admittedAgain, "the address got its slot back")
+
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        let refusedUpgrades = (stats["connections"] as? [String: Any])?["refused_upgrades"] as? [String: Any]
+        #expect((refusedUpgrades?["too_many_connections_from_address"] as? Int ?? 0) >= 1, "\(stats)")
+        for socket in [second, elsewhere] { await socket.close() }
+        await broker.terminate()
+    }
+
+    @Test func anAddressConnectingInALoopIsThrottledAndItsRefusalsJournalNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, arguments: ["--address-connect-rate", "0.01", "--address-connect-burst", "3"])
+        for _ in 0..<3 {
+            let frame = try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices")
+            #expect(frame.opcode == 0x1, "connected")
+        }
+        let refused = try Self.refusedUpgrade(port: broker.port)
+        #expect(refused.hasPrefix("HTTP/1.1 429"), "\(refused)")
+        #expect(refused.contains("connecting_too_fast"), "\(refused)")
+        // 0.01 per second: a token in 100 s.
+        #expect(refused.contains("Retry-After: 100"), "\(refused)")
+        let connects = try journaledEvents(journal, kinds: [.clientConnected])
+        #expect(connects.count == 3)
+        await broker.terminate()
+    }
+}
