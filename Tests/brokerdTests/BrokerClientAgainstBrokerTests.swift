@@ -160,6 +160,48 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// A network gone without a close: the broker still holds the old connection, and hands its
+    /// session to a resume only once that connection has been silent 5 s. The client backs off
+    /// until then (`SessionMachine.resumeDelay`) instead of reconnecting at once into a fresh session.
+    @Test func aResumeAfterALossTheBrokerDidNotSeeWaitsForItsTakeOverAndKeepsTheSession() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let relay = try PartitioningRelay(to: broker.port)
+        defer { relay.stop() }
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            // The loss is noticed 4 s after the partition, before the broker's 5 s of silence. A
+            // reconnect then would wait 3 s in the broker for the connection it cannot take over
+            // yet and get a fresh session (the pong timeout outlasts that wait, so the client takes
+            // it); backing off until 5.5 s after its last frame, it resumes.
+            url: relay.webSocketURL(), subscriptions: [.stock("600519")],
+            pingInterval: .milliseconds(300), pongTimeout: .seconds(4), connectTimeout: .seconds(10),
+            closeTimeout: .milliseconds(200), reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
+        guard case .connected(let clientID) = try #require(recorder.states.last { $0.isOpen }) else {
+            Issue.record("the first session was not fresh: \(recorder.states)")
+            return
+        }
+
+        relay.partition()
+        try await recorder.waitUntil("the silence noticed") { states, _ in
+            states.contains { if case .backingOff(_, _, .heartbeatTimedOut) = $0 { true } else { false } }
+        }
+        let lossCount = recorder.states.count
+        relay.heal()
+        // Sent to the connection the broker still holds, lost in the partition.
+        try await postTick(broker, price: 1944)
+
+        try await recorder.waitUntil("a session again") { states, _ in states.dropFirst(lossCount).contains(where: \.isOpen) }
+        #expect(recorder.states.last == .resumed(clientID: clientID), "\(recorder.states.dropFirst(lossCount))")
+        #expect(!recorder.messages.contains { if case .error(let error) = $0 { error.error == "resume_failed" } else { false } })
+        try await recorder.waitUntil("the price missed") { _, messages in messages.containsPrice("600519", 1944) }
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
     @Test func aTokenInTheHeaderOrInTheQueryOpensASessionOfItsUserThatGetsTheUsersAlerts() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])

@@ -1,0 +1,142 @@
+import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A TCP relay on 127.0.0.1 in front of a server port that can cut the network without a close:
+/// after `partition()` the connections relayed so far pass no byte in either direction and
+/// neither side learns when the other closes, as across a dead NAT or a cable pulled out. New
+/// connections are relayed again after `heal()`.
+final class PartitioningRelay: Sendable {
+    let port: Int
+    private let listener: Int32
+    private let target: Int
+    private let state = Mutex(State())
+
+    private struct State {
+        var stopped = false
+        /// Connections open and relayed (none partitioned): pairs of descriptors.
+        var live: [Int32: Int32] = [:]
+        /// Descriptors of partitioned connections, held open until `stop()`.
+        var frozen: [Int32] = []
+        var partitioned = false
+    }
+
+    init(to target: Int) throws {
+        self.target = target
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RawSocketFailure(description: "socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(fd, address, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, address, &length) == 0
+            }
+        }
+        guard listening else {
+            let code = errno
+            close(fd)
+            throw RawSocketFailure(description: "cannot listen on 127.0.0.1: errno \(code)")
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    /// The relay's WebSocket URL, for a server whose endpoint is `path`.
+    func webSocketURL(path: String = "/ws/stock/prices") -> String { "ws://127.0.0.1:\(port)\(path)" }
+
+    /// Cuts every connection relayed now: nothing passes, closes included. New connections are
+    /// accepted by the kernel and wait unrelayed until `heal()`.
+    func partition() {
+        state.withLock { state in
+            state.partitioned = true
+            for (client, server) in state.live { state.frozen += [client, server] }
+            state.live = [:]
+        }
+    }
+
+    /// Relays new connections again; the partitioned ones stay cut.
+    func heal() {
+        state.withLock { $0.partitioned = false }
+    }
+
+    /// Closes the listener and every connection, partitioned ones included.
+    func stop() {
+        let descriptors = state.withLock { state -> [Int32]? in
+            guard !state.stopped else { return nil }
+            state.stopped = true
+            defer { state.live = [:]; state.frozen = [] }
+            return state.live.flatMap { [$0.key, $0.value] } + state.frozen
+        }
+        guard let descriptors else { return }
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+        for fd in descriptors { close(fd) }
+    }
+
+    private func acceptLoop() {
+        while true {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { return }
+            // A connection made during a partition waits for the heal, as a SYN retried would.
+            while state.withLock({ $0.partitioned && !$0.stopped }) { usleep(10_000) }
+            guard let server = try? LoopbackSocket.connect(port: target) else {
+                close(client)
+                continue
+            }
+            let admitted = state.withLock { state in
+                guard !state.stopped else { return false }
+                state.live[client] = server
+                return true
+            }
+            guard admitted else {
+                close(client)
+                close(server)
+                return
+            }
+            Thread.detachNewThread { [self] in relay(client, server) }
+        }
+    }
+
+    /// Copies bytes both ways until either side closes (then closes both), or until the
+    /// connection is partitioned or the relay stopped (then leaves both as they are).
+    private func relay(_ client: Int32, _ server: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var descriptors = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: server, events: Int16(POLLIN), revents: 0)]
+        while state.withLock({ $0.live[client] == server }) {
+            guard poll(&descriptors, 2, 50) >= 0 else { return }
+            for (index, entry) in descriptors.enumerated() where entry.revents != 0 {
+                // Checked again after every wait: bytes read once partitioned are dropped, not passed on.
+                guard state.withLock({ $0.live[client] == server }) else { return }
+                let from = entry.fd
+                let to = index == 0 ? server : client
+                let count = read(from, &buffer, buffer.count)
+                if count <= 0 || !Self.writeAll(buffer[0..<count], to: to) {
+                    let ended = state.withLock { $0.live.removeValue(forKey: client) != nil }
+                    if ended {
+                        close(client)
+                        close(server)
+                    }
+                    return
+                }
+            }
+        }
+    }
+
+    private static func writeAll(_ bytes: ArraySlice<UInt8>, to fd: Int32) -> Bool {
+        var remaining = bytes
+        while !remaining.isEmpty {
+            let written = remaining.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard written > 0 else { return false }
+            remaining = remaining.dropFirst(written)
+        }
+        return true
+    }
+
+    deinit { stop() }
+}
