@@ -3,7 +3,8 @@
  * dependencies; load it with <script src="/brokerd-client.js"></script> and use window.BrokerClient.
  *
  *   const client = new BrokerClient("ws://localhost:8000/ws/stock/prices", {
- *     token: jwt,                                   // optional, sent as ?token= (browsers cannot set headers)
+ *     token: jwt,                                   // optional, sent as ?token= (browsers cannot set headers);
+ *                                                   // or a function returning it or a Promise of it (below)
  *     onState: (state, detail) => { ... },          // see "States" below
  *     onMessage: (message) => { ... },              // every server message, parsed
  *     onError: (message) => { ... },                // server {"type":"error"} messages (also given to onMessage)
@@ -22,7 +23,7 @@
  *                 subscriptions itself and sends what was missed; only subscribe/unsubscribe
  *                 changes it has not confirmed (made offline, or lost with the old socket) are sent.
  *   "backing_off" waiting before the next attempt; detail {attempt, delay, reason}
- *   "failed"      gave up: maxRetries attempts in a row failed, or the broker refused the token;
+ *   "failed"      gave up: maxRetries attempts in a row failed, or the broker refused a fixed token;
  *                 detail {reason}. Call connect() to start again.
  *   "closed"      close() was called.
  *
@@ -31,6 +32,15 @@
  * in a row); sends a "ping" every pingInterval and treats a connection that has been silent for
  * pingInterval + pongTimeout as dead; reconnects with ?resume=<client_id>&since=<last seq seen> and
  * re-subscribes everything when the broker answers "resumed": false (resume refused or expired).
+ *
+ * token may be a function (a token provider): it is called before every connection attempt, the
+ * first and each reconnect, and returns the token or a Promise of it; while that is pending the
+ * client is "connecting" (close() meanwhile opens no socket). A provider that throws or rejects
+ * fails the attempt like a lost connection: backed off, counted toward maxRetries, with the reason
+ * "token provider failed: <message>". A fixed token the broker refuses (close 1008 with a reason
+ * naming the token, token_expired say) fails the client at once, since the same token cannot
+ * succeed; with a provider the client reconnects instead, asks it for a fresh token and resumes
+ * the session.
  *
  * A subscription the broker refuses for another reason than its rate limit (too_many_subscriptions,
  * an invalid target...) is not asked for again until subscribe() names it again or a fresh session
@@ -49,7 +59,8 @@
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
  * rateLimitDelay 1000, resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
  * this long after the last frame sent: the broker takes a connected session over only once that
- * connection was silent for 5 s, and starts a fresh one otherwise), token, onState, onMessage, onError.
+ * connection was silent for 5 s, and starts a fresh one otherwise), token (a string, or a function:
+ * see above), onState, onMessage, onError.
  */
 (function (global) {
   "use strict";
@@ -122,6 +133,7 @@
       this._uncertain = new Map(); // key -> {type, target}
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
+      this._opening = 0; // counts connection attempts (and close()): a token arriving for an older one is dropped
       this._timers = { retry: null, ping: null, watchdog: null, resend: null };
       this._lastHeard = 0;
       this._lastSent = null; // when a frame last went out, on any socket of the session
@@ -176,6 +188,7 @@
 
     /** Closes the connection for good: no reconnect. */
     close() {
+      this._opening += 1; // a token still to come opens no socket
       this._clearTimers();
       this._drop(1000, "client closed");
       this._setState("closed", {});
@@ -277,16 +290,43 @@
       this._sendQueued();
     }
 
+    /** A connection attempt: the token first (a provider's may take a while), then the socket. */
     _open() {
+      const opening = ++this._opening;
+      // False once close() or connect() came (from onState or the provider, or while it was pending).
+      const current = () => opening === this._opening;
+      this._setState("connecting", { attempt: this._attempt + 1, resume: this.clientId !== null, clientId: this.clientId });
+      if (!current()) return;
+      let token = this.options.token;
+      if (typeof token !== "function") {
+        this._dial(token);
+        return;
+      }
+      const failed = (error) => this._lost("token provider failed: " + (error && typeof error.message === "string" ? error.message : String(error)));
+      try {
+        token = token();
+      } catch (error) {
+        if (current()) failed(error);
+        return;
+      }
+      if (!token || typeof token.then !== "function") {
+        if (current()) this._dial(token);
+        return;
+      }
+      token.then(
+        (value) => { if (current()) this._dial(value); },
+        (error) => { if (current()) failed(error); },
+      );
+    }
+
+    _dial(token) {
       const url = new URL(this.url, global.location ? global.location.href : undefined);
-      if (this.options.token) url.searchParams.set("token", this.options.token);
-      const resume = this.clientId !== null;
-      if (resume) {
+      if (token) url.searchParams.set("token", token);
+      if (this.clientId !== null) {
         url.searchParams.set("resume", this.clientId);
         if (this.lastSeq !== null) url.searchParams.set("since", String(this.lastSeq));
         if (this.resumeToken !== null) url.searchParams.set("resume_token", this.resumeToken);
       }
-      this._setState("connecting", { attempt: this._attempt + 1, resume: resume, clientId: this.clientId });
       let socket;
       try {
         socket = new WebSocket(url.toString());
@@ -301,8 +341,9 @@
       socket.onclose = (event) => {
         if (socket !== this._socket) return;
         const reason = event.reason || (event.code === 1006 ? "connection lost" : "closed (" + event.code + ")");
-        // The broker refuses a bad token with 1008 and a reason naming it: retrying cannot help.
-        if (event.code === 1008 && /token/.test(event.reason)) {
+        // The broker refuses a bad token with 1008 and a reason naming it: retrying the same token
+        // cannot help. A provider is asked for a fresh one at the next attempt (see _open).
+        if (event.code === 1008 && /token/.test(event.reason) && typeof this.options.token !== "function") {
           this._socket = null;
           this._clearTimers();
           this._setState("failed", { reason: event.reason });

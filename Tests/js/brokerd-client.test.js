@@ -502,6 +502,147 @@ test("a refused token fails at once instead of retrying", (t) => {
   assert.equal(FakeWebSocket.opened.length, opened);
 });
 
+test("without a token provider, a session closed with 1008 token_expired fails at once", (t) => {
+  const { clock, states, socket } = setUp(t, { token: "soon.expired.jwt" });
+  socket().receive(connected("client_00000001", 1));
+  socket().drop(1008, "token_expired");
+  assert.deepEqual(states[states.length - 1], { state: "failed", detail: { reason: "token_expired" } });
+  clock.advance(60_000);
+  assert.equal(FakeWebSocket.opened.length, 1, "the same token cannot succeed");
+});
+
+/** Lets promises settle: a token provider's Promise resolves outside the fake clock. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A token provider whose every call returns a Promise the test resolves or rejects. */
+function pendingTokens() {
+  const calls = [];
+  const provider = () => new Promise((resolve, reject) => calls.push({ resolve: resolve, reject: reject }));
+  return { calls: calls, provider: provider };
+}
+
+test("a token provider is asked before every attempt, and its token goes in ?token=", (t) => {
+  let calls = 0;
+  const { clock, socket } = setUp(t, { token: () => "jwt-" + ++calls });
+  assert.equal(calls, 1);
+  assert.equal(socket().url.searchParams.get("token"), "jwt-1");
+  socket().drop(1006);
+  assert.equal(calls, 1, "not asked while backing off");
+  clock.advance(2000);
+  assert.equal(calls, 2);
+  assert.equal(socket().url.searchParams.get("token"), "jwt-2");
+  socket().receive(connected("client_00000001", 1));
+  socket().drop(1001);
+  clock.advance(2000);
+  assert.equal(calls, 3);
+  assert.equal(socket().url.searchParams.get("token"), "jwt-3");
+  assert.equal(socket().url.searchParams.get("resume"), "client_00000001");
+});
+
+test("an async token provider: the socket opens when its Promise resolves, connecting meanwhile", async (t) => {
+  const tokens = pendingTokens();
+  const { client, states, socket } = setUp(t, { token: tokens.provider });
+  assert.equal(FakeWebSocket.opened.length, 0, "no socket before the token");
+  assert.equal(client.state, "connecting");
+  assert.deepEqual(states[states.length - 1].detail, { attempt: 1, resume: false, clientId: null });
+  tokens.calls[0].resolve("async.jwt");
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 1);
+  assert.equal(socket().url.searchParams.get("token"), "async.jwt");
+  socket().receive(connected("client_00000001", 1));
+  assert.equal(client.state, "connected");
+});
+
+test("a token provider that fails is a failed attempt: backed off and counted, then it connects", async (t) => {
+  let calls = 0;
+  const provider = () => {
+    calls += 1;
+    if (calls === 1) return Promise.reject(new Error("auth server down"));
+    if (calls === 2) throw new Error("no session cookie");
+    return Promise.resolve("good.jwt");
+  };
+  const { clock, client, states, socket } = setUp(t, { token: provider, initialDelay: 2000 });
+  await settle();
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 1, delay: 2000, reason: "token provider failed: auth server down" },
+  });
+  clock.advance(2000);
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 2, delay: 4000, reason: "token provider failed: no session cookie" },
+  });
+  assert.equal(FakeWebSocket.opened.length, 0);
+  clock.advance(4000);
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 1);
+  assert.equal(socket().url.searchParams.get("token"), "good.jwt");
+  socket().receive(connected("client_00000001", 1));
+  assert.equal(client.state, "connected");
+});
+
+test("a token provider that keeps failing gives up after maxRetries attempts", async (t) => {
+  const { clock, states } = setUp(t, { token: () => Promise.reject(new Error("auth server down")), maxRetries: 2 });
+  for (const delay of [2000, 4000]) {
+    await settle();
+    assert.equal(states[states.length - 1].detail.delay, delay);
+    clock.advance(delay);
+  }
+  await settle();
+  assert.deepEqual(states[states.length - 1], {
+    state: "failed",
+    detail: { reason: "token provider failed: auth server down; gave up after 2 attempts" },
+  });
+  assert.equal(FakeWebSocket.opened.length, 0);
+});
+
+test("with a token provider, a 1008 token_expired reconnects with a fresh token and resumes the session", async (t) => {
+  const tokens = pendingTokens();
+  const { clock, client, states, socket } = setUp(t, { token: tokens.provider, initialDelay: 2000, resumeQuiet: 5500 });
+  client.subscribe("news", "all");
+  tokens.calls[0].resolve("first.jwt");
+  await settle();
+  socket().receive(Object.assign(connected("client_0000abcd", 5), { resume_token: "0123456789abcdef0123456789abcdef" }));
+  socket().receive(answer(Object.assign(reply("subscribed", "news", "all"), { seq: 6 }), 1));
+  client.send({ type: "list_alerts" }); // a frame just before the close
+  socket().drop(1008, "token_expired");
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 1, delay: 2000, reason: "token_expired" },
+  }, "the broker closed it: no resumeQuiet wait");
+  clock.advance(2000);
+  assert.equal(tokens.calls.length, 2, "asked again for the reconnect");
+  assert.equal(FakeWebSocket.opened.length, 1, "no socket before the fresh token");
+  tokens.calls[1].resolve("fresh.jwt");
+  await settle();
+  const params = socket().url.searchParams;
+  assert.equal(params.get("token"), "fresh.jwt");
+  assert.equal(params.get("resume"), "client_0000abcd");
+  assert.equal(params.get("resume_token"), "0123456789abcdef0123456789abcdef");
+  assert.equal(params.get("since"), "6");
+  socket().receive(connected("client_0000abcd", 9, true));
+  assert.equal(client.state, "resumed");
+  assert.deepEqual(socket().sent, [], "the broker kept the subscription");
+});
+
+test("close() while the token provider is pending opens no socket; connect() asks it again", async (t) => {
+  const tokens = pendingTokens();
+  const { client, socket } = setUp(t, { token: tokens.provider });
+  client.close();
+  tokens.calls[0].resolve("late.jwt");
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 0);
+  assert.equal(client.state, "closed");
+
+  client.connect();
+  client.connect(); // the first of these attempts is dropped too
+  tokens.calls[1].resolve("dropped.jwt");
+  tokens.calls[2].resolve("used.jwt");
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 1);
+  assert.equal(socket().url.searchParams.get("token"), "used.jwt");
+});
+
 test("close() stops for good; send() refuses without a session", (t) => {
   const { clock, client, socket } = setUp(t);
   assert.equal(client.send({ type: "list_alerts" }), false);
