@@ -68,6 +68,8 @@ struct ServerAddressLimitTests {
         #expect(refused.contains("Retry-After: 100"), "\(refused)")
         let connects = try journaledEvents(journal, kinds: [.clientConnected])
         #expect(connects.count == 3)
+        // Logged (at most once per 10 s however often it comes).
+        #expect(broker.logText.contains("WebSocket upgrade refused") && broker.logText.contains("connecting_too_fast"), "\(broker.logText)")
         await broker.terminate()
     }
 }

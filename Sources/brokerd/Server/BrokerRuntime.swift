@@ -11,6 +11,8 @@ final class BrokerRuntime: Sendable {
     let registry = ConnectionRegistry()
     /// WebSocket connections admitted against `max_clients`, opening ones included.
     let admissions: ConnectionAdmissions
+    /// Upgrades refused for the broker's or an address's connection limits, logged at most every 10 s.
+    let admissionRefusals = ThrottledLog()
     let sink: OutboxSink
     let publishers: PublisherHost
     /// The publisher building k-line bars from ticks: a new stock subscriber's snapshot holds the

@@ -39,7 +39,11 @@ struct WebSocketEndpoint: Sendable {
             peer: channel.remoteAddress?.hostAddress, forwardedFor: request.headers[values: .xForwardedFor])
         let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000)
         if let refusal = admissions.admit(holder, address: address, now: now) {
-            return Self.apiError(refusal)
+            let error = Self.apiError(refusal)
+            runtime.admissionRefusals.notice(
+                "WebSocket upgrade refused", metadata: ["remote": "\(address ?? "-")", "error": "\(error.error)", "details": "\(error.details)"],
+                logger: runtime.logger, now: now)
+            return error
         }
         channel.closeFuture.whenComplete { _ in admissions.release(holder) }
         return nil

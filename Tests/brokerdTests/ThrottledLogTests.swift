@@ -1,0 +1,40 @@
+import Logging
+import Synchronization
+import Testing
+
+@testable import brokerd
+
+/// A line that may repeat thousands of times a second goes out once per interval, with a count.
+struct ThrottledLogTests {
+    /// Keeps what a logger was given.
+    private final class Lines: LogHandler, @unchecked Sendable {
+        // @unchecked: the test logs from one task; `lines` is read after.
+        var lines: [(message: String, metadata: Logger.Metadata)] = []
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            lines.append((event.message.description, event.metadata ?? [:]))
+        }
+    }
+
+    @Test func logsOncePerIntervalAndSaysHowManyItLeftOut() {
+        let handler = Lines()
+        let logger = Logger(label: "test") { _ in handler }
+        let log = ThrottledLog(interval: 10_000_000)
+        for second in [0, 1, 2, 9] {
+            log.notice("refused", metadata: ["n": "\(second)"], logger: logger, now: Int64(second) * 1_000_000)
+        }
+        log.notice("refused", metadata: ["n": "10"], logger: logger, now: 10_000_000)
+        log.notice("refused", metadata: ["n": "11"], logger: logger, now: 11_000_000)
+        #expect(handler.lines.map(\.message) == ["refused", "refused"])
+        #expect(handler.lines.map { $0.metadata["n"]?.description } == ["0", "10"])
+        #expect(handler.lines[0].metadata["left_out_since_last"] == nil)
+        #expect(handler.lines[1].metadata["left_out_since_last"]?.description == "3")
+    }
+}
