@@ -189,6 +189,9 @@ struct ConfigurationTests {
                 environment: ["BROKERD_ADDRESS_CONNECT_BURST": "0"],
                 message: "invalid setting address_connect_burst=0 (from BROKERD_ADDRESS_CONNECT_BURST): must be at least 1"),
             Rejection(
+                flags: ["--simulator-signals", "/nonexistent/signals.json"],
+                message: "invalid setting simulator_signals=/nonexistent/signals.json (from --simulator-signals): no such file"),
+            Rejection(
                 flags: ["--simulator-rate", "0"],
                 message: "invalid setting simulator_rate=0 (from --simulator-rate): must be greater than 0"),
             // Number flags are read by the same parser as env values: the same one line, and a
@@ -378,7 +381,7 @@ extension ConfigurationTests {
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
-        .simulatorSignals: "/etc/brokerd/signals.json",
+        .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
         .publicDir: "/srv/console",
@@ -406,7 +409,7 @@ extension ConfigurationTests {
         c.limits.slowConsumerTimeout = .milliseconds(2500)
         c.simulator.isEnabled = false
         c.simulator.ticksPerSecond = 100
-        c.simulator.signalsPath = "/etc/brokerd/signals.json"
+        c.simulator.signalsPath = Self.shippedSignalsPath
         c.redis.url = RedisURL(host: "127.0.0.1")
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"
@@ -419,6 +422,10 @@ extension ConfigurationTests {
     }
 
     /// The repository's `Config/brokerd.toml`, found relative to this file.
+    /// The repository's `Config/signals.json`, absolute: a signals file that exists.
+    static let shippedSignalsPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Config/signals.json").path
+
     static func shippedFile() throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Broker
+import Foundation
 import Journal
 import Logging
 import Publishers
@@ -75,7 +76,7 @@ extension Configuration {
         case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
         case .simulator: simulator.isEnabled = try value.boolean()
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
-        case .simulatorSignals: simulator.signalsPath = try value.string()
+        case .simulatorSignals: simulator.signalsPath = try Self.existingFile(value.string())
         case .redisURL: redis.url = try Self.redisURL(value.word())
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()
@@ -92,6 +93,19 @@ extension Configuration {
     private static func nodeID(_ id: String) throws(SettingRejection) -> String {
         if let reason = FieldRules.identifierProblem(id, maxLength: Broker.Limits().maxTargetLength) { throw SettingRejection(reason) }
         return id
+    }
+
+    /// A file named explicitly must be there (relative to the working directory): a typo would
+    /// otherwise surface only as a warning once the broker serves. One that is there but cannot be
+    /// used is found when it is read.
+    private static func existingFile(_ path: String) throws(SettingRejection) -> String {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            let directory = FileManager.default.currentDirectoryPath
+            throw SettingRejection(path.hasPrefix("/") ? "no such file" : "no such file in the working directory, \(directory)")
+        }
+        guard !isDirectory.boolValue else { throw SettingRejection("is a directory, not a signals file") }
+        return path
     }
 
     /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.
