@@ -41,7 +41,8 @@ final class ConnectionAdmissions: Sendable {
 
     private struct State {
         var admitted = 0
-        /// The connections holding a slot taken with `admit(_:address:now:)`, and their address.
+        /// The connections holding a slot taken with `admit(_:address:now:)`, and their address
+        /// when it is counted.
         var holders: [ObjectIdentifier: String?] = [:]
         /// Connections held per address, for addresses holding any.
         var perAddress: [String: Int] = [:]
@@ -70,7 +71,7 @@ final class ConnectionAdmissions: Sendable {
     /// Connections holding a slot.
     var count: Int { state.withLock { $0.admitted } }
 
-    /// Connections holding a slot from `address`.
+    /// Connections holding a slot from `address`, when connections per address are limited.
     func count(from address: String) -> Int { state.withLock { $0.perAddress[address] ?? 0 } }
 
     /// Addresses whose new-connection bucket is tracked (not yet full again).
@@ -97,10 +98,13 @@ final class ConnectionAdmissions: Sendable {
                     }
                     state.buckets[address] = ConnectBucket(tokens: tokens - 1, updatedAt: now)
                 }
-                state.perAddress[address, default: 0] += 1
             }
+            // Connections are counted per address only under a limit: an address kept for each of
+            // 10,000 connections costs ~1 % of an idle connection's memory.
+            let counted = limits.maxClients > 0 ? address : nil
+            if let counted { state.perAddress[counted, default: 0] += 1 }
             state.admitted += 1
-            state.holders[holder] = .some(address)
+            state.holders[holder] = .some(counted)
             return nil
         }
     }
