@@ -41,9 +41,11 @@ final class ConnectionAdmissions: Sendable {
 
     private struct State {
         var admitted = 0
-        /// The connections holding a slot taken with `admit(_:address:now:)`, and their address
-        /// when it is counted.
-        var holders: [ObjectIdentifier: String?] = [:]
+        /// The connections holding a slot taken with `admit(_:address:now:)`.
+        var holders: Set<ObjectIdentifier> = []
+        /// The address of each holder counted in `perAddress` (only under a per-address limit: an
+        /// entry for each of 10,000 idle connections costs ~0.5 % of their memory).
+        var countedAddresses: [ObjectIdentifier: String] = [:]
         /// Connections held per address, for addresses holding any.
         var perAddress: [String: Int] = [:]
         var buckets: [String: ConnectBucket] = [:]
@@ -99,12 +101,12 @@ final class ConnectionAdmissions: Sendable {
                     state.buckets[address] = ConnectBucket(tokens: tokens - 1, updatedAt: now)
                 }
             }
-            // Connections are counted per address only under a limit: an address kept for each of
-            // 10,000 connections costs ~1 % of an idle connection's memory.
-            let counted = limits.maxClients > 0 ? address : nil
-            if let counted { state.perAddress[counted, default: 0] += 1 }
+            if limits.maxClients > 0, let address {
+                state.perAddress[address, default: 0] += 1
+                state.countedAddresses[holder] = address
+            }
             state.admitted += 1
-            state.holders[holder] = .some(counted)
+            state.holders.insert(holder)
             return nil
         }
     }
@@ -114,9 +116,9 @@ final class ConnectionAdmissions: Sendable {
     /// clients with no token could hold every slot meanwhile).
     func release(_ holder: ObjectIdentifier) {
         state.withLock { state in
-            guard let address = state.holders.removeValue(forKey: holder) else { return }
+            guard state.holders.remove(holder) != nil else { return }
             state.admitted -= 1
-            if let address {
+            if let address = state.countedAddresses.removeValue(forKey: holder) {
                 let held = (state.perAddress[address] ?? 1) - 1
                 state.perAddress[address] = held > 0 ? held : nil
             }
