@@ -52,6 +52,27 @@ enum LoopbackSocket {
         }
         return fd
     }
+
+    /// A socket listening on a free port of 127.0.0.1. The caller closes it.
+    static func listen() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw RawSocketFailure(description: "socket() failed: errno \(errno)") }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let listening = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
+                bind(fd, address, length) == 0 && Glibc.listen(fd, 16) == 0 && getsockname(fd, address, &length) == 0
+            }
+        }
+        guard listening else {
+            let code = errno
+            close(fd)
+            throw RawSocketFailure(description: "cannot listen on 127.0.0.1: errno \(code)")
+        }
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
 }
 
 /// A TCP port on 127.0.0.1 that takes connections and never answers: the kernel completes each
@@ -62,24 +83,7 @@ final class SilentListener {
     private let fd: Int32
 
     init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw RawSocketFailure(description: "socket() failed: errno \(errno)") }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let listening = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { address in
-                bind(fd, address, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, address, &length) == 0
-            }
-        }
-        guard listening else {
-            let code = errno
-            close(fd)
-            throw RawSocketFailure(description: "cannot listen on 127.0.0.1: errno \(code)")
-        }
-        self.fd = fd
-        port = Int(UInt16(bigEndian: address.sin_port))
+        (fd, port) = try LoopbackSocket.listen()
     }
 
     deinit { close(fd) }
