@@ -144,16 +144,21 @@
   async function watchSignals() {
     const watched = strategy;
     if (!watched) return;
-    let codes;
+    let listed;
     try {
       const response = await fetch("/api/signals/buy?strategy=" + encodeURIComponent(watched), { cache: "no-store" });
       if (!response.ok) return;
-      codes = (await response.json()).signals.map((signal) => signal.code).sort().join(",");
+      listed = (await response.json()).signals.map((signal) => signal.code).sort();
     } catch (error) {
       return; // the broker is away; the stats panel says so
     }
     if (watched !== strategy) return;
-    const replaced = signalCodes !== null && codes !== signalCodes;
+    const codes = listed.join(",");
+    // A row of a code the list no longer has also means a replacement: the one that came while
+    // the first look at the list failed (nothing to compare with then) is not missed.
+    const shown = new Set(listed);
+    const stale = Array.from(rows.keys()).some((code) => !shown.has(code));
+    const replaced = stale || (signalCodes !== null && codes !== signalCodes);
     signalCodes = codes;
     if (!replaced) return;
     log("signals", watched + " has a new signal list; its prices are loaded again");

@@ -132,25 +132,42 @@ import TestSupport
     }
 
     /// A daily refresh replaces the signal list of the strategy on screen: the pushes then carry the
-    /// new list's codes only, and the rows of the codes dropped stayed on the page, frozen.
-    @Test func aStrategyWhoseSignalListIsReplacedShowsOnlyTheNewListsCodes() async throws {
+    /// new list's codes only, and the rows of the codes dropped stayed on the page, frozen. Also
+    /// when the page's first looks at the list failed (the broker away a moment), so it has no
+    /// earlier list to compare with: the rows of codes the list no longer has give it away.
+    @Test(arguments: [false, true])
+    func aStrategyWhoseSignalListIsReplacedShowsOnlyTheNewListsCodes(firstLooksFail: Bool) async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(
             journal: dir.path("journal.sqlite"), arguments: ["--simulator", "on", "--public-dir", ConsoleRoutesTests.publicDirectory])
         let chromium = try await HeadlessChromium()
         defer { chromium.terminate() }
         let page = try await chromium.newPage()
+        if firstLooksFail {
+            // Every look at the list fails until the test lets them through.
+            _ = try await page.connection.call("Page.enable")
+            _ = try await page.connection.call("Page.addScriptToEvaluateOnNewDocument", ["source": """
+                window.failSignalLookups = true;
+                const realFetch = window.fetch.bind(window);
+                window.fetch = (url, options) => window.failSignalLookups && String(url).startsWith("/api/signals/buy")
+                  ? Promise.reject(new TypeError("Failed to fetch")) : realFetch(url, options);
+                """])
+        }
         let strategy = "breakout"
         try await page.navigate(broker.baseURL + "/?strategy=\(strategy)")
         let before = try await poll(page, "the price table to fill with \(strategy)'s codes") {
             $0.state == "connected" && $0.strategy == strategy && $0.priced > 2
         }
 
+        if firstLooksFail {
+            #expect(try await page.evaluate("window.failSignalLookups") as? Bool == true, "the lookups were made to fail")
+        }
         // Two codes the simulator trades, so both have prices at once.
         let (status, reply) = try await HTTP.request(
             "PUT", broker.baseURL + "/api/signals/\(strategy)",
             body: #"{"signals":[{"code":"600519","name":"贵州茅台"},{"code":"688981","name":"中芯国际"}]}"#)
         #expect(status == 200, "\(reply)")
+        if firstLooksFail { _ = try await page.evaluate("window.failSignalLookups = false") }
         let after = try await poll(page, "the table to show the new list's two codes only (it had \(before.priced))") {
             $0.priced == 2 && $0.codes == ["600519", "688981"]
         }
