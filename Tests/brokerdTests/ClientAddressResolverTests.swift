@@ -64,4 +64,13 @@ import Testing
         #expect(ClientAddressResolver.canonical("203.0.113.9:80:80") == nil)
         #expect(ClientAddressResolver.canonical("") == nil)
     }
+
+    @Test func perAddressLimitsCountAnIPv6ClientByItsSlash64() {
+        #expect(ClientAddressResolver.limitKey("2001:db8::1") == "2001:db8::/64")
+        #expect(ClientAddressResolver.limitKey("2001:db8::2") == "2001:db8::/64")
+        #expect(ClientAddressResolver.limitKey("2001:db8:0:1::1") == "2001:db8:0:1::/64")
+        #expect(ClientAddressResolver.limitKey("::1") == "::/64")
+        #expect(ClientAddressResolver.limitKey("203.0.113.7") == "203.0.113.7")
+        #expect(ClientAddressResolver.limitKey("not an address") == "not an address")
+    }
 }

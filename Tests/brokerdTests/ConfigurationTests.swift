@@ -110,6 +110,23 @@ struct ConfigurationTests {
         #expect(configuration == Configuration())
     }
 
+    @Test("a signals file the simulator would read must exist, checked on the value that wins")
+    func aMissingSignalsFileStopsStartUpOnlyWhenTheSimulatorWouldReadIt() throws {
+        func load(_ flags: [String], environment: [String: String] = [:]) throws -> Configuration {
+            try Configuration.load(flags: try ServeOptions.parse(["--config", Self.shippedConfigPath] + flags), environment: environment)
+        }
+        #expect(throws: ConfigurationError.invalidValue(
+            setting: "simulator_signals", value: "/nonexistent/signals.json", source: .flag("--simulator-signals"), reason: "no such file")
+        ) { try load(["--simulator-signals", "/nonexistent/signals.json"]) }
+        #expect(throws: ConfigurationError.invalidValue(
+            setting: "simulator_signals", value: "/nonexistent/s.json", source: .environment("BROKERD_SIMULATOR_SIGNALS"), reason: "no such file")
+        ) { try load([], environment: ["BROKERD_SIMULATOR_SIGNALS": "/nonexistent/s.json"]) }
+        // Overridden by a file that exists, or not read at all: no error.
+        #expect(try load(["--simulator-signals", Self.shippedSignalsPath], environment: ["BROKERD_SIMULATOR_SIGNALS": "/nonexistent/s.json"])
+            .simulator.signalsPath == Self.shippedSignalsPath)
+        #expect(try load(["--simulator", "off", "--simulator-signals", "/nonexistent/signals.json"]).simulator.isEnabled == false)
+    }
+
     @Test("the shipped file documents every setting with its env variable and flag")
     func shippedFileDocumentsEverySetting() throws {
         let text = try Self.shippedFile()
@@ -186,11 +203,11 @@ struct ConfigurationTests {
                 flags: ["--address-connect-rate", "-0.5"],
                 message: "invalid setting address_connect_rate=-0.5 (from --address-connect-rate): must be at least 0"),
             Rejection(
+                flags: ["--address-connect-rate", "1e-20"],
+                message: "invalid setting address_connect_rate=1e-20 (from --address-connect-rate): must be 0 (no limit) or at least 0.001"),
+            Rejection(
                 environment: ["BROKERD_ADDRESS_CONNECT_BURST": "0"],
                 message: "invalid setting address_connect_burst=0 (from BROKERD_ADDRESS_CONNECT_BURST): must be at least 1"),
-            Rejection(
-                flags: ["--simulator-signals", "/nonexistent/signals.json"],
-                message: "invalid setting simulator_signals=/nonexistent/signals.json (from --simulator-signals): no such file"),
             Rejection(
                 flags: ["--simulator-rate", "0"],
                 message: "invalid setting simulator_rate=0 (from --simulator-rate): must be greater than 0"),
@@ -425,6 +442,10 @@ extension ConfigurationTests {
     /// The repository's `Config/signals.json`, absolute: a signals file that exists.
     static let shippedSignalsPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Config/signals.json").path
+
+    /// The repository's `Config/brokerd.toml`, absolute.
+    static let shippedConfigPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Config/brokerd.toml").path
 
     static func shippedFile() throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

@@ -124,4 +124,25 @@ struct ConnectionAdmissionsTests {
         #expect(admissions.admit(connections.next(), address: "10.2.0.1", now: Self.second) == nil)
         #expect(admissions.trackedAddresses == 1)
     }
+
+    @Test func aConnectionRefusedForItsTokenGivesItsSlotBackAtOnceButHoldsItsAddressUntilItCloses() {
+        let admissions = ConnectionAdmissions(limit: 2, perAddress: .init(maxClients: 1, connectRate: 0, connectBurst: 1))
+        let connections = Connections()
+        let refused = connections.next()
+        #expect(admissions.admit(refused, address: "10.0.0.1", now: 0) == nil)
+        admissions.releaseSlot(refused)
+        #expect(admissions.count == 0)
+        // Its socket is still open: the address holds its one connection.
+        #expect(admissions.admit(connections.next(), address: "10.0.0.1", now: 0) == .addressFull(address: "10.0.0.1", limit: 1))
+        admissions.release(refused)
+        #expect(admissions.count == 0)
+        #expect(admissions.admit(connections.next(), address: "10.0.0.1", now: 0) == nil)
+    }
+
+    @Test func aRateNearZeroAsksToRetryAfterADayAtMost() {
+        let admissions = ConnectionAdmissions(limit: 10, perAddress: .init(maxClients: 0, connectRate: 1e-20, connectBurst: 1))
+        let connections = Connections()
+        #expect(admissions.admit(connections.next(), address: "10.0.0.1", now: 0) == nil)
+        #expect(admissions.admit(connections.next(), address: "10.0.0.1", now: 0) == .addressTooFast(address: "10.0.0.1", rate: 1e-20, retryAfter: 86_400))
+    }
 }

@@ -22,7 +22,38 @@ extension Configuration {
                 throw .unreadableFile(path: path, reason: "\(error.localizedDescription)")
             }
         }
-        return try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        let configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        try configuration.checkSignalsFile(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        return configuration
+    }
+
+    /// A signals file named explicitly must be there (relative paths from the working directory)
+    /// when the simulator will read it: a typo would otherwise surface only as a warning once the
+    /// broker serves. One that is there but cannot be used is found when it is read. Checked on
+    /// the value that wins, after the sources are merged: whether it exists depends on where the
+    /// broker runs, unlike what `resolve` checks.
+    func checkSignalsFile(
+        flags: ServeOptions, environment: [String: String], fileContents: String?, filePath: String?
+    ) throws(ConfigurationError) {
+        guard simulator.isEnabled, redis.url == nil, let signals = simulator.signalsPath else { return }
+        var isDirectory: ObjCBool = false
+        let problem: String
+        if !FileManager.default.fileExists(atPath: signals, isDirectory: &isDirectory) {
+            let directory = FileManager.default.currentDirectoryPath
+            problem = signals.hasPrefix("/") ? "no such file" : "no such file in the working directory, \(directory)"
+        } else if isDirectory.boolValue {
+            problem = "is a directory, not a signals file"
+        } else {
+            return
+        }
+        let name = Setting.simulatorSignals.environmentName
+        let fromFile = fileContents.flatMap { try? ConfigurationFile.entries(in: $0, path: filePath ?? Self.defaultFilePath) }
+        let entry = flags.entries.last { $0.setting == .simulatorSignals }
+            ?? environment[name].map { SettingEntry(setting: .simulatorSignals, value: .text($0), source: .environment(name)) }
+            ?? fromFile?.last { $0.setting == .simulatorSignals }
+        throw .invalidValue(
+            setting: entry?.displayName ?? Setting.simulatorSignals.name, value: entry.map { Setting.simulatorSignals.display($0.value) } ?? signals,
+            source: entry?.source ?? .flag("--simulator-signals"), reason: problem)
     }
 
     /// `BROKERD_*` variables that name no setting (a typo such as `BROKERD_PROT`), sorted; worth a warning

@@ -4,7 +4,6 @@ import Glibc
 import Darwin
 #endif
 import Broker
-import Foundation
 import Journal
 import Logging
 import Publishers
@@ -70,13 +69,13 @@ extension Configuration {
         case .burst: limits.burst = try value.integer(in: 1...Int.max)
         case .maxClients: limits.maxClients = try value.integer(in: 1...Int.max)
         case .maxClientsPerAddress: limits.perAddress.maxClients = try value.integer(in: 0...Int.max)
-        case .addressConnectRate: limits.perAddress.connectRate = try value.number(above: 0, inclusive: true, maximum: 1_000_000)
+        case .addressConnectRate: limits.perAddress.connectRate = try Self.rateOrOff(value.number(above: 0, inclusive: true, maximum: 1_000_000))
         case .addressConnectBurst: limits.perAddress.connectBurst = try value.integer(in: 1...Int.max)
         case .outboundQueue: limits.outboundQueueCapacity = try value.integer(in: 1...Int.max)
         case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
         case .simulator: simulator.isEnabled = try value.boolean()
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
-        case .simulatorSignals: simulator.signalsPath = try Self.existingFile(value.string())
+        case .simulatorSignals: simulator.signalsPath = try value.string()
         case .redisURL: redis.url = try Self.redisURL(value.word())
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()
@@ -95,17 +94,10 @@ extension Configuration {
         return id
     }
 
-    /// A file named explicitly must be there (relative to the working directory): a typo would
-    /// otherwise surface only as a warning once the broker serves. One that is there but cannot be
-    /// used is found when it is read.
-    private static func existingFile(_ path: String) throws(SettingRejection) -> String {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            let directory = FileManager.default.currentDirectoryPath
-            throw SettingRejection(path.hasPrefix("/") ? "no such file" : "no such file in the working directory, \(directory)")
-        }
-        guard !isDirectory.boolValue else { throw SettingRejection("is a directory, not a signals file") }
-        return path
+    /// 0 (off) or at least 0.001 per second (one a quarter of an hour): less is no limit anyone means.
+    private static func rateOrOff(_ rate: Double) throws(SettingRejection) -> Double {
+        guard rate == 0 || rate >= 0.001 else { throw SettingRejection("must be 0 (no limit) or at least 0.001") }
+        return rate
     }
 
     /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.

@@ -70,6 +70,20 @@ struct ClientAddressResolver: Sendable {
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// What the per-address limits count `address` (canonical, from `resolve`) under: an IPv6
+    /// address by its /64 (`2001:db8::/64`), the least a host gets, so one client cannot step
+    /// around the limits through the addresses of its own network; anything else as it is.
+    static func limitKey(_ address: String) -> String {
+        var v6 = in6_addr()
+        guard address.contains(":"), inet_pton(AF_INET6, address, &v6) == 1 else { return address }
+        withUnsafeMutableBytes(of: &v6) { bytes in
+            for index in 8..<16 { bytes[index] = 0 }
+        }
+        var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        guard inet_ntop(AF_INET6, &v6, &buffer, socklen_t(buffer.count)) != nil else { return address }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/64"
+    }
+
     private static func format(_ address: in_addr) -> String {
         var address = address
         var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))

@@ -95,7 +95,8 @@ final class ConnectionAdmissions: Sendable {
                     Self.sweep(&state, now: now, rate: limits.connectRate, burst: burst)
                     let tokens = state.buckets[address]?.tokens(at: now, rate: limits.connectRate, burst: burst) ?? burst
                     guard tokens >= 1 else {
-                        let wait = (1 - tokens) / limits.connectRate
+                        // At most a day: a rate near 0 would wait longer than an Int holds.
+                        let wait = min((1 - tokens) / limits.connectRate, 86_400)
                         return .addressTooFast(address: address, rate: limits.connectRate, retryAfter: max(1, Int(wait.rounded(.up))))
                     }
                     state.buckets[address] = ConnectBucket(tokens: tokens - 1, updatedAt: now)
@@ -111,17 +112,25 @@ final class ConnectionAdmissions: Sendable {
         }
     }
 
-    /// Gives back the slot of `holder`, if it still holds one: when its channel closes, or as soon
-    /// as its session is refused (a token refused: the close that follows may take seconds, and
-    /// clients with no token could hold every slot meanwhile).
+    /// Gives back what `holder` holds, once its channel has closed: its slot, if `releaseSlot(_:)`
+    /// did not give it back already, and its place in its address's count.
     func release(_ holder: ObjectIdentifier) {
         state.withLock { state in
-            guard state.holders.remove(holder) != nil else { return }
-            state.admitted -= 1
+            if state.holders.remove(holder) != nil { state.admitted -= 1 }
             if let address = state.countedAddresses.removeValue(forKey: holder) {
                 let held = (state.perAddress[address] ?? 1) - 1
                 state.perAddress[address] = held > 0 ? held : nil
             }
+        }
+    }
+
+    /// Gives back the `max_clients` slot of `holder` as soon as its session is refused (a token
+    /// refused: the close that follows may take seconds, and clients with no token could hold
+    /// every slot meanwhile). Its place in its address's count is kept until `release(_:)`: the
+    /// socket is still open, and an address may not hold more of them than its limit.
+    func releaseSlot(_ holder: ObjectIdentifier) {
+        state.withLock { state in
+            if state.holders.remove(holder) != nil { state.admitted -= 1 }
         }
     }
 

@@ -3,26 +3,28 @@ import NIOCore
 import Synchronization
 
 /// A log line that may come thousands of times a second (a client connecting in a loop, refused
-/// each time): written at most once per `interval`, saying how many were left out since.
+/// each time): written at most once per `interval` for each key (a few kinds, such as the error
+/// a refusal names, so a flood of one kind does not hide the others), saying how many were left
+/// out since. What was left out after the last line is counted there only when another comes.
 final class ThrottledLog: Sendable {
     private let interval: Int64
-    private let state = Mutex<(loggedAt: Int64?, leftOut: Int)>((nil, 0))
+    private let state = Mutex<[String: (loggedAt: Int64, leftOut: Int)]>([:])
 
     /// `interval` in microseconds.
     init(interval: Int64 = 10_000_000) {
         self.interval = interval
     }
 
-    /// Logs `message` unless a line went out less than `interval` before `now` (µs on a monotonic
-    /// clock); then only counts it.
-    func notice(_ message: @autoclosure () -> Logger.Message, metadata: Logger.Metadata, logger: Logger, now: Int64) {
+    /// Logs `message` unless a line of `key` went out less than `interval` before `now` (µs on a
+    /// monotonic clock); then only counts it.
+    func notice(_ message: @autoclosure () -> Logger.Message, key: String, metadata: Logger.Metadata, logger: Logger, now: Int64) {
         let leftOut = state.withLock { state -> Int? in
-            if let last = state.loggedAt, now - last < interval {
-                state.leftOut += 1
+            if let last = state[key], now - last.loggedAt < interval {
+                state[key]!.leftOut += 1
                 return nil
             }
-            defer { state = (now, 0) }
-            return state.leftOut
+            defer { state[key] = (now, 0) }
+            return state[key]?.leftOut ?? 0
         }
         guard let leftOut else { return }
         var metadata = metadata

@@ -38,10 +38,10 @@ struct WebSocketEndpoint: Sendable {
         let address = runtime.clientAddresses.resolve(
             peer: channel.remoteAddress?.hostAddress, forwardedFor: request.headers[values: .xForwardedFor])
         let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000)
-        if let refusal = admissions.admit(holder, address: address, now: now) {
+        if let refusal = admissions.admit(holder, address: address.map(ClientAddressResolver.limitKey), now: now) {
             let error = Self.apiError(refusal)
             runtime.admissionRefusals.notice(
-                "WebSocket upgrade refused", metadata: ["remote": "\(address ?? "-")", "error": "\(error.error)", "details": "\(error.details)"],
+                "WebSocket upgrade refused", key: error.error, metadata: ["remote": "\(address ?? "-")", "error": "\(error.error)", "details": "\(error.details)"],
                 logger: runtime.logger, now: now)
             return error
         }

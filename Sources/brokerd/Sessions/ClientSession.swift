@@ -60,7 +60,7 @@ struct ClientSession {
             // Upgraded first so the client can read why: a refused upgrade is an opaque
             // failure in browsers. No session is opened, so nothing is journaled.
             runtime.logger.warning("client refused", metadata: ["remote": "\(remoteAddress ?? "-")", "reason": "\(error.details)"])
-            runtime.admissions.release(writer.channelID)
+            runtime.admissions.releaseSlot(writer.channelID)
             writer.close(.policyViolation, reason: error.closeReason, discardQueued: false)
             return nil
         }

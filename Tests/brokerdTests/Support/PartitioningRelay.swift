@@ -48,22 +48,26 @@ final class PartitioningRelay: Sendable {
         state.withLock { $0.partitioned = false }
     }
 
-    /// Closes the listener and every connection, partitioned ones included.
+    /// Closes the listener and every connection, partitioned ones included. A relayed connection
+    /// is shut down here and closed by its own thread, which may be reading it: closed here, its
+    /// descriptor could be reused meanwhile by another test's socket.
     func stop() {
-        let descriptors = state.withLock { state -> [Int32]? in
+        let descriptors = state.withLock { state -> (live: [Int32], frozen: [Int32])? in
             guard !state.stopped else { return nil }
             state.stopped = true
-            defer { state.live = [:]; state.frozen = [] }
-            return state.live.flatMap { [$0.key, $0.value] } + state.frozen
+            defer { state.frozen = [] }
+            return (state.live.flatMap { [$0.key, $0.value] }, state.frozen)
         }
         guard let descriptors else { return }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        for fd in descriptors { close(fd) }
+        for fd in descriptors.live { shutdown(fd, Int32(SHUT_RDWR)) }
+        for fd in descriptors.frozen { close(fd) }
     }
 
     private func acceptLoop() {
-        while true {
+        // The listener is closed here, once accepting has stopped, not in `stop()`.
+        defer { close(listener) }
+        while !state.withLock({ $0.stopped }) {
             let client = accept(listener, nil, nil)
             guard client >= 0 else { return }
             // A connection made during a partition waits for the heal, as a SYN retried would.
@@ -91,22 +95,21 @@ final class PartitioningRelay: Sendable {
     private func relay(_ client: Int32, _ server: Int32) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var descriptors = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: server, events: Int16(POLLIN), revents: 0)]
+        // Closes the pair unless it was partitioned meanwhile (then `stop()` closes it).
+        func end() {
+            guard state.withLock({ $0.live.removeValue(forKey: client) != nil }) else { return }
+            close(client)
+            close(server)
+        }
         while state.withLock({ $0.live[client] == server }) {
-            guard poll(&descriptors, 2, 50) >= 0 else { return }
+            guard poll(&descriptors, 2, 50) >= 0 else { return end() }
             for (index, entry) in descriptors.enumerated() where entry.revents != 0 {
                 // Checked again after every wait: bytes read once partitioned are dropped, not passed on.
                 guard state.withLock({ $0.live[client] == server }) else { return }
                 let from = entry.fd
                 let to = index == 0 ? server : client
                 let count = read(from, &buffer, buffer.count)
-                if count <= 0 || !Self.writeAll(buffer[0..<count], to: to) {
-                    let ended = state.withLock { $0.live.removeValue(forKey: client) != nil }
-                    if ended {
-                        close(client)
-                        close(server)
-                    }
-                    return
-                }
+                if count <= 0 || !Self.writeAll(buffer[0..<count], to: to) { return end() }
             }
         }
     }
@@ -120,6 +123,4 @@ final class PartitioningRelay: Sendable {
         }
         return true
     }
-
-    deinit { stop() }
 }
