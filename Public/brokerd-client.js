@@ -37,10 +37,11 @@
  * first and each reconnect, and returns the token or a Promise of it; while that is pending the
  * client is "connecting" (close() meanwhile opens no socket). A provider that throws or rejects
  * fails the attempt like a lost connection: backed off, counted toward maxRetries, with the reason
- * "token provider failed: <message>". A fixed token the broker refuses (close 1008 with a reason
- * naming the token, token_expired say) fails the client at once, since the same token cannot
- * succeed; with a provider the client reconnects instead, asks it for a fresh token and resumes
- * the session.
+ * "token provider failed: <message>"; so does one that does not answer within connectTimeout,
+ * with the reason "token provider timed out after <connectTimeout> ms" (a token that comes later
+ * is dropped). A fixed token the broker refuses (close 1008 with a reason naming the token,
+ * token_expired say) fails the client at once, since the same token cannot succeed; with a
+ * provider the client reconnects instead, asks it for a fresh token and resumes the session.
  *
  * A subscription the broker refuses for another reason than its rate limit (too_many_subscriptions,
  * an invalid target...) is not asked for again until subscribe() names it again or a fresh session
@@ -134,7 +135,7 @@
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
       this._opening = 0; // counts connection attempts (and close()): a token arriving for an older one is dropped
-      this._timers = { retry: null, ping: null, watchdog: null, resend: null };
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null };
       this._lastHeard = 0;
       this._lastSent = null; // when a frame last went out, on any socket of the session
       this._session = false; // a "connected" message arrived on the current socket
@@ -313,9 +314,24 @@
         if (current()) this._dial(token);
         return;
       }
+      // A provider that never answers (a hung fetch to an auth endpoint, say) would leave the client
+      // "connecting" for good: connectTimeout applies to it as to a socket. A token that comes after
+      // this attempt timed out opens no socket (the attempt is no longer current).
+      const timeout = this.options.connectTimeout;
+      this._timers.token = setTimeout(() => {
+        if (!current()) return;
+        this._timers.token = null;
+        this._opening += 1;
+        this._lost("token provider timed out after " + timeout + " ms");
+      }, timeout);
+      // Only the current attempt's timer is this attempt's to clear: an older one's was cleared already.
+      const settled = () => {
+        clearTimeout(this._timers.token);
+        this._timers.token = null;
+      };
       token.then(
-        (value) => { if (current()) this._dial(value); },
-        (error) => { if (current()) failed(error); },
+        (value) => { if (current()) { settled(); this._dial(value); } },
+        (error) => { if (current()) { settled(); failed(error); } },
       );
     }
 
@@ -475,7 +491,8 @@
       clearInterval(this._timers.ping);
       clearInterval(this._timers.watchdog);
       clearTimeout(this._timers.resend);
-      this._timers = { retry: null, ping: null, watchdog: null, resend: null };
+      clearTimeout(this._timers.token);
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null };
     }
 
     _setState(state, detail) {

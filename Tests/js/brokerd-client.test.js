@@ -625,6 +625,60 @@ test("with a token provider, a 1008 token_expired reconnects with a fresh token 
   assert.deepEqual(socket().sent, [], "the broker kept the subscription");
 });
 
+test("a token provider that never answers times out after connectTimeout: backed off, asked again, then failed", async (t) => {
+  const tokens = pendingTokens(); // never settled
+  const { clock, client, states } = setUp(t, { token: tokens.provider, connectTimeout: 10_000, initialDelay: 2000, maxRetries: 2 });
+  assert.equal(client.state, "connecting");
+  clock.advance(9_999);
+  assert.equal(client.state, "connecting", "still within connectTimeout");
+  clock.advance(1);
+  assert.deepEqual(states[states.length - 1], {
+    state: "backing_off",
+    detail: { attempt: 1, delay: 2000, reason: "token provider timed out after 10000 ms" },
+  });
+  assert.equal(tokens.calls.length, 1, "not asked while backing off");
+  clock.advance(2000);
+  assert.equal(tokens.calls.length, 2, "asked again at the next attempt");
+  assert.equal(client.state, "connecting");
+  clock.advance(10_000);
+  assert.deepEqual(states[states.length - 1].detail, { attempt: 2, delay: 4000, reason: "token provider timed out after 10000 ms" });
+  clock.advance(4000);
+  assert.equal(tokens.calls.length, 3);
+  clock.advance(10_000);
+  assert.deepEqual(states[states.length - 1], {
+    state: "failed",
+    detail: { reason: "token provider timed out after 10000 ms; gave up after 2 attempts" },
+  });
+  clock.advance(60_000);
+  assert.equal(tokens.calls.length, 3, "no attempt after failing");
+  assert.equal(FakeWebSocket.opened.length, 0);
+});
+
+test("a token that comes after its attempt timed out opens no socket; the next attempt's opens one", async (t) => {
+  const tokens = pendingTokens();
+  const { clock, client, states, socket } = setUp(t, { token: tokens.provider, connectTimeout: 10_000, initialDelay: 2000 });
+  clock.advance(10_000);
+  assert.equal(client.state, "backing_off");
+  tokens.calls[0].resolve("late.jwt"); // while backing off
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 0, "the timed-out attempt opens no socket");
+  assert.equal(client.state, "backing_off");
+  clock.advance(2000);
+  assert.equal(tokens.calls.length, 2);
+  tokens.calls[1].resolve("fresh.jwt");
+  await settle();
+  assert.equal(FakeWebSocket.opened.length, 1);
+  assert.equal(socket().url.searchParams.get("token"), "fresh.jwt");
+  clock.advance(5000); // the provider timer is gone: only the socket's watchdog runs now
+  assert.equal(client.state, "connecting");
+  socket().receive(connected("client_00000001", 1));
+  assert.equal(client.state, "connected");
+  assert.equal(states.filter((s) => s.state === "backing_off").length, 1, "only the provider's timeout");
+  clock.advance(30_000); // within pingInterval + pongTimeout: the session stands
+  assert.equal(client.state, "connected");
+  assert.equal(FakeWebSocket.opened.length, 1, "only the one socket, once");
+});
+
 test("close() while the token provider is pending opens no socket; connect() asks it again", async (t) => {
   const tokens = pendingTokens();
   const { client, socket } = setUp(t, { token: tokens.provider });
