@@ -171,7 +171,10 @@ public final class BrokerClient: Sendable {
             let connection = LiveConnection(pingInterval: configuration.pingInterval, pongTimeout: configuration.pongTimeout)
             let loss: ConnectionLoss
             do {
-                let token = try await configuration.tokenProvider?() ?? configuration.token
+                var token = configuration.token
+                if let provider = configuration.tokenProvider {
+                    token = try await TokenRequest.token(from: provider, within: configuration.connectTimeout)
+                }
                 let queryToken = configuration.tokenPlacement == .queryParameter ? token : nil
                 let target = shared.withLock { $0.machine.connect(queryToken: queryToken) }
                 let headerToken = configuration.tokenPlacement == .authorizationHeader ? token : nil

@@ -14,7 +14,9 @@ public struct BrokerClientConfiguration: Sendable {
     public var token: String?
     /// Called before every connection attempt for the token to send, when set (instead of
     /// `token`): a token that expires is renewed there, and the reconnect after the broker closed
-    /// the connection for it (1008 `token_expired`) resumes the session with the fresh one.
+    /// the connection for it (1008 `token_expired`) resumes the session with the fresh one. One
+    /// that throws, or does not answer within `connectTimeout`, fails the attempt (backed off as
+    /// any failed attempt); an answer after that is dropped.
     public var tokenProvider: (@Sendable () async throws -> String)?
     /// How the token is sent.
     public var tokenPlacement: TokenPlacement

@@ -267,6 +267,38 @@ import TestSupport
     /// A token the broker refuses (1008 naming it) fails the client at once, as the JavaScript
     /// client does: retrying the same token cannot help (it retried until the schedule ran out,
     /// here never).
+    @Test func aTokenProviderThatDoesNotAnswerFailsTheAttemptAndTheNextOneConnects() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        final class Calls: Sendable { let count = Mutex(0) }
+        let calls = Calls()
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL,
+            // The first answer never comes (deaf to cancellation for a minute); the second at once.
+            // Without auth the broker does not read the token.
+            tokenProvider: {
+                guard calls.count.withLock({ $0 += 1; return $0 }) > 1 else {
+                    for _ in 0..<600 { try? await Task.sleep(for: .milliseconds(100)) }
+                    return "too late"
+                }
+                return "fresh"
+            },
+            subscriptions: [.stock("600519")], connectTimeout: .seconds(1), reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("a session after the provider's silence", timeout: .seconds(20)) { states, _ in
+            states.contains(where: \.isOpen)
+        }
+        let failed = recorder.states.contains {
+            if case .backingOff(_, _, .connectFailed(let reason)) = $0 { reason.contains("no token within") } else { false }
+        }
+        #expect(failed, "\(recorder.states)")
+        #expect(calls.count.withLock { $0 } == 2)
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
     @Test func aRefusedFixedTokenFailsAtOnce() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
