@@ -11,17 +11,16 @@ struct TokenRequestTests {
     }
 
     @Test func aProviderThatNeverAnswersTimesOutEvenIfItIgnoresCancellation() async throws {
-        let started = ContinuousClock.now
+        // Waited for, the provider would answer "late" after 30 s instead of the timeout's error.
         await #expect(throws: TokenRequest.TimedOut.self) {
             try await TokenRequest.token(
                 from: {
-                    // Deaf to cancellation (a blocking call inside an SDK, say), for 5 s.
-                    for _ in 0..<50 { try? await Task.sleep(for: .milliseconds(100)) }
+                    // Deaf to cancellation (a blocking call inside an SDK, say), for 30 s.
+                    for _ in 0..<300 { try? await Task.sleep(for: .milliseconds(100)) }
                     return "late"
                 },
                 within: .milliseconds(200))
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
     }
 
     @Test func aProviderThatFailsPassesItsErrorOn() async {

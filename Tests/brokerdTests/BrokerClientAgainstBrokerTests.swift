@@ -293,7 +293,8 @@ import TestSupport
             if case .backingOff(_, _, .connectFailed(let reason)) = $0 { reason.contains("no token within") } else { false }
         }
         #expect(failed, "\(recorder.states)")
-        #expect(calls.count.withLock { $0 } == 2)
+        // Asked again after the timeout (more than twice only if a connect also timed out, under load).
+        #expect(calls.count.withLock { $0 } >= 2)
         client.stop()
         try await running.value
         await broker.terminate()

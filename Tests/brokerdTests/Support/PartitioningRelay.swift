@@ -90,8 +90,8 @@ final class PartitioningRelay: Sendable {
         }
     }
 
-    /// Copies bytes both ways until either side closes (then closes both), or until the
-    /// connection is partitioned or the relay stopped (then leaves both as they are).
+    /// Copies bytes both ways until either side closes or `stop()` shuts them down (then closes
+    /// both), or until the connection is partitioned (then leaves both to `stop()`).
     private func relay(_ client: Int32, _ server: Int32) {
         var buffer = [UInt8](repeating: 0, count: 65_536)
         var descriptors = [pollfd(fd: client, events: Int16(POLLIN), revents: 0), pollfd(fd: server, events: Int16(POLLIN), revents: 0)]
