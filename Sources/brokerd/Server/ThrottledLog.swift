@@ -1,5 +1,4 @@
 import Logging
-import NIOCore
 import Synchronization
 
 /// A log line that may come thousands of times a second (a client connecting in a loop, refused
