@@ -559,6 +559,68 @@ struct DeciderTests {
         }
     }
 
+    // MARK: The shared log
+
+    func logged(_ update: Command, own: Bool) throws(BrokerError) -> [Event] {
+        try decide(.applyLogged(update, own: own, source: "redis-log:ticks:log", position: "7-0"))
+    }
+
+    static let advanced = Event.sourceAdvanced(SourceAdvanced(source: "redis-log:ticks:log", position: "7-0"))
+
+    @Test("a logged update records how far the log was read, with what it changes or alone")
+    func loggedUpdatesAdvanceTheLog() throws {
+        let list = [Signal(code: "000001", name: "000001")]
+        for own in [false, true] {
+            #expect(try logged(.replaceSignals(strategy: "vw", signals: list), own: own) == [
+                .signalsReplaced(SignalsReplaced(strategy: "vw", signals: list, addedCodes: ["000001"])), Self.advanced,
+            ])
+            // What the state holds already: nothing but the position.
+            #expect(try logged(.replaceSignals(strategy: "vw", signals: [Signal(code: "600000", name: "600000")]), own: own) == [Self.advanced])
+            #expect(try logged(.publishNews(Fixtures.news("n1")), own: own) == [Self.advanced])
+            #expect(try logged(.publishNews(Fixtures.news("n2")), own: own) == [.newsPublished(Fixtures.news("n2")), Self.advanced])
+            #expect(try logged(.removeAlertRule(ruleID: "gone", user: "alice"), own: own) == [Self.advanced])
+            #expect(try logged(.removeAlertRule(ruleID: "r1", user: "bob"), own: own) == [Self.advanced])
+            #expect(try logged(.removeAlertRule(ruleID: "r1", user: "alice"), own: own) == [
+                .alertRuleRemoved(AlertRuleRemoved(ruleID: "r1", user: "alice")), Self.advanced,
+            ])
+            #expect(try logged(.setAlertRule(Fixtures.rule("r1")), own: own) == [Self.advanced])
+        }
+    }
+
+    @Test("a fired rule set again by another node re-arms; this node's own echo of it does not")
+    func loggedRuleEchoDoesNotRearm() throws {
+        #expect(try logged(.setAlertRule(Fixtures.rule("r2")), own: false) == [.alertRuleSet(Fixtures.rule("r2")), Self.advanced])
+        #expect(try logged(.setAlertRule(Fixtures.rule("r2")), own: true) == [Self.advanced])
+        // Changed meanwhile on another node, so the log's later own version wins again.
+        #expect(try logged(.setAlertRule(Fixtures.rule("r1", .above, 12)), own: true) == [.alertRuleSet(Fixtures.rule("r1", .above, 12)), Self.advanced])
+    }
+
+    @Test("another node's bars are ingested; this node's own are journaled already")
+    func loggedBars() throws {
+        let bar = Self.bar { _ in }
+        #expect(try logged(.ingestBars([bar]), own: false) == [.klineUpdated(bar), Self.advanced])
+        #expect(try logged(.ingestBars([bar]), own: true) == [Self.advanced])
+    }
+
+    @Test("a logged update is checked as the same update from anywhere; the log carries no sessions or ticks")
+    func loggedUpdatesAreChecked() {
+        #expect(throws: BrokerError.invalidAlertRule(ruleID: "r9", reason: "has threshold nan; it must be a finite number")) {
+            try logged(.setAlertRule(Fixtures.rule("r9", .above, .nan)), own: false)
+        }
+        for command: Command in [.ingestTicks([]), .expireSession(clientID: "gone"), .applyLogged(.publishNews(Fixtures.news("n3")), own: false, source: "s", position: "1-0")] {
+            #expect(throws: BrokerError.self) { try logged(command, own: false) }
+        }
+        expectRefused(
+            .applyLogged(.publishNews(Fixtures.news("n3")), own: false, source: "", position: "1-0"),
+            .invalidRequest(field: "source", reason: "a logged update needs a source name and a position"))
+    }
+
+    @Test("logged updates of one log are decided one after the other")
+    func loggedUpdatesShareTheLogsKey() {
+        let keys = Command.applyLogged(.publishNews(Fixtures.news("n3")), own: false, source: "redis-log:x", position: "1-0").conflictKeys
+        #expect(keys == ["news:n3", "source:redis-log:x"])
+    }
+
     // MARK: Errors
 
     @Test("every error has a snake_case code and a non-empty details hint")

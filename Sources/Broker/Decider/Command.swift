@@ -30,6 +30,13 @@ public enum Command: Sendable, Hashable {
     case triggerAlert(ruleID: String, price: Double)
     /// Replace a strategy's whole signal list.
     case replaceSignals(strategy: String, signals: [Signal])
+    /// Carry out an update read from the nodes' shared log (a Redis stream) and record how far
+    /// the log was read, in one commit. The log's order decides between conflicting writes, so
+    /// what the state holds already is not written again: an update `own` (written to the log by
+    /// this node, which journaled it before) changes the state only where another node's update
+    /// came between; its k-line bars never do. `update` is one of `publishNews`, `setAlertRule`,
+    /// `removeAlertRule`, `replaceSignals` and `ingestBars`.
+    indirect case applyLogged(Command, own: Bool, source: String, position: String)
 }
 
 extension Command {
@@ -58,6 +65,9 @@ extension Command {
             ["signals:" + strategy]
         case .ingestTicks, .ingestFromSource, .ingestBar, .ingestBars:
             []
+        case .applyLogged(let update, _, let source, _):
+            // Positions of one log are recorded in the order it was read.
+            update.conflictKeys + ["source:" + source]
         }
     }
 

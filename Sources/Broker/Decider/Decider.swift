@@ -58,7 +58,38 @@ public enum Decider {
             return [.alertTriggered(AlertTriggered(firing: rule, at: price))]
         case .replaceSignals(let strategy, let signals):
             return try replaceSignals(strategy: strategy, signals, state, limits)
+        case .applyLogged(let update, let own, let source, let position):
+            guard !source.isEmpty, !position.isEmpty else {
+                throw .invalidRequest(field: "source", reason: "a logged update needs a source name and a position")
+            }
+            return try logged(update, own: own, state, limits) + [.sourceAdvanced(SourceAdvanced(source: source, position: position))]
         }
+    }
+
+    // MARK: The shared log
+
+    /// The events of an update read from the shared log: what it changes, nothing when the state
+    /// holds it already. Every node applies the log in its order, so the last update of a strategy
+    /// or a rule in the log is what every node ends with, whichever node journaled what first.
+    private static func logged(_ update: Command, own: Bool, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
+        switch update {
+        case .replaceSignals(let strategy, let signals):
+            if state.strategies.signals(of: strategy) == signals { return [] }
+        case .setAlertRule(let rule):
+            // Another node's identical rule set again re-arms a fired one, as on that node; this
+            // node's own echo must not re-arm what fired here since.
+            if own, state.alerts.rule(id: rule.id) == rule { return [] }
+        case .removeAlertRule(let ruleID, let user):
+            if state.alerts.rule(id: ruleID)?.user != user { return [] }
+        case .publishNews(let item):
+            if state.containsNews(id: item.id) { return [] }
+        case .ingestBars:
+            // Bars are not replaced by key: this node's own were journaled when it took them.
+            if own { return [] }
+        default:
+            throw .invalidRequest(field: "update", reason: "the shared log carries news, alert rules, signal lists and k-line bars only")
+        }
+        return try decide(update, state: state, limits: limits)
     }
 
     // MARK: Sessions
