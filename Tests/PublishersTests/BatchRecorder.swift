@@ -6,13 +6,36 @@ import Synchronization
 /// broker's decider would (with a `BrokerError`).
 final class BatchRecorder: Sendable {
 
+    /// One entry of the shared log as delivered.
+    struct Logged: Sendable, Equatable {
+        var update: SharedUpdate?
+        var own: Bool
+        var position: String
+    }
+
     private let batches = Mutex<[TickBatch]>([])
     private let updates = Mutex<[SharedUpdate]>([])
+    private let logEntries = Mutex<[Logged]>([])
     private let refuse: @Sendable (TickBatch) -> Bool
+    private let refuseLogged: @Sendable (SharedUpdate) -> Bool
 
-    init(refusing refuse: @escaping @Sendable (TickBatch) -> Bool = { _ in false }) {
+    init(
+        refusing refuse: @escaping @Sendable (TickBatch) -> Bool = { _ in false },
+        refusingLogged refuseLogged: @escaping @Sendable (SharedUpdate) -> Bool = { _ in false }
+    ) {
         self.refuse = refuse
+        self.refuseLogged = refuseLogged
     }
+
+    /// The callback for entries of the shared log; an update it refuses is not recorded.
+    var deliverLogged: RedisTickSource.DeliverLogged {
+        { [self] update, own, position in
+            if let update, refuseLogged(update) { throw BrokerError.invalidRequest(field: "update", reason: "refused by the test") }
+            logEntries.withLock { $0.append(Logged(update: update, own: own, position: position)) }
+        }
+    }
+
+    var logged: [Logged] { logEntries.withLock { $0 } }
 
     /// The callback to hand to the source.
     var deliver: RedisTickSource.Deliver {

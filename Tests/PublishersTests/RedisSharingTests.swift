@@ -13,15 +13,19 @@ import Testing
 
     /// A node's receiving side: its source subscribed to ticks, news and alerts, and what it got.
     private struct Receiver {
-        let recorder = BatchRecorder()
+        let recorder: BatchRecorder
         let source: RedisTickSource
 
-        init(server: RedisServer, node: NodeOrigin?) throws {
+        /// With `readingLog`, it also reads the shared log from its start.
+        init(server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, recorder: BatchRecorder = BatchRecorder()) throws {
             let channels = SharedChannels(tickChannel: "ticks")
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
-                node: node, backoff: fastBackoff)
-            source = try RedisTickSource(configuration: configuration, deliverShared: recorder.deliverShared, deliver: recorder.deliver)
+                log: readingLog ? channels.log : nil, node: node, backoff: fastBackoff)
+            self.recorder = recorder
+            source = try RedisTickSource(
+                configuration: configuration, logResumeAfter: readingLog ? "0-0" : nil, deliverShared: recorder.deliverShared,
+                deliverLogged: recorder.deliverLogged, deliver: recorder.deliver)
         }
 
         func start() async throws {
@@ -31,16 +35,58 @@ import Testing
     }
 
     private func broadcaster(
-        _ url: RedisURL, origin: NodeOrigin = nodeA, capacity: Int = 10_000, capacityBytes: Int = 64 << 20, ioTimeout: Duration = .seconds(2)
+        _ url: RedisURL, origin: NodeOrigin = nodeA, logLength: Int? = nil, capacity: Int = 10_000, capacityBytes: Int = 64 << 20,
+        ioTimeout: Duration = .seconds(2)
     ) -> RedisBroadcaster {
         RedisBroadcaster(
-            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, capacity: capacity, capacityBytes: capacityBytes,
+            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, logLength: logLength, capacity: capacity,
+            capacityBytes: capacityBytes,
             ioTimeout: ioTimeout, healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
     }
 
     private static let tick = FedTick(code: "600519", name: "贵州茅台", price: 1850.5, volume: 7, prevClose: 1825.2, timestamp: 1_700_000_000_000_000)
     private static let news = NewsItem(id: "n-1", title: "Q3", summary: "", url: "", codes: ["600519"], category: "company", publishedAt: 1)
     private static let rule = AlertRule(id: "rule_1", user: "alice", code: "600519", condition: .above, threshold: 1900)
+
+    @Test func theSharedLogIsReadInItsOrderWithEachPositionAndTheWritersOwnEntriesMarked() async throws {
+        let server = try await RedisServer()
+        let refusing = BatchRecorder(refusingLogged: { $0 == .signalsReplaced(strategy: "refused", signals: []) })
+        let b = try Receiver(server: server, node: Self.nodeB, readingLog: true, recorder: refusing)
+        let a = try Receiver(server: server, node: Self.nodeA, readingLog: true)
+        try await b.start()
+        try await a.start()
+        let publisher = broadcaster(server.url, logLength: 1_000)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        #expect(publisher.offer(.news(Self.news)))
+        #expect(publisher.offer(.ticks([Self.tick])))
+        #expect(publisher.offer(.alertRuleSet(Self.rule)))
+        try await eventually("three updates published") { publisher.snapshot.published == 3 }
+        let commander = try server.commander()
+        // An entry that is not an update, and one the broker refuses: each is read past.
+        let malformed = try commander.xadd("ticks:log", ["kind": "ticks", "message": "{}"])
+        let refusedSignals = #"{"node":"node-c","instance":"c","strategy":"refused","signals":[]}"#
+        let refused = try commander.xadd("ticks:log", ["kind": "signals", "message": refusedSignals])
+
+        try await eventually("both to read the whole log") { b.recorder.logged.count == 4 && a.recorder.logged.count == 4 }
+
+        let read = b.recorder.logged
+        #expect(read.map(\.update) == [.news(Self.news), .alertRuleSet(Self.rule), nil, nil], "ticks are not in the log")
+        #expect(read.map(\.own) == [false, false, false, false])
+        #expect(Array(read.map(\.position).suffix(2)) == [malformed, refused])
+        let positions = read.compactMap { StreamID($0.position) }
+        #expect(positions.count == 4 && zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(a.recorder.logged.map(\.own) == [true, true, false, false], "the writer's own entries are marked")
+        let snapshot = b.source.snapshot
+        #expect(snapshot.malformed == 1 && snapshot.deliveryFailures == 1 && snapshot.lastLogID == refused && snapshot.logState == .connected)
+        // The pub/sub copies name the log, so a node reading it skips them.
+        #expect(b.recorder.shared.isEmpty && snapshot.logCopiesSkipped == 2, "\(snapshot)")
+        #expect(b.recorder.ticks == [Self.tick])
+
+        await publisher.stop()
+        await a.source.stop()
+        await b.source.stop()
+    }
 
     @Test func whatOneNodeOffersReachesTheOtherNodeOnceAndIsSkippedByItself() async throws {
         let server = try await RedisServer()

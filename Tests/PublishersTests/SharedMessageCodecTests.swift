@@ -149,6 +149,43 @@ struct SharedMessageCodecTests {
         }
     }
 
+    @Test func aLoggedUpdateNamesTheLogAndItsEntryDecodesAsItsChannelsMessage() throws {
+        let rule = AlertRule(id: "r", user: "u", code: "600519", condition: .above, threshold: 1)
+        let bar = KlineBar(code: "600519", period: "1d", open: 1, high: 2, low: 1, close: 2, volume: 3, start: 1_700_000_000_000_000, closed: true)
+        let updates: [(SharedUpdate, String)] = [
+            (.news(NewsItem(id: "n", title: "t", summary: "", url: "", codes: ["600519"], category: "macro", publishedAt: 1_700_000_000_000_000)), "news"),
+            (.alertRuleSet(rule), "alerts"), (.alertRuleRemoved(ruleID: "r", user: "u"), "alerts"),
+            (.signalsReplaced(strategy: "vw", signals: [Signal(code: "600519", name: "贵州茅台")]), "signals"), (.bars([bar]), "klines"),
+        ]
+        for (update, kind) in updates {
+            let message = SharedMessageCodec.encode(update, origin: origin, log: "md:log")
+            let json = try object(message)
+            #expect(json["log"] as? String == "md:log" && json["node"] as? String == "node-a", "\(json)")
+            #expect(SharedMessageCodec.isLogged(message))
+            #expect(!SharedMessageCodec.isLogged(SharedMessageCodec.encode(update, origin: origin)))
+
+            let entry = try #require(SharedMessageCodec.logEntry(update, origin: origin, log: "md:log"))
+            #expect(entry.map(\.0) == ["kind", "message"] && entry[0].1 == Array(kind.utf8))
+            // Key order is not fixed from one encoding to the next.
+            #expect(NSDictionary(dictionary: try object(entry[1].1)) == NSDictionary(dictionary: json), "the logged message")
+            let fields = Dictionary(uniqueKeysWithValues: entry.map { ($0.0, String(decoding: $0.1, as: UTF8.self)) })
+            let decoded = try SharedMessageCodec.decodeLogEntry(fields, log: "md:log", now: 1_700_000_000_000_000)
+            #expect(decoded.origin == origin && decoded.update == update)
+        }
+        #expect(SharedMessageCodec.logEntry(.ticks([]), origin: origin, log: "md:log") == nil, "ticks are not logged")
+    }
+
+    @Test(arguments: [
+        ([:], "an entry needs a \"kind\" field, one of news, alerts, signals, klines; got none"),
+        (["kind": "ticks", "message": "{}"], "an entry needs a \"kind\" field, one of news, alerts, signals, klines; got \"ticks\""),
+        (["kind": "news"], "a news entry needs a \"message\" field"),
+    ])
+    func aLogEntryWithoutAKnownKindOrAMessageIsRefused(_ fields: [String: String], _ reason: String) {
+        #expect(throws: SharedMessageError(channel: "md:log", reason: reason)) {
+            try SharedMessageCodec.decodeLogEntry(fields, log: "md:log", now: 0)
+        }
+    }
+
     @Test func eachUpdateTravelsOnItsOwnChannel() {
         let channels = SharedChannels(tickChannel: "md")
         let rule = AlertRule(id: "r", user: "u", code: "600519", condition: .above, threshold: 1)

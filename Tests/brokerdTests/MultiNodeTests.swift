@@ -12,10 +12,10 @@ import TestSupport
         let broker: BrokerProcess
     }
 
-    private func startNode(_ id: String, redis: RedisProcess, in dir: TemporaryDirectory) async throws -> Node {
+    private func startNode(_ id: String, redis: RedisProcess, in dir: TemporaryDirectory, _ extra: [String] = []) async throws -> Node {
         let broker = try await BrokerProcess(
             journal: dir.path("\(id).sqlite"),
-            arguments: ["--node-id", id, "--redis-url", redis.url, "--trusted-proxies", "127.0.0.1"])
+            arguments: ["--node-id", id, "--redis-url", redis.url, "--trusted-proxies", "127.0.0.1"] + extra)
         return Node(id: id, broker: broker)
     }
 
@@ -281,6 +281,115 @@ import TestSupport
         await onSecond.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
+    }
+
+    /// The signal lists a node journaled, each as its codes joined by commas.
+    private func journaledLists(_ node: Node) throws -> [String] {
+        try journaledEvents(node.broker.journalPath, kinds: [.signalsReplaced]).compactMap {
+            if case .signalsReplaced(let replaced) = $0 { replaced.signals.map(\.code).joined(separator: ",") } else { nil }
+        }
+    }
+
+    private func journaledBars(_ node: Node) throws -> [String] {
+        try journaledEvents(node.broker.journalPath, kinds: [.klineUpdated]).compactMap {
+            if case .klineUpdated(let bar) = $0 { "\(bar.code) \(bar.period) \(bar.close)" } else { nil }
+        }
+    }
+
+    /// Polls until `read` of the node's journal gives at least `count` items.
+    private func waitForJournal<T>(_ node: Node, count: Int, _ read: (Node) throws -> [T]) async throws -> [T] {
+        var items: [T] = []
+        for _ in 0..<200 {
+            items = try read(node)
+            if items.count >= count { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return items
+    }
+
+    @Test func aNodeThatWasDownCatchesUpOnWhatTheOthersSharedMeanwhile() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        #expect(await second.broker.terminate() == 0)
+
+        // While the second node is down, the first takes a signal list, an alert rule, a news item and a bar.
+        let signals = #"{"signals":[{"code":"600519","name":"贵州茅台"}]}"#
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: signals).0 == 200)
+        let rule = #"{"id":"rule_down","user":"alice","code":"600519","condition":"above","threshold":1900}"#
+        #expect(try await HTTP.request("POST", first.broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-down","title":"Halted","category":"company"}"#)
+        let bar = #"{"klines":[{"code":"600519","period":"1d","open":1850,"high":1870,"low":1840,"close":1866.5,"volume":9000,"start":1764000000000000,"closed":true}]}"#
+        try await post(first.broker.baseURL, "/api/klines", bar)
+
+        // Back, it reads the shared log on from where its journal left it.
+        let back = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(back)
+        try await waitForSignals(back, "volume_wave", ["600519"])
+        let (onBack, _) = try await connect(back.broker.webSocketURL, subscribing: [("news", "all")])
+        for node in [first, back] {
+            #expect(try await waitForJournal(node, count: 1, { try newsIDs(in: $0.broker.journalPath) }) == ["n-down"], "\(node.id)")
+            #expect(try await waitForJournal(node, count: 1, { try alertRuleChanges(in: $0.broker.journalPath) }) == ["set rule_down alice"], "\(node.id)")
+            #expect(try await waitForJournal(node, count: 1, journaledBars) == ["600519 1d 1866.5"], "\(node.id)")
+            #expect(try journaledLists(node) == ["600519"], "\(node.id): each once, the first node's own not again")
+        }
+        let log = try #require(try await stats(back)["redis"] as? [String: Any])
+        #expect(log["logState"] as? String == "connected" && log["lastLogID"] as? String != nil, "\(log)")
+
+        await onBack.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await back.broker.terminate() == 0)
+    }
+
+    @Test func conflictingWritesOfOneStrategyEndTheSameOnEveryNodeInTheLogsOrder() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        #expect(await second.broker.terminate() == 0)
+
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        // The second node's own write of the same strategy, which it took before it went down and
+        // which reached the log after the first node's.
+        let racing = #"{"node":"node-b","instance":"0000000000000001","strategy":"volume_wave","signals":[{"code":"300750","name":"宁德时代"}]}"#
+        _ = try redis.cli("XADD", "ticks:log", "*", "kind", "signals", "message", racing)
+        // The log's later write wins on the first node ...
+        try await waitForSignals(first, "volume_wave", ["300750"])
+        // ... and on the second, which applies its own entry again because another came between.
+        let back = try await startNode("node-b", redis: redis, in: dir)
+        try await waitUntilSharing(back)
+        try await waitForSignals(back, "volume_wave", ["300750"])
+        for node in [first, back] {
+            #expect(try await waitForJournal(node, count: 2, journaledLists) == ["600519", "300750"], "\(node.id)")
+        }
+
+        // A write on the node that came back reaches the other through the log; its pub/sub copy is skipped.
+        #expect(try await HTTP.request("PUT", back.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"000001"}]}"#).0 == 200)
+        try await waitForSignals(first, "volume_wave", ["000001"])
+        try await waitForStats(first, "the pub/sub copy skipped") { stats in
+            ((stats["redis"] as? [String: Any])?["logCopiesSkipped"] as? Int ?? 0) >= 1
+        }
+        for node in [first, back] {
+            #expect(try await waitForJournal(node, count: 3, journaledLists) == ["600519", "300750", "000001"], "\(node.id)")
+        }
+
+        #expect(await first.broker.terminate() == 0)
+        #expect(await back.broker.terminate() == 0)
+    }
+
+    @Test func withTheLogOffNodesShareOverPubSubAlone() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let nodes = [
+            try await startNode("node-a", redis: redis, in: dir, ["--redis-log-length", "0"]),
+            try await startNode("node-b", redis: redis, in: dir, ["--redis-log-length", "0"]),
+        ]
+        for node in nodes { try await waitUntilSharing(node) }
+        #expect(try await HTTP.request("PUT", nodes[0].broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        try await waitForSignals(nodes[1], "volume_wave", ["600519"])
+        #expect(try redis.cli("EXISTS", "ticks:log").trimmingCharacters(in: .whitespacesAndNewlines) == "0")
+        let log = try #require(try await stats(nodes[1])["redis"] as? [String: Any])
+        #expect(log["logState"] == nil && log["logCopiesSkipped"] as? Int == 0, "\(log)")
+        for node in nodes { #expect(await node.broker.terminate() == 0) }
     }
 
     @Test func aTickThatLeavesOutFieldsIsFilledInByEachNodeFromWhatItKnows() async throws {

@@ -95,8 +95,10 @@ import FoundationNetworking
         // though no entry came while it ran.
         var positions = 0
         for _ in 0..<200 where positions == 0 {
-            let cursor = try JournalReader(path: journal).records(JournalQuery(kinds: [EventKind.sourceAdvanced.rawValue]))
-            while try cursor.next() != nil { positions += 1 }
+            // The shared log's reader journals where it starts too.
+            positions = try journaledEvents(journal, kinds: [.sourceAdvanced]).count {
+                if case .sourceAdvanced(let advanced) = $0 { advanced.source == "redis-stream:tick_stream" } else { false }
+            }
             if positions == 0 { try await Task.sleep(for: .milliseconds(25)) }
         }
         #expect(positions == 1, "the stream position the first run started from")

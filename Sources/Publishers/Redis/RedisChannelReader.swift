@@ -12,6 +12,8 @@ final class RedisChannelReader: Sendable {
     private let url: RedisURL
     private let channels: [(name: String, content: Content)]
     private let node: NodeOrigin?
+    /// Whether the shared log is read: then pub/sub copies of what is in it are skipped.
+    private let readsLog: Bool
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
     private let healthCheckInterval: Duration
@@ -30,6 +32,7 @@ final class RedisChannelReader: Sendable {
         ]
         channels = configured.compactMap { name, content in name.map { ($0, content) } }
         node = configuration.node
+        readsLog = configuration.log != nil
         connectTimeout = configuration.connectTimeout
         backoff = configuration.backoff
         healthCheckInterval = configuration.healthCheckInterval
@@ -168,7 +171,13 @@ final class RedisChannelReader: Sendable {
             delivery.reportMalformed([error.description])
             return nil
         }
-        return isOwn(decoded.origin) ? nil : decoded.update
+        if isOwn(decoded.origin) { return nil }
+        // Read from the log, in its order and after a restart too; old builds' nodes log nothing.
+        if readsLog, SharedMessageCodec.isLogged(payload) {
+            status.update { $0.logCopiesSkipped += 1 }
+            return nil
+        }
+        return decoded.update
     }
 
     /// Whether a message was published by this node: it journaled that itself before publishing,

@@ -6,12 +6,17 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var channelState: RedisSourceState?
     /// The stream connection; nil when no stream is configured.
     public var streamState: RedisSourceState?
+    /// The shared log's connection; nil when the log is not read.
+    public var logState: RedisSourceState?
     /// Pub/sub messages plus stream entries received.
     public var messages: Int = 0
     /// Ticks handed to the broker.
     public var ticks: Int = 0
-    /// News items and alert-rule changes from other nodes handed to the broker.
+    /// News items, alert-rule changes, signal lists and k-line bars from other nodes handed to the
+    /// broker (from pub/sub or the shared log; the log's own entries included).
     public var shared: Int = 0
+    /// Pub/sub messages of other nodes skipped because they are read from the shared log instead.
+    public var logCopiesSkipped: Int = 0
     /// Messages this node published itself (tagged with its node id), recognised and skipped.
     public var ownSkipped: Int = 0
     /// Of those, messages from another process using this node's id: a misconfiguration, since
@@ -34,17 +39,20 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var lastError: String?
     /// The id of the last stream entry handed to the broker.
     public var lastStreamID: String?
+    /// The id of the last shared-log entry handed to the broker.
+    public var lastLogID: String?
 
     /// Creates a snapshot of a source that has not started yet.
-    public init(channelConfigured: Bool, streamConfigured: Bool) {
+    public init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false) {
         state = .stopped
         channelState = channelConfigured ? .stopped : nil
         streamState = streamConfigured ? .stopped : nil
+        logState = logConfigured ? .stopped : nil
     }
 
     /// Recomputes `state` from the connections' states.
     mutating func refreshOverallState() {
-        let states = [channelState, streamState].compactMap { $0 }
+        let states = [channelState, streamState, logState].compactMap { $0 }
         state =
             if states.allSatisfy({ $0 == .stopped }) { .stopped }
             else if states.contains(.backingOff) { .backingOff }

@@ -6,7 +6,7 @@ import Synchronization
 /// few field writes, and readers (`/readyz`, stats) want one consistent copy.
 final class RedisSourceStatus: Sendable {
     /// Which of the source's connections a state change is about.
-    enum Connection: Sendable { case channel, stream }
+    enum Connection: Sendable { case channel, stream, log }
 
     /// What gets logged at most once per interval.
     enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure, nodeIDConflict }
@@ -24,8 +24,9 @@ final class RedisSourceStatus: Sendable {
     private let state: Mutex<State>
     private let logInterval: Duration
 
-    init(channelConfigured: Bool, streamConfigured: Bool, logInterval: Duration = .seconds(10)) {
-        state = Mutex(State(snapshot: RedisSourceSnapshot(channelConfigured: channelConfigured, streamConfigured: streamConfigured)))
+    init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false, logInterval: Duration = .seconds(10)) {
+        state = Mutex(State(snapshot: RedisSourceSnapshot(
+            channelConfigured: channelConfigured, streamConfigured: streamConfigured, logConfigured: logConfigured)))
         self.logInterval = logInterval
     }
 
@@ -38,6 +39,7 @@ final class RedisSourceStatus: Sendable {
             switch connection {
             case .channel: state.snapshot.channelState = newState
             case .stream: state.snapshot.streamState = newState
+            case .log: state.snapshot.logState = newState
             }
             state.snapshot.refreshOverallState()
         }

@@ -2,10 +2,21 @@ import Broker
 import Journal
 import Logging
 
-/// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to the broker
-/// with the id of the last one, and continues after that id across reconnects. It never reads
-/// past entries the broker could not journal: it delivers them again until it can. Entries
-/// trimmed away before it read them are gone; it reports that gap and reads on.
+/// What a stream reader hands its entries to: it journals them with their positions.
+protocol StreamEntryConsumer: Sendable {
+    /// Takes `entries`, in order, so that a journaled position always means "everything up to
+    /// here is in"; retries what could not be journaled until it is, or until `control` stops.
+    /// False when stopped before all were taken: the reader must not read past them.
+    func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool
+    /// Journals `position` with nothing read yet; false when stopped while retrying it.
+    func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool
+}
+
+/// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to its consumer
+/// (ticks to the broker, or the shared log's updates), and continues after the last one across
+/// reconnects. It never reads past entries the broker could not journal: the consumer delivers
+/// them again until it can. Entries trimmed away before it read them are gone; it reports that gap
+/// and reads on.
 final class RedisStreamReader: Sendable {
     /// One stream entry as XREAD returns it.
     struct Entry {
@@ -16,13 +27,13 @@ final class RedisStreamReader: Sendable {
     private let url: RedisURL
     private let stream: String
     private let resumeAfter: String
+    /// Which of the source's connections this is: the tick stream or the shared log.
+    private let connection: RedisSourceStatus.Connection
     private let block: Duration
     private let count: Int
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
-    private let maxTicksPerBatch: Int
-    private let decoder: TickPayloadDecoder
-    private let delivery: TickBatchDelivery
+    private let consumer: any StreamEntryConsumer
     private let status: RedisSourceStatus
     private let logger: Logger
     private let control = ReaderThreadControl()
@@ -30,25 +41,25 @@ final class RedisStreamReader: Sendable {
     /// `resumeAfter` is the id to read after: `$` for entries added from now on, `0-0` for all.
     init(
         configuration: RedisTickSourceConfiguration, stream: String, resumeAfter: String,
-        delivery: TickBatchDelivery, status: RedisSourceStatus, logger: Logger
+        connection: RedisSourceStatus.Connection, consumer: any StreamEntryConsumer, status: RedisSourceStatus,
+        logger: Logger
     ) {
         url = configuration.url
         self.stream = stream
         self.resumeAfter = resumeAfter
+        self.connection = connection
         block = configuration.streamBlock
         count = configuration.streamCount
         connectTimeout = configuration.connectTimeout
         backoff = configuration.backoff
-        maxTicksPerBatch = configuration.limits.maxTicksPerBatch
-        decoder = TickPayloadDecoder(limits: configuration.limits)
-        self.delivery = delivery
+        self.consumer = consumer
         self.status = status
         self.logger = logger
     }
 
     /// Starts the reader thread.
     func start() {
-        status.set(.stream, .connecting)
+        status.set(connection, .connecting)
         ReaderThreadControl.spawn(name: "redis-xread:\(stream)") { [self] in run() }
     }
 
@@ -64,7 +75,8 @@ final class RedisStreamReader: Sendable {
         var lastID = resumeAfter
         var gapReportedAfter: String?
         ReconnectingSession(
-            connection: .stream, activity: "Redis stream reading", metadata: ["stream": "\(stream)"], status: status,
+            connection: connection, activity: connection == .log ? "Redis shared log reading" : "Redis stream reading",
+            metadata: ["stream": "\(stream)"], status: status,
             control: control, logger: logger
         ).run(backoff: backoff) { working throws(RedisError) in
             try session(lastID: &lastID, gapReportedAfter: &gapReportedAfter) { resumingAfter in
@@ -92,7 +104,7 @@ final class RedisStreamReader: Sendable {
             // it before reading on: else a restart before the first entry came would start from
             // "$" again and skip what was added while the broker was down.
             let pinned = try endID(connection, newest: true) ?? "0-0"
-            guard delivery.hand(position: pinned, retrying: control) else { return }
+            guard consumer.pin(pinned, retrying: control) else { return }
             lastID = pinned
         }
         if gapReportedAfter != lastID, let firstID = try trimmedPast(lastID, connection) {
@@ -113,40 +125,10 @@ final class RedisStreamReader: Sendable {
                 onReading(lastID)
             }
             guard !entries.isEmpty else { continue }
-            guard handOver(entries) else { return }
+            status.update { $0.messages += entries.count }
+            guard consumer.take(entries, retrying: control) else { return }
             lastID = entries[entries.count - 1].id
         }
-    }
-
-    /// Decodes entries and hands them over in batches that end on entry boundaries, each carrying
-    /// the id of its last entry, so a journaled id always means "everything up to here is in".
-    /// False when the reader was stopped before all of them were delivered.
-    ///
-    /// An entry is one unit, like one `POST /api/ticks`: one with more ticks than a batch takes is
-    /// refused whole, as that route refuses such a batch, and the position moves past it.
-    private func handOver(_ entries: [Entry]) -> Bool {
-        status.update { $0.messages += entries.count }
-        let timestamp = WallClock.microsecondsNow()
-        var pending: [FedTick] = []
-        var pendingID: String?
-        for entry in entries {
-            let outcome = decoder.decode(streamFields: entry.fields, timestamp: timestamp)
-            delivery.reportMalformed(outcome.problems)
-            if outcome.ticks.count > maxTicksPerBatch {
-                delivery.reportMalformed([
-                    "stream entry \(entry.id) holds \(outcome.ticks.count) ticks, more than one batch takes (\(maxTicksPerBatch)); refused whole"
-                ])
-            } else {
-                if let pendingID, pending.count + outcome.ticks.count > maxTicksPerBatch {
-                    guard delivery.hand(pending, streamID: pendingID, retrying: control) else { return false }
-                    pending = []
-                }
-                pending += outcome.ticks
-            }
-            pendingID = entry.id
-        }
-        guard let pendingID, !pending.isEmpty else { return true }
-        return delivery.hand(pending, streamID: pendingID, retrying: control)
     }
 
     /// The stream's first entry id when it is newer than `position`: the stream was trimmed

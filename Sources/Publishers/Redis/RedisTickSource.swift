@@ -17,6 +17,11 @@ public final class RedisTickSource: Sendable {
     public typealias Deliver = @Sendable (TickBatch) async throws -> Void
     /// Receives each news item or alert-rule change shared by another node, like `Deliver`.
     public typealias DeliverShared = @Sendable (SharedUpdate) async throws -> Void
+    /// Receives each entry of the shared log: its update (nil when there is nothing to apply, only
+    /// the position to journal), whether this node wrote it, and its id. Like the stream's
+    /// `Deliver`, it is delivered again until it is journaled; a `BrokerError` skips the update
+    /// and delivers the position alone.
+    public typealias DeliverLogged = @Sendable (SharedUpdate?, _ own: Bool, _ position: String) async throws -> Void
 
     private enum Lifecycle { case idle, running, stopped }
 
@@ -25,35 +30,49 @@ public final class RedisTickSource: Sendable {
     private let status: RedisSourceStatus
     private let channelReader: RedisChannelReader?
     private let streamReader: RedisStreamReader?
+    private let logReader: RedisStreamReader?
     private let lifecycle = Mutex(Lifecycle.idle)
     private let logger: Logger
 
     /// Creates a stopped source. `resumeAfter` is the stream id to continue after (the last one
     /// journaled); nil reads only entries added from now on, `0-0` reads the stream from the start.
-    /// `deliverShared` gets what arrives on the news and alerts channels (none are read unless configured).
+    /// `logResumeAfter` is the same for the shared log. `deliverShared` gets what arrives on the
+    /// news, alerts, signals and k-lines channels, `deliverLogged` what the shared log holds (none
+    /// are read unless configured).
     public init(
-        configuration: RedisTickSourceConfiguration, resumeAfter: String? = nil,
+        configuration: RedisTickSourceConfiguration, resumeAfter: String? = nil, logResumeAfter: String? = nil,
         logger: Logger = Logger(label: "brokerd.redis"), deliverShared: @escaping DeliverShared = { _ in },
-        deliver: @escaping Deliver
+        deliverLogged: @escaping DeliverLogged = { _, _, _ in }, deliver: @escaping Deliver
     ) throws(RedisError) {
         try configuration.validate()
-        if let resumeAfter, !RedisTickSourceConfiguration.isStreamID(resumeAfter) {
-            throw .invalidConfiguration(setting: "resumeAfter", reason: "'\(resumeAfter)' is not a stream id like 1700000000000-0")
+        for (setting, id) in [("resumeAfter", resumeAfter), ("logResumeAfter", logResumeAfter)] {
+            if let id, !RedisTickSourceConfiguration.isStreamID(id) {
+                throw .invalidConfiguration(setting: setting, reason: "'\(id)' is not a stream id like 1700000000000-0")
+            }
         }
         self.configuration = configuration
         self.logger = logger
         let subscribes = !configuration.subscribedChannels.isEmpty
-        let status = RedisSourceStatus(channelConfigured: subscribes, streamConfigured: configuration.stream != nil)
+        let status = RedisSourceStatus(
+            channelConfigured: subscribes, streamConfigured: configuration.stream != nil, logConfigured: configuration.log != nil)
         self.status = status
         let delivery = TickBatchDelivery(
-            deliver: deliver, deliverShared: deliverShared, status: status,
+            deliver: deliver, deliverShared: deliverShared, deliverLogged: deliverLogged, status: status,
             maxTicksPerBatch: configuration.limits.maxTicksPerBatch, retryBackoff: configuration.backoff, logger: logger)
         channelReader = subscribes
             ? RedisChannelReader(configuration: configuration, delivery: delivery, status: status, logger: logger) : nil
+        let ticks = TickStreamConsumer(
+            decoder: TickPayloadDecoder(limits: configuration.limits), delivery: delivery,
+            maxTicksPerBatch: configuration.limits.maxTicksPerBatch)
         streamReader = configuration.stream.map {
             RedisStreamReader(
-                configuration: configuration, stream: $0, resumeAfter: resumeAfter ?? "$", delivery: delivery,
+                configuration: configuration, stream: $0, resumeAfter: resumeAfter ?? "$", connection: .stream, consumer: ticks,
                 status: status, logger: logger)
+        }
+        logReader = configuration.log.map {
+            RedisStreamReader(
+                configuration: configuration, stream: $0, resumeAfter: logResumeAfter ?? "$", connection: .log,
+                consumer: SharedLogConsumer(log: $0, node: configuration.node, delivery: delivery), status: status, logger: logger)
         }
     }
 
@@ -72,10 +91,11 @@ public final class RedisTickSource: Sendable {
             "reading ticks from Redis",
             metadata: [
                 "url": "\(configuration.url)", "channels": "\(configuration.subscribedChannels.joined(separator: ","))",
-                "stream": "\(configuration.stream ?? "-")",
+                "stream": "\(configuration.stream ?? "-")", "log": "\(configuration.log ?? "-")",
             ])
         channelReader?.start()
         streamReader?.start()
+        logReader?.start()
     }
 
     /// Interrupts the readers and returns once their threads have ended. A batch being delivered
@@ -89,8 +109,10 @@ public final class RedisTickSource: Sendable {
         // Interrupt both first, then wait: neither waits for the other's delivery to end.
         channelReader?.requestStop()
         streamReader?.requestStop()
+        logReader?.requestStop()
         await channelReader?.waitUntilStopped()
         await streamReader?.waitUntilStopped()
+        await logReader?.waitUntilStopped()
         logger.info("stopped reading ticks from Redis")
     }
 }

@@ -16,6 +16,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var signalsChannel: String?
     /// Pub/sub channel of k-line bars shared by other nodes (`<channel>:klines`); nil to not subscribe.
     public var klinesChannel: String?
+    /// The shared log (`<channel>:log`), a stream of the news, alert rules, signal lists and bars
+    /// the nodes share; nil to not read it. Read, it replaces their pub/sub copies.
+    public var log: String?
     /// The node this source runs in: messages it published itself are skipped, because it has
     /// journaled them already. Nil ingests every message.
     public var node: NodeOrigin?
@@ -36,7 +39,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
         url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
-        alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil,
+        alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         healthCheckInterval: Duration = .seconds(5), limits: Limits = .init()
@@ -48,6 +51,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.alertsChannel = alertsChannel
         self.signalsChannel = signalsChannel
         self.klinesChannel = klinesChannel
+        self.log = log
         self.node = node
         self.streamBlock = streamBlock
         self.streamCount = streamCount
@@ -60,7 +64,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// Throws the first unusable setting.
     func validate() throws(RedisError) {
         func fail(_ setting: String, _ reason: String) -> RedisError { .invalidConfiguration(setting: setting, reason: reason) }
-        if subscribedChannels.isEmpty && stream == nil { throw fail("channel/stream", "configure a channel, a stream, or both") }
+        if subscribedChannels.isEmpty && stream == nil && log == nil { throw fail("channel/stream", "configure a channel, a stream, or both") }
         if channel?.isEmpty == true { throw fail("channel", "is empty") }
         if newsChannel?.isEmpty == true { throw fail("newsChannel", "is empty") }
         if alertsChannel?.isEmpty == true { throw fail("alertsChannel", "is empty") }
@@ -70,6 +74,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
             throw fail("channels", "the tick, news, alerts, signals and klines channels must differ")
         }
         if stream?.isEmpty == true { throw fail("stream", "is empty") }
+        if log?.isEmpty == true { throw fail("log", "is empty") }
+        if let log, log == stream { throw fail("log", "must differ from the tick stream") }
         if streamBlock < .milliseconds(1) { throw fail("streamBlock", "must be at least 1 ms (0 would block forever)") }
         if streamCount < 1 { throw fail("streamCount", "must be at least 1") }
         if connectTimeout <= .zero { throw fail("connectTimeout", "must be positive") }

@@ -18,6 +18,9 @@ struct TickBatchDelivery: Sendable {
     let deliver: @Sendable (TickBatch) async throws -> Void
     /// The broker's callback for news and alert rules shared by other nodes.
     let deliverShared: @Sendable (SharedUpdate) async throws -> Void
+    /// The broker's callback for an entry of the shared log: its update (nil when there is none to
+    /// apply: the entry was malformed, or refused), whether this node wrote it, and its position.
+    let deliverLogged: @Sendable (SharedUpdate?, _ own: Bool, _ position: String) async throws -> Void
     /// Where counters go.
     let status: RedisSourceStatus
     /// Largest batch handed over at once (the decider's `maxTicksPerBatch`).
@@ -65,39 +68,88 @@ struct TickBatchDelivery: Sendable {
         }
     }
 
+    /// Delivers one entry of the shared log with its position, so the journal holds how far the
+    /// log was read together with what the entry changed. An update the broker refuses as invalid
+    /// is logged and skipped, and its position delivered alone; what could not be journaled is
+    /// delivered again with backoff. Returns false when the reader was stopped first.
+    func hand(logged update: SharedUpdate?, own: Bool, position: String, retrying control: ReaderThreadControl) -> Bool {
+        let deliverLogged = self.deliverLogged
+        var update = update
+        while true {
+            let current = update
+            switch untilJournaled(retrying: control, what: "an entry of the shared log", { try await deliverLogged(current, own, position) }) {
+            case .taken:
+                status.update {
+                    if current != nil { $0.shared += 1 }
+                    $0.lastLogID = position
+                }
+                return true
+            case .stopped:
+                return false
+            case .refused(let error):
+                logRefusal(what: current.map { "\($0.kind) from the shared log" } ?? "a shared log position", reason: "\(error)")
+                // Read past it: the same entry would be refused again.
+                guard current != nil else { return true }
+                update = nil
+            }
+        }
+    }
+
     /// Delivers one batch: true once it was taken or skipped, false when the reader was stopped
     /// while retrying it.
     private func handOne(_ batch: TickBatch, retrying control: ReaderThreadControl?) -> Bool {
         let deliver = self.deliver
+        switch untilJournaled(retrying: control, what: "a batch of \(batch.ticks.count) ticks", { try await deliver(batch) }) {
+        case .taken:
+            status.update {
+                $0.ticks += batch.ticks.count
+                if let id = batch.streamID { $0.lastStreamID = id }
+            }
+            return true
+        case .refused(let error):
+            status.update { if let id = batch.streamID { $0.lastStreamID = id } }
+            logRefusal(what: "a batch of \(batch.ticks.count) ticks", reason: "\(error)")
+            return true
+        case .stopped:
+            return false
+        }
+    }
+
+    private enum Delivered {
+        case taken
+        /// Refused as invalid, or (not retrying) not journaled: skipped.
+        case refused(any Error)
+        /// The reader was stopped while retrying.
+        case stopped
+    }
+
+    /// Calls `deliver` until the broker takes it. A refusal as invalid (a `BrokerError`) ends it
+    /// at once; any other error (the journal could not take it) is retried with backoff while
+    /// `control` is given and not stopping, else it ends it too.
+    private func untilJournaled(
+        retrying control: ReaderThreadControl?, what: String, _ deliver: @escaping @Sendable () async throws -> Void
+    ) -> Delivered {
         var backoff = retryBackoff
         var attempts = 0
         while true {
             attempts += 1
-            guard let error = waitFor({ try await deliver(batch) }) else {
-                status.update {
-                    $0.ticks += batch.ticks.count
-                    if let id = batch.streamID { $0.lastStreamID = id }
-                }
+            guard let error = waitFor(deliver) else {
                 if attempts > 1 {
-                    logger.info("Redis stream batch journaled after retrying", metadata: ["attempts": "\(attempts)"])
+                    logger.info("Redis stream delivery journaled after retrying", metadata: ["what": "\(what)", "attempts": "\(attempts)"])
                 }
-                return true
+                return .taken
             }
             status.update { $0.deliveryFailures += 1 }
-            guard let control, !(error is BrokerError) else {
-                status.update { if let id = batch.streamID { $0.lastStreamID = id } }
-                logRefusal(what: "a batch of \(batch.ticks.count) ticks", reason: "\(error)")
-                return true
-            }
+            guard let control, !(error is BrokerError) else { return .refused(error) }
             let delay = backoff.nextDelay()
             if attempts == 1 {
                 logger.warning(
-                    "broker could not journal a batch from the Redis stream; delivering it again with backoff, not reading past it",
-                    metadata: ["ticks": "\(batch.ticks.count)", "error": "\(error)"])
+                    "broker could not journal what was read from a Redis stream; delivering it again with backoff, not reading past it",
+                    metadata: ["what": "\(what)", "error": "\(error)"])
             } else {
-                logger.debug("Redis stream batch still not journaled", metadata: ["attempt": "\(attempts)", "error": "\(error)", "retryIn": "\(delay)"])
+                logger.debug("Redis stream delivery still not journaled", metadata: ["attempt": "\(attempts)", "error": "\(error)", "retryIn": "\(delay)"])
             }
-            if !control.sleep(for: delay) { return false }
+            if !control.sleep(for: delay) { return .stopped }
         }
     }
 

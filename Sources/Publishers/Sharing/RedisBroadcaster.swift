@@ -4,7 +4,8 @@ import Logging
 import Synchronization
 
 /// Publishes what this node ingested (`SharedUpdate`s) to the other nodes over Redis pub/sub,
-/// without ever making the caller wait.
+/// and appends all but ticks to the shared log (a stream, `SharedChannels.log`), without ever
+/// making the caller wait.
 ///
 /// `offer` only appends to a bounded queue, so it is safe on an event loop or inside the store.
 /// One thread of its own, with its own hiredis connection, empties the queue with pipelined
@@ -34,6 +35,8 @@ public final class RedisBroadcaster: Sendable {
     public let channels: SharedChannels
     /// The tags every message carries.
     public let origin: NodeOrigin
+    /// About how many entries the shared log keeps (`XADD MAXLEN ~`); nil appends nothing to it.
+    public let logLength: Int?
     private let url: RedisURL
     private let capacity: Int
     private let capacityBytes: Int
@@ -54,7 +57,8 @@ public final class RedisBroadcaster: Sendable {
     /// vanished without closing the connection cannot hold the thread; when nothing was published
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
-        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, capacity: Int = 10_000, capacityBytes: Int = 64 << 20,
+        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, capacity: Int = 10_000,
+        capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
         logger: Logger = Logger(label: "brokerd.redis")
@@ -62,6 +66,7 @@ public final class RedisBroadcaster: Sendable {
         self.url = url
         self.channels = channels
         self.origin = origin
+        self.logLength = logLength.map { max(1, $0) }
         self.capacity = max(1, capacity)
         self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout
@@ -244,25 +249,43 @@ public final class RedisBroadcaster: Sendable {
 
     private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(RedisError) {
         let publish = Array("PUBLISH".utf8)
-        let commands = batch.map { update in
-            [publish, Array(update.channel(in: channels).utf8), SharedMessageCodec.encode(update, origin: origin)]
+        var commands: [[[UInt8]]] = []
+        // How many commands each update took: its PUBLISH, and its XADD to the log.
+        var commandsPerUpdate: [Int] = []
+        for update in batch {
+            let entry = logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log) }
+            let message = entry?.last?.1 ?? SharedMessageCodec.encode(update, origin: origin)
+            commands.append([publish, Array(update.channel(in: channels).utf8), message])
+            if let entry, let logLength {
+                let trim = ["XADD", channels.log, "MAXLEN", "~", String(logLength), "*"].map { Array($0.utf8) }
+                commands.append(trim + entry.flatMap { [Array($0.0.utf8), $0.1] })
+            }
+            commandsPerUpdate.append(entry == nil ? 1 : 2)
         }
         // Failing, some of them may have reached Redis: the caller counts them all as dropped.
         let replies = try connection.pipeline(commands)
         let refusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
-        let refused = replies.count { if case .error = $0 { true } else { false } }
+        // An update is published when all its commands were taken.
+        var refused = 0
+        var next = 0
+        for count in commandsPerUpdate {
+            if replies[next..<min(next + count, replies.count)].contains(where: { if case .error = $0 { true } else { false } }) {
+                refused += 1
+            }
+            next += count
+        }
         let logRefusal = state.withLock { state -> Bool in
-            state.snapshot.published += replies.count - refused
+            state.snapshot.published += batch.count - refused
             state.snapshot.dropped += refused
             guard let refusal else { return false }
-            state.snapshot.lastError = "Redis refused PUBLISH: \(refusal)"
+            state.snapshot.lastError = "Redis refused PUBLISH or XADD: \(refusal)"
             defer { state.refusalLogged = true }
             return !state.refusalLogged
         }
         if logRefusal, let refusal {
-            logger.error("Redis refuses PUBLISH; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
+            logger.error("Redis refuses PUBLISH or XADD; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
         }
     }
 

@@ -1,9 +1,12 @@
-/// The Redis pub/sub channels through which brokerd nodes share what one of them ingested.
+/// The Redis pub/sub channels and the stream through which brokerd nodes share what one of them
+/// ingested.
 ///
 /// Ticks travel on the tick channel itself, next to external feeders' ticks (a node's messages
 /// are tagged with its id, a feeder's are not), so every node reads one tick channel. News,
 /// alert-rule changes, strategy signal lists and ingested k-line bars have a channel each, named
-/// after the tick channel.
+/// after the tick channel, and are also appended to the shared log, a stream every node reads
+/// from where it left off: a node that was down catches up, and every node applies conflicting
+/// writes in the log's one order.
 public struct SharedChannels: Sendable, Hashable {
     /// Ticks: `<channel>` (default `ticks`).
     public var ticks: String
@@ -15,6 +18,8 @@ public struct SharedChannels: Sendable, Hashable {
     public var signals: String
     /// K-line bars ingested over HTTP: `<channel>:klines`.
     public var klines: String
+    /// The shared log of everything but ticks, a stream: `<channel>:log`.
+    public var log: String
 
     /// The layout around the tick channel `tickChannel`.
     public init(tickChannel: String) {
@@ -23,5 +28,6 @@ public struct SharedChannels: Sendable, Hashable {
         alerts = tickChannel + ":alerts"
         signals = tickChannel + ":signals"
         klines = tickChannel + ":klines"
+        log = tickChannel + ":log"
     }
 }

@@ -26,8 +26,65 @@ public enum SharedMessageCodec {
         public var update: SharedUpdate
     }
 
-    /// The message body of `update` published by `origin`.
-    public static func encode(_ update: SharedUpdate, origin: NodeOrigin) -> [UInt8] {
+    /// The message body of `update` published by `origin`. A message that is also appended to the
+    /// shared log names it in `log`: nodes that read the log skip its pub/sub copy, nodes of
+    /// builds before the log (which ignore the key) ingest the copy.
+    public static func encode(_ update: SharedUpdate, origin: NodeOrigin, log: String? = nil) -> [UInt8] {
+        let body = encodeUnlogged(update, origin: origin)
+        guard let log, body.first == UInt8(ascii: "{"), body.count > 2,
+            let name = try? JSONEncoder().encode(log)
+        else { return body }
+        return [UInt8(ascii: "{")] + Array("\"log\":".utf8) + Array(name) + [UInt8(ascii: ",")] + body.dropFirst()
+    }
+
+    /// The fields of `update`'s entry in the shared log (`kind`, and `message`: its pub/sub
+    /// message); nil for ticks, which are not logged.
+    public static func logEntry(_ update: SharedUpdate, origin: NodeOrigin, log: String) -> [(String, [UInt8])]? {
+        guard let kind = LogKind(update) else { return nil }
+        return [("kind", Array(kind.rawValue.utf8)), ("message", encode(update, origin: origin, log: log))]
+    }
+
+    /// What a shared-log entry carries, in its `kind` field.
+    public enum LogKind: String, Sendable, CaseIterable {
+        case news, alerts, signals, klines
+
+        init?(_ update: SharedUpdate) {
+            switch update {
+            case .ticks: return nil
+            case .news: self = .news
+            case .alertRuleSet, .alertRuleRemoved: self = .alerts
+            case .signalsReplaced: self = .signals
+            case .bars: self = .klines
+            }
+        }
+    }
+
+    /// Decodes an entry of the shared log `log` (its `kind` and `message` fields), as the message
+    /// of that kind's channel is decoded.
+    public static func decodeLogEntry(_ fields: [String: String], log: String, now: Int64) throws(SharedMessageError) -> Message {
+        guard let kindName = fields["kind"], let kind = LogKind(rawValue: kindName) else {
+            let kinds = LogKind.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SharedMessageError(channel: log, reason: "an entry needs a \"kind\" field, one of \(kinds); got \(fields["kind"].map { "\"\($0.prefix(32))\"" } ?? "none")")
+        }
+        guard let message = fields["message"] else {
+            throw SharedMessageError(channel: log, reason: "a \(kind.rawValue) entry needs a \"message\" field")
+        }
+        let json = Array(message.utf8)
+        return switch kind {
+        case .news: try decodeNews(json, channel: log, now: now)
+        case .alerts: try decodeAlerts(json, channel: log)
+        case .signals: try decodeSignals(json, channel: log)
+        case .klines: try decodeKlines(json, channel: log, now: now)
+        }
+    }
+
+    /// Whether a pub/sub message says it is in the shared log too (has a `log` key).
+    public static func isLogged(_ json: [UInt8]) -> Bool {
+        struct Marker: Decodable { var log: String? }
+        return (try? JSONDecoder().decode(Marker.self, from: Data(json)))?.log != nil
+    }
+
+    private static func encodeUnlogged(_ update: SharedUpdate, origin: NodeOrigin) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
         let data: Data?

@@ -80,6 +80,7 @@ extension Configuration {
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
+        case .redisLogLength: redis.logLength = try value.integer(in: 0...1_000_000_000)
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())

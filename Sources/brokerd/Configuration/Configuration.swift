@@ -114,6 +114,12 @@ extension Configuration {
         /// Key pattern of the seed's K-line cache, with `{code}` and `{period}` placeholders (e.g.
         /// `kline:{code}:{period}`); nil never reads the cache.
         public var klineKey: String?
+        /// About how many entries the nodes' shared log (`<channel>:log`) keeps; 0 writes and
+        /// reads no log (sharing over pub/sub alone: no catch-up, no common order).
+        public var logLength = 100_000
+
+        /// `logLength` when the shared log is written and read; nil when it is off.
+        var sharedLogLength: Int? { logLength > 0 ? logLength : nil }
 
         /// Creates Redis settings holding the defaults.
         public init() {}

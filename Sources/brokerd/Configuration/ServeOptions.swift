@@ -100,6 +100,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.redisKlineKey.flagName), help: Setting.redisKlineKey.argumentHelp)
     public var redisKlineKey: String?
 
+    @Option(name: .customLong(Setting.redisLogLength.flagName), parsing: .unconditional, help: Setting.redisLogLength.argumentHelp)
+    public var redisLogLength: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -145,6 +148,7 @@ public struct ServeOptions: ParsableArguments {
             (.redisChannel, redisChannel.map(SettingValue.text)),
             (.redisStream, redisStream.map(SettingValue.text)),
             (.redisKlineKey, redisKlineKey.map(SettingValue.text)),
+            (.redisLogLength, redisLogLength.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),

@@ -31,6 +31,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisChannel = "redis_channel"
     case redisStream = "redis_stream"
     case redisKlineKey = "redis_kline_key"
+    case redisLogLength = "redis_log_length"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case trustedProxies = "trusted_proxies"
@@ -55,7 +56,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
         case .adminToken, .jwtSecret, .trustedProxies: "auth"
         }
     }
@@ -70,6 +71,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisChannel: "channel"
         case .redisStream: "stream"
         case .redisKlineKey: "kline_key"
+        case .redisLogLength: "log_length"
         default: rawValue
         }
     }
@@ -115,8 +117,10 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulatorRate: "Simulated ticks per second."
         case .simulatorSignals: "Signals file of the strategies and stocks the simulator trades; a file given must exist."
         case .redisURL: "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded."
-        case .redisChannel: "Redis pub/sub channel for ticks; nodes share news and alert rules on <channel>:news and <channel>:alerts."
+        case .redisChannel: "Redis pub/sub channel for ticks; nodes share news, alert rules, signal lists and bars on <channel>:news, :alerts, :signals, :klines and the stream <channel>:log."
         case .redisStream: "Redis stream to read ticks from as well."
+        case .redisLogLength:
+            "Entries the nodes' shared log (the stream <channel>:log) keeps, about; 0 shares over pub/sub alone, with no catch-up."
         case .redisKlineKey:
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .adminToken: "Bearer token the ingest and admin routes require."
@@ -147,7 +151,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .trustedProxies: "ips"
         case .publicDir: "directory"
         case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .maxClientsPerAddress, .addressConnectBurst,
-            .outboundQueue:
+            .outboundQueue, .redisLogLength:
             "count"
         }
     }
@@ -182,6 +186,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisChannel: return defaults.redis.channel
         case .redisStream: return "none"
         case .redisKlineKey: return "none, no cache lookups"
+        case .redisLogLength: return "\(defaults.redis.logLength)"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .trustedProxies: return "none"

@@ -68,7 +68,7 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_ready").set(0)
         }
         if let redis = runtime.redis?.snapshot {
-            for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState)] {
+            for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState), ("log", redis.logState)] {
                 guard let state else { continue }
                 gauge("brokerd_redis_source_up", ["reader": reader]).set(state == .connected ? 1 : 0)
             }

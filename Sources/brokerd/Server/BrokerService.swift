@@ -77,7 +77,7 @@ struct BrokerService: Service {
         guard let url = configuration.redis.url else { return nil }
         let broadcaster = RedisBroadcaster(
             url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
-            origin: NodeOrigin(node: configuration.nodeID), logger: logger)
+            origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength, logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
         logger.info(
@@ -85,29 +85,44 @@ struct BrokerService: Service {
             metadata: [
                 "node": "\(configuration.nodeID)", "instance": "\(broadcaster.origin.instance)",
                 "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines].joined(separator: ","))",
+                "log": "\(broadcaster.logLength == nil ? "-" : broadcaster.channels.log)",
             ])
         return broadcaster
     }
 
     /// Starts the Redis tick source when a URL is configured; stream reading resumes right after
     /// the last entry journaled by a previous run. It also ingests the news, alert rules, signal
-    /// lists and k-line bars other nodes share, and skips what `origin` (this node) published itself.
+    /// lists and k-line bars other nodes share, and skips what `origin` (this node) published
+    /// itself; the shared log is read on from where this node's journal left it, so what the others
+    /// shared while it was down comes in too.
     private func startRedis(_ store: EventStore, origin: NodeOrigin?) async throws -> RedisTickSource? {
         guard let url = configuration.redis.url else { return nil }
+        let channels = SharedChannels(tickChannel: configuration.redis.channel)
         let source = configuration.redis.stream.map { "redis-stream:\($0)" }
-        let resumeAfter: String? = if let source { await store.read { $0.sourcePositions[source] } } else { nil }
+        let log = configuration.redis.sharedLogLength == nil ? nil : channels.log
+        let logSource = log.map { "redis-log:\($0)" }
+        let (resumeAfter, logResumeAfter) = await store.read { projection in
+            (source.flatMap { projection.sourcePositions[$0] }, logSource.flatMap { projection.sourcePositions[$0] })
+        }
         let tickRate = runtime.tickRate
         let logger = logger
-        let channels = SharedChannels(tickChannel: configuration.redis.channel)
         let redis = try RedisTickSource(
             configuration: RedisTickSourceConfiguration(
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
-                klinesChannel: channels.klines, node: origin),
-            resumeAfter: resumeAfter, logger: logger,
+                klinesChannel: channels.klines, log: log, node: origin),
+            resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, logger: logger,
             deliverShared: { update in
                 // Journaled here as if ingested here, but not shared again: it came from a node.
                 try await store.execute(update.command)
+            },
+            deliverLogged: { update, own, position in
+                guard let logSource else { return }
+                if let update {
+                    try await store.execute(.applyLogged(update.command, own: own, source: logSource, position: position))
+                } else {
+                    try await store.execute(.ingestFromSource([], source: logSource, position: position))
+                }
             }
         ) { batch in
             if let position = batch.streamID, let source {
@@ -119,7 +134,12 @@ struct BrokerService: Service {
         }
         redis.start()
         runtime.attachRedis(redis)
-        logger.info("redis source started", metadata: ["url": "\(url)", "channel": "\(configuration.redis.channel)", "stream": "\(configuration.redis.stream ?? "-")", "resume_after": "\(resumeAfter ?? "-")"])
+        logger.info(
+            "redis source started",
+            metadata: [
+                "url": "\(url)", "channel": "\(configuration.redis.channel)", "stream": "\(configuration.redis.stream ?? "-")",
+                "resume_after": "\(resumeAfter ?? "-")", "log": "\(log ?? "-")", "log_resume_after": "\(logResumeAfter ?? "-")",
+            ])
         return redis
     }
 

@@ -1,0 +1,36 @@
+import Journal
+
+/// Hands the entries of the shared log to the broker one at a time, each with its position, in
+/// the log's order: what every node applies in the same order converges to the same state.
+///
+/// Entries this node wrote itself (its `node_id`, from this process or an earlier one) are handed
+/// over too, marked `own`: the broker journaled them when it took them, and applies them again
+/// only where another node's update came between (see `Command.applyLogged`). A malformed entry is
+/// counted and logged, and its position journaled alone.
+struct SharedLogConsumer: StreamEntryConsumer {
+    /// The log's stream name, for errors.
+    let log: String
+    /// This node; nil treats every entry as another node's.
+    let node: NodeOrigin?
+    let delivery: TickBatchDelivery
+
+    func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
+        for entry in entries {
+            var update: SharedUpdate?
+            var own = false
+            do {
+                let message = try SharedMessageCodec.decodeLogEntry(entry.fields, log: log, now: WallClock.microsecondsNow())
+                update = message.update
+                own = node != nil && message.origin?.node == node?.node
+            } catch {
+                delivery.reportMalformed(["entry \(entry.id): \(error.description)"])
+            }
+            guard delivery.hand(logged: update, own: own, position: entry.id, retrying: control) else { return false }
+        }
+        return true
+    }
+
+    func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {
+        delivery.hand(logged: nil, own: false, position: position, retrying: control)
+    }
+}
