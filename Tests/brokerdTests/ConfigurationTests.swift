@@ -166,6 +166,9 @@ struct ConfigurationTests {
                 message:
                     "invalid setting redis_kline_key=kline:latest (from --redis-kline-key): must contain {code} (and may contain {period}), e.g. kline:{code}:{period}"),
             Rejection(
+                flags: ["--redis-log-length", "-1"],
+                message: "invalid setting redis_log_length=-1 (from --redis-log-length): must be 0…1000000000"),
+            Rejection(
                 environment: ["BROKERD_RESUME_WINDOW": "-1"],
                 message: "invalid setting resume_window=-1 (from BROKERD_RESUME_WINDOW): must be at least 0"),
             Rejection(
@@ -400,7 +403,7 @@ extension ConfigurationTests {
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
+        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
         .publicDir: "/srv/console",
     ]
 
@@ -431,6 +434,7 @@ extension ConfigurationTests {
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"
         c.redis.klineKey = "kline:{code}:{period}"
+        c.redis.logLength = 0
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
