@@ -17,14 +17,18 @@ import Testing
         let source: RedisTickSource
 
         /// With `readingLog`, it also reads the shared log from its start.
-        init(server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, recorder: BatchRecorder = BatchRecorder()) throws {
+        init(
+            server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, ownEntries: OwnLogEntries? = nil,
+            recorder: BatchRecorder = BatchRecorder()
+        ) throws {
             let channels = SharedChannels(tickChannel: "ticks")
             let configuration = RedisTickSourceConfiguration(
                 url: server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
                 log: readingLog ? channels.log : nil, node: node, backoff: fastBackoff)
             self.recorder = recorder
             source = try RedisTickSource(
-                configuration: configuration, logResumeAfter: readingLog ? "0-0" : nil, deliverShared: recorder.deliverShared,
+                configuration: configuration, logResumeAfter: readingLog ? "0-0" : nil, ownEntries: ownEntries,
+                deliverShared: recorder.deliverShared,
                 deliverLogged: recorder.deliverLogged, deliver: recorder.deliver)
         }
 
@@ -35,11 +39,13 @@ import Testing
     }
 
     private func broadcaster(
-        _ url: RedisURL, origin: NodeOrigin = nodeA, logLength: Int? = nil, capacity: Int = 10_000, capacityBytes: Int = 64 << 20,
+        _ url: RedisURL, origin: NodeOrigin = nodeA, logLength: Int? = nil, ownEntries: OwnLogEntries? = nil, capacity: Int = 10_000,
+        capacityBytes: Int = 64 << 20,
         ioTimeout: Duration = .seconds(2)
     ) -> RedisBroadcaster {
         RedisBroadcaster(
-            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, logLength: logLength, capacity: capacity,
+            url: url, channels: SharedChannels(tickChannel: "ticks"), origin: origin, logLength: logLength, ownEntries: ownEntries,
+            capacity: capacity,
             capacityBytes: capacityBytes,
             ioTimeout: ioTimeout, healthCheckInterval: .milliseconds(100), backoff: Self.fastBackoff)
     }
@@ -82,6 +88,33 @@ import Testing
         // The pub/sub copies name the log, so a node reading it skips them.
         #expect(b.recorder.shared.isEmpty && snapshot.logCopiesSkipped == 2, "\(snapshot)")
         #expect(b.recorder.ticks == [Self.tick])
+
+        await publisher.stop()
+        await a.source.stop()
+        await b.source.stop()
+    }
+
+    @Test func anOwnLogEntryOfARuleWrittenAgainSinceIsReadBackAsItsPositionAlone() async throws {
+        let server = try await RedisServer()
+        let ownEntries = OwnLogEntries()
+        let publisher = broadcaster(server.url, logLength: 1_000, ownEntries: ownEntries)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        var changed = Self.rule
+        changed.threshold = 1950
+        let signals = SharedUpdate.signalsReplaced(strategy: "vw", signals: [Signal(code: "600519", name: "贵州茅台")])
+        for update in [SharedUpdate.alertRuleSet(Self.rule), .alertRuleSet(changed), signals] { #expect(publisher.offer(update)) }
+        try await eventually("three updates published") { publisher.snapshot.published == 3 }
+
+        let a = try Receiver(server: server, node: Self.nodeA, readingLog: true, ownEntries: ownEntries)
+        let b = try Receiver(server: server, node: Self.nodeB, readingLog: true)
+        try await a.start()
+        try await b.start()
+        try await eventually("both to read the log") { a.recorder.logged.count == 3 && b.recorder.logged.count == 3 }
+        #expect(a.recorder.logged.map(\.update) == [nil, .alertRuleSet(changed), signals], "the writer skips its superseded rule")
+        #expect(a.recorder.logged.map(\.own) == [true, true, true])
+        #expect(b.recorder.logged.map(\.update) == [.alertRuleSet(Self.rule), .alertRuleSet(changed), signals], "the others read everything")
+        #expect(ownEntries.pending == 0)
 
         await publisher.stop()
         await a.source.stop()

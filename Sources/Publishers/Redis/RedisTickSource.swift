@@ -36,11 +36,13 @@ public final class RedisTickSource: Sendable {
 
     /// Creates a stopped source. `resumeAfter` is the stream id to continue after (the last one
     /// journaled); nil reads only entries added from now on, `0-0` reads the stream from the start.
-    /// `logResumeAfter` is the same for the shared log. `deliverShared` gets what arrives on the
+    /// `logResumeAfter` is the same for the shared log; `ownEntries` is what this node's
+    /// `RedisBroadcaster` appended to it. `deliverShared` gets what arrives on the
     /// news, alerts, signals and k-lines channels, `deliverLogged` what the shared log holds (none
     /// are read unless configured).
     public init(
         configuration: RedisTickSourceConfiguration, resumeAfter: String? = nil, logResumeAfter: String? = nil,
+        ownEntries: OwnLogEntries? = nil,
         logger: Logger = Logger(label: "brokerd.redis"), deliverShared: @escaping DeliverShared = { _ in },
         deliverLogged: @escaping DeliverLogged = { _, _, _ in }, deliver: @escaping Deliver
     ) throws(RedisError) {
@@ -72,7 +74,8 @@ public final class RedisTickSource: Sendable {
         logReader = configuration.log.map {
             RedisStreamReader(
                 configuration: configuration, stream: $0, resumeAfter: logResumeAfter ?? "$", connection: .log,
-                consumer: SharedLogConsumer(log: $0, node: configuration.node, delivery: delivery), status: status, logger: logger)
+                consumer: SharedLogConsumer(log: $0, node: configuration.node, ownEntries: ownEntries, delivery: delivery),
+                status: status, logger: logger)
         }
     }
 

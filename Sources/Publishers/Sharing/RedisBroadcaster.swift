@@ -37,6 +37,8 @@ public final class RedisBroadcaster: Sendable {
     public let origin: NodeOrigin
     /// About how many entries the shared log keeps (`XADD MAXLEN ~`); nil appends nothing to it.
     public let logLength: Int?
+    /// Where the ids of the entries appended are noted for this node's log reader.
+    private let ownEntries: OwnLogEntries?
     private let url: RedisURL
     private let capacity: Int
     private let capacityBytes: Int
@@ -57,7 +59,8 @@ public final class RedisBroadcaster: Sendable {
     /// vanished without closing the connection cannot hold the thread; when nothing was published
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
-        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, capacity: Int = 10_000,
+        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, ownEntries: OwnLogEntries? = nil,
+        capacity: Int = 10_000,
         capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
@@ -67,6 +70,7 @@ public final class RedisBroadcaster: Sendable {
         self.channels = channels
         self.origin = origin
         self.logLength = logLength.map { max(1, $0) }
+        self.ownEntries = ownEntries
         self.capacity = max(1, capacity)
         self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout
@@ -270,10 +274,11 @@ public final class RedisBroadcaster: Sendable {
         // An update is published when all its commands were taken.
         var refused = 0
         var next = 0
-        for count in commandsPerUpdate {
-            if replies[next..<min(next + count, replies.count)].contains(where: { if case .error = $0 { true } else { false } }) {
-                refused += 1
-            }
+        for (update, count) in zip(batch, commandsPerUpdate) {
+            let own = replies[next..<min(next + count, replies.count)]
+            if own.contains(where: { if case .error = $0 { true } else { false } }) { refused += 1 }
+            // The XADD's answer is the entry's id.
+            if count == 2, let id = own.last?.text { ownEntries?.appended(update, id: id) }
             next += count
         }
         let logRefusal = state.withLock { state -> Bool in

@@ -12,6 +12,8 @@ struct SharedLogConsumer: StreamEntryConsumer {
     let log: String
     /// This node; nil treats every entry as another node's.
     let node: NodeOrigin?
+    /// The entries this process appended, to skip its own that it has superseded since.
+    let ownEntries: OwnLogEntries?
     let delivery: TickBatchDelivery
 
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
@@ -20,8 +22,9 @@ struct SharedLogConsumer: StreamEntryConsumer {
             var own = false
             do {
                 let message = try SharedMessageCodec.decodeLogEntry(entry.fields, log: log, now: WallClock.microsecondsNow())
-                update = message.update
                 own = node != nil && message.origin?.node == node?.node
+                // Superseded by a later write of this process, read after it: only its position counts.
+                update = own && ownEntries?.isSuperseded(message.update, at: entry.id) == true ? nil : message.update
             } catch {
                 delivery.reportMalformed(["entry \(entry.id): \(error.description)"])
             }

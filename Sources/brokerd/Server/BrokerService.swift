@@ -19,10 +19,12 @@ struct BrokerService: Service {
 
     func run() async throws {
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
-        let broadcaster = try startBroadcaster()
+        // What this process appends to the shared log, for its reader of the log.
+        let ownEntries = OwnLogEntries()
+        let broadcaster = try startBroadcaster(ownEntries: ownEntries)
         let (store, replayedThrough, pricesAtStart) = try await startUp()
         let sources = await tickSources(store, lastTicks: pricesAtStart)
-        let redis = try await startRedis(store, origin: broadcaster?.origin)
+        let redis = try await startRedis(store, origin: broadcaster?.origin, ownEntries: ownEntries)
         // Outside the group below: a publisher slow to stop (one ignoring cancellation, say) must
         // not keep the broker from closing its clients and snapshotting; it gets a moment, no more.
         let publishersStopped = OnceFlag()
@@ -73,11 +75,12 @@ struct BrokerService: Service {
 
     /// Starts the outbound publisher when a Redis URL is configured: ticks, news and alert rules
     /// ingested on this node go to the other nodes, tagged with this node's id.
-    private func startBroadcaster() throws -> RedisBroadcaster? {
+    private func startBroadcaster(ownEntries: OwnLogEntries) throws -> RedisBroadcaster? {
         guard let url = configuration.redis.url else { return nil }
         let broadcaster = RedisBroadcaster(
             url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
-            origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength, logger: logger)
+            origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength,
+            ownEntries: ownEntries, logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
         logger.info(
@@ -95,7 +98,7 @@ struct BrokerService: Service {
     /// lists and k-line bars other nodes share, and skips what `origin` (this node) published
     /// itself; the shared log is read on from where this node's journal left it, so what the others
     /// shared while it was down comes in too.
-    private func startRedis(_ store: EventStore, origin: NodeOrigin?) async throws -> RedisTickSource? {
+    private func startRedis(_ store: EventStore, origin: NodeOrigin?, ownEntries: OwnLogEntries) async throws -> RedisTickSource? {
         guard let url = configuration.redis.url else { return nil }
         let channels = SharedChannels(tickChannel: configuration.redis.channel)
         let source = configuration.redis.stream.map { "redis-stream:\($0)" }
@@ -111,7 +114,7 @@ struct BrokerService: Service {
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, log: log, node: origin),
-            resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, logger: logger,
+            resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { update in
                 // Journaled here as if ingested here, but not shared again: it came from a node.
                 try await store.execute(update.command)
