@@ -10,8 +10,11 @@ func eventually(
     _ what: String, within limit: Duration = .seconds(20), _ condition: () throws -> Bool
 ) async throws {
     let deadline = ContinuousClock.now + limit
-    while ContinuousClock.now < deadline {
+    // Checked once more after the deadline: a task that was not run for a while (a loaded
+    // machine) must not fail for a condition that came true meanwhile.
+    while true {
         if try condition() { return }
+        guard ContinuousClock.now < deadline else { break }
         try await Task.sleep(for: .milliseconds(10))
     }
     throw Timeout(description: "gave up waiting for: \(what)")

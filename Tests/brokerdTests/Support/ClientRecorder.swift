@@ -33,8 +33,10 @@ final class ClientRecorder: Sendable {
         _ condition: (_ states: [ConnectionState], _ messages: [BrokerMessage]) -> Bool
     ) async throws {
         let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
+        // Checked once more after the deadline, for a task that was not run for a while.
+        while true {
             if record.withLock({ condition($0.states, $0.messages) }) { return }
+            guard ContinuousClock.now < deadline else { break }
             try await Task.sleep(for: .milliseconds(20))
         }
         throw ClientRecorderError.timedOut(waitingFor: what, states: states)

@@ -25,8 +25,11 @@ final class RedisProcess {
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         self.process = process
-        for _ in 0..<100 {
+        let deadline = ContinuousClock.now + .seconds(30)
+        // Asked once more after the deadline, for a task that was not run for a while.
+        while true {
             if (try? cli("PING")) == "PONG" { return }
+            guard ContinuousClock.now < deadline else { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw RedisProcessError.notAnswering
