@@ -18,6 +18,12 @@ final class BatchRecorder: Sendable {
     private let logEntries = Mutex<[Logged]>([])
     private let refuse: @Sendable (TickBatch) -> Bool
     private let refuseLogged: @Sendable (SharedUpdate) -> Bool
+    /// While closed, shared-log deliveries wait (polling) before they are taken.
+    private let logGateOpen = Atomic<Bool>(true)
+
+    /// Makes shared-log deliveries wait until `openLogGate()`.
+    func closeLogGate() { logGateOpen.store(false, ordering: .releasing) }
+    func openLogGate() { logGateOpen.store(true, ordering: .releasing) }
 
     init(
         refusing refuse: @escaping @Sendable (TickBatch) -> Bool = { _ in false },
@@ -30,6 +36,7 @@ final class BatchRecorder: Sendable {
     /// The callback for entries of the shared log; an update it refuses is not recorded.
     var deliverLogged: RedisTickSource.DeliverLogged {
         { [self] update, own, position in
+            while !logGateOpen.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(5)) }
             if let update, refuseLogged(update) { throw BrokerError.invalidRequest(field: "update", reason: "refused by the test") }
             logEntries.withLock { $0.append(Logged(update: update, own: own, position: position)) }
         }

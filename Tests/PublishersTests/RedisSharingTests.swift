@@ -19,12 +19,12 @@ import Testing
         /// With `readingLog`, it also reads the shared log from its start.
         init(
             server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, ownEntries: OwnLogEntries? = nil,
-            recorder: BatchRecorder = BatchRecorder()
+            recorder: BatchRecorder = BatchRecorder(), streamCount: Int = 500, url: RedisURL? = nil
         ) throws {
             let channels = SharedChannels(tickChannel: "ticks")
             let configuration = RedisTickSourceConfiguration(
-                url: server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
-                log: readingLog ? channels.log : nil, node: node, backoff: fastBackoff)
+                url: url ?? server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
+                log: readingLog ? channels.log : nil, node: node, streamCount: streamCount, backoff: fastBackoff)
             self.recorder = recorder
             source = try RedisTickSource(
                 configuration: configuration, logResumeAfter: readingLog ? "0-0" : nil, ownEntries: ownEntries,
@@ -92,6 +92,35 @@ import Testing
         await publisher.stop()
         await a.source.stop()
         await b.source.stop()
+    }
+
+    @Test func theLogsReaderIsCatchingUpUntilItReadsToTheEndAndNotWhileRedisCannotBeReached() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        for index in 1...5 {
+            try commander.xadd("ticks:log", ["kind": "news", "message": #"{"node":"node-z","news":{"id":"n\#(index)","title":"t"}}"#])
+        }
+        let gated = BatchRecorder()
+        gated.closeLogGate()
+        let reader = try Receiver(server: server, node: Self.nodeB, readingLog: true, recorder: gated, streamCount: 2)
+        #expect(reader.source.snapshot.logCatchingUp, "not started counts as on its way")
+        reader.source.start()
+        try await eventually("the reader to connect") { reader.source.snapshot.logState == .connected }
+        // The first reads bring 2 of 5 entries each: not at the end, whatever the broker takes.
+        #expect(reader.source.snapshot.logCatchingUp && !reader.source.snapshot.logCaughtUp)
+        gated.openLogGate()
+        try await eventually("all five read") { gated.logged.count == 5 }
+        try await eventually("the end reached") { reader.source.snapshot.logCaughtUp }
+        #expect(!reader.source.snapshot.logCatchingUp)
+        await reader.source.stop()
+
+        // Nobody listens here: the first attempt fails, and the node serves what it has.
+        let nowhere = RedisURL(host: "127.0.0.1", port: try RedisServer.freePort())
+        let unreachable = try Receiver(server: server, node: Self.nodeB, readingLog: true, url: nowhere)
+        unreachable.source.start()
+        try await eventually("the first attempt to fail") { unreachable.source.snapshot.logState == .backingOff }
+        #expect(!unreachable.source.snapshot.logCatchingUp && !unreachable.source.snapshot.logCaughtUp)
+        await unreachable.source.stop()
     }
 
     @Test func anOwnLogEntryOfARuleWrittenAgainSinceIsReadBackAsItsPositionAlone() async throws {

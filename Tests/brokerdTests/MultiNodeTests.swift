@@ -341,6 +341,32 @@ import TestSupport
         #expect(await back.broker.terminate() == 0)
     }
 
+    @Test func aNodeBackFromAStopIsReadyOnlyOnceItHasReadWhatTheOthersSharedMeanwhile() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        #expect(await second.broker.terminate() == 0)
+        // 2,000 news items another node shared while the second was down, in one go.
+        let script = """
+            for i = 1, 2000 do
+              redis.call('XADD', KEYS[1], '*', 'kind', 'news', 'message',
+                '{"node":"node-z","instance":"z","news":{"id":"z-' .. i .. '","title":"item ' .. i .. '","category":"macro","published_at":1764000000000000}}')
+            end
+            return 2000
+            """
+        #expect(try redis.cli("EVAL", script, "1", "ticks:log") == "2000")
+
+        // `BrokerProcess` returns once /readyz says ready: by then every item is in.
+        let back = try await startNode("node-b", redis: redis, in: dir)
+        let ids = try newsIDs(in: back.broker.journalPath)
+        #expect(ids.count == 2000 && Set(ids).count == 2000, "\(ids.count) items journaled when ready")
+        let log = try #require(try await stats(back)["redis"] as? [String: Any])
+        #expect(log["logCaughtUp"] as? Bool == true && log["logCatchingUp"] as? Bool == false, "\(log)")
+
+        #expect(await first.broker.terminate() == 0)
+        #expect(await back.broker.terminate() == 0)
+    }
+
     @Test func conflictingWritesOfOneStrategyEndTheSameOnEveryNodeInTheLogsOrder() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

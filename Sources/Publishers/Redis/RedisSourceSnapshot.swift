@@ -41,6 +41,15 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var lastStreamID: String?
     /// The id of the last shared-log entry handed to the broker.
     public var lastLogID: String?
+    /// Whether the shared log's reader has read to the log's end since the source started: what
+    /// the others shared while this node was down is in. False until then, also while Redis
+    /// cannot be reached.
+    public var logCaughtUp = false
+    /// Whether the shared log's reader is on its way to the log's end: from the start until it
+    /// gets there, as long as Redis answers. A first connection that fails ends it (a node whose
+    /// Redis is away has nothing it can read, and serves what it has); a later session that
+    /// reads the log starts it again until the end is reached.
+    public var logCatchingUp = false
 
     /// Creates a snapshot of a source that has not started yet.
     public init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false) {

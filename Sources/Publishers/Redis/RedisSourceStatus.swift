@@ -19,14 +19,30 @@ final class RedisSourceStatus: Sendable {
     private struct State {
         var snapshot: RedisSourceSnapshot
         var throttles: [Throttled: Throttle] = [:]
+        /// Whether a session of the shared log's reader has failed since the start.
+        var logFailedOnce = false
+
+        mutating func refreshLogCatchingUp() {
+            guard let logState = snapshot.logState, !snapshot.logCaughtUp else {
+                snapshot.logCatchingUp = false
+                return
+            }
+            snapshot.logCatchingUp = switch logState {
+            case .connected: true
+            case .connecting, .stopped: !logFailedOnce
+            case .backingOff: false
+            }
+        }
     }
 
     private let state: Mutex<State>
     private let logInterval: Duration
 
     init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false, logInterval: Duration = .seconds(10)) {
-        state = Mutex(State(snapshot: RedisSourceSnapshot(
-            channelConfigured: channelConfigured, streamConfigured: streamConfigured, logConfigured: logConfigured)))
+        var initial = State(snapshot: RedisSourceSnapshot(
+            channelConfigured: channelConfigured, streamConfigured: streamConfigured, logConfigured: logConfigured))
+        initial.refreshLogCatchingUp()
+        state = Mutex(initial)
         self.logInterval = logInterval
     }
 
@@ -39,9 +55,22 @@ final class RedisSourceStatus: Sendable {
             switch connection {
             case .channel: state.snapshot.channelState = newState
             case .stream: state.snapshot.streamState = newState
-            case .log: state.snapshot.logState = newState
+            case .log:
+                state.snapshot.logState = newState
+                if newState == .backingOff { state.logFailedOnce = true }
+                state.refreshLogCatchingUp()
             }
             state.snapshot.refreshOverallState()
+        }
+    }
+
+    /// Records that a stream's reader has read to its end (the backlog is in).
+    func reachedEnd(_ connection: Connection) {
+        guard connection == .log else { return }
+        state.withLock { state in
+            guard !state.snapshot.logCaughtUp else { return }
+            state.snapshot.logCaughtUp = true
+            state.refreshLogCatchingUp()
         }
     }
 

@@ -118,16 +118,20 @@ final class RedisStreamReader: Sendable {
         let command = ["XREAD", "COUNT", String(count), "BLOCK", String(blockMilliseconds), "STREAMS", stream]
         var reading = false
         while !control.isStopping {
-            let reply = try connection.command(command + [lastID])
+            // The first read of a session does not block, so an empty backlog is known at once.
+            let reply = try connection.command(reading ? command + [lastID] : ["XREAD", "COUNT", String(count), "STREAMS", stream, lastID])
             let entries = try Self.entries(of: reply, command: "XREAD \(stream)")
             if !reading {
                 reading = true
                 onReading(lastID)
             }
-            guard !entries.isEmpty else { continue }
-            status.update { $0.messages += entries.count }
-            guard consumer.take(entries, retrying: control) else { return }
-            lastID = entries[entries.count - 1].id
+            if !entries.isEmpty {
+                status.update { $0.messages += entries.count }
+                guard consumer.take(entries, retrying: control) else { return }
+                lastID = entries[entries.count - 1].id
+            }
+            // Fewer than asked for: this read reached the end, and what it brought is in.
+            if entries.count < count { status.reachedEnd(self.connection) }
         }
     }
 

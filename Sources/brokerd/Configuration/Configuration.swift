@@ -118,8 +118,8 @@ extension Configuration {
         /// reads no log (sharing over pub/sub alone: no catch-up, no common order).
         public var logLength = 100_000
 
-        /// `logLength` when the shared log is written and read; nil when it is off.
-        var sharedLogLength: Int? { logLength > 0 ? logLength : nil }
+        /// `logLength` when the shared log is written and read; nil when it is off or there is no Redis.
+        var sharedLogLength: Int? { url != nil && logLength > 0 ? logLength : nil }
 
         /// Creates Redis settings holding the defaults.
         public init() {}

@@ -52,6 +52,17 @@ struct APIRoutes {
         guard let store = runtime.store else { return .notReady }
         // Tells a load balancer to send nothing more while the broker closes its clients.
         guard !runtime.isShuttingDown else { return .shuttingDown }
+        // A node back from a stop reads what the other nodes shared meanwhile before it takes traffic.
+        if runtime.configuration.redis.sharedLogLength != nil {
+            // Not yet started counts as on its way.
+            let redis = runtime.redis?.snapshot
+            if redis?.logCatchingUp ?? true {
+                return APIError(
+                    status: .serviceUnavailable, error: "catching_up",
+                    details: "reading what the other nodes shared while this node was down (the shared log, read up to "
+                        + "\(redis?.lastLogID ?? "where it left off")); retry shortly")
+            }
+        }
         // Every state change is refused while the journal cannot commit: the node is of no use.
         if let stopped = store.journal.stoppedBy {
             return APIError(
