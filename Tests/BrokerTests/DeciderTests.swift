@@ -602,6 +602,40 @@ struct DeciderTests {
         #expect(try logged(.ingestBars([bar]), own: true) == [Self.advanced])
     }
 
+    @Test("the log's order decides a rule past the checks of a node taking a new one: another user's id, the user's count")
+    func loggedRulesPassTheTakingNodesChecks() throws {
+        let bobs = Fixtures.rule("r1", user: "bob")
+        #expect(try logged(.setAlertRule(bobs), own: false) == [.alertRuleSet(bobs), Self.advanced])
+        #expect(throws: BrokerError.alertRuleIDTaken(ruleID: "r1")) { try decide(.setAlertRule(bobs)) }
+        let full = try Decider.decide(
+            .applyLogged(.setAlertRule(Fixtures.rule("r9")), own: false, source: "redis-log:ticks:log", position: "7-0"), state: Self.state,
+            limits: Limits(maxAlertRulesPerUser: 2))
+        #expect(full == [.alertRuleSet(Fixtures.rule("r9")), Self.advanced])
+    }
+
+    @Test("another item under a news id this node holds is refused, not hidden; the same item is nothing new")
+    func loggedNewsOfATakenID() throws {
+        var other = Fixtures.news("n1")
+        other.title = "another title"
+        #expect(throws: BrokerError.duplicateNews(id: "n1")) { try logged(.publishNews(other), own: false) }
+        #expect(try logged(.publishNews(Fixtures.news("n1")), own: false) == [Self.advanced])
+    }
+
+    @Test("another node's bars are taken when newer than this node's or an update of its latest, not again")
+    func loggedBarsAreNotTakenTwice() throws {
+        let latest = Self.bar { _ in }
+        let state = projection([.klineUpdated(latest)])
+        func logged(_ bar: KlineBar) throws(BrokerError) -> [Event] {
+            try Decider.decide(.applyLogged(.ingestBars([bar]), own: false, source: "redis-log:ticks:log", position: "7-0"), state: state, limits: Self.limits)
+        }
+        #expect(try logged(latest) == [Self.advanced])
+        #expect(try logged(Self.bar { $0.start -= 300_000_000 }) == [Self.advanced])
+        let updated = Self.bar { $0.close = 10.1 }
+        #expect(try logged(updated) == [.klineUpdated(updated), Self.advanced])
+        let next = Self.bar { $0.start += 300_000_000 }
+        #expect(try logged(next) == [.klineUpdated(next), Self.advanced])
+    }
+
     @Test("a logged update is checked as the same update from anywhere; the log carries no sessions or ticks")
     func loggedUpdatesAreChecked() {
         #expect(throws: BrokerError.invalidAlertRule(ruleID: "r9", reason: "has threshold nan; it must be a finite number")) {

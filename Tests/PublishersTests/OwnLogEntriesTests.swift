@@ -7,33 +7,43 @@ import Testing
 struct OwnLogEntriesTests {
     private let rule = AlertRule(id: "r", user: "u", code: "600519", condition: .above, threshold: 1)
 
-    @Test func anOwnEntryOfAKeyWrittenAgainSinceIsSupersededUntilTheNewestIsReadBack() {
+    @Test func anOwnEntryOfAKeyWithANewerOwnEntryStillToBeReadIsSuperseded() {
         let entries = OwnLogEntries()
         var changed = rule
         changed.threshold = 2
-        entries.appended(.alertRuleSet(rule), id: "5-0")
-        entries.appended(.alertRuleSet(changed), id: "5-1")
-        entries.appended(.alertRuleRemoved(ruleID: "other", user: "u"), id: "6-0")
+        entries.appending(.alertRuleSet(rule))
+        entries.appending(.alertRuleRemoved(ruleID: "r", user: "u"))
+        entries.appending(.alertRuleSet(changed))
+        entries.appending(.alertRuleRemoved(ruleID: "other", user: "u"))
         #expect(entries.pending == 2)
 
-        #expect(entries.isSuperseded(.alertRuleSet(rule), at: "5-0"), "the removal or a set of the same rule later")
-        #expect(!entries.isSuperseded(.alertRuleSet(changed), at: "5-1"), "the newest decides")
-        #expect(!entries.isSuperseded(.alertRuleRemoved(ruleID: "other", user: "u"), at: "6-0"))
+        #expect(entries.readBack(.alertRuleSet(rule)), "a removal and a set of the same rule are still to come")
+        #expect(entries.readBack(.alertRuleRemoved(ruleID: "r", user: "u")))
+        #expect(!entries.readBack(.alertRuleSet(changed)), "the newest decides")
+        #expect(!entries.readBack(.alertRuleRemoved(ruleID: "other", user: "u")))
         #expect(entries.pending == 0, "forgotten once read back")
-        #expect(!entries.isSuperseded(.alertRuleSet(rule), at: "5-0"), "nothing newer is known now")
+        #expect(!entries.readBack(.alertRuleSet(rule)), "an entry this process did not count (an earlier one's) is not superseded")
     }
 
-    @Test func aStrategysListsAreOneKeyAndNewsBarsAndTicksNone() {
+    @Test func anAppendThatDidNotGoThroughIsTakenBackSoNoEntryWaitsForIt() {
         let entries = OwnLogEntries()
-        entries.appended(.signalsReplaced(strategy: "vw", signals: []), id: "9-0")
-        // An older id noted late does not hide the newer one.
-        entries.appended(.signalsReplaced(strategy: "vw", signals: [Signal(code: "600519", name: "x")]), id: "8-0")
-        #expect(entries.isSuperseded(.signalsReplaced(strategy: "vw", signals: [Signal(code: "600519", name: "x")]), at: "8-0"))
-        #expect(!entries.isSuperseded(.signalsReplaced(strategy: "other", signals: []), at: "1-0"))
+        let first = SharedUpdate.signalsReplaced(strategy: "vw", signals: [])
+        let second = SharedUpdate.signalsReplaced(strategy: "vw", signals: [Signal(code: "600519", name: "x")])
+        entries.appending(first)
+        entries.appending(second)
+        entries.notAppended(second)
+        #expect(!entries.readBack(first), "the second never reached the log")
+        #expect(entries.pending == 0)
+    }
+
+    @Test func newsBarsAndTicksAreNotCounted() {
+        let entries = OwnLogEntries()
         let news = NewsItem(id: "n", title: "t", summary: "", url: "", codes: [], category: "c", publishedAt: 1)
-        entries.appended(.news(news), id: "10-0")
-        entries.appended(.bars([]), id: "11-0")
-        #expect(entries.pending == 1)
-        #expect(!entries.isSuperseded(.news(news), at: "1-0") && !entries.isSuperseded(.bars([]), at: "1-0"))
+        for update in [SharedUpdate.news(news), .bars([]), .ticks([])] {
+            entries.appending(update)
+            entries.appending(update)
+            #expect(!entries.readBack(update))
+        }
+        #expect(entries.pending == 0)
     }
 }

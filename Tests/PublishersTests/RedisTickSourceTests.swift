@@ -229,6 +229,25 @@ import TestSupport
         try await harness.finish()
     }
 
+    /// Entries added after `0-0` was pinned and trimmed away before any was read are a gap too:
+    /// the stream says more were ever added than it holds.
+    @Test func entriesTrimmedBeforeAnyWasReadAfterTheStartAreAGap() async throws {
+        let server = try await RedisServer()
+        let commander = try server.commander()
+        try commander.xadd("ticks-stream", ["code": "600000", "price": "10"])
+        let kept = try commander.xadd("ticks-stream", ["code": "600001", "price": "11"])
+        try commander.xtrim("ticks-stream", maxLength: 1)
+        let logs = LogRecorder()
+        let harness = try Harness(server: server, channel: nil, stream: "ticks-stream", resumeAfter: "0-0", logger: logs.logger())
+        try await harness.startAndWaitUntilConnected()
+        try await eventually("the entry kept") { harness.recorder.received.last?.streamID == kept }
+        #expect(harness.recorder.ticks.map(\.code) == ["600001"])
+        #expect(harness.source.snapshot.gaps == 1)
+        let errors = logs.all.filter { $0.level == .error }
+        #expect(errors.count == 1 && errors.first?.metadata["after"] == "0-0" && errors.first?.metadata["first_entry"] == kept)
+        try await harness.finish()
+    }
+
     @Test func aStreamEntryWithMoreTicksThanOneBatchTakesIsRefusedWholeAndThePositionMovesPastIt() async throws {
         let server = try await RedisServer()
         let logs = LogRecorder()

@@ -367,6 +367,32 @@ import TestSupport
         #expect(await back.broker.terminate() == 0)
     }
 
+    @Test func aBurstOfWritesOfOneStrategyOnOneNodeIsJournaledOnceEachOnEveryNode() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        let url = first.broker.baseURL + "/api/signals/burst"
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 1...20 {
+                group.addTask { try await HTTP.request("PUT", url, body: #"{"signals":[{"code":"6050\#(10 + index)"}]}"#).0 }
+            }
+            for try await status in group { #expect(status == 200) }
+        }
+        #expect(try await HTTP.request("PUT", url, body: #"{"signals":[{"code":"600000"}]}"#).0 == 200)
+        try await waitForSignals(second, "burst", ["600000"])
+        // Once the first node has read its own last entry back, nothing more is coming.
+        let last = try #require((try await stats(second)["redis"] as? [String: Any])?["lastLogID"] as? String)
+        try await waitForStats(first, "its own entries read back") { stats in
+            (stats["redis"] as? [String: Any])?["lastLogID"] as? String == last
+        }
+        for node in [first, second] {
+            let lists = try journaledLists(node)
+            #expect(lists.count == 21 && lists.last == "600000", "\(node.id): each write once, no older one again: \(lists)")
+        }
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     @Test func conflictingWritesOfOneStrategyEndTheSameOnEveryNodeInTheLogsOrder() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
@@ -400,6 +426,26 @@ import TestSupport
 
         #expect(await first.broker.terminate() == 0)
         #expect(await back.broker.terminate() == 0)
+    }
+
+    @Test func whileTheLogCannotBeReadNodesShareOverPubSubAndSayWhy() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        // The log's key taken by another type: XADD and XREAD are refused with WRONGTYPE.
+        #expect(try redis.cli("SET", "ticks:log", "not a stream") == "OK")
+        let nodes = [try await startNode("node-a", redis: redis, in: dir), try await startNode("node-b", redis: redis, in: dir)]
+        for node in nodes {
+            try await waitForStats(node, "subscribed, publishing, the log backing off") { stats in
+                let redis = stats["redis"] as? [String: Any]
+                return redis?["channelState"] as? String == "connected" && redis?["logState"] as? String == "backingOff"
+                    && (stats["redis_outbound"] as? [String: Any])?["state"] as? String == "connected"
+            }
+        }
+        #expect(try await HTTP.request("PUT", nodes[0].broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        try await waitForSignals(nodes[1], "volume_wave", ["600519"])
+        let outbound = try #require(try await stats(nodes[0])["redis_outbound"] as? [String: Any])
+        #expect((outbound["last_error"] as? String ?? "").contains("WRONGTYPE"), "\(outbound)")
+        for node in nodes { #expect(await node.broker.terminate() == 0) }
     }
 
     @Test func withTheLogOffNodesShareOverPubSubAlone() async throws {

@@ -76,16 +76,35 @@ public enum Decider {
         case .replaceSignals(let strategy, let signals):
             if state.strategies.signals(of: strategy) == signals { return [] }
         case .setAlertRule(let rule):
+            try validate(rule, limits)
             // Another node's identical rule set again re-arms a fired one, as on that node; this
             // node's own echo must not re-arm what fired here since.
-            if own, state.alerts.rule(id: rule.id) == rule { return [] }
+            if state.alerts.rule(id: rule.id) == rule && (own || !state.alerts.isTriggered(rule.id)) { return [] }
+            // The checks of a node taking a new rule (the id another user's, the user's rule count)
+            // were made where it was taken: here the log's order decides, or nodes would differ.
+            return [.alertRuleSet(rule)]
         case .removeAlertRule(let ruleID, let user):
             if state.alerts.rule(id: ruleID)?.user != user { return [] }
         case .publishNews(let item):
-            if state.containsNews(id: item.id) { return [] }
-        case .ingestBars:
-            // Bars are not replaced by key: this node's own were journaled when it took them.
+            if state.containsNews(id: item.id) {
+                // One id, two items (taken on two nodes at once): each node keeps the one it took
+                // first, and an item already delivered is not taken back. Said, not hidden.
+                if let kept = state.news.last(where: { $0.item.id == item.id })?.item, kept != item {
+                    throw .duplicateNews(id: item.id)
+                }
+                return []
+            }
+        case .ingestBars(let bars):
+            // This node's own were journaled when it took them.
             if own { return [] }
+            // What the node has already, or a later bar of that code and period, is not taken
+            // again (a log read twice, after it was off for a while).
+            let newer = bars.filter { bar in
+                guard let current = state.lastBars[BarKey(code: bar.code, period: bar.period)] else { return true }
+                return current.start < bar.start || (current.start == bar.start && current != bar)
+            }
+            if newer.isEmpty { return [] }
+            return try decide(.ingestBars(newer), state: state, limits: limits)
         default:
             throw .invalidRequest(field: "update", reason: "the shared log carries news, alert rules, signal lists and k-line bars only")
         }
@@ -318,6 +337,19 @@ public enum Decider {
     // MARK: Alerts and signals
 
     private static func setAlertRule(_ rule: AlertRule, _ state: Projection, _ limits: Limits) throws(BrokerError) -> [Event] {
+        try validate(rule, limits)
+        if let existing = state.alerts.rule(id: rule.id) {
+            guard existing.user == rule.user else { throw .alertRuleIDTaken(ruleID: rule.id) }
+            // Setting an identical armed rule changes nothing; setting it again after it fired re-arms it.
+            if existing == rule && !state.alerts.isTriggered(rule.id) { return [] }
+        } else if state.alerts.ruleCount(ofUser: rule.user) >= limits.maxAlertRulesPerUser {
+            throw .tooManyAlertRules(user: rule.user, limit: limits.maxAlertRulesPerUser)
+        }
+        return [.alertRuleSet(rule)]
+    }
+
+    /// Throws what makes `rule` unusable, whatever the state.
+    private static func validate(_ rule: AlertRule, _ limits: Limits) throws(BrokerError) {
         func fail(_ reason: String) -> BrokerError { .invalidAlertRule(ruleID: rule.id, reason: reason) }
         if let reason = FieldRules.identifierProblem(rule.id, maxLength: limits.maxTargetLength) { throw fail("id \(reason)") }
         if let reason = FieldRules.identifierProblem(rule.user, maxLength: limits.maxTargetLength) { throw fail("user \(reason)") }
@@ -337,14 +369,6 @@ public enum Decider {
                         + "\(Int(FieldRules.maxChangePercentThreshold)) (percent, against the absolute change)")
             }
         }
-        if let existing = state.alerts.rule(id: rule.id) {
-            guard existing.user == rule.user else { throw .alertRuleIDTaken(ruleID: rule.id) }
-            // Setting an identical armed rule changes nothing; setting it again after it fired re-arms it.
-            if existing == rule && !state.alerts.isTriggered(rule.id) { return [] }
-        } else if state.alerts.ruleCount(ofUser: rule.user) >= limits.maxAlertRulesPerUser {
-            throw .tooManyAlertRules(user: rule.user, limit: limits.maxAlertRulesPerUser)
-        }
-        return [.alertRuleSet(rule)]
     }
 
     private static func replaceSignals(

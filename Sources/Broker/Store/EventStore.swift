@@ -82,13 +82,40 @@ public actor EventStore {
     public func execute(
         _ command: Command, whenApplied body: (@Sendable (Projection) -> Void)?
     ) async throws -> [RecordedEvent] {
+        try await execute(command, body, evenIfNone: true)
+    }
+
+    /// `execute(_:)` of what `revise` makes of `command`, asked on the store once the command's
+    /// conflict keys are held: what `revise` reads cannot change (through a command sharing a key)
+    /// between its answer and the decision. Its answer must share the command's keys or need none.
+    @discardableResult
+    public func execute(_ command: Command, revisedOnStore revise: @escaping @Sendable (Command) -> Command) async throws -> [RecordedEvent] {
+        try await execute(command, nil, evenIfNone: true, revise: revise)
+    }
+
+    /// `execute(_:whenApplied:)` for what matters only when the command records something (sharing
+    /// it with other nodes): `body` runs on the store right after its events are applied, so such
+    /// bodies run in commit order, and not at all when it yields none.
+    @discardableResult
+    public func execute(
+        recording command: Command, whenRecorded body: @escaping @Sendable (Projection) -> Void
+    ) async throws -> [RecordedEvent] {
+        try await execute(command, body, evenIfNone: false)
+    }
+
+    private func execute(
+        _ command: Command, _ body: (@Sendable (Projection) -> Void)?, evenIfNone: Bool,
+        revise: (@Sendable (Command) -> Command)? = nil
+    ) async throws -> [RecordedEvent] {
         var keys = command.conflictKeys
         // While no rule exists (and none is being set) ticks fire nothing, and commit together.
         if command.decidesAlertFirings, !projection.alerts.isEmpty || busyKeys.contains(Command.alertsKey) {
             keys.append(Command.alertsKey)
         }
         guard !keys.isEmpty else {
-            return try await append(try Decider.decide(command, state: projection, limits: limits), whenApplied: body)
+            return try await append(
+                try Decider.decide(revise?(command) ?? command, state: projection, limits: limits), whenApplied: body,
+                evenIfNone: evenIfNone)
         }
         while keys.contains(where: busyKeys.contains) {
             await withCheckedContinuation { waitingForKeys.append($0) }
@@ -101,7 +128,9 @@ public actor EventStore {
             waitingForKeys = []
             for waiter in waiting { waiter.resume() }
         }
-        return try await append(try Decider.decide(command, state: projection, limits: limits), whenApplied: body)
+        return try await append(
+            try Decider.decide(revise?(command) ?? command, state: projection, limits: limits), whenApplied: body,
+            evenIfNone: evenIfNone)
     }
 
     /// Appends already-decided events (used by components that decide for themselves, such as
@@ -114,10 +143,10 @@ public actor EventStore {
     }
 
     private func append(
-        _ events: [Event], stampedAt: Int64? = nil, whenApplied body: (@Sendable (Projection) -> Void)?
+        _ events: [Event], stampedAt: Int64? = nil, whenApplied body: (@Sendable (Projection) -> Void)?, evenIfNone: Bool = true
     ) async throws -> [RecordedEvent] {
         guard !events.isEmpty else {
-            body?(projection)
+            if evenIfNone { body?(projection) }
             return []
         }
         let records = events.map { NewRecord(kind: $0.kind.rawValue, key: $0.key, payload: EventCodec.encode($0)) }

@@ -173,7 +173,9 @@ final class RedisChannelReader: Sendable {
         }
         if isOwn(decoded.origin) { return nil }
         // Read from the log, in its order and after a restart too; old builds' nodes log nothing.
-        if readsLog, SharedMessageCodec.isLogged(payload) {
+        // While the log cannot be read (its key of another type, a Redis refusing XREAD) the copy
+        // is taken instead: read later from the log too, it brings nothing new.
+        if readsLog, status.isReadingLog, SharedMessageCodec.isLogged(payload) {
             status.update { $0.logCopiesSkipped += 1 }
             return nil
         }

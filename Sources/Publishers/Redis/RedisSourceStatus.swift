@@ -64,6 +64,9 @@ final class RedisSourceStatus: Sendable {
         }
     }
 
+    /// Whether the shared log's reader is reading it now.
+    var isReadingLog: Bool { state.withLock { $0.snapshot.logState == .connected } }
+
     /// Records that a stream's reader has read to its end (the backlog is in).
     func reachedEnd(_ connection: Connection) {
         guard connection == .log else { return }

@@ -137,17 +137,37 @@ final class RedisStreamReader: Sendable {
 
     /// The stream's first entry id when it is newer than `position`: the stream was trimmed
     /// (MAXLEN, XTRIM) past it, and the entries between were removed before they were read. Nil
-    /// when not, or when it cannot be told: `position` is `$`, or `0-0` (pinned while the stream
-    /// was empty or missing: reading after it takes every entry there is, and whether some were
-    /// trimmed before is not told by any entry).
+    /// when not, or when it cannot be told (`position` is `$`).
     ///
     /// Trimming that took the entry at `position` and none after it looks the same, and is reported
     /// too: Redis keeps no trace of trimmed entries (XINFO's `max-deleted-entry-id` counts XDEL only).
+    ///
+    /// `0-0` (pinned while the stream was empty or missing) is before every entry, so no first
+    /// entry is past it: there, entries removed before any was read show as more entries ever
+    /// added than the stream holds (XINFO STREAM's `entries-added`, Redis 7 and later; nil on older
+    /// servers, and when the stream is missing).
     private func trimmedPast(_ position: String, _ connection: RedisConnection) throws(RedisError) -> String? {
-        guard let after = StreamID(position), after > StreamID.zero, let first = try endID(connection, newest: false),
-            let firstID = StreamID(first), after < firstID
-        else { return nil }
+        guard let after = StreamID(position) else { return nil }
+        if after == StreamID.zero { return try removedBeforeAnyRead(connection) }
+        guard let first = try endID(connection, newest: false), let firstID = StreamID(first), after < firstID else { return nil }
         return first
+    }
+
+    /// The stream's first entry id (or `none` when it is empty) when entries were removed from it
+    /// before any was read; nil when none were, or when it cannot be told.
+    private func removedBeforeAnyRead(_ connection: RedisConnection) throws(RedisError) -> String? {
+        guard case .array(let flat) = try connection.command(["XINFO", "STREAM", stream]) else { return nil }
+        var fields: [String: RedisReply] = [:]
+        var index = 0
+        while index + 1 < flat.count {
+            if let key = flat[index].text { fields[key] = flat[index + 1] }
+            index += 2
+        }
+        guard case .integer(let length) = fields["length"], case .integer(let added) = fields["entries-added"], added > length else {
+            return nil
+        }
+        if case .array(let first)? = fields["first-entry"], let id = first.first?.text { return id }
+        return "none"
     }
 
     /// The id of the stream's newest or oldest entry; nil when it has none.

@@ -37,7 +37,7 @@ public final class RedisBroadcaster: Sendable {
     public let origin: NodeOrigin
     /// About how many entries the shared log keeps (`XADD MAXLEN ~`); nil appends nothing to it.
     public let logLength: Int?
-    /// Where the ids of the entries appended are noted for this node's log reader.
+    /// Where the entries appended are counted for this node's log reader.
     private let ownEntries: OwnLogEntries?
     private let url: RedisURL
     private let capacity: Int
@@ -111,6 +111,9 @@ public final class RedisBroadcaster: Sendable {
                 return state.full ? .dropped : .droppedQueueFull
             }
             state.queue.append(update)
+            // Counted as it is queued, in the order it was journaled, so this node's log reader
+            // knows of every own entry still to come (see `OwnLogEntries`).
+            if logLength != nil { ownEntries?.appending(update) }
             state.queuedBytes += bytes
             return .queued(wake: state.queue.count == 1)
         }
@@ -160,6 +163,7 @@ public final class RedisBroadcaster: Sendable {
         defer {
             state.withLock { state in
                 state.snapshot.dropped += state.queue.count
+                takeBack(state.queue)
                 state.queue = []
                 state.queuedBytes = 0
                 state.snapshot.state = .stopped
@@ -233,6 +237,8 @@ public final class RedisBroadcaster: Sendable {
                 do {
                     try publish(batch[start..<end], on: connection)
                 } catch {
+                    // The slice that failed was taken back by `publish`; the rest never went out.
+                    takeBack(batch[min(start + Self.maxPipeline, batch.count)...])
                     throw PublishInterrupted(cause: error, lost: batch.count - start)
                 }
                 start = end
@@ -267,7 +273,13 @@ public final class RedisBroadcaster: Sendable {
             commandsPerUpdate.append(entry == nil ? 1 : 2)
         }
         // Failing, some of them may have reached Redis: the caller counts them all as dropped.
-        let replies = try connection.pipeline(commands)
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(commands)
+        } catch {
+            takeBack(batch)
+            throw error
+        }
         let refusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
@@ -277,14 +289,17 @@ public final class RedisBroadcaster: Sendable {
         for (update, count) in zip(batch, commandsPerUpdate) {
             let own = replies[next..<min(next + count, replies.count)]
             if own.contains(where: { if case .error = $0 { true } else { false } }) { refused += 1 }
-            // The XADD's answer is the entry's id.
-            if count == 2, let id = own.last?.text { ownEntries?.appended(update, id: id) }
+            if count == 2, case .error = own.last { takeBack([update]) }
             next += count
         }
         let logRefusal = state.withLock { state -> Bool in
             state.snapshot.published += batch.count - refused
             state.snapshot.dropped += refused
-            guard let refusal else { return false }
+            // Logged again after a spell of success.
+            guard let refusal else {
+                state.refusalLogged = false
+                return false
+            }
             state.snapshot.lastError = "Redis refused PUBLISH or XADD: \(refusal)"
             defer { state.refusalLogged = true }
             return !state.refusalLogged
@@ -292,6 +307,13 @@ public final class RedisBroadcaster: Sendable {
         if logRefusal, let refusal {
             logger.error("Redis refuses PUBLISH or XADD; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
         }
+    }
+
+    /// Tells this node's log reader that these queued updates will not (or may not) be in the log,
+    /// so it waits for none of them.
+    private func takeBack<Updates: Sequence<SharedUpdate>>(_ updates: Updates) {
+        guard logLength != nil, let ownEntries else { return }
+        for update in updates { ownEntries.notAppended(update) }
     }
 
     /// PING after a quiet spell, so a lost connection is noticed (and shown) before the next update.
@@ -316,6 +338,7 @@ public final class RedisBroadcaster: Sendable {
                 state.droppedBeforeOutage = state.snapshot.dropped
             }
             state.snapshot.dropped += lost + state.queue.count
+            takeBack(state.queue)
             state.queue = []
             state.queuedBytes = 0
             state.accepting = false

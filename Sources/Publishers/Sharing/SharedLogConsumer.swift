@@ -23,8 +23,10 @@ struct SharedLogConsumer: StreamEntryConsumer {
             do {
                 let message = try SharedMessageCodec.decodeLogEntry(entry.fields, log: log, now: WallClock.microsecondsNow())
                 own = node != nil && message.origin?.node == node?.node
-                // Superseded by a later write of this process, read after it: only its position counts.
-                update = own && ownEntries?.isSuperseded(message.update, at: entry.id) == true ? nil : message.update
+                // Superseded by a later write of this process, read after it: only its position
+                // counts. (An earlier process's entries are not in this one's counts.)
+                let thisProcess = own && message.origin?.instance == node?.instance
+                update = thisProcess && ownEntries?.readBack(message.update) == true ? nil : message.update
             } catch {
                 delivery.reportMalformed(["entry \(entry.id): \(error.description)"])
             }

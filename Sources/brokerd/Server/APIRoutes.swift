@@ -85,12 +85,17 @@ struct APIRoutes {
     }
 
     /// Runs a command; refusals become 400/404/409 with the decider's own error and details.
+    /// `sharing` (when it records anything) is handed to the other nodes in commit order: two
+    /// writes of one strategy or rule reach them in the order this node journaled them.
     @discardableResult
-    func execute(_ command: Command) async throws -> [RecordedEvent] {
+    func execute(_ command: Command, sharing update: SharedUpdate? = nil) async throws -> [RecordedEvent] {
         // Nothing is journaled after the final snapshot of a shutdown.
         guard !runtime.isShuttingDown else { throw APIError.shuttingDown }
         do {
-            return try await readyStore().execute(command)
+            // Without Redis nothing is shared (and the store hears of the command's events with others').
+            guard let update, runtime.broadcaster != nil else { return try await readyStore().execute(command) }
+            let runtime = runtime
+            return try await readyStore().execute(recording: command, whenRecorded: { _ in runtime.share(update) })
         } catch let error as BrokerError {
             throw APIError(status: Self.status(of: error), error: error.error, details: error.details)
         } catch let error as JournalError {
@@ -220,8 +225,11 @@ struct APIRoutes {
         let strategy = try Self.pathParameter("strategy", context)
         let body = try await request.decode(as: SignalsInput.self, context: context)
         let signals = body.signals
-        let recorded = try await execute(.replaceSignals(strategy: strategy, signals: signals))
-        runtime.share(.signalsReplaced(strategy: strategy, signals: signals))
+        let update = SharedUpdate.signalsReplaced(strategy: strategy, signals: signals)
+        let recorded = try await execute(.replaceSignals(strategy: strategy, signals: signals), sharing: update)
+        // Shared even when this node holds the list already (it records nothing then): so a list
+        // can be sent again to nodes that missed it (see README, several nodes).
+        if recorded.isEmpty { runtime.share(update) }
         return JSONResponse.make(WriteBody(accepted: signals.count, seq: recorded.last?.seq))
     }
 
@@ -232,9 +240,8 @@ struct APIRoutes {
         let fed = body.ticks.map {
             FedTick(code: $0.code, name: $0.name, price: $0.price, volume: $0.volume, prevClose: $0.prevClose, timestamp: now)
         }
-        let recorded = try await execute(.ingestTicks(fed))
         // As sent: what a tick left out, each node fills in from what it knows of the code.
-        runtime.share(.ticks(fed))
+        let recorded = try await execute(.ingestTicks(fed), sharing: .ticks(fed))
         runtime.tickRate.record(fed.count, at: now)
         return JSONResponse.make(WriteBody(accepted: fed.count, seq: recorded.last?.seq))
     }
@@ -266,8 +273,7 @@ extension APIRoutes {
             }
         }
         // One commit: the batch is journaled whole or not at all.
-        let lastSeq = try await execute(.ingestBars(bars)).last?.seq
-        runtime.share(.bars(bars))
+        let lastSeq = try await execute(.ingestBars(bars), sharing: .bars(bars)).last?.seq
         return JSONResponse.make(WriteBody(accepted: bars.count, seq: lastSeq))
     }
 
@@ -292,8 +298,7 @@ extension APIRoutes {
         let item = NewsItem(
             id: body.id ?? "news_\(hex)", title: body.title, summary: body.summary ?? "", url: body.url ?? "",
             codes: body.codes ?? [], category: body.category ?? "general", publishedAt: WallClock.microsecondsNow())
-        let recorded = try await execute(.publishNews(item))
-        runtime.share(.news(item))
+        let recorded = try await execute(.publishNews(item), sharing: .news(item))
         return JSONResponse.make(NewsBody(id: item.id, seq: recorded.last?.seq))
     }
 
@@ -306,7 +311,7 @@ extension APIRoutes {
         let rule = AlertRule(
             id: body.id ?? AlertRules.newRuleID(), user: body.user, code: body.code, condition: condition, threshold: body.threshold)
         // An identical armed rule records nothing: then there is nothing new to share either.
-        if try await !execute(.setAlertRule(rule)).isEmpty { runtime.share(.alertRuleSet(rule)) }
+        try await execute(.setAlertRule(rule), sharing: .alertRuleSet(rule))
         return JSONResponse.make(status: .created, AlertRules.Reply(type: "alert_set", rule: rule))
     }
 
@@ -315,8 +320,7 @@ extension APIRoutes {
         guard let owner = try await readyStore().read({ $0.alerts.rule(id: id)?.user }) else {
             throw APIError(status: .notFound, error: "unknown_alert_rule", details: "no alert rule \(id)")
         }
-        try await execute(.removeAlertRule(ruleID: id, user: owner))
-        runtime.share(.alertRuleRemoved(ruleID: id, user: owner))
+        try await execute(.removeAlertRule(ruleID: id, user: owner), sharing: .alertRuleRemoved(ruleID: id, user: owner))
         return JSONResponse.make(["removed": id])
     }
 }

@@ -121,8 +121,16 @@ struct BrokerService: Service {
             },
             deliverLogged: { update, own, position in
                 guard let logSource else { return }
-                if let update {
-                    try await store.execute(.applyLogged(update.command, own: own, source: logSource, position: position))
+                if let update, own {
+                    // Asked again once its strategy or rule is held: a write of it this node took
+                    // since (queued for the log) supersedes it, and comes later in the log.
+                    try await store.execute(
+                        .applyLogged(update.command, own: true, source: logSource, position: position),
+                        revisedOnStore: { command in
+                            ownEntries.hasUnread(update) ? .ingestFromSource([], source: logSource, position: position) : command
+                        })
+                } else if let update {
+                    try await store.execute(.applyLogged(update.command, own: false, source: logSource, position: position))
                 } else {
                     try await store.execute(.ingestFromSource([], source: logSource, position: position))
                 }

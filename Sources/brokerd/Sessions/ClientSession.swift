@@ -479,13 +479,18 @@ struct ClientSession {
                 threshold: threshold)
             // Answered ahead of any alert the rule fires.
             let reply = ServerMessage.reply(AlertRules.Reply(type: "alert_set", rule: rule), to: id)
-            if await run(.setAlertRule(rule), for: connection, answering: id, reply: { _ in connection.send(reply) }) {
+            // Shared in commit order, with the reply (a new rule id always records the rule).
+            let runtime = runtime
+            _ = await run(.setAlertRule(rule), for: connection, answering: id) { _ in
+                connection.send(reply)
                 runtime.share(.alertRuleSet(rule))
             }
         case .removeAlert(let ruleID):
             let owner = connection.user ?? connection.clientID
             let reply = ServerMessage.reply(AlertRules.Removed(ruleID: ruleID, timestamp: WireTime.now()), to: id)
-            if await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection, answering: id, reply: { _ in connection.send(reply) }) {
+            let runtime = runtime
+            _ = await run(.removeAlertRule(ruleID: ruleID, user: owner), for: connection, answering: id) { _ in
+                connection.send(reply)
                 runtime.share(.alertRuleRemoved(ruleID: ruleID, user: owner))
             }
         case .listAlerts:
