@@ -428,6 +428,27 @@ import TestSupport
         #expect(await back.broker.terminate() == 0)
     }
 
+    @Test func oneRuleIDTakenByTwoUsersOnTwoNodesEndsAsTheLogsLaterOneEverywhere() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        #expect(await second.broker.terminate() == 0)
+        let rule = #"{"id":"ry","user":"alice","code":"600519","condition":"above","threshold":1900}"#
+        #expect(try await HTTP.request("POST", first.broker.baseURL + "/api/alerts/rules", body: rule).0 == 201)
+        // The same id taken for bob on the second node just before it went down, later in the log.
+        let bobs = #"{"node":"node-b","instance":"0000000000000001","set":{"id":"ry","user":"bob","code":"600519","condition":"below","threshold":1700}}"#
+        _ = try redis.cli("XADD", "ticks:log", "*", "kind", "alerts", "message", bobs)
+        let back = try await startNode("node-b", redis: redis, in: dir)
+        for node in [first, back] {
+            let changes = try await waitForJournal(node, count: 2) { try alertRuleChanges(in: $0.broker.journalPath) }
+            #expect(changes == ["set ry alice", "set ry bob"], "\(node.id): \(changes)")
+        }
+        let log = try #require(try await stats(first)["redis"] as? [String: Any])
+        #expect(log["deliveryFailures"] as? Int == 0, "\(log)")
+        #expect(await first.broker.terminate() == 0)
+        #expect(await back.broker.terminate() == 0)
+    }
+
     @Test func whileTheLogCannotBeReadNodesShareOverPubSubAndSayWhy() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
