@@ -306,6 +306,8 @@ import TestSupport
         let journal = dir.path("j.sqlite")
         var broker = try await BrokerProcess(journal: journal)
         try await post(broker, "/api/signals/volume_wave", #"{"signals":[{"code":"600519","name":"Maotai"}]}"#, method: "PUT")
+        // The ticks open bars; a close at the minute's end would add a row after the snapshot's seq.
+        try await waitForRoomInTheMinute()
         for price in [10.0, 11, 12] { try await postTicks(broker, [("600519", price)]) }
         let seq = try await liveSeq(broker)
 
