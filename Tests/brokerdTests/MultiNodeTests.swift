@@ -469,6 +469,30 @@ import TestSupport
         for node in nodes { #expect(await node.broker.terminate() == 0) }
     }
 
+    /// Redis out of memory refuses XADD and still takes PUBLISH: the copy is sent unmarked, so the
+    /// other node takes it from pub/sub instead of waiting for a log entry that never comes.
+    @Test func whileRedisRefusesToAppendToTheLogUpdatesStillReachTheOtherNodes() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        try await waitForStats(second, "reading the log") { ($0["redis"] as? [String: Any])?["logState"] as? String == "connected" }
+        #expect(try redis.cli("CONFIG", "SET", "maxmemory", "1").contains("OK"))
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        try await waitForSignals(second, "volume_wave", ["600519"])
+        let outbound = try #require(try await stats(first)["redis_outbound"] as? [String: Any])
+        #expect(outbound["not_logged"] as? Int == 1 && outbound["dropped"] as? Int == 0, "\(outbound)")
+        #expect((outbound["last_error"] as? String ?? "").contains("OOM"), "\(outbound)")
+
+        // Memory back: the next write is in the log again, and its copy is skipped for the entry.
+        #expect(try redis.cli("CONFIG", "SET", "maxmemory", "0").contains("OK"))
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"000001"}]}"#).0 == 200)
+        try await waitForSignals(second, "volume_wave", ["000001"])
+        #expect(try redis.cli("XLEN", "ticks:log").trimmingCharacters(in: .whitespacesAndNewlines) == "1")
+        try await waitForStats(second, "the logged copy skipped") { ($0["redis"] as? [String: Any])?["logCopiesSkipped"] as? Int == 1 }
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     @Test func withTheLogOffNodesShareOverPubSubAlone() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

@@ -8,11 +8,12 @@ import Synchronization
 /// making the caller wait.
 ///
 /// `offer` only appends to a bounded queue, so it is safe on an event loop or inside the store.
-/// One thread of its own, with its own hiredis connection, empties the queue with pipelined
-/// PUBLISHes. While Redis is down, offers are dropped and counted at once: the local journal and
-/// clients are not affected, the outage is logged once, and publishing resumes when the connection
-/// is back. Dropped updates are never sent later, because the other nodes would then get stale
-/// prices after newer ones. Runs once: `start()` then `stop()`.
+/// One thread of its own, with its own hiredis connection, empties the queue: a pipeline of the
+/// log's XADDs, when the batch has entries for it, then one of PUBLISHes. While Redis is down,
+/// offers are dropped and counted at once: the local journal and clients are not affected, the
+/// outage is logged once, and publishing resumes when the connection is back. Dropped updates are
+/// never sent later, because the other nodes would then get stale prices after newer ones. Runs
+/// once: `start()` then `stop()`.
 public final class RedisBroadcaster: Sendable {
     private enum Lifecycle { case idle, running, stopped }
 
@@ -257,56 +258,85 @@ public final class RedisBroadcaster: Sendable {
         }
     }
 
+    /// Appends the batch's log entries, then publishes its copies. A copy is marked as logged only
+    /// when its entry is in the log: a Redis that refuses the XADD (maxmemory reached, an ACL) but
+    /// takes the PUBLISH gets an unmarked copy, which the other nodes take from pub/sub instead of
+    /// skipping it for an entry that never comes.
     private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(RedisError) {
-        let publish = Array("PUBLISH".utf8)
-        var commands: [[[UInt8]]] = []
-        // How many commands each update took: its PUBLISH, and its XADD to the log.
-        var commandsPerUpdate: [Int] = []
-        for update in batch {
-            let entry = logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log) }
-            let message = entry?.last?.1 ?? SharedMessageCodec.encode(update, origin: origin)
-            commands.append([publish, Array(update.channel(in: channels).utf8), message])
-            if let entry, let logLength {
-                let trim = ["XADD", channels.log, "MAXLEN", "~", String(logLength), "*"].map { Array($0.utf8) }
-                commands.append(trim + entry.flatMap { [Array($0.0.utf8), $0.1] })
-            }
-            commandsPerUpdate.append(entry == nil ? 1 : 2)
+        let updates = Array(batch)
+        let entries = updates.map { update in
+            logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log) }
         }
-        // Failing, some of them may have reached Redis: the caller counts them all as dropped.
-        let replies: [RedisReply]
+        let logged: [Bool]
+        let logRefusal: String?
         do {
-            replies = try connection.pipeline(commands)
+            (logged, logRefusal) = try appendToLog(entries, on: connection)
         } catch {
-            takeBack(batch)
+            // Some entries may be in the log; their copies never went out: all count as dropped.
+            takeBack(updates)
             throw error
         }
-        let refusal = replies.lazy.compactMap { reply -> String? in
+        takeBack(updates.indices.lazy.filter { entries[$0] != nil && !logged[$0] }.map { updates[$0] })
+
+        let publish = Array("PUBLISH".utf8)
+        let commands = updates.indices.map { index -> [[UInt8]] in
+            let message = logged[index] ? entries[index]?.last?.1 : nil
+            return [publish, Array(updates[index].channel(in: channels).utf8), message ?? SharedMessageCodec.encode(updates[index], origin: origin)]
+        }
+        // Failing, some of them may have reached Redis: the caller counts them all as dropped (the
+        // logged ones still reach the nodes reading the log).
+        let replies = try connection.pipeline(commands)
+        let publishRefusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
-        // An update is published when all its commands were taken.
-        var refused = 0
-        var next = 0
-        for (update, count) in zip(batch, commandsPerUpdate) {
-            let own = replies[next..<min(next + count, replies.count)]
-            if own.contains(where: { if case .error = $0 { true } else { false } }) { refused += 1 }
-            if count == 2, case .error = own.last { takeBack([update]) }
-            next += count
-        }
-        let logRefusal = state.withLock { state -> Bool in
-            state.snapshot.published += batch.count - refused
+        let refused = replies.filter { if case .error = $0 { true } else { false } }.count
+        let notLogged = zip(entries, logged).filter { entry, isLogged in entry != nil && !isLogged }.count
+        let refusalsToLog = state.withLock { state -> (publish: String?, log: String?) in
+            state.snapshot.published += updates.count - refused
             state.snapshot.dropped += refused
+            state.snapshot.notLogged += notLogged
+            if let logRefusal { state.snapshot.lastError = "Redis refused XADD to the shared log: \(logRefusal)" }
+            if let publishRefusal { state.snapshot.lastError = "Redis refused PUBLISH: \(publishRefusal)" }
             // Logged again after a spell of success.
-            guard let refusal else {
+            guard publishRefusal != nil || logRefusal != nil else {
                 state.refusalLogged = false
-                return false
+                return (nil, nil)
             }
-            state.snapshot.lastError = "Redis refused PUBLISH or XADD: \(refusal)"
             defer { state.refusalLogged = true }
-            return !state.refusalLogged
+            return state.refusalLogged ? (nil, nil) : (publishRefusal, logRefusal)
         }
-        if logRefusal, let refusal {
-            logger.error("Redis refuses PUBLISH or XADD; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
+        if let refusal = refusalsToLog.publish {
+            logger.error("Redis refuses PUBLISH; updates for other nodes are dropped", metadata: ["error": "\(refusal)"])
         }
+        if let refusal = refusalsToLog.log {
+            logger.error(
+                "Redis refuses XADD to the shared log; updates go over pub/sub alone, so a node that is down misses them",
+                metadata: ["error": "\(refusal)", "log": "\(channels.log)"])
+        }
+    }
+
+    /// Appends `entries` (nil: nothing to append for that update) to the shared log in one pipeline.
+    /// Returns which were appended, and the first refusal.
+    private func appendToLog(
+        _ entries: [[(String, [UInt8])]?], on connection: RedisConnection
+    ) throws(RedisError) -> (logged: [Bool], refusal: String?) {
+        var logged = [Bool](repeating: false, count: entries.count)
+        guard let logLength else { return (logged, nil) }
+        let appending = entries.indices.filter { entries[$0] != nil }
+        guard !appending.isEmpty else { return (logged, nil) }
+        let trim = ["XADD", channels.log, "MAXLEN", "~", String(logLength), "*"].map { Array($0.utf8) }
+        let replies = try connection.pipeline(appending.map { index in
+            trim + (entries[index] ?? []).flatMap { [Array($0.0.utf8), $0.1] }
+        })
+        var refusal: String?
+        for (index, reply) in zip(appending, replies) {
+            if case .error(let message) = reply {
+                refusal = refusal ?? message
+            } else {
+                logged[index] = true
+            }
+        }
+        return (logged, refusal)
     }
 
     /// Tells this node's log reader that these queued updates will not (or may not) be in the log,

@@ -16,6 +16,9 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     public var published: Int = 0
     /// Updates not published: Redis down or refusing, the queue full, or offered after stop.
     public var dropped: Int = 0
+    /// Updates published without their entry in the shared log, which Redis refused (maxmemory
+    /// reached, an ACL on XADD): the other nodes got them, a node that was down will not.
+    public var notLogged: Int = 0
     /// Times the connection was lost or could not be made after working (the first failure of each outage).
     public var outages: Int = 0
     /// The most recent failure.
@@ -24,6 +27,7 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     enum CodingKeys: String, CodingKey {
         case state, node, queued, capacity, published, dropped, outages
         case lastError = "last_error"
+        case notLogged = "not_logged"
         case queuedBytes = "queued_bytes"
         case capacityBytes = "capacity_bytes"
     }
