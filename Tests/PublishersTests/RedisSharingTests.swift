@@ -231,6 +231,47 @@ import Testing
         await b.source.stop()
     }
 
+    /// While Redis is down, what is for the shared log is held (ticks are dropped) and, once it is
+    /// back, appended to the log in the order it was offered, without a late pub/sub copy. Held
+    /// updates stay counted for the node's log reader; a stop drops them and takes that back.
+    @Test func whileRedisIsDownUpdatesForTheLogAreHeldAndAppendedOnceItIsBack() async throws {
+        let server = try await RedisServer()
+        let b = try Receiver(server: server, node: Self.nodeB, readingLog: true)
+        try await b.start()
+        let own = OwnLogEntries()
+        let publisher = broadcaster(server.url, logLength: 1_000, ownEntries: own)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        server.kill()
+        try await eventually("the publisher to see the outage") { publisher.snapshot.state == .backingOff }
+        #expect(!publisher.offer(.ticks([Self.tick])))
+        #expect(publisher.offer(.news(Self.news)))
+        #expect(publisher.offer(.alertRuleSet(Self.rule)))
+        let down = publisher.snapshot
+        #expect(down.held == 2 && down.dropped == 1 && down.published == 0, "\(down)")
+        #expect(own.hasUnread(.alertRuleSet(Self.rule)), "counted for the log's reader while held")
+
+        try await server.start()
+        try await eventually("the held updates appended") { publisher.snapshot.appendedLate == 2 }
+        try await eventually("b to read them from the log") { b.recorder.logged.count == 2 }
+        #expect(b.recorder.logged.map(\.update) == [.news(Self.news), .alertRuleSet(Self.rule)])
+        #expect(b.recorder.shared.isEmpty && b.recorder.ticks.isEmpty, "nothing published late")
+        let up = publisher.snapshot
+        #expect(up.held == 0 && up.published == 0 && up.dropped == 1, "\(up)")
+
+        server.kill()
+        try await eventually("the second outage") { publisher.snapshot.state == .backingOff }
+        let list = SharedUpdate.signalsReplaced(strategy: "held", signals: [])
+        #expect(publisher.offer(list))
+        #expect(own.hasUnread(list))
+        await publisher.stop()
+        let stopped = publisher.snapshot
+        #expect(stopped.held == 0 && stopped.dropped == 2 && stopped.appendedLate == 2, "\(stopped)")
+        #expect(!own.hasUnread(list), "what a stop drops is not waited for")
+        await b.source.stop()
+    }
+
     /// A Redis that takes connections and answers nothing is not connected: the publisher's
     /// state, /readyz and the stats said `connected` (and the log "sharing resumed") while a Redis
     /// stuck in a slow command answered nothing.

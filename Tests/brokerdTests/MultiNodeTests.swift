@@ -535,6 +535,35 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// A write a node takes while Redis is down, the very one that finds it gone too, is held for
+    /// the shared log and appended once Redis is back, so the other node gets it then; the
+    /// outage's ticks stay unshared (stale prices must not come late).
+    @Test func aWriteTakenWhileRedisIsDownReachesTheOtherNodesThroughTheLogOnceItIsBack() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+
+        redis.kill()
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/volume_wave", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        try await post(first.broker.baseURL, "/api/ticks", tick("600519", 201))
+        try await waitForStats(first, "the list held for the log, the tick dropped") { stats in
+            let outbound = stats["redis_outbound"] as? [String: Any]
+            return outbound?["state"] as? String == "backingOff" && outbound?["held"] as? Int == 1
+                && outbound?["dropped"] as? Int == 1
+        }
+
+        try await redis.start()
+        try await waitForSignals(second, "volume_wave", ["600519"])
+        try await waitForStats(first, "the held list appended") { stats in
+            let outbound = stats["redis_outbound"] as? [String: Any]
+            return outbound?["appended_late"] as? Int == 1 && outbound?["held"] as? Int == 0
+        }
+        #expect(try redis.cli("XLEN", "ticks:log") == "1")
+        #expect(try prices(in: second.broker.journalPath).isEmpty)
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     @Test func withRedisDownANodeStillServesItsOwnClientsAndSharingResumesWhenRedisIsBack() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

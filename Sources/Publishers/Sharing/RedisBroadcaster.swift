@@ -22,8 +22,12 @@ public final class RedisBroadcaster: Sendable {
         var queue: [SharedUpdate] = []
         /// `approximateBytes` of what is queued.
         var queuedBytes = 0
-        /// False during an outage: offers are dropped instead of queued.
+        /// False during an outage: offers are dropped instead of queued (or held).
         var accepting = true
+        /// Updates for the shared log taken during an outage, in the order they were offered:
+        /// appended to the log (not published) once Redis is back, before anything queued since.
+        var held: [SharedUpdate] = []
+        var heldBytes = 0
         var inOutage = false
         var droppedBeforeOutage = 0
         /// A full queue is logged once per episode (until it drains).
@@ -89,19 +93,28 @@ public final class RedisBroadcaster: Sendable {
             var snapshot = state.snapshot
             snapshot.queued = state.queue.count
             snapshot.queuedBytes = state.queuedBytes
+            snapshot.held = state.held.count
             return snapshot
         }
     }
 
     /// Queues `update` for the other nodes; never blocks. False when it was dropped (not started
-    /// or stopped, Redis down, or the queue full) — it is counted then, and the caller goes on.
+    /// or stopped, the queue full, or Redis down and the update not for the log or the log's hold
+    /// full) — it is counted then, and the caller goes on.
     @discardableResult
     public func offer(_ update: SharedUpdate) -> Bool {
-        enum Outcome { case queued(wake: Bool), dropped, droppedQueueFull }
+        enum Outcome { case queued(wake: Bool), held, dropped, droppedQueueFull }
         let outcome = state.withLock { state -> Outcome in
-            guard state.lifecycle == .running, state.accepting else {
+            guard state.lifecycle == .running else {
                 state.snapshot.dropped += 1
                 return .dropped
+            }
+            guard state.accepting else {
+                guard hold(update, in: &state) else {
+                    state.snapshot.dropped += 1
+                    return .dropped
+                }
+                return .held
             }
             // Bounded by count and by memory: 10,000 lists of 5,000 signals would hold gigabytes.
             // One update larger than the whole bound still goes when the queue is empty.
@@ -121,6 +134,8 @@ public final class RedisBroadcaster: Sendable {
         switch outcome {
         case .queued(let wake):
             if wake { pending.signal() }
+            return true
+        case .held:
             return true
         case .droppedQueueFull:
             logger.warning(
@@ -163,10 +178,13 @@ public final class RedisBroadcaster: Sendable {
         var backoff = self.backoff
         defer {
             state.withLock { state in
-                state.snapshot.dropped += state.queue.count
+                state.snapshot.dropped += state.queue.count + state.held.count
                 takeBack(state.queue)
+                takeBack(state.held)
                 state.queue = []
                 state.queuedBytes = 0
+                state.held = []
+                state.heldBytes = 0
                 state.snapshot.state = .stopped
             }
             control.finish()
@@ -196,23 +214,26 @@ public final class RedisBroadcaster: Sendable {
             noteConnected()
             backoff.reset()
             do throws(PublishInterrupted) {
+                // Before anything queued since the connection is back, which came later.
+                try appendHeld(on: connection)
                 try publishUntilStopped(on: connection)
                 connection.close()
                 return
             } catch {
                 connection.close()
-                noteOutage(error.cause, lost: error.lost)
+                noteOutage(error.cause, unsent: error.unsent)
                 if !control.sleep(for: backoff.nextDelay()) { return }
             }
         }
     }
 
-    /// Why publishing stopped, and how many updates taken from the queue it did not publish: the
-    /// part in flight (some of it may have reached Redis, there is no telling which) and the rest
-    /// of its batch.
+    /// Why publishing stopped, and the updates taken from the queue (or the hold) that it did not
+    /// publish nor know to be in the log: the part in flight (some of it may have reached Redis,
+    /// there is no telling which) and the rest of its batch. Those for the log are held for it
+    /// (one may then be in the log twice, which its readers take once), the rest is dropped.
     private struct PublishInterrupted: Error {
         var cause: RedisError
-        var lost: Int
+        var unsent: [SharedUpdate] = []
     }
 
     /// Publishes whatever is queued as it comes; returns after the last batch once stopping.
@@ -227,7 +248,7 @@ public final class RedisBroadcaster: Sendable {
                     do {
                         try healthCheck(connection)
                     } catch {
-                        throw PublishInterrupted(cause: error, lost: 0)
+                        throw PublishInterrupted(cause: error)
                     }
                 }
                 continue
@@ -238,9 +259,8 @@ public final class RedisBroadcaster: Sendable {
                 do {
                     try publish(batch[start..<end], on: connection)
                 } catch {
-                    // The slice that failed was taken back by `publish`; the rest never went out.
-                    takeBack(batch[min(start + Self.maxPipeline, batch.count)...])
-                    throw PublishInterrupted(cause: error, lost: batch.count - start)
+                    // The rest of the batch never went out.
+                    throw PublishInterrupted(cause: error.cause, unsent: error.unsent + batch[end...])
                 }
                 start = end
             }
@@ -262,7 +282,7 @@ public final class RedisBroadcaster: Sendable {
     /// when its entry is in the log: a Redis that refuses the XADD (maxmemory reached, an ACL) but
     /// takes the PUBLISH gets an unmarked copy, which the other nodes take from pub/sub instead of
     /// skipping it for an entry that never comes.
-    private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(RedisError) {
+    private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(PublishInterrupted) {
         let updates = Array(batch)
         let entries = updates.map { update in
             logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log) }
@@ -272,20 +292,24 @@ public final class RedisBroadcaster: Sendable {
         do {
             (logged, logRefusal) = try appendToLog(entries, on: connection)
         } catch {
-            // Some entries may be in the log; their copies never went out: all count as dropped.
-            takeBack(updates)
-            throw error
+            // Some entries may be in the log; none of the copies went out.
+            throw PublishInterrupted(cause: error, unsent: updates)
         }
-        takeBack(updates.indices.lazy.filter { entries[$0] != nil && !logged[$0] }.map { updates[$0] })
 
         let publish = Array("PUBLISH".utf8)
         let commands = updates.indices.map { index -> [[UInt8]] in
             let message = logged[index] ? entries[index]?.last?.1 : nil
             return [publish, Array(updates[index].channel(in: channels).utf8), message ?? SharedMessageCodec.encode(updates[index], origin: origin)]
         }
-        // Failing, some of them may have reached Redis: the caller counts them all as dropped (the
-        // logged ones still reach the nodes reading the log).
-        let replies = try connection.pipeline(commands)
+        // Failing, some of them may have reached Redis; what is in the log reaches the nodes that
+        // read it, the rest is unsent.
+        let replies: [RedisReply]
+        do {
+            replies = try connection.pipeline(commands)
+        } catch {
+            throw PublishInterrupted(cause: error, unsent: updates.indices.filter { !logged[$0] }.map { updates[$0] })
+        }
+        takeBack(updates.indices.lazy.filter { entries[$0] != nil && !logged[$0] }.map { updates[$0] })
         let publishRefusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
@@ -357,9 +381,9 @@ public final class RedisBroadcaster: Sendable {
         state.withLock { $0.snapshot.state = newState }
     }
 
-    /// Redis is unreachable: drop what is queued (and the `lost` updates taken from the queue and
-    /// not published), refuse offers until reconnected, log once per outage.
-    private func noteOutage(_ error: RedisError, lost: Int = 0) {
+    /// Redis is unreachable: hold what is queued for the log (and the `unsent` updates taken from
+    /// the queue), drop the rest, hold or drop offers until reconnected, log once per outage.
+    private func noteOutage(_ error: RedisError, unsent: [SharedUpdate] = []) {
         let (first, dropped) = state.withLock { state -> (Bool, Int) in
             let first = !state.inOutage
             if first {
@@ -367,10 +391,17 @@ public final class RedisBroadcaster: Sendable {
                 state.snapshot.outages += 1
                 state.droppedBeforeOutage = state.snapshot.dropped
             }
-            state.snapshot.dropped += lost + state.queue.count
-            takeBack(state.queue)
+            // What waits for the log is held for it, in the order it was offered; ticks go (stale
+            // prices must not come later).
+            let waiting = unsent + state.queue
             state.queue = []
             state.queuedBytes = 0
+            var notHeld = 0
+            for update in waiting where !hold(update, in: &state, counted: true) {
+                notHeld += 1
+                takeBack([update])
+            }
+            state.snapshot.dropped += notHeld
             state.accepting = false
             state.snapshot.state = .backingOff
             state.snapshot.lastError = error.description
@@ -378,24 +409,79 @@ public final class RedisBroadcaster: Sendable {
         }
         if first {
             logger.warning(
-                "cannot publish to Redis: updates ingested here are not shared with other nodes until it is back; local clients are not affected",
+                "cannot publish to Redis: ticks ingested here are not shared with other nodes until it is back, the rest is held for the shared log; local clients are not affected",
                 metadata: ["error": "\(error)", "dropped_total": "\(dropped)"])
         }
     }
 
     private func noteConnected() {
-        let droppedInOutage = state.withLock { state -> Int? in
+        let outage = state.withLock { state -> (dropped: Int, held: Int)? in
             state.accepting = true
             state.snapshot.state = .connected
             guard state.inOutage else { return nil }
             state.inOutage = false
-            return state.snapshot.dropped - state.droppedBeforeOutage
+            return (state.snapshot.dropped - state.droppedBeforeOutage, state.held.count)
         }
-        if let droppedInOutage {
+        if let outage {
             logger.info(
                 "publishing to Redis again: sharing with other nodes resumed",
-                metadata: ["dropped_during_outage": "\(droppedInOutage)"])
+                metadata: ["dropped_during_outage": "\(outage.dropped)", "held_for_the_log": "\(outage.held)"])
         }
+    }
+
+    /// Holds `update` for the shared log while Redis is down: true when it has an entry there and
+    /// the hold has room (bounded as the queue is). `counted`: it was counted for this node's log
+    /// reader when it was queued.
+    private func hold(_ update: SharedUpdate, in state: inout State, counted: Bool = false) -> Bool {
+        guard logLength != nil, SharedMessageCodec.LogKind(update) != nil else { return false }
+        let bytes = update.approximateBytes
+        guard state.held.count < capacity, state.held.isEmpty || state.heldBytes + bytes <= capacityBytes else { return false }
+        state.held.append(update)
+        state.heldBytes += bytes
+        if !counted { ownEntries?.appending(update) }
+        return true
+    }
+
+    /// Appends what was held during an outage to the shared log, without publishing it: nodes
+    /// reading the log take it in the log's order (news they lack, bars newer than theirs, and a
+    /// list or rule as the log's latest write of it); a pub/sub copy now would reach nodes that do
+    /// not read the log long after newer updates.
+    private func appendHeld(on connection: RedisConnection) throws(PublishInterrupted) {
+        let held = state.withLock { state in
+            defer {
+                state.held = []
+                state.heldBytes = 0
+            }
+            return state.held
+        }
+        guard !held.isEmpty else { return }
+        var start = 0
+        while start < held.count {
+            let end = min(start + Self.maxPipeline, held.count)
+            let slice = held[start..<end]
+            let entries = slice.map { SharedMessageCodec.logEntry($0, origin: origin, log: channels.log) }
+            let appended: [Bool]
+            let refusal: String?
+            do {
+                (appended, refusal) = try appendToLog(entries, on: connection)
+            } catch {
+                throw PublishInterrupted(cause: error, unsent: Array(held[start...]))
+            }
+            takeBack(zip(slice, appended).filter { !$0.1 }.map(\.0))
+            let notAppended = appended.filter { !$0 }.count
+            state.withLock { state in
+                state.snapshot.appendedLate += slice.count - notAppended
+                state.snapshot.dropped += notAppended
+                if let refusal { state.snapshot.lastError = "Redis refused XADD to the shared log: \(refusal)" }
+            }
+            if let refusal {
+                logger.error(
+                    "Redis refuses XADD to the shared log; updates held during the outage are dropped",
+                    metadata: ["error": "\(refusal)", "dropped": "\(notAppended)"])
+            }
+            start = end
+        }
+        logger.info("appended the updates held during the outage to the shared log", metadata: ["count": "\(held.count)"])
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int {

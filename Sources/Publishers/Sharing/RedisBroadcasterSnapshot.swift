@@ -19,15 +19,20 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     /// Updates published without their entry in the shared log, which Redis refused (maxmemory
     /// reached, an ACL on XADD): the other nodes got them, a node that was down will not.
     public var notLogged: Int = 0
+    /// Updates for the shared log held while Redis is down, to be appended when it is back.
+    public var held: Int = 0
+    /// Updates held during an outage and appended to the shared log afterwards (not published).
+    public var appendedLate: Int = 0
     /// Times the connection was lost or could not be made after working (the first failure of each outage).
     public var outages: Int = 0
     /// The most recent failure.
     public var lastError: String?
 
     enum CodingKeys: String, CodingKey {
-        case state, node, queued, capacity, published, dropped, outages
+        case state, node, queued, held, capacity, published, dropped, outages
         case lastError = "last_error"
         case notLogged = "not_logged"
+        case appendedLate = "appended_late"
         case queuedBytes = "queued_bytes"
         case capacityBytes = "capacity_bytes"
     }
