@@ -456,6 +456,7 @@ public final class RedisBroadcaster: Sendable {
         }
         guard !held.isEmpty else { return }
         var start = 0
+        var appendedInAll = 0
         while start < held.count {
             let end = min(start + Self.maxPipeline, held.count)
             let slice = held[start..<end]
@@ -469,6 +470,7 @@ public final class RedisBroadcaster: Sendable {
             }
             takeBack(zip(slice, appended).filter { !$0.1 }.map(\.0))
             let notAppended = appended.filter { !$0 }.count
+            appendedInAll += slice.count - notAppended
             state.withLock { state in
                 state.snapshot.appendedLate += slice.count - notAppended
                 state.snapshot.dropped += notAppended
@@ -481,7 +483,9 @@ public final class RedisBroadcaster: Sendable {
             }
             start = end
         }
-        logger.info("appended the updates held during the outage to the shared log", metadata: ["count": "\(held.count)"])
+        logger.info(
+            "appended the updates held during the outage to the shared log",
+            metadata: ["appended": "\(appendedInAll)", "held": "\(held.count)"])
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int {
