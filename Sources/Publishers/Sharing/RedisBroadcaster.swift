@@ -177,15 +177,23 @@ public final class RedisBroadcaster: Sendable {
     private func run() {
         var backoff = self.backoff
         defer {
-            state.withLock { state in
+            let heldAtStop = state.withLock { state in
+                defer {
+                    state.queue = []
+                    state.queuedBytes = 0
+                    state.held = []
+                    state.heldBytes = 0
+                    state.snapshot.state = .stopped
+                }
                 state.snapshot.dropped += state.queue.count + state.held.count
                 takeBack(state.queue)
                 takeBack(state.held)
-                state.queue = []
-                state.queuedBytes = 0
-                state.held = []
-                state.heldBytes = 0
-                state.snapshot.state = .stopped
+                return state.held.count
+            }
+            if heldAtStop > 0 {
+                logger.warning(
+                    "stopped with updates held for the shared log while Redis was down: the other nodes will not get them",
+                    metadata: ["held": "\(heldAtStop)"])
             }
             control.finish()
         }
