@@ -33,10 +33,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite3", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
         .target(name: "CEpoll"),
+        .target(name: "Locking"),
         .target(
             name: "Journal",
             dependencies: [
                 "CSQLite3",
+                "Locking",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -45,6 +47,7 @@ let package = Package(
         .target(
             name: "Broker",
             dependencies: [
+                "Locking",
                 "Journal",
                 .product(name: "Collections", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -53,6 +56,7 @@ let package = Package(
         .target(
             name: "Publishers",
             dependencies: [
+                "Locking",
                 "Broker",
                 "CHiredis",
                 .product(name: "Logging", package: "swift-log"),
@@ -62,6 +66,7 @@ let package = Package(
         .executableTarget(
             name: "brokerd",
             dependencies: [
+                "Locking",
                 "Publishers",
                 "Journal",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -88,6 +93,7 @@ let package = Package(
         .target(
             name: "BrokerClient",
             dependencies: [
+                "Locking",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -112,6 +118,7 @@ let package = Package(
         .executableTarget(
             name: "brokerbench",
             dependencies: [
+                "Locking",
                 "CEpoll",
                 "Journal",
                 "Publishers",
@@ -124,14 +131,15 @@ let package = Package(
         ),
         .target(name: "TestSupport", dependencies: ["CSQLite3", "Journal"], path: "Tests/TestSupport"),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
-        .testTarget(name: "BrokerTests", dependencies: ["Broker", "TestSupport"]),
-        .testTarget(name: "PublishersTests", dependencies: ["Publishers", "TestSupport"]),
+        .testTarget(name: "BrokerTests", dependencies: ["Broker", "Locking", "TestSupport"]),
+        .testTarget(name: "PublishersTests", dependencies: ["Publishers", "Locking", "TestSupport"]),
         .testTarget(name: "BrokerClientTests", dependencies: ["BrokerClient"]),
-        .testTarget(name: "BrokerbenchTests", dependencies: ["brokerbench"]),
+        .testTarget(name: "BrokerbenchTests", dependencies: ["brokerbench", "Locking"]),
         .testTarget(
             name: "brokerdTests",
             dependencies: [
                 "brokerd",
+                "Locking",
                 "BrokerClient",
                 "TestSupport",
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
