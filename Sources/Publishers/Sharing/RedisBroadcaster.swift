@@ -10,10 +10,10 @@ import Synchronization
 /// `offer` only appends to a bounded queue, so it is safe on an event loop or inside the store.
 /// One thread of its own, with its own hiredis connection, empties the queue: a pipeline of the
 /// log's XADDs, when the batch has entries for it, then one of PUBLISHes. While Redis is down,
-/// offers are dropped and counted at once: the local journal and clients are not affected, the
-/// outage is logged once, and publishing resumes when the connection is back. Dropped updates are
-/// never sent later, because the other nodes would then get stale prices after newer ones. Runs
-/// once: `start()` then `stop()`.
+/// ticks are dropped and counted at once, and what is for the log is held (bounded) and appended
+/// to it, unpublished, when the connection is back: the local journal and clients are not
+/// affected, and the outage is logged once. Dropped ticks are never sent later, because the other
+/// nodes would then get stale prices after newer ones. Runs once: `start()` then `stop()`.
 public final class RedisBroadcaster: Sendable {
     private enum Lifecycle { case idle, running, stopped }
 
