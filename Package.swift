@@ -130,6 +130,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["CSQLite3", "Journal"], path: "Tests/TestSupport"),
+        .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "Locking", "TestSupport"]),
         .testTarget(name: "PublishersTests", dependencies: ["Publishers", "Locking", "TestSupport"]),
