@@ -317,16 +317,17 @@ public final class RedisBroadcaster: Sendable {
         } catch {
             throw PublishInterrupted(cause: error, unsent: updates.indices.filter { !logged[$0] }.map { updates[$0] })
         }
-        takeBack(updates.indices.lazy.filter { entries[$0] != nil && !logged[$0] }.map { updates[$0] })
+        // Refused by the log, published unmarked: this node's log reader waits for none of them.
+        let notLogged = updates.indices.filter { entries[$0] != nil && !logged[$0] }.map { updates[$0] }
+        takeBack(notLogged)
         let publishRefusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
         let refused = replies.filter { if case .error = $0 { true } else { false } }.count
-        let notLogged = zip(entries, logged).filter { entry, isLogged in entry != nil && !isLogged }.count
         let refusalsToLog = state.withLock { state -> (publish: String?, log: String?) in
             state.snapshot.published += updates.count - refused
             state.snapshot.dropped += refused
-            state.snapshot.notLogged += notLogged
+            state.snapshot.notLogged += notLogged.count
             if let logRefusal { state.snapshot.lastError = "Redis refused XADD to the shared log: \(logRefusal)" }
             if let publishRefusal { state.snapshot.lastError = "Redis refused PUBLISH: \(publishRefusal)" }
             // Logged again after a spell of success.
