@@ -227,6 +227,9 @@ struct ConfigurationTests {
                 message:
                     "invalid setting heartbeat_timeout=0.0000001 (from BROKERD_HEARTBEAT_TIMEOUT): must be at least 0.001 (a millisecond)"),
             Rejection(
+                environment: ["BROKERD_PRICE_INTERVAL": "61"],
+                message: "invalid setting price_interval=61 (from BROKERD_PRICE_INTERVAL): must be at most 60 (a minute)"),
+            Rejection(
                 flags: ["--resume-window", "0.0001"],
                 message: "invalid setting resume_window=0.0001 (from --resume-window): must be 0 or at least 0.001 (a millisecond)"),
             // Every connect records the node: one the journal would refuse stops the start instead.
@@ -400,7 +403,7 @@ extension ConfigurationTests {
         .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
         .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
-        .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .simulator: "off", .simulatorRate: "100",
+        .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
@@ -427,6 +430,7 @@ extension ConfigurationTests {
         c.limits.perAddress = .init(maxClients: 4, connectRate: 0.5, connectBurst: 6)
         c.limits.outboundQueueCapacity = 64
         c.limits.slowConsumerTimeout = .milliseconds(2500)
+        c.limits.priceInterval = .milliseconds(10)
         c.simulator.isEnabled = false
         c.simulator.ticksPerSecond = 100
         c.simulator.signalsPath = Self.shippedSignalsPath

@@ -238,4 +238,93 @@ import Testing
             #expect(try sequence(channel) == ["price_update 1", "news_update 2", "price_update 3"])
         }
     }
+
+    // MARK: A price interval
+
+    /// A fan-out on an embedded loop that seals price rounds at most every 100 ms of the loop's
+    /// (virtual) time, and one client.
+    private func paced() throws -> (EmbeddedEventLoop, LoopFanOut, LiveConnection, EmbeddedChannel) {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, priceInterval: .milliseconds(100))
+        let (client, channel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
+        return (loop, fanOut, client, channel)
+    }
+
+    @Test func withAPriceIntervalPricesWithinItGoOutMergedOnceItHasPassed() throws {
+        let (loop, fanOut, client, channel) = try paced()
+
+        // The first goes out at once: nothing was sealed before it.
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
+        loop.run()
+        #expect(try written(channel).map(\.seq) == [1])
+
+        // Two more within the interval, each with the loop free: they wait, merged.
+        fanOut.push([entry("600519", 11), entry("000001", 5)], seq: 2, for: strategy, to: [client])
+        loop.run()
+        fanOut.push([entry("600519", 12)], seq: 3, for: strategy, to: [client])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(99))
+        #expect(try written(channel).isEmpty, "nothing before the interval has passed")
+
+        loop.advanceTime(by: .milliseconds(1))
+        let merged = try written(channel)
+        #expect(merged.map(\.seq) == [3])
+        #expect(merged.first?.prices == ["600519": 12, "000001": 5])
+    }
+
+    @Test func withAPriceIntervalAPriceAfterAQuietIntervalGoesOutAtOnce() throws {
+        let (loop, fanOut, client, channel) = try paced()
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(150))
+
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [client])
+        loop.run()
+        #expect(try written(channel).map(\.seq) == [1, 2])
+    }
+
+    @Test func withAPriceIntervalAMessageDoesNotWaitAndThePricesBeforeItGoFirst() throws {
+        let (loop, fanOut, client, channel) = try paced()
+        let news = WebSocketWire.textFrame(
+            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 3, subscription: nil)))
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
+        loop.run()
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [client])
+        loop.run()
+
+        // The news item goes out now, behind the price that was waiting for the interval.
+        fanOut.push(message: news, type: "news_update", to: [client])
+        loop.run()
+        #expect(try sequence(channel) == ["price_update 1", "price_update 2", "news_update 3"])
+
+        // A price after it waits for the interval since the last seal of the writer's own.
+        fanOut.push([entry("600519", 12)], seq: 4, for: strategy, to: [client])
+        loop.run()
+        #expect(try sequence(channel).isEmpty)
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(try sequence(channel) == ["price_update 4"])
+    }
+
+    @Test func withAPriceIntervalEveryConnectionStillGetsEveryCodeOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2, priceInterval: .milliseconds(100))
+        let clients = try (1...5).map { try EmbeddedFanOut.connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+
+        // Prices arrive between the slices of the first round: they join it for the connections
+        // it has not reached, and the others get them after the interval.
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
+        loop.execute { fanOut.push([entry("000001", 5)], seq: 2, for: self.strategy, to: connections) }
+        loop.run()
+        loop.advanceTime(by: .milliseconds(100))
+
+        for (_, channel) in clients {
+            let updates = try written(channel)
+            var latest: [String: Double] = [:]
+            for update in updates { latest.merge(update.prices) { $1 } }
+            #expect(latest == ["600519": 10, "000001": 5])
+            #expect(updates.count <= 2)
+            #expect(updates.last?.seq == 2)
+        }
+    }
 }

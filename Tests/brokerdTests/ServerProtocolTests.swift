@@ -179,6 +179,33 @@ import TestSupport
         _ = dir
     }
 
+    @Test func withAPriceIntervalTicksWithinItReachTheClientAsOneUpdate() async throws {
+        let (dir, broker) = try await startBroker(["--price-interval", "3"])
+        try await putSignals(broker, "volume_wave", ["600519", "000001"])
+        let (socket, _) = try await connect(broker)
+        try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+        _ = try await socket.receive(type: "subscribed")
+        _ = try await socket.receive(type: "price_update")
+
+        try await postTicks(broker, [("600519", 1700)])
+        let first = try #require(try await socket.receive(type: "price_update"))
+        #expect(codes(first) == ["600519"])
+
+        // Two ticks in two requests, well within the 3 s since that update: one update brings both,
+        // where without the interval each request's tick would come in an update of its own.
+        try await postTicks(broker, [("000001", 11)])
+        try await postTicks(broker, [("600519", 1701)])
+        let merged = try #require(try await socket.receive(type: "price_update"))
+        #expect(Set(codes(merged)) == ["600519", "000001"])
+        let prices = (merged["data"] as? [[String: Any]] ?? []).compactMap { $0["price"] as? Double }
+        #expect(prices.contains(1701), "the latest price of 600519: \(merged)")
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func aBurstOfRequestsLongerThanTheInboxIsReadOnceItDrainsAndAnsweredInOrder() async throws {
         let (dir, broker) = try await startBroker(["--messages-per-second", "1000", "--burst", "1000"])
         let (socket, _) = try await connect(broker)

@@ -73,6 +73,7 @@ extension Configuration {
         case .addressConnectBurst: limits.perAddress.connectBurst = try value.integer(in: 1...Int.max)
         case .outboundQueue: limits.outboundQueueCapacity = try value.integer(in: 1...Int.max)
         case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
+        case .priceInterval: limits.priceInterval = try Self.priceInterval(value.seconds(allowZero: true))
         case .simulator: simulator.isEnabled = try value.boolean()
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
         case .simulatorSignals: simulator.signalsPath = try value.string()
@@ -99,6 +100,12 @@ extension Configuration {
     private static func rateOrOff(_ rate: Double) throws(SettingRejection) -> Double {
         guard rate == 0 || rate >= 0.001 else { throw SettingRejection("must be 0 (no limit) or at least 0.001") }
         return rate
+    }
+
+    /// At most a minute: prices held longer than that are no longer live.
+    private static func priceInterval(_ interval: Duration) throws(SettingRejection) -> Duration {
+        guard interval <= .seconds(60) else { throw SettingRejection("must be at most 60 (a minute)") }
+        return interval
     }
 
     /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.

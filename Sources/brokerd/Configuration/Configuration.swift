@@ -82,6 +82,10 @@ extension Configuration {
         /// closed as a slow consumer. Coalescing keeps a client with only price subscriptions
         /// under `outboundQueueCapacity` however long it reads nothing.
         public var slowConsumerTimeout = Duration.seconds(30)
+        /// The shortest time between two price updates of one subscription to a connection
+        /// (prices arriving meanwhile are merged, latest per code); zero sends each as soon as
+        /// the connection's event loop can.
+        public var priceInterval = Duration.zero
 
         /// Creates limits holding the defaults.
         public init() {}

@@ -79,6 +79,9 @@ public struct ServeOptions: ParsableArguments {
         name: .customLong(Setting.slowConsumerTimeout.flagName), parsing: .unconditional, help: Setting.slowConsumerTimeout.argumentHelp)
     public var slowConsumerTimeout: String?
 
+    @Option(name: .customLong(Setting.priceInterval.flagName), parsing: .unconditional, help: Setting.priceInterval.argumentHelp)
+    public var priceInterval: String?
+
     @Option(name: .customLong(Setting.simulator.flagName), help: Setting.simulator.argumentHelp)
     public var simulator: String?
 
@@ -141,6 +144,7 @@ public struct ServeOptions: ParsableArguments {
             (.addressConnectBurst, addressConnectBurst.map(SettingValue.text)),
             (.outboundQueue, outboundQueue.map(SettingValue.text)),
             (.slowConsumerTimeout, slowConsumerTimeout.map(SettingValue.text)),
+            (.priceInterval, priceInterval.map(SettingValue.text)),
             (.simulator, simulator.map(SettingValue.text)),
             (.simulatorRate, simulatorRate.map(SettingValue.text)),
             (.simulatorSignals, simulatorSignals.map(SettingValue.text)),

@@ -24,6 +24,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case addressConnectBurst = "address_connect_burst"
     case outboundQueue = "outbound_queue"
     case slowConsumerTimeout = "slow_consumer_timeout"
+    case priceInterval = "price_interval"
     case simulator
     case simulatorRate = "simulator_rate"
     case simulatorSignals = "simulator_signals"
@@ -53,7 +54,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .logLevel, .publicDir:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout:
+            .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
@@ -113,6 +114,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .addressConnectBurst: "New connections one address may open at once (with address_connect_rate)."
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
         case .slowConsumerTimeout: "Seconds a client's socket may take nothing while messages wait; then it is a slow consumer."
+        case .priceInterval:
+            "Shortest time in seconds between two price updates of one subscription to a client; prices meanwhile are merged. 0 sends each at once."
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
         case .simulatorSignals: "Signals file of the strategies and stocks the simulator trades; a file given must exist."
@@ -137,7 +140,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "port"
         case .journal, .simulatorSignals: "file"
         case .durability: "normal|full"
-        case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout: "seconds"
+        case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout, .priceInterval: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
         case .maxFrameBytes: "bytes"
@@ -179,6 +182,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .addressConnectBurst: return "\(defaults.limits.perAddress.connectBurst)"
         case .outboundQueue: return "\(defaults.limits.outboundQueueCapacity)"
         case .slowConsumerTimeout: return "\(defaults.limits.slowConsumerTimeout.components.seconds)"
+        case .priceInterval: return "0, each update at once"
         case .simulator: return defaults.simulator.isEnabled ? "on" : "off"
         case .simulatorRate: return "\(Int(defaults.simulator.ticksPerSecond))"
         case .simulatorSignals: return "\(SimulatedMarket.defaultPath) if it exists, else the built-in market"

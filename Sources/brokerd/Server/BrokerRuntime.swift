@@ -47,7 +47,7 @@ final class BrokerRuntime: Sendable {
         self.tokenVerifier = tokenVerifier
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
-        let sink = OutboxSink(registry: registry, logger: logger)
+        let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink
         let klines = KlinePublisher()
         self.klines = klines

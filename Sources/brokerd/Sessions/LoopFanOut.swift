@@ -31,10 +31,19 @@ import NIOWebSocket
 /// not stop the rounds of everyone else from merging while the loop is busy. Price rounds of
 /// different subscriptions are merged apart, so between themselves they can reach a connection out
 /// of seq order.
+///
+/// With a `priceInterval`, pending rounds are sealed for writing at most once per interval: prices
+/// that arrive sooner after the last seal wait for the next one, merged (latest per code), so a
+/// connection gets at most one price update per subscription per interval, and the loop writes
+/// fewer, fuller rounds. A price after a quiet interval goes out at once, and a message never
+/// waits: it seals the rounds its recipients get as always, and they go out ahead of it then.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
     /// How many connections one loop task writes before the loop takes other work.
     let sliceSize: Int
+    /// The shortest time between two seals of pending price rounds; zero seals them whenever the
+    /// loop is free.
+    let priceInterval: TimeAmount
     /// Pending rounds and encoded pushes; only touched on `eventLoop`.
     private let state: NIOLoopBoundBox<State>
     private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
@@ -55,6 +64,10 @@ final class LoopFanOut: Sendable {
         var messagesEncoded = 0
         /// The push being written, a slice at a time.
         var writing: InProgress?
+        /// When pending rounds were last sealed by the writer (not by a message).
+        var lastSeal: NIODeadline?
+        /// The writer's next task, when it waits for `priceInterval` to pass; it counts as queued.
+        var waitingForInterval: Scheduled<Void>?
     }
 
     /// A push encoded once for all its connections on this loop.
@@ -137,9 +150,10 @@ final class LoopFanOut: Sendable {
         }
     }
 
-    init(eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize) {
+    init(eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize, priceInterval: TimeAmount = .zero) {
         self.eventLoop = eventLoop
         self.sliceSize = max(1, sliceSize)
+        self.priceInterval = max(.zero, priceInterval)
         state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
     }
 
@@ -194,7 +208,14 @@ final class LoopFanOut: Sendable {
         if let reaching { encodePendingRounds(through: reaching) }
         state.value.encoded.append(encoded)
         state.value.messagesEncoded += 1
-        scheduleWrite()
+        // A message does not wait for the price interval: the writer goes on now.
+        if let waiting = state.value.waitingForInterval {
+            waiting.cancel()
+            state.value.waitingForInterval = nil
+            eventLoop.execute { [self] in writeSlice() }
+        } else {
+            scheduleWrite()
+        }
     }
 
     private func scheduleWrite() {
@@ -206,6 +227,13 @@ final class LoopFanOut: Sendable {
     /// Writes the next `sliceSize` connections of what is pending, oldest push first, and queues
     /// itself again while anything is left.
     private func writeSlice() {
+        if let due = sealDeadline() {
+            state.value.waitingForInterval = eventLoop.scheduleTask(deadline: due) { [self] in
+                state.value.waitingForInterval = nil
+                writeSlice()
+            }
+            return
+        }
         guard var current = state.value.writing ?? nextPush().map({ InProgress(push: $0, written: 0) }) else {
             state.value.writeQueued = false
             return
@@ -236,6 +264,18 @@ final class LoopFanOut: Sendable {
             dispatch.record(duration: ContinuousClock.now - push.since)
         }
         eventLoop.execute { [self] in writeSlice() }
+    }
+
+    /// When the writer, about to seal pending price rounds, must wait for `priceInterval` to pass
+    /// since the last seal; nil when it goes on now (and the seal is noted).
+    private func sealDeadline() -> NIODeadline? {
+        guard priceInterval > .zero, state.value.writing == nil, state.value.encoded.isEmpty, !state.value.order.isEmpty else {
+            return nil
+        }
+        let now = eventLoop.now
+        if let last = state.value.lastSeal, now < last + priceInterval { return last + priceInterval }
+        state.value.lastSeal = now
+        return nil
     }
 
     /// The oldest encoded push; pending rounds stay open to merging until everything encoded

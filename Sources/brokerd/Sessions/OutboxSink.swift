@@ -24,9 +24,13 @@ final class OutboxSink: PushSink {
     /// to its price push reaching the event loops: journal, apply and publishers.
     private let tickAge = Metrics.Timer(label: "brokerd_tick_age_at_fanout_seconds")
 
-    init(registry: ConnectionRegistry, logger: Logger) {
+    /// The shortest time between two price updates of one subscription to a connection (see `LoopFanOut`).
+    private let priceInterval: TimeAmount
+
+    init(registry: ConnectionRegistry, logger: Logger, priceInterval: Duration = .zero) {
         self.registry = registry
         self.logger = logger
+        self.priceInterval = TimeAmount(priceInterval)
     }
 
     /// Connections closed as slow consumers since start.
@@ -45,7 +49,7 @@ final class OutboxSink: PushSink {
     func fanOut(for eventLoop: any EventLoop) -> LoopFanOut {
         loops.withLock { loops in
             if let loop = loops[ObjectIdentifier(eventLoop)] { return loop }
-            let loop = LoopFanOut(eventLoop: eventLoop)
+            let loop = LoopFanOut(eventLoop: eventLoop, priceInterval: priceInterval)
             loops[ObjectIdentifier(eventLoop)] = loop
             return loop
         }
