@@ -222,6 +222,63 @@ import Testing
         }
     }
 
+    /// The same with a price interval: replies to one client take its prices out of the waiting
+    /// rounds, messages to all seal them, and the loop's time moves on at random between pushes.
+    @Test(arguments: 1...12 as ClosedRange<UInt64>)
+    func randomInterleavingsWithAPriceIntervalNeverRepeatOrReorderPrices(seed: UInt64) throws {
+        let subscribersChange = seed > 8
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2, priceInterval: .milliseconds(10))
+        let clients = try (1...7).map { try EmbeddedFanOut.connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+        let codes = ["600519", "000001", "300750"]
+        var random = SeededGenerator(seed: seed)
+        final class Counter: @unchecked Sendable { var seq = 0; var latest: [String: Double] = [:] }
+        let counter = Counter()
+
+        func nested(_ depth: Int, _ body: @escaping @Sendable () -> Void) {
+            if depth == 0 { body() } else { loop.execute { nested(depth - 1, body) } }
+        }
+        for _ in 0..<80 {
+            let code = codes.randomElement(using: &random)!
+            let kind = Int.random(in: 0..<10, using: &random)
+            var recipients = connections
+            if subscribersChange, Bool.random(using: &random) { recipients.remove(at: Int.random(in: 0..<recipients.count, using: &random)) }
+            if kind == 0 { recipients = [recipients.randomElement(using: &random)!] }
+            let to = recipients
+            nested(Int.random(in: 0...6, using: &random)) {
+                counter.seq += 1
+                if kind <= 1 {
+                    let frame = WebSocketWire.textFrame(
+                        ServerMessage.encode(
+                            ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: UInt64(counter.seq), subscription: nil)))
+                    fanOut.push(message: frame, type: "news_update", to: to)
+                } else {
+                    counter.latest[code] = Double(counter.seq)
+                    fanOut.push([self.entry(code, Double(counter.seq))], seq: UInt64(counter.seq), for: self.strategy, to: to)
+                }
+            }
+            if Int.random(in: 0..<4, using: &random) == 0 {
+                loop.advanceTime(by: .milliseconds(Int64.random(in: 0...15, using: &random)))
+            }
+        }
+        loop.run()
+        loop.advanceTime(by: .milliseconds(100))
+
+        for (_, channel) in clients {
+            let received = try EmbeddedFanOut.messages(channel)
+            #expect(zip(received, received.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seqs in order")
+            var latest: [String: Double] = [:]
+            for message in received {
+                for (code, price) in message.prices {
+                    #expect(price > latest[code] ?? 0, "\(code) at \(price) after \(latest[code] ?? 0)")
+                    latest[code] = price
+                }
+            }
+            if !subscribersChange { #expect(latest == counter.latest) }
+        }
+    }
+
     @Test func pricesDoNotJoinARoundAMessageIsQueuedBehind() throws {
         let (loop, fanOut, clients, connections) = try sliced(5)
         let news = WebSocketWire.textFrame(
@@ -303,6 +360,35 @@ import Testing
         #expect(try sequence(channel).isEmpty)
         loop.advanceTime(by: .milliseconds(100))
         #expect(try sequence(channel) == ["price_update 4"])
+    }
+
+    @Test func withAPriceIntervalAReplyTakesOnlyItsConnectionsPricesOutOfTheWaitingRound() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, priceInterval: .milliseconds(100))
+        let (first, firstChannel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
+        let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
+        let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [first, second])
+        loop.run()
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [first, second])
+        loop.run()
+
+        // The reply to the first client brings it the waiting price first; the second waits on.
+        fanOut.push(message: pong, type: "pong", to: [first])
+        loop.run()
+        #expect(try EmbeddedFanOut.outline(firstChannel) == ["price_update 1", "price_update 2", "pong"])
+        #expect(try EmbeddedFanOut.outline(secondChannel) == ["price_update 1"])
+
+        // At the interval the second gets it, and the first nothing again; then both the next one.
+        fanOut.push([entry("000001", 5)], seq: 3, for: strategy, to: [first, second])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(100))
+        let firstNext = try written(firstChannel)
+        let secondNext = try written(secondChannel)
+        #expect(firstNext.map(\.seq) == [3])
+        #expect(firstNext.first?.prices == ["000001": 5])
+        #expect(secondNext.map(\.seq) == [3])
+        #expect(secondNext.first?.prices == ["600519": 11, "000001": 5])
     }
 
     @Test func withAPriceIntervalEveryConnectionStillGetsEveryCodeOnce() throws {

@@ -36,7 +36,9 @@ import NIOWebSocket
 /// that arrive sooner after the last seal wait for the next one, merged (latest per code), so a
 /// connection gets at most one price update per subscription per interval, and the loop writes
 /// fewer, fuller rounds. A price after a quiet interval goes out at once, and a message never
-/// waits: it seals the rounds its recipients get as always, and they go out ahead of it then.
+/// waits: it seals the rounds its recipients get as always, and they go out ahead of it then,
+/// except for a reply or a close (one connection), which takes only its connection's prices out
+/// of the rounds, so the others keep waiting.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
     /// How many connections one loop task writes before the loop takes other work.
@@ -193,19 +195,7 @@ final class LoopFanOut: Sendable {
     /// Queues a message or a close behind the pending rounds that reach any of its connections:
     /// their prices are older. Call on the loop.
     private func enqueue(_ encoded: Encoded) {
-        let isRecipient: (LiveConnection) -> Bool
-        if encoded.connections.count == 1 {
-            // A reply: one connection, compared by identity.
-            let only = encoded.connections[0]
-            isRecipient = { $0 === only }
-        } else {
-            let recipients = Set(encoded.connections.map(ObjectIdentifier.init))
-            isRecipient = { recipients.contains(ObjectIdentifier($0)) }
-        }
-        let reaching = state.value.order.lastIndex { subscription in
-            state.value.rounds[subscription]?.connections.contains(where: isRecipient) ?? false
-        }
-        if let reaching { encodePendingRounds(through: reaching) }
+        sealPendingPrices(reaching: encoded.connections)
         state.value.encoded.append(encoded)
         state.value.messagesEncoded += 1
         // A message does not wait for the price interval: the writer goes on now.
@@ -351,6 +341,43 @@ final class LoopFanOut: Sendable {
             ServerMessage.encode(ServerMessage.PriceUpdate(entries: sorted, seq: seq, subscription: subscription)))
         return Encoded(
             kind: .prices(entries: sorted, seq: seq, subscription: subscription), frame: frame, connections: connections, since: since)
+    }
+
+    /// Queues the pending prices of `recipients` ahead of a message to them: the rounds that reach
+    /// any of them, and those before.
+    private func sealPendingPrices(reaching recipients: [LiveConnection]) {
+        let isRecipient: (LiveConnection) -> Bool
+        if recipients.count == 1 {
+            // A reply: one connection, compared by identity.
+            let only = recipients[0]
+            // With a price interval, only its connection's prices: sealing the rounds would send
+            // every other connection of them an update before the interval, once per reply (a
+            // thousand clients pinging every 30 s would seal 33 times a second).
+            if priceInterval > .zero { return separatePendingPrices(of: only) }
+            isRecipient = { $0 === only }
+        } else {
+            let recipients = Set(recipients.map(ObjectIdentifier.init))
+            isRecipient = { recipients.contains(ObjectIdentifier($0)) }
+        }
+        let reaching = state.value.order.lastIndex { subscription in
+            state.value.rounds[subscription]?.connections.contains(where: isRecipient) ?? false
+        }
+        if let reaching { encodePendingRounds(through: reaching) }
+    }
+
+    /// Queues the prices of the pending rounds that `connection` has not had, one push per round in
+    /// their order, and notes that it got them; the rounds stay open for the others.
+    private func separatePendingPrices(of connection: LiveConnection) {
+        let id = ObjectIdentifier(connection)
+        for subscription in state.value.order {
+            guard var round = state.value.rounds[subscription], round.connections.contains(where: { $0 === connection }) else { continue }
+            let after = round.joined[id] ?? 0
+            guard after < round.pushes else { continue }
+            state.value.encoded.append(
+                Self.encode(round.entries(after: after), seq: round.seq, subscription: subscription, to: [connection], since: round.since))
+            round.joined[id] = round.pushes
+            state.value.rounds[subscription] = round
+        }
     }
 
     /// Turns the merged pending rounds, all or those up to `order[last]`, into encoded ones, in
