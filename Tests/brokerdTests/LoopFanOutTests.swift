@@ -174,61 +174,15 @@ import Testing
     /// Pushes and messages reach the loop between random slices: every connection gets each code's
     /// prices newest-last without repeats, and seqs in order; with the same subscribers throughout
     /// (seeds up to 8) each ends with the latest price of every code, with subscribers leaving and
-    /// coming back (seeds from 9) with no price older than one it had.
-    @Test(arguments: 1...12 as ClosedRange<UInt64>)
-    func randomInterleavingsNeverRepeatOrReorderPrices(seed: UInt64) throws {
-        let subscribersChange = seed > 8
-        let (loop, fanOut, clients, connections) = try sliced(7)
-        let codes = ["600519", "000001", "300750"]
-        var random = SeededGenerator(seed: seed)
-        final class Counter: @unchecked Sendable { var seq = 0; var latest: [String: Double] = [:] }
-        let counter = Counter()
-
-        func nested(_ depth: Int, _ body: @escaping @Sendable () -> Void) {
-            if depth == 0 { body() } else { loop.execute { nested(depth - 1, body) } }
-        }
-        for _ in 0..<60 {
-            let code = codes.randomElement(using: &random)!
-            let isMessage = Int.random(in: 0..<8, using: &random) == 0
-            var recipients = connections
-            if subscribersChange, Bool.random(using: &random) { recipients.remove(at: Int.random(in: 0..<recipients.count, using: &random)) }
-            let to = recipients
-            nested(Int.random(in: 0...6, using: &random)) {
-                counter.seq += 1
-                if isMessage {
-                    let frame = WebSocketWire.textFrame(
-                        ServerMessage.encode(
-                            ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: UInt64(counter.seq), subscription: nil)))
-                    fanOut.push(message: frame, type: "news_update", to: to)
-                } else {
-                    counter.latest[code] = Double(counter.seq)
-                    fanOut.push([self.entry(code, Double(counter.seq))], seq: UInt64(counter.seq), for: self.strategy, to: to)
-                }
-            }
-        }
-        loop.run()
-
-        for (_, channel) in clients {
-            let received = try EmbeddedFanOut.messages(channel)
-            #expect(zip(received, received.dropFirst()).allSatisfy { $0.seq < $1.seq }, "seqs in order")
-            var latest: [String: Double] = [:]
-            for message in received {
-                for (code, price) in message.prices {
-                    #expect(price > latest[code] ?? 0, "\(code) at \(price) after \(latest[code] ?? 0)")
-                    latest[code] = price
-                }
-            }
-            if !subscribersChange { #expect(latest == counter.latest) }
-        }
-    }
-
-    /// The same with a price interval: replies to one client take its prices out of the waiting
-    /// rounds, messages to all seal them, and the loop's time moves on at random between pushes.
-    @Test(arguments: 1...12 as ClosedRange<UInt64>)
-    func randomInterleavingsWithAPriceIntervalNeverRepeatOrReorderPrices(seed: UInt64) throws {
+    /// coming back (seeds from 9) with no price older than one it had. Some messages go to all,
+    /// some to one client (a reply), and the loop's time moves on at random between pushes: with a
+    /// price interval, replies take their client's prices out of the waiting rounds, messages to
+    /// all seal them, and the interval passes now and then.
+    @Test(arguments: [TimeAmount.zero, .milliseconds(10)], 1...12 as ClosedRange<UInt64>)
+    func randomInterleavingsNeverRepeatOrReorderPrices(priceInterval: TimeAmount, seed: UInt64) throws {
         let subscribersChange = seed > 8
         let loop = EmbeddedEventLoop()
-        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2, priceInterval: .milliseconds(10))
+        let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2, priceInterval: priceInterval)
         let clients = try (1...7).map { try EmbeddedFanOut.connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
         let connections = clients.map(\.0)
         let codes = ["600519", "000001", "300750"]
