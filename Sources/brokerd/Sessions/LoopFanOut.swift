@@ -344,7 +344,7 @@ final class LoopFanOut: Sendable {
     }
 
     /// Queues the pending prices of `recipients` ahead of a message to them: the rounds that reach
-    /// any of them, and those before.
+    /// any of them, and those before; for a reply with a price interval, its connection's prices alone.
     private func sealPendingPrices(reaching recipients: [LiveConnection]) {
         let isRecipient: (LiveConnection) -> Bool
         if recipients.count == 1 {
