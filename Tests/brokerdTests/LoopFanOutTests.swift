@@ -345,6 +345,25 @@ import Testing
         #expect(secondNext.first?.prices == ["600519": 11, "000001": 5])
     }
 
+    @Test func withAPriceIntervalASealThatFoundNothingToSendDoesNotCount() throws {
+        let (loop, fanOut, client, channel) = try paced()
+        let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
+        loop.run()
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [client])
+        loop.run()
+        // The reply takes the waiting price out; at the interval there is nothing left to send.
+        fanOut.push(message: pong, type: "pong", to: [client])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(100))
+        #expect(try EmbeddedFanOut.outline(channel) == ["price_update 1", "price_update 2", "pong"])
+
+        // So the last seal is still the first one, an interval ago: the next price goes at once.
+        fanOut.push([entry("600519", 12)], seq: 3, for: strategy, to: [client])
+        loop.run()
+        #expect(try written(channel).map(\.seq) == [3])
+    }
+
     @Test func withAPriceIntervalEveryConnectionStillGetsEveryCodeOnce() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop, sliceSize: 2, priceInterval: .milliseconds(100))

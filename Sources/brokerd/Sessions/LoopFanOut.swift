@@ -257,21 +257,22 @@ final class LoopFanOut: Sendable {
     }
 
     /// When the writer, about to seal pending price rounds, must wait for `priceInterval` to pass
-    /// since the last seal; nil when it goes on now (and the seal is noted).
+    /// since the last seal; nil when it goes on now.
     private func sealDeadline() -> NIODeadline? {
-        guard priceInterval > .zero, state.value.writing == nil, state.value.encoded.isEmpty, !state.value.order.isEmpty else {
-            return nil
-        }
-        let now = eventLoop.now
-        if let last = state.value.lastSeal, now < last + priceInterval { return last + priceInterval }
-        state.value.lastSeal = now
-        return nil
+        guard priceInterval > .zero, state.value.writing == nil, state.value.encoded.isEmpty, !state.value.order.isEmpty,
+            let last = state.value.lastSeal, eventLoop.now < last + priceInterval
+        else { return nil }
+        return last + priceInterval
     }
 
     /// The oldest encoded push; pending rounds stay open to merging until everything encoded
     /// before them is out.
     private func nextPush() -> Encoded? {
-        if state.value.encoded.isEmpty { encodePendingRounds() }
+        if state.value.encoded.isEmpty {
+            encodePendingRounds()
+            // A seal that found every connection served already (by replies) is not one.
+            if priceInterval > .zero, !state.value.encoded.isEmpty { state.value.lastSeal = eventLoop.now }
+        }
         guard let next = state.value.encoded.popFirst() else { return nil }
         if !next.isPriceRound { state.value.messagesEncoded -= 1 }
         return next
