@@ -261,6 +261,14 @@ import Testing
         return (loop, fanOut, client, channel)
     }
 
+    /// Pushes 600519 at 10 (seq 1), which goes out, then at 11 (seq 2), which waits for the interval.
+    private func oneSentOneWaiting(_ loop: EmbeddedEventLoop, _ fanOut: LoopFanOut, _ clients: [LiveConnection]) {
+        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: clients)
+        loop.run()
+        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: clients)
+        loop.run()
+    }
+
     @Test func withAPriceIntervalPricesWithinItGoOutMergedOnceItHasPassed() throws {
         let (loop, fanOut, client, channel) = try paced()
 
@@ -298,10 +306,7 @@ import Testing
         let (loop, fanOut, client, channel) = try paced()
         let news = WebSocketWire.textFrame(
             ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 3, subscription: nil)))
-        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
-        loop.run()
-        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [client])
-        loop.run()
+        oneSentOneWaiting(loop, fanOut, [client])
 
         // The news item goes out now, behind the price that was waiting for the interval.
         fanOut.push(message: news, type: "news_update", to: [client])
@@ -322,10 +327,7 @@ import Testing
         let (first, firstChannel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
         let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
         let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
-        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [first, second])
-        loop.run()
-        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [first, second])
-        loop.run()
+        oneSentOneWaiting(loop, fanOut, [first, second])
 
         // The reply to the first client brings it the waiting price first; the second waits on.
         fanOut.push(message: pong, type: "pong", to: [first])
@@ -348,10 +350,7 @@ import Testing
     @Test func withAPriceIntervalASealThatFoundNothingToSendDoesNotCount() throws {
         let (loop, fanOut, client, channel) = try paced()
         let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
-        fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: [client])
-        loop.run()
-        fanOut.push([entry("600519", 11)], seq: 2, for: strategy, to: [client])
-        loop.run()
+        oneSentOneWaiting(loop, fanOut, [client])
         // The reply takes the waiting price out; at the interval there is nothing left to send.
         fanOut.push(message: pong, type: "pong", to: [client])
         loop.run()
