@@ -15,6 +15,9 @@
  *   client.close();                                 // for good: no more reconnects
  *
  * url may be omitted (or null): then it is /ws/stock/prices on the page's own host, ws: or wss:.
+ * Its query is kept on every reconnect: "/ws/stock/prices?price_interval=0.5" asks the broker for
+ * at most one price update per subscription every 0.5 s (the "connected" message's price_interval
+ * says what the connection got).
  *
  * States (client.state, and onState(state, detail)):
  *   "connecting"  a socket is opening; detail {attempt, resume, clientId (the session to resume)}
@@ -99,7 +102,7 @@
   const UNTRACKED_ID = 0;
 
   // Errors the broker sends on its own, not in answer to a request: they free no room in the window.
-  const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]);
+  const UNPROMPTED_ERRORS = new Set(["resume_failed", "resume_incomplete", "invalid_since", "invalid_price_interval", "subscription_dropped"]);
 
   class BrokerClient {
     /**

@@ -8,7 +8,9 @@ public struct BrokerClientConfiguration: Sendable {
         case queryParameter
     }
 
-    /// The broker's WebSocket endpoint, e.g. `ws://127.0.0.1:8000/ws/stock/prices`.
+    /// The broker's WebSocket endpoint, e.g. `ws://127.0.0.1:8000/ws/stock/prices`. Its query is
+    /// kept on every reconnect: `…/ws/stock/prices?price_interval=0.5` asks for at most one price
+    /// update per subscription every 0.5 s (`Connected.priceInterval` says what the connection got).
     public var url: String
     /// The client's JWT, when the broker requires one.
     public var token: String?

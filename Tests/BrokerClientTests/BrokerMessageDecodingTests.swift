@@ -9,10 +9,18 @@ struct BrokerMessageDecodingTests {
             clientID: "client_1a2b3c4d", seq: 1234, resumed: true, message: "WebSocket session resumed")))
     }
 
+    @Test func connectedCarriesThePriceIntervalTheConnectionGot() throws {
+        let text = #"{"client_id":"client_1","message":"WebSocket连接成功","price_interval":0.5,"resume_token":"0f1e","resumed":false,"seq":7,"timestamp":"2026-11-23T09:30:00.000000Z","type":"connected"}"#
+        guard case .connected(let connected) = try BrokerMessage.decode(text) else { Issue.record("not connected"); return }
+        #expect(connected.priceInterval == 0.5)
+        #expect(connected.resumeToken == "0f1e")
+    }
+
     @Test func connectedWithoutResumedIsAFreshSession() throws {
         let text = #"{"type":"connected","client_id":"client_1","message":"WebSocket连接成功","timestamp":"2026-11-23T09:30:00Z"}"#
         guard case .connected(let connected) = try BrokerMessage.decode(text) else { Issue.record("not connected"); return }
         #expect(!connected.resumed)
+        #expect(connected.priceInterval == nil)
     }
 
     @Test func priceUpdateCarriesEveryEntryAndItsSubscription() throws {

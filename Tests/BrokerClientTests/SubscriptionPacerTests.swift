@@ -63,7 +63,7 @@ struct SubscriptionPacerTests {
     @Test func errorsTheBrokerSendsUnpromptedAnswerNoRequest() {
         var pacer = SubscriptionPacer(window: 1, retryDelay: .seconds(1))
         _ = pacer.enqueue([.subscribe(stocks[0]), .subscribe(stocks[1])])
-        for code in ["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"] {
+        for code in ["resume_failed", "resume_incomplete", "invalid_since", "invalid_price_interval", "subscription_dropped"] {
             #expect(pacer.received(.error(ServerError(error: code, details: "")), requestID: nil).send.isEmpty)
         }
         #expect(pacer.received(.pong, requestID: nil).send.isEmpty)

@@ -38,6 +38,63 @@ import Testing
         #expect(try EmbeddedFanOut.messages(oldChannel).isEmpty, "the replaced connection of c3 got nothing")
     }
 
+    /// Connections that asked for different price intervals share an event loop but not a
+    /// fan-out: one with an interval gets the prices within it merged, once it has passed, while
+    /// the others get each push at once; a message reaches both, in seq order with their prices.
+    @Test func connectionsOfOneLoopGetTheirOwnPriceInterval() throws {
+        let loop = EmbeddedEventLoop()
+        let registry = ConnectionRegistry()
+        let sink = OutboxSink(registry: registry, logger: Logger(label: "test"))
+        let everyPush = sink.fanOut(for: loop)
+        let perSecond = sink.fanOut(for: loop, priceInterval: .seconds(1))
+        #expect(sink.fanOut(for: loop, priceInterval: .zero) === everyPush, "the broker's interval when none is asked for")
+        #expect(sink.fanOut(for: loop, priceInterval: .seconds(1)) === perSecond, "one fan-out per loop and interval")
+        #expect(perSecond !== everyPush && perSecond.priceInterval == .seconds(1))
+
+        var projection = Projection()
+        var channels: [String: EmbeddedChannel] = [:]
+        for (id, fanOut) in [("fast", everyPush), ("slow", perSecond), ("fast2", everyPush)] {
+            let (connection, channel) = try EmbeddedFanOut.connection(id, on: loop, fanOut: fanOut)
+            registry.add(connection)
+            channels[id] = channel
+            for event in [
+                Event.clientConnected(ClientConnected(clientID: id, user: nil, remoteAddress: nil, node: "n")),
+                .subscribed(SubscriptionChange(clientID: id, subscription: strategy)),
+            ] {
+                projection.apply(RecordedEvent(seq: projection.lastSeq + 1, timestamp: 0, event: event))
+            }
+        }
+        #expect(OutboxSink.byFanOut(registry.all.sorted { $0.clientID < $1.clientID }).map { $0.map(\.clientID) } == [["fast", "fast2"], ["slow"]])
+
+        func push(_ code: String, _ price: Double, seq: UInt64) {
+            let tick = PriceTick(code: code, name: code, price: price, volume: 1, prevClose: 10, timestamp: 0)
+            sink.send(.prices([tick]), seq: seq, to: strategy, projection: projection)
+            loop.run()
+        }
+        func prices(_ id: String) throws -> [[String: Double]] {
+            try EmbeddedFanOut.messages(#require(channels[id])).map(\.prices)
+        }
+        push("600519", 1, seq: 10)
+        push("600519", 2, seq: 11)
+        push("000001", 3, seq: 12)
+        #expect(try prices("fast") == [["600519": 1], ["600519": 2], ["000001": 3]])
+        #expect(try prices("fast2") == [["600519": 1], ["600519": 2], ["000001": 3]])
+        #expect(try prices("slow") == [["600519": 1]], "the first price after a quiet interval at once, the rest held")
+
+        loop.advanceTime(by: .milliseconds(999))
+        #expect(try prices("slow").isEmpty)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(try prices("slow") == [["600519": 2, "000001": 3]], "merged, once the interval passed")
+
+        push("600519", 4, seq: 13)
+        sink.send(.message(type: "news_update", data: ["title": "t"]), seq: 14, to: strategy, projection: projection)
+        loop.run()
+        for id in ["fast", "slow"] {
+            let outline = try EmbeddedFanOut.outline(#require(channels[id]))
+            #expect(outline == ["price_update 13", "news_update 14"], "\(id): the held price goes out ahead of the message")
+        }
+    }
+
     @Test func aLookupOlderThanTheKeptOneIsNotKept() throws {
         let (connection, _) = try EmbeddedFanOut.connection("c1", on: EmbeddedEventLoop(), fanOut: LoopFanOut(eventLoop: EmbeddedEventLoop()))
         var cache = RecipientCache()

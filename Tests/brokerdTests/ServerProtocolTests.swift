@@ -206,6 +206,56 @@ import TestSupport
         _ = dir
     }
 
+    @Test func aClientAsksForItsOwnPriceIntervalInTheURL() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519", "000001"])
+        // 2.5 s is rounded up to the next step, 5 s, and `connected` says so.
+        let (held, heldConnected) = try await connect(broker, query: "?price_interval=2.5")
+        #expect(heldConnected["price_interval"] as? Double == 5)
+        let (every, everyConnected) = try await connect(broker)
+        #expect(everyConnected["price_interval"] == nil, "no interval, none shown: \(everyConnected)")
+        for socket in [held, every] {
+            try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+            _ = try await socket.receive(type: "subscribed")
+            _ = try await socket.receive(type: "price_update")
+        }
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        let intervals = (listed["clients"] as? [[String: Any]] ?? []).map { ($0["client_id"] as? String ?? "", $0["price_interval"] as? Double) }
+        #expect(Dictionary(intervals, uniquingKeysWith: { $1 }) == [heldConnected["client_id"] as? String ?? "": 5, everyConnected["client_id"] as? String ?? "": 0])
+
+        try await postTicks(broker, [("600519", 1700)])
+        #expect(codes(try await held.receive(type: "price_update")) == ["600519"], "a price after a quiet interval, at once")
+        #expect(codes(try await every.receive(type: "price_update")) == ["600519"])
+
+        // Within the held client's 5 s: it gets both in one update once they have passed; the other
+        // client, on the same broker, gets each request's tick as it comes.
+        try await postTicks(broker, [("000001", 11)])
+        try await postTicks(broker, [("600519", 1701)])
+        #expect(codes(try await every.receive(type: "price_update")) == ["000001"])
+        #expect(codes(try await every.receive(type: "price_update")) == ["600519"])
+        let merged = try #require(try await held.receive(type: "price_update"))
+        #expect(Set(codes(merged)) == ["600519", "000001"])
+        #expect((merged["data"] as? [[String: Any]] ?? []).compactMap { $0["price"] as? Double }.contains(1701), "the latest: \(merged)")
+        for socket in [held, every] { await socket.close() }
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func aPriceIntervalThatIsNotSecondsIsAnErrorAfterConnectedAndTheConnectionWorks() async throws {
+        let (dir, broker) = try await startBroker(["--price-interval", "0.1"])
+        let (socket, connected) = try await connect(broker, query: "?price_interval=fast")
+        #expect(connected["price_interval"] as? Double == 0.1, "the broker's")
+        let error = try #require(try await socket.receive())
+        #expect(error["type"] as? String == "error")
+        #expect(error["error"] as? String == "invalid_price_interval")
+        #expect((error["details"] as? String ?? "").contains("got 'fast'"))
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func aBurstOfRequestsLongerThanTheInboxIsReadOnceItDrainsAndAnsweredInOrder() async throws {
         let (dir, broker) = try await startBroker(["--messages-per-second", "1000", "--burst", "1000"])
         let (socket, _) = try await connect(broker)

@@ -10,16 +10,24 @@ public struct Connected: Sendable, Hashable, Decodable {
     /// What a resume of the session must bring back with its id; nil from a broker without
     /// resume tokens (the seed's, or one older than them).
     public let resumeToken: String?
+    /// The shortest time between two price updates of one subscription to this connection, in
+    /// seconds: what the URL's `?price_interval=` asked for, rounded up to one of the broker's
+    /// steps, or the broker's own. Nil when price updates are not held back.
+    public let priceInterval: Double?
 
     enum CodingKeys: String, CodingKey {
         case seq, resumed, message
         case clientID = "client_id"
         case resumeToken = "resume_token"
+        case priceInterval = "price_interval"
     }
 
-    public init(clientID: String, seq: UInt64, resumed: Bool, message: String = "", resumeToken: String? = nil) {
+    public init(
+        clientID: String, seq: UInt64, resumed: Bool, message: String = "", resumeToken: String? = nil, priceInterval: Double? = nil
+    ) {
         self.clientID = clientID
         self.resumeToken = resumeToken
+        self.priceInterval = priceInterval
         self.seq = seq
         self.resumed = resumed
         self.message = message
@@ -33,5 +41,6 @@ public struct Connected: Sendable, Hashable, Decodable {
         resumed = try container.decodeIfPresent(Bool.self, forKey: .resumed) ?? false
         message = try container.decodeIfPresent(String.self, forKey: .message) ?? ""
         resumeToken = try container.decodeIfPresent(String.self, forKey: .resumeToken)
+        priceInterval = try container.decodeIfPresent(Double.self, forKey: .priceInterval)
     }
 }

@@ -19,7 +19,7 @@
 /// request in flight, unless it is an error the broker sends unprompted.
 struct SubscriptionPacer: Equatable {
     /// Errors the broker sends of its own accord, not in answer to a request.
-    private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since", "subscription_dropped"]
+    private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since", "invalid_price_interval", "subscription_dropped"]
 
     /// The most requests unanswered at a time on a new connection.
     let window: Int

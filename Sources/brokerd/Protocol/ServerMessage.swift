@@ -13,11 +13,15 @@ enum ServerMessage {
         let resumed: Bool
         /// What a resume of this session must bring back (`?resume_token=`), with its id.
         let resumeToken: String
+        /// The connection's price interval in seconds (see `ConnectionPriceInterval`); left out
+        /// when price updates are not held back.
+        var priceInterval: Double?
 
         enum CodingKeys: String, CodingKey {
             case type, message, timestamp, seq, resumed
             case clientID = "client_id"
             case resumeToken = "resume_token"
+            case priceInterval = "price_interval"
         }
     }
 

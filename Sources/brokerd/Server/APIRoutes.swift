@@ -180,7 +180,8 @@ struct APIRoutes {
                 clientID: connection.clientID, user: connection.user,
                 connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
                 subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
-                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth)
+                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
+                priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds)
         }
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
     }
@@ -532,6 +533,8 @@ struct ClientRow: Encodable {
     let messagesIn: UInt64
     let messagesOut: UInt64
     let queueDepth: Int
+    /// The connection's price interval in seconds (0: updates are not held back).
+    let priceInterval: Double
 
     enum CodingKeys: String, CodingKey {
         case user, remote, subscriptions
@@ -540,5 +543,6 @@ struct ClientRow: Encodable {
         case messagesIn = "messages_in"
         case messagesOut = "messages_out"
         case queueDepth = "queue_depth"
+        case priceInterval = "price_interval"
     }
 }

@@ -70,12 +70,21 @@ struct WebSocketEndpoint: Sendable {
     }
 
     /// Installs the session on a channel NIO just upgraded (frame encoder and decoder in place);
-    /// call on the channel's event loop.
+    /// call on the channel's event loop. Its writer takes the fan-out of the loop and the price
+    /// interval the client asked for (a `price_interval` the broker cannot take is answered in
+    /// the session, after `connected`).
     func install(on channel: any Channel, upgrade request: Request) throws {
+        let priceInterval = Self.priceInterval(of: request, brokerInterval: runtime.sink.priceInterval)
         let writer = try ConnectionWriter.install(
-            on: channel, fanOut: runtime.sink.fanOut(for: channel.eventLoop),
+            on: channel, fanOut: runtime.sink.fanOut(for: channel.eventLoop, priceInterval: priceInterval.interval),
             capacity: runtime.configuration.limits.outboundQueueCapacity)
         try channel.pipeline.syncOperations.addHandler(WebSocketSession(upgrade: request, writer: writer, runtime: runtime))
+    }
+
+    /// The price interval the upgrade `request` asks for (`?price_interval=`), on a broker whose
+    /// own is `brokerInterval`.
+    static func priceInterval(of request: Request, brokerInterval: Duration) -> ConnectionPriceInterval {
+        ConnectionPriceInterval(requested: request.uri.formValue(ConnectionPriceInterval.queryName), brokerInterval: brokerInterval)
     }
 
     /// Whether `path` is the endpoint's, trailing slashes aside (as the router matched it).

@@ -19,6 +19,8 @@ struct ClientSession {
     let resumeRequest: ResumeRequest?
     /// Who the client's token says it is; nil when auth is off (an anonymous client).
     let identity: ClientIdentity?
+    /// Why the `price_interval` the client asked for was not taken; nil when it was.
+    var priceIntervalProblem: String?
 
     struct ResumeRequest {
         let clientID: String
@@ -67,7 +69,8 @@ struct ClientSession {
         let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
             id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
         }
-        let session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
+        var session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
+        session.priceIntervalProblem = WebSocketEndpoint.priceInterval(of: request, brokerInterval: runtime.sink.priceInterval).problem
         guard let connection = await session.start(writer: writer) else { return nil }
         return (session, connection)
     }
@@ -193,11 +196,16 @@ struct ClientSession {
             clientID: id, user: identity?.user, remoteAddress: remoteAddress, tokenExpiresAt: identity?.expiresAt, writer: writer,
             onSlowConsumer: { sink.noteSlowConsumer($0) })
         let seq = recorded.last?.seq ?? 0
+        let priceInterval = Duration(writer.fanOut.priceInterval)
         connection.send(ServerMessage.encode(ServerMessage.Connected(
             clientID: id,
             message: resumed ? "WebSocket session resumed" : "WebSocket连接成功",
             timestamp: WireTime.now(), seq: seq, resumed: resumed,
-            resumeToken: runtime.resumeKey.token(for: id, startedAt: resumed ? sessionStartedAt : recorded.last?.timestamp ?? 0))))
+            resumeToken: runtime.resumeKey.token(for: id, startedAt: resumed ? sessionStartedAt : recorded.last?.timestamp ?? 0),
+            priceInterval: priceInterval > .zero ? priceInterval.inSeconds : nil)))
+        if let problem = priceIntervalProblem {
+            connection.send(ServerMessage.error("invalid_price_interval", problem))
+        }
         if resumed, let invalid = resumeRequest?.invalidSince {
             connection.send(ServerMessage.error(
                 "invalid_since",

@@ -7,30 +7,37 @@ import Publishers
 import Synchronization
 
 /// Where the publishers' pushes go: each push is encoded once, and the same buffer is queued to
-/// every recipient with one task per event loop, which queues it to each of its connections'
+/// every recipient with one task per fan-out (event loop and price interval), which queues it to each of its connections'
 /// writers and flushes them; their coalescing and slow-consumer rules take it from there.
 ///
 /// Recipients of a subscription come from the projection's reverse index; the connections are
-/// looked up under one lock per push, never per client, and kept, grouped by event loop, until the
+/// looked up under one lock per push, never per client, and kept, grouped by fan-out, until the
 /// subscription's subscribers or the registry's connections change.
 final class OutboxSink: PushSink {
     private let registry: ConnectionRegistry
     private let recipients = Mutex(RecipientCache())
     private let logger: Logger
     private let slowConsumers = Atomic<UInt64>(0)
-    private let loops = Mutex<[ObjectIdentifier: LoopFanOut]>([:])
+    private let fanOuts = Mutex<[FanOutKey: LoopFanOut]>([:])
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
     /// From a tick's arrival (its timestamp: this node's, or the origin node's for a shared tick)
     /// to its price push reaching the event loops: journal, apply and publishers.
     private let tickAge = Metrics.Timer(label: "brokerd_tick_age_at_fanout_seconds")
 
-    /// The shortest time between two price updates of one subscription to a connection (see `LoopFanOut`).
-    private let priceInterval: TimeAmount
+    /// The broker's `price_interval`: the shortest time between two price updates of one
+    /// subscription to a connection (see `LoopFanOut`); a connection may ask for a longer one.
+    let priceInterval: Duration
+
+    /// One fan-out per event loop and price interval.
+    private struct FanOutKey: Hashable {
+        let eventLoop: ObjectIdentifier
+        let priceInterval: Duration
+    }
 
     init(registry: ConnectionRegistry, logger: Logger, priceInterval: Duration = .zero) {
         self.registry = registry
         self.logger = logger
-        self.priceInterval = TimeAmount(priceInterval)
+        self.priceInterval = priceInterval
     }
 
     /// Connections closed as slow consumers since start.
@@ -45,13 +52,16 @@ final class OutboxSink: PushSink {
         logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
     }
 
-    /// The fan-out state of `eventLoop`, made on first use; one per loop for the life of the process.
-    func fanOut(for eventLoop: any EventLoop) -> LoopFanOut {
-        loops.withLock { loops in
-            if let loop = loops[ObjectIdentifier(eventLoop)] { return loop }
-            let loop = LoopFanOut(eventLoop: eventLoop, priceInterval: priceInterval)
-            loops[ObjectIdentifier(eventLoop)] = loop
-            return loop
+    /// The fan-out of the connections on `eventLoop` with `priceInterval` (the broker's when nil),
+    /// made on first use and kept for the life of the process: one per loop and interval, and the
+    /// intervals connections can ask for are few (`ConnectionPriceInterval.steps`).
+    func fanOut(for eventLoop: any EventLoop, priceInterval: Duration? = nil) -> LoopFanOut {
+        let key = FanOutKey(eventLoop: ObjectIdentifier(eventLoop), priceInterval: priceInterval ?? self.priceInterval)
+        return fanOuts.withLock { fanOuts in
+            if let fanOut = fanOuts[key] { return fanOut }
+            let fanOut = LoopFanOut(eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval))
+            fanOuts[key] = fanOut
+            return fanOut
         }
     }
 
@@ -63,7 +73,7 @@ final class OutboxSink: PushSink {
         if let groups = recipients.withLock({ $0.groups(of: subscription, version: version, generation: generation) }) {
             return deliver(push, seq: seq, subscription: subscription, to: groups)
         }
-        let groups = Self.byEventLoop(registry.connections(for: projection.subscriptions.subscribers(of: subscription)))
+        let groups = Self.byFanOut(registry.connections(for: projection.subscriptions.subscribers(of: subscription)))
         recipients.withLock { $0.keep(groups, of: subscription, version: version, generation: generation) }
         return deliver(push, seq: seq, subscription: subscription, to: groups)
     }
@@ -76,17 +86,17 @@ final class OutboxSink: PushSink {
             let subscribers = projection.subscriptions.subscribers(of: subscription).subtracting(reached)
             guard !subscribers.isEmpty else { continue }
             reached.formUnion(subscribers)
-            sent += deliver(push, seq: seq, subscription: subscription, to: Self.byEventLoop(registry.connections(for: subscribers)))
+            sent += deliver(push, seq: seq, subscription: subscription, to: Self.byFanOut(registry.connections(for: subscribers)))
         }
         return sent
     }
 
     @discardableResult
     func send(_ push: Push, seq: UInt64, toUser user: String) -> Int {
-        deliver(push, seq: seq, subscription: nil, to: Self.byEventLoop(registry.connections(ofUser: user)))
+        deliver(push, seq: seq, subscription: nil, to: Self.byFanOut(registry.connections(ofUser: user)))
     }
 
-    /// Sends `push` to `groups`, the recipients split by event loop (`byEventLoop`).
+    /// Sends `push` to `groups`, the recipients split by fan-out (`byFanOut`).
     private func deliver(_ push: Push, seq: UInt64, subscription: Subscription?, to groups: [[LiveConnection]]) -> Int {
         let count = groups.reduce(0) { $0 + $1.count }
         guard count > 0 else { return 0 }
@@ -97,14 +107,15 @@ final class OutboxSink: PushSink {
                 tickAge.recordMicroseconds(max(0, WallClock.microsecondsNow() - oldest))
             }
             let entries = ticks.map(ServerMessage.PriceEntry.init)
-            // Merged per event loop while the loop is busy, then encoded once per loop (see LoopFanOut).
+            // Merged per fan-out (event loop and price interval) while the loop is busy, then
+            // encoded once per fan-out (see LoopFanOut).
             for group in groups {
                 group[0].writer.fanOut.push(entries, seq: seq, for: subscription, to: group)
             }
         case .message(let name, let data):
             let frame = WebSocketWire.textFrame(
                 ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
-            // Behind the price rounds pending on each loop, so every connection gets seqs in order.
+            // Behind the price rounds pending in each fan-out, so every connection gets seqs in order.
             for group in groups {
                 group[0].writer.fanOut.push(message: frame, type: name, to: group)
             }
@@ -112,17 +123,17 @@ final class OutboxSink: PushSink {
         return count
     }
 
-    /// The connections split by the event loop that writes them, in their original order; no
-    /// empty group.
-    private static func byEventLoop(_ connections: [LiveConnection]) -> [[LiveConnection]] {
+    /// The connections split by the fan-out that writes them (one per event loop and price
+    /// interval), in their original order; no empty group.
+    static func byFanOut(_ connections: [LiveConnection]) -> [[LiveConnection]] {
         var groups: [[LiveConnection]] = []
-        var indexOfLoop: [ObjectIdentifier: Int] = [:]
+        var indexOfFanOut: [ObjectIdentifier: Int] = [:]
         for connection in connections {
-            let loop = ObjectIdentifier(connection.writer.eventLoop)
-            if let index = indexOfLoop[loop] {
+            let fanOut = ObjectIdentifier(connection.writer.fanOut)
+            if let index = indexOfFanOut[fanOut] {
                 groups[index].append(connection)
             } else {
-                indexOfLoop[loop] = groups.count
+                indexOfFanOut[fanOut] = groups.count
                 groups.append([connection])
             }
         }
@@ -130,7 +141,7 @@ final class OutboxSink: PushSink {
     }
 }
 
-/// The recipients of each subscription pushed to, grouped by event loop, while they stay valid:
+/// The recipients of each subscription pushed to, grouped by fan-out, while they stay valid:
 /// an entry holds for one version of the subscription's subscribers (`SubscriptionIndex.version`)
 /// and one generation of the registry. A new generation drops every entry, so the cache never keeps
 /// a closed connection past the next push.
