@@ -26,6 +26,9 @@ struct LoadOptions: ParsableArguments {
     @Option(help: "Largest WebSocket frame the clients accept, in bytes.")
     var maxFrameSize = 1 << 22
 
+    @Option(help: "Query the clients add to the WebSocket URL, e.g. price_interval=0.1 (each client its own price interval).")
+    var clientQuery: String?
+
     func validate() throws {
         guard (1...BenchStrategy.maximumSize).contains(strategySize) else {
             throw ValidationError("--strategy-size must be 1…\(BenchStrategy.maximumSize)")
@@ -35,5 +38,8 @@ struct LoadOptions: ParsableArguments {
             throw ValidationError("--ping-interval and --post-interval must be positive, --drain-timeout not negative")
         }
         guard maxBatch >= 1 else { throw ValidationError("--max-batch must be at least 1") }
+        if let clientQuery, clientQuery.isEmpty || clientQuery.contains(where: { $0 == "?" || $0 == "#" || $0.isWhitespace }) {
+            throw ValidationError("--client-query is name=value pairs joined by &, without ?, # or spaces")
+        }
     }
 }

@@ -22,7 +22,8 @@ struct LoadBench {
         try await session.withHTTP { http in
             try await http.expectSuccess(.PUT, "/api/signals/\(strategy.name)", json: strategy.signalsBody())
         }
-        guard let target = BenchTarget(url: session.webSocketURL) else {
+        let url = session.webSocketURL + (load.clientQuery.map { "?" + $0 } ?? "")
+        guard let target = BenchTarget(url: url) else {
             throw BenchTargetError(host: session.host, port: session.port, reason: "not a ws:// URL")
         }
         let client = BenchClient(
@@ -31,7 +32,7 @@ struct LoadBench {
         let fleet = ClientFleet(
             client: client, count: clientCount, threads: session.clientThreads, scheduling: session.clientScheduling,
             connectConcurrency: load.connectConcurrency)
-        progress("connecting \(clientCount) clients to \(session.webSocketURL)…")
+        progress("connecting \(clientCount) clients to \(url)…")
         return try await fleet.run { connected in
             let ramp = connected.ramp
             let rampText =
@@ -46,6 +47,10 @@ struct LoadBench {
                 report.row("connect ramp", rampText)
                 report.row("client threads", "\(session.clientThreads), \(session.clientScheduling.rawValue) scheduling")
                 report.field("client_scheduling", .string(session.clientScheduling.rawValue))
+                if let query = load.clientQuery {
+                    report.row("client query", query)
+                    report.field("client_query", .string(query))
+                }
                 return report
             }
         }
