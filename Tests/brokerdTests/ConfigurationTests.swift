@@ -407,7 +407,7 @@ extension ConfigurationTests {
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
-        .publicDir: "/srv/console",
+        .publicDir: "/srv/console", .websocketCompression: "off",
     ]
 
     /// What `nonDefaultTexts` resolves to.
@@ -443,6 +443,7 @@ extension ConfigurationTests {
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
         c.publicDirectory = "/srv/console"
+        c.websocketCompression = false
         return c
     }
 

@@ -36,6 +36,40 @@ import Testing
         }
     }
 
+    /// A fan-out whose connections negotiated permessage-deflate writes price updates and longer
+    /// messages compressed (RSV1, a deflate stream of their own) and short ones plain.
+    @Test func aCompressingFanOutDeflatesPricesAndLongMessagesOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let fanOut = LoopFanOut(eventLoop: loop, compression: true)
+        #expect(fanOut.compresses)
+        let clients = try (1...2).map { try EmbeddedFanOut.connection("client_0000000\($0)", on: loop, fanOut: fanOut) }
+        let connections = clients.map(\.0)
+        fanOut.push((0..<20).map { entry(String(600_000 + $0), 10) }, seq: 1, for: strategy, to: connections)
+        fanOut.push(message: ByteBuffer(string: #"{"type":"pong"}"#), type: "reply", to: [connections[0]])
+        let news = #"{"type":"news_update","seq":2,"data":{"title":""# + String(repeating: "涨停 ", count: 40) + #""}}"#
+        fanOut.push(message: ByteBuffer(string: news), type: "news_update", to: connections)
+        loop.run()
+        var frames: [[ByteBuffer]] = []
+        for (_, channel) in clients {
+            var written: [ByteBuffer] = []
+            while let frame = try channel.readOutbound(as: ByteBuffer.self) { written.append(frame) }
+            frames.append(written)
+        }
+        #expect(frames.map(\.count) == [3, 2])
+        // Encoded once: every connection got the very same bytes.
+        #expect(frames[0][0] == frames[1][0] && frames[0][2] == frames[1][1])
+        let (priceFirst, pricePayload) = try PerMessageDeflateTests.split(frames[0][0])
+        #expect(priceFirst == 0xC1)
+        let update = try JSONSerialization.jsonObject(with: Data(PerMessageDeflate.inflate(pricePayload, maxBytes: 1 << 16).readableBytesView))
+        #expect((update as? [String: Any])?["count"] as? Int == 20)
+        let (pongFirst, pongPayload) = try PerMessageDeflateTests.split(frames[0][1])
+        #expect(pongFirst == 0x81, "short: plain")
+        #expect(String(buffer: pongPayload) == #"{"type":"pong"}"#)
+        let (newsFirst, newsPayload) = try PerMessageDeflateTests.split(frames[0][2])
+        #expect(newsFirst == 0xC1)
+        #expect(String(buffer: try PerMessageDeflate.inflate(newsPayload, maxBytes: 1 << 16)) == news)
+    }
+
     @Test func pushesWhileTheLoopIsBusyGoOutAsOneRoundLatestPerCode() throws {
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
@@ -85,8 +119,7 @@ import Testing
         let loop = EmbeddedEventLoop()
         let fanOut = LoopFanOut(eventLoop: loop)
         let (client, channel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
-        let news = WebSocketWire.textFrame(
-            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
+        let news = ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil))
 
         // All three arrive while the loop is busy: the message must not overtake seq 1, and seq 3
         // must not be merged into the round ahead of it.
@@ -105,8 +138,7 @@ import Testing
         let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
         let stock = Subscription(type: .stock, target: "600519")
         func bar(_ seq: UInt64) -> ByteBuffer {
-            WebSocketWire.textFrame(
-                ServerMessage.encode(ServerMessage.Envelope(type: "kline_update", data: ["code": "600519"], seq: seq, subscription: stock)))
+            ServerMessage.encode(ServerMessage.Envelope(type: "kline_update", data: ["code": "600519"], seq: seq, subscription: stock))
         }
 
         // A message only the second client gets: the first client's round stays open and merges.
@@ -203,9 +235,8 @@ import Testing
             nested(Int.random(in: 0...6, using: &random)) {
                 counter.seq += 1
                 if kind <= 1 {
-                    let frame = WebSocketWire.textFrame(
-                        ServerMessage.encode(
-                            ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: UInt64(counter.seq), subscription: nil)))
+                    let frame = ServerMessage.encode(
+                            ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: UInt64(counter.seq), subscription: nil))
                     fanOut.push(message: frame, type: "news_update", to: to)
                 } else {
                     counter.latest[code] = Double(counter.seq)
@@ -235,8 +266,7 @@ import Testing
 
     @Test func pricesDoNotJoinARoundAMessageIsQueuedBehind() throws {
         let (loop, fanOut, clients, connections) = try sliced(5)
-        let news = WebSocketWire.textFrame(
-            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil)))
+        let news = ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 2, subscription: nil))
 
         fanOut.push([entry("600519", 10)], seq: 1, for: strategy, to: connections)
         loop.execute {
@@ -304,8 +334,7 @@ import Testing
 
     @Test func withAPriceIntervalAMessageDoesNotWaitAndThePricesBeforeItGoFirst() throws {
         let (loop, fanOut, client, channel) = try paced()
-        let news = WebSocketWire.textFrame(
-            ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 3, subscription: nil)))
+        let news = ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 3, subscription: nil))
         oneSentOneWaiting(loop, fanOut, [client])
 
         // The news item goes out now, behind the price that was waiting for the interval.
@@ -326,7 +355,7 @@ import Testing
         let fanOut = LoopFanOut(eventLoop: loop, priceInterval: .milliseconds(100))
         let (first, firstChannel) = try EmbeddedFanOut.connection("client_00000001", on: loop, fanOut: fanOut)
         let (second, secondChannel) = try EmbeddedFanOut.connection("client_00000002", on: loop, fanOut: fanOut)
-        let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
+        let pong = ByteBuffer(string: #"{"type":"pong"}"#)
         oneSentOneWaiting(loop, fanOut, [first, second])
 
         // The reply to the first client brings it the waiting price first; the second waits on.
@@ -349,7 +378,7 @@ import Testing
 
     @Test func withAPriceIntervalASealThatFoundNothingToSendDoesNotCount() throws {
         let (loop, fanOut, client, channel) = try paced()
-        let pong = WebSocketWire.textFrame(ByteBuffer(string: #"{"type":"pong"}"#))
+        let pong = ByteBuffer(string: #"{"type":"pong"}"#)
         oneSentOneWaiting(loop, fanOut, [client])
         // The reply takes the waiting price out; at the interval there is nothing left to send.
         fanOut.push(message: pong, type: "pong", to: [client])

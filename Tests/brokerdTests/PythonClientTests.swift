@@ -45,6 +45,8 @@ import TestSupport
         // The client the script saw is the one the journal knows, resumed rather than replaced.
         let clientID = try #require(run.jsonLines.last?["client_id"] as? String)
         #expect(steps["connected"]?["client_id"] as? String == clientID)
+        // Python's websockets offers permessage-deflate: the whole flow above ran compressed.
+        #expect(steps["connected"]?["extensions"] as? String == "permessage-deflate; server_no_context_takeover; client_no_context_takeover")
         #expect(await broker.terminate() == 0)
         let events = try await runCommand(
             productsDirectory().appendingPathComponent("brokerd"),

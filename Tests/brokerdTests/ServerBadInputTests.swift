@@ -1,7 +1,11 @@
 import Broker
+import CompressNIO
 import Foundation
+import NIOCore
 import Testing
 import TestSupport
+
+@testable import brokerd
 
 /// Everything a client or feeder can get wrong gets a clear error, changes nothing, and leaves the
 /// connection usable (until the client turns abusive).
@@ -278,6 +282,7 @@ import TestSupport
         ("an unmasked text frame", 0x1 as UInt8, Array(#"{"type":"ping"}"#.utf8), 0 as UInt8, false, 1002 as UInt16),
         ("an unmasked ping", 0x9, [], 0, false, 1002),
         ("a ping with RSV1", 0x9, [], 0x40, true, 1002),
+        ("a text frame with RSV1, no compression negotiated", 0x1, Array(#"{"type":"ping"}"#.utf8), 0x40, true, 1002),
         ("a pong with RSV2", 0xA, [], 0x20, true, 1002),
         ("a close whose reason is not UTF-8", 0x8, [0x03, 0xE8, 0xFF, 0xFE], 0, true, 1007),
     ] as [(String, UInt8, [UInt8], UInt8, Bool, UInt16)])
@@ -293,6 +298,59 @@ import TestSupport
         while frame.opcode == 0x1 { frame = try socket.readFrame() }
         #expect(frame.opcode == 0x8 && frame.closeCode == code, "\(what): opcode \(frame.opcode), code \(frame.closeCode.map(String.init) ?? "none")")
         await broker.terminate()
+    }
+
+    /// On a connection that negotiated permessage-deflate (RFC 7692 §6): a compressed message,
+    /// whole or in fragments, is inflated and answered; bytes that do not inflate get an error and
+    /// the connection stays usable; RSV1 on a continuation frame fails the connection.
+    @Test func compressedMessagesFromAClientThatNegotiatedIt() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let socket = try StalledWebSocket(
+            port: broker.port, readTimeout: 10, headers: ["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"])
+        #expect(socket.responseHead.contains("Sec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"))
+        #expect(try Self.type(of: socket.readFrame()) == "connected")
+
+        let compressor = try #require(PerMessageDeflate.makeCompressor())
+        func deflated(_ text: String) throws -> [UInt8] {
+            var input = ByteBuffer(string: text)
+            var output = ByteBuffer()
+            output.reserveCapacity(compressor.maxSize(from: input))
+            try compressor.deflate(from: &input, to: &output, flush: .sync)
+            try compressor.reset()
+            return Array(output.readableBytesView.dropLast(4))
+        }
+        let ping = try deflated(#"{"type":"ping","id":"whole"}"#)
+        try socket.sendFrame(opcode: 0x1, payload: ping, rsv: 0x40)
+        #expect(try Self.reply(socket.readFrame()) == ["pong", "whole"])
+
+        let split = try deflated(#"{"type":"ping","id":"in two"}"#)
+        try socket.sendFrame(opcode: 0x1, payload: Array(split.prefix(5)), fin: false, rsv: 0x40)
+        try socket.sendFrame(opcode: 0x0, payload: Array(split.dropFirst(5)))
+        #expect(try Self.reply(socket.readFrame()) == ["pong", "in two"])
+
+        try socket.sendFrame(opcode: 0x1, payload: [0xFF, 0xFF, 0xFF, 0xFF, 0x00], rsv: 0x40)
+        #expect(try Self.reply(socket.readFrame())[0] == "invalid_compression")
+        try socket.sendFrame(opcode: 0x1, payload: Array(#"{"type":"ping","id":"plain"}"#.utf8))
+        #expect(try Self.reply(socket.readFrame()) == ["pong", "plain"], "uncompressed messages are fine too")
+
+        try socket.sendFrame(opcode: 0x1, payload: Array(ping.prefix(5)), fin: false, rsv: 0x40)
+        try socket.sendFrame(opcode: 0x0, payload: Array(ping.dropFirst(5)), rsv: 0x40)
+        var frame = try socket.readFrame()
+        while frame.opcode == 0x1 { frame = try socket.readFrame() }
+        #expect(frame.opcode == 0x8 && frame.closeCode == 1002, "RSV1 on a continuation: code \(frame.closeCode.map(String.init) ?? "none")")
+        await broker.terminate()
+    }
+
+    private static func type(of frame: RawWebSocketUpgrade.Frame) throws -> String? {
+        try (JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any])?["type"] as? String
+    }
+
+    /// A reply's type (the error code for an error) and id.
+    private static func reply(_ frame: RawWebSocketUpgrade.Frame) throws -> [String] {
+        let message = try #require(try JSONSerialization.jsonObject(with: Data(frame.payload)) as? [String: Any])
+        let type = message["type"] as? String ?? "?"
+        return [type == "error" ? message["error"] as? String ?? "?" : type, message["id"] as? String].compactMap { $0 }
     }
 
     @Test func refusedUpgradesAndPlainGetsOfTheEndpointGetHTTPErrors() async throws {

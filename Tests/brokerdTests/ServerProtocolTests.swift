@@ -256,6 +256,52 @@ import TestSupport
         _ = dir
     }
 
+    /// A client that offers permessage-deflate (as browsers do) gets it: the broker's messages and
+    /// its own go compressed, and the flow is the same as a plain client's beside it.
+    @Test func aClientOfferingCompressionGetsItAndTheFlowIsUnchanged() async throws {
+        let (dir, broker) = try await startBroker()
+        try await putSignals(broker, "volume_wave", ["600519", "000001"])
+        let compressed = TestWebSocket(url: broker.webSocketURL, compression: true)
+        let compressedConnected = try #require(try await compressed.receive(type: "connected"))
+        let (plain, plainConnected) = try await connect(broker)
+        for socket in [compressed, plain] {
+            // The compressed client's requests go deflated (its extension compresses every message).
+            try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+            _ = try await socket.receive(type: "subscribed")
+            _ = try await socket.receive(type: "price_update")
+        }
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        let compression = Dictionary(
+            (listed["clients"] as? [[String: Any]] ?? []).map { ($0["client_id"] as? String ?? "", $0["compression"] as? Bool) },
+            uniquingKeysWith: { $1 })
+        #expect(compression == [compressedConnected["client_id"] as? String ?? "": true, plainConnected["client_id"] as? String ?? "": false])
+
+        try await postTicks(broker, (0..<20).map { ("6000\(10 + $0)", 20) } + [("600519", 1700), ("000001", 11)])
+        for socket in [compressed, plain] {
+            let update = try #require(try await socket.receive(type: "price_update"))
+            #expect(Set(codes(update)) == ["600519", "000001"])
+            try socket.send(["type": "ping"])
+            #expect(try await socket.receive()?["type"] as? String == "pong")
+        }
+        for socket in [compressed, plain] { await socket.close() }
+        await broker.terminate()
+        _ = dir
+    }
+
+    @Test func withCompressionOffAnOfferIsDeclinedAndTheClientWorksPlain() async throws {
+        let (dir, broker) = try await startBroker(["--websocket-compression", "off"])
+        let socket = TestWebSocket(url: broker.webSocketURL, compression: true)
+        let connected = try #require(try await socket.receive(type: "connected"))
+        try socket.send(["type": "ping"])
+        #expect(try await socket.receive()?["type"] as? String == "pong")
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        let row = (listed["clients"] as? [[String: Any]] ?? []).first { $0["client_id"] as? String == connected["client_id"] as? String }
+        #expect(row?["compression"] as? Bool == false)
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func aBurstOfRequestsLongerThanTheInboxIsReadOnceItDrainsAndAnsweredInOrder() async throws {
         let (dir, broker) = try await startBroker(["--messages-per-second", "1000", "--burst", "1000"])
         let (socket, _) = try await connect(broker)

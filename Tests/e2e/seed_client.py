@@ -42,6 +42,14 @@ async def receive(socket, wanted):
             raise StepFailed(f"expected {wanted}, got error {message}")
 
 
+def negotiated_extensions(socket):
+    """The upgrade response's Sec-WebSocket-Extensions (websockets 10's and 14's connection objects)."""
+    headers = getattr(socket, "response_headers", None)
+    if headers is None:
+        headers = socket.response.headers
+    return headers.get("Sec-WebSocket-Extensions", "")
+
+
 def report(step, **fields):
     print(json.dumps({"step": step, **fields}, ensure_ascii=False), flush=True)
 
@@ -58,7 +66,9 @@ async def run(ws_url, base_url, strategy, code):
         # The seed's broker had no resume; ours hands out the token a resume must bring back.
         resume_token = connected.get("resume_token", "")
         expect(connected.get("resumed") is False, f"a new connection was resumed: {connected}")
-        report("connected", client_id=client_id, seq=connected["seq"])
+        # websockets offers permessage-deflate by default, so what follows runs compressed both ways
+        # when the broker takes it (its default).
+        report("connected", client_id=client_id, seq=connected["seq"], extensions=negotiated_extensions(socket))
 
         # The seed's subscribe message; subscription_type defaults to strategy.
         await socket.send(json.dumps({"type": "subscribe", "target": strategy}))

@@ -86,6 +86,7 @@ extension Configuration {
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
         case .publicDir: publicDirectory = try value.string()
+        case .websocketCompression: websocketCompression = try value.boolean()
         }
     }
 

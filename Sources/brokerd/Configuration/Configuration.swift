@@ -38,6 +38,9 @@ public struct Configuration: Sendable, Equatable {
     /// Directory of static files served at `/` (the live console), relative to the working directory
     /// like the journal; a missing directory turns the console off with a log line.
     public var publicDirectory = "Public"
+    /// Whether connections whose client offers permessage-deflate get their messages compressed
+    /// (see `PerMessageDeflate`).
+    public var websocketCompression = true
     /// Per-client and per-process bounds.
     public var limits = Limits()
     /// The built-in tick simulator.

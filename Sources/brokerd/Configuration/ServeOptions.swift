@@ -118,6 +118,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.publicDir.flagName), help: Setting.publicDir.argumentHelp)
     public var publicDir: String?
 
+    @Option(name: .customLong(Setting.websocketCompression.flagName), help: Setting.websocketCompression.argumentHelp)
+    public var websocketCompression: String?
+
     /// Required by ArgumentParser; its properties are unset until parsed, so use `ServeOptions.parse([])`
     /// for a value with no flags given.
     public init() {}
@@ -157,6 +160,7 @@ public struct ServeOptions: ParsableArguments {
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),
             (.publicDir, publicDir.map(SettingValue.text)),
+            (.websocketCompression, websocketCompression.map(SettingValue.text)),
         ]
         return given.compactMap { setting, value in
             value.map { SettingEntry(setting: setting, value: $0, source: .flag("--" + setting.flagName)) }

@@ -37,6 +37,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case jwtSecret = "jwt_secret"
     case trustedProxies = "trusted_proxies"
     case publicDir = "public_dir"
+    case websocketCompression = "websocket_compression"
 
     /// The snake_case name used in error messages for env and flag values.
     public var name: String { rawValue }
@@ -51,7 +52,7 @@ public enum Setting: String, CaseIterable, Sendable {
     public var table: String? {
         switch self {
         case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
-            .logLevel, .publicDir:
+            .logLevel, .publicDir, .websocketCompression:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
             .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout, .priceInterval:
@@ -130,6 +131,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it clients are anonymous."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
         case .publicDir: "Directory of static files served at / (the live console)."
+        case .websocketCompression: "WebSocket compression (permessage-deflate) for clients that offer it: on or off."
         }
     }
 
@@ -145,7 +147,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .logLevel: "level"
         case .maxFrameBytes: "bytes"
         case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
-        case .simulator: "on|off"
+        case .simulator, .websocketCompression: "on|off"
         case .redisURL: "url"
         case .redisChannel: "channel"
         case .redisStream: "stream"
@@ -195,6 +197,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .jwtSecret: return "none"
         case .trustedProxies: return "none"
         case .publicDir: return defaults.publicDirectory
+        case .websocketCompression: return defaults.websocketCompression ? "on" : "off"
         }
     }
 

@@ -7,9 +7,10 @@ import NIOWebSocket
 /// message once and hands the one buffer to all its connections, which write it below NIO's frame
 /// encoder (see `ConnectionWriter`).
 enum WebSocketWire {
-    /// One final text frame carrying `payload`.
-    static func textFrame(_ payload: ByteBuffer) -> ByteBuffer {
-        frame(opcode: 0x1, payload)
+    /// One final text frame carrying `payload`; with `compressed`, RSV1 says the payload is
+    /// deflated (see `PerMessageDeflate`).
+    static func textFrame(_ payload: ByteBuffer, compressed: Bool = false) -> ByteBuffer {
+        frame(opcode: compressed ? 0x40 | 0x1 : 0x1, payload)
     }
 
     /// A close frame with `code` and `reason` (cut to the 123 bytes a control frame leaves it).
@@ -20,6 +21,7 @@ enum WebSocketWire {
         return frame(opcode: 0x8, payload)
     }
 
+    /// A frame of `opcode` (with RSV1 in it when set) and `payload`.
     private static func frame(opcode: UInt8, _ payload: ByteBuffer) -> ByteBuffer {
         let length = payload.readableBytes
         var frame = ByteBuffer()

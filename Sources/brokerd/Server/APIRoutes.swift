@@ -181,7 +181,8 @@ struct APIRoutes {
                 connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
                 subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
                 messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
-                priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds)
+                priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
+                compression: connection.writer.fanOut.compresses)
         }
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
     }
@@ -535,9 +536,11 @@ struct ClientRow: Encodable {
     let queueDepth: Int
     /// The connection's price interval in seconds (0: updates are not held back).
     let priceInterval: Double
+    /// Whether the connection negotiated permessage-deflate.
+    let compression: Bool
 
     enum CodingKeys: String, CodingKey {
-        case user, remote, subscriptions
+        case user, remote, subscriptions, compression
         case clientID = "client_id"
         case connectedAt = "connected_at"
         case messagesIn = "messages_in"

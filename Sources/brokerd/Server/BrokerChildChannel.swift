@@ -58,9 +58,15 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                 maxFrameSize: endpoint.maxFrameSize,
                 shouldUpgrade: { channel, head in
                     channel.eventLoop.makeCompletedFuture {
-                        let refusal = endpoint.admission(of: try Self.request(head), on: channel)
+                        let request = try Self.request(head)
+                        let refusal = endpoint.admission(of: request, on: channel)
                         verdict.value = .some(refusal)
-                        return refusal == nil ? HTTPHeaders() : nil
+                        guard refusal == nil else { return nil }
+                        var headers = HTTPHeaders()
+                        if endpoint.compression(for: request) {
+                            headers.add(name: "Sec-WebSocket-Extensions", value: PerMessageDeflate.response)
+                        }
+                        return headers
                     }
                 },
                 upgradePipelineHandler: { channel, head in

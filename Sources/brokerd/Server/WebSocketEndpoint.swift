@@ -70,15 +70,24 @@ struct WebSocketEndpoint: Sendable {
     }
 
     /// Installs the session on a channel NIO just upgraded (frame encoder and decoder in place);
-    /// call on the channel's event loop. Its writer takes the fan-out of the loop and the price
+    /// call on the channel's event loop. Its writer takes the fan-out of the loop, the price
     /// interval the client asked for (a `price_interval` the broker cannot take is answered in
-    /// the session, after `connected`).
+    /// the session, after `connected`) and the compression it negotiated.
     func install(on channel: any Channel, upgrade request: Request) throws {
         let priceInterval = Self.priceInterval(of: request, brokerInterval: runtime.sink.priceInterval)
+        let fanOut = runtime.sink.fanOut(
+            for: channel.eventLoop, priceInterval: priceInterval.interval, compression: compression(for: request))
         let writer = try ConnectionWriter.install(
-            on: channel, fanOut: runtime.sink.fanOut(for: channel.eventLoop, priceInterval: priceInterval.interval),
-            capacity: runtime.configuration.limits.outboundQueueCapacity)
+            on: channel, fanOut: fanOut, capacity: runtime.configuration.limits.outboundQueueCapacity)
         try channel.pipeline.syncOperations.addHandler(WebSocketSession(upgrade: request, writer: writer, runtime: runtime))
+    }
+
+    /// Whether the upgrade `request` gets permessage-deflate: the broker's `websocket_compression`
+    /// is on and the client offered it in a form the broker takes (answered in the upgrade's
+    /// `Sec-WebSocket-Extensions`).
+    func compression(for request: Request) -> Bool {
+        runtime.configuration.websocketCompression
+            && PerMessageDeflate.acceptsOffer(in: request.headers[values: .secWebSocketExtensions])
     }
 
     /// The price interval the upgrade `request` asks for (`?price_interval=`), on a broker whose

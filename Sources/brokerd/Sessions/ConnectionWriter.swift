@@ -150,7 +150,7 @@ final class ConnectionWriter: Sendable {
         var written: UInt64 = 0
         // Writability is checked once per flush: what one round adds is bounded, and NIO buffers it.
         if channel.isWritable {
-            while let frame = state.value.queue.next() {
+            while let frame = state.value.queue.next(framing: fanOut.textFrame) {
                 write(frame)
                 written += 1
             }
@@ -206,7 +206,7 @@ final class ConnectionWriter: Sendable {
             // The last messages go to NIO's buffer whether or not the socket takes them now: they
             // are bounded by the queue's capacity, and the close frame must come after them.
             var written: UInt64 = 0
-            while let frame = state.value.queue.next() {
+            while let frame = state.value.queue.next(framing: fanOut.textFrame) {
                 write(frame)
                 written += 1
             }

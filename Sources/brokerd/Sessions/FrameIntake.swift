@@ -26,6 +26,9 @@ struct FrameIntake {
     /// When a refusal was last logged, and how many were not logged since (µs).
     private var refusalLog: (last: Int64, unlogged: Int) = (0, 0)
     private var assembler: MessageAssembler
+    /// Whether the message being taken in is compressed (RSV1 on its first frame; only on a
+    /// connection that negotiated permessage-deflate, `WebSocketSession` fails any other).
+    private var compressedMessage = false
 
     init(limits: Configuration.Limits, now: Int64) {
         self.limits = limits
@@ -44,9 +47,30 @@ struct FrameIntake {
                 "incomplete_message", "a new message began before the last fragment of the one before; that one was dropped",
                 connection: connection, logger: logger)
         }
+        if opcode != .continuation { compressedMessage = frame.rsv1 }
         switch assembler.take(opcode, frame.data, fin: frame.fin) {
         case .message(let message, let opcode):
-            request = handle(message, isText: opcode == .text, connection: connection, logger: logger)
+            guard compressedMessage else {
+                request = handle(message, isText: opcode == .text, connection: connection, logger: logger)
+                break
+            }
+            do {
+                let inflated = try PerMessageDeflate.inflate(message, maxBytes: limits.maxFrameBytes)
+                request = handle(inflated, isText: opcode == .text, connection: connection, logger: logger)
+            } catch {
+                switch error {
+                case .tooLarge:
+                    strikes += 5
+                    refuse(
+                        "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes, inflated; this one was dropped",
+                        connection: connection, logger: logger)
+                case .corrupt:
+                    strikes += 1
+                    refuse(
+                        "invalid_compression", "the message's deflate data could not be inflated (RFC 7692); it was dropped",
+                        connection: connection, logger: logger)
+                }
+            }
         case .tooLarge:
             strikes += 5
             refuse(

@@ -60,7 +60,7 @@ final class LiveConnection: Sendable {
     /// Sends a message that must arrive (a reply, an error, a catch-up message), after everything
     /// sent or pushed to this connection before it (it takes the fan-out's path, see `LoopFanOut`).
     func send(_ message: ByteBuffer) {
-        writer.fanOut.push(message: WebSocketWire.textFrame(message), type: "reply", to: [self])
+        writer.fanOut.push(message: message, type: "reply", to: [self])
     }
 
     /// Handles the outcome of queueing a message; call on the writer's event loop.

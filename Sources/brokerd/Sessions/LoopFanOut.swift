@@ -1,4 +1,5 @@
 import Broker
+import CompressNIO
 import Metrics
 import NIOCore
 import NIOWebSocket
@@ -48,6 +49,9 @@ final class LoopFanOut: Sendable {
     /// The shortest time between two seals of pending price rounds; zero seals them whenever the
     /// loop is free.
     let priceInterval: TimeAmount
+    /// Whether its connections negotiated permessage-deflate: messages of some length go out
+    /// compressed, each once for all of them (see `PerMessageDeflate`).
+    let compresses: Bool
     /// Pending rounds and encoded pushes; only touched on `eventLoop`.
     private let state: NIOLoopBoundBox<State>
     private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
@@ -72,6 +76,8 @@ final class LoopFanOut: Sendable {
         var lastSeal: NIODeadline?
         /// The writer's next task, when it waits for `priceInterval` to pass; it counts as queued.
         var waitingForInterval: Scheduled<Void>?
+        /// The deflate stream of a fan-out that compresses.
+        var compressor: ZlibCompressor?
     }
 
     /// A push encoded once for all its connections on this loop.
@@ -154,11 +160,18 @@ final class LoopFanOut: Sendable {
         }
     }
 
-    init(eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize, priceInterval: TimeAmount = .zero) {
+    init(
+        eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize, priceInterval: TimeAmount = .zero,
+        compression: Bool = false
+    ) {
         self.eventLoop = eventLoop
         self.sliceSize = max(1, sliceSize)
         self.priceInterval = max(.zero, priceInterval)
-        state = .makeBoxSendingValue(State(), eventLoop: eventLoop)
+        var state = State()
+        // Without a deflate stream (zlib out of memory) messages go out plain, which is always allowed.
+        if compression { state.compressor = PerMessageDeflate.makeCompressor() }
+        compresses = state.compressor != nil
+        self.state = .makeBoxSendingValue(state, eventLoop: eventLoop)
     }
 
     /// Records a price update for `connections` (all on this loop); callable from anywhere.
@@ -176,13 +189,24 @@ final class LoopFanOut: Sendable {
         }
     }
 
-    /// Queues a message (`frame`, of `type`) for `connections` (all on this loop) behind everything
-    /// pending for them; callable from anywhere.
-    func push(message frame: ByteBuffer, type: String, to connections: [LiveConnection]) {
+    /// Queues a message (`payload`, of `type`) for `connections` (all on this loop) behind
+    /// everything pending for them; callable from anywhere.
+    func push(message payload: ByteBuffer, type: String, to connections: [LiveConnection]) {
         let now = ContinuousClock.now
         eventLoop.execute { [self] in
-            enqueue(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now))
+            enqueue(Encoded(kind: .message(type: type), frame: textFrame(payload), connections: connections, since: now))
         }
+    }
+
+    /// `payload` as the text frame this fan-out writes: compressed when it compresses, the
+    /// message is long enough and deflate makes it shorter. Call on the loop.
+    func textFrame(_ payload: ByteBuffer) -> ByteBuffer {
+        if payload.readableBytes >= PerMessageDeflate.minimumPayload, let compressor = state.value.compressor,
+            let compressed = PerMessageDeflate.compressedTextFrame(payload, compressor: compressor)
+        {
+            return compressed
+        }
+        return WebSocketWire.textFrame(payload)
     }
 
     /// Closes `connection`'s writer (on this loop) behind everything pending for it, with the close
@@ -318,7 +342,7 @@ final class LoopFanOut: Sendable {
         var merged = Dictionary(entries.map { ($0.code, $0) }, uniquingKeysWith: { $1 })
         for (code, entry) in pending.entries(after: after) { merged[code] = entry }
         current = InProgress(
-            push: Self.encode(merged, seq: pending.seq, subscription: subscription, to: joining, since: current.push.since),
+            push: encode(merged, seq: pending.seq, subscription: subscription, to: joining, since: current.push.since),
             written: 0)
     }
 
@@ -334,14 +358,13 @@ final class LoopFanOut: Sendable {
         return { current.contains(ObjectIdentifier($0)) }
     }
 
-    /// A price round encoded once for `connections`.
-    private static func encode(
+    /// A price round encoded once for `connections`. Call on the loop.
+    private func encode(
         _ entries: [String: ServerMessage.PriceEntry], seq: UInt64, subscription: Subscription, to connections: [LiveConnection],
         since: ContinuousClock.Instant
     ) -> Encoded {
         let sorted = entries.values.sorted { $0.code < $1.code }
-        let frame = WebSocketWire.textFrame(
-            ServerMessage.encode(ServerMessage.PriceUpdate(entries: sorted, seq: seq, subscription: subscription)))
+        let frame = textFrame(ServerMessage.encode(ServerMessage.PriceUpdate(entries: sorted, seq: seq, subscription: subscription)))
         return Encoded(
             kind: .prices(entries: sorted, seq: seq, subscription: subscription), frame: frame, connections: connections, since: since)
     }
@@ -377,7 +400,7 @@ final class LoopFanOut: Sendable {
             let after = round.joined[id] ?? 0
             guard after < round.pushes else { continue }
             state.value.encoded.append(
-                Self.encode(round.entries(after: after), seq: round.seq, subscription: subscription, to: [connection], since: round.since))
+                encode(round.entries(after: after), seq: round.seq, subscription: subscription, to: [connection], since: round.since))
             round.joined[id] = round.pushes
             state.value.rounds[subscription] = round
         }
@@ -393,7 +416,7 @@ final class LoopFanOut: Sendable {
             guard let round = state.value.rounds.removeValue(forKey: subscription) else { continue }
             for group in round.pendingGroups() {
                 state.value.encoded.append(
-                    Self.encode(
+                    encode(
                         round.entries(after: group.after), seq: round.seq, subscription: subscription, to: group.connections,
                         since: round.since))
             }

@@ -83,8 +83,9 @@ struct OutboxQueue {
         return queue.count > capacity ? .overflow : .queued
     }
 
-    /// The next message for the socket, nil when nothing is queued.
-    mutating func next() -> ByteBuffer? {
+    /// The next message for the socket, nil when nothing is queued; a merged price update is
+    /// framed by `framing` (the connection's fan-out's, which compresses where that was negotiated).
+    mutating func next(framing: (ByteBuffer) -> ByteBuffer = { WebSocketWire.textFrame($0) }) -> ByteBuffer? {
         while let item = queue.popFirst() {
             switch item {
             case .frame(let frame):
@@ -101,8 +102,7 @@ struct OutboxQueue {
                 }
                 guard !merged.entries.isEmpty else { continue }
                 let entries = merged.entries.values.sorted { $0.code < $1.code }
-                return WebSocketWire.textFrame(
-                    ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription)))
+                return framing(ServerMessage.encode(ServerMessage.PriceUpdate(entries: entries, seq: merged.seq, subscription: subscription)))
             }
         }
         return nil

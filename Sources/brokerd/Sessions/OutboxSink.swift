@@ -7,7 +7,7 @@ import Publishers
 import Synchronization
 
 /// Where the publishers' pushes go: each push is encoded once, and the same buffer is queued to
-/// every recipient with one task per fan-out (event loop and price interval), which queues it to each of its connections'
+/// every recipient with one task per fan-out (event loop, price interval, compression), which queues it to each of its connections'
 /// writers and flushes them; their coalescing and slow-consumer rules take it from there.
 ///
 /// Recipients of a subscription come from the projection's reverse index; the connections are
@@ -28,10 +28,11 @@ final class OutboxSink: PushSink {
     /// subscription to a connection (see `LoopFanOut`); a connection may ask for a longer one.
     let priceInterval: Duration
 
-    /// One fan-out per event loop and price interval.
+    /// One fan-out per event loop, price interval and compression.
     private struct FanOutKey: Hashable {
         let eventLoop: ObjectIdentifier
         let priceInterval: Duration
+        let compression: Bool
     }
 
     init(registry: ConnectionRegistry, logger: Logger, priceInterval: Duration = .zero) {
@@ -52,14 +53,16 @@ final class OutboxSink: PushSink {
         logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
     }
 
-    /// The fan-out of the connections on `eventLoop` with `priceInterval` (the broker's when nil),
-    /// made on first use and kept for the life of the process: one per loop and interval, and the
-    /// intervals connections can ask for are few (`ConnectionPriceInterval.steps`).
-    func fanOut(for eventLoop: any EventLoop, priceInterval: Duration? = nil) -> LoopFanOut {
-        let key = FanOutKey(eventLoop: ObjectIdentifier(eventLoop), priceInterval: priceInterval ?? self.priceInterval)
+    /// The fan-out of the connections on `eventLoop` with `priceInterval` (the broker's when nil)
+    /// that negotiated `compression` or not, made on first use and kept for the life of the
+    /// process: one per loop, interval and compression, and the intervals connections can ask for
+    /// are few (`ConnectionPriceInterval.steps`).
+    func fanOut(for eventLoop: any EventLoop, priceInterval: Duration? = nil, compression: Bool = false) -> LoopFanOut {
+        let key = FanOutKey(
+            eventLoop: ObjectIdentifier(eventLoop), priceInterval: priceInterval ?? self.priceInterval, compression: compression)
         return fanOuts.withLock { fanOuts in
             if let fanOut = fanOuts[key] { return fanOut }
-            let fanOut = LoopFanOut(eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval))
+            let fanOut = LoopFanOut(eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval), compression: compression)
             fanOuts[key] = fanOut
             return fanOut
         }
@@ -107,24 +110,24 @@ final class OutboxSink: PushSink {
                 tickAge.recordMicroseconds(max(0, WallClock.microsecondsNow() - oldest))
             }
             let entries = ticks.map(ServerMessage.PriceEntry.init)
-            // Merged per fan-out (event loop and price interval) while the loop is busy, then
-            // encoded once per fan-out (see LoopFanOut).
+            // Merged per fan-out (event loop, price interval, compression) while the loop is
+            // busy, then encoded once per fan-out (see LoopFanOut).
             for group in groups {
                 group[0].writer.fanOut.push(entries, seq: seq, for: subscription, to: group)
             }
         case .message(let name, let data):
-            let frame = WebSocketWire.textFrame(
-                ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription)))
-            // Behind the price rounds pending in each fan-out, so every connection gets seqs in order.
+            let payload = ServerMessage.encode(ServerMessage.Envelope(type: name, data: data, seq: seq, subscription: subscription))
+            // Behind the price rounds pending in each fan-out, so every connection gets seqs in
+            // order; each fan-out frames it once for its connections (compressed or not).
             for group in groups {
-                group[0].writer.fanOut.push(message: frame, type: name, to: group)
+                group[0].writer.fanOut.push(message: payload, type: name, to: group)
             }
         }
         return count
     }
 
-    /// The connections split by the fan-out that writes them (one per event loop and price
-    /// interval), in their original order; no empty group.
+    /// The connections split by the fan-out that writes them (one per event loop, price interval
+    /// and compression), in their original order; no empty group.
     static func byFanOut(_ connections: [LiveConnection]) -> [[LiveConnection]] {
         var groups: [[LiveConnection]] = []
         var indexOfFanOut: [ObjectIdentifier: Int] = [:]

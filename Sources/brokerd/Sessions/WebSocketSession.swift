@@ -73,12 +73,15 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
         connection?.noteActivity()
-        // Every client frame is masked (RFC 6455 §5.1), and no extension is negotiated, so no
-        // reserved bit may be set (§5.2): either way the connection fails, whatever the opcode.
-        guard frame.maskKey != nil, frame.reservedBits.isEmpty else { return failProtocol() }
+        // Every client frame is masked (RFC 6455 §5.1), and no reserved bit may be set (§5.2)
+        // but RSV1 on the first frame of a compressed message, where permessage-deflate was
+        // negotiated (RFC 7692 §6): otherwise the connection fails, whatever the opcode.
+        guard frame.maskKey != nil, frame.reservedBits.isEmpty || (frame.reservedBits == .rsv1 && mayBeCompressed(frame)) else {
+            return failProtocol()
+        }
         switch frame.opcode {
         case .text, .binary, .continuation:
-            receive(WebSocketFrame(fin: frame.fin, opcode: frame.opcode, data: frame.unmaskedData))
+            receive(WebSocketFrame(fin: frame.fin, rsv1: frame.rsv1, opcode: frame.opcode, data: frame.unmaskedData))
         case .ping:
             let payload = frame.unmaskedData
             guard frame.fin, payload.readableBytes < 126 else { return failProtocol() }
@@ -159,6 +162,12 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
             default: return .protocolError
             }
         }
+    }
+
+    /// Whether `frame` may carry RSV1: the first frame of a text or binary message, on a
+    /// connection that negotiated permessage-deflate (never a continuation or control frame).
+    private func mayBeCompressed(_ frame: WebSocketFrame) -> Bool {
+        writer.fanOut.compresses && (frame.opcode == .text || frame.opcode == .binary)
     }
 
     /// Closes the connection for a WebSocket protocol violation (1002).

@@ -1,4 +1,7 @@
 import Foundation
+import NIOCore
+
+@testable import brokerd
 
 #if canImport(Glibc)
 import Glibc
@@ -11,14 +14,18 @@ final class StalledWebSocket {
     private let fd: Int32
     /// Bytes read with the 101 response, not yet taken as frames.
     private var pending: [UInt8] = []
+    /// The 101 response's head.
+    private(set) var responseHead = ""
 
     typealias Failure = RawSocketFailure
 
-    init(port: Int, path: String = "/ws/stock/prices", readTimeout: Int? = nil) throws {
+    /// Upgrades `path`, with `headers` ("Name: value") on the request.
+    init(port: Int, path: String = "/ws/stock/prices", readTimeout: Int? = nil, headers: [String] = []) throws {
         fd = try LoopbackSocket.connect(port: port, receiveBuffer: 2048, readTimeout: readTimeout)
         try write(Array((
             "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8))
+                + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + headers.map { $0 + "\r\n" }.joined() + "\r\n").utf8))
         // Read the 101 response (and whatever follows it in the same segment), then never again.
         var response: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1024)
@@ -32,10 +39,12 @@ final class StalledWebSocket {
         }
         let headEnd = (0...(response.count - 4)).first { response[$0..<($0 + 4)].elementsEqual("\r\n\r\n".utf8) }! + 4
         pending = Array(response[headEnd...])
+        responseHead = String(decoding: response[..<headEnd], as: UTF8.self)
     }
 
-    /// Reads the next server frame (unmasked, as a server sends them); throws when the connection
-    /// ends or a read times out.
+    /// Reads the next server frame (unmasked, as a server sends them), its payload inflated when
+    /// RSV1 says it is compressed (permessage-deflate); throws when the connection ends or a read
+    /// times out.
     func readFrame() throws -> RawWebSocketUpgrade.Frame {
         let head = try readExactly(2)
         var length = Int(head[1] & 0x7F)
@@ -44,7 +53,11 @@ final class StalledWebSocket {
         } else if length == 127 {
             length = try readExactly(8).reduce(0) { $0 << 8 | Int($1) }
         }
-        return RawWebSocketUpgrade.Frame(opcode: head[0] & 0x0F, payload: try readExactly(length))
+        var payload = try readExactly(length)
+        if head[0] & 0x40 != 0 {
+            payload = Array(try PerMessageDeflate.inflate(ByteBuffer(bytes: payload), maxBytes: 1 << 24).readableBytesView)
+        }
+        return RawWebSocketUpgrade.Frame(opcode: head[0] & 0x0F, payload: payload)
     }
 
     private func readExactly(_ count: Int) throws -> [UInt8] {

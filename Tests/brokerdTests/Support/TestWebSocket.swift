@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
+import HummingbirdWSCompression
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -29,8 +30,10 @@ final class TestWebSocket: Sendable {
         init(_ iterator: AsyncStream<Incoming>.AsyncIterator) { self.iterator = iterator }
     }
 
-    /// Connects to `url`; `headers` go on the upgrade request (e.g. `Authorization`).
-    init(url: String, maxFrameSize: Int = 1 << 20, headers: [String: String] = [:]) {
+    /// Connects to `url`; `headers` go on the upgrade request (e.g. `Authorization`). With
+    /// `compression` it offers permessage-deflate and, when the broker takes it, sends every
+    /// message compressed.
+    init(url: String, maxFrameSize: Int = 1 << 20, headers: [String: String] = [:], compression: Bool = false) {
         let (incoming, incomingContinuation) = AsyncStream<Incoming>.makeStream()
         let (outgoing, outgoingContinuation) = AsyncStream<Outgoing>.makeStream()
         self.incoming = incoming
@@ -39,6 +42,11 @@ final class TestWebSocket: Sendable {
         var configuration = WebSocketClientConfiguration()
         configuration.maxFrameSize = maxFrameSize
         configuration.autoPing = .disabled
+        if compression {
+            configuration.extensions = [
+                WebSocketExtensionFactory.perMessageDeflate(maxDecompressedFrameSize: 1 << 20, minFrameSizeToCompress: 0).build()
+            ]
+        }
         for (name, value) in headers {
             guard let field = HTTPField.Name(name) else { continue }
             configuration.additionalHeaders[field] = value
