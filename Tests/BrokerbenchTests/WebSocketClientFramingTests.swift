@@ -53,6 +53,25 @@ struct WebSocketClientFramingTests {
         #expect(seen.map { $0.2 } == ["first", "", "third"])
     }
 
+    @Test func rsv1MarksACompressedMessageOnlyWherePermessageDeflateWasNegotiated() {
+        let frame = [0xC1 as UInt8, 3, 0x01, 0x02, 0x03]
+        guard case .invalid = next(frame) else {
+            Issue.record("RSV1 was accepted without the extension")
+            return
+        }
+        let negotiated = frame.withUnsafeBytes { WebSocketClientFraming.next(in: $0, at: 0, maximumPayload: 1 << 22, compression: true) }
+        guard case .frame(let found) = negotiated else {
+            Issue.record("RSV1 was refused with the extension")
+            return
+        }
+        #expect(found.compressed && found.fin && found.payload == 2..<5)
+        let rsv2 = [0xA1 as UInt8, 0].withUnsafeBytes { WebSocketClientFraming.next(in: $0, at: 0, maximumPayload: 1 << 22, compression: true) }
+        guard case .invalid = rsv2 else {
+            Issue.record("RSV2 was accepted")
+            return
+        }
+    }
+
     @Test func refusesMaskedFramesReservedBitsAndFramesOverTheLimit() {
         guard case .invalid = next([0x81, 0x80 | 1, 1, 2, 3, 4, 0x41]) else {
             Issue.record("a masked server frame was accepted")

@@ -33,10 +33,16 @@ struct BrokerbenchRunTests {
         #expect((report["broker_shutdown"] as? String)?.hasPrefix("exit 0") == true, "\(report)")
     }
 
-    @Test func latencyAccountsForEveryTickFedOverHTTP() async throws {
+    /// With and without the clients offering permessage-deflate (then every price update comes
+    /// compressed and the tool inflates it).
+    @Test(arguments: [false, true])
+    func latencyAccountsForEveryTickFedOverHTTP(compression: Bool) async throws {
         let report = try await bench(
-            ["latency"] + spawn + ["--clients", "20", "--rate", "200", "--duration", "1", "--warmup", "0.5"])
+            ["latency"] + spawn + ["--clients", "20", "--rate", "200", "--duration", "1", "--warmup", "0.5"]
+                + (compression ? ["--client-compression"] : []))
         expectEveryTickAccountedFor(report, clients: 20)
+        #expect(report["client_compression"] as? Bool == (compression ? true : nil))
+        #expect(report["compressed_clients"] as? Int == (compression ? 20 : nil), "every client got its updates deflated")
         // Each measured tick to every client.
         let ticks = report["ticks"] as? Int ?? 0
         #expect(ticks > 0)

@@ -14,12 +14,16 @@ struct BenchClient: Sendable {
     /// Largest frame payload a client accepts; a larger one ends the client.
     let maximumFrameSize: Int
     let pingInterval: Duration
+    /// Whether the clients offer permessage-deflate (and inflate what comes compressed), as
+    /// browsers do.
+    var compression = false
 
     /// The upgrade request every client sends.
     var upgradeRequest: [UInt8] {
         Array(
             ("GET \(target.path) HTTP/1.1\r\nHost: \(target.host):\(target.port)\r\nUpgrade: websocket\r\n"
-                + "Connection: Upgrade\r\nSec-WebSocket-Key: YnJva2VyYmVuY2gtY2xpZW50\r\nSec-WebSocket-Version: 13\r\n\r\n").utf8)
+                + "Connection: Upgrade\r\nSec-WebSocket-Key: YnJva2VyYmVuY2gtY2xpZW50\r\nSec-WebSocket-Version: 13\r\n"
+                + (compression ? "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n" : "") + "\r\n").utf8)
     }
 }
 

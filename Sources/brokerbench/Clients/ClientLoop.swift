@@ -1,4 +1,6 @@
+import CompressNIO
 import Glibc
+import NIOCore
 import Synchronization
 
 /// A flag that threads poll to know they should stop.
@@ -58,6 +60,10 @@ private final class ClientConnection {
     var inbound: [UInt8] = []
     /// A fragmented message's payload so far.
     var fragments: [UInt8]?
+    /// Whether the fragmented message is compressed.
+    var fragmentsCompressed = false
+    /// Whether the broker took the offer of permessage-deflate.
+    var compression = false
     /// Bytes the socket did not take yet.
     var outbound: [UInt8] = []
     var watchingWrites = false
@@ -86,6 +92,9 @@ private final class ClientLoopRunner {
     private var ids: [UInt64] = []
     private var sentAt: [UInt64] = []
     private var latencies: [UInt64] = []
+    /// Inflates compressed messages (permessage-deflate), one at a time.
+    private let inflater: ZlibDecompressor?
+    private var inflated = ByteBuffer()
 
     private static let pingSweepNanos: UInt64 = 100_000_000
 
@@ -95,6 +104,7 @@ private final class ClientLoopRunner {
         connections = loop.members.enumerated().map { ClientConnection(member: $0.element, token: $0.offset) }
         buffer = .allocate(byteCount: 1 << 16, alignment: 16)
         upgradeRequest = loop.client.upgradeRequest
+        inflater = loop.client.compression ? try ZlibDecompressor(algorithm: .deflate, windowSize: 15) : nil
         pingNanos = UInt64(max(loop.client.pingInterval.seconds, 0.001) * 1e9)
         let size = loop.client.strategy.size
         entries.reserveCapacity(size)
@@ -212,13 +222,16 @@ private final class ClientLoopRunner {
                 return bytes.count
             }
             connection.phase = .open
+            connection.compression = String(decoding: bytes[..<headEnd], as: UTF8.self).contains("permessage-deflate")
             connection.member.probe.markConnected()
             send(WebSocketClientFraming.clientText(loop.client.strategy.subscribeMessage), on: connection)
             connection.nextPing = MonotonicClock.nanoseconds() + UInt64(Double(pingNanos) * Double.random(in: 0.5..<1.0))
             offset = headEnd
         }
         while connection.phase == .open {
-            switch WebSocketClientFraming.next(in: bytes, at: offset, maximumPayload: loop.client.maximumFrameSize) {
+            switch WebSocketClientFraming.next(
+                in: bytes, at: offset, maximumPayload: loop.client.maximumFrameSize, compression: connection.compression)
+            {
             case .incomplete:
                 return offset
             case .invalid(let reason):
@@ -245,9 +258,10 @@ private final class ClientLoopRunner {
         switch frame.opcode {
         case WebSocketClientFraming.text, WebSocketClientFraming.binary:
             if frame.fin {
-                deliver(payload, on: connection)
+                receive(payload, compressed: frame.compressed, on: connection)
             } else {
                 connection.fragments = Array(payload)
+                connection.fragmentsCompressed = frame.compressed
             }
         case WebSocketClientFraming.continuation:
             guard var message = connection.fragments else {
@@ -256,7 +270,7 @@ private final class ClientLoopRunner {
             message.append(contentsOf: payload)
             if frame.fin {
                 connection.fragments = nil
-                message.withUnsafeBytes { deliver($0, on: connection) }
+                message.withUnsafeBytes { receive($0, compressed: connection.fragmentsCompressed, on: connection) }
             } else {
                 connection.fragments = message
             }
@@ -272,6 +286,33 @@ private final class ClientLoopRunner {
         default:
             break
         }
+    }
+
+    /// One complete message from the broker, inflated first when it came compressed.
+    private func receive(_ message: UnsafeRawBufferPointer, compressed: Bool, on connection: ClientConnection) {
+        guard compressed else { return deliver(message, on: connection) }
+        guard let inflater else { return end(connection, "a compressed message without permessage-deflate") }
+        connection.member.probe.noteCompressedMessage()
+        var input = ByteBuffer(bytes: message)
+        input.writeBytes([0x00, 0x00, 0xFF, 0xFF])
+        inflated.clear()
+        inflated.reserveCapacity(max(4_096, message.count * 8))
+        do {
+            while true {
+                do {
+                    try inflater.inflate(from: &input, to: &inflated)
+                    break
+                } catch let error as CompressNIOError where error == .bufferOverflow {
+                    inflated.reserveCapacity(inflated.capacity * 2)
+                } catch let error as CompressNIOError where error == .inputBufferOverflow {
+                    break
+                }
+            }
+            try inflater.reset()
+        } catch {
+            return end(connection, "a compressed message that does not inflate: \(error)")
+        }
+        inflated.withUnsafeReadableBytes { deliver($0, on: connection) }
     }
 
     /// One complete message from the broker.

@@ -13,6 +13,7 @@ final class ClientProbe: Sendable {
 
     let index: Int
     private let state: Mutex<State>
+    private let compressed = Atomic<Int>(0)
 
     init(index: Int, strategySize: Int) {
         self.index = index
@@ -23,6 +24,10 @@ final class ClientProbe: Sendable {
 
     /// The error messages the broker sent this client, and the first of them.
     var errors: (count: Int, first: String?) { state.withLock { ($0.errorMessages, $0.firstError) } }
+
+    /// Messages that came compressed (permessage-deflate).
+    var compressedMessages: Int { compressed.load(ordering: .relaxed) }
+    func noteCompressedMessage() { compressed.add(1, ordering: .relaxed) }
 
     func markConnected() { state.withLock { if $0.status == .connecting { $0.status = .connected } } }
     func markSubscribed() { state.withLock { if $0.status == .connected { $0.status = .subscribed } } }

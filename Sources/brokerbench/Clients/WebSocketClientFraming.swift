@@ -5,6 +5,8 @@ enum WebSocketClientFraming {
     struct Frame: Equatable {
         let opcode: UInt8
         let fin: Bool
+        /// RSV1: the message this frame begins is compressed (permessage-deflate).
+        var compressed = false
         let payload: Range<Int>
         var end: Int { payload.upperBound }
     }
@@ -24,14 +26,17 @@ enum WebSocketClientFraming {
     static let ping: UInt8 = 0x9
     static let pong: UInt8 = 0xA
 
-    /// The frame starting at `offset` in `bytes`, if it is all there.
-    static func next(in bytes: UnsafeRawBufferPointer, at offset: Int, maximumPayload: Int) -> Next {
+    /// The frame starting at `offset` in `bytes`, if it is all there; RSV1 only where
+    /// permessage-deflate was negotiated (`compression`).
+    static func next(in bytes: UnsafeRawBufferPointer, at offset: Int, maximumPayload: Int, compression: Bool = false) -> Next {
         let available = bytes.count - offset
         guard available >= 2 else { return .incomplete }
         let first = bytes[offset]
         let second = bytes[offset + 1]
         guard second & 0x80 == 0 else { return .invalid("the server sent a masked frame") }
-        guard first & 0x70 == 0 else { return .invalid("the server set reserved bits without an extension") }
+        guard first & 0x70 == 0 || (compression && first & 0x70 == 0x40) else {
+            return .invalid("the server set reserved bits without an extension")
+        }
         var headerLength = 2
         var length = UInt64(second & 0x7F)
         if length == 126 {
@@ -49,7 +54,8 @@ enum WebSocketClientFraming {
         }
         guard available - headerLength >= Int(length) else { return .incomplete }
         let start = offset + headerLength
-        return .frame(Frame(opcode: first & 0x0F, fin: first & 0x80 != 0, payload: start..<(start + Int(length))))
+        return .frame(
+            Frame(opcode: first & 0x0F, fin: first & 0x80 != 0, compressed: first & 0x40 != 0, payload: start..<(start + Int(length))))
     }
 
     /// A final frame of `opcode` carrying `payload`, masked with `mask` as a client must.

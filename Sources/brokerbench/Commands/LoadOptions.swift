@@ -29,6 +29,9 @@ struct LoadOptions: ParsableArguments {
     @Option(help: "Query the clients add to the WebSocket URL, e.g. price_interval=0.1 (each client its own price interval).")
     var clientQuery: String?
 
+    @Flag(help: "Clients offer permessage-deflate, as browsers do, and inflate what comes compressed.")
+    var clientCompression = false
+
     func validate() throws {
         guard (1...BenchStrategy.maximumSize).contains(strategySize) else {
             throw ValidationError("--strategy-size must be 1…\(BenchStrategy.maximumSize)")

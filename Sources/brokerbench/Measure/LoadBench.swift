@@ -28,7 +28,7 @@ struct LoadBench {
         }
         let client = BenchClient(
             target: target, strategy: strategy, sendTimes: sendTimes, maximumFrameSize: load.maxFrameSize,
-            pingInterval: .seconds(load.pingInterval))
+            pingInterval: .seconds(load.pingInterval), compression: load.clientCompression)
         let fleet = ClientFleet(
             client: client, count: clientCount, threads: session.clientThreads, scheduling: session.clientScheduling,
             connectConcurrency: load.connectConcurrency)
@@ -47,6 +47,13 @@ struct LoadBench {
                 report.row("connect ramp", rampText)
                 report.row("client threads", "\(session.clientThreads), \(session.clientScheduling.rawValue) scheduling")
                 report.field("client_scheduling", .string(session.clientScheduling.rawValue))
+                if load.clientCompression {
+                    // The clients that got anything compressed: the broker took their offer.
+                    let compressing = running.probes.filter { $0.compressedMessages > 0 }.count
+                    report.row("client compression", "permessage-deflate offered; \(compressing) of \(clientCount) got compressed messages")
+                    report.field("client_compression", .bool(true))
+                    report.field("compressed_clients", .int(compressing))
+                }
                 if let query = load.clientQuery {
                     report.row("client query", query)
                     report.field("client_query", .string(query))
