@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import HummingbirdWSClient
+import HummingbirdWSCompression
 import Logging
 import NIOWebSocket
 import Synchronization
@@ -229,6 +230,11 @@ public final class BrokerClient: Sendable {
             maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
         if let headerToken {
             socketConfiguration.additionalHeaders[.authorization] = "Bearer \(headerToken)"
+        }
+        if configuration.compression {
+            socketConfiguration.extensions = [
+                WebSocketExtensionFactory.perMessageDeflate(maxDecompressedFrameSize: configuration.maximumMessageSize).build()
+            ]
         }
         let logger = logger
         // Unstructured, and not awaited once the attempt is over: an upgrade the broker never

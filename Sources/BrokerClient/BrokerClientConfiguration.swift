@@ -36,6 +36,10 @@ public struct BrokerClientConfiguration: Sendable {
     public var reconnect: ReconnectSchedule
     /// The largest message accepted from the broker, in bytes.
     public var maximumMessageSize: Int
+    /// Whether to offer permessage-deflate: a broker that takes it (brokerd does unless its
+    /// `websocket_compression` is off) sends longer messages deflated, a third to a half of their
+    /// bytes for price updates.
+    public var compression: Bool
     /// How many messages wait for the consumer of `messages` before the client stops reading its
     /// socket (see `BrokerClient.Messages`).
     public var messageBufferCapacity: Int
@@ -60,6 +64,7 @@ public struct BrokerClientConfiguration: Sendable {
         closeTimeout: Duration = .seconds(2),
         reconnect: ReconnectSchedule = ReconnectSchedule(),
         maximumMessageSize: Int = 1 << 24,
+        compression: Bool = true,
         messageBufferCapacity: Int = 4_096,
         subscriptionWindow: Int = 10,
         rateLimitRetryDelay: Duration = .seconds(1)
@@ -75,6 +80,7 @@ public struct BrokerClientConfiguration: Sendable {
         self.closeTimeout = closeTimeout
         self.reconnect = reconnect
         self.maximumMessageSize = maximumMessageSize
+        self.compression = compression
         self.messageBufferCapacity = messageBufferCapacity
         self.subscriptionWindow = subscriptionWindow
         self.rateLimitRetryDelay = rateLimitRetryDelay

@@ -53,6 +53,10 @@ import TestSupport
             Issue.record("the first session was not fresh: \(recorder.states)")
             return
         }
+        // The client offers permessage-deflate by default, and the broker took it.
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        let row = (listed["clients"] as? [[String: Any]] ?? []).first { $0["client_id"] as? String == clientID }
+        #expect(row?["compression"] as? Bool == true, "\(listed)")
 
         await broker.kill9()
         try await recorder.waitUntil("backing off") { states, _ in
