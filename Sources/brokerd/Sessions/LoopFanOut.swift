@@ -4,10 +4,11 @@ import Metrics
 import NIOCore
 import NIOWebSocket
 
-/// The pushes bound for the connections of one event loop that share a price interval: price
-/// updates merged while the loop is busy, and messages kept in order with them. (A loop has one
-/// fan-out per interval its connections asked for, `OutboxSink.fanOut(for:priceInterval:)`; every
-/// push to a connection takes its fan-out, so it stays in order with the rest.)
+/// The pushes bound for the connections of one event loop that share a price interval and
+/// compression: price updates merged while the loop is busy, and messages kept in order with them.
+/// (A loop has one fan-out per interval and compression its connections have,
+/// `OutboxSink.fanOut(for:priceInterval:compression:)`; every push to a connection takes its
+/// fan-out, so it stays in order with the rest.)
 ///
 /// A push only records its prices on the loop (latest per code, per subscription) and makes sure
 /// the loop is writing. Pending prices are encoded once per subscription and written to its

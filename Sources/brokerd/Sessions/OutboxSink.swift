@@ -6,9 +6,10 @@ import NIOCore
 import Publishers
 import Synchronization
 
-/// Where the publishers' pushes go: each push is encoded once, and the same buffer is queued to
-/// every recipient with one task per fan-out (event loop, price interval, compression), which queues it to each of its connections'
-/// writers and flushes them; their coalescing and slow-consumer rules take it from there.
+/// Where the publishers' pushes go: each push is encoded once and handed to one task per fan-out
+/// (event loop, price interval, compression), which frames it once (deflated where its connections
+/// negotiated that), queues the same buffer to each of its connections' writers and flushes them;
+/// their coalescing and slow-consumer rules take it from there.
 ///
 /// Recipients of a subscription come from the projection's reverse index; the connections are
 /// looked up under one lock per push, never per client, and kept, grouped by fan-out, until the
