@@ -33,6 +33,15 @@ import TestSupport
         ((update?["data"] as? [[String: Any]]) ?? []).compactMap { $0["code"] as? String }
     }
 
+    /// The next price update on `socket`, held back by a price interval while 000001 and then
+    /// 600519 at 1701 were posted: one update with both, 600519 at its latest price.
+    private func expectOneMergedUpdate(_ socket: TestWebSocket) async throws {
+        let merged = try #require(try await socket.receive(type: "price_update"))
+        #expect(Set(codes(merged)) == ["600519", "000001"])
+        let prices = (merged["data"] as? [[String: Any]] ?? []).compactMap { $0["price"] as? Double }
+        #expect(prices.contains(1701), "the latest price of 600519: \(merged)")
+    }
+
     @Test func statsCountMessagesInSinceStartClosedConnectionsIncluded() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
@@ -195,10 +204,7 @@ import TestSupport
         // where without the interval each request's tick would come in an update of its own.
         try await postTicks(broker, [("000001", 11)])
         try await postTicks(broker, [("600519", 1701)])
-        let merged = try #require(try await socket.receive(type: "price_update"))
-        #expect(Set(codes(merged)) == ["600519", "000001"])
-        let prices = (merged["data"] as? [[String: Any]] ?? []).compactMap { $0["price"] as? Double }
-        #expect(prices.contains(1701), "the latest price of 600519: \(merged)")
+        try await expectOneMergedUpdate(socket)
         try socket.send(["type": "ping"])
         #expect(try await socket.receive()?["type"] as? String == "pong")
         await socket.close()
@@ -233,9 +239,7 @@ import TestSupport
         try await postTicks(broker, [("600519", 1701)])
         #expect(codes(try await every.receive(type: "price_update")) == ["000001"])
         #expect(codes(try await every.receive(type: "price_update")) == ["600519"])
-        let merged = try #require(try await held.receive(type: "price_update"))
-        #expect(Set(codes(merged)) == ["600519", "000001"])
-        #expect((merged["data"] as? [[String: Any]] ?? []).compactMap { $0["price"] as? Double }.contains(1701), "the latest: \(merged)")
+        try await expectOneMergedUpdate(held)
         for socket in [held, every] { await socket.close() }
         await broker.terminate()
         _ = dir

@@ -50,32 +50,11 @@ struct FrameIntake {
         if opcode != .continuation { compressedMessage = frame.rsv1 }
         switch assembler.take(opcode, frame.data, fin: frame.fin) {
         case .message(let message, let opcode):
-            guard compressedMessage else {
+            if let message = compressedMessage ? inflate(message, connection: connection, logger: logger) : message {
                 request = handle(message, isText: opcode == .text, connection: connection, logger: logger)
-                break
-            }
-            do {
-                let inflated = try PerMessageDeflate.inflate(message, maxBytes: limits.maxFrameBytes)
-                request = handle(inflated, isText: opcode == .text, connection: connection, logger: logger)
-            } catch {
-                switch error {
-                case .tooLarge:
-                    strikes += 5
-                    refuse(
-                        "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes, inflated; this one was dropped",
-                        connection: connection, logger: logger)
-                case .corrupt:
-                    strikes += 1
-                    refuse(
-                        "invalid_compression", "the message's deflate data could not be inflated (RFC 7692); it was dropped",
-                        connection: connection, logger: logger)
-                }
             }
         case .tooLarge:
-            strikes += 5
-            refuse(
-                "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes; this one was dropped",
-                connection: connection, logger: logger)
+            refuseTooLarge("", connection: connection, logger: logger)
         case .strayContinuation:
             strikes += 1
             refuse(
@@ -89,6 +68,31 @@ struct FrameIntake {
             connection.requestClose(.kicked)
         }
         return request
+    }
+
+    /// A compressed message inflated, up to `max_frame_bytes`; nil, refused, when it cannot be.
+    private mutating func inflate(_ message: ByteBuffer, connection: LiveConnection, logger: Logger) -> ByteBuffer? {
+        do {
+            return try PerMessageDeflate.inflate(message, maxBytes: limits.maxFrameBytes)
+        } catch {
+            switch error {
+            case .tooLarge:
+                refuseTooLarge(" once inflated", connection: connection, logger: logger)
+            case .corrupt:
+                strikes += 1
+                refuse(
+                    "invalid_compression", "the message's deflate data could not be inflated (RFC 7692); it was dropped",
+                    connection: connection, logger: logger)
+            }
+            return nil
+        }
+    }
+
+    private mutating func refuseTooLarge(_ how: String, connection: LiveConnection, logger: Logger) {
+        strikes += 5
+        refuse(
+            "frame_too_large", "messages may be at most \(limits.maxFrameBytes) bytes\(how); this one was dropped",
+            connection: connection, logger: logger)
     }
 
     private mutating func handle(_ message: ByteBuffer, isText: Bool, connection: LiveConnection, logger: Logger) -> IdentifiedRequest? {
