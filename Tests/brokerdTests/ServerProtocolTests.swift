@@ -1,4 +1,5 @@
 import Foundation
+import FoundationNetworking
 import Testing
 import TestSupport
 
@@ -240,6 +241,13 @@ import TestSupport
         #expect(codes(try await every.receive(type: "price_update")) == ["000001"])
         #expect(codes(try await every.receive(type: "price_update")) == ["600519"])
         try await expectOneMergedUpdate(held)
+        // The held client's waits are timed apart from the broker's own dispatch.
+        let (metrics, _) = try await URLSession.shared.data(from: try #require(URL(string: broker.baseURL + "/metrics")))
+        let samples = try PrometheusSample.parse(String(decoding: metrics, as: UTF8.self))
+        #expect((samples.value("brokerd_fanout_dispatch_held_seconds_count") ?? 0) >= 2, "the first update and the merged one")
+        // Not a timing bound: the merged update waits for the 5 s interval by design.
+        #expect((samples.value("brokerd_fanout_dispatch_held_seconds_sum") ?? 0) >= 1, "the merged update waited seconds")
+        #expect((samples.value("brokerd_fanout_dispatch_seconds_count") ?? 0) >= 3, "the plain client's updates")
         for socket in [held, every] { await socket.close() }
         await broker.terminate()
         _ = dir

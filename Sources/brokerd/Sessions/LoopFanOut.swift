@@ -55,7 +55,7 @@ final class LoopFanOut: Sendable {
     let compresses: Bool
     /// Pending rounds and encoded pushes; only touched on `eventLoop`.
     private let state: NIOLoopBoundBox<State>
-    private let dispatch = Metrics.Timer(label: "brokerd_fanout_dispatch_seconds")
+    private let dispatch: Metrics.Timer
 
     /// Enough sockets per task that a task costs little next to its writes (~10 µs each), few
     /// enough that pushes wait a fraction of a millisecond for the loop.
@@ -161,11 +161,18 @@ final class LoopFanOut: Sendable {
         }
     }
 
+    /// The histogram of pushes to their last write, of the broker's own fan-outs.
+    static let dispatchLabel = "brokerd_fanout_dispatch_seconds"
+    /// The same for fan-outs of connections that asked for a longer price interval than the
+    /// broker's: their waits for it would swamp the broker's own dispatch times.
+    static let heldDispatchLabel = "brokerd_fanout_dispatch_held_seconds"
+
     init(
         eventLoop: any EventLoop, sliceSize: Int = LoopFanOut.defaultSliceSize, priceInterval: TimeAmount = .zero,
-        compression: Bool = false
+        compression: Bool = false, dispatchLabel: String = LoopFanOut.dispatchLabel
     ) {
         self.eventLoop = eventLoop
+        dispatch = Metrics.Timer(label: dispatchLabel)
         self.sliceSize = max(1, sliceSize)
         self.priceInterval = max(.zero, priceInterval)
         var state = State()

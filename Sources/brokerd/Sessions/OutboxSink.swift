@@ -63,7 +63,9 @@ final class OutboxSink: PushSink {
             eventLoop: ObjectIdentifier(eventLoop), priceInterval: priceInterval ?? self.priceInterval, compression: compression)
         return fanOuts.withLock { fanOuts in
             if let fanOut = fanOuts[key] { return fanOut }
-            let fanOut = LoopFanOut(eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval), compression: compression)
+            let fanOut = LoopFanOut(
+                eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval), compression: compression,
+                dispatchLabel: key.priceInterval > self.priceInterval ? LoopFanOut.heldDispatchLabel : LoopFanOut.dispatchLabel)
             fanOuts[key] = fanOut
             return fanOut
         }
