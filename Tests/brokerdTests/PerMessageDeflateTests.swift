@@ -35,6 +35,13 @@ import Testing
         ["permessage-deflate; server_no_context_takeover; server_no_context_takeover"],
         ["permessage-deflate; unknown_parameter"],
         ["permessage-deflater"],
+        // Malformed: an empty parameter, one without a name, a value left empty.
+        ["permessage-deflate;"],
+        ["permessage-deflate; ; client_max_window_bits"],
+        ["permessage-deflate; =15"],
+        ["permessage-deflate; client_max_window_bits="],
+        [";"],
+        [""],
     ])
     func offersTheBrokerDeclines(_ headerValues: [String]) {
         #expect(!PerMessageDeflate.acceptsOffer(in: headerValues))

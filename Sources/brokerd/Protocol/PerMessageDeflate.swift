@@ -29,8 +29,10 @@ enum PerMessageDeflate {
         guard parts.first?.lowercased() == name else { return false }
         var seen: Set<String> = []
         for parameter in parts.dropFirst() {
-            let pair = parameter.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
-            let key = pair[0].lowercased()
+            let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingWhitespace() }
+            // An empty parameter (`permessage-deflate;`) or one without a name is no parameter.
+            guard let parameterName = pair.first, !parameterName.isEmpty else { return false }
+            let key = parameterName.lowercased()
             // A parameter twice makes the offer invalid (§7.1).
             guard seen.insert(key).inserted else { return false }
             let value = pair.count == 2 ? Int(pair[1].trimmingCharacters(in: "\"")) : nil
