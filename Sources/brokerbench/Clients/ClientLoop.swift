@@ -310,6 +310,7 @@ private final class ClientLoopRunner {
             }
             try inflater.reset()
         } catch {
+            try? inflater.reset()  // the loop's other connections use it next
             return end(connection, "a compressed message that does not inflate: \(error)")
         }
         inflated.withUnsafeReadableBytes { deliver($0, on: connection) }
