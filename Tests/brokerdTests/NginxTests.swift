@@ -31,11 +31,14 @@ import TestSupport
         let nginx = try await NginxProcess(upstreamPorts: [broker.port])
 
         #expect(try await HTTP.request("GET", nginx.baseURL + "/readyz").0 == 200)
-        let socket = TestWebSocket(url: nginx.webSocketURL)
+        // Offering permessage-deflate, as browsers do: nginx passes the negotiation through.
+        let socket = TestWebSocket(url: nginx.webSocketURL, compression: true)
         #expect(try await socket.receive()?["type"] as? String == "connected")
         try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
         #expect(try await socket.receive(type: "subscribed") != nil)
         #expect(try await socket.receive(type: "price_update") != nil, "the subscription's snapshot")
+        let (_, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        #expect((clients["clients"] as? [[String: Any]])?.first?["compression"] as? Bool == true, "\(clients)")
 
         let ticks = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":100,"prev_close":1825.2}]}"#
         let (status, body) = try await HTTP.request("POST", nginx.baseURL + "/api/ticks", body: ticks)
