@@ -142,6 +142,11 @@ import Testing
         #expect(header(for: 126) == [0x81, 126, 0, 126])
         #expect(header(for: 65_535) == [0x81, 126, 0xFF, 0xFF])
         #expect(header(for: 65_536) == [0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0])
+        for length in [0, 125, 126, 65_535, 65_536] {
+            let frame = WebSocketWire.textFrame(ByteBuffer(repeating: 0x61, count: length))
+            #expect(WebSocketWire.frameLength(payload: length) == frame.readableBytes, "length \(length)")
+        }
+        #expect(WebSocketWire.textFrame(ByteBuffer(string: "{}"), compressed: true).readableBytesView.first == 0xC1, "RSV1")
     }
 
     @Test func closeFramesCarryTheCodeAndAReasonCutToFitAControlFrame() {

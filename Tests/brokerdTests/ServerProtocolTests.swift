@@ -295,6 +295,12 @@ import TestSupport
             try socket.send(["type": "ping"])
             #expect(try await socket.receive()?["type"] as? String == "pong")
         }
+        // What went out deflated and what deflate saved, apart from the plain client's bytes.
+        let (metrics, _) = try await URLSession.shared.data(from: try #require(URL(string: broker.baseURL + "/metrics")))
+        let samples = try PrometheusSample.parse(String(decoding: metrics, as: UTF8.self))
+        #expect((samples.value("brokerd_ws_bytes_out_total", ["compression": "deflate"]) ?? 0) > 0)
+        #expect((samples.value("brokerd_ws_bytes_out_total", ["compression": "none"]) ?? 0) > 0)
+        #expect((samples.value("brokerd_ws_deflate_saved_bytes_total") ?? 0) > 0)
         for socket in [compressed, plain] { await socket.close() }
         await broker.terminate()
         _ = dir

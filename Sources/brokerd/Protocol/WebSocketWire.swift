@@ -13,6 +13,11 @@ enum WebSocketWire {
         frame(opcode: compressed ? 0x40 | 0x1 : 0x1, payload)
     }
 
+    /// The bytes of a final unmasked frame carrying `payload` bytes: its header and the payload.
+    static func frameLength(payload: Int) -> Int {
+        payload + (payload < 126 ? 2 : payload <= 0xFFFF ? 4 : 10)
+    }
+
     /// A close frame with `code` and `reason` (cut to the 123 bytes a control frame leaves it).
     static func closeFrame(_ code: WebSocketErrorCode, reason: String) -> ByteBuffer {
         var payload = ByteBuffer()

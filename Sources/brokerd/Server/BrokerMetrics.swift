@@ -163,6 +163,9 @@ final class LabeledCounters: Sendable {
     /// WebSocket upgrades answered with an HTTP error, by its `error` (`too_many_clients`,
     /// `connecting_too_fast`, `not_ready`…).
     static let refusedUpgrades = LabeledCounters(label: "brokerd_upgrades_refused_total", dimension: "error")
+    /// Bytes of the messages the fan-outs queued to clients (per connection), by whether the
+    /// frame was deflated (`deflate`) or not (`none`).
+    static let bytesOut = LabeledCounters(label: "brokerd_ws_bytes_out_total", dimension: "compression")
     /// Closed connections, by journaled reason.
     static let disconnects = LabeledCounters(label: "brokerd_disconnects_total", dimension: "reason")
 }

@@ -98,6 +98,8 @@ final class LoopFanOut: Sendable {
         let frame: ByteBuffer
         let connections: [LiveConnection]
         let since: ContinuousClock.Instant
+        /// The bytes deflate saved on `frame` (0 when it is plain).
+        var saved = 0
 
         var isPriceRound: Bool {
             if case .prices = kind { true } else { false }
@@ -161,6 +163,9 @@ final class LoopFanOut: Sendable {
         }
     }
 
+    /// Bytes deflate saved on the frames queued to compressing connections (per connection).
+    private static let savedBytes = Metrics.Counter(label: "brokerd_ws_deflate_saved_bytes_total")
+
     /// The histogram of pushes to their last write, of the broker's own fan-outs.
     static let dispatchLabel = "brokerd_fanout_dispatch_seconds"
     /// The same for fan-outs of connections that asked for a longer price interval than the
@@ -202,19 +207,25 @@ final class LoopFanOut: Sendable {
     func push(message payload: ByteBuffer, type: String, to connections: [LiveConnection]) {
         let now = ContinuousClock.now
         eventLoop.execute { [self] in
-            enqueue(Encoded(kind: .message(type: type), frame: textFrame(payload), connections: connections, since: now))
+            let (frame, saved) = framed(payload)
+            enqueue(Encoded(kind: .message(type: type), frame: frame, connections: connections, since: now, saved: saved))
         }
     }
 
     /// `payload` as the text frame this fan-out writes: compressed when it compresses, the
     /// message is long enough and deflate makes it shorter. Call on the loop.
     func textFrame(_ payload: ByteBuffer) -> ByteBuffer {
+        framed(payload).frame
+    }
+
+    /// `textFrame(payload)` and the bytes deflate saved on it.
+    private func framed(_ payload: ByteBuffer) -> (frame: ByteBuffer, saved: Int) {
         if payload.readableBytes >= PerMessageDeflate.minimumPayload, let compressor = state.value.compressor,
             let compressed = PerMessageDeflate.compressedTextFrame(payload, compressor: compressor)
         {
-            return compressed
+            return (compressed, WebSocketWire.frameLength(payload: payload.readableBytes) - compressed.readableBytes)
         }
-        return WebSocketWire.textFrame(payload)
+        return (WebSocketWire.textFrame(payload), 0)
     }
 
     /// Closes `connection`'s writer (on this loop) behind everything pending for it, with the close
@@ -278,6 +289,11 @@ final class LoopFanOut: Sendable {
             LabeledCounters.messagesOut.increment(type, by: slice.count)
         case .close(let code, let reason):
             for connection in slice { connection.writer.closeNow(code, reason: reason, discardQueued: false) }
+        }
+        // Bytes queued to the slice's connections (a close has no frame here: its writer makes it).
+        if push.frame.readableBytes > 0 {
+            LabeledCounters.bytesOut.increment(push.saved > 0 ? "deflate" : "none", by: push.frame.readableBytes * slice.count)
+            if push.saved > 0 { Self.savedBytes.increment(by: push.saved * slice.count) }
         }
         current.written = slice.endIndex
         if current.written < push.connections.count {
@@ -345,7 +361,9 @@ final class LoopFanOut: Sendable {
         // The rest keep the round as it was, next in line (no message is queued: see `writeSlice`).
         if !staying.isEmpty {
             state.value.encoded.prepend(
-                Encoded(kind: current.push.kind, frame: current.push.frame, connections: staying, since: current.push.since))
+                Encoded(
+                    kind: current.push.kind, frame: current.push.frame, connections: staying, since: current.push.since,
+                    saved: current.push.saved))
         }
         var merged = Dictionary(entries.map { ($0.code, $0) }, uniquingKeysWith: { $1 })
         for (code, entry) in pending.entries(after: after) { merged[code] = entry }
@@ -372,9 +390,10 @@ final class LoopFanOut: Sendable {
         since: ContinuousClock.Instant
     ) -> Encoded {
         let sorted = entries.values.sorted { $0.code < $1.code }
-        let frame = textFrame(ServerMessage.encode(ServerMessage.PriceUpdate(entries: sorted, seq: seq, subscription: subscription)))
+        let (frame, saved) = framed(ServerMessage.encode(ServerMessage.PriceUpdate(entries: sorted, seq: seq, subscription: subscription)))
         return Encoded(
-            kind: .prices(entries: sorted, seq: seq, subscription: subscription), frame: frame, connections: connections, since: since)
+            kind: .prices(entries: sorted, seq: seq, subscription: subscription), frame: frame, connections: connections, since: since,
+            saved: saved)
     }
 
     /// Queues the pending prices of `recipients` ahead of a message to them: the rounds that reach
