@@ -117,6 +117,33 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aClientAnOperatorRemovedComesBackInAFreshSessionAndSubscribesAgain() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
+        let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
+
+        let (status, body) = try await HTTP.request("DELETE", broker.baseURL + "/api/websocket/clients/\(firstID)")
+        #expect(status == 200 && body["session_ended"] as? Bool == true, "\(body)")
+        try await recorder.waitUntil("a new session subscribed again") { states, messages in
+            states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
+                && messages.filter { $0.subscribed == .stock("600519") }.count == 2
+        }
+        try await postTick(broker, price: 1930)
+        try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1930) }
+        // It was told why it lost the first connection.
+        #expect(recorder.states.contains { state in
+            if case .backingOff(_, _, .closedByBroker(1008, "kicked")) = state { true } else { false }
+        }, "\(recorder.states)")
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
     @Test func manySubscriptionsUnderATightRateLimitAreAllConfirmedWithoutAKick() async throws {
         let dir = try TemporaryDirectory()
         // A bucket of 5: a fresh session's 30 subscriptions cannot go out in one burst.

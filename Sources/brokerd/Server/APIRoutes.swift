@@ -25,6 +25,8 @@ struct APIRoutes {
         let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
         // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
         admin.get("websocket/clients") { _, _ in try await clients() }
+        admin.delete("websocket/clients/:client_id") { request, context in try await removeClient(request, context) }
+        admin.delete("websocket/clients") { request, _ in try await removeClients(request) }
         admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
         admin.put("signals/:strategy") { request, context in try await replaceSignals(request, context) }
         admin.post("ticks") { request, context in try await ingestTicks(request, context) }

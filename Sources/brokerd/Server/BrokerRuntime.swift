@@ -90,6 +90,20 @@ final class BrokerRuntime: Sendable {
         broadcaster?.offer(update)
     }
 
+    /// Forgets a session that has no connection: journals its `session_expired`, after the
+    /// removal of its alert rules when it is anonymous (nobody could reach them), which the other
+    /// nodes are handed too. Throws the decider's refusal (unknown, still connected) or the journal's.
+    @discardableResult
+    func expireSession(_ clientID: String, in store: EventStore) async throws -> [RecordedEvent] {
+        let recorded = try await store.execute(.expireSession(clientID: clientID))
+        for event in recorded {
+            if case .alertRuleRemoved(let removed) = event.event {
+                share(.alertRuleRemoved(ruleID: removed.ruleID, user: removed.user))
+            }
+        }
+        return recorded
+    }
+
     var isShuttingDown: Bool { shuttingDown.load(ordering: .relaxed) }
 
     func beginShutdown() {

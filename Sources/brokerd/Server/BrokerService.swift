@@ -309,12 +309,8 @@ struct BrokerService: Service {
                 projection.clients.values.filter { !$0.isConnected && !$0.isResumable(at: now) }.map(\.id).sorted()
             }
             for clientID in expired {
-                // An anonymous session's alert rules go with it, here and on the nodes that got them.
-                for recorded in (try? await store.execute(.expireSession(clientID: clientID))) ?? [] {
-                    if case .alertRuleRemoved(let removed) = recorded.event {
-                        runtime.share(.alertRuleRemoved(ruleID: removed.ruleID, user: removed.user))
-                    }
-                }
+                // Refused (resumed meanwhile) or not journaled (the disk): the next sweep looks again.
+                _ = try? await runtime.expireSession(clientID, in: store)
             }
         }
     }

@@ -105,7 +105,10 @@ struct ClientSession {
         var retryDelay = Duration.milliseconds(100)
         var failures = 0
         while true {
-            let deadline = WallClock.microsecondsNow() + configuration.resumeWindowMicroseconds
+            // An operator's kick that ends the session leaves it no window: nothing resumes it
+            // before it is expired.
+            let now = WallClock.microsecondsNow()
+            let deadline = connection.endsSession ? now : now + configuration.resumeWindowMicroseconds
             do {
                 try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
                 LabeledCounters.disconnects.increment(reason.rawValue)

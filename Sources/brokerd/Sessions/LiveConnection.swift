@@ -19,6 +19,7 @@ final class LiveConnection: Sendable {
     private let lastActivity: Atomic<Int64>
     private let received = Atomic<UInt64>(0)
     private let closeReason = Mutex<DisconnectReason?>(nil)
+    private let sessionEnding = Atomic<Bool>(false)
     private let onSlowConsumer: @Sendable (LiveConnection) -> Void
 
     init(
@@ -84,29 +85,45 @@ final class LiveConnection: Sendable {
 
     /// Asks the connection to close for `reason`; the first reason wins (returns whether this one
     /// did). The writer sends what is queued (nothing for a slow consumer) and the close frame; the
-    /// session journals the disconnect with this reason.
+    /// session journals the disconnect with this reason. `atOnce`: what is queued is dropped and
+    /// the socket closed right behind the close frame, without waiting for the client's answer.
     @discardableResult
-    func requestClose(_ reason: DisconnectReason) -> Bool {
+    func requestClose(_ reason: DisconnectReason, atOnce: Bool = false) -> Bool {
         let first = closeReason.withLock { current -> Bool in
             guard current == nil else { return false }
             current = reason
             return true
         }
         guard first else { return false }
-        switch reason {
-        case .slowConsumer:
+        if atOnce || reason == .replaced {
+            // Without waiting for the close to be answered: a replaced connection's client is on a
+            // new one, and this one may lead nowhere (what is queued goes with the resume).
+            writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true, then: .closeSocketNow)
+        } else if reason == .slowConsumer {
             // At once: what is queued for it is dropped anyway.
             writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true)
-        case .replaced:
-            // At once, without waiting for the close to be answered: the client is on a new
-            // connection, and this one may lead nowhere. What is queued goes with the resume.
-            writer.close(reason.closeCode, reason: reason.rawValue, discardQueued: true, then: .closeSocketNow)
-        default:
+        } else {
             // Behind what was sent to it before (an error explaining why, a round of prices).
             writer.fanOut.close(self, code: reason.closeCode, reason: reason.rawValue)
         }
         return true
     }
+
+    /// Closes the connection because an operator asked to (`DELETE /api/websocket/clients/…`):
+    /// at once, with 1008 `kicked`, so a client that stopped reading goes too. `endingSession`: its
+    /// disconnect is journaled with no resume window left (`endsSession`), so no resume can slip
+    /// in before the session is expired. Returns whether this closed it (false: it was closing
+    /// already, for another reason).
+    @discardableResult
+    func kick(endingSession: Bool) -> Bool {
+        // Before the close is claimed: the session's end reads it once the close is under way.
+        if endingSession { sessionEnding.store(true, ordering: .releasing) }
+        return requestClose(.kicked, atOnce: true)
+    }
+
+    /// Whether the session ends with this connection (an operator's kick asked for it): its
+    /// disconnect leaves no resume window.
+    var endsSession: Bool { sessionEnding.load(ordering: .acquiring) }
 
     /// The session is over (the client left or was closed): write what is left, take nothing more.
     func finish() {

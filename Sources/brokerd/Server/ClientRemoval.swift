@@ -1,0 +1,167 @@
+import Broker
+import Hummingbird
+import Journal
+
+/// What an operator's `DELETE /api/websocket/clients/{client_id}` (and `?user=`) does: closes the
+/// client's connection on this node at once (1008 `kicked`, journaled as its disconnect) and,
+/// unless the session is to be kept, ends the session (`session_expired`): a resume then finds
+/// nothing to resume, and the client starts a fresh session if it comes back.
+///
+/// A kick is a disconnect, not a ban: a client may connect again (with auth, while its token is
+/// valid). Sessions are per node, so a client is removed on the node it is connected to.
+struct ClientRemoval {
+    let runtime: BrokerRuntime
+    let store: EventStore
+
+    /// How long a removal waits for the connection's disconnect to be journaled.
+    static let timeout: Duration = .seconds(5)
+
+    /// What a removal did, as the API answers it.
+    struct Outcome: Encodable, Sendable {
+        let clientID: String
+        let user: String?
+        /// Whether the session had a connection, now closed and its disconnect journaled.
+        let disconnected: Bool
+        /// Whether the session is ended (`session_expired` journaled): nothing can resume it.
+        let sessionEnded: Bool
+        /// The journal's last seq once it was done: the disconnect and the session's end are at or
+        /// before it.
+        let seq: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case user, disconnected, seq
+            case clientID = "client_id"
+            case sessionEnded = "session_ended"
+        }
+    }
+
+    /// Closes `clientID`'s connection, if it has one, and ends its session when `endingSession`.
+    /// Throws 404 for a session this node does not have, 409 for one with no connection when it
+    /// is to be kept, 503 when the disconnect or the end could not be journaled in time.
+    func remove(_ clientID: String, endingSession: Bool) async throws -> Outcome {
+        guard !runtime.isShuttingDown else { throw APIError.shuttingDown }
+        let deadline = ContinuousClock.now + Self.timeout
+        var disconnected = false
+        var user: String?
+        while true {
+            let found = await store.read { $0.client(clientID).map { (isConnected: $0.isConnected, user: $0.user) } }
+            guard let found else {
+                // Ended meanwhile by the sweep (a kicked session has no resume window left).
+                if disconnected && endingSession { return try await outcome(clientID, user: user, disconnected: true, ended: []) }
+                throw APIError(
+                    status: .notFound, error: "unknown_client",
+                    details: "no session \(clientID) on this node (sessions are per node: ask the one the client is connected to;"
+                        + " GET /api/websocket/clients lists its connections)")
+            }
+            user = found.user
+            guard found.isConnected else { break }
+            // Not listed: the connection is still opening (journaled, not yet serving) or its end
+            // is being journaled; either way it is soon one or the other.
+            if let connection = runtime.registry[clientID] {
+                if connection.kick(endingSession: endingSession) {
+                    runtime.logger.notice(
+                        "client kicked by an operator",
+                        metadata: ["client": "\(clientID)", "user": "\(found.user ?? "-")", "session": endingSession ? "ended" : "kept"])
+                }
+                disconnected = true
+            }
+            guard ContinuousClock.now < deadline else {
+                throw APIError(
+                    status: .serviceUnavailable, error: "disconnect_pending",
+                    details: "\(clientID) is closed but its disconnect is not in the journal after \(Self.timeout) (see /readyz);"
+                        + " it is journaled as soon as the journal takes it")
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        guard endingSession else {
+            guard disconnected else {
+                throw APIError(
+                    status: .conflict, error: "client_not_connected",
+                    details: "session \(clientID) has no connection to close; leave out ?session=keep to end the session")
+            }
+            return try await outcome(clientID, user: user, disconnected: true, ended: nil)
+        }
+        do {
+            let recorded = try await runtime.expireSession(clientID, in: store)
+            return try await outcome(clientID, user: user, disconnected: disconnected, ended: recorded)
+        } catch BrokerError.unknownClient {
+            // The sweep ended it first.
+            return try await outcome(clientID, user: user, disconnected: disconnected, ended: [])
+        } catch BrokerError.clientStillConnected {
+            // Resumed between its disconnect and its end: it was closing for another reason when
+            // the kick came, and its disconnect kept a resume window.
+            throw APIError(
+                status: .conflict, error: "client_reconnected",
+                details: "session \(clientID) was resumed before it could be ended; send the request again")
+        } catch let error as JournalError {
+            throw APIError(status: .serviceUnavailable, error: "journal_unavailable", details: "\(error)")
+        }
+    }
+
+    /// Removes every session of `user` (the `sub` of the tokens its clients connected with): the
+    /// connected ones are closed, and the sessions ended when `endingSessions` (those without a
+    /// connection too, so none of them can be resumed).
+    func removeAll(ofUser user: String, endingSessions: Bool) async throws -> [Outcome] {
+        let clientIDs = await store.read { projection in
+            projection.clients.values.filter { $0.user == user && (endingSessions || $0.isConnected) }.map(\.id).sorted()
+        }
+        var outcomes: [Outcome] = []
+        for clientID in clientIDs {
+            do {
+                outcomes.append(try await remove(clientID, endingSession: endingSessions))
+            } catch let error as APIError where error.error == "unknown_client" || error.error == "client_not_connected" {
+                // Left on its own meanwhile (expired, or closed while its session is kept).
+                continue
+            }
+        }
+        return outcomes
+    }
+
+    /// The outcome, with the journal's seq now; `ended`: what ending the session recorded (nil
+    /// when it was kept).
+    private func outcome(_ clientID: String, user: String?, disconnected: Bool, ended: [RecordedEvent]?) async throws -> Outcome {
+        let lastSeq = await store.read { $0.lastSeq }
+        return Outcome(
+            clientID: clientID, user: user, disconnected: disconnected, sessionEnded: ended != nil,
+            seq: max(lastSeq, ended?.last?.seq ?? 0))
+    }
+
+    /// Whether `?session=` asks to end the session (`end`, the default) or keep it (`keep`).
+    static func endsSession(_ request: Request) throws -> Bool {
+        switch request.uri.formValue("session") {
+        case nil, "end": return true
+        case "keep": return false
+        case let other?:
+            throw APIError.badRequest(
+                "invalid_session", "session must be end (the default: the session cannot be resumed) or keep (it can), got '\(other.prefix(40))'")
+        }
+    }
+}
+
+extension APIRoutes {
+    /// `DELETE /api/websocket/clients/{client_id}[?session=keep]`.
+    func removeClient(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
+        let clientID = try Self.pathParameter("client_id", context)
+        let endingSession = try ClientRemoval.endsSession(request)
+        let removal = ClientRemoval(runtime: runtime, store: try readyStore())
+        return JSONResponse.make(try await removal.remove(clientID, endingSession: endingSession))
+    }
+
+    /// `DELETE /api/websocket/clients?user=…[&session=keep]`.
+    func removeClients(_ request: Request) async throws -> Response {
+        guard let user = request.uri.formValue("user"), !user.isEmpty else {
+            throw APIError.badRequest(
+                "missing_user", "name the client, DELETE /api/websocket/clients/{client_id}, or the user whose sessions go: ?user=<sub>")
+        }
+        let endingSessions = try ClientRemoval.endsSession(request)
+        let removal = ClientRemoval(runtime: runtime, store: try readyStore())
+        let outcomes = try await removal.removeAll(ofUser: user, endingSessions: endingSessions)
+        return JSONResponse.make(RemovedClientsBody(user: user, count: outcomes.count, clients: outcomes))
+    }
+}
+
+struct RemovedClientsBody: Encodable {
+    let user: String
+    let count: Int
+    let clients: [ClientRemoval.Outcome]
+}
