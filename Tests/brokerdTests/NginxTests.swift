@@ -145,7 +145,8 @@ import TestSupport
         for (method, path, body) in [
             ("POST", "/api/ticks", tick), ("POST", "/api/ticks/", tick), ("PUT", "/api/signals/x", #"{"signals":[]}"#),
             ("DELETE", "/api/alerts/rules/r1", nil), ("GET", "/api/websocket/clients", nil), ("GET", "/api/websocket/clients/", nil),
-            ("GET", "/api/websocket//clients", nil), ("GET", "/metrics", nil), ("GET", "/metrics/", nil), ("GET", "/metrics//", nil),
+            ("GET", "/api/websocket//clients", nil), ("DELETE", "/api/websocket/clients/client_00000000", nil),
+            ("GET", "/api/websocket/subscriptions", nil), ("GET", "/api/websocket/subscriptions/?type=stock", nil), ("GET", "/metrics", nil), ("GET", "/metrics/", nil), ("GET", "/metrics//", nil),
         ] as [(String, String, String?)] {
             let response = try RawHTTP.send(method, port: nginx.port, path: path, body: body, from: "127.0.0.2")
             #expect(response.status == 403, "\(method) \(path) from outside: \(response.status) \(response.body.prefix(200))")

@@ -433,6 +433,43 @@ import TestSupport
         _ = dir
     }
 
+    @Test func theSubscriptionsAPIListsWhoListensToWhatConnectedOrHeldForAResume() async throws {
+        let (dir, broker) = try await startBroker()
+        var sockets: [TestWebSocket] = []
+        var ids: [String] = []
+        for targets in [["600519", "000001"], ["600519"], ["600519"]] {
+            let (socket, connected) = try await connect(broker)
+            for target in targets {
+                try socket.send(["type": "subscribe", "subscription_type": "stock", "target": target])
+                _ = try await socket.receive(type: "subscribed")
+            }
+            sockets.append(socket)
+            ids.append(try #require(connected["client_id"] as? String))
+        }
+        // The last one leaves: its session keeps its subscription for the resume window.
+        await sockets[2].close()
+        for _ in 0..<200 {
+            let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+            if (stats["connections"] as? [String: Any])?["active"] as? Int == 2 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+
+        let (status, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/subscriptions")
+        #expect(status == 200 && listed["count"] as? Int == 2, "\(listed)")
+        let rows = (listed["subscriptions"] as? [[String: Any]] ?? []).map {
+            "\($0["type"] as? String ?? "?"):\($0["target"] as? String ?? "?") \($0["subscribers"] as? Int ?? -1)/\($0["connected"] as? Int ?? -1)"
+        }
+        #expect(rows == ["stock:600519 3/2", "stock:000001 1/1"])
+        let (_, one) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519")
+        let clients = (one["subscriptions"] as? [[String: Any]])?.first?["clients"] as? [String]
+        #expect(clients == ids.sorted(), "\(one)")
+        let (refused, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/subscriptions?type=stocks")
+        #expect(refused == 400 && body["error"] as? String == "invalid_type", "\(body)")
+        for socket in sockets.prefix(2) { await socket.close() }
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func pushPricesSendsAStrategysCurrentPricesNow() async throws {
         let (dir, broker) = try await startBroker()
         try await putSignals(broker, "volume_wave", ["600519"])

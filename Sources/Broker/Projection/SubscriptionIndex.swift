@@ -57,6 +57,12 @@ public struct SubscriptionIndex: Sendable, Equatable {
         bySubscription.keys
     }
 
+    /// Every subscription that has subscribers, with them (a copy that shares the index's storage:
+    /// cheap to take, to be read after the store's lock is let go).
+    public var subscribersBySubscription: [Subscription: Set<String>] {
+        bySubscription
+    }
+
     /// Client ids that hold at least one subscription.
     public var clientIDs: Dictionary<String, Set<Subscription>>.Keys {
         byClient.keys
