@@ -46,6 +46,14 @@
  * token_expired say) fails the client at once, since the same token cannot succeed; with a
  * provider the client reconnects instead, asks it for a fresh token and resumes the session.
  *
+ * With a token provider, a connection's token is also renewed in place: refreshAhead ms before it
+ * expires (read from its exp claim; never sooner than halfway through its life) the provider is
+ * asked for the next token, which goes to the broker as {"type":"refresh","token":...}, so the broker
+ * does not close the connection at the old exp (its "refreshed" answer reaches onMessage). A
+ * provider that fails, or gives no token expiring later, is asked again every 5 s until the token
+ * expires; then the broker closes the connection and the reconnect asks it once more. refreshAhead
+ * null turns this off (the connection is then closed at exp and the session resumed).
+ *
  * A subscription the broker refuses for another reason than its rate limit (too_many_subscriptions,
  * an invalid target...) is not asked for again until subscribe() names it again or a fresh session
  * opens; the error handed to onError carries "request": {type, subscription_type, target}.
@@ -61,7 +69,7 @@
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
- * rateLimitDelay 1000, resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
+ * rateLimitDelay 1000, refreshAhead 30000 (or null), resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
  * this long after the last frame sent: the broker takes a connected session over only once that
  * connection was silent for 5 s, and starts a fresh one otherwise), token (a string, or a function:
  * see above), onState, onMessage, onError.
@@ -80,6 +88,7 @@
     subscribeWindow: 10,
     rateLimitDelay: 1000,
     resumeQuiet: 5500,
+    refreshAhead: 30000,
     token: null,
     onState: null,
     onMessage: null,
@@ -96,6 +105,20 @@
   // alerts/<its user>, so every alerts target is one key.
   function key(type, target) {
     return type + "\u0000" + (type === "alerts" ? "me" : target);
+  }
+
+  /** The exp of a JWT in milliseconds, or null (not a JWT, or no numeric exp). Not verified: the broker does that. */
+  function tokenExpiry(token) {
+    if (typeof token !== "string") return null;
+    const parts = token.split(".");
+    if (parts.length !== 3) return null;
+    try {
+      const base64 = parts[1].replace(/-/g, "+").replace(/_/g, "/");
+      const claims = JSON.parse(atob(base64 + "===".slice((base64.length + 3) % 4)));
+      return claims !== null && typeof claims.exp === "number" ? claims.exp * 1000 : null;
+    } catch (error) {
+      return null;
+    }
   }
 
   // The id of every message but subscription requests (those count from 1 on each socket).
@@ -138,7 +161,9 @@
       this._socket = null;
       this._attempt = 0; // failed attempts in a row
       this._opening = 0; // counts connection attempts (and close()): a token arriving for an older one is dropped
-      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null };
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null, refresh: null };
+      this._token = null; // the token the current socket holds, and when it was taken (for refreshes)
+      this._tokenTakenAt = 0;
       this._lastHeard = 0;
       this._lastSent = null; // when a frame last went out, on any socket of the session
       this._session = false; // a "connected" message arrived on the current socket
@@ -339,6 +364,8 @@
     }
 
     _dial(token) {
+      this._token = token;
+      this._tokenTakenAt = Date.now();
       const url = new URL(this.url, global.location ? global.location.href : undefined);
       if (token) url.searchParams.set("token", token);
       if (this.clientId !== null) {
@@ -440,7 +467,62 @@
       this._sendQueued();
       clearInterval(this._timers.ping);
       this._timers.ping = setInterval(() => this.send({ type: "ping" }), this.options.pingInterval);
+      this._scheduleRefresh();
       this._setState(resumed ? "resumed" : "connected", { clientId: this.clientId, seq: message.seq });
+    }
+
+    /** With a token provider: renews the socket's token ahead of its exp (see the file header). */
+    _scheduleRefresh() {
+      clearTimeout(this._timers.refresh);
+      this._timers.refresh = null;
+      const expiry = tokenExpiry(this._token);
+      if (typeof this.options.token !== "function" || this.options.refreshAhead === null || expiry === null) return;
+      const now = Date.now();
+      if (now >= expiry) return;
+      const moment = expiry - Math.min(this.options.refreshAhead, Math.max(0, expiry - this._tokenTakenAt) / 2);
+      this._timers.refresh = setTimeout(() => this._refresh(expiry), Math.max(0, moment - now));
+    }
+
+    /** Asks the provider for a token expiring after `expiry` and sends it as "refresh" on this socket. */
+    _refresh(expiry) {
+      this._timers.refresh = null;
+      // Expired: the broker closes the connection now, and the reconnect asks the provider.
+      if (Date.now() >= expiry) return;
+      const socket = this._socket;
+      const again = () => {
+        if (socket !== this._socket || Date.now() >= expiry) return;
+        this._timers.refresh = setTimeout(() => this._refresh(expiry), 5000);
+      };
+      let answer;
+      try {
+        answer = Promise.resolve(this.options.token());
+      } catch (error) {
+        again();
+        return;
+      }
+      // The provider has connectTimeout to answer, as when connecting; a later token is dropped.
+      let timedOut = false;
+      const timer = setTimeout(() => { timedOut = true; again(); }, this.options.connectTimeout);
+      answer.then(
+        (fresh) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          if (socket !== this._socket) return;
+          const next = tokenExpiry(fresh);
+          if (next === null || next <= expiry || !this.send({ type: "refresh", token: fresh })) {
+            again();
+            return;
+          }
+          this._token = fresh;
+          this._tokenTakenAt = Date.now();
+          this._scheduleRefresh();
+        },
+        () => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          again();
+        },
+      );
     }
 
     /**
@@ -495,7 +577,8 @@
       clearInterval(this._timers.watchdog);
       clearTimeout(this._timers.resend);
       clearTimeout(this._timers.token);
-      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null };
+      clearTimeout(this._timers.refresh);
+      this._timers = { retry: null, ping: null, watchdog: null, resend: null, token: null, refresh: null };
     }
 
     _setState(state, detail) {

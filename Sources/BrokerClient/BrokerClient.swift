@@ -179,7 +179,10 @@ public final class BrokerClient: Sendable {
                 let queryToken = configuration.tokenPlacement == .queryParameter ? token : nil
                 let target = shared.withLock { $0.machine.connect(queryToken: queryToken) }
                 let headerToken = configuration.tokenPlacement == .authorizationHeader ? token : nil
-                guard let ended = await connect(connection, to: target.url(base: configuration.url), headerToken: headerToken) else { return }
+                let refreshing = configuration.tokenProvider == nil ? nil : token
+                guard let ended = await connect(
+                    connection, to: target.url(base: configuration.url), headerToken: headerToken, refreshing: refreshing)
+                else { return }
                 loss = ended
             } catch {
                 guard !Task.isCancelled else { return }
@@ -223,8 +226,9 @@ public final class BrokerClient: Sendable {
         messageBuffer.finish()
     }
 
-    /// Runs one connection until it ends; nil when the client was stopped meanwhile.
-    private func connect(_ connection: LiveConnection, to url: String, headerToken: String?) async -> ConnectionLoss? {
+    /// Runs one connection until it ends; nil when the client was stopped meanwhile. `refreshing`:
+    /// the token it opens with, replaced on the connection before it expires.
+    private func connect(_ connection: LiveConnection, to url: String, headerToken: String?, refreshing: String?) async -> ConnectionLoss? {
         shared.withLock { $0.attempt = connection }
         var socketConfiguration = WebSocketClientConfiguration(
             maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
@@ -243,7 +247,7 @@ public final class BrokerClient: Sendable {
             do {
                 let close = try await WebSocketClient.connect(url: url, configuration: socketConfiguration, logger: logger) {
                     inbound, outbound, _ in
-                    try await self.serve(connection, inbound: inbound, outbound: outbound)
+                    try await self.serve(connection, inbound: inbound, outbound: outbound, refreshing: refreshing)
                 }
                 if let close {
                     connection.reportEnded(.closedByBroker(code: Int(UInt16(webSocketErrorCode: close.closeCode)), reason: close.reason))
@@ -275,7 +279,9 @@ public final class BrokerClient: Sendable {
     }
 
     /// Reads, writes and pings on an upgraded connection until one of them ends.
-    private func serve(_ connection: LiveConnection, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter) async throws {
+    private func serve(
+        _ connection: LiveConnection, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, refreshing token: String?
+    ) async throws {
         let maximumMessageSize = configuration.maximumMessageSize
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -297,6 +303,11 @@ public final class BrokerClient: Sendable {
             group.addTask {
                 try await Self.keepAlive(connection)
             }
+            if let token, let provider = configuration.tokenProvider, let ahead = configuration.tokenRefreshAhead {
+                group.addTask {
+                    try await self.keepTokenFresh(connection, token: token, provider: provider, ahead: ahead)
+                }
+            }
             try await group.next()
             group.cancelAll()
         }
@@ -316,6 +327,37 @@ public final class BrokerClient: Sendable {
         }
     }
 
+    /// Sends the broker the provider's next token over `connection` (`refresh`) ahead of each
+    /// token's expiry, until the connection ends; returns only by throwing (cancelled). A provider
+    /// that fails or gives no later token is asked again every 5 s until the token expires.
+    private func keepTokenFresh(
+        _ connection: LiveConnection, token: String, provider: @escaping @Sendable () async throws -> String, ahead: Duration
+    ) async throws {
+        var current = TokenExpiry.of(token).map { (expiry: $0, takenAt: Date()) }
+        while let (expiry, takenAt) = current, Date() < expiry {
+            let moment = TokenExpiry.refreshMoment(expiry: expiry, takenAt: takenAt, ahead: ahead)
+            try await Task.sleep(for: .seconds(max(0, moment.timeIntervalSinceNow)))
+            let fresh: String
+            do {
+                fresh = try await TokenRequest.token(from: provider, within: configuration.connectTimeout)
+            } catch {
+                try Task.checkCancellation()
+                logger.warning("the token provider failed; asking again", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(5))
+                continue
+            }
+            guard let next = TokenExpiry.of(fresh), next > expiry else {
+                logger.warning("the token provider gave no token expiring later; asking again")
+                try await Task.sleep(for: .seconds(5))
+                continue
+            }
+            connection.send(.untracked(.refresh(token: fresh)))
+            current = (next, Date())
+        }
+        // Nothing to refresh (no exp, or it passed): the broker ends the connection at exp.
+        while true { try await Task.sleep(for: .seconds(3_600)) }
+    }
+
     /// Handles a message of `connection`; returns it when it is for the user's `messages`.
     private func receive(_ text: String, on connection: LiveConnection) -> BrokerMessage? {
         connection.heartbeat.withLock { $0.received() }
@@ -325,6 +367,11 @@ public final class BrokerClient: Sendable {
             (message, requestID) = try BrokerMessage.decodeReply(text)
         } catch {
             logger.warning("skipped a message", metadata: ["error": "\(error)"])
+            return nil
+        }
+        // The broker took a refreshed token: nothing for the user.
+        if case .other(type: "refreshed", _, _) = message {
+            logger.debug("token refreshed on the connection")
             return nil
         }
         let reaction = shared.withLock { shared -> SessionMachine.Reaction? in

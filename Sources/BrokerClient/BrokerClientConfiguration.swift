@@ -20,6 +20,13 @@ public struct BrokerClientConfiguration: Sendable {
     /// that throws, or does not answer within `connectTimeout`, fails the attempt (backed off as
     /// any failed attempt); an answer after that is dropped.
     public var tokenProvider: (@Sendable () async throws -> String)?
+    /// With a `tokenProvider`: how long before the connection's token expires the provider is
+    /// asked for the next, which is sent over the open connection (`refresh`), so the broker does
+    /// not close it at the old `exp` (never sooner than halfway through a token's life). A provider
+    /// that fails, or gives no token expiring later, is asked again every 5 s until the old token
+    /// expires; then the broker closes the connection and the reconnect asks it once more. Nil:
+    /// never refreshed in place, the connection is closed at `exp` and resumed with a fresh token.
+    public var tokenRefreshAhead: Duration?
     /// How the token is sent.
     public var tokenPlacement: TokenPlacement
     /// Subscribed on every fresh session; `subscribe`/`unsubscribe` change the set while running.
@@ -56,6 +63,7 @@ public struct BrokerClientConfiguration: Sendable {
         url: String,
         token: String? = nil,
         tokenProvider: (@Sendable () async throws -> String)? = nil,
+        tokenRefreshAhead: Duration? = .seconds(30),
         tokenPlacement: TokenPlacement = .authorizationHeader,
         subscriptions: [Subscription] = [],
         pingInterval: Duration = .seconds(30),
@@ -72,6 +80,7 @@ public struct BrokerClientConfiguration: Sendable {
         self.url = url
         self.token = token
         self.tokenProvider = tokenProvider
+        self.tokenRefreshAhead = tokenRefreshAhead
         self.tokenPlacement = tokenPlacement
         self.subscriptions = subscriptions
         self.pingInterval = pingInterval

@@ -279,6 +279,8 @@ import TestSupport
                     ? Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down)) : Date().addingTimeInterval(3_600)
                 return try await TestTokens.expiring(user: "frank", at: expiry)
             },
+            // Not refreshed on the connection: closed at exp, and resumed.
+            tokenRefreshAhead: nil,
             subscriptions: [.news("all")], reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let run = Task { try await client.run() }
@@ -290,6 +292,38 @@ import TestSupport
         try await postNews(broker, id: "after-renewal")
         try await recorder.waitUntil("news after the renewal") { _, messages in newsIDs(messages) == ["after-renewal"] }
 
+        client.stop()
+        try await run.value
+        await broker.terminate()
+    }
+
+    @Test func aTokenProviderRefreshesTheTokenOnTheOpenConnectionAheadOfItsExp() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let issued = Counter()
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL,
+            tokenProvider: {
+                // Each lives 3–4 s (whole seconds): refreshed halfway, well before it expires.
+                _ = issued.next()
+                return try await TestTokens.expiring(user: "gina", at: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 4).rounded(.down)))
+            },
+            subscriptions: [.news("all")], reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let run = Task { try await client.run() }
+        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .news("all") } }
+        // Three tokens' lives on one connection.
+        try await Task.sleep(for: .seconds(9))
+        try await postNews(broker, id: "after-three-tokens")
+        try await recorder.waitUntil("news on the first connection") { _, messages in newsIDs(messages) == ["after-three-tokens"] }
+        #expect(issued.value >= 4, "the connection's token and three refreshes: \(issued.value)")
+        #expect(recorder.states.filter(\.isOpen).count == 1, "never reconnected: \(recorder.states)")
+        #expect(!recorder.messages.contains { if case .error = $0 { true } else { false } }, "\(recorder.messages)")
+
+        // The broker took each (its log says so), and closed nothing for an expired one.
+        let log = broker.logText
+        #expect(log.components(separatedBy: "token refreshed").count - 1 >= 3, "\(log.suffix(2_000))")
+        #expect(!log.contains("token expired"))
         client.stop()
         try await run.value
         await broker.terminate()

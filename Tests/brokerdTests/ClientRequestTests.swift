@@ -104,6 +104,18 @@ import NIOCore
         }
     }
 
+    @Test func aRefreshCarriesItsTokenAndOneWithoutIsRefused() throws {
+        #expect(try identified(#"{"type":"refresh","token":"a.b.c","id":3}"#) == IdentifiedRequest(request: .refresh(token: "a.b.c"), id: .number(3)))
+        for message in [#"{"type":"refresh"}"#, #"{"type":"refresh","token":""}"#, #"{"type":"refresh","token":42}"#, #"{"type":"refresh","token":null}"#] {
+            do {
+                let parsed = try identified(message)
+                Issue.record("accepted \(message) as \(parsed)")
+            } catch {
+                #expect(error.error == "missing_token", "\(message)")
+            }
+        }
+    }
+
     @Test func aRefusedRequestsErrorAnswersItsID() {
         #expect(throws: ClientRequest.Rejection(error: "invalid_target", details: "target must not be empty", id: .number(3))) {
             try identified(#"{"type":"subscribe","target":"","id":3}"#)

@@ -308,6 +308,103 @@ import TestSupport
 
     // MARK: Anonymous mode
 
+    /// A token whose `exp` is two to three seconds from now (whole seconds: the claim has no fraction).
+    private func shortLivedToken(for user: String, allow: [String: [String]]? = nil) async throws -> (String, Date) {
+        let expiry = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down))
+        return (try await TestTokens.sign(ClientClaims(subject: user, expiration: expiry, allow: allow)), expiry)
+    }
+
+    /// Pings `socket` until `date` has passed by half a second, each answered: the connection lives.
+    private func pingPast(_ date: Date, on socket: TestWebSocket) async throws {
+        while Date() < date.addingTimeInterval(0.5) {
+            try socket.send(["type": "ping"])
+            #expect(try await socket.receive(type: "pong") != nil)
+            try await Task.sleep(for: .milliseconds(200))
+        }
+    }
+
+    @Test func aRefreshedTokenKeepsTheConnectionOpenPastTheOldExpUntilItsOwn() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let (shortLived, expiry) = try await shortLivedToken(for: "frank")
+        let socket = TestWebSocket(url: broker.webSocketURL + "?token=\(shortLived)")
+        #expect(try await socket.receive(type: "connected") != nil)
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+
+        let later = expiry.addingTimeInterval(3)
+        let fresh = try await TestTokens.sign(ClientClaims(subject: "frank", expiration: later))
+        try socket.send(["type": "refresh", "token": fresh, "id": 7])
+        let refreshed = try #require(try await socket.receive(type: "refreshed"))
+        #expect(refreshed["id"] as? Int == 7, "\(refreshed)")
+        #expect(refreshed["expires_at"] as? String == WireTime.format(microseconds: Int64(later.timeIntervalSince1970) * 1_000_000))
+
+        // Served past the first token's exp, subscription and all…
+        try await pingPast(expiry, on: socket)
+        let tick = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1901,"volume":1,"prev_close":1850}]}"#
+        #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: tick).0 == 200)
+        #expect(try await socket.receive(type: "price_update") != nil)
+        // …and closed at the new one's.
+        while try await socket.receive(timeout: .seconds(10)) != nil {}
+        #expect(try await socket.closeFrame()?.reason == "token_expired")
+        #expect(Date() >= later)
+        #expect(await broker.terminate() == 0)
+    }
+
+    @Test func aRefreshWithATokenThatWillNotDoIsRefusedAndTheOldExpStillHolds() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let (shortLived, expiry) = try await shortLivedToken(for: "gina")
+        let socket = TestWebSocket(url: broker.webSocketURL + "?token=\(shortLived)")
+        #expect(try await socket.receive(type: "connected") != nil)
+        let refusals: [([String: Any], String, String)] = [
+            (["type": "refresh", "token": try await TestTokens.valid(user: "henry")], "invalid_token", "another user's"),
+            (["type": "refresh", "token": try await TestTokens.valid(user: "gina").dropLast(2) + "xx"], "invalid_token", "invalid token signature"),
+            (["type": "refresh", "token": try await TestTokens.sign(ClientClaims(subject: "gina", expiration: Date().addingTimeInterval(-5)))],
+             "invalid_token", "token expired"),
+            (["type": "refresh", "token": "not-a-jwt"], "invalid_token", "malformed token"),
+            (["type": "refresh", "token": ""], "missing_token", "\"token\""),
+            (["type": "refresh"], "missing_token", "\"token\""),
+        ]
+        for (message, error, mention) in refusals {
+            try socket.send(message)
+            let refusal = try #require(try await socket.receive(type: "error"))
+            #expect(refusal["error"] as? String == error, "\(refusal)")
+            #expect((refusal["details"] as? String)?.contains(mention) == true, "\(refusal)")
+        }
+        // Still the first token's connection: closed at its exp.
+        while try await socket.receive(timeout: .seconds(10)) != nil {}
+        #expect(try await socket.closeFrame()?.reason == "token_expired")
+        #expect(Date() >= expiry)
+        #expect(await broker.terminate() == 0)
+    }
+
+    @Test func aRefreshWithANarrowerAllowListDropsWhatItNoLongerAllows() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await authBroker(dir)
+        let wide = try await TestTokens.valid(user: "ivan", allow: ["stock": ["*"], "news": ["all"]])
+        let socket = TestWebSocket(url: broker.webSocketURL + "?token=\(wide)")
+        #expect(try await socket.receive(type: "connected") != nil)
+        for (type, target) in [("stock", "600519"), ("news", "all")] {
+            try socket.send(["type": "subscribe", "subscription_type": type, "target": target])
+            #expect(try await socket.receive(type: "subscribed") != nil)
+        }
+
+        try socket.send(["type": "refresh", "token": try await TestTokens.valid(user: "ivan", allow: ["news": ["all"]])])
+        let dropped = try #require(try await socket.receive(type: "error"))
+        #expect(dropped["error"] as? String == "subscription_dropped", "\(dropped)")
+        #expect((dropped["details"] as? String)?.contains("stock") == true, "\(dropped)")
+        #expect(try await socket.receive(type: "refreshed") != nil)
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/subscriptions")
+        let rows = (listed["subscriptions"] as? [[String: Any]] ?? []).map { "\($0["type"] as? String ?? "?"):\($0["target"] as? String ?? "?")" }
+        #expect(rows == ["news:all"], "\(listed)")
+        // The new allow-list holds for what comes next.
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        #expect(try await socket.receive(type: "error")?["error"] as? String == "not_authorized")
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func withoutASecretClientsAreAnonymousAndOwnAlertsByClientID() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
@@ -323,6 +420,9 @@ import TestSupport
         let listed = try #require(try await clients(broker).first)
         #expect(listed["client_id"] as? String == clientID)
         #expect(listed["user"] == nil)
+        // Nor is there a token to refresh.
+        try socket.send(["type": "refresh", "token": token])
+        #expect(try await socket.receive(type: "error")?["error"] as? String == "auth_off")
         await socket.close()
         #expect(await broker.terminate() == 0)
         #expect(try connectedUsers(dir.path("j.sqlite")) == [nil])

@@ -710,3 +710,65 @@ test("close() stops for good; send() refuses without a session", (t) => {
   clock.advance(120_000);
   assert.equal(FakeWebSocket.opened.length, opened);
 });
+
+/** A JWT-shaped token expiring at `expSeconds` (only its exp is read by the client), numbered `n`. */
+const jwt = (expSeconds, n) =>
+  "eyJhbGciOiJIUzI1NiJ9." + Buffer.from(JSON.stringify({ sub: "alice", exp: expSeconds, n: n })).toString("base64url") + ".sig";
+
+test("a token provider's token is refreshed on the connection ahead of its exp, again and again", async (t) => {
+  const hour = 3600;
+  const issued = [];
+  // The fake clock is installed before the client is made: Date.now() is its time.
+  const provider = () => {
+    issued.push(jwt(Math.floor(Date.now() / 1000) + hour, issued.length + 1));
+    return issued[issued.length - 1];
+  };
+  // Pings unanswered for an hour would end the connection: none in this test.
+  const { clock, client, socket } = setUp(t, { token: provider, pingInterval: 10 * hour * 1000 });
+  socket().receive(connected("client_00000001", 1));
+  assert.equal(issued.length, 1);
+  const refreshes = () => socket().sent.filter((message) => message.type === "refresh");
+
+  clock.advance(hour * 1000 - 30_000 - 1);
+  await settle();
+  assert.equal(refreshes().length, 0, "not before 30 s ahead of exp");
+  clock.advance(1);
+  await settle();
+  assert.deepEqual(refreshes(), [{ type: "refresh", token: issued[1], id: 0 }]);
+
+  // The next one from the fresh token's exp, on the same socket.
+  clock.advance(hour * 1000 - 30_000);
+  await settle();
+  assert.deepEqual(refreshes().map((message) => message.token), [issued[1], issued[2]]);
+  assert.equal(FakeWebSocket.opened.length, 1);
+  assert.equal(client.state, "connected");
+});
+
+test("a token provider that gives no later token is asked again every 5 s until the exp, and nothing is sent", async (t) => {
+  const stale = jwt(1_000 + 60, 1); // the fake clock starts at 1,000 s: a minute to live
+  let calls = 0;
+  const { clock, socket } = setUp(t, { token: () => { calls += 1; return stale; }, pingInterval: 600_000 });
+  socket().receive(connected("client_00000001", 1));
+  clock.advance(30_000); // halfway through its life (it lives shorter than twice refreshAhead)
+  await settle();
+  assert.equal(calls, 2);
+  for (let n = 0; n < 5; n += 1) {
+    clock.advance(5_000);
+    await settle();
+  }
+  assert.equal(calls, 7, "every 5 s");
+  clock.advance(60_000);
+  await settle();
+  assert.equal(calls, 7, "not once the token expired (the broker closes the connection then)");
+  assert.deepEqual(socket().sent.filter((message) => message.type === "refresh"), []);
+});
+
+test("a fixed token, or refreshAhead null, is never refreshed on the connection", async (t) => {
+  for (const options of [{ token: jwt(1_000 + 60, 1) }, { token: () => jwt(Math.floor(Date.now() / 1000) + 60, 2), refreshAhead: null }]) {
+    const { clock, socket } = setUp(t, Object.assign({ pingInterval: 600_000 }, options));
+    socket().receive(connected("client_00000001", 1));
+    clock.advance(59_000);
+    await settle();
+    assert.deepEqual(socket().sent.filter((message) => message.type === "refresh"), [], JSON.stringify(Object.keys(options)));
+  }
+});

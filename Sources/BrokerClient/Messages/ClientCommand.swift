@@ -8,12 +8,14 @@ enum ClientCommand: Sendable, Hashable {
     case setAlert(code: String, condition: AlertCondition, threshold: Double)
     case removeAlert(ruleID: String)
     case listAlerts
+    /// A fresh token for the open connection, so the broker does not close it at the old one's `exp`.
+    case refresh(token: String)
 
     /// The subscription a subscribe or unsubscribe request is about.
     var subscription: Subscription? {
         switch self {
         case .subscribe(let subscription), .unsubscribe(let subscription): subscription
-        case .ping, .setAlert, .removeAlert, .listAlerts: nil
+        case .ping, .setAlert, .removeAlert, .listAlerts, .refresh: nil
         }
     }
 
@@ -33,6 +35,8 @@ enum ClientCommand: Sendable, Hashable {
             object = ["type": "remove_alert", "rule_id": ruleID]
         case .listAlerts:
             object = ["type": "list_alerts"]
+        case .refresh(let token):
+            object = ["type": "refresh", "token": token]
         }
         object["id"] = id
         // Strings and finite numbers only: serialization cannot fail.

@@ -9,6 +9,8 @@ enum ClientRequest: Equatable {
     case setAlert(code: String, condition: AlertCondition, threshold: Double)
     case removeAlert(ruleID: String)
     case listAlerts
+    /// A fresh token for the open connection (with auth on), so it is not closed at the old one's `exp`.
+    case refresh(token: String)
 
     /// The `type` the client sent.
     var type: String {
@@ -19,6 +21,7 @@ enum ClientRequest: Equatable {
         case .setAlert: "set_alert"
         case .removeAlert: "remove_alert"
         case .listAlerts: "list_alerts"
+        case .refresh: "refresh"
         }
     }
 
@@ -30,7 +33,7 @@ enum ClientRequest: Equatable {
         var id: RequestID?
     }
 
-    static let knownTypes = ["subscribe", "unsubscribe", "ping", "set_alert", "remove_alert", "list_alerts"]
+    static let knownTypes = ["subscribe", "unsubscribe", "ping", "set_alert", "remove_alert", "list_alerts", "refresh"]
 
     /// Parses one text frame, with the `id` its replies echo.
     static func parse(_ text: String, maxTargetLength: Int) throws(Rejection) -> IdentifiedRequest {
@@ -96,6 +99,11 @@ enum ClientRequest: Equatable {
                 throw Rejection(error: "invalid_threshold", details: "set_alert needs a number field \"threshold\"")
             }
             return .setAlert(code: code, condition: condition, threshold: threshold)
+        case "refresh":
+            guard let token = object["token"] as? String, !token.isEmpty else {
+                throw Rejection(error: "missing_token", details: "refresh needs a string field \"token\": the new JWT")
+            }
+            return .refresh(token: token)
         case "subscribe", "unsubscribe":
             let subscription = try subscription(in: object, maxTargetLength: maxTargetLength)
             return type == "subscribe" ? .subscribe(subscription) : .unsubscribe(subscription)

@@ -45,6 +45,18 @@ enum ServerMessage {
         let timestamp: String
     }
 
+    /// The answer to `refresh`: the connection now holds the new token, closed at its `exp`.
+    struct Refreshed: Encodable {
+        let type = "refreshed"
+        let expiresAt: String?
+        let timestamp: String
+
+        enum CodingKeys: String, CodingKey {
+            case type, timestamp
+            case expiresAt = "expires_at"
+        }
+    }
+
     struct Failure: Encodable {
         let type = "error"
         let error: String

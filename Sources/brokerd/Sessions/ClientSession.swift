@@ -196,7 +196,8 @@ struct ClientSession {
         let id = candidate
         let sink = runtime.sink
         let connection = LiveConnection(
-            clientID: id, user: identity?.user, remoteAddress: remoteAddress, tokenExpiresAt: identity?.expiresAt, writer: writer,
+            clientID: id, user: identity?.user, remoteAddress: remoteAddress, tokenExpiresAt: identity?.expiresAt,
+            allowList: identity?.allowList, writer: writer,
             onSlowConsumer: { sink.noteSlowConsumer($0) })
         let seq = recorded.last?.seq ?? 0
         let priceInterval = Duration(writer.fanOut.priceInterval)
@@ -215,7 +216,7 @@ struct ClientSession {
                 "since must be the seq of the last message seen, a whole number from 0; got '\(invalid.prefix(40))',"
                     + " so missed bars, news and alerts are not replayed"))
         }
-        if resumed { await dropUnauthorizedSubscriptions(of: connection) }
+        if resumed { await dropUnauthorizedSubscriptions(of: connection, how: "resumed") }
         // What was missed, read off the store up to a recent seq; the rest comes below.
         var replay: (MissedEventReplay, readThrough: UInt64)?
         if resumed, let since = resumeRequest?.since {
@@ -256,11 +257,12 @@ struct ClientSession {
         return (connection, resumeFailure)
     }
 
-    /// Unsubscribes a resumed session from what the new token no longer allows (a token with a
-    /// narrower allow-list than the one the session started with), telling the client each time.
-    /// Runs before the session is registered, so nothing outside the allow-list is pushed meanwhile.
-    private func dropUnauthorizedSubscriptions(of connection: LiveConnection) async {
-        guard let identity, let allowList = identity.allowList else { return }
+    /// Unsubscribes the session from what the connection's token no longer allows (a resume or a
+    /// refresh with a narrower allow-list than the session had), telling the client each time
+    /// (`how` says which: "resumed", "refreshed"). A resume runs it before the session is
+    /// registered, so nothing outside the allow-list is pushed meanwhile.
+    private func dropUnauthorizedSubscriptions(of connection: LiveConnection, how: String) async {
+        guard let allowList = connection.allowList else { return }
         let id = connection.clientID
         let restored = await store.read { $0.subscriptions.subscriptions(of: id).sorted() }
         for subscription in restored {
@@ -269,7 +271,7 @@ struct ClientSession {
                 try await store.execute(.unsubscribe(clientID: id, subscription: subscription))
                 // A code of its own: it answers no request, so clients pacing their requests by
                 // the replies must not count it as one.
-                connection.send(ServerMessage.error("subscription_dropped", "dropped the resumed subscription: \(refusal)"))
+                connection.send(ServerMessage.error("subscription_dropped", "dropped the subscription on the \(how) session: \(refusal)"))
             } catch {
                 // The subscription could not be removed, so it cannot be left to deliver either.
                 logger.error("could not drop an unauthorized subscription", metadata: ["client": "\(id)", "error": "\(error)"])
@@ -478,7 +480,7 @@ struct ClientSession {
         case .unsubscribe(let subscription):
             await change(subscription, subscribe: false, connection: connection, answering: id)
         case .setAlert(let code, let condition, let threshold):
-            if let allowList = identity?.allowList {
+            if let allowList = connection.allowList {
                 let strategies = await store.read { $0.strategies.strategies(containing: code) }
                 if let refusal = allowList.alertRefusal(code: code, strategies: strategies) {
                     connection.send(ServerMessage.error("not_authorized", refusal, answering: id))
@@ -504,6 +506,8 @@ struct ClientSession {
                 connection.send(reply)
                 runtime.share(.alertRuleRemoved(ruleID: ruleID, user: owner))
             }
+        case .refresh(let token):
+            await refresh(with: token, connection: connection, answering: id)
         case .listAlerts:
             let owner = connection.user ?? connection.clientID
             let rules = await store.read { projection in
@@ -513,6 +517,36 @@ struct ClientSession {
             }
             connection.send(ServerMessage.reply(AlertRules.List(rules: rules, timestamp: WireTime.now()), to: id))
         }
+    }
+
+    /// Takes a fresh token on an open connection (`refresh`), so it is not closed at the old
+    /// one's `exp`: it must be valid and of the connection's user; its allow-list applies from now
+    /// on (subscriptions outside it are dropped, each with `subscription_dropped`), and its `exp`
+    /// is when the connection closes. A token that will not do changes nothing (`invalid_token`).
+    private func refresh(with token: String, connection: LiveConnection, answering id: RequestID?) async {
+        guard let verifier = runtime.tokenVerifier else {
+            connection.send(ServerMessage.error(
+                "auth_off", "this broker checks no tokens (no jwt_secret): a connection has none to refresh", answering: id))
+            return
+        }
+        let identity: ClientIdentity
+        do {
+            identity = try await verifier.verify(token)
+        } catch {
+            connection.send(ServerMessage.error(
+                "invalid_token", "\(error); the connection keeps the token it has, and is closed at its exp", answering: id))
+            return
+        }
+        guard identity.user == connection.user else {
+            connection.send(ServerMessage.error(
+                "invalid_token", "the token is another user's; a connection keeps the user it opened with", answering: id))
+            return
+        }
+        connection.adopt(identity)
+        await dropUnauthorizedSubscriptions(of: connection, how: "refreshed")
+        logger.info("token refreshed", metadata: ["client": "\(connection.clientID)", "user": "\(identity.user)"])
+        connection.send(ServerMessage.reply(
+            ServerMessage.Refreshed(expiresAt: identity.expiresAt.map { WireTime.format(microseconds: $0) }, timestamp: WireTime.now()), to: id))
     }
 
     /// Executes a command for a client and, once it is applied, queues `reply` (on the store, so
@@ -536,7 +570,7 @@ struct ClientSession {
     private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection, answering requestID: RequestID?) async {
         let id = connection.clientID
         // Only subscribing is checked: unsubscribing never widens what a client receives.
-        if subscribe, let refusal = identity?.allowList?.refusal(of: subscription) {
+        if subscribe, let refusal = connection.allowList?.refusal(of: subscription) {
             connection.send(ServerMessage.error("not_authorized", refusal, answering: requestID))
             return
         }

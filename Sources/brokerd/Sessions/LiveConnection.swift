@@ -12,9 +12,10 @@ final class LiveConnection: Sendable {
     let user: String?
     let remoteAddress: String?
     let connectedAt: Int64
-    /// When the client's token expires (UTC microseconds); the broker closes the connection then.
-    /// Nil without auth.
-    let tokenExpiresAt: Int64?
+    /// When the client's token expires (UTC microseconds), `Int64.min` without auth.
+    private let tokenExpiry: Atomic<Int64>
+    /// What the client's token allows it to subscribe to; nil: everything.
+    private let tokenAllowList: Mutex<SubscriptionAllowList?>
     let writer: ConnectionWriter
     private let lastActivity: Atomic<Int64>
     private let received = Atomic<UInt64>(0)
@@ -23,17 +24,35 @@ final class LiveConnection: Sendable {
     private let onSlowConsumer: @Sendable (LiveConnection) -> Void
 
     init(
-        clientID: String, user: String?, remoteAddress: String?, tokenExpiresAt: Int64? = nil, writer: ConnectionWriter,
+        clientID: String, user: String?, remoteAddress: String?, tokenExpiresAt: Int64? = nil,
+        allowList: SubscriptionAllowList? = nil, writer: ConnectionWriter,
         onSlowConsumer: @escaping @Sendable (LiveConnection) -> Void = { _ in }
     ) {
         self.clientID = clientID
         self.user = user
-        self.tokenExpiresAt = tokenExpiresAt
+        self.tokenExpiry = Atomic(tokenExpiresAt ?? .min)
+        self.tokenAllowList = Mutex(allowList)
         self.remoteAddress = remoteAddress
         self.connectedAt = WallClock.microsecondsNow()
         self.writer = writer
         self.onSlowConsumer = onSlowConsumer
         self.lastActivity = Atomic(ElapsedClock.microsecondsNow())
+    }
+
+    /// When the client's token expires (UTC microseconds); the broker closes the connection then.
+    /// Nil without auth.
+    var tokenExpiresAt: Int64? {
+        let expiry = tokenExpiry.load(ordering: .relaxed)
+        return expiry == .min ? nil : expiry
+    }
+
+    /// What the client's token allows it to subscribe to; nil: everything.
+    var allowList: SubscriptionAllowList? { tokenAllowList.withLock { $0 } }
+
+    /// Takes a refreshed token of the connection's user: its expiry and allow-list from now on.
+    func adopt(_ identity: ClientIdentity) {
+        tokenAllowList.withLock { $0 = identity.allowList }
+        tokenExpiry.store(identity.expiresAt ?? .min, ordering: .relaxed)
     }
 
     var messagesIn: UInt64 { received.load(ordering: .relaxed) }
