@@ -87,25 +87,36 @@ import TestSupport
         await broker.terminate()
     }
 
-    @Test func aRefusedResumeSubscribesAgainAndPricesFlow() async throws {
-        let dir = try TemporaryDirectory()
-        let journal = dir.path("j.sqlite")
-        // No resume window: every resume is refused.
-        var broker = try await BrokerProcess(journal: journal, arguments: ["--resume-window", "0"])
-        let port = broker.port
+    /// A running client of `broker` subscribed to stock 600519, and its first session's id.
+    private func stockClient(of broker: BrokerProcess) async throws -> (BrokerClient, ClientRecorder, Task<Void, any Error>, String) {
         let client = BrokerClient(configuration: BrokerClientConfiguration(
             url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
         try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
         let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
+        return (client, recorder, running, firstID)
+    }
 
-        await broker.kill9()
-        broker = try await BrokerProcess(journal: journal, port: port, arguments: ["--resume-window", "0"])
+    /// Waits until a session other than `firstID` opened and subscribed to stock 600519 again.
+    private func waitForAFreshSessionSubscribedAgain(_ recorder: ClientRecorder, after firstID: String) async throws {
         try await recorder.waitUntil("a new session subscribed again") { states, messages in
             states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
                 && messages.filter { $0.subscribed == .stock("600519") }.count == 2
         }
+    }
+
+    @Test func aRefusedResumeSubscribesAgainAndPricesFlow() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = dir.path("j.sqlite")
+        // No resume window: every resume is refused.
+        var broker = try await BrokerProcess(journal: journal, arguments: ["--resume-window", "0"])
+        let port = broker.port
+        let (client, recorder, running, firstID) = try await stockClient(of: broker)
+
+        await broker.kill9()
+        broker = try await BrokerProcess(journal: journal, port: port, arguments: ["--resume-window", "0"])
+        try await waitForAFreshSessionSubscribedAgain(recorder, after: firstID)
         try await postTick(broker, price: 1920)
         try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1920) }
 
@@ -120,19 +131,11 @@ import TestSupport
     @Test func aClientAnOperatorRemovedComesBackInAFreshSessionAndSubscribesAgain() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
-        let client = BrokerClient(configuration: BrokerClientConfiguration(
-            url: broker.webSocketURL, subscriptions: [.stock("600519")], reconnect: quickReconnect))
-        let recorder = ClientRecorder(client)
-        let running = Task { try await client.run() }
-        try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .stock("600519") } }
-        let firstID = try #require(recorder.states.compactMap { if case .connected(let id) = $0 { id } else { nil } }.first)
+        let (client, recorder, running, firstID) = try await stockClient(of: broker)
 
         let (status, body) = try await HTTP.request("DELETE", broker.baseURL + "/api/websocket/clients/\(firstID)")
         #expect(status == 200 && body["session_ended"] as? Bool == true, "\(body)")
-        try await recorder.waitUntil("a new session subscribed again") { states, messages in
-            states.contains { if case .connected(let id) = $0 { id != firstID } else { false } }
-                && messages.filter { $0.subscribed == .stock("600519") }.count == 2
-        }
+        try await waitForAFreshSessionSubscribedAgain(recorder, after: firstID)
         try await postTick(broker, price: 1930)
         try await recorder.waitUntil("the new price") { _, messages in messages.containsPrice("600519", 1930) }
         // It was told why it lost the first connection.
@@ -264,24 +267,30 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// A client of `broker` following all news, whose token provider signs tokens of `user`, the
+    /// nth expiring at `expiry(n)`; and the count of tokens it issued.
+    private func newsClient(
+        of broker: BrokerProcess, user: String, refreshAhead: Duration?, expiry: @escaping @Sendable (Int) -> Date
+    ) -> (BrokerClient, Counter) {
+        let issued = Counter()
+        let client = BrokerClient(configuration: BrokerClientConfiguration(
+            url: broker.webSocketURL,
+            tokenProvider: { try await TestTokens.expiring(user: user, at: expiry(issued.next())) },
+            tokenRefreshAhead: refreshAhead, subscriptions: [.news("all")], reconnect: quickReconnect))
+        return (client, issued)
+    }
+
     /// A token that expires: the broker closes the connection (1008 `token_expired`), the client
     /// asks its token provider for a fresh one and resumes the session, missing nothing. With a
     /// fixed token it retried the expired one until it gave up.
     @Test func aTokenProviderRenewsAnExpiredTokenAndTheSessionResumes() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
-        let issued = Counter()
-        let client = BrokerClient(configuration: BrokerClientConfiguration(
-            url: broker.webSocketURL,
-            tokenProvider: {
-                // The first expires in 2–3 s (whole seconds); later ones last an hour.
-                let expiry = issued.next() == 0
-                    ? Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down)) : Date().addingTimeInterval(3_600)
-                return try await TestTokens.expiring(user: "frank", at: expiry)
-            },
-            // Not refreshed on the connection: closed at exp, and resumed.
-            tokenRefreshAhead: nil,
-            subscriptions: [.news("all")], reconnect: quickReconnect))
+        // The first expires in 2–3 s (whole seconds); later ones last an hour. Not refreshed on
+        // the connection: closed at exp, and resumed.
+        let (client, issued) = newsClient(of: broker, user: "frank", refreshAhead: nil) { issue in
+            issue == 0 ? Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 3).rounded(.down)) : Date().addingTimeInterval(3_600)
+        }
         let recorder = ClientRecorder(client)
         let run = Task { try await client.run() }
         try await recorder.waitUntil("a session") { states, _ in states.contains { $0.isOpen } }
@@ -300,15 +309,10 @@ import TestSupport
     @Test func aTokenProviderRefreshesTheTokenOnTheOpenConnectionAheadOfItsExp() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
-        let issued = Counter()
-        let client = BrokerClient(configuration: BrokerClientConfiguration(
-            url: broker.webSocketURL,
-            tokenProvider: {
-                // Each lives 3–4 s (whole seconds): refreshed halfway, well before it expires.
-                _ = issued.next()
-                return try await TestTokens.expiring(user: "gina", at: Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 4).rounded(.down)))
-            },
-            subscriptions: [.news("all")], reconnect: quickReconnect))
+        // Each lives 3–4 s (whole seconds): refreshed halfway, well before it expires.
+        let (client, issued) = newsClient(of: broker, user: "gina", refreshAhead: .seconds(30)) { _ in
+            Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 4).rounded(.down))
+        }
         let recorder = ClientRecorder(client)
         let run = Task { try await client.run() }
         try await recorder.waitUntil("subscribed") { _, messages in messages.contains { $0.subscribed == .news("all") } }
