@@ -6,9 +6,10 @@ import TestSupport
 
 @testable import brokerd
 
-/// An operator removes clients: `DELETE /api/websocket/clients/{client_id}` closes the connection
-/// (1008 `kicked`, journaled) and ends the session unless told to keep it; `?user=` takes all of a
-/// user's sessions. Against a real broker, real sockets and the journal it writes.
+/// An operator finds and removes clients: `GET /api/websocket/clients/{client_id}` and `?user=`;
+/// `DELETE /api/websocket/clients/{client_id}` closes the connection (1008 `kicked`, journaled) and
+/// ends the session unless told to keep it; `?user=` takes all of a user's sessions. Against a real
+/// broker, real sockets and the journal it writes.
 @Suite(.serialized) struct ServerClientRemovalTests {
     /// A fresh session on `broker` subscribed to stock 600519: its socket, id and resume token.
     private func subscribedSession(on broker: BrokerProcess, url: String? = nil) async throws -> (TestWebSocket, clientID: String, token: String) {
@@ -72,6 +73,7 @@ import TestSupport
         #expect(body["seq"] as? Int == Int(lastSeq))
 
         // Nothing is left to resume, and the subscription is gone with the session.
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients/\(clientID)").0 == 404)
         let (again, connected) = try await resume(clientID, token: token, on: broker)
         #expect(connected["resumed"] as? Bool == false && connected["client_id"] as? String != clientID, "\(connected)")
         let refusal = try #require(try await again.receive(type: "error"))
@@ -100,6 +102,12 @@ import TestSupport
         #expect(try await closeFrame(of: socket).reason == "kicked")
         #expect(try sessionEnd(of: clientID, in: journal) == ["disconnected kicked"])
         #expect(try resumeWindowLeft(of: clientID, in: journal) > 250, "the default window is 300 s")
+        // Looked up, it is gone for now, kicked, its subscription kept for a resume.
+        let (found, detail) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients/\(clientID)")
+        let session = detail["session"] as? [String: Any]
+        #expect(found == 200 && session?["state"] as? String == "gone" && session?["reason"] as? String == "kicked", "\(detail)")
+        #expect(session?["resume_deadline"] is String && detail["connection"] == nil, "no connection: \(detail)")
+        #expect((session?["subscriptions"] as? [[String: Any]])?.first?["target"] as? String == "600519", "\(detail)")
 
         // A price while it was away comes with the resume, for the subscription it still has.
         let tick = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1888.5,"volume":100,"prev_close":1850}]}"#
@@ -174,6 +182,14 @@ import TestSupport
         let (phone, phoneID, _) = try await subscribedSession(on: broker, url: try await url(for: "alice"))
         let (laptop, laptopID, _) = try await subscribedSession(on: broker, url: try await url(for: "alice"))
         let (bob, _, _) = try await subscribedSession(on: broker, url: try await url(for: "bob"))
+
+        // The user's connections, and one of them looked up.
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients?user=alice")
+        let alices = (listed["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String }
+        #expect(Set(alices) == [phoneID, laptopID] && listed["count"] as? Int == 2, "\(listed)")
+        let (_, detail) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients/\(phoneID)")
+        #expect((detail["session"] as? [String: Any])?["state"] as? String == "connected", "\(detail)")
+        #expect((detail["connection"] as? [String: Any])?["user"] as? String == "alice", "\(detail)")
 
         let (status, body) = try await HTTP.request("DELETE", broker.baseURL + "/api/websocket/clients?user=alice")
         #expect(status == 200 && body["user"] as? String == "alice" && body["count"] as? Int == 2, "\(body)")

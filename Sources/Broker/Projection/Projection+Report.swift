@@ -2,25 +2,30 @@ import Journal
 
 /// The projection as an audit report (`brokerd journal replay`).
 extension Projection {
+    /// The session `id` as the audit report shows it (connected or gone, with its subscriptions);
+    /// nil when there is none.
+    public func reportRow(ofClient id: String) -> StateReport.Client? {
+        guard let client = clients[id] else { return nil }
+        let time = ISOTimestamp.format(microseconds:)
+        var row = StateReport.Client(
+            clientID: id, user: client.user, remote: client.remoteAddress, node: client.node, state: "connected",
+            connectedAt: time(client.connectedAt), goneSince: nil, reason: nil, resumeDeadline: nil,
+            subscriptions: subscriptions.subscriptions(of: id).sorted().map {
+                StateReport.SubscriptionEntry(type: $0.type.rawValue, target: $0.target)
+            })
+        if case .gone(let since, let reason, let deadline) = client.state {
+            row.state = "gone"
+            row.goneSince = time(since)
+            row.reason = reason.rawValue
+            row.resumeDeadline = time(deadline)
+        }
+        return row
+    }
+
     /// The audit report of this state.
     public func report() -> StateReport {
         let time = ISOTimestamp.format(microseconds:)
-        let clientRows = clients.keys.sorted().compactMap { id -> StateReport.Client? in
-            guard let client = clients[id] else { return nil }
-            var row = StateReport.Client(
-                clientID: id, user: client.user, remote: client.remoteAddress, node: client.node, state: "connected",
-                connectedAt: time(client.connectedAt), goneSince: nil, reason: nil, resumeDeadline: nil,
-                subscriptions: subscriptions.subscriptions(of: id).sorted().map {
-                    StateReport.SubscriptionEntry(type: $0.type.rawValue, target: $0.target)
-                })
-            if case .gone(let since, let reason, let deadline) = client.state {
-                row.state = "gone"
-                row.goneSince = time(since)
-                row.reason = reason.rawValue
-                row.resumeDeadline = time(deadline)
-            }
-            return row
-        }
+        let clientRows = clients.keys.sorted().compactMap(reportRow(ofClient:))
         let priceRows = lastPrices.values.sorted { $0.code < $1.code }.map {
             StateReport.Price(
                 code: $0.code, name: $0.name, price: $0.price, prevClose: $0.prevClose, change: $0.change,

@@ -24,7 +24,8 @@ struct APIRoutes {
 
         let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
         // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
-        admin.get("websocket/clients") { _, _ in try await clients() }
+        admin.get("websocket/clients") { request, _ in try await clients(request) }
+        admin.get("websocket/clients/:client_id") { _, context in try await client(context) }
         admin.delete("websocket/clients/:client_id") { request, context in try await removeClient(request, context) }
         admin.delete("websocket/clients") { request, _ in try await removeClients(request) }
         admin.get("websocket/subscriptions") { request, _ in try await subscriptions(request) }
@@ -170,24 +171,35 @@ struct APIRoutes {
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
-    private func clients() async throws -> Response {
+    /// `GET /api/websocket/clients[?user=]`: the connected clients (of one user).
+    private func clients(_ request: Request) async throws -> Response {
         let store = try readyStore()
-        let connections = runtime.registry.all.sorted { $0.connectedAt < $1.connectedAt }
+        let user = request.uri.formValue("user")
+        let connections = runtime.registry.all.filter { user == nil || $0.user == user }.sorted { $0.connectedAt < $1.connectedAt }
         // Only the sets are taken on the store (copies share their storage): sorted there, 1,000
         // clients × 100 subscriptions held up every push and ingest for a sixth of a second.
         let subscriptions = await store.read { projection in
             connections.map { projection.subscriptions.subscriptions(of: $0.clientID) }
         }
-        let rows = zip(connections, subscriptions).map { connection, subscriptions in
-            ClientRow(
-                clientID: connection.clientID, user: connection.user,
-                connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
-                subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
-                messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
-                priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
-                compression: connection.writer.fanOut.compresses)
-        }
+        let rows = zip(connections, subscriptions).map(ClientRow.init)
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
+    }
+
+    /// `GET /api/websocket/clients/{client_id}`: one session as the journal has it (connected or
+    /// gone, why, until when it may be resumed), and its connection on this node when it has one.
+    private func client(_ context: BrokerRequestContext) async throws -> Response {
+        let clientID = try Self.pathParameter("client_id", context)
+        let store = try readyStore()
+        let connection = runtime.registry[clientID]
+        let found = await store.read { projection in
+            projection.reportRow(ofClient: clientID).map { ($0, projection.subscriptions.subscriptions(of: clientID)) }
+        }
+        guard let (session, subscriptions) = found else {
+            throw APIError(
+                status: .notFound, error: "unknown_client",
+                details: "no session \(clientID) on this node (sessions are per node; a session expired after its resume window is forgotten)")
+        }
+        return JSONResponse.make(ClientBody(session: session, connection: connection.map { ClientRow($0, subscriptions) }))
     }
 
     private func signals(_ request: Request) async throws -> Response {
@@ -524,6 +536,13 @@ struct ClientsBody: Encodable {
     let clients: [ClientRow]
 }
 
+struct ClientBody: Encodable {
+    /// The session as the journal has it.
+    let session: StateReport.Client
+    /// Its connection on this node, when it has one.
+    let connection: ClientRow?
+}
+
 struct ClientRow: Encodable {
     struct SubscriptionRow: Encodable {
         let type: String
@@ -550,5 +569,18 @@ struct ClientRow: Encodable {
         case messagesOut = "messages_out"
         case queueDepth = "queue_depth"
         case priceInterval = "price_interval"
+    }
+}
+
+extension ClientRow {
+    /// The row of a live connection holding `subscriptions`.
+    init(_ connection: LiveConnection, _ subscriptions: Set<Subscription>) {
+        self.init(
+            clientID: connection.clientID, user: connection.user,
+            connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
+            subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
+            messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
+            priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
+            compression: connection.writer.fanOut.compresses)
     }
 }
