@@ -125,6 +125,35 @@ struct DeciderTests {
         #expect(throws: Never.self) { try decide(.subscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "3")), state: full) }
     }
 
+    @Test("several subscriptions at once: the new ones each once, all or none")
+    func subscribeSeveral() throws {
+        let stock = { (code: String) in Fixtures.sub(.stock, code) }
+        // c1 holds 600000: it is left alone, 600001 comes once, and the limit of 3 counts all.
+        #expect(try decide(.subscribeAll(clientID: "c1", subscriptions: [stock("600000"), stock("600001"), stock("600001")])) == [
+            Fixtures.subscribed("c1", .stock, "600001"),
+        ])
+        #expect(try decide(.subscribeAll(clientID: "c1", subscriptions: [stock("600001"), stock("600002")])).count == 2)
+        expectRefused(.subscribeAll(clientID: "c1", subscriptions: [stock("600001"), stock("600002"), stock("600003")]), .tooManySubscriptions(limit: 3))
+        // One bad target refuses the others with it.
+        #expect(throws: BrokerError.self) {
+            try decide(.subscribeAll(clientID: "c1", subscriptions: [stock("600001"), stock("not a code")]))
+        }
+        expectRefused(.subscribeAll(clientID: "gone", subscriptions: [stock("600001")]), .clientNotConnected(clientID: "gone"))
+    }
+
+    @Test("several unsubscriptions at once: each must be held, all or none")
+    func unsubscribeSeveral() throws {
+        let state = projection([
+            Fixtures.connected("c1"), Fixtures.subscribed("c1", .stock, "600000"), Fixtures.subscribed("c1", .news, "all"),
+        ])
+        #expect(try decide(.unsubscribeAll(clientID: "c1", subscriptions: [Fixtures.sub(.news, "all"), Fixtures.sub(.stock, "600000")]), state: state) == [
+            Fixtures.unsubscribed("c1", .news, "all"), Fixtures.unsubscribed("c1", .stock, "600000"),
+        ])
+        #expect(throws: BrokerError.notSubscribed(Fixtures.sub(.stock, "600001"))) {
+            try decide(.unsubscribeAll(clientID: "c1", subscriptions: [Fixtures.sub(.stock, "600000"), Fixtures.sub(.stock, "600001")]), state: state)
+        }
+    }
+
     @Test("unsubscribe of something not subscribed is refused with not_subscribed")
     func unsubscribeNotSubscribed() throws {
         expectRefused(.unsubscribe(clientID: "c1", subscription: Fixtures.sub(.stock, "000001")), .notSubscribed(Fixtures.sub(.stock, "000001")))

@@ -104,6 +104,31 @@ import NIOCore
         }
     }
 
+    @Test func severalTargetsOfOneTypeAreOneRequestEachOnceInOrder() throws {
+        let parsed = try identified(#"{"type":"subscribe","subscription_type":"stock","targets":["600519","000001","600519"],"id":4}"#)
+        #expect(parsed == IdentifiedRequest(
+            request: .subscribeAll([Subscription(type: .stock, target: "600519"), Subscription(type: .stock, target: "000001")]), id: .number(4)))
+        #expect(try identified(#"{"type":"unsubscribe","targets":["vw"]}"#).request == .unsubscribeAll([Subscription(type: .strategy, target: "vw")]))
+        let tooMany = "[" + (0...ClientRequest.maxTargets).map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        for (targets, mention) in [
+            (#"[]"#, "array of 1 to"), (#""600519""#, "array of 1 to"), (tooMany, "array of 1 to"), (#"["600519",7]"#, "targets[1] is not a string"),
+            (#"["600519",""]"#, "targets[1] must not be empty"), (#"["\#(String(repeating: "x", count: 65))"]"#, "targets[0] is longer than 64"),
+        ] {
+            do {
+                let parsed = try identified(#"{"type":"subscribe","subscription_type":"stock","targets":\#(targets)}"#)
+                Issue.record("accepted \(targets.prefix(40)) as \(parsed)")
+            } catch {
+                #expect(error.error == "invalid_target" && error.details.contains(mention), "\(error.details)")
+            }
+        }
+        do {
+            _ = try identified(#"{"type":"subscribe","target":"a","targets":["b"]}"#)
+            Issue.record("accepted target and targets together")
+        } catch {
+            #expect(error.error == "invalid_target" && error.details.contains("not both"))
+        }
+    }
+
     @Test func aRefreshCarriesItsTokenAndOneWithoutIsRefused() throws {
         #expect(try identified(#"{"type":"refresh","token":"a.b.c","id":3}"#) == IdentifiedRequest(request: .refresh(token: "a.b.c"), id: .number(3)))
         for message in [#"{"type":"refresh"}"#, #"{"type":"refresh","token":""}"#, #"{"type":"refresh","token":42}"#, #"{"type":"refresh","token":null}"#] {

@@ -433,6 +433,50 @@ import TestSupport
         _ = dir
     }
 
+    @Test func severalTargetsInOneMessageAreSubscribedTogetherOrNotAtAll() async throws {
+        let (dir, broker) = try await startBroker(["--max-subscriptions-per-client", "4"])
+        try await postTicks(broker, [("600519", 1850), ("000001", 11.2)])
+        let (socket, _) = try await connect(broker)
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "targets": ["600519", "000001", "600036"], "id": "watchlist"])
+        // A reply and a snapshot each, in the order asked, every reply answering the one message.
+        var replies: [String] = []
+        var snapshots: [String] = []
+        while replies.count < 3 || snapshots.count < 3, let message = try await socket.receive() {
+            switch message["type"] as? String {
+            case "subscribed":
+                #expect(message["id"] as? String == "watchlist", "\(message)")
+                replies.append(message["target"] as? String ?? "?")
+            case "price_update":
+                snapshots.append("\(message["target"] as? String ?? "?") \(codes(message))")
+            default:
+                break
+            }
+        }
+        #expect(replies == ["600519", "000001", "600036"])
+        #expect(snapshots == ["600519 [\"600519\"]", "000001 [\"000001\"]", "600036 []"])
+
+        // Over the limit of 4 with one more than fits, or with one bad target: nothing of it.
+        for targets in [["600000", "600001"], ["600000", "not a code"]] {
+            try socket.send(["type": "subscribe", "subscription_type": "stock", "targets": targets])
+            let refusal = try #require(try await socket.receive(type: "error"))
+            #expect(["too_many_subscriptions", "invalid_target"].contains(refusal["error"] as? String), "\(refusal)")
+        }
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        #expect((stats["subscriptions"] as? [String: Any])?["stock"] as? Int == 3, "\(stats)")
+
+        // Unsubscribed together too; one not held refuses the message.
+        try socket.send(["type": "unsubscribe", "subscription_type": "stock", "targets": ["600036", "300750"]])
+        #expect(try await socket.receive(type: "error")?["error"] as? String == "not_subscribed")
+        try socket.send(["type": "unsubscribe", "subscription_type": "stock", "targets": ["600036", "000001"]])
+        #expect(try await socket.receive(type: "unsubscribed")?["target"] as? String == "600036")
+        #expect(try await socket.receive(type: "unsubscribed")?["target"] as? String == "000001")
+        let (_, after) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        #expect((after["subscriptions"] as? [String: Any])?["stock"] as? Int == 1, "\(after)")
+        await socket.close()
+        await broker.terminate()
+        _ = dir
+    }
+
     @Test func theSubscriptionsAPIListsWhoListensToWhatConnectedOrHeldForAResume() async throws {
         let (dir, broker) = try await startBroker()
         var sockets: [TestWebSocket] = []

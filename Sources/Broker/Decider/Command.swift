@@ -11,6 +11,12 @@ public enum Command: Sendable, Hashable {
     case subscribe(clientID: String, subscription: Subscription)
     /// Remove a subscription from a connected session.
     case unsubscribe(clientID: String, subscription: Subscription)
+    /// Add several subscriptions to a connected session in one commit, all or none (those it holds
+    /// already are left as they are).
+    case subscribeAll(clientID: String, subscriptions: [Subscription])
+    /// Remove several subscriptions from a connected session in one commit, all or none: each must
+    /// be held.
+    case unsubscribeAll(clientID: String, subscriptions: [Subscription])
     /// Record a batch of ticks, all or nothing; what a tick leaves out is filled in from what is
     /// known of its code.
     case ingestTicks([FedTick])
@@ -48,7 +54,7 @@ extension Command {
     var conflictKeys: [String] {
         switch self {
         case .connect(let clientID, _, _, _, _), .disconnect(let clientID, _, _), .subscribe(let clientID, _),
-            .unsubscribe(let clientID, _):
+            .unsubscribe(let clientID, _), .subscribeAll(let clientID, _), .unsubscribeAll(let clientID, _):
             ["client:" + clientID]
         case .expireSession(let clientID):
             // An anonymous session's rules go with it.

@@ -25,6 +25,10 @@ public enum Decider {
             return try subscribe(clientID: clientID, subscription, state, limits)
         case .unsubscribe(let clientID, let subscription):
             return try unsubscribe(clientID: clientID, subscription, state, limits)
+        case .subscribeAll(let clientID, let subscriptions):
+            return try subscribe(clientID: clientID, all: subscriptions, state, limits)
+        case .unsubscribeAll(let clientID, let subscriptions):
+            return try unsubscribe(clientID: clientID, all: subscriptions, state, limits)
         case .ingestTicks(let ticks):
             return try ingest(ticks, state, limits)
         case .ingestFromSource(let ticks, let source, let position):
@@ -159,6 +163,40 @@ public enum Decider {
             throw .tooManySubscriptions(limit: limits.maxSubscriptionsPerClient)
         }
         return [.subscribed(SubscriptionChange(clientID: clientID, subscription: subscription))]
+    }
+
+    /// `subscribe` for several at once: each is checked as one would be, and the session's limit
+    /// counts them all; one refused refuses them all.
+    private static func subscribe(
+        clientID: String, all requested: [Subscription], _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        let client = try connectedClient(clientID, in: state)
+        let held = state.subscriptions.subscriptions(of: clientID)
+        var added: [Subscription] = []
+        for subscription in requested {
+            let subscription = try normalized(subscription, for: client, limits)
+            if !held.contains(subscription) && !added.contains(subscription) { added.append(subscription) }
+        }
+        guard held.count + added.count <= limits.maxSubscriptionsPerClient else {
+            throw .tooManySubscriptions(limit: limits.maxSubscriptionsPerClient)
+        }
+        return added.map { .subscribed(SubscriptionChange(clientID: clientID, subscription: $0)) }
+    }
+
+    /// `unsubscribe` for several at once: each must be held; one that is not refuses them all.
+    private static func unsubscribe(
+        clientID: String, all requested: [Subscription], _ state: Projection, _ limits: Limits
+    ) throws(BrokerError) -> [Event] {
+        let client = try connectedClient(clientID, in: state)
+        var removed: [Subscription] = []
+        for subscription in requested {
+            let normalized = try normalized(subscription, for: client, limits)
+            guard state.subscriptions.contains(clientID: clientID, subscription: normalized) else {
+                throw .notSubscribed(subscription)
+            }
+            if !removed.contains(normalized) { removed.append(normalized) }
+        }
+        return removed.map { .unsubscribed(SubscriptionChange(clientID: clientID, subscription: $0)) }
     }
 
     private static func unsubscribe(

@@ -5,6 +5,9 @@ import Foundation
 enum ClientRequest: Equatable {
     case subscribe(Subscription)
     case unsubscribe(Subscription)
+    /// Several targets of one type in one message (`"targets":[…]`), all or none.
+    case subscribeAll([Subscription])
+    case unsubscribeAll([Subscription])
     case ping
     case setAlert(code: String, condition: AlertCondition, threshold: Double)
     case removeAlert(ruleID: String)
@@ -15,8 +18,8 @@ enum ClientRequest: Equatable {
     /// The `type` the client sent.
     var type: String {
         switch self {
-        case .subscribe: "subscribe"
-        case .unsubscribe: "unsubscribe"
+        case .subscribe, .subscribeAll: "subscribe"
+        case .unsubscribe, .unsubscribeAll: "unsubscribe"
         case .ping: "ping"
         case .setAlert: "set_alert"
         case .removeAlert: "remove_alert"
@@ -105,6 +108,10 @@ enum ClientRequest: Equatable {
             }
             return .refresh(token: token)
         case "subscribe", "unsubscribe":
+            if object["targets"] != nil {
+                let subscriptions = try subscriptions(in: object, maxTargetLength: maxTargetLength)
+                return type == "subscribe" ? .subscribeAll(subscriptions) : .unsubscribeAll(subscriptions)
+            }
             let subscription = try subscription(in: object, maxTargetLength: maxTargetLength)
             return type == "subscribe" ? .subscribe(subscription) : .unsubscribe(subscription)
         default:
@@ -114,7 +121,53 @@ enum ClientRequest: Equatable {
         }
     }
 
+    /// The most targets one message may name.
+    static let maxTargets = 1_000
+
+    /// The subscriptions of a message naming several targets of one type (`"targets":[…]`), in
+    /// the order given, each once.
+    private static func subscriptions(in object: [String: Any], maxTargetLength: Int) throws(Rejection) -> [Subscription] {
+        guard object["target"] == nil else {
+            throw Rejection(error: "invalid_target", details: "send \"target\" or \"targets\", not both")
+        }
+        guard let targets = object["targets"] as? [Any], !targets.isEmpty, targets.count <= maxTargets else {
+            throw Rejection(
+                error: "invalid_target", details: "\"targets\" must be an array of 1 to \(maxTargets) strings, e.g. [\"600519\",\"000001\"]")
+        }
+        let type = try subscriptionType(in: object)
+        var subscriptions: [Subscription] = []
+        var seen: Set<Subscription> = []
+        for (index, target) in targets.enumerated() {
+            guard let target = target as? String else {
+                throw Rejection(error: "invalid_target", details: "targets[\(index)] is not a string")
+            }
+            let subscription = Subscription(type: type, target: try checked(target, maxTargetLength: maxTargetLength, at: "targets[\(index)]"))
+            if seen.insert(subscription).inserted { subscriptions.append(subscription) }
+        }
+        return subscriptions
+    }
+
     private static func subscription(in object: [String: Any], maxTargetLength: Int) throws(Rejection) -> Subscription {
+        let type = try subscriptionType(in: object)
+        guard let target = object["target"] as? String else {
+            throw Rejection(error: "missing_target", details: "subscribe and unsubscribe need a string field \"target\" (or an array \"targets\")")
+        }
+        return Subscription(type: type, target: try checked(target, maxTargetLength: maxTargetLength, at: "target"))
+    }
+
+    /// `target` when it is one: not empty, at most `maxTargetLength` characters.
+    private static func checked(_ target: String, maxTargetLength: Int, at field: String) throws(Rejection) -> String {
+        guard !target.isEmpty else {
+            throw Rejection(error: "invalid_target", details: "\(field) must not be empty")
+        }
+        guard FieldRules.length(target) <= maxTargetLength else {
+            throw Rejection(error: "invalid_target", details: "\(field) is longer than \(maxTargetLength) characters")
+        }
+        return target
+    }
+
+    /// The message's `subscription_type`, `strategy` when it has none.
+    private static func subscriptionType(in object: [String: Any]) throws(Rejection) -> SubscriptionType {
         let typeName: String
         switch object["subscription_type"] {
         case nil, is NSNull: typeName = SubscriptionType.strategy.rawValue
@@ -127,16 +180,7 @@ enum ClientRequest: Equatable {
             throw Rejection(
                 error: "invalid_subscription_type", details: "unknown subscription_type \"\(typeName.prefix(40))\"; expected one of \(known)")
         }
-        guard let target = object["target"] as? String else {
-            throw Rejection(error: "missing_target", details: "subscribe and unsubscribe need a string field \"target\"")
-        }
-        guard !target.isEmpty else {
-            throw Rejection(error: "invalid_target", details: "target must not be empty")
-        }
-        guard FieldRules.length(target) <= maxTargetLength else {
-            throw Rejection(error: "invalid_target", details: "target is longer than \(maxTargetLength) characters")
-        }
-        return Subscription(type: type, target: target)
+        return type
     }
 
     /// A JSON number's value; nil for anything else, `true` and `false` included.

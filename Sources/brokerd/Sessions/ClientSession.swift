@@ -476,9 +476,13 @@ struct ClientSession {
         case .ping:
             connection.send(ServerMessage.reply(ServerMessage.Pong(timestamp: WireTime.now()), to: id))
         case .subscribe(let subscription):
-            await change(subscription, subscribe: true, connection: connection, answering: id)
+            await change([subscription], subscribe: true, connection: connection, answering: id)
         case .unsubscribe(let subscription):
-            await change(subscription, subscribe: false, connection: connection, answering: id)
+            await change([subscription], subscribe: false, connection: connection, answering: id)
+        case .subscribeAll(let subscriptions):
+            await change(subscriptions, subscribe: true, connection: connection, answering: id)
+        case .unsubscribeAll(let subscriptions):
+            await change(subscriptions, subscribe: false, connection: connection, answering: id)
         case .setAlert(let code, let condition, let threshold):
             if let allowList = connection.allowList {
                 let strategies = await store.read { $0.strategies.strategies(containing: code) }
@@ -567,32 +571,42 @@ struct ClientSession {
         return false
     }
 
-    private func change(_ subscription: Subscription, subscribe: Bool, connection: LiveConnection, answering requestID: RequestID?) async {
+    /// Subscribes to or unsubscribes from `subscriptions` (one, or several of one message, all or
+    /// none); each gets its reply (and a new one its snapshot), in the order asked.
+    private func change(_ subscriptions: [Subscription], subscribe: Bool, connection: LiveConnection, answering requestID: RequestID?) async {
         let id = connection.clientID
         // Only subscribing is checked: unsubscribing never widens what a client receives.
-        if subscribe, let refusal = connection.allowList?.refusal(of: subscription) {
+        if subscribe, let allowList = connection.allowList, let refusal = subscriptions.lazy.compactMap(allowList.refusal(of:)).first {
             connection.send(ServerMessage.error("not_authorized", refusal, answering: requestID))
             return
         }
-        let command: Command = subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
-        // The reply and the snapshot are queued where the command's event is applied: no push of
-        // the subscription reaches the client before `subscribed`, none after `unsubscribed`, and
-        // the snapshot is the state as of its seq, ahead of every later push. So the reply's seq
-        // is one the client has everything up to: a resume from it replays nothing from before
-        // the subscription (a news item published before it, say).
+        let command: Command =
+            if let subscription = subscriptions.first, subscriptions.count == 1 {
+                subscribe ? .subscribe(clientID: id, subscription: subscription) : .unsubscribe(clientID: id, subscription: subscription)
+            } else {
+                subscribe ? .subscribeAll(clientID: id, subscriptions: subscriptions) : .unsubscribeAll(clientID: id, subscriptions: subscriptions)
+            }
+        // The replies and the snapshots are queued where the command's events are applied: no push
+        // of a subscription reaches the client before its `subscribed`, none after its
+        // `unsubscribed`, and a snapshot is the state as of its seq, ahead of every later push. So
+        // a reply's seq is one the client has everything up to: a resume from it replays nothing
+        // from before the subscription (a news item published before it, say).
         let klines = runtime.klines
         let timestamp = WireTime.now()
         let changed = await run(command, for: connection, answering: requestID) { projection in
-            connection.send(ServerMessage.reply(ServerMessage.SubscriptionReply(
-                type: subscribe ? "subscribed" : "unsubscribed",
-                subscriptionType: subscription.type.rawValue, target: subscription.target,
-                message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp), to: requestID))
-            guard subscribe else { return }
-            Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines)
+            for subscription in subscriptions {
+                connection.send(ServerMessage.reply(ServerMessage.SubscriptionReply(
+                    type: subscribe ? "subscribed" : "unsubscribed",
+                    subscriptionType: subscription.type.rawValue, target: subscription.target,
+                    message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp), to: requestID))
+                if subscribe { Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines) }
+            }
         }
         // Off the client's message order: a slow cache must not hold up its next requests.
-        if changed, subscribe, subscription.type == .stock, runtime.klineCache != nil {
-            Task { await self.sendCachedBars(of: subscription, to: connection) }
+        if changed, subscribe, runtime.klineCache != nil {
+            for subscription in subscriptions where subscription.type == .stock {
+                Task { await self.sendCachedBars(of: subscription, to: connection) }
+            }
         }
     }
 
