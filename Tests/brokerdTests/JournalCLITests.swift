@@ -342,12 +342,6 @@ import TestSupport
         _ = dir
     }
 
-    /// Waits until at least `room` seconds are left in the current minute.
-    private func waitForRoomInTheMinute(_ room: Int = 20) async throws {
-        let second = Int(Date().timeIntervalSince1970) % 60
-        if second > 60 - room { try await Task.sleep(for: .seconds(61 - second)) }
-    }
-
     @Test func compactWhileServingThenVerifyAloneAndWithTheArchiveThenRestartRecovers() async throws {
         let dir = try TemporaryDirectory()
         let journal = dir.path("j.sqlite")

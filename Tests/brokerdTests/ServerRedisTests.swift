@@ -216,7 +216,9 @@ import FoundationNetworking
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(
             journal: dir.path("j.sqlite"), arguments: ["--redis-url", redis.url, "--redis-kline-key", "kline:{code}:{period}"])
-        // Opens the 1m and 5m bars the broker builds from ticks; nothing is journaled for them yet.
+        // Opens the 1m and 5m bars the broker builds from ticks; nothing is journaled for them yet,
+        // and they do not close before the test is done.
+        try await waitForRoomInTheMinute(10)
         let tick = #"{"ticks":[{"code":"600519","name":"贵州茅台","price":1850.5,"volume":100}]}"#
         #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: tick).0 == 200)
 
