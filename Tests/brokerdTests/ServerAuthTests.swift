@@ -338,6 +338,8 @@ import TestSupport
         let refreshed = try #require(try await socket.receive(type: "refreshed"))
         #expect(refreshed["id"] as? Int == 7, "\(refreshed)")
         #expect(refreshed["expires_at"] as? String == WireTime.format(microseconds: Int64(later.timeIntervalSince1970) * 1_000_000))
+        let samples = try await metricSamples(of: broker)
+        #expect(samples.value("brokerd_token_refreshes_total", ["result": "refreshed"]) == 1)
 
         // Served past the first token's exp, subscription and all…
         try await pingPast(expiry, on: socket)
@@ -372,6 +374,8 @@ import TestSupport
             #expect(refusal["error"] as? String == error, "\(refusal)")
             #expect((refusal["details"] as? String)?.contains(mention) == true, "\(refusal)")
         }
+        let samples = try await metricSamples(of: broker)
+        #expect(samples.value("brokerd_token_refreshes_total", ["result": "invalid_token"]) == 4, "missing tokens are refused unparsed")
         // Still the first token's connection: closed at its exp.
         while try await socket.receive(timeout: .seconds(10)) != nil {}
         #expect(try await socket.closeFrame()?.reason == "token_expired")

@@ -47,6 +47,11 @@ import TestSupport
         return Double(try #require(deadline) - WallClock.microsecondsNow()) / 1_000_000
     }
 
+    /// The value of `name{labels}` on the broker's `/metrics`.
+    private func metric(_ name: String, _ labels: [String: String], on broker: BrokerProcess) async throws -> Double? {
+        try await metricSamples(of: broker).value(name, labels)
+    }
+
     private func resume(_ clientID: String, token: String, on broker: BrokerProcess) async throws -> (TestWebSocket, [String: Any]) {
         let socket = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&resume_token=\(token)")
         return (socket, try #require(try await socket.receive(type: "connected")))
@@ -81,6 +86,9 @@ import TestSupport
         let (_, clients) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
         let listed = (clients["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String }
         #expect(!listed.contains(clientID) && listed.contains(bystanderID), "\(listed)")
+
+        #expect(try await metric("brokerd_clients_removed_total", ["session": "ended"], on: broker) == 1)
+        #expect(try await metric("brokerd_disconnects_total", ["reason": "kicked"], on: broker) == 1)
 
         // The other client was not touched.
         try bystander.send(["type": "ping"])
@@ -127,6 +135,8 @@ import TestSupport
         let (ended, outcome) = try await HTTP.request("DELETE", broker.baseURL + "/api/websocket/clients/\(clientID)")
         #expect(ended == 200 && outcome["disconnected"] as? Bool == false && outcome["session_ended"] as? Bool == true, "\(outcome)")
         #expect(try sessionEnd(of: clientID, in: journal) == ["disconnected kicked", "disconnected closed", "expired"])
+        #expect(try await metric("brokerd_clients_removed_total", ["session": "kept"], on: broker) == 1)
+        #expect(try await metric("brokerd_clients_removed_total", ["session": "ended"], on: broker) == 1)
         await broker.terminate()
     }
 

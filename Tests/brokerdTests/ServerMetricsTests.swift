@@ -43,6 +43,12 @@ extension [PrometheusSample] {
     }
 }
 
+/// The samples of `broker`'s `/metrics`.
+func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] {
+    let (data, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
+    return try PrometheusSample.parse(String(decoding: data, as: UTF8.self))
+}
+
 @Suite(.serialized) struct ServerMetricsTests {
     private func scrape(_ broker: BrokerProcess) async throws -> (String, [PrometheusSample]) {
         let (data, response) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)

@@ -168,4 +168,9 @@ final class LabeledCounters: Sendable {
     static let bytesOut = LabeledCounters(label: "brokerd_ws_bytes_out_total", dimension: "compression")
     /// Closed connections, by journaled reason.
     static let disconnects = LabeledCounters(label: "brokerd_disconnects_total", dimension: "reason")
+    /// Sessions an operator removed (`DELETE /api/websocket/clients/…`), by whether the session was
+    /// ended (`ended`) or kept resumable (`kept`).
+    static let clientsRemoved = LabeledCounters(label: "brokerd_clients_removed_total", dimension: "session")
+    /// `refresh` requests, by outcome: `refreshed`, `invalid_token`, `auth_off`.
+    static let tokenRefreshes = LabeledCounters(label: "brokerd_token_refreshes_total", dimension: "result")
 }

@@ -120,6 +120,7 @@ struct ClientRemoval {
     /// The outcome, with the journal's seq now; `ended`: what ending the session recorded (nil
     /// when it was kept).
     private func outcome(_ clientID: String, user: String?, disconnected: Bool, ended: [RecordedEvent]?) async throws -> Outcome {
+        LabeledCounters.clientsRemoved.increment(ended == nil ? "kept" : "ended")
         let lastSeq = await store.read { $0.lastSeq }
         return Outcome(
             clientID: clientID, user: user, disconnected: disconnected, sessionEnded: ended != nil,

@@ -529,6 +529,7 @@ struct ClientSession {
     /// is when the connection closes. A token that will not do changes nothing (`invalid_token`).
     private func refresh(with token: String, connection: LiveConnection, answering id: RequestID?) async {
         guard let verifier = runtime.tokenVerifier else {
+            LabeledCounters.tokenRefreshes.increment("auth_off")
             connection.send(ServerMessage.error(
                 "auth_off", "this broker checks no tokens (no jwt_secret): a connection has none to refresh", answering: id))
             return
@@ -537,16 +538,19 @@ struct ClientSession {
         do {
             identity = try await verifier.verify(token)
         } catch {
+            LabeledCounters.tokenRefreshes.increment("invalid_token")
             connection.send(ServerMessage.error(
                 "invalid_token", "\(error); the connection keeps the token it has, and is closed at its exp", answering: id))
             return
         }
         guard identity.user == connection.user else {
+            LabeledCounters.tokenRefreshes.increment("invalid_token")
             connection.send(ServerMessage.error(
                 "invalid_token", "the token is another user's; a connection keeps the user it opened with", answering: id))
             return
         }
         connection.adopt(identity)
+        LabeledCounters.tokenRefreshes.increment("refreshed")
         await dropUnauthorizedSubscriptions(of: connection, how: "refreshed")
         logger.info("token refreshed", metadata: ["client": "\(connection.clientID)", "user": "\(identity.user)"])
         connection.send(ServerMessage.reply(
