@@ -68,8 +68,8 @@ struct ClientRemoval {
             guard ContinuousClock.now < deadline else {
                 throw APIError(
                     status: .serviceUnavailable, error: "disconnect_pending",
-                    details: "\(clientID) is closed but its disconnect is not in the journal after \(Self.timeout) (see /readyz);"
-                        + " it is journaled as soon as the journal takes it")
+                    details: "\(clientID) is still connected in the journal after \(Self.timeout): its disconnect is not journaled"
+                        + " yet (see /readyz); a closed connection's is journaled as soon as the journal takes it")
             }
             try await Task.sleep(for: .milliseconds(5))
         }
