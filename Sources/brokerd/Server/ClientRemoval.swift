@@ -47,7 +47,7 @@ struct ClientRemoval {
             let found = await store.read { $0.client(clientID).map { (isConnected: $0.isConnected, user: $0.user) } }
             guard let found else {
                 // Ended meanwhile by the sweep (a kicked session has no resume window left).
-                if disconnected && endingSession { return try await outcome(clientID, user: user, disconnected: true, ended: []) }
+                if disconnected && endingSession { return await outcome(clientID, user: user, disconnected: true, ended: []) }
                 throw APIError(
                     status: .notFound, error: "unknown_client",
                     details: "no session \(clientID) on this node (sessions are per node: ask the one the client is connected to;"
@@ -79,14 +79,14 @@ struct ClientRemoval {
                     status: .conflict, error: "client_not_connected",
                     details: "session \(clientID) has no connection to close; leave out ?session=keep to end the session")
             }
-            return try await outcome(clientID, user: user, disconnected: true, ended: nil)
+            return await outcome(clientID, user: user, disconnected: true, ended: nil)
         }
         do {
             let recorded = try await runtime.expireSession(clientID, in: store)
-            return try await outcome(clientID, user: user, disconnected: disconnected, ended: recorded)
+            return await outcome(clientID, user: user, disconnected: disconnected, ended: recorded)
         } catch BrokerError.unknownClient {
             // The sweep ended it first.
-            return try await outcome(clientID, user: user, disconnected: disconnected, ended: [])
+            return await outcome(clientID, user: user, disconnected: disconnected, ended: [])
         } catch BrokerError.clientStillConnected {
             // Resumed between its disconnect and its end: it was closing for another reason when
             // the kick came, and its disconnect kept a resume window.
@@ -119,7 +119,7 @@ struct ClientRemoval {
 
     /// The outcome, with the journal's seq now; `ended`: what ending the session recorded (nil
     /// when it was kept).
-    private func outcome(_ clientID: String, user: String?, disconnected: Bool, ended: [RecordedEvent]?) async throws -> Outcome {
+    private func outcome(_ clientID: String, user: String?, disconnected: Bool, ended: [RecordedEvent]?) async -> Outcome {
         LabeledCounters.clientsRemoved.increment(ended == nil ? "kept" : "ended")
         let lastSeq = await store.read { $0.lastSeq }
         return Outcome(
