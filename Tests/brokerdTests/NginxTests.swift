@@ -146,6 +146,7 @@ import TestSupport
             ("POST", "/api/ticks", tick), ("POST", "/api/ticks/", tick), ("PUT", "/api/signals/x", #"{"signals":[]}"#),
             ("DELETE", "/api/alerts/rules/r1", nil), ("GET", "/api/websocket/clients", nil), ("GET", "/api/websocket/clients/", nil),
             ("GET", "/api/websocket//clients", nil), ("DELETE", "/api/websocket/clients/client_00000000", nil),
+            ("GET", "/api/websocket/clients/client_00000000", nil), ("GET", "/api/alerts/rules", nil), ("GET", "/api/alerts/rules/?user=alice", nil),
             ("GET", "/api/websocket/subscriptions", nil), ("GET", "/api/websocket/subscriptions/?type=stock", nil), ("GET", "/metrics", nil), ("GET", "/metrics/", nil), ("GET", "/metrics//", nil),
         ] as [(String, String, String?)] {
             let response = try RawHTTP.send(method, port: nginx.port, path: path, body: body, from: "127.0.0.2")
@@ -153,6 +154,9 @@ import TestSupport
         }
         #expect(try RawHTTP.send("GET", port: nginx.port, path: "/api/websocket/stats", from: "127.0.0.2").status == 200)
         #expect(try RawHTTP.send("GET", port: nginx.port, path: "/api/signals/buy?strategy=volume_wave", from: "127.0.0.2").status == 200)
+        for read in ["/api/prices?codes=600519", "/api/klines?code=600519", "/api/news"] {
+            #expect(try RawHTTP.send("GET", port: nginx.port, path: read, from: "127.0.0.2").status == 200, "\(read) from outside")
+        }
         #expect(try await lastSeq() == seqBefore, "nothing refused reached the journal")
 
         // From inside (nginx's own host), the same routes work.

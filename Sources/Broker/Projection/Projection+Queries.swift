@@ -50,11 +50,14 @@ extension Projection {
     /// by its code (no tick gave a name) takes the name a signal list gave the code since, as the
     /// code's next tick will.
     public func knownPrices(for subscription: Subscription) -> [PriceTick] {
-        codes(for: subscription).compactMap { code in
-            guard var tick = lastPrices[code] else { return nil }
-            if tick.name.isEmpty || tick.name == code, let name = strategies.signalName(of: code) { tick.name = name }
-            return tick
-        }
+        codes(for: subscription).compactMap(knownPrice(of:))
+    }
+
+    /// The latest known tick of `code`, named as `knownPrices(for:)` names it; nil before its first tick.
+    public func knownPrice(of code: String) -> PriceTick? {
+        guard var tick = lastPrices[code] else { return nil }
+        if tick.name.isEmpty || tick.name == code, let name = strategies.signalName(of: code) { tick.name = name }
+        return tick
     }
 
     /// Whether the news ring still holds an item with `id`.

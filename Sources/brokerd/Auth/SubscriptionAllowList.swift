@@ -48,12 +48,24 @@ struct SubscriptionAllowList: Sendable, Equatable {
     /// allowed where a subscription could show the price: the stock, its board, or one of
     /// `strategies` (those listing the code).
     func alertRefusal(code: String, strategies: Set<String>) -> String? {
+        guard !permitsPrice(of: code, strategies: strategies) else { return nil }
+        let shown = code.count <= 64 ? code : String(code.prefix(64)) + "…"
+        return "your token does not allow the prices of '\(shown)' (as a stock, its market or a strategy listing it), so it cannot set alerts on it"
+    }
+
+    /// Whether a subscription could show the price of `code`: the stock, its board, or one of
+    /// `strategies` (those listing the code).
+    func permitsPrice(of code: String, strategies: Set<String>) -> Bool {
         var sources = [Subscription(type: .stock, target: code)]
         if let board = Board.of(code: code) { sources.append(Subscription(type: .market, target: board.rawValue)) }
         sources += strategies.sorted().map { Subscription(type: .strategy, target: $0) }
-        guard !sources.contains(where: permits) else { return nil }
-        let shown = code.count <= 64 ? code : String(code.prefix(64)) + "…"
-        return "your token does not allow the prices of '\(shown)' (as a stock, its market or a strategy listing it), so it cannot set alerts on it"
+        return sources.contains(where: permits)
+    }
+
+    /// Whether a subscription could bring `item`: `news` of `all` or its category, or `stock` of
+    /// one of the codes it is tagged with (`NewsPublisher` sends it to those too).
+    func permitsNews(_ item: NewsItem) -> Bool {
+        item.newsSubscriptions.contains(where: permits) || item.codes.contains { permits(Subscription(type: .stock, target: $0)) }
     }
 
     /// Why `subscription` is refused, for the client's `error` reply (nil when it is allowed).

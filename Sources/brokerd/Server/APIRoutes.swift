@@ -21,6 +21,11 @@ struct APIRoutes {
         api.get("websocket/stats") { _, _ in try await stats() }
         api.get("signals/buy") { request, _ in try await signals(request) }
         api.get("strategies") { _, _ in try await strategies() }
+        // Market data: open, or with client authentication on, for a client token (its allow-list
+        // applies) or the admin token.
+        api.get("prices") { request, _ in try await prices(request) }
+        api.get("klines") { request, _ in try await klines(request) }
+        api.get("news") { request, _ in try await news(request) }
 
         let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
         // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
@@ -34,6 +39,7 @@ struct APIRoutes {
         admin.post("ticks") { request, context in try await ingestTicks(request, context) }
         admin.post("klines") { request, context in try await ingestKlines(request, context) }
         admin.post("news") { request, context in try await publishNews(request, context) }
+        admin.get("alerts/rules") { request, _ in try await alertRules(request) }
         admin.post("alerts/rules") { request, context in try await setAlertRule(request, context) }
         admin.delete("alerts/rules/:id") { _, context in try await removeAlertRule(context) }
     }
@@ -330,6 +336,15 @@ extension APIRoutes {
         // An identical armed rule records nothing: then there is nothing new to share either.
         try await execute(.setAlertRule(rule), sharing: .alertRuleSet(rule))
         return JSONResponse.make(status: .created, AlertRules.Reply(type: "alert_set", rule: rule))
+    }
+
+    /// `GET /api/alerts/rules[?user=&code=&limit=]`: the rules, whose they are, whether they fired.
+    private func alertRules(_ request: Request) async throws -> Response {
+        let query = try AlertRules.query(request.uri)
+        // The book is copied off the store (its storage shared); sorting 100,000 rules holds up no push.
+        let book = try await readyStore().read { $0.alerts }
+        let (rules, matched) = AlertRules.listing(book, matching: query)
+        return JSONResponse.make(AlertRules.ListingBody(count: matched, rules: rules))
     }
 
     private func removeAlertRule(_ context: BrokerRequestContext) async throws -> Response {
