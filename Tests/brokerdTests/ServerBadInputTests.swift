@@ -577,7 +577,8 @@ import TestSupport
             ("GET", "/api/ticks", "POST"),
             ("DELETE", "/healthz", "GET, HEAD"),
             ("POST", "/api/signals/volume_wave", "PUT"),
-            ("GET", "/api/alerts/rules", "POST"),
+            ("PUT", "/api/alerts/rules", "GET, HEAD, POST"),
+            ("POST", "/api/prices", "GET, HEAD"),
             ("PUT", "/api/alerts/rules/r-1", "DELETE"),
             ("POST", "/ws/stock/prices", "GET, HEAD"),
         ]
