@@ -67,9 +67,16 @@
  * then a reply answers the oldest request. Every other message send() sends goes out with "id": 0
  * unless it has one: give yours strings, say, so no reply to them is taken for a request's.
  *
+ * Subscribes of one type waiting together go out as one request ("targets", up to subscribeBatch):
+ * a fresh session re-subscribes a watchlist of 100 stocks with one message, not 100 paced over
+ * seconds by the rate limit. The broker confirms each with its own "subscribed" echoing the batch's
+ * id, and takes a batch all or none: a refused batch (one target not allowed, the subscription
+ * limit, a broker older than "targets") is asked for again one subscription per request, so each
+ * gets its own answer. subscribeBatch 1 sends one subscription per request.
+ *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
- * rateLimitDelay 1000, refreshAhead 30000 (or null), resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
+ * subscribeBatch 1000 (subscriptions per request), rateLimitDelay 1000, refreshAhead 30000 (or null), resumeQuiet 5500 (after a loss the broker may not have seen, a resume waits
  * this long after the last frame sent: the broker takes a connected session over only once that
  * connection was silent for 5 s, and starts a fresh one otherwise), token (a string, or a function:
  * see above), onState, onMessage, onError.
@@ -86,6 +93,7 @@
     pongTimeout: 10000,
     connectTimeout: 10000,
     subscribeWindow: 10,
+    subscribeBatch: 1000,
     rateLimitDelay: 1000,
     resumeQuiet: 5500,
     refreshAhead: 30000,
@@ -172,6 +180,8 @@
       this._nextId = 1; // the id of the next subscribe/unsubscribe message on this socket
       this._refused = false; // a "rate_limited" came: nothing more is sent until the resend timer
       this._window = this.options.subscribeWindow; // halved by each refusal, until the next socket
+      this._unbatched = new Set(); // keys asked for one per request on this socket: a batch holding them was refused
+      this._awaiting = new Map(); // id -> how many "subscribed" a batch in flight still waits for
       this.connect();
     }
 
@@ -243,18 +253,46 @@
      * lately; each with an id, which the broker echoes in its reply. */
     _sendQueued() {
       while (!this._refused && this._queued.length > 0 && this._inFlight.size < this._window) {
-        const request = Object.assign({ id: this._nextId }, this._queued.shift());
+        const request = Object.assign({ id: this._nextId }, this._batch(this._queued.shift()));
         if (!this.send(request)) return;
         this._inFlight.set(request.id, request);
+        if (request.targets) this._awaiting.set(request.id, request.targets.length);
         this._nextId += 1;
       }
+    }
+
+    /** The request, or when it is a subscribe that may go in a batch and others of its type are
+     * queued, one request for it and them (taken out of the queue), up to subscribeBatch. */
+    _batch(request) {
+      const limit = Math.min(this.options.subscribeBatch, 1000); // the most targets the broker takes
+      const batchable = (queued) =>
+        queued.type === "subscribe" && queued.subscription_type !== "alerts" &&
+        !this._unbatched.has(key(queued.subscription_type, queued.target));
+      if (limit <= 1 || !batchable(request)) return request;
+      const targets = [request.target];
+      const rest = [];
+      for (const queued of this._queued) {
+        if (targets.length < limit && batchable(queued) && queued.subscription_type === request.subscription_type) {
+          targets.push(queued.target);
+        } else {
+          rest.push(queued);
+        }
+      }
+      if (targets.length === 1) return request;
+      this._queued = rest;
+      return { type: "subscribe", subscription_type: request.subscription_type, targets: targets };
+    }
+
+    /** The subscriptions a request is about: its target, or the targets of a batch. */
+    _targetsOf(request) {
+      return request.targets || [request.target];
     }
 
     /** Whether a request of this type for this subscription is sent and not answered yet. */
     _isInFlight(type, subscriptionType, target) {
       const k = key(subscriptionType, target);
       for (const request of this._inFlight.values()) {
-        if (request.type === type && key(request.subscription_type, request.target) === k) return true;
+        if (request.type === type && this._targetsOf(request).some((t) => key(request.subscription_type, t) === k)) return true;
       }
       return false;
     }
@@ -284,6 +322,13 @@
     _answered(message) {
       let request;
       if (message.id !== undefined) {
+        // A batch is answered by the last of its confirmations (or by a refusal).
+        const awaited = this._awaiting.get(message.id);
+        if (message.type === "subscribed" && awaited > 1) {
+          this._awaiting.set(message.id, awaited - 1);
+          return;
+        }
+        this._awaiting.delete(message.id);
         request = this._inFlight.get(message.id);
         this._inFlight.delete(message.id);
       } else if (message.type === "error" && UNPROMPTED_ERRORS.has(message.error)) {
@@ -295,7 +340,19 @@
           this._inFlight.delete(oldest.value);
         }
       }
-      if (message.type === "error" && request) {
+      if (message.type === "error" && request && request.targets) {
+        message.request = { type: request.type, subscription_type: request.subscription_type, targets: request.targets };
+        if (message.error !== "rate_limited") {
+          // All or none: each is asked for alone, ahead of the rest, to its own answer.
+          const alone = request.targets.filter((target) => {
+            const k = key(request.subscription_type, target);
+            this._unbatched.add(k);
+            return !this._queued.some((queued) => key(queued.subscription_type, queued.target) === k);
+          });
+          this._queued = alone.map((target) => ({ type: "subscribe", subscription_type: request.subscription_type, target: target }))
+            .concat(this._queued);
+        }
+      } else if (message.type === "error" && request) {
         // The request an error answers, for onError: which subscription it was.
         message.request = { type: request.type, subscription_type: request.subscription_type, target: request.target };
         const k = key(request.subscription_type, request.target);
@@ -555,13 +612,17 @@
       this._session = false;
       // What was queued or unanswered is the next session's to reconcile (see _opened).
       for (const request of this._inFlight.values()) {
-        this._uncertain.set(key(request.subscription_type, request.target), { type: request.subscription_type, target: request.target });
+        for (const target of this._targetsOf(request)) {
+          this._uncertain.set(key(request.subscription_type, target), { type: request.subscription_type, target: target });
+        }
       }
       this._queued = [];
       this._inFlight = new Map();
       this._nextId = 1;
       this._refused = false;
       this._window = this.options.subscribeWindow;
+      this._unbatched = new Set();
+      this._awaiting = new Map();
       if (!socket) return;
       socket.onmessage = socket.onclose = socket.onerror = null;
       try {

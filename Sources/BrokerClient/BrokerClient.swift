@@ -62,7 +62,9 @@ public final class BrokerClient: Sendable {
         self.pause = pause
         messageBuffer = MessageBuffer(capacity: configuration.messageBufferCapacity)
         messages = Messages(buffer: messageBuffer)
-        let pacer = SubscriptionPacer(window: configuration.subscriptionWindow, retryDelay: configuration.rateLimitRetryDelay)
+        let pacer = SubscriptionPacer(
+            window: configuration.subscriptionWindow, retryDelay: configuration.rateLimitRetryDelay,
+            batchLimit: min(configuration.subscriptionBatch, SubscriptionPacer.brokerBatchLimit))
         shared = Mutex(Shared(machine: SessionMachine(
             subscriptions: configuration.subscriptions, schedule: configuration.reconnect, pacer: pacer)))
     }

@@ -56,6 +56,9 @@ public struct BrokerClientConfiguration: Sendable {
     /// How long to wait after the broker refused a request for its rate limit (`rate_limited`)
     /// before asking again for the subscriptions it does not hold.
     public var rateLimitRetryDelay: Duration
+    /// The most subscriptions of one kind asked for in one request (`targets`; the broker takes up
+    /// to 1,000): a fresh session subscribes a whole watchlist at once. 1 asks one per request.
+    public var subscriptionBatch: Int
 
     /// A configuration with the seed's behaviour: a ping every 30 s, reconnection after 2 s, 4 s,
     /// 8 s… up to 30 s, at most 10 attempts in a row.
@@ -75,7 +78,8 @@ public struct BrokerClientConfiguration: Sendable {
         compression: Bool = true,
         messageBufferCapacity: Int = 4_096,
         subscriptionWindow: Int = 10,
-        rateLimitRetryDelay: Duration = .seconds(1)
+        rateLimitRetryDelay: Duration = .seconds(1),
+        subscriptionBatch: Int = 1_000
     ) {
         self.url = url
         self.token = token
@@ -93,5 +97,6 @@ public struct BrokerClientConfiguration: Sendable {
         self.messageBufferCapacity = messageBufferCapacity
         self.subscriptionWindow = subscriptionWindow
         self.rateLimitRetryDelay = rateLimitRetryDelay
+        self.subscriptionBatch = subscriptionBatch
     }
 }

@@ -94,6 +94,8 @@ struct BrokerMessageDecodingTests {
             == #"{"id":7,"subscription_type":"strategy","target":"volume_wave","type":"subscribe"}"#)
         #expect(ClientCommand.unsubscribe(.alerts).json(id: 8) == #"{"id":8,"subscription_type":"alerts","target":"me","type":"unsubscribe"}"#)
         #expect(IdentifiedCommand.untracked(.ping).json == #"{"id":0,"type":"ping"}"#)
+        #expect(ClientCommand.subscribeAll([.stock("600519"), .stock("000001")]).json(id: 9)
+            == #"{"id":9,"subscription_type":"stock","targets":["600519","000001"],"type":"subscribe"}"#)
         #expect(ClientCommand.setAlert(code: "600519", condition: .changePercent, threshold: 5.5).json(id: 0)
             == #"{"code":"600519","condition":"change_pct","id":0,"threshold":5.5,"type":"set_alert"}"#)
     }

@@ -123,4 +123,44 @@ struct SubscriptionPacerTests {
         pacer.reset()
         #expect(pacer == SubscriptionPacer(window: 1, retryDelay: .seconds(1)))
     }
+
+    @Test func subscribesOfOneKindWaitingTogetherGoOutAsOneRequestUpToTheBatchLimit() {
+        var pacer = SubscriptionPacer(window: 2, retryDelay: .seconds(1), batchLimit: 3)
+        let sent = pacer.enqueue([.subscribe(.news())] + stocks.map(ClientCommand.subscribe) + [.subscribe(.alerts), .unsubscribe(.market("sh"))])
+        #expect(sent.map(\.command) == [.subscribe(.news()), .subscribeAll(Array(stocks.prefix(3)))], "one of a kind goes alone")
+        #expect(pacer.queued == [.subscribe(stocks[3]), .subscribe(stocks[4]), .subscribe(.alerts), .unsubscribe(.market("sh"))])
+        // The batch is answered by its last confirmation, each echoing its id.
+        #expect(pacer.received(.subscribed(stocks[0], seq: 3), requestID: 2).send.isEmpty)
+        #expect(pacer.received(.subscribed(stocks[1], seq: 3), requestID: 2).send.isEmpty)
+        #expect(pacer.received(.subscribed(stocks[2], seq: 3), requestID: 2).send.map(\.command) == [.subscribeAll([stocks[3], stocks[4]])])
+        #expect(pacer.received(.subscribed(.news(), seq: 4), requestID: 1).send.map(\.command) == [.subscribe(.alerts)], "alerts never batch")
+    }
+
+    @Test func aRefusedBatchIsAskedForAgainOneSubscriptionPerRequest() {
+        var pacer = SubscriptionPacer(window: 10, retryDelay: .seconds(1), batchLimit: 10)
+        _ = pacer.enqueue(stocks.prefix(3).map(ClientCommand.subscribe))
+        #expect(pacer.inFlight.map(\.command) == [.subscribeAll(Array(stocks.prefix(3)))])
+        // All or none: one target the token does not allow refuses the batch, not the others.
+        let refusal = pacer.received(.error(ServerError(error: "not_authorized", details: "")), requestID: 1)
+        #expect(refusal.refused == nil, "no subscription of it is given up")
+        #expect(refusal.send.map(\.command) == stocks.prefix(3).map(ClientCommand.subscribe))
+        #expect(refusal.send.map(\.id) == [2, 3, 4])
+        // Asked for again later on this connection, still alone; a new connection batches again.
+        _ = pacer.received(.error(ServerError(error: "not_authorized", details: "")), requestID: 2)
+        #expect(pacer.enqueue([.subscribe(stocks[0]), .subscribe(stocks[4])]).map(\.command) == [.subscribe(stocks[0]), .subscribe(stocks[4])])
+        pacer.reset()
+        #expect(pacer.enqueue(stocks.prefix(2).map(ClientCommand.subscribe)).map(\.command) == [.subscribeAll(Array(stocks.prefix(2)))])
+    }
+
+    @Test func aRateLimitedBatchIsBatchedAgainAtTheRetryUnlessStillInFlight() {
+        var pacer = SubscriptionPacer(window: 4, retryDelay: .seconds(1), batchLimit: 2)
+        _ = pacer.enqueue(stocks.prefix(4).map(ClientCommand.subscribe))
+        let refused = pacer.received(rateLimited, requestID: 1)
+        #expect(refused.retryAfter == .seconds(1) && refused.send.isEmpty)
+        // The window is halved to 2. The second batch (2, 3) is still in flight: its subscribes
+        // are not asked for twice.
+        let again = pacer.retry(stocks.prefix(4).map(ClientCommand.subscribe))
+        #expect(again.map(\.command) == [.subscribeAll([stocks[0], stocks[1]])])
+        #expect(pacer.queued.isEmpty)
+    }
 }

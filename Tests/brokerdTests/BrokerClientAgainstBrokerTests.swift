@@ -152,8 +152,9 @@ import TestSupport
         // A bucket of 5: a fresh session's 30 subscriptions cannot go out in one burst.
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--burst", "5"])
         let stocks = (0..<30).map { Subscription.stock(String(600_000 + $0)) }
+        // One per request: the pacing under the limit is what is tested here.
         let client = BrokerClient(configuration: BrokerClientConfiguration(
-            url: broker.webSocketURL, subscriptions: stocks, reconnect: quickReconnect))
+            url: broker.webSocketURL, subscriptions: stocks, reconnect: quickReconnect, subscriptionBatch: 1))
         let recorder = ClientRecorder(client)
         let running = Task { try await client.run() }
 
@@ -163,6 +164,45 @@ import TestSupport
         // The retry asks only for what was refused, not for what was still in flight.
         #expect(recorder.messages.compactMap(\.subscribed).count == stocks.count, "none asked for twice")
         #expect(recorder.states.filter(\.isOpen).count == 1, "one session, never kicked: \(recorder.states)")
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
+    @Test func aFreshSessionSubscribesAWatchlistInOneRequestPerKind() async throws {
+        let dir = try TemporaryDirectory()
+        // A bucket of 5, and one message of each kind is all it takes.
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--burst", "5"])
+        // Under the default limit of 100 subscriptions per client.
+        let wanted = (0..<90).map { Subscription.stock(String(600_000 + $0)) } + [.news("macro"), .news("company"), .market("sh")]
+        let client = BrokerClient(configuration: BrokerClientConfiguration(url: broker.webSocketURL, subscriptions: wanted, reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+
+        try await recorder.waitUntil("all 93 confirmed") { _, messages in Set(messages.compactMap(\.subscribed)) == Set(wanted) }
+        #expect(!recorder.messages.contains { if case .error = $0 { true } else { false } }, "nothing refused: \(recorder.messages.count)")
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        #expect((stats["messages"] as? [String: Any])?["in"] as? Int == 3, "stocks, news, market: \(stats["messages"] ?? "")")
+        client.stop()
+        try await running.value
+        await broker.terminate()
+    }
+
+    @Test func aBatchOverTheSubscriptionLimitIsAskedForOneByOneAndWhatFitsIsHeld() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--max-subscriptions-per-client", "20"])
+        let stocks = (0..<25).map { Subscription.stock(String(600_000 + $0)) }
+        let client = BrokerClient(configuration: BrokerClientConfiguration(url: broker.webSocketURL, subscriptions: stocks, reconnect: quickReconnect))
+        let recorder = ClientRecorder(client)
+        let running = Task { try await client.run() }
+
+        // The batch of 25 is refused whole; one by one, 20 are held and 5 refused.
+        let isLimit: (BrokerMessage) -> Bool = { if case .error(let error) = $0 { error.error == "too_many_subscriptions" } else { false } }
+        try await recorder.waitUntil("20 held, 5 refused") { _, messages in
+            messages.compactMap(\.subscribed).count == 20 && messages.filter(isLimit).count == 6
+        }
+        #expect(Set(recorder.messages.compactMap(\.subscribed)) == Set(stocks.prefix(20)), "the first 20, in order")
+        #expect(recorder.states.filter(\.isOpen).count == 1, "one session: \(recorder.states)")
         client.stop()
         try await running.value
         await broker.terminate()

@@ -315,7 +315,7 @@ const subscribesSent = (socket) => socket.sent.filter((m) => m.type === "subscri
 const rateLimited = { type: "error", error: "rate_limited", details: "more than 20 messages per second (burst 40); slow down" };
 
 test("a fresh session re-subscribes a window of requests at a time, the next as replies come", (t) => {
-  const { client, socket } = setUp(t, { subscribeWindow: 10 });
+  const { client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 10 });
   const codes = Array.from({ length: 25 }, (_, i) => String(600000 + i));
   for (const code of codes) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
@@ -328,7 +328,7 @@ test("a fresh session re-subscribes a window of requests at a time, the next as 
 });
 
 test("after rate_limited it waits rateLimitDelay, then sends again what is wanted and not held", (t) => {
-  const { clock, client, socket } = setUp(t, { subscribeWindow: 10, rateLimitDelay: 1000 });
+  const { clock, client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 10, rateLimitDelay: 1000 });
   const codes = Array.from({ length: 12 }, (_, i) => String(600000 + i));
   for (const code of codes) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
@@ -349,7 +349,7 @@ test("after rate_limited it waits rateLimitDelay, then sends again what is wante
 const answer = (message, id) => Object.assign({ id: id }, message);
 
 test("subscription requests carry ids from 1 on each socket, and a reply answers the one it names", (t) => {
-  const { clock, client, socket } = setUp(t, { subscribeWindow: 2 });
+  const { clock, client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 2 });
   for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
   assert.deepEqual(socket().sent.map((m) => m.id), [1, 2]);
@@ -364,7 +364,7 @@ test("subscription requests carry ids from 1 on each socket, and a reply answers
 });
 
 test("an error answering another message, an alert request or a ping, frees no room", (t) => {
-  const { clock, client, socket } = setUp(t, { subscribeWindow: 1, pingInterval: 30_000 });
+  const { clock, client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 1, pingInterval: 30_000 });
   client.subscribe("stock", "600000");
   client.subscribe("stock", "600001");
   socket().receive(connected("client_00000001", 1));
@@ -382,7 +382,7 @@ test("an error answering another message, an alert request or a ping, frees no r
 });
 
 test("after rate_limited the retry asks only for what is neither held nor in flight", (t) => {
-  const { clock, client, socket } = setUp(t, { subscribeWindow: 8, rateLimitDelay: 1000 });
+  const { clock, client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 8, rateLimitDelay: 1000 });
   for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
   socket().receive(answer(reply("subscribed", "stock", "600000"), 1));
@@ -397,7 +397,7 @@ test("after rate_limited the retry asks only for what is neither held nor in fli
 });
 
 test("a broker older than request ids answers in order: a reply without an id answers the oldest request", (t) => {
-  const { clock, client, socket } = setUp(t, { subscribeWindow: 8, rateLimitDelay: 1000 });
+  const { clock, client, socket } = setUp(t, { subscribeBatch: 1, subscribeWindow: 8, rateLimitDelay: 1000 });
   for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
   socket().receive(reply("subscribed", "stock", "600000"));
@@ -409,6 +409,45 @@ test("a broker older than request ids answers in order: a reply without an id an
   socket().receive(reply("subscribed", "stock", "600001"));
   client.subscribe("stock", "600003");
   assert.deepEqual(subscribesSent(socket()).slice(4), ["stock:600003"], "the window never stalls");
+});
+
+test("a fresh session subscribes what it wants of one type in one request, confirmed one by one", (t) => {
+  const { client, socket } = setUp(t, { subscribeWindow: 2 });
+  const codes = Array.from({ length: 30 }, (_, i) => String(600000 + i));
+  for (const code of codes) client.subscribe("stock", code);
+  client.subscribe("news", "all");
+  client.subscribe("alerts", "me");
+  socket().receive(connected("client_00000001", 1));
+  const sent = socket().sent.filter((m) => m.type === "subscribe");
+  assert.deepEqual(sent[0], { id: 1, type: "subscribe", subscription_type: "stock", targets: codes });
+  assert.deepEqual(sent[1], { id: 2, type: "subscribe", subscription_type: "news", target: "all" }, "one of a type goes alone");
+  // The batch is answered by its last confirmation: only then is there room for the alerts request.
+  for (const code of codes.slice(0, 29)) socket().receive(answer(reply("subscribed", "stock", code), 1));
+  assert.equal(socket().sent.filter((m) => m.type === "subscribe").length, 2);
+  socket().receive(answer(reply("subscribed", "stock", codes[29]), 1));
+  assert.deepEqual(socket().sent.filter((m) => m.type === "subscribe")[2], { id: 3, type: "subscribe", subscription_type: "alerts", target: "me" });
+});
+
+test("a refused batch is asked for again one subscription per request, each to its own answer", (t) => {
+  const errors = [];
+  const { clock, client, socket } = setUp(t, { onError: (e) => errors.push(e) });
+  for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
+  socket().receive(connected("client_00000001", 1));
+  socket().receive(answer({ type: "error", error: "not_authorized", details: "your token does not allow stock '600001'" }, 1));
+  assert.deepEqual(errors[0].request, { type: "subscribe", subscription_type: "stock", targets: ["600000", "600001", "600002"] });
+  assert.deepEqual(subscribesSent(socket()).slice(1), ["stock:600000", "stock:600001", "stock:600002"]);
+  assert.deepEqual(socket().sent.slice(1).map((m) => m.id), [2, 3, 4]);
+  socket().receive(answer(reply("subscribed", "stock", "600000"), 2));
+  socket().receive(answer({ type: "error", error: "not_authorized", details: "no" }, 3));
+  socket().receive(answer(reply("subscribed", "stock", "600002"), 4));
+  assert.deepEqual(errors[1].request, { type: "subscribe", subscription_type: "stock", target: "600001" }, "only it is given up");
+  clock.advance(5000);
+  assert.equal(socket().sent.length, 4, "nothing more");
+  // A new socket batches again.
+  socket().drop(1006);
+  clock.advance(2000);
+  socket().receive(connected("client_00000002", 7));
+  assert.deepEqual(socket().sent[0].targets, ["600000", "600001", "600002"], "a fresh session may hold what the last refused");
 });
 
 test("subscribed and unsubscribed replies move the resume point to their seq, never back", (t) => {

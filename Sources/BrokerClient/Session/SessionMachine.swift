@@ -107,7 +107,7 @@ struct SessionMachine {
 
     mutating func connectionLost(random: Double) -> Retry {
         isOpen = false
-        ledger.lostAnswers(for: pacer.inFlight.compactMap(\.command.subscription))
+        ledger.lostAnswers(for: pacer.inFlight.flatMap(\.command.subscriptions))
         pacer.reset()
         failures += 1
         guard let delay = schedule.delay(beforeAttempt: failures, random: random) else { return .giveUp }

@@ -17,6 +17,13 @@
 /// error naming another (an alert request's, a ping's) frees no room. A broker older than request
 /// ids echoes none; it answers in request order, so a reply without an id answers the oldest
 /// request in flight, unless it is an error the broker sends unprompted.
+///
+/// Subscribes of one kind waiting together go out as one request (`targets`, up to `batchLimit`):
+/// a fresh session re-subscribing a watchlist of 100 stocks sends one message, not 100 paced by the
+/// rate limit over seconds. The broker confirms each subscription with its own `subscribed`, all
+/// echoing the batch's id; the batch is answered when all have come. It takes a batch all or none,
+/// so a refused batch (one target not allowed, the subscription limit, a broker older than
+/// `targets`) is asked for again one subscription per request, each to its own answer.
 struct SubscriptionPacer: Equatable {
     /// Errors the broker sends of its own accord, not in answer to a request.
     private static let unprompted: Set<String> = ["resume_failed", "resume_incomplete", "invalid_since", "invalid_price_interval", "subscription_dropped"]
@@ -35,21 +42,34 @@ struct SubscriptionPacer: Equatable {
     private var nextID: UInt64 = 1
     /// True from a `rate_limited` until `retry`.
     private(set) var isHeldBack = false
+    /// The most subscriptions one subscribe request carries; 1 sends one per request.
+    let batchLimit: Int
+    /// The most targets the broker takes in one request.
+    static let brokerBatchLimit = 1_000
+    /// Subscriptions asked for one per request on this connection: a batch holding them was refused.
+    private(set) var unbatched: Set<Subscription> = []
+    /// How many `subscribed` each batch in flight still waits for, by its id.
+    private var awaitedConfirmations: [UInt64: Int] = [:]
 
-    /// A pacer; the defaults keep 10 requests in flight and wait 1 s after a refusal.
-    init(window: Int = 10, retryDelay: Duration = .seconds(1)) {
+    /// A pacer; the defaults keep 10 requests in flight, wait 1 s after a refusal and send one
+    /// subscription per request.
+    init(window: Int = 10, retryDelay: Duration = .seconds(1), batchLimit: Int = 1) {
         self.window = max(1, window)
         currentWindow = self.window
         self.retryDelay = retryDelay
+        self.batchLimit = max(1, batchLimit)
     }
 
-    /// A new connection: nothing is queued, in flight or held back, and ids count from 1 again.
+    /// A new connection: nothing is queued, in flight or held back, ids count from 1 again, and
+    /// batches may be tried again.
     mutating func reset() {
         queued = []
         inFlight = []
         nextID = 1
         isHeldBack = false
         currentWindow = window
+        unbatched = []
+        awaitedConfirmations = [:]
     }
 
     /// Queues `commands`, each replacing a queued request for the same subscription; returns the
@@ -73,9 +93,17 @@ struct SubscriptionPacer: Equatable {
         var refused: ClientCommand?
         switch message {
         case .subscribed, .unsubscribed:
-            answer(requestID)
+            answer(requestID, confirming: true)
         case .error(let error) where requestID != nil || !Self.unprompted.contains(error.error):
-            refused = answer(requestID)?.command
+            let answered = answer(requestID)?.command
+            if case .subscribeAll(let batch)? = answered, error.error != "rate_limited" {
+                // Each alone, ahead of the rest, to its own answer: all but a refused one may do.
+                unbatched.formUnion(batch)
+                let alone = batch.filter { subscription in !queued.contains { $0.subscription == subscription } }
+                queued.insert(contentsOf: alone.map(ClientCommand.subscribe), at: 0)
+            } else {
+                refused = answered
+            }
             // Whichever message it refused, the bucket is empty.
             if error.error == "rate_limited", !isHeldBack {
                 isHeldBack = true
@@ -92,15 +120,20 @@ struct SubscriptionPacer: Equatable {
     /// those still in flight, which would go out twice, and returns the requests to send now.
     mutating func retry(_ commands: [ClientCommand]) -> [IdentifiedCommand] {
         isHeldBack = false
-        return enqueue(commands.filter { command in !inFlight.contains { $0.command == command } })
+        return enqueue(commands.filter { command in !inFlight.contains { $0.command.covers(command) } })
     }
 
-    /// The request with `id` is answered; without an id (a broker older than request ids) the
-    /// oldest one.
+    /// The request with `id` is answered (a batch by the last of its confirmations when
+    /// `confirming`); without an id (a broker older than request ids) the oldest one.
     @discardableResult
-    private mutating func answer(_ id: UInt64?) -> IdentifiedCommand? {
+    private mutating func answer(_ id: UInt64?, confirming: Bool = false) -> IdentifiedCommand? {
         if let id {
             guard let index = inFlight.firstIndex(where: { $0.id == id }) else { return nil }
+            if confirming, let awaited = awaitedConfirmations[id], awaited > 1 {
+                awaitedConfirmations[id] = awaited - 1
+                return nil
+            }
+            awaitedConfirmations[id] = nil
             return inFlight.remove(at: index)
         }
         return inFlight.isEmpty ? nil : inFlight.removeFirst()
@@ -109,14 +142,36 @@ struct SubscriptionPacer: Equatable {
     /// Moves queued requests out while the window has room and no refusal holds them back.
     private mutating func takeSendable() -> [IdentifiedCommand] {
         guard !isHeldBack else { return [] }
-        let count = min(max(0, currentWindow - inFlight.count), queued.count)
         var sendable: [IdentifiedCommand] = []
-        for command in queued.prefix(count) {
+        while inFlight.count + sendable.count < currentWindow, !queued.isEmpty {
+            let command = batch(startingWith: queued.removeFirst())
+            if case .subscribeAll(let batch) = command { awaitedConfirmations[nextID] = batch.count }
             sendable.append(IdentifiedCommand(command: command, id: nextID))
             nextID += 1
         }
-        queued.removeFirst(count)
         inFlight += sendable
         return sendable
+    }
+
+    /// `command`, or when it is a subscribe that may go in a batch and others of its kind are
+    /// queued, a batch of it and them (taken out of the queue), up to `batchLimit`.
+    private mutating func batch(startingWith command: ClientCommand) -> ClientCommand {
+        func batchable(_ command: ClientCommand) -> Subscription? {
+            guard case .subscribe(let subscription) = command, subscription.kind != .alerts, !unbatched.contains(subscription) else { return nil }
+            return subscription
+        }
+        guard batchLimit > 1, let first = batchable(command) else { return command }
+        var batch = [first]
+        var rest: [ClientCommand] = []
+        for queuedCommand in queued {
+            if batch.count < batchLimit, let other = batchable(queuedCommand), other.kind == first.kind {
+                batch.append(other)
+            } else {
+                rest.append(queuedCommand)
+            }
+        }
+        guard batch.count > 1 else { return command }
+        queued = rest
+        return .subscribeAll(batch)
     }
 }
