@@ -29,6 +29,8 @@ final class BrokerMetrics: Sendable {
             factory.durationHistogramBuckets[label] = fastBuckets
         }
         factory.valueHistogramBuckets["brokerd_journal_batch_events"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
+        factory.durationHistogramBuckets[HTTPMetricNames.duration] = fastBuckets
+        factory.nameAndLabelSanitizer = HTTPMetricNames.rename
         MetricsSystem.bootstrap(factory)
         return BrokerMetrics(registry: registry)
     }
@@ -173,4 +175,27 @@ final class LabeledCounters: Sendable {
     static let clientsRemoved = LabeledCounters(label: "brokerd_clients_removed_total", dimension: "session")
     /// `refresh` requests, by outcome: `refreshed`, `invalid_token`, `auth_off`.
     static let tokenRefreshes = LabeledCounters(label: "brokerd_token_refreshes_total", dimension: "result")
+}
+
+/// Names in the broker's style for what Hummingbird's `MetricsMiddleware` records of each HTTP
+/// request (its labels have dots, which Prometheus turns into underscores, and no unit).
+enum HTTPMetricNames {
+    static let requests = "brokerd_http_requests_total"
+    static let duration = "brokerd_http_request_duration_seconds"
+    static let errors = "brokerd_http_request_errors_total"
+    static let active = "brokerd_http_active_requests"
+
+    private static let names = [
+        "hb.requests": requests, "http.server.request.duration": duration, "hb.request.errors": errors,
+        "http.server.active_requests": active,
+    ]
+    private static let labels = [
+        "http.route": "route", "http.request.method": "method", "http.response.status_code": "status", "error.type": "status",
+    ]
+
+    /// `name` and `dimensions` as the registry gets them: Hummingbird's renamed, every other as it is.
+    @Sendable static func rename(_ name: String, _ dimensions: [(String, String)]) -> (String, [(String, String)]) {
+        guard let renamed = names[name] else { return (name, dimensions) }
+        return (renamed, dimensions.map { (labels[$0.0] ?? $0.0, $0.1) })
+    }
 }

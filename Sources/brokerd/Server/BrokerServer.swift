@@ -22,6 +22,8 @@ enum BrokerServer {
         let configuration = runtime.configuration
         let router = Router(context: BrokerRequestContext.self)
         let routeMethods = RouteMethods()
+        // Outermost: it sees every answer, refusals included, with the route that matched.
+        if runtime.metrics != nil { router.add(middleware: MetricsMiddleware()) }
         router.add(middleware: APIErrorMiddleware(routes: routeMethods))
         // The live console: files only where no route matched, so routes keep precedence.
         if let files = PublicFilesMiddleware<BrokerRequestContext>(directory: configuration.publicDirectory, logger: runtime.logger) {
