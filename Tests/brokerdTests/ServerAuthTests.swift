@@ -361,7 +361,7 @@ import TestSupport
         #expect(try await socket.receive(type: "connected") != nil)
         let refusals: [([String: Any], String, String)] = [
             (["type": "refresh", "token": try await TestTokens.valid(user: "henry")], "invalid_token", "another user's"),
-            (["type": "refresh", "token": try await TestTokens.valid(user: "gina").dropLast(2) + "xx"], "invalid_token", "invalid token signature"),
+            (["type": "refresh", "token": TestTokens.tampered(try await TestTokens.valid(user: "gina"))], "invalid_token", "invalid token signature"),
             (["type": "refresh", "token": try await TestTokens.sign(ClientClaims(subject: "gina", expiration: Date().addingTimeInterval(-5)))],
              "invalid_token", "token expired"),
             (["type": "refresh", "token": "not-a-jwt"], "invalid_token", "malformed token"),

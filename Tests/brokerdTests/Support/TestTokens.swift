@@ -39,6 +39,15 @@ enum TestTokens {
         try await sign(ClientClaims(subject: user, expiration: expiry))
     }
 
+    /// `token` with its signature's first character changed: its first byte differs, so the
+    /// signature cannot check out. (Changing the last characters may not: the last character of an
+    /// HS256 signature carries 4 bits, and lenient base64 decoders ignore the 2 it has to spare.)
+    static func tampered(_ token: String) -> String {
+        guard let dot = token.lastIndex(of: "."), token.index(after: dot) < token.endIndex else { return token + "x" }
+        let first = token.index(after: dot)
+        return token.replacingCharacters(in: first...first, with: token[first] == "A" ? "B" : "A")
+    }
+
     /// A valid token for `user`, expiring an hour after `now`.
     static func valid(
         user: String, now: Date = Date(), allow: [String: [String]]? = nil
