@@ -25,9 +25,16 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = configuration.logLevel
-            return handler
+            switch configuration.logFormat {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = configuration.logLevel
+                return handler
+            case .json:
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = configuration.logLevel
+                return handler
+            }
         }
         var logger = Logger(label: "brokerd")
         logger.logLevel = configuration.logLevel

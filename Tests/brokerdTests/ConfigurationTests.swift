@@ -175,6 +175,9 @@ struct ConfigurationTests {
                 file: "port = 8000\ndurability = \"fast\"\n",
                 message: "invalid setting durability=\"fast\" (from test.toml:2): must be one of normal, full"),
             Rejection(
+                flags: ["--log-format", "yaml"],
+                message: "invalid setting log_format=yaml (from --log-format): must be one of text, json"),
+            Rejection(
                 file: "port = \"8000\"\n",
                 message: "invalid setting port=\"8000\" (from test.toml:1): must be an integer, not a string"),
             Rejection(
@@ -402,7 +405,7 @@ extension ConfigurationTests {
     static let nonDefaultTexts: [Setting: String] = [
         .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .nodeID: "node-a",
-        .logLevel: "debug", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
+        .logLevel: "debug", .logFormat: "json", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
@@ -422,6 +425,7 @@ extension ConfigurationTests {
         c.resumeWindow = .zero
         c.nodeID = "node-a"
         c.logLevel = .debug
+        c.logFormat = .json
         c.limits.maxFrameBytes = 4096
         c.limits.maxSubscriptionsPerClient = 5
         c.limits.messagesPerSecond = 2.5

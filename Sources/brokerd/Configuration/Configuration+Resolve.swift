@@ -63,6 +63,7 @@ extension Configuration {
         case .resumeWindow: resumeWindow = try value.seconds(allowZero: true)
         case .nodeID: nodeID = try Self.nodeID(value.word())
         case .logLevel: logLevel = try value.choice(of: Logger.Level.self)
+        case .logFormat: logFormat = try value.choice(of: LogFormat.self)
         case .maxFrameBytes: limits.maxFrameBytes = try value.integer(in: 1...16_777_216)
         case .maxSubscriptionsPerClient: limits.maxSubscriptionsPerClient = try value.integer(in: 1...Int.max)
         case .messagesPerSecond: limits.messagesPerSecond = try value.number(above: 0, maximum: 1_000_000)

@@ -35,6 +35,8 @@ public struct Configuration: Sendable, Equatable {
     public var nodeID = Configuration.defaultNodeID
     /// Lowest level that is logged.
     public var logLevel = Logger.Level.info
+    /// How log lines are written.
+    public var logFormat = LogFormat.text
     /// Directory of static files served at `/` (the live console), relative to the working directory
     /// like the journal; a missing directory turns the console off with a log line.
     public var publicDirectory = "Public"
@@ -152,4 +154,12 @@ extension Duration {
     var microseconds: Int64 {
         components.seconds * 1_000_000 + components.attoseconds / 1_000_000_000_000
     }
+}
+
+/// How `brokerd serve` writes its log lines to standard error.
+public enum LogFormat: String, Sendable, CaseIterable {
+    /// swift-log's text lines: `<time> <level> <label>: <metadata> [<source>] <message>`.
+    case text
+    /// One JSON object per line (`JSONLogHandler`).
+    case json
 }

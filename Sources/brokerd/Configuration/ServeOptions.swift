@@ -43,6 +43,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.logLevel.flagName), help: Setting.logLevel.argumentHelp)
     public var logLevel: String?
 
+    @Option(name: .customLong(Setting.logFormat.flagName), help: Setting.logFormat.argumentHelp)
+    public var logFormat: String?
+
     @Option(name: .customLong(Setting.maxFrameBytes.flagName), parsing: .unconditional, help: Setting.maxFrameBytes.argumentHelp)
     public var maxFrameBytes: String?
 
@@ -137,6 +140,7 @@ public struct ServeOptions: ParsableArguments {
             (.resumeWindow, resumeWindow.map(SettingValue.text)),
             (.nodeID, nodeID.map(SettingValue.text)),
             (.logLevel, logLevel.map(SettingValue.text)),
+            (.logFormat, logFormat.map(SettingValue.text)),
             (.maxFrameBytes, maxFrameBytes.map(SettingValue.text)),
             (.maxSubscriptionsPerClient, maxSubscriptionsPerClient.map(SettingValue.text)),
             (.messagesPerSecond, messagesPerSecond.map(SettingValue.text)),

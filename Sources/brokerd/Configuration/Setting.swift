@@ -14,6 +14,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case resumeWindow = "resume_window"
     case nodeID = "node_id"
     case logLevel = "log_level"
+    case logFormat = "log_format"
     case maxFrameBytes = "max_frame_bytes"
     case maxSubscriptionsPerClient = "max_subscriptions_per_client"
     case messagesPerSecond = "messages_per_second"
@@ -52,7 +53,7 @@ public enum Setting: String, CaseIterable, Sendable {
     public var table: String? {
         switch self {
         case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
-            .logLevel, .publicDir, .websocketCompression:
+            .logLevel, .logFormat, .publicDir, .websocketCompression:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
             .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout, .priceInterval:
@@ -105,6 +106,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .resumeWindow: "Seconds a disconnected session stays resumable; 0 disables resume."
         case .nodeID: "Name of this node in stats and across nodes."
         case .logLevel: "Lowest log level: trace, debug, info, notice, warning, error or critical."
+        case .logFormat: "Log lines as text, or as json: one object per line, for log shippers."
         case .maxFrameBytes: "Largest WebSocket frame a client may send, in bytes."
         case .maxSubscriptionsPerClient: "Subscriptions one client may hold."
         case .messagesPerSecond: "Messages per second a client may send on average (token bucket rate)."
@@ -145,6 +147,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout, .priceInterval: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
+        case .logFormat: "text|json"
         case .maxFrameBytes: "bytes"
         case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
         case .simulator, .websocketCompression: "on|off"
@@ -174,6 +177,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .resumeWindow: return "\(defaults.resumeWindow.components.seconds)"
         case .nodeID: return "this host's name"
         case .logLevel: return defaults.logLevel.rawValue
+        case .logFormat: return defaults.logFormat.rawValue
         case .maxFrameBytes: return "\(defaults.limits.maxFrameBytes)"
         case .maxSubscriptionsPerClient: return "\(defaults.limits.maxSubscriptionsPerClient)"
         case .messagesPerSecond: return "\(Int(defaults.limits.messagesPerSecond))"

@@ -25,7 +25,7 @@ final class BrokerProcess: @unchecked Sendable {
     /// `workingDirectory` nil runs it in the test's, the repository's root.
     init(
         journal: String, port: Int = 0, arguments: [String] = [], environment: [String: String] = [:],
-        workingDirectory: String? = nil
+        workingDirectory: String? = nil, listening: String = BrokerProcess.textListening
     ) async throws {
         journalPath = journal
         let binary = productsDirectory().appendingPathComponent("brokerd")
@@ -41,11 +41,16 @@ final class BrokerProcess: @unchecked Sendable {
         try process.run()
         self.process = process
         self.log = log
-        let found = await log.firstMatch(from: errors, of: #"port=(\d+) \[brokerd\] listening"#, orExitOf: process).flatMap { Int($0) }
+        let found = await log.firstMatch(from: errors, of: listening, orExitOf: process).flatMap { Int($0) }
         guard let found else { throw BrokerProcessError.exited(log.text) }
         self.port = found
         try await waitUntilReady()
     }
+
+    /// The log line that says the broker listens, its port captured: in the text format.
+    static let textListening = #"port=(\d+) \[brokerd\] listening"#
+    /// The same line in `log_format = "json"`.
+    static let jsonListening = #""message":"listening","host":"[^"]*","port":"(\d+)""#
 
     var logText: String { log.text }
 
