@@ -175,6 +175,10 @@ struct ConfigurationTests {
                 file: "port = 8000\ndurability = \"fast\"\n",
                 message: "invalid setting durability=\"fast\" (from test.toml:2): must be one of normal, full"),
             Rejection(
+                flags: ["--allowed-origins", "https://app.example.com,app.example.com"],
+                message:
+                    "invalid setting allowed_origins=https://app.example.com,app.example.com (from --allowed-origins): 'app.example.com' is not an origin: use scheme://host[:port] with http or https, or *"),
+            Rejection(
                 flags: ["--log-format", "yaml"],
                 message: "invalid setting log_format=yaml (from --log-format): must be one of text, json"),
             Rejection(
@@ -409,7 +413,7 @@ extension ConfigurationTests {
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1",
+        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
     ]
 
@@ -446,6 +450,7 @@ extension ConfigurationTests {
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
+        c.auth.allowedOrigins = ["https://app.example.com", "*"]
         c.publicDirectory = "/srv/console"
         c.websocketCompression = false
         return c

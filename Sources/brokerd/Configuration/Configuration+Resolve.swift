@@ -86,6 +86,7 @@ extension Configuration {
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
+        case .allowedOrigins: auth.allowedOrigins = try Self.origins(value.list())
         case .publicDir: publicDirectory = try value.string()
         case .websocketCompression: websocketCompression = try value.boolean()
         }
@@ -108,6 +109,11 @@ extension Configuration {
     private static func priceInterval(_ interval: Duration) throws(SettingRejection) -> Duration {
         guard interval <= .seconds(60) else { throw SettingRejection("must be at most 60 (a minute)") }
         return interval
+    }
+
+    private static func origins(_ entries: [String]) throws(SettingRejection) -> [String] {
+        if let problem = entries.lazy.compactMap(AllowedOrigins.problem).first { throw SettingRejection(problem) }
+        return entries
     }
 
     /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash output, 256 bits.

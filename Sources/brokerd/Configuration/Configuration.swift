@@ -142,6 +142,9 @@ extension Configuration {
         public var jwtSecret: String?
         /// Proxy addresses whose `X-Forwarded-For` is believed.
         public var trustedProxies: [String] = []
+        /// Origins of the web pages that may use the broker from a browser (`AllowedOrigins`);
+        /// empty: no check.
+        public var allowedOrigins: [String] = []
 
         /// Creates auth settings holding the defaults.
         public init() {}

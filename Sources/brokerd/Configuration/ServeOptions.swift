@@ -118,6 +118,9 @@ public struct ServeOptions: ParsableArguments {
     @Option(name: .customLong(Setting.trustedProxies.flagName), help: Setting.trustedProxies.argumentHelp)
     public var trustedProxies: String?
 
+    @Option(name: .customLong(Setting.allowedOrigins.flagName), help: Setting.allowedOrigins.argumentHelp)
+    public var allowedOrigins: String?
+
     @Option(name: .customLong(Setting.publicDir.flagName), help: Setting.publicDir.argumentHelp)
     public var publicDir: String?
 
@@ -163,6 +166,7 @@ public struct ServeOptions: ParsableArguments {
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),
+            (.allowedOrigins, allowedOrigins.map(SettingValue.text)),
             (.publicDir, publicDir.map(SettingValue.text)),
             (.websocketCompression, websocketCompression.map(SettingValue.text)),
         ]

@@ -37,6 +37,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case trustedProxies = "trusted_proxies"
+    case allowedOrigins = "allowed_origins"
     case publicDir = "public_dir"
     case websocketCompression = "websocket_compression"
 
@@ -60,7 +61,7 @@ public enum Setting: String, CaseIterable, Sendable {
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
-        case .adminToken, .jwtSecret, .trustedProxies: "auth"
+        case .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins: "auth"
         }
     }
 
@@ -132,6 +133,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it clients are anonymous."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
+        case .allowedOrigins: "Comma-separated origins of web pages that may connect and read the API from a browser; * for any."
         case .publicDir: "Directory of static files served at / (the live console)."
         case .websocketCompression: "WebSocket compression (permessage-deflate) for clients that offer it: on or off."
         }
@@ -157,6 +159,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: "pattern"
         case .adminToken, .jwtSecret: "secret"
         case .trustedProxies: "ips"
+        case .allowedOrigins: "origins"
         case .publicDir: "directory"
         case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .maxClientsPerAddress, .addressConnectBurst,
             .outboundQueue, .redisLogLength:
@@ -200,6 +203,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .trustedProxies: return "none"
+        case .allowedOrigins: return "none, no check"
         case .publicDir: return defaults.publicDirectory
         case .websocketCompression: return defaults.websocketCompression ? "on" : "off"
         }

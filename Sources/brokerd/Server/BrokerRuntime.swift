@@ -31,6 +31,8 @@ final class BrokerRuntime: Sendable {
     let tokenVerifier: ClientTokenVerifier?
     /// Makes and checks the sessions' resume tokens.
     let resumeKey: ResumeKey
+    /// The web pages allowed to use the broker from a browser; nil: no check (`allowed_origins`).
+    let allowedOrigins: AllowedOrigins?
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
@@ -47,6 +49,7 @@ final class BrokerRuntime: Sendable {
         self.tokenVerifier = tokenVerifier
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
+        allowedOrigins = AllowedOrigins(configuration.auth.allowedOrigins)
         let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink
         let klines = KlinePublisher()

@@ -30,6 +30,13 @@ struct WebSocketEndpoint: Sendable {
         if request.headers[.transferEncoding] != nil || (request.headers[.contentLength].map { $0 != "0" } ?? false) {
             return .badRequest("invalid_upgrade", "a WebSocket upgrade request has no body; send it without Content-Length or Transfer-Encoding")
         }
+        if let allowed = runtime.allowedOrigins, let origin = request.headers[.origin],
+            !allowed.permits(origin: origin, host: request.head.authority)
+        {
+            return APIError(
+                status: .forbidden, error: "origin_not_allowed",
+                details: "WebSocket connections from pages of \(MarketDataReads.quoted(origin)) are not allowed here (allowed_origins)")
+        }
         guard runtime.store != nil else { return .notReady }
         guard !runtime.isShuttingDown else { return .shuttingDown }
         let admissions = runtime.admissions
