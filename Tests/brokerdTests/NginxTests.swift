@@ -59,6 +59,22 @@ import TestSupport
         nginx.stop()
     }
 
+    @Test func withAllowedOriginsThePagesNginxServesAreTheBrokersOwnAndOthersAreRefused() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: ["--allowed-origins", "https://app.example.com"])
+        let nginx = try await NginxProcess(upstreamPorts: [broker.port])
+        // The console's page, served through nginx: its origin is nginx's host and port.
+        for origin in ["http://127.0.0.1:\(nginx.port)", "https://app.example.com"] {
+            let frame = try RawWebSocketUpgrade.firstFrame(port: nginx.port, path: "/ws/stock/prices", headers: ["Origin": origin])
+            #expect(frame.opcode == 0x1, "\(origin)")
+        }
+        #expect(throws: RawWebSocketUpgrade.Failure.self) {
+            try RawWebSocketUpgrade.firstFrame(port: nginx.port, path: "/ws/stock/prices", headers: ["Origin": "https://evil.example"])
+        }
+        #expect(await broker.terminate() == 0)
+        nginx.stop()
+    }
+
     @Test func theAccessLogLeavesOutQueryStringsWhereCredentialsTravel() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))
