@@ -85,19 +85,8 @@ enum AlertRules {
             guard !user.isEmpty else { throw APIError.badRequest("invalid_user", "user is empty; leave it out to list every user's rules") }
             query.user = user
         }
-        if let code = uri.formValue("code") {
-            guard FieldRules.isValidCode(code) else {
-                throw APIError.badRequest("invalid_code", "\(MarketDataReads.quoted(code)) is not a code: use 1-16 letters, digits or dots")
-            }
-            query.code = code
-        }
-        if let limit = uri.formValue("limit") {
-            guard let value = Int(limit), (1...maxListLimit).contains(value) else {
-                throw APIError.badRequest(
-                    "invalid_limit", "limit must be a whole number from 1 to \(maxListLimit), got \(MarketDataReads.quoted(limit))")
-            }
-            query.limit = value
-        }
+        query.code = try uri.codeValue()
+        query.limit = try uri.limitValue(max: maxListLimit) ?? query.limit
         return query
     }
 

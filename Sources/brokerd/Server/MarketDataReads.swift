@@ -74,10 +74,7 @@ enum MarketDataReads {
 
     /// The query of `GET /api/klines`: `?code=` required, `?period=` one of the bar periods.
     static func barQuery(_ uri: URI) throws -> BarQuery {
-        guard let code = uri.formValue("code") else { throw APIError.badRequest("missing_code", "add ?code=<code>, e.g. ?code=600519") }
-        guard FieldRules.isValidCode(code) else {
-            throw APIError.badRequest("invalid_code", "\(quoted(code)) is not a code: use 1-16 letters, digits or dots")
-        }
+        guard let code = try uri.codeValue() else { throw APIError.badRequest("missing_code", "add ?code=<code>, e.g. ?code=600519") }
         guard let period = uri.formValue("period") else { return BarQuery(code: code) }
         guard barPeriods.contains(period) else {
             throw APIError.badRequest("invalid_period", "period must be one of \(barPeriods.joined(separator: ", ")), got \(quoted(period))")
@@ -94,19 +91,8 @@ enum MarketDataReads {
             }
             query.category = category
         }
-        if let code = uri.formValue("code") {
-            guard FieldRules.isValidCode(code) else {
-                throw APIError.badRequest("invalid_code", "\(quoted(code)) is not a code: use 1-16 letters, digits or dots")
-            }
-            query.code = code
-        }
-        if let limit = uri.formValue("limit") {
-            guard let value = Int(limit), (1...Projection.newsCapacity).contains(value) else {
-                throw APIError.badRequest(
-                    "invalid_limit", "limit must be a whole number from 1 to \(Projection.newsCapacity) (the items kept), got \(quoted(limit))")
-            }
-            query.limit = value
-        }
+        query.code = try uri.codeValue()
+        query.limit = try uri.limitValue(max: Projection.newsCapacity, what: " (the items kept)") ?? query.limit
         return query
     }
 

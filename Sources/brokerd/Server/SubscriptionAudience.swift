@@ -61,12 +61,7 @@ enum SubscriptionAudience {
             guard !target.isEmpty else { throw APIError.badRequest("invalid_target", "target is empty; leave it out to list every target") }
             query.target = target
         }
-        if let limit = uri.formValue("limit") {
-            guard let value = Int(limit), (1...maxLimit).contains(value) else {
-                throw APIError.badRequest("invalid_limit", "limit must be a whole number from 1 to \(maxLimit), got '\(limit.prefix(40))'")
-            }
-            query.limit = value
-        }
+        query.limit = try uri.limitValue(max: maxLimit) ?? query.limit
         return query
     }
 }

@@ -1,3 +1,4 @@
+import Broker
 import Foundation
 import HummingbirdCore
 
@@ -19,5 +20,27 @@ extension URI {
     private static func formDecoded(_ text: Substring) -> String {
         let spaced = text.replacingOccurrences(of: "+", with: " ")
         return spaced.removingPercentEncoding ?? spaced
+    }
+}
+
+extension URI {
+    /// `?<name>=` as a stock code; nil when absent; refused (400 `invalid_code`) when it is not one.
+    func codeValue(_ name: String = "code") throws -> String? {
+        guard let code = formValue(name) else { return nil }
+        guard FieldRules.isValidCode(code) else {
+            throw APIError.badRequest("invalid_code", "\(MarketDataReads.quoted(code)) is not a code: use 1-16 letters, digits or dots")
+        }
+        return code
+    }
+
+    /// `?limit=` as a whole number from 1 to `max` (`what` says what the bound is, when it is not
+    /// obvious); nil when absent; refused (400 `invalid_limit`) otherwise.
+    func limitValue(max: Int, what: String = "") throws -> Int? {
+        guard let limit = formValue("limit") else { return nil }
+        guard let value = Int(limit), (1...max).contains(value) else {
+            throw APIError.badRequest(
+                "invalid_limit", "limit must be a whole number from 1 to \(max)\(what), got \(MarketDataReads.quoted(limit))")
+        }
+        return value
     }
 }
