@@ -139,6 +139,9 @@ func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] 
             _ = try await HTTP.request("GET", broker.baseURL + path)
         }
         _ = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: "{")
+        // The console's index.html, answered by a file: counted under `FileMiddleware`.
+        let (page, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/")!)
+        #expect(String(decoding: page, as: UTF8.self).contains("<html"))
         let samples = try await scrape(broker).1
         // Each answer is counted with the route that matched (its pattern, so ids do not make series).
         #expect(samples.value("brokerd_http_requests_total", ["route": "/api/prices", "method": "GET", "status": "200"]) == 2)
@@ -146,6 +149,7 @@ func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] 
         #expect(samples.value("brokerd_http_requests_total", ["route": "/api/websocket/clients/{client_id}", "method": "GET", "status": "404"]) == 1)
         #expect(samples.value("brokerd_http_requests_total", ["route": "/api/ticks", "method": "POST", "status": "400"]) == 1)
         #expect(samples.value("brokerd_http_requests_total", ["route": "NotFound", "method": "GET", "status": "404"]) == 1)
+        #expect(samples.value("brokerd_http_requests_total", ["route": "FileMiddleware", "method": "GET", "status": "200"]) == 1)
         #expect(samples.value("brokerd_http_request_duration_seconds_count", ["route": "/api/prices", "method": "GET", "status": "200"]) == 2)
         #expect(samples.value("brokerd_http_active_requests", ["method": "GET"]) != nil)
         await broker.terminate()
