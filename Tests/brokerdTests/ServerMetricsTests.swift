@@ -2,9 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// One sample of a Prometheus text exposition: `name{label="value",…} number`.
 struct PrometheusSample: Equatable {
@@ -45,17 +42,15 @@ extension [PrometheusSample] {
 
 /// The samples of `broker`'s `/metrics`.
 func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] {
-    let (data, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
-    return try PrometheusSample.parse(String(decoding: data, as: UTF8.self))
+    try PrometheusSample.parse(try await HTTP.text(broker.baseURL + "/metrics"))
 }
 
 @Suite(.serialized) struct ServerMetricsTests {
     private func scrape(_ broker: BrokerProcess) async throws -> (String, [PrometheusSample]) {
-        let (data, response) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
-        #expect((response as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Type")?.hasPrefix("text/plain") == true)
-        let text = String(decoding: data, as: UTF8.self)
-        return (text, try PrometheusSample.parse(text))
+        let answer = try await HTTP.send("GET", broker.baseURL + "/metrics")
+        #expect(answer.status == 200)
+        #expect(answer.headers.first(name: "Content-Type")?.hasPrefix("text/plain") == true)
+        return (answer.text, try PrometheusSample.parse(answer.text))
     }
 
     @Test func metricsShowConnectionsSubscriptionsTrafficJournalAndFanOut() async throws {
@@ -82,8 +77,7 @@ func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] 
         #expect((stats["journal"] as? [String: Any])?["size_bytes"] as? Int ?? 0 >= onDisk.reduce(0, +), "main + WAL: \(onDisk)")
         // The file's name, not where it lies: the stats are anyone's to read.
         #expect((stats["journal"] as? [String: Any])?["file"] as? String == "j.sqlite")
-        let (statsBody, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/api/websocket/stats")!)
-        let statsText = String(decoding: statsBody, as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+        let statsText = try await HTTP.text(broker.baseURL + "/api/websocket/stats").replacingOccurrences(of: "\\/", with: "/")
         #expect(statsText.contains("j.sqlite") && !statsText.contains(dir.url.path), "\(statsText)")
         #expect(samples.value("brokerd_connections") == 1)
         #expect(samples.value("brokerd_ready") == 1)
@@ -140,8 +134,7 @@ func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] 
         }
         _ = try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: "{")
         // The console's index.html, answered by a file: counted under `FileMiddleware`.
-        let (page, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/")!)
-        #expect(String(decoding: page, as: UTF8.self).contains("<html"))
+        #expect(try await HTTP.text(broker.baseURL + "/").contains("<html"))
         let samples = try await scrape(broker).1
         // Each answer is counted with the route that matched (its pattern, so ids do not make series).
         #expect(samples.value("brokerd_http_requests_total", ["route": "/api/prices", "method": "GET", "status": "200"]) == 2)

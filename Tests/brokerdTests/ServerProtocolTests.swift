@@ -1,5 +1,4 @@
 import Foundation
-import FoundationNetworking
 import Testing
 import TestSupport
 
@@ -242,8 +241,7 @@ import TestSupport
         #expect(codes(try await every.receive(type: "price_update")) == ["600519"])
         try await expectOneMergedUpdate(held)
         // The held client's waits are timed apart from the broker's own dispatch.
-        let (metrics, _) = try await URLSession.shared.data(from: try #require(URL(string: broker.baseURL + "/metrics")))
-        let samples = try PrometheusSample.parse(String(decoding: metrics, as: UTF8.self))
+        let samples = try await metricSamples(of: broker)
         #expect((samples.value("brokerd_fanout_dispatch_held_seconds_count") ?? 0) >= 2, "the first update and the merged one")
         // Not a timing bound: the merged update waits for the 5 s interval by design.
         #expect((samples.value("brokerd_fanout_dispatch_held_seconds_sum") ?? 0) >= 1, "the merged update waited seconds")
@@ -296,8 +294,7 @@ import TestSupport
             #expect(try await socket.receive()?["type"] as? String == "pong")
         }
         // What went out deflated and what deflate saved, apart from the plain client's bytes.
-        let (metrics, _) = try await URLSession.shared.data(from: try #require(URL(string: broker.baseURL + "/metrics")))
-        let samples = try PrometheusSample.parse(String(decoding: metrics, as: UTF8.self))
+        let samples = try await metricSamples(of: broker)
         #expect((samples.value("brokerd_ws_bytes_out_total", ["compression": "deflate"]) ?? 0) > 0)
         #expect((samples.value("brokerd_ws_bytes_out_total", ["compression": "none"]) ?? 0) > 0)
         #expect((samples.value("brokerd_ws_deflate_saved_bytes_total") ?? 0) > 0)

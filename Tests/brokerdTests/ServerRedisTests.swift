@@ -4,9 +4,6 @@ import Journal
 import Testing
 import TestSupport
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 @Suite(.serialized) struct ServerRedisTests {
     private func journaledPrices(_ journal: String) throws -> [Double] {
@@ -134,10 +131,9 @@ import FoundationNetworking
         for _ in 0..<200 where try !journaledPrices(journal).contains(4) { try await Task.sleep(for: .milliseconds(25)) }
 
         let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
-        let (metrics, _) = try await URLSession.shared.data(from: URL(string: broker.baseURL + "/metrics")!)
+        let exposition = try await HTTP.text(broker.baseURL + "/metrics")
         #expect(await broker.terminate() == 0)
         #expect((stats["redis"] as? [String: Any])?["gaps"] as? Int == 1)
-        let exposition = String(decoding: metrics, as: UTF8.self)
         #expect(exposition.contains("\nbrokerd_redis_stream_gaps_total 1"))
         // Counts since start are counters, so that rate() works on them.
         for name in ["brokerd_redis_stream_gaps_total", "brokerd_redis_messages_received_total", "brokerd_redis_reconnects_total"] {

@@ -620,8 +620,8 @@ import TestSupport
             }
         }
         // Ticks keep coming while the client resumes, so its catch-up chases a moving end. The
-        // feeder is stopped between requests, not cancelled: a cancelled URLSession request can
-        // leave its task waiting for good on Linux (a local run hung so).
+        // feeder is stopped between requests, not cancelled (a cancelled request of the URLSession
+        // these tests used before left its task waiting for good on Linux: a local run hung so).
         let feeding = Atomic<Bool>(true)
         let feeder = Task {
             var round = 60

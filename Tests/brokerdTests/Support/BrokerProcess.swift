@@ -1,15 +1,15 @@
+import AsyncHTTPClient
 import Broker
 import Foundation
 import Journal
 import Logging
+import NIOCore
+import NIOHTTP1
 import Synchronization
 import TestSupport
 
 @testable import brokerd
 
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// A real `brokerd serve` child process on a free loopback port, with its own journal.
 final class BrokerProcess: @unchecked Sendable {
@@ -198,24 +198,49 @@ func productsDirectory() -> URL {
     return Bundle.main.bundleURL
 }
 
-/// Minimal HTTP client for the API tests.
+/// Minimal HTTP client for the API tests, over AsyncHTTPClient.
+///
+/// Not URLSession: FoundationNetworking wraps libcurl's sockets in DispatchSources, and their
+/// teardown races crash the test process now and then (`_dispatch_event_loop_drain`, a bad
+/// pointer; swift-corelibs-foundation#4791, #5469): CI crashed that way once. Each request goes on
+/// a connection of its own (`Connection: close`), so a broker restarted on the same port never
+/// meets a pooled connection to the one before.
 enum HTTP {
+    /// An answer: status, body, headers.
+    struct Answer {
+        let status: Int
+        let body: ByteBuffer
+        let headers: HTTPHeaders
+
+        var text: String { String(buffer: body) }
+        /// The body as a JSON object; empty when it is not one.
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView))) as? [String: Any] ?? [:] }
+    }
+
     static func request(
         _ method: String, _ url: String, body: String? = nil, token: String? = nil, authorization: String? = nil
     ) async throws -> (Int, [String: Any]) {
-        var request = URLRequest(url: URL(string: url)!)
-        request.httpMethod = method
-        request.timeoutInterval = 10
+        let answer = try await send(method, url, body: body, authorization: authorization ?? token.map { "Bearer \($0)" })
+        return (answer.status, answer.json)
+    }
+
+    /// `method` `url` with a JSON `body` when there is one; throws only when no answer came (in 10 s).
+    static func send(_ method: String, _ url: String, body: String? = nil, authorization: String? = nil) async throws -> Answer {
+        var request = HTTPClientRequest(url: url)
+        request.method = HTTPMethod(rawValue: method)
+        request.headers.add(name: "Connection", value: "close")
         if let body {
-            request.httpBody = Data(body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(ByteBuffer(string: body))
+            request.headers.add(name: "Content-Type", value: "application/json")
         }
-        if let authorization = authorization ?? token.map({ "Bearer \($0)" }) {
-            request.setValue(authorization, forHTTPHeaderField: "Authorization")
-        }
-        let (data, response) = try await URLSession.shared.data(for: request)
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        let json = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-        return (status, json)
+        if let authorization { request.headers.add(name: "Authorization", value: authorization) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let bytes = try await response.body.collect(upTo: 64 << 20)
+        return Answer(status: Int(response.status.code), body: bytes, headers: response.headers)
+    }
+
+    /// The body of `GET url`, as text.
+    static func text(_ url: String) async throws -> String {
+        try await send("GET", url).text
     }
 }
