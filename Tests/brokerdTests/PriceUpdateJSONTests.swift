@@ -67,3 +67,27 @@ import Testing
         expectSameBytes(update([entry(price: .infinity)]))
     }
 }
+
+/// `GET /api/prices` bodies written straight are what `JSONResponse` would encode, byte for byte.
+@Suite struct PricesBodyJSONTests {
+    private let entries = [
+        ServerMessage.PriceEntry(PriceTick(code: "600519", name: "贵州\"茅台\"", price: 1850.5, volume: 12, prevClose: 1825.2, timestamp: 1_764_000_000_123_456)),
+        ServerMessage.PriceEntry(PriceTick(code: "000001", name: "平安/银行", price: 12, volume: 0, prevClose: 12.34, timestamp: 1)),
+    ]
+
+    private func expectSameBytes(_ body: PricesBody, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(String(buffer: body.json) == String(decoding: JSONResponse.encode(body), as: UTF8.self), sourceLocation: sourceLocation)
+    }
+
+    @Test func everyShapeOfTheBody() {
+        expectSameBytes(PricesBody(strategy: nil, market: nil, count: 2, seq: 9, prices: entries, unknown: ["600000", "a\\b"]))
+        expectSameBytes(PricesBody(strategy: "量能 wave", market: nil, count: 1, seq: 10, prices: Array(entries.prefix(1)), unknown: []))
+        expectSameBytes(PricesBody(strategy: nil, market: "sh", count: 0, seq: 0, prices: [], unknown: nil))
+    }
+
+    @Test func aNumberJSONCannotHoldFallsBackToTheEncoder() {
+        let infinite = ServerMessage.PriceEntry(PriceTick(code: "1", name: "x", price: .infinity, volume: 0, prevClose: 1, timestamp: 0))
+        let body = PricesBody(strategy: nil, market: "sh", count: 1, seq: 1, prices: [infinite], unknown: nil)
+        #expect(String(buffer: body.json) == String(decoding: JSONResponse.encode(body), as: UTF8.self))
+    }
+}

@@ -8,14 +8,37 @@ extension ServerMessage {
     /// connections and again for every coalesced client; `JSONEncoder` builds a tree of boxed values
     /// for each first. Non-finite numbers, which `JSONEncoder` refuses, take its path and its error.
     static func encode(_ update: PriceUpdate) -> ByteBuffer {
-        guard update.data.allSatisfy({ $0.price.isFinite && $0.change.isFinite && $0.changePercent.isFinite }) else {
-            return encodeWithFoundation(update)
-        }
+        guard PriceEntry.allFinite(update.data) else { return encodeWithFoundation(update) }
         var json = JSONBytes(capacity: 160 + update.data.count * 170)
         json.raw(#"{"count":"#)
         json.integer(update.count)
-        json.raw(#","data":["#)
-        for (index, entry) in update.data.enumerated() {
+        json.raw(#","data":"#)
+        PriceEntry.write(update.data, into: &json)
+        json.raw(#","seq":"#)
+        json.integer(update.seq)
+        json.raw(#","subscription_type":"#)
+        json.string(update.subscriptionType)
+        json.raw(#","target":"#)
+        json.string(update.target)
+        json.raw(#","timestamp":"#)
+        json.string(update.timestamp)
+        json.raw(#","type":"#)
+        json.string(update.type)
+        json.raw("}")
+        return json.buffer
+    }
+}
+
+extension ServerMessage.PriceEntry {
+    /// Whether `JSONEncoder` can encode every number of `entries` (it refuses non-finite ones).
+    static func allFinite(_ entries: [Self]) -> Bool {
+        entries.allSatisfy { $0.price.isFinite && $0.change.isFinite && $0.changePercent.isFinite }
+    }
+
+    /// `entries` as a JSON array, as `JSONEncoder` writes it with sorted keys; finite numbers only.
+    static func write(_ entries: [Self], into json: inout JSONBytes) {
+        json.raw("[")
+        for (index, entry) in entries.enumerated() {
             if index > 0 { json.raw(",") }
             json.raw(#"{"change":"#)
             json.number(entry.change)
@@ -33,18 +56,7 @@ extension ServerMessage {
             json.integer(entry.volume)
             json.raw("}")
         }
-        json.raw(#"],"seq":"#)
-        json.integer(update.seq)
-        json.raw(#","subscription_type":"#)
-        json.string(update.subscriptionType)
-        json.raw(#","target":"#)
-        json.string(update.target)
-        json.raw(#","timestamp":"#)
-        json.string(update.timestamp)
-        json.raw(#","type":"#)
-        json.string(update.type)
-        json.raw("}")
-        return json.buffer
+        json.raw("]")
     }
 }
 

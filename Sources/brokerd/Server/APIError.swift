@@ -49,10 +49,12 @@ enum JSONResponse {
     }
 
     static func make(status: HTTPResponse.Status = .ok, _ value: some Encodable) -> Response {
-        let data = encode(value)
-        return Response(
-            status: status, headers: [.contentType: "application/json; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        make(status: status, json: ByteBuffer(bytes: encode(value)))
+    }
+
+    /// A response of JSON written already.
+    static func make(status: HTTPResponse.Status = .ok, json: ByteBuffer) -> Response {
+        Response(status: status, headers: [.contentType: "application/json; charset=utf-8"], body: .init(byteBuffer: json))
     }
 }
 

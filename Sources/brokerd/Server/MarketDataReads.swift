@@ -131,6 +131,38 @@ struct PricesBody: Encodable {
     let prices: [ServerMessage.PriceEntry]
     /// Codes asked for (or listed by the strategy) without a price yet.
     let unknown: [String]?
+
+    /// The body, what `JSONResponse` would make of it byte for byte, written straight as price
+    /// updates are (`ServerMessage.encode(_: PriceUpdate)`): `JSONEncoder` took ~9 ms for the
+    /// 1,250 prices of a board.
+    var json: ByteBuffer {
+        guard ServerMessage.PriceEntry.allFinite(prices) else { return ByteBuffer(bytes: JSONResponse.encode(self)) }
+        var json = JSONBytes(capacity: 128 + prices.count * 170 + (unknown?.count ?? 0) * 12)
+        json.raw(#"{"count":"#)
+        json.integer(count)
+        if let market {
+            json.raw(#","market":"#)
+            json.string(market)
+        }
+        json.raw(#","prices":"#)
+        ServerMessage.PriceEntry.write(prices, into: &json)
+        json.raw(#","seq":"#)
+        json.integer(seq)
+        if let strategy {
+            json.raw(#","strategy":"#)
+            json.string(strategy)
+        }
+        if let unknown {
+            json.raw(#","unknown":["#)
+            for (index, code) in unknown.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.string(code)
+            }
+            json.raw("]")
+        }
+        json.raw("}")
+        return json.buffer
+    }
 }
 
 /// `GET /api/klines`: the latest bar of each period of a code.
@@ -198,7 +230,7 @@ extension APIRoutes {
             }
             let prices = found.compactMap(\.tick).map(ServerMessage.PriceEntry.init)
             let unknown = zip(codes, found).filter { $1.tick == nil }.map(\.0)
-            return JSONResponse.make(PricesBody(strategy: nil, market: nil, count: prices.count, seq: seq, prices: prices, unknown: unknown))
+            return JSONResponse.make(json: PricesBody(strategy: nil, market: nil, count: prices.count, seq: seq, prices: prices, unknown: unknown).json)
         case .strategy(let name):
             let subscription = Subscription(type: .strategy, target: name)
             guard access.permits(subscription) else { throw MarketDataReads.notAllowed("strategy '\(name)'") }
@@ -211,16 +243,16 @@ extension APIRoutes {
                     details: "no strategy '\(name)' with signals (GET /api/strategies lists them)")
             }
             let priced = Set(ticks.map(\.code))
-            return JSONResponse.make(PricesBody(
+            return JSONResponse.make(json: PricesBody(
                 strategy: name, market: nil, count: ticks.count, seq: seq, prices: ticks.map(ServerMessage.PriceEntry.init),
-                unknown: codes.filter { !priced.contains($0) }))
+                unknown: codes.filter { !priced.contains($0) }).json)
         case .market(let board):
             let subscription = Subscription(type: .market, target: board.rawValue)
             guard access.permits(subscription) else { throw MarketDataReads.notAllowed("market '\(board.rawValue)'") }
             let (seq, ticks) = await store.read { projection in (projection.lastSeq, projection.knownPrices(for: subscription)) }
-            return JSONResponse.make(PricesBody(
+            return JSONResponse.make(json: PricesBody(
                 strategy: nil, market: board.rawValue, count: ticks.count, seq: seq, prices: ticks.map(ServerMessage.PriceEntry.init),
-                unknown: nil))
+                unknown: nil).json)
         }
     }
 
