@@ -83,8 +83,14 @@ import Testing
         let positions = read.compactMap { StreamID($0.position) }
         #expect(positions.count == 4 && zip(positions, positions.dropFirst()).allSatisfy { $0 < $1 })
         #expect(a.recorder.logged.map(\.own) == [true, true, false, false], "the writer's own entries are marked")
+        // The source counts an entry, and moves its position past it, once the recorder has
+        // answered: after the recorder holds it (CI once read the snapshot in between).
+        try await eventually("the source to count the last entries") {
+            let snapshot = b.source.snapshot
+            return snapshot.malformed == 1 && snapshot.deliveryFailures == 1 && snapshot.lastLogID == refused
+        }
         let snapshot = b.source.snapshot
-        #expect(snapshot.malformed == 1 && snapshot.deliveryFailures == 1 && snapshot.lastLogID == refused && snapshot.logState == .connected)
+        #expect(snapshot.logState == .connected)
         // The pub/sub copies name the log, so a node reading it skips them.
         #expect(b.recorder.shared.isEmpty && snapshot.logCopiesSkipped == 2, "\(snapshot)")
         #expect(b.recorder.ticks == [Self.tick])
