@@ -107,6 +107,11 @@ struct ProjectionRoutingTests {
         ])
         #expect(p.knownPrices(for: Fixtures.sub(.strategy, "vw")).map(\.name) == ["贵州茅台", "中国中免"])
         #expect(p.knownPrices(for: Fixtures.sub(.stock, "601888")).map(\.name) == ["中国中免"])
+        // A board's prices, from the maps taken off the store, are the market subscription's.
+        let board = Projection.knownPrices(on: .sh, lastPrices: p.lastPrices, strategies: p.strategies)
+        #expect(board == p.knownPrices(for: Fixtures.sub(.market, "sh")))
+        #expect(board.map(\.name) == ["贵州茅台", "中国中免"])
+        #expect(Projection.knownPrices(on: .sz, lastPrices: p.lastPrices, strategies: p.strategies).isEmpty)
     }
 
     @Test("the recent news ids keep the newest ids and drop the oldest beyond capacity")

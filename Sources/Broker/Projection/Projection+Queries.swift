@@ -40,7 +40,7 @@ extension Projection {
             return Set(strategies.signals(of: subscription.target).map(\.code)).sorted()
         case .market:
             guard let board = Board(rawValue: subscription.target) else { return [] }
-            return lastPrices.keys.filter { Board.of(code: $0) == board }.sorted()
+            return Self.codes(on: board, in: lastPrices)
         case .news, .alerts:
             return []
         }
@@ -55,9 +55,27 @@ extension Projection {
 
     /// The latest known tick of `code`, named as `knownPrices(for:)` names it; nil before its first tick.
     public func knownPrice(of code: String) -> PriceTick? {
-        guard var tick = lastPrices[code] else { return nil }
-        if tick.name.isEmpty || tick.name == code, let name = strategies.signalName(of: code) { tick.name = name }
-        return tick
+        lastPrices[code].map { Self.named($0, by: strategies) }
+    }
+
+    /// The latest known ticks of `board`'s codes, sorted by code and named as `knownPrices(for:)`
+    /// does, from a projection's `lastPrices` and `strategies`: taken off the store (copies sharing
+    /// their storage), the scan of every known price need not hold it up.
+    public static func knownPrices(on board: Board, lastPrices: [String: PriceTick], strategies: StrategyIndex) -> [PriceTick] {
+        codes(on: board, in: lastPrices).compactMap { lastPrices[$0].map { named($0, by: strategies) } }
+    }
+
+    /// The codes of `board` with a price in `lastPrices`, sorted.
+    static func codes(on board: Board, in lastPrices: [String: PriceTick]) -> [String] {
+        lastPrices.keys.filter { Board.of(code: $0) == board }.sorted()
+    }
+
+    /// `tick`, named by a signal list when no tick named its code.
+    static func named(_ tick: PriceTick, by strategies: StrategyIndex) -> PriceTick {
+        guard tick.name.isEmpty || tick.name == tick.code, let name = strategies.signalName(of: tick.code) else { return tick }
+        var named = tick
+        named.name = name
+        return named
     }
 
     /// Whether the news ring still holds an item with `id`.

@@ -249,7 +249,11 @@ extension APIRoutes {
         case .market(let board):
             let subscription = Subscription(type: .market, target: board.rawValue)
             guard access.permits(subscription) else { throw MarketDataReads.notAllowed("market '\(board.rawValue)'") }
-            let (seq, ticks) = await store.read { projection in (projection.lastSeq, projection.knownPrices(for: subscription)) }
+            // Only the maps are taken on the store; the scan of every known price runs here.
+            let (seq, lastPrices, strategies) = await store.read { projection in
+                (projection.lastSeq, projection.lastPrices, projection.strategies)
+            }
+            let ticks = Projection.knownPrices(on: board, lastPrices: lastPrices, strategies: strategies)
             return JSONResponse.make(json: PricesBody(
                 strategy: nil, market: board.rawValue, count: ticks.count, seq: seq, prices: ticks.map(ServerMessage.PriceEntry.init),
                 unknown: nil).json)
