@@ -39,7 +39,9 @@ struct JSONLogHandler: LogHandler {
         if let error = event.error, merged["error"] == nil { merged["error"] = "\(error)" }
         let text = Self.line(
             time: WallClock.microsecondsNow(), level: event.level, label: label, message: event.message.description, metadata: merged)
-        Self.output.withLock { $0.write(Data(text.utf8)) }
+        // Not `write(_:)`, which stops the process when the write fails (a closed pipe): a log line
+        // lost is better than a broker lost.
+        Self.output.withLock { try? $0.write(contentsOf: Data(text.utf8)) }
     }
 
     /// One log line: the JSON object and its newline. Metadata fields are sorted by name.
