@@ -154,20 +154,29 @@ final class LogBuffer: Sendable {
 
     /// Collects what a child writes to `pipe` and waits for the first line matching `pattern`:
     /// returns the pattern's first capture group, or nil when the child closed the pipe first.
+    ///
+    /// Read with blocking `read(2)` on a thread of its own until the child closes the pipe, not
+    /// with `readabilityHandler`: that is a DispatchSource on the descriptor, and its teardown
+    /// racing the descriptor's close crashed the test process in libdispatch
+    /// (`_dispatch_event_loop_drain`, a bad pointer) after URLSession was gone from the tests.
     func firstMatch(from pipe: Pipe, of pattern: String) async -> String? {
         let found = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        pipe.fileHandleForReading.readabilityHandler = { [self] handle in
-            let data = handle.availableData
-            guard !data.isEmpty else {
-                handle.readabilityHandler = nil
-                found.continuation.finish()
-                return
+        let reader = Thread { [self] in
+            // `pipe` is held here, so its descriptor stays open until the last read.
+            let descriptor = pipe.fileHandleForReading.fileDescriptor
+            var chunk = [UInt8](repeating: 0, count: 65_536)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                if count < 0, errno == EINTR { continue }
+                guard count > 0 else { break }
+                let all = append(String(decoding: chunk[0..<count], as: UTF8.self))
+                if let match = try? Regex(pattern).firstMatch(in: all), let capture = match.output[1].substring {
+                    found.continuation.yield(String(capture))
+                }
             }
-            let all = append(String(decoding: data, as: UTF8.self))
-            if let match = try? Regex(pattern).firstMatch(in: all), let capture = match.output[1].substring {
-                found.continuation.yield(String(capture))
-            }
+            found.continuation.finish()
         }
+        reader.start()
         for await value in found.stream { return value }
         return nil
     }
