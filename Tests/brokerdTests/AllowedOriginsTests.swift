@@ -16,6 +16,9 @@ struct AllowedOriginsTests {
         #expect(!allowed.permits(origin: "http://app.example.com", host: "broker.example.com"), "another scheme is another origin")
         #expect(!allowed.permits(origin: "https://app.example.com.evil.example", host: nil))
         #expect(!allowed.permits(origin: "null", host: "broker.example.com"))
+        // Not a browser: WebSocket libraries that name the socket's URL (swift-websocket's client).
+        #expect(allowed.permits(origin: "ws://127.0.0.1", host: "127.0.0.1:8000"))
+        #expect(allowed.permits(origin: "WSS://broker.example.com", host: "broker.example.com"))
         #expect(try #require(AllowedOrigins(["*"])).permits(origin: "https://anyone.example", host: nil))
         #expect(AllowedOrigins([]) == nil, "nothing listed: no check")
     }
@@ -60,6 +63,10 @@ struct AllowedOriginsTests {
                 port: broker.port, path: "/ws/stock/prices", headers: origin.map { ["Origin": $0] } ?? [:])
             #expect(frame.opcode == 0x1 && String(decoding: frame.payload, as: UTF8.self).contains(#""connected""#), "\(origin ?? "no origin")")
         }
+        // swift-websocket's client (the Swift client's) sends `Origin: ws://127.0.0.1`: not a page.
+        let swiftClient = TestWebSocket(url: broker.webSocketURL)
+        #expect(try await swiftClient.receive()?["type"] as? String == "connected")
+        await swiftClient.close()
         let samples = try await metricSamples(of: broker)
         #expect(samples.value("brokerd_upgrades_refused_total", ["error": "origin_not_allowed"]) == 1)
 

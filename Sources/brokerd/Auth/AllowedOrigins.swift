@@ -3,9 +3,10 @@
 ///
 /// A browser names the page's origin in the `Origin` header of every WebSocket upgrade and
 /// cross-origin request, and a page cannot forge it; so this keeps other sites' pages from using
-/// the broker with their visitors' browsers. Clients that are not browsers send no `Origin` and
-/// are not affected; nor are the broker's own pages (the live console): an origin whose host and
-/// port are the request's `Host` is the same origin.
+/// the broker with their visitors' browsers. Clients that are not browsers are not affected: most
+/// send no `Origin`, and the ones that do name the socket's own URL (`ws://host`, `wss://host`: the
+/// Swift client's WebSocket library does), a scheme no page has. Nor are the broker's own pages
+/// (the live console): an origin whose host and port are the request's `Host` is the same origin.
 struct AllowedOrigins: Sendable, Equatable {
     /// The entry that allows every origin.
     static let wildcard = "*"
@@ -27,6 +28,8 @@ struct AllowedOrigins: Sendable, Equatable {
     func permits(origin: String, host: String?) -> Bool {
         let origin = origin.lowercased()
         if allowsAll || origins.contains(origin) { return true }
+        // Not a page's: browsers send http(s) origins (or "null"), whatever the socket's scheme.
+        if origin.hasPrefix("ws://") || origin.hasPrefix("wss://") { return true }
         guard let host, let separator = origin.range(of: "://") else { return false }
         return origin[separator.upperBound...] == host.lowercased()
     }
