@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import Journal
 import ServiceLifecycle
+import UnixSignals
 
 /// `brokerd serve`: the WebSocket broker and HTTP API.
 struct ServeCommand: AsyncParsableCommand {
@@ -24,20 +25,15 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("brokerd: \(error)\n".utf8))
             throw ExitCode(2)
         }
+        // Every handler reads its level off the switch, which a reload of log_level sets.
+        let logLevels = LogLevelSwitch(configuration.logLevel)
         LoggingSystem.bootstrap { label in
             switch configuration.logFormat {
-            case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = configuration.logLevel
-                return handler
-            case .json:
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = configuration.logLevel
-                return handler
+            case .text: SwitchedLevelHandler(StreamLogHandler.standardError(label: label), levels: logLevels)
+            case .json: SwitchedLevelHandler(JSONLogHandler(label: label), levels: logLevels)
             }
         }
-        var logger = Logger(label: "brokerd")
-        logger.logLevel = configuration.logLevel
+        let logger = Logger(label: "brokerd")
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
             logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
         }
@@ -63,16 +59,17 @@ struct ServeCommand: AsyncParsableCommand {
             logger.critical("brokerd stopped", metadata: ["error": "\(error)"])
             throw ExitCode(2)
         }
+        let options = options
         let runtime = BrokerRuntime(
             configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier,
-            resumeKey: resumeKey)
+            resumeKey: resumeKey, logLevels: logLevels, source: { () throws(ConfigurationError) in try Configuration.load(flags: options) })
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
             listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
         }
         let group = ServiceGroup(
             configuration: .init(
-                services: [application, BrokerService(runtime: runtime, journal: journal)],
+                services: [application, BrokerService(runtime: runtime, journal: journal), ReloadOnHangup(runtime: runtime)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         do {
@@ -119,6 +116,20 @@ struct ServeCommand: AsyncParsableCommand {
             default: return false
             }
         default: return false
+        }
+    }
+}
+
+/// Reloads the configuration on each SIGHUP (`systemctl reload brokerd`, `kill -HUP`), until the
+/// broker shuts down. Last among the services, so it stops first.
+struct ReloadOnHangup: Service {
+    let runtime: BrokerRuntime
+
+    func run() async throws {
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in hangups.cancelOnGracefulShutdown() {
+            runtime.logger.notice("SIGHUP: reloading the configuration")
+            _ = await runtime.reload()
         }
     }
 }

@@ -31,6 +31,23 @@ struct ConnectionAdmissionsTests {
         #expect(admissions.admit(connections.next(), address: "10.0.0.3", now: 0) == .full(limit: 2))
     }
 
+    @Test func aReloadedLimitRefusesAboveItAndClosesNothing() {
+        let admissions = ConnectionAdmissions(limit: 3)
+        let connections = Connections()
+        let held = (0..<3).map { _ in connections.next() }
+        for holder in held { #expect(admissions.admit(holder, address: nil, now: 0) == nil) }
+        admissions.setLimit(2)
+        #expect(admissions.limit == 2 && admissions.count == 3)
+        #expect(admissions.admit(connections.next(), address: nil, now: 0) == .full(limit: 2))
+        // Under the new limit only once two are left.
+        admissions.release(held[0])
+        #expect(admissions.admit(connections.next(), address: nil, now: 0) == .full(limit: 2))
+        admissions.release(held[1])
+        #expect(admissions.admit(connections.next(), address: nil, now: 0) == nil)
+        admissions.setLimit(4)
+        #expect(admissions.admit(connections.next(), address: nil, now: 0) == nil)
+    }
+
     @Test func aConnectionsSlotIsGivenBackOnceHoweverOftenItIsReleased() {
         let admissions = ConnectionAdmissions(limit: 2, perAddress: .init(maxClients: 2, connectRate: 0, connectBurst: 1))
         let connections = Connections()

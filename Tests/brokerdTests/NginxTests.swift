@@ -164,6 +164,7 @@ import TestSupport
             ("GET", "/api/websocket//clients", nil), ("DELETE", "/api/websocket/clients/client_00000000", nil),
             ("GET", "/api/websocket/clients/client_00000000", nil), ("GET", "/api/alerts/rules", nil), ("GET", "/api/alerts/rules/?user=alice", nil),
             ("GET", "/api/websocket/subscriptions", nil), ("GET", "/api/websocket/subscriptions/?type=stock", nil), ("GET", "/metrics", nil), ("GET", "/metrics/", nil), ("GET", "/metrics//", nil),
+            ("GET", "/api/config", nil), ("GET", "/api/config/", nil), ("POST", "/api/config/reload", nil),
         ] as [(String, String, String?)] {
             let response = try RawHTTP.send(method, port: nginx.port, path: path, body: body, from: "127.0.0.2")
             #expect(response.status == 403, "\(method) \(path) from outside: \(response.status) \(response.body.prefix(200))")
@@ -178,6 +179,7 @@ import TestSupport
         // From inside (nginx's own host), the same routes work.
         #expect(try RawHTTP.send("POST", port: nginx.port, path: "/api/ticks", body: tick, from: "127.0.0.1").status == 200)
         #expect(try RawHTTP.send("GET", port: nginx.port, path: "/metrics", from: "127.0.0.1").status == 200)
+        #expect(try RawHTTP.send("GET", port: nginx.port, path: "/api/config", from: "127.0.0.1").status == 200)
         #expect(await broker.terminate() == 0)
         nginx.stop()
     }

@@ -8,7 +8,7 @@ import ArgumentParser
 ///
 /// Resolve them with `Configuration.load(flags:)` (or the pure `Configuration.resolve`); flags win over
 /// `BROKERD_*` environment variables, which win over the config file, which wins over the defaults.
-public struct ServeOptions: ParsableArguments {
+public struct ServeOptions: ParsableArguments, Sendable {
     @Option(
         name: .customLong("config"),
         help: ArgumentHelp(

@@ -124,12 +124,13 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
-/// Requires `Authorization: Bearer <admin token>` on the routes it guards, when a token is configured.
+/// Requires `Authorization: Bearer <admin token>` on the routes it guards, when a token is
+/// configured (read on each request: a reload may set, change or remove it).
 struct AdminTokenMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
+    let token: @Sendable () -> String?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let token else { return try await next(request, context) }
+        guard let token = token() else { return try await next(request, context) }
         guard let presented = request.bearerCredentials else {
             throw APIError(status: .unauthorized, error: "unauthorized", details: "send Authorization: Bearer <admin token>")
         }

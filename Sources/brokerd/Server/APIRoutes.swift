@@ -27,7 +27,7 @@ struct APIRoutes {
         api.get("klines") { request, _ in try await klines(request) }
         api.get("news") { request, _ in try await news(request) }
 
-        let admin = api.group().add(middleware: AdminTokenMiddleware(token: runtime.configuration.auth.adminToken))
+        let admin = api.group().add(middleware: AdminTokenMiddleware { [runtime] in runtime.adminToken })
         // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
         admin.get("websocket/clients") { request, _ in try await clients(request) }
         admin.get("websocket/clients/:client_id") { _, context in try await client(context) }
@@ -42,6 +42,9 @@ struct APIRoutes {
         admin.get("alerts/rules") { request, _ in try await alertRules(request) }
         admin.post("alerts/rules") { request, context in try await setAlertRule(request, context) }
         admin.delete("alerts/rules/:id") { _, context in try await removeAlertRule(context) }
+        // The settings, secrets only as "set"; reloading them is what SIGHUP does.
+        admin.get("config") { _, _ in await configuration() }
+        admin.post("config/reload") { _, _ in try await reloadConfiguration() }
     }
 
     /// How long `/readyz` says unready after a journal commit failed, unless one succeeds

@@ -175,6 +175,8 @@ final class LabeledCounters: Sendable {
     static let clientsRemoved = LabeledCounters(label: "brokerd_clients_removed_total", dimension: "session")
     /// `refresh` requests, by outcome: `refreshed`, `invalid_token`, `auth_off`.
     static let tokenRefreshes = LabeledCounters(label: "brokerd_token_refreshes_total", dimension: "result")
+    /// Reloads of the configuration (SIGHUP, `POST /api/config/reload`), by outcome: `applied`, `failed`.
+    static let configReloads = LabeledCounters(label: "brokerd_config_reloads_total", dimension: "result")
 }
 
 /// Names in the broker's style for what Hummingbird's `MetricsMiddleware` records of each HTTP

@@ -7,6 +7,8 @@ import Synchronization
 /// Everything the server's routes and sessions share: settings, the store once replay is done,
 /// the live connections and the fan-out.
 final class BrokerRuntime: Sendable {
+    /// The configuration the broker started with: what only a restart changes is read here. The
+    /// reloadable settings are read through `live` (`adminToken`, `tokenVerifier`…).
     let configuration: Configuration
     let registry = ConnectionRegistry()
     /// WebSocket connections admitted against `max_clients`, opening ones included.
@@ -25,14 +27,15 @@ final class BrokerRuntime: Sendable {
     let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
     let klineCache: RedisKlineCache?
-    /// Finds a WebSocket client's address behind the configured trusted proxies.
-    let clientAddresses: ClientAddressResolver
-    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
-    let tokenVerifier: ClientTokenVerifier?
     /// Makes and checks the sessions' resume tokens.
     let resumeKey: ResumeKey
-    /// The web pages allowed to use the broker from a browser; nil: no check (`allowed_origins`).
-    let allowedOrigins: AllowedOrigins?
+    /// The level every logger of the process logs at, which a reload of `log_level` sets.
+    let logLevels: LogLevelSwitch
+    /// The configuration's sources read again (file, environment, flags), for a reload; nil when
+    /// the broker cannot reload (a runtime made by a test).
+    private let source: (@Sendable () throws(ConfigurationError) -> Configuration)?
+    private let live: Mutex<LiveSettings>
+    let reloads = ConfigurationReloads()
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
@@ -40,16 +43,17 @@ final class BrokerRuntime: Sendable {
 
     init(
         configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil,
-        resumeKey: ResumeKey = .random()
+        resumeKey: ResumeKey = .random(), logLevels: LogLevelSwitch? = nil,
+        source: (@Sendable () throws(ConfigurationError) -> Configuration)? = nil
     ) {
         self.configuration = configuration
         self.resumeKey = resumeKey
         self.logger = logger
         self.metrics = metrics
-        self.tokenVerifier = tokenVerifier
+        self.logLevels = logLevels ?? LogLevelSwitch(configuration.logLevel)
+        self.source = source
+        live = Mutex(LiveSettings(configuration: configuration, tokenVerifier: tokenVerifier))
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
-        clientAddresses = ClientAddressResolver(trustedProxies: configuration.auth.trustedProxies)
-        allowedOrigins = AllowedOrigins(configuration.auth.allowedOrigins)
         let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink
         let klines = KlinePublisher()
@@ -62,6 +66,70 @@ final class BrokerRuntime: Sendable {
                 logger.warning("redis_kline_key is set but redis_url is not: the K-line cache is not read")
             }
             klineCache = nil
+        }
+    }
+
+    /// The settings the broker runs with now: `configuration` with the reloadable settings of the last reload.
+    var settings: LiveSettings { live.withLock { $0 } }
+
+    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
+    var tokenVerifier: ClientTokenVerifier? { live.withLock { $0.tokenVerifier } }
+
+    /// The web pages allowed to use the broker from a browser; nil: no check (`allowed_origins`).
+    var allowedOrigins: AllowedOrigins? { live.withLock { $0.allowedOrigins } }
+
+    /// Finds a WebSocket client's address behind the configured trusted proxies.
+    var clientAddresses: ClientAddressResolver { live.withLock { $0.clientAddresses } }
+
+    /// Bearer token the ingest and admin routes require; nil leaves them open.
+    var adminToken: String? { live.withLock { $0.configuration.auth.adminToken } }
+
+    /// The limits a new connection gets: its message rate and burst as last reloaded.
+    var connectionLimits: Configuration.Limits { live.withLock { $0.configuration.limits } }
+
+    /// Reads the configuration's sources again and takes what changed of the reloadable settings
+    /// (`Setting.isReloadable`), logging each; settings that need a restart are named in a
+    /// warning and keep their running value. Sources that do not resolve change nothing: the
+    /// error is logged and returned. One reload at a time, in the order they are asked for.
+    func reload() async -> ReloadOutcome {
+        await reloads.run { [self] in
+            let at = WallClock.microsecondsNow()
+            guard let source else { return ReloadOutcome(at: at, changes: Configuration.Changes(), error: nil) }
+            let new: Configuration
+            do throws(ConfigurationError) {
+                new = try source()
+            } catch {
+                LabeledCounters.configReloads.increment("failed")
+                logger.error(
+                    "configuration not reloaded: the broker keeps the settings it runs with", metadata: ["error": "\(error)"])
+                return ReloadOutcome(at: at, changes: nil, error: error)
+            }
+            let current = settings
+            let changes = current.configuration.changes(to: new)
+            let next = await current.reloaded(from: new)
+            live.withLock { $0 = next }
+            logLevels.level = next.configuration.logLevel
+            admissions.setLimit(next.configuration.limits.maxClients)
+            LabeledCounters.configReloads.increment("applied")
+            Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
+            return ReloadOutcome(at: at, changes: changes, error: nil)
+        }
+    }
+
+    private static func log(_ changes: Configuration.Changes, from old: Configuration, to new: Configuration, logger: Logger) {
+        var metadata: Logger.Metadata = [:]
+        for setting in changes.applied {
+            let (before, after) = (old.shownValue(of: setting) ?? "none", new.shownValue(of: setting) ?? "none")
+            // A secret replaced by another shows as "set -> set": say what happened instead.
+            metadata[setting.name] = "\(before == after ? "changed" : "\(before) -> \(after)")"
+        }
+        logger.notice(
+            changes.applied.isEmpty ? "configuration reloaded: no reloadable setting changed" : "configuration reloaded",
+            metadata: metadata)
+        if !changes.needRestart.isEmpty {
+            logger.warning(
+                "configuration reloaded: some changed settings apply only after a restart",
+                metadata: ["settings": "\(changes.needRestart.map(\.name).joined(separator: ","))"])
         }
     }
 

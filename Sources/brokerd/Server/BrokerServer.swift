@@ -24,7 +24,7 @@ enum BrokerServer {
         let routeMethods = RouteMethods()
         // Outermost: it sees every answer, refusals included, with the route that matched.
         if runtime.metrics != nil { router.add(middleware: MetricsMiddleware()) }
-        if let allowed = runtime.allowedOrigins { router.add(middleware: BrowserOriginMiddleware(allowed: allowed)) }
+        router.add(middleware: BrowserOriginMiddleware { [runtime] in runtime.allowedOrigins })
         router.add(middleware: APIErrorMiddleware(routes: routeMethods))
         // The live console: files only where no route matched, so routes keep precedence.
         if let files = PublicFilesMiddleware<BrokerRequestContext>(directory: configuration.publicDirectory, logger: runtime.logger) {

@@ -13,7 +13,6 @@ import Synchronization
 /// is the client's as `ClientAddressResolver` finds it: behind a proxy that is not trusted, every
 /// client has the proxy's.
 final class ConnectionAdmissions: Sendable {
-    let limit: Int
     let perAddress: PerAddressLimits
     private let state: Mutex<State>
 
@@ -40,6 +39,8 @@ final class ConnectionAdmissions: Sendable {
     }
 
     private struct State {
+        /// Connections at most (`max_clients`, which a reload may change).
+        var limit: Int
         var admitted = 0
         /// The connections holding a slot taken with `admit(_:address:now:)`.
         var holders: Set<ObjectIdentifier> = []
@@ -65,9 +66,17 @@ final class ConnectionAdmissions: Sendable {
     }
 
     init(limit: Int, perAddress: PerAddressLimits = .none) {
-        self.limit = limit
         self.perAddress = perAddress
-        state = Mutex(State())
+        state = Mutex(State(limit: limit))
+    }
+
+    /// Connections at most.
+    var limit: Int { state.withLock { $0.limit } }
+
+    /// Takes a new `max_clients`: upgrades are refused while `limit` or more connections hold a
+    /// slot; a lower limit closes none of them.
+    func setLimit(_ limit: Int) {
+        state.withLock { $0.limit = limit }
     }
 
     /// Connections holding a slot.
@@ -85,7 +94,7 @@ final class ConnectionAdmissions: Sendable {
     func admit(_ holder: ObjectIdentifier, address: String?, now: Int64) -> Refusal? {
         let limits = perAddress
         return state.withLock { state -> Refusal? in
-            guard state.admitted < limit else { return .full(limit: limit) }
+            guard state.admitted < state.limit else { return .full(limit: state.limit) }
             if let address {
                 if limits.maxClients > 0, let held = state.perAddress[address], held >= limits.maxClients {
                     return .addressFull(address: address, limit: limits.maxClients)

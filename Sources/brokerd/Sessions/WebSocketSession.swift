@@ -44,7 +44,7 @@ final class WebSocketSession: ChannelInboundHandler, RemovableChannelHandler {
         self.upgrade = upgrade
         self.writer = writer
         self.runtime = runtime
-        intake = FrameIntake(limits: runtime.configuration.limits, now: WallClock.microsecondsNow())
+        intake = FrameIntake(limits: runtime.connectionLimits, now: WallClock.microsecondsNow())
     }
 
     // MARK: Channel events

@@ -1,0 +1,105 @@
+import Logging
+
+extension Setting {
+    /// Whether a running broker takes a new value of this setting when it reloads its
+    /// configuration (SIGHUP, `POST /api/config/reload`). Each applies from the next request,
+    /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
+    /// session the user its token proved). The others need a restart: they shape the listener, the
+    /// journal, the fan-out or the sources, or what is in the journal.
+    var isReloadable: Bool {
+        switch self {
+        case .logLevel, .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins, .maxClients, .messagesPerSecond, .burst:
+            true
+        default:
+            false
+        }
+    }
+}
+
+extension Configuration {
+    /// What a reload finds in the configuration's sources (`new`) against this, the running
+    /// configuration: the settings whose value changed, by whether they apply now.
+    struct Changes: Sendable, Equatable {
+        /// Changed, and applied by `reloaded(from:)`.
+        var applied: [Setting] = []
+        /// Changed in the sources, but running with the value they had at start-up until a restart.
+        var needRestart: [Setting] = []
+    }
+
+    /// The settings whose value in `new` differs from this configuration's, in `Setting` order.
+    func changes(to new: Configuration) -> Changes {
+        var changes = Changes()
+        for setting in Setting.allCases where value(of: setting) != new.value(of: setting) {
+            if setting.isReloadable { changes.applied.append(setting) } else { changes.needRestart.append(setting) }
+        }
+        return changes
+    }
+
+    /// This configuration with the value of each reloadable setting taken from `new`; the others kept.
+    func reloaded(from new: Configuration) -> Configuration {
+        var next = self
+        next.logLevel = new.logLevel
+        next.auth.adminToken = new.auth.adminToken
+        next.auth.jwtSecret = new.auth.jwtSecret
+        next.auth.trustedProxies = new.auth.trustedProxies
+        next.auth.allowedOrigins = new.auth.allowedOrigins
+        next.limits.maxClients = new.limits.maxClients
+        next.limits.messagesPerSecond = new.limits.messagesPerSecond
+        next.limits.burst = new.limits.burst
+        return next
+    }
+
+    /// The setting's value as a flag would give it; secrets included, so never show it: that is
+    /// `shownValue(of:)`. Nil for an optional setting that is not set.
+    func value(of setting: Setting) -> String? {
+        switch setting {
+        case .host: host
+        case .port: "\(port)"
+        case .journal: journalPath
+        case .durability: durability.rawValue
+        case .snapshotInterval: "\(snapshotInterval)"
+        case .heartbeatTimeout: Self.seconds(heartbeatTimeout)
+        case .resumeWindow: Self.seconds(resumeWindow)
+        case .nodeID: nodeID
+        case .logLevel: logLevel.rawValue
+        case .logFormat: logFormat.rawValue
+        case .maxFrameBytes: "\(limits.maxFrameBytes)"
+        case .maxSubscriptionsPerClient: "\(limits.maxSubscriptionsPerClient)"
+        case .messagesPerSecond: limits.messagesPerSecond.plainText
+        case .burst: "\(limits.burst)"
+        case .maxClients: "\(limits.maxClients)"
+        case .maxClientsPerAddress: "\(limits.perAddress.maxClients)"
+        case .addressConnectRate: limits.perAddress.connectRate.plainText
+        case .addressConnectBurst: "\(limits.perAddress.connectBurst)"
+        case .outboundQueue: "\(limits.outboundQueueCapacity)"
+        case .slowConsumerTimeout: Self.seconds(limits.slowConsumerTimeout)
+        case .priceInterval: Self.seconds(limits.priceInterval)
+        case .simulator: simulator.isEnabled ? "on" : "off"
+        case .simulatorRate: simulator.ticksPerSecond.plainText
+        case .simulatorSignals: simulator.signalsPath
+        case .redisURL: redis.url.map { "\($0)" }
+        case .redisChannel: redis.channel
+        case .redisStream: redis.stream
+        case .redisKlineKey: redis.klineKey
+        case .redisLogLength: "\(redis.logLength)"
+        case .adminToken: auth.adminToken
+        case .jwtSecret: auth.jwtSecret
+        case .trustedProxies: auth.trustedProxies.joined(separator: ",")
+        case .allowedOrigins: auth.allowedOrigins.joined(separator: ",")
+        case .publicDir: publicDirectory
+        case .websocketCompression: websocketCompression ? "on" : "off"
+        }
+    }
+
+    /// The setting's value fit to show an operator: a secret only as `"set"`, a Redis URL without
+    /// its password (`RedisURL.description`); nil when it is not set.
+    func shownValue(of setting: Setting) -> String? {
+        guard let value = value(of: setting) else { return nil }
+        return setting.isSecret ? "set" : value
+    }
+
+    /// Seconds as the settings take them: `90`, `0.25`.
+    private static func seconds(_ duration: Duration) -> String {
+        (Double(duration.microseconds) / 1_000_000).plainText
+    }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+@testable import brokerd
+
+/// What a reload takes of the configuration's sources and what it leaves for a restart, and the
+/// pieces it is made of (the log level switch, the order of reloads).
+struct ConfigurationReloadTests {
+    /// A value for every setting, none of them its default: a setting added without one here fails
+    /// `everySettingDiffersFromItsDefault`, so the reload tests below cover it.
+    static let changed: [Setting: String] = [
+        .host: "0.0.0.0", .port: "9001", .journal: "/var/lib/brokerd/j.sqlite", .durability: "full", .snapshotInterval: "5",
+        .heartbeatTimeout: "10", .resumeWindow: "20.5", .nodeID: "node-b", .logLevel: "debug", .logFormat: "json",
+        .maxFrameBytes: "1000", .maxSubscriptionsPerClient: "7", .messagesPerSecond: "3.5", .burst: "4", .maxClients: "9",
+        .maxClientsPerAddress: "2", .addressConnectRate: "1", .addressConnectBurst: "3", .outboundQueue: "10",
+        .slowConsumerTimeout: "5", .priceInterval: "0.25", .simulator: "off", .simulatorRate: "5", .simulatorSignals: "signals.json",
+        .redisURL: "redis://127.0.0.1:7000/2", .redisChannel: "ticks-b", .redisStream: "ticks-stream", .redisKlineKey: "k:{code}",
+        .redisLogLength: "5", .adminToken: "admin-b", .jwtSecret: String(repeating: "s", count: 40), .trustedProxies: "10.0.0.1",
+        .allowedOrigins: "https://app.example.com", .publicDir: "Console", .websocketCompression: "off",
+    ]
+
+    static func configuration(_ values: [Setting: String]) throws -> Configuration {
+        var environment: [String: String] = [:]
+        for (setting, value) in values { environment[setting.environmentName] = value }
+        return try Configuration.resolve(flags: ServeOptions.parse([]), environment: environment, fileContents: nil, filePath: nil)
+    }
+
+    @Test func everySettingDiffersFromItsDefault() throws {
+        let defaults = Configuration(), changed = try Self.configuration(Self.changed)
+        for setting in Setting.allCases {
+            #expect(Self.changed[setting] != nil, "no changed value for \(setting.name)")
+            #expect(defaults.value(of: setting) != changed.value(of: setting), "\(setting.name)")
+        }
+    }
+
+    @Test func aReloadTakesTheReloadableSettingsAndNoOther() throws {
+        let running = Configuration(), new = try Self.configuration(Self.changed)
+        let next = running.reloaded(from: new)
+        for setting in Setting.allCases {
+            let expected = setting.isReloadable ? new.value(of: setting) : running.value(of: setting)
+            #expect(next.value(of: setting) == expected, "\(setting.name)")
+        }
+        let changes = running.changes(to: new)
+        #expect(changes.applied == Setting.allCases.filter(\.isReloadable))
+        #expect(changes.needRestart == Setting.allCases.filter { !$0.isReloadable })
+        // Reloaded once, the sources differ from what runs only where a restart is needed.
+        #expect(next.changes(to: new).applied.isEmpty)
+        #expect(next.changes(to: new).needRestart == changes.needRestart)
+        #expect(running.changes(to: running) == Configuration.Changes())
+    }
+
+    @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
+        #expect(Setting.allCases.filter(\.isReloadable) == [
+            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins,
+        ])
+    }
+
+    @Test func secretsAreShownOnlyAsSet() throws {
+        let configuration = try Self.configuration(Self.changed)
+        #expect(configuration.value(of: .adminToken) == "admin-b")
+        #expect(configuration.shownValue(of: .adminToken) == "set")
+        #expect(configuration.shownValue(of: .jwtSecret) == "set")
+        #expect(Configuration().shownValue(of: .jwtSecret) == nil)
+        #expect(configuration.shownValue(of: .resumeWindow) == "20.5")
+        #expect(configuration.shownValue(of: .allowedOrigins) == "https://app.example.com")
+        let withPassword = try Self.configuration([.redisURL: "redis://:hunter2@127.0.0.1:7000"])
+        #expect(withPassword.shownValue(of: .redisURL)?.contains("hunter2") == false)
+    }
+
+    @Test func everyLoggerFollowsTheSwitchUnlessItSetItsOwnLevel() {
+        let levels = LogLevelSwitch(.info)
+        let records = Records()
+        let recorder = RecordingHandler(records: records)
+        var quiet = Logger(label: "files") { _ in SwitchedLevelHandler(recorder, levels: levels) }
+        quiet.logLevel = .warning
+        let logger = Logger(label: "brokerd") { _ in SwitchedLevelHandler(recorder, levels: levels) }
+        logger.debug("hidden")
+        levels.level = .debug
+        #expect(logger.logLevel == .debug)
+        logger.debug("shown")
+        quiet.info("quiet")
+        levels.level = .error
+        logger.warning("hidden too")
+        logger.error("error")
+        #expect(records.all == ["shown", "error"])
+        #expect(quiet.logLevel == .warning)
+    }
+
+    @Test func reloadsRunOneAtATimeInTheOrderAsked() async {
+        let reloads = ConfigurationReloads()
+        let order = Mutex<[Int]>([])
+        let slowStarted = AsyncStream<Void>.makeStream()
+        async let slow = reloads.run {
+            slowStarted.continuation.yield()
+            try? await Task.sleep(for: .milliseconds(200))
+            order.withLock { $0.append(1) }
+            return ReloadOutcome(at: 1, changes: .init(), error: nil)
+        }
+        var started = slowStarted.stream.makeAsyncIterator()
+        _ = await started.next()
+        let fast = await reloads.run {
+            order.withLock { $0.append(2) }
+            return ReloadOutcome(at: 2, changes: nil, error: .missingFile(path: "x.toml", source: .flag("--config")))
+        }
+        _ = await slow
+        #expect(order.withLock { $0 } == [1, 2])
+        #expect(!fast.succeeded)
+        let sofar = await reloads.sofar
+        #expect(sofar.count == 2 && sofar.failures == 1 && sofar.latest?.at == 2)
+    }
+}
+
+/// The messages its handlers were handed.
+private final class Records: Sendable {
+    private let messages = Mutex<[String]>([])
+    var all: [String] { messages.withLock { $0 } }
+    func append(_ message: String) { messages.withLock { $0.append(message) } }
+}
+
+/// Records the messages it is handed, whatever their level (the logger filters).
+private struct RecordingHandler: LogHandler {
+    let records: Records
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) { records.append(event.message.description) }
+}

@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+import TestSupport
+
+@testable import brokerd
+
+/// Reloading the configuration of a running broker (SIGHUP, `POST /api/config/reload`): what it
+/// takes applies from the next request or connection on, what needs a restart is named, and a
+/// file that does not resolve changes nothing.
+@Suite(.serialized) struct ServerConfigReloadTests {
+    private static let newSecret = "a-new-secret-of-more-than-32-bytes-for-hs256"
+
+    /// Waits until the broker's log holds `count` lines containing `text`.
+    private func waitForLog(_ broker: BrokerProcess, _ text: String, count: Int = 1) async throws -> Bool {
+        for _ in 0..<400 {
+            if broker.logText.split(separator: "\n").filter({ $0.contains(text) }).count >= count { return true }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        return false
+    }
+
+    /// Sends one invalid message on a fresh connection and waits for its error: at debug level the
+    /// broker logs the refusal ("refused a client message").
+    private func sendInvalidMessage(_ broker: BrokerProcess, query: String = "") async throws {
+        let client = TestWebSocket(url: broker.webSocketURL + query)
+        #expect(try await client.receive()?["type"] as? String == "connected")
+        client.sendRaw("not json")
+        #expect(try await client.receive(type: "error") != nil)
+        await client.close()
+    }
+
+    @Test func aSIGHUPAppliesTheReloadableSettingsAndNamesTheOthers() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try """
+            log_level = "info"
+            [auth]
+            admin_token = "first-token"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let configURL = broker.baseURL + "/api/config"
+        #expect(try await HTTP.request("GET", configURL, token: "first-token").0 == 200)
+        // Anonymous clients, any page; a refused message is not logged at info.
+        try await sendInvalidMessage(broker)
+        #expect(try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices", headers: ["Origin": "https://evil.example"]).opcode == 0x1)
+
+        try """
+            log_level = "debug"
+            heartbeat_timeout = 45
+            [auth]
+            admin_token = "second-token"
+            jwt_secret = "\(Self.newSecret)"
+            allowed_origins = ["https://app.example.com"]
+            [limits]
+            max_clients = 1
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        kill(broker.process.processIdentifier, SIGHUP)
+        #expect(try await waitForLog(broker, "configuration reloaded"))
+        #expect(broker.logText.contains("heartbeat_timeout"), "the restart-only change is named")
+
+        // The admin token: the old one is wrong now.
+        #expect(try await HTTP.request("GET", configURL, token: "first-token").0 == 403)
+        let (status, body) = try await HTTP.request("GET", configURL, token: "second-token")
+        #expect(status == 200)
+        let settings = body["settings"] as? [String: Any]
+        #expect(settings?["admin_token"] as? String == "set" && settings?["jwt_secret"] as? String == "set")
+        #expect(settings?["max_clients"] as? String == "1" && settings?["heartbeat_timeout"] as? String == "90")
+        let last = (body["reloads"] as? [String: Any])?["last"] as? [String: Any]
+        #expect(last?["result"] as? String == "applied")
+        #expect(last?["applied"] as? [String] == ["log_level", "max_clients", "admin_token", "jwt_secret", "allowed_origins"])
+        #expect(last?["restart_required"] as? [String] == ["heartbeat_timeout"])
+        #expect(!broker.logText.contains("second-token") && !broker.logText.contains(Self.newSecret))
+
+        // Client authentication is on, with the new secret.
+        let refused = try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices")
+        #expect(refused.opcode == 0x8 && refused.closeCode == 1008 && refused.closeReason == "token required")
+        let forged = try await TestTokens.valid(user: "alice")  // signed with the tests' usual secret, not the new one
+        #expect(try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices?token=\(forged)").closeCode == 1008)
+        let token = try await TestTokens.sign(
+            ClientClaims(subject: "alice", expiration: Date().addingTimeInterval(3_600)), secret: Self.newSecret)
+        // Debug level: the refused message is logged now.
+        try await sendInvalidMessage(broker, query: "?token=\(token)")
+        #expect(try await waitForLog(broker, "refused a client message"))
+        #expect(broker.logText.split(separator: "\n").filter { $0.contains("refused a client message") }.count == 1, "not at info")
+        // Another page is refused; max_clients 1 holds with one connection open.
+        let evil = try RawWebSocketUpgrade.exchange(
+            port: broker.port,
+            request: "GET /ws/stock/prices?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1:\(broker.port)\r\nUpgrade: websocket\r\n"
+                + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                + "Origin: https://evil.example\r\n\r\n")
+        #expect(evil.hasPrefix("HTTP/1.1 403") && evil.contains("origin_not_allowed"), "\(evil.prefix(200))")
+        let held = TestWebSocket(url: broker.webSocketURL + "?token=\(token)")
+        #expect(try await held.receive()?["type"] as? String == "connected")
+        let full = try RawWebSocketUpgrade.exchange(
+            port: broker.port,
+            request: "GET /ws/stock/prices?token=\(token) HTTP/1.1\r\nHost: 127.0.0.1:\(broker.port)\r\nUpgrade: websocket\r\n"
+                + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        #expect(full.hasPrefix("HTTP/1.1 503") && full.contains("too_many_clients"), "\(full.prefix(200))")
+        await held.close()
+        #expect(await broker.terminate() == 0)
+    }
+
+    @Test func aConfigurationThatDoesNotResolveChangesNothingAndSaysWhy() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[auth]\nadmin_token = \"kept-token\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let reloadURL = broker.baseURL + "/api/config/reload"
+
+        // Nothing changed: applied, with nothing in it.
+        let (unchanged, same) = try await HTTP.request("POST", reloadURL, token: "kept-token")
+        #expect(unchanged == 200 && same["result"] as? String == "applied" && (same["applied"] as? [String])?.isEmpty == true)
+
+        // A bad value: 422 naming it, and the admin token in force is still the old one.
+        try "[auth]\nadmin_token = \"new-token\"\n[limits]\nburst = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", reloadURL, token: "kept-token")
+        #expect(status == 422 && body["error"] as? String == "invalid_configuration")
+        #expect((body["details"] as? String)?.contains("limits.burst") == true, "\(body)")
+        #expect(try await HTTP.request("GET", broker.baseURL + "/api/config", token: "new-token").0 == 403)
+        // By SIGHUP: logged, the broker keeps running.
+        try "not = [valid".write(toFile: config, atomically: true, encoding: .utf8)
+        kill(broker.process.processIdentifier, SIGHUP)
+        #expect(try await waitForLog(broker, "configuration not reloaded", count: 2))
+        let (readStatus, read) = try await HTTP.request("GET", broker.baseURL + "/api/config", token: "kept-token")
+        #expect(readStatus == 200)
+        let reloads = read["reloads"] as? [String: Any]
+        #expect(reloads?["count"] as? Int == 3 && reloads?["failed"] as? Int == 2)
+        #expect(((reloads?["last"] as? [String: Any])?["error"] as? String)?.contains("invalid config file") == true, "\(read)")
+        let samples = try await metricSamples(of: broker)
+        #expect(samples.value("brokerd_config_reloads_total", ["result": "failed"]) == 2)
+        #expect(samples.value("brokerd_config_reloads_total", ["result": "applied"]) == 1)
+        #expect(await broker.terminate() == 0)
+    }
+}
