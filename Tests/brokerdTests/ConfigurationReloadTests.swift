@@ -8,18 +8,8 @@ import Testing
 /// What a reload takes of the configuration's sources and what it leaves for a restart, and the
 /// pieces it is made of (the log level switch, the order of reloads).
 struct ConfigurationReloadTests {
-    /// A value for every setting, none of them its default: a setting added without one here fails
-    /// `everySettingDiffersFromItsDefault`, so the reload tests below cover it.
-    static let changed: [Setting: String] = [
-        .host: "0.0.0.0", .port: "9001", .journal: "/var/lib/brokerd/j.sqlite", .durability: "full", .snapshotInterval: "5",
-        .heartbeatTimeout: "10", .resumeWindow: "20.5", .nodeID: "node-b", .logLevel: "debug", .logFormat: "json",
-        .maxFrameBytes: "1000", .maxSubscriptionsPerClient: "7", .messagesPerSecond: "3.5", .burst: "4", .maxClients: "9",
-        .maxClientsPerAddress: "2", .addressConnectRate: "1", .addressConnectBurst: "3", .outboundQueue: "10",
-        .slowConsumerTimeout: "5", .priceInterval: "0.25", .simulator: "off", .simulatorRate: "5", .simulatorSignals: "signals.json",
-        .redisURL: "redis://127.0.0.1:7000/2", .redisChannel: "ticks-b", .redisStream: "ticks-stream", .redisKlineKey: "k:{code}",
-        .redisLogLength: "5", .adminToken: "admin-b", .jwtSecret: String(repeating: "s", count: 40), .trustedProxies: "10.0.0.1",
-        .allowedOrigins: "https://app.example.com", .publicDir: "Console", .websocketCompression: "off",
-    ]
+    /// A value for every setting, none of them its default (`everySettingDiffersFromItsDefault`).
+    static let changed = ConfigurationTests.nonDefaultTexts
 
     static func configuration(_ values: [Setting: String]) throws -> Configuration {
         var environment: [String: String] = [:]
@@ -59,12 +49,12 @@ struct ConfigurationReloadTests {
 
     @Test func secretsAreShownOnlyAsSet() throws {
         let configuration = try Self.configuration(Self.changed)
-        #expect(configuration.value(of: .adminToken) == "admin-b")
+        #expect(configuration.value(of: .adminToken) == "s3cret")
         #expect(configuration.shownValue(of: .adminToken) == "set")
         #expect(configuration.shownValue(of: .jwtSecret) == "set")
         #expect(Configuration().shownValue(of: .jwtSecret) == nil)
-        #expect(configuration.shownValue(of: .resumeWindow) == "20.5")
-        #expect(configuration.shownValue(of: .allowedOrigins) == "https://app.example.com")
+        #expect(configuration.shownValue(of: .shutdownDrain) == "1.5")
+        #expect(configuration.shownValue(of: .allowedOrigins) == "https://app.example.com,*")
         let withPassword = try Self.configuration([.redisURL: "redis://:hunter2@127.0.0.1:7000"])
         #expect(withPassword.shownValue(of: .redisURL)?.contains("hunter2") == false)
     }

@@ -90,6 +90,54 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    /// A node draining before it stops refuses upgrades with 503; nginx tries the other node, so
+    /// a client connects at once (the clients the draining node closes reconnect the same way).
+    @Test func anUpgradeANodeRefusesWhileDrainingGoesToTheOtherNode() async throws {
+        let dir = try TemporaryDirectory()
+        let nodes = [
+            try await BrokerProcess(journal: dir.path("a.sqlite"), arguments: ["--node-id", "node-a", "--shutdown-drain", "30"]),
+            try await BrokerProcess(journal: dir.path("b.sqlite"), arguments: ["--node-id", "node-b", "--shutdown-drain", "30"]),
+        ]
+        let nginx = try await NginxProcess(upstreamPorts: nodes.map(\.port))
+        func connections(_ node: BrokerProcess) async throws -> Int {
+            try await HTTP.request("GET", node.baseURL + "/api/websocket/clients").1["clients"].map { ($0 as? [Any])?.count ?? -1 } ?? -1
+        }
+        // ip_hash pins this address to one node: the one that gets these two clients. With two,
+        // the drain (30 s) closes one at once and the other only after 15 s: meanwhile the node
+        // listens and refuses upgrades.
+        let pinnedClients = [TestWebSocket(url: nginx.webSocketURL), TestWebSocket(url: nginx.webSocketURL)]
+        for client in pinnedClients { #expect(try await client.receive()?["type"] as? String == "connected") }
+        var pinned: BrokerProcess?
+        for _ in 0..<200 where pinned == nil {
+            for node in nodes where try await connections(node) == 2 { pinned = node }
+            if pinned == nil { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        let draining = try #require(pinned)
+        let other = try #require(nodes.first { $0 !== draining })
+
+        draining.process.terminate()
+        for _ in 0..<200 {
+            if try await HTTP.request("GET", draining.baseURL + "/readyz").0 == 503 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        // The pinned node is draining: a new client lands on the other at once.
+        let next = TestWebSocket(url: nginx.webSocketURL)
+        #expect(try await next.receive()?["type"] as? String == "connected")
+        #expect(try await connections(other) == 1)
+        var left = -1
+        for _ in 0..<200 {
+            left = try await connections(draining)
+            if left == 1 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(left == 1, "the draining node closed one client at once and still serves the other")
+        #expect(try await HTTP.request("GET", draining.baseURL + "/readyz").1["error"] as? String == "draining")
+        await next.close()
+        await draining.kill9()
+        #expect(await other.terminate() == 0)
+        nginx.stop()
+    }
+
     @Test func newWebSocketConnectionsFromOneAddressAreRateLimited() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"))

@@ -60,6 +60,7 @@ extension Configuration {
         case .snapshotInterval: "\(snapshotInterval)"
         case .heartbeatTimeout: Self.seconds(heartbeatTimeout)
         case .resumeWindow: Self.seconds(resumeWindow)
+        case .shutdownDrain: Self.seconds(shutdownDrain)
         case .nodeID: nodeID
         case .logLevel: logLevel.rawValue
         case .logFormat: logFormat.rawValue

@@ -61,6 +61,7 @@ extension Configuration {
         case .snapshotInterval: snapshotInterval = try value.integer(in: 1...Int.max)
         case .heartbeatTimeout: heartbeatTimeout = try value.seconds(allowZero: false)
         case .resumeWindow: resumeWindow = try value.seconds(allowZero: true)
+        case .shutdownDrain: shutdownDrain = try Self.shutdownDrain(value.seconds(allowZero: true))
         case .nodeID: nodeID = try Self.nodeID(value.word())
         case .logLevel: logLevel = try value.choice(of: Logger.Level.self)
         case .logFormat: logFormat = try value.choice(of: LogFormat.self)
@@ -103,6 +104,12 @@ extension Configuration {
     private static func rateOrOff(_ rate: Double) throws(SettingRejection) -> Double {
         guard rate == 0 || rate >= 0.001 else { throw SettingRejection("must be 0 (no limit) or at least 0.001") }
         return rate
+    }
+
+    /// At most ten minutes: a stop that takes longer is one no service manager waits for.
+    private static func shutdownDrain(_ drain: Duration) throws(SettingRejection) -> Duration {
+        guard drain <= .seconds(600) else { throw SettingRejection("must be at most 600 (ten minutes)") }
+        return drain
     }
 
     /// At most a minute: prices held longer than that are no longer live.

@@ -31,6 +31,10 @@ public struct Configuration: Sendable, Equatable {
     /// `resumeWindow` in microseconds, fractions of a second included: what a disconnect's resume
     /// deadline adds to its time.
     public var resumeWindowMicroseconds: Int64 { resumeWindow.microseconds }
+    /// How long a stopping broker takes to close its clients (`DrainSchedule`): meanwhile it
+    /// refuses new ones and `/readyz` says `draining`, so they reconnect to other nodes a few at a
+    /// time; zero closes them all at once.
+    public var shutdownDrain = Duration.zero
     /// Name of this node in stats and in messages shared with other nodes.
     public var nodeID = Configuration.defaultNodeID
     /// Lowest level that is logged.

@@ -37,6 +37,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.resumeWindow.flagName), parsing: .unconditional, help: Setting.resumeWindow.argumentHelp)
     public var resumeWindow: String?
 
+    @Option(name: .customLong(Setting.shutdownDrain.flagName), parsing: .unconditional, help: Setting.shutdownDrain.argumentHelp)
+    public var shutdownDrain: String?
+
     @Option(name: .customLong(Setting.nodeID.flagName), help: Setting.nodeID.argumentHelp)
     public var nodeID: String?
 
@@ -141,6 +144,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.snapshotInterval, snapshotInterval.map(SettingValue.text)),
             (.heartbeatTimeout, heartbeatTimeout.map(SettingValue.text)),
             (.resumeWindow, resumeWindow.map(SettingValue.text)),
+            (.shutdownDrain, shutdownDrain.map(SettingValue.text)),
             (.nodeID, nodeID.map(SettingValue.text)),
             (.logLevel, logLevel.map(SettingValue.text)),
             (.logFormat, logFormat.map(SettingValue.text)),

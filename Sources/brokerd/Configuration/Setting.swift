@@ -12,6 +12,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case snapshotInterval = "snapshot_interval"
     case heartbeatTimeout = "heartbeat_timeout"
     case resumeWindow = "resume_window"
+    case shutdownDrain = "shutdown_drain"
     case nodeID = "node_id"
     case logLevel = "log_level"
     case logFormat = "log_format"
@@ -53,7 +54,7 @@ public enum Setting: String, CaseIterable, Sendable {
     /// The TOML table holding the setting; nil for a top-level key.
     public var table: String? {
         switch self {
-        case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .nodeID,
+        case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .nodeID,
             .logLevel, .logFormat, .publicDir, .websocketCompression:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
@@ -105,6 +106,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .snapshotInterval: "Events between two snapshots."
         case .heartbeatTimeout: "Seconds of client silence before the connection is closed."
         case .resumeWindow: "Seconds a disconnected session stays resumable; 0 disables resume."
+        case .shutdownDrain:
+            "Seconds over which a stopping broker closes its clients, refusing new ones, so they reconnect to other nodes a few at a time; 0 closes all at once."
         case .nodeID: "Name of this node in stats and across nodes."
         case .logLevel: "Lowest log level: trace, debug, info, notice, warning, error or critical."
         case .logFormat: "Log lines as text, or as json: one object per line, for log shippers."
@@ -146,7 +149,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "port"
         case .journal, .simulatorSignals: "file"
         case .durability: "normal|full"
-        case .heartbeatTimeout, .resumeWindow, .slowConsumerTimeout, .priceInterval: "seconds"
+        case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
         case .logFormat: "text|json"
@@ -178,6 +181,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .snapshotInterval: return "\(defaults.snapshotInterval)"
         case .heartbeatTimeout: return "\(defaults.heartbeatTimeout.components.seconds)"
         case .resumeWindow: return "\(defaults.resumeWindow.components.seconds)"
+        case .shutdownDrain: return "0, all at once"
         case .nodeID: return "this host's name"
         case .logLevel: return defaults.logLevel.rawValue
         case .logFormat: return defaults.logFormat.rawValue

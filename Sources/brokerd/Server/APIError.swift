@@ -16,6 +16,10 @@ struct APIError: Error {
     static let shuttingDown = APIError(
         status: .serviceUnavailable, error: "shutting_down", details: "the broker is shutting down; send this to another node or retry after it restarts")
 
+    static let draining = APIError(
+        status: .serviceUnavailable, error: "draining",
+        details: "the broker is stopping and closing its clients a few at a time (shutdown_drain); connect to another node")
+
     static func badRequest(_ error: String, _ details: String) -> APIError {
         APIError(status: .badRequest, error: error, details: details)
     }

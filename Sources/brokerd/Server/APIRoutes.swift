@@ -65,6 +65,7 @@ struct APIRoutes {
         guard let store = runtime.store else { return .notReady }
         // Tells a load balancer to send nothing more while the broker closes its clients.
         guard !runtime.isShuttingDown else { return .shuttingDown }
+        guard !runtime.isDraining else { return .draining }
         // A node back from a stop reads what the other nodes shared meanwhile before it takes traffic.
         if runtime.configuration.redis.sharedLogLength != nil {
             // Not yet started counts as on its way.

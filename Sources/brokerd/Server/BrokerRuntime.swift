@@ -38,6 +38,7 @@ final class BrokerRuntime: Sendable {
     let reloads = ConfigurationReloads()
     private let readyStore = Mutex<EventStore?>(nil)
     private let shuttingDown = Atomic<Bool>(false)
+    private let draining = Atomic<Bool>(false)
     private let redisSource = Mutex<RedisTickSource?>(nil)
     private let redisBroadcaster = Mutex<RedisBroadcaster?>(nil)
 
@@ -179,6 +180,14 @@ final class BrokerRuntime: Sendable {
 
     func beginShutdown() {
         shuttingDown.store(true, ordering: .relaxed)
+    }
+
+    /// Whether the broker is closing its clients before it stops (`shutdown_drain`): it refuses
+    /// new ones and says so in `/readyz`, and serves the others (ingest included) until they are closed.
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    func beginDraining() {
+        draining.store(true, ordering: .relaxed)
     }
 
     /// The publishers this broker runs. Add yours here: one line.

@@ -39,6 +39,8 @@ struct BrokerService: Service {
                 group.addTask { await feed(store, from: source) }
             }
             try? await gracefulShutdown()
+            // Ticks and the API go on while the clients are closed a few at a time.
+            await drain()
             // At once: /readyz turns away new traffic and ingest stops while the rest winds down.
             runtime.beginShutdown()
             group.cancelAll()
@@ -327,6 +329,32 @@ struct BrokerService: Service {
             // Not recorded (disk full, say): the next start counts from an earlier sign, or the last event.
             try? await journal.recordAlive()
         }
+    }
+
+    /// With `shutdown_drain`, closes the connected clients evenly over it (`DrainSchedule`), in no
+    /// particular order, refusing new ones meanwhile; each is closed as at shutdown (1001, journaled
+    /// `shutdown`, resumable). Whoever is left when it ends, or connects meanwhile through an
+    /// upgrade already admitted, is closed by the shutdown that follows.
+    private func drain() async {
+        let period = configuration.shutdownDrain
+        guard period > .zero else { return }
+        runtime.beginDraining()
+        var waiting = runtime.registry.all.shuffled()
+        let schedule = DrainSchedule(total: waiting.count, period: period)
+        logger.info("draining: closing the clients a few at a time", metadata: [
+            "clients": "\(waiting.count)", "seconds": "\(configuration.value(of: .shutdownDrain) ?? "-")",
+        ])
+        let start = ContinuousClock.now
+        var closed = 0
+        while !waiting.isEmpty && !Task.isCancelled {
+            let due = schedule.due(after: ContinuousClock.now - start)
+            while closed < due, let next = waiting.popLast() {
+                next.requestClose(.shutdown)
+                closed += 1
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        logger.info("drained", metadata: ["closed": "\(closed)"])
     }
 
     private func shutDown(journal: Journal, store: EventStore) async {

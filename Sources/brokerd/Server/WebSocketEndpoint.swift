@@ -39,6 +39,7 @@ struct WebSocketEndpoint: Sendable {
         }
         guard runtime.store != nil else { return .notReady }
         guard !runtime.isShuttingDown else { return .shuttingDown }
+        guard !runtime.isDraining else { return .draining }
         let admissions = runtime.admissions
         let holder = ObjectIdentifier(channel)
         // The real client behind trusted proxies (nginx), else the TCP peer.
