@@ -154,6 +154,8 @@ let package = Package(
                 .product(name: "CompressNIO", package: "compress-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                // RSA keys for the RS256 tests (jwt-kit reads them, it does not make them).
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
                 // The API tests' HTTP client: FoundationNetworking's URLSession crashes test
                 // processes on Linux now and then (libdispatch, swift-corelibs-foundation#4791).
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -37,10 +37,11 @@ struct ServeCommand: AsyncParsableCommand {
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
             logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
         }
-        var tokenVerifier: ClientTokenVerifier?
-        if let secret = configuration.auth.jwtSecret {
-            tokenVerifier = await ClientTokenVerifier(secret: secret)
-            logger.info("client authentication on: WebSocket clients need an HS256 JWT")
+        let tokenVerifier = await ClientTokenVerifier(auth: configuration.auth)
+        if let tokenVerifier {
+            logger.info(
+                "client authentication on: WebSocket clients need a JWT",
+                metadata: ["algorithms": "\(tokenVerifier.algorithms.joined(separator: ","))"])
         }
         // Before the server listens: a journal start-up cannot use (in use by another brokerd, not a
         // journal, of a newer format) stops it with one line, not after clients could connect.

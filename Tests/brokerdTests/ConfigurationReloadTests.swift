@@ -43,7 +43,8 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins,
+            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer,
+            .trustedProxies, .allowedOrigins,
         ])
     }
 

@@ -413,7 +413,8 @@ extension ConfigurationTests {
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
+        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
+        .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
     ]
 
@@ -450,6 +451,9 @@ extension ConfigurationTests {
         c.redis.logLength = 0
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
+        c.auth.jwtPublicKeyPath = "/etc/brokerd/issuer.pub.pem"
+        c.auth.jwtAudience = "brokerd"
+        c.auth.jwtIssuer = "https://auth.example.com"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]
         c.auth.allowedOrigins = ["https://app.example.com", "*"]
         c.publicDirectory = "/srv/console"

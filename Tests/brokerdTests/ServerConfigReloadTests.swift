@@ -131,4 +131,37 @@ import TestSupport
         #expect(samples.value("brokerd_config_reloads_total", ["result": "applied"]) == 1)
         #expect(await broker.terminate() == 0)
     }
+
+    @Test func theIssuersKeyIsRotatedByReplacingItsFileAndReloading() async throws {
+        let dir = try TemporaryDirectory()
+        let keyPath = dir.path("issuer.pub.pem")
+        let (first, second) = (PublicKeyTokenTests.ECIssuer(), PublicKeyTokenTests.ECIssuer())
+        try first.pem.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--jwt-public-key", keyPath, "--jwt-audience", "brokerd"])
+        func claims(audience: [String]? = ["brokerd"]) -> ClientClaims {
+            ClientClaims(subject: "alice", expiration: Date().addingTimeInterval(3_600), audience: audience)
+        }
+        func closeReason(_ token: String) throws -> String? {
+            try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices?token=\(token)").closeReason
+        }
+        let firstToken = try await first.sign(claims())
+        let client = TestWebSocket(url: broker.webSocketURL + "?token=\(firstToken)")
+        #expect(try await client.receive()?["type"] as? String == "connected")
+        #expect(try closeReason(try await first.sign(claims(audience: ["other"]))) == "token audience not accepted")
+        #expect(try closeReason(try await TestTokens.valid(user: "alice")) == "token algorithm not accepted (ES256 only)")
+
+        try second.pem.write(toFile: keyPath, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["jwt_public_key"], "\(body)")
+        #expect(try closeReason(firstToken) == "invalid token signature")
+        let rotated = TestWebSocket(url: broker.webSocketURL + "?token=\(try await second.sign(claims()))")
+        #expect(try await rotated.receive()?["type"] as? String == "connected")
+        // The connection the old key let in stays.
+        try client.send(["type": "ping"])
+        #expect(try await client.receive(type: "pong") != nil)
+        await client.close()
+        await rotated.close()
+        #expect(await broker.terminate() == 0)
+    }
 }

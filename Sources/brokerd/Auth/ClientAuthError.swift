@@ -7,10 +7,15 @@ enum ClientAuthError: Error, Equatable, Sendable {
     case missingToken
     /// Not a compact JWS (three base64url parts with a JSON header and claims).
     case malformedToken(reason: String)
-    /// The header names an algorithm other than HS256 (`none`, HS384, RS256, ...).
-    case unsupportedAlgorithm(String?)
-    /// The HS256 signature does not match the configured secret.
-    case badSignature
+    /// The header names an algorithm no configured key signs with (`none`, HS384, or RS256 with
+    /// only a secret...); `accepted` the ones that are.
+    case unsupportedAlgorithm(String?, accepted: [String])
+    /// The signature does not match the configured secret (HS256) or public key (RS256, ES256).
+    case badSignature(algorithm: String)
+    /// `jwt_audience` is set and the token's `aud` does not name it.
+    case audienceNotAccepted(expected: String)
+    /// `jwt_issuer` is set and the token's `iss` is not it.
+    case issuerNotAccepted(expected: String)
     /// The token has no `exp` claim; brokerd accepts no tokens that never expire.
     case missingExpiration
     /// `exp` is at or before the time of the connect (UTC seconds).
@@ -29,8 +34,10 @@ enum ClientAuthError: Error, Equatable, Sendable {
         switch self {
         case .missingToken: "token required"
         case .malformedToken: "malformed token"
-        case .unsupportedAlgorithm: "token algorithm not accepted (HS256 only)"
+        case .unsupportedAlgorithm(_, let accepted): "token algorithm not accepted (\(accepted.joined(separator: ", ")) only)"
         case .badSignature: "invalid token signature"
+        case .audienceNotAccepted: "token audience not accepted"
+        case .issuerNotAccepted: "token issuer not accepted"
         case .missingExpiration: "token has no exp"
         case .expired: "token expired"
         case .notYetValid: "token not yet valid"
@@ -55,11 +62,15 @@ enum ClientAuthError: Error, Equatable, Sendable {
             "no token in ?token= or Authorization: Bearer"
         case .malformedToken(let reason):
             "malformed token: \(reason)"
-        case .unsupportedAlgorithm(let algorithm):
+        case .unsupportedAlgorithm(let algorithm, let accepted):
             // The header is attacker-controlled: show at most a short prefix of what it named.
-            "header alg \(algorithm.map { "'\($0.prefix(16))'" } ?? "missing"); only HS256 is accepted"
-        case .badSignature:
-            "the HS256 signature does not match jwt_secret"
+            "header alg \(algorithm.map { "'\($0.prefix(16))'" } ?? "missing"); only \(accepted.joined(separator: ", ")) \(accepted.count == 1 ? "is" : "are") accepted"
+        case .badSignature(let algorithm):
+            "the \(algorithm) signature does not match \(algorithm == "HS256" ? "jwt_secret" : "jwt_public_key")"
+        case .audienceNotAccepted(let expected):
+            "the token's aud does not name \(expected) (jwt_audience)"
+        case .issuerNotAccepted(let expected):
+            "the token's iss is not \(expected) (jwt_issuer)"
         case .missingExpiration:
             "the token has no exp claim; tokens must expire"
         case .expired(let at):

@@ -12,14 +12,21 @@ struct ClientClaims: JWTPayload, Equatable {
     var notBefore: NotBeforeClaim?
     /// `allow`: optional subscription allow-list (see `SubscriptionAllowList`).
     var allow: [String: [String]]?
+    /// `aud`: the recipients; must name `jwt_audience` when that is set.
+    var audience: AudienceClaim?
+    /// `iss`: who issued it; must be `jwt_issuer` when that is set.
+    var issuer: IssuerClaim?
 
     init(
-        subject: String? = nil, expiration: Date? = nil, notBefore: Date? = nil, allow: [String: [String]]? = nil
+        subject: String? = nil, expiration: Date? = nil, notBefore: Date? = nil, allow: [String: [String]]? = nil,
+        audience: [String]? = nil, issuer: String? = nil
     ) {
         self.subject = subject.map { SubjectClaim(value: $0) }
         self.expiration = expiration.map { ExpirationClaim(value: $0) }
         self.notBefore = notBefore.map { NotBeforeClaim(value: $0) }
         self.allow = allow
+        self.audience = audience.map { AudienceClaim(value: $0) }
+        self.issuer = issuer.map { IssuerClaim(value: $0) }
     }
 
     enum CodingKeys: String, CodingKey {
@@ -27,6 +34,8 @@ struct ClientClaims: JWTPayload, Equatable {
         case expiration = "exp"
         case notBefore = "nbf"
         case allow
+        case audience = "aud"
+        case issuer = "iss"
     }
 
     /// jwt-kit calls this after the signature checked out. The time claims are checked by

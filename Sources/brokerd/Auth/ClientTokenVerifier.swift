@@ -2,22 +2,53 @@ import Broker
 import Foundation
 import JWTKit
 
-/// Checks client JWTs against the configured HS256 secret and turns them into a `ClientIdentity`.
+/// Checks client JWTs against the configured HS256 secret and the issuer's public key (RS256 or
+/// ES256), and turns them into a `ClientIdentity`.
 ///
-/// Checks, in order: the token's shape, that its header names HS256 (jwt-kit verifies with the
-/// key's own algorithm whatever the header says, so `none` or HS384 headers are refused here
-/// explicitly), the signature, then the claims: `exp` required and in the future, `nbf` (if any)
-/// not in the future, `sub` a usable user id, `allow` (if any) a valid allow-list.
+/// Checks, in order: the token's shape, that its header names an algorithm a configured key
+/// signs with (jwt-kit verifies with the key's own algorithm whatever the header says, so `none`,
+/// HS384 or an HS256 header over a public key are refused here explicitly; each algorithm has its
+/// own key, so a public key is never taken for an HMAC secret), the signature, then the claims:
+/// `exp` required and in the future, `nbf` (if any) not in the future, `aud` naming `jwt_audience`
+/// and `iss` equal to `jwt_issuer` when those are set, `sub` a usable user id, `allow` (if any) a
+/// valid allow-list.
 struct ClientTokenVerifier: Sendable {
-    /// The only algorithm accepted.
-    static let algorithm = "HS256"
+    /// The key of each accepted algorithm (`HS256`, `RS256`, `ES256`).
+    private let keys: [String: JWTKeyCollection]
+    /// The `aud` a token must name; nil checks none.
+    let audience: String?
+    /// The `iss` a token must have; nil checks none.
+    let issuer: String?
 
-    private let keys: JWTKeyCollection
+    /// The accepted algorithms, sorted.
+    var algorithms: [String] { keys.keys.sorted() }
 
-    /// A verifier for tokens signed with `secret` (the `jwt_secret` setting).
+    /// A verifier for HS256 tokens signed with `secret` (the `jwt_secret` setting) alone.
     init(secret: String) async {
-        keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        await self.init(secret: secret, publicKey: nil, audience: nil, issuer: nil)
+    }
+
+    /// A verifier of the client tokens `auth` configures; nil when it configures no key (clients
+    /// are anonymous). Its public key must have been read (`Configuration.load`).
+    init?(auth: Configuration.Auth) async {
+        guard auth.jwtSecret != nil || auth.jwtPublicKey != nil else { return nil }
+        await self.init(secret: auth.jwtSecret, publicKey: auth.jwtPublicKey, audience: auth.jwtAudience, issuer: auth.jwtIssuer)
+    }
+
+    init(secret: String?, publicKey: JWTPublicKey?, audience: String?, issuer: String?) async {
+        var keys: [String: JWTKeyCollection] = [:]
+        if let secret {
+            keys["HS256"] = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        }
+        if let publicKey {
+            keys[publicKey.algorithm] = switch publicKey.key {
+            case .rsa(let key): await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256)
+            case .ecdsa(let key): await JWTKeyCollection().add(ecdsa: key)
+            }
+        }
+        self.keys = keys
+        self.audience = audience
+        self.issuer = issuer
     }
 
     /// The identity `token` proves at `now`, or why it proves none.
@@ -32,30 +63,35 @@ struct ClientTokenVerifier: Sendable {
         else {
             throw .malformedToken(reason: "the header is not base64url-encoded JSON with a string alg")
         }
-        guard header.alg == Self.algorithm else { throw .unsupportedAlgorithm(header.alg) }
+        guard let algorithm = header.alg, let key = keys[algorithm] else {
+            throw .unsupportedAlgorithm(header.alg, accepted: algorithms)
+        }
         let claims: ClientClaims
         do {
-            claims = try await keys.verify(token, as: ClientClaims.self)
+            claims = try await key.verify(token, as: ClientClaims.self)
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
-            throw .badSignature
+            throw .badSignature(algorithm: algorithm)
         } catch let error as JWTError where error.errorType == .malformedToken {
             // jwt-kit checks the signature before it decodes the claims, so this is nearly always
             // an issuer that signed claims of the wrong types (else a header kid that is no string).
             throw .malformedToken(
-                reason: "the header or claims do not decode (kid and sub must be strings, exp and nbf numbers, allow an object of string arrays)")
+                reason: "the header or claims do not decode (kid, sub and iss must be strings, aud a string or an array of them, exp and nbf numbers, allow an object of string arrays)")
         } catch {
             // What is left is the signature part failing to decode from base64url.
             throw .malformedToken(reason: "the signature is not base64url")
         }
-        return try Self.identity(from: claims, now: now)
+        return try identity(from: claims, now: now)
     }
 
     /// Checks the claims of a token whose signature held.
-    static func identity(from claims: ClientClaims, now: Date) throws(ClientAuthError) -> ClientIdentity {
+    func identity(from claims: ClientClaims, now: Date) throws(ClientAuthError) -> ClientIdentity {
         guard let expiration = claims.expiration?.value else { throw .missingExpiration }
         // RFC 7519 §4.1.4: not accepted on or after exp. §4.1.5: not accepted before nbf.
         guard now < expiration else { throw .expired(at: expiration) }
         if let notBefore = claims.notBefore?.value, now < notBefore { throw .notYetValid(until: notBefore) }
+        // RFC 7519 §4.1.3: a token whose aud does not name this recipient is refused.
+        if let audience, !(claims.audience?.value.contains(audience) ?? false) { throw .audienceNotAccepted(expected: audience) }
+        if let issuer, claims.issuer?.value != issuer { throw .issuerNotAccepted(expected: issuer) }
         guard let user = claims.subject?.value else { throw .missingSubject }
         if let problem = FieldRules.identifierProblem(user, maxLength: Broker.Limits().maxTargetLength) {
             throw .invalidSubject(reason: problem)

@@ -22,9 +22,50 @@ extension Configuration {
                 throw .unreadableFile(path: path, reason: "\(error.localizedDescription)")
             }
         }
-        let configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        var configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.checkSignalsFile(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        try configuration.readPublicKey(flags: flags, environment: environment, fileContents: contents, filePath: path)
         return configuration
+    }
+
+    /// Reads the issuer's public key `jwt_public_key` names (relative paths from the working
+    /// directory): a file that is not there or holds no key the broker takes stops start-up (and
+    /// fails a reload) with one line, not every client's connect after it listens.
+    mutating func readPublicKey(
+        flags: ServeOptions, environment: [String: String], fileContents: String?, filePath: String?
+    ) throws(ConfigurationError) {
+        guard let path = auth.jwtPublicKeyPath else { return }
+        do throws(SettingRejection) {
+            let pem: String
+            do {
+                pem = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw SettingRejection(
+                    FileManager.default.fileExists(atPath: path) ? "cannot be read: \(error.localizedDescription)" : Self.noSuchFile(path))
+            }
+            auth.jwtPublicKey = try JWTPublicKey(path: path, pem: pem)
+        } catch {
+            let entry = Self.winningEntry(for: .jwtPublicKey, flags: flags, environment: environment, fileContents: fileContents, filePath: filePath)
+            throw .invalidValue(
+                setting: entry?.displayName ?? Setting.jwtPublicKey.name, value: path,
+                source: entry?.source ?? .flag("--jwt-public-key"), reason: error.reason)
+        }
+    }
+
+    /// "no such file", saying where a relative path was looked for.
+    private static func noSuchFile(_ path: String) -> String {
+        path.hasPrefix("/") ? "no such file" : "no such file in the working directory, \(FileManager.default.currentDirectoryPath)"
+    }
+
+    /// The entry whose value `setting` took: the last flag, else the environment, else the file's.
+    private static func winningEntry(
+        for setting: Setting, flags: ServeOptions, environment: [String: String], fileContents: String?, filePath: String?
+    ) -> SettingEntry? {
+        let name = setting.environmentName
+        let fromFile = fileContents.flatMap { try? ConfigurationFile.entries(in: $0, path: filePath ?? defaultFilePath) }
+        return flags.entries.last { $0.setting == setting }
+            ?? environment[name].map { SettingEntry(setting: setting, value: .text($0), source: .environment(name)) }
+            ?? fromFile?.last { $0.setting == setting }
     }
 
     /// A signals file named explicitly must be there (relative paths from the working directory)
@@ -39,18 +80,14 @@ extension Configuration {
         var isDirectory: ObjCBool = false
         let problem: String
         if !FileManager.default.fileExists(atPath: signals, isDirectory: &isDirectory) {
-            let directory = FileManager.default.currentDirectoryPath
-            problem = signals.hasPrefix("/") ? "no such file" : "no such file in the working directory, \(directory)"
+            problem = Self.noSuchFile(signals)
         } else if isDirectory.boolValue {
             problem = "is a directory, not a signals file"
         } else {
             return
         }
-        let name = Setting.simulatorSignals.environmentName
-        let fromFile = fileContents.flatMap { try? ConfigurationFile.entries(in: $0, path: filePath ?? Self.defaultFilePath) }
-        let entry = flags.entries.last { $0.setting == .simulatorSignals }
-            ?? environment[name].map { SettingEntry(setting: .simulatorSignals, value: .text($0), source: .environment(name)) }
-            ?? fromFile?.last { $0.setting == .simulatorSignals }
+        let entry = Self.winningEntry(
+            for: .simulatorSignals, flags: flags, environment: environment, fileContents: fileContents, filePath: filePath)
         throw .invalidValue(
             setting: entry?.displayName ?? Setting.simulatorSignals.name, value: entry.map { Setting.simulatorSignals.display($0.value) } ?? signals,
             source: entry?.source ?? .flag("--simulator-signals"), reason: problem)

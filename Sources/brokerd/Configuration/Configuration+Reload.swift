@@ -8,7 +8,8 @@ extension Setting {
     /// journal, the fan-out or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
-        case .logLevel, .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins, .maxClients, .messagesPerSecond, .burst:
+        case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
+            .messagesPerSecond, .burst:
             true
         default:
             false
@@ -29,10 +30,16 @@ extension Configuration {
     /// The settings whose value in `new` differs from this configuration's, in `Setting` order.
     func changes(to new: Configuration) -> Changes {
         var changes = Changes()
-        for setting in Setting.allCases where value(of: setting) != new.value(of: setting) {
+        for setting in Setting.allCases where value(of: setting) != new.value(of: setting) || keyFileChanged(setting, in: new) {
             if setting.isReloadable { changes.applied.append(setting) } else { changes.needRestart.append(setting) }
         }
         return changes
+    }
+
+    /// Whether `setting` names a file whose contents `new` read anew and found changed (the
+    /// issuer's public key, replaced at the same path to rotate it).
+    private func keyFileChanged(_ setting: Setting, in new: Configuration) -> Bool {
+        setting == .jwtPublicKey && auth.jwtPublicKey != new.auth.jwtPublicKey
     }
 
     /// This configuration with the value of each reloadable setting taken from `new`; the others kept.
@@ -41,6 +48,10 @@ extension Configuration {
         next.logLevel = new.logLevel
         next.auth.adminToken = new.auth.adminToken
         next.auth.jwtSecret = new.auth.jwtSecret
+        next.auth.jwtPublicKeyPath = new.auth.jwtPublicKeyPath
+        next.auth.jwtPublicKey = new.auth.jwtPublicKey
+        next.auth.jwtAudience = new.auth.jwtAudience
+        next.auth.jwtIssuer = new.auth.jwtIssuer
         next.auth.trustedProxies = new.auth.trustedProxies
         next.auth.allowedOrigins = new.auth.allowedOrigins
         next.limits.maxClients = new.limits.maxClients
@@ -85,6 +96,9 @@ extension Configuration {
         case .redisLogLength: "\(redis.logLength)"
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
+        case .jwtPublicKey: auth.jwtPublicKeyPath
+        case .jwtAudience: auth.jwtAudience
+        case .jwtIssuer: auth.jwtIssuer
         case .trustedProxies: auth.trustedProxies.joined(separator: ",")
         case .allowedOrigins: auth.allowedOrigins.joined(separator: ",")
         case .publicDir: publicDirectory

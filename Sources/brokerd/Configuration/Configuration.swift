@@ -142,8 +142,20 @@ extension Configuration {
     public struct Auth: Sendable, Equatable {
         /// Bearer token the ingest and admin routes require; nil leaves them open.
         public var adminToken: String?
-        /// HS256 secret for client JWTs; nil lets clients connect anonymously.
+        /// HS256 secret for client JWTs; nil (and no `jwtPublicKeyPath`) lets clients connect anonymously.
         public var jwtSecret: String?
+        /// PEM file of the token issuer's public key, for RS256 or ES256 client JWTs; read by
+        /// `Configuration.load` into `jwtPublicKey`.
+        public var jwtPublicKeyPath: String?
+        /// The key `jwtPublicKeyPath` holds, once `Configuration.load` read it.
+        var jwtPublicKey: JWTPublicKey?
+        /// The `aud` client JWTs must name; nil checks none.
+        public var jwtAudience: String?
+        /// The `iss` client JWTs must have; nil checks none.
+        public var jwtIssuer: String?
+
+        /// Whether WebSocket clients need a token: a secret or a public key is configured.
+        var checksClientTokens: Bool { jwtSecret != nil || jwtPublicKeyPath != nil }
         /// Proxy addresses whose `X-Forwarded-For` is believed.
         public var trustedProxies: [String] = []
         /// Origins of the web pages that may use the broker from a browser (`AllowedOrigins`);

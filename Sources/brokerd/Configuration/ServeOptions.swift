@@ -118,6 +118,15 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.jwtSecret.flagName), help: Setting.jwtSecret.argumentHelp)
     public var jwtSecret: String?
 
+    @Option(name: .customLong(Setting.jwtPublicKey.flagName), help: Setting.jwtPublicKey.argumentHelp)
+    public var jwtPublicKey: String?
+
+    @Option(name: .customLong(Setting.jwtAudience.flagName), help: Setting.jwtAudience.argumentHelp)
+    public var jwtAudience: String?
+
+    @Option(name: .customLong(Setting.jwtIssuer.flagName), help: Setting.jwtIssuer.argumentHelp)
+    public var jwtIssuer: String?
+
     @Option(name: .customLong(Setting.trustedProxies.flagName), help: Setting.trustedProxies.argumentHelp)
     public var trustedProxies: String?
 
@@ -169,6 +178,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisLogLength, redisLogLength.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
+            (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),
+            (.jwtAudience, jwtAudience.map(SettingValue.text)),
+            (.jwtIssuer, jwtIssuer.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),
             (.allowedOrigins, allowedOrigins.map(SettingValue.text)),
             (.publicDir, publicDir.map(SettingValue.text)),

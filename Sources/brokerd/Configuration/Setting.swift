@@ -37,6 +37,9 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisLogLength = "redis_log_length"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
+    case jwtPublicKey = "jwt_public_key"
+    case jwtAudience = "jwt_audience"
+    case jwtIssuer = "jwt_issuer"
     case trustedProxies = "trusted_proxies"
     case allowedOrigins = "allowed_origins"
     case publicDir = "public_dir"
@@ -62,7 +65,7 @@ public enum Setting: String, CaseIterable, Sendable {
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
-        case .adminToken, .jwtSecret, .trustedProxies, .allowedOrigins: "auth"
+        case .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
 
@@ -134,7 +137,10 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey:
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .adminToken: "Bearer token the ingest and admin routes require."
-        case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it clients are anonymous."
+        case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
+        case .jwtPublicKey: "PEM file of the token issuer's public key: RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
+        case .jwtAudience: "Client JWTs must name this in aud."
+        case .jwtIssuer: "Client JWTs must have this iss."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
         case .allowedOrigins: "Comma-separated origins of web pages that may connect and read the API from a browser; * for any."
         case .publicDir: "Directory of static files served at / (the live console)."
@@ -147,7 +153,7 @@ public enum Setting: String, CaseIterable, Sendable {
         switch self {
         case .host: "address"
         case .port: "port"
-        case .journal, .simulatorSignals: "file"
+        case .journal, .simulatorSignals, .jwtPublicKey: "file"
         case .durability: "normal|full"
         case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval: "seconds"
         case .nodeID: "id"
@@ -161,6 +167,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisStream: "stream"
         case .redisKlineKey: "pattern"
         case .adminToken, .jwtSecret: "secret"
+        case .jwtAudience: "audience"
+        case .jwtIssuer: "issuer"
         case .trustedProxies: "ips"
         case .allowedOrigins: "origins"
         case .publicDir: "directory"
@@ -206,6 +214,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisLogLength: return "\(defaults.redis.logLength)"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
+        case .jwtPublicKey: return "none"
+        case .jwtAudience, .jwtIssuer: return "none, not checked"
         case .trustedProxies: return "none"
         case .allowedOrigins: return "none, no check"
         case .publicDir: return defaults.publicDirectory

@@ -20,14 +20,13 @@ struct LiveSettings: Sendable {
     }
 
     /// These settings with the reloadable ones of `new`; the token verifier made again only
-    /// when the secret changed (a verifier keeps nothing of the tokens it checked).
+    /// when a setting it checks with changed (a verifier keeps nothing of the tokens it checked).
     func reloaded(from new: Configuration) async -> LiveSettings {
         let next = configuration.reloaded(from: new)
-        var verifier = tokenVerifier
-        if next.auth.jwtSecret != configuration.auth.jwtSecret {
-            verifier = if let secret = next.auth.jwtSecret { await ClientTokenVerifier(secret: secret) } else { nil }
-        }
-        return LiveSettings(configuration: next, tokenVerifier: verifier)
+        let (old, now) = (configuration.auth, next.auth)
+        let sameChecks = old.jwtSecret == now.jwtSecret && old.jwtPublicKey == now.jwtPublicKey
+            && old.jwtAudience == now.jwtAudience && old.jwtIssuer == now.jwtIssuer
+        return LiveSettings(configuration: next, tokenVerifier: sameChecks ? tokenVerifier : await ClientTokenVerifier(auth: now))
     }
 }
 
