@@ -72,7 +72,8 @@
  * seconds by the rate limit. The broker confirms each with its own "subscribed" echoing the batch's
  * id, and takes a batch all or none: a refused batch (one target not allowed, the subscription
  * limit, a broker older than "targets") is asked for again one subscription per request, so each
- * gets its own answer. subscribeBatch 1 sends one subscription per request.
+ * gets its own answer; onError gets those refusals, not the batch's. subscribeBatch 1 sends one
+ * subscription per request.
  *
  * Options (milliseconds): initialDelay 2000, maxDelay 30000, jitter 0.2 (a fraction), maxRetries 10,
  * pingInterval 30000, pongTimeout 10000, connectTimeout 10000, subscribeWindow 10 (requests),
@@ -317,10 +318,13 @@
      * A reply answers the request whose id it echoes, freeing its room in the window; one with
      * another id (an alert request's, a ping's) frees none. A broker older than request ids echoes
      * none and answers in request order: then a reply answers the oldest request in flight, unless
-     * it is an error the broker sends unprompted.
+     * it is an error the broker sends unprompted. Returns true for an error that refused a batch
+     * now asked for one subscription per request: it answers nothing the user asked (each
+     * refusal that matters answers one of those requests), so onError does not get it.
      */
     _answered(message) {
       let request;
+      let askedAlone = false;
       if (message.id !== undefined) {
         // A batch is answered by the last of its confirmations (or by a refusal).
         const awaited = this._awaiting.get(message.id);
@@ -351,6 +355,7 @@
           });
           this._queued = alone.map((target) => ({ type: "subscribe", subscription_type: request.subscription_type, target: target }))
             .concat(this._queued);
+          askedAlone = true;
         }
       } else if (message.type === "error" && request) {
         // The request an error answers, for onError: which subscription it was.
@@ -374,6 +379,7 @@
         }, this.options.rateLimitDelay);
       }
       this._sendQueued();
+      return askedAlone;
     }
 
     /** A connection attempt: the token first (a provider's may take a while), then the socket. */
@@ -491,9 +497,10 @@
         if (message.type === "subscribed") this._held.set(k, { type: message.subscription_type, target: message.target });
         else this._held.delete(k);
       }
-      if (message.type === "subscribed" || message.type === "unsubscribed" || message.type === "error") this._answered(message);
+      const askedAlone =
+        (message.type === "subscribed" || message.type === "unsubscribed" || message.type === "error") && this._answered(message);
       if (message.type === "connected") this._opened(message);
-      if (message.type === "error" && this.options.onError) this.options.onError(message);
+      if (message.type === "error" && !askedAlone && this.options.onError) this.options.onError(message);
       if (this.options.onMessage) this.options.onMessage(message);
     }
 

@@ -131,6 +131,20 @@ struct SessionMachineTests {
         #expect(session.subscribe(.stock("600519")).map(\.command) == [.subscribe(.stock("600519"))])
     }
 
+    @Test func aRefusedBatchsErrorIsNotTheUsersButTheRefusalOfEachSubscriptionIs() {
+        let stocks: [Subscription] = [.stock("600519"), .stock("000001"), .stock("601398")]
+        var session = SessionMachine(
+            subscriptions: stocks, schedule: ReconnectSchedule(initialDelay: .seconds(2), jitter: 0, maximumAttempts: 3),
+            pacer: SubscriptionPacer(window: 10, retryDelay: .seconds(1), batchLimit: 10))
+        _ = session.connect(queryToken: nil)
+        let opened = session.received(.connected(Connected(clientID: "client_1", seq: 10, resumed: false)))
+        #expect(opened.commands.count == 1, "one batch")
+        let batchRefused = session.received(.error(ServerError(error: "not_authorized", details: "")), requestID: opened.commands[0].id)
+        #expect(!batchRefused.forward && batchRefused.commands.count == 3)
+        let stockRefused = session.received(.error(ServerError(error: "not_authorized", details: "")), requestID: batchRefused.commands[0].id)
+        #expect(stockRefused.forward, "this one answers a subscription of the user's")
+    }
+
     @Test func aSubscriptionReplyMovesTheResumePointToItsSeq() {
         var session = machine()
         _ = session.connect(queryToken: nil)

@@ -143,10 +143,12 @@ struct SubscriptionPacerTests {
         // All or none: one target the token does not allow refuses the batch, not the others.
         let refusal = pacer.received(.error(ServerError(error: "not_authorized", details: "")), requestID: 1)
         #expect(refusal.refused == nil, "no subscription of it is given up")
+        #expect(refusal.askedAlone, "the batch's error answers nothing the user asked")
         #expect(refusal.send.map(\.command) == stocks.prefix(3).map(ClientCommand.subscribe))
         #expect(refusal.send.map(\.id) == [2, 3, 4])
         // Asked for again later on this connection, still alone; a new connection batches again.
-        _ = pacer.received(.error(ServerError(error: "not_authorized", details: "")), requestID: 2)
+        let single = pacer.received(.error(ServerError(error: "not_authorized", details: "")), requestID: 2)
+        #expect(single.refused == .subscribe(stocks[0]) && !single.askedAlone)
         #expect(pacer.enqueue([.subscribe(stocks[0]), .subscribe(stocks[4])]).map(\.command) == [.subscribe(stocks[0]), .subscribe(stocks[4])])
         pacer.reset()
         #expect(pacer.enqueue(stocks.prefix(2).map(ClientCommand.subscribe)).map(\.command) == [.subscribeAll(Array(stocks.prefix(2)))])

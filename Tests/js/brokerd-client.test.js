@@ -434,13 +434,14 @@ test("a refused batch is asked for again one subscription per request, each to i
   for (const code of ["600000", "600001", "600002"]) client.subscribe("stock", code);
   socket().receive(connected("client_00000001", 1));
   socket().receive(answer({ type: "error", error: "not_authorized", details: "your token does not allow stock '600001'" }, 1));
-  assert.deepEqual(errors[0].request, { type: "subscribe", subscription_type: "stock", targets: ["600000", "600001", "600002"] });
+  assert.equal(errors.length, 0, "the batch's refusal answers nothing the user asked");
   assert.deepEqual(subscribesSent(socket()).slice(1), ["stock:600000", "stock:600001", "stock:600002"]);
   assert.deepEqual(socket().sent.slice(1).map((m) => m.id), [2, 3, 4]);
   socket().receive(answer(reply("subscribed", "stock", "600000"), 2));
   socket().receive(answer({ type: "error", error: "not_authorized", details: "no" }, 3));
   socket().receive(answer(reply("subscribed", "stock", "600002"), 4));
-  assert.deepEqual(errors[1].request, { type: "subscribe", subscription_type: "stock", target: "600001" }, "only it is given up");
+  assert.equal(errors.length, 1);
+  assert.deepEqual(errors[0].request, { type: "subscribe", subscription_type: "stock", target: "600001" }, "only it is given up");
   clock.advance(5000);
   assert.equal(socket().sent.length, 4, "nothing more");
   // A new socket batches again.

@@ -76,7 +76,8 @@ struct SessionMachine {
         case .pong:
             return Reaction(forward: false)
         default:
-            return Reaction(commands: paced.send, retryAfter: paced.retryAfter)
+            // A refused batch is asked for again one by one: each refusal that matters answers one of those.
+            return Reaction(commands: paced.send, forward: !paced.askedAlone, retryAfter: paced.retryAfter)
         }
     }
 

@@ -85,12 +85,15 @@ struct SubscriptionPacer: Equatable {
 
     /// Takes a broker message and the request id it echoes; returns the requests to send now and,
     /// after a refusal for the rate limit, the wait after which `retry` must be called.
-    /// Also returns the request an error answered, when it was one of these.
+    /// Also returns the request an error answered, when it was one of these, and whether the
+    /// error refused a batch whose subscriptions are now asked for one by one (`askedAlone`: the
+    /// error is no answer to anything the user asked; theirs come to those requests).
     mutating func received(
         _ message: BrokerMessage, requestID: UInt64?
-    ) -> (send: [IdentifiedCommand], retryAfter: Duration?, refused: ClientCommand?) {
+    ) -> (send: [IdentifiedCommand], retryAfter: Duration?, refused: ClientCommand?, askedAlone: Bool) {
         var retryAfter: Duration?
         var refused: ClientCommand?
+        var askedAlone = false
         switch message {
         case .subscribed, .unsubscribed:
             answer(requestID, confirming: true)
@@ -101,6 +104,7 @@ struct SubscriptionPacer: Equatable {
                 unbatched.formUnion(batch)
                 let alone = batch.filter { subscription in !queued.contains { $0.subscription == subscription } }
                 queued.insert(contentsOf: alone.map(ClientCommand.subscribe), at: 0)
+                askedAlone = true
             } else {
                 refused = answered
             }
@@ -111,9 +115,9 @@ struct SubscriptionPacer: Equatable {
                 retryAfter = retryDelay
             }
         default:
-            return ([], nil, nil)
+            return ([], nil, nil, false)
         }
-        return (takeSendable(), retryAfter, refused)
+        return (takeSendable(), retryAfter, refused, askedAlone)
     }
 
     /// The wait after a refusal is over: queues `commands` (what the broker still lacks), less
