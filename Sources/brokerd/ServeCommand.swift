@@ -18,6 +18,10 @@ struct ServeCommand: AsyncParsableCommand {
     @OptionGroup var options: ServeOptions
 
     func run() async throws {
+        // SIGHUP reloads the configuration once the services run (`ReloadOnHangup`); until then
+        // (the journal opening) it is ignored, not the default end of the process: a
+        // `systemctl reload` during a start must not stop the broker.
+        signal(SIGHUP, SIG_IGN)
         let configuration: Configuration
         do {
             configuration = try Configuration.load(flags: options)
