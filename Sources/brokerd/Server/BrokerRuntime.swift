@@ -73,7 +73,7 @@ final class BrokerRuntime: Sendable {
     /// The settings the broker runs with now: `configuration` with the reloadable settings of the last reload.
     var settings: LiveSettings { live.withLock { $0 } }
 
-    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
+    /// Checks client tokens when `jwt_secret` or `jwt_public_key` is set; nil lets clients connect anonymously.
     var tokenVerifier: ClientTokenVerifier? { live.withLock { $0.tokenVerifier } }
 
     /// The web pages allowed to use the broker from a browser; nil: no check (`allowed_origins`).

@@ -5,7 +5,7 @@ import Journal
 struct LiveSettings: Sendable {
     /// The running configuration: the start-up one with the reloadable settings of the last reload.
     let configuration: Configuration
-    /// Checks client tokens when `jwt_secret` is set; nil lets clients connect anonymously.
+    /// Checks client tokens when `jwt_secret` or `jwt_public_key` is set; nil lets clients connect anonymously.
     let tokenVerifier: ClientTokenVerifier?
     /// The web pages allowed to use the broker from a browser; nil: no check (`allowed_origins`).
     let allowedOrigins: AllowedOrigins?
@@ -32,7 +32,7 @@ struct LiveSettings: Sendable {
 
 /// What became of one reload of the configuration.
 struct ReloadOutcome: Sendable {
-    /// When it was asked for (µs since the epoch).
+    /// When it ran (µs since the epoch).
     let at: Int64
     /// What it took (`applied`) and what waits for a restart (`needRestart`); nil when it failed.
     let changes: Configuration.Changes?
