@@ -5,5 +5,5 @@ struct Brokerd: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "brokerd",
         abstract: "Event-sourced real-time pub/sub broker for market data.",
-        subcommands: [ServeCommand.self, JournalCommand.self])
+        subcommands: [ServeCommand.self, ConfigCommand.self, JournalCommand.self])
 }

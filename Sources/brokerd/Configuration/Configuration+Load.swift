@@ -12,6 +12,15 @@ extension Configuration {
         flags: ServeOptions,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> Configuration {
+        try loadWithSources(flags: flags, environment: environment).configuration
+    }
+
+    /// What `load` resolves, with the config file it read (nil: none) and where each setting's
+    /// value came from (a setting left out took its default).
+    static func loadWithSources(
+        flags: ServeOptions,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> (configuration: Configuration, filePath: String?, sources: [Setting: ConfigurationSource]) {
         let path = try filePath(
             flags: flags, environment: environment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         var contents: String?
@@ -25,7 +34,11 @@ extension Configuration {
         var configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.checkSignalsFile(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.readPublicKey(flags: flags, environment: environment, fileContents: contents, filePath: path)
-        return configuration
+        var sources: [Setting: ConfigurationSource] = [:]
+        for setting in Setting.allCases {
+            sources[setting] = winningEntry(for: setting, flags: flags, environment: environment, fileContents: contents, filePath: path)?.source
+        }
+        return (configuration, path, sources)
     }
 
     /// Reads the issuer's public key `jwt_public_key` names (relative paths from the working

@@ -17,8 +17,9 @@ struct CommandResult {
 }
 
 /// Runs `executable` to completion. Output goes through files, not pipes, so a chatty child can
-/// never block on a full pipe while the test waits for it.
-func runCommand(_ executable: URL, _ arguments: [String]) async throws -> CommandResult {
+/// never block on a full pipe while the test waits for it. `environment`, when given, is the
+/// child's whole environment.
+func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
     let dir = try TemporaryDirectory()
     let out = dir.path("stdout"), err = dir.path("stderr")
     _ = FileManager.default.createFile(atPath: out, contents: nil)
@@ -26,6 +27,7 @@ func runCommand(_ executable: URL, _ arguments: [String]) async throws -> Comman
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if let environment { process.environment = environment }
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
     try process.run()
