@@ -52,6 +52,9 @@ import TestSupport
     }
 
     @Test func aStrategySubscriberGetsTheKnownPricesOfTheCodesANewSignalListAdds() async throws {
+        // The stock subscriber must get nothing new: a minute boundary mid-test would push it the
+        // close of its code's 1m bar (a CI run crossed one at 15:01:00).
+        try await waitForRoomInTheMinute(15)
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
         func putSignals(_ codes: [String]) async throws -> Int {
