@@ -91,6 +91,8 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                // Fetches the token issuer's JSON Web Key Set (jwt_jwks_url).
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
         // The Swift client: the wire protocol only, so an app links no part of the broker.

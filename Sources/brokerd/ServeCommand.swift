@@ -41,7 +41,7 @@ struct ServeCommand: AsyncParsableCommand {
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
             logger.warning("ignoring unknown environment variable", metadata: ["name": "\(name)"])
         }
-        let tokenVerifier = await ClientTokenVerifier(auth: configuration.auth)
+        let tokenVerifier = await ClientTokenVerifier(auth: configuration.auth, logger: logger)
         if let tokenVerifier {
             logger.info(
                 "client authentication on: WebSocket clients need a JWT",

@@ -43,7 +43,7 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer,
+            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer,
             .trustedProxies, .allowedOrigins,
         ])
     }

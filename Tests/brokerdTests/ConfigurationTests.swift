@@ -414,7 +414,7 @@ extension ConfigurationTests {
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
-        .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
+        .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtJWKSURL: "https://auth.example.com/jwks.json", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
     ]
 
@@ -452,6 +452,7 @@ extension ConfigurationTests {
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.jwtPublicKeyPath = "/etc/brokerd/issuer.pub.pem"
+        c.auth.jwtJWKSURL = "https://auth.example.com/jwks.json"
         c.auth.jwtAudience = "brokerd"
         c.auth.jwtIssuer = "https://auth.example.com"
         c.auth.trustedProxies = ["127.0.0.1", "::1"]

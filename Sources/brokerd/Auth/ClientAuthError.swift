@@ -12,6 +12,8 @@ enum ClientAuthError: Error, Equatable, Sendable {
     case unsupportedAlgorithm(String?, accepted: [String])
     /// The signature does not match the configured secret (HS256) or public key (RS256, ES256).
     case badSignature(algorithm: String)
+    /// The token names a key (`kid`) the issuer's key set does not hold, even fetched again.
+    case unknownKey(String)
     /// `jwt_audience` is set and the token's `aud` does not name it.
     case audienceNotAccepted(expected: String)
     /// `jwt_issuer` is set and the token's `iss` is not it.
@@ -36,6 +38,7 @@ enum ClientAuthError: Error, Equatable, Sendable {
         case .malformedToken: "malformed token"
         case .unsupportedAlgorithm(_, let accepted): "token algorithm not accepted (\(accepted.joined(separator: ", ")) only)"
         case .badSignature: "invalid token signature"
+        case .unknownKey: "token key not known"
         case .audienceNotAccepted: "token audience not accepted"
         case .issuerNotAccepted: "token issuer not accepted"
         case .missingExpiration: "token has no exp"
@@ -67,6 +70,8 @@ enum ClientAuthError: Error, Equatable, Sendable {
             "header alg \(algorithm.map { "'\($0.prefix(16))'" } ?? "missing"); only \(accepted.joined(separator: ", ")) \(accepted.count == 1 ? "is" : "are") accepted"
         case .badSignature(let algorithm):
             "the \(algorithm) signature does not match \(algorithm == "HS256" ? "jwt_secret" : "jwt_public_key")"
+        case .unknownKey(let kid):
+            "the issuer's key set (jwt_jwks_url) has no key '\(kid.prefix(40))'"
         case .audienceNotAccepted(let expected):
             "the token's aud does not name \(expected) (jwt_audience)"
         case .issuerNotAccepted(let expected):

@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import JWTKit
+import Logging
 
 /// Checks client JWTs against the configured HS256 secret and the issuer's public key (RS256 or
 /// ES256), and turns them into a `ClientIdentity`.
@@ -15,13 +16,19 @@ import JWTKit
 struct ClientTokenVerifier: Sendable {
     /// The key of each accepted algorithm (`HS256`, `RS256`, `ES256`).
     private let keys: [String: JWTKeyCollection]
+    /// The issuer's key set (`jwt_jwks_url`): RS256 and ES256 tokens that name a key (`kid`) are
+    /// checked with it, when set.
+    let jwks: JWKSKeys?
     /// The `aud` a token must name; nil checks none.
     let audience: String?
     /// The `iss` a token must have; nil checks none.
     let issuer: String?
 
+    /// The algorithms the key set's keys sign with.
+    static let jwksAlgorithms: Set = ["RS256", "ES256"]
+
     /// The accepted algorithms, sorted.
-    var algorithms: [String] { keys.keys.sorted() }
+    var algorithms: [String] { Set(keys.keys).union(jwks == nil ? [] : Self.jwksAlgorithms).sorted() }
 
     /// A verifier for HS256 tokens signed with `secret` (the `jwt_secret` setting) alone.
     init(secret: String) async {
@@ -29,13 +36,17 @@ struct ClientTokenVerifier: Sendable {
     }
 
     /// A verifier of the client tokens `auth` configures; nil when it configures no key (clients
-    /// are anonymous). Its public key must have been read (`Configuration.load`).
-    init?(auth: Configuration.Auth) async {
-        guard auth.jwtSecret != nil || auth.jwtPublicKey != nil else { return nil }
-        await self.init(secret: auth.jwtSecret, publicKey: auth.jwtPublicKey, audience: auth.jwtAudience, issuer: auth.jwtIssuer)
+    /// are anonymous). Its public key must have been read (`Configuration.load`); its key set is
+    /// fetched now (a failure is logged: tokens it would check are refused until a fetch works).
+    init?(auth: Configuration.Auth, logger: Logger) async {
+        guard auth.jwtSecret != nil || auth.jwtPublicKey != nil || auth.jwtJWKSURL != nil else { return nil }
+        let jwks = auth.jwtJWKSURL.map { JWKSKeys(url: $0, logger: logger) }
+        await jwks?.refresh()
+        await self.init(
+            secret: auth.jwtSecret, publicKey: auth.jwtPublicKey, jwks: jwks, audience: auth.jwtAudience, issuer: auth.jwtIssuer)
     }
 
-    init(secret: String?, publicKey: JWTPublicKey?, audience: String?, issuer: String?) async {
+    init(secret: String?, publicKey: JWTPublicKey?, jwks: JWKSKeys? = nil, audience: String?, issuer: String?) async {
         var keys: [String: JWTKeyCollection] = [:]
         if let secret {
             keys["HS256"] = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
@@ -47,6 +58,7 @@ struct ClientTokenVerifier: Sendable {
             }
         }
         self.keys = keys
+        self.jwks = jwks
         self.audience = audience
         self.issuer = issuer
     }
@@ -63,7 +75,7 @@ struct ClientTokenVerifier: Sendable {
         else {
             throw .malformedToken(reason: "the header is not base64url-encoded JSON with a string alg")
         }
-        guard let algorithm = header.alg, let key = keys[algorithm] else {
+        guard let algorithm = header.alg, let key = try await key(for: algorithm, kid: header.kid) else {
             throw .unsupportedAlgorithm(header.alg, accepted: algorithms)
         }
         let claims: ClientClaims
@@ -103,9 +115,25 @@ struct ClientTokenVerifier: Sendable {
         return ClientIdentity(user: user, allowList: try SubscriptionAllowList(claim: allow), expiresAt: expiresAt)
     }
 
+    /// The keys that check a token of `algorithm` naming `kid`: the key set's when it is set, the
+    /// algorithm is one of its and the token names a key; else the configured key of the
+    /// algorithm; nil for an algorithm no key takes.
+    private func key(for algorithm: String, kid: String?) async throws(ClientAuthError) -> JWTKeyCollection? {
+        if let jwks, Self.jwksAlgorithms.contains(algorithm), let kid {
+            guard let keys = await jwks.keys(for: kid) else { throw .unknownKey(kid) }
+            return keys
+        }
+        if let key = keys[algorithm] { return key }
+        if jwks != nil, Self.jwksAlgorithms.contains(algorithm) {
+            throw .malformedToken(reason: "the header names no key (kid): the issuer's key set (jwt_jwks_url) has no key to check it with")
+        }
+        return nil
+    }
+
     /// The JOSE header fields this verifier reads.
     private struct Header: Decodable {
         let alg: String?
+        let kid: String?
     }
 
     private static func base64URLDecoded(_ part: Substring) -> Data? {

@@ -8,7 +8,7 @@ extension Setting {
     /// journal, the fan-out or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
-        case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
+        case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst:
             true
         default:
@@ -50,6 +50,7 @@ extension Configuration {
         next.auth.jwtSecret = new.auth.jwtSecret
         next.auth.jwtPublicKeyPath = new.auth.jwtPublicKeyPath
         next.auth.jwtPublicKey = new.auth.jwtPublicKey
+        next.auth.jwtJWKSURL = new.auth.jwtJWKSURL
         next.auth.jwtAudience = new.auth.jwtAudience
         next.auth.jwtIssuer = new.auth.jwtIssuer
         next.auth.trustedProxies = new.auth.trustedProxies
@@ -97,6 +98,7 @@ extension Configuration {
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
         case .jwtPublicKey: auth.jwtPublicKeyPath
+        case .jwtJWKSURL: auth.jwtJWKSURL
         case .jwtAudience: auth.jwtAudience
         case .jwtIssuer: auth.jwtIssuer
         case .trustedProxies: auth.trustedProxies.joined(separator: ",")

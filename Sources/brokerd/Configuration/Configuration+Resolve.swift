@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Broker
+import Foundation
 import Journal
 import Logging
 import Publishers
@@ -87,6 +88,7 @@ extension Configuration {
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .jwtPublicKey: auth.jwtPublicKeyPath = try value.string()
+        case .jwtJWKSURL: auth.jwtJWKSURL = try Self.jwksURL(value.word())
         case .jwtAudience: auth.jwtAudience = try value.word()
         case .jwtIssuer: auth.jwtIssuer = try value.word()
         case .trustedProxies: auth.trustedProxies = try Self.ipAddresses(value.list())
@@ -107,6 +109,14 @@ extension Configuration {
     private static func rateOrOff(_ rate: Double) throws(SettingRejection) -> Double {
         guard rate == 0 || rate >= 0.001 else { throw SettingRejection("must be 0 (no limit) or at least 0.001") }
         return rate
+    }
+
+    /// An http or https URL with a host.
+    private static func jwksURL(_ text: String) throws(SettingRejection) -> String {
+        guard let url = URL(string: text), ["http", "https"].contains(url.scheme?.lowercased()), url.host?.isEmpty == false else {
+            throw SettingRejection("must be an http or https URL, e.g. https://auth.example.com/.well-known/jwks.json")
+        }
+        return text
     }
 
     /// At most ten minutes: a stop that takes longer is one no service manager waits for.

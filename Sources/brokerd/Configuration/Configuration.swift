@@ -149,13 +149,16 @@ extension Configuration {
         public var jwtPublicKeyPath: String?
         /// The key `jwtPublicKeyPath` holds, once `Configuration.load` read it.
         var jwtPublicKey: JWTPublicKey?
+        /// URL of the token issuer's JSON Web Key Set (`JWKSKeys`), for RS256 and ES256 client JWTs
+        /// that name their key; nil reads none.
+        public var jwtJWKSURL: String?
         /// The `aud` client JWTs must name; nil checks none.
         public var jwtAudience: String?
         /// The `iss` client JWTs must have; nil checks none.
         public var jwtIssuer: String?
 
         /// Whether WebSocket clients need a token: a secret or a public key is configured.
-        var checksClientTokens: Bool { jwtSecret != nil || jwtPublicKeyPath != nil }
+        var checksClientTokens: Bool { jwtSecret != nil || jwtPublicKeyPath != nil || jwtJWKSURL != nil }
         /// Proxy addresses whose `X-Forwarded-For` is believed.
         public var trustedProxies: [String] = []
         /// Origins of the web pages that may use the broker from a browser (`AllowedOrigins`);

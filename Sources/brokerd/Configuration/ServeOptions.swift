@@ -121,6 +121,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.jwtPublicKey.flagName), help: Setting.jwtPublicKey.argumentHelp)
     public var jwtPublicKey: String?
 
+    @Option(name: .customLong(Setting.jwtJWKSURL.flagName), help: Setting.jwtJWKSURL.argumentHelp)
+    public var jwtJWKSURL: String?
+
     @Option(name: .customLong(Setting.jwtAudience.flagName), help: Setting.jwtAudience.argumentHelp)
     public var jwtAudience: String?
 
@@ -179,6 +182,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),
+            (.jwtJWKSURL, jwtJWKSURL.map(SettingValue.text)),
             (.jwtAudience, jwtAudience.map(SettingValue.text)),
             (.jwtIssuer, jwtIssuer.map(SettingValue.text)),
             (.trustedProxies, trustedProxies.map(SettingValue.text)),

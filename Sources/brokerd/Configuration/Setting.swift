@@ -38,6 +38,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case jwtPublicKey = "jwt_public_key"
+    case jwtJWKSURL = "jwt_jwks_url"
     case jwtAudience = "jwt_audience"
     case jwtIssuer = "jwt_issuer"
     case trustedProxies = "trusted_proxies"
@@ -65,7 +66,7 @@ public enum Setting: String, CaseIterable, Sendable {
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
-        case .adminToken, .jwtSecret, .jwtPublicKey, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
+        case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
 
@@ -139,6 +140,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
         case .jwtPublicKey: "PEM file of the token issuer's public key: RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
+        case .jwtJWKSURL: "URL of the token issuer's JSON Web Key Set: RS256 and ES256 client JWTs naming a key (kid) are checked with its keys."
         case .jwtAudience: "Client JWTs must name this in aud."
         case .jwtIssuer: "Client JWTs must have this iss."
         case .trustedProxies: "Comma-separated proxy IPs whose X-Forwarded-For is believed."
@@ -168,6 +170,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: "pattern"
         case .adminToken, .jwtSecret: "secret"
         case .jwtAudience: "audience"
+        case .jwtJWKSURL: "url"
         case .jwtIssuer: "issuer"
         case .trustedProxies: "ips"
         case .allowedOrigins: "origins"
@@ -214,7 +217,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisLogLength: return "\(defaults.redis.logLength)"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
-        case .jwtPublicKey: return "none"
+        case .jwtPublicKey, .jwtJWKSURL: return "none"
         case .jwtAudience, .jwtIssuer: return "none, not checked"
         case .trustedProxies: return "none"
         case .allowedOrigins: return "none, no check"

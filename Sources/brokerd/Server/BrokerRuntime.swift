@@ -107,7 +107,7 @@ final class BrokerRuntime: Sendable {
             }
             let current = settings
             let changes = current.configuration.changes(to: new)
-            let next = await current.reloaded(from: new)
+            let next = await current.reloaded(from: new, logger: logger)
             live.withLock { $0 = next }
             logLevels.level = next.configuration.logLevel
             admissions.setLimit(next.configuration.limits.maxClients)

@@ -1,4 +1,5 @@
 import Journal
+import Logging
 
 /// The settings a running broker reloads (`Setting.isReloadable`), with what is made of them,
 /// replaced together so that no request sees half of a reload.
@@ -21,12 +22,13 @@ struct LiveSettings: Sendable {
 
     /// These settings with the reloadable ones of `new`; the token verifier made again only
     /// when a setting it checks with changed (a verifier keeps nothing of the tokens it checked).
-    func reloaded(from new: Configuration) async -> LiveSettings {
+    func reloaded(from new: Configuration, logger: Logger) async -> LiveSettings {
         let next = configuration.reloaded(from: new)
         let (old, now) = (configuration.auth, next.auth)
-        let sameChecks = old.jwtSecret == now.jwtSecret && old.jwtPublicKey == now.jwtPublicKey
+        let sameChecks = old.jwtSecret == now.jwtSecret && old.jwtPublicKey == now.jwtPublicKey && old.jwtJWKSURL == now.jwtJWKSURL
             && old.jwtAudience == now.jwtAudience && old.jwtIssuer == now.jwtIssuer
-        return LiveSettings(configuration: next, tokenVerifier: sameChecks ? tokenVerifier : await ClientTokenVerifier(auth: now))
+        return LiveSettings(
+            configuration: next, tokenVerifier: sameChecks ? tokenVerifier : await ClientTokenVerifier(auth: now, logger: logger))
     }
 }
 
