@@ -118,6 +118,33 @@ import _CryptoExtras
         withExtendedLifetime(server) {}
     }
 
+    @Test func tokensArrivingDuringAFetchWaitForItAndAnUnknownKeyIsFetchedAtMostEvery30Seconds() async throws {
+        let dir = try TemporaryDirectory()
+        let issuer = Issuer(kid: "k1")
+        try Self.document([issuer.jwk]).write(toFile: dir.path("jwks.json"), atomically: true, encoding: .utf8)
+        let server = try await FileServer(directory: dir.url.path)
+        // Not fetched yet: the first token starts the fetch, the others wait for it.
+        let jwks = JWKSKeys(url: "http://127.0.0.1:\(server.port)/jwks.json", logger: Logger(label: "test"))
+        let verifier = await ClientTokenVerifier(secret: nil, publicKey: nil, jwks: jwks, audience: nil, issuer: nil)
+        let token = try await issuer.sign(ClientClaims(subject: "alice", expiration: Self.now.addingTimeInterval(3_600)))
+        let users = await withTaskGroup(of: String?.self) { group in
+            for _ in 0..<10 { group.addTask { try? await verifier.verify(token, now: Self.now).user } }
+            return await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(users == Array(repeating: "alice", count: 10))
+        // A key published after that fetch is not fetched for until 30 s have passed.
+        let late = Issuer(kid: "k2")
+        try Self.document([issuer.jwk, late.jwk]).write(toFile: dir.path("jwks.json"), atomically: true, encoding: .utf8)
+        let lateToken = try await late.sign(ClientClaims(subject: "bob", expiration: Self.now.addingTimeInterval(3_600)))
+        do {
+            _ = try await verifier.verify(lateToken, now: Self.now)
+            Issue.record("fetched again within 30 s")
+        } catch {
+            #expect(error == .unknownKey("k2"))
+        }
+        withExtendedLifetime(server) {}
+    }
+
     @Test func aBrokerTakesTheKeySetsTokens() async throws {
         let dir = try TemporaryDirectory()
         let issuer = Issuer(kid: "k1")

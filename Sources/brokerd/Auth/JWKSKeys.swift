@@ -31,7 +31,8 @@ final class JWKSKeys: Sendable {
         var kids: Set<String> = []
         var fetchedAt: ContinuousClock.Instant?
         var attemptedAt: ContinuousClock.Instant?
-        var fetching = false
+        /// The fetch under way: whoever needs it waits for this one rather than start another.
+        var inFlight: Task<Void, Never>?
     }
 
     init(url: String, logger: Logger, minimumRefetch: Duration = JWKSKeys.minimumRefetch) {
@@ -41,35 +42,46 @@ final class JWKSKeys: Sendable {
     }
 
     /// The set's keys for a token naming `kid`; nil when the set (fetched again if it may be
-    /// stale) has no such key.
+    /// stale, or waited for when a fetch is under way) has no such key.
     func keys(for kid: String) async -> JWTKeyCollection? {
         let now = ContinuousClock.now
-        let (known, keys, stale, mayRefetch) = state.withLock { state in
+        let (known, keys, stale, inFlight, mayRefetch) = state.withLock { state in
             (
-                state.kids.contains(kid), state.keys,
-                state.fetchedAt.map { now - $0 > Self.maxAge } ?? true,
-                !state.fetching && (state.attemptedAt.map { now - $0 >= minimumRefetch } ?? true)
+                state.kids.contains(kid), state.keys, state.fetchedAt.map { now - $0 > Self.maxAge } ?? true, state.inFlight,
+                state.attemptedAt.map { now - $0 >= minimumRefetch } ?? true
             )
         }
         if known, let keys {
-            if stale && mayRefetch { Task { await self.refresh() } }
+            if stale && inFlight == nil && mayRefetch { Task { await self.refresh() } }
             return keys
         }
-        guard mayRefetch else { return nil }
-        await refresh()
+        if let inFlight {
+            await inFlight.value
+        } else if mayRefetch {
+            await refresh()
+        } else {
+            return nil
+        }
         return state.withLock { $0.kids.contains(kid) ? $0.keys : nil }
     }
 
-    /// Fetches the set and takes its RSA and EC keys; a failure is logged and keeps the keys there were.
+    /// Fetches the set and takes its RSA and EC keys (or waits for the fetch under way); a failure
+    /// is logged and keeps the keys there were.
     func refresh() async {
-        let go = state.withLock { state -> Bool in
-            guard !state.fetching else { return false }
-            state.fetching = true
+        let fetch = state.withLock { state -> Task<Void, Never> in
+            if let running = state.inFlight { return running }
             state.attemptedAt = .now
-            return true
+            let task = Task {
+                await self.fetch()
+                self.state.withLock { $0.inFlight = nil }
+            }
+            state.inFlight = task
+            return task
         }
-        guard go else { return }
-        defer { state.withLock { $0.fetching = false } }
+        await fetch.value
+    }
+
+    private func fetch() async {
         do {
             var request = HTTPClientRequest(url: url)
             request.headers.add(name: "Accept", value: "application/json")
