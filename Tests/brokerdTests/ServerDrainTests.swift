@@ -60,4 +60,39 @@ import TestSupport
         }
         #expect(reasons == Array(repeating: .shutdown, count: 10))
     }
+
+    @Test func aSecondSignalCutsTheDrainShort() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--shutdown-drain", "600"])
+        var clients: [TestWebSocket] = []
+        for _ in 0..<3 {
+            let client = TestWebSocket(url: broker.webSocketURL)
+            #expect(try await client.receive()?["type"] as? String == "connected")
+            clients.append(client)
+        }
+        broker.process.terminate()
+        for _ in 0..<200 {
+            if try await HTTP.request("GET", broker.baseURL + "/readyz").0 == 503 { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        // One closed at once; the others would wait for minutes.
+        try await Task.sleep(for: .milliseconds(200))
+        broker.process.terminate()
+        let exited = await withTaskGroup(of: Bool.self) { group in
+            group.addTask { _ = await broker.waitForExit(); return true }
+            group.addTask {
+                try? await Task.sleep(for: .seconds(60))
+                // Still draining: end it, so the wait above ends too (not when cancelled: it exited).
+                if !Task.isCancelled && broker.process.isRunning { kill(broker.process.processIdentifier, SIGKILL) }
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        #expect(exited, "the second SIGTERM did not end the drain")
+        #expect(broker.process.terminationStatus == 0)
+        for client in clients { #expect(try await client.closeFrame()?.closeCode == .goingAway) }
+        #expect(broker.logText.contains("drain cut short by a second signal"), "\(broker.logText.suffix(600))")
+    }
 }

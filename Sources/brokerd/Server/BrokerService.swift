@@ -5,6 +5,7 @@ import Logging
 import Publishers
 import ServiceLifecycle
 import Synchronization
+import UnixSignals
 
 /// The broker's own lifecycle around the HTTP server: replays the journal, opened before the server
 /// listens (the server answers 503 meanwhile), sweeps heartbeats and expired sessions, and on SIGTERM closes every
@@ -334,11 +335,21 @@ struct BrokerService: Service {
     /// With `shutdown_drain`, closes the connected clients evenly over it (`DrainSchedule`), in no
     /// particular order, refusing new ones meanwhile; each is closed as at shutdown (1001, journaled
     /// `shutdown`, resumable). Whoever is left when it ends, or connects meanwhile through an
-    /// upgrade already admitted, is closed by the shutdown that follows.
+    /// upgrade already admitted, is closed by the shutdown that follows. A second SIGTERM or SIGINT
+    /// cuts it short: the shutdown then closes the rest at once.
     private func drain() async {
         let period = configuration.shutdownDrain
         guard period > .zero else { return }
         runtime.beginDraining()
+        // The signal that began the drain went to the service group before this sequence existed.
+        let again = OnceFlag()
+        let hurry = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+                again.set()
+                return
+            }
+        }
+        defer { hurry.cancel() }
         var waiting = runtime.registry.all.shuffled()
         let schedule = DrainSchedule(total: waiting.count, period: period)
         logger.info("draining: closing the clients a few at a time", metadata: [
@@ -346,7 +357,7 @@ struct BrokerService: Service {
         ])
         let start = ContinuousClock.now
         var closed = 0
-        while !waiting.isEmpty && !Task.isCancelled {
+        while !waiting.isEmpty && !Task.isCancelled && !again.isSet {
             let due = schedule.due(after: ContinuousClock.now - start)
             while closed < due, let next = waiting.popLast() {
                 next.requestClose(.shutdown)
@@ -354,7 +365,11 @@ struct BrokerService: Service {
             }
             try? await Task.sleep(for: .milliseconds(20))
         }
-        logger.info("drained", metadata: ["closed": "\(closed)"])
+        if again.isSet {
+            logger.notice("drain cut short by a second signal", metadata: ["closed": "\(closed)", "left": "\(waiting.count)"])
+        } else {
+            logger.info("drained", metadata: ["closed": "\(closed)"])
+        }
     }
 
     private func shutDown(journal: Journal, store: EventStore) async {
