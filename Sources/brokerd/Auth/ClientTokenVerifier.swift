@@ -39,7 +39,7 @@ struct ClientTokenVerifier: Sendable {
     /// are anonymous). Its public key must have been read (`Configuration.load`); its key set is
     /// fetched now (a failure is logged: tokens it would check are refused until a fetch works).
     init?(auth: Configuration.Auth, logger: Logger) async {
-        guard auth.jwtSecret != nil || auth.jwtPublicKey != nil || auth.jwtJWKSURL != nil else { return nil }
+        guard auth.checksClientTokens else { return nil }
         let jwks = auth.jwtJWKSURL.map { JWKSKeys(url: $0, logger: logger) }
         await jwks?.refresh()
         await self.init(

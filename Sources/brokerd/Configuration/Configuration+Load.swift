@@ -12,15 +12,29 @@ extension Configuration {
         flags: ServeOptions,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> Configuration {
-        try loadWithSources(flags: flags, environment: environment).configuration
+        try loadWithFile(flags: flags, environment: environment).configuration
     }
 
     /// What `load` resolves, with the config file it read (nil: none) and where each setting's
-    /// value came from (a setting left out took its default).
+    /// value came from (a setting left out took its default): what `brokerd config` shows.
     static func loadWithSources(
         flags: ServeOptions,
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> (configuration: Configuration, filePath: String?, sources: [Setting: ConfigurationSource]) {
+        let (configuration, path, contents) = try loadWithFile(flags: flags, environment: environment)
+        // The file is read and parsed again only here: it resolved above.
+        let fileEntries = contents.flatMap { try? ConfigurationFile.entries(in: $0, path: path ?? defaultFilePath) }
+        var sources: [Setting: ConfigurationSource] = [:]
+        for setting in Setting.allCases {
+            sources[setting] = winningEntry(for: setting, flags: flags, environment: environment, fileEntries: fileEntries)?.source
+        }
+        return (configuration, path, sources)
+    }
+
+    /// `load`, with the config file's path and text.
+    private static func loadWithFile(
+        flags: ServeOptions, environment: [String: String]
+    ) throws(ConfigurationError) -> (configuration: Configuration, filePath: String?, contents: String?) {
         let path = try filePath(
             flags: flags, environment: environment, fileExists: { FileManager.default.fileExists(atPath: $0) })
         var contents: String?
@@ -34,11 +48,7 @@ extension Configuration {
         var configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.checkSignalsFile(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.readPublicKey(flags: flags, environment: environment, fileContents: contents, filePath: path)
-        var sources: [Setting: ConfigurationSource] = [:]
-        for setting in Setting.allCases {
-            sources[setting] = winningEntry(for: setting, flags: flags, environment: environment, fileContents: contents, filePath: path)?.source
-        }
-        return (configuration, path, sources)
+        return (configuration, path, contents)
     }
 
     /// Reads the issuer's public key `jwt_public_key` names (relative paths from the working
@@ -74,11 +84,17 @@ extension Configuration {
     private static func winningEntry(
         for setting: Setting, flags: ServeOptions, environment: [String: String], fileContents: String?, filePath: String?
     ) -> SettingEntry? {
+        let fileEntries = fileContents.flatMap { try? ConfigurationFile.entries(in: $0, path: filePath ?? defaultFilePath) }
+        return winningEntry(for: setting, flags: flags, environment: environment, fileEntries: fileEntries)
+    }
+
+    private static func winningEntry(
+        for setting: Setting, flags: ServeOptions, environment: [String: String], fileEntries: [SettingEntry]?
+    ) -> SettingEntry? {
         let name = setting.environmentName
-        let fromFile = fileContents.flatMap { try? ConfigurationFile.entries(in: $0, path: filePath ?? defaultFilePath) }
         return flags.entries.last { $0.setting == setting }
             ?? environment[name].map { SettingEntry(setting: setting, value: .text($0), source: .environment(name)) }
-            ?? fromFile?.last { $0.setting == setting }
+            ?? fileEntries?.last { $0.setting == setting }
     }
 
     /// A signals file named explicitly must be there (relative paths from the working directory)

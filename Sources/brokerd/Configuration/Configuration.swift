@@ -157,7 +157,7 @@ extension Configuration {
         /// The `iss` client JWTs must have; nil checks none.
         public var jwtIssuer: String?
 
-        /// Whether WebSocket clients need a token: a secret or a public key is configured.
+        /// Whether WebSocket clients need a token: a secret, a public key or a key set is configured.
         var checksClientTokens: Bool { jwtSecret != nil || jwtPublicKeyPath != nil || jwtJWKSURL != nil }
         /// Proxy addresses whose `X-Forwarded-For` is believed.
         public var trustedProxies: [String] = []
