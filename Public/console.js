@@ -93,13 +93,19 @@
     }
   }
 
+  // With client authentication on, the strategy routes want the page's client token too.
+  function reading() {
+    const token = query.get("token");
+    return { cache: "no-store", headers: token ? { Authorization: "Bearer " + token } : {} };
+  }
+
   // Strategy picker
 
   async function loadStrategies() {
     const picker = $("strategy");
     let list;
     try {
-      const response = await fetch("/api/strategies", { cache: "no-store" });
+      const response = await fetch("/api/strategies", reading());
       if (!response.ok) throw new Error("HTTP " + response.status);
       list = (await response.json()).strategies;
     } catch (error) {
@@ -146,7 +152,7 @@
     if (!watched) return;
     let listed;
     try {
-      const response = await fetch("/api/signals/buy?strategy=" + encodeURIComponent(watched), { cache: "no-store" });
+      const response = await fetch("/api/signals/buy?strategy=" + encodeURIComponent(watched), reading());
       if (!response.ok) return;
       listed = (await response.json()).signals.map((signal) => signal.code).sort();
     } catch (error) {

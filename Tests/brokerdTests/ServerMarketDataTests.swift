@@ -169,6 +169,37 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func withClientAuthTheStrategiesAndTheirSignalsAreReadWithATokenThatGrantsThem() async throws {
+        let dir = try TemporaryDirectory()
+        let admin = "admin-secret"
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--admin-token", admin], environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        try await feed(broker, token: admin)
+        let other = #"{"signals":[{"code":"688981","name":"中芯国际"}]}"#
+        #expect(try await HTTP.request("PUT", broker.baseURL + "/api/signals/momentum", body: other, token: admin).0 == 200)
+        func names(_ body: [String: Any]) -> [String] { (body["strategies"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String } }
+
+        for path in ["/api/strategies", "/api/signals/buy?strategy=volume_wave"] {
+            let (status, body) = try await get(broker, path)
+            #expect(status == 401 && body["error"] as? String == "unauthorized", "\(path): \(status) \(body)")
+        }
+        let bob = try await TestTokens.valid(user: "bob", allow: ["strategy": ["volume_wave"]])
+        let (listed, strategies) = try await get(broker, "/api/strategies", token: bob)
+        #expect(listed == 200 && names(strategies) == ["volume_wave"] && strategies["count"] as? Int == 1, "\(strategies)")
+        let (read, signals) = try await get(broker, "/api/signals/buy?strategy=volume_wave", token: bob)
+        #expect(read == 200 && signals["count"] as? Int == 3, "\(signals)")
+        let (refused, refusal) = try await get(broker, "/api/signals/buy?strategy=momentum", token: bob)
+        #expect(refused == 403 && refusal["error"] as? String == "not_allowed", "\(refusal)")
+
+        let stocksOnly = try await TestTokens.valid(user: "alice", allow: ["stock": ["600519"]])
+        #expect(names(try await get(broker, "/api/strategies", token: stocksOnly).1) == [])
+        for token in [admin, try await TestTokens.valid(user: "carol")] {
+            #expect(names(try await get(broker, "/api/strategies", token: token).1) == ["momentum", "volume_wave"])
+            #expect(try await get(broker, "/api/signals/buy?strategy=momentum", token: token).1["count"] as? Int == 1)
+        }
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func operatorsListAlertRulesByUserAndCodeWithWhetherTheyFired() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))

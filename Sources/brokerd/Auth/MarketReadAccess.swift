@@ -1,6 +1,7 @@
 import Broker
 
-/// What a reader of the market-data routes (`GET /api/prices`, `/api/klines`, `/api/news`) may see.
+/// What a reader of the market-data routes (`GET /api/prices`, `/api/klines`, `/api/news`) and the
+/// strategy routes (`GET /api/strategies`, `/api/signals/buy`) may see.
 ///
 /// With client authentication on, a reader presents a client token and sees what a subscription
 /// would show it, as its allow-list says: the REST reads are no way around the grants.

@@ -19,10 +19,10 @@ struct APIRoutes {
         }
         let api = router.group("api")
         api.get("websocket/stats") { _, _ in try await stats() }
+        // Strategies and market data: open, or with client authentication on, for a client token
+        // (its allow-list applies) or the admin token.
         api.get("signals/buy") { request, _ in try await signals(request) }
-        api.get("strategies") { _, _ in try await strategies() }
-        // Market data: open, or with client authentication on, for a client token (its allow-list
-        // applies) or the admin token.
+        api.get("strategies") { request, _ in try await strategies(request) }
         api.get("prices") { request, _ in try await prices(request) }
         api.get("klines") { request, _ in try await klines(request) }
         api.get("news") { request, _ in try await news(request) }
@@ -213,19 +213,25 @@ struct APIRoutes {
     }
 
     private func signals(_ request: Request) async throws -> Response {
+        let access = try await marketReadAccess(request)
         let store = try readyStore()
         guard let strategy = request.uri.formValue("strategy"), !strategy.isEmpty else {
             throw APIError.badRequest("missing_strategy", "add ?strategy=<name>, e.g. ?strategy=volume_wave")
+        }
+        guard access.permits(Subscription(type: .strategy, target: strategy)) else {
+            throw MarketDataReads.notAllowed("strategy '\(strategy)'")
         }
         let signals = await store.read { $0.strategies.signals(of: strategy) }
         return JSONResponse.make(SignalsBody(strategy: strategy, count: signals.count, signals: signals))
     }
 
-    /// The strategies with a signal list, by name: what a client may subscribe to as `strategy`.
-    private func strategies() async throws -> Response {
+    /// The strategies with a signal list, by name: what a client may subscribe to as `strategy`
+    /// (with an allow-list, those it grants).
+    private func strategies(_ request: Request) async throws -> Response {
+        let access = try await marketReadAccess(request)
         let store = try readyStore()
         let rows = await store.read { projection in
-            projection.strategies.strategyNames.sorted().map {
+            projection.strategies.strategyNames.sorted().filter { access.permits(Subscription(type: .strategy, target: $0)) }.map {
                 StrategiesBody.Row(name: $0, signalCount: projection.strategies.signals(of: $0).count)
             }
         }
