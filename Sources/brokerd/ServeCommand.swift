@@ -65,12 +65,15 @@ struct ServeCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let options = options
+        let systemd = SystemdNotifier.fromEnvironment(ProcessInfo.processInfo.environment, logger: logger)
         let runtime = BrokerRuntime(
             configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier,
-            resumeKey: resumeKey, logLevels: logLevels, source: { () throws(ConfigurationError) in try Configuration.load(flags: options) })
+            resumeKey: resumeKey, logLevels: logLevels, systemd: systemd,
+            source: { () throws(ConfigurationError) in try Configuration.load(flags: options) })
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
             listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+            systemd?.listening(host: configuration.host, port: port)
         }
         let group = ServiceGroup(
             configuration: .init(

@@ -31,6 +31,8 @@ final class BrokerRuntime: Sendable {
     let resumeKey: ResumeKey
     /// The level every logger of the process logs at, which a reload of `log_level` sets.
     let logLevels: LogLevelSwitch
+    /// Tells systemd how the broker is doing, when it runs as a `Type=notify` unit.
+    let systemd: SystemdNotifier?
     /// The configuration's sources read again (file, environment, flags), for a reload; nil when
     /// the broker cannot reload (a runtime made by a test).
     private let source: (@Sendable () throws(ConfigurationError) -> Configuration)?
@@ -44,9 +46,10 @@ final class BrokerRuntime: Sendable {
 
     init(
         configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil,
-        resumeKey: ResumeKey = .random(), logLevels: LogLevelSwitch? = nil,
+        resumeKey: ResumeKey = .random(), logLevels: LogLevelSwitch? = nil, systemd: SystemdNotifier? = nil,
         source: (@Sendable () throws(ConfigurationError) -> Configuration)? = nil
     ) {
+        self.systemd = systemd
         self.configuration = configuration
         self.resumeKey = resumeKey
         self.logger = logger
@@ -93,7 +96,8 @@ final class BrokerRuntime: Sendable {
     /// warning and keep their running value. Sources that do not resolve change nothing: the
     /// error is logged and returned. One reload at a time, in the order they are asked for.
     func reload() async -> ReloadOutcome {
-        await reloads.run { [self] in
+        systemd?.reloading()
+        let outcome = await reloads.run { [self] in
             let at = WallClock.microsecondsNow()
             guard let source else { return ReloadOutcome(at: at, changes: Configuration.Changes(), error: nil) }
             let new: Configuration
@@ -115,6 +119,8 @@ final class BrokerRuntime: Sendable {
             Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
             return ReloadOutcome(at: at, changes: changes, error: nil)
         }
+        systemd?.reloaded(outcome.succeeded ? "configuration reloaded" : "configuration not reloaded (the log says why): running as before")
+        return outcome
     }
 
     private static func log(_ changes: Configuration.Changes, from old: Configuration, to new: Configuration, logger: Logger) {

@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import Journal
 import Logging
+import NIOPosix
 import Publishers
 import ServiceLifecycle
 import Synchronization
@@ -36,10 +37,14 @@ struct BrokerService: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await sweep(store) }
             group.addTask { await recordSignsOfLife() }
+            if let systemd = runtime.systemd {
+                group.addTask { await report(to: systemd, store: store) }
+            }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
             try? await gracefulShutdown()
+            runtime.systemd?.stopping(drain: configuration.shutdownDrain, clients: runtime.registry.count)
             // Ticks and the API go on while the clients are closed a few at a time.
             await drain()
             // At once: /readyz turns away new traffic and ingest stops while the rest winds down.
@@ -203,6 +208,7 @@ struct BrokerService: Service {
         // Nothing is ingested before the store is handed over (ready), so this is the state as of readySeq.
         let (readySeq, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
         runtime.becomeReady(with: store)
+        runtime.systemd?.replayed(through: readySeq)
         let elapsed = ContinuousClock.now - started
         logger.info(
             "journal replayed, ready",
@@ -331,6 +337,41 @@ struct BrokerService: Service {
             try? await journal.recordAlive()
         }
     }
+
+    /// Keeps systemd's status line current (clients, ticks/s, the journal's seq), every few
+    /// seconds, and feeds its watchdog when it has one: each ping only after the store answered a
+    /// read and every event loop ran a task, so a broker whose store or loops hang is restarted.
+    private func report(to systemd: SystemdNotifier, store: EventStore) async {
+        let interval = min(Self.statusInterval, (systemd.watchdogTimeout ?? Self.statusInterval) / 2)
+        var shown = ""
+        var lastStatus = ContinuousClock.now - Self.statusInterval
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            let seq = await store.read { $0.lastSeq }
+            for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                try? await loop.submit {}.get()
+            }
+            if let timeout = systemd.watchdogTimeout {
+                let took = ContinuousClock.now - started
+                if took > timeout / 4 {
+                    logger.warning("the store and event loops were slow to answer the watchdog's check", metadata: ["took": "\(took)"])
+                }
+                systemd.watchdogPing()
+            }
+            if ContinuousClock.now - lastStatus >= Self.statusInterval {
+                let status = "serving \(runtime.registry.count) clients, \(Int(runtime.tickRate.perSecond.rounded())) ticks/s, journal seq \(seq)"
+                if status != shown && !runtime.isShuttingDown && !runtime.isDraining {
+                    systemd.status(status)
+                    shown = status
+                }
+                lastStatus = ContinuousClock.now
+            }
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    /// How often systemd's status line is brought up to date.
+    static let statusInterval: Duration = .seconds(5)
 
     /// With `shutdown_drain`, closes the connected clients evenly over it (`DrainSchedule`), in no
     /// particular order, refusing new ones meanwhile; each is closed as at shutdown (1001, journaled

@@ -32,7 +32,11 @@ final class BrokerProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = binary
         process.arguments = ["serve", "--port", String(port), "--journal", journal, "--simulator", "off", "--config", emptyConfigPath()] + arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("BROKERD_") }.merging(environment) { $1 }
+        // Neither the runner's BROKERD_ settings nor systemd's: a test run by a unit must not tell it about its brokers.
+        let inherited = ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("BROKERD_") && !["NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"].contains($0.key)
+        }
+        process.environment = inherited.merging(environment) { $1 }
         if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory, isDirectory: true) }
         let errors = Pipe()
         process.standardError = errors
