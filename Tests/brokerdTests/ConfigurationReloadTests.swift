@@ -43,8 +43,9 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .logLevel, .messagesPerSecond, .burst, .maxClients, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer,
-            .trustedProxies, .allowedOrigins,
+            .shutdownDrain, .logLevel, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .addressConnectRate, .addressConnectBurst, .slowConsumerTimeout, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
+            .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])
     }
 

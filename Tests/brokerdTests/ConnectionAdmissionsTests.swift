@@ -92,6 +92,51 @@ struct ConnectionAdmissionsTests {
         #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == nil)
     }
 
+    @Test func aPerAddressLimitTurnedOnByAReloadCountsTheConnectionsAlreadyOpen() {
+        let admissions = ConnectionAdmissions(limit: 100)
+        let connections = Connections()
+        let held = (0..<3).map { _ in connections.next() }
+        for holder in held { #expect(admissions.admit(holder, address: "203.0.113.7", now: 0) == nil) }
+        let other = connections.next()
+        #expect(admissions.admit(other, address: "203.0.113.8", now: 0) == nil)
+        #expect(admissions.count(from: "203.0.113.7") == 0, "not counted while no limit is set")
+
+        admissions.setPerAddress(
+            .init(maxClients: 2, connectRate: 0, connectBurst: 1),
+            held: held.map { ($0, "203.0.113.7") } + [(other, "203.0.113.8"), (connections.next(), "203.0.113.9")])
+        #expect(admissions.perAddress.maxClients == 2)
+        #expect(admissions.count(from: "203.0.113.7") == 3 && admissions.count(from: "203.0.113.8") == 1)
+        #expect(admissions.count(from: "203.0.113.9") == 0, "a connection holding no slot is not counted")
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == .addressFull(address: "203.0.113.7", limit: 2))
+        #expect(admissions.admit(connections.next(), address: "203.0.113.8", now: 0) == nil)
+        // Over the limit until two are left, as with a lower max_clients.
+        admissions.release(held[0])
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) != nil)
+        admissions.release(held[1])
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == nil)
+        #expect(admissions.count(from: "203.0.113.7") == 2)
+
+        // Off again: nothing counted, nothing refused for its address.
+        admissions.setPerAddress(.none, held: [])
+        #expect(admissions.count(from: "203.0.113.7") == 0)
+        #expect(admissions.admit(connections.next(), address: "203.0.113.7", now: 0) == nil)
+    }
+
+    @Test func aReloadedConnectRateTakesEachAddressBucketAsItStands() {
+        let admissions = ConnectionAdmissions(limit: 1_000)
+        let connections = Connections()
+        admissions.setPerAddress(.init(maxClients: 0, connectRate: 1, connectBurst: 2), held: [])
+        for _ in 0..<2 { #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: 0) == nil) }
+        #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: 0) != nil)
+        // A faster rate refills the same empty bucket faster.
+        admissions.setPerAddress(.init(maxClients: 0, connectRate: 10, connectBurst: 2), held: [])
+        #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: Self.second / 10) == nil)
+        // No rate: no bucket, no refusal.
+        admissions.setPerAddress(.none, held: [])
+        #expect(admissions.trackedAddresses == 0)
+        for _ in 0..<5 { #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: Self.second / 10) == nil) }
+    }
+
     @Test func anAddressOpensItsBurstAtOnceThenNewConnectionsAtItsRate() {
         let admissions = ConnectionAdmissions(limit: 1_000, perAddress: .init(maxClients: 0, connectRate: 2, connectBurst: 3))
         let connections = Connections()

@@ -100,6 +100,46 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func theClientLimitsAreReloadedAndAPerAddressLimitCountsTheConnectionsOpen() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[limits]\nmax_subscriptions_per_client = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let (first, second) = (TestWebSocket(url: broker.webSocketURL), TestWebSocket(url: broker.webSocketURL))
+        for client in [first, second] { #expect(try await client.receive()?["type"] as? String == "connected") }
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        #expect(try await first.receive(type: "subscribed") != nil)
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        #expect(try await first.receive(type: "error")?["error"] as? String == "too_many_subscriptions")
+
+        try "shutdown_drain = 1\n[limits]\nmax_subscriptions_per_client = 2\nmax_clients_per_address = 2\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200, "\(body)")
+        #expect(body["applied"] as? [String] == ["shutdown_drain", "max_subscriptions_per_client", "max_clients_per_address"], "\(body)")
+        #expect((body["restart_required"] as? [String])?.isEmpty == true, "\(body)")
+
+        try first.send(["type": "subscribe", "subscription_type": "stock", "target": "000001"])
+        #expect(try await first.receive(type: "subscribed")?["target"] as? String == "000001")
+        // The two connections this address opened before the limit count: a third is refused.
+        let upgrade = "GET /ws/stock/prices HTTP/1.1\r\nHost: 127.0.0.1:\(broker.port)\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        let refused = try RawWebSocketUpgrade.exchange(port: broker.port, request: upgrade)
+        #expect(refused.hasPrefix("HTTP/1.1 429") && refused.contains("too_many_connections_from_address"), "\(refused.prefix(200))")
+        await second.close()
+        var admitted: RawWebSocketUpgrade.Frame?
+        for _ in 0..<100 where admitted == nil {
+            // Refused (429) until the broker has seen the close.
+            admitted = try? RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices")
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(admitted?.opcode == 0x1, "one closed, the address is under its limit: connected")
+
+        // The drain set by the reload is the one the stop takes.
+        #expect(await broker.terminate() == 0)
+        #expect(broker.logText.contains("seconds=1 [brokerd] draining"), "\(broker.logText.suffix(800))")
+    }
+
     @Test func aConfigurationThatDoesNotResolveChangesNothingAndSaysWhy() async throws {
         let dir = try TemporaryDirectory()
         let config = dir.path("brokerd.toml")

@@ -20,7 +20,7 @@ public actor EventStore {
     public nonisolated let journal: Journal
     /// The state after every committed event up to `projection.lastSeq`.
     public private(set) var projection: Projection
-    private let limits: Limits
+    private var limits: Limits
     private let snapshotInterval: UInt64
     private let logger: Logger
     private var committedButNotApplied: [UInt64: RecordedEvent] = [:]
@@ -57,6 +57,13 @@ public actor EventStore {
 
     /// How the projection was rebuilt at open.
     public nonisolated let recovery: RecoverySummary
+
+    /// Decides the commands from now on with `limits` (a reload of the configuration); what was
+    /// journaled stays as it was decided, and a session holding more subscriptions than a lower
+    /// limit keeps them (it cannot add one until it holds fewer).
+    public func setLimits(_ limits: Limits) {
+        self.limits = limits
+    }
 
     /// Decides `command`; when it yields events, appends them and returns them once applied.
     /// - Throws: `BrokerError` when the command is refused (nothing is written), or a

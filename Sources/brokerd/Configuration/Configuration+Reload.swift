@@ -9,7 +9,8 @@ extension Setting {
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
-            .messagesPerSecond, .burst:
+            .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst,
+            .slowConsumerTimeout, .shutdownDrain:
             true
         default:
             false
@@ -58,6 +59,10 @@ extension Configuration {
         next.limits.maxClients = new.limits.maxClients
         next.limits.messagesPerSecond = new.limits.messagesPerSecond
         next.limits.burst = new.limits.burst
+        next.limits.maxSubscriptionsPerClient = new.limits.maxSubscriptionsPerClient
+        next.limits.perAddress = new.limits.perAddress
+        next.limits.slowConsumerTimeout = new.limits.slowConsumerTimeout
+        next.shutdownDrain = new.shutdownDrain
         return next
     }
 

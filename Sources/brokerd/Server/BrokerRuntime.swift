@@ -88,7 +88,8 @@ final class BrokerRuntime: Sendable {
     /// Bearer token the ingest and admin routes require; nil leaves them open.
     var adminToken: String? { live.withLock { $0.configuration.auth.adminToken } }
 
-    /// The limits a new connection gets: its message rate and burst as last reloaded.
+    /// The limits as last reloaded: a new connection's message rate and burst, subscriptions per
+    /// client, the slow consumer timeout.
     var connectionLimits: Configuration.Limits { live.withLock { $0.configuration.limits } }
 
     /// Reads the configuration's sources again and takes what changed of the reloadable settings
@@ -115,6 +116,15 @@ final class BrokerRuntime: Sendable {
             live.withLock { $0 = next }
             logLevels.level = next.configuration.logLevel
             admissions.setLimit(next.configuration.limits.maxClients)
+            if next.configuration.limits.perAddress != current.configuration.limits.perAddress {
+                admissions.setPerAddress(
+                    next.configuration.limits.perAddress,
+                    held: registry.all.compactMap { connection in
+                        connection.remoteAddress.map { (connection.writer.channelID, ClientAddressResolver.limitKey($0)) }
+                    })
+            }
+            // A store still replaying takes them when it is handed over (`BrokerService.startUp`).
+            await store?.setLimits(brokerLimits)
             LabeledCounters.configReloads.increment("applied")
             Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
             return ReloadOutcome(at: at, changes: changes, error: nil)
@@ -207,10 +217,10 @@ final class BrokerRuntime: Sendable {
         ]
     }
 
-    /// The limits the decider enforces, from the configuration.
+    /// The limits the decider enforces, from the configuration as last reloaded.
     var brokerLimits: Broker.Limits {
         var limits = Broker.Limits()
-        limits.maxSubscriptionsPerClient = configuration.limits.maxSubscriptionsPerClient
+        limits.maxSubscriptionsPerClient = connectionLimits.maxSubscriptionsPerClient
         return limits
     }
 }

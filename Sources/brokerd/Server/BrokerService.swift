@@ -44,7 +44,7 @@ struct BrokerService: Service {
                 group.addTask { await feed(store, from: source) }
             }
             try? await gracefulShutdown()
-            runtime.systemd?.stopping(drain: configuration.shutdownDrain, clients: runtime.registry.count)
+            runtime.systemd?.stopping(drain: runtime.settings.configuration.shutdownDrain, clients: runtime.registry.count)
             // Ticks and the API go on while the clients are closed a few at a time.
             await drain()
             // At once: /readyz turns away new traffic and ingest stops while the rest winds down.
@@ -208,6 +208,8 @@ struct BrokerService: Service {
         // Nothing is ingested before the store is handed over (ready), so this is the state as of readySeq.
         let (readySeq, pricesAtStart) = await store.read { ($0.lastSeq, $0.lastPrices) }
         runtime.becomeReady(with: store)
+        // What a reload during the replay changed (it found no store to give them to).
+        await store.setLimits(runtime.brokerLimits)
         runtime.systemd?.replayed(through: readySeq)
         let elapsed = ContinuousClock.now - started
         logger.info(
@@ -293,10 +295,10 @@ struct BrokerService: Service {
     /// forgets sessions whose resume window has passed.
     private func sweep(_ store: EventStore) async {
         let heartbeatMicroseconds = configuration.heartbeatTimeout.microseconds
-        let stallMicroseconds = configuration.limits.slowConsumerTimeout.microseconds
         var tick = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
+            let stallMicroseconds = runtime.connectionLimits.slowConsumerTimeout.microseconds
             let now = WallClock.microsecondsNow()
             // Silence and stalls on the monotonic clock: a wall clock step must not close everyone.
             let elapsed = ElapsedClock.microsecondsNow()
@@ -379,7 +381,8 @@ struct BrokerService: Service {
     /// upgrade already admitted, is closed by the shutdown that follows. A second SIGTERM or SIGINT
     /// cuts it short: the shutdown then closes the rest at once.
     private func drain() async {
-        let period = configuration.shutdownDrain
+        let drainSetting = runtime.settings.configuration
+        let period = drainSetting.shutdownDrain
         guard period > .zero else { return }
         runtime.beginDraining()
         // The signal that began the drain went to the service group before this sequence existed.
@@ -394,7 +397,7 @@ struct BrokerService: Service {
         var waiting = runtime.registry.all.shuffled()
         let schedule = DrainSchedule(total: waiting.count, period: period)
         logger.info("draining: closing the clients a few at a time", metadata: [
-            "clients": "\(waiting.count)", "seconds": "\(configuration.value(of: .shutdownDrain) ?? "-")",
+            "clients": "\(waiting.count)", "seconds": "\(drainSetting.value(of: .shutdownDrain) ?? "-")",
         ])
         let start = ContinuousClock.now
         var closed = 0

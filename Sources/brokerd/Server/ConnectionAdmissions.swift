@@ -13,7 +13,6 @@ import Synchronization
 /// is the client's as `ClientAddressResolver` finds it: behind a proxy that is not trusted, every
 /// client has the proxy's.
 final class ConnectionAdmissions: Sendable {
-    let perAddress: PerAddressLimits
     private let state: Mutex<State>
 
     /// The limits per client address; 0 turns one off.
@@ -41,6 +40,8 @@ final class ConnectionAdmissions: Sendable {
     private struct State {
         /// Connections at most (`max_clients`, which a reload may change).
         var limit: Int
+        /// The limits per address (which a reload may change).
+        var limits: PerAddressLimits
         var admitted = 0
         /// The connections holding a slot taken with `admit(_:address:now:)`.
         var holders: Set<ObjectIdentifier> = []
@@ -66,9 +67,11 @@ final class ConnectionAdmissions: Sendable {
     }
 
     init(limit: Int, perAddress: PerAddressLimits = .none) {
-        self.perAddress = perAddress
-        state = Mutex(State(limit: limit))
+        state = Mutex(State(limit: limit, limits: perAddress))
     }
+
+    /// The limits per client address.
+    var perAddress: PerAddressLimits { state.withLock { $0.limits } }
 
     /// Connections at most.
     var limit: Int { state.withLock { $0.limit } }
@@ -77,6 +80,26 @@ final class ConnectionAdmissions: Sendable {
     /// slot; a lower limit closes none of them.
     func setLimit(_ limit: Int) {
         state.withLock { $0.limit = limit }
+    }
+
+    /// Takes new limits per address. Turning the connection limit on counts the connections
+    /// `held` (holder, address) that hold a slot and were not counted, so an address already
+    /// holding more than the limit opens no more until it holds fewer; turning it off forgets the
+    /// counts. A new connect rate applies to each address's bucket as it stands.
+    func setPerAddress(_ limits: PerAddressLimits, held: [(holder: ObjectIdentifier, address: String)]) {
+        state.withLock { state in
+            if limits.maxClients == 0 {
+                state.countedAddresses = [:]
+                state.perAddress = [:]
+            } else if state.limits.maxClients == 0 {
+                for (holder, address) in held where state.holders.contains(holder) && state.countedAddresses[holder] == nil {
+                    state.countedAddresses[holder] = address
+                    state.perAddress[address, default: 0] += 1
+                }
+            }
+            if limits.connectRate == 0 { state.buckets = [:] }
+            state.limits = limits
+        }
     }
 
     /// Connections holding a slot.
@@ -92,8 +115,8 @@ final class ConnectionAdmissions: Sendable {
     /// only) at `now` (µs on a monotonic clock); nil when admitted, else why not. A refused
     /// connection takes nothing, not even a token of its address's rate.
     func admit(_ holder: ObjectIdentifier, address: String?, now: Int64) -> Refusal? {
-        let limits = perAddress
-        return state.withLock { state -> Refusal? in
+        state.withLock { state -> Refusal? in
+            let limits = state.limits
             guard state.admitted < state.limit else { return .full(limit: state.limit) }
             if let address {
                 if limits.maxClients > 0, let held = state.perAddress[address], held >= limits.maxClients {

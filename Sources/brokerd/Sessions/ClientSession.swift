@@ -338,7 +338,7 @@ struct ClientSession {
                 }
                 pushed += part.sent
                 await Self.waitUntilHandedToTheSocket(
-                    pushed, since: sentBefore, by: connection, patience: configuration.limits.slowConsumerTimeout)
+                    pushed, since: sentBefore, by: connection, patience: runtime.connectionLimits.slowConsumerTimeout)
                 guard let stoppedAt = part.stoppedAt else { break }
                 from = stoppedAt + 1
             }
