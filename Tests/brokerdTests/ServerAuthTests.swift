@@ -334,7 +334,9 @@ import TestSupport
         try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
         #expect(try await socket.receive(type: "subscribed") != nil)
 
-        let later = expiry.addingTimeInterval(3)
+        // The pings past the old exp and the tick get 4.5 s before this one's: with 2.5 s, one CI
+        // run (the suite, and a release build beside it) was closed at this exp before the price came.
+        let later = expiry.addingTimeInterval(5)
         let fresh = try await TestTokens.sign(ClientClaims(subject: "frank", expiration: later))
         try socket.send(["type": "refresh", "token": fresh, "id": 7])
         let refreshed = try #require(try await socket.receive(type: "refreshed"))
