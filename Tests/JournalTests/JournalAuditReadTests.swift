@@ -46,6 +46,23 @@ import Testing
         #expect(ISOTimestamp.parse(String(microseconds)) == microseconds)
     }
 
+    @Test func formattedTimesAreFoundationsCalendarDates() {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = TimeZone(identifier: "UTC")!
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<2_000 {
+            let microseconds = Int64.random(in: -2_208_988_800_000_000...4_102_444_800_000_000, using: &random)  // 1900…2100
+            let seconds = microseconds >= 0 ? microseconds / 1_000_000 : -((-microseconds + 999_999) / 1_000_000)
+            let parts = calendar.dateComponents(
+                [.year, .month, .day, .hour, .minute, .second], from: Date(timeIntervalSince1970: TimeInterval(seconds)))
+            let expected = String(
+                format: "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ", parts.year!, parts.month!, parts.day!, parts.hour!, parts.minute!,
+                parts.second!, Int(microseconds - seconds * 1_000_000))
+            #expect(ISOTimestamp.format(microseconds: microseconds) == expected)
+            #expect(ISOTimestamp.parse(expected) == microseconds)
+        }
+    }
+
     @Test func theFirstAndLastFormattableTimesAreDates() {
         #expect(ISOTimestamp.format(microseconds: ISOTimestamp.formattableRange.lowerBound) == "0001-01-01T00:00:00.000000Z")
         #expect(ISOTimestamp.format(microseconds: ISOTimestamp.formattableRange.upperBound) == "9999-12-31T23:59:59.999999Z")

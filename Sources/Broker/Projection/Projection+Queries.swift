@@ -50,7 +50,10 @@ extension Projection {
     /// by its code (no tick gave a name) takes the name a signal list gave the code since, as the
     /// code's next tick will.
     public func knownPrices(for subscription: Subscription) -> [PriceTick] {
-        codes(for: subscription).compactMap(knownPrice(of:))
+        if subscription.type == .market, let board = Board(rawValue: subscription.target) {
+            return Self.knownPrices(on: board, lastPrices: lastPrices, strategies: strategies)
+        }
+        return codes(for: subscription).compactMap(knownPrice(of:))
     }
 
     /// The latest known tick of `code`, named as `knownPrices(for:)` names it; nil before its first tick.
@@ -62,7 +65,8 @@ extension Projection {
     /// does, from a projection's `lastPrices` and `strategies`: taken off the store (copies sharing
     /// their storage), the scan of every known price need not hold it up.
     public static func knownPrices(on board: Board, lastPrices: [String: PriceTick], strategies: StrategyIndex) -> [PriceTick] {
-        codes(on: board, in: lastPrices).compactMap { lastPrices[$0].map { named($0, by: strategies) } }
+        // The ticks as the scan finds them, not looked up again by code afterwards.
+        lastPrices.values.filter { Board.of(code: $0.code) == board }.sorted { $0.code < $1.code }.map { named($0, by: strategies) }
     }
 
     /// The codes of `board` with a price in `lastPrices`, sorted.
