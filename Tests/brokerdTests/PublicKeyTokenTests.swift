@@ -120,9 +120,26 @@ import _CryptoExtras
         #expect(try await open.verify(try await token(audience: ["other"], issuer: "https://evil.example"), now: Self.now).user == "alice")
     }
 
+    @Test func aKeyFileMayHoldSeveralKeysAndATokenOfAnyOfThemIsTaken() async throws {
+        let (old, new, rsa) = (ECIssuer(), ECIssuer(), try RSAIssuer())
+        let file = "# rotating: the old key until its tokens are gone\n\(old.pem)\n\(new.pem)\n\(rsa.pem)\n"
+        #expect(try JWTPublicKey(path: "keys.pem", pem: file).keys.count == 3)
+        let verifier = try await verifier(pem: file)
+        #expect(verifier.algorithms == ["ES256", "RS256"])
+        for issuer in [old, new] {
+            #expect(try await verifier.verify(try await issuer.sign(Self.claims), now: Self.now).user == "alice")
+        }
+        #expect(try await verifier.verify(try await rsa.sign(Self.claims), now: Self.now).user == "alice")
+        // A key not in the file is refused, after the file's keys of its algorithm were all tried.
+        #expect(await refusal(try await ECIssuer().sign(Self.claims), by: verifier) == .badSignature(algorithm: "ES256"))
+        // Claims a key's signature holds for are checked as ever.
+        let expired = ClientClaims(subject: "alice", expiration: Self.now.addingTimeInterval(-1))
+        #expect(await refusal(try await new.sign(expired), by: verifier) == .expired(at: Self.now.addingTimeInterval(-1)))
+    }
+
     @Test func aKeyFileMustHoldAPublicKeyOfAKindTheBrokerTakes() throws {
-        #expect(try JWTPublicKey(path: "ec.pem", pem: ECIssuer().pem).algorithm == "ES256")
-        #expect(try JWTPublicKey(path: "rsa.pem", pem: try RSAIssuer().pem).algorithm == "RS256")
+        #expect(try JWTPublicKey(path: "ec.pem", pem: ECIssuer().pem).algorithms == ["ES256"])
+        #expect(try JWTPublicKey(path: "rsa.pem", pem: try RSAIssuer().pem).algorithms == ["RS256"])
         func reason(_ pem: String) -> String? {
             do {
                 _ = try JWTPublicKey(path: "x.pem", pem: pem)
@@ -136,6 +153,10 @@ import _CryptoExtras
         #expect(reason(try RSAIssuer(bits: 1024).pem)?.contains("2048 bits or more") == true)
         #expect(reason("not a key")?.contains("not a PEM public key") == true)
         #expect(reason(ES384PrivateKey().publicKey.pemRepresentation)?.contains("EC P-256") == true)
+        // In a file of several, the one that will not do is named.
+        #expect(reason(ECIssuer().pem + "\n" + ES256PrivateKey().pemRepresentation) == "key 2 of 2 holds a private key: give the broker the public key only (openssl pkey -in key.pem -pubout)")
+        let short = try RSAIssuer(bits: 1024).pem
+        #expect(reason(ECIssuer().pem + short + ECIssuer().pem)?.hasPrefix("key 2 of 3 is not a PEM public key") == true)
     }
 
     @Test func startUpReadsTheKeyFileAndStopsOnOneItCannotUse() throws {

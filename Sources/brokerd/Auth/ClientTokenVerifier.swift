@@ -14,8 +14,9 @@ import Logging
 /// and `iss` equal to `jwt_issuer` when those are set, `sub` a usable user id, `allow` (if any) a
 /// valid allow-list.
 struct ClientTokenVerifier: Sendable {
-    /// The key of each accepted algorithm (`HS256`, `RS256`, `ES256`).
-    private let keys: [String: JWTKeyCollection]
+    /// The keys of each accepted algorithm (`HS256`, `RS256`, `ES256`), tried in order: a
+    /// `jwt_public_key` file may hold more than one of an algorithm (a rotation).
+    private let keys: [String: [JWTKeyCollection]]
     /// The issuer's key set (`jwt_jwks_url`): RS256 and ES256 tokens that name a key (`kid`) are
     /// checked with it, when set.
     let jwks: JWKSKeys?
@@ -47,15 +48,16 @@ struct ClientTokenVerifier: Sendable {
     }
 
     init(secret: String?, publicKey: JWTPublicKey?, jwks: JWKSKeys? = nil, audience: String?, issuer: String?) async {
-        var keys: [String: JWTKeyCollection] = [:]
+        var keys: [String: [JWTKeyCollection]] = [:]
         if let secret {
-            keys["HS256"] = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+            keys["HS256"] = [await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)]
         }
-        if let publicKey {
-            keys[publicKey.algorithm] = switch publicKey.key {
+        for key in publicKey?.keys ?? [] {
+            let collection = switch key {
             case .rsa(let key): await JWTKeyCollection().add(rsa: key, digestAlgorithm: .sha256)
             case .ecdsa(let key): await JWTKeyCollection().add(ecdsa: key)
             }
+            keys[key.algorithm, default: []].append(collection)
         }
         self.keys = keys
         self.jwks = jwks
@@ -75,12 +77,19 @@ struct ClientTokenVerifier: Sendable {
         else {
             throw .malformedToken(reason: "the header is not base64url-encoded JSON with a string alg")
         }
-        guard let algorithm = header.alg, let key = try await key(for: algorithm, kid: header.kid) else {
+        guard let algorithm = header.alg, let candidates = try await keys(for: algorithm, kid: header.kid) else {
             throw .unsupportedAlgorithm(header.alg, accepted: algorithms)
         }
-        let claims: ClientClaims
+        var claims: ClientClaims?
         do {
-            claims = try await key.verify(token, as: ClientClaims.self)
+            // The keys of the algorithm one after the other, until one's signature holds.
+            for key in candidates where claims == nil {
+                do {
+                    claims = try await key.verify(token, as: ClientClaims.self)
+                } catch let error as JWTError where error.errorType == .signatureVerificationFailed && key !== candidates.last {
+                    continue
+                }
+            }
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .badSignature(algorithm: algorithm)
         } catch let error as JWTError where error.errorType == .malformedToken {
@@ -92,6 +101,7 @@ struct ClientTokenVerifier: Sendable {
             // What is left is the signature part failing to decode from base64url.
             throw .malformedToken(reason: "the signature is not base64url")
         }
+        guard let claims else { throw .badSignature(algorithm: algorithm) }
         return try identity(from: claims, now: now)
     }
 
@@ -118,12 +128,12 @@ struct ClientTokenVerifier: Sendable {
     /// The keys that check a token of `algorithm` naming `kid`: the key set's when it is set, the
     /// algorithm is one of its and the token names a key; else the configured key of the
     /// algorithm; nil for an algorithm no key takes.
-    private func key(for algorithm: String, kid: String?) async throws(ClientAuthError) -> JWTKeyCollection? {
+    private func keys(for algorithm: String, kid: String?) async throws(ClientAuthError) -> [JWTKeyCollection]? {
         if let jwks, Self.jwksAlgorithms.contains(algorithm), let kid {
             guard let keys = await jwks.keys(for: kid) else { throw .unknownKey(kid) }
-            return keys
+            return [keys]
         }
-        if let key = keys[algorithm] { return key }
+        if let keys = keys[algorithm] { return keys }
         if jwks != nil, Self.jwksAlgorithms.contains(algorithm) {
             throw .malformedToken(reason: "the header names no key (kid): the issuer's key set (jwt_jwks_url) has no key to check it with")
         }

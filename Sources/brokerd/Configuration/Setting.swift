@@ -139,7 +139,7 @@ public enum Setting: String, CaseIterable, Sendable {
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
-        case .jwtPublicKey: "PEM file of the token issuer's public key: RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
+        case .jwtPublicKey: "PEM file of the token issuer's public keys (one or more): RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
         case .jwtJWKSURL: "URL of the token issuer's JSON Web Key Set: RS256 and ES256 client JWTs naming a key (kid) are checked with its keys."
         case .jwtAudience: "Client JWTs must name this in aud."
         case .jwtIssuer: "Client JWTs must have this iss."
