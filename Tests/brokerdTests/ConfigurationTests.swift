@@ -410,7 +410,7 @@ extension ConfigurationTests {
         .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .shutdownDrain: "1.5", .nodeID: "node-a",
         .logLevel: "debug", .logFormat: "json", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
-        .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
+        .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .maxConnectionsPerUser: "3", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
@@ -438,6 +438,7 @@ extension ConfigurationTests {
         c.limits.burst = 3
         c.limits.maxClients = 10
         c.limits.perAddress = .init(maxClients: 4, connectRate: 0.5, connectBurst: 6)
+        c.limits.maxConnectionsPerUser = 3
         c.limits.outboundQueueCapacity = 64
         c.limits.slowConsumerTimeout = .milliseconds(2500)
         c.limits.priceInterval = .milliseconds(10)

@@ -137,6 +137,30 @@ struct ConnectionAdmissionsTests {
         for _ in 0..<5 { #expect(admissions.admit(connections.next(), address: "198.51.100.1", now: Self.second / 10) == nil) }
     }
 
+    @Test func aUserHoldsAtMostItsLimitAndGetsAPlaceBackWhenOneCloses() {
+        let admissions = ConnectionAdmissions(limit: 100)
+        let connections = Connections()
+        let held = [connections.next(), connections.next()]
+        for holder in held {
+            #expect(admissions.admit(holder, address: nil, now: 0) == nil)
+            #expect(admissions.admit(holder, user: "alice", limit: 2))
+        }
+        let third = connections.next()
+        #expect(!admissions.admit(third, user: "alice", limit: 2))
+        #expect(admissions.admit(connections.next(), user: "bob", limit: 2))
+        #expect(admissions.count(ofUser: "alice") == 2)
+        // A slot given back for a refused session keeps the user's place until the channel closes.
+        admissions.releaseSlot(held[0])
+        #expect(!admissions.admit(third, user: "alice", limit: 2))
+        admissions.release(held[0])
+        #expect(admissions.count(ofUser: "alice") == 1)
+        #expect(admissions.admit(third, user: "alice", limit: 2))
+        // Counted with no limit too, so a limit a reload turns on holds those already open.
+        for _ in 0..<3 { #expect(admissions.admit(connections.next(), user: "carol", limit: 0)) }
+        #expect(!admissions.admit(connections.next(), user: "carol", limit: 3))
+        #expect(admissions.count(ofUser: "carol") == 3)
+    }
+
     @Test func anAddressOpensItsBurstAtOnceThenNewConnectionsAtItsRate() {
         let admissions = ConnectionAdmissions(limit: 1_000, perAddress: .init(maxClients: 0, connectRate: 2, connectBurst: 3))
         let connections = Connections()

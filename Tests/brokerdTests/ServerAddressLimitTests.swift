@@ -4,7 +4,8 @@ import TestSupport
 import Testing
 
 /// `max_clients_per_address` and `address_connect_rate`: one address cannot take every slot or
-/// grow the journal by connecting in a loop, and other addresses are not held back by it.
+/// grow the journal by connecting in a loop, and other addresses are not held back by it; and
+/// `max_connections_per_user`, the same for a user whatever addresses it connects from.
 @Suite(.serialized)
 struct ServerAddressLimitTests {
     /// An upgrade with `headers` that the broker refuses (it answers and closes): the response.
@@ -50,6 +51,42 @@ struct ServerAddressLimitTests {
         let refusedUpgrades = (stats["connections"] as? [String: Any])?["refused_upgrades"] as? [String: Any]
         #expect((refusedUpgrades?["too_many_connections_from_address"] as? Int ?? 0) >= 1, "\(stats)")
         for socket in [second, elsewhere] { await socket.close() }
+        await broker.terminate()
+    }
+
+    @Test func oneUserHoldsAtMostItsConnectionsWhateverItsAddresses() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--max-connections-per-user", "2"],
+            environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let (alice, bob) = (try await TestTokens.valid(user: "alice"), try await TestTokens.valid(user: "bob"))
+        let first = TestWebSocket(url: broker.webSocketURL + "?token=\(alice)")
+        let second = TestWebSocket(url: broker.webSocketURL + "?token=\(alice)", headers: ["X-Forwarded-For": "198.51.100.9"])
+        #expect(try await Self.connected(first))
+        #expect(try await Self.connected(second))
+
+        let refused = try RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices?token=\(alice)")
+        #expect(refused.closeCode == 1008 && refused.closeReason == "too many connections for this user", "\(refused.closeReason)")
+        // Another user is not held back by alice's connections.
+        let other = TestWebSocket(url: broker.webSocketURL + "?token=\(bob)")
+        #expect(try await Self.connected(other))
+
+        // A closed connection gives the user's place back (when the broker has seen it close).
+        await first.close()
+        var admittedAgain = false
+        for _ in 0..<50 where !admittedAgain {
+            admittedAgain = (try? RawWebSocketUpgrade.firstFrame(port: broker.port, path: "/ws/stock/prices?token=\(alice)"))?.opcode == 0x1
+            if !admittedAgain { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(admittedAgain, "alice got her place back")
+
+        let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
+        let refusedUpgrades = (stats["connections"] as? [String: Any])?["refused_upgrades"] as? [String: Any]
+        #expect((refusedUpgrades?["too_many_connections_for_user"] as? Int ?? 0) >= 1, "\(stats)")
+        // Only sessions that were let in are journaled: two of alice's, one of bob's, and the one after the close.
+        let connects = try journaledEvents(broker.journalPath, kinds: [.clientConnected]).count
+        #expect(connects == 4)
+        for socket in [second, other] { await socket.close() }
         await broker.terminate()
     }
 

@@ -9,7 +9,7 @@ extension Setting {
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
-            .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst,
+            .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain:
             true
         default:
@@ -61,6 +61,7 @@ extension Configuration {
         next.limits.burst = new.limits.burst
         next.limits.maxSubscriptionsPerClient = new.limits.maxSubscriptionsPerClient
         next.limits.perAddress = new.limits.perAddress
+        next.limits.maxConnectionsPerUser = new.limits.maxConnectionsPerUser
         next.limits.slowConsumerTimeout = new.limits.slowConsumerTimeout
         next.shutdownDrain = new.shutdownDrain
         return next
@@ -89,6 +90,7 @@ extension Configuration {
         case .maxClientsPerAddress: "\(limits.perAddress.maxClients)"
         case .addressConnectRate: limits.perAddress.connectRate.plainText
         case .addressConnectBurst: "\(limits.perAddress.connectBurst)"
+        case .maxConnectionsPerUser: "\(limits.maxConnectionsPerUser)"
         case .outboundQueue: "\(limits.outboundQueueCapacity)"
         case .slowConsumerTimeout: Self.seconds(limits.slowConsumerTimeout)
         case .priceInterval: Self.seconds(limits.priceInterval)

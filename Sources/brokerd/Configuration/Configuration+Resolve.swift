@@ -74,6 +74,7 @@ extension Configuration {
         case .maxClientsPerAddress: limits.perAddress.maxClients = try value.integer(in: 0...Int.max)
         case .addressConnectRate: limits.perAddress.connectRate = try Self.rateOrOff(value.number(above: 0, inclusive: true, maximum: 1_000_000))
         case .addressConnectBurst: limits.perAddress.connectBurst = try value.integer(in: 1...Int.max)
+        case .maxConnectionsPerUser: limits.maxConnectionsPerUser = try value.integer(in: 0...Int.max)
         case .outboundQueue: limits.outboundQueueCapacity = try value.integer(in: 1...Int.max)
         case .slowConsumerTimeout: limits.slowConsumerTimeout = try value.seconds(allowZero: false)
         case .priceInterval: limits.priceInterval = try Self.priceInterval(value.seconds(allowZero: true))

@@ -85,6 +85,9 @@ extension Configuration {
         /// (offices share one address; behind a proxy set `trusted_proxies`, or every client has
         /// the proxy's).
         var perAddress = ConnectionAdmissions.PerAddressLimits()
+        /// Connections one user (the `sub` of a client token) may hold at once; 0 for no limit.
+        /// Anonymous clients are held to `perAddress` only.
+        public var maxConnectionsPerUser = 0
         /// Messages queued per connection before a slow consumer is coalesced, then disconnected.
         public var outboundQueueCapacity = 1_024
         /// How long a connection's socket may take nothing while messages wait for it; then it is

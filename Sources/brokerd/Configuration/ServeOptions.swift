@@ -78,6 +78,10 @@ public struct ServeOptions: ParsableArguments, Sendable {
         name: .customLong(Setting.addressConnectBurst.flagName), parsing: .unconditional, help: Setting.addressConnectBurst.argumentHelp)
     public var addressConnectBurst: String?
 
+    @Option(
+        name: .customLong(Setting.maxConnectionsPerUser.flagName), parsing: .unconditional, help: Setting.maxConnectionsPerUser.argumentHelp)
+    public var maxConnectionsPerUser: String?
+
     @Option(name: .customLong(Setting.outboundQueue.flagName), parsing: .unconditional, help: Setting.outboundQueue.argumentHelp)
     public var outboundQueue: String?
 
@@ -168,6 +172,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.maxClientsPerAddress, maxClientsPerAddress.map(SettingValue.text)),
             (.addressConnectRate, addressConnectRate.map(SettingValue.text)),
             (.addressConnectBurst, addressConnectBurst.map(SettingValue.text)),
+            (.maxConnectionsPerUser, maxConnectionsPerUser.map(SettingValue.text)),
             (.outboundQueue, outboundQueue.map(SettingValue.text)),
             (.slowConsumerTimeout, slowConsumerTimeout.map(SettingValue.text)),
             (.priceInterval, priceInterval.map(SettingValue.text)),

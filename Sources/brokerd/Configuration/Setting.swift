@@ -24,6 +24,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case maxClientsPerAddress = "max_clients_per_address"
     case addressConnectRate = "address_connect_rate"
     case addressConnectBurst = "address_connect_burst"
+    case maxConnectionsPerUser = "max_connections_per_user"
     case outboundQueue = "outbound_queue"
     case slowConsumerTimeout = "slow_consumer_timeout"
     case priceInterval = "price_interval"
@@ -62,7 +63,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .logLevel, .logFormat, .publicDir, .websocketCompression:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .outboundQueue, .slowConsumerTimeout, .priceInterval:
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
         case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
@@ -123,6 +124,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxClientsPerAddress: "Connected clients from one address at most; 0 for no limit."
         case .addressConnectRate: "New connections per second one address may open on average; 0 for no limit."
         case .addressConnectBurst: "New connections one address may open at once (with address_connect_rate)."
+        case .maxConnectionsPerUser: "Connections one user (a client token's sub) may hold at once; 0 for no limit."
         case .outboundQueue: "Messages queued per connection before a slow consumer is coalesced, then dropped."
         case .slowConsumerTimeout: "Seconds a client's socket may take nothing while messages wait; then it is a slow consumer."
         case .priceInterval:
@@ -175,7 +177,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .trustedProxies: "ips"
         case .allowedOrigins: "origins"
         case .publicDir: "directory"
-        case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .maxClientsPerAddress, .addressConnectBurst,
+        case .snapshotInterval, .maxSubscriptionsPerClient, .burst, .maxClients, .maxClientsPerAddress, .addressConnectBurst, .maxConnectionsPerUser,
             .outboundQueue, .redisLogLength:
             "count"
         }
@@ -204,6 +206,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .maxClientsPerAddress: return "0, no limit"
         case .addressConnectRate: return "0, no limit"
         case .addressConnectBurst: return "\(defaults.limits.perAddress.connectBurst)"
+        case .maxConnectionsPerUser: return "0, no limit"
         case .outboundQueue: return "\(defaults.limits.outboundQueueCapacity)"
         case .slowConsumerTimeout: return "\(defaults.limits.slowConsumerTimeout.components.seconds)"
         case .priceInterval: return "0, each update at once"

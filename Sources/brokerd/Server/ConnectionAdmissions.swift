@@ -1,7 +1,8 @@
 import Synchronization
 
 /// WebSocket connections admitted and not yet closed, held to `max_clients` in all and, when set,
-/// to `max_clients_per_address` and a new-connection rate per client address.
+/// to `max_clients_per_address` and a new-connection rate per client address, and to
+/// `max_connections_per_user` per user (once a token proved who it is).
 ///
 /// A slot is taken when an upgrade is accepted, before its session opens (token check, journal
 /// commit), and given back when its channel closes. Counting registered sessions instead let a
@@ -51,6 +52,11 @@ final class ConnectionAdmissions: Sendable {
         /// Connections held per address, for addresses holding any.
         var perAddress: [String: Int] = [:]
         var buckets: [String: ConnectBucket] = [:]
+        /// The user of each connection a token proved one for, and the connections of each user:
+        /// always counted (a connection of an authenticated client already holds far more), so a
+        /// limit turned on by a reload counts those open.
+        var holderUsers: [ObjectIdentifier: String] = [:]
+        var perUser: [String: Int] = [:]
         /// When buckets refilled to capacity were last dropped.
         var sweptAt: Int64 = 0
     }
@@ -144,11 +150,30 @@ final class ConnectionAdmissions: Sendable {
         }
     }
 
+    /// Counts the connection `holder` as one of `user`'s, unless the user holds `limit`
+    /// connections already (0: no limit); whether it was counted. Given back by `release(_:)`.
+    func admit(_ holder: ObjectIdentifier, user: String, limit: Int) -> Bool {
+        state.withLock { state in
+            let held = state.perUser[user] ?? 0
+            guard limit == 0 || held < limit, state.holderUsers[holder] == nil else { return false }
+            state.perUser[user] = held + 1
+            state.holderUsers[holder] = user
+            return true
+        }
+    }
+
+    /// Connections counted for `user`.
+    func count(ofUser user: String) -> Int { state.withLock { $0.perUser[user] ?? 0 } }
+
     /// Gives back what `holder` holds, once its channel has closed: its slot, if `releaseSlot(_:)`
-    /// did not give it back already, and its place in its address's count.
+    /// did not give it back already, and its place in its address's and its user's count.
     func release(_ holder: ObjectIdentifier) {
         state.withLock { state in
             if state.holders.remove(holder) != nil { state.admitted -= 1 }
+            if let user = state.holderUsers.removeValue(forKey: holder) {
+                let held = (state.perUser[user] ?? 1) - 1
+                state.perUser[user] = held > 0 ? held : nil
+            }
             if let address = state.countedAddresses.removeValue(forKey: holder) {
                 let held = (state.perAddress[address] ?? 1) - 1
                 state.perAddress[address] = held > 0 ? held : nil

@@ -42,6 +42,10 @@ struct ClientSession {
     private var configuration: Configuration { runtime.configuration }
     private var logger: Logger { runtime.logger }
 
+    /// The close reason of a connection over `max_connections_per_user` (no "token" in it: the
+    /// clients give up on a refused token, not on this).
+    static let tooManyConnectionsForUser = "too many connections for this user"
+
     /// Opens the session an upgraded connection asked for: its real address, its identity
     /// (refused with 1008 when auth is on and the token fails) and what it wants to resume.
     /// Nil when the connection was refused or the journal could not record it (the client was told).
@@ -65,6 +69,21 @@ struct ClientSession {
             runtime.admissions.releaseSlot(writer.channelID)
             writer.close(.policyViolation, reason: error.closeReason, discardQueued: false)
             return nil
+        }
+        if let user = identity?.user {
+            let limit = runtime.connectionLimits.maxConnectionsPerUser
+            guard runtime.admissions.admit(writer.channelID, user: user, limit: limit) else {
+                // As a refused token: upgraded, told why, nothing journaled. Clients retry with
+                // backoff; one of the user's other connections may have closed by then.
+                LabeledCounters.refusedUpgrades.increment("too_many_connections_for_user")
+                runtime.admissionRefusals.notice(
+                    "WebSocket connection refused", key: "too_many_connections_for_user",
+                    metadata: ["remote": "\(remoteAddress ?? "-")", "user": "\(user)", "limit": "\(limit)"],
+                    logger: runtime.logger, now: Int64(NIODeadline.now().uptimeNanoseconds / 1_000))
+                runtime.admissions.releaseSlot(writer.channelID)
+                writer.close(.policyViolation, reason: Self.tooManyConnectionsForUser, discardQueued: false)
+                return nil
+            }
         }
         let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
             id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
