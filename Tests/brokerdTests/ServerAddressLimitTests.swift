@@ -90,6 +90,29 @@ struct ServerAddressLimitTests {
         await broker.terminate()
     }
 
+    @Test func aResumeThatTakesOverTheUsersSilentConnectionIsNotOverTheLimit() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"), arguments: ["--max-connections-per-user", "1"],
+            environment: ["BROKERD_JWT_SECRET": TestTokens.secret])
+        let alice = try await TestTokens.valid(user: "alice")
+        let first = TestWebSocket(url: broker.webSocketURL + "?token=\(alice)")
+        let connected = try #require(try await first.receive())
+        let (clientID, token) = (try #require(connected["client_id"] as? String), try #require(connected["resume_token"] as? String))
+        // Alive and talking: a resume of it is one connection too many.
+        let resume = "/ws/stock/prices?token=\(alice)&resume=\(clientID)&since=0&resume_token=\(token)"
+        #expect(try RawWebSocketUpgrade.firstFrame(port: broker.port, path: resume).closeReason == "too many connections for this user")
+        // Silent for longer than a takeover waits (its network gone, say): the resume replaces it.
+        try await Task.sleep(for: .milliseconds(5_300))
+        let back = TestWebSocket(url: broker.webSocketURL + "?token=\(alice)&resume=\(clientID)&since=0&resume_token=\(token)")
+        let resumed = try #require(try await back.receive())
+        #expect(resumed["type"] as? String == "connected" && resumed["resumed"] as? Bool == true, "\(resumed)")
+        #expect(try await first.receive(timeout: .seconds(10)) == nil, "the silent connection was closed")
+        #expect(try await first.closeFrame()?.reason == "replaced")
+        await back.close()
+        await broker.terminate()
+    }
+
     @Test func anIPv6ClientIsCountedByItsSlash64() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(

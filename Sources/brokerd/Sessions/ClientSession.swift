@@ -70,9 +70,18 @@ struct ClientSession {
             writer.close(.policyViolation, reason: error.closeReason, discardQueued: false)
             return nil
         }
+        let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
+        }
         if let user = identity?.user {
             let limit = runtime.connectionLimits.maxConnectionsPerUser
-            guard runtime.admissions.admit(writer.channelID, user: user, limit: limit) else {
+            // A resume that will take over the user's own silent connection (`takeOver(_:)`)
+            // replaces it rather than adding one: a device back from a dead network is not locked
+            // out by the connection it left behind.
+            let replacing = resume.flatMap { runtime.registry[$0.clientID] }.map {
+                $0.user == user && ElapsedClock.microsecondsNow() - $0.idleSince >= takeOverAfterSilence
+            } ?? false
+            guard runtime.admissions.admit(writer.channelID, user: user, limit: replacing ? 0 : limit) else {
                 // As a refused token: upgraded, told why, nothing journaled. Clients retry with
                 // backoff; one of the user's other connections may have closed by then.
                 LabeledCounters.refusedUpgrades.increment("too_many_connections_for_user")
@@ -84,9 +93,6 @@ struct ClientSession {
                 writer.close(.policyViolation, reason: Self.tooManyConnectionsForUser, discardQueued: false)
                 return nil
             }
-        }
-        let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
-            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
         }
         var session = ClientSession(runtime: runtime, store: store, remoteAddress: remoteAddress, resumeRequest: resume, identity: identity)
         session.priceIntervalProblem = WebSocketEndpoint.priceInterval(of: request, brokerInterval: runtime.sink.priceInterval).problem
