@@ -66,7 +66,8 @@ struct SystemdNotifyTests {
         #expect(ready.fields["STATUS"]?.hasPrefix("ready: journal replayed through seq ") == true, "\(ready.fields)")
         #expect(ready.fields["STATUS"]?.hasSuffix("listening on 127.0.0.1:\(broker.port)") == true, "\(ready.fields)")
         #expect(try await HTTP.request("GET", broker.baseURL + "/readyz").0 == 200, "ready for systemd only once ready for clients")
-        #expect(await systemd.first { $0["STATUS"]?.hasPrefix("serving 0 clients, 0 ticks/s, journal seq") == true } != nil)
+        #expect(await systemd.first(from: ready.index) { $0["STATUS"]?.hasPrefix("serving 0 clients, 0 ticks/s, journal seq") == true } != nil)
+        #expect(!systemd.messages.prefix(ready.index).contains { $0["STATUS"] != nil }, "no status before READY=1")
         // Pinged every 0.2 s: a few pings within a second or two.
         var pings = 0
         for _ in 0..<200 where pings < 3 {

@@ -360,7 +360,8 @@ struct BrokerService: Service {
                 }
                 systemd.watchdogPing()
             }
-            if ContinuousClock.now - lastStatus >= Self.statusInterval {
+            // Not before READY=1, whose own status says the broker is ready.
+            if ContinuousClock.now - lastStatus >= Self.statusInterval && systemd.isReady {
                 let status = "serving \(runtime.registry.count) clients, \(Int(runtime.tickRate.perSecond.rounded())) ticks/s, journal seq \(seq)"
                 if status != shown && !runtime.isShuttingDown && !runtime.isDraining {
                     systemd.status(status)

@@ -78,16 +78,19 @@ final class SystemdNotifier: Sendable {
         if let message = readiness.withLock({ $0.replayed(through: seq) }) { send(message) }
     }
 
+    /// Whether READY=1 was said: the journal is replayed and the server listens.
+    var isReady: Bool { readiness.withLock { $0.isAnnounced } }
+
     /// A reload begins (what `Type=notify-reload` waits for after its SIGHUP). Not said before
     /// the broker is ready: its READY=1 would come too early.
     func reloading() {
-        guard readiness.withLock({ $0.isAnnounced }) else { return }
+        guard isReady else { return }
         send(SystemdMessage.reloading(monotonicMicroseconds: Self.monotonicMicroseconds()))
     }
 
     /// A reload ended, `status` saying how.
     func reloaded(_ status: String) {
-        guard readiness.withLock({ $0.isAnnounced }) else { return }
+        guard isReady else { return }
         send(SystemdMessage([("READY", "1"), ("STATUS", status)]))
     }
 
