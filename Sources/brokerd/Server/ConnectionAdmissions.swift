@@ -154,8 +154,10 @@ final class ConnectionAdmissions: Sendable {
     /// connections already (0: no limit); whether it was counted. Given back by `release(_:)`.
     func admit(_ holder: ObjectIdentifier, user: String, limit: Int) -> Bool {
         state.withLock { state in
+            // Counted already: it holds its place.
+            guard state.holderUsers[holder] == nil else { return true }
             let held = state.perUser[user] ?? 0
-            guard limit == 0 || held < limit, state.holderUsers[holder] == nil else { return false }
+            guard limit == 0 || held < limit else { return false }
             state.perUser[user] = held + 1
             state.holderUsers[holder] = user
             return true
