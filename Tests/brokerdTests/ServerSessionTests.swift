@@ -162,6 +162,35 @@ import TestSupport
         #expect(try JournalReader(path: journal).verify().isValid)
     }
 
+    @Test func aResumedMarketSubscriberGetsItsBoardsLatestPrices() async throws {
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"))
+        func post(_ ticks: String) async throws {
+            #expect(try await HTTP.request("POST", broker.baseURL + "/api/ticks", body: #"{"ticks":[\#(ticks)]}"#).0 == 200)
+        }
+        try await post(#"{"code":"600519","name":"贵州茅台","price":1850,"volume":1,"prev_close":1800},{"code":"000001","price":12,"volume":1,"prev_close":12}"#)
+        let (socket, clientID, token) = try await openSession(on: broker)
+        try socket.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
+        #expect(try await socket.receive(type: "subscribed") != nil)
+        let snapshot = try #require(try await socket.receive(type: "price_update"))
+        #expect((snapshot["data"] as? [[String: Any]])?.compactMap { $0["code"] as? String } == ["600519"])
+        await socket.close()
+        // While it was away: a price of the board changed, and the board gained a code.
+        try await post(#"{"code":"600519","price":1900,"volume":1,"prev_close":1800},{"code":"600000","name":"浦发银行","price":8,"volume":1,"prev_close":8}"#)
+        let back = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=0&resume_token=\(token)")
+        #expect(try await back.receive()?["resumed"] as? Bool == true)
+        var latest: [String: Double] = [:]
+        while latest["600519"] != 1900 || latest["600000"] == nil, let message = try await back.receive(timeout: .seconds(5)) {
+            guard message["type"] as? String == "price_update", message["subscription_type"] as? String == "market" else { continue }
+            for entry in message["data"] as? [[String: Any]] ?? [] {
+                if let code = entry["code"] as? String, let price = entry["price"] as? Double { latest[code] = price }
+            }
+        }
+        #expect(latest == ["600519": 1900, "600000": 8])
+        await back.close()
+        await broker.terminate()
+    }
+
     @Test func resumeOutsideTheWindowStartsAFreshSessionWithAnError() async throws {
         let dir = try TemporaryDirectory()
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--resume-window", "0"])

@@ -75,7 +75,7 @@ extension Projection {
     }
 
     /// `tick`, named by a signal list when no tick named its code.
-    static func named(_ tick: PriceTick, by strategies: StrategyIndex) -> PriceTick {
+    public static func named(_ tick: PriceTick, by strategies: StrategyIndex) -> PriceTick {
         guard tick.name.isEmpty || tick.name == tick.code, let name = strategies.signalName(of: tick.code) else { return tick }
         var named = tick
         named.name = name

@@ -1,3 +1,4 @@
+import Broker
 import NIOCore
 
 extension ServerMessage {
@@ -10,22 +11,48 @@ extension ServerMessage {
     static func encode(_ update: PriceUpdate) -> ByteBuffer {
         guard PriceEntry.allFinite(update.data) else { return encodeWithFoundation(update) }
         var json = JSONBytes(capacity: 160 + update.data.count * 170)
-        json.raw(#"{"count":"#)
-        json.integer(update.count)
-        json.raw(#","data":"#)
-        PriceEntry.write(update.data, into: &json)
-        json.raw(#","seq":"#)
-        json.integer(update.seq)
-        json.raw(#","subscription_type":"#)
-        json.string(update.subscriptionType)
-        json.raw(#","target":"#)
-        json.string(update.target)
-        json.raw(#","timestamp":"#)
-        json.string(update.timestamp)
-        json.raw(#","type":"#)
-        json.string(update.type)
-        json.raw("}")
+        writePriceUpdate(
+            count: update.count, seq: update.seq, subscriptionType: update.subscriptionType, target: update.target,
+            timestamp: update.timestamp, into: &json
+        ) { PriceEntry.write(update.data, into: &$0) }
         return json.buffer
+    }
+
+    /// A price update whose entries are written already, one JSON object each (`BoardSnapshot`):
+    /// byte for byte what `encode(_:)` makes of the same entries.
+    static func encodePriceUpdate(entries: [ByteBuffer], seq: UInt64, subscription: Subscription, timestamp: String) -> ByteBuffer {
+        var json = JSONBytes(capacity: 160 + entries.reduce(0) { $0 + $1.readableBytes + 1 })
+        writePriceUpdate(
+            count: entries.count, seq: seq, subscriptionType: subscription.type.rawValue, target: subscription.target,
+            timestamp: timestamp, into: &json
+        ) { json in
+            json.raw("[")
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.bytes(entry)
+            }
+            json.raw("]")
+        }
+        return json.buffer
+    }
+
+    private static func writePriceUpdate(
+        count: Int, seq: UInt64, subscriptionType: String, target: String, timestamp: String, into json: inout JSONBytes,
+        data: (inout JSONBytes) -> Void
+    ) {
+        json.raw(#"{"count":"#)
+        json.integer(count)
+        json.raw(#","data":"#)
+        data(&json)
+        json.raw(#","seq":"#)
+        json.integer(seq)
+        json.raw(#","subscription_type":"#)
+        json.string(subscriptionType)
+        json.raw(#","target":"#)
+        json.string(target)
+        json.raw(#","timestamp":"#)
+        json.string(timestamp)
+        json.raw(#","type":"price_update"}"#)
     }
 }
 
@@ -40,23 +67,28 @@ extension ServerMessage.PriceEntry {
         json.raw("[")
         for (index, entry) in entries.enumerated() {
             if index > 0 { json.raw(",") }
-            json.raw(#"{"change":"#)
-            json.number(entry.change)
-            json.raw(#","change_percent":"#)
-            json.number(entry.changePercent)
-            json.raw(#","code":"#)
-            json.string(entry.code)
-            json.raw(#","name":"#)
-            json.string(entry.name)
-            json.raw(#","price":"#)
-            json.number(entry.price)
-            json.raw(#","timestamp":"#)
-            json.string(entry.timestamp)
-            json.raw(#","volume":"#)
-            json.integer(entry.volume)
-            json.raw("}")
+            entry.write(into: &json)
         }
         json.raw("]")
+    }
+
+    /// The entry as a JSON object, as `JSONEncoder` writes it with sorted keys; finite numbers only.
+    func write(into json: inout JSONBytes) {
+        json.raw(#"{"change":"#)
+        json.number(change)
+        json.raw(#","change_percent":"#)
+        json.number(changePercent)
+        json.raw(#","code":"#)
+        json.string(code)
+        json.raw(#","name":"#)
+        json.string(name)
+        json.raw(#","price":"#)
+        json.number(price)
+        json.raw(#","timestamp":"#)
+        json.string(timestamp)
+        json.raw(#","volume":"#)
+        json.integer(volume)
+        json.raw("}")
     }
 }
 
@@ -73,6 +105,11 @@ struct JSONBytes {
     /// Bytes that are JSON already.
     mutating func raw(_ text: StaticString) {
         buffer.writeStaticString(text)
+    }
+
+    /// Bytes that are JSON already, written before.
+    mutating func bytes(_ json: ByteBuffer) {
+        buffer.writeImmutableBuffer(json)
     }
 
     mutating func integer(_ value: some BinaryInteger) {

@@ -247,11 +247,17 @@ struct ClientSession {
         if resumed, let since = resumeRequest?.since {
             replay = await replayMissed(since: since, sessionStartedAt: sessionStartedAt, to: connection)
         }
+        // A resumed market subscription's snapshot, prepared off the store.
+        var boards: [Subscription: BoardSnapshot] = [:]
+        if resumed {
+            let held = await store.read { $0.subscriptions.subscriptions(of: id) }
+            boards = await BoardSnapshot.prepare(Array(held), store: store)
+        }
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
         let logger = logger
-        await store.read { [replay] projection in
+        await store.read { [replay, boards] projection in
             if resumed {
                 // What was missed, then the latest prices: seqs in order, so a client cut off
                 // half-way resumes from the last one it saw without skipping anything.
@@ -266,6 +272,10 @@ struct ClientSession {
                     }
                 }
                 for subscription in projection.subscriptions.subscriptions(of: id).sorted() {
+                    if let board = boards[subscription]?.priceUpdate(at: projection) {
+                        if board.count > 0 { connection.send(board.frame) }
+                        continue
+                    }
                     let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
                     guard !entries.isEmpty else { continue }
                     connection.send(
@@ -622,13 +632,15 @@ struct ClientSession {
         // from before the subscription (a news item published before it, say).
         let klines = runtime.klines
         let timestamp = WireTime.now()
+        // A market subscription's snapshot, prepared off the store (`BoardSnapshot`).
+        let boards = subscribe ? await BoardSnapshot.prepare(subscriptions, store: store) : [:]
         let changed = await run(command, for: connection, answering: requestID) { projection in
             for subscription in subscriptions {
                 connection.send(ServerMessage.reply(ServerMessage.SubscriptionReply(
                     type: subscribe ? "subscribed" : "unsubscribed",
                     subscriptionType: subscription.type.rawValue, target: subscription.target,
                     message: subscribe ? "订阅成功" : "取消订阅成功", seq: projection.lastSeq, timestamp: timestamp), to: requestID))
-                if subscribe { Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines) }
+                if subscribe { Self.sendSnapshot(of: subscription, to: connection, projection: projection, klines: klines, board: boards[subscription]) }
             }
         }
         // Off the client's message order: a slow cache must not hold up its next requests.
@@ -641,11 +653,17 @@ struct ClientSession {
 
     /// What a new subscriber gets after `subscribed`: the known prices of the subscription (news
     /// and alerts carry none) and, for a stock, the latest bar of each snapshot period: the one
-    /// `klines` is building from ticks, or the journal's latest when that one is not older.
+    /// `klines` is building from ticks, or the journal's latest when that one is not older. A
+    /// board's prices come from `board`, prepared off the store, when it can follow the projection.
     private static func sendSnapshot(
-        of subscription: Subscription, to connection: LiveConnection, projection: Projection, klines: KlinePublisher
+        of subscription: Subscription, to connection: LiveConnection, projection: Projection, klines: KlinePublisher,
+        board: BoardSnapshot?
     ) {
         guard subscription.type != .news && subscription.type != .alerts else { return }
+        if let board = board?.priceUpdate(at: projection) {
+            connection.send(board.frame)
+            return
+        }
         let entries = projection.knownPrices(for: subscription).map(ServerMessage.PriceEntry.init)
         connection.send(ServerMessage.encode(
             ServerMessage.PriceUpdate(entries: entries, seq: projection.lastSeq, subscription: subscription)))
