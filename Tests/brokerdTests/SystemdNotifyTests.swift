@@ -96,6 +96,40 @@ struct SystemdNotifyTests {
         #expect(systemd.messages.filter { $0["READY"] == "1" }.count == 2, "ready once, and after the reload")
     }
 
+    @Test func theWatchdogIsNotFedWhileTheJournalsWriterIsStuck() async throws {
+        let dir = try TemporaryDirectory()
+        let systemd = try NotifySocket(path: dir.path("notify"))
+        defer { systemd.stop() }
+        let journal = dir.path("j.sqlite")
+        let broker = try await BrokerProcess(journal: journal, environment: ["NOTIFY_SOCKET": systemd.path, "WATCHDOG_USEC": "1000000"])
+        #expect(await systemd.first { $0["READY"] == "1" } != nil)
+        func pings() -> Int { systemd.messages.filter { $0["WATCHDOG"] == "1" }.count }
+        var before = 0
+        for _ in 0..<100 where before < 3 {
+            try await Task.sleep(for: .milliseconds(50))
+            before = pings()
+        }
+        #expect(before >= 3, "fed every half second while all is well")
+
+        // Another connection holds the file's write lock: the writer's jobs wait (up to its 5 s
+        // busy timeout) for as long as it is held.
+        let lock = try JournalWriteLock(path: journal)
+        try await Task.sleep(for: .milliseconds(700))  // a check begun before the lock ends first
+        let atLock = pings()
+        try await Task.sleep(for: .milliseconds(3_000))
+        let whileStuck = pings() - atLock
+        lock.release()
+        #expect(whileStuck == 0, "no ping in 3 s of a stuck writer (every 0.5 s otherwise)")
+        var after = pings()
+        for _ in 0..<100 where after < atLock + whileStuck + 2 {
+            try await Task.sleep(for: .milliseconds(50))
+            after = pings()
+        }
+        #expect(after >= atLock + whileStuck + 2, "fed again once the writer runs")
+        #expect(broker.logText.contains("slow to answer the watchdog's check"), "\(broker.logText.suffix(600))")
+        #expect(await broker.terminate() == 0)
+    }
+
     static func monotonicMicroseconds() -> Int64 {
         var now = timespec()
         clock_gettime(CLOCK_MONOTONIC, &now)

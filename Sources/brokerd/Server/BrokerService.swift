@@ -342,7 +342,8 @@ struct BrokerService: Service {
 
     /// Keeps systemd's status line current (clients, ticks/s, the journal's seq), every few
     /// seconds, and feeds its watchdog when it has one: each ping only after the store answered a
-    /// read and every event loop ran a task, so a broker whose store or loops hang is restarted.
+    /// read, the journal's writer thread ran a job (it records a sign of life) and every event loop
+    /// ran a task, so a broker whose store, journal writes or loops hang is restarted.
     private func report(to systemd: SystemdNotifier, store: EventStore) async {
         let interval = min(Self.statusInterval, (systemd.watchdogTimeout ?? Self.statusInterval) / 2)
         var shown = ""
@@ -350,6 +351,9 @@ struct BrokerService: Service {
         while !Task.isCancelled {
             let started = ContinuousClock.now
             let seq = await store.read { $0.lastSeq }
+            // The store does not wait on the journal's writer while it commits (reads go on), so
+            // the writer is asked itself: a job returns, a failing disk's error too; a hung one not.
+            try? await journal.recordAlive()
             for loop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
                 try? await loop.submit {}.get()
             }
