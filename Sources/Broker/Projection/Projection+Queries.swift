@@ -65,13 +65,18 @@ extension Projection {
     /// does, from a projection's `lastPrices` and `strategies`: taken off the store (copies sharing
     /// their storage), the scan of every known price need not hold it up.
     public static func knownPrices(on board: Board, lastPrices: [String: PriceTick], strategies: StrategyIndex) -> [PriceTick] {
-        // The ticks as the scan finds them, not looked up again by code afterwards.
-        lastPrices.values.filter { Board.of(code: $0.code) == board }.sorted { $0.code < $1.code }.map { named($0, by: strategies) }
+        ticks(on: board, in: lastPrices).map { named($0, by: strategies) }
+    }
+
+    /// The ticks of `board`'s codes in `lastPrices` as they are there (not yet named), sorted by
+    /// code: kept as the scan finds them, not looked up again by code afterwards.
+    public static func ticks(on board: Board, in lastPrices: [String: PriceTick]) -> [PriceTick] {
+        lastPrices.values.filter { Board.of(code: $0.code) == board }.sorted { $0.code < $1.code }
     }
 
     /// The codes of `board` with a price in `lastPrices`, sorted.
     static func codes(on board: Board, in lastPrices: [String: PriceTick]) -> [String] {
-        lastPrices.keys.filter { Board.of(code: $0) == board }.sorted()
+        ticks(on: board, in: lastPrices).map(\.code)
     }
 
     /// `tick`, named by a signal list when no tick named its code.

@@ -158,7 +158,7 @@ final class SystemdNotifier: Sendable {
 }
 
 /// One sd_notify datagram: `KEY=VALUE` lines.
-struct SystemdMessage: Equatable {
+struct SystemdMessage {
     let fields: [(key: String, value: String)]
 
     init(_ fields: [(String, String)]) {
@@ -172,7 +172,6 @@ struct SystemdMessage: Equatable {
 
     var text: String { fields.map { "\($0.key)=\($0.value)\n" }.joined() }
 
-    static func == (lhs: SystemdMessage, rhs: SystemdMessage) -> Bool { lhs.text == rhs.text }
 }
 
 /// When the broker is ready for systemd: once the journal is replayed and the server listens,

@@ -25,7 +25,7 @@ struct BoardSnapshot: Sendable {
     /// as before).
     init?(_ subscription: Subscription, lastPrices: [String: PriceTick], strategies: StrategyIndex) {
         guard subscription.type == .market, let board = Board(rawValue: subscription.target) else { return nil }
-        let ticks = lastPrices.values.filter { Board.of(code: $0.code) == board }.sorted { $0.code < $1.code }
+        let ticks = Projection.ticks(on: board, in: lastPrices)
         var entries: [ByteBuffer] = []
         entries.reserveCapacity(ticks.count)
         for tick in ticks {
@@ -41,11 +41,22 @@ struct BoardSnapshot: Sendable {
 
     /// Snapshots of the `market` subscriptions among `subscriptions`, from one read of the store.
     static func prepare(_ subscriptions: [Subscription], store: EventStore) async -> [Subscription: BoardSnapshot] {
-        let boards = subscriptions.filter { $0.type == .market }
-        guard !boards.isEmpty else { return [:] }
+        guard subscriptions.contains(where: { $0.type == .market }) else { return [:] }
         let (lastPrices, strategies) = await store.read { ($0.lastPrices, $0.strategies) }
+        return make(subscriptions, lastPrices: lastPrices, strategies: strategies)
+    }
+
+    /// Snapshots of the `market` subscriptions the session `clientID` holds, from one read of the store.
+    static func prepare(forSessionOf clientID: String, store: EventStore) async -> [Subscription: BoardSnapshot] {
+        let (held, lastPrices, strategies) = await store.read { ($0.subscriptions.subscriptions(of: clientID), $0.lastPrices, $0.strategies) }
+        return make(Array(held), lastPrices: lastPrices, strategies: strategies)
+    }
+
+    private static func make(
+        _ subscriptions: [Subscription], lastPrices: [String: PriceTick], strategies: StrategyIndex
+    ) -> [Subscription: BoardSnapshot] {
         var snapshots: [Subscription: BoardSnapshot] = [:]
-        for board in boards {
+        for board in subscriptions where board.type == .market {
             snapshots[board] = BoardSnapshot(board, lastPrices: lastPrices, strategies: strategies)
         }
         return snapshots

@@ -248,11 +248,7 @@ struct ClientSession {
             replay = await replayMissed(since: since, sessionStartedAt: sessionStartedAt, to: connection)
         }
         // A resumed market subscription's snapshot, prepared off the store.
-        var boards: [Subscription: BoardSnapshot] = [:]
-        if resumed {
-            let held = await store.read { $0.subscriptions.subscriptions(of: id) }
-            boards = await BoardSnapshot.prepare(Array(held), store: store)
-        }
+        let boards = resumed ? await BoardSnapshot.prepare(forSessionOf: id, store: store) : [:]
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
