@@ -66,4 +66,39 @@ struct BoardSnapshotTests {
         let infinite = Self.projection([Self.tick("600005", .infinity)], onto: Self.market)
         #expect(BoardSnapshot(Self.board, lastPrices: infinite.lastPrices, strategies: infinite.strategies) == nil, "JSONEncoder's path for what it refuses")
     }
+
+    @Test func aSnapshotFollowingAnEarlierOneIsWhatAScanGives() throws {
+        let earlier = try #require(BoardSnapshot(Self.board, lastPrices: Self.market.lastPrices, strategies: Self.market.strategies, seq: Self.market.lastSeq))
+        let later = Self.projection([Self.tick("600003", 99.5, name: "S3"), Self.tick("600001", 11.5)], onto: Self.market)
+        let followed = try #require(earlier.following(later.lastPrices, strategies: later.strategies, seq: later.lastSeq))
+        let scanned = try #require(BoardSnapshot(Self.board, lastPrices: later.lastPrices, strategies: later.strategies, seq: later.lastSeq))
+        let (followedFrame, _) = try #require(followed.priceUpdate(at: later))
+        let (scannedFrame, _) = try #require(scanned.priceUpdate(at: later))
+        #expect(try Self.json(followedFrame) == Self.json(scannedFrame))
+        #expect(try Self.json(followedFrame) == Self.json(Self.direct(later)))
+        let names = (try Self.json(followedFrame)["data"] as? [[String: Any]])?.compactMap { $0["name"] as? String }
+        #expect(names?[1] == "浦发银行", "a changed tick without a name is named by the signal list again")
+        #expect(earlier.following(Self.projection([Self.tick("600099", 5)], onto: later).lastPrices, strategies: later.strategies, seq: 99) == nil)
+    }
+
+    @Test func theSubscribersOfAMomentShareOneScanOfTheBoard() throws {
+        let boards = BoardSnapshots()
+        let stock = Subscription(type: .stock, target: "600000")
+        let first = boards.snapshots(of: [Self.board, stock], lastPrices: Self.market.lastPrices, strategies: Self.market.strategies, seq: Self.market.lastSeq)
+        #expect(first.keys.sorted() == [Self.board])
+        let later = Self.projection([Self.tick("600004", 77)], onto: Self.market)
+        let second = try #require(
+            boards.snapshots(of: [Self.board], lastPrices: later.lastPrices, strategies: later.strategies, seq: later.lastSeq)[Self.board])
+        #expect(boards.scans == 1, "the second subscriber's snapshot followed the first's")
+        let (frame, _) = try #require(second.priceUpdate(at: later))
+        #expect(try Self.json(frame) == Self.json(Self.direct(later)))
+
+        let grown = Self.projection([Self.tick("600050", 3)], onto: later)
+        let third = try #require(
+            boards.snapshots(of: [Self.board], lastPrices: grown.lastPrices, strategies: grown.strategies, seq: grown.lastSeq)[Self.board])
+        #expect(boards.scans == 2, "a board that gained a code is scanned again")
+        let (grownFrame, count) = try #require(third.priceUpdate(at: grown))
+        #expect(count == 11)
+        #expect(try Self.json(grownFrame) == Self.json(Self.direct(grown)))
+    }
 }

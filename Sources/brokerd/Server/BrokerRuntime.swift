@@ -21,6 +21,8 @@ final class BrokerRuntime: Sendable {
     /// bars it is building.
     let klines: KlinePublisher
     let tickRate = TickRate()
+    /// The latest snapshot of each board a market subscriber got, which the next ones follow.
+    let boards = BoardSnapshots()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.

@@ -6,11 +6,14 @@ import NIOCore
 /// restart) does not hold up ingest for the scan, the sort and the JSON of each of them.
 ///
 /// Prepared from the projection's price and strategy maps as a read took them (copies sharing
-/// their storage); on the store, when the subscribe or resume is applied, only what changed since
-/// is looked at and written again, so the snapshot is still the state as of that seq, queued
-/// ahead of every later push.
+/// their storage), or from the board's last snapshot (`BoardSnapshots`) brought up to that read;
+/// on the store, when the subscribe or resume is applied, only what changed since is looked at
+/// and written again, so the snapshot is still the state as of that seq, queued ahead of every
+/// later push.
 struct BoardSnapshot: Sendable {
     let subscription: Subscription
+    /// The projection's seq at the read it is the board of.
+    let seq: UInt64
     /// The board's ticks as `lastPrices` held them, sorted by code.
     private let ticks: [PriceTick]
     /// Each tick's entry (named as `Projection.knownPrices(for:)` names it) as a JSON object.
@@ -20,10 +23,10 @@ struct BoardSnapshot: Sendable {
     private let priceCount: Int
     private let strategies: StrategyIndex
 
-    /// The snapshot of `subscription`'s board in `lastPrices`; nil when the subscription is not a
-    /// board's or a price is not a number JSON can carry (the snapshot is then made on the store,
-    /// as before).
-    init?(_ subscription: Subscription, lastPrices: [String: PriceTick], strategies: StrategyIndex) {
+    /// The snapshot of `subscription`'s board in `lastPrices` as of `seq`; nil when the
+    /// subscription is not a board's or a price is not a number JSON can carry (the snapshot is
+    /// then made on the store, as before).
+    init?(_ subscription: Subscription, lastPrices: [String: PriceTick], strategies: StrategyIndex, seq: UInt64 = 0) {
         guard subscription.type == .market, let board = Board(rawValue: subscription.target) else { return nil }
         let ticks = Projection.ticks(on: board, in: lastPrices)
         var entries: [ByteBuffer] = []
@@ -32,34 +35,34 @@ struct BoardSnapshot: Sendable {
             guard let entry = Self.entry(tick, strategies: strategies) else { return nil }
             entries.append(entry)
         }
+        self.init(subscription: subscription, seq: seq, ticks: ticks, entries: entries, priceCount: lastPrices.count, strategies: strategies)
+    }
+
+    private init(subscription: Subscription, seq: UInt64, ticks: [PriceTick], entries: [ByteBuffer], priceCount: Int, strategies: StrategyIndex) {
         self.subscription = subscription
+        self.seq = seq
         self.ticks = ticks
         self.entries = entries
-        priceCount = lastPrices.count
+        self.priceCount = priceCount
         self.strategies = strategies
     }
 
-    /// Snapshots of the `market` subscriptions among `subscriptions`, from one read of the store.
-    static func prepare(_ subscriptions: [Subscription], store: EventStore) async -> [Subscription: BoardSnapshot] {
-        guard subscriptions.contains(where: { $0.type == .market }) else { return [:] }
-        let (lastPrices, strategies) = await store.read { ($0.lastPrices, $0.strategies) }
-        return make(subscriptions, lastPrices: lastPrices, strategies: strategies)
-    }
-
-    /// Snapshots of the `market` subscriptions the session `clientID` holds, from one read of the store.
-    static func prepare(forSessionOf clientID: String, store: EventStore) async -> [Subscription: BoardSnapshot] {
-        let (held, lastPrices, strategies) = await store.read { ($0.subscriptions.subscriptions(of: clientID), $0.lastPrices, $0.strategies) }
-        return make(Array(held), lastPrices: lastPrices, strategies: strategies)
-    }
-
-    private static func make(
-        _ subscriptions: [Subscription], lastPrices: [String: PriceTick], strategies: StrategyIndex
-    ) -> [Subscription: BoardSnapshot] {
-        var snapshots: [Subscription: BoardSnapshot] = [:]
-        for board in subscriptions where board.type == .market {
-            snapshots[board] = BoardSnapshot(board, lastPrices: lastPrices, strategies: strategies)
+    /// This snapshot brought up to `lastPrices` and `strategies` as of `seq`: the entries of the
+    /// ticks that changed written again, the others kept. Nil when the board may have gained a
+    /// code or a signal list changed (a snapshot is then made from a scan).
+    func following(_ lastPrices: [String: PriceTick], strategies: StrategyIndex, seq: UInt64) -> BoardSnapshot? {
+        guard lastPrices.count == priceCount, strategies == self.strategies else { return nil }
+        guard seq != self.seq else { return self }
+        var ticks = ticks
+        var entries = entries
+        for index in ticks.indices {
+            guard let now = lastPrices[ticks[index].code] else { return nil }
+            guard now != ticks[index] else { continue }
+            guard let entry = Self.entry(now, strategies: strategies) else { return nil }
+            ticks[index] = now
+            entries[index] = entry
         }
-        return snapshots
+        return BoardSnapshot(subscription: subscription, seq: seq, ticks: ticks, entries: entries, priceCount: priceCount, strategies: strategies)
     }
 
     /// On the store: the `price_update` a subscriber gets at `projection` (its entries, and how
@@ -67,16 +70,10 @@ struct BoardSnapshot: Sendable {
     /// when the board may have gained a code or a signal list changed since (the caller makes it
     /// from the projection then).
     func priceUpdate(at projection: Projection) -> (frame: ByteBuffer, count: Int)? {
-        guard projection.lastPrices.count == priceCount, projection.strategies == strategies else { return nil }
-        var current = entries
-        for (index, tick) in ticks.enumerated() {
-            guard let now = projection.lastPrices[tick.code] else { return nil }
-            guard now != tick else { continue }
-            guard let entry = Self.entry(now, strategies: strategies) else { return nil }
-            current[index] = entry
-        }
-        let frame = ServerMessage.encodePriceUpdate(entries: current, seq: projection.lastSeq, subscription: subscription, timestamp: WireTime.now())
-        return (frame, current.count)
+        guard let current = following(projection.lastPrices, strategies: projection.strategies, seq: projection.lastSeq) else { return nil }
+        let frame = ServerMessage.encodePriceUpdate(
+            entries: current.entries, seq: projection.lastSeq, subscription: subscription, timestamp: WireTime.now())
+        return (frame, current.entries.count)
     }
 
     private static func entry(_ tick: PriceTick, strategies: StrategyIndex) -> ByteBuffer? {

@@ -248,7 +248,7 @@ struct ClientSession {
             replay = await replayMissed(since: since, sessionStartedAt: sessionStartedAt, to: connection)
         }
         // A resumed market subscription's snapshot, prepared off the store.
-        let boards = resumed ? await BoardSnapshot.prepare(forSessionOf: id, store: store) : [:]
+        let boards = resumed ? await runtime.boards.prepare(forSessionOf: id, store: store) : [:]
         // Register and catch up in one step on the store, so no push slips between the two.
         let registry = runtime.registry
         let journal = store.journal
@@ -629,7 +629,7 @@ struct ClientSession {
         let klines = runtime.klines
         let timestamp = WireTime.now()
         // A market subscription's snapshot, prepared off the store (`BoardSnapshot`).
-        let boards = subscribe ? await BoardSnapshot.prepare(subscriptions, store: store) : [:]
+        let boards = subscribe ? await runtime.boards.prepare(subscriptions, store: store) : [:]
         let changed = await run(command, for: connection, answering: requestID) { projection in
             for subscription in subscriptions {
                 connection.send(ServerMessage.reply(ServerMessage.SubscriptionReply(
