@@ -43,7 +43,7 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .shutdownDrain, .logLevel, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .heartbeatTimeout, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

@@ -46,7 +46,7 @@ import TestSupport
 
         try """
             log_level = "debug"
-            heartbeat_timeout = 45
+            resume_window = 45
             [auth]
             admin_token = "second-token"
             jwt_secret = "\(Self.newSecret)"
@@ -56,7 +56,7 @@ import TestSupport
             """.write(toFile: config, atomically: true, encoding: .utf8)
         kill(broker.process.processIdentifier, SIGHUP)
         #expect(try await waitForLog(broker, "configuration reloaded"))
-        #expect(broker.logText.contains("heartbeat_timeout"), "the restart-only change is named")
+        #expect(broker.logText.contains("resume_window"), "the restart-only change is named")
 
         // The admin token: the old one is wrong now.
         #expect(try await HTTP.request("GET", configURL, token: "first-token").0 == 403)
@@ -64,11 +64,11 @@ import TestSupport
         #expect(status == 200)
         let settings = body["settings"] as? [String: Any]
         #expect(settings?["admin_token"] as? String == "set" && settings?["jwt_secret"] as? String == "set")
-        #expect(settings?["max_clients"] as? String == "1" && settings?["heartbeat_timeout"] as? String == "90")
+        #expect(settings?["max_clients"] as? String == "1" && settings?["resume_window"] as? String == "300")
         let last = (body["reloads"] as? [String: Any])?["last"] as? [String: Any]
         #expect(last?["result"] as? String == "applied")
         #expect(last?["applied"] as? [String] == ["log_level", "max_clients", "admin_token", "jwt_secret", "allowed_origins"])
-        #expect(last?["restart_required"] as? [String] == ["heartbeat_timeout"])
+        #expect(last?["restart_required"] as? [String] == ["resume_window"])
         #expect(!broker.logText.contains("second-token") && !broker.logText.contains(Self.newSecret))
 
         // Client authentication is on, with the new secret.
@@ -138,6 +138,41 @@ import TestSupport
         // The drain set by the reload is the one the stop takes.
         #expect(await broker.terminate() == 0)
         #expect(broker.logText.contains("seconds=1 [brokerd] draining"), "\(broker.logText.suffix(800))")
+    }
+
+    @Test func theHeartbeatTimeoutAndTheFrameSizeAreReloaded() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[limits]\nmax_frame_bytes = 1024\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let idle = TestWebSocket(url: broker.webSocketURL)
+        #expect(try await idle.receive()?["type"] as? String == "connected")
+        // A ping padded to 70,000 bytes: 1,024 allowed, so NIO cuts it off at its cap, 64 KiB.
+        let paddedPing = #"{"type":"ping"}"# + String(repeating: " ", count: 70_000)
+        let before = TestWebSocket(url: broker.webSocketURL)
+        _ = try await before.receive()
+        before.sendRaw(paddedPing)
+        while try await before.receive() != nil {}
+        #expect(try await before.closeFrame()?.closeCode == .messageTooLarge)
+
+        try "heartbeat_timeout = 1\n[limits]\nmax_frame_bytes = 100000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200, "\(body)")
+        #expect(body["applied"] as? [String] == ["heartbeat_timeout", "max_frame_bytes"], "\(body)")
+
+        // A connection opened after the reload takes the same ping.
+        let after = TestWebSocket(url: broker.webSocketURL)
+        _ = try await after.receive()
+        after.sendRaw(paddedPing)
+        #expect(try await after.receive(type: "pong") != nil)
+        // The connection open since before, silent for more than the new second: closed.
+        while try await idle.receive(timeout: .seconds(10)) != nil {}
+        #expect(try await idle.closeFrame()?.reason == "heartbeat_timeout")
+        // An HTTP connection kept alive after the reload is closed after a second's silence; it
+        // throws if left open 10 s (the timeout it had was 90 s).
+        let response = try RawWebSocketUpgrade.exchange(port: broker.port, request: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(response.hasPrefix("HTTP/1.1 200"), "the request was answered first: \(response)")
+        #expect(await broker.terminate() == 0)
     }
 
     @Test func aConfigurationThatDoesNotResolveChangesNothingAndSaysWhy() async throws {

@@ -10,7 +10,7 @@ extension Setting {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
-            .slowConsumerTimeout, .shutdownDrain:
+            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes:
             true
         default:
             false
@@ -64,6 +64,8 @@ extension Configuration {
         next.limits.maxConnectionsPerUser = new.limits.maxConnectionsPerUser
         next.limits.slowConsumerTimeout = new.limits.slowConsumerTimeout
         next.shutdownDrain = new.shutdownDrain
+        next.heartbeatTimeout = new.heartbeatTimeout
+        next.limits.maxFrameBytes = new.limits.maxFrameBytes
         return next
     }
 

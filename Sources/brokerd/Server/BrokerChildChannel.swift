@@ -36,17 +36,20 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
 
     let responder: HTTPChannelHandler.Responder
     let endpoint: WebSocketEndpoint
-    let http1: HTTP1Channel.Configuration
+    /// Hummingbird's HTTP/1 defaults (its parser's limits, its extra handlers); the idle timeout is
+    /// each connection's own (`idleTimeout`).
+    let http1 = HTTP1Channel.Configuration()
 
     init(responder: @escaping HTTPChannelHandler.Responder, endpoint: WebSocketEndpoint) {
         self.responder = Self.redirectingUpgrades(responder)
         self.endpoint = endpoint
-        // An HTTP connection silent between requests as long as a WebSocket client may be is
-        // closed too: a kept-alive connection held a descriptor for good. nginx closes its idle
-        // upstream connections after 60 s, before the default 90.
-        let idle = endpoint.runtime.configuration.heartbeatTimeout
-        http1 = HTTP1Channel.Configuration(idleTimeout: .nanoseconds(Int64(idle / .nanoseconds(1))))
     }
+
+    /// An HTTP connection silent between requests as long as a WebSocket client may be is closed
+    /// too: a kept-alive connection held a descriptor for good. nginx closes its idle upstream
+    /// connections after 60 s, before the default 90. Read for each connection, so a reloaded
+    /// `heartbeat_timeout` applies from the next one.
+    private var idleTimeout: Duration { endpoint.runtime.heartbeatTimeout }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
@@ -80,6 +83,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
             )
             let upgrader = HandshakeCheckingUpgrader(upgrader: nioUpgrader) { refusal in verdict.value = .some(refusal) }
             let http1 = http1
+            let idleTimeout = idleTimeout
             let serverUpgradeConfiguration = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
                 notUpgradingCompletionHandler: { channel in
@@ -89,7 +93,7 @@ struct BrokerChildChannel: ServerChildChannel, HTTPChannelHandler {
                         try pipeline.addHandler(UnreadBodyCloser())
                         try pipeline.addHandler(HTTP1ToHTTPServerCodec(secure: false))
                         try pipeline.addHandlers(http1.additionalChannelHandlers())
-                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger))
+                        try pipeline.addHandler(HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
                         let asyncChannel = try NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>(
                             wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
                         switch verdict.value {

@@ -90,9 +90,13 @@ final class BrokerRuntime: Sendable {
     /// Bearer token the ingest and admin routes require; nil leaves them open.
     var adminToken: String? { live.withLock { $0.configuration.auth.adminToken } }
 
-    /// The limits as last reloaded: a new connection's message rate and burst, subscriptions per
-    /// client, the slow consumer timeout.
+    /// The limits as last reloaded: a new connection's message rate, burst and frame size,
+    /// subscriptions per client, the slow consumer timeout.
     var connectionLimits: Configuration.Limits { live.withLock { $0.configuration.limits } }
+
+    /// The client silence after which a connection is closed, as last reloaded: a WebSocket
+    /// client's at every sweep, an HTTP connection's between requests from its next connection.
+    var heartbeatTimeout: Duration { live.withLock { $0.configuration.heartbeatTimeout } }
 
     /// Reads the configuration's sources again and takes what changed of the reloadable settings
     /// (`Setting.isReloadable`), logging each; settings that need a restart are named in a

@@ -294,10 +294,10 @@ struct BrokerService: Service {
     /// Closes idle connections, those that stopped reading and those whose token expired, and
     /// forgets sessions whose resume window has passed.
     private func sweep(_ store: EventStore) async {
-        let heartbeatMicroseconds = configuration.heartbeatTimeout.microseconds
         var tick = 0
         while !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(250))
+            let heartbeatMicroseconds = runtime.heartbeatTimeout.microseconds
             let stallMicroseconds = runtime.connectionLimits.slowConsumerTimeout.microseconds
             let now = WallClock.microsecondsNow()
             // Silence and stalls on the monotonic clock: a wall clock step must not close everyone.

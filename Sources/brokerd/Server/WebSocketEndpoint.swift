@@ -9,12 +9,13 @@ struct WebSocketEndpoint: Sendable {
 
     let runtime: BrokerRuntime
 
-    /// A cap far above `max_frame_bytes`: frames between the two get an `error` reply, larger ones
-    /// are cut off by NIO itself (close code 1009) before they are buffered.
-    var maxFrameSize: Int { Self.hardFrameCap(runtime.configuration) }
+    /// A cap far above `max_frame_bytes` as last reloaded, for a new connection: frames between
+    /// the two get an `error` reply, larger ones are cut off by NIO itself (close code 1009)
+    /// before they are buffered.
+    var maxFrameSize: Int { Self.hardFrameCap(maxFrameBytes: runtime.connectionLimits.maxFrameBytes) }
 
-    static func hardFrameCap(_ configuration: Configuration) -> Int {
-        min(16 * 1024 * 1024, max(configuration.limits.maxFrameBytes * 4, 1 << 16))
+    static func hardFrameCap(maxFrameBytes: Int) -> Int {
+        min(16 * 1024 * 1024, max(maxFrameBytes * 4, 1 << 16))
     }
 
     /// Why an upgrade request on `channel` is refused (answered as an HTTP error); nil when it may
