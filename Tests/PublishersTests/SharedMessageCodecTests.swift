@@ -195,6 +195,51 @@ struct SharedMessageCodecTests {
         #expect(SharedUpdate.alertRuleRemoved(ruleID: "r", user: "u").channel(in: channels) == "md:alerts")
         #expect(SharedUpdate.signalsReplaced(strategy: "vw", signals: []).channel(in: channels) == "md:signals")
         #expect(SharedUpdate.bars([]).channel(in: channels) == "md:klines")
+        #expect(SharedUpdate.userRemoved(UserRemoval(user: "u", endingSessions: true, requestedAt: 0)).channel(in: channels) == "md:removals")
+    }
+
+    @Test func aUsersRemovalRoundTripsNamingTheNodeAskedAndIsNeitherLoggedNorACommand() throws {
+        for endingSessions in [true, false] {
+            let removal = UserRemoval(user: "alice", endingSessions: endingSessions, requestedAt: 1_700_000_000_000_001, requestedOn: "node-a")
+            let message = SharedMessageCodec.encode(.userRemoved(removal), origin: origin)
+            let json = try object(message)
+            #expect(json["node"] as? String == "node-a", "\(json)")
+            #expect((json["remove_user"] as? [String: Any])?["session"] as? String == (endingSessions ? "end" : "keep"))
+            let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+            #expect(decoded.origin == origin && decoded.update == .userRemoved(removal))
+            #expect(SharedUpdate.userRemoved(removal).command == nil)
+            #expect(SharedMessageCodec.logEntry(.userRemoved(removal), origin: origin, log: "md:log") == nil)
+        }
+    }
+
+    @Test func anOperatorsToolMayPublishAUsersRemovalUntagged() throws {
+        let decoded = try SharedMessageCodec.decodeRemovals(Array(#"{"remove_user":{"user":"bob"}}"#.utf8), channel: "md:removals", now: 42)
+        #expect(decoded.origin == nil)
+        #expect(decoded.update == .userRemoved(UserRemoval(user: "bob", endingSessions: true, requestedAt: 42, requestedOn: nil)))
+    }
+
+    @Test(arguments: [
+        ("not json", "expected"),
+        (#"{"remove_user":{}}"#, "expected"),
+        (#"{"remove_user":{"user":""}}"#, "user is empty"),
+        (#"{"remove_user":{"user":"\#(String(repeating: "u", count: 65))"}}"#, "user is 65 characters long"),
+        (#"{"remove_user":{"user":"a\u0007b"}}"#, "user contains control characters"),
+        (#"{"remove_user":{"user":"bob","session":"forever"}}"#, "session must be end or keep"),
+        (#"{"remove_user":{"user":"bob","user":"alice"}}"#, "appears twice"),
+    ])
+    func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {
+        do {
+            _ = try SharedMessageCodec.decodeRemovals(Array(text.utf8), channel: "md:removals", now: 0)
+            Issue.record("\(text) was taken")
+        } catch {
+            #expect(error.reason.contains(reason), "\(error.reason)")
+        }
+    }
+
+    @Test func aRemovalOlderThanHalfAMinuteIsStale() {
+        let removal = UserRemoval(user: "u", endingSessions: true, requestedAt: 1_700_000_000_000_000)
+        #expect(!removal.isStale(at: 1_700_000_030_000_000))
+        #expect(removal.isStale(at: 1_700_000_030_000_001))
     }
 
     @Test func signalListsRoundTripAndBecomeTheCommandOfTheHTTPRoute() throws {

@@ -594,6 +594,69 @@ import TestSupport
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
     }
+
+    @Test func removingAUserOnOneNodeClosesItsConnectionsOnEveryNode() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let auth = ["--jwt-secret", TestTokens.secret]
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        func connect(_ user: String, to node: Node) async throws -> (TestWebSocket, String) {
+            let token = try await TestTokens.expiring(user: user, at: Date().addingTimeInterval(3_600))
+            return try await self.connect(node.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
+        }
+        func closeReason(_ socket: TestWebSocket) async throws -> String? {
+            while try await socket.receive() != nil {}
+            return try await socket.closeFrame()?.reason
+        }
+        func sessionEnd(of clientID: String, on node: Node) throws -> [String] {
+            try journaledEvents(node.broker.journalPath, kinds: [.clientDisconnected, .sessionExpired]).compactMap { event in
+                switch event {
+                case .clientDisconnected(let payload) where payload.clientID == clientID: "disconnected \(payload.reason.rawValue)"
+                case .sessionExpired(let payload) where payload.clientID == clientID: "expired"
+                default: nil
+                }
+            }
+        }
+        func waitForLog(_ node: Node, _ text: String, count: Int) async throws {
+            for _ in 0..<400 where node.broker.logText.components(separatedBy: text).count - 1 < count {
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            #expect(node.broker.logText.components(separatedBy: text).count - 1 == count, "\(node.id): \(text)")
+        }
+        let (aliceOnFirst, _) = try await connect("alice", to: first)
+        let (aliceOnSecond, aliceOnSecondID) = try await connect("alice", to: second)
+        let (carolOnSecond, _) = try await connect("carol", to: second)
+        let (bobOnSecond, bobOnSecondID) = try await connect("bob", to: second)
+
+        // Only the node asked: carol has no session there, and the other node is not asked.
+        let (thisOnly, thisBody) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=carol&nodes=this")
+        #expect(thisOnly == 200 && thisBody["count"] as? Int == 0 && thisBody["other_nodes"] as? String == "not_asked", "\(thisBody)")
+
+        // Every node: alice's connection on each is closed, and her session there ended.
+        let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
+        #expect(status == 200 && body["count"] as? Int == 1 && body["other_nodes"] as? String == "asked", "\(body)")
+        #expect(try await closeReason(aliceOnFirst) == "kicked")
+        #expect(try await closeReason(aliceOnSecond) == "kicked")
+        let removedHere = "a user's sessions removed, asked on another node"
+        try await waitForLog(second, removedHere, count: 1)
+        #expect(second.broker.logText.contains("node=node-a"), "names the node asked")
+        #expect(try sessionEnd(of: aliceOnSecondID, on: second) == ["disconnected kicked", "expired"])
+        #expect(!first.broker.logText.contains(removedHere), "a node skips its own message")
+        // Carol, whose removal stayed on the first node, is served on the second.
+        try carolOnSecond.send(["type": "ping"])
+        #expect(try await carolOnSecond.receive(type: "pong") != nil)
+
+        // An operator's tool may publish a removal itself, untagged: every node acts on it.
+        _ = try redis.cli("PUBLISH", "ticks:removals", #"{"remove_user":{"user":"bob","session":"keep"}}"#)
+        #expect(try await closeReason(bobOnSecond) == "kicked")
+        try await waitForLog(second, removedHere, count: 2)
+        #expect(try sessionEnd(of: bobOnSecondID, on: second) == ["disconnected kicked"], "the session kept, resumable")
+
+        await carolOnSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
 }
 
 enum MultiNodeTestError: Error {

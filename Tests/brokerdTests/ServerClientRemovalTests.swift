@@ -164,6 +164,8 @@ import TestSupport
             (path, admin, 400, "missing_user"),
             ("\(path)?user=", admin, 400, "missing_user"),
             ("\(path)?user=alice&session=no", admin, 400, "invalid_session"),
+            ("\(path)?user=alice&nodes=some", admin, 400, "invalid_nodes"),
+            ("\(path)?user=\(String(repeating: "u", count: 65))", admin, 400, "invalid_user"),
         ]
         let before = try #require(try JournalReader(path: journal).last()?.seq)
         for refusal in refusals {
@@ -203,6 +205,7 @@ import TestSupport
 
         let (status, body) = try await HTTP.request("DELETE", broker.baseURL + "/api/websocket/clients?user=alice")
         #expect(status == 200 && body["user"] as? String == "alice" && body["count"] as? Int == 2, "\(body)")
+        #expect(body["other_nodes"] as? String == "none", "no Redis: no other node to ask")
         let removed = (body["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String }
         #expect(Set(removed) == [phoneID, laptopID])
         for socket in [phone, laptop] {

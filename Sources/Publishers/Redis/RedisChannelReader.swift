@@ -2,12 +2,12 @@ import Broker
 import Journal
 import Logging
 
-/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals and k-lines channels, when
+/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals, k-lines and removals channels, when
 /// configured) on a thread of its own and hands every message to the broker, reconnecting with
 /// backoff until stopped.
 final class RedisChannelReader: Sendable {
     /// What a channel carries.
-    private enum Content: Sendable { case ticks, news, alerts, signals, klines }
+    private enum Content: Sendable { case ticks, news, alerts, signals, klines, removals }
 
     private let url: RedisURL
     private let channels: [(name: String, content: Content)]
@@ -28,7 +28,7 @@ final class RedisChannelReader: Sendable {
         url = configuration.url
         let configured: [(String?, Content)] = [
             (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
-            (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines),
+            (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines), (configuration.removalsChannel, .removals),
         ]
         channels = configured.compactMap { name, content in name.map { ($0, content) } }
         node = configuration.node
@@ -116,7 +116,7 @@ final class RedisChannelReader: Sendable {
                     switch content {
                     case .ticks:
                         ticks += decodeTicks(payload)
-                    case .news, .alerts, .signals, .klines:
+                    case .news, .alerts, .signals, .klines, .removals:
                         if let update = decodeShared(payload, content: content) {
                             if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
@@ -166,6 +166,7 @@ final class RedisChannelReader: Sendable {
             case .alerts, .ticks: decoded = try SharedMessageCodec.decodeAlerts(payload, channel: channel)
             case .signals: decoded = try SharedMessageCodec.decodeSignals(payload, channel: channel)
             case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel, now: WallClock.microsecondsNow())
+            case .removals: decoded = try SharedMessageCodec.decodeRemovals(payload, channel: channel, now: WallClock.microsecondsNow())
             }
         } catch {
             delivery.reportMalformed([error.description])

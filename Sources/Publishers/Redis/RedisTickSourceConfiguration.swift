@@ -16,6 +16,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var signalsChannel: String?
     /// Pub/sub channel of k-line bars shared by other nodes (`<channel>:klines`); nil to not subscribe.
     public var klinesChannel: String?
+    /// Pub/sub channel of users' removals asked on other nodes (`<channel>:removals`); nil to not subscribe.
+    public var removalsChannel: String?
     /// The shared log (`<channel>:log`), a stream of the news, alert rules, signal lists and bars
     /// the nodes share; nil to not read it. Read, it replaces their pub/sub copies.
     public var log: String?
@@ -39,7 +41,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
         url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
-        alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil, log: String? = nil,
+        alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil, removalsChannel: String? = nil,
+        log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         healthCheckInterval: Duration = .seconds(5), limits: Limits = .init()
@@ -51,6 +54,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.alertsChannel = alertsChannel
         self.signalsChannel = signalsChannel
         self.klinesChannel = klinesChannel
+        self.removalsChannel = removalsChannel
         self.log = log
         self.node = node
         self.streamBlock = streamBlock
@@ -70,8 +74,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if alertsChannel?.isEmpty == true { throw fail("alertsChannel", "is empty") }
         if signalsChannel?.isEmpty == true { throw fail("signalsChannel", "is empty") }
         if klinesChannel?.isEmpty == true { throw fail("klinesChannel", "is empty") }
+        if removalsChannel?.isEmpty == true { throw fail("removalsChannel", "is empty") }
         if Set(subscribedChannels).count < subscribedChannels.count {
-            throw fail("channels", "the tick, news, alerts, signals and klines channels must differ")
+            throw fail("channels", "the tick, news, alerts, signals, klines and removals channels must differ")
         }
         if stream?.isEmpty == true { throw fail("stream", "is empty") }
         if log?.isEmpty == true { throw fail("log", "is empty") }
@@ -86,8 +91,10 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
     }
 
-    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, as configured.
-    var subscribedChannels: [String] { [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel].compactMap { $0 } }
+    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, removals, as configured.
+    var subscribedChannels: [String] {
+        [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel, removalsChannel].compactMap { $0 }
+    }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
     static func isStreamID(_ id: String) -> Bool { id == "$" || StreamID(id) != nil }

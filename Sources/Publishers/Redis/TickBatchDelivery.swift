@@ -198,6 +198,7 @@ extension SharedUpdate {
         case .alertRuleRemoved: "an alert rule removal"
         case .signalsReplaced: "a signal list"
         case .bars: "k-line bars"
+        case .userRemoved: "a user's removal"
         }
     }
 }

@@ -18,6 +18,9 @@ public struct SharedChannels: Sendable, Hashable {
     public var signals: String
     /// K-line bars ingested over HTTP: `<channel>:klines`.
     public var klines: String
+    /// Users whose sessions an operator removed: `<channel>:removals` (not in the log: a removal
+    /// acts on the connections open when it is asked for).
+    public var removals: String
     /// The shared log of everything but ticks, a stream: `<channel>:log`.
     public var log: String
 
@@ -28,6 +31,7 @@ public struct SharedChannels: Sendable, Hashable {
         alerts = tickChannel + ":alerts"
         signals = tickChannel + ":signals"
         klines = tickChannel + ":klines"
+        removals = tickChannel + ":removals"
         log = tickChannel + ":log"
     }
 }

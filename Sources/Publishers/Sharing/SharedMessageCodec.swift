@@ -11,7 +11,8 @@ import Foundation
 /// - alert rules (`<channel>:alerts`): `{"node","instance","set":{"id","user","code","condition","threshold"}}`
 ///   or `{"node","instance","removed":{"rule_id","user"}}`;
 /// - signal lists (`<channel>:signals`): `{"node","instance","strategy","signals":[{"code","name","signal_date","reason"}]}`;
-/// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`.
+/// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`;
+/// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
 /// external feeder) are accepted too; then `published_at` may be left out and becomes the time of
@@ -50,7 +51,7 @@ public enum SharedMessageCodec {
 
         init?(_ update: SharedUpdate) {
             switch update {
-            case .ticks: return nil
+            case .ticks, .userRemoved: return nil
             case .news: self = .news
             case .alertRuleSet, .alertRuleRemoved: self = .alerts
             case .signalsReplaced: self = .signals
@@ -102,6 +103,8 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(SignalsWire(node: origin.node, instance: origin.instance, strategy: strategy, signals: signals))
         case .bars(let bars):
             data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
+        case .userRemoved(let removal):
+            data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removeUser: UserRemovalWire(removal)))
         }
         // These wire types hold only strings, numbers and arrays of them: encoding cannot fail
         // except on a non-finite Double, which the decider never lets into an event.
@@ -159,6 +162,27 @@ public enum SharedMessageCodec {
             }
         }
         return Message(origin: origin, update: .bars(wire.klines))
+    }
+
+    /// Decodes a message from the removals channel; `now` dates an untagged one without `requested_at`.
+    public static func decodeRemovals(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
+        let wire = try decode(
+            RemovalsWire.self, from: json, channel: channel, expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}")
+        let removal = wire.removeUser
+        if let problem = FieldRules.identifierProblem(removal.user, maxLength: Limits().maxTargetLength) {
+            throw SharedMessageError(channel: channel, reason: "remove_user: user \(problem)")
+        }
+        let endingSessions: Bool
+        switch removal.session {
+        case nil, "end": endingSessions = true
+        case "keep": endingSessions = false
+        case let other?: throw SharedMessageError(channel: channel, reason: "remove_user: session must be end or keep, got \"\(other.prefix(32))\"")
+        }
+        let origin = origin(wire.node, wire.instance)
+        return Message(
+            origin: origin,
+            update: .userRemoved(
+                UserRemoval(user: removal.user, endingSessions: endingSessions, requestedAt: removal.requestedAt ?? now, requestedOn: origin?.node)))
     }
 
     /// `json` as a `Wire`, or an error that says what the channel expects and what was wrong.
@@ -291,4 +315,32 @@ private struct KlinesWire: Codable {
     var node: String?
     var instance: String?
     var klines: [KlineBar]
+}
+
+private struct UserRemovalWire: Codable {
+    var user: String
+    var session: String?
+    var requestedAt: Int64?
+
+    init(_ removal: UserRemoval) {
+        user = removal.user
+        session = removal.endingSessions ? "end" : "keep"
+        requestedAt = removal.requestedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case user, session
+        case requestedAt = "requested_at"
+    }
+}
+
+private struct RemovalsWire: Codable {
+    var node: String?
+    var instance: String?
+    var removeUser: UserRemovalWire
+
+    enum CodingKeys: String, CodingKey {
+        case node, instance
+        case removeUser = "remove_user"
+    }
 }

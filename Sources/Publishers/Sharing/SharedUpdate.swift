@@ -16,6 +16,9 @@ public enum SharedUpdate: Sendable, Hashable {
     case signalsReplaced(strategy: String, signals: [Signal])
     /// K-line bars journaled on the origin (`POST /api/klines`).
     case bars([KlineBar])
+    /// A user's sessions removed by an operator on the origin: nothing journaled there, and each
+    /// node closes the user's connections (and ends its sessions) itself.
+    case userRemoved(UserRemoval)
 
     /// The channel of `channels` the update travels on.
     public func channel(in channels: SharedChannels) -> String {
@@ -25,6 +28,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleSet, .alertRuleRemoved: channels.alerts
         case .signalsReplaced: channels.signals
         case .bars: channels.klines
+        case .userRemoved: channels.removals
         }
     }
 
@@ -43,11 +47,13 @@ public enum SharedUpdate: Sendable, Hashable {
         case .signalsReplaced(let strategy, let signals):
             signals.reduce(perItem + bytes(strategy)) { $0 + perItem + bytes($1.code) + bytes($1.name) + bytes($1.signalDate) + bytes($1.reason) }
         case .bars(let bars): bars.reduce(0) { $0 + perItem * 2 + bytes($1.code) + bytes($1.period) }
+        case .userRemoved(let removal): perItem + bytes(removal.user) + bytes(removal.requestedOn)
         }
     }
 
-    /// The command that ingests the update on a receiving node.
-    public var command: Command {
+    /// The command that ingests the update on a receiving node; nil for a user's removal, which
+    /// is not the store's to decide (the node closes the user's connections).
+    public var command: Command? {
         switch self {
         case .ticks(let ticks): .ingestTicks(ticks)
         case .news(let item): .publishNews(item)
@@ -55,6 +61,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
         case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
         case .bars(let bars): .ingestBars(bars)
+        case .userRemoved: nil
         }
     }
 }

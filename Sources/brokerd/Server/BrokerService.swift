@@ -95,7 +95,7 @@ struct BrokerService: Service {
             "sharing with other nodes through Redis",
             metadata: [
                 "node": "\(configuration.nodeID)", "instance": "\(broadcaster.origin.instance)",
-                "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines].joined(separator: ","))",
+                "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines, broadcaster.channels.removals].joined(separator: ","))",
                 "log": "\(broadcaster.logLength == nil ? "-" : broadcaster.channels.log)",
             ])
         return broadcaster
@@ -121,24 +121,29 @@ struct BrokerService: Service {
             configuration: RedisTickSourceConfiguration(
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
-                klinesChannel: channels.klines, log: log, node: origin),
+                klinesChannel: channels.klines, removalsChannel: channels.removals, log: log, node: origin),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
-            deliverShared: { update in
+            deliverShared: { [runtime] update in
+                guard let command = update.command else {
+                    if case .userRemoved(let removal) = update { ClientRemoval.remove(removal, askedBy: runtime, store: store) }
+                    return
+                }
                 // Journaled here as if ingested here, but not shared again: it came from a node.
-                try await store.execute(update.command)
+                try await store.execute(command)
             },
             deliverLogged: { update, own, position in
                 guard let logSource else { return }
-                if let update, own {
+                // The log holds news, alert rules, signal lists and bars: each is a command.
+                if let update, let command = update.command, own {
                     // Asked again once its strategy or rule is held: a write of it this node took
                     // since (queued for the log) supersedes it, and comes later in the log.
                     try await store.execute(
-                        .applyLogged(update.command, own: true, source: logSource, position: position),
+                        .applyLogged(command, own: true, source: logSource, position: position),
                         revisedOnStore: { command in
                             ownEntries.hasUnread(update) ? .ingestFromSource([], source: logSource, position: position) : command
                         })
-                } else if let update {
-                    try await store.execute(.applyLogged(update.command, own: false, source: logSource, position: position))
+                } else if let command = update?.command {
+                    try await store.execute(.applyLogged(command, own: false, source: logSource, position: position))
                 } else {
                     try await store.execute(.ingestFromSource([], source: logSource, position: position))
                 }

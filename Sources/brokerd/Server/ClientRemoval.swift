@@ -1,6 +1,8 @@
 import Broker
 import Hummingbird
 import Journal
+import Logging
+import Publishers
 
 /// What an operator's `DELETE /api/websocket/clients/{client_id}` (and `?user=`) does: closes the
 /// client's connection on this node at once (1008 `kicked`, journaled as its disconnect) and,
@@ -8,7 +10,8 @@ import Journal
 /// nothing to resume, and the client starts a fresh session if it comes back.
 ///
 /// A kick is a disconnect, not a ban: a client may connect again (with auth, while its token is
-/// valid). Sessions are per node, so a client is removed on the node it is connected to.
+/// valid). Sessions are per node, so a client is removed on the node it is connected to; a user's
+/// removal is handed to the other nodes too, when they share through Redis (`UserRemoval`).
 struct ClientRemoval {
     let runtime: BrokerRuntime
     let store: EventStore
@@ -127,6 +130,45 @@ struct ClientRemoval {
             seq: max(lastSeq, ended?.last?.seq ?? 0))
     }
 
+    /// Acts on a user's removal an operator asked another node for: closes the user's connections
+    /// here (and ends its sessions) as that node did there, off the Redis reader's thread (a
+    /// removal waits for the journal). One heard of too late is logged and left alone: the user
+    /// may have connected again since.
+    static func remove(_ removal: UserRemoval, askedBy runtime: BrokerRuntime, store: EventStore) {
+        let metadata: Logger.Metadata = [
+            "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
+        ]
+        let now = WallClock.microsecondsNow()
+        guard !removal.isStale(at: now) else {
+            runtime.logger.warning(
+                "a user's removal asked on another node came too late and is not acted on",
+                metadata: metadata.merging(["age_seconds": "\((now - removal.requestedAt) / 1_000_000)"]) { $1 })
+            return
+        }
+        Task {
+            do {
+                let outcomes = try await ClientRemoval(runtime: runtime, store: store)
+                    .removeAll(ofUser: removal.user, endingSessions: removal.endingSessions)
+                runtime.logger.notice(
+                    "a user's sessions removed, asked on another node", metadata: metadata.merging(["clients": "\(outcomes.count)"]) { $1 })
+            } catch {
+                runtime.logger.warning(
+                    "a user's removal asked on another node failed here", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            }
+        }
+    }
+
+    /// Whether `?nodes=` asks the other nodes too (`all`, the default) or only this one (`this`).
+    static func asksOtherNodes(_ request: Request) throws -> Bool {
+        switch request.uri.formValue("nodes") {
+        case nil, "all": return true
+        case "this": return false
+        case let other?:
+            throw APIError.badRequest(
+                "invalid_nodes", "nodes must be all (the default: every node sharing through Redis) or this (only this node), got '\(other.prefix(40))'")
+        }
+    }
+
     /// Whether `?session=` asks to end the session (`end`, the default) or keep it (`keep`).
     static func endsSession(_ request: Request) throws -> Bool {
         switch request.uri.formValue("session") {
@@ -148,21 +190,54 @@ extension APIRoutes {
         return JSONResponse.make(try await removal.remove(clientID, endingSession: endingSession))
     }
 
-    /// `DELETE /api/websocket/clients?user=…[&session=keep]`.
+    /// `DELETE /api/websocket/clients?user=…[&session=keep][&nodes=this]`.
     func removeClients(_ request: Request) async throws -> Response {
         guard let user = request.uri.formValue("user"), !user.isEmpty else {
             throw APIError.badRequest(
                 "missing_user", "name the client, DELETE /api/websocket/clients/{client_id}, or the user whose sessions go: ?user=<sub>")
         }
+        if let problem = FieldRules.identifierProblem(user, maxLength: Limits().maxTargetLength) {
+            throw APIError.badRequest("invalid_user", "user \(problem); no session can have such a user")
+        }
         let endingSessions = try ClientRemoval.endsSession(request)
+        let asksOthers = try ClientRemoval.asksOtherNodes(request)
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
+        // The other nodes first: they close the user's connections there while this one does here.
+        let otherNodes: RemovedClientsBody.OtherNodes
+        if !asksOthers {
+            otherNodes = .notAsked
+        } else if let broadcaster = runtime.broadcaster {
+            let asked = broadcaster.offer(.userRemoved(UserRemoval(
+                user: user, endingSessions: endingSessions, requestedAt: WallClock.microsecondsNow(), requestedOn: runtime.configuration.nodeID)))
+            otherNodes = asked ? .asked : .unreachable
+        } else {
+            otherNodes = .none
+        }
         let outcomes = try await removal.removeAll(ofUser: user, endingSessions: endingSessions)
-        return JSONResponse.make(RemovedClientsBody(user: user, count: outcomes.count, clients: outcomes))
+        return JSONResponse.make(RemovedClientsBody(user: user, count: outcomes.count, clients: outcomes, otherNodes: otherNodes))
     }
 }
 
 struct RemovedClientsBody: Encodable {
+    /// Whether the other nodes were asked to remove the user's sessions too.
+    enum OtherNodes: String, Encodable {
+        /// Handed to Redis for them.
+        case asked
+        /// `?nodes=this`.
+        case notAsked = "not_asked"
+        /// Redis is away (or the publish queue full): only this node removed them.
+        case unreachable
+        /// This node shares nothing with others (no `redis_url`).
+        case none
+    }
+
     let user: String
     let count: Int
     let clients: [ClientRemoval.Outcome]
+    let otherNodes: OtherNodes
+
+    enum CodingKeys: String, CodingKey {
+        case user, count, clients
+        case otherNodes = "other_nodes"
+    }
 }
