@@ -208,7 +208,7 @@ public final class BrokerClient: Sendable {
             case .reconnect(let next, let planned):
                 let delay = SessionMachine.resumeDelay(
                     planned: planned, after: loss, sinceLastSent: lastSentAt.map { ContinuousClock.now - $0 })
-                logger.info("connection lost; reconnecting", metadata: ["after": "\(loss)", "attempt": "\(next)", "delay": "\(delay)"])
+                logger.info("connection lost; reconnecting", metadata: ["after": "\(loss)", "attempt": .stringConvertible(next), "delay": "\(delay)"])
                 shared.withLock { $0.report(.backingOff(attempt: next, delay: delay, after: loss)) }
                 do { try await pause(delay) } catch { return }
                 attempt = next

@@ -42,7 +42,7 @@ public final class PublisherHost: EventObserver {
                 try publisher.publish(relevant, projection: projection, to: pushes)
                 counters.withLock { $0[publisher.name, default: .init()].events += UInt64(relevant.count) }
                 if let failures = streaks.withLock({ $0[publisher.name]?.succeeded() }) {
-                    logger.notice("publisher works again", metadata: ["publisher": "\(publisher.name)", "failures": "\(failures)"])
+                    logger.notice("publisher works again", metadata: ["publisher": "\(publisher.name)", "failures": .stringConvertible(failures)])
                 }
             } catch {
                 counters.withLock {
@@ -53,7 +53,7 @@ public final class PublisherHost: EventObserver {
                 if let failures = streaks.withLock({ $0[publisher.name, default: FailureStreak()].failed() }) {
                     logger.error(
                         "publisher failed; the others go on (repeats are counted in brokerd_publisher_failures_total, logged once a minute)",
-                        metadata: ["publisher": "\(publisher.name)", "error": "\(error)", "failures": "\(failures)"])
+                        metadata: ["publisher": "\(publisher.name)", "error": "\(error)", "failures": .stringConvertible(failures)])
                 }
             }
         }

@@ -72,7 +72,7 @@ struct ServeCommand: AsyncParsableCommand {
             source: { () throws(ConfigurationError) in try Configuration.load(flags: options) })
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in
-            listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+            listeningLogger.info("listening", metadata: ["host": "\(configuration.host)", "port": .stringConvertible(port)])
             systemd?.listening(host: configuration.host, port: port)
         }
         let group = ServiceGroup(

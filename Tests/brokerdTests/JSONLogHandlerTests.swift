@@ -17,9 +17,25 @@ struct JSONLogHandlerTests {
             time: 1_764_999_000_123_456, level: .warning, label: "brokerd", message: "client connected",
             metadata: ["user": "alice", "client": "client_1a2b3c4d", "port": .stringConvertible(8000)])
         #expect(line.hasPrefix(#"{"time":"2025-12-06T05:30:00.123456Z","level":"warning","label":"brokerd","message":"client connected","#), "\(line)")
-        #expect(line.hasSuffix(#""client":"client_1a2b3c4d","port":"8000","user":"alice"}"# + "\n"))
+        #expect(line.hasSuffix(#""client":"client_1a2b3c4d","port":8000,"user":"alice"}"# + "\n"))
         let fields = try object(line)
-        #expect(fields.count == 7 && fields["port"] as? String == "8000")
+        #expect(fields.count == 7 && fields["port"] as? Int == 8000)
+    }
+
+    @Test func numbersAndFlagsGivenAsValuesAreJSONNumbersAndBooleansAndTextStaysText() throws {
+        let line = JSONLogHandler.line(
+            time: 0, level: .info, label: "l", message: "m",
+            metadata: [
+                "seq": .stringConvertible(UInt64.max), "rate": .stringConvertible(2.5), "whole": .stringConvertible(20.0),
+                "resumed": .stringConvertible(true), "infinite": .stringConvertible(Double.infinity), "text": "42",
+                "delay": .stringConvertible(Duration.seconds(2)),
+            ])
+        #expect(line.contains(#""seq":18446744073709551615,"#) && line.contains(#""rate":2.5,"#) && line.contains(#""whole":20}"#), "\(line)")
+        let fields = try object(line)
+        #expect(fields["resumed"] as? Bool == true)
+        #expect(fields["infinite"] as? String == "inf", "JSON has no infinity")
+        #expect(fields["text"] as? String == "42", "a string stays one")
+        #expect(fields["delay"] as? String == "2.0 seconds")
     }
 
     @Test func whatItWritesIsEscapedSoNoValueBreaksTheLineOrForgesAField() throws {
@@ -64,7 +80,7 @@ struct JSONLogHandlerTests {
         for line in all {
             #expect(line["time"] is String && line["level"] is String && line["label"] is String && line["message"] is String, "\(line)")
         }
-        #expect(all.contains { $0["message"] as? String == "listening" && $0["port"] as? String == String(broker.port) })
+        #expect(all.contains { $0["message"] as? String == "listening" && $0["port"] as? Int == broker.port })
     }
 
     /// The broker's log so far, each line parsed (a line that is no JSON object fails the test).

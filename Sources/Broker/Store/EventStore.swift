@@ -43,7 +43,7 @@ public actor EventStore {
         logger: Logger = Logger(label: "brokerd.store")
     ) throws {
         for seq in journal.removedSnapshotSeqs {
-            logger.warning("removed a snapshot past the journal's last row", metadata: ["seq": "\(seq)", "last_seq": "\(journal.lastSeq)"])
+            logger.warning("removed a snapshot past the journal's last row", metadata: ["seq": .stringConvertible(seq), "last_seq": .stringConvertible(journal.lastSeq)])
         }
         let recovered = try ProjectionLoader(logger: logger).load(from: journal.reader())
         self.journal = journal
@@ -254,7 +254,7 @@ public actor EventStore {
             lastSnapshotSeq = seq
         } else {
             lastSnapshotSeq = seq
-            logger.debug("snapshot written", metadata: ["seq": "\(seq)"])
+            logger.debug("snapshot written", metadata: ["seq": .stringConvertible(seq)])
         }
     }
 }

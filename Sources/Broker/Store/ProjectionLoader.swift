@@ -59,7 +59,7 @@ public struct ProjectionLoader: Sendable {
         let candidates = useSnapshots ? try reader.snapshots() : []
         if useSnapshots {
             for seq in try reader.invalidSnapshotSeqs() {
-                logger.warning("skipping snapshot", metadata: ["seq": "\(seq)", "reason": "a negative seq, which brokerd never writes"])
+                logger.warning("skipping snapshot", metadata: ["seq": .stringConvertible(seq), "reason": "a negative seq, which brokerd never writes"])
             }
         }
         for snapshot in candidates where snapshot.seq <= (untilSeq ?? .max) {
@@ -78,7 +78,7 @@ public struct ProjectionLoader: Sendable {
                 break
             } catch {
                 logger.warning(
-                    "skipping snapshot", metadata: ["seq": "\(snapshot.seq)", "reason": "\(error)"])
+                    "skipping snapshot", metadata: ["seq": .stringConvertible(snapshot.seq), "reason": "\(error)"])
                 skipped.append((snapshot.seq, "\(error)"))
             }
         }

@@ -184,7 +184,7 @@ public final class KlinePublisher: Publisher {
             let (unjournaled, failure) = await journal(batch, store)
             guard let failure else {
                 if failedAttempts > 0 {
-                    logger.info("k-line closes are journaled again", metadata: ["failed_attempts": "\(failedAttempts)"])
+                    logger.info("k-line closes are journaled again", metadata: ["failed_attempts": .stringConvertible(failedAttempts)])
                 }
                 failedAttempts = 0
                 backoff.reset()
@@ -199,9 +199,9 @@ public final class KlinePublisher: Publisher {
             if failedAttempts == 1 {
                 logger.warning(
                     "journaling k-line closes failed; keeping them and retrying with backoff",
-                    metadata: ["error": "\(failure)", "owed": "\(waiting)"])
+                    metadata: ["error": "\(failure)", "owed": .stringConvertible(waiting)])
             } else {
-                logger.debug("k-line closes still not journaled", metadata: ["attempt": "\(failedAttempts)", "error": "\(failure)", "retryIn": "\(delay)"])
+                logger.debug("k-line closes still not journaled", metadata: ["attempt": .stringConvertible(failedAttempts), "error": "\(failure)", "retryIn": "\(delay)"])
             }
             do {
                 try await Task.sleep(for: delay)
@@ -226,7 +226,7 @@ public final class KlinePublisher: Publisher {
                 } catch let refusal as BrokerError {
                     logger.error(
                         "k-line close refused by the broker; dropped",
-                        metadata: ["code": "\(bar.code)", "period": "\(bar.period)", "start": "\(bar.start)", "error": "\(refusal)"])
+                        metadata: ["code": "\(bar.code)", "period": "\(bar.period)", "start": .stringConvertible(bar.start), "error": "\(refusal)"])
                 } catch {
                     return (batch[index...], error)
                 }
@@ -248,7 +248,7 @@ public final class KlinePublisher: Publisher {
             k-line closes dropped: more are waiting for the journal than the queue holds, the oldest go first; \
             further drops until the journal takes closes again are only counted (brokerd_kline_closes_dropped_total)
             """,
-            metadata: ["dropped": "\(count)", "capacity": "\(owed.withLock { max($0.capacity, $0.minimumCapacity) })"])
+            metadata: ["dropped": .stringConvertible(count), "capacity": .stringConvertible(owed.withLock { max($0.capacity, $0.minimumCapacity) })])
     }
 
     /// Puts the bars the previous process was building (rebuilt from the ticks it journaled) under
@@ -267,7 +267,7 @@ public final class KlinePublisher: Publisher {
             // `brokerd journal compact` refuses this; an older one, or a clock set back, did not.
             logger.warning(
                 "the bars being built were rebuilt without ticks compaction archived (up to seq \(base.seq)); their closes lack those ticks",
-                metadata: ["archived_through_seq": "\(base.seq)", "archived_through": "\(ISOTimestamp.format(microseconds: base.timestamp))"])
+                metadata: ["archived_through_seq": .stringConvertible(base.seq), "archived_through": "\(ISOTimestamp.format(microseconds: base.timestamp))"])
         }
         owe(book.withLock { $0.merge(earlier: recovery.book) } + recovery.unjournaledCloses)
     }

@@ -55,7 +55,7 @@ struct ReconnectingSession {
                     logger.warning(
                         "\(activity) failed; reconnecting with backoff", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 } else {
-                    logger.debug("Redis reconnect failed", metadata: ["attempt": "\(failures)", "error": "\(error)", "retryIn": "\(delay)"])
+                    logger.debug("Redis reconnect failed", metadata: ["attempt": .stringConvertible(failures), "error": "\(error)", "retryIn": "\(delay)"])
                 }
                 if !control.sleep(for: delay) { break }
             }

@@ -194,7 +194,7 @@ final class RedisChannelReader: Sendable {
             if log {
                 logger.error(
                     "another brokerd process publishes with this node's id; its messages are skipped. Give every node its own node_id",
-                    metadata: ["node": "\(node.node)", "other_instance": "\(origin.instance)", "suppressed": "\(suppressed)"])
+                    metadata: ["node": "\(node.node)", "other_instance": "\(origin.instance)", "suppressed": .stringConvertible(suppressed)])
             }
         }
         return true

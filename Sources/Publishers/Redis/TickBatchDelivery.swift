@@ -135,7 +135,7 @@ struct TickBatchDelivery: Sendable {
             attempts += 1
             guard let error = waitFor(deliver) else {
                 if attempts > 1 {
-                    logger.info("Redis stream delivery journaled after retrying", metadata: ["what": "\(what)", "attempts": "\(attempts)"])
+                    logger.info("Redis stream delivery journaled after retrying", metadata: ["what": "\(what)", "attempts": .stringConvertible(attempts)])
                 }
                 return .taken
             }
@@ -147,7 +147,7 @@ struct TickBatchDelivery: Sendable {
                     "broker could not journal what was read from a Redis stream; delivering it again with backoff, not reading past it",
                     metadata: ["what": "\(what)", "error": "\(error)"])
             } else {
-                logger.debug("Redis stream delivery still not journaled", metadata: ["attempt": "\(attempts)", "error": "\(error)", "retryIn": "\(delay)"])
+                logger.debug("Redis stream delivery still not journaled", metadata: ["attempt": .stringConvertible(attempts), "error": "\(error)", "retryIn": "\(delay)"])
             }
             if !control.sleep(for: delay) { return .stopped }
         }
@@ -170,7 +170,7 @@ struct TickBatchDelivery: Sendable {
         if log {
             logger.warning(
                 "broker refused \(what) from Redis; skipped",
-                metadata: ["error": "\(reason)", "suppressed": "\(suppressed)"])
+                metadata: ["error": "\(reason)", "suppressed": .stringConvertible(suppressed)])
         }
     }
 
@@ -183,7 +183,7 @@ struct TickBatchDelivery: Sendable {
         if log {
             logger.warning(
                 "dropped malformed Redis payload",
-                metadata: ["reason": "\(problems[0])", "suppressed": "\(suppressed)"])
+                metadata: ["reason": "\(problems[0])", "suppressed": .stringConvertible(suppressed)])
         }
     }
 }

@@ -140,7 +140,7 @@ public final class RedisBroadcaster: Sendable {
         case .droppedQueueFull:
             logger.warning(
                 "Redis publish queue full; updates for other nodes are dropped until it drains",
-                metadata: ["capacity": "\(capacity)", "capacity_bytes": "\(capacityBytes)"])
+                metadata: ["capacity": .stringConvertible(capacity), "capacity_bytes": .stringConvertible(capacityBytes)])
             return false
         case .dropped:
             return false
@@ -193,7 +193,7 @@ public final class RedisBroadcaster: Sendable {
             if heldAtStop > 0 {
                 logger.warning(
                     "stopped with updates held for the shared log while Redis was down: the other nodes will not get them",
-                    metadata: ["held": "\(heldAtStop)"])
+                    metadata: ["held": .stringConvertible(heldAtStop)])
             }
             control.finish()
         }
@@ -419,7 +419,7 @@ public final class RedisBroadcaster: Sendable {
         if first {
             logger.warning(
                 "cannot publish to Redis: ticks ingested here are not shared with other nodes until it is back, the rest is held for the shared log; local clients are not affected",
-                metadata: ["error": "\(error)", "dropped_total": "\(dropped)"])
+                metadata: ["error": "\(error)", "dropped_total": .stringConvertible(dropped)])
         }
     }
 
@@ -434,7 +434,7 @@ public final class RedisBroadcaster: Sendable {
         if let outage {
             logger.info(
                 "publishing to Redis again: sharing with other nodes resumed",
-                metadata: ["dropped_during_outage": "\(outage.dropped)", "held_for_the_log": "\(outage.held)"])
+                metadata: ["dropped_during_outage": .stringConvertible(outage.dropped), "held_for_the_log": .stringConvertible(outage.held)])
         }
     }
 
@@ -488,13 +488,13 @@ public final class RedisBroadcaster: Sendable {
             if let refusal {
                 logger.error(
                     "Redis refuses XADD to the shared log; updates held during the outage are dropped",
-                    metadata: ["error": "\(refusal)", "dropped": "\(notAppended)"])
+                    metadata: ["error": "\(refusal)", "dropped": .stringConvertible(notAppended)])
             }
             start = end
         }
         logger.info(
             "appended the updates held during the outage to the shared log",
-            metadata: ["appended": "\(appendedInAll)", "held": "\(held.count)"])
+            metadata: ["appended": .stringConvertible(appendedInAll), "held": .stringConvertible(held.count)])
     }
 
     private static func nanoseconds(_ duration: Duration) -> Int {

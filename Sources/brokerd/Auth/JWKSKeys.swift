@@ -95,7 +95,7 @@ final class JWKSKeys: Sendable {
                 $0.fetchedAt = .now
             }
             logger.info(
-                "JWKS fetched", metadata: ["url": "\(url)", "keys": "\(kids.sorted().joined(separator: ","))", "skipped": "\(skipped)"])
+                "JWKS fetched", metadata: ["url": "\(url)", "keys": "\(kids.sorted().joined(separator: ","))", "skipped": .stringConvertible(skipped)])
         } catch {
             logger.error("JWKS fetch failed; the keys fetched before stay", metadata: ["url": "\(url)", "error": "\(error)"])
         }

@@ -65,13 +65,25 @@ struct JSONLogHandler: LogHandler {
         return String(buffer: json.buffer)
     }
 
-    /// A metadata value: strings as strings, arrays and dictionaries as JSON arrays and objects.
+    /// A metadata value: strings as strings, arrays and dictionaries as JSON arrays and objects,
+    /// and a number or a flag given as a value (`.stringConvertible(count)`, not `"\(count)"`) as
+    /// a JSON number or boolean, so that a log shipper can sum and compare it.
     private static func write(_ value: Logger.Metadata.Value, into json: inout JSONBytes) {
         switch value {
         case .string(let text):
             json.string(text)
         case .stringConvertible(let convertible):
-            json.string(convertible.description)
+            switch convertible {
+            case let number as Int: json.integer(number)
+            case let number as Int64: json.integer(number)
+            case let number as UInt64: json.integer(number)
+            case let number as Int32: json.integer(number)
+            case let number as UInt32: json.integer(number)
+            case let number as UInt: json.integer(number)
+            case let number as Double where number.isFinite: json.number(number)
+            case let flag as Bool: json.raw(flag ? "true" : "false")
+            default: json.string(convertible.description)
+            }
         case .array(let values):
             json.raw("[")
             for (index, element) in values.enumerated() {

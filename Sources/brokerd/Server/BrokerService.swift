@@ -220,9 +220,9 @@ struct BrokerService: Service {
         logger.info(
             "journal replayed, ready",
             metadata: [
-                "journal": "\(path)", "seq": "\(readySeq)",
+                "journal": "\(path)", "seq": .stringConvertible(readySeq),
                 "snapshot": "\(recovery.snapshotSeq.map(String.init) ?? "none")",
-                "replayed": "\(recovery.replayedEvents)", "stranded_sessions": "\(stranded.count)",
+                "replayed": .stringConvertible(recovery.replayedEvents), "stranded_sessions": .stringConvertible(stranded.count),
                 "elapsed": "\(elapsed)",
             ])
         return (store, readySeq, pricesAtStart)
@@ -259,7 +259,7 @@ struct BrokerService: Service {
         logger.info(
             "simulator on",
             metadata: [
-                "ticks_per_second": "\(configuration.simulator.ticksPerSecond)", "stocks": "\(market.stocks.count)",
+                "ticks_per_second": .stringConvertible(configuration.simulator.ticksPerSecond), "stocks": .stringConvertible(market.stocks.count),
                 "market": "\(origin)",
             ])
         return [SimulatorSource(
@@ -279,14 +279,14 @@ struct BrokerService: Service {
                     try await store.execute(.ingestTicks(ticks.map(FedTick.init)))
                     tickRate.record(ticks.count, at: WallClock.microsecondsNow())
                     if let failures = streak.withLock({ $0.succeeded() }) {
-                        logger.notice("tick batches ingested again", metadata: ["source": "\(source.name)", "failed_batches": "\(failures)"])
+                        logger.notice("tick batches ingested again", metadata: ["source": "\(source.name)", "failed_batches": .stringConvertible(failures)])
                     }
                 } catch {
                     // A refused or unjournaled batch is lost for this source only; the next one may pass.
                     if let failures = streak.withLock({ $0.failed() }) {
                         logger.warning(
                             "tick batch not ingested (while this goes on, logged once a minute)",
-                            metadata: ["source": "\(source.name)", "error": "\(error)", "failed_batches": "\(failures)"])
+                            metadata: ["source": "\(source.name)", "error": "\(error)", "failed_batches": .stringConvertible(failures)])
                     }
                 }
             }
@@ -407,7 +407,7 @@ struct BrokerService: Service {
         var waiting = runtime.registry.all.shuffled()
         let schedule = DrainSchedule(total: waiting.count, period: period)
         logger.info("draining: closing the clients a few at a time", metadata: [
-            "clients": "\(waiting.count)", "seconds": "\(drainSetting.value(of: .shutdownDrain) ?? "-")",
+            "clients": .stringConvertible(waiting.count), "seconds": "\(drainSetting.value(of: .shutdownDrain) ?? "-")",
         ])
         let start = ContinuousClock.now
         var closed = 0
@@ -420,16 +420,16 @@ struct BrokerService: Service {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if again.isSet {
-            logger.notice("drain cut short by a second signal", metadata: ["closed": "\(closed)", "left": "\(waiting.count)"])
+            logger.notice("drain cut short by a second signal", metadata: ["closed": .stringConvertible(closed), "left": .stringConvertible(waiting.count)])
         } else {
-            logger.info("drained", metadata: ["closed": "\(closed)"])
+            logger.info("drained", metadata: ["closed": .stringConvertible(closed)])
         }
     }
 
     private func shutDown(journal: Journal, store: EventStore) async {
         runtime.beginShutdown()
         let connections = runtime.registry.all
-        logger.info("shutting down", metadata: ["clients": "\(connections.count)"])
+        logger.info("shutting down", metadata: ["clients": .stringConvertible(connections.count)])
         for connection in connections { connection.requestClose(.shutdown) }
         // Each session journals its own disconnect as it ends; wait for them, but not forever.
         let deadline = ContinuousClock.now + .seconds(5)
@@ -456,7 +456,7 @@ struct BrokerService: Service {
             logger.warning("could not record the time of the shutdown", metadata: ["error": "\(error)"])
         }
         journal.close()
-        logger.info("journal closed", metadata: ["seq": "\(journal.lastSeq)"])
+        logger.info("journal closed", metadata: ["seq": .stringConvertible(journal.lastSeq)])
     }
 }
 

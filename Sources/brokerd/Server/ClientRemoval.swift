@@ -142,7 +142,7 @@ struct ClientRemoval {
         guard !removal.isStale(at: now) else {
             runtime.logger.warning(
                 "a user's removal asked on another node came too late and is not acted on",
-                metadata: metadata.merging(["age_seconds": "\((now - removal.requestedAt) / 1_000_000)"]) { $1 })
+                metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 })
             return
         }
         Task {
@@ -150,7 +150,7 @@ struct ClientRemoval {
                 let outcomes = try await ClientRemoval(runtime: runtime, store: store)
                     .removeAll(ofUser: removal.user, endingSessions: removal.endingSessions)
                 runtime.logger.notice(
-                    "a user's sessions removed, asked on another node", metadata: metadata.merging(["clients": "\(outcomes.count)"]) { $1 })
+                    "a user's sessions removed, asked on another node", metadata: metadata.merging(["clients": .stringConvertible(outcomes.count)]) { $1 })
             } catch {
                 runtime.logger.warning(
                     "a user's removal asked on another node failed here", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -142,7 +142,7 @@ final class SystemdNotifier: Sendable {
         if failures == 1 || failures % 100 == 0 {
             logger.warning(
                 "could not tell systemd how the broker is doing",
-                metadata: ["NOTIFY_SOCKET": "\(socketName)", "error": "\(String(cString: strerror(error)))", "failed": "\(failures)"])
+                metadata: ["NOTIFY_SOCKET": "\(socketName)", "error": "\(String(cString: strerror(error)))", "failed": .stringConvertible(failures)])
         }
     }
 

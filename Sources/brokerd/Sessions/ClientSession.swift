@@ -87,7 +87,7 @@ struct ClientSession {
                 LabeledCounters.refusedUpgrades.increment("too_many_connections_for_user")
                 runtime.admissionRefusals.notice(
                     "WebSocket connection refused", key: "too_many_connections_for_user",
-                    metadata: ["remote": "\(remoteAddress ?? "-")", "user": "\(user)", "limit": "\(limit)"],
+                    metadata: ["remote": "\(remoteAddress ?? "-")", "user": "\(user)", "limit": .stringConvertible(limit)],
                     logger: runtime.logger, now: Int64(NIODeadline.now().uptimeNanoseconds / 1_000))
                 runtime.admissions.releaseSlot(writer.channelID)
                 writer.close(.policyViolation, reason: Self.tooManyConnectionsForUser, discardQueued: false)
@@ -139,7 +139,7 @@ struct ClientSession {
                 LabeledCounters.disconnects.increment(reason.rawValue)
                 logger.info("client disconnected", metadata: ["client": "\(connection.clientID)", "reason": "\(reason.rawValue)"])
                 if failures > 0 {
-                    logger.notice("journaled a disconnect after failed attempts", metadata: ["client": "\(connection.clientID)", "failed": "\(failures)"])
+                    logger.notice("journaled a disconnect after failed attempts", metadata: ["client": "\(connection.clientID)", "failed": .stringConvertible(failures)])
                 }
                 break
             } catch let refusal as BrokerError {
@@ -284,7 +284,7 @@ struct ClientSession {
         if runtime.isShuttingDown { connection.requestClose(.shutdown) }
         logger.info(
             resumed ? "client resumed" : "client connected",
-            metadata: ["client": "\(id)", "user": "\(identity?.user ?? "-")", "remote": "\(remoteAddress ?? "-")", "seq": "\(seq)"])
+            metadata: ["client": "\(id)", "user": "\(identity?.user ?? "-")", "remote": "\(remoteAddress ?? "-")", "seq": .stringConvertible(seq)])
         return (connection, resumeFailure)
     }
 

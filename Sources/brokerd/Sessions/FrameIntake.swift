@@ -159,7 +159,7 @@ struct FrameIntake {
             "refused a client message",
             metadata: [
                 "client": "\(connection.clientID)", "error": "\(error)", "details": "\(details)",
-                "unlogged_before": "\(refusalLog.unlogged)",
+                "unlogged_before": .stringConvertible(refusalLog.unlogged),
             ])
         refusalLog = (now, 0)
     }

@@ -51,7 +51,7 @@ final class OutboxSink: PushSink {
     func noteSlowConsumer(_ connection: LiveConnection) {
         slowConsumers.add(1, ordering: .relaxed)
         slowConsumerCounter.increment()
-        logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": "\(connection.queueDepth)"])
+        logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": .stringConvertible(connection.queueDepth)])
     }
 
     /// The fan-out of the connections on `eventLoop` with `priceInterval` (the broker's when nil)

@@ -54,7 +54,7 @@ final class BrokerProcess: @unchecked Sendable {
     /// The log line that says the broker listens, its port captured: in the text format.
     static let textListening = #"port=(\d+) \[brokerd\] listening"#
     /// The same line in `log_format = "json"`.
-    static let jsonListening = #""message":"listening","host":"[^"]*","port":"(\d+)""#
+    static let jsonListening = #""message":"listening","host":"[^"]*","port":(\d+)"#
 
     var logText: String { log.text }
 
