@@ -236,6 +236,33 @@ struct SharedMessageCodecTests {
         }
     }
 
+    @Test func aHeartbeatRoundTripsAndIsNeitherLoggedNorACommand() throws {
+        let heartbeat = NodeHeartbeat(
+            origin: origin, state: .draining, connections: 12, sessions: 15, ticksPerSecond: 20.5, journalSeq: 1_234,
+            startedAt: 1_700_000_000_000_000, sentAt: 1_700_000_005_000_000)
+        let message = SharedMessageCodec.encode(.nodeHeartbeat(heartbeat), origin: origin)
+        let decoded = try SharedMessageCodec.decodeNodes(message, channel: "md:nodes")
+        #expect(decoded.origin == origin && decoded.update == .nodeHeartbeat(heartbeat))
+        #expect(SharedUpdate.nodeHeartbeat(heartbeat).command == nil)
+        #expect(SharedMessageCodec.logEntry(.nodeHeartbeat(heartbeat), origin: origin, log: "md:log") == nil)
+        #expect(SharedUpdate.nodeHeartbeat(heartbeat).channel(in: SharedChannels(tickChannel: "md")) == "md:nodes")
+    }
+
+    @Test(arguments: [
+        (#"{"heartbeat":{"state":"serving","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":1}}"#, "names its node"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"asleep","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":1}}"#, "state must be one of serving, draining, stopped"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"serving","connections":-1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":1}}"#, "numbers from 0"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"serving"}}"#, "expected"),
+    ])
+    func aMalformedHeartbeatIsRefusedWithTheReason(_ text: String, _ reason: String) {
+        do {
+            _ = try SharedMessageCodec.decodeNodes(Array(text.utf8), channel: "md:nodes")
+            Issue.record("\(text) was taken")
+        } catch {
+            #expect(error.reason.contains(reason), "\(error.reason)")
+        }
+    }
+
     @Test func aRemovalOlderThanHalfAMinuteIsStale() {
         let removal = UserRemoval(user: "u", endingSessions: true, requestedAt: 1_700_000_000_000_000)
         #expect(!removal.isStale(at: 1_700_000_030_000_000))

@@ -657,6 +657,35 @@ import TestSupport
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
     }
+
+    @Test func anyNodeShowsTheClusterByTheNodesHeartbeatsAndForgetsANodeThatStops() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (first, second) = try await startSharingPair(redis: redis, in: dir)
+        let (_, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+        func cluster(_ node: Node) async throws -> [[String: Any]] {
+            let (status, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/cluster")
+            #expect(status == 200, "\(body)")
+            return body["nodes"] as? [[String: Any]] ?? []
+        }
+        // The second's first heartbeat may leave before its client connected: the next one has it.
+        var seen: [[String: Any]] = []
+        for _ in 0..<300 {
+            seen = try await cluster(first)
+            if seen.count == 2, seen[1]["connections"] as? Int == 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(seen.map { $0["node"] as? String } == ["node-a", "node-b"], "\(seen)")
+        #expect(seen.map { $0["this_node"] as? Bool } == [true, false], "\(seen)")
+        #expect(seen.last?["connections"] as? Int == 1 && seen.last?["state"] as? String == "serving", "\(seen)")
+        #expect((seen.last?["journal_seq"] as? Int ?? 0) > 0 && (seen.last?["last_heard_seconds"] as? Double ?? 99) < 6, "\(seen)")
+
+        // Stopped, it says so in its last heartbeat: the first forgets it at once.
+        #expect(await second.broker.terminate() == 0)
+        for _ in 0..<100 where try await cluster(first).count > 1 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
+        #expect(await first.broker.terminate() == 0)
+    }
 }
 
 enum MultiNodeTestError: Error {

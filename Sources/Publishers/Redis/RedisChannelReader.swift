@@ -2,12 +2,12 @@ import Broker
 import Journal
 import Logging
 
-/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals, k-lines and removals channels, when
+/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals, k-lines, removals and nodes channels, when
 /// configured) on a thread of its own and hands every message to the broker, reconnecting with
 /// backoff until stopped.
 final class RedisChannelReader: Sendable {
     /// What a channel carries.
-    private enum Content: Sendable { case ticks, news, alerts, signals, klines, removals }
+    private enum Content: Sendable { case ticks, news, alerts, signals, klines, removals, nodes }
 
     private let url: RedisURL
     private let channels: [(name: String, content: Content)]
@@ -29,6 +29,7 @@ final class RedisChannelReader: Sendable {
         let configured: [(String?, Content)] = [
             (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
             (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines), (configuration.removalsChannel, .removals),
+            (configuration.nodesChannel, .nodes),
         ]
         channels = configured.compactMap { name, content in name.map { ($0, content) } }
         node = configuration.node
@@ -116,7 +117,7 @@ final class RedisChannelReader: Sendable {
                     switch content {
                     case .ticks:
                         ticks += decodeTicks(payload)
-                    case .news, .alerts, .signals, .klines, .removals:
+                    case .news, .alerts, .signals, .klines, .removals, .nodes:
                         if let update = decodeShared(payload, content: content) {
                             if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
@@ -167,11 +168,14 @@ final class RedisChannelReader: Sendable {
             case .signals: decoded = try SharedMessageCodec.decodeSignals(payload, channel: channel)
             case .klines: decoded = try SharedMessageCodec.decodeKlines(payload, channel: channel, now: WallClock.microsecondsNow())
             case .removals: decoded = try SharedMessageCodec.decodeRemovals(payload, channel: channel, now: WallClock.microsecondsNow())
+            case .nodes: decoded = try SharedMessageCodec.decodeNodes(payload, channel: channel)
             }
         } catch {
             delivery.reportMalformed([error.description])
             return nil
         }
+        // This process's own heartbeat is no update (nor counted as one skipped).
+        if case .nodeHeartbeat = decoded.update, let node, decoded.origin == node { return nil }
         if isOwn(decoded.origin) { return nil }
         // Read from the log, in its order and after a restart too; old builds' nodes log nothing.
         // While the log cannot be read (its key of another type, a Redis refusing XREAD) the copy

@@ -18,6 +18,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var klinesChannel: String?
     /// Pub/sub channel of users' removals asked on other nodes (`<channel>:removals`); nil to not subscribe.
     public var removalsChannel: String?
+    /// Pub/sub channel of the other nodes' heartbeats (`<channel>:nodes`); nil to not subscribe.
+    public var nodesChannel: String?
     /// The shared log (`<channel>:log`), a stream of the news, alert rules, signal lists and bars
     /// the nodes share; nil to not read it. Read, it replaces their pub/sub copies.
     public var log: String?
@@ -42,7 +44,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public init(
         url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
         alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil, removalsChannel: String? = nil,
-        log: String? = nil,
+        nodesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         healthCheckInterval: Duration = .seconds(5), limits: Limits = .init()
@@ -55,6 +57,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.signalsChannel = signalsChannel
         self.klinesChannel = klinesChannel
         self.removalsChannel = removalsChannel
+        self.nodesChannel = nodesChannel
         self.log = log
         self.node = node
         self.streamBlock = streamBlock
@@ -75,8 +78,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if signalsChannel?.isEmpty == true { throw fail("signalsChannel", "is empty") }
         if klinesChannel?.isEmpty == true { throw fail("klinesChannel", "is empty") }
         if removalsChannel?.isEmpty == true { throw fail("removalsChannel", "is empty") }
+        if nodesChannel?.isEmpty == true { throw fail("nodesChannel", "is empty") }
         if Set(subscribedChannels).count < subscribedChannels.count {
-            throw fail("channels", "the tick, news, alerts, signals, klines and removals channels must differ")
+            throw fail("channels", "the tick, news, alerts, signals, klines, removals and nodes channels must differ")
         }
         if stream?.isEmpty == true { throw fail("stream", "is empty") }
         if log?.isEmpty == true { throw fail("log", "is empty") }
@@ -91,9 +95,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         if limits.maxTicksPerBatch < 1 { throw fail("limits.maxTicksPerBatch", "must be at least 1") }
     }
 
-    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, removals, as configured.
+    /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, removals, nodes, as configured.
     var subscribedChannels: [String] {
-        [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel, removalsChannel].compactMap { $0 }
+        [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel, removalsChannel, nodesChannel].compactMap { $0 }
     }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.

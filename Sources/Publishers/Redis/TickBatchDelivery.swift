@@ -63,6 +63,8 @@ struct TickBatchDelivery: Sendable {
         if let error = waitFor({ try await deliverShared(update) }) {
             status.update { $0.deliveryFailures += 1 }
             logRefusal(what: "\(update.kind) from another node", reason: "\(error)")
+        } else if case .nodeHeartbeat = update {
+            // Not an update taken: `shared` counts those.
         } else {
             status.update { $0.shared += 1 }
         }
@@ -199,6 +201,7 @@ extension SharedUpdate {
         case .signalsReplaced: "a signal list"
         case .bars: "k-line bars"
         case .userRemoved: "a user's removal"
+        case .nodeHeartbeat: "a node's heartbeat"
         }
     }
 }

@@ -106,12 +106,12 @@ public final class RedisBroadcaster: Sendable {
         enum Outcome { case queued(wake: Bool), held, dropped, droppedQueueFull }
         let outcome = state.withLock { state -> Outcome in
             guard state.lifecycle == .running else {
-                state.snapshot.dropped += 1
+                if !update.isHeartbeat { state.snapshot.dropped += 1 }
                 return .dropped
             }
             guard state.accepting else {
                 guard hold(update, in: &state) else {
-                    state.snapshot.dropped += 1
+                    if !update.isHeartbeat { state.snapshot.dropped += 1 }
                     return .dropped
                 }
                 return .held
@@ -120,7 +120,7 @@ public final class RedisBroadcaster: Sendable {
             // One update larger than the whole bound still goes when the queue is empty.
             let bytes = update.approximateBytes
             guard state.queue.count < capacity, state.queue.isEmpty || state.queuedBytes + bytes <= capacityBytes else {
-                state.snapshot.dropped += 1
+                if !update.isHeartbeat { state.snapshot.dropped += 1 }
                 defer { state.full = true }
                 return state.full ? .dropped : .droppedQueueFull
             }
@@ -323,9 +323,12 @@ public final class RedisBroadcaster: Sendable {
         let publishRefusal = replies.lazy.compactMap { reply -> String? in
             if case .error(let message) = reply { return message } else { return nil }
         }.first
-        let refused = replies.filter { if case .error = $0 { true } else { false } }.count
+        let refused = zip(updates, replies).filter { update, reply in
+            if case .error = reply { !update.isHeartbeat } else { false }
+        }.count
+        let heartbeats = updates.filter(\.isHeartbeat).count
         let refusalsToLog = state.withLock { state -> (publish: String?, log: String?) in
-            state.snapshot.published += updates.count - refused
+            state.snapshot.published += updates.count - heartbeats - refused
             state.snapshot.dropped += refused
             state.snapshot.notLogged += notLogged.count
             if let logRefusal { state.snapshot.lastError = "Redis refused XADD to the shared log: \(logRefusal)" }

@@ -12,7 +12,7 @@ public struct RedisBroadcasterSnapshot: Sendable, Hashable, Encodable {
     public var queuedBytes: Int = 0
     /// Most bytes that may wait; an update past them is dropped (one alone is always taken).
     public var capacityBytes: Int = 0
-    /// Messages Redis accepted (PUBLISH answered).
+    /// Messages Redis accepted (PUBLISH answered); the node's heartbeats are not counted here.
     public var published: Int = 0
     /// Updates not published: Redis down or refusing, the queue full, or offered after stop.
     public var dropped: Int = 0

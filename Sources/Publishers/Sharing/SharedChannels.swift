@@ -21,6 +21,8 @@ public struct SharedChannels: Sendable, Hashable {
     /// Users whose sessions an operator removed: `<channel>:removals` (not in the log: a removal
     /// acts on the connections open when it is asked for).
     public var removals: String
+    /// Every node's heartbeat, for a view of the cluster: `<channel>:nodes` (not in the log).
+    public var nodes: String
     /// The shared log of everything but ticks, a stream: `<channel>:log`.
     public var log: String
 
@@ -32,6 +34,7 @@ public struct SharedChannels: Sendable, Hashable {
         signals = tickChannel + ":signals"
         klines = tickChannel + ":klines"
         removals = tickChannel + ":removals"
+        nodes = tickChannel + ":nodes"
         log = tickChannel + ":log"
     }
 }

@@ -12,7 +12,8 @@ import Foundation
 ///   or `{"node","instance","removed":{"rule_id","user"}}`;
 /// - signal lists (`<channel>:signals`): `{"node","instance","strategy","signals":[{"code","name","signal_date","reason"}]}`;
 /// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`;
-/// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at"}}`.
+/// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at"}}`;
+/// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
 /// external feeder) are accepted too; then `published_at` may be left out and becomes the time of
@@ -51,7 +52,7 @@ public enum SharedMessageCodec {
 
         init?(_ update: SharedUpdate) {
             switch update {
-            case .ticks, .userRemoved: return nil
+            case .ticks, .userRemoved, .nodeHeartbeat: return nil
             case .news: self = .news
             case .alertRuleSet, .alertRuleRemoved: self = .alerts
             case .signalsReplaced: self = .signals
@@ -105,6 +106,8 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
         case .userRemoved(let removal):
             data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removeUser: UserRemovalWire(removal)))
+        case .nodeHeartbeat(let heartbeat):
+            data = try? encoder.encode(NodesWire(node: origin.node, instance: origin.instance, heartbeat: HeartbeatWire(heartbeat)))
         }
         // These wire types hold only strings, numbers and arrays of them: encoding cannot fail
         // except on a non-finite Double, which the decider never lets into an event.
@@ -183,6 +186,31 @@ public enum SharedMessageCodec {
             origin: origin,
             update: .userRemoved(
                 UserRemoval(user: removal.user, endingSessions: endingSessions, requestedAt: removal.requestedAt ?? now, requestedOn: origin?.node)))
+    }
+
+    /// Decodes a message from the nodes channel: a node's heartbeat, which names its node.
+    public static func decodeNodes(_ json: [UInt8], channel: String) throws(SharedMessageError) -> Message {
+        let wire = try decode(
+            NodesWire.self, from: json, channel: channel,
+            expected: "{\"node\",\"instance\",\"heartbeat\":{\"state\",\"connections\",\"sessions\",\"ticks_per_second\",\"journal_seq\",\"started_at\",\"sent_at\"}}")
+        guard let node = wire.node, let origin = origin(node, wire.instance),
+            FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) == nil
+        else {
+            throw SharedMessageError(channel: channel, reason: "a heartbeat names its node: \"node\", 1 to \(Limits().maxTargetLength) characters")
+        }
+        let beat = wire.heartbeat
+        guard let state = NodeHeartbeat.State(rawValue: beat.state) else {
+            let states = NodeHeartbeat.State.allCases.map(\.rawValue).joined(separator: ", ")
+            throw SharedMessageError(channel: channel, reason: "heartbeat: state must be one of \(states), got \"\(beat.state.prefix(32))\"")
+        }
+        guard beat.connections >= 0, beat.sessions >= 0, beat.ticksPerSecond.isFinite, beat.ticksPerSecond >= 0 else {
+            throw SharedMessageError(channel: channel, reason: "heartbeat: connections, sessions and ticks_per_second must be numbers from 0")
+        }
+        return Message(
+            origin: origin,
+            update: .nodeHeartbeat(NodeHeartbeat(
+                origin: origin, state: state, connections: beat.connections, sessions: beat.sessions, ticksPerSecond: beat.ticksPerSecond,
+                journalSeq: beat.journalSeq, startedAt: beat.startedAt, sentAt: beat.sentAt)))
     }
 
     /// `json` as a `Wire`, or an error that says what the channel expects and what was wrong.
@@ -343,4 +371,38 @@ private struct RemovalsWire: Codable {
         case node, instance
         case removeUser = "remove_user"
     }
+}
+
+private struct HeartbeatWire: Codable {
+    var state: String
+    var connections: Int
+    var sessions: Int
+    var ticksPerSecond: Double
+    var journalSeq: UInt64
+    var startedAt: Int64
+    var sentAt: Int64
+
+    init(_ heartbeat: NodeHeartbeat) {
+        state = heartbeat.state.rawValue
+        connections = heartbeat.connections
+        sessions = heartbeat.sessions
+        ticksPerSecond = heartbeat.ticksPerSecond
+        journalSeq = heartbeat.journalSeq
+        startedAt = heartbeat.startedAt
+        sentAt = heartbeat.sentAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case state, connections, sessions
+        case ticksPerSecond = "ticks_per_second"
+        case journalSeq = "journal_seq"
+        case startedAt = "started_at"
+        case sentAt = "sent_at"
+    }
+}
+
+private struct NodesWire: Codable {
+    var node: String?
+    var instance: String?
+    var heartbeat: HeartbeatWire
 }

@@ -19,6 +19,8 @@ public enum SharedUpdate: Sendable, Hashable {
     /// A user's sessions removed by an operator on the origin: nothing journaled there, and each
     /// node closes the user's connections (and ends its sessions) itself.
     case userRemoved(UserRemoval)
+    /// A node's heartbeat: nothing to ingest, only to know the node is there (`NodeHeartbeat`).
+    case nodeHeartbeat(NodeHeartbeat)
 
     /// The channel of `channels` the update travels on.
     public func channel(in channels: SharedChannels) -> String {
@@ -29,6 +31,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .signalsReplaced: channels.signals
         case .bars: channels.klines
         case .userRemoved: channels.removals
+        case .nodeHeartbeat: channels.nodes
         }
     }
 
@@ -48,11 +51,18 @@ public enum SharedUpdate: Sendable, Hashable {
             signals.reduce(perItem + bytes(strategy)) { $0 + perItem + bytes($1.code) + bytes($1.name) + bytes($1.signalDate) + bytes($1.reason) }
         case .bars(let bars): bars.reduce(0) { $0 + perItem * 2 + bytes($1.code) + bytes($1.period) }
         case .userRemoved(let removal): perItem + bytes(removal.user) + bytes(removal.requestedOn)
+        case .nodeHeartbeat(let heartbeat): perItem * 2 + bytes(heartbeat.origin.node) + bytes(heartbeat.origin.instance)
         }
     }
 
+    /// Whether it is a node's heartbeat: not counted among the updates published, dropped or
+    /// skipped as this node's own (`RedisBroadcasterSnapshot`, `RedisSourceSnapshot`).
+    var isHeartbeat: Bool {
+        if case .nodeHeartbeat = self { true } else { false }
+    }
+
     /// The command that ingests the update on a receiving node; nil for a user's removal, which
-    /// is not the store's to decide (the node closes the user's connections).
+    /// is not the store's to decide (the node closes the user's connections), and a heartbeat.
     public var command: Command? {
         switch self {
         case .ticks(let ticks): .ingestTicks(ticks)
@@ -61,7 +71,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
         case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
         case .bars(let bars): .ingestBars(bars)
-        case .userRemoved: nil
+        case .userRemoved, .nodeHeartbeat: nil
         }
     }
 }

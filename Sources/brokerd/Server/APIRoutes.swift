@@ -34,6 +34,7 @@ struct APIRoutes {
         admin.delete("websocket/clients/:client_id") { request, context in try await removeClient(request, context) }
         admin.delete("websocket/clients") { request, _ in try await removeClients(request) }
         admin.get("websocket/subscriptions") { request, _ in try await subscriptions(request) }
+        admin.get("cluster") { _, _ in try await cluster() }
         admin.post("websocket/push/prices") { request, _ in try await pushPrices(request) }
         admin.put("signals/:strategy") { request, context in try await replaceSignals(request, context) }
         admin.post("ticks") { request, context in try await ingestTicks(request, context) }

@@ -23,6 +23,8 @@ final class BrokerRuntime: Sendable {
     let tickRate = TickRate()
     /// The latest snapshot of each board a market subscriber got, which the next ones follow.
     let boards = BoardSnapshots()
+    /// The other nodes sharing through Redis, by their heartbeats.
+    let cluster = ClusterNodes()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.

@@ -40,6 +40,9 @@ struct BrokerService: Service {
             if let systemd = runtime.systemd {
                 group.addTask { await report(to: systemd, store: store) }
             }
+            if let broadcaster {
+                group.addTask { await announce(to: broadcaster, store: store) }
+            }
             for source in sources {
                 group.addTask { await feed(store, from: source) }
             }
@@ -55,8 +58,11 @@ struct BrokerService: Service {
         await wait(for: publishersStopped, atMost: Self.publisherStopGrace, "publishers")
         if let redis { await stop("the Redis tick source", atMost: Self.redisStopGrace) { await redis.stop() } }
         await shutDown(journal: journal, store: store)
-        // Last, so what the final sessions' commands shared still goes out.
-        if let broadcaster { await stop("the Redis publisher", atMost: Self.redisStopGrace) { await broadcaster.stop() } }
+        // Last, so what the final sessions' commands shared still goes out; and the others forget this node.
+        if let broadcaster {
+            broadcaster.offer(.nodeHeartbeat(await heartbeat(of: broadcaster.origin, store: store, state: .stopped)))
+            await stop("the Redis publisher", atMost: Self.redisStopGrace) { await broadcaster.stop() }
+        }
     }
 
     /// Waits until `stopped` is set, at most `grace`; says so when it goes on without it.
@@ -95,7 +101,7 @@ struct BrokerService: Service {
             "sharing with other nodes through Redis",
             metadata: [
                 "node": "\(configuration.nodeID)", "instance": "\(broadcaster.origin.instance)",
-                "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines, broadcaster.channels.removals].joined(separator: ","))",
+                "channels": "\([broadcaster.channels.ticks, broadcaster.channels.news, broadcaster.channels.alerts, broadcaster.channels.signals, broadcaster.channels.klines, broadcaster.channels.removals, broadcaster.channels.nodes].joined(separator: ","))",
                 "log": "\(broadcaster.logLength == nil ? "-" : broadcaster.channels.log)",
             ])
         return broadcaster
@@ -121,11 +127,15 @@ struct BrokerService: Service {
             configuration: RedisTickSourceConfiguration(
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
-                klinesChannel: channels.klines, removalsChannel: channels.removals, log: log, node: origin),
+                klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
-                    if case .userRemoved(let removal) = update { ClientRemoval.remove(removal, askedBy: runtime, store: store) }
+                    switch update {
+                    case .userRemoved(let removal): ClientRemoval.remove(removal, askedBy: runtime, store: store)
+                    case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
+                    default: break
+                    }
                     return
                 }
                 // Journaled here as if ingested here, but not shared again: it came from a node.
@@ -380,6 +390,30 @@ struct BrokerService: Service {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+
+    /// Tells the other nodes every few seconds that this one is there, and how it is doing
+    /// (`NodeHeartbeat`, `GET /api/cluster`): first once the publisher is connected (sent before,
+    /// it would be dropped), then every interval, and at once when a node is heard from for the
+    /// first time.
+    private func announce(to broadcaster: RedisBroadcaster, store: EventStore) async {
+        var last: ContinuousClock.Instant?
+        while !Task.isCancelled {
+            let due = last.map { ContinuousClock.now - $0 >= NodeHeartbeat.interval } ?? (broadcaster.snapshot.state == .connected)
+            if runtime.cluster.takeAnswerRequest() || due {
+                let state: NodeHeartbeat.State = runtime.isDraining ? .draining : .serving
+                broadcaster.offer(.nodeHeartbeat(await heartbeat(of: broadcaster.origin, store: store, state: state)))
+                last = .now
+            }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
+    private func heartbeat(of origin: NodeOrigin, store: EventStore, state: NodeHeartbeat.State) async -> NodeHeartbeat {
+        let (sessions, seq) = await store.read { ($0.clients.count, $0.lastSeq) }
+        return NodeHeartbeat(
+            origin: origin, state: state, connections: runtime.registry.count, sessions: sessions,
+            ticksPerSecond: runtime.tickRate.perSecond, journalSeq: seq, startedAt: runtime.startedAt, sentAt: WallClock.microsecondsNow())
     }
 
     /// How often systemd's status line is brought up to date.

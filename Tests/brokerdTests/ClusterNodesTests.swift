@@ -1,0 +1,51 @@
+import Publishers
+import Testing
+
+@testable import brokerd
+
+/// The view of the other nodes their heartbeats give: kept while they come, forgotten when they
+/// stop coming or say the node stopped.
+struct ClusterNodesTests {
+    private static func beat(_ node: String, instance: String = "i1", _ state: NodeHeartbeat.State = .serving, connections: Int = 1) -> NodeHeartbeat {
+        NodeHeartbeat(
+            origin: NodeOrigin(node: node, instance: instance), state: state, connections: connections, sessions: 2, ticksPerSecond: 20,
+            journalSeq: 7, startedAt: 0, sentAt: 0)
+    }
+
+    @Test func theLatestHeartbeatOfEachNodeIsShownByNodeUntilThreeAreMissed() {
+        let cluster = ClusterNodes()
+        cluster.record(Self.beat("node-b"), at: 1_000_000)
+        cluster.record(Self.beat("node-a"), at: 2_000_000)
+        cluster.record(Self.beat("node-b", connections: 5), at: 3_000_000)
+        #expect(cluster.nodes(at: 3_000_000).map(\.heartbeat.origin.node) == ["node-a", "node-b"])
+        #expect(cluster.nodes(at: 3_000_000).last?.heartbeat.connections == 5, "the latest heartbeat")
+        // 15 s without one: node-a (heard at 2 s) goes at 17 s and a moment, node-b (3 s) stays a second longer.
+        #expect(cluster.nodes(at: 17_000_000).map(\.heartbeat.origin.node) == ["node-a", "node-b"])
+        #expect(cluster.nodes(at: 17_000_001).map(\.heartbeat.origin.node) == ["node-b"])
+        #expect(cluster.nodes(at: 18_000_001).isEmpty)
+    }
+
+    @Test func aStoppedHeartbeatForgetsItsProcessButNotANewerOneOfTheSameNode() {
+        let cluster = ClusterNodes()
+        cluster.record(Self.beat("node-b", instance: "old"), at: 0)
+        cluster.record(Self.beat("node-b", instance: "new"), at: 1)
+        cluster.record(Self.beat("node-b", instance: "old", .stopped), at: 2)
+        #expect(cluster.nodes(at: 3).map(\.heartbeat.origin.instance) == ["new"], "the restarted process stays")
+        cluster.record(Self.beat("node-b", instance: "new", .stopped), at: 4)
+        #expect(cluster.nodes(at: 5).isEmpty)
+    }
+
+    @Test func aNodeHeardForTheFirstTimeIsAnsweredOnce() {
+        let cluster = ClusterNodes()
+        #expect(!cluster.takeAnswerRequest())
+        cluster.record(Self.beat("node-b"), at: 0)
+        #expect(cluster.takeAnswerRequest())
+        #expect(!cluster.takeAnswerRequest(), "taken")
+        cluster.record(Self.beat("node-b"), at: 1)
+        #expect(!cluster.takeAnswerRequest(), "known already")
+        cluster.record(Self.beat("node-b", instance: "restarted"), at: 2)
+        #expect(cluster.takeAnswerRequest(), "a new process of the node")
+        cluster.record(Self.beat("node-c", .stopped), at: 3)
+        #expect(!cluster.takeAnswerRequest(), "a stopped node is not answered")
+    }
+}
