@@ -132,7 +132,7 @@ struct BrokerService: Service {
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
                     switch update {
-                    case .userRemoved(let removal): ClientRemoval.remove(removal, askedBy: runtime, store: store)
+                    case .userRemoved(let removal): ClientRemoval.removeAsAskedOnAnotherNode(removal, runtime: runtime, store: store)
                     case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
                     default: break
                     }

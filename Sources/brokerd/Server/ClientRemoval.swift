@@ -134,7 +134,7 @@ struct ClientRemoval {
     /// here (and ends its sessions) as that node did there, off the Redis reader's thread (a
     /// removal waits for the journal). One heard of too late is logged and left alone: the user
     /// may have connected again since.
-    static func remove(_ removal: UserRemoval, askedBy runtime: BrokerRuntime, store: EventStore) {
+    static func removeAsAskedOnAnotherNode(_ removal: UserRemoval, runtime: BrokerRuntime, store: EventStore) {
         let metadata: Logger.Metadata = [
             "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
         ]
