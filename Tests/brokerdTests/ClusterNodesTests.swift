@@ -35,6 +35,16 @@ struct ClusterNodesTests {
         #expect(cluster.nodes(at: 5).isEmpty)
     }
 
+    @Test func madeUpNodesBeyondTheLimitAreLeftOutButKnownOnesStillCount() {
+        let cluster = ClusterNodes()
+        for index in 0..<ClusterNodes.maxNodes { cluster.record(Self.beat("node-\(index)"), at: 0) }
+        cluster.record(Self.beat("one-too-many"), at: 1)
+        cluster.record(Self.beat("node-0", connections: 9), at: 1)
+        let nodes = cluster.nodes(at: 1)
+        #expect(nodes.count == ClusterNodes.maxNodes && !nodes.contains { $0.heartbeat.origin.node == "one-too-many" })
+        #expect(nodes.first { $0.heartbeat.origin.node == "node-0" }?.heartbeat.connections == 9)
+    }
+
     @Test func aNodeHeardForTheFirstTimeIsAnsweredOnce() {
         let cluster = ClusterNodes()
         #expect(!cluster.takeAnswerRequest())

@@ -18,6 +18,10 @@ final class ClusterNodes: Sendable {
     /// How long a node is shown without a heartbeat: three missed.
     static let expiry = NodeHeartbeat.interval * 3
 
+    /// Most nodes kept: far more than any deployment runs, so heartbeats under made-up node ids
+    /// (anything that can PUBLISH to Redis can send them) cannot grow the map without bound.
+    static let maxNodes = 1_000
+
     private let heard = Mutex<[String: Heard]>([:])
     private let answerRequested = Atomic<Bool>(false)
 
@@ -30,6 +34,7 @@ final class ClusterNodes: Sendable {
                 if known { heard[heartbeat.origin.node] = nil }
                 return false
             }
+            guard heard[heartbeat.origin.node] != nil || heard.count < Self.maxNodes else { return false }
             heard[heartbeat.origin.node] = Heard(heartbeat: heartbeat, at: now)
             return !known
         }
