@@ -18,7 +18,8 @@ import Foundation
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
 /// external feeder) are accepted too; then `published_at` may be left out and becomes the time of
 /// receipt. A receiving node ingests them as commands, so the decider checks them as it checks
-/// its own requests.
+/// its own requests. An untagged removal (an operator's tool) is accepted as well, dated on
+/// receipt when it has no `requested_at`; a heartbeat must name its node.
 public enum SharedMessageCodec {
     /// A decoded news or alerts message.
     public struct Message: Sendable, Hashable {
