@@ -661,8 +661,12 @@ import TestSupport
     @Test func anyNodeShowsTheClusterByTheNodesHeartbeatsAndForgetsANodeThatStops() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let (first, second) = try await startSharingPair(redis: redis, in: dir)
-        let (_, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir, ["--shutdown-drain", "2"])
+        for node in [first, second] { try await waitUntilSharing(node) }
+        // Three clients, so that the second's drain (over 2 s) lasts until the last is closed.
+        var clients: [TestWebSocket] = []
+        for _ in 0..<3 { clients.append(try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")]).0) }
         func cluster(_ node: Node) async throws -> [[String: Any]] {
             let (status, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/cluster")
             #expect(status == 200, "\(body)")
@@ -672,16 +676,24 @@ import TestSupport
         var seen: [[String: Any]] = []
         for _ in 0..<300 {
             seen = try await cluster(first)
-            if seen.count == 2, seen[1]["connections"] as? Int == 1 { break }
+            if seen.count == 2, seen[1]["connections"] as? Int == 3 { break }
             try await Task.sleep(for: .milliseconds(50))
         }
         #expect(seen.map { $0["node"] as? String } == ["node-a", "node-b"], "\(seen)")
         #expect(seen.map { $0["this_node"] as? Bool } == [true, false], "\(seen)")
-        #expect(seen.last?["connections"] as? Int == 1 && seen.last?["state"] as? String == "serving", "\(seen)")
+        #expect(seen.last?["connections"] as? Int == 3 && seen.last?["state"] as? String == "serving", "\(seen)")
         #expect((seen.last?["journal_seq"] as? Int ?? 0) > 0 && (seen.last?["last_heard_seconds"] as? Double ?? 99) < 6, "\(seen)")
 
-        // Stopped, it says so in its last heartbeat: the first forgets it at once.
-        #expect(await second.broker.terminate() == 0)
+        // Draining, it says so at once; stopped, in its last heartbeat, and the first forgets it.
+        second.broker.process.terminate()
+        var state: String?
+        for _ in 0..<100 where state != "draining" {
+            state = try await cluster(first).last?["state"] as? String
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(state == "draining")
+        #expect(await second.broker.waitForExit() == 0)
+        for client in clients { await client.close() }
         for _ in 0..<100 where try await cluster(first).count > 1 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
         #expect(await first.broker.terminate() == 0)

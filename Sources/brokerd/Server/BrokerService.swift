@@ -395,15 +395,16 @@ struct BrokerService: Service {
     /// Tells the other nodes every few seconds that this one is there, and how it is doing
     /// (`NodeHeartbeat`, `GET /api/cluster`): first once the publisher is connected (sent before,
     /// it would be dropped), then every interval, and at once when a node is heard from for the
-    /// first time.
+    /// first time or this one begins to drain.
     private func announce(to broadcaster: RedisBroadcaster, store: EventStore) async {
-        var last: ContinuousClock.Instant?
+        var last: (at: ContinuousClock.Instant, state: NodeHeartbeat.State)?
         while !Task.isCancelled {
-            let due = last.map { ContinuousClock.now - $0 >= NodeHeartbeat.interval } ?? (broadcaster.snapshot.state == .connected)
+            let state: NodeHeartbeat.State = runtime.isDraining ? .draining : .serving
+            let due = last.map { ContinuousClock.now - $0.at >= NodeHeartbeat.interval || $0.state != state }
+                ?? (broadcaster.snapshot.state == .connected)
             if runtime.cluster.takeAnswerRequest() || due {
-                let state: NodeHeartbeat.State = runtime.isDraining ? .draining : .serving
                 broadcaster.offer(.nodeHeartbeat(await heartbeat(of: broadcaster.origin, store: store, state: state)))
-                last = .now
+                last = (.now, state)
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
