@@ -175,7 +175,7 @@ final class RedisChannelReader: Sendable {
             return nil
         }
         // This process's own heartbeat is no update (nor counted as one skipped).
-        if case .nodeHeartbeat = decoded.update, let node, decoded.origin == node { return nil }
+        if decoded.update.isHeartbeat, let node, decoded.origin == node { return nil }
         if isOwn(decoded.origin) { return nil }
         // Read from the log, in its order and after a restart too; old builds' nodes log nothing.
         // While the log cannot be read (its key of another type, a Redis refusing XREAD) the copy

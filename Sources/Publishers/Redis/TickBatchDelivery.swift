@@ -63,7 +63,7 @@ struct TickBatchDelivery: Sendable {
         if let error = waitFor({ try await deliverShared(update) }) {
             status.update { $0.deliveryFailures += 1 }
             logRefusal(what: "\(update.kind) from another node", reason: "\(error)")
-        } else if case .nodeHeartbeat = update {
+        } else if update.isHeartbeat {
             // Not an update taken: `shared` counts those.
         } else {
             status.update { $0.shared += 1 }
