@@ -683,6 +683,7 @@ import TestSupport
         #expect(seen.map { $0["this_node"] as? Bool } == [true, false], "\(seen)")
         #expect(seen.last?["connections"] as? Int == 3 && seen.last?["state"] as? String == "serving", "\(seen)")
         #expect((seen.last?["journal_seq"] as? Int ?? 0) > 0 && (seen.last?["last_heard_seconds"] as? Double ?? 99) < 6, "\(seen)")
+        #expect(try await metricSamples(of: first.broker).value("brokerd_cluster_nodes", [:]) == 2)
 
         // Draining, it says so at once; stopped, in its last heartbeat, and the first forgets it.
         second.broker.process.terminate()

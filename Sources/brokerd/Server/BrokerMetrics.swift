@@ -1,4 +1,5 @@
 import Broker
+import Journal
 import Metrics
 import Prometheus
 import Publishers
@@ -69,6 +70,10 @@ final class BrokerMetrics: Sendable {
         } else {
             gauge("brokerd_ready").set(0)
         }
+        if runtime.broadcaster != nil {
+            let others = runtime.cluster.nodes(at: WallClock.microsecondsNow()).filter { $0.heartbeat.origin.node != runtime.configuration.nodeID }
+            gauge("brokerd_cluster_nodes").set(1 + others.count)
+        }
         if let redis = runtime.redis?.snapshot {
             for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState), ("log", redis.logState)] {
                 guard let state else { continue }
@@ -110,6 +115,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_sessions": "Sessions in the projection, connected or resumable.",
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
+        "brokerd_cluster_nodes": "Nodes sharing through Redis that this node hears from (heartbeats of the last 15 s), itself included.",
     ]
 
     /// What each counter `advance` keeps shows.
