@@ -71,8 +71,7 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_ready").set(0)
         }
         if runtime.broadcaster != nil {
-            let others = runtime.cluster.nodes(at: WallClock.microsecondsNow()).filter { $0.heartbeat.origin.node != runtime.configuration.nodeID }
-            gauge("brokerd_cluster_nodes").set(1 + others.count)
+            gauge("brokerd_cluster_nodes").set(1 + runtime.cluster.nodes(at: WallClock.microsecondsNow()).count)
         }
         if let redis = runtime.redis?.snapshot {
             for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState), ("log", redis.logState)] {

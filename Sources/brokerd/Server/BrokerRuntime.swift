@@ -225,6 +225,19 @@ final class BrokerRuntime: Sendable {
         ]
     }
 
+    /// Where this node is in its life, as its heartbeats tell the others (`GET /api/cluster`).
+    var nodeState: NodeHeartbeat.State { isDraining ? .draining : .serving }
+
+    /// This node's heartbeat now (`NodeHeartbeat`): what it tells the other nodes, and its own
+    /// row of `GET /api/cluster`. The instance is the Redis publisher's (empty without Redis).
+    func heartbeat(store: EventStore, state: NodeHeartbeat.State) async -> NodeHeartbeat {
+        let (sessions, seq) = await store.read { ($0.clients.count, $0.lastSeq) }
+        return NodeHeartbeat(
+            origin: NodeOrigin(node: configuration.nodeID, instance: broadcaster?.origin.instance ?? ""), state: state,
+            connections: registry.count, sessions: sessions, ticksPerSecond: tickRate.perSecond, journalSeq: seq,
+            startedAt: startedAt, sentAt: WallClock.microsecondsNow())
+    }
+
     /// The limits the decider enforces, from the configuration as last reloaded.
     var brokerLimits: Broker.Limits {
         var limits = Broker.Limits()

@@ -60,7 +60,7 @@ struct BrokerService: Service {
         await shutDown(journal: journal, store: store)
         // Last, so what the final sessions' commands shared still goes out; and the others forget this node.
         if let broadcaster {
-            broadcaster.offer(.nodeHeartbeat(await heartbeat(of: broadcaster.origin, store: store, state: .stopped)))
+            broadcaster.offer(.nodeHeartbeat(await runtime.heartbeat(store: store, state: .stopped)))
             await stop("the Redis publisher", atMost: Self.redisStopGrace) { await broadcaster.stop() }
         }
     }
@@ -399,22 +399,15 @@ struct BrokerService: Service {
     private func announce(to broadcaster: RedisBroadcaster, store: EventStore) async {
         var last: (at: ContinuousClock.Instant, state: NodeHeartbeat.State)?
         while !Task.isCancelled {
-            let state: NodeHeartbeat.State = runtime.isDraining ? .draining : .serving
+            let state = runtime.nodeState
             let due = last.map { ContinuousClock.now - $0.at >= NodeHeartbeat.interval || $0.state != state }
                 ?? (broadcaster.snapshot.state == .connected)
             if runtime.cluster.takeAnswerRequest() || due {
-                broadcaster.offer(.nodeHeartbeat(await heartbeat(of: broadcaster.origin, store: store, state: state)))
+                broadcaster.offer(.nodeHeartbeat(await runtime.heartbeat(store: store, state: state)))
                 last = (.now, state)
             }
             try? await Task.sleep(for: .milliseconds(100))
         }
-    }
-
-    private func heartbeat(of origin: NodeOrigin, store: EventStore, state: NodeHeartbeat.State) async -> NodeHeartbeat {
-        let (sessions, seq) = await store.read { ($0.clients.count, $0.lastSeq) }
-        return NodeHeartbeat(
-            origin: origin, state: state, connections: runtime.registry.count, sessions: sessions,
-            ticksPerSecond: runtime.tickRate.perSecond, journalSeq: seq, startedAt: runtime.startedAt, sentAt: WallClock.microsecondsNow())
     }
 
     /// How often systemd's status line is brought up to date.

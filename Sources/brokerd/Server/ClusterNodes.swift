@@ -7,7 +7,8 @@ import Synchronization
 /// the cluster `GET /api/cluster` gives on any node. A node not heard from for three heartbeats is
 /// left out; one whose last heartbeat says it stopped, at once. A node heard from for the first
 /// time is answered with a heartbeat at once (`takeAnswerRequest`), so nodes that start together
-/// know each other within moments, not a heartbeat's interval.
+/// know each other within moments, not a heartbeat's interval. This node is never among them: the
+/// Redis reader skips its own messages.
 final class ClusterNodes: Sendable {
     /// A node's latest heartbeat and when this node heard it, UTC microseconds.
     struct Heard: Sendable, Equatable {
@@ -49,7 +50,7 @@ final class ClusterNodes: Sendable {
 
     /// The nodes heard from within `expiry` of `now`, by node id; the others are forgotten.
     func nodes(at now: Int64) -> [Heard] {
-        let expiry = Int64(Self.expiry.components.seconds) * 1_000_000
+        let expiry = Self.expiry.microseconds
         return heard.withLock { heard in
             heard = heard.filter { now - $0.value.at <= expiry }
             return heard.values.sorted { $0.heartbeat.origin.node < $1.heartbeat.origin.node }
@@ -61,28 +62,10 @@ extension APIRoutes {
     /// `GET /api/cluster` (admin): this node and the others sharing through Redis, as their
     /// heartbeats last told (only this one without Redis).
     func cluster() async throws -> Response {
-        let store = try readyStore()
-        let now = WallClock.microsecondsNow()
-        let (sessions, seq) = await store.read { ($0.clients.count, $0.lastSeq) }
-        let this = ClusterBody.Node(
-            node: runtime.configuration.nodeID, instance: runtime.broadcaster?.origin.instance, isThisNode: true,
-            state: runtime.isDraining ? NodeHeartbeat.State.draining.rawValue : NodeHeartbeat.State.serving.rawValue,
-            connections: runtime.registry.count, sessions: sessions, ticksPerSecond: runtime.tickRate.perSecond, journalSeq: seq,
-            uptimeSeconds: Self.seconds(now - runtime.startedAt), lastHeardSeconds: 0)
-        let others = runtime.cluster.nodes(at: now).filter { $0.heartbeat.origin.node != this.node }.map { heard in
-            let beat = heard.heartbeat
-            return ClusterBody.Node(
-                node: beat.origin.node, instance: beat.origin.instance, isThisNode: false, state: beat.state.rawValue,
-                connections: beat.connections, sessions: beat.sessions, ticksPerSecond: beat.ticksPerSecond, journalSeq: beat.journalSeq,
-                uptimeSeconds: Self.seconds(beat.sentAt - beat.startedAt), lastHeardSeconds: Self.seconds(now - heard.at))
-        }
-        let nodes = ([this] + others).sorted { $0.node < $1.node }
+        let this = await runtime.heartbeat(store: try readyStore(), state: runtime.nodeState)
+        let others = runtime.cluster.nodes(at: this.sentAt).map { ClusterBody.Node($0.heartbeat, isThisNode: false, heardAt: $0.at) }
+        let nodes = ([ClusterBody.Node(this, isThisNode: true, heardAt: this.sentAt)] + others).sorted { $0.node < $1.node }
         return JSONResponse.make(ClusterBody(count: nodes.count, nodes: nodes))
-    }
-
-    /// Microseconds as seconds, to a tenth.
-    private static func seconds(_ microseconds: Int64) -> Double {
-        (Double(max(0, microseconds)) / 100_000).rounded() / 10
     }
 }
 
@@ -100,6 +83,26 @@ struct ClusterBody: Encodable {
         let uptimeSeconds: Double
         /// Since its last heartbeat reached this node (0 for this node).
         let lastHeardSeconds: Double
+
+        /// The row of `heartbeat`, heard at `heardAt` (UTC microseconds); this node's own is
+        /// made now, so its uptime is to now and it was heard just now.
+        init(_ heartbeat: NodeHeartbeat, isThisNode: Bool, heardAt: Int64) {
+            node = heartbeat.origin.node
+            instance = heartbeat.origin.instance.isEmpty ? nil : heartbeat.origin.instance
+            self.isThisNode = isThisNode
+            state = heartbeat.state.rawValue
+            connections = heartbeat.connections
+            sessions = heartbeat.sessions
+            ticksPerSecond = heartbeat.ticksPerSecond
+            journalSeq = heartbeat.journalSeq
+            uptimeSeconds = Self.seconds(heartbeat.sentAt - heartbeat.startedAt)
+            lastHeardSeconds = Self.seconds(WallClock.microsecondsNow() - heardAt)
+        }
+
+        /// Microseconds as seconds, to a tenth.
+        private static func seconds(_ microseconds: Int64) -> Double {
+            (Double(max(0, microseconds)) / 100_000).rounded() / 10
+        }
 
         enum CodingKeys: String, CodingKey {
             case node, instance, state, connections, sessions
