@@ -314,6 +314,31 @@ import Testing
         #expect(stopped.dropped == 12, "every offer is accounted for")
     }
 
+    /// A heartbeat that could not go out is never counted as dropped (the next one says the same):
+    /// not when the queue is full, not in flight or queued when Redis stops answering, not at a
+    /// stop. CI once saw `dropped` one higher than the ticks lost, a heartbeat queued at an outage.
+    @Test func heartbeatsThatCannotGoOutAreNotCountedAsDropped() async throws {
+        let server = try await RedisServer()
+        defer { server.thaw() }
+        let publisher = broadcaster(server.url, capacity: 2, ioTimeout: .milliseconds(500))
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        server.freeze()
+
+        let heartbeat = SharedUpdate.nodeHeartbeat(NodeHeartbeat(
+            origin: Self.nodeA, state: .serving, connections: 0, sessions: 0, ticksPerSecond: 0, journalSeq: 0,
+            startedAt: 1_700_000_000_000_000, sentAt: 1_700_000_005_000_000))
+        // In flight, queued and refused for a full queue alike; then, past the I/O timeout, the
+        // outage takes what was unsent and queued.
+        let ticks = (0..<6).map { _ in [publisher.offer(heartbeat), publisher.offer(.ticks([Self.tick]))] }.count
+        try await eventually("the outage to show") { publisher.snapshot.state == .backingOff }
+        #expect(!publisher.offer(heartbeat) && !publisher.offer(.ticks([Self.tick])), "dropped during the outage")
+        try await finishes("stop() with Redis hanging", within: .seconds(10)) { await publisher.stop() }
+        #expect(!publisher.offer(heartbeat), "dropped after the stop")
+        let stopped = publisher.snapshot
+        #expect(stopped.published == 0 && stopped.dropped == ticks + 1, "\(stopped)")
+    }
+
     /// The queue is bounded by memory too: large updates (signal lists of thousands of signals)
     /// fill it long before 10,000 of them wait. One larger than the bound alone is still taken.
     @Test func theQueueIsBoundedByBytesAsWellAsByCount() async throws {

@@ -185,7 +185,7 @@ public final class RedisBroadcaster: Sendable {
                     state.heldBytes = 0
                     state.snapshot.state = .stopped
                 }
-                state.snapshot.dropped += state.queue.count + state.held.count
+                state.snapshot.dropped += (state.queue + state.held).count { !$0.isHeartbeat }
                 takeBack(state.queue)
                 takeBack(state.held)
                 return state.held.count
@@ -410,7 +410,8 @@ public final class RedisBroadcaster: Sendable {
             state.queuedBytes = 0
             var notHeld = 0
             for update in waiting where !hold(update, in: &state, counted: true) {
-                notHeld += 1
+                // A heartbeat is never counted: the next one says the same, later.
+                if !update.isHeartbeat { notHeld += 1 }
                 takeBack([update])
             }
             state.snapshot.dropped += notHeld
