@@ -212,6 +212,32 @@ struct SharedMessageCodecTests {
         }
     }
 
+    /// The node asked names the request; each other node answers it with what it removed, on the
+    /// same channel, naming the node asked (the only one that takes the answer).
+    @Test func aRemovalsRequestAndAnAnswerToItRoundTrip() throws {
+        let removal = UserRemoval(user: "alice", endingSessions: true, requestedAt: 1_700_000_000_000_001, requestedOn: "node-a", requestID: "0123456789abcdef")
+        let asked = try SharedMessageCodec.decodeRemovals(SharedMessageCodec.encode(.userRemoved(removal), origin: origin), channel: "md:removals", now: 0)
+        #expect(asked.update == .userRemoved(removal))
+
+        let fromB = NodeOrigin(node: "node-b", instance: "b1")
+        var answer = try #require(removal.answer(from: "node-b"))
+        #expect(answer == UserRemovalAnswer(requestID: "0123456789abcdef", askedOn: "node-a", node: "node-b", user: "alice", clients: []))
+        answer.clients = ["client_0000000a", "client_0000000b"]
+        for error in [nil, "disconnect_pending: not journaled within 5 s"] {
+            answer.error = error
+            let message = SharedMessageCodec.encode(.userRemovalAnswered(answer), origin: fromB)
+            #expect((try object(message)["removed_user"] as? [String: Any])?["asked_on"] as? String == "node-a")
+            let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+            #expect(decoded.origin == fromB && decoded.update == .userRemovalAnswered(answer))
+        }
+        #expect(SharedUpdate.userRemovalAnswered(answer).command == nil)
+        #expect(SharedUpdate.userRemovalAnswered(answer).channel(in: SharedChannels(tickChannel: "md")) == "md:removals")
+        #expect(SharedMessageCodec.logEntry(.userRemovalAnswered(answer), origin: fromB, log: "md:log") == nil)
+        // Nobody waits for an answer to a removal that names no request or no node asked.
+        #expect(UserRemoval(user: "alice", endingSessions: true, requestedAt: 0, requestedOn: "node-a").answer(from: "node-b") == nil)
+        #expect(UserRemoval(user: "alice", endingSessions: true, requestedAt: 0, requestID: "r").answer(from: "node-b") == nil)
+    }
+
     @Test func anOperatorsToolMayPublishAUsersRemovalUntagged() throws {
         let decoded = try SharedMessageCodec.decodeRemovals(Array(#"{"remove_user":{"user":"bob"}}"#.utf8), channel: "md:removals", now: 42)
         #expect(decoded.origin == nil)
@@ -226,6 +252,11 @@ struct SharedMessageCodecTests {
         (#"{"remove_user":{"user":"a\u0007b"}}"#, "user contains control characters"),
         (#"{"remove_user":{"user":"bob","session":"forever"}}"#, "session must be end or keep"),
         (#"{"remove_user":{"user":"bob","user":"alice"}}"#, "appears twice"),
+        (#"{"remove_user":{"user":"bob","request_id":""}}"#, "request_id is empty"),
+        (#"{"node":"n"}"#, "needs exactly one of"),
+        (#"{"node":"n","remove_user":{"user":"bob"},"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "needs exactly one of"),
+        (#"{"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "an answer names its node"),
+        (#"{"node":"n","removed_user":{"request_id":"r","user":"bob","clients":[]}}"#, "expected"),
     ])
     func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {
         do {

@@ -632,10 +632,17 @@ import TestSupport
         // Only the node asked: carol has no session there, and the other node is not asked.
         let (thisOnly, thisBody) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=carol&nodes=this")
         #expect(thisOnly == 200 && thisBody["count"] as? Int == 0 && thisBody["other_nodes"] as? String == "not_asked", "\(thisBody)")
+        #expect(thisBody["total"] as? Int == 0 && (thisBody["nodes"] as? [Any])?.isEmpty == true, "\(thisBody)")
 
-        // Every node: alice's connection on each is closed, and her session there ended.
+        // Every node: alice's connection on each is closed, and her session there ended; the
+        // answer waits for the other node, which the first knows by its heartbeats, to say so.
+        try await waitUntilKnown(first, knows: second)
         let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
         #expect(status == 200 && body["count"] as? Int == 1 && body["other_nodes"] as? String == "asked", "\(body)")
+        let answers = body["nodes"] as? [[String: Any]] ?? []
+        #expect(answers.map { $0["node"] as? String } == ["node-b"], "\(body)")
+        #expect(answers.first?["count"] as? Int == 1 && answers.first?["clients"] as? [String] == [aliceOnSecondID], "\(body)")
+        #expect(body["total"] as? Int == 2 && (body["unanswered"] as? [String])?.isEmpty == true, "\(body)")
         #expect(try await closeReason(aliceOnFirst) == "kicked")
         #expect(try await closeReason(aliceOnSecond) == "kicked")
         let removedHere = "a user's sessions removed, asked on another node"
@@ -656,6 +663,41 @@ import TestSupport
         await carolOnSecond.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
+    }
+
+    /// A node the one asked knows by its heartbeats but that does not answer in time (stopped by
+    /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again.
+    @Test func aNodeThatDoesNotAnswerARemovalInTimeIsNamedUnanswered() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let auth = ["--jwt-secret", TestTokens.secret]
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
+        let (aliceOnSecond, _) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
+        try await waitUntilKnown(first, knows: second)
+
+        second.broker.suspend()
+        let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
+        second.broker.proceed()
+        #expect(status == 200 && body["other_nodes"] as? String == "asked", "\(body)")
+        #expect(body["unanswered"] as? [String] == ["node-b"] && (body["nodes"] as? [Any])?.isEmpty == true, "\(body)")
+        #expect(body["count"] as? Int == 0 && body["total"] as? Int == 0, "\(body)")
+        // Within the removal's 30 s, the node acts on it when it runs again.
+        while try await aliceOnSecond.receive() != nil {}
+        #expect(try await aliceOnSecond.closeFrame()?.reason == "kicked")
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
+    /// Waits until `node` shows `other` in `GET /api/cluster` (it heard its heartbeat).
+    private func waitUntilKnown(_ node: Node, knows other: Node) async throws {
+        for _ in 0..<300 {
+            let (_, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/cluster")
+            if (body["nodes"] as? [[String: Any]] ?? []).contains(where: { $0["node"] as? String == other.id }) { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw MultiNodeTestError.timeout("\(node.id) to hear of \(other.id)")
     }
 
     @Test func anyNodeShowsTheClusterByTheNodesHeartbeatsAndForgetsANodeThatStops() async throws {

@@ -201,6 +201,7 @@ extension SharedUpdate {
         case .signalsReplaced: "a signal list"
         case .bars: "k-line bars"
         case .userRemoved: "a user's removal"
+        case .userRemovalAnswered: "an answer to a user's removal"
         case .nodeHeartbeat: "a node's heartbeat"
         }
     }

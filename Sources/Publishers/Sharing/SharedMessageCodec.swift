@@ -12,7 +12,8 @@ import Foundation
 ///   or `{"node","instance","removed":{"rule_id","user"}}`;
 /// - signal lists (`<channel>:signals`): `{"node","instance","strategy","signals":[{"code","name","signal_date","reason"}]}`;
 /// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`;
-/// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at"}}`;
+/// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at","request_id"}}`,
+///   and a node's answer to one: `{"node","instance","removed_user":{"request_id","asked_on","user","clients":[…],"error"}}`;
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -53,7 +54,7 @@ public enum SharedMessageCodec {
 
         init?(_ update: SharedUpdate) {
             switch update {
-            case .ticks, .userRemoved, .nodeHeartbeat: return nil
+            case .ticks, .userRemoved, .userRemovalAnswered, .nodeHeartbeat: return nil
             case .news: self = .news
             case .alertRuleSet, .alertRuleRemoved: self = .alerts
             case .signalsReplaced: self = .signals
@@ -107,6 +108,8 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(KlinesWire(node: origin.node, instance: origin.instance, klines: bars))
         case .userRemoved(let removal):
             data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removeUser: UserRemovalWire(removal)))
+        case .userRemovalAnswered(let answer):
+            data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removedUser: RemovalAnswerWire(answer)))
         case .nodeHeartbeat(let heartbeat):
             data = try? encoder.encode(NodesWire(node: origin.node, instance: origin.instance, heartbeat: HeartbeatWire(heartbeat)))
         }
@@ -168,25 +171,44 @@ public enum SharedMessageCodec {
         return Message(origin: origin, update: .bars(wire.klines))
     }
 
-    /// Decodes a message from the removals channel; `now` dates an untagged one without `requested_at`.
+    /// Decodes a message from the removals channel: a user's removal (`now` dates an untagged one
+    /// without `requested_at`), or a node's answer to one, which names its node.
     public static func decodeRemovals(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(
-            RemovalsWire.self, from: json, channel: channel, expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}")
-        let removal = wire.removeUser
-        if let problem = FieldRules.identifierProblem(removal.user, maxLength: Limits().maxTargetLength) {
-            throw SharedMessageError(channel: channel, reason: "remove_user: user \(problem)")
-        }
-        let endingSessions: Bool
-        switch removal.session {
-        case nil, "end": endingSessions = true
-        case "keep": endingSessions = false
-        case let other?: throw SharedMessageError(channel: channel, reason: "remove_user: session must be end or keep, got \"\(other.prefix(32))\"")
-        }
+            RemovalsWire.self, from: json, channel: channel,
+            expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}} or {\"node\",\"removed_user\":{\"request_id\",\"asked_on\",\"user\",\"clients\"}}")
         let origin = origin(wire.node, wire.instance)
-        return Message(
-            origin: origin,
-            update: .userRemoved(
-                UserRemoval(user: removal.user, endingSessions: endingSessions, requestedAt: removal.requestedAt ?? now, requestedOn: origin?.node)))
+        switch (wire.removeUser, wire.removedUser) {
+        case (let removal?, nil):
+            if let problem = FieldRules.identifierProblem(removal.user, maxLength: Limits().maxTargetLength) {
+                throw SharedMessageError(channel: channel, reason: "remove_user: user \(problem)")
+            }
+            if let requestID = removal.requestID, let problem = FieldRules.identifierProblem(requestID, maxLength: Limits().maxTargetLength) {
+                throw SharedMessageError(channel: channel, reason: "remove_user: request_id \(problem)")
+            }
+            let endingSessions: Bool
+            switch removal.session {
+            case nil, "end": endingSessions = true
+            case "keep": endingSessions = false
+            case let other?: throw SharedMessageError(channel: channel, reason: "remove_user: session must be end or keep, got \"\(other.prefix(32))\"")
+            }
+            return Message(
+                origin: origin,
+                update: .userRemoved(
+                    UserRemoval(
+                        user: removal.user, endingSessions: endingSessions, requestedAt: removal.requestedAt ?? now, requestedOn: origin?.node,
+                        requestID: removal.requestID)))
+        case (nil, let answer?):
+            guard let origin else { throw SharedMessageError(channel: channel, reason: "removed_user: an answer names its node, \"node\"") }
+            return Message(
+                origin: origin,
+                update: .userRemovalAnswered(
+                    UserRemovalAnswer(
+                        requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, user: answer.user, clients: answer.clients,
+                        error: answer.error)))
+        default:
+            throw SharedMessageError(channel: channel, reason: "needs exactly one of \"remove_user\" and \"removed_user\"")
+        }
     }
 
     /// Decodes a message from the nodes channel: a node's heartbeat, which names its node.
@@ -350,27 +372,61 @@ private struct UserRemovalWire: Codable {
     var user: String
     var session: String?
     var requestedAt: Int64?
+    var requestID: String?
 
     init(_ removal: UserRemoval) {
         user = removal.user
         session = removal.endingSessions ? "end" : "keep"
         requestedAt = removal.requestedAt
+        requestID = removal.requestID
     }
 
     enum CodingKeys: String, CodingKey {
         case user, session
         case requestedAt = "requested_at"
+        case requestID = "request_id"
+    }
+}
+
+private struct RemovalAnswerWire: Codable {
+    var requestID: String
+    var askedOn: String
+    var user: String
+    var clients: [String]
+    var error: String?
+
+    init(_ answer: UserRemovalAnswer) {
+        requestID = answer.requestID
+        askedOn = answer.askedOn
+        user = answer.user
+        clients = answer.clients
+        error = answer.error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case user, clients, error
+        case requestID = "request_id"
+        case askedOn = "asked_on"
     }
 }
 
 private struct RemovalsWire: Codable {
     var node: String?
     var instance: String?
-    var removeUser: UserRemovalWire
+    var removeUser: UserRemovalWire?
+    var removedUser: RemovalAnswerWire?
+
+    init(node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil) {
+        self.node = node
+        self.instance = instance
+        self.removeUser = removeUser
+        self.removedUser = removedUser
+    }
 
     enum CodingKeys: String, CodingKey {
         case node, instance
         case removeUser = "remove_user"
+        case removedUser = "removed_user"
     }
 }
 

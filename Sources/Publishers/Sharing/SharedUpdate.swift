@@ -19,6 +19,8 @@ public enum SharedUpdate: Sendable, Hashable {
     /// A user's sessions removed by an operator on the origin: nothing journaled there, and each
     /// node closes the user's connections (and ends its sessions) itself.
     case userRemoved(UserRemoval)
+    /// Another node's answer to a user's removal this one was asked for (`UserRemovalAnswer`).
+    case userRemovalAnswered(UserRemovalAnswer)
     /// A node's heartbeat: nothing to ingest, only to know the node is there (`NodeHeartbeat`).
     case nodeHeartbeat(NodeHeartbeat)
 
@@ -30,7 +32,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleSet, .alertRuleRemoved: channels.alerts
         case .signalsReplaced: channels.signals
         case .bars: channels.klines
-        case .userRemoved: channels.removals
+        case .userRemoved, .userRemovalAnswered: channels.removals
         case .nodeHeartbeat: channels.nodes
         }
     }
@@ -50,7 +52,10 @@ public enum SharedUpdate: Sendable, Hashable {
         case .signalsReplaced(let strategy, let signals):
             signals.reduce(perItem + bytes(strategy)) { $0 + perItem + bytes($1.code) + bytes($1.name) + bytes($1.signalDate) + bytes($1.reason) }
         case .bars(let bars): bars.reduce(0) { $0 + perItem * 2 + bytes($1.code) + bytes($1.period) }
-        case .userRemoved(let removal): perItem + bytes(removal.user) + bytes(removal.requestedOn)
+        case .userRemoved(let removal): perItem + bytes(removal.user) + bytes(removal.requestedOn) + bytes(removal.requestID)
+        case .userRemovalAnswered(let answer):
+            perItem + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.user) + bytes(answer.error)
+                + answer.clients.reduce(0) { $0 + 4 + bytes($1) }
         case .nodeHeartbeat(let heartbeat): perItem * 2 + bytes(heartbeat.origin.node) + bytes(heartbeat.origin.instance)
         }
     }
@@ -62,7 +67,8 @@ public enum SharedUpdate: Sendable, Hashable {
     }
 
     /// The command that ingests the update on a receiving node; nil for a user's removal, which
-    /// is not the store's to decide (the node closes the user's connections), and a heartbeat.
+    /// is not the store's to decide (the node closes the user's connections), an answer to one,
+    /// and a heartbeat.
     public var command: Command? {
         switch self {
         case .ticks(let ticks): .ingestTicks(ticks)
@@ -71,7 +77,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
         case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
         case .bars(let bars): .ingestBars(bars)
-        case .userRemoved, .nodeHeartbeat: nil
+        case .userRemoved, .userRemovalAnswered, .nodeHeartbeat: nil
         }
     }
 }

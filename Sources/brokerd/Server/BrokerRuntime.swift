@@ -25,6 +25,8 @@ final class BrokerRuntime: Sendable {
     let boards = BoardSnapshots()
     /// The other nodes sharing through Redis, by their heartbeats.
     let cluster = ClusterNodes()
+    /// The other nodes' answers to the users' removals this node was asked for.
+    let removalAnswers = RemovalAnswers()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.

@@ -133,6 +133,8 @@ struct BrokerService: Service {
                 guard let command = update.command else {
                     switch update {
                     case .userRemoved(let removal): ClientRemoval.removeAsAskedOnAnotherNode(removal, runtime: runtime, store: store)
+                    case .userRemovalAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
+                        runtime.removalAnswers.deliver(answer)
                     case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
                     default: break
                     }

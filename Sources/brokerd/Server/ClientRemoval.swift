@@ -18,6 +18,9 @@ struct ClientRemoval {
 
     /// How long a removal waits for the connection's disconnect to be journaled.
     static let timeout: Duration = .seconds(5)
+    /// How long a removal of a user waits for the other nodes' answers, from when it is asked: a
+    /// little longer than a node takes to journal a disconnect at worst (`timeout`).
+    static let answerWait: Duration = .seconds(6)
 
     /// What a removal did, as the API answers it.
     struct Outcome: Encodable, Sendable {
@@ -146,15 +149,20 @@ struct ClientRemoval {
             return
         }
         Task {
+            var answer = removal.answer(from: runtime.configuration.nodeID)
             do {
                 let outcomes = try await ClientRemoval(runtime: runtime, store: store)
                     .removeAll(ofUser: removal.user, endingSessions: removal.endingSessions)
+                answer?.clients = outcomes.map(\.clientID)
                 runtime.logger.notice(
                     "a user's sessions removed, asked on another node", metadata: metadata.merging(["clients": .stringConvertible(outcomes.count)]) { $1 })
             } catch {
+                answer?.error = (error as? APIError).map { "\($0.error): \($0.details)" } ?? "\(error)"
                 runtime.logger.warning(
                     "a user's removal asked on another node failed here", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
+            // The node asked waits for it (RemovalAnswers); lost with Redis, it is counted unanswered there.
+            if let answer { runtime.broadcaster?.offer(.userRemovalAnswered(answer)) }
         }
     }
 
@@ -204,17 +212,35 @@ extension APIRoutes {
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
         // The other nodes first: they close the user's connections there while this one does here.
         let otherNodes: RemovedClientsBody.OtherNodes
+        var answers: (pending: RemovalAnswers.Pending, from: Set<String>)?
         if !asksOthers {
             otherNodes = .notAsked
         } else if let broadcaster = runtime.broadcaster {
+            let now = WallClock.microsecondsNow()
+            let pending = runtime.removalAnswers.open(UserRemoval.newRequestID())
             let asked = broadcaster.offer(.userRemoved(UserRemoval(
-                user: user, endingSessions: endingSessions, requestedAt: WallClock.microsecondsNow(), requestedOn: runtime.configuration.nodeID)))
+                user: user, endingSessions: endingSessions, requestedAt: now, requestedOn: runtime.configuration.nodeID,
+                requestID: pending.requestID)))
             otherNodes = asked ? .asked : .unreachable
+            if asked {
+                answers = (pending, Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node)))
+            } else {
+                pending.close()
+            }
         } else {
             otherNodes = .none
         }
-        let outcomes = try await removal.removeAll(ofUser: user, endingSessions: endingSessions)
-        return JSONResponse.make(RemovedClientsBody(user: user, count: outcomes.count, clients: outcomes, otherNodes: otherNodes))
+        let deadline = ContinuousClock.now + ClientRemoval.answerWait
+        let outcomes: [ClientRemoval.Outcome]
+        do {
+            outcomes = try await removal.removeAll(ofUser: user, endingSessions: endingSessions)
+        } catch {
+            answers?.pending.close()
+            throw error
+        }
+        var collected = RemovalAnswers.Collected()
+        if let answers { collected = await answers.pending.collect(from: answers.from, until: deadline) }
+        return JSONResponse.make(RemovedClientsBody(user: user, clients: outcomes, otherNodes: otherNodes, collected: collected))
     }
 }
 
@@ -231,13 +257,45 @@ struct RemovedClientsBody: Encodable {
         case none
     }
 
+    /// Another node's answer: the client ids of the sessions it removed, or why it could not.
+    struct NodeAnswer: Encodable {
+        let node: String
+        let count: Int
+        let clients: [String]
+        let error: String?
+
+        init(_ answer: UserRemovalAnswer) {
+            node = answer.node
+            count = answer.clients.count
+            clients = answer.clients
+            error = answer.error
+        }
+    }
+
     let user: String
+    /// This node's sessions.
     let count: Int
     let clients: [ClientRemoval.Outcome]
     let otherNodes: OtherNodes
+    /// The other nodes' answers, by node id.
+    let nodes: [NodeAnswer]
+    /// The nodes this one knew of (by their heartbeats) that did not answer in time.
+    let unanswered: [String]
+    /// This node's sessions and the other nodes' that answered.
+    let total: Int
+
+    init(user: String, clients: [ClientRemoval.Outcome], otherNodes: OtherNodes, collected: RemovalAnswers.Collected) {
+        self.user = user
+        count = clients.count
+        self.clients = clients
+        self.otherNodes = otherNodes
+        nodes = collected.answers.values.sorted { $0.node < $1.node }.map(NodeAnswer.init)
+        unanswered = collected.unanswered
+        total = nodes.reduce(count) { $0 + $1.count }
+    }
 
     enum CodingKeys: String, CodingKey {
-        case user, count, clients
+        case user, count, clients, nodes, unanswered, total
         case otherNodes = "other_nodes"
     }
 }
