@@ -81,6 +81,53 @@ import Testing
         #expect(EventFilter().scanKinds == nil && EventFilter().scanKeys == nil)
     }
 
+    /// Alice's two sessions (one resumed), Bob's, and alerts of both.
+    private static let users: [Event] = [
+        Fixtures.connected("client_a1", user: "alice"),
+        Fixtures.connected("client_b", user: "bob"),
+        Fixtures.subscribed("client_a1", .stock, "600519"),
+        Fixtures.subscribed("client_b", .stock, "600519"),
+        Fixtures.disconnected("client_a1"),
+        Fixtures.connected("client_a2", user: "alice"),
+        .alertRuleSet(Fixtures.rule("r1", user: "alice", code: "600519")),
+        .alertRuleSet(Fixtures.rule("r2", user: "bob", code: "600519")),
+        .alertTriggered(AlertTriggered(ruleID: "r1", user: "alice", code: "600519", price: 12)),
+        Fixtures.connected("client_a1", user: "alice"),
+        Fixtures.unsubscribed("client_a1", .stock, "600519"),
+        Fixtures.subscribed("client_a2", .news, "all"),
+        .sessionExpired(SessionExpired(clientID: "client_a2")),
+        .sessionExpired(SessionExpired(clientID: "client_b")),
+    ]
+
+    /// `selected` over `users`, the filter learned from the whole of it first, as `journal events` does.
+    private func selectedOfUsers(_ filter: EventFilter) -> [Int] {
+        var filter = filter
+        for event in Self.users where filter.learningQuery?.kinds.contains(event.kind) == true { filter.learn(event) }
+        var positions: [Int] = []
+        for (index, event) in Self.users.enumerated() {
+            let cheap = filter.mayMatch(kind: event.kind.rawValue, key: event.key)
+            let full = filter.matches(event)
+            #expect(cheap || !full, "mayMatch dropped event \(index + 1) that matches")
+            if full { positions.append(index + 1) }
+        }
+        return positions
+    }
+
+    @Test func aUsersEventsAreThoseOfEverySessionItConnectedAsAndItsAlerts() {
+        #expect(selectedOfUsers(EventFilter(user: "alice")) == [1, 3, 5, 6, 7, 9, 10, 11, 12, 13])
+        #expect(selectedOfUsers(EventFilter(user: "bob")) == [2, 4, 8, 14])
+        #expect(selectedOfUsers(EventFilter(user: "carol")).isEmpty)
+        #expect(selectedOfUsers(EventFilter(kinds: [.clientConnected], user: "alice")) == [1, 6, 10])
+        #expect(selectedOfUsers(EventFilter(clientID: "client_a2", user: "alice")) == [6, 7, 9, 12, 13])
+        #expect(selectedOfUsers(EventFilter(clientID: "client_b", user: "alice")).isEmpty)
+        #expect(selectedOfUsers(EventFilter(code: "600519", user: "alice")) == [3, 7, 9, 11])
+        // Only the user's sessions' rows and the user's alerts are read.
+        var filter = EventFilter(user: "alice")
+        for event in Self.users where event.kind == .clientConnected { filter.learn(event) }
+        #expect(filter.scanKeys == ["client_a1", "client_a2", "alice"])
+        #expect(filter.scanKinds == EventFilter.clientKinds.union(EventFilter.alertKinds))
+    }
+
     @Test func aLineShowsSeqTimeKindKeyAndTheDecodedPayload() throws {
         let recorded = RecordedEvent(seq: 7, timestamp: 1_795_442_400_123_456, event: .priceTicked(Fixtures.tick("600519", price: 12)))
         let encoder = JSONEncoder()

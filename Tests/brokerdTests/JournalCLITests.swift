@@ -272,6 +272,9 @@ import TestSupport
         #expect(ofA.allSatisfy { $0["key"] as? String == aID })
         let ofB = try await journalCLI(["events", "--journal", journal, "--client", bID]).jsonLines
         #expect(ofB.map { $0["kind"] as? String } == ["client_connected", "subscribed", "client_disconnected"])
+        // The clients are anonymous: alice has only her rule (her sessions' events: EventFilterTests).
+        let ofAlice = try await journalCLI(["events", "--journal", journal, "--user", "alice"]).jsonLines
+        #expect(ofAlice.map { $0["kind"] as? String } == ["alert_rule_set"])
 
         let ticks = try await journalCLI(["events", "--journal", journal, "--kind", "price_ticked", "--code", "600519"])
         #expect(ticks.jsonLines.compactMap { ($0["payload"] as? [String: Any])?["price"] as? Double } == [12, 12.5])

@@ -1,13 +1,16 @@
-/// Which journal events an audit trail shows: some kinds, the events about one client, about one code.
+/// Which journal events an audit trail shows: some kinds, the events about one client, one user,
+/// one code.
 ///
-/// All given criteria must hold. What makes an event "about" a client or a code:
+/// All given criteria must hold. What makes an event "about" a client, a user or a code:
 /// - client C: its connects, disconnects, expiry, subscribes and unsubscribes (key C), and the alert
 ///   rule sets, removals and triggers of the users C connected as (C itself for an anonymous client,
 ///   whose alerts are owned by its session id).
+/// - user U: the same events of every session that connected as U (its resumes included), and the
+///   alert rule sets, removals and triggers of U.
 /// - code X: its ticks and bars (key X), news tagged with X, alert rules on X (set, triggered, and
 ///   removed while on X), signal lists containing X, and `stock` subscriptions to X.
 ///
-/// Some of that is only known from earlier events (a client's user, a rule's code), so the filter
+/// Some of that is only known from earlier events (a client's user, a user's sessions, a rule's code), so the filter
 /// learns as it goes: feed it, in seq order, what `learningQuery` selects before the range, then
 /// every row of the range.
 public struct EventFilter: Sendable {
@@ -17,9 +20,13 @@ public struct EventFilter: Sendable {
     public var clientID: String?
     /// Only events about this code.
     public var code: String?
+    /// Only events about this user's sessions and alerts.
+    public var user: String?
 
     /// Users the client connected as (plus its own id, the owner of an anonymous client's alerts).
     public private(set) var clientUsers: Set<String> = []
+    /// The sessions that connected as the user.
+    public private(set) var userClients: Set<String> = []
     /// The code each alert rule watches now, so a removal can be tied to its code.
     private var ruleCodes: [String: String] = [:]
 
@@ -31,27 +38,31 @@ public struct EventFilter: Sendable {
     ]
 
     /// A filter on the given criteria; nil means "any".
-    public init(kinds: Set<EventKind>? = nil, clientID: String? = nil, code: String? = nil) {
+    public init(kinds: Set<EventKind>? = nil, clientID: String? = nil, code: String? = nil, user: String? = nil) {
         self.kinds = kinds
         self.clientID = clientID
         self.code = code
+        self.user = user
         if let clientID { clientUsers = [clientID] }
     }
 
     /// What to read before the range so the filter knows what it must (kinds, and key when one
-    /// key suffices), or nil when it needs nothing. For a client this covers the whole journal:
-    /// its user may be learned after an alert of that user.
+    /// key suffices), or nil when it needs nothing. For a client or a user this covers the whole
+    /// journal: a client's user may be learned after an alert of that user, and a user's sessions
+    /// are known up front so that only their rows are read.
     public var learningQuery: (kinds: Set<EventKind>, key: String?, wholeJournal: Bool)? {
+        if user != nil { return ([.clientConnected], nil, true) }
         if let clientID { return ([.clientConnected], clientID, true) }
         if code != nil { return ([.alertRuleSet, .alertRuleRemoved], nil, false) }
         return nil
     }
 
-    /// Learns a client's users and rules' codes from an event outside (before) the range.
+    /// Learns a client's users, a user's sessions and rules' codes from an event outside (before) the range.
     public mutating func learn(_ event: Event) {
         switch event {
-        case .clientConnected(let p) where p.clientID == clientID:
-            if let user = p.user { clientUsers.insert(user) }
+        case .clientConnected(let p):
+            if p.clientID == clientID, let user = p.user { clientUsers.insert(user) }
+            if let user, p.user == user { userClients.insert(p.clientID) }
         case .alertRuleSet(let rule) where code != nil:
             ruleCodes[rule.id] = rule.code
         case .alertRuleRemoved(let p) where code != nil:
@@ -64,7 +75,7 @@ public struct EventFilter: Sendable {
     /// The kinds worth reading in the range: those that can match, plus those the filter learns from.
     public var scanKinds: Set<EventKind>? {
         var candidates = kinds ?? Set(EventKind.allCases)
-        if clientID != nil { candidates.formIntersection(Self.clientKinds.union(Self.alertKinds)) }
+        if clientID != nil || user != nil { candidates.formIntersection(Self.clientKinds.union(Self.alertKinds)) }
         if code != nil {
             candidates.formIntersection(Self.codeKinds)
             candidates.formUnion([.alertRuleSet, .alertRuleRemoved])
@@ -73,16 +84,19 @@ public struct EventFilter: Sendable {
     }
 
     /// Keys worth reading in the range, when every event that can match carries one of them: true
-    /// for a client (its own id, or an alert owner), not for a code (news and alerts are not keyed by code).
+    /// for a client (its own id, or an alert owner) and a user (its sessions' ids, or the user as
+    /// the alerts' owner), not for a code (news and alerts are not keyed by code).
     public var scanKeys: Set<String>? {
-        guard clientID != nil, code == nil else { return nil }
-        return clientUsers
+        guard code == nil else { return nil }
+        if clientID != nil { return clientUsers }
+        if let user { return userClients.union([user]) }
+        return nil
     }
 
     /// A cheap first look at a row (kind and key, no decoding): false when it cannot match and
     /// teaches the filter nothing.
     public func mayMatch(kind rawKind: UInt16, key: String?) -> Bool {
-        guard let kind = EventKind(rawValue: rawKind) else { return kinds == nil && clientID == nil && code == nil }
+        guard let kind = EventKind(rawValue: rawKind) else { return kinds == nil && clientID == nil && code == nil && user == nil }
         // Rule changes teach the filter which code a rule is on, even when they are not shown.
         if code != nil, kind == .alertRuleSet || kind == .alertRuleRemoved { return true }
         if let kinds, !kinds.contains(kind) { return false }
@@ -92,6 +106,16 @@ public struct EventFilter: Sendable {
             } else if Self.alertKinds.contains(kind) {
                 // Alert events are keyed by their owner.
                 guard let key, clientUsers.contains(key) else { return false }
+            } else {
+                return false
+            }
+        }
+        if let user {
+            if Self.clientKinds.contains(kind) {
+                // A session's connect names its user: one not learned yet may be the user's.
+                guard kind == .clientConnected || key.map(userClients.contains) == true else { return false }
+            } else if Self.alertKinds.contains(kind) {
+                if key != user { return false }
             } else {
                 return false
             }
@@ -113,6 +137,7 @@ public struct EventFilter: Sendable {
     private func isSelected(_ event: Event) -> Bool {
         if let kinds, !kinds.contains(event.kind) { return false }
         if let clientID, !isAbout(client: clientID, event) { return false }
+        if let user, !isAbout(user: user, event) { return false }
         if let code, !isAbout(code: code, event) { return false }
         return true
     }
@@ -126,6 +151,19 @@ public struct EventFilter: Sendable {
         case .alertRuleSet(let p): clientUsers.contains(p.user)
         case .alertRuleRemoved(let p): clientUsers.contains(p.user)
         case .alertTriggered(let p): clientUsers.contains(p.user)
+        case .priceTicked, .klineUpdated, .newsPublished, .signalsReplaced, .sourceAdvanced: false
+        }
+    }
+
+    private func isAbout(user: String, _ event: Event) -> Bool {
+        switch event {
+        case .clientConnected(let p): p.user == user || userClients.contains(p.clientID)
+        case .clientDisconnected(let p): userClients.contains(p.clientID)
+        case .sessionExpired(let p): userClients.contains(p.clientID)
+        case .subscribed(let p), .unsubscribed(let p): userClients.contains(p.clientID)
+        case .alertRuleSet(let p): p.user == user
+        case .alertRuleRemoved(let p): p.user == user
+        case .alertTriggered(let p): p.user == user
         case .priceTicked, .klineUpdated, .newsPublished, .signalsReplaced, .sourceAdvanced: false
         }
     }

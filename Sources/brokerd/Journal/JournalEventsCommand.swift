@@ -7,11 +7,12 @@ import Journal
 struct JournalEventsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
-        abstract: "Print journal events as JSON lines, filtered by client, kind, code, time or seq.",
+        abstract: "Print journal events as JSON lines, filtered by client, user, kind, code, time or seq.",
         discussion: """
             One line per event: {"seq","ts","kind","key","payload"}, keys sorted, ts in ISO-8601 with \
             microseconds. Filters combine (all must hold). --client selects the client's connects, \
-            disconnects, expiry, subscriptions and the alerts of the user(s) it connected as; --code \
+            disconnects, expiry, subscriptions and the alerts of the user(s) it connected as; --user \
+            selects the same of every session that connected as the user, and the user's alerts; --code \
             selects ticks and bars of the code, news tagged with it, alert rules on it, signal lists \
             containing it and stock subscriptions to it. --from/--to are inclusive.
             """)
@@ -24,6 +25,9 @@ struct JournalEventsCommand: ParsableCommand {
 
     @Option(help: "Only events about this client id.")
     var client: String?
+
+    @Option(help: "Only events about this user's sessions (the sub of their tokens) and alerts.")
+    var user: String?
 
     @Option(name: .customLong("kind"), help: "Only this kind: snake_case name (price_ticked) or number (repeatable).")
     var kinds: [String] = []
@@ -67,7 +71,7 @@ struct JournalEventsCommand: ParsableCommand {
                         + "(\(ISOTimestamp.format(microseconds: firstBase.timestamp))): compaction archived the rows before; "
                         + "their events are not shown: pass the archive holding them with --archive\n").utf8))
             }
-            var filter = EventFilter(kinds: kinds.isEmpty ? nil : kinds, clientID: client, code: code)
+            var filter = EventFilter(kinds: kinds.isEmpty ? nil : kinds, clientID: client, code: code, user: user)
             try learn(&filter, files: files, fromSeq: fromSeq, fromTime: fromTime)
 
             var output = StandardOutput()
@@ -90,7 +94,7 @@ struct JournalEventsCommand: ParsableCommand {
                         guard filter.matches(event) else { continue }
                     case .failure:
                         // An undecodable row is shown only when no filter needs its contents.
-                        guard client == nil, code == nil else { continue }
+                        guard client == nil, code == nil, user == nil else { continue }
                     }
                     output.writeLine(try encoder.encode(line))
                     written += 1
