@@ -31,10 +31,10 @@ import Testing
     ]
 
     /// 1-based positions in `stream` of the events the filter selects.
-    private func selected(_ filter: EventFilter) -> [Int] {
+    private func selected(_ filter: EventFilter, in stream: [Event] = Self.stream) -> [Int] {
         var filter = filter
         var positions: [Int] = []
-        for (index, event) in Self.stream.enumerated() {
+        for (index, event) in stream.enumerated() {
             let cheap = filter.mayMatch(kind: event.kind.rawValue, key: event.key)
             let full = filter.matches(event)
             #expect(cheap || !full, "mayMatch dropped event \(index + 1) that matches")
@@ -43,10 +43,10 @@ import Testing
         return positions
     }
 
-    /// The client's users as learned from the whole journal first, as `journal events` does.
-    private func learned(_ filter: EventFilter) -> EventFilter {
+    /// The client's users (a user's sessions) as learned from the whole journal first, as `journal events` does.
+    private func learned(_ filter: EventFilter, from stream: [Event] = Self.stream) -> EventFilter {
         var filter = filter
-        for event in Self.stream where filter.learningQuery?.kinds.contains(event.kind) == true { filter.learn(event) }
+        for event in stream where filter.learningQuery?.kinds.contains(event.kind) == true { filter.learn(event) }
         return filter
     }
 
@@ -99,18 +99,9 @@ import Testing
         .sessionExpired(SessionExpired(clientID: "client_b")),
     ]
 
-    /// `selected` over `users`, the filter learned from the whole of it first, as `journal events` does.
+    /// `selected` over `users`, the filter learned from the whole of it first.
     private func selectedOfUsers(_ filter: EventFilter) -> [Int] {
-        var filter = filter
-        for event in Self.users where filter.learningQuery?.kinds.contains(event.kind) == true { filter.learn(event) }
-        var positions: [Int] = []
-        for (index, event) in Self.users.enumerated() {
-            let cheap = filter.mayMatch(kind: event.kind.rawValue, key: event.key)
-            let full = filter.matches(event)
-            #expect(cheap || !full, "mayMatch dropped event \(index + 1) that matches")
-            if full { positions.append(index + 1) }
-        }
-        return positions
+        selected(learned(filter, from: Self.users), in: Self.users)
     }
 
     @Test func aUsersEventsAreThoseOfEverySessionItConnectedAsAndItsAlerts() {
