@@ -256,6 +256,8 @@ struct SharedMessageCodecTests {
         (#"{"node":"n"}"#, "needs exactly one of"),
         (#"{"node":"n","remove_user":{"user":"bob"},"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "needs exactly one of"),
         (#"{"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "an answer names its node"),
+        (#"{"node":"","remove_user":{"user":"bob"}}"#, "node is empty"),
+        (#"{"node":"\#(String(repeating: "n", count: 65))","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "node is 65 characters long"),
         (#"{"node":"n","removed_user":{"request_id":"r","user":"bob","clients":[]}}"#, "expected"),
     ])
     func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {

@@ -660,6 +660,17 @@ import TestSupport
         try await waitForLog(second, removedHere, count: 2)
         #expect(try sessionEnd(of: bobOnSecondID, on: second) == ["disconnected kicked"], "the session kept, resumable")
 
+        // A removal heard too late is left alone (carol may have connected again since), and a
+        // flood of them is logged once; the removal after them shows they were all read.
+        for _ in 0..<3 {
+            _ = try redis.cli("PUBLISH", "ticks:removals", #"{"node":"node-x","remove_user":{"user":"carol","requested_at":1700000000000000}}"#)
+        }
+        _ = try redis.cli("PUBLISH", "ticks:removals", #"{"remove_user":{"user":"nobody"}}"#)
+        try await waitForLog(second, removedHere, count: 3)
+        #expect(second.broker.logText.components(separatedBy: "came too late and is not acted on").count - 1 == 1)
+        try carolOnSecond.send(["type": "ping"])
+        #expect(try await carolOnSecond.receive(type: "pong") != nil, "carol's connection stays")
+
         await carolOnSecond.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)

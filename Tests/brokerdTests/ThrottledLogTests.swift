@@ -9,7 +9,7 @@ struct ThrottledLogTests {
     /// Keeps what a logger was given.
     private final class Lines: LogHandler, @unchecked Sendable {
         // @unchecked: the test logs from one task; `lines` is read after.
-        var lines: [(message: String, metadata: Logger.Metadata)] = []
+        var lines: [(message: String, metadata: Logger.Metadata, level: Logger.Level)] = []
         var metadata: Logger.Metadata = [:]
         var logLevel: Logger.Level = .trace
 
@@ -19,7 +19,7 @@ struct ThrottledLogTests {
         }
 
         func log(event: LogEvent) {
-            lines.append((event.message.description, event.metadata ?? [:]))
+            lines.append((event.message.description, event.metadata ?? [:], event.level))
         }
     }
 
@@ -38,5 +38,13 @@ struct ThrottledLogTests {
         #expect(handler.lines.map { $0.metadata["n"]?.description } == ["0", "5", "10"])
         #expect(handler.lines[0].metadata["left_out_since_last"] == nil)
         #expect(handler.lines[2].metadata["left_out_since_last"]?.description == "3")
+        #expect(handler.lines.allSatisfy { $0.level == .notice })
+    }
+
+    @Test func aLineGoesOutAtTheLevelAskedFor() {
+        let handler = Lines()
+        let logger = Logger(label: "test") { _ in handler }
+        ThrottledLog().notice("came too late", key: "stale", metadata: [:], logger: logger, now: 0, level: .warning)
+        #expect(handler.lines.map(\.level) == [.warning])
     }
 }

@@ -178,6 +178,10 @@ public enum SharedMessageCodec {
             RemovalsWire.self, from: json, channel: channel,
             expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}} or {\"node\",\"removed_user\":{\"request_id\",\"asked_on\",\"user\",\"clients\"}}")
         let origin = origin(wire.node, wire.instance)
+        // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
+        if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
+            throw SharedMessageError(channel: channel, reason: "node \(problem)")
+        }
         switch (wire.removeUser, wire.removedUser) {
         case (let removal?, nil):
             if let problem = FieldRules.identifierProblem(removal.user, maxLength: Limits().maxTargetLength) {

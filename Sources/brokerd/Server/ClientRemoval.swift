@@ -2,6 +2,7 @@ import Broker
 import Hummingbird
 import Journal
 import Logging
+import NIOCore
 import Publishers
 
 /// What an operator's `DELETE /api/websocket/clients/{client_id}` (and `?user=`) does: closes the
@@ -143,9 +144,10 @@ struct ClientRemoval {
         ]
         let now = WallClock.microsecondsNow()
         guard !removal.isStale(at: now) else {
-            runtime.logger.warning(
-                "a user's removal asked on another node came too late and is not acted on",
-                metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 })
+            runtime.staleRemovals.notice(
+                "a user's removal asked on another node came too late and is not acted on", key: "stale",
+                metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
+                logger: runtime.logger, now: Int64(NIODeadline.now().uptimeNanoseconds / 1_000), level: .warning)
             return
         }
         Task {

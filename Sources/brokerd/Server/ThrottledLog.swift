@@ -14,9 +14,12 @@ final class ThrottledLog: Sendable {
         self.interval = interval
     }
 
-    /// Logs `message` unless a line of `key` went out less than `interval` before `now` (µs on a
-    /// monotonic clock); then only counts it.
-    func notice(_ message: @autoclosure () -> Logger.Message, key: String, metadata: Logger.Metadata, logger: Logger, now: Int64) {
+    /// Logs `message` at `level` unless a line of `key` went out less than `interval` before `now`
+    /// (µs on a monotonic clock); then only counts it.
+    func notice(
+        _ message: @autoclosure () -> Logger.Message, key: String, metadata: Logger.Metadata, logger: Logger, now: Int64,
+        level: Logger.Level = .notice
+    ) {
         let leftOut = state.withLock { state -> Int? in
             if let last = state[key], now - last.loggedAt < interval {
                 state[key]!.leftOut += 1
@@ -28,6 +31,6 @@ final class ThrottledLog: Sendable {
         guard let leftOut else { return }
         var metadata = metadata
         if leftOut > 0 { metadata["left_out_since_last"] = "\(leftOut)" }
-        logger.notice(message(), metadata: metadata)
+        logger.log(level: level, message(), metadata: metadata)
     }
 }
