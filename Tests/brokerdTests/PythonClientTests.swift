@@ -87,4 +87,40 @@ import TestSupport
         let verify = try await runCommand(productsDirectory().appendingPathComponent("brokerd"), ["journal", "verify", "--journal", broker.journalPath])
         #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
     }
+
+    /// Thousands of mutated messages on every shared Redis channel and the shared log (fixed
+    /// seeds), as a faulty node or feeder would send: the broker refuses or takes each, stays up,
+    /// logs no warning over and over (each kind is throttled), and leaves a journal that verifies.
+    @Test func mutatedSharedMessagesAreRefusedWithoutHarmOrAFloodOfLogLines() async throws {
+        let python = try #require(
+            try await Self.pythonWithWebSockets(),
+            "no python3 with the websockets package: run scripts/setup --tests (installs python3-websockets)")
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: ["--redis-url", redis.url])
+        for seed in [1, 2] {
+            let run = try await runCommand(
+                python, [Self.e2e.appendingPathComponent("fuzz_shared.py").path, "\(redis.port)", broker.baseURL, "2000", "\(seed)"])
+            #expect(run.status == 0, "fuzz_shared.py failed: \(run.stderr)")
+            let summary = try #require(run.jsonLines.last, "no summary: \(run.stdout)")
+            #expect(summary["healthz"] as? Int == 200, "\(summary)")
+            let stats = summary["redis"] as? [String: Any] ?? [:]
+            #expect((stats["malformed"] as? Int ?? 0) > 0 && (stats["shared"] as? Int ?? 0) > 0, "the fuzzing reached the broker: \(stats)")
+            #expect(stats["state"] as? String == "connected", "\(stats)")
+        }
+        // The last message of each run is a valid removal: both acted on, everything before them read.
+        for _ in 0..<400 where broker.logText.components(separatedBy: "user=fuzz-done").count - 1 < 2 {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(broker.logText.components(separatedBy: "user=fuzz-done").count - 1 == 2)
+        #expect(await broker.terminate() == 0)
+        let repeated = Dictionary(
+            broker.logText.split(separator: "\n").filter { $0.contains(" warning ") || $0.contains(" error ") }.map { line in
+                (line.split(separator: "] ").last.map(String.init) ?? String(line), 1)
+            }, uniquingKeysWith: +)
+        #expect(repeated.values.allSatisfy { $0 <= 3 }, "warnings logged over and over: \(repeated.filter { $0.value > 3 })")
+        #expect(!broker.logText.contains("Fatal error"))
+        let verify = try await runCommand(productsDirectory().appendingPathComponent("brokerd"), ["journal", "verify", "--journal", broker.journalPath])
+        #expect(verify.status == 0, "\(verify.stdout) \(verify.stderr)")
+    }
 }
