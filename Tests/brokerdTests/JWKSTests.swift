@@ -51,7 +51,11 @@ import _CryptoExtras
         }
 
         deinit {
-            process.terminate()
+            // SIGKILL: the test process's children inherit its threads' signal mask, SIGTERM
+            // blocked (SigBlk in /proc), so a SIGTERM stayed pending and every run left three
+            // http.servers running.
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
         }
     }
 
