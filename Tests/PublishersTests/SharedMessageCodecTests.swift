@@ -257,6 +257,10 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","remove_user":{"user":"bob"},"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "needs exactly one of"),
         (#"{"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "an answer names its node"),
         (#"{"node":"","remove_user":{"user":"bob"}}"#, "node is empty"),
+        (#"{"node":"n","removed_user":{"request_id":"r","asked_on":"","user":"bob","clients":[]}}"#, "asked_on is empty"),
+        (#"{"node":"n","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":["client_1","a\u0007b"]}}"#, "clients[1] is not a client id"),
+        (#"{"node":"n","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[],"error":"\#(String(repeating: "e", count: 1_001))"}}"#, "error longer than 1000"),
+        (#"{"node":"n","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[\#(Array(repeating: "\"c\"", count: 10_001).joined(separator: ","))]}}"#, "more than 10000 clients"),
         (#"{"node":"\#(String(repeating: "n", count: 65))","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "node is 65 characters long"),
         (#"{"node":"n","removed_user":{"request_id":"r","user":"bob","clients":[]}}"#, "expected"),
     ])

@@ -204,6 +204,21 @@ public enum SharedMessageCodec {
                         requestID: removal.requestID)))
         case (nil, let answer?):
             guard let origin else { throw SharedMessageError(channel: channel, reason: "removed_user: an answer names its node, \"node\"") }
+            // What an operator's answer shows: client ids and node ids as the broker makes them,
+            // bounded, so that a forged answer cannot stuff it.
+            let limit = Limits().maxTargetLength
+            if let problem = FieldRules.identifierProblem(answer.askedOn, maxLength: limit) {
+                throw SharedMessageError(channel: channel, reason: "removed_user: asked_on \(problem)")
+            }
+            guard answer.clients.count <= UserRemovalAnswer.maxClients else {
+                throw SharedMessageError(channel: channel, reason: "removed_user: more than \(UserRemovalAnswer.maxClients) clients")
+            }
+            if let index = answer.clients.firstIndex(where: { FieldRules.identifierProblem($0, maxLength: limit) != nil }) {
+                throw SharedMessageError(channel: channel, reason: "removed_user: clients[\(index)] is not a client id")
+            }
+            if let error = answer.error, error.count > UserRemovalAnswer.maxErrorLength {
+                throw SharedMessageError(channel: channel, reason: "removed_user: error longer than \(UserRemovalAnswer.maxErrorLength) characters")
+            }
             return Message(
                 origin: origin,
                 update: .userRemovalAnswered(

@@ -60,6 +60,11 @@ public struct UserRemovalAnswer: Sendable, Hashable {
     /// Why the removal failed there; nil when it did not.
     public var error: String?
 
+    /// Most client ids an answer may carry: far more sessions than one user has on a node.
+    public static let maxClients = 10_000
+    /// Longest `error` an answer may carry.
+    public static let maxErrorLength = 1_000
+
     /// The answer of `node` to `requestID`, asked on `askedOn`.
     public init(requestID: String, askedOn: String, node: String, user: String, clients: [String], error: String? = nil) {
         self.requestID = requestID
