@@ -28,12 +28,12 @@ struct ThrottledLogTests {
         let logger = Logger(label: "test") { _ in handler }
         let log = ThrottledLog(interval: 10_000_000)
         for second in [0, 1, 2, 9] {
-            log.notice("refused", key: "too_fast", metadata: ["n": "\(second)"], logger: logger, now: Int64(second) * 1_000_000)
+            log.log("refused", key: "too_fast", metadata: ["n": "\(second)"], logger: logger, now: Int64(second) * 1_000_000)
         }
         // Another kind has its own interval: not hidden by the flood of the first.
-        log.notice("full", key: "full", metadata: ["n": "5"], logger: logger, now: 5_000_000)
-        log.notice("refused", key: "too_fast", metadata: ["n": "10"], logger: logger, now: 10_000_000)
-        log.notice("refused", key: "too_fast", metadata: ["n": "11"], logger: logger, now: 11_000_000)
+        log.log("full", key: "full", metadata: ["n": "5"], logger: logger, now: 5_000_000)
+        log.log("refused", key: "too_fast", metadata: ["n": "10"], logger: logger, now: 10_000_000)
+        log.log("refused", key: "too_fast", metadata: ["n": "11"], logger: logger, now: 11_000_000)
         #expect(handler.lines.map(\.message) == ["refused", "full", "refused"])
         #expect(handler.lines.map { $0.metadata["n"]?.description } == ["0", "5", "10"])
         #expect(handler.lines[0].metadata["left_out_since_last"] == nil)
@@ -44,7 +44,7 @@ struct ThrottledLogTests {
     @Test func aLineGoesOutAtTheLevelAskedFor() {
         let handler = Lines()
         let logger = Logger(label: "test") { _ in handler }
-        ThrottledLog().notice("came too late", key: "stale", metadata: [:], logger: logger, now: 0, level: .warning)
+        ThrottledLog().log("came too late", key: "stale", metadata: [:], logger: logger, now: 0, level: .warning)
         #expect(handler.lines.map(\.level) == [.warning])
     }
 }

@@ -2,7 +2,6 @@ import Broker
 import Hummingbird
 import Journal
 import Logging
-import NIOCore
 import Publishers
 
 /// What an operator's `DELETE /api/websocket/clients/{client_id}` (and `?user=`) does: closes the
@@ -144,10 +143,10 @@ struct ClientRemoval {
         ]
         let now = WallClock.microsecondsNow()
         guard !removal.isStale(at: now) else {
-            runtime.staleRemovals.notice(
+            runtime.staleRemovals.log(
                 "a user's removal asked on another node came too late and is not acted on", key: "stale",
                 metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
-                logger: runtime.logger, now: Int64(NIODeadline.now().uptimeNanoseconds / 1_000), level: .warning)
+                logger: runtime.logger, level: .warning)
             return
         }
         Task {

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import Synchronization
 
 /// A log line that may come thousands of times a second (a client connecting in a loop, refused
@@ -15,10 +16,10 @@ final class ThrottledLog: Sendable {
     }
 
     /// Logs `message` at `level` unless a line of `key` went out less than `interval` before `now`
-    /// (µs on a monotonic clock); then only counts it.
-    func notice(
-        _ message: @autoclosure () -> Logger.Message, key: String, metadata: Logger.Metadata, logger: Logger, now: Int64,
-        level: Logger.Level = .notice
+    /// (µs on a monotonic clock, by default the uptime clock's now); then only counts it.
+    func log(
+        _ message: @autoclosure () -> Logger.Message, key: String, metadata: Logger.Metadata, logger: Logger,
+        now: Int64 = ThrottledLog.now(), level: Logger.Level = .notice
     ) {
         let leftOut = state.withLock { state -> Int? in
             if let last = state[key], now - last.loggedAt < interval {
@@ -32,5 +33,10 @@ final class ThrottledLog: Sendable {
         var metadata = metadata
         if leftOut > 0 { metadata["left_out_since_last"] = "\(leftOut)" }
         logger.log(level: level, message(), metadata: metadata)
+    }
+
+    /// Microseconds on the monotonic clock the intervals are measured on.
+    static func now() -> Int64 {
+        Int64(NIODeadline.now().uptimeNanoseconds / 1_000)
     }
 }

@@ -46,10 +46,10 @@ struct WebSocketEndpoint: Sendable {
         // The real client behind trusted proxies (nginx), else the TCP peer.
         let address = runtime.clientAddresses.resolve(
             peer: channel.remoteAddress?.hostAddress, forwardedFor: request.headers[values: .xForwardedFor])
-        let now = Int64(NIODeadline.now().uptimeNanoseconds / 1_000)
+        let now = ThrottledLog.now()
         if let refusal = admissions.admit(holder, address: address.map(ClientAddressResolver.limitKey), now: now) {
             let error = Self.apiError(refusal)
-            runtime.admissionRefusals.notice(
+            runtime.admissionRefusals.log(
                 "WebSocket upgrade refused", key: error.error, metadata: ["remote": "\(address ?? "-")", "error": "\(error.error)", "details": "\(error.details)"],
                 logger: runtime.logger, now: now)
             return error

@@ -85,10 +85,10 @@ struct ClientSession {
                 // As a refused token: upgraded, told why, nothing journaled. Clients retry with
                 // backoff; one of the user's other connections may have closed by then.
                 LabeledCounters.refusedUpgrades.increment("too_many_connections_for_user")
-                runtime.admissionRefusals.notice(
+                runtime.admissionRefusals.log(
                     "WebSocket connection refused", key: "too_many_connections_for_user",
                     metadata: ["remote": "\(remoteAddress ?? "-")", "user": "\(user)", "limit": .stringConvertible(limit)],
-                    logger: runtime.logger, now: Int64(NIODeadline.now().uptimeNanoseconds / 1_000))
+                    logger: runtime.logger)
                 runtime.admissions.releaseSlot(writer.channelID)
                 writer.close(.policyViolation, reason: Self.tooManyConnectionsForUser, discardQueued: false)
                 return nil
