@@ -238,6 +238,47 @@ struct SharedMessageCodecTests {
         #expect(UserRemoval(user: "alice", endingSessions: true, requestedAt: 0, requestID: "r").answer(from: "node-b") == nil)
     }
 
+    /// A session the node asked did not have: the others are asked, each answers, the one that had
+    /// it with what it did or why it could not.
+    @Test func aSessionsRemovalAndTheAnswersToItRoundTrip() throws {
+        for endingSession in [true, false] {
+            let removal = SessionRemoval(
+                clientID: "client_0000000a", endingSession: endingSession, requestedAt: 1_700_000_000_000_001, requestedOn: "node-a",
+                requestID: "0123456789abcdef")
+            let message = SharedMessageCodec.encode(.sessionRemoved(removal), origin: origin)
+            #expect((try object(message)["remove_client"] as? [String: Any])?["session"] as? String == (endingSession ? "end" : "keep"))
+            let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+            #expect(decoded.origin == origin && decoded.update == .sessionRemoved(removal))
+        }
+        let removal = SessionRemoval(clientID: "client_0000000a", endingSession: true, requestedAt: 1, requestedOn: "node-a", requestID: "r1")
+        let notHere = try #require(removal.answer(from: "node-b"))
+        #expect(!notHere.hadSession)
+        let removed = SessionRemovalAnswer(
+            requestID: "r1", askedOn: "node-a", node: "node-b", clientID: "client_0000000a",
+            removed: .init(user: "alice", disconnected: true, sessionEnded: true, seq: 42))
+        let refused = SessionRemovalAnswer(
+            requestID: "r1", askedOn: "node-a", node: "node-b", clientID: "client_0000000a",
+            refused: .init(status: 409, error: "client_not_connected", details: "no connection"))
+        let fromB = NodeOrigin(node: "node-b", instance: "b1")
+        for answer in [notHere, removed, refused] {
+            let message = SharedMessageCodec.encode(.sessionRemovalAnswered(answer), origin: fromB)
+            let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+            #expect(decoded.origin == fromB && decoded.update == .sessionRemovalAnswered(answer))
+        }
+        #expect(removed.hadSession && refused.hadSession)
+        for update in [SharedUpdate.sessionRemoved(removal), .sessionRemovalAnswered(removed)] {
+            #expect(update.command == nil)
+            #expect(update.channel(in: SharedChannels(tickChannel: "md")) == "md:removals")
+            #expect(SharedMessageCodec.logEntry(update, origin: fromB, log: "md:log") == nil)
+        }
+        // An operator's tool may publish one untagged: acted on, not answered.
+        let untagged = try SharedMessageCodec.decodeRemovals(
+            Array(#"{"remove_client":{"client_id":"client_0000000b","session":"keep"}}"#.utf8), channel: "md:removals", now: 42)
+        let expected = SessionRemoval(clientID: "client_0000000b", endingSession: false, requestedAt: 42)
+        #expect(untagged.origin == nil && untagged.update == .sessionRemoved(expected))
+        #expect(expected.answer(from: "node-b") == nil)
+    }
+
     @Test func anOperatorsToolMayPublishAUsersRemovalUntagged() throws {
         let decoded = try SharedMessageCodec.decodeRemovals(Array(#"{"remove_user":{"user":"bob"}}"#.utf8), channel: "md:removals", now: 42)
         #expect(decoded.origin == nil)
@@ -263,6 +304,18 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[\#(Array(repeating: "\"c\"", count: 10_001).joined(separator: ","))]}}"#, "more than 10000 clients"),
         (#"{"node":"\#(String(repeating: "n", count: 65))","removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "node is 65 characters long"),
         (#"{"node":"n","removed_user":{"request_id":"r","user":"bob","clients":[]}}"#, "expected"),
+        (#"{"remove_client":{"client_id":""}}"#, "remove_client: client_id is empty"),
+        (#"{"remove_client":{"client_id":"c","session":"never"}}"#, "remove_client: session must be end or keep"),
+        (#"{"remove_client":{"client_id":"c","request_id":"a\u0007b"}}"#, "remove_client: request_id contains control characters"),
+        (#"{"node":"n","remove_client":{"client_id":"c"},"remove_user":{"user":"bob"}}"#, "needs exactly one of"),
+        (#"{"removed_client":{"request_id":"r","asked_on":"a","client_id":"c"}}"#, "removed_client: an answer names its node"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "removed_client: asked_on is empty"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"\#(String(repeating: "c", count: 65))"}}"#, "client_id is not a client id"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","removed":{"user":"","disconnected":true,"session_ended":true,"seq":1}}}"#, "removed.user is not a user"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":200,"error":"ok","details":""}}}"#, "a status from 400 to 599"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","removed":{"disconnected":true,"session_ended":true,"seq":1},"refused":{"status":409,"error":"e","details":""}}}"#, "not both"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":409,"error":"a\u0007b","details":""}}}"#, "an error code"),
+        (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":409,"error":"e","details":"\#(String(repeating: "d", count: 1_001))"}}}"#, "at most 1000 characters"),
     ])
     func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {
         do {

@@ -701,6 +701,60 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// A client id the node asked does not have is asked of the others: the node that has the
+    /// session removes it and answers what it did, or why it could not; none having it is a 404
+    /// that names the nodes that answered.
+    @Test func removingAClientThatAnotherNodeHasRemovesItThere() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let auth = ["--jwt-secret", TestTokens.secret]
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
+        let (alice, aliceID) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
+        try await waitUntilKnown(first, knows: second)
+        let path = first.broker.baseURL + "/api/websocket/clients/\(aliceID)"
+        func journaled() throws -> [String] {
+            try journaledEvents(second.broker.journalPath, kinds: [.clientDisconnected, .sessionExpired]).compactMap { event in
+                switch event {
+                case .clientDisconnected(let payload) where payload.clientID == aliceID: "disconnected \(payload.reason.rawValue)"
+                case .sessionExpired(let payload) where payload.clientID == aliceID: "expired"
+                default: nil
+                }
+            }
+        }
+
+        let (thisOnly, thisBody) = try await HTTP.request("DELETE", path + "?nodes=this")
+        #expect(thisOnly == 404 && thisBody["error"] as? String == "unknown_client", "\(thisBody)")
+
+        // Her connection is closed on the node that has it, the session kept as asked.
+        let (kept, keptBody) = try await HTTP.request("DELETE", path + "?session=keep")
+        #expect(kept == 200 && keptBody["node"] as? String == "node-b" && keptBody["client_id"] as? String == aliceID, "\(keptBody)")
+        #expect(keptBody["user"] as? String == "alice" && keptBody["disconnected"] as? Bool == true, "\(keptBody)")
+        #expect(keptBody["session_ended"] as? Bool == false && (keptBody["seq"] as? Int ?? 0) > 0, "\(keptBody)")
+        while try await alice.receive() != nil {}
+        #expect(try await alice.closeFrame()?.reason == "kicked")
+        #expect(try journaled() == ["disconnected kicked"])
+
+        // Node-b's refusal is the answer: there is no connection left to close.
+        let (conflict, conflictBody) = try await HTTP.request("DELETE", path + "?session=keep")
+        #expect(conflict == 409 && conflictBody["error"] as? String == "client_not_connected", "\(conflictBody)")
+        #expect((conflictBody["details"] as? String)?.hasPrefix("on node node-b: ") == true, "\(conflictBody)")
+
+        // Ended there: nothing left to resume.
+        let (ended, endedBody) = try await HTTP.request("DELETE", path)
+        #expect(ended == 200 && endedBody["node"] as? String == "node-b", "\(endedBody)")
+        #expect(endedBody["disconnected"] as? Bool == false && endedBody["session_ended"] as? Bool == true, "\(endedBody)")
+        #expect(try journaled() == ["disconnected kicked", "expired"])
+        #expect(second.broker.logText.contains("a session removed, asked on another node"))
+
+        let (gone, goneBody) = try await HTTP.request("DELETE", path)
+        #expect(gone == 404 && goneBody["error"] as? String == "unknown_client", "\(goneBody)")
+        #expect((goneBody["details"] as? String)?.contains("the 1 other nodes that answered (node-b)") == true, "\(goneBody)")
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     /// Waits until `node` shows `other` in `GET /api/cluster` (it heard its heartbeat).
     private func waitUntilKnown(_ node: Node, knows other: Node) async throws {
         for _ in 0..<300 {

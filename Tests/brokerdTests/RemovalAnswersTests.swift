@@ -11,7 +11,7 @@ struct RemovalAnswersTests {
     }
 
     @Test func theWaitEndsAsSoonAsEveryNodeKnownHasAnsweredAndKeepsTheOthersToo() async {
-        let registry = RemovalAnswers()
+        let registry = RemovalAnswers<UserRemovalAnswer>()
         let pending = registry.open("r1")
         // Before anyone collects: kept until then. A node not waited for (started since) is kept too.
         #expect(registry.deliver(Self.answer("node-b", to: "r1")))
@@ -31,7 +31,7 @@ struct RemovalAnswersTests {
     }
 
     @Test func aNodeThatDoesNotAnswerByTheDeadlineIsNamed() async {
-        let registry = RemovalAnswers()
+        let registry = RemovalAnswers<UserRemovalAnswer>()
         let pending = registry.open("r2")
         registry.deliver(Self.answer("node-b", to: "r2"))
         let collected = await pending.collect(from: ["node-b", "node-c", "node-e"], until: .now + .milliseconds(100))
@@ -41,15 +41,15 @@ struct RemovalAnswersTests {
     }
 
     @Test func withNoOtherNodeKnownNothingIsAwaited() async {
-        let registry = RemovalAnswers()
+        let registry = RemovalAnswers<UserRemovalAnswer>()
         let pending = registry.open("r3")
         let collected = await pending.collect(from: [], until: .now + .seconds(600))
-        #expect(collected == RemovalAnswers.Collected())
+        #expect(collected == RemovalAnswers<UserRemovalAnswer>.Collected())
         #expect(registry.pendingCount == 0)
     }
 
     @Test func aRemovalClosedWithoutCollectingStopsListening() {
-        let registry = RemovalAnswers()
+        let registry = RemovalAnswers<UserRemovalAnswer>()
         let pending = registry.open("r4")
         #expect(registry.pendingCount == 1)
         pending.close()

@@ -26,7 +26,13 @@ BASE = {
     "ticks:klines": [{"node": "n2", "instance": "i", "klines": [{"code": "600519", "period": "1m", "open": 1, "high": 2, "low": 0.5, "close": 1.5, "volume": 10, "start": 1765000000000000, "closed": True}]}],
     "ticks:removals": [{"node": "n2", "instance": "i", "remove_user": {"user": "alice", "session": "end", "requested_at": 1765000000000000, "request_id": "r"}},
                        {"remove_user": {"user": "alice", "session": "keep"}},
-                       {"node": "n2", "instance": "i", "removed_user": {"request_id": "r", "asked_on": "vm", "user": "alice", "clients": ["client_00000000"]}}],
+                       {"node": "n2", "instance": "i", "removed_user": {"request_id": "r", "asked_on": "vm", "user": "alice", "clients": ["client_00000000"]}},
+                       {"node": "n2", "instance": "i", "remove_client": {"client_id": "client_00000000", "session": "end", "requested_at": 1765000000000000, "request_id": "r"}},
+                       {"remove_client": {"client_id": "client_00000000", "session": "keep"}},
+                       {"node": "n2", "instance": "i", "removed_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",
+                                                                          "removed": {"user": "alice", "disconnected": True, "session_ended": True, "seq": 7}}},
+                       {"node": "n2", "instance": "i", "removed_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",
+                                                                          "refused": {"status": 409, "error": "client_not_connected", "details": "d"}}}],
     "ticks:nodes": [{"node": "n2", "instance": "i", "heartbeat": {"state": "serving", "connections": 1, "sessions": 1, "ticks_per_second": 2.5, "journal_seq": 7, "started_at": 1765000000000000, "sent_at": 1765000000000000}}],
 }
 def mutate(value, depth=0):

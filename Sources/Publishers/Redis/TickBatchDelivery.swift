@@ -202,6 +202,8 @@ extension SharedUpdate {
         case .bars: "k-line bars"
         case .userRemoved: "a user's removal"
         case .userRemovalAnswered: "an answer to a user's removal"
+        case .sessionRemoved: "a session's removal"
+        case .sessionRemovalAnswered: "an answer to a session's removal"
         case .nodeHeartbeat: "a node's heartbeat"
         }
     }

@@ -14,6 +14,10 @@ import Foundation
 /// - k-line bars (`<channel>:klines`): `{"node","instance","klines":[{"code","period","open","high","low","close","volume","start","closed"}]}`;
 /// - a user's removal (`<channel>:removals`): `{"node","instance","remove_user":{"user","session":"end"|"keep","requested_at","request_id"}}`,
 ///   and a node's answer to one: `{"node","instance","removed_user":{"request_id","asked_on","user","clients":[…],"error"}}`;
+///   a session's removal (same channel): `{"node","instance","remove_client":{"client_id","session","requested_at","request_id"}}`,
+///   and a node's answer to one: `{"node","instance","removed_client":{"request_id","asked_on","client_id","removed","refused"}}`
+///   (`removed`: `{"user","disconnected","session_ended","seq"}`, `refused`: `{"status","error","details"}`, neither from a
+///   node without the session);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -54,7 +58,7 @@ public enum SharedMessageCodec {
 
         init?(_ update: SharedUpdate) {
             switch update {
-            case .ticks, .userRemoved, .userRemovalAnswered, .nodeHeartbeat: return nil
+            case .ticks, .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .nodeHeartbeat: return nil
             case .news: self = .news
             case .alertRuleSet, .alertRuleRemoved: self = .alerts
             case .signalsReplaced: self = .signals
@@ -110,6 +114,11 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removeUser: UserRemovalWire(removal)))
         case .userRemovalAnswered(let answer):
             data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removedUser: RemovalAnswerWire(answer)))
+        case .sessionRemoved(let removal):
+            data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, removeClient: SessionRemovalWire(removal)))
+        case .sessionRemovalAnswered(let answer):
+            data = try? encoder.encode(
+                RemovalsWire(node: origin.node, instance: origin.instance, removedClient: SessionRemovalAnswerWire(answer)))
         case .nodeHeartbeat(let heartbeat):
             data = try? encoder.encode(NodesWire(node: origin.node, instance: origin.instance, heartbeat: HeartbeatWire(heartbeat)))
         }
@@ -171,62 +180,108 @@ public enum SharedMessageCodec {
         return Message(origin: origin, update: .bars(wire.klines))
     }
 
-    /// Decodes a message from the removals channel: a user's removal (`now` dates an untagged one
-    /// without `requested_at`), or a node's answer to one, which names its node.
+    /// Decodes a message from the removals channel: a user's or a session's removal (`now` dates an
+    /// untagged one without `requested_at`), or a node's answer to one, which names its node.
     public static func decodeRemovals(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(
             RemovalsWire.self, from: json, channel: channel,
-            expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}} or {\"node\",\"removed_user\":{\"request_id\",\"asked_on\",\"user\",\"clients\"}}")
+            expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}}"
+                + " or a node's answer, {\"node\",\"removed_user\":{…}} or {\"node\",\"removed_client\":{…}}")
         let origin = origin(wire.node, wire.instance)
         // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
         if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
             throw SharedMessageError(channel: channel, reason: "node \(problem)")
         }
-        switch (wire.removeUser, wire.removedUser) {
-        case (let removal?, nil):
-            if let problem = FieldRules.identifierProblem(removal.user, maxLength: Limits().maxTargetLength) {
-                throw SharedMessageError(channel: channel, reason: "remove_user: user \(problem)")
-            }
-            if let requestID = removal.requestID, let problem = FieldRules.identifierProblem(requestID, maxLength: Limits().maxTargetLength) {
-                throw SharedMessageError(channel: channel, reason: "remove_user: request_id \(problem)")
-            }
-            let endingSessions: Bool
-            switch removal.session {
-            case nil, "end": endingSessions = true
-            case "keep": endingSessions = false
-            case let other?: throw SharedMessageError(channel: channel, reason: "remove_user: session must be end or keep, got \"\(other.prefix(32))\"")
-            }
-            return Message(
-                origin: origin,
-                update: .userRemoved(
-                    UserRemoval(
-                        user: removal.user, endingSessions: endingSessions, requestedAt: removal.requestedAt ?? now, requestedOn: origin?.node,
-                        requestID: removal.requestID)))
-        case (nil, let answer?):
+        let update: SharedUpdate
+        switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
+        case (let removal?, nil, nil, nil):
+            try checkRemoval(removal.requestID, removal.session, target: ("user", removal.user), key: "remove_user", channel: channel)
+            update = .userRemoved(
+                UserRemoval(
+                    user: removal.user, endingSessions: removal.session != "keep", requestedAt: removal.requestedAt ?? now,
+                    requestedOn: origin?.node, requestID: removal.requestID))
+        case (nil, nil, let removal?, nil):
+            try checkRemoval(removal.requestID, removal.session, target: ("client_id", removal.clientID), key: "remove_client", channel: channel)
+            update = .sessionRemoved(
+                SessionRemoval(
+                    clientID: removal.clientID, endingSession: removal.session != "keep", requestedAt: removal.requestedAt ?? now,
+                    requestedOn: origin?.node, requestID: removal.requestID))
+        case (nil, let answer?, nil, nil):
             guard let origin else { throw SharedMessageError(channel: channel, reason: "removed_user: an answer names its node, \"node\"") }
-            // What an operator's answer shows: client ids and node ids as the broker makes them,
-            // bounded, so that a forged answer cannot stuff it.
-            let limit = Limits().maxTargetLength
-            if let problem = FieldRules.identifierProblem(answer.askedOn, maxLength: limit) {
-                throw SharedMessageError(channel: channel, reason: "removed_user: asked_on \(problem)")
-            }
+            try checkAnswer(answer.askedOn, key: "removed_user", channel: channel)
             guard answer.clients.count <= UserRemovalAnswer.maxClients else {
                 throw SharedMessageError(channel: channel, reason: "removed_user: more than \(UserRemovalAnswer.maxClients) clients")
             }
-            if let index = answer.clients.firstIndex(where: { FieldRules.identifierProblem($0, maxLength: limit) != nil }) {
+            if let index = answer.clients.firstIndex(where: { isNotAnID($0) }) {
                 throw SharedMessageError(channel: channel, reason: "removed_user: clients[\(index)] is not a client id")
             }
             if let error = answer.error, error.count > UserRemovalAnswer.maxErrorLength {
                 throw SharedMessageError(channel: channel, reason: "removed_user: error longer than \(UserRemovalAnswer.maxErrorLength) characters")
             }
-            return Message(
-                origin: origin,
-                update: .userRemovalAnswered(
-                    UserRemovalAnswer(
-                        requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, user: answer.user, clients: answer.clients,
-                        error: answer.error)))
+            update = .userRemovalAnswered(
+                UserRemovalAnswer(
+                    requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, user: answer.user, clients: answer.clients,
+                    error: answer.error))
+        case (nil, nil, nil, let answer?):
+            guard let origin else { throw SharedMessageError(channel: channel, reason: "removed_client: an answer names its node, \"node\"") }
+            try checkAnswer(answer.askedOn, key: "removed_client", channel: channel)
+            if isNotAnID(answer.clientID) { throw SharedMessageError(channel: channel, reason: "removed_client: client_id is not a client id") }
+            if let user = answer.removed?.user, isNotAnID(user) {
+                throw SharedMessageError(channel: channel, reason: "removed_client: removed.user is not a user")
+            }
+            if answer.removed != nil && answer.refused != nil {
+                throw SharedMessageError(channel: channel, reason: "removed_client: an answer is removed or refused, not both")
+            }
+            if let refused = answer.refused {
+                guard (400...599).contains(refused.status), !isNotAnID(refused.error),
+                    refused.details.count <= SessionRemovalAnswer.maxDetailsLength
+                else {
+                    throw SharedMessageError(
+                        channel: channel,
+                        reason: "removed_client: refused needs a status from 400 to 599, an error code and details of at most"
+                            + " \(SessionRemovalAnswer.maxDetailsLength) characters")
+                }
+            }
+            update = .sessionRemovalAnswered(
+                SessionRemovalAnswer(
+                    requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, clientID: answer.clientID,
+                    removed: answer.removed.map {
+                        .init(user: $0.user, disconnected: $0.disconnected, sessionEnded: $0.sessionEnded, seq: $0.seq)
+                    },
+                    refused: answer.refused.map { .init(status: $0.status, error: $0.error, details: $0.details) }))
         default:
-            throw SharedMessageError(channel: channel, reason: "needs exactly one of \"remove_user\" and \"removed_user\"")
+            throw SharedMessageError(
+                channel: channel, reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\" and \"removed_client\"")
+        }
+        return Message(origin: origin, update: update)
+    }
+
+    /// Whether `text` is not an id as the broker makes them (users, client ids, node ids, codes).
+    private static func isNotAnID(_ text: String) -> Bool {
+        FieldRules.identifierProblem(text, maxLength: Limits().maxTargetLength) != nil
+    }
+
+    /// Refuses a removal whose target or request id is not an id, or whose `session` is neither
+    /// `end` nor `keep`.
+    private static func checkRemoval(
+        _ requestID: String?, _ session: String?, target: (name: String, value: String), key: String, channel: String
+    ) throws(SharedMessageError) {
+        if let problem = FieldRules.identifierProblem(target.value, maxLength: Limits().maxTargetLength) {
+            throw SharedMessageError(channel: channel, reason: "\(key): \(target.name) \(problem)")
+        }
+        if let requestID, let problem = FieldRules.identifierProblem(requestID, maxLength: Limits().maxTargetLength) {
+            throw SharedMessageError(channel: channel, reason: "\(key): request_id \(problem)")
+        }
+        if let session, session != "end", session != "keep" {
+            throw SharedMessageError(channel: channel, reason: "\(key): session must be end or keep, got \"\(session.prefix(32))\"")
+        }
+    }
+
+    /// Refuses an answer whose `asked_on` is not a node id. What an operator's answer shows is
+    /// bounded and made of ids as the broker makes them, so that a forged answer cannot stuff it.
+    private static func checkAnswer(_ askedOn: String, key: String, channel: String) throws(SharedMessageError) {
+        if let problem = FieldRules.identifierProblem(askedOn, maxLength: Limits().maxTargetLength) {
+            throw SharedMessageError(channel: channel, reason: "\(key): asked_on \(problem)")
         }
     }
 
@@ -429,23 +484,94 @@ private struct RemovalAnswerWire: Codable {
     }
 }
 
+private struct SessionRemovalWire: Codable {
+    var clientID: String
+    var session: String?
+    var requestedAt: Int64?
+    var requestID: String?
+
+    init(_ removal: SessionRemoval) {
+        clientID = removal.clientID
+        session = removal.endingSession ? "end" : "keep"
+        requestedAt = removal.requestedAt
+        requestID = removal.requestID
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case session
+        case clientID = "client_id"
+        case requestedAt = "requested_at"
+        case requestID = "request_id"
+    }
+}
+
+private struct SessionRemovalAnswerWire: Codable {
+    struct Removed: Codable {
+        var user: String?
+        var disconnected: Bool
+        var sessionEnded: Bool
+        var seq: UInt64
+
+        enum CodingKeys: String, CodingKey {
+            case user, disconnected, seq
+            case sessionEnded = "session_ended"
+        }
+    }
+
+    struct Refused: Codable {
+        var status: Int
+        var error: String
+        var details: String
+    }
+
+    var requestID: String
+    var askedOn: String
+    var clientID: String
+    var removed: Removed?
+    var refused: Refused?
+
+    init(_ answer: SessionRemovalAnswer) {
+        requestID = answer.requestID
+        askedOn = answer.askedOn
+        clientID = answer.clientID
+        removed = answer.removed.map { Removed(user: $0.user, disconnected: $0.disconnected, sessionEnded: $0.sessionEnded, seq: $0.seq) }
+        refused = answer.refused.map { Refused(status: $0.status, error: $0.error, details: $0.details) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case removed, refused
+        case requestID = "request_id"
+        case askedOn = "asked_on"
+        case clientID = "client_id"
+    }
+}
+
 private struct RemovalsWire: Codable {
     var node: String?
     var instance: String?
     var removeUser: UserRemovalWire?
     var removedUser: RemovalAnswerWire?
+    var removeClient: SessionRemovalWire?
+    var removedClient: SessionRemovalAnswerWire?
 
-    init(node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil) {
+    init(
+        node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
+        removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil
+    ) {
         self.node = node
         self.instance = instance
         self.removeUser = removeUser
         self.removedUser = removedUser
+        self.removeClient = removeClient
+        self.removedClient = removedClient
     }
 
     enum CodingKeys: String, CodingKey {
         case node, instance
         case removeUser = "remove_user"
         case removedUser = "removed_user"
+        case removeClient = "remove_client"
+        case removedClient = "removed_client"
     }
 }
 

@@ -21,6 +21,11 @@ public enum SharedUpdate: Sendable, Hashable {
     case userRemoved(UserRemoval)
     /// Another node's answer to a user's removal this one was asked for (`UserRemovalAnswer`).
     case userRemovalAnswered(UserRemovalAnswer)
+    /// A session an operator asked the origin to remove that the origin does not have: the node
+    /// that has it closes its connection (and ends it) itself.
+    case sessionRemoved(SessionRemoval)
+    /// Another node's answer to a session's removal this one was asked for (`SessionRemovalAnswer`).
+    case sessionRemovalAnswered(SessionRemovalAnswer)
     /// A node's heartbeat: nothing to ingest, only to know the node is there (`NodeHeartbeat`).
     case nodeHeartbeat(NodeHeartbeat)
 
@@ -32,7 +37,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleSet, .alertRuleRemoved: channels.alerts
         case .signalsReplaced: channels.signals
         case .bars: channels.klines
-        case .userRemoved, .userRemovalAnswered: channels.removals
+        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered: channels.removals
         case .nodeHeartbeat: channels.nodes
         }
     }
@@ -56,6 +61,10 @@ public enum SharedUpdate: Sendable, Hashable {
         case .userRemovalAnswered(let answer):
             perItem + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.user) + bytes(answer.error)
                 + answer.clients.reduce(0) { $0 + 4 + bytes($1) }
+        case .sessionRemoved(let removal): perItem + bytes(removal.clientID) + bytes(removal.requestedOn) + bytes(removal.requestID)
+        case .sessionRemovalAnswered(let answer):
+            perItem * 2 + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.clientID)
+                + bytes(answer.removed?.user) + bytes(answer.refused?.error) + bytes(answer.refused?.details)
         case .nodeHeartbeat(let heartbeat): perItem * 2 + bytes(heartbeat.origin.node) + bytes(heartbeat.origin.instance)
         }
     }
@@ -66,9 +75,8 @@ public enum SharedUpdate: Sendable, Hashable {
         if case .nodeHeartbeat = self { true } else { false }
     }
 
-    /// The command that ingests the update on a receiving node; nil for a user's removal, which
-    /// is not the store's to decide (the node closes the user's connections), an answer to one,
-    /// and a heartbeat.
+    /// The command that ingests the update on a receiving node; nil for a removal, which is not
+    /// the store's to decide (the node closes the connections), an answer to one, and a heartbeat.
     public var command: Command? {
         switch self {
         case .ticks(let ticks): .ingestTicks(ticks)
@@ -77,7 +85,7 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
         case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
         case .bars(let bars): .ingestBars(bars)
-        case .userRemoved, .userRemovalAnswered, .nodeHeartbeat: nil
+        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .nodeHeartbeat: nil
         }
     }
 }

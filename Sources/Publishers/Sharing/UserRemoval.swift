@@ -1,6 +1,6 @@
 /// An operator's removal of a user's sessions (`DELETE /api/websocket/clients?user=`), which the
 /// node asked hands to the other nodes: the user's connections there are closed too.
-public struct UserRemoval: Sendable, Hashable {
+public struct UserRemoval: OperatorRemoval, Hashable {
     /// The user (the `sub` of the tokens its clients connected with).
     public var user: String
     /// Whether the sessions are ended (not resumable) or only their connections closed.
@@ -30,12 +30,22 @@ public struct UserRemoval: Sendable, Hashable {
         return UserRemovalAnswer(requestID: requestID, askedOn: requestedOn, node: node, user: user, clients: [])
     }
 
+}
+
+/// An operator's removal one node hands to the others: of a user's sessions (`UserRemoval`) or of
+/// one session by its client id (`SessionRemoval`).
+public protocol OperatorRemoval: Sendable {
+    /// When the operator asked, UTC microseconds.
+    var requestedAt: Int64 { get }
+}
+
+extension OperatorRemoval {
     /// A new request id: 16 random hex digits.
     public static func newRequestID() -> String { NodeOrigin.newInstanceID() }
 
     /// How old a removal may be when a node hears of it and still acts on it: later, the user may
     /// have connected again since, legitimately, and closing that would be wrong.
-    public static let maxAge: Duration = .seconds(30)
+    public static var maxAge: Duration { .seconds(30) }
 
     /// Whether the removal is too old to act on at `now` (UTC microseconds).
     public func isStale(at now: Int64) -> Bool {
@@ -43,10 +53,20 @@ public struct UserRemoval: Sendable, Hashable {
     }
 }
 
+/// A node's answer to a removal another node was asked for and waits on (`RemovalAnswers`).
+public protocol RemovalAnswer: Sendable, Hashable {
+    /// The removal's request id.
+    var requestID: String { get }
+    /// The node asked, the one the answer is for.
+    var askedOn: String { get }
+    /// The node answering.
+    var node: String { get }
+}
+
 /// A node's answer to a user's removal another node was asked for (`UserRemoval.requestID`): the
 /// sessions it removed there, or why it could not. Only the node asked takes it; it waits for the
 /// answers of the nodes it knows, so the operator's answer counts every node's sessions.
-public struct UserRemovalAnswer: Sendable, Hashable {
+public struct UserRemovalAnswer: RemovalAnswer {
     /// The removal's `requestID`.
     public var requestID: String
     /// The node asked, the one the answer is for.

@@ -134,7 +134,10 @@ struct BrokerService: Service {
                     switch update {
                     case .userRemoved(let removal): ClientRemoval.removeAsAskedOnAnotherNode(removal, runtime: runtime, store: store)
                     case .userRemovalAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
-                        runtime.removalAnswers.deliver(answer)
+                        runtime.userRemovalAnswers.deliver(answer)
+                    case .sessionRemoved(let removal): ClientRemoval.removeAsAskedOnAnotherNode(removal, runtime: runtime, store: store)
+                    case .sessionRemovalAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
+                        runtime.sessionRemovalAnswers.deliver(answer)
                     case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
                     default: break
                     }

@@ -10,8 +10,9 @@ import Publishers
 /// nothing to resume, and the client starts a fresh session if it comes back.
 ///
 /// A kick is a disconnect, not a ban: a client may connect again (with auth, while its token is
-/// valid). Sessions are per node, so a client is removed on the node it is connected to; a user's
-/// removal is handed to the other nodes too, when they share through Redis (`UserRemoval`).
+/// valid). Sessions are per node, so a client is removed on the node it is connected to: when
+/// nodes share through Redis, a user's removal is handed to the other nodes too (`UserRemoval`),
+/// and so is a client's that this node does not have (`SessionRemoval`).
 struct ClientRemoval {
     let runtime: BrokerRuntime
     let store: EventStore
@@ -56,8 +57,8 @@ struct ClientRemoval {
                 if disconnected && endingSession { return await outcome(clientID, user: user, disconnected: true, ended: []) }
                 throw APIError(
                     status: .notFound, error: "unknown_client",
-                    details: "no session \(clientID) on this node (sessions are per node: ask the one the client is connected to;"
-                        + " GET /api/websocket/clients lists its connections)")
+                    details: "no session \(clientID) on this node (sessions are per node: nodes sharing through Redis ask the others,"
+                        + " unless ?nodes=this; GET /api/websocket/clients lists a node's connections)")
             }
             user = found.user
             guard found.isConnected else { break }
@@ -141,14 +142,7 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
         ]
-        let now = WallClock.microsecondsNow()
-        guard !removal.isStale(at: now) else {
-            runtime.staleRemovals.log(
-                "a user's removal asked on another node came too late and is not acted on", key: "stale",
-                metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
-                logger: runtime.logger, level: .warning)
-            return
-        }
+        guard isInTime(removal, "a user's removal", runtime: runtime, metadata: metadata) else { return }
         Task {
             var answer = removal.answer(from: runtime.configuration.nodeID)
             do {
@@ -165,6 +159,50 @@ struct ClientRemoval {
             // The node asked waits for it (RemovalAnswers); lost with Redis, it is counted unanswered there.
             if let answer { runtime.broadcaster?.offer(.userRemovalAnswered(answer)) }
         }
+    }
+
+    /// Acts on a session's removal an operator asked another node for, which did not have it: when
+    /// the session is here, closes its connection (and ends it) as that node would have, and
+    /// answers what it did or why it could not; without it, answers so.
+    static func removeAsAskedOnAnotherNode(_ removal: SessionRemoval, runtime: BrokerRuntime, store: EventStore) {
+        let metadata: Logger.Metadata = [
+            "client": "\(removal.clientID)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSession ? "ended" : "kept",
+        ]
+        guard isInTime(removal, "a session's removal", runtime: runtime, metadata: metadata) else { return }
+        Task {
+            var answer = removal.answer(from: runtime.configuration.nodeID)
+            do {
+                let outcome = try await ClientRemoval(runtime: runtime, store: store).remove(removal.clientID, endingSession: removal.endingSession)
+                answer?.removed = SessionRemovalAnswer.Removed(
+                    user: outcome.user, disconnected: outcome.disconnected, sessionEnded: outcome.sessionEnded, seq: outcome.seq)
+                runtime.logger.notice("a session removed, asked on another node", metadata: metadata)
+            } catch let error as APIError where error.error == "unknown_client" {
+                // Not here: the answer says so (nodes without it answer too, so the node asked
+                // need not wait for them).
+            } catch {
+                let refusal = (error as? APIError) ?? APIError(status: .internalServerError, error: "internal", details: "\(error)")
+                answer?.refused = SessionRemovalAnswer.Refused(
+                    status: Int(refusal.status.code), error: refusal.error,
+                    details: String(refusal.details.prefix(SessionRemovalAnswer.maxDetailsLength)))
+                runtime.logger.warning(
+                    "a session's removal asked on another node failed here", metadata: metadata.merging(["error": "\(refusal.error)"]) { $1 })
+            }
+            if let answer { runtime.broadcaster?.offer(.sessionRemovalAnswered(answer)) }
+        }
+    }
+
+    /// Whether a removal another node was asked for is recent enough to act on; one heard of too
+    /// late is logged (throttled: anything that can PUBLISH could send many) and left alone.
+    private static func isInTime(
+        _ removal: some OperatorRemoval, _ what: String, runtime: BrokerRuntime, metadata: Logger.Metadata
+    ) -> Bool {
+        let now = WallClock.microsecondsNow()
+        guard removal.isStale(at: now) else { return true }
+        runtime.staleRemovals.log(
+            "\(what) asked on another node came too late and is not acted on", key: "stale",
+            metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
+            logger: runtime.logger, level: .warning)
+        return false
     }
 
     /// Whether `?nodes=` asks the other nodes too (`all`, the default) or only this one (`this`).
@@ -191,12 +229,59 @@ struct ClientRemoval {
 }
 
 extension APIRoutes {
-    /// `DELETE /api/websocket/clients/{client_id}[?session=keep]`.
+    /// `DELETE /api/websocket/clients/{client_id}[?session=keep][&nodes=this]`: a session this node
+    /// does not have is asked of the other nodes.
     func removeClient(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let clientID = try Self.pathParameter("client_id", context)
         let endingSession = try ClientRemoval.endsSession(request)
+        let asksOthers = try ClientRemoval.asksOtherNodes(request)
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
-        return JSONResponse.make(try await removal.remove(clientID, endingSession: endingSession))
+        do {
+            return JSONResponse.make(try await removal.remove(clientID, endingSession: endingSession))
+        } catch let error as APIError where error.error == "unknown_client" {
+            guard asksOthers, let broadcaster = runtime.broadcaster,
+                FieldRules.identifierProblem(clientID, maxLength: Limits().maxTargetLength) == nil
+            else { throw error }
+            return try await removeOnAnotherNode(clientID, endingSession: endingSession, through: broadcaster)
+        }
+    }
+
+    /// Asks the other nodes to remove `clientID`'s session, which this node does not have, and
+    /// answers with what the node that had it did (and its id, `node`), or 404 when none had it.
+    private func removeOnAnotherNode(_ clientID: String, endingSession: Bool, through broadcaster: RedisBroadcaster) async throws -> Response {
+        let now = WallClock.microsecondsNow()
+        let pending = runtime.sessionRemovalAnswers.open(SessionRemoval.newRequestID())
+        let asked = broadcaster.offer(.sessionRemoved(SessionRemoval(
+            clientID: clientID, endingSession: endingSession, requestedAt: now, requestedOn: runtime.configuration.nodeID,
+            requestID: pending.requestID)))
+        guard asked else {
+            pending.close()
+            throw APIError(
+                status: .serviceUnavailable, error: "nodes_unreachable",
+                details: "no session \(clientID) on this node, and the other nodes cannot be asked (Redis is away): ask the node the client is"
+                    + " connected to, or again once Redis is back")
+        }
+        let nodes = Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node))
+        let collected = await pending.collect(from: nodes, until: ContinuousClock.now + ClientRemoval.answerWait)
+        let answers = collected.answers.values.filter(\.hadSession).sorted { $0.node < $1.node }
+        let unanswered = collected.unanswered.isEmpty ? "" : "; not answered in time: \(collected.unanswered.joined(separator: ", "))"
+        guard let answer = answers.first else {
+            let answered = collected.answers.keys.sorted()
+            throw APIError(
+                status: .notFound, error: "unknown_client",
+                details: "no session \(clientID) on this node or on the \(answered.count) other nodes that answered"
+                    + " (\(answered.isEmpty ? "none" : answered.joined(separator: ", ")))\(unanswered)")
+        }
+        if answers.count > 1 {
+            // Client ids are random per node: two nodes with one is a rare collision, and each removed its own.
+            runtime.logger.warning(
+                "a client id removed on more than one node", metadata: ["client": "\(clientID)", "nodes": "\(answers.map(\.node))"])
+        }
+        if let refused = answer.refused {
+            throw APIError(
+                status: HTTPResponse.Status(code: refused.status), error: refused.error, details: "on node \(answer.node): \(refused.details)")
+        }
+        return JSONResponse.make(RemovedElsewhereBody(clientID: clientID, answer: answer))
     }
 
     /// `DELETE /api/websocket/clients?user=…[&session=keep][&nodes=this]`.
@@ -213,12 +298,12 @@ extension APIRoutes {
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
         // The other nodes first: they close the user's connections there while this one does here.
         let otherNodes: RemovedClientsBody.OtherNodes
-        var answers: (pending: RemovalAnswers.Pending, from: Set<String>)?
+        var answers: (pending: RemovalAnswers<UserRemovalAnswer>.Pending, from: Set<String>)?
         if !asksOthers {
             otherNodes = .notAsked
         } else if let broadcaster = runtime.broadcaster {
             let now = WallClock.microsecondsNow()
-            let pending = runtime.removalAnswers.open(UserRemoval.newRequestID())
+            let pending = runtime.userRemovalAnswers.open(UserRemoval.newRequestID())
             let asked = broadcaster.offer(.userRemoved(UserRemoval(
                 user: user, endingSessions: endingSessions, requestedAt: now, requestedOn: runtime.configuration.nodeID,
                 requestID: pending.requestID)))
@@ -239,9 +324,35 @@ extension APIRoutes {
             answers?.pending.close()
             throw error
         }
-        var collected = RemovalAnswers.Collected()
+        var collected = RemovalAnswers<UserRemovalAnswer>.Collected()
         if let answers { collected = await answers.pending.collect(from: answers.from, until: deadline) }
         return JSONResponse.make(RemovedClientsBody(user: user, clients: outcomes, otherNodes: otherNodes, collected: collected))
+    }
+}
+
+/// A session removed on the node that had it, as `ClientRemoval.Outcome` there, and which node.
+struct RemovedElsewhereBody: Encodable {
+    let clientID: String
+    let user: String?
+    let disconnected: Bool
+    let sessionEnded: Bool
+    /// That node's journal's last seq once it was done.
+    let seq: UInt64
+    let node: String
+
+    init(clientID: String, answer: SessionRemovalAnswer) {
+        self.clientID = clientID
+        user = answer.removed?.user
+        disconnected = answer.removed?.disconnected ?? false
+        sessionEnded = answer.removed?.sessionEnded ?? false
+        seq = answer.removed?.seq ?? 0
+        node = answer.node
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case user, disconnected, seq, node
+        case clientID = "client_id"
+        case sessionEnded = "session_ended"
     }
 }
 
@@ -285,7 +396,7 @@ struct RemovedClientsBody: Encodable {
     /// This node's sessions and the other nodes' that answered.
     let total: Int
 
-    init(user: String, clients: [ClientRemoval.Outcome], otherNodes: OtherNodes, collected: RemovalAnswers.Collected) {
+    init(user: String, clients: [ClientRemoval.Outcome], otherNodes: OtherNodes, collected: RemovalAnswers<UserRemovalAnswer>.Collected) {
         self.user = user
         count = clients.count
         self.clients = clients

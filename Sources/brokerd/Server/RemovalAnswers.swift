@@ -1,14 +1,15 @@
 import Publishers
 import Synchronization
 
-/// The other nodes' answers to the users' removals this node was asked for: the request waits for
-/// the nodes it knows (`ClusterNodes`) to say what they removed, so the operator's answer counts
+/// The other nodes' answers to the removals this node was asked for (of users' sessions,
+/// `UserRemovalAnswer`, or of sessions it does not have, `SessionRemovalAnswer`): the request waits
+/// for the nodes it knows (`ClusterNodes`) to say what they removed, so the operator's answer counts
 /// every node's sessions, and names the nodes that did not answer in time.
-final class RemovalAnswers: Sendable {
+final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
     /// What came back for one removal.
     struct Collected: Sendable, Equatable {
         /// The answers, by node id (one per node: a second from the same node replaces the first).
-        var answers: [String: UserRemovalAnswer] = [:]
+        var answers: [String: Answer] = [:]
         /// The nodes waited for that did not answer in time, sorted.
         var unanswered: [String] = []
     }
@@ -17,8 +18,8 @@ final class RemovalAnswers: Sendable {
     /// comes before anyone listens.
     struct Pending: Sendable {
         let requestID: String
-        fileprivate let answers: AsyncStream<UserRemovalAnswer>
-        fileprivate let continuation: AsyncStream<UserRemovalAnswer>.Continuation
+        fileprivate let answers: AsyncStream<Answer>
+        fileprivate let continuation: AsyncStream<Answer>.Continuation
         fileprivate let owner: RemovalAnswers
 
         /// Waits until each node of `nodes` has answered or `deadline` has passed, then stops
@@ -51,13 +52,13 @@ final class RemovalAnswers: Sendable {
 
     /// Most answers kept per removal: a node per answer, and no deployment runs more nodes than
     /// `ClusterNodes` shows (anything that can PUBLISH to Redis can send answers).
-    private static let maxAnswers = ClusterNodes.maxNodes
+    private static var maxAnswers: Int { ClusterNodes.maxNodes }
 
-    private let waiting = Mutex<[String: (continuation: AsyncStream<UserRemovalAnswer>.Continuation, count: Int)]>([:])
+    private let waiting = Mutex<[String: (continuation: AsyncStream<Answer>.Continuation, count: Int)]>([:])
 
     /// Starts listening for the answers to `requestID`.
     func open(_ requestID: String) -> Pending {
-        let (answers, continuation) = AsyncStream.makeStream(of: UserRemovalAnswer.self)
+        let (answers, continuation) = AsyncStream.makeStream(of: Answer.self)
         waiting.withLock { $0[requestID] = (continuation, 0) }
         return Pending(requestID: requestID, answers: answers, continuation: continuation, owner: self)
     }
@@ -65,8 +66,8 @@ final class RemovalAnswers: Sendable {
     /// Takes an answer heard from another node; one to a removal nobody waits for (any more) is
     /// dropped. Returns whether it was awaited.
     @discardableResult
-    func deliver(_ answer: UserRemovalAnswer) -> Bool {
-        let continuation = waiting.withLock { waiting -> AsyncStream<UserRemovalAnswer>.Continuation? in
+    func deliver(_ answer: Answer) -> Bool {
+        let continuation = waiting.withLock { waiting -> AsyncStream<Answer>.Continuation? in
             guard let entry = waiting[answer.requestID], entry.count < Self.maxAnswers else { return nil }
             waiting[answer.requestID]?.count += 1
             return entry.continuation
