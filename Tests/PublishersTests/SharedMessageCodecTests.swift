@@ -279,6 +279,34 @@ struct SharedMessageCodecTests {
         #expect(expected.answer(from: "node-b") == nil)
     }
 
+    /// A session the node asked did not have, looked up: every node answers, the one that has it
+    /// with the session as its API shows it.
+    @Test func aSessionsLookupAndTheAnswersToItRoundTrip() throws {
+        let lookup = SessionLookup(clientID: "client_0000000a", requestedOn: "node-a", requestID: "r1")
+        let message = SharedMessageCodec.encode(.sessionLookedUp(lookup), origin: origin)
+        #expect((try object(message)["find_client"] as? [String: Any])?["client_id"] as? String == "client_0000000a")
+        let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+        #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
+
+        let fromB = NodeOrigin(node: "node-b", instance: "b1")
+        let notHere = lookup.answer(from: "node-b")
+        var found = notHere
+        found.body = #"{"session":{"client_id":"client_0000000a"}}"#
+        var tooLarge = notHere
+        tooLarge.error = "the session takes 2000000 bytes"
+        #expect(!notHere.hasSession && found.hasSession && tooLarge.hasSession)
+        for answer in [notHere, found, tooLarge] {
+            let message = SharedMessageCodec.encode(.sessionLookupAnswered(answer), origin: fromB)
+            let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
+            #expect(decoded.origin == fromB && decoded.update == .sessionLookupAnswered(answer))
+        }
+        for update in [SharedUpdate.sessionLookedUp(lookup), .sessionLookupAnswered(found)] {
+            #expect(update.command == nil)
+            #expect(update.channel(in: SharedChannels(tickChannel: "md")) == "md:removals")
+            #expect(SharedMessageCodec.logEntry(update, origin: fromB, log: "md:log") == nil)
+        }
+    }
+
     @Test func anOperatorsToolMayPublishAUsersRemovalUntagged() throws {
         let decoded = try SharedMessageCodec.decodeRemovals(Array(#"{"remove_user":{"user":"bob"}}"#.utf8), channel: "md:removals", now: 42)
         #expect(decoded.origin == nil)
@@ -316,6 +344,14 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","removed":{"disconnected":true,"session_ended":true,"seq":1},"refused":{"status":409,"error":"e","details":""}}}"#, "not both"),
         (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":409,"error":"a\u0007b","details":""}}}"#, "an error code"),
         (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":409,"error":"e","details":"\#(String(repeating: "d", count: 1_001))"}}}"#, "at most 1000 characters"),
+        (#"{"find_client":{"client_id":"c","request_id":"r"}}"#, "name their node"),
+        (#"{"node":"n","find_client":{"client_id":"c"}}"#, "expected"),
+        (#"{"node":"n","find_client":{"client_id":"","request_id":"r"}}"#, "find_client: client_id is not a client id"),
+        (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
+        (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
+        (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),
+        (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"{\#(String(repeating: " ", count: 1 << 20))}"}}"#, "of at most 1048576 bytes"),
+        (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","error":"\#(String(repeating: "e", count: 1_001))"}}"#, "error longer than 1000"),
     ])
     func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {
         do {

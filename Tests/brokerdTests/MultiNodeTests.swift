@@ -702,9 +702,9 @@ import TestSupport
     }
 
     /// A client id the node asked does not have is asked of the others: the node that has the
-    /// session removes it and answers what it did, or why it could not; none having it is a 404
-    /// that names the nodes that answered.
-    @Test func removingAClientThatAnotherNodeHasRemovesItThere() async throws {
+    /// session shows it, removes it and answers what it did, or why it could not; none having it
+    /// is a 404 that names the nodes that answered.
+    @Test func aClientThatAnotherNodeHasIsShownAndRemovedThere() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
         let auth = ["--jwt-secret", TestTokens.secret]
@@ -726,6 +726,17 @@ import TestSupport
 
         let (thisOnly, thisBody) = try await HTTP.request("DELETE", path + "?nodes=this")
         #expect(thisOnly == 404 && thisBody["error"] as? String == "unknown_client", "\(thisBody)")
+        let (notHere, notHereBody) = try await HTTP.request("GET", path + "?nodes=this")
+        #expect(notHere == 404 && notHereBody["error"] as? String == "unknown_client", "\(notHereBody)")
+
+        // Shown as node-b shows it.
+        let (shown, shownBody) = try await HTTP.request("GET", path)
+        let session = shownBody["session"] as? [String: Any] ?? [:]
+        let connection = shownBody["connection"] as? [String: Any] ?? [:]
+        #expect(shown == 200 && shownBody["node"] as? String == "node-b", "\(shownBody)")
+        #expect(session["client_id"] as? String == aliceID && session["state"] as? String == "connected" && session["node"] as? String == "node-b", "\(shownBody)")
+        #expect(connection["user"] as? String == "alice", "\(shownBody)")
+        #expect((connection["subscriptions"] as? [[String: Any]])?.first?["target"] as? String == "600519", "\(shownBody)")
 
         // Her connection is closed on the node that has it, the session kept as asked.
         let (kept, keptBody) = try await HTTP.request("DELETE", path + "?session=keep")
@@ -748,9 +759,11 @@ import TestSupport
         #expect(try journaled() == ["disconnected kicked", "expired"])
         #expect(second.broker.logText.contains("a session removed, asked on another node"))
 
-        let (gone, goneBody) = try await HTTP.request("DELETE", path)
-        #expect(gone == 404 && goneBody["error"] as? String == "unknown_client", "\(goneBody)")
-        #expect((goneBody["details"] as? String)?.contains("the 1 other nodes that answered (node-b)") == true, "\(goneBody)")
+        for method in ["DELETE", "GET"] {
+            let (gone, goneBody) = try await HTTP.request(method, path)
+            #expect(gone == 404 && goneBody["error"] as? String == "unknown_client", "\(method): \(goneBody)")
+            #expect((goneBody["details"] as? String)?.contains("the 1 other nodes that answered (node-b)") == true, "\(method): \(goneBody)")
+        }
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
     }

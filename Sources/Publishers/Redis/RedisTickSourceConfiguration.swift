@@ -16,7 +16,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var signalsChannel: String?
     /// Pub/sub channel of k-line bars shared by other nodes (`<channel>:klines`); nil to not subscribe.
     public var klinesChannel: String?
-    /// Pub/sub channel of users' removals asked on other nodes (`<channel>:removals`); nil to not subscribe.
+    /// Pub/sub channel of an operator's requests about sessions asked on other nodes, and the answers
+    /// (`<channel>:removals`); nil to not subscribe.
     public var removalsChannel: String?
     /// Pub/sub channel of the other nodes' heartbeats (`<channel>:nodes`); nil to not subscribe.
     public var nodesChannel: String?

@@ -204,6 +204,8 @@ extension SharedUpdate {
         case .userRemovalAnswered: "an answer to a user's removal"
         case .sessionRemoved: "a session's removal"
         case .sessionRemovalAnswered: "an answer to a session's removal"
+        case .sessionLookedUp: "a session's lookup"
+        case .sessionLookupAnswered: "an answer to a session's lookup"
         case .nodeHeartbeat: "a node's heartbeat"
         }
     }

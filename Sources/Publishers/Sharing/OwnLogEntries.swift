@@ -65,7 +65,9 @@ extension SharedUpdate {
         case .signalsReplaced(let strategy, _): "signals:" + strategy
         case .alertRuleSet(let rule): "rule:" + rule.id
         case .alertRuleRemoved(let ruleID, _): "rule:" + ruleID
-        case .ticks, .news, .bars, .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .nodeHeartbeat: nil
+        case .ticks, .news, .bars, .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .sessionLookedUp,
+            .sessionLookupAnswered, .nodeHeartbeat:
+            nil
         }
     }
 }

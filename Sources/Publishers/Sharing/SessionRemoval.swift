@@ -34,7 +34,7 @@ public struct SessionRemoval: OperatorRemoval, Hashable {
 /// A node's answer to a session's removal another node was asked for (`SessionRemoval.requestID`):
 /// every node answers, the one that had the session with what it did (`removed`) or why it could
 /// not (`refused`), the others with neither. Only the node asked takes it.
-public struct SessionRemovalAnswer: RemovalAnswer {
+public struct SessionRemovalAnswer: NodeAnswer {
     /// What the node that had the session did, as its own API answers a removal.
     public struct Removed: Sendable, Hashable {
         /// The user the session connected as; nil for an anonymous one.

@@ -18,8 +18,10 @@ public struct SharedChannels: Sendable, Hashable {
     public var signals: String
     /// K-line bars ingested over HTTP: `<channel>:klines`.
     public var klines: String
-    /// Users whose sessions an operator removed: `<channel>:removals` (not in the log: a removal
-    /// acts on the connections open when it is asked for).
+    /// An operator's requests about sessions, handed from the node asked to the others, and their
+    /// answers: removals of a user's sessions or of a client id's, lookups of a client id:
+    /// `<channel>:removals` (not in the log: a removal acts on the connections open when it is
+    /// asked for).
     public var removals: String
     /// Every node's heartbeat, for a view of the cluster: `<channel>:nodes` (not in the log).
     public var nodes: String

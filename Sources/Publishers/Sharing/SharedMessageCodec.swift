@@ -17,7 +17,10 @@ import Foundation
 ///   a session's removal (same channel): `{"node","instance","remove_client":{"client_id","session","requested_at","request_id"}}`,
 ///   and a node's answer to one: `{"node","instance","removed_client":{"request_id","asked_on","client_id","removed","refused"}}`
 ///   (`removed`: `{"user","disconnected","session_ended","seq"}`, `refused`: `{"status","error","details"}`, neither from a
-///   node without the session);
+///   node without the session); a session's lookup (same channel): `{"node","instance","find_client":{"client_id","request_id"}}`,
+///   and a node's answer: `{"node","instance","found_client":{"request_id","asked_on","client_id","body","error"}}`
+///   (`body`: the session as the node's `GET /api/websocket/clients/{client_id}` answers it, as a string; neither from a
+///   node without it);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -58,7 +61,9 @@ public enum SharedMessageCodec {
 
         init?(_ update: SharedUpdate) {
             switch update {
-            case .ticks, .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .nodeHeartbeat: return nil
+            case .ticks, .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .sessionLookedUp, .sessionLookupAnswered,
+                .nodeHeartbeat:
+                return nil
             case .news: self = .news
             case .alertRuleSet, .alertRuleRemoved: self = .alerts
             case .signalsReplaced: self = .signals
@@ -119,6 +124,11 @@ public enum SharedMessageCodec {
         case .sessionRemovalAnswered(let answer):
             data = try? encoder.encode(
                 RemovalsWire(node: origin.node, instance: origin.instance, removedClient: SessionRemovalAnswerWire(answer)))
+        case .sessionLookedUp(let lookup):
+            data = try? encoder.encode(
+                RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: lookup.clientID, requestID: lookup.requestID)))
+        case .sessionLookupAnswered(let answer):
+            data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, foundClient: SessionLookupAnswerWire(answer)))
         case .nodeHeartbeat(let heartbeat):
             data = try? encoder.encode(NodesWire(node: origin.node, instance: origin.instance, heartbeat: HeartbeatWire(heartbeat)))
         }
@@ -180,17 +190,27 @@ public enum SharedMessageCodec {
         return Message(origin: origin, update: .bars(wire.klines))
     }
 
-    /// Decodes a message from the removals channel: a user's or a session's removal (`now` dates an
-    /// untagged one without `requested_at`), or a node's answer to one, which names its node.
+    /// Decodes a message from the removals channel, an operator's requests about sessions: a user's
+    /// or a session's removal (`now` dates an untagged one without `requested_at`), a session's
+    /// lookup, or a node's answer to one of them; a lookup and an answer name their node.
     public static func decodeRemovals(_ json: [UInt8], channel: String, now: Int64) throws(SharedMessageError) -> Message {
         let wire = try decode(
             RemovalsWire.self, from: json, channel: channel,
-            expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}}"
-                + " or a node's answer, {\"node\",\"removed_user\":{…}} or {\"node\",\"removed_client\":{…}}")
+            expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}},"
+                + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}} or a node's answer, {\"node\",\"removed_user\":{…}},"
+                + " {\"node\",\"removed_client\":{…}} or {\"node\",\"found_client\":{…}}")
         let origin = origin(wire.node, wire.instance)
         // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
         if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
             throw SharedMessageError(channel: channel, reason: "node \(problem)")
+        }
+        let present = [wire.removeUser != nil, wire.removedUser != nil, wire.removeClient != nil, wire.removedClient != nil,
+            wire.findClient != nil, wire.foundClient != nil].filter { $0 }.count
+        guard present == 1 else {
+            throw SharedMessageError(
+                channel: channel,
+                reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\""
+                    + " and \"found_client\"")
         }
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
@@ -250,10 +270,35 @@ public enum SharedMessageCodec {
                     },
                     refused: answer.refused.map { .init(status: $0.status, error: $0.error, details: $0.details) }))
         default:
-            throw SharedMessageError(
-                channel: channel, reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\" and \"removed_client\"")
+            guard let origin else { throw SharedMessageError(channel: channel, reason: "a lookup and its answers name their node, \"node\"") }
+            update = try decodeLookup(wire.findClient, wire.foundClient, origin: origin, channel: channel)
         }
         return Message(origin: origin, update: update)
+    }
+
+    /// A session's lookup or an answer to one (exactly one of them is given), from `origin`.
+    private static func decodeLookup(
+        _ lookup: SessionLookupWire?, _ answer: SessionLookupAnswerWire?, origin: NodeOrigin, channel: String
+    ) throws(SharedMessageError) -> SharedUpdate {
+        if let lookup {
+            if isNotAnID(lookup.clientID) { throw SharedMessageError(channel: channel, reason: "find_client: client_id is not a client id") }
+            if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "find_client: request_id is not a request id") }
+            return .sessionLookedUp(SessionLookup(clientID: lookup.clientID, requestedOn: origin.node, requestID: lookup.requestID))
+        }
+        guard let answer else { throw SharedMessageError(channel: channel, reason: "find_client or found_client") }
+        try checkAnswer(answer.askedOn, key: "found_client", channel: channel)
+        if isNotAnID(answer.clientID) { throw SharedMessageError(channel: channel, reason: "found_client: client_id is not a client id") }
+        if let body = answer.body, body.utf8.count > SessionLookupAnswer.maxBodyBytes || body.first != "{" {
+            throw SharedMessageError(
+                channel: channel, reason: "found_client: body must be a JSON object of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
+        }
+        if let error = answer.error, error.count > SessionLookupAnswer.maxErrorLength {
+            throw SharedMessageError(channel: channel, reason: "found_client: error longer than \(SessionLookupAnswer.maxErrorLength) characters")
+        }
+        return .sessionLookupAnswered(
+            SessionLookupAnswer(
+                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, clientID: answer.clientID, body: answer.body,
+                error: answer.error))
     }
 
     /// Whether `text` is not an id as the broker makes them (users, client ids, node ids, codes).
@@ -546,6 +591,39 @@ private struct SessionRemovalAnswerWire: Codable {
     }
 }
 
+private struct SessionLookupWire: Codable {
+    var clientID: String
+    var requestID: String
+
+    enum CodingKeys: String, CodingKey {
+        case clientID = "client_id"
+        case requestID = "request_id"
+    }
+}
+
+private struct SessionLookupAnswerWire: Codable {
+    var requestID: String
+    var askedOn: String
+    var clientID: String
+    var body: String?
+    var error: String?
+
+    init(_ answer: SessionLookupAnswer) {
+        requestID = answer.requestID
+        askedOn = answer.askedOn
+        clientID = answer.clientID
+        body = answer.body
+        error = answer.error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case body, error
+        case requestID = "request_id"
+        case askedOn = "asked_on"
+        case clientID = "client_id"
+    }
+}
+
 private struct RemovalsWire: Codable {
     var node: String?
     var instance: String?
@@ -553,10 +631,13 @@ private struct RemovalsWire: Codable {
     var removedUser: RemovalAnswerWire?
     var removeClient: SessionRemovalWire?
     var removedClient: SessionRemovalAnswerWire?
+    var findClient: SessionLookupWire?
+    var foundClient: SessionLookupAnswerWire?
 
     init(
         node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
-        removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil
+        removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil,
+        findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil
     ) {
         self.node = node
         self.instance = instance
@@ -564,6 +645,8 @@ private struct RemovalsWire: Codable {
         self.removedUser = removedUser
         self.removeClient = removeClient
         self.removedClient = removedClient
+        self.findClient = findClient
+        self.foundClient = foundClient
     }
 
     enum CodingKeys: String, CodingKey {
@@ -572,6 +655,8 @@ private struct RemovalsWire: Codable {
         case removedUser = "removed_user"
         case removeClient = "remove_client"
         case removedClient = "removed_client"
+        case findClient = "find_client"
+        case foundClient = "found_client"
     }
 }
 

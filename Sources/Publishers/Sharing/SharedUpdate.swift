@@ -26,6 +26,10 @@ public enum SharedUpdate: Sendable, Hashable {
     case sessionRemoved(SessionRemoval)
     /// Another node's answer to a session's removal this one was asked for (`SessionRemovalAnswer`).
     case sessionRemovalAnswered(SessionRemovalAnswer)
+    /// A session an operator asked the origin to show that the origin does not have.
+    case sessionLookedUp(SessionLookup)
+    /// Another node's answer to a session's lookup this one was asked for (`SessionLookupAnswer`).
+    case sessionLookupAnswered(SessionLookupAnswer)
     /// A node's heartbeat: nothing to ingest, only to know the node is there (`NodeHeartbeat`).
     case nodeHeartbeat(NodeHeartbeat)
 
@@ -37,7 +41,8 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleSet, .alertRuleRemoved: channels.alerts
         case .signalsReplaced: channels.signals
         case .bars: channels.klines
-        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered: channels.removals
+        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .sessionLookedUp, .sessionLookupAnswered:
+            channels.removals
         case .nodeHeartbeat: channels.nodes
         }
     }
@@ -65,6 +70,10 @@ public enum SharedUpdate: Sendable, Hashable {
         case .sessionRemovalAnswered(let answer):
             perItem * 2 + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.clientID)
                 + bytes(answer.removed?.user) + bytes(answer.refused?.error) + bytes(answer.refused?.details)
+        case .sessionLookedUp(let lookup): perItem + bytes(lookup.clientID) + bytes(lookup.requestedOn) + bytes(lookup.requestID)
+        case .sessionLookupAnswered(let answer):
+            perItem + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.clientID) + bytes(answer.body)
+                + bytes(answer.error)
         case .nodeHeartbeat(let heartbeat): perItem * 2 + bytes(heartbeat.origin.node) + bytes(heartbeat.origin.instance)
         }
     }
@@ -76,7 +85,8 @@ public enum SharedUpdate: Sendable, Hashable {
     }
 
     /// The command that ingests the update on a receiving node; nil for a removal, which is not
-    /// the store's to decide (the node closes the connections), an answer to one, and a heartbeat.
+    /// the store's to decide (the node closes the connections), a lookup, an answer to either, and
+    /// a heartbeat.
     public var command: Command? {
         switch self {
         case .ticks(let ticks): .ingestTicks(ticks)
@@ -85,7 +95,9 @@ public enum SharedUpdate: Sendable, Hashable {
         case .alertRuleRemoved(let ruleID, let user): .removeAlertRule(ruleID: ruleID, user: user)
         case .signalsReplaced(let strategy, let signals): .replaceSignals(strategy: strategy, signals: signals)
         case .bars(let bars): .ingestBars(bars)
-        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .nodeHeartbeat: nil
+        case .userRemoved, .userRemovalAnswered, .sessionRemoved, .sessionRemovalAnswered, .sessionLookedUp, .sessionLookupAnswered,
+            .nodeHeartbeat:
+            nil
         }
     }
 }

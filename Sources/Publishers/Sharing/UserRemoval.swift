@@ -29,7 +29,6 @@ public struct UserRemoval: OperatorRemoval, Hashable {
         guard let requestID, let requestedOn else { return nil }
         return UserRemovalAnswer(requestID: requestID, askedOn: requestedOn, node: node, user: user, clients: [])
     }
-
 }
 
 /// An operator's removal one node hands to the others: of a user's sessions (`UserRemoval`) or of
@@ -40,9 +39,6 @@ public protocol OperatorRemoval: Sendable {
 }
 
 extension OperatorRemoval {
-    /// A new request id: 16 random hex digits.
-    public static func newRequestID() -> String { NodeOrigin.newInstanceID() }
-
     /// How old a removal may be when a node hears of it and still acts on it: later, the user may
     /// have connected again since, legitimately, and closing that would be wrong.
     public static var maxAge: Duration { .seconds(30) }
@@ -53,20 +49,10 @@ extension OperatorRemoval {
     }
 }
 
-/// A node's answer to a removal another node was asked for and waits on (`RemovalAnswers`).
-public protocol RemovalAnswer: Sendable, Hashable {
-    /// The removal's request id.
-    var requestID: String { get }
-    /// The node asked, the one the answer is for.
-    var askedOn: String { get }
-    /// The node answering.
-    var node: String { get }
-}
-
 /// A node's answer to a user's removal another node was asked for (`UserRemoval.requestID`): the
 /// sessions it removed there, or why it could not. Only the node asked takes it; it waits for the
 /// answers of the nodes it knows, so the operator's answer counts every node's sessions.
-public struct UserRemovalAnswer: RemovalAnswer {
+public struct UserRemovalAnswer: NodeAnswer {
     /// The removal's `requestID`.
     public var requestID: String
     /// The node asked, the one the answer is for.

@@ -30,7 +30,7 @@ struct APIRoutes {
         let admin = api.group().add(middleware: AdminTokenMiddleware { [runtime] in runtime.adminToken })
         // Client ids, users and addresses: an anonymous session's id is all it takes to resume it.
         admin.get("websocket/clients") { request, _ in try await clients(request) }
-        admin.get("websocket/clients/:client_id") { _, context in try await client(context) }
+        admin.get("websocket/clients/:client_id") { request, context in try await client(request, context) }
         admin.delete("websocket/clients/:client_id") { request, context in try await removeClient(request, context) }
         admin.delete("websocket/clients") { request, _ in try await removeClients(request) }
         admin.get("websocket/subscriptions") { request, _ in try await subscriptions(request) }
@@ -196,21 +196,32 @@ struct APIRoutes {
         return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
     }
 
-    /// `GET /api/websocket/clients/{client_id}`: one session as the journal has it (connected or
-    /// gone, why, until when it may be resumed), and its connection on this node when it has one.
-    private func client(_ context: BrokerRequestContext) async throws -> Response {
+    /// `GET /api/websocket/clients/{client_id}[?nodes=this]`: one session as the journal has it
+    /// (connected or gone, why, until when it may be resumed), and its connection when it has one;
+    /// a session this node does not have is asked of the other nodes (`SessionLookup`).
+    private func client(_ request: Request, _ context: BrokerRequestContext) async throws -> Response {
         let clientID = try Self.pathParameter("client_id", context)
-        let store = try readyStore()
+        let asksOthers = try ClientRemoval.asksOtherNodes(request)
+        if let body = await Self.clientBody(of: clientID, runtime: runtime, store: try readyStore()) {
+            return JSONResponse.make(body)
+        }
+        guard asksOthers, let broadcaster = runtime.broadcaster, FieldRules.identifierProblem(clientID, maxLength: Limits().maxTargetLength) == nil else {
+            throw APIError(
+                status: .notFound, error: "unknown_client",
+                details: "no session \(clientID) on this node (sessions are per node: nodes sharing through Redis ask the others, unless"
+                    + " ?nodes=this; a session expired after its resume window is forgotten)")
+        }
+        return try await lookUpOnAnotherNode(clientID, through: broadcaster)
+    }
+
+    /// The session `clientID` on this node, with its connection when it has one; nil when this
+    /// node does not have it.
+    static func clientBody(of clientID: String, runtime: BrokerRuntime, store: EventStore) async -> ClientBody? {
         let connection = runtime.registry[clientID]
         let found = await store.read { projection in
             projection.reportRow(ofClient: clientID).map { ($0, projection.subscriptions.subscriptions(of: clientID)) }
         }
-        guard let (session, subscriptions) = found else {
-            throw APIError(
-                status: .notFound, error: "unknown_client",
-                details: "no session \(clientID) on this node (sessions are per node; a session expired after its resume window is forgotten)")
-        }
-        return JSONResponse.make(ClientBody(session: session, connection: connection.map { ClientRow($0, subscriptions) }))
+        return found.map { session, subscriptions in ClientBody(session: session, connection: connection.map { ClientRow($0, subscriptions) }) }
     }
 
     private func signals(_ request: Request) async throws -> Response {
@@ -562,15 +573,15 @@ struct ClientsBody: Encodable {
     let clients: [ClientRow]
 }
 
-struct ClientBody: Encodable {
+struct ClientBody: Codable {
     /// The session as the journal has it.
     let session: StateReport.Client
     /// Its connection on this node, when it has one.
     let connection: ClientRow?
 }
 
-struct ClientRow: Encodable {
-    struct SubscriptionRow: Encodable {
+struct ClientRow: Codable {
+    struct SubscriptionRow: Codable {
         let type: String
         let target: String
     }

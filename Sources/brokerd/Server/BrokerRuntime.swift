@@ -29,9 +29,11 @@ final class BrokerRuntime: Sendable {
     /// The other nodes sharing through Redis, by their heartbeats.
     let cluster = ClusterNodes()
     /// The other nodes' answers to the users' removals this node was asked for.
-    let userRemovalAnswers = RemovalAnswers<UserRemovalAnswer>()
+    let userRemovalAnswers = NodeAnswers<UserRemovalAnswer>()
     /// The other nodes' answers to the removals of sessions this node was asked for and did not have.
-    let sessionRemovalAnswers = RemovalAnswers<SessionRemovalAnswer>()
+    let sessionRemovalAnswers = NodeAnswers<SessionRemovalAnswer>()
+    /// The other nodes' answers to the lookups of sessions this node was asked for and did not have.
+    let sessionLookupAnswers = NodeAnswers<SessionLookupAnswer>()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.

@@ -138,6 +138,9 @@ struct BrokerService: Service {
                     case .sessionRemoved(let removal): ClientRemoval.removeAsAskedOnAnotherNode(removal, runtime: runtime, store: store)
                     case .sessionRemovalAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
                         runtime.sessionRemovalAnswers.deliver(answer)
+                    case .sessionLookedUp(let lookup): lookup.answer(on: runtime, store: store)
+                    case .sessionLookupAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
+                        runtime.sessionLookupAnswers.deliver(answer)
                     case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
                     default: break
                     }

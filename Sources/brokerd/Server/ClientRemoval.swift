@@ -156,7 +156,7 @@ struct ClientRemoval {
                 runtime.logger.warning(
                     "a user's removal asked on another node failed here", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
-            // The node asked waits for it (RemovalAnswers); lost with Redis, it is counted unanswered there.
+            // The node asked waits for it (NodeAnswers); lost with Redis, it is counted unanswered there.
             if let answer { runtime.broadcaster?.offer(.userRemovalAnswered(answer)) }
         }
     }
@@ -247,36 +247,19 @@ extension APIRoutes {
     }
 
     /// Asks the other nodes to remove `clientID`'s session, which this node does not have, and
-    /// answers with what the node that had it did (and its id, `node`), or 404 when none had it.
+    /// answers with what the node that had it did (and its id, `node`), or its refusal.
     private func removeOnAnotherNode(_ clientID: String, endingSession: Bool, through broadcaster: RedisBroadcaster) async throws -> Response {
-        let now = WallClock.microsecondsNow()
-        let pending = runtime.sessionRemovalAnswers.open(SessionRemoval.newRequestID())
-        let asked = broadcaster.offer(.sessionRemoved(SessionRemoval(
-            clientID: clientID, endingSession: endingSession, requestedAt: now, requestedOn: runtime.configuration.nodeID,
-            requestID: pending.requestID)))
-        guard asked else {
-            pending.close()
-            throw APIError(
-                status: .serviceUnavailable, error: "nodes_unreachable",
-                details: "no session \(clientID) on this node, and the other nodes cannot be asked (Redis is away): ask the node the client is"
-                    + " connected to, or again once Redis is back")
-        }
-        let nodes = Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node))
-        let collected = await pending.collect(from: nodes, until: ContinuousClock.now + ClientRemoval.answerWait)
-        let answers = collected.answers.values.filter(\.hadSession).sorted { $0.node < $1.node }
-        let unanswered = collected.unanswered.isEmpty ? "" : "; not answered in time: \(collected.unanswered.joined(separator: ", "))"
-        guard let answer = answers.first else {
-            let answered = collected.answers.keys.sorted()
-            throw APIError(
-                status: .notFound, error: "unknown_client",
-                details: "no session \(clientID) on this node or on the \(answered.count) other nodes that answered"
-                    + " (\(answered.isEmpty ? "none" : answered.joined(separator: ", ")))\(unanswered)")
+        let answers = try await askOtherNodes(about: clientID, answers: runtime.sessionRemovalAnswers, through: broadcaster, having: \.hadSession) {
+            requestID, now in
+            .sessionRemoved(SessionRemoval(
+                clientID: clientID, endingSession: endingSession, requestedAt: now, requestedOn: runtime.configuration.nodeID, requestID: requestID))
         }
         if answers.count > 1 {
             // Client ids are random per node: two nodes with one is a rare collision, and each removed its own.
             runtime.logger.warning(
                 "a client id removed on more than one node", metadata: ["client": "\(clientID)", "nodes": "\(answers.map(\.node))"])
         }
+        let answer = answers[0]
         if let refused = answer.refused {
             throw APIError(
                 status: HTTPResponse.Status(code: refused.status), error: refused.error, details: "on node \(answer.node): \(refused.details)")
@@ -298,12 +281,12 @@ extension APIRoutes {
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
         // The other nodes first: they close the user's connections there while this one does here.
         let otherNodes: RemovedClientsBody.OtherNodes
-        var answers: (pending: RemovalAnswers<UserRemovalAnswer>.Pending, from: Set<String>)?
+        var answers: (pending: NodeAnswers<UserRemovalAnswer>.Pending, from: Set<String>)?
         if !asksOthers {
             otherNodes = .notAsked
         } else if let broadcaster = runtime.broadcaster {
             let now = WallClock.microsecondsNow()
-            let pending = runtime.userRemovalAnswers.open(UserRemoval.newRequestID())
+            let pending = runtime.userRemovalAnswers.open()
             let asked = broadcaster.offer(.userRemoved(UserRemoval(
                 user: user, endingSessions: endingSessions, requestedAt: now, requestedOn: runtime.configuration.nodeID,
                 requestID: pending.requestID)))
@@ -324,7 +307,7 @@ extension APIRoutes {
             answers?.pending.close()
             throw error
         }
-        var collected = RemovalAnswers<UserRemovalAnswer>.Collected()
+        var collected = NodeAnswers<UserRemovalAnswer>.Collected()
         if let answers { collected = await answers.pending.collect(from: answers.from, until: deadline) }
         return JSONResponse.make(RemovedClientsBody(user: user, clients: outcomes, otherNodes: otherNodes, collected: collected))
     }
@@ -370,7 +353,7 @@ struct RemovedClientsBody: Encodable {
     }
 
     /// Another node's answer: the client ids of the sessions it removed, or why it could not.
-    struct NodeAnswer: Encodable {
+    struct OtherNodeRemoval: Encodable {
         let node: String
         let count: Int
         let clients: [String]
@@ -390,18 +373,18 @@ struct RemovedClientsBody: Encodable {
     let clients: [ClientRemoval.Outcome]
     let otherNodes: OtherNodes
     /// The other nodes' answers, by node id.
-    let nodes: [NodeAnswer]
+    let nodes: [OtherNodeRemoval]
     /// The nodes this one knew of (by their heartbeats) that did not answer in time.
     let unanswered: [String]
     /// This node's sessions and the other nodes' that answered.
     let total: Int
 
-    init(user: String, clients: [ClientRemoval.Outcome], otherNodes: OtherNodes, collected: RemovalAnswers<UserRemovalAnswer>.Collected) {
+    init(user: String, clients: [ClientRemoval.Outcome], otherNodes: OtherNodes, collected: NodeAnswers<UserRemovalAnswer>.Collected) {
         self.user = user
         count = clients.count
         self.clients = clients
         self.otherNodes = otherNodes
-        nodes = collected.answers.values.sorted { $0.node < $1.node }.map(NodeAnswer.init)
+        nodes = collected.answers.values.sorted { $0.node < $1.node }.map(OtherNodeRemoval.init)
         unanswered = collected.unanswered
         total = nodes.reduce(count) { $0 + $1.count }
     }

@@ -1,12 +1,13 @@
 import Publishers
 import Synchronization
 
-/// The other nodes' answers to the removals this node was asked for (of users' sessions,
-/// `UserRemovalAnswer`, or of sessions it does not have, `SessionRemovalAnswer`): the request waits
-/// for the nodes it knows (`ClusterNodes`) to say what they removed, so the operator's answer counts
-/// every node's sessions, and names the nodes that did not answer in time.
-final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
-    /// What came back for one removal.
+/// The other nodes' answers to what this node was asked for and handed to them (a user's removal,
+/// `UserRemovalAnswer`; a session it does not have, removed, `SessionRemovalAnswer`, or looked up,
+/// `SessionLookupAnswer`): the request waits for the nodes it knows (`ClusterNodes`) to say what
+/// they did or have, so the operator's answer covers every node, and names the nodes that did not
+/// answer in time.
+final class NodeAnswers<Answer: NodeAnswer>: Sendable {
+    /// What came back for one request.
     struct Collected: Sendable, Equatable {
         /// The answers, by node id (one per node: a second from the same node replaces the first).
         var answers: [String: Answer] = [:]
@@ -14,13 +15,13 @@ final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
         var unanswered: [String] = []
     }
 
-    /// A removal whose answers are awaited: opened before the removal goes out, so no answer
+    /// A request whose answers are awaited: opened before the request goes out, so no answer
     /// comes before anyone listens.
     struct Pending: Sendable {
         let requestID: String
         fileprivate let answers: AsyncStream<Answer>
         fileprivate let continuation: AsyncStream<Answer>.Continuation
-        fileprivate let owner: RemovalAnswers
+        fileprivate let owner: NodeAnswers
 
         /// Waits until each node of `nodes` has answered or `deadline` has passed, then stops
         /// listening. Answers of other nodes that come meanwhile are kept too (a node that started
@@ -43,18 +44,24 @@ final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
             return collected
         }
 
-        /// Stops listening (the removal did not go out, or failed here); answers that come later
+        /// Stops listening (the request did not go out, or failed here); answers that come later
         /// are dropped.
         func close() {
             owner.close(requestID)
         }
     }
 
-    /// Most answers kept per removal: a node per answer, and no deployment runs more nodes than
+    /// Most answers kept per request: a node per answer, and no deployment runs more nodes than
     /// `ClusterNodes` shows (anything that can PUBLISH to Redis can send answers).
     private static var maxAnswers: Int { ClusterNodes.maxNodes }
 
     private let waiting = Mutex<[String: (continuation: AsyncStream<Answer>.Continuation, count: Int)]>([:])
+
+    /// Starts listening for the answers to a new request, whose id (16 random hex digits) the
+    /// request is to carry.
+    func open() -> Pending {
+        open(NodeOrigin.newInstanceID())
+    }
 
     /// Starts listening for the answers to `requestID`.
     func open(_ requestID: String) -> Pending {
@@ -63,7 +70,7 @@ final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
         return Pending(requestID: requestID, answers: answers, continuation: continuation, owner: self)
     }
 
-    /// Takes an answer heard from another node; one to a removal nobody waits for (any more) is
+    /// Takes an answer heard from another node; one to a request nobody waits for (any more) is
     /// dropped. Returns whether it was awaited.
     @discardableResult
     func deliver(_ answer: Answer) -> Bool {
@@ -77,7 +84,7 @@ final class RemovalAnswers<Answer: RemovalAnswer>: Sendable {
         return true
     }
 
-    /// How many removals wait for answers.
+    /// How many requests wait for answers.
     var pendingCount: Int { waiting.withLock { $0.count } }
 
     private func close(_ requestID: String) {

@@ -5,13 +5,13 @@ import Testing
 
 /// The other nodes' answers to a user's removal this node was asked for: awaited from the nodes it
 /// knows until each answered or the deadline passed, and dropped once nobody waits.
-struct RemovalAnswersTests {
+struct NodeAnswersTests {
     private static func answer(_ node: String, to requestID: String, clients: [String] = ["client_0000000a"]) -> UserRemovalAnswer {
         UserRemovalAnswer(requestID: requestID, askedOn: "node-a", node: node, user: "alice", clients: clients)
     }
 
     @Test func theWaitEndsAsSoonAsEveryNodeKnownHasAnsweredAndKeepsTheOthersToo() async {
-        let registry = RemovalAnswers<UserRemovalAnswer>()
+        let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r1")
         // Before anyone collects: kept until then. A node not waited for (started since) is kept too.
         #expect(registry.deliver(Self.answer("node-b", to: "r1")))
@@ -31,7 +31,7 @@ struct RemovalAnswersTests {
     }
 
     @Test func aNodeThatDoesNotAnswerByTheDeadlineIsNamed() async {
-        let registry = RemovalAnswers<UserRemovalAnswer>()
+        let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r2")
         registry.deliver(Self.answer("node-b", to: "r2"))
         let collected = await pending.collect(from: ["node-b", "node-c", "node-e"], until: .now + .milliseconds(100))
@@ -41,15 +41,15 @@ struct RemovalAnswersTests {
     }
 
     @Test func withNoOtherNodeKnownNothingIsAwaited() async {
-        let registry = RemovalAnswers<UserRemovalAnswer>()
+        let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r3")
         let collected = await pending.collect(from: [], until: .now + .seconds(600))
-        #expect(collected == RemovalAnswers<UserRemovalAnswer>.Collected())
+        #expect(collected == NodeAnswers<UserRemovalAnswer>.Collected())
         #expect(registry.pendingCount == 0)
     }
 
     @Test func aRemovalClosedWithoutCollectingStopsListening() {
-        let registry = RemovalAnswers<UserRemovalAnswer>()
+        let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r4")
         #expect(registry.pendingCount == 1)
         pending.close()

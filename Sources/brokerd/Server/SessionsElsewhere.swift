@@ -1,0 +1,83 @@
+import Broker
+import Foundation
+import Hummingbird
+import Journal
+import Publishers
+
+/// An operator's request about a session this node does not have (its client is connected to
+/// another node behind nginx): handed to the other nodes through Redis, each of which answers
+/// whether it has it, so that any node answers for all.
+extension APIRoutes {
+    /// Hands `request` (made with the request id and the time) about `clientID` to the other
+    /// nodes and waits for the answers of those this node knows, at most `ClientRemoval.answerWait`.
+    /// Returns the answers of the nodes that have the session (`having`), by node id; throws 503
+    /// `nodes_unreachable` when the request cannot go out, 404 `unknown_client` when no node that
+    /// answered has it (naming those that answered and those that did not in time).
+    func askOtherNodes<Answer: NodeAnswer>(
+        about clientID: String, answers registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster,
+        having hasSession: (Answer) -> Bool, request: (_ requestID: String, _ now: Int64) -> SharedUpdate
+    ) async throws -> [Answer] {
+        let now = WallClock.microsecondsNow()
+        let pending = registry.open()
+        guard broadcaster.offer(request(pending.requestID, now)) else {
+            pending.close()
+            throw APIError(
+                status: .serviceUnavailable, error: "nodes_unreachable",
+                details: "no session \(clientID) on this node, and the other nodes cannot be asked (Redis is away): ask the node the client is"
+                    + " connected to, or again once Redis is back")
+        }
+        let nodes = Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node))
+        let collected = await pending.collect(from: nodes, until: ContinuousClock.now + ClientRemoval.answerWait)
+        let having = collected.answers.values.filter(hasSession).sorted { $0.node < $1.node }
+        guard having.isEmpty else { return having }
+        let answered = collected.answers.keys.sorted()
+        let unanswered = collected.unanswered.isEmpty ? "" : "; not answered in time: \(collected.unanswered.joined(separator: ", "))"
+        throw APIError(
+            status: .notFound, error: "unknown_client",
+            details: "no session \(clientID) on this node or on the \(answered.count) other nodes that answered"
+                + " (\(answered.isEmpty ? "none" : answered.joined(separator: ", ")))\(unanswered)")
+    }
+
+    /// Asks the other nodes for `clientID`'s session, which this node does not have, and answers
+    /// with it as the node that has it shows it, and that node's id (`node`).
+    func lookUpOnAnotherNode(_ clientID: String, through broadcaster: RedisBroadcaster) async throws -> Response {
+        let answers = try await askOtherNodes(about: clientID, answers: runtime.sessionLookupAnswers, through: broadcaster, having: \.hasSession) {
+            requestID, _ in
+            .sessionLookedUp(SessionLookup(clientID: clientID, requestedOn: runtime.configuration.nodeID, requestID: requestID))
+        }
+        let answer = answers[0]
+        if let error = answer.error {
+            throw APIError(status: .badGateway, error: "lookup_failed", details: "on node \(answer.node): \(error)")
+        }
+        guard let body = answer.body, let session = try? JSONDecoder().decode(ClientBody.self, from: Data(body.utf8)) else {
+            throw APIError(status: .badGateway, error: "lookup_failed", details: "node \(answer.node) answered with something that is not a session")
+        }
+        return JSONResponse.make(ClientElsewhereBody(session: session.session, connection: session.connection, node: answer.node))
+    }
+}
+
+extension SessionLookup {
+    /// Answers another node's lookup: with the session, when this node has it.
+    func answer(on runtime: BrokerRuntime, store: EventStore) {
+        Task {
+            var answer = answer(from: runtime.configuration.nodeID)
+            if let body = await APIRoutes.clientBody(of: clientID, runtime: runtime, store: store) {
+                let json = JSONResponse.encode(body)
+                if json.count <= SessionLookupAnswer.maxBodyBytes {
+                    answer.body = String(decoding: json, as: UTF8.self)
+                } else {
+                    answer.error = "the session takes \(json.count) bytes, more than the \(SessionLookupAnswer.maxBodyBytes) an answer may carry:"
+                        + " ask node \(runtime.configuration.nodeID) itself"
+                }
+            }
+            runtime.broadcaster?.offer(.sessionLookupAnswered(answer))
+        }
+    }
+}
+
+/// A session another node has, as it shows it, and which node.
+struct ClientElsewhereBody: Encodable {
+    let session: StateReport.Client
+    let connection: ClientRow?
+    let node: String
+}
