@@ -179,11 +179,14 @@ public final class BrokerClient: Sendable {
                     token = try await TokenRequest.token(from: provider, within: configuration.connectTimeout)
                 }
                 let queryToken = configuration.tokenPlacement == .queryParameter ? token : nil
-                let target = shared.withLock { $0.machine.connect(queryToken: queryToken) }
+                var target = shared.withLock { $0.machine.connect(queryToken: queryToken) }
+                // With the client token, out of the URL where it can: proxies log URLs, not headers.
+                target.resumeTokenInQuery = configuration.tokenPlacement == .queryParameter
                 let headerToken = configuration.tokenPlacement == .authorizationHeader ? token : nil
                 let refreshing = configuration.tokenProvider == nil ? nil : token
                 guard let ended = await connect(
-                    connection, to: target.url(base: configuration.url), headerToken: headerToken, refreshing: refreshing)
+                    connection, to: target.url(base: configuration.url), headerToken: headerToken,
+                    resumeToken: target.resumeTokenHeaderValue, refreshing: refreshing)
                 else { return }
                 loss = ended
             } catch {
@@ -229,13 +232,19 @@ public final class BrokerClient: Sendable {
     }
 
     /// Runs one connection until it ends; nil when the client was stopped meanwhile. `refreshing`:
-    /// the token it opens with, replaced on the connection before it expires.
-    private func connect(_ connection: LiveConnection, to url: String, headerToken: String?, refreshing: String?) async -> ConnectionLoss? {
+    /// the token it opens with, replaced on the connection before it expires; `resumeToken`: the
+    /// `Brokerd-Resume-Token` header's value.
+    private func connect(
+        _ connection: LiveConnection, to url: String, headerToken: String?, resumeToken: String?, refreshing: String?
+    ) async -> ConnectionLoss? {
         shared.withLock { $0.attempt = connection }
         var socketConfiguration = WebSocketClientConfiguration(
             maxFrameSize: configuration.maximumMessageSize, closeTimeout: configuration.closeTimeout)
         if let headerToken {
             socketConfiguration.additionalHeaders[.authorization] = "Bearer \(headerToken)"
+        }
+        if let resumeToken, let name = HTTPField.Name(ConnectTarget.resumeTokenHeader) {
+            socketConfiguration.additionalHeaders[name] = resumeToken
         }
         if configuration.compression {
             socketConfiguration.extensions = [

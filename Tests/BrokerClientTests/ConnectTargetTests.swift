@@ -19,6 +19,16 @@ struct ConnectTargetTests {
             == base + "?resume=client_1a2b3c4d&since=12&resume_token=0f1e")
     }
 
+    @Test func outOfTheQueryTheResumeTokenGoesInItsHeader() {
+        var target = ConnectTarget(resume: ("client_1a2b3c4d", 12), queryToken: nil, resumeToken: "0f1e")
+        #expect(target.resumeTokenHeaderValue == nil, "in the query, not the header")
+        target.resumeTokenInQuery = false
+        #expect(target.url(base: base + "?resume_token=old") == base + "?resume=client_1a2b3c4d&since=12")
+        #expect(target.resumeTokenHeaderValue == "0f1e")
+        #expect(ConnectTarget(resume: nil, queryToken: nil, resumeToken: "0f1e", resumeTokenInQuery: false).resumeTokenHeaderValue == nil,
+            "a fresh session brings none")
+    }
+
     @Test func aResumeWithoutAPositionOmitsSince() {
         #expect(ConnectTarget(resume: ("client_1", nil), queryToken: nil).url(base: base) == base + "?resume=client_1")
     }

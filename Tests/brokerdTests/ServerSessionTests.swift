@@ -39,8 +39,15 @@ import TestSupport
 
         // Silent for longer than a resume waits before it takes a live connection over.
         try await Task.sleep(for: .milliseconds(5_500))
-        for query in ["resume=\(clientID)&since=1", "resume=\(clientID)&since=1&resume_token=\(String(repeating: "0", count: 32))"] {
-            let intruder = TestWebSocket(url: broker.webSocketURL + "?" + query)
+        let guessed = String(repeating: "0", count: 32)
+        let attempts: [(query: String, headers: [String: String])] = [
+            ("resume=\(clientID)&since=1", [:]), ("resume=\(clientID)&since=1&resume_token=\(guessed)", [:]),
+            ("resume=\(clientID)&since=1", ["Brokerd-Resume-Token": guessed]),
+            // The header is the one taken when both are given.
+            ("resume=\(clientID)&since=1&resume_token=\(token)", ["Brokerd-Resume-Token": guessed]),
+        ]
+        for (query, headers) in attempts {
+            let intruder = TestWebSocket(url: broker.webSocketURL + "?" + query, headers: headers)
             let answer = try #require(try await intruder.receive())
             #expect(answer["resumed"] as? Bool == false && answer["client_id"] as? String != clientID, "\(answer)")
             let refusal = try #require(try await intruder.receive(type: "error"))
@@ -51,11 +58,12 @@ import TestSupport
         try victim.send(["type": "ping"])
         #expect(try await victim.receive(type: "pong") != nil)
 
-        // The token from `connected` resumes it, after a restart too (the key is kept beside the journal).
+        // The token from `connected` resumes it, after a restart too (the key is kept beside the
+        // journal); here in its header, which proxies do not log as they log URLs.
         await victim.close()
         await broker.kill9()
         broker = try await BrokerProcess(journal: journal)
-        let owner = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1&resume_token=\(token)")
+        let owner = TestWebSocket(url: broker.webSocketURL + "?resume=\(clientID)&since=1", headers: ["Brokerd-Resume-Token": token])
         let resumed = try #require(try await owner.receive())
         #expect(resumed["resumed"] as? Bool == true && resumed["client_id"] as? String == clientID, "\(resumed)")
         #expect(resumed["resume_token"] as? String == token)

@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Journal
 import Logging
@@ -30,6 +31,17 @@ struct ClientSession {
         let invalidSince: String?
         /// The session's resume token, from its `connected`.
         let token: String?
+
+        /// The header a client that can set headers sends the resume token in: proxies log URLs,
+        /// query included, but not headers.
+        static let tokenHeader = HTTPField.Name("Brokerd-Resume-Token")!
+
+        /// The resume token `request` brings: its `Brokerd-Resume-Token` header, else `?resume_token=`
+        /// (browsers cannot set headers on a WebSocket upgrade).
+        static func token(of request: Request) -> String? {
+            if let header = request.headers[tokenHeader], !header.isEmpty { return header }
+            return request.uri.formValue("resume_token")
+        }
 
         init(clientID: String, since: String?, token: String?) {
             self.clientID = clientID
@@ -71,7 +83,7 @@ struct ClientSession {
             return nil
         }
         let resume = request.uri.formValue("resume").flatMap { id -> ResumeRequest? in
-            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: request.uri.formValue("resume_token"))
+            id.isEmpty ? nil : ResumeRequest(clientID: id, since: request.uri.formValue("since"), token: ResumeRequest.token(of: request))
         }
         if let user = identity?.user {
             let limit = runtime.connectionLimits.maxConnectionsPerUser
@@ -441,7 +453,7 @@ struct ClientSession {
         // its token may be left out (the seed-era `?resume=<id>&since=<seq>`), never wrong.
         let token = request.token.flatMap { $0.isEmpty ? nil : $0 }
         if token == nil, user == nil {
-            return .failure(ResumeRefusal("a resume needs the resume_token that `connected` gave the session (?resume_token=); started a new session"))
+            return .failure(ResumeRefusal("a resume needs the resume_token that `connected` gave the session (?resume_token= or the Brokerd-Resume-Token header); started a new session"))
         }
         let resumeKey = runtime.resumeKey
         return await store.read { projection -> Result<Int64, ResumeRefusal> in
