@@ -279,12 +279,14 @@ struct SharedMessageCodecTests {
         #expect(expected.answer(from: "node-b") == nil)
     }
 
-    /// A session the node asked did not have, looked up: every node answers, the one that has it
-    /// with the session as its API shows it.
-    @Test func aSessionsLookupAndTheAnswersToItRoundTrip() throws {
-        let lookup = SessionLookup(clientID: "client_0000000a", requestedOn: "node-a", requestID: "r1")
+    /// A session the node asked did not have, or a user's connections, looked up: every node
+    /// answers, those that have them with them as their API shows them.
+    @Test(arguments: [("find_client", "found_client", "client_id", SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice"))])
+    func aLookupAndTheAnswersToItRoundTrip(_ key: String, _ answerKey: String, _ field: String, _ target: SessionLookup.Target) throws {
+        let lookup = SessionLookup(target, requestedOn: "node-a", requestID: "r1")
         let message = SharedMessageCodec.encode(.sessionLookedUp(lookup), origin: origin)
-        #expect((try object(message)["find_client"] as? [String: Any])?["client_id"] as? String == "client_0000000a")
+        let json = try object(message)
+        #expect(json[key] as? [String: String] == [field: target.value, "request_id": "r1"], "\(json)")
         let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
         #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
 
@@ -293,10 +295,11 @@ struct SharedMessageCodecTests {
         var found = notHere
         found.body = #"{"session":{"client_id":"client_0000000a"}}"#
         var tooLarge = notHere
-        tooLarge.error = "the session takes 2000000 bytes"
+        tooLarge.error = "the answer takes 2000000 bytes"
         #expect(!notHere.hasSession && found.hasSession && tooLarge.hasSession)
         for answer in [notHere, found, tooLarge] {
             let message = SharedMessageCodec.encode(.sessionLookupAnswered(answer), origin: fromB)
+            #expect((try object(message)[answerKey] as? [String: Any])?[field] as? String == target.value)
             let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
             #expect(decoded.origin == fromB && decoded.update == .sessionLookupAnswered(answer))
         }
@@ -346,7 +349,13 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","removed_client":{"request_id":"r","asked_on":"a","client_id":"c","refused":{"status":409,"error":"e","details":"\#(String(repeating: "d", count: 1_001))"}}}"#, "at most 1000 characters"),
         (#"{"find_client":{"client_id":"c","request_id":"r"}}"#, "name their node"),
         (#"{"node":"n","find_client":{"client_id":"c"}}"#, "expected"),
-        (#"{"node":"n","find_client":{"client_id":"","request_id":"r"}}"#, "find_client: client_id is not a client id"),
+        (#"{"node":"n","find_client":{"client_id":"","request_id":"r"}}"#, "find_client: client_id must be an id"),
+        (#"{"node":"n","find_client":{"user":"alice","request_id":"r"}}"#, "find_client: client_id must be an id"),
+        (#"{"node":"n","find_user":{"user":"a\u0007b","request_id":"r"}}"#, "find_user: user must be an id"),
+        (#"{"node":"n","find_user":{"user":"alice","request_id":""}}"#, "find_user: request_id is not a request id"),
+        (#"{"node":"n","find_user":{"user":"alice","request_id":"r"},"find_client":{"client_id":"c","request_id":"r"}}"#, "needs exactly one of"),
+        (#"{"node":"n","found_user":{"request_id":"r","asked_on":"a"}}"#, "found_user: user must be an id"),
+        (#"{"node":"n","found_user":{"request_id":"r","asked_on":"a","user":"alice","body":"x"}}"#, "found_user: body must be a JSON object"),
         (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),

@@ -634,9 +634,21 @@ import TestSupport
         #expect(thisOnly == 200 && thisBody["count"] as? Int == 0 && thisBody["other_nodes"] as? String == "not_asked", "\(thisBody)")
         #expect(thisBody["total"] as? Int == 0 && (thisBody["nodes"] as? [Any])?.isEmpty == true, "\(thisBody)")
 
+        // Her connections are listed from either node, each with its node.
+        try await waitUntilKnown(first, knows: second)
+        let (listed, list) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?user=alice")
+        let rows = list["clients"] as? [[String: Any]] ?? []
+        #expect(listed == 200 && list["count"] as? Int == 2 && list["other_nodes"] as? String == "asked", "\(list)")
+        #expect(Set(rows.map { $0["node"] as? String }) == ["node-a", "node-b"] && rows.allSatisfy { $0["user"] as? String == "alice" }, "\(list)")
+        #expect(rows.contains { $0["client_id"] as? String == aliceOnSecondID && $0["node"] as? String == "node-b" }, "\(list)")
+        #expect((list["unanswered"] as? [String])?.isEmpty == true, "\(list)")
+        let (_, here) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?user=alice&nodes=this")
+        #expect(here["count"] as? Int == 1 && here["other_nodes"] as? String == "not_asked", "\(here)")
+        let (_, nobody) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?user=nobody")
+        #expect(nobody["count"] as? Int == 0 && nobody["other_nodes"] as? String == "asked", "\(nobody)")
+
         // Every node: alice's connection on each is closed, and her session there ended; the
         // answer waits for the other node, which the first knows by its heartbeats, to say so.
-        try await waitUntilKnown(first, knows: second)
         let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
         #expect(status == 200 && body["count"] as? Int == 1 && body["other_nodes"] as? String == "asked", "\(body)")
         let answers = body["nodes"] as? [[String: Any]] ?? []

@@ -34,6 +34,8 @@ BASE = {
                        {"node": "n2", "instance": "i", "removed_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",
                                                                           "refused": {"status": 409, "error": "client_not_connected", "details": "d"}}},
                        {"node": "n2", "instance": "i", "find_client": {"client_id": "client_00000000", "request_id": "r"}},
+                       {"node": "n2", "instance": "i", "find_user": {"user": "alice", "request_id": "r"}},
+                       {"node": "n2", "instance": "i", "found_user": {"request_id": "r", "asked_on": "vm", "user": "alice", "body": "{\"count\":0,\"clients\":[]}"}},
                        {"node": "n2", "instance": "i", "found_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",
                                                                         "body": "{\"session\":{}}"}}],
     "ticks:nodes": [{"node": "n2", "instance": "i", "heartbeat": {"state": "serving", "connections": 1, "sessions": 1, "ticks_per_second": 2.5, "journal_seq": 7, "started_at": 1765000000000000, "sent_at": 1765000000000000}}],

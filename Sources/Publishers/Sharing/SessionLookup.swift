@@ -1,57 +1,72 @@
-/// An operator's look at a session by its client id (`GET /api/websocket/clients/{client_id}`)
-/// that the node asked does not have: it hands the lookup to the other nodes, and the one that has
-/// the session answers with it.
+/// An operator's look at sessions on other nodes: of a client id the node asked does not have
+/// (`GET /api/websocket/clients/{client_id}`), or of a user's connections
+/// (`GET /api/websocket/clients?user=`). The node asked hands it to the others, which answer with
+/// what they have.
 public struct SessionLookup: Sendable, Hashable {
-    /// The session's client id.
-    public var clientID: String
+    /// What is looked up.
+    public enum Target: Sendable, Hashable {
+        /// One session, by its client id.
+        case client(String)
+        /// A user's connections.
+        case user(String)
+
+        /// The client id or the user.
+        public var value: String {
+            switch self {
+            case .client(let clientID): clientID
+            case .user(let user): user
+            }
+        }
+    }
+
+    public var target: Target
     /// The node the operator asked, which waits for the answers.
     public var requestedOn: String
     /// The request the answers name.
     public var requestID: String
 
-    public init(clientID: String, requestedOn: String, requestID: String) {
-        self.clientID = clientID
+    public init(_ target: Target, requestedOn: String, requestID: String) {
+        self.target = target
         self.requestedOn = requestedOn
         self.requestID = requestID
     }
 
-    /// The answer `node` gives: it does not have the session until told otherwise (`body`).
+    /// The answer `node` gives: it has nothing until told otherwise (`body`).
     public func answer(from node: String) -> SessionLookupAnswer {
-        SessionLookupAnswer(requestID: requestID, askedOn: requestedOn, node: node, clientID: clientID)
+        SessionLookupAnswer(requestID: requestID, askedOn: requestedOn, node: node, target: target)
     }
 }
 
-/// A node's answer to a session's lookup (`SessionLookup`): every node answers, the one that has
-/// the session with it. Only the node asked takes it.
+/// A node's answer to a lookup (`SessionLookup`): every node answers, with what it has. Only the
+/// node asked takes it.
 public struct SessionLookupAnswer: NodeAnswer {
     public var requestID: String
     public var askedOn: String
     public var node: String
-    /// The session's client id.
-    public var clientID: String
-    /// The session as that node's `GET /api/websocket/clients/{client_id}` answers it, a JSON
-    /// object; nil when the node does not have it.
+    /// What was looked up.
+    public var target: SessionLookup.Target
+    /// What the node has, a JSON object as its own route shows it: the session
+    /// (`GET /api/websocket/clients/{client_id}`) or the user's connections
+    /// (`GET /api/websocket/clients?user=`); nil when it has no such session.
     public var body: String?
-    /// Why the node that has the session could not send it (too large for an answer); nil when
-    /// it did.
+    /// Why the node could not send what it has (too large for an answer); nil when it did.
     public var error: String?
 
     /// Longest `body` an answer may carry, in bytes: a session at the largest subscription limit
     /// takes a fraction of it.
     public static let maxBodyBytes = 1 << 20
-
     /// Longest `error` an answer may carry.
     public static let maxErrorLength = UserRemovalAnswer.maxErrorLength
 
-    public init(requestID: String, askedOn: String, node: String, clientID: String, body: String? = nil, error: String? = nil) {
+    public init(requestID: String, askedOn: String, node: String, target: SessionLookup.Target, body: String? = nil, error: String? = nil) {
         self.requestID = requestID
         self.askedOn = askedOn
         self.node = node
-        self.clientID = clientID
+        self.target = target
         self.body = body
         self.error = error
     }
 
-    /// Whether the node answering has the session.
+    /// Whether the node answering has what was looked up.
     public var hasSession: Bool { body != nil || error != nil }
 }

@@ -20,7 +20,8 @@ import Foundation
 ///   node without the session); a session's lookup (same channel): `{"node","instance","find_client":{"client_id","request_id"}}`,
 ///   and a node's answer: `{"node","instance","found_client":{"request_id","asked_on","client_id","body","error"}}`
 ///   (`body`: the session as the node's `GET /api/websocket/clients/{client_id}` answers it, as a string; neither from a
-///   node without it);
+///   node without it); a user's connections, `find_user` and `found_user`, the same with `user` for `client_id` (`body`:
+///   as the node's `GET /api/websocket/clients?user=` answers it);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -125,10 +126,22 @@ public enum SharedMessageCodec {
             data = try? encoder.encode(
                 RemovalsWire(node: origin.node, instance: origin.instance, removedClient: SessionRemovalAnswerWire(answer)))
         case .sessionLookedUp(let lookup):
-            data = try? encoder.encode(
-                RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: lookup.clientID, requestID: lookup.requestID)))
+            let wire: RemovalsWire =
+                switch lookup.target {
+                case .client(let clientID):
+                    RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: clientID, requestID: lookup.requestID))
+                case .user(let user):
+                    RemovalsWire(node: origin.node, instance: origin.instance, findUser: SessionLookupWire(user: user, requestID: lookup.requestID))
+                }
+            data = try? encoder.encode(wire)
         case .sessionLookupAnswered(let answer):
-            data = try? encoder.encode(RemovalsWire(node: origin.node, instance: origin.instance, foundClient: SessionLookupAnswerWire(answer)))
+            let found = SessionLookupAnswerWire(answer)
+            let wire: RemovalsWire =
+                switch answer.target {
+                case .client: RemovalsWire(node: origin.node, instance: origin.instance, foundClient: found)
+                case .user: RemovalsWire(node: origin.node, instance: origin.instance, foundUser: found)
+                }
+            data = try? encoder.encode(wire)
         case .nodeHeartbeat(let heartbeat):
             data = try? encoder.encode(NodesWire(node: origin.node, instance: origin.instance, heartbeat: HeartbeatWire(heartbeat)))
         }
@@ -197,20 +210,21 @@ public enum SharedMessageCodec {
         let wire = try decode(
             RemovalsWire.self, from: json, channel: channel,
             expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}},"
-                + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}} or a node's answer, {\"node\",\"removed_user\":{…}},"
-                + " {\"node\",\"removed_client\":{…}} or {\"node\",\"found_client\":{…}}")
+                + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}}, {\"node\",\"find_user\":{\"user\",\"request_id\"}} or a"
+                + " node's answer, {\"node\",\"removed_user\":{…}}, {\"node\",\"removed_client\":{…}}, {\"node\",\"found_client\":{…}} or"
+                + " {\"node\",\"found_user\":{…}}")
         let origin = origin(wire.node, wire.instance)
         // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
         if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
             throw SharedMessageError(channel: channel, reason: "node \(problem)")
         }
         let present = [wire.removeUser != nil, wire.removedUser != nil, wire.removeClient != nil, wire.removedClient != nil,
-            wire.findClient != nil, wire.foundClient != nil].filter { $0 }.count
+            wire.findClient != nil, wire.foundClient != nil, wire.findUser != nil, wire.foundUser != nil].filter { $0 }.count
         guard present == 1 else {
             throw SharedMessageError(
                 channel: channel,
-                reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\""
-                    + " and \"found_client\"")
+                reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\","
+                    + " \"found_client\", \"find_user\" and \"found_user\"")
         }
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
@@ -271,33 +285,41 @@ public enum SharedMessageCodec {
                     refused: answer.refused.map { .init(status: $0.status, error: $0.error, details: $0.details) }))
         default:
             guard let origin else { throw SharedMessageError(channel: channel, reason: "a lookup and its answers name their node, \"node\"") }
-            update = try decodeLookup(wire.findClient, wire.foundClient, origin: origin, channel: channel)
+            update = try decodeLookup(wire, origin: origin, channel: channel)
         }
         return Message(origin: origin, update: update)
     }
 
-    /// A session's lookup or an answer to one (exactly one of them is given), from `origin`.
-    private static func decodeLookup(
-        _ lookup: SessionLookupWire?, _ answer: SessionLookupAnswerWire?, origin: NodeOrigin, channel: String
-    ) throws(SharedMessageError) -> SharedUpdate {
-        if let lookup {
-            if isNotAnID(lookup.clientID) { throw SharedMessageError(channel: channel, reason: "find_client: client_id is not a client id") }
-            if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "find_client: request_id is not a request id") }
-            return .sessionLookedUp(SessionLookup(clientID: lookup.clientID, requestedOn: origin.node, requestID: lookup.requestID))
+    /// A lookup or an answer to one (the one of them `wire` has), from `origin`.
+    private static func decodeLookup(_ wire: RemovalsWire, origin: NodeOrigin, channel: String) throws(SharedMessageError) -> SharedUpdate {
+        let (key, make): (String, (String) -> SessionLookup.Target) =
+            wire.findClient != nil || wire.foundClient != nil ? ("client_id", { .client($0) }) : ("user", { .user($0) })
+        if let lookup = wire.findClient ?? wire.findUser {
+            let name = key == "user" ? "find_user" : "find_client"
+            guard let value = key == "user" ? lookup.user : lookup.clientID, !isNotAnID(value) else {
+                throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id")
+            }
+            if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "\(name): request_id is not a request id") }
+            return .sessionLookedUp(SessionLookup(make(value), requestedOn: origin.node, requestID: lookup.requestID))
         }
-        guard let answer else { throw SharedMessageError(channel: channel, reason: "find_client or found_client") }
-        try checkAnswer(answer.askedOn, key: "found_client", channel: channel)
-        if isNotAnID(answer.clientID) { throw SharedMessageError(channel: channel, reason: "found_client: client_id is not a client id") }
+        guard let answer = wire.foundClient ?? wire.foundUser else {
+            throw SharedMessageError(channel: channel, reason: "a lookup or an answer to one")
+        }
+        let name = key == "user" ? "found_user" : "found_client"
+        try checkAnswer(answer.askedOn, key: name, channel: channel)
+        guard let value = key == "user" ? answer.user : answer.clientID, !isNotAnID(value) else {
+            throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id")
+        }
         if let body = answer.body, body.utf8.count > SessionLookupAnswer.maxBodyBytes || body.first != "{" {
             throw SharedMessageError(
-                channel: channel, reason: "found_client: body must be a JSON object of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
+                channel: channel, reason: "\(name): body must be a JSON object of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
         }
         if let error = answer.error, error.count > SessionLookupAnswer.maxErrorLength {
-            throw SharedMessageError(channel: channel, reason: "found_client: error longer than \(SessionLookupAnswer.maxErrorLength) characters")
+            throw SharedMessageError(channel: channel, reason: "\(name): error longer than \(SessionLookupAnswer.maxErrorLength) characters")
         }
         return .sessionLookupAnswered(
             SessionLookupAnswer(
-                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, clientID: answer.clientID, body: answer.body,
+                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, target: make(value), body: answer.body,
                 error: answer.error))
     }
 
@@ -591,33 +613,41 @@ private struct SessionRemovalAnswerWire: Codable {
     }
 }
 
+/// `find_client` (with `client_id`) or `find_user` (with `user`).
 private struct SessionLookupWire: Codable {
-    var clientID: String
+    var clientID: String? = nil
+    var user: String? = nil
     var requestID: String
 
     enum CodingKeys: String, CodingKey {
+        case user
         case clientID = "client_id"
         case requestID = "request_id"
     }
 }
 
+/// `found_client` (with `client_id`) or `found_user` (with `user`).
 private struct SessionLookupAnswerWire: Codable {
     var requestID: String
     var askedOn: String
-    var clientID: String
+    var clientID: String?
+    var user: String?
     var body: String?
     var error: String?
 
     init(_ answer: SessionLookupAnswer) {
         requestID = answer.requestID
         askedOn = answer.askedOn
-        clientID = answer.clientID
+        switch answer.target {
+        case .client(let clientID): self.clientID = clientID
+        case .user(let user): self.user = user
+        }
         body = answer.body
         error = answer.error
     }
 
     enum CodingKeys: String, CodingKey {
-        case body, error
+        case user, body, error
         case requestID = "request_id"
         case askedOn = "asked_on"
         case clientID = "client_id"
@@ -633,11 +663,14 @@ private struct RemovalsWire: Codable {
     var removedClient: SessionRemovalAnswerWire?
     var findClient: SessionLookupWire?
     var foundClient: SessionLookupAnswerWire?
+    var findUser: SessionLookupWire?
+    var foundUser: SessionLookupAnswerWire?
 
     init(
         node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
         removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil,
-        findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil
+        findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil,
+        findUser: SessionLookupWire? = nil, foundUser: SessionLookupAnswerWire? = nil
     ) {
         self.node = node
         self.instance = instance
@@ -647,6 +680,8 @@ private struct RemovalsWire: Codable {
         self.removedClient = removedClient
         self.findClient = findClient
         self.foundClient = foundClient
+        self.findUser = findUser
+        self.foundUser = foundUser
     }
 
     enum CodingKeys: String, CodingKey {
@@ -657,6 +692,8 @@ private struct RemovalsWire: Codable {
         case removedClient = "removed_client"
         case findClient = "find_client"
         case foundClient = "found_client"
+        case findUser = "find_user"
+        case foundUser = "found_user"
     }
 }
 

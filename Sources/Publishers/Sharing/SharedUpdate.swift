@@ -26,9 +26,9 @@ public enum SharedUpdate: Sendable, Hashable {
     case sessionRemoved(SessionRemoval)
     /// Another node's answer to a session's removal this one was asked for (`SessionRemovalAnswer`).
     case sessionRemovalAnswered(SessionRemovalAnswer)
-    /// A session an operator asked the origin to show that the origin does not have.
+    /// Sessions an operator asked the origin to show: one it does not have, or a user's.
     case sessionLookedUp(SessionLookup)
-    /// Another node's answer to a session's lookup this one was asked for (`SessionLookupAnswer`).
+    /// Another node's answer to a lookup this one was asked for (`SessionLookupAnswer`).
     case sessionLookupAnswered(SessionLookupAnswer)
     /// A node's heartbeat: nothing to ingest, only to know the node is there (`NodeHeartbeat`).
     case nodeHeartbeat(NodeHeartbeat)
@@ -70,9 +70,9 @@ public enum SharedUpdate: Sendable, Hashable {
         case .sessionRemovalAnswered(let answer):
             perItem * 2 + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.clientID)
                 + bytes(answer.removed?.user) + bytes(answer.refused?.error) + bytes(answer.refused?.details)
-        case .sessionLookedUp(let lookup): perItem + bytes(lookup.clientID) + bytes(lookup.requestedOn) + bytes(lookup.requestID)
+        case .sessionLookedUp(let lookup): perItem + bytes(lookup.target.value) + bytes(lookup.requestedOn) + bytes(lookup.requestID)
         case .sessionLookupAnswered(let answer):
-            perItem + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.clientID) + bytes(answer.body)
+            perItem + bytes(answer.requestID) + bytes(answer.askedOn) + bytes(answer.node) + bytes(answer.target.value) + bytes(answer.body)
                 + bytes(answer.error)
         case .nodeHeartbeat(let heartbeat): perItem * 2 + bytes(heartbeat.origin.node) + bytes(heartbeat.origin.instance)
         }

@@ -182,18 +182,53 @@ struct APIRoutes {
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
-    /// `GET /api/websocket/clients[?user=]`: the connected clients (of one user).
+    /// `GET /api/websocket/clients[?user=][&nodes=this]`: the connected clients of this node, or a
+    /// user's on every node sharing through Redis (unless `?nodes=this`).
     private func clients(_ request: Request) async throws -> Response {
         let store = try readyStore()
         let user = request.uri.formValue("user")
+        let asksOthers = try ClientRemoval.asksOtherNodes(request)
+        guard let user else { return JSONResponse.make(await Self.clientsBody(ofUser: nil, runtime: runtime, store: store)) }
+        guard asksOthers else {
+            return JSONResponse.make(await Self.clientsBody(ofUser: user, runtime: runtime, store: store).with(otherNodes: .notAsked))
+        }
+        // No session can have a user that is not an id: nobody is asked about it.
+        guard let broadcaster = runtime.broadcaster, FieldRules.identifierProblem(user, maxLength: Limits().maxTargetLength) == nil else {
+            let otherNodes: RemovedClientsBody.OtherNodes = runtime.broadcaster == nil ? .none : .notAsked
+            return JSONResponse.make(await Self.clientsBody(ofUser: user, runtime: runtime, store: store).with(otherNodes: otherNodes))
+        }
+        let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster) { requestID, _ in
+            .sessionLookedUp(SessionLookup(.user(user), requestedOn: runtime.configuration.nodeID, requestID: requestID))
+        }
+        var body = await Self.clientsBody(ofUser: user, runtime: runtime, store: store)
+        guard let asked else { return JSONResponse.make(body.with(otherNodes: .unreachable)) }
+        let collected = await asked.collect()
+        var errors: [ClientsBody.NodeError] = []
+        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == .user(user) && answer.hasSession {
+            guard let text = answer.body, let theirs = try? JSONDecoder().decode(ClientsBody.self, from: Data(text.utf8)) else {
+                errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not a list of connections"))
+                continue
+            }
+            body.clients += theirs.clients
+        }
+        body.clients.sort { ($0.connectedAt, $0.clientID) < ($1.connectedAt, $1.clientID) }
+        body.count = body.clients.count
+        body.unanswered = collected.unanswered
+        body.errors = errors.isEmpty ? nil : errors
+        return JSONResponse.make(body.with(otherNodes: .asked))
+    }
+
+    /// This node's connections (of `user`), oldest first.
+    static func clientsBody(ofUser user: String?, runtime: BrokerRuntime, store: EventStore) async -> ClientsBody {
         let connections = runtime.registry.all.filter { user == nil || $0.user == user }.sorted { $0.connectedAt < $1.connectedAt }
         // Only the sets are taken on the store (copies share their storage): sorted there, 1,000
         // clients × 100 subscriptions held up every push and ingest for a sixth of a second.
         let subscriptions = await store.read { projection in
             connections.map { projection.subscriptions.subscriptions(of: $0.clientID) }
         }
-        let rows = zip(connections, subscriptions).map(ClientRow.init)
-        return JSONResponse.make(ClientsBody(count: rows.count, clients: rows))
+        let node = runtime.configuration.nodeID
+        let rows = zip(connections, subscriptions).map { ClientRow($0, $1, node: node) }
+        return ClientsBody(count: rows.count, clients: rows)
     }
 
     /// `GET /api/websocket/clients/{client_id}[?nodes=this]`: one session as the journal has it
@@ -221,7 +256,10 @@ struct APIRoutes {
         let found = await store.read { projection in
             projection.reportRow(ofClient: clientID).map { ($0, projection.subscriptions.subscriptions(of: clientID)) }
         }
-        return found.map { session, subscriptions in ClientBody(session: session, connection: connection.map { ClientRow($0, subscriptions) }) }
+        let node = runtime.configuration.nodeID
+        return found.map { session, subscriptions in
+            ClientBody(session: session, connection: connection.map { ClientRow($0, subscriptions, node: node) })
+        }
     }
 
     private func signals(_ request: Request) async throws -> Response {
@@ -568,9 +606,41 @@ struct StatsBody: Encodable {
     }
 }
 
-struct ClientsBody: Encodable {
-    let count: Int
-    let clients: [ClientRow]
+struct ClientsBody: Codable {
+    /// An answer of another node that could not be read.
+    struct NodeError: Codable {
+        let node: String
+        let error: String
+    }
+
+    var count: Int
+    var clients: [ClientRow]
+    /// For a user's connections: whether the other nodes were asked for theirs.
+    var otherNodes: RemovedClientsBody.OtherNodes?
+    /// The nodes asked that did not answer in time.
+    var unanswered: [String]?
+    /// The nodes whose answers could not be read, and why.
+    var errors: [NodeError]?
+
+    init(count: Int, clients: [ClientRow]) {
+        self.count = count
+        self.clients = clients
+    }
+
+    /// This, saying whether and how the other nodes were asked.
+    func with(otherNodes: RemovedClientsBody.OtherNodes) -> ClientsBody {
+        var body = self
+        body.otherNodes = otherNodes
+        return body
+    }
+
+    /// This, when it lists any connection.
+    var nonEmpty: ClientsBody? { clients.isEmpty ? nil : self }
+
+    enum CodingKeys: String, CodingKey {
+        case count, clients, unanswered, errors
+        case otherNodes = "other_nodes"
+    }
 }
 
 struct ClientBody: Codable {
@@ -587,6 +657,8 @@ struct ClientRow: Codable {
     }
     let clientID: String
     let user: String?
+    /// The node the connection is on.
+    let node: String?
     let connectedAt: String
     let remote: String?
     let subscriptions: [SubscriptionRow]
@@ -599,7 +671,7 @@ struct ClientRow: Codable {
     let compression: Bool
 
     enum CodingKeys: String, CodingKey {
-        case user, remote, subscriptions, compression
+        case user, node, remote, subscriptions, compression
         case clientID = "client_id"
         case connectedAt = "connected_at"
         case messagesIn = "messages_in"
@@ -610,10 +682,10 @@ struct ClientRow: Codable {
 }
 
 extension ClientRow {
-    /// The row of a live connection holding `subscriptions`.
-    init(_ connection: LiveConnection, _ subscriptions: Set<Subscription>) {
+    /// The row of a live connection on `node` holding `subscriptions`.
+    init(_ connection: LiveConnection, _ subscriptions: Set<Subscription>, node: String) {
         self.init(
-            clientID: connection.clientID, user: connection.user,
+            clientID: connection.clientID, user: connection.user, node: node,
             connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
             subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
             messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,

@@ -281,34 +281,26 @@ extension APIRoutes {
         let removal = ClientRemoval(runtime: runtime, store: try readyStore())
         // The other nodes first: they close the user's connections there while this one does here.
         let otherNodes: RemovedClientsBody.OtherNodes
-        var answers: (pending: NodeAnswers<UserRemovalAnswer>.Pending, from: Set<String>)?
+        var asked: AskedNodes<UserRemovalAnswer>?
         if !asksOthers {
             otherNodes = .notAsked
         } else if let broadcaster = runtime.broadcaster {
-            let now = WallClock.microsecondsNow()
-            let pending = runtime.userRemovalAnswers.open()
-            let asked = broadcaster.offer(.userRemoved(UserRemoval(
-                user: user, endingSessions: endingSessions, requestedAt: now, requestedOn: runtime.configuration.nodeID,
-                requestID: pending.requestID)))
-            otherNodes = asked ? .asked : .unreachable
-            if asked {
-                answers = (pending, Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node)))
-            } else {
-                pending.close()
+            asked = askOtherNodes(runtime.userRemovalAnswers, through: broadcaster) { requestID, now in
+                .userRemoved(UserRemoval(
+                    user: user, endingSessions: endingSessions, requestedAt: now, requestedOn: runtime.configuration.nodeID, requestID: requestID))
             }
+            otherNodes = asked == nil ? .unreachable : .asked
         } else {
             otherNodes = .none
         }
-        let deadline = ContinuousClock.now + ClientRemoval.answerWait
         let outcomes: [ClientRemoval.Outcome]
         do {
             outcomes = try await removal.removeAll(ofUser: user, endingSessions: endingSessions)
         } catch {
-            answers?.pending.close()
+            asked?.pending.close()
             throw error
         }
-        var collected = NodeAnswers<UserRemovalAnswer>.Collected()
-        if let answers { collected = await answers.pending.collect(from: answers.from, until: deadline) }
+        let collected = await asked?.collect() ?? NodeAnswers<UserRemovalAnswer>.Collected()
         return JSONResponse.make(RemovedClientsBody(user: user, clients: outcomes, otherNodes: otherNodes, collected: collected))
     }
 }
@@ -341,7 +333,7 @@ struct RemovedElsewhereBody: Encodable {
 
 struct RemovedClientsBody: Encodable {
     /// Whether the other nodes were asked to remove the user's sessions too.
-    enum OtherNodes: String, Encodable {
+    enum OtherNodes: String, Codable {
         /// Handed to Redis for them.
         case asked
         /// `?nodes=this`.

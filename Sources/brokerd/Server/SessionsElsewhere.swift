@@ -4,30 +4,57 @@ import Hummingbird
 import Journal
 import Publishers
 
-/// An operator's request about a session this node does not have (its client is connected to
-/// another node behind nginx): handed to the other nodes through Redis, each of which answers
-/// whether it has it, so that any node answers for all.
+/// An operator's request about sessions on other nodes (a client connected to another node behind
+/// nginx, a user's connections on every node): handed to the other nodes through Redis, each of
+/// which answers with what it has or did, so that any node answers for all.
 extension APIRoutes {
-    /// Hands `request` (made with the request id and the time) about `clientID` to the other
-    /// nodes and waits for the answers of those this node knows, at most `ClientRemoval.answerWait`.
-    /// Returns the answers of the nodes that have the session (`having`), by node id; throws 503
-    /// `nodes_unreachable` when the request cannot go out, 404 `unknown_client` when no node that
-    /// answered has it (naming those that answered and those that did not in time).
+    /// A request handed to the other nodes, whose answers are awaited.
+    struct AskedNodes<Answer: NodeAnswer> {
+        let pending: NodeAnswers<Answer>.Pending
+        /// The nodes this one knows (by their heartbeats) when it asked: those waited for.
+        let nodes: Set<String>
+        /// When the wait ends, at the latest.
+        let deadline: ContinuousClock.Instant
+
+        /// Waits for the answers of `nodes` until `deadline`.
+        func collect() async -> NodeAnswers<Answer>.Collected {
+            await pending.collect(from: nodes, until: deadline)
+        }
+    }
+
+    /// Hands `request` (made with the request id and the time) to the other nodes, listening for
+    /// their answers in `registry` first; nil when it cannot go out (Redis is away, or the
+    /// publisher's queue full). The wait for the answers ends `ClientRemoval.answerWait` from now.
     func askOtherNodes<Answer: NodeAnswer>(
-        about clientID: String, answers registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster,
-        having hasSession: (Answer) -> Bool, request: (_ requestID: String, _ now: Int64) -> SharedUpdate
-    ) async throws -> [Answer] {
+        _ registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster, _ request: (_ requestID: String, _ now: Int64) -> SharedUpdate
+    ) -> AskedNodes<Answer>? {
         let now = WallClock.microsecondsNow()
         let pending = registry.open()
         guard broadcaster.offer(request(pending.requestID, now)) else {
             pending.close()
+            return nil
+        }
+        return AskedNodes(
+            pending: pending, nodes: Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node)),
+            deadline: ContinuousClock.now + ClientRemoval.answerWait)
+    }
+
+    /// Hands `request` about `clientID`, a session this node does not have, to the other nodes and
+    /// waits for the answers of those this node knows. Returns the answers of the nodes that have
+    /// the session (`having`), by node id; throws 503 `nodes_unreachable` when the request cannot
+    /// go out, 404 `unknown_client` when no node that answered has it (naming those that answered
+    /// and those that did not in time).
+    func askOtherNodes<Answer: NodeAnswer>(
+        about clientID: String, answers registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster,
+        having hasSession: (Answer) -> Bool, request: (_ requestID: String, _ now: Int64) -> SharedUpdate
+    ) async throws -> [Answer] {
+        guard let asked = askOtherNodes(registry, through: broadcaster, request) else {
             throw APIError(
                 status: .serviceUnavailable, error: "nodes_unreachable",
                 details: "no session \(clientID) on this node, and the other nodes cannot be asked (Redis is away): ask the node the client is"
                     + " connected to, or again once Redis is back")
         }
-        let nodes = Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node))
-        let collected = await pending.collect(from: nodes, until: ContinuousClock.now + ClientRemoval.answerWait)
+        let collected = await asked.collect()
         let having = collected.answers.values.filter(hasSession).sorted { $0.node < $1.node }
         guard having.isEmpty else { return having }
         let answered = collected.answers.keys.sorted()
@@ -43,7 +70,7 @@ extension APIRoutes {
     func lookUpOnAnotherNode(_ clientID: String, through broadcaster: RedisBroadcaster) async throws -> Response {
         let answers = try await askOtherNodes(about: clientID, answers: runtime.sessionLookupAnswers, through: broadcaster, having: \.hasSession) {
             requestID, _ in
-            .sessionLookedUp(SessionLookup(clientID: clientID, requestedOn: runtime.configuration.nodeID, requestID: requestID))
+            .sessionLookedUp(SessionLookup(.client(clientID), requestedOn: runtime.configuration.nodeID, requestID: requestID))
         }
         let answer = answers[0]
         if let error = answer.error {
@@ -57,16 +84,22 @@ extension APIRoutes {
 }
 
 extension SessionLookup {
-    /// Answers another node's lookup: with the session, when this node has it.
+    /// Answers another node's lookup: with the session, or the user's connections, when this node
+    /// has them.
     func answer(on runtime: BrokerRuntime, store: EventStore) {
         Task {
             var answer = answer(from: runtime.configuration.nodeID)
-            if let body = await APIRoutes.clientBody(of: clientID, runtime: runtime, store: store) {
-                let json = JSONResponse.encode(body)
+            let found: (any Encodable)? =
+                switch target {
+                case .client(let clientID): await APIRoutes.clientBody(of: clientID, runtime: runtime, store: store)
+                case .user(let user): await APIRoutes.clientsBody(ofUser: user, runtime: runtime, store: store).nonEmpty
+                }
+            if let found {
+                let json = JSONResponse.encode(found)
                 if json.count <= SessionLookupAnswer.maxBodyBytes {
                     answer.body = String(decoding: json, as: UTF8.self)
                 } else {
-                    answer.error = "the session takes \(json.count) bytes, more than the \(SessionLookupAnswer.maxBodyBytes) an answer may carry:"
+                    answer.error = "the answer takes \(json.count) bytes, more than the \(SessionLookupAnswer.maxBodyBytes) an answer may carry:"
                         + " ask node \(runtime.configuration.nodeID) itself"
                 }
             }
