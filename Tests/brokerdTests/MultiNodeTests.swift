@@ -693,12 +693,7 @@ import TestSupport
     @Test func aNodeThatDoesNotAnswerARemovalInTimeIsNamedUnanswered() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let auth = ["--jwt-secret", TestTokens.secret]
-        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
-        for node in [first, second] { try await waitUntilSharing(node) }
-        let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
-        let (aliceOnSecond, _) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
-        try await waitUntilKnown(first, knows: second)
+        let (first, second, aliceOnSecond, _) = try await startPairWithAliceOnTheSecond(redis: redis, in: dir)
 
         second.broker.suspend()
         let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
@@ -719,12 +714,7 @@ import TestSupport
     @Test func aClientThatAnotherNodeHasIsShownAndRemovedThere() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let auth = ["--jwt-secret", TestTokens.secret]
-        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
-        for node in [first, second] { try await waitUntilSharing(node) }
-        let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
-        let (alice, aliceID) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
-        try await waitUntilKnown(first, knows: second)
+        let (first, second, alice, aliceID) = try await startPairWithAliceOnTheSecond(redis: redis, in: dir)
         let path = first.broker.baseURL + "/api/websocket/clients/\(aliceID)"
         func journaled() throws -> [String] {
             try journaledEvents(second.broker.journalPath, kinds: [.clientDisconnected, .sessionExpired]).compactMap { event in
@@ -778,6 +768,20 @@ import TestSupport
         }
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
+    }
+
+    /// Nodes `node-a` and `node-b` with client authentication on `redis`, both sharing, and alice
+    /// connected to the second (subscribed to a stock), which the first knows by its heartbeats.
+    private func startPairWithAliceOnTheSecond(
+        redis: RedisProcess, in dir: TemporaryDirectory
+    ) async throws -> (Node, Node, alice: TestWebSocket, aliceID: String) {
+        let auth = ["--jwt-secret", TestTokens.secret]
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
+        let (alice, aliceID) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])
+        try await waitUntilKnown(first, knows: second)
+        return (first, second, alice, aliceID)
     }
 
     /// Waits until `node` shows `other` in `GET /api/cluster` (it heard its heartbeat).
