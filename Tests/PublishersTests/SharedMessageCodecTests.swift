@@ -281,12 +281,19 @@ struct SharedMessageCodecTests {
 
     /// A session the node asked did not have, or a user's connections, looked up: every node
     /// answers, those that have them with them as their API shows them.
-    @Test(arguments: [("find_client", "found_client", "client_id", SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice"))])
+    @Test(arguments: [
+        ("find_client", "found_client", "client_id", SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice")),
+        ("find_subscribers", "found_subscribers", "target", .subscribers(type: nil, target: "600519")),
+    ])
     func aLookupAndTheAnswersToItRoundTrip(_ key: String, _ answerKey: String, _ field: String, _ target: SessionLookup.Target) throws {
         let lookup = SessionLookup(target, requestedOn: "node-a", requestID: "r1")
         let message = SharedMessageCodec.encode(.sessionLookedUp(lookup), origin: origin)
         let json = try object(message)
         #expect(json[key] as? [String: String] == [field: target.value, "request_id": "r1"], "\(json)")
+        let typed = SessionLookup(.subscribers(type: .stock, target: "600519"), requestedOn: "node-a", requestID: "r2")
+        let typedMessage = SharedMessageCodec.encode(.sessionLookedUp(typed), origin: origin)
+        #expect((try object(typedMessage)["find_subscribers"] as? [String: String])?["type"] == "stock")
+        #expect(try SharedMessageCodec.decodeRemovals(typedMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(typed))
         let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
         #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
 
@@ -356,6 +363,9 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","find_user":{"user":"alice","request_id":"r"},"find_client":{"client_id":"c","request_id":"r"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_user":{"request_id":"r","asked_on":"a"}}"#, "found_user: user must be an id"),
         (#"{"node":"n","found_user":{"request_id":"r","asked_on":"a","user":"alice","body":"x"}}"#, "found_user: body must be a JSON object"),
+        (#"{"node":"n","find_subscribers":{"type":"stocks","target":"600519","request_id":"r"}}"#, "find_subscribers: type must be a subscription type"),
+        (#"{"node":"n","find_subscribers":{"type":"stock","request_id":"r"}}"#, "find_subscribers: target must be an id"),
+        (#"{"node":"n","found_subscribers":{"request_id":"r","asked_on":"a","target":""}}"#, "found_subscribers: target must be an id"),
         (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),

@@ -646,6 +646,15 @@ import TestSupport
         #expect(here["count"] as? Int == 1 && here["other_nodes"] as? String == "not_asked", "\(here)")
         let (_, nobody) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?user=nobody")
         #expect(nobody["count"] as? Int == 0 && nobody["other_nodes"] as? String == "asked", "\(nobody)")
+        // And who subscribes to 600519: everyone, on both nodes.
+        let (_, audience) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519")
+        let row = (audience["subscriptions"] as? [[String: Any]])?.first ?? [:]
+        #expect(audience["count"] as? Int == 1 && audience["other_nodes"] as? String == "asked", "\(audience)")
+        #expect(row["subscribers"] as? Int == 4 && row["connected"] as? Int == 4, "\(audience)")
+        #expect((row["clients"] as? [String])?.contains(aliceOnSecondID) == true && (row["clients"] as? [String])?.count == 4, "\(audience)")
+        let (_, audienceHere) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519&nodes=this")
+        #expect(((audienceHere["subscriptions"] as? [[String: Any]])?.first?["subscribers"] as? Int) == 1, "\(audienceHere)")
+        #expect(audienceHere["other_nodes"] as? String == "not_asked", "\(audienceHere)")
 
         // Every node: alice's connection on each is closed, and her session there ended; the
         // answer waits for the other node, which the first knows by its heartbeats, to say so.

@@ -43,6 +43,22 @@ struct SubscriptionAudienceTests {
         #expect(rows(SubscriptionAudience.Query(target: "nothing")).rows.isEmpty)
     }
 
+    /// Another node's subscribers of the same target are added: sessions and connections summed,
+    /// client ids joined, and the rows ranked again.
+    @Test func otherNodesRowsOfOneTargetAreSummedAndRankedAgain() {
+        let here = [
+            SubscriptionAudience.Row(type: "stock", target: "sh", subscribers: 1, connected: 1, clients: ["c1"]),
+            SubscriptionAudience.Row(type: "market", target: "sh", subscribers: 2, connected: 1, clients: ["c2", "c5"]),
+        ]
+        let nodeB = [SubscriptionAudience.Row(type: "stock", target: "sh", subscribers: 2, connected: 2, clients: ["b1", "b0"])]
+        let nodeC = [SubscriptionAudience.Row(type: "news", target: "sh", subscribers: 1, connected: 0, clients: ["x9"])]
+        let merged = SubscriptionAudience.merged(here, [nodeB, nodeC])
+        #expect(merged.map { "\($0.type):\($0.subscribers):\($0.connected)" } == ["stock:3:3", "market:2:1", "news:1:0"])
+        #expect(merged.first?.clients == ["b0", "b1", "c1"])
+        #expect(SubscriptionAudience.merged([], [nodeB]) == nodeB, "none here: the other node's")
+        #expect(SubscriptionAudience.merged(here, []) == [here[1], here[0]].sorted { $0.subscribers > $1.subscribers })
+    }
+
     @Test func theQueryIsReadFromTheURLAndBadValuesAreRefused() throws {
         #expect(try SubscriptionAudience.query(URI("/api/websocket/subscriptions")) == SubscriptionAudience.Query())
         let full = try SubscriptionAudience.query(URI("/api/websocket/subscriptions?type=news&target=all&limit=7"))

@@ -1,7 +1,10 @@
+import Broker
+
 /// An operator's look at sessions on other nodes: of a client id the node asked does not have
-/// (`GET /api/websocket/clients/{client_id}`), or of a user's connections
-/// (`GET /api/websocket/clients?user=`). The node asked hands it to the others, which answer with
-/// what they have.
+/// (`GET /api/websocket/clients/{client_id}`), of a user's connections
+/// (`GET /api/websocket/clients?user=`), or of who subscribes to a target
+/// (`GET /api/websocket/subscriptions?target=`). The node asked hands it to the others, which
+/// answer with what they have.
 public struct SessionLookup: Sendable, Hashable {
     /// What is looked up.
     public enum Target: Sendable, Hashable {
@@ -9,12 +12,15 @@ public struct SessionLookup: Sendable, Hashable {
         case client(String)
         /// A user's connections.
         case user(String)
+        /// The sessions subscribed to a target, of one subscription type or of every type.
+        case subscribers(type: SubscriptionType?, target: String)
 
-        /// The client id or the user.
+        /// The client id, the user or the target.
         public var value: String {
             switch self {
             case .client(let clientID): clientID
             case .user(let user): user
+            case .subscribers(_, let target): target
             }
         }
     }
@@ -46,8 +52,9 @@ public struct SessionLookupAnswer: NodeAnswer {
     /// What was looked up.
     public var target: SessionLookup.Target
     /// What the node has, a JSON object as its own route shows it: the session
-    /// (`GET /api/websocket/clients/{client_id}`) or the user's connections
-    /// (`GET /api/websocket/clients?user=`); nil when it has no such session.
+    /// (`GET /api/websocket/clients/{client_id}`), the user's connections
+    /// (`GET /api/websocket/clients?user=`) or the target's subscribers
+    /// (`GET /api/websocket/subscriptions?target=`); nil when it has none.
     public var body: String?
     /// Why the node could not send what it has (too large for an answer); nil when it did.
     public var error: String?

@@ -21,7 +21,9 @@ import Foundation
 ///   and a node's answer: `{"node","instance","found_client":{"request_id","asked_on","client_id","body","error"}}`
 ///   (`body`: the session as the node's `GET /api/websocket/clients/{client_id}` answers it, as a string; neither from a
 ///   node without it); a user's connections, `find_user` and `found_user`, the same with `user` for `client_id` (`body`:
-///   as the node's `GET /api/websocket/clients?user=` answers it);
+///   as the node's `GET /api/websocket/clients?user=` answers it); a target's subscribers, `find_subscribers` and
+///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
+///   `GET /api/websocket/subscriptions?type=&target=` answers it);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -132,6 +134,10 @@ public enum SharedMessageCodec {
                     RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: clientID, requestID: lookup.requestID))
                 case .user(let user):
                     RemovalsWire(node: origin.node, instance: origin.instance, findUser: SessionLookupWire(user: user, requestID: lookup.requestID))
+                case .subscribers(let type, let target):
+                    RemovalsWire(
+                        node: origin.node, instance: origin.instance,
+                        findSubscribers: SessionLookupWire(type: type?.rawValue, target: target, requestID: lookup.requestID))
                 }
             data = try? encoder.encode(wire)
         case .sessionLookupAnswered(let answer):
@@ -140,6 +146,7 @@ public enum SharedMessageCodec {
                 switch answer.target {
                 case .client: RemovalsWire(node: origin.node, instance: origin.instance, foundClient: found)
                 case .user: RemovalsWire(node: origin.node, instance: origin.instance, foundUser: found)
+                case .subscribers: RemovalsWire(node: origin.node, instance: origin.instance, foundSubscribers: found)
                 }
             data = try? encoder.encode(wire)
         case .nodeHeartbeat(let heartbeat):
@@ -210,21 +217,23 @@ public enum SharedMessageCodec {
         let wire = try decode(
             RemovalsWire.self, from: json, channel: channel,
             expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}},"
-                + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}}, {\"node\",\"find_user\":{\"user\",\"request_id\"}} or a"
-                + " node's answer, {\"node\",\"removed_user\":{…}}, {\"node\",\"removed_client\":{…}}, {\"node\",\"found_client\":{…}} or"
-                + " {\"node\",\"found_user\":{…}}")
+                + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}}, {\"node\",\"find_user\":{\"user\",\"request_id\"}},"
+                + " {\"node\",\"find_subscribers\":{\"type\",\"target\",\"request_id\"}} or a node's answer, {\"node\",\"removed_user\":{…}},"
+                + " {\"node\",\"removed_client\":{…}}, {\"node\",\"found_client\":{…}}, {\"node\",\"found_user\":{…}} or"
+                + " {\"node\",\"found_subscribers\":{…}}")
         let origin = origin(wire.node, wire.instance)
         // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
         if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
             throw SharedMessageError(channel: channel, reason: "node \(problem)")
         }
         let present = [wire.removeUser != nil, wire.removedUser != nil, wire.removeClient != nil, wire.removedClient != nil,
-            wire.findClient != nil, wire.foundClient != nil, wire.findUser != nil, wire.foundUser != nil].filter { $0 }.count
+            wire.findClient != nil, wire.foundClient != nil, wire.findUser != nil, wire.foundUser != nil,
+            wire.findSubscribers != nil, wire.foundSubscribers != nil].filter { $0 }.count
         guard present == 1 else {
             throw SharedMessageError(
                 channel: channel,
                 reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\","
-                    + " \"found_client\", \"find_user\" and \"found_user\"")
+                    + " \"found_client\", \"find_user\", \"found_user\", \"find_subscribers\" and \"found_subscribers\"")
         }
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
@@ -292,24 +301,20 @@ public enum SharedMessageCodec {
 
     /// A lookup or an answer to one (the one of them `wire` has), from `origin`.
     private static func decodeLookup(_ wire: RemovalsWire, origin: NodeOrigin, channel: String) throws(SharedMessageError) -> SharedUpdate {
-        let (key, make): (String, (String) -> SessionLookup.Target) =
-            wire.findClient != nil || wire.foundClient != nil ? ("client_id", { .client($0) }) : ("user", { .user($0) })
-        if let lookup = wire.findClient ?? wire.findUser {
-            let name = key == "user" ? "find_user" : "find_client"
-            guard let value = key == "user" ? lookup.user : lookup.clientID, !isNotAnID(value) else {
-                throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id")
-            }
+        if case let (lookup, name)? = wire.findClient.map({ ($0, "find_client") }) ?? wire.findUser.map({ ($0, "find_user") })
+            ?? wire.findSubscribers.map({ ($0, "find_subscribers") })
+        {
+            let target = try lookupTarget(of: name, clientID: lookup.clientID, user: lookup.user, type: lookup.type, target: lookup.target, channel: channel)
             if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "\(name): request_id is not a request id") }
-            return .sessionLookedUp(SessionLookup(make(value), requestedOn: origin.node, requestID: lookup.requestID))
+            return .sessionLookedUp(SessionLookup(target, requestedOn: origin.node, requestID: lookup.requestID))
         }
-        guard let answer = wire.foundClient ?? wire.foundUser else {
+        guard case let (answer, name)? = wire.foundClient.map({ ($0, "found_client") }) ?? wire.foundUser.map({ ($0, "found_user") })
+            ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
+        else {
             throw SharedMessageError(channel: channel, reason: "a lookup or an answer to one")
         }
-        let name = key == "user" ? "found_user" : "found_client"
         try checkAnswer(answer.askedOn, key: name, channel: channel)
-        guard let value = key == "user" ? answer.user : answer.clientID, !isNotAnID(value) else {
-            throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id")
-        }
+        let target = try lookupTarget(of: name, clientID: answer.clientID, user: answer.user, type: answer.type, target: answer.target, channel: channel)
         if let body = answer.body, body.utf8.count > SessionLookupAnswer.maxBodyBytes || body.first != "{" {
             throw SharedMessageError(
                 channel: channel, reason: "\(name): body must be a JSON object of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
@@ -319,8 +324,27 @@ public enum SharedMessageCodec {
         }
         return .sessionLookupAnswered(
             SessionLookupAnswer(
-                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, target: make(value), body: answer.body,
-                error: answer.error))
+                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, target: target, body: answer.body, error: answer.error))
+    }
+
+    /// What the lookup or answer `name` (`find_client`, `found_user`, …) is about, from its fields.
+    private static func lookupTarget(
+        of name: String, clientID: String?, user: String?, type: String?, target: String?, channel: String
+    ) throws(SharedMessageError) -> SessionLookup.Target {
+        func id(_ value: String?, _ key: String) throws(SharedMessageError) -> String {
+            guard let value, !isNotAnID(value) else { throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id") }
+            return value
+        }
+        switch name.dropFirst(name.hasPrefix("find_") ? 5 : 6) {
+        case "client": return .client(try id(clientID, "client_id"))
+        case "user": return .user(try id(user, "user"))
+        default:
+            guard let type else { return .subscribers(type: nil, target: try id(target, "target")) }
+            guard let known = SubscriptionType(rawValue: type) else {
+                throw SharedMessageError(channel: channel, reason: "\(name): type must be a subscription type, got \"\(type.prefix(32))\"")
+            }
+            return .subscribers(type: known, target: try id(target, "target"))
+        }
     }
 
     /// Whether `text` is not an id as the broker makes them (users, client ids, node ids, codes).
@@ -613,25 +637,30 @@ private struct SessionRemovalAnswerWire: Codable {
     }
 }
 
-/// `find_client` (with `client_id`) or `find_user` (with `user`).
+/// `find_client` (with `client_id`), `find_user` (with `user`) or `find_subscribers` (with
+/// `target`, and `type` when one was asked for).
 private struct SessionLookupWire: Codable {
     var clientID: String? = nil
     var user: String? = nil
+    var type: String? = nil
+    var target: String? = nil
     var requestID: String
 
     enum CodingKeys: String, CodingKey {
-        case user
+        case user, type, target
         case clientID = "client_id"
         case requestID = "request_id"
     }
 }
 
-/// `found_client` (with `client_id`) or `found_user` (with `user`).
+/// `found_client`, `found_user` or `found_subscribers`, with what the lookup named.
 private struct SessionLookupAnswerWire: Codable {
     var requestID: String
     var askedOn: String
     var clientID: String?
     var user: String?
+    var type: String?
+    var target: String?
     var body: String?
     var error: String?
 
@@ -641,13 +670,16 @@ private struct SessionLookupAnswerWire: Codable {
         switch answer.target {
         case .client(let clientID): self.clientID = clientID
         case .user(let user): self.user = user
+        case .subscribers(let type, let target):
+            self.type = type?.rawValue
+            self.target = target
         }
         body = answer.body
         error = answer.error
     }
 
     enum CodingKeys: String, CodingKey {
-        case user, body, error
+        case user, type, target, body, error
         case requestID = "request_id"
         case askedOn = "asked_on"
         case clientID = "client_id"
@@ -665,12 +697,15 @@ private struct RemovalsWire: Codable {
     var foundClient: SessionLookupAnswerWire?
     var findUser: SessionLookupWire?
     var foundUser: SessionLookupAnswerWire?
+    var findSubscribers: SessionLookupWire?
+    var foundSubscribers: SessionLookupAnswerWire?
 
     init(
         node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
         removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil,
         findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil,
-        findUser: SessionLookupWire? = nil, foundUser: SessionLookupAnswerWire? = nil
+        findUser: SessionLookupWire? = nil, foundUser: SessionLookupAnswerWire? = nil,
+        findSubscribers: SessionLookupWire? = nil, foundSubscribers: SessionLookupAnswerWire? = nil
     ) {
         self.node = node
         self.instance = instance
@@ -682,6 +717,8 @@ private struct RemovalsWire: Codable {
         self.foundClient = foundClient
         self.findUser = findUser
         self.foundUser = foundUser
+        self.findSubscribers = findSubscribers
+        self.foundSubscribers = foundSubscribers
     }
 
     enum CodingKeys: String, CodingKey {
@@ -694,6 +731,8 @@ private struct RemovalsWire: Codable {
         case foundClient = "found_client"
         case findUser = "find_user"
         case foundUser = "found_user"
+        case findSubscribers = "find_subscribers"
+        case foundSubscribers = "found_subscribers"
     }
 }
 

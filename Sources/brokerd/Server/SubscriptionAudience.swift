@@ -1,12 +1,15 @@
 import Broker
+import Foundation
 import Hummingbird
 import HummingbirdCore
+import Publishers
 
 /// Who listens to what, for `GET /api/websocket/subscriptions`: every subscription that has
 /// subscribers, with how many sessions hold it and how many of those are connected to this node
-/// now (the rest are gone sessions within their resume window, whose subscriptions are kept).
+/// now (the rest are gone sessions within their resume window, whose subscriptions are kept). With
+/// a target named, the other nodes' subscribers are added (`merged`).
 enum SubscriptionAudience {
-    struct Row: Encodable, Equatable, Sendable {
+    struct Row: Codable, Equatable, Sendable {
         let type: String
         let target: String
         /// Sessions that hold the subscription.
@@ -46,6 +49,25 @@ enum SubscriptionAudience {
         return (Array(rows), matching.count)
     }
 
+    /// `rows` and other nodes' rows of the same query (one target): each subscription's sessions
+    /// and connections summed over the nodes, its client ids joined, ranked as `rows` ranks them.
+    static func merged(_ rows: [Row], _ others: [[Row]]) -> [Row] {
+        var byKey: [String: Row] = [:]
+        for row in rows + others.joined() {
+            let key = row.type + "\u{0}" + row.target
+            guard let held = byKey[key] else {
+                byKey[key] = row
+                continue
+            }
+            byKey[key] = Row(
+                type: row.type, target: row.target, subscribers: held.subscribers + row.subscribers, connected: held.connected + row.connected,
+                clients: held.clients.map { ($0 + (row.clients ?? [])).sorted() } ?? row.clients)
+        }
+        return byKey.values.sorted { lhs, rhs in
+            lhs.subscribers != rhs.subscribers ? lhs.subscribers > rhs.subscribers : (lhs.type, lhs.target) < (rhs.type, rhs.target)
+        }
+    }
+
     /// The query of `?type=&target=&limit=`; a type or limit that is not one is refused.
     static func query(_ uri: URI) throws -> Query {
         var query = Query()
@@ -66,22 +88,78 @@ enum SubscriptionAudience {
     }
 }
 
-struct SubscriptionsBody: Encodable {
+struct SubscriptionsBody: Codable {
     /// Subscriptions that matched (more than `subscriptions` holds when the limit cut them).
-    let count: Int
-    let subscriptions: [SubscriptionAudience.Row]
+    var count: Int
+    var subscriptions: [SubscriptionAudience.Row]
+    /// With a target named: whether the other nodes were asked for theirs.
+    var otherNodes: RemovedClientsBody.OtherNodes?
+    /// The nodes asked that did not answer in time.
+    var unanswered: [String]?
+    /// The nodes whose answers could not be read, and why.
+    var errors: [ClientsBody.NodeError]?
+
+    init(count: Int, subscriptions: [SubscriptionAudience.Row]) {
+        self.count = count
+        self.subscriptions = subscriptions
+    }
+
+    /// This, when it lists any subscription.
+    var nonEmpty: SubscriptionsBody? { subscriptions.isEmpty ? nil : self }
+
+    enum CodingKeys: String, CodingKey {
+        case count, subscriptions, unanswered, errors
+        case otherNodes = "other_nodes"
+    }
 }
 
 extension APIRoutes {
-    /// `GET /api/websocket/subscriptions[?type=&target=&limit=]`.
+    /// `GET /api/websocket/subscriptions[?type=&target=&limit=][&nodes=this]`: with a target,
+    /// the subscribers on every node sharing through Redis (unless `?nodes=this`).
     func subscriptions(_ request: Request) async throws -> Response {
         let query = try SubscriptionAudience.query(request.uri)
+        let asksOthers = try ClientRemoval.asksOtherNodes(request)
         let store = try readyStore()
+        var body = await Self.subscriptionsBody(query, runtime: runtime, store: store)
+        guard let target = query.target else { return JSONResponse.make(body) }
+        guard asksOthers, let broadcaster = runtime.broadcaster, FieldRules.identifierProblem(target, maxLength: Limits().maxTargetLength) == nil else {
+            // No session can subscribe to a target that is not an id: nobody is asked about it.
+            let otherNodes: RemovedClientsBody.OtherNodes = asksOthers && runtime.broadcaster == nil ? .none : .notAsked
+            body.otherNodes = otherNodes
+            return JSONResponse.make(body)
+        }
+        let lookup = SessionLookup.Target.subscribers(type: query.type, target: target)
+        guard let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster, { requestID, _ in
+            .sessionLookedUp(SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID))
+        }) else {
+            body.otherNodes = .unreachable
+            return JSONResponse.make(body)
+        }
+        let collected = await asked.collect()
+        var others: [[SubscriptionAudience.Row]] = []
+        var errors: [ClientsBody.NodeError] = []
+        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == lookup && answer.hasSession {
+            guard let text = answer.body, let theirs = try? JSONDecoder().decode(SubscriptionsBody.self, from: Data(text.utf8)) else {
+                errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not a list of subscriptions"))
+                continue
+            }
+            others.append(theirs.subscriptions)
+        }
+        body.subscriptions = SubscriptionAudience.merged(body.subscriptions, others)
+        body.count = body.subscriptions.count
+        body.otherNodes = .asked
+        body.unanswered = collected.unanswered
+        body.errors = errors.isEmpty ? nil : errors
+        return JSONResponse.make(body)
+    }
+
+    /// This node's subscriptions matching `query`.
+    static func subscriptionsBody(_ query: SubscriptionAudience.Query, runtime: BrokerRuntime, store: EventStore) async -> SubscriptionsBody {
         // Only the index's map is taken on the store (a copy sharing its storage); the counting is
         // done after, so a large listing holds up no push.
         let subscribers = await store.read { $0.subscriptions.subscribersBySubscription }
         let connected = Set(runtime.registry.all.map(\.clientID))
         let (rows, matched) = SubscriptionAudience.rows(subscribers, matching: query, isConnected: connected.contains)
-        return JSONResponse.make(SubscriptionsBody(count: matched, subscriptions: rows))
+        return SubscriptionsBody(count: matched, subscriptions: rows)
     }
 }
