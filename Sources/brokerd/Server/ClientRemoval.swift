@@ -152,7 +152,8 @@ struct ClientRemoval {
                 runtime.logger.notice(
                     "a user's sessions removed, asked on another node", metadata: metadata.merging(["clients": .stringConvertible(outcomes.count)]) { $1 })
             } catch {
-                answer?.error = (error as? APIError).map { "\($0.error): \($0.details)" } ?? "\(error)"
+                // Bounded as the node asked checks it: a longer one would be dropped there as malformed.
+                answer?.error = String(((error as? APIError).map { "\($0.error): \($0.details)" } ?? "\(error)").prefix(UserRemovalAnswer.maxErrorLength))
                 runtime.logger.warning(
                     "a user's removal asked on another node failed here", metadata: metadata.merging(["error": "\(error)"]) { $1 })
             }
