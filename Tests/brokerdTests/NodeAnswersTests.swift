@@ -30,6 +30,19 @@ struct NodeAnswersTests {
         #expect(!registry.deliver(Self.answer("node-e", to: "r1")), "a late answer is dropped")
     }
 
+    /// A lookup of one client id ends with the answer of the node that has the session: a node
+    /// that hangs does not hold it to the deadline.
+    @Test func theWaitEndsAtTheFirstAnswerThatIsEnough() async {
+        let registry = NodeAnswers<UserRemovalAnswer>()
+        let pending = registry.open("r5")
+        registry.deliver(Self.answer("node-b", to: "r5", clients: []))
+        registry.deliver(Self.answer("node-c", to: "r5"))
+        let collected = await pending.collect(from: ["node-b", "node-c", "node-hung"], until: .now + .seconds(600)) { !$0.clients.isEmpty }
+        #expect(collected.answers.keys.sorted() == ["node-b", "node-c"])
+        #expect(collected.unanswered == ["node-hung"])
+        #expect(registry.pendingCount == 0)
+    }
+
     @Test func aNodeThatDoesNotAnswerByTheDeadlineIsNamed() async {
         let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r2")

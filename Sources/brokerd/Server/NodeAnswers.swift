@@ -23,10 +23,13 @@ final class NodeAnswers<Answer: NodeAnswer>: Sendable {
         fileprivate let continuation: AsyncStream<Answer>.Continuation
         fileprivate let owner: NodeAnswers
 
-        /// Waits until each node of `nodes` has answered or `deadline` has passed, then stops
-        /// listening. Answers of other nodes that come meanwhile are kept too (a node that started
-        /// since the last heartbeats).
-        func collect(from nodes: Set<String>, until deadline: ContinuousClock.Instant) async -> Collected {
+        /// Waits until each node of `nodes` has answered, an answer is `enough` (the one node with
+        /// the session looked for has answered) or `deadline` has passed, then stops listening.
+        /// Answers of other nodes that come meanwhile are kept too (a node that started since the
+        /// last heartbeats).
+        func collect(
+            from nodes: Set<String>, until deadline: ContinuousClock.Instant, enough: (Answer) -> Bool = { _ in false }
+        ) async -> Collected {
             defer { close() }
             var collected = Collected()
             if !nodes.isEmpty {
@@ -37,7 +40,7 @@ final class NodeAnswers<Answer: NodeAnswer>: Sendable {
                 defer { timer.cancel() }
                 for await answer in answers {
                     collected.answers[answer.node] = answer
-                    if nodes.isSubset(of: collected.answers.keys) { break }
+                    if enough(answer) || nodes.isSubset(of: collected.answers.keys) { break }
                 }
             }
             collected.unanswered = nodes.subtracting(collected.answers.keys).sorted()

@@ -16,9 +16,9 @@ extension APIRoutes {
         /// When the wait ends, at the latest.
         let deadline: ContinuousClock.Instant
 
-        /// Waits for the answers of `nodes` until `deadline`.
-        func collect() async -> NodeAnswers<Answer>.Collected {
-            await pending.collect(from: nodes, until: deadline)
+        /// Waits for the answers of `nodes` until `deadline`, or only until an answer is `enough`.
+        func collect(enough: (Answer) -> Bool = { _ in false }) async -> NodeAnswers<Answer>.Collected {
+            await pending.collect(from: nodes, until: deadline, enough: enough)
         }
     }
 
@@ -40,10 +40,11 @@ extension APIRoutes {
     }
 
     /// Hands `request` about `clientID`, a session this node does not have, to the other nodes and
-    /// waits for the answers of those this node knows. Returns the answers of the nodes that have
-    /// the session (`having`), by node id; throws 503 `nodes_unreachable` when the request cannot
-    /// go out, 404 `unknown_client` when no node that answered has it (naming those that answered
-    /// and those that did not in time).
+    /// waits for the answers of those this node knows, until one has the session (client ids are
+    /// random per node: the one that has it, but for a rare collision). Returns the answers of the
+    /// nodes that have the session (`having`) by then, by node id; throws 503 `nodes_unreachable`
+    /// when the request cannot go out, 404 `unknown_client` when no node that answered has it
+    /// (naming those that answered and those that did not in time).
     func askOtherNodes<Answer: NodeAnswer>(
         about clientID: String, answers registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster,
         having hasSession: (Answer) -> Bool, request: (_ requestID: String, _ now: Int64) -> SharedUpdate
@@ -54,7 +55,7 @@ extension APIRoutes {
                 details: "no session \(clientID) on this node, and the other nodes cannot be asked (Redis is away): ask the node the client is"
                     + " connected to, or again once Redis is back")
         }
-        let collected = await asked.collect()
+        let collected = await asked.collect(enough: hasSession)
         let having = collected.answers.values.filter(hasSession).sorted { $0.node < $1.node }
         guard having.isEmpty else { return having }
         let answered = collected.answers.keys.sorted()
