@@ -569,7 +569,7 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let (first, second) = try await startSharingPair(redis: redis, in: dir)
         let (onFirst, _) = try await connect(first.broker.webSocketURL, subscribing: [("stock", "600519")])
-        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+        let (onSecond, onSecondID) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
 
         redis.kill()
         try await post(first.broker.baseURL, "/api/ticks", tick("600519", 201))
@@ -577,6 +577,11 @@ import TestSupport
         try await waitForStats(first, "the tick counted as not shared") { stats in
             ((stats["redis_outbound"] as? [String: Any])?["dropped"] as? Int ?? 0) >= 1
         }
+        // Nor can the other nodes be asked about a session: said so, rather than a 404.
+        let (unreachable, unreachableBody) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients/\(onSecondID)")
+        #expect(unreachable == 503 && unreachableBody["error"] as? String == "nodes_unreachable", "\(unreachableBody)")
+        let (_, audience) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519")
+        #expect(audience["other_nodes"] as? String == "unreachable" && audience["count"] as? Int == 1, "\(audience)")
 
         try await redis.start()
         try await waitUntilSharing(first)
