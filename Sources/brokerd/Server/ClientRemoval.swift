@@ -142,7 +142,7 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a user's removal", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a user's removal", key: "stale-user", runtime: runtime, metadata: metadata) else { return }
         Task {
             var answer = removal.answer(from: runtime.configuration.nodeID)
             do {
@@ -169,7 +169,7 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "client": "\(removal.clientID)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSession ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a session's removal", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a session's removal", key: "stale-session", runtime: runtime, metadata: metadata) else { return }
         Task {
             var answer = removal.answer(from: runtime.configuration.nodeID)
             do {
@@ -193,14 +193,15 @@ struct ClientRemoval {
     }
 
     /// Whether a removal another node was asked for is recent enough to act on; one heard of too
-    /// late is logged (throttled: anything that can PUBLISH could send many) and left alone.
+    /// late is logged (throttled per `key`, each kind on its own: anything that can PUBLISH could
+    /// send many) and left alone.
     private static func isInTime(
-        _ removal: some OperatorRemoval, _ what: String, runtime: BrokerRuntime, metadata: Logger.Metadata
+        _ removal: some OperatorRemoval, _ what: String, key: String, runtime: BrokerRuntime, metadata: Logger.Metadata
     ) -> Bool {
         let now = WallClock.microsecondsNow()
         guard removal.isStale(at: now) else { return true }
         runtime.staleRemovals.log(
-            "\(what) asked on another node came too late and is not acted on", key: "stale",
+            "\(what) asked on another node came too late and is not acted on", key: key,
             metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
             logger: runtime.logger, level: .warning)
         return false
