@@ -282,14 +282,16 @@ struct SharedMessageCodecTests {
     /// A session the node asked did not have, or a user's connections, looked up: every node
     /// answers, those that have them with them as their API shows them.
     @Test(arguments: [
-        ("find_client", "found_client", "client_id", SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice")),
+        ("find_client", "found_client", "client_id" as String?, SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice")),
         ("find_subscribers", "found_subscribers", "target", .subscribers(type: nil, target: "600519")),
+        ("find_connections", "found_connections", nil, .connections),
     ])
-    func aLookupAndTheAnswersToItRoundTrip(_ key: String, _ answerKey: String, _ field: String, _ target: SessionLookup.Target) throws {
+    func aLookupAndTheAnswersToItRoundTrip(_ key: String, _ answerKey: String, _ field: String?, _ target: SessionLookup.Target) throws {
         let lookup = SessionLookup(target, requestedOn: "node-a", requestID: "r1")
         let message = SharedMessageCodec.encode(.sessionLookedUp(lookup), origin: origin)
         let json = try object(message)
-        #expect(json[key] as? [String: String] == [field: target.value, "request_id": "r1"], "\(json)")
+        let named = field.map { [$0: target.value] } ?? [:]
+        #expect(json[key] as? [String: String] == named.merging(["request_id": "r1"]) { $1 }, "\(json)")
         let typed = SessionLookup(.subscribers(type: .stock, target: "600519"), requestedOn: "node-a", requestID: "r2")
         let typedMessage = SharedMessageCodec.encode(.sessionLookedUp(typed), origin: origin)
         #expect((try object(typedMessage)["find_subscribers"] as? [String: String])?["type"] == "stock")
@@ -306,7 +308,8 @@ struct SharedMessageCodecTests {
         #expect(!notHere.hasSession && found.hasSession && tooLarge.hasSession)
         for answer in [notHere, found, tooLarge] {
             let message = SharedMessageCodec.encode(.sessionLookupAnswered(answer), origin: fromB)
-            #expect((try object(message)[answerKey] as? [String: Any])?[field] as? String == target.value)
+            let answerJSON = try object(message)[answerKey] as? [String: Any]
+            #expect(answerJSON?["asked_on"] as? String == "node-a" && field.map { answerJSON?[$0] as? String == target.value } ?? true)
             let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
             #expect(decoded.origin == fromB && decoded.update == .sessionLookupAnswered(answer))
         }

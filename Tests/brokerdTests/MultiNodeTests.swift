@@ -651,6 +651,13 @@ import TestSupport
         #expect(here["count"] as? Int == 1 && here["other_nodes"] as? String == "not_asked", "\(here)")
         let (_, nobody) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?user=nobody")
         #expect(nobody["count"] as? Int == 0 && nobody["other_nodes"] as? String == "asked", "\(nobody)")
+        // Everyone's connections, when asked for; by default this node's alone.
+        let (_, everyone) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?nodes=all")
+        let everyRow = everyone["clients"] as? [[String: Any]] ?? []
+        #expect(everyone["count"] as? Int == 4 && everyone["other_nodes"] as? String == "asked", "\(everyone)")
+        #expect(everyRow.filter { $0["node"] as? String == "node-b" }.count == 3, "\(everyone)")
+        let (_, thisNode) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients")
+        #expect(thisNode["count"] as? Int == 1 && thisNode["other_nodes"] == nil, "\(thisNode)")
         // And who subscribes to 600519: everyone, on both nodes.
         let (_, audience) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519")
         let row = (audience["subscriptions"] as? [[String: Any]])?.first ?? [:]

@@ -35,6 +35,7 @@ BASE = {
                                                                           "refused": {"status": 409, "error": "client_not_connected", "details": "d"}}},
                        {"node": "n2", "instance": "i", "find_client": {"client_id": "client_00000000", "request_id": "r"}},
                        {"node": "n2", "instance": "i", "find_user": {"user": "alice", "request_id": "r"}},
+                       {"node": "n2", "instance": "i", "find_connections": {"request_id": "r"}},
                        {"node": "n2", "instance": "i", "find_subscribers": {"type": "stock", "target": "600519", "request_id": "r"}},
                        {"node": "n2", "instance": "i", "found_user": {"request_id": "r", "asked_on": "vm", "user": "alice", "body": "{\"count\":0,\"clients\":[]}"}},
                        {"node": "n2", "instance": "i", "found_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",

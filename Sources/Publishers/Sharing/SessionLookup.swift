@@ -2,7 +2,8 @@ import Broker
 
 /// An operator's look at sessions on other nodes: of a client id the node asked does not have
 /// (`GET /api/websocket/clients/{client_id}`), of a user's connections
-/// (`GET /api/websocket/clients?user=`), or of who subscribes to a target
+/// (`GET /api/websocket/clients?user=`), of every connection
+/// (`GET /api/websocket/clients?nodes=all`), or of who subscribes to a target
 /// (`GET /api/websocket/subscriptions?target=`). The node asked hands it to the others, which
 /// answer with what they have.
 public struct SessionLookup: Sendable, Hashable {
@@ -12,14 +13,17 @@ public struct SessionLookup: Sendable, Hashable {
         case client(String)
         /// A user's connections.
         case user(String)
+        /// Every connection.
+        case connections
         /// The sessions subscribed to a target, of one subscription type or of every type.
         case subscribers(type: SubscriptionType?, target: String)
 
-        /// The client id, the user or the target.
+        /// The client id, the user or the target; empty for every connection.
         public var value: String {
             switch self {
             case .client(let clientID): clientID
             case .user(let user): user
+            case .connections: ""
             case .subscribers(_, let target): target
             }
         }
@@ -53,7 +57,8 @@ public struct SessionLookupAnswer: NodeAnswer {
     public var target: SessionLookup.Target
     /// What the node has, a JSON object as its own route shows it: the session
     /// (`GET /api/websocket/clients/{client_id}`), the user's connections
-    /// (`GET /api/websocket/clients?user=`) or the target's subscribers
+    /// (`GET /api/websocket/clients?user=`), every connection (`GET /api/websocket/clients`) or
+    /// the target's subscribers
     /// (`GET /api/websocket/subscriptions?target=`); nil when it has none.
     public var body: String?
     /// Why the node could not send what it has (too large for an answer); nil when it did.

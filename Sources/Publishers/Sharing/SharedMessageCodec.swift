@@ -21,7 +21,9 @@ import Foundation
 ///   and a node's answer: `{"node","instance","found_client":{"request_id","asked_on","client_id","body","error"}}`
 ///   (`body`: the session as the node's `GET /api/websocket/clients/{client_id}` answers it, as a string; neither from a
 ///   node without it); a user's connections, `find_user` and `found_user`, the same with `user` for `client_id` (`body`:
-///   as the node's `GET /api/websocket/clients?user=` answers it); a target's subscribers, `find_subscribers` and
+///   as the node's `GET /api/websocket/clients?user=` answers it); every connection, `find_connections` and
+///   `found_connections`, with neither (`body`: as the node's `GET /api/websocket/clients` answers it); a target's
+///   subscribers, `find_subscribers` and
 ///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
 ///   `GET /api/websocket/subscriptions?type=&target=` answers it);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
@@ -134,6 +136,8 @@ public enum SharedMessageCodec {
                     RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: clientID, requestID: lookup.requestID))
                 case .user(let user):
                     RemovalsWire(node: origin.node, instance: origin.instance, findUser: SessionLookupWire(user: user, requestID: lookup.requestID))
+                case .connections:
+                    RemovalsWire(node: origin.node, instance: origin.instance, findConnections: SessionLookupWire(requestID: lookup.requestID))
                 case .subscribers(let type, let target):
                     RemovalsWire(
                         node: origin.node, instance: origin.instance,
@@ -146,6 +150,7 @@ public enum SharedMessageCodec {
                 switch answer.target {
                 case .client: RemovalsWire(node: origin.node, instance: origin.instance, foundClient: found)
                 case .user: RemovalsWire(node: origin.node, instance: origin.instance, foundUser: found)
+                case .connections: RemovalsWire(node: origin.node, instance: origin.instance, foundConnections: found)
                 case .subscribers: RemovalsWire(node: origin.node, instance: origin.instance, foundSubscribers: found)
                 }
             data = try? encoder.encode(wire)
@@ -228,12 +233,14 @@ public enum SharedMessageCodec {
         }
         let present = [wire.removeUser != nil, wire.removedUser != nil, wire.removeClient != nil, wire.removedClient != nil,
             wire.findClient != nil, wire.foundClient != nil, wire.findUser != nil, wire.foundUser != nil,
-            wire.findSubscribers != nil, wire.foundSubscribers != nil].filter { $0 }.count
+            wire.findSubscribers != nil, wire.foundSubscribers != nil, wire.findConnections != nil, wire.foundConnections != nil,
+        ].filter { $0 }.count
         guard present == 1 else {
             throw SharedMessageError(
                 channel: channel,
                 reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\","
-                    + " \"found_client\", \"find_user\", \"found_user\", \"find_subscribers\" and \"found_subscribers\"")
+                    + " \"found_client\", \"find_user\", \"found_user\", \"find_connections\", \"found_connections\", \"find_subscribers\""
+                    + " and \"found_subscribers\"")
         }
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
@@ -302,14 +309,14 @@ public enum SharedMessageCodec {
     /// A lookup or an answer to one (the one of them `wire` has), from `origin`.
     private static func decodeLookup(_ wire: RemovalsWire, origin: NodeOrigin, channel: String) throws(SharedMessageError) -> SharedUpdate {
         if case let (lookup, name)? = wire.findClient.map({ ($0, "find_client") }) ?? wire.findUser.map({ ($0, "find_user") })
-            ?? wire.findSubscribers.map({ ($0, "find_subscribers") })
+            ?? wire.findConnections.map({ ($0, "find_connections") }) ?? wire.findSubscribers.map({ ($0, "find_subscribers") })
         {
             let target = try lookupTarget(of: name, clientID: lookup.clientID, user: lookup.user, type: lookup.type, target: lookup.target, channel: channel)
             if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "\(name): request_id is not a request id") }
             return .sessionLookedUp(SessionLookup(target, requestedOn: origin.node, requestID: lookup.requestID))
         }
         guard case let (answer, name)? = wire.foundClient.map({ ($0, "found_client") }) ?? wire.foundUser.map({ ($0, "found_user") })
-            ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
+            ?? wire.foundConnections.map({ ($0, "found_connections") }) ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
         else {
             throw SharedMessageError(channel: channel, reason: "a lookup or an answer to one")
         }
@@ -338,6 +345,7 @@ public enum SharedMessageCodec {
         switch name.dropFirst(name.hasPrefix("find_") ? 5 : 6) {
         case "client": return .client(try id(clientID, "client_id"))
         case "user": return .user(try id(user, "user"))
+        case "connections": return .connections
         default:
             guard let type else { return .subscribers(type: nil, target: try id(target, "target")) }
             guard let known = SubscriptionType(rawValue: type) else {
@@ -637,8 +645,8 @@ private struct SessionRemovalAnswerWire: Codable {
     }
 }
 
-/// `find_client` (with `client_id`), `find_user` (with `user`) or `find_subscribers` (with
-/// `target`, and `type` when one was asked for).
+/// `find_client` (with `client_id`), `find_user` (with `user`), `find_connections` (with neither)
+/// or `find_subscribers` (with `target`, and `type` when one was asked for).
 private struct SessionLookupWire: Codable {
     var clientID: String? = nil
     var user: String? = nil
@@ -653,7 +661,7 @@ private struct SessionLookupWire: Codable {
     }
 }
 
-/// `found_client`, `found_user` or `found_subscribers`, with what the lookup named.
+/// `found_client`, `found_user`, `found_connections` or `found_subscribers`, with what the lookup named.
 private struct SessionLookupAnswerWire: Codable {
     var requestID: String
     var askedOn: String
@@ -670,6 +678,7 @@ private struct SessionLookupAnswerWire: Codable {
         switch answer.target {
         case .client(let clientID): self.clientID = clientID
         case .user(let user): self.user = user
+        case .connections: break
         case .subscribers(let type, let target):
             self.type = type?.rawValue
             self.target = target
@@ -699,13 +708,16 @@ private struct RemovalsWire: Codable {
     var foundUser: SessionLookupAnswerWire?
     var findSubscribers: SessionLookupWire?
     var foundSubscribers: SessionLookupAnswerWire?
+    var findConnections: SessionLookupWire?
+    var foundConnections: SessionLookupAnswerWire?
 
     init(
         node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
         removeClient: SessionRemovalWire? = nil, removedClient: SessionRemovalAnswerWire? = nil,
         findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil,
         findUser: SessionLookupWire? = nil, foundUser: SessionLookupAnswerWire? = nil,
-        findSubscribers: SessionLookupWire? = nil, foundSubscribers: SessionLookupAnswerWire? = nil
+        findSubscribers: SessionLookupWire? = nil, foundSubscribers: SessionLookupAnswerWire? = nil,
+        findConnections: SessionLookupWire? = nil, foundConnections: SessionLookupAnswerWire? = nil
     ) {
         self.node = node
         self.instance = instance
@@ -719,6 +731,8 @@ private struct RemovalsWire: Codable {
         self.foundUser = foundUser
         self.findSubscribers = findSubscribers
         self.foundSubscribers = foundSubscribers
+        self.findConnections = findConnections
+        self.foundConnections = foundConnections
     }
 
     enum CodingKeys: String, CodingKey {
@@ -733,6 +747,8 @@ private struct RemovalsWire: Codable {
         case foundUser = "found_user"
         case findSubscribers = "find_subscribers"
         case foundSubscribers = "found_subscribers"
+        case findConnections = "find_connections"
+        case foundConnections = "found_connections"
     }
 }
 

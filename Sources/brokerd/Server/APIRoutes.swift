@@ -182,29 +182,34 @@ struct APIRoutes {
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
-    /// `GET /api/websocket/clients[?user=][&nodes=this]`: the connected clients of this node, or a
-    /// user's on every node sharing through Redis (unless `?nodes=this`).
+    /// `GET /api/websocket/clients[?user=][&nodes=this|all]`: the connected clients of this node
+    /// (of every node sharing through Redis with `?nodes=all`), or a user's on every node (unless
+    /// `?nodes=this`).
     private func clients(_ request: Request) async throws -> Response {
         let store = try readyStore()
         let user = request.uri.formValue("user")
-        let asksOthers = try ClientRemoval.asksOtherNodes(request)
-        guard let user else { return JSONResponse.make(await Self.clientsBody(ofUser: nil, runtime: runtime, store: store)) }
+        // A user's connections are few: asked of every node unless told otherwise. Every node's
+        // whole list could be megabytes each: only when asked for.
+        let asksOthers = try ClientRemoval.asksOtherNodes(request) && (user != nil || request.uri.formValue("nodes") == "all")
+        var body = await Self.clientsBody(ofUser: user, runtime: runtime, store: store)
         guard asksOthers else {
-            return JSONResponse.make(await Self.clientsBody(ofUser: user, runtime: runtime, store: store).with(otherNodes: .notAsked))
+            return JSONResponse.make(user == nil ? body : body.with(otherNodes: .notAsked))
         }
         // No session can have a user that is not an id: nobody is asked about it.
-        guard let broadcaster = runtime.broadcaster, FieldRules.identifierProblem(user, maxLength: Limits().maxTargetLength) == nil else {
+        let impossibleUser = user.flatMap { FieldRules.identifierProblem($0, maxLength: Limits().maxTargetLength) } != nil
+        guard let broadcaster = runtime.broadcaster, !impossibleUser else {
             let otherNodes: RemovedClientsBody.OtherNodes = runtime.broadcaster == nil ? .none : .notAsked
-            return JSONResponse.make(await Self.clientsBody(ofUser: user, runtime: runtime, store: store).with(otherNodes: otherNodes))
+            return JSONResponse.make(body.with(otherNodes: otherNodes))
         }
-        let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster) { requestID, _ in
-            .sessionLookedUp(SessionLookup(.user(user), requestedOn: runtime.configuration.nodeID, requestID: requestID))
+        let lookup: SessionLookup.Target = user.map { .user($0) } ?? .connections
+        guard let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster, { requestID, _ in
+            .sessionLookedUp(SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID))
+        }) else {
+            return JSONResponse.make(body.with(otherNodes: .unreachable))
         }
-        var body = await Self.clientsBody(ofUser: user, runtime: runtime, store: store)
-        guard let asked else { return JSONResponse.make(body.with(otherNodes: .unreachable)) }
         let collected = await asked.collect()
         var errors: [ClientsBody.NodeError] = []
-        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == .user(user) && answer.hasSession {
+        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == lookup && answer.hasSession {
             guard let text = answer.body, let theirs = try? JSONDecoder().decode(ClientsBody.self, from: Data(text.utf8)) else {
                 errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not a list of connections"))
                 continue

@@ -214,7 +214,7 @@ struct ClientRemoval {
         case "this": return false
         case let other?:
             throw APIError.badRequest(
-                "invalid_nodes", "nodes must be all (the default: every node sharing through Redis) or this (only this node), got '\(other.prefix(40))'")
+                "invalid_nodes", "nodes must be all (every node sharing through Redis) or this (only this node), got '\(other.prefix(40))'")
         }
     }
 

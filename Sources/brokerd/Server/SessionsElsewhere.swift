@@ -85,8 +85,8 @@ extension APIRoutes {
 }
 
 extension SessionLookup {
-    /// Answers another node's lookup: with the session, the user's connections or the target's
-    /// subscribers, when this node has any.
+    /// Answers another node's lookup: with the session, the user's or every connection, or the
+    /// target's subscribers, when this node has any.
     func answer(on runtime: BrokerRuntime, store: EventStore) {
         Task {
             var answer = answer(from: runtime.configuration.nodeID)
@@ -94,6 +94,7 @@ extension SessionLookup {
                 switch target {
                 case .client(let clientID): await APIRoutes.clientBody(of: clientID, runtime: runtime, store: store)
                 case .user(let user): await APIRoutes.clientsBody(ofUser: user, runtime: runtime, store: store).nonEmpty
+                case .connections: await APIRoutes.clientsBody(ofUser: nil, runtime: runtime, store: store).nonEmpty
                 case .subscribers(let type, let target):
                     await APIRoutes.subscriptionsBody(.init(type: type, target: target), runtime: runtime, store: store).nonEmpty
                 }
