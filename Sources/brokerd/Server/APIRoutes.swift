@@ -208,14 +208,8 @@ struct APIRoutes {
             return JSONResponse.make(body.with(otherNodes: .unreachable))
         }
         let collected = await asked.collect()
-        var errors: [ClientsBody.NodeError] = []
-        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == lookup && answer.hasSession {
-            guard let text = answer.body, let theirs = try? JSONDecoder().decode(ClientsBody.self, from: Data(text.utf8)) else {
-                errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not a list of connections"))
-                continue
-            }
-            body.clients += theirs.clients
-        }
+        let (theirs, errors) = collected.bodies(for: lookup, as: ClientsBody.self, what: "a list of connections")
+        body.clients += theirs.flatMap(\.clients)
         body.clients.sort { ($0.connectedAt, $0.clientID) < ($1.connectedAt, $1.clientID) }
         body.count = body.clients.count
         body.unanswered = collected.unanswered

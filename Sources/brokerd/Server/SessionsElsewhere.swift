@@ -84,6 +84,24 @@ extension APIRoutes {
     }
 }
 
+extension NodeAnswers<SessionLookupAnswer>.Collected {
+    /// What the nodes that have something answered to `lookup`, decoded as `Body`, by node id;
+    /// the nodes that could not send theirs (too large) or sent what is not a `Body` (`what`) in
+    /// `errors`.
+    func bodies<Body: Decodable>(for lookup: SessionLookup.Target, as _: Body.Type, what: String) -> (bodies: [Body], errors: [ClientsBody.NodeError]) {
+        var bodies: [Body] = []
+        var errors: [ClientsBody.NodeError] = []
+        for answer in answers.values.sorted(by: { $0.node < $1.node }) where answer.target == lookup && answer.hasSession {
+            guard let text = answer.body, let body = try? JSONDecoder().decode(Body.self, from: Data(text.utf8)) else {
+                errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not \(what)"))
+                continue
+            }
+            bodies.append(body)
+        }
+        return (bodies, errors)
+    }
+}
+
 extension SessionLookup {
     /// Answers another node's lookup: with the session, the user's or every connection, or the
     /// target's subscribers, when this node has any.

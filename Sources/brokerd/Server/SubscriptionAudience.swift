@@ -1,5 +1,4 @@
 import Broker
-import Foundation
 import Hummingbird
 import HummingbirdCore
 import Publishers
@@ -136,16 +135,8 @@ extension APIRoutes {
             return JSONResponse.make(body)
         }
         let collected = await asked.collect()
-        var others: [[SubscriptionAudience.Row]] = []
-        var errors: [ClientsBody.NodeError] = []
-        for answer in collected.answers.values.sorted(by: { $0.node < $1.node }) where answer.target == lookup && answer.hasSession {
-            guard let text = answer.body, let theirs = try? JSONDecoder().decode(SubscriptionsBody.self, from: Data(text.utf8)) else {
-                errors.append(.init(node: answer.node, error: answer.error ?? "answered with something that is not a list of subscriptions"))
-                continue
-            }
-            others.append(theirs.subscriptions)
-        }
-        body.subscriptions = SubscriptionAudience.merged(body.subscriptions, others)
+        let (theirs, errors) = collected.bodies(for: lookup, as: SubscriptionsBody.self, what: "a list of subscriptions")
+        body.subscriptions = SubscriptionAudience.merged(body.subscriptions, theirs.map(\.subscriptions))
         body.count = body.subscriptions.count
         body.otherNodes = .asked
         body.unanswered = collected.unanswered
