@@ -251,17 +251,11 @@ extension APIRoutes {
     /// Asks the other nodes to remove `clientID`'s session, which this node does not have, and
     /// answers with what the node that had it did (and its id, `node`), or its refusal.
     private func removeOnAnotherNode(_ clientID: String, endingSession: Bool, through broadcaster: RedisBroadcaster) async throws -> Response {
-        let answers = try await askOtherNodes(about: clientID, answers: runtime.sessionRemovalAnswers, through: broadcaster, having: \.hadSession) {
+        let answer = try await askOtherNodes(about: clientID, answers: runtime.sessionRemovalAnswers, through: broadcaster, having: \.hadSession) {
             requestID, now in
             .sessionRemoved(SessionRemoval(
                 clientID: clientID, endingSession: endingSession, requestedAt: now, requestedOn: runtime.configuration.nodeID, requestID: requestID))
         }
-        if answers.count > 1 {
-            // Client ids are random per node: two nodes with one is a rare collision, and each removed its own.
-            runtime.logger.warning(
-                "a client id removed on more than one node", metadata: ["client": "\(clientID)", "nodes": "\(answers.map(\.node))"])
-        }
-        let answer = answers[0]
         if let refused = answer.refused {
             throw APIError(
                 status: HTTPResponse.Status(code: refused.status), error: refused.error, details: "on node \(answer.node): \(refused.details)")

@@ -40,15 +40,15 @@ extension APIRoutes {
     }
 
     /// Hands `request` about `clientID`, a session this node does not have, to the other nodes and
-    /// waits for the answers of those this node knows, until one has the session (client ids are
-    /// random per node: the one that has it, but for a rare collision). Returns the answers of the
-    /// nodes that have the session (`having`) by then, by node id; throws 503 `nodes_unreachable`
-    /// when the request cannot go out, 404 `unknown_client` when no node that answered has it
-    /// (naming those that answered and those that did not in time).
+    /// waits for the answers of those this node knows, until one has the session (`having`; client
+    /// ids are random per node: the one that has it, but for a rare collision, where the first to
+    /// answer is taken). Returns that answer; throws 503 `nodes_unreachable` when the request
+    /// cannot go out, 404 `unknown_client` when no node that answered has it (naming those that
+    /// answered and those that did not in time).
     func askOtherNodes<Answer: NodeAnswer>(
         about clientID: String, answers registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster,
         having hasSession: (Answer) -> Bool, request: (_ requestID: String, _ now: Int64) -> SharedUpdate
-    ) async throws -> [Answer] {
+    ) async throws -> Answer {
         guard let asked = askOtherNodes(registry, through: broadcaster, request) else {
             throw APIError(
                 status: .serviceUnavailable, error: "nodes_unreachable",
@@ -56,8 +56,8 @@ extension APIRoutes {
                     + " connected to, or again once Redis is back")
         }
         let collected = await asked.collect(enough: hasSession)
-        let having = collected.answers.values.filter(hasSession).sorted { $0.node < $1.node }
-        guard having.isEmpty else { return having }
+        // The wait ends at the first answer with the session: there is at most one.
+        if let having = collected.answers.values.first(where: hasSession) { return having }
         let answered = collected.answers.keys.sorted()
         let unanswered = collected.unanswered.isEmpty ? "" : "; not answered in time: \(collected.unanswered.joined(separator: ", "))"
         throw APIError(
@@ -69,11 +69,10 @@ extension APIRoutes {
     /// Asks the other nodes for `clientID`'s session, which this node does not have, and answers
     /// with it as the node that has it shows it, and that node's id (`node`).
     func lookUpOnAnotherNode(_ clientID: String, through broadcaster: RedisBroadcaster) async throws -> Response {
-        let answers = try await askOtherNodes(about: clientID, answers: runtime.sessionLookupAnswers, through: broadcaster, having: \.hasSession) {
+        let answer = try await askOtherNodes(about: clientID, answers: runtime.sessionLookupAnswers, through: broadcaster, having: \.hasSession) {
             requestID, _ in
             .sessionLookedUp(SessionLookup(.client(clientID), requestedOn: runtime.configuration.nodeID, requestID: requestID))
         }
-        let answer = answers[0]
         if let error = answer.error {
             throw APIError(status: .badGateway, error: "lookup_failed", details: "on node \(answer.node): \(error)")
         }
