@@ -198,6 +198,16 @@ struct SharedMessageCodecTests {
         #expect(SharedUpdate.userRemoved(UserRemoval(user: "u", endingSessions: true, requestedAt: 0)).channel(in: channels) == "md:removals")
     }
 
+    @Test func onlyRequestsToOtherNodesHaveAKind() {
+        let rule = AlertRule(id: "r", user: "u", code: "600519", condition: .above, threshold: 1)
+        let heartbeat = NodeHeartbeat(origin: origin, state: .serving, connections: 0, sessions: 0, ticksPerSecond: 0, journalSeq: 0, startedAt: 0, sentAt: 0)
+        let others: [SharedUpdate] = [
+            .ticks([]), .alertRuleSet(rule), .alertRuleRemoved(ruleID: "r", user: "u"), .signalsReplaced(strategy: "vw", signals: []), .bars([]),
+            .userRemovalAnswered(UserRemovalAnswer(requestID: "r", askedOn: "a", node: "b", user: "u", clients: [])), .nodeHeartbeat(heartbeat),
+        ]
+        #expect(others.allSatisfy { $0.requestKind == nil })
+    }
+
     @Test func aUsersRemovalRoundTripsNamingTheNodeAskedAndIsNeitherLoggedNorACommand() throws {
         for endingSessions in [true, false] {
             let removal = UserRemoval(user: "alice", endingSessions: endingSessions, requestedAt: 1_700_000_000_000_001, requestedOn: "node-a")
@@ -205,6 +215,7 @@ struct SharedMessageCodecTests {
             let json = try object(message)
             #expect(json["node"] as? String == "node-a", "\(json)")
             #expect((json["remove_user"] as? [String: Any])?["session"] as? String == (endingSessions ? "end" : "keep"))
+            #expect(SharedUpdate.userRemoved(removal).requestKind == "remove_user")
             let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
             #expect(decoded.origin == origin && decoded.update == .userRemoved(removal))
             #expect(SharedUpdate.userRemoved(removal).command == nil)
@@ -247,6 +258,7 @@ struct SharedMessageCodecTests {
                 requestID: "0123456789abcdef")
             let message = SharedMessageCodec.encode(.sessionRemoved(removal), origin: origin)
             #expect((try object(message)["remove_client"] as? [String: Any])?["session"] as? String == (endingSession ? "end" : "keep"))
+            #expect(SharedUpdate.sessionRemoved(removal).requestKind == "remove_client")
             let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
             #expect(decoded.origin == origin && decoded.update == .sessionRemoved(removal))
         }
@@ -266,6 +278,7 @@ struct SharedMessageCodecTests {
             #expect(decoded.origin == fromB && decoded.update == .sessionRemovalAnswered(answer))
         }
         #expect(removed.hadSession && refused.hadSession)
+        #expect(SharedUpdate.sessionRemovalAnswered(removed).requestKind == nil)
         for update in [SharedUpdate.sessionRemoved(removal), .sessionRemovalAnswered(removed)] {
             #expect(update.command == nil)
             #expect(update.channel(in: SharedChannels(tickChannel: "md")) == "md:removals")
@@ -298,6 +311,8 @@ struct SharedMessageCodecTests {
         #expect(try SharedMessageCodec.decodeRemovals(typedMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(typed))
         let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
         #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
+        // Metrics name the request by its wire key; an answer is not a request.
+        #expect(SharedUpdate.sessionLookedUp(lookup).requestKind == key)
 
         let fromB = NodeOrigin(node: "node-b", instance: "b1")
         let notHere = lookup.answer(from: "node-b")
@@ -313,6 +328,7 @@ struct SharedMessageCodecTests {
             let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
             #expect(decoded.origin == fromB && decoded.update == .sessionLookupAnswered(answer))
         }
+        #expect(SharedUpdate.sessionLookupAnswered(found).requestKind == nil)
         for update in [SharedUpdate.sessionLookedUp(lookup), .sessionLookupAnswered(found)] {
             #expect(update.command == nil)
             #expect(update.channel(in: SharedChannels(tickChannel: "md")) == "md:removals")

@@ -219,6 +219,12 @@ import TestSupport
             let outbound = try #require(stats["redis_outbound"] as? [String: Any])
             #expect((outbound["published"] as? Int ?? 0) >= 2 && outbound["dropped"] as? Int == 0, "\(node.id): \(outbound)")
             #expect((stats["redis"] as? [String: Any])?["nodeIDConflicts"] as? Int == 0)
+            // And /metrics says the same.
+            let samples = try await metricSamples(of: node.broker)
+            let shared = try #require((stats["redis"] as? [String: Any])?["shared"] as? Int)
+            #expect(shared >= 2 && samples.value("brokerd_redis_shared_received_total") == Double(shared), "\(node.id): \(shared)")
+            #expect(samples.value("brokerd_redis_outbound_published_total") == Double(outbound["published"] as? Int ?? -1), "\(node.id)")
+            #expect(samples.value("brokerd_redis_outbound_up") == 1 && samples.value("brokerd_redis_node_id_conflicts_total") == 0, "\(node.id)")
         }
 
         await viaNginx.close()
@@ -582,6 +588,11 @@ import TestSupport
         #expect(unreachable == 503 && unreachableBody["error"] as? String == "nodes_unreachable", "\(unreachableBody)")
         let (_, audience) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519")
         #expect(audience["other_nodes"] as? String == "unreachable" && audience["count"] as? Int == 1, "\(audience)")
+        let down = try await metricSamples(of: first.broker)
+        #expect(down.value("brokerd_node_requests_total", ["kind": "find_client", "outcome": "unreachable"]) == 1)
+        #expect(down.value("brokerd_node_requests_total", ["kind": "find_subscribers", "outcome": "unreachable"]) == 1)
+        #expect(down.value("brokerd_node_request_seconds_count", ["kind": "find_client"]) == nil, "nothing waited for")
+        #expect(down.value("brokerd_redis_outbound_up") == 0 && (down.value("brokerd_redis_outbound_dropped_total") ?? 0) >= 1)
 
         try await redis.start()
         try await waitUntilSharing(first)
@@ -593,6 +604,9 @@ import TestSupport
         #expect(try prices(in: second.broker.journalPath) == [202])
         let outbound = try #require(try await stats(first)["redis_outbound"] as? [String: Any])
         #expect(outbound["outages"] as? Int == 1)
+        let back = try await metricSamples(of: first.broker)
+        #expect(back.value("brokerd_redis_outbound_up") == 1 && back.value("brokerd_redis_outbound_outages_total") == 1)
+        #expect((back.value("brokerd_redis_outbound_published_total") ?? 0) >= 1)
 
         await onFirst.close()
         await onSecond.close()
@@ -710,6 +724,21 @@ import TestSupport
         try carolOnSecond.send(["type": "ping"])
         #expect(try await carolOnSecond.receive(type: "pong") != nil, "carol's connection stays")
 
+        // What each node asked of the other, and what it was asked, counted.
+        let asking = try await metricSamples(of: first.broker)
+        for (kind, count) in [("find_user", 2.0), ("find_connections", 1), ("find_subscribers", 1), ("remove_user", 1)] {
+            #expect(asking.value("brokerd_node_requests_total", ["kind": kind, "outcome": "answered"]) == count, "\(kind)")
+            #expect(asking.value("brokerd_node_request_seconds_count", ["kind": kind]) == count, "\(kind)")
+        }
+        #expect(asking.value("brokerd_node_requests_total", ["outcome": "partial"]) == nil)
+        let asked = try await metricSamples(of: second.broker)
+        for (kind, result, count) in [
+            ("find_user", "answered", 2.0), ("find_connections", "answered", 1), ("find_subscribers", "answered", 1),
+            ("remove_user", "answered", 1), ("remove_user", "acted", 2), ("remove_user", "stale", 3), ("remove_client", "stale", 3),
+        ] {
+            #expect(asked.value("brokerd_node_requests_received_total", ["kind": kind, "result": result]) == count, "\(kind) \(result)")
+        }
+
         await carolOnSecond.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
@@ -728,9 +757,21 @@ import TestSupport
         #expect(status == 200 && body["other_nodes"] as? String == "asked", "\(body)")
         #expect(body["unanswered"] as? [String] == ["node-b"] && (body["nodes"] as? [Any])?.isEmpty == true, "\(body)")
         #expect(body["count"] as? Int == 0 && body["total"] as? Int == 0, "\(body)")
+        let asking = try await metricSamples(of: first.broker)
+        #expect(asking.value("brokerd_node_requests_total", ["kind": "remove_user", "outcome": "partial"]) == 1)
+        #expect(asking.value("brokerd_node_answers_missed_total", ["kind": "remove_user"]) == 1)
         // Within the removal's 30 s, the node acts on it when it runs again.
         while try await aliceOnSecond.receive() != nil {}
         #expect(try await aliceOnSecond.closeFrame()?.reason == "kicked")
+        // Its answer comes when nothing waits for it any more: counted as such.
+        var unawaited: Double?
+        for _ in 0..<200 {
+            unawaited = try await metricSamples(of: first.broker).value("brokerd_node_answers_unawaited_total")
+            if unawaited != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(unawaited == 1)
+        #expect(try await metricSamples(of: second.broker).value("brokerd_node_requests_received_total", ["kind": "remove_user", "result": "answered"]) == 1)
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
     }
@@ -792,6 +833,11 @@ import TestSupport
             let (gone, goneBody) = try await HTTP.request(method, path)
             #expect(gone == 404 && goneBody["error"] as? String == "unknown_client", "\(method): \(goneBody)")
             #expect((goneBody["details"] as? String)?.contains("the 1 other nodes that answered (node-b)") == true, "\(method): \(goneBody)")
+        }
+        let (asking, asked) = (try await metricSamples(of: first.broker), try await metricSamples(of: second.broker))
+        for (kind, count) in [("find_client", 2.0), ("remove_client", 4)] {
+            #expect(asking.value("brokerd_node_requests_total", ["kind": kind, "outcome": "answered"]) == count, "\(kind)")
+            #expect(asked.value("brokerd_node_requests_received_total", ["kind": kind, "result": "answered"]) == count, "\(kind)")
         }
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)

@@ -78,6 +78,26 @@ public enum SharedUpdate: Sendable, Hashable {
         }
     }
 
+    /// The wire key of a request to the other nodes (`remove_user`, `remove_client`, `find_client`,
+    /// `find_user`, `find_connections`, `find_subscribers`), which names it in metrics; nil for
+    /// everything else.
+    public var requestKind: String? {
+        switch self {
+        case .userRemoved: "remove_user"
+        case .sessionRemoved: "remove_client"
+        case .sessionLookedUp(let lookup):
+            switch lookup.target {
+            case .client: "find_client"
+            case .user: "find_user"
+            case .connections: "find_connections"
+            case .subscribers: "find_subscribers"
+            }
+        case .ticks, .news, .alertRuleSet, .alertRuleRemoved, .signalsReplaced, .bars, .userRemovalAnswered, .sessionRemovalAnswered,
+            .sessionLookupAnswered, .nodeHeartbeat:
+            nil
+        }
+    }
+
     /// Whether it is a node's heartbeat: not counted among the updates published, dropped or
     /// skipped as this node's own (`RedisBroadcasterSnapshot`, `RedisSourceSnapshot`).
     var isHeartbeat: Bool {

@@ -29,6 +29,7 @@ final class BrokerMetrics: Sendable {
         for label in ["brokerd_journal_commit_seconds", "brokerd_fanout_dispatch_seconds"] {
             factory.durationHistogramBuckets[label] = fastBuckets
         }
+        factory.durationHistogramBuckets[NodeRequestMetrics.durationLabel] = NodeRequestMetrics.durationBuckets
         factory.valueHistogramBuckets["brokerd_journal_batch_events"] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 8192]
         factory.durationHistogramBuckets[HTTPMetricNames.duration] = fastBuckets
         factory.nameAndLabelSanitizer = HTTPMetricNames.rename
@@ -82,6 +83,17 @@ final class BrokerMetrics: Sendable {
             advance("brokerd_redis_malformed_total", to: redis.malformed)
             advance("brokerd_redis_reconnects_total", to: redis.reconnects)
             advance("brokerd_redis_stream_gaps_total", to: redis.gaps)
+            advance("brokerd_redis_shared_received_total", to: redis.shared)
+            advance("brokerd_redis_node_id_conflicts_total", to: redis.nodeIDConflicts)
+        }
+        if let outbound = runtime.broadcaster?.snapshot {
+            gauge("brokerd_redis_outbound_up").set(outbound.state == .connected ? 1 : 0)
+            gauge("brokerd_redis_outbound_queued").set(outbound.queued)
+            gauge("brokerd_redis_outbound_held").set(outbound.held)
+            advance("brokerd_redis_outbound_published_total", to: outbound.published)
+            advance("brokerd_redis_outbound_dropped_total", to: outbound.dropped)
+            advance("brokerd_redis_outbound_not_logged_total", to: outbound.notLogged)
+            advance("brokerd_redis_outbound_outages_total", to: outbound.outages)
         }
     }
 
@@ -115,6 +127,9 @@ final class BrokerMetrics: Sendable {
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
         "brokerd_cluster_nodes": "Nodes sharing through Redis that this node hears from (heartbeats of the last 15 s), itself included.",
+        "brokerd_redis_outbound_up": "1 while this node can publish to Redis (what it shares with the other nodes).",
+        "brokerd_redis_outbound_queued": "Updates waiting to be published to Redis.",
+        "brokerd_redis_outbound_held": "Updates for the shared log held while Redis is away, appended when it is back.",
     ]
 
     /// What each counter `advance` keeps shows.
@@ -125,6 +140,12 @@ final class BrokerMetrics: Sendable {
         "brokerd_redis_malformed_total": "Redis ticks dropped as malformed and messages dropped whole, each once.",
         "brokerd_redis_reconnects_total": "Times the Redis tick source reconnected.",
         "brokerd_redis_stream_gaps_total": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread).",
+        "brokerd_redis_shared_received_total": "News, alert-rule changes, signal lists and k-line bars from other nodes ingested.",
+        "brokerd_redis_node_id_conflicts_total": "Messages from another process using this node's id (a misconfiguration: give every node its own node_id).",
+        "brokerd_redis_outbound_published_total": "Updates Redis accepted from this node (heartbeats not counted).",
+        "brokerd_redis_outbound_dropped_total": "Updates not published: Redis away or refusing, or the outbound queue full.",
+        "brokerd_redis_outbound_not_logged_total": "Updates published without their shared-log entry, which Redis refused.",
+        "brokerd_redis_outbound_outages_total": "Times publishing to Redis failed after working (the first failure of each outage).",
     ]
 }
 

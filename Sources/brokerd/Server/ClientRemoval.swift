@@ -142,9 +142,11 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a user's removal", key: "stale-user", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a user's removal", kind: "remove_user", runtime: runtime, metadata: metadata) else { return }
+        let template = removal.answer(from: runtime.configuration.nodeID)
+        NodeRequestMetrics.received("remove_user", template == nil ? .acted : .answered)
         Task {
-            var answer = removal.answer(from: runtime.configuration.nodeID)
+            var answer = template
             do {
                 let outcomes = try await ClientRemoval(runtime: runtime, store: store)
                     .removeAll(ofUser: removal.user, endingSessions: removal.endingSessions)
@@ -169,9 +171,11 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "client": "\(removal.clientID)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSession ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a session's removal", key: "stale-session", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a session's removal", kind: "remove_client", runtime: runtime, metadata: metadata) else { return }
+        let template = removal.answer(from: runtime.configuration.nodeID)
+        NodeRequestMetrics.received("remove_client", template == nil ? .acted : .answered)
         Task {
-            var answer = removal.answer(from: runtime.configuration.nodeID)
+            var answer = template
             do {
                 let outcome = try await ClientRemoval(runtime: runtime, store: store).remove(removal.clientID, endingSession: removal.endingSession)
                 answer?.removed = SessionRemovalAnswer.Removed(
@@ -192,16 +196,17 @@ struct ClientRemoval {
         }
     }
 
-    /// Whether a removal another node was asked for is recent enough to act on; one heard of too
-    /// late is logged (throttled per `key`, each kind on its own: anything that can PUBLISH could
-    /// send many) and left alone.
+    /// Whether a removal another node was asked for (`kind`, its wire key) is recent enough to act
+    /// on; one heard of too late is counted, logged (throttled per kind, each on its own: anything
+    /// that can PUBLISH could send many) and left alone.
     private static func isInTime(
-        _ removal: some OperatorRemoval, _ what: String, key: String, runtime: BrokerRuntime, metadata: Logger.Metadata
+        _ removal: some OperatorRemoval, _ what: String, kind: String, runtime: BrokerRuntime, metadata: Logger.Metadata
     ) -> Bool {
         let now = WallClock.microsecondsNow()
         guard removal.isStale(at: now) else { return true }
+        NodeRequestMetrics.received(kind, .stale)
         runtime.staleRemovals.log(
-            "\(what) asked on another node came too late and is not acted on", key: key,
+            "\(what) asked on another node came too late and is not acted on", key: kind,
             metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
             logger: runtime.logger, level: .warning)
         return false

@@ -82,7 +82,10 @@ final class NodeAnswers<Answer: NodeAnswer>: Sendable {
             waiting[answer.requestID]?.count += 1
             return entry.continuation
         }
-        guard let continuation else { return false }
+        guard let continuation else {
+            NodeRequestMetrics.unawaited()
+            return false
+        }
         continuation.yield(answer)
         return true
     }

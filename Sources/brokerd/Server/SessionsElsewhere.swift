@@ -13,12 +13,20 @@ extension APIRoutes {
         let pending: NodeAnswers<Answer>.Pending
         /// The nodes this one knows (by their heartbeats) when it asked: those waited for.
         let nodes: Set<String>
+        /// When it was asked.
+        let asked: ContinuousClock.Instant
         /// When the wait ends, at the latest.
         let deadline: ContinuousClock.Instant
+        /// The request's wire key, which names it in metrics (`NodeRequestMetrics`).
+        let kind: String
 
         /// Waits for the answers of `nodes` until `deadline`, or only until an answer is `enough`.
         func collect(enough: (Answer) -> Bool = { _ in false }) async -> NodeAnswers<Answer>.Collected {
-            await pending.collect(from: nodes, until: deadline, enough: enough)
+            let collected = await pending.collect(from: nodes, until: deadline, enough: enough)
+            // Nodes that had not answered when the answer looked for came were not missed.
+            let missed = collected.answers.values.contains(where: enough) ? 0 : collected.unanswered.count
+            NodeRequestMetrics.ended(kind, waited: ContinuousClock.now - asked, missed: missed)
+            return collected
         }
     }
 
@@ -30,13 +38,17 @@ extension APIRoutes {
     ) -> AskedNodes<Answer>? {
         let now = WallClock.microsecondsNow()
         let pending = registry.open()
-        guard broadcaster.offer(request(pending.requestID, now)) else {
+        let update = request(pending.requestID, now)
+        let kind = update.requestKind ?? "other"
+        guard broadcaster.offer(update) else {
             pending.close()
+            NodeRequestMetrics.unreachable(kind)
             return nil
         }
+        let asked = ContinuousClock.now
         return AskedNodes(
             pending: pending, nodes: Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node)),
-            deadline: ContinuousClock.now + ClientRemoval.answerWait)
+            asked: asked, deadline: asked + ClientRemoval.answerWait, kind: kind)
     }
 
     /// Hands `request` about `clientID`, a session this node does not have, to the other nodes and
@@ -105,6 +117,7 @@ extension SessionLookup {
     /// Answers another node's lookup: with the session, the user's or every connection, or the
     /// target's subscribers, when this node has any.
     func answer(on runtime: BrokerRuntime, store: EventStore) {
+        NodeRequestMetrics.received(SharedUpdate.sessionLookedUp(self).requestKind ?? "other", .answered)
         Task {
             var answer = answer(from: runtime.configuration.nodeID)
             let found: (any Encodable)? =
