@@ -297,7 +297,7 @@ struct SharedMessageCodecTests {
     @Test(arguments: [
         ("find_client", "found_client", "client_id" as String?, SessionLookup.Target.client("client_0000000a")), ("find_user", "found_user", "user", .user("alice")),
         ("find_subscribers", "found_subscribers", "target", .subscribers(type: nil, target: "600519")),
-        ("find_connections", "found_connections", nil, .connections),
+        ("find_connections", "found_connections", nil, .connections), ("find_subscriptions", "found_subscriptions", nil, .subscriptions(type: nil)),
     ])
     func aLookupAndTheAnswersToItRoundTrip(_ key: String, _ answerKey: String, _ field: String?, _ target: SessionLookup.Target) throws {
         let lookup = SessionLookup(target, requestedOn: "node-a", requestID: "r1")
@@ -309,6 +309,13 @@ struct SharedMessageCodecTests {
         let typedMessage = SharedMessageCodec.encode(.sessionLookedUp(typed), origin: origin)
         #expect((try object(typedMessage)["find_subscribers"] as? [String: String])?["type"] == "stock")
         #expect(try SharedMessageCodec.decodeRemovals(typedMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(typed))
+        let typedAll = SessionLookup(.subscriptions(type: .news), requestedOn: "node-a", requestID: "r3")
+        let typedAllMessage = SharedMessageCodec.encode(.sessionLookedUp(typedAll), origin: origin)
+        #expect(try object(typedAllMessage)["find_subscriptions"] as? [String: String] == ["type": "news", "request_id": "r3"])
+        #expect(try SharedMessageCodec.decodeRemovals(typedAllMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(typedAll))
+        let typedAllAnswer = SessionLookupAnswer(requestID: "r3", askedOn: "node-a", node: "node-b", target: .subscriptions(type: .news), body: "{}")
+        let typedAllAnswerMessage = SharedMessageCodec.encode(.sessionLookupAnswered(typedAllAnswer), origin: NodeOrigin(node: "node-b", instance: "b1"))
+        #expect(try SharedMessageCodec.decodeRemovals(typedAllAnswerMessage, channel: "md:removals", now: 0).update == .sessionLookupAnswered(typedAllAnswer))
         let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
         #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
         // Metrics name the request by its wire key; an answer is not a request.
@@ -385,6 +392,11 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","find_subscribers":{"type":"stocks","target":"600519","request_id":"r"}}"#, "find_subscribers: type must be a subscription type"),
         (#"{"node":"n","find_subscribers":{"type":"stock","request_id":"r"}}"#, "find_subscribers: target must be an id"),
         (#"{"node":"n","found_subscribers":{"request_id":"r","asked_on":"a","target":""}}"#, "found_subscribers: target must be an id"),
+        (#"{"node":"n","find_subscriptions":{"type":"stocks","request_id":"r"}}"#, "find_subscriptions: type must be a subscription type"),
+        (#"{"node":"n","find_subscriptions":{"request_id":"a\u0007b"}}"#, "find_subscriptions: request_id is not a request id"),
+        (#"{"node":"n","found_subscriptions":{"request_id":"r","asked_on":"a","type":"x"}}"#, "found_subscriptions: type must be a subscription type"),
+        (#"{"node":"n","found_subscriptions":{"request_id":"r","asked_on":"a","body":"[]"}}"#, "found_subscriptions: body must be a JSON object"),
+        (#"{"node":"n","find_subscriptions":{"request_id":"r"},"find_subscribers":{"target":"t","request_id":"r"}}"#, "needs exactly one of"),
         (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),

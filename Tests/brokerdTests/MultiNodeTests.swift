@@ -681,6 +681,19 @@ import TestSupport
         let (_, audienceHere) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?type=stock&target=600519&nodes=this")
         #expect(((audienceHere["subscriptions"] as? [[String: Any]])?.first?["subscribers"] as? Int) == 1, "\(audienceHere)")
         #expect(audienceHere["other_nodes"] as? String == "not_asked", "\(audienceHere)")
+        // Every subscription of every node, when asked for: summed over the nodes, then ranked and cut.
+        try bobOnSecond.send(["type": "subscribe", "subscription_type": "market", "target": "sh"])
+        #expect(try await bobOnSecond.receive(type: "subscribed") != nil)
+        let (_, all) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?nodes=all")
+        let allRows = (all["subscriptions"] as? [[String: Any]] ?? []).map { "\($0["type"] ?? "") \($0["target"] ?? "") \($0["subscribers"] ?? "") \($0["connected"] ?? "")" }
+        #expect(all["count"] as? Int == 2 && allRows == ["stock 600519 4 4", "market sh 1 1"] && all["other_nodes"] as? String == "asked", "\(all)")
+        #expect((all["subscriptions"] as? [[String: Any]])?.allSatisfy { $0["clients"] == nil } == true, "no client ids without a target")
+        let (_, top) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?nodes=all&limit=1")
+        #expect(top["count"] as? Int == 2 && (top["subscriptions"] as? [[String: Any]])?.map { $0["target"] as? String } == ["600519"], "\(top)")
+        let (_, markets) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?nodes=all&type=market")
+        #expect(markets["count"] as? Int == 1 && (markets["subscriptions"] as? [[String: Any]])?.first?["subscribers"] as? Int == 1, "\(markets)")
+        let (_, own) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions")
+        #expect(own["count"] as? Int == 1 && own["other_nodes"] == nil, "by default this node's alone: \(own)")
 
         // Every node: alice's connection on each is closed, and her session there ended; the
         // answer waits for the other node, which the first knows by its heartbeats, to say so.
@@ -726,14 +739,14 @@ import TestSupport
 
         // What each node asked of the other, and what it was asked, counted.
         let asking = try await metricSamples(of: first.broker)
-        for (kind, count) in [("find_user", 2.0), ("find_connections", 1), ("find_subscribers", 1), ("remove_user", 1)] {
+        for (kind, count) in [("find_user", 2.0), ("find_connections", 1), ("find_subscribers", 1), ("find_subscriptions", 3), ("remove_user", 1)] {
             #expect(asking.value("brokerd_node_requests_total", ["kind": kind, "outcome": "answered"]) == count, "\(kind)")
             #expect(asking.value("brokerd_node_request_seconds_count", ["kind": kind]) == count, "\(kind)")
         }
         #expect(asking.value("brokerd_node_requests_total", ["outcome": "partial"]) == nil)
         let asked = try await metricSamples(of: second.broker)
         for (kind, result, count) in [
-            ("find_user", "answered", 2.0), ("find_connections", "answered", 1), ("find_subscribers", "answered", 1),
+            ("find_user", "answered", 2.0), ("find_connections", "answered", 1), ("find_subscribers", "answered", 1), ("find_subscriptions", "answered", 3),
             ("remove_user", "answered", 1), ("remove_user", "acted", 2), ("remove_user", "stale", 3), ("remove_client", "stale", 3),
         ] {
             #expect(asked.value("brokerd_node_requests_received_total", ["kind": kind, "result": result]) == count, "\(kind) \(result)")

@@ -37,6 +37,8 @@ BASE = {
                        {"node": "n2", "instance": "i", "find_user": {"user": "alice", "request_id": "r"}},
                        {"node": "n2", "instance": "i", "find_connections": {"request_id": "r"}},
                        {"node": "n2", "instance": "i", "find_subscribers": {"type": "stock", "target": "600519", "request_id": "r"}},
+                       {"node": "n2", "instance": "i", "find_subscriptions": {"type": "stock", "request_id": "r"}},
+                       {"node": "n2", "instance": "i", "found_subscriptions": {"request_id": "r", "asked_on": "vm", "body": "{\"count\":0,\"subscriptions\":[]}"}},
                        {"node": "n2", "instance": "i", "found_user": {"request_id": "r", "asked_on": "vm", "user": "alice", "body": "{\"count\":0,\"clients\":[]}"}},
                        {"node": "n2", "instance": "i", "found_client": {"request_id": "r", "asked_on": "vm", "client_id": "client_00000000",
                                                                         "body": "{\"session\":{}}"}}],

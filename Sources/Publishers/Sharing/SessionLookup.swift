@@ -3,8 +3,9 @@ import Broker
 /// An operator's look at sessions on other nodes: of a client id the node asked does not have
 /// (`GET /api/websocket/clients/{client_id}`), of a user's connections
 /// (`GET /api/websocket/clients?user=`), of every connection
-/// (`GET /api/websocket/clients?nodes=all`), or of who subscribes to a target
-/// (`GET /api/websocket/subscriptions?target=`). The node asked hands it to the others, which
+/// (`GET /api/websocket/clients?nodes=all`), of who subscribes to a target
+/// (`GET /api/websocket/subscriptions?target=`), or of every subscription
+/// (`GET /api/websocket/subscriptions?nodes=all`). The node asked hands it to the others, which
 /// answer with what they have.
 public struct SessionLookup: Sendable, Hashable {
     /// What is looked up.
@@ -17,13 +18,15 @@ public struct SessionLookup: Sendable, Hashable {
         case connections
         /// The sessions subscribed to a target, of one subscription type or of every type.
         case subscribers(type: SubscriptionType?, target: String)
+        /// Every subscription with subscribers, of one subscription type or of every type.
+        case subscriptions(type: SubscriptionType?)
 
-        /// The client id, the user or the target; empty for every connection.
+        /// The client id, the user or the target; empty for every connection or subscription.
         public var value: String {
             switch self {
             case .client(let clientID): clientID
             case .user(let user): user
-            case .connections: ""
+            case .connections, .subscriptions: ""
             case .subscribers(_, let target): target
             }
         }
@@ -57,9 +60,9 @@ public struct SessionLookupAnswer: NodeAnswer {
     public var target: SessionLookup.Target
     /// What the node has, a JSON object as its own route shows it: the session
     /// (`GET /api/websocket/clients/{client_id}`), the user's connections
-    /// (`GET /api/websocket/clients?user=`), every connection (`GET /api/websocket/clients`) or
-    /// the target's subscribers
-    /// (`GET /api/websocket/subscriptions?target=`); nil when it has none.
+    /// (`GET /api/websocket/clients?user=`), every connection (`GET /api/websocket/clients`),
+    /// the target's subscribers (`GET /api/websocket/subscriptions?target=`) or every
+    /// subscription (`GET /api/websocket/subscriptions`, all of them); nil when it has none.
     public var body: String?
     /// Why the node could not send what it has (too large for an answer); nil when it did.
     public var error: String?

@@ -25,7 +25,9 @@ import Foundation
 ///   `found_connections`, with neither (`body`: as the node's `GET /api/websocket/clients` answers it); a target's
 ///   subscribers, `find_subscribers` and
 ///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
-///   `GET /api/websocket/subscriptions?type=&target=` answers it);
+///   `GET /api/websocket/subscriptions?type=&target=` answers it); every subscription, `find_subscriptions` and
+///   `found_subscriptions`, with `type` (optional; `body`: as the node's `GET /api/websocket/subscriptions?type=`
+///   answers it, every row);
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -142,6 +144,9 @@ public enum SharedMessageCodec {
                     RemovalsWire(
                         node: origin.node, instance: origin.instance,
                         findSubscribers: SessionLookupWire(type: type?.rawValue, target: target, requestID: lookup.requestID))
+                case .subscriptions(let type):
+                    RemovalsWire(
+                        node: origin.node, instance: origin.instance, findSubscriptions: SessionLookupWire(type: type?.rawValue, requestID: lookup.requestID))
                 }
             data = try? encoder.encode(wire)
         case .sessionLookupAnswered(let answer):
@@ -152,6 +157,7 @@ public enum SharedMessageCodec {
                 case .user: RemovalsWire(node: origin.node, instance: origin.instance, foundUser: found)
                 case .connections: RemovalsWire(node: origin.node, instance: origin.instance, foundConnections: found)
                 case .subscribers: RemovalsWire(node: origin.node, instance: origin.instance, foundSubscribers: found)
+                case .subscriptions: RemovalsWire(node: origin.node, instance: origin.instance, foundSubscriptions: found)
                 }
             data = try? encoder.encode(wire)
         case .nodeHeartbeat(let heartbeat):
@@ -223,9 +229,10 @@ public enum SharedMessageCodec {
             RemovalsWire.self, from: json, channel: channel,
             expected: "{\"remove_user\":{\"user\",\"session\":\"end\" or \"keep\"}}, {\"remove_client\":{\"client_id\",\"session\"}},"
                 + " {\"node\",\"find_client\":{\"client_id\",\"request_id\"}}, {\"node\",\"find_user\":{\"user\",\"request_id\"}},"
-                + " {\"node\",\"find_subscribers\":{\"type\",\"target\",\"request_id\"}} or a node's answer, {\"node\",\"removed_user\":{…}},"
-                + " {\"node\",\"removed_client\":{…}}, {\"node\",\"found_client\":{…}}, {\"node\",\"found_user\":{…}} or"
-                + " {\"node\",\"found_subscribers\":{…}}")
+                + " {\"node\",\"find_connections\":{\"request_id\"}}, {\"node\",\"find_subscribers\":{\"type\",\"target\",\"request_id\"}},"
+                + " {\"node\",\"find_subscriptions\":{\"type\",\"request_id\"}} or a node's answer, {\"node\",\"removed_user\":{…}},"
+                + " {\"node\",\"removed_client\":{…}}, {\"node\",\"found_client\":{…}}, {\"node\",\"found_user\":{…}},"
+                + " {\"node\",\"found_connections\":{…}}, {\"node\",\"found_subscribers\":{…}} or {\"node\",\"found_subscriptions\":{…}}")
         let origin = origin(wire.node, wire.instance)
         // Named in the log lines of every node and in the answers: a node id, as a heartbeat's is.
         if let node = origin?.node, let problem = FieldRules.identifierProblem(node, maxLength: Limits().maxTargetLength) {
@@ -234,13 +241,14 @@ public enum SharedMessageCodec {
         let present = [wire.removeUser != nil, wire.removedUser != nil, wire.removeClient != nil, wire.removedClient != nil,
             wire.findClient != nil, wire.foundClient != nil, wire.findUser != nil, wire.foundUser != nil,
             wire.findSubscribers != nil, wire.foundSubscribers != nil, wire.findConnections != nil, wire.foundConnections != nil,
+            wire.findSubscriptions != nil, wire.foundSubscriptions != nil,
         ].filter { $0 }.count
         guard present == 1 else {
             throw SharedMessageError(
                 channel: channel,
                 reason: "needs exactly one of \"remove_user\", \"removed_user\", \"remove_client\", \"removed_client\", \"find_client\","
-                    + " \"found_client\", \"find_user\", \"found_user\", \"find_connections\", \"found_connections\", \"find_subscribers\""
-                    + " and \"found_subscribers\"")
+                    + " \"found_client\", \"find_user\", \"found_user\", \"find_connections\", \"found_connections\", \"find_subscribers\","
+                    + " \"found_subscribers\", \"find_subscriptions\" and \"found_subscriptions\"")
         }
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
@@ -310,6 +318,7 @@ public enum SharedMessageCodec {
     private static func decodeLookup(_ wire: RemovalsWire, origin: NodeOrigin, channel: String) throws(SharedMessageError) -> SharedUpdate {
         if case let (lookup, name)? = wire.findClient.map({ ($0, "find_client") }) ?? wire.findUser.map({ ($0, "find_user") })
             ?? wire.findConnections.map({ ($0, "find_connections") }) ?? wire.findSubscribers.map({ ($0, "find_subscribers") })
+            ?? wire.findSubscriptions.map({ ($0, "find_subscriptions") })
         {
             let target = try lookupTarget(of: name, clientID: lookup.clientID, user: lookup.user, type: lookup.type, target: lookup.target, channel: channel)
             if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "\(name): request_id is not a request id") }
@@ -317,6 +326,7 @@ public enum SharedMessageCodec {
         }
         guard case let (answer, name)? = wire.foundClient.map({ ($0, "found_client") }) ?? wire.foundUser.map({ ($0, "found_user") })
             ?? wire.foundConnections.map({ ($0, "found_connections") }) ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
+            ?? wire.foundSubscriptions.map({ ($0, "found_subscriptions") })
         else {
             throw SharedMessageError(channel: channel, reason: "a lookup or an answer to one")
         }
@@ -342,16 +352,19 @@ public enum SharedMessageCodec {
             guard let value, !isNotAnID(value) else { throw SharedMessageError(channel: channel, reason: "\(name): \(key) must be an id") }
             return value
         }
+        func subscriptionType() throws(SharedMessageError) -> SubscriptionType? {
+            guard let type else { return nil }
+            guard let known = SubscriptionType(rawValue: type) else {
+                throw SharedMessageError(channel: channel, reason: "\(name): type must be a subscription type, got \"\(type.prefix(32))\"")
+            }
+            return known
+        }
         switch name.dropFirst(name.hasPrefix("find_") ? 5 : 6) {
         case "client": return .client(try id(clientID, "client_id"))
         case "user": return .user(try id(user, "user"))
         case "connections": return .connections
-        default:
-            guard let type else { return .subscribers(type: nil, target: try id(target, "target")) }
-            guard let known = SubscriptionType(rawValue: type) else {
-                throw SharedMessageError(channel: channel, reason: "\(name): type must be a subscription type, got \"\(type.prefix(32))\"")
-            }
-            return .subscribers(type: known, target: try id(target, "target"))
+        case "subscriptions": return .subscriptions(type: try subscriptionType())
+        default: return .subscribers(type: try subscriptionType(), target: try id(target, "target"))
         }
     }
 
@@ -645,8 +658,9 @@ private struct SessionRemovalAnswerWire: Codable {
     }
 }
 
-/// `find_client` (with `client_id`), `find_user` (with `user`), `find_connections` (with neither)
-/// or `find_subscribers` (with `target`, and `type` when one was asked for).
+/// `find_client` (with `client_id`), `find_user` (with `user`), `find_connections` (with neither),
+/// `find_subscribers` (with `target`, and `type` when one was asked for) or `find_subscriptions`
+/// (with `type` when one was asked for).
 private struct SessionLookupWire: Codable {
     var clientID: String? = nil
     var user: String? = nil
@@ -661,7 +675,8 @@ private struct SessionLookupWire: Codable {
     }
 }
 
-/// `found_client`, `found_user`, `found_connections` or `found_subscribers`, with what the lookup named.
+/// `found_client`, `found_user`, `found_connections`, `found_subscribers` or `found_subscriptions`,
+/// with what the lookup named.
 private struct SessionLookupAnswerWire: Codable {
     var requestID: String
     var askedOn: String
@@ -682,6 +697,7 @@ private struct SessionLookupAnswerWire: Codable {
         case .subscribers(let type, let target):
             self.type = type?.rawValue
             self.target = target
+        case .subscriptions(let type): self.type = type?.rawValue
         }
         body = answer.body
         error = answer.error
@@ -710,6 +726,8 @@ private struct RemovalsWire: Codable {
     var foundSubscribers: SessionLookupAnswerWire?
     var findConnections: SessionLookupWire?
     var foundConnections: SessionLookupAnswerWire?
+    var findSubscriptions: SessionLookupWire?
+    var foundSubscriptions: SessionLookupAnswerWire?
 
     init(
         node: String?, instance: String?, removeUser: UserRemovalWire? = nil, removedUser: RemovalAnswerWire? = nil,
@@ -717,7 +735,8 @@ private struct RemovalsWire: Codable {
         findClient: SessionLookupWire? = nil, foundClient: SessionLookupAnswerWire? = nil,
         findUser: SessionLookupWire? = nil, foundUser: SessionLookupAnswerWire? = nil,
         findSubscribers: SessionLookupWire? = nil, foundSubscribers: SessionLookupAnswerWire? = nil,
-        findConnections: SessionLookupWire? = nil, foundConnections: SessionLookupAnswerWire? = nil
+        findConnections: SessionLookupWire? = nil, foundConnections: SessionLookupAnswerWire? = nil,
+        findSubscriptions: SessionLookupWire? = nil, foundSubscriptions: SessionLookupAnswerWire? = nil
     ) {
         self.node = node
         self.instance = instance
@@ -733,6 +752,8 @@ private struct RemovalsWire: Codable {
         self.foundSubscribers = foundSubscribers
         self.findConnections = findConnections
         self.foundConnections = foundConnections
+        self.findSubscriptions = findSubscriptions
+        self.foundSubscriptions = foundSubscriptions
     }
 
     enum CodingKeys: String, CodingKey {
@@ -749,6 +770,8 @@ private struct RemovalsWire: Codable {
         case foundSubscribers = "found_subscribers"
         case findConnections = "find_connections"
         case foundConnections = "found_connections"
+        case findSubscriptions = "find_subscriptions"
+        case foundSubscriptions = "found_subscriptions"
     }
 }
 

@@ -79,8 +79,8 @@ public enum SharedUpdate: Sendable, Hashable {
     }
 
     /// The wire key of a request to the other nodes (`remove_user`, `remove_client`, `find_client`,
-    /// `find_user`, `find_connections`, `find_subscribers`), which names it in metrics; nil for
-    /// everything else.
+    /// `find_user`, `find_connections`, `find_subscribers`, `find_subscriptions`), which names it
+    /// in metrics; nil for everything else.
     public var requestKind: String? {
         switch self {
         case .userRemoved: "remove_user"
@@ -91,6 +91,7 @@ public enum SharedUpdate: Sendable, Hashable {
             case .user: "find_user"
             case .connections: "find_connections"
             case .subscribers: "find_subscribers"
+            case .subscriptions: "find_subscriptions"
             }
         case .ticks, .news, .alertRuleSet, .alertRuleRemoved, .signalsReplaced, .bars, .userRemovalAnswered, .sessionRemovalAnswered,
             .sessionLookupAnswered, .nodeHeartbeat:

@@ -114,8 +114,8 @@ extension NodeAnswers<SessionLookupAnswer>.Collected {
 }
 
 extension SessionLookup {
-    /// Answers another node's lookup: with the session, the user's or every connection, or the
-    /// target's subscribers, when this node has any.
+    /// Answers another node's lookup: with the session, the user's or every connection, the
+    /// target's subscribers or every subscription, when this node has any.
     func answer(on runtime: BrokerRuntime, store: EventStore) {
         NodeRequestMetrics.received(SharedUpdate.sessionLookedUp(self).requestKind ?? "other", .answered)
         Task {
@@ -127,6 +127,10 @@ extension SessionLookup {
                 case .connections: await APIRoutes.clientsBody(ofUser: nil, runtime: runtime, store: store).nonEmpty
                 case .subscribers(let type, let target):
                     await APIRoutes.subscriptionsBody(.init(type: type, target: target), runtime: runtime, store: store).nonEmpty
+                case .subscriptions(let type):
+                    // Every row: the node asked sums them over the nodes before it ranks and cuts.
+                    await APIRoutes.subscriptionsBody(
+                        .init(type: type, limit: SubscriptionAudience.maxLimit), runtime: runtime, store: store).nonEmpty
                 }
             if let found {
                 let json = JSONResponse.encode(found)

@@ -6,7 +6,7 @@ import Publishers
 /// Who listens to what, for `GET /api/websocket/subscriptions`: every subscription that has
 /// subscribers, with how many sessions hold it and how many of those are connected to this node
 /// now (the rest are gone sessions within their resume window, whose subscriptions are kept). With
-/// a target named, the other nodes' subscribers are added (`merged`).
+/// a target named, or every node's asked for, the other nodes' subscribers are added (`merged`).
 enum SubscriptionAudience {
     struct Row: Codable, Equatable, Sendable {
         let type: String
@@ -48,8 +48,9 @@ enum SubscriptionAudience {
         return (Array(rows), matching.count)
     }
 
-    /// `rows` and other nodes' rows of the same query (one target): each subscription's sessions
-    /// and connections summed over the nodes, its client ids joined, ranked as `rows` ranks them.
+    /// `rows` and other nodes' rows of the same query (one target, or all of each node's): each
+    /// subscription's sessions and connections summed over the nodes, its client ids joined,
+    /// ranked as `rows` ranks them.
     static func merged(_ rows: [Row], _ others: [[Row]]) -> [Row] {
         var byKey: [String: Row] = [:]
         for row in rows + others.joined() {
@@ -91,7 +92,7 @@ struct SubscriptionsBody: Codable {
     /// Subscriptions that matched (more than `subscriptions` holds when the limit cut them).
     var count: Int
     var subscriptions: [SubscriptionAudience.Row]
-    /// With a target named: whether the other nodes were asked for theirs.
+    /// With a target named, or `?nodes=all`: whether the other nodes were asked for theirs.
     var otherNodes: RemovedClientsBody.OtherNodes?
     /// The nodes asked that did not answer in time.
     var unanswered: [String]?
@@ -106,6 +107,13 @@ struct SubscriptionsBody: Codable {
     /// This, when it lists any subscription.
     var nonEmpty: SubscriptionsBody? { subscriptions.isEmpty ? nil : self }
 
+    /// This with at most `limit` rows (`count` stays the number that matched).
+    func limited(to limit: Int) -> SubscriptionsBody {
+        var body = self
+        body.subscriptions = Array(subscriptions.prefix(limit))
+        return body
+    }
+
     enum CodingKeys: String, CodingKey {
         case count, subscriptions, unanswered, errors
         case otherNodes = "other_nodes"
@@ -113,26 +121,37 @@ struct SubscriptionsBody: Codable {
 }
 
 extension APIRoutes {
-    /// `GET /api/websocket/subscriptions[?type=&target=&limit=][&nodes=this]`: with a target,
-    /// the subscribers on every node sharing through Redis (unless `?nodes=this`).
+    /// `GET /api/websocket/subscriptions[?type=&target=&limit=][&nodes=this|all]`: with a target,
+    /// the subscribers on every node sharing through Redis (unless `?nodes=this`); without one,
+    /// this node's subscriptions, or every node's with `?nodes=all`.
     func subscriptions(_ request: Request) async throws -> Response {
         let query = try SubscriptionAudience.query(request.uri)
-        let asksOthers = try ClientRemoval.asksOtherNodes(request)
+        // A target's subscribers are few rows: asked of every node unless told otherwise. Every
+        // subscription of every node could be many: only when asked for.
+        let asksOthers = try ClientRemoval.asksOtherNodes(request) && (query.target != nil || request.uri.formValue("nodes") == "all")
         let store = try readyStore()
-        var body = await Self.subscriptionsBody(query, runtime: runtime, store: store)
-        guard let target = query.target else { return JSONResponse.make(body) }
-        guard asksOthers, let broadcaster = runtime.broadcaster, FieldRules.identifierProblem(target, maxLength: Limits().maxTargetLength) == nil else {
-            // No session can subscribe to a target that is not an id: nobody is asked about it.
-            let otherNodes: RemovedClientsBody.OtherNodes = asksOthers && runtime.broadcaster == nil ? .none : .notAsked
-            body.otherNodes = otherNodes
+        guard asksOthers else {
+            var body = await Self.subscriptionsBody(query, runtime: runtime, store: store)
+            if query.target != nil { body.otherNodes = .notAsked }
             return JSONResponse.make(body)
         }
-        let lookup = SessionLookup.Target.subscribers(type: query.type, target: target)
+        // The whole list is summed over the nodes before it is ranked and cut to the limit.
+        var whole = query
+        if query.target == nil { whole.limit = SubscriptionAudience.maxLimit }
+        var body = await Self.subscriptionsBody(whole, runtime: runtime, store: store)
+        // No session can subscribe to a target that is not an id: nobody is asked about it.
+        let impossibleTarget = query.target.flatMap { FieldRules.identifierProblem($0, maxLength: Limits().maxTargetLength) } != nil
+        guard let broadcaster = runtime.broadcaster, !impossibleTarget else {
+            let otherNodes: RemovedClientsBody.OtherNodes = runtime.broadcaster == nil ? .none : .notAsked
+            body.otherNodes = otherNodes
+            return JSONResponse.make(body.limited(to: query.limit))
+        }
+        let lookup: SessionLookup.Target = query.target.map { .subscribers(type: query.type, target: $0) } ?? .subscriptions(type: query.type)
         guard let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster, { requestID, _ in
             .sessionLookedUp(SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID))
         }) else {
             body.otherNodes = .unreachable
-            return JSONResponse.make(body)
+            return JSONResponse.make(body.limited(to: query.limit))
         }
         let collected = await asked.collect()
         let (theirs, errors) = collected.bodies(for: lookup, as: SubscriptionsBody.self, what: "a list of subscriptions")
@@ -141,7 +160,7 @@ extension APIRoutes {
         body.otherNodes = .asked
         body.unanswered = collected.unanswered
         body.errors = errors.isEmpty ? nil : errors
-        return JSONResponse.make(body)
+        return JSONResponse.make(body.limited(to: query.limit))
     }
 
     /// This node's subscriptions matching `query`.
