@@ -44,7 +44,7 @@ struct ConfigurationReloadTests {
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .heartbeatTimeout, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .redisAnswerWait, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])
     }

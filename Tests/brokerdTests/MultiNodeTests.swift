@@ -758,11 +758,12 @@ import TestSupport
     }
 
     /// A node the one asked knows by its heartbeats but that does not answer in time (stopped by
-    /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again.
+    /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again. The wait
+    /// is the node asked's `redis_answer_wait`.
     @Test func aNodeThatDoesNotAnswerARemovalInTimeIsNamedUnanswered() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()
-        let (first, second, aliceOnSecond, _) = try await startPairWithAliceOnTheSecond(redis: redis, in: dir)
+        let (first, second, aliceOnSecond, _) = try await startPairWithAliceOnTheSecond(redis: redis, in: dir, firstArguments: ["--redis-answer-wait", "1"])
 
         second.broker.suspend()
         let (status, body) = try await HTTP.request("DELETE", first.broker.baseURL + "/api/websocket/clients?user=alice")
@@ -773,6 +774,8 @@ import TestSupport
         let asking = try await metricSamples(of: first.broker)
         #expect(asking.value("brokerd_node_requests_total", ["kind": "remove_user", "outcome": "partial"]) == 1)
         #expect(asking.value("brokerd_node_answers_missed_total", ["kind": "remove_user"]) == 1)
+        // It waited its 1 s, not the default 6 (the bound leaves 4 s for a loaded machine).
+        #expect(asking.value("brokerd_node_request_seconds_bucket", ["kind": "remove_user", "le": "5.0"]) == 1, "\(asking.filter { $0.name.hasPrefix("brokerd_node_request_seconds") })")
         // Within the removal's 30 s, the node acts on it when it runs again.
         while try await aliceOnSecond.receive() != nil {}
         #expect(try await aliceOnSecond.closeFrame()?.reason == "kicked")
@@ -857,12 +860,14 @@ import TestSupport
     }
 
     /// Nodes `node-a` and `node-b` with client authentication on `redis`, both sharing, and alice
-    /// connected to the second (subscribed to a stock), which the first knows by its heartbeats.
+    /// connected to the second (subscribed to a stock), which the first (started with `firstArguments` too) knows by its heartbeats.
     private func startPairWithAliceOnTheSecond(
-        redis: RedisProcess, in dir: TemporaryDirectory
+        redis: RedisProcess, in dir: TemporaryDirectory, firstArguments: [String] = []
     ) async throws -> (Node, Node, alice: TestWebSocket, aliceID: String) {
         let auth = ["--jwt-secret", TestTokens.secret]
-        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, auth), try await startNode("node-b", redis: redis, in: dir, auth))
+        let (first, second) = (
+            try await startNode("node-a", redis: redis, in: dir, auth + firstArguments), try await startNode("node-b", redis: redis, in: dir, auth)
+        )
         for node in [first, second] { try await waitUntilSharing(node) }
         let token = try await TestTokens.expiring(user: "alice", at: Date().addingTimeInterval(3_600))
         let (alice, aliceID) = try await connect(second.broker.webSocketURL + "?token=\(token)", subscribing: [("stock", "600519")])

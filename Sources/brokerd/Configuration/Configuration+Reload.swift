@@ -10,7 +10,7 @@ extension Setting {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
-            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes:
+            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes, .redisAnswerWait:
             true
         default:
             false
@@ -66,6 +66,7 @@ extension Configuration {
         next.shutdownDrain = new.shutdownDrain
         next.heartbeatTimeout = new.heartbeatTimeout
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
+        next.redis.answerWait = new.redis.answerWait
         return next
     }
 
@@ -104,6 +105,7 @@ extension Configuration {
         case .redisStream: redis.stream
         case .redisKlineKey: redis.klineKey
         case .redisLogLength: "\(redis.logLength)"
+        case .redisAnswerWait: Self.seconds(redis.answerWait)
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
         case .jwtPublicKey: auth.jwtPublicKeyPath

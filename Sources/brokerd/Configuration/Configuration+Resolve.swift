@@ -86,6 +86,7 @@ extension Configuration {
         case .redisStream: redis.stream = try value.word()
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
         case .redisLogLength: redis.logLength = try value.integer(in: 0...1_000_000_000)
+        case .redisAnswerWait: redis.answerWait = try Self.answerWait(value.seconds(allowZero: false))
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .jwtPublicKey: auth.jwtPublicKeyPath = try value.string()
@@ -124,6 +125,12 @@ extension Configuration {
     private static func shutdownDrain(_ drain: Duration) throws(SettingRejection) -> Duration {
         guard drain <= .seconds(600) else { throw SettingRejection("must be at most 600 (ten minutes)") }
         return drain
+    }
+
+    /// At most a minute: an operator's request is an HTTP request, which proxies time out.
+    private static func answerWait(_ wait: Duration) throws(SettingRejection) -> Duration {
+        guard wait <= .seconds(60) else { throw SettingRejection("must be at most 60 (a minute)") }
+        return wait
     }
 
     /// At most a minute: prices held longer than that are no longer live.

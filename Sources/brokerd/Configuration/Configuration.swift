@@ -133,6 +133,10 @@ extension Configuration {
         /// About how many entries the nodes' shared log (`<channel>:log`) keeps; 0 writes and
         /// reads no log (sharing over pub/sub alone: no catch-up, no common order).
         public var logLength = 100_000
+        /// How long an operator's request handed to the other nodes (a user's removal, a client id
+        /// this node does not have, a lookup of connections or subscribers) waits for their
+        /// answers: a little longer than a node takes to journal a disconnect at worst (5 s).
+        public var answerWait = Duration.seconds(6)
 
         /// `logLength` when the shared log is written and read; nil when it is off or there is no Redis.
         var sharedLogLength: Int? { url != nil && logLength > 0 ? logLength : nil }

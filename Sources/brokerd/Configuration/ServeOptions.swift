@@ -116,6 +116,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisLogLength.flagName), parsing: .unconditional, help: Setting.redisLogLength.argumentHelp)
     public var redisLogLength: String?
 
+    @Option(name: .customLong(Setting.redisAnswerWait.flagName), parsing: .unconditional, help: Setting.redisAnswerWait.argumentHelp)
+    public var redisAnswerWait: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -184,6 +187,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisStream, redisStream.map(SettingValue.text)),
             (.redisKlineKey, redisKlineKey.map(SettingValue.text)),
             (.redisLogLength, redisLogLength.map(SettingValue.text)),
+            (.redisAnswerWait, redisAnswerWait.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),

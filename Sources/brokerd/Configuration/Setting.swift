@@ -36,6 +36,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisStream = "redis_stream"
     case redisKlineKey = "redis_kline_key"
     case redisLogLength = "redis_log_length"
+    case redisAnswerWait = "redis_answer_wait"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case jwtPublicKey = "jwt_public_key"
@@ -66,7 +67,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -82,6 +83,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisStream: "stream"
         case .redisKlineKey: "kline_key"
         case .redisLogLength: "log_length"
+        case .redisAnswerWait: "answer_wait"
         default: rawValue
         }
     }
@@ -139,6 +141,8 @@ public enum Setting: String, CaseIterable, Sendable {
             "Entries the nodes' shared log (the stream <channel>:log) keeps, about; 0 shares over pub/sub alone, with no catch-up."
         case .redisKlineKey:
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
+        case .redisAnswerWait:
+            "Seconds an operator's request about other nodes' sessions (a removal, a lookup) waits for the nodes' answers; a node slower than this is named as not answering."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
         case .jwtPublicKey: "PEM file of the token issuer's public keys (one or more): RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
@@ -159,7 +163,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "port"
         case .journal, .simulatorSignals, .jwtPublicKey: "file"
         case .durability: "normal|full"
-        case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval: "seconds"
+        case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval, .redisAnswerWait: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
         case .logFormat: "text|json"
@@ -218,6 +222,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisStream: return "none"
         case .redisKlineKey: return "none, no cache lookups"
         case .redisLogLength: return "\(defaults.redis.logLength)"
+        case .redisAnswerWait: return "\(defaults.redis.answerWait.components.seconds)"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .jwtPublicKey, .jwtJWKSURL: return "none"

@@ -109,6 +109,10 @@ final class BrokerRuntime: Sendable {
     /// client's at every sweep, an HTTP connection's between requests from its next connection.
     var heartbeatTimeout: Duration { live.withLock { $0.configuration.heartbeatTimeout } }
 
+    /// How long a request handed to the other nodes waits for their answers, as last reloaded
+    /// (`redis_answer_wait`).
+    var answerWait: Duration { live.withLock { $0.configuration.redis.answerWait } }
+
     /// Reads the configuration's sources again and takes what changed of the reloadable settings
     /// (`Setting.isReloadable`), logging each; settings that need a restart are named in a
     /// warning and keep their running value. Sources that do not resolve change nothing: the

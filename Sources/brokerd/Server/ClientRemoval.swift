@@ -17,11 +17,9 @@ struct ClientRemoval {
     let runtime: BrokerRuntime
     let store: EventStore
 
-    /// How long a removal waits for the connection's disconnect to be journaled.
+    /// How long a removal waits for the connection's disconnect to be journaled. The other
+    /// nodes' answers are waited for a little longer by default (`redis_answer_wait`, 6 s).
     static let timeout: Duration = .seconds(5)
-    /// How long a removal of a user waits for the other nodes' answers, from when it is asked: a
-    /// little longer than a node takes to journal a disconnect at worst (`timeout`).
-    static let answerWait: Duration = .seconds(6)
 
     /// What a removal did, as the API answers it.
     struct Outcome: Encodable, Sendable {

@@ -31,10 +31,11 @@ enum NodeRequestMetrics {
     static let unawaitedLabel = "brokerd_node_answers_unawaited_total"
 
     /// Buckets of `durationLabel`: answers come in milliseconds, the wait ends at
-    /// `ClientRemoval.answerWait` (6 s) at most.
+    /// `redis_answer_wait` (6 s by default) at most.
     static let durationBuckets: [Duration] = [
         .milliseconds(1), .microseconds(2500), .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50),
         .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1), .microseconds(2_500_000), .seconds(5), .seconds(10),
+        .seconds(30), .seconds(60),
     ]
 
     /// A request of `kind` that this node could not hand to the others.

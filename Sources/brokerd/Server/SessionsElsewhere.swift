@@ -32,7 +32,7 @@ extension APIRoutes {
 
     /// Hands `request` (made with the request id and the time) to the other nodes, listening for
     /// their answers in `registry` first; nil when it cannot go out (Redis is away, or the
-    /// publisher's queue full). The wait for the answers ends `ClientRemoval.answerWait` from now.
+    /// publisher's queue full). The wait for the answers ends `redis_answer_wait` from now.
     func askOtherNodes<Answer: NodeAnswer>(
         _ registry: NodeAnswers<Answer>, through broadcaster: RedisBroadcaster, _ request: (_ requestID: String, _ now: Int64) -> SharedUpdate
     ) -> AskedNodes<Answer>? {
@@ -48,7 +48,7 @@ extension APIRoutes {
         let asked = ContinuousClock.now
         return AskedNodes(
             pending: pending, nodes: Set(runtime.cluster.nodes(at: now).map(\.heartbeat.origin.node)),
-            asked: asked, deadline: asked + ClientRemoval.answerWait, kind: kind)
+            asked: asked, deadline: asked + runtime.answerWait, kind: kind)
     }
 
     /// Hands `request` about `clientID`, a session this node does not have, to the other nodes and
