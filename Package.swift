@@ -61,6 +61,7 @@ let package = Package(
                 "Locking",
                 "Broker",
                 "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
             ]

@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import Publishers
 import Testing
 import TestSupport
 
@@ -753,6 +754,60 @@ import TestSupport
         }
 
         await carolOnSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
+    /// With `redis_secret`, the nodes sign what they share and take only what is signed with it
+    /// where a signature is needed: a node's tagged messages, every removal, lookup, answer and
+    /// heartbeat, every shared-log entry. Untagged data from feeders is taken as before.
+    @Test func withASharedSecretNodesTakeOnlyWhatIsSignedWithIt() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let secret = ["--redis-secret", String(repeating: "s", count: 40)]
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, secret), try await startNode("node-b", redis: redis, in: dir, secret))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let (onSecond, onSecondID) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519"), ("news", "all")])
+
+        // Signed, what one node ingests reaches the other, and so do heartbeats, lookups and answers.
+        try await post(first.broker.baseURL, "/api/ticks", tick("600519", 101))
+        try await waitFor(onSecond, "price", key: "600519@101.0")
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-1","title":"Signed"}"#)
+        try await waitFor(onSecond, "news", key: "n-1")
+        try await waitUntilKnown(first, knows: second)
+        let (found, foundBody) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients/\(onSecondID)")
+        #expect(found == 200 && foundBody["node"] as? String == "node-b", "\(foundBody)")
+        let logged = try redis.cli("XRANGE", "ticks:log", "-", "+")
+        #expect(logged.contains(#"{"sig":""#) && logged.contains("n-1"), "the log's entries are signed: \(logged)")
+
+        // Refused: a tick tagged as a node's but unsigned, an untagged removal (an operator's tool
+        // uses the HTTP API then), news signed with another secret.
+        _ = try redis.cli("PUBLISH", "ticks", #"{"node":"node-a","instance":"0000000000000000","ticks":[{"code":"600519","price":999}]}"#)
+        _ = try redis.cli("PUBLISH", "ticks:removals", #"{"remove_client":{"client_id":"\#(onSecondID)"}}"#)
+        let forged = SharedMessageSigner(secret: String(repeating: "x", count: 40))
+            .sign(Array(#"{"node":"node-a","instance":"0000000000000000","news":{"id":"n-forged","title":"Forged"}}"#.utf8))
+        _ = try redis.cli("PUBLISH", "ticks:news", String(decoding: forged, as: UTF8.self))
+        // A feeder's untagged tick is taken as before; read after the others, it shows they were read.
+        _ = try redis.cli("PUBLISH", "ticks", #"{"ticks":[{"code":"600519","price":102}]}"#)
+        let seen = try await collect(onSecond, until: Seen(type: "price", seq: 0, key: "600519@102.0"))
+        #expect(!seen.contains { $0.key == "600519@999.0" || $0.key == "n-forged" }, "\(seen)")
+        try onSecond.send(["type": "ping"])
+        #expect(try await onSecond.receive(type: "pong") != nil, "the connection stays")
+        // A shared-log entry appended by anyone but a node is refused too.
+        _ = try redis.cli("XADD", "ticks:log", "*", "kind", "news", "message", #"{"node":"node-x","instance":"x","news":{"id":"n-unsigned","title":"Unsigned"}}"#)
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-2","title":"Signed again"}"#)
+        try await waitFor(onSecond, "news", key: "n-2")
+
+        #expect(try prices(in: second.broker.journalPath) == [101, 102])
+        #expect(try newsIDs(in: second.broker.journalPath) == ["n-1", "n-2"])
+        let source = try #require(try await stats(second)["redis"] as? [String: Any])
+        #expect(source["unsigned"] as? Int == 4, "\(source)")
+        #expect(try await metricSamples(of: second.broker).value("brokerd_redis_unsigned_total") == 4)
+        #expect(second.broker.logText.contains("refused a message on the shared channels: not signed with redis_secret"))
+        let (_, config) = try await HTTP.request("GET", second.broker.baseURL + "/api/config")
+        #expect((config["settings"] as? [String: Any])?["redis_secret"] as? String == "set", "shown only as set")
+
+        await onSecond.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
     }

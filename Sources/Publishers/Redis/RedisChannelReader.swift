@@ -19,6 +19,8 @@ final class RedisChannelReader: Sendable {
     private let healthCheckInterval: Duration
     private let maxTicksPerBatch: Int
     private let decoder: TickPayloadDecoder
+    /// With a shared secret: checks the signatures of what the nodes publish.
+    private let signer: SharedMessageSigner?
     private let delivery: TickBatchDelivery
     private let status: RedisSourceStatus
     private let logger: Logger
@@ -39,6 +41,7 @@ final class RedisChannelReader: Sendable {
         healthCheckInterval = configuration.healthCheckInterval
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
         decoder = TickPayloadDecoder(limits: configuration.limits)
+        signer = configuration.sharedSecret.map(SharedMessageSigner.init)
         self.delivery = delivery
         self.status = status
         self.logger = logger
@@ -113,12 +116,12 @@ final class RedisChannelReader: Sendable {
             var ticks: [FedTick] = []
             var next: RedisReply? = first
             while let push = next {
-                if let (content, payload) = message(in: push) {
+                if let (content, raw) = message(in: push), let (payload, signed) = unwrapped(raw, content: content) {
                     switch content {
                     case .ticks:
-                        ticks += decodeTicks(payload)
+                        ticks += decodeTicks(payload, signed: signed)
                     case .news, .alerts, .signals, .klines, .removals, .nodes:
-                        if let update = decodeShared(payload, content: content) {
+                        if let update = decodeShared(payload, content: content, signed: signed) {
                             if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
                             delivery.hand(update)
@@ -149,17 +152,50 @@ final class RedisChannelReader: Sendable {
         return (content, payload)
     }
 
-    /// The ticks of one message on the tick channel; none when it is malformed or our own.
-    private func decodeTicks(_ payload: [UInt8]) -> [FedTick] {
+    /// The message as the codecs read it, and whether it was signed with the shared secret; nil
+    /// (reported) when it carries a signature made with another secret. Without a secret, every
+    /// message as it is.
+    private func unwrapped(_ payload: [UInt8], content: Content) -> (payload: [UInt8], signed: Bool)? {
+        guard let signer else { return (payload, false) }
+        switch signer.verify(payload) {
+        case .signed(let body): return (body, true)
+        case .unsigned(let body): return (body, false)
+        case .forged:
+            delivery.reportUnsigned("\(channelName(of: content)): signed with another secret, or changed since")
+            return nil
+        }
+    }
+
+    /// Whether a message may be taken as `signed` is: with a shared secret, what a node tags
+    /// (`origin`) must be signed, and so must every message of the removals and nodes channels
+    /// (an operator's tool uses the HTTP API then). Untagged data from feeders is taken as before.
+    private func mayTake(signed: Bool, origin: NodeOrigin?, content: Content) -> Bool {
+        guard signer != nil, !signed else { return true }
+        let needed = origin != nil || content == .removals || content == .nodes
+        if needed {
+            delivery.reportUnsigned("\(channelName(of: content)): \(origin.map { "node \($0.node)'s message" } ?? "a message") is not signed")
+        }
+        return !needed
+    }
+
+    private func channelName(of content: Content) -> String {
+        channels.first { $0.content == content }?.name ?? ""
+    }
+
+    /// The ticks of one message on the tick channel; none when it is malformed, our own, or a
+    /// node's without the signature a shared secret asks for.
+    private func decodeTicks(_ payload: [UInt8], signed: Bool) -> [FedTick] {
         let outcome = decoder.decode(json: payload, timestamp: WallClock.microsecondsNow())
+        guard mayTake(signed: signed, origin: outcome.origin, content: .ticks) else { return [] }
         if isOwn(outcome.origin) { return [] }
         delivery.reportMalformed(outcome.problems)
         return outcome.ticks
     }
 
-    /// The update in one message on a shared channel other than ticks; nil when it is malformed or our own.
-    private func decodeShared(_ payload: [UInt8], content: Content) -> SharedUpdate? {
-        let channel = channels.first { $0.content == content }?.name ?? ""
+    /// The update in one message on a shared channel other than ticks; nil when it is malformed,
+    /// our own, or without the signature a shared secret asks for.
+    private func decodeShared(_ payload: [UInt8], content: Content, signed: Bool) -> SharedUpdate? {
+        let channel = channelName(of: content)
         let decoded: SharedMessageCodec.Message
         do {
             switch content {
@@ -174,6 +210,7 @@ final class RedisChannelReader: Sendable {
             delivery.reportMalformed([error.description])
             return nil
         }
+        guard mayTake(signed: signed, origin: decoded.origin, content: content) else { return nil }
         // This process's own heartbeat is no update (nor counted as one skipped).
         if decoded.update.isHeartbeat, let node, decoded.origin == node { return nil }
         if isOwn(decoded.origin) { return nil }

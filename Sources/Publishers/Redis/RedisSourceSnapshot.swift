@@ -27,6 +27,10 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     /// tick shape at all, a key twice in one object, a stream entry with more ticks than one batch
     /// takes). A message with two bad ticks counts two.
     public var malformed: Int = 0
+    /// With a shared secret (`redis_secret`): messages and log entries refused for their signature,
+    /// one made with another secret or none where one is needed (anything a node tags, every
+    /// removal, lookup, answer, heartbeat and shared-log entry).
+    public var unsigned: Int = 0
     /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
     /// deliver a batch it could not journal (a stream batch is then delivered again).
     public var deliveryFailures: Int = 0

@@ -74,7 +74,9 @@ public final class RedisTickSource: Sendable {
         logReader = configuration.log.map {
             RedisStreamReader(
                 configuration: configuration, stream: $0, resumeAfter: logResumeAfter ?? "$", connection: .log,
-                consumer: SharedLogConsumer(log: $0, node: configuration.node, ownEntries: ownEntries, delivery: delivery),
+                consumer: SharedLogConsumer(
+                    log: $0, node: configuration.node, ownEntries: ownEntries, signer: configuration.sharedSecret.map(SharedMessageSigner.init),
+                    delivery: delivery),
                 status: status, logger: logger)
         }
     }

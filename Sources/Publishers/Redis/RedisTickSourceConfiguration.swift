@@ -40,6 +40,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var healthCheckInterval: Duration
     /// The decider's bounds; ticks that break them are dropped and counted here.
     public var limits: Limits
+    /// The secret the nodes sign what they share with (`SharedMessageSigner`); nil takes messages
+    /// unsigned.
+    public var sharedSecret: String?
 
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
@@ -48,7 +51,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         nodesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
-        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init()
+        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), sharedSecret: String? = nil
     ) {
         self.url = url
         self.channel = channel
@@ -67,6 +70,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.backoff = backoff
         self.healthCheckInterval = healthCheckInterval
         self.limits = limits
+        self.sharedSecret = sharedSecret
     }
 
     /// Throws the first unusable setting.

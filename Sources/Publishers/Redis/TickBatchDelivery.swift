@@ -176,6 +176,17 @@ struct TickBatchDelivery: Sendable {
         }
     }
 
+    /// Reports a message refused for its signature (`SharedMessageSigner`), with a throttled log line.
+    func reportUnsigned(_ problem: String) {
+        status.update { $0.unsigned += 1 }
+        let (log, suppressed) = status.shouldLog(.unsigned)
+        if log {
+            logger.warning(
+                "refused a message on the shared channels: not signed with redis_secret",
+                metadata: ["reason": "\(problem)", "suppressed": .stringConvertible(suppressed)])
+        }
+    }
+
     /// Reports payloads that were dropped, with a throttled log line.
     func reportMalformed(_ problems: [String]) {
         guard !problems.isEmpty else { return }

@@ -44,6 +44,8 @@ public final class RedisBroadcaster: Sendable {
     public let logLength: Int?
     /// Where the entries appended are counted for this node's log reader.
     private let ownEntries: OwnLogEntries?
+    /// With a shared secret (`redis_secret`): signs every message and log entry.
+    private let signer: SharedMessageSigner?
     private let url: RedisURL
     private let capacity: Int
     private let capacityBytes: Int
@@ -65,7 +67,7 @@ public final class RedisBroadcaster: Sendable {
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
         url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, ownEntries: OwnLogEntries? = nil,
-        capacity: Int = 10_000,
+        sharedSecret: String? = nil, capacity: Int = 10_000,
         capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
@@ -76,6 +78,7 @@ public final class RedisBroadcaster: Sendable {
         self.origin = origin
         self.logLength = logLength.map { max(1, $0) }
         self.ownEntries = ownEntries
+        signer = sharedSecret.map(SharedMessageSigner.init)
         self.capacity = max(1, capacity)
         self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout
@@ -293,7 +296,7 @@ public final class RedisBroadcaster: Sendable {
     private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(PublishInterrupted) {
         let updates = Array(batch)
         let entries = updates.map { update in
-            logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log) }
+            logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log, signer: signer) }
         }
         let logged: [Bool]
         let logRefusal: String?
@@ -307,7 +310,7 @@ public final class RedisBroadcaster: Sendable {
         let publish = Array("PUBLISH".utf8)
         let commands = updates.indices.map { index -> [[UInt8]] in
             let message = logged[index] ? entries[index]?.last?.1 : nil
-            return [publish, Array(updates[index].channel(in: channels).utf8), message ?? SharedMessageCodec.encode(updates[index], origin: origin)]
+            return [publish, Array(updates[index].channel(in: channels).utf8), message ?? SharedMessageCodec.encode(updates[index], origin: origin, signer: signer)]
         }
         // Failing, some of them may have reached Redis; what is in the log reaches the nodes that
         // read it, the rest is unsent.
@@ -473,7 +476,7 @@ public final class RedisBroadcaster: Sendable {
         while start < held.count {
             let end = min(start + Self.maxPipeline, held.count)
             let slice = held[start..<end]
-            let entries = slice.map { SharedMessageCodec.logEntry($0, origin: origin, log: channels.log) }
+            let entries = slice.map { SharedMessageCodec.logEntry($0, origin: origin, log: channels.log, signer: signer) }
             let appended: [Bool]
             let refusal: String?
             do {

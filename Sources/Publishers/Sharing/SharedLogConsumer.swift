@@ -14,25 +14,43 @@ struct SharedLogConsumer: StreamEntryConsumer {
     let node: NodeOrigin?
     /// The entries this process appended, to skip its own that it has superseded since.
     let ownEntries: OwnLogEntries?
+    /// With a shared secret: every entry must be signed with it (only nodes write the log).
+    let signer: SharedMessageSigner?
     let delivery: TickBatchDelivery
 
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
         for entry in entries {
             var update: SharedUpdate?
             var own = false
+            // An entry refused for its signature, like a malformed one, counts only by its position.
             do {
-                let message = try SharedMessageCodec.decodeLogEntry(entry.fields, log: log, now: WallClock.microsecondsNow())
-                own = node != nil && message.origin?.node == node?.node
-                // Superseded by a later write of this process, read after it: only its position
-                // counts. (An earlier process's entries are not in this one's counts.)
-                let thisProcess = own && message.origin?.instance == node?.instance
-                update = thisProcess && ownEntries?.readBack(message.update) == true ? nil : message.update
+                if let fields = verified(entry) {
+                    let message = try SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow())
+                    own = node != nil && message.origin?.node == node?.node
+                    // Superseded by a later write of this process, read after it: only its position
+                    // counts. (An earlier process's entries are not in this one's counts.)
+                    let thisProcess = own && message.origin?.instance == node?.instance
+                    update = thisProcess && ownEntries?.readBack(message.update) == true ? nil : message.update
+                }
             } catch {
                 delivery.reportMalformed(["entry \(entry.id): \(error.description)"])
             }
             guard delivery.hand(logged: update, own: own, position: entry.id, retrying: control) else { return false }
         }
         return true
+    }
+
+    /// The entry's fields with its message's signature checked and taken off; nil (reported) when
+    /// a secret is set and the message is not signed with it. Without a secret, the fields as read.
+    private func verified(_ entry: RedisStreamReader.Entry) -> [String: String]? {
+        guard let signer, let message = entry.fields["message"] else { return entry.fields }
+        guard case .signed(let body) = signer.verify(Array(message.utf8)) else {
+            delivery.reportUnsigned("\(log) entry \(entry.id): \(message.hasPrefix(#"{"sig":"#) ? "signed with another secret" : "not signed")")
+            return nil
+        }
+        var fields = entry.fields
+        fields["message"] = String(decoding: body, as: UTF8.self)
+        return fields
     }
 
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {

@@ -46,20 +46,24 @@ public enum SharedMessageCodec {
 
     /// The message body of `update` published by `origin`. A message that is also appended to the
     /// shared log names it in `log`: nodes that read the log skip its pub/sub copy, nodes of
-    /// builds before the log (which ignore the key) ingest the copy.
-    public static func encode(_ update: SharedUpdate, origin: NodeOrigin, log: String? = nil) -> [UInt8] {
+    /// builds before the log (which ignore the key) ingest the copy. With a `signer`, the message
+    /// is signed (its first key, `sig`).
+    public static func encode(_ update: SharedUpdate, origin: NodeOrigin, log: String? = nil, signer: SharedMessageSigner? = nil) -> [UInt8] {
         let body = encodeUnlogged(update, origin: origin)
         guard let log, body.first == UInt8(ascii: "{"), body.count > 2,
             let name = try? JSONEncoder().encode(log)
-        else { return body }
-        return [UInt8(ascii: "{")] + Array("\"log\":".utf8) + Array(name) + [UInt8(ascii: ",")] + body.dropFirst()
+        else { return signer?.sign(body) ?? body }
+        let logged = [UInt8(ascii: "{")] + Array("\"log\":".utf8) + Array(name) + [UInt8(ascii: ",")] + body.dropFirst()
+        return signer?.sign(logged) ?? logged
     }
 
     /// The fields of `update`'s entry in the shared log (`kind`, and `message`: its pub/sub
-    /// message); nil for ticks, which are not logged.
-    public static func logEntry(_ update: SharedUpdate, origin: NodeOrigin, log: String) -> [(String, [UInt8])]? {
+    /// message, signed with a `signer`); nil for ticks, which are not logged.
+    public static func logEntry(
+        _ update: SharedUpdate, origin: NodeOrigin, log: String, signer: SharedMessageSigner? = nil
+    ) -> [(String, [UInt8])]? {
         guard let kind = LogKind(update) else { return nil }
-        return [("kind", Array(kind.rawValue.utf8)), ("message", encode(update, origin: origin, log: log))]
+        return [("kind", Array(kind.rawValue.utf8)), ("message", encode(update, origin: origin, log: log, signer: signer))]
     }
 
     /// What a shared-log entry carries, in its `kind` field.

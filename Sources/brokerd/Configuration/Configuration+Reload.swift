@@ -106,6 +106,7 @@ extension Configuration {
         case .redisKlineKey: redis.klineKey
         case .redisLogLength: "\(redis.logLength)"
         case .redisAnswerWait: Self.seconds(redis.answerWait)
+        case .redisSecret: redis.secret
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
         case .jwtPublicKey: auth.jwtPublicKeyPath

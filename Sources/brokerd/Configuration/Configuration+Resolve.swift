@@ -87,6 +87,7 @@ extension Configuration {
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
         case .redisLogLength: redis.logLength = try value.integer(in: 0...1_000_000_000)
         case .redisAnswerWait: redis.answerWait = try Self.answerWait(value.seconds(allowZero: false))
+        case .redisSecret: redis.secret = try Self.redisSecret(value.string())
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .jwtPublicKey: auth.jwtPublicKeyPath = try value.string()
@@ -151,6 +152,14 @@ extension Configuration {
         guard secret.utf8.count >= minimumJWTSecretBytes else {
             throw SettingRejection(
                 "must be at least \(minimumJWTSecretBytes) bytes (an HS256 key is at least 256 bits); e.g. openssl rand -base64 48")
+        }
+        return secret
+    }
+
+    /// As long as the HMAC-SHA256 output (RFC 2104 §3), as a client token's secret.
+    private static func redisSecret(_ secret: String) throws(SettingRejection) -> String {
+        guard secret.utf8.count >= SharedMessageSigner.minimumSecretBytes else {
+            throw SettingRejection("must be at least \(SharedMessageSigner.minimumSecretBytes) bytes; e.g. openssl rand -base64 48")
         }
         return secret
     }

@@ -137,6 +137,9 @@ extension Configuration {
         /// this node does not have, a lookup of connections or subscribers) waits for their
         /// answers: a little longer than a node takes to journal a disconnect at worst (5 s).
         public var answerWait = Duration.seconds(6)
+        /// The secret the nodes sign what they share with and check what they read against
+        /// (`SharedMessageSigner`); nil signs nothing and takes messages unsigned.
+        public var secret: String?
 
         /// `logLength` when the shared log is written and read; nil when it is off or there is no Redis.
         var sharedLogLength: Int? { url != nil && logLength > 0 ? logLength : nil }

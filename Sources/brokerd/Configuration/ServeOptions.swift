@@ -119,6 +119,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisAnswerWait.flagName), parsing: .unconditional, help: Setting.redisAnswerWait.argumentHelp)
     public var redisAnswerWait: String?
 
+    @Option(name: .customLong(Setting.redisSecret.flagName), help: Setting.redisSecret.argumentHelp)
+    public var redisSecret: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -188,6 +191,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisKlineKey, redisKlineKey.map(SettingValue.text)),
             (.redisLogLength, redisLogLength.map(SettingValue.text)),
             (.redisAnswerWait, redisAnswerWait.map(SettingValue.text)),
+            (.redisSecret, redisSecret.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),

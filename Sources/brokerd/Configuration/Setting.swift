@@ -37,6 +37,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisKlineKey = "redis_kline_key"
     case redisLogLength = "redis_log_length"
     case redisAnswerWait = "redis_answer_wait"
+    case redisSecret = "redis_secret"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case jwtPublicKey = "jwt_public_key"
@@ -67,7 +68,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -84,6 +85,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: "kline_key"
         case .redisLogLength: "log_length"
         case .redisAnswerWait: "answer_wait"
+        case .redisSecret: "secret"
         default: rawValue
         }
     }
@@ -95,7 +97,7 @@ public enum Setting: String, CaseIterable, Sendable {
     static let tables = ["limits", "simulator", "redis", "auth"]
 
     /// Values never echoed into error messages or logs.
-    var isSecret: Bool { self == .adminToken || self == .jwtSecret }
+    var isSecret: Bool { self == .adminToken || self == .jwtSecret || self == .redisSecret }
 
     /// `value` for error messages: a secret not at all, a Redis URL without its credentials.
     func display(_ value: SettingValue) -> String {
@@ -143,6 +145,8 @@ public enum Setting: String, CaseIterable, Sendable {
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .redisAnswerWait:
             "Seconds an operator's request about other nodes' sessions (a removal, a lookup) waits for the nodes' answers; a node slower than this is named as not answering."
+        case .redisSecret:
+            "Secret (32+ bytes) every node signs what it shares with (HMAC-SHA256) and checks what it reads against; the same on every node."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
         case .jwtPublicKey: "PEM file of the token issuer's public keys (one or more): RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
@@ -174,7 +178,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisChannel: "channel"
         case .redisStream: "stream"
         case .redisKlineKey: "pattern"
-        case .adminToken, .jwtSecret: "secret"
+        case .adminToken, .jwtSecret, .redisSecret: "secret"
         case .jwtAudience: "audience"
         case .jwtJWKSURL: "url"
         case .jwtIssuer: "issuer"
@@ -223,6 +227,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: return "none, no cache lookups"
         case .redisLogLength: return "\(defaults.redis.logLength)"
         case .redisAnswerWait: return "\(defaults.redis.answerWait.components.seconds)"
+        case .redisSecret: return "none, messages not signed"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .jwtPublicKey, .jwtJWKSURL: return "none"

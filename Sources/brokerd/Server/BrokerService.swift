@@ -94,7 +94,7 @@ struct BrokerService: Service {
         let broadcaster = RedisBroadcaster(
             url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
             origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength,
-            ownEntries: ownEntries, logger: logger)
+            ownEntries: ownEntries, sharedSecret: configuration.redis.secret, logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
         logger.info(
@@ -127,7 +127,8 @@ struct BrokerService: Service {
             configuration: RedisTickSourceConfiguration(
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
-                klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin),
+                klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
+                sharedSecret: configuration.redis.secret),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
