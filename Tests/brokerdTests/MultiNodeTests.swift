@@ -812,6 +812,47 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// Turning signing on node by node: a node with `redis_secret` and `redis_secret_required`
+    /// off signs what it shares and takes the unsigned messages of a node without the secret (as
+    /// that one takes its signed ones), and still refuses a signature made with another secret.
+    @Test func whileSignaturesAreNotRequiredSignedAndUnsignedNodesHearEachOther() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let signing = try await startNode("node-a", redis: redis, in: dir, ["--redis-secret", String(repeating: "s", count: 40), "--redis-secret-required", "off"])
+        let plain = try await startNode("node-b", redis: redis, in: dir)
+        for node in [signing, plain] { try await waitUntilSharing(node) }
+        let subscriptions = [("stock", "600519"), ("news", "all")]
+        let (onSigning, onSigningID) = try await connect(signing.broker.webSocketURL, subscribing: subscriptions)
+        let (onPlain, _) = try await connect(plain.broker.webSocketURL, subscribing: subscriptions)
+
+        try await post(signing.broker.baseURL, "/api/ticks", tick("600519", 101))
+        try await waitFor(onPlain, "price", key: "600519@101.0")
+        try await post(signing.broker.baseURL, "/api/news", #"{"id":"n-signed","title":"Signed"}"#)
+        try await waitFor(onPlain, "news", key: "n-signed")
+        try await post(plain.broker.baseURL, "/api/ticks", tick("600519", 102))
+        try await waitFor(onSigning, "price", key: "600519@102.0")
+        try await post(plain.broker.baseURL, "/api/news", #"{"id":"n-plain","title":"Unsigned"}"#)
+        try await waitFor(onSigning, "news", key: "n-plain")
+        // A lookup asked unsigned, answered signed.
+        try await waitUntilKnown(plain, knows: signing)
+        let (found, foundBody) = try await HTTP.request("GET", plain.broker.baseURL + "/api/websocket/clients/\(onSigningID)")
+        #expect(found == 200 && foundBody["node"] as? String == "node-a", "\(foundBody)")
+
+        let forged = SharedMessageSigner(secret: String(repeating: "x", count: 40))
+            .sign(Array(#"{"node":"node-b","instance":"0000000000000000","news":{"id":"n-forged","title":"Forged"}}"#.utf8))
+        _ = try redis.cli("PUBLISH", "ticks:news", String(decoding: forged, as: UTF8.self))
+        try await post(plain.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
+        let seen = try await collect(onSigning, until: Seen(type: "news", seq: 0, key: "n-after"))
+        #expect(!seen.contains { $0.key == "n-forged" }, "\(seen)")
+        #expect(try newsIDs(in: signing.broker.journalPath).sorted() == ["n-after", "n-plain", "n-signed"])
+        #expect((try await stats(signing)["redis"] as? [String: Any])?["unsigned"] as? Int == 1)
+
+        await onSigning.close()
+        await onPlain.close()
+        #expect(await signing.broker.terminate() == 0)
+        #expect(await plain.broker.terminate() == 0)
+    }
+
     /// A node the one asked knows by its heartbeats but that does not answer in time (stopped by
     /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again. The wait
     /// is the node asked's `redis_answer_wait`.

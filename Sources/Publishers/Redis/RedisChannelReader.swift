@@ -21,6 +21,8 @@ final class RedisChannelReader: Sendable {
     private let decoder: TickPayloadDecoder
     /// With a shared secret: checks the signatures of what the nodes publish.
     private let signer: SharedMessageSigner?
+    /// With a shared secret: whether a node's word must be signed (`mayTake`).
+    private let requiresSignatures: Bool
     private let delivery: TickBatchDelivery
     private let status: RedisSourceStatus
     private let logger: Logger
@@ -42,6 +44,7 @@ final class RedisChannelReader: Sendable {
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
         decoder = TickPayloadDecoder(limits: configuration.limits)
         signer = configuration.sharedSecret.map(SharedMessageSigner.init)
+        requiresSignatures = configuration.requiresSignatures
         self.delivery = delivery
         self.status = status
         self.logger = logger
@@ -168,9 +171,10 @@ final class RedisChannelReader: Sendable {
 
     /// Whether a message may be taken as `signed` is: with a shared secret, what a node tags
     /// (`origin`) must be signed, and so must every message of the removals and nodes channels
-    /// (an operator's tool uses the HTTP API then). Untagged data from feeders is taken as before.
+    /// (an operator's tool uses the HTTP API then). Untagged data from feeders is taken as before,
+    /// and so is everything unsigned while signatures are not required.
     private func mayTake(signed: Bool, origin: NodeOrigin?, content: Content) -> Bool {
-        guard signer != nil, !signed else { return true }
+        guard signer != nil, requiresSignatures, !signed else { return true }
         let needed = origin != nil || content == .removals || content == .nodes
         if needed {
             delivery.reportUnsigned("\(channelName(of: content)): \(origin.map { "node \($0.node)'s message" } ?? "a message") is not signed")

@@ -76,7 +76,7 @@ public final class RedisTickSource: Sendable {
                 configuration: configuration, stream: $0, resumeAfter: logResumeAfter ?? "$", connection: .log,
                 consumer: SharedLogConsumer(
                     log: $0, node: configuration.node, ownEntries: ownEntries, signer: configuration.sharedSecret.map(SharedMessageSigner.init),
-                    delivery: delivery),
+                    requiresSignatures: configuration.requiresSignatures, delivery: delivery),
                 status: status, logger: logger)
         }
     }

@@ -43,6 +43,9 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// The secret the nodes sign what they share with (`SharedMessageSigner`); nil takes messages
     /// unsigned.
     public var sharedSecret: String?
+    /// With `sharedSecret`: whether what a node's word is needed for must be signed (false while
+    /// a cluster turns signing on: signatures are checked, unsigned messages taken).
+    public var requiresSignatures: Bool
 
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
@@ -51,7 +54,8 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         nodesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
-        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), sharedSecret: String? = nil
+        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), sharedSecret: String? = nil,
+        requiresSignatures: Bool = true
     ) {
         self.url = url
         self.channel = channel
@@ -71,6 +75,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.healthCheckInterval = healthCheckInterval
         self.limits = limits
         self.sharedSecret = sharedSecret
+        self.requiresSignatures = requiresSignatures
     }
 
     /// Throws the first unusable setting.

@@ -14,8 +14,10 @@ struct SharedLogConsumer: StreamEntryConsumer {
     let node: NodeOrigin?
     /// The entries this process appended, to skip its own that it has superseded since.
     let ownEntries: OwnLogEntries?
-    /// With a shared secret: every entry must be signed with it (only nodes write the log).
+    /// With a shared secret: every entry must be signed with it (only nodes write the log), or,
+    /// unless `requiresSignatures`, carry no signature.
     let signer: SharedMessageSigner?
+    let requiresSignatures: Bool
     let delivery: TickBatchDelivery
 
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
@@ -41,16 +43,24 @@ struct SharedLogConsumer: StreamEntryConsumer {
     }
 
     /// The entry's fields with its message's signature checked and taken off; nil (reported) when
-    /// a secret is set and the message is not signed with it. Without a secret, the fields as read.
+    /// a secret is set and the message is not signed with it (signed with another secret, or not
+    /// at all while signatures are required). Without a secret, the fields as read.
     private func verified(_ entry: RedisStreamReader.Entry) -> [String: String]? {
         guard let signer, let message = entry.fields["message"] else { return entry.fields }
-        guard case .signed(let body) = signer.verify(Array(message.utf8)) else {
-            delivery.reportUnsigned("\(log) entry \(entry.id): \(message.hasPrefix(#"{"sig":"#) ? "signed with another secret" : "not signed")")
+        switch signer.verify(Array(message.utf8)) {
+        case .signed(let body):
+            var fields = entry.fields
+            fields["message"] = String(decoding: body, as: UTF8.self)
+            return fields
+        case .unsigned where !requiresSignatures:
+            return entry.fields
+        case .unsigned:
+            delivery.reportUnsigned("\(log) entry \(entry.id): not signed")
+            return nil
+        case .forged:
+            delivery.reportUnsigned("\(log) entry \(entry.id): signed with another secret, or changed since")
             return nil
         }
-        var fields = entry.fields
-        fields["message"] = String(decoding: body, as: UTF8.self)
-        return fields
     }
 
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {

@@ -107,6 +107,7 @@ extension Configuration {
         case .redisLogLength: "\(redis.logLength)"
         case .redisAnswerWait: Self.seconds(redis.answerWait)
         case .redisSecret: redis.secret
+        case .redisSecretRequired: redis.secretRequired ? "on" : "off"
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
         case .jwtPublicKey: auth.jwtPublicKeyPath

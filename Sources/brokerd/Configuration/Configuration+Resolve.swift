@@ -88,6 +88,7 @@ extension Configuration {
         case .redisLogLength: redis.logLength = try value.integer(in: 0...1_000_000_000)
         case .redisAnswerWait: redis.answerWait = try Self.answerWait(value.seconds(allowZero: false))
         case .redisSecret: redis.secret = try Self.redisSecret(value.string())
+        case .redisSecretRequired: redis.secretRequired = try value.boolean()
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .jwtPublicKey: auth.jwtPublicKeyPath = try value.string()

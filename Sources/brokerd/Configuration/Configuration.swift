@@ -140,6 +140,9 @@ extension Configuration {
         /// The secret the nodes sign what they share with and check what they read against
         /// (`SharedMessageSigner`); nil signs nothing and takes messages unsigned.
         public var secret: String?
+        /// With `secret`: whether a node's messages must be signed; false takes unsigned ones too
+        /// (checking the signatures that are there), for turning signing on node by node.
+        public var secretRequired = true
 
         /// `logLength` when the shared log is written and read; nil when it is off or there is no Redis.
         var sharedLogLength: Int? { url != nil && logLength > 0 ? logLength : nil }

@@ -122,6 +122,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisSecret.flagName), help: Setting.redisSecret.argumentHelp)
     public var redisSecret: String?
 
+    @Option(name: .customLong(Setting.redisSecretRequired.flagName), help: Setting.redisSecretRequired.argumentHelp)
+    public var redisSecretRequired: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -192,6 +195,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisLogLength, redisLogLength.map(SettingValue.text)),
             (.redisAnswerWait, redisAnswerWait.map(SettingValue.text)),
             (.redisSecret, redisSecret.map(SettingValue.text)),
+            (.redisSecretRequired, redisSecretRequired.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),

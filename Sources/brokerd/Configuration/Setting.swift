@@ -38,6 +38,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisLogLength = "redis_log_length"
     case redisAnswerWait = "redis_answer_wait"
     case redisSecret = "redis_secret"
+    case redisSecretRequired = "redis_secret_required"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case jwtPublicKey = "jwt_public_key"
@@ -68,7 +69,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -86,6 +87,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisLogLength: "log_length"
         case .redisAnswerWait: "answer_wait"
         case .redisSecret: "secret"
+        case .redisSecretRequired: "secret_required"
         default: rawValue
         }
     }
@@ -147,6 +149,8 @@ public enum Setting: String, CaseIterable, Sendable {
             "Seconds an operator's request about other nodes' sessions (a removal, a lookup) waits for the nodes' answers; a node slower than this is named as not answering."
         case .redisSecret:
             "Secret (32+ bytes) every node signs what it shares with (HMAC-SHA256) and checks what it reads against; the same on every node."
+        case .redisSecretRequired:
+            "With redis_secret: on takes a node's messages only when signed; off (while a cluster turns signing on) also takes them unsigned."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
         case .jwtPublicKey: "PEM file of the token issuer's public keys (one or more): RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
@@ -173,7 +177,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .logFormat: "text|json"
         case .maxFrameBytes: "bytes"
         case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
-        case .simulator, .websocketCompression: "on|off"
+        case .simulator, .websocketCompression, .redisSecretRequired: "on|off"
         case .redisURL: "url"
         case .redisChannel: "channel"
         case .redisStream: "stream"
@@ -228,6 +232,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisLogLength: return "\(defaults.redis.logLength)"
         case .redisAnswerWait: return "\(defaults.redis.answerWait.components.seconds)"
         case .redisSecret: return "none, messages not signed"
+        case .redisSecretRequired: return defaults.redis.secretRequired ? "on" : "off"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .jwtPublicKey, .jwtJWKSURL: return "none"

@@ -128,7 +128,7 @@ struct BrokerService: Service {
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
-                sharedSecret: configuration.redis.secret),
+                sharedSecret: configuration.redis.secret, requiresSignatures: configuration.redis.secretRequired),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
