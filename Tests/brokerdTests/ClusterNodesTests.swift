@@ -6,10 +6,25 @@ import Testing
 /// The view of the other nodes their heartbeats give: kept while they come, forgotten when they
 /// stop coming or say the node stopped.
 struct ClusterNodesTests {
-    private static func beat(_ node: String, instance: String = "i1", _ state: NodeHeartbeat.State = .serving, connections: Int = 1) -> NodeHeartbeat {
+    private static func beat(
+        _ node: String, instance: String = "i1", _ state: NodeHeartbeat.State = .serving, connections: Int = 1, sentAt: Int64 = 0
+    ) -> NodeHeartbeat {
         NodeHeartbeat(
             origin: NodeOrigin(node: node, instance: instance), state: state, connections: connections, sessions: 2, ticksPerSecond: 20,
-            journalSeq: 7, startedAt: 0, sentAt: 0)
+            journalSeq: 7, startedAt: 0, sentAt: sentAt)
+    }
+
+    @Test func aHeartbeatSentMoreThanHalfAMinuteFromThisClockIsLeftOut() {
+        let cluster = ClusterNodes()
+        let now: Int64 = 100_000_000
+        #expect(!cluster.record(Self.beat("node-late", sentAt: now - 30_000_001), at: now), "delayed or replayed")
+        #expect(!cluster.record(Self.beat("node-ahead", sentAt: now + 30_000_001), at: now), "a clock too far ahead")
+        #expect(cluster.record(Self.beat("node-b", sentAt: now - 30_000_000), at: now))
+        #expect(cluster.record(Self.beat("node-c", sentAt: now + 29_000_000), at: now))
+        #expect(cluster.nodes(at: now).map(\.heartbeat.origin.node) == ["node-b", "node-c"])
+        // A replayed "stopped" heartbeat does not hide the running node.
+        #expect(!cluster.record(Self.beat("node-b", .stopped, sentAt: now - 60_000_000), at: now + 1))
+        #expect(cluster.nodes(at: now + 2).map(\.heartbeat.origin.node) == ["node-b", "node-c"])
     }
 
     @Test func theLatestHeartbeatOfEachNodeIsShownByNodeUntilThreeAreMissed() {

@@ -1020,6 +1020,16 @@ import TestSupport
         for client in clients { await client.close() }
         for _ in 0..<100 where try await cluster(first).count > 1 { try await Task.sleep(for: .milliseconds(20)) }
         #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
+
+        // A heartbeat sent a minute ago (delayed, or replayed) is no sign of life: left out, and said so.
+        let minuteAgo = Int64(Date().timeIntervalSince1970 * 1_000_000) - 60_000_000
+        _ = try redis.cli(
+            "PUBLISH", "ticks:nodes",
+            #"{"node":"node-old","instance":"0000000000000001","heartbeat":{"state":"serving","connections":1,"sessions":1,"ticks_per_second":0,"journal_seq":1,"started_at":\#(minuteAgo),"sent_at":\#(minuteAgo)}}"#)
+        let heardOf = "a node's heartbeat sent too far from this node's clock is left out"
+        for _ in 0..<200 where !first.broker.logText.contains(heardOf) { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(first.broker.logText.contains(heardOf) && first.broker.logText.contains("node-old"))
+        #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
         #expect(await first.broker.terminate() == 0)
     }
 }

@@ -15,9 +15,10 @@ final class BrokerRuntime: Sendable {
     let admissions: ConnectionAdmissions
     /// Upgrades refused for the broker's or an address's connection limits, logged at most every 10 s.
     let admissionRefusals = ThrottledLog()
-    /// Users' removals heard from other nodes too late to act on, logged at most every 10 s
-    /// (anything that can PUBLISH to Redis can send them by the thousand).
-    let staleRemovals = ThrottledLog()
+    /// Removals heard from other nodes too late to act on, and heartbeats too far from this
+    /// node's clock, logged at most every 10 s per kind (anything that can PUBLISH to Redis can
+    /// send them by the thousand).
+    let staleMessages = ThrottledLog()
     let sink: OutboxSink
     let publishers: PublisherHost
     /// The publisher building k-line bars from ticks: a new stock subscriber's snapshot holds the

@@ -142,7 +142,15 @@ struct BrokerService: Service {
                     case .sessionLookedUp(let lookup): lookup.answer(on: runtime, store: store)
                     case .sessionLookupAnswered(let answer) where answer.askedOn == runtime.configuration.nodeID:
                         runtime.sessionLookupAnswers.deliver(answer)
-                    case .nodeHeartbeat(let heartbeat): runtime.cluster.record(heartbeat, at: WallClock.microsecondsNow())
+                    case .nodeHeartbeat(let heartbeat):
+                        let now = WallClock.microsecondsNow()
+                        if !runtime.cluster.record(heartbeat, at: now) {
+                            runtime.staleMessages.log(
+                                "a node's heartbeat sent too far from this node's clock is left out: delayed, replayed, or the clocks are apart",
+                                key: "heartbeat",
+                                metadata: ["node": "\(heartbeat.origin.node)", "seconds_behind": "\((now - heartbeat.sentAt) / 1_000_000)"],
+                                logger: runtime.logger, level: .warning)
+                        }
                     default: break
                     }
                     return

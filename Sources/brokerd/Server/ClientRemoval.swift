@@ -203,7 +203,7 @@ struct ClientRemoval {
         let now = WallClock.microsecondsNow()
         guard removal.isStale(at: now) else { return true }
         NodeRequestMetrics.received(kind, .stale)
-        runtime.staleRemovals.log(
+        runtime.staleMessages.log(
             "\(what) asked on another node came too late and is not acted on", key: kind,
             metadata: metadata.merging(["age_seconds": .stringConvertible((now - removal.requestedAt) / 1_000_000)]) { $1 },
             logger: runtime.logger, level: .warning)

@@ -26,8 +26,17 @@ final class ClusterNodes: Sendable {
     private let heard = Mutex<[String: Heard]>([:])
     private let answerRequested = Atomic<Bool>(false)
 
-    /// Takes `heartbeat`, heard at `now`.
-    func record(_ heartbeat: NodeHeartbeat, at now: Int64) {
+    /// How far a heartbeat's `sent_at` may be from this node's clock, either way, for it to count,
+    /// as far as a removal's `requested_at` may be behind: an older heartbeat is a delayed or
+    /// replayed message, not a sign of life (a replayed `stopped` one would hide a running node);
+    /// one further ahead comes from a clock further off than the nodes' other checks allow.
+    static let maxClockDistance = UserRemoval.maxAge
+
+    /// Takes `heartbeat`, heard at `now` (UTC microseconds). Returns false for one sent further
+    /// than `maxClockDistance` from `now`, which is left out.
+    @discardableResult
+    func record(_ heartbeat: NodeHeartbeat, at now: Int64) -> Bool {
+        guard abs(now - heartbeat.sentAt) <= Self.maxClockDistance.microseconds else { return false }
         let isNew = heard.withLock { heard in
             let known = heard[heartbeat.origin.node]?.heartbeat.origin.instance == heartbeat.origin.instance
             if heartbeat.state == .stopped {
@@ -40,6 +49,7 @@ final class ClusterNodes: Sendable {
             return !known
         }
         if isNew { answerRequested.store(true, ordering: .relaxed) }
+        return true
     }
 
     /// Whether a node was heard from for the first time since the last call: this one's
