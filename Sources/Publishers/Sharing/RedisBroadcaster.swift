@@ -310,7 +310,8 @@ public final class RedisBroadcaster: Sendable {
         let publish = Array("PUBLISH".utf8)
         let commands = updates.indices.map { index -> [[UInt8]] in
             let message = logged[index] ? entries[index]?.last?.1 : nil
-            return [publish, Array(updates[index].channel(in: channels).utf8), message ?? SharedMessageCodec.encode(updates[index], origin: origin, signer: signer)]
+            let channel = Array(updates[index].channel(in: channels).utf8)
+            return [publish, channel, message ?? SharedMessageCodec.encode(updates[index], origin: origin, signer: signer)]
         }
         // Failing, some of them may have reached Redis; what is in the log reaches the nodes that
         // read it, the rest is unsent.
