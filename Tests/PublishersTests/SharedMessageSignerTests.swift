@@ -32,6 +32,15 @@ struct SharedMessageSignerTests {
         #expect(signer.verify(Array(signed.prefix(74))) == .forged, "cut off after the signature")
     }
 
+    @Test func whileTheSecretIsRotatedTheOtherSecretsSignaturesAreTakenButNotMade() {
+        let old = SharedMessageSigner(secret: String(repeating: "o", count: 32))
+        let rotating = SharedMessageSigner(secret: String(repeating: "n", count: 32), accepting: [String(repeating: "o", count: 32)])
+        #expect(rotating.verify(old.sign(message)) == .signed(message))
+        #expect(rotating.verify(rotating.sign(message)) == .signed(message))
+        #expect(old.verify(rotating.sign(message)) == .forged, "signed with the new secret")
+        #expect(rotating.verify(signer.sign(message)) == .forged, "a third secret")
+    }
+
     @Test func aMessageWithoutASignatureIsUnsignedAndTakenAsItIs() {
         #expect(signer.verify(message) == .unsigned(message))
         let sigLater = Array(#"{"node":"a","sig":"x"}"#.utf8)

@@ -413,7 +413,7 @@ extension ConfigurationTests {
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .maxConnectionsPerUser: "3", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .redisAnswerWait: "2.5", .redisSecret: "a redis secret of at least 32 bytes", .redisSecretRequired: "off", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
+        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .redisAnswerWait: "2.5", .redisSecret: "a redis secret of at least 32 bytes", .redisSecretRequired: "off", .redisSecretAccepted: "the secret before it, 32 bytes or more", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
         .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtJWKSURL: "https://auth.example.com/jwks.json", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
     ]
@@ -453,6 +453,7 @@ extension ConfigurationTests {
         c.redis.answerWait = .milliseconds(2500)
         c.redis.secret = "a redis secret of at least 32 bytes"
         c.redis.secretRequired = false
+        c.redis.secretAccepted = "the secret before it, 32 bytes or more"
         c.auth.adminToken = "s3cret"
         c.auth.jwtSecret = "a jwt secret of at least 32 bytes"
         c.auth.jwtPublicKeyPath = "/etc/brokerd/issuer.pub.pem"

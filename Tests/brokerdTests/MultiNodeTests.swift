@@ -853,6 +853,44 @@ import TestSupport
         #expect(await plain.broker.terminate() == 0)
     }
 
+    /// Rotating the secret: in the middle of the roll, a node that signs with the old secret and
+    /// takes the new one's signatures, and one that signs with the new and takes the old's, hear
+    /// each other; a third secret is refused by both.
+    @Test func whileTheSecretIsRotatedNodesSigningWithEitherHearEachOther() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (old, new) = (String(repeating: "o", count: 40), String(repeating: "n", count: 40))
+        let first = try await startNode("node-a", redis: redis, in: dir, ["--redis-secret", old, "--redis-secret-accepted", new])
+        let second = try await startNode("node-b", redis: redis, in: dir, ["--redis-secret", new, "--redis-secret-accepted", old])
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let (onFirst, _) = try await connect(first.broker.webSocketURL, subscribing: [("news", "all")])
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("news", "all")])
+
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-old","title":"Signed with the old secret"}"#)
+        try await waitFor(onSecond, "news", key: "n-old")
+        try await post(second.broker.baseURL, "/api/news", #"{"id":"n-new","title":"Signed with the new secret"}"#)
+        try await waitFor(onFirst, "news", key: "n-new")
+        try await waitUntilKnown(first, knows: second)
+        try await waitUntilKnown(second, knows: first)
+
+        let third = SharedMessageSigner(secret: String(repeating: "x", count: 40))
+            .sign(Array(#"{"node":"node-x","instance":"0000000000000000","news":{"id":"n-third","title":"Third"}}"#.utf8))
+        _ = try redis.cli("PUBLISH", "ticks:news", String(decoding: third, as: UTF8.self))
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
+        let seen = try await collect(onSecond, until: Seen(type: "news", seq: 0, key: "n-after"))
+        #expect(!seen.contains { $0.key == "n-third" }, "\(seen)")
+        for node in [first, second] {
+            #expect(try newsIDs(in: node.broker.journalPath).sorted() == ["n-after", "n-new", "n-old"], "\(node.id)")
+        }
+        let (_, config) = try await HTTP.request("GET", first.broker.baseURL + "/api/config")
+        #expect((config["settings"] as? [String: Any])?["redis_secret_accepted"] as? String == "set", "shown only as set")
+
+        await onFirst.close()
+        await onSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     /// A node the one asked knows by its heartbeats but that does not answer in time (stopped by
     /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again. The wait
     /// is the node asked's `redis_answer_wait`.

@@ -43,7 +43,7 @@ final class RedisChannelReader: Sendable {
         healthCheckInterval = configuration.healthCheckInterval
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
         decoder = TickPayloadDecoder(limits: configuration.limits)
-        signer = configuration.sharedSecret.map(SharedMessageSigner.init)
+        signer = configuration.signer
         requiresSignatures = configuration.requiresSignatures
         self.delivery = delivery
         self.status = status

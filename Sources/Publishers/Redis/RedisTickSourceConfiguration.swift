@@ -46,6 +46,13 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// With `sharedSecret`: whether what a node's word is needed for must be signed (false while
     /// a cluster turns signing on: signatures are checked, unsigned messages taken).
     public var requiresSignatures: Bool
+    /// With `sharedSecret`: secrets whose signatures are taken too, while the secret is rotated.
+    public var acceptedSecrets: [String]
+
+    /// The signer that checks what is read; nil without a shared secret.
+    var signer: SharedMessageSigner? {
+        sharedSecret.map { SharedMessageSigner(secret: $0, accepting: acceptedSecrets) }
+    }
 
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
@@ -55,7 +62,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), sharedSecret: String? = nil,
-        requiresSignatures: Bool = true
+        requiresSignatures: Bool = true, acceptedSecrets: [String] = []
     ) {
         self.url = url
         self.channel = channel
@@ -76,6 +83,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.limits = limits
         self.sharedSecret = sharedSecret
         self.requiresSignatures = requiresSignatures
+        self.acceptedSecrets = acceptedSecrets
     }
 
     /// Throws the first unusable setting.

@@ -78,7 +78,7 @@ public final class RedisBroadcaster: Sendable {
         self.origin = origin
         self.logLength = logLength.map { max(1, $0) }
         self.ownEntries = ownEntries
-        signer = sharedSecret.map(SharedMessageSigner.init)
+        signer = sharedSecret.map { SharedMessageSigner(secret: $0) }
         self.capacity = max(1, capacity)
         self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout

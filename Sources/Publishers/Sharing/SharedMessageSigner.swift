@@ -6,7 +6,8 @@ import Crypto
 ///
 /// The signature covers the message's exact bytes without it (`{` and everything after the
 /// `sig` key's comma), so nothing is re-encoded to check it and no JSON canonical form is
-/// needed. Nodes of builds without signing ignore the key.
+/// needed. Nodes of builds without signing ignore the key. While the secret is rotated, the
+/// signatures of one more secret are taken too (`accepting`); messages are signed with `secret`.
 public struct SharedMessageSigner: Sendable {
     /// What a message read from Redis turned out to be.
     public enum Verification: Equatable, Sendable {
@@ -23,10 +24,14 @@ public struct SharedMessageSigner: Sendable {
     public static let minimumSecretBytes = 32
 
     private let key: SymmetricKey
+    /// The keys whose signatures are taken: `key` first, then the ones accepted besides it.
+    private let checkedKeys: [SymmetricKey]
 
-    /// A signer with `secret` (at least `minimumSecretBytes` long: checked by the configuration).
-    public init(secret: String) {
+    /// A signer with `secret` that also takes signatures made with `accepting` (each at least
+    /// `minimumSecretBytes` long: checked by the configuration).
+    public init(secret: String, accepting: [String] = []) {
         key = SymmetricKey(data: Array(secret.utf8))
+        checkedKeys = [key] + accepting.map { SymmetricKey(data: Array($0.utf8)) }
     }
 
     private static let prefix = Array(#"{"sig":""#.utf8)
@@ -51,14 +56,15 @@ public struct SharedMessageSigner: Sendable {
         return signed
     }
 
-    /// Whether `message` carries a signature, and whether it is this secret's.
+    /// Whether `message` carries a signature, and whether it is this secret's (or an accepted one's).
     public func verify(_ message: [UInt8]) -> Verification {
         guard message.starts(with: Self.prefix) else { return .unsigned(message) }
         guard message.count > Self.signedHeaderLength, message[Self.signedHeaderLength - 2] == UInt8(ascii: "\""),
             message[Self.signedHeaderLength - 1] == UInt8(ascii: ","), let code = Self.bytes(ofHex: message[Self.prefix.count..<(Self.prefix.count + 64)])
         else { return .forged }
         let body = [UInt8(ascii: "{")] + message[Self.signedHeaderLength...]
-        return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: body, using: key) ? .signed(body) : .forged
+        let valid = checkedKeys.contains { HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: body, using: $0) }
+        return valid ? .signed(body) : .forged
     }
 
     /// The 32 bytes of 64 lowercase hex digits; nil for anything else.

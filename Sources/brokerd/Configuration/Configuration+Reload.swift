@@ -108,6 +108,7 @@ extension Configuration {
         case .redisAnswerWait: Self.seconds(redis.answerWait)
         case .redisSecret: redis.secret
         case .redisSecretRequired: redis.secretRequired ? "on" : "off"
+        case .redisSecretAccepted: redis.secretAccepted
         case .adminToken: auth.adminToken
         case .jwtSecret: auth.jwtSecret
         case .jwtPublicKey: auth.jwtPublicKeyPath

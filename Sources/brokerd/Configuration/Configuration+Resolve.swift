@@ -89,6 +89,7 @@ extension Configuration {
         case .redisAnswerWait: redis.answerWait = try Self.answerWait(value.seconds(allowZero: false))
         case .redisSecret: redis.secret = try Self.redisSecret(value.string())
         case .redisSecretRequired: redis.secretRequired = try value.boolean()
+        case .redisSecretAccepted: redis.secretAccepted = try Self.redisSecret(value.string())
         case .adminToken: auth.adminToken = try value.word()
         case .jwtSecret: auth.jwtSecret = try Self.jwtSecret(value.string())
         case .jwtPublicKey: auth.jwtPublicKeyPath = try value.string()

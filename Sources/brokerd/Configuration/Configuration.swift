@@ -143,6 +143,9 @@ extension Configuration {
         /// With `secret`: whether a node's messages must be signed; false takes unsigned ones too
         /// (checking the signatures that are there), for turning signing on node by node.
         public var secretRequired = true
+        /// With `secret`: another secret whose signatures are taken too (not signed with), while
+        /// the secret is rotated.
+        public var secretAccepted: String?
 
         /// `logLength` when the shared log is written and read; nil when it is off or there is no Redis.
         var sharedLogLength: Int? { url != nil && logLength > 0 ? logLength : nil }

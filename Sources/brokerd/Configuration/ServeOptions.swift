@@ -125,6 +125,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisSecretRequired.flagName), help: Setting.redisSecretRequired.argumentHelp)
     public var redisSecretRequired: String?
 
+    @Option(name: .customLong(Setting.redisSecretAccepted.flagName), help: Setting.redisSecretAccepted.argumentHelp)
+    public var redisSecretAccepted: String?
+
     @Option(name: .customLong(Setting.adminToken.flagName), help: Setting.adminToken.argumentHelp)
     public var adminToken: String?
 
@@ -196,6 +199,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisAnswerWait, redisAnswerWait.map(SettingValue.text)),
             (.redisSecret, redisSecret.map(SettingValue.text)),
             (.redisSecretRequired, redisSecretRequired.map(SettingValue.text)),
+            (.redisSecretAccepted, redisSecretAccepted.map(SettingValue.text)),
             (.adminToken, adminToken.map(SettingValue.text)),
             (.jwtSecret, jwtSecret.map(SettingValue.text)),
             (.jwtPublicKey, jwtPublicKey.map(SettingValue.text)),

@@ -39,6 +39,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisAnswerWait = "redis_answer_wait"
     case redisSecret = "redis_secret"
     case redisSecretRequired = "redis_secret_required"
+    case redisSecretAccepted = "redis_secret_accepted"
     case adminToken = "admin_token"
     case jwtSecret = "jwt_secret"
     case jwtPublicKey = "jwt_public_key"
@@ -69,7 +70,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired: "redis"
+        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired, .redisSecretAccepted: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -88,6 +89,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisAnswerWait: "answer_wait"
         case .redisSecret: "secret"
         case .redisSecretRequired: "secret_required"
+        case .redisSecretAccepted: "secret_accepted"
         default: rawValue
         }
     }
@@ -99,7 +101,7 @@ public enum Setting: String, CaseIterable, Sendable {
     static let tables = ["limits", "simulator", "redis", "auth"]
 
     /// Values never echoed into error messages or logs.
-    var isSecret: Bool { self == .adminToken || self == .jwtSecret || self == .redisSecret }
+    var isSecret: Bool { self == .adminToken || self == .jwtSecret || self == .redisSecret || self == .redisSecretAccepted }
 
     /// `value` for error messages: a secret not at all, a Redis URL without its credentials.
     func display(_ value: SettingValue) -> String {
@@ -151,6 +153,8 @@ public enum Setting: String, CaseIterable, Sendable {
             "Secret (32+ bytes) every node signs what it shares with (HMAC-SHA256) and checks what it reads against; the same on every node."
         case .redisSecretRequired:
             "With redis_secret: on takes a node's messages only when signed; off (while a cluster turns signing on) also takes them unsigned."
+        case .redisSecretAccepted:
+            "With redis_secret: one more secret (32+ bytes) whose signatures are taken too, not signed with; for rotating the secret."
         case .adminToken: "Bearer token the ingest and admin routes require."
         case .jwtSecret: "HS256 secret (32+ bytes) for client JWTs; without it (and jwt_public_key) clients are anonymous."
         case .jwtPublicKey: "PEM file of the token issuer's public keys (one or more): RSA 2048+ (RS256) or EC P-256 (ES256) client JWTs."
@@ -182,7 +186,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisChannel: "channel"
         case .redisStream: "stream"
         case .redisKlineKey: "pattern"
-        case .adminToken, .jwtSecret, .redisSecret: "secret"
+        case .adminToken, .jwtSecret, .redisSecret, .redisSecretAccepted: "secret"
         case .jwtAudience: "audience"
         case .jwtJWKSURL: "url"
         case .jwtIssuer: "issuer"
@@ -233,6 +237,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisAnswerWait: return "\(defaults.redis.answerWait.components.seconds)"
         case .redisSecret: return "none, messages not signed"
         case .redisSecretRequired: return defaults.redis.secretRequired ? "on" : "off"
+        case .redisSecretAccepted: return "none"
         case .adminToken: return "none, routes open"
         case .jwtSecret: return "none"
         case .jwtPublicKey, .jwtJWKSURL: return "none"

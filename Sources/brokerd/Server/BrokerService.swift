@@ -128,7 +128,8 @@ struct BrokerService: Service {
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
-                sharedSecret: configuration.redis.secret, requiresSignatures: configuration.redis.secretRequired),
+                sharedSecret: configuration.redis.secret, requiresSignatures: configuration.redis.secretRequired,
+                acceptedSecrets: configuration.redis.secretAccepted.map { [$0] } ?? []),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
