@@ -177,7 +177,9 @@ final class RedisChannelReader: Sendable {
         guard signer != nil, requiresSignatures, !signed else { return true }
         let needed = origin != nil || content == .removals || content == .nodes
         if needed {
-            delivery.reportUnsigned("\(channelName(of: content)): \(origin.map { "node \($0.node)'s message" } ?? "a message") is not signed")
+            // The node id as the message gives it (a tick's tag is not checked as an id): bounded.
+            let from = origin.map { "node \($0.node.prefix(64))'s message" } ?? "a message"
+            delivery.reportUnsigned("\(channelName(of: content)): \(from) is not signed")
         }
         return !needed
     }
