@@ -429,6 +429,9 @@ struct SharedMessageCodecTests {
         (#"{"node":"b","instance":"i","heartbeat":{"state":"asleep","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":1}}"#, "state must be one of serving, draining, stopped"),
         (#"{"node":"b","instance":"i","heartbeat":{"state":"serving","connections":-1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":1}}"#, "numbers from 0"),
         (#"{"node":"b","instance":"i","heartbeat":{"state":"serving"}}"#, "expected"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"stopped","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":-9223372036854775808}}"#, "heartbeat: sent_at is -9223372036854775808, not microseconds since 1970"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"serving","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":-1,"sent_at":1}}"#, "heartbeat: started_at is -1"),
+        (#"{"node":"b","instance":"i","heartbeat":{"state":"serving","connections":1,"sessions":1,"ticks_per_second":1,"journal_seq":1,"started_at":1,"sent_at":9223372036854775807}}"#, "before 2100"),
     ])
     func aMalformedHeartbeatIsRefusedWithTheReason(_ text: String, _ reason: String) {
         do {

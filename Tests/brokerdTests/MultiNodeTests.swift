@@ -1068,6 +1068,15 @@ import TestSupport
         for _ in 0..<200 where !first.broker.logText.contains(heardOf) { try await Task.sleep(for: .milliseconds(20)) }
         #expect(first.broker.logText.contains(heardOf) && first.broker.logText.contains("node-old"))
         #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
+        // Times at Int64's ends are refused as malformed: before, the cluster's uptime of such a
+        // node (sent_at minus started_at) overflowed, and the broker crashed on GET /api/cluster.
+        _ = try redis.cli(
+            "PUBLISH", "ticks:nodes",
+            #"{"node":"node-far","instance":"1","heartbeat":{"state":"serving","connections":1,"sessions":1,"ticks_per_second":0,"journal_seq":1,"started_at":-1,"sent_at":9223372036854775807}}"#)
+        try await waitForStats(first, "the heartbeat counted as malformed") { stats in
+            ((stats["redis"] as? [String: Any])?["malformed"] as? Int ?? 0) >= 1
+        }
+        #expect(try await cluster(first).map { $0["node"] as? String } == ["node-a"])
         #expect(await first.broker.terminate() == 0)
     }
 }

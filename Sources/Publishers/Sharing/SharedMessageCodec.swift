@@ -419,6 +419,10 @@ public enum SharedMessageCodec {
         guard beat.connections >= 0, beat.sessions >= 0, beat.ticksPerSecond.isFinite, beat.ticksPerSecond >= 0 else {
             throw SharedMessageError(channel: channel, reason: "heartbeat: connections, sessions and ticks_per_second must be numbers from 0")
         }
+        // Times are compared with the clock and with each other: bounded, no difference overflows.
+        for (key, time) in [("started_at", beat.startedAt), ("sent_at", beat.sentAt)] {
+            if let problem = FieldRules.timestampProblem(time) { throw SharedMessageError(channel: channel, reason: "heartbeat: \(key) \(problem)") }
+        }
         return Message(
             origin: origin,
             update: .nodeHeartbeat(NodeHeartbeat(
