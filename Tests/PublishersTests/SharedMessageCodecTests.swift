@@ -358,6 +358,8 @@ struct SharedMessageCodecTests {
         (#"{"remove_user":{"user":"bob","session":"forever"}}"#, "session must be end or keep"),
         (#"{"remove_user":{"user":"bob","user":"alice"}}"#, "appears twice"),
         (#"{"remove_user":{"user":"bob","request_id":""}}"#, "request_id is empty"),
+        (#"{"remove_user":{"user":"bob","requested_at":-9223372036854775808}}"#, "remove_user: requested_at is -9223372036854775808, not microseconds"),
+        (#"{"remove_client":{"client_id":"c","requested_at":-1}}"#, "remove_client: requested_at is -1"),
         (#"{"node":"n"}"#, "needs exactly one of"),
         (#"{"node":"n","remove_user":{"user":"bob"},"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "needs exactly one of"),
         (#"{"removed_user":{"request_id":"r","asked_on":"a","user":"bob","clients":[]}}"#, "an answer names its node"),

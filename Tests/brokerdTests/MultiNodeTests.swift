@@ -731,6 +731,8 @@ import TestSupport
             _ = try redis.cli(
                 "PUBLISH", "ticks:removals", #"{"node":"node-x","remove_client":{"client_id":"client_0000000c","requested_at":1700000000000000}}"#)
         }
+        // A time at Int64's end is malformed (its age from the clock overflowed: the node crashed).
+        _ = try redis.cli("PUBLISH", "ticks:removals", #"{"remove_user":{"user":"carol","requested_at":-9223372036854775808}}"#)
         _ = try redis.cli("PUBLISH", "ticks:removals", #"{"remove_user":{"user":"nobody"}}"#)
         try await waitForLog(second, removedHere, count: 3)
         #expect(second.broker.logText.components(separatedBy: "a user's removal asked on another node came too late and is not acted on").count - 1 == 1)

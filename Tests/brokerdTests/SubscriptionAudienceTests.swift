@@ -59,6 +59,13 @@ struct SubscriptionAudienceTests {
         #expect(SubscriptionAudience.merged(here, []) == [here[1], here[0]].sorted { $0.subscribers > $1.subscribers })
     }
 
+    @Test func countsFromAForgedAnswerAreSummedWithoutOverflowing() {
+        let here = [SubscriptionAudience.Row(type: "stock", target: "sh", subscribers: 1, connected: 1, clients: nil)]
+        let forged = [SubscriptionAudience.Row(type: "stock", target: "sh", subscribers: Int.max, connected: Int.min, clients: nil)]
+        let merged = SubscriptionAudience.merged(here, [forged, forged])
+        #expect(merged.map { "\($0.subscribers) \($0.connected)" } == ["\(Int.max) \(Int.min)"])
+    }
+
     @Test func theQueryIsReadFromTheURLAndBadValuesAreRefused() throws {
         #expect(try SubscriptionAudience.query(URI("/api/websocket/subscriptions")) == SubscriptionAudience.Query())
         let full = try SubscriptionAudience.query(URI("/api/websocket/subscriptions?type=news&target=all&limit=7"))

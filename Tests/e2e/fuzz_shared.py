@@ -14,7 +14,7 @@ import json, random, socket, sys, http.client, urllib.parse
 rport, base, rounds, seed = int(sys.argv[1]), sys.argv[2].rstrip("/"), int(sys.argv[3]), int(sys.argv[4])
 address = urllib.parse.urlsplit(base)
 rng = random.Random(seed)
-ODD = [None, True, False, 0, -1, 1.5, -0.0, 1e308, -1e308, 2**63, 2**64, -2**63 - 1, 9007199254740993,
+ODD = [None, True, False, 0, -1, 1.5, -0.0, 1e308, -1e308, 2**63, 2**64, -2**63 - 1, -2**63, 2**63 - 1, 9007199254740993,
        "", " ", "\u0000", "a\u0007b", "💥" * 40, "x" * 70, "x" * 5000, "600519", "sh", "all", "volume_wave",
        [], [None], ["600519"] * 3, {}, {"a": 1}, [[[[[]]]]], "NaN", "Infinity", "1e999"]
 tick = {"code": "600519", "name": "贵州茅台", "price": 1850.5, "volume": 100, "prev_close": 1800, "timestamp": 1765000000000000}

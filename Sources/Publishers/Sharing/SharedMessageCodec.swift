@@ -257,13 +257,16 @@ public enum SharedMessageCodec {
         let update: SharedUpdate
         switch (wire.removeUser, wire.removedUser, wire.removeClient, wire.removedClient) {
         case (let removal?, nil, nil, nil):
-            try checkRemoval(removal.requestID, removal.session, target: ("user", removal.user), key: "remove_user", channel: channel)
+            try checkRemoval(
+                removal.requestID, removal.session, removal.requestedAt, target: ("user", removal.user), key: "remove_user", channel: channel)
             update = .userRemoved(
                 UserRemoval(
                     user: removal.user, endingSessions: removal.session != "keep", requestedAt: removal.requestedAt ?? now,
                     requestedOn: origin?.node, requestID: removal.requestID))
         case (nil, nil, let removal?, nil):
-            try checkRemoval(removal.requestID, removal.session, target: ("client_id", removal.clientID), key: "remove_client", channel: channel)
+            try checkRemoval(
+                removal.requestID, removal.session, removal.requestedAt, target: ("client_id", removal.clientID), key: "remove_client",
+                channel: channel)
             update = .sessionRemoved(
                 SessionRemoval(
                     clientID: removal.clientID, endingSession: removal.session != "keep", requestedAt: removal.requestedAt ?? now,
@@ -377,11 +380,15 @@ public enum SharedMessageCodec {
         FieldRules.identifierProblem(text, maxLength: Limits().maxTargetLength) != nil
     }
 
-    /// Refuses a removal whose target or request id is not an id, or whose `session` is neither
-    /// `end` nor `keep`.
+    /// Refuses a removal whose target or request id is not an id, whose `session` is neither
+    /// `end` nor `keep`, or whose `requested_at` is not a time (its age is taken from the clock:
+    /// at Int64's ends that overflowed).
     private static func checkRemoval(
-        _ requestID: String?, _ session: String?, target: (name: String, value: String), key: String, channel: String
+        _ requestID: String?, _ session: String?, _ requestedAt: Int64?, target: (name: String, value: String), key: String, channel: String
     ) throws(SharedMessageError) {
+        if let requestedAt, let problem = FieldRules.timestampProblem(requestedAt) {
+            throw SharedMessageError(channel: channel, reason: "\(key): requested_at \(problem)")
+        }
         if let problem = FieldRules.identifierProblem(target.value, maxLength: Limits().maxTargetLength) {
             throw SharedMessageError(channel: channel, reason: "\(key): \(target.name) \(problem)")
         }

@@ -50,8 +50,13 @@ enum SubscriptionAudience {
 
     /// `rows` and other nodes' rows of the same query (one target, or all of each node's): each
     /// subscription's sessions and connections summed over the nodes, its client ids joined,
-    /// ranked as `rows` ranks them.
+    /// ranked as `rows` ranks them. The other nodes' counts come from Redis: summed without
+    /// overflowing (a forged answer's `Int.max` stays `Int.max`).
     static func merged(_ rows: [Row], _ others: [[Row]]) -> [Row] {
+        func sum(_ a: Int, _ b: Int) -> Int {
+            let (total, overflow) = a.addingReportingOverflow(b)
+            return overflow ? (b < 0 ? Int.min : Int.max) : total
+        }
         var byKey: [String: Row] = [:]
         for row in rows + others.joined() {
             let key = row.type + "\u{0}" + row.target
@@ -60,7 +65,7 @@ enum SubscriptionAudience {
                 continue
             }
             byKey[key] = Row(
-                type: row.type, target: row.target, subscribers: held.subscribers + row.subscribers, connected: held.connected + row.connected,
+                type: row.type, target: row.target, subscribers: sum(held.subscribers, row.subscribers), connected: sum(held.connected, row.connected),
                 clients: held.clients.map { ($0 + (row.clients ?? [])).sorted() } ?? row.clients)
         }
         return byKey.values.sorted { lhs, rhs in
