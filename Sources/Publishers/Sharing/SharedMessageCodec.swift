@@ -726,6 +726,34 @@ private struct SessionLookupAnswerWire: Codable {
     }
 }
 
+// The requests' wire keys, from the one place that spells them (`RemovalsWire.CodingKeys`).
+
+extension UserRemoval {
+    /// `remove_user`.
+    public var requestKind: String { RemovalsWire.CodingKeys.removeUser.rawValue }
+}
+
+extension SessionRemoval {
+    /// `remove_client`.
+    public var requestKind: String { RemovalsWire.CodingKeys.removeClient.rawValue }
+}
+
+extension SessionLookup.Target {
+    /// The wire key of a lookup of this target (`find_client`, `find_user`, `find_connections`,
+    /// `find_subscribers`, `find_subscriptions`), which names it in metrics.
+    public var requestKind: String {
+        let key: RemovalsWire.CodingKeys =
+            switch self {
+            case .client: .findClient
+            case .user: .findUser
+            case .connections: .findConnections
+            case .subscribers: .findSubscribers
+            case .subscriptions: .findSubscriptions
+            }
+        return key.rawValue
+    }
+}
+
 private struct RemovalsWire: Codable {
     var node: String?
     var instance: String?

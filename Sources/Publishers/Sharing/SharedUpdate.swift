@@ -83,16 +83,9 @@ public enum SharedUpdate: Sendable, Hashable {
     /// in metrics; nil for everything else.
     public var requestKind: String? {
         switch self {
-        case .userRemoved: "remove_user"
-        case .sessionRemoved: "remove_client"
-        case .sessionLookedUp(let lookup):
-            switch lookup.target {
-            case .client: "find_client"
-            case .user: "find_user"
-            case .connections: "find_connections"
-            case .subscribers: "find_subscribers"
-            case .subscriptions: "find_subscriptions"
-            }
+        case .userRemoved(let removal): removal.requestKind
+        case .sessionRemoved(let removal): removal.requestKind
+        case .sessionLookedUp(let lookup): lookup.target.requestKind
         case .ticks, .news, .alertRuleSet, .alertRuleRemoved, .signalsReplaced, .bars, .userRemovalAnswered, .sessionRemovalAnswered,
             .sessionLookupAnswered, .nodeHeartbeat:
             nil

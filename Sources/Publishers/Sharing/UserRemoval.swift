@@ -36,6 +36,8 @@ public struct UserRemoval: OperatorRemoval, Hashable {
 public protocol OperatorRemoval: Sendable {
     /// When the operator asked, UTC microseconds.
     var requestedAt: Int64 { get }
+    /// The request's wire key (`remove_user`, `remove_client`), which names it in metrics.
+    var requestKind: String { get }
 }
 
 extension OperatorRemoval {

@@ -140,9 +140,9 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "user": "\(removal.user)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSessions ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a user's removal", kind: "remove_user", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a user's removal", runtime: runtime, metadata: metadata) else { return }
         let template = removal.answer(from: runtime.configuration.nodeID)
-        NodeRequestMetrics.received("remove_user", template == nil ? .acted : .answered)
+        NodeRequestMetrics.received(removal.requestKind, template == nil ? .acted : .answered)
         Task {
             var answer = template
             do {
@@ -169,9 +169,9 @@ struct ClientRemoval {
         let metadata: Logger.Metadata = [
             "client": "\(removal.clientID)", "node": "\(removal.requestedOn ?? "-")", "session": removal.endingSession ? "ended" : "kept",
         ]
-        guard isInTime(removal, "a session's removal", kind: "remove_client", runtime: runtime, metadata: metadata) else { return }
+        guard isInTime(removal, "a session's removal", runtime: runtime, metadata: metadata) else { return }
         let template = removal.answer(from: runtime.configuration.nodeID)
-        NodeRequestMetrics.received("remove_client", template == nil ? .acted : .answered)
+        NodeRequestMetrics.received(removal.requestKind, template == nil ? .acted : .answered)
         Task {
             var answer = template
             do {
@@ -194,12 +194,13 @@ struct ClientRemoval {
         }
     }
 
-    /// Whether a removal another node was asked for (`kind`, its wire key) is recent enough to act
-    /// on; one heard of too late is counted, logged (throttled per kind, each on its own: anything
-    /// that can PUBLISH could send many) and left alone.
+    /// Whether a removal another node was asked for is recent enough to act on; one heard of too
+    /// late is counted, logged (throttled per kind, each on its own: anything that can PUBLISH
+    /// could send many) and left alone.
     private static func isInTime(
-        _ removal: some OperatorRemoval, _ what: String, kind: String, runtime: BrokerRuntime, metadata: Logger.Metadata
+        _ removal: some OperatorRemoval, _ what: String, runtime: BrokerRuntime, metadata: Logger.Metadata
     ) -> Bool {
+        let kind = removal.requestKind
         let now = WallClock.microsecondsNow()
         guard removal.isStale(at: now) else { return true }
         NodeRequestMetrics.received(kind, .stale)

@@ -117,7 +117,7 @@ extension SessionLookup {
     /// Answers another node's lookup: with the session, the user's or every connection, the
     /// target's subscribers or every subscription, when this node has any.
     func answer(on runtime: BrokerRuntime, store: EventStore) {
-        NodeRequestMetrics.received(SharedUpdate.sessionLookedUp(self).requestKind ?? "other", .answered)
+        NodeRequestMetrics.received(target.requestKind, .answered)
         Task {
             var answer = answer(from: runtime.configuration.nodeID)
             let found: (any Encodable)? =
