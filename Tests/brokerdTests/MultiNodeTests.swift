@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import Journal
 import Publishers
 import Testing
 import TestSupport
@@ -808,6 +809,64 @@ import TestSupport
         #expect(second.broker.logText.contains("refused a message on the shared channels: not signed with redis_secret"))
         let (_, config) = try await HTTP.request("GET", second.broker.baseURL + "/api/config")
         #expect((config["settings"] as? [String: Any])?["redis_secret"] as? String == "set", "shown only as set")
+
+        await onSecond.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
+    /// A signed message published again is refused: a copy of a node's tick (its signer's number
+    /// read before), one signed 40 s ago, one signed by a build without stamps (while signatures
+    /// are required), and a copy of a shared-log entry appended again (an old signal list that
+    /// would otherwise replace the newer one on every node).
+    @Test func withASharedSecretACopyOfASignedMessageIsRefused() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let secret = String(repeating: "s", count: 40)
+        let (first, second) = (try await startNode("node-a", redis: redis, in: dir, ["--redis-secret", secret]), try await startNode("node-b", redis: redis, in: dir, ["--redis-secret", secret]))
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("stock", "600519")])
+
+        // Signed with the secret as node-a's process would: taken once.
+        let signer = SharedMessageSigner(secret: secret)
+        func signed(_ price: Double, _ stamp: SharedMessageSigner.Stamp?) -> String {
+            let message = #"{"node":"node-a","instance":"00000000000000ff","ticks":[{"code":"600519","price":\#(price)}]}"#
+            return String(decoding: signer.sign(Array(message.utf8), stamp: stamp), as: UTF8.self)
+        }
+        let now = WallClock.microsecondsNow()
+        let original = signed(201, SharedMessageSigner.Stamp(at: now, number: 1))
+        _ = try redis.cli("PUBLISH", "ticks", original)
+        try await waitFor(onSecond, "price", key: "600519@201.0")
+        try await post(first.broker.baseURL, "/api/ticks", tick("600519", 202))
+        try await waitFor(onSecond, "price", key: "600519@202.0")
+        _ = try redis.cli("PUBLISH", "ticks", original)
+        _ = try redis.cli("PUBLISH", "ticks", signed(203, SharedMessageSigner.Stamp(at: now - 40_000_000, number: 2)))
+        _ = try redis.cli("PUBLISH", "ticks", signed(204, nil))
+        _ = try redis.cli("PUBLISH", "ticks", #"{"ticks":[{"code":"600519","price":205}]}"#)
+        let seen = try await collect(onSecond, until: Seen(type: "price", seq: 0, key: "600519@205.0"))
+        #expect(!seen.contains { ["600519@201.0", "600519@203.0", "600519@204.0"].contains($0.key) }, "\(seen)")
+        #expect(try prices(in: second.broker.journalPath) == [201, 202, 205])
+
+        // The shared log: list A, then B; A's entry appended again leaves B on every node.
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/replayed", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        try await waitForSignals(second, "replayed", ["600519"])
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/replayed", body: #"{"signals":[{"code":"000001"}]}"#).0 == 200)
+        try await waitForSignals(second, "replayed", ["000001"])
+        let lines = try redis.cli("XRANGE", "ticks:log", "-", "+").split(separator: "\n").map(String.init)
+        let listA = try #require(lines.indices.first { lines[$0].contains(#""strategy":"replayed""#) && lines[$0].contains("600519") })
+        #expect(lines[listA - 1] == "message" && lines[listA].hasPrefix(#"{"sig":""#), "\(lines)")
+        _ = try redis.cli("XADD", "ticks:log", "*", lines[listA - 3], lines[listA - 2], "message", lines[listA])
+        // The log is read in order: news appended after the copy shows it was read.
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
+        try await waitForStats(second, "the news after the copy") { (($0["redis"] as? [String: Any])?["shared"] as? Int ?? 0) >= 3 }
+        try await waitForSignals(second, "replayed", ["000001"])
+        #expect(try journaledEvents(second.broker.journalPath, kinds: [.signalsReplaced]).count == 2)
+
+        let source = try #require(try await stats(second)["redis"] as? [String: Any])
+        #expect(source["replayed"] as? Int == 3 && source["unsigned"] as? Int == 1, "\(source)")
+        #expect(try await metricSamples(of: second.broker).value("brokerd_redis_replayed_total") == 3)
+        #expect(second.broker.logText.contains("refused a signed message on the shared channels: a copy published again"))
+        #expect(second.broker.logText.contains("was taken before: published again"))
 
         await onSecond.close()
         #expect(await first.broker.terminate() == 0)

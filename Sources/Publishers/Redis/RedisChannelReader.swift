@@ -23,6 +23,8 @@ final class RedisChannelReader: Sendable {
     private let signer: SharedMessageSigner?
     /// With a shared secret: whether a node's word must be signed (`mayTake`).
     private let requiresSignatures: Bool
+    /// With a shared secret: refuses signed messages read before (or too old).
+    private let replays = ReplayGuard()
     private let delivery: TickBatchDelivery
     private let status: RedisSourceStatus
     private let logger: Logger
@@ -119,12 +121,12 @@ final class RedisChannelReader: Sendable {
             var ticks: [FedTick] = []
             var next: RedisReply? = first
             while let push = next {
-                if let (content, raw) = message(in: push), let (payload, signed) = unwrapped(raw, content: content) {
+                if let (content, raw) = message(in: push), let (payload, signature) = unwrapped(raw, content: content) {
                     switch content {
                     case .ticks:
-                        ticks += decodeTicks(payload, signed: signed)
+                        ticks += decodeTicks(payload, signature: signature)
                     case .news, .alerts, .signals, .klines, .removals, .nodes:
-                        if let update = decodeShared(payload, content: content, signed: signed) {
+                        if let update = decodeShared(payload, content: content, signature: signature) {
                             if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
                             delivery.hand(update)
@@ -155,26 +157,38 @@ final class RedisChannelReader: Sendable {
         return (content, payload)
     }
 
-    /// The message as the codecs read it, and whether it was signed with the shared secret; nil
-    /// (reported) when it carries a signature made with another secret. Without a secret, every
-    /// message as it is.
-    private func unwrapped(_ payload: [UInt8], content: Content) -> (payload: [UInt8], signed: Bool)? {
-        guard let signer else { return (payload, false) }
+    /// How a message read was signed.
+    private enum Signature {
+        case none
+        /// With the shared secret, and this stamp (nil: by a build before stamps).
+        case signed(SharedMessageSigner.Stamp?)
+    }
+
+    /// The message as the codecs read it, and how it was signed; nil (reported) when it carries a
+    /// signature made with another secret. Without a secret, every message as it is.
+    private func unwrapped(_ payload: [UInt8], content: Content) -> (payload: [UInt8], signature: Signature)? {
+        guard let signer else { return (payload, .none) }
         switch signer.verify(payload) {
-        case .signed(let body): return (body, true)
-        case .unsigned(let body): return (body, false)
+        case .signed(let body, let stamp): return (body, .signed(stamp))
+        case .unsigned(let body): return (body, .none)
         case .forged:
             delivery.reportUnsigned("\(channelName(of: content)): signed with another secret, or changed since")
             return nil
         }
     }
 
-    /// Whether a message may be taken as `signed` is: with a shared secret, what a node tags
+    /// Whether a message may be taken as it is signed: with a shared secret, what a node tags
     /// (`origin`) must be signed, and so must every message of the removals and nodes channels
-    /// (an operator's tool uses the HTTP API then). Untagged data from feeders is taken as before,
-    /// and so is everything unsigned while signatures are not required.
-    private func mayTake(signed: Bool, origin: NodeOrigin?, content: Content) -> Bool {
-        guard signer != nil, requiresSignatures, !signed else { return true }
+    /// (an operator's tool uses the HTTP API then); a signed message must be new (`ReplayGuard`).
+    /// Untagged data from feeders is taken as before, and so is everything unsigned while
+    /// signatures are not required.
+    private func mayTake(_ signature: Signature, origin: NodeOrigin?, content: Content) -> Bool {
+        if case .signed(let stamp) = signature {
+            return delivery.admits(
+                stamp, from: origin, at: WallClock.microsecondsNow(), checkedBy: replays, requiringStamps: requiresSignatures,
+                in: channelName(of: content))
+        }
+        guard signer != nil, requiresSignatures else { return true }
         let needed = origin != nil || content == .removals || content == .nodes
         if needed {
             // The node id as the message gives it (a tick's tag is not checked as an id): bounded.
@@ -188,19 +202,19 @@ final class RedisChannelReader: Sendable {
         channels.first { $0.content == content }?.name ?? ""
     }
 
-    /// The ticks of one message on the tick channel; none when it is malformed, our own, or a
-    /// node's without the signature a shared secret asks for.
-    private func decodeTicks(_ payload: [UInt8], signed: Bool) -> [FedTick] {
+    /// The ticks of one message on the tick channel; none when it is malformed, our own, a node's
+    /// without the signature a shared secret asks for, or a signed message's copy.
+    private func decodeTicks(_ payload: [UInt8], signature: Signature) -> [FedTick] {
         let outcome = decoder.decode(json: payload, timestamp: WallClock.microsecondsNow())
-        guard mayTake(signed: signed, origin: outcome.origin, content: .ticks) else { return [] }
+        guard mayTake(signature, origin: outcome.origin, content: .ticks) else { return [] }
         if isOwn(outcome.origin) { return [] }
         delivery.reportMalformed(outcome.problems)
         return outcome.ticks
     }
 
     /// The update in one message on a shared channel other than ticks; nil when it is malformed,
-    /// our own, or without the signature a shared secret asks for.
-    private func decodeShared(_ payload: [UInt8], content: Content, signed: Bool) -> SharedUpdate? {
+    /// our own, without the signature a shared secret asks for, or a signed message's copy.
+    private func decodeShared(_ payload: [UInt8], content: Content, signature: Signature) -> SharedUpdate? {
         let channel = channelName(of: content)
         let decoded: SharedMessageCodec.Message
         do {
@@ -216,7 +230,7 @@ final class RedisChannelReader: Sendable {
             delivery.reportMalformed([error.description])
             return nil
         }
-        guard mayTake(signed: signed, origin: decoded.origin, content: content) else { return nil }
+        guard mayTake(signature, origin: decoded.origin, content: content) else { return nil }
         // This process's own heartbeat is no update (nor counted as one skipped).
         if decoded.update.isHeartbeat, let node, decoded.origin == node { return nil }
         if isOwn(decoded.origin) { return nil }

@@ -31,6 +31,10 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     /// one made with another secret or none where one is needed (anything a node tags, every
     /// removal, lookup, answer, heartbeat and shared-log entry).
     public var unsigned: Int = 0
+    /// With a shared secret: signed messages and log entries refused as copies published again
+    /// (`ReplayGuard`): read before, or signed more than 30 s before they were read (or after:
+    /// a clock apart).
+    public var replayed: Int = 0
     /// Times the broker's callback threw: batches refused (logged and skipped), and attempts to
     /// deliver a batch it could not journal (a stream batch is then delivered again).
     public var deliveryFailures: Int = 0

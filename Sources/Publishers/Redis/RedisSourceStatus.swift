@@ -9,7 +9,7 @@ final class RedisSourceStatus: Sendable {
     enum Connection: Sendable { case channel, stream, log }
 
     /// What gets logged at most once per interval.
-    enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure, nodeIDConflict, unsigned }
+    enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure, nodeIDConflict, unsigned, replayed }
 
     private struct Throttle {
         var lastLogged: ContinuousClock.Instant?

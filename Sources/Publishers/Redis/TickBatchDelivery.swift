@@ -187,6 +187,28 @@ struct TickBatchDelivery: Sendable {
         }
     }
 
+    /// Whether a message signed with `stamp` (nil: by a build before stamps) by `origin`, read at
+    /// `time`, is new (`ReplayGuard`), reporting it when not. One signed without a stamp is taken
+    /// only while signatures are not required (`requiringStamps` false): it may be any old copy.
+    func admits(
+        _ stamp: SharedMessageSigner.Stamp?, from origin: NodeOrigin?, at time: Int64, checkedBy replays: ReplayGuard,
+        requiringStamps: Bool, in place: String
+    ) -> Bool {
+        guard let stamp else {
+            if requiringStamps { reportUnsigned("\(place): signed without a time and number (by a build before replay protection)") }
+            return !requiringStamps
+        }
+        guard let refusal = replays.admit(stamp, from: origin?.instance ?? "", at: time) else { return true }
+        status.update { $0.replayed += 1 }
+        let (log, suppressed) = status.shouldLog(.replayed)
+        if log {
+            logger.warning(
+                "refused a signed message on the shared channels: a copy published again",
+                metadata: ["reason": "\(place): \(refusal)", "suppressed": .stringConvertible(suppressed)])
+        }
+        return false
+    }
+
     /// Reports payloads that were dropped, with a throttled log line.
     func reportMalformed(_ problems: [String]) {
         guard !problems.isEmpty else { return }

@@ -19,15 +19,18 @@ struct SharedLogConsumer: StreamEntryConsumer {
     let signer: SharedMessageSigner?
     let requiresSignatures: Bool
     let delivery: TickBatchDelivery
+    /// With a shared secret: refuses an entry whose signed message was read before, or was signed
+    /// more than 30 s from the entry's time (a node appends what it signs at once).
+    let replays = ReplayGuard()
 
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
         for entry in entries {
             var update: SharedUpdate?
             var own = false
-            // An entry refused for its signature, like a malformed one, counts only by its position.
+            // An entry refused for its signature or as a copy, like a malformed one, counts only by
+            // its position.
             do {
-                if let fields = verified(entry) {
-                    let message = try SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow())
+                if let message = try accepted(entry) {
                     own = node != nil && message.origin?.node == node?.node
                     // Superseded by a later write of this process, read after it: only its position
                     // counts. (An earlier process's entries are not in this one's counts.)
@@ -42,18 +45,34 @@ struct SharedLogConsumer: StreamEntryConsumer {
         return true
     }
 
-    /// The entry's fields with its message's signature checked and taken off; nil (reported) when
-    /// a secret is set and the message is not signed with it (signed with another secret, or not
-    /// at all while signatures are required). Without a secret, the fields as read.
-    private func verified(_ entry: RedisStreamReader.Entry) -> [String: String]? {
-        guard let signer, let message = entry.fields["message"] else { return entry.fields }
+    /// The entry's message when it may be taken: signed as a shared secret asks, and no copy of
+    /// one read before; nil (reported) when not.
+    private func accepted(_ entry: RedisStreamReader.Entry) throws(SharedMessageError) -> SharedMessageCodec.Message? {
+        guard let (fields, signature) = verified(entry) else { return nil }
+        let message = try SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow())
+        if case .signed(let stamp) = signature, !isNew(entry, signedWith: stamp, by: message.origin) { return nil }
+        return message
+    }
+
+    /// How an entry's message was signed.
+    enum Signature {
+        case none
+        /// With the shared secret, and this stamp (nil: by a build before stamps).
+        case signed(SharedMessageSigner.Stamp?)
+    }
+
+    /// The entry's fields with its message's signature and stamp checked and taken off; nil
+    /// (reported) when a secret is set and the message is not signed with it (signed with another
+    /// secret, or not at all while signatures are required). Without a secret, the fields as read.
+    private func verified(_ entry: RedisStreamReader.Entry) -> (fields: [String: String], signature: Signature)? {
+        guard let signer, let message = entry.fields["message"] else { return (entry.fields, .none) }
         switch signer.verify(Array(message.utf8)) {
-        case .signed(let body):
+        case .signed(let body, let stamp):
             var fields = entry.fields
             fields["message"] = String(decoding: body, as: UTF8.self)
-            return fields
+            return (fields, .signed(stamp))
         case .unsigned where !requiresSignatures:
-            return entry.fields
+            return (entry.fields, .none)
         case .unsigned:
             delivery.reportUnsigned("\(log) entry \(entry.id): not signed")
             return nil
@@ -61,6 +80,17 @@ struct SharedLogConsumer: StreamEntryConsumer {
             delivery.reportUnsigned("\(log) entry \(entry.id): signed with another secret, or changed since")
             return nil
         }
+    }
+
+    /// Whether the entry's message is no copy: its stamp not read before, and within 30 s of the
+    /// entry's time (its id's milliseconds, Redis' clock when it was appended: a copy appended
+    /// later cannot have an id from before the log's newest). Reported when it is a copy.
+    private func isNew(_ entry: RedisStreamReader.Entry, signedWith stamp: SharedMessageSigner.Stamp?, by origin: NodeOrigin?) -> Bool {
+        let milliseconds = StreamID(entry.id)?.milliseconds ?? 0
+        let appended = milliseconds > UInt64(Int64.max / 1_000) ? Int64.max : Int64(milliseconds) * 1_000
+        return delivery.admits(
+            stamp, from: origin, at: appended, checkedBy: replays,
+            requiringStamps: requiresSignatures, in: "\(log) entry \(entry.id)")
     }
 
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {

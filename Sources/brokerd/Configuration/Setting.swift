@@ -152,7 +152,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisSecret:
             "Secret (32+ bytes) every node signs what it shares with (HMAC-SHA256) and checks what it reads against; the same on every node."
         case .redisSecretRequired:
-            "With redis_secret: on takes a node's messages only when signed; off (while a cluster turns signing on) also takes them unsigned."
+            "With redis_secret: on takes a node's messages only when signed and stamped; off (while a cluster turns signing on) also takes them unsigned."
         case .redisSecretAccepted:
             "With redis_secret: one more secret (32+ bytes) whose signatures are taken too, not signed with; for rotating the secret."
         case .adminToken: "Bearer token the ingest and admin routes require."

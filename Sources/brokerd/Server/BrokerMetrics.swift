@@ -86,6 +86,7 @@ final class BrokerMetrics: Sendable {
             advance("brokerd_redis_shared_received_total", to: redis.shared)
             advance("brokerd_redis_node_id_conflicts_total", to: redis.nodeIDConflicts)
             advance("brokerd_redis_unsigned_total", to: redis.unsigned)
+            advance("brokerd_redis_replayed_total", to: redis.replayed)
         }
         if let outbound = runtime.broadcaster?.snapshot {
             gauge("brokerd_redis_outbound_up").set(outbound.state == .connected ? 1 : 0)
@@ -143,6 +144,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_redis_stream_gaps_total": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread).",
         "brokerd_redis_shared_received_total": "News, alert-rule changes, signal lists and k-line bars from other nodes ingested.",
         "brokerd_redis_unsigned_total": "With redis_secret: messages and shared-log entries refused for a signature made with another secret, or none where one is needed.",
+        "brokerd_redis_replayed_total": "With redis_secret: signed messages and shared-log entries refused as copies published again (read before, or signed over 30 s from their reading).",
         "brokerd_redis_node_id_conflicts_total": "Messages from another process using this node's id (a misconfiguration: give every node its own node_id).",
         "brokerd_redis_outbound_published_total": "Updates Redis accepted from this node (heartbeats not counted).",
         "brokerd_redis_outbound_dropped_total": "Updates not published: Redis away or refusing, or the outbound queue full.",
