@@ -30,7 +30,7 @@ struct SharedMessageSignerTests {
             #expect(body == message)
             return stamp
         }
-        #expect(stamps.map(\.number) == [1, 2, 3], "each signer counts its own messages")
+        #expect(stamps[0].number < stamps[1].number && stamps[1].number < stamps[2].number, "one count for the process: \(stamps)")
         #expect(stamps.allSatisfy { $0.at >= before && $0.at <= WallClock.microsecondsNow() })
     }
 

@@ -44,7 +44,8 @@ struct ConfigurationReloadTests {
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .heartbeatTimeout, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .redisAnswerWait, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])
     }

@@ -952,6 +952,63 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// The secret rotated by reloads, no node restarted: each node accepts the new secret, then
+    /// signs with it (accepting the old), then drops the old; at every step each hears the other,
+    /// and no message is refused as a copy (the numbers of a process's stamps go on across signers).
+    @Test func theSecretIsRotatedByReloadsWithoutARestart() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let (old, new) = (String(repeating: "o", count: 40), String(repeating: "n", count: 40))
+        func configure(_ id: String, secret: String, accepted: String? = nil) throws {
+            try "[redis]\nsecret = \"\(secret)\"\n\(accepted.map { "secret_accepted = \"\($0)\"\n" } ?? "")"
+                .write(toFile: dir.path("\(id).toml"), atomically: true, encoding: .utf8)
+        }
+        try configure("node-a", secret: old)
+        try configure("node-b", secret: old)
+        let first = try await startNode("node-a", redis: redis, in: dir, ["--config", dir.path("node-a.toml")])
+        let second = try await startNode("node-b", redis: redis, in: dir, ["--config", dir.path("node-b.toml")])
+        for node in [first, second] { try await waitUntilSharing(node) }
+        let (onFirst, _) = try await connect(first.broker.webSocketURL, subscribing: [("news", "all")])
+        let (onSecond, _) = try await connect(second.broker.webSocketURL, subscribing: [("news", "all")])
+        func reload(_ node: Node, secret: String, accepted: String? = nil) async throws {
+            try configure(node.id, secret: secret, accepted: accepted)
+            let (status, body) = try await HTTP.request("POST", node.broker.baseURL + "/api/config/reload")
+            #expect(status == 200 && body["result"] as? String == "applied", "\(body)")
+        }
+        func newsBothWays(_ step: Int) async throws {
+            try await post(first.broker.baseURL, "/api/news", #"{"id":"a-\#(step)","title":"From a"}"#)
+            try await waitFor(onSecond, "news", key: "a-\(step)")
+            try await post(second.broker.baseURL, "/api/news", #"{"id":"b-\#(step)","title":"From b"}"#)
+            try await waitFor(onFirst, "news", key: "b-\(step)")
+        }
+
+        try await newsBothWays(0)
+        for node in [first, second] { try await reload(node, secret: old, accepted: new) }
+        try await newsBothWays(1)
+        try await reload(first, secret: new, accepted: old)
+        try await newsBothWays(2)
+        try await reload(second, secret: new, accepted: old)
+        try await newsBothWays(3)
+        for node in [first, second] { try await reload(node, secret: new) }
+        try await newsBothWays(4)
+
+        // The old secret is refused now.
+        let signedWithOld = SharedMessageSigner(secret: old)
+            .sign(Array(#"{"node":"node-x","instance":"0000000000000000","news":{"id":"n-old","title":"Old"}}"#.utf8))
+        _ = try redis.cli("PUBLISH", "ticks:news", String(decoding: signedWithOld, as: UTF8.self))
+        try await newsBothWays(5)
+        for (node, socket) in [(first, onFirst), (second, onSecond)] {
+            #expect(try newsIDs(in: node.broker.journalPath).count == 12 && !(try newsIDs(in: node.broker.journalPath).contains("n-old")), "\(node.id)")
+            let source = try #require(try await stats(node)["redis"] as? [String: Any])
+            #expect(source["unsigned"] as? Int == 1 && source["replayed"] as? Int == 0, "\(node.id): \(source)")
+            let (_, config) = try await HTTP.request("GET", node.broker.baseURL + "/api/config")
+            #expect((config["settings"] as? [String: Any])?["redis_secret_accepted"] is NSNull, "\(config)")
+            await socket.close()
+        }
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     /// A node the one asked knows by its heartbeats but that does not answer in time (stopped by
     /// SIGSTOP here) is named in the answer; it acts on the removal once it runs again. The wait
     /// is the node asked's `redis_answer_wait`.

@@ -19,10 +19,9 @@ final class RedisChannelReader: Sendable {
     private let healthCheckInterval: Duration
     private let maxTicksPerBatch: Int
     private let decoder: TickPayloadDecoder
-    /// With a shared secret: checks the signatures of what the nodes publish.
-    private let signer: SharedMessageSigner?
-    /// With a shared secret: whether a node's word must be signed (`mayTake`).
-    private let requiresSignatures: Bool
+    /// With a shared secret (as last reloaded): checks the signatures of what the nodes publish,
+    /// and whether a node's word must be signed (`mayTake`).
+    private let secrets: SharedSecrets
     /// With a shared secret: refuses signed messages read before (or too old).
     private let replays = ReplayGuard()
     private let delivery: TickBatchDelivery
@@ -45,8 +44,7 @@ final class RedisChannelReader: Sendable {
         healthCheckInterval = configuration.healthCheckInterval
         maxTicksPerBatch = configuration.limits.maxTicksPerBatch
         decoder = TickPayloadDecoder(limits: configuration.limits)
-        signer = configuration.signer
-        requiresSignatures = configuration.requiresSignatures
+        secrets = configuration.secrets
         self.delivery = delivery
         self.status = status
         self.logger = logger
@@ -118,15 +116,16 @@ final class RedisChannelReader: Sendable {
                 continue
             }
             pingUnanswered = false
+            let checking = secrets.now
             var ticks: [FedTick] = []
             var next: RedisReply? = first
             while let push = next {
-                if let (content, raw) = message(in: push), let (payload, signature) = unwrapped(raw, content: content) {
+                if let (content, raw) = message(in: push), let (payload, signature) = unwrapped(raw, content: content, checking: checking) {
                     switch content {
                     case .ticks:
-                        ticks += decodeTicks(payload, signature: signature)
+                        ticks += decodeTicks(payload, signature: signature, checking: checking)
                     case .news, .alerts, .signals, .klines, .removals, .nodes:
-                        if let update = decodeShared(payload, content: content, signature: signature) {
+                        if let update = decodeShared(payload, content: content, signature: signature, checking: checking) {
                             if !ticks.isEmpty { delivery.hand(ticks) }
                             ticks = []
                             delivery.hand(update)
@@ -166,8 +165,8 @@ final class RedisChannelReader: Sendable {
 
     /// The message as the codecs read it, and how it was signed; nil (reported) when it carries a
     /// signature made with another secret. Without a secret, every message as it is.
-    private func unwrapped(_ payload: [UInt8], content: Content) -> (payload: [UInt8], signature: Signature)? {
-        guard let signer else { return (payload, .none) }
+    private func unwrapped(_ payload: [UInt8], content: Content, checking: SharedSecrets.Current) -> (payload: [UInt8], signature: Signature)? {
+        guard let signer = checking.signer else { return (payload, .none) }
         switch signer.verify(payload) {
         case .signed(let body, let stamp): return (body, .signed(stamp))
         case .unsigned(let body): return (body, .none)
@@ -182,13 +181,13 @@ final class RedisChannelReader: Sendable {
     /// (an operator's tool uses the HTTP API then); a signed message must be new (`ReplayGuard`).
     /// Untagged data from feeders is taken as before, and so is everything unsigned while
     /// signatures are not required.
-    private func mayTake(_ signature: Signature, origin: NodeOrigin?, content: Content) -> Bool {
+    private func mayTake(_ signature: Signature, origin: NodeOrigin?, content: Content, checking: SharedSecrets.Current) -> Bool {
         if case .signed(let stamp) = signature {
             return delivery.admits(
-                stamp, from: origin, at: WallClock.microsecondsNow(), checkedBy: replays, requiringStamps: requiresSignatures,
+                stamp, from: origin, at: WallClock.microsecondsNow(), checkedBy: replays, requiringStamps: checking.requiresSignatures,
                 in: channelName(of: content))
         }
-        guard signer != nil, requiresSignatures else { return true }
+        guard checking.signer != nil, checking.requiresSignatures else { return true }
         let needed = origin != nil || content == .removals || content == .nodes
         if needed {
             // The node id as the message gives it (a tick's tag is not checked as an id): bounded.
@@ -204,9 +203,9 @@ final class RedisChannelReader: Sendable {
 
     /// The ticks of one message on the tick channel; none when it is malformed, our own, a node's
     /// without the signature a shared secret asks for, or a signed message's copy.
-    private func decodeTicks(_ payload: [UInt8], signature: Signature) -> [FedTick] {
+    private func decodeTicks(_ payload: [UInt8], signature: Signature, checking: SharedSecrets.Current) -> [FedTick] {
         let outcome = decoder.decode(json: payload, timestamp: WallClock.microsecondsNow())
-        guard mayTake(signature, origin: outcome.origin, content: .ticks) else { return [] }
+        guard mayTake(signature, origin: outcome.origin, content: .ticks, checking: checking) else { return [] }
         if isOwn(outcome.origin) { return [] }
         delivery.reportMalformed(outcome.problems)
         return outcome.ticks
@@ -214,7 +213,7 @@ final class RedisChannelReader: Sendable {
 
     /// The update in one message on a shared channel other than ticks; nil when it is malformed,
     /// our own, without the signature a shared secret asks for, or a signed message's copy.
-    private func decodeShared(_ payload: [UInt8], content: Content, signature: Signature) -> SharedUpdate? {
+    private func decodeShared(_ payload: [UInt8], content: Content, signature: Signature, checking: SharedSecrets.Current) -> SharedUpdate? {
         let channel = channelName(of: content)
         let decoded: SharedMessageCodec.Message
         do {
@@ -230,7 +229,7 @@ final class RedisChannelReader: Sendable {
             delivery.reportMalformed([error.description])
             return nil
         }
-        guard mayTake(signature, origin: decoded.origin, content: content) else { return nil }
+        guard mayTake(signature, origin: decoded.origin, content: content, checking: checking) else { return nil }
         // This process's own heartbeat is no update (nor counted as one skipped).
         if decoded.update.isHeartbeat, let node, decoded.origin == node { return nil }
         if isOwn(decoded.origin) { return nil }

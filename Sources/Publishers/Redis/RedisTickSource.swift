@@ -75,8 +75,7 @@ public final class RedisTickSource: Sendable {
             RedisStreamReader(
                 configuration: configuration, stream: $0, resumeAfter: logResumeAfter ?? "$", connection: .log,
                 consumer: SharedLogConsumer(
-                    log: $0, node: configuration.node, ownEntries: ownEntries, signer: configuration.signer,
-                    requiresSignatures: configuration.requiresSignatures, delivery: delivery),
+                    log: $0, node: configuration.node, ownEntries: ownEntries, secrets: configuration.secrets, delivery: delivery),
                 status: status, logger: logger)
         }
     }

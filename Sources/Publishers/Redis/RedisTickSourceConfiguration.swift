@@ -40,19 +40,10 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     public var healthCheckInterval: Duration
     /// The decider's bounds; ticks that break them are dropped and counted here.
     public var limits: Limits
-    /// The secret the nodes sign what they share with (`SharedMessageSigner`); nil takes messages
-    /// unsigned.
-    public var sharedSecret: String?
-    /// With `sharedSecret`: whether what a node's word is needed for must be signed (false while
-    /// a cluster turns signing on: signatures are checked, unsigned messages taken).
-    public var requiresSignatures: Bool
-    /// With `sharedSecret`: secrets whose signatures are taken too, while the secret is rotated.
-    public var acceptedSecrets: [String]
-
-    /// The signer that checks what is read; nil without a shared secret.
-    var signer: SharedMessageSigner? {
-        sharedSecret.map { SharedMessageSigner(secret: $0, accepting: acceptedSecrets) }
-    }
+    /// How what is read is checked (`SharedMessageSigner`, as last reloaded): the secret the
+    /// nodes sign what they share with (none takes messages unsigned), whether what a node's word
+    /// is needed for must be signed, and the secret accepted besides it while it is rotated.
+    public var secrets: SharedSecrets
 
     /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
     public init(
@@ -61,8 +52,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         nodesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
-        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), sharedSecret: String? = nil,
-        requiresSignatures: Bool = true, acceptedSecrets: [String] = []
+        healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), secrets: SharedSecrets = SharedSecrets()
     ) {
         self.url = url
         self.channel = channel
@@ -81,9 +71,7 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
         self.backoff = backoff
         self.healthCheckInterval = healthCheckInterval
         self.limits = limits
-        self.sharedSecret = sharedSecret
-        self.requiresSignatures = requiresSignatures
-        self.acceptedSecrets = acceptedSecrets
+        self.secrets = secrets
     }
 
     /// Throws the first unusable setting.

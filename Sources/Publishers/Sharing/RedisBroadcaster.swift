@@ -44,8 +44,8 @@ public final class RedisBroadcaster: Sendable {
     public let logLength: Int?
     /// Where the entries appended are counted for this node's log reader.
     private let ownEntries: OwnLogEntries?
-    /// With a shared secret (`redis_secret`): signs every message and log entry.
-    private let signer: SharedMessageSigner?
+    /// With a shared secret (`redis_secret`, as last reloaded): signs every message and log entry.
+    private let secrets: SharedSecrets
     private let url: RedisURL
     private let capacity: Int
     private let capacityBytes: Int
@@ -67,7 +67,7 @@ public final class RedisBroadcaster: Sendable {
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
         url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, ownEntries: OwnLogEntries? = nil,
-        sharedSecret: String? = nil, capacity: Int = 10_000,
+        secrets: SharedSecrets = SharedSecrets(), capacity: Int = 10_000,
         capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
@@ -78,7 +78,7 @@ public final class RedisBroadcaster: Sendable {
         self.origin = origin
         self.logLength = logLength.map { max(1, $0) }
         self.ownEntries = ownEntries
-        signer = sharedSecret.map { SharedMessageSigner(secret: $0) }
+        self.secrets = secrets
         self.capacity = max(1, capacity)
         self.capacityBytes = max(1, capacityBytes)
         self.connectTimeout = connectTimeout
@@ -295,6 +295,7 @@ public final class RedisBroadcaster: Sendable {
     /// skipping it for an entry that never comes.
     private func publish(_ batch: ArraySlice<SharedUpdate>, on connection: RedisConnection) throws(PublishInterrupted) {
         let updates = Array(batch)
+        let signer = secrets.now.signer
         let entries = updates.map { update in
             logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log, signer: signer) }
         }
@@ -472,6 +473,7 @@ public final class RedisBroadcaster: Sendable {
             return state.held
         }
         guard !held.isEmpty else { return }
+        let signer = secrets.now.signer
         var start = 0
         var appendedInAll = 0
         while start < held.count {

@@ -15,22 +15,22 @@ struct SharedLogConsumer: StreamEntryConsumer {
     /// The entries this process appended, to skip its own that it has superseded since.
     let ownEntries: OwnLogEntries?
     /// With a shared secret: every entry must be signed with it (only nodes write the log), or,
-    /// unless `requiresSignatures`, carry no signature.
-    let signer: SharedMessageSigner?
-    let requiresSignatures: Bool
+    /// unless signatures are required, carry no signature.
+    let secrets: SharedSecrets
     let delivery: TickBatchDelivery
     /// With a shared secret: refuses an entry whose signed message was read before, or was signed
     /// more than 30 s from the entry's time (a node appends what it signs at once).
     let replays = ReplayGuard()
 
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool {
+        let checking = secrets.now
         for entry in entries {
             var update: SharedUpdate?
             var own = false
             // An entry refused for its signature or as a copy, like a malformed one, counts only by
             // its position.
             do {
-                if let message = try accepted(entry) {
+                if let message = try accepted(entry, checking: checking) {
                     own = node != nil && message.origin?.node == node?.node
                     // Superseded by a later write of this process, read after it: only its position
                     // counts. (An earlier process's entries are not in this one's counts.)
@@ -47,10 +47,14 @@ struct SharedLogConsumer: StreamEntryConsumer {
 
     /// The entry's message when it may be taken: signed as a shared secret asks, and no copy of
     /// one read before; nil (reported) when not.
-    private func accepted(_ entry: RedisStreamReader.Entry) throws(SharedMessageError) -> SharedMessageCodec.Message? {
-        guard let (fields, signature) = verified(entry) else { return nil }
+    private func accepted(_ entry: RedisStreamReader.Entry, checking: SharedSecrets.Current) throws(SharedMessageError) -> SharedMessageCodec.Message? {
+        guard let (fields, signature) = verified(entry, checking: checking) else { return nil }
         let message = try SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow())
-        if case .signed(let stamp) = signature, !isNew(entry, signedWith: stamp, by: message.origin) { return nil }
+        if case .signed(let stamp) = signature,
+            !isNew(entry, signedWith: stamp, by: message.origin, requiringStamps: checking.requiresSignatures)
+        {
+            return nil
+        }
         return message
     }
 
@@ -64,14 +68,16 @@ struct SharedLogConsumer: StreamEntryConsumer {
     /// The entry's fields with its message's signature and stamp checked and taken off; nil
     /// (reported) when a secret is set and the message is not signed with it (signed with another
     /// secret, or not at all while signatures are required). Without a secret, the fields as read.
-    private func verified(_ entry: RedisStreamReader.Entry) -> (fields: [String: String], signature: Signature)? {
-        guard let signer, let message = entry.fields["message"] else { return (entry.fields, .none) }
+    private func verified(
+        _ entry: RedisStreamReader.Entry, checking: SharedSecrets.Current
+    ) -> (fields: [String: String], signature: Signature)? {
+        guard let signer = checking.signer, let message = entry.fields["message"] else { return (entry.fields, .none) }
         switch signer.verify(Array(message.utf8)) {
         case .signed(let body, let stamp):
             var fields = entry.fields
             fields["message"] = String(decoding: body, as: UTF8.self)
             return (fields, .signed(stamp))
-        case .unsigned where !requiresSignatures:
+        case .unsigned where !checking.requiresSignatures:
             return (entry.fields, .none)
         case .unsigned:
             delivery.reportUnsigned("\(log) entry \(entry.id): not signed")
@@ -85,12 +91,14 @@ struct SharedLogConsumer: StreamEntryConsumer {
     /// Whether the entry's message is no copy: its stamp not read before, and within 30 s of the
     /// entry's time (its id's milliseconds, Redis' clock when it was appended: a copy appended
     /// later cannot have an id from before the log's newest). Reported when it is a copy.
-    private func isNew(_ entry: RedisStreamReader.Entry, signedWith stamp: SharedMessageSigner.Stamp?, by origin: NodeOrigin?) -> Bool {
+    private func isNew(
+        _ entry: RedisStreamReader.Entry, signedWith stamp: SharedMessageSigner.Stamp?, by origin: NodeOrigin?, requiringStamps: Bool
+    ) -> Bool {
         let milliseconds = StreamID(entry.id)?.milliseconds ?? 0
         let appended = milliseconds > UInt64(Int64.max / 1_000) ? Int64.max : Int64(milliseconds) * 1_000
         return delivery.admits(
             stamp, from: origin, at: appended, checkedBy: replays,
-            requiringStamps: requiresSignatures, in: "\(log) entry \(entry.id)")
+            requiringStamps: requiringStamps, in: "\(log) entry \(entry.id)")
     }
 
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {

@@ -45,8 +45,9 @@ public struct SharedMessageSigner: Sendable {
     private let key: SymmetricKey
     /// The keys whose signatures are taken: `key` first, then the ones accepted besides it.
     private let checkedKeys: [SymmetricKey]
-    /// The numbers of this signer's stamps.
-    private let count = StampCount()
+    /// The numbers of this process's stamps: one count for every signer it makes (a reload
+    /// makes a new one), so no number comes twice from one process (`NodeOrigin.instance`).
+    private static let count = StampCount()
 
     /// A signer with `secret` that also takes signatures made with `accepting` (each at least
     /// `minimumSecretBytes` long: checked by the configuration).
@@ -62,11 +63,11 @@ public struct SharedMessageSigner: Sendable {
     private static let atKey = Array(#""at":"#.utf8)
     private static let numberKey = Array(#""n":"#.utf8)
 
-    /// `message` (a JSON object) signed and stamped now with this signer's next number: its
+    /// `message` (a JSON object) signed and stamped now with this process's next number: its
     /// signature and stamp as the first keys. A message that is not an object with at least one
     /// key is returned as it is (nothing this node publishes).
     public func sign(_ message: [UInt8]) -> [UInt8] {
-        sign(message, stamp: Stamp(at: WallClock.microsecondsNow(), number: count.next()))
+        sign(message, stamp: Stamp(at: WallClock.microsecondsNow(), number: Self.count.next()))
     }
 
     /// `message` signed with `stamp`, or without one (as builds before stamps signed).

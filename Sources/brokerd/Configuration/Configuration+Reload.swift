@@ -10,7 +10,8 @@ extension Setting {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
-            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes, .redisAnswerWait:
+            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .redisSecretAccepted:
             true
         default:
             false
@@ -67,6 +68,9 @@ extension Configuration {
         next.heartbeatTimeout = new.heartbeatTimeout
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         next.redis.answerWait = new.redis.answerWait
+        next.redis.secret = new.redis.secret
+        next.redis.secretRequired = new.redis.secretRequired
+        next.redis.secretAccepted = new.redis.secretAccepted
         return next
     }
 

@@ -37,6 +37,9 @@ final class BrokerRuntime: Sendable {
     let sessionLookupAnswers = NodeAnswers<SessionLookupAnswer>()
     let logger: Logger
     let startedAt = WallClock.microsecondsNow()
+    /// How what is shared through Redis is signed and checked (`redis_secret`,
+    /// `redis_secret_required`, `redis_secret_accepted`), as last reloaded.
+    let sharedSecrets: SharedSecrets
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.
     let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
@@ -71,6 +74,7 @@ final class BrokerRuntime: Sendable {
         self.logLevels = logLevels ?? LogLevelSwitch(configuration.logLevel)
         self.source = source
         live = Mutex(LiveSettings(configuration: configuration, tokenVerifier: tokenVerifier))
+        sharedSecrets = SharedSecrets(configuration.redis)
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink
@@ -144,6 +148,10 @@ final class BrokerRuntime: Sendable {
                     held: registry.all.compactMap { connection in
                         connection.remoteAddress.map { (connection.writer.channelID, ClientAddressResolver.limitKey($0)) }
                     })
+            }
+            let (was, now) = (current.configuration.redis, next.configuration.redis)
+            if was.secret != now.secret || was.secretRequired != now.secretRequired || was.secretAccepted != now.secretAccepted {
+                sharedSecrets.replace(now)
             }
             // A store still replaying takes them when it is handed over (`BrokerService.startUp`).
             await store?.setLimits(brokerLimits)
@@ -257,5 +265,17 @@ final class BrokerRuntime: Sendable {
         var limits = Broker.Limits()
         limits.maxSubscriptionsPerClient = connectionLimits.maxSubscriptionsPerClient
         return limits
+    }
+}
+
+extension SharedSecrets {
+    /// Signing as `redis` says.
+    convenience init(_ redis: Configuration.Redis) {
+        self.init(secret: redis.secret, required: redis.secretRequired, accepting: redis.secretAccepted.map { [$0] } ?? [])
+    }
+
+    /// Signing as `redis` says from now on.
+    func replace(_ redis: Configuration.Redis) {
+        replace(secret: redis.secret, required: redis.secretRequired, accepting: redis.secretAccepted.map { [$0] } ?? [])
     }
 }

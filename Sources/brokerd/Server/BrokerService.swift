@@ -94,7 +94,7 @@ struct BrokerService: Service {
         let broadcaster = RedisBroadcaster(
             url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
             origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength,
-            ownEntries: ownEntries, sharedSecret: configuration.redis.secret, logger: logger)
+            ownEntries: ownEntries, secrets: runtime.sharedSecrets, logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
         logger.info(
@@ -128,8 +128,7 @@ struct BrokerService: Service {
                 url: url, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
-                sharedSecret: configuration.redis.secret, requiresSignatures: configuration.redis.secretRequired,
-                acceptedSecrets: configuration.redis.secretAccepted.map { [$0] } ?? []),
+                secrets: runtime.sharedSecrets),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
