@@ -27,6 +27,18 @@ struct ClusterNodesTests {
         #expect(cluster.nodes(at: now + 2).map(\.heartbeat.origin.node) == ["node-b", "node-c"])
     }
 
+    @Test func theLargestClockOffsetIsTheOtherNodesFarthestEitherWay() {
+        let cluster = ClusterNodes()
+        let now: Int64 = 100_000_000
+        #expect(cluster.largestClockOffset(at: now) == 0, "none heard")
+        cluster.record(Self.beat("node-behind", sentAt: now - 2_000_000), at: now)
+        cluster.record(Self.beat("node-ahead", sentAt: now + 12_300_000), at: now)
+        #expect(cluster.largestClockOffset(at: now) == 12_300_000)
+        let row = ClusterBody.Node(Self.beat("node-ahead", sentAt: now + 12_300_000), isThisNode: false, heardAt: now)
+        #expect(row.clockOffsetSeconds == -12.3, "this clock is behind that node's")
+        #expect(ClusterBody.Node(Self.beat("node-a", sentAt: now), isThisNode: true, heardAt: now).clockOffsetSeconds == 0)
+    }
+
     @Test func theLatestHeartbeatOfEachNodeIsShownByNodeUntilThreeAreMissed() {
         let cluster = ClusterNodes()
         cluster.record(Self.beat("node-b"), at: 1_000_000)

@@ -1167,7 +1167,11 @@ import TestSupport
         #expect(seen.map { $0["this_node"] as? Bool } == [true, false], "\(seen)")
         #expect(seen.last?["connections"] as? Int == 3 && seen.last?["state"] as? String == "serving", "\(seen)")
         #expect((seen.last?["journal_seq"] as? Int ?? 0) > 0 && (seen.last?["last_heard_seconds"] as? Double ?? 99) < 6, "\(seen)")
-        #expect(try await metricSamples(of: first.broker).value("brokerd_cluster_nodes", [:]) == 2)
+        #expect(seen.map { $0["clock_offset_seconds"] as? Double } == [0, seen.last?["clock_offset_seconds"] as? Double], "\(seen)")
+        #expect(abs(seen.last?["clock_offset_seconds"] as? Double ?? 99) < 5, "one clock, and a trip through Redis: \(seen)")
+        let clusterMetrics = try await metricSamples(of: first.broker)
+        #expect(clusterMetrics.value("brokerd_cluster_nodes", [:]) == 2)
+        #expect((clusterMetrics.value("brokerd_cluster_clock_offset_max_seconds") ?? 99) < 5)
 
         // Draining, it says so at once; stopped, in its last heartbeat, and the first forgets it.
         second.broker.process.terminate()

@@ -72,7 +72,9 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_ready").set(0)
         }
         if runtime.broadcaster != nil {
-            gauge("brokerd_cluster_nodes").set(1 + runtime.cluster.nodes(at: WallClock.microsecondsNow()).count)
+            let now = WallClock.microsecondsNow()
+            gauge("brokerd_cluster_nodes").set(1 + runtime.cluster.nodes(at: now).count)
+            gauge("brokerd_cluster_clock_offset_max_seconds").set(Double(runtime.cluster.largestClockOffset(at: now)) / 1_000_000)
             let signing = runtime.sharedSecrets.now
             gauge("brokerd_redis_signing").set(signing.signer == nil ? 0 : 1)
             gauge("brokerd_redis_signatures_required").set(signing.signer != nil && signing.requiresSignatures ? 1 : 0)
@@ -147,6 +149,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_redis_stream_gaps_total": "Times the Redis stream was found trimmed past the position reading resumed after (entries lost unread).",
         "brokerd_redis_shared_received_total": "News, alert-rule changes, signal lists and k-line bars from other nodes ingested.",
         "brokerd_redis_unsigned_total": "With redis_secret: messages and shared-log entries refused for a signature made with another secret, or none where one is needed.",
+        "brokerd_cluster_clock_offset_max_seconds": "The largest difference between this node's clock and another's, by their heartbeats (seconds, either way); messages from a node over 30 s off are refused.",
         "brokerd_redis_signing": "1 while this node signs what it shares and checks what it reads (redis_secret set), else 0.",
         "brokerd_redis_signatures_required": "1 while a node's messages are taken only signed (redis_secret set and redis_secret_required on), else 0: 0 with signing on is a rollout not finished.",
         "brokerd_redis_replayed_total": "With redis_secret: signed messages and shared-log entries refused as copies published again (read before, or signed over 30 s from their reading).",

@@ -14,6 +14,10 @@ final class ClusterNodes: Sendable {
     struct Heard: Sendable, Equatable {
         let heartbeat: NodeHeartbeat
         let at: Int64
+
+        /// How far this node's clock was ahead of the node's when it heard the heartbeat (behind
+        /// when negative), microseconds; the heartbeat's trip through Redis included (a few ms).
+        var clockOffset: Int64 { at - heartbeat.sentAt }
     }
 
     /// How long a node is shown without a heartbeat: three missed.
@@ -58,6 +62,13 @@ final class ClusterNodes: Sendable {
         answerRequested.exchange(false, ordering: .relaxed)
     }
 
+    /// The largest clock offset to another node heard within `expiry` of `now`, either way, in
+    /// microseconds; 0 when none is heard. Signed messages, removals and heartbeats are refused
+    /// past `maxClockDistance`: this shows how near that is.
+    func largestClockOffset(at now: Int64) -> Int64 {
+        nodes(at: now).map { abs($0.clockOffset) }.max() ?? 0
+    }
+
     /// The nodes heard from within `expiry` of `now`, by node id; the others are forgotten.
     func nodes(at now: Int64) -> [Heard] {
         let expiry = Self.expiry.microseconds
@@ -93,6 +104,10 @@ struct ClusterBody: Encodable {
         let uptimeSeconds: Double
         /// Since its last heartbeat reached this node (0 for this node).
         let lastHeardSeconds: Double
+        /// How far this node's clock was ahead of the node's when its last heartbeat came (behind
+        /// when negative; the trip through Redis included), to a tenth; 0 for this node. Messages
+        /// from a node more than 30 s off are refused (`ClusterNodes.maxClockDistance`).
+        let clockOffsetSeconds: Double
 
         /// The row of `heartbeat`, heard at `heardAt` (UTC microseconds); this node's own is
         /// made now, so its uptime is to now and it was heard just now.
@@ -107,6 +122,7 @@ struct ClusterBody: Encodable {
             journalSeq = heartbeat.journalSeq
             uptimeSeconds = Self.seconds(heartbeat.sentAt - heartbeat.startedAt)
             lastHeardSeconds = Self.seconds(WallClock.microsecondsNow() - heardAt)
+            clockOffsetSeconds = isThisNode ? 0 : (Double(heardAt - heartbeat.sentAt) / 100_000).rounded() / 10
         }
 
         /// Microseconds as seconds, to a tenth.
@@ -121,6 +137,7 @@ struct ClusterBody: Encodable {
             case journalSeq = "journal_seq"
             case uptimeSeconds = "uptime_seconds"
             case lastHeardSeconds = "last_heard_seconds"
+            case clockOffsetSeconds = "clock_offset_seconds"
         }
     }
 
