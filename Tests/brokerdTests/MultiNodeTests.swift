@@ -957,6 +957,36 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// A node restarted knows the shared-log entries it took in the minute before: a copy of one
+    /// appended after the restart (within the 30 s its stamp allows) is refused as a copy, not
+    /// taken as the first it sees.
+    @Test func aNodeRestartedRefusesACopyOfALogEntryItTookBeforeTheRestart() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let secret = ["--redis-secret", String(repeating: "s", count: 40)]
+        let first = try await startNode("node-a", redis: redis, in: dir, secret)
+        let second = try await startNode("node-b", redis: redis, in: dir, secret)
+        for node in [first, second] { try await waitUntilSharing(node) }
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/replayed", body: #"{"signals":[{"code":"600519"}]}"#).0 == 200)
+        #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/replayed", body: #"{"signals":[{"code":"000001"}]}"#).0 == 200)
+        try await waitForSignals(second, "replayed", ["000001"])
+        #expect(await second.broker.terminate() == 0)
+
+        let back = try await startNode("node-b", redis: redis, in: dir, secret)
+        try await waitUntilSharing(back)
+        let lines = try redis.cli("XRANGE", "ticks:log", "-", "+").split(separator: "\n").map(String.init)
+        let listA = try #require(lines.indices.first { lines[$0].contains(#""strategy":"replayed""#) && lines[$0].contains("600519") })
+        _ = try redis.cli("XADD", "ticks:log", "*", lines[listA - 3], lines[listA - 2], "message", lines[listA])
+        try await post(first.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
+        try await waitForStats(back, "the news after the copy") { (($0["redis"] as? [String: Any])?["shared"] as? Int ?? 0) >= 1 }
+        try await waitForSignals(back, "replayed", ["000001"])
+        #expect(try journaledEvents(back.broker.journalPath, kinds: [.signalsReplaced]).count == 2, "each list once, before the restart")
+        #expect((try await stats(back)["redis"] as? [String: Any])?["replayed"] as? Int == 1)
+
+        #expect(await first.broker.terminate() == 0)
+        #expect(await back.broker.terminate() == 0)
+    }
+
     /// The secret rotated by reloads, no node restarted: each node accepts the new secret, then
     /// signs with it (accepting the old), then drops the old; at every step each hears the other,
     /// and no message is refused as a copy (the numbers of a process's stamps go on across signers).

@@ -10,6 +10,17 @@ protocol StreamEntryConsumer: Sendable {
     func take(_ entries: [RedisStreamReader.Entry], retrying control: ReaderThreadControl) -> Bool
     /// Journals `position` with nothing read yet; false when stopped while retrying it.
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool
+    /// How far before the position reading resumes after the consumer wants to see the entries
+    /// again (`recall`) when the reader starts; nil for none.
+    var recallSpan: Duration? { get }
+    /// Entries up to the position reading resumes after, within `recallSpan` of it, oldest first:
+    /// taken before, so only looked at, never taken again.
+    func recall(_ entries: [RedisStreamReader.Entry])
+}
+
+extension StreamEntryConsumer {
+    var recallSpan: Duration? { nil }
+    func recall(_ entries: [RedisStreamReader.Entry]) {}
 }
 
 /// Reads one Redis stream with `XREAD BLOCK` on a thread of its own, hands entries to its consumer
@@ -74,12 +85,13 @@ final class RedisStreamReader: Sendable {
         // a gap was reported after, so reconnecting before reading on does not report it again.
         var lastID = resumeAfter
         var gapReportedAfter: String?
+        var recalled = false
         ReconnectingSession(
             connection: connection, activity: connection == .log ? "Redis shared log reading" : "Redis stream reading",
             metadata: ["stream": "\(stream)"], status: status,
             control: control, logger: logger
         ).run(backoff: backoff) { working throws(RedisError) in
-            try session(lastID: &lastID, gapReportedAfter: &gapReportedAfter) { resumingAfter in
+            try session(lastID: &lastID, gapReportedAfter: &gapReportedAfter, recalled: &recalled) { resumingAfter in
                 working(["after": "\(resumingAfter)"])
             }
         }
@@ -88,7 +100,7 @@ final class RedisStreamReader: Sendable {
     /// One connection's life: connect, then XREAD after `lastID` until the connection fails or is
     /// shut down. `onReading` is called at the first XREAD answered without an error.
     private func session(
-        lastID: inout String, gapReportedAfter: inout String?, onReading: (_ resumingAfter: String) -> Void
+        lastID: inout String, gapReportedAfter: inout String?, recalled: inout Bool, onReading: (_ resumingAfter: String) -> Void
     ) throws(RedisError) {
         let connection = try RedisConnection(url: url, timeout: connectTimeout)
         defer {
@@ -106,6 +118,10 @@ final class RedisStreamReader: Sendable {
             let pinned = try endID(connection, newest: true) ?? "0-0"
             guard consumer.pin(pinned, retrying: control) else { return }
             lastID = pinned
+        }
+        if !recalled {
+            try recall(before: lastID, connection)
+            recalled = true
         }
         if gapReportedAfter != lastID, let firstID = try trimmedPast(lastID, connection) {
             gapReportedAfter = lastID
@@ -169,6 +185,24 @@ final class RedisStreamReader: Sendable {
         if case .array(let first)? = fields["first-entry"], let id = first.first?.text { return id }
         return "none"
     }
+
+    /// Hands the consumer the entries within its `recallSpan` up to `position` (at most
+    /// `maxRecalled`, the newest), once per reader: what this process read before is known to it.
+    private func recall(before position: String, _ connection: RedisConnection) throws(RedisError) {
+        guard let span = consumer.recallSpan, let end = StreamID(position), end != StreamID.zero else { return }
+        let spanMilliseconds = UInt64(span.components.seconds) * 1_000
+        let start = end.milliseconds > spanMilliseconds ? end.milliseconds - spanMilliseconds : 0
+        let command = ["XREVRANGE", stream, position, "\(start)-0", "COUNT", String(Self.maxRecalled)]
+        let reply = try connection.command(command)
+        if case .error(let message) = reply { throw .commandFailed(command: "XREVRANGE \(stream)", message: message) }
+        guard case .array(let items) = reply else { throw .unexpectedReply(command: "XREVRANGE \(stream)", reply: reply.description) }
+        var entries: [Entry] = []
+        for item in items.reversed() { entries.append(try Self.entry(item, command: "XREVRANGE \(stream)")) }
+        consumer.recall(entries)
+    }
+
+    /// Most entries recalled at start.
+    static let maxRecalled = 10_000
 
     /// The id of the stream's newest or oldest entry; nil when it has none.
     private func endID(_ connection: RedisConnection, newest: Bool) throws(RedisError) -> String? {

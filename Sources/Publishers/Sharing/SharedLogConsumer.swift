@@ -88,17 +88,41 @@ struct SharedLogConsumer: StreamEntryConsumer {
         }
     }
 
+    /// When Redis appended the entry, by its id (UTC microseconds).
+    private static func appendedAt(_ entry: RedisStreamReader.Entry) -> Int64 {
+        let milliseconds = StreamID(entry.id)?.milliseconds ?? 0
+        return milliseconds > UInt64(Int64.max / 1_000) ? Int64.max : Int64(milliseconds) * 1_000
+    }
+
     /// Whether the entry's message is no copy: its stamp not read before, and within 30 s of the
     /// entry's time (its id's milliseconds, Redis' clock when it was appended: a copy appended
     /// later cannot have an id from before the log's newest). Reported when it is a copy.
     private func isNew(
         _ entry: RedisStreamReader.Entry, signedWith stamp: SharedMessageSigner.Stamp?, by origin: NodeOrigin?, requiringStamps: Bool
     ) -> Bool {
-        let milliseconds = StreamID(entry.id)?.milliseconds ?? 0
-        let appended = milliseconds > UInt64(Int64.max / 1_000) ? Int64.max : Int64(milliseconds) * 1_000
-        return delivery.admits(
-            stamp, from: origin, at: appended, checkedBy: replays,
+        delivery.admits(
+            stamp, from: origin, at: Self.appendedAt(entry), checkedBy: replays,
             requiringStamps: requiringStamps, in: "\(log) entry \(entry.id)")
+    }
+
+    /// With a secret, the last minute before where reading resumes: a copy of an entry this
+    /// process read before it started (under 30 s old, so not refused for its age) is known as one.
+    /// A minute, as an entry's time (Redis' clock) may be up to 30 s from its stamp (the node's).
+    var recallSpan: Duration? { secrets.now.signer == nil ? nil : .seconds(60) }
+
+    /// Marks the stamps of entries this node took before it started (`recallSpan`), so their
+    /// copies appended again are refused. Nothing is taken, reported or counted.
+    func recall(_ entries: [RedisStreamReader.Entry]) {
+        guard let signer = secrets.now.signer else { return }
+        for entry in entries {
+            guard let message = entry.fields["message"], case .signed(let body, let stamp?) = signer.verify(Array(message.utf8)) else {
+                continue
+            }
+            var fields = entry.fields
+            fields["message"] = String(decoding: body, as: UTF8.self)
+            guard let origin = try? SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow()).origin else { continue }
+            _ = replays.admit(stamp, from: origin.instance, at: Self.appendedAt(entry))
+        }
     }
 
     func pin(_ position: String, retrying control: ReaderThreadControl) -> Bool {
