@@ -178,13 +178,18 @@ struct TickBatchDelivery: Sendable {
 
     /// Reports a message refused for its signature (`SharedMessageSigner`), with a throttled log line.
     func reportUnsigned(_ problem: String) {
-        status.update { $0.unsigned += 1 }
-        let (log, suppressed) = status.shouldLog(.unsigned)
-        if log {
-            logger.warning(
-                "refused a message on the shared channels: not signed with redis_secret",
-                metadata: ["reason": "\(problem)", "suppressed": .stringConvertible(suppressed)])
-        }
+        countRefusal(\.unsigned, .unsigned, "refused a message on the shared channels: not signed with redis_secret", reason: problem)
+    }
+
+    /// Counts a refused message in `counter` and logs `message` with its reason, at most once per
+    /// interval for `kind`.
+    private func countRefusal(
+        _ counter: WritableKeyPath<RedisSourceSnapshot, Int> & Sendable, _ kind: RedisSourceStatus.Throttled, _ message: Logger.Message,
+        reason: String
+    ) {
+        status.update { $0[keyPath: counter] += 1 }
+        let (log, suppressed) = status.shouldLog(kind)
+        if log { logger.warning(message, metadata: ["reason": "\(reason)", "suppressed": .stringConvertible(suppressed)]) }
     }
 
     /// Whether a message signed with `stamp` (nil: by a build before stamps) by `origin`, read at
@@ -199,13 +204,7 @@ struct TickBatchDelivery: Sendable {
             return !requiringStamps
         }
         guard let refusal = replays.admit(stamp, from: origin?.instance ?? "", at: time) else { return true }
-        status.update { $0.replayed += 1 }
-        let (log, suppressed) = status.shouldLog(.replayed)
-        if log {
-            logger.warning(
-                "refused a signed message on the shared channels: a copy published again",
-                metadata: ["reason": "\(place): \(refusal)", "suppressed": .stringConvertible(suppressed)])
-        }
+        countRefusal(\.replayed, .replayed, "refused a signed message on the shared channels: a copy published again", reason: "\(place): \(refusal)")
         return false
     }
 
