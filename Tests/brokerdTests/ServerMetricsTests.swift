@@ -75,6 +75,10 @@ func metricSamples(of broker: BrokerProcess) async throws -> [PrometheusSample] 
         #expect((samples.value("brokerd_journal_size_bytes") ?? 0) >= Double(onDisk.reduce(0, +)), "main + WAL: \(onDisk)")
         let (_, stats) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats")
         #expect((stats["journal"] as? [String: Any])?["size_bytes"] as? Int ?? 0 >= onDisk.reduce(0, +), "main + WAL: \(onDisk)")
+        // SQLite's memory: its connections' caches hold some of the journal's pages, never more than 64 MiB each.
+        let sqliteMemory = (stats["journal"] as? [String: Any])?["sqlite_memory_bytes"] as? Int ?? 0
+        #expect(sqliteMemory > 0 && sqliteMemory < 4 * 64 << 20, "\(sqliteMemory)")
+        #expect((samples.value("brokerd_journal_sqlite_memory_bytes") ?? 0) > 0)
         // The file's name, not where it lies: the stats are anyone's to read.
         #expect((stats["journal"] as? [String: Any])?["file"] as? String == "j.sqlite")
         let statsText = try await HTTP.text(broker.baseURL + "/api/websocket/stats").replacingOccurrences(of: "\\/", with: "/")

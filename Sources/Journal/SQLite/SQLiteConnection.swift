@@ -21,6 +21,9 @@ public struct SQLiteError: Error, Sendable, CustomStringConvertible {
 ///
 /// Not `Sendable`: the journal confines each connection to the thread that owns it.
 final class SQLiteConnection {
+    /// Bytes SQLite has allocated in this process, every connection's page cache included.
+    static var memoryUsed: Int64 { sqlite3_memory_used() }
+
     let handle: OpaquePointer
 
     /// Opens `path`; `create: false` refuses a missing file instead of creating an empty one.

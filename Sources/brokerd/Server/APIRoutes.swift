@@ -168,7 +168,7 @@ struct APIRoutes {
             ticks: .init(total: runtime.tickRate.total, perSecond: runtime.tickRate.perSecond),
             journal: .init(
                 // The file's name only: the stats are anyone's to read, the directory layout is the operator's.
-                lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, file: URL(fileURLWithPath: store.journal.path).lastPathComponent,
+                lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, sqliteMemoryBytes: Journal.sqliteMemoryBytes, file: URL(fileURLWithPath: store.journal.path).lastPathComponent,
                 failedCommits: journalStatistics.failedCommits,
                 lastCommitFailure: journalStatistics.lastCommitFailure.map {
                     .init(at: ISOTimestamp.format(microseconds: $0.timestamp), reason: $0.reason)
@@ -545,6 +545,8 @@ struct StatsBody: Encodable {
     struct JournalInfo: Encodable {
         let lastSeq: UInt64
         let sizeBytes: Int64
+        /// What SQLite holds in memory, mostly its page caches: levels off at 64 MiB per connection.
+        let sqliteMemoryBytes: Int64
         let file: String
         /// Commits that failed since start (their appends were refused), and the latest one's
         /// failure while no commit has succeeded since (null otherwise).
@@ -555,6 +557,7 @@ struct StatsBody: Encodable {
             case file, checkpoints
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
+            case sqliteMemoryBytes = "sqlite_memory_bytes"
             case failedCommits = "failed_commits"
             case lastCommitFailure = "last_commit_failure"
         }
@@ -564,6 +567,7 @@ struct StatsBody: Encodable {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(lastSeq, forKey: .lastSeq)
             try container.encode(sizeBytes, forKey: .sizeBytes)
+            try container.encode(sqliteMemoryBytes, forKey: .sqliteMemoryBytes)
             try container.encode(file, forKey: .file)
             try container.encode(failedCommits, forKey: .failedCommits)
             try container.encode(lastCommitFailure, forKey: .lastCommitFailure)

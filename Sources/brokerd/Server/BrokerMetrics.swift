@@ -65,6 +65,7 @@ final class BrokerMetrics: Sendable {
             for (type, count) in byType { gauge("brokerd_subscriptions", ["type": type]).set(count) }
             let disk = store.journal.diskUsage
             gauge("brokerd_journal_size_bytes").set(Double(disk.main + disk.wal))
+            gauge("brokerd_journal_sqlite_memory_bytes").set(Double(Journal.sqliteMemoryBytes))
             let journal = store.journal.statistics
             advance("brokerd_journal_commit_failures_total", to: Int(journal.failedCommits))
             advance("brokerd_journal_checkpoint_failures_total", to: Int(journal.failedCheckpoints))
@@ -130,6 +131,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_ready": "1 once the journal is replayed and the broker serves.",
         "brokerd_journal_last_seq": "Seq of the last journaled event.",
         "brokerd_journal_size_bytes": "Journal file size, main file and WAL.",
+        "brokerd_journal_sqlite_memory_bytes": "Memory SQLite holds in this process, mostly page caches (up to 64 MiB per connection).",
         "brokerd_sessions": "Sessions in the projection, connected or resumable.",
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
