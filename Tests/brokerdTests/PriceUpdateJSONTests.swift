@@ -91,3 +91,42 @@ import Testing
         #expect(String(buffer: body.json) == String(decoding: JSONResponse.encode(body), as: UTF8.self))
     }
 }
+
+/// `GET /api/news` bodies written straight are what `JSONResponse` would encode, byte for byte.
+@Suite struct NewsListBodyJSONTests {
+    private func expectSameBytes(_ body: NewsListBody, sourceLocation: SourceLocation = #_sourceLocation) {
+        #expect(String(buffer: body.json) == String(decoding: JSONResponse.encode(body), as: UTF8.self), sourceLocation: sourceLocation)
+    }
+
+    private func row(_ item: NewsItem, seq: UInt64) -> NewsListBody.Row {
+        NewsListBody.Row(entry: NewsEntry(seq: seq, item: item))
+    }
+
+    @Test func everyShapeOfTheBody() {
+        let items = [
+            NewsItem(
+                id: "n-1", title: "贵州\"茅台\" 涨停", summary: "line\nbreak\ttab \u{1}\\ end", url: "https://example.com/a/b?c=1&d=2",
+                codes: ["600519", "000001"], category: "company", publishedAt: 1_764_000_000_123_456),
+            NewsItem(id: "", title: "", summary: "", url: "", codes: [], category: "", publishedAt: 0),
+            NewsItem(id: "n-3", title: "💥 emoji", summary: "\u{7f}\u{2028}", url: "/", codes: ["x"], category: "macro", publishedAt: -5),
+        ]
+        expectSameBytes(NewsListBody(count: 0, seq: 0, news: []))
+        expectSameBytes(NewsListBody(count: 7, seq: 42, news: items.enumerated().map { row($1, seq: UInt64($0 + 40)) }))
+    }
+
+    @Test func randomItemsEncodeAsTheEncoderDoes() {
+        var random = SystemRandomNumberGenerator()
+        let alphabet = Array("ab\"\\/\n\t\u{0}\u{1f} 中文😀")
+        func text() -> String { String((0..<Int.random(in: 0...12, using: &random)).map { _ in alphabet.randomElement(using: &random)! }) }
+        for _ in 0..<50 {
+            let news = (0..<Int.random(in: 0...5, using: &random)).map { index in
+                row(
+                    NewsItem(
+                        id: text(), title: text(), summary: text(), url: text(), codes: (0..<Int.random(in: 0...3, using: &random)).map { _ in text() },
+                        category: text(), publishedAt: Int64.random(in: .min ... .max, using: &random)),
+                    seq: UInt64.random(in: 0...UInt64.max, using: &random))
+            }
+            expectSameBytes(NewsListBody(count: Int.random(in: 0...1_000, using: &random), seq: UInt64.random(in: 0...1_000_000, using: &random), news: news))
+        }
+    }
+}

@@ -191,6 +191,47 @@ struct NewsListBody: Encodable {
     let count: Int
     let seq: UInt64
     let news: [Row]
+
+    /// The body, what `JSONResponse` would make of it byte for byte, written straight as the prices
+    /// are (`PricesBody.json`): through `JSONEncoder` 50 items took ~0.7 ms.
+    var json: ByteBuffer {
+        var json = JSONBytes(capacity: 64 + news.reduce(0) { bytes, row in
+            let item = row.entry.item
+            return bytes + 128 + item.id.utf8.count + item.title.utf8.count + item.summary.utf8.count + item.url.utf8.count
+                + item.category.utf8.count + item.codes.count * 10
+        })
+        json.raw(#"{"count":"#)
+        json.integer(count)
+        json.raw(#","news":["#)
+        for (index, row) in news.enumerated() {
+            if index > 0 { json.raw(",") }
+            let item = row.entry.item
+            json.raw(#"{"category":"#)
+            json.string(item.category)
+            json.raw(#","codes":["#)
+            for (index, code) in item.codes.enumerated() {
+                if index > 0 { json.raw(",") }
+                json.string(code)
+            }
+            json.raw(#"],"id":"#)
+            json.string(item.id)
+            json.raw(#","published_at":"#)
+            json.integer(item.publishedAt)
+            json.raw(#","seq":"#)
+            json.integer(row.entry.seq)
+            json.raw(#","summary":"#)
+            json.string(item.summary)
+            json.raw(#","title":"#)
+            json.string(item.title)
+            json.raw(#","url":"#)
+            json.string(item.url)
+            json.raw("}")
+        }
+        json.raw(#"],"seq":"#)
+        json.integer(seq)
+        json.raw("}")
+        return json.buffer
+    }
 }
 
 extension APIRoutes {
@@ -290,6 +331,6 @@ extension APIRoutes {
         let store = try readyStore()
         let (seq, ring) = await store.read { projection in (projection.lastSeq, projection.news(after: 0)) }
         let (entries, matched) = MarketDataReads.news(ring, matching: query, access: access)
-        return JSONResponse.make(NewsListBody(count: matched, seq: seq, news: entries.map(NewsListBody.Row.init)))
+        return JSONResponse.make(json: NewsListBody(count: matched, seq: seq, news: entries.map(NewsListBody.Row.init)).json)
     }
 }
