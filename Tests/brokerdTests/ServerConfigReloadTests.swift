@@ -46,7 +46,7 @@ import TestSupport
 
         try """
             log_level = "debug"
-            resume_window = 45
+            snapshot_interval = 5000
             [auth]
             admin_token = "second-token"
             jwt_secret = "\(Self.newSecret)"
@@ -56,7 +56,7 @@ import TestSupport
             """.write(toFile: config, atomically: true, encoding: .utf8)
         kill(broker.process.processIdentifier, SIGHUP)
         #expect(try await waitForLog(broker, "configuration reloaded"))
-        #expect(broker.logText.contains("resume_window"), "the restart-only change is named")
+        #expect(broker.logText.contains("snapshot_interval"), "the restart-only change is named")
 
         // The admin token: the old one is wrong now.
         #expect(try await HTTP.request("GET", configURL, token: "first-token").0 == 403)
@@ -64,11 +64,11 @@ import TestSupport
         #expect(status == 200)
         let settings = body["settings"] as? [String: Any]
         #expect(settings?["admin_token"] as? String == "set" && settings?["jwt_secret"] as? String == "set")
-        #expect(settings?["max_clients"] as? String == "1" && settings?["resume_window"] as? String == "300")
+        #expect(settings?["max_clients"] as? String == "1" && settings?["snapshot_interval"] as? String == "100000")
         let last = (body["reloads"] as? [String: Any])?["last"] as? [String: Any]
         #expect(last?["result"] as? String == "applied")
         #expect(last?["applied"] as? [String] == ["log_level", "max_clients", "admin_token", "jwt_secret", "allowed_origins"])
-        #expect(last?["restart_required"] as? [String] == ["resume_window"])
+        #expect(last?["restart_required"] as? [String] == ["snapshot_interval"])
         #expect(!broker.logText.contains("second-token") && !broker.logText.contains(Self.newSecret))
 
         // Client authentication is on, with the new secret.
@@ -97,6 +97,44 @@ import TestSupport
                 + "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
         #expect(full.hasPrefix("HTTP/1.1 503") && full.contains("too_many_clients"), "\(full.prefix(200))")
         await held.close()
+        #expect(await broker.terminate() == 0)
+    }
+
+    /// A reloaded `resume_window` is the window of the sessions that disconnect after it; one that
+    /// disconnected before keeps the deadline journaled with its disconnect.
+    @Test func aReloadedResumeWindowIsTheWindowOfSessionsThatDisconnectAfterIt() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "resume_window = 300\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        func connectAndLeave() async throws -> String {
+            let client = TestWebSocket(url: broker.webSocketURL)
+            let clientID = try #require(try await client.receive()?["client_id"] as? String)
+            await client.close()
+            // Its disconnect is journaled when the connection is gone from the list.
+            for _ in 0..<200 {
+                let (_, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+                if (body["clients"] as? [Any])?.isEmpty == true { break }
+                try await Task.sleep(for: .milliseconds(25))
+            }
+            return clientID
+        }
+        let before = try await connectAndLeave()
+
+        try "resume_window = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["resume_window"], "\(body)")
+        let after = try await connectAndLeave()
+
+        let resumedBefore = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(before, since: "0"))
+        let first = try #require(try await resumedBefore.receive())
+        #expect(first["resumed"] as? Bool == true && first["client_id"] as? String == before, "\(first)")
+        await resumedBefore.close()
+        let resumedAfter = TestWebSocket(url: broker.webSocketURL + "?" + broker.resumeQuery(after, since: "0"))
+        let fresh = try #require(try await resumedAfter.receive())
+        #expect(fresh["resumed"] as? Bool == false && fresh["client_id"] as? String != after, "\(fresh)")
+        #expect(try await resumedAfter.receive()?["error"] as? String == "resume_failed")
+        await resumedAfter.close()
         #expect(await broker.terminate() == 0)
     }
 

@@ -10,7 +10,7 @@ extension Setting {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
-            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted:
             true
         default:
@@ -66,6 +66,7 @@ extension Configuration {
         next.limits.slowConsumerTimeout = new.limits.slowConsumerTimeout
         next.shutdownDrain = new.shutdownDrain
         next.heartbeatTimeout = new.heartbeatTimeout
+        next.resumeWindow = new.resumeWindow
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         next.redis.answerWait = new.redis.answerWait
         next.redis.secret = new.redis.secret

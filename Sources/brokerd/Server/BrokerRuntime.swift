@@ -114,6 +114,10 @@ final class BrokerRuntime: Sendable {
     /// client's at every sweep, an HTTP connection's between requests from its next connection.
     var heartbeatTimeout: Duration { live.withLock { $0.configuration.heartbeatTimeout } }
 
+    /// How long a session that disconnects now stays resumable, as last reloaded
+    /// (`resume_window`); a session already gone keeps the deadline journaled with its disconnect.
+    var resumeWindowMicroseconds: Int64 { live.withLock { $0.configuration.resumeWindowMicroseconds } }
+
     /// How long a request handed to the other nodes waits for their answers, as last reloaded
     /// (`redis_answer_wait`).
     var answerWait: Duration { live.withLock { $0.configuration.redis.answerWait } }

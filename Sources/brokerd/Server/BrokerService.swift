@@ -205,7 +205,8 @@ struct BrokerService: Service {
         let recovery = store.recovery
         // Clients connected when the last process died are gone now; they may resume within the window.
         let now = WallClock.microsecondsNow()
-        let deadline = now + configuration.resumeWindowMicroseconds
+        let resumeWindow = runtime.resumeWindowMicroseconds
+        let deadline = now + resumeWindow
         // The downtime does not count against a resume window: sessions the broker still held as
         // resumable when it stopped (closed by its shutdown, or by their clients shortly before)
         // get their deadline moved on by the time it was down, as the stranded get a whole window.
@@ -221,7 +222,7 @@ struct BrokerService: Service {
                 switch client.state {
                 case .connected:
                     stranded.append(ClientDisconnected(clientID: client.id, reason: .brokerRestart, resumeDeadline: deadline))
-                case .gone(_, let reason, let until) where until >= stoppedAt && downtime > 0 && configuration.resumeWindowMicroseconds > 0:
+                case .gone(_, let reason, let until) where until >= stoppedAt && downtime > 0 && resumeWindow > 0:
                     moved.append(ClientDisconnected(clientID: client.id, reason: reason, resumeDeadline: until + downtime))
                 case .gone:
                     break
@@ -486,7 +487,7 @@ struct BrokerService: Service {
         let remaining = await store.read { projection in projection.clients.values.filter(\.isConnected).map(\.id).sorted() }
         if !remaining.isEmpty {
             _ = try? await store.append(remaining.map {
-                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: now + configuration.resumeWindowMicroseconds))
+                .clientDisconnected(ClientDisconnected(clientID: $0, reason: .shutdown, resumeDeadline: now + runtime.resumeWindowMicroseconds))
             })
         }
         do {

@@ -145,7 +145,7 @@ struct ClientSession {
             // An operator's kick that ends the session leaves it no window: nothing resumes it
             // before it is expired.
             let now = WallClock.microsecondsNow()
-            let deadline = connection.endsSession ? now : now + configuration.resumeWindowMicroseconds
+            let deadline = connection.endsSession ? now : now + runtime.resumeWindowMicroseconds
             do {
                 try await store.execute(.disconnect(clientID: connection.clientID, reason: reason, resumeDeadline: deadline))
                 LabeledCounters.disconnects.increment(reason.rawValue)
@@ -491,7 +491,7 @@ struct ClientSession {
     /// connection here holds it, the session could not be resumed after it (no resume window), or
     /// it did not go in time.
     private func takeOver(_ clientID: String) async -> Bool {
-        guard configuration.resumeWindowMicroseconds > 0, let old = runtime.registry[clientID] else { return false }
+        guard runtime.resumeWindowMicroseconds > 0, let old = runtime.registry[clientID] else { return false }
         if ElapsedClock.microsecondsNow() - old.idleSince >= Self.takeOverAfterSilence, old.requestClose(.replaced) {
             logger.info("resume takes over a connected session", metadata: ["client": "\(clientID)"])
         }
