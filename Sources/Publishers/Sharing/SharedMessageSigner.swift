@@ -8,7 +8,7 @@ import Synchronization
 ///
 /// The signature covers the message's exact bytes without it (`{` and everything after the
 /// `sig` key's comma, the stamp included), so nothing is re-encoded to check it and no JSON
-/// canonical form is needed. The stamp (`Stamp`: when it was signed, and the signer's count) lets
+/// canonical form is needed. The stamp (`Stamp`: when it was signed, and the signing process's count) lets
 /// a reader refuse a copy of a signed message published again (`ReplayGuard`). Nodes of builds
 /// without signing ignore the keys. While the secret is rotated, the signatures of one more secret
 /// are taken too (`accepting`); messages are signed with `secret`.
@@ -112,7 +112,7 @@ public struct SharedMessageSigner: Sendable {
         guard let (at, afterAt) = integer(after: atKey, in: keys), let (number, rest) = integer(after: numberKey, in: afterAt),
             let at = Int64(exactly: at), at >= 0
         else { return nil }
-        return (Stamp(at: at, number: UInt64(number)), rest)
+        return (Stamp(at: at, number: number), rest)
     }
 
     /// The decimal digits after `key` at the start of `bytes` and the bytes after their comma.
@@ -146,7 +146,7 @@ public struct SharedMessageSigner: Sendable {
     }
 }
 
-/// The numbers a signer stamps, one after the other from 1, whichever thread signs.
+/// The numbers this process stamps, one after the other from 1, whichever signer and thread sign.
 private final class StampCount: Sendable {
     private let last = Atomic<UInt64>(0)
 
