@@ -817,6 +817,15 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// Appends to the shared log, again, the signed entry whose message contains all of `texts`:
+    /// what anyone who can read and write Redis could do.
+    private func appendAgain(logEntryWith texts: [String], in redis: RedisProcess) throws {
+        let lines = try redis.cli("XRANGE", "ticks:log", "-", "+").split(separator: "\n").map(String.init)
+        let entry = try #require(lines.indices.first { index in texts.allSatisfy { lines[index].contains($0) } })
+        #expect(lines[entry - 1] == "message" && lines[entry].hasPrefix(#"{"sig":""#), "\(lines)")
+        _ = try redis.cli("XADD", "ticks:log", "*", lines[entry - 3], lines[entry - 2], "message", lines[entry])
+    }
+
     /// A signed message published again is refused: a copy of a node's tick (its signer's number
     /// read before), one signed 40 s ago, one signed by a build without stamps (while signatures
     /// are required), and a copy of a shared-log entry appended again (an old signal list that
@@ -854,10 +863,7 @@ import TestSupport
         try await waitForSignals(second, "replayed", ["600519"])
         #expect(try await HTTP.request("PUT", first.broker.baseURL + "/api/signals/replayed", body: #"{"signals":[{"code":"000001"}]}"#).0 == 200)
         try await waitForSignals(second, "replayed", ["000001"])
-        let lines = try redis.cli("XRANGE", "ticks:log", "-", "+").split(separator: "\n").map(String.init)
-        let listA = try #require(lines.indices.first { lines[$0].contains(#""strategy":"replayed""#) && lines[$0].contains("600519") })
-        #expect(lines[listA - 1] == "message" && lines[listA].hasPrefix(#"{"sig":""#), "\(lines)")
-        _ = try redis.cli("XADD", "ticks:log", "*", lines[listA - 3], lines[listA - 2], "message", lines[listA])
+        try appendAgain(logEntryWith: [#""strategy":"replayed""#, "600519"], in: redis)
         // The log is read in order: news appended after the copy shows it was read.
         try await post(first.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
         try await waitForStats(second, "the news after the copy") { (($0["redis"] as? [String: Any])?["shared"] as? Int ?? 0) >= 3 }
@@ -978,9 +984,7 @@ import TestSupport
 
         let back = try await startNode("node-b", redis: redis, in: dir, secret)
         try await waitUntilSharing(back)
-        let lines = try redis.cli("XRANGE", "ticks:log", "-", "+").split(separator: "\n").map(String.init)
-        let listA = try #require(lines.indices.first { lines[$0].contains(#""strategy":"replayed""#) && lines[$0].contains("600519") })
-        _ = try redis.cli("XADD", "ticks:log", "*", lines[listA - 3], lines[listA - 2], "message", lines[listA])
+        try appendAgain(logEntryWith: [#""strategy":"replayed""#, "600519"], in: redis)
         try await post(first.broker.baseURL, "/api/news", #"{"id":"n-after","title":"After"}"#)
         try await waitForStats(back, "the news after the copy") { (($0["redis"] as? [String: Any])?["shared"] as? Int ?? 0) >= 1 }
         try await waitForSignals(back, "replayed", ["000001"])

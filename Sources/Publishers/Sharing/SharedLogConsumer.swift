@@ -74,9 +74,7 @@ struct SharedLogConsumer: StreamEntryConsumer {
         guard let signer = checking.signer, let message = entry.fields["message"] else { return (entry.fields, .none) }
         switch signer.verify(Array(message.utf8)) {
         case .signed(let body, let stamp):
-            var fields = entry.fields
-            fields["message"] = String(decoding: body, as: UTF8.self)
-            return (fields, .signed(stamp))
+            return (Self.fields(of: entry, message: body), .signed(stamp))
         case .unsigned where !checking.requiresSignatures:
             return (entry.fields, .none)
         case .unsigned:
@@ -86,6 +84,13 @@ struct SharedLogConsumer: StreamEntryConsumer {
             delivery.reportUnsigned("\(log) entry \(entry.id): signed with another secret, or changed since")
             return nil
         }
+    }
+
+    /// The entry's fields with `body` (its message without signature and stamp) as the message.
+    private static func fields(of entry: RedisStreamReader.Entry, message body: [UInt8]) -> [String: String] {
+        var fields = entry.fields
+        fields["message"] = String(decoding: body, as: UTF8.self)
+        return fields
     }
 
     /// When Redis appended the entry, by its id (UTC microseconds).
@@ -115,12 +120,9 @@ struct SharedLogConsumer: StreamEntryConsumer {
     func recall(_ entries: [RedisStreamReader.Entry]) {
         guard let signer = secrets.now.signer else { return }
         for entry in entries {
-            guard let message = entry.fields["message"], case .signed(let body, let stamp?) = signer.verify(Array(message.utf8)) else {
-                continue
-            }
-            var fields = entry.fields
-            fields["message"] = String(decoding: body, as: UTF8.self)
-            guard let origin = try? SharedMessageCodec.decodeLogEntry(fields, log: log, now: WallClock.microsecondsNow()).origin else { continue }
+            guard let message = entry.fields["message"], case .signed(let body, let stamp?) = signer.verify(Array(message.utf8)),
+                let origin = try? SharedMessageCodec.decodeLogEntry(Self.fields(of: entry, message: body), log: log, now: WallClock.microsecondsNow()).origin
+            else { continue }
             _ = replays.admit(stamp, from: origin.instance, at: Self.appendedAt(entry))
         }
     }
