@@ -23,6 +23,9 @@ final class RedisProcess {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         process.standardOutput = FileHandle.nullDevice
+        // Not the test process's: a server outliving a crashed test run would hold its stderr
+        // open, and `swift test` would wait for it forever instead of reporting the crash.
+        process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
