@@ -1,4 +1,5 @@
 import Crypto
+import Synchronization
 
 /// The append-only event log of one SQLite file: group-committed appends, hash-chained rows,
 /// snapshots. Reads go through `JournalReader`, on connections of their own.
@@ -52,7 +53,7 @@ public final class Journal: Sendable {
                     path: path, reason: "it is an archive written by `brokerd journal compact`; serve the live journal "
                         + "and pass the archive as --archive to `brokerd journal verify`")
             }
-            try JournalSchema.configure(db, readOnly: false)
+            try JournalSchema.configure(db, readOnly: false, cacheMiB: options.cacheMiB)
             try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
             // Checkpoints run beside the commits (WALCheckpointer), not inside one.
             try db.execute("PRAGMA wal_autocheckpoint = 0")
@@ -174,9 +175,19 @@ public final class Journal: Sendable {
         }
     }
 
-    /// Opens a reader on its own read-only connection.
+    /// The size SQLite's page cache of the writer's connection may grow to, in KiB.
+    func writerPageCacheKiB() async throws -> Int64 {
+        let size = Mutex<Int64>(0)
+        try await writer.perform { db in
+            let pages = try db.scalarInt("PRAGMA cache_size") ?? 0
+            size.withLock { $0 = -pages }
+        }
+        return size.withLock { $0 }
+    }
+
+    /// Opens a reader on its own read-only connection, with the journal's page cache size.
     public func reader() throws(JournalError) -> JournalReader {
-        try JournalReader(path: path)
+        try JournalReader(path: path, cacheMiB: options.cacheMiB)
     }
 
     /// Commits what is queued and closes the file; appends after this throw `closed`.

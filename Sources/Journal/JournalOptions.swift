@@ -17,6 +17,12 @@ public struct JournalOptions: Sendable {
     public var retainedSnapshots: Int
     /// How the write-ahead log is copied into the file (see `WALCheckpointer`).
     public var checkpoints = CheckpointSettings()
+    /// SQLite's page cache of the writer's connection and of each reader's (`reader()`), in MiB:
+    /// it fills as rows are written and read, and stays that size while the connection is open.
+    public var cacheMiB = JournalOptions.defaultCacheMiB
+
+    /// 64 MiB: replays and reads of recent rows stay in memory.
+    public static let defaultCacheMiB = 64
 
     public init(
         durability: Durability = .normal,

@@ -15,8 +15,9 @@ public final class JournalReader {
     /// so no broker starts writing the file under the reader (-1 otherwise).
     private let writerLockOut: Int32
 
-    /// Opens `path` read-only and checks that it is a journal this build understands.
-    public init(path: String) throws(JournalError) {
+    /// Opens `path` read-only and checks that it is a journal this build understands; its page
+    /// cache grows to `cacheMiB`.
+    public init(path: String, cacheMiB: Int = JournalOptions.defaultCacheMiB) throws(JournalError) {
         self.path = path
         do {
             db = try Self.connect(path, immutable: false)
@@ -42,7 +43,7 @@ public final class JournalReader {
             writerLockOut = lockOut
         }
         do {
-            try JournalSchema.configure(db, readOnly: true)
+            try JournalSchema.configure(db, readOnly: true, cacheMiB: cacheMiB)
         } catch {
             throw .readFailed(error)
         }
@@ -271,6 +272,11 @@ public final class JournalReader {
             }
             return JournalCursor(statement: statement, toTime: query.toTime)
         }
+    }
+
+    /// The size SQLite's page cache of this connection may grow to, in KiB.
+    func pageCacheKiB() throws(JournalError) -> Int64 {
+        try read { () throws(SQLiteError) in -(try db.scalarInt("PRAGMA cache_size") ?? 0) }
     }
 
     private func read<T>(_ body: () throws(SQLiteError) -> T) throws(JournalError) -> T {

@@ -71,14 +71,15 @@ enum JournalSchema {
         }
     }
 
-    /// Journal-wide settings; the writer connection also sets durability.
-    static func configure(_ db: SQLiteConnection, readOnly: Bool) throws(SQLiteError) {
+    /// Journal-wide settings, and a page cache of `cacheMiB`; the writer connection also sets durability.
+    static func configure(_ db: SQLiteConnection, readOnly: Bool, cacheMiB: Int) throws(SQLiteError) {
         if !readOnly {
             try db.execute("PRAGMA journal_mode = WAL")
             // Fewer, larger checkpoints: each one stalls a commit.
             try db.execute("PRAGMA wal_autocheckpoint = 4000")
         }
-        try db.execute("PRAGMA cache_size = -65536")
+        // A negative size is in KiB.
+        try db.execute("PRAGMA cache_size = -\(max(1, cacheMiB) * 1024)")
         try db.execute("PRAGMA temp_store = MEMORY")
     }
 

@@ -100,7 +100,9 @@ struct ServeCommand: AsyncParsableCommand {
         let path = configuration.journalPath
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        return try Journal.open(path: path, options: JournalOptions(durability: configuration.durability))
+        var options = JournalOptions(durability: configuration.durability)
+        options.cacheMiB = configuration.journalCacheMiB
+        return try Journal.open(path: path, options: options)
     }
 
     /// What kept the server from its address (in use, not this host's, a port below 1024 without

@@ -178,6 +178,44 @@ struct CommandGenerator {
         }
     }
 
+    /// A reloaded `snapshot_interval`: a shorter one writes a snapshot as soon as that many events
+    /// are applied since the last (at once when they already are), a longer one writes none sooner.
+    @Test func aChangedSnapshotIntervalTakesEffectFromTheLastSnapshot() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
+        var generator = CommandGenerator(seed: 7)
+        try await drive(store, generator: &generator, count: 200, concurrency: 4)
+        let reader = try JournalReader(path: path)
+        #expect(try reader.snapshots().isEmpty)
+
+        let due = await store.projection.lastSeq
+        await store.setSnapshotInterval(50)
+        // Snapshots are written off the store's executor: waits for `count` of them.
+        func snapshotSeqs(atLeast count: Int) async throws -> [UInt64] {
+            for _ in 0..<400 {
+                let seqs = try reader.snapshots().map(\.seq).sorted()
+                if seqs.count >= count { return seqs }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            return try reader.snapshots().map(\.seq).sorted()
+        }
+        #expect(try await snapshotSeqs(atLeast: 1) == [due], "written at once: more than 50 events since none")
+
+        try await drive(store, generator: &generator, count: 150, concurrency: 1)
+        // The oldest may be pruned (three are kept): those after `due` are at least 50 events apart.
+        let newer = try await snapshotSeqs(atLeast: 2).filter { $0 > due }
+        #expect(!newer.isEmpty && zip([due] + newer, newer).allSatisfy { $1 - $0 >= 50 }, "\(due) then \(newer)")
+
+        await store.setSnapshotInterval(1_000_000)
+        let before = try reader.snapshots().map(\.seq).max()
+        try await drive(store, generator: &generator, count: 100, concurrency: 1)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try reader.snapshots().map(\.seq).max() == before, "none within the longer interval")
+        journal.close()
+    }
+
     @Test func reopenedStoreContinuesFromTheSameState() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")

@@ -1,8 +1,27 @@
 import Foundation
-import Journal
 import Testing
 
+@testable import Journal
+
 @Suite struct JournalAppendTests {
+    /// The page cache a journal opens with (`journal_cache_mib`) is the writer's and each of its
+    /// readers'; a reader opened on its own gets the default.
+    @Test func theWriterAndItsReadersHaveThePageCacheAskedFor() async throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("j.sqlite")
+        var options = JournalOptions()
+        options.cacheMiB = 3
+        let journal = try Journal.open(path: path, options: options)
+        _ = try await journal.append(record(0))
+        #expect(try await journal.writerPageCacheKiB() == 3 * 1024)
+        #expect(try journal.reader().pageCacheKiB() == 3 * 1024)
+        #expect(try JournalReader(path: path).pageCacheKiB() == Int64(JournalOptions.defaultCacheMiB) * 1024)
+        journal.close()
+        let reopened = try Journal.open(path: path)
+        #expect(try await reopened.writerPageCacheKiB() == Int64(JournalOptions.defaultCacheMiB) * 1024)
+        reopened.close()
+    }
+
     @Test func appendsGetConsecutiveSeqsAndReadBackUnchanged() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("j.sqlite"))

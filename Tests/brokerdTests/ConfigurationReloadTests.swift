@@ -43,8 +43,8 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .slowConsumerTimeout, .priceInterval, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

@@ -407,7 +407,7 @@ struct Rejection: Sendable, CustomTestStringConvertible {
 extension ConfigurationTests {
     /// A valid, non-default text for every setting, as env or flag would carry it.
     static let nonDefaultTexts: [Setting: String] = [
-        .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full",
+        .host: "0.0.0.0", .port: "9001", .journal: "/tmp/j.sqlite", .durability: "full", .journalCacheMiB: "8",
         .snapshotInterval: "500", .heartbeatTimeout: "30", .resumeWindow: "0", .shutdownDrain: "1.5", .nodeID: "node-a",
         .logLevel: "debug", .logFormat: "json", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .maxConnectionsPerUser: "3", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
@@ -425,6 +425,7 @@ extension ConfigurationTests {
         c.port = 9001
         c.journalPath = "/tmp/j.sqlite"
         c.durability = .full
+        c.journalCacheMiB = 8
         c.snapshotInterval = 500
         c.heartbeatTimeout = .seconds(30)
         c.resumeWindow = .zero

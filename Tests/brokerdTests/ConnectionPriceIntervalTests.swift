@@ -21,6 +21,7 @@ import Testing
     func aRequestGetsTheNextStepUp(requested: String, expected: Duration) {
         let chosen = ConnectionPriceInterval(requested: requested, brokerInterval: .zero)
         #expect(chosen.interval == expected)
+        #expect(chosen.asked == (expected == .zero ? nil : expected), "0 asks for nothing of its own")
         #expect(chosen.problem == nil)
     }
 
@@ -31,12 +32,16 @@ import Testing
         #expect(ConnectionPriceInterval(requested: "0.01", brokerInterval: .milliseconds(200)).interval == .milliseconds(200))
         #expect(ConnectionPriceInterval(requested: "0.01", brokerInterval: broker).interval == .milliseconds(50))
         #expect(ConnectionPriceInterval(requested: "2", brokerInterval: .seconds(1)).interval == .seconds(2))
+        // What it asked for is kept apart from what it gets: a broker's interval reloaded lower
+        // must not take it below its own.
+        #expect(ConnectionPriceInterval(requested: "0.01", brokerInterval: .milliseconds(200)).asked == .milliseconds(50))
+        #expect(ConnectionPriceInterval(requested: nil, brokerInterval: broker).asked == nil)
     }
 
     @Test(arguments: ["", "-1", "61", "60.01", "abc", "1e1", "0x10", "nan", "inf", "1.2.3", ".", " 1", "1 ", "+1", "１"])
     func aValueThatIsNotSecondsFrom0To60GetsTheBrokersWithAReason(requested: String) throws {
         let chosen = ConnectionPriceInterval(requested: requested, brokerInterval: .milliseconds(250))
-        #expect(chosen.interval == .milliseconds(250))
+        #expect(chosen.interval == .milliseconds(250) && chosen.asked == nil)
         let problem = try #require(chosen.problem)
         #expect(problem.contains("price_interval must be seconds from 0 to 60"))
         #expect(problem.contains("the broker's interval (0.25 s)"))

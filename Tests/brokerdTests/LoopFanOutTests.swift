@@ -332,6 +332,49 @@ import Testing
         #expect(try written(channel).map(\.seq) == [1, 2])
     }
 
+    /// A reloaded `price_interval` reaches a fan-out that is running: a writer waiting for the old
+    /// interval looks again, and the seals after it keep the new one.
+    @Test func aChangedPriceIntervalTakesEffectForTheRoundWaitingAndTheNextSeals() throws {
+        let (loop, fanOut, client, channel) = try paced()
+        oneSentOneWaiting(loop, fanOut, [client])
+        #expect(try written(channel).map(\.seq) == [1])
+
+        // Longer: the waiting round waits for the rest of the new interval, not the old one.
+        fanOut.setPriceInterval(.milliseconds(300))
+        loop.run()
+        #expect(fanOut.priceInterval == .milliseconds(300))
+        loop.advanceTime(by: .milliseconds(299))
+        #expect(try written(channel).isEmpty, "the old 100 ms passed long ago, the new 300 ms not yet")
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(try written(channel).map(\.seq) == [2])
+
+        // Shorter, with a round waiting: it goes out once the new interval has passed since the seal.
+        fanOut.push([entry("600519", 12)], seq: 3, for: strategy, to: [client])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(50))
+        #expect(try written(channel).isEmpty)
+        fanOut.setPriceInterval(.milliseconds(40))
+        loop.run()
+        #expect(try written(channel).map(\.seq) == [3], "40 ms have passed since the last seal")
+
+        // None: every price goes out at once, however soon after the last.
+        fanOut.setPriceInterval(.zero)
+        for seq in 4...5 {
+            fanOut.push([entry("600519", Double(seq + 10))], seq: UInt64(seq), for: strategy, to: [client])
+            loop.run()
+        }
+        #expect(try written(channel).map(\.seq) == [4, 5])
+
+        // And back: a price within the new interval of the last seal (seq 5's) waits for it.
+        fanOut.setPriceInterval(.milliseconds(100))
+        fanOut.push([entry("600519", 16)], seq: 6, for: strategy, to: [client])
+        loop.run()
+        loop.advanceTime(by: .milliseconds(99))
+        #expect(try written(channel).isEmpty)
+        loop.advanceTime(by: .milliseconds(1))
+        #expect(try written(channel).map(\.seq) == [6])
+    }
+
     @Test func withAPriceIntervalAMessageDoesNotWaitAndThePricesBeforeItGoFirst() throws {
         let (loop, fanOut, client, channel) = try paced()
         let news = ServerMessage.encode(ServerMessage.Envelope(type: "news_update", data: ["title": "x"], seq: 3, subscription: nil))

@@ -46,9 +46,9 @@ import Testing
         let registry = ConnectionRegistry()
         let sink = OutboxSink(registry: registry, logger: Logger(label: "test"))
         let everyPush = sink.fanOut(for: loop)
-        let perSecond = sink.fanOut(for: loop, priceInterval: .seconds(1))
-        #expect(sink.fanOut(for: loop, priceInterval: .zero) === everyPush, "the broker's interval when none is asked for")
-        #expect(sink.fanOut(for: loop, priceInterval: .seconds(1)) === perSecond, "one fan-out per loop and interval")
+        let perSecond = sink.fanOut(for: loop, asked: .seconds(1))
+        #expect(sink.fanOut(for: loop, asked: .zero) === everyPush, "the broker's interval when none is asked for")
+        #expect(sink.fanOut(for: loop, asked: .seconds(1)) === perSecond, "one fan-out per loop and interval")
         #expect(perSecond !== everyPush && perSecond.priceInterval == .seconds(1))
 
         var projection = Projection()
@@ -93,6 +93,29 @@ import Testing
             let outline = try EmbeddedFanOut.outline(#require(channels[id]))
             #expect(outline == ["price_update 13", "news_update 14"], "\(id): the held price goes out ahead of the message")
         }
+    }
+
+    /// A reloaded broker interval reaches every fan-out made so far: those of connections that
+    /// asked for none take it, those that asked for one take the longer of the two, and a fan-out
+    /// made after it starts with it.
+    @Test func theBrokersPriceIntervalChangedReachesTheFanOutsMadeBefore() {
+        let (loop, other) = (EmbeddedEventLoop(), EmbeddedEventLoop())
+        let sink = OutboxSink(registry: ConnectionRegistry(), logger: Logger(label: "test"), priceInterval: .milliseconds(100))
+        let broker = sink.fanOut(for: loop)
+        let compressed = sink.fanOut(for: other, compression: true)
+        let asked = sink.fanOut(for: loop, asked: .milliseconds(250))
+        let askedLess = sink.fanOut(for: loop, asked: .milliseconds(50))
+        #expect(askedLess !== broker, "it asked for its own: a broker's interval lowered later must not go below it")
+        #expect([broker, compressed, asked, askedLess].map(\.priceInterval) == [.milliseconds(100), .milliseconds(100), .milliseconds(250), .milliseconds(100)])
+
+        sink.setPriceInterval(.milliseconds(500))
+        #expect(sink.priceInterval == .milliseconds(500))
+        #expect([broker, compressed, asked, askedLess].map(\.priceInterval) == [.milliseconds(500), .milliseconds(500), .milliseconds(500), .milliseconds(500)])
+        #expect(sink.fanOut(for: other).priceInterval == .milliseconds(500), "made after the change")
+
+        sink.setPriceInterval(.zero)
+        #expect([broker, compressed, asked, askedLess].map(\.priceInterval) == [.zero, .zero, .milliseconds(250), .milliseconds(50)])
+        #expect(sink.fanOut(for: loop) === broker && sink.fanOut(for: loop, asked: .milliseconds(250)) === asked, "the same fan-outs")
     }
 
     @Test func aLookupOlderThanTheKeptOneIsNotKept() throws {

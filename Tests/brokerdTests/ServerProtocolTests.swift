@@ -251,6 +251,59 @@ import TestSupport
         _ = dir
     }
 
+    /// A reloaded `price_interval` reaches the connections open: one that asked for none gets the
+    /// broker's new interval, one that asked for a shorter one the longer of the two; lowered
+    /// again, each gets what it had.
+    @Test func aReloadedPriceIntervalReachesTheConnectionsOpen() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[limits]\nprice_interval = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: ["--config", config])
+        try await putSignals(broker, "volume_wave", ["600519", "000001"])
+        let (plain, plainConnected) = try await connect(broker)
+        let (asked, askedConnected) = try await connect(broker, query: "?price_interval=0.5")
+        for socket in [plain, asked] {
+            try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+            _ = try await socket.receive(type: "subscribed")
+            _ = try await socket.receive(type: "price_update")
+        }
+        func intervals() async throws -> [Double?] {
+            let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+            let byClient = Dictionary(
+                (listed["clients"] as? [[String: Any]] ?? []).map { ($0["client_id"] as? String ?? "", $0["price_interval"] as? Double) },
+                uniquingKeysWith: { $1 })
+            return [plainConnected, askedConnected].map { byClient[$0["client_id"] as? String ?? ""] ?? nil }
+        }
+        func reload(_ interval: String) async throws {
+            try "[limits]\nprice_interval = \(interval)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+            #expect(status == 200 && body["applied"] as? [String] == ["price_interval"], "\(body)")
+        }
+        #expect(try await intervals() == [0, 0.5])
+
+        try await reload("3")
+        #expect(try await intervals() == [3, 3])
+        let (later, laterConnected) = try await connect(broker)
+        #expect(laterConnected["price_interval"] as? Double == 3, "a connection after the reload")
+        await later.close()
+        // The plain client's first update after a quiet interval goes out at once, the next two
+        // ticks within the 3 s come merged.
+        try await postTicks(broker, [("600519", 1700)])
+        #expect(codes(try await plain.receive(type: "price_update")) == ["600519"])
+        try await postTicks(broker, [("000001", 11)])
+        try await postTicks(broker, [("600519", 1701)])
+        try await expectOneMergedUpdate(plain)
+
+        try await reload("0")
+        #expect(try await intervals() == [0, 0.5], "the client's own again")
+        try await postTicks(broker, [("000001", 12)])
+        try await postTicks(broker, [("600519", 1702)])
+        #expect(codes(try await plain.receive(type: "price_update")) == ["000001"], "each at once again")
+        #expect(codes(try await plain.receive(type: "price_update")) == ["600519"])
+        for socket in [plain, asked] { await socket.close() }
+        await broker.terminate()
+    }
+
     @Test func aPriceIntervalThatIsNotSecondsIsAnErrorAfterConnectedAndTheConnectionWorks() async throws {
         let (dir, broker) = try await startBroker(["--price-interval", "0.1"])
         let (socket, connected) = try await connect(broker, query: "?price_interval=fast")

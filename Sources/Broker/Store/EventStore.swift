@@ -21,7 +21,7 @@ public actor EventStore {
     /// The state after every committed event up to `projection.lastSeq`.
     public private(set) var projection: Projection
     private var limits: Limits
-    private let snapshotInterval: UInt64
+    private var snapshotInterval: UInt64
     private let logger: Logger
     private var committedButNotApplied: [UInt64: RecordedEvent] = [:]
     private var waitingForSeq: [UInt64: [CheckedContinuation<Void, Never>]] = [:]
@@ -63,6 +63,13 @@ public actor EventStore {
     /// limit keeps them (it cannot add one until it holds fewer).
     public func setLimits(_ limits: Limits) {
         self.limits = limits
+    }
+
+    /// Writes a snapshot every `interval` events from now on (a reload of the configuration): the
+    /// next one when `interval` events have been applied since the last.
+    public func setSnapshotInterval(_ interval: UInt64) {
+        snapshotInterval = max(1, interval)
+        snapshotIfDue()
     }
 
     /// Decides `command`; when it yields events, appends them and returns them once applied.

@@ -4,14 +4,15 @@ extension Setting {
     /// Whether a running broker takes a new value of this setting when it reloads its
     /// configuration (SIGHUP, `POST /api/config/reload`). Each applies from the next request,
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
-    /// session the user its token proved). The others need a restart: they shape the listener, the
-    /// journal, the fan-out or the sources, or what is in the journal.
+    /// session the user its token proved), except for `price_interval`, which reaches the open
+    /// connections from their next price update. The others need a restart: they shape the
+    /// listener, the journal, the fan-out's queues or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval:
             true
         default:
             false
@@ -67,6 +68,8 @@ extension Configuration {
         next.shutdownDrain = new.shutdownDrain
         next.heartbeatTimeout = new.heartbeatTimeout
         next.resumeWindow = new.resumeWindow
+        next.limits.priceInterval = new.limits.priceInterval
+        next.snapshotInterval = new.snapshotInterval
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         next.redis.answerWait = new.redis.answerWait
         next.redis.secret = new.redis.secret
@@ -83,6 +86,7 @@ extension Configuration {
         case .port: "\(port)"
         case .journal: journalPath
         case .durability: durability.rawValue
+        case .journalCacheMiB: "\(journalCacheMiB)"
         case .snapshotInterval: "\(snapshotInterval)"
         case .heartbeatTimeout: Self.seconds(heartbeatTimeout)
         case .resumeWindow: Self.seconds(resumeWindow)

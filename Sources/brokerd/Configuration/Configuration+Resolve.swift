@@ -59,6 +59,7 @@ extension Configuration {
         case .port: port = try value.integer(in: 0...65_535)
         case .journal: journalPath = try value.string()
         case .durability: durability = try value.choice(of: Durability.self)
+        case .journalCacheMiB: journalCacheMiB = try value.integer(in: 1...65_536)
         case .snapshotInterval: snapshotInterval = try value.integer(in: 1...Int.max)
         case .heartbeatTimeout: heartbeatTimeout = try value.seconds(allowZero: false)
         case .resumeWindow: resumeWindow = try value.seconds(allowZero: true)

@@ -21,6 +21,9 @@ public struct Configuration: Sendable, Equatable {
     public var journalPath = "./data/journal.sqlite"
     /// How hard a journal commit waits for the disk.
     public var durability = Durability.normal
+    /// SQLite's page cache of each of the journal's connections, in MiB: what a long-running
+    /// broker's memory grows by per connection, and what keeps reads of recent rows off the disk.
+    public var journalCacheMiB = 64
     /// Events between two snapshots.
     public var snapshotInterval = 100_000
     /// Silence from a client after which its connection is closed (reason heartbeat_timeout).

@@ -28,6 +28,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.durability.flagName), help: Setting.durability.argumentHelp)
     public var durability: String?
 
+    @Option(name: .customLong(Setting.journalCacheMiB.flagName), parsing: .unconditional, help: Setting.journalCacheMiB.argumentHelp)
+    public var journalCacheMiB: String?
+
     @Option(name: .customLong(Setting.snapshotInterval.flagName), parsing: .unconditional, help: Setting.snapshotInterval.argumentHelp)
     public var snapshotInterval: String?
 
@@ -169,6 +172,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.port, port.map(SettingValue.text)),
             (.journal, journal.map(SettingValue.text)),
             (.durability, durability.map(SettingValue.text)),
+            (.journalCacheMiB, journalCacheMiB.map(SettingValue.text)),
             (.snapshotInterval, snapshotInterval.map(SettingValue.text)),
             (.heartbeatTimeout, heartbeatTimeout.map(SettingValue.text)),
             (.resumeWindow, resumeWindow.map(SettingValue.text)),

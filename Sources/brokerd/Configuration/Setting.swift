@@ -9,6 +9,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case port
     case journal
     case durability
+    case journalCacheMiB = "journal_cache_mib"
     case snapshotInterval = "snapshot_interval"
     case heartbeatTimeout = "heartbeat_timeout"
     case resumeWindow = "resume_window"
@@ -63,7 +64,7 @@ public enum Setting: String, CaseIterable, Sendable {
     /// The TOML table holding the setting; nil for a top-level key.
     public var table: String? {
         switch self {
-        case .host, .port, .journal, .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .nodeID,
+        case .host, .port, .journal, .durability, .journalCacheMiB, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .nodeID,
             .logLevel, .logFormat, .publicDir, .websocketCompression:
             nil
         case .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
@@ -116,6 +117,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "TCP port to listen on; 0 picks a free port."
         case .journal: "SQLite journal file."
         case .durability: "Journal commit durability: normal survives a crash, full also a power loss."
+        case .journalCacheMiB:
+            "SQLite's page cache of the journal's writer and of each of its readers (a resume's, a replay's), in MiB."
         case .snapshotInterval: "Events between two snapshots."
         case .heartbeatTimeout: "Seconds of client silence before the connection is closed."
         case .resumeWindow: "Seconds a disconnected session stays resumable; 0 disables resume."
@@ -180,6 +183,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .logLevel: "level"
         case .logFormat: "text|json"
         case .maxFrameBytes: "bytes"
+        case .journalCacheMiB: "MiB"
         case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
         case .simulator, .websocketCompression, .redisSecretRequired: "on|off"
         case .redisURL: "url"
@@ -207,6 +211,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: return "\(defaults.port)"
         case .journal: return defaults.journalPath
         case .durability: return defaults.durability.rawValue
+        case .journalCacheMiB: return "\(defaults.journalCacheMiB)"
         case .snapshotInterval: return "\(defaults.snapshotInterval)"
         case .heartbeatTimeout: return "\(defaults.heartbeatTimeout.components.seconds)"
         case .resumeWindow: return "\(defaults.resumeWindow.components.seconds)"

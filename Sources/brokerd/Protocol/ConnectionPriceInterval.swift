@@ -4,12 +4,18 @@
 /// twice a second or a metered mobile link would; it never gets a shorter one, which would undo
 /// what the operator set the broker's for.
 ///
-/// What a client asks for is rounded up to one of a few `steps`: connections with one interval
-/// on an event loop share one fan-out, whose updates are encoded once for all of them, so the
-/// number of intervals a loop serves stays small whatever clients ask for.
+/// What a client asks for is rounded up to one of a few `steps`: connections of an event loop
+/// that asked for one step share one fan-out, whose updates are encoded once for all of them, so
+/// the number of fan-outs a loop serves stays small whatever clients ask for.
+///
+/// What the connection gets follows the broker's interval when that is reloaded: the longer of
+/// the step it asked for and the broker's new one.
 struct ConnectionPriceInterval: Equatable {
-    /// What the connection gets.
+    /// What the connection gets now.
     let interval: Duration
+    /// The step the client asked for; nil when it asked for none (or for 0, or for something that
+    /// is not an interval): then it gets the broker's.
+    let asked: Duration?
     /// Why the client's `price_interval` was not taken (then it gets the broker's); nil when it was
     /// or the client asked for none.
     let problem: String?
@@ -27,22 +33,23 @@ struct ConnectionPriceInterval: Equatable {
     /// whose own `price_interval` is `brokerInterval`.
     init(requested: String?, brokerInterval: Duration) {
         guard let requested else {
-            self.init(interval: brokerInterval, problem: nil)
+            self.init(interval: brokerInterval, asked: nil, problem: nil)
             return
         }
         guard let seconds = Self.seconds(requested), seconds <= 60 else {
             self.init(
-                interval: brokerInterval,
+                interval: brokerInterval, asked: nil,
                 problem: "price_interval must be seconds from 0 to 60, such as 0.5; got '\(requested.prefix(40))',"
                     + " so price updates come at the broker's interval (\(brokerInterval.inSeconds.plainText) s)")
             return
         }
         let step = seconds == 0 ? .zero : Self.steps.first { $0 >= .seconds(seconds) } ?? Self.steps[Self.steps.count - 1]
-        self.init(interval: max(step, brokerInterval), problem: nil)
+        self.init(interval: max(step, brokerInterval), asked: step == .zero ? nil : step, problem: nil)
     }
 
-    private init(interval: Duration, problem: String?) {
+    private init(interval: Duration, asked: Duration?, problem: String?) {
         self.interval = interval
+        self.asked = asked
         self.problem = problem
     }
 

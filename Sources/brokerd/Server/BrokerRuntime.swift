@@ -157,8 +157,12 @@ final class BrokerRuntime: Sendable {
             if was.secret != now.secret || was.secretRequired != now.secretRequired || was.secretAccepted != now.secretAccepted {
                 sharedSecrets.replace(now)
             }
+            if next.configuration.limits.priceInterval != current.configuration.limits.priceInterval {
+                sink.setPriceInterval(next.configuration.limits.priceInterval)
+            }
             // A store still replaying takes them when it is handed over (`BrokerService.startUp`).
             await store?.setLimits(brokerLimits)
+            await store?.setSnapshotInterval(snapshotInterval)
             LabeledCounters.configReloads.increment("applied")
             Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
             return ReloadOutcome(at: at, changes: changes, error: nil)
@@ -265,6 +269,9 @@ final class BrokerRuntime: Sendable {
     }
 
     /// The limits the decider enforces, from the configuration as last reloaded.
+    /// Events between two snapshots, as last reloaded (`snapshot_interval`).
+    var snapshotInterval: UInt64 { UInt64(live.withLock { $0.configuration.snapshotInterval }) }
+
     var brokerLimits: Broker.Limits {
         var limits = Broker.Limits()
         limits.maxSubscriptionsPerClient = connectionLimits.maxSubscriptionsPerClient

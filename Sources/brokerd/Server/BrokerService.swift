@@ -243,6 +243,7 @@ struct BrokerService: Service {
         runtime.becomeReady(with: store)
         // What a reload during the replay changed (it found no store to give them to).
         await store.setLimits(runtime.brokerLimits)
+        await store.setSnapshotInterval(runtime.snapshotInterval)
         runtime.systemd?.replayed(through: readySeq)
         let elapsed = ContinuousClock.now - started
         logger.info(

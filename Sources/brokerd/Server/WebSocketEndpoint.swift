@@ -85,7 +85,7 @@ struct WebSocketEndpoint: Sendable {
     func install(on channel: any Channel, upgrade request: Request) throws {
         let priceInterval = Self.priceInterval(of: request, brokerInterval: runtime.sink.priceInterval)
         let fanOut = runtime.sink.fanOut(
-            for: channel.eventLoop, priceInterval: priceInterval.interval, compression: compression(for: request))
+            for: channel.eventLoop, asked: priceInterval.asked, compression: compression(for: request))
         let writer = try ConnectionWriter.install(
             on: channel, fanOut: fanOut, capacity: runtime.configuration.limits.outboundQueueCapacity)
         try channel.pipeline.syncOperations.addHandler(WebSocketSession(upgrade: request, writer: writer, runtime: runtime))

@@ -3,6 +3,7 @@ import CompressNIO
 import Metrics
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// The pushes bound for the connections of one event loop that share a price interval and
 /// compression: price updates merged while the loop is busy, and messages kept in order with them.
@@ -42,14 +43,18 @@ import NIOWebSocket
 /// fewer, fuller rounds. A price after a quiet interval goes out at once, and a message never
 /// waits: it seals the rounds its recipients get as always, and they go out ahead of it then,
 /// except for a reply or a close (one connection), which takes only its connection's prices out
-/// of the rounds, so the others keep waiting.
+/// of the rounds, so the others keep waiting. The interval can change while the fan-out runs (a
+/// reloaded `price_interval`, `setPriceInterval(_:)`): the next seal keeps the new one.
 final class LoopFanOut: Sendable {
     let eventLoop: any EventLoop
     /// How many connections one loop task writes before the loop takes other work.
     let sliceSize: Int
     /// The shortest time between two seals of pending price rounds; zero seals them whenever the
     /// loop is free.
-    let priceInterval: TimeAmount
+    var priceInterval: TimeAmount {
+        .nanoseconds(intervalNanoseconds.load(ordering: .relaxed))
+    }
+    private let intervalNanoseconds: Atomic<Int64>
     /// Whether its connections negotiated permessage-deflate: messages of some length go out
     /// compressed, each once for all of them (see `PerMessageDeflate`).
     let compresses: Bool
@@ -168,8 +173,8 @@ final class LoopFanOut: Sendable {
 
     /// The histogram of pushes to their last write, of the broker's own fan-outs.
     static let dispatchLabel = "brokerd_fanout_dispatch_seconds"
-    /// The same for fan-outs of connections that asked for a longer price interval than the
-    /// broker's: their waits for it would swamp the broker's own dispatch times.
+    /// The same for fan-outs of connections that asked for a price interval of their own: their
+    /// waits for a longer one than the broker's would swamp the broker's own dispatch times.
     static let heldDispatchLabel = "brokerd_fanout_dispatch_held_seconds"
 
     init(
@@ -179,12 +184,25 @@ final class LoopFanOut: Sendable {
         self.eventLoop = eventLoop
         dispatch = Metrics.Timer(label: dispatchLabel)
         self.sliceSize = max(1, sliceSize)
-        self.priceInterval = max(.zero, priceInterval)
+        intervalNanoseconds = Atomic(max(.zero, priceInterval).nanoseconds)
         var state = State()
         // Without a deflate stream (zlib out of memory) messages go out plain, which is always allowed.
         if compression { state.compressor = PerMessageDeflate.makeCompressor() }
         compresses = state.compressor != nil
         self.state = .makeBoxSendingValue(state, eventLoop: eventLoop)
+    }
+
+    /// Seals pending price rounds at most once per `interval` from now on; callable from anywhere.
+    /// A writer waiting for the old interval to pass looks again: it goes on at once when the new
+    /// one has passed since the last seal, else it waits for the rest of the new one.
+    func setPriceInterval(_ interval: TimeAmount) {
+        intervalNanoseconds.store(max(.zero, interval).nanoseconds, ordering: .relaxed)
+        eventLoop.execute { [self] in
+            guard let waiting = state.value.waitingForInterval else { return }
+            waiting.cancel()
+            state.value.waitingForInterval = nil
+            writeSlice()
+        }
     }
 
     /// Records a price update for `connections` (all on this loop); callable from anywhere.
@@ -309,10 +327,11 @@ final class LoopFanOut: Sendable {
     /// When the writer, about to seal pending price rounds, must wait for `priceInterval` to pass
     /// since the last seal; nil when it goes on now.
     private func sealDeadline() -> NIODeadline? {
-        guard priceInterval > .zero, state.value.writing == nil, state.value.encoded.isEmpty, !state.value.order.isEmpty,
-            let last = state.value.lastSeal, eventLoop.now < last + priceInterval
+        let interval = priceInterval
+        guard interval > .zero, state.value.writing == nil, state.value.encoded.isEmpty, !state.value.order.isEmpty,
+            let last = state.value.lastSeal, eventLoop.now < last + interval
         else { return nil }
-        return last + priceInterval
+        return last + interval
     }
 
     /// The oldest encoded push; pending rounds stay open to merging until everything encoded
@@ -320,8 +339,9 @@ final class LoopFanOut: Sendable {
     private func nextPush() -> Encoded? {
         if state.value.encoded.isEmpty {
             encodePendingRounds()
-            // A seal that found every connection served already (by replies) is not one.
-            if priceInterval > .zero, !state.value.encoded.isEmpty { state.value.lastSeal = eventLoop.now }
+            // A seal that found every connection served already (by replies) is not one. Noted
+            // without an interval too: one set later (a reload) counts from the last seal.
+            if !state.value.encoded.isEmpty { state.value.lastSeal = eventLoop.now }
         }
         guard let next = state.value.encoded.popFirst() else { return nil }
         if !next.isPriceRound { state.value.messagesEncoded -= 1 }

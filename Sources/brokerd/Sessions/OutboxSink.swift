@@ -19,7 +19,7 @@ final class OutboxSink: PushSink {
     private let recipients = Mutex(RecipientCache())
     private let logger: Logger
     private let slowConsumers = Atomic<UInt64>(0)
-    private let fanOuts = Mutex<[FanOutKey: LoopFanOut]>([:])
+    private let fanOuts: Mutex<FanOuts>
     private let slowConsumerCounter = Counter(label: "brokerd_slow_consumer_disconnects_total")
     /// From a tick's arrival (its timestamp: this node's, or the origin node's for a shared tick)
     /// to its price push reaching the event loops: journal, apply and publishers.
@@ -27,19 +27,44 @@ final class OutboxSink: PushSink {
 
     /// The broker's `price_interval`: the shortest time between two price updates of one
     /// subscription to a connection (see `LoopFanOut`); a connection may ask for a longer one.
-    let priceInterval: Duration
+    var priceInterval: Duration {
+        fanOuts.withLock { $0.brokerInterval }
+    }
 
-    /// One fan-out per event loop, price interval and compression.
+    /// The fan-outs made so far, and the broker's price interval they follow.
+    private struct FanOuts {
+        var brokerInterval: Duration
+        var byKey: [FanOutKey: LoopFanOut] = [:]
+
+        /// The interval of the fan-out of connections that asked for `asked` (nil: the broker's).
+        func interval(asked: Duration?) -> Duration {
+            max(asked ?? .zero, brokerInterval)
+        }
+    }
+
+    /// One fan-out per event loop, price interval asked for (nil: none, the broker's) and compression.
     private struct FanOutKey: Hashable {
         let eventLoop: ObjectIdentifier
-        let priceInterval: Duration
+        let asked: Duration?
         let compression: Bool
     }
 
     init(registry: ConnectionRegistry, logger: Logger, priceInterval: Duration = .zero) {
         self.registry = registry
         self.logger = logger
-        self.priceInterval = priceInterval
+        fanOuts = Mutex(FanOuts(brokerInterval: max(.zero, priceInterval)))
+    }
+
+    /// Makes `interval` the broker's price interval (a reloaded `price_interval`) for the
+    /// connections open too: each fan-out seals at the longer of it and what its connections asked
+    /// for from its next seal on.
+    func setPriceInterval(_ interval: Duration) {
+        fanOuts.withLock { fanOuts in
+            fanOuts.brokerInterval = max(.zero, interval)
+            for (key, fanOut) in fanOuts.byKey {
+                fanOut.setPriceInterval(TimeAmount(fanOuts.interval(asked: key.asked)))
+            }
+        }
     }
 
     /// Connections closed as slow consumers since start.
@@ -54,19 +79,19 @@ final class OutboxSink: PushSink {
         logger.warning("slow consumer disconnected", metadata: ["client": "\(connection.clientID)", "queue": .stringConvertible(connection.queueDepth)])
     }
 
-    /// The fan-out of the connections on `eventLoop` with `priceInterval` (the broker's when nil)
-    /// that negotiated `compression` or not, made on first use and kept for the life of the
-    /// process: one per loop, interval and compression, and the intervals connections can ask for
-    /// are few (`ConnectionPriceInterval.steps`).
-    func fanOut(for eventLoop: any EventLoop, priceInterval: Duration? = nil, compression: Bool = false) -> LoopFanOut {
-        let key = FanOutKey(
-            eventLoop: ObjectIdentifier(eventLoop), priceInterval: priceInterval ?? self.priceInterval, compression: compression)
+    /// The fan-out of the connections on `eventLoop` that asked for the price interval `asked`
+    /// (nil or zero: none, so the broker's) and negotiated `compression` or not, made on first use
+    /// and kept for the life of the process: one per loop, interval asked for and compression, and
+    /// the intervals connections can ask for are few (`ConnectionPriceInterval.steps`). It seals
+    /// at the longer of `asked` and the broker's interval, now and after the broker's changes.
+    func fanOut(for eventLoop: any EventLoop, asked: Duration? = nil, compression: Bool = false) -> LoopFanOut {
+        let key = FanOutKey(eventLoop: ObjectIdentifier(eventLoop), asked: asked == .zero ? nil : asked, compression: compression)
         return fanOuts.withLock { fanOuts in
-            if let fanOut = fanOuts[key] { return fanOut }
+            if let fanOut = fanOuts.byKey[key] { return fanOut }
             let fanOut = LoopFanOut(
-                eventLoop: eventLoop, priceInterval: TimeAmount(key.priceInterval), compression: compression,
-                dispatchLabel: key.priceInterval > self.priceInterval ? LoopFanOut.heldDispatchLabel : LoopFanOut.dispatchLabel)
-            fanOuts[key] = fanOut
+                eventLoop: eventLoop, priceInterval: TimeAmount(fanOuts.interval(asked: key.asked)), compression: compression,
+                dispatchLabel: key.asked == nil ? LoopFanOut.dispatchLabel : LoopFanOut.heldDispatchLabel)
+            fanOuts.byKey[key] = fanOut
             return fanOut
         }
     }
