@@ -304,6 +304,53 @@ import TestSupport
         await broker.terminate()
     }
 
+    /// Reloads of `price_interval` while ticks flow to clients that asked for none and for their
+    /// own: no price is repeated or goes back, and every client gets every code's last price
+    /// (a writer waiting for an interval when it changed still writes what it held).
+    @Test func priceIntervalReloadsWhileTicksFlowLoseAndReorderNothing() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[limits]\nprice_interval = 0\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("journal.sqlite"), arguments: ["--config", config])
+        let codes = ["600519", "000001", "600036"]
+        try await putSignals(broker, "volume_wave", codes)
+        var sockets: [TestWebSocket] = []
+        for query in ["", "", "?price_interval=0.05", "?price_interval=0.25"] {
+            let (socket, _) = try await connect(broker, query: query)
+            try socket.send(["type": "subscribe", "subscription_type": "strategy", "target": "volume_wave"])
+            _ = try await socket.receive(type: "subscribed")
+            _ = try await socket.receive(type: "price_update")
+            sockets.append(socket)
+        }
+        // Prices rise with every post, so a client's prices of a code must rise too.
+        let intervals = ["0.1", "0", "0.3", "0.02", "0", "0.5", "0"]
+        var price = 1000.0
+        for (round, interval) in intervals.enumerated() {
+            for _ in 0..<15 {
+                price += 1
+                try await postTicks(broker, codes.map { ($0, price) })
+            }
+            try "[limits]\nprice_interval = \(interval)\n".write(toFile: config, atomically: true, encoding: .utf8)
+            let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+            #expect(status == 200 && body["applied"] as? [String] == ["price_interval"], "round \(round): \(body)")
+        }
+        price += 1
+        try await postTicks(broker, codes.map { ($0, price) })
+        for (index, socket) in sockets.enumerated() {
+            var latest: [String: Double] = [:]
+            while codes.contains(where: { latest[$0] != price }) {
+                let update = try #require(try await socket.receive(type: "price_update"), "client \(index)")
+                for entry in update["data"] as? [[String: Any]] ?? [] {
+                    guard let code = entry["code"] as? String, let value = entry["price"] as? Double else { continue }
+                    #expect(value > latest[code] ?? 0, "client \(index), \(code): \(value) after \(latest[code] ?? 0)")
+                    latest[code] = value
+                }
+            }
+            await socket.close()
+        }
+        await broker.terminate()
+    }
+
     @Test func aPriceIntervalThatIsNotSecondsIsAnErrorAfterConnectedAndTheConnectionWorks() async throws {
         let (dir, broker) = try await startBroker(["--price-interval", "0.1"])
         let (socket, connected) = try await connect(broker, query: "?price_interval=fast")
