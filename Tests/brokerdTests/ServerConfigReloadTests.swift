@@ -138,6 +138,31 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    /// A reloaded `outbound_queue` is the queue of the connections opened after it; one open keeps
+    /// the queue it was given (`queue_capacity` in the list of clients).
+    @Test func aReloadedOutboundQueueIsTheQueueOfConnectionsOpenedAfterIt() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[limits]\noutbound_queue = 1024\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        func connect() async throws -> (TestWebSocket, String) {
+            let client = TestWebSocket(url: broker.webSocketURL)
+            return (client, try #require(try await client.receive()?["client_id"] as? String))
+        }
+        let (before, beforeID) = try await connect()
+        try "[limits]\noutbound_queue = 64\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["outbound_queue"], "\(body)")
+        let (after, afterID) = try await connect()
+        let (_, listed) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients")
+        let capacities = Dictionary(
+            (listed["clients"] as? [[String: Any]] ?? []).map { ($0["client_id"] as? String ?? "", $0["queue_capacity"] as? Int) },
+            uniquingKeysWith: { $1 })
+        #expect(capacities == [beforeID: 1024, afterID: 64], "\(listed)")
+        for client in [before, after] { await client.close() }
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func theClientLimitsAreReloadedAndAPerAddressLimitCountsTheConnectionsOpen() async throws {
         let dir = try TemporaryDirectory()
         let config = dir.path("brokerd.toml")

@@ -6,13 +6,13 @@ extension Setting {
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
     /// session the user its token proved), except for `price_interval`, which reaches the open
     /// connections from their next price update. The others need a restart: they shape the
-    /// listener, the journal, the fan-out's queues or the sources, or what is in the journal.
+    /// listener, the journal or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted, .priceInterval, .snapshotInterval:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue:
             true
         default:
             false
@@ -69,6 +69,7 @@ extension Configuration {
         next.heartbeatTimeout = new.heartbeatTimeout
         next.resumeWindow = new.resumeWindow
         next.limits.priceInterval = new.limits.priceInterval
+        next.limits.outboundQueueCapacity = new.limits.outboundQueueCapacity
         next.snapshotInterval = new.snapshotInterval
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         next.redis.answerWait = new.redis.answerWait

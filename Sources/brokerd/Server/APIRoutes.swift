@@ -668,6 +668,9 @@ struct ClientRow: Codable {
     let messagesIn: UInt64
     let messagesOut: UInt64
     let queueDepth: Int
+    /// How many messages its queue holds before its prices are coalesced (`outbound_queue` when it
+    /// connected); nil from a node of an older build.
+    let queueCapacity: Int?
     /// The connection's price interval in seconds (0: updates are not held back).
     let priceInterval: Double
     /// Whether the connection negotiated permessage-deflate.
@@ -680,6 +683,7 @@ struct ClientRow: Codable {
         case messagesIn = "messages_in"
         case messagesOut = "messages_out"
         case queueDepth = "queue_depth"
+        case queueCapacity = "queue_capacity"
         case priceInterval = "price_interval"
     }
 }
@@ -692,7 +696,7 @@ extension ClientRow {
             connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
             subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
             messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
-            priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
+            queueCapacity: connection.writer.capacity, priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
             compression: connection.writer.fanOut.compresses)
     }
 }

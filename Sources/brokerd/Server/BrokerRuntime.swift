@@ -106,8 +106,8 @@ final class BrokerRuntime: Sendable {
     /// Bearer token the ingest and admin routes require; nil leaves them open.
     var adminToken: String? { live.withLock { $0.configuration.auth.adminToken } }
 
-    /// The limits as last reloaded: a new connection's message rate, burst and frame size,
-    /// subscriptions per client, the slow consumer timeout.
+    /// The limits as last reloaded: a new connection's message rate, burst, frame size and
+    /// outbound queue, subscriptions per client, the slow consumer timeout.
     var connectionLimits: Configuration.Limits { live.withLock { $0.configuration.limits } }
 
     /// The client silence after which a connection is closed, as last reloaded: a WebSocket

@@ -87,7 +87,7 @@ struct WebSocketEndpoint: Sendable {
         let fanOut = runtime.sink.fanOut(
             for: channel.eventLoop, asked: priceInterval.asked, compression: compression(for: request))
         let writer = try ConnectionWriter.install(
-            on: channel, fanOut: fanOut, capacity: runtime.configuration.limits.outboundQueueCapacity)
+            on: channel, fanOut: fanOut, capacity: runtime.connectionLimits.outboundQueueCapacity)
         try channel.pipeline.syncOperations.addHandler(WebSocketSession(upgrade: request, writer: writer, runtime: runtime))
     }
 
