@@ -20,6 +20,20 @@ struct ReplayGuardTests {
         #expect(replays.admit(stamp(7), from: "b", at: now + second) == nil, "each process numbers its own")
     }
 
+    /// A reader that cannot recall what it took before (pub/sub) refuses what was signed before it
+    /// started, whatever its number; what was signed since is taken as by any guard.
+    @Test func aReaderThatStartsRefusesWhatWasSignedBeforeIt() {
+        let replays = ReplayGuard(notSignedBefore: now)
+        #expect(replays.admit(stamp(7, at: -1_000), from: "a", at: now) == .signedBeforeStart(milliseconds: 1))
+        #expect(replays.admit(stamp(7, at: -1), from: "a", at: now) == .signedBeforeStart(milliseconds: 1), "under a millisecond")
+        #expect(replays.admit(stamp(8, at: -20 * second), from: "b", at: now) == .signedBeforeStart(milliseconds: 20_000))
+        #expect(replays.admit(stamp(9, at: -40 * second), from: "a", at: now) == .stale(ageSeconds: 40), "too old in any case")
+        #expect(replays.admit(stamp(7), from: "a", at: now) == nil, "its number was not taken: the refusals took nothing")
+        #expect(replays.admit(stamp(7), from: "a", at: now) == .repeated(number: 7))
+        #expect(ReplayGuard().admit(stamp(7, at: -1_000), from: "a", at: now) == nil, "a guard without a start takes it")
+        #expect(ReplayGuard.Refusal.signedBeforeStart(milliseconds: 1_500).description.contains("signed 1500 ms before this reader started"))
+    }
+
     @Test func messagesALittleOutOfTheirNumberingAreTakenEachOnce() {
         let replays = ReplayGuard()
         for number: UInt64 in [10, 14, 12, 11, 13] {

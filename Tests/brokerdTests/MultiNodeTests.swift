@@ -995,6 +995,41 @@ import TestSupport
         #expect(await back.broker.terminate() == 0)
     }
 
+    /// Pub/sub keeps no history for a restarted node to recall what it took: its reader refuses
+    /// what was signed before it started, so a copy of a message the node took before its
+    /// restart, published again within the message's 30 s, is refused; one signed since is taken.
+    @Test func aNodeRestartedRefusesACopyOfAPubSubMessageItTookBeforeTheRestart() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let secret = String(repeating: "s", count: 40)
+        let signer = SharedMessageSigner(secret: secret)
+        func signed(_ price: Double, number: UInt64) -> String {
+            let message = #"{"node":"node-a","instance":"00000000000000ff","ticks":[{"code":"600519","price":\#(price)}]}"#
+            let stamp = SharedMessageSigner.Stamp(at: WallClock.microsecondsNow(), number: number)
+            return String(decoding: signer.sign(Array(message.utf8), stamp: stamp), as: UTF8.self)
+        }
+        let node = try await startNode("node-b", redis: redis, in: dir, ["--redis-secret", secret])
+        try await waitUntilSharing(node)
+        let original = signed(301, number: 1)
+        _ = try redis.cli("PUBLISH", "ticks", original)
+        for _ in 0..<200 where try prices(in: node.broker.journalPath).isEmpty { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(try prices(in: node.broker.journalPath) == [301])
+        #expect(await node.broker.terminate() == 0)
+
+        let back = try await startNode("node-b", redis: redis, in: dir, ["--redis-secret", secret])
+        try await waitUntilSharing(back)
+        let (socket, _) = try await connect(back.broker.webSocketURL, subscribing: [("stock", "600519")])
+        _ = try redis.cli("PUBLISH", "ticks", original)
+        _ = try redis.cli("PUBLISH", "ticks", signed(302, number: 2))
+        // Read in order: once the one signed since has come, the copy was read before it.
+        _ = try await collect(socket, until: Seen(type: "price", seq: 0, key: "600519@302.0"))
+        #expect(try prices(in: back.broker.journalPath) == [301, 302], "the copy not journaled again")
+        #expect((try await stats(back)["redis"] as? [String: Any])?["replayed"] as? Int == 1)
+        #expect(back.broker.logText.contains("before this reader started"))
+        await socket.close()
+        #expect(await back.broker.terminate() == 0)
+    }
+
     /// The secret rotated by reloads, no node restarted: each node accepts the new secret, then
     /// signs with it (accepting the old), then drops the old; at every step each hears the other,
     /// and no message is refused as a copy (the numbers of a process's stamps go on across signers).

@@ -22,8 +22,10 @@ final class RedisChannelReader: Sendable {
     /// With a shared secret (as last reloaded): checks the signatures of what the nodes publish,
     /// and whether a node's word must be signed (`mayTake`).
     private let secrets: SharedSecrets
-    /// With a shared secret: refuses signed messages read before (or too old).
-    private let replays = ReplayGuard()
+    /// With a shared secret: refuses signed messages read before (or too old), and those signed
+    /// before this reader was made (pub/sub keeps no history to recall what a reader of an earlier
+    /// process took; that process had stopped before this one started, see `ReplayGuard`).
+    private let replays = ReplayGuard(notSignedBefore: WallClock.microsecondsNow())
     private let delivery: TickBatchDelivery
     private let status: RedisSourceStatus
     private let logger: Logger

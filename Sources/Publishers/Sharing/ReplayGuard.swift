@@ -12,6 +12,13 @@ import Synchronization
 /// before its other messages), never twice. Processes not heard from for twice `maxAge` are
 /// forgotten: anything of theirs would be refused for its age by then. Only messages whose
 /// signature checked come here, so the processes kept are the deployment's own.
+///
+/// A guard starts knowing nothing, so a reader that restarts (a new process, or a source restarted
+/// in one) would take once more a copy of a message it took before, within the message's 30 s. A
+/// reader that cannot recall what it took (pub/sub keeps no history: the shared log's reader reads
+/// the log's last minute instead) refuses what was signed before it started (`notSignedBefore`):
+/// what it took before was signed before that, and a message published after it subscribed was
+/// signed after it started, unless its signer's clock is behind this one's.
 final class ReplayGuard: Sendable {
     /// Why a message was refused.
     enum Refusal: Equatable, Sendable, CustomStringConvertible {
@@ -19,6 +26,8 @@ final class ReplayGuard: Sendable {
         case stale(ageSeconds: Int64)
         /// Its number was taken before from the same process, or is too far behind its newest.
         case repeated(number: UInt64)
+        /// Signed before the reader started (`notSignedBefore`), by this many milliseconds.
+        case signedBeforeStart(milliseconds: Int64)
 
         var description: String {
             switch self {
@@ -28,6 +37,9 @@ final class ReplayGuard: Sendable {
                 "signed \(age) s before it is read: published again, or a clock apart from this one's"
             case .repeated(let number):
                 "its signer's message number \(number) was taken before: published again"
+            case .signedBeforeStart(let milliseconds):
+                "signed \(milliseconds) ms before this reader started: a copy of one it may have taken before a restart,"
+                    + " or a clock behind this one's"
             }
         }
     }
@@ -93,6 +105,13 @@ final class ReplayGuard: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Messages signed before this time (µs since the epoch) are refused; nil: none are for it.
+    private let notSignedBefore: Int64?
+
+    /// A guard that refuses messages signed before `notSignedBefore` (µs since the epoch), when given.
+    init(notSignedBefore: Int64? = nil) {
+        self.notSignedBefore = notSignedBefore
+    }
 
     /// Takes a message signed with `stamp` by the process `instance`, read at `time` (µs since
     /// the epoch: now for pub/sub, the entry's time for the shared log); nil when it is new, or
@@ -101,6 +120,9 @@ final class ReplayGuard: Sendable {
         // Both non-negative (a stamp's time is checked when read), so the difference cannot overflow.
         let age = time - stamp.at
         guard abs(age) <= Self.maxAgeMicroseconds else { return .stale(ageSeconds: age / 1_000_000) }
+        if let notSignedBefore, stamp.at < notSignedBefore {
+            return .signedBeforeStart(milliseconds: max(1, (notSignedBefore - stamp.at) / 1_000))
+        }
         return state.withLock { state -> Refusal? in
             state.sinceSweep += 1
             if state.sinceSweep >= 1_024 {
