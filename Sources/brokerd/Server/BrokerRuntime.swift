@@ -268,10 +268,10 @@ final class BrokerRuntime: Sendable {
             startedAt: startedAt, sentAt: WallClock.microsecondsNow())
     }
 
-    /// The limits the decider enforces, from the configuration as last reloaded.
     /// Events between two snapshots, as last reloaded (`snapshot_interval`).
     var snapshotInterval: UInt64 { UInt64(live.withLock { $0.configuration.snapshotInterval }) }
 
+    /// The limits the decider enforces, from the configuration as last reloaded.
     var brokerLimits: Broker.Limits {
         var limits = Broker.Limits()
         limits.maxSubscriptionsPerClient = connectionLimits.maxSubscriptionsPerClient
