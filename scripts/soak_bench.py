@@ -2,15 +2,15 @@
 """Connection churn for a long while: does the broker's memory level off? (not a test; see
 BENCHMARKS.md "Soak").
 
-usage: scripts/soak_bench.py BROKERD_BINARY MINUTES [WORKERS] [PORT]
+usage: scripts/soak_bench.py BROKERD_BINARY MINUTES [WORKERS] [PORT] [-- BROKER_ARGUMENTS...]
 
 Starts the broker on a fresh journal with its simulator on (the default, 20 ticks/s) and a resume
 window of 60 s, then WORKERS clients (default 40) connect, subscribe (a strategy, a stock, a market,
 news, alerts), set an alert now and then, read what is pushed for 0.2-1.5 s and leave: a close, an
 abrupt end of the socket, or (every fifth) a resume of an earlier session; an operator reads the
 stats and the client list every second and kicks a client every 10 s. Every 30 s it prints the
-broker's RSS, what of it SQLite holds (its page caches grow with the journal, up to 64 MiB per
-connection), its sessions and connections, the journal's size and the churn so far; at the end, the
+broker's RSS, what of it SQLite holds (its page caches grow with the journal, up to
+`journal_cache_mib`, 64 MiB, per connection: `-- --journal-cache-mib 8` caps them), its sessions and connections, the journal's size and the churn so far; at the end, the
 growth over the second half of the RSS and of the RSS without SQLite's part (a leak grows on; a
 broker that levels off does not). Needs
 Python's websockets package (scripts/setup --tests installs it).
@@ -18,13 +18,14 @@ Python's websockets package (scripts/setup --tests installs it).
 import asyncio, http.client, json, os, random, signal, subprocess, sys, tempfile, time
 import websockets
 
-binary, minutes = sys.argv[1], float(sys.argv[2])
-workers = int(sys.argv[3]) if len(sys.argv) > 3 else 40
-port = int(sys.argv[4]) if len(sys.argv) > 4 else 18750
+arguments, extra = (sys.argv[:sys.argv.index("--")], sys.argv[sys.argv.index("--") + 1:]) if "--" in sys.argv else (sys.argv, [])
+binary, minutes = arguments[1], float(arguments[2])
+workers = int(arguments[3]) if len(arguments) > 3 else 40
+port = int(arguments[4]) if len(arguments) > 4 else 18750
 scratch = tempfile.mkdtemp(prefix="brokerd-soak-")
 broker = subprocess.Popen(
     [binary, "serve", "--port", str(port), "--journal", os.path.join(scratch, "journal.sqlite"), "--resume-window", "60",
-     "--log-level", "warning"],
+     "--log-level", "warning"] + extra,
     stdout=open(os.path.join(scratch, "broker.log"), "w"), stderr=subprocess.STDOUT)
 counts = {"connects": 0, "resumed": 0, "messages": 0, "aborted": 0, "kicked": 0, "errors": 0}
 sessions = []  # (client_id, resume token, last seq) of sessions left, for resumes
