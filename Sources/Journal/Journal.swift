@@ -101,8 +101,8 @@ public final class Journal: Sendable {
     /// Bytes on disk of the journal file and of its write-ahead log, read off the file system.
     public var diskUsage: (main: Int64, wal: Int64) { JournalReader.diskUsage(ofJournalAt: path) }
 
-    /// Bytes SQLite holds in this process (its page caches, up to 64 MiB per connection, and
-    /// statements): how much of the process's memory is the journal's.
+    /// Bytes SQLite holds in this process (its page caches, up to `JournalOptions.cacheMiB` per
+    /// connection, and statements): how much of the process's memory is the journal's.
     public static var sqliteMemoryBytes: Int64 { SQLiteConnection.memoryUsed }
 
     /// The last committed seq (0 for an empty journal).

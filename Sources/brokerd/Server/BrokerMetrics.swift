@@ -131,7 +131,7 @@ final class BrokerMetrics: Sendable {
         "brokerd_ready": "1 once the journal is replayed and the broker serves.",
         "brokerd_journal_last_seq": "Seq of the last journaled event.",
         "brokerd_journal_size_bytes": "Journal file size, main file and WAL.",
-        "brokerd_journal_sqlite_memory_bytes": "Memory SQLite holds in this process, mostly page caches (up to 64 MiB per connection).",
+        "brokerd_journal_sqlite_memory_bytes": "Memory SQLite holds in this process, mostly page caches (up to journal_cache_mib per connection).",
         "brokerd_sessions": "Sessions in the projection, connected or resumable.",
         "brokerd_subscriptions": "Subscriptions held, by type.",
         "brokerd_redis_source_up": "1 while the Redis tick reader is connected, by reader.",
