@@ -34,6 +34,14 @@ final class RedisCommander {
         return count
     }
 
+    /// How many clients other than this one are connected and not subscribed (`CLIENT LIST TYPE normal`).
+    func otherClients() throws -> Int {
+        guard let list = try connection.command(["CLIENT", "LIST", "TYPE", "normal"]).text else {
+            throw Refused(description: "CLIENT LIST gave no text")
+        }
+        return list.split(separator: "\n").count - 1
+    }
+
     /// Appends an entry with `fields` (in order) and returns its id.
     @discardableResult
     func xadd(_ stream: String, _ fields: KeyValuePairs<String, String>) throws -> String {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Publishers
 import Synchronization
 import Testing
 
@@ -28,23 +29,38 @@ struct ConfigurationReloadTests {
     @Test func aReloadTakesTheReloadableSettingsAndNoOther() throws {
         let running = Configuration(), new = try Self.configuration(Self.changed)
         let next = running.reloaded(from: new)
+        // The default runs without Redis: a URL set by a reload would need a restart to start it.
+        let applies = { (setting: Setting) in setting.isReloadable && setting != .redisURL }
         for setting in Setting.allCases {
-            let expected = setting.isReloadable ? new.value(of: setting) : running.value(of: setting)
+            let expected = applies(setting) ? new.value(of: setting) : running.value(of: setting)
             #expect(next.value(of: setting) == expected, "\(setting.name)")
         }
         let changes = running.changes(to: new)
-        #expect(changes.applied == Setting.allCases.filter(\.isReloadable))
-        #expect(changes.needRestart == Setting.allCases.filter { !$0.isReloadable })
+        #expect(changes.applied == Setting.allCases.filter(applies))
+        #expect(changes.needRestart == Setting.allCases.filter { !applies($0) })
         // Reloaded once, the sources differ from what runs only where a restart is needed.
         #expect(next.changes(to: new).applied.isEmpty)
         #expect(next.changes(to: new).needRestart == changes.needRestart)
         #expect(running.changes(to: running) == Configuration.Changes())
     }
 
+    @Test func theRedisURLIsReloadedFromOneAddressToAnotherButNotSetOrUnset() throws {
+        let running = try Self.configuration([.redisURL: "redis://10.0.0.1:6379"])
+        let moved = try Self.configuration([.redisURL: "redis://:pw@10.0.0.2:7000/1"])
+        #expect(running.changes(to: moved) == Configuration.Changes(applied: [.redisURL]))
+        #expect(running.reloaded(from: moved).redis.url == RedisURL(host: "10.0.0.2", port: 7000, database: 1, password: "pw"))
+
+        let unset = Configuration()
+        #expect(running.changes(to: unset) == Configuration.Changes(needRestart: [.redisURL]))
+        #expect(running.reloaded(from: unset).redis.url == running.redis.url)
+        #expect(unset.changes(to: running) == Configuration.Changes(needRestart: [.redisURL]))
+        #expect(unset.reloaded(from: running).redis.url == nil)
+    }
+
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .redisURL, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

@@ -81,6 +81,57 @@ import TestSupport
         #expect(try JournalReader(path: journal).verify().isValid)
     }
 
+    /// Publishes `price` for 600519 on `redis`' tick channel until a subscriber got it (the
+    /// broker's subscription may still be opening); false when none did within 5 s.
+    private func publishUntilHeard(_ price: Double, on redis: RedisProcess) async throws -> Bool {
+        for _ in 0..<100 {
+            if try redis.cli("PUBLISH", "ticks", #"{"code":"600519","price":\#(price)}"#) != "0" { return true }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return false
+    }
+
+    @Test func aReloadedRedisURLMovesTheBrokerToTheNewRedisWithItsClientsConnected() async throws {
+        let (old, new) = (try await RedisProcess(), try await RedisProcess())
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[redis]\nurl = \"\(old.url)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        #expect(try await publishUntilHeard(12.5, on: old))
+        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 12.5)
+
+        try "[redis]\nurl = \"\(new.url)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["redis_url"], "\(body)")
+        #expect(try await publishUntilHeard(13, on: new), "the broker subscribes on the new Redis")
+        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 13)
+        #expect(try old.cli("PUBSUB", "NUMSUB", "ticks").hasSuffix("0"), "the old subscription is closed")
+        var stats: [String: Any] = [:]
+        for _ in 0..<100 {
+            stats = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1
+            if (stats["redis_outbound"] as? [String: Any])?["state"] as? String == "connected" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let redis = stats["redis"] as? [String: Any]
+        #expect(redis?["state"] as? String == "connected" && redis?["lastError"] == nil, "a move is no outage: \(stats)")
+        #expect((stats["redis_outbound"] as? [String: Any])?["outages"] as? Int == 0, "\(stats)")
+        let settings = try await HTTP.request("GET", broker.baseURL + "/api/config").1["settings"] as? [String: Any]
+        #expect(settings?["redis_url"] as? String == new.url + "/0")
+
+        // Without a URL the broker would start its simulator: that waits for a restart.
+        try "".write(toFile: config, atomically: true, encoding: .utf8)
+        let (_, unset) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(unset["applied"] as? [String] == [] && unset["restart_required"] as? [String] == ["redis_url"], "\(unset)")
+        #expect(try await publishUntilHeard(14, on: new))
+        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 14)
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func entriesAddedWhileTheBrokerIsDownAreReadEvenIfNoneCameBefore() async throws {
         let redis = try await RedisProcess()
         try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)

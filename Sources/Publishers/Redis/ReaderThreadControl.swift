@@ -8,7 +8,8 @@ import Glibc
 import Darwin
 #endif
 
-/// Lets other threads stop a reader thread that is blocked inside hiredis, and wait for it to end.
+/// Lets other threads stop a reader thread that is blocked inside hiredis, and wait for it to end;
+/// or make it end its connection and open another (`requestReconnect()`: the address moved).
 ///
 /// hiredis' blocking calls cannot be cancelled; `shutdown(fd, SHUT_RDWR)` from another thread makes
 /// them return with an error. The descriptor is only shut down while the reader has it attached,
@@ -17,6 +18,8 @@ import Darwin
 final class ReaderThreadControl: Sendable {
     private struct State {
         var stopping = false
+        /// A reconnect was asked for since the reader last took the request.
+        var reconnecting = false
         var descriptor: Int32?
         var finished = false
         var waiters: [CheckedContinuation<Void, Never>] = []
@@ -37,10 +40,12 @@ final class ReaderThreadControl: Sendable {
     /// Whether `requestStop()` was called.
     var isStopping: Bool { state.withLock { $0.stopping } }
 
-    /// Registers the reader's connected socket; false (and nothing registered) when already stopping.
+    /// Registers the reader's connected socket; false (and nothing registered) when already
+    /// stopping, or when a reconnect was asked for since the reader took the last request: the
+    /// socket may lead to the old address, and the reader's session ends to open another.
     func attach(_ descriptor: Int32) -> Bool {
         state.withLock { state in
-            guard !state.stopping else { return false }
+            guard !state.stopping, !state.reconnecting else { return false }
             state.descriptor = descriptor
             return true
         }
@@ -59,6 +64,26 @@ final class ReaderThreadControl: Sendable {
             if let descriptor = state.descriptor { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
         }
         wakeup.signal()
+    }
+
+    /// Tells the reader to end its connection and open another: interrupts a blocked read (the
+    /// session fails) and a backoff sleep. The reader finds the request with `takeReconnectRequest()`.
+    func requestReconnect() {
+        state.withLock { state in
+            guard !state.stopping else { return }
+            state.reconnecting = true
+            if let descriptor = state.descriptor { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
+        }
+        wakeup.signal()
+    }
+
+    /// Whether a reconnect was asked for since the last call, which takes the request. Call before
+    /// each session opens its connection, and when one fails (then it failed for the request).
+    func takeReconnectRequest() -> Bool {
+        state.withLock { state in
+            defer { state.reconnecting = false }
+            return state.reconnecting
+        }
     }
 
     /// Sleeps for `duration` unless told to stop first; returns false when stopping.

@@ -21,6 +21,9 @@ struct ReconnectingSession {
     /// only then do the backoff and the failure count start over. So a session that connects
     /// and then fails every time (XREAD refused with WRONGTYPE or NOPERM) backs off ever longer
     /// and warns once, like one that cannot connect at all.
+    ///
+    /// A session ended by a reconnect request (`ReaderThreadControl.requestReconnect()`: the Redis
+    /// address moved) is no failure: the next one opens at once, with no backoff.
     func run(
         backoff: ReconnectBackoff,
         _ session: (_ working: (_ extra: Logger.Metadata) -> Void) throws(RedisError) -> Void
@@ -34,6 +37,8 @@ struct ReconnectingSession {
         }
         while !control.isStopping {
             status.set(connection, .connecting)
+            // Taken before the session reads the address: a request after this ends the session.
+            _ = control.takeReconnectRequest()
             do {
                 try session { extra in
                     status.connected(connection, afterFailure: hasWorked)
@@ -46,6 +51,10 @@ struct ReconnectingSession {
                 }
             } catch {
                 if control.isStopping { break }
+                if control.takeReconnectRequest() {
+                    logger.info("\(activity) reconnecting: the Redis address changed", metadata: metadata)
+                    continue
+                }
                 failures += 1
                 status.update { $0.lastError = error.description }
                 status.set(connection, .backingOff)

@@ -9,7 +9,7 @@ final class RedisChannelReader: Sendable {
     /// What a channel carries.
     private enum Content: Sendable { case ticks, news, alerts, signals, klines, removals, nodes }
 
-    private let url: RedisURL
+    private let address: RedisAddress
     private let channels: [(name: String, content: Content)]
     private let node: NodeOrigin?
     /// Whether the shared log is read: then pub/sub copies of what is in it are skipped.
@@ -32,7 +32,7 @@ final class RedisChannelReader: Sendable {
     private let control = ReaderThreadControl()
 
     init(configuration: RedisTickSourceConfiguration, delivery: TickBatchDelivery, status: RedisSourceStatus, logger: Logger) {
-        url = configuration.url
+        address = configuration.address
         let configured: [(String?, Content)] = [
             (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
             (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines), (configuration.removalsChannel, .removals),
@@ -50,6 +50,8 @@ final class RedisChannelReader: Sendable {
         self.delivery = delivery
         self.status = status
         self.logger = logger
+        // A move ends the connection (or the backoff sleep) and the next one opens at the new address.
+        address.onMove { [control] in control.requestReconnect() }
     }
 
     private var channelList: String { channels.map(\.name).joined(separator: ",") }
@@ -82,7 +84,7 @@ final class RedisChannelReader: Sendable {
     /// disconnect) the subscription. A batch the broker could not journal is logged, counted in
     /// `deliveryFailures` and lost; feeds that must not lose ticks use the stream.
     private func session(onSubscribed: () -> Void) throws(RedisError) {
-        let connection = try RedisConnection(url: url, timeout: connectTimeout)
+        let connection = try RedisConnection(url: address.url, timeout: connectTimeout)
         defer {
             control.detach()
             connection.close()

@@ -14,8 +14,11 @@ import Synchronization
 /// milliseconds or microseconds (told apart by magnitude). The bar is returned open
 /// (`closed: false`), since a cache holds the bar in progress.
 public final class RedisKlineCache: Sendable {
-    /// The server and database holding the cache.
-    public let url: RedisURL
+    /// The server and database holding the cache; a move (a reload of `redis_url`) takes the
+    /// lookups there from the next one on.
+    public let address: RedisAddress
+    /// The server and database now.
+    public var url: RedisURL { address.url }
     /// Key template with `{code}` and `{period}` placeholders.
     public let keyPattern: String
     private let timeout: Duration
@@ -23,20 +26,23 @@ public final class RedisKlineCache: Sendable {
     /// Every lookup runs here: a serial queue of its own, so the blocking GET occupies neither
     /// Swift's cooperative pool nor an event loop, and the one connection is used by one lookup at a time.
     private let queue = DispatchQueue(label: "brokerd.redis.kline-cache")
-    /// The connection, opened on first use and dropped after any failure; only touched on `queue`.
-    private let connection = Mutex<RedisConnection?>(nil)
+    /// The connection, opened on first use and dropped after any failure, with the address' moves
+    /// when it was opened (a move drops it too); only touched on `queue`.
+    private let connection = Mutex<(RedisConnection, moves: UInt64)?>(nil)
     /// How long lookups are skipped after one failed: a stalled or unreachable Redis costs one
     /// lookup its `timeout` per pause, not every new stock subscriber in turn.
     private let pauseAfterFailure: Duration
-    /// Until when lookups are skipped (answered "no bar").
-    private let pausedUntil = Mutex<ContinuousClock.Instant?>(nil)
+    /// Until when lookups are skipped (answered "no bar"), and the address' moves at the failure:
+    /// a pause after a failure of the old address does not hold for the new one.
+    private let pausedUntil = Mutex<(until: ContinuousClock.Instant, moves: UInt64)?>(nil)
 
-    /// Creates a cache reader; nothing connects until the first lookup.
+    /// Creates a cache reader of `address` (when given: shared with the broker's other users of
+    /// Redis), else of `url`; nothing connects until the first lookup.
     public init(
-        url: RedisURL, keyPattern: String = "kline:{code}:{period}", timeout: Duration = .seconds(1),
+        url: RedisURL, address: RedisAddress? = nil, keyPattern: String = "kline:{code}:{period}", timeout: Duration = .seconds(1),
         pauseAfterFailure: Duration = .seconds(5), logger: Logger = Logger(label: "brokerd.redis.kline")
     ) {
-        self.url = url
+        self.address = address ?? RedisAddress(url)
         self.keyPattern = keyPattern
         self.timeout = timeout
         self.pauseAfterFailure = pauseAfterFailure
@@ -49,11 +55,15 @@ public final class RedisKlineCache: Sendable {
     /// failure that starts a pause.
     public func latestBar(code: String, period: String) async throws(RedisError) -> KlineBar? {
         let key = keyPattern.replacingOccurrences(of: "{code}", with: code).replacingOccurrences(of: "{period}", with: period)
+        // Before the lookup: a failure is the address' of then, whatever moves meanwhile.
+        let moves = address.moves
         let result: Result<RedisReply, RedisError>? = await withCheckedContinuation { continuation in
             queue.async { [self] in continuation.resume(returning: isPaused ? nil : get(key)) }
         }
         guard let result else { return nil }
-        if case .failure = result { pausedUntil.withLock { $0 = .now + pauseAfterFailure } }
+        if case .failure = result {
+            pausedUntil.withLock { $0 = (.now + pauseAfterFailure, moves) }
+        }
         switch try result.get() {
         case .null:
             return nil
@@ -75,7 +85,8 @@ public final class RedisKlineCache: Sendable {
     }
 
     private var isPaused: Bool {
-        pausedUntil.withLock { until in until.map { ContinuousClock.now < $0 } ?? false }
+        let moves = address.moves
+        return pausedUntil.withLock { paused in paused.map { ContinuousClock.now < $0.until && $0.moves == moves } ?? false }
     }
 
     /// Drops the connection; the next lookup opens a new one.
@@ -86,12 +97,15 @@ public final class RedisKlineCache: Sendable {
     private func get(_ key: String) -> Result<RedisReply, RedisError> {
         connection.withLock { connection in
             do throws(RedisError) {
+                let (url, moves) = address.current
+                // Opened before a move: closed (on release), and one opened at the new address.
+                if let openedAt = connection?.moves, openedAt != moves { connection = nil }
                 if connection == nil {
                     let opened = try RedisConnection(url: url, timeout: timeout)
                     opened.setReadTimeout(timeout)
-                    connection = opened
+                    connection = (opened, moves)
                 }
-                return .success(try connection!.command(["GET", key]))
+                return .success(try connection!.0.command(["GET", key]))
             } catch {
                 // The connection may be half-read after a failure; never reuse it.
                 connection = nil

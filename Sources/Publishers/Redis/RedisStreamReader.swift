@@ -35,7 +35,7 @@ final class RedisStreamReader: Sendable {
         var fields: [String: String]
     }
 
-    private let url: RedisURL
+    private let address: RedisAddress
     private let stream: String
     private let resumeAfter: String
     /// Which of the source's connections this is: the tick stream or the shared log.
@@ -55,7 +55,7 @@ final class RedisStreamReader: Sendable {
         connection: RedisSourceStatus.Connection, consumer: any StreamEntryConsumer, status: RedisSourceStatus,
         logger: Logger
     ) {
-        url = configuration.url
+        address = configuration.address
         self.stream = stream
         self.resumeAfter = resumeAfter
         self.connection = connection
@@ -66,6 +66,8 @@ final class RedisStreamReader: Sendable {
         self.consumer = consumer
         self.status = status
         self.logger = logger
+        // A move ends the connection (or the backoff sleep) and the next one opens at the new address.
+        address.onMove { [control] in control.requestReconnect() }
     }
 
     /// Starts the reader thread.
@@ -102,7 +104,7 @@ final class RedisStreamReader: Sendable {
     private func session(
         lastID: inout String, gapReportedAfter: inout String?, recalled: inout Bool, onReading: (_ resumingAfter: String) -> Void
     ) throws(RedisError) {
-        let connection = try RedisConnection(url: url, timeout: connectTimeout)
+        let connection = try RedisConnection(url: address.url, timeout: connectTimeout)
         defer {
             control.detach()
             connection.close()

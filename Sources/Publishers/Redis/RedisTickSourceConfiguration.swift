@@ -2,8 +2,10 @@ import Broker
 
 /// Where a `RedisTickSource` reads ticks from and how it behaves when Redis goes away.
 public struct RedisTickSourceConfiguration: Sendable, Hashable {
-    /// The Redis server and database.
-    public var url: RedisURL
+    /// The Redis server and database, where the readers connect (and connect again after a move).
+    public var address: RedisAddress
+    /// The Redis server and database now.
+    public var url: RedisURL { address.url }
     /// Pub/sub channel to SUBSCRIBE to; nil to not subscribe.
     public var channel: String?
     /// Stream to XREAD; nil to not read a stream.
@@ -45,16 +47,18 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     /// is needed for must be signed, and the secret accepted besides it while it is rotated.
     public var secrets: SharedSecrets
 
-    /// Creates a configuration; by default it subscribes to `ticks` and reads no stream.
+    /// Creates a configuration; by default it subscribes to `ticks` and reads no stream. The
+    /// readers connect to `address` when one is given (shared with the broker's other users of
+    /// Redis, so a reload can move them all), else to `url`.
     public init(
-        url: RedisURL, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
+        url: RedisURL, address: RedisAddress? = nil, channel: String? = "ticks", stream: String? = nil, newsChannel: String? = nil,
         alertsChannel: String? = nil, signalsChannel: String? = nil, klinesChannel: String? = nil, removalsChannel: String? = nil,
         nodesChannel: String? = nil, log: String? = nil,
         node: NodeOrigin? = nil, streamBlock: Duration = .seconds(1),
         streamCount: Int = 500, connectTimeout: Duration = .seconds(2), backoff: ReconnectBackoff = .init(),
         healthCheckInterval: Duration = .seconds(5), limits: Limits = .init(), secrets: SharedSecrets = SharedSecrets()
     ) {
-        self.url = url
+        self.address = address ?? RedisAddress(url)
         self.channel = channel
         self.stream = stream
         self.newsChannel = newsChannel

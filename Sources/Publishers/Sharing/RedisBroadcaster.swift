@@ -46,7 +46,8 @@ public final class RedisBroadcaster: Sendable {
     private let ownEntries: OwnLogEntries?
     /// With a shared secret (`redis_secret`, as last reloaded): signs every message and log entry.
     private let secrets: SharedSecrets
-    private let url: RedisURL
+    /// Where it publishes; a move (a reload of `redis_url`) makes it reconnect there.
+    private let address: RedisAddress
     private let capacity: Int
     private let capacityBytes: Int
     private let connectTimeout: Duration
@@ -66,14 +67,15 @@ public final class RedisBroadcaster: Sendable {
     /// vanished without closing the connection cannot hold the thread; when nothing was published
     /// for `healthCheckInterval` the thread PINGs, so an outage shows in the stats while idle too.
     public init(
-        url: RedisURL, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil, ownEntries: OwnLogEntries? = nil,
+        url: RedisURL, address: RedisAddress? = nil, channels: SharedChannels, origin: NodeOrigin, logLength: Int? = nil,
+        ownEntries: OwnLogEntries? = nil,
         secrets: SharedSecrets = SharedSecrets(), capacity: Int = 10_000,
         capacityBytes: Int = 64 << 20,
         connectTimeout: Duration = .seconds(2), ioTimeout: Duration = .seconds(2),
         healthCheckInterval: Duration = .seconds(5), backoff: ReconnectBackoff = .init(),
         logger: Logger = Logger(label: "brokerd.redis")
     ) {
-        self.url = url
+        self.address = address ?? RedisAddress(url)
         self.channels = channels
         self.origin = origin
         self.logLength = logLength.map { max(1, $0) }
@@ -88,6 +90,11 @@ public final class RedisBroadcaster: Sendable {
         self.logger = logger
         state = Mutex(State(snapshot: RedisBroadcasterSnapshot(
             node: origin.node, capacity: max(1, capacity), capacityBytes: max(1, capacityBytes))))
+        // A move wakes the thread from a backoff sleep or its wait for updates; it then connects anew.
+        self.address.onMove { [control, pending] in
+            control.requestReconnect()
+            pending.signal()
+        }
     }
 
     /// State and counters, consistent with each other.
@@ -203,6 +210,9 @@ public final class RedisBroadcaster: Sendable {
         while !control.isStopping {
             setState(.connecting)
             let connection: RedisConnection
+            // Only wakes this thread (it attaches no socket): the moves are compared below.
+            _ = control.takeReconnectRequest()
+            let (url, moves) = address.current
             do {
                 connection = try RedisConnection(url: url, timeout: connectTimeout)
             } catch {
@@ -227,9 +237,10 @@ public final class RedisBroadcaster: Sendable {
             do throws(PublishInterrupted) {
                 // Before anything queued since the connection is back, which came later.
                 try appendHeld(on: connection)
-                try publishUntilStopped(on: connection)
+                let moved = try publishUntilStopped(on: connection, openedAt: moves)
                 connection.close()
-                return
+                guard moved else { return }
+                logger.info("publishing to the new Redis address", metadata: ["url": "\(address.url)"])
             } catch {
                 connection.close()
                 noteOutage(error.cause, unsent: error.unsent)
@@ -247,14 +258,17 @@ public final class RedisBroadcaster: Sendable {
         var unsent: [SharedUpdate] = []
     }
 
-    /// Publishes whatever is queued as it comes; returns after the last batch once stopping.
-    private func publishUntilStopped(on connection: RedisConnection) throws(PublishInterrupted) {
+    /// Publishes whatever is queued as it comes; returns after the last batch once stopping
+    /// (false), or when the address moved since the connection was opened at `moves` (true: what is
+    /// queued waits for the connection to the new one).
+    private func publishUntilStopped(on connection: RedisConnection, openedAt moves: UInt64) throws(PublishInterrupted) -> Bool {
         while true {
             let woken = pending.wait(timeout: .now() + .nanoseconds(Self.nanoseconds(healthCheckInterval))) == .success
             let stopping = control.isStopping
+            if !stopping, address.moves != moves { return true }
             let batch = takeQueued()
             if batch.isEmpty {
-                if stopping { return }
+                if stopping { return false }
                 if !woken {
                     do {
                         try healthCheck(connection)

@@ -5,14 +5,16 @@ extension Setting {
     /// configuration (SIGHUP, `POST /api/config/reload`). Each applies from the next request,
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
     /// session the user its token proved), except for `price_interval`, which reaches the open
-    /// connections from their next price update. The others need a restart: they shape the
-    /// listener, the journal or the sources, or what is in the journal.
+    /// connections from their next price update, and `redis_url`, which moves every Redis
+    /// connection to the new address when it changes from one address to another (set or unset,
+    /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`). The others
+    /// need a restart: they shape the listener, the journal or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL:
             true
         default:
             false
@@ -34,9 +36,17 @@ extension Configuration {
     func changes(to new: Configuration) -> Changes {
         var changes = Changes()
         for setting in Setting.allCases where value(of: setting) != new.value(of: setting) || keyFileChanged(setting, in: new) {
-            if setting.isReloadable { changes.applied.append(setting) } else { changes.needRestart.append(setting) }
+            if appliesAtReload(setting, to: new) { changes.applied.append(setting) } else { changes.needRestart.append(setting) }
         }
         return changes
+    }
+
+    /// Whether a reload takes `new`'s value of `setting`: a reloadable one, but `redis_url` only
+    /// from one address to another. Set where it was not, or unset, it would start or stop the
+    /// Redis sources and the simulator: that needs a restart.
+    func appliesAtReload(_ setting: Setting, to new: Configuration) -> Bool {
+        guard setting.isReloadable else { return false }
+        return setting != .redisURL || (redis.url == nil) == (new.redis.url == nil)
     }
 
     /// Whether `setting` names a file whose contents `new` read anew and found changed (the
@@ -72,6 +82,7 @@ extension Configuration {
         next.limits.outboundQueueCapacity = new.limits.outboundQueueCapacity
         next.snapshotInterval = new.snapshotInterval
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
+        if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
         next.redis.answerWait = new.redis.answerWait
         next.redis.secret = new.redis.secret
         next.redis.secretRequired = new.redis.secretRequired

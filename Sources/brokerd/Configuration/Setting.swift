@@ -143,7 +143,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulator: "Built-in tick simulator: on or off."
         case .simulatorRate: "Simulated ticks per second."
         case .simulatorSignals: "Signals file of the strategies and stocks the simulator trades; a file given must exist."
-        case .redisURL: "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded."
+        case .redisURL:
+            "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded; a reload moves every connection to another address (set or unset: a restart)."
         case .redisChannel: "Redis pub/sub channel for ticks; nodes share news, alert rules, signal lists and bars on <channel>:news, :alerts, :signals, :klines and the stream <channel>:log."
         case .redisStream: "Redis stream to read ticks from as well."
         case .redisLogLength:

@@ -40,6 +40,9 @@ final class BrokerRuntime: Sendable {
     /// How what is shared through Redis is signed and checked (`redis_secret`,
     /// `redis_secret_required`, `redis_secret_accepted`), as last reloaded.
     let sharedSecrets: SharedSecrets
+    /// Where every Redis connection of the broker goes (`redis_url`, as last reloaded: a reload
+    /// from one address to another moves them); nil without Redis.
+    let redisAddress: RedisAddress?
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.
     let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
@@ -75,6 +78,8 @@ final class BrokerRuntime: Sendable {
         self.source = source
         live = Mutex(LiveSettings(configuration: configuration, tokenVerifier: tokenVerifier))
         sharedSecrets = SharedSecrets(configuration.redis)
+        let redisAddress = configuration.redis.url.map(RedisAddress.init)
+        self.redisAddress = redisAddress
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink
@@ -82,7 +87,7 @@ final class BrokerRuntime: Sendable {
         self.klines = klines
         self.publishers = PublisherHost(publishers: Self.publishers(klines: klines), sink: sink, logger: logger)
         if let pattern = configuration.redis.klineKey, let url = configuration.redis.url {
-            klineCache = RedisKlineCache(url: url, keyPattern: pattern, logger: logger)
+            klineCache = RedisKlineCache(url: url, address: redisAddress, keyPattern: pattern, logger: logger)
         } else {
             if configuration.redis.klineKey != nil {
                 logger.warning("redis_kline_key is set but redis_url is not: the K-line cache is not read")
@@ -157,6 +162,8 @@ final class BrokerRuntime: Sendable {
             if was.secret != now.secret || was.secretRequired != now.secretRequired || was.secretAccepted != now.secretAccepted {
                 sharedSecrets.replace(now)
             }
+            // Only from one address to another (`reloaded(from:)`): every connection moves there.
+            if let url = now.url, url != was.url { redisAddress?.move(to: url) }
             if next.configuration.limits.priceInterval != current.configuration.limits.priceInterval {
                 sink.setPriceInterval(next.configuration.limits.priceInterval)
             }

@@ -92,7 +92,7 @@ struct BrokerService: Service {
     private func startBroadcaster(ownEntries: OwnLogEntries) throws -> RedisBroadcaster? {
         guard let url = configuration.redis.url else { return nil }
         let broadcaster = RedisBroadcaster(
-            url: url, channels: SharedChannels(tickChannel: configuration.redis.channel),
+            url: url, address: runtime.redisAddress, channels: SharedChannels(tickChannel: configuration.redis.channel),
             origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength,
             ownEntries: ownEntries, secrets: runtime.sharedSecrets, logger: logger)
         broadcaster.start()
@@ -125,7 +125,7 @@ struct BrokerService: Service {
         let logger = logger
         let redis = try RedisTickSource(
             configuration: RedisTickSourceConfiguration(
-                url: url, channel: channels.ticks, stream: configuration.redis.stream,
+                url: url, address: runtime.redisAddress, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
                 secrets: runtime.sharedSecrets),
