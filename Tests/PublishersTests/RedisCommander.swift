@@ -13,6 +13,11 @@ final class RedisCommander {
         var description: String
     }
 
+    /// Any command, and its reply.
+    func command(_ arguments: String...) throws -> RedisReply {
+        try connection.command(arguments)
+    }
+
     func ping() throws -> Bool {
         try connection.command(["PING"]) == .status("PONG")
     }

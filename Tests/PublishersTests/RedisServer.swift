@@ -18,18 +18,26 @@ final class RedisServer {
     static let executable = "/usr/bin/redis-server"
 
     let port: Int
+    /// Given to redis-server after the test defaults (`--replicaof HOST PORT`).
+    private let extraArguments: [String]
     private var process: Process?
 
     var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
     /// Starts a server on a free port and waits until it answers PING. Fails (never skips) when
     /// redis-server is not installed, because then the Redis source is simply untested.
-    init() async throws {
+    init(arguments: [String] = []) async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.executable) else {
             throw Failure(description: "\(Self.executable) is missing: install it with scripts/setup --tests (apt package redis-server)")
         }
         port = try Self.freePort()
+        extraArguments = arguments
         try await start()
+    }
+
+    /// A replica of this server, on a port of its own.
+    func replica() async throws -> RedisServer {
+        try await RedisServer(arguments: ["--replicaof", "127.0.0.1", String(port)])
     }
 
     deinit { kill() }
@@ -38,7 +46,7 @@ final class RedisServer {
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"]
+        process.arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -55,6 +55,19 @@ struct ConfigurationReloadTests {
         #expect(running.reloaded(from: unset).redis.url == running.redis.url)
         #expect(unset.changes(to: running) == Configuration.Changes(needRestart: [.redisURL]))
         #expect(unset.reloaded(from: running).redis.url == nil)
+
+        // A password alone (left out of the URL's text) is a change too.
+        let rotated = try Self.configuration([.redisURL: "redis://:pw2@10.0.0.2:7000/1"])
+        #expect(moved.changes(to: rotated) == Configuration.Changes(applied: [.redisURL]))
+        // Sentinels say where the master is: the URL waits for a restart.
+        let followed = try Self.configuration([
+            .redisURL: "redis://10.0.0.1:6379", .redisSentinels: "redis://10.0.0.9:26379", .redisSentinelMaster: "mymaster",
+        ])
+        var movedWithThem = moved
+        movedWithThem.redis.sentinels = followed.redis.sentinels
+        movedWithThem.redis.sentinelMaster = followed.redis.sentinelMaster
+        #expect(followed.changes(to: movedWithThem) == Configuration.Changes(needRestart: [.redisURL]))
+        #expect(followed.reloaded(from: movedWithThem).redis.url == followed.redis.url)
     }
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {

@@ -127,6 +127,30 @@ struct ConfigurationTests {
         #expect(try load(["--simulator", "off", "--simulator-signals", "/nonexistent/signals.json"]).simulator.isEnabled == false)
     }
 
+    @Test("sentinels come with the master's name and redis_url, checked on the values that win")
+    func sentinelsNeedTheMastersNameAndARedisURL() throws {
+        func load(_ flags: [String], environment: [String: String] = [:]) throws -> Configuration {
+            try Configuration.load(flags: try ServeOptions.parse(["--config", Self.shippedConfigPath] + flags), environment: environment)
+        }
+        let sentinels = ["--redis-sentinels", "redis://:pw@10.0.0.5:26379,redis://10.0.0.6:26379"]
+        #expect(throws: ConfigurationError.invalidValue(
+            setting: "redis_sentinels", value: "redis://***@10.0.0.5:26379,redis://10.0.0.6:26379", source: .flag("--redis-sentinels"),
+            reason: "needs redis_sentinel_master, the name the sentinels monitor the master under")
+        ) { try load(sentinels + ["--redis-url", "redis://10.0.0.1"]) }
+        #expect(throws: ConfigurationError.invalidValue(
+            setting: "redis_sentinels", value: "redis://***@10.0.0.5:26379,redis://10.0.0.6:26379", source: .flag("--redis-sentinels"),
+            reason: "needs redis_url: its user, password and database are the master's (its host and port serve until a sentinel answers)")
+        ) { try load(sentinels, environment: ["BROKERD_REDIS_SENTINEL_MASTER": "mymaster"]) }
+        #expect(throws: ConfigurationError.invalidValue(
+            setting: "redis_sentinel_master", value: "mymaster", source: .environment("BROKERD_REDIS_SENTINEL_MASTER"),
+            reason: "needs redis_sentinels, the sentinels to ask for it")
+        ) { try load(["--redis-url", "redis://10.0.0.1"], environment: ["BROKERD_REDIS_SENTINEL_MASTER": "mymaster"]) }
+        let configuration = try load(sentinels + ["--redis-url", "redis://:master-pw@10.0.0.1/3", "--redis-sentinel-master", "mymaster"])
+        #expect(configuration.redis.sentinels == [RedisURL(host: "10.0.0.5", port: 26379, password: "pw"), RedisURL(host: "10.0.0.6", port: 26379)])
+        #expect(configuration.redis.sentinelMaster == "mymaster")
+        #expect(configuration.shownValue(of: .redisSentinels) == "redis://:***@10.0.0.5:26379/0,redis://10.0.0.6:26379/0")
+    }
+
     @Test("the shipped file documents every setting with its env variable and flag")
     func shippedFileDocumentsEverySetting() throws {
         let text = try Self.shippedFile()
@@ -165,6 +189,9 @@ struct ConfigurationTests {
                 flags: ["--redis-kline-key", "kline:latest"],
                 message:
                     "invalid setting redis_kline_key=kline:latest (from --redis-kline-key): must contain {code} (and may contain {period}), e.g. kline:{code}:{period}"),
+            Rejection(
+                flags: ["--redis-sentinels", "redis://10.0.0.5:26379/1"],
+                message: "invalid setting redis_sentinels=redis://10.0.0.5:26379/1 (from --redis-sentinels): redis://10.0.0.5:26379/1 names a database; a sentinel has none: leave /db out"),
             Rejection(
                 flags: ["--redis-log-length", "-1"],
                 message: "invalid setting redis_log_length=-1 (from --redis-log-length): must be 0…1000000000"),
@@ -412,7 +439,8 @@ extension ConfigurationTests {
         .logLevel: "debug", .logFormat: "json", .maxFrameBytes: "4096", .maxSubscriptionsPerClient: "5", .messagesPerSecond: "2.5",
         .burst: "3", .maxClients: "10", .maxClientsPerAddress: "4", .addressConnectRate: "0.5", .addressConnectBurst: "6", .maxConnectionsPerUser: "3", .outboundQueue: "64", .slowConsumerTimeout: "2.5", .priceInterval: "0.01", .simulator: "off", .simulatorRate: "100",
         .simulatorSignals: Self.shippedSignalsPath,
-        .redisURL: "redis://127.0.0.1:6379", .redisChannel: "prices", .redisStream: "tick-stream",
+        .redisURL: "redis://127.0.0.1:6379", .redisSentinels: "redis://10.0.0.5:26379,redis://:sentinel-pw@10.0.0.6:26380",
+        .redisSentinelMaster: "mymaster", .redisChannel: "prices", .redisStream: "tick-stream",
         .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .redisAnswerWait: "2.5", .redisSecret: "a redis secret of at least 32 bytes", .redisSecretRequired: "off", .redisSecretAccepted: "the secret before it, 32 bytes or more", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
         .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtJWKSURL: "https://auth.example.com/jwks.json", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
@@ -447,6 +475,8 @@ extension ConfigurationTests {
         c.simulator.ticksPerSecond = 100
         c.simulator.signalsPath = Self.shippedSignalsPath
         c.redis.url = RedisURL(host: "127.0.0.1")
+        c.redis.sentinels = [RedisURL(host: "10.0.0.5", port: 26379), RedisURL(host: "10.0.0.6", port: 26380, password: "sentinel-pw")]
+        c.redis.sentinelMaster = "mymaster"
         c.redis.channel = "prices"
         c.redis.stream = "tick-stream"
         c.redis.klineKey = "kline:{code}:{period}"

@@ -132,6 +132,52 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func withSentinelsTheBrokerFollowsAFailoverAndItsClientsKeepTheirPrices() async throws {
+        let master = try await RedisProcess()
+        let replica = try await RedisProcess(arguments: ["--replicaof", "127.0.0.1", "\(master.port)"])
+        let dir = try TemporaryDirectory()
+        let sentinel = try await RedisProcess(sentinelOf: master, name: "brokermaster", directory: dir.url.path)
+        // redis_url's host and port lead nowhere: the sentinel says where the master is.
+        let broker = try await BrokerProcess(
+            journal: dir.path("j.sqlite"),
+            arguments: [
+                "--redis-url", "redis://127.0.0.1:\(try freePort())", "--redis-sentinels", "redis://127.0.0.1:\(sentinel.port)",
+                "--redis-sentinel-master", "brokermaster",
+            ])
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        #expect(try await publishUntilHeard(12.5, on: master))
+        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 12.5)
+        func sentinelStats() async throws -> [String: Any]? {
+            try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["redis_sentinel"] as? [String: Any]
+        }
+        let before = try await sentinelStats()
+        #expect(before?["master"] as? String == "127.0.0.1:\(master.port)" && before?["state"] as? String == "connected", "\(before ?? [:])")
+
+        // Sentinel learns of the replica from the master's INFO, every few seconds.
+        var replicas = ""
+        for _ in 0..<400 where !(replicas.contains("flags\nslave\n") && replicas.contains("master-link-status\nok")) {
+            replicas = try sentinel.cli("SENTINEL", "REPLICAS", "brokermaster")
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try sentinel.cli("SENTINEL", "FAILOVER", "brokermaster") == "OK", "replicas known: \(replicas)")
+        var after: [String: Any]?
+        for _ in 0..<300 {
+            after = try await sentinelStats()
+            if after?["master"] as? String == "127.0.0.1:\(replica.port)" { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(after?["master"] as? String == "127.0.0.1:\(replica.port)" && after?["switches"] as? Int == 1, "\(after ?? [:])")
+        #expect(try await publishUntilHeard(13, on: replica), "the broker subscribes on the new master")
+        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 13)
+        let metrics = try await HTTP.text(broker.baseURL + "/metrics")
+        #expect(metrics.contains("brokerd_redis_sentinel_switches_total 1") && metrics.contains("brokerd_redis_sentinel_up 1"))
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func entriesAddedWhileTheBrokerIsDownAreReadEvenIfNoneCameBefore() async throws {
         let redis = try await RedisProcess()
         try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)

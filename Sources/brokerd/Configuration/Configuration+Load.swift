@@ -47,6 +47,7 @@ extension Configuration {
         }
         var configuration = try resolve(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.checkSignalsFile(flags: flags, environment: environment, fileContents: contents, filePath: path)
+        try configuration.checkSentinels(flags: flags, environment: environment, fileContents: contents, filePath: path)
         try configuration.readPublicKey(flags: flags, environment: environment, fileContents: contents, filePath: path)
         return (configuration, path, contents)
     }
@@ -120,6 +121,29 @@ extension Configuration {
         throw .invalidValue(
             setting: entry?.displayName ?? Setting.simulatorSignals.name, value: entry.map { Setting.simulatorSignals.display($0.value) } ?? signals,
             source: entry?.source ?? .flag("--simulator-signals"), reason: problem)
+    }
+
+    /// Sentinels come with the name they know the master by and with `redis_url` (the master's
+    /// user, password and database), and the name with sentinels: checked on the values that win,
+    /// after the sources are merged, since each may come from another.
+    func checkSentinels(
+        flags: ServeOptions, environment: [String: String], fileContents: String?, filePath: String?
+    ) throws(ConfigurationError) {
+        let problem: (Setting, String)? =
+            if !redis.sentinels.isEmpty && redis.sentinelMaster == nil {
+                (.redisSentinels, "needs redis_sentinel_master, the name the sentinels monitor the master under")
+            } else if !redis.sentinels.isEmpty && redis.url == nil {
+                (.redisSentinels, "needs redis_url: its user, password and database are the master's (its host and port serve until a sentinel answers)")
+            } else if redis.sentinelMaster != nil && redis.sentinels.isEmpty {
+                (.redisSentinelMaster, "needs redis_sentinels, the sentinels to ask for it")
+            } else {
+                nil
+            }
+        guard let (setting, reason) = problem else { return }
+        let entry = Self.winningEntry(for: setting, flags: flags, environment: environment, fileContents: fileContents, filePath: filePath)
+        throw .invalidValue(
+            setting: entry?.displayName ?? setting.name, value: entry.map { setting.display($0.value) } ?? (value(of: setting) ?? ""),
+            source: entry?.source ?? .flag("--\(setting.flagName)"), reason: reason)
     }
 
     /// `BROKERD_*` variables that name no setting (a typo such as `BROKERD_PROT`), sorted; worth a warning

@@ -35,24 +35,31 @@ extension Configuration {
     /// The settings whose value in `new` differs from this configuration's, in `Setting` order.
     func changes(to new: Configuration) -> Changes {
         var changes = Changes()
-        for setting in Setting.allCases where value(of: setting) != new.value(of: setting) || keyFileChanged(setting, in: new) {
+        for setting in Setting.allCases where value(of: setting) != new.value(of: setting) || changedUnseen(setting, in: new) {
             if appliesAtReload(setting, to: new) { changes.applied.append(setting) } else { changes.needRestart.append(setting) }
         }
         return changes
     }
 
     /// Whether a reload takes `new`'s value of `setting`: a reloadable one, but `redis_url` only
-    /// from one address to another. Set where it was not, or unset, it would start or stop the
-    /// Redis sources and the simulator: that needs a restart.
+    /// from one address to another, and not while sentinels say where the master is. Set where it
+    /// was not, or unset, it would start or stop the Redis sources and the simulator: that needs a
+    /// restart.
     func appliesAtReload(_ setting: Setting, to new: Configuration) -> Bool {
         guard setting.isReloadable else { return false }
-        return setting != .redisURL || (redis.url == nil) == (new.redis.url == nil)
+        return setting != .redisURL || ((redis.url == nil) == (new.redis.url == nil) && redis.sentinels.isEmpty)
     }
 
-    /// Whether `setting` names a file whose contents `new` read anew and found changed (the
-    /// issuer's public key, replaced at the same path to rotate it).
-    private func keyFileChanged(_ setting: Setting, in new: Configuration) -> Bool {
-        setting == .jwtPublicKey && auth.jwtPublicKey != new.auth.jwtPublicKey
+    /// Whether `setting` changed in a way its value's text does not tell: the file it names read
+    /// anew and found changed (the issuer's public key, replaced at the same path to rotate it), a
+    /// Redis password (left out of a URL's text).
+    private func changedUnseen(_ setting: Setting, in new: Configuration) -> Bool {
+        switch setting {
+        case .jwtPublicKey: auth.jwtPublicKey != new.auth.jwtPublicKey
+        case .redisURL: redis.url != new.redis.url
+        case .redisSentinels: redis.sentinels != new.redis.sentinels
+        default: false
+        }
     }
 
     /// This configuration with the value of each reloadable setting taken from `new`; the others kept.
@@ -122,6 +129,8 @@ extension Configuration {
         case .simulatorRate: simulator.ticksPerSecond.plainText
         case .simulatorSignals: simulator.signalsPath
         case .redisURL: redis.url.map { "\($0)" }
+        case .redisSentinels: redis.sentinels.isEmpty ? nil : redis.sentinels.map { "\($0)" }.joined(separator: ",")
+        case .redisSentinelMaster: redis.sentinelMaster
         case .redisChannel: redis.channel
         case .redisStream: redis.stream
         case .redisKlineKey: redis.klineKey

@@ -83,6 +83,8 @@ extension Configuration {
         case .simulatorRate: simulator.ticksPerSecond = try value.number(above: 0, maximum: 1_000_000)
         case .simulatorSignals: simulator.signalsPath = try value.string()
         case .redisURL: redis.url = try Self.redisURL(value.word())
+        case .redisSentinels: redis.sentinels = try value.list().map(Self.sentinelURL)
+        case .redisSentinelMaster: redis.sentinelMaster = try value.word()
         case .redisChannel: redis.channel = try value.word()
         case .redisStream: redis.stream = try value.word()
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
@@ -169,6 +171,13 @@ extension Configuration {
 
     /// Parsed as the Redis connections will parse it, so a URL they cannot use stops the broker
     /// before it starts, not after it listens.
+    /// A sentinel's address: a Redis URL without a database (a sentinel has none).
+    private static func sentinelURL(_ url: String) throws(SettingRejection) -> RedisURL {
+        let parsed = try redisURL(url)
+        guard parsed.database == 0 else { throw SettingRejection("\(parsed) names a database; a sentinel has none: leave /db out") }
+        return parsed
+    }
+
     private static func redisURL(_ url: String) throws(SettingRejection) -> RedisURL {
         do {
             return try RedisURL(parsing: url)

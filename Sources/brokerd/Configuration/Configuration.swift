@@ -125,6 +125,13 @@ extension Configuration {
         /// `redis://host[:port][/db]` (TCP), parsed when the setting is read; nil runs without Redis.
         /// Its `description` leaves the password out.
         public var url: RedisURL?
+        /// Redis Sentinels to ask where the master is (`redis://[[user]:password@]host:port`, the
+        /// password the sentinel's own), and to follow its failovers through; with them, `url`
+        /// gives the master's user, password and database, and its host and port serve only until
+        /// a sentinel answers. Empty: `url` is where Redis is.
+        public var sentinels: [RedisURL] = []
+        /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
+        public var sentinelMaster: String?
         /// Pub/sub channel carrying ticks; news and alert rules shared between nodes use
         /// `<channel>:news` and `<channel>:alerts`.
         public var channel = "ticks"

@@ -107,6 +107,12 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisURL.flagName), help: Setting.redisURL.argumentHelp)
     public var redisURL: String?
 
+    @Option(name: .customLong(Setting.redisSentinels.flagName), help: Setting.redisSentinels.argumentHelp)
+    public var redisSentinels: String?
+
+    @Option(name: .customLong(Setting.redisSentinelMaster.flagName), help: Setting.redisSentinelMaster.argumentHelp)
+    public var redisSentinelMaster: String?
+
     @Option(name: .customLong(Setting.redisChannel.flagName), help: Setting.redisChannel.argumentHelp)
     public var redisChannel: String?
 
@@ -196,6 +202,8 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.simulatorRate, simulatorRate.map(SettingValue.text)),
             (.simulatorSignals, simulatorSignals.map(SettingValue.text)),
             (.redisURL, redisURL.map(SettingValue.text)),
+            (.redisSentinels, redisSentinels.map(SettingValue.text)),
+            (.redisSentinelMaster, redisSentinelMaster.map(SettingValue.text)),
             (.redisChannel, redisChannel.map(SettingValue.text)),
             (.redisStream, redisStream.map(SettingValue.text)),
             (.redisKlineKey, redisKlineKey.map(SettingValue.text)),

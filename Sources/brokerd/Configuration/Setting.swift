@@ -33,6 +33,8 @@ public enum Setting: String, CaseIterable, Sendable {
     case simulatorRate = "simulator_rate"
     case simulatorSignals = "simulator_signals"
     case redisURL = "redis_url"
+    case redisSentinels = "redis_sentinels"
+    case redisSentinelMaster = "redis_sentinel_master"
     case redisChannel = "redis_channel"
     case redisStream = "redis_stream"
     case redisKlineKey = "redis_kline_key"
@@ -71,7 +73,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired, .redisSecretAccepted: "redis"
+        case .redisURL, .redisSentinels, .redisSentinelMaster, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired, .redisSecretAccepted: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -83,6 +85,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulatorRate: "rate"
         case .simulatorSignals: "signals"
         case .redisURL: "url"
+        case .redisSentinels: "sentinels"
+        case .redisSentinelMaster: "sentinel_master"
         case .redisChannel: "channel"
         case .redisStream: "stream"
         case .redisKlineKey: "kline_key"
@@ -104,10 +108,15 @@ public enum Setting: String, CaseIterable, Sendable {
     /// Values never echoed into error messages or logs.
     var isSecret: Bool { self == .adminToken || self == .jwtSecret || self == .redisSecret || self == .redisSecretAccepted }
 
-    /// `value` for error messages: a secret not at all, a Redis URL without its credentials.
+    /// `value` for error messages: a secret not at all, a Redis URL (each sentinel's) without its credentials.
     func display(_ value: SettingValue) -> String {
-        let shown = value.display(secret: isSecret)
-        return self == .redisURL ? RedisURL.withoutCredentials(shown) : shown
+        switch (self, value) {
+        case (.redisURL, _): RedisURL.withoutCredentials(value.display(secret: false))
+        case (.redisSentinels, .strings(let urls)): SettingValue.strings(urls.map(RedisURL.withoutCredentials)).display(secret: false)
+        case (.redisSentinels, .text(let urls)):
+            urls.split(separator: ",", omittingEmptySubsequences: false).map { RedisURL.withoutCredentials(String($0)) }.joined(separator: ",")
+        default: value.display(secret: isSecret)
+        }
     }
 
     /// What the setting does, for `--help`.
@@ -145,6 +154,9 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulatorSignals: "Signals file of the strategies and stocks the simulator trades; a file given must exist."
         case .redisURL:
             "Redis to share ticks with other nodes: redis://[[user]:password@]host[:port][/db], user and password percent-encoded; a reload moves every connection to another address (set or unset: a restart)."
+        case .redisSentinels:
+            "Comma-separated Redis Sentinels (redis://[[user]:password@]host:port) that say where the master is and announce its failovers; redis_url then gives its user, password and database."
+        case .redisSentinelMaster: "The name the sentinels monitor the master under (with redis_sentinels)."
         case .redisChannel: "Redis pub/sub channel for ticks; nodes share news, alert rules, signal lists and bars on <channel>:news, :alerts, :signals, :klines and the stream <channel>:log."
         case .redisStream: "Redis stream to read ticks from as well."
         case .redisLogLength:
@@ -188,6 +200,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .messagesPerSecond, .simulatorRate, .addressConnectRate: "rate"
         case .simulator, .websocketCompression, .redisSecretRequired: "on|off"
         case .redisURL: "url"
+        case .redisSentinels: "urls"
+        case .redisSentinelMaster: "name"
         case .redisChannel: "channel"
         case .redisStream: "stream"
         case .redisKlineKey: "pattern"
@@ -236,6 +250,8 @@ public enum Setting: String, CaseIterable, Sendable {
         case .simulatorRate: return "\(Int(defaults.simulator.ticksPerSecond))"
         case .simulatorSignals: return "\(SimulatedMarket.defaultPath) if it exists, else the built-in market"
         case .redisURL: return "none, no Redis"
+        case .redisSentinels: return "none, redis_url is the master"
+        case .redisSentinelMaster: return "none"
         case .redisChannel: return defaults.redis.channel
         case .redisStream: return "none"
         case .redisKlineKey: return "none, no cache lookups"

@@ -179,6 +179,7 @@ struct APIRoutes {
             uptimeSeconds: uptime.rounded(),
             redis: runtime.redis?.snapshot,
             redisOutbound: runtime.broadcaster?.snapshot,
+            redisSentinel: runtime.sentinel?.snapshot,
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
@@ -594,6 +595,8 @@ struct StatsBody: Encodable {
     let redis: RedisSourceSnapshot?
     /// What this node shares with the other nodes through Redis; nil without Redis.
     let redisOutbound: RedisBroadcasterSnapshot?
+    /// Where the sentinels say the master is; nil without `redis_sentinels`.
+    let redisSentinel: RedisSentinelSnapshot?
     let publishers: [String: PublisherCounts]
 
     struct PublisherCounts: Encodable {
@@ -606,6 +609,7 @@ struct StatsBody: Encodable {
         case node, connections, subscriptions, messages, ticks, journal, redis, publishers
         case uptimeSeconds = "uptime_seconds"
         case redisOutbound = "redis_outbound"
+        case redisSentinel = "redis_sentinel"
     }
 }
 

@@ -103,6 +103,10 @@ final class BrokerMetrics: Sendable {
             advance("brokerd_redis_outbound_not_logged_total", to: outbound.notLogged)
             advance("brokerd_redis_outbound_outages_total", to: outbound.outages)
         }
+        if let sentinel = runtime.sentinel?.snapshot {
+            gauge("brokerd_redis_sentinel_up").set(sentinel.state == .connected ? 1 : 0)
+            advance("brokerd_redis_sentinel_switches_total", to: sentinel.switches)
+        }
     }
 
     /// Brings the counter `name` up to `total`, a count since start kept elsewhere (the Redis

@@ -43,6 +43,9 @@ final class BrokerRuntime: Sendable {
     /// Where every Redis connection of the broker goes (`redis_url`, as last reloaded: a reload
     /// from one address to another moves them); nil without Redis.
     let redisAddress: RedisAddress?
+    /// Follows the master through the sentinels and moves `redisAddress` with it; nil without
+    /// `redis_sentinels`.
+    let sentinel: RedisSentinelWatcher?
     /// The Prometheus registry behind `/metrics`; nil when metrics were not bootstrapped.
     let metrics: BrokerMetrics?
     /// The seed's K-line cache in Redis, when `redis_kline_key` and `redis_url` are set.
@@ -80,6 +83,11 @@ final class BrokerRuntime: Sendable {
         sharedSecrets = SharedSecrets(configuration.redis)
         let redisAddress = configuration.redis.url.map(RedisAddress.init)
         self.redisAddress = redisAddress
+        if let redisAddress, let master = configuration.redis.sentinelMaster, !configuration.redis.sentinels.isEmpty {
+            sentinel = RedisSentinelWatcher(sentinels: configuration.redis.sentinels, master: master, address: redisAddress, logger: logger)
+        } else {
+            sentinel = nil
+        }
         admissions = ConnectionAdmissions(limit: configuration.limits.maxClients, perAddress: configuration.limits.perAddress)
         let sink = OutboxSink(registry: registry, logger: logger, priceInterval: configuration.limits.priceInterval)
         self.sink = sink

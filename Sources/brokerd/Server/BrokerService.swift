@@ -20,6 +20,8 @@ struct BrokerService: Service {
     private var logger: Logger { runtime.logger }
 
     func run() async throws {
+        // First: the sources and the publisher open their connections at the master it finds.
+        await runtime.sentinel?.start()
         // Publishing starts before the routes can ingest anything, so nothing journaled goes unshared.
         // What this process appends to the shared log, for its reader of the log.
         let ownEntries = OwnLogEntries()
@@ -63,6 +65,7 @@ struct BrokerService: Service {
             broadcaster.offer(.nodeHeartbeat(await runtime.heartbeat(store: store, state: .stopped)))
             await stop("the Redis publisher", atMost: Self.redisStopGrace) { await broadcaster.stop() }
         }
+        if let sentinel = runtime.sentinel { await stop("the Redis sentinel watcher", atMost: Self.redisStopGrace) { await sentinel.stop() } }
     }
 
     /// Waits until `stopped` is set, at most `grace`; says so when it goes on without it.

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -8,10 +9,24 @@ import Glibc
 /// started again on the same port, as an outage would.
 final class RedisProcess {
     let port: Int
+    /// What redis-server is started with.
+    private let arguments: [String]
     private var process: Process?
 
-    init() async throws {
+    /// A server; `arguments` go after the test defaults (`--replicaof HOST PORT`).
+    init(arguments extra: [String] = []) async throws {
         port = try freePort()
+        arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extra
+        try await start()
+    }
+
+    /// A Redis Sentinel monitoring `master` under `name` (`RedisSentinelConfiguration`), its file in `directory`.
+    init(sentinelOf master: RedisProcess, name: String, directory: String) async throws {
+        port = try freePort()
+        let file = directory + "/sentinel-\(port).conf"
+        try RedisSentinelConfiguration.text(port: port, masterPort: master.port, name: name, directory: directory)
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        arguments = [file, "--sentinel"]
         try await start()
     }
 
@@ -21,7 +36,7 @@ final class RedisProcess {
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
-        process.arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        process.arguments = arguments
         process.standardOutput = FileHandle.nullDevice
         // Not the test process's: a server outliving a crashed test run would hold its stderr
         // open, and `swift test` would wait for it forever instead of reporting the crash.

@@ -1,0 +1,235 @@
+import Logging
+import Synchronization
+
+/// What the Sentinel watcher knows, for the stats.
+public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
+    /// Its connection to a sentinel.
+    public var state: RedisSourceState = .stopped
+    /// The sentinel it listens to, or tries (`host:port`).
+    public var sentinel: String?
+    /// Where the sentinels last said the master is (`host:port`); nil before the first answer.
+    public var master: String?
+    /// Failovers followed since the start (the master moved while it listened).
+    public var switches = 0
+    /// The last failure to reach a sentinel or to get an answer from it.
+    public var lastError: String?
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case state, sentinel, master, switches
+        case lastError = "last_error"
+    }
+}
+
+/// Follows the master of a Redis Sentinel deployment, so the broker's Redis connections follow a
+/// failover by themselves: asks the sentinels where the master named `master` is, moves `address`
+/// there (`RedisAddress.move(to:)`, keeping its user, password and database), and moves it again
+/// whenever a sentinel announces a new master (`+switch-master`).
+///
+/// A thread of its own, as the readers: it listens to one sentinel at a time and goes to the next
+/// when that one fails, backing off after each round in which none answered. Each connection
+/// subscribes first and asks where the master is second, so no switch falls between the two.
+public final class RedisSentinelWatcher: Sendable {
+    /// The sentinels, tried in turn (user and password for the sentinel's own AUTH, if any).
+    public let sentinels: [RedisURL]
+    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
+    public let master: String
+    private let address: RedisAddress
+    private let connectTimeout: Duration
+    private let backoff: ReconnectBackoff
+    private let healthCheckInterval: Duration
+    private let logger: Logger
+    private let control = ReaderThreadControl()
+    private let started = Atomic(false)
+    private let state = Mutex(RedisSentinelSnapshot())
+    /// Whether the sentinels were asked once (an answer, or every one of them failed), and who waits for it.
+    private let firstRound = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    /// The sentinels' channel announcing failovers: `<name> <old ip> <old port> <new ip> <new port>`.
+    static let switchChannel = "+switch-master"
+
+    public init(
+        sentinels: [RedisURL], master: String, address: RedisAddress, connectTimeout: Duration = .seconds(2),
+        backoff: ReconnectBackoff = .init(), healthCheckInterval: Duration = .seconds(5),
+        logger: Logger = Logger(label: "brokerd.redis.sentinel")
+    ) {
+        self.sentinels = sentinels
+        self.master = master
+        self.address = address
+        self.connectTimeout = connectTimeout
+        self.backoff = backoff
+        self.healthCheckInterval = healthCheckInterval
+        self.logger = logger
+    }
+
+    /// State and counters, consistent with each other.
+    public var snapshot: RedisSentinelSnapshot { state.withLock { $0 } }
+
+    /// Starts the watcher's thread and returns once the sentinels were asked: after the first
+    /// answer (the address is the master's then), or once every sentinel failed once (the address
+    /// stays as it was, and the watcher goes on trying). So the broker's connections open at the
+    /// master when a sentinel is there to say where it is.
+    public func start() async {
+        guard !sentinels.isEmpty else { return endFirstRound() }
+        guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        state.withLock { $0.state = .connecting }
+        ReaderThreadControl.spawn(name: "redis-sentinel:\(master)") { [self] in run() }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = firstRound.withLock { round in
+                if !round.done { round.waiters.append(continuation) }
+                return round.done
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Ends the thread (interrupting a read or a backoff) and returns once it has ended.
+    public func stop() async {
+        control.requestStop()
+        guard started.load(ordering: .acquiring) else { return }
+        await control.waitUntilFinished()
+    }
+
+    private func endFirstRound() {
+        let waiters = firstRound.withLock { round in
+            defer { round = (true, []) }
+            return round.done ? [] : round.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    private func run() {
+        var backoff = self.backoff
+        var next = 0
+        var failedInARow = 0
+        defer {
+            state.withLock { $0.state = .stopped }
+            endFirstRound()
+            control.finish()
+        }
+        while !control.isStopping {
+            let sentinel = sentinels[next % sentinels.count]
+            state.withLock {
+                $0.state = .connecting
+                $0.sentinel = sentinel.endpoint
+            }
+            do {
+                try listen(to: sentinel) {
+                    if failedInARow > 0 {
+                        logger.info(
+                            "listening to a Redis sentinel", metadata: ["sentinel": "\(sentinel.endpoint)", "master": "\(master)", "failures_before": "\(failedInARow)"])
+                    }
+                    failedInARow = 0
+                    backoff.reset()
+                    endFirstRound()
+                }
+            } catch {
+                if control.isStopping { break }
+                failedInARow += 1
+                state.withLock { $0.lastError = "\(sentinel.endpoint): \(error)" }
+                // The first failure of an outage is news; the retries that follow are not.
+                if failedInARow == 1 {
+                    logger.warning(
+                        "Redis sentinel failed; trying the next", metadata: ["sentinel": "\(sentinel.endpoint)", "error": "\(error)"])
+                } else {
+                    logger.debug("Redis sentinel failed", metadata: ["sentinel": "\(sentinel.endpoint)", "error": "\(error)"])
+                }
+                next += 1
+                // Each sentinel tried once with no answer: back off before the next round.
+                if failedInARow % sentinels.count == 0 {
+                    endFirstRound()
+                    state.withLock { $0.state = .backingOff }
+                    if !control.sleep(for: backoff.nextDelay()) { break }
+                }
+            }
+        }
+    }
+
+    /// One connection to `sentinel`: subscribe to its failover announcements, ask it where the
+    /// master is, then follow the announcements until the connection fails or the watcher stops.
+    private func listen(to sentinel: RedisURL, located: () -> Void) throws(RedisError) {
+        let connection = try RedisConnection(url: sentinel, timeout: connectTimeout)
+        defer {
+            control.detach()
+            connection.close()
+        }
+        guard control.attach(connection.fileDescriptor) else { return }
+        connection.enableKeepAlive()
+        let subscribe = "SUBSCRIBE \(Self.switchChannel)"
+        let reply = try connection.command(["SUBSCRIBE", Self.switchChannel])
+        guard case .array(let items) = reply, items.first?.text == "subscribe" else {
+            if case .error(let message) = reply { throw .commandFailed(command: subscribe, message: message) }
+            throw .unexpectedReply(command: subscribe, reply: reply.description)
+        }
+        // Asked once subscribed (a subscribed connection takes no other command): a switch after
+        // the answer is announced on the subscription.
+        move(to: try askForMaster(sentinel), switched: false)
+        state.withLock {
+            $0.state = .connected
+            $0.lastError = nil
+        }
+        located()
+        var pingUnanswered = false
+        while !control.isStopping {
+            guard let push = try connection.nextReply(within: healthCheckInterval) else {
+                // Quiet: a PING tells a sentinel that is there from one that took the connection and answers nothing.
+                if pingUnanswered { throw .connectionLost(reason: "the sentinel answered no PING within \(healthCheckInterval)") }
+                try connection.send(["PING"])
+                pingUnanswered = true
+                continue
+            }
+            pingUnanswered = false
+            guard case .array(let parts) = push, parts.count == 3, parts[0].text == "message", parts[1].text == Self.switchChannel,
+                let text = parts[2].text
+            else { continue }
+            if let announced = Self.newMaster(in: text, named: master) { move(to: announced, switched: true) }
+        }
+    }
+
+    /// Where `sentinel` says the master is, on a connection of its own.
+    private func askForMaster(_ sentinel: RedisURL) throws(RedisError) -> (host: String, port: Int) {
+        let connection = try RedisConnection(url: sentinel, timeout: connectTimeout)
+        defer { connection.close() }
+        connection.setReadTimeout(connectTimeout)
+        let command = ["SENTINEL", "get-master-addr-by-name", master]
+        let reply = try connection.command(command)
+        switch reply {
+        case .array(let parts) where parts.count == 2:
+            if let host = parts[0].text, let port = parts[1].text.flatMap({ Int($0) }), !host.isEmpty, (1...65_535).contains(port) {
+                return (host, port)
+            }
+        case .null:
+            throw .commandFailed(command: command.joined(separator: " "), message: "the sentinel monitors no master named \(master)")
+        case .error(let message):
+            throw .commandFailed(command: command.joined(separator: " "), message: message)
+        default:
+            break
+        }
+        throw .unexpectedReply(command: command.joined(separator: " "), reply: reply.description)
+    }
+
+    /// The new master a `+switch-master` announcement names, when it is about `master`.
+    static func newMaster(in announcement: String, named master: String) -> (host: String, port: Int)? {
+        let parts = announcement.split(separator: " ")
+        guard parts.count == 5, parts[0] == master, let port = Int(parts[4]), (1...65_535).contains(port) else { return nil }
+        return (String(parts[3]), port)
+    }
+
+    /// Moves the address to the master at `host:port`, keeping its user, password and database.
+    private func move(to master: (host: String, port: Int), switched: Bool) {
+        var url = address.url
+        url.host = master.host
+        url.port = master.port
+        let moved = address.move(to: url)
+        state.withLock { snapshot in
+            snapshot.master = url.endpoint
+            if moved && switched { snapshot.switches += 1 }
+        }
+        if moved {
+            logger.notice(
+                switched ? "Redis failover: following the new master" : "Redis master located by the sentinels",
+                metadata: ["master": "\(self.master)", "address": "\(url.endpoint)"])
+        }
+    }
+}

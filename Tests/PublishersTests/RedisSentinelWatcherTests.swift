@@ -1,0 +1,83 @@
+import Broker
+import Testing
+
+@testable import Publishers
+
+/// Following a failover: a real master, its replica and a sentinel monitoring them; the watcher
+/// moves a `RedisAddress`, and a tick source reading through it, to whichever the sentinel says
+/// is the master.
+@Suite(.serialized) struct RedisSentinelWatcherTests {
+    private static let fastBackoff = ReconnectBackoff(initial: .milliseconds(20), maximum: .milliseconds(200))
+
+    @Test func anAnnouncementNamesTheNewMasterOfItsNameOnly() {
+        let text = "brokermaster 127.0.0.1 6379 10.0.0.2 6380"
+        #expect(RedisSentinelWatcher.newMaster(in: text, named: "brokermaster").map { "\($0.host):\($0.port)" } == "10.0.0.2:6380")
+        #expect(RedisSentinelWatcher.newMaster(in: text, named: "other") == nil)
+        #expect(RedisSentinelWatcher.newMaster(in: "brokermaster 127.0.0.1 6379 10.0.0.2", named: "brokermaster") == nil)
+        #expect(RedisSentinelWatcher.newMaster(in: "brokermaster 127.0.0.1 6379 10.0.0.2 0", named: "brokermaster") == nil)
+        #expect(RedisSentinelWatcher.newMaster(in: "brokermaster a b ::1 70000", named: "brokermaster") == nil)
+    }
+
+    @Test func theSourceFollowsTheMasterThroughAFailover() async throws {
+        let master = try await RedisServer()
+        let replica = try await master.replica()
+        let sentinel = try await RedisSentinel(monitoring: master)
+        // Where the broker was told Redis is before it asked a sentinel: nowhere; and a password-free database 2.
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: 2))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()), sentinel.url], master: sentinel.name,
+            address: address, backoff: Self.fastBackoff)
+        await watcher.start()
+        #expect(address.url == RedisURL(host: "127.0.0.1", port: master.port, database: 2))
+        #expect(watcher.snapshot.master == "127.0.0.1:\(master.port)" && watcher.snapshot.state == .connected)
+        #expect(watcher.snapshot.switches == 0)
+
+        let recorder = BatchRecorder()
+        let source = try RedisTickSource(
+            configuration: RedisTickSourceConfiguration(url: address.url, address: address, backoff: Self.fastBackoff),
+            deliver: recorder.deliver)
+        source.start()
+        try await eventually("the source to subscribe") { source.snapshot.state == .connected }
+        var database2 = RedisURL(host: "127.0.0.1", port: master.port, database: 2)
+        #expect(try RedisCommander(url: database2).publish(#"{"code":"600519","price":1850}"#) == 1)
+        try await eventually("the master's tick") { recorder.ticks.count == 1 }
+
+        try await eventually("the sentinel to know the replica", within: .seconds(40)) { try sentinel.knowsAHealthyReplica() }
+        try sentinel.failover()
+        try await eventually("the watcher to follow the failover", within: .seconds(30)) { address.url.port == replica.port }
+        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(replica.port)")
+        database2.port = replica.port
+        let promoted = try RedisCommander(url: database2)
+        try await eventually("the source on the new master") { try promoted.subscribers() == 1 }
+        #expect(try promoted.publish(#"{"code":"000001","price":12}"#) >= 1)
+        try await eventually("the new master's tick") { recorder.ticks.map(\.code) == ["600519", "000001"] }
+
+        try await finishes("the source's stop()") { await source.stop() }
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+        #expect(watcher.snapshot.state == .stopped)
+    }
+
+    @Test func withNoSentinelAnsweringStartReturnsAndTheAddressStays() async throws {
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: 6390))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()), RedisURL(host: "127.0.0.1", port: try RedisServer.freePort())],
+            master: "brokermaster", address: address, backoff: ReconnectBackoff(initial: .seconds(60), maximum: .seconds(60)))
+        try await finishes("start()") { await watcher.start() }
+        #expect(address.moves == 0)
+        #expect(watcher.snapshot.state == .backingOff && watcher.snapshot.lastError != nil, "\(watcher.snapshot)")
+        try await finishes("stop() during the backoff") { await watcher.stop() }
+    }
+
+    @Test func aSentinelThatMonitorsNoSuchMasterIsAFailure() async throws {
+        let master = try await RedisServer()
+        let sentinel = try await RedisSentinel(monitoring: master)
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: master.port))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [sentinel.url], master: "unknown", address: address,
+            backoff: ReconnectBackoff(initial: .seconds(60), maximum: .seconds(60)))
+        await watcher.start()
+        #expect(address.moves == 0)
+        #expect(watcher.snapshot.lastError?.contains("monitors no master named unknown") == true, "\(watcher.snapshot)")
+        await watcher.stop()
+    }
+}
