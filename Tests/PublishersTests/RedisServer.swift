@@ -20,6 +20,8 @@ final class RedisServer {
     let port: Int
     /// Given to redis-server after the test defaults (`--replicaof HOST PORT`).
     private let extraArguments: [String]
+    /// Its working directory, of its own: a replica writes the copy it syncs there (dump.rdb).
+    private let directory = NSTemporaryDirectory() + "brokerd-redis-\(UUID().uuidString)"
     private var process: Process?
 
     var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
@@ -40,13 +42,17 @@ final class RedisServer {
         try await RedisServer(arguments: ["--replicaof", "127.0.0.1", String(port)])
     }
 
-    deinit { kill() }
+    deinit {
+        kill()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
 
     /// Starts the server (again) on the same port.
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"] + extraArguments
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        process.arguments = ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1", "--dir", directory] + extraArguments
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -11,12 +11,14 @@ final class RedisProcess {
     let port: Int
     /// What redis-server is started with.
     private let arguments: [String]
+    /// Its working directory, of its own: a replica writes the copy it syncs there (dump.rdb).
+    private let directory = NSTemporaryDirectory() + "brokerd-redis-\(UUID().uuidString)"
     private var process: Process?
 
     /// A server; `arguments` go after the test defaults (`--replicaof HOST PORT`).
     init(arguments extra: [String] = []) async throws {
         port = try freePort()
-        arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"] + extra
+        arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory] + extra
         try await start()
     }
 
@@ -37,6 +39,7 @@ final class RedisProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-server")
         process.arguments = arguments
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         process.standardOutput = FileHandle.nullDevice
         // Not the test process's: a server outliving a crashed test run would hold its stderr
         // open, and `swift test` would wait for it forever instead of reporting the crash.
@@ -77,6 +80,7 @@ final class RedisProcess {
 
     deinit {
         kill()
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }
 
