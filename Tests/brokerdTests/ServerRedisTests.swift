@@ -91,24 +91,35 @@ import TestSupport
         return false
     }
 
+    /// A client of `broker` subscribed to 600519, its snapshot taken.
+    private func stockSubscriber(_ broker: BrokerProcess) async throws -> TestWebSocket {
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        _ = try await socket.receive(type: "price_update")
+        return socket
+    }
+
+    /// The price of the next price update `socket` gets.
+    private func nextPrice(_ socket: TestWebSocket) async throws -> Double? {
+        (try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double
+    }
+
     @Test func aReloadedRedisURLMovesTheBrokerToTheNewRedisWithItsClientsConnected() async throws {
         let (old, new) = (try await RedisProcess(), try await RedisProcess())
         let dir = try TemporaryDirectory()
         let config = dir.path("brokerd.toml")
         try "[redis]\nurl = \"\(old.url)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
-        let socket = TestWebSocket(url: broker.webSocketURL)
-        _ = try await socket.receive()
-        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
-        _ = try await socket.receive(type: "price_update")
+        let socket = try await stockSubscriber(broker)
         #expect(try await publishUntilHeard(12.5, on: old))
-        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 12.5)
+        #expect(try await nextPrice(socket) == 12.5)
 
         try "[redis]\nurl = \"\(new.url)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
         #expect(status == 200 && body["applied"] as? [String] == ["redis_url"], "\(body)")
         #expect(try await publishUntilHeard(13, on: new), "the broker subscribes on the new Redis")
-        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 13)
+        #expect(try await nextPrice(socket) == 13)
         #expect(try old.cli("PUBSUB", "NUMSUB", "ticks").hasSuffix("0"), "the old subscription is closed")
         var stats: [String: Any] = [:]
         for _ in 0..<100 {
@@ -127,7 +138,7 @@ import TestSupport
         let (_, unset) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
         #expect(unset["applied"] as? [String] == [] && unset["restart_required"] as? [String] == ["redis_url"], "\(unset)")
         #expect(try await publishUntilHeard(14, on: new))
-        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 14)
+        #expect(try await nextPrice(socket) == 14)
         await socket.close()
         #expect(await broker.terminate() == 0)
     }
@@ -144,12 +155,9 @@ import TestSupport
                 "--redis-url", "redis://127.0.0.1:\(try freePort())", "--redis-sentinels", "redis://127.0.0.1:\(sentinel.port)",
                 "--redis-sentinel-master", "brokermaster",
             ])
-        let socket = TestWebSocket(url: broker.webSocketURL)
-        _ = try await socket.receive()
-        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
-        _ = try await socket.receive(type: "price_update")
+        let socket = try await stockSubscriber(broker)
         #expect(try await publishUntilHeard(12.5, on: master))
-        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 12.5)
+        #expect(try await nextPrice(socket) == 12.5)
         func sentinelStats() async throws -> [String: Any]? {
             try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["redis_sentinel"] as? [String: Any]
         }
@@ -171,7 +179,7 @@ import TestSupport
         }
         #expect(after?["master"] as? String == "127.0.0.1:\(replica.port)" && after?["switches"] as? Int == 1, "\(after ?? [:])")
         #expect(try await publishUntilHeard(13, on: replica), "the broker subscribes on the new master")
-        #expect((try await socket.receive(type: "price_update")?["data"] as? [[String: Any]])?.first?["price"] as? Double == 13)
+        #expect(try await nextPrice(socket) == 13)
         let metrics = try await HTTP.text(broker.baseURL + "/metrics")
         #expect(metrics.contains("brokerd_redis_sentinel_switches_total 1") && metrics.contains("brokerd_redis_sentinel_up 1"))
         await socket.close()

@@ -58,20 +58,20 @@ final class ReaderThreadControl: Sendable {
 
     /// Tells the reader to end: interrupts a blocked read and an ongoing backoff sleep.
     func requestStop() {
-        state.withLock { state in
-            guard !state.stopping else { return }
-            state.stopping = true
-            if let descriptor = state.descriptor { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
-        }
-        wakeup.signal()
+        interrupt { $0.stopping = true }
     }
 
     /// Tells the reader to end its connection and open another: interrupts a blocked read (the
     /// session fails) and a backoff sleep. The reader finds the request with `takeReconnectRequest()`.
     func requestReconnect() {
+        interrupt { $0.reconnecting = true }
+    }
+
+    /// Notes the request (unless stopping already), shuts the attached socket down and wakes a sleep.
+    private func interrupt(_ request: (inout State) -> Void) {
         state.withLock { state in
             guard !state.stopping else { return }
-            state.reconnecting = true
+            request(&state)
             if let descriptor = state.descriptor { _ = shutdown(descriptor, Int32(SHUT_RDWR)) }
         }
         wakeup.signal()
