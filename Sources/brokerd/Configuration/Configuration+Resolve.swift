@@ -169,8 +169,6 @@ extension Configuration {
         return secret
     }
 
-    /// Parsed as the Redis connections will parse it, so a URL they cannot use stops the broker
-    /// before it starts, not after it listens.
     /// A sentinel's address: a Redis URL without a database (a sentinel has none).
     private static func sentinelURL(_ url: String) throws(SettingRejection) -> RedisURL {
         let parsed = try redisURL(url)
@@ -178,6 +176,8 @@ extension Configuration {
         return parsed
     }
 
+    /// Parsed as the Redis connections will parse it, so a URL they cannot use stops the broker
+    /// before it starts, not after it listens.
     private static func redisURL(_ url: String) throws(SettingRejection) -> RedisURL {
         do {
             return try RedisURL(parsing: url)
