@@ -6,7 +6,10 @@ import Synchronization
 public final class Journal: Sendable {
     /// The file this journal lives in.
     public let path: String
+    /// As opened; the durability may change since (`durability`).
     public let options: JournalOptions
+    /// How hard commits wait for the disk now: `options.durability`, or what `setDurability(_:)` set last.
+    private let currentDurability: Mutex<Durability>
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
     /// This journal is the file's one writer while it holds this.
@@ -24,6 +27,7 @@ public final class Journal: Sendable {
     ) {
         self.path = path
         self.options = options
+        currentDurability = Mutex(options.durability)
         self.writer = writer
         self.checkpointer = checkpointer
         self.lock = lock
@@ -54,7 +58,7 @@ public final class Journal: Sendable {
                         + "and pass the archive as --archive to `brokerd journal verify`")
             }
             try JournalSchema.configure(db, readOnly: false, cacheMiB: options.cacheMiB)
-            try db.execute("PRAGMA synchronous = \(options.durability == .full ? "FULL" : "NORMAL")")
+            try db.execute("PRAGMA synchronous = \(options.durability.synchronous)")
             // Checkpoints run beside the commits (WALCheckpointer), not inside one.
             try db.execute("PRAGMA wal_autocheckpoint = 0")
             // The writer starts the log over; then it also cuts a log grown past this back.
@@ -173,6 +177,26 @@ public final class Journal: Sendable {
         try await writer.perform { db in
             try SnapshotStore.write(db, seq: seq, timestamp: timestamp, format: format, data: data, retained: retained)
         }
+    }
+
+    /// How hard commits wait for the disk now.
+    public var durability: Durability { currentDurability.withLock { $0 } }
+
+    /// Makes the commits after the one in progress wait for the disk as `durability` says (the
+    /// writer's `PRAGMA synchronous`, set between two commits): a reload of `durability`.
+    public func setDurability(_ durability: Durability) async throws {
+        try await writer.perform { db in try db.execute("PRAGMA synchronous = \(durability.synchronous)") }
+        currentDurability.withLock { $0 = durability }
+    }
+
+    /// The writer connection's `PRAGMA synchronous`: 1 (NORMAL) or 2 (FULL).
+    func writerSynchronous() async throws -> Int64 {
+        let value = Mutex<Int64>(0)
+        try await writer.perform { db in
+            let synchronous = try db.scalarInt("PRAGMA synchronous") ?? 0
+            value.withLock { $0 = synchronous }
+        }
+        return value.withLock { $0 }
     }
 
     /// The size SQLite's page cache of the writer's connection may grow to, in KiB.

@@ -4,6 +4,9 @@ public enum Durability: String, Sendable, CaseIterable {
     case normal
     /// synchronous=FULL: every commit is on stable storage before it is acknowledged.
     case full
+
+    /// The value of SQLite's `PRAGMA synchronous` for it.
+    var synchronous: String { self == .full ? "FULL" : "NORMAL" }
 }
 
 /// Settings of an open journal.

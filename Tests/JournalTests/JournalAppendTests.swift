@@ -22,6 +22,27 @@ import Testing
         reopened.close()
     }
 
+    /// A reload of `durability` sets the writer's `PRAGMA synchronous` between two commits.
+    @Test func theDurabilityChangesOnAnOpenJournalAndAppendsGoOn() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        #expect(journal.durability == .normal)
+        #expect(try await journal.writerSynchronous() == 1)
+        _ = try await journal.append(record(0))
+
+        try await journal.setDurability(.full)
+        #expect(journal.durability == .full && journal.options.durability == .normal)
+        #expect(try await journal.writerSynchronous() == 2)
+        let position = try await journal.append(record(1))
+        #expect(position.seq == 2)
+
+        try await journal.setDurability(.normal)
+        #expect(try await journal.writerSynchronous() == 1 && journal.durability == .normal)
+        journal.close()
+        await #expect(throws: JournalError.self) { try await journal.setDurability(.full) }
+        #expect(journal.durability == .normal, "a change that failed is not taken")
+    }
+
     @Test func appendsGetConsecutiveSeqsAndReadBackUnchanged() async throws {
         let dir = try TemporaryDirectory()
         let journal = try Journal.open(path: dir.path("j.sqlite"))

@@ -47,6 +47,7 @@ import TestSupport
         try """
             log_level = "debug"
             durability = "full"
+            journal_cache_mib = 8
             [auth]
             admin_token = "second-token"
             jwt_secret = "\(Self.newSecret)"
@@ -56,7 +57,7 @@ import TestSupport
             """.write(toFile: config, atomically: true, encoding: .utf8)
         kill(broker.process.processIdentifier, SIGHUP)
         #expect(try await waitForLog(broker, "configuration reloaded"))
-        #expect(broker.logText.contains("durability"), "the restart-only change is named")
+        #expect(broker.logText.contains("journal_cache_mib"), "the restart-only change is named")
 
         // The admin token: the old one is wrong now.
         #expect(try await HTTP.request("GET", configURL, token: "first-token").0 == 403)
@@ -64,11 +65,14 @@ import TestSupport
         #expect(status == 200)
         let settings = body["settings"] as? [String: Any]
         #expect(settings?["admin_token"] as? String == "set" && settings?["jwt_secret"] as? String == "set")
-        #expect(settings?["max_clients"] as? String == "1" && settings?["durability"] as? String == "normal")
+        #expect(settings?["max_clients"] as? String == "1" && settings?["durability"] as? String == "full")
+        #expect(settings?["journal_cache_mib"] as? String == "64")
         let last = (body["reloads"] as? [String: Any])?["last"] as? [String: Any]
         #expect(last?["result"] as? String == "applied")
-        #expect(last?["applied"] as? [String] == ["log_level", "max_clients", "admin_token", "jwt_secret", "allowed_origins"])
-        #expect(last?["restart_required"] as? [String] == ["durability"])
+        #expect(last?["applied"] as? [String] == ["durability", "log_level", "max_clients", "admin_token", "jwt_secret", "allowed_origins"])
+        #expect(last?["restart_required"] as? [String] == ["journal_cache_mib"])
+        let journal = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["journal"] as? [String: Any]
+        #expect(journal?["durability"] as? String == "full", "the journal's commits wait for the disk from the reload on")
         #expect(!broker.logText.contains("second-token") && !broker.logText.contains(Self.newSecret))
 
         // Client authentication is on, with the new secret.

@@ -5,7 +5,8 @@ extension Setting {
     /// configuration (SIGHUP, `POST /api/config/reload`). Each applies from the next request,
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
     /// session the user its token proved), except for `price_interval`, which reaches the open
-    /// connections from their next price update, and `redis_url`, which moves every Redis
+    /// connections from their next price update, `durability`, which the journal's writer takes
+    /// from its next commit, and `redis_url`, which moves every Redis
     /// connection to the new address when it changes from one address to another (set or unset,
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`). The others
     /// need a restart: they shape the listener, the journal or the sources, or what is in the journal.
@@ -14,7 +15,7 @@ extension Setting {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability:
             true
         default:
             false
@@ -88,6 +89,7 @@ extension Configuration {
         next.limits.priceInterval = new.limits.priceInterval
         next.limits.outboundQueueCapacity = new.limits.outboundQueueCapacity
         next.snapshotInterval = new.snapshotInterval
+        next.durability = new.durability
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
         next.redis.answerWait = new.redis.answerWait

@@ -169,6 +169,7 @@ struct APIRoutes {
             journal: .init(
                 // The file's name only: the stats are anyone's to read, the directory layout is the operator's.
                 lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, sqliteMemoryBytes: Journal.sqliteMemoryBytes, file: URL(fileURLWithPath: store.journal.path).lastPathComponent,
+                durability: store.journal.durability.rawValue,
                 failedCommits: journalStatistics.failedCommits,
                 lastCommitFailure: journalStatistics.lastCommitFailure.map {
                     .init(at: ISOTimestamp.format(microseconds: $0.timestamp), reason: $0.reason)
@@ -546,16 +547,18 @@ struct StatsBody: Encodable {
     struct JournalInfo: Encodable {
         let lastSeq: UInt64
         let sizeBytes: Int64
-        /// What SQLite holds in memory, mostly its page caches: levels off at 64 MiB per connection.
+        /// What SQLite holds in memory, mostly its page caches: levels off at `journal_cache_mib` per connection.
         let sqliteMemoryBytes: Int64
         let file: String
+        /// How hard commits wait for the disk now (`durability`, as last reloaded).
+        let durability: String
         /// Commits that failed since start (their appends were refused), and the latest one's
         /// failure while no commit has succeeded since (null otherwise).
         let failedCommits: UInt64
         let lastCommitFailure: CommitFailureInfo?
         let checkpoints: Checkpoints
         enum CodingKeys: String, CodingKey {
-            case file, checkpoints
+            case file, checkpoints, durability
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
             case sqliteMemoryBytes = "sqlite_memory_bytes"
@@ -570,6 +573,7 @@ struct StatsBody: Encodable {
             try container.encode(sizeBytes, forKey: .sizeBytes)
             try container.encode(sqliteMemoryBytes, forKey: .sqliteMemoryBytes)
             try container.encode(file, forKey: .file)
+            try container.encode(durability, forKey: .durability)
             try container.encode(failedCommits, forKey: .failedCommits)
             try container.encode(lastCommitFailure, forKey: .lastCommitFailure)
             try container.encode(checkpoints, forKey: .checkpoints)

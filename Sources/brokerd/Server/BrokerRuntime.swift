@@ -178,6 +178,9 @@ final class BrokerRuntime: Sendable {
             // A store still replaying takes them when it is handed over (`BrokerService.startUp`).
             await store?.setLimits(brokerLimits)
             await store?.setSnapshotInterval(snapshotInterval)
+            if let store, next.configuration.durability != store.journal.durability {
+                await applyDurability(to: store.journal)
+            }
             LabeledCounters.configReloads.increment("applied")
             Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
             return ReloadOutcome(at: at, changes: changes, error: nil)
@@ -285,6 +288,18 @@ final class BrokerRuntime: Sendable {
 
     /// Events between two snapshots, as last reloaded (`snapshot_interval`).
     var snapshotInterval: UInt64 { UInt64(live.withLock { $0.configuration.snapshotInterval }) }
+
+    /// Makes the journal's commits wait for the disk as `durability` says as last reloaded; a
+    /// failure (the journal closing) is logged, and the journal keeps what it had.
+    func applyDurability(to journal: Journal) async {
+        let durability = settings.configuration.durability
+        do {
+            try await journal.setDurability(durability)
+        } catch {
+            logger.error(
+                "the journal keeps its durability: it could not be changed", metadata: ["durability": "\(durability.rawValue)", "error": "\(error)"])
+        }
+    }
 
     /// The limits the decider enforces, from the configuration as last reloaded.
     var brokerLimits: Broker.Limits {
