@@ -135,6 +135,15 @@ struct CommandGenerator {
         }
     }
 
+    /// A store on a new journal at `path` that writes snapshots only when asked, with 200 events
+    /// of `generator` driven into it.
+    private func drivenStore(at path: String, generator: inout CommandGenerator) async throws -> (Journal, EventStore) {
+        let journal = try Journal.open(path: path)
+        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
+        try await drive(store, generator: &generator, count: 200, concurrency: 4)
+        return (journal, store)
+    }
+
     private func fullReplay(_ path: String, untilSeq: UInt64? = nil) throws -> Projection {
         try ProjectionLoader(logger: .init(label: "test")).load(from: JournalReader(path: path), untilSeq: untilSeq, useSnapshots: false).projection
     }
@@ -183,10 +192,8 @@ struct CommandGenerator {
     @Test func aChangedSnapshotIntervalTakesEffectFromTheLastSnapshot() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
-        let journal = try Journal.open(path: path)
-        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
         var generator = CommandGenerator(seed: 7)
-        try await drive(store, generator: &generator, count: 200, concurrency: 4)
+        let (journal, store) = try await drivenStore(at: path, generator: &generator)
         let reader = try JournalReader(path: path)
         #expect(try reader.snapshots().isEmpty)
 
@@ -239,10 +246,8 @@ struct CommandGenerator {
     @Test func aCorruptSnapshotIsSkippedForAnOlderOneOrAFullReplay() async throws {
         let dir = try TemporaryDirectory()
         let path = dir.path("j.sqlite")
-        let journal = try Journal.open(path: path)
-        let store = try EventStore(journal: journal, snapshotInterval: 1_000_000)
         var generator = CommandGenerator(seed: 7)
-        try await drive(store, generator: &generator, count: 200, concurrency: 4)
+        let (journal, store) = try await drivenStore(at: path, generator: &generator)
         try await store.snapshot()
         try await drive(store, generator: &generator, count: 200, concurrency: 4)
         try await store.snapshot()
