@@ -61,6 +61,12 @@ final class RedisSentinel {
         }
     }
 
+    /// How many of its clients subscribe to something (a sentinel takes no `PUBSUB`).
+    func subscribers() throws -> Int {
+        let clients = try commander().command("CLIENT", "LIST").text ?? ""
+        return clients.split(separator: "\n").filter { $0.contains(" sub=1 ") }.count
+    }
+
     /// Promotes a replica of the master now (`SENTINEL FAILOVER`).
     func failover() throws {
         let reply = try commander().command("SENTINEL", "FAILOVER", name)

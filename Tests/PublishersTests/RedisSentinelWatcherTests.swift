@@ -57,6 +57,49 @@ import Testing
         #expect(watcher.snapshot.state == .stopped)
     }
 
+    @Test func givenOtherSentinelsItAsksThemAndMovesTheAddressToTheirMaster() async throws {
+        let (first, second) = (try await RedisServer(), try await RedisServer())
+        let firstSentinel = try await RedisSentinel(monitoring: first)
+        let secondSentinel = try await RedisSentinel(monitoring: second, name: "othermaster")
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: 3, password: "pw"))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [firstSentinel.url], master: firstSentinel.name, address: address, backoff: Self.fastBackoff)
+        await watcher.start()
+        #expect(address.url.port == first.port)
+        #expect(!watcher.watch(sentinels: [firstSentinel.url], master: firstSentinel.name), "the same: nothing to do")
+        #expect(!watcher.watch(sentinels: [], master: "othermaster"), "no sentinels: ignored")
+        #expect(try firstSentinel.subscribers() == 1)
+
+        #expect(watcher.watch(sentinels: [secondSentinel.url], master: secondSentinel.name))
+        #expect(watcher.sentinels == [secondSentinel.url] && watcher.master == "othermaster")
+        try await eventually("the address to move to the other master") { address.url.port == second.port }
+        #expect(address.url == RedisURL(host: "127.0.0.1", port: second.port, database: 3, password: "pw"), "user, password and database kept")
+        let snapshot = watcher.snapshot
+        #expect(snapshot.sentinel == secondSentinel.url.endpoint && snapshot.master == "127.0.0.1:\(second.port)", "\(snapshot)")
+        #expect(snapshot.switches == 0 && snapshot.lastError == nil, "not a failover, not a failure: \(snapshot)")
+        try await eventually("the watcher to listen to the other sentinel") { watcher.snapshot.state == .connected }
+        // It listens there, and no longer to the first.
+        try await eventually("the first sentinel's subscriber to leave") { try firstSentinel.subscribers() == 0 }
+        #expect(try secondSentinel.subscribers() == 1)
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    @Test func givenSentinelsDuringABackoffItAsksThemAtOnce() async throws {
+        let master = try await RedisServer()
+        let sentinel = try await RedisSentinel(monitoring: master)
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [RedisURL(host: "127.0.0.1", port: try RedisServer.freePort())], master: "brokermaster", address: address,
+            backoff: ReconnectBackoff(initial: .seconds(60), maximum: .seconds(60)))
+        await watcher.start()
+        #expect(watcher.snapshot.state == .backingOff)
+        watcher.watch(sentinels: [sentinel.url], master: sentinel.name)
+        // Well within the minute the backoff would have slept.
+        try await eventually("the address to move to the master", within: .seconds(20)) { address.url.port == master.port }
+        try await eventually("the watcher to listen") { watcher.snapshot.state == .connected }
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
     @Test func withNoSentinelAnsweringStartReturnsAndTheAddressStays() async throws {
         let address = RedisAddress(RedisURL(host: "127.0.0.1", port: 6390))
         let watcher = RedisSentinelWatcher(

@@ -29,8 +29,9 @@ struct ConfigurationReloadTests {
     @Test func aReloadTakesTheReloadableSettingsAndNoOther() throws {
         let running = Configuration(), new = try Self.configuration(Self.changed)
         let next = running.reloaded(from: new)
-        // The default runs without Redis: a URL set by a reload would need a restart to start it.
-        let applies = { (setting: Setting) in setting.isReloadable && setting != .redisURL }
+        // The default runs without Redis: a URL set by a reload would need a restart to start it,
+        // and sentinels where there were none a restart to start asking them.
+        let applies = { (setting: Setting) in setting.isReloadable && ![.redisURL, .redisSentinels, .redisSentinelMaster].contains(setting) }
         for setting in Setting.allCases {
             let expected = applies(setting) ? new.value(of: setting) : running.value(of: setting)
             #expect(next.value(of: setting) == expected, "\(setting.name)")
@@ -70,10 +71,37 @@ struct ConfigurationReloadTests {
         #expect(followed.reloaded(from: movedWithThem).redis.url == followed.redis.url)
     }
 
+    @Test func theSentinelsAreReloadedWhileThereAreSentinelsBeforeAndAfter() throws {
+        let followed = try Self.configuration([
+            .redisURL: "redis://10.0.0.1:6379", .redisSentinels: "redis://10.0.0.9:26379", .redisSentinelMaster: "mymaster",
+        ])
+        let others = try Self.configuration([
+            .redisURL: "redis://10.0.0.1:6379", .redisSentinels: "redis://10.0.0.8:26379,redis://:pw@10.0.0.7:26380",
+            .redisSentinelMaster: "othermaster",
+        ])
+        #expect(followed.changes(to: others) == Configuration.Changes(applied: [.redisSentinels, .redisSentinelMaster]))
+        let next = followed.reloaded(from: others)
+        #expect(next.redis.sentinels == others.redis.sentinels && next.redis.sentinelMaster == "othermaster")
+        #expect(next.changes(to: others) == Configuration.Changes())
+
+        // A sentinel's password alone (left out of the text) is a change too.
+        var rotated = others
+        rotated.redis.sentinels[1].password = "pw2"
+        #expect(others.changes(to: rotated) == Configuration.Changes(applied: [.redisSentinels]))
+
+        // Set where there were none, or unset: the watcher starts or stops, a restart.
+        let direct = try Self.configuration([.redisURL: "redis://10.0.0.1:6379"])
+        #expect(direct.changes(to: followed) == Configuration.Changes(needRestart: [.redisSentinels, .redisSentinelMaster]))
+        #expect(direct.reloaded(from: followed).redis.sentinels.isEmpty && direct.reloaded(from: followed).redis.sentinelMaster == nil)
+        #expect(followed.changes(to: direct) == Configuration.Changes(needRestart: [.redisSentinels, .redisSentinelMaster]))
+        #expect(followed.reloaded(from: direct).redis.sentinels == followed.redis.sentinels)
+        #expect(followed.reloaded(from: direct).redis.sentinelMaster == "mymaster")
+    }
+
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .redisURL, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .redisURL, .redisSentinels, .redisSentinelMaster, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

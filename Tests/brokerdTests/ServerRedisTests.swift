@@ -186,6 +186,44 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func reloadedSentinelsAreAskedAndTheBrokerMovesToTheirMasterWithItsClientsConnected() async throws {
+        let (first, second) = (try await RedisProcess(), try await RedisProcess())
+        let dir = try TemporaryDirectory()
+        let firstSentinel = try await RedisProcess(sentinelOf: first, name: "brokermaster", directory: dir.url.path)
+        let secondSentinel = try await RedisProcess(sentinelOf: second, name: "othermaster", directory: dir.url.path)
+        let config = dir.path("brokerd.toml")
+        // redis_url's host and port lead nowhere: the sentinels say where the master is.
+        let redis = "[redis]\nurl = \"redis://127.0.0.1:\(try freePort())\"\n"
+        func followed(by sentinel: RedisProcess, as name: String) throws {
+            try (redis + "sentinels = [\"\(sentinel.url)\"]\nsentinel_master = \"\(name)\"\n")
+                .write(toFile: config, atomically: true, encoding: .utf8)
+        }
+        try followed(by: firstSentinel, as: "brokermaster")
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        let socket = try await stockSubscriber(broker)
+        #expect(try await publishUntilHeard(12.5, on: first))
+        #expect(try await nextPrice(socket) == 12.5)
+
+        try followed(by: secondSentinel, as: "othermaster")
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["redis_sentinels", "redis_sentinel_master"], "\(body)")
+        #expect(try await publishUntilHeard(13, on: second), "the broker subscribes on the other sentinels' master")
+        #expect(try await nextPrice(socket) == 13)
+        let sentinel = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["redis_sentinel"] as? [String: Any]
+        #expect(sentinel?["sentinel"] as? String == "127.0.0.1:\(secondSentinel.port)", "\(sentinel ?? [:])")
+        #expect(sentinel?["master"] as? String == "127.0.0.1:\(second.port)" && sentinel?["switches"] as? Int == 0, "\(sentinel ?? [:])")
+
+        // Without sentinels redis_url would say where Redis is (nowhere): that waits for a restart.
+        try redis.write(toFile: config, atomically: true, encoding: .utf8)
+        let (_, unset) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(unset["applied"] as? [String] == [], "\(unset)")
+        #expect(unset["restart_required"] as? [String] == ["redis_sentinels", "redis_sentinel_master"], "\(unset)")
+        #expect(try await publishUntilHeard(14, on: second))
+        #expect(try await nextPrice(socket) == 14)
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func entriesAddedWhileTheBrokerIsDownAreReadEvenIfNoneCameBefore() async throws {
         let redis = try await RedisProcess()
         try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)

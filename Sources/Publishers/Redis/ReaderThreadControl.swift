@@ -77,6 +77,9 @@ final class ReaderThreadControl: Sendable {
         wakeup.signal()
     }
 
+    /// Whether a reconnect was asked for and not taken yet (`takeReconnectRequest()` takes it).
+    var hasReconnectRequest: Bool { state.withLock { $0.reconnecting } }
+
     /// Whether a reconnect was asked for since the last call, which takes the request. Call before
     /// each session opens its connection, and when one fails (then it failed for the request).
     func takeReconnectRequest() -> Bool {

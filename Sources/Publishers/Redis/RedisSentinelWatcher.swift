@@ -30,11 +30,15 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 /// A thread of its own, as the readers: it listens to one sentinel at a time and goes to the next
 /// when that one fails, backing off after each round in which none answered. Each connection
 /// subscribes first and asks where the master is second, so no switch falls between the two.
+/// `watch(sentinels:master:)` gives it other sentinels, or another master name, while it runs.
 public final class RedisSentinelWatcher: Sendable {
-    /// The sentinels, tried in turn (user and password for the sentinel's own AUTH, if any).
-    public let sentinels: [RedisURL]
-    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
-    public let master: String
+    /// The sentinels it asks and the master name it asks them about.
+    private struct Watched: Equatable {
+        var sentinels: [RedisURL]
+        var master: String
+    }
+
+    private let watched: Mutex<Watched>
     private let address: RedisAddress
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
@@ -54,8 +58,7 @@ public final class RedisSentinelWatcher: Sendable {
         backoff: ReconnectBackoff = .init(), healthCheckInterval: Duration = .seconds(5),
         logger: Logger = Logger(label: "brokerd.redis.sentinel")
     ) {
-        self.sentinels = sentinels
-        self.master = master
+        watched = Mutex(Watched(sentinels: sentinels, master: master))
         self.address = address
         self.connectTimeout = connectTimeout
         self.backoff = backoff
@@ -63,8 +66,36 @@ public final class RedisSentinelWatcher: Sendable {
         self.logger = logger
     }
 
+    /// The sentinels, tried in turn (user and password for the sentinel's own AUTH, if any).
+    public var sentinels: [RedisURL] { watched.withLock { $0.sentinels } }
+
+    /// The name the sentinels monitor the master under (`sentinel monitor <name> …`).
+    public var master: String { watched.withLock { $0.master } }
+
     /// State and counters, consistent with each other.
     public var snapshot: RedisSentinelSnapshot { state.withLock { $0 } }
+
+    /// Asks `sentinels` about the master named `master` from now on (a reload of
+    /// `redis_sentinels` or `redis_sentinel_master`): the connection to the sentinel it listens to
+    /// ends, a backoff sleep ends, and the first of the new sentinels is asked at once, with no
+    /// failure counted; its answer moves the address as at start-up. False, and nothing happens,
+    /// when they are what it watches already, or `sentinels` is empty (a watcher cannot stop
+    /// watching: that is `stop()`).
+    @discardableResult
+    public func watch(sentinels: [RedisURL], master: String) -> Bool {
+        let next = Watched(sentinels: sentinels, master: master)
+        guard !sentinels.isEmpty else { return false }
+        let changed = watched.withLock { watched in
+            defer { watched = next }
+            return watched != next
+        }
+        guard changed else { return false }
+        logger.notice(
+            "Redis sentinels changed: asking them where the master is",
+            metadata: ["sentinels": "\(sentinels.map(\.endpoint).joined(separator: ","))", "master": "\(master)"])
+        control.requestReconnect()
+        return true
+    }
 
     /// Starts the watcher's thread and returns once the sentinels were asked: after the first
     /// answer (the address is the master's then), or once every sentinel failed once (the address
@@ -74,7 +105,7 @@ public final class RedisSentinelWatcher: Sendable {
         guard !sentinels.isEmpty else { return endFirstRound() }
         guard !started.exchange(true, ordering: .acquiringAndReleasing) else { return }
         state.withLock { $0.state = .connecting }
-        ReaderThreadControl.spawn(name: "redis-sentinel:\(master)") { [self] in run() }
+        ReaderThreadControl.spawn(name: "redis-sentinel") { [self] in run() }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let done = firstRound.withLock { round in
                 if !round.done { round.waiters.append(continuation) }
@@ -109,13 +140,19 @@ public final class RedisSentinelWatcher: Sendable {
             control.finish()
         }
         while !control.isStopping {
+            // Other sentinels or another name (`watch`): the first of them, at once.
+            if control.takeReconnectRequest() {
+                (next, failedInARow) = (0, 0)
+                backoff.reset()
+            }
+            let (sentinels, master) = watched.withLock { ($0.sentinels, $0.master) }
             let sentinel = sentinels[next % sentinels.count]
             state.withLock {
                 $0.state = .connecting
                 $0.sentinel = sentinel.endpoint
             }
             do {
-                try listen(to: sentinel) {
+                try listen(to: sentinel, master: master) {
                     if failedInARow > 0 {
                         logger.info(
                             "listening to a Redis sentinel", metadata: ["sentinel": "\(sentinel.endpoint)", "master": "\(master)", "failures_before": "\(failedInARow)"])
@@ -126,6 +163,8 @@ public final class RedisSentinelWatcher: Sendable {
                 }
             } catch {
                 if control.isStopping { break }
+                // Ended for `watch`, not a failure: the loop's top takes the request.
+                if control.hasReconnectRequest { continue }
                 failedInARow += 1
                 state.withLock { $0.lastError = "\(sentinel.endpoint): \(error)" }
                 // The first failure of an outage is news; the retries that follow are not.
@@ -138,8 +177,8 @@ public final class RedisSentinelWatcher: Sendable {
                 next += 1
                 // Each sentinel tried once with no answer: back off before the next round.
                 if failedInARow % sentinels.count == 0 {
-                    endFirstRound()
                     state.withLock { $0.state = .backingOff }
+                    endFirstRound()
                     if !control.sleep(for: backoff.nextDelay()) { break }
                 }
             }
@@ -147,8 +186,9 @@ public final class RedisSentinelWatcher: Sendable {
     }
 
     /// One connection to `sentinel`: subscribe to its failover announcements, ask it where the
-    /// master is, then follow the announcements until the connection fails or the watcher stops.
-    private func listen(to sentinel: RedisURL, located: () -> Void) throws(RedisError) {
+    /// master named `master` is, then follow the announcements until the connection fails, the
+    /// watcher stops or is given other sentinels.
+    private func listen(to sentinel: RedisURL, master: String, located: () -> Void) throws(RedisError) {
         let connection = try RedisConnection(url: sentinel, timeout: connectTimeout)
         defer {
             control.detach()
@@ -164,7 +204,7 @@ public final class RedisSentinelWatcher: Sendable {
         }
         // Asked once subscribed (a subscribed connection takes no other command): a switch after
         // the answer is announced on the subscription.
-        move(to: try askForMaster(sentinel), switched: false)
+        move(to: try askForMaster(sentinel, named: master), named: master, switched: false)
         state.withLock {
             $0.state = .connected
             $0.lastError = nil
@@ -183,12 +223,12 @@ public final class RedisSentinelWatcher: Sendable {
             guard case .array(let parts) = push, parts.count == 3, parts[0].text == "message", parts[1].text == Self.switchChannel,
                 let text = parts[2].text
             else { continue }
-            if let announced = Self.newMaster(in: text, named: master) { move(to: announced, switched: true) }
+            if let announced = Self.newMaster(in: text, named: master) { move(to: announced, named: master, switched: true) }
         }
     }
 
-    /// Where `sentinel` says the master is, on a connection of its own.
-    private func askForMaster(_ sentinel: RedisURL) throws(RedisError) -> (host: String, port: Int) {
+    /// Where `sentinel` says the master named `master` is, on a connection of its own.
+    private func askForMaster(_ sentinel: RedisURL, named master: String) throws(RedisError) -> (host: String, port: Int) {
         let connection = try RedisConnection(url: sentinel, timeout: connectTimeout)
         defer { connection.close() }
         connection.setReadTimeout(connectTimeout)
@@ -216,8 +256,8 @@ public final class RedisSentinelWatcher: Sendable {
         return (String(parts[3]), port)
     }
 
-    /// Moves the address to the master at `host:port`, keeping its user, password and database.
-    private func move(to master: (host: String, port: Int), switched: Bool) {
+    /// Moves the address to the master named `name` at `host:port`, keeping its user, password and database.
+    private func move(to master: (host: String, port: Int), named name: String, switched: Bool) {
         var url = address.url
         url.host = master.host
         url.port = master.port
@@ -229,7 +269,7 @@ public final class RedisSentinelWatcher: Sendable {
         if moved {
             logger.notice(
                 switched ? "Redis failover: following the new master" : "Redis master located by the sentinels",
-                metadata: ["master": "\(self.master)", "address": "\(url.endpoint)"])
+                metadata: ["master": "\(name)", "address": "\(url.endpoint)"])
         }
     }
 }

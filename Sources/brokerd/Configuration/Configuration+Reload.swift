@@ -6,16 +6,18 @@ extension Setting {
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
     /// session the user its token proved), except for `price_interval`, which reaches the open
     /// connections from their next price update, `durability`, which the journal's writer takes
-    /// from its next commit, and `redis_url`, which moves every Redis
+    /// from its next commit, `redis_url`, which moves every Redis
     /// connection to the new address when it changes from one address to another (set or unset,
-    /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`). The others
-    /// need a restart: they shape the listener, the journal or the sources, or what is in the journal.
+    /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
+    /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
+    /// (while there are sentinels before and after). The others need a restart: they shape the
+    /// listener, the journal or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster:
             true
         default:
             false
@@ -43,12 +45,17 @@ extension Configuration {
     }
 
     /// Whether a reload takes `new`'s value of `setting`: a reloadable one, but `redis_url` only
-    /// from one address to another, and not while sentinels say where the master is. Set where it
+    /// from one address to another, and not while sentinels say where the master is (set where it
     /// was not, or unset, it would start or stop the Redis sources and the simulator: that needs a
-    /// restart.
+    /// restart); the sentinels and their master's name only while there are sentinels before and
+    /// after (set or unset, they start or stop the sentinel watcher).
     func appliesAtReload(_ setting: Setting, to new: Configuration) -> Bool {
         guard setting.isReloadable else { return false }
-        return setting != .redisURL || ((redis.url == nil) == (new.redis.url == nil) && redis.sentinels.isEmpty)
+        switch setting {
+        case .redisURL: return (redis.url == nil) == (new.redis.url == nil) && redis.sentinels.isEmpty
+        case .redisSentinels, .redisSentinelMaster: return !redis.sentinels.isEmpty && !new.redis.sentinels.isEmpty
+        default: return true
+        }
     }
 
     /// Whether `setting` changed in a way its value's text does not tell: the file it names read
@@ -92,6 +99,10 @@ extension Configuration {
         next.durability = new.durability
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
+        if appliesAtReload(.redisSentinels, to: new) {
+            next.redis.sentinels = new.redis.sentinels
+            next.redis.sentinelMaster = new.redis.sentinelMaster
+        }
         next.redis.answerWait = new.redis.answerWait
         next.redis.secret = new.redis.secret
         next.redis.secretRequired = new.redis.secretRequired

@@ -172,6 +172,10 @@ final class BrokerRuntime: Sendable {
             }
             // Only from one address to another (`reloaded(from:)`): every connection moves there.
             if let url = now.url, url != was.url { redisAddress?.move(to: url) }
+            // Only while there are sentinels before and after: the watcher asks the new ones.
+            if let master = now.sentinelMaster, now.sentinels != was.sentinels || master != was.sentinelMaster {
+                sentinel?.watch(sentinels: now.sentinels, master: master)
+            }
             if next.configuration.limits.priceInterval != current.configuration.limits.priceInterval {
                 sink.setPriceInterval(next.configuration.limits.priceInterval)
             }
