@@ -139,6 +139,7 @@ let package = Package(
             ]
         ),
         .target(name: "TestSupport", dependencies: ["CSQLite3", "Journal"], path: "Tests/TestSupport"),
+        .testTarget(name: "TestSupportTests", dependencies: ["TestSupport"]),
         .testTarget(name: "LockingTests", dependencies: ["Locking"]),
         .testTarget(name: "JournalTests", dependencies: ["Journal", "TestSupport"]),
         .testTarget(name: "BrokerTests", dependencies: ["Broker", "Locking", "TestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Journal
+import TestSupport
 import Testing
 
 /// A child process appends as fast as it can and prints every acknowledged seq; the test kills it
@@ -14,7 +15,7 @@ import Testing
         writer.arguments = ["crash-writer", "--journal", path, "--durability", durability.rawValue, "--appenders", "8"]
         let output = Pipe()
         writer.standardOutput = output
-        try writer.run()
+        try writer.runWatched()
 
         var acknowledged = Set<UInt64>()
         var buffer = Data()

@@ -30,7 +30,7 @@ final class RedisSentinel {
         process.arguments = [config, "--sentinel"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runWatched()
         let deadline = ContinuousClock.now + .seconds(30)
         while (try? commander().ping()) != true {
             guard process.isRunning, ContinuousClock.now < deadline else {

@@ -42,7 +42,7 @@ import _CryptoExtras
             process.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", directory]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
-            try process.run()
+            try process.runWatched()
             for _ in 0..<200 {
                 if (try? await HTTP.request("GET", "http://127.0.0.1:\(port)/")) != nil { return }
                 try await Task.sleep(for: .milliseconds(25))

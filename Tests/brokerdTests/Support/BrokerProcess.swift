@@ -42,7 +42,7 @@ final class BrokerProcess: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         let log = LogBuffer()
-        try process.run()
+        try process.runWatched()
         self.process = process
         self.log = log
         let found = await log.firstMatch(from: errors, of: listening, orExitOf: process).flatMap { Int($0) }

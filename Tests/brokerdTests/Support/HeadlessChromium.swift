@@ -73,7 +73,7 @@ final class HeadlessChromium: @unchecked Sendable {
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
         let log = LogBuffer()
-        try process.run()
+        try process.runWatched()
         self.process = process
         self.profile = profile
         self.log = log

@@ -34,7 +34,7 @@ final class NginxProcess {
         process.arguments = ["-p", directory.url.path, "-c", configPath, "-e", directory.path("error.log"), "-g", "daemon off;"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runWatched()
         self.process = process
         try await waitUntilProxying()
     }

@@ -44,7 +44,7 @@ final class RedisProcess {
         // Not the test process's: a server outliving a crashed test run would hold its stderr
         // open, and `swift test` would wait for it forever instead of reporting the crash.
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runWatched()
         self.process = process
         let deadline = ContinuousClock.now + .seconds(30)
         // Asked once more after the deadline, for a task that was not run for a while.
