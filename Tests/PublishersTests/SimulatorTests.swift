@@ -1,5 +1,6 @@
 import Broker
 import Foundation
+import Synchronization
 import Testing
 import TestSupport
 
@@ -92,8 +93,35 @@ import TestSupport
         #expect(a.next(100, at: 1) == b.next(100, at: 1))
     }
 
+    @Test func aWalkGivenAnotherRateStepsAsOneStartedAtIt() throws {
+        let stocks = try shippedMarket.stocks
+        var changed = RandomWalk(stocks: stocks, ticksPerSecond: 20, seed: 42)
+        changed.setRate(2_000)
+        var started = RandomWalk(stocks: stocks, ticksPerSecond: 2_000, seed: 42)
+        #expect(changed.next(100, at: 1) == started.next(100, at: 1))
+        var unchanged = RandomWalk(stocks: stocks, ticksPerSecond: 20, seed: 42)
+        var other = RandomWalk(stocks: stocks, ticksPerSecond: 2_000, seed: 42)
+        #expect(unchanged.next(100, at: 1) != other.next(100, at: 1), "the rate matters")
+    }
+
+    @Test func theRunningSourceTakesANewRateFromItsNextRound() async throws {
+        // One tick a second: a thousand would take a quarter of an hour.
+        let rate = SimulatorRate(1)
+        let source = SimulatorSource(market: try shippedMarket, rate: rate, seed: 1)
+        let sizes = Mutex<[Int]>([])
+        let task = Task { try await source.run { ticks in sizes.withLock { $0.append(ticks.count) } } }
+        defer { task.cancel() }
+        try await eventually("the first tick") { sizes.withLock { $0 == [1] } }
+        rate.ticksPerSecond = 10_000
+        try await eventually("a thousand ticks at the new rate") { sizes.withLock { $0.reduce(0, +) >= 1_000 } }
+        // And back down: rounds of a single tick again.
+        rate.ticksPerSecond = 20
+        let seen = sizes.withLock { $0.count }
+        try await eventually("a round of one tick") { sizes.withLock { $0.dropFirst(seen).contains(1) } }
+    }
+
     @Test func theSourceDeliversAboutItsRateUntilCancelled() async throws {
-        let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 200, seed: 1)
+        let source = SimulatorSource(market: try shippedMarket, rate: SimulatorRate(200), seed: 1)
         let delivered = TickCounter()
         let task = Task { try await source.run { ticks in await delivered.add(ticks.count) } }
         while await delivered.count < 20 { try await Task.sleep(for: .milliseconds(10)) }
@@ -104,7 +132,7 @@ import TestSupport
 
     @Test func aRoundLargerThanTheDecidersBatchLimitIsDeliveredInBatchesItTakes() async throws {
         // 250,000 ticks/s is 12,500 ticks per 50 ms round, more than the decider takes at once.
-        let source = SimulatorSource(market: try shippedMarket, ticksPerSecond: 250_000, seed: 1)
+        let source = SimulatorSource(market: try shippedMarket, rate: SimulatorRate(250_000), seed: 1)
         let batches = BatchLog()
         let task = Task {
             try await source.run { ticks in await batches.add(size: ticks.count, refusal: Self.refusal(of: .ingestTicks(ticks.map(FedTick.init)))) }

@@ -38,6 +38,25 @@ import TestSupport
         await broker.terminate()
     }
 
+    @Test func aReloadedRateReachesTheRunningSimulator() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        // One tick a second: two thousand would take over half an hour.
+        try "[simulator]\nrate = 1\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await startBroker(in: dir, ["--config", config])
+        try await waitUntil { try await ticks(broker) > 0 }
+        #expect(try await ticks(broker) < 100)
+
+        try "[simulator]\nrate = 5000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["simulator_rate"], "\(body)")
+        try await waitUntil { try await ticks(broker) >= 2_000 }
+        #expect(try await ticks(broker) >= 2_000)
+        let settings = try await HTTP.request("GET", broker.baseURL + "/api/config").1["settings"] as? [String: Any]
+        #expect(settings?["simulator_rate"] as? String == "5000", "\(settings ?? [:])")
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func aSignalsFileThatCannotBeUsedTurnsTheSimulatorOffNamingItsAbsolutePath() async throws {
         let dir = try TemporaryDirectory()
         try FileManager.default.createDirectory(atPath: dir.path("Config"), withIntermediateDirectories: true)

@@ -1,5 +1,22 @@
 import Broker
 import Journal
+import Synchronization
+
+/// The simulator's rate, ticks per second across all stocks: read by the running simulator at
+/// every round, so a reload of `simulator_rate` reaches it without a restart.
+public final class SimulatorRate: Sendable {
+    private let bits: Atomic<UInt64>
+
+    /// `ticksPerSecond` must be more than 0 (the configuration checks it).
+    public init(_ ticksPerSecond: Double) {
+        bits = Atomic(ticksPerSecond.bitPattern)
+    }
+
+    public var ticksPerSecond: Double {
+        get { Double(bitPattern: bits.load(ordering: .relaxed)) }
+        set { bits.store(newValue.bitPattern, ordering: .relaxed) }
+    }
+}
 
 /// A random-walk tick stream over the configured strategies' stocks, so a fresh `brokerd serve`
 /// shows live prices with no feed attached. Prices move about 2 % a day in cents within each
@@ -8,8 +25,8 @@ import Journal
 public struct SimulatorSource: TickSource {
     public let name = "simulator"
     public let market: SimulatedMarket
-    /// Ticks per second across all stocks.
-    public let ticksPerSecond: Double
+    /// Ticks per second across all stocks, as the next round takes it.
+    public let rate: SimulatorRate
     /// Seed of the random walk; the same seed gives the same walk.
     public let seed: UInt64
     /// Most ticks delivered at once (the decider's `maxTicksPerBatch`): a round with more is
@@ -21,25 +38,33 @@ public struct SimulatorSource: TickSource {
     public let lastTicks: [String: PriceTick]
 
     public init(
-        market: SimulatedMarket, ticksPerSecond: Double, seed: UInt64 = UInt64.random(in: .min ... .max),
+        market: SimulatedMarket, rate: SimulatorRate, seed: UInt64 = UInt64.random(in: .min ... .max),
         maxTicksPerBatch: Int = Limits().maxTicksPerBatch, lastTicks: [String: PriceTick] = [:]
     ) {
         self.market = market
-        self.ticksPerSecond = ticksPerSecond
+        self.rate = rate
         self.seed = seed
         self.maxTicksPerBatch = max(1, maxTicksPerBatch)
         self.lastTicks = lastTicks
     }
 
+    /// Rounds a second at `ticksPerSecond`: 20 at most (rounds of 50 ms, smooth at low rates and few
+    /// at high ones), 1 at least.
+    static func roundsPerSecond(at ticksPerSecond: Double) -> Double { min(20.0, max(1.0, ticksPerSecond)) }
+
     public func run(deliver: @escaping @Sendable ([PriceTick]) async throws -> Void) async throws {
         guard !market.stocks.isEmpty else { return }
+        var ticksPerSecond = rate.ticksPerSecond
         var walk = RandomWalk(stocks: market.stocks, ticksPerSecond: ticksPerSecond, seed: seed, continuing: lastTicks)
-        // Rounds of 50 ms at most: smooth at low rates, few rounds at high ones.
-        let roundsPerSecond = min(20.0, max(1.0, ticksPerSecond))
-        let interval = Duration.microseconds(Int64(1_000_000 / roundsPerSecond))
         var owed = 0.0
         var next = ContinuousClock.now
         while !Task.isCancelled {
+            // A new rate (a reload) from this round on; the steps keep a stock's day at about 2 %.
+            if rate.ticksPerSecond != ticksPerSecond {
+                ticksPerSecond = rate.ticksPerSecond
+                walk.setRate(ticksPerSecond)
+            }
+            let roundsPerSecond = Self.roundsPerSecond(at: ticksPerSecond)
             owed += ticksPerSecond / roundsPerSecond
             let count = Int(owed)
             owed -= Double(count)
@@ -51,7 +76,7 @@ public struct SimulatorSource: TickSource {
                     return
                 }
             }
-            next += interval
+            next += .microseconds(Int64(1_000_000 / roundsPerSecond))
             try await Task.sleep(until: next, clock: .continuous)
         }
     }
@@ -78,7 +103,7 @@ struct RandomWalk {
     private let limits: [DailyLimit]
     private var quotes: [Quote]
     /// Half the width of a step's uniform distribution, relative to the price.
-    private let stepWidth: Double
+    private var stepWidth: Double
     private var random: SplitMix64
     private var cursor = 0
 
@@ -90,8 +115,7 @@ struct RandomWalk {
     ) {
         self.stocks = stocks
         self.limits = stocks.map { DailyLimit.of(code: $0.code) }
-        // A uniform step on [-w, w] has the standard deviation w / √3.
-        self.stepWidth = Self.stepDeviation(ticksPerSecond: ticksPerSecond, stocks: stocks.count) * 3.0.squareRoot()
+        self.stepWidth = Self.stepWidth(ticksPerSecond: ticksPerSecond, stocks: stocks.count)
         self.random = SplitMix64(seed: seed)
         self.quotes = stocks.map { stock in
             guard let last = lastTicks[stock.code] else {
@@ -101,6 +125,17 @@ struct RandomWalk {
             let prevClose = last.prevClose > 0 ? last.prevClose : last.price
             return Quote(prevClose: prevClose, price: last.price, volume: last.volume, day: TradingCalendar.day(of: last.timestamp))
         }
+    }
+
+    /// Steps from now on for `ticksPerSecond` (the rate changed): a stock's day still moves about 2 %.
+    mutating func setRate(_ ticksPerSecond: Double) {
+        stepWidth = Self.stepWidth(ticksPerSecond: ticksPerSecond, stocks: stocks.count)
+    }
+
+    /// Half the width of a step's uniform distribution: a uniform step on [-w, w] has the standard
+    /// deviation w / √3.
+    private static func stepWidth(ticksPerSecond: Double, stocks: Int) -> Double {
+        stepDeviation(ticksPerSecond: ticksPerSecond, stocks: stocks) * 3.0.squareRoot()
     }
 
     /// A stock's day moves about this much (one standard deviation), as a large cap's does.

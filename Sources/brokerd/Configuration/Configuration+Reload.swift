@@ -10,14 +10,16 @@ extension Setting {
     /// connection to the new address when it changes from one address to another (set or unset,
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
     /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
-    /// (while there are sentinels before and after). The others need a restart: they shape the
+    /// (while there are sentinels before and after), and `simulator_rate`, which the simulator
+    /// takes from its next round. The others need a restart: they shape the
     /// listener, the journal or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
         case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
-            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster:
+            .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster,
+            .simulatorRate:
             true
         default:
             false
@@ -97,6 +99,7 @@ extension Configuration {
         next.limits.outboundQueueCapacity = new.limits.outboundQueueCapacity
         next.snapshotInterval = new.snapshotInterval
         next.durability = new.durability
+        next.simulator.ticksPerSecond = new.simulator.ticksPerSecond
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
         if appliesAtReload(.redisSentinels, to: new) {

@@ -54,6 +54,8 @@ final class BrokerRuntime: Sendable {
     let resumeKey: ResumeKey
     /// The level every logger of the process logs at, which a reload of `log_level` sets.
     let logLevels: LogLevelSwitch
+    /// The simulator's ticks per second, which a reload of `simulator_rate` sets.
+    let simulatorRate: SimulatorRate
     /// Tells systemd how the broker is doing, when it runs as a `Type=notify` unit.
     let systemd: SystemdNotifier?
     /// The configuration's sources read again (file, environment, flags), for a reload; nil when
@@ -78,6 +80,7 @@ final class BrokerRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.logLevels = logLevels ?? LogLevelSwitch(configuration.logLevel)
+        simulatorRate = SimulatorRate(configuration.simulator.ticksPerSecond)
         self.source = source
         live = Mutex(LiveSettings(configuration: configuration, tokenVerifier: tokenVerifier))
         sharedSecrets = SharedSecrets(configuration.redis)
@@ -158,6 +161,7 @@ final class BrokerRuntime: Sendable {
             let next = await current.reloaded(from: new, logger: logger)
             live.withLock { $0 = next }
             logLevels.level = next.configuration.logLevel
+            simulatorRate.ticksPerSecond = next.configuration.simulator.ticksPerSecond
             admissions.setLimit(next.configuration.limits.maxClients)
             if next.configuration.limits.perAddress != current.configuration.limits.perAddress {
                 admissions.setPerAddress(

@@ -292,11 +292,11 @@ struct BrokerService: Service {
         logger.info(
             "simulator on",
             metadata: [
-                "ticks_per_second": .stringConvertible(configuration.simulator.ticksPerSecond), "stocks": .stringConvertible(market.stocks.count),
+                "ticks_per_second": .stringConvertible(runtime.simulatorRate.ticksPerSecond), "stocks": .stringConvertible(market.stocks.count),
                 "market": "\(origin)",
             ])
         return [SimulatorSource(
-            market: market, ticksPerSecond: configuration.simulator.ticksPerSecond,
+            market: market, rate: runtime.simulatorRate,
             maxTicksPerBatch: runtime.brokerLimits.maxTicksPerBatch, lastTicks: lastTicks)]
     }
 
