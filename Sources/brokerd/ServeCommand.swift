@@ -29,13 +29,12 @@ struct ServeCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("brokerd: \(error)\n".utf8))
             throw ExitCode(2)
         }
-        // Every handler reads its level off the switch, which a reload of log_level sets.
+        // Every handler reads its level and format off the switches, which a reload of log_level
+        // and log_format sets.
         let logLevels = LogLevelSwitch(configuration.logLevel)
+        let logFormats = LogFormatSwitch(configuration.logFormat)
         LoggingSystem.bootstrap { label in
-            switch configuration.logFormat {
-            case .text: SwitchedLevelHandler(StreamLogHandler.standardError(label: label), levels: logLevels)
-            case .json: SwitchedLevelHandler(JSONLogHandler(label: label), levels: logLevels)
-            }
+            SwitchedLevelHandler(SwitchedFormatHandler(label: label, formats: logFormats), levels: logLevels)
         }
         let logger = Logger(label: "brokerd")
         for name in Configuration.unrecognizedEnvironmentNames(in: ProcessInfo.processInfo.environment) {
@@ -68,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         let systemd = SystemdNotifier.fromEnvironment(ProcessInfo.processInfo.environment, logger: logger)
         let runtime = BrokerRuntime(
             configuration: configuration, logger: logger, metrics: BrokerMetrics.bootstrap(), tokenVerifier: tokenVerifier,
-            resumeKey: resumeKey, logLevels: logLevels, systemd: systemd,
+            resumeKey: resumeKey, logLevels: logLevels, logFormats: logFormats, systemd: systemd,
             source: { () throws(ConfigurationError) in try Configuration.load(flags: options) })
         let listeningLogger = logger
         let application = BrokerServer.makeApplication(runtime: runtime) { port in

@@ -100,7 +100,7 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .logFormat, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
@@ -138,6 +138,23 @@ struct ConfigurationReloadTests {
         #expect(quiet.logLevel == .warning)
     }
 
+    @Test func everyLoggerWritesInTheSwitchsFormatWithItsMetadata() {
+        let formats = LogFormatSwitch(.text)
+        let (text, json) = (Records(), Records())
+        var logger = Logger(label: "brokerd") { _ in
+            SwitchedFormatHandler(text: MetadataRecordingHandler(records: text), json: MetadataRecordingHandler(records: json), formats: formats)
+        }
+        logger[metadataKey: "node"] = "edge-1"
+        logger.info("one", metadata: ["n": "1"])
+        formats.format = .json
+        #expect(formats.format == .json)
+        logger.info("two")
+        formats.format = .text
+        logger.info("three")
+        #expect(text.all == ["one n=1 node=edge-1", "three node=edge-1"])
+        #expect(json.all == ["two node=edge-1"])
+    }
+
     @Test func reloadsRunOneAtATimeInTheOrderAsked() async {
         let reloads = ConfigurationReloads()
         let order = Mutex<[Int]>([])
@@ -170,6 +187,23 @@ private final class Records: Sendable {
 }
 
 /// Records the messages it is handed, whatever their level (the logger filters).
+/// Lines as `message` and the metadata's `key=value` pairs, sorted.
+private struct MetadataRecordingHandler: LogHandler {
+    let records: Records
+    var logLevel: Logger.Level = .trace
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let fields = metadata.merging(event.metadata ?? [:]) { $1 }.map { "\($0.key)=\($0.value)" }.sorted()
+        records.append(([event.message.description] + fields).joined(separator: " "))
+    }
+}
+
 private struct RecordingHandler: LogHandler {
     let records: Records
     var logLevel: Logger.Level = .trace

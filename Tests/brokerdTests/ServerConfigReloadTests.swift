@@ -104,6 +104,27 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func aReloadedLogFormatIsEveryLoggersFromItsNextLine() async throws {
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "log_format = \"text\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        try "log_format = \"json\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["log_format"], "\(body)")
+        #expect(try await waitForLog(broker, #""message":"configuration reloaded""#))
+        // The logger made at start-up (swift-log copies a handler into each) writes JSON from the
+        // reload's line on, the stop's lines too.
+        #expect(await broker.terminate() == 0)
+        let lines = broker.logText.split(separator: "\n")
+        let reloaded = try #require(lines.firstIndex { $0.contains("configuration reloaded") })
+        #expect(lines[..<reloaded].contains { $0.contains("[brokerd] listening") }, "text before the reload")
+        let after = lines[reloaded...].map { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(after.count >= 3 && after.allSatisfy { $0 != nil }, "\(lines[reloaded...])")
+        #expect(after.first??["log_format"] as? String == "text -> json")
+        #expect(after.contains { $0?["message"] as? String == "shutting down" }, "\(lines[reloaded...])")
+    }
+
     /// A reloaded `resume_window` is the window of the sessions that disconnect after it; one that
     /// disconnected before keeps the deadline journaled with its disconnect.
     @Test func aReloadedResumeWindowIsTheWindowOfSessionsThatDisconnectAfterIt() async throws {

@@ -10,12 +10,13 @@ extension Setting {
     /// connection to the new address when it changes from one address to another (set or unset,
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
     /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
-    /// (while there are sentinels before and after), and `simulator_rate`, which the simulator
-    /// takes from its next round. The others need a restart: they shape the
+    /// (while there are sentinels before and after), `simulator_rate`, which the simulator
+    /// takes from its next round, and `log_level` and `log_format`, which every logger takes from
+    /// its next line. The others need a restart: they shape the
     /// listener, the journal or the sources, or what is in the journal.
     var isReloadable: Bool {
         switch self {
-        case .logLevel, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
+        case .logLevel, .logFormat, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins, .maxClients,
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster,
@@ -76,6 +77,7 @@ extension Configuration {
     func reloaded(from new: Configuration) -> Configuration {
         var next = self
         next.logLevel = new.logLevel
+        next.logFormat = new.logFormat
         next.auth.adminToken = new.auth.adminToken
         next.auth.jwtSecret = new.auth.jwtSecret
         next.auth.jwtPublicKeyPath = new.auth.jwtPublicKeyPath

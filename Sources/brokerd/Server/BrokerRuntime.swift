@@ -54,6 +54,8 @@ final class BrokerRuntime: Sendable {
     let resumeKey: ResumeKey
     /// The level every logger of the process logs at, which a reload of `log_level` sets.
     let logLevels: LogLevelSwitch
+    /// The format every logger of the process writes, which a reload of `log_format` sets.
+    let logFormats: LogFormatSwitch
     /// The simulator's ticks per second, which a reload of `simulator_rate` sets.
     let simulatorRate: SimulatorRate
     /// Tells systemd how the broker is doing, when it runs as a `Type=notify` unit.
@@ -71,7 +73,8 @@ final class BrokerRuntime: Sendable {
 
     init(
         configuration: Configuration, logger: Logger, metrics: BrokerMetrics? = nil, tokenVerifier: ClientTokenVerifier? = nil,
-        resumeKey: ResumeKey = .random(), logLevels: LogLevelSwitch? = nil, systemd: SystemdNotifier? = nil,
+        resumeKey: ResumeKey = .random(), logLevels: LogLevelSwitch? = nil, logFormats: LogFormatSwitch? = nil,
+        systemd: SystemdNotifier? = nil,
         source: (@Sendable () throws(ConfigurationError) -> Configuration)? = nil
     ) {
         self.systemd = systemd
@@ -80,6 +83,7 @@ final class BrokerRuntime: Sendable {
         self.logger = logger
         self.metrics = metrics
         self.logLevels = logLevels ?? LogLevelSwitch(configuration.logLevel)
+        self.logFormats = logFormats ?? LogFormatSwitch(configuration.logFormat)
         simulatorRate = SimulatorRate(configuration.simulator.ticksPerSecond)
         self.source = source
         live = Mutex(LiveSettings(configuration: configuration, tokenVerifier: tokenVerifier))
@@ -161,6 +165,7 @@ final class BrokerRuntime: Sendable {
             let next = await current.reloaded(from: new, logger: logger)
             live.withLock { $0 = next }
             logLevels.level = next.configuration.logLevel
+            logFormats.format = next.configuration.logFormat
             simulatorRate.ticksPerSecond = next.configuration.simulator.ticksPerSecond
             admissions.setLimit(next.configuration.limits.maxClients)
             if next.configuration.limits.perAddress != current.configuration.limits.perAddress {
