@@ -6,10 +6,12 @@ import Synchronization
 public final class Journal: Sendable {
     /// The file this journal lives in.
     public let path: String
-    /// As opened; the durability may change since (`durability`).
+    /// As opened; the durability and the cache size may change since (`durability`, `cacheMiB`).
     public let options: JournalOptions
     /// How hard commits wait for the disk now: `options.durability`, or what `setDurability(_:)` set last.
     private let currentDurability: Mutex<Durability>
+    /// The page cache of each connection now: `options.cacheMiB`, or what `setCacheMiB(_:)` set last.
+    private let currentCacheMiB: Mutex<Int>
     private let writer: GroupCommitWriter
     private let checkpointer: WALCheckpointer
     /// This journal is the file's one writer while it holds this.
@@ -28,6 +30,7 @@ public final class Journal: Sendable {
         self.path = path
         self.options = options
         currentDurability = Mutex(options.durability)
+        currentCacheMiB = Mutex(options.cacheMiB)
         self.writer = writer
         self.checkpointer = checkpointer
         self.lock = lock
@@ -189,6 +192,16 @@ public final class Journal: Sendable {
         currentDurability.withLock { $0 = durability }
     }
 
+    /// The page cache each connection may fill now, in MiB.
+    public var cacheMiB: Int { currentCacheMiB.withLock { $0 } }
+
+    /// Gives the writer's connection a page cache of `mib` from its next commit on (a smaller one
+    /// frees what it holds beyond), and each reader opened from then on: a reload of `journal_cache_mib`.
+    public func setCacheMiB(_ mib: Int) async throws {
+        try await writer.perform { db in try JournalSchema.setCacheSize(db, mib: mib) }
+        currentCacheMiB.withLock { $0 = mib }
+    }
+
     /// The writer connection's `PRAGMA synchronous`: 1 (NORMAL) or 2 (FULL).
     func writerSynchronous() async throws -> Int64 {
         let value = Mutex<Int64>(0)
@@ -209,9 +222,9 @@ public final class Journal: Sendable {
         return size.withLock { $0 }
     }
 
-    /// Opens a reader on its own read-only connection, with the journal's page cache size.
+    /// Opens a reader on its own read-only connection, with the journal's page cache size now.
     public func reader() throws(JournalError) -> JournalReader {
-        try JournalReader(path: path, cacheMiB: options.cacheMiB)
+        try JournalReader(path: path, cacheMiB: cacheMiB)
     }
 
     /// Commits what is queued and closes the file; appends after this throw `closed`.

@@ -78,9 +78,14 @@ enum JournalSchema {
             // Fewer, larger checkpoints: each one stalls a commit.
             try db.execute("PRAGMA wal_autocheckpoint = 4000")
         }
-        // A negative size is in KiB.
-        try db.execute("PRAGMA cache_size = -\(max(1, cacheMiB) * 1024)")
+        try setCacheSize(db, mib: cacheMiB)
         try db.execute("PRAGMA temp_store = MEMORY")
+    }
+
+    /// The most the connection's page cache may hold; a smaller size than it holds frees the rest.
+    static func setCacheSize(_ db: SQLiteConnection, mib: Int) throws(SQLiteError) {
+        // A negative size is in KiB.
+        try db.execute("PRAGMA cache_size = -\(max(1, mib) * 1024)")
     }
 
     static let archiveRole = "archive"

@@ -22,6 +22,23 @@ import Testing
         reopened.close()
     }
 
+    /// A reload of `journal_cache_mib` sets the writer's page cache between two commits, and each
+    /// reader's opened after it; appends go on.
+    @Test func thePageCacheChangesOnAnOpenJournal() async throws {
+        let dir = try TemporaryDirectory()
+        let journal = try Journal.open(path: dir.path("j.sqlite"))
+        defer { journal.close() }
+        _ = try await journal.append(record(0))
+        let earlier = try journal.reader()
+        try await journal.setCacheMiB(2)
+        #expect(journal.cacheMiB == 2 && journal.options.cacheMiB == JournalOptions.defaultCacheMiB)
+        #expect(try await journal.writerPageCacheKiB() == 2 * 1024)
+        #expect(try journal.reader().pageCacheKiB() == 2 * 1024)
+        #expect(try earlier.pageCacheKiB() == Int64(JournalOptions.defaultCacheMiB) * 1024, "a reader open keeps its own")
+        let appended = try await journal.append(record(1))
+        #expect(try journal.reader().last() == appended)
+    }
+
     /// A reload of `durability` sets the writer's `PRAGMA synchronous` between two commits.
     @Test func theDurabilityChangesOnAnOpenJournalAndAppendsGoOn() async throws {
         let dir = try TemporaryDirectory()

@@ -100,7 +100,7 @@ struct ConfigurationReloadTests {
 
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
-            .durability, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .logFormat, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
+            .durability, .journalCacheMiB, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .logFormat, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,

@@ -5,8 +5,8 @@ extension Setting {
     /// configuration (SIGHUP, `POST /api/config/reload`). Each applies from the next request,
     /// upgrade or connection on; what is open keeps what it was given (a connection its rate, a
     /// session the user its token proved), except for `price_interval`, which reaches the open
-    /// connections from their next price update, `durability`, which the journal's writer takes
-    /// from its next commit, `redis_url`, which moves every Redis
+    /// connections from their next price update, `durability` and `journal_cache_mib`, which the
+    /// journal's writer takes from its next commit (and each reader opened after), `redis_url`, which moves every Redis
     /// connection to the new address when it changes from one address to another (set or unset,
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
     /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
@@ -20,7 +20,7 @@ extension Setting {
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster,
-            .simulatorRate:
+            .simulatorRate, .journalCacheMiB:
             true
         default:
             false
@@ -101,6 +101,7 @@ extension Configuration {
         next.limits.outboundQueueCapacity = new.limits.outboundQueueCapacity
         next.snapshotInterval = new.snapshotInterval
         next.durability = new.durability
+        next.journalCacheMiB = new.journalCacheMiB
         next.simulator.ticksPerSecond = new.simulator.ticksPerSecond
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }

@@ -169,7 +169,7 @@ struct APIRoutes {
             journal: .init(
                 // The file's name only: the stats are anyone's to read, the directory layout is the operator's.
                 lastSeq: summary.lastSeq, sizeBytes: disk.main + disk.wal, sqliteMemoryBytes: Journal.sqliteMemoryBytes, file: URL(fileURLWithPath: store.journal.path).lastPathComponent,
-                durability: store.journal.durability.rawValue,
+                durability: store.journal.durability.rawValue, cacheMiB: store.journal.cacheMiB,
                 failedCommits: journalStatistics.failedCommits,
                 lastCommitFailure: journalStatistics.lastCommitFailure.map {
                     .init(at: ISOTimestamp.format(microseconds: $0.timestamp), reason: $0.reason)
@@ -552,6 +552,8 @@ struct StatsBody: Encodable {
         let file: String
         /// How hard commits wait for the disk now (`durability`, as last reloaded).
         let durability: String
+        /// The page cache each connection may fill now (`journal_cache_mib`, as last reloaded).
+        let cacheMiB: Int
         /// Commits that failed since start (their appends were refused), and the latest one's
         /// failure while no commit has succeeded since (null otherwise).
         let failedCommits: UInt64
@@ -562,6 +564,7 @@ struct StatsBody: Encodable {
             case lastSeq = "last_seq"
             case sizeBytes = "size_bytes"
             case sqliteMemoryBytes = "sqlite_memory_bytes"
+            case cacheMiB = "cache_mib"
             case failedCommits = "failed_commits"
             case lastCommitFailure = "last_commit_failure"
         }
@@ -574,6 +577,7 @@ struct StatsBody: Encodable {
             try container.encode(sqliteMemoryBytes, forKey: .sqliteMemoryBytes)
             try container.encode(file, forKey: .file)
             try container.encode(durability, forKey: .durability)
+            try container.encode(cacheMiB, forKey: .cacheMiB)
             try container.encode(failedCommits, forKey: .failedCommits)
             try container.encode(lastCommitFailure, forKey: .lastCommitFailure)
             try container.encode(checkpoints, forKey: .checkpoints)

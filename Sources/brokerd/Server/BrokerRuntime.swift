@@ -191,9 +191,7 @@ final class BrokerRuntime: Sendable {
             // A store still replaying takes them when it is handed over (`BrokerService.startUp`).
             await store?.setLimits(brokerLimits)
             await store?.setSnapshotInterval(snapshotInterval)
-            if let store, next.configuration.durability != store.journal.durability {
-                await applyDurability(to: store.journal)
-            }
+            if let store { await applyJournalSettings(to: store.journal) }
             LabeledCounters.configReloads.increment("applied")
             Self.log(changes, from: current.configuration, to: next.configuration, logger: logger)
             return ReloadOutcome(at: at, changes: changes, error: nil)
@@ -302,15 +300,19 @@ final class BrokerRuntime: Sendable {
     /// Events between two snapshots, as last reloaded (`snapshot_interval`).
     var snapshotInterval: UInt64 { UInt64(live.withLock { $0.configuration.snapshotInterval }) }
 
-    /// Makes the journal's commits wait for the disk as `durability` says as last reloaded; a
-    /// failure (the journal closing) is logged, and the journal keeps what it had.
-    func applyDurability(to journal: Journal) async {
-        let durability = settings.configuration.durability
+    /// Gives the journal the durability and page cache size (`durability`, `journal_cache_mib`) as
+    /// last reloaded; a failure (the journal closing) is logged, and the journal keeps what it had.
+    func applyJournalSettings(to journal: Journal) async {
+        let configuration = settings.configuration
         do {
-            try await journal.setDurability(durability)
+            if configuration.durability != journal.durability { try await journal.setDurability(configuration.durability) }
+            if configuration.journalCacheMiB != journal.cacheMiB { try await journal.setCacheMiB(configuration.journalCacheMiB) }
         } catch {
             logger.error(
-                "the journal keeps its durability: it could not be changed", metadata: ["durability": "\(durability.rawValue)", "error": "\(error)"])
+                "the journal keeps its durability and page cache size: they could not be changed",
+                metadata: [
+                    "durability": "\(configuration.durability.rawValue)", "journal_cache_mib": "\(configuration.journalCacheMiB)", "error": "\(error)",
+                ])
         }
     }
 

@@ -247,7 +247,7 @@ struct BrokerService: Service {
         // What a reload during the replay changed (it found no store to give them to).
         await store.setLimits(runtime.brokerLimits)
         await store.setSnapshotInterval(runtime.snapshotInterval)
-        if runtime.settings.configuration.durability != journal.durability { await runtime.applyDurability(to: journal) }
+        await runtime.applyJournalSettings(to: journal)
         runtime.systemd?.replayed(through: readySeq)
         let elapsed = ContinuousClock.now - started
         logger.info(
