@@ -142,7 +142,8 @@ struct ConfigurationReloadTests {
         let formats = LogFormatSwitch(.text)
         let (text, json) = (Records(), Records())
         var logger = Logger(label: "brokerd") { _ in
-            SwitchedFormatHandler(text: MetadataRecordingHandler(records: text), json: MetadataRecordingHandler(records: json), formats: formats)
+            SwitchedFormatHandler(
+                text: RecordingHandler(records: text, withMetadata: true), json: RecordingHandler(records: json, withMetadata: true), formats: formats)
         }
         logger[metadataKey: "node"] = "edge-1"
         logger.info("one", metadata: ["n": "1"])
@@ -187,9 +188,10 @@ private final class Records: Sendable {
 }
 
 /// Records the messages it is handed, whatever their level (the logger filters).
-/// Lines as `message` and the metadata's `key=value` pairs, sorted.
-private struct MetadataRecordingHandler: LogHandler {
+private struct RecordingHandler: LogHandler {
     let records: Records
+    /// Whether a line is recorded with the metadata's `key=value` pairs after the message, sorted.
+    var withMetadata = false
     var logLevel: Logger.Level = .trace
     var metadata: Logger.Metadata = [:]
 
@@ -199,20 +201,8 @@ private struct MetadataRecordingHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        guard withMetadata else { return records.append(event.message.description) }
         let fields = metadata.merging(event.metadata ?? [:]) { $1 }.map { "\($0.key)=\($0.value)" }.sorted()
         records.append(([event.message.description] + fields).joined(separator: " "))
     }
-}
-
-private struct RecordingHandler: LogHandler {
-    let records: Records
-    var logLevel: Logger.Level = .trace
-    var metadata: Logger.Metadata = [:]
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) { records.append(event.message.description) }
 }
