@@ -83,8 +83,8 @@ public final class RedisSentinelWatcher: Sendable {
     /// watching: that is `stop()`).
     @discardableResult
     public func watch(sentinels: [RedisURL], master: String) -> Bool {
-        let next = Watched(sentinels: sentinels, master: master)
         guard !sentinels.isEmpty else { return false }
+        let next = Watched(sentinels: sentinels, master: master)
         let changed = watched.withLock { watched in
             defer { watched = next }
             return watched != next
