@@ -100,6 +100,39 @@ import Testing
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
+    @Test func aMasterTheSentinelNamesThatSaysItIsAReplicaIsNotFollowed() async throws {
+        let (master, other) = (try await RedisServer(), try await RedisServer())
+        let sentinel = try await RedisSentinel(monitoring: master)
+        // The master is made a replica behind the sentinel's back: the sentinel still names it.
+        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(other.port)") == .status("OK"))
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        let watcher = RedisSentinelWatcher(sentinels: [sentinel.url], master: sentinel.name, address: address, backoff: Self.fastBackoff)
+        await watcher.start()
+        #expect(address.moves == 0)
+        #expect(watcher.snapshot.lastError?.contains("it says it is a replica") == true, "\(watcher.snapshot)")
+        #expect(watcher.snapshot.state != .connected)
+
+        // A master again: the next attempt follows it.
+        #expect(try commander.command("REPLICAOF", "NO", "ONE") == .status("OK"))
+        try await eventually("the address to move to the master") { address.url.port == master.port }
+        try await eventually("the watcher to listen") { watcher.snapshot.state == .connected }
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    @Test func aMasterThatRefusesROLEIsTakenAtTheSentinelsWord() async throws {
+        let master = try await RedisServer()
+        let sentinel = try await RedisSentinel(monitoring: master)
+        // The broker's user may do everything but ROLE.
+        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
+        #expect(try commander.command("ACL", "SETUSER", "broker", "on", ">pw", "~*", "&*", "+@all", "-role") == .status("OK"))
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), user: "broker", password: "pw"))
+        let watcher = RedisSentinelWatcher(sentinels: [sentinel.url], master: sentinel.name, address: address, backoff: Self.fastBackoff)
+        await watcher.start()
+        #expect(address.url.port == master.port && watcher.snapshot.state == .connected, "\(watcher.snapshot)")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
     @Test func withNoSentinelAnsweringStartReturnsAndTheAddressStays() async throws {
         let address = RedisAddress(RedisURL(host: "127.0.0.1", port: 6390))
         let watcher = RedisSentinelWatcher(

@@ -12,6 +12,8 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     case commandFailed(command: String, message: String)
     /// Redis answered with a reply of a shape the command cannot produce.
     case unexpectedReply(command: String, reply: String)
+    /// The instance a sentinel named as the master says (`ROLE`) it is something else.
+    case notMaster(endpoint: String, role: String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,8 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
             "Redis refused \(command): \(message)"
         case .unexpectedReply(let command, let reply):
             "Redis answered \(command) with an unexpected reply: \(reply)"
+        case .notMaster(let endpoint, let role):
+            "the sentinel names \(endpoint) as the master, but it says it is a \(role == "slave" ? "replica" : role): the sentinel is out of date or a failover is under way"
         }
     }
 }

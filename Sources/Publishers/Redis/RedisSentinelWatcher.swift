@@ -29,7 +29,9 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 ///
 /// A thread of its own, as the readers: it listens to one sentinel at a time and goes to the next
 /// when that one fails, backing off after each round in which none answered. Each connection
-/// subscribes first and asks where the master is second, so no switch falls between the two.
+/// subscribes first and asks where the master is second, so no switch falls between the two; the
+/// instance named is asked whether it is the master (`ROLE`, the Sentinel client spec's step 3),
+/// and one that says it is a replica is not followed: that sentinel counts as failed.
 /// `watch(sentinels:master:)` gives it other sentinels, or another master name, while it runs.
 public final class RedisSentinelWatcher: Sendable {
     /// The sentinels it asks and the master name it asks them about.
@@ -204,7 +206,9 @@ public final class RedisSentinelWatcher: Sendable {
         }
         // Asked once subscribed (a subscribed connection takes no other command): a switch after
         // the answer is announced on the subscription.
-        move(to: try askForMaster(sentinel, named: master), named: master, switched: false)
+        let found = try askForMaster(sentinel, named: master)
+        try confirmMaster(found)
+        move(to: found, named: master, switched: false)
         state.withLock {
             $0.state = .connected
             $0.lastError = nil
@@ -247,6 +251,28 @@ public final class RedisSentinelWatcher: Sendable {
             break
         }
         throw .unexpectedReply(command: command.joined(separator: " "), reply: reply.description)
+    }
+
+    /// Throws `notMaster` when the instance at `master` answers `ROLE` as anything but a master: a
+    /// sentinel out of date (cut off from the others during a failover) or a failover under way
+    /// names a replica. An instance that cannot be reached or refuses `ROLE` (an ACL user without
+    /// it) is taken at the sentinel's word: the connections that go there find out for themselves.
+    private func confirmMaster(_ master: (host: String, port: Int)) throws(RedisError) {
+        var url = address.url
+        url.host = master.host
+        url.port = master.port
+        let reply: RedisReply
+        do {
+            let connection = try RedisConnection(url: url, timeout: connectTimeout)
+            defer { connection.close() }
+            connection.setReadTimeout(connectTimeout)
+            reply = try connection.command(["ROLE"])
+        } catch {
+            logger.debug("the master the sentinel names could not be asked its role", metadata: ["address": "\(url.endpoint)", "error": "\(error)"])
+            return
+        }
+        guard case .array(let parts) = reply, let role = parts.first?.text, role != "master" else { return }
+        throw .notMaster(endpoint: url.endpoint, role: role)
     }
 
     /// The new master a `+switch-master` announcement names, when it is about `master`.
