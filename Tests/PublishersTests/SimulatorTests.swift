@@ -111,7 +111,8 @@ import TestSupport
         let sizes = Mutex<[Int]>([])
         let task = Task { try await source.run { ticks in sizes.withLock { $0.append(ticks.count) } } }
         defer { task.cancel() }
-        try await eventually("the first tick") { sizes.withLock { $0 == [1] } }
+        try await eventually("the first tick") { sizes.withLock { !$0.isEmpty } }
+        #expect(sizes.withLock { $0.allSatisfy { $0 == 1 } })
         rate.ticksPerSecond = 10_000
         try await eventually("a thousand ticks at the new rate") { sizes.withLock { $0.reduce(0, +) >= 1_000 } }
         // And back down: rounds of a single tick again.
