@@ -12,12 +12,14 @@ import Foundation
 /// reused), ends when the child does, and when the test process is gone stops the child's tree
 /// and kills it, leaves first.
 public enum ChildWatchdog {
-    /// The watcher (`/bin/sh`, awk, sed and cut: all of them in a Debian base system).
-    /// `$1`: the parent's process id, `$2`: the child's.
+    /// The watcher (`/bin/sh`, cat, awk, sed and cut: all of them in a Debian base system).
+    /// `$1`: the parent's process id, `$2`: the child's. The children are found through one `cat`
+    /// of every `/proc/*/stat`, which goes on past a process that ended meanwhile (Debian's awk,
+    /// mawk, stops at the first file it cannot open).
     static let script = #"""
         started() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
         alive() { [ "$(started "$1")" = "$2" ]; }
-        children() { awk -v p="$1" '{ n = FILENAME; sub(/.*\) /, ""); if ($2 == p) { split(n, a, "/"); print a[3] } }' /proc/[0-9]*/stat 2>/dev/null; }
+        children() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v p="$1" '{ pid = $1; sub(/.*\) /, ""); if ($2 == p) print pid }'; }
         tree() { kill -STOP "$1" 2>/dev/null; for c in $(children "$1"); do tree "$c"; done; kill -KILL "$1" 2>/dev/null; }
         parent=$(started "$1"); child=$(started "$2")
         [ -n "$parent" ] && [ -n "$child" ] || exit 0
