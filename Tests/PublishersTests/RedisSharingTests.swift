@@ -100,6 +100,36 @@ import Testing
         await b.source.stop()
     }
 
+    @Test func aNewLogLengthTrimsTheSharedLogFromTheNextAppend() async throws {
+        let server = try await RedisServer()
+        let publisher = broadcaster(server.url, logLength: 1_000_000)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        func publish(_ range: ClosedRange<Int>) async throws {
+            for index in range {
+                var item = Self.news
+                item.id = "n-\(index)"
+                #expect(publisher.offer(.news(item)))
+            }
+            try await eventually("the news published") { publisher.snapshot.published == range.upperBound }
+        }
+        let commander = try server.commander()
+        try await publish(1...300)
+        #expect(try commander.command("XLEN", "ticks:log") == .integer(300))
+
+        publisher.setLogLength(10)
+        #expect(publisher.logLength == 10)
+        try await publish(301...600)
+        // `MAXLEN ~` trims whole nodes of the stream (100 entries each): about 10, never 600.
+        guard case .integer(let length) = try commander.command("XLEN", "ticks:log") else { throw Timeout(description: "XLEN") }
+        #expect(length >= 10 && length <= 200, "\(length)")
+
+        let withoutLog = broadcaster(server.url)
+        withoutLog.setLogLength(10)
+        #expect(withoutLog.logLength == nil, "a node writing no log starts none")
+        await publisher.stop()
+    }
+
     @Test func theLogsReaderIsCatchingUpUntilItReadsToTheEndAndNotWhileRedisCannotBeReached() async throws {
         let server = try await RedisServer()
         let commander = try server.commander()

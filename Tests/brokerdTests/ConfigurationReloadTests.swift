@@ -31,7 +31,9 @@ struct ConfigurationReloadTests {
         let next = running.reloaded(from: new)
         // The default runs without Redis: a URL set by a reload would need a restart to start it,
         // and sentinels where there were none a restart to start asking them.
-        let applies = { (setting: Setting) in setting.isReloadable && ![.redisURL, .redisSentinels, .redisSentinelMaster].contains(setting) }
+        let applies = { (setting: Setting) in
+            setting.isReloadable && ![.redisURL, .redisSentinels, .redisSentinelMaster, .redisLogLength].contains(setting)
+        }
         for setting in Setting.allCases {
             let expected = applies(setting) ? new.value(of: setting) : running.value(of: setting)
             #expect(next.value(of: setting) == expected, "\(setting.name)")
@@ -98,10 +100,26 @@ struct ConfigurationReloadTests {
         #expect(followed.reloaded(from: direct).redis.sentinelMaster == "mymaster")
     }
 
+    @Test func theSharedLogsLengthIsReloadedFromOneLengthToAnother() throws {
+        let running = try Self.configuration([.redisURL: "redis://10.0.0.1:6379"])
+        let shorter = try Self.configuration([.redisURL: "redis://10.0.0.1:6379", .redisLogLength: "500"])
+        let none = try Self.configuration([.redisURL: "redis://10.0.0.1:6379", .redisLogLength: "0"])
+        #expect(running.changes(to: shorter) == Configuration.Changes(applied: [.redisLogLength]))
+        #expect(running.reloaded(from: shorter).redis.logLength == 500)
+        // No log where there was one, or one where there was none: a restart.
+        #expect(running.changes(to: none) == Configuration.Changes(needRestart: [.redisLogLength]))
+        #expect(running.reloaded(from: none).redis.logLength == 100_000)
+        #expect(none.changes(to: shorter) == Configuration.Changes(needRestart: [.redisLogLength]))
+        // Without Redis there is no log to trim.
+        var withoutRedis = shorter
+        withoutRedis.redis.url = nil
+        #expect(Configuration().changes(to: withoutRedis) == Configuration.Changes(needRestart: [.redisLogLength]))
+    }
+
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .durability, .journalCacheMiB, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .logFormat, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

@@ -224,6 +224,38 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func aReloadedLogLengthTrimsTheSharedLog() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[redis]\nurl = \"\(redis.url)\"\nlog_length = 1000000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        func postNews(_ range: ClosedRange<Int>) async throws {
+            for index in range {
+                let body = #"{"id":"n-\#(index)","title":"headline \#(index)","category":"company"}"#
+                #expect(try await HTTP.request("POST", broker.baseURL + "/api/news", body: body).0 == 200)
+            }
+        }
+        func logLength() throws -> Int { Int(try redis.cli("XLEN", "ticks:log")) ?? -1 }
+        try await postNews(1...150)
+        for _ in 0..<200 where try logLength() < 150 { try await Task.sleep(for: .milliseconds(25)) }
+        #expect(try logLength() == 150)
+
+        try "[redis]\nurl = \"\(redis.url)\"\nlog_length = 10\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["redis_log_length"], "\(body)")
+        try await postNews(151...300)
+        // Once the last is appended, `MAXLEN ~` has trimmed whole nodes of the stream (100 entries
+        // each): about 10 are left, never 300.
+        for _ in 0..<200 where !(try redis.cli("XREVRANGE", "ticks:log", "+", "-", "COUNT", "1").contains("n-300")) {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(try redis.cli("XREVRANGE", "ticks:log", "+", "-", "COUNT", "1").contains("n-300"))
+        let length = try logLength()
+        #expect(length >= 10 && length <= 200, "\(length)")
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func entriesAddedWhileTheBrokerIsDownAreReadEvenIfNoneCameBefore() async throws {
         let redis = try await RedisProcess()
         try redis.cli("XADD", "tick_stream", "*", "tick", #"{"code":"600519","price":1}"#)

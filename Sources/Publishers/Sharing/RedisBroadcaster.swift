@@ -40,8 +40,10 @@ public final class RedisBroadcaster: Sendable {
     public let channels: SharedChannels
     /// The tags every message carries.
     public let origin: NodeOrigin
-    /// About how many entries the shared log keeps (`XADD MAXLEN ~`); nil appends nothing to it.
-    public let logLength: Int?
+    /// Whether it appends to the shared log (it was given a `logLength`).
+    public let writesLog: Bool
+    /// About how many entries the shared log keeps, as last set (`setLogLength`).
+    private let trimLength: Atomic<Int>
     /// Where the entries appended are counted for this node's log reader.
     private let ownEntries: OwnLogEntries?
     /// With a shared secret (`redis_secret`, as last reloaded): signs every message and log entry.
@@ -59,6 +61,17 @@ public final class RedisBroadcaster: Sendable {
     private let pending = DispatchSemaphore(value: 0)
     private let control = ReaderThreadControl()
     private let logger: Logger
+
+    /// About how many entries the shared log keeps (`XADD MAXLEN ~`), as last set; nil appends
+    /// nothing to it.
+    public var logLength: Int? { writesLog ? trimLength.load(ordering: .relaxed) : nil }
+
+    /// Trims the shared log to about `length` entries (at least 1) from the next append on (a
+    /// reload of `redis_log_length`); nothing when it writes no log.
+    public func setLogLength(_ length: Int) {
+        guard writesLog else { return }
+        trimLength.store(max(1, length), ordering: .relaxed)
+    }
 
     /// Most PUBLISHes sent in one pipeline, bounding the buffers of one round trip.
     static let maxPipeline = 1_000
@@ -78,7 +91,8 @@ public final class RedisBroadcaster: Sendable {
         self.address = address ?? RedisAddress(url)
         self.channels = channels
         self.origin = origin
-        self.logLength = logLength.map { max(1, $0) }
+        writesLog = logLength != nil
+        trimLength = Atomic(max(1, logLength ?? 1))
         self.ownEntries = ownEntries
         self.secrets = secrets
         self.capacity = max(1, capacity)
@@ -137,7 +151,7 @@ public final class RedisBroadcaster: Sendable {
             state.queue.append(update)
             // Counted as it is queued, in the order it was journaled, so this node's log reader
             // knows of every own entry still to come (see `OwnLogEntries`).
-            if logLength != nil { ownEntries?.appending(update) }
+            if writesLog { ownEntries?.appending(update) }
             state.queuedBytes += bytes
             return .queued(wake: state.queue.count == 1)
         }
@@ -311,7 +325,7 @@ public final class RedisBroadcaster: Sendable {
         let updates = Array(batch)
         let signer = secrets.now.signer
         let entries = updates.map { update in
-            logLength.flatMap { _ in SharedMessageCodec.logEntry(update, origin: origin, log: channels.log, signer: signer) }
+            writesLog ? SharedMessageCodec.logEntry(update, origin: origin, log: channels.log, signer: signer) : nil
         }
         let logged: [Bool]
         let logRefusal: String?
@@ -397,7 +411,7 @@ public final class RedisBroadcaster: Sendable {
     /// Tells this node's log reader that these queued updates will not (or may not) be in the log,
     /// so it waits for none of them.
     private func takeBack<Updates: Sequence<SharedUpdate>>(_ updates: Updates) {
-        guard logLength != nil, let ownEntries else { return }
+        guard writesLog, let ownEntries else { return }
         for update in updates { ownEntries.notAppended(update) }
     }
 
@@ -465,7 +479,7 @@ public final class RedisBroadcaster: Sendable {
     /// the hold has room (bounded as the queue is). `counted`: it was counted for this node's log
     /// reader when it was queued.
     private func hold(_ update: SharedUpdate, in state: inout State, counted: Bool = false) -> Bool {
-        guard logLength != nil, SharedMessageCodec.LogKind(update) != nil else { return false }
+        guard writesLog, SharedMessageCodec.LogKind(update) != nil else { return false }
         let bytes = update.approximateBytes
         guard state.held.count < capacity, state.held.isEmpty || state.heldBytes + bytes <= capacityBytes else { return false }
         state.held.append(update)

@@ -10,7 +10,8 @@ extension Setting {
     /// connection to the new address when it changes from one address to another (set or unset,
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
     /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
-    /// (while there are sentinels before and after), `simulator_rate`, which the simulator
+    /// (while there are sentinels before and after), `redis_log_length`, which the next append to
+    /// the shared log trims to (from one length to another), `simulator_rate`, which the simulator
     /// takes from its next round, and `log_level` and `log_format`, which every logger takes from
     /// its next line. The others need a restart: they shape the
     /// listener, the journal or the sources, or what is in the journal.
@@ -20,7 +21,7 @@ extension Setting {
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster,
-            .simulatorRate, .journalCacheMiB:
+            .simulatorRate, .journalCacheMiB, .redisLogLength:
             true
         default:
             false
@@ -51,12 +52,15 @@ extension Configuration {
     /// from one address to another, and not while sentinels say where the master is (set where it
     /// was not, or unset, it would start or stop the Redis sources and the simulator: that needs a
     /// restart); the sentinels and their master's name only while there are sentinels before and
-    /// after (set or unset, they start or stop the sentinel watcher).
+    /// after (set or unset, they start or stop the sentinel watcher); the shared log's length only
+    /// from one length to another (0, no log, starts or stops writing and reading it).
     func appliesAtReload(_ setting: Setting, to new: Configuration) -> Bool {
         guard setting.isReloadable else { return false }
         switch setting {
         case .redisURL: return (redis.url == nil) == (new.redis.url == nil) && redis.sentinels.isEmpty
         case .redisSentinels, .redisSentinelMaster: return !redis.sentinels.isEmpty && !new.redis.sentinels.isEmpty
+        // From one length to another: 0 (no log) starts or stops writing and reading it.
+        case .redisLogLength: return redis.sharedLogLength != nil && new.redis.logLength > 0
         default: return true
         }
     }
@@ -105,6 +109,7 @@ extension Configuration {
         next.simulator.ticksPerSecond = new.simulator.ticksPerSecond
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
+        if appliesAtReload(.redisLogLength, to: new) { next.redis.logLength = new.redis.logLength }
         if appliesAtReload(.redisSentinels, to: new) {
             next.redis.sentinels = new.redis.sentinels
             next.redis.sentinelMaster = new.redis.sentinelMaster

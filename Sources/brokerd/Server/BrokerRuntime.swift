@@ -181,6 +181,8 @@ final class BrokerRuntime: Sendable {
             }
             // Only from one address to another (`reloaded(from:)`): every connection moves there.
             if let url = now.url, url != was.url { redisAddress?.move(to: url) }
+            // Only from one length to another: the next append to the shared log trims to it.
+            if now.logLength != was.logLength { broadcaster?.setLogLength(now.logLength) }
             // Only while there are sentinels before and after: the watcher asks the new ones.
             if let master = now.sentinelMaster, now.sentinels != was.sentinels || master != was.sentinelMaster {
                 sentinel?.watch(sentinels: now.sentinels, master: master)
