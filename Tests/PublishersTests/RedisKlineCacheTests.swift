@@ -17,6 +17,18 @@ import Testing
             start: 1_699_999_980_000_000, closed: false))
     }
 
+    @Test func aNewKeyPatternIsUsedFromTheNextLookup() async throws {
+        let server = try await RedisServer()
+        try server.commander().set(
+            "bars:1m:600519", #"{"open":1850,"high":1856.5,"low":1849,"close":1855,"volume":1200,"start":1699999980}"#)
+        let cache = RedisKlineCache(url: server.url)
+        #expect(try await cache.latestBar(code: "600519", period: "1m") == nil, "not under the default pattern")
+
+        cache.setKeyPattern("bars:{period}:{code}")
+        #expect(cache.keyPattern == "bars:{period}:{code}")
+        #expect(try await cache.latestBar(code: "600519", period: "1m")?.close == 1855)
+    }
+
     @Test func ofAnArrayOfBarsTheLastIsTaken() async throws {
         let server = try await RedisServer()
         try server.commander().set(

@@ -32,7 +32,7 @@ struct ConfigurationReloadTests {
         // The default runs without Redis: a URL set by a reload would need a restart to start it,
         // and sentinels where there were none a restart to start asking them.
         let applies = { (setting: Setting) in
-            setting.isReloadable && ![.redisURL, .redisSentinels, .redisSentinelMaster, .redisLogLength].contains(setting)
+            setting.isReloadable && ![.redisURL, .redisSentinels, .redisSentinelMaster, .redisKlineKey, .redisLogLength].contains(setting)
         }
         for setting in Setting.allCases {
             let expected = applies(setting) ? new.value(of: setting) : running.value(of: setting)
@@ -116,10 +116,21 @@ struct ConfigurationReloadTests {
         #expect(Configuration().changes(to: withoutRedis) == Configuration.Changes(needRestart: [.redisLogLength]))
     }
 
+    @Test func theKlineCachesKeyIsReloadedFromOnePatternToAnother() throws {
+        let running = try Self.configuration([.redisURL: "redis://10.0.0.1:6379", .redisKlineKey: "kline:{code}:{period}"])
+        let renamed = try Self.configuration([.redisURL: "redis://10.0.0.1:6379", .redisKlineKey: "bars:{period}:{code}"])
+        let unset = try Self.configuration([.redisURL: "redis://10.0.0.1:6379"])
+        #expect(running.changes(to: renamed) == Configuration.Changes(applied: [.redisKlineKey]))
+        #expect(running.reloaded(from: renamed).redis.klineKey == "bars:{period}:{code}")
+        #expect(running.changes(to: unset) == Configuration.Changes(needRestart: [.redisKlineKey]))
+        #expect(running.reloaded(from: unset).redis.klineKey == "kline:{code}:{period}")
+        #expect(unset.changes(to: running) == Configuration.Changes(needRestart: [.redisKlineKey]))
+    }
+
     @Test func theReloadableSettingsAreTheOnesReadPerRequestOrConnection() {
         #expect(Setting.allCases.filter(\.isReloadable) == [
             .durability, .journalCacheMiB, .snapshotInterval, .heartbeatTimeout, .resumeWindow, .shutdownDrain, .logLevel, .logFormat, .maxFrameBytes, .maxSubscriptionsPerClient, .messagesPerSecond, .burst, .maxClients, .maxClientsPerAddress,
-            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired,
+            .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval, .simulatorRate, .redisURL, .redisSentinels, .redisSentinelMaster, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL,
             .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins,
         ])

@@ -353,6 +353,25 @@ import TestSupport
         #expect(await broker.terminate() == 0)
     }
 
+    @Test func aReloadedKlineKeyIsUsedForTheNextSubscriber() async throws {
+        let redis = try await RedisProcess()
+        try redis.cli("SET", "bars:600519:1d", #"{"open":"1700","high":"1720","low":"1690","close":"1711","volume":"5","start":1700000000}"#)
+        let dir = try TemporaryDirectory()
+        let config = dir.path("brokerd.toml")
+        try "[redis]\nurl = \"\(redis.url)\"\nkline_key = \"kline:{code}:{period}\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
+        try "[redis]\nurl = \"\(redis.url)\"\nkline_key = \"bars:{code}:{period}\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        #expect(status == 200 && body["applied"] as? [String] == ["redis_kline_key"], "\(body)")
+        let socket = TestWebSocket(url: broker.webSocketURL)
+        _ = try await socket.receive()
+        try socket.send(["type": "subscribe", "subscription_type": "stock", "target": "600519"])
+        let bar = try await socket.receive(type: "kline_update")
+        #expect((bar?["data"] as? [String: Any])?["close"] as? Double == 1711, "\(bar ?? [:])")
+        await socket.close()
+        #expect(await broker.terminate() == 0)
+    }
+
     @Test func aSlowKlineCacheDoesNotHoldUpTheClientsNextRequests() async throws {
         let redis = try await RedisProcess()
         try redis.cli("SET", "kline:600519:1d", #"{"open":"1700","high":"1720","low":"1690","close":"1711","volume":"5","start":1700000000}"#)

@@ -19,8 +19,9 @@ public final class RedisKlineCache: Sendable {
     public let address: RedisAddress
     /// The server and database now.
     public var url: RedisURL { address.url }
-    /// Key template with `{code}` and `{period}` placeholders.
-    public let keyPattern: String
+    /// Key template with `{code}` and `{period}` placeholders, as last set (`setKeyPattern`).
+    public var keyPattern: String { pattern.withLock { $0 } }
+    private let pattern: Mutex<String>
     private let timeout: Duration
     private let logger: Logger
     /// Every lookup runs here: a serial queue of its own, so the blocking GET occupies neither
@@ -43,10 +44,15 @@ public final class RedisKlineCache: Sendable {
         pauseAfterFailure: Duration = .seconds(5), logger: Logger = Logger(label: "brokerd.redis.kline")
     ) {
         self.address = address ?? RedisAddress(url)
-        self.keyPattern = keyPattern
+        pattern = Mutex(keyPattern)
         self.timeout = timeout
         self.pauseAfterFailure = pauseAfterFailure
         self.logger = logger
+    }
+
+    /// Looks bars up under `keyPattern` from the next lookup on (a reload of `redis_kline_key`).
+    public func setKeyPattern(_ keyPattern: String) {
+        pattern.withLock { $0 = keyPattern }
     }
 
     /// The cached bar of `code` and `period`; nil when the key is missing, holds no usable bar

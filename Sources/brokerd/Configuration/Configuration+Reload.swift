@@ -11,7 +11,8 @@ extension Setting {
     /// it starts or stops the sources: a restart; `Configuration.appliesAtReload`), and
     /// `redis_sentinels` and `redis_sentinel_master`, which the sentinel watcher asks from then on
     /// (while there are sentinels before and after), `redis_log_length`, which the next append to
-    /// the shared log trims to (from one length to another), `simulator_rate`, which the simulator
+    /// the shared log trims to (from one length to another), `redis_kline_key`, which the next
+    /// lookup of the K-line cache uses (from one pattern to another), `simulator_rate`, which the simulator
     /// takes from its next round, and `log_level` and `log_format`, which every logger takes from
     /// its next line. The others need a restart: they shape the
     /// listener, the journal or the sources, or what is in the journal.
@@ -21,7 +22,7 @@ extension Setting {
             .messagesPerSecond, .burst, .maxSubscriptionsPerClient, .maxClientsPerAddress, .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser,
             .slowConsumerTimeout, .shutdownDrain, .heartbeatTimeout, .resumeWindow, .maxFrameBytes, .redisAnswerWait, .redisSecret, .redisSecretRequired,
             .redisSecretAccepted, .priceInterval, .snapshotInterval, .outboundQueue, .redisURL, .durability, .redisSentinels, .redisSentinelMaster,
-            .simulatorRate, .journalCacheMiB, .redisLogLength:
+            .simulatorRate, .journalCacheMiB, .redisLogLength, .redisKlineKey:
             true
         default:
             false
@@ -53,7 +54,9 @@ extension Configuration {
     /// was not, or unset, it would start or stop the Redis sources and the simulator: that needs a
     /// restart); the sentinels and their master's name only while there are sentinels before and
     /// after (set or unset, they start or stop the sentinel watcher); the shared log's length only
-    /// from one length to another (0, no log, starts or stops writing and reading it).
+    /// from one length to another (0, no log, starts or stops writing and reading it), and the
+    /// K-line cache's key only from one pattern to another (set or unset, it starts or stops
+    /// reading the cache).
     func appliesAtReload(_ setting: Setting, to new: Configuration) -> Bool {
         guard setting.isReloadable else { return false }
         switch setting {
@@ -61,6 +64,8 @@ extension Configuration {
         case .redisSentinels, .redisSentinelMaster: return !redis.sentinels.isEmpty && !new.redis.sentinels.isEmpty
         // From one length to another: 0 (no log) starts or stops writing and reading it.
         case .redisLogLength: return redis.sharedLogLength != nil && new.redis.logLength > 0
+        // From one pattern to another: set or unset, it starts or stops reading the cache.
+        case .redisKlineKey: return redis.url != nil && redis.klineKey != nil && new.redis.klineKey != nil
         default: return true
         }
     }
@@ -110,6 +115,7 @@ extension Configuration {
         next.limits.maxFrameBytes = new.limits.maxFrameBytes
         if appliesAtReload(.redisURL, to: new) { next.redis.url = new.redis.url }
         if appliesAtReload(.redisLogLength, to: new) { next.redis.logLength = new.redis.logLength }
+        if appliesAtReload(.redisKlineKey, to: new) { next.redis.klineKey = new.redis.klineKey }
         if appliesAtReload(.redisSentinels, to: new) {
             next.redis.sentinels = new.redis.sentinels
             next.redis.sentinelMaster = new.redis.sentinelMaster

@@ -183,6 +183,8 @@ final class BrokerRuntime: Sendable {
             if let url = now.url, url != was.url { redisAddress?.move(to: url) }
             // Only from one length to another: the next append to the shared log trims to it.
             if now.logLength != was.logLength { broadcaster?.setLogLength(now.logLength) }
+            // Only from one pattern to another: the next lookup uses it.
+            if let pattern = now.klineKey, pattern != was.klineKey { klineCache?.setKeyPattern(pattern) }
             // Only while there are sentinels before and after: the watcher asks the new ones.
             if let master = now.sentinelMaster, now.sentinels != was.sentinels || master != was.sentinelMaster {
                 sentinel?.watch(sentinels: now.sentinels, master: master)
