@@ -114,8 +114,7 @@ import TestSupport
         let config = dir.path("brokerd.toml")
         try "log_format = \"text\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
-        try "log_format = \"json\"\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (status, body) = try await broker.reload(writing: "log_format = \"json\"\n", to: config)
         #expect(status == 200 && body["applied"] as? [String] == ["log_format"], "\(body)")
         #expect(try await waitForLog(broker, #""message":"configuration reloaded""#))
         // The logger made at start-up (swift-log copies a handler into each) writes JSON from the

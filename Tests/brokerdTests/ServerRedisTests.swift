@@ -194,18 +194,16 @@ import TestSupport
         let config = dir.path("brokerd.toml")
         // redis_url's host and port lead nowhere: the sentinels say where the master is.
         let redis = "[redis]\nurl = \"redis://127.0.0.1:\(try freePort())\"\n"
-        func followed(by sentinel: RedisProcess, as name: String) throws {
-            try (redis + "sentinels = [\"\(sentinel.url)\"]\nsentinel_master = \"\(name)\"\n")
-                .write(toFile: config, atomically: true, encoding: .utf8)
+        func followed(by sentinel: RedisProcess, as name: String) -> String {
+            redis + "sentinels = [\"\(sentinel.url)\"]\nsentinel_master = \"\(name)\"\n"
         }
-        try followed(by: firstSentinel, as: "brokermaster")
+        try followed(by: firstSentinel, as: "brokermaster").write(toFile: config, atomically: true, encoding: .utf8)
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
         let socket = try await stockSubscriber(broker)
         #expect(try await publishUntilHeard(12.5, on: first))
         #expect(try await nextPrice(socket) == 12.5)
 
-        try followed(by: secondSentinel, as: "othermaster")
-        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (status, body) = try await broker.reload(writing: followed(by: secondSentinel, as: "othermaster"), to: config)
         #expect(status == 200 && body["applied"] as? [String] == ["redis_sentinels", "redis_sentinel_master"], "\(body)")
         #expect(try await publishUntilHeard(13, on: second), "the broker subscribes on the other sentinels' master")
         #expect(try await nextPrice(socket) == 13)
@@ -214,8 +212,7 @@ import TestSupport
         #expect(sentinel?["master"] as? String == "127.0.0.1:\(second.port)" && sentinel?["switches"] as? Int == 0, "\(sentinel ?? [:])")
 
         // Without sentinels redis_url would say where Redis is (nowhere): that waits for a restart.
-        try redis.write(toFile: config, atomically: true, encoding: .utf8)
-        let (_, unset) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (_, unset) = try await broker.reload(writing: redis, to: config)
         #expect(unset["applied"] as? [String] == [], "\(unset)")
         #expect(unset["restart_required"] as? [String] == ["redis_sentinels", "redis_sentinel_master"], "\(unset)")
         #expect(try await publishUntilHeard(14, on: second))
@@ -241,8 +238,7 @@ import TestSupport
         for _ in 0..<200 where try logLength() < 150 { try await Task.sleep(for: .milliseconds(25)) }
         #expect(try logLength() == 150)
 
-        try "[redis]\nurl = \"\(redis.url)\"\nlog_length = 10\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (status, body) = try await broker.reload(writing: "[redis]\nurl = \"\(redis.url)\"\nlog_length = 10\n", to: config)
         #expect(status == 200 && body["applied"] as? [String] == ["redis_log_length"], "\(body)")
         try await postNews(151...300)
         // Once the last is appended, `MAXLEN ~` has trimmed whole nodes of the stream (100 entries
@@ -360,8 +356,7 @@ import TestSupport
         let config = dir.path("brokerd.toml")
         try "[redis]\nurl = \"\(redis.url)\"\nkline_key = \"kline:{code}:{period}\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let broker = try await BrokerProcess(journal: dir.path("j.sqlite"), arguments: ["--config", config])
-        try "[redis]\nurl = \"\(redis.url)\"\nkline_key = \"bars:{code}:{period}\"\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (status, body) = try await broker.reload(writing: "[redis]\nurl = \"\(redis.url)\"\nkline_key = \"bars:{code}:{period}\"\n", to: config)
         #expect(status == 200 && body["applied"] as? [String] == ["redis_kline_key"], "\(body)")
         let socket = TestWebSocket(url: broker.webSocketURL)
         _ = try await socket.receive()

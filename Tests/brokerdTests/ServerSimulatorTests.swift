@@ -47,8 +47,7 @@ import TestSupport
         try await waitUntil { try await ticks(broker) > 0 }
         #expect(try await ticks(broker) < 100)
 
-        try "[simulator]\nrate = 5000\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let (status, body) = try await HTTP.request("POST", broker.baseURL + "/api/config/reload")
+        let (status, body) = try await broker.reload(writing: "[simulator]\nrate = 5000\n", to: config)
         #expect(status == 200 && body["applied"] as? [String] == ["simulator_rate"], "\(body)")
         try await waitUntil { try await ticks(broker) >= 2_000 }
         #expect(try await ticks(broker) >= 2_000)

@@ -58,6 +58,13 @@ final class BrokerProcess: @unchecked Sendable {
 
     var logText: String { log.text }
 
+    /// Writes `text` to the configuration file at `path` (the one `--config` named) and reloads it:
+    /// `POST /api/config/reload`'s status and answer.
+    func reload(writing text: String, to path: String) async throws -> (Int, [String: Any]) {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return try await HTTP.request("POST", baseURL + "/api/config/reload")
+    }
+
     /// The query that resumes `clientID`: `resume`, `since` when given, and the session's
     /// `resume_token`, made as the broker makes it from the key beside its journal (what the
     /// session's `connected` carried).
