@@ -156,11 +156,11 @@ struct ConfigurationReloadTests {
         quiet.logLevel = .warning
         let logger = Logger(label: "brokerd") { _ in SwitchedLevelHandler(recorder, levels: levels) }
         logger.debug("hidden")
-        levels.level = .debug
+        levels.value = .debug
         #expect(logger.logLevel == .debug)
         logger.debug("shown")
         quiet.info("quiet")
-        levels.level = .error
+        levels.value = .error
         logger.warning("hidden too")
         logger.error("error")
         #expect(records.all == ["shown", "error"])
@@ -176,10 +176,10 @@ struct ConfigurationReloadTests {
         }
         logger[metadataKey: "node"] = "edge-1"
         logger.info("one", metadata: ["n": "1"])
-        formats.format = .json
-        #expect(formats.format == .json)
+        formats.value = .json
+        #expect(formats.value == .json)
         logger.info("two")
-        formats.format = .text
+        formats.value = .text
         logger.info("three")
         #expect(text.all == ["one n=1 node=edge-1", "three node=edge-1"])
         #expect(json.all == ["two node=edge-1"])

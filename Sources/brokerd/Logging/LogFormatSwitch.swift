@@ -1,24 +1,6 @@
 import Logging
-import Synchronization
 
-/// The format `brokerd serve` writes its log lines in, read by every handler on every line, so
-/// that a reload of `log_format` reaches all loggers at once (as `LogLevelSwitch` does the level).
-final class LogFormatSwitch: Sendable {
-    private let raw: Atomic<Int>
-
-    init(_ format: LogFormat) {
-        raw = Atomic(Self.index(of: format))
-    }
-
-    var format: LogFormat {
-        get { LogFormat.allCases[raw.load(ordering: .relaxed)] }
-        set { raw.store(Self.index(of: newValue), ordering: .relaxed) }
-    }
-
-    private static func index(of format: LogFormat) -> Int {
-        LogFormat.allCases.firstIndex(of: format) ?? 0
-    }
-}
+typealias LogFormatSwitch = LogSwitch<LogFormat>
 
 /// A handler that writes each line with the handler of the switch's format: `text` (swift-log's
 /// `StreamLogHandler`) or `json` (`JSONLogHandler`). Both are given the logger's metadata, so a
@@ -67,7 +49,7 @@ struct SwitchedFormatHandler<Text: LogHandler, JSON: LogHandler>: LogHandler {
     }
 
     func log(event: LogEvent) {
-        switch formats.format {
+        switch formats.value {
         case .text: text.log(event: event)
         case .json: json.log(event: event)
         }

@@ -1,25 +1,28 @@
 import Logging
 import Synchronization
 
-/// The lowest level `brokerd serve` logs, read by every handler on every line, so that a reload
-/// of `log_level` reaches all loggers at once (swift-log copies a handler, and its level, into each
-/// `Logger`, and never asks the logging system again).
-final class LogLevelSwitch: Sendable {
+/// A setting every log handler reads on every line, so that a reload reaches all loggers at once
+/// (swift-log copies a handler, and its level, into each `Logger`, and never asks the logging
+/// system again): the lowest level `brokerd serve` logs (`log_level`), the format it writes
+/// (`log_format`).
+final class LogSwitch<Value: CaseIterable & Equatable>: Sendable where Value.AllCases == [Value] {
     private let raw: Atomic<Int>
 
-    init(_ level: Logger.Level) {
-        raw = Atomic(Self.index(of: level))
+    init(_ value: Value) {
+        raw = Atomic(Self.index(of: value))
     }
 
-    var level: Logger.Level {
-        get { Logger.Level.allCases[raw.load(ordering: .relaxed)] }
+    var value: Value {
+        get { Value.allCases[raw.load(ordering: .relaxed)] }
         set { raw.store(Self.index(of: newValue), ordering: .relaxed) }
     }
 
-    private static func index(of level: Logger.Level) -> Int {
-        Logger.Level.allCases.firstIndex(of: level) ?? 0
+    private static func index(of value: Value) -> Int {
+        Value.allCases.firstIndex(of: value) ?? 0
     }
 }
+
+typealias LogLevelSwitch = LogSwitch<Logger.Level>
 
 /// A handler whose level is the switch's, unless its logger set one of its own (as the console's
 /// file server quiets its logger to warnings): that one stays.
@@ -34,7 +37,7 @@ struct SwitchedLevelHandler<Base: LogHandler>: LogHandler {
     }
 
     var logLevel: Logger.Level {
-        get { ownLevel ?? levels.level }
+        get { ownLevel ?? levels.value }
         set { ownLevel = newValue }
     }
 

@@ -164,8 +164,8 @@ final class BrokerRuntime: Sendable {
             let changes = current.configuration.changes(to: new)
             let next = await current.reloaded(from: new, logger: logger)
             live.withLock { $0 = next }
-            logLevels.level = next.configuration.logLevel
-            logFormats.format = next.configuration.logFormat
+            logLevels.value = next.configuration.logLevel
+            logFormats.value = next.configuration.logFormat
             simulatorRate.ticksPerSecond = next.configuration.simulator.ticksPerSecond
             admissions.setLimit(next.configuration.limits.maxClients)
             if next.configuration.limits.perAddress != current.configuration.limits.perAddress {
