@@ -404,6 +404,13 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"{\#(String(repeating: " ", count: 1 << 20))}"}}"#, "of at most 1048576 bytes"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","error":"\#(String(repeating: "e", count: 1_001))"}}"#, "error longer than 1000"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"{","part":0,"parts":17}}"#, "parts must be from 1 to 16"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"{","part":0,"parts":0}}"#, "parts must be from 1 to 16"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"x","part":2,"parts":2}}"#, "part from 0 to parts - 1"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"x","part":-1,"parts":2}}"#, "part from 0 to parts - 1"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","part":1,"parts":2}}"#, "each part must carry body"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"x","part":0,"parts":2}}"#, "body must be a JSON object (or a piece of one"),
+        (#"{"node":"n","found_connections":{"request_id":"r","asked_on":"a","body":"\#(String(repeating: " ", count: 1 << 20))x","part":1,"parts":2}}"#, "of at most 1048576 bytes"),
     ])
     func aMalformedRemovalIsRefusedWithTheReason(_ text: String, _ reason: String) {
         do {

@@ -616,6 +616,56 @@ import TestSupport
         #expect(await second.broker.terminate() == 0)
     }
 
+    /// A node whose list is larger than one message carries (1 MiB: here one client following
+    /// 6,000 strategies with long Chinese names, some 1.2 MiB of connections and 1.4 MiB of
+    /// subscriptions) sends it in parts, which the node asked joins: every connection and every
+    /// subscription of every node, no node named in `errors`.
+    @Test func aListLargerThanOneMessageComesInPartsAndIsJoined() async throws {
+        let redis = try await RedisProcess()
+        let dir = try TemporaryDirectory()
+        let roomy = ["--max-subscriptions-per-client", "10000", "--max-frame-bytes", "1048576", "--outbound-queue", "20000"]
+        let first = try await startNode("node-a", redis: redis, in: dir)
+        let second = try await startNode("node-b", redis: redis, in: dir, roomy)
+        for node in [first, second] { try await waitUntilSharing(node) }
+        try await waitUntilKnown(first, knows: second)
+        let (socket, clientID) = try await connect(second.broker.webSocketURL, subscribing: [])
+        // 64 characters, all but the 6 digits 3 bytes long in UTF-8: cut anywhere, a piece would
+        // most likely end inside one.
+        let targets = (0..<6_000).map { String(repeating: "策", count: 58) + String(format: "%06d", $0) }
+        for start in stride(from: 0, to: targets.count, by: 1_000) {
+            try socket.send(["type": "subscribe", "subscription_type": "strategy", "targets": Array(targets[start..<start + 1_000])])
+            var replies = 0
+            while replies < 1_000, let message = try await socket.receive() {
+                #expect(message["type"] as? String != "error", "\(message)")
+                if message["type"] as? String == "subscribed" { replies += 1 }
+            }
+            #expect(replies == 1_000)
+        }
+        let ownList = try await HTTP.send("GET", second.broker.baseURL + "/api/websocket/clients")
+        let ownSubscriptions = try await HTTP.send("GET", second.broker.baseURL + "/api/websocket/subscriptions?limit=100000")
+        #expect(ownList.body.readableBytes > SessionLookupAnswer.maxBodyBytes && ownSubscriptions.body.readableBytes > SessionLookupAnswer.maxBodyBytes)
+
+        let (status, everyone) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?nodes=all")
+        let rows = everyone["clients"] as? [[String: Any]] ?? []
+        #expect(status == 200 && everyone["count"] as? Int == 1 && (everyone["errors"] as? [Any] ?? []).isEmpty, "\(everyone["errors"] ?? "")")
+        #expect(rows.first?["client_id"] as? String == clientID && rows.first?["node"] as? String == "node-b")
+        let subscribed = (rows.first?["subscriptions"] as? [[String: Any]] ?? []).compactMap { $0["target"] as? String }
+        let everySubscription = subscribed.sorted() == targets
+        #expect(everySubscription, "every one of the \(targets.count) subscriptions, each name whole: \(subscribed.count) came")
+
+        let (listed, all) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/subscriptions?nodes=all&limit=100000")
+        let allRows = all["subscriptions"] as? [[String: Any]] ?? []
+        #expect(listed == 200 && all["count"] as? Int == 6_000 && (all["errors"] as? [Any] ?? []).isEmpty, "\(all["errors"] ?? "")")
+        let everyTarget = allRows.compactMap { $0["target"] as? String }.sorted() == targets
+        #expect(everyTarget, "every one of the \(targets.count) targets, each name whole: \(allRows.count) rows came")
+        #expect(allRows.allSatisfy { $0["subscribers"] as? Int == 1 && $0["connected"] as? Int == 1 })
+        #expect((all["unanswered"] as? [String])?.isEmpty == true, "\(all["unanswered"] ?? "")")
+
+        await socket.close()
+        #expect(await first.broker.terminate() == 0)
+        #expect(await second.broker.terminate() == 0)
+    }
+
     @Test func removingAUserOnOneNodeClosesItsConnectionsOnEveryNode() async throws {
         let redis = try await RedisProcess()
         let dir = try TemporaryDirectory()

@@ -61,6 +61,69 @@ struct NodeAnswersTests {
         #expect(registry.pendingCount == 0)
     }
 
+    /// Answers too large for one message come in parts, from several nodes at once and in any
+    /// order: each node's answer is handed on once it is whole, and not before.
+    @Test func answersInPartsAreHandedOnWholeOnceEveryPartCame() async throws {
+        let registry = NodeAnswers<SessionLookupAnswer>()
+        let pending = registry.open("r6")
+        func parts(_ node: String, _ body: String) throws -> [SessionLookupAnswer] {
+            try #require(SessionLookupAnswer(requestID: "r6", askedOn: "node-a", node: node, target: .connections).carrying(body, maxBytes: 8))
+        }
+        let fromB = try parts("node-b", #"{"clients":["client_0000000b","client_000000bb"]}"#)
+        let fromC = try parts("node-c", #"{"clients":["client_0000000c"]}"#)
+        #expect(fromB.count == 7 && fromC.count == 4)
+        // Interleaved, each node's out of order, one part twice.
+        for (b, c) in zip(fromB.reversed(), [fromC[2], fromC[0], fromC[3], fromC[0]] + Array(repeating: nil, count: 3)) {
+            #expect(registry.deliver(b))
+            if let c { #expect(registry.deliver(c)) }
+        }
+        let collecting = Task { await pending.collect(from: ["node-b", "node-c"], until: .now + .milliseconds(300)) }
+        let early = await collecting.value
+        #expect(early.answers.keys.sorted() == ["node-b"], "node-c's part 1 has not come")
+        #expect(early.answers["node-b"]?.body == #"{"clients":["client_0000000b","client_000000bb"]}"#)
+        #expect(early.answers["node-b"]?.parts == 1 && early.unanswered == ["node-c"])
+
+        let again = registry.open("r6")
+        for part in fromC { registry.deliver(part) }
+        let whole = await again.collect(from: ["node-c"], until: .now + .seconds(30))
+        #expect(whole.answers["node-c"]?.body == #"{"clients":["client_0000000c"]}"#)
+    }
+
+    /// A node answers once: parts of an answer counted differently replace those held. Parts
+    /// beyond what a request may hold are dropped.
+    @Test func partsHeldPerRequestAreBounded() async throws {
+        let registry = NodeAnswers<SessionLookupAnswer>()
+        let pending = registry.open("r7")
+        let base = SessionLookupAnswer(requestID: "r7", askedOn: "node-a", node: "node-b", target: .connections)
+        let three = try #require(base.carrying(#"{"clients":[1,2]}"#, maxBytes: 6))
+        let two = try #require(base.carrying(#"{"clients":[]}"#, maxBytes: 8))
+        #expect(three.count == 3 && two.count == 2)
+        for part in [three[0], three[1], two[0], two[1], three[2]] { #expect(registry.deliver(part)) }
+        let collected = await pending.collect(from: ["node-b"], until: .now + .seconds(30))
+        #expect(collected.answers["node-b"]?.body == #"{"clients":[]}"#)
+
+        let bounded = registry.open("r8")
+        let held = NodeAnswers<SessionLookupAnswer>.maxHeldParts
+        var nodes = 0
+        var delivered = 0
+        // Answers of 16 parts, none whole: the first 15 parts of each node's.
+        while delivered < held {
+            let node = SessionLookupAnswer(requestID: "r8", askedOn: "node-a", node: "node-\(nodes)", target: .connections)
+            let sixteen = try #require(node.carrying("{" + String(repeating: "x", count: 16 * 4 - 2) + "}", maxBytes: 4))
+            #expect(sixteen.count == 16)
+            for part in sixteen.dropLast() where delivered < held {
+                #expect(registry.deliver(part))
+                delivered += 1
+            }
+            nodes += 1
+        }
+        let beyond = SessionLookupAnswer(requestID: "r8", askedOn: "node-a", node: "node-x", target: .connections)
+        let last = try #require(beyond.carrying("{" + String(repeating: "y", count: 6) + "}", maxBytes: 4))
+        #expect(!registry.deliver(last[0]), "beyond what a request holds")
+        #expect(registry.deliver(SessionLookupAnswer(requestID: "r8", askedOn: "node-a", node: "node-y", target: .connections)), "a whole answer still comes")
+        bounded.close()
+    }
+
     @Test func aRemovalClosedWithoutCollectingStopsListening() {
         let registry = NodeAnswers<UserRemovalAnswer>()
         let pending = registry.open("r4")

@@ -66,10 +66,19 @@ public struct SessionLookupAnswer: NodeAnswer {
     public var body: String?
     /// Why the node could not send what it has (too large for an answer); nil when it did.
     public var error: String?
+    /// Which message of the answer this is, from 0: a body longer than `maxBodyBytes` goes in
+    /// parts (`carrying(_:)`), each with a piece of it.
+    public var part = 0
+    /// How many messages the answer takes: 1 for a body that fits in one.
+    public var parts = 1
 
-    /// Longest `body` an answer may carry, in bytes: a session at the largest subscription limit
-    /// takes a fraction of it.
+    /// Longest `body` one message may carry, in bytes: a session at the largest subscription limit
+    /// takes a fraction of it; a longer body goes in parts.
     public static let maxBodyBytes = 1 << 20
+    /// Most messages one answer may take: a body of up to 16 MiB, every connection of a node
+    /// holding some 40,000 of them, or every subscription of one whose clients follow some
+    /// 150,000 targets. Larger, the node answers with an `error`.
+    public static let maxParts = 16
     /// Longest `error` an answer may carry.
     public static let maxErrorLength = UserRemovalAnswer.maxErrorLength
 
@@ -84,4 +93,50 @@ public struct SessionLookupAnswer: NodeAnswer {
 
     /// Whether the node answering has what was looked up.
     public var hasSession: Bool { body != nil || error != nil }
+
+    /// This answer with `body`, as the messages it takes: one when the body fits in `maxBytes`,
+    /// else its consecutive pieces, each at most `maxBytes` long and cut between two characters,
+    /// numbered in `part` and `parts`. Nil when that would take more than `maxParts` messages.
+    public func carrying(_ body: String, maxBytes: Int = maxBodyBytes) -> [SessionLookupAnswer]? {
+        let bytes = Array(body.utf8)
+        var answer = self
+        guard bytes.count > maxBytes else {
+            answer.body = body
+            return [answer]
+        }
+        // At least 4 bytes, so that a piece always holds a whole character.
+        let maxBytes = max(4, maxBytes)
+        var pieces: [String] = []
+        var start = 0
+        while start < bytes.count {
+            guard pieces.count < Self.maxParts else { return nil }
+            var end = min(start + maxBytes, bytes.count)
+            // Not inside a character: UTF-8 continuation bytes are 10xxxxxx.
+            while end < bytes.count, bytes[end] & 0xC0 == 0x80 { end -= 1 }
+            pieces.append(String(decoding: bytes[start..<end], as: UTF8.self))
+            start = end
+        }
+        answer.parts = pieces.count
+        return pieces.enumerated().map { index, piece in
+            var part = answer
+            part.part = index
+            part.body = piece
+            return part
+        }
+    }
+
+    /// The answer whose body is the bodies of `parts`, in order: every part of one node's answer
+    /// to one request, 0 to `parts - 1`. Nil when they are not that.
+    public static func joined(_ parts: [SessionLookupAnswer]) -> SessionLookupAnswer? {
+        guard var whole = parts.first, parts.count == whole.parts else { return nil }
+        for (index, part) in parts.enumerated() {
+            guard part.part == index, part.parts == whole.parts, part.body != nil, part.requestID == whole.requestID,
+                part.node == whole.node, part.askedOn == whole.askedOn, part.target == whole.target
+            else { return nil }
+        }
+        whole.body = parts.lazy.compactMap(\.body).joined()
+        whole.part = 0
+        whole.parts = 1
+        return whole
+    }
 }

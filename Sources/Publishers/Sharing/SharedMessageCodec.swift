@@ -27,7 +27,8 @@ import Foundation
 ///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
 ///   `GET /api/websocket/subscriptions?type=&target=` answers it); every subscription, `find_subscriptions` and
 ///   `found_subscriptions`, with `type` (optional; `body`: as the node's `GET /api/websocket/subscriptions?type=`
-///   answers it, every row);
+///   answers it, every row); an answer whose `body` is longer than 1 MiB goes in up to 16 messages, each with
+///   `part` (from 0), `parts` and a consecutive piece of `body`, which the node asked joins;
 /// - a node's heartbeat (`<channel>:nodes`): `{"node","instance","heartbeat":{"state","connections","sessions","ticks_per_second","journal_seq","started_at","sent_at"}}`.
 ///
 /// Timestamps are UTC microseconds. Untagged news, alert, signal and k-line messages (from an
@@ -339,16 +340,26 @@ public enum SharedMessageCodec {
         }
         try checkAnswer(answer.askedOn, key: name, channel: channel)
         let target = try lookupTarget(of: name, clientID: answer.clientID, user: answer.user, type: answer.type, target: answer.target, channel: channel)
-        if let body = answer.body, body.utf8.count > SessionLookupAnswer.maxBodyBytes || body.first != "{" {
+        let (part, parts) = (answer.part ?? 0, answer.parts ?? 1)
+        guard (1...SessionLookupAnswer.maxParts).contains(parts), (0..<parts).contains(part), parts == 1 || answer.body != nil else {
             throw SharedMessageError(
-                channel: channel, reason: "\(name): body must be a JSON object of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
+                channel: channel,
+                reason: "\(name): parts must be from 1 to \(SessionLookupAnswer.maxParts), part from 0 to parts - 1, and each part must carry body")
+        }
+        // A body in parts is one JSON object once they are joined; each part is a piece of it.
+        if let body = answer.body, body.utf8.count > SessionLookupAnswer.maxBodyBytes || (part == 0 && body.first != "{") {
+            throw SharedMessageError(
+                channel: channel,
+                reason: "\(name): body must be a JSON object (or a piece of one, in parts) of at most \(SessionLookupAnswer.maxBodyBytes) bytes")
         }
         if let error = answer.error, error.count > SessionLookupAnswer.maxErrorLength {
             throw SharedMessageError(channel: channel, reason: "\(name): error longer than \(SessionLookupAnswer.maxErrorLength) characters")
         }
-        return .sessionLookupAnswered(
-            SessionLookupAnswer(
-                requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, target: target, body: answer.body, error: answer.error))
+        var found = SessionLookupAnswer(
+            requestID: answer.requestID, askedOn: answer.askedOn, node: origin.node, target: target, body: answer.body, error: answer.error)
+        found.part = part
+        found.parts = parts
+        return .sessionLookupAnswered(found)
     }
 
     /// What the lookup or answer `name` (`find_client`, `found_user`, …) is about, from its fields.
@@ -701,6 +712,9 @@ private struct SessionLookupAnswerWire: Codable {
     var target: String?
     var body: String?
     var error: String?
+    /// Only in an answer that takes several messages (`parts` > 1): which one this is, from 0.
+    var part: Int?
+    var parts: Int?
 
     init(_ answer: SessionLookupAnswer) {
         requestID = answer.requestID
@@ -716,10 +730,14 @@ private struct SessionLookupAnswerWire: Codable {
         }
         body = answer.body
         error = answer.error
+        if answer.parts > 1 {
+            part = answer.part
+            parts = answer.parts
+        }
     }
 
     enum CodingKeys: String, CodingKey {
-        case user, type, target, body, error
+        case user, type, target, body, error, part, parts
         case requestID = "request_id"
         case askedOn = "asked_on"
         case clientID = "client_id"

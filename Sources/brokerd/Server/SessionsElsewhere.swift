@@ -132,16 +132,22 @@ extension SessionLookup {
                     await APIRoutes.subscriptionsBody(
                         .init(type: type, limit: SubscriptionAudience.maxLimit), runtime: runtime, store: store).nonEmpty
                 }
+            var messages = [answer]
             if let found {
                 let json = JSONResponse.encode(found)
-                if json.count <= SessionLookupAnswer.maxBodyBytes {
-                    answer.body = String(decoding: json, as: UTF8.self)
+                if let parts = answer.carrying(String(decoding: json, as: UTF8.self)) {
+                    messages = parts
                 } else {
-                    answer.error = "the answer takes \(json.count) bytes, more than the \(SessionLookupAnswer.maxBodyBytes) an answer may carry:"
+                    let most = SessionLookupAnswer.maxParts * SessionLookupAnswer.maxBodyBytes
+                    answer.error = "the answer takes \(json.count) bytes, more than the \(most >> 20) MiB an answer may carry:"
                         + " ask node \(runtime.configuration.nodeID) itself"
+                    messages = [answer]
                 }
             }
-            runtime.broadcaster?.offer(.sessionLookupAnswered(answer))
+            // In order, and no part after one that could not go: the rest would be of no use.
+            for message in messages {
+                guard runtime.broadcaster?.offer(.sessionLookupAnswered(message)) == true else { break }
+            }
         }
     }
 }
