@@ -60,6 +60,33 @@ struct SessionLookupAnswerTests {
         }
     }
 
+    /// Every node reads every answer (pub/sub has no addressing): one over 64 KiB for another
+    /// node is known from its bytes and skipped undecoded.
+    @Test func aLargeAnswerForAnotherNodeIsKnownWithoutDecodingIt() throws {
+        let body = #"{"clients":[""# + String(repeating: "量", count: 200_000) + #""]}"#
+        let part = try #require(notHere.carrying(body)?.first)
+        let message = SharedMessageCodec.encode(.sessionLookupAnswered(part), origin: fromB)
+        #expect(message.count > 64 << 10)
+        #expect(SharedMessageCodec.isLargeAnswer(message, forAnotherNodeThan: "node-c"))
+        #expect(!SharedMessageCodec.isLargeAnswer(message, forAnotherNodeThan: "node-a"), "the node asked")
+        #expect(SharedMessageCodec.isLargeAnswer(message, forAnotherNodeThan: "node-"), "a prefix of it is another node")
+        #expect(!SharedMessageCodec.isLargeAnswer(message, forAnotherNodeThan: "node-c", minBytes: message.count), "small: decoded as before")
+        let small = SharedMessageCodec.encode(.sessionLookupAnswered(notHere), origin: fromB)
+        #expect(!SharedMessageCodec.isLargeAnswer(small, forAnotherNodeThan: "node-c"))
+
+        // The body's text cannot pass for the key (its quotes are escaped), a node asked that is
+        // not written plainly is not guessed at, and a request is no answer.
+        let padding = String(repeating: " ", count: 70_000)
+        func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+        let bodyFirst = #"{"node":"node-b","found_connections":{"body":"{\"asked_on\":\"node-z\"}\#(padding)","request_id":"r","asked_on":"node-a"}}"#
+        #expect(!SharedMessageCodec.isLargeAnswer(bytes(bodyFirst), forAnotherNodeThan: "node-a"))
+        #expect(SharedMessageCodec.isLargeAnswer(bytes(bodyFirst), forAnotherNodeThan: "node-z"))
+        let escaped = #"{"node":"node-b","found_connections":{"request_id":"r","asked_on":"node\"a","body":"{}\#(padding)"}}"#
+        #expect(!SharedMessageCodec.isLargeAnswer(bytes(escaped), forAnotherNodeThan: "node-c"))
+        let request = #"{"node":"node-b","find_connections":{"request_id":"r"},"asked_on":"node-a"\#(padding)}"#
+        #expect(!SharedMessageCodec.isLargeAnswer(bytes(request), forAnotherNodeThan: "node-c"))
+    }
+
     @Test func partsThatAreNotOneAnswersAreNotJoined() throws {
         let messages = try #require(notHere.carrying(#"{"clients":[1,2,3,4,5,6,7,8,9]}"#, maxBytes: 8))
         #expect(SessionLookupAnswer.joined(messages) != nil)

@@ -318,6 +318,11 @@ struct SharedMessageCodecTests {
         #expect(try SharedMessageCodec.decodeRemovals(typedAllAnswerMessage, channel: "md:removals", now: 0).update == .sessionLookupAnswered(typedAllAnswer))
         let decoded = try SharedMessageCodec.decodeRemovals(message, channel: "md:removals", now: 0)
         #expect(decoded.origin == origin && decoded.update == .sessionLookedUp(lookup))
+        // A page of every connection: each node's oldest rows only.
+        let page = SessionLookup(.connections, requestedOn: "node-a", requestID: "r4", first: 30)
+        let pageMessage = SharedMessageCodec.encode(.sessionLookedUp(page), origin: origin)
+        #expect((try object(pageMessage)["find_connections"] as? [String: Any])?["first"] as? Int == 30)
+        #expect(try SharedMessageCodec.decodeRemovals(pageMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(page))
         // Metrics name the request by its wire key; an answer is not a request.
         #expect(SharedUpdate.sessionLookedUp(lookup).requestKind == key)
 
@@ -399,6 +404,8 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","found_subscriptions":{"request_id":"r","asked_on":"a","type":"x"}}"#, "found_subscriptions: type must be a subscription type"),
         (#"{"node":"n","found_subscriptions":{"request_id":"r","asked_on":"a","body":"[]"}}"#, "found_subscriptions: body must be a JSON object"),
         (#"{"node":"n","find_subscriptions":{"request_id":"r"},"find_subscribers":{"target":"t","request_id":"r"}}"#, "needs exactly one of"),
+        (#"{"node":"n","find_connections":{"request_id":"r","first":0}}"#, "find_connections: first must be from 1 to 10000000"),
+        (#"{"node":"n","find_user":{"user":"alice","request_id":"r","first":10}}"#, "find_user: first must be from 1 to 10000000, in find_connections only"),
         (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),

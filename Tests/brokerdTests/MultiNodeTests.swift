@@ -626,8 +626,11 @@ import TestSupport
         let roomy = ["--max-subscriptions-per-client", "10000", "--max-frame-bytes", "1048576", "--outbound-queue", "20000"]
         let first = try await startNode("node-a", redis: redis, in: dir)
         let second = try await startNode("node-b", redis: redis, in: dir, roomy)
-        for node in [first, second] { try await waitUntilSharing(node) }
+        // A third node, not asked, reads the answers too: it skips them undecoded.
+        let third = try await startNode("node-c", redis: redis, in: dir)
+        for node in [first, second, third] { try await waitUntilSharing(node) }
         try await waitUntilKnown(first, knows: second)
+        try await waitUntilKnown(first, knows: third)
         let (socket, clientID) = try await connect(second.broker.webSocketURL, subscribing: [])
         // 64 characters, all but the 6 digits 3 bytes long in UTF-8: cut anywhere, a piece would
         // most likely end inside one.
@@ -660,10 +663,17 @@ import TestSupport
         #expect(everyTarget, "every one of the \(targets.count) targets, each name whole: \(allRows.count) rows came")
         #expect(allRows.allSatisfy { $0["subscribers"] as? Int == 1 && $0["connected"] as? Int == 1 })
         #expect((all["unanswered"] as? [String])?.isEmpty == true, "\(all["unanswered"] ?? "")")
+        // Of the four messages (two answers in two parts each, the last parts' length aside),
+        // at least the first parts were skipped; nothing was malformed.
+        let read = try #require(try await stats(third)["redis"] as? [String: Any])
+        #expect((read["answersForOthersSkipped"] as? Int ?? 0) >= 2 && read["malformed"] as? Int == 0, "\(read)")
+        let asker = try #require(try await stats(first)["redis"] as? [String: Any])
+        #expect(asker["answersForOthersSkipped"] as? Int == 0, "\(asker)")
 
         await socket.close()
         #expect(await first.broker.terminate() == 0)
         #expect(await second.broker.terminate() == 0)
+        #expect(await third.broker.terminate() == 0)
     }
 
     @Test func removingAUserOnOneNodeClosesItsConnectionsOnEveryNode() async throws {
@@ -722,6 +732,16 @@ import TestSupport
         let everyRow = everyone["clients"] as? [[String: Any]] ?? []
         #expect(everyone["count"] as? Int == 4 && everyone["other_nodes"] as? String == "asked", "\(everyone)")
         #expect(everyRow.filter { $0["node"] as? String == "node-b" }.count == 3, "\(everyone)")
+        // A page of them: the nodes' rows merged, oldest first, then cut; `count` of them all.
+        let (_, paged) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?nodes=all&offset=1&limit=2")
+        let pagedIDs = (paged["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String }
+        #expect(pagedIDs == Array(everyRow.compactMap { $0["client_id"] as? String }[1..<3]), "\(paged)")
+        #expect(paged["count"] as? Int == 4 && paged["offset"] as? Int == 1 && paged["limit"] as? Int == 2, "\(paged)")
+        // For a page, each node sends only its oldest rows up to the page's end, and the count of all.
+        let answer = try await answerOnRedis(redis, from: "node-b", to: #"{"node":"node-z","find_connections":{"request_id":"page1","first":1}}"#)
+        let found = try #require(answer["found_connections"] as? [String: Any], "\(answer)")
+        let sent = try #require(try JSONSerialization.jsonObject(with: Data((found["body"] as? String ?? "").utf8)) as? [String: Any])
+        #expect((sent["clients"] as? [Any])?.count == 1 && sent["count"] as? Int == 3, "\(sent)")
         let (_, thisNode) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients")
         #expect(thisNode["count"] as? Int == 1 && thisNode["other_nodes"] == nil, "\(thisNode)")
         // And who subscribes to 600519: everyone, on both nodes.
@@ -793,14 +813,14 @@ import TestSupport
 
         // What each node asked of the other, and what it was asked, counted.
         let asking = try await metricSamples(of: first.broker)
-        for (kind, count) in [("find_user", 2.0), ("find_connections", 1), ("find_subscribers", 1), ("find_subscriptions", 3), ("remove_user", 1)] {
+        for (kind, count) in [("find_user", 2.0), ("find_connections", 2), ("find_subscribers", 1), ("find_subscriptions", 3), ("remove_user", 1)] {
             #expect(asking.value("brokerd_node_requests_total", ["kind": kind, "outcome": "answered"]) == count, "\(kind)")
             #expect(asking.value("brokerd_node_request_seconds_count", ["kind": kind]) == count, "\(kind)")
         }
         #expect(asking.value("brokerd_node_requests_total", ["outcome": "partial"]) == nil)
         let asked = try await metricSamples(of: second.broker)
         for (kind, result, count) in [
-            ("find_user", "answered", 2.0), ("find_connections", "answered", 1), ("find_subscribers", "answered", 1), ("find_subscriptions", "answered", 3),
+            ("find_user", "answered", 2.0), ("find_connections", "answered", 3), ("find_subscribers", "answered", 1), ("find_subscriptions", "answered", 3),
             ("remove_user", "answered", 1), ("remove_user", "acted", 2), ("remove_user", "stale", 3), ("remove_client", "stale", 3),
         ] {
             #expect(asked.value("brokerd_node_requests_received_total", ["kind": kind, "result": result]) == count, "\(kind) \(result)")
@@ -1256,6 +1276,49 @@ import TestSupport
     }
 
     /// Waits until `node` shows `other` in `GET /api/cluster` (it heard its heartbeat).
+    /// What node `node` publishes on `ticks:removals` in answer to `request`, published there by
+    /// the test (as another node would), read by a `redis-cli` subscriber; empty when nothing came
+    /// in 10 s.
+    private func answerOnRedis(_ redis: RedisProcess, from node: String, to request: String) async throws -> [String: Any] {
+        let subscriber = Process()
+        subscriber.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
+        subscriber.arguments = ["-p", "\(redis.port)", "SUBSCRIBE", "ticks:removals"]
+        let output = Pipe()
+        subscriber.standardOutput = output
+        // Counted before it starts: it may have subscribed by the time a count after its start is read.
+        let before = Int(try redis.cli("PUBSUB", "NUMSUB", "ticks:removals").split(separator: "\n").last ?? "") ?? 0
+        try subscriber.run()
+        defer { subscriber.terminate() }
+        for _ in 0..<400 where (Int(try redis.cli("PUBSUB", "NUMSUB", "ticks:removals").split(separator: "\n").last ?? "") ?? 0) <= before {
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        try redis.cli("PUBLISH", "ticks:removals", request)
+        // Ends the read at the latest 10 s on: the subscriber's end closes its output.
+        let stop = Task.detached {
+            try? await Task.sleep(for: .seconds(10))
+            subscriber.terminate()
+        }
+        defer { stop.cancel() }
+        // Read on a thread of its own: a blocking read on one of the few threads the tests' tasks
+        // share would hold up every other test meanwhile.
+        let line = await withCheckedContinuation { (found: CheckedContinuation<String?, Never>) in
+            Thread.detachNewThread {
+                var text = ""
+                while true {
+                    let data = output.fileHandleForReading.availableData
+                    if data.isEmpty { return found.resume(returning: nil) }
+                    text += String(decoding: data, as: UTF8.self)
+                    // Whole lines only: the last may still be coming.
+                    let lines = text.split(separator: "\n", omittingEmptySubsequences: false).dropLast()
+                    if let line = lines.first(where: { $0.contains(#""node":"\#(node)""#) && $0.contains("\"found_") }) {
+                        return found.resume(returning: String(line))
+                    }
+                }
+            }
+        }
+        return line.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] } ?? [:]
+    }
+
     private func waitUntilKnown(_ node: Node, knows other: Node) async throws {
         for _ in 0..<300 {
             let (_, body) = try await HTTP.request("GET", node.broker.baseURL + "/api/cluster")

@@ -212,6 +212,44 @@ import TestSupport
         _ = dir
     }
 
+    /// An operator pages through the connections (NATS's `connz` has `offset` and `limit` too):
+    /// oldest first, `count` of them all; without either, every row as before.
+    @Test func theConnectionsAreListedAPageAtATime() async throws {
+        let (dir, broker) = try await startBroker()
+        var sockets: [TestWebSocket] = []
+        var ids: [String] = []
+        for _ in 0..<5 {
+            let (socket, connected) = try await connect(broker)
+            sockets.append(socket)
+            ids.append(try #require(connected["client_id"] as? String))
+        }
+        func page(_ query: String) async throws -> (Int, [String: Any], [String]) {
+            let (status, body) = try await HTTP.request("GET", broker.baseURL + "/api/websocket/clients" + query)
+            return (status, body, (body["clients"] as? [[String: Any]] ?? []).compactMap { $0["client_id"] as? String })
+        }
+        let (_, whole, all) = try await page("")
+        #expect(all == ids && whole["count"] as? Int == 5, "oldest first: \(whole)")
+        #expect(whole["offset"] == nil && whole["limit"] == nil, "no page asked for, none named")
+        let (_, first, firstRows) = try await page("?limit=2")
+        #expect(firstRows == Array(ids[0..<2]) && first["count"] as? Int == 5 && first["offset"] as? Int == 0 && first["limit"] as? Int == 2, "\(first)")
+        let (_, _, middle) = try await page("?offset=1&limit=3")
+        #expect(middle == Array(ids[1..<4]))
+        let (_, _, last) = try await page("?offset=3&limit=10")
+        #expect(last == Array(ids[3...]))
+        let (_, beyond, beyondRows) = try await page("?offset=5")
+        #expect(beyondRows.isEmpty && beyond["count"] as? Int == 5 && beyond["offset"] as? Int == 5 && beyond["limit"] == nil, "\(beyond)")
+        for (query, error) in [
+            ("?limit=0", "invalid_limit"), ("?limit=100001", "invalid_limit"), ("?limit=x", "invalid_limit"),
+            ("?offset=-1", "invalid_offset"), ("?offset=1000001", "invalid_offset"), ("?offset=1.5", "invalid_offset"),
+        ] {
+            let (status, body, _) = try await page(query)
+            #expect(status == 400 && body["error"] as? String == error, "\(query): \(body)")
+        }
+        for socket in sockets { await socket.close() }
+        #expect(await broker.terminate() == 0)
+        _ = dir
+    }
+
     @Test func aClientAsksForItsOwnPriceIntervalInTheURL() async throws {
         let (dir, broker) = try await startBroker()
         try await putSignals(broker, "volume_wave", ["600519", "000001"])

@@ -128,6 +128,9 @@ final class RedisChannelReader: Sendable {
                     switch content {
                     case .ticks:
                         ticks += decodeTicks(payload, signature: signature, checking: checking)
+                    case .removals where node.map({ SharedMessageCodec.isLargeAnswer(payload, forAnotherNodeThan: $0.node) }) == true:
+                        // Another node's answer: dropped undecoded, as it would be decoded.
+                        status.update { $0.answersForOthersSkipped += 1 }
                     case .news, .alerts, .signals, .klines, .removals, .nodes:
                         if let update = decodeShared(payload, content: content, signature: signature, checking: checking) {
                             if !ticks.isEmpty { delivery.hand(ticks) }

@@ -19,7 +19,11 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var logCopiesSkipped: Int = 0
     /// Messages this node published itself (tagged with its node id), recognised and skipped.
     public var ownSkipped: Int = 0
-    /// Of those, messages from another process using this node's id: a misconfiguration, since
+    /// Answers to other nodes' lookups over 64 KiB (a part of up to a megabyte), skipped
+    /// undecoded: only the node asked takes them (this node's own answers are among them, and not
+    /// in `ownSkipped`).
+    public var answersForOthersSkipped: Int = 0
+    /// Of `ownSkipped`, messages from another process using this node's id: a misconfiguration, since
     /// the two nodes then ignore each other's messages. Give every node its own `node_id`.
     public var nodeIDConflicts: Int = 0
     /// What was dropped as malformed, each once: a tick that did not decode or broke the broker's

@@ -37,11 +37,18 @@ public struct SessionLookup: Sendable, Hashable {
     public var requestedOn: String
     /// The request the answers name.
     public var requestID: String
+    /// Of every connection, only the oldest this many of each node (the node asked shows a page of
+    /// them: no node's rows after its first `offset + limit` can be on it); nil for all.
+    public var first: Int?
 
-    public init(_ target: Target, requestedOn: String, requestID: String) {
+    /// Most rows `first` may ask for.
+    public static let maxFirst = 10_000_000
+
+    public init(_ target: Target, requestedOn: String, requestID: String, first: Int? = nil) {
         self.target = target
         self.requestedOn = requestedOn
         self.requestID = requestID
+        self.first = first
     }
 
     /// The answer `node` gives: it has nothing until told otherwise (`body`).

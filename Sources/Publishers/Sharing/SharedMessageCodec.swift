@@ -22,7 +22,8 @@ import Foundation
 ///   (`body`: the session as the node's `GET /api/websocket/clients/{client_id}` answers it, as a string; neither from a
 ///   node without it); a user's connections, `find_user` and `found_user`, the same with `user` for `client_id` (`body`:
 ///   as the node's `GET /api/websocket/clients?user=` answers it); every connection, `find_connections` and
-///   `found_connections`, with neither (`body`: as the node's `GET /api/websocket/clients` answers it); a target's
+///   `found_connections`, with neither (`body`: as the node's `GET /api/websocket/clients` answers it; `first`
+///   in `find_connections`, when only a page is wanted: the node's oldest `first` rows, and `count` all of them); a target's
 ///   subscribers, `find_subscribers` and
 ///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
 ///   `GET /api/websocket/subscriptions?type=&target=` answers it); every subscription, `find_subscriptions` and
@@ -144,7 +145,8 @@ public enum SharedMessageCodec {
                 case .user(let user):
                     RemovalsWire(node: origin.node, instance: origin.instance, findUser: SessionLookupWire(user: user, requestID: lookup.requestID))
                 case .connections:
-                    RemovalsWire(node: origin.node, instance: origin.instance, findConnections: SessionLookupWire(requestID: lookup.requestID))
+                    RemovalsWire(
+                        node: origin.node, instance: origin.instance, findConnections: SessionLookupWire(requestID: lookup.requestID, first: lookup.first))
                 case .subscribers(let type, let target):
                     RemovalsWire(
                         node: origin.node, instance: origin.instance,
@@ -322,6 +324,22 @@ public enum SharedMessageCodec {
         return Message(origin: origin, update: update)
     }
 
+    /// Whether `payload`, a message of the removals channel larger than `minBytes`, is an answer
+    /// to a lookup (`found_…`) asked on another node than `node`. Read from the bytes: such an
+    /// answer carries up to a megabyte, which every node but the one asked would decode (16 ms
+    /// a part, measured in a debug build) only to drop it, on the thread that reads the ticks too. False when it cannot
+    /// tell (the node asked is not written plainly): then the message is decoded as any other.
+    public static func isLargeAnswer(_ payload: [UInt8], forAnotherNodeThan node: String, minBytes: Int = 64 << 10) -> Bool {
+        guard payload.count > minBytes, payload.firstRange(of: Array(#""found_"#.utf8)) != nil,
+            let key = payload.firstRange(of: Array(#""asked_on":""#.utf8))
+        else { return false }
+        // A quote inside any string is escaped, so these are the keys, not text of the body.
+        guard let end = payload[key.upperBound...].firstIndex(of: UInt8(ascii: "\"")) else { return false }
+        let askedOn = payload[key.upperBound..<end]
+        guard !askedOn.contains(UInt8(ascii: "\\")) else { return false }
+        return !askedOn.elementsEqual(node.utf8)
+    }
+
     /// A lookup or an answer to one (the one of them `wire` has), from `origin`.
     private static func decodeLookup(_ wire: RemovalsWire, origin: NodeOrigin, channel: String) throws(SharedMessageError) -> SharedUpdate {
         if case let (lookup, name)? = wire.findClient.map({ ($0, "find_client") }) ?? wire.findUser.map({ ($0, "find_user") })
@@ -330,7 +348,10 @@ public enum SharedMessageCodec {
         {
             let target = try lookupTarget(of: name, clientID: lookup.clientID, user: lookup.user, type: lookup.type, target: lookup.target, channel: channel)
             if isNotAnID(lookup.requestID) { throw SharedMessageError(channel: channel, reason: "\(name): request_id is not a request id") }
-            return .sessionLookedUp(SessionLookup(target, requestedOn: origin.node, requestID: lookup.requestID))
+            if let first = lookup.first, target != .connections || !(1...SessionLookup.maxFirst).contains(first) {
+                throw SharedMessageError(channel: channel, reason: "\(name): first must be from 1 to \(SessionLookup.maxFirst), in find_connections only")
+            }
+            return .sessionLookedUp(SessionLookup(target, requestedOn: origin.node, requestID: lookup.requestID, first: lookup.first))
         }
         guard case let (answer, name)? = wire.foundClient.map({ ($0, "found_client") }) ?? wire.foundUser.map({ ($0, "found_user") })
             ?? wire.foundConnections.map({ ($0, "found_connections") }) ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
@@ -693,9 +714,11 @@ private struct SessionLookupWire: Codable {
     var type: String? = nil
     var target: String? = nil
     var requestID: String
+    /// Only in `find_connections`, when the node asked needs only each node's oldest rows.
+    var first: Int? = nil
 
     enum CodingKeys: String, CodingKey {
-        case user, type, target
+        case user, type, target, first
         case clientID = "client_id"
         case requestID = "request_id"
     }

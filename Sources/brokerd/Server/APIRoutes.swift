@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Journal
 import Publishers
 
@@ -184,44 +185,51 @@ struct APIRoutes {
             publishers: runtime.publishers.statistics.mapValues { .init(events: $0.events, failures: $0.failures, restarts: $0.restarts) }))
     }
 
-    /// `GET /api/websocket/clients[?user=][&nodes=this|all]`: the connected clients of this node
-    /// (of every node sharing through Redis with `?nodes=all`), or a user's on every node (unless
-    /// `?nodes=this`).
+    /// `GET /api/websocket/clients[?user=][&offset=][&limit=][&nodes=this|all]`: the connected
+    /// clients of this node (of every node sharing through Redis with `?nodes=all`), or a user's on
+    /// every node (unless `?nodes=this`), oldest first, a page of them with `offset` or `limit`.
     private func clients(_ request: Request) async throws -> Response {
         let store = try readyStore()
         let user = request.uri.formValue("user")
+        let page = try ClientsBody.Page(request.uri)
         // A user's connections are few: asked of every node unless told otherwise. Every node's
         // whole list could be megabytes each: only when asked for.
         let asksOthers = try ClientRemoval.asksOtherNodes(request) && (user != nil || request.uri.formValue("nodes") == "all")
-        var body = await Self.clientsBody(ofUser: user, runtime: runtime, store: store)
+        var body = await Self.clientsBody(ofUser: user, first: page.first, runtime: runtime, store: store)
         guard asksOthers else {
-            return JSONResponse.make(user == nil ? body : body.with(otherNodes: .notAsked))
+            return JSONResponse.make(page.of(user == nil ? body : body.with(otherNodes: .notAsked)))
         }
         // No session can have a user that is not an id: nobody is asked about it.
         let impossibleUser = user.flatMap { FieldRules.identifierProblem($0, maxLength: Limits().maxTargetLength) } != nil
         guard let broadcaster = runtime.broadcaster, !impossibleUser else {
             let otherNodes: RemovedClientsBody.OtherNodes = runtime.broadcaster == nil ? .none : .notAsked
-            return JSONResponse.make(body.with(otherNodes: otherNodes))
+            return JSONResponse.make(page.of(body.with(otherNodes: otherNodes)))
         }
         let lookup: SessionLookup.Target = user.map { .user($0) } ?? .connections
         guard let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster, { requestID, _ in
-            .sessionLookedUp(SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID))
+            // Each node's oldest rows up to the page's end: no later row of its can be on the page.
+            .sessionLookedUp(
+                SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID, first: user == nil ? page.first : nil))
         }) else {
-            return JSONResponse.make(body.with(otherNodes: .unreachable))
+            return JSONResponse.make(page.of(body.with(otherNodes: .unreachable)))
         }
         let collected = await asked.collect()
         let (theirs, errors) = collected.bodies(for: lookup, as: ClientsBody.self, what: "a list of connections")
         body.clients += theirs.flatMap(\.clients)
         body.clients.sort { ($0.connectedAt, $0.clientID) < ($1.connectedAt, $1.clientID) }
-        body.count = body.clients.count
+        // Each node's count is of all its rows, sent or not (a node of an earlier build sends all).
+        body.count += theirs.reduce(0) { $0 + $1.count }
         body.unanswered = collected.unanswered
         body.errors = errors.isEmpty ? nil : errors
-        return JSONResponse.make(body.with(otherNodes: .asked))
+        return JSONResponse.make(page.of(body.with(otherNodes: .asked)))
     }
 
-    /// This node's connections (of `user`), oldest first.
-    static func clientsBody(ofUser user: String?, runtime: BrokerRuntime, store: EventStore) async -> ClientsBody {
-        let connections = runtime.registry.all.filter { user == nil || $0.user == user }.sorted { $0.connectedAt < $1.connectedAt }
+    /// This node's connections (of `user`), oldest first (by connection time, then client id), the
+    /// oldest `first` of them when it is set; `count` says how many there are in all.
+    static func clientsBody(ofUser user: String?, first: Int? = nil, runtime: BrokerRuntime, store: EventStore) async -> ClientsBody {
+        let matching = runtime.registry.all.filter { user == nil || $0.user == user }
+            .sorted { ($0.connectedAt, $0.clientID) < ($1.connectedAt, $1.clientID) }
+        let connections = first.map { matching.prefix($0) } ?? matching[...]
         // Only the sets are taken on the store (copies share their storage): sorted there, 1,000
         // clients × 100 subscriptions held up every push and ingest for a sixth of a second.
         let subscriptions = await store.read { projection in
@@ -229,7 +237,7 @@ struct APIRoutes {
         }
         let node = runtime.configuration.nodeID
         let rows = zip(connections, subscriptions).map { ClientRow($0, $1, node: node) }
-        return ClientsBody(count: rows.count, clients: rows)
+        return ClientsBody(count: matching.count, clients: rows)
     }
 
     /// `GET /api/websocket/clients/{client_id}[?nodes=this]`: one session as the journal has it
@@ -628,8 +636,41 @@ struct ClientsBody: Codable {
         let error: String
     }
 
+    /// A page of the rows (`?offset=`, `?limit=`): the rows from `offset` on, `limit` of them at
+    /// most; every row when neither is given.
+    struct Page {
+        /// Most rows a page may ask for, and the furthest it may start.
+        static let maxLimit = 100_000
+        static let maxOffset = 1_000_000
+
+        var offset = 0
+        var limit: Int?
+
+        init(_ uri: URI) throws {
+            offset = try uri.offsetValue(max: Self.maxOffset)
+            limit = try uri.limitValue(max: Self.maxLimit)
+        }
+
+        /// Rows past the page's end are not needed: nil when it has no end.
+        var first: Int? { limit.map { offset + $0 } }
+
+        /// `body` cut to this page (its rows in order), saying which page when one was asked for.
+        func of(_ body: ClientsBody) -> ClientsBody {
+            guard offset > 0 || limit != nil else { return body }
+            var page = body
+            page.clients = Array(body.clients.dropFirst(offset).prefix(limit ?? Int.max))
+            page.offset = offset
+            page.limit = limit
+            return page
+        }
+    }
+
+    /// How many connections matched, on the page or not.
     var count: Int
     var clients: [ClientRow]
+    /// The page shown, when one was asked for.
+    var offset: Int?
+    var limit: Int?
     /// For a user's connections: whether the other nodes were asked for theirs.
     var otherNodes: RemovedClientsBody.OtherNodes?
     /// The nodes asked that did not answer in time.
@@ -653,7 +694,7 @@ struct ClientsBody: Codable {
     var nonEmpty: ClientsBody? { clients.isEmpty ? nil : self }
 
     enum CodingKeys: String, CodingKey {
-        case count, clients, unanswered, errors
+        case count, clients, offset, limit, unanswered, errors
         case otherNodes = "other_nodes"
     }
 }

@@ -33,6 +33,17 @@ extension URI {
         return code
     }
 
+    /// `?offset=` as a whole number from 0 to `max`; 0 when absent; refused (400 `invalid_offset`)
+    /// otherwise.
+    func offsetValue(max: Int) throws -> Int {
+        guard let offset = formValue("offset") else { return 0 }
+        guard let value = Int(offset), (0...max).contains(value) else {
+            throw APIError.badRequest(
+                "invalid_offset", "offset must be a whole number from 0 to \(max), got \(MarketDataReads.quoted(offset))")
+        }
+        return value
+    }
+
     /// `?limit=` as a whole number from 1 to `max` (`what` says what the bound is, when it is not
     /// obvious); nil when absent; refused (400 `invalid_limit`) otherwise.
     func limitValue(max: Int, what: String = "") throws -> Int? {
