@@ -236,6 +236,8 @@ import TestSupport
         #expect(middle == Array(ids[1..<4]))
         let (_, _, last) = try await page("?offset=3&limit=10")
         #expect(last == Array(ids[3...]))
+        let (_, zero, zeroRows) = try await page("?offset=0")
+        #expect(zeroRows == ids && zero["offset"] as? Int == 0 && zero["limit"] == nil, "a page asked for is named: \(zero)")
         let (_, beyond, beyondRows) = try await page("?offset=5")
         #expect(beyondRows.isEmpty && beyond["count"] as? Int == 5 && beyond["offset"] as? Int == 5 && beyond["limit"] == nil, "\(beyond)")
         for (query, error) in [

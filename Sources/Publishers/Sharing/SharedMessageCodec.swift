@@ -326,9 +326,10 @@ public enum SharedMessageCodec {
 
     /// Whether `payload`, a message of the removals channel larger than `minBytes`, is an answer
     /// to a lookup (`found_…`) asked on another node than `node`. Read from the bytes: such an
-    /// answer carries up to a megabyte, which every node but the one asked would decode (16 ms
-    /// a part, measured in a debug build) only to drop it, on the thread that reads the ticks too. False when it cannot
-    /// tell (the node asked is not written plainly): then the message is decoded as any other.
+    /// answer carries up to a megabyte, which every node but the one asked would decode (16 ms a
+    /// part, measured in a debug build) only to drop it, on the thread that reads the ticks too.
+    /// False when it cannot tell (the node asked is not written plainly): then the message is
+    /// decoded as any other.
     public static func isLargeAnswer(_ payload: [UInt8], forAnotherNodeThan node: String, minBytes: Int = 64 << 10) -> Bool {
         guard payload.count > minBytes, payload.firstRange(of: Array(#""found_"#.utf8)) != nil,
             let key = payload.firstRange(of: Array(#""asked_on":""#.utf8))

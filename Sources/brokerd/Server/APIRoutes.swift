@@ -645,10 +645,13 @@ struct ClientsBody: Codable {
 
         var offset = 0
         var limit: Int?
+        /// Whether either was given (`?offset=0` too): then the answer names the page.
+        var asked: Bool
 
         init(_ uri: URI) throws {
             offset = try uri.offsetValue(max: Self.maxOffset)
             limit = try uri.limitValue(max: Self.maxLimit)
+            asked = uri.formValue("offset") != nil || limit != nil
         }
 
         /// Rows past the page's end are not needed: nil when it has no end.
@@ -656,7 +659,7 @@ struct ClientsBody: Codable {
 
         /// `body` cut to this page (its rows in order), saying which page when one was asked for.
         func of(_ body: ClientsBody) -> ClientsBody {
-            guard offset > 0 || limit != nil else { return body }
+            guard asked else { return body }
             var page = body
             page.clients = Array(body.clients.dropFirst(offset).prefix(limit ?? Int.max))
             page.offset = offset
