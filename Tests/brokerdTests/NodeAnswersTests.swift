@@ -77,8 +77,7 @@ struct NodeAnswersTests {
             #expect(registry.deliver(b))
             if let c { #expect(registry.deliver(c)) }
         }
-        let collecting = Task { await pending.collect(from: ["node-b", "node-c"], until: .now + .milliseconds(300)) }
-        let early = await collecting.value
+        let early = await pending.collect(from: ["node-b", "node-c"], until: .now + .milliseconds(300))
         #expect(early.answers.keys.sorted() == ["node-b"], "node-c's part 1 has not come")
         #expect(early.answers["node-b"]?.body == #"{"clients":["client_0000000b","client_000000bb"]}"#)
         #expect(early.answers["node-b"]?.parts == 1 && early.unanswered == ["node-c"])
