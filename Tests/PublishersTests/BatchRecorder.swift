@@ -21,6 +21,17 @@ final class BatchRecorder: Sendable {
     /// While closed, shared-log deliveries wait (polling) before they are taken.
     private let logGateOpen = Atomic<Bool>(true)
 
+    /// While closed, shared updates (pub/sub) wait (polling) before they are taken.
+    private let sharedGateOpen = Atomic<Bool>(true)
+    /// Shared updates waiting at the closed gate.
+    private let sharedWaiting = Atomic<Int>(0)
+
+    /// Makes deliveries of shared updates wait until `openSharedGate()`, as a slow hand-over would.
+    func closeSharedGate() { sharedGateOpen.store(false, ordering: .releasing) }
+    func openSharedGate() { sharedGateOpen.store(true, ordering: .releasing) }
+    /// How many shared updates wait at the closed gate now.
+    var sharedWaitingAtGate: Int { sharedWaiting.load(ordering: .acquiring) }
+
     /// Makes shared-log deliveries wait until `openLogGate()`.
     func closeLogGate() { logGateOpen.store(false, ordering: .releasing) }
     func openLogGate() { logGateOpen.store(true, ordering: .releasing) }
@@ -54,7 +65,14 @@ final class BatchRecorder: Sendable {
 
     /// The callback for news and alert rules shared by other nodes.
     var deliverShared: RedisTickSource.DeliverShared {
-        { [self] update in updates.withLock { $0.append(update) } }
+        { [self] update in
+            if !sharedGateOpen.load(ordering: .acquiring) {
+                sharedWaiting.add(1, ordering: .releasing)
+                defer { sharedWaiting.subtract(1, ordering: .releasing) }
+                while !sharedGateOpen.load(ordering: .acquiring) { try await Task.sleep(for: .milliseconds(5)) }
+            }
+            updates.withLock { $0.append(update) }
+        }
     }
 
     var received: [TickBatch] { batches.withLock { $0 } }

@@ -16,14 +16,16 @@ import Testing
         let recorder: BatchRecorder
         let source: RedisTickSource
 
-        /// With `readingLog`, it also reads the shared log from its start.
+        /// With `readingLog`, it also reads the shared log from its start; with `nodeChannels`, the
+        /// removals and nodes channels too.
         init(
-            server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, ownEntries: OwnLogEntries? = nil,
+            server: RedisServer, node: NodeOrigin?, readingLog: Bool = false, nodeChannels: Bool = false, ownEntries: OwnLogEntries? = nil,
             recorder: BatchRecorder = BatchRecorder(), streamCount: Int = 500, url: RedisURL? = nil
         ) throws {
             let channels = SharedChannels(tickChannel: "ticks")
             let configuration = RedisTickSourceConfiguration(
                 url: url ?? server.url, channel: channels.ticks, newsChannel: channels.news, alertsChannel: channels.alerts,
+                removalsChannel: nodeChannels ? channels.removals : nil, nodesChannel: nodeChannels ? channels.nodes : nil,
                 log: readingLog ? channels.log : nil, node: node, streamCount: streamCount, backoff: fastBackoff)
             self.recorder = recorder
             source = try RedisTickSource(
@@ -220,6 +222,40 @@ import Testing
         await b.source.stop()
         #expect(publisher.snapshot.state == .stopped)
         #expect(!publisher.offer(.ticks([Self.tick])), "nothing is taken after stop")
+    }
+
+    @Test func whatTheNodesChannelsBringIsHandedOverWithoutHoldingUpTheTicks() async throws {
+        let server = try await RedisServer()
+        let b = try Receiver(server: server, node: Self.nodeB, nodeChannels: true)
+        try await b.start()
+        let started = b.source.snapshot
+        #expect(started.channelState == .connected && started.controlState == .connected, "two subscriptions, each connected")
+        #expect(try server.commander().subscribers(of: "ticks:removals") == 1 && server.commander().subscribers(of: "ticks") == 1)
+        let withoutNodeChannels = try Receiver(server: server, node: Self.nodeA)
+        #expect(withoutNodeChannels.source.snapshot.controlState == nil, "no nodes' channels, no such connection")
+
+        // An operator's removal (any message on the nodes' channels: a lookup's answer of a
+        // megabyte) whose hand-over takes long, then ticks behind it.
+        b.recorder.closeSharedGate()
+        #expect(try server.commander().publish(#"{"remove_user":{"user":"alice"}}"#, to: "ticks:removals") == 1)
+        try await eventually("the removal to wait at the gate") { b.recorder.sharedWaitingAtGate == 1 }
+        #expect(try server.commander().publish(#"{"code":"600519","price":1850.5}"#) == 1)
+        #expect(try server.commander().publish(#"{"code":"000001","price":11}"#) == 1)
+        try await eventually("the ticks to arrive while the removal is still being handed over") { b.recorder.ticks.count == 2 }
+        #expect(b.recorder.shared.isEmpty && b.recorder.sharedWaitingAtGate == 1)
+
+        b.recorder.openSharedGate()
+        try await eventually("the removal to be taken") { b.recorder.shared.count == 1 }
+        guard case .userRemoved(let removal) = b.recorder.shared.first else {
+            Issue.record("expected a user's removal, got \(b.recorder.shared)")
+            return
+        }
+        #expect(removal.user == "alice")
+        #expect(b.recorder.ticks.map(\.code) == ["600519", "000001"])
+        await b.source.stop()
+        let stopped = b.source.snapshot
+        #expect(stopped.channelState == .stopped && stopped.controlState == .stopped)
+        #expect(try server.commander().subscribers(of: "ticks:removals") == 0 && server.commander().subscribers(of: "ticks") == 0)
     }
 
     @Test func anotherProcessWithTheSameNodeIDIsSkippedAndReported() async throws {

@@ -2,15 +2,31 @@ import Broker
 import Journal
 import Logging
 
-/// SUBSCRIBEs to the tick channel (and the shared news, alerts, signals, k-lines, removals and nodes channels, when
-/// configured) on a thread of its own and hands every message to the broker, reconnecting with
-/// backoff until stopped.
+/// SUBSCRIBEs to the tick channel and the shared news, alerts, signals and k-lines channels (the
+/// data a node ingests), or to the nodes' removals and nodes channels, on a thread and connection
+/// of its own, and hands every message to the broker, reconnecting with backoff until stopped.
+///
+/// The nodes' channels have a reader of their own (`Role.control`): an answer to an operator's
+/// lookup is up to a megabyte per message and sixteen per node, and every node reads every one
+/// (pub/sub has no addressing). Read beside the ticks, each would hold them up while it is read,
+/// checked and handed over, and a pile of them in Redis' output buffer for the connection
+/// (`client-output-buffer-limit pubsub`) could get the tick subscription cut.
 final class RedisChannelReader: Sendable {
+    /// Which channels a reader subscribes to.
+    enum Role: Sendable {
+        /// Ticks, news, alerts, signals, k-lines (`RedisTickSourceConfiguration.dataChannels`).
+        case data
+        /// Removals and heartbeats (`RedisTickSourceConfiguration.controlChannels`).
+        case control
+    }
+
     /// What a channel carries.
     private enum Content: Sendable { case ticks, news, alerts, signals, klines, removals, nodes }
 
     private let address: RedisAddress
     private let channels: [(name: String, content: Content)]
+    /// Its connection, as the status names it.
+    private let subscription: RedisSourceStatus.Connection
     private let node: NodeOrigin?
     /// Whether the shared log is read: then pub/sub copies of what is in it are skipped.
     private let readsLog: Bool
@@ -31,14 +47,23 @@ final class RedisChannelReader: Sendable {
     private let logger: Logger
     private let control = ReaderThreadControl()
 
-    init(configuration: RedisTickSourceConfiguration, delivery: TickBatchDelivery, status: RedisSourceStatus, logger: Logger) {
+    /// A reader of the channels of `role`; make one only when `configuration` has some.
+    init(
+        configuration: RedisTickSourceConfiguration, role: Role, delivery: TickBatchDelivery, status: RedisSourceStatus,
+        logger: Logger
+    ) {
         address = configuration.address
-        let configured: [(String?, Content)] = [
-            (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
-            (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines), (configuration.removalsChannel, .removals),
-            (configuration.nodesChannel, .nodes),
-        ]
+        let configured: [(String?, Content)] =
+            switch role {
+            case .data:
+                [
+                    (configuration.channel, .ticks), (configuration.newsChannel, .news), (configuration.alertsChannel, .alerts),
+                    (configuration.signalsChannel, .signals), (configuration.klinesChannel, .klines),
+                ]
+            case .control: [(configuration.removalsChannel, .removals), (configuration.nodesChannel, .nodes)]
+            }
         channels = configured.compactMap { name, content in name.map { ($0, content) } }
+        subscription = role == .data ? .channel : .control
         node = configuration.node
         readsLog = configuration.log != nil
         connectTimeout = configuration.connectTimeout
@@ -58,7 +83,7 @@ final class RedisChannelReader: Sendable {
 
     /// Starts the reader thread.
     func start() {
-        status.set(.channel, .connecting)
+        status.set(subscription, .connecting)
         ReaderThreadControl.spawn(name: "redis-sub:\(channels.first?.name ?? "")") { [self] in run() }
     }
 
@@ -70,7 +95,8 @@ final class RedisChannelReader: Sendable {
 
     private func run() {
         ReconnectingSession(
-            connection: .channel, activity: "Redis subscription", metadata: ["channels": "\(channelList)"], status: status,
+            connection: subscription, activity: subscription == .channel ? "Redis subscription" : "Redis subscription of the nodes' channels",
+            metadata: ["channels": "\(channelList)"], status: status,
             control: control, logger: logger
         ).run(backoff: backoff) { working throws(RedisError) in
             try session { working([:]) }

@@ -2,8 +2,13 @@
 public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     /// The source as a whole: the least healthy of its connections.
     public var state: RedisSourceState
-    /// The pub/sub connection; nil when no channel is configured.
+    /// The pub/sub connection of the tick channel and the other data channels (news, alerts,
+    /// signals, k-lines); nil when none is configured.
     public var channelState: RedisSourceState?
+    /// The pub/sub connection of the nodes' own channels (removals, lookups and their answers,
+    /// heartbeats), apart so that what arrives there never holds up the ticks; nil when they are
+    /// not subscribed.
+    public var controlState: RedisSourceState?
     /// The stream connection; nil when no stream is configured.
     public var streamState: RedisSourceState?
     /// The shared log's connection; nil when the log is not read.
@@ -64,16 +69,17 @@ public struct RedisSourceSnapshot: Sendable, Hashable, Codable {
     public var logCatchingUp = false
 
     /// Creates a snapshot of a source that has not started yet.
-    public init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false) {
+    public init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false, controlConfigured: Bool = false) {
         state = .stopped
         channelState = channelConfigured ? .stopped : nil
+        controlState = controlConfigured ? .stopped : nil
         streamState = streamConfigured ? .stopped : nil
         logState = logConfigured ? .stopped : nil
     }
 
     /// Recomputes `state` from the connections' states.
     mutating func refreshOverallState() {
-        let states = [channelState, streamState, logState].compactMap { $0 }
+        let states = [channelState, controlState, streamState, logState].compactMap { $0 }
         state =
             if states.allSatisfy({ $0 == .stopped }) { .stopped }
             else if states.contains(.backingOff) { .backingOff }

@@ -6,7 +6,13 @@ import Synchronization
 /// few field writes, and readers (`/readyz`, stats) want one consistent copy.
 final class RedisSourceStatus: Sendable {
     /// Which of the source's connections a state change is about.
-    enum Connection: Sendable { case channel, stream, log }
+    enum Connection: Sendable {
+        /// The subscription of the tick channel and the other data channels.
+        case channel
+        /// The subscription of the nodes' removals and heartbeats channels.
+        case control
+        case stream, log
+    }
 
     /// What gets logged at most once per interval.
     enum Throttled: Sendable { case malformed, deliveryFailure, connectionFailure, nodeIDConflict, unsigned, replayed }
@@ -38,9 +44,13 @@ final class RedisSourceStatus: Sendable {
     private let state: Mutex<State>
     private let logInterval: Duration
 
-    init(channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false, logInterval: Duration = .seconds(10)) {
+    init(
+        channelConfigured: Bool, streamConfigured: Bool, logConfigured: Bool = false, controlConfigured: Bool = false,
+        logInterval: Duration = .seconds(10)
+    ) {
         var initial = State(snapshot: RedisSourceSnapshot(
-            channelConfigured: channelConfigured, streamConfigured: streamConfigured, logConfigured: logConfigured))
+            channelConfigured: channelConfigured, streamConfigured: streamConfigured, logConfigured: logConfigured,
+            controlConfigured: controlConfigured))
         initial.refreshLogCatchingUp()
         state = Mutex(initial)
         self.logInterval = logInterval
@@ -54,6 +64,7 @@ final class RedisSourceStatus: Sendable {
         state.withLock { state in
             switch connection {
             case .channel: state.snapshot.channelState = newState
+            case .control: state.snapshot.controlState = newState
             case .stream: state.snapshot.streamState = newState
             case .log:
                 state.snapshot.logState = newState

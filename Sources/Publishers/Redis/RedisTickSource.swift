@@ -8,7 +8,10 @@ import Synchronization
 /// Each configured connection runs on a thread of its own with blocking hiredis I/O, hands every
 /// batch to `deliver` and waits for it before reading on, and reconnects with backoff when Redis
 /// goes away. The channel and the stream are read independently, so `deliver` may be called from
-/// both at once; batches from pub/sub carry no stream id. A source runs once: `start()` then `stop()`.
+/// both at once; batches from pub/sub carry no stream id. The nodes' removals and heartbeats
+/// channels are subscribed on a connection apart from the ticks' (`RedisChannelReader.Role`), so
+/// `deliverShared` may be called from two threads at once too. A source runs once: `start()`
+/// then `stop()`.
 public final class RedisTickSource: Sendable {
     /// Receives each batch; the source reads on only after it returns. Throw a `BrokerError` to
     /// refuse a batch as invalid: it is logged and skipped. Any other error means it could not be
@@ -29,6 +32,7 @@ public final class RedisTickSource: Sendable {
     public let configuration: RedisTickSourceConfiguration
     private let status: RedisSourceStatus
     private let channelReader: RedisChannelReader?
+    private let controlReader: RedisChannelReader?
     private let streamReader: RedisStreamReader?
     private let logReader: RedisStreamReader?
     private let lifecycle = Mutex(Lifecycle.idle)
@@ -54,15 +58,19 @@ public final class RedisTickSource: Sendable {
         }
         self.configuration = configuration
         self.logger = logger
-        let subscribes = !configuration.subscribedChannels.isEmpty
+        let subscribes = !configuration.dataChannels.isEmpty
+        let controls = !configuration.controlChannels.isEmpty
         let status = RedisSourceStatus(
-            channelConfigured: subscribes, streamConfigured: configuration.stream != nil, logConfigured: configuration.log != nil)
+            channelConfigured: subscribes, streamConfigured: configuration.stream != nil, logConfigured: configuration.log != nil,
+            controlConfigured: controls)
         self.status = status
         let delivery = TickBatchDelivery(
             deliver: deliver, deliverShared: deliverShared, deliverLogged: deliverLogged, status: status,
             maxTicksPerBatch: configuration.limits.maxTicksPerBatch, retryBackoff: configuration.backoff, logger: logger)
         channelReader = subscribes
-            ? RedisChannelReader(configuration: configuration, delivery: delivery, status: status, logger: logger) : nil
+            ? RedisChannelReader(configuration: configuration, role: .data, delivery: delivery, status: status, logger: logger) : nil
+        controlReader = controls
+            ? RedisChannelReader(configuration: configuration, role: .control, delivery: delivery, status: status, logger: logger) : nil
         let ticks = TickStreamConsumer(
             decoder: TickPayloadDecoder(limits: configuration.limits), delivery: delivery,
             maxTicksPerBatch: configuration.limits.maxTicksPerBatch)
@@ -98,6 +106,7 @@ public final class RedisTickSource: Sendable {
                 "stream": "\(configuration.stream ?? "-")", "log": "\(configuration.log ?? "-")",
             ])
         channelReader?.start()
+        controlReader?.start()
         streamReader?.start()
         logReader?.start()
     }
@@ -110,11 +119,13 @@ public final class RedisTickSource: Sendable {
             return lifecycle == .running
         }
         guard wasRunning else { return }
-        // Interrupt both first, then wait: neither waits for the other's delivery to end.
+        // Interrupt all first, then wait: none waits for another's delivery to end.
         channelReader?.requestStop()
+        controlReader?.requestStop()
         streamReader?.requestStop()
         logReader?.requestStop()
         await channelReader?.waitUntilStopped()
+        await controlReader?.waitUntilStopped()
         await streamReader?.waitUntilStopped()
         await logReader?.waitUntilStopped()
         logger.info("stopped reading ticks from Redis")

@@ -106,9 +106,14 @@ public struct RedisTickSourceConfiguration: Sendable, Hashable {
     }
 
     /// The pub/sub channels to SUBSCRIBE to: ticks, news, alerts, signals, k-lines, removals, nodes, as configured.
-    var subscribedChannels: [String] {
-        [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel, removalsChannel, nodesChannel].compactMap { $0 }
-    }
+    var subscribedChannels: [String] { dataChannels + controlChannels }
+
+    /// The channels of data to ingest: ticks, news, alerts, signals, k-lines, as configured.
+    var dataChannels: [String] { [channel, newsChannel, alertsChannel, signalsChannel, klinesChannel].compactMap { $0 } }
+
+    /// The nodes' own channels: removals (with lookups and answers) and heartbeats, as configured.
+    /// Read on a connection of their own (`RedisChannelReader.Role.control`).
+    var controlChannels: [String] { [removalsChannel, nodesChannel].compactMap { $0 } }
 
     /// Whether `id` can start an XREAD: `$`, `<ms>` or `<ms>-<seq>`.
     static func isStreamID(_ id: String) -> Bool { id == "$" || StreamID(id) != nil }

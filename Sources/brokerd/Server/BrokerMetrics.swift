@@ -81,7 +81,9 @@ final class BrokerMetrics: Sendable {
             gauge("brokerd_redis_signatures_required").set(signing.signer != nil && signing.requiresSignatures ? 1 : 0)
         }
         if let redis = runtime.redis?.snapshot {
-            for (reader, state) in [("channel", redis.channelState), ("stream", redis.streamState), ("log", redis.logState)] {
+            for (reader, state) in [
+                ("channel", redis.channelState), ("control", redis.controlState), ("stream", redis.streamState), ("log", redis.logState),
+            ] {
                 guard let state else { continue }
                 gauge("brokerd_redis_source_up", ["reader": reader]).set(state == .connected ? 1 : 0)
             }
