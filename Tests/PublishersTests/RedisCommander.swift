@@ -47,6 +47,28 @@ final class RedisCommander {
         return list.split(separator: "\n").count - 1
     }
 
+    /// The connected clients' ids by name (`CLIENT LIST`), those without a name left out.
+    func clientIDsByName() throws -> [String: String] {
+        guard let list = try connection.command(["CLIENT", "LIST"]).text else { throw Refused(description: "CLIENT LIST gave no text") }
+        var ids: [String: String] = [:]
+        for line in list.split(separator: "\n") {
+            let fields = Dictionary(
+                line.split(separator: " ").compactMap { field -> (String, String)? in
+                    let pair = field.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    return pair.count == 2 ? (String(pair[0]), String(pair[1])) : nil
+                }, uniquingKeysWith: { first, _ in first })
+            if let id = fields["id"], let name = fields["name"], !name.isEmpty { ids[name] = id }
+        }
+        return ids
+    }
+
+    /// Closes one client's connection (`CLIENT KILL ID`).
+    func killClient(id: String) throws {
+        guard try connection.command(["CLIENT", "KILL", "ID", id]) == .integer(1) else {
+            throw Refused(description: "CLIENT KILL ID \(id) closed no connection")
+        }
+    }
+
     /// Appends an entry with `fields` (in order) and returns its id.
     @discardableResult
     func xadd(_ stream: String, _ fields: KeyValuePairs<String, String>) throws -> String {

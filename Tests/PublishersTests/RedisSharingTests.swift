@@ -252,6 +252,20 @@ import Testing
         }
         #expect(removal.user == "alice")
         #expect(b.recorder.ticks.map(\.code) == ["600519", "000001"])
+
+        // Each connection is named for its node and role; Redis cutting the nodes' one alone
+        // leaves the ticks' untouched, and it comes back.
+        let named = try server.commander().clientIDsByName()
+        let (tickID, controlID) = (try #require(named["brokerd:node-b:channel"]), try #require(named["brokerd:node-b:control"]))
+        try server.commander().killClient(id: controlID)
+        try await eventually("the nodes' subscription to come back") {
+            let now = try server.commander().clientIDsByName()
+            return now["brokerd:node-b:control"].map { $0 != controlID } == true && b.source.snapshot.controlState == .connected
+        }
+        #expect(try server.commander().clientIDsByName()["brokerd:node-b:channel"] == tickID, "the tick subscription's connection is the same")
+        #expect(b.source.snapshot.reconnects == 1)
+        #expect(try server.commander().publish(#"{"code":"600036","price":40}"#) == 1)
+        try await eventually("a tick after the cut to arrive") { b.recorder.ticks.count == 3 }
         await b.source.stop()
         let stopped = b.source.snapshot
         #expect(stopped.channelState == .stopped && stopped.controlState == .stopped)

@@ -453,6 +453,22 @@ import TestSupport
         #expect(source.snapshot.lastError?.contains("cannot connect") == true)
     }
 
+    @Test func aConnectionWhoseNameRedisRefusesServesAsAnyOther() async throws {
+        let server = try await RedisServer()
+        let admin = try server.commander()
+        // A user whose ACL allows everything but CLIENT.
+        #expect(try admin.command("ACL", "SETUSER", "feeder", "on", ">feeder-secret", "~*", "&*", "+@all", "-client") == .status("OK"))
+        let url = RedisURL(host: server.url.host, port: server.url.port, user: "feeder", password: "feeder-secret")
+        let connection = try RedisConnection(url: url, timeout: .seconds(2), name: "brokerd:node-a:channel")
+        connection.setReadTimeout(.seconds(2))
+        #expect(try connection.command(["PING"]) == .status("PONG"))
+        #expect(try admin.clientIDsByName()["brokerd:node-a:channel"] == nil, "Redis refused the name")
+        let named = try RedisConnection(url: server.url, timeout: .seconds(2), name: "brokerd:node-a:channel")
+        #expect(try admin.clientIDsByName()["brokerd:node-a:channel"] != nil, "the default user may name it")
+        named.close()
+        connection.close()
+    }
+
     @Test func aSourceNeedsAChannelOrAStreamAndAValidResumeID() throws {
         let url = RedisURL(host: "127.0.0.1")
         #expect(throws: RedisError.self) {

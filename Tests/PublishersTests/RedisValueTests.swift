@@ -30,6 +30,17 @@ import Testing
         #expect(throws: RedisError.self) { try RedisURL(parsing: text) }
     }
 
+    @Test(arguments: [
+        ("channel", "node-a", "brokerd:node-a:channel"),
+        ("control", nil, "brokerd:control"),
+        // Redis refuses spaces, control characters and anything beyond ASCII in a name.
+        ("log", "交易 a\n1", "brokerd:___a_1:log"),
+        ("publish", String(repeating: "n", count: 80), "brokerd:" + String(repeating: "n", count: 64) + ":publish"),
+    ] as [(String, String?, String)])
+    func aConnectionIsNamedForItsNodeAndRoleInWhatRedisTakes(role: String, node: String?, expected: String) {
+        #expect(RedisConnection.clientName(role, node: node) == expected)
+    }
+
     @Test func theURLDescriptionHidesThePassword() throws {
         #expect(try RedisURL(parsing: "redis://:s3cret@cache").description == "redis://:***@cache:6379/0")
         #expect(try RedisURL(parsing: "redis://alice:p%2Fw@cache").description == "redis://alice:***@cache:6379/0")

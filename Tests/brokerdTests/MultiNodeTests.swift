@@ -151,6 +151,16 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let (first, second) = try await startSharingPair(redis: redis, in: dir)
         let nginx = try await NginxProcess(upstreamPorts: [first.broker.port, second.broker.port])
+        // Every Redis connection of a node says whose it is and what it does.
+        let names = Set(
+            try redis.cli("CLIENT", "LIST").split(separator: "\n").compactMap { line in
+                line.split(separator: " ").first { $0.hasPrefix("name=") }.map { String($0.dropFirst(5)) }
+            })
+        for node in ["node-a", "node-b"] {
+            for role in ["channel", "control", "log", "publish"] {
+                #expect(names.contains("brokerd:\(node):\(role)"), "\(names.sorted())")
+            }
+        }
 
         // nginx pins the client to one node ("home"); the other node ingests.
         let subscriptions = [("stock", "600519"), ("stock", "000001"), ("news", "all")]

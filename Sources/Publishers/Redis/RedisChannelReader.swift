@@ -110,7 +110,8 @@ final class RedisChannelReader: Sendable {
     /// disconnect) the subscription. A batch the broker could not journal is logged, counted in
     /// `deliveryFailures` and lost; feeds that must not lose ticks use the stream.
     private func session(onSubscribed: () -> Void) throws(RedisError) {
-        let connection = try RedisConnection(url: address.url, timeout: connectTimeout)
+        let connection = try RedisConnection(
+            url: address.url, timeout: connectTimeout, name: RedisConnection.clientName(subscription.name, node: node?.node))
         defer {
             control.detach()
             connection.close()

@@ -15,9 +15,10 @@ import Darwin
 package final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
 
-    /// Connects to `url`, authenticates and selects the database, each step bounded by `timeout`;
-    /// later reads block until the caller sets a timeout of its own (`setReadTimeout`).
-    package init(url: RedisURL, timeout: Duration) throws(RedisError) {
+    /// Connects to `url`, authenticates, selects the database and names the connection (`name`, see
+    /// `clientName`), each step bounded by `timeout`; later reads block until the caller sets a
+    /// timeout of its own (`setReadTimeout`).
+    package init(url: RedisURL, timeout: Duration, name: String? = nil) throws(RedisError) {
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.cTimeval(timeout)) else {
             throw .connectionFailed(endpoint: url.endpoint, reason: "hiredis could not allocate a context")
         }
@@ -38,6 +39,10 @@ package final class RedisConnection {
             if url.database != 0 {
                 try expectOK(try command(["SELECT", String(url.database)]), "SELECT")
             }
+            if let name {
+                // For an operator's CLIENT LIST: a Redis (or ACL) that refuses the name changes nothing.
+                _ = try command(["CLIENT", "SETNAME", name])
+            }
         } catch {
             close()
             throw .connectionFailed(endpoint: url.endpoint, reason: error.description)
@@ -46,6 +51,16 @@ package final class RedisConnection {
     }
 
     deinit { close() }
+
+    /// The name a broker's connection gives itself, `brokerd:<node>:<role>` (`brokerd:<role>`
+    /// without a node id), so that `CLIENT LIST` says whose each connection is and what it does;
+    /// what Redis refuses in a name (spaces, control characters, anything beyond ASCII) becomes `_`.
+    package static func clientName(_ role: String, node: String?) -> String {
+        let name = node.map { "brokerd:\($0.prefix(64)):\(role)" } ?? "brokerd:\(role)"
+        var taken = String.UnicodeScalarView()
+        for scalar in name.unicodeScalars { taken.append((33...126).contains(scalar.value) ? scalar : "_") }
+        return String(taken)
+    }
 
     /// The socket, for `shutdown(2)` from another thread; -1 once closed.
     var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }

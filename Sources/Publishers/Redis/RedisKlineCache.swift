@@ -23,6 +23,8 @@ public final class RedisKlineCache: Sendable {
     public var keyPattern: String { pattern.withLock { $0 } }
     private let pattern: Mutex<String>
     private let timeout: Duration
+    /// The connection's name in Redis (`CLIENT SETNAME`).
+    private let clientName: String
     private let logger: Logger
     /// Every lookup runs here: a serial queue of its own, so the blocking GET occupies neither
     /// Swift's cooperative pool nor an event loop, and the one connection is used by one lookup at a time.
@@ -38,12 +40,14 @@ public final class RedisKlineCache: Sendable {
     private let pausedUntil = Mutex<(until: ContinuousClock.Instant, moves: UInt64)?>(nil)
 
     /// Creates a cache reader of `address` (when given: shared with the broker's other users of
-    /// Redis), else of `url`; nothing connects until the first lookup.
+    /// Redis), else of `url`; nothing connects until the first lookup. `node`: this node's id, for
+    /// the connection's name (`RedisConnection.clientName`).
     public init(
         url: RedisURL, address: RedisAddress? = nil, keyPattern: String = "kline:{code}:{period}", timeout: Duration = .seconds(1),
-        pauseAfterFailure: Duration = .seconds(5), logger: Logger = Logger(label: "brokerd.redis.kline")
+        pauseAfterFailure: Duration = .seconds(5), node: String? = nil, logger: Logger = Logger(label: "brokerd.redis.kline")
     ) {
         self.address = address ?? RedisAddress(url)
+        clientName = RedisConnection.clientName("klines", node: node)
         pattern = Mutex(keyPattern)
         self.timeout = timeout
         self.pauseAfterFailure = pauseAfterFailure
@@ -107,7 +111,7 @@ public final class RedisKlineCache: Sendable {
                 // Opened before a move: closed (on release), and one opened at the new address.
                 if let openedAt = connection?.moves, openedAt != moves { connection = nil }
                 if connection == nil {
-                    let opened = try RedisConnection(url: url, timeout: timeout)
+                    let opened = try RedisConnection(url: url, timeout: timeout, name: clientName)
                     opened.setReadTimeout(timeout)
                     connection = (opened, moves)
                 }

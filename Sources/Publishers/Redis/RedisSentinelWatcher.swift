@@ -45,6 +45,8 @@ public final class RedisSentinelWatcher: Sendable {
     private let connectTimeout: Duration
     private let backoff: ReconnectBackoff
     private let healthCheckInterval: Duration
+    /// The listening connection's name on the sentinel (`CLIENT SETNAME`).
+    private let clientName: String
     private let logger: Logger
     private let control = ReaderThreadControl()
     private let started = Atomic(false)
@@ -57,10 +59,11 @@ public final class RedisSentinelWatcher: Sendable {
 
     public init(
         sentinels: [RedisURL], master: String, address: RedisAddress, connectTimeout: Duration = .seconds(2),
-        backoff: ReconnectBackoff = .init(), healthCheckInterval: Duration = .seconds(5),
+        backoff: ReconnectBackoff = .init(), healthCheckInterval: Duration = .seconds(5), node: String? = nil,
         logger: Logger = Logger(label: "brokerd.redis.sentinel")
     ) {
         watched = Mutex(Watched(sentinels: sentinels, master: master))
+        clientName = RedisConnection.clientName("sentinel", node: node)
         self.address = address
         self.connectTimeout = connectTimeout
         self.backoff = backoff
@@ -191,7 +194,7 @@ public final class RedisSentinelWatcher: Sendable {
     /// master named `master` is, then follow the announcements until the connection fails, the
     /// watcher stops or is given other sentinels.
     private func listen(to sentinel: RedisURL, master: String, located: () -> Void) throws(RedisError) {
-        let connection = try RedisConnection(url: sentinel, timeout: connectTimeout)
+        let connection = try RedisConnection(url: sentinel, timeout: connectTimeout, name: clientName)
         defer {
             control.detach()
             connection.close()

@@ -12,6 +12,16 @@ final class RedisSourceStatus: Sendable {
         /// The subscription of the nodes' removals and heartbeats channels.
         case control
         case stream, log
+
+        /// Its name in the metrics (`brokerd_redis_source_up{reader}`) and in its Redis client name.
+        var name: String {
+            switch self {
+            case .channel: "channel"
+            case .control: "control"
+            case .stream: "stream"
+            case .log: "log"
+            }
+        }
     }
 
     /// What gets logged at most once per interval.

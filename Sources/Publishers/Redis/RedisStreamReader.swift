@@ -43,6 +43,8 @@ final class RedisStreamReader: Sendable {
     private let block: Duration
     private let count: Int
     private let connectTimeout: Duration
+    /// This node's id, for the connection's name.
+    private let node: String?
     private let backoff: ReconnectBackoff
     private let consumer: any StreamEntryConsumer
     private let status: RedisSourceStatus
@@ -56,6 +58,7 @@ final class RedisStreamReader: Sendable {
         logger: Logger
     ) {
         address = configuration.address
+        node = configuration.node?.node
         self.stream = stream
         self.resumeAfter = resumeAfter
         self.connection = connection
@@ -104,7 +107,8 @@ final class RedisStreamReader: Sendable {
     private func session(
         lastID: inout String, gapReportedAfter: inout String?, recalled: inout Bool, onReading: (_ resumingAfter: String) -> Void
     ) throws(RedisError) {
-        let connection = try RedisConnection(url: address.url, timeout: connectTimeout)
+        let connection = try RedisConnection(
+            url: address.url, timeout: connectTimeout, name: RedisConnection.clientName(self.connection.name, node: node))
         defer {
             control.detach()
             connection.close()

@@ -228,7 +228,8 @@ public final class RedisBroadcaster: Sendable {
             _ = control.takeReconnectRequest()
             let (url, moves) = address.current
             do {
-                connection = try RedisConnection(url: url, timeout: connectTimeout)
+                connection = try RedisConnection(
+                    url: url, timeout: connectTimeout, name: RedisConnection.clientName("publish", node: origin.node))
             } catch {
                 noteOutage(error)
                 if !control.sleep(for: backoff.nextDelay()) { return }

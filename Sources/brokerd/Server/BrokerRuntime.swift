@@ -91,7 +91,8 @@ final class BrokerRuntime: Sendable {
         let redisAddress = configuration.redis.url.map(RedisAddress.init)
         self.redisAddress = redisAddress
         if let redisAddress, let master = configuration.redis.sentinelMaster, !configuration.redis.sentinels.isEmpty {
-            sentinel = RedisSentinelWatcher(sentinels: configuration.redis.sentinels, master: master, address: redisAddress, logger: logger)
+            sentinel = RedisSentinelWatcher(
+                sentinels: configuration.redis.sentinels, master: master, address: redisAddress, node: configuration.nodeID, logger: logger)
         } else {
             sentinel = nil
         }
@@ -102,7 +103,7 @@ final class BrokerRuntime: Sendable {
         self.klines = klines
         self.publishers = PublisherHost(publishers: Self.publishers(klines: klines), sink: sink, logger: logger)
         if let pattern = configuration.redis.klineKey, let url = configuration.redis.url {
-            klineCache = RedisKlineCache(url: url, address: redisAddress, keyPattern: pattern, logger: logger)
+            klineCache = RedisKlineCache(url: url, address: redisAddress, keyPattern: pattern, node: configuration.nodeID, logger: logger)
         } else {
             if configuration.redis.klineKey != nil {
                 logger.warning("redis_kline_key is set but redis_url is not: the K-line cache is not read")
