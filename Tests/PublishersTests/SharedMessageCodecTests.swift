@@ -323,6 +323,17 @@ struct SharedMessageCodecTests {
         let pageMessage = SharedMessageCodec.encode(.sessionLookedUp(page), origin: origin)
         #expect((try object(pageMessage)["find_connections"] as? [String: Any])?["first"] as? Int == 30)
         #expect(try SharedMessageCodec.decodeRemovals(pageMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(page))
+        // Rows with their subscriptions' count alone, of every connection and of a user's.
+        for counted in [
+            SessionLookup(.connections, requestedOn: "node-a", requestID: "r5", first: 30, countsSubscriptions: true),
+            SessionLookup(.user("alice"), requestedOn: "node-a", requestID: "r6", countsSubscriptions: true),
+        ] {
+            let countedMessage = SharedMessageCodec.encode(.sessionLookedUp(counted), origin: origin)
+            let wire = try object(countedMessage)
+            #expect(((wire["find_connections"] ?? wire["find_user"]) as? [String: Any])?["subscriptions"] as? String == "count", "\(wire)")
+            #expect(try SharedMessageCodec.decodeRemovals(countedMessage, channel: "md:removals", now: 0).update == .sessionLookedUp(counted))
+        }
+        #expect((try object(pageMessage)["find_connections"] as? [String: Any])?["subscriptions"] == nil, "not named when the lists are wanted")
         // Metrics name the request by its wire key; an answer is not a request.
         #expect(SharedUpdate.sessionLookedUp(lookup).requestKind == key)
 
@@ -406,6 +417,9 @@ struct SharedMessageCodecTests {
         (#"{"node":"n","find_subscriptions":{"request_id":"r"},"find_subscribers":{"target":"t","request_id":"r"}}"#, "needs exactly one of"),
         (#"{"node":"n","find_connections":{"request_id":"r","first":0}}"#, "find_connections: first must be from 1 to 10000000"),
         (#"{"node":"n","find_user":{"user":"alice","request_id":"r","first":10}}"#, "find_user: first must be from 1 to 10000000, in find_connections only"),
+        (#"{"node":"n","find_connections":{"request_id":"r","subscriptions":"list"}}"#, "find_connections: subscriptions may only be \"count\""),
+        (#"{"node":"n","find_client":{"client_id":"c","request_id":"r","subscriptions":"count"}}"#, "in find_connections and find_user"),
+        (#"{"node":"n","find_subscriptions":{"request_id":"r","subscriptions":"count"}}"#, "in find_connections and find_user"),
         (#"{"node":"n","find_client":{"client_id":"c","request_id":"r"},"remove_client":{"client_id":"c"}}"#, "needs exactly one of"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"","client_id":"c"}}"#, "found_client: asked_on is empty"),
         (#"{"node":"n","found_client":{"request_id":"r","asked_on":"a","client_id":"c","body":"[1]"}}"#, "body must be a JSON object"),

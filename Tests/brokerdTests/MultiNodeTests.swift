@@ -752,6 +752,20 @@ import TestSupport
         let found = try #require(answer["found_connections"] as? [String: Any], "\(answer)")
         let sent = try #require(try JSONSerialization.jsonObject(with: Data((found["body"] as? String ?? "").utf8)) as? [String: Any])
         #expect((sent["clients"] as? [Any])?.count == 1 && sent["count"] as? Int == 3, "\(sent)")
+        // With ?subscriptions=count each node sends its rows with the count of their subscriptions, not the list.
+        let countedAnswer = try await answerOnRedis(
+            redis, from: "node-b", to: #"{"node":"node-z","find_connections":{"request_id":"count1","subscriptions":"count"}}"#)
+        let countedText = (countedAnswer["found_connections"] as? [String: Any])?["body"] as? String ?? ""
+        let countedSent = try #require(try JSONSerialization.jsonObject(with: Data(countedText.utf8)) as? [String: Any], "\(countedAnswer)")
+        let countedSentRows = countedSent["clients"] as? [[String: Any]] ?? []
+        #expect(countedSentRows.count == 3, "\(countedSent)")
+        #expect(countedSentRows.allSatisfy { $0["subscriptions"] == nil && $0["subscription_count"] as? Int == 1 }, "\(countedSent)")
+        for query in ["nodes=all&subscriptions=count", "user=alice&subscriptions=count"] {
+            let (_, counted) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients?" + query)
+            let countedRows = counted["clients"] as? [[String: Any]] ?? []
+            #expect(countedRows.count == (query.hasPrefix("user") ? 2 : 4) && Set(countedRows.map { $0["node"] as? String }) == ["node-a", "node-b"], "\(counted)")
+            #expect(countedRows.allSatisfy { $0["subscriptions"] == nil && $0["subscription_count"] as? Int == 1 }, "\(query): \(counted)")
+        }
         let (_, thisNode) = try await HTTP.request("GET", first.broker.baseURL + "/api/websocket/clients")
         #expect(thisNode["count"] as? Int == 1 && thisNode["other_nodes"] == nil, "\(thisNode)")
         // And who subscribes to 600519: everyone, on both nodes.
@@ -823,14 +837,14 @@ import TestSupport
 
         // What each node asked of the other, and what it was asked, counted.
         let asking = try await metricSamples(of: first.broker)
-        for (kind, count) in [("find_user", 2.0), ("find_connections", 2), ("find_subscribers", 1), ("find_subscriptions", 3), ("remove_user", 1)] {
+        for (kind, count) in [("find_user", 3.0), ("find_connections", 3), ("find_subscribers", 1), ("find_subscriptions", 3), ("remove_user", 1)] {
             #expect(asking.value("brokerd_node_requests_total", ["kind": kind, "outcome": "answered"]) == count, "\(kind)")
             #expect(asking.value("brokerd_node_request_seconds_count", ["kind": kind]) == count, "\(kind)")
         }
         #expect(asking.value("brokerd_node_requests_total", ["outcome": "partial"]) == nil)
         let asked = try await metricSamples(of: second.broker)
         for (kind, result, count) in [
-            ("find_user", "answered", 2.0), ("find_connections", "answered", 3), ("find_subscribers", "answered", 1), ("find_subscriptions", "answered", 3),
+            ("find_user", "answered", 3.0), ("find_connections", "answered", 5), ("find_subscribers", "answered", 1), ("find_subscriptions", "answered", 3),
             ("remove_user", "answered", 1), ("remove_user", "acted", 2), ("remove_user", "stale", 3), ("remove_client", "stale", 3),
         ] {
             #expect(asked.value("brokerd_node_requests_received_total", ["kind": kind, "result": result]) == count, "\(kind) \(result)")

@@ -243,10 +243,25 @@ import TestSupport
         for (query, error) in [
             ("?limit=0", "invalid_limit"), ("?limit=100001", "invalid_limit"), ("?limit=x", "invalid_limit"),
             ("?offset=-1", "invalid_offset"), ("?offset=1000001", "invalid_offset"), ("?offset=1.5", "invalid_offset"),
+            ("?subscriptions=all", "invalid_subscriptions"), ("?subscriptions=", "invalid_subscriptions"),
         ] {
             let (status, body, _) = try await page(query)
             #expect(status == 400 && body["error"] as? String == error, "\(query): \(body)")
         }
+        // Each row lists its subscriptions and their count, or with ?subscriptions=count the count alone.
+        try sockets[0].send(["type": "subscribe", "subscription_type": "stock", "targets": ["600519", "000001"]])
+        for _ in 0..<2 { #expect(try await sockets[0].receive(type: "subscribed") != nil) }
+        let listed = try #require((try await page("?limit=1").1["clients"] as? [[String: Any]])?.first)
+        #expect((listed["subscriptions"] as? [[String: Any]])?.count == 2 && listed["subscription_count"] as? Int == 2, "\(listed)")
+        let (countedStatus, countedBody, countedRows) = try await page("?limit=1&subscriptions=count")
+        let counted = try #require((countedBody["clients"] as? [[String: Any]])?.first)
+        #expect(countedStatus == 200 && countedRows == [ids[0]] && countedBody["count"] as? Int == 5, "\(countedBody)")
+        #expect(counted["subscriptions"] == nil && counted["subscription_count"] as? Int == 2, "\(counted)")
+        let (_, everyCounted, _) = try await page("?subscriptions=count")
+        let counts = (everyCounted["clients"] as? [[String: Any]] ?? []).map { $0["subscription_count"] as? Int }
+        #expect(counts == [2, 0, 0, 0, 0] && everyCounted["offset"] == nil, "every row counted, no page named: \(everyCounted)")
+        let (_, explicit, _) = try await page("?limit=1&subscriptions=list")
+        #expect(((explicit["clients"] as? [[String: Any]])?.first?["subscriptions"] as? [Any])?.count == 2, "\(explicit)")
         for socket in sockets { await socket.close() }
         #expect(await broker.terminate() == 0)
         _ = dir

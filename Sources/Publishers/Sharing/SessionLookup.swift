@@ -40,16 +40,24 @@ public struct SessionLookup: Sendable, Hashable {
     /// Of every connection, only the oldest this many of each node (the node asked shows a page of
     /// them: no node's rows after its first `offset + limit` can be on it); nil for all.
     public var first: Int?
+    /// Of every connection or a user's: each row with the count of its subscriptions, not the list
+    /// (`?subscriptions=count`). Nodes of earlier builds send the list; the node asked counts it.
+    public var countsSubscriptions: Bool
 
     /// Most rows `first` may ask for.
     public static let maxFirst = 10_000_000
 
-    public init(_ target: Target, requestedOn: String, requestID: String, first: Int? = nil) {
+    public init(_ target: Target, requestedOn: String, requestID: String, first: Int? = nil, countsSubscriptions: Bool = false) {
         self.target = target
         self.requestedOn = requestedOn
         self.requestID = requestID
         self.first = first
+        self.countsSubscriptions = countsSubscriptions
     }
+
+    /// `subscriptions` of the lookup on the wire: `count` when `countsSubscriptions`.
+    static let countWire = "count"
+    var subscriptionsWire: String? { countsSubscriptions ? Self.countWire : nil }
 
     /// The answer `node` gives: it has nothing until told otherwise (`body`).
     public func answer(from node: String) -> SessionLookupAnswer {

@@ -23,7 +23,8 @@ import Foundation
 ///   node without it); a user's connections, `find_user` and `found_user`, the same with `user` for `client_id` (`body`:
 ///   as the node's `GET /api/websocket/clients?user=` answers it); every connection, `find_connections` and
 ///   `found_connections`, with neither (`body`: as the node's `GET /api/websocket/clients` answers it; `first`
-///   in `find_connections`, when only a page is wanted: the node's oldest `first` rows, and `count` all of them); a target's
+///   in `find_connections`, when only a page is wanted: the node's oldest `first` rows, and `count` all of them;
+///   `"subscriptions":"count"` in `find_connections` or `find_user`: each row with `subscription_count`, not the list); a target's
 ///   subscribers, `find_subscribers` and
 ///   `found_subscribers`, with `type` (optional) and `target` (`body`: as the node's
 ///   `GET /api/websocket/subscriptions?type=&target=` answers it); every subscription, `find_subscriptions` and
@@ -143,10 +144,13 @@ public enum SharedMessageCodec {
                 case .client(let clientID):
                     RemovalsWire(node: origin.node, instance: origin.instance, findClient: SessionLookupWire(clientID: clientID, requestID: lookup.requestID))
                 case .user(let user):
-                    RemovalsWire(node: origin.node, instance: origin.instance, findUser: SessionLookupWire(user: user, requestID: lookup.requestID))
+                    RemovalsWire(
+                        node: origin.node, instance: origin.instance,
+                        findUser: SessionLookupWire(user: user, requestID: lookup.requestID, subscriptions: lookup.subscriptionsWire))
                 case .connections:
                     RemovalsWire(
-                        node: origin.node, instance: origin.instance, findConnections: SessionLookupWire(requestID: lookup.requestID, first: lookup.first))
+                        node: origin.node, instance: origin.instance,
+                        findConnections: SessionLookupWire(requestID: lookup.requestID, first: lookup.first, subscriptions: lookup.subscriptionsWire))
                 case .subscribers(let type, let target):
                     RemovalsWire(
                         node: origin.node, instance: origin.instance,
@@ -352,7 +356,17 @@ public enum SharedMessageCodec {
             if let first = lookup.first, target != .connections || !(1...SessionLookup.maxFirst).contains(first) {
                 throw SharedMessageError(channel: channel, reason: "\(name): first must be from 1 to \(SessionLookup.maxFirst), in find_connections only")
             }
-            return .sessionLookedUp(SessionLookup(target, requestedOn: origin.node, requestID: lookup.requestID, first: lookup.first))
+            let listsConnections = switch target {
+            case .connections, .user: true
+            default: false
+            }
+            if let subscriptions = lookup.subscriptions, subscriptions != SessionLookup.countWire || !listsConnections {
+                throw SharedMessageError(channel: channel, reason: "\(name): subscriptions may only be \"count\", in find_connections and find_user")
+            }
+            return .sessionLookedUp(
+                SessionLookup(
+                    target, requestedOn: origin.node, requestID: lookup.requestID, first: lookup.first,
+                    countsSubscriptions: lookup.subscriptions != nil))
         }
         guard case let (answer, name)? = wire.foundClient.map({ ($0, "found_client") }) ?? wire.foundUser.map({ ($0, "found_user") })
             ?? wire.foundConnections.map({ ($0, "found_connections") }) ?? wire.foundSubscribers.map({ ($0, "found_subscribers") })
@@ -717,9 +731,12 @@ private struct SessionLookupWire: Codable {
     var requestID: String
     /// Only in `find_connections`, when the node asked needs only each node's oldest rows.
     var first: Int? = nil
+    /// Only in `find_connections` and `find_user`: `count` when each row is to carry the count of
+    /// its subscriptions, not the list.
+    var subscriptions: String? = nil
 
     enum CodingKeys: String, CodingKey {
-        case user, type, target, first
+        case user, type, target, first, subscriptions
         case clientID = "client_id"
         case requestID = "request_id"
     }

@@ -195,7 +195,8 @@ struct APIRoutes {
         // A user's connections are few: asked of every node unless told otherwise. Every node's
         // whole list could be megabytes each: only when asked for.
         let asksOthers = try ClientRemoval.asksOtherNodes(request) && (user != nil || request.uri.formValue("nodes") == "all")
-        var body = await Self.clientsBody(ofUser: user, first: page.first, runtime: runtime, store: store)
+        var body = await Self.clientsBody(
+            ofUser: user, first: page.first, listingSubscriptions: !page.countsSubscriptions, runtime: runtime, store: store)
         guard asksOthers else {
             return JSONResponse.make(page.of(user == nil ? body : body.with(otherNodes: .notAsked)))
         }
@@ -209,7 +210,9 @@ struct APIRoutes {
         guard let asked = askOtherNodes(runtime.sessionLookupAnswers, through: broadcaster, { requestID, _ in
             // Each node's oldest rows up to the page's end: no later row of its can be on the page.
             .sessionLookedUp(
-                SessionLookup(lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID, first: user == nil ? page.first : nil))
+                SessionLookup(
+                    lookup, requestedOn: runtime.configuration.nodeID, requestID: requestID, first: user == nil ? page.first : nil,
+                    countsSubscriptions: page.countsSubscriptions))
         }) else {
             return JSONResponse.make(page.of(body.with(otherNodes: .unreachable)))
         }
@@ -225,8 +228,11 @@ struct APIRoutes {
     }
 
     /// This node's connections (of `user`), oldest first (by connection time, then client id), the
-    /// oldest `first` of them when it is set; `count` says how many there are in all.
-    static func clientsBody(ofUser user: String?, first: Int? = nil, runtime: BrokerRuntime, store: EventStore) async -> ClientsBody {
+    /// oldest `first` of them when it is set; `count` says how many there are in all. Each row
+    /// with its subscriptions and their count, or the count alone (`listingSubscriptions` false).
+    static func clientsBody(
+        ofUser user: String?, first: Int? = nil, listingSubscriptions: Bool = true, runtime: BrokerRuntime, store: EventStore
+    ) async -> ClientsBody {
         let matching = runtime.registry.all.filter { user == nil || $0.user == user }
             .sorted { ($0.connectedAt, $0.clientID) < ($1.connectedAt, $1.clientID) }
         let connections = first.map { matching.prefix($0) } ?? matching[...]
@@ -236,7 +242,7 @@ struct APIRoutes {
             connections.map { projection.subscriptions.subscriptions(of: $0.clientID) }
         }
         let node = runtime.configuration.nodeID
-        let rows = zip(connections, subscriptions).map { ClientRow($0, $1, node: node) }
+        let rows = zip(connections, subscriptions).map { ClientRow($0, $1, node: node, listing: listingSubscriptions) }
         return ClientsBody(count: matching.count, clients: rows)
     }
 
@@ -647,23 +653,37 @@ struct ClientsBody: Codable {
         var limit: Int?
         /// Whether either was given (`?offset=0` too): then the answer names the page.
         var asked: Bool
+        /// `?subscriptions=count`: each row with the count of its subscriptions, not the list (a
+        /// list of connections whose clients follow thousands of targets is mostly their names).
+        var countsSubscriptions: Bool
 
         init(_ uri: URI) throws {
             offset = try uri.offsetValue(max: Self.maxOffset)
             limit = try uri.limitValue(max: Self.maxLimit)
             asked = uri.formValue("offset") != nil || limit != nil
+            switch uri.formValue("subscriptions") {
+            case nil, "list": countsSubscriptions = false
+            case "count": countsSubscriptions = true
+            case let other?:
+                throw APIError.badRequest(
+                    "invalid_subscriptions",
+                    "subscriptions must be list (each connection's subscriptions, the default) or count (how many), got '\(other.prefix(40))'")
+            }
         }
 
         /// Rows past the page's end are not needed: nil when it has no end.
         var first: Int? { limit.map { offset + $0 } }
 
-        /// `body` cut to this page (its rows in order), saying which page when one was asked for.
+        /// `body` cut to this page (its rows in order), saying which page when one was asked for,
+        /// each row with the count of its subscriptions alone when that was asked for.
         func of(_ body: ClientsBody) -> ClientsBody {
-            guard asked else { return body }
             var page = body
-            page.clients = Array(body.clients.dropFirst(offset).prefix(limit ?? Int.max))
-            page.offset = offset
-            page.limit = limit
+            if asked {
+                page.clients = Array(body.clients.dropFirst(offset).prefix(limit ?? Int.max))
+                page.offset = offset
+                page.limit = limit
+            }
+            if countsSubscriptions { page.clients = page.clients.map(\.counted) }
             return page
         }
     }
@@ -720,7 +740,11 @@ struct ClientRow: Codable {
     let node: String?
     let connectedAt: String
     let remote: String?
-    let subscriptions: [SubscriptionRow]
+    /// Its subscriptions, sorted; nil in a list asked for with `?subscriptions=count`.
+    var subscriptions: [SubscriptionRow]?
+    /// How many subscriptions it holds; nil in a row of a node of an earlier build, which sends
+    /// the list alone.
+    var subscriptionCount: Int?
     let messagesIn: UInt64
     let messagesOut: UInt64
     let queueDepth: Int
@@ -734,6 +758,7 @@ struct ClientRow: Codable {
 
     enum CodingKeys: String, CodingKey {
         case user, node, remote, subscriptions, compression
+        case subscriptionCount = "subscription_count"
         case clientID = "client_id"
         case connectedAt = "connected_at"
         case messagesIn = "messages_in"
@@ -745,14 +770,24 @@ struct ClientRow: Codable {
 }
 
 extension ClientRow {
-    /// The row of a live connection on `node` holding `subscriptions`.
-    init(_ connection: LiveConnection, _ subscriptions: Set<Subscription>, node: String) {
+    /// The row of a live connection on `node` holding `subscriptions`: them and their count, or
+    /// (`listing` false) their count alone.
+    init(_ connection: LiveConnection, _ subscriptions: Set<Subscription>, node: String, listing: Bool = true) {
         self.init(
             clientID: connection.clientID, user: connection.user, node: node,
             connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
-            subscriptions: subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) },
-            messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
+            subscriptions: listing ? subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) } : nil,
+            subscriptionCount: subscriptions.count, messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
             queueCapacity: connection.writer.capacity, priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
             compression: connection.writer.fanOut.compresses)
+    }
+
+    /// This row with the count of its subscriptions and not the list (`?subscriptions=count`), also
+    /// when a node of an earlier build sent the list.
+    var counted: ClientRow {
+        var row = self
+        row.subscriptionCount = subscriptions?.count ?? subscriptionCount ?? 0
+        row.subscriptions = nil
+        return row
     }
 }

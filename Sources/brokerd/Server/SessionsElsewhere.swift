@@ -123,8 +123,13 @@ extension SessionLookup {
             let found: (any Encodable)? =
                 switch target {
                 case .client(let clientID): await APIRoutes.clientBody(of: clientID, runtime: runtime, store: store)
-                case .user(let user): await APIRoutes.clientsBody(ofUser: user, runtime: runtime, store: store).nonEmpty
-                case .connections: await APIRoutes.clientsBody(ofUser: nil, first: first, runtime: runtime, store: store).nonEmpty
+                case .user(let user):
+                    await APIRoutes.clientsBody(ofUser: user, listingSubscriptions: !countsSubscriptions, runtime: runtime, store: store)
+                        .nonEmpty
+                case .connections:
+                    await APIRoutes.clientsBody(
+                        ofUser: nil, first: first, listingSubscriptions: !countsSubscriptions, runtime: runtime, store: store
+                    ).nonEmpty
                 case .subscribers(let type, let target):
                     await APIRoutes.subscriptionsBody(.init(type: type, target: target), runtime: runtime, store: store).nonEmpty
                 case .subscriptions(let type):
