@@ -2,7 +2,7 @@
 """Tick latency on a node while an operator lists every node's connections (not a test; see
 BENCHMARKS.md, "Answers of a megabyte beside the ticks").
 
-usage: scripts/answers_bench.py BROKERD BROKERBENCH [--lists] [--interval SECONDS]
+usage: scripts/answers_bench.py BROKERD BROKERBENCH [--lists] [--interval SECONDS] [--query QUERY]
                                 [--subscribers N] [--subscriptions N] [-- BROKERBENCH_ARGS...]
 
 Starts a redis-server on a free loopback port and two brokerd nodes sharing through it: node-b
@@ -10,8 +10,9 @@ with N clients (default 2), each following 6,000 strategies named with 58 Chines
 six digits, so its own list of connections is over 1 MiB per client and comes to another node in
 parts; node-a, the node measured, with the arguments `brokerbench --spawn` gives a broker. Then
 runs `brokerbench redis` against node-a (1,000 clients, 50,000 ticks/s published to Redis by
-default) and, with --lists, asks node-a for `GET /api/websocket/clients?nodes=all` every
---interval seconds (default 1) while it runs: each answer from node-b is read by node-a. Prints
+default) and, with --lists, asks node-a for `GET /api/websocket/clients?QUERY` (default
+`nodes=all`; e.g. `nodes=all&subscriptions=count`) every --interval seconds (default 1) while it
+runs: each answer from node-b is read by node-a. Prints
 brokerbench's result line, then one line about the lists. Needs Python's websockets package
 (scripts/setup --tests installs it) and redis-server.
 """
@@ -28,6 +29,7 @@ lists = "--lists" in args
 def option(name, default):
     return type(default)(args[args.index(name) + 1]) if name in args else default
 interval = option("--interval", 1.0)
+query = option("--query", "nodes=all")
 subscribers = option("--subscribers", 2)
 subscriptions = option("--subscriptions", 6000)
 
@@ -113,7 +115,7 @@ try:
         time.sleep(8)
         while bench.poll() is None:
             started = time.time()
-            status, body = get(port_a, "/api/websocket/clients?nodes=all", timeout=60)
+            status, body = get(port_a, "/api/websocket/clients?" + query, timeout=60)
             times.append(time.time() - started)
             sizes.append(len(body))
             answer = json.loads(body)
