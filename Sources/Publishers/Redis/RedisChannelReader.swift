@@ -94,10 +94,10 @@ final class RedisChannelReader: Sendable {
     func waitUntilStopped() async { await control.waitUntilFinished() }
 
     private func run() {
+        let activity = subscription == .channel ? "Redis subscription" : "Redis subscription of the nodes' channels"
         ReconnectingSession(
-            connection: subscription, activity: subscription == .channel ? "Redis subscription" : "Redis subscription of the nodes' channels",
-            metadata: ["channels": "\(channelList)"], status: status,
-            control: control, logger: logger
+            connection: subscription, activity: activity, metadata: ["channels": "\(channelList)"], status: status, control: control,
+            logger: logger
         ).run(backoff: backoff) { working throws(RedisError) in
             try session { working([:]) }
         }

@@ -777,7 +777,8 @@ extension ClientRow {
             clientID: connection.clientID, user: connection.user, node: node,
             connectedAt: WireTime.format(microseconds: connection.connectedAt), remote: connection.remoteAddress,
             subscriptions: listing ? subscriptions.sorted().map { .init(type: $0.type.rawValue, target: $0.target) } : nil,
-            subscriptionCount: subscriptions.count, messagesIn: connection.messagesIn, messagesOut: connection.messagesOut, queueDepth: connection.queueDepth,
+            subscriptionCount: subscriptions.count, messagesIn: connection.messagesIn, messagesOut: connection.messagesOut,
+            queueDepth: connection.queueDepth,
             queueCapacity: connection.writer.capacity, priceInterval: Duration(connection.writer.fanOut.priceInterval).inSeconds,
             compression: connection.writer.fanOut.compresses)
     }
