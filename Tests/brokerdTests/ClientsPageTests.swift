@@ -25,7 +25,9 @@ struct ClientsPageTests {
         #expect(counted.clients.map(\.subscriptionCount) == [3, 0] && counted.clients.allSatisfy { $0.subscriptions == nil })
         #expect(counted.offset == nil && counted.limit == nil, "no page asked for, none named")
         let listed = try ClientsBody.Page(URI("/api/websocket/clients?limit=1")).of(body)
-        #expect(listed.clients.count == 1 && listed.clients.first?.subscriptions?.count == 3 && listed.clients.first?.subscriptionCount == nil)
+        #expect(listed.clients.count == 1 && listed.clients.first?.subscriptions?.count == 3 && listed.clients.first?.subscriptionCount == 3)
+        let whole = try ClientsBody.Page(URI("/api/websocket/clients")).of(body)
+        #expect(whole.clients.map(\.subscriptionCount) == [3, 0] && whole.clients.map { $0.subscriptions?.count } == [3, 0], "listed and counted")
         let both = try ClientsBody.Page(URI("/api/websocket/clients?offset=1&subscriptions=count")).of(body)
         #expect(both.clients.map(\.clientID) == ["client_0000000b"] && both.clients.first?.subscriptionCount == 0 && both.offset == 1)
     }

@@ -675,7 +675,8 @@ struct ClientsBody: Codable {
         var first: Int? { limit.map { offset + $0 } }
 
         /// `body` cut to this page (its rows in order), saying which page when one was asked for,
-        /// each row with the count of its subscriptions alone when that was asked for.
+        /// each row with the count of its subscriptions, and the list unless only the count was
+        /// asked for (a node of an earlier build sends the list alone).
         func of(_ body: ClientsBody) -> ClientsBody {
             var page = body
             if asked {
@@ -683,7 +684,7 @@ struct ClientsBody: Codable {
                 page.offset = offset
                 page.limit = limit
             }
-            if countsSubscriptions { page.clients = page.clients.map(\.counted) }
+            page.clients = page.clients.map { countsSubscriptions ? $0.counted : $0.withCount }
             return page
         }
     }
@@ -786,9 +787,16 @@ extension ClientRow {
     /// This row with the count of its subscriptions and not the list (`?subscriptions=count`), also
     /// when a node of an earlier build sent the list.
     var counted: ClientRow {
-        var row = self
-        row.subscriptionCount = subscriptions?.count ?? subscriptionCount ?? 0
+        var row = withCount
         row.subscriptions = nil
+        return row
+    }
+
+    /// This row with the count of its subscriptions, counted from the list when a node of an
+    /// earlier build sent the list alone.
+    var withCount: ClientRow {
+        var row = self
+        row.subscriptionCount = subscriptionCount ?? subscriptions?.count ?? 0
         return row
     }
 }
