@@ -43,8 +43,8 @@ final class RedisStreamReader: Sendable {
     private let block: Duration
     private let count: Int
     private let connectTimeout: Duration
-    /// This node's id, for the connection's name.
-    private let node: String?
+    /// The connection's name in Redis (`CLIENT SETNAME`).
+    private let clientName: String
     private let backoff: ReconnectBackoff
     private let consumer: any StreamEntryConsumer
     private let status: RedisSourceStatus
@@ -58,7 +58,7 @@ final class RedisStreamReader: Sendable {
         logger: Logger
     ) {
         address = configuration.address
-        node = configuration.node?.node
+        clientName = RedisConnection.clientName(connection.name, node: configuration.node?.node)
         self.stream = stream
         self.resumeAfter = resumeAfter
         self.connection = connection
@@ -107,8 +107,7 @@ final class RedisStreamReader: Sendable {
     private func session(
         lastID: inout String, gapReportedAfter: inout String?, recalled: inout Bool, onReading: (_ resumingAfter: String) -> Void
     ) throws(RedisError) {
-        let connection = try RedisConnection(
-            url: address.url, timeout: connectTimeout, name: RedisConnection.clientName(self.connection.name, node: node))
+        let connection = try RedisConnection(url: address.url, timeout: connectTimeout, name: clientName)
         defer {
             control.detach()
             connection.close()

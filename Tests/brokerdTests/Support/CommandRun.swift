@@ -31,9 +31,8 @@ func runCommand(_ executable: URL, _ arguments: [String], environment: [String: 
     process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: out))
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: err))
     try process.run()
-    while process.isRunning { try await Task.sleep(for: .milliseconds(10)) }
     return CommandResult(
-        status: process.terminationStatus,
+        status: await process.ended(checkingEvery: .milliseconds(10)),
         stdout: try String(contentsOfFile: out, encoding: .utf8),
         stderr: try String(contentsOfFile: err, encoding: .utf8))
 }
