@@ -32,9 +32,8 @@ import Testing
             }
         }
         kill(writer.processIdentifier, SIGKILL)
-        writer.waitUntilExit()
-
-        #expect(writer.terminationReason == .uncaughtSignal)
+        writer.endedBlocking()
+        #expect(writer.endingSignal == SIGKILL)
         #expect(acknowledged.count >= killAfter)
         let reader = try JournalReader(path: path)
         let report = try reader.verify()

@@ -33,7 +33,7 @@ final class RedisSentinel {
         try process.runWatched()
         let deadline = ContinuousClock.now + .seconds(30)
         while (try? commander().ping()) != true {
-            guard process.isRunning, ContinuousClock.now < deadline else {
+            guard process.isAlive, ContinuousClock.now < deadline else {
                 throw RedisServer.Failure(description: "redis sentinel on port \(port) did not answer PING")
             }
             try await Task.sleep(for: .milliseconds(20))
@@ -41,9 +41,9 @@ final class RedisSentinel {
     }
 
     deinit {
-        if process.isRunning {
+        if process.isAlive {
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.endedBlocking()
         }
         try? FileManager.default.removeItem(atPath: directory)
     }

@@ -63,22 +63,22 @@ final class RedisServer {
 
     /// SIGKILLs the server, as a crash would, and waits for it to be gone.
     func kill() {
-        guard let process, process.isRunning else { return }
+        guard let process, process.isAlive else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.endedBlocking()
         self.process = nil
     }
 
     /// SIGSTOPs the server: it keeps its connections and takes new ones (the kernel completes them)
     /// but answers nothing until `thaw()`, as a Redis stuck in a slow command.
     func freeze() {
-        guard let process, process.isRunning else { return }
+        guard let process, process.isAlive else { return }
         Glibc.kill(process.processIdentifier, SIGSTOP)
     }
 
     /// SIGCONTs a server `freeze()` stopped.
     func thaw() {
-        guard let process, process.isRunning else { return }
+        guard let process, process.isAlive else { return }
         Glibc.kill(process.processIdentifier, SIGCONT)
     }
 
@@ -90,7 +90,7 @@ final class RedisServer {
         // Asked once more after the deadline: on a loaded machine this task may not have run for a while.
         while true {
             if let commander = try? commander(), (try? commander.ping()) == true { return }
-            if process?.isRunning != true {
+            if process?.isAlive != true {
                 throw Failure(description: "redis-server exited at start (port \(port) taken?)")
             }
             guard ContinuousClock.now < deadline else { break }

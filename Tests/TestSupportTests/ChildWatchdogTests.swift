@@ -57,14 +57,14 @@ import Testing
         }
         // While the parent lives, the watchdog leaves them alone.
         try await Task.sleep(for: .milliseconds(1_500))
-        #expect(child.isRunning && Self.running(grandchild) && watcher.isRunning)
+        #expect(child.isAlive && Self.running(grandchild) && watcher.isAlive)
 
         kill(parent.processIdentifier, SIGKILL)
-        parent.waitUntilExit()
-        try await Self.eventually("the child to be killed") { !child.isRunning }
-        #expect(child.terminationReason == .uncaughtSignal && child.terminationStatus == SIGKILL)
+        await parent.ended()
+        try await Self.eventually("the child to be killed") { !child.isAlive }
+        #expect(child.endingSignal == SIGKILL)
         try await Self.eventually("the grandchild to be killed") { !Self.running(grandchild) }
-        try await Self.eventually("the watchdog to end") { !watcher.isRunning }
+        try await Self.eventually("the watchdog to end") { !watcher.isAlive }
     }
 
     @Test func whenTheChildEndsFirstTheWatchdogEndsAndKillsNothing() async throws {
@@ -74,11 +74,11 @@ import Testing
         let watcher = try ChildWatchdog.watch(child.processIdentifier, parent: parent.processIdentifier)
         // Into its loop (a child gone before the watchdog looked ends it at once).
         try await Task.sleep(for: .milliseconds(1_500))
-        #expect(watcher.isRunning)
+        #expect(watcher.isAlive)
         kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
-        try await Self.eventually("the watchdog to end") { !watcher.isRunning }
-        #expect(watcher.terminationStatus == 0 && parent.isRunning)
+        await child.ended()
+        try await Self.eventually("the watchdog to end") { !watcher.isAlive }
+        #expect(watcher.endedStatus == 0 && parent.isAlive)
     }
 
     @Test func aChildRunWatchedIsWatchedOnBehalfOfThisProcess() async throws {

@@ -55,7 +55,7 @@ import _CryptoExtras
             // blocked (SigBlk in /proc), so a SIGTERM stayed pending and every run left three
             // http.servers running.
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.endedBlocking()
         }
     }
 

@@ -552,7 +552,7 @@ import TestSupport
         try #require(!FileManager.default.fileExists(atPath: journal + "-wal"), "closed: no write-ahead log")
         // The lock file holds the pid of the last process that appended, one that has ended.
         let ended = try Process.run(URL(fileURLWithPath: "/bin/true"), arguments: [])
-        ended.waitUntilExit()
+        await ended.ended()
         try Data("\(ended.processIdentifier)\n".utf8).write(to: URL(fileURLWithPath: journal + ".lock"))
         let binary = dir.path("brokerd")
         try FileManager.default.copyItem(atPath: productsDirectory().appendingPathComponent("brokerd").path, toPath: binary)
@@ -579,9 +579,9 @@ import TestSupport
         let unread = Pipe()
         stalled.standardOutput = unread
         try stalled.run()
-        defer { if stalled.isRunning { kill(stalled.processIdentifier, SIGKILL) } }
+        defer { if stalled.isAlive { kill(stalled.processIdentifier, SIGKILL) } }
         try await Task.sleep(for: .milliseconds(500))
-        #expect(stalled.isRunning, "stalled on its output")
+        #expect(stalled.isAlive, "stalled on its output")
         do {
             let broker = try await BrokerProcess(journal: journal)
             Issue.record("a broker started under the reader")
@@ -590,7 +590,7 @@ import TestSupport
             #expect(log.contains("is in use by another brokerd, or by a `brokerd journal` command reading it"), "\(log)")
         }
         kill(stalled.processIdentifier, SIGKILL)
-        stalled.waitUntilExit()
+        await stalled.ended()
 
         let verify = try await readOnly(["verify"])
         #expect(verify.status == 0, "\(verify)")
@@ -835,8 +835,7 @@ import TestSupport
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         guard (try? process.run()) != nil else { return false }
-        process.waitUntilExit()
-        return process.terminationStatus == 0
+        return process.endedBlocking() == 0
     }()
 
     @Test(.enabled(if: straceWorks, "needs strace"))

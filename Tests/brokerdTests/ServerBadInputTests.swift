@@ -177,9 +177,9 @@ import TestSupport
         broker.process.terminate()
         // Not a measure of speed: without the fix it waited as long as the clients kept the
         // sockets open, here for ever.
-        for _ in 0..<400 where broker.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!broker.process.isRunning, "still running 20 s after SIGTERM")
-        if broker.process.isRunning { await broker.kill9() }
+        for _ in 0..<400 where broker.process.isAlive { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!broker.process.isAlive, "still running 20 s after SIGTERM")
+        if broker.process.isAlive { await broker.kill9() }
         #expect(await broker.waitForExit() == 0)
     }
 

@@ -83,7 +83,7 @@ import TestSupport
             group.addTask {
                 try? await Task.sleep(for: .seconds(60))
                 // Still draining: end it, so the wait above ends too (not when cancelled: it exited).
-                if !Task.isCancelled && broker.process.isRunning { kill(broker.process.processIdentifier, SIGKILL) }
+                if !Task.isCancelled && broker.process.isAlive { kill(broker.process.processIdentifier, SIGKILL) }
                 return false
             }
             let first = await group.next() ?? false

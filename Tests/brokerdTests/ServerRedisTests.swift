@@ -29,9 +29,9 @@ import TestSupport
 
         broker.process.terminate()
         // Not a measure of speed: without the fix it waited for ever.
-        for _ in 0..<600 where broker.process.isRunning { try await Task.sleep(for: .milliseconds(50)) }
-        #expect(!broker.process.isRunning, "still running 30 s after SIGTERM")
-        if broker.process.isRunning { await broker.kill9() }
+        for _ in 0..<600 where broker.process.isAlive { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!broker.process.isAlive, "still running 30 s after SIGTERM")
+        if broker.process.isAlive { await broker.kill9() }
         #expect(await broker.waitForExit() == 0)
         let disconnects = try journaledEvents(journal, kinds: [.clientDisconnected]).compactMap { event -> ClientDisconnected? in
             if case .clientDisconnected(let payload) = event { payload } else { nil }

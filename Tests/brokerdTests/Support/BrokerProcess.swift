@@ -101,7 +101,7 @@ final class BrokerProcess: @unchecked Sendable {
     private func waitUntilReady() async throws {
         for _ in 0..<200 {
             if let (status, _) = try? await HTTP.request("GET", baseURL + "/readyz"), status == 200 { return }
-            guard process.endedStatus == nil else { throw BrokerProcessError.exited(logText) }
+            guard process.isAlive else { throw BrokerProcessError.exited(logText) }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw BrokerProcessError.notReady(logText)
@@ -135,7 +135,7 @@ final class BrokerProcess: @unchecked Sendable {
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isAlive { kill(process.processIdentifier, SIGKILL) }
     }
 }
 
@@ -152,7 +152,7 @@ final class LogBuffer: Sendable {
         await withTaskGroup(of: String?.self) { group in
             group.addTask { await self.firstMatch(from: pipe, of: pattern) }
             group.addTask {
-                while process.endedStatus == nil, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
+                while process.isAlive, !Task.isCancelled { try? await Task.sleep(for: .milliseconds(50)) }
                 try? await Task.sleep(for: .seconds(1))  // what it wrote last is still being read
                 return nil
             }

@@ -109,15 +109,15 @@ final class HeadlessChromium: @unchecked Sendable {
 
     /// SIGTERM, a few seconds' grace for the browser to take its helper processes down, then SIGKILL.
     func terminate() {
-        guard process.isRunning else { return }
+        guard process.isAlive else { return }
         kill(process.processIdentifier, SIGTERM)
-        for _ in 0..<100 where process.isRunning { usleep(50_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        for _ in 0..<100 where process.isAlive { usleep(50_000) }
+        if process.isAlive { kill(process.processIdentifier, SIGKILL) }
+        process.endedBlocking()
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isAlive { kill(process.processIdentifier, SIGKILL) }
     }
 }
 

@@ -118,7 +118,7 @@ final class NginxProcess {
     private func waitUntilProxying() async throws {
         for _ in 0..<200 {
             if let (status, _) = try? await HTTP.request("GET", baseURL + "/healthz"), status == 200 { return }
-            guard process.isRunning else { throw NginxProcessError.exited(errorLog) }
+            guard process.isAlive else { throw NginxProcessError.exited(errorLog) }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw NginxProcessError.notProxying(errorLog)
@@ -126,9 +126,9 @@ final class NginxProcess {
 
     /// Fast shutdown (SIGTERM: the master stops its workers) and waits for the exit.
     func stop() {
-        guard process.isRunning else { return }
+        guard process.isAlive else { return }
         process.terminate()
-        process.waitUntilExit()
+        process.endedBlocking()
     }
 
     deinit { stop() }

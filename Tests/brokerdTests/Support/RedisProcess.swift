@@ -58,9 +58,9 @@ final class RedisProcess {
 
     /// SIGKILL, as a crash would; returns once the process is gone.
     func kill() {
-        guard let process, process.isRunning else { return }
+        guard let process, process.isAlive else { return }
         Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.endedBlocking()
         self.process = nil
     }
 
@@ -73,7 +73,7 @@ final class RedisProcess {
         cli.standardOutput = output
         cli.standardError = FileHandle.nullDevice
         try cli.run()
-        // Reading to EOF waits for the exit without Process.waitUntilExit's run-loop polling.
+        // Reading to EOF waits for the exit, without asking Foundation whether the child ended.
         let data = output.fileHandleForReading.readDataToEndOfFile()
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }

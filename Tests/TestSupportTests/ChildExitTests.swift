@@ -30,4 +30,27 @@ struct ChildExitTests {
         }
         #expect(status == 3, "the child's exit status, long before its grandchild ends")
     }
+
+    /// An exit with the status 9 is told from a SIGKILL, on either path (Foundation's and the kernel's).
+    @Test func aChildKilledByASignalIsToldFromOneThatExitedWithItsNumber() async throws {
+        let dir = try TemporaryDirectory()
+        for (script, signal) in [("exit 9", nil), ("kill -KILL $$", SIGKILL)] as [(String, Int32?)] {
+            for keepsFoundationBlind in [false, true] {
+                let grandchild = dir.path("grandchild-\(keepsFoundationBlind).pid")
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/sh")
+                process.arguments = ["-c", (keepsFoundationBlind ? "sleep 60 & echo $! > \(grandchild); " : "") + script]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                let status = process.endedBlocking()
+                if let pid = Int32((try? String(contentsOfFile: grandchild, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
+                    kill(pid, SIGKILL)
+                }
+                #expect(status == 9, "\(script), Foundation blind: \(keepsFoundationBlind)")
+                #expect(process.endingSignal == signal, "\(script), Foundation blind: \(keepsFoundationBlind)")
+                #expect(!process.isAlive)
+            }
+        }
+    }
 }
