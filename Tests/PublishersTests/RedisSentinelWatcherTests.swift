@@ -120,6 +120,76 @@ import Testing
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
+    /// The sentinel listened to misses a failover (here it never learns of it: the master is made
+    /// a replica behind its back, so it announces nothing and goes on naming it); another sentinel
+    /// names the master that says it is one. The watcher's check of the master's role finds out.
+    @Test func aMasterThatBecameAReplicaUnannouncedIsLeftForTheMasterAnotherSentinelNames() async throws {
+        let (master, other) = (try await RedisServer(), try await RedisServer())
+        let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: 1))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [stale.url, knowing.url], master: stale.name, address: address, backoff: Self.fastBackoff,
+            healthCheckInterval: .milliseconds(200))
+        await watcher.start()
+        #expect(address.url.port == master.port && watcher.snapshot.sentinel == stale.url.endpoint)
+        // A master that is the master is left alone, check after check.
+        try await Task.sleep(for: .seconds(1))
+        #expect(address.moves == 1 && watcher.snapshot.switches == 0 && watcher.snapshot.sentinel == stale.url.endpoint, "\(watcher.snapshot)")
+
+        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(other.port)") == .status("OK"))
+        try await eventually("the address to move to the master the other sentinel names") { address.url.port == other.port }
+        #expect(address.url == RedisURL(host: "127.0.0.1", port: other.port, database: 1))
+        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(other.port)", "\(watcher.snapshot)")
+        try await eventually("the watcher to listen to the sentinel that knew") {
+            watcher.snapshot.sentinel == knowing.url.endpoint && watcher.snapshot.state == .connected
+        }
+        try await eventually("the stale sentinel's subscriber to leave") { try stale.subscribers() == 0 }
+        #expect(try knowing.subscribers() == 1)
+        #expect(watcher.snapshot.switches == 1, "counted once: \(watcher.snapshot)")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    /// The master is gone, and the sentinel listened to still names it: another sentinel's master,
+    /// one that says it is the master, is followed.
+    @Test func aMasterThatIsGoneIsLeftForTheMasterAnotherSentinelNames() async throws {
+        let (master, other) = (try await RedisServer(), try await RedisServer())
+        let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [stale.url, knowing.url], master: stale.name, address: address, backoff: Self.fastBackoff,
+            healthCheckInterval: .milliseconds(200))
+        await watcher.start()
+        #expect(address.url.port == master.port)
+        master.kill()
+        try await eventually("the address to move to the other sentinel's master") { address.url.port == other.port }
+        try await eventually("the watcher to listen to the sentinel that knew") {
+            watcher.snapshot.sentinel == knowing.url.endpoint && watcher.snapshot.state == .connected
+        }
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    /// While the master cannot be reached and every sentinel still names it (a failover not done
+    /// yet), the address stays: nothing else says it is the master.
+    @Test func aMasterThatIsGoneWithNoOtherNamedStays() async throws {
+        let (master, replica) = (try await RedisServer(), try await RedisServer())
+        let sentinel = try await RedisSentinel(monitoring: master)
+        // Another sentinel that names a replica (it was cut off during an earlier failover).
+        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: replica.port))
+        let outdated = try await RedisSentinel(monitoring: replica)
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(master.port)") == .status("OK"))
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [sentinel.url, outdated.url], master: sentinel.name, address: address, backoff: Self.fastBackoff,
+            healthCheckInterval: .milliseconds(200))
+        await watcher.start()
+        #expect(address.url.port == master.port)
+        master.kill()
+        try await Task.sleep(for: .seconds(2))
+        #expect(address.url.port == master.port && address.moves == 1 && watcher.snapshot.switches == 0, "\(watcher.snapshot)")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
     @Test func aMasterThatRefusesROLEIsTakenAtTheSentinelsWord() async throws {
         let master = try await RedisServer()
         let sentinel = try await RedisSentinel(monitoring: master)

@@ -33,6 +33,13 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 /// instance named is asked whether it is the master (`ROLE`, the Sentinel client spec's step 3),
 /// and one that says it is a replica is not followed: that sentinel counts as failed.
 /// `watch(sentinels:master:)` gives it other sentinels, or another master name, while it runs.
+///
+/// A sentinel that is listened to can miss a failover: one cut off from the others keeps naming
+/// the old master and announces nothing, and a pub/sub announcement can be lost. So every
+/// `healthCheckInterval` the watcher asks the master it follows for its `ROLE` too; when that one
+/// says it is a replica, or cannot be reached, it asks the sentinels (the one it listens to
+/// first) and follows another master one of them names, if that one answers `ROLE` as the master,
+/// then listens to that sentinel. (A master that refuses `ROLE` is not checked.)
 public final class RedisSentinelWatcher: Sendable {
     /// The sentinels it asks and the master name it asks them about.
     private struct Watched: Equatable {
@@ -157,7 +164,7 @@ public final class RedisSentinelWatcher: Sendable {
                 $0.sentinel = sentinel.endpoint
             }
             do {
-                try listen(to: sentinel, master: master) {
+                let knowing = try listen(to: sentinels, at: next % sentinels.count, master: master) {
                     if failedInARow > 0 {
                         logger.info(
                             "listening to a Redis sentinel", metadata: ["sentinel": "\(sentinel.endpoint)", "master": "\(master)", "failures_before": "\(failedInARow)"])
@@ -166,6 +173,8 @@ public final class RedisSentinelWatcher: Sendable {
                     backoff.reset()
                     endFirstRound()
                 }
+                // The master moved, and another sentinel knew: listen to that one now.
+                if let knowing { next = knowing }
             } catch {
                 if control.isStopping { break }
                 // Ended for `watch`, not a failure: the loop's top takes the request.
@@ -190,16 +199,19 @@ public final class RedisSentinelWatcher: Sendable {
         }
     }
 
-    /// One connection to `sentinel`: subscribe to its failover announcements, ask it where the
-    /// master named `master` is, then follow the announcements until the connection fails, the
-    /// watcher stops or is given other sentinels.
-    private func listen(to sentinel: RedisURL, master: String, located: () -> Void) throws(RedisError) {
+    /// One connection to `sentinels[index]`: subscribe to its failover announcements, ask it where
+    /// the master named `master` is, then follow the announcements, and check the master every
+    /// `healthCheckInterval` (`recheckMaster`), until the connection fails, the watcher stops or
+    /// is given other sentinels, or another sentinel named the master the address moved to: that
+    /// one's index is returned.
+    private func listen(to sentinels: [RedisURL], at index: Int, master: String, located: () -> Void) throws(RedisError) -> Int? {
+        let sentinel = sentinels[index]
         let connection = try RedisConnection(url: sentinel, timeout: connectTimeout, name: clientName)
         defer {
             control.detach()
             connection.close()
         }
-        guard control.attach(connection.fileDescriptor) else { return }
+        guard control.attach(connection.fileDescriptor) else { return nil }
         connection.enableKeepAlive()
         let subscribe = "SUBSCRIBE \(Self.switchChannel)"
         let reply = try connection.command(["SUBSCRIBE", Self.switchChannel])
@@ -218,7 +230,12 @@ public final class RedisSentinelWatcher: Sendable {
         }
         located()
         var pingUnanswered = false
+        var nextCheck = ContinuousClock.now + healthCheckInterval
         while !control.isStopping {
+            if ContinuousClock.now >= nextCheck {
+                if let knowing = recheckMaster(named: master, listeningTo: index, of: sentinels), knowing != index { return knowing }
+                nextCheck = ContinuousClock.now + healthCheckInterval
+            }
             guard let push = try connection.nextReply(within: healthCheckInterval) else {
                 // Quiet: a PING tells a sentinel that is there from one that took the connection and answers nothing.
                 if pingUnanswered { throw .connectionLost(reason: "the sentinel answered no PING within \(healthCheckInterval)") }
@@ -232,6 +249,40 @@ public final class RedisSentinelWatcher: Sendable {
             else { continue }
             if let announced = Self.newMaster(in: text, named: master) { move(to: announced, named: master, switched: true) }
         }
+        return nil
+    }
+
+    /// Asks the master the address leads to for its role; when it says it is a replica or cannot
+    /// be reached, asks the sentinels, the one listened to (`sentinels[listening]`) first, and
+    /// moves the address to the first other instance one of them names that answers `ROLE` as the
+    /// master. Returns that sentinel's index; nil when the address stays (the master is the master,
+    /// refuses `ROLE`, or no sentinel names a master that says it is one).
+    private func recheckMaster(named master: String, listeningTo listening: Int, of sentinels: [RedisURL]) -> Int? {
+        let url = address.url
+        let current = (host: url.host, port: url.port)
+        let doubt: String
+        switch role(of: current) {
+        case .master, .unknown: return nil
+        case .other(let role): doubt = "it says it is a \(role == "slave" ? "replica" : role)"
+        case .unreachable(let error): doubt = "\(error)"
+        }
+        for offset in 0..<sentinels.count {
+            guard !control.isStopping, !control.hasReconnectRequest else { return nil }
+            let index = (listening + offset) % sentinels.count
+            guard let named = try? askForMaster(sentinels[index], named: master), named != current,
+                case .master = role(of: named)
+            else { continue }
+            logger.warning(
+                "Redis master changed without an announcement from the sentinel listened to",
+                metadata: [
+                    "master": "\(master)", "was": "\(url.endpoint)", "because": "\(doubt)",
+                    "named_by": "\(sentinels[index].endpoint)", "listened_to": "\(sentinels[listening].endpoint)",
+                ])
+            move(to: named, named: master, switched: true)
+            return index
+        }
+        logger.debug("the master's role is in doubt and no sentinel names another", metadata: ["address": "\(url.endpoint)", "because": "\(doubt)"])
+        return nil
     }
 
     /// Where `sentinel` says the master named `master` is, on a connection of its own.
@@ -261,9 +312,32 @@ public final class RedisSentinelWatcher: Sendable {
     /// names a replica. An instance that cannot be reached or refuses `ROLE` (an ACL user without
     /// it) is taken at the sentinel's word: the connections that go there find out for themselves.
     private func confirmMaster(_ master: (host: String, port: Int)) throws(RedisError) {
+        switch role(of: master) {
+        case .master, .unknown:
+            return
+        case .unreachable(let error):
+            logger.debug("the master the sentinel names could not be asked its role", metadata: ["address": "\(master.host):\(master.port)", "error": "\(error)"])
+        case .other(let role):
+            throw .notMaster(endpoint: "\(master.host):\(master.port)", role: role)
+        }
+    }
+
+    /// What an instance answers to `ROLE`.
+    private enum Role {
+        case master
+        /// `slave` or `sentinel`.
+        case other(String)
+        /// It could not be reached, or the connection failed.
+        case unreachable(RedisError)
+        /// It refused `ROLE` (an ACL user without it) or answered something else.
+        case unknown
+    }
+
+    /// Asks the instance at `instance` for its role, as the address's user, on a connection of its own.
+    private func role(of instance: (host: String, port: Int)) -> Role {
         var url = address.url
-        url.host = master.host
-        url.port = master.port
+        url.host = instance.host
+        url.port = instance.port
         let reply: RedisReply
         do {
             let connection = try RedisConnection(url: url, timeout: connectTimeout)
@@ -271,11 +345,10 @@ public final class RedisSentinelWatcher: Sendable {
             connection.setReadTimeout(connectTimeout)
             reply = try connection.command(["ROLE"])
         } catch {
-            logger.debug("the master the sentinel names could not be asked its role", metadata: ["address": "\(url.endpoint)", "error": "\(error)"])
-            return
+            return .unreachable(error)
         }
-        guard case .array(let parts) = reply, let role = parts.first?.text, role != "master" else { return }
-        throw .notMaster(endpoint: url.endpoint, role: role)
+        guard case .array(let parts) = reply, let role = parts.first?.text else { return .unknown }
+        return role == "master" ? .master : .other(role)
     }
 
     /// The new master a `+switch-master` announcement names, when it is about `master`.
