@@ -358,6 +358,57 @@ import Testing
         await b.source.stop()
     }
 
+    /// A replica takes PUBLISH for its own subscribers alone and refuses XADD: a publisher whose
+    /// address leads to one (a failover under way, a `redis_url` that names one) is not connected,
+    /// as in an outage, until the instance is the master.
+    @Test func aReplicaIsNotPublishedToUntilItIsTheMaster() async throws {
+        let (server, master) = (try await RedisServer(), try await RedisServer())
+        let commander = try server.commander()
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(master.port)") == .status("OK"))
+        let publisher = broadcaster(server.url, logLength: 1_000)
+        publisher.start()
+        try await eventually("the replica to be an outage") { publisher.snapshot.outages >= 1 }
+        try await Task.sleep(for: .milliseconds(500))
+        let snapshot = publisher.snapshot
+        #expect(snapshot.state == .backingOff && snapshot.lastError?.contains("is a read-only replica") == true, "\(snapshot)")
+        #expect(!publisher.offer(.ticks([Self.tick])), "ticks are not queued for a replica")
+
+        #expect(try commander.command("REPLICAOF", "NO", "ONE") == .status("OK"))
+        try await eventually("the publisher to connect to the master it is now") { publisher.snapshot.state == .connected }
+        #expect(publisher.offer(.ticks([Self.tick])))
+        try await eventually("the tick published") { publisher.snapshot.published == 1 }
+        await publisher.stop()
+    }
+
+    /// The master is made a replica under a connected publisher (a failover): the XADD it refuses
+    /// (`READONLY`) is an outage, not a refusal, so what was for the log is held, not dropped, and
+    /// appended once the instance is the master again.
+    @Test func aMasterDemotedUnderThePublisherHoldsWhatIsForTheLog() async throws {
+        let (server, master) = (try await RedisServer(), try await RedisServer())
+        let commander = try server.commander()
+        let publisher = broadcaster(server.url, logLength: 1_000)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        #expect(publisher.offer(.news(Self.news)))
+        try await eventually("the news published") { publisher.snapshot.published == 1 }
+
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(master.port)") == .status("OK"))
+        // Its copy of the master's (empty) data set replaces its own: the log is gone too.
+        try await eventually("the replica's sync") { try commander.command("XLEN", "ticks:log") == .integer(0) }
+        #expect(publisher.offer(.alertRuleSet(Self.rule)))
+        try await eventually("the refusal to be an outage") { publisher.snapshot.held == 1 }
+        let down = publisher.snapshot
+        #expect(down.state != .connected && down.dropped == 0 && down.published == 1, "\(down)")
+        #expect(down.lastError?.contains("is a read-only replica") == true, "\(down)")
+
+        #expect(try commander.command("REPLICAOF", "NO", "ONE") == .status("OK"))
+        try await eventually("the held rule appended") { publisher.snapshot.appendedLate == 1 }
+        #expect(try commander.command("XLEN", "ticks:log") == .integer(1))
+        let up = publisher.snapshot
+        #expect(up.held == 0 && up.dropped == 0 && up.state == .connected, "\(up)")
+        await publisher.stop()
+    }
+
     /// A Redis that takes connections and answers nothing is not connected: the publisher's
     /// state, /readyz and the stats said `connected` (and the log "sharing resumed") while a Redis
     /// stuck in a slow command answered nothing.

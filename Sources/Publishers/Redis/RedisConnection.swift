@@ -14,11 +14,14 @@ import Darwin
 /// sure the descriptor is not closed while they do.
 package final class RedisConnection {
     private var context: UnsafeMutablePointer<redisContext>?
+    /// Where it is connected (`host:port`), for messages.
+    package let endpoint: String
 
     /// Connects to `url`, authenticates, selects the database and names the connection (`name`, see
     /// `clientName`), each step bounded by `timeout`; later reads block until the caller sets a
     /// timeout of its own (`setReadTimeout`).
     package init(url: RedisURL, timeout: Duration, name: String? = nil) throws(RedisError) {
+        endpoint = url.endpoint
         guard let context = redisConnectWithTimeout(url.host, Int32(url.port), Self.cTimeval(timeout)) else {
             throw .connectionFailed(endpoint: url.endpoint, reason: "hiredis could not allocate a context")
         }

@@ -14,6 +14,8 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     case unexpectedReply(command: String, reply: String)
     /// The instance a sentinel named as the master says (`ROLE`) it is something else.
     case notMaster(endpoint: String, role: String)
+    /// The instance written to is a read-only replica (`ROLE`, or a `READONLY` refusal).
+    case readOnlyReplica(endpoint: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,8 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
             "Redis answered \(command) with an unexpected reply: \(reply)"
         case .notMaster(let endpoint, let role):
             "the sentinel names \(endpoint) as the master, but it says it is a \(role == "slave" ? "replica" : role): the sentinel is out of date or a failover is under way"
+        case .readOnlyReplica(let endpoint):
+            "Redis at \(endpoint) is a read-only replica: nothing is shared through it until the address leads to the master (a failover under way, or redis_url names a replica)"
         }
     }
 }

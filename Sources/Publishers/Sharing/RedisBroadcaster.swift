@@ -241,6 +241,8 @@ public final class RedisBroadcaster: Sendable {
                 // Connected is when Redis answers, not when it took the connection: a frozen
                 // Redis accepts connections and answers nothing.
                 try healthCheck(connection)
+                // A replica takes PUBLISH but only its own subscribers get it, and refuses XADD.
+                try refuseReplica(connection)
             } catch {
                 connection.close()
                 noteOutage(error)
@@ -401,6 +403,9 @@ public final class RedisBroadcaster: Sendable {
         var refusal: String?
         for (index, reply) in zip(appending, replies) {
             if case .error(let message) = reply {
+                // Demoted since it connected (a failover): what it refused is held, not dropped,
+                // until the connection to the master.
+                if message.hasPrefix("READONLY") { throw .readOnlyReplica(endpoint: connection.endpoint) }
                 refusal = refusal ?? message
             } else {
                 logged[index] = true
@@ -420,6 +425,14 @@ public final class RedisBroadcaster: Sendable {
     private func healthCheck(_ connection: RedisConnection) throws(RedisError) {
         if case .error(let message) = try connection.command(["PING"]) {
             throw .commandFailed(command: "PING", message: message)
+        }
+    }
+
+    /// Throws `readOnlyReplica` when the instance connected to says (`ROLE`) it is a replica; one that
+    /// refuses `ROLE` (an ACL user without it) is taken for the master, as the sentinel watcher does.
+    private func refuseReplica(_ connection: RedisConnection) throws(RedisError) {
+        if case .array(let parts) = try connection.command(["ROLE"]), parts.first?.text == "slave" {
+            throw .readOnlyReplica(endpoint: connection.endpoint)
         }
     }
 
