@@ -120,17 +120,24 @@ import Testing
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
+    /// A watcher of `sentinels` (their master's name is the first's) that checks the master every
+    /// 200 ms, started, with the address it moves (nowhere before it asked them).
+    private static func startChecking(_ sentinels: [RedisSentinel], database: Int = 0) async throws -> (RedisAddress, RedisSentinelWatcher) {
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: database))
+        let watcher = RedisSentinelWatcher(
+            sentinels: sentinels.map(\.url), master: sentinels[0].name, address: address, backoff: fastBackoff,
+            healthCheckInterval: .milliseconds(200))
+        await watcher.start()
+        return (address, watcher)
+    }
+
     /// The sentinel listened to misses a failover (here it never learns of it: the master is made
     /// a replica behind its back, so it announces nothing and goes on naming it); another sentinel
     /// names the master that says it is one. The watcher's check of the master's role finds out.
     @Test func aMasterThatBecameAReplicaUnannouncedIsLeftForTheMasterAnotherSentinelNames() async throws {
         let (master, other) = (try await RedisServer(), try await RedisServer())
         let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
-        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: 1))
-        let watcher = RedisSentinelWatcher(
-            sentinels: [stale.url, knowing.url], master: stale.name, address: address, backoff: Self.fastBackoff,
-            healthCheckInterval: .milliseconds(200))
-        await watcher.start()
+        let (address, watcher) = try await Self.startChecking([stale, knowing], database: 1)
         #expect(address.url.port == master.port && watcher.snapshot.sentinel == stale.url.endpoint)
         // A master that is the master is left alone, check after check.
         try await Task.sleep(for: .seconds(1))
@@ -155,11 +162,7 @@ import Testing
     @Test func aMasterThatIsGoneIsLeftForTheMasterAnotherSentinelNames() async throws {
         let (master, other) = (try await RedisServer(), try await RedisServer())
         let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
-        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
-        let watcher = RedisSentinelWatcher(
-            sentinels: [stale.url, knowing.url], master: stale.name, address: address, backoff: Self.fastBackoff,
-            healthCheckInterval: .milliseconds(200))
-        await watcher.start()
+        let (address, watcher) = try await Self.startChecking([stale, knowing])
         #expect(address.url.port == master.port)
         master.kill()
         try await eventually("the address to move to the other sentinel's master") { address.url.port == other.port }
@@ -178,11 +181,7 @@ import Testing
         let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: replica.port))
         let outdated = try await RedisSentinel(monitoring: replica)
         #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(master.port)") == .status("OK"))
-        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
-        let watcher = RedisSentinelWatcher(
-            sentinels: [sentinel.url, outdated.url], master: sentinel.name, address: address, backoff: Self.fastBackoff,
-            healthCheckInterval: .milliseconds(200))
-        await watcher.start()
+        let (address, watcher) = try await Self.startChecking([sentinel, outdated])
         #expect(address.url.port == master.port)
         master.kill()
         try await Task.sleep(for: .seconds(2))
