@@ -62,6 +62,15 @@ final class RedisCommander {
         return ids
     }
 
+    /// How many connections the server has taken since it started (`INFO stats`).
+    func connectionsReceived() throws -> Int {
+        guard let info = try connection.command(["INFO", "stats"]).text,
+            let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("total_connections_received:") }),
+            let count = Int(line.dropFirst("total_connections_received:".count))
+        else { throw Refused(description: "INFO stats gave no total_connections_received") }
+        return count
+    }
+
     /// Closes one client's connection (`CLIENT KILL ID`).
     func killClient(id: String) throws {
         guard try connection.command(["CLIENT", "KILL", "ID", id]) == .integer(1) else {

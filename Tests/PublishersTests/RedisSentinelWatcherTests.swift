@@ -139,11 +139,14 @@ import Testing
         let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
         let (address, watcher) = try await Self.startChecking([stale, knowing], database: 1)
         #expect(address.url.port == master.port && watcher.snapshot.sentinel == stale.url.endpoint)
-        // A master that is the master is left alone, check after check.
+        // A master that is the master is left alone, check after check, all of them on one connection.
+        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
+        try await eventually("the first check") { try commander.clientIDsByName()["brokerd:sentinel-check"] != nil }
+        let connections = try commander.connectionsReceived()
         try await Task.sleep(for: .seconds(1))
         #expect(address.moves == 1 && watcher.snapshot.switches == 0 && watcher.snapshot.sentinel == stale.url.endpoint, "\(watcher.snapshot)")
+        #expect(try commander.connectionsReceived() == connections, "five checks or so, no new connection")
 
-        let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
         #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(other.port)") == .status("OK"))
         try await eventually("the address to move to the master the other sentinel names") { address.url.port == other.port }
         #expect(address.url == RedisURL(host: "127.0.0.1", port: other.port, database: 1))

@@ -54,6 +54,8 @@ public final class RedisSentinelWatcher: Sendable {
     private let healthCheckInterval: Duration
     /// The listening connection's name on the sentinel (`CLIENT SETNAME`).
     private let clientName: String
+    /// The name of its connection to the master it follows, for the checks (`recheckMaster`).
+    private let checkName: String
     private let logger: Logger
     private let control = ReaderThreadControl()
     private let started = Atomic(false)
@@ -71,6 +73,7 @@ public final class RedisSentinelWatcher: Sendable {
     ) {
         watched = Mutex(Watched(sentinels: sentinels, master: master))
         clientName = RedisConnection.clientName("sentinel", node: node)
+        checkName = RedisConnection.clientName("sentinel-check", node: node)
         self.address = address
         self.connectTimeout = connectTimeout
         self.backoff = backoff
@@ -231,9 +234,14 @@ public final class RedisSentinelWatcher: Sendable {
         located()
         var pingUnanswered = false
         var nextCheck = ContinuousClock.now + healthCheckInterval
+        // Kept from check to check while it leads to the address: one connection, not one per check.
+        var check: RedisConnection?
+        defer { check?.close() }
         while !control.isStopping {
             if ContinuousClock.now >= nextCheck {
-                if let knowing = recheckMaster(named: master, listeningTo: index, of: sentinels), knowing != index { return knowing }
+                if let knowing = recheckMaster(named: master, listeningTo: index, of: sentinels, on: &check), knowing != index {
+                    return knowing
+                }
                 nextCheck = ContinuousClock.now + healthCheckInterval
             }
             guard let push = try connection.nextReply(within: healthCheckInterval) else {
@@ -252,16 +260,23 @@ public final class RedisSentinelWatcher: Sendable {
         return nil
     }
 
-    /// Asks the master the address leads to for its role; when it says it is a replica or cannot
+    /// Asks the master the address leads to for its role (on `check`, opened when there is none
+    /// or it leads elsewhere, closed when it fails); when it says it is a replica or cannot
     /// be reached, asks the sentinels, the one listened to (`sentinels[listening]`) first, and
     /// moves the address to the first other instance one of them names that answers `ROLE` as the
     /// master. Returns that sentinel's index; nil when the address stays (the master is the master,
     /// refuses `ROLE`, or no sentinel names a master that says it is one).
-    private func recheckMaster(named master: String, listeningTo listening: Int, of sentinels: [RedisURL]) -> Int? {
+    private func recheckMaster(
+        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], on check: inout RedisConnection?
+    ) -> Int? {
         let url = address.url
         let current = (host: url.host, port: url.port)
+        if let open = check, open.endpoint != url.endpoint {
+            open.close()
+            check = nil
+        }
         let doubt: String
-        switch role(of: current) {
+        switch role(of: current, on: &check) {
         case .master, .unknown: return nil
         case .other(let role): doubt = "it says it is a \(role == "slave" ? "replica" : role)"
         case .unreachable(let error): doubt = "\(error)"
@@ -335,16 +350,31 @@ public final class RedisSentinelWatcher: Sendable {
 
     /// Asks the instance at `instance` for its role, as the address's user, on a connection of its own.
     private func role(of instance: (host: String, port: Int)) -> Role {
+        var connection: RedisConnection?
+        defer { connection?.close() }
+        return role(of: instance, on: &connection)
+    }
+
+    /// `role(of:)` on `connection`, opened (named `checkName`) when nil; a connection that fails is
+    /// closed and set to nil.
+    private func role(of instance: (host: String, port: Int), on connection: inout RedisConnection?) -> Role {
         var url = address.url
         url.host = instance.host
         url.port = instance.port
         let reply: RedisReply
         do {
-            let connection = try RedisConnection(url: url, timeout: connectTimeout)
-            defer { connection.close() }
-            connection.setReadTimeout(connectTimeout)
-            reply = try connection.command(["ROLE"])
+            let open: RedisConnection
+            if let connection {
+                open = connection
+            } else {
+                open = try RedisConnection(url: url, timeout: connectTimeout, name: checkName)
+                open.setReadTimeout(connectTimeout)
+                connection = open
+            }
+            reply = try open.command(["ROLE"])
         } catch {
+            connection?.close()
+            connection = nil
             return .unreachable(error)
         }
         guard case .array(let parts) = reply, let role = parts.first?.text else { return .unknown }
