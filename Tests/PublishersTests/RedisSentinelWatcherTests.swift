@@ -139,6 +139,7 @@ import Testing
         let (stale, knowing) = (try await RedisSentinel(monitoring: master), try await RedisSentinel(monitoring: other))
         let (address, watcher) = try await Self.startChecking([stale, knowing], database: 1)
         #expect(address.url.port == master.port && watcher.snapshot.sentinel == stale.url.endpoint)
+        #expect(watcher.snapshot.masterRole == "master")
         // A master that is the master is left alone, check after check, all of them on one connection.
         let commander = try RedisCommander(url: RedisURL(host: "127.0.0.1", port: master.port))
         try await eventually("the first check") { try commander.clientIDsByName()["brokerd:sentinel-check"] != nil }
@@ -150,7 +151,7 @@ import Testing
         #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(other.port)") == .status("OK"))
         try await eventually("the address to move to the master the other sentinel names") { address.url.port == other.port }
         #expect(address.url == RedisURL(host: "127.0.0.1", port: other.port, database: 1))
-        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(other.port)", "\(watcher.snapshot)")
+        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(other.port)" && watcher.snapshot.masterRole == "master", "\(watcher.snapshot)")
         try await eventually("the watcher to listen to the sentinel that knew") {
             watcher.snapshot.sentinel == knowing.url.endpoint && watcher.snapshot.state == .connected
         }
@@ -189,6 +190,7 @@ import Testing
         master.kill()
         try await Task.sleep(for: .seconds(2))
         #expect(address.url.port == master.port && address.moves == 1 && watcher.snapshot.switches == 0, "\(watcher.snapshot)")
+        #expect(watcher.snapshot.masterRole == "unreachable", "shown, for an operator to see the failover under way")
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
@@ -202,6 +204,7 @@ import Testing
         let watcher = RedisSentinelWatcher(sentinels: [sentinel.url], master: sentinel.name, address: address, backoff: Self.fastBackoff)
         await watcher.start()
         #expect(address.url.port == master.port && watcher.snapshot.state == .connected, "\(watcher.snapshot)")
+        #expect(watcher.snapshot.masterRole == "unknown")
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 

@@ -210,6 +210,7 @@ import TestSupport
         let sentinel = try await HTTP.request("GET", broker.baseURL + "/api/websocket/stats").1["redis_sentinel"] as? [String: Any]
         #expect(sentinel?["sentinel"] as? String == "127.0.0.1:\(secondSentinel.port)", "\(sentinel ?? [:])")
         #expect(sentinel?["master"] as? String == "127.0.0.1:\(second.port)" && sentinel?["switches"] as? Int == 0, "\(sentinel ?? [:])")
+        #expect(sentinel?["master_role"] as? String == "master", "\(sentinel ?? [:])")
 
         // Without sentinels redis_url would say where Redis is (nowhere): that waits for a restart.
         let (_, unset) = try await broker.reload(writing: redis, to: config)

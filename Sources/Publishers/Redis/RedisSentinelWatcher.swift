@@ -9,6 +9,11 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
     public var sentinel: String?
     /// Where the sentinels last said the master is (`host:port`); nil before the first answer.
     public var master: String?
+    /// What the master it follows last answered to `ROLE` (asked when a sentinel names it, then
+    /// every health check): `master`, `replica`, `unreachable`, or `unknown` when it refused
+    /// `ROLE`; nil before it was asked. Anything but `master` or `unknown` for longer than a check
+    /// means a failover under way, or one no sentinel it can ask knows of.
+    public var masterRole: String?
     /// Failovers followed since the start (the master moved while it listened).
     public var switches = 0
     /// The last failure to reach a sentinel or to get an answer from it.
@@ -18,6 +23,7 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case state, sentinel, master, switches
+        case masterRole = "master_role"
         case lastError = "last_error"
     }
 }
@@ -276,7 +282,9 @@ public final class RedisSentinelWatcher: Sendable {
             check = nil
         }
         let doubt: String
-        switch role(of: current, on: &check) {
+        let answer = role(of: current, on: &check)
+        state.withLock { $0.masterRole = answer.label }
+        switch answer {
         case .master, .unknown: return nil
         case .other(let role): doubt = "it says it is a \(role == "slave" ? "replica" : role)"
         case .unreachable(let error): doubt = "\(error)"
@@ -294,6 +302,7 @@ public final class RedisSentinelWatcher: Sendable {
                     "named_by": "\(sentinels[index].endpoint)", "listened_to": "\(sentinels[listening].endpoint)",
                 ])
             move(to: named, named: master, switched: true)
+            state.withLock { $0.masterRole = Role.master.label }
             return index
         }
         logger.debug("the master's role is in doubt and no sentinel names another", metadata: ["address": "\(url.endpoint)", "because": "\(doubt)"])
@@ -327,10 +336,13 @@ public final class RedisSentinelWatcher: Sendable {
     /// names a replica. An instance that cannot be reached or refuses `ROLE` (an ACL user without
     /// it) is taken at the sentinel's word: the connections that go there find out for themselves.
     private func confirmMaster(_ master: (host: String, port: Int)) throws(RedisError) {
-        switch role(of: master) {
+        // The role of the one it follows next (`move`); one refused leaves the last one's shown.
+        let answer = role(of: master)
+        switch answer {
         case .master, .unknown:
-            return
+            state.withLock { $0.masterRole = answer.label }
         case .unreachable(let error):
+            state.withLock { $0.masterRole = answer.label }
             logger.debug("the master the sentinel names could not be asked its role", metadata: ["address": "\(master.host):\(master.port)", "error": "\(error)"])
         case .other(let role):
             throw .notMaster(endpoint: "\(master.host):\(master.port)", role: role)
@@ -339,6 +351,16 @@ public final class RedisSentinelWatcher: Sendable {
 
     /// What an instance answers to `ROLE`.
     private enum Role {
+        /// As `RedisSentinelSnapshot.masterRole` shows it.
+        var label: String {
+            switch self {
+            case .master: "master"
+            case .other(let role): role == "slave" ? "replica" : role
+            case .unreachable: "unreachable"
+            case .unknown: "unknown"
+            }
+        }
+
         case master
         /// `slave` or `sentinel`.
         case other(String)
