@@ -122,7 +122,9 @@ import Testing
 
     /// A watcher of `sentinels` (their master's name is the first's) that checks the master every
     /// 200 ms, started, with the address it moves (nowhere before it asked them).
-    private static func startChecking(_ sentinels: [RedisSentinel], database: Int = 0) async throws -> (RedisAddress, RedisSentinelWatcher) {
+    private static func startChecking(
+        _ sentinels: [RedisSentinel], database: Int = 0
+    ) async throws -> (RedisAddress, RedisSentinelWatcher) {
         let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort(), database: database))
         let watcher = RedisSentinelWatcher(
             sentinels: sentinels.map(\.url), master: sentinels[0].name, address: address, backoff: fastBackoff,
@@ -145,13 +147,15 @@ import Testing
         try await eventually("the first check") { try commander.clientIDsByName()["brokerd:sentinel-check"] != nil }
         let connections = try commander.connectionsReceived()
         try await Task.sleep(for: .seconds(1))
-        #expect(address.moves == 1 && watcher.snapshot.switches == 0 && watcher.snapshot.sentinel == stale.url.endpoint, "\(watcher.snapshot)")
+        let checked = watcher.snapshot
+        #expect(address.moves == 1 && checked.switches == 0 && checked.sentinel == stale.url.endpoint, "\(checked)")
         #expect(try commander.connectionsReceived() == connections, "five checks or so, no new connection")
 
         #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(other.port)") == .status("OK"))
         try await eventually("the address to move to the master the other sentinel names") { address.url.port == other.port }
         #expect(address.url == RedisURL(host: "127.0.0.1", port: other.port, database: 1))
-        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(other.port)" && watcher.snapshot.masterRole == "master", "\(watcher.snapshot)")
+        let moved = watcher.snapshot
+        #expect(moved.switches == 1 && moved.master == "127.0.0.1:\(other.port)" && moved.masterRole == "master", "\(moved)")
         try await eventually("the watcher to listen to the sentinel that knew") {
             watcher.snapshot.sentinel == knowing.url.endpoint && watcher.snapshot.state == .connected
         }

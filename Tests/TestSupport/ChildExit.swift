@@ -44,7 +44,8 @@ extension Process {
     /// learns of the end only the way `isRunning` does, and so can wait forever.
     @discardableResult
     public func endedBlocking(checkingEvery interval: Duration = .milliseconds(20)) -> Int32 {
-        let microseconds = useconds_t(max(1, interval.components.seconds * 1_000_000 + interval.components.attoseconds / 1_000_000_000_000))
+        let (seconds, attoseconds) = interval.components
+        let microseconds = useconds_t(max(1, seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
         while true {
             if let status = endedStatus { return status }
             usleep(microseconds)

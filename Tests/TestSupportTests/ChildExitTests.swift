@@ -25,9 +25,7 @@ struct ChildExitTests {
             group.cancelAll()
             return first
         }
-        if let pid = Int32((try? String(contentsOfFile: grandchild, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-            kill(pid, SIGKILL)
-        }
+        Self.killProcess(listedIn: grandchild)
         #expect(status == 3, "the child's exit status, long before its grandchild ends")
     }
 
@@ -44,13 +42,19 @@ struct ChildExitTests {
                 process.standardError = FileHandle.nullDevice
                 try process.run()
                 let status = process.endedBlocking()
-                if let pid = Int32((try? String(contentsOfFile: grandchild, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") {
-                    kill(pid, SIGKILL)
-                }
+                Self.killProcess(listedIn: grandchild)
                 #expect(status == 9, "\(script), Foundation blind: \(keepsFoundationBlind)")
                 #expect(process.endingSignal == signal, "\(script), Foundation blind: \(keepsFoundationBlind)")
                 #expect(!process.isAlive)
             }
         }
+    }
+
+    /// Kills the process whose id a child wrote to `path`, if it wrote one.
+    private static func killProcess(listedIn path: String) {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return }
+        kill(pid, SIGKILL)
     }
 }

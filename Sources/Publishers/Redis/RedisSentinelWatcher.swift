@@ -286,7 +286,7 @@ public final class RedisSentinelWatcher: Sendable {
         state.withLock { $0.masterRole = answer.label }
         switch answer {
         case .master, .unknown: return nil
-        case .other(let role): doubt = "it says it is a \(role == "slave" ? "replica" : role)"
+        case .other: doubt = "it says it is a \(answer.label)"
         case .unreachable(let error): doubt = "\(error)"
         }
         for offset in 0..<sentinels.count {
@@ -305,7 +305,8 @@ public final class RedisSentinelWatcher: Sendable {
             state.withLock { $0.masterRole = Role.master.label }
             return index
         }
-        logger.debug("the master's role is in doubt and no sentinel names another", metadata: ["address": "\(url.endpoint)", "because": "\(doubt)"])
+        logger.debug(
+            "the master's role is in doubt and no sentinel names another", metadata: ["address": "\(url.endpoint)", "because": "\(doubt)"])
         return nil
     }
 
@@ -351,6 +352,14 @@ public final class RedisSentinelWatcher: Sendable {
 
     /// What an instance answers to `ROLE`.
     private enum Role {
+        case master
+        /// `slave` or `sentinel`.
+        case other(String)
+        /// It could not be reached, or the connection failed.
+        case unreachable(RedisError)
+        /// It refused `ROLE` (an ACL user without it) or answered something else.
+        case unknown
+
         /// As `RedisSentinelSnapshot.masterRole` shows it.
         var label: String {
             switch self {
@@ -360,14 +369,6 @@ public final class RedisSentinelWatcher: Sendable {
             case .unknown: "unknown"
             }
         }
-
-        case master
-        /// `slave` or `sentinel`.
-        case other(String)
-        /// It could not be reached, or the connection failed.
-        case unreachable(RedisError)
-        /// It refused `ROLE` (an ACL user without it) or answered something else.
-        case unknown
     }
 
     /// Asks the instance at `instance` for its role, as the address's user, on a connection of its own.
