@@ -381,6 +381,25 @@ import Testing
         await publisher.stop()
     }
 
+    /// A user the ACL denies `ROLE` (least privilege) is taken at its word: its publisher connects
+    /// and publishes, as before the check.
+    @Test func aPublisherWhoseUserMayNotAskROLEPublishes() async throws {
+        let server = try await RedisServer()
+        let admin = try server.commander()
+        #expect(try admin.command("ACL", "SETUSER", "broker", "on", ">pw", "~*", "&*", "+@all", "-role") == .status("OK"))
+        var url = server.url
+        (url.user, url.password) = ("broker", "pw")
+        let refusal = try RedisCommander(url: url).command("ROLE")
+        #expect({ if case .error(let message) = refusal { message.hasPrefix("NOPERM") } else { false } }(), "\(refusal)")
+        let publisher = broadcaster(url, logLength: 1_000)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+        #expect(publisher.offer(.news(Self.news)))
+        try await eventually("the news published and logged") { publisher.snapshot.published == 1 }
+        #expect(try admin.command("XLEN", "ticks:log") == .integer(1))
+        await publisher.stop()
+    }
+
     /// The master is made a replica under a connected publisher (a failover): the XADD it refuses
     /// (`READONLY`) is an outage, not a refusal, so what was for the log is held, not dropped, and
     /// appended once the instance is the master again.
