@@ -381,6 +381,29 @@ import Testing
         await publisher.stop()
     }
 
+    /// With the log off nothing is refused on a master demoted under the publisher (a replica takes
+    /// PUBLISH for its own subscribers alone): the publisher asks `ROLE` again every health check,
+    /// so it stops publishing there, as in an outage, until the instance is the master again.
+    @Test func aMasterDemotedUnderThePublisherWithTheLogOffIsLeft() async throws {
+        let (server, master) = (try await RedisServer(), try await RedisServer())
+        let commander = try server.commander()
+        let publisher = broadcaster(server.url)
+        publisher.start()
+        try await eventually("the publisher to connect") { publisher.snapshot.state == .connected }
+
+        #expect(try commander.command("REPLICAOF", "127.0.0.1", "\(master.port)") == .status("OK"))
+        try await eventually("the replica to be an outage") { publisher.snapshot.outages == 1 }
+        let down = publisher.snapshot
+        #expect(down.state != .connected && down.lastError?.contains("is a read-only replica") == true, "\(down)")
+        #expect(!publisher.offer(.ticks([Self.tick])), "no tick queued for a replica")
+
+        #expect(try commander.command("REPLICAOF", "NO", "ONE") == .status("OK"))
+        try await eventually("the publisher to connect again") { publisher.snapshot.state == .connected }
+        #expect(publisher.offer(.ticks([Self.tick])))
+        try await eventually("the tick published") { publisher.snapshot.published == 1 }
+        await publisher.stop()
+    }
+
     /// A user the ACL denies `ROLE` (least privilege) is taken at its word: its publisher connects
     /// and publishes, as before the check.
     @Test func aPublisherWhoseUserMayNotAskROLEPublishes() async throws {

@@ -279,10 +279,22 @@ public final class RedisBroadcaster: Sendable {
     /// (false), or when the address moved since the connection was opened at `moves` (true: what is
     /// queued waits for the connection to the new one).
     private func publishUntilStopped(on connection: RedisConnection, openedAt moves: UInt64) throws(PublishInterrupted) -> Bool {
+        var roleChecked = ContinuousClock.now
         while true {
             let woken = pending.wait(timeout: .now() + .nanoseconds(Self.nanoseconds(healthCheckInterval))) == .success
             let stopping = control.isStopping
             if !stopping, address.moves != moves { return true }
+            // A master demoted under the connection (a failover) takes PUBLISH for its own
+            // subscribers alone, and with the log off no READONLY says so: asked again every
+            // health-check interval, busy or not. What is queued stays for the outage to take.
+            if !stopping, ContinuousClock.now - roleChecked >= healthCheckInterval {
+                do {
+                    try refuseReplica(connection)
+                } catch {
+                    throw PublishInterrupted(cause: error)
+                }
+                roleChecked = ContinuousClock.now
+            }
             let batch = takeQueued()
             if batch.isEmpty {
                 if stopping { return false }
