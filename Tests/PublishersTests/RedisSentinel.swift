@@ -72,4 +72,11 @@ final class RedisSentinel {
         let reply = try commander().command("SENTINEL", "FAILOVER", name)
         guard reply == .status("OK") else { throw RedisServer.Failure(description: "SENTINEL FAILOVER answered \(reply)") }
     }
+
+    /// Whether the failover asked for is done (`+switch-master` in the sentinel's log); throws if
+    /// the sentinel gave it up.
+    func switchedTheMaster() throws -> Bool {
+        try RedisSentinelConfiguration.switchedTheMaster(
+            named: name, logFile: RedisSentinelConfiguration.logFile(port: port, directory: directory))
+    }
 }

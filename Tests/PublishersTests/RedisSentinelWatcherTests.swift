@@ -44,7 +44,8 @@ import Testing
 
         try await eventually("the sentinel to know the replica", within: .seconds(40)) { try sentinel.knowsAHealthyReplica() }
         try sentinel.failover()
-        try await eventually("the watcher to follow the failover", within: .seconds(30)) { address.url.port == replica.port }
+        try await eventually("the sentinel to switch the master", within: .seconds(60)) { try sentinel.switchedTheMaster() }
+        try await eventually("the watcher to follow the failover") { address.url.port == replica.port }
         #expect(watcher.snapshot.switches == 1 && watcher.snapshot.master == "127.0.0.1:\(replica.port)")
         database2.port = replica.port
         let promoted = try RedisCommander(url: database2)

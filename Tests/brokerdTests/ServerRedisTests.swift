@@ -171,6 +171,11 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(try sentinel.cli("SENTINEL", "FAILOVER", "brokermaster") == "OK", "replicas known: \(replicas)")
+        // The sentinel promotes the replica and announces it (its log says when, or that it gave up).
+        for _ in 0..<600 where try !sentinel.switchedTheMaster(named: "brokermaster") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try sentinel.switchedTheMaster(named: "brokermaster"))
         var after: [String: Any]?
         for _ in 0..<300 {
             after = try await sentinelStats()

@@ -14,11 +14,14 @@ final class RedisProcess {
     /// Its working directory, of its own: a replica writes the copy it syncs there (dump.rdb).
     private let directory = NSTemporaryDirectory() + "brokerd-redis-\(UUID().uuidString)"
     private var process: Process?
+    /// A sentinel's log file; nil for a server.
+    private let sentinelLog: String?
 
     /// A server; `arguments` go after the test defaults (`--replicaof HOST PORT`).
     init(arguments extra: [String] = []) async throws {
         port = try freePort()
         arguments = ["--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory] + extra
+        sentinelLog = nil
         try await start()
     }
 
@@ -29,7 +32,15 @@ final class RedisProcess {
         try RedisSentinelConfiguration.text(port: port, masterPort: master.port, name: name, directory: directory)
             .write(toFile: file, atomically: true, encoding: .utf8)
         arguments = [file, "--sentinel"]
+        sentinelLog = RedisSentinelConfiguration.logFile(port: port, directory: directory)
         try await start()
+    }
+
+    /// For a sentinel: whether the failover of `name` asked for is done (`+switch-master` in its
+    /// log); throws if it gave it up.
+    func switchedTheMaster(named name: String) throws -> Bool {
+        guard let sentinelLog else { throw RedisProcessError.notASentinel }
+        return try RedisSentinelConfiguration.switchedTheMaster(named: name, logFile: sentinelLog)
     }
 
     var url: String { "redis://127.0.0.1:\(port)" }
@@ -86,6 +97,7 @@ final class RedisProcess {
 
 enum RedisProcessError: Error {
     case notAnswering
+    case notASentinel
 }
 
 /// A loopback port nobody listens on right now: bind port 0, read what the kernel picked, close.
