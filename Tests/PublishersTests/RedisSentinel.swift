@@ -17,13 +17,14 @@ final class RedisSentinel {
 
     var url: RedisURL { RedisURL(host: "127.0.0.1", port: port) }
 
-    init(monitoring master: RedisServer, name: String = "brokermaster") async throws {
+    /// `configEpoch`: its configuration's epoch at start (`RedisSentinelConfiguration`).
+    init(monitoring master: RedisServer, name: String = "brokermaster", configEpoch: Int = 0) async throws {
         port = try RedisServer.freePort()
         self.name = name
         directory = NSTemporaryDirectory() + "brokerd-sentinel-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let config = directory + "/sentinel.conf"
-        try RedisSentinelConfiguration.text(port: port, masterPort: master.port, name: name, directory: directory)
+        try RedisSentinelConfiguration.text(port: port, masterPort: master.port, name: name, directory: directory, configEpoch: configEpoch)
             .write(toFile: config, atomically: true, encoding: .utf8)
         process = Process()
         process.executableURL = URL(fileURLWithPath: RedisServer.executable)

@@ -199,6 +199,66 @@ import Testing
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
+    /// A split: the sentinel listened to (on the minority side) names the old master, which still
+    /// says it is the master; another names the replica the majority promoted, in a newer
+    /// configuration (a higher config-epoch). Here the two sentinels never meet: each starts with
+    /// its own configuration.
+    @Test func aSentinelOnTheMinoritySideIsLeftForTheNewestConfiguration() async throws {
+        let (old, promoted) = (try await RedisServer(), try await RedisServer())
+        let minority = try await RedisSentinel(monitoring: old)
+        let majority = try await RedisSentinel(monitoring: promoted, configEpoch: 3)
+        let (address, watcher) = try await Self.startChecking([minority, majority], database: 4)
+        #expect(address.url.port == old.port && watcher.snapshot.sentinel == minority.url.endpoint)
+
+        try await eventually("the address to move to the newest configuration's master") { address.url.port == promoted.port }
+        #expect(address.url == RedisURL(host: "127.0.0.1", port: promoted.port, database: 4))
+        try await eventually("the watcher to listen to the sentinel of the newest configuration") {
+            watcher.snapshot.sentinel == majority.url.endpoint && watcher.snapshot.state == .connected
+        }
+        try await eventually("the minority sentinel's subscriber to leave") { try minority.subscribers() == 0 }
+        // Check after check it stays, asking each sentinel on the connection it keeps there.
+        let asked = try majority.commander()
+        try await eventually("a check to ask the majority sentinel") { try asked.clientIDsByName()["brokerd:sentinel-ask"] != nil }
+        let connections = try asked.connectionsReceived()
+        try await Task.sleep(for: .seconds(1))
+        let settled = watcher.snapshot
+        #expect(address.moves == 2 && settled.switches == 1 && settled.master == "127.0.0.1:\(promoted.port)", "\(settled)")
+        #expect(settled.configEpoch == 3 && settled.masterRole == "master", "\(settled)")
+        #expect(try asked.connectionsReceived() == connections, "five checks or so, no new connection")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    /// The newest configuration names a master that cannot be reached (a failover the node cannot
+    /// see the end of): the node stays where it is until that master answers as the master.
+    @Test func aNewerConfigurationsMasterIsFollowedOnlyOnceItAnswersAsTheMaster() async throws {
+        let (old, promoted) = (try await RedisServer(), try await RedisServer())
+        let minority = try await RedisSentinel(monitoring: old)
+        let majority = try await RedisSentinel(monitoring: promoted, configEpoch: 3)
+        promoted.kill()
+        let (address, watcher) = try await Self.startChecking([minority, majority])
+        #expect(address.url.port == old.port)
+        try await eventually("a check to read the configurations") { watcher.snapshot.configEpoch != nil }
+        try await Task.sleep(for: .seconds(1))
+        let stayed = watcher.snapshot
+        #expect(address.moves == 1 && stayed.switches == 0 && stayed.configEpoch == 0 && stayed.sentinel == minority.url.endpoint, "\(stayed)")
+
+        try await promoted.start()
+        try await eventually("the address to move to the newest configuration's master") { address.url.port == promoted.port }
+        #expect(watcher.snapshot.switches == 1 && watcher.snapshot.configEpoch == 3, "\(watcher.snapshot)")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    @Test func aSentinelsConfigurationIsReadFromItsFields() {
+        func reply(_ fields: [String]) -> RedisReply { .array(fields.map { .bulk(Array($0.utf8)) }) }
+        let full = ["name", "brokermaster", "ip", "10.0.0.2", "port", "6380", "flags", "master", "config-epoch", "7", "quorum", "2"]
+        #expect(RedisSentinelWatcher.Configuration(reply(full)) == .init(host: "10.0.0.2", port: 6380, epoch: 7))
+        #expect(RedisSentinelWatcher.Configuration(reply(Array(full.prefix(8)))) == nil, "no config-epoch")
+        #expect(RedisSentinelWatcher.Configuration(reply(Array(full.dropLast()))) == nil, "a name without its value")
+        #expect(RedisSentinelWatcher.Configuration(reply(full.map { $0 == "6380" ? "0" : $0 })) == nil, "no port")
+        #expect(RedisSentinelWatcher.Configuration(reply(full.map { $0 == "7" ? "-1" : $0 })) == nil, "an epoch is not negative")
+        #expect(RedisSentinelWatcher.Configuration(.error("ERR No such master with that name")) == nil)
+    }
+
     @Test func aMasterThatRefusesROLEIsTakenAtTheSentinelsWord() async throws {
         let master = try await RedisServer()
         let sentinel = try await RedisSentinel(monitoring: master)

@@ -11,7 +11,10 @@ public enum RedisSentinelConfiguration {
     /// A failover asked for is given a minute: the sentinel gives it up when the replica it
     /// promoted has not said it is the master within `failover-timeout`, and on a CI machine
     /// running the whole suite 5 s was once not enough.
-    public static func text(port: Int, masterPort: Int, name: String, directory: String) -> String {
+    ///
+    /// `configEpoch` starts it with the configuration of that epoch, as if a failover of it had
+    /// happened (`sentinel config-epoch`): the sentinels of a split, each naming its master.
+    public static func text(port: Int, masterPort: Int, name: String, directory: String, configEpoch: Int = 0) -> String {
         """
         port \(port)
         bind 127.0.0.1
@@ -20,6 +23,7 @@ public enum RedisSentinelConfiguration {
         sentinel monitor \(name) 127.0.0.1 \(masterPort) 1
         sentinel down-after-milliseconds \(name) 60000
         sentinel failover-timeout \(name) 60000
+        sentinel config-epoch \(name) \(configEpoch)
 
         """
     }

@@ -183,6 +183,12 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(after?["master"] as? String == "127.0.0.1:\(replica.port)" && after?["switches"] as? Int == 1, "\(after ?? [:])")
+        // The failover's epoch, as the sentinels say at the next check of the master (every 5 s).
+        for _ in 0..<300 where after?["config_epoch"] as? Int != 1 {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try await sentinelStats()
+        }
+        #expect(after?["config_epoch"] as? Int == 1, "\(after ?? [:])")
         #expect(try await publishUntilHeard(13, on: replica), "the broker subscribes on the new master")
         #expect(try await nextPrice(socket) == 13)
         let metrics = try await HTTP.text(broker.baseURL + "/metrics")

@@ -14,6 +14,10 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
     /// `ROLE`; nil before it was asked. Anything but `master` or `unknown` for longer than a check
     /// means a failover under way, or one no sentinel it can ask knows of.
     public var masterRole: String?
+    /// The epoch of the sentinels' configuration the node follows (`config-epoch`: a failover's,
+    /// the highest is the newest), as the sentinels naming the master it follows last said at a
+    /// check; nil before the first check, or when none of them names it.
+    public var configEpoch: UInt64?
     /// Failovers followed since the start (the master moved while it listened).
     public var switches = 0
     /// The last failure to reach a sentinel or to get an answer from it.
@@ -24,6 +28,7 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
     enum CodingKeys: String, CodingKey {
         case state, sentinel, master, switches
         case masterRole = "master_role"
+        case configEpoch = "config_epoch"
         case lastError = "last_error"
     }
 }
@@ -46,6 +51,14 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 /// says it is a replica, or cannot be reached, it asks the sentinels (the one it listens to
 /// first) and follows another master one of them names, if that one answers `ROLE` as the master,
 /// then listens to that sentinel. (A master that refuses `ROLE` is not checked.)
+///
+/// Nor does it rely on the one sentinel it listens to: a sentinel on the minority side of a
+/// network split keeps naming the old master, which still says it is the master, while the
+/// others fail over to a replica. So at each check it asks every sentinel for its configuration
+/// (`SENTINEL MASTER`, on a connection kept per sentinel); when the newest (the highest
+/// `config-epoch`, which only a failover a majority of sentinels authorised raises) names another
+/// instance that answers `ROLE` as the master, the watcher follows that one and listens to that
+/// sentinel.
 public final class RedisSentinelWatcher: Sendable {
     /// The sentinels it asks and the master name it asks them about.
     private struct Watched: Equatable {
@@ -62,6 +75,10 @@ public final class RedisSentinelWatcher: Sendable {
     private let clientName: String
     /// The name of its connection to the master it follows, for the checks (`recheckMaster`).
     private let checkName: String
+    /// The name of its connections to the sentinels for their configurations (`followNewestConfiguration`).
+    private let askName: String
+    /// The newest configuration last seen naming a master that could not be confirmed (logged once).
+    private let unconfirmed = Mutex<Configuration?>(nil)
     private let logger: Logger
     private let control = ReaderThreadControl()
     private let started = Atomic(false)
@@ -80,6 +97,7 @@ public final class RedisSentinelWatcher: Sendable {
         watched = Mutex(Watched(sentinels: sentinels, master: master))
         clientName = RedisConnection.clientName("sentinel", node: node)
         checkName = RedisConnection.clientName("sentinel-check", node: node)
+        askName = RedisConnection.clientName("sentinel-ask", node: node)
         self.address = address
         self.connectTimeout = connectTimeout
         self.backoff = backoff
@@ -242,10 +260,17 @@ public final class RedisSentinelWatcher: Sendable {
         var nextCheck = ContinuousClock.now + healthCheckInterval
         // Kept from check to check while it leads to the address: one connection, not one per check.
         var check: RedisConnection?
-        defer { check?.close() }
+        // One per sentinel, kept likewise, to ask them for their configurations.
+        var asking = [RedisConnection?](repeating: nil, count: sentinels.count)
+        defer {
+            check?.close()
+            asking.forEach { $0?.close() }
+        }
         while !control.isStopping {
             if ContinuousClock.now >= nextCheck {
-                if let knowing = recheckMaster(named: master, listeningTo: index, of: sentinels, on: &check), knowing != index {
+                if let knowing = recheckMaster(named: master, listeningTo: index, of: sentinels, on: &check, asking: &asking),
+                    knowing != index
+                {
                     return knowing
                 }
                 nextCheck = ContinuousClock.now + healthCheckInterval
@@ -270,10 +295,12 @@ public final class RedisSentinelWatcher: Sendable {
     /// or it leads elsewhere, closed when it fails); when it says it is a replica or cannot
     /// be reached, asks the sentinels, the one listened to (`sentinels[listening]`) first, and
     /// moves the address to the first other instance one of them names that answers `ROLE` as the
-    /// master. Returns that sentinel's index; nil when the address stays (the master is the master,
-    /// refuses `ROLE`, or no sentinel names a master that says it is one).
+    /// master. When it says it is the master (or refuses `ROLE`), follows the sentinels' newest
+    /// configuration if that names another (`followNewestConfiguration`, on `asking`). Returns the
+    /// index of the sentinel that named the master moved to; nil when the address stays.
     private func recheckMaster(
-        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], on check: inout RedisConnection?
+        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], on check: inout RedisConnection?,
+        asking: inout [RedisConnection?]
     ) -> Int? {
         let url = address.url
         let current = (host: url.host, port: url.port)
@@ -285,7 +312,7 @@ public final class RedisSentinelWatcher: Sendable {
         let answer = role(of: current, on: &check)
         state.withLock { $0.masterRole = answer.label }
         switch answer {
-        case .master, .unknown: return nil
+        case .master, .unknown: return followNewestConfiguration(named: master, listeningTo: listening, of: sentinels, asking: &asking)
         case .other: doubt = "it says it is a \(answer.label)"
         case .unreachable(let error): doubt = "\(error)"
         }
@@ -308,6 +335,118 @@ public final class RedisSentinelWatcher: Sendable {
         logger.debug(
             "the master's role is in doubt and no sentinel names another", metadata: ["address": "\(url.endpoint)", "because": "\(doubt)"])
         return nil
+    }
+
+    /// Asks every sentinel for its configuration of `master` (on `asking[i]`, opened when nil,
+    /// closed and set to nil when it fails). When the newest of them (the highest `config-epoch`)
+    /// is newer than every one naming the master the address leads to, and names another instance
+    /// that answers `ROLE` as the master (or refuses `ROLE`: the newest configuration's word
+    /// stands), moves the address there and returns that sentinel's index. A newest master that
+    /// cannot be reached, or says it is a replica, is not followed (a failover under way); that is
+    /// logged once.
+    private func followNewestConfiguration(
+        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], asking: inout [RedisConnection?]
+    ) -> Int? {
+        let url = address.url
+        var answers: [(index: Int, configuration: Configuration)] = []
+        for index in sentinels.indices {
+            guard !control.isStopping, !control.hasReconnectRequest else { return nil }
+            if let configuration = configuration(of: master, from: sentinels[index], on: &asking[index]) {
+                answers.append((index, configuration))
+            }
+        }
+        let followed = answers.filter { $0.configuration.endpoint == url.endpoint }.map(\.configuration.epoch).max()
+        state.withLock { $0.configEpoch = followed }
+        // Moved for a newer configuration only: not when none answering names the one followed
+        // (the one listened to named it; if it is gone, listening to it fails and the next is asked).
+        guard let followed, let newest = answers.max(by: { $0.configuration.epoch < $1.configuration.epoch }),
+            newest.configuration.epoch > followed
+        else {
+            unconfirmed.withLock { $0 = nil }
+            return nil
+        }
+        let answer = role(of: (newest.configuration.host, newest.configuration.port))
+        let metadata: Logger.Metadata = [
+            "master": "\(master)", "was": "\(url.endpoint)", "config_epoch_was": "\(followed)",
+            "newest": "\(newest.configuration.endpoint)", "config_epoch": "\(newest.configuration.epoch)",
+            "named_by": "\(sentinels[newest.index].endpoint)", "listened_to": "\(sentinels[listening].endpoint)",
+        ]
+        switch answer {
+        case .master, .unknown:
+            break
+        case .other, .unreachable:
+            let first = unconfirmed.withLock { last in
+                defer { last = newest.configuration }
+                return last != newest.configuration
+            }
+            if first {
+                logger.warning(
+                    "Redis sentinels disagree, and the master of the newest configuration cannot be confirmed; staying",
+                    metadata: metadata.merging(["its_role": "\(answer.label)"]) { $1 })
+            }
+            return nil
+        }
+        unconfirmed.withLock { $0 = nil }
+        logger.warning("Redis sentinels disagree: following the master of their newest configuration", metadata: metadata)
+        move(to: (newest.configuration.host, newest.configuration.port), named: master, switched: true)
+        state.withLock {
+            $0.masterRole = answer.label
+            $0.configEpoch = newest.configuration.epoch
+        }
+        return newest.index
+    }
+
+    /// A sentinel's configuration of a master: where it is, and the epoch of the failover that
+    /// put it there.
+    struct Configuration: Equatable {
+        var host: String
+        var port: Int
+        var epoch: UInt64
+        var endpoint: String { "\(host):\(port)" }
+
+        /// From the reply to `SENTINEL MASTER <name>`: field names and values, one after the other.
+        init?(_ reply: RedisReply) {
+            guard case .array(let items) = reply, items.count.isMultiple(of: 2) else { return nil }
+            var fields: [String: String] = [:]
+            for at in stride(from: 0, to: items.count, by: 2) {
+                if let name = items[at].text, let value = items[at + 1].text { fields[name] = value }
+            }
+            guard let host = fields["ip"], !host.isEmpty, let port = fields["port"].flatMap({ Int($0) }), (1...65_535).contains(port),
+                let epoch = fields["config-epoch"].flatMap({ UInt64($0) })
+            else { return nil }
+            (self.host, self.port, self.epoch) = (host, port, epoch)
+        }
+
+        init(host: String, port: Int, epoch: UInt64) {
+            (self.host, self.port, self.epoch) = (host, port, epoch)
+        }
+    }
+
+    /// What `sentinel` says of the master named `master` (`SENTINEL MASTER`) on `connection`
+    /// (opened, named `askName`, when nil; closed and set to nil when it fails); nil when it
+    /// cannot be asked or does not know the name.
+    private func configuration(of master: String, from sentinel: RedisURL, on connection: inout RedisConnection?) -> Configuration? {
+        do {
+            let open: RedisConnection
+            if let connection {
+                open = connection
+            } else {
+                open = try RedisConnection(url: sentinel, timeout: connectTimeout, name: askName)
+                open.setReadTimeout(connectTimeout)
+                connection = open
+            }
+            let reply = try open.command(["SENTINEL", "MASTER", master])
+            let configuration = Configuration(reply)
+            if configuration == nil {
+                logger.debug("a sentinel's configuration could not be read", metadata: ["sentinel": "\(sentinel.endpoint)", "reply": "\(reply)"])
+            }
+            return configuration
+        } catch {
+            connection?.close()
+            connection = nil
+            logger.debug("a sentinel could not be asked for its configuration", metadata: ["sentinel": "\(sentinel.endpoint)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Where `sentinel` says the master named `master` is, on a connection of its own.
