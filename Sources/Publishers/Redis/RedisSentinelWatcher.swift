@@ -427,23 +427,13 @@ public final class RedisSentinelWatcher: Sendable {
     /// cannot be asked or does not know the name.
     private func configuration(of master: String, from sentinel: RedisURL, on connection: inout RedisConnection?) -> Configuration? {
         do {
-            let open: RedisConnection
-            if let connection {
-                open = connection
-            } else {
-                open = try RedisConnection(url: sentinel, timeout: connectTimeout, name: askName)
-                open.setReadTimeout(connectTimeout)
-                connection = open
-            }
-            let reply = try open.command(["SENTINEL", "MASTER", master])
+            let reply = try command(["SENTINEL", "MASTER", master], to: sentinel, named: askName, on: &connection)
             let configuration = Configuration(reply)
             if configuration == nil {
                 logger.debug("a sentinel's configuration could not be read", metadata: ["sentinel": "\(sentinel.endpoint)", "reply": "\(reply)"])
             }
             return configuration
         } catch {
-            connection?.close()
-            connection = nil
             logger.debug("a sentinel could not be asked for its configuration", metadata: ["sentinel": "\(sentinel.endpoint)", "error": "\(error)"])
             return nil
         }
@@ -525,22 +515,34 @@ public final class RedisSentinelWatcher: Sendable {
         url.port = instance.port
         let reply: RedisReply
         do {
-            let open: RedisConnection
-            if let connection {
-                open = connection
-            } else {
-                open = try RedisConnection(url: url, timeout: connectTimeout, name: checkName)
-                open.setReadTimeout(connectTimeout)
-                connection = open
-            }
-            reply = try open.command(["ROLE"])
+            reply = try command(["ROLE"], to: url, named: checkName, on: &connection)
         } catch {
-            connection?.close()
-            connection = nil
             return .unreachable(error)
         }
         guard case .array(let parts) = reply, let role = parts.first?.text else { return .unknown }
         return role == "master" ? .master : .other(role)
+    }
+
+    /// `command`'s reply on `connection`, opened to `url` (named `name`, the connect timeout its
+    /// read timeout) when nil; a connection that fails is closed and set to nil.
+    private func command(
+        _ command: [String], to url: RedisURL, named name: String, on connection: inout RedisConnection?
+    ) throws(RedisError) -> RedisReply {
+        do {
+            let open: RedisConnection
+            if let connection {
+                open = connection
+            } else {
+                open = try RedisConnection(url: url, timeout: connectTimeout, name: name)
+                open.setReadTimeout(connectTimeout)
+                connection = open
+            }
+            return try open.command(command)
+        } catch {
+            connection?.close()
+            connection = nil
+            throw error
+        }
     }
 
     /// The new master a `+switch-master` announcement names, when it is about `master`.
