@@ -264,6 +264,12 @@ struct ConfigurationTests {
                 environment: ["BROKERD_PRICE_INTERVAL": "61"],
                 message: "invalid setting price_interval=61 (from BROKERD_PRICE_INTERVAL): must be at most 60 (a minute)"),
             Rejection(
+                flags: ["--redis-health-check-interval", "0.05"],
+                message: "invalid setting redis_health_check_interval=0.05 (from --redis-health-check-interval): must be from 0.1 to 60"),
+            Rejection(
+                environment: ["BROKERD_REDIS_HEALTH_CHECK_INTERVAL": "61"],
+                message: "invalid setting redis_health_check_interval=61 (from BROKERD_REDIS_HEALTH_CHECK_INTERVAL): must be from 0.1 to 60"),
+            Rejection(
                 flags: ["--resume-window", "0.0001"],
                 message: "invalid setting resume_window=0.0001 (from --resume-window): must be 0 or at least 0.001 (a millisecond)"),
             // Every connect records the node: one the journal would refuse stops the start instead.
@@ -441,7 +447,7 @@ extension ConfigurationTests {
         .simulatorSignals: Self.shippedSignalsPath,
         .redisURL: "redis://127.0.0.1:6379", .redisSentinels: "redis://10.0.0.5:26379,redis://:sentinel-pw@10.0.0.6:26380",
         .redisSentinelMaster: "mymaster", .redisChannel: "prices", .redisStream: "tick-stream",
-        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .redisAnswerWait: "2.5", .redisSecret: "a redis secret of at least 32 bytes", .redisSecretRequired: "off", .redisSecretAccepted: "the secret before it, 32 bytes or more", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
+        .redisKlineKey: "kline:{code}:{period}", .redisLogLength: "0", .redisAnswerWait: "2.5", .redisHealthCheckInterval: "1.5", .redisSecret: "a redis secret of at least 32 bytes", .redisSecretRequired: "off", .redisSecretAccepted: "the secret before it, 32 bytes or more", .adminToken: "s3cret", .jwtSecret: "a jwt secret of at least 32 bytes",
         .jwtPublicKey: "/etc/brokerd/issuer.pub.pem", .jwtJWKSURL: "https://auth.example.com/jwks.json", .jwtAudience: "brokerd", .jwtIssuer: "https://auth.example.com", .trustedProxies: "127.0.0.1,::1", .allowedOrigins: "https://app.example.com,*",
         .publicDir: "/srv/console", .websocketCompression: "off",
     ]
@@ -482,6 +488,7 @@ extension ConfigurationTests {
         c.redis.klineKey = "kline:{code}:{period}"
         c.redis.logLength = 0
         c.redis.answerWait = .milliseconds(2500)
+        c.redis.healthCheckInterval = .milliseconds(1500)
         c.redis.secret = "a redis secret of at least 32 bytes"
         c.redis.secretRequired = false
         c.redis.secretAccepted = "the secret before it, 32 bytes or more"

@@ -153,7 +153,7 @@ import TestSupport
             journal: dir.path("j.sqlite"),
             arguments: [
                 "--redis-url", "redis://127.0.0.1:\(try freePort())", "--redis-sentinels", "redis://127.0.0.1:\(sentinel.port)",
-                "--redis-sentinel-master", "brokermaster",
+                "--redis-sentinel-master", "brokermaster", "--redis-health-check-interval", "0.5",
             ])
         let socket = try await stockSubscriber(broker)
         #expect(try await publishUntilHeard(12.5, on: master))
@@ -183,7 +183,7 @@ import TestSupport
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(after?["master"] as? String == "127.0.0.1:\(replica.port)" && after?["switches"] as? Int == 1, "\(after ?? [:])")
-        // The failover's epoch, as the sentinels say at the next check of the master (every 5 s).
+        // The failover's epoch, as the sentinels say at the next check of the master (every 0.5 s here).
         for _ in 0..<300 where after?["config_epoch"] as? Int != 1 {
             try await Task.sleep(for: .milliseconds(100))
             after = try await sentinelStats()

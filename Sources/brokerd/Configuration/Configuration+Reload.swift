@@ -166,6 +166,7 @@ extension Configuration {
         case .redisKlineKey: redis.klineKey
         case .redisLogLength: "\(redis.logLength)"
         case .redisAnswerWait: Self.seconds(redis.answerWait)
+        case .redisHealthCheckInterval: Self.seconds(redis.healthCheckInterval)
         case .redisSecret: redis.secret
         case .redisSecretRequired: redis.secretRequired ? "on" : "off"
         case .redisSecretAccepted: redis.secretAccepted

@@ -90,6 +90,7 @@ extension Configuration {
         case .redisKlineKey: redis.klineKey = try Self.klineKeyPattern(value.word())
         case .redisLogLength: redis.logLength = try value.integer(in: 0...1_000_000_000)
         case .redisAnswerWait: redis.answerWait = try Self.answerWait(value.seconds(allowZero: false))
+        case .redisHealthCheckInterval: redis.healthCheckInterval = try Self.healthCheckInterval(value.seconds(allowZero: false))
         case .redisSecret: redis.secret = try Self.redisSecret(value.string())
         case .redisSecretRequired: redis.secretRequired = try value.boolean()
         case .redisSecretAccepted: redis.secretAccepted = try Self.redisSecret(value.string())
@@ -137,6 +138,13 @@ extension Configuration {
     private static func answerWait(_ wait: Duration) throws(SettingRejection) -> Duration {
         guard wait <= .seconds(60) else { throw SettingRejection("must be at most 60 (a minute)") }
         return wait
+    }
+
+    /// From a tenth of a second (more often is a PING storm, not a check) to a minute (a failover
+    /// unnoticed for longer is an outage).
+    private static func healthCheckInterval(_ interval: Duration) throws(SettingRejection) -> Duration {
+        guard interval >= .milliseconds(100), interval <= .seconds(60) else { throw SettingRejection("must be from 0.1 to 60") }
+        return interval
     }
 
     /// At most a minute: prices held longer than that are no longer live.

@@ -147,6 +147,11 @@ extension Configuration {
         /// this node does not have, a lookup of connections or subscribers) waits for their
         /// answers: a little longer than a node takes to journal a disconnect at worst (5 s).
         public var answerWait = Duration.seconds(6)
+        /// How often the node checks Redis: a subscription that heard nothing for this long PINGs
+        /// (and reconnects when as long again brings no answer), the publisher to the other nodes
+        /// and the sentinel watcher ask the master for its `ROLE`, and the watcher asks every
+        /// sentinel for its configuration. Shorter finds a failover sooner, for more round trips.
+        public var healthCheckInterval = Duration.seconds(5)
         /// The secret the nodes sign what they share with and check what they read against
         /// (`SharedMessageSigner`); nil signs nothing and takes messages unsigned.
         public var secret: String?

@@ -128,6 +128,9 @@ public struct ServeOptions: ParsableArguments, Sendable {
     @Option(name: .customLong(Setting.redisAnswerWait.flagName), parsing: .unconditional, help: Setting.redisAnswerWait.argumentHelp)
     public var redisAnswerWait: String?
 
+    @Option(name: .customLong(Setting.redisHealthCheckInterval.flagName), parsing: .unconditional, help: Setting.redisHealthCheckInterval.argumentHelp)
+    public var redisHealthCheckInterval: String?
+
     @Option(name: .customLong(Setting.redisSecret.flagName), help: Setting.redisSecret.argumentHelp)
     public var redisSecret: String?
 
@@ -209,6 +212,7 @@ public struct ServeOptions: ParsableArguments, Sendable {
             (.redisKlineKey, redisKlineKey.map(SettingValue.text)),
             (.redisLogLength, redisLogLength.map(SettingValue.text)),
             (.redisAnswerWait, redisAnswerWait.map(SettingValue.text)),
+            (.redisHealthCheckInterval, redisHealthCheckInterval.map(SettingValue.text)),
             (.redisSecret, redisSecret.map(SettingValue.text)),
             (.redisSecretRequired, redisSecretRequired.map(SettingValue.text)),
             (.redisSecretAccepted, redisSecretAccepted.map(SettingValue.text)),

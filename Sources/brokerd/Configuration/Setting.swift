@@ -40,6 +40,7 @@ public enum Setting: String, CaseIterable, Sendable {
     case redisKlineKey = "redis_kline_key"
     case redisLogLength = "redis_log_length"
     case redisAnswerWait = "redis_answer_wait"
+    case redisHealthCheckInterval = "redis_health_check_interval"
     case redisSecret = "redis_secret"
     case redisSecretRequired = "redis_secret_required"
     case redisSecretAccepted = "redis_secret_accepted"
@@ -73,7 +74,7 @@ public enum Setting: String, CaseIterable, Sendable {
             .addressConnectRate, .addressConnectBurst, .maxConnectionsPerUser, .outboundQueue, .slowConsumerTimeout, .priceInterval:
             "limits"
         case .simulator, .simulatorRate, .simulatorSignals: "simulator"
-        case .redisURL, .redisSentinels, .redisSentinelMaster, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisSecret, .redisSecretRequired, .redisSecretAccepted: "redis"
+        case .redisURL, .redisSentinels, .redisSentinelMaster, .redisChannel, .redisStream, .redisKlineKey, .redisLogLength, .redisAnswerWait, .redisHealthCheckInterval, .redisSecret, .redisSecretRequired, .redisSecretAccepted: "redis"
         case .adminToken, .jwtSecret, .jwtPublicKey, .jwtJWKSURL, .jwtAudience, .jwtIssuer, .trustedProxies, .allowedOrigins: "auth"
         }
     }
@@ -92,6 +93,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: "kline_key"
         case .redisLogLength: "log_length"
         case .redisAnswerWait: "answer_wait"
+        case .redisHealthCheckInterval: "health_check_interval"
         case .redisSecret: "secret"
         case .redisSecretRequired: "secret_required"
         case .redisSecretAccepted: "secret_accepted"
@@ -165,6 +167,8 @@ public enum Setting: String, CaseIterable, Sendable {
             "Key pattern of the seed's K-line cache ({code}, {period}), read for a new stock subscriber's snapshot."
         case .redisAnswerWait:
             "Seconds an operator's request about other nodes' sessions (a removal, a lookup) waits for the nodes' answers; a node slower than this is named as not answering."
+        case .redisHealthCheckInterval:
+            "Seconds between the checks of Redis: a quiet subscription PINGs, the publisher and the sentinel watcher ask the master its ROLE, the watcher asks every sentinel for its configuration."
         case .redisSecret:
             "Secret (32+ bytes) every node signs what it shares with (HMAC-SHA256) and checks what it reads against; the same on every node."
         case .redisSecretRequired:
@@ -191,7 +195,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .port: "port"
         case .journal, .simulatorSignals, .jwtPublicKey: "file"
         case .durability: "normal|full"
-        case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval, .redisAnswerWait: "seconds"
+        case .heartbeatTimeout, .resumeWindow, .shutdownDrain, .slowConsumerTimeout, .priceInterval, .redisAnswerWait, .redisHealthCheckInterval: "seconds"
         case .nodeID: "id"
         case .logLevel: "level"
         case .logFormat: "text|json"
@@ -257,6 +261,7 @@ public enum Setting: String, CaseIterable, Sendable {
         case .redisKlineKey: return "none, no cache lookups"
         case .redisLogLength: return "\(defaults.redis.logLength)"
         case .redisAnswerWait: return "\(defaults.redis.answerWait.components.seconds)"
+        case .redisHealthCheckInterval: return "\(defaults.redis.healthCheckInterval.components.seconds)"
         case .redisSecret: return "none, messages not signed"
         case .redisSecretRequired: return defaults.redis.secretRequired ? "on" : "off"
         case .redisSecretAccepted: return "none"

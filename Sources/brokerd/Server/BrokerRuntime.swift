@@ -92,7 +92,8 @@ final class BrokerRuntime: Sendable {
         self.redisAddress = redisAddress
         if let redisAddress, let master = configuration.redis.sentinelMaster, !configuration.redis.sentinels.isEmpty {
             sentinel = RedisSentinelWatcher(
-                sentinels: configuration.redis.sentinels, master: master, address: redisAddress, node: configuration.nodeID, logger: logger)
+                sentinels: configuration.redis.sentinels, master: master, address: redisAddress,
+                healthCheckInterval: configuration.redis.healthCheckInterval, node: configuration.nodeID, logger: logger)
         } else {
             sentinel = nil
         }

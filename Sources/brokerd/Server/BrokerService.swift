@@ -97,7 +97,8 @@ struct BrokerService: Service {
         let broadcaster = RedisBroadcaster(
             url: url, address: runtime.redisAddress, channels: SharedChannels(tickChannel: configuration.redis.channel),
             origin: NodeOrigin(node: configuration.nodeID), logLength: configuration.redis.sharedLogLength,
-            ownEntries: ownEntries, secrets: runtime.sharedSecrets, logger: logger)
+            ownEntries: ownEntries, secrets: runtime.sharedSecrets, healthCheckInterval: configuration.redis.healthCheckInterval,
+            logger: logger)
         broadcaster.start()
         runtime.attachBroadcaster(broadcaster)
         logger.info(
@@ -131,7 +132,7 @@ struct BrokerService: Service {
                 url: url, address: runtime.redisAddress, channel: channels.ticks, stream: configuration.redis.stream,
                 newsChannel: channels.news, alertsChannel: channels.alerts, signalsChannel: channels.signals,
                 klinesChannel: channels.klines, removalsChannel: channels.removals, nodesChannel: channels.nodes, log: log, node: origin,
-                secrets: runtime.sharedSecrets),
+                healthCheckInterval: configuration.redis.healthCheckInterval, secrets: runtime.sharedSecrets),
             resumeAfter: resumeAfter, logResumeAfter: logResumeAfter, ownEntries: ownEntries, logger: logger,
             deliverShared: { [runtime] update in
                 guard let command = update.command else {
