@@ -56,9 +56,9 @@ public struct RedisSentinelSnapshot: Sendable, Hashable, Codable {
 /// network split keeps naming the old master, which still says it is the master, while the
 /// others fail over to a replica. So at each check it asks every sentinel for its configuration
 /// (`SENTINEL MASTER`, on a connection kept per sentinel); when the newest (the highest
-/// `config-epoch`, which only a failover a majority of sentinels authorised raises) names another
-/// instance that answers `ROLE` as the master, the watcher follows that one and listens to that
-/// sentinel.
+/// `config-epoch`: each failover raises it, and a sentinel fails over only with the votes of a
+/// majority, unless an operator forces it with `SENTINEL FAILOVER`) names another instance that
+/// answers `ROLE` as the master, the watcher follows that one and listens to that sentinel.
 public final class RedisSentinelWatcher: Sendable {
     /// The sentinels it asks and the master name it asks them about.
     private struct Watched: Equatable {
