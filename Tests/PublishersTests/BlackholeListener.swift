@@ -31,5 +31,20 @@ final class BlackholeListener {
         port = Int(UInt16(bigEndian: address.sin_port))
     }
 
-    deinit { close(descriptor) }
+    /// The connections taken from the backlog so far, held open and never read.
+    private var taken: [Int32] = []
+
+    deinit {
+        taken.forEach { close($0) }
+        close(descriptor)
+    }
+
+    /// How many connections came in so far: takes those waiting in the backlog (without
+    /// waiting for more), holds them open, and counts every one taken since the start.
+    func connectionsSoFar() -> Int {
+        let flags = fcntl(descriptor, F_GETFL)
+        _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK)
+        while case let fd = accept(descriptor, nil, nil), fd >= 0 { taken.append(fd) }
+        return taken.count
+    }
 }

@@ -248,6 +248,39 @@ import Testing
         try await finishes("the watcher's stop()") { await watcher.stop() }
     }
 
+    /// A sentinel that takes the connection and answers nothing costs each check the connect
+    /// timeout: it is left out of the next five checks after each failure.
+    @Test func aSentinelThatDoesNotAnswerIsAskedAgainOnlyAfterFiveChecks() async throws {
+        let master = try await RedisServer()
+        let sentinel = try await RedisSentinel(monitoring: master)
+        let hanging = try BlackholeListener()
+        let address = RedisAddress(RedisURL(host: "127.0.0.1", port: try RedisServer.freePort()))
+        let watcher = RedisSentinelWatcher(
+            sentinels: [sentinel.url, RedisURL(host: "127.0.0.1", port: hanging.port)], master: sentinel.name, address: address,
+            connectTimeout: .milliseconds(300), backoff: Self.fastBackoff, healthCheckInterval: .milliseconds(200))
+        await watcher.start()
+        #expect(address.url.port == master.port)
+        try await eventually("a check to try the sentinel that does not answer") { hanging.connectionsSoFar() >= 1 }
+        let first = hanging.connectionsSoFar()
+        // Asked at every check, 2.5 s of checks (200 ms apart after each attempt's 300 ms) would
+        // try it three to five times; left out of five checks after each failure, the next try
+        // comes 1.5 s after the last at the earliest: once at most.
+        try await Task.sleep(for: .milliseconds(2500))
+        let more = hanging.connectionsSoFar() - first
+        #expect(more <= 1, "tried \(more) more times in 2.5 s")
+        #expect(address.moves == 1 && watcher.snapshot.state == .connected && watcher.snapshot.configEpoch == 0, "\(watcher.snapshot)")
+        try await finishes("the watcher's stop()") { await watcher.stop() }
+    }
+
+    @Test func aSentinelLeftOutIsAskedAgainAfterFiveChecks() {
+        var asking = RedisSentinelWatcher.Asking(sentinels: 2)
+        #expect(asking.isDue(0) && asking.isDue(1))
+        asking.skip(1)
+        let due = (0..<7).map { _ in (asking.isDue(0), asking.isDue(1)) }
+        #expect(due.map(\.0) == Array(repeating: true, count: 7))
+        #expect(due.map(\.1) == [false, false, false, false, false, true, true])
+    }
+
     @Test func aSentinelsConfigurationIsReadFromItsFields() {
         func reply(_ fields: [String]) -> RedisReply { .array(fields.map { .bulk(Array($0.utf8)) }) }
         let full = ["name", "brokermaster", "ip", "10.0.0.2", "port", "6380", "flags", "master", "config-epoch", "7", "quorum", "2"]

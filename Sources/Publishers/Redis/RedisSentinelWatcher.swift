@@ -261,10 +261,10 @@ public final class RedisSentinelWatcher: Sendable {
         // Kept from check to check while it leads to the address: one connection, not one per check.
         var check: RedisConnection?
         // One per sentinel, kept likewise, to ask them for their configurations.
-        var asking = [RedisConnection?](repeating: nil, count: sentinels.count)
+        var asking = Asking(sentinels: sentinels.count)
         defer {
             check?.close()
-            asking.forEach { $0?.close() }
+            asking.close()
         }
         while !control.isStopping {
             if ContinuousClock.now >= nextCheck {
@@ -296,11 +296,11 @@ public final class RedisSentinelWatcher: Sendable {
     /// be reached, asks the sentinels, the one listened to (`sentinels[listening]`) first, and
     /// moves the address to the first other instance one of them names that answers `ROLE` as the
     /// master. When it says it is the master (or refuses `ROLE`), follows the sentinels' newest
-    /// configuration if that names another (`followNewestConfiguration`, on `asking`). Returns the
+    /// configuration if that names another (`followNewestConfiguration`). Returns the
     /// index of the sentinel that named the master moved to; nil when the address stays.
     private func recheckMaster(
         named master: String, listeningTo listening: Int, of sentinels: [RedisURL], on check: inout RedisConnection?,
-        asking: inout [RedisConnection?]
+        asking: inout Asking
     ) -> Int? {
         let url = address.url
         let current = (host: url.host, port: url.port)
@@ -337,22 +337,25 @@ public final class RedisSentinelWatcher: Sendable {
         return nil
     }
 
-    /// Asks every sentinel for its configuration of `master` (on `asking[i]`, opened when nil,
-    /// closed and set to nil when it fails). When the newest of them (the highest `config-epoch`)
+    /// Asks every sentinel for its configuration of `master` (on `asking`'s connections; one that
+    /// cannot be reached is left out of the next checks). When the newest of them (the highest `config-epoch`)
     /// is newer than every one naming the master the address leads to, and names another instance
     /// that answers `ROLE` as the master (or refuses `ROLE`: the newest configuration's word
     /// stands), moves the address there and returns that sentinel's index. A newest master that
     /// cannot be reached, or says it is a replica, is not followed (a failover under way); that is
     /// logged once.
     private func followNewestConfiguration(
-        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], asking: inout [RedisConnection?]
+        named master: String, listeningTo listening: Int, of sentinels: [RedisURL], asking: inout Asking
     ) -> Int? {
         let url = address.url
         var answers: [(index: Int, configuration: Configuration)] = []
         for index in sentinels.indices {
             guard !control.isStopping, !control.hasReconnectRequest else { return nil }
-            if let configuration = configuration(of: master, from: sentinels[index], on: &asking[index]) {
+            guard asking.isDue(index) else { continue }
+            if let configuration = configuration(of: master, from: sentinels[index], on: &asking.connections[index]) {
                 answers.append((index, configuration))
+            } else if asking.connections[index] == nil {
+                asking.skip(index)
             }
         }
         let followed = answers.filter { $0.configuration.endpoint == url.endpoint }.map(\.configuration.epoch).max()
@@ -394,6 +397,33 @@ public final class RedisSentinelWatcher: Sendable {
             $0.configEpoch = newest.configuration.epoch
         }
         return newest.index
+    }
+
+    /// The watcher's connections to the sentinels for their configurations, one per sentinel, kept
+    /// from check to check. A sentinel that could not be reached (or asked: the connection failed)
+    /// is left out of the next `Self.skipped` checks: one whose host drops packets costs the
+    /// connect timeout once in that many checks, not at each, while the sentinel listened to waits.
+    struct Asking {
+        static let skipped = 5
+        var connections: [RedisConnection?]
+        /// Per sentinel, the checks it is still left out of.
+        private var skips: [Int]
+
+        init(sentinels: Int) {
+            connections = Array(repeating: nil, count: sentinels)
+            skips = Array(repeating: 0, count: sentinels)
+        }
+
+        /// Whether sentinel `index` is asked at this check; counts a check it is left out of.
+        mutating func isDue(_ index: Int) -> Bool {
+            guard skips[index] > 0 else { return true }
+            skips[index] -= 1
+            return false
+        }
+
+        mutating func skip(_ index: Int) { skips[index] = Self.skipped }
+
+        func close() { connections.forEach { $0?.close() } }
     }
 
     /// A sentinel's configuration of a master: where it is, and the epoch of the failover that
